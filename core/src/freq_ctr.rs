@@ -1,0 +1,1 @@
+//! Frequency counters (HAProxy's `freq_ctr.c`).

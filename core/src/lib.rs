@@ -1,0 +1,39 @@
+//! `sluice-core`: Sluice's sans-IO engine.
+//!
+//! Everything that decides — what to accept, what to send, when to time out,
+//! how stick tables evolve — lives here as pure state machines. Nothing in this
+//! crate touches a socket, a clock, a file, a thread or OS randomness: time is
+//! passed in ([`time::Time`]), randomness comes from a PRNG seeded by the
+//! driver ([`rng::Rng`]). `core/clippy.toml` and `tests/purity.rs` enforce it.
+//!
+//! # Driving contract
+//!
+//! Every state machine in this crate is driven the same way: after any
+//! `handle_*`/`on_*` input, drain the `poll_*` outputs until they are empty,
+//! then read the next timeout and call back no later than that.
+//!
+//! # Modules, named after HAProxy's C files
+//!
+//! * [`freq_ctr`]: frequency counters (`freq_ctr.c`).
+//! * [`stick_table`]: stick tables, keys, data types (`stick_table.c`).
+//! * [`peers`]: the peers protocol: wire codec and sessions (`peers.c`).
+//! * [`fuzzing`]: entry points shared by the fuzz targets and the corpus replay test.
+
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations)]
+
+pub mod freq_ctr;
+pub mod fuzzing;
+pub mod peers;
+pub mod rng;
+pub mod stick_table;
+pub mod time;
+
+/// An internal invariant (HAProxy's `BUG_ON`): checked in debug builds, in
+/// tests, in the simulator and under fuzzing; never reachable from peer input.
+#[macro_export]
+macro_rules! bug_on {
+    ($cond:expr $(, $($arg:tt)+)?) => {
+        debug_assert!(!($cond) $(, $($arg)+)?)
+    };
+}

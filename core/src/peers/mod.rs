@@ -1,0 +1,1 @@
+//! The peers protocol (HAProxy's `peers.c`).

@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("proxy-mio: not yet");
+    std::process::exit(1);
+}

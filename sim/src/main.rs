@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("sluice-sim: not yet");
+    std::process::exit(1);
+}
