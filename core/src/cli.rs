@@ -1,0 +1,180 @@
+//! The stats socket's command line: HAProxy's CLI applet (`src/cli.c`).
+//!
+//! A CLI session is an applet on a stats socket connection. It reads one
+//! line, executes the commands it holds (several may be separated by `;`),
+//! writes their output and, in the default non-interactive mode, closes once
+//! the output is flushed. `prompt` switches to interactive mode: a `> `
+//! prompt after each answer and the session stays open until `quit`.
+//!
+//! Lifecycle:
+//! ```text
+//!   accept -> Reading --line--> Output --flushed--> Reading (prompt mode)
+//!                                              \--> Closing (otherwise)
+//!   `quit`, read0, or a line over the limit --> Closing
+//! ```
+//! Invariant: the input buffer never holds more than `MAX_LINE` bytes, and
+//! pending output is bounded by what one command produces (large dumps are
+//! produced in chunks as the socket drains).
+
+use std::collections::VecDeque;
+
+use crate::buf::Buffer;
+
+/// Longest accepted command line, as HAProxy's default `tune.bufsize` bounds it.
+pub const MAX_LINE: usize = 16384;
+
+/// Where a CLI session stands.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CliState {
+    /// Waiting for a complete line.
+    Reading,
+    /// Writing output; more may still be produced by a dump in progress.
+    Output,
+    /// Everything is written or the client left: close once flushed.
+    Closing,
+}
+
+/// One stats socket connection.
+#[derive(Debug)]
+pub struct CliSession {
+    pub state: CliState,
+    /// Interactive (`prompt`) mode.
+    pub interactive: bool,
+    pub rx: Buffer,
+    /// Output waiting for the socket, in order.
+    pub tx: VecDeque<u8>,
+    /// The client shut its write side.
+    pub read0: bool,
+}
+
+impl CliSession {
+    pub fn new() -> CliSession {
+        CliSession {
+            state: CliState::Reading,
+            interactive: false,
+            rx: Buffer::with_capacity(MAX_LINE),
+            tx: VecDeque::new(),
+            read0: false,
+        }
+    }
+
+    /// Takes the next complete line out of the input buffer (without its
+    /// LF and an optional CR before it). `Err(())` when the buffer is full
+    /// and holds no LF: the line is too long.
+    pub fn take_line(&mut self) -> Result<Option<String>, ()> {
+        let data = self.rx.data();
+        match data.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                let mut line = &data[..i];
+                if line.last() == Some(&b'\r') {
+                    line = &line[..line.len() - 1];
+                }
+                let line = String::from_utf8_lossy(line).into_owned();
+                self.rx.consume(i + 1);
+                Ok(Some(line))
+            }
+            None if self.rx.is_full() => Err(()),
+            None if self.read0 && !self.rx.is_empty() => {
+                // A last line without LF, as `echo -n cmd | socat` sends.
+                let line = String::from_utf8_lossy(self.rx.data()).into_owned();
+                self.rx.reset();
+                Ok(Some(line))
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub fn write_str(&mut self, s: &str) {
+        self.tx.extend(s.as_bytes());
+    }
+}
+
+impl Default for CliSession {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Splits a request line into commands (separated by unescaped `;`) and
+/// each command into words (separated by unescaped spaces or tabs), with
+/// HAProxy's backslash escaping: `\;`, `\ ` and `\\` stand for themselves.
+pub fn split_commands(line: &str) -> Vec<Vec<String>> {
+    let mut commands = Vec::new();
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    word.push(n);
+                    in_word = true;
+                }
+            }
+            ' ' | '\t' => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            ';' => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+                if !words.is_empty() {
+                    commands.push(std::mem::take(&mut words));
+                }
+            }
+            c => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    if !words.is_empty() {
+        commands.push(words);
+    }
+    commands
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_commands_and_words_with_escapes() {
+        assert_eq!(
+            split_commands("show table;  show peers ; set table t key a\\ b data.gpc0 1"),
+            vec![
+                vec!["show", "table"],
+                vec!["show", "peers"],
+                vec!["set", "table", "t", "key", "a b", "data.gpc0", "1"],
+            ]
+        );
+        assert_eq!(split_commands("a\\;b"), vec![vec!["a;b"]]);
+        assert!(split_commands("  ; ;").is_empty());
+    }
+
+    #[test]
+    fn lines_are_taken_one_by_one() {
+        let mut s = CliSession::new();
+        s.rx.put(b"help\r\nshow");
+        assert_eq!(s.take_line(), Ok(Some("help".to_string())));
+        assert_eq!(s.take_line(), Ok(None));
+        s.read0 = true;
+        assert_eq!(s.take_line(), Ok(Some("show".to_string())));
+        assert_eq!(s.take_line(), Ok(None));
+    }
+
+    #[test]
+    fn a_line_longer_than_the_buffer_is_refused() {
+        let mut s = CliSession::new();
+        s.rx.put(&[b'a'; MAX_LINE]);
+        assert_eq!(s.take_line(), Err(()));
+    }
+}

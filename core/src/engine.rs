@@ -1,0 +1,635 @@
+//! The engine: one proxy *process* in HAProxy's sense, as a sans-IO state
+//! machine. It owns the listeners, sockets (as ids), stick tables, peers
+//! sections and CLI sessions; the driver owns the real sockets and the clock.
+//!
+//! # Driving contract
+//!
+//! ```text
+//! driver                                   engine
+//!   Engine::new(...)                  ->   Listen actions
+//!   on_accept / on_connected /        ->   state changes, then
+//!   on_recv / on_sent / on_error /          Connect / Interest / Shutdown /
+//!   on_timeout / soft_stop                  Close / Log / Exit actions
+//!   poll_action() until None
+//!   next_timeout(): call on_timeout no later than that
+//! ```
+//!
+//! After any input, drain [`Engine::poll_action`] until it returns `None`,
+//! then read [`Engine::next_timeout`]. Bytes move through buffers the engine
+//! lends: read into [`Engine::recv_buf`] then report with
+//! [`Engine::on_recv`]; write from [`Engine::send_buf`] then report with
+//! [`Engine::on_sent`]. Interest comes from `Action::Interest`; readiness is
+//! the driver's business.
+//!
+//! Invariant (checked after every entry point in debug builds): no timer is
+//! armed at or before `now` once an entry point returns — that would be a
+//! busy loop.
+
+use std::collections::VecDeque;
+
+use core::net::SocketAddr;
+
+use slab::Slab;
+
+use crate::cli::{self, CliSession, CliState};
+use crate::rng::Rng;
+use crate::sock::{
+    Action, CloseHow, ListenAddr, ListenerId, LogLevel, LogLine, SockError, SockId,
+};
+use crate::stick_table::StickTable;
+use crate::task::WaitQueue;
+use crate::time::Time;
+
+/// Options that do not come from the configuration file.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// Seed of the engine's PRNG (OS entropy in `proxy-mio`, logged at start).
+    pub seed: u64,
+    /// The local peer name (`-L`, `localpeer`, else the host name).
+    pub local_peer: String,
+    /// This process replaces an old one (`-sf`): wait for the old process to
+    /// teach its tables before asking remote peers.
+    pub has_old_process: bool,
+    /// The process id announced in peers hellos.
+    pub pid: u32,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { seed: 0, local_peer: String::new(), has_old_process: false, pid: 1 }
+    }
+}
+
+/// What a listener accepts connections for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ListenerKind {
+    /// `stats socket`: CLI sessions.
+    Stats { level: CliLevel },
+    /// The local peer's address of a peers section.
+    Peers { section: usize },
+}
+
+/// `stats socket ... level`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CliLevel {
+    User,
+    Operator,
+    Admin,
+}
+
+#[derive(Debug)]
+pub(crate) struct Listener {
+    pub addr: ListenAddr,
+    pub kind: ListenerKind,
+    pub active: bool,
+}
+
+/// Who owns a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SockOwner {
+    Cli { session: usize, level: CliLevel },
+    Peer { section: usize, session: usize },
+}
+
+#[derive(Debug)]
+pub(crate) struct SockEntry {
+    gen: u32,
+    pub owner: SockOwner,
+    /// The interest last announced to the driver.
+    read: bool,
+    write: bool,
+    /// A shutdown (FIN) was asked for.
+    shut_wr: bool,
+}
+
+/// Timer names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum TimerKey {
+    /// A peers section's sync task (`process_peer_sync`).
+    PeersSync(usize),
+    /// One peer session's own timeouts (connect, handshake, idle).
+    PeerSession(usize, usize),
+    /// Expiry of a stick table's entries.
+    TableExpire(usize),
+    /// A CLI session's `stats timeout`.
+    Cli(usize),
+}
+
+/// How the process is stopping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopMode {
+    /// SIGUSR1 / reload: stop accepting, hand the tables over, then exit.
+    Soft,
+    /// SIGTERM / SIGINT: close everything now.
+    Hard,
+}
+
+/// The engine. See the module documentation for the driving contract.
+#[derive(Debug)]
+pub struct Engine {
+    pub(crate) now: Time,
+    pub(crate) rng: Rng,
+    pub(crate) opts: EngineOptions,
+    socks: Slab<SockEntry>,
+    next_gen: u32,
+    pub(crate) listeners: Vec<Listener>,
+    actions: VecDeque<Action>,
+    pub(crate) timers: WaitQueue<TimerKey>,
+    pub(crate) tables: Vec<StickTable>,
+    pub(crate) clis: Slab<(SockId, CliSession)>,
+    pub(crate) stats_timeout_ms: u64,
+    pub(crate) stopping: Option<StopMode>,
+    exit_sent: bool,
+}
+
+impl Engine {
+    /// An engine with nothing configured; see `Engine::from_config`.
+    pub fn empty(now: Time, opts: EngineOptions) -> Engine {
+        Engine {
+            now,
+            rng: Rng::new(opts.seed),
+            opts,
+            socks: Slab::new(),
+            next_gen: 1,
+            listeners: Vec::new(),
+            actions: VecDeque::new(),
+            timers: WaitQueue::new(),
+            tables: Vec::new(),
+            clis: Slab::new(),
+            stats_timeout_ms: 10_000,
+            stopping: None,
+            exit_sent: false,
+        }
+    }
+
+    // ----------------------------------------------------------------------
+    // Building
+
+    /// Adds a listener and asks the driver to open it.
+    pub(crate) fn add_listener(&mut self, addr: ListenAddr, kind: ListenerKind) -> ListenerId {
+        let id = ListenerId(self.listeners.len() as u32);
+        self.listeners.push(Listener { addr: addr.clone(), kind, active: true });
+        self.actions.push_back(Action::Listen { listener: id, addr });
+        id
+    }
+
+    /// Adds a `stats socket`.
+    pub fn add_stats_socket(&mut self, addr: ListenAddr, level: CliLevel) -> ListenerId {
+        self.add_listener(addr, ListenerKind::Stats { level })
+    }
+
+    // ----------------------------------------------------------------------
+    // Driver inputs
+
+    /// The next thing the driver must do.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When the driver must call [`Engine::on_timeout`] at the latest.
+    pub fn next_timeout(&self) -> Option<Time> {
+        self.timers.next()
+    }
+
+    /// Time passed: run every timer at or before `now`.
+    pub fn on_timeout(&mut self, now: Time) {
+        self.set_now(now);
+        while let Some(key) = self.timers.pop_expired(now) {
+            self.run_timer(now, key);
+        }
+        self.after_entry();
+    }
+
+    /// A listener could not be opened. Listeners of peers sections are
+    /// essential; others are logged and dropped.
+    pub fn on_listen_error(&mut self, now: Time, listener: ListenerId, err: &str) {
+        self.set_now(now);
+        if let Some(l) = self.listeners.get_mut(listener.0 as usize) {
+            l.active = false;
+            let text = format!("Starting listener on {}: cannot bind: {err}", l.addr);
+            self.log(LogLevel::Alert, text);
+        }
+        self.after_entry();
+    }
+
+    /// A connection arrived on `listener`. Returns its id, or `None` when
+    /// the engine refuses it (the driver closes it at once).
+    pub fn on_accept(
+        &mut self,
+        now: Time,
+        listener: ListenerId,
+        peer: Option<SocketAddr>,
+    ) -> Option<SockId> {
+        self.set_now(now);
+        let kind = self.listeners.get(listener.0 as usize).filter(|l| l.active)?.kind;
+        let id = match kind {
+            ListenerKind::Stats { level } => Some(self.cli_accept(now, level)),
+            ListenerKind::Peers { section } => self.peers_accept(now, section, peer),
+        };
+        self.after_entry();
+        id
+    }
+
+    /// An outgoing connection asked with `Action::Connect` is established.
+    pub fn on_connected(&mut self, now: Time, sock: SockId) {
+        self.set_now(now);
+        if let Some(owner) = self.owner(sock) {
+            if let SockOwner::Peer { section, session } = owner {
+                self.peer_connected(now, section, session);
+            }
+        }
+        self.after_entry();
+    }
+
+    /// An outgoing connection failed. The id is stale afterwards.
+    pub fn on_connect_error(&mut self, now: Time, sock: SockId, err: SockError) {
+        self.set_now(now);
+        if let Some(SockOwner::Peer { section, session }) = self.owner(sock) {
+            self.peer_connect_failed(now, section, session, err);
+        }
+        self.after_entry();
+    }
+
+    /// Where the driver reads into. Empty when the engine cannot take more
+    /// (backpressure) or the id is stale.
+    pub fn recv_buf(&mut self, sock: SockId) -> &mut [u8] {
+        match self.owner(sock) {
+            Some(SockOwner::Cli { session, .. }) => self.clis[session].1.rx.spare_mut(),
+            Some(SockOwner::Peer { section, session }) => self.peer_recv_buf(section, session),
+            None => &mut [],
+        }
+    }
+
+    /// `n` bytes were read into [`Engine::recv_buf`]; `n == 0` means the
+    /// peer shut its write side (read0).
+    pub fn on_recv(&mut self, now: Time, sock: SockId, n: usize) {
+        self.set_now(now);
+        match self.owner(sock) {
+            Some(SockOwner::Cli { session, level }) => self.cli_recv(now, session, level, n),
+            Some(SockOwner::Peer { section, session }) => self.peer_recv(now, section, session, n),
+            None => {}
+        }
+        self.after_entry();
+    }
+
+    /// What the driver should write, if it may.
+    pub fn send_buf(&self, sock: SockId) -> &[u8] {
+        match self.owner(sock) {
+            Some(SockOwner::Cli { session, .. }) => self.clis[session].1.tx.as_slices().0,
+            Some(SockOwner::Peer { section, session }) => self.peer_send_buf(section, session),
+            None => &[],
+        }
+    }
+
+    /// `n` bytes of [`Engine::send_buf`] were written.
+    pub fn on_sent(&mut self, now: Time, sock: SockId, n: usize) {
+        self.set_now(now);
+        match self.owner(sock) {
+            Some(SockOwner::Cli { session, .. }) => {
+                let tx = &mut self.clis[session].1.tx;
+                let n = n.min(tx.len());
+                tx.drain(..n);
+                self.cli_progress(now, session);
+            }
+            Some(SockOwner::Peer { section, session }) => self.peer_sent(now, section, session, n),
+            None => {}
+        }
+        self.after_entry();
+    }
+
+    /// The socket failed (reset, broken pipe...). The id is stale afterwards:
+    /// the driver has closed it.
+    pub fn on_error(&mut self, now: Time, sock: SockId, err: SockError) {
+        self.set_now(now);
+        match self.owner(sock) {
+            Some(SockOwner::Cli { session, .. }) => {
+                self.clis.remove(session);
+                self.timers.arm(TimerKey::Cli(session), None);
+                self.free_sock(sock);
+            }
+            Some(SockOwner::Peer { section, session }) => {
+                self.peer_sock_error(now, section, session, err)
+            }
+            None => {}
+        }
+        self.after_entry();
+    }
+
+    /// Stops the process: `Soft` (SIGUSR1, reload) closes the listeners,
+    /// hands the tables over to the new process, then asks to exit; `Hard`
+    /// (SIGTERM, SIGINT) closes everything and asks to exit at once.
+    pub fn stop(&mut self, now: Time, mode: StopMode) {
+        self.set_now(now);
+        if self.stopping == Some(StopMode::Hard) {
+            return;
+        }
+        self.stopping = Some(mode);
+        for (i, l) in self.listeners.iter_mut().enumerate() {
+            let keep = mode == StopMode::Soft && matches!(l.kind, ListenerKind::Stats { .. });
+            if l.active && !keep {
+                l.active = false;
+                self.actions.push_back(Action::Unlisten { listener: ListenerId(i as u32) });
+            }
+        }
+        match mode {
+            StopMode::Hard => self.close_all(),
+            StopMode::Soft => self.peers_soft_stop(now),
+        }
+        self.after_entry();
+    }
+
+    /// Whether the engine has asked to exit.
+    pub fn exited(&self) -> bool {
+        self.exit_sent
+    }
+
+    // ----------------------------------------------------------------------
+    // Observation (tests, simulator, CLI)
+
+    /// The stick tables, in configuration order.
+    pub fn tables(&self) -> &[StickTable] {
+        &self.tables
+    }
+
+    /// The table whose CLI name is `name`.
+    pub fn table(&self, name: &str) -> Option<&StickTable> {
+        self.tables.iter().find(|t| t.params().id == name)
+    }
+
+    /// Mutable access for drivers and tests that feed tables directly
+    /// (the simulator's writers).
+    pub fn table_mut(&mut self, name: &str) -> Option<&mut StickTable> {
+        self.tables.iter_mut().find(|t| t.params().id == name)
+    }
+
+    /// Number of live sockets (everything not yet closed).
+    pub fn sock_count(&self) -> usize {
+        self.socks.len()
+    }
+
+    /// Runs one CLI request line as if it came from an admin stats socket
+    /// and returns the output (tests, the simulator).
+    pub fn cli_request(&mut self, now: Time, line: &str) -> String {
+        self.set_now(now);
+        let mut out = String::new();
+        for words in cli::split_commands(line) {
+            let (text, _) = self.cli_execute(now, CliLevel::Admin, &words);
+            out.push_str(&text);
+        }
+        self.after_entry();
+        out
+    }
+
+    // ----------------------------------------------------------------------
+    // Plumbing shared by the subsystems
+
+    fn set_now(&mut self, now: Time) {
+        crate::bug_on!(now < self.now, "time went backwards: {now:?} < {:?}", self.now);
+        self.now = self.now.max(now);
+    }
+
+    /// Work common to the end of every entry point.
+    fn after_entry(&mut self) {
+        self.maybe_exit();
+        if cfg!(debug_assertions) {
+            self.check_invariants();
+        }
+    }
+
+    fn maybe_exit(&mut self) {
+        if self.exit_sent {
+            return;
+        }
+        let done = match self.stopping {
+            Some(StopMode::Hard) => true,
+            Some(StopMode::Soft) => self.peers_may_exit(),
+            None => false,
+        };
+        if done {
+            self.close_all();
+            self.exit_sent = true;
+            self.actions.push_back(Action::Exit);
+        }
+    }
+
+    /// Checks the engine's invariants (debug builds, tests, simulator).
+    pub fn check_invariants(&self) {
+        if let Some(next) = self.timers.next() {
+            assert!(next > self.now, "timer armed at {next:?}, not after now {:?}: busy loop", self.now);
+        }
+        for (idx, e) in &self.socks {
+            match e.owner {
+                SockOwner::Cli { session, .. } => {
+                    let (sid, _) = self.clis.get(session).expect("cli session of a live socket");
+                    assert_eq!(sid.idx as usize, idx);
+                }
+                SockOwner::Peer { section, session } => {
+                    self.peers_check_sock(section, session, SockId { idx: idx as u32, gen: e.gen });
+                }
+            }
+        }
+    }
+
+    pub(crate) fn owner(&self, sock: SockId) -> Option<SockOwner> {
+        match self.socks.get(sock.idx as usize) {
+            Some(e) if e.gen == sock.gen => Some(e.owner),
+            _ => None,
+        }
+    }
+
+    /// A new socket id for `owner`.
+    pub(crate) fn new_sock(&mut self, owner: SockOwner) -> SockId {
+        let gen = self.next_gen;
+        self.next_gen = self.next_gen.wrapping_add(1).max(1);
+        let idx = self.socks.insert(SockEntry { gen, owner, read: false, write: false, shut_wr: false });
+        SockId { idx: idx as u32, gen }
+    }
+
+    /// Re-points a socket at a new owner (a session slot that moved).
+    pub(crate) fn set_owner(&mut self, sock: SockId, owner: SockOwner) {
+        if let Some(e) = self.socks.get_mut(sock.idx as usize).filter(|e| e.gen == sock.gen) {
+            e.owner = owner;
+        }
+    }
+
+    /// Asks the driver to open a TCP connection for `sock`.
+    pub(crate) fn connect(&mut self, sock: SockId, addr: SocketAddr) {
+        self.actions.push_back(Action::Connect { sock, addr });
+    }
+
+    /// Announces the interest of `sock` if it changed.
+    pub(crate) fn set_interest(&mut self, sock: SockId, read: bool, write: bool) {
+        if let Some(e) = self.socks.get_mut(sock.idx as usize).filter(|e| e.gen == sock.gen) {
+            if e.read != read || e.write != write {
+                e.read = read;
+                e.write = write;
+                self.actions.push_back(Action::Interest { sock, read, write });
+            }
+        }
+    }
+
+    /// Asks for a FIN once (the caller has flushed its output).
+    pub(crate) fn shutdown_write(&mut self, sock: SockId) {
+        if let Some(e) = self.socks.get_mut(sock.idx as usize).filter(|e| e.gen == sock.gen) {
+            if !e.shut_wr {
+                e.shut_wr = true;
+                self.actions.push_back(Action::Shutdown { sock });
+            }
+        }
+    }
+
+    /// Closes `sock` and forgets it.
+    pub(crate) fn close_sock(&mut self, sock: SockId, how: CloseHow) {
+        if self.free_sock(sock) {
+            self.actions.push_back(Action::Close { sock, how });
+        }
+    }
+
+    /// Forgets `sock` without asking the driver anything (it reported the
+    /// socket dead). Returns whether the id was live.
+    fn free_sock(&mut self, sock: SockId) -> bool {
+        if self.owner(sock).is_some() {
+            self.socks.remove(sock.idx as usize);
+            true
+        } else {
+            false
+        }
+    }
+
+    pub(crate) fn log(&mut self, level: LogLevel, text: String) {
+        self.actions.push_back(Action::Log(LogLine { level, text }));
+    }
+
+    fn run_timer(&mut self, now: Time, key: TimerKey) {
+        match key {
+            TimerKey::PeersSync(section) => self.peers_sync_task(now, section),
+            TimerKey::PeerSession(section, session) => self.peer_session_timeout(now, section, session),
+            TimerKey::TableExpire(t) => self.table_expire_task(now, t),
+            TimerKey::Cli(session) => self.cli_close(session),
+        }
+    }
+
+    /// Purges expired entries of table `t` and re-arms its timer.
+    pub(crate) fn table_expire_task(&mut self, now: Time, t: usize) {
+        let Some(table) = self.tables.get_mut(t) else { return };
+        table.purge_expired(now, usize::MAX);
+        let next = table.next_expiry().map(|at| at.max(now.add_ms(1)));
+        self.timers.arm(TimerKey::TableExpire(t), next);
+    }
+
+    /// Re-arms the expiry timer of table `t` after a change.
+    pub(crate) fn table_touched(&mut self, t: usize) {
+        let next = self.tables.get(t).and_then(|tb| tb.next_expiry());
+        let next = next.map(|at| at.max(self.now.add_ms(1)));
+        if next != self.timers.deadline(TimerKey::TableExpire(t)) {
+            self.timers.arm(TimerKey::TableExpire(t), next);
+        }
+    }
+
+    fn close_all(&mut self) {
+        let all: Vec<SockId> = self.socks.iter().map(|(i, e)| SockId { idx: i as u32, gen: e.gen }).collect();
+        for sock in all {
+            match self.owner(sock) {
+                Some(SockOwner::Cli { session, .. }) => self.cli_close(session),
+                Some(SockOwner::Peer { section, session }) => self.peer_close(section, session, CloseHow::Graceful),
+                None => {}
+            }
+        }
+        self.peers_hard_stop();
+    }
+
+    // ----------------------------------------------------------------------
+    // CLI sessions (the stats socket applet)
+
+    fn cli_accept(&mut self, now: Time, level: CliLevel) -> SockId {
+        let session = self.clis.vacant_key();
+        let sock = self.new_sock(SockOwner::Cli { session, level });
+        self.clis.insert((sock, CliSession::new()));
+        self.set_interest(sock, true, false);
+        self.timers.arm(TimerKey::Cli(session), Some(now.add_ms(self.stats_timeout_ms)));
+        sock
+    }
+
+    fn cli_recv(&mut self, now: Time, session: usize, level: CliLevel, n: usize) {
+        let s = &mut self.clis[session].1;
+        if n == 0 {
+            s.read0 = true;
+        } else {
+            s.rx.commit(n);
+        }
+        self.timers.arm(TimerKey::Cli(session), Some(now.add_ms(self.stats_timeout_ms)));
+        self.cli_run(now, session, level);
+    }
+
+    /// Executes every complete line waiting in the session's input.
+    fn cli_run(&mut self, now: Time, session: usize, level: CliLevel) {
+        loop {
+            let s = &mut self.clis[session].1;
+            if s.state != CliState::Reading {
+                break;
+            }
+            let line = match s.take_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => {
+                    if s.read0 {
+                        s.state = CliState::Closing;
+                    }
+                    break;
+                }
+                Err(()) => {
+                    s.write_str("Line too long.\n");
+                    s.state = CliState::Closing;
+                    break;
+                }
+            };
+            self.cli_line(now, session, level, &line);
+        }
+        self.cli_progress(now, session);
+    }
+
+    fn cli_line(&mut self, now: Time, session: usize, level: CliLevel, line: &str) {
+        let commands = cli::split_commands(line);
+        let mut quit = false;
+        for words in &commands {
+            match words[0].as_str() {
+                "quit" => quit = true,
+                "prompt" => {
+                    let s = &mut self.clis[session].1;
+                    s.interactive = !s.interactive;
+                }
+                _ => {
+                    let (text, _) = self.cli_execute(now, level, words);
+                    self.clis[session].1.write_str(&text);
+                }
+            }
+        }
+        let s = &mut self.clis[session].1;
+        if quit || (!s.interactive && !commands.is_empty()) {
+            s.state = CliState::Closing;
+        } else if s.interactive {
+            s.write_str("\n> ");
+        }
+    }
+
+    /// Flushes or closes a CLI session according to its state.
+    fn cli_progress(&mut self, now: Time, session: usize) {
+        let Some((sock, s)) = self.clis.get(session) else { return };
+        let sock = *sock;
+        let pending = !s.tx.is_empty();
+        let closing = s.state == CliState::Closing;
+        if closing && !pending {
+            self.cli_close(session);
+            return;
+        }
+        let reading = s.state == CliState::Reading && !s.read0;
+        self.set_interest(sock, reading, pending);
+        let _ = now;
+    }
+
+    fn cli_close(&mut self, session: usize) {
+        if let Some((sock, _)) = self.clis.try_remove(session) {
+            self.timers.arm(TimerKey::Cli(session), None);
+            self.close_sock(sock, CloseHow::Graceful);
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Sockets as the engine names them, and what the engine asks of the driver.
+//!
+//! The engine never holds a file descriptor. A socket is a [`SockId`], a
+//! generation-checked handle into the engine's socket table: the driver maps
+//! it to its own socket (an fd in `proxy-mio`, a simulated stream in the
+//! simulator). Everything the engine wants done is an [`Action`], polled by
+//! the driver after every input.
+//!
+//! This mirrors HAProxy's split between the fd layer (`fd_want_recv` /
+//! `fd_want_send`: *interest*, decided by the engine) and the poller
+//! (`fd_may_recv` / `fd_may_send`: *readiness*, known only to the driver).
+
+use core::fmt;
+use core::net::SocketAddr;
+
+/// A socket, as named by the engine. Stale ids (after the socket was
+/// closed) are detected by their generation and ignored.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SockId {
+    pub(crate) idx: u32,
+    pub(crate) gen: u32,
+}
+
+impl SockId {
+    /// The slot index: stable while the socket lives, reused after.
+    /// Drivers may use it as a poller token.
+    pub fn index(self) -> usize {
+        self.idx as usize
+    }
+
+    /// The generation of the slot.
+    pub fn generation(self) -> u32 {
+        self.gen
+    }
+
+    /// Rebuilds an id from its parts (drivers that store ids as integers).
+    pub fn from_parts(index: usize, generation: u32) -> SockId {
+        SockId { idx: index as u32, gen: generation }
+    }
+}
+
+impl fmt::Debug for SockId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sock#{}.{}", self.idx, self.gen)
+    }
+}
+
+/// A listening socket, by index in the engine's listener list.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct ListenerId(pub u32);
+
+/// An address to listen on.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ListenAddr {
+    Tcp(SocketAddr),
+    /// A unix stream socket (stats socket), by path; `mode` as in HAProxy's
+    /// `stats socket ... mode 600`.
+    Unix { path: String, mode: Option<u32> },
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddr::Tcp(a) => write!(f, "{a}"),
+            ListenAddr::Unix { path, .. } => write!(f, "unix@{path}"),
+        }
+    }
+}
+
+/// Why a socket failed, as far as the engine cares.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SockError {
+    /// The connection was refused (RST in answer to SYN).
+    Refused,
+    /// The peer reset the connection.
+    Reset,
+    /// The network said it cannot reach the address.
+    Unreachable,
+    /// The driver timed out (the engine keeps its own timeouts too).
+    TimedOut,
+    /// Anything else, with the OS error number when there is one.
+    Other(i32),
+}
+
+/// How to close a socket.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CloseHow {
+    /// A normal close (FIN).
+    Graceful,
+    /// An abortive close (SO_LINGER 0): RST, pending data dropped.
+    Reset,
+}
+
+/// One log line, already formatted the HAProxy way; the driver only adds
+/// the transport (syslog header, stderr, file).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct LogLine {
+    pub level: LogLevel,
+    pub text: String,
+}
+
+/// syslog levels, as HAProxy names them.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum LogLevel {
+    Emerg,
+    Alert,
+    Crit,
+    Err,
+    Warning,
+    Notice,
+    Info,
+    Debug,
+}
+
+impl LogLevel {
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::Emerg => "emerg",
+            LogLevel::Alert => "alert",
+            LogLevel::Crit => "crit",
+            LogLevel::Err => "err",
+            LogLevel::Warning => "warning",
+            LogLevel::Notice => "notice",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+        }
+    }
+}
+
+/// What the engine asks the driver to do. Drain with `Engine::poll_action`
+/// after every input.
+#[must_use]
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Action {
+    /// Open a listening socket. Failure is reported with
+    /// `Engine::on_listen_error`.
+    Listen { listener: ListenerId, addr: ListenAddr },
+    /// Stop listening (soft stop): close the listening socket.
+    Unlisten { listener: ListenerId },
+    /// Open a TCP connection; completion is reported with
+    /// `Engine::on_connected` or `Engine::on_connect_error`.
+    Connect { sock: SockId, addr: SocketAddr },
+    /// The engine's interest changed: read when `read` and the socket is
+    /// readable, write `send_buf` when `write` and the socket is writable.
+    Interest { sock: SockId, read: bool, write: bool },
+    /// Shut the write side (FIN). The engine only asks once its `send_buf`
+    /// for that socket is empty.
+    Shutdown { sock: SockId },
+    /// Close the socket and forget the id. A graceful close is only asked
+    /// for once `send_buf` is empty; the id is stale afterwards.
+    Close { sock: SockId, how: CloseHow },
+    /// Emit a log line.
+    Log(LogLine),
+    /// The engine has finished a soft stop: the process may exit.
+    Exit,
+}
