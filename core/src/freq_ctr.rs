@@ -59,6 +59,18 @@ impl FreqCtr {
         }
     }
 
+    /// The age sent in a peers update (§8.5 of PROTOCOL.md): ms since the
+    /// current period started, in wrapping arithmetic (`now - curr_tick`).
+    pub const fn age(&self, now: Tick) -> u32 {
+        now.since(self.curr_tick)
+    }
+
+    /// A counter learned from a peer: its period started `age` ms before
+    /// `now` (never in the future), bit 0 cleared as 2.6 does on receipt.
+    pub const fn from_age(now: Tick, age: u32, curr_ctr: u32, prev_ctr: u32) -> FreqCtr {
+        FreqCtr::new(now.wrapping_sub(age), curr_ctr, prev_ctr)
+    }
+
     /// `update_freq_ctr_period`: counts `inc` events at `now` and returns the
     /// new value of the current window.
     ///
@@ -174,6 +186,20 @@ mod tests {
     #[test]
     fn new_clears_lock_bit() {
         assert_eq!(ctr(1001, 1, 2).curr_tick, Tick(1000));
+    }
+
+    #[test]
+    fn wire_age_round_trips_across_the_wrap() {
+        // Sender: period started at 4_294_967_000, now 2000 after the wrap:
+        // age = 2000 + 296 = 2296. Receiver at tick 50_001: start = 47_705,
+        // stored 47_704 (bit 0 cleared).
+        let c = ctr(4_294_967_000, 5, 1);
+        assert_eq!(c.age(Tick(2000)), 2296);
+        let r = FreqCtr::from_age(Tick(50_001), 2296, 5, 1);
+        assert_eq!(r, ctr(47_704, 5, 1));
+        assert_eq!(r.curr_tick, Tick(47_704));
+        // Same rate on both sides at the same age (modulo the cleared bit).
+        assert_eq!(c.read(Tick(2000), P), r.read(Tick(50_000), P));
     }
 
     #[test]

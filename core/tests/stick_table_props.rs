@@ -122,7 +122,10 @@ impl Harness {
                 let c = self.tb.localupdate().wrapping_sub(back);
                 self.tb.set_commitupdate(c);
             }
-            Op::Counters(v) => self.tb.set_update_counters(v, v),
+            Op::Counters(v) => {
+                self.tb.set_update(v);
+                self.tb.set_localupdate(v);
+            }
             Op::Trash(n) => {
                 prop_assert!(self.tb.trash_oldest(n) <= n);
             }

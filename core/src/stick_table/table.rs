@@ -79,7 +79,13 @@ struct StkSess {
     data: Box<[StData]>,
 }
 
-/// A stick table (HAProxy's `struct stktable`).
+/// A stick table (HAProxy's `struct stktable`): entries by key, their
+/// expiry, reference counts and, when synchronised, the update log.
+///
+/// Invariants (see the module documentation and
+/// [`check_invariants`](Self::check_invariants)): `len() <= size`; the key
+/// index, the expiry index (unreferenced entries only) and the update log
+/// (synchronised tables only) describe exactly the entries in the slab.
 #[derive(Debug)]
 pub struct StickTable {
     params: TableParams,
@@ -299,6 +305,7 @@ impl StickTable {
             let expire = e.expire;
             self.exps.remove(&(expire, id));
         }
+        self.debug_check();
         true
     }
 
@@ -317,6 +324,7 @@ impl StickTable {
             let expire = e.expire;
             self.exps.insert((expire, id));
         }
+        self.debug_check();
         true
     }
 }
@@ -425,10 +433,14 @@ impl StickTable {
         self.commitupdate = id;
     }
 
-    /// Sets the update counters (state carried over a reload, and tests).
-    pub fn set_update_counters(&mut self, update: u32, localupdate: u32) {
-        self.update = update;
-        self.localupdate = localupdate;
+    /// Sets `t->update` (state carried over a reload, and tests).
+    pub fn set_update(&mut self, id: u32) {
+        self.update = id;
+    }
+
+    /// Sets `t->localupdate` (state carried over a reload, and tests).
+    pub fn set_localupdate(&mut self, id: u32) {
+        self.localupdate = id;
     }
 }
 
@@ -966,7 +978,8 @@ mod tests {
     fn touch_local_ids_across_update_counter_wrap() {
         let mut tb = int_table(8, Some(1000), true);
         let (a, b) = (add(&mut tb, 0, 1), add(&mut tb, 0, 2));
-        tb.set_update_counters(u32::MAX - 1, u32::MAX - 1);
+        tb.set_update(u32::MAX - 1);
+        tb.set_localupdate(u32::MAX - 1);
         tb.set_commitupdate(u32::MAX - 1);
         tb.touch_local(t(1), a);
         tb.touch_local(t(1), b);
@@ -1013,9 +1026,11 @@ mod tests {
     fn colliding_update_id_evicts_the_previous_holder_from_the_log() {
         let mut tb = int_table(8, Some(1000), true);
         let (a, b) = (add(&mut tb, 0, 1), add(&mut tb, 0, 2));
-        tb.set_update_counters(4, 4);
+        tb.set_update(4);
+        tb.set_localupdate(4);
         tb.touch_local(t(1), a); // id 5
-        tb.set_update_counters((1 << 31) + 4, 5);
+        tb.set_update((1 << 31) + 4);
+        tb.set_localupdate(5);
         tb.touch_remote(t(1), b, None); // ++update = 2^31 + 5, + 2^31 = 5
         assert_eq!(tb.update_id(b), Some(5));
         assert_eq!(tb.update_id(a), None);
