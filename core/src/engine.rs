@@ -36,6 +36,7 @@ use crate::rng::Rng;
 use crate::sock::{
     Action, CloseHow, ListenAddr, ListenerId, LogLevel, LogLine, SockError, SockId,
 };
+use crate::peers::section::PeersSection;
 use crate::stick_table::StickTable;
 use crate::task::WaitQueue;
 use crate::time::Time;
@@ -52,11 +53,14 @@ pub struct EngineOptions {
     pub has_old_process: bool,
     /// The process id announced in peers hellos.
     pub pid: u32,
+    /// Wall-clock time at the engine's time origin, in ms since the Unix
+    /// epoch (dates in logs and on the CLI only; never used to decide).
+    pub epoch_ms: u64,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { seed: 0, local_peer: String::new(), has_old_process: false, pid: 1 }
+        EngineOptions { seed: 0, local_peer: String::new(), has_old_process: false, pid: 1, epoch_ms: 0 }
     }
 }
 
@@ -98,8 +102,6 @@ pub(crate) struct SockEntry {
     /// The interest last announced to the driver.
     read: bool,
     write: bool,
-    /// A shutdown (FIN) was asked for.
-    shut_wr: bool,
 }
 
 /// Timer names.
@@ -136,6 +138,7 @@ pub struct Engine {
     actions: VecDeque<Action>,
     pub(crate) timers: WaitQueue<TimerKey>,
     pub(crate) tables: Vec<StickTable>,
+    pub(crate) peers: Vec<PeersSection>,
     pub(crate) clis: Slab<(SockId, CliSession)>,
     pub(crate) stats_timeout_ms: u64,
     pub(crate) stopping: Option<StopMode>,
@@ -155,6 +158,7 @@ impl Engine {
             actions: VecDeque::new(),
             timers: WaitQueue::new(),
             tables: Vec::new(),
+            peers: Vec::new(),
             clis: Slab::new(),
             stats_timeout_ms: 10_000,
             stopping: None,
@@ -390,6 +394,15 @@ impl Engine {
 
     /// Work common to the end of every entry point.
     fn after_entry(&mut self) {
+        let now = self.now;
+        // Sync tasks woken during this entry point run before it returns;
+        // they may wake each other, a bounded number of times.
+        for _ in 0..8 {
+            if !self.peers.iter().any(|s| s.woken) {
+                break;
+            }
+            self.peers_run_woken(now);
+        }
         self.maybe_exit();
         if cfg!(debug_assertions) {
             self.check_invariants();
@@ -441,16 +454,10 @@ impl Engine {
     pub(crate) fn new_sock(&mut self, owner: SockOwner) -> SockId {
         let gen = self.next_gen;
         self.next_gen = self.next_gen.wrapping_add(1).max(1);
-        let idx = self.socks.insert(SockEntry { gen, owner, read: false, write: false, shut_wr: false });
+        let idx = self.socks.insert(SockEntry { gen, owner, read: false, write: false });
         SockId { idx: idx as u32, gen }
     }
 
-    /// Re-points a socket at a new owner (a session slot that moved).
-    pub(crate) fn set_owner(&mut self, sock: SockId, owner: SockOwner) {
-        if let Some(e) = self.socks.get_mut(sock.idx as usize).filter(|e| e.gen == sock.gen) {
-            e.owner = owner;
-        }
-    }
 
     /// Asks the driver to open a TCP connection for `sock`.
     pub(crate) fn connect(&mut self, sock: SockId, addr: SocketAddr) {
@@ -468,15 +475,6 @@ impl Engine {
         }
     }
 
-    /// Asks for a FIN once (the caller has flushed its output).
-    pub(crate) fn shutdown_write(&mut self, sock: SockId) {
-        if let Some(e) = self.socks.get_mut(sock.idx as usize).filter(|e| e.gen == sock.gen) {
-            if !e.shut_wr {
-                e.shut_wr = true;
-                self.actions.push_back(Action::Shutdown { sock });
-            }
-        }
-    }
 
     /// Closes `sock` and forgets it.
     pub(crate) fn close_sock(&mut self, sock: SockId, how: CloseHow) {
@@ -487,7 +485,7 @@ impl Engine {
 
     /// Forgets `sock` without asking the driver anything (it reported the
     /// socket dead). Returns whether the id was live.
-    fn free_sock(&mut self, sock: SockId) -> bool {
+    pub(crate) fn free_sock(&mut self, sock: SockId) -> bool {
         if self.owner(sock).is_some() {
             self.socks.remove(sock.idx as usize);
             true

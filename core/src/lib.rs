@@ -22,11 +22,19 @@
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
+pub mod buf;
+pub mod cli;
+mod cli_cmds;
+pub mod engine;
 pub mod freq_ctr;
 pub mod fuzzing;
+#[cfg(feature = "mutants")]
+pub mod mutants;
 pub mod peers;
 pub mod rng;
+pub mod sock;
 pub mod stick_table;
+pub mod task;
 pub mod time;
 
 /// An internal invariant (HAProxy's `BUG_ON`): checked in debug builds, in

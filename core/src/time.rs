@@ -157,3 +157,54 @@ mod tests {
         assert_eq!(Time::from_ms((1 << 32) + 7).tick(), Tick(7));
     }
 }
+
+/// Formats a wall-clock instant (ms since the Unix epoch, UTC) the way
+/// HAProxy prints dates in logs and on the CLI: `22/Nov/2026:00:00:22.123`.
+pub fn fmt_date(epoch_ms: u64, with_ms: bool) -> String {
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let secs = epoch_ms / 1000;
+    let (y, m, d) = civil_from_days((secs / 86400) as i64);
+    let rem = secs % 86400;
+    let mut s = format!(
+        "{:02}/{}/{}:{:02}:{:02}:{:02}",
+        d,
+        MONTHS[(m - 1) as usize],
+        y,
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    );
+    if with_ms {
+        s.push_str(&format!(".{:03}", epoch_ms % 1000));
+    }
+    s
+}
+
+/// Days since 1970-01-01 to (year, month 1..=12, day 1..=31), after Howard
+/// Hinnant's `civil_from_days`.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod date_tests {
+    use super::fmt_date;
+
+    #[test]
+    fn dates_match_known_instants() {
+        assert_eq!(fmt_date(0, false), "01/Jan/1970:00:00:00");
+        // 2026-11-21T23:04:02Z, the date in the captures' `show peers`.
+        assert_eq!(fmt_date(1_795_302_242_000, false), "21/Nov/2026:23:04:02");
+        assert_eq!(fmt_date(951_782_400_123, true), "29/Feb/2000:00:00:00.123");
+    }
+}

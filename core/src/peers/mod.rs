@@ -22,6 +22,7 @@
 //! append to a caller-owned `Vec<u8>`.
 
 pub mod ack;
+mod applet;
 pub mod control;
 pub mod definition;
 pub mod dict;
@@ -30,6 +31,7 @@ pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod message;
+pub mod section;
 mod reader;
 pub mod update;
 pub mod varint;

@@ -65,6 +65,14 @@ pub struct EntryId {
     gen: u32,
 }
 
+impl EntryId {
+    /// A number naming the entry while it lives (what `show table` prints
+    /// where HAProxy prints the entry's address).
+    pub fn as_u64(self) -> u64 {
+        (u64::from(self.gen) << 32) | u64::from(self.index)
+    }
+}
+
 /// One entry: HAProxy's `struct stksess`.
 #[derive(Debug)]
 struct StkSess {

@@ -1,0 +1,72 @@
+//! Historic HAProxy peers bugs, switched on one at a time to prove that the
+//! simulator catches them (`--mutant NAME`). Compiled only with the
+//! `mutants` feature: without it, none of this code is in the build.
+//!
+//! The active mutant is a process-wide setting (an atomic, set once by the
+//! simulator before it runs) rather than engine state, so that the bug
+//! sites stay one-line checks and the engine's API does not change.
+
+use core::sync::atomic::{AtomicU8, Ordering};
+
+/// One historic bug.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Mutant {
+    /// Reconnect at once after a disconnect: the connect/accept/close loop.
+    NoReconnectDelay = 1,
+    /// A received frequency counter's age added to now instead of subtracted.
+    FreqAgeSign,
+    /// A resync timeout that has already expired is re-armed (0 ms wake-ups).
+    ResyncExpiredRearm,
+    /// After teaching, the last-pushed position is reset to the start of the
+    /// update log instead of the teaching origin (updates pushed again).
+    TeachOriginReset,
+    /// Integer keys sent without conversion to network byte order.
+    IntKeyByteOrder,
+    /// A freshly created outgoing session is shut down when the remote
+    /// connected at the same moment (a stuck session).
+    ShutdownFreshSession,
+    /// The ack carries the table-definition id instead of the update id.
+    AckWrongId,
+}
+
+impl Mutant {
+    pub const ALL: [Mutant; 7] = [
+        Mutant::NoReconnectDelay,
+        Mutant::FreqAgeSign,
+        Mutant::ResyncExpiredRearm,
+        Mutant::TeachOriginReset,
+        Mutant::IntKeyByteOrder,
+        Mutant::ShutdownFreshSession,
+        Mutant::AckWrongId,
+    ];
+
+    /// The `--mutant` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutant::NoReconnectDelay => "no-reconnect-delay",
+            Mutant::FreqAgeSign => "freq-age-sign",
+            Mutant::ResyncExpiredRearm => "resync-expired-rearm",
+            Mutant::TeachOriginReset => "teach-origin-reset",
+            Mutant::IntKeyByteOrder => "int-key-byte-order",
+            Mutant::ShutdownFreshSession => "shutdown-fresh-session",
+            Mutant::AckWrongId => "ack-wrong-id",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Mutant> {
+        Mutant::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+static ACTIVE: AtomicU8 = AtomicU8::new(0);
+
+/// Switches `m` on (or every mutant off with `None`).
+pub fn set(m: Option<Mutant>) {
+    ACTIVE.store(m.map_or(0, |m| m as u8), Ordering::Relaxed);
+}
+
+/// Whether `m` is the active mutant.
+pub fn active(m: Mutant) -> bool {
+    ACTIVE.load(Ordering::Relaxed) == m as u8
+}
