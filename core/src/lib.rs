@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
+pub mod cfgparse;
 pub mod freq_ctr;
 pub mod fuzzing;
 pub mod peers;
