@@ -23,6 +23,7 @@
 #![warn(missing_debug_implementations)]
 
 pub mod buf;
+pub mod cfgparse;
 pub mod cli;
 mod cli_cmds;
 pub mod engine;

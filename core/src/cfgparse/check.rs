@@ -1,0 +1,352 @@
+//! Post-parse checks: what `haproxy -c` finds once every file is read
+//! (HAProxy's `check_config_validity()` and the peers post-parsing):
+//! references to missing backends, tables and peers sections, duplicate
+//! names, mode mismatches, and the warnings HAProxy prints about proxies
+//! and peers sections that will not work as written.
+
+use std::collections::BTreeMap;
+
+use super::model::{Config, Mode, PeerKeyword, PeersSection, Place, Proxy, ProxyKind, RuleLine};
+use super::{Diagnostic, Diags};
+
+fn at(p: &Place, kw: &str, msg: String) -> Diagnostic {
+    Diagnostic::new(p.file.clone(), p.line, kw, msg)
+}
+
+impl Config {
+    /// Checks references and consistency across sections. Errors make the
+    /// configuration unusable; warnings are for the operator.
+    pub fn check(&self) -> Diags {
+        let mut d = Diags::default();
+        self.check_proxy_names(&mut d);
+        self.check_defaults_use(&mut d);
+        for px in &self.proxies {
+            self.check_switching(px, &mut d);
+            self.check_sticking(px, &mut d);
+            check_servers(px, &mut d);
+            check_proxy_warnings(px, &mut d);
+        }
+        self.check_peers(&mut d);
+        d
+    }
+
+    /// Two proxies whose capabilities overlap may not share a name (a
+    /// frontend and a backend may).
+    fn check_proxy_names(&self, d: &mut Diags) {
+        let mut seen: BTreeMap<&str, Vec<&Proxy>> = BTreeMap::new();
+        for px in &self.proxies {
+            let same = seen.entry(px.name.as_str()).or_default();
+            let clash = same.iter().find(|o| {
+                (o.kind.is_frontend() && px.kind.is_frontend())
+                    || (o.kind.is_backend() && px.kind.is_backend())
+            });
+            if let Some(o) = clash {
+                d.error(at(
+                    &px.place,
+                    px.kind.keyword(),
+                    format!(
+                        "{} '{}' has the same name as {} '{}' declared at {}:{}.",
+                        px.kind.type_str(),
+                        px.name,
+                        o.kind.type_str(),
+                        o.name,
+                        o.place.file,
+                        o.place.line
+                    ),
+                ));
+            }
+            same.push(px);
+        }
+    }
+
+    /// A defaults section named by `from` must have a unique name; using one
+    /// both explicitly and implicitly is confusing (HAProxy warns).
+    fn check_defaults_use(&self, d: &mut Diags) {
+        let users = || self.proxies.iter().chain(self.defaults.iter());
+        for (i, def) in self.defaults.iter().enumerate() {
+            let explicit =
+                users().find(|p| p.from.as_ref().is_some_and(|r| r.index == i && r.explicit));
+            let implicit =
+                users().find(|p| p.from.as_ref().is_some_and(|r| r.index == i && !r.explicit));
+            let Some(ex) = explicit else { continue };
+            if let Some(other) = self
+                .defaults
+                .iter()
+                .find(|o| o.name == def.name && o.place != def.place)
+            {
+                d.error(at(&def.place, "defaults", format!(
+                    "defaults section '{}' is referenced by {} '{}' but its name is not unique (also declared at {}:{}).",
+                    def.name, ex.kind.keyword(), ex.name, other.place.file, other.place.line
+                )));
+            }
+            if let Some(im) = implicit {
+                d.warn(at(&im.place, im.kind.keyword(), format!(
+                    "{} '{}' implicitly uses defaults section '{}' ({}:{}) which {} '{}' uses explicitly; consider an explicit 'from' everywhere.",
+                    im.kind.keyword(), im.name, def.name, def.place.file, def.place.line, ex.kind.keyword(), ex.name
+                )));
+            }
+        }
+    }
+
+    /// `default_backend` and `use_backend` targets: present, not itself,
+    /// and not a TCP backend behind an HTTP frontend.
+    fn check_switching(&self, px: &Proxy, d: &mut Diags) {
+        if let Some((place, name)) = &px.default_backend {
+            if !name.contains("%[") {
+                self.check_target(
+                    px,
+                    place,
+                    "default_backend",
+                    name,
+                    "as its default backend",
+                    d,
+                );
+            }
+        }
+        for ub in px.use_backends.iter().filter(|u| !u.is_dynamic()) {
+            self.check_target(
+                px,
+                &ub.place,
+                "use_backend",
+                &ub.name,
+                "in a 'use_backend' rule",
+                d,
+            );
+        }
+    }
+
+    fn check_target(
+        &self,
+        px: &Proxy,
+        place: &Place,
+        kw: &str,
+        name: &str,
+        how: &str,
+        d: &mut Diags,
+    ) {
+        if name == px.name && px.kind.is_backend() {
+            let m = format!("Proxy '{}': loop detected for {kw}: '{name}'.", px.name);
+            return d.error(at(place, kw, m));
+        }
+        let Some(be) = self.backend(name) else {
+            let m = format!(
+                "Proxy '{}': unable to find required {kw}: '{name}'.",
+                px.name
+            );
+            return d.error(at(place, kw, m));
+        };
+        if px.mode == Mode::Http && be.mode == Mode::Tcp {
+            d.error(at(place, kw, format!(
+                "http {} '{}' ({}:{}) tries to use incompatible tcp {} '{}' ({}:{}) {how} (see 'mode').",
+                px.kind.type_str(), px.name, px.place.file, px.place.line,
+                be.kind.type_str(), be.name, be.place.file, be.place.line
+            )));
+        }
+    }
+
+    /// Tables named by `stick` rules and `track-sc` actions, and the peers
+    /// section named by the proxy's `stick-table`.
+    fn check_sticking(&self, px: &Proxy, d: &mut Diags) {
+        if let Some(t) = &px.stick_table {
+            if let Some(p) = &t.params.peers {
+                if self.peers_section(p).is_none() {
+                    let m = format!("Proxy '{}': unable to find sync peers '{p}'.", px.name);
+                    d.error(at(&t.place, "stick-table", m));
+                }
+            }
+        }
+        for r in &px.stick_rules {
+            let table = r.table.as_deref().unwrap_or(&px.name);
+            if self.table(table).is_none() {
+                let m = format!("Proxy '{}': unable to find stick-table '{table}'.", px.name);
+                d.error(at(&r.place, "stick", m));
+            }
+        }
+        let rules = px
+            .tcp_request_connection
+            .iter()
+            .chain(&px.tcp_request_session)
+            .chain(&px.tcp_request_content)
+            .chain(&px.http_request)
+            .chain(&px.http_response);
+        for r in rules {
+            if let Some((action, table)) = track_sc_table(r) {
+                let table = table.unwrap_or(&px.name);
+                if self.table(table).is_none() {
+                    let m = format!(
+                        "Proxy '{}': unable to find table '{table}' referenced by {action}.",
+                        px.name
+                    );
+                    d.error(Diagnostic::new(
+                        r.file.clone(),
+                        r.line,
+                        r.keyword.clone(),
+                        m,
+                    ));
+                }
+            }
+        }
+    }
+
+    fn check_peers(&self, d: &mut Diags) {
+        let mut seen: BTreeMap<&str, &PeersSection> = BTreeMap::new();
+        for s in &self.peers {
+            if let Some(o) = seen.insert(&s.name, s) {
+                d.error(at(&s.place, "peers", format!(
+                    "peers section '{}' has the same name as another peers section declared at {}:{}.",
+                    s.name, o.place.file, o.place.line
+                )));
+            }
+            check_peers_duplicates(s, d);
+            self.check_local_peer(s, d);
+        }
+    }
+
+    /// HAProxy 2.6 drops a peers section that does not list the local peer,
+    /// with a warning: its tables stay, unsynchronised.
+    fn check_local_peer(&self, s: &PeersSection, d: &mut Diags) {
+        if s.disabled {
+            return;
+        }
+        let Some(me) = self.local_peer_of(s) else {
+            return d.warn(at(
+                &s.place,
+                "peers",
+                format!(
+                    "Removing incomplete section 'peers {}' (no peer named '{}').",
+                    s.name, self.local_peer
+                ),
+            ));
+        };
+        if me.keyword == PeerKeyword::Server && s.bind.is_none() {
+            d.warn(at(&me.place, "server", format!(
+                "peers section '{}': the local peer '{}' has no 'bind' line; it will not accept connections from its peers.",
+                s.name, me.name
+            )));
+        }
+    }
+}
+
+/// Within a peers section, peer names and table names are unique (HAProxy
+/// 2.6 only rejects a repeated local peer; Sluice rejects any repeat, as
+/// the protocol names peers and tables).
+fn check_peers_duplicates(s: &PeersSection, d: &mut Diags) {
+    let mut peers: BTreeMap<&str, &Place> = BTreeMap::new();
+    for p in &s.peers {
+        if let Some(o) = peers.insert(&p.name, &p.place) {
+            d.error(at(
+                &p.place,
+                "peer",
+                format!(
+                    "peers section '{}': peer '{}' is already declared at {}:{}.",
+                    s.name, p.name, o.file, o.line
+                ),
+            ));
+        }
+    }
+    let mut tables: BTreeMap<&str, &Place> = BTreeMap::new();
+    for t in &s.tables {
+        if let Some(o) = tables.insert(&t.params.id, &t.place) {
+            d.error(at(
+                &t.place,
+                "table",
+                format!(
+                    "peers section '{}': table '{}' is already declared at {}:{}.",
+                    s.name,
+                    t.params.wire_name.trim_start_matches('/'),
+                    o.file,
+                    o.line
+                ),
+            ));
+        }
+    }
+}
+
+/// A `track-scN KEY [table T]` action: its name and table.
+fn track_sc_table(r: &RuleLine) -> Option<(&str, Option<&str>)> {
+    let action = r.words.first()?;
+    if !action.starts_with("track-sc") {
+        return None;
+    }
+    let table = r
+        .words
+        .iter()
+        .position(|w| w == "table")
+        .and_then(|i| r.words.get(i + 1));
+    Some((action.as_str(), table.map(String::as_str)))
+}
+
+/// Server names and explicit ids are unique within a proxy.
+fn check_servers(px: &Proxy, d: &mut Diags) {
+    let mut names: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut ids: BTreeMap<u32, &str> = BTreeMap::new();
+    for s in &px.servers {
+        if let Some(line) = names.insert(&s.name, s.place.line) {
+            d.error(at(&s.place, "server", format!(
+                "{} '{}', another server named '{}' was already defined at line {line}, please use distinct names.",
+                px.kind.type_str(), px.name, s.name
+            )));
+        }
+        if let Some(id) = s.id {
+            if let Some(other) = ids.insert(id, &s.name) {
+                d.error(at(
+                    &s.place,
+                    "server",
+                    format!(
+                        "'server {}/{}' : 'id' : custom id {id} already used by 'server {other}'.",
+                        px.name, s.name
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// HAProxy's warnings about proxies that will misbehave.
+fn check_proxy_warnings(px: &Proxy, d: &mut Diags) {
+    let kind = px.kind.type_str();
+    if px.disabled {
+        return;
+    }
+    if px.kind == ProxyKind::Frontend && px.binds.is_empty() {
+        d.warn(at(&px.place, "frontend", format!(
+            "frontend '{}' has no 'bind' directive. Please declare it as a backend if this was intended.",
+            px.name
+        )));
+    }
+    let t = &px.timeouts;
+    let missing = (px.kind.is_frontend() && t.client_ms.is_none())
+        || (px.kind.is_backend() && (t.connect_ms.is_none() || t.server_ms.is_none()));
+    if missing {
+        d.warn(at(&px.place, px.kind.keyword(), format!(
+            "missing timeouts for {kind} '{}'. While not properly invalid, you will certainly encounter various problems with such a configuration. To fix this, please ensure that all following timeouts are set to a non-zero value: 'client', 'connect', 'server'.",
+            px.name
+        )));
+    }
+    if px.mode == Mode::Tcp {
+        let http_rules = [
+            ("http-request", &px.http_request),
+            ("http-response", &px.http_response),
+            ("http-after-response", &px.http_after_response),
+        ];
+        for (kw, rules) in http_rules {
+            if let Some(r) = rules.first() {
+                d.warn(Diagnostic::new(
+                    r.file.clone(),
+                    r.line,
+                    kw,
+                    format!(
+                        "'{kw}' rules ignored for {kind} '{}' as they require HTTP mode.",
+                        px.name
+                    ),
+                ));
+            }
+        }
+        if px.options.httplog && px.kind.is_frontend() {
+            d.warn(at(&px.place, "option", format!(
+                "'option httplog' not usable with {kind} '{}' (needs 'mode http'). Falling back to 'option tcplog'.",
+                px.name
+            )));
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The `global` section (HAProxy's `cfg_parse_global()` and the keywords
+//! registered for it: `stats socket`, `tune.*`, `log`, ...).
+
+use super::addr::{parse_addr, Addr};
+use super::model::{Global, StatsLevel, StatsSocket};
+use super::{ignored, log, units, value_msg, Diagnostic, Diags, EnvOverlay, Kwm, Ln};
+
+/// What global keywords touch besides [`Global`].
+pub(super) struct State<'a> {
+    pub env: &'a mut EnvOverlay,
+    /// The driver's environment, under `env`.
+    pub base_env: Option<super::EnvLookup<'a>>,
+    /// `-L` was given: `localpeer` is ignored.
+    pub cmdline_local_peer: bool,
+    /// A peers section came before: `localpeer` is too late.
+    pub peers_seen: bool,
+    pub local_peer: &'a mut String,
+}
+
+pub(super) fn parse(
+    g: &mut Global,
+    st: &mut State<'_>,
+    ln: &Ln<'_>,
+    d: &mut Diags,
+) -> Result<(), Diagnostic> {
+    if ln.kwm == Kwm::No && ln.kw() == "log" {
+        ln.no_extra(1)?;
+        g.logs.clear();
+        return Ok(());
+    }
+    match ln.kw() {
+        "stats" => stats(g, ln, d),
+        "localpeer" => localpeer(g, st, ln, d),
+        "maxconn" => one_uint(ln).map(|v| g.maxconn = Some(v)),
+        "nbthread" => nbthread(g, ln, d),
+        "tune.bufsize" => one_size(ln).map(|v| g.tune_bufsize = v),
+        "tune.maxrewrite" => one_size(ln).map(|v| g.tune_maxrewrite = Some(v)),
+        "tune.peers.max-updates-at-once" => max_updates(g, ln),
+        "log" => log::parse_target(ln, d).map(|t| g.logs.push(t)),
+        "pidfile" => pidfile(g, ln),
+        "daemon" => {
+            ln.no_extra(1)?;
+            g.daemon = true;
+            d.warn(ln.diag("'daemon' is ignored: Sluice always runs in the foreground (use a service manager)."));
+            Ok(())
+        }
+        "setenv" | "presetenv" | "unsetenv" | "resetenv" => env(st, ln),
+        "nbproc" => Err(ln.diag(
+            "nbproc is not supported any more since HAProxy 2.5. Threads will automatically be used on multi-processor machines if available.",
+        )),
+        kw if kw.starts_with("lua-") => Err(ln.diag(format!("'{kw}': Lua is not supported by Sluice."))),
+        kw if ignored::matches(ignored::GLOBAL, kw) => {
+            d.warn(ln.diag(format!("'{kw}' is not supported by Sluice and is ignored.")));
+            Ok(())
+        }
+        kw => Err(ln.diag(format!("unknown keyword '{kw}' in 'global' section"))),
+    }
+}
+
+fn one_uint(ln: &Ln<'_>) -> Result<u32, Diagnostic> {
+    let v = ln.uint_at(1, ln.kw())?;
+    ln.no_extra(2)?;
+    Ok(v)
+}
+
+fn one_size(ln: &Ln<'_>) -> Result<u32, Diagnostic> {
+    let v = ln.size_at(1, ln.kw())?;
+    ln.no_extra(2)?;
+    Ok(v)
+}
+
+fn max_updates(g: &mut Global, ln: &Ln<'_>) -> Result<(), Diagnostic> {
+    match units::parse_u32(ln.arg(1)) {
+        Ok(v) if v > 0 => {
+            ln.no_extra(2)?;
+            g.tune_peers_max_updates_at_once = v;
+            Ok(())
+        }
+        _ => Err(
+            ln.diag("'tune.peers.max-updates-at-once' expects an integer argument greater than 0.")
+        ),
+    }
+}
+
+fn nbthread(g: &mut Global, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    let n = one_uint(ln)?;
+    if n == 0 {
+        return Err(ln.diag("'nbthread' expects an integer argument greater than 0."));
+    }
+    if n > 1 {
+        d.warn(ln.diag(format!(
+            "'nbthread {n}': Sluice runs a single thread; the value is ignored."
+        )));
+    }
+    g.nbthread = Some(n);
+    Ok(())
+}
+
+fn pidfile(g: &mut Global, ln: &Ln<'_>) -> Result<(), Diagnostic> {
+    if ln.arg(1).is_empty() {
+        return Err(ln.diag("'pidfile' expects a file name as an argument."));
+    }
+    ln.no_extra(2)?;
+    if g.pidfile.is_some() {
+        return Err(ln.diag("'pidfile' already specified. Continuing."));
+    }
+    g.pidfile = Some(ln.arg(1).to_string());
+    Ok(())
+}
+
+/// `localpeer NAME`: ignored after `-L` or after a peers section.
+fn localpeer(
+    g: &mut Global,
+    st: &mut State<'_>,
+    ln: &Ln<'_>,
+    d: &mut Diags,
+) -> Result<(), Diagnostic> {
+    let name = ln.arg(1);
+    if name.is_empty() {
+        return Err(ln.diag("'localpeer' expects a name as an argument."));
+    }
+    ln.no_extra(2)?;
+    g.localpeer = Some(name.to_string());
+    if st.cmdline_local_peer {
+        let m =
+            "'localpeer' ignored since it is already set by using the '-L' command line argument.";
+        d.warn(ln.diag(m));
+    } else if st.peers_seen {
+        let m = "'localpeer' ignored since it is used after 'peers' sections.";
+        d.warn(ln.diag(m));
+    } else {
+        *st.local_peer = name.to_string();
+    }
+    Ok(())
+}
+
+fn stats(g: &mut Global, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    match ln.arg(1) {
+        "socket" => stats_socket(g, ln, d),
+        "timeout" => {
+            g.stats_timeout_ms = ln.time_at(2, "stats timeout")?;
+            if g.stats_timeout_ms == 0 {
+                return Err(ln.diag2("'stats timeout' expects a positive value."));
+            }
+            ln.no_extra(3)
+        }
+        "maxconn" | "bind-process" => {
+            let m = format!("'stats {}' is not supported by Sluice and is ignored.", ln.arg(1));
+            d.warn(ln.diag2(m));
+            Ok(())
+        }
+        other => Err(ln.diag(format!(
+            "'stats' only supports 'socket', 'maxconn', 'bind-process' and 'timeout' (got '{other}')."
+        ))),
+    }
+}
+
+/// `stats socket ADDR [level L] [mode OCTAL] [bind options...]`.
+fn stats_socket(g: &mut Global, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    let text = ln.arg(2);
+    if text.is_empty() {
+        return Err(ln.diag2(
+            "'stats socket' in global section expects an address or a path to a UNIX socket",
+        ));
+    }
+    let addr = parse_addr(text)
+        .and_then(|p| p.single_port(text))
+        .and_then(|p| p.require_port(text))
+        .map_err(|e| ln.diag2(format!("'stats socket' : {e}")))?;
+    let mut s = StatsSocket {
+        place: ln.place(),
+        addr: addr.addr,
+        level: StatsLevel::default(),
+        mode: None,
+        ignored: Vec::new(),
+    };
+    let mut i = 3;
+    while !ln.arg(i).is_empty() {
+        i += socket_option(&mut s, ln, i, d)?;
+    }
+    if s.mode.is_some() && !matches!(s.addr, Addr::Unix(_)) {
+        d.warn(ln.diag2("'stats socket' : 'mode' only applies to UNIX sockets and is ignored."));
+    }
+    g.stats_sockets.push(s);
+    Ok(())
+}
+
+/// One option of a `stats socket` line at word `i`; returns the words used.
+fn socket_option(
+    s: &mut StatsSocket,
+    ln: &Ln<'_>,
+    i: usize,
+    d: &mut Diags,
+) -> Result<usize, Diagnostic> {
+    let opt = ln.arg(i);
+    let val = ln.arg(i + 1);
+    match opt {
+        "level" => {
+            s.level = match val {
+                "user" => StatsLevel::User,
+                "operator" => StatsLevel::Operator,
+                "admin" => StatsLevel::Admin,
+                _ => {
+                    return Err(ln.diag2(format!(
+                        "'stats socket' : 'level' only supports 'user', 'operator', and 'admin' (got '{val}')"
+                    )))
+                }
+            };
+            Ok(2)
+        }
+        "mode" => {
+            let m = units::parse_octal(val)
+                .map_err(|e| ln.diag2(value_msg("stats socket mode", val, "an octal mode", e)))?;
+            s.mode = Some(m);
+            Ok(2)
+        }
+        _ => {
+            let n = super::server::ignored_bind_option(ln, i, "stats socket", d)?;
+            s.ignored.push(opt.to_string());
+            Ok(n)
+        }
+    }
+}
+
+/// `setenv NAME VALUE`, `presetenv NAME VALUE`, `unsetenv NAME...`,
+/// `resetenv [NAME...]`: they change what later `"${NAME}"` expand to.
+fn env(st: &mut State<'_>, ln: &Ln<'_>) -> Result<(), Diagnostic> {
+    let names: Vec<String> = ln.words[1..].to_vec();
+    match ln.kw() {
+        "setenv" | "presetenv" => {
+            if ln.arg(1).is_empty() || ln.words.len() < 3 {
+                return Err(ln.diag(format!("'{}' expects a name and a value.", ln.kw())));
+            }
+            ln.no_extra(3)?;
+            let exists = st.env.get(st.base_env, ln.arg(1)).is_some();
+            if ln.kw() == "setenv" || !exists {
+                st.env.set(ln.arg(1), Some(ln.arg(2).to_string()));
+            }
+        }
+        "unsetenv" => {
+            if names.is_empty() {
+                return Err(ln.diag("'unsetenv' expects at least one variable name."));
+            }
+            for n in &names {
+                st.env.set(n, None);
+            }
+        }
+        _ => st.env.reset(names),
+    }
+    Ok(())
+}

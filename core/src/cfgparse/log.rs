@@ -1,0 +1,117 @@
+//! `log` lines (HAProxy's `parse_logsrv()` in `src/log.c`), shared by the
+//! global section and proxies.
+
+use super::addr::{parse_addr, Addr, Proto};
+use super::model::{Facility, LogAddr, LogFormat, LogLevel, LogTarget, ProxyLog};
+use super::{Diagnostic, Diags, Kwm, Ln};
+
+/// Default syslog port.
+const SYSLOG_PORT: u16 = 514;
+
+/// `log TARGET [len N] [format F] [sample R:S] FACILITY [LEVEL [MINLEVEL]]`,
+/// from word 1.
+pub(super) fn parse_target(ln: &Ln<'_>, d: &mut Diags) -> Result<LogTarget, Diagnostic> {
+    if ln.arg(1).is_empty() || ln.arg(2).is_empty() {
+        return Err(ln.diag("log : expects <address> and <facility>  as arguments"));
+    }
+    let addr = log_addr(ln, ln.arg(1))?;
+    let mut t = LogTarget {
+        place: ln.place(),
+        addr,
+        len: None,
+        format: LogFormat::default(),
+        facility: Facility(0),
+        level: None,
+        min_level: None,
+    };
+    let mut i = 2;
+    loop {
+        match ln.arg(i) {
+            "len" => t.len = Some(ln.uint_at(i + 1, "log len")?),
+            "format" => {
+                let f = ln.arg(i + 1);
+                t.format = LogFormat::from_name(f)
+                    .ok_or_else(|| ln.diag(format!("log : unknown log format '{f}'")))?;
+            }
+            "sample" => {
+                let m = "log : 'sample' is not supported by Sluice and is ignored (every line is sent).";
+                d.warn(ln.diag(m));
+            }
+            _ => break,
+        }
+        i += 2;
+    }
+    levels(ln, i, &mut t)?;
+    Ok(t)
+}
+
+/// `FACILITY [LEVEL [MINLEVEL]]` from word `i`.
+fn levels(ln: &Ln<'_>, i: usize, t: &mut LogTarget) -> Result<(), Diagnostic> {
+    let fac = ln.arg(i);
+    if fac.is_empty() {
+        return Err(ln.diag("log : expects <address> and <facility>  as arguments"));
+    }
+    t.facility = Facility::from_name(fac)
+        .ok_or_else(|| ln.diag(format!("log : unknown log facility '{fac}'")))?;
+    let level = |j: usize, what: &str| match ln.arg(j) {
+        "" => Ok(None),
+        l => LogLevel::from_name(l)
+            .map(Some)
+            .ok_or_else(|| ln.diag(format!("log : unknown optional {what} '{l}'"))),
+    };
+    t.level = level(i + 1, "log level")?;
+    t.min_level = level(i + 2, "minimum log level")?;
+    match ln.arg(i + 3) {
+        "" => Ok(()),
+        extra => Err(ln.diag(format!("log : cannot handle unexpected argument '{extra}'"))),
+    }
+}
+
+fn log_addr(ln: &Ln<'_>, text: &str) -> Result<LogAddr, Diagnostic> {
+    match text {
+        "stdout" | "fd@1" => return Ok(LogAddr::Stdout),
+        "stderr" | "fd@2" => return Ok(LogAddr::Stderr),
+        t if t.starts_with("ring@") => {
+            return Err(ln.diag(format!(
+                "log : '{t}': ring buffers are not supported by Sluice"
+            )))
+        }
+        _ => {}
+    }
+    let p = parse_addr(text)
+        .and_then(|p| p.single_port(text))
+        .map_err(|e| ln.diag(format!("log : {e}")))?;
+    match p.addr {
+        Addr::Unix(path) => Ok(LogAddr::Unix(path)),
+        Addr::Inet { host, port } => Ok(LogAddr::Inet {
+            host,
+            port: port.unwrap_or(SYSLOG_PORT),
+            tcp: p.proto == Some(Proto::Stream),
+        }),
+        Addr::Abns(_) => Err(ln.diag(format!(
+            "log : '{text}': abstract sockets are not supported for logs"
+        ))),
+    }
+}
+
+/// A proxy's `log` line: `log global`, `no log` (drops what was inherited)
+/// or a target.
+pub(super) fn parse_proxy(
+    logs: &mut Vec<ProxyLog>,
+    ln: &Ln<'_>,
+    d: &mut Diags,
+) -> Result<(), Diagnostic> {
+    match (ln.kwm, ln.arg(1)) {
+        (Kwm::No, _) => {
+            ln.no_extra(1)?;
+            logs.clear();
+        }
+        (Kwm::Default, _) => return Err(ln.diag("'default log' is not supported.")),
+        (Kwm::Std, "global") => {
+            ln.no_extra(2)?;
+            logs.push(ProxyLog::Global(ln.place()));
+        }
+        (Kwm::Std, _) => logs.push(ProxyLog::Target(parse_target(ln, d)?)),
+    }
+    Ok(())
+}

@@ -1,0 +1,772 @@
+//! The typed configuration: what `haproxy.cfg` says, section by section.
+//!
+//! Field names mirror HAProxy keywords (`tune.bufsize` is `tune_bufsize`,
+//! `timeout http-keep-alive` is `Timeouts::http_keep_alive_ms`). Durations
+//! are milliseconds (`*_ms`), sizes are bytes. Everything that a later check
+//! may need to point at carries its `file` and `line`.
+
+use super::addr::Addr;
+use crate::stick_table::TableParams;
+
+/// Where a directive was written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Place {
+    pub file: String,
+    pub line: u32,
+}
+
+/// The whole configuration (HAProxy's `global` struct, `cfg_peers` list and
+/// proxy list after every file has been read).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Config {
+    pub global: Global,
+    /// `peers` sections, in file order.
+    pub peers: Vec<PeersSection>,
+    /// `defaults` sections, named or not, in file order. They are proxies
+    /// with the defaults capability, as in HAProxy.
+    pub defaults: Vec<Proxy>,
+    /// `frontend`, `backend` and `listen` sections, in file order.
+    pub proxies: Vec<Proxy>,
+    /// The local peer name: `-L` from the driver, else `localpeer` (when it
+    /// came before the first `peers` section), else the host name.
+    pub local_peer: String,
+}
+
+/// The `global` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Global {
+    /// `stats socket` lines.
+    pub stats_sockets: Vec<StatsSocket>,
+    /// `stats timeout` (default 10s).
+    pub stats_timeout_ms: u32,
+    /// `localpeer NAME`, as written (see [`Config::local_peer`]).
+    pub localpeer: Option<String>,
+    /// `maxconn`.
+    pub maxconn: Option<u32>,
+    /// `nbthread` (Sluice runs one thread whatever it says).
+    pub nbthread: Option<u32>,
+    /// `tune.bufsize` (default 16384).
+    pub tune_bufsize: u32,
+    /// `tune.maxrewrite` (default: 1024, at most half of `tune.bufsize`).
+    pub tune_maxrewrite: Option<u32>,
+    /// `tune.peers.max-updates-at-once` (default 200).
+    pub tune_peers_max_updates_at_once: u32,
+    /// `log` lines.
+    pub logs: Vec<LogTarget>,
+    /// `pidfile`.
+    pub pidfile: Option<String>,
+    /// `daemon` (Sluice stays in the foreground).
+    pub daemon: bool,
+}
+
+impl Default for Global {
+    fn default() -> Global {
+        Global {
+            stats_sockets: Vec::new(),
+            stats_timeout_ms: 10_000,
+            localpeer: None,
+            maxconn: None,
+            nbthread: None,
+            tune_bufsize: 16_384,
+            tune_maxrewrite: None,
+            tune_peers_max_updates_at_once: 200,
+            logs: Vec::new(),
+            pidfile: None,
+            daemon: false,
+        }
+    }
+}
+
+impl Global {
+    /// `tune.maxrewrite` as HAProxy applies it: 1024 unless set, never more
+    /// than half a buffer.
+    pub fn maxrewrite(&self) -> u32 {
+        self.tune_maxrewrite
+            .unwrap_or(1024)
+            .min(self.tune_bufsize / 2)
+    }
+}
+
+/// The access level of a stats socket (`level user|operator|admin`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StatsLevel {
+    User,
+    #[default]
+    Operator,
+    Admin,
+}
+
+/// `stats socket ADDR [level L] [mode OCTAL] ...`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatsSocket {
+    pub place: Place,
+    pub addr: Addr,
+    pub level: StatsLevel,
+    /// `mode`: permissions of a UNIX socket.
+    pub mode: Option<u32>,
+    /// Bind options that were recognised but that Sluice ignores (each also
+    /// produced a warning): `user`, `group`, `expose-fd listeners`, ...
+    pub ignored: Vec<String>,
+}
+
+/// A syslog facility (`local0`, `daemon`, ...), by its syslog code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Facility(pub u8);
+
+impl Facility {
+    /// Facility names in code order, as HAProxy lists them.
+    pub const NAMES: [&'static str; 24] = [
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2",
+        "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2", "local3", "local4",
+        "local5", "local6", "local7",
+    ];
+
+    pub fn from_name(name: &str) -> Option<Facility> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Facility(i as u8))
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES.get(self.0 as usize).copied().unwrap_or("?")
+    }
+}
+
+/// A syslog severity (`emerg` = 0 ... `debug` = 7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LogLevel(pub u8);
+
+impl LogLevel {
+    pub const NAMES: [&'static str; 8] = [
+        "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+    ];
+
+    pub fn from_name(name: &str) -> Option<LogLevel> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| LogLevel(i as u8))
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES.get(self.0 as usize).copied().unwrap_or("?")
+    }
+}
+
+/// `log ... format F`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Rfc3164,
+    Rfc5424,
+    Short,
+    Raw,
+    Timed,
+    Iso,
+    Priority,
+    Local,
+}
+
+impl LogFormat {
+    pub fn from_name(name: &str) -> Option<LogFormat> {
+        Some(match name {
+            "rfc3164" => LogFormat::Rfc3164,
+            "rfc5424" => LogFormat::Rfc5424,
+            "short" => LogFormat::Short,
+            "raw" => LogFormat::Raw,
+            "timed" => LogFormat::Timed,
+            "iso" => LogFormat::Iso,
+            "priority" => LogFormat::Priority,
+            "local" => LogFormat::Local,
+            _ => return None,
+        })
+    }
+}
+
+/// Where log lines go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogAddr {
+    /// `stdout`: the process's standard output.
+    Stdout,
+    /// `stderr`.
+    Stderr,
+    /// A UNIX datagram socket (`/dev/log`, `unix@/dev/log`).
+    Unix(String),
+    /// `ip:port` (port 514 when omitted) over UDP, or TCP with `tcp@`.
+    Inet {
+        host: super::addr::Host,
+        port: u16,
+        tcp: bool,
+    },
+}
+
+/// `log TARGET [len N] [format F] FACILITY [LEVEL [MINLEVEL]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogTarget {
+    pub place: Place,
+    pub addr: LogAddr,
+    /// `len`: the longest line sent (default 1024).
+    pub len: Option<u32>,
+    pub format: LogFormat,
+    pub facility: Facility,
+    /// Lines above this level are not sent.
+    pub level: Option<LogLevel>,
+    /// Lines below this level are raised to it.
+    pub min_level: Option<LogLevel>,
+}
+
+/// One `log` line of a proxy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProxyLog {
+    /// `log global`: the global section's targets.
+    Global(Place),
+    Target(LogTarget),
+}
+
+/// A `peers` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeersSection {
+    pub place: Place,
+    pub name: String,
+    /// `disabled`.
+    pub disabled: bool,
+    /// `peer` and `server` lines, in order.
+    pub peers: Vec<Peer>,
+    /// `bind ADDR:PORT` (the 2.x form, with `server` lines).
+    pub bind: Option<Bind>,
+    /// `table` lines.
+    pub tables: Vec<TableDecl>,
+}
+
+impl PeersSection {
+    /// The peer named `name`.
+    pub fn peer(&self, name: &str) -> Option<&Peer> {
+        self.peers.iter().find(|p| p.name == name)
+    }
+
+    /// The address the local peer `local` listens on: its `peer` line's
+    /// address, or the section's `bind` in the `server` form.
+    pub fn local_addr(&self, local: &str) -> Option<&Addr> {
+        let me = self.peer(local)?;
+        match (&me.addr, &self.bind) {
+            (Some(a), _) => Some(a),
+            (None, Some(b)) => b.addrs.first().map(|a| &a.addr),
+            (None, None) => None,
+        }
+    }
+
+    /// The table named `name` (without the section prefix).
+    pub fn table(&self, name: &str) -> Option<&TableDecl> {
+        let id = format!("{}/{}", self.name, name);
+        self.tables.iter().find(|t| t.params.id == id)
+    }
+}
+
+/// Which keyword declared a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerKeyword {
+    /// `peer NAME ADDR:PORT`.
+    Peer,
+    /// `server NAME [ADDR:PORT]` (with a section-level `bind`).
+    Server,
+}
+
+/// A `peer` or `server` line of a peers section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    pub place: Place,
+    pub name: String,
+    /// The address to connect to (or, for the local `peer` line, to listen
+    /// on). A local `server` line has none: `bind` gives it.
+    pub addr: Option<Addr>,
+    pub keyword: PeerKeyword,
+}
+
+/// A stick table declared by a `table` line (peers section) or a
+/// `stick-table` line (proxy).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableDecl {
+    pub place: Place,
+    pub params: TableParams,
+}
+
+/// A section that holds proxy settings (HAProxy's `PR_CAP_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyKind {
+    Defaults,
+    Frontend,
+    Backend,
+    /// A frontend and a backend in one.
+    Listen,
+}
+
+impl ProxyKind {
+    /// Frontend capability: accepts connections.
+    pub fn is_frontend(self) -> bool {
+        matches!(self, ProxyKind::Frontend | ProxyKind::Listen)
+    }
+
+    /// Backend capability: has servers.
+    pub fn is_backend(self) -> bool {
+        matches!(self, ProxyKind::Backend | ProxyKind::Listen)
+    }
+
+    /// The section keyword.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            ProxyKind::Defaults => "defaults",
+            ProxyKind::Frontend => "frontend",
+            ProxyKind::Backend => "backend",
+            ProxyKind::Listen => "listen",
+        }
+    }
+
+    /// How HAProxy names the proxy type in messages (`proxy_type_str`).
+    pub fn type_str(self) -> &'static str {
+        match self {
+            ProxyKind::Listen => "proxy",
+            k => k.keyword(),
+        }
+    }
+}
+
+/// `mode tcp|http`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    #[default]
+    Tcp,
+    Http,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Tcp => "tcp",
+            Mode::Http => "http",
+        }
+    }
+}
+
+/// `balance ALGO`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Balance {
+    #[default]
+    RoundRobin,
+    StaticRr,
+    LeastConn,
+    First,
+    Source,
+}
+
+/// `http-reuse never|safe|aggressive|always`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HttpReuse {
+    Never,
+    #[default]
+    Safe,
+    Aggressive,
+    Always,
+}
+
+/// How HTTP connections are handled: `option http-keep-alive` (the
+/// default), `option http-server-close`, `option httpclose`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HttpConnMode {
+    #[default]
+    KeepAlive,
+    ServerClose,
+    Close,
+}
+
+/// `timeout ...` settings; `None` is no timeout (HAProxy's eternity, also
+/// what `timeout X 0` means).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect_ms: Option<u32>,
+    pub client_ms: Option<u32>,
+    pub server_ms: Option<u32>,
+    pub queue_ms: Option<u32>,
+    pub tunnel_ms: Option<u32>,
+    pub client_fin_ms: Option<u32>,
+    pub server_fin_ms: Option<u32>,
+    pub http_request_ms: Option<u32>,
+    pub http_keep_alive_ms: Option<u32>,
+    pub check_ms: Option<u32>,
+    pub tarpit_ms: Option<u32>,
+}
+
+/// `option forwardfor [except NET] [header NAME] [if-none]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ForwardFor {
+    pub except: Option<String>,
+    pub header: Option<String>,
+    pub if_none: bool,
+}
+
+/// `option httpchk [METHOD] [URI] [VERSION]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpChk {
+    /// Default `OPTIONS`.
+    pub method: String,
+    /// Default `/`.
+    pub uri: String,
+    /// Default `HTTP/1.0`.
+    pub version: String,
+}
+
+/// `option ...` settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProxyOptions {
+    pub redispatch: bool,
+    pub splice_auto: bool,
+    pub splice_request: bool,
+    pub splice_response: bool,
+    pub tcplog: bool,
+    pub httplog: bool,
+    /// `option httplog clf`.
+    pub httplog_clf: bool,
+    pub dontlognull: bool,
+    pub log_health_checks: bool,
+    pub forwardfor: Option<ForwardFor>,
+    pub http_conn_mode: HttpConnMode,
+    pub httpchk: Option<HttpChk>,
+    pub tcp_check: bool,
+}
+
+/// `http-check expect [!] status CODES`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpCheckExpect {
+    pub place: Place,
+    /// `!`: the check passes when the status does *not* match.
+    pub negate: bool,
+    /// Inclusive status ranges (`200`, `200-399`, `200,302`).
+    pub status: Vec<(u16, u16)>,
+}
+
+/// Options of a `server` or `default-server` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// `weight` (0..=256, default 1).
+    pub weight: u32,
+    pub maxconn: Option<u32>,
+    pub maxqueue: Option<u32>,
+    /// `check`.
+    pub check: bool,
+    /// `inter` (default 2s).
+    pub inter_ms: u32,
+    /// `fastinter` (default: `inter`).
+    pub fastinter_ms: Option<u32>,
+    /// `downinter` (default: `inter`).
+    pub downinter_ms: Option<u32>,
+    /// `rise` (default 2).
+    pub rise: u32,
+    /// `fall` (default 3).
+    pub fall: u32,
+    pub backup: bool,
+    pub disabled: bool,
+    pub send_proxy: bool,
+    pub send_proxy_v2: bool,
+    /// Recognised options Sluice does not implement (each with a warning).
+    pub ignored: Vec<String>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> ServerOptions {
+        ServerOptions {
+            weight: 1,
+            maxconn: None,
+            maxqueue: None,
+            check: false,
+            inter_ms: 2000,
+            fastinter_ms: None,
+            downinter_ms: None,
+            rise: 2,
+            fall: 3,
+            backup: false,
+            disabled: false,
+            send_proxy: false,
+            send_proxy_v2: false,
+            ignored: Vec::new(),
+        }
+    }
+}
+
+/// A `server NAME ADDR[:PORT] [options]` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Server {
+    pub place: Place,
+    pub name: String,
+    pub addr: Addr,
+    /// `id N`: the server's numeric id (automatic when `None`).
+    pub id: Option<u32>,
+    /// The options: `default-server` settings, then this line's.
+    pub opts: ServerOptions,
+}
+
+/// One address of a `bind` line (`bind :80,:81` has two).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BindAddr {
+    pub addr: Addr,
+    /// The last port of a range (`:8000-8010`).
+    pub port_last: Option<u16>,
+}
+
+/// A `bind ADDR[,ADDR...] [options]` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bind {
+    pub place: Place,
+    pub addrs: Vec<BindAddr>,
+    /// `accept-proxy`.
+    pub accept_proxy: bool,
+    /// `name N`.
+    pub name: Option<String>,
+    /// `maxconn N`.
+    pub maxconn: Option<u32>,
+    /// Recognised options Sluice does not implement (each with a warning).
+    pub ignored: Vec<String>,
+}
+
+/// `if COND` / `unless COND` at the end of a rule, words kept for the ACL
+/// engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cond {
+    /// `unless`.
+    pub negate: bool,
+    /// The condition's words (`{ src 1.2.3.4 }`, `!is_local || is_api`).
+    pub words: Vec<String>,
+}
+
+/// A rule or ACL line kept as words for the rule engine: `acl`,
+/// `tcp-request connection|session|content`, `http-request`,
+/// `http-response`, `http-after-response`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleLine {
+    pub file: String,
+    pub line: u32,
+    /// The directive: `acl`, `http-request`, `tcp-request content`, ...
+    pub keyword: String,
+    /// The words after the keyword, without the condition: an action and
+    /// its arguments (`track-sc0 src table mesh/t`), or for `acl` the name,
+    /// the criterion, its flags and values.
+    pub words: Vec<String>,
+    /// The `if`/`unless` condition, split from the action words.
+    pub cond: Option<Cond>,
+}
+
+/// `use_backend NAME [if|unless COND]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UseBackend {
+    pub place: Place,
+    /// The backend name; a log-format string when it contains `%[`.
+    pub name: String,
+    pub cond: Option<Cond>,
+}
+
+impl UseBackend {
+    /// A name computed per request (`use_backend %[req.hdr(host)]`).
+    pub fn is_dynamic(&self) -> bool {
+        self.name.contains("%[")
+    }
+}
+
+/// `stick on|match|store-request|store-response`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StickKind {
+    On,
+    Match,
+    StoreRequest,
+    StoreResponse,
+}
+
+/// `stick KIND EXPR [table T] [if|unless COND]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StickRule {
+    pub place: Place,
+    pub kind: StickKind,
+    /// The sample expression (`src`, `req.hdr(x),lower`).
+    pub expr: String,
+    /// `table T`; the proxy's own table when `None`.
+    pub table: Option<String>,
+    pub cond: Option<Cond>,
+}
+
+/// Which `defaults` section a proxy took its initial settings from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DefaultsRef {
+    /// Index in [`Config::defaults`].
+    pub index: usize,
+    /// The section's name (empty for an anonymous one).
+    pub name: String,
+    /// Named with `from NAME` rather than being the last one before.
+    pub explicit: bool,
+}
+
+/// A `defaults`, `frontend`, `backend` or `listen` section (HAProxy's
+/// `struct proxy`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Proxy {
+    pub place: Place,
+    /// Empty for an anonymous `defaults` section.
+    pub name: String,
+    pub kind: ProxyKind,
+    /// The `defaults` section the settings were copied from; `None` when
+    /// there was none before this section.
+    pub from: Option<DefaultsRef>,
+    /// `disabled`.
+    pub disabled: bool,
+    pub mode: Mode,
+    pub maxconn: Option<u32>,
+    pub binds: Vec<Bind>,
+    pub default_backend: Option<(Place, String)>,
+    pub use_backends: Vec<UseBackend>,
+    pub servers: Vec<Server>,
+    /// `default-server` options, the starting point of every `server`.
+    pub default_server: ServerOptions,
+    pub timeouts: Timeouts,
+    pub balance: Balance,
+    /// `retries` (default 3).
+    pub retries: u32,
+    pub options: ProxyOptions,
+    pub http_reuse: HttpReuse,
+    pub http_check_expect: Option<HttpCheckExpect>,
+    pub logs: Vec<ProxyLog>,
+    pub stick_table: Option<TableDecl>,
+    pub stick_rules: Vec<StickRule>,
+    pub acls: Vec<RuleLine>,
+    /// `tcp-request inspect-delay`.
+    pub tcp_request_inspect_delay_ms: Option<u32>,
+    pub tcp_request_connection: Vec<RuleLine>,
+    pub tcp_request_session: Vec<RuleLine>,
+    pub tcp_request_content: Vec<RuleLine>,
+    pub tcp_response_content: Vec<RuleLine>,
+    pub http_request: Vec<RuleLine>,
+    pub http_response: Vec<RuleLine>,
+    pub http_after_response: Vec<RuleLine>,
+}
+
+impl Proxy {
+    /// A section with HAProxy's built-in defaults.
+    pub fn new(kind: ProxyKind, name: impl Into<String>, place: Place) -> Proxy {
+        Proxy {
+            place,
+            name: name.into(),
+            kind,
+            from: None,
+            disabled: false,
+            mode: Mode::Tcp,
+            maxconn: None,
+            binds: Vec::new(),
+            default_backend: None,
+            use_backends: Vec::new(),
+            servers: Vec::new(),
+            default_server: ServerOptions::default(),
+            timeouts: Timeouts::default(),
+            balance: Balance::RoundRobin,
+            retries: 3,
+            options: ProxyOptions::default(),
+            http_reuse: HttpReuse::Safe,
+            http_check_expect: None,
+            logs: Vec::new(),
+            stick_table: None,
+            stick_rules: Vec::new(),
+            acls: Vec::new(),
+            tcp_request_inspect_delay_ms: None,
+            tcp_request_connection: Vec::new(),
+            tcp_request_session: Vec::new(),
+            tcp_request_content: Vec::new(),
+            tcp_response_content: Vec::new(),
+            http_request: Vec::new(),
+            http_response: Vec::new(),
+            http_after_response: Vec::new(),
+        }
+    }
+
+    /// A new `kind` section named `name` that starts from the settings of
+    /// `defaults` (HAProxy's `proxy_preset_defaults` + `proxy_defproxy_cpy`):
+    /// mode, maxconn, timeouts, balance, retries, options, http-reuse,
+    /// http-check, default-server, log, default_backend, and the rules and
+    /// ACLs of a named defaults section. Binds, servers, `use_backend`,
+    /// `stick` rules and stick tables are never inherited.
+    pub fn inherit(kind: ProxyKind, name: &str, place: Place, defaults: &Proxy) -> Proxy {
+        let mut p = Proxy::new(kind, name, place);
+        p.mode = defaults.mode;
+        p.maxconn = defaults.maxconn;
+        p.timeouts = defaults.timeouts;
+        p.balance = defaults.balance;
+        p.retries = defaults.retries;
+        p.options = defaults.options.clone();
+        p.http_reuse = defaults.http_reuse;
+        p.http_check_expect = defaults.http_check_expect.clone();
+        p.default_server = defaults.default_server.clone();
+        p.logs = defaults.logs.clone();
+        if kind.is_frontend() || kind == ProxyKind::Defaults {
+            p.default_backend = defaults.default_backend.clone();
+        }
+        // Rules and ACLs of a named defaults section run before the
+        // proxy's own: they come first in its lists.
+        p.acls = defaults.acls.clone();
+        p.tcp_request_inspect_delay_ms = defaults.tcp_request_inspect_delay_ms;
+        p.tcp_request_connection = defaults.tcp_request_connection.clone();
+        p.tcp_request_session = defaults.tcp_request_session.clone();
+        p.tcp_request_content = defaults.tcp_request_content.clone();
+        p.tcp_response_content = defaults.tcp_response_content.clone();
+        p.http_request = defaults.http_request.clone();
+        p.http_response = defaults.http_response.clone();
+        p.http_after_response = defaults.http_after_response.clone();
+        p
+    }
+
+    /// The server named `name`.
+    pub fn server(&self, name: &str) -> Option<&Server> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+}
+
+impl Config {
+    /// The proxy named `name` with a backend capability.
+    pub fn backend(&self, name: &str) -> Option<&Proxy> {
+        self.proxies
+            .iter()
+            .find(|p| p.kind.is_backend() && p.name == name)
+    }
+
+    /// The proxy named `name` with a frontend capability.
+    pub fn frontend(&self, name: &str) -> Option<&Proxy> {
+        self.proxies
+            .iter()
+            .find(|p| p.kind.is_frontend() && p.name == name)
+    }
+
+    /// The peers section named `name`.
+    pub fn peers_section(&self, name: &str) -> Option<&PeersSection> {
+        self.peers.iter().find(|p| p.name == name)
+    }
+
+    /// The stick table a `table` argument names: a proxy name (its
+    /// `stick-table`), or `section/table` for a peers-section table.
+    pub fn table(&self, id: &str) -> Option<&TableDecl> {
+        let in_peers = self
+            .peers
+            .iter()
+            .flat_map(|s| s.tables.iter())
+            .find(|t| t.params.id == id);
+        in_peers.or_else(|| {
+            self.proxies
+                .iter()
+                .filter_map(|p| p.stick_table.as_ref())
+                .find(|t| t.params.id == id)
+        })
+    }
+
+    /// Every stick table: peers-section tables first, then proxy tables.
+    pub fn tables(&self) -> impl Iterator<Item = &TableDecl> {
+        let peers = self.peers.iter().flat_map(|s| s.tables.iter());
+        peers.chain(self.proxies.iter().filter_map(|p| p.stick_table.as_ref()))
+    }
+
+    /// The local peer of a peers section, if it lists [`Config::local_peer`].
+    pub fn local_peer_of<'a>(&self, section: &'a PeersSection) -> Option<&'a Peer> {
+        section.peer(&self.local_peer)
+    }
+}

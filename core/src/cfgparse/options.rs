@@ -1,0 +1,174 @@
+//! `option NAME`, `no option NAME`, `default option NAME` in proxies
+//! (HAProxy's `cfg_opts[]`, `cfg_opts2[]` and the special cases of
+//! `cfg_parse_listen()`).
+
+use super::model::{ForwardFor, HttpChk, HttpConnMode, Proxy, ProxyOptions};
+use super::proxy::{warn_if_not_cap, Cap};
+use super::{ignored, Diagnostic, Diags, Kwm, Ln};
+
+type Field = fn(&mut ProxyOptions) -> &mut bool;
+
+/// Boolean options: name, field, the capability they need.
+const FLAGS: &[(&str, Field, Cap)] = &[
+    ("redispatch", |o| &mut o.redispatch, Cap::Backend),
+    ("splice-auto", |o| &mut o.splice_auto, Cap::Any),
+    ("splice-request", |o| &mut o.splice_request, Cap::Any),
+    ("splice-response", |o| &mut o.splice_response, Cap::Any),
+    ("dontlognull", |o| &mut o.dontlognull, Cap::Frontend),
+    (
+        "log-health-checks",
+        |o| &mut o.log_health_checks,
+        Cap::Backend,
+    ),
+];
+
+pub(super) fn parse(
+    px: &mut Proxy,
+    base: &ProxyOptions,
+    ln: &Ln<'_>,
+    d: &mut Diags,
+) -> Result<(), Diagnostic> {
+    let name = ln.arg(1);
+    if name.is_empty() {
+        return Err(ln.diag("'option' expects an option name."));
+    }
+    if let Some(&(_, field, cap)) = FLAGS.iter().find(|(n, _, _)| *n == name) {
+        ln.no_extra(2)?;
+        if warn_if_not_cap(px, ln, name, cap, d) {
+            let v = match ln.kwm {
+                Kwm::Std => true,
+                Kwm::No => false,
+                Kwm::Default => *field(&mut base.clone()),
+            };
+            *field(&mut px.options) = v;
+        }
+        return Ok(());
+    }
+    match name {
+        "http-keep-alive" | "http-server-close" | "httpclose" => conn_mode(px, base, ln),
+        "tcplog" | "httplog" | "forwardfor" | "httpchk" | "tcp-check" => {
+            if ln.kwm != Kwm::Std {
+                return Err(ln.diag(format!(
+                    "negation/default is not supported for option '{name}'."
+                )));
+            }
+            valued(px, ln, d)
+        }
+        n if ignored::matches(ignored::OPTIONS, n) => {
+            d.warn(ln.diag(format!(
+                "'option {n}' is not supported by Sluice and is ignored."
+            )));
+            Ok(())
+        }
+        n => Err(ln.diag(format!("unknown option '{n}'."))),
+    }
+}
+
+/// The three HTTP connection modes exclude one another; `no option X`
+/// returns to keep-alive only if X was the mode in force.
+fn conn_mode(px: &mut Proxy, base: &ProxyOptions, ln: &Ln<'_>) -> Result<(), Diagnostic> {
+    ln.no_extra(2)?;
+    let mode = match ln.arg(1) {
+        "http-server-close" => HttpConnMode::ServerClose,
+        "httpclose" => HttpConnMode::Close,
+        _ => HttpConnMode::KeepAlive,
+    };
+    let o = &mut px.options;
+    match ln.kwm {
+        Kwm::Std => o.http_conn_mode = mode,
+        Kwm::No if o.http_conn_mode == mode => o.http_conn_mode = HttpConnMode::KeepAlive,
+        Kwm::No => {}
+        Kwm::Default => o.http_conn_mode = base.http_conn_mode,
+    }
+    Ok(())
+}
+
+/// Options with arguments and without negation.
+fn valued(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    match ln.arg(1) {
+        "tcplog" => {
+            ln.no_extra(2)?;
+            px.options.tcplog = true;
+            px.options.httplog = false;
+        }
+        "httplog" => {
+            let clf = match ln.arg(2) {
+                "" => false,
+                "clf" => true,
+                other => {
+                    return Err(ln.diag(format!("'option httplog' : unknown argument '{other}'.")))
+                }
+            };
+            ln.no_extra(3)?;
+            px.options.httplog = true;
+            px.options.httplog_clf = clf;
+            px.options.tcplog = false;
+        }
+        "forwardfor" => px.options.forwardfor = Some(forwardfor(ln)?),
+        "httpchk" => {
+            if warn_if_not_cap(px, ln, "httpchk", Cap::Backend, d) {
+                px.options.httpchk = Some(httpchk(ln)?);
+                px.options.tcp_check = false;
+            }
+        }
+        _ => {
+            ln.no_extra(2)?;
+            if warn_if_not_cap(px, ln, "tcp-check", Cap::Backend, d) {
+                px.options.tcp_check = true;
+                px.options.httpchk = None;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `option forwardfor [except NET] [header NAME] [if-none]`.
+fn forwardfor(ln: &Ln<'_>) -> Result<ForwardFor, Diagnostic> {
+    let mut f = ForwardFor::default();
+    let mut i = 2;
+    loop {
+        let (opt, val) = (ln.arg(i), ln.arg(i + 1));
+        match opt {
+            "" => return Ok(f),
+            "if-none" => {
+                f.if_none = true;
+                i += 1;
+                continue;
+            }
+            "except" | "header" if val.is_empty() => {
+                let what = if opt == "except" { "<address>[/mask]" } else { "<header_name>" };
+                return Err(ln.diag(format!("'option forwardfor {opt}' expects {what} as argument.")));
+            }
+            "except" => f.except = Some(val.to_string()),
+            "header" => f.header = Some(val.to_string()),
+            other => {
+                return Err(ln.diag(format!(
+                    "'option forwardfor' only supports optional values 'except', 'header' and 'if-none' (got '{other}')."
+                )))
+            }
+        }
+        i += 2;
+    }
+}
+
+/// `option httpchk`, `option httpchk URI`, `option httpchk METH URI [VER]`.
+fn httpchk(ln: &Ln<'_>) -> Result<HttpChk, Diagnostic> {
+    let mut c = HttpChk {
+        method: "OPTIONS".into(),
+        uri: "/".into(),
+        version: "HTTP/1.0".into(),
+    };
+    match (ln.arg(2), ln.arg(3), ln.arg(4)) {
+        ("", _, _) => {}
+        (uri, "", _) => c.uri = uri.into(),
+        (m, uri, ver) => {
+            c.method = m.into();
+            c.uri = uri.into();
+            if !ver.is_empty() {
+                c.version = ver.into();
+            }
+        }
+    }
+    ln.no_extra(5)?;
+    Ok(c)
+}

@@ -1,0 +1,394 @@
+//! Proxy sections: `defaults`, `frontend`, `backend`, `listen` (HAProxy's
+//! `cfg_parse_listen()` and the proxy keywords registered elsewhere).
+//!
+//! A keyword that makes no sense for the proxy's capability is handled as
+//! HAProxy does: a warning (`'balance' ignored because frontend 'fe' has no
+//! backend capability.`), or an error for `server` and `default-server` in
+//! a frontend and for what a `defaults` section may not hold.
+
+use super::model::{
+    Balance, HttpCheckExpect, HttpReuse, Mode, Proxy, ProxyKind, ProxyOptions, TableDecl,
+};
+use super::{ignored, log, options, rules, server, table, Diagnostic, Diags, Ln};
+
+/// The capability a keyword needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Cap {
+    Frontend,
+    Backend,
+    Any,
+}
+
+/// HAProxy's `warnifnotcap()`: whether `px` has `cap`; warns when it does
+/// not (a `defaults` section has every capability).
+pub(super) fn warn_if_not_cap(
+    px: &Proxy,
+    ln: &Ln<'_>,
+    what: &str,
+    cap: Cap,
+    d: &mut Diags,
+) -> bool {
+    let (ok, missing) = match cap {
+        Cap::Any => (true, ""),
+        Cap::Frontend => (px.kind.is_frontend(), "frontend"),
+        Cap::Backend => (px.kind.is_backend(), "backend"),
+    };
+    if ok || px.kind == ProxyKind::Defaults {
+        return true;
+    }
+    d.warn(ln.diag(format!(
+        "'{what}' ignored because {} '{}' has no {missing} capability.",
+        px.kind.type_str(),
+        px.name
+    )));
+    false
+}
+
+/// Keywords a `defaults` section may not hold; `*` marks those allowed in a
+/// named one (HAProxy 2.6 lets named defaults carry rules).
+const NOT_IN_DEFAULTS: &[(&str, bool)] = &[
+    ("bind", false),
+    ("server", false),
+    ("use_backend", false),
+    ("stick", false),
+    ("stick-table", false),
+    ("acl", true),
+    ("tcp-request", true),
+    ("tcp-response", true),
+    ("http-request", true),
+    ("http-response", true),
+    ("http-after-response", true),
+];
+
+fn defaults_allow(px: &Proxy, ln: &Ln<'_>) -> Result<(), Diagnostic> {
+    if px.kind != ProxyKind::Defaults {
+        return Ok(());
+    }
+    match NOT_IN_DEFAULTS.iter().find(|(k, _)| *k == ln.kw()) {
+        None => Ok(()),
+        Some((_, true)) if !px.name.is_empty() => Ok(()),
+        Some((kw, true)) => Err(ln.diag(format!(
+            "'{kw}' not allowed in anonymous 'defaults' section."
+        ))),
+        Some((kw, false)) => Err(ln.diag(format!("'{kw}' not allowed in 'defaults' section."))),
+    }
+}
+
+/// One line of a proxy section.
+pub(super) fn parse(
+    px: &mut Proxy,
+    base: &ProxyOptions,
+    ln: &Ln<'_>,
+    d: &mut Diags,
+) -> Result<(), Diagnostic> {
+    defaults_allow(px, ln)?;
+    match ln.kw() {
+        "mode" => mode(px, ln),
+        "bind" => bind(px, ln, d),
+        "maxconn" => maxconn(px, ln, d),
+        "default_backend" => default_backend(px, ln, d),
+        "use_backend" => rules::use_backend(px, ln, d),
+        "server" => add_server(px, ln, d),
+        "default-server" => {
+            need_backend(px, ln)?;
+            server::parse_default_server(px, ln, d)
+        }
+        "timeout" => timeout(px, ln, d),
+        "balance" => balance(px, ln, d),
+        "retries" => retries(px, ln, d),
+        "option" => options::parse(px, base, ln, d),
+        "http-reuse" => http_reuse(px, ln, d),
+        "http-check" => http_check(px, ln, d),
+        "log" => log::parse_proxy(&mut px.logs, ln, d),
+        "stick-table" => stick_table(px, ln, d),
+        "stick" => rules::stick(px, ln, d),
+        "acl" => rules::acl(px, ln),
+        "tcp-request" => rules::tcp_request(px, ln, d),
+        "tcp-response" => rules::tcp_response(px, ln, d),
+        "http-request" | "http-response" | "http-after-response" => rules::http(px, ln, d),
+        "disabled" | "enabled" => {
+            ln.no_extra(1)?;
+            px.disabled = ln.kw() == "disabled";
+            Ok(())
+        }
+        kw if ignored::matches(ignored::PROXY, kw) => {
+            d.warn(ln.diag(format!("'{kw}' is not supported by Sluice and is ignored.")));
+            Ok(())
+        }
+        kw => Err(ln.diag(format!(
+            "unknown keyword '{kw}' in '{}' section",
+            px.kind.keyword()
+        ))),
+    }
+}
+
+/// `server` and `default-server` need a backend: an error, not a warning.
+fn need_backend(px: &Proxy, ln: &Ln<'_>) -> Result<(), Diagnostic> {
+    if px.kind == ProxyKind::Frontend {
+        return Err(ln.diag(format!(
+            "'{}' not allowed because frontend '{}' has no backend capability.",
+            ln.kw(),
+            px.name
+        )));
+    }
+    Ok(())
+}
+
+fn add_server(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    need_backend(px, ln)?;
+    let s = server::parse_server(px, ln, d)?;
+    px.servers.push(s);
+    Ok(())
+}
+
+fn mode(px: &mut Proxy, ln: &Ln<'_>) -> Result<(), Diagnostic> {
+    px.mode = match ln.arg(1) {
+        "tcp" => Mode::Tcp,
+        "http" => Mode::Http,
+        "" => return Err(ln.diag("'mode' expects one of 'tcp' or 'http'.")),
+        other => return Err(ln.diag(format!("unknown proxy mode '{other}'."))),
+    };
+    ln.no_extra(2)
+}
+
+fn bind(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    let b = server::parse_bind(ln, px.kind.keyword(), d)?;
+    if warn_if_not_cap(px, ln, "bind", Cap::Frontend, d) {
+        px.binds.push(b);
+    }
+    Ok(())
+}
+
+fn maxconn(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    let v = ln.uint_at(1, "maxconn")?;
+    ln.no_extra(2)?;
+    if warn_if_not_cap(px, ln, "maxconn", Cap::Frontend, d) {
+        px.maxconn = Some(v);
+    }
+    Ok(())
+}
+
+fn default_backend(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    if ln.arg(1).is_empty() {
+        return Err(ln.diag("'default_backend' expects a backend name."));
+    }
+    ln.no_extra(2)?;
+    if warn_if_not_cap(px, ln, "default_backend", Cap::Frontend, d) {
+        px.default_backend = Some((ln.place(), ln.arg(1).to_string()));
+    }
+    Ok(())
+}
+
+/// `timeout NAME VALUE`; a value of 0 means no timeout.
+fn timeout(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    let name = ln.arg(1);
+    let t = &mut px.timeouts;
+    let (slot, cap) = match name {
+        "client" => (&mut t.client_ms, Cap::Frontend),
+        "client-fin" => (&mut t.client_fin_ms, Cap::Frontend),
+        "http-request" => (&mut t.http_request_ms, Cap::Frontend),
+        "http-keep-alive" => (&mut t.http_keep_alive_ms, Cap::Frontend),
+        "tarpit" => (&mut t.tarpit_ms, Cap::Any),
+        "server" => (&mut t.server_ms, Cap::Backend),
+        "server-fin" => (&mut t.server_fin_ms, Cap::Backend),
+        "connect" => (&mut t.connect_ms, Cap::Backend),
+        "queue" => (&mut t.queue_ms, Cap::Backend),
+        "tunnel" => (&mut t.tunnel_ms, Cap::Backend),
+        "check" => (&mut t.check_ms, Cap::Backend),
+        other => {
+            return Err(ln.diag(format!(
+                "'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got '{other}')"
+            )))
+        }
+    };
+    let label = format!("timeout {name}");
+    if ln.arg(2).is_empty() {
+        return Err(ln.diag2(format!(
+            "'{label}' expects an integer value (in milliseconds)"
+        )));
+    }
+    let v = ln.time_at(2, &label)?;
+    ln.no_extra(3)?;
+    *slot = (v > 0).then_some(v);
+    let has_cap = match cap {
+        Cap::Frontend => px.kind.is_frontend(),
+        Cap::Backend => px.kind.is_backend(),
+        Cap::Any => true,
+    };
+    if !has_cap && px.kind != ProxyKind::Defaults {
+        let other = if cap == Cap::Frontend {
+            "frontend"
+        } else {
+            "backend"
+        };
+        d.warn(ln.diag2(format!(
+            "'{label}' will be ignored because {} '{}' has no {other} capability",
+            px.kind.type_str(),
+            px.name
+        )));
+    }
+    Ok(())
+}
+
+fn balance(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    let algo = ln.arg(1);
+    let b = match algo {
+        "roundrobin" => Balance::RoundRobin,
+        "static-rr" => Balance::StaticRr,
+        "leastconn" => Balance::LeastConn,
+        "first" => Balance::First,
+        "source" => Balance::Source,
+        a if ["uri", "url_param", "random", "hash"].contains(&a)
+            || a.starts_with("hdr(")
+            || a.starts_with("rdp-cookie") =>
+        {
+            return Err(ln.diag(format!("'balance {a}' is not supported by Sluice yet.")))
+        }
+        _ => return Err(ln.diag(
+            "balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.",
+        )),
+    };
+    ln.no_extra(2)?;
+    if warn_if_not_cap(px, ln, "balance", Cap::Backend, d) {
+        px.balance = b;
+    }
+    Ok(())
+}
+
+fn retries(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    let v = ln.uint_at(1, "retries")?;
+    ln.no_extra(2)?;
+    if warn_if_not_cap(px, ln, "retries", Cap::Backend, d) {
+        px.retries = v;
+    }
+    Ok(())
+}
+
+fn http_reuse(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    let r = match ln.arg(1) {
+        "never" => HttpReuse::Never,
+        "safe" => HttpReuse::Safe,
+        "aggressive" => HttpReuse::Aggressive,
+        "always" => HttpReuse::Always,
+        _ => {
+            return Err(
+                ln.diag("'http-reuse' only supports 'never', 'safe', 'aggressive', 'always'.")
+            )
+        }
+    };
+    ln.no_extra(2)?;
+    if warn_if_not_cap(px, ln, "http-reuse", Cap::Backend, d) {
+        px.http_reuse = r;
+    }
+    Ok(())
+}
+
+/// `http-check expect [!] status CODES`; other `http-check` directives are
+/// refused or ignored.
+fn http_check(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    match ln.arg(1) {
+        "expect" => {}
+        "disable-on-404" | "send-state" | "comment" => {
+            d.warn(ln.diag2(format!(
+                "'http-check {}' is not supported by Sluice and is ignored.",
+                ln.arg(1)
+            )));
+            return Ok(());
+        }
+        other => {
+            return Err(ln.diag(format!(
+                "'http-check {other}' is not supported by Sluice (only 'http-check expect [!] status <codes>')."
+            )))
+        }
+    }
+    let negate = ln.arg(2) == "!";
+    let at = if negate { 3 } else { 2 };
+    if ln.arg(at) != "status" {
+        return Err(ln.diag2(format!(
+            "'http-check expect' : only 'status' is supported by Sluice (got '{}').",
+            ln.arg(at)
+        )));
+    }
+    let codes = ln.arg(at + 1);
+    if codes.is_empty() {
+        return Err(ln.diag2("'http-check expect' : 'status' expects a <pattern> as argument."));
+    }
+    let status = status_ranges(codes).ok_or_else(|| {
+        ln.diag2(format!(
+            "'http-check expect' : invalid status codes '{codes}'."
+        ))
+    })?;
+    ln.no_extra(at + 2)?;
+    if warn_if_not_cap(px, ln, "http-check", Cap::Backend, d) {
+        own_expect_once(px, ln)?;
+        px.http_check_expect = Some(HttpCheckExpect {
+            place: ln.place(),
+            negate,
+            status,
+        });
+    }
+    Ok(())
+}
+
+/// A section may replace an inherited `http-check expect`, not repeat its own.
+fn own_expect_once(px: &Proxy, ln: &Ln<'_>) -> Result<(), Diagnostic> {
+    match &px.http_check_expect {
+        Some(e) if e.place.file == px.place.file && e.place.line > px.place.line => Err(ln.diag2(format!(
+            "'http-check expect' : Sluice supports one 'http-check expect' per section (first at {}:{}).",
+            e.place.file, e.place.line
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `200`, `200-399`, `200,302,500-599` as inclusive ranges of 100..=599.
+fn status_ranges(s: &str) -> Option<Vec<(u16, u16)>> {
+    let code = |c: &str| c.parse::<u16>().ok().filter(|c| (100..=599).contains(c));
+    s.split(',')
+        .map(|part| match part.split_once('-') {
+            Some((a, b)) => Some((code(a)?, code(b)?)).filter(|(a, b)| a <= b),
+            None => code(part).map(|c| (c, c)),
+        })
+        .collect()
+}
+
+/// `stick-table type ... size ... [peers NAME]`: one per proxy, named
+/// after the proxy.
+fn stick_table(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    if let Some(t) = &px.stick_table {
+        return Err(ln.diag(format!(
+            "'stick-table' : only one stick-table per proxy (the first one is at {}:{}).",
+            t.place.file, t.place.line
+        )));
+    }
+    let site = table::TableSite {
+        label: "stick-table",
+        id: px.name.clone(),
+        wire_name: px.name.clone(),
+        section: None,
+    };
+    let params = table::parse(ln, 1, site, d)?;
+    px.stick_table = Some(TableDecl {
+        place: ln.place(),
+        params,
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_code_lists() {
+        assert_eq!(status_ranges("200"), Some(vec![(200, 200)]));
+        assert_eq!(
+            status_ranges("200-399,503"),
+            Some(vec![(200, 399), (503, 503)])
+        );
+        assert_eq!(status_ranges("399-200"), None);
+        assert_eq!(status_ranges("2xx"), None);
+        assert_eq!(status_ranges("99"), None);
+        assert_eq!(status_ranges(""), None);
+    }
+}

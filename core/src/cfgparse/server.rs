@@ -1,0 +1,359 @@
+//! `bind`, `server` and `default-server` lines (HAProxy's `bind` keyword in
+//! `cfgparse-listen.c`, `parse_server()` and the `srv_kws` in `server.c`).
+//!
+//! Each option either fills a typed field, or is recognised and ignored with
+//! a warning (listed in [`BIND_IGNORED`] / [`SERVER_IGNORED`] with the
+//! number of values it takes), or is refused: TLS options (Sluice has no
+//! TLS yet, and serving clear text where TLS was configured would be
+//! wrong), and anything unknown.
+
+use super::addr::parse_addr;
+use super::model::{Bind, BindAddr, Proxy, Server, ServerOptions};
+use super::{check_name, Diagnostic, Diags, Ln};
+
+/// Bind options accepted with a warning, with the number of values each takes.
+pub const BIND_IGNORED: &[(&str, usize)] = &[
+    ("v4v6", 0),
+    ("v6only", 0),
+    ("transparent", 0),
+    ("defer-accept", 0),
+    ("tfo", 0),
+    ("backlog", 1),
+    ("interface", 1),
+    ("mss", 1),
+    ("tcp-ut", 1),
+    ("process", 1),
+    ("thread", 1),
+    ("nice", 1),
+    ("id", 1),
+    ("namespace", 1),
+    ("level", 1),
+    ("mode", 1),
+    ("user", 1),
+    ("group", 1),
+    ("uid", 1),
+    ("gid", 1),
+    ("expose-fd", 1),
+    ("severity-output", 1),
+    ("accept-netscaler-cip", 1),
+    ("proto", 1),
+    ("shards", 1),
+];
+
+/// Server options accepted with a warning, with the number of values each takes.
+pub const SERVER_IGNORED: &[(&str, usize)] = &[
+    ("slowstart", 1),
+    ("on-error", 1),
+    ("on-marked-down", 1),
+    ("on-marked-up", 1),
+    ("observe", 1),
+    ("error-limit", 1),
+    ("cookie", 1),
+    ("redir", 1),
+    ("resolvers", 1),
+    ("resolve-prefer", 1),
+    ("resolve-net", 1),
+    ("resolve-opts", 1),
+    ("init-addr", 1),
+    ("agent-check", 0),
+    ("no-agent-check", 0),
+    ("agent-port", 1),
+    ("agent-inter", 1),
+    ("agent-addr", 1),
+    ("agent-send", 1),
+    ("check-send-proxy", 0),
+    ("addr", 1),
+    ("port", 1),
+    ("minconn", 1),
+    ("track", 1),
+    ("pool-max-conn", 1),
+    ("pool-purge-delay", 1),
+    ("pool-low-conn", 1),
+    ("max-reuse", 1),
+    ("proto", 1),
+    ("check-proto", 1),
+    ("tfo", 0),
+    ("namespace", 1),
+    ("non-stick", 0),
+    ("stick", 0),
+    ("log-proto", 1),
+    ("alpn", 1),
+    ("check-alpn", 1),
+    ("ws", 1),
+];
+
+/// TLS options, refused on `bind` and `server` lines.
+const TLS_OPTIONS: &[&str] = &[
+    "ssl",
+    "crt",
+    "crt-list",
+    "ca-file",
+    "crl-file",
+    "verify",
+    "verifyhost",
+    "ciphers",
+    "ciphersuites",
+    "curves",
+    "ecdhe",
+    "ssl-min-ver",
+    "ssl-max-ver",
+    "strict-sni",
+    "generate-certificates",
+    "ca-sign-file",
+    "ca-sign-pass",
+    "sni",
+    "check-ssl",
+    "check-sni",
+    "no-ssl-reuse",
+    "ssl-reuse",
+    "force-sslv3",
+    "force-tlsv10",
+    "force-tlsv11",
+    "force-tlsv12",
+    "force-tlsv13",
+    "no-sslv3",
+    "no-tlsv10",
+    "no-tlsv11",
+    "no-tlsv12",
+    "no-tlsv13",
+    "prefer-client-ciphers",
+    "allow-0rtt",
+    "no-ca-names",
+    "npn",
+    "send-proxy-v2-ssl",
+    "send-proxy-v2-ssl-cn",
+    "quic-cc-algo",
+    "quic-force-retry",
+];
+
+/// An option of `where` (`bind :80`, `stats socket`, `server be/s1`) that
+/// Sluice does not implement at word `i`: a warning and the words it takes,
+/// or an error for TLS and unknown options.
+fn ignored_option(
+    ln: &Ln<'_>,
+    i: usize,
+    table: &[(&str, usize)],
+    where_: &str,
+    d: &mut Diags,
+) -> Result<usize, Diagnostic> {
+    let opt = ln.arg(i);
+    if TLS_OPTIONS.contains(&opt) {
+        return Err(ln.diag(format!(
+            "'{where_}' : '{opt}': TLS is not supported by Sluice yet."
+        )));
+    }
+    let Some(&(_, arity)) = table.iter().find(|(n, _)| *n == opt) else {
+        return Err(ln.diag(format!("'{where_}' : unknown keyword '{opt}'.")));
+    };
+    if (1..=arity).any(|k| ln.arg(i + k).is_empty()) {
+        return Err(ln.diag(format!("'{where_}' : '{opt}' expects an argument.")));
+    }
+    d.warn(ln.diag(format!(
+        "'{where_}' : '{opt}' is not supported by Sluice and is ignored."
+    )));
+    Ok(1 + arity)
+}
+
+/// A bind option Sluice ignores (also used by `stats socket`).
+pub(super) fn ignored_bind_option(
+    ln: &Ln<'_>,
+    i: usize,
+    where_: &str,
+    d: &mut Diags,
+) -> Result<usize, Diagnostic> {
+    ignored_option(ln, i, BIND_IGNORED, where_, d)
+}
+
+/// `bind ADDR[,ADDR...] [accept-proxy] [name N] [maxconn N] ...`; `section`
+/// names the section type for messages.
+pub(super) fn parse_bind(ln: &Ln<'_>, section: &str, d: &mut Diags) -> Result<Bind, Diagnostic> {
+    let text = ln.arg(1);
+    if text.is_empty() {
+        return Err(ln.diag(
+            "'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... as arguments.",
+        ));
+    }
+    let mut b = Bind {
+        place: ln.place(),
+        addrs: Vec::new(),
+        accept_proxy: false,
+        name: None,
+        maxconn: None,
+        ignored: Vec::new(),
+    };
+    for one in text.split(',') {
+        let p = parse_addr(one)
+            .and_then(|p| p.require_port(one))
+            .map_err(|e| ln.diag(format!("'bind' : {e}")))?;
+        b.addrs.push(BindAddr {
+            addr: p.addr,
+            port_last: p.port_last,
+        });
+    }
+    let where_ = format!("bind {text}' in section '{section}");
+    let mut i = 2;
+    while !ln.arg(i).is_empty() {
+        i += bind_option(&mut b, ln, i, &where_, d)?;
+    }
+    Ok(b)
+}
+
+fn bind_option(
+    b: &mut Bind,
+    ln: &Ln<'_>,
+    i: usize,
+    where_: &str,
+    d: &mut Diags,
+) -> Result<usize, Diagnostic> {
+    let val = ln.arg(i + 1);
+    match ln.arg(i) {
+        "accept-proxy" => {
+            b.accept_proxy = true;
+            Ok(1)
+        }
+        "name" => {
+            if val.is_empty() {
+                return Err(ln.diag(format!("'{where_}' : 'name' expects an argument.")));
+            }
+            b.name = Some(val.to_string());
+            Ok(2)
+        }
+        "maxconn" => {
+            b.maxconn = Some(ln.uint_at(i + 1, "bind maxconn")?);
+            Ok(2)
+        }
+        opt => {
+            let n = ignored_bind_option(ln, i, where_, d)?;
+            b.ignored.push(opt.to_string());
+            Ok(n)
+        }
+    }
+}
+
+/// `server NAME ADDR[:PORT] [options]` in proxy `px`.
+pub(super) fn parse_server(px: &Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<Server, Diagnostic> {
+    let (name, text) = (ln.arg(1), ln.arg(2));
+    if name.is_empty() || text.is_empty() {
+        return Err(ln.diag("'server' expects <name> and <addr>[:<port>] as arguments."));
+    }
+    check_name(ln, "server", name)?;
+    let where_ = format!("server {}/{name}", px.name);
+    let addr = parse_addr(text)
+        .and_then(|p| p.single_port(text))
+        .map_err(|e| ln.diag(format!("'{where_}' : {e}")))?;
+    let mut s = Server {
+        place: ln.place(),
+        name: name.to_string(),
+        addr: addr.addr,
+        id: None,
+        opts: px.default_server.clone(),
+    };
+    s.opts.ignored.clear();
+    let mut i = 3;
+    while !ln.arg(i).is_empty() {
+        if ln.arg(i) == "id" {
+            let id = ln.uint_at(i + 1, "id")?;
+            if id == 0 {
+                return Err(ln.diag(format!("'{where_}' : custom id has to be > 0.")));
+            }
+            s.id = Some(id);
+            i += 2;
+            continue;
+        }
+        i += server_option(&mut s.opts, ln, i, &where_, d)?;
+    }
+    check_opts(&s.opts, ln, &where_)?;
+    Ok(s)
+}
+
+/// `default-server [options]`: updates what the next servers start from.
+pub(super) fn parse_default_server(
+    px: &mut Proxy,
+    ln: &Ln<'_>,
+    d: &mut Diags,
+) -> Result<(), Diagnostic> {
+    let where_ = format!("default-server of {} '{}'", px.kind.type_str(), px.name);
+    let mut opts = px.default_server.clone();
+    let mut i = 1;
+    while !ln.arg(i).is_empty() {
+        i += server_option(&mut opts, ln, i, &where_, d)?;
+    }
+    check_opts(&opts, ln, &where_)?;
+    px.default_server = opts;
+    Ok(())
+}
+
+/// One server option at word `i`; returns the words used.
+fn server_option(
+    o: &mut ServerOptions,
+    ln: &Ln<'_>,
+    i: usize,
+    where_: &str,
+    d: &mut Diags,
+) -> Result<usize, Diagnostic> {
+    let opt = ln.arg(i);
+    let flag = |f: &mut bool, v: bool| {
+        *f = v;
+        Ok(1)
+    };
+    match opt {
+        "check" => flag(&mut o.check, true),
+        "no-check" => flag(&mut o.check, false),
+        "backup" => flag(&mut o.backup, true),
+        "no-backup" => flag(&mut o.backup, false),
+        "disabled" => flag(&mut o.disabled, true),
+        "enabled" => flag(&mut o.disabled, false),
+        "send-proxy" => flag(&mut o.send_proxy, true),
+        "no-send-proxy" => flag(&mut o.send_proxy, false),
+        "send-proxy-v2" => flag(&mut o.send_proxy_v2, true),
+        "no-send-proxy-v2" => flag(&mut o.send_proxy_v2, false),
+        "weight" | "maxconn" | "maxqueue" | "rise" | "fall" => {
+            let v = ln.uint_at(i + 1, opt)?;
+            *numeric_field(o, opt) = v;
+            Ok(2)
+        }
+        "inter" | "fastinter" | "downinter" => {
+            let v = ln.time_at(i + 1, opt)?;
+            if v == 0 {
+                return Err(ln.diag(format!("'{where_}' : '{opt}' has to be > 0.")));
+            }
+            match opt {
+                "inter" => o.inter_ms = v,
+                "fastinter" => o.fastinter_ms = Some(v),
+                _ => o.downinter_ms = Some(v),
+            }
+            Ok(2)
+        }
+        "id" => Err(ln.diag(format!("'{where_}' : 'id' is not allowed here."))),
+        _ => {
+            let n = ignored_option(ln, i, SERVER_IGNORED, where_, d)?;
+            o.ignored.push(opt.to_string());
+            Ok(n)
+        }
+    }
+}
+
+/// The integer field of `opt`; `maxconn`/`maxqueue` become `Some`.
+fn numeric_field<'a>(o: &'a mut ServerOptions, opt: &str) -> &'a mut u32 {
+    match opt {
+        "weight" => &mut o.weight,
+        "rise" => &mut o.rise,
+        "fall" => &mut o.fall,
+        "maxconn" => o.maxconn.insert(0),
+        _ => o.maxqueue.insert(0),
+    }
+}
+
+fn check_opts(o: &ServerOptions, ln: &Ln<'_>, where_: &str) -> Result<(), Diagnostic> {
+    if o.weight > 256 {
+        return Err(ln.diag(format!(
+            "'{where_}' : weight is not within 0 and 256 ({}).",
+            o.weight
+        )));
+    }
+    if o.rise == 0 || o.fall == 0 {
+        let which = if o.rise == 0 { "rise" } else { "fall" };
+        return Err(ln.diag(format!("'{where_}' : '{which}' has to be > 0.")));
+    }
+    Ok(())
+}
