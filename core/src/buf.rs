@@ -24,12 +24,20 @@ pub struct Buffer {
 impl Buffer {
     /// A buffer of `capacity` bytes (HAProxy's `tune.bufsize`).
     pub fn with_capacity(capacity: usize) -> Buffer {
-        Buffer { area: vec![0; capacity], head: 0, tail: 0 }
+        Buffer {
+            area: vec![0; capacity],
+            head: 0,
+            tail: 0,
+        }
     }
 
     /// A buffer that holds nothing and can hold nothing (HAProxy's `BUF_NULL`).
     pub const fn null() -> Buffer {
-        Buffer { area: Vec::new(), head: 0, tail: 0 }
+        Buffer {
+            area: Vec::new(),
+            head: 0,
+            tail: 0,
+        }
     }
 
     /// Whether this is [`Buffer::null`] (no storage allocated).

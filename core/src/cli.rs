@@ -23,6 +23,10 @@ use crate::buf::Buffer;
 /// Longest accepted command line, as HAProxy's default `tune.bufsize` bounds it.
 pub const MAX_LINE: usize = 16384;
 
+/// A request line did not fit in the input buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineTooLong;
+
 /// Where a CLI session stands.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum CliState {
@@ -61,7 +65,7 @@ impl CliSession {
     /// Takes the next complete line out of the input buffer (without its
     /// LF and an optional CR before it). `Err(())` when the buffer is full
     /// and holds no LF: the line is too long.
-    pub fn take_line(&mut self) -> Result<Option<String>, ()> {
+    pub fn take_line(&mut self) -> Result<Option<String>, LineTooLong> {
         let data = self.rx.data();
         match data.iter().position(|&b| b == b'\n') {
             Some(i) => {
@@ -73,7 +77,7 @@ impl CliSession {
                 self.rx.consume(i + 1);
                 Ok(Some(line))
             }
-            None if self.rx.is_full() => Err(()),
+            None if self.rx.is_full() => Err(LineTooLong),
             None if self.read0 && !self.rx.is_empty() => {
                 // A last line without LF, as `echo -n cmd | socat` sends.
                 let line = String::from_utf8_lossy(self.rx.data()).into_owned();
@@ -175,6 +179,6 @@ mod tests {
     fn a_line_longer_than_the_buffer_is_refused() {
         let mut s = CliSession::new();
         s.rx.put(&[b'a'; MAX_LINE]);
-        assert_eq!(s.take_line(), Err(()));
+        assert_eq!(s.take_line(), Err(LineTooLong));
     }
 }

@@ -17,10 +17,22 @@ const HELP: &[(&str, &str)] = &[
     ("help", "this message"),
     ("prompt", "toggle interactive mode with prompt"),
     ("quit", "disconnect"),
-    ("show table [<name>]", "report table usage stats or dump this table's contents"),
-    ("set table <name> key <k> [data.<type> <v>]*", "update or create a table entry's data"),
-    ("clear table <name> [<filter>]*", "remove an entry from a table"),
-    ("show peers [<peers section>]", "dump some information about all the peers"),
+    (
+        "show table [<name>]",
+        "report table usage stats or dump this table's contents",
+    ),
+    (
+        "set table <name> key <k> [data.<type> <v>]*",
+        "update or create a table entry's data",
+    ),
+    (
+        "clear table <name> [<filter>]*",
+        "remove an entry from a table",
+    ),
+    (
+        "show peers [<peers section>]",
+        "dump some information about all the peers",
+    ),
 ];
 
 /// A `data.<type> <op> <value>` filter (`show table`, `clear table`).
@@ -81,7 +93,9 @@ fn help_text(prefix: &str) -> String {
 }
 
 fn parse_i64(s: &str) -> Option<i64> {
-    s.parse::<i64>().ok().or_else(|| s.parse::<u64>().ok().map(|v| v as i64))
+    s.parse::<i64>()
+        .ok()
+        .or_else(|| s.parse::<u64>().ok().map(|v| v as i64))
 }
 
 /// `data.<type>` -> the type.
@@ -91,17 +105,33 @@ fn data_type_arg(s: &str) -> Option<DataType> {
 
 impl Engine {
     /// Executes one command; returns its output and whether it was known.
-    pub(crate) fn cli_execute(&mut self, now: Time, level: CliLevel, words: &[String]) -> (String, bool) {
+    pub(crate) fn cli_execute(
+        &mut self,
+        now: Time,
+        level: CliLevel,
+        words: &[String],
+    ) -> (String, bool) {
         let w: Vec<&str> = words.iter().map(String::as_str).collect();
         let out = match w.as_slice() {
             ["help", ..] => help_text(""),
             ["show", "table"] => self.cli_show_tables(),
             ["show", "table", name, rest @ ..] => self.cli_show_table(now, name, rest),
-            ["set", "table", rest @ ..] if level >= CliLevel::Admin => self.cli_set_table(now, rest),
-            ["clear", "table", rest @ ..] if level >= CliLevel::Operator => self.cli_clear_table(now, rest),
+            ["set", "table", rest @ ..] if level >= CliLevel::Admin => {
+                self.cli_set_table(now, rest)
+            }
+            ["clear", "table", rest @ ..] if level >= CliLevel::Operator => {
+                self.cli_clear_table(now, rest)
+            }
             ["set", "table", ..] | ["clear", "table", ..] => "Permission denied\n".to_string(),
             ["show", "peers", rest @ ..] => self.cli_show_peers(now, rest.first().copied()),
-            _ => return (help_text("Unknown command. Please enter one of the following commands only :\n"), false),
+            _ => {
+                return (
+                    help_text(
+                        "Unknown command. Please enter one of the following commands only :\n",
+                    ),
+                    false,
+                )
+            }
         };
         (out, true)
     }
@@ -138,8 +168,13 @@ impl Engine {
                         return Err("Data type not stored in this table\n".into());
                     }
                     let op = Op::parse(op).ok_or("Require and operator among \"eq\", \"ne\", \"le\", \"ge\", \"lt\", \"gt\"\n")?;
-                    let value = parse_i64(v).ok_or("Require a valid integer value to compare against\n")?;
-                    filters.push(DataFilter { data_type, op, value });
+                    let value =
+                        parse_i64(v).ok_or("Require a valid integer value to compare against\n")?;
+                    filters.push(DataFilter {
+                        data_type,
+                        op,
+                        value,
+                    });
                 }
                 Ok(Selection::Filters(filters))
             }
@@ -148,13 +183,17 @@ impl Engine {
 
     fn selected(table: &StickTable, now: Time, id: EntryId, filters: &[DataFilter]) -> bool {
         filters.iter().all(|f| {
-            table.read_value(now, id, f.data_type, 0).is_ok_and(|v| f.op.test(v, f.value))
+            table
+                .read_value(now, id, f.data_type, 0)
+                .is_ok_and(|v| f.op.test(v, f.value))
         })
     }
 
     /// `show table <name> [key K | data filters]`.
     fn cli_show_table(&self, now: Time, name: &str, args: &[&str]) -> String {
-        let Some(ti) = self.table_index(name) else { return "No such table\n".into() };
+        let Some(ti) = self.table_index(name) else {
+            return "No such table\n".into();
+        };
         let table = &self.tables[ti];
         let sel = match Self::parse_selection(table, args) {
             Ok(sel) => sel,
@@ -164,11 +203,21 @@ impl Engine {
         s.push('\n');
         let ids: Vec<EntryId> = match &sel {
             Selection::Key(k) => table.lookup(k).into_iter().collect(),
-            Selection::Filters(f) => table.iter().map(|(_, id)| id).filter(|&id| Self::selected(table, now, id, f)).collect(),
+            Selection::Filters(f) => table
+                .iter()
+                .map(|(_, id)| id)
+                .filter(|&id| Self::selected(table, now, id, f))
+                .collect(),
         };
         for id in ids {
             if let Some(line) = table.dump_entry(now, id) {
-                let _ = writeln!(s, "{:#x}: {line}", 0x5500_0000_0000u64 + (ti as u64) * 0x1_0000_0000 + id.as_u64() % 0x1_0000_0000 * 16);
+                let _ = writeln!(
+                    s,
+                    "{:#x}: {line}",
+                    0x5500_0000_0000u64
+                        + (ti as u64) * 0x1_0000_0000
+                        + id.as_u64() % 0x1_0000_0000 * 16
+                );
             }
         }
         s
@@ -176,11 +225,17 @@ impl Engine {
 
     /// `set table <name> key <k> [data.<type> <value>]*`.
     fn cli_set_table(&mut self, now: Time, args: &[&str]) -> String {
-        let [name, rest @ ..] = args else { return "'set table' expects a table name\n".into() };
-        let Some(ti) = self.table_index(name) else { return "No such table\n".into() };
+        let [name, rest @ ..] = args else {
+            return "'set table' expects a table name\n".into();
+        };
+        let Some(ti) = self.table_index(name) else {
+            return "No such table\n".into();
+        };
         let table = &mut self.tables[ti];
         let key = match rest {
-            ["key", k, ..] => match StKey::parse(table.params(), k).or_else(|_| StKey::parse_hex(table.params(), k)) {
+            ["key", k, ..] => match StKey::parse(table.params(), k)
+                .or_else(|_| StKey::parse_hex(table.params(), k))
+            {
                 Ok(k) => k,
                 Err(e) => return format!("Invalid key: {e}.\n"),
             },
@@ -188,15 +243,23 @@ impl Engine {
         };
         let mut sets = Vec::new();
         for pair in rest[2..].chunks(2) {
-            let [dt, v] = pair else { return "Require 'data.<type> <value>'\n".into() };
-            let Some(data_type) = data_type_arg(dt) else { return "Unknown data type\n".into() };
+            let [dt, v] = pair else {
+                return "Require 'data.<type> <value>'\n".into();
+            };
+            let Some(data_type) = data_type_arg(dt) else {
+                return "Unknown data type\n".into();
+            };
             if table.layout().slot(data_type).is_none() {
                 return "Data type not stored in this table\n".into();
             }
-            let Some(value) = parse_i64(v) else { return "Require a valid integer value to store\n".into() };
+            let Some(value) = parse_i64(v) else {
+                return "Require a valid integer value to store\n".into();
+            };
             sets.push((data_type, value));
         }
-        let Some(id) = table.get_or_create(now, key) else { return "Unable to allocate a new entry\n".into() };
+        let Some(id) = table.get_or_create(now, key) else {
+            return "Unable to allocate a new entry\n".into();
+        };
         for (dt, v) in sets {
             if let Err(e) = table.set_from_cli(now, id, dt, 0, v) {
                 return format!("Cannot store this value: {e}\n");
@@ -210,8 +273,12 @@ impl Engine {
 
     /// `clear table <name> [key K | data filters]`.
     fn cli_clear_table(&mut self, now: Time, args: &[&str]) -> String {
-        let [name, rest @ ..] = args else { return "'clear table' expects a table name\n".into() };
-        let Some(ti) = self.table_index(name) else { return "No such table\n".into() };
+        let [name, rest @ ..] = args else {
+            return "'clear table' expects a table name\n".into();
+        };
+        let Some(ti) = self.table_index(name) else {
+            return "No such table\n".into();
+        };
         let table = &mut self.tables[ti];
         let sel = match Self::parse_selection(table, rest) {
             Ok(sel) => sel,
@@ -225,7 +292,11 @@ impl Engine {
                 table.clear();
             }
             Selection::Filters(f) => {
-                let ids: Vec<EntryId> = table.iter().map(|(_, id)| id).filter(|&id| Self::selected(table, now, id, &f)).collect();
+                let ids: Vec<EntryId> = table
+                    .iter()
+                    .map(|(_, id)| id)
+                    .filter(|&id| Self::selected(table, now, id, &f))
+                    .collect();
                 for id in ids {
                     table.remove_entry(id);
                 }
@@ -265,14 +336,20 @@ impl Engine {
         );
         for (pi, peer) in sect.peers.iter().enumerate() {
             let pbase = base + 0x1000 * (pi as u64 + 1);
-            let since = peer.last_hdshk.map_or("<NEVER>".to_string(), |t| format!("{}s", (now - t) / 1000));
+            let since = peer
+                .last_hdshk
+                .map_or("<NEVER>".to_string(), |t| format!("{}s", (now - t) / 1000));
             let _ = writeln!(
                 s,
                 "  {:#x}: id={}({},{}) addr={} last_status={} last_hdshk={}",
                 pbase,
                 peer.name,
                 if peer.local { "local" } else { "remote" },
-                if peer.session.is_some() { "active" } else { "inactive" },
+                if peer.session.is_some() {
+                    "active"
+                } else {
+                    "inactive"
+                },
                 peer.addr,
                 status_name(peer.status),
                 since
@@ -292,7 +369,13 @@ impl Engine {
             );
             let _ = write!(s, "        flags={:#x}", peer.flags.bits());
             if let Some(sess) = peer.session.and_then(|i| sect.sessions.get(i)) {
-                let _ = write!(s, " appctx:{:#x} st0={} st1=0 task_calls=0 state={}", pbase + 0x800, sess_st0(sess.state), sess.state_name());
+                let _ = write!(
+                    s,
+                    " appctx:{:#x} st0={} st1=0 task_calls=0 state={}",
+                    pbase + 0x800,
+                    sess_st0(sess.state),
+                    sess.state_name()
+                );
             }
             s.push('\n');
             let _ = writeln!(s, "        shared tables:");

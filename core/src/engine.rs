@@ -32,11 +32,9 @@ use core::net::SocketAddr;
 use slab::Slab;
 
 use crate::cli::{self, CliSession, CliState};
-use crate::rng::Rng;
-use crate::sock::{
-    Action, CloseHow, ListenAddr, ListenerId, LogLevel, LogLine, SockError, SockId,
-};
 use crate::peers::section::PeersSection;
+use crate::rng::Rng;
+use crate::sock::{Action, CloseHow, ListenAddr, ListenerId, LogLevel, LogLine, SockError, SockId};
 use crate::stick_table::StickTable;
 use crate::task::WaitQueue;
 use crate::time::Time;
@@ -60,7 +58,13 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { seed: 0, local_peer: String::new(), has_old_process: false, pid: 1, epoch_ms: 0 }
+        EngineOptions {
+            seed: 0,
+            local_peer: String::new(),
+            has_old_process: false,
+            pid: 1,
+            epoch_ms: 0,
+        }
     }
 }
 
@@ -172,8 +176,13 @@ impl Engine {
     /// Adds a listener and asks the driver to open it.
     pub(crate) fn add_listener(&mut self, addr: ListenAddr, kind: ListenerKind) -> ListenerId {
         let id = ListenerId(self.listeners.len() as u32);
-        self.listeners.push(Listener { addr: addr.clone(), kind, active: true });
-        self.actions.push_back(Action::Listen { listener: id, addr });
+        self.listeners.push(Listener {
+            addr: addr.clone(),
+            kind,
+            active: true,
+        });
+        self.actions
+            .push_back(Action::Listen { listener: id, addr });
         id
     }
 
@@ -225,7 +234,11 @@ impl Engine {
         peer: Option<SocketAddr>,
     ) -> Option<SockId> {
         self.set_now(now);
-        let kind = self.listeners.get(listener.0 as usize).filter(|l| l.active)?.kind;
+        let kind = self
+            .listeners
+            .get(listener.0 as usize)
+            .filter(|l| l.active)?
+            .kind;
         let id = match kind {
             ListenerKind::Stats { level } => Some(self.cli_accept(now, level)),
             ListenerKind::Peers { section } => self.peers_accept(now, section, peer),
@@ -237,10 +250,8 @@ impl Engine {
     /// An outgoing connection asked with `Action::Connect` is established.
     pub fn on_connected(&mut self, now: Time, sock: SockId) {
         self.set_now(now);
-        if let Some(owner) = self.owner(sock) {
-            if let SockOwner::Peer { section, session } = owner {
-                self.peer_connected(now, section, session);
-            }
+        if let Some(SockOwner::Peer { section, session }) = self.owner(sock) {
+            self.peer_connected(now, section, session);
         }
         self.after_entry();
     }
@@ -332,7 +343,9 @@ impl Engine {
             let keep = mode == StopMode::Soft && matches!(l.kind, ListenerKind::Stats { .. });
             if l.active && !keep {
                 l.active = false;
-                self.actions.push_back(Action::Unlisten { listener: ListenerId(i as u32) });
+                self.actions.push_back(Action::Unlisten {
+                    listener: ListenerId(i as u32),
+                });
             }
         }
         match mode {
@@ -388,7 +401,11 @@ impl Engine {
     // Plumbing shared by the subsystems
 
     fn set_now(&mut self, now: Time) {
-        crate::bug_on!(now < self.now, "time went backwards: {now:?} < {:?}", self.now);
+        crate::bug_on!(
+            now < self.now,
+            "time went backwards: {now:?} < {:?}",
+            self.now
+        );
         self.now = self.now.max(now);
     }
 
@@ -428,16 +445,30 @@ impl Engine {
     /// Checks the engine's invariants (debug builds, tests, simulator).
     pub fn check_invariants(&self) {
         if let Some(next) = self.timers.next() {
-            assert!(next > self.now, "timer armed at {next:?}, not after now {:?}: busy loop", self.now);
+            assert!(
+                next > self.now,
+                "timer armed at {next:?}, not after now {:?}: busy loop",
+                self.now
+            );
         }
         for (idx, e) in &self.socks {
             match e.owner {
                 SockOwner::Cli { session, .. } => {
-                    let (sid, _) = self.clis.get(session).expect("cli session of a live socket");
+                    let (sid, _) = self
+                        .clis
+                        .get(session)
+                        .expect("cli session of a live socket");
                     assert_eq!(sid.idx as usize, idx);
                 }
                 SockOwner::Peer { section, session } => {
-                    self.peers_check_sock(section, session, SockId { idx: idx as u32, gen: e.gen });
+                    self.peers_check_sock(
+                        section,
+                        session,
+                        SockId {
+                            idx: idx as u32,
+                            gen: e.gen,
+                        },
+                    );
                 }
             }
         }
@@ -454,10 +485,17 @@ impl Engine {
     pub(crate) fn new_sock(&mut self, owner: SockOwner) -> SockId {
         let gen = self.next_gen;
         self.next_gen = self.next_gen.wrapping_add(1).max(1);
-        let idx = self.socks.insert(SockEntry { gen, owner, read: false, write: false });
-        SockId { idx: idx as u32, gen }
+        let idx = self.socks.insert(SockEntry {
+            gen,
+            owner,
+            read: false,
+            write: false,
+        });
+        SockId {
+            idx: idx as u32,
+            gen,
+        }
     }
-
 
     /// Asks the driver to open a TCP connection for `sock`.
     pub(crate) fn connect(&mut self, sock: SockId, addr: SocketAddr) {
@@ -466,15 +504,19 @@ impl Engine {
 
     /// Announces the interest of `sock` if it changed.
     pub(crate) fn set_interest(&mut self, sock: SockId, read: bool, write: bool) {
-        if let Some(e) = self.socks.get_mut(sock.idx as usize).filter(|e| e.gen == sock.gen) {
+        if let Some(e) = self
+            .socks
+            .get_mut(sock.idx as usize)
+            .filter(|e| e.gen == sock.gen)
+        {
             if e.read != read || e.write != write {
                 e.read = read;
                 e.write = write;
-                self.actions.push_back(Action::Interest { sock, read, write });
+                self.actions
+                    .push_back(Action::Interest { sock, read, write });
             }
         }
     }
-
 
     /// Closes `sock` and forgets it.
     pub(crate) fn close_sock(&mut self, sock: SockId, how: CloseHow) {
@@ -501,7 +543,9 @@ impl Engine {
     fn run_timer(&mut self, now: Time, key: TimerKey) {
         match key {
             TimerKey::PeersSync(section) => self.peers_sync_task(now, section),
-            TimerKey::PeerSession(section, session) => self.peer_session_timeout(now, section, session),
+            TimerKey::PeerSession(section, session) => {
+                self.peer_session_timeout(now, section, session)
+            }
             TimerKey::TableExpire(t) => self.table_expire_task(now, t),
             TimerKey::Cli(session) => self.cli_close(session),
         }
@@ -509,7 +553,9 @@ impl Engine {
 
     /// Purges expired entries of table `t` and re-arms its timer.
     pub(crate) fn table_expire_task(&mut self, now: Time, t: usize) {
-        let Some(table) = self.tables.get_mut(t) else { return };
+        let Some(table) = self.tables.get_mut(t) else {
+            return;
+        };
         table.purge_expired(now, usize::MAX);
         let next = table.next_expiry().map(|at| at.max(now.add_ms(1)));
         self.timers.arm(TimerKey::TableExpire(t), next);
@@ -525,11 +571,20 @@ impl Engine {
     }
 
     fn close_all(&mut self) {
-        let all: Vec<SockId> = self.socks.iter().map(|(i, e)| SockId { idx: i as u32, gen: e.gen }).collect();
+        let all: Vec<SockId> = self
+            .socks
+            .iter()
+            .map(|(i, e)| SockId {
+                idx: i as u32,
+                gen: e.gen,
+            })
+            .collect();
         for sock in all {
             match self.owner(sock) {
                 Some(SockOwner::Cli { session, .. }) => self.cli_close(session),
-                Some(SockOwner::Peer { section, session }) => self.peer_close(section, session, CloseHow::Graceful),
+                Some(SockOwner::Peer { section, session }) => {
+                    self.peer_close(section, session, CloseHow::Graceful)
+                }
                 None => {}
             }
         }
@@ -544,7 +599,10 @@ impl Engine {
         let sock = self.new_sock(SockOwner::Cli { session, level });
         self.clis.insert((sock, CliSession::new()));
         self.set_interest(sock, true, false);
-        self.timers.arm(TimerKey::Cli(session), Some(now.add_ms(self.stats_timeout_ms)));
+        self.timers.arm(
+            TimerKey::Cli(session),
+            Some(now.add_ms(self.stats_timeout_ms)),
+        );
         sock
     }
 
@@ -555,7 +613,10 @@ impl Engine {
         } else {
             s.rx.commit(n);
         }
-        self.timers.arm(TimerKey::Cli(session), Some(now.add_ms(self.stats_timeout_ms)));
+        self.timers.arm(
+            TimerKey::Cli(session),
+            Some(now.add_ms(self.stats_timeout_ms)),
+        );
         self.cli_run(now, session, level);
     }
 
@@ -574,7 +635,7 @@ impl Engine {
                     }
                     break;
                 }
-                Err(()) => {
+                Err(cli::LineTooLong) => {
                     s.write_str("Line too long.\n");
                     s.state = CliState::Closing;
                     break;
@@ -611,7 +672,9 @@ impl Engine {
 
     /// Flushes or closes a CLI session according to its state.
     fn cli_progress(&mut self, now: Time, session: usize) {
-        let Some((sock, s)) = self.clis.get(session) else { return };
+        let Some((sock, s)) = self.clis.get(session) else {
+            return;
+        };
         let sock = *sock;
         let pending = !s.tx.is_empty();
         let closing = s.state == CliState::Closing;

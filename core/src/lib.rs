@@ -27,6 +27,7 @@ pub mod cfgparse;
 pub mod cli;
 mod cli_cmds;
 pub mod engine;
+mod engine_cfg;
 pub mod freq_ctr;
 pub mod fuzzing;
 #[cfg(feature = "mutants")]

@@ -35,7 +35,10 @@ impl SockId {
 
     /// Rebuilds an id from its parts (drivers that store ids as integers).
     pub fn from_parts(index: usize, generation: u32) -> SockId {
-        SockId { idx: index as u32, gen: generation }
+        SockId {
+            idx: index as u32,
+            gen: generation,
+        }
     }
 }
 
@@ -55,7 +58,10 @@ pub enum ListenAddr {
     Tcp(SocketAddr),
     /// A unix stream socket (stats socket), by path; `mode` as in HAProxy's
     /// `stats socket ... mode 600`.
-    Unix { path: String, mode: Option<u32> },
+    Unix {
+        path: String,
+        mode: Option<u32>,
+    },
 }
 
 impl fmt::Display for ListenAddr {
@@ -134,7 +140,10 @@ impl LogLevel {
 pub enum Action {
     /// Open a listening socket. Failure is reported with
     /// `Engine::on_listen_error`.
-    Listen { listener: ListenerId, addr: ListenAddr },
+    Listen {
+        listener: ListenerId,
+        addr: ListenAddr,
+    },
     /// Stop listening (soft stop): close the listening socket.
     Unlisten { listener: ListenerId },
     /// Open a TCP connection; completion is reported with
@@ -142,7 +151,11 @@ pub enum Action {
     Connect { sock: SockId, addr: SocketAddr },
     /// The engine's interest changed: read when `read` and the socket is
     /// readable, write `send_buf` when `write` and the socket is writable.
-    Interest { sock: SockId, read: bool, write: bool },
+    Interest {
+        sock: SockId,
+        read: bool,
+        write: bool,
+    },
     /// Shut the write side (FIN). The engine only asks once its `send_buf`
     /// for that socket is empty.
     Shutdown { sock: SockId },

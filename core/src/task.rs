@@ -21,7 +21,10 @@ pub struct WaitQueue<K: Ord + Copy> {
 
 impl<K: Ord + Copy> Default for WaitQueue<K> {
     fn default() -> Self {
-        WaitQueue { by_time: BTreeSet::new(), by_key: BTreeMap::new() }
+        WaitQueue {
+            by_time: BTreeSet::new(),
+            by_key: BTreeMap::new(),
+        }
     }
 }
 

@@ -161,8 +161,9 @@ mod tests {
 /// Formats a wall-clock instant (ms since the Unix epoch, UTC) the way
 /// HAProxy prints dates in logs and on the CLI: `22/Nov/2026:00:00:22.123`.
 pub fn fmt_date(epoch_ms: u64, with_ms: bool) -> String {
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let secs = epoch_ms / 1000;
     let (y, m, d) = civil_from_days((secs / 86400) as i64);
     let rem = secs % 86400;

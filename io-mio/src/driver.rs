@@ -156,11 +156,15 @@ impl Driver {
     }
 
     /// Runs until the engine asks to exit. Returns the engine for inspection.
-    pub fn run(mut self) -> io::Result<Engine> {
+    /// `on_bound` runs once the engine's first actions (its listeners) are done.
+    pub fn run(mut self, on_bound: impl FnOnce()) -> io::Result<()> {
         let mut signals = Signals::new([SIGTERM, SIGINT, SIGUSR1])?;
-        self.poll.registry().register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
+        self.poll
+            .registry()
+            .register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
         let mut events = Events::with_capacity(1024);
         self.drain_actions();
+        on_bound();
         while !self.exit {
             self.service();
             if self.exit {
@@ -190,13 +194,27 @@ impl Driver {
                 self.drain_actions();
             }
         }
-        Ok(self.engine)
+        self.remove_unix_sockets();
+        Ok(())
+    }
+
+    /// Unix listeners leave their path behind; remove it on exit.
+    fn remove_unix_sockets(&mut self) {
+        for l in self.listeners.values() {
+            if let Listening::Unix(_, path) = l {
+                let _ = std::fs::remove_file(path);
+            }
+        }
     }
 
     fn handle_signals(&mut self, signals: &mut Signals) {
         let pending: Vec<i32> = signals.pending().collect();
         for sig in pending {
-            let mode = if sig == SIGUSR1 { StopMode::Soft } else { StopMode::Hard };
+            let mode = if sig == SIGUSR1 {
+                StopMode::Soft
+            } else {
+                StopMode::Hard
+            };
             let now = self.now();
             self.engine.stop(now, mode);
             self.drain_actions();
@@ -204,7 +222,9 @@ impl Driver {
     }
 
     fn mark_ready(&mut self, t: usize, ev: &mio::event::Event) {
-        let Some(s) = self.socks.get_mut(&t) else { return };
+        let Some(s) = self.socks.get_mut(&t) else {
+            return;
+        };
         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
             s.may_recv = true;
         }
@@ -217,7 +237,10 @@ impl Driver {
     }
 
     fn finish_connect(&mut self, t: usize) {
-        let Some(s) = self.socks.get_mut(&t) else { return };
+        let now = self.now();
+        let Some(s) = self.socks.get_mut(&t) else {
+            return;
+        };
         let Stream::Tcp(tcp) = &s.stream else { return };
         let id = s.id;
         let err = match tcp.take_error() {
@@ -228,7 +251,6 @@ impl Driver {
                 Err(e) => Some(e),
             },
         };
-        let now = self.now();
         match err {
             None => {
                 s.connecting = false;
@@ -266,14 +288,31 @@ impl Driver {
                 continue; // refused: dropping the stream closes it
             };
             let t = id.index();
-            if self.poll.registry().register(stream.source(), Token(t), Interest::READABLE | Interest::WRITABLE).is_err() {
+            if self
+                .poll
+                .registry()
+                .register(
+                    stream.source(),
+                    Token(t),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .is_err()
+            {
                 self.engine.on_error(now, id, SockError::Other(0));
                 self.drain_actions();
                 continue;
             }
             self.socks.insert(
                 t,
-                DSock { id, stream, want_recv: false, want_send: false, may_recv: true, may_send: true, connecting: false },
+                DSock {
+                    id,
+                    stream,
+                    want_recv: false,
+                    want_send: false,
+                    may_recv: true,
+                    may_send: true,
+                    connecting: false,
+                },
             );
             self.drain_actions();
         }
@@ -312,7 +351,11 @@ impl Driver {
                 Action::Close { sock, how } => {
                     if self.socks.get(&sock.index()).is_some_and(|s| s.id == sock) {
                         if how == CloseHow::Reset {
-                            if let Some(DSock { stream: Stream::Tcp(t), .. }) = self.socks.get(&sock.index()) {
+                            if let Some(DSock {
+                                stream: Stream::Tcp(t),
+                                ..
+                            }) = self.socks.get(&sock.index())
+                            {
                                 let _ = socket2::SockRef::from(t).set_linger(Some(Duration::ZERO));
                             }
                         }
@@ -334,11 +377,15 @@ impl Driver {
         let token = Token(LISTENER_BASE + lid.0 as usize);
         let res = match &addr {
             ListenAddr::Tcp(a) => bind_tcp(*a).and_then(|mut l| {
-                self.poll.registry().register(&mut l, token, Interest::READABLE)?;
+                self.poll
+                    .registry()
+                    .register(&mut l, token, Interest::READABLE)?;
                 Ok(Listening::Tcp(l))
             }),
             ListenAddr::Unix { path, mode } => bind_unix(path, *mode).and_then(|mut l| {
-                self.poll.registry().register(&mut l, token, Interest::READABLE)?;
+                self.poll
+                    .registry()
+                    .register(&mut l, token, Interest::READABLE)?;
                 Ok(Listening::Unix(l, PathBuf::from(path)))
             }),
         };
@@ -354,7 +401,11 @@ impl Driver {
         let now = self.now();
         let res = TcpStream::connect(addr).and_then(|mut s| {
             s.set_nodelay(true)?;
-            self.poll.registry().register(&mut s, Token(id.index()), Interest::READABLE | Interest::WRITABLE)?;
+            self.poll.registry().register(
+                &mut s,
+                Token(id.index()),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
             Ok(s)
         });
         match res {
@@ -389,7 +440,9 @@ impl Driver {
             let ready: Vec<usize> = self
                 .socks
                 .iter()
-                .filter(|(_, s)| !s.connecting && ((s.want_recv && s.may_recv) || (s.want_send && s.may_send)))
+                .filter(|(_, s)| {
+                    !s.connecting && ((s.want_recv && s.may_recv) || (s.want_send && s.may_send))
+                })
                 .map(|(&t, _)| t)
                 .collect();
             let mut progress = false;
@@ -410,7 +463,9 @@ impl Driver {
         let mut progress = false;
         for _ in 0..IO_BUDGET {
             let now = self.now();
-            let Some(s) = self.socks.get_mut(&t) else { return progress };
+            let Some(s) = self.socks.get_mut(&t) else {
+                return progress;
+            };
             if !(s.want_send && s.may_send) {
                 break;
             }
@@ -435,7 +490,9 @@ impl Driver {
         }
         for _ in 0..IO_BUDGET {
             let now = self.now();
-            let Some(s) = self.socks.get_mut(&t) else { return progress };
+            let Some(s) = self.socks.get_mut(&t) else {
+                return progress;
+            };
             if !(s.want_recv && s.may_recv) {
                 break;
             }
@@ -467,15 +524,5 @@ impl Driver {
     /// The log sink, for the final messages.
     pub fn log_sink(&mut self) -> &mut LogSink {
         &mut self.log
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        for l in self.listeners.values() {
-            if let Listening::Unix(_, path) = l {
-                let _ = std::fs::remove_file(path);
-            }
-        }
     }
 }

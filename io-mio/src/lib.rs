@@ -1,3 +1,194 @@
 //! `sluice-mio`: the `proxy-mio` driver. It owns sockets, the poller, the
 //! clock, OS entropy, signals, config file loading and the stats socket
 //! transport; every decision is the engine's (`sluice-core`).
+
+pub mod driver;
+pub mod log;
+
+use std::fmt;
+use std::io::Read;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use sluice_core::cfgparse::{self, Config, LogAddr, ParseOptions};
+use sluice_core::engine::{Engine, EngineOptions};
+use sluice_core::time::Time;
+
+use crate::driver::Driver;
+use crate::log::LogSink;
+
+/// The command line.
+#[derive(Clone, Debug, Default)]
+pub struct Args {
+    pub files: Vec<String>,
+    pub check_only: bool,
+    pub local_peer: Option<String>,
+    pub quiet: bool,
+    pub old_pids: Vec<i32>,
+    pub pidfile: Option<String>,
+}
+
+impl Args {
+    /// Parses HAProxy-style options. `Ok(None)`: `-v`, print the version.
+    pub fn parse(args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+        let v: Vec<String> = args.collect();
+        let mut a = Args::default();
+        let mut i = 0;
+        let value = |i: &mut usize, what: &str| -> Result<String, String> {
+            *i += 1;
+            v.get(*i)
+                .cloned()
+                .ok_or_else(|| format!("option '{}' requires {what}", v[*i - 1]))
+        };
+        while i < v.len() {
+            match v[i].as_str() {
+                "-f" => a.files.push(value(&mut i, "a file name")?),
+                "-c" => a.check_only = true,
+                "-L" => a.local_peer = Some(value(&mut i, "a peer name")?),
+                "-q" => a.quiet = true,
+                "-db" | "-dW" | "-W" => {}
+                "-p" => a.pidfile = Some(value(&mut i, "a file name")?),
+                "-v" | "-vv" | "-V" => return Ok(None),
+                "-sf" | "-st" => {
+                    // Every following numeric argument is a pid.
+                    while let Some(pid) = v.get(i + 1).and_then(|p| p.parse::<i32>().ok()) {
+                        a.old_pids.push(pid);
+                        i += 1;
+                    }
+                }
+                other => return Err(format!("unknown option '{other}'")),
+            }
+            i += 1;
+        }
+        if a.files.is_empty() {
+            return Err("No configuration file specified (use -f).".into());
+        }
+        Ok(Some(a))
+    }
+}
+
+/// A startup failure, printed as an alert.
+#[derive(Debug)]
+pub struct StartupError(pub String);
+
+impl fmt::Display for StartupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Reads and checks every `-f` file, printing warnings as HAProxy does.
+pub fn load_config(args: &Args) -> Result<Config, StartupError> {
+    let env = |name: &str| std::env::var(name).ok();
+    let mut opts = ParseOptions::new(hostname());
+    opts.local_peer = args.local_peer.clone();
+    opts.env = Some(&env);
+    let mut parser = cfgparse::Parser::new(opts);
+    for f in &args.files {
+        let text = std::fs::read_to_string(f).map_err(|e| {
+            StartupError(format!(
+                "[ALERT] Could not open configuration file {f} : {e}"
+            ))
+        })?;
+        parser.feed(f, &text);
+    }
+    match parser.finish() {
+        Ok(parsed) => {
+            if !args.quiet {
+                for w in &parsed.warnings {
+                    eprintln!("[WARNING] {w}");
+                }
+            }
+            Ok(parsed.config)
+        }
+        Err(errs) => {
+            let mut s = String::new();
+            for w in &errs.warnings {
+                s.push_str(&format!("[WARNING] {w}\n"));
+            }
+            for e in &errs.errors {
+                s.push_str(&format!("[ALERT] {e}\n"));
+            }
+            s.push_str("[ALERT] Fatal errors found in configuration.");
+            Err(StartupError(s))
+        }
+    }
+}
+
+fn resolve(name: &str, port: u16) -> Option<SocketAddr> {
+    (name, port).to_socket_addrs().ok()?.next()
+}
+
+/// A seed from the OS: the engine's only entropy.
+fn os_seed() -> u64 {
+    let mut b = [0u8; 8];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut b);
+    }
+    u64::from_le_bytes(b) ^ u64::from(std::process::id())
+}
+
+/// Builds the engine and runs it until it exits.
+pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError> {
+    let mut log = LogSink::new(args.quiet);
+    for t in &cfg.global.logs {
+        match &t.addr {
+            LogAddr::Stdout => log.add_stdout(),
+            LogAddr::Stderr => log.add_stderr(),
+            LogAddr::Unix(path) => log
+                .add_file(path)
+                .map_err(|e| StartupError(format!("cannot open log file {path}: {e}")))?,
+            LogAddr::Inet { .. } => {
+                log.notice("log to a network address is not supported yet; ignored")
+            }
+        }
+    }
+    let seed = os_seed();
+    let epoch_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let opts = EngineOptions {
+        seed,
+        local_peer: cfg.local_peer.clone(),
+        has_old_process: !args.old_pids.is_empty(),
+        pid: std::process::id(),
+        epoch_ms: epoch_ms.saturating_sub(start.elapsed().as_millis() as u64),
+    };
+    let now = Time::from_ms(start.elapsed().as_millis() as u64);
+    let engine =
+        Engine::from_config(now, cfg, opts, &resolve).map_err(|e| StartupError(e.to_string()))?;
+    if let Some(p) = &args.pidfile {
+        std::fs::write(p, format!("{}\n", std::process::id()))
+            .map_err(|e| StartupError(format!("cannot write pid file {p}: {e}")))?;
+    }
+    log.notice(&format!(
+        "proxy-mio {} started, pid {}, seed {seed:#018x}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id()
+    ));
+    let driver =
+        Driver::new(engine, start, log).map_err(|e| StartupError(format!("poller: {e}")))?;
+    let old = args.old_pids.clone();
+    driver
+        .run(move || {
+            // Our listeners are bound: the old processes may hand over.
+            for pid in old {
+                soft_stop_old_process(pid);
+            }
+        })
+        .map_err(|e| StartupError(format!("event loop: {e}")))?;
+    Ok(())
+}
+
+/// Sends SIGUSR1 (soft stop) to an old process, as HAProxy's `-sf` does.
+fn soft_stop_old_process(pid: i32) {
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    let _ = unsafe { libc::kill(pid, libc::SIGUSR1) };
+}

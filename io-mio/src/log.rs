@@ -25,7 +25,10 @@ pub struct LogSink {
 
 impl LogSink {
     pub fn new(quiet: bool) -> LogSink {
-        LogSink { targets: Vec::new(), quiet }
+        LogSink {
+            targets: Vec::new(),
+            quiet,
+        }
     }
 
     pub fn add_stderr(&mut self) {
@@ -56,7 +59,11 @@ impl LogSink {
             };
         }
         if !on_stderr && line.level <= LogLevel::Warning && !self.quiet {
-            let tag = if line.level <= LogLevel::Alert { "ALERT" } else { "WARNING" };
+            let tag = if line.level <= LogLevel::Alert {
+                "ALERT"
+            } else {
+                "WARNING"
+            };
             let _ = writeln!(io::stderr().lock(), "[{tag}] {}", line.text);
         }
     }

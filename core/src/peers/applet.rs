@@ -65,7 +65,9 @@ pub(crate) fn recv_msgs(
     stopping: bool,
 ) -> RecvOutcome {
     let mut out = RecvOutcome::default();
-    let limits = FrameLimits { max_body_len: sect.max_body_len };
+    let limits = FrameLimits {
+        max_body_len: sect.max_body_len,
+    };
     loop {
         let sess = &sect.sessions[si];
         let data = sess.rx.data();
@@ -81,9 +83,14 @@ pub(crate) fn recv_msgs(
         // mutably while the message is applied. Bodies are bounded by
         // `max_body_len`.
         let body = frame.body.to_vec();
-        let frame = Frame { body: &body, ..frame };
+        let frame = Frame {
+            body: &body,
+            ..frame
+        };
         sect.sessions[si].rx.consume(used);
-        let Some(p) = sect.sessions[si].peer else { break };
+        let Some(p) = sect.sessions[si].peer else {
+            break;
+        };
         sect.peers[p].flags |= PeerFlags::ALIVE;
         match Message::parse(&frame) {
             Ok(msg) => treat_msg(sect, si, p, tables, now, stopping, msg, &mut out),
@@ -91,7 +98,10 @@ pub(crate) fn recv_msgs(
                 // 2.6 ignores acks unparsed while teaching.
             }
             Err(e) => {
-                out.end = Some(EndReason::Error(e.reply(), format!("malformed message: {e:?}")));
+                out.end = Some(EndReason::Error(
+                    e.reply(),
+                    format!("malformed message: {e:?}"),
+                ));
             }
         }
         if out.end.is_some() {
@@ -124,9 +134,13 @@ fn treat_msg(
                 .position(|st| st.remote_id == sw.table_id && st.remote_layout.is_some());
         }
         Message::Update { kind, body } => {
-            let Some(ti) = sect.sessions[si].remote_table else { return };
+            let Some(ti) = sect.sessions[si].remote_table else {
+                return;
+            };
             let st = &mut sect.peers[p].tables[ti];
-            let Some(layout) = st.remote_layout.as_ref() else { return };
+            let Some(layout) = st.remote_layout.as_ref() else {
+                return;
+            };
             match Update::decode(kind, body, layout) {
                 Ok(u) => {
                     st.last_get = u.id_after(st.last_get);
@@ -137,7 +151,10 @@ fn treat_msg(
                     }
                 }
                 Err(m) => {
-                    out.end = Some(EndReason::Error(m.reply(), format!("malformed update: {m:?}")));
+                    out.end = Some(EndReason::Error(
+                        m.reply(),
+                        format!("malformed update: {m:?}"),
+                    ));
                 }
             }
         }
@@ -150,7 +167,11 @@ fn treat_ack(peer: &mut Peer, ack: UpdateAck) {
     if peer.flags.contains(PeerFlags::TEACH_PROCESS) {
         return;
     }
-    if let Some(st) = peer.tables.iter_mut().find(|st| u64::from(st.local_id) == ack.table_id) {
+    if let Some(st) = peer
+        .tables
+        .iter_mut()
+        .find(|st| u64::from(st.local_id) == ack.table_id)
+    {
         st.update = ack.update_id;
     }
 }
@@ -164,7 +185,12 @@ fn treat_control(
     c: ControlType,
     out: &mut RecvOutcome,
 ) {
-    let PeersSection { peers, flags, resync_timeout, .. } = sect;
+    let PeersSection {
+        peers,
+        flags,
+        resync_timeout,
+        ..
+    } = sect;
     let peer = &mut peers[p];
     match c {
         ControlType::RESYNC_REQUEST => {
@@ -199,7 +225,9 @@ fn treat_control(
             if stopping && peer.local {
                 // The new process has learned everything: this one may go.
                 peer.flags.insert(PeerFlags::TEACH_COMPLETE);
-                out.end = Some(EndReason::Close("teach to the new process confirmed".into()));
+                out.end = Some(EndReason::Close(
+                    "teach to the new process confirmed".into(),
+                ));
                 out.wake_sync = true;
                 return;
             }
@@ -251,16 +279,23 @@ fn treat_definition(
     let fields = match &def.fields {
         Ok(f) => f,
         Err(e) if e.is_protocol_error() => {
-            out.end = Some(EndReason::Error(ErrorType::PROTOCOL_ERROR, format!("malformed definition: {e:?}")));
+            out.end = Some(EndReason::Error(
+                ErrorType::PROTOCOL_ERROR,
+                format!("malformed definition: {e:?}"),
+            ));
             return;
         }
         Err(_) => return,
     };
     let params = tables[peer.tables[ti].table].params();
-    if fields.key_type != u64::from(params.key_type.wire_id()) || fields.key_size != params.key_size as u64 {
+    if fields.key_type != u64::from(params.key_type.wire_id())
+        || fields.key_size != params.key_size as u64
+    {
         return; // another key: ignored
     }
-    let Ok(layout) = UpdateLayout::from_definition(fields) else { return };
+    let Ok(layout) = UpdateLayout::from_definition(fields) else {
+        return;
+    };
     let st = &mut peer.tables[ti];
     st.remote_id = def.table_id;
     st.remote_data = fields.data_types;
@@ -300,14 +335,18 @@ pub(crate) fn apply_update(
             });
         }
     }
-    let Some(key) = wire_key(table, &u.key) else { return false };
+    let Some(key) = wire_key(table, &u.key) else {
+        return false;
+    };
     let Some(id) = table.get_or_create(now, key) else {
         return false; // table full: ignored, but the id was recorded
     };
     let mut dicts = dict_values.into_iter();
     for v in &u.values {
         let dict_value = matches!(v.value, Value::Dict(_)).then(|| dicts.next().flatten());
-        let Some(info) = v.data_type.info() else { continue };
+        let Some(info) = v.data_type.info() else {
+            continue;
+        };
         if info.local_only {
             continue;
         }
@@ -320,7 +359,12 @@ pub(crate) fn apply_update(
 }
 
 /// A received value as the table stores it.
-fn to_stdata(now: Time, std: StdType, v: &Value<'_>, dict: Option<Option<Bytes>>) -> Option<StData> {
+fn to_stdata(
+    now: Time,
+    std: StdType,
+    v: &Value<'_>,
+    dict: Option<Option<Bytes>>,
+) -> Option<StData> {
     Some(match (std, v) {
         (StdType::SInt, _) => StData::SInt(v.as_sint()?),
         (StdType::UInt, _) => StData::UInt(v.as_uint()?),
@@ -336,9 +380,18 @@ fn received_freq(now: Time, f: &FreqCtrValue) -> FreqCtr {
     #[cfg(feature = "mutants")]
     if crate::mutants::active(crate::mutants::Mutant::FreqAgeSign) {
         // Historic bug (fixed in 1.7-dev3): the age added to now.
-        return FreqCtr::new(now.tick().wrapping_add(f.age as u32), f.curr_ctr as u32, f.prev_ctr as u32);
+        return FreqCtr::new(
+            now.tick().wrapping_add(f.age as u32),
+            f.curr_ctr as u32,
+            f.prev_ctr as u32,
+        );
     }
-    FreqCtr::from_age(now.tick(), f.age as u32, f.curr_ctr as u32, f.prev_ctr as u32)
+    FreqCtr::from_age(
+        now.tick(),
+        f.age as u32,
+        f.curr_ctr as u32,
+        f.prev_ctr as u32,
+    )
 }
 
 // --------------------------------------------------------------------------
@@ -453,10 +506,20 @@ fn send_update(
                 Ok(v) => wire_value(now, v, &mut sess.dict_tx),
                 Err(_) => zero_value(std),
             };
-            values.push(UpdateValue { data_type: dt, index, value });
+            values.push(UpdateValue {
+                data_type: dt,
+                index,
+                value,
+            });
         }
     }
-    Update { update_id, expire_ms, key, values }.encode(&mut sess.tx);
+    Update {
+        update_id,
+        expire_ms,
+        key,
+        values,
+    }
+    .encode(&mut sess.tx);
 }
 
 fn wire_value<'a>(now: Time, v: &'a StData, dict: &mut super::DictTxCache) -> Value<'a> {
@@ -476,7 +539,11 @@ fn wire_value<'a>(now: Time, v: &'a StData, dict: &mut super::DictTxCache) -> Va
 
 fn zero_value(std: StdType) -> Value<'static> {
     match std {
-        StdType::FreqP => Value::FreqCtr(FreqCtrValue { age: 0, curr_ctr: 0, prev_ctr: 0 }),
+        StdType::FreqP => Value::FreqCtr(FreqCtrValue {
+            age: 0,
+            curr_ctr: 0,
+            prev_ctr: 0,
+        }),
         StdType::Dict => Value::Dict(DictValue::None),
         _ => Value::Int(0),
     }
@@ -507,7 +574,9 @@ fn send_teach_msgs(
             return Flow::Yield;
         }
         let st = &mut peer.tables[ti];
-        let Some((key, id)) = walk_next(walk, st, table) else { return Flow::Done };
+        let Some((key, id)) = walk_next(walk, st, table) else {
+            return Flow::Done;
+        };
         let consecutive = st.last_pushed != 0 && key.wrapping_sub(st.last_pushed) == 1;
         let explicit = sent == 0 || !consecutive;
         if walk == Walk::Process && (key.wrapping_sub(st.update) as i32) <= 0 {
@@ -532,7 +601,13 @@ fn send_teach_msgs(
 /// a resync request, then per table acks and updates (normal push or
 /// teach), then the end of a teach, confirms and a heartbeat.
 pub(crate) fn send_msgs(sect: &mut PeersSection, si: usize, tables: &mut [StickTable], now: Time) {
-    let PeersSection { peers, sessions, flags, max_updates_at_once, .. } = sect;
+    let PeersSection {
+        peers,
+        sessions,
+        flags,
+        max_updates_at_once,
+        ..
+    } = sect;
     let sess = &mut sessions[si];
     let Some(p) = sess.peer else { return };
     let peer = &mut peers[p];
@@ -559,8 +634,14 @@ pub(crate) fn send_msgs(sect: &mut PeersSection, si: usize, tables: &mut [StickT
     if !sess.tx_has_room() {
         return;
     }
-    if peer.flags.contains(PeerFlags::TEACH_PROCESS) && !peer.flags.contains(PeerFlags::TEACH_FINISHED) {
-        let msg = if flags.synced() { ControlType::RESYNC_FINISHED } else { ControlType::RESYNC_PARTIAL };
+    if peer.flags.contains(PeerFlags::TEACH_PROCESS)
+        && !peer.flags.contains(PeerFlags::TEACH_FINISHED)
+    {
+        let msg = if flags.synced() {
+            ControlType::RESYNC_FINISHED
+        } else {
+            ControlType::RESYNC_PARTIAL
+        };
         msg.encode(&mut sess.tx);
         peer.flags.insert(PeerFlags::TEACH_FINISHED);
     }
@@ -597,7 +678,11 @@ fn send_table_msgs(
         } else {
             update_id
         };
-        UpdateAck { table_id: st.remote_id, update_id }.encode(&mut sess.tx);
+        UpdateAck {
+            table_id: st.remote_id,
+            update_id,
+        }
+        .encode(&mut sess.tx);
         st.last_acked = st.last_get;
     }
     let table = &mut tables[st.table];
@@ -619,7 +704,13 @@ fn send_table_msgs(
 }
 
 /// `init_accepted_peer` / `init_connected_peer`: cursors of a new session.
-fn init_peer_session(flags: &mut PeersFlags, peer: &mut Peer, tables: &mut [StickTable], now: Time, role: Role) {
+fn init_peer_session(
+    flags: &mut PeersFlags,
+    peer: &mut Peer,
+    tables: &mut [StickTable],
+    now: Time,
+    role: Role,
+) {
     peer.heartbeat = Some(now.add_ms(HEARTBEAT_TIMEOUT_MS));
     for st in &mut peer.tables {
         st.last_get = 0;
@@ -674,7 +765,10 @@ impl Engine {
     ) -> usize {
         let s = self.peers.len();
         let local = peers.iter().position(|p| p.2).unwrap_or(0);
-        let members = peers.into_iter().map(|(n, a, l)| Peer::new(n, a, l, &tables)).collect::<Vec<_>>();
+        let members = peers
+            .into_iter()
+            .map(|(n, a, l)| Peer::new(n, a, l, &tables))
+            .collect::<Vec<_>>();
         let listen = bind.or_else(|| members.get(local).map(|p| p.addr));
         let mut flags = PeersFlags::empty();
         if !self.opts.has_old_process {
@@ -697,7 +791,10 @@ impl Engine {
             woken: true,
         });
         if let Some(addr) = listen {
-            let l = self.add_listener(crate::sock::ListenAddr::Tcp(addr), crate::engine::ListenerKind::Peers { section: s });
+            let l = self.add_listener(
+                crate::sock::ListenAddr::Tcp(addr),
+                crate::engine::ListenerKind::Peers { section: s },
+            );
             self.peers[s].listener = Some(l);
         }
         s
@@ -731,7 +828,12 @@ impl Engine {
         SockOwner::Peer { section, session }
     }
 
-    pub(crate) fn peers_accept(&mut self, now: Time, s: usize, _from: Option<SocketAddr>) -> Option<SockId> {
+    pub(crate) fn peers_accept(
+        &mut self,
+        now: Time,
+        s: usize,
+        _from: Option<SocketAddr>,
+    ) -> Option<SockId> {
         if self.stopping.is_some() {
             return None;
         }
@@ -769,15 +871,27 @@ impl Engine {
         let local_name = self.peers[s].local_peer().name.clone();
         let pid = self.opts.pid;
         let sect = &mut self.peers[s];
-        let Some(sess) = sect.sessions.get_mut(si) else { return };
+        let Some(sess) = sect.sessions.get_mut(si) else {
+            return;
+        };
         if sess.state != SessState::Connecting {
             return;
         }
         let Some(p) = sess.peer else { return };
         let peer = &mut sect.peers[p];
-        let version = if peer.flags.contains(PeerFlags::DWNGRD) { Version::V2_0 } else { Version::V2_1 };
+        let version = if peer.flags.contains(PeerFlags::DWNGRD) {
+            Version::V2_0
+        } else {
+            Version::V2_1
+        };
         sess.version = version;
-        super::handshake::encode_hello(version, peer.name.as_bytes(), local_name.as_bytes(), pid, &mut sess.tx);
+        super::handshake::encode_hello(
+            version,
+            peer.name.as_bytes(),
+            local_name.as_bytes(),
+            pid,
+            &mut sess.tx,
+        );
         sess.state = SessState::WaitStatus;
         sess.deadline = Some(now.add_ms(SESSION_TIMEOUT_MS));
         peer.status = StatusCode::CONNECTED;
@@ -786,7 +900,9 @@ impl Engine {
 
     pub(crate) fn peer_connect_failed(&mut self, now: Time, s: usize, si: usize, err: SockError) {
         let sect = &mut self.peers[s];
-        let Some(sess) = sect.sessions.get_mut(si) else { return };
+        let Some(sess) = sect.sessions.get_mut(si) else {
+            return;
+        };
         let sock = sess.sock;
         // The driver already dropped the socket; a retry gets a new one.
         self.free_sock(sock);
@@ -811,13 +927,17 @@ impl Engine {
 
     pub(crate) fn peer_send_buf(&self, s: usize, si: usize) -> &[u8] {
         match self.peers[s].sessions.get(si) {
-            Some(sess) if !matches!(sess.state, SessState::Connecting | SessState::RetryWait) => sess.tx_pending(),
+            Some(sess) if !matches!(sess.state, SessState::Connecting | SessState::RetryWait) => {
+                sess.tx_pending()
+            }
             _ => &[],
         }
     }
 
     pub(crate) fn peer_sent(&mut self, now: Time, s: usize, si: usize, n: usize) {
-        let Some(sess) = self.peers[s].sessions.get_mut(si) else { return };
+        let Some(sess) = self.peers[s].sessions.get_mut(si) else {
+            return;
+        };
         sess.sent(n);
         if sess.state == SessState::Closing {
             if sess.tx_pending().is_empty() {
@@ -833,7 +953,9 @@ impl Engine {
     }
 
     pub(crate) fn peer_recv(&mut self, now: Time, s: usize, si: usize, n: usize) {
-        let Some(sess) = self.peers[s].sessions.get_mut(si) else { return };
+        let Some(sess) = self.peers[s].sessions.get_mut(si) else {
+            return;
+        };
         if n == 0 {
             sess.read0 = true;
         } else {
@@ -845,7 +967,9 @@ impl Engine {
             SessState::Established => self.peer_established_io(now, s, si),
             _ => {}
         }
-        let Some(sess) = self.peers[s].sessions.get(si) else { return };
+        let Some(sess) = self.peers[s].sessions.get(si) else {
+            return;
+        };
         if sess.read0 {
             // The peer is gone: flush what is pending only if it was a
             // status or an error, otherwise end now.
@@ -865,9 +989,10 @@ impl Engine {
         let sect = &self.peers[s];
         let local_name = sect.local_peer().name.as_bytes();
         let sess = &sect.sessions[si];
-        let res = super::handshake::accept_hello(sess.rx.data(), sect.max_body_len, local_name, |n| {
-            sect.find_peer(n).is_some()
-        });
+        let res =
+            super::handshake::accept_hello(sess.rx.data(), sect.max_body_len, local_name, |n| {
+                sect.find_peer(n).is_some()
+            });
         let (p, version, used) = match res {
             Ok(Status::Partial) => return,
             Ok(Status::Complete((h, used))) => (sect.find_peer(h.sender), h.version, used),
@@ -881,7 +1006,9 @@ impl Engine {
                 return;
             }
         };
-        let Some(p) = p else { return self.peer_reject(now, s, si, StatusCode::UNKNOWN_PEER) };
+        let Some(p) = p else {
+            return self.peer_reject(now, s, si, StatusCode::UNKNOWN_PEER);
+        };
         let sect = &mut self.peers[s];
         let sess = &mut sect.sessions[si];
         sess.rx.consume(used);
@@ -900,7 +1027,10 @@ impl Engine {
             peer.coll += 1;
             #[cfg(feature = "mutants")]
             if crate::mutants::active(crate::mutants::Mutant::ShutdownFreshSession)
-                && matches!(self.peers[s].sessions[old].state, SessState::Connecting | SessState::RetryWait | SessState::WaitStatus)
+                && matches!(
+                    self.peers[s].sessions[old].state,
+                    SessState::Connecting | SessState::RetryWait | SessState::WaitStatus
+                )
             {
                 // Historic bug: the fresh outgoing session is shut down, but
                 // the peer still points at it and the new one is dropped.
@@ -914,7 +1044,12 @@ impl Engine {
             self.peer_end(now, s, old, CloseHow::Graceful);
         }
         let sect = &mut self.peers[s];
-        let PeersSection { peers, sessions, flags, .. } = sect;
+        let PeersSection {
+            peers,
+            sessions,
+            flags,
+            ..
+        } = sect;
         let peer = &mut peers[p];
         peer.flags.set(PeerFlags::DWNGRD, version == Version::V2_0);
         peer.session = Some(si);
@@ -942,7 +1077,10 @@ impl Engine {
         sess.state = SessState::Closing;
         sess.deadline = Some(now.add_ms(SESSION_TIMEOUT_MS));
         self.peer_log_end(s, si, &format!("handshake refused with status {}", code.0));
-        self.timers.arm(TimerKey::PeerSession(s, si), Some(now.add_ms(SESSION_TIMEOUT_MS)));
+        self.timers.arm(
+            TimerKey::PeerSession(s, si),
+            Some(now.add_ms(SESSION_TIMEOUT_MS)),
+        );
     }
 
     /// Connector: reads the status line (`PEER_SESS_ST_GETSTATUS`).
@@ -1019,14 +1157,18 @@ impl Engine {
     }
 
     pub(crate) fn peer_sock_error(&mut self, now: Time, s: usize, si: usize, _err: SockError) {
-        let Some(sess) = self.peers[s].sessions.get(si) else { return };
+        let Some(sess) = self.peers[s].sessions.get(si) else {
+            return;
+        };
         self.free_sock(sess.sock);
         self.peer_log_end(s, si, "connection reset or failed");
         self.peer_session_release(now, s, si);
     }
 
     pub(crate) fn peer_session_timeout(&mut self, now: Time, s: usize, si: usize) {
-        let Some(sess) = self.peers[s].sessions.get(si) else { return };
+        let Some(sess) = self.peers[s].sessions.get(si) else {
+            return;
+        };
         match sess.state {
             SessState::Connecting => {
                 let sock = sess.sock;
@@ -1054,23 +1196,34 @@ impl Engine {
 
     /// Announces interest and arms the session timer from its state.
     fn peer_refresh(&mut self, s: usize, si: usize) {
-        let Some(sess) = self.peers[s].sessions.get(si) else { return };
+        let Some(sess) = self.peers[s].sessions.get(si) else {
+            return;
+        };
         let connected = !matches!(sess.state, SessState::Connecting | SessState::RetryWait);
-        let read = connected && sess.state != SessState::Closing && !sess.read0 && sess.rx.room() > 0;
+        let read =
+            connected && sess.state != SessState::Closing && !sess.read0 && sess.rx.room() > 0;
         let write = connected && !sess.tx_pending().is_empty();
         let (sock, deadline) = (sess.sock, sess.deadline);
         self.set_interest(sock, read, write);
-        self.timers.arm(TimerKey::PeerSession(s, si), deadline.map(|d| d.max(self.now.add_ms(1))));
+        self.timers.arm(
+            TimerKey::PeerSession(s, si),
+            deadline.map(|d| d.max(self.now.add_ms(1))),
+        );
     }
 
     fn peer_log_end(&mut self, s: usize, si: usize, why: &str) {
         let sect = &self.peers[s];
-        let Some(sess) = sect.sessions.get(si) else { return };
+        let Some(sess) = sect.sessions.get(si) else {
+            return;
+        };
         let who = match sess.peer {
             Some(p) => sect.peers[p].name.clone(),
             None => "<unknown>".into(),
         };
-        let text = format!("Peers section '{}': session with peer '{}' ended: {}.", sect.name, who, why);
+        let text = format!(
+            "Peers section '{}': session with peer '{}' ended: {}.",
+            sect.name, who, why
+        );
         self.log(LogLevel::Notice, text);
     }
 
@@ -1078,8 +1231,15 @@ impl Engine {
     /// keeps it to flush its last bytes.
     fn peer_detach(&mut self, now: Time, s: usize, si: usize) {
         let sect = &mut self.peers[s];
-        let Some(p) = sect.sessions.get(si).and_then(|sess| sess.peer) else { return };
-        let PeersSection { peers, flags, resync_timeout, .. } = sect;
+        let Some(p) = sect.sessions.get(si).and_then(|sess| sess.peer) else {
+            return;
+        };
+        let PeersSection {
+            peers,
+            flags,
+            resync_timeout,
+            ..
+        } = sect;
         let peer = &mut peers[p];
         if peer.session != Some(si) {
             return;
@@ -1090,13 +1250,16 @@ impl Engine {
             flags.remove(PeersFlags::RESYNC_ASSIGN | PeersFlags::RESYNC_PROCESS);
             *resync_timeout = Some(now.add_ms(RESYNC_TIMEOUT_MS));
         }
-        peer.flags.remove(PeerFlags::TEACH_RESET | PeerFlags::LEARN_RESET);
+        peer.flags
+            .remove(PeerFlags::TEACH_RESET | PeerFlags::LEARN_RESET);
         sect.woken = true;
     }
 
     /// Ends a session: detaches it and closes its socket.
     fn peer_end(&mut self, now: Time, s: usize, si: usize, how: CloseHow) {
-        let Some(sess) = self.peers[s].sessions.get(si) else { return };
+        let Some(sess) = self.peers[s].sessions.get(si) else {
+            return;
+        };
         let sock = sess.sock;
         self.close_sock(sock, how);
         self.peer_session_release(now, s, si);
@@ -1127,7 +1290,11 @@ impl Engine {
     pub(crate) fn peers_sync_task(&mut self, now: Time, s: usize) {
         self.peers[s].woken = false;
         self.peers[s].task_calls += 1;
-        let expire = if self.stopping.is_none() { self.peers_sync_running(now, s) } else { self.peers_sync_stopping(now, s) };
+        let expire = if self.stopping.is_none() {
+            self.peers_sync_running(now, s)
+        } else {
+            self.peers_sync_stopping(now, s)
+        };
         let expire = expire.map(|t| {
             crate::bug_on!(t <= now, "sync task re-armed in the past");
             t.max(now.add_ms(1))
@@ -1143,7 +1310,8 @@ impl Engine {
             && !sect.flags.contains(PeersFlags::RESYNC_ASSIGN)
         {
             // No old process came to teach us: ask the remote peers.
-            sect.flags.insert(PeersFlags::RESYNC_LOCAL | PeersFlags::RESYNC_LOCALTIMEOUT);
+            sect.flags
+                .insert(PeersFlags::RESYNC_LOCAL | PeersFlags::RESYNC_LOCALTIMEOUT);
             sect.resync_timeout = Some(now.add_ms(RESYNC_TIMEOUT_MS));
         }
         for p in 0..self.peers[s].peers.len() {
@@ -1159,7 +1327,8 @@ impl Engine {
             && Time::is_expired(sect.resync_timeout, now)
         {
             // Nobody taught us in time: consider ourselves synced.
-            sect.flags.insert(PeersFlags::RESYNC_REMOTE | PeersFlags::RESYNC_REMOTETIMEOUT);
+            sect.flags
+                .insert(PeersFlags::RESYNC_REMOTE | PeersFlags::RESYNC_REMOTETIMEOUT);
         }
         let sect = &self.peers[s];
         if !sect.flags.synced() {
@@ -1181,7 +1350,9 @@ impl Engine {
         let peer = &sect.peers[p];
         let Some(si) = peer.session else {
             let st = peer.status.0;
-            if st == 0 || ((st == 100 || st == 110 || st == 200) && Time::is_expired(peer.reconnect, now)) {
+            if st == 0
+                || ((st == 100 || st == 110 || st == 200) && Time::is_expired(peer.reconnect, now))
+            {
                 let peer = &mut sect.peers[p];
                 peer.reconnect = Some(now.add_ms(RECONNECT_TIMEOUT_MS));
                 peer.heartbeat = Some(now.add_ms(HEARTBEAT_TIMEOUT_MS));
@@ -1207,7 +1378,10 @@ impl Engine {
             return None;
         }
         let tables = &self.tables;
-        let to_push = peer.tables.iter().any(|st| st.last_pushed != tables[st.table].localupdate());
+        let to_push = peer
+            .tables
+            .iter()
+            .any(|st| st.last_pushed != tables[st.table].localupdate());
         let peer = &mut sect.peers[p];
         if to_push {
             peer.flags.remove(PeerFlags::HEARTBEAT);
@@ -1246,7 +1420,9 @@ impl Engine {
 
     /// `appctx_wakeup`: run the send pass of a session now.
     fn peer_wake_session(&mut self, now: Time, s: usize, si: usize) {
-        let Some(sess) = self.peers[s].sessions.get_mut(si) else { return };
+        let Some(sess) = self.peers[s].sessions.get_mut(si) else {
+            return;
+        };
         if sess.state != SessState::Established {
             return;
         }
@@ -1268,7 +1444,9 @@ impl Engine {
         }
         let l = sect.local;
         let local = &sect.peers[l];
-        if local.flags.contains(PeerFlags::TEACH_COMPLETE) || Time::is_expired(sect.stop_deadline, now) {
+        if local.flags.contains(PeerFlags::TEACH_COMPLETE)
+            || Time::is_expired(sect.stop_deadline, now)
+        {
             sect.flags.remove(PeersFlags::DONOTSTOP);
             return None;
         }
@@ -1321,7 +1499,9 @@ impl Engine {
     }
 
     pub(crate) fn peers_may_exit(&self) -> bool {
-        self.peers.iter().all(|s| !s.flags.contains(PeersFlags::DONOTSTOP))
+        self.peers
+            .iter()
+            .all(|s| !s.flags.contains(PeersFlags::DONOTSTOP))
     }
 
     pub(crate) fn peers_hard_stop(&mut self) {
@@ -1336,7 +1516,11 @@ impl Engine {
     }
 
     pub(crate) fn peers_check_sock(&self, s: usize, si: usize, sock: SockId) {
-        let sess = self.peers.get(s).and_then(|sect| sect.sessions.get(si)).expect("peer session of a live socket");
+        let sess = self
+            .peers
+            .get(s)
+            .and_then(|sect| sect.sessions.get(si))
+            .expect("peer session of a live socket");
         assert_eq!(sess.sock, sock, "peer session and socket disagree");
         if let Some(p) = sess.peer {
             let peer = &self.peers[s].peers[p];
@@ -1345,5 +1529,4 @@ impl Engine {
             }
         }
     }
-
 }

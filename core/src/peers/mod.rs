@@ -31,8 +31,8 @@ pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod message;
-pub mod section;
 mod reader;
+pub mod section;
 pub mod update;
 pub mod varint;
 

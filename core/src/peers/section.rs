@@ -304,7 +304,11 @@ impl PeerSession {
         PeerSession {
             sock,
             role,
-            state: if role == Role::Connector { SessState::Connecting } else { SessState::WaitHello },
+            state: if role == Role::Connector {
+                SessState::Connecting
+            } else {
+                SessState::WaitHello
+            },
             peer,
             rx: Buffer::with_capacity(rx_capacity),
             tx: Vec::new(),
