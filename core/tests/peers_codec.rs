@@ -604,7 +604,7 @@ fn update_errors() {
 
 // ------------------------------------------------------- update proptests
 
-fn key_strategy(kt: KeyType, key_size: usize) -> BoxedStrategy<(KeyType, usize, Vec<u8>)> {
+fn key_strategy(kt: KeyType, key_size: usize) -> BoxedStrategy<KeySpec> {
     match kt {
         KeyType::String => vec(any::<u8>(), 0..40)
             .prop_map(move |k| (kt, key_size, k))
