@@ -604,6 +604,8 @@ fn update_errors() {
 
 // ------------------------------------------------------- update proptests
 
+type KeySpec = (KeyType, usize, Vec<u8>);
+
 fn key_strategy(kt: KeyType, key_size: usize) -> BoxedStrategy<KeySpec> {
     match kt {
         KeyType::String => vec(any::<u8>(), 0..40)
