@@ -673,8 +673,7 @@ fn to_value(r: &RawValue) -> Value<'_> {
 
 /// A layout (key type, key size, data types, array sizes) and matching raw
 /// values for one update.
-fn layout_and_values(
-) -> impl Strategy<Value = ((KeyType, usize, Vec<u8>), u64, Vec<u32>, Vec<RawValue>)> {
+fn layout_and_values() -> impl Strategy<Value = (KeySpec, u64, Vec<u32>, Vec<RawValue>)> {
     let kt = prop_oneof![
         Just(KeyType::Integer),
         Just(KeyType::Ipv4),
