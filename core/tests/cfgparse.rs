@@ -8,7 +8,6 @@
 //! of the examples and error cases against a real HAProxy 2.6 when one is
 //! installed.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sluice_core::cfgparse::addr::{Addr, Host};
