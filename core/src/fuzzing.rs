@@ -1,1 +1,581 @@
-//! Entry points for the fuzz targets in `fuzz/` and for the corpus replay test.
+//! Entry points for the fuzz targets in `fuzz/` and for the corpus replay
+//! test (`tests/fuzz_corpus.rs`).
+//!
+//! Each function takes arbitrary bytes, drives the peers decoders with them
+//! and checks invariants with `assert!`: a fuzz finding is a panic. The
+//! invariants are round trips (what decodes re-encodes canonically and
+//! decodes to the same value), push-style consistency (feeding the same
+//! bytes in pieces gives the same items) and agreement between the layers.
+//! Everything here is plain stable Rust, so `cargo test` replays every
+//! corpus and crash file without cargo-fuzz.
+
+use crate::peers::dissect::{DissectError, Dissector, Item, Start};
+use crate::peers::handshake::{self, HandshakeError, HelloLines, StatusCode, Version};
+use crate::peers::varint::{self, VarintError};
+use crate::peers::{
+    DefinitionFields, DictRxCache, DictTxCache, DictValue, Frame, FrameLimits, FreqCtrValue, Key,
+    Message, TableDefinition, TableSwitch, TypeParam, Update, UpdateAck, UpdateKind, UpdateLayout,
+    UpdateValue, Value,
+};
+use crate::stick_table::{ArgKind, DataType, KeyType, StdType};
+
+/// Target `intdecode`: the varint decoder against its encoder.
+pub fn intdecode(data: &[u8]) {
+    check_one_varint(data);
+    // The input as a list of u64, encoded back to back then decoded.
+    let values: Vec<u64> = data
+        .chunks(8)
+        .map(|c| c.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b)))
+        .collect();
+    let mut out = Vec::new();
+    for &v in &values {
+        varint::encode(v, &mut out);
+    }
+    let mut pos = 0;
+    for &v in &values {
+        let (got, n) = varint::decode(&out[pos..]).expect("own encoding decodes");
+        assert_eq!((got, n), (v, varint::encoded_len(v)));
+        pos += n;
+    }
+    assert_eq!(pos, out.len());
+}
+
+fn check_one_varint(data: &[u8]) {
+    let continues = |b: &u8| *b >= 0x80;
+    match varint::decode(data) {
+        Ok((v, n)) => {
+            assert!((1..=varint::MAX_LEN).contains(&n) && n <= data.len());
+            let canonical = encode_varint(v);
+            if n < varint::MAX_LEN {
+                // Below 10 bytes the encoding is a bijection.
+                assert_eq!(canonical, &data[..n], "non-canonical encoding of {v}");
+            }
+            assert_eq!(varint::decode(&canonical), Ok((v, canonical.len())));
+            for cut in 0..n {
+                assert_eq!(varint::decode(&data[..cut]), Err(VarintError::Incomplete));
+            }
+            let short = varint::decode_max(data, varint::MAX_LEN_MSG_LENGTH);
+            if n <= varint::MAX_LEN_MSG_LENGTH {
+                assert_eq!(short, Ok((v, n)));
+            } else {
+                assert_eq!(short, Err(VarintError::TooLong));
+            }
+        }
+        Err(VarintError::Incomplete) => {
+            assert!(data.len() < varint::MAX_LEN);
+            assert!(data.first().is_none_or(|&b| b >= 0xF0) && data.iter().skip(1).all(continues));
+        }
+        Err(VarintError::TooLong) => {
+            assert!(data.len() >= varint::MAX_LEN && data[0] >= 0xF0);
+            assert!(data[1..varint::MAX_LEN].iter().all(continues));
+        }
+    }
+}
+
+fn encode_varint(v: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    varint::encode(v, &mut out);
+    assert_eq!(out.len(), varint::encoded_len(v));
+    out
+}
+
+/// Target `peer_message`: the input as one direction of a session (binary,
+/// or with its handshake text), as single message bodies, and as a recipe
+/// for messages that must survive encode then decode.
+pub fn peer_message(data: &[u8]) {
+    let start = start_of(data);
+    for limits in [FrameLimits::default(), FrameLimits { max_body_len: 32 }] {
+        check_stream(data, start, limits);
+    }
+    if start != Start::Binary {
+        check_stream(data, Start::Binary, FrameLimits::default());
+    }
+    check_bodies(data);
+    generated_round_trips(data);
+}
+
+/// Target `peer_handshake`: hello and status parsing.
+pub fn peer_handshake(data: &[u8]) {
+    for max_line in [8, 64, handshake::DEFAULT_MAX_LINE_LEN] {
+        check_accept_hello(data, max_line);
+        check_status(data, max_line);
+    }
+    check_stream(data, Start::Hello, FrameLimits::default());
+    check_stream(data, Start::Status, FrameLimits::default());
+}
+
+fn start_of(data: &[u8]) -> Start {
+    match data.first() {
+        Some(b'H') => Start::Hello,
+        Some(b'0'..=b'9') => Start::Status,
+        _ => Start::Binary,
+    }
+}
+
+// ---------------------------------------------------------------- streams
+
+/// Upper bound on items checked per input (keeps each run short).
+const MAX_ITEMS: usize = 4096;
+
+/// Decodes `data` in one go and in pieces, and checks every item.
+fn check_stream(data: &[u8], start: Start, limits: FrameLimits) {
+    let mut whole = Dissector::with_limits(start, limits, 256);
+    let mut pieces = Dissector::with_limits(start, limits, 256);
+    let step = usize::from(data.first().copied().unwrap_or(0) % 7) + 1;
+    let mut pos = 0;
+    let mut fed = 0;
+    for _ in 0..MAX_ITEMS {
+        let one = whole.next(&data[pos..]);
+        // The same item, reached by feeding growing prefixes.
+        let again = loop {
+            match pieces.next(&data[pos..fed]) {
+                Ok(crate::peers::Status::Partial) if fed < data.len() => {
+                    fed = (fed + step).min(data.len())
+                }
+                r => break r,
+            }
+        };
+        assert_eq!(one, again, "pieces of {step} bytes");
+        match one {
+            Ok(crate::peers::Status::Complete((item, n))) => {
+                assert!(n > 0 && pos + n <= data.len());
+                check_item(&whole, &item, &data[pos..pos + n]);
+                pos += n;
+                fed = fed.max(pos);
+            }
+            Ok(crate::peers::Status::Partial) => return,
+            Err(e) => return check_error(&e),
+        }
+    }
+}
+
+fn check_error(e: &DissectError) {
+    if let DissectError::Frame(f) = e {
+        let reply = f.reply();
+        assert!(
+            reply == crate::peers::ErrorType::PROTOCOL_ERROR
+                || reply == crate::peers::ErrorType::SIZE_LIMIT
+        );
+    }
+}
+
+fn check_item(d: &Dissector, item: &Item<'_>, raw: &[u8]) {
+    match item {
+        Item::Hello(h) => check_hello_lines(h, raw),
+        Item::Status(code) => {
+            let mut out = Vec::new();
+            code.encode(&mut out);
+            assert_eq!(
+                StatusCode::parse(&out, 16),
+                Ok(crate::peers::Status::Complete((*code, out.len())))
+            );
+        }
+        Item::Message(m) => check_message(m, raw),
+        Item::Update {
+            table_id,
+            update_id,
+            update,
+        } => {
+            let layout = d
+                .layout(*table_id)
+                .expect("an update has the layout of its table");
+            assert!(update.matches_layout(layout));
+            assert!(update.update_id.is_none_or(|id| id == *update_id));
+            check_update(update, layout);
+        }
+    }
+}
+
+/// A message re-encodes canonically, and the canonical form decodes to it.
+fn check_message(m: &Message<'_>, raw: &[u8]) {
+    if let Message::TableDefinition(TableDefinition { fields: Err(_), .. }) = m {
+        // Not re-encodable (the fields are unknown); the header must be sane.
+        return;
+    }
+    let mut out = Vec::new();
+    m.encode(&mut out);
+    let (frame, n) = decode_frame(&out);
+    assert_eq!(n, out.len());
+    let back = Message::parse(&frame).expect("canonical message parses");
+    assert_eq!(&back, m);
+    let mut again = Vec::new();
+    back.encode(&mut again);
+    assert_eq!(again, out, "encoding is canonical");
+    // Same class and type as what was received.
+    assert_eq!(&out[..2], &raw[..2]);
+}
+
+fn decode_frame(bytes: &[u8]) -> (Frame<'_>, usize) {
+    let limits = FrameLimits {
+        max_body_len: usize::MAX,
+    };
+    match Frame::decode(bytes, &limits) {
+        Ok(crate::peers::Status::Complete(c)) => c,
+        other => panic!("own frame does not decode: {other:?}"),
+    }
+}
+
+fn check_update(u: &Update<'_>, layout: &UpdateLayout) {
+    let mut out = Vec::new();
+    u.encode(&mut out);
+    let (frame, _) = decode_frame(&out);
+    let Ok(Message::Update { kind, body }) = Message::parse(&frame) else {
+        panic!("own update does not parse")
+    };
+    assert_eq!(kind, u.kind());
+    let back = Update::decode(kind, body, layout).expect("own update decodes");
+    assert_eq!(&back, u);
+    let mut again = Vec::new();
+    back.encode(&mut again);
+    assert_eq!(again, out);
+}
+
+// ----------------------------------------------------------------- bodies
+
+/// Layouts of the captured tables, to read arbitrary bodies as updates.
+fn capture_layouts() -> [UpdateLayout; 6] {
+    let t = DataType::SERVER_ID.bit()
+        | DataType::GPT0.bit()
+        | DataType::GPC0.bit()
+        | DataType::CONN_CNT.bit()
+        | DataType::CONN_RATE.bit()
+        | DataType::HTTP_REQ_RATE.bit()
+        | DataType::BYTES_IN_CNT.bit();
+    let t6 = DataType::GPT.bit()
+        | DataType::GPC.bit()
+        | DataType::GPC_RATE.bit()
+        | DataType::CONN_CUR.bit()
+        | DataType::HTTP_FAIL_CNT.bit()
+        | DataType::BYTES_OUT_RATE.bit();
+    [
+        UpdateLayout::new(KeyType::Ipv4, 4, t),
+        UpdateLayout::new(KeyType::Integer, 4, t),
+        UpdateLayout::new(KeyType::String, 33, t),
+        UpdateLayout::new(KeyType::Binary, 16, t),
+        UpdateLayout::new(KeyType::Ipv6, 16, t6)
+            .with_array_len(DataType::GPT, 2)
+            .with_array_len(DataType::GPC, 2)
+            .with_array_len(DataType::GPC_RATE, 2),
+        UpdateLayout::new(
+            KeyType::Ipv4,
+            4,
+            DataType::SERVER_ID.bit() | DataType::SERVER_KEY.bit(),
+        ),
+    ]
+}
+
+/// The input as the body of each stick-table message.
+fn check_bodies(body: &[u8]) {
+    if let Ok(def) = TableDefinition::decode(body) {
+        assert!(!def.name.is_empty() && def.name.len() < body.len());
+        if let Ok(fields) = &def.fields {
+            if let Ok(layout) = UpdateLayout::from_definition(fields) {
+                for kind in ALL_KINDS {
+                    if let Ok(u) = Update::decode(kind, body, &layout) {
+                        check_update(&u, &layout);
+                    }
+                }
+            }
+        }
+        check_message(&Message::TableDefinition(def), &[0x0a, 0x82]);
+    }
+    if let Ok(sw) = TableSwitch::decode(body) {
+        check_message(&Message::TableSwitch(sw), &[0x0a, 0x83]);
+    }
+    if let Ok(ack) = UpdateAck::decode(body) {
+        check_message(&Message::UpdateAck(ack), &[0x0a, 0x84]);
+    }
+    let mut rx = DictRxCache::new();
+    for layout in capture_layouts() {
+        for kind in ALL_KINDS {
+            if let Ok(u) = Update::decode(kind, body, &layout) {
+                assert!(u.matches_layout(&layout));
+                check_update(&u, &layout);
+                for v in &u.values {
+                    if let Value::Dict(d) = &v.value {
+                        let _ = rx.apply(d);
+                    }
+                }
+            }
+        }
+    }
+}
+
+const ALL_KINDS: [UpdateKind; 4] = [
+    UpdateKind::Update,
+    UpdateKind::Incremental,
+    UpdateKind::Timed,
+    UpdateKind::IncrementalTimed,
+];
+
+// -------------------------------------------------------------- generated
+
+/// Reads the input as a recipe: numbers and bytes to build values from.
+struct Gen<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Gen<'a> {
+    fn u8(&mut self) -> u8 {
+        let b = self.data.get(self.pos).copied().unwrap_or(0);
+        self.pos += 1;
+        b
+    }
+
+    fn u32(&mut self) -> u32 {
+        (0..4).fold(0u32, |acc, _| acc << 8 | u32::from(self.u8()))
+    }
+
+    fn u64(&mut self) -> u64 {
+        // Small numbers often, large ones sometimes: both matter to varints.
+        match self.u8() % 4 {
+            0 => u64::from(self.u8()),
+            1 => u64::from(self.u32()),
+            _ => (0..8).fold(0u64, |acc, _| acc << 8 | u64::from(self.u8())),
+        }
+    }
+
+    fn bytes(&mut self, max: usize) -> &'a [u8] {
+        let n = usize::from(self.u8()).min(max);
+        let start = self.pos.min(self.data.len());
+        let end = (start + n).min(self.data.len());
+        self.pos = start + n;
+        &self.data[start..end]
+    }
+
+    fn done(&self) -> bool {
+        self.pos >= self.data.len()
+    }
+}
+
+/// Builds definitions and updates from the input, then checks that the
+/// encoders and decoders agree on them.
+fn generated_round_trips(data: &[u8]) {
+    let mut g = Gen { data, pos: 0 };
+    let mut tx = DictTxCache::new();
+    let mut rx = DictRxCache::new();
+    for _ in 0..16 {
+        if g.done() {
+            return;
+        }
+        let fields = gen_fields(&mut g);
+        let name = match g.bytes(40) {
+            [] => &b"/t"[..],
+            n => n,
+        };
+        let def = TableDefinition {
+            table_id: g.u64(),
+            name,
+            fields: Ok(fields.clone()),
+        };
+        let mut out = Vec::new();
+        def.encode(&mut out);
+        check_message(&Message::TableDefinition(def), &out);
+        let Ok(layout) = UpdateLayout::from_definition(&fields) else {
+            continue;
+        };
+        let dict_strings: Vec<&[u8]> = (0..4).map(|_| g.bytes(12)).collect();
+        let Some(u) = gen_update(&mut g, &layout, &mut tx, &dict_strings) else {
+            continue;
+        };
+        assert!(u.matches_layout(&layout));
+        check_update(&u, &layout);
+        // The receiver's cache resolves what the sender's cache meant.
+        for v in &u.values {
+            if let Value::Dict(d @ (DictValue::Define { .. } | DictValue::Reference(_))) = &v.value
+            {
+                let meant = match d {
+                    DictValue::Define { value, .. } => Some(*value),
+                    _ => None,
+                };
+                let got = rx.apply(d).map(<[u8]>::to_vec);
+                if let Some(meant) = meant {
+                    assert_eq!(got.as_deref(), Some(meant));
+                } else {
+                    assert!(
+                        got.is_some(),
+                        "a reference the sender made points to a filled slot"
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn gen_fields(g: &mut Gen<'_>) -> DefinitionFields {
+    let key_type = [2u64, 4, 5, 6, 7, 0, 3, 8][usize::from(g.u8() % 8)];
+    let key_size = u64::from(g.u8() % 40);
+    let known_mask = (1u64 << DataType::COUNT) - 1;
+    let mut data_types = u64::from(g.u32()) & known_mask;
+    let expire_ms = if g.u8() % 4 == 0 { None } else { Some(g.u64()) };
+    let arrays = DataType::all().filter(|d| d.info().is_some_and(|i| i.is_array()));
+    if expire_ms.is_none() {
+        data_types &= !arrays.fold(0, |acc, d| acc | d.bit());
+    }
+    if g.u8() % 8 == 0 {
+        // Types of later versions come last.
+        data_types |= g.u64() & !known_mask;
+    }
+    let params = match expire_ms {
+        None => Vec::new(),
+        Some(_) => DataType::all()
+            .filter(|d| data_types & d.bit() != 0)
+            .filter_map(|d| {
+                let info = d.info()?;
+                (info.arg != ArgKind::None).then(|| TypeParam {
+                    data_type: d,
+                    element_count: info.is_array().then(|| u64::from(g.u8() % 5)),
+                    period_ms: info.has_period().then(|| g.u64()),
+                })
+            })
+            .collect(),
+    };
+    DefinitionFields {
+        key_type,
+        key_size,
+        data_types,
+        expire_ms,
+        params,
+    }
+}
+
+fn gen_update<'a>(
+    g: &mut Gen<'a>,
+    layout: &UpdateLayout,
+    tx: &mut DictTxCache,
+    dict_strings: &[&'a [u8]],
+) -> Option<Update<'a>> {
+    let update_id = (g.u8() % 2 == 0).then(|| g.u32());
+    let expire_ms = (g.u8() % 2 == 0).then(|| g.u32());
+    let key = gen_key(g, layout)?;
+    let mut values = Vec::new();
+    for (data_type, std, count) in layout.value_types() {
+        for index in 0..count {
+            let value = match std {
+                StdType::SInt | StdType::UInt | StdType::Ull => Value::Int(g.u64()),
+                StdType::FreqP => Value::FreqCtr(FreqCtrValue {
+                    age: g.u64(),
+                    curr_ctr: g.u64(),
+                    prev_ctr: g.u64(),
+                }),
+                StdType::Dict => match usize::from(g.u8()) % (dict_strings.len() + 1) {
+                    0 => Value::Dict(DictValue::None),
+                    i => Value::Dict(tx.encode_value(dict_strings[i - 1])),
+                },
+            };
+            values.push(UpdateValue {
+                data_type,
+                index,
+                value,
+            });
+        }
+    }
+    Some(Update {
+        update_id,
+        expire_ms,
+        key,
+        values,
+    })
+}
+
+fn gen_key<'a>(g: &mut Gen<'a>, layout: &UpdateLayout) -> Option<Key<'a>> {
+    let mut fixed = [0u8; 16];
+    for b in &mut fixed {
+        *b = g.u8();
+    }
+    Some(match layout.key_type() {
+        KeyType::Integer => {
+            Key::Integer(u32::from_be_bytes([fixed[0], fixed[1], fixed[2], fixed[3]]))
+        }
+        KeyType::Ipv4 => Key::Ipv4([fixed[0], fixed[1], fixed[2], fixed[3]]),
+        KeyType::Ipv6 => Key::Ipv6(fixed),
+        KeyType::String => Key::String(g.bytes(64)),
+        KeyType::Binary => {
+            // Exactly key-size bytes, taken from the input if it has enough.
+            let n = usize::try_from(layout.key_size()).ok()?;
+            Key::Binary(g.data.get(..n)?)
+        }
+    })
+}
+
+// -------------------------------------------------------------- handshake
+
+fn known(name: &[u8]) -> bool {
+    name == b"A" || name == b"B"
+}
+
+fn check_accept_hello(data: &[u8], max_line: usize) {
+    let got = handshake::accept_hello(data, max_line, b"A", known);
+    let lines = HelloLines::parse(data, max_line);
+    match got {
+        Ok(crate::peers::Status::Complete((h, n))) => {
+            assert!(n <= data.len() && h.version.is_supported());
+            assert!(h.called == b"A" && known(h.sender));
+            // The two APIs agree.
+            let Ok(crate::peers::Status::Complete((l, ln))) = lines else {
+                panic!("hello accepted but its lines do not parse")
+            };
+            assert_eq!(ln, n);
+            assert_eq!(l.validate(b"A", known), Ok(h));
+            // Shorter inputs wait for more.
+            for cut in [0, n / 2, n - 1] {
+                assert_eq!(
+                    handshake::accept_hello(&data[..cut], max_line, b"A", known),
+                    Ok(crate::peers::Status::Partial)
+                );
+            }
+            // Our own hello for the same names is accepted the same way.
+            let mut out = Vec::new();
+            handshake::encode_hello(h.version, h.called, h.sender, 4242, &mut out);
+            let mine = handshake::accept_hello(&out, out.len() + 1, b"A", known);
+            let Ok(crate::peers::Status::Complete((m, _))) = mine else {
+                panic!("own hello rejected: {mine:?}")
+            };
+            assert_eq!(
+                (m.version, m.called, m.sender),
+                (h.version, h.called, h.sender)
+            );
+        }
+        Err(HandshakeError::Rejected(code)) => {
+            let known_codes = [
+                StatusCode::PROTOCOL_ERROR,
+                StatusCode::BAD_VERSION,
+                StatusCode::WRONG_HOST,
+                StatusCode::UNKNOWN_PEER,
+            ];
+            assert!(known_codes.contains(&code));
+            // Once all three lines are there, validation agrees.
+            if let Ok(crate::peers::Status::Complete((l, _))) = lines {
+                assert_eq!(l.validate(b"A", known), Err(code));
+            }
+        }
+        Err(HandshakeError::LineTooLong) => assert!(data.len() >= max_line),
+        Ok(crate::peers::Status::Partial) => {
+            assert!(!matches!(lines, Ok(crate::peers::Status::Complete(_))));
+        }
+    }
+}
+
+fn check_hello_lines(h: &HelloLines<'_>, raw: &[u8]) {
+    for line in [h.line1, h.line2, h.line3] {
+        assert!(!line.contains(&b'\n'));
+    }
+    assert!(h.line1.len() + h.line2.len() + h.line3.len() + 3 <= raw.len());
+    if let Ok(v) = h.validate(b"A", known) {
+        assert!(v.version == Version::V2_0 || v.version == Version::V2_1);
+    }
+}
+
+fn check_status(data: &[u8], max_line: usize) {
+    if let Ok(crate::peers::Status::Complete((code, n))) = StatusCode::parse(data, max_line) {
+        assert!(n <= data.len() && n <= max_line);
+        let mut out = Vec::new();
+        code.encode(&mut out);
+        assert_eq!(
+            StatusCode::parse(&out, 16),
+            Ok(crate::peers::Status::Complete((code, out.len())))
+        );
+        assert_eq!(code.is_success(), code == StatusCode::SUCCESS);
+    }
+}

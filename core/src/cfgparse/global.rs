@@ -126,7 +126,7 @@ fn localpeer(
             "'localpeer' ignored since it is already set by using the '-L' command line argument.";
         d.warn(ln.diag(m));
     } else if st.peers_seen {
-        let m = "'localpeer' ignored since it is used after 'peers' sections.";
+        let m = "'localpeer' ignored since it is used after 'peers' section.";
         d.warn(ln.diag(m));
     } else {
         *st.local_peer = name.to_string();

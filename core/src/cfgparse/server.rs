@@ -252,7 +252,7 @@ pub(super) fn parse_server(px: &Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<Ser
     let mut i = 3;
     while !ln.arg(i).is_empty() {
         if ln.arg(i) == "id" {
-            let id = ln.uint_at(i + 1, "id")?;
+            let id = ln.uint_at(i + 1, "id").map_err(|e| prefixed(e, &where_))?;
             if id == 0 {
                 return Err(ln.diag(format!("'{where_}' : custom id has to be > 0.")));
             }
@@ -308,12 +308,12 @@ fn server_option(
         "send-proxy-v2" => flag(&mut o.send_proxy_v2, true),
         "no-send-proxy-v2" => flag(&mut o.send_proxy_v2, false),
         "weight" | "maxconn" | "maxqueue" | "rise" | "fall" => {
-            let v = ln.uint_at(i + 1, opt)?;
+            let v = ln.uint_at(i + 1, opt).map_err(|e| prefixed(e, where_))?;
             *numeric_field(o, opt) = v;
             Ok(2)
         }
         "inter" | "fastinter" | "downinter" => {
-            let v = ln.time_at(i + 1, opt)?;
+            let v = ln.time_at(i + 1, opt).map_err(|e| prefixed(e, where_))?;
             if v == 0 {
                 return Err(ln.diag(format!("'{where_}' : '{opt}' has to be > 0.")));
             }
@@ -331,6 +331,12 @@ fn server_option(
             Ok(n)
         }
     }
+}
+
+/// Names the server in a value error: `'server be/s1' : 'weight' : ...`.
+fn prefixed(mut e: Diagnostic, where_: &str) -> Diagnostic {
+    e.message = format!("'{where_}' : {}", e.message);
+    e
 }
 
 /// The integer field of `opt`; `maxconn`/`maxqueue` become `Some`.

@@ -105,6 +105,12 @@ impl Dissector {
         self.current
     }
 
+    /// The layout of the sender's table `table_id`, from its last accepted
+    /// definition.
+    pub fn layout(&self, table_id: u64) -> Option<&UpdateLayout> {
+        self.tables.get(&table_id).map(|t| &t.layout)
+    }
+
     /// The receiver-side dictionary cache after the items read so far.
     pub fn dict(&self) -> &DictRxCache {
         &self.dict

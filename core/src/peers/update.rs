@@ -180,6 +180,18 @@ impl UpdateLayout {
         layout
     }
 
+    /// The key type.
+    pub fn key_type(&self) -> KeyType {
+        match self.key {
+            KeyLayout::Integer => KeyType::Integer,
+            KeyLayout::Ipv4 => KeyType::Ipv4,
+            KeyLayout::Ipv6 => KeyType::Ipv6,
+            KeyLayout::String => KeyType::String,
+            KeyLayout::Binary(_) => KeyType::Binary,
+        }
+    }
+
+    /// The key size announced by the sender.
     pub fn key_size(&self) -> u64 {
         self.key_size
     }

@@ -1,0 +1,1427 @@
+// Integration tests run outside the engine: reading files and spawning
+// `haproxy -c` for cross-checks is fine here.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+//! The configuration parser end to end: every keyword into the model,
+//! inheritance, every error and warning with its `file:line` text, the real
+//! configurations of the peers captures and the examples, and a cross-check
+//! of the examples and error cases against a real HAProxy 2.6 when one is
+//! installed.
+
+use std::path::{Path, PathBuf};
+
+use sluice_core::cfgparse::addr::{Addr, Host};
+use sluice_core::cfgparse::*;
+use sluice_core::stick_table::{DataType, KeyType, StoreSpec, TableParams};
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/// Lines joined with LF, with the final LF HAProxy requires.
+fn cfg(lines: &[&str]) -> String {
+    let mut s = lines.join("\n");
+    s.push('\n');
+    s
+}
+
+fn opts() -> ParseOptions<'static> {
+    ParseOptions::new("testhost")
+}
+
+fn parse_ok_with(text: &str, o: ParseOptions<'_>) -> Parsed {
+    match parse("t.cfg", text, o) {
+        Ok(p) => p,
+        Err(e) => panic!("unexpected errors:\n{e}\n--- config:\n{text}"),
+    }
+}
+
+fn parse_ok(text: &str) -> Parsed {
+    parse_ok_with(text, opts())
+}
+
+fn errors_with(text: &str, o: ParseOptions<'_>) -> Vec<String> {
+    match parse("t.cfg", text, o) {
+        Ok(_) => panic!("expected errors, the config parsed:\n{text}"),
+        Err(e) => e.errors.iter().map(|d| d.to_string()).collect(),
+    }
+}
+
+fn errors(text: &str) -> Vec<String> {
+    errors_with(text, opts())
+}
+
+fn warnings(p: &Parsed) -> Vec<String> {
+    p.warnings.iter().map(|d| d.to_string()).collect()
+}
+
+fn ip(s: &str) -> Host {
+    Host::Ip(s.parse().unwrap())
+}
+
+fn inet(host: &str, port: u16) -> Addr {
+    Addr::Inet {
+        host: ip(host),
+        port: Some(port),
+    }
+}
+
+fn proxy<'a>(c: &'a Config, name: &str) -> &'a Proxy {
+    c.proxies
+        .iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("no proxy {name}"))
+}
+
+/// Timeouts so that proxies do not warn about missing ones.
+const TIMEOUTS: [&str; 4] = [
+    "defaults",
+    "    timeout connect 1s",
+    "    timeout client 1s",
+    "    timeout server 1s",
+];
+
+fn with_defaults(lines: &[&str]) -> String {
+    let mut all: Vec<&str> = TIMEOUTS.to_vec();
+    all.extend_from_slice(lines);
+    cfg(&all)
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read(rel: &str) -> String {
+    let p = repo_root().join(rel);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+// ---------------------------------------------------------------------------
+// Tokenizer rules, seen through whole configurations
+
+#[test]
+fn quoting_escapes_and_comments_reach_the_model() {
+    let text = cfg(&[
+        "global#comment right after the keyword",
+        "    pidfile \"/run/my dir/sluice.pid\"   # a path with a space",
+        "    log 'stdout' format raw local0",
+        "    stats socket /run/a\\ b.sock",
+    ]);
+    let p = parse_ok(&text);
+    let g = &p.config.global;
+    assert_eq!(g.pidfile.as_deref(), Some("/run/my dir/sluice.pid"));
+    assert_eq!(g.logs[0].addr, LogAddr::Stdout);
+    assert_eq!(g.stats_sockets[0].addr, Addr::Unix("/run/a b.sock".into()));
+}
+
+#[test]
+fn environment_variables_expand_inside_double_quotes_only() {
+    let env = |name: &str| match name {
+        "ADDR" => Some("10.1.2.3:8080".to_string()),
+        "SRVS" => Some("check   weight 7".to_string()),
+        _ => None,
+    };
+    let mut o = opts();
+    o.env = Some(&env);
+    let text = with_defaults(&[
+        "listen l",
+        "    bind \"${ADDR}\"",
+        "    bind \"${PORT-:9090}\"",
+        "    server s1 \"$ADDR\" \"${SRVS[*]}\"",
+        "    server s2 '${ADDR}' check",
+    ]);
+    let err = errors_with(&text, o);
+    // Single quotes keep `${ADDR}` literally: not an address.
+    assert_eq!(
+        err,
+        ["parsing [t.cfg:9] : 'server l/s2' : invalid address: '${ADDR}'"]
+    );
+
+    let mut o = opts();
+    o.env = Some(&env);
+    let p = parse_ok_with(&text.replace("'${ADDR}'", "\"${ADDR}\""), o);
+    let l = proxy(&p.config, "l");
+    assert_eq!(l.binds[0].addrs[0].addr, inet("10.1.2.3", 8080));
+    assert_eq!(l.binds[1].addrs[0].addr, inet("0.0.0.0", 9090));
+    let s1 = l.server("s1").unwrap();
+    assert_eq!(s1.addr, inet("10.1.2.3", 8080));
+    assert!(s1.opts.check);
+    assert_eq!(s1.opts.weight, 7);
+}
+
+#[test]
+fn pseudo_variables_and_setenv() {
+    let text = cfg(&[
+        "global",
+        "    setenv SOCK /run/x.sock",
+        "    presetenv SOCK /run/ignored.sock",
+        "    presetenv OTHER \"${SOCK}.2\"",
+        "    stats socket \"${SOCK}\"",
+        "    stats socket \"${OTHER}\"",
+        "    unsetenv SOCK",
+        "    pidfile \"/run/${.SECTION}-${.LINE}${SOCK}.pid\"",
+    ]);
+    let p = parse_ok(&text);
+    let g = &p.config.global;
+    assert_eq!(g.stats_sockets[0].addr, Addr::Unix("/run/x.sock".into()));
+    assert_eq!(g.stats_sockets[1].addr, Addr::Unix("/run/x.sock.2".into()));
+    assert_eq!(g.pidfile.as_deref(), Some("/run/global-8.pid"));
+}
+
+#[test]
+fn tokenizer_errors_name_file_line_and_position() {
+    let text = cfg(&[
+        "global",
+        "    pidfile \"/run/unterminated",
+        "    pidfile \"\\x4\"",
+        "    pidfile \"${X\"",
+        "    pidfile \"$1\"",
+        "    maxconn 10",
+    ]);
+    assert_eq!(
+        errors(&text),
+        [
+            "parsing [t.cfg:2] : unmatched quote at position 13",
+            "parsing [t.cfg:3] : truncated or invalid hexadecimal sequence at position 14",
+            "parsing [t.cfg:4] : unmatched brace in environment variable name at position 15",
+            "parsing [t.cfg:5] : forbidden first char in environment variable name at position 15",
+        ]
+    );
+}
+
+#[test]
+fn a_last_line_without_lf_is_an_error_and_crlf_is_fine() {
+    let e = errors("global\n    maxconn 10");
+    assert_eq!(
+        e,
+        ["parsing [t.cfg:2] : Missing LF on last line, file might have been truncated at position 15."]
+    );
+    let p = parse_ok("global\r\n    maxconn 10\r\n");
+    assert_eq!(p.config.global.maxconn, Some(10));
+    assert!(parse_ok("").config.proxies.is_empty());
+}
+
+#[test]
+fn conditional_blocks() {
+    let env = |n: &str| (n == "WITH_API").then(|| "1".to_string());
+    let mut o = opts();
+    o.env = Some(&env);
+    let text = with_defaults(&[
+        ".if defined(WITH_API)",
+        "backend api",
+        "    server a 10.0.0.1:80",
+        "  .if version_atleast(3.0)",
+        "    frob-keyword-from-the-future",
+        "  .else",
+        "    .notice \"running an older config language\"",
+        "  .endif",
+        ".elif 1",
+        "backend never",
+        ".else",
+        "backend never2",
+        ".endif",
+        ".if streq(\"${WITH_API}\",1) && !feature(OPENSSL)",
+        "backend plain",
+        ".endif",
+    ]);
+    let p = parse_ok_with(&text, o);
+    let names: Vec<&str> = p.config.proxies.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["api", "plain"]);
+    assert!(warnings(&p)
+        .contains(&"parsing [t.cfg:11] : 'running an older config language'.".to_string()));
+
+    let e = errors(&cfg(&["global", ".if 1", "    maxconn 1"]));
+    assert_eq!(e, ["parsing [t.cfg:3] : non-terminated '.if' block."]);
+    let e = errors(&cfg(&[".endif"]));
+    assert_eq!(
+        e,
+        ["parsing [t.cfg:1] : lone '.endif' with no matching '.if'."]
+    );
+    let e = errors(&cfg(&[".if frob(1)", ".endif", "foo"]));
+    assert_eq!(
+        e,
+        ["parsing [t.cfg:1] : unknown predicate 'frob' in '.if'."]
+    );
+    let e = errors(&cfg(&[".alert \"stop here\"", "foo"]));
+    assert_eq!(e, ["parsing [t.cfg:1] : 'stop here'."]);
+    let e = errors(&cfg(&[".bogus"]));
+    assert_eq!(e, ["parsing [t.cfg:1] : unknown directive '.bogus'."]);
+}
+
+// ---------------------------------------------------------------------------
+// global
+
+#[test]
+fn global_keywords_fill_the_model() {
+    let text = cfg(&[
+        "global",
+        "    stats socket unix@/run/admin.sock mode 600 level admin",
+        "    stats socket ipv4@127.0.0.1:9999 level user user haproxy expose-fd listeners",
+        "    stats socket /run/op.sock",
+        "    stats timeout 1m",
+        "    localpeer A",
+        "    maxconn 4096",
+        "    nbthread 1",
+        "    tune.bufsize 16k",
+        "    tune.maxrewrite 1024",
+        "    tune.peers.max-updates-at-once 50",
+        "    log stdout format raw local0 info",
+        "    log stderr local1",
+        "    log /dev/log len 2048 format rfc5424 daemon notice warning",
+        "    log 10.0.0.9 local7",
+        "    log [::1]:1514 local2 debug",
+        "    log tcp@10.0.0.8:601 user",
+        "    pidfile /run/sluice.pid",
+    ]);
+    let p = parse_ok(&text);
+    let g = &p.config.global;
+    let s = &g.stats_sockets;
+    assert_eq!(s.len(), 3);
+    assert_eq!(
+        (s[0].addr.clone(), s[0].level, s[0].mode),
+        (
+            Addr::Unix("/run/admin.sock".into()),
+            StatsLevel::Admin,
+            Some(0o600)
+        )
+    );
+    assert_eq!(
+        (s[1].addr.clone(), s[1].level),
+        (inet("127.0.0.1", 9999), StatsLevel::User)
+    );
+    assert_eq!(s[1].ignored, ["user", "expose-fd"]);
+    assert_eq!(s[2].level, StatsLevel::Operator);
+    assert_eq!(s[0].place.line, 2);
+    assert_eq!(g.stats_timeout_ms, 60_000);
+    assert_eq!(g.localpeer.as_deref(), Some("A"));
+    assert_eq!(p.config.local_peer, "A");
+    assert_eq!((g.maxconn, g.nbthread), (Some(4096), Some(1)));
+    assert_eq!((g.tune_bufsize, g.tune_maxrewrite), (16384, Some(1024)));
+    assert_eq!(g.maxrewrite(), 1024);
+    assert_eq!(g.tune_peers_max_updates_at_once, 50);
+    assert_eq!(g.pidfile.as_deref(), Some("/run/sluice.pid"));
+    assert!(!g.daemon);
+
+    let l = &g.logs;
+    assert_eq!(l.len(), 6);
+    assert_eq!(
+        (l[0].addr.clone(), l[0].format),
+        (LogAddr::Stdout, LogFormat::Raw)
+    );
+    assert_eq!(
+        (l[0].facility.name(), l[0].level.map(LogLevel::name)),
+        ("local0", Some("info"))
+    );
+    assert_eq!((l[1].addr.clone(), l[1].level), (LogAddr::Stderr, None));
+    assert_eq!(l[2].addr, LogAddr::Unix("/dev/log".into()));
+    assert_eq!((l[2].len, l[2].format), (Some(2048), LogFormat::Rfc5424));
+    assert_eq!(l[2].facility.name(), "daemon");
+    assert_eq!(
+        (
+            l[2].level.map(LogLevel::name),
+            l[2].min_level.map(LogLevel::name)
+        ),
+        (Some("notice"), Some("warning"))
+    );
+    let udp = |h: &str, port| LogAddr::Inet {
+        host: ip(h),
+        port,
+        tcp: false,
+    };
+    assert_eq!(l[3].addr, udp("10.0.0.9", 514));
+    assert_eq!(l[4].addr, udp("::1", 1514));
+    assert_eq!(
+        l[5].addr,
+        LogAddr::Inet {
+            host: ip("10.0.0.8"),
+            port: 601,
+            tcp: true
+        }
+    );
+
+    assert_eq!(
+        warnings(&p),
+        [
+            "parsing [t.cfg:3] : 'stats socket' : 'user' is not supported by Sluice and is ignored.",
+            "parsing [t.cfg:3] : 'stats socket' : 'expose-fd' is not supported by Sluice and is ignored.",
+        ]
+    );
+}
+
+#[test]
+fn global_defaults() {
+    let g = &parse_ok("").config.global;
+    assert_eq!(g.stats_timeout_ms, 10_000);
+    assert_eq!(g.tune_bufsize, 16_384);
+    assert_eq!(g.maxrewrite(), 1024);
+    assert_eq!(g.tune_peers_max_updates_at_once, 200);
+    let g = &parse_ok(&cfg(&["global", "    tune.bufsize 1024"]))
+        .config
+        .global;
+    assert_eq!(g.maxrewrite(), 512);
+}
+
+#[test]
+fn global_warnings_for_what_sluice_does_not_do() {
+    let text = cfg(&[
+        "global",
+        "    nbthread 4",
+        "    daemon",
+        "    user haproxy",
+        "    group haproxy",
+        "    chroot /var/empty",
+        "    ca-base /etc/ssl/certs",
+        "    crt-base /etc/ssl/private",
+        "    ssl-default-bind-ciphers ECDHE+AESGCM",
+        "    ssl-default-server-options no-sslv3",
+        "    tune.ssl.default-dh-param 2048",
+        "    no busy-polling",
+    ]);
+    let p = parse_ok(&text);
+    assert!(p.config.global.daemon);
+    assert_eq!(p.config.global.nbthread, Some(4));
+    let w = warnings(&p);
+    assert_eq!(w.len(), 11, "{w:#?}");
+    assert_eq!(
+        w[0],
+        "parsing [t.cfg:2] : 'nbthread 4': Sluice runs a single thread; the value is ignored."
+    );
+    assert_eq!(w[1], "parsing [t.cfg:3] : 'daemon' is ignored: Sluice always runs in the foreground (use a service manager).");
+    assert_eq!(
+        w[2],
+        "parsing [t.cfg:4] : 'user' is not supported by Sluice and is ignored."
+    );
+    assert_eq!(
+        w[7],
+        "parsing [t.cfg:9] : 'ssl-default-bind-ciphers' is not supported by Sluice and is ignored."
+    );
+    assert_eq!(
+        w[10],
+        "parsing [t.cfg:12] : 'busy-polling' is not supported by Sluice and is ignored."
+    );
+}
+
+#[test]
+fn no_log_in_global_drops_earlier_targets() {
+    let p = parse_ok(&cfg(&[
+        "global",
+        "    log stdout local0",
+        "    no log",
+        "    log stderr local1",
+    ]));
+    assert_eq!(p.config.global.logs.len(), 1);
+    assert_eq!(p.config.global.logs[0].addr, LogAddr::Stderr);
+}
+
+#[test]
+fn local_peer_name_comes_from_l_then_localpeer_then_hostname() {
+    let mesh = [
+        "peers mesh",
+        "    peer A 127.0.0.1:1",
+        "    peer B 127.0.0.1:2",
+    ];
+    let mut lines = vec!["global", "    localpeer A"];
+    lines.extend(mesh);
+    let text = cfg(&lines);
+    assert_eq!(parse_ok(&text).config.local_peer, "A");
+
+    let mut o = opts();
+    o.local_peer = Some("B".into());
+    let p = parse_ok_with(&text, o);
+    assert_eq!(p.config.local_peer, "B");
+    assert_eq!(
+        warnings(&p),
+        ["parsing [t.cfg:2] : 'localpeer' ignored since it is already set by using the '-L' command line argument."]
+    );
+
+    let mut o = ParseOptions::new("B");
+    o.max_errors = 50;
+    let p = parse_ok_with(&cfg(&mesh), o);
+    assert_eq!(p.config.local_peer, "B");
+    let me = p.config.local_peer_of(&p.config.peers[0]).unwrap();
+    assert_eq!(me.addr, Some(inet("127.0.0.1", 2)));
+
+    // Too late: the peers section was already read with the host name.
+    let mut lines: Vec<&str> = mesh.to_vec();
+    lines.extend(["global", "    localpeer A"]);
+    let p = parse_ok_with(&cfg(&lines), ParseOptions::new("B"));
+    assert_eq!(p.config.local_peer, "B");
+    assert_eq!(
+        warnings(&p),
+        ["parsing [t.cfg:5] : 'localpeer' ignored since it is used after 'peers' section."]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// peers
+
+#[test]
+fn peers_section_with_peer_lines_and_tables() {
+    let text = cfg(&[
+        "peers mesh",
+        "    peer A 127.0.0.1:10401",
+        "    peer B [::1]:10402",
+        "    peer C peer-c.internal:10403",
+        "    table t_ip  type ip size 1k expire 10m store server_id,gpc0,conn_cnt,conn_rate(10s)",
+        "    table t_str type string len 32 size 2k nopurge",
+        "    table t_bin type binary len 16 size 10",
+        "    table t_ip6 type ipv6 size 1k store gpt(2),gpc(2),gpc_rate(2,10s),conn_cur store http_fail_cnt,bytes_out_rate(1m)",
+        "    table t_int type integer size 1m expire 1d",
+    ]);
+    let p = parse_ok_with(&text, ParseOptions::new("A"));
+    let s = &p.config.peers[0];
+    assert_eq!(
+        (s.name.as_str(), s.disabled, s.place.line),
+        ("mesh", false, 1)
+    );
+    let names: Vec<_> = s
+        .peers
+        .iter()
+        .map(|p| (p.name.as_str(), p.keyword))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("A", PeerKeyword::Peer),
+            ("B", PeerKeyword::Peer),
+            ("C", PeerKeyword::Peer)
+        ]
+    );
+    assert_eq!(s.peers[1].addr, Some(inet("::1", 10402)));
+    assert_eq!(
+        s.peers[2].addr,
+        Some(Addr::Inet {
+            host: Host::Name("peer-c.internal".into()),
+            port: Some(10403)
+        })
+    );
+    assert_eq!(s.local_addr("A"), Some(&inet("127.0.0.1", 10401)));
+
+    let mut t_ip = TableParams::new("mesh/t_ip", KeyType::Ipv4, 1024);
+    t_ip.wire_name = "/t_ip".into();
+    t_ip.expire_ms = Some(600_000);
+    t_ip.peers = Some("mesh".into());
+    t_ip.store = vec![
+        StoreSpec::plain(DataType::SERVER_ID),
+        StoreSpec::plain(DataType::GPC0),
+        StoreSpec::plain(DataType::CONN_CNT),
+        StoreSpec::rate(DataType::CONN_RATE, 10_000),
+    ];
+    assert_eq!(s.tables[0].params, t_ip);
+    assert_eq!(s.tables[0].place.line, 5);
+    assert_eq!(t_ip.data_types_bitfield(), 0b11_0101);
+
+    let t_str = &s.tables[1].params;
+    assert_eq!(
+        (t_str.key_type, t_str.key_size, t_str.size, t_str.nopurge),
+        (KeyType::String, 33, 2048, true)
+    );
+    assert_eq!(t_str.expire_ms, None);
+    let t_bin = &s.tables[2].params;
+    assert_eq!((t_bin.key_type, t_bin.key_size), (KeyType::Binary, 16));
+    let t_ip6 = &s.tables[3].params;
+    assert_eq!((t_ip6.key_type, t_ip6.key_size), (KeyType::Ipv6, 16));
+    assert_eq!(
+        t_ip6.store,
+        [
+            StoreSpec::plain(DataType::CONN_CUR),
+            StoreSpec::rate(DataType::BYTES_OUT_RATE, 60_000),
+            StoreSpec::plain(DataType::HTTP_FAIL_CNT),
+            StoreSpec::array(DataType::GPT, 2, 0),
+            StoreSpec::array(DataType::GPC, 2, 0),
+            StoreSpec::array(DataType::GPC_RATE, 2, 10_000),
+        ]
+    );
+    assert!(t_ip6.store.iter().all(StoreSpec::is_valid));
+    let t_int = &s.tables[4].params;
+    assert_eq!(
+        (t_int.key_type, t_int.key_size, t_int.size),
+        (KeyType::Integer, 4, 1 << 20)
+    );
+    assert_eq!(t_int.expire_ms, Some(86_400_000));
+
+    assert_eq!(
+        p.config.table("mesh/t_bin").unwrap().params.wire_name,
+        "/t_bin"
+    );
+    assert_eq!(s.table("t_int").unwrap().params.id, "mesh/t_int");
+    assert_eq!(p.config.tables().count(), 5);
+}
+
+#[test]
+fn peers_section_in_the_server_and_bind_form() {
+    let text = cfg(&[
+        "peers mesh",
+        "    bind 10.0.0.1:10000",
+        "    server node1",
+        "    server node2 10.0.0.2:10000",
+        "    disabled",
+        "    enabled",
+    ]);
+    let p = parse_ok_with(&text, ParseOptions::new("node1"));
+    let s = &p.config.peers[0];
+    assert!(!s.disabled);
+    assert_eq!(s.peers[0].addr, None);
+    assert_eq!(s.peers[0].keyword, PeerKeyword::Server);
+    assert_eq!(s.local_addr("node1"), Some(&inet("10.0.0.1", 10000)));
+    assert_eq!(s.local_addr("node2"), Some(&inet("10.0.0.2", 10000)));
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+
+    let p = parse_ok_with(
+        &cfg(&["peers p", "    peer A 1.1.1.1:1", "    disabled"]),
+        ParseOptions::new("Z"),
+    );
+    assert!(p.config.peers[0].disabled);
+    // A disabled section is not checked for its local peer.
+    assert!(p.warnings.is_empty());
+}
+
+#[test]
+fn a_peers_section_without_the_local_peer_is_dropped_with_a_warning() {
+    // HAProxy 2.6 behaviour: "Removing incomplete section", not an error.
+    let text = cfg(&[
+        "peers mesh",
+        "    peer B 127.0.0.1:10402",
+        "    peer C 127.0.0.1:10403",
+        "    table t type ip size 1k",
+    ]);
+    let p = parse_ok_with(&text, ParseOptions::new("A"));
+    assert_eq!(
+        warnings(&p),
+        ["parsing [t.cfg:1] : Removing incomplete section 'peers mesh' (no peer named 'A')."]
+    );
+    assert!(p.config.local_peer_of(&p.config.peers[0]).is_none());
+
+    let text = cfg(&["peers mesh", "    server A", "    server B 127.0.0.1:2"]);
+    let p = parse_ok_with(&text, ParseOptions::new("A"));
+    assert_eq!(
+        warnings(&p),
+        ["parsing [t.cfg:2] : peers section 'mesh': the local peer 'A' has no 'bind' line; it will not accept connections from its peers."]
+    );
+}
+
+#[test]
+fn peers_errors() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["peers", "    peer A 1.1.1.1:1"], "parsing [t.cfg:1] : 'peers' expects <name> as argument."),
+        (&["peers m", "    peer A 1.1.1.1:1", "    bind :1"], "parsing [t.cfg:3] : mixing \"peer\" and \"bind\" line is forbidden"),
+        (&["peers m", "    bind :1", "    peer A 1.1.1.1:1"], "parsing [t.cfg:3] : mixing \"peer\" and \"bind\" line is forbidden"),
+        (&["peers m", "    server A", "    peer B 1.1.1.1:1"], "parsing [t.cfg:3] : mixing \"peer\" and \"server\" lines is forbidden"),
+        (&["peers m", "    peer A 1.1.1.1:1", "    peer A 1.1.1.1:2"], "parsing [t.cfg:3] : 'peer A' : local peer name already referenced at t.cfg:2."),
+        (&["peers m", "    bind :1", "    server A 1.1.1.1:1"], "parsing [t.cfg:3] : 'server m/A' : unexpected address '1.1.1.1:1': the local peer takes its address from 'bind'."),
+        (&["peers m", "    peer B 1.1.1.1"], "parsing [t.cfg:2] : 'peer' : missing port specification in '1.1.1.1'"),
+        (&["peers m", "    peer B /run/peer.sock"], "parsing [t.cfg:2] : 'peer' : peers only connect over TCP ('/run/peer.sock')."),
+        (&["peers m", "    peer"], "parsing [t.cfg:2] : 'peer' expects <name> and <addr>[:<port>] as arguments."),
+        (&["peers m", "    peer b@d 1.1.1.1:1"], "parsing [t.cfg:2] : character '@' is not permitted in 'peer' name 'b@d'."),
+        (&["peers m", "    peer B 1.1.1.1:1 extra"], "parsing [t.cfg:2] : 'peer B 1.1.1.1:1' cannot handle unexpected argument 'extra'."),
+        (&["peers m", "    bind :1", "    bind :2"], "parsing [t.cfg:3] : 'bind' : only one 'bind' line is supported in a peers section (see t.cfg:2)."),
+        (&["peers m", "    bind :1,:2"], "parsing [t.cfg:2] : 'bind' : a peers section listens on exactly one address and port."),
+        (&["peers m", "    frob"], "parsing [t.cfg:2] : unknown keyword 'frob' in 'peers' section"),
+        (&["peers m", "    table"], "parsing [t.cfg:2] : table: missing table name."),
+        (&["peers m", "    table t size 10"], "parsing [t.cfg:2] : table: missing type."),
+        (&["peers m", "    table t type ip"], "parsing [t.cfg:2] : table: missing size."),
+        (&["peers m", "    table t type ip size 0"], "parsing [t.cfg:2] : table: missing size."),
+        (&["peers m", "    table t type ip size 1x"], "parsing [t.cfg:2] : table: invalid size '1x'."),
+        (&["peers m", "    table t type foo size 10"], "parsing [t.cfg:2] : table: unknown type 'foo'."),
+        (&["peers m", "    table t type ip len 4 size 10"], "parsing [t.cfg:2] : table: unknown argument 'len'."),
+        (&["peers m", "    table t type string len 0 size 10"], "parsing [t.cfg:2] : table: 'len' expects a positive integer (got '0')."),
+        (&["peers m", "    table t type ip size 10 peers m"], "parsing [t.cfg:2] : table: unknown argument 'peers'."),
+        (&["peers m", "    table t type ip size 10 expire 2x"], "parsing [t.cfg:2] : table: unexpected character 'x' in argument of 'expire'."),
+        (&["peers m", "    table t type ip size 10 expire 25d"], "parsing [t.cfg:2] : table: timer overflow in argument <25d> to <expire>, maximum value is 2147483647 ms (~24.8 days)."),
+        (&["peers m", "    table t type ip size 10 store bogus"], "parsing [t.cfg:2] : table: unknown store option 'bogus'."),
+        (&["peers m", "    table t type ip size 10 store gpc0(1)"], "parsing [t.cfg:2] : table: unexpected argument to store option 'gpc0'."),
+        (&["peers m", "    table t type ip size 10 store conn_rate"], "parsing [t.cfg:2] : table: missing argument to store option 'conn_rate'."),
+        (&["peers m", "    table t type ip size 10 store conn_rate(10x)"], "parsing [t.cfg:2] : table: invalid period '10x' for store option 'conn_rate': unexpected character 'x'."),
+        (&["peers m", "    table t type ip size 10 store conn_rate(0)"], "parsing [t.cfg:2] : table: the period of store option 'conn_rate' must be greater than 0."),
+        (&["peers m", "    table t type ip size 10 store gpt(101)"], "parsing [t.cfg:2] : table: array size is out of allowed range (1-100) for store option 'gpt'."),
+        (&["peers m", "    table t type ip size 10 store gpt(2,10s)"], "parsing [t.cfg:2] : table: unexpected argument to store option 'gpt'."),
+        (&["peers m", "    table t type ip size 10 store gpc_rate(2)"], "parsing [t.cfg:2] : table: missing argument to store option 'gpc_rate'."),
+        (&["peers m", "    table t type ip size 10 store gpc_rate(2,10s"], "parsing [t.cfg:2] : table: missing ')' in store option 'gpc_rate(2,10s'."),
+        (&["peers m", "    table t type ip size 10 store"], "parsing [t.cfg:2] : table: missing argument after 'store'."),
+    ];
+    for (lines, want) in cases {
+        let e = errors_with(&cfg(lines), ParseOptions::new("A"));
+        assert_eq!(e, [*want], "{lines:?}");
+    }
+}
+
+#[test]
+fn repeated_store_types_warn_like_haproxy() {
+    let text = cfg(&[
+        "peers m",
+        "    peer A 1.1.1.1:1",
+        "    table t type ip size 10 store gpc0,gpc0 store gpc0",
+    ]);
+    let p = parse_ok_with(&text, ParseOptions::new("A"));
+    assert_eq!(
+        p.config.peers[0].tables[0].params.store,
+        [StoreSpec::plain(DataType::GPC0)]
+    );
+    assert_eq!(
+        warnings(&p),
+        [
+            "parsing [t.cfg:3] : table: store option 'gpc0' already enabled, ignored.",
+            "parsing [t.cfg:3] : table: store option 'gpc0' already enabled, ignored.",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// proxies
+
+#[test]
+fn proxies_inherit_from_the_last_defaults_section() {
+    let text = cfg(&[
+        "defaults",
+        "    mode http",
+        "    maxconn 500",
+        "    timeout connect 2s",
+        "    timeout client 30s",
+        "    timeout server 30s",
+        "    balance leastconn",
+        "    retries 5",
+        "    option redispatch",
+        "    option httplog",
+        "    option http-server-close",
+        "    http-reuse always",
+        "    http-check expect status 200",
+        "    default-server inter 3s fall 5 check",
+        "    log global",
+        "    default_backend be",
+        "",
+        "frontend fe",
+        "    bind :80",
+        "    timeout client 5s",
+        "    no option httplog",
+        "backend be",
+        "    server s1 10.0.0.1:80",
+        "    server s2 10.0.0.2:80 no-check inter 1s",
+        "    no option redispatch",
+        "defaults",
+        "    timeout connect 1s",
+        "    timeout client 1s",
+        "    timeout server 1s",
+        "listen l",
+        "    bind :81",
+        "    server s 10.0.0.3:81",
+    ]);
+    let e = errors(&text);
+    assert_eq!(
+        e,
+        ["parsing [t.cfg:21] : negation/default is not supported for option 'httplog'."]
+    );
+    let p = parse_ok(&text.replace("    no option httplog\n", ""));
+    let c = &p.config;
+    assert_eq!(c.defaults.len(), 2);
+
+    let fe = proxy(c, "fe");
+    assert_eq!(fe.kind, ProxyKind::Frontend);
+    assert_eq!(
+        fe.from,
+        Some(DefaultsRef {
+            index: 0,
+            name: String::new(),
+            explicit: false
+        })
+    );
+    assert_eq!((fe.mode, fe.maxconn), (Mode::Http, Some(500)));
+    assert_eq!(fe.timeouts.client_ms, Some(5000));
+    assert_eq!(fe.timeouts.connect_ms, Some(2000));
+    assert!(fe.options.httplog && fe.options.redispatch);
+    assert_eq!(fe.options.http_conn_mode, HttpConnMode::ServerClose);
+    assert_eq!(
+        fe.default_backend
+            .as_ref()
+            .map(|(pl, n)| (pl.line, n.as_str())),
+        Some((16, "be"))
+    );
+    assert_eq!(
+        fe.logs,
+        [ProxyLog::Global(Place {
+            file: "t.cfg".into(),
+            line: 15
+        })]
+    );
+
+    let be = proxy(c, "be");
+    assert_eq!(
+        (be.balance, be.retries, be.http_reuse),
+        (Balance::LeastConn, 5, HttpReuse::Always)
+    );
+    assert!(!be.options.redispatch);
+    assert_eq!(be.default_backend, None);
+    assert_eq!(be.http_check_expect.as_ref().unwrap().status, [(200, 200)]);
+    let s1 = be.server("s1").unwrap();
+    assert!(s1.opts.check);
+    assert_eq!((s1.opts.inter_ms, s1.opts.fall, s1.opts.rise), (3000, 5, 2));
+    let s2 = be.server("s2").unwrap();
+    assert!(!s2.opts.check);
+    assert_eq!(s2.opts.inter_ms, 1000);
+
+    // A new `defaults` section starts from HAProxy's built-in settings.
+    let l = proxy(c, "l");
+    assert_eq!(l.from.as_ref().unwrap().index, 1);
+    assert_eq!(
+        (l.mode, l.maxconn, l.balance, l.retries),
+        (Mode::Tcp, None, Balance::RoundRobin, 3)
+    );
+    assert_eq!(l.timeouts.client_ms, Some(1000));
+    assert!(!l.options.redispatch);
+    assert_eq!(l.default_server, ServerOptions::default());
+    assert!(l.logs.is_empty());
+    assert!(l.kind.is_frontend() && l.kind.is_backend());
+}
+
+#[test]
+fn named_defaults_and_from() {
+    let text = cfg(&[
+        "defaults tcp_base",
+        "    mode tcp",
+        "    timeout connect 1s",
+        "    timeout client 1s",
+        "    timeout server 1s",
+        "defaults http_base from tcp_base",
+        "    mode http",
+        "    acl internal src 10.0.0.0/8",
+        "    http-request deny unless internal",
+        "defaults last",
+        "    timeout connect 9s",
+        "frontend fe from http_base",
+        "    bind :80",
+        "    http-request return status 200",
+        "backend be from tcp_base",
+        "    server s 1.1.1.1:1",
+    ]);
+    let p = parse_ok(&text);
+    let c = &p.config;
+    let names: Vec<&str> = c.defaults.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["tcp_base", "http_base", "last"]);
+    assert_eq!(c.defaults[1].from.as_ref().unwrap().name, "tcp_base");
+    assert_eq!(c.defaults[1].timeouts.client_ms, Some(1000));
+
+    let fe = proxy(c, "fe");
+    assert_eq!(
+        fe.from,
+        Some(DefaultsRef {
+            index: 1,
+            name: "http_base".into(),
+            explicit: true
+        })
+    );
+    assert_eq!(fe.mode, Mode::Http);
+    assert_eq!(fe.timeouts.connect_ms, Some(1000));
+    // Rules of a named defaults section come first.
+    let words: Vec<&str> = fe
+        .http_request
+        .iter()
+        .map(|r| r.words[0].as_str())
+        .collect();
+    assert_eq!(words, ["deny", "return"]);
+    assert_eq!(fe.acls[0].words, ["internal", "src", "10.0.0.0/8"]);
+    assert_eq!(proxy(c, "be").mode, Mode::Tcp);
+
+    let e = errors(&cfg(&["frontend fe from nope", "    bind :80"]));
+    assert_eq!(
+        e,
+        ["parsing [t.cfg:1] : defaults section 'nope' not found for frontend 'fe'."]
+    );
+    let e = errors(&cfg(&["defaults", "    http-request deny"]));
+    assert_eq!(
+        e,
+        ["parsing [t.cfg:2] : 'http-request' not allowed in anonymous 'defaults' section."]
+    );
+}
+
+#[test]
+fn defaults_used_both_explicitly_and_implicitly() {
+    let text = cfg(&[
+        "defaults d",
+        "    timeout connect 1s",
+        "    timeout client 1s",
+        "    timeout server 1s",
+        "backend a from d",
+        "backend b",
+    ]);
+    let p = parse_ok(&text);
+    assert_eq!(
+        warnings(&p),
+        ["parsing [t.cfg:6] : backend 'b' implicitly uses defaults section 'd' (t.cfg:1) which backend 'a' uses explicitly; consider an explicit 'from' everywhere."]
+    );
+    let text = cfg(&["defaults d", "defaults d", "backend a from d"]);
+    assert!(errors(&text).contains(
+        &"parsing [t.cfg:2] : defaults section 'd' is referenced by backend 'a' but its name is not unique (also declared at t.cfg:1).".to_string()
+    ));
+}
+
+#[test]
+fn bind_lines() {
+    let text = with_defaults(&[
+        "frontend fe",
+        "    bind 10.0.0.1:80",
+        "    bind :81",
+        "    bind *:82",
+        "    bind [::1]:83",
+        "    bind ::1:84",
+        "    bind :::85",
+        "    bind ipv6@:86",
+        "    bind :8000-8010",
+        "    bind :90,:91 accept-proxy name two maxconn 100",
+        "    bind /run/fe.sock mode 600",
+        "    bind localhost:92",
+        "    default_backend be",
+        "backend be",
+    ]);
+    let p = parse_ok(&text);
+    let fe = proxy(&p.config, "fe");
+    let first = |i: usize| fe.binds[i].addrs[0].addr.clone();
+    assert_eq!(first(0), inet("10.0.0.1", 80));
+    assert_eq!(first(1), inet("0.0.0.0", 81));
+    assert_eq!(first(2), inet("0.0.0.0", 82));
+    assert_eq!(first(3), inet("::1", 83));
+    assert_eq!(first(4), inet("::1", 84));
+    assert_eq!(first(5), inet("::", 85));
+    assert_eq!(first(6), inet("::", 86));
+    assert_eq!(fe.binds[7].addrs[0].port_last, Some(8010));
+    let b = &fe.binds[8];
+    assert_eq!(b.addrs.len(), 2);
+    assert_eq!(b.addrs[1].addr, inet("0.0.0.0", 91));
+    assert!(b.accept_proxy);
+    assert_eq!((b.name.as_deref(), b.maxconn), (Some("two"), Some(100)));
+    assert_eq!(first(9), Addr::Unix("/run/fe.sock".into()));
+    assert_eq!(fe.binds[9].ignored, ["mode"]);
+    assert_eq!(
+        first(10),
+        Addr::Inet {
+            host: Host::Name("localhost".into()),
+            port: Some(92)
+        }
+    );
+    assert_eq!(b.place.line, 14);
+}
+
+#[test]
+fn server_lines() {
+    let text = with_defaults(&[
+        "backend be",
+        "    default-server maxconn 100 send-proxy",
+        "    server full 10.0.0.1:8080 weight 50 maxconn 20 maxqueue 10 check inter 5s fastinter 1s downinter 30s rise 3 fall 4 backup disabled send-proxy-v2 id 7",
+        "    server plain 10.0.0.2",
+        "    server named db.internal:5432 no-send-proxy enabled",
+        "    server v6 [2001:db8::1]:443",
+        "    server v6bare 2001:db8::2",
+        "    server sock unix@/run/app.sock",
+        "    server ignored 10.0.0.3:80 slowstart 10s resolvers dns init-addr none",
+    ]);
+    let p = parse_ok(&text);
+    let be = proxy(&p.config, "be");
+    let full = be.server("full").unwrap();
+    assert_eq!(full.addr, inet("10.0.0.1", 8080));
+    assert_eq!(full.id, Some(7));
+    let want = ServerOptions {
+        weight: 50,
+        maxconn: Some(20),
+        maxqueue: Some(10),
+        check: true,
+        inter_ms: 5000,
+        fastinter_ms: Some(1000),
+        downinter_ms: Some(30_000),
+        rise: 3,
+        fall: 4,
+        backup: true,
+        disabled: true,
+        send_proxy: true,
+        send_proxy_v2: true,
+        ignored: vec![],
+    };
+    assert_eq!(full.opts, want);
+    let plain = be.server("plain").unwrap();
+    assert_eq!(
+        plain.addr,
+        Addr::Inet {
+            host: ip("10.0.0.2"),
+            port: None
+        }
+    );
+    assert_eq!(
+        (plain.opts.weight, plain.opts.maxconn, plain.opts.send_proxy),
+        (1, Some(100), true)
+    );
+    let named = be.server("named").unwrap();
+    assert_eq!(
+        named.addr,
+        Addr::Inet {
+            host: Host::Name("db.internal".into()),
+            port: Some(5432)
+        }
+    );
+    assert!(!named.opts.send_proxy && !named.opts.disabled);
+    assert_eq!(be.server("v6").unwrap().addr, inet("2001:db8::1", 443));
+    assert_eq!(
+        be.server("v6bare").unwrap().addr,
+        Addr::Inet {
+            host: ip("2001:db8::2"),
+            port: None
+        }
+    );
+    assert_eq!(
+        be.server("sock").unwrap().addr,
+        Addr::Unix("/run/app.sock".into())
+    );
+    assert_eq!(
+        be.server("ignored").unwrap().opts.ignored,
+        ["slowstart", "resolvers", "init-addr"]
+    );
+    assert_eq!(warnings(&p).len(), 3);
+    assert_eq!(
+        warnings(&p)[0],
+        "parsing [t.cfg:13] : 'server be/ignored' : 'slowstart' is not supported by Sluice and is ignored."
+    );
+}
+
+#[test]
+fn timeouts_balance_retries_reuse() {
+    let text = cfg(&[
+        "listen l",
+        "    timeout connect 1s",
+        "    timeout client 2s",
+        "    timeout server 3s",
+        "    timeout queue 4s",
+        "    timeout tunnel 1h",
+        "    timeout client-fin 500ms",
+        "    timeout server-fin 1500us",
+        "    timeout http-request 10s",
+        "    timeout http-keep-alive 1m",
+        "    timeout check 2d",
+        "    timeout tarpit 0",
+        "    balance static-rr",
+        "    retries 0",
+        "    http-reuse never",
+        "    maxconn 1000",
+        "    mode http",
+        "    bind :80",
+    ]);
+    let l = proxy(&parse_ok(&text).config, "l").clone();
+    let t = l.timeouts;
+    assert_eq!(
+        (
+            t.connect_ms,
+            t.client_ms,
+            t.server_ms,
+            t.queue_ms,
+            t.tunnel_ms
+        ),
+        (
+            Some(1000),
+            Some(2000),
+            Some(3000),
+            Some(4000),
+            Some(3_600_000)
+        )
+    );
+    assert_eq!((t.client_fin_ms, t.server_fin_ms), (Some(500), Some(2)));
+    assert_eq!(
+        (t.http_request_ms, t.http_keep_alive_ms),
+        (Some(10_000), Some(60_000))
+    );
+    assert_eq!((t.check_ms, t.tarpit_ms), (Some(172_800_000), None));
+    assert_eq!(
+        (l.balance, l.retries, l.http_reuse, l.maxconn),
+        (Balance::StaticRr, 0, HttpReuse::Never, Some(1000))
+    );
+    for (algo, want) in [
+        ("roundrobin", Balance::RoundRobin),
+        ("leastconn", Balance::LeastConn),
+        ("first", Balance::First),
+        ("source", Balance::Source),
+    ] {
+        let p = parse_ok(&with_defaults(&[
+            "backend b",
+            &format!("    balance {algo}"),
+        ]));
+        assert_eq!(proxy(&p.config, "b").balance, want);
+    }
+    for (r, want) in [
+        ("safe", HttpReuse::Safe),
+        ("aggressive", HttpReuse::Aggressive),
+        ("always", HttpReuse::Always),
+    ] {
+        let p = parse_ok(&with_defaults(&[
+            "backend b",
+            &format!("    http-reuse {r}"),
+        ]));
+        assert_eq!(proxy(&p.config, "b").http_reuse, want);
+    }
+}
+
+#[test]
+fn options() {
+    let text = with_defaults(&[
+        "listen l",
+        "    bind :80",
+        "    mode http",
+        "    option redispatch",
+        "    option splice-auto",
+        "    option splice-request",
+        "    option splice-response",
+        "    option httplog clf",
+        "    option dontlognull",
+        "    option log-health-checks",
+        "    option forwardfor except 127.0.0.0/8 header X-Real-IP if-none",
+        "    option httpclose",
+        "    option httpchk HEAD /ping HTTP/1.1",
+        "    http-check expect ! status 500-599,404",
+        "    option http-use-htx",
+        "    option tcpka",
+        "    no option splice-auto",
+    ]);
+    let p = parse_ok(&text);
+    let o = &proxy(&p.config, "l").options;
+    assert!(o.redispatch && !o.splice_auto && o.splice_request && o.splice_response);
+    assert!(o.httplog && o.httplog_clf && !o.tcplog && o.dontlognull && o.log_health_checks);
+    assert_eq!(
+        o.forwardfor,
+        Some(ForwardFor {
+            except: Some("127.0.0.0/8".into()),
+            header: Some("X-Real-IP".into()),
+            if_none: true
+        })
+    );
+    assert_eq!(o.http_conn_mode, HttpConnMode::Close);
+    assert_eq!(
+        o.httpchk,
+        Some(HttpChk {
+            method: "HEAD".into(),
+            uri: "/ping".into(),
+            version: "HTTP/1.1".into()
+        })
+    );
+    let e = proxy(&p.config, "l").http_check_expect.clone().unwrap();
+    assert!(e.negate);
+    assert_eq!(e.status, [(500, 599), (404, 404)]);
+    assert_eq!(
+        warnings(&p),
+        [
+            "parsing [t.cfg:19] : 'option http-use-htx' is not supported by Sluice and is ignored.",
+            "parsing [t.cfg:20] : 'option tcpka' is not supported by Sluice and is ignored.",
+        ]
+    );
+
+    let p = parse_ok(&with_defaults(&[
+        "backend b",
+        "    option httpchk /health",
+        "    option tcplog",
+        "    option http-keep-alive",
+        "    option tcp-check",
+    ]));
+    let o = &proxy(&p.config, "b").options;
+    assert!(o.tcplog && o.tcp_check && o.httpchk.is_none());
+    assert_eq!(o.http_conn_mode, HttpConnMode::KeepAlive);
+    let p = parse_ok(&with_defaults(&["backend b", "    option httpchk /health"]));
+    let chk = proxy(&p.config, "b").options.httpchk.clone().unwrap();
+    assert_eq!(
+        (chk.method.as_str(), chk.uri.as_str(), chk.version.as_str()),
+        ("OPTIONS", "/health", "HTTP/1.0")
+    );
+}
+
+#[test]
+fn default_option_restores_the_inherited_value() {
+    let text = cfg(&[
+        "defaults d",
+        "    option redispatch",
+        "    option httpclose",
+        "    timeout connect 1s",
+        "    timeout server 1s",
+        "backend b",
+        "    no option redispatch",
+        "    option http-server-close",
+        "    default option redispatch",
+        "    default option http-server-close",
+        "backend c",
+        "    no option httpclose",
+    ]);
+    let p = parse_ok(&text);
+    let b = proxy(&p.config, "b");
+    assert!(b.options.redispatch);
+    assert_eq!(b.options.http_conn_mode, HttpConnMode::Close);
+    assert_eq!(
+        proxy(&p.config, "c").options.http_conn_mode,
+        HttpConnMode::KeepAlive
+    );
+}
+
+#[test]
+fn proxy_logs() {
+    let text = cfg(&[
+        "global",
+        "    log stdout local0",
+        "defaults",
+        "    log global",
+        "    timeout connect 1s",
+        "    timeout server 1s",
+        "backend a",
+        "backend b",
+        "    no log",
+        "backend c",
+        "    log 10.0.0.1:5140 len 4096 format rfc5424 local3 err",
+    ]);
+    let p = parse_ok(&text);
+    assert_eq!(proxy(&p.config, "a").logs.len(), 1);
+    assert!(proxy(&p.config, "b").logs.is_empty());
+    let c = &proxy(&p.config, "c").logs;
+    assert_eq!(c.len(), 2);
+    let ProxyLog::Target(t) = &c[1] else {
+        panic!("{c:?}")
+    };
+    assert_eq!(
+        (t.len, t.format, t.facility.name()),
+        (Some(4096), LogFormat::Rfc5424, "local3")
+    );
+    assert_eq!(t.level, LogLevel::from_name("err"));
+}
+
+#[test]
+fn stick_tables_and_stick_rules() {
+    let text = with_defaults(&[
+        "peers mesh",
+        "    peer testhost 127.0.0.1:10000",
+        "    table shared type string len 32 size 1k",
+        "backend be",
+        "    stick-table type ip size 200k expire 30m nopurge store conn_cur,http_req_rate(10s) peers mesh",
+        "    stick on src",
+        "    stick match req.hdr(x-user),lower table mesh/shared if { req.hdr(x-user) -m found }",
+        "    stick store-request src table be unless local",
+        "    stick store-response res.hdr(x-id)",
+        "    server s 10.0.0.1:80",
+    ]);
+    let p = parse_ok(&text);
+    let be = proxy(&p.config, "be");
+    let t = be.stick_table.as_ref().unwrap();
+    let mut want = TableParams::new("be", KeyType::Ipv4, 200 * 1024);
+    want.expire_ms = Some(1_800_000);
+    want.nopurge = true;
+    want.peers = Some("mesh".into());
+    want.store = vec![
+        StoreSpec::plain(DataType::CONN_CUR),
+        StoreSpec::rate(DataType::HTTP_REQ_RATE, 10_000),
+    ];
+    assert_eq!(t.params, want);
+    assert_eq!(t.params.wire_name, "be");
+    assert_eq!(t.place.line, 9);
+
+    let r = &be.stick_rules;
+    assert_eq!(r.len(), 4);
+    assert_eq!(
+        (r[0].kind, r[0].expr.as_str(), r[0].table.as_deref()),
+        (StickKind::On, "src", None)
+    );
+    assert_eq!(r[0].cond, None);
+    assert_eq!(
+        (r[1].kind, r[1].expr.as_str()),
+        (StickKind::Match, "req.hdr(x-user),lower")
+    );
+    assert_eq!(r[1].table.as_deref(), Some("mesh/shared"));
+    assert_eq!(
+        r[1].cond,
+        Some(Cond {
+            negate: false,
+            words: ["{", "req.hdr(x-user)", "-m", "found", "}"]
+                .map(String::from)
+                .to_vec()
+        })
+    );
+    assert_eq!(
+        (r[2].kind, r[2].table.as_deref()),
+        (StickKind::StoreRequest, Some("be"))
+    );
+    assert!(r[2].cond.as_ref().unwrap().negate);
+    assert_eq!(r[3].kind, StickKind::StoreResponse);
+    assert_eq!(p.config.table("be").unwrap().params.id, "be");
+    assert_eq!(p.config.tables().count(), 2);
+}
+
+#[test]
+fn acls_and_rules_are_kept_as_words() {
+    let text = with_defaults(&[
+        "frontend fe",
+        "    mode http",
+        "    bind :80",
+        "    acl api path_beg -i /api/ /v2/",
+        "    acl local src 127.0.0.1 ::1",
+        "    tcp-request inspect-delay 5s",
+        "    tcp-request connection reject if { src_conn_rate gt 100 }",
+        "    tcp-request session accept",
+        "    tcp-request content accept if { req.ssl_hello_type 1 }",
+        "    http-request set-header X-Id \"%[uuid]\" unless local",
+        "    http-request deny",
+        "    http-response del-header Server",
+        "    http-after-response set-header Via sluice",
+        "    use_backend be_api if api",
+        "    use_backend %[req.hdr(host),lower,map(/etc/hosts.map)]",
+        "    default_backend be",
+        "backend be",
+        "    mode http",
+        "    tcp-response content accept if { res.len gt 0 }",
+        "backend be_api",
+        "    mode http",
+    ]);
+    let p = parse_ok(&text);
+    let fe = proxy(&p.config, "fe");
+    assert_eq!(fe.acls.len(), 2);
+    let a = &fe.acls[0];
+    assert_eq!(
+        (a.file.as_str(), a.line, a.keyword.as_str()),
+        ("t.cfg", 8, "acl")
+    );
+    assert_eq!(a.words, ["api", "path_beg", "-i", "/api/", "/v2/"]);
+    assert_eq!(fe.tcp_request_inspect_delay_ms, Some(5000));
+    let c = &fe.tcp_request_connection[0];
+    assert_eq!(
+        (c.keyword.as_str(), c.words.as_slice()),
+        ("tcp-request connection", &["reject".to_string()][..])
+    );
+    assert_eq!(
+        c.cond.as_ref().unwrap().words,
+        ["{", "src_conn_rate", "gt", "100", "}"]
+    );
+    assert_eq!(fe.tcp_request_session[0].keyword, "tcp-request session");
+    assert_eq!(fe.tcp_request_content[0].words, ["accept"]);
+    let h = &fe.http_request[0];
+    assert_eq!(h.words, ["set-header", "X-Id", "%[uuid]"]);
+    assert_eq!(
+        h.cond,
+        Some(Cond {
+            negate: true,
+            words: vec!["local".into()]
+        })
+    );
+    assert_eq!(
+        (
+            fe.http_request[1].words.as_slice(),
+            &fe.http_request[1].cond
+        ),
+        (&["deny".to_string()][..], &None)
+    );
+    assert_eq!(fe.http_response[0].words, ["del-header", "Server"]);
+    assert_eq!(fe.http_after_response[0].keyword, "http-after-response");
+    assert_eq!(fe.use_backends.len(), 2);
+    assert_eq!(fe.use_backends[0].name, "be_api");
+    assert_eq!(fe.use_backends[0].cond.as_ref().unwrap().words, ["api"]);
+    assert!(fe.use_backends[1].is_dynamic());
+    assert_eq!(
+        proxy(&p.config, "be").tcp_response_content[0].keyword,
+        "tcp-response content"
+    );
+    // Rules after use_backend: HAProxy's warning (none here, they came before).
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+}
+
+#[test]
+fn haproxy_capability_warnings() {
+    let text = with_defaults(&[
+        "frontend fe",
+        "    bind :80",
+        "    balance roundrobin",
+        "    option redispatch",
+        "    timeout server 5s",
+        "    retries 2",
+        "    stick on src",
+        "    use_backend be",
+        "    http-request deny",
+        "backend be",
+        "    bind :81",
+        "    default_backend fe",
+        "    timeout client 5s",
+    ]);
+    let p = parse_ok(&text);
+    assert_eq!(
+        warnings(&p),
+        [
+            "parsing [t.cfg:7] : 'balance' ignored because frontend 'fe' has no backend capability.",
+            "parsing [t.cfg:8] : 'redispatch' ignored because frontend 'fe' has no backend capability.",
+            "parsing [t.cfg:9] : 'timeout server' will be ignored because frontend 'fe' has no backend capability",
+            "parsing [t.cfg:10] : 'retries' ignored because frontend 'fe' has no backend capability.",
+            "parsing [t.cfg:11] : 'stick' ignored because frontend 'fe' has no backend capability.",
+            "parsing [t.cfg:13] : a 'http-request' rule placed after a 'use_backend' rule will still be processed before.",
+            "parsing [t.cfg:15] : 'bind' ignored because backend 'be' has no frontend capability.",
+            "parsing [t.cfg:16] : 'default_backend' ignored because backend 'be' has no frontend capability.",
+            "parsing [t.cfg:17] : 'timeout client' will be ignored because backend 'be' has no frontend capability",
+            "parsing [t.cfg:13] : 'http-request' rules ignored for frontend 'fe' as they require HTTP mode.",
+        ]
+    );
+    let be = proxy(&p.config, "be");
+    assert!(be.binds.is_empty() && be.default_backend.is_none());
+}
+
+#[test]
+fn harmless_proxy_keywords_warn_and_unknown_ones_fail() {
+    let text = with_defaults(&[
+        "backend be",
+        "    description the app",
+        "    hash-type consistent",
+        "    errorfile 503 /etc/503.http",
+        "    cookie SRV insert",
+        "    stats enable",
+        "    frobnicate 1",
+        "    no frobnicate",
+    ]);
+    let p = parse("t.cfg", &text, opts()).unwrap_err();
+    let e: Vec<String> = p.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        e,
+        [
+            // Cookie persistence changes where requests go: not ignored.
+            "parsing [t.cfg:9] : unknown keyword 'cookie' in 'backend' section",
+            "parsing [t.cfg:11] : unknown keyword 'frobnicate' in 'backend' section",
+            "parsing [t.cfg:12] : negation/default currently supported only for options, log, busy-polling, set-dumpable, strict-limits, insecure-fork-wanted and numa-cpu-mapping.",
+        ]
+    );
+    assert_eq!(p.errors[1].keyword, "frobnicate");
+    assert_eq!((p.errors[1].file.as_str(), p.errors[1].line), ("t.cfg", 11));
+    assert_eq!(p.warnings.len(), 4);
+    assert_eq!(
+        p.warnings[0].to_string(),
+        "parsing [t.cfg:6] : 'description' is not supported by Sluice and is ignored."
+    );
+}
+
+#[test]
+fn skipped_and_rejected_sections() {
+    let text = with_defaults(&[
+        "resolvers dns",
+        "    nameserver ns1 10.0.0.53:53",
+        "    hold valid 10s",
+        "backend be",
+        "    server s 10.0.0.1:80 resolvers dns",
+    ]);
+    let p = parse_ok(&text);
+    assert_eq!(
+        warnings(&p)[0],
+        "parsing [t.cfg:5] : section 'resolvers' is not supported by Sluice and is ignored."
+    );
+    let e = errors(&with_defaults(&[
+        "userlist admins",
+        "    user bob password x",
+        "backend be",
+    ]));
+    assert_eq!(
+        e,
+        ["parsing [t.cfg:5] : section 'userlist' is not supported by Sluice."]
+    );
+}
+
+#[test]
+fn tls_is_refused_rather_than_served_in_clear() {
+    let e = errors(&with_defaults(&[
+        "frontend fe",
+        "    bind :443 ssl crt /etc/cert.pem",
+    ]));
+    assert_eq!(e, ["parsing [t.cfg:6] : 'bind :443' in section 'frontend' : 'ssl': TLS is not supported by Sluice yet."]);
+    let e = errors(&with_defaults(&[
+        "backend be",
+        "    server s 1.1.1.1:443 ssl verify none",
+    ]));
+    assert_eq!(
+        e,
+        ["parsing [t.cfg:6] : 'server be/s' : 'ssl': TLS is not supported by Sluice yet."]
+    );
+}
