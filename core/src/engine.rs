@@ -54,6 +54,9 @@ pub struct EngineOptions {
     /// Wall-clock time at the engine's time origin, in ms since the Unix
     /// epoch (dates in logs and on the CLI only; never used to decide).
     pub epoch_ms: u64,
+    /// The historic bug to switch on (simulator only).
+    #[cfg(feature = "mutants")]
+    pub mutant: Option<crate::mutants::Mutant>,
 }
 
 impl Default for EngineOptions {
@@ -64,6 +67,8 @@ impl Default for EngineOptions {
             has_old_process: false,
             pid: 1,
             epoch_ms: 0,
+            #[cfg(feature = "mutants")]
+            mutant: None,
         }
     }
 }

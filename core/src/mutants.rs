@@ -2,18 +2,15 @@
 //! simulator catches them (`--mutant NAME`). Compiled only with the
 //! `mutants` feature: without it, none of this code is in the build.
 //!
-//! The active mutant is a process-wide setting (an atomic, set once by the
-//! simulator before it runs) rather than engine state, so that the bug
-//! sites stay one-line checks and the engine's API does not change.
-
-use core::sync::atomic::{AtomicU8, Ordering};
+//! The active mutant is engine state (`EngineOptions::mutant`, copied into
+//! each peers section), so that engines with different mutants can run side
+//! by side in one process (parallel tests).
 
 /// One historic bug.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
 pub enum Mutant {
     /// Reconnect at once after a disconnect: the connect/accept/close loop.
-    NoReconnectDelay = 1,
+    NoReconnectDelay,
     /// A received frequency counter's age added to now instead of subtracted.
     FreqAgeSign,
     /// A resync timeout that has already expired is re-armed (0 ms wake-ups).
@@ -57,16 +54,4 @@ impl Mutant {
     pub fn from_name(name: &str) -> Option<Mutant> {
         Mutant::ALL.into_iter().find(|m| m.name() == name)
     }
-}
-
-static ACTIVE: AtomicU8 = AtomicU8::new(0);
-
-/// Switches `m` on (or every mutant off with `None`).
-pub fn set(m: Option<Mutant>) {
-    ACTIVE.store(m.map_or(0, |m| m as u8), Ordering::Relaxed);
-}
-
-/// Whether `m` is the active mutant.
-pub fn active(m: Mutant) -> bool {
-    ACTIVE.load(Ordering::Relaxed) == m as u8
 }

@@ -154,12 +154,16 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
+    // The struct has more fields when sluice-core's `mutants` feature is on
+    // (feature unification in `cargo test --all-features`).
+    #[allow(clippy::needless_update)]
     let opts = EngineOptions {
         seed,
         local_peer: cfg.local_peer.clone(),
         has_old_process: !args.old_pids.is_empty(),
         pid: std::process::id(),
         epoch_ms: epoch_ms.saturating_sub(start.elapsed().as_millis() as u64),
+        ..EngineOptions::default()
     };
     let now = Time::from_ms(start.elapsed().as_millis() as u64);
     let engine =

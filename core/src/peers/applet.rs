@@ -134,6 +134,7 @@ fn treat_msg(
                 .position(|st| st.remote_id == sw.table_id && st.remote_layout.is_some());
         }
         Message::Update { kind, body } => {
+            let bugs = sect.bugs;
             let Some(ti) = sect.sessions[si].remote_table else {
                 return;
             };
@@ -146,7 +147,7 @@ fn treat_msg(
                     st.last_get = u.id_after(st.last_get);
                     let t = st.table;
                     let dict = &mut sect.sessions[si].dict_rx;
-                    if apply_update(&mut tables[t], &u, dict, now) {
+                    if apply_update(&mut tables[t], &u, dict, now, bugs) {
                         out.touched.push(t);
                     }
                 }
@@ -189,8 +190,10 @@ fn treat_control(
         peers,
         flags,
         resync_timeout,
+        bugs,
         ..
     } = sect;
+    let _ = bugs;
     let peer = &mut peers[p];
     match c {
         ControlType::RESYNC_REQUEST => {
@@ -235,7 +238,7 @@ fn treat_control(
                 st.update = st.teaching_origin;
                 st.last_pushed = st.teaching_origin;
                 #[cfg(feature = "mutants")]
-                if crate::mutants::active(crate::mutants::Mutant::TeachOriginReset) {
+                if bugs.has(crate::mutants::Mutant::TeachOriginReset) {
                     // Historic bug: restart from the start of the update log.
                     st.last_pushed = 0;
                 }
@@ -324,6 +327,7 @@ pub(crate) fn apply_update(
     u: &Update<'_>,
     dict: &mut super::DictRxCache,
     now: Time,
+    bugs: Bugs,
 ) -> bool {
     // The dictionary cache follows the sender whatever we store.
     let mut dict_values: Vec<Option<Bytes>> = Vec::new();
@@ -350,7 +354,7 @@ pub(crate) fn apply_update(
         if info.local_only {
             continue;
         }
-        if let Some(data) = to_stdata(now, info.std_type, &v.value, dict_value) {
+        if let Some(data) = to_stdata(now, info.std_type, &v.value, dict_value, bugs) {
             let _ = table.set(id, v.data_type, v.index as usize, data);
         }
     }
@@ -364,21 +368,23 @@ fn to_stdata(
     std: StdType,
     v: &Value<'_>,
     dict: Option<Option<Bytes>>,
+    bugs: Bugs,
 ) -> Option<StData> {
     Some(match (std, v) {
         (StdType::SInt, _) => StData::SInt(v.as_sint()?),
         (StdType::UInt, _) => StData::UInt(v.as_uint()?),
         (StdType::Ull, _) => StData::Ull(v.as_ull()?),
-        (StdType::FreqP, Value::FreqCtr(f)) => StData::Freq(received_freq(now, f)),
+        (StdType::FreqP, Value::FreqCtr(f)) => StData::Freq(received_freq(now, f, bugs)),
         (StdType::Dict, Value::Dict(_)) => StData::Dict(dict?),
         _ => return None,
     })
 }
 
 /// A received frequency counter: its period started `age` ms before now.
-fn received_freq(now: Time, f: &FreqCtrValue) -> FreqCtr {
+fn received_freq(now: Time, f: &FreqCtrValue, bugs: Bugs) -> FreqCtr {
+    let _ = bugs;
     #[cfg(feature = "mutants")]
-    if crate::mutants::active(crate::mutants::Mutant::FreqAgeSign) {
+    if bugs.has(crate::mutants::Mutant::FreqAgeSign) {
         // Historic bug (fixed in 1.7-dev3): the age added to now.
         return FreqCtr::new(
             now.tick().wrapping_add(f.age as u32),
@@ -462,6 +468,16 @@ fn send_definition(tx: &mut Vec<u8>, st: &SharedTable, table: &StickTable) {
     .encode(tx);
 }
 
+/// What every step of a send pass needs besides the session.
+#[derive(Clone, Copy, Debug)]
+struct SendCtx {
+    now: Time,
+    /// `tune.peers.max-updates-at-once`.
+    max_updates: usize,
+    #[cfg_attr(not(feature = "mutants"), allow(dead_code))]
+    bugs: Bugs,
+}
+
 /// Appends one update of entry `id` (`peer_prepare_updatemsg`).
 fn send_update(
     sess: &mut PeerSession,
@@ -469,8 +485,9 @@ fn send_update(
     id: EntryId,
     update_id: Option<u32>,
     timed: bool,
-    now: Time,
+    cx: SendCtx,
 ) {
+    let now = cx.now;
     let params = table.params();
     let Some(key) = table.key(id) else { return };
     let kb = key.as_bytes();
@@ -478,7 +495,7 @@ fn send_update(
         KeyType::Integer => {
             let v = u32::from_be_bytes(kb.try_into().unwrap_or([0; 4]));
             #[cfg(feature = "mutants")]
-            if crate::mutants::active(crate::mutants::Mutant::IntKeyByteOrder) {
+            if cx.bugs.has(crate::mutants::Mutant::IntKeyByteOrder) {
                 // Historic bug: host byte order on the wire.
                 Key::Integer(v.swap_bytes())
             } else {
@@ -557,8 +574,7 @@ fn send_teach_msgs(
     ti: usize,
     table: &mut StickTable,
     walk: Walk,
-    now: Time,
-    max_updates: usize,
+    cx: SendCtx,
 ) -> Flow {
     if !sess.tx_has_room() {
         return Flow::Yield;
@@ -585,13 +601,13 @@ fn send_teach_msgs(
             peer.dup_push += 1;
         }
         let st = &mut peer.tables[ti];
-        send_update(sess, table, id, explicit.then_some(key), timed, now);
+        send_update(sess, table, id, explicit.then_some(key), timed, cx);
         st.last_pushed = key;
         if walk == Walk::Process && (st.last_pushed.wrapping_sub(table.commitupdate()) as i32) > 0 {
             table.set_commitupdate(st.last_pushed);
         }
         sent += 1;
-        if sent >= max_updates {
+        if sent >= cx.max_updates {
             return Flow::Yield;
         }
     }
@@ -601,11 +617,15 @@ fn send_teach_msgs(
 /// a resync request, then per table acks and updates (normal push or
 /// teach), then the end of a teach, confirms and a heartbeat.
 pub(crate) fn send_msgs(sect: &mut PeersSection, si: usize, tables: &mut [StickTable], now: Time) {
+    let cx = SendCtx {
+        now,
+        max_updates: sect.max_updates_at_once,
+        bugs: sect.bugs,
+    };
     let PeersSection {
         peers,
         sessions,
         flags,
-        max_updates_at_once,
         ..
     } = sect;
     let sess = &mut sessions[si];
@@ -626,7 +646,7 @@ pub(crate) fn send_msgs(sect: &mut PeersSection, si: usize, tables: &mut [StickT
         let last = sess.last_local_table.unwrap_or(0);
         for k in 1..=n {
             let ti = (last + k) % n;
-            if send_table_msgs(sess, peer, ti, tables, now, *max_updates_at_once) == Flow::Yield {
+            if send_table_msgs(sess, peer, ti, tables, cx) == Flow::Yield {
                 return;
             }
         }
@@ -662,8 +682,7 @@ fn send_table_msgs(
     peer: &mut Peer,
     ti: usize,
     tables: &mut [StickTable],
-    now: Time,
-    max_updates: usize,
+    cx: SendCtx,
 ) -> Flow {
     if !sess.tx_has_room() {
         return Flow::Yield;
@@ -672,7 +691,7 @@ fn send_table_msgs(
     if st.last_get != st.last_acked {
         let update_id = st.last_get;
         #[cfg(feature = "mutants")]
-        let update_id = if crate::mutants::active(crate::mutants::Mutant::AckWrongId) {
+        let update_id = if cx.bugs.has(crate::mutants::Mutant::AckWrongId) {
             // Historic bug: the table id where the update id belongs.
             st.remote_id as u32
         } else {
@@ -688,16 +707,16 @@ fn send_table_msgs(
     let table = &mut tables[st.table];
     if !peer.flags.contains(PeerFlags::TEACH_PROCESS) {
         if !peer.flags.contains(PeerFlags::LEARN_ASSIGN) && st.last_pushed != table.localupdate() {
-            return send_teach_msgs(sess, peer, ti, table, Walk::Process, now, max_updates);
+            return send_teach_msgs(sess, peer, ti, table, Walk::Process, cx);
         }
     } else if !peer.flags.contains(PeerFlags::TEACH_FINISHED) {
         if !st.flags.contains(ShTableFlags::TEACH_STAGE1)
-            && send_teach_msgs(sess, peer, ti, table, Walk::Stage1, now, max_updates) == Flow::Yield
+            && send_teach_msgs(sess, peer, ti, table, Walk::Stage1, cx) == Flow::Yield
         {
             return Flow::Yield;
         }
         if !peer.tables[ti].flags.contains(ShTableFlags::TEACH_STAGE2) {
-            return send_teach_msgs(sess, peer, ti, table, Walk::Stage2, now, max_updates);
+            return send_teach_msgs(sess, peer, ti, table, Walk::Stage2, cx);
         }
     }
     Flow::Done
@@ -789,6 +808,10 @@ impl Engine {
             task_calls: 0,
             stop_deadline: None,
             woken: true,
+            #[cfg(feature = "mutants")]
+            bugs: Bugs(self.opts.mutant),
+            #[cfg(not(feature = "mutants"))]
+            bugs: Bugs(),
         });
         if let Some(addr) = listen {
             let l = self.add_listener(
@@ -1026,7 +1049,9 @@ impl Engine {
             peer.heartbeat = None;
             peer.coll += 1;
             #[cfg(feature = "mutants")]
-            if crate::mutants::active(crate::mutants::Mutant::ShutdownFreshSession)
+            if self.peers[s]
+                .bugs
+                .has(crate::mutants::Mutant::ShutdownFreshSession)
                 && matches!(
                     self.peers[s].sessions[old].state,
                     SessState::Connecting | SessState::RetryWait | SessState::WaitStatus
@@ -1280,7 +1305,7 @@ impl Engine {
     /// 50 ms plus up to 2 s: the delay after we kill a session.
     fn reconnect_backoff(&mut self) -> u64 {
         #[cfg(feature = "mutants")]
-        if crate::mutants::active(crate::mutants::Mutant::NoReconnectDelay) {
+        if self.opts.mutant == Some(crate::mutants::Mutant::NoReconnectDelay) {
             return 0;
         }
         50 + self.rng.below(2000)
@@ -1333,7 +1358,7 @@ impl Engine {
         let sect = &self.peers[s];
         if !sect.flags.synced() {
             #[cfg(feature = "mutants")]
-            if crate::mutants::active(crate::mutants::Mutant::ResyncExpiredRearm) {
+            if sect.bugs.has(crate::mutants::Mutant::ResyncExpiredRearm) {
                 // Historic bug: re-armed even when already expired.
                 return Time::first(expire, sect.resync_timeout.map(|t| t.max(now)));
             }

@@ -347,6 +347,19 @@ impl PeerSession {
     }
 }
 
+/// The historic bug switched on, if any: empty (and zero-sized) without
+/// the `mutants` feature, so that passing it around costs nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bugs(#[cfg(feature = "mutants")] pub Option<crate::mutants::Mutant>);
+
+impl Bugs {
+    /// Whether historic bug `m` is switched on.
+    #[cfg(feature = "mutants")]
+    pub fn has(self, m: crate::mutants::Mutant) -> bool {
+        self.0 == Some(m)
+    }
+}
+
 /// A `peers` section (`struct peers`).
 #[derive(Debug)]
 pub struct PeersSection {
@@ -371,6 +384,8 @@ pub struct PeersSection {
     pub stop_deadline: Option<Time>,
     /// The sync task was woken and must run before the entry point returns.
     pub woken: bool,
+    /// The historic bug switched on for this engine (simulator only).
+    pub bugs: Bugs,
 }
 
 impl PeersSection {
