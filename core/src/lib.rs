@@ -22,7 +22,21 @@
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
+pub mod arena;
+mod backend;
 pub mod buf;
+pub mod channel;
+mod check;
+pub mod connection;
+mod datapath;
+pub mod lb;
+mod log;
+pub mod pool;
+pub mod proto_proxy;
+pub mod proxy;
+pub mod session;
+pub mod stconn;
+pub mod stream;
 pub mod cfgparse;
 pub mod cli;
 mod cli_cmds;

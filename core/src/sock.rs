@@ -146,6 +146,11 @@ pub enum Action {
     },
     /// Stop listening (soft stop): close the listening socket.
     Unlisten { listener: ListenerId },
+    /// Stop accepting on a listener for now (a `maxconn` is reached); the
+    /// socket stays open and clients wait in its backlog.
+    Pause { listener: ListenerId },
+    /// Accept again on a paused listener.
+    Resume { listener: ListenerId },
     /// Open a TCP connection; completion is reported with
     /// `Engine::on_connected` or `Engine::on_connect_error`.
     Connect { sock: SockId, addr: SocketAddr },
