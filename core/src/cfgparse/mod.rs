@@ -328,22 +328,23 @@ impl<'a> Parser<'a> {
 
     /// The configuration, checked, or every error found.
     pub fn finish(self) -> Result<Parsed, ConfigErrors> {
-        let mut diags = self.diags;
+        let (mut cfg, mut diags) = (self.cfg, self.diags);
         if diags.has_errors() {
             return Err(diags.into());
         }
-        diags.extend(self.cfg.check());
+        cfg.link_stick_rules();
+        diags.extend(cfg.check());
         if diags.has_errors() {
             return Err(diags.into());
         }
         Ok(Parsed {
-            config: self.cfg,
+            config: cfg,
             warnings: diags.warnings,
         })
     }
 
-    /// The configuration as parsed so far, without [`Config::check`], and
-    /// what parsing found. For tools that want both.
+    /// The configuration as parsed so far, without [`Config::link_stick_rules`]
+    /// and [`Config::check`], and what parsing found. For tools that want both.
     pub fn into_parts(self) -> (Config, Diags) {
         (self.cfg, self.diags)
     }
