@@ -2178,3 +2178,27 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn the_documentation_lists_every_ignored_and_refused_keyword() {
+    use sluice_core::cfgparse::ignored;
+    let doc = read("docs/configuration.md");
+    let lists: [&[&str]; 6] = [
+        ignored::SKIPPED_SECTIONS,
+        ignored::REJECTED_SECTIONS,
+        ignored::GLOBAL,
+        ignored::PROXY,
+        ignored::OPTIONS,
+        ignored::TLS_OPTIONS,
+    ];
+    let names = lists
+        .iter()
+        .flat_map(|l| l.iter().copied())
+        .chain(ignored::BIND_OPTIONS.iter().map(|(n, _)| *n))
+        .chain(ignored::SERVER_OPTIONS.iter().map(|(n, _)| *n));
+    let missing: Vec<&str> = names.filter(|n| !doc.contains(&format!("`{n}`"))).collect();
+    assert!(
+        missing.is_empty(),
+        "docs/configuration.md does not list {missing:?}"
+    );
+}

@@ -2,129 +2,14 @@
 //! `cfgparse-listen.c`, `parse_server()` and the `srv_kws` in `server.c`).
 //!
 //! Each option either fills a typed field, or is recognised and ignored with
-//! a warning (listed in [`BIND_IGNORED`] / [`SERVER_IGNORED`] with the
-//! number of values it takes), or is refused: TLS options (Sluice has no
-//! TLS yet, and serving clear text where TLS was configured would be
+//! a warning (listed in [`ignored::BIND_OPTIONS`] / [`ignored::SERVER_OPTIONS`]
+//! with the number of values it takes), or is refused: TLS options (Sluice
+//! has no TLS yet, and serving clear text where TLS was configured would be
 //! wrong), and anything unknown.
 
 use super::addr::parse_addr;
 use super::model::{Bind, BindAddr, Proxy, Server, ServerOptions};
-use super::{check_name, Diagnostic, Diags, Ln};
-
-/// Bind options accepted with a warning, with the number of values each takes.
-pub const BIND_IGNORED: &[(&str, usize)] = &[
-    ("v4v6", 0),
-    ("v6only", 0),
-    ("transparent", 0),
-    ("defer-accept", 0),
-    ("tfo", 0),
-    ("backlog", 1),
-    ("interface", 1),
-    ("mss", 1),
-    ("tcp-ut", 1),
-    ("process", 1),
-    ("thread", 1),
-    ("nice", 1),
-    ("id", 1),
-    ("namespace", 1),
-    ("level", 1),
-    ("mode", 1),
-    ("user", 1),
-    ("group", 1),
-    ("uid", 1),
-    ("gid", 1),
-    ("expose-fd", 1),
-    ("severity-output", 1),
-    ("accept-netscaler-cip", 1),
-    ("proto", 1),
-    ("shards", 1),
-];
-
-/// Server options accepted with a warning, with the number of values each takes.
-pub const SERVER_IGNORED: &[(&str, usize)] = &[
-    ("slowstart", 1),
-    ("on-error", 1),
-    ("on-marked-down", 1),
-    ("on-marked-up", 1),
-    ("observe", 1),
-    ("error-limit", 1),
-    ("cookie", 1),
-    ("redir", 1),
-    ("resolvers", 1),
-    ("resolve-prefer", 1),
-    ("resolve-net", 1),
-    ("resolve-opts", 1),
-    ("init-addr", 1),
-    ("agent-check", 0),
-    ("no-agent-check", 0),
-    ("agent-port", 1),
-    ("agent-inter", 1),
-    ("agent-addr", 1),
-    ("agent-send", 1),
-    ("check-send-proxy", 0),
-    ("addr", 1),
-    ("port", 1),
-    ("minconn", 1),
-    ("track", 1),
-    ("pool-max-conn", 1),
-    ("pool-purge-delay", 1),
-    ("pool-low-conn", 1),
-    ("max-reuse", 1),
-    ("proto", 1),
-    ("check-proto", 1),
-    ("tfo", 0),
-    ("namespace", 1),
-    ("non-stick", 0),
-    ("stick", 0),
-    ("log-proto", 1),
-    ("alpn", 1),
-    ("check-alpn", 1),
-    ("ws", 1),
-];
-
-/// TLS options, refused on `bind` and `server` lines.
-const TLS_OPTIONS: &[&str] = &[
-    "ssl",
-    "crt",
-    "crt-list",
-    "ca-file",
-    "crl-file",
-    "verify",
-    "verifyhost",
-    "ciphers",
-    "ciphersuites",
-    "curves",
-    "ecdhe",
-    "ssl-min-ver",
-    "ssl-max-ver",
-    "strict-sni",
-    "generate-certificates",
-    "ca-sign-file",
-    "ca-sign-pass",
-    "sni",
-    "check-ssl",
-    "check-sni",
-    "no-ssl-reuse",
-    "ssl-reuse",
-    "force-sslv3",
-    "force-tlsv10",
-    "force-tlsv11",
-    "force-tlsv12",
-    "force-tlsv13",
-    "no-sslv3",
-    "no-tlsv10",
-    "no-tlsv11",
-    "no-tlsv12",
-    "no-tlsv13",
-    "prefer-client-ciphers",
-    "allow-0rtt",
-    "no-ca-names",
-    "npn",
-    "send-proxy-v2-ssl",
-    "send-proxy-v2-ssl-cn",
-    "quic-cc-algo",
-    "quic-force-retry",
-];
+use super::{check_name, ignored, Diagnostic, Diags, Ln};
 
 /// An option of `where` (`bind :80`, `stats socket`, `server be/s1`) that
 /// Sluice does not implement at word `i`: a warning and the words it takes,
@@ -137,7 +22,7 @@ fn ignored_option(
     d: &mut Diags,
 ) -> Result<usize, Diagnostic> {
     let opt = ln.arg(i);
-    if TLS_OPTIONS.contains(&opt) {
+    if ignored::TLS_OPTIONS.contains(&opt) {
         return Err(ln.diag(format!(
             "'{where_}' : '{opt}': TLS is not supported by Sluice yet."
         )));
@@ -161,7 +46,7 @@ pub(super) fn ignored_bind_option(
     where_: &str,
     d: &mut Diags,
 ) -> Result<usize, Diagnostic> {
-    ignored_option(ln, i, BIND_IGNORED, where_, d)
+    ignored_option(ln, i, ignored::BIND_OPTIONS, where_, d)
 }
 
 /// `bind ADDR[,ADDR...] [accept-proxy] [name N] [maxconn N] ...`; `section`
@@ -326,7 +211,7 @@ fn server_option(
         }
         "id" => Err(ln.diag(format!("'{where_}' : 'id' is not allowed here."))),
         _ => {
-            let n = ignored_option(ln, i, SERVER_IGNORED, where_, d)?;
+            let n = ignored_option(ln, i, ignored::SERVER_OPTIONS, where_, d)?;
             o.ignored.push(opt.to_string());
             Ok(n)
         }
