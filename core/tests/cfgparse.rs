@@ -2149,6 +2149,71 @@ mod never_panics {
         })
     }
 
+    /// Section headers, then lines that start with one of their keywords.
+    const HEADERS: &[&str] = &[
+        "global",
+        "defaults",
+        "defaults d",
+        "frontend fe",
+        "backend be",
+        "listen li",
+        "peers mesh",
+    ];
+    const KEYWORDS: &[&str] = &[
+        "stats socket",
+        "stats timeout",
+        "localpeer",
+        "maxconn",
+        "nbthread",
+        "tune.bufsize",
+        "log",
+        "no log",
+        "pidfile",
+        "setenv",
+        "peer",
+        "server",
+        "bind",
+        "table",
+        "disabled",
+        "mode",
+        "default_backend",
+        "use_backend",
+        "default-server",
+        "timeout",
+        "balance",
+        "retries",
+        "option",
+        "no option",
+        "default option",
+        "http-reuse",
+        "http-check expect",
+        "stick-table",
+        "stick on",
+        "stick match",
+        "stick",
+        "acl",
+        "tcp-request connection",
+        "tcp-request",
+        "http-request",
+        "http-response",
+        "tcp-response content",
+    ];
+
+    fn sectioned_text() -> impl Strategy<Value = String> {
+        let word = prop::sample::select(VOCAB);
+        let line = (
+            prop::sample::select(KEYWORDS),
+            prop::collection::vec(word, 0..6),
+        )
+            .prop_map(|(k, w)| format!("    {k} {}", w.join(" ")));
+        let section = (
+            prop::sample::select(HEADERS),
+            prop::collection::vec(line, 0..12),
+        )
+            .prop_map(|(h, lines)| format!("{h}\n{}\n", lines.join("\n")));
+        prop::collection::vec(section, 1..6).prop_map(|s| s.concat())
+    }
+
     fn exercise(text: &str) {
         let env = |n: &str| (n == "X").then(|| "a b".to_string());
         let mut o = opts();
@@ -2176,6 +2241,11 @@ mod never_panics {
         fn on_config_shaped_text(text in config_text()) {
             exercise(&text);
         }
+
+        #[test]
+        fn on_keyword_lines_in_sections(text in sectioned_text()) {
+            exercise(&text);
+        }
     }
 }
 
@@ -2200,5 +2270,17 @@ fn the_documentation_lists_every_ignored_and_refused_keyword() {
     assert!(
         missing.is_empty(),
         "docs/configuration.md does not list {missing:?}"
+    );
+}
+
+#[test]
+fn rules_whose_first_word_is_a_condition_keyword() {
+    // Found by `never_panics::on_keyword_lines_in_sections`.
+    let e = errors(&cfg(&["backend be", "    stick on if TRUE"]));
+    assert_eq!(e, ["parsing [t.cfg:2] : 'stick' expects a fetch method."]);
+    let e = errors(&cfg(&["frontend fe", "    use_backend unless TRUE"]));
+    assert_eq!(
+        e,
+        ["parsing [t.cfg:2] : 'use_backend' expects a backend name."]
     );
 }
