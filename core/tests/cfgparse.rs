@@ -186,6 +186,11 @@ fn tokenizer_errors_name_file_line_and_position() {
             "parsing [t.cfg:5] : forbidden first char in environment variable name at position 15",
         ]
     );
+    let e = parse("t.cfg", &text, opts()).unwrap_err();
+    assert!(e
+        .errors
+        .iter()
+        .all(|d| d.keyword == "pidfile" && d.file == "t.cfg"));
 }
 
 #[test]

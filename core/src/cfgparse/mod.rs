@@ -375,10 +375,12 @@ impl<'a> Parser<'a> {
             };
             split_words(raw.text, &ctx)
         };
+        // A line that cannot be cut into words is named by its first token.
+        let first = raw.text.split_whitespace().next().unwrap_or("");
         match words {
             Err(e) => self
                 .diags
-                .error(Diagnostic::new(file, raw.number, "", e.to_string())),
+                .error(Diagnostic::new(file, raw.number, first, e.to_string())),
             Ok(words) => {
                 let words: Vec<String> = words.into_iter().map(|w| w.text).collect();
                 self.words(file, raw.number, words, fs);
@@ -389,7 +391,8 @@ impl<'a> Parser<'a> {
             let msg = format!(
                 "Missing LF on last line, file might have been truncated at position {pos}."
             );
-            self.diags.error(Diagnostic::new(file, raw.number, "", msg));
+            self.diags
+                .error(Diagnostic::new(file, raw.number, first, msg));
         }
     }
 
