@@ -1918,54 +1918,24 @@ fn parsing_gives_up_after_max_errors() {
 
 #[test]
 fn several_files_make_one_configuration() {
-    let mut p = Parser::new(opts());
-    p.feed(
-        "global.cfg",
-        &cfg(&[
-            "global",
-            "    maxconn 10",
-            "defaults",
-            "    timeout connect 1s",
-            "    timeout client 1s",
-            "    timeout server 1s",
-        ]),
-    );
-    p.feed(
-        "fe.cfg",
-        &cfg(&["frontend fe", "    bind :80", "    default_backend be"]),
-    );
+    let with_first_two = || {
+        let mut p = Parser::new(opts());
+        let global = with_defaults(&["global", "    maxconn 10"]);
+        p.feed("global.cfg", &global);
+        let fe = cfg(&["frontend fe", "    bind :80", "    default_backend be"]);
+        p.feed("fe.cfg", &fe);
+        p
+    };
     // Each file starts outside any section, as in HAProxy.
-    p.feed(
-        "be.cfg",
-        &cfg(&[
-            "    server s 1.1.1.1:1",
-            "backend be",
-            "    server s 1.1.1.1:1",
-        ]),
-    );
+    let mut p = with_first_two();
+    p.feed("be.cfg", &cfg(&["    server s 1.1.1.1:1", "backend be"]));
     let e = p.finish().unwrap_err();
-    assert_eq!(e.errors.len(), 1);
     assert_eq!(
-        e.errors[0].to_string(),
+        e.to_string(),
         "parsing [be.cfg:1] : unknown keyword 'server' out of section."
     );
 
-    let mut p = Parser::new(opts());
-    p.feed(
-        "global.cfg",
-        &cfg(&[
-            "global",
-            "    maxconn 10",
-            "defaults",
-            "    timeout connect 1s",
-            "    timeout client 1s",
-            "    timeout server 1s",
-        ]),
-    );
-    p.feed(
-        "fe.cfg",
-        &cfg(&["frontend fe", "    bind :80", "    default_backend be"]),
-    );
+    let mut p = with_first_two();
     p.feed("be.cfg", &cfg(&["backend be", "    server s 1.1.1.1:1"]));
     let parsed = p.finish().unwrap();
     let be = proxy(&parsed.config, "be");
@@ -1977,6 +1947,7 @@ fn several_files_make_one_configuration() {
         }
     );
     assert_eq!(be.timeouts.connect_ms, Some(1000));
+    assert_eq!(parsed.config.global.maxconn, Some(10));
 }
 
 mod never_panics {
