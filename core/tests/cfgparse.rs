@@ -1590,17 +1590,17 @@ fn every_check_error_names_file_line() {
 
 /// `haproxy -c` on `text`: `Some(valid)`, or `None` without a `haproxy`.
 fn haproxy_accepts(text: &str, tag: &str) -> Option<bool> {
-    let dir = std::env::temp_dir().join(format!("sluice-cfgparse-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("sluice-cfgparse-{}-{tag}", std::process::id()));
     std::fs::create_dir_all(&dir).ok()?;
-    let file = dir.join(format!("{tag}.cfg"));
+    let file = dir.join("haproxy.cfg");
     std::fs::write(&file, text).ok()?;
     let out = std::process::Command::new("haproxy")
         .args(["-c", "-L", "testhost", "-f"])
         .arg(&file)
-        .output()
-        .ok()?;
+        .output();
+    let _ = std::fs::remove_dir_all(&dir);
     // 0: valid; 2: valid but nothing to listen on.
-    Some(matches!(out.status.code(), Some(0 | 2)))
+    Some(matches!(out.ok()?.status.code(), Some(0 | 2)))
 }
 
 #[test]
