@@ -76,7 +76,10 @@ pub struct Arena<T> {
 
 impl<T> Default for Arena<T> {
     fn default() -> Self {
-        Arena { slab: Slab::new(), next_gen: 1 }
+        Arena {
+            slab: Slab::new(),
+            next_gen: 1,
+        }
     }
 }
 
@@ -96,20 +99,34 @@ impl<T> Arena<T> {
         let gen = self.next_gen;
         self.next_gen = self.next_gen.wrapping_add(1).max(1);
         let idx = self.slab.insert(Slot { gen, value });
-        Id { idx: idx as u32, gen, _t: PhantomData }
+        Id {
+            idx: idx as u32,
+            gen,
+            _t: PhantomData,
+        }
     }
 
     /// The id the next [`Arena::insert`] will return.
     pub fn next_id(&self) -> Id<T> {
-        Id { idx: self.slab.vacant_key() as u32, gen: self.next_gen, _t: PhantomData }
+        Id {
+            idx: self.slab.vacant_key() as u32,
+            gen: self.next_gen,
+            _t: PhantomData,
+        }
     }
 
     pub fn get(&self, id: Id<T>) -> Option<&T> {
-        self.slab.get(id.idx as usize).filter(|s| s.gen == id.gen).map(|s| &s.value)
+        self.slab
+            .get(id.idx as usize)
+            .filter(|s| s.gen == id.gen)
+            .map(|s| &s.value)
     }
 
     pub fn get_mut(&mut self, id: Id<T>) -> Option<&mut T> {
-        self.slab.get_mut(id.idx as usize).filter(|s| s.gen == id.gen).map(|s| &mut s.value)
+        self.slab
+            .get_mut(id.idx as usize)
+            .filter(|s| s.gen == id.gen)
+            .map(|s| &mut s.value)
     }
 
     pub fn contains(&self, id: Id<T>) -> bool {
@@ -135,7 +152,16 @@ impl<T> Arena<T> {
 
     /// Live entities with their ids, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (Id<T>, &T)> + '_ {
-        self.slab.iter().map(|(i, s)| (Id { idx: i as u32, gen: s.gen, _t: PhantomData }, &s.value))
+        self.slab.iter().map(|(i, s)| {
+            (
+                Id {
+                    idx: i as u32,
+                    gen: s.gen,
+                    _t: PhantomData,
+                },
+                &s.value,
+            )
+        })
     }
 
     /// Every live id.

@@ -41,7 +41,9 @@ enum Assign {
 impl Engine {
     /// The back connector's state machine (`back_handle_st_*`).
     pub(crate) fn back_update(&mut self, now: Time, sid: Id<Stream>) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         match s.scb.state {
             ScState::Ini if s.req.flags.contains(ChnFlags::AUTO_CONNECT) => {
                 s.scb.state = ScState::Req;
@@ -56,7 +58,11 @@ impl Engine {
             }
             ScState::Tar if Time::is_expired(s.scb.exp, now) => {
                 s.scb.exp = None;
-                s.scb.state = if s.flags.contains(SfFlags::ASSIGNED) { ScState::Ass } else { ScState::Req };
+                s.scb.state = if s.flags.contains(SfFlags::ASSIGNED) {
+                    ScState::Ass
+                } else {
+                    ScState::Req
+                };
             }
             ScState::Ass => self.connect_server(now, sid),
             ScState::Con if Time::is_expired(s.scb.exp, now) => {
@@ -93,14 +99,16 @@ impl Engine {
     }
 
     fn server_full(&self, be: usize, srv: usize) -> bool {
-        self.proxies[be].be.as_ref().is_some_and(|b| b.servers[srv].is_full())
+        self.proxies[be]
+            .be
+            .as_ref()
+            .is_some_and(|b| b.servers[srv].is_full())
     }
 
     /// The client's address as the stream sees it (after a PROXY header).
     pub(crate) fn stream_src(&self, sid: Id<Stream>) -> Option<IpAddr> {
         let s = self.streams.get(sid)?;
-        let sess = self.sessions.get(s.sess)?;
-        self.conns.get(sess.conn)?.src.map(|a| a.ip())
+        self.sessions.get(s.sess)?.src.map(|a| a.ip())
     }
 
     /// `assign_server`: persistence first (`stick match`), then the load
@@ -115,7 +123,9 @@ impl Engine {
             return Assign::Server(srv);
         }
         let src = self.stream_src(sid);
-        let Some(b) = self.proxies[be].be.as_mut() else { return Assign::NoServer };
+        let Some(b) = self.proxies[be].be.as_mut() else {
+            return Assign::NoServer;
+        };
         let servers: Vec<lb::LbServer> = b.servers.iter().map(lb_view).collect();
         if !servers.iter().any(|s| s.usable && s.weight > 0) {
             return Assign::NoServer;
@@ -135,8 +145,12 @@ impl Engine {
         for r in rules.iter().filter(|r| r.matching) {
             let table = self.tables.get(r.table)?;
             let key = src_key(table.params(), src)?;
-            let Some(entry) = table.lookup(&key) else { continue };
-            let Ok(StData::SInt(id)) = table.get(entry, DataType::SERVER_ID, 0) else { continue };
+            let Some(entry) = table.lookup(&key) else {
+                continue;
+            };
+            let Ok(StData::SInt(id)) = table.get(entry, DataType::SERVER_ID, 0) else {
+                continue;
+            };
             let servers = &self.proxies[be].be.as_ref()?.servers;
             if let Some(i) = servers.iter().position(|s| s.puid as i32 == *id) {
                 if servers[i].usable() || servers[i].admin == crate::proxy::SrvAdmin::Drain {
@@ -150,18 +164,37 @@ impl Engine {
 
     /// `stick store`: records the server a stream got.
     pub(crate) fn stick_store(&mut self, now: Time, sid: Id<Stream>) {
-        let Some(s) = self.streams.get(sid) else { return };
-        let (be, Some(srv)) = (s.be, s.srv) else { return };
-        let Some(src) = self.stream_src(sid) else { return };
-        let Some(b) = self.proxies[be].be.as_ref() else { return };
+        let Some(s) = self.streams.get(sid) else {
+            return;
+        };
+        let (be, Some(srv)) = (s.be, s.srv) else {
+            return;
+        };
+        let Some(src) = self.stream_src(sid) else {
+            return;
+        };
+        let Some(b) = self.proxies[be].be.as_ref() else {
+            return;
+        };
         let rules = b.stick.clone();
         let (puid, name) = (b.servers[srv].puid, b.servers[srv].name.clone());
         for r in rules.iter().filter(|r| r.storing) {
-            let Some(table) = self.tables.get_mut(r.table) else { continue };
-            let Some(key) = src_key(table.params(), src) else { continue };
-            let Some(id) = table.get_or_create(now, key) else { continue };
+            let Some(table) = self.tables.get_mut(r.table) else {
+                continue;
+            };
+            let Some(key) = src_key(table.params(), src) else {
+                continue;
+            };
+            let Some(id) = table.get_or_create(now, key) else {
+                continue;
+            };
             let _ = table.set(id, DataType::SERVER_ID, 0, StData::SInt(puid as i32));
-            let _ = table.set(id, DataType::SERVER_KEY, 0, StData::Dict(Some(bytes::Bytes::from(name.clone().into_bytes()))));
+            let _ = table.set(
+                id,
+                DataType::SERVER_KEY,
+                0,
+                StData::Dict(Some(bytes::Bytes::from(name.clone().into_bytes()))),
+            );
             table.touch_local(now, id);
             self.table_touched(r.table);
             self.peers_table_changed(r.table);
@@ -175,7 +208,10 @@ impl Engine {
             s.scb.state = ScState::Req;
             return;
         };
-        let b = self.proxies[be].be.as_mut().expect("stream on a proxy without backend");
+        let b = self.proxies[be]
+            .be
+            .as_mut()
+            .expect("stream on a proxy without backend");
         let server = &mut b.servers[srv];
         if server.is_full() {
             // A slot went to someone else meanwhile: wait for one.
@@ -197,7 +233,7 @@ impl Engine {
         conn.mux = Mux::Pt { stream: Some(sid) };
         if let Some(v) = send_proxy {
             conn.flags |= CoFlags::SEND_PROXY;
-            conn.hs = self.proxy_header_for(sid, v);
+            conn.hdr_out = self.proxy_header_for(sid, v);
         }
         let c = self.conns.insert(conn);
         crate::bug_on!(c != ci);
@@ -211,27 +247,26 @@ impl Engine {
     }
 
     /// The PROXY header a `send-proxy`/`send-proxy-v2` server gets.
-    fn proxy_header_for(&self, sid: Id<Stream>, version: u8) -> crate::buf::Buffer {
+    fn proxy_header_for(&self, sid: Id<Stream>, version: u8) -> Vec<u8> {
         let mut out = Vec::new();
         let (src, dst) = self
             .streams
             .get(sid)
             .and_then(|s| self.sessions.get(s.sess))
-            .and_then(|sess| self.conns.get(sess.conn))
-            .map_or((None, None), |c| (c.src, c.dst));
+            .map_or((None, None), |se| (se.src, se.dst));
         if version == 2 {
             crate::proto_proxy::encode_v2(src, dst, &[], &mut out);
         } else {
             crate::proto_proxy::encode_v1(src, dst, &mut out);
         }
-        let mut b = crate::buf::Buffer::with_capacity(out.len().max(1));
-        b.put(&out);
-        b
+        out
     }
 
     /// The server connection is established (`back_handle_st_con` -> EST).
     pub(crate) fn back_connected(&mut self, now: Time, sid: Id<Stream>) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         if s.scb.state != ScState::Con {
             return;
         }
@@ -241,7 +276,9 @@ impl Engine {
         self.stick_store(now, sid);
         let to = self.back_timeout(sid);
         let fto = self.front_timeout(sid);
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         s.res.rex = to.map(|t| now.add_ms(t));
         // The tunnel timeout may replace the client one now.
         if !s.req.shutr() {
@@ -254,7 +291,9 @@ impl Engine {
 
     /// The attempt failed (refused, reset, timed out): CER.
     pub(crate) fn back_conn_error(&mut self, now: Time, sid: Id<Stream>) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         if s.scb.state != ScState::Con {
             return;
         }
@@ -280,7 +319,11 @@ impl Engine {
         let s = &mut self.streams[sid];
         let (be, srv) = (s.be, s.srv);
         if s.conn_retries == 0 {
-            let err = if s.scb.err_type == ErrType::ConnTo { ErrCode::SrvTo } else { ErrCode::SrvCl };
+            let err = if s.scb.err_type == ErrType::ConnTo {
+                ErrCode::SrvTo
+            } else {
+                ErrCode::SrvCl
+            };
             s.set_term(err, FinSt::Connect);
             self.back_fail(now, sid);
             return;
@@ -308,7 +351,11 @@ impl Engine {
         }
         if timed_out {
             // A timeout already took long enough: retry at once.
-            s.scb.state = if s.flags.contains(SfFlags::ASSIGNED) { ScState::Ass } else { ScState::Req };
+            s.scb.state = if s.flags.contains(SfFlags::ASSIGNED) {
+                ScState::Ass
+            } else {
+                ScState::Req
+            };
         } else {
             s.scb.state = ScState::Tar;
             s.scb.exp = Some(now.add_ms(TURN_AROUND_MS));
@@ -318,7 +365,9 @@ impl Engine {
     /// Gives up on the server side: the stream ends once the client side
     /// is flushed and closed.
     pub(crate) fn back_fail(&mut self, now: Time, sid: Id<Stream>) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         s.scb.state = ScState::Clo;
         s.scb.exp = None;
         // Nothing will come from a server: end the response, stop reading.
@@ -327,7 +376,9 @@ impl Engine {
         s.req.output = 0;
         let req = std::mem::take(&mut s.req.buf);
         self.pool_release(req);
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         if s.res.is_empty() {
             s.res.flags |= ChnFlags::SHUTW;
             self.front_close(now, sid, CloseHow::Graceful);
@@ -337,12 +388,16 @@ impl Engine {
     /// Frees the server connection slot a stream holds, and gives it to
     /// the next waiter.
     pub(crate) fn release_server_slot(&mut self, sid: Id<Stream>) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         if !s.flags.contains(SfFlags::CURR_SESS) {
             return;
         }
         s.flags.remove(SfFlags::CURR_SESS);
-        let (be, Some(srv)) = (s.be, s.srv.or(s.prev_srv)) else { return };
+        let (be, Some(srv)) = (s.be, s.srv.or(s.prev_srv)) else {
+            return;
+        };
         if let Some(b) = self.proxies[be].be.as_mut() {
             let server = &mut b.servers[srv];
             crate::bug_on!(server.cur_sess == 0, "server slot released twice");
@@ -355,11 +410,17 @@ impl Engine {
     fn queue_add(&mut self, now: Time, sid: Id<Stream>, srv: Option<usize>) {
         let s = &mut self.streams[sid];
         let be = s.be;
-        let queue_to = self.proxies[be].timeouts.queue_ms.or(self.proxies[be].timeouts.connect_ms);
+        let queue_to = self.proxies[be]
+            .timeouts
+            .queue_ms
+            .or(self.proxies[be].timeouts.connect_ms);
         let b = self.proxies[be].be.as_mut().expect("backend");
         if let Some(i) = srv {
             let server = &mut b.servers[i];
-            if server.maxqueue.is_some_and(|m| server.queue.len() as u32 >= m) {
+            if server
+                .maxqueue
+                .is_some_and(|m| server.queue.len() as u32 >= m)
+            {
                 // No room in this server's queue: let the balancer choose.
                 let s = &mut self.streams[sid];
                 s.srv = None;
@@ -387,7 +448,9 @@ impl Engine {
 
     /// Takes a stream out of whatever queue it is in.
     pub(crate) fn queue_remove(&mut self, sid: Id<Stream>) {
-        let Some(s) = self.streams.get(sid) else { return };
+        let Some(s) = self.streams.get(sid) else {
+            return;
+        };
         if s.scb.state != ScState::Que {
             return;
         }
@@ -404,14 +467,18 @@ impl Engine {
     pub(crate) fn process_srv_queue(&mut self, be: usize, srv: usize) {
         let now = self.now;
         loop {
-            let Some(b) = self.proxies[be].be.as_mut() else { return };
+            let Some(b) = self.proxies[be].be.as_mut() else {
+                return;
+            };
             let server = &mut b.servers[srv];
             if server.is_full() || !server.usable() {
                 return;
             }
             let next = server.queue.pop_front().or_else(|| b.queue.pop_front());
             let Some(sid) = next else { return };
-            let Some(s) = self.streams.get_mut(sid) else { continue };
+            let Some(s) = self.streams.get_mut(sid) else {
+                continue;
+            };
             if s.scb.state != ScState::Que {
                 continue;
             }
@@ -447,4 +514,3 @@ fn src_key(params: &crate::stick_table::TableParams, ip: IpAddr) -> Option<StKey
         _ => None,
     }
 }
-

@@ -80,7 +80,10 @@ pub struct Channel {
 
 impl Channel {
     pub fn new() -> Channel {
-        Channel { buf: Buffer::null(), ..Default::default() }
+        Channel {
+            buf: Buffer::null(),
+            ..Default::default()
+        }
     }
 
     /// Bytes not yet scheduled for output (`ci_data`).
@@ -97,7 +100,11 @@ impl Channel {
     pub fn forward(&mut self, n: u64) {
         let now = (self.input() as u64).min(n) as usize;
         self.output += now;
-        self.to_forward = if n == INFINITE_FORWARD { INFINITE_FORWARD } else { n - now as u64 };
+        self.to_forward = if n == INFINITE_FORWARD {
+            INFINITE_FORWARD
+        } else {
+            n - now as u64
+        };
     }
 
     /// Account for `n` bytes just read: they become output within the
@@ -133,7 +140,9 @@ impl Channel {
     /// not shut, not paused). A null buffer counts as room: one will be
     /// taken from the pool.
     pub fn may_recv(&self) -> bool {
-        !self.flags.intersects(ChnFlags::SHUTR | ChnFlags::DONT_READ | ChnFlags::WAIT_ROOM_BUF)
+        !self
+            .flags
+            .intersects(ChnFlags::SHUTR | ChnFlags::DONT_READ | ChnFlags::WAIT_ROOM_BUF)
             && (self.buf.is_null() || self.buf.room() > 0)
     }
 
@@ -148,7 +157,10 @@ impl Channel {
     }
 
     pub fn check_invariants(&self) {
-        assert!(self.output <= self.buf.len(), "channel output past its data");
+        assert!(
+            self.output <= self.buf.len(),
+            "channel output past its data"
+        );
         assert!(!self.buf.is_null() || self.buf.is_empty());
     }
 }

@@ -23,10 +23,18 @@ impl Engine {
     /// like HAProxy's initial check spreading.
     pub(crate) fn checks_start(&mut self, now: Time) {
         for be in 0..self.proxies.len() {
-            let Some(b) = self.proxies[be].be.as_ref() else { continue };
+            let Some(b) = self.proxies[be].be.as_ref() else {
+                continue;
+            };
             let n = b.servers.len().max(1) as u64;
             for srv in 0..b.servers.len() {
-                let Some(ck) = self.proxies[be].be.as_ref().and_then(|b| b.servers[srv].check.as_ref()) else { continue };
+                let Some(ck) = self.proxies[be]
+                    .be
+                    .as_ref()
+                    .and_then(|b| b.servers[srv].check.as_ref())
+                else {
+                    continue;
+                };
                 let inter = u64::from(ck.inter_ms.max(1));
                 let at = now.add_ms(1 + inter * srv as u64 / n);
                 self.set_check_next(be, srv, Some(at));
@@ -35,7 +43,11 @@ impl Engine {
     }
 
     fn set_check_next(&mut self, be: usize, srv: usize, at: Option<Time>) {
-        if let Some(ck) = self.proxies[be].be.as_mut().and_then(|b| b.servers[srv].check.as_mut()) {
+        if let Some(ck) = self.proxies[be]
+            .be
+            .as_mut()
+            .and_then(|b| b.servers[srv].check.as_mut())
+        {
             ck.next = at;
         }
         self.timers.arm(TimerKey::Check(be, srv), at);
@@ -43,7 +55,13 @@ impl Engine {
 
     /// The check timer: start a check, or time out the running one.
     pub(crate) fn check_timer(&mut self, now: Time, be: usize, srv: usize) {
-        let Some(ck) = self.proxies[be].be.as_ref().and_then(|b| b.servers[srv].check.as_ref()) else { return };
+        let Some(ck) = self.proxies[be]
+            .be
+            .as_ref()
+            .and_then(|b| b.servers[srv].check.as_ref())
+        else {
+            return;
+        };
         if ck.sock.is_some() {
             return self.check_done(now, be, srv, false, "L4TOUT", "Connection timeout");
         }
@@ -55,9 +73,17 @@ impl Engine {
             return self.set_check_next(be, srv, Some(now.add_ms(inter)));
         }
         let addr = server.addr;
-        let timeout = self.proxies[be].timeouts.connect_ms.map_or(ck.inter_ms, |c| c.min(ck.inter_ms)).max(1);
+        let timeout = self.proxies[be]
+            .timeouts
+            .connect_ms
+            .map_or(ck.inter_ms, |c| c.min(ck.inter_ms))
+            .max(1);
         let sock = self.new_sock(SockOwner::Check { be, srv });
-        if let Some(ck) = self.proxies[be].be.as_mut().and_then(|b| b.servers[srv].check.as_mut()) {
+        if let Some(ck) = self.proxies[be]
+            .be
+            .as_mut()
+            .and_then(|b| b.servers[srv].check.as_mut())
+        {
             ck.sock = Some(sock);
             ck.started = Some(now);
         }
@@ -71,7 +97,12 @@ impl Engine {
 
     pub(crate) fn check_failed(&mut self, now: Time, be: usize, srv: usize, err: SockError) {
         // The driver already closed the socket.
-        if let Some(sock) = self.proxies[be].be.as_mut().and_then(|b| b.servers[srv].check.as_mut()).and_then(|c| c.sock) {
+        if let Some(sock) = self.proxies[be]
+            .be
+            .as_mut()
+            .and_then(|b| b.servers[srv].check.as_mut())
+            .and_then(|c| c.sock)
+        {
             self.free_sock(sock);
         }
         let info = match err {
@@ -81,15 +112,31 @@ impl Engine {
             SockError::TimedOut => "Connection timeout",
             SockError::Other(_) => "Connection error",
         };
-        let code = if err == SockError::TimedOut { "L4TOUT" } else { "L4CON" };
+        let code = if err == SockError::TimedOut {
+            "L4TOUT"
+        } else {
+            "L4CON"
+        };
         self.check_done(now, be, srv, false, code, info);
     }
 
     /// Accounts one check result and schedules the next check.
-    fn check_done(&mut self, now: Time, be: usize, srv: usize, ok: bool, code: &'static str, info: &str) {
-        let Some(b) = self.proxies[be].be.as_mut() else { return };
+    fn check_done(
+        &mut self,
+        now: Time,
+        be: usize,
+        srv: usize,
+        ok: bool,
+        code: &'static str,
+        info: &str,
+    ) {
+        let Some(b) = self.proxies[be].be.as_mut() else {
+            return;
+        };
         let server = &mut b.servers[srv];
-        let Some(ck) = server.check.as_mut() else { return };
+        let Some(ck) = server.check.as_mut() else {
+            return;
+        };
         if let Some(sock) = ck.sock.take() {
             // Checks close with a reset, as HAProxy does, to leave no TIME_WAIT.
             self.close_sock(sock, CloseHow::Reset);
@@ -115,7 +162,13 @@ impl Engine {
         }
         let (inter, fast, down) = (ck.inter_ms, ck.fastinter_ms, ck.downinter_ms);
         let moving = ck.health > 0 && ck.health < top;
-        let next = if moving { fast } else if now_up { inter } else { down };
+        let next = if moving {
+            fast
+        } else if now_up {
+            inter
+        } else {
+            down
+        };
         let duration = ck.last_duration_ms;
         // While going down, the server still takes traffic (NOLB).
         server.state = match (now_up, ok) {
@@ -136,7 +189,16 @@ impl Engine {
 
     /// Logs an UP/DOWN transition and moves queued streams.
     #[allow(clippy::too_many_arguments)]
-    fn server_transition(&mut self, now: Time, be: usize, srv: usize, up: bool, code: &str, info: &str, duration: u64) {
+    fn server_transition(
+        &mut self,
+        now: Time,
+        be: usize,
+        srv: usize,
+        up: bool,
+        code: &str,
+        info: &str,
+        duration: u64,
+    ) {
         let p = &self.proxies[be];
         let b = p.be.as_ref().expect("backend");
         let name = format!("{}/{}", p.name, b.servers[srv].name);
@@ -148,7 +210,11 @@ impl Engine {
             (false, "L4TOUT") => "Layer4 timeout".to_string(),
             (false, _) => "Layer4 connection problem".to_string(),
         };
-        let info = if info.is_empty() { String::new() } else { format!(", info: \"{info}\"") };
+        let info = if info.is_empty() {
+            String::new()
+        } else {
+            format!(", info: \"{info}\"")
+        };
         let text = if up {
             let queued = b.queue.len();
             format!(
@@ -160,7 +226,14 @@ impl Engine {
                 "Server {name} is DOWN, reason: {reason}{info}, check duration: {duration}ms. {active} active and {backup} backup servers left. {cur} sessions active, {requeued} requeued, 0 remaining in queue."
             )
         };
-        self.log(if up { LogLevel::Notice } else { LogLevel::Alert }, text);
+        self.log(
+            if up {
+                LogLevel::Notice
+            } else {
+                LogLevel::Alert
+            },
+            text,
+        );
         let p = &mut self.proxies[be];
         let pname = p.name.clone();
         let b = p.be.as_mut().expect("backend");
@@ -174,14 +247,18 @@ impl Engine {
             for sid in moved {
                 if let Some(s) = self.streams.get_mut(sid) {
                     s.srv = None;
-                    s.flags.remove(crate::stream::SfFlags::ASSIGNED | crate::stream::SfFlags::DIRECT);
+                    s.flags
+                        .remove(crate::stream::SfFlags::ASSIGNED | crate::stream::SfFlags::DIRECT);
                 }
                 b.queue.push_back(sid);
             }
             self.lb_recalc(be);
             let b = self.proxies[be].be.as_ref().expect("backend");
             if !b.servers.iter().any(|s| s.usable()) {
-                self.log(LogLevel::Alert, format!("backend {pname} has no server available!"));
+                self.log(
+                    LogLevel::Alert,
+                    format!("backend {pname} has no server available!"),
+                );
             }
             self.redistribute_queue(be);
         }
@@ -197,8 +274,11 @@ impl Engine {
 
     /// Tells the load balancer that weights or states changed.
     pub(crate) fn lb_recalc(&mut self, be: usize) {
-        let Some(b) = self.proxies[be].be.as_mut() else { return };
-        let view: Vec<crate::lb::LbServer> = b.servers.iter().map(crate::backend::lb_view).collect();
+        let Some(b) = self.proxies[be].be.as_mut() else {
+            return;
+        };
+        let view: Vec<crate::lb::LbServer> =
+            b.servers.iter().map(crate::backend::lb_view).collect();
         b.lb.recalc(&view);
     }
 }

@@ -75,9 +75,11 @@ pub struct Conn {
     /// The owning session (front connections).
     pub session: Option<Id<Session>>,
     pub mux: Mux,
-    /// Handshake bytes: the PROXY header being read (front), or the one
-    /// being sent (back).
+    /// Handshake bytes: the PROXY header being read (front), a pool
+    /// buffer that becomes the request channel's.
     pub hs: Buffer,
+    /// The PROXY header still to be sent first (back, `send-proxy`).
+    pub hdr_out: Vec<u8>,
     /// The interest last computed for the socket (read, write).
     pub want: (bool, bool),
 }
@@ -93,6 +95,7 @@ impl Conn {
             session: None,
             mux: Mux::None,
             hs: Buffer::null(),
+            hdr_out: Vec::new(),
             want: (false, false),
         }
     }
@@ -135,7 +138,9 @@ impl Engine {
     }
 
     pub(crate) fn conn_recv_buf(&mut self, c: Id<Conn>) -> &mut [u8] {
-        let Some(conn) = self.conns.get(c) else { return &mut [] };
+        let Some(conn) = self.conns.get(c) else {
+            return &mut [];
+        };
         if conn.mux == Mux::None {
             // Handshake: the PROXY header is read into the connection's
             // own buffer, which later becomes the request channel's.
@@ -147,23 +152,48 @@ impl Engine {
             }
             return self.conns[c].hs.spare_mut();
         }
-        let Some((sid, dir)) = self.conn_rx_target(c) else { return &mut [] };
-        let may = self.streams.get(sid).is_some_and(|s| if dir == Dir::Req { s.req.may_recv() } else { s.res.may_recv() });
+        let Some((sid, dir)) = self.conn_rx_target(c) else {
+            return &mut [];
+        };
+        let may = self.streams.get(sid).is_some_and(|s| {
+            if dir == Dir::Req {
+                s.req.may_recv()
+            } else {
+                s.res.may_recv()
+            }
+        });
         if !may || !self.channel_alloc(sid, dir) {
             return &mut [];
         }
         let s = &mut self.streams[sid];
-        let ch = if dir == Dir::Req { &mut s.req } else { &mut s.res };
+        let ch = if dir == Dir::Req {
+            &mut s.req
+        } else {
+            &mut s.res
+        };
         ch.buf.spare_mut()
     }
 
-    pub(crate) fn conn_send_buf(&self, c: Id<Conn>) -> &[u8] {
-        let Some(conn) = self.conns.get(c) else { return &[] };
-        if conn.flags.contains(CoFlags::SEND_PROXY) {
-            return conn.hs.data();
+    /// Gives back a buffer lent for a read that found nothing.
+    pub(crate) fn conn_recv_blocked(&mut self, c: Id<Conn>) {
+        if let Some((sid, dir)) = self.conn_rx_target(c) {
+            self.channel_release_if_empty(sid, dir);
         }
-        let Some(sid) = conn.pt_stream() else { return &[] };
-        let Some(s) = self.streams.get(sid) else { return &[] };
+    }
+
+    pub(crate) fn conn_send_buf(&self, c: Id<Conn>) -> &[u8] {
+        let Some(conn) = self.conns.get(c) else {
+            return &[];
+        };
+        if conn.flags.contains(CoFlags::SEND_PROXY) {
+            return &conn.hdr_out;
+        }
+        let Some(sid) = conn.pt_stream() else {
+            return &[];
+        };
+        let Some(s) = self.streams.get(sid) else {
+            return &[];
+        };
         match conn.side {
             ConnSide::Front => s.res.output_bytes(),
             ConnSide::Back { .. } if s.scb.state == ScState::Est => s.req.output_bytes(),
@@ -172,14 +202,24 @@ impl Engine {
     }
 
     pub(crate) fn conn_on_recv(&mut self, now: Time, c: Id<Conn>, n: usize) {
-        let Some(conn) = self.conns.get(c) else { return };
+        let Some(conn) = self.conns.get(c) else {
+            return;
+        };
         if conn.mux == Mux::None {
             return self.conn_handshake_recv(now, c, n);
         }
-        let Some((sid, dir)) = self.conn_rx_target(c) else { return };
+        let Some((sid, dir)) = self.conn_rx_target(c) else {
+            return;
+        };
         let (fto, bto) = (self.front_timeout(sid), self.back_timeout(sid));
-        let Some(s) = self.streams.get_mut(sid) else { return };
-        let (ch, to) = if dir == Dir::Req { (&mut s.req, fto) } else { (&mut s.res, bto) };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        let (ch, to) = if dir == Dir::Req {
+            (&mut s.req, fto)
+        } else {
+            (&mut s.res, bto)
+        };
         if n == 0 {
             ch.flags |= crate::channel::ChnFlags::READ_NULL | crate::channel::ChnFlags::SHUTR;
             ch.rex = None;
@@ -191,12 +231,17 @@ impl Engine {
             if let Some(conn) = self.conns.get_mut(c) {
                 conn.flags |= CoFlags::SOCK_RD_SH;
             }
+            self.channel_release_if_empty(sid, dir);
         } else {
             ch.received(n);
             ch.rex = to.map(|t| now.add_ms(t));
             // Activity on a side refreshes its write timeout too (HAProxy
             // without `SC_FL_INDEP_STR`).
-            let other = if dir == Dir::Req { &mut s.res } else { &mut s.req };
+            let other = if dir == Dir::Req {
+                &mut s.res
+            } else {
+                &mut s.req
+            };
             if other.wex.is_some() {
                 other.wex = to.map(|t| now.add_ms(t));
             }
@@ -207,39 +252,76 @@ impl Engine {
     }
 
     /// Byte counters: frontend, backend, server, tracked entries.
-    fn count_bytes(&mut self, sid: Id<Stream>, fe: usize, be: usize, srv: Option<usize>, dir: Dir, n: u64) {
+    fn count_bytes(
+        &mut self,
+        sid: Id<Stream>,
+        fe: usize,
+        be: usize,
+        srv: Option<usize>,
+        dir: Dir,
+        n: u64,
+    ) {
         let up = dir == Dir::Req;
         if let Some(f) = self.proxies[fe].fe.as_mut() {
-            if up { f.bytes_in += n } else { f.bytes_out += n }
-        }
-        if let Some(b) = self.proxies[be].be.as_mut() {
-            if up { b.bytes_in += n } else { b.bytes_out += n }
-            if let Some(i) = srv {
-                if up { b.servers[i].bytes_in += n } else { b.servers[i].bytes_out += n }
+            if up {
+                f.bytes_in += n
+            } else {
+                f.bytes_out += n
             }
         }
-        let Some(sess) = self.streams.get(sid).map(|s| s.sess) else { return };
+        if let Some(b) = self.proxies[be].be.as_mut() {
+            if up {
+                b.bytes_in += n
+            } else {
+                b.bytes_out += n
+            }
+            if let Some(i) = srv {
+                if up {
+                    b.servers[i].bytes_in += n
+                } else {
+                    b.servers[i].bytes_out += n
+                }
+            }
+        }
+        let Some(sess) = self.streams.get(sid).map(|s| s.sess) else {
+            return;
+        };
         self.stkctr_bytes(sess, up, n);
     }
 
     pub(crate) fn conn_on_sent(&mut self, now: Time, c: Id<Conn>, n: usize) {
-        let Some(conn) = self.conns.get_mut(c) else { return };
+        let Some(conn) = self.conns.get_mut(c) else {
+            return;
+        };
         if conn.flags.contains(CoFlags::SEND_PROXY) {
-            conn.hs.consume(n.min(conn.hs.len()));
-            if conn.hs.is_empty() {
+            conn.hdr_out.drain(..n.min(conn.hdr_out.len()));
+            if conn.hdr_out.is_empty() {
                 conn.flags.remove(CoFlags::SEND_PROXY);
-                conn.hs = crate::buf::Buffer::null();
             }
             self.conn_update_interest(c);
             return;
         }
         let Some(sid) = conn.pt_stream() else { return };
         let front = conn.side == ConnSide::Front;
-        let to = if front { self.front_timeout(sid) } else { self.back_timeout(sid) };
-        let Some(s) = self.streams.get_mut(sid) else { return };
-        let (ch, other, dir) = if front { (&mut s.res, &mut s.req, Dir::Res) } else { (&mut s.req, &mut s.res, Dir::Req) };
+        let to = if front {
+            self.front_timeout(sid)
+        } else {
+            self.back_timeout(sid)
+        };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        let (ch, other, dir) = if front {
+            (&mut s.res, &mut s.req, Dir::Res)
+        } else {
+            (&mut s.req, &mut s.res, Dir::Req)
+        };
         ch.sent(n);
-        ch.wex = if ch.output > 0 { to.map(|t| now.add_ms(t)) } else { None };
+        ch.wex = if ch.output > 0 {
+            to.map(|t| now.add_ms(t))
+        } else {
+            None
+        };
         if !other.shutr() && other.rex.is_some() {
             other.rex = to.map(|t| now.add_ms(t));
         }
@@ -249,11 +331,15 @@ impl Engine {
 
     /// The socket of `c` failed; the driver already closed it.
     pub(crate) fn conn_on_error(&mut self, now: Time, c: Id<Conn>, _err: SockError) {
-        let Some(conn) = self.conns.get_mut(c) else { return };
+        let Some(conn) = self.conns.get_mut(c) else {
+            return;
+        };
         conn.flags |= CoFlags::ERROR;
         let sock = conn.sock;
         self.free_sock(sock);
-        let Some(conn) = self.conns.get(c) else { return };
+        let Some(conn) = self.conns.get(c) else {
+            return;
+        };
         let side = conn.side;
         let Some(sid) = conn.pt_stream() else {
             // Before the stream: a handshake that failed.
@@ -264,7 +350,9 @@ impl Engine {
             }
             return;
         };
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         match side {
             ConnSide::Front => {
                 s.scf.flags |= ScFlags::ERROR;
@@ -286,7 +374,9 @@ impl Engine {
     }
 
     pub(crate) fn conn_on_connected(&mut self, now: Time, c: Id<Conn>) {
-        let Some(conn) = self.conns.get_mut(c) else { return };
+        let Some(conn) = self.conns.get_mut(c) else {
+            return;
+        };
         conn.flags.remove(CoFlags::WAIT_L4_CONN);
         conn.flags |= CoFlags::CONNECTED;
         let Some(sid) = conn.pt_stream() else { return };
@@ -295,28 +385,50 @@ impl Engine {
     }
 
     pub(crate) fn conn_on_connect_error(&mut self, now: Time, c: Id<Conn>, err: SockError) {
-        let Some(conn) = self.conns.get(c) else { return };
+        let Some(conn) = self.conns.get(c) else {
+            return;
+        };
         let sock = conn.sock;
         self.free_sock(sock);
-        let Some(sid) = self.conns.get(c).and_then(|conn| conn.pt_stream()) else { return };
-        self.set_err_type(sid, if err == SockError::TimedOut { ErrType::ConnTo } else { ErrType::ConnErr });
+        let Some(sid) = self.conns.get(c).and_then(|conn| conn.pt_stream()) else {
+            return;
+        };
+        self.set_err_type(
+            sid,
+            if err == SockError::TimedOut {
+                ErrType::ConnTo
+            } else {
+                ErrType::ConnErr
+            },
+        );
         self.back_conn_error(now, sid);
         self.process_stream(now, sid);
     }
 
     /// Announces the socket interest of a connection from its state.
     pub(crate) fn conn_update_interest(&mut self, c: Id<Conn>) {
-        let Some(conn) = self.conns.get(c) else { return };
+        let Some(conn) = self.conns.get(c) else {
+            return;
+        };
         let (read, write) = if conn.mux == Mux::None {
             (conn.hs.is_null() || conn.hs.room() > 0, false)
         } else if conn.flags.contains(CoFlags::SEND_PROXY) {
             (false, true)
         } else {
-            match (conn.pt_stream().and_then(|sid| self.streams.get(sid)), conn.side) {
-                (Some(s), ConnSide::Front) => (s.scf.state == ScState::Est && s.req.may_recv(), s.res.output > 0 && !s.res.shutw()),
+            match (
+                conn.pt_stream().and_then(|sid| self.streams.get(sid)),
+                conn.side,
+            ) {
+                (Some(s), ConnSide::Front) => (
+                    s.scf.state == ScState::Est && s.req.may_recv(),
+                    s.res.output > 0 && !s.res.shutw(),
+                ),
                 (Some(s), ConnSide::Back { .. }) => {
                     let est = s.scb.state == ScState::Est;
-                    (est && s.res.may_recv(), est && s.req.output > 0 && !s.req.shutw())
+                    (
+                        est && s.res.may_recv(),
+                        est && s.req.output > 0 && !s.req.shutw(),
+                    )
                 }
                 (None, _) => (false, false),
             }
@@ -330,7 +442,9 @@ impl Engine {
 
     /// Closes a connection's socket and forgets the connection.
     pub(crate) fn conn_close(&mut self, _now: Time, c: Id<Conn>, how: CloseHow) {
-        let Some(conn) = self.conns.remove(c) else { return };
+        let Some(conn) = self.conns.remove(c) else {
+            return;
+        };
         self.timers.arm(TimerKey::ConnHs(c), None);
         self.pool.cancel(BufWaiter::Conn(c));
         self.close_sock(conn.sock, how);
@@ -357,6 +471,10 @@ impl Engine {
                 if let (Some(src), Some(dst)) = (hdr.src, hdr.dst) {
                     conn.src = Some(src);
                     conn.dst = Some(dst);
+                    if let Some(se) = conn.session.and_then(|x| self.sessions.get_mut(x)) {
+                        se.src = Some(src);
+                        se.dst = Some(dst);
+                    }
                 }
                 conn.flags.remove(CoFlags::ACCEPT_PROXY);
                 self.timers.arm(TimerKey::ConnHs(c), None);
@@ -364,13 +482,19 @@ impl Engine {
                     self.session_complete(now, sess);
                 }
             }
-            Err(_) => self.handshake_fail(now, c, "Received something which does not look like a PROXY protocol header"),
+            Err(_) => self.handshake_fail(
+                now,
+                c,
+                "Received something which does not look like a PROXY protocol header",
+            ),
         }
     }
 
     /// A handshake failed or timed out: log like HAProxy, close, drop the session.
     pub(crate) fn handshake_fail(&mut self, now: Time, c: Id<Conn>, why: &str) {
-        let Some(conn) = self.conns.get(c) else { return };
+        let Some(conn) = self.conns.get(c) else {
+            return;
+        };
         let sess = conn.session;
         let src = conn.src;
         if let Some(sid) = sess {
@@ -380,7 +504,13 @@ impl Engine {
                 let date = crate::time::fmt_date(self.opts.epoch_ms + se.accept_date.as_ms(), true);
                 let who = src.map_or("-".to_string(), |a| format!("{}:{}", a.ip(), a.port()));
                 if self.proxies[fe].log {
-                    self.log(LogLevel::Notice, format!("{who} [{date}] {name}/{}: {why}", self.listener_name(se.listener)));
+                    self.log(
+                        LogLevel::Notice,
+                        format!(
+                            "{who} [{date}] {name}/{}: {why}",
+                            self.listener_name(se.listener)
+                        ),
+                    );
                 }
             }
         }

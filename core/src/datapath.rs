@@ -18,7 +18,10 @@ impl Engine {
         for (_, se) in self.sessions.iter() {
             feconn[se.fe] += 1;
             if let Some(sid) = se.stream {
-                assert!(self.streams.contains(sid), "session points at a dead stream");
+                assert!(
+                    self.streams.contains(sid),
+                    "session points at a dead stream"
+                );
             }
         }
         let mut beconn = vec![0u32; self.proxies.len()];
@@ -45,7 +48,11 @@ impl Engine {
         for (_, c) in self.conns.iter() {
             buffers += usize::from(!c.hs.is_null());
         }
-        assert_eq!(buffers, self.pool.in_use(), "buffers lost or double-counted");
+        assert_eq!(
+            buffers,
+            self.pool.in_use(),
+            "buffers lost or double-counted"
+        );
         for (i, p) in self.proxies.iter().enumerate() {
             if let Some(f) = &p.fe {
                 assert_eq!(f.feconn, feconn[i], "feconn of {} drifted", p.name);
@@ -53,11 +60,19 @@ impl Engine {
             if let Some(b) = &p.be {
                 assert_eq!(b.beconn, beconn[i], "beconn of {} drifted", p.name);
                 for (j, srv) in b.servers.iter().enumerate() {
-                    assert_eq!(srv.cur_sess, srvconn[i][j], "cur_sess of {}/{} drifted", p.name, srv.name);
+                    assert_eq!(
+                        srv.cur_sess, srvconn[i][j],
+                        "cur_sess of {}/{} drifted",
+                        p.name, srv.name
+                    );
                 }
             }
         }
-        assert_eq!(self.actconn as usize, self.sessions.len(), "actconn drifted");
+        assert_eq!(
+            self.actconn as usize,
+            self.sessions.len(),
+            "actconn drifted"
+        );
     }
 
     /// Closes every data-path connection at once (SIGTERM).
@@ -80,8 +95,13 @@ impl Engine {
         for be in 0..self.proxies.len() {
             let n = self.proxies[be].be.as_ref().map_or(0, |b| b.servers.len());
             for srv in 0..n {
-                self.timers.arm(crate::engine::TimerKey::Check(be, srv), None);
-                let sock = self.proxies[be].be.as_mut().and_then(|b| b.servers[srv].check.as_mut()).and_then(|c| c.sock.take());
+                self.timers
+                    .arm(crate::engine::TimerKey::Check(be, srv), None);
+                let sock = self.proxies[be]
+                    .be
+                    .as_mut()
+                    .and_then(|b| b.servers[srv].check.as_mut())
+                    .and_then(|c| c.sock.take());
                 if let Some(sock) = sock {
                     self.close_sock(sock, CloseHow::Reset);
                 }
@@ -92,16 +112,29 @@ impl Engine {
     /// Live data-path objects: (connections, sessions, streams, buffers in
     /// use). All four return to zero once traffic has drained.
     pub fn datapath_counts(&self) -> (usize, usize, usize, usize) {
-        (self.conns.len(), self.sessions.len(), self.streams.len(), self.pool.in_use())
+        (
+            self.conns.len(),
+            self.sessions.len(),
+            self.streams.len(),
+            self.pool.in_use(),
+        )
     }
 
     /// `tcp-request connection` rules; `false`: reject.
-    pub(crate) fn tcp_rules_connection(&mut self, _now: crate::time::Time, _sess: crate::arena::Id<crate::session::Session>) -> bool {
+    pub(crate) fn tcp_rules_connection(
+        &mut self,
+        _now: crate::time::Time,
+        _sess: crate::arena::Id<crate::session::Session>,
+    ) -> bool {
         true
     }
 
     /// `tcp-request session` rules; `false`: reject.
-    pub(crate) fn tcp_rules_session(&mut self, _now: crate::time::Time, _sess: crate::arena::Id<crate::session::Session>) -> bool {
+    pub(crate) fn tcp_rules_session(
+        &mut self,
+        _now: crate::time::Time,
+        _sess: crate::arena::Id<crate::session::Session>,
+    ) -> bool {
         true
     }
 }

@@ -34,14 +34,14 @@ use slab::Slab;
 use crate::arena::{Arena, Id};
 use crate::cli::{self, CliSession, CliState};
 use crate::connection::{BufWaiter, Conn};
+use crate::peers::section::PeersSection;
 use crate::pool::Pool;
 use crate::proxy::Proxy;
-use crate::session::Session;
-use crate::stream::Stream;
-use crate::peers::section::PeersSection;
 use crate::rng::Rng;
+use crate::session::Session;
 use crate::sock::{Action, CloseHow, ListenAddr, ListenerId, LogLevel, LogLine, SockError, SockId};
 use crate::stick_table::StickTable;
+use crate::stream::Stream;
 use crate::task::WaitQueue;
 use crate::time::Time;
 
@@ -118,12 +118,21 @@ pub(crate) struct Listener {
 /// Who owns a socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SockOwner {
-    Cli { session: usize, level: CliLevel },
-    Peer { section: usize, session: usize },
+    Cli {
+        session: usize,
+        level: CliLevel,
+    },
+    Peer {
+        section: usize,
+        session: usize,
+    },
     /// A data-path connection (client or server side).
     Conn(Id<Conn>),
     /// A health-check connection to server `srv` of backend `be`.
-    Check { be: usize, srv: usize },
+    Check {
+        be: usize,
+        srv: usize,
+    },
 }
 
 #[derive(Debug)]
@@ -359,6 +368,16 @@ impl Engine {
         self.after_entry();
     }
 
+    /// A read on `sock` found nothing (`EAGAIN`): the engine may give the
+    /// buffer it lent with [`Engine::recv_buf`] back to the pool, so that
+    /// idle connections hold no buffer (HAProxy frees empty buffers after
+    /// every receive attempt).
+    pub fn recv_blocked(&mut self, sock: SockId) {
+        if let Some(SockOwner::Conn(c)) = self.owner(sock) {
+            self.conn_recv_blocked(c);
+        }
+    }
+
     /// What the driver should write, if it may.
     pub fn send_buf(&self, sock: SockId) -> &[u8] {
         match self.owner(sock) {
@@ -455,6 +474,17 @@ impl Engine {
         self.tables.iter_mut().find(|t| t.params().id == name)
     }
 
+    /// Bounds the buffer pool (`tune.buffers.limit`), for tests and the
+    /// simulator that exercise buffer exhaustion.
+    pub fn set_pool_limit(&mut self, limit: usize) {
+        let bufsize = self.pool.bufsize();
+        crate::bug_on!(
+            self.pool.in_use() > 0,
+            "pool limit changed while buffers are out"
+        );
+        self.pool = Pool::new(bufsize, limit);
+    }
+
     /// Number of live sockets (everything not yet closed).
     pub fn sock_count(&self) -> usize {
         self.socks.len()
@@ -549,7 +579,10 @@ impl Engine {
                 }
                 SockOwner::Conn(c) => {
                     let conn = self.conns.get(c).expect("connection of a live socket");
-                    assert_eq!(conn.sock.idx as usize, idx, "connection and socket disagree");
+                    assert_eq!(
+                        conn.sock.idx as usize, idx,
+                        "connection and socket disagree"
+                    );
                 }
                 SockOwner::Check { .. } => {}
             }
@@ -644,7 +677,9 @@ impl Engine {
                 }
                 self.process_stream(now, sid)
             }
-            TimerKey::ConnHs(c) => self.handshake_fail(now, c, "Timeout during PROXY protocol header"),
+            TimerKey::ConnHs(c) => {
+                self.handshake_fail(now, c, "Timeout during PROXY protocol header")
+            }
             TimerKey::Check(be, srv) => self.check_timer(now, be, srv),
         }
     }

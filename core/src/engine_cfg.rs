@@ -100,24 +100,45 @@ impl Engine {
     /// listeners (`check_config_validity` has already run in the parser).
     fn build_proxies(&mut self, cfg: &Config, resolve: Resolver<'_>) -> Result<(), StartError> {
         let live: Vec<&cfgparse::Proxy> = cfg.proxies.iter().filter(|p| !p.disabled).collect();
-        let index_of = |name: &str| live.iter().position(|p| p.name == name && p.kind.is_backend());
+        let index_of = |name: &str| {
+            live.iter()
+                .position(|p| p.name == name && p.kind.is_backend())
+        };
         let maxconn = cfg.global.maxconn.unwrap_or(4096) as usize;
         self.pool = crate::pool::Pool::new(cfg.global.tune_bufsize as usize, 2 * maxconn + 64);
         for (i, p) in live.iter().enumerate() {
-            let err = |line: u32, message: String| StartError { file: p.place.file.clone(), line, message };
+            let err = |line: u32, message: String| StartError {
+                file: p.place.file.clone(),
+                line,
+                message,
+            };
             let fe = if p.kind.is_frontend() {
                 let default_backend = match (&p.default_backend, p.kind) {
                     (Some((place, name)), _) => Some(index_of(name).ok_or_else(|| {
-                        err(place.line, format!("proxy '{}': unable to find required default_backend: '{name}'.", p.name))
+                        err(
+                            place.line,
+                            format!(
+                                "proxy '{}': unable to find required default_backend: '{name}'.",
+                                p.name
+                            ),
+                        )
                     })?),
                     (None, cfgparse::ProxyKind::Listen) => Some(i),
                     (None, _) => None,
                 };
-                Some(Frontend { maxconn: p.maxconn, default_backend, ..Frontend::default() })
+                Some(Frontend {
+                    maxconn: p.maxconn,
+                    default_backend,
+                    ..Frontend::default()
+                })
             } else {
                 None
             };
-            let be = if p.kind.is_backend() { Some(self.build_backend(p, resolve)?) } else { None };
+            let be = if p.kind.is_backend() {
+                Some(self.build_backend(p, resolve)?)
+            } else {
+                None
+            };
             self.proxies.push(Proxy {
                 name: p.name.clone(),
                 uuid: i as u32 + 1,
@@ -133,9 +154,13 @@ impl Engine {
         for (i, p) in live.iter().enumerate() {
             for b in &p.binds {
                 for a in &b.addrs {
-                    let addr = resolve_addr(&a.addr, resolve)
-                        .map_err(|m| StartError { file: b.place.file.clone(), line: b.place.line, message: format!("'bind' : {m}") })?;
-                    let l = self.add_listener(ListenAddr::Tcp(addr), ListenerKind::Frontend { proxy: i });
+                    let addr = resolve_addr(&a.addr, resolve).map_err(|m| StartError {
+                        file: b.place.file.clone(),
+                        line: b.place.line,
+                        message: format!("'bind' : {m}"),
+                    })?;
+                    let l = self
+                        .add_listener(ListenAddr::Tcp(addr), ListenerKind::Frontend { proxy: i });
                     let li = &mut self.listeners[l.0 as usize];
                     li.name = b.name.clone();
                     li.accept_proxy = b.accept_proxy;
@@ -149,11 +174,20 @@ impl Engine {
         Ok(())
     }
 
-    fn build_backend(&self, p: &cfgparse::Proxy, resolve: Resolver<'_>) -> Result<Backend, StartError> {
+    fn build_backend(
+        &self,
+        p: &cfgparse::Proxy,
+        resolve: Resolver<'_>,
+    ) -> Result<Backend, StartError> {
         let mut servers = Vec::new();
         for (n, s) in p.servers.iter().enumerate() {
-            let err = |message: String| StartError { file: s.place.file.clone(), line: s.place.line, message };
-            let addr = resolve_addr(&s.addr, resolve).map_err(|m| err(format!("'server {}' : {m}", s.name)))?;
+            let err = |message: String| StartError {
+                file: s.place.file.clone(),
+                line: s.place.line,
+                message,
+            };
+            let addr = resolve_addr(&s.addr, resolve)
+                .map_err(|m| err(format!("'server {}' : {m}", s.name)))?;
             let o = &s.opts;
             let check = o.check.then(|| Check {
                 inter_ms: o.inter_ms,
@@ -179,8 +213,18 @@ impl Engine {
                 maxqueue: o.maxqueue,
                 backup: o.backup,
                 state: SrvState::Running,
-                admin: if o.disabled { SrvAdmin::Maint } else { SrvAdmin::Ready },
-                send_proxy: if o.send_proxy_v2 { Some(2) } else if o.send_proxy { Some(1) } else { None },
+                admin: if o.disabled {
+                    SrvAdmin::Maint
+                } else {
+                    SrvAdmin::Ready
+                },
+                send_proxy: if o.send_proxy_v2 {
+                    Some(2)
+                } else if o.send_proxy {
+                    Some(1)
+                } else {
+                    None
+                },
                 check,
                 cur_sess: 0,
                 max_sess: 0,
@@ -199,12 +243,23 @@ impl Engine {
                 lbconn: 0,
             });
         }
-        let table = p.stick_table.as_ref().and_then(|t| self.tables.iter().position(|x| x.params().id == t.params.id));
+        let table = p.stick_table.as_ref().and_then(|t| {
+            self.tables
+                .iter()
+                .position(|x| x.params().id == t.params.id)
+        });
         let mut stick = Vec::new();
         for r in &p.stick_rules {
-            let err = |message: String| StartError { file: r.place.file.clone(), line: r.place.line, message };
+            let err = |message: String| StartError {
+                file: r.place.file.clone(),
+                line: r.place.line,
+                message,
+            };
             if r.expr != "src" {
-                return Err(err(format!("'stick {}' : only the 'src' expression is supported in this version", r.expr)));
+                return Err(err(format!(
+                    "'stick {}' : only the 'src' expression is supported in this version",
+                    r.expr
+                )));
             }
             let t = match &r.table {
                 Some(name) => self.tables.iter().position(|x| x.params().id == *name),
@@ -216,7 +271,11 @@ impl Engine {
                 StickKind::Match => (true, false),
                 StickKind::StoreRequest | StickKind::StoreResponse => (false, true),
             };
-            stick.push(StickRule { table: t, matching, storing });
+            stick.push(StickRule {
+                table: t,
+                matching,
+                storing,
+            });
         }
         let algo = match p.balance {
             Balance::RoundRobin => lb::Algo::RoundRobin,

@@ -29,7 +29,11 @@ impl Engine {
             return;
         }
         let line = self.tcplog_line(now, s);
-        let level = if s.err == ErrCode::None { LogLevel::Info } else { LogLevel::Err };
+        let level = if s.err == ErrCode::None {
+            LogLevel::Info
+        } else {
+            LogLevel::Err
+        };
         self.log(level, line);
     }
 
@@ -38,15 +42,12 @@ impl Engine {
         let fe = &self.proxies[s.fe];
         let be = &self.proxies[s.be];
         let srv_name = match (s.srv.or(s.prev_srv), be.be.as_ref()) {
-            (Some(i), Some(b)) if s.t_connect.is_some() || s.srv.is_some() => b.servers[i].name.as_str(),
+            (Some(i), Some(b)) if s.t_connect.is_some() || s.srv.is_some() => {
+                b.servers[i].name.as_str()
+            }
             _ => "<NOSRV>",
         };
-        let (src, listener) = self
-            .sessions
-            .get(s.sess)
-            .map(|se| (self.conns.get(se.conn).and_then(|c| c.src), se.listener))
-            .map_or((None, None), |(a, l)| (a, Some(l)));
-        let _ = listener;
+        let src = self.sessions.get(s.sess).and_then(|se| se.src);
         let mut out = String::with_capacity(160);
         match src {
             Some(a) => {
@@ -55,7 +56,14 @@ impl Engine {
             None => out.push_str("unix:1"),
         }
         let date = fmt_date(self.opts.epoch_ms + s.accept.as_ms(), true);
-        let tw = s.t_queue.map_or(if s.flags.contains(crate::stream::SfFlags::QUEUED) { -1 } else { 0 }, |v| v as i64);
+        let tw = s.t_queue.map_or(
+            if s.flags.contains(crate::stream::SfFlags::QUEUED) {
+                -1
+            } else {
+                0
+            },
+            |v| v as i64,
+        );
         let tc = s.t_connect.map_or(-1, |v| v as i64);
         let tt = now - s.accept;
         let (srv_conn, srv_queue) = match (s.srv, be.be.as_ref()) {
@@ -64,8 +72,16 @@ impl Engine {
         };
         let (beconn, be_queue) = be.be.as_ref().map_or((0, 0), |b| (b.beconn, b.queue.len()));
         let feconn = fe.fe.as_ref().map_or(0, |f| f.feconn);
-        let retries = be.be.as_ref().map_or(0, |b| b.retries).saturating_sub(s.conn_retries);
-        let retries = if s.flags.contains(crate::stream::SfFlags::REDISP) { format!("+{retries}") } else { retries.to_string() };
+        let retries = be
+            .be
+            .as_ref()
+            .map_or(0, |b| b.retries)
+            .saturating_sub(s.conn_retries);
+        let retries = if s.flags.contains(crate::stream::SfFlags::REDISP) {
+            format!("+{retries}")
+        } else {
+            retries.to_string()
+        };
         let _ = write!(
             out,
             " [{date}] {} {}/{} {tw}/{tc}/{tt} {} {}{} {}/{}/{}/{}/{} {}/{}",

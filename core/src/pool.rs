@@ -30,7 +30,14 @@ pub struct Pool<W: PartialEq + Copy> {
 impl<W: PartialEq + Copy> Pool<W> {
     /// A pool of at most `limit` buffers of `bufsize` bytes.
     pub fn new(bufsize: usize, limit: usize) -> Self {
-        Pool { bufsize, limit, allocated: 0, free: Vec::new(), waiters: VecDeque::new(), failed: 0 }
+        Pool {
+            bufsize,
+            limit,
+            allocated: 0,
+            free: Vec::new(),
+            waiters: VecDeque::new(),
+            failed: 0,
+        }
     }
 
     pub fn bufsize(&self) -> usize {

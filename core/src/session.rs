@@ -37,6 +37,10 @@ pub struct Session {
     /// The client connection.
     pub conn: Id<Conn>,
     pub accept_date: Time,
+    /// Client and local addresses: the socket's, or those a PROXY header
+    /// carried (`sess->src`, `sess->dst`).
+    pub src: Option<core::net::SocketAddr>,
+    pub dst: Option<core::net::SocketAddr>,
     /// Handshakes are done and the session rules passed.
     pub complete: bool,
     pub stkctr: [Option<StkCtr>; MAX_STKCTR],
@@ -80,6 +84,8 @@ impl Engine {
             listener,
             conn: c,
             accept_date: now,
+            src: peer,
+            dst: local,
             complete: false,
             stkctr: [None; MAX_STKCTR],
             stream: None,
@@ -106,7 +112,10 @@ impl Engine {
         }
         if accept_proxy {
             self.conns[c].flags |= CoFlags::ACCEPT_PROXY;
-            let to = self.proxies[fe].timeouts.client_ms.map(|t| now.add_ms(u64::from(t).max(1)));
+            let to = self.proxies[fe]
+                .timeouts
+                .client_ms
+                .map(|t| now.add_ms(u64::from(t).max(1)));
             self.timers.arm(TimerKey::ConnHs(c), to);
             self.conn_update_interest(c);
         } else {
@@ -118,7 +127,9 @@ impl Engine {
     /// Handshakes are done: run the session rules, then install the mux
     /// and create the stream.
     pub(crate) fn session_complete(&mut self, now: Time, sess: Id<Session>) {
-        let Some(se) = self.sessions.get_mut(sess) else { return };
+        let Some(se) = self.sessions.get_mut(sess) else {
+            return;
+        };
         se.complete = true;
         let (fe, c) = (se.fe, se.conn);
         if !self.tcp_rules_session(now, sess) {
@@ -148,7 +159,9 @@ impl Engine {
     /// Releases a session: counters down once, tracked entries released,
     /// the client connection closed if still open, paused listeners resumed.
     pub(crate) fn session_free(&mut self, now: Time, sess: Id<Session>) {
-        let Some(se) = self.sessions.remove(sess) else { return };
+        let Some(se) = self.sessions.remove(sess) else {
+            return;
+        };
         if let Some(c) = self.conns.get(se.conn).map(|_| se.conn) {
             self.conn_close(now, c, CloseHow::Graceful);
         }
@@ -158,11 +171,20 @@ impl Engine {
             f.feconn -= 1;
         }
         for ctr in se.stkctr.into_iter().flatten() {
-            let Some(t) = self.tables.get_mut(ctr.table) else { continue };
+            let Some(t) = self.tables.get_mut(ctr.table) else {
+                continue;
+            };
             if se.conn_cur_counted {
-                if let Ok(crate::stick_table::StData::UInt(v)) = t.get(ctr.entry, DataType::CONN_CUR, 0) {
+                if let Ok(crate::stick_table::StData::UInt(v)) =
+                    t.get(ctr.entry, DataType::CONN_CUR, 0)
+                {
                     let v = v.saturating_sub(1);
-                    let _ = t.set(ctr.entry, DataType::CONN_CUR, 0, crate::stick_table::StData::UInt(v));
+                    let _ = t.set(
+                        ctr.entry,
+                        DataType::CONN_CUR,
+                        0,
+                        crate::stick_table::StData::UInt(v),
+                    );
                     t.touch_local(now, ctr.entry);
                 }
             }
@@ -178,16 +200,20 @@ impl Engine {
     /// `resume_listener` do.
     pub(crate) fn listeners_check_limits(&mut self, fe: usize) {
         let global_full = self.maxconn.is_some_and(|m| self.actconn >= m);
-        let fe_full = self.proxies[fe].fe.as_ref().is_some_and(|f| f.maxconn.is_some_and(|m| f.feconn >= m));
+        let fe_full = self.proxies[fe]
+            .fe
+            .as_ref()
+            .is_some_and(|f| f.maxconn.is_some_and(|m| f.feconn >= m));
         let stopping = self.stopping.is_some();
         for (i, l) in self.listeners.iter_mut().enumerate() {
-            let crate::engine::ListenerKind::Frontend { proxy } = l.kind else { continue };
+            let crate::engine::ListenerKind::Frontend { proxy } = l.kind else {
+                continue;
+            };
             if !l.active || (proxy != fe && !global_full && !l.paused) {
                 continue;
             }
-            let full = global_full
-                || (proxy == fe && fe_full)
-                || l.maxconn.is_some_and(|m| l.nbconn >= m);
+            let full =
+                global_full || (proxy == fe && fe_full) || l.maxconn.is_some_and(|m| l.nbconn >= m);
             let id = ListenerId(i as u32);
             if full && !l.paused {
                 l.paused = true;
@@ -209,9 +235,13 @@ impl Engine {
 
     /// Counts `sess_cnt`/`sess_rate` on the entries tracked so far.
     fn stkctr_count_session(&mut self, now: Time, sess: Id<Session>) {
-        let Some(se) = self.sessions.get(sess) else { return };
+        let Some(se) = self.sessions.get(sess) else {
+            return;
+        };
         for ctr in se.stkctr.into_iter().flatten() {
-            let Some(t) = self.tables.get_mut(ctr.table) else { continue };
+            let Some(t) = self.tables.get_mut(ctr.table) else {
+                continue;
+            };
             bump(t, ctr.entry, DataType::SESS_CNT, 1);
             let _ = t.update_freq(now, ctr.entry, DataType::SESS_RATE, 0, 1);
             t.touch_local(now, ctr.entry);
@@ -223,14 +253,18 @@ impl Engine {
     /// Counts bytes on tracked entries.
     pub(crate) fn stkctr_bytes(&mut self, sess: Id<Session>, up: bool, n: u64) {
         let now = self.now;
-        let Some(se) = self.sessions.get(sess) else { return };
+        let Some(se) = self.sessions.get(sess) else {
+            return;
+        };
         let (cnt, rate) = if up {
             (DataType::BYTES_IN_CNT, DataType::BYTES_IN_RATE)
         } else {
             (DataType::BYTES_OUT_CNT, DataType::BYTES_OUT_RATE)
         };
         for ctr in se.stkctr.into_iter().flatten() {
-            let Some(t) = self.tables.get_mut(ctr.table) else { continue };
+            let Some(t) = self.tables.get_mut(ctr.table) else {
+                continue;
+            };
             if let Ok(crate::stick_table::StData::Ull(v)) = t.get(ctr.entry, cnt, 0) {
                 let v = v.wrapping_add(n);
                 let _ = t.set(ctr.entry, cnt, 0, crate::stick_table::StData::Ull(v));

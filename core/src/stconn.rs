@@ -145,6 +145,12 @@ pub struct StConn {
 
 impl StConn {
     pub fn new(state: ScState) -> StConn {
-        StConn { state, flags: ScFlags::empty(), conn: None, exp: None, err_type: ErrType::None }
+        StConn {
+            state,
+            flags: ScFlags::empty(),
+            conn: None,
+            exp: None,
+            err_type: ErrType::None,
+        }
     }
 }

@@ -20,7 +20,7 @@
 use bitflags::bitflags;
 
 use crate::arena::Id;
-use crate::channel::{ChnFlags, Channel, INFINITE_FORWARD};
+use crate::channel::{Channel, ChnFlags, INFINITE_FORWARD};
 use crate::connection::{BufWaiter, CoFlags};
 use crate::engine::{Engine, TimerKey};
 use crate::session::Session;
@@ -166,9 +166,16 @@ impl Stream {
     /// The stage the back connector is in, for `SF_FINST_*`.
     pub fn stage(&self) -> FinSt {
         match self.scb.state {
-            ScState::Ini | ScState::Req if !self.flags.contains(SfFlags::ASSIGNED) => FinSt::Connect,
+            ScState::Ini | ScState::Req if !self.flags.contains(SfFlags::ASSIGNED) => {
+                FinSt::Connect
+            }
             ScState::Que => FinSt::Queue,
-            ScState::Ini | ScState::Req | ScState::Tar | ScState::Ass | ScState::Con | ScState::Cer => FinSt::Connect,
+            ScState::Ini
+            | ScState::Req
+            | ScState::Tar
+            | ScState::Ass
+            | ScState::Con
+            | ScState::Cer => FinSt::Connect,
             ScState::Rdy | ScState::Est | ScState::Dis | ScState::Clo => FinSt::Data,
         }
     }
@@ -247,7 +254,13 @@ impl Engine {
         let fe = &self.proxies[s.fe].timeouts;
         let be = &self.proxies[s.be].timeouts;
         let tunnel = s.scb.state == ScState::Est && be.tunnel_ms.is_some();
-        let t = if tunnel { be.tunnel_ms } else if s.res.shutw() && fe.client_fin_ms.is_some() { fe.client_fin_ms } else { fe.client_ms };
+        let t = if tunnel {
+            be.tunnel_ms
+        } else if s.res.shutw() && fe.client_fin_ms.is_some() {
+            fe.client_fin_ms
+        } else {
+            fe.client_ms
+        };
         t.map(u64::from)
     }
 
@@ -256,21 +269,39 @@ impl Engine {
         let s = self.streams.get(sid)?;
         let be = &self.proxies[s.be].timeouts;
         let tunnel = s.scb.state == ScState::Est && be.tunnel_ms.is_some();
-        let t = if tunnel { be.tunnel_ms } else if s.req.shutw() && be.server_fin_ms.is_some() { be.server_fin_ms } else { be.server_ms };
+        let t = if tunnel {
+            be.tunnel_ms
+        } else if s.req.shutw() && be.server_fin_ms.is_some() {
+            be.server_fin_ms
+        } else {
+            be.server_ms
+        };
         t.map(u64::from)
     }
 
     /// `process_stream`: runs the stream's state machine after an event.
     pub(crate) fn process_stream(&mut self, now: Time, sid: Id<Stream>) {
         for _ in 0..MAX_LOOPS {
-            let Some(before) = self.streams.get(sid).map(|s| (s.scb.state, s.req.flags, s.res.flags, s.scf.state)) else { return };
+            let Some(before) = self
+                .streams
+                .get(sid)
+                .map(|s| (s.scb.state, s.req.flags, s.res.flags, s.scf.state))
+            else {
+                return;
+            };
             self.stream_check_timeouts(now, sid);
             self.back_update(now, sid);
             self.stream_shutdowns(now, sid);
             if self.stream_try_end(now, sid) {
                 return;
             }
-            let Some(after) = self.streams.get(sid).map(|s| (s.scb.state, s.req.flags, s.res.flags, s.scf.state)) else { return };
+            let Some(after) = self
+                .streams
+                .get(sid)
+                .map(|s| (s.scb.state, s.req.flags, s.res.flags, s.scf.state))
+            else {
+                return;
+            };
             if before == after {
                 break;
             }
@@ -280,7 +311,9 @@ impl Engine {
 
     /// Turns expired deadlines into channel flags (`channel_check_timeouts`).
     fn stream_check_timeouts(&mut self, now: Time, sid: Id<Stream>) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         if Time::is_expired(s.req.rex, now) {
             s.req.rex = None;
             s.req.flags |= ChnFlags::READ_TIMEOUT;
@@ -297,14 +330,18 @@ impl Engine {
             s.req.wex = None;
             s.req.flags |= ChnFlags::WRITE_TIMEOUT;
         }
-        let client_to = s.req.flags.contains(ChnFlags::READ_TIMEOUT) || s.res.flags.contains(ChnFlags::WRITE_TIMEOUT);
-        let server_to = s.res.flags.contains(ChnFlags::READ_TIMEOUT) || s.req.flags.contains(ChnFlags::WRITE_TIMEOUT);
+        let client_to = s.req.flags.contains(ChnFlags::READ_TIMEOUT)
+            || s.res.flags.contains(ChnFlags::WRITE_TIMEOUT);
+        let server_to = s.res.flags.contains(ChnFlags::READ_TIMEOUT)
+            || s.req.flags.contains(ChnFlags::WRITE_TIMEOUT);
         if client_to && s.scf.state != ScState::Clo {
             let stage = s.stage();
             s.set_term(ErrCode::CliTo, stage);
             self.front_abort(now, sid);
         }
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         if server_to && s.scb.state == ScState::Est {
             s.set_term(ErrCode::SrvTo, FinSt::Data);
             self.back_abort(now, sid);
@@ -314,7 +351,9 @@ impl Engine {
     /// The client side is gone or failed: close it now; the server side
     /// flushes what it has for the server, then closes too.
     pub(crate) fn front_abort(&mut self, now: Time, sid: Id<Stream>) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         s.req.flags |= ChnFlags::SHUTR;
         // Nothing can reach the client any more: the response is over.
         s.res.flags |= ChnFlags::SHUTW | ChnFlags::SHUTR;
@@ -333,7 +372,9 @@ impl Engine {
     /// The server side is gone or failed: close it; the client side gets
     /// what is already buffered for it, then a FIN.
     pub(crate) fn back_abort(&mut self, now: Time, sid: Id<Stream>) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         s.res.flags |= ChnFlags::SHUTR;
         s.req.flags |= ChnFlags::SHUTW;
         s.req.output = 0;
@@ -348,7 +389,9 @@ impl Engine {
     /// Propagates half-closes and closes sockets whose both directions
     /// are done.
     fn stream_shutdowns(&mut self, now: Time, sid: Id<Stream>) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         let mut shut_back = false;
         let mut shut_front = false;
         // Client FIN, everything sent to the server: FIN to the server.
@@ -379,7 +422,9 @@ impl Engine {
 
     /// Ends the stream once both connectors are closed. Returns whether it ended.
     fn stream_try_end(&mut self, now: Time, sid: Id<Stream>) -> bool {
-        let Some(s) = self.streams.get(sid) else { return true };
+        let Some(s) = self.streams.get(sid) else {
+            return true;
+        };
         if s.scf.state != ScState::Clo || !matches!(s.scb.state, ScState::Clo | ScState::Ini) {
             return false;
         }
@@ -389,7 +434,9 @@ impl Engine {
 
     /// Recomputes socket interest and the stream's timer.
     pub(crate) fn stream_refresh(&mut self, now: Time, sid: Id<Stream>) {
-        let Some(s) = self.streams.get(sid) else { return };
+        let Some(s) = self.streams.get(sid) else {
+            return;
+        };
         let (fc, bc) = (s.scf.conn, s.scb.conn);
         if let Some(c) = fc {
             self.conn_update_interest(c);
@@ -397,7 +444,9 @@ impl Engine {
         if let Some(c) = bc {
             self.conn_update_interest(c);
         }
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         let mut exp = None;
         for t in [s.req.rex, s.req.wex, s.res.rex, s.res.wex, s.scb.exp] {
             exp = Time::first(exp, t);
@@ -417,7 +466,9 @@ impl Engine {
         self.pool.cancel(BufWaiter::Stream(sid, Dir::Res));
         self.queue_remove(sid);
         self.release_server_slot(sid);
-        let Some(s) = self.streams.remove(sid) else { return };
+        let Some(s) = self.streams.remove(sid) else {
+            return;
+        };
         if let Some(be) = self.proxies[s.be].be.as_mut() {
             if s.flags.contains(SfFlags::BE_ASSIGNED) {
                 be.beconn -= 1;
@@ -436,7 +487,9 @@ impl Engine {
 
     /// Closes the client connection (ctrl layer) of a stream.
     pub(crate) fn front_close(&mut self, now: Time, sid: Id<Stream>, how: CloseHow) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         if s.scf.state == ScState::Clo {
             return;
         }
@@ -451,7 +504,9 @@ impl Engine {
 
     /// Closes the server connection of a stream and frees its slot.
     pub(crate) fn back_close(&mut self, now: Time, sid: Id<Stream>, how: CloseHow) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         if matches!(s.scb.state, ScState::Clo | ScState::Ini) {
             return;
         }
@@ -468,7 +523,9 @@ impl Engine {
 
     /// Sends a FIN on one side once its output is flushed (`sc_shutw`).
     fn conn_shutw(&mut self, now: Time, sid: Id<Stream>, back: bool) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         let conn = if back { s.scb.conn } else { s.scf.conn };
         if back {
             s.scb.flags |= ScFlags::SHUTW;
@@ -478,8 +535,14 @@ impl Engine {
             s.res.wex = None;
         }
         // The other direction now waits under the *-fin timeout.
-        let to = if back { self.back_timeout(sid) } else { self.front_timeout(sid) };
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let to = if back {
+            self.back_timeout(sid)
+        } else {
+            self.front_timeout(sid)
+        };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         let ch = if back { &mut s.res } else { &mut s.req };
         if !ch.shutr() {
             ch.rex = to.map(|t| now.add_ms(t));
@@ -498,14 +561,18 @@ impl Engine {
     /// The stream has no use for a server any more (the client left
     /// before anything was sent): leave the queue, abort the attempt.
     fn back_give_up(&mut self, now: Time, sid: Id<Stream>) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         if matches!(s.scb.state, ScState::Clo | ScState::Ini) {
             return;
         }
         let stage = s.stage();
         s.set_term(ErrCode::CliCl, stage);
         self.queue_remove(sid);
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         s.scb.state = ScState::Clo;
         s.scb.exp = None;
         let conn = s.scb.conn.take();
@@ -517,7 +584,9 @@ impl Engine {
 
     /// Takes a buffer for a channel, or queues the stream for one.
     pub(crate) fn channel_alloc(&mut self, sid: Id<Stream>, dir: Dir) -> bool {
-        let Some(s) = self.streams.get(sid) else { return false };
+        let Some(s) = self.streams.get(sid) else {
+            return false;
+        };
         let ch = if dir == Dir::Req { &s.req } else { &s.res };
         if !ch.buf.is_null() {
             return true;
@@ -525,14 +594,22 @@ impl Engine {
         match self.pool.alloc(BufWaiter::Stream(sid, dir)) {
             Some(b) => {
                 let s = &mut self.streams[sid];
-                let ch = if dir == Dir::Req { &mut s.req } else { &mut s.res };
+                let ch = if dir == Dir::Req {
+                    &mut s.req
+                } else {
+                    &mut s.res
+                };
                 ch.buf = b;
                 ch.flags.remove(ChnFlags::WAIT_ROOM_BUF);
                 true
             }
             None => {
                 let s = &mut self.streams[sid];
-                let ch = if dir == Dir::Req { &mut s.req } else { &mut s.res };
+                let ch = if dir == Dir::Req {
+                    &mut s.req
+                } else {
+                    &mut s.res
+                };
                 ch.flags |= ChnFlags::WAIT_ROOM_BUF;
                 false
             }
@@ -545,7 +622,11 @@ impl Engine {
         match self.pool.release(b) {
             Some(BufWaiter::Stream(sid, dir)) => {
                 if let Some(s) = self.streams.get_mut(sid) {
-                    let ch = if dir == Dir::Req { &mut s.req } else { &mut s.res };
+                    let ch = if dir == Dir::Req {
+                        &mut s.req
+                    } else {
+                        &mut s.res
+                    };
                     ch.flags.remove(ChnFlags::WAIT_ROOM_BUF);
                     self.stream_refresh(now, sid);
                 }
@@ -558,8 +639,14 @@ impl Engine {
     /// Returns an empty channel buffer to the pool (HAProxy releases
     /// buffers as soon as they are empty to keep idle streams small).
     pub(crate) fn channel_release_if_empty(&mut self, sid: Id<Stream>, dir: Dir) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
-        let ch = if dir == Dir::Req { &mut s.req } else { &mut s.res };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        let ch = if dir == Dir::Req {
+            &mut s.req
+        } else {
+            &mut s.res
+        };
         if ch.buf.is_empty() && !ch.buf.is_null() {
             let b = std::mem::take(&mut ch.buf);
             self.pool_release(b);

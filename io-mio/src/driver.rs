@@ -89,6 +89,7 @@ pub struct Driver {
     start: Instant,
     listeners: BTreeMap<ListenerId, Listening>,
     socks: BTreeMap<usize, DSock>,
+    paused: std::collections::BTreeSet<ListenerId>,
     log: LogSink,
     exit: bool,
 }
@@ -146,6 +147,7 @@ impl Driver {
             start,
             listeners: BTreeMap::new(),
             socks: BTreeMap::new(),
+            paused: Default::default(),
             log,
             exit: false,
         })
@@ -266,6 +268,9 @@ impl Driver {
 
     fn accept_all(&mut self, lid: ListenerId) {
         loop {
+            if self.paused.contains(&lid) {
+                return;
+            }
             let accepted = match self.listeners.get(&lid) {
                 Some(Listening::Tcp(l)) => l.accept().map(|(s, a)| (Stream::Tcp(s), Some(a))),
                 Some(Listening::Unix(l, _)) => l.accept().map(|(s, _)| (Stream::Unix(s), None)),
@@ -280,11 +285,13 @@ impl Driver {
                     return;
                 }
             };
+            let mut local = None;
             if let Stream::Tcp(s) = &stream {
                 let _ = s.set_nodelay(true);
+                local = s.local_addr().ok();
             }
             let now = self.now();
-            let Some(id) = self.engine.on_accept(now, lid, peer) else {
+            let Some(id) = self.engine.on_accept(now, lid, peer, local) else {
                 continue; // refused: dropping the stream closes it
             };
             let t = id.index();
@@ -336,6 +343,11 @@ impl Driver {
                         }
                     }
                 }
+                Action::Pause { listener } => self.pause(listener, true),
+                Action::Resume { listener } => {
+                    self.pause(listener, false);
+                    self.accept_all(listener);
+                }
                 Action::Connect { sock, addr } => self.connect(sock, addr),
                 Action::Interest { sock, read, write } => {
                     if let Some(s) = self.socks.get_mut(&sock.index()).filter(|s| s.id == sock) {
@@ -365,6 +377,24 @@ impl Driver {
                 Action::Log(line) => self.write_log(&line),
                 Action::Exit => self.exit = true,
             }
+        }
+    }
+
+    /// Stops or restarts polling a listener (`maxconn` reached or freed).
+    fn pause(&mut self, lid: ListenerId, pause: bool) {
+        let token = Token(LISTENER_BASE + lid.0 as usize);
+        let reg = self.poll.registry();
+        let _ = match self.listeners.get_mut(&lid) {
+            Some(Listening::Tcp(l)) if pause => reg.deregister(l),
+            Some(Listening::Tcp(l)) => reg.register(l, token, Interest::READABLE),
+            Some(Listening::Unix(l, _)) if pause => reg.deregister(l),
+            Some(Listening::Unix(l, _)) => reg.register(l, token, Interest::READABLE),
+            None => return,
+        };
+        if pause {
+            self.paused.insert(lid);
+        } else {
+            self.paused.remove(&lid);
         }
     }
 
@@ -509,7 +539,10 @@ impl Driver {
                     }
                     self.engine.on_recv(now, id, n);
                 }
-                Err(e) if would_block(&e) => s.may_recv = false,
+                Err(e) if would_block(&e) => {
+                    s.may_recv = false;
+                    self.engine.recv_blocked(id);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.drop_sock(t);
