@@ -47,6 +47,7 @@ pub mod proxy;
 pub mod rng;
 pub mod session;
 pub mod sock;
+mod stats;
 pub mod stconn;
 pub mod stick_table;
 pub mod stream;

@@ -446,3 +446,111 @@ fn health_checks_take_a_server_down_and_up() {
     );
     w.assert_drained();
 }
+
+#[test]
+fn show_stat_is_haproxy_csv_and_counts_traffic() {
+    let mut w = World::new(&cfg(
+        "",
+        &format!("    server s1 {S1}\n    server s2 {S2} check\n"),
+    ));
+    w.server(S1, ServerMode::Echo);
+    w.server(S2, ServerMode::Echo);
+    for _ in 0..4 {
+        let c = w.connect(FE);
+        w.send(c, b"12345");
+        w.fin(c);
+    }
+    let now = w.now;
+    let out = w.engine.cli_request(now, "show stat");
+    let mut lines = out.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with("# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,"),
+        "{header}"
+    );
+    let cols: Vec<&str> = header.trim_start_matches("# ").split(',').collect();
+    let col = |name: &str| cols.iter().position(|c| *c == name).unwrap();
+    let rows: Vec<Vec<&str>> = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 4, "FRONTEND, s1, s2, BACKEND");
+    for r in &rows {
+        assert_eq!(r.len(), cols.len(), "every row has every column");
+    }
+    let fe = &rows[0];
+    assert_eq!(
+        (
+            fe[col("svname")],
+            fe[col("stot")],
+            fe[col("bin")],
+            fe[col("status")]
+        ),
+        ("FRONTEND", "4", "20", "OPEN")
+    );
+    let (s1, s2, be) = (&rows[1], &rows[2], &rows[3]);
+    assert_eq!(
+        (s1[col("stot")], s2[col("stot")]),
+        ("2", "2"),
+        "round robin"
+    );
+    // As HAProxy: a checked server starts at health `rise`, shown "UP 1/3".
+    assert_eq!(
+        (s1[col("status")], s2[col("status")]),
+        ("no check", "UP 1/3")
+    );
+    assert_eq!(
+        (
+            be[col("svname")],
+            be[col("stot")],
+            be[col("bout")],
+            be[col("algo")]
+        ),
+        ("BACKEND", "4", "20", "roundrobin")
+    );
+    w.assert_drained();
+}
+
+#[test]
+fn server_admin_commands_steer_traffic() {
+    let mut w = World::new(&cfg(
+        "",
+        &format!("    server s1 {S1}\n    server s2 {S2}\n"),
+    ));
+    w.server(S1, ServerMode::Echo);
+    w.server(S2, ServerMode::Echo);
+    let now = w.now;
+    assert_eq!(
+        w.engine.cli_request(now, "set server app/s1 state maint"),
+        ""
+    );
+    for _ in 0..3 {
+        let c = w.connect(FE);
+        w.fin(c);
+        assert!(last_log(&w).contains("app/s2"), "{}", last_log(&w));
+    }
+    assert_eq!(w.engine.cli_request(now, "enable server app/s1"), "");
+    assert_eq!(w.engine.cli_request(now, "set weight app/s2 0"), "");
+    assert_eq!(
+        w.engine.cli_request(now, "get weight app/s2"),
+        "0 (initial 1)\n"
+    );
+    for _ in 0..3 {
+        let c = w.connect(FE);
+        w.fin(c);
+        assert!(last_log(&w).contains("app/s1"), "{}", last_log(&w));
+    }
+    assert_eq!(
+        w.engine.cli_request(now, "set weight app/s2 x"),
+        "Empty weight string empty or preceded by garbage\n"
+    );
+    assert_eq!(
+        w.engine.cli_request(now, "disable server app/nope"),
+        "No such server.\n"
+    );
+    assert!(w
+        .log_texts()
+        .iter()
+        .any(|l| l == "Server app/s1 is going DOWN for maintenance."));
+    w.assert_drained();
+}

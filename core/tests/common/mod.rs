@@ -4,7 +4,12 @@
 //! `proxy-mio` does: interest from `Action::Interest`, readiness from the
 //! endpoints, actions drained after every input.
 
-#![allow(dead_code, clippy::disallowed_methods, clippy::disallowed_types, clippy::collapsible_if)]
+#![allow(
+    dead_code,
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::collapsible_if
+)]
 
 use std::collections::{BTreeMap, VecDeque};
 
