@@ -58,6 +58,8 @@ bitflags! {
         const DONT_READ = 0x0001_0000;
         /// Waiting for a buffer from the pool.
         const WAIT_ROOM_BUF = 0x0002_0000;
+        /// Bytes move kernel-side (splice), never through the buffer.
+        const SPLICED = 0x0004_0000;
     }
 }
 

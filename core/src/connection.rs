@@ -174,6 +174,38 @@ impl Engine {
         ch.buf.spare_mut()
     }
 
+    /// `n` bytes of this connection's input went straight to the other side.
+    pub(crate) fn conn_on_spliced(&mut self, now: Time, c: Id<Conn>, n: usize) {
+        let Some((sid, dir)) = self.conn_rx_target(c) else {
+            return;
+        };
+        let (fto, bto) = (self.front_timeout(sid), self.back_timeout(sid));
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        let (ch, other) = if dir == Dir::Req {
+            (&mut s.req, &mut s.res)
+        } else {
+            (&mut s.res, &mut s.req)
+        };
+        ch.total += n as u64;
+        ch.flags |=
+            crate::channel::ChnFlags::READ_PARTIAL | crate::channel::ChnFlags::WRITE_PARTIAL;
+        // Both sides were active.
+        let (rto, wto) = if dir == Dir::Req {
+            (fto, bto)
+        } else {
+            (bto, fto)
+        };
+        ch.rex = rto.map(|t| now.add_ms(t));
+        if !other.shutr() && other.rex.is_some() {
+            other.rex = wto.map(|t| now.add_ms(t));
+        }
+        let (fe, be, srv) = (s.fe, s.be, s.srv);
+        self.count_bytes(sid, fe, be, srv, dir, n as u64);
+        self.stream_refresh(now, sid);
+    }
+
     /// Gives back a buffer lent for a read that found nothing.
     pub(crate) fn conn_recv_blocked(&mut self, c: Id<Conn>) {
         if let Some((sid, dir)) = self.conn_rx_target(c) {
@@ -420,13 +452,13 @@ impl Engine {
                 conn.side,
             ) {
                 (Some(s), ConnSide::Front) => (
-                    s.scf.state == ScState::Est && s.req.may_recv(),
+                    s.scf.state == ScState::Est && (s.req.may_recv() || spliced_open(&s.req)),
                     s.res.output > 0 && !s.res.shutw(),
                 ),
                 (Some(s), ConnSide::Back { .. }) => {
                     let est = s.scb.state == ScState::Est;
                     (
-                        est && s.res.may_recv(),
+                        est && (s.res.may_recv() || spliced_open(&s.res)),
                         est && s.req.output > 0 && !s.req.shutw(),
                     )
                 }
@@ -519,4 +551,10 @@ impl Engine {
             self.session_free(now, sid);
         }
     }
+}
+
+/// A spliced direction still open: the engine wants its data, which the
+/// driver moves itself.
+fn spliced_open(ch: &crate::channel::Channel) -> bool {
+    ch.flags.contains(crate::channel::ChnFlags::SPLICED) && !ch.shutr()
 }

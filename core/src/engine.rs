@@ -60,6 +60,9 @@ pub struct EngineOptions {
     /// Wall-clock time at the engine's time origin, in ms since the Unix
     /// epoch (dates in logs and on the CLI only; never used to decide).
     pub epoch_ms: u64,
+    /// The driver can move data between sockets kernel-side
+    /// (`Action::Splice`, HAProxy's `raw_sock_to_pipe`/`raw_sock_from_pipe`).
+    pub splice: bool,
     /// The historic bug to switch on (simulator only).
     #[cfg(feature = "mutants")]
     pub mutant: Option<crate::mutants::Mutant>,
@@ -73,6 +76,7 @@ impl Default for EngineOptions {
             has_old_process: false,
             pid: 1,
             epoch_ms: 0,
+            splice: false,
             #[cfg(feature = "mutants")]
             mutant: None,
         }
@@ -376,6 +380,16 @@ impl Engine {
         if let Some(SockOwner::Conn(c)) = self.owner(sock) {
             self.conn_recv_blocked(c);
         }
+    }
+
+    /// `n` bytes went from `from` to its splice partner without passing
+    /// through the engine (after `Action::Splice`).
+    pub fn on_spliced(&mut self, now: Time, from: SockId, n: usize) {
+        self.set_now(now);
+        if let Some(SockOwner::Conn(c)) = self.owner(from) {
+            self.conn_on_spliced(now, c, n);
+        }
+        self.after_entry();
     }
 
     /// What the driver should write, if it may.

@@ -148,7 +148,10 @@ impl Engine {
                 be,
                 log: !p.logs.is_empty(),
                 dontlognull: p.options.dontlognull,
-                splice_auto: p.options.splice_auto,
+                splice: (
+                    p.options.splice_auto || p.options.splice_request,
+                    p.options.splice_auto || p.options.splice_response,
+                ),
             });
         }
         for (i, p) in live.iter().enumerate() {

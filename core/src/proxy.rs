@@ -201,7 +201,9 @@ pub struct Proxy {
     /// Whether connections are logged (a `log` line applies).
     pub log: bool,
     pub dontlognull: bool,
-    pub splice_auto: bool,
+    /// `option splice-auto` / `splice-request` / `splice-response`: which
+    /// directions may be spliced (request, response).
+    pub splice: (bool, bool),
 }
 
 impl Proxy {

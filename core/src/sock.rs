@@ -161,6 +161,12 @@ pub enum Action {
         read: bool,
         write: bool,
     },
+    /// From now on, move the bytes read on `from` to `to` kernel-side
+    /// (splice through a pipe), reporting them with `Engine::on_spliced`;
+    /// `recv_buf(from)` stays empty. A read0 on `from` is reported with
+    /// `on_recv(from, 0)` once everything read was written to `to`. Lasts
+    /// until either socket is closed.
+    Splice { from: SockId, to: SockId },
     /// Shut the write side (FIN). The engine only asks once its `send_buf`
     /// for that socket is empty.
     Shutdown { sock: SockId },

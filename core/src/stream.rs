@@ -306,7 +306,68 @@ impl Engine {
                 break;
             }
         }
+        self.stream_try_splice(sid);
         self.stream_refresh(now, sid);
+    }
+
+    /// Hands a direction over to kernel splicing once it is a pure tunnel:
+    /// both sides established, nothing buffered, nothing left to analyse
+    /// (`option splice-*`, HAProxy's `raw_sock_to_pipe`).
+    fn stream_try_splice(&mut self, sid: Id<Stream>) {
+        if !self.opts.splice {
+            return;
+        }
+        let Some(s) = self.streams.get(sid) else {
+            return;
+        };
+        if s.scb.state != ScState::Est || s.scf.state != ScState::Est {
+            return;
+        }
+        let (Some(fc), Some(bc)) = (s.scf.conn, s.scb.conn) else {
+            return;
+        };
+        let (fe, be) = (&self.proxies[s.fe], &self.proxies[s.be]);
+        let want = (fe.splice.0 || be.splice.0, fe.splice.1 || be.splice.1);
+        let eligible = |ch: &Channel| {
+            !ch.flags
+                .intersects(ChnFlags::SPLICED | ChnFlags::SHUTR | ChnFlags::SHUTW)
+                && ch.is_empty()
+                && ch.to_forward == INFINITE_FORWARD
+        };
+        let (req_ok, res_ok) = (want.0 && eligible(&s.req), want.1 && eligible(&s.res));
+        let (Some(fsock), Some(bsock)) = (
+            self.conns.get(fc).map(|c| c.sock),
+            self.conns.get(bc).map(|c| c.sock),
+        ) else {
+            return;
+        };
+        if self
+            .conns
+            .get(bc)
+            .is_some_and(|c| c.flags.contains(CoFlags::SEND_PROXY))
+        {
+            return;
+        }
+        let s = &mut self.streams[sid];
+        if req_ok {
+            s.req.flags |= ChnFlags::SPLICED;
+            let b = std::mem::take(&mut s.req.buf);
+            self.actions.push_back(crate::sock::Action::Splice {
+                from: fsock,
+                to: bsock,
+            });
+            self.pool_release(b);
+        }
+        let s = &mut self.streams[sid];
+        if res_ok {
+            s.res.flags |= ChnFlags::SPLICED;
+            let b = std::mem::take(&mut s.res.buf);
+            self.actions.push_back(crate::sock::Action::Splice {
+                from: bsock,
+                to: fsock,
+            });
+            self.pool_release(b);
+        }
     }
 
     /// Turns expired deadlines into channel flags (`channel_check_timeouts`).

@@ -554,3 +554,39 @@ fn server_admin_commands_steer_traffic() {
         .any(|l| l == "Server app/s1 is going DOWN for maintenance."));
     w.assert_drained();
 }
+
+#[test]
+fn splice_takes_over_a_tunnel_and_keeps_accounting() {
+    let text = cfg("    option splice-auto\n", &format!("    server s1 {S1}\n"));
+    let mut w = World::with_splice(&text, true);
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    let s = w.server_peer(S1, 0);
+    assert_eq!(
+        w.spliced, 2,
+        "both directions spliced once established and empty"
+    );
+    w.send(c, &[1u8; 100_000]);
+    assert_eq!(w.peers[s].from_engine.len(), 100_000);
+    w.send(s, &[2u8; 70_000]);
+    assert_eq!(w.peers[c].from_engine.len(), 70_000);
+    w.fin(c);
+    assert!(
+        w.peers[s].fin_from_engine,
+        "read0 after splicing still half-closes"
+    );
+    w.fin(s);
+    let log = last_log(&w);
+    assert!(
+        log.contains(" 70000 -- "),
+        "bytes counted while spliced: {log}"
+    );
+    let now = w.now;
+    let stat = w.engine.cli_request(now, "show stat");
+    assert!(
+        stat.lines()
+            .any(|l| l.starts_with("app,FRONTEND,") && l.contains(",100000,70000,")),
+        "{stat}"
+    );
+    w.assert_drained();
+}

@@ -60,6 +60,8 @@ struct Sock {
     read: bool,
     write: bool,
     connecting: Option<SocketAddr>,
+    /// Reads are spliced to this socket (`Action::Splice`).
+    splice_to: Option<SockId>,
 }
 
 /// The world: one engine, its listeners, the far ends of its sockets.
@@ -75,6 +77,8 @@ pub struct World {
     pub logs: Vec<LogLine>,
     pub exited: bool,
     pub paused: Vec<ListenerId>,
+    /// Directions handed over to splicing.
+    pub spliced: usize,
 }
 
 pub fn addr(s: &str) -> SocketAddr {
@@ -84,11 +88,17 @@ pub fn addr(s: &str) -> SocketAddr {
 impl World {
     /// An engine running the configuration `text`.
     pub fn new(text: &str) -> World {
+        Self::with_splice(text, false)
+    }
+
+    /// The same, with a driver that can splice.
+    pub fn with_splice(text: &str, splice: bool) -> World {
         let parsed = cfgparse::parse("test.cfg", text, ParseOptions::new("test"))
             .unwrap_or_else(|e| panic!("{e}"));
         let opts = EngineOptions {
             seed: 1,
             epoch_ms: 1_795_302_242_000,
+            splice,
             ..Default::default()
         };
         let resolver = |_: &str, _: u16| None;
@@ -104,6 +114,7 @@ impl World {
             logs: Vec::new(),
             exited: false,
             paused: Vec::new(),
+            spliced: 0,
         };
         w.drain();
         w
@@ -133,6 +144,7 @@ impl World {
                             read: false,
                             write: false,
                             connecting: Some(addr),
+                            splice_to: None,
                         },
                     );
                 }
@@ -154,6 +166,12 @@ impl World {
                 Action::Close { sock, how } => {
                     if let Some(s) = self.socks.remove(&sock) {
                         self.peers[s.peer].closed_by_engine = Some(how);
+                    }
+                }
+                Action::Splice { from, to } => {
+                    if let Some(s) = self.socks.get_mut(&from) {
+                        s.splice_to = Some(to);
+                        self.spliced += 1;
                     }
                 }
                 Action::Log(l) => self.logs.push(l),
@@ -193,6 +211,7 @@ impl World {
                 read: false,
                 write: false,
                 connecting: None,
+                splice_to: None,
             },
         );
         self.drain();
@@ -266,6 +285,9 @@ impl World {
                 self.echo(peer, &bytes);
             }
         }
+        if let Some(to) = self.socks.get(&id).and_then(|s| s.splice_to) {
+            return progress | self.step_splice(id, peer, read, to);
+        }
         if read && self.socks.contains_key(&id) {
             let p = &mut self.peers[peer];
             if !p.to_engine.is_empty() {
@@ -294,6 +316,37 @@ impl World {
             progress = true;
         }
         progress
+    }
+
+    /// Spliced reads go straight to the destination's far end.
+    fn step_splice(&mut self, id: SockId, peer: usize, read: bool, to: SockId) -> bool {
+        let now = self.now;
+        let Some(dst) = self.socks.get(&to).map(|s| s.peer) else {
+            return false;
+        };
+        if !read {
+            return false;
+        }
+        let room = self.peers[dst].window.map_or(usize::MAX, |w| {
+            w.saturating_sub(self.peers[dst].from_engine.len())
+        });
+        let n = self.peers[peer].to_engine.len().min(room);
+        if n > 0 {
+            let bytes: Vec<u8> = self.peers[peer].to_engine.drain(..n).collect();
+            self.peers[dst].from_engine.extend_from_slice(&bytes);
+            self.engine.on_spliced(now, id, n);
+            self.drain();
+            self.echo(dst, &bytes);
+            return true;
+        }
+        let p = &self.peers[peer];
+        if p.to_engine.is_empty() && p.fin_to_engine && !p.fin_delivered {
+            self.peers[peer].fin_delivered = true;
+            self.engine.on_recv(now, id, 0);
+            self.drain();
+            return true;
+        }
+        false
     }
 
     fn is_echo(&self, peer: usize) -> bool {
