@@ -636,9 +636,16 @@ impl Driver {
             if buf.is_empty() {
                 break;
             }
+            let want = buf.len();
             match s.stream.write(buf) {
                 Ok(n) => {
                     progress = true;
+                    // A short write means the socket buffer is full: no
+                    // need to try again (and get EAGAIN) before the next
+                    // writable event.
+                    if n < want {
+                        s.may_send = false;
+                    }
                     self.engine.on_sent(now, id, n);
                 }
                 Err(e) if would_block(&e) => s.may_send = false,
@@ -663,13 +670,20 @@ impl Driver {
             if buf.is_empty() {
                 break; // backpressure: readiness is kept for later
             }
+            let room = buf.len();
             match s.stream.read(buf) {
                 Ok(n) => {
                     progress = true;
-                    if n == 0 {
+                    // A short read means the receive queue is empty (HAProxy's
+                    // `fd_cant_recv` after a partial read): the edge-triggered
+                    // poller reports the next bytes, so skip the EAGAIN read.
+                    if n == 0 || n < room {
                         s.may_recv = false;
                     }
                     self.engine.on_recv(now, id, n);
+                    if n > 0 && n < room {
+                        self.engine.recv_blocked(id);
+                    }
                 }
                 Err(e) if would_block(&e) => {
                     s.may_recv = false;
