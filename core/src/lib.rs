@@ -30,9 +30,11 @@ pub mod engine;
 mod engine_cfg;
 pub mod freq_ctr;
 pub mod fuzzing;
+pub mod lb;
 #[cfg(feature = "mutants")]
 pub mod mutants;
 pub mod peers;
+pub mod proto_proxy;
 pub mod rng;
 pub mod sock;
 pub mod stick_table;
