@@ -560,17 +560,22 @@ impl<'a> V1Scanner<'a> {
         Ok(b)
     }
 
-    /// Reads a field made of `allowed` bytes, at most `max` of them, up to a
-    /// space or CR (not consumed). Anything else is `err`; so is an empty
-    /// field, reported as `Spacing`.
-    fn field(&mut self, max: usize, allowed: fn(u8) -> bool, err: V1Error) -> Step<&'a [u8]> {
+    /// Reads a field up to a space or CR (not consumed), at most `max`
+    /// bytes. Each byte is judged as it comes, with the field so far: a LF is
+    /// `LineEnd`; a field that `ok` refuses is `err`; an empty field is
+    /// `Spacing`.
+    fn field(&mut self, max: usize, ok: fn(&[u8]) -> bool, err: V1Error) -> Step<&'a [u8]> {
+        let data = self.data;
         let start = self.pos;
         loop {
             let b = self.peek()?;
             if b == b' ' || b == b'\r' {
                 break;
             }
-            if !allowed(b) || self.pos - start >= max {
+            if b == b'\n' {
+                return Err(ProxyError::BadV1Line(V1Error::LineEnd).into());
+            }
+            if self.pos - start >= max || !ok(&data[start..=self.pos]) {
                 return Err(ProxyError::BadV1Line(err).into());
             }
             self.pos += 1;
@@ -578,7 +583,6 @@ impl<'a> V1Scanner<'a> {
         if self.pos == start {
             return Err(ProxyError::BadV1Line(V1Error::Spacing).into());
         }
-        let data = self.data;
         Ok(&data[start..self.pos])
     }
 
@@ -603,7 +607,7 @@ impl<'a> V1Scanner<'a> {
 
     /// A port: decimal, 0..=65535, no leading zero.
     fn port(&mut self, err: V1Error) -> Step<u16> {
-        let digits = self.field(5, |b| b.is_ascii_digit(), err)?;
+        let digits = self.field(5, port_field, err)?;
         if digits.len() > 1 && digits[0] == b'0' {
             return Err(ProxyError::BadV1Line(err).into());
         }
@@ -630,11 +634,27 @@ impl<'a> V1Scanner<'a> {
     }
 }
 
-/// Early rejection of the protocol field: `p` must start one of the names.
-fn v1_protocol_prefix_ok(p: &[u8]) -> bool {
+// Field checks, given the field so far (never empty).
+
+/// A beginning of `TCP4`, `TCP6` or `UNKNOWN`: a wrong name is refused at
+/// its first wrong byte, without waiting for the CRLF.
+fn protocol_field(t: &[u8]) -> bool {
     [&b"TCP4"[..], b"TCP6", b"UNKNOWN"]
         .iter()
-        .any(|name| name.starts_with(p))
+        .any(|name| name.starts_with(t))
+}
+
+fn port_field(t: &[u8]) -> bool {
+    t.last().is_some_and(u8::is_ascii_digit)
+}
+
+fn ipv4_field(t: &[u8]) -> bool {
+    t.last().is_some_and(|&b| b.is_ascii_digit() || b == b'.')
+}
+
+fn ipv6_field(t: &[u8]) -> bool {
+    t.last()
+        .is_some_and(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
 }
 
 fn parse_v1(data: &[u8]) -> Step<(ProxyHeader, usize)> {
@@ -651,14 +671,7 @@ fn parse_v1(data: &[u8]) -> Step<(ProxyHeader, usize)> {
 }
 
 fn v1_body(s: &mut V1Scanner<'_>) -> Step<ProxyHeader> {
-    let proto = s.field(7, |b| b.is_ascii_alphanumeric(), V1Error::Protocol);
-    let proto = match proto {
-        // Reject early what cannot become a protocol name.
-        Err(Stop::More) if !v1_protocol_prefix_ok(&s.data[6..]) => {
-            return Err(ProxyError::BadV1Line(V1Error::Protocol).into())
-        }
-        r => r?,
-    };
+    let proto = s.field(7, protocol_field, V1Error::Protocol)?;
     let transport = match proto {
         b"TCP4" => Transport::TCP4,
         b"TCP6" => Transport::TCP6,
@@ -708,11 +721,11 @@ fn v1_header(
 fn v1_addr(s: &mut V1Scanner<'_>, t: Transport, err: V1Error) -> Step<IpAddr> {
     let bad = || Stop::Bad(ProxyError::BadV1Line(err));
     if t == Transport::TCP4 {
-        let text = s.field(15, |b| b.is_ascii_digit() || b == b'.', err)?;
+        let text = s.field(15, ipv4_field, err)?;
         parse_ipv4_strict(text).map(IpAddr::V4).ok_or_else(bad)
     } else {
         // The longest IPv6 text, with an embedded IPv4 (INET6_ADDRSTRLEN - 1).
-        let text = s.field(45, |b| b.is_ascii_hexdigit() || b == b':' || b == b'.', err)?;
+        let text = s.field(45, ipv6_field, err)?;
         let text = core::str::from_utf8(text).map_err(|_| bad())?;
         text.parse::<Ipv6Addr>().map(IpAddr::V6).map_err(|_| bad())
     }
