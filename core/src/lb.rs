@@ -445,7 +445,10 @@ impl Lb {
                 crate::bug_on!(rr.tree.len() != self.tier.len());
                 for &(pos, i) in &rr.tree {
                     crate::bug_on!(self.tier.binary_search(&i).is_err());
-                    crate::bug_on!(rr.pos.get(i).copied().flatten() != Some(pos));
+                    let recorded = rr.pos.get(i).copied().flatten().map(Pos::parts);
+                    crate::bug_on!(recorded != Some(pos.parts()));
+                    crate::bug_on!(pos.num >= pos.den || pos.num % 2 == 0);
+                    crate::bug_on!(rr.weight.get(i).map(|&w| 2 * u64::from(w)) != Some(pos.den));
                 }
             }
             State::Map(map) => {
@@ -475,6 +478,11 @@ impl Pos {
         num: 0,
         den: 1,
     };
+
+    /// The exact representation (equality of `Pos` is by value).
+    fn parts(self) -> (u64, u64, u64) {
+        (self.cycle, self.num, self.den)
+    }
 
     /// The next grid point of the same server.
     fn advance(self) -> Pos {
@@ -579,7 +587,9 @@ impl Fwrr {
                 Some(p) => Some(Pos::place(p.max(self.now), w)),
                 None => Some(Pos::place(self.now, w)),
             };
-            if old != new {
+            // Structural comparison: a re-gridded position may be equal in
+            // value to the old one (1/2 == 3/6) yet step differently.
+            if old.map(Pos::parts) != new.map(Pos::parts) {
                 if let Some(p) = old {
                     self.tree.remove(&(p, i));
                 }
