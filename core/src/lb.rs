@@ -388,7 +388,12 @@ impl Lb {
     }
 
     fn pick_fwlc(&mut self, servers: &[LbServer], avoid: Option<usize>) -> Option<usize> {
-        let mut best: Option<(usize, Load, u64)> = None;
+        let State::Fwlc(lc) = &self.state else {
+            return None;
+        };
+        // The lowest (load, last pick), the least recently picked first
+        // among equal loads.
+        let mut best: Option<(Load, u64, usize)> = None;
         let mut avoided = None;
         for &i in &self.tier {
             if !self.available(servers, i) {
@@ -399,16 +404,12 @@ impl Lb {
                 continue;
             }
             let load = Load::of(servers[i].cur_conns, self.weight_of(servers, i));
-            let State::Fwlc(lc) = &self.state else {
-                return None;
-            };
             let last = lc.last_pick.get(i).copied().unwrap_or(0);
-            let better = best.is_none_or(|(_, bl, blast)| (load, last) < (bl, blast));
-            if better {
-                best = Some((i, load, last));
+            if best.is_none_or(|(bl, blast, _)| (load, last) < (bl, blast)) {
+                best = Some((load, last, i));
             }
         }
-        let i = best.map(|(i, _, _)| i).or(avoided)?;
+        let i = best.map(|(_, _, i)| i).or(avoided)?;
         if let State::Fwlc(lc) = &mut self.state {
             lc.seq += 1;
             if let Some(l) = lc.last_pick.get_mut(i) {

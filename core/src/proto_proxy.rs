@@ -608,9 +608,6 @@ impl<'a> V1Scanner<'a> {
     /// A port: decimal, 0..=65535, no leading zero.
     fn port(&mut self, err: V1Error) -> Step<u16> {
         let digits = self.field(5, port_field, err)?;
-        if digits.len() > 1 && digits[0] == b'0' {
-            return Err(ProxyError::BadV1Line(err).into());
-        }
         let v = digits
             .iter()
             .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'));
@@ -644,8 +641,9 @@ fn protocol_field(t: &[u8]) -> bool {
         .any(|name| name.starts_with(t))
 }
 
+/// Digits, without a leading zero (refused at the second digit).
 fn port_field(t: &[u8]) -> bool {
-    t.last().is_some_and(u8::is_ascii_digit)
+    t.last().is_some_and(u8::is_ascii_digit) && (t.len() == 1 || t[0] != b'0')
 }
 
 fn ipv4_field(t: &[u8]) -> bool {

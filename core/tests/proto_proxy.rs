@@ -295,6 +295,11 @@ fn v1_early_rejection() {
         err(b"PROXY TCP4 1.2.3.4 5.6.7.8 123456"),
         ProxyError::BadV1Line(V1Error::SrcPort)
     );
+    assert_eq!(
+        err(b"PROXY TCP4 1.2.3.4 5.6.7.8 00"),
+        ProxyError::BadV1Line(V1Error::SrcPort)
+    );
+    assert_eq!(p(b"PROXY TCP4 1.2.3.4 5.6.7.8 0"), Ok(Status::Partial));
     assert_eq!(p(b"PROX"), Ok(Status::Partial));
     assert_eq!(p(b"PROXY TCP6 ::1 ::1 1 2\r"), Ok(Status::Partial));
     assert_eq!(p(b""), Ok(Status::Partial));
