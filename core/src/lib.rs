@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
+pub mod acl;
 pub mod buf;
 pub mod cfgparse;
 pub mod cli;
@@ -34,6 +35,8 @@ pub mod fuzzing;
 pub mod mutants;
 pub mod peers;
 pub mod rng;
+pub mod rules;
+pub mod sample;
 pub mod sock;
 pub mod stick_table;
 pub mod task;

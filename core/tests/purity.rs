@@ -20,6 +20,8 @@ const ALLOWED_DEPS: &[&str] = &[
     "rand_core",
     "rand_chacha",
     "arbitrary",
+    // ACL regex matching and `regsub`: pure matching code, no I/O, no entropy.
+    "regex",
 ];
 
 /// Crates that reach the OS; none may appear in `sluice-core`'s dependency tree.
