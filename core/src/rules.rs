@@ -774,7 +774,12 @@ impl Builder<'_> {
         for w in warns {
             self.warn(l, w);
         }
-        let label = format!("an '{} {}'", l.keyword, split_action(action).0);
+        let article = if l.keyword.starts_with('h') {
+            "an"
+        } else {
+            "a"
+        };
+        let label = format!("{article} '{} {}'", l.keyword, split_action(action).0);
         let cond = self.cond(l, l.cond.as_ref(), &label, stage, scope);
         match (parsed, cond) {
             (Ok(action), Ok(cond)) => Some(Rule {
@@ -1269,10 +1274,14 @@ impl<'w> ActParser<'w, '_> {
 
     fn tcp_action(&mut self) -> Result<TcpAction, String> {
         let res = self.stage == Stage::TcpResContent;
-        let supported = if res {
-            TCP_RES_ACTIONS
+        let supported: Vec<&str> = if res {
+            TCP_RES_ACTIONS.to_vec()
         } else {
             TCP_REQ_ACTIONS
+                .iter()
+                .copied()
+                .filter(|a| *a != "expect-proxy" || self.stage == Stage::TcpConn)
+                .collect()
         };
         if let Some(c) = self.common() {
             return Ok(match c? {
@@ -1299,7 +1308,7 @@ impl<'w> ActParser<'w, '_> {
             "set-dst" if !res => TcpAction::SetDst(self.expr_word("a sample expression")?),
             "set-src-port" if !res => TcpAction::SetSrcPort(self.expr_word("a sample expression")?),
             "set-dst-port" if !res => TcpAction::SetDstPort(self.expr_word("a sample expression")?),
-            _ => return Err(self.unknown(supported)),
+            _ => return Err(self.unknown(&supported)),
         })
     }
 

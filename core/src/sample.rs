@@ -727,6 +727,8 @@ pub struct Conv {
     pub kind: ConvKind,
     pub args: Vec<Arg>,
     pub kw: &'static str,
+    /// The type the input is cast to first.
+    pub input: SmpType,
 }
 
 /// A sample expression: a fetch and its converters (HAProxy's
@@ -1708,6 +1710,7 @@ pub(crate) fn parse_convs(
             kind: def.kind,
             args,
             kw: def.kw,
+            input: def.input,
         });
         ty = def.out;
         last = Some(def.kw);
@@ -1989,8 +1992,7 @@ fn conv_int(c: &Conv, i: usize, ctx: &mut dyn SampleCtx) -> Option<i64> {
 
 /// Applies one converter (after casting its input).
 fn apply_conv(c: &Conv, s: Sample, ctx: &mut dyn SampleCtx) -> Option<Sample> {
-    let def_in = CONVS.iter().find(|d| d.kind == c.kind)?.input;
-    let s = s.cast(def_in)?;
+    let s = s.cast(c.input)?;
     match (c.kind, s) {
         (ConvKind::Lower, Sample::Str(mut v)) => {
             v.make_ascii_lowercase();
@@ -2114,8 +2116,12 @@ fn expand_subst(subst: &[u8], caps: &regex::bytes::Captures<'_>, out: &mut Vec<u
     }
 }
 
-/// `field(index,delims[,count])` / `word(...)`: 1-based index, negative
-/// from the end; `word` skips empty fields.
+/// `field(index,delims[,count])` / `word(...)` (HAProxy's
+/// `sample_conv_field`/`sample_conv_word`): the `index`th field (1-based;
+/// negative counts from the end) and the `count - 1` next ones (towards
+/// the start for a negative index; `count` 0 or less: up to the end), as
+/// the original substring. `word` ignores empty fields. A field that does
+/// not exist gives no sample.
 fn field(c: &Conv, input: &[u8], words: bool) -> Option<Sample> {
     let (Some(Arg::Int(idx)), Some(Arg::Str(delims))) = (c.args.first(), c.args.get(1)) else {
         return None;
@@ -2125,33 +2131,45 @@ fn field(c: &Conv, input: &[u8], words: bool) -> Option<Sample> {
         _ => 1,
     };
     let d = delims.as_bytes();
-    let parts: Vec<&[u8]> = input
-        .split(|b| d.contains(b))
-        .filter(|p| !words || !p.is_empty())
-        .collect();
-    let n = parts.len() as i64;
-    let (start, len) = match *idx {
+    let mut spans = Vec::new();
+    let mut from = 0;
+    for (i, b) in input.iter().enumerate() {
+        if d.contains(b) {
+            spans.push((from, i));
+            from = i + 1;
+        }
+    }
+    spans.push((from, input.len()));
+    if words {
+        spans.retain(|(a, b)| a < b);
+    }
+    let n = spans.len() as i64;
+    let (first, last) = match *idx {
         0 => return None,
-        i if i > 0 => (i - 1, if count <= 0 { n } else { count }),
+        i if i > 0 => {
+            let first = i - 1;
+            let last = if count <= 0 {
+                n - 1
+            } else {
+                first.saturating_add(count - 1).min(n - 1)
+            };
+            (first, last)
+        }
         i => {
-            let cnt = if count <= 0 { n } else { count };
-            let end = n + i + 1;
-            ((end - cnt).max(0), cnt.min(end))
+            let last = n.saturating_add(i);
+            let first = if count <= 0 {
+                0
+            } else {
+                last.saturating_sub(count - 1).max(0)
+            };
+            (first, last)
         }
     };
-    if start >= n || len <= 0 {
-        return Some(Sample::Str(Vec::new()));
+    if first < 0 || last < first || first >= n {
+        return None;
     }
-    let end = (start + len).min(n);
-    let sep = d.first().copied().unwrap_or(b' ');
-    let mut out = Vec::new();
-    for (k, p) in parts[start as usize..end as usize].iter().enumerate() {
-        if k > 0 {
-            out.push(sep);
-        }
-        out.extend_from_slice(p);
-    }
-    Some(Sample::Str(out))
+    let (a, b) = (spans[first as usize].0, spans[last as usize].1);
+    Some(Sample::Str(input[a..b].to_vec()))
 }
 
 fn hash_out(c: &Conv, h: u32) -> Sample {

@@ -922,7 +922,7 @@ fn missing_tables_are_errors() {
         [
             "parsing [t.cfg:3] : error detected while parsing ACL 'fast' : fetch method 'src_conn_rate' : unable to find table 'fe' referenced by arg 1 of sample fetch keyword 'src_conn_rate' in proxy 'fe' in ACL expression 'src_conn_rate'.",
             // As in HAProxy, the ACL that failed is not there for the rule.
-            "parsing [t.cfg:4] : error detected while parsing an 'tcp-request connection reject' condition : no such ACL : 'fast'.",
+            "parsing [t.cfg:4] : error detected while parsing a 'tcp-request connection reject' condition : no such ACL : 'fast'.",
         ]
     );
     let e = build_errors(&http_listen(&[
@@ -1274,6 +1274,33 @@ proptest! {
             for rule in &rs.http_req {
                 let _ = rule.test(&mut r);
             }
+        }
+    }
+
+    #[test]
+    fn converters_never_panic_on_any_argument(
+        i in any::<i64>(),
+        j in any::<i64>(),
+        k in -3i64..4,
+        text in "[a-z/.,]{0,12}",
+        op in proptest::sample::select(&["add", "sub", "mul", "div", "mod", "and", "or", "xor"][..]),
+    ) {
+        let ctx = ParseCtx::detached();
+        let exprs = [
+            format!("int({i}),{op}({j})"),
+            format!("int({i}),{op}({k}),neg,bool"),
+            format!("str('{text}'),field({i},/.,{j})"),
+            format!("str('{text}'),word({k},/.,{k})"),
+            format!("str('{text}'),field({k},/.,{j})"),
+            format!("str('{text}'),regsub(/,x,g),length"),
+            format!("str('{text}'),regsub('',-),upper"),
+            format!("int({i}),ipmask({}),crc32(1)", k.rem_euclid(33)),
+            format!("int({i}),hex,lower"),
+        ];
+        let mut r = Req::http("GET", "/", &[]);
+        for e in &exprs {
+            let e = SampleExpr::parse(e, &ctx).unwrap_or_else(|err| panic!("{e}: {err}"));
+            let _ = e.eval(&mut r);
         }
     }
 
