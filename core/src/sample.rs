@@ -374,9 +374,10 @@ pub enum FetchKind {
     /// `status`: the response status code.
     Status,
     /// `req.hdr(name[,occ])`, `res.hdr`, `hdr` (`full`: `req.fhdr`, the
-    /// whole line, not split on commas). Header names are lower-cased.
-    /// Without an occurrence, an ACL iterates over every value and a
-    /// sample expression takes the last one.
+    /// whole line, not split on commas). Names are kept as written and
+    /// compare case-insensitively. Without an occurrence, an ACL iterates
+    /// over every value and a sample expression takes the last one; a
+    /// negative occurrence counts from the last.
     Hdr {
         dir: Dir,
         full: bool,
@@ -1345,6 +1346,15 @@ static COUNTERS: &[(&str, CtrWhat, bool)] = &[
     ("trackers", CtrWhat::Op(CtrOp::Trackers), false),
     ("updt_conn_cnt", CtrWhat::Op(CtrOp::UpdtConnCnt), false),
 ];
+
+/// Every stick-counter fetch keyword: `sc0_*` to `sc2_*`, `sc_*` and
+/// `src_*`, in table order.
+pub fn counter_keywords() -> impl Iterator<Item = String> {
+    ["sc0_", "sc1_", "sc2_", "sc_", "src_"]
+        .into_iter()
+        .flat_map(|p| COUNTERS.iter().map(move |(s, _, _)| format!("{p}{s}")))
+        .filter(|name| counter_fetch(name).is_some())
+}
 
 /// Number of stick counters a session has (HAProxy's `MAX_SESS_STKCTR`).
 pub const MAX_SESS_STKCTR: u8 = 3;

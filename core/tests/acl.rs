@@ -1126,6 +1126,89 @@ fn log_format_values_keep_literals_and_expressions() {
     assert_eq!(lf.render(&mut r), b"192.0.2.10 - /p % 192.0.2.10");
 }
 
+/// The arguments a keyword needs to parse on its own.
+fn with_args(kw: &str) -> String {
+    let array = ["get_gpt", "get_gpc", "gpc_rate", "inc_gpc", "clr_gpc"]
+        .iter()
+        .any(|a| kw.ends_with(a));
+    let sc_arg = kw.starts_with("sc_");
+    match kw {
+        "var" => "var(txn.x)".into(),
+        "req.payload" => "req.payload(0,4)".into(),
+        "int" | "bool" => format!("{kw}(1)"),
+        "str" => "str(a)".into(),
+        "ipv4" => "ipv4(10.0.0.1)".into(),
+        "ipv6" => "ipv6(::1)".into(),
+        _ if array && sc_arg => format!("{kw}(3,1)"),
+        _ if array => format!("{kw}(3)"),
+        _ if sc_arg => format!("{kw}(1)"),
+        _ => kw.to_string(),
+    }
+}
+
+#[test]
+fn every_fetch_keyword_parses_and_reaches_the_context() {
+    use sluice_core::sample::{counter_keywords, fetch_keywords, MapCtx};
+    let ctx = ParseCtx::detached();
+    let all: Vec<String> = fetch_keywords()
+        .map(str::to_string)
+        .chain(counter_keywords())
+        .collect();
+    assert!(all.len() > 150, "{}", all.len());
+    for kw in &all {
+        let text = with_args(kw);
+        let e = SampleExpr::parse(&text, &ctx).unwrap_or_else(|err| panic!("{text}: {err}"));
+        let mut m = MapCtx::new();
+        let constant = matches!(e.fetch.kind, FetchKind::Const(_));
+        m.set(&MapCtx::key(&e.fetch), vec![Sample::Int(7)]);
+        let v = e.eval(&mut m);
+        if constant {
+            assert_eq!(m.fetches, 0, "{text}");
+            assert!(v.is_some(), "{text}");
+        } else {
+            assert_eq!(m.fetches, 1, "{text}");
+            assert!(v.is_some(), "{text} -> {:?}", MapCtx::key(&e.fetch));
+        }
+        // Every fetch is usable in an ACL, with the method its type implies
+        // or an explicit one.
+        let acl = [text.clone(), "-m".into(), "found".into()];
+        let x = parse_acl_expr(&acl, &ctx).unwrap_or_else(|err| panic!("{text}: {err}"));
+        // An ACL keyword names its fetch by the canonical keyword
+        // (`req_ver` is `req.ver`): the context goes by the kind.
+        assert_eq!(x.expr.expr.fetch.kind, e.fetch.kind, "{text}");
+        m.set(&MapCtx::key(&x.expr.expr.fetch), vec![Sample::Int(7)]);
+        assert!(x.expr.exec(&mut m) == AclTest::Pass, "{text}");
+    }
+    // The counter family: the data type and counter come from the name.
+    let e = SampleExpr::parse("sc1_bytes_out_rate", &ctx).unwrap();
+    assert_eq!(
+        e.fetch.kind,
+        FetchKind::StkCtr {
+            ctr: 1,
+            data: DataType::BYTES_OUT_RATE
+        }
+    );
+    let e = SampleExpr::parse("sc_kbytes_in(2)", &ctx).unwrap();
+    assert_eq!(
+        e.fetch.kind,
+        FetchKind::StkCtrOp {
+            ctr: 2,
+            op: CtrOp::Kbytes(DataType::BYTES_IN_CNT)
+        }
+    );
+    let e = SampleExpr::parse("src_clr_gpc(1)", &ctx).unwrap();
+    assert_eq!(
+        e.fetch.kind,
+        FetchKind::SrcTableOp {
+            op: CtrOp::Clr(DataType::GPC)
+        }
+    );
+    assert_eq!(e.fetch.int_arg(0), Some(1));
+    assert!(SampleExpr::parse("src_get_gpt(100)", &ctx)
+        .unwrap_err()
+        .contains("invalid array index 100"));
+}
+
 #[test]
 fn match_methods_by_name() {
     for m in [
