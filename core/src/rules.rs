@@ -1596,27 +1596,31 @@ impl<'w> ActParser<'w, '_> {
                         "'{w}' is not supported by Sluice (its engine reads no files); use 'string' or 'lf-string'"
                     )))
                 }
-                "hdr" => {
-                    let (Some(n), Some(v)) = (self.words.get(self.pos + 1), self.words.get(self.pos + 2)) else {
-                        return Err(self.fail("'hdr' expects <name> and <value> as arguments"));
-                    };
-                    let (n, v) = (n.clone(), v.clone());
-                    self.pos += 3;
-                    if ["content-length", "transfer-encoding", "content-type"]
-                        .iter()
-                        .any(|h| n.eq_ignore_ascii_case(h))
-                    {
-                        self.warnings.push(format!("header '{n}' always ignored by the http reply."));
-                        continue;
-                    }
-                    let lf = self.logformat(&v)?;
-                    r.hdrs.push((n, lf));
-                }
+                "hdr" => self.reply_hdr(&mut r)?,
                 _ => break,
             }
         }
         self.check_reply(&mut r, deny, body_arg.as_deref())?;
         Ok(r)
+    }
+
+    /// `hdr NAME FMT` of a reply; the framing headers are ignored, as in
+    /// HAProxy.
+    fn reply_hdr(&mut self, r: &mut Reply) -> Result<(), String> {
+        let (Some(n), Some(v)) = (self.words.get(self.pos + 1), self.words.get(self.pos + 2))
+        else {
+            return Err(self.fail("'hdr' expects <name> and <value> as arguments"));
+        };
+        self.pos += 3;
+        let framing = ["content-length", "transfer-encoding", "content-type"];
+        if framing.iter().any(|h| n.eq_ignore_ascii_case(h)) {
+            self.warnings
+                .push(format!("header '{n}' always ignored by the http reply."));
+            return Ok(());
+        }
+        let lf = self.logformat(v)?;
+        r.hdrs.push((n.clone(), lf));
+        Ok(())
     }
 
     fn check_reply(

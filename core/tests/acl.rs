@@ -864,6 +864,27 @@ fn unknown_actions_list_the_supported_ones() {
 }
 
 #[test]
+fn warnings_like_haproxy() {
+    let rs = one(&http_listen(&[
+        "    acl nopat path",
+        "    http-request return status 200 content-type text/plain",
+        "    http-request return status 200 content-type text/plain string ok hdr Content-Length 9 hdr X-A b",
+        "    http-request deny content-type text/plain",
+    ]));
+    let w: Vec<String> = rs.warnings.iter().map(|d| d.to_string()).collect();
+    assert_eq!(w.len(), 4, "{w:#?}");
+    assert!(w[0].starts_with("parsing [t.cfg:10] : parsing acl keyword 'path' : no pattern to match against were provided"));
+    assert!(w[1].contains("[t.cfg:11] : content-type 'text/plain' ignored by the http reply because neither errorfile nor payload defined."));
+    assert!(w[2].contains("[t.cfg:12] : header 'Content-Length' always ignored by the http reply."));
+    assert!(w[3].contains("[t.cfg:13] : content-type 'text/plain' ignored by the http reply when used with an errorfile."));
+    let HttpReqAction::Return(r) = &rs.http_req[1].action else {
+        panic!()
+    };
+    assert_eq!(r.hdrs.len(), 1);
+    assert_eq!(r.hdrs[0].0, "X-A");
+}
+
+#[test]
 fn fetches_must_be_available_where_the_rule_runs() {
     let e = build_errors(&http_listen(&[
         "    tcp-request connection reject if { path_beg /x }",
