@@ -124,6 +124,17 @@ impl Engine {
             }
             ["set", "table", ..] | ["clear", "table", ..] => "Permission denied\n".to_string(),
             ["show", "peers", rest @ ..] => self.cli_show_peers(now, rest.first().copied()),
+            ["show", "stat", ..] => self.cli_show_stat(now),
+            ["show", "info", ..] => self.cli_show_info(now),
+            ["get", "weight", ..] => self.cli_server_admin(now, &w),
+            ["disable" | "enable", "server", ..] | ["set", "server" | "weight", ..]
+                if level >= CliLevel::Admin =>
+            {
+                self.cli_server_admin(now, &w)
+            }
+            ["disable" | "enable", "server", ..] | ["set", "server" | "weight", ..] => {
+                "Permission denied\n".to_string()
+            }
             _ => {
                 return (
                     help_text(

@@ -31,11 +31,17 @@ use core::net::SocketAddr;
 
 use slab::Slab;
 
+use crate::arena::{Arena, Id};
 use crate::cli::{self, CliSession, CliState};
+use crate::connection::{BufWaiter, Conn};
 use crate::peers::section::PeersSection;
+use crate::pool::Pool;
+use crate::proxy::Proxy;
 use crate::rng::Rng;
+use crate::session::Session;
 use crate::sock::{Action, CloseHow, ListenAddr, ListenerId, LogLevel, LogLine, SockError, SockId};
 use crate::stick_table::StickTable;
+use crate::stream::Stream;
 use crate::task::WaitQueue;
 use crate::time::Time;
 
@@ -54,6 +60,9 @@ pub struct EngineOptions {
     /// Wall-clock time at the engine's time origin, in ms since the Unix
     /// epoch (dates in logs and on the CLI only; never used to decide).
     pub epoch_ms: u64,
+    /// The driver can move data between sockets kernel-side
+    /// (`Action::Splice`, HAProxy's `raw_sock_to_pipe`/`raw_sock_from_pipe`).
+    pub splice: bool,
     /// The historic bug to switch on (simulator only).
     #[cfg(feature = "mutants")]
     pub mutant: Option<crate::mutants::Mutant>,
@@ -67,6 +76,7 @@ impl Default for EngineOptions {
             has_old_process: false,
             pid: 1,
             epoch_ms: 0,
+            splice: false,
             #[cfg(feature = "mutants")]
             mutant: None,
         }
@@ -80,6 +90,8 @@ pub(crate) enum ListenerKind {
     Stats { level: CliLevel },
     /// The local peer's address of a peers section.
     Peers { section: usize },
+    /// A `bind` line of a frontend.
+    Frontend { proxy: usize },
 }
 
 /// `stats socket ... level`.
@@ -95,13 +107,36 @@ pub(crate) struct Listener {
     pub addr: ListenAddr,
     pub kind: ListenerKind,
     pub active: bool,
+    /// `bind ... name N`.
+    pub name: Option<String>,
+    /// `bind ... accept-proxy`.
+    pub accept_proxy: bool,
+    /// `bind ... maxconn N`.
+    pub maxconn: Option<u32>,
+    /// Live connections accepted here.
+    pub nbconn: u32,
+    /// Accepting is paused (a `maxconn` is reached).
+    pub paused: bool,
 }
 
 /// Who owns a socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SockOwner {
-    Cli { session: usize, level: CliLevel },
-    Peer { section: usize, session: usize },
+    Cli {
+        session: usize,
+        level: CliLevel,
+    },
+    Peer {
+        section: usize,
+        session: usize,
+    },
+    /// A data-path connection (client or server side).
+    Conn(Id<Conn>),
+    /// A health-check connection to server `srv` of backend `be`.
+    Check {
+        be: usize,
+        srv: usize,
+    },
 }
 
 #[derive(Debug)]
@@ -124,6 +159,12 @@ pub(crate) enum TimerKey {
     TableExpire(usize),
     /// A CLI session's `stats timeout`.
     Cli(usize),
+    /// A stream's timeouts (`task->expire`).
+    Stream(Id<Stream>),
+    /// A connection's handshake timeout (PROXY header).
+    ConnHs(Id<Conn>),
+    /// The health check of server `srv` of backend `be`.
+    Check(usize, usize),
 }
 
 /// How the process is stopping.
@@ -144,11 +185,21 @@ pub struct Engine {
     socks: Slab<SockEntry>,
     next_gen: u32,
     pub(crate) listeners: Vec<Listener>,
-    actions: VecDeque<Action>,
+    pub(crate) actions: VecDeque<Action>,
     pub(crate) timers: WaitQueue<TimerKey>,
     pub(crate) tables: Vec<StickTable>,
     pub(crate) peers: Vec<PeersSection>,
     pub(crate) clis: Slab<(SockId, CliSession)>,
+    pub(crate) proxies: Vec<Proxy>,
+    pub(crate) conns: Arena<Conn>,
+    pub(crate) sessions: Arena<Session>,
+    pub(crate) streams: Arena<Stream>,
+    pub(crate) pool: Pool<BufWaiter>,
+    /// Live client sessions of the process (`actconn`).
+    pub(crate) actconn: u32,
+    pub(crate) cum_conn: u64,
+    /// `global maxconn`.
+    pub(crate) maxconn: Option<u32>,
     pub(crate) stats_timeout_ms: u64,
     pub(crate) stopping: Option<StopMode>,
     exit_sent: bool,
@@ -169,6 +220,14 @@ impl Engine {
             tables: Vec::new(),
             peers: Vec::new(),
             clis: Slab::new(),
+            proxies: Vec::new(),
+            conns: Arena::new(),
+            sessions: Arena::new(),
+            streams: Arena::new(),
+            pool: Pool::new(crate::peers::DEFAULT_MAX_BODY_LEN, 4096),
+            actconn: 0,
+            cum_conn: 0,
+            maxconn: None,
             stats_timeout_ms: 10_000,
             stopping: None,
             exit_sent: false,
@@ -185,6 +244,11 @@ impl Engine {
             addr: addr.clone(),
             kind,
             active: true,
+            name: None,
+            accept_proxy: false,
+            maxconn: None,
+            nbconn: 0,
+            paused: false,
         });
         self.actions
             .push_back(Action::Listen { listener: id, addr });
@@ -237,6 +301,7 @@ impl Engine {
         now: Time,
         listener: ListenerId,
         peer: Option<SocketAddr>,
+        local: Option<SocketAddr>,
     ) -> Option<SockId> {
         self.set_now(now);
         let kind = self
@@ -247,6 +312,9 @@ impl Engine {
         let id = match kind {
             ListenerKind::Stats { level } => Some(self.cli_accept(now, level)),
             ListenerKind::Peers { section } => self.peers_accept(now, section, peer),
+            ListenerKind::Frontend { proxy } => {
+                self.frontend_accept(now, listener, proxy, peer, local)
+            }
         };
         self.after_entry();
         id
@@ -255,8 +323,13 @@ impl Engine {
     /// An outgoing connection asked with `Action::Connect` is established.
     pub fn on_connected(&mut self, now: Time, sock: SockId) {
         self.set_now(now);
-        if let Some(SockOwner::Peer { section, session }) = self.owner(sock) {
-            self.peer_connected(now, section, session);
+        match self.owner(sock) {
+            Some(SockOwner::Peer { section, session }) => {
+                self.peer_connected(now, section, session)
+            }
+            Some(SockOwner::Conn(c)) => self.conn_on_connected(now, c),
+            Some(SockOwner::Check { be, srv }) => self.check_connected(now, be, srv),
+            _ => {}
         }
         self.after_entry();
     }
@@ -264,8 +337,13 @@ impl Engine {
     /// An outgoing connection failed. The id is stale afterwards.
     pub fn on_connect_error(&mut self, now: Time, sock: SockId, err: SockError) {
         self.set_now(now);
-        if let Some(SockOwner::Peer { section, session }) = self.owner(sock) {
-            self.peer_connect_failed(now, section, session, err);
+        match self.owner(sock) {
+            Some(SockOwner::Peer { section, session }) => {
+                self.peer_connect_failed(now, section, session, err)
+            }
+            Some(SockOwner::Conn(c)) => self.conn_on_connect_error(now, c, err),
+            Some(SockOwner::Check { be, srv }) => self.check_failed(now, be, srv, err),
+            _ => {}
         }
         self.after_entry();
     }
@@ -276,7 +354,8 @@ impl Engine {
         match self.owner(sock) {
             Some(SockOwner::Cli { session, .. }) => self.clis[session].1.rx.spare_mut(),
             Some(SockOwner::Peer { section, session }) => self.peer_recv_buf(section, session),
-            None => &mut [],
+            Some(SockOwner::Conn(c)) => self.conn_recv_buf(c),
+            Some(SockOwner::Check { .. }) | None => &mut [],
         }
     }
 
@@ -287,7 +366,28 @@ impl Engine {
         match self.owner(sock) {
             Some(SockOwner::Cli { session, level }) => self.cli_recv(now, session, level, n),
             Some(SockOwner::Peer { section, session }) => self.peer_recv(now, section, session, n),
-            None => {}
+            Some(SockOwner::Conn(c)) => self.conn_on_recv(now, c, n),
+            Some(SockOwner::Check { .. }) | None => {}
+        }
+        self.after_entry();
+    }
+
+    /// A read on `sock` found nothing (`EAGAIN`): the engine may give the
+    /// buffer it lent with [`Engine::recv_buf`] back to the pool, so that
+    /// idle connections hold no buffer (HAProxy frees empty buffers after
+    /// every receive attempt).
+    pub fn recv_blocked(&mut self, sock: SockId) {
+        if let Some(SockOwner::Conn(c)) = self.owner(sock) {
+            self.conn_recv_blocked(c);
+        }
+    }
+
+    /// `n` bytes went from `from` to its splice partner without passing
+    /// through the engine (after `Action::Splice`).
+    pub fn on_spliced(&mut self, now: Time, from: SockId, n: usize) {
+        self.set_now(now);
+        if let Some(SockOwner::Conn(c)) = self.owner(from) {
+            self.conn_on_spliced(now, c, n);
         }
         self.after_entry();
     }
@@ -297,7 +397,8 @@ impl Engine {
         match self.owner(sock) {
             Some(SockOwner::Cli { session, .. }) => self.clis[session].1.tx.as_slices().0,
             Some(SockOwner::Peer { section, session }) => self.peer_send_buf(section, session),
-            None => &[],
+            Some(SockOwner::Conn(c)) => self.conn_send_buf(c),
+            Some(SockOwner::Check { .. }) | None => &[],
         }
     }
 
@@ -312,7 +413,8 @@ impl Engine {
                 self.cli_progress(now, session);
             }
             Some(SockOwner::Peer { section, session }) => self.peer_sent(now, section, session, n),
-            None => {}
+            Some(SockOwner::Conn(c)) => self.conn_on_sent(now, c, n),
+            Some(SockOwner::Check { .. }) | None => {}
         }
         self.after_entry();
     }
@@ -330,6 +432,8 @@ impl Engine {
             Some(SockOwner::Peer { section, session }) => {
                 self.peer_sock_error(now, section, session, err)
             }
+            Some(SockOwner::Conn(c)) => self.conn_on_error(now, c, err),
+            Some(SockOwner::Check { be, srv }) => self.check_failed(now, be, srv, err),
             None => {}
         }
         self.after_entry();
@@ -382,6 +486,17 @@ impl Engine {
     /// (the simulator's writers).
     pub fn table_mut(&mut self, name: &str) -> Option<&mut StickTable> {
         self.tables.iter_mut().find(|t| t.params().id == name)
+    }
+
+    /// Bounds the buffer pool (`tune.buffers.limit`), for tests and the
+    /// simulator that exercise buffer exhaustion.
+    pub fn set_pool_limit(&mut self, limit: usize) {
+        let bufsize = self.pool.bufsize();
+        crate::bug_on!(
+            self.pool.in_use() > 0,
+            "pool limit changed while buffers are out"
+        );
+        self.pool = Pool::new(bufsize, limit);
     }
 
     /// Number of live sockets (everything not yet closed).
@@ -437,7 +552,8 @@ impl Engine {
         }
         let done = match self.stopping {
             Some(StopMode::Hard) => true,
-            Some(StopMode::Soft) => self.peers_may_exit(),
+            // A soft stop waits for the live connections to end.
+            Some(StopMode::Soft) => self.peers_may_exit() && self.sessions.is_empty(),
             None => false,
         };
         if done {
@@ -475,8 +591,17 @@ impl Engine {
                         },
                     );
                 }
+                SockOwner::Conn(c) => {
+                    let conn = self.conns.get(c).expect("connection of a live socket");
+                    assert_eq!(
+                        conn.sock.idx as usize, idx,
+                        "connection and socket disagree"
+                    );
+                }
+                SockOwner::Check { .. } => {}
             }
         }
+        self.datapath_check_invariants();
     }
 
     pub(crate) fn owner(&self, sock: SockId) -> Option<SockOwner> {
@@ -523,6 +648,13 @@ impl Engine {
         }
     }
 
+    /// Asks for a FIN on `sock` (the caller has flushed its output).
+    pub(crate) fn shutdown_write(&mut self, sock: SockId) {
+        if self.owner(sock).is_some() {
+            self.actions.push_back(Action::Shutdown { sock });
+        }
+    }
+
     /// Closes `sock` and forgets it.
     pub(crate) fn close_sock(&mut self, sock: SockId, how: CloseHow) {
         if self.free_sock(sock) {
@@ -553,6 +685,16 @@ impl Engine {
             }
             TimerKey::TableExpire(t) => self.table_expire_task(now, t),
             TimerKey::Cli(session) => self.cli_close(session),
+            TimerKey::Stream(sid) => {
+                if let Some(s) = self.streams.get_mut(sid) {
+                    s.exp = None;
+                }
+                self.process_stream(now, sid)
+            }
+            TimerKey::ConnHs(c) => {
+                self.handshake_fail(now, c, "Timeout during PROXY protocol header")
+            }
+            TimerKey::Check(be, srv) => self.check_timer(now, be, srv),
         }
     }
 
@@ -590,9 +732,10 @@ impl Engine {
                 Some(SockOwner::Peer { section, session }) => {
                     self.peer_close(section, session, CloseHow::Graceful)
                 }
-                None => {}
+                Some(SockOwner::Conn(_)) | Some(SockOwner::Check { .. }) | None => {}
             }
         }
+        self.datapath_hard_stop();
         self.peers_hard_stop();
     }
 

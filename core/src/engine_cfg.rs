@@ -7,8 +7,10 @@
 use core::fmt;
 use core::net::SocketAddr;
 
-use crate::cfgparse::{Addr, Config, Host, StatsLevel};
-use crate::engine::{CliLevel, Engine, EngineOptions};
+use crate::cfgparse::{self, Addr, Balance, Config, Host, StatsLevel, StickKind};
+use crate::engine::{CliLevel, Engine, EngineOptions, ListenerKind};
+use crate::lb;
+use crate::proxy::{Backend, Check, Frontend, Proxy, Server, SrvAdmin, SrvState, StickRule};
 use crate::sock::ListenAddr;
 use crate::stick_table::StickTable;
 use crate::time::Time;
@@ -87,7 +89,226 @@ impl Engine {
             e.add_stats_socket(addr, level);
         }
         e.build_peers(cfg, resolve)?;
+        e.maxconn = cfg.global.maxconn;
+        e.build_proxies(cfg, resolve)?;
+        let now = e.now;
+        e.checks_start(now);
         Ok(e)
+    }
+
+    /// Frontends, backends and listen sections, with their servers and
+    /// listeners (`check_config_validity` has already run in the parser).
+    fn build_proxies(&mut self, cfg: &Config, resolve: Resolver<'_>) -> Result<(), StartError> {
+        let live: Vec<&cfgparse::Proxy> = cfg.proxies.iter().filter(|p| !p.disabled).collect();
+        let index_of = |name: &str| {
+            live.iter()
+                .position(|p| p.name == name && p.kind.is_backend())
+        };
+        let maxconn = cfg.global.maxconn.unwrap_or(4096) as usize;
+        self.pool = crate::pool::Pool::new(cfg.global.tune_bufsize as usize, 2 * maxconn + 64);
+        for (i, p) in live.iter().enumerate() {
+            let err = |line: u32, message: String| StartError {
+                file: p.place.file.clone(),
+                line,
+                message,
+            };
+            let fe = if p.kind.is_frontend() {
+                let default_backend = match (&p.default_backend, p.kind) {
+                    (Some((place, name)), _) => Some(index_of(name).ok_or_else(|| {
+                        err(
+                            place.line,
+                            format!(
+                                "proxy '{}': unable to find required default_backend: '{name}'.",
+                                p.name
+                            ),
+                        )
+                    })?),
+                    (None, cfgparse::ProxyKind::Listen) => Some(i),
+                    (None, _) => None,
+                };
+                Some(Frontend {
+                    maxconn: p.maxconn,
+                    default_backend,
+                    ..Frontend::default()
+                })
+            } else {
+                None
+            };
+            let be = if p.kind.is_backend() {
+                Some(self.build_backend(p, resolve)?)
+            } else {
+                None
+            };
+            self.proxies.push(Proxy {
+                name: p.name.clone(),
+                uuid: i as u32 + 1,
+                mode: p.mode,
+                timeouts: p.timeouts,
+                fe,
+                be,
+                log: !p.logs.is_empty(),
+                dontlognull: p.options.dontlognull,
+                splice: (
+                    p.options.splice_auto || p.options.splice_request,
+                    p.options.splice_auto || p.options.splice_response,
+                ),
+            });
+        }
+        for (i, p) in live.iter().enumerate() {
+            for b in &p.binds {
+                for a in &b.addrs {
+                    let addr = resolve_addr(&a.addr, resolve).map_err(|m| StartError {
+                        file: b.place.file.clone(),
+                        line: b.place.line,
+                        message: format!("'bind' : {m}"),
+                    })?;
+                    let l = self
+                        .add_listener(ListenAddr::Tcp(addr), ListenerKind::Frontend { proxy: i });
+                    let li = &mut self.listeners[l.0 as usize];
+                    li.name = b.name.clone();
+                    li.accept_proxy = b.accept_proxy;
+                    li.maxconn = b.maxconn;
+                    if let Some(f) = self.proxies[i].fe.as_mut() {
+                        f.listeners.push(l);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn build_backend(
+        &self,
+        p: &cfgparse::Proxy,
+        resolve: Resolver<'_>,
+    ) -> Result<Backend, StartError> {
+        let mut servers = Vec::new();
+        for (n, s) in p.servers.iter().enumerate() {
+            let err = |message: String| StartError {
+                file: s.place.file.clone(),
+                line: s.place.line,
+                message,
+            };
+            let addr = resolve_addr(&s.addr, resolve)
+                .map_err(|m| err(format!("'server {}' : {m}", s.name)))?;
+            let o = &s.opts;
+            let check = o.check.then(|| Check {
+                inter_ms: o.inter_ms,
+                fastinter_ms: o.fastinter_ms.unwrap_or(o.inter_ms),
+                downinter_ms: o.downinter_ms.unwrap_or(o.inter_ms),
+                rise: o.rise.max(1),
+                fall: o.fall.max(1),
+                // Up at start, but down at the first failure, as HAProxy.
+                health: o.rise.max(1),
+                sock: None,
+                next: None,
+                started: None,
+                last_status: "INI",
+                last_duration_ms: 0,
+            });
+            servers.push(Server {
+                name: s.name.clone(),
+                puid: s.id.unwrap_or(n as u32 + 1),
+                addr,
+                iweight: o.weight,
+                uweight: o.weight,
+                maxconn: o.maxconn,
+                maxqueue: o.maxqueue,
+                backup: o.backup,
+                state: SrvState::Running,
+                admin: if o.disabled {
+                    SrvAdmin::Maint
+                } else {
+                    SrvAdmin::Ready
+                },
+                send_proxy: if o.send_proxy_v2 {
+                    Some(2)
+                } else if o.send_proxy {
+                    Some(1)
+                } else {
+                    None
+                },
+                check,
+                cur_sess: 0,
+                max_sess: 0,
+                cum_sess: 0,
+                queue: Default::default(),
+                max_queue: 0,
+                bytes_in: 0,
+                bytes_out: 0,
+                econ: 0,
+                eresp: 0,
+                wretr: 0,
+                wredis: 0,
+                chkfail: 0,
+                chkdown: 0,
+                last_change: self.now,
+                lbconn: 0,
+            });
+        }
+        let table = p.stick_table.as_ref().and_then(|t| {
+            self.tables
+                .iter()
+                .position(|x| x.params().id == t.params.id)
+        });
+        let mut stick = Vec::new();
+        for r in &p.stick_rules {
+            let err = |message: String| StartError {
+                file: r.place.file.clone(),
+                line: r.place.line,
+                message,
+            };
+            if r.expr != "src" {
+                return Err(err(format!(
+                    "'stick {}' : only the 'src' expression is supported in this version",
+                    r.expr
+                )));
+            }
+            let t = match &r.table {
+                Some(name) => self.tables.iter().position(|x| x.params().id == *name),
+                None => table,
+            }
+            .ok_or_else(|| err("'stick' : no stick table for this rule".into()))?;
+            let (matching, storing) = match r.kind {
+                StickKind::On => (true, true),
+                StickKind::Match => (true, false),
+                StickKind::StoreRequest | StickKind::StoreResponse => (false, true),
+            };
+            stick.push(StickRule {
+                table: t,
+                matching,
+                storing,
+            });
+        }
+        let algo = match p.balance {
+            Balance::RoundRobin => lb::Algo::RoundRobin,
+            Balance::StaticRr => lb::Algo::StaticRr,
+            Balance::LeastConn => lb::Algo::LeastConn,
+            Balance::First => lb::Algo::First,
+            Balance::Source => lb::Algo::Source,
+        };
+        let view: Vec<lb::LbServer> = servers.iter().map(crate::backend::lb_view).collect();
+        Ok(Backend {
+            lb: lb::Lb::new(algo, &view),
+            servers,
+            queue: Default::default(),
+            max_queue: 0,
+            beconn: 0,
+            max_beconn: 0,
+            cum_beconn: 0,
+            retries: p.retries,
+            redispatch: p.options.redispatch,
+            balance: p.balance,
+            table,
+            stick,
+            bytes_in: 0,
+            bytes_out: 0,
+            econ: 0,
+            eresp: 0,
+            wretr: 0,
+            wredis: 0,
+            last_change: self.now,
+        })
     }
 
     fn build_peers(&mut self, cfg: &Config, resolve: Resolver<'_>) -> Result<(), StartError> {

@@ -23,22 +23,37 @@
 #![warn(missing_debug_implementations)]
 
 pub mod acl;
+pub mod arena;
+mod backend;
 pub mod buf;
 pub mod cfgparse;
+pub mod channel;
+mod check;
 pub mod cli;
 mod cli_cmds;
+pub mod connection;
+mod datapath;
 pub mod engine;
 mod engine_cfg;
 pub mod freq_ctr;
 pub mod fuzzing;
+pub mod lb;
+mod log;
 #[cfg(feature = "mutants")]
 pub mod mutants;
 pub mod peers;
+pub mod pool;
+pub mod proto_proxy;
+pub mod proxy;
 pub mod rng;
 pub mod rules;
 pub mod sample;
+pub mod session;
 pub mod sock;
+mod stats;
+pub mod stconn;
 pub mod stick_table;
+pub mod stream;
 pub mod task;
 pub mod time;
 

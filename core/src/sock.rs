@@ -146,6 +146,11 @@ pub enum Action {
     },
     /// Stop listening (soft stop): close the listening socket.
     Unlisten { listener: ListenerId },
+    /// Stop accepting on a listener for now (a `maxconn` is reached); the
+    /// socket stays open and clients wait in its backlog.
+    Pause { listener: ListenerId },
+    /// Accept again on a paused listener.
+    Resume { listener: ListenerId },
     /// Open a TCP connection; completion is reported with
     /// `Engine::on_connected` or `Engine::on_connect_error`.
     Connect { sock: SockId, addr: SocketAddr },
@@ -156,6 +161,12 @@ pub enum Action {
         read: bool,
         write: bool,
     },
+    /// From now on, move the bytes read on `from` to `to` kernel-side
+    /// (splice through a pipe), reporting them with `Engine::on_spliced`;
+    /// `recv_buf(from)` stays empty. A read0 on `from` is reported with
+    /// `on_recv(from, 0)` once everything read was written to `to`. Lasts
+    /// until either socket is closed.
+    Splice { from: SockId, to: SockId },
     /// Shut the write side (FIN). The engine only asks once its `send_buf`
     /// for that socket is empty.
     Shutdown { sock: SockId },

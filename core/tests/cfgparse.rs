@@ -186,6 +186,11 @@ fn tokenizer_errors_name_file_line_and_position() {
             "parsing [t.cfg:5] : forbidden first char in environment variable name at position 15",
         ]
     );
+    let e = parse("t.cfg", &text, opts()).unwrap_err();
+    assert!(e
+        .errors
+        .iter()
+        .all(|d| d.keyword == "pidfile" && d.file == "t.cfg"));
 }
 
 #[test]
@@ -1200,11 +1205,19 @@ fn stick_tables_and_stick_rules() {
     want.expire_ms = Some(1_800_000);
     want.nopurge = true;
     want.peers = Some("mesh".into());
+    // `stick` rules make their table store server_id and server_key too.
     want.store = vec![
+        StoreSpec::plain(DataType::SERVER_ID),
         StoreSpec::plain(DataType::CONN_CUR),
         StoreSpec::rate(DataType::HTTP_REQ_RATE, 10_000),
+        StoreSpec::plain(DataType::SERVER_KEY),
     ];
     assert_eq!(t.params, want);
+    let shared = &p.config.table("mesh/shared").unwrap().params;
+    assert_eq!(
+        shared.data_types_bitfield(),
+        DataType::SERVER_ID.bit() | DataType::SERVER_KEY.bit()
+    );
     assert_eq!(t.params.wire_name, "be");
     assert_eq!(t.place.line, 9);
 
@@ -1423,5 +1436,827 @@ fn tls_is_refused_rather_than_served_in_clear() {
     assert_eq!(
         e,
         ["parsing [t.cfg:6] : 'server be/s' : 'ssl': TLS is not supported by Sluice yet."]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Error paths, with a cross-check against a real HAProxy 2.6 when installed
+
+/// One rejected configuration: its lines, the error Sluice reports, and
+/// whether HAProxy 2.6 rejects it too (`false`: Sluice is stricter, see
+/// docs/configuration.md).
+struct Case {
+    lines: &'static [&'static str],
+    want: &'static str,
+    haproxy_rejects: bool,
+}
+
+const fn case(lines: &'static [&'static str], want: &'static str) -> Case {
+    Case {
+        lines,
+        want,
+        haproxy_rejects: true,
+    }
+}
+
+const fn stricter(lines: &'static [&'static str], want: &'static str) -> Case {
+    Case {
+        lines,
+        want,
+        haproxy_rejects: false,
+    }
+}
+
+/// Errors found while reading a section.
+const PARSE_ERRORS: &[Case] = &[
+    case(&["foo bar"], "parsing [t.cfg:1] : unknown keyword 'foo' out of section."),
+    case(&["global", "    frob 1"], "parsing [t.cfg:2] : unknown keyword 'frob' in 'global' section"),
+    case(&["global", "    stats socket"], "parsing [t.cfg:2] : 'stats socket' in global section expects an address or a path to a UNIX socket"),
+    case(&["global", "    stats socket /tmp/s level root"], "parsing [t.cfg:2] : 'stats socket' : 'level' only supports 'user', 'operator', and 'admin' (got 'root')"),
+    case(&["global", "    stats socket /tmp/s frob"], "parsing [t.cfg:2] : 'stats socket' : unknown keyword 'frob'."),
+    case(&["global", "    stats timeout 1x"], "parsing [t.cfg:2] : 'stats timeout' : unexpected character 'x' in argument '1x'."),
+    case(&["global", "    tune.peers.max-updates-at-once 0"], "parsing [t.cfg:2] : 'tune.peers.max-updates-at-once' expects an integer argument greater than 0."),
+    case(&["global", "    nbproc 2"], "parsing [t.cfg:2] : nbproc is not supported any more since HAProxy 2.5. Threads will automatically be used on multi-processor machines if available."),
+    stricter(&["global", "    maxconn lots"], "parsing [t.cfg:2] : 'maxconn' : unexpected character 'l' in argument 'lots'."),
+    case(&["global", "    lua-load /etc/x.lua"], "parsing [t.cfg:2] : 'lua-load': Lua is not supported by Sluice."),
+    case(&["global", "    log 127.0.0.1"], "parsing [t.cfg:2] : log : expects <address> and <facility>  as arguments"),
+    case(&["global", "    log 127.0.0.1 local9"], "parsing [t.cfg:2] : log : unknown log facility 'local9'"),
+    case(&["global", "    log 127.0.0.1 local0 loud"], "parsing [t.cfg:2] : log : unknown optional log level 'loud'"),
+    case(&["global", "    log 127.0.0.1 format json local0"], "parsing [t.cfg:2] : log : unknown log format 'json'"),
+    case(&["global", "    log 127.0.0.1 local0 info info x"], "parsing [t.cfg:2] : log : cannot handle unexpected argument 'x'"),
+    case(&["frontend"], "parsing [t.cfg:1] : 'frontend' expects <name> as an argument."),
+    case(&["backend b@d"], "parsing [t.cfg:1] : character '@' is not permitted in 'backend' name 'b@d'."),
+    case(&["backend b", "    no mode"], "parsing [t.cfg:2] : negation/default currently supported only for options, log, busy-polling, set-dumpable, strict-limits, insecure-fork-wanted and numa-cpu-mapping."),
+    case(&["backend b", "    mode health"], "parsing [t.cfg:2] : unknown proxy mode 'health'."),
+    case(&["backend b", "    server s1"], "parsing [t.cfg:2] : 'server' expects <name> and <addr>[:<port>] as arguments."),
+    case(&["backend b", "    server s1 1.2.3.4:80 frob"], "parsing [t.cfg:2] : 'server b/s1' : unknown keyword 'frob'."),
+    case(&["backend b", "    server s1 1.2.3.4:80 weight 300"], "parsing [t.cfg:2] : 'server b/s1' : weight is not within 0 and 256 (300)."),
+    case(&["backend b", "    server s1 1.2.3.4:80 inter 2x"], "parsing [t.cfg:2] : 'server b/s1' : 'inter' : unexpected character 'x' in argument '2x'."),
+    case(&["backend b", "    server s1 1.2.3.4:80 rise 0"], "parsing [t.cfg:2] : 'server b/s1' : 'rise' has to be > 0."),
+    case(&["backend b", "    server s1 1.2.3.4:99999"], "parsing [t.cfg:2] : 'server b/s1' : invalid port '99999' in '1.2.3.4:99999'"),
+    case(&["frontend f", "    server s1 1.2.3.4:80"], "parsing [t.cfg:2] : 'server' not allowed because frontend 'f' has no backend capability."),
+    case(&["frontend f", "    default-server check"], "parsing [t.cfg:2] : 'default-server' not allowed because frontend 'f' has no backend capability."),
+    case(&["frontend f", "    bind 1.2.3.4"], "parsing [t.cfg:2] : 'bind' : missing port specification in '1.2.3.4'"),
+    case(&["frontend f", "    bind"], "parsing [t.cfg:2] : 'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... as arguments."),
+    case(&["frontend f", "    bind :80 frob"], "parsing [t.cfg:2] : 'bind :80' in section 'frontend' : unknown keyword 'frob'."),
+    case(&["frontend f", "    timeout client 2x"], "parsing [t.cfg:2] : 'timeout client' : unexpected character 'x' in argument '2x'."),
+    case(&["frontend f", "    timeout client"], "parsing [t.cfg:2] : 'timeout client' expects an integer value (in milliseconds)"),
+    case(&["frontend f", "    timeout client 25d"], "parsing [t.cfg:2] : timer overflow in argument <25d> to <timeout client>, maximum value is 2147483647 ms (~24.8 days)."),
+    case(&["frontend f", "    timeout bogus 1s"], "parsing [t.cfg:2] : 'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got 'bogus')"),
+    case(&["backend b", "    balance weird"], "parsing [t.cfg:2] : balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options."),
+    stricter(&["backend b", "    balance uri"], "parsing [t.cfg:2] : 'balance uri' is not supported by Sluice yet."),
+    stricter(&["backend b", "    retries many"], "parsing [t.cfg:2] : 'retries' : unexpected character 'm' in argument 'many'."),
+    case(&["backend b", "    option frob"], "parsing [t.cfg:2] : unknown option 'frob'."),
+    case(&["backend b", "    no option httplog"], "parsing [t.cfg:2] : negation/default is not supported for option 'httplog'."),
+    case(&["backend b", "    option forwardfor except"], "parsing [t.cfg:2] : 'option forwardfor except' expects <address>[/mask] as argument."),
+    case(&["backend b", "    http-reuse sometimes"], "parsing [t.cfg:2] : 'http-reuse' only supports 'never', 'safe', 'aggressive', 'always'."),
+    case(&["backend b", "    http-check expect status"], "parsing [t.cfg:2] : 'http-check expect' : 'status' expects a <pattern> as argument."),
+    stricter(&["backend b", "    http-check expect rstatus ^2"], "parsing [t.cfg:2] : 'http-check expect' : only 'status' is supported by Sluice (got 'rstatus')."),
+    stricter(&["backend b", "    http-check send meth GET"], "parsing [t.cfg:2] : 'http-check send' is not supported by Sluice (only 'http-check expect [!] status <codes>')."),
+    case(&["frontend f", "    use_backend"], "parsing [t.cfg:2] : 'use_backend' expects a backend name."),
+    case(&["backend b", "    stick frob src"], "parsing [t.cfg:2] : 'stick' expects 'on', 'match', or 'store'."),
+    case(&["backend b", "    stick on"], "parsing [t.cfg:2] : 'stick' expects a fetch method."),
+    case(&["backend b", "    stick on src frob"], "parsing [t.cfg:2] : 'stick': unknown keyword 'frob'."),
+    case(&["backend b", "    stick-table type ip size 1k peers"], "parsing [t.cfg:2] : stick-table: missing argument after 'peers'."),
+    case(&["backend b", "    stick-table type ip"], "parsing [t.cfg:2] : stick-table: missing size."),
+    case(&["frontend f", "    acl a"], "parsing [t.cfg:2] : error detected while parsing ACL 'a' : missing fetch method."),
+    case(&["frontend f", "    acl b$d src 1.2.3.4"], "parsing [t.cfg:2] : character '$' is not permitted in 'acl' name 'b$d'."),
+    case(&["frontend f", "    tcp-request frob accept"], "parsing [t.cfg:2] : 'tcp-request' expects 'inspect-delay', 'connection', 'session' or 'content' in frontend 'f' (got 'frob')"),
+    case(&["backend b", "    tcp-request connection accept"], "parsing [t.cfg:2] : tcp-request connection is not allowed because backend b is not a frontend"),
+    case(&["frontend f", "    http-request"], "parsing [t.cfg:2] : 'http-request' expects an action."),
+    case(&["defaults", "    bind :80"], "parsing [t.cfg:2] : 'bind' not allowed in 'defaults' section."),
+    case(&["defaults", "    server s 1.1.1.1:1"], "parsing [t.cfg:2] : 'server' not allowed in 'defaults' section."),
+    case(&["defaults", "    stick-table type ip size 1"], "parsing [t.cfg:2] : 'stick-table' not allowed in 'defaults' section."),
+    case(&["defaults", "    acl a src 1.1.1.1"], "parsing [t.cfg:2] : 'acl' not allowed in anonymous 'defaults' section."),
+    case(&["frontend f from nowhere"], "parsing [t.cfg:1] : defaults section 'nowhere' not found for frontend 'f'."),
+    case(&["global", "    .if"], "parsing [t.cfg:2] : non-terminated '.if' block."),
+];
+
+#[test]
+fn every_parse_error_names_file_line_and_says_what_is_wrong() {
+    for c in PARSE_ERRORS {
+        let e = errors(&cfg(c.lines));
+        assert_eq!(e, [c.want], "{:?}", c.lines);
+    }
+}
+
+/// Errors only `Config::check` finds: each configuration parses.
+const CHECK_ERRORS: &[Case] = &[
+    case(&["frontend f", "    bind :80", "    default_backend nope"], "parsing [t.cfg:3] : Proxy 'f': unable to find required default_backend: 'nope'."),
+    case(&["frontend f", "    bind :80", "    use_backend nope if TRUE"], "parsing [t.cfg:3] : Proxy 'f': unable to find required use_backend: 'nope'."),
+    case(&["frontend f", "    bind :80", "    default_backend f"], "parsing [t.cfg:3] : Proxy 'f': unable to find required default_backend: 'f'."),
+    case(&["listen l", "    bind :80", "    default_backend l"], "parsing [t.cfg:3] : Proxy 'l': loop detected for default_backend: 'l'."),
+    case(&["frontend f", "    mode http", "    bind :80", "    default_backend b", "backend b", "    mode tcp"], "parsing [t.cfg:4] : http frontend 'f' (t.cfg:1) tries to use incompatible tcp backend 'b' (t.cfg:5) as its default backend (see 'mode')."),
+    case(&["listen f", "    mode http", "    bind :80", "    use_backend b if TRUE", "backend b"], "parsing [t.cfg:4] : http proxy 'f' (t.cfg:1) tries to use incompatible tcp backend 'b' (t.cfg:5) in a 'use_backend' rule (see 'mode')."),
+    case(&["backend b", "    stick on src"], "parsing [t.cfg:2] : Proxy 'b': unable to find stick-table 'b'."),
+    case(&["backend b", "    stick-table type ip size 1", "    stick on src table nope"], "parsing [t.cfg:3] : Proxy 'b': unable to find stick-table 'nope'."),
+    case(&["backend b", "    stick-table type ip size 1 peers nope"], "parsing [t.cfg:2] : Proxy 'b': unable to find sync peers 'nope'."),
+    case(&["frontend f", "    bind :80", "    tcp-request connection track-sc0 src"], "parsing [t.cfg:3] : Proxy 'f': unable to find table 'f' referenced by track-sc0."),
+    case(&["frontend f", "    mode http", "    bind :80", "    http-request track-sc1 src table m/t"], "parsing [t.cfg:4] : Proxy 'f': unable to find table 'm/t' referenced by track-sc1."),
+    case(&["backend b", "backend b"], "parsing [t.cfg:2] : backend 'b' has the same name as backend 'b' declared at t.cfg:1."),
+    case(&["frontend x", "    bind :80", "listen x", "    bind :81"], "parsing [t.cfg:3] : proxy 'x' has the same name as frontend 'x' declared at t.cfg:1."),
+    case(&["backend b", "    server s 1.1.1.1:1", "    server s 1.1.1.1:2"], "parsing [t.cfg:3] : backend 'b', another server named 's' was already defined at line 2, please use distinct names."),
+    case(&["backend b", "    server s 1.1.1.1:1 id 3", "    server t 1.1.1.1:2 id 3"], "parsing [t.cfg:3] : 'server b/t' : 'id' : custom id 3 already used by 'server s'."),
+    case(&["peers m", "    peer testhost 1.1.1.1:1", "peers m", "    peer testhost 1.1.1.1:1"], "parsing [t.cfg:3] : peers section 'm' has the same name as another peers section declared at t.cfg:1."),
+    stricter(&["peers m", "    peer testhost 1.1.1.1:1", "    peer B 1.1.1.1:2", "    peer B 1.1.1.1:3"], "parsing [t.cfg:4] : peers section 'm': peer 'B' is already declared at t.cfg:3."),
+    stricter(&["peers m", "    peer testhost 1.1.1.1:1", "    table t type ip size 1", "    table t type ip size 2"], "parsing [t.cfg:4] : peers section 'm': table 't' is already declared at t.cfg:3."),
+];
+
+#[test]
+fn every_check_error_names_file_line() {
+    for c in CHECK_ERRORS {
+        let text = cfg(c.lines);
+        let (config, d) = {
+            let mut p = Parser::new(opts());
+            p.feed("t.cfg", &text);
+            p.into_parts()
+        };
+        assert!(
+            d.errors.is_empty(),
+            "{:?}: parse errors {:?}",
+            c.lines,
+            d.errors
+        );
+        let found: Vec<String> = config
+            .check()
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(found, [c.want], "{:?}", c.lines);
+        assert_eq!(errors(&text), [c.want]);
+    }
+}
+
+/// `haproxy -c` on `text`: `Some(valid)`, or `None` without a `haproxy`.
+fn haproxy_accepts(text: &str, tag: &str) -> Option<bool> {
+    let dir = std::env::temp_dir().join(format!("sluice-cfgparse-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok()?;
+    let file = dir.join("haproxy.cfg");
+    std::fs::write(&file, text).ok()?;
+    let out = std::process::Command::new("haproxy")
+        .args(["-c", "-L", "testhost", "-f"])
+        .arg(&file)
+        .output();
+    let _ = std::fs::remove_dir_all(&dir);
+    // 0: valid; 2: valid but nothing to listen on.
+    Some(matches!(out.ok()?.status.code(), Some(0 | 2)))
+}
+
+#[test]
+fn haproxy_2_6_agrees_with_the_error_cases() {
+    let all = PARSE_ERRORS.iter().chain(CHECK_ERRORS);
+    let mut checked = 0;
+    let mut disagree = Vec::new();
+    for (i, c) in all.enumerate() {
+        let Some(valid) = haproxy_accepts(&cfg(c.lines), &format!("case{i}")) else {
+            eprintln!("haproxy is not installed: cross-check skipped");
+            return;
+        };
+        if valid == c.haproxy_rejects {
+            disagree.push(c.lines);
+        }
+        checked += 1;
+    }
+    assert!(disagree.is_empty(), "haproxy disagrees on {disagree:#?}");
+    assert!(checked > 70);
+}
+
+// ---------------------------------------------------------------------------
+// Real configurations
+
+#[test]
+fn the_peers_capture_configuration_parses() {
+    let text = read("core/tests/data/captures/session/haproxy-A.cfg");
+    let p = parse("haproxy-A.cfg", &text, ParseOptions::new("somehost")).unwrap();
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    let c = &p.config;
+    assert_eq!(c.local_peer, "A");
+    let g = &c.global;
+    assert_eq!(
+        g.stats_sockets[0].addr,
+        Addr::Unix("./peer-A/admin.sock".into())
+    );
+    assert_eq!(
+        (g.stats_sockets[0].level, g.stats_sockets[0].mode),
+        (StatsLevel::Admin, Some(0o600))
+    );
+    assert_eq!((g.stats_timeout_ms, g.nbthread), (60_000, Some(1)));
+
+    let mesh = c.peers_section("mesh").unwrap();
+    assert_eq!(
+        c.local_peer_of(mesh).unwrap().addr,
+        Some(inet("127.0.0.1", 10401))
+    );
+    assert_eq!(mesh.peer("B").unwrap().addr, Some(inet("127.0.0.1", 10402)));
+
+    // What A sent in its TABLE_DEFINITION messages (A-to-B.decoded.txt):
+    // name, key type, key length, data types bitfield, expire.
+    let wire: Vec<(&str, u8, usize, u64, Option<u32>)> = c
+        .tables()
+        .map(|t| {
+            let p = &t.params;
+            (
+                p.wire_name.as_str(),
+                p.key_type.wire_id(),
+                p.key_size,
+                p.data_types_bitfield(),
+                p.expire_ms,
+            )
+        })
+        .collect();
+    let ten_min = Some(600_000);
+    assert_eq!(
+        wire,
+        [
+            ("/t_ip", 4, 4, 0x2437, ten_min),
+            ("/t_int", 2, 4, 0x2437, ten_min),
+            ("/t_str", 6, 33, 0x2437, ten_min),
+            ("/t_bin", 7, 16, 0x2437, ten_min),
+            ("/t_ip6", 5, 16, 0x1d1_0040, ten_min),
+            ("be_stick", 4, 4, 0x8_0001, ten_min),
+        ]
+    );
+    let t_ip6 = &c.table("mesh/t_ip6").unwrap().params;
+    let gpc_rate = t_ip6.store_spec(DataType::GPC_RATE).unwrap();
+    assert_eq!((gpc_rate.array_len, gpc_rate.period_ms), (2, 10_000));
+    assert_eq!(
+        t_ip6
+            .store_spec(DataType::BYTES_OUT_RATE)
+            .unwrap()
+            .period_ms,
+        60_000
+    );
+    assert_eq!(
+        c.table("be_stick").unwrap().params.peers.as_deref(),
+        Some("mesh")
+    );
+
+    let fe = proxy(c, "fe_track");
+    assert_eq!(
+        (fe.mode, fe.binds[0].addrs[0].addr.clone()),
+        (Mode::Http, inet("127.0.0.1", 10501))
+    );
+    let r: Vec<(&[String], Option<&Cond>)> = fe
+        .http_request
+        .iter()
+        .map(|r| (r.words.as_slice(), r.cond.as_ref()))
+        .collect();
+    assert_eq!(
+        r[0].0,
+        ["track-sc0", "req.hdr(x-bin)", "table", "mesh/t_bin"]
+    );
+    assert_eq!(
+        r[0].1.unwrap().words,
+        ["{", "req.hdr(x-bin)", "-m", "found", "}"]
+    );
+    assert_eq!(r[1].0, ["sc-inc-gpc0(0)"]);
+    // The quoted "ok\n" keeps its escaped newline.
+    assert_eq!(
+        r[2].0,
+        [
+            "return",
+            "status",
+            "200",
+            "content-type",
+            "text/plain",
+            "string",
+            "ok\n"
+        ]
+    );
+    assert_eq!(r[2].1, None);
+    assert_eq!(fe.http_request[2].line, 26);
+
+    let fs = proxy(c, "fe_stick");
+    assert_eq!(fs.default_backend.as_ref().unwrap().1, "be_stick");
+    let be = proxy(c, "be_stick");
+    assert_eq!(be.stick_rules[0].expr, "src");
+    assert_eq!(be.server("s1").unwrap().addr, inet("127.0.0.1", 10501));
+    assert_eq!(be.timeouts.connect_ms, Some(2000));
+}
+
+#[test]
+fn the_other_capture_configurations_parse() {
+    for (file, me) in [
+        ("core/tests/data/captures/session/haproxy-B.cfg", "B"),
+        ("core/tests/data/captures/reload/haproxy-A.cfg", "A"),
+    ] {
+        let p = parse(file, &read(file), ParseOptions::new("x")).unwrap();
+        assert_eq!(p.config.local_peer, me);
+        assert!(p.warnings.is_empty(), "{file}: {:?}", p.warnings);
+    }
+}
+
+const EXAMPLES: [&str; 4] = [
+    "examples/peers-mesh.cfg",
+    "examples/peers-mesh-2x.cfg",
+    "examples/tcp-lb.cfg",
+    "examples/http-lb.cfg",
+];
+
+#[test]
+fn the_examples_parse() {
+    for f in EXAMPLES {
+        let mut o = ParseOptions::new("node1");
+        o.local_peer = Some("node1".into());
+        let p = parse(f, &read(f), o).unwrap_or_else(|e| panic!("{f}:\n{e}"));
+        for w in &p.warnings {
+            // Only what the examples do on purpose.
+            let expected = w.message.contains("-L") || w.message.contains("v6only");
+            assert!(expected, "{f}: {w}");
+        }
+    }
+}
+
+#[test]
+fn example_peers_mesh() {
+    let mut o = ParseOptions::new("node2");
+    o.local_peer = Some("node2".into());
+    let p = parse("peers-mesh.cfg", &read("examples/peers-mesh.cfg"), o).unwrap();
+    let c = &p.config;
+    let mesh = c.peers_section("mesh").unwrap();
+    assert_eq!(mesh.peers.len(), 3);
+    assert_eq!(mesh.local_addr("node2"), Some(&inet("10.0.0.2", 10000)));
+    let keys = &c.table("mesh/api_keys").unwrap().params;
+    assert_eq!(
+        (keys.key_type, keys.key_size, keys.expire_ms),
+        (KeyType::String, 65, Some(3_600_000))
+    );
+    assert_eq!(
+        proxy(c, "be_app")
+            .stick_table
+            .as_ref()
+            .unwrap()
+            .params
+            .peers
+            .as_deref(),
+        Some("mesh")
+    );
+    assert_eq!(proxy(c, "fe_web").http_request.len(), 3);
+}
+
+#[test]
+fn example_tcp_load_balancer() {
+    let p = parse("tcp-lb.cfg", &read("examples/tcp-lb.cfg"), opts()).unwrap();
+    let pg = proxy(&p.config, "postgres");
+    assert_eq!(pg.kind, ProxyKind::Listen);
+    assert_eq!(
+        (pg.mode, pg.balance, pg.retries, pg.maxconn),
+        (Mode::Tcp, Balance::RoundRobin, 3, Some(2000))
+    );
+    assert!(pg.options.tcp_check && pg.options.redispatch && pg.options.tcplog);
+    let t = &pg.timeouts;
+    assert_eq!(
+        (t.connect_ms, t.client_ms, t.tunnel_ms, t.check_ms),
+        (Some(3000), Some(60_000), Some(3_600_000), Some(2000))
+    );
+    assert_eq!(pg.binds.len(), 2);
+    assert_eq!(pg.servers.len(), 4);
+    let pg3 = pg.server("pg3").unwrap();
+    assert!(pg3.opts.check && pg3.opts.send_proxy_v2);
+    assert_eq!(
+        (pg3.opts.weight, pg3.opts.maxconn, pg3.opts.fastinter_ms),
+        (50, Some(500), Some(1000))
+    );
+    assert!(pg.server("pg-standby").unwrap().opts.backup);
+    let redis = proxy(&p.config, "redis");
+    assert_eq!(redis.balance, Balance::First);
+    assert!(redis.binds[0].accept_proxy);
+    assert_eq!(redis.tcp_request_content[0].words, ["reject"]);
+    assert!(redis.server("r2").unwrap().opts.disabled);
+}
+
+#[test]
+fn example_http_load_balancer() {
+    let p = parse("http-lb.cfg", &read("examples/http-lb.cfg"), opts()).unwrap();
+    let c = &p.config;
+    assert_eq!(
+        (c.global.tune_bufsize, c.global.maxrewrite()),
+        (32768, 4096)
+    );
+    let fe = proxy(c, "fe_http");
+    assert_eq!(fe.mode, Mode::Http);
+    assert_eq!(
+        fe.use_backends
+            .iter()
+            .map(|u| u.name.as_str())
+            .collect::<Vec<_>>(),
+        ["be_api", "be_static"]
+    );
+    assert_eq!(fe.acls.len(), 3);
+    assert_eq!(
+        fe.stick_table.as_ref().unwrap().params.key_type,
+        KeyType::Ipv6
+    );
+    let app = proxy(c, "be_app");
+    assert_eq!(app.balance, Balance::LeastConn);
+    assert_eq!(app.http_check_expect.as_ref().unwrap().status, [(200, 399)]);
+    assert!(app.servers.iter().all(|s| s.opts.check && s.opts.fall == 2));
+    assert_eq!(app.options.httpchk.as_ref().unwrap().uri, "/health");
+    let api = proxy(c, "be_api");
+    assert!(api.http_check_expect.as_ref().unwrap().negate);
+    assert_eq!(api.balance, Balance::Source);
+    assert_eq!(
+        proxy(c, "be_static").http_request[0].words,
+        ["set-path", "%[path,regsub(^/static/,/)]"]
+    );
+}
+
+#[test]
+fn haproxy_2_6_accepts_the_examples() {
+    for (i, f) in EXAMPLES.iter().enumerate() {
+        // HAProxy is given -L testhost; name the local peer after it.
+        let text = read(f).replace("node1", "testhost");
+        match haproxy_accepts(&text, &format!("example{i}")) {
+            None => return eprintln!("haproxy is not installed: cross-check skipped"),
+            Some(valid) => assert!(valid, "haproxy rejects {f}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Collecting errors, bounds, robustness
+
+#[test]
+fn all_errors_of_a_file_are_collected() {
+    let text = with_defaults(&[
+        "frontend fe",
+        "    bind :80",
+        "    timeout client 1x",
+        "    frob",
+        "backend be",
+        "    server s1",
+        "    balance nope",
+    ]);
+    let e = parse("t.cfg", &text, opts()).unwrap_err();
+    let lines: Vec<u32> = e.errors.iter().map(|d| d.line).collect();
+    assert_eq!(lines, [7, 8, 10, 11]);
+    let kws: Vec<&str> = e.errors.iter().map(|d| d.keyword.as_str()).collect();
+    assert_eq!(kws, ["timeout", "frob", "server", "balance"]);
+    // The Display of the whole set: one HAProxy-style line per error.
+    assert_eq!(e.to_string().lines().count(), 4);
+    assert!(e
+        .to_string()
+        .starts_with("parsing [t.cfg:7] : 'timeout client'"));
+}
+
+#[test]
+fn parsing_gives_up_after_max_errors() {
+    let mut lines = vec!["global"];
+    lines.extend(std::iter::repeat_n("    frob", 200));
+    let e = parse("t.cfg", &cfg(&lines), opts()).unwrap_err();
+    assert_eq!(e.errors.len(), 51);
+    assert_eq!(
+        e.errors[50].to_string(),
+        "parsing [t.cfg:52] : too many fatal errors (50), stopping now."
+    );
+    let mut o = opts();
+    o.max_errors = 3;
+    let e = parse("t.cfg", &cfg(&lines), o).unwrap_err();
+    assert_eq!(e.errors.len(), 4);
+}
+
+#[test]
+fn several_files_make_one_configuration() {
+    let with_first_two = || {
+        let mut p = Parser::new(opts());
+        let global = with_defaults(&["global", "    maxconn 10"]);
+        p.feed("global.cfg", &global);
+        let fe = cfg(&["frontend fe", "    bind :80", "    default_backend be"]);
+        p.feed("fe.cfg", &fe);
+        p
+    };
+    // Each file starts outside any section, as in HAProxy.
+    let mut p = with_first_two();
+    p.feed("be.cfg", &cfg(&["    server s 1.1.1.1:1", "backend be"]));
+    let e = p.finish().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "parsing [be.cfg:1] : unknown keyword 'server' out of section."
+    );
+
+    let mut p = with_first_two();
+    p.feed("be.cfg", &cfg(&["backend be", "    server s 1.1.1.1:1"]));
+    let parsed = p.finish().unwrap();
+    let be = proxy(&parsed.config, "be");
+    assert_eq!(
+        be.place,
+        Place {
+            file: "be.cfg".into(),
+            line: 1
+        }
+    );
+    assert_eq!(be.timeouts.connect_ms, Some(1000));
+    assert_eq!(parsed.config.global.maxconn, Some(10));
+}
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Words that reach deep into the keyword parsers.
+    const VOCAB: &[&str] = &[
+        "global",
+        "defaults",
+        "frontend",
+        "backend",
+        "listen",
+        "peers",
+        "resolvers",
+        "userlist",
+        "fe",
+        "be",
+        "mesh",
+        "from",
+        "d",
+        "stats",
+        "socket",
+        "timeout",
+        "level",
+        "admin",
+        "mode",
+        "600",
+        "localpeer",
+        "maxconn",
+        "nbthread",
+        "tune.bufsize",
+        "tune.maxrewrite",
+        "tune.peers.max-updates-at-once",
+        "log",
+        "stdout",
+        "local0",
+        "info",
+        "len",
+        "format",
+        "raw",
+        "pidfile",
+        "daemon",
+        "setenv",
+        "unsetenv",
+        "resetenv",
+        "peer",
+        "server",
+        "bind",
+        "table",
+        "type",
+        "ip",
+        "ipv6",
+        "string",
+        "binary",
+        "integer",
+        "size",
+        "expire",
+        "store",
+        "nopurge",
+        "gpc0",
+        "conn_rate(10s)",
+        "gpt(2)",
+        "gpc_rate(2,10s)",
+        "gpc_rate(",
+        "disabled",
+        "http",
+        "tcp",
+        "default_backend",
+        "use_backend",
+        "if",
+        "unless",
+        "{",
+        "}",
+        "!",
+        "default-server",
+        "weight",
+        "check",
+        "inter",
+        "rise",
+        "fall",
+        "id",
+        "backup",
+        "send-proxy",
+        "client",
+        "connect",
+        "queue",
+        "balance",
+        "roundrobin",
+        "first",
+        "retries",
+        "option",
+        "no",
+        "default",
+        "redispatch",
+        "httplog",
+        "forwardfor",
+        "except",
+        "httpchk",
+        "http-reuse",
+        "always",
+        "http-check",
+        "expect",
+        "status",
+        "200-399",
+        "stick-table",
+        "stick",
+        "on",
+        "match",
+        "store-request",
+        "acl",
+        "src",
+        "tcp-request",
+        "connection",
+        "content",
+        "inspect-delay",
+        "http-request",
+        "deny",
+        "track-sc0",
+        "http-response",
+        ":80",
+        "*:8080",
+        "[::1]:443",
+        "::1:80",
+        "1.2.3.4",
+        "1.2.3.4:0",
+        "unix@/x",
+        "/run/s",
+        "10s",
+        "2x",
+        "0",
+        "4294967296",
+        "99999999999999999999",
+        "1k",
+        "16m",
+        "-1",
+        "\"",
+        "'",
+        "\\",
+        "\\x",
+        "\\x4",
+        "$",
+        "\"$X\"",
+        "\"${X\"",
+        "\"${X-d}\"",
+        "\"${X[*]}\"",
+        "#",
+        ".if",
+        ".elif",
+        ".else",
+        ".endif",
+        ".notice",
+        ".alert",
+        "defined(X)",
+        "streq(a,b)",
+        "&&",
+        "||",
+        "(",
+        ")",
+        "\t",
+        "\r",
+        "\0",
+    ];
+
+    fn config_text() -> impl Strategy<Value = String> {
+        let word = prop::sample::select(VOCAB);
+        let line = (prop::collection::vec(word, 0..10), any::<bool>())
+            .prop_map(|(w, indent)| format!("{}{}", if indent { "    " } else { "" }, w.join(" ")));
+        (prop::collection::vec(line, 0..40), any::<bool>()).prop_map(|(lines, lf)| {
+            let mut s = lines.join("\n");
+            if lf {
+                s.push('\n');
+            }
+            s
+        })
+    }
+
+    /// Section headers, then lines that start with one of their keywords.
+    const HEADERS: &[&str] = &[
+        "global",
+        "defaults",
+        "defaults d",
+        "frontend fe",
+        "backend be",
+        "listen li",
+        "peers mesh",
+    ];
+    const KEYWORDS: &[&str] = &[
+        "stats socket",
+        "stats timeout",
+        "localpeer",
+        "maxconn",
+        "nbthread",
+        "tune.bufsize",
+        "log",
+        "no log",
+        "pidfile",
+        "setenv",
+        "peer",
+        "server",
+        "bind",
+        "table",
+        "disabled",
+        "mode",
+        "default_backend",
+        "use_backend",
+        "default-server",
+        "timeout",
+        "balance",
+        "retries",
+        "option",
+        "no option",
+        "default option",
+        "http-reuse",
+        "http-check expect",
+        "stick-table",
+        "stick on",
+        "stick match",
+        "stick",
+        "acl",
+        "tcp-request connection",
+        "tcp-request",
+        "http-request",
+        "http-response",
+        "tcp-response content",
+    ];
+
+    fn sectioned_text() -> impl Strategy<Value = String> {
+        let word = prop::sample::select(VOCAB);
+        let line = (
+            prop::sample::select(KEYWORDS),
+            prop::collection::vec(word, 0..6),
+        )
+            .prop_map(|(k, w)| format!("    {k} {}", w.join(" ")));
+        let section = (
+            prop::sample::select(HEADERS),
+            prop::collection::vec(line, 0..12),
+        )
+            .prop_map(|(h, lines)| format!("{h}\n{}\n", lines.join("\n")));
+        prop::collection::vec(section, 1..6).prop_map(|s| s.concat())
+    }
+
+    fn exercise(text: &str) {
+        let env = |n: &str| (n == "X").then(|| "a b".to_string());
+        let mut o = opts();
+        o.env = Some(&env);
+        let mut p = Parser::new(o);
+        p.feed("f.cfg", text);
+        let (mut config, diags) = p.into_parts();
+        for d in diags.errors.iter().chain(&diags.warnings) {
+            assert!(d.line >= 1 && d.to_string().starts_with("parsing [f.cfg:"));
+        }
+        config.link_stick_rules();
+        let _ = config.check();
+        let _ = parse("f.cfg", text, opts());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn on_arbitrary_text(text in ".{0,400}") {
+            exercise(&text);
+        }
+
+        #[test]
+        fn on_config_shaped_text(text in config_text()) {
+            exercise(&text);
+        }
+
+        #[test]
+        fn on_keyword_lines_in_sections(text in sectioned_text()) {
+            exercise(&text);
+        }
+    }
+}
+
+#[test]
+fn the_documentation_lists_every_ignored_and_refused_keyword() {
+    use sluice_core::cfgparse::ignored;
+    let doc = read("docs/configuration.md");
+    let lists: [&[&str]; 6] = [
+        ignored::SKIPPED_SECTIONS,
+        ignored::REJECTED_SECTIONS,
+        ignored::GLOBAL,
+        ignored::PROXY,
+        ignored::OPTIONS,
+        ignored::TLS_OPTIONS,
+    ];
+    let names = lists
+        .iter()
+        .flat_map(|l| l.iter().copied())
+        .chain(ignored::BIND_OPTIONS.iter().map(|(n, _)| *n))
+        .chain(ignored::SERVER_OPTIONS.iter().map(|(n, _)| *n));
+    let missing: Vec<&str> = names.filter(|n| !doc.contains(&format!("`{n}`"))).collect();
+    assert!(
+        missing.is_empty(),
+        "docs/configuration.md does not list {missing:?}"
+    );
+}
+
+#[test]
+fn rules_whose_first_word_is_a_condition_keyword() {
+    // Found by `never_panics::on_keyword_lines_in_sections`.
+    let e = errors(&cfg(&["backend be", "    stick on if TRUE"]));
+    assert_eq!(e, ["parsing [t.cfg:2] : 'stick' expects a fetch method."]);
+    let e = errors(&cfg(&["frontend fe", "    use_backend unless TRUE"]));
+    assert_eq!(
+        e,
+        ["parsing [t.cfg:2] : 'use_backend' expects a backend name."]
     );
 }

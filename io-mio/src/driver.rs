@@ -24,6 +24,7 @@ use sluice_core::sock::{Action, CloseHow, ListenAddr, ListenerId, LogLine, SockE
 use sluice_core::time::Time;
 
 use crate::log::LogSink;
+use crate::splice::Pipe;
 
 const SIGNAL_TOKEN: Token = Token(usize::MAX - 1);
 /// Listener tokens live above this; socket tokens are engine slot indexes.
@@ -80,6 +81,18 @@ struct DSock {
     may_recv: bool,
     may_send: bool,
     connecting: bool,
+    /// Reads on this socket are spliced to another one.
+    splice_out: Option<Pipe>,
+}
+
+impl DSock {
+    fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match &self.stream {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
 }
 
 /// The event loop around one engine.
@@ -89,6 +102,7 @@ pub struct Driver {
     start: Instant,
     listeners: BTreeMap<ListenerId, Listening>,
     socks: BTreeMap<usize, DSock>,
+    paused: std::collections::BTreeSet<ListenerId>,
     log: LogSink,
     exit: bool,
 }
@@ -146,6 +160,7 @@ impl Driver {
             start,
             listeners: BTreeMap::new(),
             socks: BTreeMap::new(),
+            paused: Default::default(),
             log,
             exit: false,
         })
@@ -266,6 +281,9 @@ impl Driver {
 
     fn accept_all(&mut self, lid: ListenerId) {
         loop {
+            if self.paused.contains(&lid) {
+                return;
+            }
             let accepted = match self.listeners.get(&lid) {
                 Some(Listening::Tcp(l)) => l.accept().map(|(s, a)| (Stream::Tcp(s), Some(a))),
                 Some(Listening::Unix(l, _)) => l.accept().map(|(s, _)| (Stream::Unix(s), None)),
@@ -280,11 +298,13 @@ impl Driver {
                     return;
                 }
             };
+            let mut local = None;
             if let Stream::Tcp(s) = &stream {
                 let _ = s.set_nodelay(true);
+                local = s.local_addr().ok();
             }
             let now = self.now();
-            let Some(id) = self.engine.on_accept(now, lid, peer) else {
+            let Some(id) = self.engine.on_accept(now, lid, peer, local) else {
                 continue; // refused: dropping the stream closes it
             };
             let t = id.index();
@@ -312,6 +332,7 @@ impl Driver {
                     may_recv: true,
                     may_send: true,
                     connecting: false,
+                    splice_out: None,
                 },
             );
             self.drain_actions();
@@ -336,7 +357,13 @@ impl Driver {
                         }
                     }
                 }
+                Action::Pause { listener } => self.pause(listener, true),
+                Action::Resume { listener } => {
+                    self.pause(listener, false);
+                    self.accept_all(listener);
+                }
                 Action::Connect { sock, addr } => self.connect(sock, addr),
+                Action::Splice { from, to } => self.start_splice(from, to),
                 Action::Interest { sock, read, write } => {
                     if let Some(s) = self.socks.get_mut(&sock.index()).filter(|s| s.id == sock) {
                         s.want_recv = read;
@@ -365,6 +392,24 @@ impl Driver {
                 Action::Log(line) => self.write_log(&line),
                 Action::Exit => self.exit = true,
             }
+        }
+    }
+
+    /// Stops or restarts polling a listener (`maxconn` reached or freed).
+    fn pause(&mut self, lid: ListenerId, pause: bool) {
+        let token = Token(LISTENER_BASE + lid.0 as usize);
+        let reg = self.poll.registry();
+        let _ = match self.listeners.get_mut(&lid) {
+            Some(Listening::Tcp(l)) if pause => reg.deregister(l),
+            Some(Listening::Tcp(l)) => reg.register(l, token, Interest::READABLE),
+            Some(Listening::Unix(l, _)) if pause => reg.deregister(l),
+            Some(Listening::Unix(l, _)) => reg.register(l, token, Interest::READABLE),
+            None => return,
+        };
+        if pause {
+            self.paused.insert(lid);
+        } else {
+            self.paused.remove(&lid);
         }
     }
 
@@ -420,6 +465,7 @@ impl Driver {
                         may_recv: false,
                         may_send: false,
                         connecting: true,
+                        splice_out: None,
                     },
                 );
             }
@@ -433,6 +479,106 @@ impl Driver {
         }
     }
 
+    /// Starts splicing `from` -> `to`. Without a pipe (fd limit), the
+    /// engine is told nothing and keeps waiting: close both instead.
+    fn start_splice(&mut self, from: SockId, to: SockId) {
+        let Some(s) = self.socks.get_mut(&from.index()).filter(|s| s.id == from) else {
+            return;
+        };
+        match Pipe::new(to) {
+            Ok(p) => s.splice_out = Some(p),
+            Err(e) => {
+                self.log
+                    .alert(&format!("cannot create a pipe for splicing: {e}"));
+                let now = self.now();
+                self.drop_sock(from.index());
+                self.engine
+                    .on_error(now, from, SockError::Other(e.raw_os_error().unwrap_or(0)));
+            }
+        }
+    }
+
+    /// One turn of splicing for the pipe whose source is `t`; returns
+    /// whether anything moved.
+    fn service_splice(&mut self, t: usize) -> bool {
+        let mut progress = false;
+        for _ in 0..IO_BUDGET {
+            let now = self.now();
+            let Some(src) = self.socks.get(&t) else {
+                return progress;
+            };
+            let Some(pipe) = src.splice_out.as_ref() else {
+                return progress;
+            };
+            let (from, to) = (src.id, pipe.to);
+            let can_fill = src.want_recv && src.may_recv && !pipe.eof && pipe.room() > 0;
+            let dst_ok = self
+                .socks
+                .get(&to.index())
+                .is_some_and(|d| d.id == to && d.may_send && !d.connecting);
+            let can_drain = pipe.fill > 0 && dst_ok;
+            if !can_fill && !can_drain {
+                break;
+            }
+            if can_fill {
+                let fd = src.raw_fd();
+                let src = self.socks.get_mut(&t).expect("checked");
+                let pipe = src.splice_out.as_mut().expect("checked");
+                match pipe.fill_from(fd) {
+                    Ok(_) => progress = true,
+                    Err(e) if would_block(&e) => src.may_recv = false,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        self.drop_sock(t);
+                        self.engine.on_error(now, from, sock_error(&e));
+                        self.drain_actions();
+                        return true;
+                    }
+                }
+            }
+            let fill = self
+                .socks
+                .get(&t)
+                .and_then(|s| s.splice_out.as_ref())
+                .map_or(0, |p| p.fill);
+            if fill > 0 && dst_ok {
+                let dfd = self.socks[&to.index()].raw_fd();
+                let pipe = self
+                    .socks
+                    .get_mut(&t)
+                    .and_then(|s| s.splice_out.as_mut())
+                    .expect("checked");
+                match pipe.drain_to(dfd) {
+                    Ok(n) => {
+                        progress = true;
+                        self.engine.on_spliced(now, from, n);
+                    }
+                    Err(e) if would_block(&e) => {
+                        if let Some(d) = self.socks.get_mut(&to.index()) {
+                            d.may_send = false;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        self.drop_sock(to.index());
+                        self.engine.on_error(now, to, sock_error(&e));
+                    }
+                }
+                self.drain_actions();
+            }
+            // The end of stream is reported once everything went through.
+            if let Some(pipe) = self.socks.get_mut(&t).and_then(|s| s.splice_out.as_mut()) {
+                if pipe.eof && pipe.fill == 0 && !pipe.eof_reported {
+                    pipe.eof_reported = true;
+                    self.engine.on_recv(now, from, 0);
+                    self.drain_actions();
+                    return true;
+                }
+            }
+        }
+        progress
+    }
+
     /// Services every socket whose interest and readiness agree, until no
     /// more progress is possible without polling.
     fn service(&mut self) {
@@ -441,7 +587,12 @@ impl Driver {
                 .socks
                 .iter()
                 .filter(|(_, s)| {
-                    !s.connecting && ((s.want_recv && s.may_recv) || (s.want_send && s.may_send))
+                    !s.connecting
+                        && ((s.want_recv && s.may_recv)
+                            || (s.want_send && s.may_send)
+                            || s.splice_out
+                                .as_ref()
+                                .is_some_and(|p| p.fill > 0 || (p.eof && !p.eof_reported)))
                 })
                 .map(|(&t, _)| t)
                 .collect();
@@ -460,6 +611,17 @@ impl Driver {
 
     /// One turn of I/O on one socket; returns whether anything moved.
     fn service_one(&mut self, t: usize) -> bool {
+        if self.socks.get(&t).is_some_and(|s| s.splice_out.is_some()) {
+            let spliced = self.service_splice(t);
+            // The socket's own writes (the other direction) still go below.
+            if !self
+                .socks
+                .get(&t)
+                .is_some_and(|s| s.want_send && s.may_send)
+            {
+                return spliced;
+            }
+        }
         let mut progress = false;
         for _ in 0..IO_BUDGET {
             let now = self.now();
@@ -474,9 +636,16 @@ impl Driver {
             if buf.is_empty() {
                 break;
             }
+            let want = buf.len();
             match s.stream.write(buf) {
                 Ok(n) => {
                     progress = true;
+                    // A short write means the socket buffer is full: no
+                    // need to try again (and get EAGAIN) before the next
+                    // writable event.
+                    if n < want {
+                        s.may_send = false;
+                    }
                     self.engine.on_sent(now, id, n);
                 }
                 Err(e) if would_block(&e) => s.may_send = false,
@@ -501,15 +670,25 @@ impl Driver {
             if buf.is_empty() {
                 break; // backpressure: readiness is kept for later
             }
+            let room = buf.len();
             match s.stream.read(buf) {
                 Ok(n) => {
                     progress = true;
-                    if n == 0 {
+                    // A short read means the receive queue is empty (HAProxy's
+                    // `fd_cant_recv` after a partial read): the edge-triggered
+                    // poller reports the next bytes, so skip the EAGAIN read.
+                    if n == 0 || n < room {
                         s.may_recv = false;
                     }
                     self.engine.on_recv(now, id, n);
+                    if n > 0 && n < room {
+                        self.engine.recv_blocked(id);
+                    }
                 }
-                Err(e) if would_block(&e) => s.may_recv = false,
+                Err(e) if would_block(&e) => {
+                    s.may_recv = false;
+                    self.engine.recv_blocked(id);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.drop_sock(t);

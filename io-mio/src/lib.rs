@@ -4,6 +4,7 @@
 
 pub mod driver;
 pub mod log;
+pub mod splice;
 
 use std::fmt;
 use std::io::Read;
@@ -163,6 +164,7 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
         has_old_process: !args.old_pids.is_empty(),
         pid: std::process::id(),
         epoch_ms: epoch_ms.saturating_sub(start.elapsed().as_millis() as u64),
+        splice: true,
         ..EngineOptions::default()
     };
     let now = Time::from_ms(start.elapsed().as_millis() as u64);

@@ -3,14 +3,47 @@
 //! references to missing backends, tables and peers sections, duplicate
 //! names, mode mismatches, and the warnings HAProxy prints about proxies
 //! and peers sections that will not work as written.
+//!
+//! Lookups go through [`Index`] (ordered maps built once), so checking stays
+//! `O(n log n)` however many proxies, rules and tables a file declares.
 
 use std::collections::BTreeMap;
 
-use super::model::{Config, Mode, PeerKeyword, PeersSection, Place, Proxy, ProxyKind, RuleLine};
+use super::model::{
+    Config, Mode, PeerKeyword, PeersSection, Place, Proxy, ProxyKind, RuleLine, TableDecl,
+};
 use super::{Diagnostic, Diags};
+use crate::stick_table::{DataType, StoreSpec};
 
 fn at(p: &Place, kw: &str, msg: String) -> Diagnostic {
     Diagnostic::new(p.file.clone(), p.line, kw, msg)
+}
+
+/// Name lookups for the checks (first declaration wins, as in HAProxy).
+struct Index<'a> {
+    backends: BTreeMap<&'a str, &'a Proxy>,
+    tables: BTreeMap<&'a str, &'a TableDecl>,
+    peers: BTreeMap<&'a str, &'a PeersSection>,
+}
+
+impl<'a> Index<'a> {
+    fn new(c: &'a Config) -> Index<'a> {
+        let mut ix = Index {
+            backends: BTreeMap::new(),
+            tables: BTreeMap::new(),
+            peers: BTreeMap::new(),
+        };
+        for px in c.proxies.iter().filter(|p| p.kind.is_backend()) {
+            ix.backends.entry(&px.name).or_insert(px);
+        }
+        for t in c.tables() {
+            ix.tables.entry(&t.params.id).or_insert(t);
+        }
+        for s in &c.peers {
+            ix.peers.entry(&s.name).or_insert(s);
+        }
+        ix
+    }
 }
 
 impl Config {
@@ -18,11 +51,12 @@ impl Config {
     /// configuration unusable; warnings are for the operator.
     pub fn check(&self) -> Diags {
         let mut d = Diags::default();
+        let ix = Index::new(self);
         self.check_proxy_names(&mut d);
         self.check_defaults_use(&mut d);
         for px in &self.proxies {
-            self.check_switching(px, &mut d);
-            self.check_sticking(px, &mut d);
+            check_switching(&ix, px, &mut d);
+            check_sticking(&ix, px, &mut d);
             check_servers(px, &mut d);
             check_proxy_warnings(px, &mut d);
         }
@@ -30,17 +64,49 @@ impl Config {
         d
     }
 
+    /// What HAProxy does when it links `stick` rules to their tables: the
+    /// target table also stores `server_id` and `server_key` (they are in
+    /// its TABLE_DEFINITION on the wire). Rules naming a missing table are
+    /// left for [`Config::check`] to report.
+    pub fn link_stick_rules(&mut self) {
+        let mut targets = Vec::new();
+        for px in &self.proxies {
+            for r in &px.stick_rules {
+                targets.push(r.table.clone().unwrap_or_else(|| px.name.clone()));
+            }
+        }
+        targets.sort();
+        targets.dedup();
+        let peers = self.peers.iter_mut().flat_map(|s| s.tables.iter_mut());
+        let proxies = self
+            .proxies
+            .iter_mut()
+            .filter_map(|p| p.stick_table.as_mut());
+        for t in peers.chain(proxies) {
+            if targets.binary_search(&t.params.id).is_err() {
+                continue;
+            }
+            for dt in [DataType::SERVER_ID, DataType::SERVER_KEY] {
+                if t.params.store_spec(dt).is_none() {
+                    t.params.store.push(StoreSpec::plain(dt));
+                }
+            }
+            t.params.store.sort_by_key(|s| s.data_type);
+        }
+    }
+
     /// Two proxies whose capabilities overlap may not share a name (a
     /// frontend and a backend may).
     fn check_proxy_names(&self, d: &mut Diags) {
-        let mut seen: BTreeMap<&str, Vec<&Proxy>> = BTreeMap::new();
+        let mut frontends: BTreeMap<&str, &Proxy> = BTreeMap::new();
+        let mut backends: BTreeMap<&str, &Proxy> = BTreeMap::new();
         for px in &self.proxies {
-            let same = seen.entry(px.name.as_str()).or_default();
-            let clash = same.iter().find(|o| {
-                (o.kind.is_frontend() && px.kind.is_frontend())
-                    || (o.kind.is_backend() && px.kind.is_backend())
-            });
-            if let Some(o) = clash {
+            let fe = px
+                .kind
+                .is_frontend()
+                .then(|| frontends.get(px.name.as_str()));
+            let be = px.kind.is_backend().then(|| backends.get(px.name.as_str()));
+            if let Some(o) = fe.flatten().or(be.flatten()) {
                 d.error(at(
                     &px.place,
                     px.kind.keyword(),
@@ -55,25 +121,37 @@ impl Config {
                     ),
                 ));
             }
-            same.push(px);
+            if px.kind.is_frontend() {
+                frontends.entry(&px.name).or_insert(px);
+            }
+            if px.kind.is_backend() {
+                backends.entry(&px.name).or_insert(px);
+            }
         }
     }
 
     /// A defaults section named by `from` must have a unique name; using one
     /// both explicitly and implicitly is confusing (HAProxy warns).
     fn check_defaults_use(&self, d: &mut Diags) {
-        let users = || self.proxies.iter().chain(self.defaults.iter());
-        for (i, def) in self.defaults.iter().enumerate() {
-            let explicit =
-                users().find(|p| p.from.as_ref().is_some_and(|r| r.index == i && r.explicit));
-            let implicit =
-                users().find(|p| p.from.as_ref().is_some_and(|r| r.index == i && !r.explicit));
-            let Some(ex) = explicit else { continue };
-            if let Some(other) = self
-                .defaults
-                .iter()
-                .find(|o| o.name == def.name && o.place != def.place)
-            {
+        // Per defaults index: its first explicit and first implicit user.
+        let mut users: BTreeMap<usize, [Option<&Proxy>; 2]> = BTreeMap::new();
+        for p in self.proxies.iter().chain(&self.defaults) {
+            if let Some(r) = &p.from {
+                let slot = &mut users.entry(r.index).or_default()[usize::from(!r.explicit)];
+                slot.get_or_insert(p);
+            }
+        }
+        let mut named: BTreeMap<&str, Vec<&Proxy>> = BTreeMap::new();
+        for def in &self.defaults {
+            named.entry(&def.name).or_default().push(def);
+        }
+        for (i, [explicit, implicit]) in users {
+            let (Some(def), Some(ex)) = (self.defaults.get(i), explicit) else {
+                continue;
+            };
+            // Among same-named sections, v[0] or v[1] differs from `def`.
+            let same = named.get(def.name.as_str()).map_or(&[][..], Vec::as_slice);
+            if let Some(other) = same.iter().take(2).find(|o| o.place != def.place) {
                 d.error(at(&def.place, "defaults", format!(
                     "defaults section '{}' is referenced by {} '{}' but its name is not unique (also declared at {}:{}).",
                     def.name, ex.kind.keyword(), ex.name, other.place.file, other.place.line
@@ -84,106 +162,6 @@ impl Config {
                     "{} '{}' implicitly uses defaults section '{}' ({}:{}) which {} '{}' uses explicitly; consider an explicit 'from' everywhere.",
                     im.kind.keyword(), im.name, def.name, def.place.file, def.place.line, ex.kind.keyword(), ex.name
                 )));
-            }
-        }
-    }
-
-    /// `default_backend` and `use_backend` targets: present, not itself,
-    /// and not a TCP backend behind an HTTP frontend.
-    fn check_switching(&self, px: &Proxy, d: &mut Diags) {
-        if let Some((place, name)) = &px.default_backend {
-            if !name.contains("%[") {
-                self.check_target(
-                    px,
-                    place,
-                    "default_backend",
-                    name,
-                    "as its default backend",
-                    d,
-                );
-            }
-        }
-        for ub in px.use_backends.iter().filter(|u| !u.is_dynamic()) {
-            self.check_target(
-                px,
-                &ub.place,
-                "use_backend",
-                &ub.name,
-                "in a 'use_backend' rule",
-                d,
-            );
-        }
-    }
-
-    fn check_target(
-        &self,
-        px: &Proxy,
-        place: &Place,
-        kw: &str,
-        name: &str,
-        how: &str,
-        d: &mut Diags,
-    ) {
-        if name == px.name && px.kind.is_backend() {
-            let m = format!("Proxy '{}': loop detected for {kw}: '{name}'.", px.name);
-            return d.error(at(place, kw, m));
-        }
-        let Some(be) = self.backend(name) else {
-            let m = format!(
-                "Proxy '{}': unable to find required {kw}: '{name}'.",
-                px.name
-            );
-            return d.error(at(place, kw, m));
-        };
-        if px.mode == Mode::Http && be.mode == Mode::Tcp {
-            d.error(at(place, kw, format!(
-                "http {} '{}' ({}:{}) tries to use incompatible tcp {} '{}' ({}:{}) {how} (see 'mode').",
-                px.kind.type_str(), px.name, px.place.file, px.place.line,
-                be.kind.type_str(), be.name, be.place.file, be.place.line
-            )));
-        }
-    }
-
-    /// Tables named by `stick` rules and `track-sc` actions, and the peers
-    /// section named by the proxy's `stick-table`.
-    fn check_sticking(&self, px: &Proxy, d: &mut Diags) {
-        if let Some(t) = &px.stick_table {
-            if let Some(p) = &t.params.peers {
-                if self.peers_section(p).is_none() {
-                    let m = format!("Proxy '{}': unable to find sync peers '{p}'.", px.name);
-                    d.error(at(&t.place, "stick-table", m));
-                }
-            }
-        }
-        for r in &px.stick_rules {
-            let table = r.table.as_deref().unwrap_or(&px.name);
-            if self.table(table).is_none() {
-                let m = format!("Proxy '{}': unable to find stick-table '{table}'.", px.name);
-                d.error(at(&r.place, "stick", m));
-            }
-        }
-        let rules = px
-            .tcp_request_connection
-            .iter()
-            .chain(&px.tcp_request_session)
-            .chain(&px.tcp_request_content)
-            .chain(&px.http_request)
-            .chain(&px.http_response);
-        for r in rules {
-            if let Some((action, table)) = track_sc_table(r) {
-                let table = table.unwrap_or(&px.name);
-                if self.table(table).is_none() {
-                    let m = format!(
-                        "Proxy '{}': unable to find table '{table}' referenced by {action}.",
-                        px.name
-                    );
-                    d.error(Diagnostic::new(
-                        r.file.clone(),
-                        r.line,
-                        r.keyword.clone(),
-                        m,
-                    ));
-                }
             }
         }
     }
@@ -223,6 +201,95 @@ impl Config {
                 "peers section '{}': the local peer '{}' has no 'bind' line; it will not accept connections from its peers.",
                 s.name, me.name
             )));
+        }
+    }
+}
+
+/// `default_backend` and `use_backend` targets: present, not itself, and
+/// not a TCP backend behind an HTTP frontend.
+fn check_switching(ix: &Index<'_>, px: &Proxy, d: &mut Diags) {
+    if let Some((place, name)) = &px.default_backend {
+        if !name.contains("%[") {
+            let how = "as its default backend";
+            check_target(ix, px, place, "default_backend", name, how, d);
+        }
+    }
+    for ub in px.use_backends.iter().filter(|u| !u.is_dynamic()) {
+        let how = "in a 'use_backend' rule";
+        check_target(ix, px, &ub.place, "use_backend", &ub.name, how, d);
+    }
+}
+
+fn check_target(
+    ix: &Index<'_>,
+    px: &Proxy,
+    place: &Place,
+    kw: &str,
+    name: &str,
+    how: &str,
+    d: &mut Diags,
+) {
+    if name == px.name && px.kind.is_backend() {
+        let m = format!("Proxy '{}': loop detected for {kw}: '{name}'.", px.name);
+        return d.error(at(place, kw, m));
+    }
+    let Some(be) = ix.backends.get(name) else {
+        let m = format!(
+            "Proxy '{}': unable to find required {kw}: '{name}'.",
+            px.name
+        );
+        return d.error(at(place, kw, m));
+    };
+    if px.mode == Mode::Http && be.mode == Mode::Tcp {
+        d.error(at(place, kw, format!(
+            "http {} '{}' ({}:{}) tries to use incompatible tcp {} '{}' ({}:{}) {how} (see 'mode').",
+            px.kind.type_str(), px.name, px.place.file, px.place.line,
+            be.kind.type_str(), be.name, be.place.file, be.place.line
+        )));
+    }
+}
+
+/// Tables named by `stick` rules and `track-sc` actions, and the peers
+/// section named by the proxy's `stick-table`.
+fn check_sticking(ix: &Index<'_>, px: &Proxy, d: &mut Diags) {
+    if let Some(t) = &px.stick_table {
+        if let Some(p) = &t.params.peers {
+            if !ix.peers.contains_key(p.as_str()) {
+                let m = format!("Proxy '{}': unable to find sync peers '{p}'.", px.name);
+                d.error(at(&t.place, "stick-table", m));
+            }
+        }
+    }
+    for r in &px.stick_rules {
+        let table = r.table.as_deref().unwrap_or(&px.name);
+        if !ix.tables.contains_key(table) {
+            let m = format!("Proxy '{}': unable to find stick-table '{table}'.", px.name);
+            d.error(at(&r.place, "stick", m));
+        }
+    }
+    let rules = px
+        .tcp_request_connection
+        .iter()
+        .chain(&px.tcp_request_session)
+        .chain(&px.tcp_request_content)
+        .chain(&px.http_request)
+        .chain(&px.http_response);
+    for r in rules {
+        let Some((action, table)) = track_sc_table(r) else {
+            continue;
+        };
+        let table = table.unwrap_or(&px.name);
+        if !ix.tables.contains_key(table) {
+            let m = format!(
+                "Proxy '{}': unable to find table '{table}' referenced by {action}.",
+                px.name
+            );
+            d.error(Diagnostic::new(
+                r.file.clone(),
+                r.line,
+                r.keyword.clone(),
+                m,
+            ));
         }
     }
 }
@@ -304,10 +371,10 @@ fn check_servers(px: &Proxy, d: &mut Diags) {
 
 /// HAProxy's warnings about proxies that will misbehave.
 fn check_proxy_warnings(px: &Proxy, d: &mut Diags) {
-    let kind = px.kind.type_str();
     if px.disabled {
         return;
     }
+    let kind = px.kind.type_str();
     if px.kind == ProxyKind::Frontend && px.binds.is_empty() {
         d.warn(at(&px.place, "frontend", format!(
             "frontend '{}' has no 'bind' directive. Please declare it as a backend if this was intended.",
@@ -324,29 +391,35 @@ fn check_proxy_warnings(px: &Proxy, d: &mut Diags) {
         )));
     }
     if px.mode == Mode::Tcp {
-        let http_rules = [
-            ("http-request", &px.http_request),
-            ("http-response", &px.http_response),
-            ("http-after-response", &px.http_after_response),
-        ];
-        for (kw, rules) in http_rules {
-            if let Some(r) = rules.first() {
-                d.warn(Diagnostic::new(
-                    r.file.clone(),
-                    r.line,
-                    kw,
-                    format!(
-                        "'{kw}' rules ignored for {kind} '{}' as they require HTTP mode.",
-                        px.name
-                    ),
-                ));
-            }
+        tcp_mode_warnings(px, d);
+    }
+}
+
+/// HTTP-only settings in a TCP proxy.
+fn tcp_mode_warnings(px: &Proxy, d: &mut Diags) {
+    let kind = px.kind.type_str();
+    let http_rules = [
+        ("http-request", &px.http_request),
+        ("http-response", &px.http_response),
+        ("http-after-response", &px.http_after_response),
+    ];
+    for (kw, rules) in http_rules {
+        if let Some(r) = rules.first() {
+            d.warn(Diagnostic::new(
+                r.file.clone(),
+                r.line,
+                kw,
+                format!(
+                    "'{kw}' rules ignored for {kind} '{}' as they require HTTP mode.",
+                    px.name
+                ),
+            ));
         }
-        if px.options.httplog && px.kind.is_frontend() {
-            d.warn(at(&px.place, "option", format!(
-                "'option httplog' not usable with {kind} '{}' (needs 'mode http'). Falling back to 'option tcplog'.",
-                px.name
-            )));
-        }
+    }
+    if px.options.httplog && px.kind.is_frontend() {
+        d.warn(at(&px.place, "option", format!(
+            "'option httplog' not usable with {kind} '{}' (needs 'mode http'). Falling back to 'option tcplog'.",
+            px.name
+        )));
     }
 }

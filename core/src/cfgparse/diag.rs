@@ -18,8 +18,11 @@ pub struct Diagnostic {
     pub file: String,
     /// 1-based line number in `file`.
     pub line: u32,
-    /// The keyword the message is about (`server`, `timeout connect`, ...);
-    /// empty for file-level problems (an unmatched quote, a missing LF).
+    /// The keyword the message is about: the directive's first word
+    /// (`server`, `timeout`), or its first two for some two-word directives
+    /// (`stats socket`, `timeout connect`). For a line that could not be cut
+    /// into words, its first raw token; empty when the whole file is
+    /// concerned (too many errors).
     pub keyword: String,
     /// The message, without the `parsing [file:line] : ` prefix.
     pub message: String,

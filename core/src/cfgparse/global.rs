@@ -215,7 +215,7 @@ fn socket_option(
             Ok(2)
         }
         _ => {
-            let n = super::server::ignored_bind_option(ln, i, "stats socket", d)?;
+            let n = super::server::ignored_bind_option(ln, i, "'stats socket'", d)?;
             s.ignored.push(opt.to_string());
             Ok(n)
         }

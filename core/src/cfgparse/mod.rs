@@ -328,22 +328,23 @@ impl<'a> Parser<'a> {
 
     /// The configuration, checked, or every error found.
     pub fn finish(self) -> Result<Parsed, ConfigErrors> {
-        let mut diags = self.diags;
+        let (mut cfg, mut diags) = (self.cfg, self.diags);
         if diags.has_errors() {
             return Err(diags.into());
         }
-        diags.extend(self.cfg.check());
+        cfg.link_stick_rules();
+        diags.extend(cfg.check());
         if diags.has_errors() {
             return Err(diags.into());
         }
         Ok(Parsed {
-            config: self.cfg,
+            config: cfg,
             warnings: diags.warnings,
         })
     }
 
-    /// The configuration as parsed so far, without [`Config::check`], and
-    /// what parsing found. For tools that want both.
+    /// The configuration as parsed so far, without [`Config::link_stick_rules`]
+    /// and [`Config::check`], and what parsing found. For tools that want both.
     pub fn into_parts(self) -> (Config, Diags) {
         (self.cfg, self.diags)
     }
@@ -374,10 +375,12 @@ impl<'a> Parser<'a> {
             };
             split_words(raw.text, &ctx)
         };
+        // A line that cannot be cut into words is named by its first token.
+        let first = raw.text.split_whitespace().next().unwrap_or("");
         match words {
             Err(e) => self
                 .diags
-                .error(Diagnostic::new(file, raw.number, "", e.to_string())),
+                .error(Diagnostic::new(file, raw.number, first, e.to_string())),
             Ok(words) => {
                 let words: Vec<String> = words.into_iter().map(|w| w.text).collect();
                 self.words(file, raw.number, words, fs);
@@ -388,7 +391,8 @@ impl<'a> Parser<'a> {
             let msg = format!(
                 "Missing LF on last line, file might have been truncated at position {pos}."
             );
-            self.diags.error(Diagnostic::new(file, raw.number, "", msg));
+            self.diags
+                .error(Diagnostic::new(file, raw.number, first, msg));
         }
     }
 

@@ -161,6 +161,9 @@ pub(super) fn use_backend(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<
         return Ok(());
     }
     let (words, cond) = split_cond(ln, &ln.words[1..], "use_backend")?;
+    if words.is_empty() {
+        return Err(ln.diag("'use_backend' expects a backend name."));
+    }
     if words.len() > 1 {
         return Err(ln.diag(format!(
             "'use_backend' : unexpected word '{}' after the backend name (expects 'if' or 'unless').",
@@ -191,6 +194,9 @@ pub(super) fn stick(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Di
         return Ok(());
     }
     let (words, cond) = split_cond(ln, &ln.words[2..], "stick")?;
+    let Some(expr) = words.first() else {
+        return Err(ln.diag("'stick' expects a fetch method."));
+    };
     let table = match words.get(1).map(String::as_str) {
         None => None,
         Some("table") => match words.get(2) {
@@ -205,7 +211,7 @@ pub(super) fn stick(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Di
     px.stick_rules.push(StickRule {
         place: ln.place(),
         kind,
-        expr: words[0].clone(),
+        expr: expr.clone(),
         table,
         cond,
     });

@@ -2,129 +2,14 @@
 //! `cfgparse-listen.c`, `parse_server()` and the `srv_kws` in `server.c`).
 //!
 //! Each option either fills a typed field, or is recognised and ignored with
-//! a warning (listed in [`BIND_IGNORED`] / [`SERVER_IGNORED`] with the
-//! number of values it takes), or is refused: TLS options (Sluice has no
-//! TLS yet, and serving clear text where TLS was configured would be
+//! a warning (listed in [`ignored::BIND_OPTIONS`] / [`ignored::SERVER_OPTIONS`]
+//! with the number of values it takes), or is refused: TLS options (Sluice
+//! has no TLS yet, and serving clear text where TLS was configured would be
 //! wrong), and anything unknown.
 
 use super::addr::parse_addr;
 use super::model::{Bind, BindAddr, Proxy, Server, ServerOptions};
-use super::{check_name, Diagnostic, Diags, Ln};
-
-/// Bind options accepted with a warning, with the number of values each takes.
-pub const BIND_IGNORED: &[(&str, usize)] = &[
-    ("v4v6", 0),
-    ("v6only", 0),
-    ("transparent", 0),
-    ("defer-accept", 0),
-    ("tfo", 0),
-    ("backlog", 1),
-    ("interface", 1),
-    ("mss", 1),
-    ("tcp-ut", 1),
-    ("process", 1),
-    ("thread", 1),
-    ("nice", 1),
-    ("id", 1),
-    ("namespace", 1),
-    ("level", 1),
-    ("mode", 1),
-    ("user", 1),
-    ("group", 1),
-    ("uid", 1),
-    ("gid", 1),
-    ("expose-fd", 1),
-    ("severity-output", 1),
-    ("accept-netscaler-cip", 1),
-    ("proto", 1),
-    ("shards", 1),
-];
-
-/// Server options accepted with a warning, with the number of values each takes.
-pub const SERVER_IGNORED: &[(&str, usize)] = &[
-    ("slowstart", 1),
-    ("on-error", 1),
-    ("on-marked-down", 1),
-    ("on-marked-up", 1),
-    ("observe", 1),
-    ("error-limit", 1),
-    ("cookie", 1),
-    ("redir", 1),
-    ("resolvers", 1),
-    ("resolve-prefer", 1),
-    ("resolve-net", 1),
-    ("resolve-opts", 1),
-    ("init-addr", 1),
-    ("agent-check", 0),
-    ("no-agent-check", 0),
-    ("agent-port", 1),
-    ("agent-inter", 1),
-    ("agent-addr", 1),
-    ("agent-send", 1),
-    ("check-send-proxy", 0),
-    ("addr", 1),
-    ("port", 1),
-    ("minconn", 1),
-    ("track", 1),
-    ("pool-max-conn", 1),
-    ("pool-purge-delay", 1),
-    ("pool-low-conn", 1),
-    ("max-reuse", 1),
-    ("proto", 1),
-    ("check-proto", 1),
-    ("tfo", 0),
-    ("namespace", 1),
-    ("non-stick", 0),
-    ("stick", 0),
-    ("log-proto", 1),
-    ("alpn", 1),
-    ("check-alpn", 1),
-    ("ws", 1),
-];
-
-/// TLS options, refused on `bind` and `server` lines.
-const TLS_OPTIONS: &[&str] = &[
-    "ssl",
-    "crt",
-    "crt-list",
-    "ca-file",
-    "crl-file",
-    "verify",
-    "verifyhost",
-    "ciphers",
-    "ciphersuites",
-    "curves",
-    "ecdhe",
-    "ssl-min-ver",
-    "ssl-max-ver",
-    "strict-sni",
-    "generate-certificates",
-    "ca-sign-file",
-    "ca-sign-pass",
-    "sni",
-    "check-ssl",
-    "check-sni",
-    "no-ssl-reuse",
-    "ssl-reuse",
-    "force-sslv3",
-    "force-tlsv10",
-    "force-tlsv11",
-    "force-tlsv12",
-    "force-tlsv13",
-    "no-sslv3",
-    "no-tlsv10",
-    "no-tlsv11",
-    "no-tlsv12",
-    "no-tlsv13",
-    "prefer-client-ciphers",
-    "allow-0rtt",
-    "no-ca-names",
-    "npn",
-    "send-proxy-v2-ssl",
-    "send-proxy-v2-ssl-cn",
-    "quic-cc-algo",
-    "quic-force-retry",
-];
+use super::{check_name, ignored, Diagnostic, Diags, Ln};
 
 /// An option of `where` (`bind :80`, `stats socket`, `server be/s1`) that
 /// Sluice does not implement at word `i`: a warning and the words it takes,
@@ -133,23 +18,23 @@ fn ignored_option(
     ln: &Ln<'_>,
     i: usize,
     table: &[(&str, usize)],
-    where_: &str,
+    who: &str,
     d: &mut Diags,
 ) -> Result<usize, Diagnostic> {
     let opt = ln.arg(i);
-    if TLS_OPTIONS.contains(&opt) {
+    if ignored::TLS_OPTIONS.contains(&opt) {
         return Err(ln.diag(format!(
-            "'{where_}' : '{opt}': TLS is not supported by Sluice yet."
+            "{who} : '{opt}': TLS is not supported by Sluice yet."
         )));
     }
     let Some(&(_, arity)) = table.iter().find(|(n, _)| *n == opt) else {
-        return Err(ln.diag(format!("'{where_}' : unknown keyword '{opt}'.")));
+        return Err(ln.diag(format!("{who} : unknown keyword '{opt}'.")));
     };
     if (1..=arity).any(|k| ln.arg(i + k).is_empty()) {
-        return Err(ln.diag(format!("'{where_}' : '{opt}' expects an argument.")));
+        return Err(ln.diag(format!("{who} : '{opt}' expects an argument.")));
     }
     d.warn(ln.diag(format!(
-        "'{where_}' : '{opt}' is not supported by Sluice and is ignored."
+        "{who} : '{opt}' is not supported by Sluice and is ignored."
     )));
     Ok(1 + arity)
 }
@@ -158,10 +43,10 @@ fn ignored_option(
 pub(super) fn ignored_bind_option(
     ln: &Ln<'_>,
     i: usize,
-    where_: &str,
+    who: &str,
     d: &mut Diags,
 ) -> Result<usize, Diagnostic> {
-    ignored_option(ln, i, BIND_IGNORED, where_, d)
+    ignored_option(ln, i, ignored::BIND_OPTIONS, who, d)
 }
 
 /// `bind ADDR[,ADDR...] [accept-proxy] [name N] [maxconn N] ...`; `section`
@@ -190,10 +75,10 @@ pub(super) fn parse_bind(ln: &Ln<'_>, section: &str, d: &mut Diags) -> Result<Bi
             port_last: p.port_last,
         });
     }
-    let where_ = format!("bind {text}' in section '{section}");
+    let who = format!("'bind {text}' in section '{section}'");
     let mut i = 2;
     while !ln.arg(i).is_empty() {
-        i += bind_option(&mut b, ln, i, &where_, d)?;
+        i += bind_option(&mut b, ln, i, &who, d)?;
     }
     Ok(b)
 }
@@ -202,7 +87,7 @@ fn bind_option(
     b: &mut Bind,
     ln: &Ln<'_>,
     i: usize,
-    where_: &str,
+    who: &str,
     d: &mut Diags,
 ) -> Result<usize, Diagnostic> {
     let val = ln.arg(i + 1);
@@ -213,7 +98,7 @@ fn bind_option(
         }
         "name" => {
             if val.is_empty() {
-                return Err(ln.diag(format!("'{where_}' : 'name' expects an argument.")));
+                return Err(ln.diag(format!("{who} : 'name' expects an argument.")));
             }
             b.name = Some(val.to_string());
             Ok(2)
@@ -223,7 +108,7 @@ fn bind_option(
             Ok(2)
         }
         opt => {
-            let n = ignored_bind_option(ln, i, where_, d)?;
+            let n = ignored_bind_option(ln, i, who, d)?;
             b.ignored.push(opt.to_string());
             Ok(n)
         }
@@ -237,10 +122,10 @@ pub(super) fn parse_server(px: &Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<Ser
         return Err(ln.diag("'server' expects <name> and <addr>[:<port>] as arguments."));
     }
     check_name(ln, "server", name)?;
-    let where_ = format!("server {}/{name}", px.name);
+    let who = format!("'server {}/{name}'", px.name);
     let addr = parse_addr(text)
         .and_then(|p| p.single_port(text))
-        .map_err(|e| ln.diag(format!("'{where_}' : {e}")))?;
+        .map_err(|e| ln.diag(format!("{who} : {e}")))?;
     let mut s = Server {
         place: ln.place(),
         name: name.to_string(),
@@ -252,17 +137,17 @@ pub(super) fn parse_server(px: &Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<Ser
     let mut i = 3;
     while !ln.arg(i).is_empty() {
         if ln.arg(i) == "id" {
-            let id = ln.uint_at(i + 1, "id").map_err(|e| prefixed(e, &where_))?;
+            let id = ln.uint_at(i + 1, "id").map_err(|e| prefixed(e, &who))?;
             if id == 0 {
-                return Err(ln.diag(format!("'{where_}' : custom id has to be > 0.")));
+                return Err(ln.diag(format!("{who} : custom id has to be > 0.")));
             }
             s.id = Some(id);
             i += 2;
             continue;
         }
-        i += server_option(&mut s.opts, ln, i, &where_, d)?;
+        i += server_option(&mut s.opts, ln, i, &who, d)?;
     }
-    check_opts(&s.opts, ln, &where_)?;
+    check_opts(&s.opts, ln, &who)?;
     Ok(s)
 }
 
@@ -272,13 +157,13 @@ pub(super) fn parse_default_server(
     ln: &Ln<'_>,
     d: &mut Diags,
 ) -> Result<(), Diagnostic> {
-    let where_ = format!("default-server of {} '{}'", px.kind.type_str(), px.name);
+    let who = format!("'default-server' of {} '{}'", px.kind.type_str(), px.name);
     let mut opts = px.default_server.clone();
     let mut i = 1;
     while !ln.arg(i).is_empty() {
-        i += server_option(&mut opts, ln, i, &where_, d)?;
+        i += server_option(&mut opts, ln, i, &who, d)?;
     }
-    check_opts(&opts, ln, &where_)?;
+    check_opts(&opts, ln, &who)?;
     px.default_server = opts;
     Ok(())
 }
@@ -288,7 +173,7 @@ fn server_option(
     o: &mut ServerOptions,
     ln: &Ln<'_>,
     i: usize,
-    where_: &str,
+    who: &str,
     d: &mut Diags,
 ) -> Result<usize, Diagnostic> {
     let opt = ln.arg(i);
@@ -308,14 +193,14 @@ fn server_option(
         "send-proxy-v2" => flag(&mut o.send_proxy_v2, true),
         "no-send-proxy-v2" => flag(&mut o.send_proxy_v2, false),
         "weight" | "maxconn" | "maxqueue" | "rise" | "fall" => {
-            let v = ln.uint_at(i + 1, opt).map_err(|e| prefixed(e, where_))?;
+            let v = ln.uint_at(i + 1, opt).map_err(|e| prefixed(e, who))?;
             *numeric_field(o, opt) = v;
             Ok(2)
         }
         "inter" | "fastinter" | "downinter" => {
-            let v = ln.time_at(i + 1, opt).map_err(|e| prefixed(e, where_))?;
+            let v = ln.time_at(i + 1, opt).map_err(|e| prefixed(e, who))?;
             if v == 0 {
-                return Err(ln.diag(format!("'{where_}' : '{opt}' has to be > 0.")));
+                return Err(ln.diag(format!("{who} : '{opt}' has to be > 0.")));
             }
             match opt {
                 "inter" => o.inter_ms = v,
@@ -324,18 +209,19 @@ fn server_option(
             }
             Ok(2)
         }
-        "id" => Err(ln.diag(format!("'{where_}' : 'id' is not allowed here."))),
+        "id" => Err(ln.diag(format!("{who} : 'id' is not allowed here."))),
         _ => {
-            let n = ignored_option(ln, i, SERVER_IGNORED, where_, d)?;
+            let n = ignored_option(ln, i, ignored::SERVER_OPTIONS, who, d)?;
             o.ignored.push(opt.to_string());
             Ok(n)
         }
     }
 }
 
-/// Names the server in a value error: `'server be/s1' : 'weight' : ...`.
-fn prefixed(mut e: Diagnostic, where_: &str) -> Diagnostic {
-    e.message = format!("'{where_}' : {}", e.message);
+/// Names the server in a value error: `'server be/s1' : 'weight' : ...`
+/// (`who` is already quoted).
+fn prefixed(mut e: Diagnostic, who: &str) -> Diagnostic {
+    e.message = format!("{who} : {}", e.message);
     e
 }
 
@@ -350,16 +236,16 @@ fn numeric_field<'a>(o: &'a mut ServerOptions, opt: &str) -> &'a mut u32 {
     }
 }
 
-fn check_opts(o: &ServerOptions, ln: &Ln<'_>, where_: &str) -> Result<(), Diagnostic> {
+fn check_opts(o: &ServerOptions, ln: &Ln<'_>, who: &str) -> Result<(), Diagnostic> {
     if o.weight > 256 {
         return Err(ln.diag(format!(
-            "'{where_}' : weight is not within 0 and 256 ({}).",
+            "{who} : weight is not within 0 and 256 ({}).",
             o.weight
         )));
     }
     if o.rise == 0 || o.fall == 0 {
         let which = if o.rise == 0 { "rise" } else { "fall" };
-        return Err(ln.diag(format!("'{where_}' : '{which}' has to be > 0.")));
+        return Err(ln.diag(format!("{who} : '{which}' has to be > 0.")));
     }
     Ok(())
 }

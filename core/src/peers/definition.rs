@@ -116,6 +116,7 @@ impl<'a> TableDefinition<'a> {
     /// written (senders always have `Ok` fields).
     pub fn encode(&self, out: &mut Vec<u8>) {
         crate::bug_on!(self.fields.is_err(), "encoding a definition without fields");
+        crate::bug_on!(self.name.is_empty(), "a table name is never empty");
         Frame::encode_with(out, MsgClass::STICK_TABLE, StkType::DEFINE.0, |out| {
             varint::encode(self.table_id, out);
             varint::encode(self.name.len() as u64, out);

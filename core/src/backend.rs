@@ -1,0 +1,516 @@
+//! Server assignment, connection and queueing: HAProxy's `backend.c`
+//! (`assign_server`, `connect_server`, `back_handle_st_*`) and `queue.c`
+//! (`pendconn_add`, `process_srv_queue`).
+//!
+//! The back connector of a stream walks `REQ -> ASS -> CON -> EST`, with
+//! `QUE` when every server is at its `maxconn`, and `CER -> TAR` on a failed
+//! attempt: the attempt is retried `retries` times, on the same server
+//! after a one-second turn-around (unless it timed out), or on another
+//! server on the last retry when `option redispatch` is set.
+//!
+//! Queues: a stream waits in its server's queue when persistence chose a
+//! full server, in the backend's queue when the load balancer found every
+//! server full. When a connection slot frees up, `process_srv_queue` hands
+//! it to the oldest waiter of that server, then of the backend.
+
+use core::net::IpAddr;
+
+use crate::arena::Id;
+use crate::channel::ChnFlags;
+use crate::connection::{CoFlags, Conn, ConnSide, Mux};
+use crate::engine::{Engine, SockOwner};
+use crate::lb;
+use crate::sock::CloseHow;
+use crate::stconn::{ErrType, ScState};
+use crate::stick_table::{DataType, StData, StKey};
+use crate::stream::{ErrCode, FinSt, SfFlags, Stream};
+use crate::time::Time;
+
+/// The turn-around delay before retrying a refused connection.
+const TURN_AROUND_MS: u64 = 1000;
+
+/// What server assignment found.
+enum Assign {
+    Server(usize),
+    /// Every usable server is full: wait in the backend queue.
+    Full,
+    /// No usable server.
+    NoServer,
+}
+
+impl Engine {
+    /// The back connector's state machine (`back_handle_st_*`).
+    pub(crate) fn back_update(&mut self, now: Time, sid: Id<Stream>) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        match s.scb.state {
+            ScState::Ini if s.req.flags.contains(ChnFlags::AUTO_CONNECT) => {
+                s.scb.state = ScState::Req;
+            }
+            ScState::Req => self.back_handle_req(now, sid),
+            ScState::Que if Time::is_expired(s.scb.exp, now) => {
+                s.scb.exp = None;
+                s.scb.err_type = ErrType::QueueTo;
+                s.set_term(ErrCode::SrvTo, FinSt::Queue);
+                self.queue_remove(sid);
+                self.back_fail(now, sid);
+            }
+            ScState::Tar if Time::is_expired(s.scb.exp, now) => {
+                s.scb.exp = None;
+                s.scb.state = if s.flags.contains(SfFlags::ASSIGNED) {
+                    ScState::Ass
+                } else {
+                    ScState::Req
+                };
+            }
+            ScState::Ass => self.connect_server(now, sid),
+            ScState::Con if Time::is_expired(s.scb.exp, now) => {
+                s.scb.exp = None;
+                s.scb.err_type = ErrType::ConnTo;
+                self.back_conn_error(now, sid);
+            }
+            ScState::Cer => self.back_handle_cer(now, sid),
+            _ => {}
+        }
+    }
+
+    /// REQ: assign a server, or queue, or fail.
+    fn back_handle_req(&mut self, now: Time, sid: Id<Stream>) {
+        match self.assign_server(now, sid) {
+            Assign::Server(srv) => {
+                let s = &mut self.streams[sid];
+                s.srv = Some(srv);
+                s.flags |= SfFlags::ASSIGNED;
+                s.scb.state = ScState::Ass;
+                let be = s.be;
+                if self.server_full(be, srv) {
+                    self.queue_add(now, sid, Some(srv));
+                }
+            }
+            Assign::Full => self.queue_add(now, sid, None),
+            Assign::NoServer => {
+                let s = &mut self.streams[sid];
+                s.scb.err_type = ErrType::ConnOther;
+                s.set_term(ErrCode::SrvCl, FinSt::Connect);
+                self.back_fail(now, sid);
+            }
+        }
+    }
+
+    fn server_full(&self, be: usize, srv: usize) -> bool {
+        self.proxies[be]
+            .be
+            .as_ref()
+            .is_some_and(|b| b.servers[srv].is_full())
+    }
+
+    /// The client's address as the stream sees it (after a PROXY header).
+    pub(crate) fn stream_src(&self, sid: Id<Stream>) -> Option<IpAddr> {
+        let s = self.streams.get(sid)?;
+        self.sessions.get(s.sess)?.src.map(|a| a.ip())
+    }
+
+    /// `assign_server`: persistence first (`stick match`), then the load
+    /// balancer.
+    fn assign_server(&mut self, now: Time, sid: Id<Stream>) -> Assign {
+        let (be, avoid) = {
+            let s = &self.streams[sid];
+            (s.be, s.prev_srv)
+        };
+        if let Some(srv) = self.stick_match(now, sid) {
+            self.streams[sid].flags |= SfFlags::DIRECT;
+            return Assign::Server(srv);
+        }
+        let src = self.stream_src(sid);
+        let Some(b) = self.proxies[be].be.as_mut() else {
+            return Assign::NoServer;
+        };
+        let servers: Vec<lb::LbServer> = b.servers.iter().map(lb_view).collect();
+        if !servers.iter().any(|s| s.usable && s.weight > 0) {
+            return Assign::NoServer;
+        }
+        let hash = src.map(lb::hash_ip);
+        match b.lb.pick(&servers, hash, avoid) {
+            Some(i) => Assign::Server(i),
+            None => Assign::Full,
+        }
+    }
+
+    /// `stick match`/`stick on`: the server recorded for the client's address.
+    fn stick_match(&mut self, now: Time, sid: Id<Stream>) -> Option<usize> {
+        let be = self.streams[sid].be;
+        let rules = self.proxies[be].be.as_ref()?.stick.clone();
+        let src = self.stream_src(sid)?;
+        for r in rules.iter().filter(|r| r.matching) {
+            let table = self.tables.get(r.table)?;
+            let key = src_key(table.params(), src)?;
+            let Some(entry) = table.lookup(&key) else {
+                continue;
+            };
+            let Ok(StData::SInt(id)) = table.get(entry, DataType::SERVER_ID, 0) else {
+                continue;
+            };
+            let servers = &self.proxies[be].be.as_ref()?.servers;
+            if let Some(i) = servers.iter().position(|s| s.puid as i32 == *id) {
+                if servers[i].usable() || servers[i].admin == crate::proxy::SrvAdmin::Drain {
+                    let _ = now;
+                    return Some(i);
+                }
+            }
+        }
+        None
+    }
+
+    /// `stick store`: records the server a stream got.
+    pub(crate) fn stick_store(&mut self, now: Time, sid: Id<Stream>) {
+        let Some(s) = self.streams.get(sid) else {
+            return;
+        };
+        let (be, Some(srv)) = (s.be, s.srv) else {
+            return;
+        };
+        let Some(src) = self.stream_src(sid) else {
+            return;
+        };
+        let Some(b) = self.proxies[be].be.as_ref() else {
+            return;
+        };
+        let rules = b.stick.clone();
+        let (puid, name) = (b.servers[srv].puid, b.servers[srv].name.clone());
+        for r in rules.iter().filter(|r| r.storing) {
+            let Some(table) = self.tables.get_mut(r.table) else {
+                continue;
+            };
+            let Some(key) = src_key(table.params(), src) else {
+                continue;
+            };
+            let Some(id) = table.get_or_create(now, key) else {
+                continue;
+            };
+            let _ = table.set(id, DataType::SERVER_ID, 0, StData::SInt(puid as i32));
+            let _ = table.set(
+                id,
+                DataType::SERVER_KEY,
+                0,
+                StData::Dict(Some(bytes::Bytes::from(name.clone().into_bytes()))),
+            );
+            table.touch_local(now, id);
+            self.table_touched(r.table);
+            self.peers_table_changed(r.table);
+        }
+    }
+
+    /// ASS: open the connection to the assigned server (`connect_server`).
+    fn connect_server(&mut self, now: Time, sid: Id<Stream>) {
+        let s = &mut self.streams[sid];
+        let (be, Some(srv)) = (s.be, s.srv) else {
+            s.scb.state = ScState::Req;
+            return;
+        };
+        let b = self.proxies[be]
+            .be
+            .as_mut()
+            .expect("stream on a proxy without backend");
+        let server = &mut b.servers[srv];
+        if server.is_full() {
+            // A slot went to someone else meanwhile: wait for one.
+            self.queue_add(now, sid, Some(srv));
+            return;
+        }
+        let addr = server.addr;
+        server.cur_sess += 1;
+        server.max_sess = server.max_sess.max(server.cur_sess);
+        server.cum_sess += 1;
+        server.lbconn += 1;
+        let send_proxy = server.send_proxy;
+        let connect_to = self.proxies[be].timeouts.connect_ms;
+        let ci = self.conns.next_id();
+        let sock = self.new_sock(SockOwner::Conn(ci));
+        let mut conn = Conn::new(sock, ConnSide::Back { be, srv });
+        conn.flags |= CoFlags::WAIT_L4_CONN;
+        conn.dst = Some(addr);
+        conn.mux = Mux::Pt { stream: Some(sid) };
+        if let Some(v) = send_proxy {
+            conn.flags |= CoFlags::SEND_PROXY;
+            conn.hdr_out = self.proxy_header_for(sid, v);
+        }
+        let c = self.conns.insert(conn);
+        crate::bug_on!(c != ci);
+        let s = &mut self.streams[sid];
+        s.flags |= SfFlags::CURR_SESS;
+        s.scb.conn = Some(c);
+        s.scb.state = ScState::Con;
+        s.conn_start = Some(now);
+        s.scb.exp = connect_to.map(|t| now.add_ms(u64::from(t)));
+        self.connect(sock, addr);
+    }
+
+    /// The PROXY header a `send-proxy`/`send-proxy-v2` server gets.
+    fn proxy_header_for(&self, sid: Id<Stream>, version: u8) -> Vec<u8> {
+        let mut out = Vec::new();
+        let (src, dst) = self
+            .streams
+            .get(sid)
+            .and_then(|s| self.sessions.get(s.sess))
+            .map_or((None, None), |se| (se.src, se.dst));
+        if version == 2 {
+            crate::proto_proxy::encode_v2(src, dst, &[], &mut out);
+        } else {
+            crate::proto_proxy::encode_v1(src, dst, &mut out);
+        }
+        out
+    }
+
+    /// The server connection is established (`back_handle_st_con` -> EST).
+    pub(crate) fn back_connected(&mut self, now: Time, sid: Id<Stream>) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        if s.scb.state != ScState::Con {
+            return;
+        }
+        s.scb.state = ScState::Est;
+        s.scb.exp = None;
+        s.t_connect = s.conn_start.map(|t| now - t);
+        self.stick_store(now, sid);
+        let to = self.back_timeout(sid);
+        let fto = self.front_timeout(sid);
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        s.res.rex = to.map(|t| now.add_ms(t));
+        // The tunnel timeout may replace the client one now.
+        if !s.req.shutr() {
+            s.req.rex = fto.map(|t| now.add_ms(t));
+        }
+        if s.req.output > 0 {
+            s.req.wex = to.map(|t| now.add_ms(t));
+        }
+    }
+
+    /// The attempt failed (refused, reset, timed out): CER.
+    pub(crate) fn back_conn_error(&mut self, now: Time, sid: Id<Stream>) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        if s.scb.state != ScState::Con {
+            return;
+        }
+        if s.scb.err_type == ErrType::None {
+            s.scb.err_type = ErrType::ConnErr;
+        }
+        s.scb.state = ScState::Cer;
+        s.scb.exp = None;
+        let conn = s.scb.conn.take();
+        let (be, srv) = (s.be, s.srv);
+        if let Some(c) = conn {
+            self.conn_close(now, c, CloseHow::Reset);
+        }
+        if let (Some(b), Some(srv)) = (self.proxies[be].be.as_mut(), srv) {
+            b.servers[srv].econ += 1;
+            b.econ += 1;
+        }
+        self.release_server_slot(sid);
+    }
+
+    /// CER: retry, redispatch or give up.
+    fn back_handle_cer(&mut self, now: Time, sid: Id<Stream>) {
+        let s = &mut self.streams[sid];
+        let (be, srv) = (s.be, s.srv);
+        if s.conn_retries == 0 {
+            let err = if s.scb.err_type == ErrType::ConnTo {
+                ErrCode::SrvTo
+            } else {
+                ErrCode::SrvCl
+            };
+            s.set_term(err, FinSt::Connect);
+            self.back_fail(now, sid);
+            return;
+        }
+        s.conn_retries -= 1;
+        let timed_out = s.scb.err_type == ErrType::ConnTo;
+        s.scb.err_type = ErrType::None;
+        let b = self.proxies[be].be.as_mut().expect("backend");
+        let srv_down = srv.is_some_and(|i| !b.servers[i].usable());
+        // HAProxy redispatches on the last retry (or when the server is gone).
+        let redispatch = b.redispatch && (s.conn_retries == 0 || srv_down);
+        if let Some(i) = srv {
+            b.servers[i].wretr += 1;
+        }
+        b.wretr += 1;
+        if redispatch {
+            if let Some(i) = srv {
+                b.servers[i].wredis += 1;
+            }
+            b.wredis += 1;
+            s.prev_srv = srv;
+            s.srv = None;
+            s.flags.remove(SfFlags::ASSIGNED | SfFlags::DIRECT);
+            s.flags |= SfFlags::REDISP;
+        }
+        if timed_out {
+            // A timeout already took long enough: retry at once.
+            s.scb.state = if s.flags.contains(SfFlags::ASSIGNED) {
+                ScState::Ass
+            } else {
+                ScState::Req
+            };
+        } else {
+            s.scb.state = ScState::Tar;
+            s.scb.exp = Some(now.add_ms(TURN_AROUND_MS));
+        }
+    }
+
+    /// Gives up on the server side: the stream ends once the client side
+    /// is flushed and closed.
+    pub(crate) fn back_fail(&mut self, now: Time, sid: Id<Stream>) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        s.scb.state = ScState::Clo;
+        s.scb.exp = None;
+        // Nothing will come from a server: end the response, stop reading.
+        s.res.flags |= ChnFlags::SHUTR;
+        s.req.flags |= ChnFlags::SHUTR | ChnFlags::SHUTW;
+        s.req.output = 0;
+        let req = std::mem::take(&mut s.req.buf);
+        self.pool_release(req);
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        if s.res.is_empty() {
+            s.res.flags |= ChnFlags::SHUTW;
+            self.front_close(now, sid, CloseHow::Graceful);
+        }
+    }
+
+    /// Frees the server connection slot a stream holds, and gives it to
+    /// the next waiter.
+    pub(crate) fn release_server_slot(&mut self, sid: Id<Stream>) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        if !s.flags.contains(SfFlags::CURR_SESS) {
+            return;
+        }
+        s.flags.remove(SfFlags::CURR_SESS);
+        let (be, Some(srv)) = (s.be, s.srv.or(s.prev_srv)) else {
+            return;
+        };
+        if let Some(b) = self.proxies[be].be.as_mut() {
+            let server = &mut b.servers[srv];
+            crate::bug_on!(server.cur_sess == 0, "server slot released twice");
+            server.cur_sess = server.cur_sess.saturating_sub(1);
+        }
+        self.process_srv_queue(be, srv);
+    }
+
+    /// Queues a stream (`pendconn_add`) on server `srv` or on the backend.
+    fn queue_add(&mut self, now: Time, sid: Id<Stream>, srv: Option<usize>) {
+        let s = &mut self.streams[sid];
+        let be = s.be;
+        let queue_to = self.proxies[be]
+            .timeouts
+            .queue_ms
+            .or(self.proxies[be].timeouts.connect_ms);
+        let b = self.proxies[be].be.as_mut().expect("backend");
+        if let Some(i) = srv {
+            let server = &mut b.servers[i];
+            if server
+                .maxqueue
+                .is_some_and(|m| server.queue.len() as u32 >= m)
+            {
+                // No room in this server's queue: let the balancer choose.
+                let s = &mut self.streams[sid];
+                s.srv = None;
+                s.flags.remove(SfFlags::ASSIGNED | SfFlags::DIRECT);
+                s.scb.state = ScState::Req;
+                if b.servers.iter().all(|x| !x.usable() || x.is_full()) {
+                    s.scb.err_type = ErrType::QueueErr;
+                    s.set_term(ErrCode::Resource, FinSt::Queue);
+                    self.back_fail(now, sid);
+                }
+                return;
+            }
+            server.queue.push_back(sid);
+            server.max_queue = server.max_queue.max(server.queue.len() as u32);
+        } else {
+            b.queue.push_back(sid);
+            b.max_queue = b.max_queue.max(b.queue.len() as u32);
+        }
+        let s = &mut self.streams[sid];
+        s.scb.state = ScState::Que;
+        s.flags |= SfFlags::QUEUED;
+        s.queue_start = Some(now);
+        s.scb.exp = queue_to.map(|t| now.add_ms(u64::from(t)));
+    }
+
+    /// Takes a stream out of whatever queue it is in.
+    pub(crate) fn queue_remove(&mut self, sid: Id<Stream>) {
+        let Some(s) = self.streams.get(sid) else {
+            return;
+        };
+        if s.scb.state != ScState::Que {
+            return;
+        }
+        let be = s.be;
+        if let Some(b) = self.proxies[be].be.as_mut() {
+            b.queue.retain(|&x| x != sid);
+            for srv in &mut b.servers {
+                srv.queue.retain(|&x| x != sid);
+            }
+        }
+    }
+
+    /// `process_srv_queue`: gives free slots of `srv` to waiting streams.
+    pub(crate) fn process_srv_queue(&mut self, be: usize, srv: usize) {
+        let now = self.now;
+        loop {
+            let Some(b) = self.proxies[be].be.as_mut() else {
+                return;
+            };
+            let server = &mut b.servers[srv];
+            if server.is_full() || !server.usable() {
+                return;
+            }
+            let next = server.queue.pop_front().or_else(|| b.queue.pop_front());
+            let Some(sid) = next else { return };
+            let Some(s) = self.streams.get_mut(sid) else {
+                continue;
+            };
+            if s.scb.state != ScState::Que {
+                continue;
+            }
+            s.t_queue = s.queue_start.map(|t| now - t);
+            s.srv = Some(srv);
+            s.flags |= SfFlags::ASSIGNED;
+            s.scb.state = ScState::Ass;
+            s.scb.exp = None;
+            self.process_stream(now, sid);
+        }
+    }
+}
+
+/// The load balancer's view of a server.
+pub(crate) fn lb_view(s: &crate::proxy::Server) -> lb::LbServer {
+    lb::LbServer {
+        weight: s.uweight,
+        usable: s.usable(),
+        backup: s.backup,
+        cur_conns: s.cur_sess,
+        maxconn: s.maxconn,
+    }
+}
+
+/// The stick-table key of a client address, for `stick on src`.
+fn src_key(params: &crate::stick_table::TableParams, ip: IpAddr) -> Option<StKey> {
+    use crate::stick_table::KeyType;
+    match (params.key_type, ip) {
+        (KeyType::Ipv4, IpAddr::V4(a)) => Some(StKey::ipv4(a)),
+        (KeyType::Ipv4, IpAddr::V6(a)) => a.to_ipv4_mapped().map(StKey::ipv4),
+        (KeyType::Ipv6, IpAddr::V6(a)) => Some(StKey::ipv6(a)),
+        (KeyType::Ipv6, IpAddr::V4(a)) => Some(StKey::ipv6(a.to_ipv6_mapped())),
+        _ => None,
+    }
+}

@@ -1,0 +1,284 @@
+//! Health checks: HAProxy's `check.c` (TCP connect checks; HTTP checks come
+//! with HTTP mode).
+//!
+//! Every `inter` (`fastinter` while a transition is in progress,
+//! `downinter` while down) the engine opens a connection to the server. A
+//! connection that succeeds within the check timeout is a success (L4OK),
+//! a refusal or a timeout a failure (L4CON, L4TOUT). HAProxy's `health`
+//! counter runs from 0 to `rise + fall - 1`: the server is up at `rise` or
+//! above; `fall` consecutive failures bring an up server down, `rise`
+//! consecutive successes bring a down server up.
+//!
+//! A transition is logged as HAProxy logs it and changes load balancing at
+//! once: streams queued on a server that went down go back to the
+//! backend's queue, a server that came up takes waiting streams.
+
+use crate::engine::{Engine, SockOwner, TimerKey};
+use crate::proxy::{SrvAdmin, SrvState};
+use crate::sock::{CloseHow, LogLevel, SockError};
+use crate::time::Time;
+
+impl Engine {
+    /// Arms the first check of every checked server, spread over `inter`
+    /// like HAProxy's initial check spreading.
+    pub(crate) fn checks_start(&mut self, now: Time) {
+        for be in 0..self.proxies.len() {
+            let Some(b) = self.proxies[be].be.as_ref() else {
+                continue;
+            };
+            let n = b.servers.len().max(1) as u64;
+            for srv in 0..b.servers.len() {
+                let Some(ck) = self.proxies[be]
+                    .be
+                    .as_ref()
+                    .and_then(|b| b.servers[srv].check.as_ref())
+                else {
+                    continue;
+                };
+                let inter = u64::from(ck.inter_ms.max(1));
+                let at = now.add_ms(1 + inter * srv as u64 / n);
+                self.set_check_next(be, srv, Some(at));
+            }
+        }
+    }
+
+    fn set_check_next(&mut self, be: usize, srv: usize, at: Option<Time>) {
+        if let Some(ck) = self.proxies[be]
+            .be
+            .as_mut()
+            .and_then(|b| b.servers[srv].check.as_mut())
+        {
+            ck.next = at;
+        }
+        self.timers.arm(TimerKey::Check(be, srv), at);
+    }
+
+    /// The check timer: start a check, or time out the running one.
+    pub(crate) fn check_timer(&mut self, now: Time, be: usize, srv: usize) {
+        let Some(ck) = self.proxies[be]
+            .be
+            .as_ref()
+            .and_then(|b| b.servers[srv].check.as_ref())
+        else {
+            return;
+        };
+        if ck.sock.is_some() {
+            return self.check_done(now, be, srv, false, "L4TOUT", "Connection timeout");
+        }
+        let b = self.proxies[be].be.as_ref().expect("backend");
+        let server = &b.servers[srv];
+        if server.admin == SrvAdmin::Maint {
+            // No checks in maintenance; look again later.
+            let inter = u64::from(ck.inter_ms.max(1));
+            return self.set_check_next(be, srv, Some(now.add_ms(inter)));
+        }
+        let addr = server.addr;
+        let timeout = self.proxies[be]
+            .timeouts
+            .connect_ms
+            .map_or(ck.inter_ms, |c| c.min(ck.inter_ms))
+            .max(1);
+        let sock = self.new_sock(SockOwner::Check { be, srv });
+        if let Some(ck) = self.proxies[be]
+            .be
+            .as_mut()
+            .and_then(|b| b.servers[srv].check.as_mut())
+        {
+            ck.sock = Some(sock);
+            ck.started = Some(now);
+        }
+        self.set_check_next(be, srv, Some(now.add_ms(u64::from(timeout))));
+        self.connect(sock, addr);
+    }
+
+    pub(crate) fn check_connected(&mut self, now: Time, be: usize, srv: usize) {
+        self.check_done(now, be, srv, true, "L4OK", "");
+    }
+
+    pub(crate) fn check_failed(&mut self, now: Time, be: usize, srv: usize, err: SockError) {
+        // The driver already closed the socket.
+        if let Some(sock) = self.proxies[be]
+            .be
+            .as_mut()
+            .and_then(|b| b.servers[srv].check.as_mut())
+            .and_then(|c| c.sock)
+        {
+            self.free_sock(sock);
+        }
+        let info = match err {
+            SockError::Refused => "Connection refused",
+            SockError::Reset => "Connection reset by peer",
+            SockError::Unreachable => "No route to host",
+            SockError::TimedOut => "Connection timeout",
+            SockError::Other(_) => "Connection error",
+        };
+        let code = if err == SockError::TimedOut {
+            "L4TOUT"
+        } else {
+            "L4CON"
+        };
+        self.check_done(now, be, srv, false, code, info);
+    }
+
+    /// Accounts one check result and schedules the next check.
+    fn check_done(
+        &mut self,
+        now: Time,
+        be: usize,
+        srv: usize,
+        ok: bool,
+        code: &'static str,
+        info: &str,
+    ) {
+        let Some(b) = self.proxies[be].be.as_mut() else {
+            return;
+        };
+        let server = &mut b.servers[srv];
+        let Some(ck) = server.check.as_mut() else {
+            return;
+        };
+        if let Some(sock) = ck.sock.take() {
+            // Checks close with a reset, as HAProxy does, to leave no TIME_WAIT.
+            self.close_sock(sock, CloseHow::Reset);
+        }
+        let b = self.proxies[be].be.as_mut().expect("backend");
+        let server = &mut b.servers[srv];
+        let ck = server.check.as_mut().expect("check");
+        ck.last_status = code;
+        ck.last_duration_ms = ck.started.map_or(0, |t| now - t);
+        let top = ck.rise + ck.fall - 1;
+        let was_up = ck.health >= ck.rise;
+        if ok {
+            ck.health = (ck.health + 1).min(top);
+        } else {
+            server.chkfail += 1;
+            ck.health = ck.health.saturating_sub(1);
+        }
+        let now_up = ck.health >= ck.rise;
+        let transition = was_up != now_up;
+        if transition {
+            // Settle at the end of the range, as HAProxy does.
+            ck.health = if now_up { top } else { 0 };
+        }
+        let (inter, fast, down) = (ck.inter_ms, ck.fastinter_ms, ck.downinter_ms);
+        let moving = ck.health > 0 && ck.health < top;
+        let next = if moving {
+            fast
+        } else if now_up {
+            inter
+        } else {
+            down
+        };
+        let duration = ck.last_duration_ms;
+        // While going down, the server still takes traffic (NOLB).
+        server.state = match (now_up, ok) {
+            (true, true) => SrvState::Running,
+            (true, false) => SrvState::Stopping,
+            (false, true) => SrvState::Starting,
+            (false, false) => SrvState::Stopped,
+        };
+        if transition {
+            server.last_change = now;
+            if !now_up {
+                server.chkdown += 1;
+            }
+            self.server_transition(now, be, srv, now_up, code, info, duration);
+        }
+        self.set_check_next(be, srv, Some(now.add_ms(u64::from(next.max(1)))));
+    }
+
+    /// Logs an UP/DOWN transition and moves queued streams.
+    #[allow(clippy::too_many_arguments)]
+    fn server_transition(
+        &mut self,
+        now: Time,
+        be: usize,
+        srv: usize,
+        up: bool,
+        code: &str,
+        info: &str,
+        duration: u64,
+    ) {
+        let p = &self.proxies[be];
+        let b = p.be.as_ref().expect("backend");
+        let name = format!("{}/{}", p.name, b.servers[srv].name);
+        let active = b.servers.iter().filter(|s| s.usable() && !s.backup).count();
+        let backup = b.servers.iter().filter(|s| s.usable() && s.backup).count();
+        let cur = b.servers[srv].cur_sess;
+        let reason = match (up, code) {
+            (true, _) => "Layer4 check passed".to_string(),
+            (false, "L4TOUT") => "Layer4 timeout".to_string(),
+            (false, _) => "Layer4 connection problem".to_string(),
+        };
+        let info = if info.is_empty() {
+            String::new()
+        } else {
+            format!(", info: \"{info}\"")
+        };
+        let text = if up {
+            let queued = b.queue.len();
+            format!(
+                "Server {name} is UP, reason: {reason}{info}, check duration: {duration}ms. {active} active and {backup} backup servers online. 0 sessions requeued, {queued} total in queue."
+            )
+        } else {
+            let requeued = b.servers[srv].queue.len();
+            format!(
+                "Server {name} is DOWN, reason: {reason}{info}, check duration: {duration}ms. {active} active and {backup} backup servers left. {cur} sessions active, {requeued} requeued, 0 remaining in queue."
+            )
+        };
+        self.log(
+            if up {
+                LogLevel::Notice
+            } else {
+                LogLevel::Alert
+            },
+            text,
+        );
+        let p = &mut self.proxies[be];
+        let pname = p.name.clone();
+        let b = p.be.as_mut().expect("backend");
+        b.last_change = now;
+        if up {
+            self.lb_recalc(be);
+            self.process_srv_queue(be, srv);
+        } else {
+            // Streams waiting for this server wait for any server instead.
+            let moved: Vec<_> = b.servers[srv].queue.drain(..).collect();
+            for sid in moved {
+                if let Some(s) = self.streams.get_mut(sid) {
+                    s.srv = None;
+                    s.flags
+                        .remove(crate::stream::SfFlags::ASSIGNED | crate::stream::SfFlags::DIRECT);
+                }
+                b.queue.push_back(sid);
+            }
+            self.lb_recalc(be);
+            let b = self.proxies[be].be.as_ref().expect("backend");
+            if !b.servers.iter().any(|s| s.usable()) {
+                self.log(
+                    LogLevel::Alert,
+                    format!("backend {pname} has no server available!"),
+                );
+            }
+            self.redistribute_queue(be);
+        }
+    }
+
+    /// Lets every usable server take streams from the backend queue.
+    pub(crate) fn redistribute_queue(&mut self, be: usize) {
+        let n = self.proxies[be].be.as_ref().map_or(0, |b| b.servers.len());
+        for srv in 0..n {
+            self.process_srv_queue(be, srv);
+        }
+    }
+
+    /// Tells the load balancer that weights or states changed.
+    pub(crate) fn lb_recalc(&mut self, be: usize) {
+        let Some(b) = self.proxies[be].be.as_mut() else {
+            return;
+        };
+        let view: Vec<crate::lb::LbServer> =
+            b.servers.iter().map(crate::backend::lb_view).collect();
+        b.lb.recalc(&view);
+    }
+}

@@ -1,0 +1,140 @@
+//! Data-path bookkeeping shared by connections, sessions and streams:
+//! invariants checked after every entry point, and the hard stop.
+//!
+//! The invariants are the accounting ones the issue asks a test to check
+//! after drain: every live stream belongs to a live session; a frontend's
+//! `feconn` equals its live sessions; a backend's `beconn` equals the
+//! streams counted on it; a server's `cur_sess` equals the streams holding
+//! one of its slots; buffers handed out by the pool are held by someone.
+
+use crate::engine::Engine;
+use crate::sock::CloseHow;
+use crate::stream::SfFlags;
+
+impl Engine {
+    pub(crate) fn datapath_check_invariants(&self) {
+        self.pool.check_invariants();
+        let mut feconn = vec![0u32; self.proxies.len()];
+        for (_, se) in self.sessions.iter() {
+            feconn[se.fe] += 1;
+            if let Some(sid) = se.stream {
+                assert!(
+                    self.streams.contains(sid),
+                    "session points at a dead stream"
+                );
+            }
+        }
+        let mut beconn = vec![0u32; self.proxies.len()];
+        let mut srvconn: Vec<Vec<u32>> = self
+            .proxies
+            .iter()
+            .map(|p| vec![0; p.be.as_ref().map_or(0, |b| b.servers.len())])
+            .collect();
+        let mut buffers = 0;
+        for (_, s) in self.streams.iter() {
+            assert!(self.sessions.contains(s.sess), "stream without a session");
+            s.req.check_invariants();
+            s.res.check_invariants();
+            buffers += usize::from(!s.req.buf.is_null()) + usize::from(!s.res.buf.is_null());
+            if s.flags.contains(SfFlags::BE_ASSIGNED) {
+                beconn[s.be] += 1;
+            }
+            if s.flags.contains(SfFlags::CURR_SESS) {
+                if let Some(i) = s.srv.or(s.prev_srv) {
+                    srvconn[s.be][i] += 1;
+                }
+            }
+        }
+        for (_, c) in self.conns.iter() {
+            buffers += usize::from(!c.hs.is_null());
+        }
+        assert_eq!(
+            buffers,
+            self.pool.in_use(),
+            "buffers lost or double-counted"
+        );
+        for (i, p) in self.proxies.iter().enumerate() {
+            if let Some(f) = &p.fe {
+                assert_eq!(f.feconn, feconn[i], "feconn of {} drifted", p.name);
+            }
+            if let Some(b) = &p.be {
+                assert_eq!(b.beconn, beconn[i], "beconn of {} drifted", p.name);
+                for (j, srv) in b.servers.iter().enumerate() {
+                    assert_eq!(
+                        srv.cur_sess, srvconn[i][j],
+                        "cur_sess of {}/{} drifted",
+                        p.name, srv.name
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            self.actconn as usize,
+            self.sessions.len(),
+            "actconn drifted"
+        );
+    }
+
+    /// Closes every data-path connection at once (SIGTERM).
+    pub(crate) fn datapath_hard_stop(&mut self) {
+        let now = self.now;
+        for sid in self.streams.ids() {
+            if let Some(s) = self.streams.get_mut(sid) {
+                s.set_term(crate::stream::ErrCode::Killed, s.stage());
+            }
+            self.back_close(now, sid, CloseHow::Reset);
+            self.front_close(now, sid, CloseHow::Reset);
+            self.stream_free(now, sid);
+        }
+        for sess in self.sessions.ids() {
+            self.session_free(now, sess);
+        }
+        for c in self.conns.ids() {
+            self.conn_close(now, c, CloseHow::Reset);
+        }
+        for be in 0..self.proxies.len() {
+            let n = self.proxies[be].be.as_ref().map_or(0, |b| b.servers.len());
+            for srv in 0..n {
+                self.timers
+                    .arm(crate::engine::TimerKey::Check(be, srv), None);
+                let sock = self.proxies[be]
+                    .be
+                    .as_mut()
+                    .and_then(|b| b.servers[srv].check.as_mut())
+                    .and_then(|c| c.sock.take());
+                if let Some(sock) = sock {
+                    self.close_sock(sock, CloseHow::Reset);
+                }
+            }
+        }
+    }
+
+    /// Live data-path objects: (connections, sessions, streams, buffers in
+    /// use). All four return to zero once traffic has drained.
+    pub fn datapath_counts(&self) -> (usize, usize, usize, usize) {
+        (
+            self.conns.len(),
+            self.sessions.len(),
+            self.streams.len(),
+            self.pool.in_use(),
+        )
+    }
+
+    /// `tcp-request connection` rules; `false`: reject.
+    pub(crate) fn tcp_rules_connection(
+        &mut self,
+        _now: crate::time::Time,
+        _sess: crate::arena::Id<crate::session::Session>,
+    ) -> bool {
+        true
+    }
+
+    /// `tcp-request session` rules; `false`: reject.
+    pub(crate) fn tcp_rules_session(
+        &mut self,
+        _now: crate::time::Time,
+        _sess: crate::arena::Id<crate::session::Session>,
+    ) -> bool {
+        true
+    }
+}

@@ -1,0 +1,104 @@
+//! Traffic logs: HAProxy's TCP log format (`option tcplog`, `log.c`).
+//!
+//! ```text
+//! %ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq
+//! 127.0.0.1:41442 [22/Nov/2026:10:01:02.003] fe be/s1 0/1/5006 2100 -- 1/1/0/0/0 0/0
+//! ```
+//!
+//! One line per ended connection. Sluice emits it for every TCP-mode proxy
+//! that has a `log` line, even without `option tcplog`: HAProxy's default
+//! there is a "Connect from" line at accept time, which carries neither the
+//! server nor the termination state.
+
+use core::fmt::Write as _;
+
+use crate::engine::Engine;
+use crate::sock::LogLevel;
+use crate::stream::{ErrCode, Stream};
+use crate::time::{fmt_date, Time};
+
+impl Engine {
+    /// Logs a finished stream, if its frontend logs.
+    pub(crate) fn stream_log(&mut self, now: Time, s: &Stream) {
+        let fe = &self.proxies[s.fe];
+        if !fe.log {
+            return;
+        }
+        // `option dontlognull`: no data at all was exchanged.
+        if fe.dontlognull && s.req.total == 0 && s.res.total == 0 && s.err == ErrCode::None {
+            return;
+        }
+        let line = self.tcplog_line(now, s);
+        let level = if s.err == ErrCode::None {
+            LogLevel::Info
+        } else {
+            LogLevel::Err
+        };
+        self.log(level, line);
+    }
+
+    /// The `option tcplog` line of a stream.
+    pub(crate) fn tcplog_line(&self, now: Time, s: &Stream) -> String {
+        let fe = &self.proxies[s.fe];
+        let be = &self.proxies[s.be];
+        let srv_name = match (s.srv.or(s.prev_srv), be.be.as_ref()) {
+            (Some(i), Some(b)) if s.t_connect.is_some() || s.srv.is_some() => {
+                b.servers[i].name.as_str()
+            }
+            _ => "<NOSRV>",
+        };
+        let src = self.sessions.get(s.sess).and_then(|se| se.src);
+        let mut out = String::with_capacity(160);
+        match src {
+            Some(a) => {
+                let _ = write!(out, "{}:{}", a.ip(), a.port());
+            }
+            None => out.push_str("unix:1"),
+        }
+        let date = fmt_date(self.opts.epoch_ms + s.accept.as_ms(), true);
+        let tw = s.t_queue.map_or(
+            if s.flags.contains(crate::stream::SfFlags::QUEUED) {
+                -1
+            } else {
+                0
+            },
+            |v| v as i64,
+        );
+        let tc = s.t_connect.map_or(-1, |v| v as i64);
+        let tt = now - s.accept;
+        let (srv_conn, srv_queue) = match (s.srv, be.be.as_ref()) {
+            (Some(i), Some(b)) => (b.servers[i].cur_sess, b.servers[i].queue.len()),
+            _ => (0, 0),
+        };
+        let (beconn, be_queue) = be.be.as_ref().map_or((0, 0), |b| (b.beconn, b.queue.len()));
+        let feconn = fe.fe.as_ref().map_or(0, |f| f.feconn);
+        let retries = be
+            .be
+            .as_ref()
+            .map_or(0, |b| b.retries)
+            .saturating_sub(s.conn_retries);
+        let retries = if s.flags.contains(crate::stream::SfFlags::REDISP) {
+            format!("+{retries}")
+        } else {
+            retries.to_string()
+        };
+        let _ = write!(
+            out,
+            " [{date}] {} {}/{} {tw}/{tc}/{tt} {} {}{} {}/{}/{}/{}/{} {}/{}",
+            fe.name,
+            be.name,
+            srv_name,
+            s.res.total,
+            s.err.ch(),
+            s.finst.ch(),
+            self.actconn,
+            feconn,
+            beconn,
+            srv_conn,
+            retries,
+            srv_queue,
+            be_queue
+        );
+        out
+    }
+}

@@ -1,0 +1,218 @@
+//! Proxies at run time: HAProxy's `struct proxy` (frontend and backend
+//! capabilities) and `struct server`, with their counters.
+//!
+//! A `listen` section is one proxy with both capabilities; a frontend
+//! points at backends by index. Counters follow HAProxy's names (`feconn`,
+//! `cum_conn`, `beconn`, `cur_sess`...) because `show stat` prints them.
+//!
+//! Invariants: `feconn` counts live sessions of the frontend, `beconn` live
+//! streams of the backend, `cur_sess` live connections to a server (or
+//! connection attempts); each is moved exactly once up and once down, by
+//! the entity's creation and release.
+
+use std::collections::VecDeque;
+
+use core::net::SocketAddr;
+
+use crate::arena::Id;
+use crate::cfgparse::{self, Mode, Timeouts};
+use crate::sock::ListenerId;
+use crate::stream::Stream;
+use crate::time::Time;
+
+/// A server's operational state (HAProxy's `SRV_ST_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SrvState {
+    /// Down: health checks fail.
+    Stopped,
+    /// Coming up (between the first successful check and `rise`); Sluice
+    /// reports it as DOWN like HAProxy does.
+    Starting,
+    /// Up.
+    Running,
+    /// Going down (between the first failed check and `fall`): still used.
+    Stopping,
+}
+
+/// An administrative state set from the CLI or the configuration
+/// (`SRV_ADMF_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SrvAdmin {
+    #[default]
+    Ready,
+    /// `set server B/S state maint`, `disable server`, `disabled`.
+    Maint,
+    /// `set server B/S state drain`: no new traffic except persistence.
+    Drain,
+}
+
+/// Health check settings and progress of one server (`struct check`).
+#[derive(Clone, Debug)]
+pub struct Check {
+    pub inter_ms: u32,
+    pub fastinter_ms: u32,
+    pub downinter_ms: u32,
+    pub rise: u32,
+    pub fall: u32,
+    /// HAProxy's `health`: `0..rise+fall-1`; at or above `rise` the server is up.
+    pub health: u32,
+    /// The check connection in progress, if any.
+    pub sock: Option<crate::sock::SockId>,
+    /// Next check, or the current check's deadline.
+    pub next: Option<Time>,
+    /// When the current check started.
+    pub started: Option<Time>,
+    /// Last result, for `show stat` (`L4OK`, `L4CON`, `L4TOUT`...).
+    pub last_status: &'static str,
+    pub last_duration_ms: u64,
+}
+
+/// A `server` line at run time.
+#[derive(Debug)]
+pub struct Server {
+    pub name: String,
+    /// `id`: the numeric id (`server_id` in stick tables).
+    pub puid: u32,
+    pub addr: SocketAddr,
+    /// Configured weight (`iweight`), and current user weight (`set weight`).
+    pub iweight: u32,
+    pub uweight: u32,
+    pub maxconn: Option<u32>,
+    pub maxqueue: Option<u32>,
+    pub backup: bool,
+    pub state: SrvState,
+    pub admin: SrvAdmin,
+    pub send_proxy: Option<u8>,
+    pub check: Option<Check>,
+    /// Live connections and attempts (`cur_sess`).
+    pub cur_sess: u32,
+    pub max_sess: u32,
+    pub cum_sess: u64,
+    /// Streams waiting for this server (`queue`).
+    pub queue: VecDeque<Id<Stream>>,
+    pub max_queue: u32,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Connection errors, response errors, retries, redispatches.
+    pub econ: u64,
+    pub eresp: u64,
+    pub wretr: u64,
+    pub wredis: u64,
+    /// Checks failed, transitions to DOWN, last state change.
+    pub chkfail: u64,
+    pub chkdown: u64,
+    pub last_change: Time,
+    pub lbconn: u64,
+}
+
+impl Server {
+    /// Usable for new traffic: up (or going down) and in the ready state.
+    pub fn usable(&self) -> bool {
+        matches!(self.state, SrvState::Running | SrvState::Stopping)
+            && self.admin == SrvAdmin::Ready
+            && self.uweight > 0
+    }
+
+    /// Whether a new connection would exceed `maxconn`.
+    pub fn is_full(&self) -> bool {
+        self.maxconn.is_some_and(|m| self.cur_sess >= m)
+    }
+
+    /// `show stat`'s `status` column.
+    pub fn status_name(&self) -> &'static str {
+        match (self.admin, self.state) {
+            (SrvAdmin::Maint, _) => "MAINT",
+            (SrvAdmin::Drain, _) => "DRAIN",
+            (_, SrvState::Running) => "UP",
+            (_, SrvState::Stopping) => "NOLB",
+            (_, SrvState::Starting) | (_, SrvState::Stopped) => "DOWN",
+        }
+    }
+}
+
+/// The frontend capability.
+#[derive(Debug, Default)]
+pub struct Frontend {
+    pub maxconn: Option<u32>,
+    /// Live sessions (`feconn`).
+    pub feconn: u32,
+    pub max_feconn: u32,
+    pub cum_conn: u64,
+    pub cum_sess: u64,
+    pub denied_conn: u64,
+    pub denied_sess: u64,
+    pub failed_req: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub default_backend: Option<usize>,
+    pub listeners: Vec<ListenerId>,
+}
+
+/// The backend capability.
+#[derive(Debug)]
+pub struct Backend {
+    pub servers: Vec<Server>,
+    /// Streams waiting for any server (`queue`).
+    pub queue: VecDeque<Id<Stream>>,
+    pub max_queue: u32,
+    /// Live streams (`beconn`).
+    pub beconn: u32,
+    pub max_beconn: u32,
+    pub cum_beconn: u64,
+    pub retries: u32,
+    pub redispatch: bool,
+    pub balance: cfgparse::Balance,
+    /// The load-balancing algorithm's state.
+    pub lb: crate::lb::Lb,
+    /// The proxy's own stick table (`stick-table`), engine index.
+    pub table: Option<usize>,
+    /// `stick on|match|store-request`: (table, store, match).
+    pub stick: Vec<StickRule>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub econ: u64,
+    pub eresp: u64,
+    pub wretr: u64,
+    pub wredis: u64,
+    pub last_change: Time,
+}
+
+/// A `stick` rule on the source address (what the TCP data path needs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StickRule {
+    /// Engine index of the table.
+    pub table: usize,
+    /// Look up the server (`stick on`, `stick match`).
+    pub matching: bool,
+    /// Record the server (`stick on`, `stick store-request`).
+    pub storing: bool,
+}
+
+/// A proxy at run time.
+#[derive(Debug)]
+pub struct Proxy {
+    pub name: String,
+    /// Numeric id (`iid` in `show stat`).
+    pub uuid: u32,
+    pub mode: Mode,
+    pub timeouts: Timeouts,
+    pub fe: Option<Frontend>,
+    pub be: Option<Backend>,
+    /// Whether connections are logged (a `log` line applies).
+    pub log: bool,
+    pub dontlognull: bool,
+    /// `option splice-auto` / `splice-request` / `splice-response`: which
+    /// directions may be spliced (request, response).
+    pub splice: (bool, bool),
+}
+
+impl Proxy {
+    /// `show stat`'s `status` column for a frontend or backend line.
+    pub fn be_status(&self) -> &'static str {
+        match &self.be {
+            Some(be) if be.servers.iter().any(Server::usable) => "UP",
+            Some(_) => "DOWN",
+            None => "OPEN",
+        }
+    }
+}

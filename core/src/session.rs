@@ -1,0 +1,283 @@
+//! Sessions: HAProxy's `struct session` (`session-t.h`).
+//!
+//! A session is born when a frontend listener accepts a connection. It is
+//! *embryonic* while the connection's handshakes run (`accept-proxy`),
+//! then complete: `tcp-request session` rules run and the mux creates the
+//! stream(s). It carries what lives as long as the client connection: the
+//! frontend, the stick counters (`track-sc*`), the accept date.
+//!
+//! Counters: creating a session adds one to the frontend's `feconn` and
+//! `cum_conn` and the process's `actconn`; releasing it subtracts — once,
+//! in `Engine::session_free`.
+
+use crate::arena::Id;
+use crate::connection::Conn;
+use crate::sock::ListenerId;
+use crate::stick_table::EntryId;
+use crate::stream::Stream;
+use crate::time::Time;
+
+/// Number of stick counters (`MAX_SESS_STKCTR`: sc0, sc1, sc2).
+pub const MAX_STKCTR: usize = 3;
+
+/// A tracked stick-table entry (`struct stkctr`). The entry is referenced
+/// (`acquire`) while tracked so that it cannot be evicted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StkCtr {
+    pub table: usize,
+    pub entry: EntryId,
+}
+
+/// One client session.
+#[derive(Debug)]
+pub struct Session {
+    /// The frontend proxy.
+    pub fe: usize,
+    pub listener: ListenerId,
+    /// The client connection.
+    pub conn: Id<Conn>,
+    pub accept_date: Time,
+    /// Client and local addresses: the socket's, or those a PROXY header
+    /// carried (`sess->src`, `sess->dst`).
+    pub src: Option<core::net::SocketAddr>,
+    pub dst: Option<core::net::SocketAddr>,
+    /// Handshakes are done and the session rules passed.
+    pub complete: bool,
+    pub stkctr: [Option<StkCtr>; MAX_STKCTR],
+    /// The stream (mux_pt: at most one).
+    pub stream: Option<Id<Stream>>,
+    /// Whether `conn_cur` was counted up for the tracked entries.
+    pub conn_cur_counted: bool,
+}
+
+// --------------------------------------------------------------------------
+// Accepting, completing and freeing sessions (`session_accept_fd`,
+// `session_complete`, `session_free`).
+
+use core::net::SocketAddr;
+
+use crate::connection::{CoFlags, ConnSide, Mux};
+use crate::engine::{Engine, SockOwner, TimerKey};
+use crate::sock::{Action, CloseHow, SockId};
+use crate::stick_table::DataType;
+
+impl Engine {
+    /// A client connected to a frontend listener.
+    pub(crate) fn frontend_accept(
+        &mut self,
+        now: Time,
+        listener: ListenerId,
+        fe: usize,
+        peer: Option<SocketAddr>,
+        local: Option<SocketAddr>,
+    ) -> Option<SockId> {
+        let accept_proxy = self.listeners[listener.0 as usize].accept_proxy;
+        let ci = self.conns.next_id();
+        let sock = self.new_sock(SockOwner::Conn(ci));
+        let mut conn = Conn::new(sock, ConnSide::Front);
+        conn.src = peer;
+        conn.dst = local;
+        let c = self.conns.insert(conn);
+        crate::bug_on!(c != ci);
+        let sess = self.sessions.insert(Session {
+            fe,
+            listener,
+            conn: c,
+            accept_date: now,
+            src: peer,
+            dst: local,
+            complete: false,
+            stkctr: [None; MAX_STKCTR],
+            stream: None,
+            conn_cur_counted: false,
+        });
+        self.conns[c].session = Some(sess);
+        self.actconn += 1;
+        self.cum_conn += 1;
+        let l = &mut self.listeners[listener.0 as usize];
+        l.nbconn += 1;
+        if let Some(f) = self.proxies[fe].fe.as_mut() {
+            f.feconn += 1;
+            f.max_feconn = f.max_feconn.max(f.feconn);
+            f.cum_conn += 1;
+        }
+        self.listeners_check_limits(fe);
+        if !self.tcp_rules_connection(now, sess) {
+            if let Some(f) = self.proxies[fe].fe.as_mut() {
+                f.denied_conn += 1;
+            }
+            self.conn_close(now, c, CloseHow::Reset);
+            self.session_free(now, sess);
+            return Some(sock);
+        }
+        if accept_proxy {
+            self.conns[c].flags |= CoFlags::ACCEPT_PROXY;
+            let to = self.proxies[fe]
+                .timeouts
+                .client_ms
+                .map(|t| now.add_ms(u64::from(t).max(1)));
+            self.timers.arm(TimerKey::ConnHs(c), to);
+            self.conn_update_interest(c);
+        } else {
+            self.session_complete(now, sess);
+        }
+        Some(sock)
+    }
+
+    /// Handshakes are done: run the session rules, then install the mux
+    /// and create the stream.
+    pub(crate) fn session_complete(&mut self, now: Time, sess: Id<Session>) {
+        let Some(se) = self.sessions.get_mut(sess) else {
+            return;
+        };
+        se.complete = true;
+        let (fe, c) = (se.fe, se.conn);
+        if !self.tcp_rules_session(now, sess) {
+            if let Some(f) = self.proxies[fe].fe.as_mut() {
+                f.denied_sess += 1;
+            }
+            self.conn_close(now, c, CloseHow::Reset);
+            self.session_free(now, sess);
+            return;
+        }
+        if let Some(f) = self.proxies[fe].fe.as_mut() {
+            f.cum_sess += 1;
+        }
+        self.stkctr_count_session(now, sess);
+        let Some(sid) = self.stream_new(now, sess) else {
+            self.conn_close(now, c, CloseHow::Reset);
+            self.session_free(now, sess);
+            return;
+        };
+        self.sessions[sess].stream = Some(sid);
+        if let Some(conn) = self.conns.get_mut(c) {
+            conn.mux = Mux::Pt { stream: Some(sid) };
+        }
+        self.process_stream(now, sid);
+    }
+
+    /// Releases a session: counters down once, tracked entries released,
+    /// the client connection closed if still open, paused listeners resumed.
+    pub(crate) fn session_free(&mut self, now: Time, sess: Id<Session>) {
+        let Some(se) = self.sessions.remove(sess) else {
+            return;
+        };
+        if let Some(c) = self.conns.get(se.conn).map(|_| se.conn) {
+            self.conn_close(now, c, CloseHow::Graceful);
+        }
+        self.actconn -= 1;
+        self.listeners[se.listener.0 as usize].nbconn -= 1;
+        if let Some(f) = self.proxies[se.fe].fe.as_mut() {
+            f.feconn -= 1;
+        }
+        for ctr in se.stkctr.into_iter().flatten() {
+            let Some(t) = self.tables.get_mut(ctr.table) else {
+                continue;
+            };
+            if se.conn_cur_counted {
+                if let Ok(crate::stick_table::StData::UInt(v)) =
+                    t.get(ctr.entry, DataType::CONN_CUR, 0)
+                {
+                    let v = v.saturating_sub(1);
+                    let _ = t.set(
+                        ctr.entry,
+                        DataType::CONN_CUR,
+                        0,
+                        crate::stick_table::StData::UInt(v),
+                    );
+                    t.touch_local(now, ctr.entry);
+                }
+            }
+            t.release(ctr.entry);
+            self.table_touched(ctr.table);
+            self.peers_table_changed(ctr.table);
+        }
+        self.listeners_check_limits(se.fe);
+    }
+
+    /// Pauses or resumes a frontend's listeners according to `maxconn`
+    /// (listener, frontend, process), as HAProxy's `limit_listener` and
+    /// `resume_listener` do.
+    pub(crate) fn listeners_check_limits(&mut self, fe: usize) {
+        let global_full = self.maxconn.is_some_and(|m| self.actconn >= m);
+        let fe_full = self.proxies[fe]
+            .fe
+            .as_ref()
+            .is_some_and(|f| f.maxconn.is_some_and(|m| f.feconn >= m));
+        let stopping = self.stopping.is_some();
+        for (i, l) in self.listeners.iter_mut().enumerate() {
+            let crate::engine::ListenerKind::Frontend { proxy } = l.kind else {
+                continue;
+            };
+            if !l.active || (proxy != fe && !global_full && !l.paused) {
+                continue;
+            }
+            let full =
+                global_full || (proxy == fe && fe_full) || l.maxconn.is_some_and(|m| l.nbconn >= m);
+            let id = ListenerId(i as u32);
+            if full && !l.paused {
+                l.paused = true;
+                self.actions.push_back(Action::Pause { listener: id });
+            } else if !full && l.paused && !stopping {
+                l.paused = false;
+                self.actions.push_back(Action::Resume { listener: id });
+            }
+        }
+    }
+
+    /// The name a listener is known by in logs (`bind ... name N`, or its address).
+    pub(crate) fn listener_name(&self, l: ListenerId) -> String {
+        match self.listeners.get(l.0 as usize) {
+            Some(l) => l.name.clone().unwrap_or_else(|| l.addr.to_string()),
+            None => "?".into(),
+        }
+    }
+
+    /// Counts `sess_cnt`/`sess_rate` on the entries tracked so far.
+    fn stkctr_count_session(&mut self, now: Time, sess: Id<Session>) {
+        let Some(se) = self.sessions.get(sess) else {
+            return;
+        };
+        for ctr in se.stkctr.into_iter().flatten() {
+            let Some(t) = self.tables.get_mut(ctr.table) else {
+                continue;
+            };
+            bump(t, ctr.entry, DataType::SESS_CNT, 1);
+            let _ = t.update_freq(now, ctr.entry, DataType::SESS_RATE, 0, 1);
+            t.touch_local(now, ctr.entry);
+            self.table_touched(ctr.table);
+            self.peers_table_changed(ctr.table);
+        }
+    }
+
+    /// Counts bytes on tracked entries.
+    pub(crate) fn stkctr_bytes(&mut self, sess: Id<Session>, up: bool, n: u64) {
+        let now = self.now;
+        let Some(se) = self.sessions.get(sess) else {
+            return;
+        };
+        let (cnt, rate) = if up {
+            (DataType::BYTES_IN_CNT, DataType::BYTES_IN_RATE)
+        } else {
+            (DataType::BYTES_OUT_CNT, DataType::BYTES_OUT_RATE)
+        };
+        for ctr in se.stkctr.into_iter().flatten() {
+            let Some(t) = self.tables.get_mut(ctr.table) else {
+                continue;
+            };
+            if let Ok(crate::stick_table::StData::Ull(v)) = t.get(ctr.entry, cnt, 0) {
+                let v = v.wrapping_add(n);
+                let _ = t.set(ctr.entry, cnt, 0, crate::stick_table::StData::Ull(v));
+            }
+            let _ = t.update_freq(now, ctr.entry, rate, 0, n.min(u64::from(u32::MAX)) as u32);
+        }
+    }
+}
+
+/// Adds `n` to a 32-bit counter of an entry, if the table stores it.
+pub(crate) fn bump(t: &mut crate::stick_table::StickTable, e: EntryId, dt: DataType, n: u32) {
+    if let Ok(crate::stick_table::StData::UInt(v)) = t.get(e, dt, 0) {
+        let v = v.wrapping_add(n);
+        let _ = t.set(e, dt, 0, crate::stick_table::StData::UInt(v));
+    }
+}

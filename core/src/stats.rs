@@ -1,0 +1,615 @@
+//! `show stat` (HAProxy's CSV, `stats.c`), `show info`, and the server
+//! administration commands (`disable/enable server`, `set server ... state
+//! ready|maint|drain`, `set weight`, `get weight`).
+//!
+//! The CSV has HAProxy 2.6's columns in HAProxy 2.6's order, so that
+//! scripts written against HAProxy read Sluice's output unchanged; columns
+//! Sluice has no value for are empty where HAProxy leaves them empty and 0
+//! where it prints 0.
+
+use core::fmt::Write as _;
+use std::collections::BTreeMap;
+
+use crate::engine::Engine;
+use crate::proxy::{Proxy, Server, SrvAdmin, SrvState};
+use crate::sock::LogLevel;
+use crate::time::Time;
+
+/// HAProxy 2.6's `show stat` columns, in order (from `stat_fields` and the
+/// h1/h2/ssl module columns after `-`).
+const COLUMNS: &[&str] = &[
+    "pxname",
+    "svname",
+    "qcur",
+    "qmax",
+    "scur",
+    "smax",
+    "slim",
+    "stot",
+    "bin",
+    "bout",
+    "dreq",
+    "dresp",
+    "ereq",
+    "econ",
+    "eresp",
+    "wretr",
+    "wredis",
+    "status",
+    "weight",
+    "act",
+    "bck",
+    "chkfail",
+    "chkdown",
+    "lastchg",
+    "downtime",
+    "qlimit",
+    "pid",
+    "iid",
+    "sid",
+    "throttle",
+    "lbtot",
+    "tracked",
+    "type",
+    "rate",
+    "rate_lim",
+    "rate_max",
+    "check_status",
+    "check_code",
+    "check_duration",
+    "hrsp_1xx",
+    "hrsp_2xx",
+    "hrsp_3xx",
+    "hrsp_4xx",
+    "hrsp_5xx",
+    "hrsp_other",
+    "hanafail",
+    "req_rate",
+    "req_rate_max",
+    "req_tot",
+    "cli_abrt",
+    "srv_abrt",
+    "comp_in",
+    "comp_out",
+    "comp_byp",
+    "comp_rsp",
+    "lastsess",
+    "last_chk",
+    "last_agt",
+    "qtime",
+    "ctime",
+    "rtime",
+    "ttime",
+    "agent_status",
+    "agent_code",
+    "agent_duration",
+    "check_desc",
+    "agent_desc",
+    "check_rise",
+    "check_fall",
+    "check_health",
+    "agent_rise",
+    "agent_fall",
+    "agent_health",
+    "addr",
+    "cookie",
+    "mode",
+    "algo",
+    "conn_rate",
+    "conn_rate_max",
+    "conn_tot",
+    "intercepted",
+    "dcon",
+    "dses",
+    "wrew",
+    "connect",
+    "reuse",
+    "cache_lookups",
+    "cache_hits",
+    "srv_icur",
+    "src_ilim",
+    "qtime_max",
+    "ctime_max",
+    "rtime_max",
+    "ttime_max",
+    "eint",
+    "idle_conn_cur",
+    "safe_conn_cur",
+    "used_conn_cur",
+    "need_conn_est",
+    "uweight",
+    "agg_server_status",
+    "agg_server_check_status",
+    "agg_check_status",
+    "-",
+    "ssl_sess",
+    "ssl_reused_sess",
+    "ssl_failed_handshake",
+    "h2_headers_rcvd",
+    "h2_data_rcvd",
+    "h2_settings_rcvd",
+    "h2_rst_stream_rcvd",
+    "h2_goaway_rcvd",
+    "h2_detected_conn_protocol_errors",
+    "h2_detected_strm_protocol_errors",
+    "h2_rst_stream_resp",
+    "h2_goaway_resp",
+    "h2_open_connections",
+    "h2_backend_open_streams",
+    "h2_total_connections",
+    "h2_backend_total_streams",
+    "h1_open_connections",
+    "h1_open_streams",
+    "h1_total_connections",
+    "h1_total_streams",
+    "h1_bytes_in",
+    "h1_bytes_out",
+    "h1_spliced_bytes_in",
+    "h1_spliced_bytes_out",
+];
+
+/// The index of the first module column (after `-`).
+fn module_start() -> usize {
+    COLUMNS
+        .iter()
+        .position(|c| *c == "-")
+        .unwrap_or(COLUMNS.len())
+        + 1
+}
+
+type Row = BTreeMap<&'static str, String>;
+
+fn put(row: &mut Row, k: &'static str, v: impl ToString) {
+    row.insert(k, v.to_string());
+}
+
+fn render(row: &Row, module_zero: bool) -> String {
+    let ms = module_start();
+    let mut line = String::new();
+    for (i, c) in COLUMNS.iter().enumerate() {
+        match row.get(c) {
+            Some(v) => line.push_str(v),
+            None if *c == "-" => line.push('-'),
+            None if i >= ms && module_zero => line.push('0'),
+            None => {}
+        }
+        line.push(',');
+    }
+    line.push('\n');
+    line
+}
+
+/// `UP`, `DOWN`, `UP 1/3` (going down), `DOWN 1/2` (going up), `MAINT`,
+/// `DRAIN`, `no check`.
+fn server_status(s: &Server) -> String {
+    match s.admin {
+        SrvAdmin::Maint => return "MAINT".into(),
+        SrvAdmin::Drain => return "DRAIN".into(),
+        SrvAdmin::Ready => {}
+    }
+    let Some(ck) = &s.check else {
+        return "no check".into();
+    };
+    let top = ck.rise + ck.fall - 1;
+    match s.state {
+        SrvState::Running if ck.health >= top => "UP".into(),
+        SrvState::Running | SrvState::Stopping => {
+            format!("UP {}/{}", ck.health - ck.rise + 1, ck.fall)
+        }
+        SrvState::Starting if ck.health > 0 => format!("DOWN {}/{}", ck.health, ck.rise),
+        SrvState::Starting | SrvState::Stopped => "DOWN".into(),
+    }
+}
+
+impl Engine {
+    /// `show stat`: the CSV header and one line per frontend, server and backend.
+    pub(crate) fn cli_show_stat(&self, now: Time) -> String {
+        let mut out = String::from("# ");
+        out.push_str(&COLUMNS.join(","));
+        out.push_str(",\n");
+        for p in &self.proxies {
+            if p.fe.is_some() {
+                out.push_str(&render(&self.frontend_row(p), true));
+            }
+            if let Some(b) = &p.be {
+                for s in &b.servers {
+                    out.push_str(&render(&self.server_row(now, p, s), false));
+                }
+                out.push_str(&render(&self.backend_row(now, p), true));
+            }
+        }
+        out.push('\n');
+        out
+    }
+
+    fn common_row(&self, p: &Proxy, svname: &str, ty: u32) -> Row {
+        let mut r = Row::new();
+        put(&mut r, "pxname", &p.name);
+        put(&mut r, "svname", svname);
+        put(&mut r, "pid", 1);
+        put(&mut r, "iid", p.uuid);
+        put(&mut r, "type", ty);
+        put(&mut r, "mode", p.mode.name());
+        r
+    }
+
+    fn frontend_row(&self, p: &Proxy) -> Row {
+        let f = p.fe.as_ref().expect("frontend");
+        let mut r = self.common_row(p, "FRONTEND", 0);
+        let slim = f.maxconn.or(self.maxconn).unwrap_or(0);
+        for (k, v) in [
+            ("scur", u64::from(f.feconn)),
+            ("smax", u64::from(f.max_feconn)),
+            ("slim", u64::from(slim)),
+            ("stot", f.cum_conn),
+            ("bin", f.bytes_in),
+            ("bout", f.bytes_out),
+            ("dreq", 0),
+            ("dresp", 0),
+            ("ereq", f.failed_req),
+            ("sid", 0),
+            ("rate", 0),
+            ("rate_lim", 0),
+            ("rate_max", 0),
+            ("req_rate", 0),
+            ("req_rate_max", 0),
+            ("req_tot", 0),
+            ("comp_in", 0),
+            ("comp_out", 0),
+            ("comp_byp", 0),
+            ("comp_rsp", 0),
+            ("conn_rate", 0),
+            ("conn_rate_max", 0),
+            ("conn_tot", f.cum_conn),
+            ("dcon", f.denied_conn),
+            ("dses", f.denied_sess),
+            ("wrew", 0),
+            ("eint", 0),
+        ] {
+            put(&mut r, k, v);
+        }
+        put(
+            &mut r,
+            "status",
+            if self.stopping.is_some() {
+                "STOP"
+            } else {
+                "OPEN"
+            },
+        );
+        r
+    }
+
+    fn server_row(&self, now: Time, p: &Proxy, s: &Server) -> Row {
+        let mut r = self.common_row(p, &s.name, 2);
+        for (k, v) in [
+            ("qcur", s.queue.len() as u64),
+            ("qmax", u64::from(s.max_queue)),
+            ("scur", u64::from(s.cur_sess)),
+            ("smax", u64::from(s.max_sess)),
+            ("stot", s.cum_sess),
+            ("bin", s.bytes_in),
+            ("bout", s.bytes_out),
+            ("dresp", 0),
+            ("econ", s.econ),
+            ("eresp", s.eresp),
+            ("wretr", s.wretr),
+            ("wredis", s.wredis),
+            ("weight", u64::from(s.uweight)),
+            ("act", u64::from(!s.backup)),
+            ("bck", u64::from(s.backup)),
+            ("lastchg", (now - s.last_change) / 1000),
+            ("sid", u64::from(s.puid)),
+            ("lbtot", s.lbconn),
+            ("rate", 0),
+            ("rate_max", 0),
+            ("cli_abrt", 0),
+            ("srv_abrt", 0),
+            ("qtime", 0),
+            ("ctime", 0),
+            ("rtime", 0),
+            ("ttime", 0),
+            ("wrew", 0),
+            ("connect", s.cum_sess),
+            ("reuse", 0),
+            ("qtime_max", 0),
+            ("ctime_max", 0),
+            ("rtime_max", 0),
+            ("ttime_max", 0),
+            ("eint", 0),
+            ("idle_conn_cur", 0),
+            ("safe_conn_cur", 0),
+            ("used_conn_cur", 0),
+            ("need_conn_est", 0),
+            ("uweight", u64::from(s.uweight)),
+        ] {
+            put(&mut r, k, v);
+        }
+        put(&mut r, "status", server_status(s));
+        put(
+            &mut r,
+            "slim",
+            s.maxconn.map(|v| v.to_string()).unwrap_or_default(),
+        );
+        put(
+            &mut r,
+            "qlimit",
+            s.maxqueue.map(|v| v.to_string()).unwrap_or_default(),
+        );
+        put(&mut r, "lastsess", -1);
+        put(&mut r, "addr", s.addr);
+        if let Some(ck) = &s.check {
+            put(&mut r, "chkfail", s.chkfail);
+            put(&mut r, "chkdown", s.chkdown);
+            put(&mut r, "downtime", 0);
+            put(&mut r, "check_status", ck.last_status);
+            put(&mut r, "check_duration", ck.last_duration_ms);
+            put(&mut r, "check_rise", ck.rise);
+            put(&mut r, "check_fall", ck.fall);
+            put(&mut r, "check_health", ck.health);
+            let desc = match ck.last_status {
+                "L4OK" => "Layer4 check passed",
+                "L4CON" => "Layer4 connection problem",
+                "L4TOUT" => "Layer4 timeout",
+                _ => "Initializing",
+            };
+            put(&mut r, "check_desc", desc);
+        }
+        r
+    }
+
+    fn backend_row(&self, now: Time, p: &Proxy) -> Row {
+        let b = p.be.as_ref().expect("backend");
+        let mut r = self.common_row(p, "BACKEND", 1);
+        let act = b.servers.iter().filter(|s| s.usable() && !s.backup);
+        let weight: u64 = act.clone().map(|s| u64::from(s.uweight)).sum();
+        for (k, v) in [
+            ("qcur", b.queue.len() as u64),
+            ("qmax", u64::from(b.max_queue)),
+            ("scur", u64::from(b.beconn)),
+            ("smax", u64::from(b.max_beconn)),
+            ("stot", b.cum_beconn),
+            ("bin", b.bytes_in),
+            ("bout", b.bytes_out),
+            ("dreq", 0),
+            ("dresp", 0),
+            ("econ", b.econ),
+            ("eresp", b.eresp),
+            ("wretr", b.wretr),
+            ("wredis", b.wredis),
+            ("weight", weight),
+            ("act", act.count() as u64),
+            (
+                "bck",
+                b.servers.iter().filter(|s| s.usable() && s.backup).count() as u64,
+            ),
+            ("chkdown", b.servers.iter().map(|s| s.chkdown).sum()),
+            ("lastchg", (now - b.last_change) / 1000),
+            ("downtime", 0),
+            ("sid", 0),
+            ("lbtot", b.servers.iter().map(|s| s.lbconn).sum()),
+            ("rate", 0),
+            ("rate_max", 0),
+            ("cli_abrt", 0),
+            ("srv_abrt", 0),
+            ("comp_in", 0),
+            ("comp_out", 0),
+            ("comp_byp", 0),
+            ("comp_rsp", 0),
+            ("qtime", 0),
+            ("ctime", 0),
+            ("rtime", 0),
+            ("ttime", 0),
+            ("wrew", 0),
+            ("connect", b.servers.iter().map(|s| s.cum_sess).sum()),
+            ("reuse", 0),
+            ("qtime_max", 0),
+            ("ctime_max", 0),
+            ("rtime_max", 0),
+            ("ttime_max", 0),
+            ("eint", 0),
+            ("agg_server_status", 0),
+            ("agg_server_check_status", 0),
+            ("agg_check_status", 0),
+        ] {
+            put(&mut r, k, v);
+        }
+        let slim = self.maxconn.unwrap_or(0) / 10;
+        put(&mut r, "slim", slim.max(1));
+        put(&mut r, "status", p.be_status());
+        put(&mut r, "lastsess", -1);
+        put(&mut r, "uweight", weight);
+        put(&mut r, "algo", balance_name(b.balance));
+        r
+    }
+
+    /// `show info`: process-wide counters, one `Name: value` per line.
+    pub(crate) fn cli_show_info(&self, now: Time) -> String {
+        let up = now.as_ms() / 1000;
+        let peers: usize = self
+            .peers
+            .iter()
+            .map(|s| s.peers.iter().filter(|p| p.session.is_some()).count())
+            .sum();
+        let lines: Vec<(&str, String)> = vec![
+            ("Name", "Sluice".into()),
+            ("Version", env!("CARGO_PKG_VERSION").into()),
+            ("Nbthread", "1".into()),
+            ("Nbproc", "1".into()),
+            ("Process_num", "1".into()),
+            ("Pid", self.opts.pid.to_string()),
+            (
+                "Uptime",
+                format!(
+                    "{}d {}h{:02}m{:02}s",
+                    up / 86400,
+                    (up % 86400) / 3600,
+                    (up % 3600) / 60,
+                    up % 60
+                ),
+            ),
+            ("Uptime_sec", up.to_string()),
+            ("Maxconn", self.maxconn.unwrap_or(0).to_string()),
+            ("Hard_maxconn", self.maxconn.unwrap_or(0).to_string()),
+            ("CurrConns", self.actconn.to_string()),
+            ("CumConns", self.cum_conn.to_string()),
+            (
+                "PoolAlloc_bytes",
+                (self.pool.in_use() * self.pool.bufsize()).to_string(),
+            ),
+            (
+                "PoolUsed_bytes",
+                (self.pool.in_use() * self.pool.bufsize()).to_string(),
+            ),
+            ("PoolFailed", self.pool.failed.to_string()),
+            ("Stopping", u8::from(self.stopping.is_some()).to_string()),
+            (
+                "Jobs",
+                (self.actconn as usize
+                    + self.listeners.iter().filter(|l| l.active).count()
+                    + peers)
+                    .to_string(),
+            ),
+            (
+                "Listeners",
+                self.listeners
+                    .iter()
+                    .filter(|l| l.active)
+                    .count()
+                    .to_string(),
+            ),
+            ("ActivePeers", peers.to_string()),
+            ("ConnectedPeers", peers.to_string()),
+            ("Start_time_sec", (self.opts.epoch_ms / 1000).to_string()),
+        ];
+        let mut out = String::new();
+        for (k, v) in lines {
+            let _ = writeln!(out, "{k}: {v}");
+        }
+        out.push('\n');
+        out
+    }
+
+    /// Finds `backend/server`.
+    fn find_server(&self, arg: &str) -> Result<(usize, usize), &'static str> {
+        let Some((bk, sv)) = arg.split_once('/') else {
+            return Err("Require 'backend/server'.\n");
+        };
+        let be = self
+            .proxies
+            .iter()
+            .position(|p| p.name == bk && p.be.is_some())
+            .ok_or("No such backend.\n")?;
+        let srv = self.proxies[be]
+            .be
+            .as_ref()
+            .and_then(|b| b.servers.iter().position(|s| s.name == sv))
+            .ok_or("No such server.\n")?;
+        Ok((be, srv))
+    }
+
+    /// `disable server`, `enable server`, `set server B/S state|weight`.
+    pub(crate) fn cli_server_admin(&mut self, now: Time, words: &[&str]) -> String {
+        let (verb, target, rest) = match words {
+            ["disable", "server", t] => ("maint", *t, &[][..]),
+            ["enable", "server", t] => ("ready", *t, &[][..]),
+            ["set", "server", t, "state", st] => (*st, *t, &[][..]),
+            ["set", "server", t, "weight", w] => ("weight", *t, std::slice::from_ref(w)),
+            ["set", "weight", t, w] => ("weight", *t, std::slice::from_ref(w)),
+            ["get", "weight", t] => ("get", *t, &[][..]),
+            _ => {
+                return "'set server <srv>' only supports 'state' and 'weight' in this version.\n"
+                    .into()
+            }
+        };
+        let (be, srv) = match self.find_server(target) {
+            Ok(x) => x,
+            Err(e) => return e.into(),
+        };
+        match verb {
+            "get" => {
+                let s = &self.proxies[be].be.as_ref().expect("backend").servers[srv];
+                format!("{} (initial {})\n", s.uweight, s.iweight)
+            }
+            "weight" => self.set_weight(be, srv, rest[0]),
+            "ready" | "maint" | "drain" => {
+                let admin = match verb {
+                    "ready" => SrvAdmin::Ready,
+                    "maint" => SrvAdmin::Maint,
+                    _ => SrvAdmin::Drain,
+                };
+                self.set_admin(now, be, srv, admin);
+                String::new()
+            }
+            _ => "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".into(),
+        }
+    }
+
+    fn set_weight(&mut self, be: usize, srv: usize, w: &str) -> String {
+        let s = &mut self.proxies[be].be.as_mut().expect("backend").servers[srv];
+        let weight = match w.strip_suffix('%') {
+            Some(pct) => pct
+                .parse::<u64>()
+                .ok()
+                .map(|p| (u64::from(s.iweight) * p / 100) as u32),
+            None => w.parse::<u32>().ok(),
+        };
+        let Some(weight) = weight else {
+            return "Empty weight string empty or preceded by garbage\n".into();
+        };
+        if weight > 256 {
+            return "Absolute weight can only be between 0 and 256 inclusive.\n".into();
+        }
+        s.uweight = weight;
+        self.lb_recalc(be);
+        self.redistribute_queue(be);
+        String::new()
+    }
+
+    fn set_admin(&mut self, now: Time, be: usize, srv: usize, admin: SrvAdmin) {
+        let p = &mut self.proxies[be];
+        let name = format!(
+            "{}/{}",
+            p.name,
+            p.be.as_ref().expect("backend").servers[srv].name
+        );
+        let s = &mut p.be.as_mut().expect("backend").servers[srv];
+        if s.admin == admin {
+            return;
+        }
+        s.admin = admin;
+        s.last_change = now;
+        let text = match admin {
+            SrvAdmin::Maint => format!("Server {name} is going DOWN for maintenance."),
+            SrvAdmin::Drain => format!("Server {name} enters drain mode."),
+            SrvAdmin::Ready => format!("Server {name} is UP/READY (leaving forced maintenance)."),
+        };
+        self.log(LogLevel::Notice, text);
+        if admin != SrvAdmin::Ready {
+            // Its waiting streams go back to the backend's queue.
+            let b = self.proxies[be].be.as_mut().expect("backend");
+            let moved: Vec<_> = b.servers[srv].queue.drain(..).collect();
+            for sid in moved {
+                if let Some(st) = self.streams.get_mut(sid) {
+                    st.srv = None;
+                    st.flags
+                        .remove(crate::stream::SfFlags::ASSIGNED | crate::stream::SfFlags::DIRECT);
+                }
+                b.queue.push_back(sid);
+            }
+        }
+        self.lb_recalc(be);
+        self.redistribute_queue(be);
+    }
+}
+
+fn balance_name(b: crate::cfgparse::Balance) -> &'static str {
+    use crate::cfgparse::Balance;
+    match b {
+        Balance::RoundRobin => "roundrobin",
+        Balance::StaticRr => "static-rr",
+        Balance::LeastConn => "leastconn",
+        Balance::First => "first",
+        Balance::Source => "source",
+    }
+}

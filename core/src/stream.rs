@@ -1,0 +1,723 @@
+//! Streams: HAProxy's `struct stream` and `process_stream` (`stream.c`).
+//!
+//! A stream carries one exchange between a client and a server: two stream
+//! connectors (`scf` towards the client, `scb` towards the server) and two
+//! channels (`req`, `res`). In TCP mode there is one stream per client
+//! connection and the channels forward everything once the server
+//! connection is established.
+//!
+//! `Engine::process_stream` is called after every event on the stream
+//! (data in or out, a shutdown, an error, a timer). It walks the back
+//! connector's state machine (`stconn`), applies timeouts, propagates
+//! half-closes across (`CF_AUTO_CLOSE`: a read shutdown on one side becomes
+//! a write shutdown on the other once the data in between is flushed), and
+//! ends the stream once both sides are closed: counters go down once, the
+//! log line is emitted, buffers return to the pool.
+//!
+//! Shutdown sequencing (`sc_shutr`/`sc_shutw`): shut the data layer first;
+//! close the ctrl layer (the socket) only once both directions are shut.
+
+use bitflags::bitflags;
+
+use crate::arena::Id;
+use crate::channel::{Channel, ChnFlags, INFINITE_FORWARD};
+use crate::connection::{BufWaiter, CoFlags};
+use crate::engine::{Engine, TimerKey};
+use crate::session::Session;
+use crate::sock::CloseHow;
+use crate::stconn::{ErrType, ScFlags, ScState, StConn};
+use crate::time::Time;
+
+bitflags! {
+    /// `SF_*`: facts about a stream.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct SfFlags: u32 {
+        /// A server is assigned (`SF_ASSIGNED`).
+        const ASSIGNED = 0x0000_0001;
+        /// The server was chosen by persistence (`SF_DIRECT`).
+        const DIRECT = 0x0000_0002;
+        /// The stream was redispatched to another server (`SF_REDISP`).
+        const REDISP = 0x0000_0004;
+        /// The stream holds a connection slot of its server (`SF_CURR_SESS`).
+        const CURR_SESS = 0x0000_0008;
+        /// The stream is counted in its backend's `beconn` (`SF_BE_ASSIGNED`).
+        const BE_ASSIGNED = 0x0000_0010;
+        /// The stream sat in a queue.
+        const QUEUED = 0x0000_0020;
+    }
+}
+
+/// The first character of the termination state (`SF_ERR_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ErrCode {
+    #[default]
+    None,
+    /// `C`: the client aborted.
+    CliCl,
+    /// `c`: the client timed out.
+    CliTo,
+    /// `S`: the server aborted or refused.
+    SrvCl,
+    /// `s`: the server timed out.
+    SrvTo,
+    /// `P`: the proxy blocked (a rule, a bad PROXY header).
+    PrxCond,
+    /// `R`: a resource ran out.
+    Resource,
+    /// `I`: an internal error.
+    Internal,
+    /// `D`: the server went down.
+    Down,
+    /// `K`: killed by an administrator.
+    Killed,
+}
+
+impl ErrCode {
+    pub fn ch(self) -> char {
+        match self {
+            ErrCode::None => '-',
+            ErrCode::CliCl => 'C',
+            ErrCode::CliTo => 'c',
+            ErrCode::SrvCl => 'S',
+            ErrCode::SrvTo => 's',
+            ErrCode::PrxCond => 'P',
+            ErrCode::Resource => 'R',
+            ErrCode::Internal => 'I',
+            ErrCode::Down => 'D',
+            ErrCode::Killed => 'K',
+        }
+    }
+}
+
+/// The second character of the termination state (`SF_FINST_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FinSt {
+    #[default]
+    None,
+    /// `R`: waiting for the request.
+    Req,
+    /// `Q`: in a queue.
+    Queue,
+    /// `C`: connecting.
+    Connect,
+    /// `H`: waiting for response headers.
+    Headers,
+    /// `D`: data phase.
+    Data,
+    /// `L`: the last data was being sent.
+    Last,
+}
+
+impl FinSt {
+    pub fn ch(self) -> char {
+        match self {
+            FinSt::None => '-',
+            FinSt::Req => 'R',
+            FinSt::Queue => 'Q',
+            FinSt::Connect => 'C',
+            FinSt::Headers => 'H',
+            FinSt::Data => 'D',
+            FinSt::Last => 'L',
+        }
+    }
+}
+
+/// One stream.
+#[derive(Debug)]
+pub struct Stream {
+    pub sess: Id<Session>,
+    pub fe: usize,
+    pub be: usize,
+    pub srv: Option<usize>,
+    /// The server of the last failed attempt (avoided when redispatching).
+    pub prev_srv: Option<usize>,
+    pub req: Channel,
+    pub res: Channel,
+    pub scf: StConn,
+    pub scb: StConn,
+    pub flags: SfFlags,
+    pub err: ErrCode,
+    pub finst: FinSt,
+    /// Connection attempts left (`conn_retries`).
+    pub conn_retries: u32,
+    pub accept: Time,
+    /// When the current queue wait / connection attempt started.
+    pub queue_start: Option<Time>,
+    pub conn_start: Option<Time>,
+    /// `Tw` and `Tc` for the log, in ms.
+    pub t_queue: Option<u64>,
+    pub t_connect: Option<u64>,
+    /// The armed timer.
+    pub exp: Option<Time>,
+}
+
+impl Stream {
+    /// Sets the termination state unless one is already set, as
+    /// `sess_set_term_flags` does.
+    pub fn set_term(&mut self, err: ErrCode, finst: FinSt) {
+        if self.err == ErrCode::None {
+            self.err = err;
+        }
+        if self.finst == FinSt::None {
+            self.finst = finst;
+        }
+    }
+
+    /// The stage the back connector is in, for `SF_FINST_*`.
+    pub fn stage(&self) -> FinSt {
+        match self.scb.state {
+            ScState::Ini | ScState::Req if !self.flags.contains(SfFlags::ASSIGNED) => {
+                FinSt::Connect
+            }
+            ScState::Que => FinSt::Queue,
+            ScState::Ini
+            | ScState::Req
+            | ScState::Tar
+            | ScState::Ass
+            | ScState::Con
+            | ScState::Cer => FinSt::Connect,
+            ScState::Rdy | ScState::Est | ScState::Dis | ScState::Clo => FinSt::Data,
+        }
+    }
+}
+
+/// Which channel a pool waiter wants a buffer for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    Req,
+    Res,
+}
+
+/// How many times `process_stream` loops over its state machine per call
+/// at most (each loop is a state change; a handful is enough).
+const MAX_LOOPS: usize = 16;
+
+impl Engine {
+    /// Creates the stream of a complete session (mux_pt init).
+    pub(crate) fn stream_new(&mut self, now: Time, sess_id: Id<Session>) -> Option<Id<Stream>> {
+        let sess = self.sessions.get(sess_id)?;
+        let fe = sess.fe;
+        let be = self.proxies[fe].fe.as_ref()?.default_backend?;
+        let retries = self.proxies[be].be.as_ref().map_or(3, |b| b.retries);
+        let mut st = Stream {
+            sess: sess_id,
+            fe,
+            be,
+            srv: None,
+            prev_srv: None,
+            req: Channel::new(),
+            res: Channel::new(),
+            scf: StConn::new(ScState::Est),
+            scb: StConn::new(ScState::Ini),
+            flags: SfFlags::empty(),
+            err: ErrCode::None,
+            finst: FinSt::None,
+            conn_retries: retries,
+            accept: sess.accept_date,
+            queue_start: None,
+            conn_start: None,
+            t_queue: None,
+            t_connect: None,
+            exp: None,
+        };
+        st.scf.conn = Some(sess.conn);
+        // TCP mode: no analyser, connect at once, forward everything.
+        st.req.flags |= ChnFlags::AUTO_CONNECT | ChnFlags::AUTO_CLOSE;
+        st.res.flags |= ChnFlags::AUTO_CLOSE;
+        st.req.forward(INFINITE_FORWARD);
+        st.res.forward(INFINITE_FORWARD);
+        // Bytes read with the handshake (after a PROXY header) are the
+        // first bytes of the request.
+        let conn = sess.conn;
+        if let Some(c) = self.conns.get_mut(conn) {
+            let hs = std::mem::take(&mut c.hs);
+            if !hs.is_null() {
+                let n = hs.len();
+                st.req.buf = hs;
+                st.req.output = n;
+                st.req.total = n as u64;
+            }
+        }
+        let sid = self.streams.insert(st);
+        let be_p = self.proxies[be].be.as_mut()?;
+        be_p.beconn += 1;
+        be_p.max_beconn = be_p.max_beconn.max(be_p.beconn);
+        be_p.cum_beconn += 1;
+        self.streams[sid].flags |= SfFlags::BE_ASSIGNED;
+        self.streams[sid].req.rex = self.front_timeout(sid).map(|t| now.add_ms(t));
+        Some(sid)
+    }
+
+    /// The client-side inactivity timeout in effect for a stream.
+    pub(crate) fn front_timeout(&self, sid: Id<Stream>) -> Option<u64> {
+        let s = self.streams.get(sid)?;
+        let fe = &self.proxies[s.fe].timeouts;
+        let be = &self.proxies[s.be].timeouts;
+        let tunnel = s.scb.state == ScState::Est && be.tunnel_ms.is_some();
+        let t = if tunnel {
+            be.tunnel_ms
+        } else if s.res.shutw() && fe.client_fin_ms.is_some() {
+            fe.client_fin_ms
+        } else {
+            fe.client_ms
+        };
+        t.map(u64::from)
+    }
+
+    /// The server-side inactivity timeout in effect for a stream.
+    pub(crate) fn back_timeout(&self, sid: Id<Stream>) -> Option<u64> {
+        let s = self.streams.get(sid)?;
+        let be = &self.proxies[s.be].timeouts;
+        let tunnel = s.scb.state == ScState::Est && be.tunnel_ms.is_some();
+        let t = if tunnel {
+            be.tunnel_ms
+        } else if s.req.shutw() && be.server_fin_ms.is_some() {
+            be.server_fin_ms
+        } else {
+            be.server_ms
+        };
+        t.map(u64::from)
+    }
+
+    /// `process_stream`: runs the stream's state machine after an event.
+    pub(crate) fn process_stream(&mut self, now: Time, sid: Id<Stream>) {
+        for _ in 0..MAX_LOOPS {
+            let Some(before) = self
+                .streams
+                .get(sid)
+                .map(|s| (s.scb.state, s.req.flags, s.res.flags, s.scf.state))
+            else {
+                return;
+            };
+            self.stream_check_timeouts(now, sid);
+            self.back_update(now, sid);
+            self.stream_shutdowns(now, sid);
+            if self.stream_try_end(now, sid) {
+                return;
+            }
+            let Some(after) = self
+                .streams
+                .get(sid)
+                .map(|s| (s.scb.state, s.req.flags, s.res.flags, s.scf.state))
+            else {
+                return;
+            };
+            if before == after {
+                break;
+            }
+        }
+        self.stream_try_splice(sid);
+        self.stream_refresh(now, sid);
+    }
+
+    /// Hands a direction over to kernel splicing once it is a pure tunnel:
+    /// both sides established, nothing buffered, nothing left to analyse
+    /// (`option splice-*`, HAProxy's `raw_sock_to_pipe`).
+    fn stream_try_splice(&mut self, sid: Id<Stream>) {
+        if !self.opts.splice {
+            return;
+        }
+        let Some(s) = self.streams.get(sid) else {
+            return;
+        };
+        if s.scb.state != ScState::Est || s.scf.state != ScState::Est {
+            return;
+        }
+        let (Some(fc), Some(bc)) = (s.scf.conn, s.scb.conn) else {
+            return;
+        };
+        let (fe, be) = (&self.proxies[s.fe], &self.proxies[s.be]);
+        let want = (fe.splice.0 || be.splice.0, fe.splice.1 || be.splice.1);
+        let eligible = |ch: &Channel| {
+            !ch.flags
+                .intersects(ChnFlags::SPLICED | ChnFlags::SHUTR | ChnFlags::SHUTW)
+                && ch.is_empty()
+                && ch.to_forward == INFINITE_FORWARD
+        };
+        let (req_ok, res_ok) = (want.0 && eligible(&s.req), want.1 && eligible(&s.res));
+        let (Some(fsock), Some(bsock)) = (
+            self.conns.get(fc).map(|c| c.sock),
+            self.conns.get(bc).map(|c| c.sock),
+        ) else {
+            return;
+        };
+        if self
+            .conns
+            .get(bc)
+            .is_some_and(|c| c.flags.contains(CoFlags::SEND_PROXY))
+        {
+            return;
+        }
+        let s = &mut self.streams[sid];
+        if req_ok {
+            s.req.flags |= ChnFlags::SPLICED;
+            let b = std::mem::take(&mut s.req.buf);
+            self.actions.push_back(crate::sock::Action::Splice {
+                from: fsock,
+                to: bsock,
+            });
+            self.pool_release(b);
+        }
+        let s = &mut self.streams[sid];
+        if res_ok {
+            s.res.flags |= ChnFlags::SPLICED;
+            let b = std::mem::take(&mut s.res.buf);
+            self.actions.push_back(crate::sock::Action::Splice {
+                from: bsock,
+                to: fsock,
+            });
+            self.pool_release(b);
+        }
+    }
+
+    /// Turns expired deadlines into channel flags (`channel_check_timeouts`).
+    fn stream_check_timeouts(&mut self, now: Time, sid: Id<Stream>) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        if Time::is_expired(s.req.rex, now) {
+            s.req.rex = None;
+            s.req.flags |= ChnFlags::READ_TIMEOUT;
+        }
+        if Time::is_expired(s.res.wex, now) {
+            s.res.wex = None;
+            s.res.flags |= ChnFlags::WRITE_TIMEOUT;
+        }
+        if Time::is_expired(s.res.rex, now) {
+            s.res.rex = None;
+            s.res.flags |= ChnFlags::READ_TIMEOUT;
+        }
+        if Time::is_expired(s.req.wex, now) {
+            s.req.wex = None;
+            s.req.flags |= ChnFlags::WRITE_TIMEOUT;
+        }
+        let client_to = s.req.flags.contains(ChnFlags::READ_TIMEOUT)
+            || s.res.flags.contains(ChnFlags::WRITE_TIMEOUT);
+        let server_to = s.res.flags.contains(ChnFlags::READ_TIMEOUT)
+            || s.req.flags.contains(ChnFlags::WRITE_TIMEOUT);
+        if client_to && s.scf.state != ScState::Clo {
+            let stage = s.stage();
+            s.set_term(ErrCode::CliTo, stage);
+            self.front_abort(now, sid);
+        }
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        if server_to && s.scb.state == ScState::Est {
+            s.set_term(ErrCode::SrvTo, FinSt::Data);
+            self.back_abort(now, sid);
+        }
+    }
+
+    /// The client side is gone or failed: close it now; the server side
+    /// flushes what it has for the server, then closes too.
+    pub(crate) fn front_abort(&mut self, now: Time, sid: Id<Stream>) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        s.req.flags |= ChnFlags::SHUTR;
+        // Nothing can reach the client any more: the response is over.
+        s.res.flags |= ChnFlags::SHUTW | ChnFlags::SHUTR;
+        s.res.output = 0;
+        let res = std::mem::take(&mut s.res.buf);
+        s.scf.flags |= ScFlags::SHUTR | ScFlags::SHUTW;
+        let connecting = s.scb.state < ScState::Est;
+        self.pool_release(res);
+        self.front_close(now, sid, CloseHow::Reset);
+        if connecting {
+            // Nobody is left to talk to the server.
+            self.back_give_up(now, sid);
+        }
+    }
+
+    /// The server side is gone or failed: close it; the client side gets
+    /// what is already buffered for it, then a FIN.
+    pub(crate) fn back_abort(&mut self, now: Time, sid: Id<Stream>) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        s.res.flags |= ChnFlags::SHUTR;
+        s.req.flags |= ChnFlags::SHUTW;
+        s.req.output = 0;
+        let req = std::mem::take(&mut s.req.buf);
+        s.scb.flags |= ScFlags::SHUTR | ScFlags::SHUTW;
+        // The client's data can no longer go anywhere: stop reading it.
+        s.req.flags |= ChnFlags::SHUTR;
+        self.pool_release(req);
+        self.back_close(now, sid, CloseHow::Reset);
+    }
+
+    /// Propagates half-closes and closes sockets whose both directions
+    /// are done.
+    fn stream_shutdowns(&mut self, now: Time, sid: Id<Stream>) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        let mut shut_back = false;
+        let mut shut_front = false;
+        // Client FIN, everything sent to the server: FIN to the server.
+        if s.req.shutr() && !s.req.shutw() && s.req.is_empty() && s.scb.state == ScState::Est {
+            s.req.flags |= ChnFlags::SHUTW;
+            shut_back = true;
+        }
+        // Server FIN, everything sent to the client: FIN to the client.
+        if s.res.shutr() && !s.res.shutw() && s.res.is_empty() && s.scf.state == ScState::Est {
+            s.res.flags |= ChnFlags::SHUTW;
+            shut_front = true;
+        }
+        let back_done = s.scb.state == ScState::Est && s.res.shutr() && s.req.shutw();
+        let front_done = s.scf.state == ScState::Est && s.req.shutr() && s.res.shutw();
+        if shut_back {
+            self.conn_shutw(now, sid, true);
+        }
+        if shut_front {
+            self.conn_shutw(now, sid, false);
+        }
+        if back_done {
+            self.back_close(now, sid, CloseHow::Graceful);
+        }
+        if front_done {
+            self.front_close(now, sid, CloseHow::Graceful);
+        }
+    }
+
+    /// Ends the stream once both connectors are closed. Returns whether it ended.
+    fn stream_try_end(&mut self, now: Time, sid: Id<Stream>) -> bool {
+        let Some(s) = self.streams.get(sid) else {
+            return true;
+        };
+        if s.scf.state != ScState::Clo || !matches!(s.scb.state, ScState::Clo | ScState::Ini) {
+            return false;
+        }
+        self.stream_free(now, sid);
+        true
+    }
+
+    /// Recomputes socket interest and the stream's timer.
+    pub(crate) fn stream_refresh(&mut self, now: Time, sid: Id<Stream>) {
+        let Some(s) = self.streams.get(sid) else {
+            return;
+        };
+        let (fc, bc) = (s.scf.conn, s.scb.conn);
+        if let Some(c) = fc {
+            self.conn_update_interest(c);
+        }
+        if let Some(c) = bc {
+            self.conn_update_interest(c);
+        }
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        let mut exp = None;
+        for t in [s.req.rex, s.req.wex, s.res.rex, s.res.wex, s.scb.exp] {
+            exp = Time::first(exp, t);
+        }
+        let exp = exp.map(|t| t.max(now.add_ms(1)));
+        if exp != s.exp {
+            s.exp = exp;
+            self.timers.arm(TimerKey::Stream(sid), exp);
+        }
+    }
+
+    /// Releases everything a finished stream holds, logs it, and ends its
+    /// session (`stream_free`).
+    pub(crate) fn stream_free(&mut self, now: Time, sid: Id<Stream>) {
+        self.timers.arm(TimerKey::Stream(sid), None);
+        self.pool.cancel(BufWaiter::Stream(sid, Dir::Req));
+        self.pool.cancel(BufWaiter::Stream(sid, Dir::Res));
+        self.queue_remove(sid);
+        self.release_server_slot(sid);
+        let Some(s) = self.streams.remove(sid) else {
+            return;
+        };
+        if let Some(be) = self.proxies[s.be].be.as_mut() {
+            if s.flags.contains(SfFlags::BE_ASSIGNED) {
+                be.beconn -= 1;
+            }
+        }
+        self.stream_log(now, &s);
+        let sess = s.sess;
+        for b in [s.req.buf, s.res.buf] {
+            self.pool_release(b);
+        }
+        if let Some(sess) = self.sessions.get_mut(sess) {
+            sess.stream = None;
+        }
+        self.session_free(now, sess);
+    }
+
+    /// Closes the client connection (ctrl layer) of a stream.
+    pub(crate) fn front_close(&mut self, now: Time, sid: Id<Stream>, how: CloseHow) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        if s.scf.state == ScState::Clo {
+            return;
+        }
+        s.scf.state = ScState::Clo;
+        s.req.rex = None;
+        s.res.wex = None;
+        let conn = s.scf.conn;
+        if let Some(c) = conn {
+            self.conn_close(now, c, how);
+        }
+    }
+
+    /// Closes the server connection of a stream and frees its slot.
+    pub(crate) fn back_close(&mut self, now: Time, sid: Id<Stream>, how: CloseHow) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        if matches!(s.scb.state, ScState::Clo | ScState::Ini) {
+            return;
+        }
+        s.scb.state = ScState::Clo;
+        s.scb.exp = None;
+        s.res.rex = None;
+        s.req.wex = None;
+        let conn = s.scb.conn.take();
+        if let Some(c) = conn {
+            self.conn_close(now, c, how);
+        }
+        self.release_server_slot(sid);
+    }
+
+    /// Sends a FIN on one side once its output is flushed (`sc_shutw`).
+    fn conn_shutw(&mut self, now: Time, sid: Id<Stream>, back: bool) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        let conn = if back { s.scb.conn } else { s.scf.conn };
+        if back {
+            s.scb.flags |= ScFlags::SHUTW;
+            s.req.wex = None;
+        } else {
+            s.scf.flags |= ScFlags::SHUTW;
+            s.res.wex = None;
+        }
+        // The other direction now waits under the *-fin timeout.
+        let to = if back {
+            self.back_timeout(sid)
+        } else {
+            self.front_timeout(sid)
+        };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        let ch = if back { &mut s.res } else { &mut s.req };
+        if !ch.shutr() {
+            ch.rex = to.map(|t| now.add_ms(t));
+        }
+        if let Some(c) = conn {
+            if let Some(conn) = self.conns.get_mut(c) {
+                if !conn.flags.contains(CoFlags::SOCK_WR_SH) {
+                    conn.flags |= CoFlags::SOCK_WR_SH;
+                    let sock = conn.sock;
+                    self.shutdown_write(sock);
+                }
+            }
+        }
+    }
+
+    /// The stream has no use for a server any more (the client left
+    /// before anything was sent): leave the queue, abort the attempt.
+    fn back_give_up(&mut self, now: Time, sid: Id<Stream>) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        if matches!(s.scb.state, ScState::Clo | ScState::Ini) {
+            return;
+        }
+        let stage = s.stage();
+        s.set_term(ErrCode::CliCl, stage);
+        self.queue_remove(sid);
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        s.scb.state = ScState::Clo;
+        s.scb.exp = None;
+        let conn = s.scb.conn.take();
+        if let Some(c) = conn {
+            self.conn_close(now, c, CloseHow::Reset);
+        }
+        self.release_server_slot(sid);
+    }
+
+    /// Takes a buffer for a channel, or queues the stream for one.
+    pub(crate) fn channel_alloc(&mut self, sid: Id<Stream>, dir: Dir) -> bool {
+        let Some(s) = self.streams.get(sid) else {
+            return false;
+        };
+        let ch = if dir == Dir::Req { &s.req } else { &s.res };
+        if !ch.buf.is_null() {
+            return true;
+        }
+        match self.pool.alloc(BufWaiter::Stream(sid, dir)) {
+            Some(b) => {
+                let s = &mut self.streams[sid];
+                let ch = if dir == Dir::Req {
+                    &mut s.req
+                } else {
+                    &mut s.res
+                };
+                ch.buf = b;
+                ch.flags.remove(ChnFlags::WAIT_ROOM_BUF);
+                true
+            }
+            None => {
+                let s = &mut self.streams[sid];
+                let ch = if dir == Dir::Req {
+                    &mut s.req
+                } else {
+                    &mut s.res
+                };
+                ch.flags |= ChnFlags::WAIT_ROOM_BUF;
+                false
+            }
+        }
+    }
+
+    /// Gives a buffer back to the pool and wakes whoever waits for one.
+    pub(crate) fn pool_release(&mut self, b: crate::buf::Buffer) {
+        let now = self.now;
+        match self.pool.release(b) {
+            Some(BufWaiter::Stream(sid, dir)) => {
+                if let Some(s) = self.streams.get_mut(sid) {
+                    let ch = if dir == Dir::Req {
+                        &mut s.req
+                    } else {
+                        &mut s.res
+                    };
+                    ch.flags.remove(ChnFlags::WAIT_ROOM_BUF);
+                    self.stream_refresh(now, sid);
+                }
+            }
+            Some(BufWaiter::Conn(c)) => self.conn_update_interest(c),
+            None => {}
+        }
+    }
+
+    /// Returns an empty channel buffer to the pool (HAProxy releases
+    /// buffers as soon as they are empty to keep idle streams small).
+    pub(crate) fn channel_release_if_empty(&mut self, sid: Id<Stream>, dir: Dir) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        let ch = if dir == Dir::Req {
+            &mut s.req
+        } else {
+            &mut s.res
+        };
+        if ch.buf.is_empty() && !ch.buf.is_null() {
+            let b = std::mem::take(&mut ch.buf);
+            self.pool_release(b);
+        }
+    }
+
+    /// Sets the error type of the back connector.
+    pub(crate) fn set_err_type(&mut self, sid: Id<Stream>, e: ErrType) {
+        if let Some(s) = self.streams.get_mut(sid) {
+            s.scb.err_type = e;
+        }
+    }
+}

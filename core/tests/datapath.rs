@@ -1,0 +1,592 @@
+//! In-memory scenario tests of the TCP data path: client <-> engine <->
+//! server, no sockets. Every test ends by checking that nothing leaked.
+
+mod common;
+
+use common::{ServerMode, World};
+use sluice_core::sock::CloseHow;
+
+const FE: &str = "127.0.0.1:8000";
+const S1: &str = "127.0.0.1:9001";
+const S2: &str = "127.0.0.1:9002";
+
+fn cfg(extra_defaults: &str, backend: &str) -> String {
+    format!(
+        "global\n    log stderr format raw local0\n\
+         defaults\n    mode tcp\n    log global\n    option tcplog\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n{extra_defaults}\
+         listen app\n    bind {FE}\n{backend}"
+    )
+}
+
+fn one_server(opts: &str) -> String {
+    cfg("", &format!("    server s1 {S1} {opts}\n"))
+}
+
+fn last_log(w: &World) -> String {
+    w.log_texts().last().cloned().unwrap_or_default()
+}
+
+/// The termination state field (after the byte count).
+fn term(line: &str) -> String {
+    line.split(' ').nth(6).unwrap_or("").to_string()
+}
+
+#[test]
+fn echo_round_trip_closes_cleanly_and_logs() {
+    let mut w = World::new(&one_server(""));
+    w.server(S1, ServerMode::Echo);
+    let c = w.connect(FE);
+    w.send(c, b"hello");
+    assert_eq!(w.peers[c].from_engine, b"hello");
+    w.fin(c);
+    assert!(
+        w.peers[c].fin_from_engine,
+        "server FIN propagated to the client"
+    );
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
+    let log = last_log(&w);
+    assert!(log.starts_with("10.0.0.1:"), "{log}");
+    assert!(log.contains(" app app/s1 0/0/0 5 -- "), "{log}");
+    w.assert_drained();
+}
+
+#[test]
+fn client_half_close_reaches_server_and_response_still_flows() {
+    let mut w = World::new(&one_server(""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"request");
+    w.fin(c);
+    let s = w.server_peer(S1, 0);
+    assert_eq!(w.peers[s].from_engine, b"request");
+    assert!(
+        w.peers[s].fin_from_engine,
+        "client FIN forwarded after the data"
+    );
+    assert!(
+        w.peers[c].closed_by_engine.is_none(),
+        "client side still open for the response"
+    );
+    w.send(s, b"response");
+    assert_eq!(w.peers[c].from_engine, b"response");
+    w.fin(s);
+    assert!(w.peers[c].fin_from_engine);
+    assert!(w.peers[c].closed_by_engine.is_some() && w.peers[s].closed_by_engine.is_some());
+    assert_eq!(term(&last_log(&w)), "--");
+    w.assert_drained();
+}
+
+#[test]
+fn server_half_close_first() {
+    let mut w = World::new(&one_server(""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    let s = w.server_peer(S1, 0);
+    w.send(s, b"banner");
+    w.fin(s);
+    assert_eq!(w.peers[c].from_engine, b"banner");
+    assert!(w.peers[c].fin_from_engine);
+    w.send(c, b"late");
+    assert_eq!(
+        w.peers[s].from_engine, b"late",
+        "the other direction still flows"
+    );
+    w.fin(c);
+    w.assert_drained();
+}
+
+#[test]
+fn refused_connection_is_retried_then_reported_sc() {
+    let mut w = World::new(&one_server(""));
+    w.server(S1, ServerMode::Refuse);
+    let c = w.connect(FE);
+    w.send(c, b"data");
+    // retries 3: one turn-around of 1 s after each refusal.
+    w.advance(2900);
+    assert!(w.peers[c].closed_by_engine.is_none(), "still retrying");
+    w.advance(200);
+    assert!(w.peers[c].closed_by_engine.is_some());
+    let log = last_log(&w);
+    assert_eq!(term(&log), "SC", "{log}");
+    assert!(log.contains("/3 0/0"), "three retries: {log}");
+    w.assert_drained();
+}
+
+#[test]
+fn connect_timeout_is_reported_sc_lowercase() {
+    let mut w = World::new(&cfg("    retries 0\n", &format!("    server s1 {S1}\n")));
+    w.server(S1, ServerMode::Blackhole);
+    let c = w.connect(FE);
+    w.advance(999);
+    assert!(w.peers[c].closed_by_engine.is_none());
+    w.advance(2);
+    assert!(w.peers[c].closed_by_engine.is_some());
+    assert_eq!(term(&last_log(&w)), "sC");
+    w.assert_drained();
+}
+
+#[test]
+fn redispatch_moves_to_another_server_on_the_last_retry() {
+    let mut w = World::new(&cfg(
+        "    option redispatch\n    retries 1\n",
+        &format!("    balance first\n    server s1 {S1}\n    server s2 {S2}\n"),
+    ));
+    w.server(S1, ServerMode::Refuse);
+    w.server(S2, ServerMode::Echo);
+    let c = w.connect(FE);
+    w.advance(1001);
+    w.send(c, b"x");
+    assert_eq!(w.peers[c].from_engine, b"x");
+    w.fin(c);
+    let log = last_log(&w);
+    assert!(log.contains("app/s2"), "{log}");
+    assert!(
+        log.contains("/+1 "),
+        "redispatch shown in the retries: {log}"
+    );
+    w.assert_drained();
+}
+
+#[test]
+fn maxconn_queues_then_serves_in_order() {
+    let mut w = World::new(&one_server("maxconn 1"));
+    w.server(S1, ServerMode::Manual);
+    let a = w.connect(FE);
+    let b = w.connect(FE);
+    assert_eq!(
+        w.accepted[&common::addr(S1)].len(),
+        1,
+        "second stream queued"
+    );
+    w.send(b, b"queued data");
+    w.fin(a);
+    let sa = w.server_peer(S1, 0);
+    w.fin(sa);
+    assert_eq!(
+        w.accepted[&common::addr(S1)].len(),
+        2,
+        "slot handed to the queued stream"
+    );
+    let sb = w.server_peer(S1, 1);
+    assert_eq!(w.peers[sb].from_engine, b"queued data");
+    w.fin(b);
+    w.fin(sb);
+    w.assert_drained();
+}
+
+#[test]
+fn queue_timeout_is_reported_sq() {
+    let mut w = World::new(&cfg(
+        "    timeout queue 500\n",
+        &format!("    server s1 {S1} maxconn 1\n"),
+    ));
+    w.server(S1, ServerMode::Manual);
+    let a = w.connect(FE);
+    let b = w.connect(FE);
+    w.advance(501);
+    assert!(w.peers[b].closed_by_engine.is_some());
+    assert_eq!(term(&last_log(&w)), "sQ");
+    w.fin(a);
+    let sa = w.server_peer(S1, 0);
+    w.fin(sa);
+    w.assert_drained();
+}
+
+#[test]
+fn client_reset_at_every_stage_leaks_nothing() {
+    // While connecting.
+    let mut w = World::new(&one_server(""));
+    w.server(S1, ServerMode::Blackhole);
+    let c = w.connect(FE);
+    w.rst(c);
+    assert_eq!(term(&last_log(&w)), "CC");
+    w.assert_drained();
+    // While queued.
+    let mut w = World::new(&one_server("maxconn 1"));
+    w.server(S1, ServerMode::Manual);
+    let a = w.connect(FE);
+    let b = w.connect(FE);
+    w.rst(b);
+    assert_eq!(term(&last_log(&w)), "CQ");
+    w.rst(a);
+    assert_eq!(term(&last_log(&w)), "CD");
+    w.assert_drained();
+    // During data, with data in flight both ways.
+    let mut w = World::new(&one_server(""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    let s = w.server_peer(S1, 0);
+    w.peers[c].window = Some(0);
+    w.send(s, &[7u8; 50_000]);
+    w.send(c, b"abc");
+    w.rst(c);
+    assert!(
+        w.peers[s].closed_by_engine.is_some(),
+        "server side closed too"
+    );
+    w.assert_drained();
+}
+
+#[test]
+fn server_reset_during_data_flushes_what_the_client_can_still_get() {
+    let mut w = World::new(&one_server(""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    let s = w.server_peer(S1, 0);
+    w.peers[c].window = Some(10);
+    w.send(s, b"0123456789abcdef");
+    w.rst(s);
+    assert_eq!(w.peers[c].from_engine, b"0123456789");
+    w.peers[c].window = None;
+    w.run();
+    assert_eq!(
+        w.peers[c].from_engine, b"0123456789abcdef",
+        "buffered data delivered after the reset"
+    );
+    assert!(w.peers[c].fin_from_engine);
+    assert_eq!(term(&last_log(&w)), "SD");
+    w.assert_drained();
+}
+
+#[test]
+fn client_and_server_timeouts() {
+    let mut w = World::new(&cfg(
+        "",
+        &format!("    timeout client 2s\n    timeout server 5s\n    server s1 {S1}\n"),
+    ));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.advance(1999);
+    assert!(w.peers[c].closed_by_engine.is_none());
+    w.advance(2);
+    assert!(w.peers[c].closed_by_engine.is_some());
+    assert_eq!(term(&last_log(&w)), "cD");
+    w.assert_drained();
+
+    let mut w = World::new(&cfg(
+        "",
+        &format!("    timeout client 20s\n    timeout server 3s\n    server s1 {S1}\n"),
+    ));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"ping");
+    w.advance(3001);
+    assert_eq!(term(&last_log(&w)), "sD");
+    assert!(w.peers[c].closed_by_engine.is_some());
+    w.assert_drained();
+}
+
+#[test]
+fn tunnel_timeout_replaces_client_and_server_once_established() {
+    let mut w = World::new(&cfg("", &format!("    timeout client 1s\n    timeout server 1s\n    timeout tunnel 10s\n    server s1 {S1}\n")));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.advance(5000);
+    assert!(
+        w.peers[c].closed_by_engine.is_none(),
+        "tunnel timeout applies"
+    );
+    w.advance(5001);
+    assert!(w.peers[c].closed_by_engine.is_some());
+    w.assert_drained();
+}
+
+#[test]
+fn large_transfer_with_backpressure_is_byte_exact() {
+    let mut w = World::new(&one_server(""));
+    w.server(S1, ServerMode::Echo);
+    let c = w.connect(FE);
+    let data: Vec<u8> = (0..1_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    // The client reads slowly: 64 KiB at a time.
+    let mut sent = 0;
+    while sent < data.len() {
+        let n = (data.len() - sent).min(100_000);
+        w.peers[c].to_engine.extend(&data[sent..sent + n]);
+        sent += n;
+        let target = w.peers[c].from_engine.len() + 65536;
+        w.peers[c].window = Some(target);
+        w.run();
+    }
+    w.peers[c].window = None;
+    w.fin(c);
+    assert_eq!(w.peers[c].from_engine.len(), data.len());
+    assert!(w.peers[c].from_engine == data, "bytes differ");
+    w.assert_drained();
+}
+
+#[test]
+fn frontend_maxconn_pauses_and_resumes_the_listener() {
+    let mut w = World::new(&cfg("", &format!("    maxconn 1\n    server s1 {S1}\n")));
+    w.server(S1, ServerMode::Echo);
+    let a = w.connect(FE);
+    assert_eq!(w.paused.len(), 1, "listener paused at maxconn");
+    w.fin(a);
+    assert!(w.paused.is_empty(), "listener resumed once a slot is free");
+    let b = w.connect(FE);
+    w.fin(b);
+    w.assert_drained();
+}
+
+#[test]
+fn buffer_exhaustion_waits_and_never_stalls() {
+    let mut w = World::new(&one_server(""));
+    w.engine.set_pool_limit(2);
+    w.server(S1, ServerMode::Manual);
+    let a = w.connect(FE);
+    let b = w.connect(FE);
+    let (sa, sb) = (w.server_peer(S1, 0), w.server_peer(S1, 1));
+    // Servers do not read: both request buffers fill and stay.
+    w.peers[sa].window = Some(0);
+    w.peers[sb].window = Some(0);
+    w.send(a, b"from a");
+    w.send(b, b"from b");
+    // Both buffers are taken: the responses have to wait for one.
+    w.send(sa, b"to a");
+    assert!(
+        w.peers[a].from_engine.is_empty(),
+        "no buffer for the response yet"
+    );
+    w.peers[sa].window = None;
+    w.run();
+    assert_eq!(w.peers[sa].from_engine, b"from a");
+    assert_eq!(
+        w.peers[a].from_engine, b"to a",
+        "woken once a buffer came back"
+    );
+    w.peers[sb].window = None;
+    w.run();
+    assert_eq!(w.peers[sb].from_engine, b"from b");
+    for p in [a, b, sa, sb] {
+        w.fin(p);
+    }
+    w.assert_drained();
+}
+
+#[test]
+fn accept_proxy_uses_the_header_addresses_and_rejects_garbage() {
+    let text = cfg("", &format!("    server s1 {S1}\n"))
+        .replace(&format!("bind {FE}"), &format!("bind {FE} accept-proxy"));
+    let mut w = World::new(&text);
+    w.server(S1, ServerMode::Echo);
+    let c = w.connect(FE);
+    assert!(
+        w.accepted.is_empty(),
+        "no server connection before the header"
+    );
+    w.send(c, b"PROXY TCP4 192.0.2.7 198.51.100.1 5555 80\r\nhi");
+    assert_eq!(w.peers[c].from_engine, b"hi");
+    w.fin(c);
+    assert!(
+        last_log(&w).starts_with("192.0.2.7:5555 "),
+        "{}",
+        last_log(&w)
+    );
+    w.assert_drained();
+
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\n\r\n");
+    assert!(w.peers[c].closed_by_engine.is_some());
+    assert!(
+        last_log(&w).contains("does not look like a PROXY protocol header"),
+        "{}",
+        last_log(&w)
+    );
+    w.assert_drained();
+}
+
+#[test]
+fn send_proxy_prefixes_the_server_connection() {
+    let mut w = World::new(&one_server("send-proxy"));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"x");
+    let s = w.server_peer(S1, 0);
+    let got = String::from_utf8_lossy(&w.peers[s].from_engine).to_string();
+    assert!(got.starts_with("PROXY TCP4 10.0.0.1 127.0.0.1 "), "{got}");
+    assert!(got.ends_with("\r\nx"), "{got}");
+    w.fin(c);
+    w.fin(s);
+    w.assert_drained();
+}
+
+#[test]
+fn health_checks_take_a_server_down_and_up() {
+    let mut w = World::new(&cfg(
+        "",
+        &format!(
+            "    server s1 {S1} check inter 1s rise 2 fall 3\n    server s2 {S2} check inter 1s\n"
+        ),
+    ));
+    w.server(S1, ServerMode::Refuse);
+    w.server(S2, ServerMode::Echo);
+    w.advance(1500);
+    assert!(
+        w.log_texts()
+            .iter()
+            .any(|l| l.starts_with("Server app/s1 is DOWN")),
+        "{:?}",
+        w.log_texts()
+    );
+    // All traffic goes to s2 now.
+    for _ in 0..3 {
+        let c = w.connect(FE);
+        w.fin(c);
+        assert!(last_log(&w).contains("app/s2"), "{}", last_log(&w));
+    }
+    w.server(S1, ServerMode::Echo);
+    w.advance(2500);
+    assert!(
+        w.log_texts()
+            .iter()
+            .any(|l| l.starts_with("Server app/s1 is UP")),
+        "{:?}",
+        w.log_texts()
+    );
+    w.assert_drained();
+}
+
+#[test]
+fn show_stat_is_haproxy_csv_and_counts_traffic() {
+    let mut w = World::new(&cfg(
+        "",
+        &format!("    server s1 {S1}\n    server s2 {S2} check\n"),
+    ));
+    w.server(S1, ServerMode::Echo);
+    w.server(S2, ServerMode::Echo);
+    for _ in 0..4 {
+        let c = w.connect(FE);
+        w.send(c, b"12345");
+        w.fin(c);
+    }
+    let now = w.now;
+    let out = w.engine.cli_request(now, "show stat");
+    let mut lines = out.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with("# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,"),
+        "{header}"
+    );
+    let cols: Vec<&str> = header.trim_start_matches("# ").split(',').collect();
+    let col = |name: &str| cols.iter().position(|c| *c == name).unwrap();
+    let rows: Vec<Vec<&str>> = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 4, "FRONTEND, s1, s2, BACKEND");
+    for r in &rows {
+        assert_eq!(r.len(), cols.len(), "every row has every column");
+    }
+    let fe = &rows[0];
+    assert_eq!(
+        (
+            fe[col("svname")],
+            fe[col("stot")],
+            fe[col("bin")],
+            fe[col("status")]
+        ),
+        ("FRONTEND", "4", "20", "OPEN")
+    );
+    let (s1, s2, be) = (&rows[1], &rows[2], &rows[3]);
+    assert_eq!(
+        (s1[col("stot")], s2[col("stot")]),
+        ("2", "2"),
+        "round robin"
+    );
+    // As HAProxy: a checked server starts at health `rise`, shown "UP 1/3".
+    assert_eq!(
+        (s1[col("status")], s2[col("status")]),
+        ("no check", "UP 1/3")
+    );
+    assert_eq!(
+        (
+            be[col("svname")],
+            be[col("stot")],
+            be[col("bout")],
+            be[col("algo")]
+        ),
+        ("BACKEND", "4", "20", "roundrobin")
+    );
+    w.assert_drained();
+}
+
+#[test]
+fn server_admin_commands_steer_traffic() {
+    let mut w = World::new(&cfg(
+        "",
+        &format!("    server s1 {S1}\n    server s2 {S2}\n"),
+    ));
+    w.server(S1, ServerMode::Echo);
+    w.server(S2, ServerMode::Echo);
+    let now = w.now;
+    assert_eq!(
+        w.engine.cli_request(now, "set server app/s1 state maint"),
+        ""
+    );
+    for _ in 0..3 {
+        let c = w.connect(FE);
+        w.fin(c);
+        assert!(last_log(&w).contains("app/s2"), "{}", last_log(&w));
+    }
+    assert_eq!(w.engine.cli_request(now, "enable server app/s1"), "");
+    assert_eq!(w.engine.cli_request(now, "set weight app/s2 0"), "");
+    assert_eq!(
+        w.engine.cli_request(now, "get weight app/s2"),
+        "0 (initial 1)\n"
+    );
+    for _ in 0..3 {
+        let c = w.connect(FE);
+        w.fin(c);
+        assert!(last_log(&w).contains("app/s1"), "{}", last_log(&w));
+    }
+    assert_eq!(
+        w.engine.cli_request(now, "set weight app/s2 x"),
+        "Empty weight string empty or preceded by garbage\n"
+    );
+    assert_eq!(
+        w.engine.cli_request(now, "disable server app/nope"),
+        "No such server.\n"
+    );
+    assert!(w
+        .log_texts()
+        .iter()
+        .any(|l| l == "Server app/s1 is going DOWN for maintenance."));
+    w.assert_drained();
+}
+
+#[test]
+fn splice_takes_over_a_tunnel_and_keeps_accounting() {
+    let text = cfg("    option splice-auto\n", &format!("    server s1 {S1}\n"));
+    let mut w = World::with_splice(&text, true);
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    let s = w.server_peer(S1, 0);
+    assert_eq!(
+        w.spliced, 2,
+        "both directions spliced once established and empty"
+    );
+    w.send(c, &[1u8; 100_000]);
+    assert_eq!(w.peers[s].from_engine.len(), 100_000);
+    w.send(s, &[2u8; 70_000]);
+    assert_eq!(w.peers[c].from_engine.len(), 70_000);
+    w.fin(c);
+    assert!(
+        w.peers[s].fin_from_engine,
+        "read0 after splicing still half-closes"
+    );
+    w.fin(s);
+    let log = last_log(&w);
+    assert!(
+        log.contains(" 70000 -- "),
+        "bytes counted while spliced: {log}"
+    );
+    let now = w.now;
+    let stat = w.engine.cli_request(now, "show stat");
+    assert!(
+        stat.lines()
+            .any(|l| l.starts_with("app,FRONTEND,") && l.contains(",100000,70000,")),
+        "{stat}"
+    );
+    w.assert_drained();
+}
