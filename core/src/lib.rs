@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
+pub mod acl;
 pub mod arena;
 mod backend;
 pub mod buf;
@@ -45,6 +46,8 @@ pub mod pool;
 pub mod proto_proxy;
 pub mod proxy;
 pub mod rng;
+pub mod rules;
+pub mod sample;
 pub mod session;
 pub mod sock;
 mod stats;
