@@ -106,12 +106,24 @@ impl Engine {
         };
         let maxconn = cfg.global.maxconn.unwrap_or(4096) as usize;
         self.pool = crate::pool::Pool::new(cfg.global.tune_bufsize as usize, 2 * maxconn + 64);
+        let tables = crate::rules::table_index(cfg);
         for (i, p) in live.iter().enumerate() {
             let err = |line: u32, message: String| StartError {
                 file: p.place.file.clone(),
                 line,
                 message,
             };
+            let rules = crate::rules::RuleSet::build(cfg, p, &tables).map_err(|errs| {
+                let e = errs.into_iter().next();
+                StartError {
+                    file: e.as_ref().map_or(p.place.file.clone(), |d| d.file.clone()),
+                    line: e.as_ref().map_or(p.place.line, |d| d.line),
+                    message: e.map_or_else(
+                        || "invalid rules".into(),
+                        |d| format!("'{}' : {}", d.keyword, d.message),
+                    ),
+                }
+            })?;
             let fe = if p.kind.is_frontend() {
                 let default_backend = match (&p.default_backend, p.kind) {
                     (Some((place, name)), _) => Some(index_of(name).ok_or_else(|| {
@@ -152,6 +164,7 @@ impl Engine {
                     p.options.splice_auto || p.options.splice_request,
                     p.options.splice_auto || p.options.splice_response,
                 ),
+                rules: std::sync::Arc::new(rules),
             });
         }
         for (i, p) in live.iter().enumerate() {

@@ -35,6 +35,7 @@ pub mod connection;
 mod datapath;
 pub mod engine;
 mod engine_cfg;
+mod fetch;
 pub mod freq_ctr;
 pub mod fuzzing;
 pub mod lb;
@@ -55,6 +56,7 @@ pub mod stconn;
 pub mod stick_table;
 pub mod stream;
 pub mod task;
+mod tcp_rules;
 pub mod time;
 
 /// An internal invariant (HAProxy's `BUG_ON`): checked in debug builds, in

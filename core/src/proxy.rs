@@ -204,6 +204,8 @@ pub struct Proxy {
     /// `option splice-auto` / `splice-request` / `splice-response`: which
     /// directions may be spliced (request, response).
     pub splice: (bool, bool),
+    /// ACLs and rules (`tcp-request`, `http-request`, `use_backend`...).
+    pub rules: std::sync::Arc<crate::rules::RuleSet>,
 }
 
 impl Proxy {
