@@ -276,9 +276,6 @@ impl Engine {
     /// Time passed: run every timer at or before `now`.
     pub fn on_timeout(&mut self, now: Time) {
         self.set_now(now);
-        while let Some(key) = self.timers.pop_expired(now) {
-            self.run_timer(now, key);
-        }
         self.after_entry();
     }
 
@@ -520,6 +517,10 @@ impl Engine {
     // ----------------------------------------------------------------------
     // Plumbing shared by the subsystems
 
+    /// Moves the clock, then runs every timer due by then: an input that
+    /// arrives at or after a deadline the driver has not reported yet sees
+    /// the world as it is after that deadline (the driver may report I/O
+    /// and timers in either order).
     fn set_now(&mut self, now: Time) {
         crate::bug_on!(
             now < self.now,
@@ -527,6 +528,10 @@ impl Engine {
             self.now
         );
         self.now = self.now.max(now);
+        let now = self.now;
+        while let Some(key) = self.timers.pop_expired(now) {
+            self.run_timer(now, key);
+        }
     }
 
     /// Work common to the end of every entry point.
