@@ -36,6 +36,7 @@ pub mod engine;
 mod engine_cfg;
 pub mod freq_ctr;
 pub mod fuzzing;
+pub mod h1;
 pub mod lb;
 mod log;
 #[cfg(feature = "mutants")]

@@ -20,6 +20,7 @@ const ALLOWED_DEPS: &[&str] = &[
     "rand_core",
     "rand_chacha",
     "arbitrary",
+    "httparse",
 ];
 
 /// Crates that reach the OS; none may appear in `sluice-core`'s dependency tree.
