@@ -38,6 +38,7 @@ mod engine_cfg;
 mod fetch;
 pub mod freq_ctr;
 pub mod fuzzing;
+pub mod h1;
 pub mod lb;
 mod log;
 #[cfg(feature = "mutants")]

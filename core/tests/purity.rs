@@ -24,6 +24,7 @@ const ALLOWED_DEPS: &[&str] = &[
     "crc",
     // ACL regex matching and `regsub`: pure matching code, no I/O, no entropy.
     "regex",
+    "httparse",
 ];
 
 /// Crates that reach the OS; none may appear in `sluice-core`'s dependency tree.
