@@ -121,6 +121,24 @@ impl Buffer {
         n
     }
 
+    /// Replaces `old_len` bytes of data starting at `offset` with `new`,
+    /// moving what follows. `false` (and nothing changed) when the result
+    /// does not fit or the range is outside the data.
+    pub fn replace_at(&mut self, offset: usize, old_len: usize, new: &[u8]) -> bool {
+        if offset == 0 {
+            return self.replace_front(old_len, new);
+        }
+        if offset + old_len > self.len() || self.len() - old_len + new.len() > self.capacity() {
+            return false;
+        }
+        self.realign();
+        let rest = self.tail - offset - old_len;
+        self.area.copy_within(offset + old_len..self.tail, offset + new.len());
+        self.area[offset..offset + new.len()].copy_from_slice(new);
+        self.tail = offset + new.len() + rest;
+        true
+    }
+
     /// Replaces the first `old_len` bytes of data with `new` (an HTTP head
     /// rewrite), moving what follows. `false` (and nothing changed) when
     /// the result does not fit (HAProxy's "rewrite failure" once
@@ -195,6 +213,9 @@ mod tests {
         b.consume(3);
         assert!(b.replace_front(2, b"123"));
         assert_eq!(b.data(), b"123fgh");
+        assert!(b.replace_at(3, 2, b"XYZ"));
+        assert_eq!(b.data(), b"123XYZh");
+        assert!(!b.replace_at(5, 3, b""), "past the data");
     }
 
     #[test]

@@ -165,6 +165,8 @@ pub(crate) enum TimerKey {
     ConnHs(Id<Conn>),
     /// The health check of server `srv` of backend `be`.
     Check(usize, usize),
+    /// An idle server connection's purge delay.
+    IdleConn(Id<Conn>),
 }
 
 /// How the process is stopping.
@@ -200,6 +202,10 @@ pub struct Engine {
     pub(crate) cum_conn: u64,
     /// `global maxconn`.
     pub(crate) maxconn: Option<u32>,
+    /// `tune.maxrewrite`: room kept for head rewrites.
+    pub(crate) maxrewrite: usize,
+    /// Where idle server connections read (anything read ends them).
+    pub(crate) scratch: [u8; 64],
     pub(crate) stats_timeout_ms: u64,
     pub(crate) stopping: Option<StopMode>,
     exit_sent: bool,
@@ -228,6 +234,8 @@ impl Engine {
             actconn: 0,
             cum_conn: 0,
             maxconn: None,
+            maxrewrite: 1024,
+            scratch: [0; 64],
             stats_timeout_ms: 10_000,
             stopping: None,
             exit_sent: false,
@@ -700,6 +708,7 @@ impl Engine {
                 self.handshake_fail(now, c, "Timeout during PROXY protocol header")
             }
             TimerKey::Check(be, srv) => self.check_timer(now, be, srv),
+            TimerKey::IdleConn(c) => self.idle_conn_close(now, c),
         }
     }
 

@@ -90,6 +90,7 @@ impl Engine {
         }
         e.build_peers(cfg, resolve)?;
         e.maxconn = cfg.global.maxconn;
+        e.maxrewrite = cfg.global.maxrewrite() as usize;
         e.build_proxies(cfg, resolve)?;
         let now = e.now;
         e.checks_start(now);
@@ -165,6 +166,9 @@ impl Engine {
                     p.options.splice_auto || p.options.splice_response,
                 ),
                 rules: std::sync::Arc::new(rules),
+                http_conn_mode: p.options.http_conn_mode,
+                forwardfor: p.options.forwardfor.clone(),
+                http_reuse: p.http_reuse,
             });
         }
         for (i, p) in live.iter().enumerate() {
@@ -257,6 +261,8 @@ impl Engine {
                 chkdown: 0,
                 last_change: self.now,
                 lbconn: 0,
+                idle: Default::default(),
+                reuse: 0,
             });
         }
         let table = p.stick_table.as_ref().and_then(|t| {
