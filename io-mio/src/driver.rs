@@ -34,7 +34,39 @@ const IO_BUDGET: usize = 16;
 
 enum Listening {
     Tcp(TcpListener),
-    Unix(UnixListener, PathBuf),
+    Unix(UnixListener, OwnedPath),
+}
+
+/// The file a unix listener was bound to, and the identity (device, inode)
+/// of the socket file it created there.
+struct OwnedPath {
+    path: PathBuf,
+    id: Option<(u64, u64)>,
+}
+
+impl OwnedPath {
+    fn new(path: &str) -> OwnedPath {
+        let path = PathBuf::from(path);
+        let id = file_id(&path);
+        OwnedPath { path, id }
+    }
+
+    /// Removes the socket file, but only if it is still the one we created:
+    /// during a reload the new process binds the same path (replacing our
+    /// file) before the old one exits, and the old one must not remove the
+    /// new one's socket.
+    fn remove(&self) {
+        if self.id.is_some() && file_id(&self.path) == self.id {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn file_id(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
 }
 
 enum Stream {
@@ -202,7 +234,7 @@ impl Driver {
     fn remove_unix_sockets(&mut self) {
         for l in self.listeners.values() {
             if let Listening::Unix(_, path) = l {
-                let _ = std::fs::remove_file(path);
+                path.remove();
             }
         }
     }
@@ -331,7 +363,7 @@ impl Driver {
                             }
                             Listening::Unix(u, path) => {
                                 let _ = self.poll.registry().deregister(u);
-                                let _ = std::fs::remove_file(path);
+                                path.remove();
                             }
                         }
                     }
@@ -386,7 +418,7 @@ impl Driver {
                 self.poll
                     .registry()
                     .register(&mut l, token, Interest::READABLE)?;
-                Ok(Listening::Unix(l, PathBuf::from(path)))
+                Ok(Listening::Unix(l, OwnedPath::new(path)))
             }),
         };
         match res {
@@ -524,5 +556,35 @@ impl Driver {
     /// The log sink, for the final messages.
     pub fn log_sink(&mut self) -> &mut LogSink {
         &mut self.log
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: an old process exiting after a reload removed the new
+    /// process's stats socket (same path), leaving the new one unreachable
+    /// (found by the interop test `reload_sf_hands_the_tables_over`).
+    #[test]
+    fn a_unix_socket_path_is_removed_only_while_it_is_ours() {
+        let dir = std::env::temp_dir().join(format!("sluice-ownedpath-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sock");
+        let p = path.to_str().unwrap();
+
+        let _old = bind_unix(p, None).unwrap();
+        let old = OwnedPath::new(p);
+        // The new process replaces the file with its own socket.
+        let _new = bind_unix(p, Some(0o600)).unwrap();
+        let new = OwnedPath::new(p);
+        assert_ne!(old.id, new.id);
+        old.remove();
+        assert!(path.exists(), "the old owner left the new socket alone");
+        new.remove();
+        assert!(!path.exists(), "the owner removes its own socket");
+        new.remove(); // nothing left: no panic, nothing removed
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
