@@ -2019,3 +2019,67 @@ fn fake_hs_crlf_line_endings_are_accepted() {
     assert_eq!(conn.acks(), vec![&ACK_7_100.to_vec()]);
     assert_eq!(w.b.table("mesh/t_ip")["127.0.0.99"].int("gpc0"), Some(77));
 }
+
+// --------------------------------------------------------------------------
+// The stats socket's framing
+
+/// HAProxy ends every answer with an empty line in non-interactive mode
+/// (one per command of a `;` list), and prompts with "\n> " in interactive
+/// mode; scripts and tools read up to these.
+#[test]
+fn cli_answers_are_framed_as_haproxy_frames_them() {
+    let dir = TempDir::new("cliframe");
+    let p = free_ports(5);
+    let sock = dir.join("sluice.sock");
+    let cfg = sluice_cfg("B", &[("A", p[0]), ("B", p[1])], &sock, 1);
+    let sl = Sluice::start(&dir, "sluice", &cfg, sock.clone(), &[]);
+    let cases = [
+        ("set table mesh/t_ip key 127.0.0.1 data.gpc0 1", "\n"),
+        ("show table nope", "No such table\n\n"),
+        (
+            "set table mesh/t_ip key 127.0.0.2 data.gpc0 1; show table nope",
+            "\nNo such table\n\n",
+        ),
+        // A key that is not there: nothing, not even the header.
+        ("show table mesh/t_ip key 127.0.0.9", "\n"),
+        (
+            "show table mesh/t_ip data.gpc0 gt 5",
+            "# table: mesh/t_ip, type: ip, size:1024, used:2\n\n",
+        ),
+        ("prompt\nshow table nope\nquit", "\n> No such table\n\n> "),
+    ];
+    // An entry line holds an address and a ticking expiry: its frame only.
+    let one_entry = |out: &str| {
+        out.starts_with("# table: mesh/t_ip, type: ip, size:1024, used:2\n0x")
+            && out.contains(": key=127.0.0.1 use=0 exp=")
+            && out.ends_with(
+                " gpc0=1 conn_cnt=0 conn_rate(10000)=0 http_req_rate(10000)=0 bytes_in_cnt=0\n\n",
+            )
+            && out.lines().count() == 3
+    };
+    let key = "show table mesh/t_ip key 127.0.0.1";
+    for (cmd, want) in cases {
+        assert_eq!(sl.cli(cmd), want, "sluice: {cmd:?}");
+    }
+    let out = sl.cli(key);
+    assert!(one_entry(&out), "sluice: {key}: {out:?}");
+    if haproxy_bin().is_none() {
+        return;
+    }
+    let spec = HaSpec {
+        local_name: "A".into(),
+        local_port: p[0],
+        remote_name: "B".into(),
+        remote_port: p[1],
+        http_port: p[2],
+        stick_port: p[3],
+        extra_tables: String::new(),
+        extra_config: String::new(),
+    };
+    let ha = HaProxy::start(&dir, "haproxy", &spec);
+    for (cmd, want) in cases {
+        assert_eq!(ha.cli(cmd), want, "haproxy: {cmd:?}");
+    }
+    let out = ha.cli(key);
+    assert!(one_entry(&out), "haproxy: {key}: {out:?}");
+}
