@@ -2083,3 +2083,37 @@ fn cli_answers_are_framed_as_haproxy_frames_them() {
     let out = ha.cli(key);
     assert!(one_entry(&out), "haproxy: {key}: {out:?}");
 }
+
+/// A process that cannot bind its peers address does not start (HAProxy
+/// neither): running without it, it would never hear from its peers.
+#[test]
+fn startup_fails_when_the_peers_address_is_taken() {
+    let dir = TempDir::new("bindfail");
+    let p = free_ports(2);
+    let _taken = TcpListener::bind(("127.0.0.1", p[1])).expect("take B's address");
+    let sock = dir.join("sluice.sock");
+    let cfg_path = dir.join("b.cfg");
+    write_file(
+        &cfg_path,
+        &sluice_cfg("B", &[("A", p[0]), ("B", p[1])], &sock, 1),
+    );
+    let mut cmd = std::process::Command::new(proxy_mio());
+    cmd.arg("-f").arg(&cfg_path);
+    let mut proc = Proc::spawn("b", cmd, dir.join("b.log"));
+    let st = proc.wait_exit(Duration::from_secs(5));
+    assert_eq!(
+        st.and_then(|s| s.code()),
+        Some(1),
+        "exit status: {st:?}\n{}",
+        proc.output()
+    );
+    let out = proc.output();
+    assert!(
+        out.contains(&format!(
+            "[ALERT] Starting listener on 127.0.0.1:{}: cannot bind",
+            p[1]
+        )),
+        "{out}"
+    );
+    assert!(!sock.exists(), "no stats socket left behind");
+}

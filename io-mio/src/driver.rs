@@ -123,6 +123,8 @@ pub struct Driver {
     socks: BTreeMap<usize, DSock>,
     log: LogSink,
     exit: bool,
+    /// Listeners that could not be bound; fatal while starting.
+    bind_errors: Vec<String>,
 }
 
 fn sock_error(e: &io::Error) -> SockError {
@@ -180,6 +182,7 @@ impl Driver {
             socks: BTreeMap::new(),
             log,
             exit: false,
+            bind_errors: Vec::new(),
         })
     }
 
@@ -196,6 +199,13 @@ impl Driver {
             .register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
         let mut events = Events::with_capacity(1024);
         self.drain_actions();
+        if !self.bind_errors.is_empty() {
+            // Like HAProxy: a process that cannot bind all its listeners
+            // at startup does not start (a peers section without its
+            // address would run deaf).
+            self.remove_unix_sockets();
+            return Err(io::Error::other(self.bind_errors.join("; ")));
+        }
         on_bound();
         while !self.exit {
             self.service();
@@ -209,7 +219,7 @@ impl Driver {
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(io::Error::new(e.kind(), format!("event loop: {e}"))),
             }
             for ev in events.iter() {
                 match ev.token() {
@@ -425,7 +435,11 @@ impl Driver {
             Ok(l) => {
                 self.listeners.insert(lid, l);
             }
-            Err(e) => self.engine.on_listen_error(now, lid, &e.to_string()),
+            Err(e) => {
+                self.bind_errors
+                    .push(format!("Starting listener on {addr}: cannot bind: {e}"));
+                self.engine.on_listen_error(now, lid, &e.to_string());
+            }
         }
     }
 

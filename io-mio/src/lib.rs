@@ -211,7 +211,7 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
                 soft_stop_old_process(pid);
             }
         })
-        .map_err(|e| StartupError(format!("event loop: {e}")))?;
+        .map_err(|e| StartupError(e.to_string()))?;
     Ok(())
 }
 
