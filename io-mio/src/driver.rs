@@ -125,6 +125,8 @@ pub struct Driver {
     exit: bool,
     /// Listeners that could not be bound; fatal while starting.
     bind_errors: Vec<String>,
+    /// The time of the input being handled (see [`Driver::tick`]).
+    now: Time,
 }
 
 fn sock_error(e: &io::Error) -> SockError {
@@ -183,11 +185,30 @@ impl Driver {
             log,
             exit: false,
             bind_errors: Vec::new(),
+            now: Time::from_ms(start.elapsed().as_millis() as u64),
         })
     }
 
-    fn now(&self) -> Time {
+    fn clock(&self) -> Time {
         Time::from_ms(self.start.elapsed().as_millis() as u64)
+    }
+
+    /// The time for the next engine input, after running every engine
+    /// timer due by then. The engine must see its expired timers before
+    /// any other input at the same time: an input at or after a deadline
+    /// that was not run yet breaks its invariant (no timer at or before
+    /// `now` when an entry point returns) and, worse, handles I/O with
+    /// stale timeouts. Poll events and timeouts come back together, and
+    /// time moves on while a batch of events is serviced, so this is done
+    /// before every input, not once per poll.
+    fn tick(&mut self) -> Time {
+        let now = self.clock().max(self.now);
+        self.now = now;
+        if Time::is_expired(self.engine.next_timeout(), now) {
+            self.engine.on_timeout(now);
+            self.drain_actions();
+        }
+        now
     }
 
     /// Runs until the engine asks to exit. Returns the engine for inspection.
@@ -213,7 +234,7 @@ impl Driver {
                 break;
             }
             let timeout = self.engine.next_timeout().map(|t| {
-                let now = self.now();
+                let now = self.clock();
                 Duration::from_millis(t.saturating_since(now))
             });
             match self.poll.poll(&mut events, timeout) {
@@ -230,11 +251,7 @@ impl Driver {
                     Token(t) => self.mark_ready(t, ev),
                 }
             }
-            let now = self.now();
-            if Time::is_expired(self.engine.next_timeout(), now) {
-                self.engine.on_timeout(now);
-                self.drain_actions();
-            }
+            self.tick();
         }
         self.remove_unix_sockets();
         Ok(())
@@ -257,7 +274,7 @@ impl Driver {
             } else {
                 StopMode::Hard
             };
-            let now = self.now();
+            let now = self.tick();
             self.engine.stop(now, mode);
             self.drain_actions();
         }
@@ -279,7 +296,7 @@ impl Driver {
     }
 
     fn finish_connect(&mut self, t: usize) {
-        let now = self.now();
+        let now = self.tick();
         let Some(s) = self.socks.get_mut(&t) else {
             return;
         };
@@ -325,7 +342,7 @@ impl Driver {
             if let Stream::Tcp(s) = &stream {
                 let _ = s.set_nodelay(true);
             }
-            let now = self.now();
+            let now = self.tick();
             let Some(id) = self.engine.on_accept(now, lid, peer) else {
                 continue; // refused: dropping the stream closes it
             };
@@ -415,7 +432,7 @@ impl Driver {
     }
 
     fn listen(&mut self, lid: ListenerId, addr: ListenAddr) {
-        let now = self.now();
+        let now = self.now;
         let token = Token(LISTENER_BASE + lid.0 as usize);
         let res = match &addr {
             ListenAddr::Tcp(a) => bind_tcp(*a).and_then(|mut l| {
@@ -444,7 +461,7 @@ impl Driver {
     }
 
     fn connect(&mut self, id: SockId, addr: SocketAddr) {
-        let now = self.now();
+        let now = self.now;
         let res = TcpStream::connect(addr).and_then(|mut s| {
             s.set_nodelay(true)?;
             self.poll.registry().register(
@@ -508,7 +525,7 @@ impl Driver {
     fn service_one(&mut self, t: usize) -> bool {
         let mut progress = false;
         for _ in 0..IO_BUDGET {
-            let now = self.now();
+            let now = self.tick();
             let Some(s) = self.socks.get_mut(&t) else {
                 return progress;
             };
@@ -535,7 +552,7 @@ impl Driver {
             self.drain_actions();
         }
         for _ in 0..IO_BUDGET {
-            let now = self.now();
+            let now = self.tick();
             let Some(s) = self.socks.get_mut(&t) else {
                 return progress;
             };
