@@ -92,11 +92,17 @@ struct Pair {
     spec: HaSpec,
     sl_port: u16,
     arr_port: u16,
+    /// Applied to Sluice's generated configuration.
+    sl_edit: fn(String) -> String,
     dir: TempDir,
 }
 
 impl Pair {
     fn start(test: &str) -> Pair {
+        Self::start_with(test, |c| c, false)
+    }
+
+    fn start_with(test: &str, sl_edit: fn(String) -> String, master_worker: bool) -> Pair {
         let dir = TempDir::new(test);
         let p = free_ports(5);
         let (ha_port, sl_port, http_port, stick_port, arr_port) = (p[0], p[1], p[2], p[3], p[4]);
@@ -117,41 +123,40 @@ impl Pair {
     http-request sc-inc-gpc(2,1) if {{ req.hdr(x-int) -m found }}\n\
     http-request return status 200 content-type text/plain string \"ok\\n\"\n"
             ),
+            master_worker,
         };
+        // Sluice first: HAProxy then connects to it at once. The other way
+        // round, HAProxy's pending retry (1 s after its refused first
+        // attempt) reaches Sluice after Sluice's own session is up, and
+        // 2.6 lets both sessions die (PROTOCOL §3.5): the pair reconnects
+        // a few seconds later, in the middle of the test.
+        let sl = start_sluice(&dir, &spec, sl_port, sl_edit, "sluice", &[]);
         let ha = HaProxy::start(&dir, "haproxy", &spec);
-        let sl = Self::start_sluice(&dir, &spec, sl_port, &[]);
         Pair {
             ha,
             sl,
             spec,
             sl_port,
             arr_port,
+            sl_edit,
             dir,
         }
     }
 
-    fn start_sluice(dir: &TempDir, spec: &HaSpec, sl_port: u16, extra: &[&str]) -> Sluice {
-        Self::start_sluice_as(dir, spec, sl_port, "sluice", extra)
-    }
-
-    fn start_sluice_as(
-        dir: &TempDir,
-        spec: &HaSpec,
-        sl_port: u16,
-        tag: &str,
-        extra: &[&str],
-    ) -> Sluice {
-        let cfg = sluice_cfg(
-            "B",
-            &[("A", spec.local_port), ("B", sl_port)],
-            &dir.join("sluice.sock"),
-            spec.http_port,
-        );
-        Sluice::start(dir, tag, &cfg, dir.join("sluice.sock"), extra)
+    /// Another proxy-mio with this pair's configuration.
+    fn sluice(&self, tag: &str, extra: &[&str]) -> Sluice {
+        start_sluice(
+            &self.dir,
+            &self.spec,
+            self.sl_port,
+            self.sl_edit,
+            tag,
+            extra,
+        )
     }
 
     fn restart_sluice(&mut self) {
-        self.sl = Self::start_sluice(&self.dir, &self.spec, self.sl_port, &[]);
+        self.sl = self.sluice("sluice", &[]);
     }
 
     fn restart_haproxy(&mut self) {
@@ -190,6 +195,23 @@ impl Pair {
             })
             .collect()
     }
+}
+
+fn start_sluice(
+    dir: &TempDir,
+    spec: &HaSpec,
+    sl_port: u16,
+    edit: fn(String) -> String,
+    tag: &str,
+    extra: &[&str],
+) -> Sluice {
+    let cfg = sluice_cfg(
+        "B",
+        &[("A", spec.local_port), ("B", sl_port)],
+        &dir.join("sluice.sock"),
+        spec.http_port,
+    );
+    Sluice::start(dir, tag, &edit(cfg), dir.join("sluice.sock"), extra)
 }
 
 /// Whether `got` (the receiving side) shows the same data as `want` (the
@@ -1031,13 +1053,7 @@ fn haproxy_reload_sf_keeps_syncing() {
     });
     assert!(synced.is_some(), "sluice synced");
     let pid = pair.sl.pid().to_string();
-    let new = Pair::start_sluice_as(
-        &pair.dir,
-        &pair.spec,
-        pair.sl_port,
-        "sluice2",
-        &["-sf", &pid],
-    );
+    let new = pair.sluice("sluice2", &["-sf", &pid]);
     let mut old = std::mem::replace(&mut pair.sl, new);
     let st = old.proc.wait_exit(Duration::from_secs(6));
     assert!(st.is_some_and(|s| s.success()), "old process exits: {st:?}");
@@ -2075,6 +2091,7 @@ fn cli_answers_are_framed_as_haproxy_frames_them() {
         stick_port: p[3],
         extra_tables: String::new(),
         extra_config: String::new(),
+        master_worker: false,
     };
     let ha = HaProxy::start(&dir, "haproxy", &spec);
     for (cmd, want) in cases {
@@ -2116,4 +2133,309 @@ fn startup_fails_when_the_peers_address_is_taken() {
         "{out}"
     );
     assert!(!sock.exists(), "no stats socket left behind");
+}
+
+// --------------------------------------------------------------------------
+// Liveness, configuration drift, HAProxy's own reload
+
+/// An idle session stays up: both sides send heartbeats every 3 s and
+/// neither drops the other after its 5 s liveness period (PROTOCOL §11).
+#[test]
+fn haproxy_idle_session_stays_up() {
+    if !haproxy_or_skip("haproxy_idle_session_stays_up") {
+        return;
+    }
+    let pair = Pair::start("idle");
+    pair.wait_established(Duration::from_secs(10));
+    let (ha0, sl0) = (pair.ha.cli("show peers"), pair.sl.cli("show peers"));
+    let log0 = pair.sl.log().len();
+    let count = |out: &str, peer: &str, f: &str| -> u32 {
+        peer_field(out, peer, f)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{f} of {peer} in {out}"))
+    };
+    thread::sleep(Duration::from_secs(11));
+    let (ha1, sl1) = (pair.ha.cli("show peers"), pair.sl.cli("show peers"));
+    assert_eq!(peer_state(&ha1, "B"), Some((true, "ESTA".into())), "{ha1}");
+    assert_eq!(peer_state(&sl1, "A"), Some((true, "ESTA".into())), "{sl1}");
+    // No new session on either side, nobody declared dead.
+    assert_eq!(
+        count(&ha1, "B", "new_conn"),
+        count(&ha0, "B", "new_conn"),
+        "haproxy reconnected:\n{ha1}\n--- sluice log:\n{}",
+        pair.sl.log()
+    );
+    assert_eq!(
+        count(&sl1, "A", "new_conn"),
+        count(&sl0, "A", "new_conn"),
+        "sluice reconnected:\n{sl1}\n--- sluice log:\n{}",
+        pair.sl.log()
+    );
+    assert_eq!(count(&ha1, "B", "no_hbt"), 0, "{ha1}");
+    assert_eq!(count(&sl1, "A", "no_hbt"), 0, "{sl1}");
+    // Heartbeats went both ways: 11 s idle is at least 3 of them.
+    assert!(
+        count(&ha1, "B", "rx_hbt") >= count(&ha0, "B", "rx_hbt") + 3,
+        "haproxy heard Sluice's heartbeats:\n{ha1}"
+    );
+    assert!(
+        count(&sl1, "A", "rx_hbt") >= count(&sl0, "A", "rx_hbt") + 3,
+        "sluice heard HAProxy's heartbeats:\n{sl1}"
+    );
+    let log = pair.sl.log();
+    assert!(
+        !log[log0..].contains("ended"),
+        "no session ended while idle:\n{log}"
+    );
+}
+
+/// Configuration drift: the same table with other data types on each side
+/// syncs the types both store; a table whose key differs (string len 16
+/// here, 32 in HAProxy) is not synced at all, and the others still are.
+#[test]
+fn haproxy_tables_with_different_definitions() {
+    if !haproxy_or_skip("haproxy_tables_with_different_definitions") {
+        return;
+    }
+    fn drift(cfg: String) -> String {
+        cfg.replace(
+            &format!("table t_ip  type ip size 1k expire 10m store {STORE}"),
+            "table t_ip  type ip size 1k expire 10m store gpc1,gpc0,http_req_cnt",
+        )
+        .replace(
+            "table t_str type string len 32",
+            "table t_str type string len 16",
+        )
+    }
+    let pair = Pair::start_with("drift", drift, false);
+    pair.wait_established(Duration::from_secs(10));
+
+    let t0 = Instant::now();
+    check_set(
+        &pair
+            .ha
+            .cli("set table mesh/t_ip key 127.0.0.1 data.gpc0 5 data.server_id 3 data.conn_cnt 4"),
+        "ha",
+    );
+    let got = poll(PROPAGATION, Duration::from_millis(10), || {
+        pair.sl.table("mesh/t_ip").remove("127.0.0.1")
+    });
+    let e = got.unwrap_or_else(|| panic!("t_ip not synced within {PROPAGATION:?}"));
+    eprintln!("drift: haproxy -> sluice {:?}", t0.elapsed());
+    let names: Vec<&str> = e.data.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        ["gpc0", "gpc1", "http_req_cnt"],
+        "Sluice shows its own types"
+    );
+    assert_eq!(
+        (e.int("gpc0"), e.int("gpc1"), e.int("http_req_cnt")),
+        (Some(5), Some(0), Some(0))
+    );
+
+    check_set(
+        &pair
+            .sl
+            .cli("set table mesh/t_ip key 127.0.0.2 data.gpc0 6 data.gpc1 7 data.http_req_cnt 8"),
+        "sl",
+    );
+    let got = poll(PROPAGATION, Duration::from_millis(10), || {
+        pair.ha.table("mesh/t_ip").remove("127.0.0.2")
+    });
+    let e = got.unwrap_or_else(|| panic!("t_ip not synced within {PROPAGATION:?}"));
+    assert_eq!(e.int("gpc0"), Some(6), "{e:?}");
+    assert_eq!(e.int("server_id"), Some(0), "{e:?}");
+    assert_eq!(e.int("conn_cnt"), Some(0), "{e:?}");
+
+    // t_str: different key sizes, so each side ignores the other's
+    // definition; a later table still syncs after it.
+    check_set(
+        &pair.ha.cli("set table mesh/t_str key from-ha data.gpc0 1"),
+        "ha",
+    );
+    check_set(
+        &pair.sl.cli("set table mesh/t_str key from-sl data.gpc0 2"),
+        "sl",
+    );
+    check_set(
+        &pair.ha.cli("set table mesh/t_ip6 key ::2 data.gpc 3"),
+        "ha",
+    );
+    let t0 = Instant::now();
+    wait_same(
+        "t_ip6 after t_str",
+        t0,
+        || pair.ha.table("mesh/t_ip6"),
+        || pair.sl.table("mesh/t_ip6"),
+        "::2",
+        PROPAGATION,
+    );
+    check_set(
+        &pair.sl.cli("set table mesh/t_ip6 key ::3 data.gpc 4"),
+        "sl",
+    );
+    let t0 = Instant::now();
+    wait_same(
+        "t_ip6 after t_str",
+        t0,
+        || pair.sl.table("mesh/t_ip6"),
+        || pair.ha.table("mesh/t_ip6"),
+        "::3",
+        PROPAGATION,
+    );
+    assert!(!pair.sl.table("mesh/t_str").contains_key("from-ha"));
+    assert!(!pair.ha.table("mesh/t_str").contains_key("from-sl"));
+    assert!(
+        pair.sl.log().contains(
+            "ignored the definition of table '/t_str': key type 6 size 33 where ours is 6 size 17"
+        ),
+        "{}",
+        pair.sl.log()
+    );
+    let peers = pair.sl.cli("show peers");
+    assert_eq!(
+        peer_state(&peers, "A"),
+        Some((true, "ESTA".into())),
+        "nobody closed anything"
+    );
+}
+
+/// HAProxy reloads (master-worker, SIGUSR2): its new worker connects to
+/// Sluice, gets everything (from its old worker or from Sluice), and
+/// updates flow both ways with the new worker.
+#[test]
+fn haproxy_master_worker_reload() {
+    if !haproxy_or_skip("haproxy_master_worker_reload") {
+        return;
+    }
+    let pair = Pair::start_with("mwreload", |c| c, true);
+    pair.wait_established(Duration::from_secs(10));
+    fill(&pair);
+    wait_converged(&pair, Duration::from_secs(3));
+    let old_worker = pair.ha.serving_pid().expect("worker pid");
+    let t0 = Instant::now();
+    // A master that has just started drops SIGUSR2 (observed with 2.6.12:
+    // no reload when it comes within ~0.1 s of the start): ask until it
+    // says it reloads.
+    let reloading = poll(Duration::from_secs(5), Duration::from_millis(1), || {
+        signal(pair.ha.pid(), libc::SIGUSR2);
+        poll(
+            Duration::from_millis(300),
+            Duration::from_millis(10),
+            || {
+                pair.ha
+                    .proc
+                    .output()
+                    .contains("Reloading HAProxy")
+                    .then_some(())
+            },
+        )
+    });
+    assert!(
+        reloading.is_some(),
+        "haproxy -W never reloaded:\n{}",
+        pair.ha.proc.output()
+    );
+    let new_worker = poll(Duration::from_secs(5), Duration::from_millis(20), || {
+        cli(&pair.ha.sock, "show info")
+            .ok()
+            .and_then(|o| {
+                o.lines()
+                    .find_map(|l| l.strip_prefix("Pid: "))
+                    .and_then(|p| p.trim().parse::<u32>().ok())
+            })
+            .filter(|&p| p != old_worker)
+    });
+    assert!(
+        new_worker.is_some(),
+        "a new worker serves the socket\n--- haproxy:\n{}",
+        pair.ha.proc.output()
+    );
+    let d = pair.wait_established(Duration::from_secs(8));
+    wait_converged(&pair, Duration::from_secs(5));
+    eprintln!(
+        "haproxy -W reload: new worker connected and converged after {:?} (ESTA wait {d:?})",
+        t0.elapsed()
+    );
+    let t1 = Instant::now();
+    check_set(
+        &pair
+            .ha
+            .cli("set table mesh/t_ip key 127.0.0.91 data.gpc0 91"),
+        "after",
+    );
+    wait_same(
+        "after -W reload",
+        t1,
+        || pair.ha.table("mesh/t_ip"),
+        || pair.sl.table("mesh/t_ip"),
+        "127.0.0.91",
+        PROPAGATION,
+    );
+    let t1 = Instant::now();
+    check_set(
+        &pair
+            .sl
+            .cli("set table mesh/t_ip key 127.0.0.92 data.gpc0 92"),
+        "after",
+    );
+    wait_same(
+        "after -W reload",
+        t1,
+        || pair.sl.table("mesh/t_ip"),
+        || pair.ha.table("mesh/t_ip"),
+        "127.0.0.92",
+        PROPAGATION,
+    );
+}
+
+/// Inputs that arrive after a timer's deadline but before the driver ran
+/// it (a busy stats socket while idle CLI sessions time out) must not trip
+/// the engine: proxy-mio (a debug build here, with the engine's invariant
+/// checks on) used to panic with "timer armed ... busy loop" within a
+/// few hundred requests.
+#[test]
+fn busy_stats_socket_while_sessions_time_out() {
+    use std::os::unix::net::UnixStream;
+    let dir = TempDir::new("busycli");
+    let p = free_ports(2);
+    let sock = dir.join("sluice.sock");
+    let cfg = sluice_cfg("B", &[("A", p[0]), ("B", p[1])], &sock, 1)
+        .replace("stats timeout 1m", "stats timeout 20ms");
+    let mut sl = Sluice::start(&dir, "sluice", &cfg, sock.clone(), &[]);
+    let t0 = Instant::now();
+    let mut idle = Vec::new();
+    let mut n = 0u32;
+    while t0.elapsed() < Duration::from_millis(1500) {
+        if n % 10 == 0 {
+            // An idle session: its 20 ms timer expires while we hammer.
+            idle.push(UnixStream::connect(&sock).expect("idle session"));
+        }
+        let out = cli(&sock, "show table mesh/t_ip").unwrap_or_else(|e| {
+            panic!("request {n} failed: {e}\n{}", sl.log());
+        });
+        assert!(out.starts_with("# table: mesh/t_ip"), "{out:?}");
+        n += 1;
+    }
+    assert!(
+        sl.proc.try_exit().is_none(),
+        "proxy-mio died:\n{}",
+        sl.log()
+    );
+    assert!(!sl.log().contains("panicked"), "{}", sl.log());
+    // The idle sessions were closed by the stats timeout.
+    let mut first = idle.remove(0);
+    first
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        first.read(&mut buf).ok(),
+        Some(0),
+        "idle CLI session closed by 'stats timeout'"
+    );
+    eprintln!(
+        "busy stats socket: {n} requests, {} idle sessions",
+        idle.len() + 1
+    );
 }

@@ -439,6 +439,9 @@ pub struct HaSpec {
     pub stick_port: u16,
     pub extra_tables: String,
     pub extra_config: String,
+    /// Master-worker mode (`haproxy -W`): the process is the master,
+    /// SIGUSR2 reloads the worker.
+    pub master_worker: bool,
 }
 
 pub struct HaProxy {
@@ -456,8 +459,11 @@ impl HaProxy {
         let work = dir.join(tag);
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/haproxy-peer.sh");
         let mut cmd = Command::new("bash");
-        cmd.arg(script)
-            .arg(&spec.local_name)
+        cmd.arg(script);
+        if spec.master_worker {
+            cmd.arg("--master-worker");
+        }
+        cmd.arg(&spec.local_name)
             .arg(spec.local_port.to_string())
             .arg(&spec.remote_name)
             .arg("127.0.0.1")
@@ -508,6 +514,15 @@ impl HaProxy {
 
     pub fn pid(&self) -> u32 {
         self.proc.pid()
+    }
+
+    /// The pid of the process serving the admin socket (the worker in
+    /// master-worker mode), from `show info`.
+    pub fn serving_pid(&self) -> Option<u32> {
+        self.cli("show info")
+            .lines()
+            .find_map(|l| l.strip_prefix("Pid: "))
+            .and_then(|p| p.trim().parse().ok())
     }
 }
 
