@@ -1153,6 +1153,12 @@ fn check_mode_exit_codes_and_errors() {
             3,
             "already referenced",
         ),
+        // Parses, but HAProxy refuses it (and so must -c).
+        (
+            "peers mesh\n    peer A 127.0.0.1:1000\n    table t type ip size 1k store gpt0,gpt(2)\n",
+            3,
+            "simultaneous usage of 'gpt' and 'gpt0'",
+        ),
         // Parses, but does not resolve: -c must say so, as HAProxy's does.
         (
             "peers mesh\n    peer A 127.0.0.1:1000\n    peer C nonexistent.invalid:1000\n",

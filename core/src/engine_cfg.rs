@@ -78,6 +78,38 @@ fn add_stick_data_types(params: &mut TableParams) {
     params.store.sort_by_key(|s| s.data_type.0);
 }
 
+/// HAProxy 2.6 refuses a table that stores an array type together with the
+/// scalar types the array replaces (`gpt` and `gpt0` are the same counter
+/// to HAProxy's actions). Sluice would store both and send both, which no
+/// HAProxy peer could ever have configured: refuse it with HAProxy's words.
+fn check_array_overrides(params: &TableParams) -> Result<(), String> {
+    let rules: [(DataType, &[DataType], &str, &str); 3] = [
+        (DataType::GPT, &[DataType::GPT0], "gpt", "gpt0"),
+        (
+            DataType::GPC,
+            &[DataType::GPC0, DataType::GPC1],
+            "gpc",
+            "gpc[0/1]",
+        ),
+        (
+            DataType::GPC_RATE,
+            &[DataType::GPC0_RATE, DataType::GPC1_RATE],
+            "gpc_rate",
+            "gpc[0/1]_rate",
+        ),
+    ];
+    for (array, scalars, a, b) in rules {
+        if params.store_spec(array).is_some()
+            && scalars.iter().any(|&dt| params.store_spec(dt).is_some())
+        {
+            return Err(format!(
+                "table: simultaneous usage of '{a}' and '{b}' in a same table is not permitted as '{a}' overrides '{b}'."
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Engine {
     /// An engine running `cfg`, started at `now`.
     pub fn from_config(
@@ -93,6 +125,11 @@ impl Engine {
         e.stats_timeout_ms = u64::from(cfg.global.stats_timeout_ms);
         let sticking = stick_rule_tables(cfg);
         for t in cfg.tables() {
+            check_array_overrides(&t.params).map_err(|message| StartError {
+                file: t.place.file.clone(),
+                line: t.place.line,
+                message,
+            })?;
             let mut params = t.params.clone();
             if sticking.contains(&params.id.as_str()) {
                 add_stick_data_types(&mut params);
@@ -231,5 +268,58 @@ mod tests {
         assert!(t.layout().slot(DataType::SERVER_KEY).is_some());
         let ids: Vec<u8> = t.params().store.iter().map(|s| s.data_type.0).collect();
         assert_eq!(ids, [0, 2, 19], "store stays sorted by type id");
+    }
+
+    fn start_error(text: &str) -> StartError {
+        let mut opts = ParseOptions::new("host");
+        opts.local_peer = Some("A".into());
+        let mut p = Parser::new(opts);
+        p.feed("t.cfg", text);
+        let cfg = p.finish().expect("parses").config;
+        let resolve = |_: &str, _: u16| None;
+        Engine::from_config(Time::ZERO, &cfg, EngineOptions::default(), &resolve)
+            .expect_err("refused")
+    }
+
+    /// Regression: Sluice accepted tables HAProxy 2.6 refuses (found by
+    /// comparing `haproxy -c` and `proxy-mio -c` on the interop tables).
+    #[test]
+    fn arrays_and_the_scalars_they_override_are_refused_as_haproxy_does() {
+        let base = "peers mesh\n    peer A 127.0.0.1:1000\n    table t type ip size 1k store ";
+        for (store, words) in [
+            ("gpt0,gpt(2)", "'gpt' and 'gpt0'"),
+            ("gpc0,gpc(2)", "'gpc' and 'gpc[0/1]'"),
+            ("gpc1,gpc(2)", "'gpc' and 'gpc[0/1]'"),
+            (
+                "gpc0_rate(1s),gpc_rate(2,1s)",
+                "'gpc_rate' and 'gpc[0/1]_rate'",
+            ),
+            (
+                "gpc1_rate(1s),gpc_rate(2,1s)",
+                "'gpc_rate' and 'gpc[0/1]_rate'",
+            ),
+        ] {
+            let e = start_error(&format!("{base}{store}\n"));
+            assert_eq!(e.line, 3, "{store}");
+            assert!(
+                e.to_string()
+                    .starts_with("parsing [t.cfg:3] : table: simultaneous usage of "),
+                "{e}"
+            );
+            assert!(e.message.contains(words), "{store}: {e}");
+        }
+        // What HAProxy accepts: an array with the other family's scalars.
+        for store in ["gpc(2),gpc0_rate(1s)", "gpc_rate(2,1s),gpc0", "gpt(2),gpc0"] {
+            let mut opts = ParseOptions::new("host");
+            opts.local_peer = Some("A".into());
+            let mut p = Parser::new(opts);
+            p.feed("t.cfg", &format!("{base}{store}\n"));
+            let cfg = p.finish().expect("parses").config;
+            let resolve = |_: &str, _: u16| None;
+            assert!(
+                Engine::from_config(Time::ZERO, &cfg, EngineOptions::default(), &resolve).is_ok(),
+                "{store}"
+            );
+        }
     }
 }
