@@ -534,28 +534,49 @@ impl Engine {
     /// Puts a server connection whose response ended cleanly in its
     /// server's idle pool: private to `sess` with `http-reuse never`,
     /// shared otherwise.
-    pub(crate) fn idle_conn_add(&mut self, now: Time, c: Id<Conn>, sess: Id<crate::session::Session>) {
-        let Some(conn) = self.conns.get_mut(c) else { return };
-        let ConnSide::Back { be, srv } = conn.side else { return };
+    pub(crate) fn idle_conn_add(
+        &mut self,
+        now: Time,
+        c: Id<Conn>,
+        sess: Id<crate::session::Session>,
+    ) {
+        let Some(conn) = self.conns.get_mut(c) else {
+            return;
+        };
+        let ConnSide::Back { be, srv } = conn.side else {
+            return;
+        };
         conn.mux = Mux::Pt { stream: None };
         let private = self.proxies[be].http_reuse == crate::cfgparse::HttpReuse::Never;
-        let Some(b) = self.proxies[be].be.as_mut() else { return };
+        let Some(b) = self.proxies[be].be.as_mut() else {
+            return;
+        };
         let server = &mut b.servers[srv];
         server.idle.push_back((c, private.then_some(sess)));
         if server.idle.len() > IDLE_MAX_PER_SERVER {
             if let Some((old, _)) = server.idle.pop_front() {
-                self.timers.arm(crate::engine::TimerKey::IdleConn(old), None);
+                self.timers
+                    .arm(crate::engine::TimerKey::IdleConn(old), None);
                 self.conn_close(now, old, CloseHow::Graceful);
             }
         }
-        self.timers.arm(crate::engine::TimerKey::IdleConn(c), Some(now.add_ms(IDLE_PURGE_MS)));
+        self.timers.arm(
+            crate::engine::TimerKey::IdleConn(c),
+            Some(now.add_ms(IDLE_PURGE_MS)),
+        );
         self.conn_update_interest(c);
     }
 
     /// An idle connection to `srv` that this stream may use, taken out of
     /// the pool. `safe` keeps a session's first request on a connection
     /// of its own; `never` only reuses the session's private ones.
-    fn idle_conn_take(&mut self, be: usize, srv: usize, sess: Id<crate::session::Session>, first: bool) -> Option<Id<Conn>> {
+    fn idle_conn_take(
+        &mut self,
+        be: usize,
+        srv: usize,
+        sess: Id<crate::session::Session>,
+        first: bool,
+    ) -> Option<Id<Conn>> {
         use crate::cfgparse::HttpReuse;
         let mode = self.proxies[be].http_reuse;
         let b = self.proxies[be].be.as_mut()?;
@@ -584,12 +605,21 @@ impl Engine {
     }
 
     /// Closes the private idle connections of a session that ended.
-    pub(crate) fn idle_conns_of_session_close(&mut self, now: Time, sess: Id<crate::session::Session>) {
+    pub(crate) fn idle_conns_of_session_close(
+        &mut self,
+        now: Time,
+        sess: Id<crate::session::Session>,
+    ) {
         let mut doomed = Vec::new();
         for p in &self.proxies {
             let Some(b) = &p.be else { continue };
             for s in &b.servers {
-                doomed.extend(s.idle.iter().filter(|&&(_, o)| o == Some(sess)).map(|&(c, _)| c));
+                doomed.extend(
+                    s.idle
+                        .iter()
+                        .filter(|&&(_, o)| o == Some(sess))
+                        .map(|&(c, _)| c),
+                );
             }
         }
         for c in doomed {
@@ -601,13 +631,19 @@ impl Engine {
     /// connecting. Returns whether it did.
     fn try_reuse(&mut self, now: Time, sid: Id<Stream>) -> bool {
         let s = &self.streams[sid];
-        let (be, Some(srv), sess) = (s.be, s.srv, s.sess) else { return false };
+        let (be, Some(srv), sess) = (s.be, s.srv, s.sess) else {
+            return false;
+        };
         if s.txn.is_none() {
             return false;
         }
         let first = self.sessions.get(sess).is_none_or(|se| se.requests <= 1);
-        let Some(c) = self.idle_conn_take(be, srv, sess, first) else { return false };
-        let Some(conn) = self.conns.get_mut(c) else { return false };
+        let Some(c) = self.idle_conn_take(be, srv, sess, first) else {
+            return false;
+        };
+        let Some(conn) = self.conns.get_mut(c) else {
+            return false;
+        };
         conn.mux = Mux::Pt { stream: Some(sid) };
         let b = self.proxies[be].be.as_mut().expect("backend");
         let server = &mut b.servers[srv];

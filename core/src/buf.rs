@@ -133,7 +133,8 @@ impl Buffer {
         }
         self.realign();
         let rest = self.tail - offset - old_len;
-        self.area.copy_within(offset + old_len..self.tail, offset + new.len());
+        self.area
+            .copy_within(offset + old_len..self.tail, offset + new.len());
         self.area[offset..offset + new.len()].copy_from_slice(new);
         self.tail = offset + new.len() + rest;
         true
@@ -204,7 +205,10 @@ mod tests {
         b.put(b"GET / 1\r\nbody");
         assert!(b.replace_front(9, b"GET /longer 1\r\n"));
         assert_eq!(b.data(), b"GET /longer 1\r\nbody".as_slice());
-        assert!(!b.replace_front(2, b"0123456789abcdef"), "too big: unchanged");
+        assert!(
+            !b.replace_front(2, b"0123456789abcdef"),
+            "too big: unchanged"
+        );
         assert_eq!(b.len(), 19);
         assert!(b.replace_front(15, b"x"));
         assert_eq!(b.data(), b"xbody");

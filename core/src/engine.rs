@@ -820,7 +820,13 @@ impl Engine {
                 }
                 _ => {
                     let (text, _) = self.cli_execute(now, level, words);
-                    self.clis[session].1.write_str(&text);
+                    let s = &mut self.clis[session].1;
+                    s.write_str(&text);
+                    if !s.interactive {
+                        // HAProxy ends every answer with an empty line in
+                        // non-interactive mode (tools read up to it).
+                        s.write_str("\n");
+                    }
                 }
             }
         }

@@ -11,7 +11,9 @@ use crate::fetch::sample_to_key;
 use crate::h1::{self, ReqHead, ResHead};
 use crate::http_ana::RuleVerdict;
 use crate::http_fetch::{uri_path, HttpCtx};
-use crate::rules::{HdrMatch, HttpReqAction, HttpResAction, IntOrExpr, Redirect, RedirectKind, Reply, ReplyBody};
+use crate::rules::{
+    HdrMatch, HttpReqAction, HttpResAction, IntOrExpr, Redirect, RedirectKind, Reply, ReplyBody,
+};
 use crate::sample::{SampleCtx, VarScope};
 use crate::session::bump;
 use crate::stick_table::DataType;
@@ -99,7 +101,11 @@ fn render_redirect(r: &Redirect, head: &ReqHead, ctx: &mut dyn SampleCtx) -> Vec
             l
         }
         RedirectKind::Scheme => {
-            let host = head.headers.get("host").map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+            let host = head
+                .headers
+                .get("host")
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default();
             format!("{target}://{host}{path}")
         }
     };
@@ -142,7 +148,12 @@ impl Engine {
     /// Runs the `http-request` rules of the frontend, then of the backend
     /// when it is another proxy... Sluice runs the frontend's (and a
     /// `listen`'s) rules: the backend is chosen after them.
-    pub(crate) fn http_req_rules(&mut self, now: Time, sid: Id<Stream>, head: &mut ReqHead) -> RuleVerdict {
+    pub(crate) fn http_req_rules(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        head: &mut ReqHead,
+    ) -> RuleVerdict {
         let fe = self.streams[sid].fe;
         let rules = Arc::clone(&self.proxies[fe].rules);
         for rule in &rules.http_req {
@@ -169,17 +180,29 @@ impl Engine {
                     return RuleVerdict::Reply(render_redirect(r, head, &mut ctx), false);
                 }
                 HttpReqAction::Auth { realm } => {
-                    let realm = realm.clone().unwrap_or_else(|| self.proxies[fe].name.clone());
+                    let realm = realm
+                        .clone()
+                        .unwrap_or_else(|| self.proxies[fe].name.clone());
                     let extra = format!("www-authenticate: Basic realm=\"{realm}\"\r\n");
                     let body = b"<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n";
-                    return RuleVerdict::Reply(build_response(401, Some("text/html"), extra.as_bytes(), body), false);
+                    return RuleVerdict::Reply(
+                        build_response(401, Some("text/html"), extra.as_bytes(), body),
+                        false,
+                    );
                 }
                 HttpReqAction::Reject | HttpReqAction::SilentDrop => {
                     self.count_denied(sid);
                     return RuleVerdict::Reject;
                 }
-                HttpReqAction::SetHeader { name, value } | HttpReqAction::AddHeader { name, value } => {
-                    let v = sanitize(value.render(&mut HttpCtx::new(self, now, sid, Some(&*head), None)));
+                HttpReqAction::SetHeader { name, value }
+                | HttpReqAction::AddHeader { name, value } => {
+                    let v = sanitize(value.render(&mut HttpCtx::new(
+                        self,
+                        now,
+                        sid,
+                        Some(&*head),
+                        None,
+                    )));
                     if matches!(rule.action, HttpReqAction::SetHeader { .. }) {
                         let _ = head.headers.set(name, &v);
                     } else {
@@ -187,8 +210,18 @@ impl Engine {
                     }
                 }
                 HttpReqAction::DelHeader { name, how } => del_header(&mut head.headers, name, how),
-                HttpReqAction::SetPath(lf) | HttpReqAction::SetPathQ(lf) | HttpReqAction::SetQuery(lf) | HttpReqAction::SetUri(lf) => {
-                    let v = String::from_utf8_lossy(&sanitize(lf.render(&mut HttpCtx::new(self, now, sid, Some(&*head), None)))).into_owned();
+                HttpReqAction::SetPath(lf)
+                | HttpReqAction::SetPathQ(lf)
+                | HttpReqAction::SetQuery(lf)
+                | HttpReqAction::SetUri(lf) => {
+                    let v = String::from_utf8_lossy(&sanitize(lf.render(&mut HttpCtx::new(
+                        self,
+                        now,
+                        sid,
+                        Some(&*head),
+                        None,
+                    ))))
+                    .into_owned();
                     let v: String = v.chars().filter(|c| c.is_ascii_graphic()).collect();
                     let query = head.uri.split_once('?').map(|(_, q)| q.to_string());
                     head.uri = match (&rule.action, query) {
@@ -201,18 +234,32 @@ impl Engine {
                     }
                 }
                 HttpReqAction::SetMethod(lf) => {
-                    let v = String::from_utf8_lossy(&lf.render(&mut HttpCtx::new(self, now, sid, Some(&*head), None))).into_owned();
-                    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) {
+                    let v = String::from_utf8_lossy(&lf.render(&mut HttpCtx::new(
+                        self,
+                        now,
+                        sid,
+                        Some(&*head),
+                        None,
+                    )))
+                    .into_owned();
+                    if !v.is_empty()
+                        && v.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+                    {
                         head.method = h1::Method::from_token(&v);
                     }
                 }
                 HttpReqAction::SetVar(sv) => {
-                    let v = sv.expr.eval(&mut HttpCtx::new(self, now, sid, Some(&*head), None));
+                    let v = sv
+                        .expr
+                        .eval(&mut HttpCtx::new(self, now, sid, Some(&*head), None));
                     self.txn_set_var(sid, sv.var.scope, &sv.var.name, v);
                 }
                 HttpReqAction::UnsetVar(var) => self.txn_set_var(sid, var.scope, &var.name, None),
                 HttpReqAction::TrackSc(t) => {
-                    let key = t.key.eval(&mut HttpCtx::new(self, now, sid, Some(&*head), None));
+                    let key = t
+                        .key
+                        .eval(&mut HttpCtx::new(self, now, sid, Some(&*head), None));
                     self.http_track_sc(now, sid, t.ctr, t.table.id, key);
                 }
                 HttpReqAction::ScIncGpc(g) => {
@@ -222,7 +269,9 @@ impl Engine {
                 HttpReqAction::ScSetGpt(g) => {
                     let v = match &g.value {
                         IntOrExpr::Int(v) => Some(*v),
-                        IntOrExpr::Expr(e) => e.eval(&mut HttpCtx::new(self, now, sid, Some(&*head), None)).and_then(|s| s.as_int()),
+                        IntOrExpr::Expr(e) => e
+                            .eval(&mut HttpCtx::new(self, now, sid, Some(&*head), None))
+                            .and_then(|s| s.as_int()),
                     };
                     if let Some(v) = v {
                         let sess = self.streams[sid].sess;
@@ -237,9 +286,17 @@ impl Engine {
 
     /// Runs the `http-response` rules of the backend then the frontend.
     /// `Some(status)`: answer that error instead of the response.
-    pub(crate) fn http_res_rules(&mut self, now: Time, sid: Id<Stream>, head: &mut ResHead) -> Option<u16> {
+    pub(crate) fn http_res_rules(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        head: &mut ResHead,
+    ) -> Option<u16> {
         let (fe, be) = (self.streams[sid].fe, self.streams[sid].be);
-        let req = self.streams[sid].txn.as_mut().and_then(|t| t.req_head.take());
+        let req = self.streams[sid]
+            .txn
+            .as_mut()
+            .and_then(|t| t.req_head.take());
         let mut verdict = None;
         let mut sets = vec![Arc::clone(&self.proxies[be].rules)];
         if fe != be {
@@ -260,26 +317,49 @@ impl Engine {
                         verdict = Some(if r.status == 0 { 502 } else { r.status });
                         break 'outer;
                     }
-                    HttpResAction::SetHeader { name, value } | HttpResAction::AddHeader { name, value } => {
-                        let v = sanitize(value.render(&mut HttpCtx::new(self, now, sid, req.as_ref(), Some(&*head))));
+                    HttpResAction::SetHeader { name, value }
+                    | HttpResAction::AddHeader { name, value } => {
+                        let v = sanitize(value.render(&mut HttpCtx::new(
+                            self,
+                            now,
+                            sid,
+                            req.as_ref(),
+                            Some(&*head),
+                        )));
                         if matches!(rule.action, HttpResAction::SetHeader { .. }) {
                             let _ = head.headers.set(name, &v);
                         } else {
                             let _ = head.headers.add(name, &v);
                         }
                     }
-                    HttpResAction::DelHeader { name, how } => del_header(&mut head.headers, name, how),
+                    HttpResAction::DelHeader { name, how } => {
+                        del_header(&mut head.headers, name, how)
+                    }
                     HttpResAction::SetStatus { status, reason: r } => {
                         head.status = *status;
                         head.reason = r.clone().unwrap_or_else(|| reason(*status).to_string());
                     }
                     HttpResAction::SetVar(sv) => {
-                        let v = sv.expr.eval(&mut HttpCtx::new(self, now, sid, req.as_ref(), Some(&*head)));
+                        let v = sv.expr.eval(&mut HttpCtx::new(
+                            self,
+                            now,
+                            sid,
+                            req.as_ref(),
+                            Some(&*head),
+                        ));
                         self.txn_set_var(sid, sv.var.scope, &sv.var.name, v);
                     }
-                    HttpResAction::UnsetVar(var) => self.txn_set_var(sid, var.scope, &var.name, None),
+                    HttpResAction::UnsetVar(var) => {
+                        self.txn_set_var(sid, var.scope, &var.name, None)
+                    }
                     HttpResAction::TrackSc(t) => {
-                        let key = t.key.eval(&mut HttpCtx::new(self, now, sid, req.as_ref(), Some(&*head)));
+                        let key = t.key.eval(&mut HttpCtx::new(
+                            self,
+                            now,
+                            sid,
+                            req.as_ref(),
+                            Some(&*head),
+                        ));
                         self.http_track_sc(now, sid, t.ctr, t.table.id, key);
                     }
                     HttpResAction::ScIncGpc(g) => {
@@ -296,11 +376,19 @@ impl Engine {
         verdict
     }
 
-    fn txn_set_var(&mut self, sid: Id<Stream>, scope: VarScope, name: &str, v: Option<crate::sample::Sample>) {
+    fn txn_set_var(
+        &mut self,
+        sid: Id<Stream>,
+        scope: VarScope,
+        name: &str,
+        v: Option<crate::sample::Sample>,
+    ) {
         if !matches!(scope, VarScope::Txn | VarScope::Req | VarScope::Res) {
             return; // sess./proc. variables are not kept in this version
         }
-        let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) else { return };
+        let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) else {
+            return;
+        };
         match v {
             Some(v) => {
                 t.vars.insert(name.to_string(), v);
@@ -321,19 +409,36 @@ impl Engine {
     /// `http-request track-scN`: tracks in the session's counter slot, and
     /// counts the current request on the entry (HAProxy counts a request
     /// on every tracker once, when it arrives or when tracking starts).
-    fn http_track_sc(&mut self, now: Time, sid: Id<Stream>, ctr: u8, table: Option<usize>, key: Option<crate::sample::Sample>) {
+    fn http_track_sc(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        ctr: u8,
+        table: Option<usize>,
+        key: Option<crate::sample::Sample>,
+    ) {
         let Some(table) = table else { return };
         let Some(key) = key else { return };
-        let Some(params) = self.tables.get(table).map(|t| t.params().clone()) else { return };
-        let Some(key) = sample_to_key(&params, key) else { return };
+        let Some(params) = self.tables.get(table).map(|t| t.params().clone()) else {
+            return;
+        };
+        let Some(key) = sample_to_key(&params, key) else {
+            return;
+        };
         let sess = self.streams[sid].sess;
         let slot = usize::from(ctr);
-        let Some(se) = self.sessions.get_mut(sess) else { return };
+        let Some(se) = self.sessions.get_mut(sess) else {
+            return;
+        };
         if slot >= se.stkctr.len() || se.stkctr[slot].is_some() {
             return;
         }
-        let Some(t) = self.tables.get_mut(table) else { return };
-        let Some(e) = t.get_or_create(now, key) else { return };
+        let Some(t) = self.tables.get_mut(table) else {
+            return;
+        };
+        let Some(e) = t.get_or_create(now, key) else {
+            return;
+        };
         t.acquire(e);
         bump(t, e, DataType::HTTP_REQ_CNT, 1);
         let _ = t.update_freq(now, e, DataType::HTTP_REQ_RATE, 0, 1);
@@ -353,7 +458,9 @@ impl Engine {
     /// A response status: 4xx counts as an HTTP error, 5xx as a failure.
     pub(crate) fn count_http_status(&mut self, now: Time, sid: Id<Stream>, status: u16) {
         match status {
-            400..=499 => self.count_on_trackers(now, sid, DataType::HTTP_ERR_CNT, DataType::HTTP_ERR_RATE),
+            400..=499 => {
+                self.count_on_trackers(now, sid, DataType::HTTP_ERR_CNT, DataType::HTTP_ERR_RATE)
+            }
             500..=599 if status != 501 && status != 505 => {
                 self.count_on_trackers(now, sid, DataType::HTTP_FAIL_CNT, DataType::HTTP_FAIL_RATE)
             }
@@ -362,10 +469,16 @@ impl Engine {
     }
 
     fn count_on_trackers(&mut self, now: Time, sid: Id<Stream>, cnt: DataType, rate: DataType) {
-        let Some(sess) = self.streams.get(sid).map(|s| s.sess) else { return };
-        let Some(se) = self.sessions.get(sess) else { return };
+        let Some(sess) = self.streams.get(sid).map(|s| s.sess) else {
+            return;
+        };
+        let Some(se) = self.sessions.get(sess) else {
+            return;
+        };
         for c in se.stkctr.into_iter().flatten() {
-            let Some(t) = self.tables.get_mut(c.table) else { continue };
+            let Some(t) = self.tables.get_mut(c.table) else {
+                continue;
+            };
             bump(t, c.entry, cnt, 1);
             let _ = t.update_freq(now, c.entry, rate, 0, 1);
             t.touch_local(now, c.entry);

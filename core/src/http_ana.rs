@@ -32,7 +32,10 @@ use bitflags::bitflags;
 use crate::arena::Id;
 use crate::channel::{ChnFlags, INFINITE_FORWARD};
 use crate::engine::Engine;
-use crate::h1::{self, BodyLen, ChunkedDecoder, Decoded, HeadParser, LengthCounter, Method, ParseOptions, ReqHead, ResHead, Side};
+use crate::h1::{
+    self, BodyLen, ChunkedDecoder, Decoded, HeadParser, LengthCounter, Method, ParseOptions,
+    ReqHead, ResHead, Side,
+};
 use crate::sock::CloseHow;
 use crate::stconn::ScState;
 use crate::stream::{Dir, ErrCode, FinSt, Stream};
@@ -127,7 +130,10 @@ pub struct HttpTxn {
 
 impl HttpTxn {
     pub fn new(now: Time, max_head_len: usize) -> HttpTxn {
-        let opts = ParseOptions { max_head_len, ..ParseOptions::default() };
+        let opts = ParseOptions {
+            max_head_len,
+            ..ParseOptions::default()
+        };
         HttpTxn {
             req: HttpMsg::new(Side::Request, opts),
             rsp: HttpMsg::new(Side::Response, opts),
@@ -186,18 +192,24 @@ fn body_step(msg: &mut HttpMsg, input: &[u8]) -> BodyStep {
 impl Engine {
     /// The HTTP analysers of a stream; called by `process_stream`.
     pub(crate) fn http_analyse(&mut self, now: Time, sid: Id<Stream>) {
-        let Some(s) = self.streams.get(sid) else { return };
+        let Some(s) = self.streams.get(sid) else {
+            return;
+        };
         let Some(txn) = s.txn.as_ref() else { return };
         match txn.req.state {
             MsgState::Head => self.http_wait_for_request(now, sid),
             MsgState::Body => self.http_forward_body(now, sid, Dir::Req),
             MsgState::Done | MsgState::Tunnel => {}
         }
-        let Some(s) = self.streams.get(sid) else { return };
+        let Some(s) = self.streams.get(sid) else {
+            return;
+        };
         let Some(txn) = s.txn.as_ref() else { return };
         let head_sent = txn.req.state != MsgState::Head;
         match txn.rsp.state {
-            MsgState::Head if head_sent && s.scb.state == ScState::Est => self.http_wait_for_response(now, sid),
+            MsgState::Head if head_sent && s.scb.state == ScState::Est => {
+                self.http_wait_for_response(now, sid)
+            }
             MsgState::Body => self.http_forward_body(now, sid, Dir::Res),
             _ => {}
         }
@@ -206,7 +218,9 @@ impl Engine {
 
     /// `http_wait_for_request` + `http_process_req_common`.
     fn http_wait_for_request(&mut self, now: Time, sid: Id<Stream>) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         let shutr = s.req.shutr();
         let Some(txn) = s.txn.as_mut() else { return };
         let input = s.req.buf.data();
@@ -230,7 +244,7 @@ impl Engine {
                 let s = &self.streams[sid];
                 if !s.req.buf.is_null() && s.req.buf.is_full() {
                     // The head does not fit.
-                    return self.http_reply_error(now, sid, 400, ErrCode::PrxCond, FinSt::Req);
+                    self.http_reply_error(now, sid, 400, ErrCode::PrxCond, FinSt::Req);
                 }
             }
             Err(e) => {
@@ -240,14 +254,21 @@ impl Engine {
                 let (err, fin) = e.termination();
                 self.http_reply_error(now, sid, e.status(), err, fin);
             }
-            Ok(h1::Status::Complete((head, used))) => self.http_process_request(now, sid, head, used),
+            Ok(h1::Status::Complete((head, used))) => {
+                self.http_process_request(now, sid, head, used)
+            }
         }
     }
 
     /// The client closed before a complete request.
     fn http_client_gone_before_request(&mut self, now: Time, sid: Id<Stream>) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
-        let started = s.txn.as_ref().is_some_and(|t| t.flags.contains(TxnFlags::REQ_STARTED));
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        let started = s
+            .txn
+            .as_ref()
+            .is_some_and(|t| t.flags.contains(TxnFlags::REQ_STARTED));
         if let Some(txn) = s.txn.as_mut() {
             if !started {
                 // A keep-alive connection closing between requests, or an
@@ -261,11 +282,18 @@ impl Engine {
 
     /// A complete request head: framing, rules, backend, rewrite, forward.
     fn http_process_request(&mut self, now: Time, sid: Id<Stream>, mut head: ReqHead, used: usize) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         let fe = s.fe;
         let txn = s.txn.as_mut().expect("http stream");
         txn.t_req_done = Some(now);
-        txn.request_line = format!("{} {} {}", head.method.as_str(), head.uri, head.version.as_str());
+        txn.request_line = format!(
+            "{} {} {}",
+            head.method.as_str(),
+            head.uri,
+            head.version.as_str()
+        );
         txn.meth = Some(head.method.clone());
         if head.method == Method::HEAD {
             txn.flags |= TxnFlags::HEAD;
@@ -294,7 +322,11 @@ impl Engine {
             RuleVerdict::Reply(bytes, close) => {
                 // deny closes and is a proxy block (PR); return, redirect
                 // and auth are local answers (LR).
-                let err = if close { ErrCode::PrxCond } else { ErrCode::Local };
+                let err = if close {
+                    ErrCode::PrxCond
+                } else {
+                    ErrCode::Local
+                };
                 if let Some(s) = self.streams.get_mut(sid) {
                     s.set_term(err, FinSt::Req);
                 }
@@ -350,9 +382,15 @@ impl Engine {
             }
             let name = match &r.backend {
                 crate::rules::BackendTarget::Static(n) => n.clone(),
-                crate::rules::BackendTarget::Dynamic(lf) => String::from_utf8_lossy(&lf.render(&mut ctx)).into_owned(),
+                crate::rules::BackendTarget::Dynamic(lf) => {
+                    String::from_utf8_lossy(&lf.render(&mut ctx)).into_owned()
+                }
             };
-            if let Some(i) = self.proxies.iter().position(|p| p.name == name && p.be.is_some()) {
+            if let Some(i) = self
+                .proxies
+                .iter()
+                .position(|p| p.name == name && p.be.is_some())
+            {
                 return Some(i);
             }
         }
@@ -361,12 +399,18 @@ impl Engine {
 
     /// `option forwardfor` and the server-side connection mode.
     fn http_prepare_server_head(&mut self, sid: Id<Stream>, head: &mut ReqHead) {
-        let Some(s) = self.streams.get(sid) else { return };
+        let Some(s) = self.streams.get(sid) else {
+            return;
+        };
         let (fe, be) = (s.fe, s.be);
         let src = self.sessions.get(s.sess).and_then(|se| se.src);
         for px in [fe, be] {
-            let Some(ff) = self.proxies[px].forwardfor.as_ref() else { continue };
-            let Some(ip) = src.map(|a| a.ip()) else { continue };
+            let Some(ff) = self.proxies[px].forwardfor.as_ref() else {
+                continue;
+            };
+            let Some(ip) = src.map(|a| a.ip()) else {
+                continue;
+            };
             let name = ff.header.as_deref().unwrap_or("X-Forwarded-For");
             if ff.if_none && head.headers.contains(name) {
                 continue;
@@ -379,13 +423,18 @@ impl Engine {
             let _ = head.headers.add(name, ip.to_string().as_bytes());
             break;
         }
-        let close = self.proxies[fe].http_server_close_mode() || self.proxies[be].http_server_close_mode();
+        let close =
+            self.proxies[fe].http_server_close_mode() || self.proxies[be].http_server_close_mode();
         if close {
             if let Some(t) = self.streams[sid].txn.as_mut() {
                 t.flags |= TxnFlags::SRV_CLOSE;
             }
         }
-        let mode = if close { h1::ConnMode::Close } else { h1::ConnMode::KeepAlive };
+        let mode = if close {
+            h1::ConnMode::Close
+        } else {
+            h1::ConnMode::KeepAlive
+        };
         if !head.wants_upgrade() {
             h1::set_conn_mode(&mut head.headers, head.version, mode);
         }
@@ -394,7 +443,9 @@ impl Engine {
     /// `http_wait_for_response` + `http_process_res_common`.
     fn http_wait_for_response(&mut self, now: Time, sid: Id<Stream>) {
         loop {
-            let Some(s) = self.streams.get_mut(sid) else { return };
+            let Some(s) = self.streams.get_mut(sid) else {
+                return;
+            };
             let shutr = s.res.shutr();
             let Some(txn) = s.txn.as_mut() else { return };
             let input = &s.res.buf.data()[s.res.output..];
@@ -402,10 +453,22 @@ impl Engine {
                 Ok(h1::Status::Partial) => {
                     if shutr {
                         // The server closed before a complete response head.
-                        return self.http_server_error(now, sid, 502, ErrCode::SrvCl, FinSt::Headers);
+                        return self.http_server_error(
+                            now,
+                            sid,
+                            502,
+                            ErrCode::SrvCl,
+                            FinSt::Headers,
+                        );
                     }
                     if !s.res.buf.is_null() && s.res.buf.is_full() {
-                        return self.http_server_error(now, sid, 502, ErrCode::PrxCond, FinSt::Headers);
+                        return self.http_server_error(
+                            now,
+                            sid,
+                            502,
+                            ErrCode::PrxCond,
+                            FinSt::Headers,
+                        );
                     }
                     return;
                 }
@@ -428,8 +491,16 @@ impl Engine {
 
     /// A final response head: framing, rules, client connection mode,
     /// rewrite, forward.
-    fn http_process_response(&mut self, now: Time, sid: Id<Stream>, mut head: ResHead, used: usize) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
+    fn http_process_response(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        mut head: ResHead,
+        used: usize,
+    ) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         let txn = s.txn.as_mut().expect("http stream");
         txn.t_res_head = Some(now);
         let meth = txn.meth.clone().unwrap_or(Method::GET);
@@ -448,7 +519,11 @@ impl Engine {
         let txn = s.txn.as_mut().expect("http stream");
         let close = txn.flags.contains(TxnFlags::CLI_CLOSE);
         if body != BodyLen::Tunnel {
-            let mode = if close { h1::ConnMode::Close } else { h1::ConnMode::KeepAlive };
+            let mode = if close {
+                h1::ConnMode::Close
+            } else {
+                h1::ConnMode::KeepAlive
+            };
             h1::set_conn_mode(&mut head.headers, head.version, mode);
         }
         txn.status = Some(head.status);
@@ -485,7 +560,9 @@ impl Engine {
     /// 101 Switching Protocols or a 2xx to CONNECT: both channels forward
     /// everything under `timeout tunnel`.
     fn http_start_tunnel(&mut self, now: Time, sid: Id<Stream>) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         if let Some(t) = s.txn.as_mut() {
             t.req.state = MsgState::Tunnel;
             t.rsp.state = MsgState::Tunnel;
@@ -496,7 +573,9 @@ impl Engine {
         s.req.flags |= ChnFlags::AUTO_CLOSE;
         s.res.flags |= ChnFlags::AUTO_CLOSE;
         let (fto, bto) = (self.front_timeout(sid), self.back_timeout(sid));
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         s.req.rex = fto.map(|t| now.add_ms(t));
         s.res.rex = bto.map(|t| now.add_ms(t));
     }
@@ -505,7 +584,11 @@ impl Engine {
     pub(crate) fn http_forward_body(&mut self, now: Time, sid: Id<Stream>, dir: Dir) {
         let s = &mut self.streams[sid];
         let Some(txn) = s.txn.as_mut() else { return };
-        let (ch, msg) = if dir == Dir::Req { (&mut s.req, &mut txn.req) } else { (&mut s.res, &mut txn.rsp) };
+        let (ch, msg) = if dir == Dir::Req {
+            (&mut s.req, &mut txn.req)
+        } else {
+            (&mut s.res, &mut txn.rsp)
+        };
         if msg.state != MsgState::Body {
             return;
         }
@@ -519,7 +602,11 @@ impl Engine {
                         msg.state = MsgState::Done;
                     } else {
                         // The sender closed in the middle of the body.
-                        let err = if dir == Dir::Req { ErrCode::CliCl } else { ErrCode::SrvCl };
+                        let err = if dir == Dir::Req {
+                            ErrCode::CliCl
+                        } else {
+                            ErrCode::SrvCl
+                        };
                         s.set_term(err, FinSt::Data);
                         self.http_abort(now, sid);
                     }
@@ -540,7 +627,9 @@ impl Engine {
     /// Ends the transaction once both messages are complete and the
     /// response has left.
     fn http_check_end(&mut self, now: Time, sid: Id<Stream>) {
-        let Some(s) = self.streams.get(sid) else { return };
+        let Some(s) = self.streams.get(sid) else {
+            return;
+        };
         let Some(txn) = s.txn.as_ref() else { return };
         if txn.req.state != MsgState::Done || txn.rsp.state != MsgState::Done || s.res.output > 0 {
             return;
@@ -555,7 +644,9 @@ impl Engine {
     /// when the connection is closed.
     fn http_close_after_response(&mut self, now: Time, sid: Id<Stream>) {
         self.http_release_server_conn(now, sid);
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         if !s.res.shutw() && s.scf.state == ScState::Est {
             s.res.flags |= ChnFlags::SHUTW | ChnFlags::SHUTR;
             s.req.flags |= ChnFlags::SHUTR;
@@ -570,14 +661,18 @@ impl Engine {
     /// back, and start the next stream on the same client connection.
     fn http_end_txn(&mut self, now: Time, sid: Id<Stream>) {
         self.http_release_server_conn(now, sid);
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         let sess = s.sess;
         // Pipelined bytes of the next request go to the next stream.
         let leftover = std::mem::take(&mut s.req.buf);
         s.scf.state = ScState::Clo;
         s.scf.conn = None;
         self.stream_free_keep_session(now, sid);
-        let Some(next) = self.stream_new(now, sess) else { return };
+        let Some(next) = self.stream_new(now, sess) else {
+            return;
+        };
         if let Some(se) = self.sessions.get_mut(sess) {
             se.stream = Some(next);
         }
@@ -602,10 +697,14 @@ impl Engine {
     /// Gives the server connection back to its idle pool when it may be
     /// reused, closes it otherwise.
     fn http_release_server_conn(&mut self, now: Time, sid: Id<Stream>) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         let Some(c) = s.scb.conn else { return };
         let clean = s.txn.as_ref().is_some_and(|t| {
-            !t.flags.contains(TxnFlags::SRV_CLOSE) && t.req.state == MsgState::Done && t.rsp.state == MsgState::Done
+            !t.flags.contains(TxnFlags::SRV_CLOSE)
+                && t.req.state == MsgState::Done
+                && t.rsp.state == MsgState::Done
         }) && s.scb.state == ScState::Est
             && s.req.output == 0
             && !s.res.shutr()
@@ -623,10 +722,22 @@ impl Engine {
 
     /// Answers an error the proxy detected, if nothing was sent to the
     /// client yet; then closes.
-    pub(crate) fn http_reply_error(&mut self, now: Time, sid: Id<Stream>, status: u16, err: ErrCode, fin: FinSt) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
+    pub(crate) fn http_reply_error(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        status: u16,
+        err: ErrCode,
+        fin: FinSt,
+    ) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         s.set_term(err, fin);
-        let sent = s.txn.as_ref().is_some_and(|t| t.flags.contains(TxnFlags::RES_HEAD_SENT));
+        let sent = s
+            .txn
+            .as_ref()
+            .is_some_and(|t| t.flags.contains(TxnFlags::RES_HEAD_SENT));
         if sent {
             return self.http_abort(now, sid);
         }
@@ -638,7 +749,14 @@ impl Engine {
     }
 
     /// An error on the server side: 502/504 to the client when possible.
-    fn http_server_error(&mut self, now: Time, sid: Id<Stream>, status: u16, err: ErrCode, fin: FinSt) {
+    fn http_server_error(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        status: u16,
+        err: ErrCode,
+        fin: FinSt,
+    ) {
         self.back_close(now, sid, CloseHow::Reset);
         if let Some(b) = self.proxies[self.streams[sid].be].be.as_mut() {
             b.eresp += 1;
@@ -649,9 +767,19 @@ impl Engine {
     /// Sends a response made by the proxy (`deny`, `return`, `redirect`,
     /// errors). `used`: bytes of the request head still in the buffer,
     /// dropped with the rest of the request when the connection closes.
-    fn http_reply(&mut self, now: Time, sid: Id<Stream>, bytes: &[u8], close: bool, used: usize, req_body: BodyLen) {
+    fn http_reply(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        bytes: &[u8],
+        close: bool,
+        used: usize,
+        req_body: BodyLen,
+    ) {
         self.back_close(now, sid, CloseHow::Reset);
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         // A request body we will not read makes the connection unusable.
         let close = close || !matches!(req_body, BodyLen::None | BodyLen::Length(0));
         let req_left = s.req.buf.len();
@@ -706,14 +834,21 @@ impl Engine {
     pub(crate) fn http_keep_alive_timeout(&self, sid: Id<Stream>) -> Option<u64> {
         let s = self.streams.get(sid)?;
         let fe = &self.proxies[s.fe].timeouts;
-        fe.http_keep_alive_ms.or(fe.http_request_ms).or(fe.client_ms).map(u64::from)
+        fe.http_keep_alive_ms
+            .or(fe.http_request_ms)
+            .or(fe.client_ms)
+            .map(u64::from)
     }
 
     /// HTTP-mode timeouts (`process_stream`'s channel timeouts, with
     /// HTTP's answers: 408, 504).
     pub(crate) fn http_check_timeouts(&mut self, now: Time, sid: Id<Stream>) -> bool {
-        let Some(s) = self.streams.get_mut(sid) else { return false };
-        let Some(txn) = s.txn.as_ref() else { return false };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return false;
+        };
+        let Some(txn) = s.txn.as_ref() else {
+            return false;
+        };
         if txn.req.state == MsgState::Tunnel {
             return false;
         }
@@ -734,7 +869,10 @@ impl Engine {
         }
         let s = &mut self.streams[sid];
         let txn = s.txn.as_ref().expect("http stream");
-        if Time::is_expired(s.res.rex, now) && txn.rsp.state == MsgState::Head && s.scb.state == ScState::Est {
+        if Time::is_expired(s.res.rex, now)
+            && txn.rsp.state == MsgState::Head
+            && s.scb.state == ScState::Est
+        {
             s.res.rex = None;
             self.http_server_error(now, sid, 504, ErrCode::SrvTo, FinSt::Headers);
             return true;
@@ -744,13 +882,17 @@ impl Engine {
 
     /// Shutdowns in HTTP mode: a read0 is judged against the transaction.
     pub(crate) fn http_shutdowns(&mut self, now: Time, sid: Id<Stream>) {
-        let Some(s) = self.streams.get(sid) else { return };
+        let Some(s) = self.streams.get(sid) else {
+            return;
+        };
         let Some(txn) = s.txn.as_ref() else { return };
         // The client closed: fine once the request is complete (the
         // response still goes out, then the connection closes).
         if s.req.shutr() && s.scf.state == ScState::Est {
             match txn.req.state {
-                MsgState::Head if s.req.buf.is_empty() || !txn.flags.contains(TxnFlags::REQ_STARTED) => {
+                MsgState::Head
+                    if s.req.buf.is_empty() || !txn.flags.contains(TxnFlags::REQ_STARTED) =>
+                {
                     return self.http_client_gone_before_request(now, sid)
                 }
                 MsgState::Head => {
@@ -769,11 +911,15 @@ impl Engine {
             }
         }
         // The server closed.
-        let Some(s) = self.streams.get(sid) else { return };
+        let Some(s) = self.streams.get(sid) else {
+            return;
+        };
         let Some(txn) = s.txn.as_ref() else { return };
         if s.res.shutr() && s.scb.state == ScState::Est {
             match txn.rsp.state {
-                MsgState::Head if txn.req.state != MsgState::Head => self.http_wait_for_response(now, sid),
+                MsgState::Head if txn.req.state != MsgState::Head => {
+                    self.http_wait_for_response(now, sid)
+                }
                 MsgState::Body => self.http_forward_body(now, sid, Dir::Res),
                 _ => {
                     if let Some(t) = self.streams[sid].txn.as_mut() {

@@ -22,10 +22,26 @@ pub struct HttpCtx<'a> {
 }
 
 impl<'a> HttpCtx<'a> {
-    pub fn new(eng: &'a mut Engine, now: Time, sid: Id<Stream>, req: Option<&'a ReqHead>, res: Option<&'a ResHead>) -> HttpCtx<'a> {
+    pub fn new(
+        eng: &'a mut Engine,
+        now: Time,
+        sid: Id<Stream>,
+        req: Option<&'a ReqHead>,
+        res: Option<&'a ResHead>,
+    ) -> HttpCtx<'a> {
         let s = &eng.streams[sid];
         let (sess, proxy) = (s.sess, s.be);
-        HttpCtx { sess: SessCtx { eng, now, sess, proxy }, sid, req, res }
+        HttpCtx {
+            sess: SessCtx {
+                eng,
+                now,
+                sess,
+                proxy,
+            },
+            sid,
+            req,
+            res,
+        }
     }
 
     fn headers(&self, dir: Dir) -> Option<&'a Headers> {
@@ -33,7 +49,10 @@ impl<'a> HttpCtx<'a> {
             Dir::Req => self.req.map(|h| &h.headers),
             Dir::Res => self.res.map(|h| &h.headers),
             // The message being processed: the response once there is one.
-            Dir::Any => self.res.map(|h| &h.headers).or(self.req.map(|h| &h.headers)),
+            Dir::Any => self
+                .res
+                .map(|h| &h.headers)
+                .or(self.req.map(|h| &h.headers)),
         }
     }
 
@@ -112,7 +131,11 @@ impl SampleCtx for HttpCtx<'_> {
             FetchKind::Url => req.map(|h| Sample::str(&h.uri)),
             FetchKind::Query => req.and_then(|h| uri_query(&h.uri)).map(Sample::str),
             FetchKind::Base => req.map(|h| {
-                let host = h.headers.get("host").map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+                let host = h
+                    .headers
+                    .get("host")
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default();
                 Sample::str(format!("{host}{}", uri_path(&h.uri)))
             }),
             FetchKind::UrlParam => {
@@ -153,24 +176,39 @@ impl SampleCtx for HttpCtx<'_> {
             }
             FetchKind::Cook { dir } => {
                 let name = f.str_arg(0)?.as_bytes();
-                let field = if *dir == Dir::Res { "set-cookie" } else { "cookie" };
+                let field = if *dir == Dir::Res {
+                    "set-cookie"
+                } else {
+                    "cookie"
+                };
                 let h = self.headers(if *dir == Dir::Any { Dir::Req } else { *dir })?;
-                h.get_all(field.as_bytes()).flat_map(|v| v.split(|&b| b == b';')).find_map(|kv| {
-                    let kv = trim(kv);
-                    let eq = kv.iter().position(|&b| b == b'=')?;
-                    (&kv[..eq] == name).then(|| Sample::Str(kv[eq + 1..].to_vec()))
-                })
+                h.get_all(field.as_bytes())
+                    .flat_map(|v| v.split(|&b| b == b';'))
+                    .find_map(|kv| {
+                        let kv = trim(kv);
+                        let eq = kv.iter().position(|&b| b == b'=')?;
+                        (&kv[..eq] == name).then(|| Sample::Str(kv[eq + 1..].to_vec()))
+                    })
             }
             FetchKind::Var => {
                 let var = f.var()?;
                 match var.scope {
-                    VarScope::Txn | VarScope::Req | VarScope::Res => {
-                        self.sess.eng.streams.get(self.sid)?.txn.as_ref()?.vars.get(&var.name).cloned()
-                    }
+                    VarScope::Txn | VarScope::Req | VarScope::Res => self
+                        .sess
+                        .eng
+                        .streams
+                        .get(self.sid)?
+                        .txn
+                        .as_ref()?
+                        .vars
+                        .get(&var.name)
+                        .cloned(),
                     _ => None,
                 }
             }
-            FetchKind::BeName => Some(Sample::str(&self.sess.eng.proxies[self.sess.eng.streams.get(self.sid)?.be].name)),
+            FetchKind::BeName => Some(Sample::str(
+                &self.sess.eng.proxies[self.sess.eng.streams.get(self.sid)?.be].name,
+            )),
             _ => self.sess.fetch(f),
         }
     }

@@ -37,11 +37,11 @@ pub mod engine;
 mod engine_cfg;
 mod fetch;
 pub mod freq_ctr;
+pub mod fuzzing;
 pub mod h1;
 mod http_act;
 pub mod http_ana;
 mod http_fetch;
-pub mod fuzzing;
 pub mod lb;
 mod log;
 #[cfg(feature = "mutants")]

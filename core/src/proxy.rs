@@ -105,7 +105,10 @@ pub struct Server {
     pub lbconn: u64,
     /// Idle connections to this server, oldest first (`idle_conns`), with
     /// the session that may use a private one.
-    pub idle: std::collections::VecDeque<(Id<crate::connection::Conn>, Option<Id<crate::session::Session>>)>,
+    pub idle: std::collections::VecDeque<(
+        Id<crate::connection::Conn>,
+        Option<Id<crate::session::Session>>,
+    )>,
     /// Connections reused from the idle pool.
     pub reuse: u64,
 }

@@ -206,7 +206,11 @@ impl Engine {
         // HTTP picks its backend after the request rules; until then the
         // stream points at the frontend's default.
         let default_be = self.proxies[fe].fe.as_ref()?.default_backend;
-        let be = if http { default_be.unwrap_or(fe) } else { default_be? };
+        let be = if http {
+            default_be.unwrap_or(fe)
+        } else {
+            default_be?
+        };
         let retries = self.proxies[be].be.as_ref().map_or(3, |b| b.retries);
         let mut st = Stream {
             sess: sess_id,
@@ -261,21 +265,29 @@ impl Engine {
         if !http {
             self.stream_set_backend(sid, be);
         }
-        let to = if http { self.http_request_timeout(sid) } else { self.front_timeout(sid) };
+        let to = if http {
+            self.http_request_timeout(sid)
+        } else {
+            self.front_timeout(sid)
+        };
         self.streams[sid].req.rex = to.map(|t| now.add_ms(t));
         Some(sid)
     }
 
     /// Counts the stream on backend `be` (`beconn`), once.
     pub(crate) fn stream_set_backend(&mut self, sid: Id<Stream>, be: usize) {
-        let Some(s) = self.streams.get_mut(sid) else { return };
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         if s.flags.contains(SfFlags::BE_ASSIGNED) {
             return;
         }
         s.be = be;
         s.conn_retries = self.proxies[be].be.as_ref().map_or(3, |b| b.retries);
         s.flags |= SfFlags::BE_ASSIGNED;
-        let Some(b) = self.proxies[be].be.as_mut() else { return };
+        let Some(b) = self.proxies[be].be.as_mut() else {
+            return;
+        };
         b.beconn += 1;
         b.max_beconn = b.max_beconn.max(b.beconn);
         b.cum_beconn += 1;
@@ -323,7 +335,9 @@ impl Engine {
                 return;
             };
             let http = self.streams.get(sid).is_some_and(|s| {
-                s.txn.as_ref().is_some_and(|t| t.req.state != crate::http_ana::MsgState::Tunnel)
+                s.txn
+                    .as_ref()
+                    .is_some_and(|t| t.req.state != crate::http_ana::MsgState::Tunnel)
             });
             if !http || !self.http_check_timeouts(now, sid) {
                 self.stream_check_timeouts(now, sid);
@@ -368,7 +382,10 @@ impl Engine {
         if s.scb.state != ScState::Est || s.scf.state != ScState::Est {
             return;
         }
-        if s.txn.as_ref().is_some_and(|t| t.req.state != crate::http_ana::MsgState::Tunnel) {
+        if s.txn
+            .as_ref()
+            .is_some_and(|t| t.req.state != crate::http_ana::MsgState::Tunnel)
+        {
             return;
         }
         let (Some(fc), Some(bc)) = (s.scf.conn, s.scb.conn) else {
