@@ -405,7 +405,7 @@ impl Engine {
     // ----------------------------------------------------------------------
     // Plumbing shared by the subsystems
 
-    fn set_now(&mut self, now: Time) {
+    pub(crate) fn set_now(&mut self, now: Time) {
         crate::bug_on!(
             now < self.now,
             "time went backwards: {now:?} < {:?}",
@@ -415,7 +415,7 @@ impl Engine {
     }
 
     /// Work common to the end of every entry point.
-    fn after_entry(&mut self) {
+    pub(crate) fn after_entry(&mut self) {
         let now = self.now;
         // Sync tasks woken during this entry point run before it returns;
         // they may wake each other, a bounded number of times.

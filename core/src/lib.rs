@@ -30,6 +30,7 @@ pub mod engine;
 mod engine_cfg;
 pub mod freq_ctr;
 pub mod fuzzing;
+pub mod inspect;
 #[cfg(feature = "mutants")]
 pub mod mutants;
 pub mod peers;
