@@ -68,7 +68,6 @@ pub struct ProcWatch {
 #[derive(Debug, Default)]
 pub struct OracleState {
     procs: Vec<ProcWatch>,
-    quiet_started: bool,
     next_converge_check: Option<Time>,
     pub last_reason: String,
 }
@@ -128,15 +127,14 @@ impl World {
             }
         }
         if self.quiet() {
-            if !self.oracle.quiet_started {
-                self.oracle.quiet_started = true;
-                self.on_quiet();
-            }
+            let refreshed = self.refresh_when_synced();
             let due = self
                 .oracle
                 .next_converge_check
                 .is_none_or(|t| t <= self.now);
-            if due {
+            if due && !refreshed {
+                self.oracle.last_reason = "a node is not fully synced yet".into();
+            } else if due {
                 self.oracle.next_converge_check = Some(self.now.add_ms(CONVERGE_CHECK_MS));
                 match self.converged() {
                     Ok(()) => {
@@ -335,7 +333,7 @@ impl World {
                 }
             }
         }
-        for (k, &owner) in &self.written[t] {
+        for (k, &(owner, _)) in &self.written[t] {
             let src = self.table_of(owner, t);
             let Some(sid) = src.lookup(k) else {
                 // The owner lost it (a reload dropped an unpushed write):
@@ -353,10 +351,12 @@ impl World {
                 };
                 same_entry(now, src, sid, dst, did).map_err(|d| {
                     format!(
-                        "key {k} of {} on n{} vs owner n{}: {d}",
+                        "key {k} of {} on n{} vs owner n{}: {d} [owner: {}] [copy: {}]",
                         src.params().id,
                         node + 1,
-                        owner + 1
+                        owner + 1,
+                        src.dump_entry(now, sid).unwrap_or_default(),
+                        dst.dump_entry(now, did).unwrap_or_default()
                     )
                 })?;
             }

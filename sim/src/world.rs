@@ -91,6 +91,8 @@ pub(crate) struct NodeState {
     pub slow: Option<(usize, u64)>,
     pub refuse_until: Time,
     pub reloaded: bool,
+    /// The quiet-phase refresh is done.
+    pub refreshed: bool,
 }
 
 /// Counters a run reports.
@@ -135,8 +137,10 @@ pub struct World {
     pub(crate) stats: Stats,
     pub(crate) failure: Option<Failure>,
     pub(crate) oracle: OracleState,
-    /// Keys written by honest writers, per table, with their owner node.
-    pub(crate) written: Vec<BTreeMap<StKey, usize>>,
+    /// Keys written by honest writers, per table: their owner node, and
+    /// whether the last write may be overwritten by a lesson (made while the
+    /// owner's process was not fully synced, or by a process since replaced).
+    pub(crate) written: Vec<BTreeMap<StKey, (usize, bool)>>,
     pub(crate) adversary: Option<Adversary>,
     pub(crate) table_names: Vec<String>,
     #[cfg(feature = "mutants")]
@@ -249,6 +253,7 @@ impl World {
                 slow: None,
                 refuse_until: Time::ZERO,
                 reloaded: false,
+                refreshed: false,
             });
             let pid = self.spawn(node, false);
             self.nodes[node].current = pid;
@@ -429,6 +434,25 @@ impl World {
         self.after_call(pid);
     }
 
+    /// Fires the engine's timers that are due before any other input at
+    /// this instant: a driver that handles I/O first would hand the engine
+    /// an input while a timer at or before `now` is pending, and the
+    /// engine's invariant (no timer at or before `now` after an entry
+    /// point) would not hold.
+    pub(crate) fn due(&mut self, pid: usize) {
+        let p = &self.procs[pid];
+        if p.state != PState::Exited && Time::is_expired(p.engine.next_timeout(), self.now) {
+            let at = p.timer;
+            if let Some(at) = at {
+                self.on_timer(pid, at);
+            } else {
+                self.procs[pid].timer = p.engine.next_timeout();
+                let at = self.procs[pid].timer.expect("due");
+                self.on_timer(pid, at);
+            }
+        }
+    }
+
     /// Carries out every action the engine queued.
     fn drain(&mut self, pid: usize) {
         while let Some(a) = self.procs[pid].engine.poll_action() {
@@ -521,6 +545,7 @@ impl World {
     /// read while there is data and the engine has room.
     fn service(&mut self, pid: usize, sock: SockId) {
         for _ in 0..64 {
+            self.due(pid);
             let Some(&(cid, e)) = self.procs[pid].socks.get(&sock) else {
                 return;
             };
@@ -764,6 +789,7 @@ impl World {
         self.schedule(now.add_ms(lat), Ev::Connected { cid });
         match listener {
             ListenOwner::Proc(pid, lid) => {
+                self.due(pid);
                 let id = self.procs[pid].engine.on_accept(now, lid, Some(src));
                 self.trace.line(format_args!(
                     "{} c{cid} accepted by p{pid} as {id:?}",
@@ -801,6 +827,7 @@ impl World {
         let now = self.now;
         match c.ends[0].owner {
             Some(Owner::Proc(pid, sock)) => {
+                self.due(pid);
                 self.procs[pid].engine.on_connected(now, sock);
                 self.after_call(pid);
                 self.work.push_back((pid, sock));
@@ -827,6 +854,7 @@ impl World {
         match owner {
             Some(Owner::Proc(pid, sock)) => {
                 self.procs[pid].socks.remove(&sock);
+                self.due(pid);
                 self.procs[pid].engine.on_connect_error(now, sock, err);
                 self.after_call(pid);
             }
@@ -942,6 +970,7 @@ impl World {
             match owner {
                 Some(Owner::Proc(pid, sock)) => {
                     self.procs[pid].socks.remove(&sock);
+                    self.due(pid);
                     self.procs[pid].engine.on_error(now, sock, SockError::Reset);
                     self.after_call(pid);
                 }
@@ -1100,11 +1129,13 @@ impl World {
     /// (absolute values) or a tracking update (counters and rates).
     pub(crate) fn write_one(&mut self, node: usize) {
         let pid = self.nodes[node].current;
+        self.due(pid);
         let t = self.rng.below(config::TABLES.len() as u64) as usize;
         let j = self.rng.below(u64::from(self.spec.keys_per_table)) as u32;
         let key_size = self.procs[pid].engine.tables()[t].params().key_size;
         let key = key_for(t, node, j, key_size);
-        self.written[t].insert(key.clone(), node);
+        let at_risk = !self.procs[pid].engine.peers_sections()[0].flags.synced();
+        self.written[t].insert(key.clone(), (node, at_risk));
         self.stats.writes += 1;
         let now = self.now;
         let name = self.table_names[t].clone();
@@ -1129,11 +1160,15 @@ impl World {
             }
         } else {
             let inc = 1 + (v % 7) as u32;
+            self.trace.line(format_args!(
+                "{} p{pid} track {name} key {key} inc={inc}",
+                now.as_ms()
+            ));
             let ok = self.procs[pid]
                 .engine
                 .track_local(now, &name, key, |now, tb, id| track(now, t, tb, id, inc));
             self.trace.line(format_args!(
-                "{} p{pid} track {name} j={j} inc={inc}",
+                "{} p{pid} tracked",
                 now.as_ms()
             ));
             if !ok {
@@ -1143,25 +1178,32 @@ impl World {
         self.after_call(pid);
     }
 
-    /// Re-touches every key the node owns (after a reload: see docs/sim.md).
+    /// Re-touches the node's keys whose last write is at risk (see
+    /// [`World::on_quiet`]), once its process is fully synced.
     fn refresh(&mut self, node: usize) {
         let pid = self.nodes[node].current;
+        self.due(pid);
         let now = self.now;
+        let mut n = 0;
         for t in 0..config::TABLES.len() {
             let keys: Vec<StKey> = self.written[t]
-                .iter()
-                .filter(|(_, &o)| o == node)
-                .map(|(k, _)| k.clone())
+                .iter_mut()
+                .filter(|(_, (o, risk))| *o == node && *risk)
+                .map(|(k, (_, risk))| {
+                    *risk = false;
+                    k.clone()
+                })
                 .collect();
             let name = self.table_names[t].clone();
             for k in keys {
+                n += 1;
                 self.procs[pid]
                     .engine
                     .track_local(now, &name, k, |_, _, _| {});
             }
         }
         self.trace
-            .line(format_args!("{} p{pid} refresh", now.as_ms()));
+            .line(format_args!("{} p{pid} refresh {n} keys", now.as_ms()));
         self.after_call(pid);
     }
 
@@ -1270,6 +1312,7 @@ impl World {
 
     fn stop_old(&mut self, pid: usize) {
         let now = self.now;
+        self.due(pid);
         self.procs[pid].state = PState::Stopping(now);
         self.trace
             .line(format_args!("{} p{pid} soft stop", now.as_ms()));
@@ -1277,13 +1320,34 @@ impl World {
         self.after_call(pid);
     }
 
-    /// When the faults stop: nodes that reloaded re-touch their keys.
-    pub(crate) fn on_quiet(&mut self) {
+    /// In the quiet phase, each node re-touches the keys whose last write
+    /// a lesson may have overwritten, as soon as its process is fully synced
+    /// (and so will learn no more). 2.6 semantics make those writes fragile:
+    /// a learner does not push to its teacher and applies the teacher's
+    /// older copy of its own keys (§10.1); a stopping process drops what it
+    /// had not pushed yet (§10.3). Returns whether every node is done.
+    pub(crate) fn refresh_when_synced(&mut self) -> bool {
+        let mut all = true;
         for node in 0..self.spec.nodes {
-            if self.nodes[node].reloaded {
-                self.refresh(node);
+            if self.nodes[node].refreshed {
+                continue;
             }
+            let pid = self.nodes[node].current;
+            if !self.procs[pid].engine.peers_sections()[0].flags.synced() {
+                all = false;
+                continue;
+            }
+            if self.nodes[node].reloaded {
+                for w in &mut self.written {
+                    for (o, risk) in w.values_mut() {
+                        *risk |= *o == node;
+                    }
+                }
+            }
+            self.refresh(node);
+            self.nodes[node].refreshed = true;
         }
+        all
     }
 
     /// The live processes (not exited), by pid.
