@@ -8,17 +8,18 @@
 //! | `bounded` | sessions, sockets, output per session, table sizes (see [`check_bounds`](World::check_bounds)) | every queue is bounded |
 //! | `dup-push` | `dup_push == 0` on every honest pair | an acknowledged update is never pushed again |
 //! | `stop` | a soft-stopped process exits within [`STOP_MS`] | 5 s teach deadline plus a flush |
-//! | `converge` | within `CONVERGE_MS` after the faults stop: every pair established, every push acknowledged, same keys and values everywhere, rates within [`rate_close`] | see `scenario::CONVERGE_MS` |
+//! | `converge` | within `CONVERGE_MS` after the faults stop: every pair established, every push acknowledged, same keys and values everywhere, frequency counters per [`freq_matches`] | see `scenario::CONVERGE_MS` |
 //! | `panic` | none, in the engine or the simulator | peer input never panics |
 
 use std::collections::VecDeque;
 
 use core::fmt;
 
+use sluice_core::freq_ctr::FreqCtr;
 use sluice_core::inspect::LinkState;
 use sluice_core::peers::section::TX_HIGH_WATER;
 use sluice_core::stick_table::{StData, StKey, StickTable};
-use sluice_core::time::Time;
+use sluice_core::time::{Tick, Time};
 
 use crate::config;
 use crate::world::{PState, World};
@@ -78,14 +79,28 @@ impl OracleState {
     }
 }
 
-/// Whether two rates read at the same instant agree: within 1 event, or
-/// 10 % of the larger. A learned counter's window starts `age` before its
-/// arrival, so it lags the owner's by the transfer delay; over a 1 min
-/// period that shifts the interpolated previous window by a few percent at
-/// most in a healthy network.
-pub fn rate_close(a: u32, b: u32) -> bool {
-    let (lo, hi) = (a.min(b), a.max(b));
-    hi - lo <= 1 + hi / 10
+/// Whether a learned frequency counter agrees with its owner's, read at
+/// `now`: the same counts, and a window that starts no earlier than the
+/// owner's (a receiver places it `age` ms before the arrival, so it lags by
+/// the transfer delay) and not in the future. The read rates then differ by
+/// at most `prev_ctr * lag / period`, a lag that a slow pipe can make
+/// arbitrarily long, which is why the raw counter is compared rather than a
+/// rate with a fixed tolerance. Counters that never counted (all zero) read
+/// 0 whatever their start.
+pub fn freq_matches(now: Tick, owner: &FreqCtr, copy: &FreqCtr) -> Result<(), &'static str> {
+    if owner.curr_ctr != copy.curr_ctr || owner.prev_ctr != copy.prev_ctr {
+        return Err("counts differ");
+    }
+    if owner.curr_ctr == 0 && owner.prev_ctr == 0 {
+        return Ok(());
+    }
+    if copy.curr_tick.is_before(owner.curr_tick) {
+        return Err("the copy's window starts before the owner's");
+    }
+    if now.is_before(copy.curr_tick) {
+        return Err("the copy's window starts in the future");
+    }
+    Ok(())
 }
 
 impl World {
@@ -106,6 +121,7 @@ impl World {
 
     /// The periodic checks.
     pub(crate) fn check(&mut self) {
+        self.note_learning();
         let pids: Vec<usize> = self.live().collect();
         for pid in pids {
             self.check_bounds(pid);
@@ -382,15 +398,14 @@ fn same_entry(
                 return Err(format!("type {} missing", dt.0));
             };
             match (va, vb) {
-                (StData::Freq(_), StData::Freq(_)) => {
-                    let ra = a.read_value(now, ia, dt, idx).unwrap_or(-1) as u32;
-                    let rb = b.read_value(now, ib, dt, idx).unwrap_or(-1) as u32;
-                    if !rate_close(ra, rb) {
+                (StData::Freq(fa), StData::Freq(fb)) => {
+                    if let Err(why) = freq_matches(now.tick(), fa, fb) {
+                        let ra = a.read_value(now, ia, dt, idx).unwrap_or(-1);
+                        let rb = b.read_value(now, ib, dt, idx).unwrap_or(-1);
                         return Err(format!(
-                            "{}[{idx}] rate {rb} vs {ra} (owner {:?}, copy {:?})",
+                            "{}[{idx}]: {why}: rate {rb} vs {ra} (owner {fa:?}, copy {fb:?}, now {:?})",
                             dt.info().map_or("?", |i| i.name),
-                            va,
-                            vb
+                            now.tick()
                         ));
                     }
                 }

@@ -91,8 +91,6 @@ pub(crate) struct NodeState {
     pub slow: Option<(usize, u64)>,
     pub refuse_until: Time,
     pub reloaded: bool,
-    /// The quiet-phase refresh is done.
-    pub refreshed: bool,
 }
 
 /// Counters a run reports.
@@ -137,10 +135,12 @@ pub struct World {
     pub(crate) stats: Stats,
     pub(crate) failure: Option<Failure>,
     pub(crate) oracle: OracleState,
-    /// Keys written by honest writers, per table: their owner node, and
-    /// whether the last write may be overwritten by a lesson (made while the
-    /// owner's process was not fully synced, or by a process since replaced).
-    pub(crate) written: Vec<BTreeMap<StKey, (usize, bool)>>,
+    /// Keys written by honest writers, per table: their owner node and the
+    /// time of the last write.
+    pub(crate) written: Vec<BTreeMap<StKey, (usize, Time)>>,
+    /// The last instant some process was seen still learning (not fully
+    /// synced): a lesson that ends later may undo writes made before.
+    pub(crate) learning_until: Time,
     pub(crate) adversary: Option<Adversary>,
     pub(crate) table_names: Vec<String>,
     #[cfg(feature = "mutants")]
@@ -148,6 +148,8 @@ pub struct World {
     /// The run ends here at the latest.
     pub(crate) deadline: Time,
     pub(crate) done: bool,
+    /// The quiet-phase refresh is done.
+    pub(crate) refreshed: bool,
 }
 
 impl fmt::Debug for World {
@@ -208,6 +210,7 @@ impl World {
             failure: None,
             oracle: OracleState::default(),
             written: vec![BTreeMap::new(); config::TABLES.len()],
+            learning_until: Time::ZERO,
             adversary: None,
             table_names: config::TABLES
                 .iter()
@@ -216,6 +219,7 @@ impl World {
             #[cfg(feature = "mutants")]
             mutant: None,
             done: false,
+            refreshed: false,
         };
         Ok(w.init_trace())
     }
@@ -253,7 +257,6 @@ impl World {
                 slow: None,
                 refuse_until: Time::ZERO,
                 reloaded: false,
-                refreshed: false,
             });
             let pid = self.spawn(node, false);
             self.nodes[node].current = pid;
@@ -1134,8 +1137,8 @@ impl World {
         let j = self.rng.below(u64::from(self.spec.keys_per_table)) as u32;
         let key_size = self.procs[pid].engine.tables()[t].params().key_size;
         let key = key_for(t, node, j, key_size);
-        let at_risk = !self.procs[pid].engine.peers_sections()[0].flags.synced();
-        self.written[t].insert(key.clone(), (node, at_risk));
+        self.note_learning();
+        self.written[t].insert(key.clone(), (node, self.now));
         self.stats.writes += 1;
         let now = self.now;
         let name = self.table_names[t].clone();
@@ -1167,10 +1170,8 @@ impl World {
             let ok = self.procs[pid]
                 .engine
                 .track_local(now, &name, key, |now, tb, id| track(now, t, tb, id, inc));
-            self.trace.line(format_args!(
-                "{} p{pid} tracked",
-                now.as_ms()
-            ));
+            self.trace
+                .line(format_args!("{} p{pid} tracked", now.as_ms()));
             if !ok {
                 self.fail("writer", format!("p{pid}: tracking {name} failed"));
             }
@@ -1178,21 +1179,27 @@ impl World {
         self.after_call(pid);
     }
 
-    /// Re-touches the node's keys whose last write is at risk (see
-    /// [`World::on_quiet`]), once its process is fully synced.
-    fn refresh(&mut self, node: usize) {
+    /// Records whether some process is still learning now.
+    pub(crate) fn note_learning(&mut self) {
+        if self
+            .live()
+            .any(|p| !self.procs[p].engine.peers_sections()[0].flags.synced())
+        {
+            self.learning_until = self.now;
+        }
+    }
+
+    /// Re-touches the node's keys last written before `until`.
+    fn refresh(&mut self, node: usize, until: Time) {
         let pid = self.nodes[node].current;
         self.due(pid);
         let now = self.now;
         let mut n = 0;
         for t in 0..config::TABLES.len() {
             let keys: Vec<StKey> = self.written[t]
-                .iter_mut()
-                .filter(|(_, (o, risk))| *o == node && *risk)
-                .map(|(k, (_, risk))| {
-                    *risk = false;
-                    k.clone()
-                })
+                .iter()
+                .filter(|(_, (o, at))| *o == node && *at <= until)
+                .map(|(k, _)| k.clone())
                 .collect();
             let name = self.table_names[t].clone();
             for k in keys {
@@ -1320,34 +1327,33 @@ impl World {
         self.after_call(pid);
     }
 
-    /// In the quiet phase, each node re-touches the keys whose last write
-    /// a lesson may have overwritten, as soon as its process is fully synced
-    /// (and so will learn no more). 2.6 semantics make those writes fragile:
-    /// a learner does not push to its teacher and applies the teacher's
-    /// older copy of its own keys (§10.1); a stopping process drops what it
-    /// had not pushed yet (§10.3). Returns whether every node is done.
+    /// In the quiet phase, once every process is fully synced (and so
+    /// will learn no more), each owner re-touches its keys last written
+    /// before the last lesson ended, and a reloaded node all its keys. 2.6
+    /// semantics make those writes fragile: a learner applies its teacher's
+    /// older copy of any key and does not push to its teacher meanwhile
+    /// (§10.1), and a stopping process drops what it had not pushed yet
+    /// (§10.3). Returns whether the refresh is done.
     pub(crate) fn refresh_when_synced(&mut self) -> bool {
-        let mut all = true;
-        for node in 0..self.spec.nodes {
-            if self.nodes[node].refreshed {
-                continue;
-            }
-            let pid = self.nodes[node].current;
-            if !self.procs[pid].engine.peers_sections()[0].flags.synced() {
-                all = false;
-                continue;
-            }
-            if self.nodes[node].reloaded {
-                for w in &mut self.written {
-                    for (o, risk) in w.values_mut() {
-                        *risk |= *o == node;
-                    }
-                }
-            }
-            self.refresh(node);
-            self.nodes[node].refreshed = true;
+        if self.refreshed {
+            return true;
         }
-        all
+        self.note_learning();
+        if self.learning_until == self.now {
+            return false;
+        }
+        // The check runs every 100 ms: a lesson may have ended up to then.
+        let until = self.learning_until.add_ms(100);
+        for node in 0..self.spec.nodes {
+            let until = if self.nodes[node].reloaded {
+                self.now
+            } else {
+                until
+            };
+            self.refresh(node, until);
+        }
+        self.refreshed = true;
+        true
     }
 
     /// The live processes (not exited), by pid.
