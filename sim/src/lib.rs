@@ -42,6 +42,8 @@ pub struct RunOptions {
     pub mutant: Option<String>,
     /// Keep the event log as text.
     pub trace: bool,
+    /// Overrides the number of honest nodes the scenario draws.
+    pub nodes: Option<usize>,
 }
 
 impl RunOptions {
@@ -51,6 +53,7 @@ impl RunOptions {
             seed,
             mutant: None,
             trace: false,
+            nodes: None,
         }
     }
 
@@ -60,6 +63,9 @@ impl RunOptions {
             "sluice-sim --scenario {} --seed {}",
             self.scenario, self.seed
         );
+        if let Some(n) = self.nodes {
+            s.push_str(&format!(" --nodes {n}"));
+        }
         if let Some(m) = &self.mutant {
             s.push_str(" --mutant ");
             s.push_str(m);
@@ -162,7 +168,7 @@ pub fn run(opts: &RunOptions) -> RunReport {
 
 fn run_in(opts: &RunOptions, slot: &mut Option<world::World>) -> Result<(), String> {
     let mut rng = Rng::new(opts.seed);
-    let spec = scenario::Spec::generate(opts.scenario, &mut rng);
+    let spec = scenario::Spec::generate(opts.scenario, &mut rng, opts.nodes);
     let w = world::World::new(spec, rng, opts.trace)?;
     let w = slot.insert(w);
     #[cfg(feature = "mutants")]
@@ -186,19 +192,19 @@ pub struct SweepReport {
     pub failures: Vec<RunReport>,
 }
 
-/// Runs `seeds` of `scenario` one after the other, calling `progress`
+/// Runs `seeds` of `base` (its scenario, mutant, nodes) one after the other, calling `progress`
 /// after each; stops at the first failure when `stop_at_first`.
 pub fn sweep(
-    scenario: Scenario,
+    base: &RunOptions,
     seeds: core::ops::Range<u64>,
-    mutant: Option<&str>,
     stop_at_first: bool,
     mut progress: impl FnMut(&RunReport, &SweepReport),
 ) -> SweepReport {
     let mut rep = SweepReport::default();
     for seed in seeds {
-        let mut o = RunOptions::new(scenario, seed);
-        o.mutant = mutant.map(str::to_string);
+        let mut o = base.clone();
+        o.seed = seed;
+        o.trace = false;
         let r = run(&o);
         rep.runs += 1;
         rep.sim_ms += r.sim_ms;

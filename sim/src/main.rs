@@ -19,9 +19,10 @@ struct Args {
     mutant: Option<String>,
     trace: bool,
     stop: bool,
+    nodes: Option<usize>,
 }
 
-const USAGE: &str = "usage: sluice-sim --scenario NAME|all (--seed N | --seeds A..B) [--mutant NAME] [--trace] [--stop]\n       sluice-sim --list";
+const USAGE: &str = "usage: sluice-sim --scenario NAME|all (--seed N | --seeds A..B) [--nodes N] [--mutant NAME] [--trace] [--stop]\n       sluice-sim --list";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -31,6 +32,7 @@ fn parse_args() -> Result<Args, String> {
         mutant: None,
         trace: false,
         stop: false,
+        nodes: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -59,6 +61,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--mutant" => a.mutant = Some(val()?),
             "--trace" => a.trace = true,
+            "--nodes" => a.nodes = Some(val()?.parse().map_err(|e| format!("--nodes: {e}"))?),
             "--stop" => a.stop = true,
             "--list" => {
                 for s in Scenario::ALL {
@@ -116,6 +119,7 @@ fn main() -> ExitCode {
             let mut o = RunOptions::new(sc, args.seeds.start);
             o.mutant = args.mutant.clone();
             o.trace = args.trace;
+            o.nodes = args.nodes;
             let wall = Instant::now();
             let r = run(&o);
             if let Some(t) = &r.trace {
@@ -146,37 +150,34 @@ fn main() -> ExitCode {
         let wall = Instant::now();
         let mut last_draw = Instant::now();
         let mut fails = 0u64;
-        let rep = sweep(
-            sc,
-            args.seeds.clone(),
-            args.mutant.as_deref(),
-            args.stop,
-            |r, rep| {
-                if !r.passed() {
-                    fails += 1;
-                    eprint!("\r\x1b[K");
-                    println!("{}", describe(r));
-                    println!("replay: {}", r.options.replay_command());
-                }
-                if last_draw.elapsed().as_millis() >= 100 || rep.runs == total {
-                    last_draw = Instant::now();
-                    let secs = wall.elapsed().as_secs_f64().max(1e-9);
-                    let width = 30;
-                    let filled = (rep.runs * width / total.max(1)) as usize;
-                    eprint!(
-                        "\r{sc} [{}{}] {}/{} seeds, {} failed, {:.1} seeds/s, {:.0}x",
-                        "#".repeat(filled),
-                        ".".repeat(width as usize - filled),
-                        rep.runs,
-                        total,
-                        fails,
-                        rep.runs as f64 / secs,
-                        rep.sim_ms as f64 / 1000.0 / secs
-                    );
-                    let _ = std::io::stderr().flush();
-                }
-            },
-        );
+        let mut base = RunOptions::new(sc, 0);
+        base.mutant = args.mutant.clone();
+        base.nodes = args.nodes;
+        let rep = sweep(&base, args.seeds.clone(), args.stop, |r, rep| {
+            if !r.passed() {
+                fails += 1;
+                eprint!("\r\x1b[K");
+                println!("{}", describe(r));
+                println!("replay: {}", r.options.replay_command());
+            }
+            if last_draw.elapsed().as_millis() >= 100 || rep.runs == total {
+                last_draw = Instant::now();
+                let secs = wall.elapsed().as_secs_f64().max(1e-9);
+                let width = 30;
+                let filled = (rep.runs * width / total.max(1)) as usize;
+                eprint!(
+                    "\r{sc} [{}{}] {}/{} seeds, {} failed, {:.1} seeds/s, {:.0}x",
+                    "#".repeat(filled),
+                    ".".repeat(width as usize - filled),
+                    rep.runs,
+                    total,
+                    fails,
+                    rep.runs as f64 / secs,
+                    rep.sim_ms as f64 / 1000.0 / secs
+                );
+                let _ = std::io::stderr().flush();
+            }
+        });
         let secs = wall.elapsed().as_secs_f64().max(1e-9);
         eprintln!();
         println!(

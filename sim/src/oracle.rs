@@ -179,7 +179,7 @@ impl World {
 
     /// Whether `peer` of the section is an honest node.
     fn honest_peer(&self, name: &str) -> Option<usize> {
-        (0..self.spec.nodes).find(|&i| config::node_name(i) == name)
+        honest_index(self.spec.nodes, name)
     }
 
     fn check_bounds(&mut self, pid: usize) {
@@ -243,7 +243,7 @@ impl World {
             w.new_conn = vec![0; n];
         }
         for (i, peer) in sect.peers.iter().enumerate() {
-            if peer.local || !(0..self.spec.nodes).any(|k| config::node_name(k) == peer.name) {
+            if peer.local || honest_index(self.spec.nodes, &peer.name).is_none() {
                 continue;
             }
             let st = e.link_state(now, 0, i);
@@ -302,7 +302,7 @@ impl World {
             let e = &p.engine;
             let sect = &e.peers_sections()[0];
             for (i, peer) in sect.peers.iter().enumerate() {
-                if peer.local || self.honest_peer(&peer.name).is_none() {
+                if peer.local || honest_index(self.spec.nodes, &peer.name).is_none() {
                     continue;
                 }
                 let st = e.link_state(now, 0, i);
@@ -379,6 +379,12 @@ impl World {
         }
         Ok(())
     }
+}
+
+/// The honest node named `name` (`n1`..`nN`) in an `nodes`-node mesh.
+fn honest_index(nodes: usize, name: &str) -> Option<usize> {
+    let i: usize = name.strip_prefix('n')?.parse().ok()?;
+    (1..=nodes).contains(&i).then(|| i - 1)
 }
 
 /// Compares two entries of the same table layout.

@@ -122,11 +122,13 @@ pub struct Spec {
 
 impl Spec {
     /// The spec of `scenario` for the run whose PRNG is `rng`.
-    pub fn generate(scenario: Scenario, rng: &mut Rng) -> Spec {
-        let nodes = match scenario {
+    /// `nodes` overrides the number of honest nodes (2 to 50).
+    pub fn generate(scenario: Scenario, rng: &mut Rng, nodes: Option<usize>) -> Spec {
+        let drawn = match scenario {
             Scenario::ReconnectStorm => 3 + rng.below(3) as usize,
             _ => 3 + rng.below(2) as usize,
         };
+        let nodes = nodes.map_or(drawn, |n| n.clamp(2, 50));
         let start = if rng.chance(1, 4) {
             // Near a 32-bit tick wrap: ticks wrap during the run.
             Time::from_ms(((1 + rng.below(4)) << 32) - 20_000 - rng.below(40_000))
@@ -151,7 +153,17 @@ impl Spec {
             _ if rng.chance(1, 3) => (2048, 16384),
             _ => (16384, 131072),
         };
-        let write_every_ms = (0..nodes).map(|_| 5 + rng.below(60)).collect();
+        // The storm is about reconnects: lighter writers (still tens of
+        // updates per second across the mesh); the others push hard.
+        let write_every_ms = (0..nodes)
+            .map(|_| {
+                if tiny {
+                    50 + rng.below(400)
+                } else {
+                    5 + rng.below(60)
+                }
+            })
+            .collect();
         let mut spec = Spec {
             scenario,
             nodes,

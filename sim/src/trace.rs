@@ -67,9 +67,19 @@ impl Trace {
         self.lines += 1;
     }
 
-    /// Mixes raw bytes (the payload of a transfer) into the hash only.
+    /// Mixes raw bytes (the payload of a transfer) into the hash only,
+    /// eight at a time (FNV over every byte costs more than the engines).
     pub fn bytes(&mut self, b: &[u8]) {
-        self.hash.write(b);
+        let mut h = self.hash.0 ^ (b.len() as u64);
+        let mut chunks = b.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+        }
+        let mut tail = [0u8; 8];
+        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.hash.0 = h;
     }
 
     pub fn hash(&self) -> u64 {

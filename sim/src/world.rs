@@ -6,7 +6,8 @@
 //! engine input is followed by draining `poll_action`, then by reading
 //! `next_timeout` (which must lie strictly after `now`).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use core::fmt;
 use core::net::{Ipv4Addr, SocketAddr};
@@ -24,6 +25,9 @@ use crate::net::{Conn, End, Owner, SegKind, Segment, SynState};
 use crate::oracle::{Failure, OracleState};
 use crate::scenario::{Fault, Spec};
 use crate::trace::Trace;
+
+/// Period of the oracle checks, in simulated ms.
+pub const CHECK_MS: u64 = 200;
 
 /// What happens at an instant.
 #[derive(Clone, Debug)]
@@ -54,6 +58,36 @@ pub(crate) enum Ev {
     Adversary,
     /// Periodic oracle checks.
     Check,
+}
+
+/// An event in the queue: earliest first, then in scheduling order, so two
+/// events at one instant run in a deterministic order.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    at: Time,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+
+impl Eq for Queued {}
+
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl Ord for Queued {
+    /// Reversed: `BinaryHeap` pops the greatest.
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
 }
 
 /// Where a process stands.
@@ -118,7 +152,7 @@ pub struct World {
     pub(crate) spec: Spec,
     pub(crate) configs: Vec<Config>,
     seq: u64,
-    queue: BTreeMap<(Time, u64), Ev>,
+    queue: BinaryHeap<Queued>,
     pub(crate) procs: Vec<Proc>,
     pub(crate) nodes: Vec<NodeState>,
     pub(crate) conns: BTreeMap<u64, Conn>,
@@ -195,7 +229,7 @@ impl World {
             spec,
             configs,
             seq: 0,
-            queue: BTreeMap::new(),
+            queue: BinaryHeap::new(),
             procs: Vec::new(),
             nodes: Vec::new(),
             conns: BTreeMap::new(),
@@ -281,13 +315,13 @@ impl World {
             let at = self.now.add_ms(100);
             self.schedule(at, Ev::Adversary);
         }
-        self.schedule(self.now.add_ms(100), Ev::Check);
+        self.schedule(self.now.add_ms(CHECK_MS), Ev::Check);
     }
 
     /// Runs until the run ends (converged, failed or out of time).
     pub fn run(&mut self) {
         while !self.done && self.failure.is_none() {
-            let Some(((t, _), ev)) = self.queue.pop_first() else {
+            let Some(Queued { at: t, ev, .. }) = self.queue.pop() else {
                 break;
             };
             if t > self.deadline {
@@ -305,7 +339,11 @@ impl World {
 
     pub(crate) fn schedule(&mut self, at: Time, ev: Ev) {
         self.seq += 1;
-        self.queue.insert((at, self.seq), ev);
+        self.queue.push(Queued {
+            at,
+            seq: self.seq,
+            ev,
+        });
     }
 
     pub(crate) fn fail(&mut self, oracle: &'static str, detail: String) {
@@ -346,7 +384,7 @@ impl World {
             Ev::Check => {
                 self.check();
                 if !self.done {
-                    self.schedule(self.now.add_ms(100), Ev::Check);
+                    self.schedule(self.now.add_ms(CHECK_MS), Ev::Check);
                 }
             }
         }
@@ -1342,8 +1380,8 @@ impl World {
         if self.learning_until == self.now {
             return false;
         }
-        // The check runs every 100 ms: a lesson may have ended up to then.
-        let until = self.learning_until.add_ms(100);
+        // The check runs every CHECK_MS: a lesson may have ended up to then.
+        let until = self.learning_until.add_ms(CHECK_MS);
         for node in 0..self.spec.nodes {
             let until = if self.nodes[node].reloaded {
                 self.now
