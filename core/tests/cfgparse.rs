@@ -8,7 +8,6 @@
 //! of the examples and error cases against a real HAProxy 2.6 when one is
 //! installed.
 
-use std::path::{Path, PathBuf};
 
 use sluice_core::cfgparse::addr::{Addr, Host};
 use sluice_core::cfgparse::*;
@@ -84,15 +83,6 @@ fn with_defaults(lines: &[&str]) -> String {
     let mut all: Vec<&str> = TIMEOUTS.to_vec();
     all.extend_from_slice(lines);
     cfg(&all)
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn read(rel: &str) -> String {
-    let p = repo_root().join(rel);
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 // ---------------------------------------------------------------------------
