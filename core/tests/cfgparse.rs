@@ -8,7 +8,6 @@
 //! of the examples and error cases against a real HAProxy 2.6 when one is
 //! installed.
 
-
 use sluice_core::cfgparse::addr::{Addr, Host};
 use sluice_core::cfgparse::*;
 use sluice_core::stick_table::{DataType, KeyType, StoreSpec, TableParams};

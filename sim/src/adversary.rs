@@ -7,11 +7,11 @@
 //! status (not always 200), reads slowly or not at all, half-closes and
 //! resets.
 //!
-//! Every key it sends lies outside the honest writers' key spaces, even
-//! after up to three bit flips or a misaligned parse (ids and lifetimes
-//! have their top nibble set), so the honest tables' convergence stays
-//! checkable: its junk entries are recognised by
-//! [`honest_format`] and left out.
+//! The keys it means to send lie outside the honest writers' key spaces,
+//! even after up to three bit flips (ids and lifetimes have their top
+//! nibble set, random bodies their top two bits), so it does not overwrite
+//! honest keys; its junk entries (any key, after a misaligned parse) are
+//! left out of the convergence check.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -22,27 +22,11 @@ use sluice_core::peers::{
     UpdateAck, Version,
 };
 use sluice_core::rng::Rng;
-use sluice_core::stick_table::{KeyType, StKey, StdType, TableParams};
+use sluice_core::stick_table::{KeyType, StdType, TableParams};
 
 use crate::config;
 use crate::net::Owner;
 use crate::world::{Ev, ListenOwner, World};
-
-/// Whether a key has the shape of an honest writer's key (see
-/// `world::key_for`); anything else in a table came from the adversary.
-pub fn honest_format(key: &StKey) -> bool {
-    let b = key.as_bytes();
-    match key.key_type() {
-        KeyType::Ipv4 => b[0] == 10,
-        KeyType::Integer => {
-            let v = u32::from_be_bytes(b.try_into().unwrap_or([0xff; 4]));
-            (1_000_000..2_000_000).contains(&v)
-        }
-        KeyType::String => b.first() == Some(&b'n'),
-        KeyType::Binary => b.first() == Some(&0xB0),
-        KeyType::Ipv6 => false,
-    }
-}
 
 #[derive(Debug)]
 struct AdvConn {
@@ -306,8 +290,9 @@ impl Adversary {
             13 => {
                 let mut body = vec![0u8; self.rng.below(40) as usize];
                 self.rng.fill(&mut body);
-                if body.len() >= 4 {
-                    body[0] |= 0xF0;
+                // Whatever is read as a key stays out of the honest spaces.
+                for b in &mut body {
+                    *b |= 0xC0;
                 }
                 raw_frame(10, 0x80 + self.rng.below(7) as u8, &body, out);
             }

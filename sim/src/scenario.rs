@@ -137,6 +137,7 @@ impl Spec {
         };
         let tiny = scenario == Scenario::ReconnectStorm;
         let mut latency = vec![vec![0; nodes + 1]; nodes + 1];
+        #[allow(clippy::needless_range_loop)] // a symmetric matrix
         for a in 0..=nodes {
             for b in a + 1..=nodes {
                 let l = if tiny {

@@ -981,7 +981,7 @@ impl World {
         let mut reset = false;
         let mut data_to_closed = false;
         while let Some(seg) = c.ends[from].out.front() {
-            if !seg.at.is_some_and(|at| at <= now) {
+            if seg.at.is_none_or(|at| at > now) {
                 break;
             }
             let seg = c.ends[from].out.pop_front().expect("front");
