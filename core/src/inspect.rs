@@ -82,3 +82,57 @@ impl Engine {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cfgparse::{parse, ParseOptions};
+    use crate::engine::EngineOptions;
+    use crate::stick_table::DataType;
+
+    fn engine() -> Engine {
+        let text = "peers mesh\n    peer a 127.0.0.1:10000\n    peer b 127.0.0.2:10000\n    table t type integer size 10 expire 1m store gpc0,gpc0_rate(10s)\n";
+        let mut o = ParseOptions::new("a");
+        o.local_peer = Some("a".into());
+        let cfg = parse("t.cfg", text, o).expect("config").config;
+        let opts = EngineOptions {
+            local_peer: "a".into(),
+            ..EngineOptions::default()
+        };
+        let mut e =
+            Engine::from_config(Time::from_ms(1000), &cfg, opts, &|_, _| None).expect("engine");
+        while e.poll_action().is_some() {}
+        e
+    }
+
+    #[test]
+    fn track_local_logs_the_change_and_keeps_the_invariants() {
+        let mut e = engine();
+        let now = Time::from_ms(1001);
+        let ok = e.track_local(now, "mesh/t", StKey::integer(7), |now, t, id| {
+            t.update_freq(now, id, DataType::GPC0_RATE, 0, 3)
+                .expect("stored");
+        });
+        assert!(ok);
+        let t = e.table("mesh/t").expect("table");
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.localupdate(), 1, "a local change takes an update id");
+        let id = t.lookup(&StKey::integer(7)).expect("entry");
+        assert_eq!(t.read_value(now, id, DataType::GPC0_RATE, 0), Ok(3));
+        assert!(e.next_timeout().is_some_and(|t| t > now));
+        assert!(!e.track_local(now, "mesh/nope", StKey::integer(7), |_, _, _| {}));
+    }
+
+    #[test]
+    fn link_state_follows_the_session() {
+        let mut e = engine();
+        // The sync task connects to `b` at start.
+        e.on_timeout(Time::from_ms(1001));
+        let b = e.peers_sections()[0].find_peer(b"b").expect("peer b");
+        assert_eq!(
+            e.link_state(Time::from_ms(1001), 0, b),
+            LinkState::Connecting
+        );
+        assert!(!e.is_stopping());
+    }
+}
