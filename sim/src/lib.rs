@@ -190,6 +190,10 @@ pub struct SweepReport {
     pub runs: u64,
     pub sim_ms: u64,
     pub failures: Vec<RunReport>,
+    /// Highest per-run peaks and convergence time over the sweep.
+    pub peak_wakeups_per_s: u32,
+    pub peak_attempts_per_min: usize,
+    pub max_converge_ms: u64,
 }
 
 /// Runs `seeds` of `base` (its scenario, mutant, nodes) one after the other, calling `progress`
@@ -208,6 +212,9 @@ pub fn sweep(
         let r = run(&o);
         rep.runs += 1;
         rep.sim_ms += r.sim_ms;
+        rep.peak_wakeups_per_s = rep.peak_wakeups_per_s.max(r.stats.peak_wakeups_per_s);
+        rep.peak_attempts_per_min = rep.peak_attempts_per_min.max(r.stats.peak_attempts_per_min);
+        rep.max_converge_ms = rep.max_converge_ms.max(r.stats.converge_ms.unwrap_or(0));
         progress(&r, &rep);
         if !r.passed() {
             rep.failures.push(r);

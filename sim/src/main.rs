@@ -85,7 +85,7 @@ fn parse_args() -> Result<Args, String> {
 fn describe(r: &RunReport) -> String {
     let s = &r.stats;
     format!(
-        "{} seed {}: {} — {} simulated ms, {} events, {} engine calls, {} connects, {} writes, {} faults, {} reloads, {} bytes, converged in {}, trace {:016x}",
+        "{} seed {}: {} — {} simulated ms, {} events, {} engine calls, {} connects, {} writes, {} faults, {} reloads, {} bytes, {} collisions, {} protocol errors, {} stalls, peak {} wake-ups/s, peak {} attempts/pair/min, converged in {}, trace {:016x}",
         r.options.scenario,
         r.options.seed,
         match &r.failure {
@@ -100,6 +100,11 @@ fn describe(r: &RunReport) -> String {
         s.faults,
         s.reloads,
         s.bytes,
+        s.collisions,
+        s.proto_errors,
+        s.stalls,
+        s.peak_wakeups_per_s,
+        s.peak_attempts_per_min,
         s.converge_ms.map_or("-".into(), |m| format!("{m} ms")),
         r.trace_hash
     )
@@ -181,13 +186,16 @@ fn main() -> ExitCode {
         let secs = wall.elapsed().as_secs_f64().max(1e-9);
         eprintln!();
         println!(
-            "{sc}: {} seeds, {} failed, {:.2} seeds/s, {:.0}x simulated/wall ({:.1} simulated s in {:.2} s)",
+            "{sc}: {} seeds, {} failed, {:.2} seeds/s, {:.0}x simulated/wall ({:.1} simulated s in {:.2} s); peaks: {} wake-ups/s, {} attempts/pair/min, converged within {} ms",
             rep.runs,
             rep.failures.len(),
             rep.runs as f64 / secs,
             rep.sim_ms as f64 / 1000.0 / secs,
             rep.sim_ms as f64 / 1000.0,
-            secs
+            secs,
+            rep.peak_wakeups_per_s,
+            rep.peak_attempts_per_min,
+            rep.max_converge_ms
         );
         failed += rep.failures.len();
     }

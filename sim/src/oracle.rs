@@ -111,6 +111,7 @@ impl World {
             *w = (sec, 0);
         }
         w.1 += 1;
+        self.stats.peak_wakeups_per_s = self.stats.peak_wakeups_per_s.max(w.1);
         if w.1 > MAX_WAKEUPS_PER_S {
             let d = format!(
                 "p{pid}: more than {MAX_WAKEUPS_PER_S} timer wake-ups in one simulated second"
@@ -236,6 +237,7 @@ impl World {
         let sect = &e.peers_sections()[0];
         let n = sect.peers.len();
         let mut fails = Vec::new();
+        let mut peak = 0;
         let w = &mut self.oracle.procs[pid];
         if w.last_ok.len() != n {
             w.last_ok = vec![None; n];
@@ -275,6 +277,7 @@ impl World {
             while q.front().is_some_and(|&t| now - t > 60_000) {
                 q.pop_front();
             }
+            peak = peak.max(q.len());
             if q.len() > MAX_RECONNECTS_PER_MIN {
                 fails.push((
                     "reconnects",
@@ -286,6 +289,7 @@ impl World {
                 ));
             }
         }
+        self.stats.peak_attempts_per_min = self.stats.peak_attempts_per_min.max(peak);
         for (o, d) in fails {
             self.fail(o, d);
         }

@@ -141,8 +141,14 @@ pub struct Stats {
     pub collisions: u64,
     pub proto_errors: u64,
     pub adversary_msgs: u64,
+    /// Times a writer found its pipe full (backpressure).
+    pub stalls: u64,
     /// Simulated ms from the end of faults to convergence.
     pub converge_ms: Option<u64>,
+    /// Highest timer wake-ups of one process in one simulated second.
+    pub peak_wakeups_per_s: u32,
+    /// Highest outgoing attempts of one pair in 60 simulated seconds.
+    pub peak_attempts_per_min: usize,
 }
 
 /// The world of one run.
@@ -334,6 +340,14 @@ impl World {
         }
         if self.failure.is_none() && !self.done {
             self.fail_convergence_timeout();
+        }
+        for p in &self.procs {
+            for sect in p.engine.peers_sections() {
+                for peer in &sect.peers {
+                    self.stats.collisions += u64::from(peer.coll);
+                    self.stats.proto_errors += u64::from(peer.proto_err);
+                }
+            }
         }
     }
 
@@ -600,6 +614,9 @@ impl World {
             let mut progress = false;
             if end.want_send && !end.tx_shut {
                 let room = c.room(e);
+                if room == 0 {
+                    self.stats.stalls += 1;
+                }
                 if room > 0 {
                     let buf = self.procs[pid].engine.send_buf(sock);
                     let n = buf.len().min(room);

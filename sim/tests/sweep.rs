@@ -7,8 +7,26 @@ use sluice_sim::{sweep, RunOptions, Scenario};
 
 const SEEDS: u64 = 40;
 
-fn sweep_ok(sc: Scenario) {
-    let rep = sweep(&RunOptions::new(sc, 0), 0..SEEDS, false, |_, _| {});
+/// What the sweep did, summed over its runs (so that a scenario that
+/// stopped exercising its faults fails here).
+#[derive(Default, Debug)]
+struct Seen {
+    collisions: u64,
+    proto_errors: u64,
+    stalls: u64,
+    reloads: u64,
+    faults: u64,
+}
+
+fn sweep_ok(sc: Scenario) -> Seen {
+    let mut seen = Seen::default();
+    let rep = sweep(&RunOptions::new(sc, 0), 0..SEEDS, false, |r, _| {
+        seen.collisions += r.stats.collisions;
+        seen.proto_errors += r.stats.proto_errors;
+        seen.stalls += r.stats.stalls;
+        seen.reloads += r.stats.reloads;
+        seen.faults += r.stats.faults;
+    });
     assert_eq!(rep.runs, SEEDS);
     assert!(
         rep.sim_ms > SEEDS * 30_000,
@@ -26,11 +44,20 @@ fn sweep_ok(sc: Scenario) {
         })
         .collect();
     assert!(fails.is_empty(), "{sc}: {fails:#?}");
+    assert!(
+        seen.faults > 0 || sc == Scenario::MalformedPeer,
+        "{sc}: {seen:?}"
+    );
+    seen
 }
 
 #[test]
 fn reconnect_storm() {
-    sweep_ok(Scenario::ReconnectStorm);
+    let seen = sweep_ok(Scenario::ReconnectStorm);
+    assert!(
+        seen.collisions > 0,
+        "both ends reconnected at once somewhere: {seen:?}"
+    );
 }
 
 #[test]
@@ -40,17 +67,23 @@ fn partition_heal() {
 
 #[test]
 fn rolling_reload() {
-    sweep_ok(Scenario::RollingReload);
+    let seen = sweep_ok(Scenario::RollingReload);
+    assert!(seen.reloads >= 3 * SEEDS, "every node reloads: {seen:?}");
 }
 
 #[test]
 fn malformed_peer() {
-    sweep_ok(Scenario::MalformedPeer);
+    let seen = sweep_ok(Scenario::MalformedPeer);
+    assert!(
+        seen.proto_errors > 0,
+        "the adversary's messages were refused: {seen:?}"
+    );
 }
 
 #[test]
 fn slow_peer() {
-    sweep_ok(Scenario::SlowPeer);
+    let seen = sweep_ok(Scenario::SlowPeer);
+    assert!(seen.stalls > 0, "senders hit backpressure: {seen:?}");
 }
 
 #[test]
