@@ -207,6 +207,19 @@ impl Driver {
         }
     }
 
+    /// Fires the engine's timers that are due at `now` before the driver
+    /// hands it another input at `now`: the engine checks (in debug builds)
+    /// that no timer at or before `now` is left once an entry point
+    /// returns, which only holds if due timers ran first. Without this, an
+    /// accept, a connect completion or a read at the very millisecond a
+    /// timer expires tripped that check (the simulator found it).
+    fn fire_due_timers(&mut self, now: Time) {
+        if Time::is_expired(self.engine.next_timeout(), now) {
+            self.engine.on_timeout(now);
+            self.drain_actions();
+        }
+    }
+
     fn handle_signals(&mut self, signals: &mut Signals) {
         let pending: Vec<i32> = signals.pending().collect();
         for sig in pending {
@@ -216,6 +229,7 @@ impl Driver {
                 StopMode::Hard
             };
             let now = self.now();
+            self.fire_due_timers(now);
             self.engine.stop(now, mode);
             self.drain_actions();
         }
@@ -238,6 +252,7 @@ impl Driver {
 
     fn finish_connect(&mut self, t: usize) {
         let now = self.now();
+        self.fire_due_timers(now);
         let Some(s) = self.socks.get_mut(&t) else {
             return;
         };
@@ -284,6 +299,7 @@ impl Driver {
                 let _ = s.set_nodelay(true);
             }
             let now = self.now();
+            self.fire_due_timers(now);
             let Some(id) = self.engine.on_accept(now, lid, peer) else {
                 continue; // refused: dropping the stream closes it
             };
@@ -463,6 +479,7 @@ impl Driver {
         let mut progress = false;
         for _ in 0..IO_BUDGET {
             let now = self.now();
+            self.fire_due_timers(now);
             let Some(s) = self.socks.get_mut(&t) else {
                 return progress;
             };
@@ -490,6 +507,7 @@ impl Driver {
         }
         for _ in 0..IO_BUDGET {
             let now = self.now();
+            self.fire_due_timers(now);
             let Some(s) = self.socks.get_mut(&t) else {
                 return progress;
             };
