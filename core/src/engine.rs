@@ -529,7 +529,7 @@ impl Engine {
     /// arrives at or after a deadline the driver has not reported yet sees
     /// the world as it is after that deadline (the driver may report I/O
     /// and timers in either order).
-    fn set_now(&mut self, now: Time) {
+    pub(crate) fn set_now(&mut self, now: Time) {
         crate::bug_on!(
             now < self.now,
             "time went backwards: {now:?} < {:?}",
@@ -543,7 +543,7 @@ impl Engine {
     }
 
     /// Work common to the end of every entry point.
-    fn after_entry(&mut self) {
+    pub(crate) fn after_entry(&mut self) {
         let now = self.now;
         // Sync tasks woken during this entry point run before it returns;
         // they may wake each other, a bounded number of times.

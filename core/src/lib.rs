@@ -42,6 +42,7 @@ pub mod h1;
 mod http_act;
 pub mod http_ana;
 mod http_fetch;
+pub mod inspect;
 pub mod lb;
 mod log;
 #[cfg(feature = "mutants")]
