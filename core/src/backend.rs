@@ -376,6 +376,13 @@ impl Engine {
         };
         s.scb.state = ScState::Clo;
         s.scb.exp = None;
+        if s.txn.is_some() {
+            // HTTP: no server, queue timeout or failed connects all end in
+            // a 503 (HAProxy's `http_reply_and_close` on `SF_ERR_SRV*`).
+            let (err, fin) = (s.err, s.finst);
+            self.release_server_slot(sid);
+            return self.http_reply_error(now, sid, 503, err, fin);
+        }
         // Nothing will come from a server: end the response, stop reading.
         s.res.flags |= ChnFlags::SHUTR;
         s.req.flags |= ChnFlags::SHUTR | ChnFlags::SHUTW;

@@ -360,7 +360,8 @@ impl Engine {
             Some(SockOwner::Cli { session, .. }) => self.clis[session].1.rx.spare_mut(),
             Some(SockOwner::Peer { section, session }) => self.peer_recv_buf(section, session),
             Some(SockOwner::Conn(c)) => self.conn_recv_buf(c),
-            Some(SockOwner::Check { .. }) | None => &mut [],
+            Some(SockOwner::Check { be, srv }) => self.check_recv_buf(be, srv),
+            None => &mut [],
         }
     }
 
@@ -372,7 +373,8 @@ impl Engine {
             Some(SockOwner::Cli { session, level }) => self.cli_recv(now, session, level, n),
             Some(SockOwner::Peer { section, session }) => self.peer_recv(now, section, session, n),
             Some(SockOwner::Conn(c)) => self.conn_on_recv(now, c, n),
-            Some(SockOwner::Check { .. }) | None => {}
+            Some(SockOwner::Check { be, srv }) => self.check_on_recv(now, be, srv, n),
+            None => {}
         }
         self.after_entry();
     }
@@ -403,7 +405,8 @@ impl Engine {
             Some(SockOwner::Cli { session, .. }) => self.clis[session].1.tx.as_slices().0,
             Some(SockOwner::Peer { section, session }) => self.peer_send_buf(section, session),
             Some(SockOwner::Conn(c)) => self.conn_send_buf(c),
-            Some(SockOwner::Check { .. }) | None => &[],
+            Some(SockOwner::Check { be, srv }) => self.check_send_buf(be, srv),
+            None => &[],
         }
     }
 
@@ -419,7 +422,8 @@ impl Engine {
             }
             Some(SockOwner::Peer { section, session }) => self.peer_sent(now, section, session, n),
             Some(SockOwner::Conn(c)) => self.conn_on_sent(now, c, n),
-            Some(SockOwner::Check { .. }) | None => {}
+            Some(SockOwner::Check { be, srv }) => self.check_on_sent(be, srv, n),
+            None => {}
         }
         self.after_entry();
     }

@@ -231,7 +231,7 @@ impl Engine {
                 txn.req_start = now;
                 let to = self.http_request_timeout(sid);
                 let s = &mut self.streams[sid];
-                s.req.rex = to.map(|t| now.add_ms(t));
+                s.req.analyse_exp = to.map(|t| now.add_ms(t));
                 return self.http_wait_for_request(now, sid);
             }
         }
@@ -304,6 +304,7 @@ impl Engine {
         if !head.keep_alive() || self.proxies[fe].http_close_mode() || self.stopping.is_some() {
             txn.flags |= TxnFlags::CLI_CLOSE;
         }
+        s.req.analyse_exp = None;
         s.req.rex = None;
         let body = match h1::request_body(&head) {
             Ok(b) => b,
@@ -617,9 +618,14 @@ impl Engine {
                 msg.state = MsgState::Done;
             }
             BodyStep::Error(e) => {
+                // Bad framing: 400 (or 502) if no response began, else
+                // both sides are cut.
                 let (err, fin) = e.termination();
-                s.set_term(err, fin);
-                self.http_abort(now, sid);
+                if dir == Dir::Req {
+                    self.http_reply_error(now, sid, 400, err, fin);
+                } else {
+                    self.http_server_error(now, sid, 502, err, fin);
+                }
             }
         }
     }
@@ -685,7 +691,7 @@ impl Engine {
         if let Some(t) = s.txn.as_mut() {
             t.flags |= TxnFlags::KEEP_ALIVE_WAIT;
         }
-        s.req.rex = ka.map(|t| now.add_ms(t));
+        s.req.analyse_exp = ka.map(|t| now.add_ms(t));
         if !leftover.is_empty() {
             s.req.buf = leftover;
         } else {
@@ -852,8 +858,12 @@ impl Engine {
         if txn.req.state == MsgState::Tunnel {
             return false;
         }
-        if Time::is_expired(s.req.rex, now) && txn.req.state == MsgState::Head {
+        let head_wait = txn.req.state == MsgState::Head;
+        if head_wait
+            && (Time::is_expired(s.req.analyse_exp, now) || Time::is_expired(s.req.rex, now))
+        {
             s.req.rex = None;
+            s.req.analyse_exp = None;
             if txn.flags.contains(TxnFlags::REQ_STARTED) {
                 self.http_reply_error(now, sid, 408, ErrCode::CliTo, FinSt::Req);
             } else {

@@ -65,6 +65,19 @@ pub struct Check {
     /// Last result, for `show stat` (`L4OK`, `L4CON`, `L4TOUT`...).
     pub last_status: &'static str,
     pub last_duration_ms: u64,
+    /// `option httpchk`: the request to send; `None` for a TCP check.
+    pub http_req: Option<Vec<u8>>,
+    /// `http-check expect [!] status`: inclusive ranges and negation;
+    /// `None`: any 2xx or 3xx passes.
+    pub expect: Option<(bool, Vec<(u16, u16)>)>,
+    /// Request bytes still to send.
+    pub tx: Vec<u8>,
+    /// Response bytes read so far (the status line is all that matters).
+    pub rx: crate::buf::Buffer,
+    /// The check's connection is established (an L7 check is under way).
+    pub connected: bool,
+    /// The last check's detail (`check_desc`/info in logs).
+    pub last_info: String,
 }
 
 /// A `server` line at run time.

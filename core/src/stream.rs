@@ -265,12 +265,12 @@ impl Engine {
         if !http {
             self.stream_set_backend(sid, be);
         }
-        let to = if http {
-            self.http_request_timeout(sid)
-        } else {
-            self.front_timeout(sid)
-        };
+        let to = self.front_timeout(sid);
         self.streams[sid].req.rex = to.map(|t| now.add_ms(t));
+        if http {
+            let to = self.http_request_timeout(sid);
+            self.streams[sid].req.analyse_exp = to.map(|t| now.add_ms(t));
+        }
         Some(sid)
     }
 
@@ -574,7 +574,14 @@ impl Engine {
             return;
         };
         let mut exp = None;
-        for t in [s.req.rex, s.req.wex, s.res.rex, s.res.wex, s.scb.exp] {
+        for t in [
+            s.req.rex,
+            s.req.wex,
+            s.res.rex,
+            s.res.wex,
+            s.scb.exp,
+            s.req.analyse_exp,
+        ] {
             exp = Time::first(exp, t);
         }
         let exp = exp.map(|t| t.max(now.add_ms(1)));

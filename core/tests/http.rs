@@ -1,0 +1,510 @@
+//! In-memory scenario tests of HTTP mode: client <-> engine <-> server,
+//! no sockets. Every test ends by checking that nothing leaked.
+
+mod common;
+
+use common::{addr, ServerMode, World};
+
+const FE: &str = "127.0.0.1:8080";
+const S1: &str = "127.0.0.1:9001";
+const S2: &str = "127.0.0.1:9002";
+
+fn cfg(frontend: &str, backend: &str) -> String {
+    format!(
+        "global\n    log stderr format raw local0\n\
+         defaults\n    mode http\n    log global\n    option httplog\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\
+         frontend fe\n    bind {FE}\n{frontend}    default_backend be\n\
+         backend be\n{backend}"
+    )
+}
+
+fn simple() -> String {
+    cfg("", &format!("    server s1 {S1}\n"))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The termination field of an httplog line (4 characters).
+fn tsc(line: &str) -> &str {
+    line.split(' ').nth(9).unwrap_or("")
+}
+
+/// The status field of an httplog line.
+fn status(line: &str) -> &str {
+    line.split(' ').nth(5).unwrap_or("")
+}
+
+fn logs(w: &World) -> Vec<String> {
+    w.log_texts()
+}
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
+
+#[test]
+fn get_through_with_keep_alive_and_server_reuse() {
+    let mut w = World::new(&simple());
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    let got = text(&w.peers[s].from_engine);
+    assert!(got.starts_with("GET /a HTTP/1.1\r\nHost: x\r\n"), "{got}");
+    w.send(s, OK);
+    assert_eq!(text(&w.peers[c].from_engine), text(OK));
+    assert!(w.peers[c].closed_by_engine.is_none(), "keep-alive");
+    let l = logs(&w).last().cloned().unwrap();
+    assert_eq!((status(&l), tsc(&l)), ("200", "----"), "{l}");
+    assert!(l.ends_with("\"GET /a HTTP/1.1\""), "{l}");
+    // The second request reuses the idle server connection (http-reuse safe:
+    // not the session's first request).
+    w.peers[s].from_engine.clear();
+    w.peers[c].from_engine.clear();
+    w.send(c, b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(
+        w.accepted[&addr(S1)].len(),
+        1,
+        "one server connection for two requests"
+    );
+    assert!(text(&w.peers[s].from_engine).starts_with("GET /b "));
+    w.send(s, OK);
+    assert_eq!(text(&w.peers[c].from_engine), text(OK));
+    assert_eq!(logs(&w).len(), 2, "one line per request");
+    w.fin(c);
+    w.fin(s);
+    w.advance(6000);
+    w.assert_drained();
+}
+
+#[test]
+fn chunked_bodies_both_ways_are_forwarded_intact() {
+    let mut w = World::new(&simple());
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    let req = b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+    // Byte by byte: framing is tracked across any split.
+    for b in req.iter() {
+        w.send(c, &[*b]);
+    }
+    let s = w.server_peer(S1, 0);
+    assert_eq!(text(&w.peers[s].from_engine), text(req));
+    let res = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    w.send(s, res);
+    assert_eq!(text(&w.peers[c].from_engine), text(res));
+    assert_eq!(tsc(logs(&w).last().unwrap()), "----");
+    w.fin(c);
+    w.fin(s);
+    w.advance(6000);
+    w.assert_drained();
+}
+
+#[test]
+fn pipelined_requests_get_responses_in_order() {
+    let mut w = World::new(&simple());
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(
+        c,
+        b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    let s = w.server_peer(S1, 0);
+    assert!(text(&w.peers[s].from_engine).starts_with("GET /1 "));
+    assert!(
+        !text(&w.peers[s].from_engine).contains("GET /2"),
+        "one request at a time"
+    );
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n1");
+    assert!(
+        text(&w.peers[s].from_engine).contains("GET /2 "),
+        "second request after the first response"
+    );
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n2");
+    let got = text(&w.peers[c].from_engine);
+    assert!(
+        got.find("\r\n\r\n1").unwrap() < got.find("\r\n\r\n2").unwrap(),
+        "{got}"
+    );
+    w.fin(c);
+    w.fin(s);
+    w.advance(6000);
+    w.assert_drained();
+}
+
+#[test]
+fn head_204_304_and_100_continue() {
+    let mut w = World::new(&simple());
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n");
+    assert_eq!(
+        status(logs(&w).last().unwrap()),
+        "200",
+        "HEAD answer has no body"
+    );
+    w.send(c, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    w.send(
+        s,
+        b"HTTP/1.1 304 Not Modified\r\ncontent-length: 10\r\n\r\n",
+    );
+    assert_eq!(status(logs(&w).last().unwrap()), "304");
+    w.send(
+        c,
+        b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\ncontent-length: 3\r\n\r\n",
+    );
+    w.send(s, b"HTTP/1.1 100 Continue\r\n\r\n");
+    assert!(text(&w.peers[c].from_engine).ends_with("HTTP/1.1 100 Continue\r\n\r\n"));
+    w.send(c, b"abc");
+    assert!(text(&w.peers[s].from_engine).ends_with("abc"));
+    w.send(s, b"HTTP/1.1 204 No Content\r\n\r\n");
+    assert_eq!(status(logs(&w).last().unwrap()), "204");
+    assert_eq!(logs(&w).len(), 3);
+    w.fin(c);
+    w.fin(s);
+    w.advance(6000);
+    w.assert_drained();
+}
+
+#[test]
+fn deny_return_redirect_and_headers() {
+    let fe = "    http-request deny if { path_beg /admin }\n\
+              \x20   http-request return status 200 content-type text/plain string pong if { path /ping }\n\
+              \x20   http-request redirect prefix https://example.com code 301 if { path_beg /old }\n\
+              \x20   http-request set-header X-Via sluice\n\
+              \x20   http-request del-header X-Secret\n\
+              \x20   http-response set-header X-Served-By sluice\n";
+    let mut w = World::new(&cfg(
+        fe,
+        &format!("    option forwardfor\n    server s1 {S1}\n"),
+    ));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 200 OK\r\n"));
+    assert!(text(&w.peers[c].from_engine).ends_with("\r\n\r\npong"));
+    assert_eq!(tsc(logs(&w).last().unwrap()), "LR--");
+    assert!(
+        w.peers[c].closed_by_engine.is_none(),
+        "return keeps the connection"
+    );
+    w.peers[c].from_engine.clear();
+    w.send(c, b"GET /old/page?q=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 301 "), "{got}");
+    assert!(
+        got.contains("location: https://example.com/old/page?q=1\r\n"),
+        "{got}"
+    );
+    w.peers[c].from_engine.clear();
+    w.send(c, b"GET /x HTTP/1.1\r\nHost: x\r\nX-Secret: 42\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    let got = text(&w.peers[s].from_engine);
+    assert!(
+        got.contains("X-Via: sluice\r\n") && !got.contains("X-Secret"),
+        "{got}"
+    );
+    assert!(got.contains("X-Forwarded-For: 10.0.0.1\r\n"), "{got}");
+    w.send(s, OK);
+    assert!(text(&w.peers[c].from_engine).contains("X-Served-By: sluice\r\n"));
+    w.send(c, b"GET /admin HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(text(&w.peers[c].from_engine).contains("HTTP/1.1 403 Forbidden"));
+    assert!(w.peers[c].closed_by_engine.is_some(), "deny closes");
+    let l = logs(&w).last().cloned().unwrap();
+    assert_eq!((status(&l), tsc(&l)), ("403", "PR--"), "{l}");
+    w.fin(s);
+    w.advance(6000);
+    w.assert_drained();
+}
+
+#[test]
+fn use_backend_by_path() {
+    let text_cfg = format!(
+        "global\n    log stderr format raw local0\ndefaults\n    mode http\n    log global\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\
+         frontend fe\n    bind {FE}\n    use_backend api if {{ path_beg /api }}\n    default_backend web\n\
+         backend web\n    server w {S1}\nbackend api\n    server a {S2}\n"
+    );
+    let mut w = World::new(&text_cfg);
+    w.server(S1, ServerMode::Manual);
+    w.server(S2, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET /api/v1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(!w.accepted.contains_key(&addr(S1)));
+    let a = w.server_peer(S2, 0);
+    w.send(a, OK);
+    w.send(c, b"GET /index HTTP/1.1\r\nHost: x\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.send(s, OK);
+    let l = logs(&w);
+    assert!(l[0].contains(" fe api/a "), "{}", l[0]);
+    assert!(l[1].contains(" fe web/w "), "{}", l[1]);
+    for p in [c, a, s] {
+        w.fin(p);
+    }
+    w.advance(6000);
+    w.assert_drained();
+}
+
+#[test]
+fn malformed_requests_get_400_and_nothing_is_forwarded() {
+    let bad: &[&[u8]] = &[
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost : x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n",
+    ];
+    for req in bad {
+        let mut w = World::new(&simple());
+        w.server(S1, ServerMode::Manual);
+        let c = w.connect(FE);
+        w.send(c, req);
+        let got = text(&w.peers[c].from_engine);
+        assert!(got.starts_with("HTTP/1.1 4"), "{}: {got}", text(req));
+        assert!(w.peers[c].closed_by_engine.is_some(), "{}", text(req));
+        let forwarded = w
+            .accepted
+            .get(&addr(S1))
+            .map_or(0, |v| v.iter().map(|&p| w.peers[p].from_engine.len()).sum());
+        assert_eq!(forwarded, 0, "nothing reaches the server for {}", text(req));
+        w.assert_drained();
+    }
+}
+
+#[test]
+fn cl_te_smuggling_is_neutralised() {
+    let mut w = World::new(&simple());
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    // CL.TE: Content-Length says the smuggled request is body; chunked says
+    // the body ends at "0": chunked wins, the rest is never a request.
+    w.send(c, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    let got = text(&w.peers[s].from_engine);
+    assert!(
+        !got.to_ascii_lowercase().contains("content-length"),
+        "CL dropped: {got}"
+    );
+    assert!(got.ends_with("0\r\n\r\n"), "{got}");
+    w.send(s, OK);
+    assert!(
+        w.peers[c].closed_by_engine.is_some(),
+        "closes after the response"
+    );
+    assert!(
+        !text(&w.peers[s].from_engine).contains("/smuggled"),
+        "smuggled request never forwarded"
+    );
+    w.fin(s);
+    w.advance(6000);
+    w.assert_drained();
+}
+
+#[test]
+fn slowloris_gets_408_and_idle_keep_alive_closes_quietly() {
+    let mut w = World::new(&cfg(
+        "    timeout http-request 2s\n    timeout http-keep-alive 1s\n",
+        &format!("    server s1 {S1}\n"),
+    ));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHo");
+    w.advance(2001);
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 408 "), "{got} {:?}", logs(&w));
+    let l = logs(&w).last().cloned().unwrap();
+    assert_eq!((status(&l), tsc(&l)), ("408", "cR--"), "{l}");
+    w.assert_drained();
+    // Keep-alive: after a response, an idle client is closed without a log.
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.send(s, OK);
+    let n = logs(&w).len();
+    w.advance(1001);
+    assert!(w.peers[c].closed_by_engine.is_some());
+    assert_eq!(
+        logs(&w).len(),
+        n,
+        "no log line for an idle keep-alive close"
+    );
+    w.advance(6000);
+    w.assert_drained();
+}
+
+#[test]
+fn server_errors_502_503_504() {
+    // Garbage.
+    let mut w = World::new(&simple());
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.send(s, b"SSH-2.0-OpenSSH\r\n\r\n");
+    assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 502 "));
+    assert_eq!(status(logs(&w).last().unwrap()), "502");
+    w.assert_drained();
+    // Closed before answering.
+    let mut w = World::new(&simple());
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.fin(s);
+    assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 502 "));
+    assert_eq!(tsc(logs(&w).last().unwrap()), "SH--");
+    w.assert_drained();
+    // No server.
+    let mut w = World::new(&simple());
+    w.server(S1, ServerMode::Refuse);
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    w.advance(4000);
+    assert!(
+        text(&w.peers[c].from_engine).starts_with("HTTP/1.1 503 "),
+        "{} {:?}",
+        text(&w.peers[c].from_engine),
+        logs(&w)
+    );
+    let l = logs(&w).last().cloned().unwrap();
+    assert_eq!((status(&l), tsc(&l)), ("503", "SC--"), "{l}");
+    w.assert_drained();
+    // Too slow.
+    let mut w = World::new(&cfg(
+        "",
+        &format!("    timeout server 2s\n    server s1 {S1}\n"),
+    ));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    w.advance(2001);
+    assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 504 "));
+    let l = logs(&w).last().cloned().unwrap();
+    assert_eq!((status(&l), tsc(&l)), ("504", "sH--"), "{l}");
+    w.assert_drained();
+}
+
+#[test]
+fn rate_limit_denies_exactly_past_the_limit() {
+    let fe = "    http-request track-sc0 src table be\n\
+              \x20   http-request deny if { sc_http_req_rate(0) gt 3 }\n";
+    let be = format!("    stick-table type ip size 1k expire 1m store http_req_cnt,http_req_rate(10s)\n    server s1 {S1}\n");
+    let mut w = World::new(&cfg(fe, &be));
+    w.server(S1, ServerMode::Echo);
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let c = w.connect(FE);
+        w.send(c, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        statuses.push(status(logs(&w).last().unwrap()).to_string());
+        w.fin(c);
+    }
+    // The echo server answers garbage (it echoes the request), so passing
+    // requests end in 502: what matters is that exactly 3 passed the rule.
+    let denied = statuses.iter().filter(|s| *s == "403").count();
+    assert_eq!(denied, 2, "{statuses:?}");
+    assert!(statuses[..3].iter().all(|s| s != "403"), "{statuses:?}");
+    let now = w.now;
+    let t = w.engine.cli_request(now, "show table be");
+    assert!(t.contains("http_req_cnt=5 http_req_rate(10000)=5"), "{t}");
+    w.advance(6000);
+    w.assert_drained();
+}
+
+#[test]
+fn websocket_upgrade_becomes_a_tunnel() {
+    let mut w = World::new(&cfg(
+        "",
+        &format!("    timeout tunnel 1h\n    server s1 {S1}\n"),
+    ));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(
+        c,
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    );
+    let s = w.server_peer(S1, 0);
+    assert!(text(&w.peers[s].from_engine)
+        .to_ascii_lowercase()
+        .contains("upgrade: websocket"));
+    w.send(
+        s,
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    );
+    w.send(c, b"\x81\x05hello");
+    assert!(w.peers[s].from_engine.ends_with(b"\x81\x05hello"));
+    w.send(s, b"\x81\x02hi");
+    assert!(w.peers[c].from_engine.ends_with(b"\x81\x02hi"));
+    w.advance(60_000);
+    assert!(
+        w.peers[c].closed_by_engine.is_none(),
+        "tunnel timeout, not client timeout"
+    );
+    w.fin(c);
+    w.fin(s);
+    assert_eq!(status(logs(&w).last().unwrap()), "101");
+    w.assert_drained();
+}
+
+#[test]
+fn http_server_close_opens_one_server_connection_per_request() {
+    let mut w = World::new(&cfg(
+        "    option http-server-close\n",
+        &format!("    server s1 {S1}\n"),
+    ));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    for i in 0..3 {
+        w.send(c, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        let s = w.server_peer(S1, i);
+        assert!(text(&w.peers[s].from_engine)
+            .to_ascii_lowercase()
+            .contains("connection: close"));
+        w.send(s, OK);
+        assert!(
+            w.peers[s].closed_by_engine.is_some(),
+            "server side closed after each response"
+        );
+    }
+    assert!(
+        w.peers[c].closed_by_engine.is_none(),
+        "client keeps its connection"
+    );
+    w.fin(c);
+    w.advance(6000);
+    w.assert_drained();
+}
+
+#[test]
+fn http_health_check_expects_a_status() {
+    let be = format!("    option httpchk GET /health\n    http-check expect status 200\n    server s1 {S1} check inter 1s fall 1 rise 1\n    server s2 {S2}\n");
+    let mut w = World::new(&cfg("", &be));
+    w.server(S1, ServerMode::Manual);
+    w.server(S2, ServerMode::Manual);
+    w.advance(10);
+    let s = w.server_peer(S1, 0);
+    assert_eq!(
+        text(&w.peers[s].from_engine),
+        "GET /health HTTP/1.0\r\n\r\n"
+    );
+    w.send(s, b"HTTP/1.0 503 Service Unavailable\r\n\r\n");
+    assert!(
+        logs(&w)
+            .iter()
+            .any(|l| l.starts_with("Server be/s1 is DOWN, reason: Layer7 wrong status, code: 503")),
+        "{:?}",
+        logs(&w)
+    );
+    w.advance(1000);
+    let s = w.server_peer(S1, 1);
+    w.send(s, b"HTTP/1.0 200 OK\r\n\r\n");
+    assert!(
+        logs(&w)
+            .iter()
+            .any(|l| l.starts_with("Server be/s1 is UP, reason: Layer7 check passed")),
+        "{:?}",
+        logs(&w)
+    );
+    w.assert_drained();
+}
