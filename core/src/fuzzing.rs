@@ -1,8 +1,9 @@
 //! Entry points for the fuzz targets in `fuzz/` and for the corpus replay
 //! test (`tests/fuzz_corpus.rs`).
 //!
-//! Each function takes arbitrary bytes, drives the peers decoders with them
-//! and checks invariants with `assert!`: a fuzz finding is a panic. The
+//! Each function takes arbitrary bytes, drives the peers decoders or the
+//! HTTP/1 parser (`h1_request`, `h1_response`) with them and checks
+//! invariants with `assert!`: a fuzz finding is a panic. The
 //! invariants are round trips (what decodes re-encodes canonically and
 //! decodes to the same value), push-style consistency (feeding the same
 //! bytes in pieces gives the same items) and agreement between the layers.
