@@ -716,7 +716,7 @@ fn resolve_framing(
         flags |= MsgFlags::CLEN;
         // A list (`5, 5`) becomes the single number, as HAProxy forwards it.
         if h.value_at(i).contains(&b',') {
-            let mut digits = itoa_buf();
+            let mut digits = [0u8; 20];
             let text = fmt_u64(n, &mut digits);
             h.replace_value(i, text)
                 .map_err(|_| H1ErrorKind::HeadTooLarge)?;
@@ -835,10 +835,6 @@ fn unfold(h: &mut Headers) -> bool {
         }
     }
     any
-}
-
-fn itoa_buf() -> [u8; 20] {
-    [0; 20]
 }
 
 /// Decimal text of `n` in `buf`.
