@@ -218,6 +218,11 @@ impl Engine {
             self.queue_add(now, sid, Some(srv));
             return;
         }
+        if self.try_reuse(now, sid) {
+            return;
+        }
+        let b = self.proxies[be].be.as_mut().expect("backend");
+        let server = &mut b.servers[srv];
         let addr = server.addr;
         server.cur_sess += 1;
         server.max_sess = server.max_sess.max(server.cur_sess);
@@ -255,7 +260,8 @@ impl Engine {
             .and_then(|s| self.sessions.get(s.sess))
             .map_or((None, None), |se| (se.src, se.dst));
         if version == 2 {
-            crate::proto_proxy::encode_v2(src, dst, &[], &mut out);
+            // Only an impossible address pair fails; then nothing is sent.
+            let _ = crate::proto_proxy::encode_v2(src, dst, &[], &mut out);
         } else {
             crate::proto_proxy::encode_v1(src, dst, &mut out);
         }
@@ -512,5 +518,149 @@ fn src_key(params: &crate::stick_table::TableParams, ip: IpAddr) -> Option<StKey
         (KeyType::Ipv6, IpAddr::V6(a)) => Some(StKey::ipv6(a)),
         (KeyType::Ipv6, IpAddr::V4(a)) => Some(StKey::ipv6(a.to_ipv6_mapped())),
         _ => None,
+    }
+}
+
+// --------------------------------------------------------------------------
+// Idle server connections (`http-reuse`, HAProxy's `srv->idle_conns` /
+// `safe_conns` and `sess->priv_conns`).
+
+/// How long an idle server connection is kept (`pool-purge-delay`).
+const IDLE_PURGE_MS: u64 = 5000;
+/// Idle connections kept per server at most.
+const IDLE_MAX_PER_SERVER: usize = 256;
+
+impl Engine {
+    /// Puts a server connection whose response ended cleanly in its
+    /// server's idle pool: private to `sess` with `http-reuse never`,
+    /// shared otherwise.
+    pub(crate) fn idle_conn_add(
+        &mut self,
+        now: Time,
+        c: Id<Conn>,
+        sess: Id<crate::session::Session>,
+    ) {
+        let Some(conn) = self.conns.get_mut(c) else {
+            return;
+        };
+        let ConnSide::Back { be, srv } = conn.side else {
+            return;
+        };
+        conn.mux = Mux::Pt { stream: None };
+        let private = self.proxies[be].http_reuse == crate::cfgparse::HttpReuse::Never;
+        let Some(b) = self.proxies[be].be.as_mut() else {
+            return;
+        };
+        let server = &mut b.servers[srv];
+        server.idle.push_back((c, private.then_some(sess)));
+        if server.idle.len() > IDLE_MAX_PER_SERVER {
+            if let Some((old, _)) = server.idle.pop_front() {
+                self.timers
+                    .arm(crate::engine::TimerKey::IdleConn(old), None);
+                self.conn_close(now, old, CloseHow::Graceful);
+            }
+        }
+        self.timers.arm(
+            crate::engine::TimerKey::IdleConn(c),
+            Some(now.add_ms(IDLE_PURGE_MS)),
+        );
+        self.conn_update_interest(c);
+    }
+
+    /// An idle connection to `srv` that this stream may use, taken out of
+    /// the pool. `safe` keeps a session's first request on a connection
+    /// of its own; `never` only reuses the session's private ones.
+    fn idle_conn_take(
+        &mut self,
+        be: usize,
+        srv: usize,
+        sess: Id<crate::session::Session>,
+        first: bool,
+    ) -> Option<Id<Conn>> {
+        use crate::cfgparse::HttpReuse;
+        let mode = self.proxies[be].http_reuse;
+        let b = self.proxies[be].be.as_mut()?;
+        let idle = &mut b.servers[srv].idle;
+        let pos = idle.iter().rposition(|&(_, owner)| match (mode, owner) {
+            (_, Some(o)) => o == sess,
+            (HttpReuse::Never, None) => false,
+            (HttpReuse::Safe, None) => !first,
+            (HttpReuse::Aggressive | HttpReuse::Always, None) => true,
+        })?;
+        let (c, _) = idle.remove(pos)?;
+        self.timers.arm(crate::engine::TimerKey::IdleConn(c), None);
+        Some(c)
+    }
+
+    /// Closes an idle server connection (purge delay, or the server closed
+    /// or spoke out of turn).
+    pub(crate) fn idle_conn_close(&mut self, now: Time, c: Id<Conn>) {
+        if let Some(ConnSide::Back { be, srv }) = self.conns.get(c).map(|x| x.side) {
+            if let Some(b) = self.proxies[be].be.as_mut() {
+                b.servers[srv].idle.retain(|&(x, _)| x != c);
+            }
+        }
+        self.timers.arm(crate::engine::TimerKey::IdleConn(c), None);
+        self.conn_close(now, c, CloseHow::Graceful);
+    }
+
+    /// Closes the private idle connections of a session that ended.
+    pub(crate) fn idle_conns_of_session_close(
+        &mut self,
+        now: Time,
+        sess: Id<crate::session::Session>,
+    ) {
+        let mut doomed = Vec::new();
+        for p in &self.proxies {
+            let Some(b) = &p.be else { continue };
+            for s in &b.servers {
+                doomed.extend(
+                    s.idle
+                        .iter()
+                        .filter(|&&(_, o)| o == Some(sess))
+                        .map(|&(c, _)| c),
+                );
+            }
+        }
+        for c in doomed {
+            self.idle_conn_close(now, c);
+        }
+    }
+
+    /// Attaches an idle connection to a stream in ASS state instead of
+    /// connecting. Returns whether it did.
+    fn try_reuse(&mut self, now: Time, sid: Id<Stream>) -> bool {
+        let s = &self.streams[sid];
+        let (be, Some(srv), sess) = (s.be, s.srv, s.sess) else {
+            return false;
+        };
+        if s.txn.is_none() {
+            return false;
+        }
+        let first = self.sessions.get(sess).is_none_or(|se| se.requests <= 1);
+        let Some(c) = self.idle_conn_take(be, srv, sess, first) else {
+            return false;
+        };
+        let Some(conn) = self.conns.get_mut(c) else {
+            return false;
+        };
+        conn.mux = Mux::Pt { stream: Some(sid) };
+        let b = self.proxies[be].be.as_mut().expect("backend");
+        let server = &mut b.servers[srv];
+        server.cur_sess += 1;
+        server.max_sess = server.max_sess.max(server.cur_sess);
+        server.cum_sess += 1;
+        server.lbconn += 1;
+        server.reuse += 1;
+        let s = &mut self.streams[sid];
+        s.flags |= SfFlags::CURR_SESS;
+        s.scb.conn = Some(c);
+        s.scb.state = ScState::Con;
+        s.conn_start = Some(now);
+        if let Some(t) = s.txn.as_mut() {
+            t.flags |= crate::http_ana::TxnFlags::REUSED;
+        }
+        self.back_connected(now, sid);
+        true
     }
 }

@@ -121,6 +121,49 @@ impl Buffer {
         n
     }
 
+    /// Replaces `old_len` bytes of data starting at `offset` with `new`,
+    /// moving what follows. `false` (and nothing changed) when the result
+    /// does not fit or the range is outside the data.
+    pub fn replace_at(&mut self, offset: usize, old_len: usize, new: &[u8]) -> bool {
+        if offset == 0 {
+            return self.replace_front(old_len, new);
+        }
+        if offset + old_len > self.len() || self.len() - old_len + new.len() > self.capacity() {
+            return false;
+        }
+        self.realign();
+        let rest = self.tail - offset - old_len;
+        self.area
+            .copy_within(offset + old_len..self.tail, offset + new.len());
+        self.area[offset..offset + new.len()].copy_from_slice(new);
+        self.tail = offset + new.len() + rest;
+        true
+    }
+
+    /// Replaces the first `old_len` bytes of data with `new` (an HTTP head
+    /// rewrite), moving what follows. `false` (and nothing changed) when
+    /// the result does not fit (HAProxy's "rewrite failure" once
+    /// `tune.maxrewrite` is used up).
+    pub fn replace_front(&mut self, old_len: usize, new: &[u8]) -> bool {
+        let old_len = old_len.min(self.len());
+        let rest = self.len() - old_len;
+        if new.len() + rest > self.capacity() {
+            return false;
+        }
+        if new.len() <= old_len + self.head {
+            // Room before the data (or the head shrinks): write in front.
+            let start = self.head + old_len - new.len();
+            self.area[start..start + new.len()].copy_from_slice(new);
+            self.head = start;
+        } else {
+            self.realign();
+            self.area.copy_within(old_len..old_len + rest, new.len());
+            self.area[..new.len()].copy_from_slice(new);
+            self.tail = new.len() + rest;
+        }
+        true
+    }
+
     /// Drops all data.
     pub fn reset(&mut self) {
         self.head = 0;
@@ -154,6 +197,29 @@ mod tests {
         b.consume(8);
         assert!(b.is_empty());
         assert_eq!(b.spare_mut().len(), 8);
+    }
+
+    #[test]
+    fn replace_front_grows_and_shrinks_in_place() {
+        let mut b = Buffer::with_capacity(24);
+        b.put(b"GET / 1\r\nbody");
+        assert!(b.replace_front(9, b"GET /longer 1\r\n"));
+        assert_eq!(b.data(), b"GET /longer 1\r\nbody".as_slice());
+        assert!(
+            !b.replace_front(2, b"0123456789abcdef"),
+            "too big: unchanged"
+        );
+        assert_eq!(b.len(), 19);
+        assert!(b.replace_front(15, b"x"));
+        assert_eq!(b.data(), b"xbody");
+        let mut b = Buffer::with_capacity(8);
+        b.put(b"abcdefgh");
+        b.consume(3);
+        assert!(b.replace_front(2, b"123"));
+        assert_eq!(b.data(), b"123fgh");
+        assert!(b.replace_at(3, 2, b"XYZ"));
+        assert_eq!(b.data(), b"123XYZh");
+        assert!(!b.replace_at(5, 3, b""), "past the data");
     }
 
     #[test]

@@ -210,16 +210,21 @@ impl Engine {
             Ok(sel) => sel,
             Err(e) => return e,
         };
-        let mut s = table.dump_header();
-        s.push('\n');
         let ids: Vec<EntryId> = match &sel {
-            Selection::Key(k) => table.lookup(k).into_iter().collect(),
+            // HAProxy prints nothing at all, not even the header, for a
+            // key that is not in the table.
+            Selection::Key(k) => match table.lookup(k) {
+                Some(id) => vec![id],
+                None => return String::new(),
+            },
             Selection::Filters(f) => table
                 .iter()
                 .map(|(_, id)| id)
                 .filter(|&id| Self::selected(table, now, id, f))
                 .collect(),
         };
+        let mut s = table.dump_header();
+        s.push('\n');
         for id in ids {
             if let Some(line) = table.dump_entry(now, id) {
                 let _ = writeln!(

@@ -153,7 +153,8 @@ impl Engine {
             return self.conns[c].hs.spare_mut();
         }
         let Some((sid, dir)) = self.conn_rx_target(c) else {
-            return &mut [];
+            // An idle server connection: any byte or a close ends it.
+            return &mut self.scratch;
         };
         let may = self.streams.get(sid).is_some_and(|s| {
             if dir == Dir::Req {
@@ -241,7 +242,7 @@ impl Engine {
             return self.conn_handshake_recv(now, c, n);
         }
         let Some((sid, dir)) = self.conn_rx_target(c) else {
-            return;
+            return self.idle_conn_close(now, c);
         };
         let (fto, bto) = (self.front_timeout(sid), self.back_timeout(sid));
         let Some(s) = self.streams.get_mut(sid) else {
@@ -373,6 +374,9 @@ impl Engine {
             return;
         };
         let side = conn.side;
+        if conn.pt_stream().is_none() && matches!(side, ConnSide::Back { .. }) {
+            return self.idle_conn_close(now, c);
+        }
         let Some(sid) = conn.pt_stream() else {
             // Before the stream: a handshake that failed.
             let sess = conn.session;
@@ -462,6 +466,8 @@ impl Engine {
                         est && s.req.output > 0 && !s.req.shutw(),
                     )
                 }
+                // An idle server connection watches for the server's close.
+                (None, ConnSide::Back { .. }) => (true, false),
                 (None, _) => (false, false),
             }
         };

@@ -119,22 +119,4 @@ impl Engine {
             self.pool.in_use(),
         )
     }
-
-    /// `tcp-request connection` rules; `false`: reject.
-    pub(crate) fn tcp_rules_connection(
-        &mut self,
-        _now: crate::time::Time,
-        _sess: crate::arena::Id<crate::session::Session>,
-    ) -> bool {
-        true
-    }
-
-    /// `tcp-request session` rules; `false`: reject.
-    pub(crate) fn tcp_rules_session(
-        &mut self,
-        _now: crate::time::Time,
-        _sess: crate::arena::Id<crate::session::Session>,
-    ) -> bool {
-        true
-    }
 }

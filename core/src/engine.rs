@@ -165,6 +165,8 @@ pub(crate) enum TimerKey {
     ConnHs(Id<Conn>),
     /// The health check of server `srv` of backend `be`.
     Check(usize, usize),
+    /// An idle server connection's purge delay.
+    IdleConn(Id<Conn>),
 }
 
 /// How the process is stopping.
@@ -200,6 +202,10 @@ pub struct Engine {
     pub(crate) cum_conn: u64,
     /// `global maxconn`.
     pub(crate) maxconn: Option<u32>,
+    /// `tune.maxrewrite`: room kept for head rewrites.
+    pub(crate) maxrewrite: usize,
+    /// Where idle server connections read (anything read ends them).
+    pub(crate) scratch: [u8; 64],
     pub(crate) stats_timeout_ms: u64,
     pub(crate) stopping: Option<StopMode>,
     exit_sent: bool,
@@ -228,6 +234,8 @@ impl Engine {
             actconn: 0,
             cum_conn: 0,
             maxconn: None,
+            maxrewrite: 1024,
+            scratch: [0; 64],
             stats_timeout_ms: 10_000,
             stopping: None,
             exit_sent: false,
@@ -276,9 +284,6 @@ impl Engine {
     /// Time passed: run every timer at or before `now`.
     pub fn on_timeout(&mut self, now: Time) {
         self.set_now(now);
-        while let Some(key) = self.timers.pop_expired(now) {
-            self.run_timer(now, key);
-        }
         self.after_entry();
     }
 
@@ -520,17 +525,25 @@ impl Engine {
     // ----------------------------------------------------------------------
     // Plumbing shared by the subsystems
 
-    fn set_now(&mut self, now: Time) {
+    /// Moves the clock, then runs every timer due by then: an input that
+    /// arrives at or after a deadline the driver has not reported yet sees
+    /// the world as it is after that deadline (the driver may report I/O
+    /// and timers in either order).
+    pub(crate) fn set_now(&mut self, now: Time) {
         crate::bug_on!(
             now < self.now,
             "time went backwards: {now:?} < {:?}",
             self.now
         );
         self.now = self.now.max(now);
+        let now = self.now;
+        while let Some(key) = self.timers.pop_expired(now) {
+            self.run_timer(now, key);
+        }
     }
 
     /// Work common to the end of every entry point.
-    fn after_entry(&mut self) {
+    pub(crate) fn after_entry(&mut self) {
         let now = self.now;
         // Sync tasks woken during this entry point run before it returns;
         // they may wake each other, a bounded number of times.
@@ -695,6 +708,7 @@ impl Engine {
                 self.handshake_fail(now, c, "Timeout during PROXY protocol header")
             }
             TimerKey::Check(be, srv) => self.check_timer(now, be, srv),
+            TimerKey::IdleConn(c) => self.idle_conn_close(now, c),
         }
     }
 
@@ -806,7 +820,13 @@ impl Engine {
                 }
                 _ => {
                     let (text, _) = self.cli_execute(now, level, words);
-                    self.clis[session].1.write_str(&text);
+                    let s = &mut self.clis[session].1;
+                    s.write_str(&text);
+                    if !s.interactive {
+                        // HAProxy ends every answer with an empty line in
+                        // non-interactive mode (tools read up to it).
+                        s.write_str("\n");
+                    }
                 }
             }
         }

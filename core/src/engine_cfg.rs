@@ -12,7 +12,7 @@ use crate::engine::{CliLevel, Engine, EngineOptions, ListenerKind};
 use crate::lb;
 use crate::proxy::{Backend, Check, Frontend, Proxy, Server, SrvAdmin, SrvState, StickRule};
 use crate::sock::ListenAddr;
-use crate::stick_table::StickTable;
+use crate::stick_table::{DataType, StickTable, StoreSpec, TableParams};
 use crate::time::Time;
 
 /// Why a checked configuration still cannot start (an address that does
@@ -53,6 +53,65 @@ fn resolve_addr(addr: &Addr, resolve: Resolver<'_>) -> Result<SocketAddr, String
     }
 }
 
+/// The tables named by a `stick on|match|store-*` rule (a rule without
+/// `table` names its own proxy's table).
+fn stick_rule_tables(cfg: &Config) -> Vec<&str> {
+    cfg.proxies
+        .iter()
+        .flat_map(|px| {
+            px.stick_rules
+                .iter()
+                .map(move |r| r.table.as_deref().unwrap_or(px.name.as_str()))
+        })
+        .collect()
+}
+
+/// What HAProxy's `check_config_validity` does for a table a stick rule
+/// uses: it stores `server_id` and `server_key` (the dictionary type that
+/// carries the server name to the peers), whatever its `store` line says.
+/// Without them, `stick on src` entries learned from HAProxy lose their
+/// server.
+fn add_stick_data_types(params: &mut TableParams) {
+    for dt in [DataType::SERVER_ID, DataType::SERVER_KEY] {
+        if params.store_spec(dt).is_none() {
+            params.store.push(StoreSpec::plain(dt));
+        }
+    }
+    params.store.sort_by_key(|s| s.data_type.0);
+}
+
+/// HAProxy 2.6 refuses a table that stores an array type together with the
+/// scalar types the array replaces (`gpt` and `gpt0` are the same counter
+/// to HAProxy's actions). Sluice would store both and send both, which no
+/// HAProxy peer could ever have configured: refuse it with HAProxy's words.
+fn check_array_overrides(params: &TableParams) -> Result<(), String> {
+    let rules: [(DataType, &[DataType], &str, &str); 3] = [
+        (DataType::GPT, &[DataType::GPT0], "gpt", "gpt0"),
+        (
+            DataType::GPC,
+            &[DataType::GPC0, DataType::GPC1],
+            "gpc",
+            "gpc[0/1]",
+        ),
+        (
+            DataType::GPC_RATE,
+            &[DataType::GPC0_RATE, DataType::GPC1_RATE],
+            "gpc_rate",
+            "gpc[0/1]_rate",
+        ),
+    ];
+    for (array, scalars, a, b) in rules {
+        if params.store_spec(array).is_some()
+            && scalars.iter().any(|&dt| params.store_spec(dt).is_some())
+        {
+            return Err(format!(
+                "table: simultaneous usage of '{a}' and '{b}' in a same table is not permitted as '{a}' overrides '{b}'."
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Engine {
     /// An engine running `cfg`, started at `now`.
     pub fn from_config(
@@ -66,8 +125,18 @@ impl Engine {
         }
         let mut e = Engine::empty(now, opts);
         e.stats_timeout_ms = u64::from(cfg.global.stats_timeout_ms);
+        let sticking = stick_rule_tables(cfg);
         for t in cfg.tables() {
-            e.tables.push(StickTable::new(t.params.clone()));
+            check_array_overrides(&t.params).map_err(|message| StartError {
+                file: t.place.file.clone(),
+                line: t.place.line,
+                message,
+            })?;
+            let mut params = t.params.clone();
+            if sticking.contains(&params.id.as_str()) {
+                add_stick_data_types(&mut params);
+            }
+            e.tables.push(StickTable::new(params));
         }
         for s in &cfg.global.stats_sockets {
             let level = match s.level {
@@ -90,6 +159,7 @@ impl Engine {
         }
         e.build_peers(cfg, resolve)?;
         e.maxconn = cfg.global.maxconn;
+        e.maxrewrite = cfg.global.maxrewrite() as usize;
         e.build_proxies(cfg, resolve)?;
         let now = e.now;
         e.checks_start(now);
@@ -106,12 +176,24 @@ impl Engine {
         };
         let maxconn = cfg.global.maxconn.unwrap_or(4096) as usize;
         self.pool = crate::pool::Pool::new(cfg.global.tune_bufsize as usize, 2 * maxconn + 64);
+        let tables = crate::rules::table_index(cfg);
         for (i, p) in live.iter().enumerate() {
             let err = |line: u32, message: String| StartError {
                 file: p.place.file.clone(),
                 line,
                 message,
             };
+            let rules = crate::rules::RuleSet::build(cfg, p, &tables).map_err(|errs| {
+                let e = errs.into_iter().next();
+                StartError {
+                    file: e.as_ref().map_or(p.place.file.clone(), |d| d.file.clone()),
+                    line: e.as_ref().map_or(p.place.line, |d| d.line),
+                    message: e.map_or_else(
+                        || "invalid rules".into(),
+                        |d| format!("'{}' : {}", d.keyword, d.message),
+                    ),
+                }
+            })?;
             let fe = if p.kind.is_frontend() {
                 let default_backend = match (&p.default_backend, p.kind) {
                     (Some((place, name)), _) => Some(index_of(name).ok_or_else(|| {
@@ -152,6 +234,10 @@ impl Engine {
                     p.options.splice_auto || p.options.splice_request,
                     p.options.splice_auto || p.options.splice_response,
                 ),
+                rules: std::sync::Arc::new(rules),
+                http_conn_mode: p.options.http_conn_mode,
+                forwardfor: p.options.forwardfor.clone(),
+                http_reuse: p.http_reuse,
             });
         }
         for (i, p) in live.iter().enumerate() {
@@ -244,6 +330,8 @@ impl Engine {
                 chkdown: 0,
                 last_change: self.now,
                 lbconn: 0,
+                idle: Default::default(),
+                reuse: 0,
             });
         }
         let table = p.stick_table.as_ref().and_then(|t| {
@@ -380,5 +468,98 @@ impl Engine {
                 cfg.global.tune_peers_max_updates_at_once.max(1) as usize;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cfgparse::{ParseOptions, Parser};
+
+    fn engine(text: &str) -> Engine {
+        let mut opts = ParseOptions::new("host");
+        opts.local_peer = Some("B".into());
+        let mut p = Parser::new(opts);
+        p.feed("t.cfg", text);
+        let cfg = p.finish().expect("valid config").config;
+        let resolve = |_: &str, _: u16| None;
+        Engine::from_config(Time::ZERO, &cfg, EngineOptions::default(), &resolve).expect("engine")
+    }
+
+    /// Regression: `stick on src` tables did not store `server_id` and
+    /// `server_key`, so entries learned from HAProxy's `be_stick` lost
+    /// their server (found by the interop test `haproxy_stick_on_src_server_key`).
+    #[test]
+    fn stick_rules_store_server_id_and_server_key() {
+        let e = engine(
+            "peers mesh\n    peer B 127.0.0.1:10402\n\
+             backend be_stick\n    mode http\n    stick-table type ip size 1k expire 10m peers mesh\n    stick on src\n    server s1 127.0.0.1:80\n\
+             backend be_plain\n    stick-table type ip size 1k store gpc0\n\
+             backend be_other\n    stick-table type ip size 1k store gpc0,server_id\n\
+             backend be_user\n    stick match src table be_other\n    server s1 127.0.0.1:80\n",
+        );
+        let bits = |name: &str| e.table(name).unwrap().params().data_types_bitfield();
+        let sid_key = DataType::SERVER_ID.bit() | DataType::SERVER_KEY.bit();
+        // HAProxy's definition of be_stick announces bits 0 and 19 (0x80001).
+        assert_eq!(bits("be_stick"), 0x80001);
+        assert_eq!(bits("be_plain"), DataType::GPC0.bit());
+        assert_eq!(bits("be_other"), DataType::GPC0.bit() | sid_key);
+        let t = e.table("be_other").unwrap();
+        assert!(t.layout().slot(DataType::SERVER_KEY).is_some());
+        let ids: Vec<u8> = t.params().store.iter().map(|s| s.data_type.0).collect();
+        assert_eq!(ids, [0, 2, 19], "store stays sorted by type id");
+    }
+
+    fn start_error(text: &str) -> StartError {
+        let mut opts = ParseOptions::new("host");
+        opts.local_peer = Some("A".into());
+        let mut p = Parser::new(opts);
+        p.feed("t.cfg", text);
+        let cfg = p.finish().expect("parses").config;
+        let resolve = |_: &str, _: u16| None;
+        Engine::from_config(Time::ZERO, &cfg, EngineOptions::default(), &resolve)
+            .expect_err("refused")
+    }
+
+    /// Regression: Sluice accepted tables HAProxy 2.6 refuses (found by
+    /// comparing `haproxy -c` and `proxy-mio -c` on the interop tables).
+    #[test]
+    fn arrays_and_the_scalars_they_override_are_refused_as_haproxy_does() {
+        let base = "peers mesh\n    peer A 127.0.0.1:1000\n    table t type ip size 1k store ";
+        for (store, words) in [
+            ("gpt0,gpt(2)", "'gpt' and 'gpt0'"),
+            ("gpc0,gpc(2)", "'gpc' and 'gpc[0/1]'"),
+            ("gpc1,gpc(2)", "'gpc' and 'gpc[0/1]'"),
+            (
+                "gpc0_rate(1s),gpc_rate(2,1s)",
+                "'gpc_rate' and 'gpc[0/1]_rate'",
+            ),
+            (
+                "gpc1_rate(1s),gpc_rate(2,1s)",
+                "'gpc_rate' and 'gpc[0/1]_rate'",
+            ),
+        ] {
+            let e = start_error(&format!("{base}{store}\n"));
+            assert_eq!(e.line, 3, "{store}");
+            assert!(
+                e.to_string()
+                    .starts_with("parsing [t.cfg:3] : table: simultaneous usage of "),
+                "{e}"
+            );
+            assert!(e.message.contains(words), "{store}: {e}");
+        }
+        // What HAProxy accepts: an array with the other family's scalars.
+        for store in ["gpc(2),gpc0_rate(1s)", "gpc_rate(2,1s),gpc0", "gpt(2),gpc0"] {
+            let mut opts = ParseOptions::new("host");
+            opts.local_peer = Some("A".into());
+            let mut p = Parser::new(opts);
+            p.feed("t.cfg", &format!("{base}{store}\n"));
+            let cfg = p.finish().expect("parses").config;
+            let resolve = |_: &str, _: u16| None;
+            assert!(
+                Engine::from_config(Time::ZERO, &cfg, EngineOptions::default(), &resolve).is_ok(),
+                "{store}"
+            );
+        }
     }
 }

@@ -844,3 +844,187 @@ fn check_h1_body(rest: &[u8], body: BodyLen, side: Side) {
         BodyLen::None | BodyLen::UntilClose | BodyLen::Tunnel => {}
     }
 }
+
+// ------------------------------------------------------------ proxy_header
+
+/// Target `proxy_header`: the PROXY protocol parser (`proto_proxy`) against
+/// its encoders, with the input as received bytes under several v2 limits,
+/// then as a recipe for headers that must survive encode then parse.
+pub fn proxy_header(data: &[u8]) {
+    use crate::peers::Status;
+    use crate::proto_proxy::{self as pp, DEFAULT_MAX_V2_LEN, V2_MAX_LEN};
+    for max in [0, 28, DEFAULT_MAX_V2_LEN, V2_MAX_LEN] {
+        match pp::parse(data, max) {
+            Ok(Status::Complete((h, n))) => check_proxy_complete(data, max, &h, n),
+            Ok(Status::Partial) => {
+                assert!(data.len() < pp::V1_MAX_LEN.max(max));
+            }
+            Err(e) => {
+                // Shorter inputs wait for more or fail the same way.
+                for cut in proxy_cuts(data.len()) {
+                    let r = pp::parse(&data[..cut], max);
+                    assert!(
+                        r == Ok(Status::Partial) || r == Err(e),
+                        "cut {cut}: {r:?} vs {e:?}"
+                    );
+                }
+            }
+        }
+    }
+    proxy_round_trips(data);
+}
+
+/// Prefix lengths to try: all of them for short inputs, a spread otherwise.
+fn proxy_cuts(len: usize) -> impl Iterator<Item = usize> {
+    let step = (len / 256).max(1);
+    (0..len).step_by(step).chain(len.checked_sub(1))
+}
+
+fn check_proxy_complete(data: &[u8], max: usize, h: &crate::proto_proxy::ProxyHeader, n: usize) {
+    use crate::peers::Status;
+    use crate::proto_proxy::{self as pp, Command, Family, Tlv, Version};
+    assert!(n > 0 && n <= data.len());
+    let raw = &data[..n];
+    match h.version {
+        Version::V1 => {
+            assert!(n <= pp::V1_MAX_LEN && raw.ends_with(b"\r\n"));
+            assert!(h.tlvs.is_empty() && h.unix.is_none() && h.command == Command::Proxy);
+        }
+        Version::V2 => {
+            assert!(n <= max && n == 16 + usize::from(u16::from_be_bytes([raw[14], raw[15]])));
+        }
+    }
+    assert_eq!(h.src.is_some(), h.dst.is_some());
+    if let Some((s, d)) = h.addresses() {
+        assert_eq!(h.command, Command::Proxy);
+        let v4 = h.transport.family == Family::Inet;
+        assert!(s.is_ipv4() == v4 && d.is_ipv4() == v4);
+    }
+    assert!(h
+        .tlvs
+        .iter()
+        .all(|t| !matches!(t, Tlv::Unknown { kind, .. } if Tlv::is_known(*kind))));
+    // Exactly the header: what follows does not matter, what is missing is
+    // waited for.
+    assert_eq!(pp::parse(raw, max), Ok(Status::Complete((h.clone(), n))));
+    for cut in proxy_cuts(n) {
+        assert_eq!(
+            pp::parse(&raw[..cut], max),
+            Ok(Status::Partial),
+            "cut {cut}"
+        );
+    }
+    // Re-encoding gives a header that parses back to the same value (LOCAL
+    // drops the addresses, so a checksum may change) and is canonical.
+    let mut out = Vec::new();
+    let m = h.encode(&mut out).expect("a parsed header re-encodes");
+    assert_eq!(m, out.len());
+    let Ok(Status::Complete((back, used))) = pp::parse(&out, pp::V2_MAX_LEN) else {
+        panic!(
+            "own encoding does not parse: {:?}",
+            out.escape_ascii().to_string()
+        )
+    };
+    assert_eq!(used, out.len());
+    let no_crc = |x: &pp::ProxyHeader| pp::ProxyHeader {
+        tlvs: proxy_no_crc(&x.tlvs),
+        ..x.clone()
+    };
+    assert_eq!(no_crc(&back), no_crc(h));
+    let exact = match h.version {
+        Version::V2 => h.command == Command::Proxy,
+        Version::V1 => h.transport == pp::Transport::TCP4 || raw == b"PROXY UNKNOWN\r\n",
+    };
+    if exact {
+        assert_eq!(out, raw, "re-encoding is byte-exact");
+    }
+    let mut again = Vec::new();
+    back.encode(&mut again).expect("re-encodes");
+    assert_eq!(again, out, "encoding is canonical");
+}
+
+/// TLVs with every checksum value zeroed, to compare headers whose bytes
+/// (hence checksums) differ.
+fn proxy_no_crc(tlvs: &[crate::proto_proxy::Tlv]) -> Vec<crate::proto_proxy::Tlv> {
+    use crate::proto_proxy::Tlv;
+    tlvs.iter()
+        .map(|t| match t {
+            Tlv::Crc32c(_) => Tlv::Crc32c(0),
+            t => t.clone(),
+        })
+        .collect()
+}
+
+/// Headers built from the input: addresses and TLVs through `encode_v1` /
+/// `encode_v2`, then parsed back.
+fn proxy_round_trips(data: &[u8]) {
+    use crate::peers::Status;
+    use crate::proto_proxy::{self as pp, Tlv};
+    use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    let mut g = Gen { data, pos: 0 };
+    let addr = |g: &mut Gen<'_>| -> Option<SocketAddr> {
+        let port = u16::from_be_bytes([g.u8(), g.u8()]);
+        match g.u8() % 4 {
+            0 => None,
+            1 => Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::from(g.u32())), port)),
+            2 => {
+                let b = g.bytes(16);
+                let mut o = [0u8; 16];
+                o[16 - b.len()..].copy_from_slice(b);
+                Some(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(o)), port))
+            }
+            _ => Some(SocketAddr::new(
+                IpAddr::V6(Ipv4Addr::from(g.u32()).to_ipv6_mapped()),
+                port,
+            )),
+        }
+    };
+    for _ in 0..8 {
+        if g.done() {
+            return;
+        }
+        let (src, dst) = (addr(&mut g), addr(&mut g));
+        let mut v1 = Vec::new();
+        pp::encode_v1(src, dst, &mut v1);
+        let Ok(Status::Complete((h, n))) = pp::parse(&v1, 0) else {
+            panic!(
+                "own v1 line does not parse: {:?}",
+                v1.escape_ascii().to_string()
+            )
+        };
+        assert_eq!(n, v1.len());
+        assert_eq!(h.addresses().is_some(), src.is_some() && dst.is_some());
+        let mut tlvs = Vec::new();
+        for _ in 0..usize::from(g.u8() % 5) {
+            let kind = g.u8();
+            let value = g.bytes(40).to_vec();
+            tlvs.push(match kind % 8 {
+                0 => Tlv::Alpn(value),
+                1 => Tlv::Authority(value),
+                2 => Tlv::Crc32c(0),
+                3 => Tlv::Noop(value),
+                4 => Tlv::UniqueId(value),
+                5 => Tlv::Netns(value),
+                _ if Tlv::is_known(kind) => Tlv::Noop(value),
+                _ => Tlv::Unknown { kind, value },
+            });
+        }
+        let mut v2 = Vec::new();
+        match pp::encode_v2(src, dst, &tlvs, &mut v2) {
+            Ok(n) => {
+                assert_eq!(n, v2.len());
+                let Ok(Status::Complete((h, used))) = pp::parse(&v2, n) else {
+                    panic!("own v2 header does not parse")
+                };
+                assert_eq!(used, n);
+                assert_eq!(proxy_no_crc(&h.tlvs), proxy_no_crc(&tlvs));
+                assert_eq!(h.addresses().is_some(), src.is_some() && dst.is_some());
+            }
+            Err(e) => {
+                assert!(v2.is_empty());
+                // Only a second checksum can be refused here.
+                assert_eq!(e, pp::ProxyError::BadTlv(Tlv::CRC32C));
+            }
+        }
+    }
+}

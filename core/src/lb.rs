@@ -1,67 +1,774 @@
-//! Load balancing (temporary round robin; replaced by the full lb module).
+//! Load-balancing algorithms: which server of a backend gets the next
+//! connection. HAProxy's `lb_fwrr.c` (`balance roundrobin`), `lb_map.c`
+//! (`balance static-rr`, and the map lookup of `balance source` with the
+//! default `hash-type map-based`), `lb_fwlc.c` (`balance leastconn`) and
+//! `lb_fas.c` (`balance first`), with the server selection rules of
+//! `backend.c` (`assign_server`, `get_server_sh`).
+//!
+//! Pure data structures: the caller owns the servers (HAProxy's
+//! `struct server` list of a `proxy`) and passes a snapshot of the facts the
+//! algorithms read ([`LbServer`]); [`Lb`] (HAProxy's `struct lbprm`) keeps
+//! only the algorithm's own state. Servers are named by their index in that
+//! slice, which is their declaration order (HAProxy's `puid` order).
+//!
+//! ```text
+//!   Lb::new(algo, servers)          build (HAProxy: init_server_map, fwrr_init_server_groups, ...)
+//!        |
+//!        v
+//!   Lb::pick(servers, hash, avoid)  one decision per connection attempt (assign_server)
+//!        ^        |
+//!        |        v  a server goes UP/DOWN/MAINT/DRAIN, or `set weight`
+//!   Lb::recalc(servers)             (set_server_status_up/down, update_server_weight)
+//! ```
+//!
+//! # Rules common to every algorithm
+//!
+//! * A server is *eligible* when it is usable (UP, not MAINT/DRAIN/DOWN) and
+//!   its weight is not 0 (HAProxy's `srv_willbe_usable`).
+//! * Backups are used only when no active server is eligible, and then only
+//!   the first eligible backup in order (HAProxy's `lbprm.fbck`; `option
+//!   allbackups` is not supported). This is the *tier*, fixed by `recalc`.
+//! * `pick` skips a server at its `maxconn` (the caller then queues the
+//!   connection in the backend queue), except `Source` with a hash: there
+//!   the hashed server is returned even when full, so the same client stays
+//!   on the same server; HAProxy then queues on that server.
+//! * `avoid` (the server of a failed attempt, for redispatch) is skipped
+//!   when another eligible, not full server of the tier exists.
+//! * Weights are capped at [`MAX_WEIGHT`] (HAProxy's `SRV_UWGHT_MAX`).
+//! * `pick` re-checks eligibility and never returns a server that is not
+//!   eligible in the slice it is given; a server that became eligible is
+//!   only considered after `recalc`. It returns `None` when nothing fits.
+//!
+//! # Per algorithm
+//!
+//! * `RoundRobin` (dynamic weights): every server advances along its own
+//!   grid of positions `cycle + (2k + 1) / (2 * weight)`, `k < weight`; the
+//!   server with the lowest next position (ties: lowest index) is picked,
+//!   which interleaves servers smoothly and gives each exactly `weight`
+//!   picks per cycle of `sum(weights)` picks. A server coming UP, or whose
+//!   weight changes, joins at the current position without catching up.
+//!   A full or avoided server loses its turn (HAProxy skips saturated
+//!   servers and re-queues them after the pick). O(log n) per pick.
+//! * `StaticRr`: the same interleaving, frozen into a map of
+//!   `sum(weights)` slots walked in turn. Weights are those given to
+//!   [`Lb::new`]; as with HAProxy's static algorithms a later weight only
+//!   counts as 0 (out) or not 0 (back at its initial weight). `recalc`
+//!   rebuilds the map for UP/DOWN changes.
+//! * `LeastConn`: the server with the lowest load wins, the load being 0
+//!   for an idle server and `(cur_conns + 1) / weight` otherwise (HAProxy's
+//!   `fwlc_queue_srv` key: the load once this connection is added); among
+//!   equal loads, the least recently picked wins, which rotates them.
+//! * `First`: the first eligible server in order that is not full.
+//! * `Source`: `hash % map_size` in the `StaticRr` map, with the hash of the
+//!   client address from [`hash_ip`]. The mapping depends only on the tier
+//!   and the weights, so a client keeps its server until a server of the
+//!   tier goes up or down. Without a hash (a client that is not IPv4/IPv6)
+//!   the map is walked round robin, as HAProxy falls back to.
 
+use std::collections::BTreeSet;
+
+use core::cmp::Ordering;
 use core::net::IpAddr;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Highest weight a server may have (HAProxy's `SRV_UWGHT_MAX`); larger
+/// weights are taken as this.
+pub const MAX_WEIGHT: u32 = 256;
+
+/// What the algorithms need to know about one server of the backend, taken
+/// from HAProxy's `struct server` (`uweight`, `cur_state`/`cur_admin`,
+/// `SRV_F_BACKUP`, `served`, `maxconn`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LbServer {
+    /// Configured or `set weight` weight, 0..=256 (0: never picked).
     pub weight: u32,
+    /// UP (or going up), and neither in MAINT nor DRAIN nor DOWN.
     pub usable: bool,
+    /// A `backup` server.
     pub backup: bool,
+    /// Connections being served right now (HAProxy's `served`).
     pub cur_conns: u32,
+    /// `maxconn`; `None` means unlimited.
     pub maxconn: Option<u32>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+impl LbServer {
+    /// An active, usable server with that weight, idle and unlimited.
+    pub const fn active(weight: u32) -> LbServer {
+        LbServer {
+            weight,
+            usable: true,
+            backup: false,
+            cur_conns: 0,
+            maxconn: None,
+        }
+    }
+
+    /// Serving `maxconn` connections already.
+    pub fn is_full(&self) -> bool {
+        self.maxconn.is_some_and(|m| self.cur_conns >= m)
+    }
+}
+
+/// A `balance` algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Algo {
+    /// `balance roundrobin` (`lb_fwrr.c`).
     RoundRobin,
+    /// `balance static-rr` (`lb_map.c`).
     StaticRr,
+    /// `balance leastconn` (`lb_fwlc.c`).
     LeastConn,
+    /// `balance first` (`lb_fas.c`).
     First,
+    /// `balance source` with `hash-type map-based` (`lb_map.c`).
     Source,
 }
 
+impl Algo {
+    /// Static algorithms freeze weights at [`Lb::new`].
+    pub const fn is_static(self) -> bool {
+        matches!(self, Algo::StaticRr | Algo::Source)
+    }
+}
+
+/// HAProxy's source hash input (`get_server_sh`): the address's 32-bit
+/// words, read in network order, XORed together (IPv4: the address itself).
+/// No avalanche is applied, as with the default `hash-type map-based`.
+pub fn hash_ip(ip: IpAddr) -> u32 {
+    match ip {
+        IpAddr::V4(v4) => u32::from_be_bytes(v4.octets()),
+        IpAddr::V6(v6) => v6
+            .octets()
+            .chunks_exact(4)
+            .fold(0, |h, w| h ^ u32::from_be_bytes([w[0], w[1], w[2], w[3]])),
+    }
+}
+
+/// The load-balancing state of one backend (HAProxy's `struct lbprm`).
+///
+/// Invariants (checked after every entry point in debug builds): `tier` is
+/// strictly increasing; the round-robin tree holds exactly the tier's
+/// servers, each at its recorded position; map slots name tier servers
+/// only, each exactly as many times as its weight; `rr_idx` is within the
+/// map.
 #[derive(Clone, Debug)]
 pub struct Lb {
-    next: usize,
+    algo: Algo,
+    /// The servers picks choose from, in order: the eligible actives, or
+    /// else the first eligible backup, or else none.
+    tier: Vec<usize>,
+    /// Whether `tier` is the backup fallback.
+    on_backup: bool,
+    /// Weights given to `new` (or at a server's first `recalc`), capped:
+    /// what the static algorithms use.
+    initial_weights: Vec<u32>,
+    state: State,
+}
+
+#[derive(Clone, Debug)]
+enum State {
+    Fwrr(Fwrr),
+    Map(Map),
+    Fwlc(Fwlc),
+    /// `first` keeps no state.
+    Fas,
 }
 
 impl Lb {
-    pub fn new(_algo: Algo, _servers: &[LbServer]) -> Lb {
-        Lb { next: 0 }
+    /// Builds the state of `algo` over `servers`.
+    pub fn new(algo: Algo, servers: &[LbServer]) -> Lb {
+        let state = match algo {
+            Algo::RoundRobin => State::Fwrr(Fwrr::default()),
+            Algo::StaticRr | Algo::Source => State::Map(Map::default()),
+            Algo::LeastConn => State::Fwlc(Fwlc::default()),
+            Algo::First => State::Fas,
+        };
+        let mut lb = Lb {
+            algo,
+            tier: Vec::new(),
+            on_backup: false,
+            initial_weights: servers.iter().map(|s| s.weight.min(MAX_WEIGHT)).collect(),
+            state,
+        };
+        lb.recalc(servers);
+        lb
     }
-    pub fn recalc(&mut self, _servers: &[LbServer]) {}
+
+    pub fn algo(&self) -> Algo {
+        self.algo
+    }
+
+    /// The servers `pick` currently chooses from, in order.
+    pub fn tier(&self) -> &[usize] {
+        &self.tier
+    }
+
+    /// Whether no active server is eligible and the first backup is used.
+    pub fn on_backup(&self) -> bool {
+        self.on_backup
+    }
+
+    /// The weight the algorithm uses for server `i`: its capped weight, or
+    /// for static algorithms its initial weight unless set to 0.
+    fn weight_of(&self, servers: &[LbServer], i: usize) -> u32 {
+        let Some(s) = servers.get(i) else { return 0 };
+        let w = s.weight.min(MAX_WEIGHT);
+        if self.algo.is_static() && w != 0 {
+            self.initial_weights.get(i).copied().unwrap_or(w)
+        } else {
+            w
+        }
+    }
+
+    fn eligible(&self, servers: &[LbServer], i: usize) -> bool {
+        servers.get(i).is_some_and(|s| s.usable) && self.weight_of(servers, i) > 0
+    }
+
+    /// Takes a change of state or weight into account: a server went UP,
+    /// DOWN, into MAINT or DRAIN, or got a new weight, or servers were added
+    /// (new ones are appended to the slice).
+    pub fn recalc(&mut self, servers: &[LbServer]) {
+        // Servers seen for the first time keep the weight they come with.
+        self.initial_weights.truncate(servers.len());
+        for s in &servers[self.initial_weights.len()..] {
+            self.initial_weights.push(s.weight.min(MAX_WEIGHT));
+        }
+        let eligible: Vec<usize> = (0..servers.len())
+            .filter(|&i| self.eligible(servers, i))
+            .collect();
+        let actives: Vec<usize> = eligible
+            .iter()
+            .copied()
+            .filter(|&i| !servers[i].backup)
+            .collect();
+        self.on_backup = actives.is_empty() && !eligible.is_empty();
+        self.tier = if self.on_backup {
+            eligible[..1].to_vec()
+        } else {
+            actives
+        };
+        let weights: Vec<u32> = (0..servers.len())
+            .map(|i| self.weight_of(servers, i))
+            .collect();
+        match &mut self.state {
+            State::Fwrr(rr) => rr.recalc(&self.tier, &weights),
+            State::Map(map) => map.rebuild(&self.tier, &weights),
+            State::Fwlc(lc) => lc.last_pick.resize(servers.len(), 0),
+            State::Fas => {}
+        }
+        self.check_invariants();
+    }
+
+    /// Chooses the server for a new connection attempt. `hash` is the
+    /// [`hash_ip`] of the client for `Source` (ignored by the others);
+    /// `avoid` is the server a previous attempt failed on. See the module
+    /// doc for the rules.
     pub fn pick(
         &mut self,
         servers: &[LbServer],
-        _hash: Option<u32>,
+        hash: Option<u32>,
         avoid: Option<usize>,
     ) -> Option<usize> {
-        let n = servers.len();
-        for backup in [false, true] {
-            for k in 0..n {
-                let i = (self.next + k) % n;
-                let s = &servers[i];
-                if s.usable
-                    && s.weight > 0
-                    && s.backup == backup
-                    && Some(i) != avoid
-                    && s.maxconn.is_none_or(|m| s.cur_conns < m)
-                {
-                    self.next = i + 1;
-                    return Some(i);
+        let picked = match self.algo {
+            Algo::RoundRobin => self.pick_fwrr(servers, avoid),
+            Algo::StaticRr => self.pick_map_rr(servers, avoid),
+            Algo::Source => match hash {
+                Some(h) => self.pick_map_hash(servers, h, avoid),
+                None => self.pick_map_rr(servers, avoid),
+            },
+            Algo::LeastConn => self.pick_fwlc(servers, avoid),
+            Algo::First => self.pick_fas(servers, avoid),
+        };
+        crate::bug_on!(picked.is_some_and(|i| !self.eligible(servers, i)));
+        self.check_invariants();
+        picked
+    }
+
+    /// Whether `i` may take this connection: eligible and not full.
+    fn available(&self, servers: &[LbServer], i: usize) -> bool {
+        self.eligible(servers, i) && !servers[i].is_full()
+    }
+
+    fn pick_fwrr(&mut self, servers: &[LbServer], avoid: Option<usize>) -> Option<usize> {
+        let State::Fwrr(rr) = &mut self.state else {
+            return None;
+        };
+        // Servers looked at and passed over, put back once the pick is made.
+        let mut aside: Vec<(Pos, usize)> = Vec::new();
+        let mut avoided = None;
+        let mut chosen = None;
+        while let Some((pos, i)) = rr.tree.pop_first() {
+            let eligible = servers.get(i).is_some_and(|s| s.usable && s.weight > 0);
+            if !eligible {
+                // Stale (no recalc yet): keep its place, never pick it.
+                aside.push((pos, i));
+                continue;
+            }
+            let next = pos.advance();
+            if servers[i].is_full() || Some(i) == avoid {
+                // A skipped server loses its turn.
+                if Some(i) == avoid && !servers[i].is_full() {
+                    avoided = Some((pos, i));
                 }
+                aside.push((next, i));
+                continue;
+            }
+            chosen = Some((pos, i));
+            aside.push((next, i));
+            break;
+        }
+        for &(pos, i) in &aside {
+            rr.tree.insert((pos, i));
+            if let Some(p) = rr.pos.get_mut(i) {
+                *p = Some(pos);
             }
         }
-        None
+        let (pos, i) = chosen.or(avoided)?;
+        rr.now = pos;
+        Some(i)
+    }
+
+    fn pick_map_rr(&mut self, servers: &[LbServer], avoid: Option<usize>) -> Option<usize> {
+        let State::Map(map) = &self.state else {
+            return None;
+        };
+        let len = map.srv.len();
+        let mut avoided = None;
+        let mut found = None;
+        for step in 0..len {
+            let slot = (map.rr_idx + step) % len;
+            let i = map.srv[slot];
+            if !self.available(servers, i) {
+                continue;
+            }
+            if Some(i) == avoid {
+                avoided = avoided.or(Some(slot));
+                continue;
+            }
+            found = Some(slot);
+            break;
+        }
+        let slot = found.or(avoided)?;
+        let i = map.srv[slot];
+        if let State::Map(map) = &mut self.state {
+            map.rr_idx = (slot + 1) % len;
+        }
+        Some(i)
+    }
+
+    fn pick_map_hash(
+        &self,
+        servers: &[LbServer],
+        hash: u32,
+        avoid: Option<usize>,
+    ) -> Option<usize> {
+        let State::Map(map) = &self.state else {
+            return None;
+        };
+        let len = map.srv.len();
+        if len == 0 {
+            return None;
+        }
+        let start = usize::try_from(hash).unwrap_or(usize::MAX) % len;
+        // The hashed slot; the following ones only when that server is
+        // avoided, or ineligible because `recalc` was not called yet.
+        let mut avoided = None;
+        for step in 0..len {
+            let i = map.srv[(start + step) % len];
+            if !self.eligible(servers, i) {
+                continue;
+            }
+            if Some(i) == avoid {
+                avoided = avoided.or(Some(i));
+                continue;
+            }
+            return Some(i);
+        }
+        avoided
+    }
+
+    fn pick_fwlc(&mut self, servers: &[LbServer], avoid: Option<usize>) -> Option<usize> {
+        let State::Fwlc(lc) = &self.state else {
+            return None;
+        };
+        // The lowest (load, last pick), the least recently picked first
+        // among equal loads.
+        let mut best: Option<(Load, u64, usize)> = None;
+        let mut avoided = None;
+        for &i in &self.tier {
+            if !self.available(servers, i) {
+                continue;
+            }
+            if Some(i) == avoid {
+                avoided = Some(i);
+                continue;
+            }
+            let load = Load::of(servers[i].cur_conns, self.weight_of(servers, i));
+            let last = lc.last_pick.get(i).copied().unwrap_or(0);
+            if best.is_none_or(|(bl, blast, _)| (load, last) < (bl, blast)) {
+                best = Some((load, last, i));
+            }
+        }
+        let i = best.map(|(_, _, i)| i).or(avoided)?;
+        if let State::Fwlc(lc) = &mut self.state {
+            lc.seq += 1;
+            if let Some(l) = lc.last_pick.get_mut(i) {
+                *l = lc.seq;
+            }
+        }
+        Some(i)
+    }
+
+    fn pick_fas(&self, servers: &[LbServer], avoid: Option<usize>) -> Option<usize> {
+        let mut avoided = None;
+        for &i in &self.tier {
+            if !self.available(servers, i) {
+                continue;
+            }
+            if Some(i) == avoid {
+                avoided = Some(i);
+                continue;
+            }
+            return Some(i);
+        }
+        avoided
+    }
+
+    /// Debug-build check of the invariants listed on [`Lb`].
+    fn check_invariants(&self) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        crate::bug_on!(self.tier.windows(2).any(|w| w[0] >= w[1]));
+        crate::bug_on!(self.on_backup && self.tier.len() != 1);
+        match &self.state {
+            State::Fwrr(rr) => {
+                crate::bug_on!(rr.tree.len() != self.tier.len());
+                for &(pos, i) in &rr.tree {
+                    crate::bug_on!(self.tier.binary_search(&i).is_err());
+                    let recorded = rr.pos.get(i).copied().flatten().map(Pos::parts);
+                    crate::bug_on!(recorded != Some(pos.parts()));
+                    crate::bug_on!(pos.num >= pos.den || pos.num % 2 == 0);
+                    crate::bug_on!(rr.weight.get(i).map(|&w| 2 * u64::from(w)) != Some(pos.den));
+                }
+            }
+            State::Map(map) => {
+                crate::bug_on!(!map.srv.is_empty() && map.rr_idx >= map.srv.len());
+                crate::bug_on!(map.srv.iter().any(|i| self.tier.binary_search(i).is_err()));
+            }
+            State::Fwlc(_) | State::Fas => {}
+        }
     }
 }
 
-pub fn hash_ip(ip: IpAddr) -> u32 {
-    match ip {
-        IpAddr::V4(a) => u32::from(a),
-        IpAddr::V6(a) => a
-            .octets()
-            .chunks(4)
-            .fold(0, |h, c| h ^ u32::from_be_bytes([c[0], c[1], c[2], c[3]])),
+// ------------------------------------------------------------- roundrobin
+
+/// A position on the round-robin time line: `cycle + num / den` with
+/// `num = 2k + 1` odd and `den = 2 * weight`, so `num < den`. Compared by
+/// value (two grids may meet: 1/2 == 3/6).
+#[derive(Clone, Copy, Debug)]
+struct Pos {
+    cycle: u64,
+    num: u64,
+    den: u64,
+}
+
+impl Pos {
+    const START: Pos = Pos {
+        cycle: 0,
+        num: 0,
+        den: 1,
+    };
+
+    /// The exact representation (equality of `Pos` is by value).
+    fn parts(self) -> (u64, u64, u64) {
+        (self.cycle, self.num, self.den)
+    }
+
+    /// The next grid point of the same server.
+    fn advance(self) -> Pos {
+        if self.num + 2 < self.den {
+            Pos {
+                num: self.num + 2,
+                ..self
+            }
+        } else {
+            Pos {
+                cycle: self.cycle.saturating_add(1),
+                num: 1,
+                den: self.den,
+            }
+        }
+    }
+
+    /// The first grid point of a server of weight `w` (> 0) at or after
+    /// `at`: the smallest `k` with `(2k + 1) / 2w >= at.num / at.den`.
+    fn place(at: Pos, w: u32) -> Pos {
+        let den = 2 * u64::from(w.clamp(1, MAX_WEIGHT));
+        let lhs = at.num * den; // compare (2k+1) * at.den >= lhs
+        let k = if lhs <= at.den {
+            0
+        } else {
+            (lhs - at.den).div_ceil(2 * at.den)
+        };
+        if 2 * k + 1 < den {
+            Pos {
+                cycle: at.cycle,
+                num: 2 * k + 1,
+                den,
+            }
+        } else {
+            Pos {
+                cycle: at.cycle.saturating_add(1),
+                num: 1,
+                den,
+            }
+        }
+    }
+}
+
+impl Ord for Pos {
+    fn cmp(&self, other: &Pos) -> Ordering {
+        self.cycle
+            .cmp(&other.cycle)
+            .then((self.num * other.den).cmp(&(other.num * self.den)))
+    }
+}
+
+impl PartialOrd for Pos {
+    fn partial_cmp(&self, other: &Pos) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Pos {
+    fn eq(&self, other: &Pos) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Pos {}
+
+/// `lb_fwrr`'s state: each tier server's next position, in a tree.
+#[derive(Clone, Debug, Default)]
+struct Fwrr {
+    /// Next position of each server, `None` outside the tier.
+    pos: Vec<Option<Pos>>,
+    /// The weight each position's grid was made for.
+    weight: Vec<u32>,
+    tree: BTreeSet<(Pos, usize)>,
+    /// Position of the last pick: where joining servers start.
+    now: Pos,
+}
+
+impl Default for Pos {
+    fn default() -> Pos {
+        Pos::START
+    }
+}
+
+impl Fwrr {
+    fn recalc(&mut self, tier: &[usize], weights: &[u32]) {
+        let n = weights.len();
+        // Servers removed from the slice leave the tree first.
+        for i in n..self.pos.len() {
+            if let Some(p) = self.pos[i] {
+                self.tree.remove(&(p, i));
+            }
+        }
+        self.pos.resize(n, None);
+        self.weight.resize(n, 0);
+        for (i, &w) in weights.iter().enumerate() {
+            let in_tier = tier.binary_search(&i).is_ok();
+            let old = self.pos[i];
+            let new = match old {
+                _ if !in_tier => None,
+                Some(p) if self.weight[i] == w => Some(p),
+                // New weight: re-grid from where it stood, not before now.
+                Some(p) => Some(Pos::place(p.max(self.now), w)),
+                None => Some(Pos::place(self.now, w)),
+            };
+            // Structural comparison: a re-gridded position may be equal in
+            // value to the old one (1/2 == 3/6) yet step differently.
+            if old.map(Pos::parts) != new.map(Pos::parts) {
+                if let Some(p) = old {
+                    self.tree.remove(&(p, i));
+                }
+                if let Some(p) = new {
+                    self.tree.insert((p, i));
+                }
+                self.pos[i] = new;
+            }
+            self.weight[i] = w;
+        }
+    }
+}
+
+// -------------------------------------------------------------- static map
+
+/// `lb_map`'s state: the tier's servers laid out over `sum(weights)` slots
+/// in round-robin order, and the next slot to try.
+#[derive(Clone, Debug, Default)]
+struct Map {
+    srv: Vec<usize>,
+    rr_idx: usize,
+}
+
+impl Map {
+    fn rebuild(&mut self, tier: &[usize], weights: &[u32]) {
+        // The first cycle of the round-robin grid: every (position, server)
+        // of every tier server, in order.
+        let mut slots: Vec<(Pos, usize)> = Vec::new();
+        for &i in tier {
+            let w = weights[i];
+            let mut p = Pos::place(Pos::START, w);
+            for _ in 0..w {
+                slots.push((p, i));
+                p = p.advance();
+            }
+        }
+        slots.sort_unstable();
+        self.srv = slots.into_iter().map(|(_, i)| i).collect();
+        self.rr_idx = if self.srv.is_empty() {
+            0
+        } else {
+            self.rr_idx % self.srv.len()
+        };
+    }
+}
+
+// -------------------------------------------------------------- leastconn
+
+/// `lb_fwlc`'s state: when each server was last picked, to rotate among
+/// equally loaded servers.
+#[derive(Clone, Debug, Default)]
+struct Fwlc {
+    last_pick: Vec<u64>,
+    seq: u64,
+}
+
+/// HAProxy's `fwlc_queue_srv` key as an exact fraction: 0 when idle, else
+/// `(conns + 1) / weight`.
+#[derive(Clone, Copy, Debug)]
+struct Load {
+    num: u64,
+    den: u64,
+}
+
+impl Load {
+    fn of(conns: u32, weight: u32) -> Load {
+        if conns == 0 {
+            Load { num: 0, den: 1 }
+        } else {
+            Load {
+                num: u64::from(conns) + 1,
+                den: u64::from(weight.max(1)),
+            }
+        }
+    }
+}
+
+impl Ord for Load {
+    fn cmp(&self, other: &Load) -> Ordering {
+        (self.num * other.den).cmp(&(other.num * self.den))
+    }
+}
+
+impl PartialOrd for Load {
+    fn partial_cmp(&self, other: &Load) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Load {
+    fn eq(&self, other: &Load) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Load {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pos_place_and_advance() {
+        // Weight 3: 1/6, 3/6, 5/6, then the next cycle.
+        let p = Pos::place(Pos::START, 3);
+        assert_eq!((p.cycle, p.num, p.den), (0, 1, 6));
+        let p = p.advance().advance();
+        assert_eq!((p.cycle, p.num, p.den), (0, 5, 6));
+        let p = p.advance();
+        assert_eq!((p.cycle, p.num, p.den), (1, 1, 6));
+        // Placing weight 2 (1/4, 3/4) at 1/2 gives 3/4; at 3/4 itself, 3/4.
+        let half = Pos {
+            cycle: 4,
+            num: 1,
+            den: 2,
+        };
+        let q = Pos::place(half, 2);
+        assert_eq!((q.cycle, q.num, q.den), (4, 3, 4));
+        assert_eq!(Pos::place(q, 2), q);
+        // Past the last grid point of the cycle: the next cycle.
+        let late = Pos {
+            cycle: 4,
+            num: 7,
+            den: 8,
+        };
+        let r = Pos::place(late, 2);
+        assert_eq!((r.cycle, r.num, r.den), (5, 1, 4));
+        // Equal values on different grids compare equal.
+        assert_eq!(
+            Pos {
+                cycle: 0,
+                num: 1,
+                den: 2
+            },
+            Pos {
+                cycle: 0,
+                num: 3,
+                den: 6
+            }
+        );
+    }
+
+    #[test]
+    fn place_is_the_first_grid_point_not_before() {
+        for w in 1..=12u32 {
+            for num in 0..40u64 {
+                let at = Pos {
+                    cycle: 2,
+                    num,
+                    den: 40,
+                };
+                let p = Pos::place(at, w);
+                assert!(p >= at, "w={w} at={at:?} -> {p:?}");
+                // The grid point before it (if any) is before `at`.
+                if p.num > 1 {
+                    let prev = Pos {
+                        num: p.num - 2,
+                        ..p
+                    };
+                    assert!(prev < at);
+                } else if p.cycle > at.cycle {
+                    let last = Pos {
+                        cycle: at.cycle,
+                        num: p.den - 1,
+                        den: p.den,
+                    };
+                    assert!(last < at);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn load_order() {
+        assert!(Load::of(0, 1) < Load::of(1, 256));
+        assert_eq!(Load::of(0, 1), Load::of(0, 100));
+        // (1+1)/1 = 2 > (3+1)/3
+        assert!(Load::of(3, 3) < Load::of(1, 1));
+        assert_eq!(Load::of(1, 2), Load::of(3, 4));
     }
 }

@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
+pub mod acl;
 pub mod arena;
 mod backend;
 pub mod buf;
@@ -34,9 +35,14 @@ pub mod connection;
 mod datapath;
 pub mod engine;
 mod engine_cfg;
+mod fetch;
 pub mod freq_ctr;
 pub mod fuzzing;
 pub mod h1;
+mod http_act;
+pub mod http_ana;
+mod http_fetch;
+pub mod inspect;
 pub mod lb;
 mod log;
 #[cfg(feature = "mutants")]
@@ -46,6 +52,8 @@ pub mod pool;
 pub mod proto_proxy;
 pub mod proxy;
 pub mod rng;
+pub mod rules;
+pub mod sample;
 pub mod session;
 pub mod sock;
 mod stats;
@@ -53,6 +61,7 @@ pub mod stconn;
 pub mod stick_table;
 pub mod stream;
 pub mod task;
+mod tcp_rules;
 pub mod time;
 
 /// An internal invariant (HAProxy's `BUG_ON`): checked in debug builds, in

@@ -28,7 +28,16 @@ impl Engine {
         if fe.dontlognull && s.req.total == 0 && s.res.total == 0 && s.err == ErrCode::None {
             return;
         }
-        let line = self.tcplog_line(now, s);
+        if s.txn
+            .as_ref()
+            .is_some_and(|t| t.flags.contains(crate::http_ana::TxnFlags::NOLOG))
+        {
+            return;
+        }
+        let line = match &s.txn {
+            Some(t) => self.httplog_line(now, s, t),
+            None => self.tcplog_line(now, s),
+        };
         let level = if s.err == ErrCode::None {
             LogLevel::Info
         } else {
@@ -85,6 +94,87 @@ impl Engine {
         let _ = write!(
             out,
             " [{date}] {} {}/{} {tw}/{tc}/{tt} {} {}{} {}/{}/{}/{}/{} {}/{}",
+            fe.name,
+            be.name,
+            srv_name,
+            s.res.total,
+            s.err.ch(),
+            s.finst.ch(),
+            self.actconn,
+            feconn,
+            beconn,
+            srv_conn,
+            retries,
+            srv_queue,
+            be_queue
+        );
+        out
+    }
+
+    /// The `option httplog` line of a transaction:
+    /// `%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc
+    /// %ac/%fc/%bc/%sc/%rc %sq/%bq %{+Q}r` (no captures, so no `%hr %hs`).
+    pub(crate) fn httplog_line(
+        &self,
+        now: Time,
+        s: &Stream,
+        t: &crate::http_ana::HttpTxn,
+    ) -> String {
+        let fe = &self.proxies[s.fe];
+        let be = &self.proxies[s.be];
+        let srv_name = match (s.srv.or(s.prev_srv), be.be.as_ref()) {
+            (Some(i), Some(b)) => b.servers[i].name.as_str(),
+            _ => "<NOSRV>",
+        };
+        let src = self.sessions.get(s.sess).and_then(|se| se.src);
+        let mut out = String::with_capacity(200);
+        match src {
+            Some(a) => {
+                let _ = write!(out, "{}:{}", a.ip(), a.port());
+            }
+            None => out.push_str("unix:1"),
+        }
+        let date = fmt_date(self.opts.epoch_ms + t.req_start.as_ms(), true);
+        let ms = |a: Option<Time>, b: Time| a.map_or(-1, |a| (a - b) as i64);
+        let tr_req = ms(t.t_req_done, t.req_start);
+        let tw = s
+            .t_queue
+            .map_or(if s.t_connect.is_some() { 0 } else { -1 }, |v| v as i64);
+        let tc = s.t_connect.map_or(-1, |v| v as i64);
+        let sent_at = s
+            .conn_start
+            .map(|c| c.add_ms(s.t_connect.unwrap_or(0)))
+            .max(t.t_req_done);
+        let tr = match (t.t_res_head, sent_at) {
+            (Some(h), Some(a)) => (h - a) as i64,
+            _ => -1,
+        };
+        let ta = (now - t.req_start) as i64;
+        let status = t.status.map_or(-1, i64::from);
+        let (srv_conn, srv_queue) = match (s.srv, be.be.as_ref()) {
+            (Some(i), Some(b)) => (b.servers[i].cur_sess, b.servers[i].queue.len()),
+            _ => (0, 0),
+        };
+        let (beconn, be_queue) = be.be.as_ref().map_or((0, 0), |b| (b.beconn, b.queue.len()));
+        let feconn = fe.fe.as_ref().map_or(0, |f| f.feconn);
+        let retries = be
+            .be
+            .as_ref()
+            .map_or(0, |b| b.retries)
+            .saturating_sub(s.conn_retries);
+        let retries = if s.flags.contains(crate::stream::SfFlags::REDISP) {
+            format!("+{retries}")
+        } else {
+            retries.to_string()
+        };
+        let req = if t.request_line.is_empty() {
+            "<BADREQ>"
+        } else {
+            t.request_line.as_str()
+        };
+        let _ = write!(
+            out,
+            " [{date}] {} {}/{} {tr_req}/{tw}/{tc}/{tr}/{ta} {status} {} - - {}{}-- {}/{}/{}/{}/{} {}/{} \"{req}\"",
             fe.name,
             be.name,
             srv_name,

@@ -103,6 +103,14 @@ pub struct Server {
     pub chkdown: u64,
     pub last_change: Time,
     pub lbconn: u64,
+    /// Idle connections to this server, oldest first (`idle_conns`), with
+    /// the session that may use a private one.
+    pub idle: std::collections::VecDeque<(
+        Id<crate::connection::Conn>,
+        Option<Id<crate::session::Session>>,
+    )>,
+    /// Connections reused from the idle pool.
+    pub reuse: u64,
 }
 
 impl Server {
@@ -142,6 +150,10 @@ pub struct Frontend {
     pub denied_conn: u64,
     pub denied_sess: u64,
     pub failed_req: u64,
+    /// HTTP requests received (`req_tot`).
+    pub cum_req: u64,
+    /// Requests denied by rules (`dreq`).
+    pub denied_req: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub default_backend: Option<usize>,
@@ -204,9 +216,28 @@ pub struct Proxy {
     /// `option splice-auto` / `splice-request` / `splice-response`: which
     /// directions may be spliced (request, response).
     pub splice: (bool, bool),
+    /// ACLs and rules (`tcp-request`, `http-request`, `use_backend`...).
+    pub rules: std::sync::Arc<crate::rules::RuleSet>,
+    /// `option http-keep-alive | http-server-close | httpclose`.
+    pub http_conn_mode: cfgparse::HttpConnMode,
+    /// `option forwardfor`.
+    pub forwardfor: Option<cfgparse::ForwardFor>,
+    /// `http-reuse`.
+    pub http_reuse: cfgparse::HttpReuse,
 }
 
 impl Proxy {
+    /// `option httpclose`: no keep-alive on either side.
+    pub fn http_close_mode(&self) -> bool {
+        self.http_conn_mode == cfgparse::HttpConnMode::Close
+    }
+
+    /// `option http-server-close` (or `httpclose`): a new server connection
+    /// per request.
+    pub fn http_server_close_mode(&self) -> bool {
+        self.http_conn_mode != cfgparse::HttpConnMode::KeepAlive
+    }
+
     /// `show stat`'s `status` column for a frontend or backend line.
     pub fn be_status(&self) -> &'static str {
         match &self.be {

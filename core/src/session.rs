@@ -48,6 +48,8 @@ pub struct Session {
     pub stream: Option<Id<Stream>>,
     /// Whether `conn_cur` was counted up for the tracked entries.
     pub conn_cur_counted: bool,
+    /// Streams (HTTP requests) this session has carried.
+    pub requests: u32,
 }
 
 // --------------------------------------------------------------------------
@@ -90,6 +92,7 @@ impl Engine {
             stkctr: [None; MAX_STKCTR],
             stream: None,
             conn_cur_counted: false,
+            requests: 0,
         });
         self.conns[c].session = Some(sess);
         self.actconn += 1;
@@ -162,6 +165,7 @@ impl Engine {
         let Some(se) = self.sessions.remove(sess) else {
             return;
         };
+        self.idle_conns_of_session_close(now, sess);
         if let Some(c) = self.conns.get(se.conn).map(|_| se.conn) {
             self.conn_close(now, c, CloseHow::Graceful);
         }

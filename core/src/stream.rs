@@ -70,6 +70,8 @@ pub enum ErrCode {
     Down,
     /// `K`: killed by an administrator.
     Killed,
+    /// `L`: the proxy answered by itself (`http-request return`, redirects).
+    Local,
 }
 
 impl ErrCode {
@@ -85,6 +87,7 @@ impl ErrCode {
             ErrCode::Internal => 'I',
             ErrCode::Down => 'D',
             ErrCode::Killed => 'K',
+            ErrCode::Local => 'L',
         }
     }
 }
@@ -149,6 +152,8 @@ pub struct Stream {
     pub t_connect: Option<u64>,
     /// The armed timer.
     pub exp: Option<Time>,
+    /// The HTTP transaction (HTTP mode).
+    pub txn: Option<Box<crate::http_ana::HttpTxn>>,
 }
 
 impl Stream {
@@ -197,7 +202,15 @@ impl Engine {
     pub(crate) fn stream_new(&mut self, now: Time, sess_id: Id<Session>) -> Option<Id<Stream>> {
         let sess = self.sessions.get(sess_id)?;
         let fe = sess.fe;
-        let be = self.proxies[fe].fe.as_ref()?.default_backend?;
+        let http = self.proxies[fe].mode == crate::cfgparse::Mode::Http;
+        // HTTP picks its backend after the request rules; until then the
+        // stream points at the frontend's default.
+        let default_be = self.proxies[fe].fe.as_ref()?.default_backend;
+        let be = if http {
+            default_be.unwrap_or(fe)
+        } else {
+            default_be?
+        };
         let retries = self.proxies[be].be.as_ref().map_or(3, |b| b.retries);
         let mut st = Stream {
             sess: sess_id,
@@ -219,13 +232,20 @@ impl Engine {
             t_queue: None,
             t_connect: None,
             exp: None,
+            txn: None,
         };
         st.scf.conn = Some(sess.conn);
-        // TCP mode: no analyser, connect at once, forward everything.
-        st.req.flags |= ChnFlags::AUTO_CONNECT | ChnFlags::AUTO_CLOSE;
-        st.res.flags |= ChnFlags::AUTO_CLOSE;
-        st.req.forward(INFINITE_FORWARD);
-        st.res.forward(INFINITE_FORWARD);
+        if http {
+            // The analysers decide what to forward and when to connect.
+            let max_head = self.pool.bufsize().saturating_sub(self.maxrewrite);
+            st.txn = Some(Box::new(crate::http_ana::HttpTxn::new(now, max_head)));
+        } else {
+            // TCP mode: no analyser, connect at once, forward everything.
+            st.req.flags |= ChnFlags::AUTO_CONNECT | ChnFlags::AUTO_CLOSE;
+            st.res.flags |= ChnFlags::AUTO_CLOSE;
+            st.req.forward(INFINITE_FORWARD);
+            st.res.forward(INFINITE_FORWARD);
+        }
         // Bytes read with the handshake (after a PROXY header) are the
         // first bytes of the request.
         let conn = sess.conn;
@@ -234,18 +254,43 @@ impl Engine {
             if !hs.is_null() {
                 let n = hs.len();
                 st.req.buf = hs;
-                st.req.output = n;
+                st.req.output = if http { 0 } else { n };
                 st.req.total = n as u64;
             }
         }
         let sid = self.streams.insert(st);
-        let be_p = self.proxies[be].be.as_mut()?;
-        be_p.beconn += 1;
-        be_p.max_beconn = be_p.max_beconn.max(be_p.beconn);
-        be_p.cum_beconn += 1;
-        self.streams[sid].flags |= SfFlags::BE_ASSIGNED;
-        self.streams[sid].req.rex = self.front_timeout(sid).map(|t| now.add_ms(t));
+        if let Some(se) = self.sessions.get_mut(sess_id) {
+            se.requests += 1;
+        }
+        if !http {
+            self.stream_set_backend(sid, be);
+        }
+        let to = if http {
+            self.http_request_timeout(sid)
+        } else {
+            self.front_timeout(sid)
+        };
+        self.streams[sid].req.rex = to.map(|t| now.add_ms(t));
         Some(sid)
+    }
+
+    /// Counts the stream on backend `be` (`beconn`), once.
+    pub(crate) fn stream_set_backend(&mut self, sid: Id<Stream>, be: usize) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        if s.flags.contains(SfFlags::BE_ASSIGNED) {
+            return;
+        }
+        s.be = be;
+        s.conn_retries = self.proxies[be].be.as_ref().map_or(3, |b| b.retries);
+        s.flags |= SfFlags::BE_ASSIGNED;
+        let Some(b) = self.proxies[be].be.as_mut() else {
+            return;
+        };
+        b.beconn += 1;
+        b.max_beconn = b.max_beconn.max(b.beconn);
+        b.cum_beconn += 1;
     }
 
     /// The client-side inactivity timeout in effect for a stream.
@@ -289,9 +334,23 @@ impl Engine {
             else {
                 return;
             };
-            self.stream_check_timeouts(now, sid);
+            let http = self.streams.get(sid).is_some_and(|s| {
+                s.txn
+                    .as_ref()
+                    .is_some_and(|t| t.req.state != crate::http_ana::MsgState::Tunnel)
+            });
+            if !http || !self.http_check_timeouts(now, sid) {
+                self.stream_check_timeouts(now, sid);
+            }
+            if http {
+                self.http_analyse(now, sid);
+            }
             self.back_update(now, sid);
-            self.stream_shutdowns(now, sid);
+            if http {
+                self.http_shutdowns(now, sid);
+            } else {
+                self.stream_shutdowns(now, sid);
+            }
             if self.stream_try_end(now, sid) {
                 return;
             }
@@ -321,6 +380,12 @@ impl Engine {
             return;
         };
         if s.scb.state != ScState::Est || s.scf.state != ScState::Est {
+            return;
+        }
+        if s.txn
+            .as_ref()
+            .is_some_and(|t| t.req.state != crate::http_ana::MsgState::Tunnel)
+        {
             return;
         }
         let (Some(fc), Some(bc)) = (s.scf.conn, s.scb.conn) else {
@@ -522,6 +587,16 @@ impl Engine {
     /// Releases everything a finished stream holds, logs it, and ends its
     /// session (`stream_free`).
     pub(crate) fn stream_free(&mut self, now: Time, sid: Id<Stream>) {
+        let Some(sess) = self.streams.get(sid).map(|s| s.sess) else {
+            return;
+        };
+        self.stream_free_keep_session(now, sid);
+        self.session_free(now, sess);
+    }
+
+    /// Releases a finished stream and logs it; its session lives on
+    /// (HTTP keep-alive).
+    pub(crate) fn stream_free_keep_session(&mut self, now: Time, sid: Id<Stream>) {
         self.timers.arm(TimerKey::Stream(sid), None);
         self.pool.cancel(BufWaiter::Stream(sid, Dir::Req));
         self.pool.cancel(BufWaiter::Stream(sid, Dir::Res));
@@ -540,10 +615,11 @@ impl Engine {
         for b in [s.req.buf, s.res.buf] {
             self.pool_release(b);
         }
-        if let Some(sess) = self.sessions.get_mut(sess) {
-            sess.stream = None;
+        if let Some(se) = self.sessions.get_mut(sess) {
+            if se.stream == Some(sid) {
+                se.stream = None;
+            }
         }
-        self.session_free(now, sess);
     }
 
     /// Closes the client connection (ctrl layer) of a stream.

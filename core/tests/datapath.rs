@@ -590,3 +590,89 @@ fn splice_takes_over_a_tunnel_and_keeps_accounting() {
     );
     w.assert_drained();
 }
+
+/// The same sequence as a real HAProxy 2.6 run (see the commit message):
+/// tracking counts the connection at once, so the third connection within
+/// the period is rejected by `sc0_conn_rate gt 2`.
+#[test]
+fn track_sc0_and_reject_on_conn_rate_like_haproxy() {
+    let text = cfg(
+        "",
+        &format!(
+            "    stick-table type ip size 1k expire 1m store conn_cnt,conn_cur,conn_rate(10s),sess_cnt,sess_rate(10s),bytes_in_cnt,bytes_out_cnt,gpc0\n\
+             \x20   tcp-request connection track-sc0 src\n\
+             \x20   tcp-request connection reject if {{ sc0_conn_rate gt 2 }}\n\
+             \x20   server s1 {S1}\n"
+        ),
+    );
+    let mut w = World::new(&text);
+    w.server(S1, ServerMode::Echo);
+    let a = w.connect(FE);
+    w.send(a, b"hi\n");
+    w.fin(a);
+    let now = w.now;
+    let t = w.engine.cli_request(now, "show table app");
+    assert!(t.contains("key=10.0.0.1 use=0 exp=60000 gpc0=0 conn_cnt=1 conn_rate(10000)=1 conn_cur=0 sess_cnt=1 sess_rate(10000)=1 bytes_in_cnt=3 bytes_out_cnt=3"), "{t}");
+    let b = w.connect(FE);
+    let t = w.engine.cli_request(now, "show table app");
+    assert!(
+        t.contains("use=1 exp=60000 gpc0=0 conn_cnt=2 conn_rate(10000)=2 conn_cur=1 sess_cnt=2"),
+        "{t}"
+    );
+    let c = w.connect(FE);
+    assert!(
+        w.peers[c].closed_by_engine.is_some(),
+        "third connection rejected"
+    );
+    let t = w.engine.cli_request(now, "show table app");
+    assert!(
+        t.contains("conn_cnt=3 conn_rate(10000)=3 conn_cur=1 sess_cnt=2"),
+        "{t}"
+    );
+    w.fin(b);
+    let sb = w.server_peer(S1, 1);
+    w.fin(sb);
+    let stat = w.engine.cli_request(now, "show stat");
+    let header: Vec<&str> = stat
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let dcon = header.iter().position(|c| *c == "dcon").unwrap();
+    let fe = stat
+        .lines()
+        .find(|l| l.starts_with("app,FRONTEND,"))
+        .unwrap();
+    let cols: Vec<&str> = fe.split(',').collect();
+    assert_eq!(cols[dcon], "1", "dcon counts the rejected connection: {fe}");
+    w.assert_drained();
+}
+
+#[test]
+fn session_rules_see_proxy_addresses_connection_rules_the_real_one() {
+    let text = cfg(
+        "",
+        &format!(
+            "    tcp-request connection reject if {{ src 192.0.2.0/24 }}\n\
+             \x20   tcp-request session reject if {{ src 198.51.100.7 }}\n\
+             \x20   server s1 {S1}\n"
+        ),
+    )
+    .replace(&format!("bind {FE}"), &format!("bind {FE} accept-proxy"));
+    let mut w = World::new(&text);
+    w.server(S1, ServerMode::Echo);
+    // The real peer is 10.0.0.1: the connection rule does not fire even
+    // though the header says 192.0.2.9.
+    let c = w.connect(FE);
+    w.send(c, b"PROXY TCP4 192.0.2.9 203.0.113.1 1000 80\r\nok");
+    assert_eq!(w.peers[c].from_engine, b"ok");
+    w.fin(c);
+    // The session rule sees the PROXY source.
+    let d = w.connect(FE);
+    w.send(d, b"PROXY TCP4 198.51.100.7 203.0.113.1 1000 80\r\nnope");
+    assert!(w.peers[d].closed_by_engine.is_some());
+    assert!(w.peers[d].from_engine.is_empty());
+    w.assert_drained();
+}

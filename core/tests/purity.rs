@@ -20,6 +20,10 @@ const ALLOWED_DEPS: &[&str] = &[
     "rand_core",
     "rand_chacha",
     "arbitrary",
+    // PROXY protocol v2 CRC32C: tables and arithmetic only.
+    "crc",
+    // ACL regex matching and `regsub`: pure matching code, no I/O, no entropy.
+    "regex",
     "httparse",
 ];
 

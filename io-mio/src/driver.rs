@@ -35,7 +35,39 @@ const IO_BUDGET: usize = 16;
 
 enum Listening {
     Tcp(TcpListener),
-    Unix(UnixListener, PathBuf),
+    Unix(UnixListener, OwnedPath),
+}
+
+/// The file a unix listener was bound to, and the identity (device, inode)
+/// of the socket file it created there.
+struct OwnedPath {
+    path: PathBuf,
+    id: Option<(u64, u64)>,
+}
+
+impl OwnedPath {
+    fn new(path: &str) -> OwnedPath {
+        let path = PathBuf::from(path);
+        let id = file_id(&path);
+        OwnedPath { path, id }
+    }
+
+    /// Removes the socket file, but only if it is still the one we created:
+    /// during a reload the new process binds the same path (replacing our
+    /// file) before the old one exits, and the old one must not remove the
+    /// new one's socket.
+    fn remove(&self) {
+        if self.id.is_some() && file_id(&self.path) == self.id {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn file_id(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
 }
 
 enum Stream {
@@ -105,6 +137,10 @@ pub struct Driver {
     paused: std::collections::BTreeSet<ListenerId>,
     log: LogSink,
     exit: bool,
+    /// Listeners that could not be bound; fatal while starting.
+    bind_errors: Vec<String>,
+    /// The time of the input being handled (see [`Driver::tick`]).
+    now: Time,
 }
 
 fn sock_error(e: &io::Error) -> SockError {
@@ -163,11 +199,31 @@ impl Driver {
             paused: Default::default(),
             log,
             exit: false,
+            bind_errors: Vec::new(),
+            now: Time::from_ms(start.elapsed().as_millis() as u64),
         })
     }
 
-    fn now(&self) -> Time {
+    fn clock(&self) -> Time {
         Time::from_ms(self.start.elapsed().as_millis() as u64)
+    }
+
+    /// The time for the next engine input, after running every engine
+    /// timer due by then. The engine must see its expired timers before
+    /// any other input at the same time: an input at or after a deadline
+    /// that was not run yet breaks its invariant (no timer at or before
+    /// `now` when an entry point returns) and, worse, handles I/O with
+    /// stale timeouts. Poll events and timeouts come back together, and
+    /// time moves on while a batch of events is serviced, so this is done
+    /// before every input, not once per poll.
+    fn tick(&mut self) -> Time {
+        let now = self.clock().max(self.now);
+        self.now = now;
+        if Time::is_expired(self.engine.next_timeout(), now) {
+            self.engine.on_timeout(now);
+            self.drain_actions();
+        }
+        now
     }
 
     /// Runs until the engine asks to exit. Returns the engine for inspection.
@@ -179,6 +235,13 @@ impl Driver {
             .register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
         let mut events = Events::with_capacity(1024);
         self.drain_actions();
+        if !self.bind_errors.is_empty() {
+            // Like HAProxy: a process that cannot bind all its listeners
+            // at startup does not start (a peers section without its
+            // address would run deaf).
+            self.remove_unix_sockets();
+            return Err(io::Error::other(self.bind_errors.join("; ")));
+        }
         on_bound();
         while !self.exit {
             self.service();
@@ -186,13 +249,13 @@ impl Driver {
                 break;
             }
             let timeout = self.engine.next_timeout().map(|t| {
-                let now = self.now();
+                let now = self.clock();
                 Duration::from_millis(t.saturating_since(now))
             });
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(io::Error::new(e.kind(), format!("event loop: {e}"))),
             }
             for ev in events.iter() {
                 match ev.token() {
@@ -203,11 +266,7 @@ impl Driver {
                     Token(t) => self.mark_ready(t, ev),
                 }
             }
-            let now = self.now();
-            if Time::is_expired(self.engine.next_timeout(), now) {
-                self.engine.on_timeout(now);
-                self.drain_actions();
-            }
+            self.tick();
         }
         self.remove_unix_sockets();
         Ok(())
@@ -217,7 +276,7 @@ impl Driver {
     fn remove_unix_sockets(&mut self) {
         for l in self.listeners.values() {
             if let Listening::Unix(_, path) = l {
-                let _ = std::fs::remove_file(path);
+                path.remove();
             }
         }
     }
@@ -230,7 +289,7 @@ impl Driver {
             } else {
                 StopMode::Hard
             };
-            let now = self.now();
+            let now = self.tick();
             self.engine.stop(now, mode);
             self.drain_actions();
         }
@@ -252,7 +311,7 @@ impl Driver {
     }
 
     fn finish_connect(&mut self, t: usize) {
-        let now = self.now();
+        let now = self.tick();
         let Some(s) = self.socks.get_mut(&t) else {
             return;
         };
@@ -303,7 +362,7 @@ impl Driver {
                 let _ = s.set_nodelay(true);
                 local = s.local_addr().ok();
             }
-            let now = self.now();
+            let now = self.tick();
             let Some(id) = self.engine.on_accept(now, lid, peer, local) else {
                 continue; // refused: dropping the stream closes it
             };
@@ -352,7 +411,7 @@ impl Driver {
                             }
                             Listening::Unix(u, path) => {
                                 let _ = self.poll.registry().deregister(u);
-                                let _ = std::fs::remove_file(path);
+                                path.remove();
                             }
                         }
                     }
@@ -418,7 +477,7 @@ impl Driver {
     }
 
     fn listen(&mut self, lid: ListenerId, addr: ListenAddr) {
-        let now = self.now();
+        let now = self.now;
         let token = Token(LISTENER_BASE + lid.0 as usize);
         let res = match &addr {
             ListenAddr::Tcp(a) => bind_tcp(*a).and_then(|mut l| {
@@ -431,19 +490,23 @@ impl Driver {
                 self.poll
                     .registry()
                     .register(&mut l, token, Interest::READABLE)?;
-                Ok(Listening::Unix(l, PathBuf::from(path)))
+                Ok(Listening::Unix(l, OwnedPath::new(path)))
             }),
         };
         match res {
             Ok(l) => {
                 self.listeners.insert(lid, l);
             }
-            Err(e) => self.engine.on_listen_error(now, lid, &e.to_string()),
+            Err(e) => {
+                self.bind_errors
+                    .push(format!("Starting listener on {addr}: cannot bind: {e}"));
+                self.engine.on_listen_error(now, lid, &e.to_string());
+            }
         }
     }
 
     fn connect(&mut self, id: SockId, addr: SocketAddr) {
-        let now = self.now();
+        let now = self.now;
         let res = TcpStream::connect(addr).and_then(|mut s| {
             s.set_nodelay(true)?;
             self.poll.registry().register(
@@ -490,7 +553,7 @@ impl Driver {
             Err(e) => {
                 self.log
                     .alert(&format!("cannot create a pipe for splicing: {e}"));
-                let now = self.now();
+                let now = self.tick();
                 self.drop_sock(from.index());
                 self.engine
                     .on_error(now, from, SockError::Other(e.raw_os_error().unwrap_or(0)));
@@ -503,7 +566,7 @@ impl Driver {
     fn service_splice(&mut self, t: usize) -> bool {
         let mut progress = false;
         for _ in 0..IO_BUDGET {
-            let now = self.now();
+            let now = self.tick();
             let Some(src) = self.socks.get(&t) else {
                 return progress;
             };
@@ -624,7 +687,7 @@ impl Driver {
         }
         let mut progress = false;
         for _ in 0..IO_BUDGET {
-            let now = self.now();
+            let now = self.tick();
             let Some(s) = self.socks.get_mut(&t) else {
                 return progress;
             };
@@ -636,9 +699,16 @@ impl Driver {
             if buf.is_empty() {
                 break;
             }
+            let want = buf.len();
             match s.stream.write(buf) {
                 Ok(n) => {
                     progress = true;
+                    // A short write means the socket buffer is full: no
+                    // need to try again (and get EAGAIN) before the next
+                    // writable event.
+                    if n < want {
+                        s.may_send = false;
+                    }
                     self.engine.on_sent(now, id, n);
                 }
                 Err(e) if would_block(&e) => s.may_send = false,
@@ -651,7 +721,7 @@ impl Driver {
             self.drain_actions();
         }
         for _ in 0..IO_BUDGET {
-            let now = self.now();
+            let now = self.tick();
             let Some(s) = self.socks.get_mut(&t) else {
                 return progress;
             };
@@ -663,13 +733,20 @@ impl Driver {
             if buf.is_empty() {
                 break; // backpressure: readiness is kept for later
             }
+            let room = buf.len();
             match s.stream.read(buf) {
                 Ok(n) => {
                     progress = true;
-                    if n == 0 {
+                    // A short read means the receive queue is empty (HAProxy's
+                    // `fd_cant_recv` after a partial read): the edge-triggered
+                    // poller reports the next bytes, so skip the EAGAIN read.
+                    if n == 0 || n < room {
                         s.may_recv = false;
                     }
                     self.engine.on_recv(now, id, n);
+                    if n > 0 && n < room {
+                        self.engine.recv_blocked(id);
+                    }
                 }
                 Err(e) if would_block(&e) => {
                     s.may_recv = false;
@@ -689,5 +766,35 @@ impl Driver {
     /// The log sink, for the final messages.
     pub fn log_sink(&mut self) -> &mut LogSink {
         &mut self.log
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: an old process exiting after a reload removed the new
+    /// process's stats socket (same path), leaving the new one unreachable
+    /// (found by the interop test `reload_sf_hands_the_tables_over`).
+    #[test]
+    fn a_unix_socket_path_is_removed_only_while_it_is_ours() {
+        let dir = std::env::temp_dir().join(format!("sluice-ownedpath-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sock");
+        let p = path.to_str().unwrap();
+
+        let _old = bind_unix(p, None).unwrap();
+        let old = OwnedPath::new(p);
+        // The new process replaces the file with its own socket.
+        let _new = bind_unix(p, Some(0o600)).unwrap();
+        let new = OwnedPath::new(p);
+        assert_ne!(old.id, new.id);
+        old.remove();
+        assert!(path.exists(), "the old owner left the new socket alone");
+        new.remove();
+        assert!(!path.exists(), "the owner removes its own socket");
+        new.remove(); // nothing left: no panic, nothing removed
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -135,6 +135,41 @@ fn os_seed() -> u64 {
     u64::from_le_bytes(b) ^ u64::from(std::process::id())
 }
 
+/// What `-c` checks beyond parsing: everything [`run`] does before it opens
+/// a socket (host names resolved, peers sections built...), so that a
+/// configuration `-c` accepts also starts.
+pub fn check(args: &Args, cfg: &Config) -> Result<(), StartupError> {
+    build_engine(args, cfg, 0, 0, Time::ZERO)
+        .map(|_| ())
+        .map_err(|e| {
+            StartupError(format!(
+                "[ALERT] {e}\n[ALERT] Fatal errors found in configuration."
+            ))
+        })
+}
+
+fn build_engine(
+    args: &Args,
+    cfg: &Config,
+    seed: u64,
+    epoch_ms: u64,
+    now: Time,
+) -> Result<Engine, impl fmt::Display> {
+    // The struct has more fields when sluice-core's `mutants` feature is on
+    // (feature unification in `cargo test --all-features`).
+    #[allow(clippy::needless_update)]
+    let opts = EngineOptions {
+        seed,
+        local_peer: cfg.local_peer.clone(),
+        has_old_process: !args.old_pids.is_empty(),
+        pid: std::process::id(),
+        epoch_ms,
+        splice: true,
+        ..EngineOptions::default()
+    };
+    Engine::from_config(now, cfg, opts, &resolve)
+}
+
 /// Builds the engine and runs it until it exits.
 pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError> {
     let mut log = LogSink::new(args.quiet);
@@ -155,21 +190,10 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    // The struct has more fields when sluice-core's `mutants` feature is on
-    // (feature unification in `cargo test --all-features`).
-    #[allow(clippy::needless_update)]
-    let opts = EngineOptions {
-        seed,
-        local_peer: cfg.local_peer.clone(),
-        has_old_process: !args.old_pids.is_empty(),
-        pid: std::process::id(),
-        epoch_ms: epoch_ms.saturating_sub(start.elapsed().as_millis() as u64),
-        splice: true,
-        ..EngineOptions::default()
-    };
+    let epoch_ms = epoch_ms.saturating_sub(start.elapsed().as_millis() as u64);
     let now = Time::from_ms(start.elapsed().as_millis() as u64);
     let engine =
-        Engine::from_config(now, cfg, opts, &resolve).map_err(|e| StartupError(e.to_string()))?;
+        build_engine(args, cfg, seed, epoch_ms, now).map_err(|e| StartupError(e.to_string()))?;
     if let Some(p) = &args.pidfile {
         std::fs::write(p, format!("{}\n", std::process::id()))
             .map_err(|e| StartupError(format!("cannot write pid file {p}: {e}")))?;
@@ -189,7 +213,7 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
                 soft_stop_old_process(pid);
             }
         })
-        .map_err(|e| StartupError(format!("event loop: {e}")))?;
+        .map_err(|e| StartupError(e.to_string()))?;
     Ok(())
 }
 

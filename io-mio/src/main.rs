@@ -8,7 +8,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use sluice_mio::{load_config, run, Args};
+use sluice_mio::{check, load_config, run, Args};
 
 const USAGE: &str =
     "Usage : proxy-mio -f <cfgfile> [ -f <cfgfile> ]* [ -c ] [ -L <localpeer> ] [ -q ] [ -db ]
@@ -44,6 +44,10 @@ fn main() -> ExitCode {
         }
     };
     if args.check_only {
+        if let Err(e) = check(&args, &cfg) {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
         println!("Configuration file is valid");
         return ExitCode::SUCCESS;
     }

@@ -42,6 +42,38 @@ pub(crate) struct RecvOutcome {
     pub touched: Vec<usize>,
     /// The section's sync task must run (a lesson ended, a teacher failed).
     pub wake_sync: bool,
+    /// Input ignored as HAProxy 2.6 ignores it, for the log (once per kind
+    /// and session).
+    pub ignored: Vec<(IgnoredKinds, String)>,
+}
+
+impl RecvOutcome {
+    fn ignore(&mut self, kind: IgnoredKinds, what: impl FnOnce() -> String) {
+        if !self.ignored.iter().any(|(k, _)| *k == kind) {
+            self.ignored.push((kind, what()));
+        }
+    }
+}
+
+/// A malformed message, for the log line.
+fn describe_msg_error(e: &MessageError) -> String {
+    match e {
+        MessageError::ReservedClass => "message of the reserved class 255".into(),
+        MessageError::Definition(m) => {
+            format!("malformed table definition ({:?} {:?})", m.field, m.reason)
+        }
+        MessageError::Switch(m) => format!("malformed table switch ({:?} {:?})", m.field, m.reason),
+        MessageError::Ack(m) => format!("malformed update ack ({:?} {:?})", m.field, m.reason),
+    }
+}
+
+/// The error message sent before closing, for the log line.
+fn describe_reply(reply: ErrorType) -> &'static str {
+    if reply == ErrorType::SIZE_LIMIT {
+        "answered SIZE_LIMIT (01 01)"
+    } else {
+        "answered PROTOCOL_ERROR (01 00)"
+    }
 }
 
 /// Whether the send pass could do everything it had to.
@@ -75,7 +107,8 @@ pub(crate) fn recv_msgs(
             Ok(Status::Complete(x)) => x,
             Ok(Status::Partial) => break,
             Err(e) => {
-                out.end = Some(EndReason::Error(e.reply(), e.to_string()));
+                let why = format!("{e}, {}", describe_reply(e.reply()));
+                out.end = Some(EndReason::Error(e.reply(), why));
                 break;
             }
         };
@@ -98,10 +131,8 @@ pub(crate) fn recv_msgs(
                 // 2.6 ignores acks unparsed while teaching.
             }
             Err(e) => {
-                out.end = Some(EndReason::Error(
-                    e.reply(),
-                    format!("malformed message: {e:?}"),
-                ));
+                let why = format!("{}, {}", describe_msg_error(&e), describe_reply(e.reply()));
+                out.end = Some(EndReason::Error(e.reply(), why));
             }
         }
         if out.end.is_some() {
@@ -124,7 +155,16 @@ fn treat_msg(
 ) {
     match msg {
         Message::Control(c) => treat_control(sect, p, now, stopping, c, out),
-        Message::Error(_) | Message::Unknown(_) => {} // ignored, as 2.6 does
+        // Ignored, as 2.6 does.
+        Message::Error(e) => out.ignore(IgnoredKinds::ERROR, || {
+            format!("ignored an error message from the peer (01 {:02x})", e.0)
+        }),
+        Message::Unknown(f) => out.ignore(IgnoredKinds::UNKNOWN, || {
+            format!(
+                "ignored an unknown message (class {:#04x}, type {:#04x})",
+                f.class.0, f.typ
+            )
+        }),
         Message::TableDefinition(def) => treat_definition(sect, si, p, tables, &def, out),
         Message::TableSwitch(sw) => {
             let peer = &sect.peers[p];
@@ -136,6 +176,9 @@ fn treat_msg(
         Message::Update { kind, body } => {
             let bugs = sect.bugs;
             let Some(ti) = sect.sessions[si].remote_table else {
+                out.ignore(IgnoredKinds::NO_TABLE, || {
+                    "ignored updates that follow no table definition of ours (not acked)".into()
+                });
                 return;
             };
             let st = &mut sect.peers[p].tables[ti];
@@ -152,29 +195,52 @@ fn treat_msg(
                     }
                 }
                 Err(m) => {
-                    out.end = Some(EndReason::Error(
-                        m.reply(),
-                        format!("malformed update: {m:?}"),
-                    ));
+                    let name = tables[st.table].params().wire_name.as_str();
+                    let why = format!(
+                        "malformed update of table '{name}' ({:?} {:?}), {}",
+                        m.field,
+                        m.reason,
+                        describe_reply(m.reply())
+                    );
+                    out.end = Some(EndReason::Error(m.reply(), why));
                 }
             }
         }
-        Message::UpdateAck(ack) => treat_ack(&mut sect.peers[p], ack),
+        Message::UpdateAck(ack) => treat_ack(&mut sect.peers[p], tables, ack, out),
     }
 }
 
 /// `peer_treat_ackmsg`: the peer acknowledged our updates of one table.
-fn treat_ack(peer: &mut Peer, ack: UpdateAck) {
+/// Like 2.6, an ack for an id we never sent on this session is taken as
+/// it is (a new session re-pushes from a point "in the future" anyway,
+/// see `init_peer_session`); it is only logged.
+fn treat_ack(peer: &mut Peer, tables: &[StickTable], ack: UpdateAck, out: &mut RecvOutcome) {
     if peer.flags.contains(PeerFlags::TEACH_PROCESS) {
         return;
     }
-    if let Some(st) = peer
+    let Some(st) = peer
         .tables
         .iter_mut()
         .find(|st| u64::from(st.local_id) == ack.table_id)
-    {
-        st.update = ack.update_id;
+    else {
+        out.ignore(IgnoredKinds::ACK_TABLE, || {
+            format!(
+                "ignored an ack for table id {}, which we never announced",
+                ack.table_id
+            )
+        });
+        return;
+    };
+    if (ack.update_id.wrapping_sub(st.last_pushed) as i32) > 0 {
+        let name = tables[st.table].params().wire_name.as_str();
+        out.ignore(IgnoredKinds::ACK_UPDATE, || {
+            format!(
+                "ack for update {} of table '{name}', after the last one sent ({}); taken as is, as HAProxy does",
+                ack.update_id, st.last_pushed
+            )
+        });
     }
+    st.update = ack.update_id;
 }
 
 /// Control messages (`PEER_MSG_CTRL_*`).
@@ -250,7 +316,9 @@ fn treat_control(
             peer.reconnect = Some(now.add_ms(RECONNECT_TIMEOUT_MS));
             peer.rx_hbt += 1;
         }
-        _ => {} // unknown control types are ignored
+        other => out.ignore(IgnoredKinds::UNKNOWN, || {
+            format!("ignored an unknown message (control type {:#04x})", other.0)
+        }),
     }
 }
 
@@ -272,12 +340,16 @@ fn treat_definition(
             st.remote_layout = None;
         }
     }
+    let name = String::from_utf8_lossy(def.name);
     let Some(ti) = peer
         .tables
         .iter()
         .position(|st| tables[st.table].params().wire_name.as_bytes() == def.name)
     else {
-        return; // not a table of ours: ignored
+        out.ignore(IgnoredKinds::DEFINITION, || {
+            format!("ignored the definition of table '{name}' (id {}), which is not shared with this peer; its updates are dropped", def.table_id)
+        });
+        return;
     };
     let fields = match &def.fields {
         Ok(f) => f,
@@ -288,15 +360,32 @@ fn treat_definition(
             ));
             return;
         }
-        Err(_) => return,
+        Err(e) => {
+            out.ignore(IgnoredKinds::DEFINITION, || {
+                format!("ignored the definition of table '{name}' ({e:?}); its updates are dropped")
+            });
+            return;
+        }
     };
     let params = tables[peer.tables[ti].table].params();
     if fields.key_type != u64::from(params.key_type.wire_id())
         || fields.key_size != params.key_size as u64
     {
-        return; // another key: ignored
+        out.ignore(IgnoredKinds::DEFINITION, || {
+            format!(
+                "ignored the definition of table '{name}': key type {} size {} where ours is {} size {}; its updates are dropped",
+                fields.key_type,
+                fields.key_size,
+                params.key_type.wire_id(),
+                params.key_size
+            )
+        });
+        return;
     }
     let Ok(layout) = UpdateLayout::from_definition(fields) else {
+        out.ignore(IgnoredKinds::DEFINITION, || {
+            format!("ignored the definition of table '{name}': unusable data types or parameters; its updates are dropped")
+        });
         return;
     };
     let st = &mut peer.tables[ti];
@@ -722,6 +811,30 @@ fn send_table_msgs(
     Flow::Done
 }
 
+/// The name a refused hello claims (line 3, up to its first space), for
+/// the log line; `None` before the three lines are in.
+fn claimed_name(rx: &[u8], max_line_len: usize) -> Option<String> {
+    match super::handshake::HelloLines::parse(rx, max_line_len) {
+        Ok(Status::Complete((h, _))) => {
+            let name = h.line3.split(|&b| b == b' ').next().unwrap_or_default();
+            (!name.is_empty()).then(|| String::from_utf8_lossy(name).into_owned())
+        }
+        _ => None,
+    }
+}
+
+/// What a refusal status means (PROTOCOL §3.2), for the log line.
+fn status_meaning(code: StatusCode) -> &'static str {
+    match code {
+        StatusCode::TRY_AGAIN => "an old process of ours is already connected, try again",
+        StatusCode::PROTOCOL_ERROR => "not a peers protocol hello",
+        StatusCode::BAD_VERSION => "unsupported protocol version",
+        StatusCode::WRONG_HOST => "the called peer name is not ours",
+        StatusCode::UNKNOWN_PEER => "unknown peer name",
+        _ => "refused",
+    }
+}
+
 /// `init_accepted_peer` / `init_connected_peer`: cursors of a new session.
 fn init_peer_session(
     flags: &mut PeersFlags,
@@ -855,7 +968,7 @@ impl Engine {
         &mut self,
         now: Time,
         s: usize,
-        _from: Option<SocketAddr>,
+        from: Option<SocketAddr>,
     ) -> Option<SockId> {
         if self.stopping.is_some() {
             return None;
@@ -866,6 +979,7 @@ impl Engine {
         let sock = self.new_sock(Self::peer_sock_owner(s, si));
         let mut sess = PeerSession::new(sock, Role::Acceptor, None, cap);
         sess.deadline = Some(now.add_ms(SESSION_TIMEOUT_MS));
+        sess.from = from;
         self.peers[s].sessions.insert(sess);
         self.peer_refresh(s, si);
         Some(sock)
@@ -1033,8 +1147,6 @@ impl Engine {
             return self.peer_reject(now, s, si, StatusCode::UNKNOWN_PEER);
         };
         let sect = &mut self.peers[s];
-        let sess = &mut sect.sessions[si];
-        sess.rx.consume(used);
         if let Some(old) = sect.peers[p].session.filter(|&o| o != si) {
             if sect.peers[p].local {
                 // An old process of ours is already teaching: try again later.
@@ -1069,6 +1181,8 @@ impl Engine {
             self.peer_end(now, s, old, CloseHow::Graceful);
         }
         let sect = &mut self.peers[s];
+        // Consumed only now: a refusal above logs the name from the hello.
+        sect.sessions[si].rx.consume(used);
         let PeersSection {
             peers,
             sessions,
@@ -1095,13 +1209,23 @@ impl Engine {
 
     /// Answers a status other than 200, then closes.
     fn peer_reject(&mut self, now: Time, s: usize, si: usize, code: StatusCode) {
-        let sess = &mut self.peers[s].sessions[si];
+        let sect = &mut self.peers[s];
+        let sess = &mut sect.sessions[si];
+        let claimed = claimed_name(sess.rx.data(), sect.max_body_len);
+        let from = sess.from.map_or(String::new(), |a| format!(" from {a}"));
         sess.tx.clear();
         sess.tx_sent = 0;
         code.encode(&mut sess.tx);
         sess.state = SessState::Closing;
         sess.deadline = Some(now.add_ms(SESSION_TIMEOUT_MS));
-        self.peer_log_end(s, si, &format!("handshake refused with status {}", code.0));
+        let text = format!(
+            "Peers section '{}': session with peer '{}'{from} ended: handshake refused with status {} ({}).",
+            sect.name,
+            claimed.as_deref().unwrap_or("<unknown>"),
+            code.0,
+            status_meaning(code)
+        );
+        self.log(LogLevel::Notice, text);
         self.timers.arm(
             TimerKey::PeerSession(s, si),
             Some(now.add_ms(SESSION_TIMEOUT_MS)),
@@ -1150,6 +1274,7 @@ impl Engine {
         for t in out.touched.iter().copied() {
             self.table_touched(t);
         }
+        self.peer_log_ignored(s, si, &out.ignored);
         if out.wake_sync {
             self.peers[s].woken = true;
         }
@@ -1234,6 +1359,25 @@ impl Engine {
             TimerKey::PeerSession(s, si),
             deadline.map(|d| d.max(self.now.add_ms(1))),
         );
+    }
+
+    /// Logs ignored input, once per kind and session.
+    fn peer_log_ignored(&mut self, s: usize, si: usize, ignored: &[(IgnoredKinds, String)]) {
+        for (kind, text) in ignored {
+            let sect = &mut self.peers[s];
+            let Some(sess) = sect.sessions.get_mut(si) else {
+                return;
+            };
+            if sess.ignored_logged.contains(*kind) {
+                continue;
+            }
+            sess.ignored_logged.insert(*kind);
+            let who = sess
+                .peer
+                .map_or("<unknown>".to_string(), |p| sect.peers[p].name.clone());
+            let line = format!("Peers section '{}': peer '{}': {}.", sect.name, who, text);
+            self.log(LogLevel::Notice, line);
+        }
     }
 
     fn peer_log_end(&mut self, s: usize, si: usize, why: &str) {

@@ -297,6 +297,32 @@ pub struct PeerSession {
     pub connect_retries_left: u8,
     /// The remote side shut its write side.
     pub read0: bool,
+    /// Acceptor: the remote address, for log lines.
+    pub from: Option<SocketAddr>,
+    /// Kinds of ignored input already logged on this session (one log line
+    /// per kind and session, so that a chatty peer cannot flood the log).
+    pub ignored_logged: IgnoredKinds,
+}
+
+bitflags! {
+    /// Input a 2.6 peer ignores without closing (PROTOCOL §5.3, §8.1,
+    /// §8.3, §8.6), logged once per session and kind.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct IgnoredKinds: u8 {
+        /// A message of an unknown class or type.
+        const UNKNOWN = 0x01;
+        /// An error message (class 1) sent by the peer.
+        const ERROR = 0x02;
+        /// An update while no table of ours is current.
+        const NO_TABLE = 0x04;
+        /// A definition of a table we do not share with this peer, or with
+        /// another key.
+        const DEFINITION = 0x08;
+        /// An ack for a table id we never announced.
+        const ACK_TABLE = 0x10;
+        /// An ack for an update id we never sent on this session.
+        const ACK_UPDATE = 0x20;
+    }
 }
 
 impl PeerSession {
@@ -321,6 +347,8 @@ impl PeerSession {
             deadline: None,
             connect_retries_left: CONNECT_RETRIES,
             read0: false,
+            from: None,
+            ignored_logged: IgnoredKinds::empty(),
         }
     }
 

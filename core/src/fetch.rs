@@ -1,0 +1,256 @@
+//! Sample fetches at run time: what `src`, `sc0_conn_rate`,
+//! `src_http_req_rate(t)`... read from a session and its stick tables
+//! (HAProxy's `smp_fetch_*` in `tcp_sample.c`, `stick_table.c`).
+//!
+//! [`SessCtx`] implements [`SampleCtx`] for the rules of a session (the
+//! `tcp-request connection/session` rules). HTTP fetches answer `None`
+//! here; the HTTP analysers extend this context with the message.
+//!
+//! Also here: turning a sample into a stick-table key (`smp_to_stkey`), and
+//! starting to track an entry (`track-scN`), which counts the connection
+//! on it as HAProxy does (`conn_cnt`, `conn_rate`, `conn_cur`).
+
+use core::net::IpAddr;
+
+use crate::arena::Id;
+use crate::engine::Engine;
+use crate::sample::{CtrOp, Fetch, FetchKind, Sample, SampleCtx};
+use crate::session::{bump, Session, StkCtr, MAX_STKCTR};
+use crate::stick_table::{DataType, KeyType, StData, StKey, TableParams};
+use crate::time::Time;
+
+/// The stick-table key of a sample for a table (`smp_to_stkey`), or
+/// `None` when the sample cannot be one.
+pub fn sample_to_key(params: &TableParams, s: Sample) -> Option<StKey> {
+    match params.key_type {
+        KeyType::Ipv4 => match s.cast(crate::sample::SmpType::Ipv4)? {
+            Sample::Ip(IpAddr::V4(a)) => Some(StKey::ipv4(a)),
+            _ => None,
+        },
+        KeyType::Ipv6 => match s.cast(crate::sample::SmpType::Ipv6)? {
+            Sample::Ip(IpAddr::V6(a)) => Some(StKey::ipv6(a)),
+            _ => None,
+        },
+        KeyType::Integer => s
+            .as_int()
+            .and_then(|v| u32::try_from(v).ok())
+            .map(StKey::integer),
+        KeyType::String => Some(StKey::string(params.key_size, &s.into_bytes()?)),
+        KeyType::Binary => Some(StKey::binary(params.key_size, &s.into_bytes()?)),
+    }
+}
+
+/// Reads stored data as a sample: integers as they are, a frequency
+/// counter as its rate at `now`.
+fn data_sample(
+    t: &crate::stick_table::StickTable,
+    now: Time,
+    e: crate::stick_table::EntryId,
+    dt: DataType,
+    idx: usize,
+) -> Option<Sample> {
+    t.read_value(now, e, dt, idx).ok().map(Sample::Int)
+}
+
+/// The sample context of a session's rules.
+pub struct SessCtx<'a> {
+    pub eng: &'a mut Engine,
+    pub now: Time,
+    pub sess: Id<Session>,
+    /// The proxy whose rules run (its table is the default one).
+    pub proxy: usize,
+}
+
+impl SessCtx<'_> {
+    fn tracked(&self, ctr: u8) -> Option<StkCtr> {
+        self.eng
+            .sessions
+            .get(self.sess)?
+            .stkctr
+            .get(usize::from(ctr))
+            .copied()
+            .flatten()
+    }
+
+    /// The entry of the client address in table `t`, created if `create`.
+    fn src_entry(&mut self, t: usize, create: bool) -> Option<crate::stick_table::EntryId> {
+        let src = self.eng.sessions.get(self.sess)?.src?.ip();
+        let table = self.eng.tables.get_mut(t)?;
+        let key = sample_to_key(table.params(), Sample::Ip(src))?;
+        if create {
+            table.get_or_create(self.now, key)
+        } else {
+            table.lookup(&key)
+        }
+    }
+
+    fn table_arg(&self, f: &Fetch) -> Option<usize> {
+        f.table()
+            .and_then(|t| t.id)
+            .or_else(|| self.eng.proxies.get(self.proxy)?.be.as_ref()?.table)
+    }
+
+    /// Applies a counter operation on an entry and returns its sample.
+    fn ctr_op(
+        &mut self,
+        t: usize,
+        e: crate::stick_table::EntryId,
+        op: CtrOp,
+        f: &Fetch,
+    ) -> Option<Sample> {
+        let now = self.now;
+        let table = self.eng.tables.get_mut(t)?;
+        let idx = f
+            .int_arg(0)
+            .and_then(|i| usize::try_from(i).ok())
+            .unwrap_or(0);
+        let out = match op {
+            CtrOp::Inc(dt) => {
+                let v = match table.get(e, dt, idx).ok()? {
+                    StData::UInt(v) => v.wrapping_add(1),
+                    _ => return None,
+                };
+                let _ = table.set(e, dt, idx, StData::UInt(v));
+                if let Some(rate) = rate_of(dt) {
+                    let _ = table.update_freq(now, e, rate, idx, 1);
+                }
+                table.touch_local(now, e);
+                Sample::Int(i64::from(v))
+            }
+            CtrOp::Clr(dt) => {
+                let old = table.read_value(now, e, dt, idx).ok()?;
+                let _ = table.set(e, dt, idx, StData::UInt(0));
+                table.touch_local(now, e);
+                Sample::Int(old)
+            }
+            CtrOp::Kbytes(dt) => Sample::Int(table.read_value(now, e, dt, 0).ok()? / 1024),
+            CtrOp::Tracked => Sample::Bool(true),
+            CtrOp::Trackers => Sample::Int(i64::from(table.ref_cnt(e)?)),
+            CtrOp::UpdtConnCnt => {
+                bump(table, e, DataType::CONN_CNT, 1);
+                table.touch_local(now, e);
+                Sample::Int(table.read_value(now, e, DataType::CONN_CNT, 0).ok()?)
+            }
+        };
+        if matches!(op, CtrOp::Inc(_) | CtrOp::Clr(_) | CtrOp::UpdtConnCnt) {
+            self.eng.table_touched(t);
+            self.eng.peers_table_changed(t);
+        }
+        Some(out)
+    }
+}
+
+/// The rate type that moves with a counter (`gpc0` -> `gpc0_rate`).
+fn rate_of(dt: DataType) -> Option<DataType> {
+    Some(match dt {
+        DataType::GPC0 => DataType::GPC0_RATE,
+        DataType::GPC1 => DataType::GPC1_RATE,
+        DataType::GPC => DataType::GPC_RATE,
+        _ => return None,
+    })
+}
+
+impl SampleCtx for SessCtx<'_> {
+    fn fetch(&mut self, f: &Fetch) -> Option<Sample> {
+        let now = self.now;
+        let sess = self.eng.sessions.get(self.sess)?;
+        match &f.kind {
+            FetchKind::Src => sess.src.map(|a| Sample::Ip(a.ip())),
+            FetchKind::SrcPort => sess.src.map(|a| Sample::Int(i64::from(a.port()))),
+            FetchKind::Dst => sess.dst.map(|a| Sample::Ip(a.ip())),
+            FetchKind::DstPort => sess.dst.map(|a| Sample::Int(i64::from(a.port()))),
+            FetchKind::StkCtr { ctr, data } => {
+                let c = self.tracked(*ctr)?;
+                let t = self.eng.tables.get(c.table)?;
+                let idx = if data.info()?.is_array() {
+                    f.int_arg(0)
+                        .and_then(|i| usize::try_from(i).ok())
+                        .unwrap_or(0)
+                } else {
+                    0
+                };
+                data_sample(t, now, c.entry, *data, idx)
+            }
+            FetchKind::StkCtrOp { ctr, op } => match (self.tracked(*ctr), op) {
+                (None, CtrOp::Tracked) => Some(Sample::Bool(false)),
+                (None, _) => None,
+                (Some(c), op) => self.ctr_op(c.table, c.entry, *op, f),
+            },
+            FetchKind::SrcTable { data } => {
+                let t = self.table_arg(f)?;
+                // An absent entry reads as 0, as HAProxy's src_* fetches do.
+                let Some(e) = self.src_entry(t, false) else {
+                    return Some(Sample::Int(0));
+                };
+                data_sample(self.eng.tables.get(t)?, now, e, *data, 0)
+            }
+            FetchKind::SrcTableOp { op } => {
+                let t = self.table_arg(f)?;
+                let create = matches!(op, CtrOp::Inc(_) | CtrOp::UpdtConnCnt);
+                match self.src_entry(t, create) {
+                    Some(e) => self.ctr_op(t, e, *op, f),
+                    None if *op == CtrOp::Tracked => Some(Sample::Bool(false)),
+                    None => Some(Sample::Int(0)),
+                }
+            }
+            FetchKind::NbSrv => {
+                let be = f
+                    .str_arg(0)
+                    .and_then(|n| {
+                        self.eng
+                            .proxies
+                            .iter()
+                            .position(|p| p.name == n && p.be.is_some())
+                    })
+                    .unwrap_or(self.proxy);
+                let b = self.eng.proxies.get(be)?.be.as_ref()?;
+                Some(Sample::Int(
+                    b.servers.iter().filter(|s| s.usable()).count() as i64
+                ))
+            }
+            FetchKind::FeName => Some(Sample::str(&self.eng.proxies.get(sess.fe)?.name)),
+            FetchKind::BeName => Some(Sample::str(&self.eng.proxies.get(self.proxy)?.name)),
+            FetchKind::SslFc => Some(Sample::Bool(false)),
+            _ => None,
+        }
+    }
+}
+
+impl Engine {
+    /// `track-scN KEY [table T]`: starts tracking an entry in stick counter
+    /// `ctr` of the session, unless that counter is already in use. The
+    /// entry is referenced while tracked; the connection is counted on it.
+    pub(crate) fn track_sc(
+        &mut self,
+        now: Time,
+        sess: Id<Session>,
+        ctr: u8,
+        table: usize,
+        key: StKey,
+    ) {
+        let Some(se) = self.sessions.get(sess) else {
+            return;
+        };
+        let slot = usize::from(ctr);
+        if slot >= MAX_STKCTR || se.stkctr[slot].is_some() {
+            return;
+        }
+        let Some(t) = self.tables.get_mut(table) else {
+            return;
+        };
+        let Some(e) = t.get_or_create(now, key) else {
+            return;
+        };
+        t.acquire(e);
+        bump(t, e, DataType::CONN_CNT, 1);
+        bump(t, e, DataType::CONN_CUR, 1);
+        let _ = t.update_freq(now, e, DataType::CONN_RATE, 0, 1);
+        t.touch_local(now, e);
+        self.table_touched(table);
+        self.peers_table_changed(table);
+        if let Some(se) = self.sessions.get_mut(sess) {
+            se.stkctr[slot] = Some(StkCtr { table, entry: e });
+            se.conn_cur_counted = true;
+        }
+    }
+}

@@ -1,0 +1,489 @@
+//! `http-request` and `http-response` actions at run time (HAProxy's
+//! `http_act.c`, `http_req_get_intercept_rule`,
+//! `http_res_get_intercept_rule`), and the HTTP counters of tracked
+//! entries (`http_req_cnt`, `http_req_rate`, `http_err_*`, `http_fail_*`).
+
+use std::sync::Arc;
+
+use crate::arena::Id;
+use crate::engine::Engine;
+use crate::fetch::sample_to_key;
+use crate::h1::{self, ReqHead, ResHead};
+use crate::http_ana::RuleVerdict;
+use crate::http_fetch::{uri_path, HttpCtx};
+use crate::rules::{
+    HdrMatch, HttpReqAction, HttpResAction, IntOrExpr, Redirect, RedirectKind, Reply, ReplyBody,
+};
+use crate::sample::{SampleCtx, VarScope};
+use crate::session::bump;
+use crate::stick_table::DataType;
+use crate::stream::Stream;
+use crate::time::Time;
+
+/// HAProxy's reason phrases for the statuses rules usually produce.
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Unknown",
+    }
+}
+
+/// A complete response with `extra` header lines (each ending with CRLF).
+fn build_response(status: u16, content_type: Option<&str>, extra: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128 + extra.len() + body.len());
+    out.extend_from_slice(format!("HTTP/1.1 {status} {}\r\n", reason(status)).as_bytes());
+    out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    out.extend_from_slice(b"cache-control: no-cache\r\n");
+    if let Some(ct) = content_type {
+        out.extend_from_slice(format!("content-type: {ct}\r\n").as_bytes());
+    }
+    out.extend_from_slice(extra);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    out
+}
+
+/// Renders a `deny`/`return` reply.
+fn render_reply(r: &Reply, ctx: &mut dyn SampleCtx) -> Vec<u8> {
+    if r.body == ReplyBody::ErrorPage && r.hdrs.is_empty() {
+        if let Some(page) = h1::error_response(r.status) {
+            return page.to_vec();
+        }
+    }
+    let mut extra = Vec::new();
+    for (name, lf) in &r.hdrs {
+        extra.extend_from_slice(name.as_bytes());
+        extra.extend_from_slice(b": ");
+        extra.extend_from_slice(&sanitize(lf.render(ctx)));
+        extra.extend_from_slice(b"\r\n");
+    }
+    let body = match &r.body {
+        ReplyBody::Empty | ReplyBody::ErrorPage => Vec::new(),
+        ReplyBody::String(s) => s.clone(),
+        ReplyBody::LogFormat(lf) => lf.render(ctx),
+    };
+    build_response(r.status, r.content_type.as_deref(), &extra, &body)
+}
+
+/// A header value may not carry CR, LF or NUL: they are dropped.
+fn sanitize(mut v: Vec<u8>) -> Vec<u8> {
+    v.retain(|&b| b != b'\r' && b != b'\n' && b != 0);
+    v
+}
+
+/// `redirect location|prefix|scheme`.
+fn render_redirect(r: &Redirect, head: &ReqHead, ctx: &mut dyn SampleCtx) -> Vec<u8> {
+    let target = String::from_utf8_lossy(&sanitize(r.target.render(ctx))).into_owned();
+    let path = uri_path(&head.uri);
+    let query = head.uri.split_once('?').map(|(_, q)| q);
+    let mut loc = match r.kind {
+        RedirectKind::Location => target,
+        RedirectKind::Prefix => {
+            let mut l = target.trim_end_matches('/').to_string();
+            l.push_str(path);
+            l
+        }
+        RedirectKind::Scheme => {
+            let host = head
+                .headers
+                .get("host")
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default();
+            format!("{target}://{host}{path}")
+        }
+    };
+    if r.append_slash && !loc.ends_with('/') && r.kind != RedirectKind::Location {
+        loc.push('/');
+    }
+    if !r.drop_query && r.kind != RedirectKind::Location {
+        if let Some(q) = query {
+            loc.push('?');
+            loc.push_str(q);
+        }
+    }
+    let mut extra = format!("location: {loc}\r\n").into_bytes();
+    if let Some(c) = &r.set_cookie {
+        extra.extend_from_slice(format!("set-cookie: {c}; path=/\r\n").as_bytes());
+    }
+    if let Some(c) = &r.clear_cookie {
+        extra.extend_from_slice(format!("set-cookie: {c}; path=/; max-age=0\r\n").as_bytes());
+    }
+    build_response(r.code, None, &extra, b"")
+}
+
+/// `del-header NAME [-m METH]`.
+fn del_header(h: &mut h1::Headers, name: &str, how: &HdrMatch) {
+    let name_l = name.to_ascii_lowercase();
+    h.retain(|n, _| {
+        let n = String::from_utf8_lossy(n).to_ascii_lowercase();
+        let hit = match how {
+            HdrMatch::Str => n == name_l,
+            HdrMatch::Beg => n.starts_with(&name_l),
+            HdrMatch::End => n.ends_with(&name_l),
+            HdrMatch::Sub => n.contains(&name_l),
+            HdrMatch::Reg(re) => re.is_match(n.as_bytes()),
+        };
+        !hit
+    });
+}
+
+impl Engine {
+    /// Runs the `http-request` rules of the frontend, then of the backend
+    /// when it is another proxy... Sluice runs the frontend's (and a
+    /// `listen`'s) rules: the backend is chosen after them.
+    pub(crate) fn http_req_rules(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        head: &mut ReqHead,
+    ) -> RuleVerdict {
+        let fe = self.streams[sid].fe;
+        let rules = Arc::clone(&self.proxies[fe].rules);
+        for rule in &rules.http_req {
+            let applies = {
+                let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None);
+                rule.cond.as_ref().is_none_or(|c| c.matches(&mut ctx))
+            };
+            if !applies {
+                continue;
+            }
+            match &rule.action {
+                HttpReqAction::Allow => return RuleVerdict::Continue,
+                HttpReqAction::Deny(r) | HttpReqAction::Tarpit(r) => {
+                    self.count_denied(sid);
+                    let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None);
+                    return RuleVerdict::Reply(render_reply(r, &mut ctx), true);
+                }
+                HttpReqAction::Return(r) => {
+                    let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None);
+                    return RuleVerdict::Reply(render_reply(r, &mut ctx), false);
+                }
+                HttpReqAction::Redirect(r) => {
+                    let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None);
+                    return RuleVerdict::Reply(render_redirect(r, head, &mut ctx), false);
+                }
+                HttpReqAction::Auth { realm } => {
+                    let realm = realm
+                        .clone()
+                        .unwrap_or_else(|| self.proxies[fe].name.clone());
+                    let extra = format!("www-authenticate: Basic realm=\"{realm}\"\r\n");
+                    let body = b"<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n";
+                    return RuleVerdict::Reply(
+                        build_response(401, Some("text/html"), extra.as_bytes(), body),
+                        false,
+                    );
+                }
+                HttpReqAction::Reject | HttpReqAction::SilentDrop => {
+                    self.count_denied(sid);
+                    return RuleVerdict::Reject;
+                }
+                HttpReqAction::SetHeader { name, value }
+                | HttpReqAction::AddHeader { name, value } => {
+                    let v = sanitize(value.render(&mut HttpCtx::new(
+                        self,
+                        now,
+                        sid,
+                        Some(&*head),
+                        None,
+                    )));
+                    if matches!(rule.action, HttpReqAction::SetHeader { .. }) {
+                        let _ = head.headers.set(name, &v);
+                    } else {
+                        let _ = head.headers.add(name, &v);
+                    }
+                }
+                HttpReqAction::DelHeader { name, how } => del_header(&mut head.headers, name, how),
+                HttpReqAction::SetPath(lf)
+                | HttpReqAction::SetPathQ(lf)
+                | HttpReqAction::SetQuery(lf)
+                | HttpReqAction::SetUri(lf) => {
+                    let v = String::from_utf8_lossy(&sanitize(lf.render(&mut HttpCtx::new(
+                        self,
+                        now,
+                        sid,
+                        Some(&*head),
+                        None,
+                    ))))
+                    .into_owned();
+                    let v: String = v.chars().filter(|c| c.is_ascii_graphic()).collect();
+                    let query = head.uri.split_once('?').map(|(_, q)| q.to_string());
+                    head.uri = match (&rule.action, query) {
+                        (HttpReqAction::SetPath(_), Some(q)) => format!("{v}?{q}"),
+                        (HttpReqAction::SetQuery(_), _) => format!("{}?{v}", uri_path(&head.uri)),
+                        _ => v,
+                    };
+                    if head.uri.is_empty() {
+                        head.uri = "/".into();
+                    }
+                }
+                HttpReqAction::SetMethod(lf) => {
+                    let v = String::from_utf8_lossy(&lf.render(&mut HttpCtx::new(
+                        self,
+                        now,
+                        sid,
+                        Some(&*head),
+                        None,
+                    )))
+                    .into_owned();
+                    if !v.is_empty()
+                        && v.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+                    {
+                        head.method = h1::Method::from_token(&v);
+                    }
+                }
+                HttpReqAction::SetVar(sv) => {
+                    let v = sv
+                        .expr
+                        .eval(&mut HttpCtx::new(self, now, sid, Some(&*head), None));
+                    self.txn_set_var(sid, sv.var.scope, &sv.var.name, v);
+                }
+                HttpReqAction::UnsetVar(var) => self.txn_set_var(sid, var.scope, &var.name, None),
+                HttpReqAction::TrackSc(t) => {
+                    let key = t
+                        .key
+                        .eval(&mut HttpCtx::new(self, now, sid, Some(&*head), None));
+                    self.http_track_sc(now, sid, t.ctr, t.table.id, key);
+                }
+                HttpReqAction::ScIncGpc(g) => {
+                    let sess = self.streams[sid].sess;
+                    self.sc_inc_gpc(now, sess, g.ctr, g.data, usize::from(g.idx));
+                }
+                HttpReqAction::ScSetGpt(g) => {
+                    let v = match &g.value {
+                        IntOrExpr::Int(v) => Some(*v),
+                        IntOrExpr::Expr(e) => e
+                            .eval(&mut HttpCtx::new(self, now, sid, Some(&*head), None))
+                            .and_then(|s| s.as_int()),
+                    };
+                    if let Some(v) = v {
+                        let sess = self.streams[sid].sess;
+                        self.sc_set_gpt(now, sess, g.ctr, g.data, usize::from(g.idx), v);
+                    }
+                }
+                HttpReqAction::SetSrc(_) | HttpReqAction::SetDst(_) => {}
+            }
+        }
+        RuleVerdict::Continue
+    }
+
+    /// Runs the `http-response` rules of the backend then the frontend.
+    /// `Some(status)`: answer that error instead of the response.
+    pub(crate) fn http_res_rules(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        head: &mut ResHead,
+    ) -> Option<u16> {
+        let (fe, be) = (self.streams[sid].fe, self.streams[sid].be);
+        let req = self.streams[sid]
+            .txn
+            .as_mut()
+            .and_then(|t| t.req_head.take());
+        let mut verdict = None;
+        let mut sets = vec![Arc::clone(&self.proxies[be].rules)];
+        if fe != be {
+            sets.push(Arc::clone(&self.proxies[fe].rules));
+        }
+        'outer: for rules in &sets {
+            for rule in &rules.http_res {
+                let applies = {
+                    let mut ctx = HttpCtx::new(self, now, sid, req.as_ref(), Some(&*head));
+                    rule.cond.as_ref().is_none_or(|c| c.matches(&mut ctx))
+                };
+                if !applies {
+                    continue;
+                }
+                match &rule.action {
+                    HttpResAction::Allow => break,
+                    HttpResAction::Deny(r) => {
+                        verdict = Some(if r.status == 0 { 502 } else { r.status });
+                        break 'outer;
+                    }
+                    HttpResAction::SetHeader { name, value }
+                    | HttpResAction::AddHeader { name, value } => {
+                        let v = sanitize(value.render(&mut HttpCtx::new(
+                            self,
+                            now,
+                            sid,
+                            req.as_ref(),
+                            Some(&*head),
+                        )));
+                        if matches!(rule.action, HttpResAction::SetHeader { .. }) {
+                            let _ = head.headers.set(name, &v);
+                        } else {
+                            let _ = head.headers.add(name, &v);
+                        }
+                    }
+                    HttpResAction::DelHeader { name, how } => {
+                        del_header(&mut head.headers, name, how)
+                    }
+                    HttpResAction::SetStatus { status, reason: r } => {
+                        head.status = *status;
+                        head.reason = r.clone().unwrap_or_else(|| reason(*status).to_string());
+                    }
+                    HttpResAction::SetVar(sv) => {
+                        let v = sv.expr.eval(&mut HttpCtx::new(
+                            self,
+                            now,
+                            sid,
+                            req.as_ref(),
+                            Some(&*head),
+                        ));
+                        self.txn_set_var(sid, sv.var.scope, &sv.var.name, v);
+                    }
+                    HttpResAction::UnsetVar(var) => {
+                        self.txn_set_var(sid, var.scope, &var.name, None)
+                    }
+                    HttpResAction::TrackSc(t) => {
+                        let key = t.key.eval(&mut HttpCtx::new(
+                            self,
+                            now,
+                            sid,
+                            req.as_ref(),
+                            Some(&*head),
+                        ));
+                        self.http_track_sc(now, sid, t.ctr, t.table.id, key);
+                    }
+                    HttpResAction::ScIncGpc(g) => {
+                        let sess = self.streams[sid].sess;
+                        self.sc_inc_gpc(now, sess, g.ctr, g.data, usize::from(g.idx));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(t) = self.streams[sid].txn.as_mut() {
+            t.req_head = req;
+        }
+        verdict
+    }
+
+    fn txn_set_var(
+        &mut self,
+        sid: Id<Stream>,
+        scope: VarScope,
+        name: &str,
+        v: Option<crate::sample::Sample>,
+    ) {
+        if !matches!(scope, VarScope::Txn | VarScope::Req | VarScope::Res) {
+            return; // sess./proc. variables are not kept in this version
+        }
+        let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) else {
+            return;
+        };
+        match v {
+            Some(v) => {
+                t.vars.insert(name.to_string(), v);
+            }
+            None => {
+                t.vars.remove(name);
+            }
+        }
+    }
+
+    fn count_denied(&mut self, sid: Id<Stream>) {
+        let fe = self.streams[sid].fe;
+        if let Some(f) = self.proxies[fe].fe.as_mut() {
+            f.denied_req += 1;
+        }
+    }
+
+    /// `http-request track-scN`: tracks in the session's counter slot, and
+    /// counts the current request on the entry (HAProxy counts a request
+    /// on every tracker once, when it arrives or when tracking starts).
+    fn http_track_sc(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        ctr: u8,
+        table: Option<usize>,
+        key: Option<crate::sample::Sample>,
+    ) {
+        let Some(table) = table else { return };
+        let Some(key) = key else { return };
+        let Some(params) = self.tables.get(table).map(|t| t.params().clone()) else {
+            return;
+        };
+        let Some(key) = sample_to_key(&params, key) else {
+            return;
+        };
+        let sess = self.streams[sid].sess;
+        let slot = usize::from(ctr);
+        let Some(se) = self.sessions.get_mut(sess) else {
+            return;
+        };
+        if slot >= se.stkctr.len() || se.stkctr[slot].is_some() {
+            return;
+        }
+        let Some(t) = self.tables.get_mut(table) else {
+            return;
+        };
+        let Some(e) = t.get_or_create(now, key) else {
+            return;
+        };
+        t.acquire(e);
+        bump(t, e, DataType::HTTP_REQ_CNT, 1);
+        let _ = t.update_freq(now, e, DataType::HTTP_REQ_RATE, 0, 1);
+        t.touch_local(now, e);
+        self.table_touched(table);
+        self.peers_table_changed(table);
+        if let Some(se) = self.sessions.get_mut(sess) {
+            se.stkctr[slot] = Some(crate::session::StkCtr { table, entry: e });
+        }
+    }
+
+    /// A request arrived: every tracked entry counts it.
+    pub(crate) fn count_http_req(&mut self, now: Time, sid: Id<Stream>) {
+        self.count_on_trackers(now, sid, DataType::HTTP_REQ_CNT, DataType::HTTP_REQ_RATE);
+    }
+
+    /// A response status: 4xx counts as an HTTP error, 5xx as a failure.
+    pub(crate) fn count_http_status(&mut self, now: Time, sid: Id<Stream>, status: u16) {
+        match status {
+            400..=499 => {
+                self.count_on_trackers(now, sid, DataType::HTTP_ERR_CNT, DataType::HTTP_ERR_RATE)
+            }
+            500..=599 if status != 501 && status != 505 => {
+                self.count_on_trackers(now, sid, DataType::HTTP_FAIL_CNT, DataType::HTTP_FAIL_RATE)
+            }
+            _ => {}
+        }
+    }
+
+    fn count_on_trackers(&mut self, now: Time, sid: Id<Stream>, cnt: DataType, rate: DataType) {
+        let Some(sess) = self.streams.get(sid).map(|s| s.sess) else {
+            return;
+        };
+        let Some(se) = self.sessions.get(sess) else {
+            return;
+        };
+        for c in se.stkctr.into_iter().flatten() {
+            let Some(t) = self.tables.get_mut(c.table) else {
+                continue;
+            };
+            bump(t, c.entry, cnt, 1);
+            let _ = t.update_freq(now, c.entry, rate, 0, 1);
+            t.touch_local(now, c.entry);
+            self.table_touched(c.table);
+            self.peers_table_changed(c.table);
+        }
+    }
+}

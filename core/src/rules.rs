@@ -1,0 +1,1759 @@
+//! Rules: the parsed actions of `tcp-request`, `tcp-response`,
+//! `http-request`, `http-response` and `http-after-response` lines, the
+//! switching (`use_backend`) and sticking (`stick`) rules, and log-format
+//! strings (HAProxy's `tcp_rules.c`, `http_rules.c`, `http_act.c`,
+//! `stick_table.c` actions, `log.c`'s `parse_logformat_string`).
+//!
+//! These are *descriptions*: what each rule would do, typed and checked.
+//! Executing them is the data path's job. A [`RuleSet`] is one proxy's
+//! rules, built once from the parsed configuration:
+//!
+//! ```text
+//!  cfgparse::Proxy ──RuleSet::build──> RuleSet
+//!     acl lines      ──AclScope──┐        tcp_req_conn/sess/cont, tcp_res_cont
+//!     rule lines ──action words──┼──>     http_req, http_res, http_after_res
+//!                 └─if/unless────┘        switching (use_backend), sticking
+//! ```
+//!
+//! Rules inherited from a named `defaults` section come first and resolve
+//! their ACL names against that section's ACLs only; the proxy's own rules
+//! see only the proxy's ACLs (HAProxy 2.6). Every table a rule or a fetch
+//! names must exist; every fetch must be usable where the rule runs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::acl::{Acl, AclScope, AclTest, Condition};
+use crate::cfgparse::{Cond, Config, Diagnostic, Proxy, RuleLine, StickKind};
+use crate::sample::{
+    FetchKind, Layer, ParseCtx, Regex, SampleCtx, SampleExpr, TableRef, VarName, MAX_SESS_STKCTR,
+};
+use crate::stick_table::DataType;
+
+/// One piece of a log-format string.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LfNode {
+    /// Text copied as is.
+    Lit(String),
+    /// `%[expr]`, or a variable such as `%ci` (as a fetch: `%ci` is `src`,
+    /// others are [`FetchKind::LogVar`]). `flags`: the `%{+Q,-E}` options.
+    Expr { expr: SampleExpr, flags: String },
+}
+
+/// A log-format string (HAProxy's list of `logformat_node`): literal text
+/// and sample expressions, as in `set-header X-Src %[src]` or
+/// `redirect location https://%[hdr(host)]%[capture.req.uri]`.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct LogFormat {
+    pub nodes: Vec<LfNode>,
+}
+
+/// Log-format variables HAProxy 2.6 knows (`logformat_keywords`).
+const LOG_VARS: &[&str] = &[
+    "o", "B", "CC", "CS", "H", "HM", "HP", "HPO", "HQ", "HU", "HV", "ID", "ST", "T", "Ta", "Tc",
+    "Td", "Th", "Ti", "Tq", "TR", "Tr", "Ts", "Tt", "Tu", "Tw", "U", "ac", "b", "bc", "bi", "bp",
+    "bq", "ci", "cp", "f", "fc", "fi", "fp", "ft", "hr", "hrl", "hs", "hsl", "lc", "ms", "pid",
+    "r", "rc", "rt", "s", "sc", "si", "sp", "sq", "sslc", "sslv", "t", "tr", "trg", "trl", "ts",
+    "tsc",
+];
+
+impl LogFormat {
+    /// Parses a log-format string: `%[expr]`, `%{flags}[expr]`, `%var`,
+    /// `%{flags}var`, `%%` for a `%`, anything else literal.
+    pub fn parse(text: &str, ctx: &ParseCtx<'_>) -> Result<LogFormat, String> {
+        let b = text.as_bytes();
+        let mut nodes = Vec::new();
+        let mut lit = String::new();
+        let mut i = 0;
+        while let Some(pos) = text[i..].find('%') {
+            lit.push_str(&text[i..i + pos]);
+            i += pos + 1;
+            if b.get(i) == Some(&b'%') {
+                lit.push('%');
+                i += 1;
+                continue;
+            }
+            let mut flags = String::new();
+            if b.get(i) == Some(&b'{') {
+                let close = text[i..].find('}').ok_or("missing '}' after '%{'")?;
+                flags = text[i + 1..i + close].to_string();
+                i += close + 1;
+            }
+            let (expr, used) = lf_item(&text[i..], ctx)?;
+            i += used;
+            if !lit.is_empty() {
+                nodes.push(LfNode::Lit(core::mem::take(&mut lit)));
+            }
+            nodes.push(LfNode::Expr { expr, flags });
+        }
+        lit.push_str(&text[i..]);
+        if !lit.is_empty() {
+            nodes.push(LfNode::Lit(lit));
+        }
+        Ok(LogFormat { nodes })
+    }
+
+    /// The string when it has no expression.
+    pub fn literal(&self) -> Option<&str> {
+        match self.nodes.as_slice() {
+            [] => Some(""),
+            [LfNode::Lit(s)] => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Every expression, in order.
+    pub fn exprs(&self) -> impl Iterator<Item = &SampleExpr> {
+        self.nodes.iter().filter_map(|n| match n {
+            LfNode::Expr { expr, .. } => Some(expr),
+            LfNode::Lit(_) => None,
+        })
+    }
+
+    /// Renders the string; an expression without a value renders as
+    /// nothing (in log lines HAProxy writes `-`: the logger does that).
+    pub fn render(&self, ctx: &mut dyn SampleCtx) -> Vec<u8> {
+        let mut out = Vec::new();
+        for n in &self.nodes {
+            match n {
+                LfNode::Lit(s) => out.extend_from_slice(s.as_bytes()),
+                LfNode::Expr { expr, .. } => {
+                    if let Some(v) = expr.eval(ctx).and_then(|s| s.into_bytes()) {
+                        out.extend_from_slice(&v);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One `%...` item after the flags: `[expr]` or a variable name.
+fn lf_item(s: &str, ctx: &ParseCtx<'_>) -> Result<(SampleExpr, usize), String> {
+    if let Some(inner) = s.strip_prefix('[') {
+        let (e, n) = SampleExpr::parse_prefix(inner, ctx)
+            .map_err(|e| format!("failed to parse sample expression <{inner}> : {e}"))?;
+        if inner.as_bytes().get(n) != Some(&b']') {
+            return Err(format!(
+                "missing ']' after sample expression '{}'",
+                &inner[..n]
+            ));
+        }
+        return Ok((e, n + 2));
+    }
+    let n = s
+        .bytes()
+        .position(|c| !c.is_ascii_alphabetic())
+        .unwrap_or(s.len());
+    let name = &s[..n];
+    if !LOG_VARS.contains(&name) {
+        return Err(format!(
+            "no such format variable '{name}'. If you wanted to emit the '%' character verbatim, you need to use '%%'"
+        ));
+    }
+    let alias = match name {
+        "ci" => Some("src"),
+        "cp" => Some("src_port"),
+        "fi" => Some("dst"),
+        "fp" => Some("dst_port"),
+        "f" => Some("fe_name"),
+        "b" => Some("be_name"),
+        "ST" => Some("status"),
+        _ => None,
+    };
+    let e = match alias {
+        Some(a) => SampleExpr::parse(a, ctx)?,
+        None => SampleExpr {
+            fetch: crate::sample::Fetch::new(FetchKind::LogVar(name.to_string()), name),
+            convs: Vec::new(),
+            out_type: crate::sample::SmpType::Str,
+        },
+    };
+    Ok((e, n))
+}
+
+/// Where a rule runs (HAProxy's `SMP_VAL_*` check points), which decides
+/// the fetches it may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    TcpConn,
+    TcpSess,
+    TcpContent,
+    TcpResContent,
+    HttpReq,
+    HttpRes,
+    HttpAfterRes,
+    /// `use_backend`.
+    Switching,
+    /// `stick on|match|store-request`.
+    StickReq,
+    /// `stick store-response`.
+    StickRes,
+}
+
+impl Stage {
+    /// The check point's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::TcpConn => "tcp-request connection rule",
+            Stage::TcpSess => "tcp-request session rule",
+            Stage::TcpContent => "tcp-request content rule",
+            Stage::TcpResContent => "tcp-response content rule",
+            Stage::HttpReq => "http-request rule",
+            Stage::HttpRes => "http-response rule",
+            Stage::HttpAfterRes => "http-after-response rule",
+            Stage::Switching => "use_backend rule",
+            Stage::StickReq => "stick rule",
+            Stage::StickRes => "stick store-response rule",
+        }
+    }
+
+    /// Whether data from `layer` is available here.
+    pub fn allows(self, layer: Layer) -> bool {
+        use Stage::*;
+        let req = matches!(self, TcpContent | HttpReq | Switching | StickReq);
+        let res = matches!(self, TcpResContent | HttpRes | HttpAfterRes | StickRes);
+        match layer {
+            Layer::Internal | Layer::L4 => true,
+            Layer::ReqContent | Layer::HttpReq => req,
+            Layer::HttpRes => res,
+            Layer::HttpAny => req || res,
+        }
+    }
+}
+
+/// A sample expression that must be usable at `stage`.
+fn check_expr(e: &SampleExpr, stage: Stage) -> Result<(), String> {
+    let l = e.layer();
+    if stage.allows(l) {
+        return Ok(());
+    }
+    Err(format!(
+        "fetch method '{}' extracts information from '{}', none of which is available in a {}",
+        e.fetch.kw,
+        l.describe(),
+        stage.name()
+    ))
+}
+
+/// HAProxy's `acl_cond_conflicts` (error) and `acl_cond_kw_conflicts`
+/// (warning) for `cond` at `stage`.
+fn check_cond(c: &Condition, stage: Stage, warnings: &mut Vec<String>) -> Result<(), String> {
+    for acl in c.acls() {
+        let bad: Vec<&str> = acl
+            .exprs
+            .iter()
+            .filter(|e| !stage.allows(e.expr.layer()))
+            .map(|e| e.kw.as_str())
+            .collect();
+        let name = if acl.name.is_empty() {
+            "anonymous acl".to_string()
+        } else {
+            format!("acl '{}'", acl.name)
+        };
+        if !bad.is_empty() && bad.len() == acl.exprs.len() {
+            return Err(format!(
+                "{name} will never match because it only involves keywords that are incompatible with '{}'",
+                stage.name()
+            ));
+        }
+        if let Some(kw) = bad.first() {
+            warnings.push(format!(
+                "{name} involves keyword '{kw}' which is incompatible with '{}'",
+                stage.name()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `track-scN KEY [table T]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrackSc {
+    /// The stick counter, 0 to 2.
+    pub ctr: u8,
+    pub key: SampleExpr,
+    /// The table (the proxy's own when the line names none).
+    pub table: TableRef,
+}
+
+/// `sc-inc-gpc0(N)`, `sc-inc-gpc1(N)`, `sc-inc-gpc(IDX,N)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScIncGpc {
+    pub ctr: u8,
+    /// `GPC0`, `GPC1` or the `GPC` array.
+    pub data: DataType,
+    /// Index in the `gpc` array (0 otherwise).
+    pub idx: u16,
+}
+
+/// The value of `sc-set-gpt0(N) VALUE`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IntOrExpr {
+    Int(i64),
+    Expr(SampleExpr),
+}
+
+/// `sc-set-gpt0(N) V`, `sc-set-gpt(IDX,N) V`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScSetGpt {
+    pub ctr: u8,
+    /// `GPT0` or the `GPT` array.
+    pub data: DataType,
+    pub idx: u16,
+    pub value: IntOrExpr,
+}
+
+/// `set-var(NAME) EXPR`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SetVar {
+    pub var: VarName,
+    pub expr: SampleExpr,
+}
+
+/// A `tcp-request connection|session|content` or `tcp-response content`
+/// action (HAProxy's `act_rule` for those rule sets).
+#[derive(Clone, Debug, PartialEq)]
+pub enum TcpAction {
+    Accept,
+    Reject,
+    /// `expect-proxy layer4` (connection rules).
+    ExpectProxy,
+    /// `close` (tcp-response content).
+    Close,
+    SilentDrop,
+    TrackSc(TrackSc),
+    ScIncGpc(ScIncGpc),
+    ScSetGpt(ScSetGpt),
+    SetVar(SetVar),
+    UnsetVar(VarName),
+    SetSrc(SampleExpr),
+    SetDst(SampleExpr),
+    SetSrcPort(SampleExpr),
+    SetDstPort(SampleExpr),
+}
+
+/// The body of a generated response.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReplyBody {
+    /// No payload.
+    Empty,
+    /// HAProxy's built-in error page for the status (`default-errorfiles`,
+    /// and `deny`/`tarpit` without a body).
+    ErrorPage,
+    /// `string S`.
+    String(Vec<u8>),
+    /// `lf-string FMT`.
+    LogFormat(LogFormat),
+}
+
+/// A response generated by `deny`, `tarpit` or `return` (HAProxy's
+/// `struct http_reply`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: ReplyBody,
+    /// `hdr NAME FMT`.
+    pub hdrs: Vec<(String, LogFormat)>,
+}
+
+/// `redirect location|prefix|scheme`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedirectKind {
+    Location,
+    Prefix,
+    Scheme,
+}
+
+/// `redirect KIND TARGET [code N] [drop-query] [append-slash]
+/// [set-cookie NAME[=VALUE]] [clear-cookie NAME]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Redirect {
+    pub kind: RedirectKind,
+    pub target: LogFormat,
+    /// 301, 302 (default), 303, 307 or 308.
+    pub code: u16,
+    pub drop_query: bool,
+    pub append_slash: bool,
+    pub set_cookie: Option<String>,
+    pub clear_cookie: Option<String>,
+}
+
+/// How `del-header NAME -m METH` compares names.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HdrMatch {
+    Str,
+    Beg,
+    End,
+    Sub,
+    Reg(Regex),
+}
+
+/// An `http-request` action.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HttpReqAction {
+    Allow,
+    Deny(Reply),
+    Tarpit(Reply),
+    Return(Reply),
+    /// `reject`: close the connection without a response.
+    Reject,
+    /// `auth [realm R]`.
+    Auth {
+        realm: Option<String>,
+    },
+    Redirect(Redirect),
+    SetHeader {
+        name: String,
+        value: LogFormat,
+    },
+    AddHeader {
+        name: String,
+        value: LogFormat,
+    },
+    DelHeader {
+        name: String,
+        how: HdrMatch,
+    },
+    SetPath(LogFormat),
+    SetPathQ(LogFormat),
+    SetQuery(LogFormat),
+    SetUri(LogFormat),
+    SetMethod(LogFormat),
+    SetVar(SetVar),
+    UnsetVar(VarName),
+    TrackSc(TrackSc),
+    ScIncGpc(ScIncGpc),
+    ScSetGpt(ScSetGpt),
+    SetSrc(SampleExpr),
+    SetDst(SampleExpr),
+    SilentDrop,
+}
+
+/// An `http-response` or `http-after-response` action.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HttpResAction {
+    Allow,
+    Deny(Reply),
+    Return(Reply),
+    Redirect(Redirect),
+    SetHeader {
+        name: String,
+        value: LogFormat,
+    },
+    AddHeader {
+        name: String,
+        value: LogFormat,
+    },
+    DelHeader {
+        name: String,
+        how: HdrMatch,
+    },
+    /// `set-status N [reason R]`.
+    SetStatus {
+        status: u16,
+        reason: Option<String>,
+    },
+    SetVar(SetVar),
+    UnsetVar(VarName),
+    TrackSc(TrackSc),
+    ScIncGpc(ScIncGpc),
+    ScSetGpt(ScSetGpt),
+    SilentDrop,
+}
+
+/// A rule: an action and its optional condition (HAProxy's `act_rule`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rule<A> {
+    pub file: String,
+    pub line: u32,
+    pub action: A,
+    pub cond: Option<Condition>,
+}
+
+impl<A> Rule<A> {
+    /// Whether the rule applies: `Pass` without a condition.
+    pub fn test(&self, ctx: &mut dyn SampleCtx) -> AclTest {
+        match &self.cond {
+            None => AclTest::Pass,
+            Some(c) => c.test(ctx),
+        }
+    }
+}
+
+/// A `use_backend` target.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BackendTarget {
+    Static(String),
+    /// A log-format name (`use_backend be_%[req.hdr(host)]`).
+    Dynamic(LogFormat),
+}
+
+/// `use_backend NAME [if|unless COND]` (HAProxy's `switching_rule`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SwitchRule {
+    pub file: String,
+    pub line: u32,
+    pub backend: BackendTarget,
+    pub cond: Option<Condition>,
+}
+
+/// `stick on|match|store-request|store-response EXPR [table T] [COND]`
+/// (HAProxy's `sticking_rule`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StickRule {
+    pub file: String,
+    pub line: u32,
+    pub kind: StickKind,
+    pub expr: SampleExpr,
+    pub table: TableRef,
+    pub cond: Option<Condition>,
+}
+
+/// One proxy's parsed rules, in evaluation order.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct RuleSet {
+    pub proxy: String,
+    /// The proxy's own named ACLs.
+    pub acls: BTreeMap<String, Arc<Acl>>,
+    /// `tcp-request connection` (HAProxy's `tcp_req.l4_rules`).
+    #[doc(alias = "l4_rules")]
+    pub tcp_req_conn: Vec<Rule<TcpAction>>,
+    /// `tcp-request session` (`tcp_req.l5_rules`).
+    #[doc(alias = "l5_rules")]
+    pub tcp_req_sess: Vec<Rule<TcpAction>>,
+    /// `tcp-request content` (`tcp_req.inspect_rules`).
+    pub tcp_req_cont: Vec<Rule<TcpAction>>,
+    /// `tcp-response content` (`tcp_rep.inspect_rules`).
+    pub tcp_res_cont: Vec<Rule<TcpAction>>,
+    pub http_req: Vec<Rule<HttpReqAction>>,
+    pub http_res: Vec<Rule<HttpResAction>>,
+    pub http_after_res: Vec<Rule<HttpResAction>>,
+    /// `use_backend` rules.
+    pub switching: Vec<SwitchRule>,
+    /// `stick` rules.
+    pub sticking: Vec<StickRule>,
+    /// What the operator should read (HAProxy's warnings).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// A table lookup over a configuration: the index of each table in
+/// [`Config::tables`] order (peers-section tables, then proxy tables).
+pub fn table_index(cfg: &Config) -> impl Fn(&str) -> Option<usize> + '_ {
+    move |name| cfg.tables().position(|t| t.params.id == name)
+}
+
+/// The rule sets of every proxy of `cfg`, in order, or every error.
+pub fn build_all(
+    cfg: &Config,
+    tables: &dyn Fn(&str) -> Option<usize>,
+) -> Result<Vec<RuleSet>, Vec<Diagnostic>> {
+    let mut sets = Vec::new();
+    let mut errors: Vec<Diagnostic> = Vec::new();
+    for px in &cfg.proxies {
+        match RuleSet::build(cfg, px, tables) {
+            Ok(rs) => sets.push(rs),
+            Err(es) => {
+                // A defaults section's error shows up once per user.
+                for e in es {
+                    if !errors.contains(&e) {
+                        errors.push(e);
+                    }
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(sets)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The sections whose rules `px` runs: its `defaults` chain, outermost
+/// first, then `px`.
+fn section_chain<'a>(cfg: &'a Config, px: &'a Proxy) -> Vec<&'a Proxy> {
+    let mut chain = vec![px];
+    let mut cur = px;
+    while let Some(r) = &cur.from {
+        match cfg.defaults.get(r.index) {
+            Some(d) if chain.len() <= cfg.defaults.len() => {
+                chain.push(d);
+                cur = d;
+            }
+            _ => break,
+        }
+    }
+    chain.reverse();
+    chain
+}
+
+/// The lines a section adds to what it inherited from `parent`.
+fn own<'a>(lines: &'a [RuleLine], parent: Option<&[RuleLine]>) -> &'a [RuleLine] {
+    match parent {
+        Some(p) if lines.starts_with(p) => &lines[p.len()..],
+        _ => lines,
+    }
+}
+
+/// Collects diagnostics while building.
+struct Builder<'a> {
+    ctx: ParseCtx<'a>,
+    errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+}
+
+impl RuleSet {
+    /// Builds the rules of `px`, a proxy of `cfg`. `tables` maps a table
+    /// name (`mesh/t`, a proxy name) to its index ([`table_index`]).
+    /// Errors carry each line's `file:line`.
+    pub fn build(
+        cfg: &Config,
+        px: &Proxy,
+        tables: &dyn Fn(&str) -> Option<usize>,
+    ) -> Result<RuleSet, Vec<Diagnostic>> {
+        let backends = |n: &str| cfg.backend(n).is_some();
+        let mut b = Builder {
+            ctx: ParseCtx {
+                proxy: &px.name,
+                tables: Some(tables),
+                backends: Some(&backends),
+            },
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let mut rs = RuleSet {
+            proxy: px.name.clone(),
+            ..RuleSet::default()
+        };
+        let chain = section_chain(cfg, px);
+        let mut scope = AclScope::new();
+        for (i, sec) in chain.iter().enumerate() {
+            let parent = i.checked_sub(1).map(|j| chain[j]);
+            let pick =
+                |f: fn(&Proxy) -> &Vec<RuleLine>| own(f(sec), parent.map(|p| f(p).as_slice()));
+            scope = AclScope::build(pick(|p| &p.acls), &b.ctx, &mut b.errors, &mut b.warnings);
+            b.tcp(
+                pick(|p| &p.tcp_request_connection),
+                Stage::TcpConn,
+                &mut scope,
+                &mut rs.tcp_req_conn,
+            );
+            b.tcp(
+                pick(|p| &p.tcp_request_session),
+                Stage::TcpSess,
+                &mut scope,
+                &mut rs.tcp_req_sess,
+            );
+            b.tcp(
+                pick(|p| &p.tcp_request_content),
+                Stage::TcpContent,
+                &mut scope,
+                &mut rs.tcp_req_cont,
+            );
+            b.tcp(
+                pick(|p| &p.tcp_response_content),
+                Stage::TcpResContent,
+                &mut scope,
+                &mut rs.tcp_res_cont,
+            );
+            b.http_req(pick(|p| &p.http_request), &mut scope, &mut rs.http_req);
+            b.http_res(
+                pick(|p| &p.http_response),
+                Stage::HttpRes,
+                &mut scope,
+                &mut rs.http_res,
+            );
+            b.http_res(
+                pick(|p| &p.http_after_response),
+                Stage::HttpAfterRes,
+                &mut scope,
+                &mut rs.http_after_res,
+            );
+        }
+        b.switching(px, &mut scope, &mut rs.switching);
+        b.sticking(px, &mut scope, &mut rs.sticking);
+        rs.acls = scope
+            .iter()
+            .map(|(n, a)| (n.to_string(), a.clone()))
+            .collect();
+        if b.errors.is_empty() {
+            rs.warnings = b.warnings;
+            Ok(rs)
+        } else {
+            Err(b.errors)
+        }
+    }
+}
+
+/// The action word split into its name and its parenthesised argument:
+/// `set-var(txn.x)` is `("set-var", Some("txn.x"))`.
+fn split_action(w: &str) -> (&str, Option<&str>) {
+    match w.split_once('(') {
+        Some((name, rest)) => (name, Some(rest.strip_suffix(')').unwrap_or(rest))),
+        None => (w, None),
+    }
+}
+
+impl Builder<'_> {
+    fn err(&mut self, l: &RuleLine, msg: String) {
+        self.errors.push(Diagnostic::new(
+            l.file.clone(),
+            l.line,
+            l.keyword.clone(),
+            msg,
+        ));
+    }
+
+    fn warn(&mut self, l: &RuleLine, msg: String) {
+        self.warnings.push(Diagnostic::new(
+            l.file.clone(),
+            l.line,
+            l.keyword.clone(),
+            msg,
+        ));
+    }
+
+    /// The condition of a rule line, checked for `stage`.
+    fn cond(
+        &mut self,
+        l: &RuleLine,
+        c: Option<&Cond>,
+        label: &str,
+        stage: Stage,
+        scope: &mut AclScope,
+    ) -> Result<Option<Condition>, ()> {
+        let Some(c) = c else { return Ok(None) };
+        let mut warns = Vec::new();
+        let r = Condition::parse(
+            &c.words,
+            c.negate,
+            scope,
+            (&l.file, l.line),
+            &self.ctx,
+            &mut warns,
+        )
+        .and_then(|cond| check_cond(&cond, stage, &mut warns).map(|()| cond));
+        for w in warns {
+            self.warn(l, w);
+        }
+        match r {
+            Ok(cond) => Ok(Some(cond)),
+            Err(e) => {
+                self.err(
+                    l,
+                    format!("error detected while parsing {label} condition : {e}."),
+                );
+                Err(())
+            }
+        }
+    }
+
+    fn rule<A>(
+        &mut self,
+        l: &RuleLine,
+        stage: Stage,
+        scope: &mut AclScope,
+        parse: impl FnOnce(&mut ActParser<'_, '_>) -> Result<A, String>,
+    ) -> Option<Rule<A>> {
+        let action = l.words.first().map(String::as_str).unwrap_or("");
+        let ctx = self.ctx;
+        let (parsed, warns) = {
+            let mut p = ActParser {
+                kw: &l.keyword,
+                words: &l.words,
+                pos: 1,
+                stage,
+                ctx: &ctx,
+                warnings: Vec::new(),
+            };
+            let r = parse(&mut p).and_then(|a| p.finish().map(|()| a));
+            (r, p.warnings)
+        };
+        for w in warns {
+            self.warn(l, w);
+        }
+        let article = if l.keyword.starts_with('h') {
+            "an"
+        } else {
+            "a"
+        };
+        let label = format!("{article} '{} {}'", l.keyword, split_action(action).0);
+        let cond = self.cond(l, l.cond.as_ref(), &label, stage, scope);
+        match (parsed, cond) {
+            (Ok(action), Ok(cond)) => Some(Rule {
+                file: l.file.clone(),
+                line: l.line,
+                action,
+                cond,
+            }),
+            (Err(e), _) => {
+                self.err(l, e);
+                None
+            }
+            (_, Err(())) => None,
+        }
+    }
+
+    fn tcp(
+        &mut self,
+        lines: &[RuleLine],
+        stage: Stage,
+        scope: &mut AclScope,
+        out: &mut Vec<Rule<TcpAction>>,
+    ) {
+        for l in lines {
+            out.extend(self.rule(l, stage, scope, |p| p.tcp_action()));
+        }
+    }
+
+    fn http_req(
+        &mut self,
+        lines: &[RuleLine],
+        scope: &mut AclScope,
+        out: &mut Vec<Rule<HttpReqAction>>,
+    ) {
+        for l in lines {
+            out.extend(self.rule(l, Stage::HttpReq, scope, |p| p.http_req_action()));
+        }
+    }
+
+    fn http_res(
+        &mut self,
+        lines: &[RuleLine],
+        stage: Stage,
+        scope: &mut AclScope,
+        out: &mut Vec<Rule<HttpResAction>>,
+    ) {
+        for l in lines {
+            out.extend(self.rule(l, stage, scope, |p| p.http_res_action()));
+        }
+    }
+
+    fn line_of(place: &crate::cfgparse::Place, keyword: &str) -> RuleLine {
+        RuleLine {
+            file: place.file.clone(),
+            line: place.line,
+            keyword: keyword.to_string(),
+            words: Vec::new(),
+            cond: None,
+        }
+    }
+
+    fn switching(&mut self, px: &Proxy, scope: &mut AclScope, out: &mut Vec<SwitchRule>) {
+        for ub in &px.use_backends {
+            let l = Self::line_of(&ub.place, "use_backend");
+            let backend = if ub.is_dynamic() {
+                let r = LogFormat::parse(&ub.name, &self.ctx).and_then(|lf| {
+                    lf.exprs()
+                        .try_for_each(|e| check_expr(e, Stage::Switching))?;
+                    Ok(lf)
+                });
+                match r {
+                    Ok(lf) => BackendTarget::Dynamic(lf),
+                    Err(e) => {
+                        self.err(&l, format!("use_backend : {e}."));
+                        continue;
+                    }
+                }
+            } else {
+                BackendTarget::Static(ub.name.clone())
+            };
+            let Ok(cond) = self.cond(
+                &l,
+                ub.cond.as_ref(),
+                "a switching rule",
+                Stage::Switching,
+                scope,
+            ) else {
+                continue;
+            };
+            out.push(SwitchRule {
+                file: l.file,
+                line: l.line,
+                backend,
+                cond,
+            });
+        }
+    }
+
+    fn sticking(&mut self, px: &Proxy, scope: &mut AclScope, out: &mut Vec<StickRule>) {
+        for r in &px.stick_rules {
+            let kind_name = match r.kind {
+                StickKind::On => "on",
+                StickKind::Match => "match",
+                StickKind::StoreRequest => "store-request",
+                StickKind::StoreResponse => "store-response",
+            };
+            let label = format!("stick {kind_name}");
+            let l = Self::line_of(&r.place, "stick");
+            let stage = match r.kind {
+                StickKind::StoreResponse => Stage::StickRes,
+                _ => Stage::StickReq,
+            };
+            let parsed = SampleExpr::parse(&r.expr, &self.ctx)
+                .and_then(|e| check_expr(&e, stage).map(|()| e))
+                .and_then(|e| {
+                    let t = self
+                        .ctx
+                        .table(r.table.as_deref().unwrap_or(""), &format!("'{label}'"))?;
+                    Ok((e, t))
+                });
+            let cond = self.cond(&l, r.cond.as_ref(), &format!("a '{label}'"), stage, scope);
+            match (parsed, cond) {
+                (Ok((expr, table)), Ok(cond)) => out.push(StickRule {
+                    file: l.file,
+                    line: l.line,
+                    kind: r.kind,
+                    expr,
+                    table,
+                    cond,
+                }),
+                (Err(e), _) => self.err(&l, format!("'{label}' : {e}.")),
+                (_, Err(())) => {}
+            }
+        }
+    }
+}
+
+/// Parses one rule's action words (`words[0]` is the action).
+struct ActParser<'w, 'c> {
+    /// `http-request`, `tcp-request content`, ...
+    kw: &'w str,
+    words: &'w [String],
+    /// The next word to read.
+    pos: usize,
+    stage: Stage,
+    ctx: &'w ParseCtx<'c>,
+    warnings: Vec<String>,
+}
+
+const TCP_REQ_ACTIONS: &[&str] = &[
+    "accept",
+    "reject",
+    "expect-proxy",
+    "silent-drop",
+    "track-sc0",
+    "track-sc1",
+    "track-sc2",
+    "sc-inc-gpc0",
+    "sc-inc-gpc1",
+    "sc-inc-gpc",
+    "sc-set-gpt0",
+    "sc-set-gpt",
+    "set-var",
+    "unset-var",
+    "set-src",
+    "set-dst",
+    "set-src-port",
+    "set-dst-port",
+];
+
+const TCP_RES_ACTIONS: &[&str] = &[
+    "accept",
+    "reject",
+    "close",
+    "silent-drop",
+    "sc-inc-gpc0",
+    "sc-inc-gpc1",
+    "sc-inc-gpc",
+    "sc-set-gpt0",
+    "sc-set-gpt",
+    "set-var",
+    "unset-var",
+];
+
+const HTTP_REQ_ACTIONS: &[&str] = &[
+    "allow",
+    "deny",
+    "tarpit",
+    "return",
+    "reject",
+    "auth",
+    "redirect",
+    "set-header",
+    "add-header",
+    "del-header",
+    "set-path",
+    "set-pathq",
+    "set-query",
+    "set-uri",
+    "set-method",
+    "set-var",
+    "unset-var",
+    "track-sc0",
+    "track-sc1",
+    "track-sc2",
+    "sc-inc-gpc0",
+    "sc-inc-gpc1",
+    "sc-inc-gpc",
+    "sc-set-gpt0",
+    "sc-set-gpt",
+    "set-src",
+    "set-dst",
+    "silent-drop",
+];
+
+const HTTP_RES_ACTIONS: &[&str] = &[
+    "allow",
+    "deny",
+    "return",
+    "redirect",
+    "set-header",
+    "add-header",
+    "del-header",
+    "set-status",
+    "set-var",
+    "unset-var",
+    "track-sc0",
+    "track-sc1",
+    "track-sc2",
+    "sc-inc-gpc0",
+    "sc-inc-gpc1",
+    "sc-inc-gpc",
+    "sc-set-gpt0",
+    "sc-set-gpt",
+    "silent-drop",
+];
+
+const HTTP_AFTER_RES_ACTIONS: &[&str] = &[
+    "allow",
+    "set-header",
+    "add-header",
+    "del-header",
+    "set-status",
+    "set-var",
+    "unset-var",
+];
+
+/// Actions HAProxy 2.6 has that Sluice does not parse yet, for a clearer
+/// message than "unknown".
+const HAPROXY_ONLY_ACTIONS: &[&str] = &[
+    "add-acl",
+    "cache-store",
+    "cache-use",
+    "capture",
+    "del-acl",
+    "del-map",
+    "disable-l7-retry",
+    "do-resolve",
+    "early-hint",
+    "expect-netscaler-cip",
+    "normalize-uri",
+    "replace-header",
+    "replace-path",
+    "replace-pathq",
+    "replace-uri",
+    "replace-value",
+    "send-spoe-group",
+    "set-bandwidth-limit",
+    "set-log-level",
+    "set-map",
+    "set-mark",
+    "set-nice",
+    "set-priority-class",
+    "set-priority-offset",
+    "set-timeout",
+    "set-tos",
+    "strict-mode",
+    "switch-mode",
+    "use-service",
+    "wait-for-body",
+    "wait-for-handshake",
+    "sc-add-gpc",
+];
+
+/// HAProxy's `http_err_codes`: statuses with a built-in error page.
+const ERROR_PAGE_CODES: &[u16] = &[
+    200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504,
+];
+
+impl<'w> ActParser<'w, '_> {
+    fn action(&self) -> &'w str {
+        self.words.first().map(String::as_str).unwrap_or("")
+    }
+
+    fn name(&self) -> &'w str {
+        split_action(self.action()).0
+    }
+
+    fn next(&mut self) -> Option<&'w str> {
+        let w = self.words.get(self.pos).map(String::as_str);
+        if w.is_some() {
+            self.pos += 1;
+        }
+        w
+    }
+
+    fn peek(&self) -> Option<&'w str> {
+        self.words.get(self.pos).map(String::as_str)
+    }
+
+    /// Nothing may follow the action's arguments.
+    fn finish(&self) -> Result<(), String> {
+        match self.peek() {
+            None => Ok(()),
+            Some(w) => Err(format!(
+                "'{} {}' expects either 'if' or 'unless' followed by a condition but found '{w}'.",
+                self.kw,
+                self.name()
+            )),
+        }
+    }
+
+    fn fail(&self, msg: impl core::fmt::Display) -> String {
+        format!("'{} {}' : {msg}.", self.kw, self.name())
+    }
+
+    fn unknown(&self, supported: &[&str]) -> String {
+        let name = self.name();
+        let list = supported
+            .iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if name.is_empty() {
+            return format!(
+                "'{}' expects {list}, but got '' (missing argument).",
+                self.kw
+            );
+        }
+        if HAPROXY_ONLY_ACTIONS.contains(&name) {
+            return format!(
+                "'{} {name}' is not supported by Sluice here; supported actions: {list}.",
+                self.kw
+            );
+        }
+        format!("'{}' expects {list}, but got '{name}'.", self.kw)
+    }
+
+    fn expr_word(&mut self, what: &str) -> Result<SampleExpr, String> {
+        let Some(w) = self.next() else {
+            return Err(self.fail(format!("expects {what}")));
+        };
+        let w = w.to_string();
+        let e = SampleExpr::parse(&w, self.ctx).map_err(|e| self.fail(e))?;
+        check_expr(&e, self.stage).map_err(|e| self.fail(e))?;
+        Ok(e)
+    }
+
+    fn logformat_word(&mut self, what: &str) -> Result<LogFormat, String> {
+        let Some(w) = self.next() else {
+            return Err(self.fail(format!("expects {what}")));
+        };
+        let w = w.to_string();
+        self.logformat(&w)
+    }
+
+    fn logformat(&self, text: &str) -> Result<LogFormat, String> {
+        let lf = LogFormat::parse(text, self.ctx).map_err(|e| self.fail(e))?;
+        for e in lf.exprs() {
+            check_expr(e, self.stage).map_err(|e| self.fail(e))?;
+        }
+        Ok(lf)
+    }
+
+    /// The stick counter of `track-scN` / `sc-...(N)`.
+    fn ctr(&self, text: &str) -> Result<u8, String> {
+        match text.parse::<u8>() {
+            Ok(n) if n < MAX_SESS_STKCTR => Ok(n),
+            _ => Err(self.fail(format!(
+                "invalid stick table track ID '{text}'. The max allowed ID is {}",
+                MAX_SESS_STKCTR - 1
+            ))),
+        }
+    }
+
+    fn track_sc(&mut self, n: &str) -> Result<TrackSc, String> {
+        let ctr = self.ctr(n)?;
+        let key = self.expr_word("<key> [table <table>]")?;
+        let table = if self.peek() == Some("table") {
+            self.pos += 1;
+            match self.next() {
+                Some(t) => t.to_string(),
+                None => return Err(self.fail("missing table name after 'table'")),
+            }
+        } else {
+            String::new()
+        };
+        let what = format!("track-sc{ctr}");
+        let table = self.ctx.table(&table, &what).map_err(|e| self.fail(e))?;
+        Ok(TrackSc { ctr, key, table })
+    }
+
+    /// `sc-inc-gpc0[(N)]`, `sc-inc-gpc1[(N)]`, `sc-inc-gpc(IDX,N)`.
+    fn sc_inc(&self, name: &str, arg: Option<&str>) -> Result<ScIncGpc, String> {
+        let (data, idx, ctr) = self.sc_args(name, arg, "sc-inc-gpc")?;
+        Ok(ScIncGpc { ctr, data, idx })
+    }
+
+    /// Shared by the `sc-inc-*` and `sc-set-*` actions: which data type,
+    /// array index and counter.
+    fn sc_args(
+        &self,
+        name: &str,
+        arg: Option<&str>,
+        stem: &str,
+    ) -> Result<(DataType, u16, u8), String> {
+        let (plain0, plain1, array) = if stem == "sc-inc-gpc" {
+            (DataType::GPC0, Some(DataType::GPC1), DataType::GPC)
+        } else {
+            (DataType::GPT0, None, DataType::GPT)
+        };
+        let data = match (name.get(stem.len()..), plain1) {
+            (Some("0"), _) => plain0,
+            (Some("1"), Some(d)) => d,
+            _ => array,
+        };
+        if data != array {
+            let ctr = self.ctr(arg.unwrap_or("0"))?;
+            return Ok((data, 0, ctr));
+        }
+        let Some((idx, ctr)) = arg.and_then(|a| a.split_once(',')) else {
+            return Err(self.fail(format!("expects {name}(<idx>,<sc-id>)")));
+        };
+        let idx = idx
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|i| usize::from(*i) < DataType::MAX_ARRAY_LEN)
+            .ok_or_else(|| self.fail(format!("invalid array index '{idx}'")))?;
+        Ok((data, idx, self.ctr(ctr.trim())?))
+    }
+
+    fn sc_set(&mut self, name: &str, arg: Option<&str>) -> Result<ScSetGpt, String> {
+        let (data, idx, ctr) = self.sc_args(name, arg, "sc-set-gpt")?;
+        let Some(v) = self.peek().map(str::to_string) else {
+            return Err(self.fail("expects an integer or an expression"));
+        };
+        let value = match v.parse::<i64>() {
+            Ok(i) => {
+                self.pos += 1;
+                IntOrExpr::Int(i)
+            }
+            Err(_) => IntOrExpr::Expr(self.expr_word("an integer or an expression")?),
+        };
+        Ok(ScSetGpt {
+            ctr,
+            data,
+            idx,
+            value,
+        })
+    }
+
+    fn var_arg(&self, arg: Option<&str>) -> Result<VarName, String> {
+        let Some(a) = arg.filter(|a| !a.is_empty()) else {
+            return Err(self.fail("expects a variable name between parentheses"));
+        };
+        VarName::parse(a).map_err(|e| self.fail(e))
+    }
+
+    /// Actions several rule sets share. `None`: not one of them.
+    fn common(&mut self) -> Option<Result<Common, String>> {
+        let (name, arg) = split_action(self.action());
+        let (name, arg) = (name.to_string(), arg.map(str::to_string));
+        let arg = arg.as_deref();
+        Some(match name.as_str() {
+            "silent-drop" => Ok(Common::SilentDrop),
+            "set-var" => self.var_arg(arg).and_then(|var| {
+                let expr = self.expr_word("a sample expression")?;
+                Ok(Common::SetVar(SetVar { var, expr }))
+            }),
+            "unset-var" => self.var_arg(arg).map(Common::UnsetVar),
+            n if n.starts_with("track-sc") && self.stage != Stage::TcpResContent => {
+                self.track_sc(&n["track-sc".len()..]).map(Common::TrackSc)
+            }
+            n @ ("sc-inc-gpc0" | "sc-inc-gpc1" | "sc-inc-gpc") => {
+                self.sc_inc(n, arg).map(Common::ScIncGpc)
+            }
+            n @ ("sc-set-gpt0" | "sc-set-gpt") => self.sc_set(n, arg).map(Common::ScSetGpt),
+            _ => return None,
+        })
+    }
+
+    fn tcp_action(&mut self) -> Result<TcpAction, String> {
+        let res = self.stage == Stage::TcpResContent;
+        let supported: Vec<&str> = if res {
+            TCP_RES_ACTIONS.to_vec()
+        } else {
+            TCP_REQ_ACTIONS
+                .iter()
+                .copied()
+                .filter(|a| *a != "expect-proxy" || self.stage == Stage::TcpConn)
+                .collect()
+        };
+        if let Some(c) = self.common() {
+            return Ok(match c? {
+                Common::SilentDrop => TcpAction::SilentDrop,
+                Common::SetVar(v) => TcpAction::SetVar(v),
+                Common::UnsetVar(v) => TcpAction::UnsetVar(v),
+                Common::TrackSc(t) => TcpAction::TrackSc(t),
+                Common::ScIncGpc(s) => TcpAction::ScIncGpc(s),
+                Common::ScSetGpt(s) => TcpAction::ScSetGpt(s),
+            });
+        }
+        let name = self.name().to_string();
+        Ok(match name.as_str() {
+            "accept" => TcpAction::Accept,
+            "reject" => TcpAction::Reject,
+            "close" if res => TcpAction::Close,
+            "expect-proxy" if self.stage == Stage::TcpConn => {
+                if self.next() != Some("layer4") {
+                    return Err(self.fail("only 'layer4' is supported"));
+                }
+                TcpAction::ExpectProxy
+            }
+            "set-src" if !res => TcpAction::SetSrc(self.expr_word("a sample expression")?),
+            "set-dst" if !res => TcpAction::SetDst(self.expr_word("a sample expression")?),
+            "set-src-port" if !res => TcpAction::SetSrcPort(self.expr_word("a sample expression")?),
+            "set-dst-port" if !res => TcpAction::SetDstPort(self.expr_word("a sample expression")?),
+            _ => return Err(self.unknown(&supported)),
+        })
+    }
+
+    fn http_req_action(&mut self) -> Result<HttpReqAction, String> {
+        if let Some(c) = self.common() {
+            return Ok(match c? {
+                Common::SilentDrop => HttpReqAction::SilentDrop,
+                Common::SetVar(v) => HttpReqAction::SetVar(v),
+                Common::UnsetVar(v) => HttpReqAction::UnsetVar(v),
+                Common::TrackSc(t) => HttpReqAction::TrackSc(t),
+                Common::ScIncGpc(s) => HttpReqAction::ScIncGpc(s),
+                Common::ScSetGpt(s) => HttpReqAction::ScSetGpt(s),
+            });
+        }
+        let name = self.name().to_string();
+        Ok(match name.as_str() {
+            "allow" => HttpReqAction::Allow,
+            "reject" => HttpReqAction::Reject,
+            "deny" => HttpReqAction::Deny(self.reply(403, true)?),
+            "tarpit" => HttpReqAction::Tarpit(self.reply(500, true)?),
+            "return" => HttpReqAction::Return(self.reply(200, false)?),
+            "auth" => HttpReqAction::Auth {
+                realm: self.auth()?,
+            },
+            "redirect" => HttpReqAction::Redirect(self.redirect()?),
+            "set-header" | "add-header" => {
+                let (hname, value) = self.header_pair(&name)?;
+                if name == "set-header" {
+                    HttpReqAction::SetHeader { name: hname, value }
+                } else {
+                    HttpReqAction::AddHeader { name: hname, value }
+                }
+            }
+            "del-header" => {
+                let (name, how) = self.del_header()?;
+                HttpReqAction::DelHeader { name, how }
+            }
+            "set-path" => HttpReqAction::SetPath(self.logformat_word("<fmt>")?),
+            "set-pathq" => HttpReqAction::SetPathQ(self.logformat_word("<fmt>")?),
+            "set-query" => HttpReqAction::SetQuery(self.logformat_word("<fmt>")?),
+            "set-uri" => HttpReqAction::SetUri(self.logformat_word("<fmt>")?),
+            "set-method" => HttpReqAction::SetMethod(self.logformat_word("<fmt>")?),
+            "set-src" => HttpReqAction::SetSrc(self.expr_word("a sample expression")?),
+            "set-dst" => HttpReqAction::SetDst(self.expr_word("a sample expression")?),
+            _ => return Err(self.unknown(HTTP_REQ_ACTIONS)),
+        })
+    }
+
+    fn http_res_action(&mut self) -> Result<HttpResAction, String> {
+        let after = self.stage == Stage::HttpAfterRes;
+        let supported = if after {
+            HTTP_AFTER_RES_ACTIONS
+        } else {
+            HTTP_RES_ACTIONS
+        };
+        if !supported.contains(&self.name()) {
+            return Err(self.unknown(supported));
+        }
+        if let Some(c) = self.common() {
+            return Ok(match c? {
+                Common::SilentDrop => HttpResAction::SilentDrop,
+                Common::SetVar(v) => HttpResAction::SetVar(v),
+                Common::UnsetVar(v) => HttpResAction::UnsetVar(v),
+                Common::TrackSc(t) => HttpResAction::TrackSc(t),
+                Common::ScIncGpc(s) => HttpResAction::ScIncGpc(s),
+                Common::ScSetGpt(s) => HttpResAction::ScSetGpt(s),
+            });
+        }
+        let name = self.name().to_string();
+        Ok(match name.as_str() {
+            "allow" => HttpResAction::Allow,
+            "deny" => HttpResAction::Deny(self.reply(502, true)?),
+            "return" => HttpResAction::Return(self.reply(200, false)?),
+            "redirect" => {
+                let r = self.redirect()?;
+                if r.kind != RedirectKind::Location {
+                    return Err(self.fail("only 'location' redirects are supported in responses"));
+                }
+                HttpResAction::Redirect(r)
+            }
+            "set-header" | "add-header" => {
+                let (hname, value) = self.header_pair(&name)?;
+                if name == "set-header" {
+                    HttpResAction::SetHeader { name: hname, value }
+                } else {
+                    HttpResAction::AddHeader { name: hname, value }
+                }
+            }
+            "del-header" => {
+                let (name, how) = self.del_header()?;
+                HttpResAction::DelHeader { name, how }
+            }
+            "set-status" => self.set_status()?,
+            _ => return Err(self.unknown(supported)),
+        })
+    }
+
+    fn header_pair(&mut self, action: &str) -> Result<(String, LogFormat), String> {
+        let (Some(n), Some(v)) = (self.words.get(1), self.words.get(2)) else {
+            return Err(format!(
+                "'{} {action}' expects exactly 2 arguments.",
+                self.kw
+            ));
+        };
+        let (n, v) = (n.clone(), v.clone());
+        self.pos = 3;
+        Ok((n, self.logformat(&v)?))
+    }
+
+    fn del_header(&mut self) -> Result<(String, HdrMatch), String> {
+        let Some(name) = self.next().map(str::to_string) else {
+            return Err(self.fail("expects at least 1 argument"));
+        };
+        if self.peek() != Some("-m") {
+            return Ok((name, HdrMatch::Str));
+        }
+        self.pos += 1;
+        let how = match self.next() {
+            Some("str") => HdrMatch::Str,
+            Some("beg") => HdrMatch::Beg,
+            Some("end") => HdrMatch::End,
+            Some("sub") => HdrMatch::Sub,
+            Some("reg") => HdrMatch::Reg(Regex::new(&name, true).map_err(|e| self.fail(e))?),
+            m => {
+                return Err(self.fail(format!(
+                    "unsupported match method '{}' (expects 'str', 'beg', 'end', 'sub' or 'reg')",
+                    m.unwrap_or("")
+                )))
+            }
+        };
+        Ok((name, how))
+    }
+
+    fn set_status(&mut self) -> Result<HttpResAction, String> {
+        let s = self.next().unwrap_or("").to_string();
+        let status = s
+            .parse::<u16>()
+            .ok()
+            .filter(|s| (100..=999).contains(s))
+            .ok_or_else(|| {
+                self.fail(format!(
+                    "expects an HTTP status code between 100 and 999, got '{s}'"
+                ))
+            })?;
+        let reason = if self.peek() == Some("reason") {
+            self.pos += 1;
+            Some(
+                self.next()
+                    .ok_or_else(|| self.fail("missing reason after 'reason'"))?
+                    .to_string(),
+            )
+        } else {
+            None
+        };
+        Ok(HttpResAction::SetStatus { status, reason })
+    }
+
+    fn auth(&mut self) -> Result<Option<String>, String> {
+        if self.peek() != Some("realm") {
+            return Ok(None);
+        }
+        self.pos += 1;
+        match self.next() {
+            Some(r) => Ok(Some(r.to_string())),
+            None => Err(self.fail("missing realm value")),
+        }
+    }
+
+    /// `redirect location|prefix|scheme TARGET [options]`.
+    fn redirect(&mut self) -> Result<Redirect, String> {
+        let kind = match self.next() {
+            Some("location") => RedirectKind::Location,
+            Some("prefix") => RedirectKind::Prefix,
+            Some("scheme") => RedirectKind::Scheme,
+            _ => return Err(self.fail("expects 'code', 'prefix', 'location', 'scheme', 'set-cookie', 'clear-cookie', 'drop-query' or 'append-slash'")),
+        };
+        let target = self.logformat_word("a redirect target")?;
+        let mut r = Redirect {
+            kind,
+            target,
+            code: 302,
+            drop_query: false,
+            append_slash: false,
+            set_cookie: None,
+            clear_cookie: None,
+        };
+        while let Some(w) = self.peek() {
+            match w {
+                "code" => {
+                    self.pos += 1;
+                    let c = self.next().unwrap_or("").to_string();
+                    r.code = c
+                        .parse::<u16>()
+                        .ok()
+                        .filter(|c| matches!(c, 301 | 302 | 303 | 307 | 308))
+                        .ok_or_else(|| {
+                            self.fail(format!(
+                                "unsupported HTTP code '{c}' (expects 301, 302, 303, 307 or 308)"
+                            ))
+                        })?;
+                }
+                "drop-query" => {
+                    self.pos += 1;
+                    r.drop_query = true;
+                }
+                "append-slash" => {
+                    self.pos += 1;
+                    r.append_slash = true;
+                }
+                "set-cookie" | "clear-cookie" => {
+                    let clear = w == "clear-cookie";
+                    self.pos += 1;
+                    let v = self
+                        .next()
+                        .ok_or_else(|| self.fail("missing cookie name"))?
+                        .to_string();
+                    if clear {
+                        r.clear_cookie = Some(v);
+                    } else {
+                        r.set_cookie = Some(v);
+                    }
+                }
+                _ => break,
+            }
+        }
+        Ok(r)
+    }
+
+    /// The arguments of `deny`, `tarpit` and `return` (HAProxy's
+    /// `http_parse_http_reply`). `deny`: `deny_status` is accepted and a
+    /// reply without payload is the built-in error page.
+    fn reply(&mut self, default: u16, deny: bool) -> Result<Reply, String> {
+        let mut r = Reply {
+            status: default,
+            content_type: None,
+            body: ReplyBody::Empty,
+            hdrs: Vec::new(),
+        };
+        let mut body_arg: Option<String> = None;
+        while let Some(w) = self.peek().map(str::to_string) {
+            let value = |p: &Self| {
+                p.words
+                    .get(p.pos + 1)
+                    .cloned()
+                    .ok_or_else(|| p.fail(format!("'{w}' expects an argument")))
+            };
+            match w.as_str() {
+                "status" | "deny_status" if w == "status" || deny => {
+                    let v = value(self)?;
+                    r.status = v
+                        .parse::<u16>()
+                        .ok()
+                        .filter(|s| (200..=599).contains(s))
+                        .ok_or_else(|| self.fail(format!("Unexpected status code '{v}'")))?;
+                    self.pos += 2;
+                }
+                "content-type" => {
+                    r.content_type = Some(value(self)?);
+                    self.pos += 2;
+                }
+                "default-errorfiles" | "string" | "lf-string" => {
+                    if let Some(prev) = &body_arg {
+                        return Err(self.fail(format!("unexpected '{w}' argument, '{prev}' already defined")));
+                    }
+                    r.body = match w.as_str() {
+                        "default-errorfiles" => {
+                            self.pos += 1;
+                            ReplyBody::ErrorPage
+                        }
+                        "string" => {
+                            let v = value(self)?;
+                            self.pos += 2;
+                            ReplyBody::String(v.into_bytes())
+                        }
+                        _ => {
+                            let v = value(self)?;
+                            self.pos += 2;
+                            ReplyBody::LogFormat(self.logformat(&v)?)
+                        }
+                    };
+                    body_arg = Some(w);
+                }
+                "errorfile" | "errorfiles" | "file" | "lf-file" => {
+                    return Err(self.fail(format!(
+                        "'{w}' is not supported by Sluice (its engine reads no files); use 'string' or 'lf-string'"
+                    )))
+                }
+                "hdr" => self.reply_hdr(&mut r)?,
+                _ => break,
+            }
+        }
+        self.check_reply(&mut r, deny, body_arg.as_deref())?;
+        Ok(r)
+    }
+
+    /// `hdr NAME FMT` of a reply; the framing headers are ignored, as in
+    /// HAProxy.
+    fn reply_hdr(&mut self, r: &mut Reply) -> Result<(), String> {
+        let (Some(n), Some(v)) = (self.words.get(self.pos + 1), self.words.get(self.pos + 2))
+        else {
+            return Err(self.fail("'hdr' expects <name> and <value> as arguments"));
+        };
+        self.pos += 3;
+        let framing = ["content-length", "transfer-encoding", "content-type"];
+        if framing.iter().any(|h| n.eq_ignore_ascii_case(h)) {
+            self.warnings
+                .push(format!("header '{n}' always ignored by the http reply."));
+            return Ok(());
+        }
+        let lf = self.logformat(v)?;
+        r.hdrs.push((n.clone(), lf));
+        Ok(())
+    }
+
+    fn check_reply(
+        &mut self,
+        r: &mut Reply,
+        deny: bool,
+        body_arg: Option<&str>,
+    ) -> Result<(), String> {
+        if deny && r.body == ReplyBody::Empty {
+            r.body = ReplyBody::ErrorPage;
+        }
+        match &r.body {
+            ReplyBody::Empty => {
+                if let Some(ct) = r.content_type.take() {
+                    self.warnings.push(format!(
+                        "content-type '{ct}' ignored by the http reply because neither errorfile nor payload defined."
+                    ));
+                }
+            }
+            ReplyBody::ErrorPage => {
+                if !ERROR_PAGE_CODES.contains(&r.status) {
+                    let arg = body_arg.unwrap_or(self.name());
+                    return Err(self.fail(format!(
+                        "status code '{}' not handled by default with '{arg}' argument",
+                        r.status
+                    )));
+                }
+                if let Some(ct) = r.content_type.take() {
+                    self.warnings.push(format!(
+                        "content-type '{ct}' ignored by the http reply when used with an errorfile."
+                    ));
+                }
+                if !r.hdrs.is_empty() {
+                    r.hdrs.clear();
+                    self.warnings.push(
+                        "hdr parameters ignored by the http reply when used with an errorfile."
+                            .into(),
+                    );
+                }
+            }
+            ReplyBody::String(_) | ReplyBody::LogFormat(_) => {
+                if r.status == 204 || r.status == 304 {
+                    return Err(self.fail(format!("No body expected for {} responses", r.status)));
+                }
+                let empty = r.body == ReplyBody::String(Vec::new());
+                if r.content_type.is_none() && !empty {
+                    return Err(self.fail(
+                        "a content type must be defined when non-empty payload is configured",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Actions shared by several rule sets.
+enum Common {
+    SilentDrop,
+    SetVar(SetVar),
+    UnsetVar(VarName),
+    TrackSc(TrackSc),
+    ScIncGpc(ScIncGpc),
+    ScSetGpt(ScSetGpt),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lf(s: &str) -> Result<LogFormat, String> {
+        LogFormat::parse(s, &ParseCtx::detached())
+    }
+
+    #[test]
+    fn log_format_strings() {
+        let f = lf("https://%[hdr(host)]%[path]?x=1").unwrap();
+        assert_eq!(f.nodes.len(), 4);
+        assert_eq!(f.nodes[0], LfNode::Lit("https://".into()));
+        assert_eq!(f.nodes[3], LfNode::Lit("?x=1".into()));
+        assert_eq!(lf("plain").unwrap().literal(), Some("plain"));
+        assert_eq!(lf("100%%").unwrap().literal(), Some("100%"));
+        let f = lf("%ci:%cp %T").unwrap();
+        let kws: Vec<&str> = f.exprs().map(|e| e.fetch.kw.as_str()).collect();
+        assert_eq!(kws, ["src", "src_port", "T"]);
+        let f = lf("%{+Q}[src]").unwrap();
+        assert!(matches!(&f.nodes[0], LfNode::Expr { flags, .. } if flags == "+Q"));
+        assert_eq!(
+            lf("%[path,regsub(^/static/,/)]")
+                .unwrap()
+                .exprs()
+                .next()
+                .unwrap()
+                .convs
+                .len(),
+            1
+        );
+        assert!(lf("%[src").unwrap_err().contains("missing ']'"));
+        assert!(lf("%[nope]")
+            .unwrap_err()
+            .contains("unknown fetch method 'nope'"));
+        assert!(lf("%zz")
+            .unwrap_err()
+            .contains("no such format variable 'zz'"));
+        assert!(lf("50%")
+            .unwrap_err()
+            .contains("no such format variable ''"));
+        assert!(lf("%{+Q").unwrap_err().contains("missing '}'"));
+    }
+
+    #[test]
+    fn log_format_renders() {
+        let mut c = crate::sample::MapCtx::new();
+        c.set(
+            "src",
+            vec![crate::sample::Sample::Ip("10.0.0.1".parse().unwrap())],
+        );
+        c.set("path", vec![crate::sample::Sample::str("/static/a")]);
+        let f = lf("ip=%ci path=%[path,regsub(^/static/,/)] miss=%[hdr(x)]!").unwrap();
+        assert_eq!(f.render(&mut c), b"ip=10.0.0.1 path=/a miss=!".to_vec());
+    }
+
+    #[test]
+    fn stages_allow_layers() {
+        assert!(Stage::TcpConn.allows(Layer::L4));
+        assert!(!Stage::TcpConn.allows(Layer::ReqContent));
+        assert!(!Stage::TcpSess.allows(Layer::HttpReq));
+        assert!(Stage::TcpContent.allows(Layer::ReqContent));
+        assert!(Stage::TcpContent.allows(Layer::HttpReq));
+        assert!(!Stage::HttpRes.allows(Layer::HttpReq));
+        assert!(Stage::HttpRes.allows(Layer::HttpAny));
+        assert!(Stage::Switching.allows(Layer::HttpReq));
+        assert!(!Stage::Switching.allows(Layer::HttpRes));
+        assert!(Stage::StickRes.allows(Layer::HttpRes));
+    }
+}

@@ -1,0 +1,562 @@
+//! Shared helpers of the black-box tests: finding (building) `proxy-mio`,
+//! starting it and a real HAProxy, temporary directories, free ports, the
+//! stats socket, and parsers for `show table` / `show peers`.
+//!
+//! Every process a test starts is owned by a [`Proc`] guard that kills it
+//! (by pid, SIGKILL) when dropped, also when the test panics; every
+//! temporary directory is a [`TempDir`] removed when dropped.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+// --------------------------------------------------------------------------
+// Finding the binaries
+
+/// The `proxy-mio` binary, built once per test process.
+///
+/// The root package cannot use `CARGO_BIN_EXE_proxy-mio` (the binary belongs
+/// to `sluice-mio`), and `cargo test --workspace` does not promise to build
+/// other packages' binaries before running this test. So the first call runs
+/// `cargo build -p sluice-mio --bin proxy-mio` for the profile and target
+/// directory this test executable was built in (a no-op when it is up to
+/// date, and never a stale binary), then uses `target/<profile>/proxy-mio`.
+/// `SLUICE_PROXY_MIO=/path/to/proxy-mio` overrides all that.
+pub fn proxy_mio() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(build_proxy_mio)
+}
+
+fn build_proxy_mio() -> PathBuf {
+    if let Some(p) = std::env::var_os("SLUICE_PROXY_MIO") {
+        return PathBuf::from(p);
+    }
+    // <target>/<profile>/deps/interop_peers-<hash>
+    let exe = std::env::current_exe().expect("path of the test executable");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable in <target>/<profile>/deps");
+    let bin = profile_dir.join("proxy-mio");
+    let target_dir = profile_dir.parent().expect("target directory");
+    let cargo = std::env::var("CARGO")
+        .ok()
+        .or_else(|| option_env!("CARGO").map(String::from))
+        .unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--quiet", "-p", "sluice-mio", "--bin", "proxy-mio"])
+        .arg("--target-dir")
+        .arg(target_dir);
+    match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => {}
+        Some("release") => {
+            cmd.arg("--release");
+        }
+        Some(other) => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    let built = cmd.status().map(|s| s.success()).unwrap_or(false);
+    assert!(
+        built || bin.exists(),
+        "could not build proxy-mio ({cmd:?}) and {} does not exist",
+        bin.display()
+    );
+    bin
+}
+
+/// The `haproxy` binary (`$HAPROXY`, else `haproxy` from `PATH`), if it runs.
+pub fn haproxy_bin() -> Option<&'static str> {
+    static BIN: OnceLock<Option<String>> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let bin = std::env::var("HAPROXY").unwrap_or_else(|_| "haproxy".into());
+        let ok = Command::new(&bin)
+            .arg("-v")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(bin)
+    })
+    .as_deref()
+}
+
+/// Whether a test that needs HAProxy may run. Without HAProxy it says so
+/// loudly and the test passes, unless `CI=true`, where it fails.
+pub fn haproxy_or_skip(test: &str) -> bool {
+    if haproxy_bin().is_some() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("haproxy not found and CI=true: {test} must not be skipped");
+    }
+    // Straight to the stderr file descriptor: eprintln! output is captured
+    // by the test harness and would only show for failing tests.
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n********** SKIPPED: haproxy not found ({test}) **********\n"
+    );
+    false
+}
+
+// --------------------------------------------------------------------------
+// Temporary directories and ports
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(test: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        // Short: unix socket paths are limited to 107 bytes.
+        let short: String = test
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .take(12)
+            .collect();
+        let p = std::env::temp_dir().join(format!("sluice-{}-{n}-{short}", std::process::id()));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `n` distinct free loopback ports: all bound at once on 127.0.0.1:0, then
+/// released. Ports handed out earlier in this process are never repeated,
+/// so parallel tests do not collide with each other.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut held = Vec::new();
+    let mut ports = Vec::new();
+    while ports.len() < n {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = l.local_addr().expect("local addr").port();
+        held.push(l);
+        if given.insert(port) {
+            ports.push(port);
+        }
+    }
+    ports
+}
+
+// --------------------------------------------------------------------------
+// Polling
+
+/// Calls `f` every `every` until it returns `Some` or `within` has passed.
+pub fn poll<T>(within: Duration, every: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(every);
+    }
+}
+
+// --------------------------------------------------------------------------
+// Processes
+
+/// A child process killed (SIGKILL, by pid) and reaped when dropped.
+pub struct Proc {
+    pub name: String,
+    child: Child,
+    exited: Option<ExitStatus>,
+    /// Where its stdout and stderr go.
+    pub output: PathBuf,
+}
+
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) with plain integers.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+impl Proc {
+    /// Starts `cmd` with stdout and stderr appended to `output`.
+    pub fn spawn(name: &str, mut cmd: Command, output: PathBuf) -> Proc {
+        let out = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&output)
+            .expect("open output file");
+        let err = out.try_clone().expect("clone output file");
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err));
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
+        Proc {
+            name: name.to_string(),
+            child,
+            exited: None,
+            output,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        if self.exited.is_none() {
+            signal(self.pid(), sig);
+        }
+    }
+
+    /// The exit status, if it has exited (reaps it).
+    pub fn try_exit(&mut self) -> Option<ExitStatus> {
+        if self.exited.is_none() {
+            self.exited = self.child.try_wait().ok().flatten();
+        }
+        self.exited
+    }
+
+    /// Waits up to `within` for the process to exit.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        poll(within, Duration::from_millis(10), || self.try_exit())
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        if self.try_exit().is_none() {
+            signal(self.pid(), libc::SIGKILL);
+            self.exited = self.child.wait().ok();
+        }
+    }
+
+    /// Everything it wrote so far.
+    pub fn output(&self) -> String {
+        fs::read_to_string(&self.output).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+// --------------------------------------------------------------------------
+// The stats socket
+
+/// Sends one command line to a stats socket and returns the whole answer.
+pub fn cli(sock: &Path, cmd: &str) -> std::io::Result<String> {
+    let mut s = UnixStream::connect(sock)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.set_write_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(cmd.as_bytes())?;
+    s.write_all(b"\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// One `show table` entry: its data fields (`use` and `exp` apart).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Entry {
+    pub exp: Option<u64>,
+    pub data: BTreeMap<String, String>,
+}
+
+impl Entry {
+    /// A data field as an integer.
+    pub fn int(&self, name: &str) -> Option<i64> {
+        self.data.get(name)?.parse().ok()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.data.get(name).map(String::as_str)
+    }
+}
+
+/// Parses the entry lines of `show table <name>`, keyed by `key=`.
+pub fn parse_table(out: &str) -> BTreeMap<String, Entry> {
+    let mut t = BTreeMap::new();
+    for line in out.lines() {
+        let Some((_, rest)) = line.split_once(": key=") else {
+            continue;
+        };
+        let mut words = rest.split(' ');
+        let key = words.next().unwrap_or_default().to_string();
+        let mut e = Entry::default();
+        for w in words {
+            let Some((k, v)) = w.split_once('=') else {
+                continue;
+            };
+            match k {
+                "use" => {}
+                "exp" => e.exp = v.parse().ok(),
+                _ => {
+                    e.data.insert(k.to_string(), v.to_string());
+                }
+            }
+        }
+        t.insert(key, e);
+    }
+    t
+}
+
+/// From `show peers`: whether peer `name` has an active session, and its
+/// `last_status`.
+pub fn peer_state(show_peers: &str, name: &str) -> Option<(bool, String)> {
+    let needle = format!(": id={name}(");
+    let line = show_peers.lines().find(|l| l.contains(&needle))?;
+    let active = line.contains(",active)");
+    let status = line
+        .split(' ')
+        .find_map(|w| w.strip_prefix("last_status="))?
+        .to_string();
+    Some((active, status))
+}
+
+/// A field of peer `name`'s block in `show peers` (`new_conn`, `proto_err`...).
+pub fn peer_field(show_peers: &str, name: &str, field: &str) -> Option<String> {
+    let needle = format!(": id={name}(");
+    let mut lines = show_peers.lines().skip_while(|l| !l.contains(&needle));
+    let first = lines.next()?;
+    let prefix = format!("{field}=");
+    std::iter::once(first)
+        .chain(lines.take_while(|l| !l.contains(": id=")))
+        .flat_map(|l| l.split_whitespace())
+        .find_map(|w| w.strip_prefix(prefix.as_str()).map(String::from))
+}
+
+// --------------------------------------------------------------------------
+// A running proxy-mio
+
+pub struct Sluice {
+    pub proc: Proc,
+    pub sock: PathBuf,
+    pub cfg: PathBuf,
+}
+
+impl Sluice {
+    /// Writes `cfg_text` to `<dir>/<tag>.cfg` and starts `proxy-mio -f` on it
+    /// (plus `extra` arguments), logs in `<dir>/<tag>.log`; waits until its
+    /// stats socket `sock` answers.
+    pub fn start(
+        dir: &TempDir,
+        tag: &str,
+        cfg_text: &str,
+        sock: PathBuf,
+        extra: &[&str],
+    ) -> Sluice {
+        let cfg = dir.join(&format!("{tag}.cfg"));
+        fs::write(&cfg, cfg_text).expect("write config");
+        let mut cmd = Command::new(proxy_mio());
+        cmd.arg("-f").arg(&cfg).args(extra);
+        let proc = Proc::spawn(tag, cmd, dir.join(&format!("{tag}.log")));
+        let mut s = Sluice { proc, sock, cfg };
+        s.wait_ready();
+        s
+    }
+
+    fn wait_ready(&mut self) {
+        let ok = poll(Duration::from_secs(10), Duration::from_millis(10), || {
+            if let Some(st) = self.proc.try_exit() {
+                panic!(
+                    "{} exited at start ({st}):\n{}",
+                    self.proc.name,
+                    self.proc.output()
+                );
+            }
+            cli(&self.sock, "show peers").ok().filter(|o| !o.is_empty())
+        });
+        assert!(
+            ok.is_some(),
+            "{} did not answer on {}",
+            self.proc.name,
+            self.sock.display()
+        );
+    }
+
+    pub fn cli(&self, cmd: &str) -> String {
+        cli(&self.sock, cmd).unwrap_or_else(|e| {
+            panic!(
+                "{}: '{cmd}' failed: {e}\n--- output:\n{}",
+                self.proc.name,
+                self.proc.output()
+            )
+        })
+    }
+
+    pub fn table(&self, name: &str) -> BTreeMap<String, Entry> {
+        parse_table(&self.cli(&format!("show table {name}")))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
+    }
+
+    pub fn log(&self) -> String {
+        self.proc.output()
+    }
+}
+
+// --------------------------------------------------------------------------
+// A running HAProxy (tests/haproxy-peer.sh)
+
+/// Where and how to run one HAProxy peer.
+#[derive(Clone, Debug)]
+pub struct HaSpec {
+    pub local_name: String,
+    pub local_port: u16,
+    pub remote_name: String,
+    pub remote_port: u16,
+    pub http_port: u16,
+    pub stick_port: u16,
+    pub extra_tables: String,
+    pub extra_config: String,
+    /// Master-worker mode (`haproxy -W`): the process is the master,
+    /// SIGUSR2 reloads the worker.
+    pub master_worker: bool,
+}
+
+pub struct HaProxy {
+    pub proc: Proc,
+    pub sock: PathBuf,
+    pub spec: HaSpec,
+    pub dir: PathBuf,
+}
+
+impl HaProxy {
+    /// Starts HAProxy in the foreground through `tests/haproxy-peer.sh`
+    /// in `<dir>/<tag>`, and waits until its admin socket answers.
+    pub fn start(dir: &TempDir, tag: &str, spec: &HaSpec) -> HaProxy {
+        let bin = haproxy_bin().expect("haproxy");
+        let work = dir.join(tag);
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/haproxy-peer.sh");
+        let mut cmd = Command::new("bash");
+        cmd.arg(script);
+        if spec.master_worker {
+            cmd.arg("--master-worker");
+        }
+        cmd.arg(&spec.local_name)
+            .arg(spec.local_port.to_string())
+            .arg(&spec.remote_name)
+            .arg("127.0.0.1")
+            .arg(spec.remote_port.to_string())
+            .arg(&work)
+            .env("HAPROXY", bin)
+            .env("PEER_HTTP_PORT", spec.http_port.to_string())
+            .env("PEER_STICK_PORT", spec.stick_port.to_string())
+            .env("PEER_EXTRA_TABLES", &spec.extra_tables)
+            .env("PEER_EXTRA_CONFIG", &spec.extra_config);
+        let proc = Proc::spawn(tag, cmd, dir.join(&format!("{tag}.log")));
+        let mut h = HaProxy {
+            proc,
+            sock: work.join("admin.sock"),
+            spec: spec.clone(),
+            dir: work,
+        };
+        h.wait_ready();
+        h
+    }
+
+    fn wait_ready(&mut self) {
+        let ok = poll(Duration::from_secs(10), Duration::from_millis(10), || {
+            if let Some(st) = self.proc.try_exit() {
+                panic!("haproxy exited at start ({st}):\n{}", self.proc.output());
+            }
+            cli(&self.sock, "show peers").ok().filter(|o| !o.is_empty())
+        });
+        assert!(
+            ok.is_some(),
+            "haproxy did not answer on {}",
+            self.sock.display()
+        );
+    }
+
+    pub fn cli(&self, cmd: &str) -> String {
+        cli(&self.sock, cmd).unwrap_or_else(|e| {
+            panic!(
+                "haproxy: '{cmd}' failed: {e}\n--- output:\n{}",
+                self.proc.output()
+            )
+        })
+    }
+
+    pub fn table(&self, name: &str) -> BTreeMap<String, Entry> {
+        parse_table(&self.cli(&format!("show table {name}")))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
+    }
+
+    /// The pid of the process serving the admin socket (the worker in
+    /// master-worker mode), from `show info`.
+    pub fn serving_pid(&self) -> Option<u32> {
+        self.cli("show info")
+            .lines()
+            .find_map(|l| l.strip_prefix("Pid: "))
+            .and_then(|p| p.trim().parse().ok())
+    }
+}
+
+/// An HTTP/1.0 GET to 127.0.0.1:`port` from source address `from`, with
+/// extra header lines; returns the status line.
+pub fn http_get(port: u16, from: Option<&str>, headers: &[(&str, &str)]) -> String {
+    use std::net::{SocketAddr, TcpStream};
+    let dest: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let stream = match from {
+        None => TcpStream::connect_timeout(&dest, Duration::from_secs(2)),
+        Some(src) => {
+            let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                .expect("socket");
+            let src: SocketAddr = format!("{src}:0").parse().unwrap();
+            sock.bind(&src.into()).expect("bind source address");
+            sock.connect_timeout(&dest.into(), Duration::from_secs(2))
+                .map(|()| TcpStream::from(sock))
+        }
+    };
+    let mut s = stream.unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut req = String::from("GET / HTTP/1.0\r\nHost: test\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    resp.lines().next().unwrap_or_default().to_string()
+}
+
+/// Writes `text` to a new file.
+pub fn write_file(path: &Path, text: &str) {
+    let mut f = File::create(path).expect("create file");
+    f.write_all(text.as_bytes()).expect("write file");
+}
