@@ -165,8 +165,8 @@ pub(crate) enum TimerKey {
     ConnHs(Id<Conn>),
     /// The health check of server `srv` of backend `be`.
     Check(usize, usize),
-    /// An idle server connection's purge delay.
-    IdleConn(Id<Conn>),
+    /// The purge of a server's idle connections (backend, server).
+    IdlePurge(usize, usize),
 }
 
 /// How the process is stopping.
@@ -206,6 +206,9 @@ pub struct Engine {
     pub(crate) maxrewrite: usize,
     /// Where idle server connections read (anything read ends them).
     pub(crate) scratch: [u8; 64],
+    /// Where rewritten HTTP heads are encoded before going to a channel
+    /// (kept to save an allocation per head).
+    pub(crate) head_out: Vec<u8>,
     pub(crate) stats_timeout_ms: u64,
     pub(crate) stopping: Option<StopMode>,
     exit_sent: bool,
@@ -236,6 +239,7 @@ impl Engine {
             maxconn: None,
             maxrewrite: 1024,
             scratch: [0; 64],
+            head_out: Vec::new(),
             stats_timeout_ms: 10_000,
             stopping: None,
             exit_sent: false,
@@ -712,7 +716,7 @@ impl Engine {
                 self.handshake_fail(now, c, "Timeout during PROXY protocol header")
             }
             TimerKey::Check(be, srv) => self.check_timer(now, be, srv),
-            TimerKey::IdleConn(c) => self.idle_conn_close(now, c),
+            TimerKey::IdlePurge(be, srv) => self.idle_purge(now, be, srv),
         }
     }
 

@@ -235,6 +235,9 @@ impl Engine {
                 return self.http_wait_for_request(now, sid);
             }
         }
+        if input.is_empty() && !shutr {
+            return;
+        }
         let res = txn.req.parser.parse_request(input);
         match res {
             Ok(h1::Status::Partial) => {
@@ -288,12 +291,18 @@ impl Engine {
         let fe = s.fe;
         let txn = s.txn.as_mut().expect("http stream");
         txn.t_req_done = Some(now);
-        txn.request_line = format!(
-            "{} {} {}",
-            head.method.as_str(),
-            head.uri,
-            head.version.as_str()
-        );
+        if self.proxies[fe].log {
+            // Only the log line needs it.
+            let (m, v) = (head.method.as_str(), head.version.as_str());
+            let line = &mut txn.request_line;
+            line.clear();
+            line.reserve(m.len() + head.uri.len() + v.len() + 2);
+            line.push_str(m);
+            line.push(' ');
+            line.push_str(&head.uri);
+            line.push(' ');
+            line.push_str(v);
+        }
         txn.meth = Some(head.method.clone());
         if head.method == Method::HEAD {
             txn.flags |= TxnFlags::HEAD;
@@ -347,13 +356,25 @@ impl Engine {
         };
         self.stream_set_backend(sid, be);
         self.http_prepare_server_head(sid, &mut head);
-        let mut out = Vec::with_capacity(used + 64);
-        head.encode(&mut out);
         let s = &mut self.streams[sid];
-        if !s.req.buf.replace_front(used, &out) {
-            return self.http_reply_error(now, sid, 500, ErrCode::PrxCond, FinSt::Req);
+        if head.is_verbatim(&s.req.buf.data()[..used]) {
+            // Untouched: it goes out as it came.
+            s.req.forward(used as u64);
+        } else {
+            let mut out = std::mem::take(&mut self.head_out);
+            out.clear();
+            head.encode(&mut out);
+            let s = &mut self.streams[sid];
+            let fits = s.req.buf.replace_front(used, &out);
+            if fits {
+                s.req.forward(out.len() as u64);
+            }
+            self.head_out = out;
+            if !fits {
+                return self.http_reply_error(now, sid, 500, ErrCode::PrxCond, FinSt::Req);
+            }
         }
-        s.req.forward(out.len() as u64);
+        let s = &mut self.streams[sid];
         let txn = s.txn.as_mut().expect("http stream");
         txn.req_head = Some(head);
         txn.req.body = body;
@@ -450,6 +471,9 @@ impl Engine {
             let shutr = s.res.shutr();
             let Some(txn) = s.txn.as_mut() else { return };
             let input = &s.res.buf.data()[s.res.output..];
+            if input.is_empty() && !shutr {
+                return;
+            }
             match txn.rsp.parser.parse_response(input) {
                 Ok(h1::Status::Partial) => {
                     if shutr {
@@ -528,14 +552,25 @@ impl Engine {
             h1::set_conn_mode(&mut head.headers, head.version, mode);
         }
         txn.status = Some(head.status);
-        let mut out = Vec::with_capacity(used + 32);
-        head.encode(&mut out);
         // The head sits right after what is already scheduled (1xx).
         let output = s.res.output;
-        if !s.res.buf.replace_at(output, used, &out) {
-            return self.http_server_error(now, sid, 502, ErrCode::PrxCond, FinSt::Headers);
+        if head.is_verbatim(&s.res.buf.data()[output..output + used]) {
+            s.res.forward(used as u64);
+        } else {
+            let mut out = std::mem::take(&mut self.head_out);
+            out.clear();
+            head.encode(&mut out);
+            let s = &mut self.streams[sid];
+            let fits = s.res.buf.replace_at(output, used, &out);
+            if fits {
+                s.res.forward(out.len() as u64);
+            }
+            self.head_out = out;
+            if !fits {
+                return self.http_server_error(now, sid, 502, ErrCode::PrxCond, FinSt::Headers);
+            }
         }
-        s.res.forward(out.len() as u64);
+        let s = &mut self.streams[sid];
         let txn = s.txn.as_mut().expect("http stream");
         txn.flags |= TxnFlags::RES_HEAD_SENT;
         txn.rsp.body = body;

@@ -116,14 +116,20 @@ pub struct Server {
     pub chkdown: u64,
     pub last_change: Time,
     pub lbconn: u64,
-    /// Idle connections to this server, oldest first (`idle_conns`), with
-    /// the session that may use a private one.
-    pub idle: std::collections::VecDeque<(
-        Id<crate::connection::Conn>,
-        Option<Id<crate::session::Session>>,
-    )>,
+    /// Idle connections to this server, oldest first (`idle_conns`).
+    pub idle: std::collections::VecDeque<IdleConn>,
     /// Connections reused from the idle pool.
     pub reuse: u64,
+}
+
+/// A server connection waiting in its server's idle pool.
+#[derive(Debug, Clone, Copy)]
+pub struct IdleConn {
+    pub conn: Id<crate::connection::Conn>,
+    /// The session that alone may use it (`http-reuse never`: private).
+    pub owner: Option<Id<crate::session::Session>>,
+    /// When it became idle; the pool is in this order.
+    pub since: Time,
 }
 
 impl Server {

@@ -825,6 +825,9 @@ fn copy_headers(raw: &[httparse::Header<'_>], head: &[u8]) -> Headers {
 fn unfold(h: &mut Headers) -> bool {
     let mut any = false;
     for i in 0..h.len() {
+        if !h.value_at(i).iter().any(|&b| b == b'\r' || b == b'\n') {
+            continue;
+        }
         if let Some(v) = h.value_mut(i) {
             for b in v.iter_mut() {
                 if *b == b'\r' || *b == b'\n' {
