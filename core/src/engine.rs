@@ -707,10 +707,23 @@ impl Engine {
             TimerKey::TableExpire(t) => self.table_expire_task(now, t),
             TimerKey::Cli(session) => self.cli_close(session),
             TimerKey::Stream(sid) => {
-                if let Some(s) = self.streams.get_mut(sid) {
-                    s.exp = None;
+                let Some(s) = self.streams.get_mut(sid) else {
+                    return;
+                };
+                s.queued = None;
+                match s.exp {
+                    // Woken early: its timeouts moved later since.
+                    Some(t) if t > now => {
+                        s.queued = Some(t);
+                        self.timers.arm(key, Some(t));
+                    }
+                    // Nothing due (no timeout left): nothing to do.
+                    None => {}
+                    Some(_) => {
+                        s.exp = None;
+                        self.process_stream(now, sid)
+                    }
                 }
-                self.process_stream(now, sid)
             }
             TimerKey::ConnHs(c) => {
                 self.handshake_fail(now, c, "Timeout during PROXY protocol header")

@@ -150,8 +150,13 @@ pub struct Stream {
     /// `Tw` and `Tc` for the log, in ms.
     pub t_queue: Option<u64>,
     pub t_connect: Option<u64>,
-    /// The armed timer.
+    /// When the stream wants to be woken (the first of its timeouts).
     pub exp: Option<Time>,
+    /// Where its timer sits in the wait queue: at or before `exp`. A
+    /// timeout pushed back (every I/O does) leaves it there; the stream
+    /// re-queues itself when it is woken early (HAProxy's `task_queue`
+    /// leaving a later expiry in place).
+    pub queued: Option<Time>,
     /// The HTTP transaction (HTTP mode).
     pub txn: Option<Box<crate::http_ana::HttpTxn>>,
 }
@@ -232,6 +237,7 @@ impl Engine {
             t_queue: None,
             t_connect: None,
             exp: None,
+            queued: None,
             txn: None,
         };
         st.scf.conn = Some(sess.conn);
@@ -585,9 +591,14 @@ impl Engine {
             exp = Time::first(exp, t);
         }
         let exp = exp.map(|t| t.max(now.add_ms(1)));
-        if exp != s.exp {
-            s.exp = exp;
-            self.timers.arm(TimerKey::Stream(sid), exp);
+        s.exp = exp;
+        // Only an earlier wake-up moves the timer; a later one is found
+        // when the old one fires.
+        if let Some(t) = exp {
+            if s.queued.is_none_or(|q| t < q) {
+                s.queued = Some(t);
+                self.timers.arm(TimerKey::Stream(sid), Some(t));
+            }
         }
     }
 
