@@ -141,7 +141,11 @@ impl Engine {
     /// `stick match`/`stick on`: the server recorded for the client's address.
     fn stick_match(&mut self, now: Time, sid: Id<Stream>) -> Option<usize> {
         let be = self.streams[sid].be;
-        let rules = self.proxies[be].be.as_ref()?.stick.clone();
+        let b = self.proxies[be].be.as_ref()?;
+        if !b.stick.iter().any(|r| r.matching) {
+            return None;
+        }
+        let rules = b.stick.clone();
         let src = self.stream_src(sid)?;
         for r in rules.iter().filter(|r| r.matching) {
             let table = self.tables.get(r.table)?;
@@ -171,6 +175,13 @@ impl Engine {
         let (be, Some(srv)) = (s.be, s.srv) else {
             return;
         };
+        if !self.proxies[be]
+            .be
+            .as_ref()
+            .is_some_and(|b| b.stick.iter().any(|r| r.storing))
+        {
+            return;
+        }
         let Some(src) = self.stream_src(sid) else {
             return;
         };
