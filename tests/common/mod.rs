@@ -560,3 +560,528 @@ pub fn write_file(path: &Path, text: &str) {
     let mut f = File::create(path).expect("create file");
     f.write_all(text.as_bytes()).expect("write file");
 }
+
+// ==========================================================================
+// Helpers of the data-path suites (`tcp_proxy.rs`, `http_proxy.rs`)
+
+use std::collections::HashMap;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Whether `CI=true`: a missing external tool fails the test there.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Whether the external `tool` (curl, wrk, haproxy...) runs (`tool
+/// --version` or `-v` exits). Without it the test says so loudly on the
+/// stderr file descriptor and should pass, unless `CI=true`, where this
+/// panics.
+pub fn tool_or_skip(tool: &str, test: &str) -> bool {
+    let found = ["--version", "-v"].iter().any(|arg| {
+        Command::new(tool)
+            .arg(arg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+    });
+    if found {
+        return true;
+    }
+    if in_ci() {
+        panic!("{tool} not found and CI=true: {test} must not be skipped");
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n********** SKIPPED: {tool} not found ({test}) **********\n"
+    );
+    false
+}
+
+/// Raises the soft `RLIMIT_NOFILE` of this process (and so of the
+/// processes it starts) to at least `want`, within the hard limit.
+/// Returns the soft limit in effect.
+pub fn raise_nofile(want: u64) -> u64 {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) != 0 {
+            return 0;
+        }
+        if rl.rlim_cur < want {
+            rl.rlim_cur = want.min(rl.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl);
+        }
+    }
+    rl.rlim_cur
+}
+
+/// `global` lines every data-path test uses: logs on stderr in HAProxy's
+/// raw format (so they land in the process output file), an admin stats
+/// socket.
+pub fn global_section(sock: &Path, extra: &str) -> String {
+    format!(
+        "global\n    log stderr format raw local0 info\n    stats socket {} mode 600 level admin\n{extra}\n",
+        sock.display()
+    )
+}
+
+impl Sluice {
+    /// Starts `proxy-mio` on `cfg`, whose stats socket is `<dir>/<tag>.sock`.
+    pub fn run(dir: &TempDir, tag: &str, cfg: &str) -> Sluice {
+        Sluice::start(dir, tag, cfg, dir.join(&format!("{tag}.sock")), &[])
+    }
+
+    /// `show stat` as rows keyed by (pxname, svname).
+    pub fn stats(&self) -> BTreeMap<(String, String), BTreeMap<String, String>> {
+        parse_stat(&self.cli("show stat"))
+    }
+
+    /// One field of one `show stat` row.
+    pub fn stat(&self, px: &str, sv: &str, field: &str) -> String {
+        self.stats()
+            .get(&(px.to_string(), sv.to_string()))
+            .and_then(|r| r.get(field).cloned())
+            .unwrap_or_else(|| panic!("no {px}/{sv} {field} in show stat"))
+    }
+
+    /// One field of `show info`.
+    pub fn info(&self, field: &str) -> String {
+        parse_info(&self.cli("show info"), field)
+    }
+
+    /// The traffic and event log lines written so far (the process
+    /// output without the driver's own `[NOTICE]`/`[WARNING]` lines).
+    pub fn log_lines(&self) -> Vec<String> {
+        log_lines(&self.proc.output())
+    }
+
+    /// Waits until `n` traffic log lines were written, and returns them
+    /// (panics when there are fewer after 5s, or more).
+    pub fn wait_traffic(&self, n: usize) -> Vec<String> {
+        let lines = poll(Duration::from_secs(5), Duration::from_millis(10), || {
+            let l = traffic_lines(&self.log());
+            (l.len() >= n).then_some(l)
+        })
+        .unwrap_or_else(|| panic!("fewer than {n} traffic log lines:\n{}", self.log()));
+        assert_eq!(lines.len(), n, "traffic log lines: {lines:#?}");
+        lines
+    }
+
+    /// Waits until `CurrConns` is 0 and every `scur` of `show stat` is 0
+    /// (nothing leaked once the clients are gone); panics with the last
+    /// values otherwise.
+    pub fn assert_drained(&self, within: Duration) {
+        let mut last = String::new();
+        let ok = poll(within, Duration::from_millis(20), || {
+            let cur = self.info("CurrConns");
+            let stats = self.stats();
+            let busy: Vec<String> = stats
+                .iter()
+                .filter(|(_, r)| r.get("scur").is_some_and(|v| v != "0" && !v.is_empty()))
+                .map(|((p, s), r)| format!("{p}/{s} scur={}", r["scur"]))
+                .collect();
+            last = format!("CurrConns={cur} {busy:?}");
+            (cur == "0" && busy.is_empty()).then_some(())
+        });
+        assert!(ok.is_some(), "proxy did not drain: {last}");
+    }
+}
+
+/// Parses `show stat` CSV into rows keyed by (pxname, svname).
+pub fn parse_stat(csv: &str) -> BTreeMap<(String, String), BTreeMap<String, String>> {
+    let mut lines = csv.lines();
+    let Some(header) = lines.next().and_then(|h| h.strip_prefix("# ")) else {
+        return BTreeMap::new();
+    };
+    let cols: Vec<&str> = header.split(',').collect();
+    let mut out = BTreeMap::new();
+    for l in lines.filter(|l| !l.is_empty()) {
+        let row: BTreeMap<String, String> = cols
+            .iter()
+            .zip(l.split(','))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let key = (
+            row.get("pxname").cloned().unwrap_or_default(),
+            row.get("svname").cloned().unwrap_or_default(),
+        );
+        out.insert(key, row);
+    }
+    out
+}
+
+/// One `Name: value` field of `show info`.
+pub fn parse_info(out: &str, field: &str) -> String {
+    let prefix = format!("{field}: ");
+    out.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {field} in show info:\n{out}"))
+        .trim()
+        .to_string()
+}
+
+/// Log lines of a process output: every line but the driver's own
+/// bracketed notices, warnings and alerts.
+pub fn log_lines(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('['))
+        .map(String::from)
+        .collect()
+}
+
+/// Traffic log lines (they start with the client address).
+pub fn traffic_lines(output: &str) -> Vec<String> {
+    log_lines(output)
+        .into_iter()
+        .filter(|l| l.starts_with("127.0.0.1:") || l.starts_with("unix:"))
+        .collect()
+}
+
+// --------------------------------------------------------------------------
+// A real HAProxy on a configuration of the test's own
+
+/// HAProxy 2.6 (`haproxy -db -f`) run on a config written by the test;
+/// killed by its [`Proc`] guard.
+pub struct HaRun {
+    pub proc: Proc,
+    pub sock: PathBuf,
+}
+
+impl HaRun {
+    /// Starts HAProxy on `cfg` (which must declare the admin stats socket
+    /// `<dir>/<tag>.sock`) and waits until the socket answers.
+    pub fn start(dir: &TempDir, tag: &str, cfg: &str) -> HaRun {
+        let bin = haproxy_bin().expect("haproxy");
+        let path = dir.join(&format!("{tag}.cfg"));
+        fs::write(&path, cfg).expect("write config");
+        let mut cmd = Command::new(bin);
+        cmd.arg("-db").arg("-f").arg(&path);
+        let mut proc = Proc::spawn(tag, cmd, dir.join(&format!("{tag}.log")));
+        let sock = dir.join(&format!("{tag}.sock"));
+        let ok = poll(Duration::from_secs(10), Duration::from_millis(10), || {
+            if let Some(st) = proc.try_exit() {
+                panic!("haproxy exited at start ({st}):\n{}", proc.output());
+            }
+            cli(&sock, "show info").ok().filter(|o| !o.is_empty())
+        });
+        assert!(ok.is_some(), "haproxy did not answer on {}", sock.display());
+        HaRun { proc, sock }
+    }
+
+    pub fn cli(&self, cmd: &str) -> String {
+        cli(&self.sock, cmd).unwrap_or_else(|e| panic!("haproxy: '{cmd}' failed: {e}"))
+    }
+
+    pub fn log_lines(&self) -> Vec<String> {
+        log_lines(&self.proc.output())
+    }
+}
+
+// --------------------------------------------------------------------------
+// Deterministic data
+
+/// xorshift64*: a reproducible byte stream for large transfers.
+#[derive(Clone)]
+pub struct Prng(u64);
+
+impl Prng {
+    pub fn new(seed: u64) -> Prng {
+        Prng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// Fills `buf` (its length a multiple of 8, so that the stream does
+    /// not depend on how it is cut).
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        assert_eq!(buf.len() % 8, 0);
+        for w in buf.chunks_exact_mut(8) {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            let v = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
+            w.copy_from_slice(&v.to_le_bytes());
+        }
+    }
+}
+
+/// FNV-1a, 64 bits: a streaming hash that does not depend on how the
+/// bytes are cut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fnv(pub u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    pub fn update(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// The hash of the first `len` bytes of the stream of `seed`.
+pub fn stream_hash(seed: u64, len: usize) -> Fnv {
+    let mut p = Prng::new(seed);
+    let mut h = Fnv::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut left = len;
+    while left > 0 {
+        p.fill(&mut buf);
+        let n = left.min(buf.len());
+        h.update(&buf[..n]);
+        left -= n;
+    }
+    h
+}
+
+/// Writes `len` bytes of the stream of `seed` to `w`.
+pub fn write_stream(w: &mut impl Write, seed: u64, len: usize) -> std::io::Result<()> {
+    let mut p = Prng::new(seed);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut left = len;
+    while left > 0 {
+        p.fill(&mut buf);
+        let n = left.min(buf.len());
+        w.write_all(&buf[..n])?;
+        left -= n;
+    }
+    Ok(())
+}
+
+/// Reads `r` to its end; returns (bytes, hash).
+pub fn hash_to_end(r: &mut impl Read) -> std::io::Result<(usize, Fnv)> {
+    let mut h = Fnv::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0;
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok((total, h)),
+            Ok(n) => {
+                h.update(&buf[..n]);
+                total += n;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+// --------------------------------------------------------------------------
+// Test servers: std threads, one per connection
+
+type Handler = dyn Fn(TcpStream, usize) + Send + Sync;
+
+/// A TCP server of the test: accepts on a loopback port and runs
+/// `handler(stream, n)` on a thread of its own for the `n`-th connection
+/// (0-based). Dropping it (or [`TestServer::stop`]) stops listening, and
+/// dropping it shuts down every connection still open so that no thread
+/// is left blocked.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    accepts: Arc<AtomicUsize>,
+    open: Arc<Mutex<HashMap<usize, TcpStream>>>,
+}
+
+impl TestServer {
+    pub fn start(port: u16, handler: impl Fn(TcpStream, usize) + Send + Sync + 'static) -> Self {
+        Self::start_arc(port, Arc::new(handler))
+    }
+
+    pub fn start_arc(port: u16, handler: Arc<Handler>) -> Self {
+        // A deep backlog: std's 128 overflows under a burst of connects
+        // (the proxy's SYNs are then dropped and its connects time out).
+        let bind = || -> std::io::Result<std::net::TcpListener> {
+            use socket2::{Domain, Socket, Type};
+            let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+            s.set_reuse_address(true)?;
+            let a: SocketAddr = ([127, 0, 0, 1], port).into();
+            s.bind(&a.into())?;
+            s.listen(4096)?;
+            Ok(s.into())
+        };
+        let l = bind().unwrap_or_else(|e| panic!("bind 127.0.0.1:{port}: {e}"));
+        let addr = l.local_addr().expect("local addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepts = Arc::new(AtomicUsize::new(0));
+        let open: Arc<Mutex<HashMap<usize, TcpStream>>> = Arc::default();
+        let (stop2, accepts2, open2) = (stop.clone(), accepts.clone(), open.clone());
+        let thread = thread::Builder::new()
+            .name(format!("srv-{port}"))
+            .spawn(move || {
+                for conn in l.incoming() {
+                    if stop2.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let n = accepts2.fetch_add(1, Ordering::SeqCst);
+                    if let Ok(c) = conn.try_clone() {
+                        open2.lock().unwrap().insert(n, c);
+                    }
+                    let (h, open3) = (handler.clone(), open2.clone());
+                    let job = Arc::new(Mutex::new(Some(move || {
+                        h(conn, n);
+                        open3.lock().unwrap().remove(&n);
+                    })));
+                    // Thread creation may fail for a moment under load
+                    // (EAGAIN): try again rather than drop a connection.
+                    let mut tries = 0;
+                    loop {
+                        let job2 = job.clone();
+                        let r = thread::Builder::new()
+                            .stack_size(256 * 1024)
+                            .spawn(move || {
+                                if let Some(f) = job2.lock().unwrap().take() {
+                                    f()
+                                }
+                            });
+                        match r {
+                            Ok(_) => break,
+                            Err(e) if tries < 100 => {
+                                tries += 1;
+                                let _ = writeln!(std::io::stderr(), "test server: spawn: {e}");
+                                thread::sleep(Duration::from_millis(10));
+                            }
+                            Err(e) => panic!("test server: cannot spawn a thread: {e}"),
+                        }
+                    }
+                }
+            })
+            .expect("spawn accept thread");
+        TestServer {
+            addr,
+            stop,
+            thread: Some(thread),
+            accepts,
+            open,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Connections accepted so far.
+    pub fn accepts(&self) -> usize {
+        self.accepts.load(Ordering::SeqCst)
+    }
+
+    /// Connections whose handler still runs.
+    pub fn open_conns(&self) -> usize {
+        self.open.lock().unwrap().len()
+    }
+
+    /// Stops listening (new connections are refused); connections already
+    /// accepted go on.
+    pub fn stop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.stop.store(true, Ordering::SeqCst);
+            // Wake the blocking accept().
+            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+        for (_, c) in self.open.lock().unwrap().drain() {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Echoes everything back, then answers the FIN with a FIN.
+pub fn echo_handler(mut s: TcpStream, _n: usize) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if s.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = s.shutdown(Shutdown::Write);
+}
+
+/// Connects to 127.0.0.1:`port` with read and write timeouts of `to`.
+pub fn connect(port: u16, to: Duration) -> TcpStream {
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let s = TcpStream::connect_timeout(&addr, to)
+        .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"));
+    s.set_read_timeout(Some(to)).unwrap();
+    s.set_write_timeout(Some(to)).unwrap();
+    let _ = s.set_nodelay(true);
+    s
+}
+
+/// Reads until the peer closes (or an error / the read timeout); returns
+/// the bytes and whether the end was an orderly close (read 0) or a reset.
+pub fn read_to_close(s: &mut TcpStream) -> (Vec<u8>, Closed) {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (out, Closed::Fin),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return (out, Closed::Open)
+            }
+            Err(_) => return (out, Closed::Reset),
+        }
+    }
+}
+
+/// How a connection ended, as the reader saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// Orderly close (FIN).
+    Fin,
+    /// Connection reset.
+    Reset,
+    /// Still open when the read timeout expired.
+    Open,
+}
+
+impl Closed {
+    pub fn is_closed(self) -> bool {
+        self != Closed::Open
+    }
+}
+
+/// Waits until a log line matching `pred` appears in `output()`.
+pub fn wait_line(
+    what: &str,
+    within: Duration,
+    output: impl Fn() -> String,
+    pred: impl Fn(&str) -> bool,
+) -> String {
+    poll(within, Duration::from_millis(10), || {
+        log_lines(&output()).into_iter().find(|l| pred(l))
+    })
+    .unwrap_or_else(|| panic!("no log line {what} within {within:?}:\n{}", output()))
+}
