@@ -1,0 +1,48 @@
+//! In-memory scenario tests of HTTP mode: client <-> engine <-> server on
+//! virtual time, no sockets. Regression tests for bugs the black-box suite
+//! (`tests/http_proxy.rs`) found; every test ends by checking that nothing
+//! leaked.
+
+mod common;
+
+use common::{ServerMode, World};
+
+const FE: &str = "127.0.0.1:8000";
+const S1: &str = "127.0.0.1:9001";
+
+fn cfg(extra_defaults: &str, backend: &str) -> String {
+    format!(
+        "global\n    log stderr format raw local0\n\
+         defaults\n    mode http\n    log global\n    option httplog\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n{extra_defaults}\
+         frontend fe\n    bind {FE}\n    default_backend be\n\
+         backend be\n{backend}    server s1 {S1}\n"
+    )
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Regression: every byte of a request head refreshed the request
+/// deadline with `timeout client`, so a client trickling header lines
+/// (slowloris) never got its 408 from `timeout http-request`.
+#[test]
+fn timeout_http_request_bounds_a_trickling_head() {
+    let mut w = World::new(&cfg("    timeout http-request 500ms\n", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHost: a\r\n");
+    for i in 0..4 {
+        w.advance(100);
+        w.send(c, format!("X-Slow-{i}: x\r\n").as_bytes());
+    }
+    assert!(w.peers[c].from_engine.is_empty(), "not yet");
+    w.advance(100);
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 408 "), "{got}");
+    assert!(w.peers[c].closed_by_engine.is_some());
+    assert!(w.accepted.is_empty(), "nothing reached the server");
+    let log = w.log_texts().last().cloned().unwrap_or_default();
+    assert!(log.contains(" 408 ") && log.contains(" cR-- "), "{log}");
+    w.assert_drained();
+}
