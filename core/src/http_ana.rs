@@ -277,6 +277,13 @@ impl Engine {
             }
         }
         s.set_term(ErrCode::CliCl, FinSt::Req);
+        if !started && s.scb.state == ScState::Ini && s.res.is_empty() {
+            // Nothing pending either way: a clean close (FIN), as HAProxy
+            // closes an idle keep-alive connection, not a reset.
+            s.req.flags |= ChnFlags::SHUTR;
+            s.res.flags |= ChnFlags::SHUTR | ChnFlags::SHUTW;
+            return self.front_close(now, sid, CloseHow::Graceful);
+        }
         self.http_abort(now, sid);
     }
 

@@ -6,6 +6,7 @@
 mod common;
 
 use common::{ServerMode, World};
+use sluice_core::sock::CloseHow;
 
 const FE: &str = "127.0.0.1:8000";
 const S1: &str = "127.0.0.1:9001";
@@ -44,5 +45,24 @@ fn timeout_http_request_bounds_a_trickling_head() {
     assert!(w.accepted.is_empty(), "nothing reached the server");
     let log = w.log_texts().last().cloned().unwrap_or_default();
     assert!(log.contains(" 408 ") && log.contains(" cR-- "), "{log}");
+    w.assert_drained();
+}
+
+/// Regression: a client closing its keep-alive connection between two
+/// requests was answered with a reset instead of a FIN.
+#[test]
+fn a_client_closing_between_requests_gets_a_clean_close() {
+    let mut w = World::new(&cfg("", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    assert!(text(&w.peers[c].from_engine).ends_with("\r\n\r\nok"));
+    w.fin(c);
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
+    assert_eq!(w.log_texts().len(), 1, "only the request is logged");
+    // The idle server connection is released too.
+    w.advance(6000);
     w.assert_drained();
 }
