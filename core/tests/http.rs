@@ -66,3 +66,46 @@ fn a_client_closing_between_requests_gets_a_clean_close() {
     w.advance(6000);
     w.assert_drained();
 }
+
+/// The `show stat` field `name` of row `px,sv`.
+fn stat(w: &mut World, px: &str, sv: &str, name: &str) -> String {
+    let out = w.engine.cli_request(w.now, "show stat");
+    let mut lines = out.lines();
+    let cols: Vec<&str> = lines
+        .next()
+        .unwrap()
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let i = cols.iter().position(|c| *c == name).unwrap();
+    let row = lines
+        .find(|l| l.starts_with(&format!("{px},{sv},")))
+        .unwrap();
+    row.split(',').nth(i).unwrap().to_string()
+}
+
+/// Regression: `show stat` printed `reuse` 0 and counted reused idle
+/// connections as `connect`ions.
+#[test]
+fn show_stat_tells_reused_connections_from_new_ones() {
+    let mut w = World::new(&cfg("", "    http-reuse always\n"));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    for i in 0..3 {
+        w.send(
+            c,
+            format!("GET /{i} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes(),
+        );
+        let s = w.server_peer(S1, 0);
+        w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    }
+    assert_eq!(w.accepted.values().map(Vec::len).sum::<usize>(), 1);
+    assert_eq!(stat(&mut w, "be", "s1", "connect"), "1");
+    assert_eq!(stat(&mut w, "be", "s1", "reuse"), "2");
+    assert_eq!(stat(&mut w, "be", "s1", "stot"), "3");
+    assert_eq!(stat(&mut w, "be", "BACKEND", "connect"), "1");
+    assert_eq!(stat(&mut w, "be", "BACKEND", "reuse"), "2");
+    w.fin(c);
+    w.advance(6000);
+    w.assert_drained();
+}
