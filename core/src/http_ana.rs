@@ -864,13 +864,19 @@ impl Engine {
             if txn.flags.contains(TxnFlags::REQ_STARTED) {
                 self.http_reply_error(now, sid, 408, ErrCode::CliTo, FinSt::Req);
             } else {
-                // Keep-alive idle: close quietly.
+                // Keep-alive idle: close quietly, with a FIN as HAProxy does.
                 if let Some(t) = self.streams[sid].txn.as_mut() {
-                    t.flags |= TxnFlags::NOLOG;
+                    t.flags |= TxnFlags::NOLOG | TxnFlags::CLI_CLOSE;
                 }
                 let s = &mut self.streams[sid];
                 s.set_term(ErrCode::CliTo, FinSt::Req);
-                self.http_abort(now, sid);
+                if s.scb.state == ScState::Ini && s.res.is_empty() {
+                    s.req.flags |= ChnFlags::SHUTR;
+                    s.res.flags |= ChnFlags::SHUTR | ChnFlags::SHUTW;
+                    self.front_close(now, sid, CloseHow::Graceful);
+                } else {
+                    self.http_abort(now, sid);
+                }
             }
             return true;
         }

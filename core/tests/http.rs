@@ -109,3 +109,22 @@ fn show_stat_tells_reused_connections_from_new_ones() {
     w.advance(6000);
     w.assert_drained();
 }
+
+/// Regression: `timeout http-keep-alive` closed an idle keep-alive
+/// connection with a reset; HAProxy closes it with a FIN, unlogged.
+#[test]
+fn keep_alive_timeout_closes_with_a_fin() {
+    let mut w = World::new(&cfg("    timeout http-keep-alive 300ms\n", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    w.advance(299);
+    assert!(w.peers[c].closed_by_engine.is_none());
+    w.advance(1);
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
+    assert_eq!(w.log_texts().len(), 1, "only the request is logged");
+    w.advance(6000);
+    w.assert_drained();
+}
