@@ -624,6 +624,18 @@ impl Engine {
                 msg.state = MsgState::Done;
             }
             BodyStep::Error(e) => {
+                let answered = txn.flags.contains(TxnFlags::RES_HEAD_SENT);
+                if dir == Dir::Req && !answered {
+                    // Bad framing in a request body (invalid chunk size,
+                    // missing CRLF...): 400 and close, as HAProxy does
+                    // while no response has started (`PH`: the response
+                    // headers were awaited). Nothing after the error is
+                    // forwarded.
+                    if let Some(f) = self.proxies[s.fe].fe.as_mut() {
+                        f.failed_req += 1;
+                    }
+                    return self.http_reply_error(now, sid, 400, ErrCode::PrxCond, FinSt::Headers);
+                }
                 let (err, fin) = e.termination();
                 s.set_term(err, fin);
                 self.http_abort(now, sid);

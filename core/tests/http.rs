@@ -128,3 +128,41 @@ fn keep_alive_timeout_closes_with_a_fin() {
     w.advance(6000);
     w.assert_drained();
 }
+
+/// Regression: bad chunked framing in a request body (here an invalid
+/// chunk size) reset the client connection without an answer; HAProxy
+/// answers 400 while no response has started. Nothing is forwarded when
+/// the whole request came at once.
+#[test]
+fn bad_request_chunk_size_gets_400_and_nothing_forwarded() {
+    let mut w = World::new(&cfg("", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(
+        c,
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    );
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 400 "), "{got}");
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
+    assert!(w.accepted.is_empty(), "nothing reached the server");
+    let log = w.log_texts().last().cloned().unwrap_or_default();
+    assert!(log.contains(" 400 ") && log.contains(" PH-- "), "{log}");
+    w.assert_drained();
+
+    // The same error after the head went to the server: 400 to the client,
+    // the server connection is aborted.
+    let c = w.connect(FE);
+    w.send(
+        c,
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+    );
+    let s = w.server_peer(S1, 0);
+    assert!(text(&w.peers[s].from_engine).ends_with("5\r\nhello\r\n"));
+    w.send(c, b"zz\r\n");
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 400 "), "{got}");
+    assert_eq!(w.peers[s].closed_by_engine, Some(CloseHow::Reset));
+    assert!(!text(&w.peers[s].from_engine).contains("zz"));
+    w.assert_drained();
+}
