@@ -204,13 +204,10 @@ impl Engine {
         let fe = sess.fe;
         let http = self.proxies[fe].mode == crate::cfgparse::Mode::Http;
         // HTTP picks its backend after the request rules; until then the
-        // stream points at the frontend's default.
+        // stream's backend is the frontend itself, as in HAProxy (a request
+        // refused before that logs `fe fe/<NOSRV>`).
         let default_be = self.proxies[fe].fe.as_ref()?.default_backend;
-        let be = if http {
-            default_be.unwrap_or(fe)
-        } else {
-            default_be?
-        };
+        let be = if http { fe } else { default_be? };
         let retries = self.proxies[be].be.as_ref().map_or(3, |b| b.retries);
         let mut st = Stream {
             sess: sess_id,

@@ -166,3 +166,30 @@ fn bad_request_chunk_size_gets_400_and_nothing_forwarded() {
     assert!(!text(&w.peers[s].from_engine).contains("zz"));
     w.assert_drained();
 }
+
+/// Regression: a request refused before a backend was chosen (here a
+/// malformed head) was logged against the default backend (`fe be/<NOSRV>`);
+/// HAProxy logs the frontend there (`fe fe/<NOSRV>`), the stream's backend
+/// until the switching rules run.
+#[test]
+fn a_request_refused_before_backend_selection_logs_the_frontend() {
+    let mut w = World::new(&cfg("", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n");
+    assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 400 "));
+    let log = w.log_texts().last().cloned().unwrap_or_default();
+    assert!(log.contains(" fe fe/<NOSRV> "), "{log}");
+    assert!(log.contains(" 400 ") && log.contains(" PR-- "), "{log}");
+    w.assert_drained();
+    // A request that went through names its backend.
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    w.fin(c);
+    let log = w.log_texts().last().cloned().unwrap_or_default();
+    assert!(log.contains(" fe be/s1 "), "{log}");
+    w.advance(6000);
+    w.assert_drained();
+}
