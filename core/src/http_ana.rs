@@ -799,6 +799,9 @@ impl Engine {
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
+        // The proxy answers: no server connection any more, not even one
+        // the request head asked for a moment ago (`AUTO_CONNECT`).
+        s.req.flags.remove(ChnFlags::AUTO_CONNECT);
         // A request body we will not read makes the connection unusable.
         let close = close || !matches!(req_body, BodyLen::None | BodyLen::Length(0));
         let req_left = s.req.buf.len();

@@ -146,6 +146,7 @@ fn bad_request_chunk_size_gets_400_and_nothing_forwarded() {
     assert!(got.starts_with("HTTP/1.1 400 "), "{got}");
     assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
     assert!(w.accepted.is_empty(), "nothing reached the server");
+    assert_eq!(w.peers.len(), 1, "no server connection was even attempted");
     let log = w.log_texts().last().cloned().unwrap_or_default();
     assert!(log.contains(" 400 ") && log.contains(" PH-- "), "{log}");
     w.assert_drained();
