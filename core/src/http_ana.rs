@@ -777,8 +777,12 @@ impl Engine {
         fin: FinSt,
     ) {
         self.back_close(now, sid, CloseHow::Reset);
-        if let Some(b) = self.proxies[self.streams[sid].be].be.as_mut() {
+        let (be, srv) = (self.streams[sid].be, self.streams[sid].srv);
+        if let Some(b) = self.proxies[be].be.as_mut() {
             b.eresp += 1;
+            if let Some(i) = srv {
+                b.servers[i].eresp += 1;
+            }
         }
         self.http_reply_error(now, sid, status, err, fin);
     }
@@ -877,6 +881,10 @@ impl Engine {
         if Time::is_expired(s.req.rex, now) && txn.req.state == MsgState::Head {
             s.req.rex = None;
             if txn.flags.contains(TxnFlags::REQ_STARTED) {
+                // An incomplete request is a failed one (`ereq`), as in HAProxy.
+                if let Some(f) = self.proxies[s.fe].fe.as_mut() {
+                    f.failed_req += 1;
+                }
                 self.http_reply_error(now, sid, 408, ErrCode::CliTo, FinSt::Req);
             } else {
                 // Keep-alive idle: close quietly, with a FIN as HAProxy does.

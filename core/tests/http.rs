@@ -194,3 +194,25 @@ fn a_request_refused_before_backend_selection_logs_the_frontend() {
     w.advance(6000);
     w.assert_drained();
 }
+
+/// Regression: a 408 was not counted in the frontend's `ereq`, and a 502
+/// for a server that closed early not in the server's `eresp` (only the
+/// backend's), where HAProxy counts both.
+#[test]
+fn request_timeouts_and_bad_responses_are_counted_like_haproxy() {
+    let mut w = World::new(&cfg("    timeout http-request 500ms\n", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\n");
+    w.advance(500);
+    assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 408 "));
+    assert_eq!(stat(&mut w, "fe", "FRONTEND", "ereq"), "1");
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.fin(s);
+    assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 502 "));
+    assert_eq!(stat(&mut w, "be", "s1", "eresp"), "1");
+    assert_eq!(stat(&mut w, "be", "BACKEND", "eresp"), "1");
+    w.assert_drained();
+}
