@@ -216,3 +216,24 @@ fn request_timeouts_and_bad_responses_are_counted_like_haproxy() {
     assert_eq!(stat(&mut w, "be", "BACKEND", "eresp"), "1");
     w.assert_drained();
 }
+
+/// Regression: `show stat` printed `dreq` and `req_tot` 0 for frontends
+/// although the engine has the counters; denied requests were not counted.
+#[test]
+fn show_stat_counts_requests_and_denied_ones() {
+    let mut w = World::new(&cfg("", "").replace(
+        "    default_backend be\n",
+        "    http-request deny if { path_beg /deny }\n    default_backend be\n",
+    ));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    w.send(c, b"GET /deny HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(text(&w.peers[c].from_engine).contains("HTTP/1.1 403 "));
+    assert_eq!(stat(&mut w, "fe", "FRONTEND", "req_tot"), "2");
+    assert_eq!(stat(&mut w, "fe", "FRONTEND", "dreq"), "1");
+    w.advance(6000);
+    w.assert_drained();
+}
