@@ -376,6 +376,18 @@ impl Engine {
         };
         s.scb.state = ScState::Clo;
         s.scb.exp = None;
+        if s.txn.is_some() {
+            // HTTP: the client is told, as by HAProxy's
+            // `http_return_srv_error` (503; the caller set the termination
+            // state), then the connection closes after the answer.
+            return self.http_reply_error(
+                now,
+                sid,
+                503,
+                crate::stream::ErrCode::SrvCl,
+                crate::stream::FinSt::Connect,
+            );
+        }
         // Nothing will come from a server: end the response, stop reading.
         s.res.flags |= ChnFlags::SHUTR;
         s.req.flags |= ChnFlags::SHUTR | ChnFlags::SHUTW;

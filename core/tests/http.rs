@@ -237,3 +237,60 @@ fn show_stat_counts_requests_and_denied_ones() {
     w.advance(6000);
     w.assert_drained();
 }
+
+/// Regression: when no server connection could be made (refused, retries
+/// exhausted; no usable server; queue timeout), an HTTP client got its
+/// connection closed without a word. HAProxy answers 503
+/// (`http_return_srv_error`) with the termination state of the failure.
+#[test]
+fn a_server_that_cannot_be_reached_means_503() {
+    let mut w = World::new(&cfg("    retries 0\n", ""));
+    w.server(S1, ServerMode::Refuse);
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 503 "), "{got}");
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
+    let log = w.log_texts().last().cloned().unwrap_or_default();
+    assert!(
+        log.contains(" be/s1 ") && log.contains(" 503 ") && log.contains(" SC-- "),
+        "{log}"
+    );
+    w.assert_drained();
+
+    // A server that never answers the SYN: 503 sC after timeout connect.
+    w.server(S1, ServerMode::Blackhole);
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    w.advance(1000);
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 503 "), "{got}");
+    let log = w.log_texts().last().cloned().unwrap_or_default();
+    assert!(log.contains(" 503 ") && log.contains(" sC-- "), "{log}");
+    w.assert_drained();
+}
+
+/// The same for a stream that waited in the queue too long: 503 sQ.
+#[test]
+fn a_queue_timeout_means_503() {
+    let mut w = World::new(&cfg("    timeout queue 500ms\n", "").replace(
+        &format!("server s1 {S1}"),
+        &format!("server s1 {S1} maxconn 1"),
+    ));
+    w.server(S1, ServerMode::Manual);
+    let a = w.connect(FE);
+    w.send(a, b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n");
+    let b = w.connect(FE);
+    w.send(b, b"GET /b HTTP/1.1\r\nHost: a\r\n\r\n");
+    w.advance(500);
+    let got = text(&w.peers[b].from_engine);
+    assert!(got.starts_with("HTTP/1.1 503 "), "{got}");
+    let log = w.log_texts().last().cloned().unwrap_or_default();
+    assert!(log.contains(" 503 ") && log.contains(" sQ-- "), "{log}");
+    let s = w.server_peer(S1, 0);
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    assert!(text(&w.peers[a].from_engine).starts_with("HTTP/1.1 200 "));
+    w.fin(a);
+    w.advance(6000);
+    w.assert_drained();
+}
