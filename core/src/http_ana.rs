@@ -244,13 +244,12 @@ impl Engine {
                 let s = &self.streams[sid];
                 if !s.req.buf.is_null() && s.req.buf.is_full() {
                     // The head does not fit.
+                    self.count_bad_req(sid);
                     self.http_reply_error(now, sid, 400, ErrCode::PrxCond, FinSt::Req);
                 }
             }
             Err(e) => {
-                if let Some(f) = self.proxies[self.streams[sid].fe].fe.as_mut() {
-                    f.failed_req += 1;
-                }
+                self.count_bad_req(sid);
                 let (err, fin) = e.termination();
                 self.http_reply_error(now, sid, e.status(), err, fin);
             }
@@ -315,6 +314,7 @@ impl Engine {
         let body = match h1::request_body(&head) {
             Ok(b) => b,
             Err(e) => {
+                self.count_bad_req(sid);
                 let (err, fin) = e.termination();
                 return self.http_reply_error(now, sid, e.status(), err, fin);
             }
@@ -374,6 +374,16 @@ impl Engine {
         s.req.flags |= ChnFlags::AUTO_CONNECT;
         if txn.req.state == MsgState::Body {
             self.http_forward_body(now, sid, Dir::Req);
+        }
+    }
+
+    /// A request that failed before it was processed (bad or incomplete
+    /// head): HAProxy counts it in both `ereq` and `req_tot`.
+    fn count_bad_req(&mut self, sid: Id<Stream>) {
+        let fe = self.streams[sid].fe;
+        if let Some(f) = self.proxies[fe].fe.as_mut() {
+            f.failed_req += 1;
+            f.cum_req += 1;
         }
     }
 
@@ -882,9 +892,7 @@ impl Engine {
             s.req.rex = None;
             if txn.flags.contains(TxnFlags::REQ_STARTED) {
                 // An incomplete request is a failed one (`ereq`), as in HAProxy.
-                if let Some(f) = self.proxies[s.fe].fe.as_mut() {
-                    f.failed_req += 1;
-                }
+                self.count_bad_req(sid);
                 self.http_reply_error(now, sid, 408, ErrCode::CliTo, FinSt::Req);
             } else {
                 // Keep-alive idle: close quietly, with a FIN as HAProxy does.

@@ -294,3 +294,25 @@ fn a_queue_timeout_means_503() {
     w.advance(6000);
     w.assert_drained();
 }
+
+/// Regression: requests refused for a bad or incomplete head (400, 408)
+/// were left out of `req_tot`, and a head too large for the buffer or a
+/// bad framing header out of `ereq`; HAProxy counts every one in both.
+#[test]
+fn bad_requests_count_in_req_tot_and_ereq() {
+    let mut w = World::new(&cfg("    timeout http-request 500ms\n", ""));
+    w.server(S1, ServerMode::Manual);
+    for req in [
+        &b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        b"GET / HTTP/1.1\r\n",
+    ] {
+        let c = w.connect(FE);
+        w.send(c, req);
+        w.advance(500);
+        assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 4"));
+    }
+    assert_eq!(stat(&mut w, "fe", "FRONTEND", "req_tot"), "3");
+    assert_eq!(stat(&mut w, "fe", "FRONTEND", "ereq"), "3");
+    w.assert_drained();
+}
