@@ -167,12 +167,28 @@ impl Engine {
             return &mut [];
         }
         let s = &mut self.streams[sid];
+        // While a head is awaited, `tune.maxrewrite` bytes stay free so
+        // that the analysers can rewrite it in place (add a header, turn
+        // keep-alive into close) even when its body came in the same read,
+        // as HAProxy's `channel_recv_limit` keeps them.
+        let head = s.txn.as_ref().is_some_and(|t| {
+            let msg = if dir == Dir::Req { &t.req } else { &t.rsp };
+            msg.state == crate::http_ana::MsgState::Head
+        });
+        let reserve = if head { self.maxrewrite } else { 0 };
         let ch = if dir == Dir::Req {
             &mut s.req
         } else {
             &mut s.res
         };
-        ch.buf.spare_mut()
+        let room = ch
+            .buf
+            .capacity()
+            .saturating_sub(reserve)
+            .saturating_sub(ch.buf.len());
+        let spare = ch.buf.spare_mut();
+        let n = spare.len().min(room);
+        &mut spare[..n]
     }
 
     /// `n` bytes of this connection's input went straight to the other side.

@@ -316,3 +316,42 @@ fn bad_requests_count_in_req_tot_and_ereq() {
     assert_eq!(stat(&mut w, "fe", "FRONTEND", "ereq"), "3");
     w.assert_drained();
 }
+
+/// Regression: a head whose body came in the same read filled the whole
+/// buffer, leaving no room to rewrite the head in place: a response the
+/// client asked to close (`connection: close` added) became a 502, a
+/// request with `option forwardfor` a 500. `tune.maxrewrite` bytes now
+/// stay free while a head is awaited, as in HAProxy.
+#[test]
+fn heads_are_rewritten_even_when_the_body_fills_the_buffer() {
+    let mut w = World::new(&cfg("    option forwardfor\n", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    let body = vec![b'b'; 50_000];
+    let mut req =
+        b"POST /up HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 50000\r\n\r\n"
+            .to_vec();
+    req.extend_from_slice(&body);
+    w.send(c, &req);
+    let s = w.server_peer(S1, 0);
+    let got = w.peers[s].from_engine.clone();
+    let head_end = got.windows(4).position(|x| x == b"\r\n\r\n").unwrap() + 4;
+    let head = text(&got[..head_end]);
+    assert!(head.contains("X-Forwarded-For: 10.0.0.1\r\n"), "{head}");
+    assert_eq!(&got[head_end..], &body[..], "the body went through whole");
+    let mut res = b"HTTP/1.1 200 OK\r\ncontent-length: 50000\r\n\r\n".to_vec();
+    res.extend_from_slice(&body);
+    w.send(s, &res);
+    let got = w.peers[c].from_engine.clone();
+    let head_end = got.windows(4).position(|x| x == b"\r\n\r\n").unwrap() + 4;
+    let head = text(&got[..head_end]);
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close\r\n"),
+        "{head}"
+    );
+    assert_eq!(&got[head_end..], &body[..]);
+    assert!(w.peers[c].closed_by_engine.is_some());
+    w.advance(6000);
+    w.assert_drained();
+}
