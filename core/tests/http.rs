@@ -355,3 +355,23 @@ fn heads_are_rewritten_even_when_the_body_fills_the_buffer() {
     w.advance(6000);
     w.assert_drained();
 }
+
+/// Regression: a client resetting its connection while the server worked
+/// on its request was logged `502` with the bytes of an error page nobody
+/// received (the request channel's shutdown was taken for the server's),
+/// and `CD` although no response had come. Now the server side is
+/// aborted with the client, and the line says `-1` and `CH`.
+#[test]
+fn a_client_reset_while_waiting_for_the_response_is_logged_ch() {
+    let mut w = World::new(&cfg("", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    assert!(text(&w.peers[s].from_engine).starts_with("GET /slow "));
+    w.rst(c);
+    assert_eq!(w.peers[s].closed_by_engine, Some(CloseHow::Reset));
+    let log = w.log_texts().last().cloned().unwrap_or_default();
+    assert!(log.contains(" -1 0 - - CH-- "), "{log}");
+    w.assert_drained();
+}
