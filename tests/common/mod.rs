@@ -1085,3 +1085,442 @@ pub fn wait_line(
     })
     .unwrap_or_else(|| panic!("no log line {what} within {within:?}:\n{}", output()))
 }
+
+// --------------------------------------------------------------------------
+// An HTTP/1.1 test server that records what it receives
+
+/// One request as the test server parsed it.
+#[derive(Clone, Debug, Default)]
+pub struct SeenReq {
+    /// Index of the connection it came on (accept order, 0-based).
+    pub conn: usize,
+    pub method: String,
+    pub target: String,
+    pub version: String,
+    pub headers: Vec<(String, String)>,
+    /// The body, de-chunked.
+    pub body: Vec<u8>,
+    pub chunked: bool,
+}
+
+impl SeenReq {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of header `name`.
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// What the test server does with a request.
+pub enum Reply {
+    /// Send these bytes and wait for the next request on the connection.
+    Send(Vec<u8>),
+    /// Send these bytes, then close.
+    SendClose(Vec<u8>),
+    /// Close without answering.
+    Close,
+    /// Never answer (wait until the peer closes).
+    Hang,
+    /// Send these bytes (a `101`), then echo every byte.
+    Tunnel(Vec<u8>),
+}
+
+/// What the test server received.
+#[derive(Default, Debug)]
+pub struct HttpSeen {
+    /// Every byte received, per connection.
+    pub raw: BTreeMap<usize, Vec<u8>>,
+    pub reqs: Vec<SeenReq>,
+}
+
+type Responder = dyn Fn(&SeenReq) -> Reply + Send + Sync;
+
+/// An HTTP/1.1 server on std threads: parses requests (Content-Length and
+/// chunked bodies, `Expect: 100-continue` answered with a `100`), asks the
+/// responder, records everything. A request it cannot parse is recorded
+/// raw and the connection closed.
+pub struct HttpServer {
+    pub srv: TestServer,
+    seen: Arc<Mutex<HttpSeen>>,
+}
+
+impl HttpServer {
+    pub fn start(port: u16, responder: impl Fn(&SeenReq) -> Reply + Send + Sync + 'static) -> Self {
+        let seen: Arc<Mutex<HttpSeen>> = Arc::default();
+        let responder: Arc<Responder> = Arc::new(responder);
+        let seen2 = seen.clone();
+        let srv = TestServer::start(port, move |s, n| {
+            http_conn(s, n, &*responder, &seen2);
+        });
+        HttpServer { srv, seen }
+    }
+
+    /// A server answering `200` with `"<method> <target> conn=<n>\n"`.
+    pub fn start_default(port: u16) -> Self {
+        Self::start(port, default_reply)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.srv.port()
+    }
+
+    pub fn accepts(&self) -> usize {
+        self.srv.accepts()
+    }
+
+    pub fn reqs(&self) -> Vec<SeenReq> {
+        self.seen.lock().unwrap().reqs.clone()
+    }
+
+    /// Every byte received on every connection, in accept order.
+    pub fn raw(&self) -> Vec<u8> {
+        self.seen
+            .lock()
+            .unwrap()
+            .raw
+            .values()
+            .flatten()
+            .copied()
+            .collect()
+    }
+}
+
+/// `200 OK` with this body (and `content-length`).
+pub fn ok_response(body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The default answer: `200` with `"<method> <target> conn=<n>\n"` (no
+/// body for HEAD, but the length the body would have).
+pub fn default_reply(r: &SeenReq) -> Reply {
+    let body = format!("{} {} conn={}\n", r.method, r.target, r.conn);
+    if r.method == "HEAD" {
+        return Reply::Send(
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes(),
+        );
+    }
+    Reply::Send(ok_response(&body))
+}
+
+/// Reads until `buf` holds `want` bytes; false at end of stream.
+fn fill_to(s: &mut TcpStream, buf: &mut Vec<u8>, want: usize, raw: &mut Vec<u8>) -> bool {
+    let mut tmp = [0u8; 16 * 1024];
+    while buf.len() < want {
+        match s.read(&mut tmp) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => {
+                buf.extend_from_slice(&tmp[..n]);
+                raw.extend_from_slice(&tmp[..n]);
+            }
+        }
+    }
+    true
+}
+
+/// Reads until `buf` contains `pat`; returns the index after it.
+fn fill_until(
+    s: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    pat: &[u8],
+    raw: &mut Vec<u8>,
+) -> Option<usize> {
+    let mut tmp = [0u8; 16 * 1024];
+    loop {
+        if let Some(i) = buf.windows(pat.len()).position(|w| w == pat) {
+            return Some(i + pat.len());
+        }
+        match s.read(&mut tmp) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => {
+                buf.extend_from_slice(&tmp[..n]);
+                raw.extend_from_slice(&tmp[..n]);
+            }
+        }
+    }
+}
+
+fn http_conn(mut s: TcpStream, n: usize, responder: &Responder, seen: &Mutex<HttpSeen>) {
+    let mut buf = Vec::new();
+    let record = |raw: &mut Vec<u8>| {
+        seen.lock().unwrap().raw.entry(n).or_default().append(raw);
+    };
+    loop {
+        let mut raw = Vec::new();
+        let Some(end) = fill_until(&mut s, &mut buf, b"\r\n\r\n", &mut raw) else {
+            record(&mut raw);
+            return;
+        };
+        record(&mut raw);
+        let head = String::from_utf8_lossy(&buf[..end - 4]).to_string();
+        buf.drain(..end);
+        let mut lines = head.split("\r\n");
+        let rl: Vec<&str> = lines.next().unwrap_or("").split(' ').collect();
+        if rl.len() != 3 {
+            return;
+        }
+        let mut req = SeenReq {
+            conn: n,
+            method: rl[0].into(),
+            target: rl[1].into(),
+            version: rl[2].into(),
+            ..Default::default()
+        };
+        for l in lines {
+            let Some((k, v)) = l.split_once(':') else {
+                return;
+            };
+            req.headers.push((k.to_string(), v.trim().to_string()));
+        }
+        if req
+            .header("expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+            && s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err()
+        {
+            return;
+        }
+        let mut raw = Vec::new();
+        let te = req.header("transfer-encoding").map(str::to_ascii_lowercase);
+        if te.as_deref() == Some("chunked") {
+            req.chunked = true;
+            loop {
+                let Some(e) = fill_until(&mut s, &mut buf, b"\r\n", &mut raw) else {
+                    record(&mut raw);
+                    return;
+                };
+                let line = String::from_utf8_lossy(&buf[..e - 2]).to_string();
+                buf.drain(..e);
+                let size = line.split(';').next().unwrap_or("").trim();
+                let Ok(size) = usize::from_str_radix(size, 16) else {
+                    record(&mut raw);
+                    return;
+                };
+                if size == 0 {
+                    // Trailers, up to the empty line.
+                    loop {
+                        let Some(e) = fill_until(&mut s, &mut buf, b"\r\n", &mut raw) else {
+                            record(&mut raw);
+                            return;
+                        };
+                        let empty = e == 2;
+                        buf.drain(..e);
+                        if empty {
+                            break;
+                        }
+                    }
+                    break;
+                }
+                if !fill_to(&mut s, &mut buf, size + 2, &mut raw) {
+                    record(&mut raw);
+                    return;
+                }
+                req.body.extend_from_slice(&buf[..size]);
+                buf.drain(..size + 2);
+            }
+        } else if let Some(cl) = req.header("content-length").and_then(|v| v.parse().ok()) {
+            if !fill_to(&mut s, &mut buf, cl, &mut raw) {
+                record(&mut raw);
+                return;
+            }
+            req.body = buf.drain(..cl).collect();
+        }
+        record(&mut raw);
+        let close = req
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let reply = responder(&req);
+        seen.lock().unwrap().reqs.push(req);
+        match reply {
+            Reply::Send(b) => {
+                if s.write_all(&b).is_err() || close {
+                    return;
+                }
+            }
+            Reply::SendClose(b) => {
+                let _ = s.write_all(&b);
+                return;
+            }
+            Reply::Close => return,
+            Reply::Hang => {
+                let mut tmp = [0u8; 1024];
+                while matches!(s.read(&mut tmp), Ok(n) if n > 0) {}
+                return;
+            }
+            Reply::Tunnel(b) => {
+                if s.write_all(&b).is_ok() && (buf.is_empty() || s.write_all(&buf).is_ok()) {
+                    echo_handler(s, n);
+                }
+                return;
+            }
+        }
+    }
+}
+
+// --------------------------------------------------------------------------
+// An HTTP/1.1 client on a raw socket
+
+/// One response as the test client parsed it.
+#[derive(Clone, Debug, Default)]
+pub struct Resp {
+    pub status: u16,
+    pub reason: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn body_str(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Parses one response from the front of `buf`: `Some((resp, used))`,
+/// `None` when incomplete. `head_only`: the request was a HEAD.
+pub fn parse_response(buf: &[u8], head_only: bool) -> Option<(Resp, usize)> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&buf[..end - 4]).to_string();
+    let mut lines = head.split("\r\n");
+    let sl = lines.next()?;
+    let mut parts = sl.splitn(3, ' ');
+    let _version = parts.next()?;
+    let status: u16 = parts.next()?.parse().ok()?;
+    let reason = parts.next().unwrap_or("").to_string();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect();
+    let mut r = Resp {
+        status,
+        reason,
+        headers,
+        body: Vec::new(),
+    };
+    let no_body = head_only || (100..200).contains(&status) || status == 204 || status == 304;
+    if no_body {
+        return Some((r, end));
+    }
+    if r.header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        let mut i = end;
+        loop {
+            let e = buf[i..].windows(2).position(|w| w == b"\r\n")? + i;
+            let size = usize::from_str_radix(
+                String::from_utf8_lossy(&buf[i..e])
+                    .split(';')
+                    .next()?
+                    .trim(),
+                16,
+            )
+            .ok()?;
+            i = e + 2;
+            if size == 0 {
+                let t = buf[i..].windows(2).position(|w| w == b"\r\n")? + i;
+                return Some((r, t + 2));
+            }
+            if buf.len() < i + size + 2 {
+                return None;
+            }
+            r.body.extend_from_slice(&buf[i..i + size]);
+            i += size + 2;
+        }
+    }
+    let cl: usize = r.header("content-length")?.parse().ok()?;
+    if buf.len() < end + cl {
+        return None;
+    }
+    r.body = buf[end..end + cl].to_vec();
+    Some((r, end + cl))
+}
+
+/// A client connection that sends raw bytes and reads responses.
+pub struct HttpConn {
+    pub s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl HttpConn {
+    pub fn open(port: u16) -> HttpConn {
+        HttpConn {
+            s: connect(port, Duration::from_secs(5)),
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.s.write_all(bytes).expect("send request");
+    }
+
+    /// The next response (panics on a timeout or a close before it is complete).
+    pub fn response(&mut self, head_only: bool) -> Resp {
+        self.try_response(head_only).unwrap_or_else(|| {
+            panic!(
+                "no complete response; got {:?}",
+                String::from_utf8_lossy(&self.buf)
+            )
+        })
+    }
+
+    /// The next response, or `None` when the connection ended first.
+    pub fn try_response(&mut self, head_only: bool) -> Option<Resp> {
+        let mut tmp = [0u8; 16 * 1024];
+        loop {
+            if let Some((r, used)) = parse_response(&self.buf, head_only) {
+                self.buf.drain(..used);
+                return Some(r);
+            }
+            match self.s.read(&mut tmp) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
+            }
+        }
+    }
+
+    /// Sends a request and reads its response.
+    pub fn request(&mut self, bytes: &[u8]) -> Resp {
+        self.send(bytes);
+        self.response(bytes.starts_with(b"HEAD "))
+    }
+
+    /// Reads whatever comes until the proxy closes: (bytes after the
+    /// responses read so far, how it ended).
+    pub fn rest(&mut self) -> (Vec<u8>, Closed) {
+        let (more, closed) = read_to_close(&mut self.s);
+        let mut all = std::mem::take(&mut self.buf);
+        all.extend_from_slice(&more);
+        (all, closed)
+    }
+}
+
+/// Sends `bytes` on a new connection and reads until the proxy closes:
+/// (every byte answered, how it ended).
+pub fn http_raw(port: u16, bytes: &[u8]) -> (Vec<u8>, Closed) {
+    let mut s = connect(port, Duration::from_secs(5));
+    let _ = s.write_all(bytes);
+    read_to_close(&mut s)
+}
