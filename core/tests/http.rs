@@ -287,6 +287,8 @@ fn a_queue_timeout_means_503() {
     assert!(got.starts_with("HTTP/1.1 503 "), "{got}");
     let log = w.log_texts().last().cloned().unwrap_or_default();
     assert!(log.contains(" 503 ") && log.contains(" sQ-- "), "{log}");
+    // `%TR/%Tw/...`: 500 ms in the queue, as HAProxy logs it.
+    assert!(log.contains(" 0/500/-1/-1/500 "), "{log}");
     let s = w.server_peer(S1, 0);
     w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
     assert!(text(&w.peers[a].from_engine).starts_with("HTTP/1.1 200 "));
