@@ -413,13 +413,7 @@ fn servers_going_down_and_up_under_load() {
     let mut s1 = TestServer::start(p1, named_echo("s1"));
     let _s2 = TestServer::start(p2, named_echo("s2"));
     let sock = dir.join("p.sock");
-    let chk = "check inter 100ms fastinter 100ms downinter 100ms rise 2 fall 2";
-    let cfg = format!(
-        "{}{}listen app\n    bind 127.0.0.1:{fe}\n    balance roundrobin\n    option redispatch\n    retries 1\n    server s1 127.0.0.1:{p1} {chk}\n    server s2 127.0.0.1:{p2} {chk}\n",
-        global_section(&sock, ""),
-        tcp_defaults("")
-    );
-    let p = Sluice::run(&dir, "p", &cfg);
+    let p = Sluice::run(&dir, "p", &downup_cfg(&sock, fe, p1, p2));
     let up = |srv: &str| p.stat("app", srv, "status") == "UP";
     assert!(poll(5 * SEC, Duration::from_millis(10), || (up("s1")
         && up("s2"))
@@ -519,12 +513,12 @@ fn servers_going_down_and_up_under_load() {
 
     // The log has HAProxy's transition lines, in order.
     let lines = p.log_lines();
-    let down = lines
+    let down_at = lines
         .iter()
         .position(|l| l.starts_with("Server app/s1 is DOWN"))
         .unwrap_or_else(|| panic!("no DOWN line:\n{}", p.log()));
     assert_eq!(
-        normalize_transition(&lines[down]),
+        normalize_transition(&lines[down_at]),
         "Server app/s1 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", \
          check duration: Nms. 1 active and 0 backup servers left. N sessions active, 0 requeued, \
          0 remaining in queue."
@@ -533,7 +527,7 @@ fn servers_going_down_and_up_under_load() {
         .iter()
         .position(|l| l.starts_with("Server app/s1 is UP"))
         .expect("UP line");
-    assert!(upl > down);
+    assert!(upl > down_at);
     assert_eq!(
         normalize_transition(&lines[upl]),
         "Server app/s1 is UP, reason: Layer4 check passed, check duration: Nms. \
@@ -557,6 +551,47 @@ fn servers_going_down_and_up_under_load() {
     }
     assert_eq!(reset, failed.len(), "one SD line per failed connection");
     p.assert_drained(5 * SEC);
+
+    // HAProxy 2.6 logs the same transition lines for the same events.
+    if !haproxy_or_skip("servers_going_down_and_up_under_load") {
+        return;
+    }
+    let [fe2, q1] = free_ports(2)[..] else {
+        panic!()
+    };
+    let ha = HaRun::start(&dir, "ha", &downup_cfg(&dir.join("ha.sock"), fe2, q1, p2));
+    let down = wait_line(
+        "HAProxy DOWN",
+        5 * SEC,
+        || ha.proc.output(),
+        |l| l.starts_with("Server app/s1 is DOWN"),
+    );
+    let _q1 = TestServer::start(q1, named_echo("s1"));
+    let up = wait_line(
+        "HAProxy UP",
+        5 * SEC,
+        || ha.proc.output(),
+        |l| l.starts_with("Server app/s1 is UP"),
+    );
+    assert_eq!(
+        normalize_transition(&down),
+        normalize_transition(&lines[down_at]),
+        "HAProxy"
+    );
+    assert_eq!(
+        normalize_transition(&up),
+        normalize_transition(&lines[upl]),
+        "HAProxy"
+    );
+}
+
+fn downup_cfg(sock: &std::path::Path, fe: u16, p1: u16, p2: u16) -> String {
+    let chk = "check inter 100ms fastinter 100ms downinter 100ms rise 2 fall 2";
+    format!(
+        "{}{}listen app\n    bind 127.0.0.1:{fe}\n    balance roundrobin\n    option redispatch\n    retries 1\n    server s1 127.0.0.1:{p1} {chk}\n    server s2 127.0.0.1:{p2} {chk}\n",
+        global_section(sock, ""),
+        tcp_defaults("")
+    )
 }
 
 // --------------------------------------------------------------------------
