@@ -54,6 +54,8 @@ impl Engine {
                 s.scb.exp = None;
                 s.scb.err_type = ErrType::QueueTo;
                 s.set_term(ErrCode::SrvTo, FinSt::Queue);
+                // `%Tw` is the time spent in the queue, also when it ran out.
+                s.t_queue = s.queue_start.map(|t| now - t);
                 self.queue_remove(sid);
                 self.back_fail(now, sid);
             }

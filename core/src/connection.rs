@@ -167,12 +167,28 @@ impl Engine {
             return &mut [];
         }
         let s = &mut self.streams[sid];
+        // While a head is awaited, `tune.maxrewrite` bytes stay free so
+        // that the analysers can rewrite it in place (add a header, turn
+        // keep-alive into close) even when its body came in the same read,
+        // as HAProxy's `channel_recv_limit` keeps them.
+        let head = s.txn.as_ref().is_some_and(|t| {
+            let msg = if dir == Dir::Req { &t.req } else { &t.rsp };
+            msg.state == crate::http_ana::MsgState::Head
+        });
+        let reserve = if head { self.maxrewrite } else { 0 };
         let ch = if dir == Dir::Req {
             &mut s.req
         } else {
             &mut s.res
         };
-        ch.buf.spare_mut()
+        let room = ch
+            .buf
+            .capacity()
+            .saturating_sub(reserve)
+            .saturating_sub(ch.buf.len());
+        let spare = ch.buf.spare_mut();
+        let n = spare.len().min(room);
+        &mut spare[..n]
     }
 
     /// `n` bytes of this connection's input went straight to the other side.
@@ -248,6 +264,7 @@ impl Engine {
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
+        let head_wait = waits_for_head(s);
         let (ch, to) = if dir == Dir::Req {
             (&mut s.req, fto)
         } else {
@@ -267,7 +284,12 @@ impl Engine {
             self.channel_release_if_empty(sid, dir);
         } else {
             ch.received(n);
-            ch.rex = to.map(|t| now.add_ms(t));
+            // A request head is bounded by `timeout http-request` (or the
+            // keep-alive timeout) as a whole, from its start: bytes that
+            // trickle in must not push that deadline back (slowloris).
+            if !(dir == Dir::Req && head_wait) {
+                ch.rex = to.map(|t| now.add_ms(t));
+            }
             // Activity on a side refreshes its write timeout too (HAProxy
             // without `SC_FL_INDEP_STR`).
             let other = if dir == Dir::Req {
@@ -344,6 +366,7 @@ impl Engine {
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
+        let head_wait = waits_for_head(s);
         let (ch, other, dir) = if front {
             (&mut s.res, &mut s.req, Dir::Res)
         } else {
@@ -355,7 +378,7 @@ impl Engine {
         } else {
             None
         };
-        if !other.shutr() && other.rex.is_some() {
+        if !other.shutr() && other.rex.is_some() && !(front && head_wait) {
             other.rex = to.map(|t| now.add_ms(t));
         }
         self.channel_release_if_empty(sid, dir);
@@ -557,6 +580,15 @@ impl Engine {
             self.session_free(now, sid);
         }
     }
+}
+
+/// An HTTP stream still waiting for (the rest of) its request head: its
+/// request deadline is `timeout http-request` / `http-keep-alive`, which
+/// activity does not refresh.
+fn waits_for_head(s: &Stream) -> bool {
+    s.txn
+        .as_ref()
+        .is_some_and(|t| t.req.state == crate::http_ana::MsgState::Head)
 }
 
 /// A spliced direction still open: the engine wants its data, which the

@@ -247,13 +247,12 @@ impl Engine {
                 let s = &self.streams[sid];
                 if !s.req.buf.is_null() && s.req.buf.is_full() {
                     // The head does not fit.
+                    self.count_bad_req(sid);
                     self.http_reply_error(now, sid, 400, ErrCode::PrxCond, FinSt::Req);
                 }
             }
             Err(e) => {
-                if let Some(f) = self.proxies[self.streams[sid].fe].fe.as_mut() {
-                    f.failed_req += 1;
-                }
+                self.count_bad_req(sid);
                 let (err, fin) = e.termination();
                 self.http_reply_error(now, sid, e.status(), err, fin);
             }
@@ -280,6 +279,13 @@ impl Engine {
             }
         }
         s.set_term(ErrCode::CliCl, FinSt::Req);
+        if !started && s.scb.state == ScState::Ini && s.res.is_empty() {
+            // Nothing pending either way: a clean close (FIN), as HAProxy
+            // closes an idle keep-alive connection, not a reset.
+            s.req.flags |= ChnFlags::SHUTR;
+            s.res.flags |= ChnFlags::SHUTR | ChnFlags::SHUTW;
+            return self.front_close(now, sid, CloseHow::Graceful);
+        }
         self.http_abort(now, sid);
     }
 
@@ -318,6 +324,7 @@ impl Engine {
         let body = match h1::request_body(&head) {
             Ok(b) => b,
             Err(e) => {
+                self.count_bad_req(sid);
                 let (err, fin) = e.termination();
                 return self.http_reply_error(now, sid, e.status(), err, fin);
             }
@@ -389,6 +396,16 @@ impl Engine {
         s.req.flags |= ChnFlags::AUTO_CONNECT;
         if txn.req.state == MsgState::Body {
             self.http_forward_body(now, sid, Dir::Req);
+        }
+    }
+
+    /// A request that failed before it was processed (bad or incomplete
+    /// head): HAProxy counts it in both `ereq` and `req_tot`.
+    fn count_bad_req(&mut self, sid: Id<Stream>) {
+        let fe = self.streams[sid].fe;
+        if let Some(f) = self.proxies[fe].fe.as_mut() {
+            f.failed_req += 1;
+            f.cum_req += 1;
         }
     }
 
@@ -653,8 +670,18 @@ impl Engine {
                 msg.state = MsgState::Done;
             }
             BodyStep::Error(e) => {
-                // Bad framing: 400 (or 502) if no response began, else
-                // both sides are cut.
+                let answered = txn.flags.contains(TxnFlags::RES_HEAD_SENT);
+                if dir == Dir::Req && !answered {
+                    // Bad framing in a request body (invalid chunk size,
+                    // missing CRLF...): 400 and close, as HAProxy does
+                    // while no response has started (`PH`: the response
+                    // headers were awaited). Nothing after the error is
+                    // forwarded.
+                    if let Some(f) = self.proxies[s.fe].fe.as_mut() {
+                        f.failed_req += 1;
+                    }
+                    return self.http_reply_error(now, sid, 400, ErrCode::PrxCond, FinSt::Headers);
+                }
                 let (err, fin) = e.termination();
                 if dir == Dir::Req {
                     self.http_reply_error(now, sid, 400, err, fin);
@@ -799,8 +826,12 @@ impl Engine {
         fin: FinSt,
     ) {
         self.back_close(now, sid, CloseHow::Reset);
-        if let Some(b) = self.proxies[self.streams[sid].be].be.as_mut() {
+        let (be, srv) = (self.streams[sid].be, self.streams[sid].srv);
+        if let Some(b) = self.proxies[be].be.as_mut() {
             b.eresp += 1;
+            if let Some(i) = srv {
+                b.servers[i].eresp += 1;
+            }
         }
         self.http_reply_error(now, sid, status, err, fin);
     }
@@ -821,6 +852,9 @@ impl Engine {
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
+        // The proxy answers: no server connection any more, not even one
+        // the request head asked for a moment ago (`AUTO_CONNECT`).
+        s.req.flags.remove(ChnFlags::AUTO_CONNECT);
         // A request body we will not read makes the connection unusable.
         let close = close || !matches!(req_body, BodyLen::None | BodyLen::Length(0));
         let req_left = s.req.buf.len();
@@ -900,15 +934,23 @@ impl Engine {
             s.req.rex = None;
             s.req.analyse_exp = None;
             if txn.flags.contains(TxnFlags::REQ_STARTED) {
+                // An incomplete request is a failed one (`ereq`), as in HAProxy.
+                self.count_bad_req(sid);
                 self.http_reply_error(now, sid, 408, ErrCode::CliTo, FinSt::Req);
             } else {
-                // Keep-alive idle: close quietly.
+                // Keep-alive idle: close quietly, with a FIN as HAProxy does.
                 if let Some(t) = self.streams[sid].txn.as_mut() {
-                    t.flags |= TxnFlags::NOLOG;
+                    t.flags |= TxnFlags::NOLOG | TxnFlags::CLI_CLOSE;
                 }
                 let s = &mut self.streams[sid];
                 s.set_term(ErrCode::CliTo, FinSt::Req);
-                self.http_abort(now, sid);
+                if s.scb.state == ScState::Ini && s.res.is_empty() {
+                    s.req.flags |= ChnFlags::SHUTR;
+                    s.res.flags |= ChnFlags::SHUTR | ChnFlags::SHUTW;
+                    self.front_close(now, sid, CloseHow::Graceful);
+                } else {
+                    self.http_abort(now, sid);
+                }
             }
             return true;
         }

@@ -175,6 +175,22 @@ impl Stream {
 
     /// The stage the back connector is in, for `SF_FINST_*`.
     pub fn stage(&self) -> FinSt {
+        use crate::http_ana::MsgState;
+        if let Some(t) = self.txn.as_ref() {
+            // HTTP: the stages of the transaction (HAProxy's FINST_R while
+            // the request is awaited, FINST_H while the response headers
+            // are).
+            let connected = matches!(
+                self.scb.state,
+                ScState::Rdy | ScState::Est | ScState::Dis | ScState::Clo
+            );
+            if t.req.state == MsgState::Head {
+                return FinSt::Req;
+            }
+            if connected && t.rsp.state == MsgState::Head {
+                return FinSt::Headers;
+            }
+        }
         match self.scb.state {
             ScState::Ini | ScState::Req if !self.flags.contains(SfFlags::ASSIGNED) => {
                 FinSt::Connect
@@ -209,13 +225,10 @@ impl Engine {
         let fe = sess.fe;
         let http = self.proxies[fe].mode == crate::cfgparse::Mode::Http;
         // HTTP picks its backend after the request rules; until then the
-        // stream points at the frontend's default.
+        // stream's backend is the frontend itself, as in HAProxy (a request
+        // refused before that logs `fe fe/<NOSRV>`).
         let default_be = self.proxies[fe].fe.as_ref()?.default_backend;
-        let be = if http {
-            default_be.unwrap_or(fe)
-        } else {
-            default_be?
-        };
+        let be = if http { fe } else { default_be? };
         let retries = self.proxies[be].be.as_ref().map_or(3, |b| b.retries);
         let mut st = Stream {
             sess: sess_id,
@@ -493,11 +506,21 @@ impl Engine {
         let res = std::mem::take(&mut s.res.buf);
         s.scf.flags |= ScFlags::SHUTR | ScFlags::SHUTW;
         let connecting = s.scb.state < ScState::Est;
+        let http = s.txn.is_some();
         self.pool_release(res);
         self.front_close(now, sid, CloseHow::Reset);
         if connecting {
             // Nobody is left to talk to the server.
             self.back_give_up(now, sid);
+        } else if http {
+            // HTTP: the response has nowhere to go; the server side is
+            // aborted too rather than left to be misread as a server
+            // failure.
+            if let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) {
+                t.flags |=
+                    crate::http_ana::TxnFlags::CLI_CLOSE | crate::http_ana::TxnFlags::SRV_CLOSE;
+            }
+            self.back_close(now, sid, CloseHow::Reset);
         }
     }
 

@@ -114,6 +114,9 @@ struct DSock {
     want_send: bool,
     may_recv: bool,
     may_send: bool,
+    /// The poller reported the peer's shutdown (or an error): the next
+    /// reads end with read0, which no further edge will announce.
+    read_closed: bool,
     connecting: bool,
     /// Reads on this socket are spliced to another one.
     splice_out: Option<Pipe>,
@@ -374,6 +377,9 @@ impl Driver {
         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
             s.may_recv = true;
         }
+        if ev.is_read_closed() || ev.is_error() {
+            s.read_closed = true;
+        }
         if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
             s.may_send = true;
         }
@@ -482,6 +488,7 @@ impl Driver {
                     want_send: false,
                     may_recv: true,
                     may_send: true,
+                    read_closed: false,
                     connecting: false,
                     splice_out: None,
                     queued: false,
@@ -625,6 +632,7 @@ impl Driver {
                         want_send: false,
                         may_recv: false,
                         may_send: false,
+                        read_closed: false,
                         connecting: true,
                         splice_out: None,
                         queued: false,
@@ -865,11 +873,16 @@ impl Driver {
                     // A short read means the receive queue is empty (HAProxy's
                     // `fd_cant_recv` after a partial read): the edge-triggered
                     // poller reports the next bytes, so skip the EAGAIN read.
-                    if n == 0 || n < room {
+                    // Not when the peer's shutdown was already reported: the
+                    // FIN queued behind these bytes gets no edge of its own,
+                    // so read on until read0 (HAProxy reads on after
+                    // `FD_POLL_HUP` the same way).
+                    let drained = n < room && !s.read_closed;
+                    if n == 0 || drained {
                         s.may_recv = false;
                     }
                     self.engine.on_recv(now, id, n);
-                    if n > 0 && n < room {
+                    if n > 0 && drained {
                         self.engine.recv_blocked(id);
                     }
                 }

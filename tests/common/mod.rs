@@ -560,3 +560,967 @@ pub fn write_file(path: &Path, text: &str) {
     let mut f = File::create(path).expect("create file");
     f.write_all(text.as_bytes()).expect("write file");
 }
+
+// ==========================================================================
+// Helpers of the data-path suites (`tcp_proxy.rs`, `http_proxy.rs`)
+
+use std::collections::HashMap;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Whether `CI=true`: a missing external tool fails the test there.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Whether the external `tool` (curl, wrk, haproxy...) runs (`tool
+/// --version` or `-v` exits). Without it the test says so loudly on the
+/// stderr file descriptor and should pass, unless `CI=true`, where this
+/// panics.
+pub fn tool_or_skip(tool: &str, test: &str) -> bool {
+    let found = ["--version", "-v"].iter().any(|arg| {
+        Command::new(tool)
+            .arg(arg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+    });
+    if found {
+        return true;
+    }
+    if in_ci() {
+        panic!("{tool} not found and CI=true: {test} must not be skipped");
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n********** SKIPPED: {tool} not found ({test}) **********\n"
+    );
+    false
+}
+
+/// Raises the soft `RLIMIT_NOFILE` of this process (and so of the
+/// processes it starts) to at least `want`, within the hard limit.
+/// Returns the soft limit in effect.
+pub fn raise_nofile(want: u64) -> u64 {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) != 0 {
+            return 0;
+        }
+        if rl.rlim_cur < want {
+            rl.rlim_cur = want.min(rl.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl);
+        }
+    }
+    rl.rlim_cur
+}
+
+/// `global` lines every data-path test uses: logs on stderr in HAProxy's
+/// raw format (so they land in the process output file), an admin stats
+/// socket.
+pub fn global_section(sock: &Path, extra: &str) -> String {
+    format!(
+        "global\n    log stderr format raw local0 info\n    stats socket {} mode 600 level admin\n{extra}\n",
+        sock.display()
+    )
+}
+
+impl Sluice {
+    /// Starts `proxy-mio` on `cfg`, whose stats socket is `<dir>/<tag>.sock`.
+    pub fn run(dir: &TempDir, tag: &str, cfg: &str) -> Sluice {
+        Sluice::start(dir, tag, cfg, dir.join(&format!("{tag}.sock")), &[])
+    }
+
+    /// `show stat` as rows keyed by (pxname, svname).
+    pub fn stats(&self) -> BTreeMap<(String, String), BTreeMap<String, String>> {
+        parse_stat(&self.cli("show stat"))
+    }
+
+    /// One field of one `show stat` row.
+    pub fn stat(&self, px: &str, sv: &str, field: &str) -> String {
+        self.stats()
+            .get(&(px.to_string(), sv.to_string()))
+            .and_then(|r| r.get(field).cloned())
+            .unwrap_or_else(|| panic!("no {px}/{sv} {field} in show stat"))
+    }
+
+    /// One field of `show info`.
+    pub fn info(&self, field: &str) -> String {
+        parse_info(&self.cli("show info"), field)
+    }
+
+    /// The traffic and event log lines written so far (the process
+    /// output without the driver's own `[NOTICE]`/`[WARNING]` lines).
+    pub fn log_lines(&self) -> Vec<String> {
+        log_lines(&self.proc.output())
+    }
+
+    /// Waits until `n` traffic log lines were written, and returns them
+    /// (panics when there are fewer after 5s, or more).
+    pub fn wait_traffic(&self, n: usize) -> Vec<String> {
+        let lines = poll(Duration::from_secs(5), Duration::from_millis(10), || {
+            let l = traffic_lines(&self.log());
+            (l.len() >= n).then_some(l)
+        })
+        .unwrap_or_else(|| panic!("fewer than {n} traffic log lines:\n{}", self.log()));
+        assert_eq!(lines.len(), n, "traffic log lines: {lines:#?}");
+        lines
+    }
+
+    /// Waits until `CurrConns` is 0 and every `scur` of `show stat` is 0
+    /// (nothing leaked once the clients are gone); panics with the last
+    /// values otherwise.
+    pub fn assert_drained(&self, within: Duration) {
+        let mut last = String::new();
+        let ok = poll(within, Duration::from_millis(20), || {
+            let cur = self.info("CurrConns");
+            let stats = self.stats();
+            let busy: Vec<String> = stats
+                .iter()
+                .filter(|(_, r)| r.get("scur").is_some_and(|v| v != "0" && !v.is_empty()))
+                .map(|((p, s), r)| format!("{p}/{s} scur={}", r["scur"]))
+                .collect();
+            last = format!("CurrConns={cur} {busy:?}");
+            (cur == "0" && busy.is_empty()).then_some(())
+        });
+        assert!(ok.is_some(), "proxy did not drain: {last}");
+    }
+}
+
+/// Parses `show stat` CSV into rows keyed by (pxname, svname).
+pub fn parse_stat(csv: &str) -> BTreeMap<(String, String), BTreeMap<String, String>> {
+    let mut lines = csv.lines();
+    let Some(header) = lines.next().and_then(|h| h.strip_prefix("# ")) else {
+        return BTreeMap::new();
+    };
+    let cols: Vec<&str> = header.split(',').collect();
+    let mut out = BTreeMap::new();
+    for l in lines.filter(|l| !l.is_empty()) {
+        let row: BTreeMap<String, String> = cols
+            .iter()
+            .zip(l.split(','))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let key = (
+            row.get("pxname").cloned().unwrap_or_default(),
+            row.get("svname").cloned().unwrap_or_default(),
+        );
+        out.insert(key, row);
+    }
+    out
+}
+
+/// One `Name: value` field of `show info`.
+pub fn parse_info(out: &str, field: &str) -> String {
+    let prefix = format!("{field}: ");
+    out.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {field} in show info:\n{out}"))
+        .trim()
+        .to_string()
+}
+
+/// Log lines of a process output: every line but the driver's own
+/// bracketed notices, warnings and alerts.
+pub fn log_lines(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('['))
+        .map(String::from)
+        .collect()
+}
+
+/// Traffic log lines (they start with the client address).
+pub fn traffic_lines(output: &str) -> Vec<String> {
+    log_lines(output)
+        .into_iter()
+        .filter(|l| l.starts_with("127.0.0.1:") || l.starts_with("unix:"))
+        .collect()
+}
+
+// --------------------------------------------------------------------------
+// A real HAProxy on a configuration of the test's own
+
+/// HAProxy 2.6 (`haproxy -db -f`) run on a config written by the test;
+/// killed by its [`Proc`] guard.
+pub struct HaRun {
+    pub proc: Proc,
+    pub sock: PathBuf,
+}
+
+impl HaRun {
+    /// Starts HAProxy on `cfg` (which must declare the admin stats socket
+    /// `<dir>/<tag>.sock`) and waits until the socket answers.
+    pub fn start(dir: &TempDir, tag: &str, cfg: &str) -> HaRun {
+        let bin = haproxy_bin().expect("haproxy");
+        let path = dir.join(&format!("{tag}.cfg"));
+        fs::write(&path, cfg).expect("write config");
+        let mut cmd = Command::new(bin);
+        cmd.arg("-db").arg("-f").arg(&path);
+        let mut proc = Proc::spawn(tag, cmd, dir.join(&format!("{tag}.log")));
+        let sock = dir.join(&format!("{tag}.sock"));
+        let ok = poll(Duration::from_secs(10), Duration::from_millis(10), || {
+            if let Some(st) = proc.try_exit() {
+                panic!("haproxy exited at start ({st}):\n{}", proc.output());
+            }
+            cli(&sock, "show info").ok().filter(|o| !o.is_empty())
+        });
+        assert!(ok.is_some(), "haproxy did not answer on {}", sock.display());
+        HaRun { proc, sock }
+    }
+
+    pub fn cli(&self, cmd: &str) -> String {
+        cli(&self.sock, cmd).unwrap_or_else(|e| panic!("haproxy: '{cmd}' failed: {e}"))
+    }
+
+    pub fn log_lines(&self) -> Vec<String> {
+        log_lines(&self.proc.output())
+    }
+}
+
+// --------------------------------------------------------------------------
+// Deterministic data
+
+/// xorshift64*: a reproducible byte stream for large transfers.
+#[derive(Clone)]
+pub struct Prng(u64);
+
+impl Prng {
+    pub fn new(seed: u64) -> Prng {
+        Prng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// Fills `buf` (its length a multiple of 8, so that the stream does
+    /// not depend on how it is cut).
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        assert_eq!(buf.len() % 8, 0);
+        for w in buf.chunks_exact_mut(8) {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            let v = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
+            w.copy_from_slice(&v.to_le_bytes());
+        }
+    }
+}
+
+/// FNV-1a, 64 bits: a streaming hash that does not depend on how the
+/// bytes are cut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fnv(pub u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    pub fn update(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// The hash of the first `len` bytes of the stream of `seed`.
+pub fn stream_hash(seed: u64, len: usize) -> Fnv {
+    let mut p = Prng::new(seed);
+    let mut h = Fnv::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut left = len;
+    while left > 0 {
+        p.fill(&mut buf);
+        let n = left.min(buf.len());
+        h.update(&buf[..n]);
+        left -= n;
+    }
+    h
+}
+
+/// Writes `len` bytes of the stream of `seed` to `w`.
+pub fn write_stream(w: &mut impl Write, seed: u64, len: usize) -> std::io::Result<()> {
+    let mut p = Prng::new(seed);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut left = len;
+    while left > 0 {
+        p.fill(&mut buf);
+        let n = left.min(buf.len());
+        w.write_all(&buf[..n])?;
+        left -= n;
+    }
+    Ok(())
+}
+
+/// Reads `r` to its end; returns (bytes, hash).
+pub fn hash_to_end(r: &mut impl Read) -> std::io::Result<(usize, Fnv)> {
+    let mut h = Fnv::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0;
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok((total, h)),
+            Ok(n) => {
+                h.update(&buf[..n]);
+                total += n;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+// --------------------------------------------------------------------------
+// Test servers: std threads, one per connection
+
+type Handler = dyn Fn(TcpStream, usize) + Send + Sync;
+
+/// A TCP server of the test: accepts on a loopback port and runs
+/// `handler(stream, n)` on a thread of its own for the `n`-th connection
+/// (0-based). Dropping it (or [`TestServer::stop`]) stops listening, and
+/// dropping it shuts down every connection still open so that no thread
+/// is left blocked.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    accepts: Arc<AtomicUsize>,
+    open: Arc<Mutex<HashMap<usize, TcpStream>>>,
+}
+
+impl TestServer {
+    pub fn start(port: u16, handler: impl Fn(TcpStream, usize) + Send + Sync + 'static) -> Self {
+        Self::start_arc(port, Arc::new(handler))
+    }
+
+    pub fn start_arc(port: u16, handler: Arc<Handler>) -> Self {
+        // A deep backlog: std's 128 overflows under a burst of connects
+        // (the proxy's SYNs are then dropped and its connects time out).
+        let bind = || -> std::io::Result<std::net::TcpListener> {
+            use socket2::{Domain, Socket, Type};
+            let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+            s.set_reuse_address(true)?;
+            let a: SocketAddr = ([127, 0, 0, 1], port).into();
+            s.bind(&a.into())?;
+            s.listen(4096)?;
+            Ok(s.into())
+        };
+        let l = bind().unwrap_or_else(|e| panic!("bind 127.0.0.1:{port}: {e}"));
+        let addr = l.local_addr().expect("local addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepts = Arc::new(AtomicUsize::new(0));
+        let open: Arc<Mutex<HashMap<usize, TcpStream>>> = Arc::default();
+        let (stop2, accepts2, open2) = (stop.clone(), accepts.clone(), open.clone());
+        let thread = thread::Builder::new()
+            .name(format!("srv-{port}"))
+            .spawn(move || {
+                for conn in l.incoming() {
+                    if stop2.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let n = accepts2.fetch_add(1, Ordering::SeqCst);
+                    if let Ok(c) = conn.try_clone() {
+                        open2.lock().unwrap().insert(n, c);
+                    }
+                    let (h, open3) = (handler.clone(), open2.clone());
+                    let job = Arc::new(Mutex::new(Some(move || {
+                        h(conn, n);
+                        open3.lock().unwrap().remove(&n);
+                    })));
+                    // Thread creation may fail for a moment under load
+                    // (EAGAIN): try again rather than drop a connection.
+                    let mut tries = 0;
+                    loop {
+                        let job2 = job.clone();
+                        let r = thread::Builder::new()
+                            .stack_size(256 * 1024)
+                            .spawn(move || {
+                                if let Some(f) = job2.lock().unwrap().take() {
+                                    f()
+                                }
+                            });
+                        match r {
+                            Ok(_) => break,
+                            Err(e) if tries < 100 => {
+                                tries += 1;
+                                let _ = writeln!(std::io::stderr(), "test server: spawn: {e}");
+                                thread::sleep(Duration::from_millis(10));
+                            }
+                            Err(e) => panic!("test server: cannot spawn a thread: {e}"),
+                        }
+                    }
+                }
+            })
+            .expect("spawn accept thread");
+        TestServer {
+            addr,
+            stop,
+            thread: Some(thread),
+            accepts,
+            open,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Connections accepted so far.
+    pub fn accepts(&self) -> usize {
+        self.accepts.load(Ordering::SeqCst)
+    }
+
+    /// Connections whose handler still runs.
+    pub fn open_conns(&self) -> usize {
+        self.open.lock().unwrap().len()
+    }
+
+    /// Stops listening (new connections are refused); connections already
+    /// accepted go on.
+    pub fn stop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.stop.store(true, Ordering::SeqCst);
+            // Wake the blocking accept().
+            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+        for (_, c) in self.open.lock().unwrap().drain() {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Echoes everything back, then answers the FIN with a FIN.
+pub fn echo_handler(mut s: TcpStream, _n: usize) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if s.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = s.shutdown(Shutdown::Write);
+}
+
+/// Connects to 127.0.0.1:`port` with read and write timeouts of `to`.
+pub fn connect(port: u16, to: Duration) -> TcpStream {
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let s = TcpStream::connect_timeout(&addr, to)
+        .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"));
+    s.set_read_timeout(Some(to)).unwrap();
+    s.set_write_timeout(Some(to)).unwrap();
+    let _ = s.set_nodelay(true);
+    s
+}
+
+/// Reads until the peer closes (or an error / the read timeout); returns
+/// the bytes and whether the end was an orderly close (read 0) or a reset.
+pub fn read_to_close(s: &mut TcpStream) -> (Vec<u8>, Closed) {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (out, Closed::Fin),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return (out, Closed::Open)
+            }
+            Err(_) => return (out, Closed::Reset),
+        }
+    }
+}
+
+/// How a connection ended, as the reader saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// Orderly close (FIN).
+    Fin,
+    /// Connection reset.
+    Reset,
+    /// Still open when the read timeout expired.
+    Open,
+}
+
+impl Closed {
+    pub fn is_closed(self) -> bool {
+        self != Closed::Open
+    }
+}
+
+/// Waits until a log line matching `pred` appears in `output()`.
+pub fn wait_line(
+    what: &str,
+    within: Duration,
+    output: impl Fn() -> String,
+    pred: impl Fn(&str) -> bool,
+) -> String {
+    poll(within, Duration::from_millis(10), || {
+        log_lines(&output()).into_iter().find(|l| pred(l))
+    })
+    .unwrap_or_else(|| panic!("no log line {what} within {within:?}:\n{}", output()))
+}
+
+// --------------------------------------------------------------------------
+// An HTTP/1.1 test server that records what it receives
+
+/// One request as the test server parsed it.
+#[derive(Clone, Debug, Default)]
+pub struct SeenReq {
+    /// Index of the connection it came on (accept order, 0-based).
+    pub conn: usize,
+    pub method: String,
+    pub target: String,
+    pub version: String,
+    pub headers: Vec<(String, String)>,
+    /// The body, de-chunked.
+    pub body: Vec<u8>,
+    pub chunked: bool,
+}
+
+impl SeenReq {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of header `name`.
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// What the test server does with a request.
+pub enum Reply {
+    /// Send these bytes and wait for the next request on the connection.
+    Send(Vec<u8>),
+    /// Send these bytes, then close.
+    SendClose(Vec<u8>),
+    /// Close without answering.
+    Close,
+    /// Never answer (wait until the peer closes).
+    Hang,
+    /// Send these bytes (a `101`), then echo every byte.
+    Tunnel(Vec<u8>),
+}
+
+/// What the test server received.
+#[derive(Default, Debug)]
+pub struct HttpSeen {
+    /// Every byte received, per connection.
+    pub raw: BTreeMap<usize, Vec<u8>>,
+    pub reqs: Vec<SeenReq>,
+}
+
+type Responder = dyn Fn(&SeenReq) -> Reply + Send + Sync;
+
+/// An HTTP/1.1 server on std threads: parses requests (Content-Length and
+/// chunked bodies, `Expect: 100-continue` answered with a `100`), asks the
+/// responder, records everything. A request it cannot parse is recorded
+/// raw and the connection closed.
+pub struct HttpServer {
+    pub srv: TestServer,
+    seen: Arc<Mutex<HttpSeen>>,
+}
+
+impl HttpServer {
+    pub fn start(port: u16, responder: impl Fn(&SeenReq) -> Reply + Send + Sync + 'static) -> Self {
+        let seen: Arc<Mutex<HttpSeen>> = Arc::default();
+        let responder: Arc<Responder> = Arc::new(responder);
+        let seen2 = seen.clone();
+        let srv = TestServer::start(port, move |s, n| {
+            http_conn(s, n, &*responder, &seen2);
+        });
+        HttpServer { srv, seen }
+    }
+
+    /// A server answering `200` with `"<method> <target> conn=<n>\n"`.
+    pub fn start_default(port: u16) -> Self {
+        Self::start(port, default_reply)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.srv.port()
+    }
+
+    pub fn accepts(&self) -> usize {
+        self.srv.accepts()
+    }
+
+    pub fn reqs(&self) -> Vec<SeenReq> {
+        self.seen.lock().unwrap().reqs.clone()
+    }
+
+    /// Every byte received on every connection, in accept order.
+    pub fn raw(&self) -> Vec<u8> {
+        self.seen
+            .lock()
+            .unwrap()
+            .raw
+            .values()
+            .flatten()
+            .copied()
+            .collect()
+    }
+}
+
+/// `200 OK` with this body (and `content-length`).
+pub fn ok_response(body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The default answer: `200` with `"<method> <target> conn=<n>\n"` (no
+/// body for HEAD, but the length the body would have).
+pub fn default_reply(r: &SeenReq) -> Reply {
+    let body = format!("{} {} conn={}\n", r.method, r.target, r.conn);
+    if r.method == "HEAD" {
+        return Reply::Send(
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes(),
+        );
+    }
+    Reply::Send(ok_response(&body))
+}
+
+/// Reads until `buf` holds `want` bytes; false at end of stream.
+fn fill_to(s: &mut TcpStream, buf: &mut Vec<u8>, want: usize, raw: &mut Vec<u8>) -> bool {
+    let mut tmp = [0u8; 16 * 1024];
+    while buf.len() < want {
+        match s.read(&mut tmp) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => {
+                buf.extend_from_slice(&tmp[..n]);
+                raw.extend_from_slice(&tmp[..n]);
+            }
+        }
+    }
+    true
+}
+
+/// Reads until `buf` contains `pat`; returns the index after it.
+fn fill_until(
+    s: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    pat: &[u8],
+    raw: &mut Vec<u8>,
+) -> Option<usize> {
+    let mut tmp = [0u8; 16 * 1024];
+    loop {
+        if let Some(i) = buf.windows(pat.len()).position(|w| w == pat) {
+            return Some(i + pat.len());
+        }
+        match s.read(&mut tmp) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => {
+                buf.extend_from_slice(&tmp[..n]);
+                raw.extend_from_slice(&tmp[..n]);
+            }
+        }
+    }
+}
+
+fn http_conn(mut s: TcpStream, n: usize, responder: &Responder, seen: &Mutex<HttpSeen>) {
+    let mut buf = Vec::new();
+    let record = |raw: &mut Vec<u8>| {
+        seen.lock().unwrap().raw.entry(n).or_default().append(raw);
+    };
+    loop {
+        let mut raw = Vec::new();
+        let Some(end) = fill_until(&mut s, &mut buf, b"\r\n\r\n", &mut raw) else {
+            record(&mut raw);
+            return;
+        };
+        record(&mut raw);
+        let head = String::from_utf8_lossy(&buf[..end - 4]).to_string();
+        buf.drain(..end);
+        let mut lines = head.split("\r\n");
+        let rl: Vec<&str> = lines.next().unwrap_or("").split(' ').collect();
+        if rl.len() != 3 {
+            return;
+        }
+        let mut req = SeenReq {
+            conn: n,
+            method: rl[0].into(),
+            target: rl[1].into(),
+            version: rl[2].into(),
+            ..Default::default()
+        };
+        for l in lines {
+            let Some((k, v)) = l.split_once(':') else {
+                return;
+            };
+            req.headers.push((k.to_string(), v.trim().to_string()));
+        }
+        if req
+            .header("expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+            && s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err()
+        {
+            return;
+        }
+        let mut raw = Vec::new();
+        let te = req.header("transfer-encoding").map(str::to_ascii_lowercase);
+        if te.as_deref() == Some("chunked") {
+            req.chunked = true;
+            loop {
+                let Some(e) = fill_until(&mut s, &mut buf, b"\r\n", &mut raw) else {
+                    record(&mut raw);
+                    return;
+                };
+                let line = String::from_utf8_lossy(&buf[..e - 2]).to_string();
+                buf.drain(..e);
+                let size = line.split(';').next().unwrap_or("").trim();
+                let Ok(size) = usize::from_str_radix(size, 16) else {
+                    record(&mut raw);
+                    return;
+                };
+                if size == 0 {
+                    // Trailers, up to the empty line.
+                    loop {
+                        let Some(e) = fill_until(&mut s, &mut buf, b"\r\n", &mut raw) else {
+                            record(&mut raw);
+                            return;
+                        };
+                        let empty = e == 2;
+                        buf.drain(..e);
+                        if empty {
+                            break;
+                        }
+                    }
+                    break;
+                }
+                if !fill_to(&mut s, &mut buf, size + 2, &mut raw) {
+                    record(&mut raw);
+                    return;
+                }
+                req.body.extend_from_slice(&buf[..size]);
+                buf.drain(..size + 2);
+            }
+        } else if let Some(cl) = req.header("content-length").and_then(|v| v.parse().ok()) {
+            if !fill_to(&mut s, &mut buf, cl, &mut raw) {
+                record(&mut raw);
+                return;
+            }
+            req.body = buf.drain(..cl).collect();
+        }
+        record(&mut raw);
+        let close = req
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let reply = responder(&req);
+        seen.lock().unwrap().reqs.push(req);
+        match reply {
+            Reply::Send(b) => {
+                if s.write_all(&b).is_err() || close {
+                    return;
+                }
+            }
+            Reply::SendClose(b) => {
+                let _ = s.write_all(&b);
+                return;
+            }
+            Reply::Close => return,
+            Reply::Hang => {
+                let mut tmp = [0u8; 1024];
+                while matches!(s.read(&mut tmp), Ok(n) if n > 0) {}
+                return;
+            }
+            Reply::Tunnel(b) => {
+                if s.write_all(&b).is_ok() && (buf.is_empty() || s.write_all(&buf).is_ok()) {
+                    echo_handler(s, n);
+                }
+                return;
+            }
+        }
+    }
+}
+
+// --------------------------------------------------------------------------
+// An HTTP/1.1 client on a raw socket
+
+/// One response as the test client parsed it.
+#[derive(Clone, Debug, Default)]
+pub struct Resp {
+    pub status: u16,
+    pub reason: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn body_str(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Parses one response from the front of `buf`: `Some((resp, used))`,
+/// `None` when incomplete. `head_only`: the request was a HEAD.
+pub fn parse_response(buf: &[u8], head_only: bool) -> Option<(Resp, usize)> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&buf[..end - 4]).to_string();
+    let mut lines = head.split("\r\n");
+    let sl = lines.next()?;
+    let mut parts = sl.splitn(3, ' ');
+    let _version = parts.next()?;
+    let status: u16 = parts.next()?.parse().ok()?;
+    let reason = parts.next().unwrap_or("").to_string();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect();
+    let mut r = Resp {
+        status,
+        reason,
+        headers,
+        body: Vec::new(),
+    };
+    let no_body = head_only || (100..200).contains(&status) || status == 204 || status == 304;
+    if no_body {
+        return Some((r, end));
+    }
+    if r.header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        let mut i = end;
+        loop {
+            let e = buf[i..].windows(2).position(|w| w == b"\r\n")? + i;
+            let size = usize::from_str_radix(
+                String::from_utf8_lossy(&buf[i..e])
+                    .split(';')
+                    .next()?
+                    .trim(),
+                16,
+            )
+            .ok()?;
+            i = e + 2;
+            if size == 0 {
+                let t = buf[i..].windows(2).position(|w| w == b"\r\n")? + i;
+                return Some((r, t + 2));
+            }
+            if buf.len() < i + size + 2 {
+                return None;
+            }
+            r.body.extend_from_slice(&buf[i..i + size]);
+            i += size + 2;
+        }
+    }
+    let cl: usize = r.header("content-length")?.parse().ok()?;
+    if buf.len() < end + cl {
+        return None;
+    }
+    r.body = buf[end..end + cl].to_vec();
+    Some((r, end + cl))
+}
+
+/// A client connection that sends raw bytes and reads responses.
+pub struct HttpConn {
+    pub s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl HttpConn {
+    pub fn open(port: u16) -> HttpConn {
+        HttpConn {
+            s: connect(port, Duration::from_secs(5)),
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.s.write_all(bytes).expect("send request");
+    }
+
+    /// The next response (panics on a timeout or a close before it is complete).
+    pub fn response(&mut self, head_only: bool) -> Resp {
+        self.try_response(head_only).unwrap_or_else(|| {
+            panic!(
+                "no complete response; got {:?}",
+                String::from_utf8_lossy(&self.buf)
+            )
+        })
+    }
+
+    /// The next response, or `None` when the connection ended first.
+    pub fn try_response(&mut self, head_only: bool) -> Option<Resp> {
+        let mut tmp = [0u8; 16 * 1024];
+        loop {
+            if let Some((r, used)) = parse_response(&self.buf, head_only) {
+                self.buf.drain(..used);
+                return Some(r);
+            }
+            match self.s.read(&mut tmp) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
+            }
+        }
+    }
+
+    /// Sends a request and reads its response.
+    pub fn request(&mut self, bytes: &[u8]) -> Resp {
+        self.send(bytes);
+        self.response(bytes.starts_with(b"HEAD "))
+    }
+
+    /// Reads whatever comes until the proxy closes: (bytes after the
+    /// responses read so far, how it ended).
+    pub fn rest(&mut self) -> (Vec<u8>, Closed) {
+        let (more, closed) = read_to_close(&mut self.s);
+        let mut all = std::mem::take(&mut self.buf);
+        all.extend_from_slice(&more);
+        (all, closed)
+    }
+}
+
+/// Sends `bytes` on a new connection and reads until the proxy closes:
+/// (every byte answered, how it ended).
+pub fn http_raw(port: u16, bytes: &[u8]) -> (Vec<u8>, Closed) {
+    let mut s = connect(port, Duration::from_secs(5));
+    let _ = s.write_all(bytes);
+    read_to_close(&mut s)
+}
