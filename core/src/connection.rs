@@ -285,7 +285,7 @@ impl Engine {
     }
 
     /// Byte counters: frontend, backend, server, tracked entries.
-    fn count_bytes(
+    pub(crate) fn count_bytes(
         &mut self,
         sid: Id<Stream>,
         fe: usize,

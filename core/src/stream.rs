@@ -249,13 +249,14 @@ impl Engine {
         // Bytes read with the handshake (after a PROXY header) are the
         // first bytes of the request.
         let conn = sess.conn;
+        let mut early = 0;
         if let Some(c) = self.conns.get_mut(conn) {
             let hs = std::mem::take(&mut c.hs);
             if !hs.is_null() {
-                let n = hs.len();
+                early = hs.len();
                 st.req.buf = hs;
-                st.req.output = if http { 0 } else { n };
-                st.req.total = n as u64;
+                st.req.output = if http { 0 } else { early };
+                st.req.total = early as u64;
             }
         }
         let sid = self.streams.insert(st);
@@ -264,6 +265,11 @@ impl Engine {
         }
         if !http {
             self.stream_set_backend(sid, be);
+        }
+        if early > 0 {
+            // Counted like any byte read from the client (`bin`, tracked
+            // entries): they were read, only earlier.
+            self.count_bytes(sid, fe, be, None, Dir::Req, early as u64);
         }
         let to = if http {
             self.http_request_timeout(sid)

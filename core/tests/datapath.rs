@@ -676,3 +676,39 @@ fn session_rules_see_proxy_addresses_connection_rules_the_real_one() {
     assert!(w.peers[d].from_engine.is_empty());
     w.assert_drained();
 }
+
+/// Found by the simulator (`tcp-proxy`, `accept-proxy`): bytes that came
+/// in the same read as the PROXY header were forwarded but not counted in
+/// `bin` (nor on tracked entries), so `show stat` drifted from the traffic.
+#[test]
+fn bytes_read_with_the_proxy_header_are_counted() {
+    let text = cfg("", &format!("    server s1 {S1}\n"))
+        .replace(&format!("bind {FE}"), &format!("bind {FE} accept-proxy"));
+    let mut w = World::new(&text);
+    w.server(S1, ServerMode::Echo);
+    let c = w.connect(FE);
+    w.send(c, b"PROXY TCP4 192.0.2.7 198.51.100.1 5555 80\r\nhello");
+    w.send(c, b" world");
+    assert_eq!(w.peers[c].from_engine, b"hello world");
+    w.fin(c);
+    let now = w.now;
+    let stat = w.engine.cli_request(now, "show stat");
+    let header: Vec<&str> = stat
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let col = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    for row in ["app,FRONTEND,", "app,BACKEND,"] {
+        let line = stat.lines().find(|l| l.starts_with(row)).unwrap();
+        let cols: Vec<&str> = line.split(',').collect();
+        assert_eq!(
+            (cols[col("bin")], cols[col("bout")]),
+            ("11", "11"),
+            "{line}"
+        );
+    }
+    w.assert_drained();
+}
