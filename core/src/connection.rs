@@ -119,6 +119,12 @@ use crate::stconn::{ErrType, ScFlags, ScState};
 use crate::stream::{Dir, ErrCode, FinSt};
 use crate::time::Time;
 
+/// Why a PROXY header handshake failed, in HAProxy 2.6's words
+/// (`conn_err_code_str`: `CO_ER_PRX_EMPTY`, `_ABORT`, `_TIMEOUT`).
+pub(crate) const PRX_EMPTY: &str = "Connection closed while waiting for PROXY protocol header";
+pub(crate) const PRX_ABORT: &str = "Connection error while waiting for PROXY protocol header";
+pub(crate) const PRX_TIMEOUT: &str = "Timeout while waiting for PROXY protocol header";
+
 /// Who waits for a buffer from the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BufWaiter {
@@ -378,13 +384,9 @@ impl Engine {
             return self.idle_conn_close(now, c);
         }
         let Some(sid) = conn.pt_stream() else {
-            // Before the stream: a handshake that failed.
-            let sess = conn.session;
-            self.conn_close(now, c, CloseHow::Reset);
-            if let Some(sess) = sess {
-                self.session_free(now, sess);
-            }
-            return;
+            // Before the stream: the handshake failed, and is logged like
+            // any other handshake failure (HAProxy's `CO_ER_PRX_ABORT`).
+            return self.handshake_fail(now, c, PRX_ABORT);
         };
         let Some(s) = self.streams.get_mut(sid) else {
             return;
@@ -493,7 +495,7 @@ impl Engine {
     fn conn_handshake_recv(&mut self, now: Time, c: Id<Conn>, n: usize) {
         let conn = &mut self.conns[c];
         if n == 0 {
-            return self.handshake_fail(now, c, "Connection closed during PROXY protocol header");
+            return self.handshake_fail(now, c, PRX_EMPTY);
         }
         conn.hs.commit(n);
         match crate::proto_proxy::parse(conn.hs.data(), conn.hs.capacity()) {
@@ -541,7 +543,10 @@ impl Engine {
                 let name = self.proxies[fe].name.clone();
                 let date = crate::time::fmt_date(self.opts.epoch_ms + se.accept_date.as_ms(), true);
                 let who = src.map_or("-".to_string(), |a| format!("{}:{}", a.ip(), a.port()));
-                if self.proxies[fe].log {
+                // `option dontlognull` silences connections that sent
+                // nothing: closed or failed before any byte of a header.
+                let null = matches!(why, PRX_EMPTY | PRX_ABORT) && self.proxies[fe].dontlognull;
+                if self.proxies[fe].log && !null {
                     self.log(
                         LogLevel::Notice,
                         format!(

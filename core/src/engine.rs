@@ -704,9 +704,7 @@ impl Engine {
                 }
                 self.process_stream(now, sid)
             }
-            TimerKey::ConnHs(c) => {
-                self.handshake_fail(now, c, "Timeout during PROXY protocol header")
-            }
+            TimerKey::ConnHs(c) => self.handshake_fail(now, c, crate::connection::PRX_TIMEOUT),
             TimerKey::Check(be, srv) => self.check_timer(now, be, srv),
             TimerKey::IdleConn(c) => self.idle_conn_close(now, c),
         }

@@ -712,3 +712,59 @@ fn bytes_read_with_the_proxy_header_are_counted() {
     }
     w.assert_drained();
 }
+
+/// Found by the simulator (`tcp-proxy`, every accepted connection must log
+/// one line): a client reset while its PROXY header was awaited vanished
+/// without a log line, where HAProxy logs `CO_ER_PRX_ABORT`. The messages
+/// are HAProxy 2.6's; `option dontlognull` silences closes and errors, not
+/// garbage.
+#[test]
+fn proxy_header_handshake_failures_are_logged_like_haproxy() {
+    let text = cfg("", &format!("    server s1 {S1}\n"))
+        .replace(&format!("bind {FE}"), &format!("bind {FE} accept-proxy"));
+    let mut w = World::new(&text);
+    w.server(S1, ServerMode::Echo);
+    let c = w.connect(FE);
+    w.send(c, b"PROXY TCP4 192.0.2");
+    w.rst(c);
+    assert!(
+        last_log(&w).ends_with(
+            "app/127.0.0.1:8000: Connection error while waiting for PROXY protocol header"
+        ),
+        "{}",
+        last_log(&w)
+    );
+    w.assert_drained();
+    let c = w.connect(FE);
+    w.fin(c);
+    assert!(
+        last_log(&w).ends_with(": Connection closed while waiting for PROXY protocol header"),
+        "{}",
+        last_log(&w)
+    );
+    w.assert_drained();
+    let _c = w.connect(FE);
+    w.advance(10_001);
+    assert!(
+        last_log(&w).ends_with(": Timeout while waiting for PROXY protocol header"),
+        "{}",
+        last_log(&w)
+    );
+    w.assert_drained();
+
+    let quiet = text.replace(
+        "    option tcplog\n",
+        "    option tcplog\n    option dontlognull\n",
+    );
+    let mut w = World::new(&quiet);
+    w.server(S1, ServerMode::Echo);
+    let c = w.connect(FE);
+    w.rst(c);
+    let c = w.connect(FE);
+    w.fin(c);
+    assert!(w.logs.is_empty(), "{:?}", w.log_texts());
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.0\r\n\r\n");
+    assert!(last_log(&w).contains("does not look like a PROXY protocol header"));
+    w.assert_drained();
+}
