@@ -19,6 +19,7 @@
 
 pub mod adversary;
 pub mod config;
+pub mod dp;
 pub mod net;
 pub mod oracle;
 pub mod scenario;
