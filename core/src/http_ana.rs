@@ -789,6 +789,12 @@ impl Engine {
             s.req.flags |= ChnFlags::SHUTR;
             s.req.buf.reset();
         }
+        let head_req = s
+            .txn
+            .as_ref()
+            .is_some_and(|t| t.flags.contains(TxnFlags::HEAD));
+        let bytes = shape_reply(bytes, head_req, close);
+        let bytes = &bytes[..];
         let old = std::mem::take(&mut s.res.buf);
         s.res.output = 0;
         self.pool_release(old);
@@ -929,6 +935,36 @@ impl Engine {
             }
         }
     }
+}
+
+/// The proxy's own answer as it goes out: no body after a `HEAD` (RFC 9110
+/// §9.3.2; its `content-length` stays, as for a GET), and `connection:
+/// close` when the connection closes after it (RFC 9112 §9.6), as
+/// HAProxy's H1 mux does for every response.
+fn shape_reply(bytes: &[u8], head_req: bool, close: bool) -> std::borrow::Cow<'_, [u8]> {
+    use std::borrow::Cow;
+    let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Cow::Borrowed(bytes);
+    };
+    let end = end + 4;
+    let says = bytes[..end]
+        .windows(13)
+        .any(|w| w.eq_ignore_ascii_case(b"\r\nconnection:"));
+    let add_close = close && !says;
+    let cut_body = head_req && end < bytes.len();
+    if !add_close && !cut_body {
+        return Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len() + 19);
+    out.extend_from_slice(&bytes[..end - 2]);
+    if add_close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !head_req {
+        out.extend_from_slice(&bytes[end..]);
+    }
+    Cow::Owned(out)
 }
 
 /// The status code of a complete response's status line.

@@ -1,0 +1,87 @@
+//! In-memory scenario tests of the HTTP data path found by the simulator's
+//! `http-proxy` scenario: client <-> engine <-> server, no sockets. Every
+//! test ends by checking that nothing leaked.
+
+mod common;
+
+use common::{ServerMode, World};
+
+const FE: &str = "127.0.0.1:8000";
+const S1: &str = "127.0.0.1:9001";
+
+fn cfg(extra: &str, server_opts: &str) -> String {
+    format!(
+        "global\n    log stderr format raw local0\n\
+         defaults\n    mode http\n    log global\n    option httplog\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\
+         listen app\n    bind {FE}\n\
+         \x20   http-request return status 200 content-type text/plain string local if {{ path_beg /local }}\n\
+         \x20   http-request deny if {{ path_beg /deny }}\n\
+         {extra}\
+         \x20   server s1 {S1} {server_opts}\n"
+    )
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Found by the simulator: the proxy's own answers (`return`, `deny`,
+/// error pages) to a `HEAD` request carried their body, which the client
+/// reads as the start of the next response (RFC 9110 §9.3.2: a response
+/// to HEAD has no content). HAProxy's H1 mux never sends one.
+#[test]
+fn proxy_answers_to_head_have_no_body() {
+    let mut w = World::new(&cfg("", ""));
+    w.server(S1, ServerMode::Refuse);
+    let c = w.connect(FE);
+    w.send(c, b"HEAD /local HTTP/1.1\r\nhost: x\r\n\r\n");
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 200 "), "{got}");
+    assert!(got.ends_with("\r\n\r\n"), "no body after a HEAD: {got:?}");
+    assert!(got.contains("content-length: 5\r\n"), "{got}");
+    // The connection is still usable: the next answer has its body.
+    w.peers[c].from_engine.clear();
+    w.send(c, b"GET /local HTTP/1.1\r\nhost: x\r\n\r\n");
+    assert!(text(&w.peers[c].from_engine).ends_with("\r\n\r\nlocal"));
+    w.peers[c].from_engine.clear();
+    w.send(c, b"HEAD /deny HTTP/1.1\r\nhost: x\r\n\r\n");
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 403 "), "{got}");
+    assert!(got.ends_with("\r\n\r\n"), "no body after a HEAD: {got:?}");
+    assert!(w.peers[c].closed_by_engine.is_some(), "deny closes");
+    w.assert_drained();
+    // An error page (the server answers garbage).
+    let mut w = World::new(&cfg("", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"HEAD /x HTTP/1.1\r\nhost: x\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.send(s, b"HTTX/1.1 200 OK\r\n\r\n");
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 502 "), "{got}");
+    assert!(got.ends_with("\r\n\r\n"), "no body after a HEAD: {got:?}");
+    w.fin(s);
+    w.assert_drained();
+}
+
+/// Found by the simulator: a `return` to a request whose body the proxy
+/// does not read closes the connection (the body would be taken for the
+/// next request), but the answer did not say so: a pipelining client lost
+/// its next requests without being told. The answer now carries
+/// `connection: close`.
+#[test]
+fn a_reply_that_closes_says_so() {
+    let mut w = World::new(&cfg("", ""));
+    w.server(S1, ServerMode::Refuse);
+    let c = w.connect(FE);
+    w.send(
+        c,
+        b"POST /local HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n0123456789GET /local HTTP/1.1\r\nhost: x\r\n\r\n",
+    );
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 200 "), "{got}");
+    assert!(got.contains("\r\nconnection: close\r\n"), "{got}");
+    assert!(got.ends_with("\r\n\r\nlocal"), "one answer: {got:?}");
+    assert!(w.peers[c].closed_by_engine.is_some());
+    w.assert_drained();
+}
