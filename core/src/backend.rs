@@ -547,11 +547,14 @@ impl Engine {
             return;
         };
         conn.mux = Mux::Pt { stream: None };
-        let private = self.proxies[be].http_reuse == crate::cfgparse::HttpReuse::Never;
+        let never = self.proxies[be].http_reuse == crate::cfgparse::HttpReuse::Never;
         let Some(b) = self.proxies[be].be.as_mut() else {
             return;
         };
         let server = &mut b.servers[srv];
+        // A connection that began with a PROXY header speaks for its
+        // client: never shared (HAProxy's `conn_set_private` for `pp_opts`).
+        let private = never || server.send_proxy.is_some();
         server.idle.push_back((c, private.then_some(sess)));
         if server.idle.len() > IDLE_MAX_PER_SERVER {
             if let Some((old, _)) = server.idle.pop_front() {

@@ -85,3 +85,52 @@ fn a_reply_that_closes_says_so() {
     assert!(w.peers[c].closed_by_engine.is_some());
     w.assert_drained();
 }
+
+/// Found by the simulator: with `http-reuse` other than `never`, a server
+/// connection that began with a PROXY header (`send-proxy`) went back to
+/// the shared idle pool and carried other clients' requests under the
+/// first client's address. HAProxy keeps such connections private to
+/// their session (or, since 2.4, only shares them between identical
+/// PROXY lines).
+#[test]
+fn send_proxy_connections_are_not_shared() {
+    let mut w = World::new(&cfg("    http-reuse always\n", "send-proxy"));
+    w.server(S1, ServerMode::Manual);
+    let a = w.connect(FE);
+    w.send(a, b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n");
+    let sa = w.server_peer(S1, 0);
+    assert!(text(&w.peers[sa].from_engine).starts_with("PROXY TCP4 10.0.0.1 "));
+    w.send(sa, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    assert!(text(&w.peers[a].from_engine).ends_with("ok"));
+    let b = w.connect(FE);
+    w.send(b, b"GET /b HTTP/1.1\r\nhost: x\r\n\r\n");
+    assert_eq!(
+        w.accepted[&common::addr(S1)].len(),
+        2,
+        "client b got a connection of its own"
+    );
+    let sb = w.server_peer(S1, 1);
+    let hdr = format!("PROXY TCP4 10.0.0.1 127.0.0.1 {} 8000\r\n", 40000 + b);
+    assert!(
+        text(&w.peers[sb].from_engine).starts_with(&hdr),
+        "{}",
+        text(&w.peers[sb].from_engine)
+    );
+    assert!(
+        !text(&w.peers[sa].from_engine).contains("/b"),
+        "a's connection did not carry b's request"
+    );
+    // a's own next request may reuse its private connection.
+    w.send(a, b"GET /a2 HTTP/1.1\r\nhost: x\r\n\r\n");
+    assert!(text(&w.peers[sa].from_engine).contains("GET /a2 "));
+    w.send(sb, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    w.send(sa, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    for p in [a, b] {
+        w.fin(p);
+    }
+    w.advance(6000);
+    for p in [sa, sb] {
+        w.fin(p);
+    }
+    w.assert_drained();
+}
