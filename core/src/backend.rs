@@ -376,6 +376,12 @@ impl Engine {
         };
         s.scb.state = ScState::Clo;
         s.scb.exp = None;
+        if s.txn.is_some() {
+            // HTTP: the client gets a 503, as HAProxy's `http_server_error`
+            // gives after a failed connection, a queue timeout or no server.
+            let (err, fin) = (s.err, s.finst);
+            return self.http_reply_error(now, sid, 503, err, fin);
+        }
         // Nothing will come from a server: end the response, stop reading.
         s.res.flags |= ChnFlags::SHUTR;
         s.req.flags |= ChnFlags::SHUTR | ChnFlags::SHUTW;

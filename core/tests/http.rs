@@ -134,3 +134,41 @@ fn send_proxy_connections_are_not_shared() {
     }
     w.assert_drained();
 }
+
+/// Found by the simulator: when the server side failed before anything
+/// reached the client (connection refused after every retry, queue
+/// timeout, no server), the client connection closed without a response;
+/// HAProxy answers 503 (`http_server_error` from `back_handle_st_cer` and
+/// the queue).
+#[test]
+fn server_side_failures_before_the_response_answer_503() {
+    // Refused after every retry.
+    let mut w = World::new(&cfg("", ""));
+    w.server(S1, ServerMode::Refuse);
+    let c = w.connect(FE);
+    w.send(c, b"GET /x HTTP/1.1\r\nhost: x\r\n\r\n");
+    w.advance(3500);
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 503 "), "{got}");
+    let log = w.log_texts().last().cloned().unwrap_or_default();
+    assert!(log.contains(" 503 ") && log.contains(" SC-- "), "{log}");
+    assert!(w.peers[c].closed_by_engine.is_some());
+    w.assert_drained();
+    // A queue timeout.
+    let mut w = World::new(&cfg("    timeout queue 500\n", "maxconn 1"));
+    w.server(S1, ServerMode::Manual);
+    let a = w.connect(FE);
+    w.send(a, b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n");
+    let b = w.connect(FE);
+    w.send(b, b"GET /b HTTP/1.1\r\nhost: x\r\n\r\n");
+    w.advance(501);
+    let got = text(&w.peers[b].from_engine);
+    assert!(got.starts_with("HTTP/1.1 503 "), "{got}");
+    let log = w.log_texts().last().cloned().unwrap_or_default();
+    assert!(log.contains(" 503 ") && log.contains(" sQ-- "), "{log}");
+    let s = w.server_peer(S1, 0);
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    w.fin(a);
+    w.fin(s);
+    w.assert_drained();
+}
