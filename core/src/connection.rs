@@ -178,7 +178,10 @@ impl Engine {
         } else {
             &mut s.res
         };
-        ch.buf.spare_mut()
+        let room = ch.recv_room();
+        let spare = ch.buf.spare_mut();
+        let n = room.min(spare.len());
+        &mut spare[..n]
     }
 
     /// `n` bytes of this connection's input went straight to the other side.

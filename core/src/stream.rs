@@ -236,7 +236,10 @@ impl Engine {
         };
         st.scf.conn = Some(sess.conn);
         if http {
-            // The analysers decide what to forward and when to connect.
+            // The analysers decide what to forward and when to connect;
+            // heads may grow when rewritten.
+            st.req.reserve = self.maxrewrite;
+            st.res.reserve = self.maxrewrite;
             let max_head = self.pool.bufsize().saturating_sub(self.maxrewrite);
             st.txn = Some(Box::new(crate::http_ana::HttpTxn::new(now, max_head)));
         } else {

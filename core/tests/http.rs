@@ -172,3 +172,43 @@ fn server_side_failures_before_the_response_answer_503() {
     w.fin(s);
     w.assert_drained();
 }
+
+/// Found by the simulator: a request head that arrived with enough body
+/// (or pipelined requests) behind it to fill the request buffer left no
+/// room to rewrite the head (`set-header`, `connection`), and the client
+/// got a 500 for a valid request: any upload sent in one go with its head.
+/// As HAProxy's `channel_recv_limit`, an HTTP channel keeps
+/// `tune.maxrewrite` bytes free unless that much is already on its way out.
+#[test]
+fn a_head_that_arrives_with_a_full_buffer_is_still_rewritten() {
+    let mut w = World::new(&cfg("    http-request set-header x-added yes\n", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    let mut req = b"POST /b HTTP/1.1\r\nhost: x\r\ncontent-length: 40000\r\n\r\n".to_vec();
+    req.extend(std::iter::repeat_n(b'z', 40000));
+    req.extend_from_slice(b"GET /c HTTP/1.1\r\nhost: x\r\n\r\n");
+    w.send(c, &req);
+    let s = w.server_peer(S1, 0);
+    let seen = text(&w.peers[s].from_engine);
+    assert!(
+        seen.starts_with(
+            "POST /b HTTP/1.1\r\nhost: x\r\ncontent-length: 40000\r\nx-added: yes\r\n"
+        ),
+        "{:?} {:?}",
+        &seen[..seen.len().min(120)],
+        w.log_texts()
+    );
+    assert_eq!(seen.matches('z').count(), 40000, "the body, whole");
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    let seen = text(&w.peers[s].from_engine);
+    assert!(
+        seen.ends_with("GET /c HTTP/1.1\r\nhost: x\r\nx-added: yes\r\n\r\n"),
+        "{seen:?}"
+    );
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    let got = text(&w.peers[c].from_engine);
+    assert_eq!(got.matches("HTTP/1.1 200 OK").count(), 2, "{got}");
+    w.fin(c);
+    w.fin(s);
+    w.assert_drained();
+}
