@@ -156,7 +156,12 @@ impl Engine {
                     None => return &mut [],
                 }
             }
-            return self.conns[c].hs.spare_mut();
+            let keep = self.hs_reserve(c);
+            let hs = &mut self.conns[c].hs;
+            let room = hs.room().saturating_sub(keep);
+            let spare = hs.spare_mut();
+            let n = room.min(spare.len());
+            return &mut spare[..n];
         }
         let Some((sid, dir)) = self.conn_rx_target(c) else {
             // An idle server connection: any byte or a close ends it.
@@ -452,7 +457,10 @@ impl Engine {
             return;
         };
         let (read, write) = if conn.mux == Mux::None {
-            (conn.hs.is_null() || conn.hs.room() > 0, false)
+            (
+                conn.hs.is_null() || conn.hs.room() > self.hs_reserve(c),
+                false,
+            )
         } else if conn.flags.contains(CoFlags::SEND_PROXY) {
             (false, true)
         } else {
@@ -503,7 +511,7 @@ impl Engine {
         conn.hs.commit(n);
         match crate::proto_proxy::parse(conn.hs.data(), conn.hs.capacity()) {
             Ok(crate::peers::Status::Partial) => {
-                if conn.hs.is_full() {
+                if conn.hs.room() <= self.hs_reserve(c) {
                     return self.handshake_fail(now, c, "PROXY protocol header too long");
                 }
                 self.conn_update_interest(c);
@@ -530,6 +538,22 @@ impl Engine {
                 c,
                 "Received something which does not look like a PROXY protocol header",
             ),
+        }
+    }
+
+    /// Room the handshake buffer keeps free: it becomes the request
+    /// channel's buffer, which in HTTP mode keeps `tune.maxrewrite` for
+    /// head rewrites (see `Channel::recv_room`).
+    fn hs_reserve(&self, c: Id<Conn>) -> usize {
+        let fe = self
+            .conns
+            .get(c)
+            .and_then(|conn| conn.session)
+            .and_then(|s| self.sessions.get(s))
+            .map(|se| se.fe);
+        match fe {
+            Some(fe) if self.proxies[fe].mode == crate::cfgparse::Mode::Http => self.maxrewrite,
+            _ => 0,
         }
     }
 

@@ -212,3 +212,48 @@ fn a_head_that_arrives_with_a_full_buffer_is_still_rewritten() {
     w.fin(s);
     w.assert_drained();
 }
+
+/// Found by the simulator (the same reserve, one step earlier): behind
+/// `accept-proxy`, the bytes read with the PROXY header filled the buffer
+/// that becomes the request channel's, so the first request had no room
+/// for its rewrite and got a 500.
+#[test]
+fn a_head_read_with_the_proxy_header_is_still_rewritten() {
+    let conf = cfg(
+        &format!("    http-request set-header x-added {}\n", "y".repeat(200)),
+        "",
+    )
+    .replace(&format!("bind {FE}"), &format!("bind {FE} accept-proxy"));
+    let mut w = World::new(&conf);
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    let mut req =
+        b"PROXY TCP4 192.0.2.7 198.51.100.1 5555 80\r\nGET /a HTTP/1.1\r\nhost: x\r\n\r\n".to_vec();
+    req.extend_from_slice(b"POST /b HTTP/1.1\r\nhost: x\r\ncontent-length: 30000\r\n\r\n");
+    req.extend(std::iter::repeat_n(b'z', 30000));
+    w.send(c, &req);
+    let s = w.server_peer(S1, 0);
+    let seen = text(&w.peers[s].from_engine);
+    assert!(
+        seen.starts_with(&format!(
+            "GET /a HTTP/1.1\r\nhost: x\r\nx-added: {}\r\n",
+            "y".repeat(200)
+        )),
+        "{:?} {:?}",
+        &seen[..seen.len().min(120)],
+        w.log_texts()
+    );
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    let seen = text(&w.peers[s].from_engine);
+    assert_eq!(
+        seen.matches('z').count(),
+        30000,
+        "the second request, whole"
+    );
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    let got = text(&w.peers[c].from_engine);
+    assert_eq!(got.matches("HTTP/1.1 200 OK").count(), 2, "{got}");
+    w.fin(c);
+    w.fin(s);
+    w.assert_drained();
+}
