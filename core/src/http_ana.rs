@@ -598,7 +598,10 @@ impl Engine {
                 ch.forward(n as u64);
                 let closed = ch.shutr() && ch.input() == 0;
                 if closed {
-                    if msg.body == BodyLen::UntilClose {
+                    // A close ends a close-delimited body only when it is a
+                    // clean one: after a reset or a timeout the body is cut,
+                    // and a FIN would tell the client it is whole.
+                    if msg.body == BodyLen::UntilClose && s.err == ErrCode::None {
                         msg.state = MsgState::Done;
                     } else {
                         // The sender closed in the middle of the body.

@@ -257,3 +257,40 @@ fn a_head_read_with_the_proxy_header_is_still_rewritten() {
     w.fin(s);
     w.assert_drained();
 }
+
+/// Found by the simulator: a close-delimited response whose server reset
+/// the connection in the middle was ended with a FIN, which tells the
+/// client the body is whole; the close is only the end of the body when
+/// it is clean, otherwise the client connection is reset.
+#[test]
+fn a_close_delimited_body_cut_by_a_reset_is_not_passed_off_as_whole() {
+    let mut w = World::new(&cfg("", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.send(s, b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\npart of it");
+    assert!(text(&w.peers[c].from_engine).ends_with("part of it"));
+    w.rst(s);
+    assert!(!w.peers[c].fin_from_engine, "no FIN: the body is not whole");
+    assert_eq!(
+        w.peers[c].closed_by_engine,
+        Some(sluice_core::sock::CloseHow::Reset)
+    );
+    let log = w.log_texts().last().cloned().unwrap_or_default();
+    assert!(log.contains(" SD-- "), "{log}");
+    w.assert_drained();
+    // A clean close ends it.
+    let c = w.connect(FE);
+    w.send(c, b"GET /b HTTP/1.1\r\nhost: x\r\n\r\n");
+    let s = w.server_peer(S1, 1);
+    w.send(s, b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nall of it");
+    w.fin(s);
+    assert_eq!(
+        w.peers[c].closed_by_engine,
+        Some(sluice_core::sock::CloseHow::Graceful)
+    );
+    assert!(text(&w.peers[c].from_engine).ends_with("all of it"));
+    w.fin(c);
+    w.assert_drained();
+}
