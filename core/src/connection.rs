@@ -412,7 +412,17 @@ impl Engine {
             }
             ConnSide::Back { .. } => {
                 s.scb.flags |= ScFlags::ERROR;
-                s.set_term(ErrCode::SrvCl, FinSt::Data);
+                // Before the response head it is an `SH` (HTTP answers 502).
+                let waiting_head = s
+                    .txn
+                    .as_ref()
+                    .is_some_and(|t| t.rsp.state == crate::http_ana::MsgState::Head);
+                let fin = if waiting_head {
+                    FinSt::Headers
+                } else {
+                    FinSt::Data
+                };
+                s.set_term(ErrCode::SrvCl, fin);
                 self.back_abort(now, sid);
             }
         }

@@ -37,7 +37,7 @@ use crate::h1::{
     ReqHead, ResHead, Side,
 };
 use crate::sock::CloseHow;
-use crate::stconn::ScState;
+use crate::stconn::{ScFlags, ScState};
 use crate::stream::{Dir, ErrCode, FinSt, Stream};
 use crate::time::Time;
 
@@ -919,12 +919,13 @@ impl Engine {
                 MsgState::Tunnel => {}
             }
         }
-        // The server closed.
+        // The server closed (or reset: then the connection is gone already).
         let Some(s) = self.streams.get(sid) else {
             return;
         };
         let Some(txn) = s.txn.as_ref() else { return };
-        if s.res.shutr() && s.scb.state == ScState::Est {
+        let server_gone = s.scb.state == ScState::Est || s.scb.flags.contains(ScFlags::ERROR);
+        if s.res.shutr() && server_gone {
             match txn.rsp.state {
                 MsgState::Head if txn.req.state != MsgState::Head => {
                     self.http_wait_for_response(now, sid)

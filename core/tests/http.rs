@@ -294,3 +294,32 @@ fn a_close_delimited_body_cut_by_a_reset_is_not_passed_off_as_whole() {
     w.fin(c);
     w.assert_drained();
 }
+
+/// Found by the simulator (a leak at the drain): a server that reset its
+/// connection before the response head left the transaction waiting for
+/// a head that could no longer come, with no timer armed: the client got
+/// no answer, and a client that had half-closed leaked its stream. It is
+/// a 502, logged `SH`, as a server close before the head already was.
+#[test]
+fn a_server_reset_before_the_response_head_is_a_502() {
+    let mut w = World::new(&cfg("", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.rst(s);
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 502 "), "{got:?}");
+    let log = w.log_texts().last().cloned().unwrap_or_default();
+    assert!(log.contains(" 502 ") && log.contains(" SH-- "), "{log}");
+    w.assert_drained();
+    // The client half-closed after its request: nothing leaks either.
+    let c = w.connect(FE);
+    w.send(c, b"GET /b HTTP/1.1\r\nhost: x\r\n\r\n");
+    w.fin(c);
+    let s = w.server_peer(S1, 1);
+    w.rst(s);
+    assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 502 "));
+    w.advance(1);
+    w.assert_drained();
+}
