@@ -31,7 +31,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::ReconnectStorm,
         Scenario::PartitionHeal,
         Scenario::RollingReload,
@@ -39,6 +39,7 @@ impl Scenario {
         Scenario::SlowPeer,
         Scenario::Swarm,
         Scenario::TcpProxy,
+        Scenario::HttpProxy,
     ];
 
     /// Whether the scenario runs the data path (one proxy, simulated

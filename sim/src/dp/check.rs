@@ -166,8 +166,21 @@ impl World {
         let e = &self.procs[dp.proxy].engine;
         let counts = e.datapath_counts();
         if counts != (0, 0, 0, 0) {
+            // Whose sockets the proxy still holds.
+            let held: Vec<String> = self.procs[dp.proxy]
+                .socks
+                .values()
+                .take(6)
+                .map(
+                    |&(cid, e)| match (dp.client_of.get(&cid), dp.sconn_of.get(&cid)) {
+                        (Some(c), _) => format!("c{cid} (client{c})"),
+                        (_, Some(s)) => format!("c{cid} (sc{s})"),
+                        _ => format!("c{cid} end {e}"),
+                    },
+                )
+                .collect();
             return Err(format!(
-                "datapath_counts (conns, sessions, streams, buffers) = {counts:?}"
+                "datapath_counts (conns, sessions, streams, buffers) = {counts:?}; sockets held: {held:?}"
             ));
         }
         let open = dp
@@ -193,7 +206,16 @@ impl World {
             .iter()
             .filter(|c| c.state != CState::Done)
             .take(5)
-            .map(|c| format!("client{} {:?} c{}", c.id, c.state, c.cid.unwrap_or(0)))
+            .map(|c| {
+                format!(
+                    "client{} {:?} c{} (accepted {:?}, last progress {} ms ago)",
+                    c.id,
+                    c.state,
+                    c.cid.unwrap_or(0),
+                    c.accepted_at.map(|t| t - self.spec.start),
+                    self.now - c.last_progress
+                )
+            })
             .collect();
         let why = match self.drained() {
             Ok(()) => "drained".to_string(),

@@ -343,7 +343,7 @@ pub struct Client {
 #[derive(Debug)]
 pub enum ClientProto {
     Tcp(tcp::TcpClient),
-    Http(http::HttpClient),
+    Http(Box<http::HttpClient>),
 }
 
 /// One log line, as far as the oracles care.
@@ -452,6 +452,8 @@ pub struct Dp {
     /// far end (kept after the actor closed, for the proxy's accounting).
     pub client_of: BTreeMap<u64, u32>,
     pub sconn_of: BTreeMap<u64, u32>,
+    /// HTTP: requests some server saw, `(client, index)`.
+    pub http_seen: std::collections::BTreeSet<(u32, u32)>,
 }
 
 impl World {
@@ -476,6 +478,7 @@ impl World {
             accepted: 0,
             client_of: BTreeMap::new(),
             sconn_of: BTreeMap::new(),
+            http_seen: std::collections::BTreeSet::new(),
         };
         for (i, s) in d.servers.iter().enumerate() {
             self.listeners.push((s.addr, ListenOwner::Server(i)));
@@ -509,7 +512,7 @@ impl World {
                 logs: Vec::new(),
                 proto: match &c.plan {
                     Plan::Tcp(p) => ClientProto::Tcp(tcp::TcpClient::new(p)),
-                    Plan::Http(p) => ClientProto::Http(http::HttpClient::new(p)),
+                    Plan::Http(p) => ClientProto::Http(Box::new(http::HttpClient::new(p))),
                 },
             });
         }
@@ -626,7 +629,8 @@ impl World {
                 q.pop_back();
             }
         }
-        let plan = format!("{:?}", self.dp_spec().clients[i as usize].plan);
+        let cs = &self.dp_spec().clients[i as usize];
+        let plan = format!("{:?} slow_read {:?}", cs.plan, cs.slow_read);
         self.trace.line(format_args!(
             "{} client{i} c{cid} start {plan}",
             now.as_ms()
@@ -652,7 +656,7 @@ impl World {
         let spec = self.dp_spec().servers[srv].clone();
         let http = self.dp_spec().http;
         let proto = if http {
-            SrvProto::Http(http::HttpSrv::new(&mut self.rng, &spec))
+            SrvProto::Http(http::HttpSrv::new(&mut self.rng, &spec, now))
         } else {
             SrvProto::Tcp(tcp::TcpSrv::new(&mut self.rng, &spec))
         };
