@@ -1549,6 +1549,21 @@ impl World {
                 }
             }
             let u = h.responses.len();
+            // A request that ended before any response went out, for a
+            // reason on the proxy's or the server's side, was answered
+            // (403, 408, 502, 503, 504...): a client that stayed gets it.
+            if let Some(l) = by_idx.get(&(u as u32)).and_then(|v| v.first()) {
+                let mut t = l.term.chars();
+                let (who, stage) = (t.next().unwrap_or('?'), t.next().unwrap_or('?'));
+                let before_data = matches!(stage, 'R' | 'Q' | 'C' | 'H') || l.term == "--";
+                if before_data && !matches!(who, 'C' | 'c') && !c.aborted && !c.got_rst {
+                    fail = Some(format!(
+                        "client{} request {u} ended `{}` ({}) and the client, still there, got no response",
+                        c.id, l.term, l.status
+                    ));
+                    break;
+                }
+            }
             let read = c.proxy_read.saturating_sub(c.hdr.len() as u64);
             let started = h.starts.get(u).is_some_and(|&s| read > s);
             let closing = h.responses.last().is_some_and(|r| r.close);
