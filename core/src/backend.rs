@@ -433,16 +433,23 @@ impl Engine {
                 .maxqueue
                 .is_some_and(|m| server.queue.len() as u32 >= m)
             {
-                // No room in this server's queue: let the balancer choose.
+                // No room in this server's queue (HAProxy's
+                // `SRV_STATUS_FULL`): a stream that persistence sent here
+                // may be redispatched once; otherwise the balancer (a hash
+                // picks this server again) has nothing better: fail.
+                let redispatch = b.redispatch;
                 let s = &mut self.streams[sid];
-                s.srv = None;
-                s.flags.remove(SfFlags::ASSIGNED | SfFlags::DIRECT);
-                s.scb.state = ScState::Req;
-                if b.servers.iter().all(|x| !x.usable() || x.is_full()) {
-                    s.scb.err_type = ErrType::QueueErr;
-                    s.set_term(ErrCode::Resource, FinSt::Queue);
-                    self.back_fail(now, sid);
+                let direct = s.flags.contains(SfFlags::DIRECT);
+                if direct && redispatch && !s.flags.contains(SfFlags::REDISP) {
+                    s.srv = None;
+                    s.flags.remove(SfFlags::ASSIGNED | SfFlags::DIRECT);
+                    s.flags |= SfFlags::REDISP;
+                    s.scb.state = ScState::Req;
+                    return;
                 }
+                s.scb.err_type = ErrType::QueueErr;
+                s.set_term(ErrCode::Resource, FinSt::Queue);
+                self.back_fail(now, sid);
                 return;
             }
             server.queue.push_back(sid);

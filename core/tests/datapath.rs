@@ -768,3 +768,44 @@ fn proxy_header_handshake_failures_are_logged_like_haproxy() {
     assert!(last_log(&w).contains("does not look like a PROXY protocol header"));
     w.assert_drained();
 }
+
+/// Found by the simulator (`tcp-proxy`, the hang oracle): with a hashing
+/// `balance` (or persistence), a server whose queue was at `maxqueue` was
+/// "left for the balancer to choose", which picked it again, and again:
+/// the stream sat in REQ with no timer, forever. As HAProxy's
+/// `srv_redispatch_connect` (`SRV_STATUS_FULL`), a persistent stream may
+/// be redispatched once with `option redispatch`; otherwise it fails.
+#[test]
+fn a_full_server_queue_under_a_hashing_balance_fails_instead_of_spinning() {
+    for redispatch in ["", "    option redispatch\n"] {
+        let mut w = World::new(&cfg(
+            redispatch,
+            &format!(
+                "    balance source\n    server s1 {S1} maxconn 1 maxqueue 1\n    server s2 {S2} maxconn 1 maxqueue 1\n"
+            ),
+        ));
+        w.server(S1, ServerMode::Manual);
+        w.server(S2, ServerMode::Manual);
+        let a = w.connect(FE);
+        let b = w.connect(FE);
+        let c = w.connect(FE);
+        assert!(w.peers[a].closed_by_engine.is_none());
+        assert!(
+            w.peers[b].closed_by_engine.is_none(),
+            "b waits in the queue"
+        );
+        assert!(
+            w.peers[c].closed_by_engine.is_some(),
+            "no room for c anywhere the hash allows: {:?}",
+            w.log_texts()
+        );
+        let log = last_log(&w);
+        assert_eq!(term(&log), "RQ", "{log}");
+        w.rst(b);
+        w.rst(a);
+        for p in w.accepted.values().flatten().copied().collect::<Vec<_>>() {
+            w.fin(p);
+        }
+        w.assert_drained();
+    }
+}
