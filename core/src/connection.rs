@@ -410,6 +410,19 @@ impl Engine {
                 s.scb.err_type = ErrType::ConnErr;
                 self.back_conn_error(now, sid);
             }
+            ConnSide::Back { .. }
+                if s.txn.as_ref().is_some_and(|t| {
+                    t.req.state == crate::http_ana::MsgState::Done
+                        && t.rsp.state == crate::http_ana::MsgState::Done
+                }) =>
+            {
+                // Both messages are whole: the transaction is over as far
+                // as the server goes, its connection is just not reusable.
+                if let Some(t) = s.txn.as_mut() {
+                    t.flags |= crate::http_ana::TxnFlags::SRV_CLOSE;
+                }
+                self.back_close(now, sid, CloseHow::Reset);
+            }
             ConnSide::Back { .. } => {
                 s.scb.flags |= ScFlags::ERROR;
                 // Before the response head it is an `SH` (HTTP answers 502).

@@ -323,3 +323,48 @@ fn a_server_reset_before_the_response_head_is_a_502() {
     w.advance(1);
     w.assert_drained();
 }
+
+/// Found by the simulator: a server that reset its connection after the
+/// whole response had been read, while the response was still on its way
+/// to a slow client, turned the finished transaction into an abort: the
+/// client got its response, then a close, a pipelined request it had sent
+/// was dropped without a log line, and the log said `SD`. Once both
+/// messages are complete the reset only means the server connection is
+/// not reusable.
+#[test]
+fn a_server_reset_after_a_whole_response_ends_nothing_but_the_server_connection() {
+    let mut w = World::new(&cfg("", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.peers[c].window = Some(10);
+    w.send(
+        c,
+        b"GET /a HTTP/1.1\r\nhost: x\r\n\r\nGET /b HTTP/1.1\r\nhost: x\r\n\r\n",
+    );
+    let s0 = w.server_peer(S1, 0);
+    w.send(
+        s0,
+        b"HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\n01234567890123456789",
+    );
+    w.rst(s0);
+    w.peers[c].window = None;
+    w.run();
+    let log = w.log_texts();
+    assert!(
+        log[0].contains(" 200 ") && log[0].contains(" ---- "),
+        "{log:?}"
+    );
+    assert_eq!(
+        w.accepted[&common::addr(S1)].len(),
+        2,
+        "b on a new connection"
+    );
+    let s1 = w.server_peer(S1, 1);
+    assert!(text(&w.peers[s1].from_engine).starts_with("GET /b "));
+    w.send(s1, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    let got = text(&w.peers[c].from_engine);
+    assert_eq!(got.matches("HTTP/1.1 200 OK").count(), 2, "{got}");
+    w.fin(c);
+    w.fin(s1);
+    w.assert_drained();
+}
