@@ -84,7 +84,7 @@ fn parse_args() -> Result<Args, String> {
 
 fn describe(r: &RunReport) -> String {
     let s = &r.stats;
-    if r.options.scenario.is_datapath() {
+    if s.dp.clients > 0 {
         let d = &s.dp;
         return format!(
             "{} seed {}: {} — {} simulated ms, {} events, {} engine calls, {} clients ({} accepted, {} refused), {} server connections, {}/{} bytes up/down, {} requests, {} responses, terminations {:?}, statuses {:?}, {} client resets, {} server resets, {} early closes, {} server DOWN, {} pauses (backlog peak {}), {} splices ({} bytes), peak {} streams, peak {} wake-ups/s, trace {:016x}",

@@ -1280,7 +1280,10 @@ impl World {
         if reset {
             let owner = c.ends[to].owner.take();
             c.ends[to].rx.clear();
-            c.ends[to].out.clear();
+            // What this end was sending dies with it, except a RST
+            // already on the wire (a middlebox resets both ends at once:
+            // the other one must hear of it too).
+            c.ends[to].out.retain(|s| matches!(s.kind, SegKind::Rst));
             c.ends[to].out_bytes = 0;
             match owner {
                 Some(Owner::Proc(pid, sock)) => {
@@ -1371,8 +1374,14 @@ impl World {
         }
     }
 
+    /// Adds (or, `add == false`, removes) extra latency between `a` and `b`.
+    pub(crate) fn extra_latency(&mut self, a: usize, b: usize, ms: u64, add: bool) {
+        let x = self.extra_lat.entry(Self::pair_key(a, b)).or_insert(0);
+        *x = if add { *x + ms } else { x.saturating_sub(ms) };
+    }
+
     /// Resets every connection between nodes `a` and `b` (a middlebox RST).
-    fn flap(&mut self, a: usize, b: usize) {
+    pub(crate) fn flap(&mut self, a: usize, b: usize) {
         let k = Self::pair_key(a, b);
         let cids: Vec<u64> = self
             .conns

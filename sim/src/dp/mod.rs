@@ -127,6 +127,15 @@ pub enum DpFault {
         every_ms: u64,
         ms: u64,
     },
+    /// Swarm: no segment crosses between a client host and the proxy for `ms`.
+    ClientCut { host: usize, ms: u64 },
+    /// Swarm: every connection between a client host and the proxy is
+    /// reset at once (a middlebox RST to both ends).
+    ClientFlap { host: usize },
+    /// Swarm: the same between the proxy and a server.
+    ServerFlap { srv: usize },
+    /// Swarm: extra latency between a client host and the proxy for `ms`.
+    Latency { host: usize, extra_ms: u64, ms: u64 },
 }
 
 /// What one client does.
@@ -167,8 +176,11 @@ pub struct DpSpec {
     pub hang_ms: u64,
 }
 
-/// Draws the spec of a data-path scenario.
-pub fn generate(scenario: Scenario, rng: &mut Rng) -> Spec {
+/// Draws the spec of a data-path scenario (`http`: the HTTP one). In
+/// `swarm`, faults on the clients' side join the servers' (link cuts,
+/// resets, latency spikes), and the hang bound grows by the longest cut or
+/// spike.
+pub fn generate(scenario: Scenario, http: bool, rng: &mut Rng) -> Spec {
     let start = if rng.chance(1, 4) {
         Time::from_ms(((1 + rng.below(4)) << 32) - 20_000 - rng.below(40_000))
     } else {
@@ -202,10 +214,14 @@ pub fn generate(scenario: Scenario, rng: &mut Rng) -> Spec {
         .map(|i| server_spec(rng, scenario, i))
         .collect();
     let hosts: Vec<usize> = (0..n_hosts).map(|h| 1 + n_servers + h).collect();
-    let dp = match scenario {
-        Scenario::TcpProxy => tcp::generate(rng, start, dur, servers, &hosts),
-        _ => http::generate(rng, start, dur, servers, &hosts),
+    let mut dp = if http {
+        http::generate(rng, start, dur, servers, &hosts)
+    } else {
+        tcp::generate(rng, start, dur, servers, &hosts)
     };
+    if scenario == Scenario::Swarm {
+        swarm_faults(rng, &mut dp, start, dur, &hosts);
+    }
     let drain_ms = 3 * dp.hang_ms + 120_000;
     Spec {
         scenario,
@@ -243,9 +259,11 @@ fn server_spec(rng: &mut Rng, scenario: Scenario, i: usize) -> ServerSpec {
         echo_pct: [0, 50, 100, 100][rng.below(4) as usize],
         rst_pct: if misbehave { rng.below(15) } else { 0 },
         close_pct: if misbehave { rng.below(15) } else { 0 },
+        // Slow, but at 10 KB/s or more: the largest streams still end
+        // well within the drain.
         slow: rng
             .chance(1, 4)
-            .then(|| (64 + rng.below(4096) as usize, 5 + rng.below(100))),
+            .then(|| (512 + rng.below(4096) as usize, 5 + rng.below(46))),
         think_ms: if rng.chance(1, 2) { 0 } else { rng.below(200) },
         http: if scenario == Scenario::HttpProxy {
             http::ServerHttp::draw(rng, misbehave)
@@ -253,6 +271,42 @@ fn server_spec(rng: &mut Rng, scenario: Scenario, i: usize) -> ServerSpec {
             http::ServerHttp::default()
         },
     }
+}
+
+/// The swarm's extra faults, on the clients' side of the proxy and on its
+/// links to the servers: cuts, resets of every connection (a middlebox),
+/// latency spikes. All heal before the traffic ends.
+fn swarm_faults(rng: &mut Rng, dp: &mut DpSpec, start: Time, dur: u64, hosts: &[usize]) {
+    let n_servers = dp.servers.len();
+    let mut worst = 0;
+    for _ in 0..3 + rng.below(12) {
+        let at = start.add_ms(rng.below(dur * 3 / 4));
+        let left = (start.add_ms(dur) - at).max(200);
+        let host = hosts[rng.below(hosts.len() as u64) as usize];
+        let f = match rng.below(5) {
+            0 => {
+                let ms = (100 + rng.below(4000)).min(left);
+                worst = worst.max(ms);
+                DpFault::ClientCut { host, ms }
+            }
+            1 => DpFault::ClientFlap { host },
+            2 => DpFault::ServerFlap {
+                srv: rng.below(n_servers as u64) as usize,
+            },
+            _ => {
+                let extra_ms = rng.below(1500);
+                worst = worst.max(2 * extra_ms);
+                DpFault::Latency {
+                    host,
+                    extra_ms,
+                    ms: (100 + rng.below(5000)).min(left),
+                }
+            }
+        };
+        dp.faults.push((at, f));
+    }
+    dp.faults.sort_by_key(|(t, _)| *t);
+    dp.hang_ms += worst;
 }
 
 /// Faults on servers during the traffic phase (healed before it ends).
@@ -962,6 +1016,23 @@ impl World {
             DpFault::Cut { srv, ms } => {
                 let node = self.dp_spec().servers[srv].node;
                 self.cut(0, node, start);
+                if start {
+                    self.schedule(now.add_ms(ms), Ev::Dp(DpEv::FaultEnd(i)));
+                }
+            }
+            DpFault::ClientCut { host, ms } => {
+                self.cut(0, host, start);
+                if start {
+                    self.schedule(now.add_ms(ms), Ev::Dp(DpEv::FaultEnd(i)));
+                }
+            }
+            DpFault::ClientFlap { host } => self.flap(0, host),
+            DpFault::ServerFlap { srv } => {
+                let node = self.dp_spec().servers[srv].node;
+                self.flap(0, node);
+            }
+            DpFault::Latency { host, extra_ms, ms } => {
+                self.extra_latency(0, host, extra_ms, start);
                 if start {
                     self.schedule(now.add_ms(ms), Ev::Dp(DpEv::FaultEnd(i)));
                 }

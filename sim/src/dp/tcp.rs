@@ -110,10 +110,15 @@ pub struct TcpSrv {
 
 impl TcpSrv {
     pub fn new(rng: &mut Rng, spec: &ServerSpec) -> TcpSrv {
-        let after = |rng: &mut Rng| match rng.below(3) {
-            0 => rng.below(16),
-            1 => rng.below(4096),
-            _ => rng.below(200_000),
+        // Not before the tag: a server that leaves early has seen whose
+        // bytes it drops (the oracles need to know).
+        let after = |rng: &mut Rng| {
+            gen::TAG_LEN
+                + match rng.below(3) {
+                    0 => rng.below(16),
+                    1 => rng.below(4096),
+                    _ => rng.below(200_000),
+                }
         };
         let rst_after = rng.chance(spec.rst_pct, 100).then(|| after(rng));
         let close_after = rng.chance(spec.close_pct, 100).then(|| after(rng));
@@ -322,7 +327,7 @@ fn tcp_plan(rng: &mut Rng, t: &Timeouts) -> TcpPlan {
         1..=8 => 8 + rng.below(2000),
         9..=15 => 2000 + rng.below(64 * 1024),
         16..=18 => 8 + rng.below(256),
-        _ => 64 * 1024 + rng.below(1 << 20),
+        _ => 64 * 1024 + rng.below(448 * 1024),
     };
     let idle = rng.chance(1, 8).then(|| {
         let ms = if rng.chance(1, 2) {
