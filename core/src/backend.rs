@@ -448,16 +448,23 @@ impl Engine {
                 .maxqueue
                 .is_some_and(|m| server.queue.len() as u32 >= m)
             {
-                // No room in this server's queue: let the balancer choose.
+                // No room in this server's queue (HAProxy's
+                // `SRV_STATUS_FULL`): a stream that persistence sent here
+                // may be redispatched once; otherwise the balancer (a hash
+                // picks this server again) has nothing better: fail.
+                let redispatch = b.redispatch;
                 let s = &mut self.streams[sid];
-                s.srv = None;
-                s.flags.remove(SfFlags::ASSIGNED | SfFlags::DIRECT);
-                s.scb.state = ScState::Req;
-                if b.servers.iter().all(|x| !x.usable() || x.is_full()) {
-                    s.scb.err_type = ErrType::QueueErr;
-                    s.set_term(ErrCode::Resource, FinSt::Queue);
-                    self.back_fail(now, sid);
+                let direct = s.flags.contains(SfFlags::DIRECT);
+                if direct && redispatch && !s.flags.contains(SfFlags::REDISP) {
+                    s.srv = None;
+                    s.flags.remove(SfFlags::ASSIGNED | SfFlags::DIRECT);
+                    s.flags |= SfFlags::REDISP;
+                    s.scb.state = ScState::Req;
+                    return;
                 }
+                s.scb.err_type = ErrType::QueueErr;
+                s.set_term(ErrCode::Resource, FinSt::Queue);
+                self.back_fail(now, sid);
                 return;
             }
             server.queue.push_back(sid);
@@ -569,11 +576,14 @@ impl Engine {
             return;
         };
         conn.mux = Mux::Pt { stream: None };
-        let private = self.proxies[be].http_reuse == crate::cfgparse::HttpReuse::Never;
+        let never = self.proxies[be].http_reuse == crate::cfgparse::HttpReuse::Never;
         let Some(b) = self.proxies[be].be.as_mut() else {
             return;
         };
         let server = &mut b.servers[srv];
+        // A connection that began with a PROXY header speaks for its
+        // client: never shared (HAProxy's `conn_set_private` for `pp_opts`).
+        let private = never || server.send_proxy.is_some();
         let owner = private.then_some(sess);
         server.idle.push_back(IdleConn {
             conn: c,

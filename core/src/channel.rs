@@ -82,6 +82,9 @@ pub struct Channel {
     /// `timeout http-request` / `http-keep-alive`, absolute, not pushed
     /// back by reads.
     pub analyse_exp: Option<Time>,
+    /// Room kept free for head rewrites while the channel is analysed
+    /// (`tune.maxrewrite` in HTTP mode, 0 in TCP mode).
+    pub reserve: usize,
 }
 
 impl Channel {
@@ -149,7 +152,21 @@ impl Channel {
         !self
             .flags
             .intersects(ChnFlags::SHUTR | ChnFlags::DONT_READ | ChnFlags::WAIT_ROOM_BUF)
-            && (self.buf.is_null() || self.buf.room() > 0)
+            && (self.buf.is_null() || self.recv_room() > 0)
+    }
+
+    /// How many bytes the producer may read into the buffer now
+    /// (HAProxy's `channel_recv_limit`): [`Channel::reserve`] stays free for
+    /// rewrites, unless at least that much is already on its way out
+    /// (output plus forwarding budget).
+    pub fn recv_room(&self) -> usize {
+        let keep = if self.to_forward == INFINITE_FORWARD {
+            0
+        } else {
+            let transit = (self.output as u64).saturating_add(self.to_forward);
+            (self.reserve as u64).saturating_sub(transit) as usize
+        };
+        self.buf.room().saturating_sub(keep)
     }
 
     /// Whether the read side is closed (`CF_SHUTR`).

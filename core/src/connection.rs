@@ -119,6 +119,12 @@ use crate::stconn::{ErrType, ScFlags, ScState};
 use crate::stream::{Dir, ErrCode, FinSt};
 use crate::time::Time;
 
+/// Why a PROXY header handshake failed, in HAProxy 2.6's words
+/// (`conn_err_code_str`: `CO_ER_PRX_EMPTY`, `_ABORT`, `_TIMEOUT`).
+pub(crate) const PRX_EMPTY: &str = "Connection closed while waiting for PROXY protocol header";
+pub(crate) const PRX_ABORT: &str = "Connection error while waiting for PROXY protocol header";
+pub(crate) const PRX_TIMEOUT: &str = "Timeout while waiting for PROXY protocol header";
+
 /// Who waits for a buffer from the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BufWaiter {
@@ -150,7 +156,12 @@ impl Engine {
                     None => return &mut [],
                 }
             }
-            return self.conns[c].hs.spare_mut();
+            let keep = self.hs_reserve(c);
+            let hs = &mut self.conns[c].hs;
+            let room = hs.room().saturating_sub(keep);
+            let spare = hs.spare_mut();
+            let n = room.min(spare.len());
+            return &mut spare[..n];
         }
         let Some((sid, dir)) = self.conn_rx_target(c) else {
             // An idle server connection: any byte or a close ends it.
@@ -167,27 +178,14 @@ impl Engine {
             return &mut [];
         }
         let s = &mut self.streams[sid];
-        // While a head is awaited, `tune.maxrewrite` bytes stay free so
-        // that the analysers can rewrite it in place (add a header, turn
-        // keep-alive into close) even when its body came in the same read,
-        // as HAProxy's `channel_recv_limit` keeps them.
-        let head = s.txn.as_ref().is_some_and(|t| {
-            let msg = if dir == Dir::Req { &t.req } else { &t.rsp };
-            msg.state == crate::http_ana::MsgState::Head
-        });
-        let reserve = if head { self.maxrewrite } else { 0 };
         let ch = if dir == Dir::Req {
             &mut s.req
         } else {
             &mut s.res
         };
-        let room = ch
-            .buf
-            .capacity()
-            .saturating_sub(reserve)
-            .saturating_sub(ch.buf.len());
+        let room = ch.recv_room();
         let spare = ch.buf.spare_mut();
-        let n = spare.len().min(room);
+        let n = room.min(spare.len());
         &mut spare[..n]
     }
 
@@ -307,7 +305,7 @@ impl Engine {
     }
 
     /// Byte counters: frontend, backend, server, tracked entries.
-    fn count_bytes(
+    pub(crate) fn count_bytes(
         &mut self,
         sid: Id<Stream>,
         fe: usize,
@@ -401,13 +399,9 @@ impl Engine {
             return self.idle_conn_close(now, c);
         }
         let Some(sid) = conn.pt_stream() else {
-            // Before the stream: a handshake that failed.
-            let sess = conn.session;
-            self.conn_close(now, c, CloseHow::Reset);
-            if let Some(sess) = sess {
-                self.session_free(now, sess);
-            }
-            return;
+            // Before the stream: the handshake failed, and is logged like
+            // any other handshake failure (HAProxy's `CO_ER_PRX_ABORT`).
+            return self.handshake_fail(now, c, PRX_ABORT);
         };
         let Some(s) = self.streams.get_mut(sid) else {
             return;
@@ -423,9 +417,32 @@ impl Engine {
                 s.scb.err_type = ErrType::ConnErr;
                 self.back_conn_error(now, sid);
             }
+            ConnSide::Back { .. }
+                if s.txn.as_ref().is_some_and(|t| {
+                    t.req.state == crate::http_ana::MsgState::Done
+                        && t.rsp.state == crate::http_ana::MsgState::Done
+                }) =>
+            {
+                // Both messages are whole: the transaction is over as far
+                // as the server goes, its connection is just not reusable.
+                if let Some(t) = s.txn.as_mut() {
+                    t.flags |= crate::http_ana::TxnFlags::SRV_CLOSE;
+                }
+                self.back_close(now, sid, CloseHow::Reset);
+            }
             ConnSide::Back { .. } => {
                 s.scb.flags |= ScFlags::ERROR;
-                s.set_term(ErrCode::SrvCl, FinSt::Data);
+                // Before the response head it is an `SH` (HTTP answers 502).
+                let waiting_head = s
+                    .txn
+                    .as_ref()
+                    .is_some_and(|t| t.rsp.state == crate::http_ana::MsgState::Head);
+                let fin = if waiting_head {
+                    FinSt::Headers
+                } else {
+                    FinSt::Data
+                };
+                s.set_term(ErrCode::SrvCl, fin);
                 self.back_abort(now, sid);
             }
         }
@@ -470,7 +487,10 @@ impl Engine {
             return;
         };
         let (read, write) = if conn.mux == Mux::None {
-            (conn.hs.is_null() || conn.hs.room() > 0, false)
+            (
+                conn.hs.is_null() || conn.hs.room() > self.hs_reserve(c),
+                false,
+            )
         } else if conn.flags.contains(CoFlags::SEND_PROXY) {
             (false, true)
         } else {
@@ -516,12 +536,12 @@ impl Engine {
     fn conn_handshake_recv(&mut self, now: Time, c: Id<Conn>, n: usize) {
         let conn = &mut self.conns[c];
         if n == 0 {
-            return self.handshake_fail(now, c, "Connection closed during PROXY protocol header");
+            return self.handshake_fail(now, c, PRX_EMPTY);
         }
         conn.hs.commit(n);
         match crate::proto_proxy::parse(conn.hs.data(), conn.hs.capacity()) {
             Ok(crate::peers::Status::Partial) => {
-                if conn.hs.is_full() {
+                if conn.hs.room() <= self.hs_reserve(c) {
                     return self.handshake_fail(now, c, "PROXY protocol header too long");
                 }
                 self.conn_update_interest(c);
@@ -551,6 +571,22 @@ impl Engine {
         }
     }
 
+    /// Room the handshake buffer keeps free: it becomes the request
+    /// channel's buffer, which in HTTP mode keeps `tune.maxrewrite` for
+    /// head rewrites (see `Channel::recv_room`).
+    fn hs_reserve(&self, c: Id<Conn>) -> usize {
+        let fe = self
+            .conns
+            .get(c)
+            .and_then(|conn| conn.session)
+            .and_then(|s| self.sessions.get(s))
+            .map(|se| se.fe);
+        match fe {
+            Some(fe) if self.proxies[fe].mode == crate::cfgparse::Mode::Http => self.maxrewrite,
+            _ => 0,
+        }
+    }
+
     /// A handshake failed or timed out: log like HAProxy, close, drop the session.
     pub(crate) fn handshake_fail(&mut self, now: Time, c: Id<Conn>, why: &str) {
         let Some(conn) = self.conns.get(c) else {
@@ -564,7 +600,10 @@ impl Engine {
                 let name = self.proxies[fe].name.clone();
                 let date = crate::time::fmt_date(self.opts.epoch_ms + se.accept_date.as_ms(), true);
                 let who = src.map_or("-".to_string(), |a| format!("{}:{}", a.ip(), a.port()));
-                if self.proxies[fe].log {
+                // `option dontlognull` silences connections that sent
+                // nothing: closed or failed before any byte of a header.
+                let null = matches!(why, PRX_EMPTY | PRX_ABORT) && self.proxies[fe].dontlognull;
+                if self.proxies[fe].log && !null {
                     self.log(
                         LogLevel::Notice,
                         format!(

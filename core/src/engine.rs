@@ -725,9 +725,7 @@ impl Engine {
                     }
                 }
             }
-            TimerKey::ConnHs(c) => {
-                self.handshake_fail(now, c, "Timeout during PROXY protocol header")
-            }
+            TimerKey::ConnHs(c) => self.handshake_fail(now, c, crate::connection::PRX_TIMEOUT),
             TimerKey::Check(be, srv) => self.check_timer(now, be, srv),
             TimerKey::IdlePurge(be, srv) => self.idle_purge(now, be, srv),
         }

@@ -37,7 +37,7 @@ use crate::h1::{
     ReqHead, ResHead, Side,
 };
 use crate::sock::CloseHow;
-use crate::stconn::ScState;
+use crate::stconn::{ScFlags, ScState};
 use crate::stream::{Dir, ErrCode, FinSt, Stream};
 use crate::time::Time;
 
@@ -651,7 +651,10 @@ impl Engine {
                 ch.forward(n as u64);
                 let closed = ch.shutr() && ch.input() == 0;
                 if closed {
-                    if msg.body == BodyLen::UntilClose {
+                    // A close ends a close-delimited body only when it is a
+                    // clean one: after a reset or a timeout the body is cut,
+                    // and a FIN would tell the client it is whole.
+                    if msg.body == BodyLen::UntilClose && s.err == ErrCode::None {
                         msg.state = MsgState::Done;
                     } else {
                         // The sender closed in the middle of the body.
@@ -864,6 +867,12 @@ impl Engine {
             s.req.flags |= ChnFlags::SHUTR;
             s.req.buf.reset();
         }
+        let head_req = s
+            .txn
+            .as_ref()
+            .is_some_and(|t| t.flags.contains(TxnFlags::HEAD));
+        let bytes = shape_reply(bytes, head_req, close);
+        let bytes = &bytes[..];
         let old = std::mem::take(&mut s.res.buf);
         s.res.output = 0;
         self.pool_release(old);
@@ -997,12 +1006,13 @@ impl Engine {
                 MsgState::Tunnel => {}
             }
         }
-        // The server closed.
+        // The server closed (or reset: then the connection is gone already).
         let Some(s) = self.streams.get(sid) else {
             return;
         };
         let Some(txn) = s.txn.as_ref() else { return };
-        if s.res.shutr() && s.scb.state == ScState::Est {
+        let server_gone = s.scb.state == ScState::Est || s.scb.flags.contains(ScFlags::ERROR);
+        if s.res.shutr() && server_gone {
             match txn.rsp.state {
                 MsgState::Head if txn.req.state != MsgState::Head => {
                     self.http_wait_for_response(now, sid)
@@ -1016,6 +1026,36 @@ impl Engine {
             }
         }
     }
+}
+
+/// The proxy's own answer as it goes out: no body after a `HEAD` (RFC 9110
+/// §9.3.2; its `content-length` stays, as for a GET), and `connection:
+/// close` when the connection closes after it (RFC 9112 §9.6), as
+/// HAProxy's H1 mux does for every response.
+fn shape_reply(bytes: &[u8], head_req: bool, close: bool) -> std::borrow::Cow<'_, [u8]> {
+    use std::borrow::Cow;
+    let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Cow::Borrowed(bytes);
+    };
+    let end = end + 4;
+    let says = bytes[..end]
+        .windows(13)
+        .any(|w| w.eq_ignore_ascii_case(b"\r\nconnection:"));
+    let add_close = close && !says;
+    let cut_body = head_req && end < bytes.len();
+    if !add_close && !cut_body {
+        return Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len() + 19);
+    out.extend_from_slice(&bytes[..end - 2]);
+    if add_close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !head_req {
+        out.extend_from_slice(&bytes[end..]);
+    }
+    Cow::Owned(out)
 }
 
 /// The status code of a complete response's status line.

@@ -165,10 +165,11 @@ impl Engine {
     /// Releases a session: counters down once, tracked entries released,
     /// the client connection closed if still open, paused listeners resumed.
     pub(crate) fn session_free(&mut self, now: Time, sess: Id<Session>) {
+        // Its private idle server connections go first (they count on it).
+        self.idle_conns_of_session_close(now, sess);
         let Some(se) = self.sessions.remove(sess) else {
             return;
         };
-        self.idle_conns_of_session_close(now, sess);
         if let Some(c) = self.conns.get(se.conn).map(|_| se.conn) {
             self.conn_close(now, c, CloseHow::Graceful);
         }

@@ -255,7 +255,10 @@ impl Engine {
         };
         st.scf.conn = Some(sess.conn);
         if http {
-            // The analysers decide what to forward and when to connect.
+            // The analysers decide what to forward and when to connect;
+            // heads may grow when rewritten.
+            st.req.reserve = self.maxrewrite;
+            st.res.reserve = self.maxrewrite;
             let max_head = self.pool.bufsize().saturating_sub(self.maxrewrite);
             st.txn = Some(Box::new(crate::http_ana::HttpTxn::new(now, max_head)));
         } else {
@@ -268,13 +271,14 @@ impl Engine {
         // Bytes read with the handshake (after a PROXY header) are the
         // first bytes of the request.
         let conn = sess.conn;
+        let mut early = 0;
         if let Some(c) = self.conns.get_mut(conn) {
             let hs = std::mem::take(&mut c.hs);
             if !hs.is_null() {
-                let n = hs.len();
+                early = hs.len();
                 st.req.buf = hs;
-                st.req.output = if http { 0 } else { n };
-                st.req.total = n as u64;
+                st.req.output = if http { 0 } else { early };
+                st.req.total = early as u64;
             }
         }
         let sid = self.streams.insert(st);
@@ -283,6 +287,11 @@ impl Engine {
         }
         if !http {
             self.stream_set_backend(sid, be);
+        }
+        if early > 0 {
+            // Counted like any byte read from the client (`bin`, tracked
+            // entries): they were read, only earlier.
+            self.count_bytes(sid, fe, be, None, Dir::Req, early as u64);
         }
         let to = self.front_timeout(sid);
         self.streams[sid].req.rex = to.map(|t| now.add_ms(t));

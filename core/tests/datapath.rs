@@ -676,3 +676,136 @@ fn session_rules_see_proxy_addresses_connection_rules_the_real_one() {
     assert!(w.peers[d].from_engine.is_empty());
     w.assert_drained();
 }
+
+/// Found by the simulator (`tcp-proxy`, `accept-proxy`): bytes that came
+/// in the same read as the PROXY header were forwarded but not counted in
+/// `bin` (nor on tracked entries), so `show stat` drifted from the traffic.
+#[test]
+fn bytes_read_with_the_proxy_header_are_counted() {
+    let text = cfg("", &format!("    server s1 {S1}\n"))
+        .replace(&format!("bind {FE}"), &format!("bind {FE} accept-proxy"));
+    let mut w = World::new(&text);
+    w.server(S1, ServerMode::Echo);
+    let c = w.connect(FE);
+    w.send(c, b"PROXY TCP4 192.0.2.7 198.51.100.1 5555 80\r\nhello");
+    w.send(c, b" world");
+    assert_eq!(w.peers[c].from_engine, b"hello world");
+    w.fin(c);
+    let now = w.now;
+    let stat = w.engine.cli_request(now, "show stat");
+    let header: Vec<&str> = stat
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let col = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    for row in ["app,FRONTEND,", "app,BACKEND,"] {
+        let line = stat.lines().find(|l| l.starts_with(row)).unwrap();
+        let cols: Vec<&str> = line.split(',').collect();
+        assert_eq!(
+            (cols[col("bin")], cols[col("bout")]),
+            ("11", "11"),
+            "{line}"
+        );
+    }
+    w.assert_drained();
+}
+
+/// Found by the simulator (`tcp-proxy`, every accepted connection must log
+/// one line): a client reset while its PROXY header was awaited vanished
+/// without a log line, where HAProxy logs `CO_ER_PRX_ABORT`. The messages
+/// are HAProxy 2.6's; `option dontlognull` silences closes and errors, not
+/// garbage.
+#[test]
+fn proxy_header_handshake_failures_are_logged_like_haproxy() {
+    let text = cfg("", &format!("    server s1 {S1}\n"))
+        .replace(&format!("bind {FE}"), &format!("bind {FE} accept-proxy"));
+    let mut w = World::new(&text);
+    w.server(S1, ServerMode::Echo);
+    let c = w.connect(FE);
+    w.send(c, b"PROXY TCP4 192.0.2");
+    w.rst(c);
+    assert!(
+        last_log(&w).ends_with(
+            "app/127.0.0.1:8000: Connection error while waiting for PROXY protocol header"
+        ),
+        "{}",
+        last_log(&w)
+    );
+    w.assert_drained();
+    let c = w.connect(FE);
+    w.fin(c);
+    assert!(
+        last_log(&w).ends_with(": Connection closed while waiting for PROXY protocol header"),
+        "{}",
+        last_log(&w)
+    );
+    w.assert_drained();
+    let _c = w.connect(FE);
+    w.advance(10_001);
+    assert!(
+        last_log(&w).ends_with(": Timeout while waiting for PROXY protocol header"),
+        "{}",
+        last_log(&w)
+    );
+    w.assert_drained();
+
+    let quiet = text.replace(
+        "    option tcplog\n",
+        "    option tcplog\n    option dontlognull\n",
+    );
+    let mut w = World::new(&quiet);
+    w.server(S1, ServerMode::Echo);
+    let c = w.connect(FE);
+    w.rst(c);
+    let c = w.connect(FE);
+    w.fin(c);
+    assert!(w.logs.is_empty(), "{:?}", w.log_texts());
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.0\r\n\r\n");
+    assert!(last_log(&w).contains("does not look like a PROXY protocol header"));
+    w.assert_drained();
+}
+
+/// Found by the simulator (`tcp-proxy`, the hang oracle): with a hashing
+/// `balance` (or persistence), a server whose queue was at `maxqueue` was
+/// "left for the balancer to choose", which picked it again, and again:
+/// the stream sat in REQ with no timer, forever. As HAProxy's
+/// `srv_redispatch_connect` (`SRV_STATUS_FULL`), a persistent stream may
+/// be redispatched once with `option redispatch`; otherwise it fails.
+#[test]
+fn a_full_server_queue_under_a_hashing_balance_fails_instead_of_spinning() {
+    for redispatch in ["", "    option redispatch\n"] {
+        let mut w = World::new(&cfg(
+            redispatch,
+            &format!(
+                "    balance source\n    server s1 {S1} maxconn 1 maxqueue 1\n    server s2 {S2} maxconn 1 maxqueue 1\n"
+            ),
+        ));
+        w.server(S1, ServerMode::Manual);
+        w.server(S2, ServerMode::Manual);
+        let a = w.connect(FE);
+        let b = w.connect(FE);
+        let c = w.connect(FE);
+        assert!(w.peers[a].closed_by_engine.is_none());
+        assert!(
+            w.peers[b].closed_by_engine.is_none(),
+            "b waits in the queue"
+        );
+        assert!(
+            w.peers[c].closed_by_engine.is_some(),
+            "no room for c anywhere the hash allows: {:?}",
+            w.log_texts()
+        );
+        let log = last_log(&w);
+        assert_eq!(term(&log), "RQ", "{log}");
+        w.rst(b);
+        w.rst(a);
+        for p in w.accepted.values().flatten().copied().collect::<Vec<_>>() {
+            w.fin(p);
+        }
+        w.assert_drained();
+    }
+}

@@ -19,6 +19,7 @@
 
 pub mod adversary;
 pub mod config;
+pub mod dp;
 pub mod net;
 pub mod oracle;
 pub mod scenario;
@@ -168,7 +169,7 @@ pub fn run(opts: &RunOptions) -> RunReport {
 
 fn run_in(opts: &RunOptions, slot: &mut Option<world::World>) -> Result<(), String> {
     let mut rng = Rng::new(opts.seed);
-    let spec = scenario::Spec::generate(opts.scenario, &mut rng, opts.nodes);
+    let spec = scenario::Spec::generate_for_seed(opts.scenario, opts.seed, &mut rng, opts.nodes);
     let w = world::World::new(spec, rng, opts.trace)?;
     let w = slot.insert(w);
     #[cfg(feature = "mutants")]

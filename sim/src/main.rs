@@ -84,6 +84,42 @@ fn parse_args() -> Result<Args, String> {
 
 fn describe(r: &RunReport) -> String {
     let s = &r.stats;
+    if s.dp.clients > 0 {
+        let d = &s.dp;
+        return format!(
+            "{} seed {}: {} — {} simulated ms, {} events, {} engine calls, {} clients ({} accepted, {} refused), {} server connections, {}/{} bytes up/down, {} requests, {} responses, terminations {:?}, statuses {:?}, {} client resets, {} server resets, {} early closes, {} server DOWN, {} pauses (backlog peak {}), {} splices ({} bytes), peak {} streams, peak {} wake-ups/s, trace {:016x}",
+            r.options.scenario,
+            r.options.seed,
+            match &r.failure {
+                None => "ok".to_string(),
+                Some(f) => format!("FAIL {f}"),
+            },
+            r.sim_ms,
+            s.events,
+            s.engine_calls,
+            d.clients,
+            d.accepted,
+            d.refused,
+            d.srv_conns,
+            d.bytes_up,
+            d.bytes_down,
+            d.requests,
+            d.responses,
+            d.terms,
+            d.statuses,
+            d.client_resets,
+            d.server_resets,
+            d.server_closes,
+            d.server_down_logs,
+            s.pauses,
+            s.backlog_peak,
+            s.splices,
+            s.spliced_bytes,
+            d.peak_live_streams,
+            s.peak_wakeups_per_s,
+            r.trace_hash
+        );
+    }
     format!(
         "{} seed {}: {} — {} simulated ms, {} events, {} engine calls, {} connects, {} writes, {} faults, {} reloads, {} bytes, {} collisions, {} protocol errors, {} stalls, peak {} wake-ups/s, peak {} attempts/pair/min, converged in {}, trace {:016x}",
         r.options.scenario,

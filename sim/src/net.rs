@@ -24,6 +24,13 @@ pub enum Owner {
     Proc(usize, SockId),
     /// The adversary.
     Adv,
+    /// A simulated client connection of the data-path scenarios (by index).
+    Client(u32),
+    /// A simulated server connection of the data-path scenarios (by index).
+    Server(u32),
+    /// Accepted by the kernel into a paused listener's backlog: data is
+    /// buffered until the process accepts it.
+    Backlog,
 }
 
 /// What travels in a pipe.

@@ -22,17 +22,31 @@ pub enum Scenario {
     SlowPeer,
     /// A random mix of every fault, weights drawn from the seed.
     Swarm,
+    /// The TCP data path: clients -> Sluice -> servers, with latency, RSTs,
+    /// server flaps and slow readers.
+    TcpProxy,
+    /// The HTTP/1.1 data path: keep-alive clients, pipelining, bodies,
+    /// misbehaving servers, rules.
+    HttpProxy,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::ReconnectStorm,
         Scenario::PartitionHeal,
         Scenario::RollingReload,
         Scenario::MalformedPeer,
         Scenario::SlowPeer,
         Scenario::Swarm,
+        Scenario::TcpProxy,
+        Scenario::HttpProxy,
     ];
+
+    /// Whether the scenario runs the data path (one proxy, simulated
+    /// clients and servers) rather than a peers mesh.
+    pub fn is_datapath(self) -> bool {
+        matches!(self, Scenario::TcpProxy | Scenario::HttpProxy)
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -42,6 +56,8 @@ impl Scenario {
             Scenario::MalformedPeer => "malformed-peer",
             Scenario::SlowPeer => "slow-peer",
             Scenario::Swarm => "swarm",
+            Scenario::TcpProxy => "tcp-proxy",
+            Scenario::HttpProxy => "http-proxy",
         }
     }
 
@@ -118,12 +134,34 @@ pub struct Spec {
     pub converge_ms: u64,
     /// Mean ms between two adversary actions.
     pub adversary_every_ms: u64,
+    /// The data-path scenarios: proxy configuration, clients, servers.
+    pub dp: Option<Box<crate::dp::DpSpec>>,
 }
 
 impl Spec {
+    /// The spec of `scenario` for seed `seed`, whose PRNG is `rng`.
+    /// `swarm` runs the data path with every fault mixed for one seed in
+    /// three (`seed % 3 == 2`, alternating TCP and HTTP), decided from the
+    /// seed rather than drawn so that the other swarm seeds keep their runs.
+    pub fn generate_for_seed(
+        scenario: Scenario,
+        seed: u64,
+        rng: &mut Rng,
+        nodes: Option<usize>,
+    ) -> Spec {
+        if scenario == Scenario::Swarm && seed % 3 == 2 && nodes.is_none() {
+            let http = (seed / 3) % 2 == 1;
+            return crate::dp::generate(Scenario::Swarm, http, rng);
+        }
+        Spec::generate(scenario, rng, nodes)
+    }
+
     /// The spec of `scenario` for the run whose PRNG is `rng`.
     /// `nodes` overrides the number of honest nodes (2 to 50).
     pub fn generate(scenario: Scenario, rng: &mut Rng, nodes: Option<usize>) -> Spec {
+        if scenario.is_datapath() {
+            return crate::dp::generate(scenario, scenario == Scenario::HttpProxy, rng);
+        }
         let drawn = match scenario {
             Scenario::ReconnectStorm => 3 + rng.below(3) as usize,
             _ => 3 + rng.below(2) as usize,
@@ -182,6 +220,7 @@ impl Spec {
             fault_end: start,
             converge_ms: CONVERGE_MS,
             adversary_every_ms: 20 + rng.below(200),
+            dp: None,
         };
         let dur = 30_000 + rng.below(30_000);
         spec.fault_end = start.add_ms(dur);
@@ -192,6 +231,7 @@ impl Spec {
             Scenario::MalformedPeer => spec.malformed(rng, dur),
             Scenario::SlowPeer => spec.slow(rng, dur),
             Scenario::Swarm => spec.swarm(rng, dur),
+            Scenario::TcpProxy | Scenario::HttpProxy => unreachable!("data path"),
         }
         spec.faults.sort_by_key(|(t, _)| *t);
         spec

@@ -7,7 +7,7 @@
 //! `next_timeout` (which must lie strictly after `now`).
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 
 use core::fmt;
 use core::net::{Ipv4Addr, SocketAddr};
@@ -58,6 +58,8 @@ pub(crate) enum Ev {
     Adversary,
     /// Periodic oracle checks.
     Check,
+    /// An event of the data-path scenarios (clients, servers, their faults).
+    Dp(crate::dp::DpEv),
 }
 
 /// An event in the queue: earliest first, then in scheduling order, so two
@@ -116,7 +118,14 @@ pub struct Proc {
 pub(crate) enum ListenOwner {
     Proc(usize, ListenerId),
     Adv,
+    /// A simulated server of the data-path scenarios.
+    Server(usize),
 }
+
+/// Connections a paused listener's kernel queue holds at most
+/// (`net.core.somaxconn`-like); one more SYN is refused, as with
+/// `tcp_abort_on_overflow`.
+pub const BACKLOG: usize = 64;
 
 #[derive(Debug)]
 pub(crate) struct NodeState {
@@ -149,6 +158,15 @@ pub struct Stats {
     pub peak_wakeups_per_s: u32,
     /// Highest outgoing attempts of one pair in 60 simulated seconds.
     pub peak_attempts_per_min: usize,
+    /// Data path: listener pauses (`maxconn` reached).
+    pub pauses: u64,
+    /// Data path: most connections waiting in a paused listener's queue.
+    pub backlog_peak: usize,
+    /// Data path: directions handed over to splicing, and bytes spliced.
+    pub splices: u64,
+    pub spliced_bytes: u64,
+    /// Data path: the traffic the simulated clients and servers saw.
+    pub dp: crate::dp::DpStats,
 }
 
 /// The world of one run.
@@ -190,6 +208,17 @@ pub struct World {
     pub(crate) done: bool,
     /// The quiet-phase refresh is done.
     pub(crate) refreshed: bool,
+    /// The data-path scenarios' clients, servers and oracles.
+    pub(crate) dp: Option<Box<crate::dp::Dp>>,
+    /// Listeners a process paused (`Action::Pause`).
+    pub(crate) paused: BTreeSet<(usize, ListenerId)>,
+    /// Connections the kernel completed on a paused listener, waiting to
+    /// be accepted, in order.
+    pub(crate) backlog: BTreeMap<(usize, ListenerId), VecDeque<u64>>,
+    /// Spliced directions (`Action::Splice`): per process, `from -> to`.
+    pub(crate) splices: BTreeMap<(usize, SockId), SockId>,
+    /// The reverse: `to -> from`, so that room on `to` wakes `from`.
+    pub(crate) splice_into: BTreeMap<(usize, SockId), SockId>,
 }
 
 impl fmt::Debug for World {
@@ -222,10 +251,15 @@ impl World {
     /// A world for `spec`, whose PRNG is `rng` (already used to make `spec`).
     pub fn new(spec: Spec, rng: Rng, keep_trace: bool) -> Result<World, String> {
         let n = spec.nodes;
-        let cfg_text = config::mesh_config(n, spec.adversary, spec.max_updates);
         let mut configs = Vec::new();
-        for i in 0..n {
-            configs.push(config::parse(&cfg_text, &config::node_name(i))?);
+        if let Some(d) = &spec.dp {
+            // One Sluice process (node 0) runs the proxy configuration.
+            configs.push(config::parse(&d.config, &config::node_name(0))?);
+        } else {
+            let cfg_text = config::mesh_config(n, spec.adversary, spec.max_updates);
+            for i in 0..n {
+                configs.push(config::parse(&cfg_text, &config::node_name(i))?);
+            }
         }
         let now = spec.start;
         let w = World {
@@ -260,6 +294,11 @@ impl World {
             mutant: None,
             done: false,
             refreshed: false,
+            dp: None,
+            paused: BTreeSet::new(),
+            backlog: BTreeMap::new(),
+            splices: BTreeMap::new(),
+            splice_into: BTreeMap::new(),
         };
         Ok(w.init_trace())
     }
@@ -291,6 +330,9 @@ impl World {
 
     /// Starts the processes and schedules the writers, faults and checks.
     pub fn start(&mut self) {
+        if self.spec.dp.is_some() {
+            return self.dp_start();
+        }
         for node in 0..self.spec.nodes {
             self.nodes.push(NodeState {
                 current: usize::MAX,
@@ -339,7 +381,11 @@ impl World {
             self.flush_work();
         }
         if self.failure.is_none() && !self.done {
-            self.fail_convergence_timeout();
+            if self.dp.is_some() {
+                self.dp_fail_drain();
+            } else {
+                self.fail_convergence_timeout();
+            }
         }
         for p in &self.procs {
             for sect in p.engine.peers_sections() {
@@ -396,18 +442,23 @@ impl World {
             Ev::StopOld { pid } => self.stop_old(pid),
             Ev::Adversary => self.adversary_tick(),
             Ev::Check => {
-                self.check();
+                if self.dp.is_some() {
+                    self.dp_check();
+                } else {
+                    self.check();
+                }
                 if !self.done {
                     self.schedule(self.now.add_ms(CHECK_MS), Ev::Check);
                 }
             }
+            Ev::Dp(ev) => self.dp_event(ev),
         }
     }
 
     // ------------------------------------------------------------------
     // Processes and their drivers
 
-    fn spawn(&mut self, node: usize, has_old_process: bool) -> usize {
+    pub(crate) fn spawn(&mut self, node: usize, has_old_process: bool) -> usize {
         let pid = self.procs.len();
         let opts = EngineOptions {
             seed: self.rng.next_u64(),
@@ -416,7 +467,7 @@ impl World {
             pid: 1000 + pid as u32,
             epoch_ms: 1_795_000_000_000,
             // The peers scenarios have no data path to splice.
-            splice: false,
+            splice: self.spec.dp.as_ref().is_some_and(|d| d.splice),
             #[cfg(feature = "mutants")]
             mutant: self.mutant,
         };
@@ -524,6 +575,7 @@ impl World {
                 Action::Unlisten { listener } => {
                     self.listeners
                         .retain(|(_, o)| *o != ListenOwner::Proc(pid, listener));
+                    self.drop_backlogs(|k| k == (pid, listener));
                     self.trace
                         .line(format_args!("{} p{pid} unlisten", self.now.as_ms()));
                 }
@@ -547,6 +599,7 @@ impl World {
                     }
                 }
                 Action::Close { sock, how } => {
+                    self.unsplice(pid, sock);
                     if let Some((cid, e)) = self.procs[pid].socks.remove(&sock) {
                         self.net_close(cid, e, how == CloseHow::Reset);
                     }
@@ -557,11 +610,115 @@ impl World {
                         self.now.as_ms(),
                         line.text
                     ));
+                    if self.dp.is_some() {
+                        self.dp_log(pid, &line.text);
+                    }
                 }
                 Action::Exit => self.on_exit(pid),
-                // Frontend listeners at `maxconn`, and splicing, belong to
-                // the data path, which these scenarios do not run.
-                Action::Pause { .. } | Action::Resume { .. } | Action::Splice { .. } => {}
+                Action::Pause { listener } => {
+                    self.trace
+                        .line(format_args!("{} p{pid} pause", self.now.as_ms()));
+                    self.paused.insert((pid, listener));
+                    self.stats.pauses += 1;
+                }
+                Action::Resume { listener } => {
+                    self.trace
+                        .line(format_args!("{} p{pid} resume", self.now.as_ms()));
+                    self.paused.remove(&(pid, listener));
+                    self.accept_backlog(pid, listener);
+                }
+                Action::Splice { from, to } => {
+                    self.trace.line(format_args!(
+                        "{} p{pid} splice {from:?} -> {to:?}",
+                        self.now.as_ms()
+                    ));
+                    self.stats.splices += 1;
+                    self.splices.insert((pid, from), to);
+                    self.splice_into.insert((pid, to), from);
+                    self.work.push_back((pid, from));
+                }
+            }
+        }
+    }
+
+    /// Forgets the splices `sock` takes part in (it is closed).
+    pub(crate) fn unsplice(&mut self, pid: usize, sock: SockId) {
+        if let Some(to) = self.splices.remove(&(pid, sock)) {
+            self.splice_into.remove(&(pid, to));
+        }
+        if let Some(from) = self.splice_into.remove(&(pid, sock)) {
+            self.splices.remove(&(pid, from));
+            // Its source reads into the engine again.
+            self.work.push_back((pid, from));
+        }
+    }
+
+    /// A connection reached a paused listener: the kernel completes it and
+    /// queues it (the client believes it is connected and may send), or
+    /// refuses it when the queue is full.
+    fn backlog_push(&mut self, pid: usize, lid: ListenerId, cid: u64) -> bool {
+        let q = self.backlog.entry((pid, lid)).or_default();
+        if q.len() >= BACKLOG {
+            return false;
+        }
+        q.push_back(cid);
+        let len = q.len();
+        self.stats.backlog_peak = self.stats.backlog_peak.max(len);
+        if let Some(c) = self.conns.get_mut(&cid) {
+            c.ends[1].owner = Some(Owner::Backlog);
+        }
+        true
+    }
+
+    /// Accepts queued connections of a listener that is no longer paused,
+    /// oldest first, until it is paused again.
+    fn accept_backlog(&mut self, pid: usize, lid: ListenerId) {
+        while !self.paused.contains(&(pid, lid)) && self.procs[pid].state != PState::Exited {
+            let Some(cid) = self
+                .backlog
+                .get_mut(&(pid, lid))
+                .and_then(|q| q.pop_front())
+            else {
+                break;
+            };
+            let alive = self
+                .conns
+                .get(&cid)
+                .is_some_and(|c| c.ends[1].owner == Some(Owner::Backlog));
+            if alive {
+                self.accept_on(pid, lid, cid);
+                self.wake_end(cid, 1);
+            }
+        }
+    }
+
+    /// The process accepts connection `cid` on listener `lid`.
+    fn accept_on(&mut self, pid: usize, lid: ListenerId, cid: u64) {
+        let now = self.now;
+        self.due(pid);
+        let Some((src, dst)) = self.conns.get(&cid).map(|c| (c.src, c.dst)) else {
+            return;
+        };
+        let id = self.procs[pid]
+            .engine
+            .on_accept(now, lid, Some(src), Some(dst));
+        self.trace.line(format_args!(
+            "{} c{cid} accepted by p{pid} as {id:?}",
+            now.as_ms()
+        ));
+        match id {
+            Some(sock) => {
+                let c = self.conns.get_mut(&cid).expect("conn");
+                c.ends[1].owner = Some(Owner::Proc(pid, sock));
+                self.procs[pid].socks.insert(sock, (cid, 1));
+                if self.dp.is_some() {
+                    self.dp_accepted(cid);
+                }
+                self.after_call(pid);
+            }
+            None => {
+                self.after_call(pid);
+                self.net_close(cid, 1, false);
             }
         }
     }
@@ -583,6 +740,29 @@ impl World {
         }
         self.listeners
             .retain(|(_, o)| !matches!(o, ListenOwner::Proc(p, _) if *p == pid));
+        self.drop_backlogs(|(p, _)| p == pid);
+    }
+
+    /// Closing a listening socket resets the connections in its queue.
+    fn drop_backlogs(&mut self, doomed: impl Fn((usize, ListenerId)) -> bool) {
+        let keys: Vec<(usize, ListenerId)> = self
+            .backlog
+            .keys()
+            .copied()
+            .filter(|&k| doomed(k))
+            .collect();
+        for k in keys {
+            self.paused.remove(&k);
+            for cid in self.backlog.remove(&k).unwrap_or_default() {
+                let queued = self
+                    .conns
+                    .get(&cid)
+                    .is_some_and(|c| c.ends[1].owner == Some(Owner::Backlog));
+                if queued {
+                    self.net_close(cid, 1, true);
+                }
+            }
+        }
     }
 
     /// Services every socket queued by interest changes or network events.
@@ -628,6 +808,9 @@ impl World {
                     if n > 0 {
                         let data = buf[..n].to_vec();
                         self.net_send(cid, e, data);
+                        if self.dp.is_some() {
+                            self.dp_proxy_io(cid, e, 0, n);
+                        }
                         let now = self.now;
                         self.procs[pid].engine.on_sent(now, sock, n);
                         self.after_call(pid);
@@ -635,7 +818,11 @@ impl World {
                     }
                 }
             }
-            if let Some(r) = self.service_read(pid, sock) {
+            let read = match self.splices.get(&(pid, sock)) {
+                Some(&to) => self.splice_move(pid, sock, to),
+                None => self.service_read(pid, sock),
+            };
+            if let Some(r) = read {
                 progress |= r;
             } else {
                 return;
@@ -678,18 +865,79 @@ impl World {
             }
             let c = self.conns.get_mut(&cid)?;
             let end = &mut c.ends[e];
-            let n = buf.len().min(end.rx.len()).min(limit);
+            let room = buf.len();
+            let n = room.min(end.rx.len()).min(limit);
             for (dst, src) in buf.iter_mut().zip(end.rx.drain(..n)) {
                 *dst = src;
             }
             self.after_read(cid, e);
+            if self.dp.is_some() {
+                self.dp_proxy_io(cid, e, n, 0);
+            }
             self.procs[pid].engine.on_recv(now, sock, n);
+            if n < room {
+                // A short read: the next one would find nothing (EAGAIN),
+                // and `proxy-mio` tells the engine so.
+                self.procs[pid].engine.recv_blocked(sock);
+            }
             self.after_call(pid);
             return Some(true);
         }
         if end.rx_fin && !end.read0_done {
             end.read0_done = true;
             self.procs[pid].engine.on_recv(now, sock, 0);
+            self.after_call(pid);
+            return Some(true);
+        }
+        Some(false)
+    }
+
+    /// A spliced direction: bytes that arrived on `from` go straight to
+    /// `to` while `to` has room (the kernel pipe is not modelled: what
+    /// leaves `from` is in `to`'s pipe at once); the read0 of `from` is
+    /// reported once everything before it moved. `None` when `from` is gone.
+    fn splice_move(&mut self, pid: usize, from: SockId, to: SockId) -> Option<bool> {
+        let &(cid, e) = self.procs[pid].socks.get(&from)?;
+        let Some(&(tcid, te)) = self.procs[pid].socks.get(&to) else {
+            // `to` is closed: the splice is over, reads go to the engine.
+            self.splices.remove(&(pid, from));
+            self.splice_into.remove(&(pid, to));
+            return self.service_read(pid, from);
+        };
+        let now = self.now;
+        let c = self.conns.get(&cid)?;
+        let end = &c.ends[e];
+        if !end.want_recv {
+            return Some(false);
+        }
+        if !end.rx.is_empty() {
+            let room = self.conns.get(&tcid).map_or(0, |t| {
+                if t.ends[te].tx_shut || (t.syn != SynState::Open && te == 0) {
+                    0
+                } else {
+                    t.room(te)
+                }
+            });
+            if room == 0 {
+                self.stats.stalls += 1;
+                return Some(false);
+            }
+            let c = self.conns.get_mut(&cid)?;
+            let n = room.min(c.ends[e].rx.len());
+            let data: Vec<u8> = c.ends[e].rx.drain(..n).collect();
+            self.after_read(cid, e);
+            self.dp_proxy_io(cid, e, n, 0);
+            self.dp_proxy_io(tcid, te, 0, n);
+            self.net_send(tcid, te, data);
+            self.stats.spliced_bytes += n as u64;
+            self.procs[pid].engine.on_spliced(now, from, n);
+            self.after_call(pid);
+            return Some(true);
+        }
+        if end.rx_fin && !end.read0_done {
+            let c = self.conns.get_mut(&cid)?;
+            c.ends[e].read0_done = true;
+            self.procs[pid].engine.on_recv(now, from, 0);
             self.after_call(pid);
             return Some(true);
         }
@@ -717,9 +965,16 @@ impl World {
             return;
         };
         match c.ends[e].owner {
-            Some(Owner::Proc(pid, sock)) => self.work.push_back((pid, sock)),
+            Some(Owner::Proc(pid, sock)) => {
+                self.work.push_back((pid, sock));
+                // Room on a splice destination lets its source move on.
+                if let Some(&from) = self.splice_into.get(&(pid, sock)) {
+                    self.work.push_back((pid, from));
+                }
+            }
             Some(Owner::Adv) => self.adversary_io(cid, e),
-            None => {}
+            Some(Owner::Client(_) | Owner::Server(_)) => self.dp_io(cid, e),
+            Some(Owner::Backlog) | None => {}
         }
     }
 
@@ -825,7 +1080,7 @@ impl World {
             self.gc(cid);
             return;
         }
-        let (dst, src, node) = (c.dst, c.src, c.ends[1].node);
+        let (dst, node) = (c.dst, c.ends[1].node);
         let refused = self.nodes.get(node).is_some_and(|n| n.refuse_until > now);
         let listener = self
             .listeners
@@ -847,31 +1102,26 @@ impl World {
             );
             return;
         };
+        if let ListenOwner::Proc(pid, lid) = listener {
+            if self.paused.contains(&(pid, lid)) && !self.backlog_push(pid, lid, cid) {
+                if let Some(c) = self.conns.get_mut(&cid) {
+                    c.syn = SynState::Dead;
+                }
+                let err = SockError::Refused;
+                self.schedule(now.add_ms(lat), Ev::ConnFail { cid, err });
+                return;
+            }
+        }
         let c = self.conns.get_mut(&cid).expect("conn");
         c.syn = SynState::Accepted;
         self.schedule(now.add_ms(lat), Ev::Connected { cid });
         match listener {
             ListenOwner::Proc(pid, lid) => {
-                self.due(pid);
-                let dst = self.conns.get(&cid).map(|c| c.dst);
-                let id = self.procs[pid].engine.on_accept(now, lid, Some(src), dst);
-                self.trace.line(format_args!(
-                    "{} c{cid} accepted by p{pid} as {id:?}",
-                    now.as_ms()
-                ));
-                match id {
-                    Some(sock) => {
-                        let c = self.conns.get_mut(&cid).expect("conn");
-                        c.ends[1].owner = Some(Owner::Proc(pid, sock));
-                        self.procs[pid].socks.insert(sock, (cid, 1));
-                        self.after_call(pid);
-                    }
-                    None => {
-                        self.after_call(pid);
-                        self.net_close(cid, 1, false);
-                    }
+                if !self.paused.contains(&(pid, lid)) {
+                    self.accept_on(pid, lid, cid);
                 }
             }
+            ListenOwner::Server(srv) => self.dp_server_accept(srv, cid),
             ListenOwner::Adv => {
                 let c = self.conns.get_mut(&cid).expect("conn");
                 c.ends[1].owner = Some(Owner::Adv);
@@ -897,7 +1147,7 @@ impl World {
                 self.work.push_back((pid, sock));
             }
             Some(Owner::Adv) => self.adversary_connected(cid),
-            None => {}
+            Some(Owner::Client(_) | Owner::Server(_) | Owner::Backlog) | None => {}
         }
         // Data the acceptor wrote before we knew may be waiting.
         self.wake_end(cid, 0);
@@ -923,7 +1173,8 @@ impl World {
                 self.after_call(pid);
             }
             Some(Owner::Adv) => self.adversary_closed(cid),
-            None => {}
+            Some(o @ (Owner::Client(_) | Owner::Server(_))) => self.dp_closed(o, cid, Some(err)),
+            Some(Owner::Backlog) | None => {}
         }
         self.gc(cid);
     }
@@ -1029,17 +1280,22 @@ impl World {
         if reset {
             let owner = c.ends[to].owner.take();
             c.ends[to].rx.clear();
-            c.ends[to].out.clear();
+            // What this end was sending dies with it, except a RST
+            // already on the wire (a middlebox resets both ends at once:
+            // the other one must hear of it too).
+            c.ends[to].out.retain(|s| matches!(s.kind, SegKind::Rst));
             c.ends[to].out_bytes = 0;
             match owner {
                 Some(Owner::Proc(pid, sock)) => {
                     self.procs[pid].socks.remove(&sock);
+                    self.unsplice(pid, sock);
                     self.due(pid);
                     self.procs[pid].engine.on_error(now, sock, SockError::Reset);
                     self.after_call(pid);
                 }
                 Some(Owner::Adv) => self.adversary_closed(cid),
-                None => {}
+                Some(o @ (Owner::Client(_) | Owner::Server(_))) => self.dp_closed(o, cid, None),
+                Some(Owner::Backlog) | None => {}
             }
         } else if data_to_closed {
             // Data for a closed socket: the kernel answers RST.
@@ -1067,7 +1323,7 @@ impl World {
     }
 
     /// Cuts (or restores, `cut == false`) the link between `a` and `b`.
-    fn cut(&mut self, a: usize, b: usize, cut: bool) {
+    pub(crate) fn cut(&mut self, a: usize, b: usize, cut: bool) {
         if a == b {
             return;
         }
@@ -1118,8 +1374,14 @@ impl World {
         }
     }
 
+    /// Adds (or, `add == false`, removes) extra latency between `a` and `b`.
+    pub(crate) fn extra_latency(&mut self, a: usize, b: usize, ms: u64, add: bool) {
+        let x = self.extra_lat.entry(Self::pair_key(a, b)).or_insert(0);
+        *x = if add { *x + ms } else { x.saturating_sub(ms) };
+    }
+
     /// Resets every connection between nodes `a` and `b` (a middlebox RST).
-    fn flap(&mut self, a: usize, b: usize) {
+    pub(crate) fn flap(&mut self, a: usize, b: usize) {
         let k = Self::pair_key(a, b);
         let cids: Vec<u64> = self
             .conns

@@ -3,9 +3,13 @@
 //! seed counts keep the whole file to a couple of minutes in the dev
 //! profile (opt-level 1). Wider sweeps: `sluice-sim --scenario all --seeds 0..500`.
 
+use sluice_sim::dp::DpStats;
 use sluice_sim::{sweep, RunOptions, Scenario};
 
 const SEEDS: u64 = 40;
+/// The data-path scenarios are cheaper per seed (one engine, 10-30 s of
+/// traffic): more seeds in the same time.
+const DP_SEEDS: u64 = 100;
 
 /// What the sweep did, summed over its runs (so that a scenario that
 /// stopped exercising its faults fails here).
@@ -89,4 +93,129 @@ fn slow_peer() {
 #[test]
 fn swarm() {
     sweep_ok(Scenario::Swarm);
+}
+
+/// What the data-path sweep did, summed over its runs.
+#[derive(Default, Debug)]
+struct DpSeen {
+    dp: DpStats,
+    pauses: u64,
+    splices: u64,
+    spliced_bytes: u64,
+    faults: u64,
+}
+
+fn sweep_dp_ok(sc: Scenario) -> DpSeen {
+    let mut seen = DpSeen::default();
+    let rep = sweep(&RunOptions::new(sc, 0), 0..DP_SEEDS, false, |r, _| {
+        let d = &r.stats.dp;
+        let s = &mut seen.dp;
+        s.clients += d.clients;
+        s.accepted += d.accepted;
+        s.refused += d.refused;
+        s.client_resets += d.client_resets;
+        s.server_resets += d.server_resets;
+        s.server_closes += d.server_closes;
+        s.bytes_up += d.bytes_up;
+        s.bytes_down += d.bytes_down;
+        s.srv_conns += d.srv_conns;
+        s.server_down_logs += d.server_down_logs;
+        s.requests += d.requests;
+        s.responses += d.responses;
+        s.pipelined += d.pipelined;
+        s.interim += d.interim;
+        s.garbage += d.garbage;
+        for (k, v) in &d.terms {
+            *s.terms.entry(k.clone()).or_insert(0) += v;
+        }
+        for (k, v) in &d.statuses {
+            *s.statuses.entry(*k).or_insert(0) += v;
+        }
+        seen.pauses += r.stats.pauses;
+        seen.splices += r.stats.splices;
+        seen.spliced_bytes += r.stats.spliced_bytes;
+        seen.faults += r.stats.faults;
+    });
+    assert_eq!(rep.runs, DP_SEEDS);
+    let fails: Vec<String> = rep
+        .failures
+        .iter()
+        .map(|r| {
+            format!(
+                "{} -> replay: {}",
+                r.failure.as_ref().expect("failed"),
+                r.options.replay_command()
+            )
+        })
+        .collect();
+    assert!(fails.is_empty(), "{sc}: {fails:#?}");
+    let d = &seen.dp;
+    assert!(
+        d.accepted > 0 && d.srv_conns > 0 && d.bytes_up > 0 && d.bytes_down > 0,
+        "{sc}: traffic flowed: {seen:?}"
+    );
+    assert!(
+        seen.faults > 0 && d.client_resets > 0 && d.server_resets > 0 && d.server_closes > 0,
+        "{sc}: faults happened: {seen:?}"
+    );
+    assert!(
+        d.server_down_logs > 0,
+        "{sc}: checks took a server down: {seen:?}"
+    );
+    assert!(
+        seen.pauses > 0,
+        "{sc}: a listener paused at maxconn: {seen:?}"
+    );
+    let clean = d.terms.get("--").copied().unwrap_or(0);
+    let total: u64 = d.terms.values().sum();
+    assert!(
+        clean > total / 2 && clean < total,
+        "{sc}: most streams end cleanly, not all: {:?}",
+        d.terms
+    );
+    seen
+}
+
+#[test]
+fn tcp_proxy() {
+    let seen = sweep_dp_ok(Scenario::TcpProxy);
+    assert!(
+        seen.splices > 0 && seen.spliced_bytes > 0,
+        "the driver spliced: {seen:?}"
+    );
+    for t in ["CD", "SD", "sD", "cD", "SC"] {
+        assert!(
+            seen.dp.terms.contains_key(t),
+            "some stream ended {t}: {:?}",
+            seen.dp.terms
+        );
+    }
+}
+
+#[test]
+fn http_proxy() {
+    let seen = sweep_dp_ok(Scenario::HttpProxy);
+    let d = &seen.dp;
+    assert!(
+        d.requests > d.responses && d.responses > 0,
+        "requests answered, some not: {seen:?}"
+    );
+    assert!(
+        d.pipelined > 0 && d.interim > 0 && d.garbage > 0,
+        "pipelining, 1xx and garbage happened: {seen:?}"
+    );
+    for st in [200, 204, 304, 403, 502, 503] {
+        assert!(
+            d.statuses.contains_key(&st),
+            "some response was a {st}: {:?}",
+            d.statuses
+        );
+    }
+    for t in ["LR", "PR", "SH", "CD"] {
+        assert!(
+            d.terms.contains_key(t),
+            "some transaction ended {t}: {:?}",
+            d.terms
+        );
+    }
 }

@@ -1,0 +1,1058 @@
+//! The data-path scenarios: one Sluice process running a proxy
+//! configuration, simulated clients that connect to its frontend, and
+//! simulated servers behind it, all on the simulated network of
+//! [`crate::net`] and driven by the world's one PRNG.
+//!
+//! ```text
+//!  node 0: Sluice (frontend 127.0.0.1:8000)
+//!  nodes 1..=S: servers (127.0.0.2:9000 ...)
+//!  nodes S+1..: client hosts
+//! ```
+//!
+//! * [`gen`]: the byte streams clients send (a pure function of id and
+//!   offset, so every byte can be checked wherever it shows up).
+//! * [`tcp`]: `tcp-proxy`: its configuration, client plans, and the TCP
+//!   client and server actors (echo or sink, resets, early closes, slow
+//!   readers, think time, PROXY headers).
+//! * [`http`]: `http-proxy`: HTTP/1.1 clients and servers.
+//! * [`check`]: the oracles of both, the drain and the end of the run.
+//!
+//! Actors act on network events (`World::dp_io`) and on their own timers
+//! (`DpEv::Client`, `DpEv::Server`); a timer is kept only if it is the
+//! latest one armed (`tick_at`), so stale wake-ups cost nothing.
+
+pub mod check;
+pub mod gen;
+pub mod http;
+pub mod tcp;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use sluice_core::rng::Rng;
+use sluice_core::sock::SockError;
+use sluice_core::time::Time;
+
+use crate::config;
+use crate::net::{Owner, SynState};
+use crate::scenario::{Scenario, Spec};
+use crate::world::{Ev, ListenOwner, NodeState, World};
+
+/// The frontend every client connects to.
+pub fn fe_addr() -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 8000)
+}
+
+/// The address of the server on `node`.
+pub fn server_addr(node: usize) -> SocketAddr {
+    SocketAddr::new(config::node_addr(node).ip(), 9000)
+}
+
+/// Timeouts of the proxy configuration, in ms, as drawn.
+#[derive(Clone, Debug, Default)]
+pub struct Timeouts {
+    pub connect: u64,
+    pub client: u64,
+    pub server: u64,
+    pub queue: Option<u64>,
+    pub tunnel: Option<u64>,
+    pub client_fin: Option<u64>,
+    pub server_fin: Option<u64>,
+    pub http_request: Option<u64>,
+    pub http_keep_alive: Option<u64>,
+    pub retries: u64,
+}
+
+impl Timeouts {
+    /// The longest a stream may go without any byte moving before the
+    /// proxy ends it: waiting in a queue, then every connection attempt
+    /// with its turn-around, then the longest inactivity timeout, plus
+    /// room for the network (latency, a partition healing).
+    pub fn hang_bound_ms(&self) -> u64 {
+        let queue = self.queue.unwrap_or(self.connect);
+        let attempts = (self.retries + 1) * (self.connect + 1000);
+        let idle = [
+            Some(self.client),
+            Some(self.server),
+            self.tunnel,
+            self.client_fin,
+            self.server_fin,
+            self.http_request,
+            self.http_keep_alive,
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0);
+        queue + attempts + idle + 5000
+    }
+}
+
+/// One simulated server, as drawn.
+#[derive(Clone, Debug)]
+pub struct ServerSpec {
+    pub name: String,
+    pub node: usize,
+    pub addr: SocketAddr,
+    /// `send-proxy` (1) or `send-proxy-v2` (2): a PROXY header comes first.
+    pub send_proxy: Option<u8>,
+    /// Percent of connections that echo (the others sink).
+    pub echo_pct: u64,
+    /// Percent of connections reset after some bytes.
+    pub rst_pct: u64,
+    /// Percent of connections closed (FIN) after some bytes.
+    pub close_pct: u64,
+    /// Reads at most `chunk` bytes every `every_ms`.
+    pub slow: Option<(usize, u64)>,
+    /// Up to this long between reading bytes and echoing them.
+    pub think_ms: u64,
+    /// HTTP: percent of responses that are garbage, 1xx first, chunked,
+    /// close-delimited.
+    pub http: http::ServerHttp,
+}
+
+/// A fault of the data-path scenarios.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DpFault {
+    /// The server stops listening for `ms` (connections are refused);
+    /// with `kill` its connections are reset too (a crash).
+    ServerDown { srv: usize, ms: u64, kill: bool },
+    /// No segment crosses between the proxy and the server for `ms`.
+    Cut { srv: usize, ms: u64 },
+    /// The server reads `chunk` bytes every `every_ms` for `ms`.
+    Slow {
+        srv: usize,
+        chunk: usize,
+        every_ms: u64,
+        ms: u64,
+    },
+    /// Swarm: no segment crosses between a client host and the proxy for `ms`.
+    ClientCut { host: usize, ms: u64 },
+    /// Swarm: every connection between a client host and the proxy is
+    /// reset at once (a middlebox RST to both ends).
+    ClientFlap { host: usize },
+    /// Swarm: the same between the proxy and a server.
+    ServerFlap { srv: usize },
+    /// Swarm: extra latency between a client host and the proxy for `ms`.
+    Latency { host: usize, extra_ms: u64, ms: u64 },
+}
+
+/// What one client does.
+#[derive(Clone, Debug)]
+pub enum Plan {
+    Tcp(tcp::TcpPlan),
+    Http(http::HttpPlan),
+}
+
+/// One client connection, as drawn.
+#[derive(Clone, Debug)]
+pub struct ClientSpec {
+    pub at: Time,
+    pub host: usize,
+    /// Reads at most `chunk` bytes every `every_ms`.
+    pub slow_read: Option<(usize, u64)>,
+    /// `accept-proxy`: the PROXY header version the client sends, and the
+    /// source address it announces.
+    pub proxy_hdr: Option<(u8, SocketAddr)>,
+    pub plan: Plan,
+}
+
+/// The shape of a data-path run.
+#[derive(Clone, Debug)]
+pub struct DpSpec {
+    pub http: bool,
+    /// The haproxy.cfg text the proxy runs.
+    pub config: String,
+    /// The driver splices (`EngineOptions::splice`).
+    pub splice: bool,
+    pub timeouts: Timeouts,
+    pub servers: Vec<ServerSpec>,
+    pub clients: Vec<ClientSpec>,
+    pub faults: Vec<(Time, DpFault)>,
+    /// The last client starts before this.
+    pub traffic_end: Time,
+    /// No stream may go without progress for longer (see [`Timeouts::hang_bound_ms`]).
+    pub hang_ms: u64,
+}
+
+/// Draws the spec of a data-path scenario (`http`: the HTTP one). In
+/// `swarm`, faults on the clients' side join the servers' (link cuts,
+/// resets, latency spikes), and the hang bound grows by the longest cut or
+/// spike.
+pub fn generate(scenario: Scenario, http: bool, rng: &mut Rng) -> Spec {
+    let start = if rng.chance(1, 4) {
+        Time::from_ms(((1 + rng.below(4)) << 32) - 20_000 - rng.below(40_000))
+    } else {
+        Time::from_ms(1_000_000 + rng.below(1 << 40))
+    };
+    let n_servers = 2 + rng.below(3) as usize;
+    let n_hosts = 1 + rng.below(3) as usize;
+    let nodes = 1 + n_servers + n_hosts;
+    let mut latency = vec![vec![0; nodes + 1]; nodes + 1];
+    #[allow(clippy::needless_range_loop)] // a symmetric matrix
+    for a in 0..=nodes {
+        for b in a + 1..=nodes {
+            // Proxy to servers: a LAN; clients: anywhere.
+            let l = if a == 0 && b <= n_servers {
+                rng.below(4)
+            } else {
+                1 + rng.below(40)
+            };
+            latency[a][b] = l;
+            latency[b][a] = l;
+        }
+    }
+    let (cap_min, cap_max) = if rng.chance(1, 3) {
+        (2048, 16384)
+    } else {
+        (16384, 131072)
+    };
+    let dur = 10_000 + rng.below(20_000);
+    let traffic_end = start.add_ms(dur);
+    let servers: Vec<ServerSpec> = (0..n_servers)
+        .map(|i| server_spec(rng, scenario, i))
+        .collect();
+    let hosts: Vec<usize> = (0..n_hosts).map(|h| 1 + n_servers + h).collect();
+    let mut dp = if http {
+        http::generate(rng, start, dur, servers, &hosts)
+    } else {
+        tcp::generate(rng, start, dur, servers, &hosts)
+    };
+    if scenario == Scenario::Swarm {
+        swarm_faults(rng, &mut dp, start, dur, &hosts);
+    }
+    let drain_ms = 3 * dp.hang_ms + 120_000;
+    Spec {
+        scenario,
+        nodes,
+        adversary: false,
+        max_updates: 200,
+        start,
+        latency,
+        jitter_ms: rng.below(4),
+        connect_extra_ms: 5,
+        cap_min,
+        cap_max,
+        write_every_ms: Vec::new(),
+        keys_per_table: 0,
+        faults: Vec::new(),
+        fault_end: traffic_end,
+        converge_ms: drain_ms,
+        adversary_every_ms: 0,
+        dp: Some(Box::new(dp)),
+    }
+}
+
+fn server_spec(rng: &mut Rng, scenario: Scenario, i: usize) -> ServerSpec {
+    let node = 1 + i;
+    let misbehave = rng.chance(1, 2);
+    ServerSpec {
+        name: format!("s{}", i + 1),
+        node,
+        addr: server_addr(node),
+        send_proxy: match rng.below(8) {
+            0 | 1 => Some(1),
+            2 => Some(2),
+            _ => None,
+        },
+        echo_pct: [0, 50, 100, 100][rng.below(4) as usize],
+        rst_pct: if misbehave { rng.below(15) } else { 0 },
+        close_pct: if misbehave { rng.below(15) } else { 0 },
+        // Slow, but at 10 KB/s or more: the largest streams still end
+        // well within the drain.
+        slow: rng
+            .chance(1, 4)
+            .then(|| (512 + rng.below(4096) as usize, 5 + rng.below(46))),
+        think_ms: if rng.chance(1, 2) { 0 } else { rng.below(200) },
+        http: if scenario == Scenario::HttpProxy {
+            http::ServerHttp::draw(rng, misbehave)
+        } else {
+            http::ServerHttp::default()
+        },
+    }
+}
+
+/// The swarm's extra faults, on the clients' side of the proxy and on its
+/// links to the servers: cuts, resets of every connection (a middlebox),
+/// latency spikes. All heal before the traffic ends.
+fn swarm_faults(rng: &mut Rng, dp: &mut DpSpec, start: Time, dur: u64, hosts: &[usize]) {
+    let n_servers = dp.servers.len();
+    let mut worst = 0;
+    for _ in 0..3 + rng.below(12) {
+        let at = start.add_ms(rng.below(dur * 3 / 4));
+        let left = (start.add_ms(dur) - at).max(200);
+        let host = hosts[rng.below(hosts.len() as u64) as usize];
+        let f = match rng.below(5) {
+            0 => {
+                let ms = (100 + rng.below(4000)).min(left);
+                worst = worst.max(ms);
+                DpFault::ClientCut { host, ms }
+            }
+            1 => DpFault::ClientFlap { host },
+            2 => DpFault::ServerFlap {
+                srv: rng.below(n_servers as u64) as usize,
+            },
+            _ => {
+                let extra_ms = rng.below(1500);
+                worst = worst.max(2 * extra_ms);
+                DpFault::Latency {
+                    host,
+                    extra_ms,
+                    ms: (100 + rng.below(5000)).min(left),
+                }
+            }
+        };
+        dp.faults.push((at, f));
+    }
+    dp.faults.sort_by_key(|(t, _)| *t);
+    dp.hang_ms += worst;
+}
+
+/// Faults on servers during the traffic phase (healed before it ends).
+pub fn draw_faults(rng: &mut Rng, start: Time, dur: u64, n_servers: usize) -> Vec<(Time, DpFault)> {
+    let mut out = Vec::new();
+    for _ in 0..rng.below(6) {
+        let at = start.add_ms(rng.below(dur * 3 / 4));
+        let srv = rng.below(n_servers as u64) as usize;
+        let left = (start.add_ms(dur) - at).max(200);
+        let ms = (100 + rng.below(8000)).min(left);
+        let f = match rng.below(4) {
+            0 | 1 => DpFault::ServerDown {
+                srv,
+                ms,
+                kill: rng.chance(1, 2),
+            },
+            2 => DpFault::Cut { srv, ms },
+            _ => DpFault::Slow {
+                srv,
+                chunk: 16 + rng.below(1024) as usize,
+                every_ms: 5 + rng.below(200),
+                ms,
+            },
+        };
+        out.push((at, f));
+    }
+    out.sort_by_key(|(t, _)| *t);
+    out
+}
+
+/// Data-path events.
+#[derive(Clone, Copy, Debug)]
+pub enum DpEv {
+    /// Client `i` opens its connection.
+    ClientStart(u32),
+    /// Client `i`'s own timer (next write, next slow read).
+    Client(u32),
+    /// Server connection `i`'s own timer.
+    Server(u32),
+    /// Data-path fault `i` starts.
+    Fault(usize),
+    /// Data-path fault `i` ends.
+    FaultEnd(usize),
+}
+
+/// Where a client stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CState {
+    Idle,
+    Connecting,
+    Open,
+    Done,
+}
+
+/// One simulated client connection.
+#[derive(Debug)]
+pub struct Client {
+    pub id: u32,
+    pub cid: Option<u64>,
+    pub state: CState,
+    /// The client's own address, and the one the proxy should see (the
+    /// PROXY header's when it sends one).
+    pub src: Option<SocketAddr>,
+    pub shown: Option<SocketAddr>,
+    pub accepted_at: Option<Time>,
+    pub last_progress: Time,
+    /// The PROXY header, sent before anything else.
+    pub hdr: Vec<u8>,
+    pub hdr_sent: usize,
+    /// Bytes the proxy read from / wrote to this connection.
+    pub proxy_read: u64,
+    pub proxy_wrote: u64,
+    pub fin_sent: bool,
+    pub got_fin: bool,
+    pub got_rst: bool,
+    pub refused: bool,
+    /// The client reset or closed its connection before the end.
+    pub aborted: bool,
+    pub next_send: Time,
+    pub next_read: Time,
+    pub tick_at: Option<Time>,
+    /// Log lines the proxy emitted for this client: (termination state,
+    /// bytes, status for HTTP).
+    pub logs: Vec<LogRec>,
+    pub proto: ClientProto,
+}
+
+#[derive(Debug)]
+pub enum ClientProto {
+    Tcp(tcp::TcpClient),
+    Http(Box<http::HttpClient>),
+}
+
+/// One log line, as far as the oracles care.
+#[derive(Clone, Debug)]
+pub struct LogRec {
+    pub term: String,
+    pub bytes: u64,
+    pub status: i64,
+    pub request: String,
+    pub server: String,
+}
+
+/// One connection accepted by a simulated server.
+#[derive(Debug)]
+pub struct SrvConn {
+    pub srv: usize,
+    pub cid: u64,
+    pub open: bool,
+    pub accepted_at: Time,
+    /// A PROXY header is expected first (`send-proxy`).
+    pub expect_hdr: bool,
+    pub hdr_buf: Vec<u8>,
+    /// The header's source and destination, once parsed.
+    pub hdr_addrs: Option<(Option<SocketAddr>, Option<SocketAddr>)>,
+    /// The client whose bytes these are.
+    pub client: Option<u32>,
+    pub got_fin: bool,
+    pub got_rst: bool,
+    pub fin_sent: bool,
+    /// The server closed (or reset) it itself.
+    pub self_closed: bool,
+    pub next_read: Time,
+    pub tick_at: Option<Time>,
+    pub proto: SrvProto,
+}
+
+#[derive(Debug)]
+pub enum SrvProto {
+    Tcp(tcp::TcpSrv),
+    Http(http::HttpSrv),
+}
+
+/// A server's live state.
+#[derive(Debug, Default)]
+pub struct SrvState {
+    pub listening: bool,
+    /// Slow-reading override (a `Slow` fault).
+    pub slow: Option<(usize, u64)>,
+    pub conns: Vec<u32>,
+}
+
+/// Where the run stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Clients still start.
+    Traffic,
+    /// Every client is done: the proxy must let go of everything.
+    Settle(Time),
+    /// Soft stop asked: the process must exit.
+    Stopping(Time),
+    /// The process exited: the network must empty.
+    Exited(Time),
+}
+
+/// Counters of what the data path did (summed by sweeps, asserted by CI).
+#[derive(Clone, Debug, Default)]
+pub struct DpStats {
+    pub clients: u64,
+    pub accepted: u64,
+    pub refused: u64,
+    pub client_resets: u64,
+    pub server_resets: u64,
+    pub server_closes: u64,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub srv_conns: u64,
+    /// Log lines by termination state.
+    pub terms: BTreeMap<String, u64>,
+    pub server_down_logs: u64,
+    /// HTTP: requests sent, responses received, by status class.
+    pub requests: u64,
+    pub responses: u64,
+    pub statuses: BTreeMap<u16, u64>,
+    pub pipelined: u64,
+    pub interim: u64,
+    pub garbage: u64,
+    /// Most streams alive at once in the proxy.
+    pub peak_live_streams: usize,
+    /// Bytes the proxy read from server connections.
+    pub proxy_srv_read: u64,
+}
+
+/// The data-path world state.
+#[derive(Debug)]
+pub struct Dp {
+    pub proxy: usize,
+    pub clients: Vec<Client>,
+    pub sconns: Vec<SrvConn>,
+    pub servers: Vec<SrvState>,
+    /// Source address (real or announced) to clients, oldest first.
+    pub by_src: BTreeMap<SocketAddr, VecDeque<u32>>,
+    pub phase: Phase,
+    /// Connections the proxy accepted on its frontend.
+    pub accepted: u64,
+    /// Network connection to the client or server connection holding its
+    /// far end (kept after the actor closed, for the proxy's accounting).
+    pub client_of: BTreeMap<u64, u32>,
+    pub sconn_of: BTreeMap<u64, u32>,
+    /// HTTP: requests some server saw, `(client, index)`.
+    pub http_seen: std::collections::BTreeSet<(u32, u32)>,
+}
+
+impl World {
+    /// Starts the proxy, the servers, and schedules clients and faults.
+    pub(crate) fn dp_start(&mut self) {
+        let d = self.spec.dp.clone().expect("data path");
+        for _ in 0..self.spec.nodes {
+            self.nodes.push(NodeState {
+                current: usize::MAX,
+                slow: None,
+                refuse_until: Time::ZERO,
+                reloaded: false,
+            });
+        }
+        let mut dp = Dp {
+            proxy: 0,
+            clients: Vec::new(),
+            sconns: Vec::new(),
+            servers: Vec::new(),
+            by_src: BTreeMap::new(),
+            phase: Phase::Traffic,
+            accepted: 0,
+            client_of: BTreeMap::new(),
+            sconn_of: BTreeMap::new(),
+            http_seen: std::collections::BTreeSet::new(),
+        };
+        for (i, s) in d.servers.iter().enumerate() {
+            self.listeners.push((s.addr, ListenOwner::Server(i)));
+            dp.servers.push(SrvState {
+                listening: true,
+                slow: None,
+                conns: Vec::new(),
+            });
+        }
+        for (i, c) in d.clients.iter().enumerate() {
+            dp.clients.push(Client {
+                id: i as u32,
+                cid: None,
+                state: CState::Idle,
+                src: None,
+                shown: None,
+                accepted_at: None,
+                last_progress: c.at,
+                hdr: Vec::new(),
+                hdr_sent: 0,
+                proxy_read: 0,
+                proxy_wrote: 0,
+                fin_sent: false,
+                got_fin: false,
+                got_rst: false,
+                refused: false,
+                aborted: false,
+                next_send: c.at,
+                next_read: c.at,
+                tick_at: None,
+                logs: Vec::new(),
+                proto: match &c.plan {
+                    Plan::Tcp(p) => ClientProto::Tcp(tcp::TcpClient::new(p)),
+                    Plan::Http(p) => ClientProto::Http(Box::new(http::HttpClient::new(p))),
+                },
+            });
+        }
+        self.dp = Some(Box::new(dp));
+        let pid = self.spawn(0, false);
+        self.nodes[0].current = pid;
+        if let Some(dp) = self.dp.as_mut() {
+            dp.proxy = pid;
+        }
+        for (i, c) in d.clients.iter().enumerate() {
+            self.schedule(c.at, Ev::Dp(DpEv::ClientStart(i as u32)));
+        }
+        for (i, (at, _)) in d.faults.iter().enumerate() {
+            self.schedule(*at, Ev::Dp(DpEv::Fault(i)));
+        }
+        self.stats.dp.clients = d.clients.len() as u64;
+        for l in d.config.lines() {
+            self.trace.line(format_args!("cfg {l}"));
+        }
+        self.trace.line(format_args!(
+            "dp servers={} clients={} splice={} hang_ms={}",
+            d.servers.len(),
+            d.clients.len(),
+            d.splice,
+            d.hang_ms
+        ));
+        self.schedule(self.now.add_ms(crate::world::CHECK_MS), Ev::Check);
+    }
+
+    pub(crate) fn dp_spec(&self) -> &DpSpec {
+        self.spec.dp.as_deref().expect("data path")
+    }
+
+    pub(crate) fn dpw(&mut self) -> &mut Dp {
+        self.dp.as_deref_mut().expect("data path")
+    }
+
+    pub(crate) fn dp_event(&mut self, ev: DpEv) {
+        match ev {
+            DpEv::ClientStart(i) => self.client_start(i),
+            DpEv::Client(i) => {
+                let now = self.now;
+                let c = &mut self.dpw().clients[i as usize];
+                if c.tick_at == Some(now) {
+                    c.tick_at = None;
+                    self.client_io(i);
+                }
+            }
+            DpEv::Server(i) => {
+                let now = self.now;
+                let s = &mut self.dpw().sconns[i as usize];
+                if s.tick_at == Some(now) {
+                    s.tick_at = None;
+                    self.server_io(i);
+                }
+            }
+            DpEv::Fault(i) => self.dp_fault(i, true),
+            DpEv::FaultEnd(i) => self.dp_fault(i, false),
+        }
+    }
+
+    /// Arms client `i`'s timer at `at`, unless an earlier one is armed.
+    pub(crate) fn client_tick(&mut self, i: u32, at: Time) {
+        let at = at.max(self.now);
+        let c = &mut self.dpw().clients[i as usize];
+        if c.tick_at.is_some_and(|t| t <= at) {
+            return;
+        }
+        c.tick_at = Some(at);
+        self.schedule(at, Ev::Dp(DpEv::Client(i)));
+    }
+
+    /// Arms server connection `i`'s timer at `at`, unless an earlier one is armed.
+    pub(crate) fn server_tick(&mut self, i: u32, at: Time) {
+        let at = at.max(self.now);
+        let s = &mut self.dpw().sconns[i as usize];
+        if s.tick_at.is_some_and(|t| t <= at) {
+            return;
+        }
+        s.tick_at = Some(at);
+        self.schedule(at, Ev::Dp(DpEv::Server(i)));
+    }
+
+    fn client_start(&mut self, i: u32) {
+        let spec = self.dp_spec().clients[i as usize].clone();
+        let addr = fe_addr();
+        let cid = self.net_connect(Owner::Client(i), spec.host, addr);
+        let src = self.conns.get(&cid).map(|c| c.src);
+        let shown = spec.proxy_hdr.map(|(_, a)| a).or(src);
+        let mut hdr = Vec::new();
+        if let (Some((v, fake)), Some(_)) = (spec.proxy_hdr, src) {
+            if v == 2 {
+                let _ = sluice_core::proto_proxy::encode_v2(Some(fake), Some(addr), &[], &mut hdr);
+            } else {
+                sluice_core::proto_proxy::encode_v1(Some(fake), Some(addr), &mut hdr);
+            }
+        }
+        let now = self.now;
+        let dp = self.dpw();
+        dp.client_of.insert(cid, i);
+        let c = &mut dp.clients[i as usize];
+        c.cid = Some(cid);
+        c.state = CState::Connecting;
+        c.src = src;
+        c.shown = shown;
+        c.hdr = hdr;
+        c.last_progress = now;
+        for a in [src, shown].into_iter().flatten() {
+            dp.by_src.entry(a).or_default().push_back(i);
+        }
+        if spec.proxy_hdr.is_some() && shown == src {
+            // Same address twice: only one entry.
+            if let Some(q) = src.and_then(|a| dp.by_src.get_mut(&a)) {
+                q.pop_back();
+            }
+        }
+        let cs = &self.dp_spec().clients[i as usize];
+        let plan = format!("{:?} slow_read {:?}", cs.plan, cs.slow_read);
+        self.trace.line(format_args!(
+            "{} client{i} c{cid} start {plan}",
+            now.as_ms()
+        ));
+    }
+
+    /// The proxy accepted connection `cid` (its client end is ours).
+    pub(crate) fn dp_accepted(&mut self, cid: u64) {
+        let now = self.now;
+        self.stats.dp.accepted += 1;
+        let dp = self.dpw();
+        dp.accepted += 1;
+        if let Some(&i) = dp.client_of.get(&cid) {
+            let c = &mut dp.clients[i as usize];
+            c.accepted_at = Some(now);
+            c.last_progress = now;
+        }
+    }
+
+    /// A server accepts connection `cid`.
+    pub(crate) fn dp_server_accept(&mut self, srv: usize, cid: u64) {
+        let now = self.now;
+        let spec = self.dp_spec().servers[srv].clone();
+        let http = self.dp_spec().http;
+        let proto = if http {
+            SrvProto::Http(http::HttpSrv::new(&mut self.rng, &spec, now))
+        } else {
+            SrvProto::Tcp(tcp::TcpSrv::new(&mut self.rng, &spec))
+        };
+        let dp = self.dpw();
+        let i = dp.sconns.len() as u32;
+        dp.sconns.push(SrvConn {
+            srv,
+            cid,
+            open: true,
+            accepted_at: now,
+            expect_hdr: spec.send_proxy.is_some(),
+            hdr_buf: Vec::new(),
+            hdr_addrs: None,
+            client: None,
+            got_fin: false,
+            got_rst: false,
+            fin_sent: false,
+            self_closed: false,
+            next_read: now,
+            tick_at: None,
+            proto,
+        });
+        dp.servers[srv].conns.push(i);
+        dp.sconn_of.insert(cid, i);
+        self.stats.dp.srv_conns += 1;
+        if let Some(c) = self.conns.get_mut(&cid) {
+            c.ends[1].owner = Some(Owner::Server(i));
+        }
+        self.trace.line(format_args!(
+            "{} s{srv} c{cid} accepted as sc{i}",
+            now.as_ms()
+        ));
+    }
+
+    /// Something happened on `cid`'s end `e`, held by a client or a server.
+    pub(crate) fn dp_io(&mut self, cid: u64, e: usize) {
+        match self.conns.get(&cid).and_then(|c| c.ends[e].owner) {
+            Some(Owner::Client(i)) => self.client_io(i),
+            Some(Owner::Server(i)) => self.server_io(i),
+            _ => {}
+        }
+    }
+
+    fn client_io(&mut self, i: u32) {
+        if self.dpw().clients[i as usize].state == CState::Done {
+            return;
+        }
+        if self.dp_spec().http {
+            self.http_client_io(i);
+        } else {
+            self.tcp_client_io(i);
+        }
+    }
+
+    fn server_io(&mut self, i: u32) {
+        if !self.dpw().sconns[i as usize].open {
+            return;
+        }
+        if self.dp_spec().http {
+            self.http_server_io(i);
+        } else {
+            self.tcp_server_io(i);
+        }
+    }
+
+    /// The network closed an actor's end: `err` for a failed connect,
+    /// `None` for a reset.
+    pub(crate) fn dp_closed(&mut self, owner: Owner, cid: u64, err: Option<SockError>) {
+        let now = self.now;
+        match owner {
+            Owner::Client(i) => {
+                let http = self.dp_spec().http;
+                let c = &mut self.dpw().clients[i as usize];
+                if c.state == CState::Done {
+                    return;
+                }
+                c.state = CState::Done;
+                c.last_progress = now;
+                if err.is_some() {
+                    c.refused = true;
+                    self.stats.dp.refused += 1;
+                } else {
+                    c.got_rst = true;
+                }
+                self.trace.line(format_args!(
+                    "{} client{i} c{cid} {}",
+                    now.as_ms(),
+                    if err.is_some() { "refused" } else { "got RST" }
+                ));
+                if http {
+                    self.http_client_ended(i);
+                }
+            }
+            Owner::Server(i) => {
+                let s = &mut self.dpw().sconns[i as usize];
+                s.open = false;
+                s.got_rst = true;
+                let cl = s.client;
+                self.trace
+                    .line(format_args!("{} sc{i} c{cid} got RST", now.as_ms()));
+                self.note_server_progress(cl);
+            }
+            _ => {}
+        }
+    }
+
+    /// A server connection moved bytes for client `cl`: it counts as
+    /// progress of that client's stream.
+    pub(crate) fn note_server_progress(&mut self, cl: Option<u32>) {
+        let now = self.now;
+        if let Some(cl) = cl {
+            self.dpw().clients[cl as usize].last_progress = now;
+        }
+    }
+
+    /// The proxy moved `read`/`wrote` bytes on its socket at `cid`'s end
+    /// `e`: accounted to the client when it is a frontend connection.
+    pub(crate) fn dp_proxy_io(&mut self, cid: u64, e: usize, read: usize, wrote: usize) {
+        if e != 1 {
+            if self.dpw().sconn_of.contains_key(&cid) {
+                self.stats.dp.proxy_srv_read += read as u64;
+            }
+            return;
+        }
+        if let Some(&i) = self.dpw().client_of.get(&cid) {
+            let c = &mut self.dpw().clients[i as usize];
+            c.proxy_read += read as u64;
+            c.proxy_wrote += wrote as u64;
+        }
+    }
+
+    /// Closes client `i`'s connection (RST when `reset`) and marks it done.
+    pub(crate) fn client_close(&mut self, i: u32, reset: bool, why: &str) {
+        let now = self.now;
+        let c = &mut self.dpw().clients[i as usize];
+        let Some(cid) = c.cid else { return };
+        c.state = CState::Done;
+        c.last_progress = now;
+        let ours = self
+            .conns
+            .get(&cid)
+            .is_some_and(|x| x.ends[0].owner == Some(Owner::Client(i)));
+        if ours {
+            self.net_close(cid, 0, reset);
+        }
+        if reset {
+            self.stats.dp.client_resets += 1;
+        }
+        self.trace.line(format_args!(
+            "{} client{i} c{cid} close: {why}",
+            now.as_ms()
+        ));
+    }
+
+    /// Closes server connection `i` (RST when `reset`).
+    pub(crate) fn server_close(&mut self, i: u32, reset: bool, why: &str) {
+        let now = self.now;
+        let s = &mut self.dpw().sconns[i as usize];
+        if !s.open {
+            return;
+        }
+        s.open = false;
+        s.self_closed = true;
+        let (cid, cl) = (s.cid, s.client);
+        let ours = self
+            .conns
+            .get(&cid)
+            .is_some_and(|x| x.ends[1].owner == Some(Owner::Server(i)));
+        if ours {
+            self.net_close(cid, 1, reset);
+        }
+        self.note_server_progress(cl);
+        self.trace
+            .line(format_args!("{} sc{i} c{cid} close: {why}", now.as_ms()));
+    }
+
+    /// Whether client `i` may write now (connected, not shut), and how much.
+    pub(crate) fn client_room(&self, i: u32) -> usize {
+        let Some(dp) = self.dp.as_deref() else {
+            return 0;
+        };
+        let c = &dp.clients[i as usize];
+        let Some(x) = c.cid.and_then(|cid| self.conns.get(&cid)) else {
+            return 0;
+        };
+        if x.syn != SynState::Open || x.ends[0].tx_shut || x.ends[0].owner != Some(Owner::Client(i))
+        {
+            return 0;
+        }
+        x.room(0)
+    }
+
+    /// Server connection `i`'s room for writing.
+    pub(crate) fn server_room(&self, i: u32) -> usize {
+        let Some(dp) = self.dp.as_deref() else {
+            return 0;
+        };
+        let s = &dp.sconns[i as usize];
+        let Some(x) = self.conns.get(&s.cid) else {
+            return 0;
+        };
+        if x.ends[1].tx_shut || x.ends[1].owner != Some(Owner::Server(i)) {
+            return 0;
+        }
+        x.room(1)
+    }
+
+    /// Takes up to `limit` bytes that arrived at `cid`'s end `e`; the
+    /// sender hears of the room one latency later. Also says whether the
+    /// FIN is reached (everything before it read).
+    pub(crate) fn take_rx(&mut self, cid: u64, e: usize, limit: usize) -> (Vec<u8>, bool) {
+        let Some(c) = self.conns.get_mut(&cid) else {
+            return (Vec::new(), false);
+        };
+        let end = &mut c.ends[e];
+        let n = end.rx.len().min(limit);
+        let data: Vec<u8> = end.rx.drain(..n).collect();
+        let fin = end.rx.is_empty() && end.rx_fin && !end.read0_done;
+        if fin {
+            end.read0_done = true;
+        }
+        if n > 0 {
+            self.after_read(cid, e);
+        }
+        (data, fin)
+    }
+
+    /// A server's PROXY header: accumulates and parses it. Returns the
+    /// bytes after it (the data), or `None` while it is incomplete or
+    /// after an integrity failure.
+    pub(crate) fn server_proxy_hdr(&mut self, i: u32, data: Vec<u8>) -> Option<Vec<u8>> {
+        let s = &mut self.dpw().sconns[i as usize];
+        if !s.expect_hdr {
+            return Some(data);
+        }
+        s.hdr_buf.extend_from_slice(&data);
+        match sluice_core::proto_proxy::parse(&s.hdr_buf, 4096) {
+            Ok(sluice_core::peers::Status::Partial) => None,
+            Ok(sluice_core::peers::Status::Complete((h, used))) => {
+                let rest = s.hdr_buf.split_off(used);
+                s.hdr_addrs = Some((h.src, h.dst));
+                s.expect_hdr = false;
+                s.hdr_buf.clear();
+                Some(rest)
+            }
+            Err(e) => {
+                let d = format!(
+                    "sc{i}: bad PROXY header from the proxy ({e:?}): {:?}",
+                    String::from_utf8_lossy(&s.hdr_buf)
+                );
+                self.fail("integrity", d);
+                None
+            }
+        }
+    }
+
+    /// The PROXY header a server got agrees with the client it serves.
+    pub(crate) fn check_proxy_src(&mut self, i: u32) {
+        let dp = self.dp.as_deref().expect("dp");
+        let s = &dp.sconns[i as usize];
+        let (Some((src, _)), Some(cl)) = (s.hdr_addrs, s.client) else {
+            return;
+        };
+        let shown = dp.clients[cl as usize].shown;
+        if src != shown {
+            let d = format!(
+                "sc{i}: PROXY header source {src:?}, but the bytes are client{cl}'s, seen from {shown:?}"
+            );
+            self.fail("integrity", d);
+        }
+    }
+
+    fn dp_fault(&mut self, i: usize, start: bool) {
+        let f = self.dp_spec().faults[i].1.clone();
+        let now = self.now;
+        self.trace.line(format_args!(
+            "{} {} {f:?}",
+            now.as_ms(),
+            if start { "fault" } else { "heal" }
+        ));
+        if start {
+            self.stats.faults += 1;
+        }
+        match f {
+            DpFault::ServerDown { srv, ms, kill } => {
+                let addr = self.dp_spec().servers[srv].addr;
+                if start {
+                    self.listeners
+                        .retain(|(_, o)| *o != ListenOwner::Server(srv));
+                    self.dpw().servers[srv].listening = false;
+                    if kill {
+                        let conns = self.dpw().servers[srv].conns.clone();
+                        for c in conns {
+                            self.server_close(c, true, "server crash");
+                        }
+                    }
+                    self.schedule(now.add_ms(ms), Ev::Dp(DpEv::FaultEnd(i)));
+                } else if !self.dpw().servers[srv].listening {
+                    self.dpw().servers[srv].listening = true;
+                    self.listeners.push((addr, ListenOwner::Server(srv)));
+                }
+            }
+            DpFault::Cut { srv, ms } => {
+                let node = self.dp_spec().servers[srv].node;
+                self.cut(0, node, start);
+                if start {
+                    self.schedule(now.add_ms(ms), Ev::Dp(DpEv::FaultEnd(i)));
+                }
+            }
+            DpFault::ClientCut { host, ms } => {
+                self.cut(0, host, start);
+                if start {
+                    self.schedule(now.add_ms(ms), Ev::Dp(DpEv::FaultEnd(i)));
+                }
+            }
+            DpFault::ClientFlap { host } => self.flap(0, host),
+            DpFault::ServerFlap { srv } => {
+                let node = self.dp_spec().servers[srv].node;
+                self.flap(0, node);
+            }
+            DpFault::Latency { host, extra_ms, ms } => {
+                self.extra_latency(0, host, extra_ms, start);
+                if start {
+                    self.schedule(now.add_ms(ms), Ev::Dp(DpEv::FaultEnd(i)));
+                }
+            }
+            DpFault::Slow {
+                srv,
+                chunk,
+                every_ms,
+                ms,
+            } => {
+                self.dpw().servers[srv].slow = start.then_some((chunk, every_ms));
+                if start {
+                    self.schedule(now.add_ms(ms), Ev::Dp(DpEv::FaultEnd(i)));
+                } else {
+                    let conns = self.dpw().servers[srv].conns.clone();
+                    for c in conns {
+                        self.server_tick(c, now);
+                    }
+                }
+            }
+        }
+    }
+}
