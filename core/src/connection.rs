@@ -400,6 +400,24 @@ impl Engine {
                 s.scb.err_type = ErrType::ConnErr;
                 self.back_conn_error(now, sid);
             }
+            ConnSide::Back { .. }
+                if s.txn
+                    .as_ref()
+                    .is_some_and(|t| t.req.state != crate::http_ana::MsgState::Tunnel) =>
+            {
+                // HTTP: the analysers judge a reset against the transaction,
+                // as they judge a read0 (`http_shutdowns`): a 502 before the
+                // response head, an abort in the middle of a body. Aborting
+                // here would leave a client waiting for a response that no
+                // analyser produces any more, with no timer armed.
+                s.scb.flags |= ScFlags::ERROR;
+                s.res.flags |=
+                    crate::channel::ChnFlags::SHUTR | crate::channel::ChnFlags::READ_ERROR;
+                s.res.rex = None;
+                if let Some(t) = s.txn.as_mut() {
+                    t.flags |= crate::http_ana::TxnFlags::SRV_CLOSE;
+                }
+            }
             ConnSide::Back { .. } => {
                 s.scb.flags |= ScFlags::ERROR;
                 s.set_term(ErrCode::SrvCl, FinSt::Data);

@@ -612,8 +612,33 @@ mod seeds {
 /// Engine bugs the fuzzer found, as readable operation sequences (the
 /// files in `fuzz/regressions/engine_*` are written from these).
 mod found {
+    use sluice_core::fuzzing::engine_ops::{encode, Op, Options};
+
+    use Op::*;
+
+    const CONNECT: Op = Connect {
+        listener: 0,
+        proxy: 0,
+    };
+
     pub fn http() -> Vec<(&'static str, Vec<u8>)> {
-        vec![]
+        vec![(
+            // A reset from the server while the client (request sent,
+            // write side shut) waits for the response head left the stream
+            // with no analyser to answer and no timer armed: the client
+            // never got its 502 and the stream leaked.
+            "server-reset-before-response",
+            encode(
+                Options::default(),
+                &[
+                    CONNECT,
+                    ClientSend { c: 0, len: 0 },
+                    AcceptAll,
+                    ClientClose { c: 0, reset: false },
+                    ServerClose { s: 0, reset: true },
+                ],
+            ),
+        )]
     }
 
     pub fn tcp() -> Vec<(&'static str, Vec<u8>)> {
