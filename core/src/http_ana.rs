@@ -793,6 +793,12 @@ impl Engine {
         s.res.output = 0;
         self.pool_release(old);
         if !self.channel_alloc(sid, Dir::Res) {
+            // No buffer for the answer: abort. The request head was dropped
+            // from the buffer above, so no analyser may parse it again.
+            if let Some(t) = self.streams[sid].txn.as_mut() {
+                t.req.state = MsgState::Done;
+                t.rsp.state = MsgState::Done;
+            }
             return self.http_abort(now, sid);
         }
         let s = &mut self.streams[sid];

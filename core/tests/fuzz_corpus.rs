@@ -622,23 +622,57 @@ mod found {
     };
 
     pub fn http() -> Vec<(&'static str, Vec<u8>)> {
-        vec![(
-            // A reset from the server while the client (request sent,
-            // write side shut) waits for the response head left the stream
-            // with no analyser to answer and no timer armed: the client
-            // never got its 502 and the stream leaked.
-            "server-reset-before-response",
-            encode(
-                Options::default(),
-                &[
-                    CONNECT,
-                    ClientSend { c: 0, len: 0 },
-                    AcceptAll,
-                    ClientClose { c: 0, reset: false },
-                    ServerClose { s: 0, reset: true },
-                ],
+        vec![
+            (
+                // A reset from the server while the client (request sent,
+                // write side shut) waits for the response head left the stream
+                // with no analyser to answer and no timer armed: the client
+                // never got its 502 and the stream leaked.
+                "server-reset-before-response",
+                encode(
+                    Options::default(),
+                    &[
+                        CONNECT,
+                        ClientSend { c: 0, len: 0 },
+                        AcceptAll,
+                        ClientClose { c: 0, reset: false },
+                        ServerClose { s: 0, reset: true },
+                    ],
+                ),
             ),
-        )]
+            (
+                // An error page (here a 408) that found no buffer in the pool
+                // aborted the stream after dropping the request head, but left
+                // the request analyser on: it parsed the emptied buffer again
+                // and tripped `HeadParser fed a shorter buffer`.
+                "error-reply-without-buffer",
+                encode(
+                    Options {
+                        pool: 1,
+                        splice: false,
+                    },
+                    &[
+                        CONNECT,
+                        ClientRaw {
+                            c: 0,
+                            bytes: b"GET / HTTP/1.1\r\n".to_vec(),
+                        },
+                        ClientSend { c: 0, len: 0 },
+                        CONNECT,
+                        ClientCanned { c: 1, which: 0 },
+                        ClientSend { c: 1, len: 0 },
+                        AcceptAll,
+                        Window { end: 1, size: 0 },
+                        Advance { t: 100 },
+                        ServerCanned { s: 0, which: 0 },
+                        ServerSend { s: 0, len: 0 },
+                        // 1124 ms: the first client's timeout (1 s after
+                        // its bytes) fires before the second one's.
+                        Advance { t: 127 + 16 },
+                    ],
+                ),
+            ),
+        ]
     }
 
     pub fn tcp() -> Vec<(&'static str, Vec<u8>)> {
