@@ -166,13 +166,43 @@ impl Engine {
         if !may || !self.channel_alloc(sid, dir) {
             return &mut [];
         }
+        let reserve = self.rx_reserve(&self.streams[sid], dir);
         let s = &mut self.streams[sid];
         let ch = if dir == Dir::Req {
             &mut s.req
         } else {
             &mut s.res
         };
-        ch.buf.spare_mut()
+        let spare = ch.buf.spare_mut();
+        let n = spare.len().saturating_sub(reserve);
+        &mut spare[..n]
+    }
+
+    /// Room a channel keeps free while its HTTP head waits to be parsed:
+    /// `tune.maxrewrite`, so that the analysers can rewrite the head in
+    /// place (HAProxy's `channel_recv_limit` reserve). Without it, a head
+    /// followed by enough body to fill the buffer in one read could not be
+    /// rewritten (500 on a request, 502 on a response). The parser's
+    /// `max_head_len` is the buffer size minus the same reserve, so a head
+    /// too large still fails as such instead of waiting for room.
+    fn rx_reserve(&self, s: &Stream, dir: Dir) -> usize {
+        use crate::http_ana::MsgState;
+        let head = s.txn.as_ref().is_some_and(|t| {
+            let msg = if dir == Dir::Req { &t.req } else { &t.rsp };
+            msg.state == MsgState::Head
+        });
+        if head {
+            self.maxrewrite
+        } else {
+            0
+        }
+    }
+
+    /// Whether a channel may take more bytes from its producer now,
+    /// counting the head-rewrite reserve.
+    fn rx_room(&self, s: &Stream, dir: Dir) -> bool {
+        let ch = if dir == Dir::Req { &s.req } else { &s.res };
+        ch.may_recv() && (ch.buf.is_null() || ch.buf.room() > self.rx_reserve(s, dir))
     }
 
     /// `n` bytes of this connection's input went straight to the other side.
@@ -474,13 +504,14 @@ impl Engine {
                 conn.side,
             ) {
                 (Some(s), ConnSide::Front) => (
-                    s.scf.state == ScState::Est && (s.req.may_recv() || spliced_open(&s.req)),
+                    s.scf.state == ScState::Est
+                        && (self.rx_room(s, Dir::Req) || spliced_open(&s.req)),
                     s.res.output > 0 && !s.res.shutw(),
                 ),
                 (Some(s), ConnSide::Back { .. }) => {
                     let est = s.scb.state == ScState::Est;
                     (
-                        est && (s.res.may_recv() || spliced_open(&s.res)),
+                        est && (self.rx_room(s, Dir::Res) || spliced_open(&s.res)),
                         est && s.req.output > 0 && !s.req.shutw(),
                     )
                 }
