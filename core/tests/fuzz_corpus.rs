@@ -672,6 +672,24 @@ mod found {
                     ],
                 ),
             ),
+            (
+                // A client reset while part of the response head was in:
+                // the abort released the response buffer, and the response
+                // analyser (still on, to judge the server side) parsed the
+                // empty buffer with a parser that had seen 3 bytes.
+                "client-reset-during-response-head",
+                encode(
+                    Options::default(),
+                    &[
+                        CONNECT,
+                        ClientSend { c: 0, len: 0 },
+                        AcceptAll,
+                        ServerCanned { s: 0, which: 0 },
+                        ServerSend { s: 0, len: 3 },
+                        ClientClose { c: 0, reset: true },
+                    ],
+                ),
+            ),
         ]
     }
 
