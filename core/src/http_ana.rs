@@ -505,6 +505,14 @@ impl Engine {
         txn.t_res_head = Some(now);
         let meth = txn.meth.clone().unwrap_or(Method::GET);
         let body = h1::response_body(&head, &meth, txn.flags.contains(TxnFlags::CONNECT));
+        let asked_upgrade = txn.req_head.as_ref().is_some_and(|h| h.wants_upgrade());
+        if head.status == 101 && !asked_upgrade {
+            // A server switches only to a protocol the client asked for
+            // (RFC 9110 §7.8). Tunnelling anyway would hand the server
+            // whatever the client sends next, unseen by the analysers and
+            // the rules: request smuggling past the proxy.
+            return self.http_server_error(now, sid, 502, ErrCode::PrxCond, FinSt::Headers);
+        }
         if !head.keep_alive() || matches!(body, BodyLen::UntilClose) {
             txn.flags |= TxnFlags::SRV_CLOSE;
         }

@@ -97,3 +97,33 @@ fn a_request_head_too_large_is_still_refused() {
     );
     w.assert_drained();
 }
+
+/// A 101 to a request that asked for no upgrade opened a tunnel: the next
+/// request went to the server raw, past `http-request deny`.
+#[test]
+fn an_unrequested_101_opens_no_tunnel() {
+    let cfg = HTTP.replace(
+        "    default_backend be\n",
+        "    http-request deny if { path_beg /admin }\n    default_backend be\n",
+    );
+    let mut w = World::new(&cfg);
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.send(
+        s,
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n",
+    );
+    assert!(
+        w.peers[c].from_engine.starts_with(b"HTTP/1.1 502"),
+        "{:?}",
+        String::from_utf8_lossy(&w.peers[c].from_engine)
+    );
+    w.send(c, b"GET /admin HTTP/1.1\r\nHost: a\r\n\r\n");
+    let to_server = String::from_utf8_lossy(&w.peers[s].from_engine).into_owned();
+    assert!(!to_server.contains("/admin"), "{to_server:?}");
+    w.fin(c);
+    w.fin(s);
+    w.assert_drained();
+}

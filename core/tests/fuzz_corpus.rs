@@ -690,6 +690,28 @@ mod found {
                     ],
                 ),
             ),
+            (
+                // A 101 answering a request that asked for no upgrade
+                // switched the connection to a tunnel: what the client sent
+                // next reached the server raw, never analysed (here junk;
+                // a request would have passed every rule).
+                "unrequested-101-tunnel",
+                encode(
+                    Options::default(),
+                    &[
+                        CONNECT,
+                        ClientSend { c: 0, len: 0 },
+                        AcceptAll,
+                        ServerCanned { s: 0, which: 3 },
+                        ServerSend { s: 0, len: 0 },
+                        ClientRaw {
+                            c: 0,
+                            bytes: b"\x00\x01junk".to_vec(),
+                        },
+                        ClientSend { c: 0, len: 0 },
+                    ],
+                ),
+            ),
         ]
     }
 
