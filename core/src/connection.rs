@@ -275,6 +275,7 @@ impl Engine {
             return self.idle_conn_close(now, c);
         };
         let (fto, bto) = (self.front_timeout(sid), self.back_timeout(sid));
+        let head_deadline = dir == Dir::Req && self.http_request_deadline(sid);
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
@@ -297,7 +298,14 @@ impl Engine {
             self.channel_release_if_empty(sid, dir);
         } else {
             ch.received(n);
-            ch.rex = to.map(|t| now.add_ms(t));
+            let idle = to.map(|t| now.add_ms(t));
+            ch.rex = if head_deadline {
+                // `timeout http-request` bounds the whole head: bytes
+                // trickling in do not push it back (slowloris).
+                Time::first(ch.rex, idle)
+            } else {
+                idle
+            };
             // Activity on a side refreshes its write timeout too (HAProxy
             // without `SC_FL_INDEP_STR`).
             let other = if dir == Dir::Req {
@@ -312,6 +320,17 @@ impl Engine {
             self.count_bytes(sid, fe, be, srv, dir, n as u64);
         }
         self.process_stream(now, sid);
+    }
+
+    /// Whether a stream's request head is bounded by `timeout
+    /// http-request` (its read deadline then only moves earlier).
+    fn http_request_deadline(&self, sid: Id<Stream>) -> bool {
+        self.streams.get(sid).is_some_and(|s| {
+            s.txn
+                .as_ref()
+                .is_some_and(|t| t.req.state == crate::http_ana::MsgState::Head)
+                && self.proxies[s.fe].timeouts.http_request_ms.is_some()
+        })
     }
 
     /// Byte counters: frontend, backend, server, tracked entries.

@@ -127,3 +127,27 @@ fn an_unrequested_101_opens_no_tunnel() {
     w.fin(s);
     w.assert_drained();
 }
+
+/// `timeout http-request` bounds the time to get a whole request head, but
+/// every byte read pushed the deadline back by `timeout client`: a client
+/// trickling a byte now and then held its stream open for ever.
+#[test]
+fn http_request_timeout_is_not_pushed_back_by_trickling_bytes() {
+    let cfg = HTTP.replace(
+        "    timeout client 10s\n",
+        "    timeout client 10s\n    timeout http-request 500\n",
+    );
+    let mut w = World::new(&cfg);
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    for b in b"GET / HTTP/1.1\r\n" {
+        w.send(c, &[*b]);
+        w.advance(40);
+    }
+    assert!(
+        w.peers[c].from_engine.starts_with(b"HTTP/1.1 408"),
+        "a 408 after 500 ms, got {:?}",
+        String::from_utf8_lossy(&w.peers[c].from_engine)
+    );
+    w.assert_drained();
+}
