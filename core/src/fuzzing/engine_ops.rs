@@ -412,104 +412,184 @@ fn canned_responses(t: Target) -> Vec<Vec<u8>> {
 
 // ------------------------------------------------------------------ checks
 
-/// Reads what a server received as a sequence of requests; anything the
-/// proxy forwards must parse (up to a tunnel, after which bytes are opaque).
+/// Reads a byte stream as a sequence of HTTP/1 messages, the way a peer
+/// of the proxy reads it: a server reading the requests the proxy forwards,
+/// a client reading the responses it gets (and, not strictly, the
+/// requests it sent itself, for their methods). Bodies are skipped by
+/// their framing; after an upgrade, a CONNECT or a body delimited by the
+/// close, bytes are opaque.
 #[derive(Debug)]
-struct ReqCheck {
+struct MsgCheck {
+    side: Side,
+    /// A parse error is a finding (the bytes come from the proxy);
+    /// otherwise the stream just turns opaque (a client's own junk).
+    strict: bool,
     buf: Vec<u8>,
-    state: ReqState,
-    requests: usize,
+    state: Framing,
+    /// Complete heads read (final ones, for responses).
+    count: usize,
+    /// Requests: their methods, in order.
+    methods: Vec<Method>,
+    /// The longest head read.
+    max_head: usize,
 }
 
 #[derive(Debug)]
-enum ReqState {
+enum Framing {
     Head,
     Length(u64),
     Chunked(Box<ChunkedDecoder>),
     Opaque,
 }
 
-fn check_opts() -> h1::ParseOptions {
-    h1::ParseOptions {
-        max_head_len: 1 << 16,
-        ..h1::ParseOptions::default()
+/// The longest head the HTTP engine reads (`tune.bufsize -
+/// tune.maxrewrite` of `HTTP_CFG`): a client reading its own requests
+/// gives up where the proxy does.
+const PROXY_MAX_HEAD: usize = 2048 - 512;
+
+impl Framing {
+    fn of(side: Side, body: BodyLen) -> Framing {
+        match body {
+            BodyLen::None | BodyLen::Length(0) => Framing::Head,
+            BodyLen::Length(n) => Framing::Length(n),
+            BodyLen::Chunked => Framing::Chunked(Box::new(ChunkedDecoder::new(side))),
+            BodyLen::UntilClose | BodyLen::Tunnel => Framing::Opaque,
+        }
     }
 }
 
-impl ReqCheck {
-    fn new() -> ReqCheck {
-        ReqCheck {
+impl MsgCheck {
+    fn new(side: Side, strict: bool, max_head: usize) -> MsgCheck {
+        MsgCheck {
+            side,
+            strict,
             buf: Vec::new(),
-            state: ReqState::Head,
-            requests: 0,
+            state: Framing::Head,
+            count: 0,
+            methods: Vec::new(),
+            max_head,
         }
     }
 
-    fn feed(&mut self, bytes: &[u8]) {
-        if matches!(self.state, ReqState::Opaque) {
+    fn what(&self) -> &'static str {
+        match self.side {
+            Side::Request => "request forwarded to a server",
+            Side::Response => "response sent to a client",
+        }
+    }
+
+    /// A message does not parse: a finding, or the end of what can be read.
+    fn bad(&mut self, e: h1::H1Error, input: &[u8]) {
+        assert!(
+            !self.strict,
+            "{} {} does not parse ({e:?}): {:?}",
+            self.what(),
+            self.count,
+            input.escape_ascii().to_string()
+        );
+        self.state = Framing::Opaque;
+    }
+
+    /// More bytes; `methods`: those of the requests the responses answer.
+    fn feed(&mut self, bytes: &[u8], methods: &[Method]) {
+        if matches!(self.state, Framing::Opaque) {
             return;
         }
-        self.buf.extend_from_slice(bytes);
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.extend_from_slice(bytes);
         let mut pos = 0;
-        loop {
-            let input = &self.buf[pos..];
-            match &mut self.state {
-                ReqState::Opaque => {
-                    pos = self.buf.len();
-                    break;
-                }
-                ReqState::Head => match h1::parse_request(input, &check_opts()) {
-                    Ok(h1::Status::Partial) => break,
-                    Err(e) => panic!(
-                        "request {} forwarded to a server does not parse ({e:?}): {:?}",
-                        self.requests,
-                        input.escape_ascii().to_string()
-                    ),
-                    Ok(h1::Status::Complete((head, used))) => {
-                        pos += used;
-                        self.requests += 1;
-                        self.state = if head.method == Method::CONNECT || head.wants_upgrade() {
-                            ReqState::Opaque
-                        } else {
-                            match h1::request_body(&head) {
-                                Ok(BodyLen::Length(n)) if n > 0 => ReqState::Length(n),
-                                Ok(BodyLen::Chunked) => {
-                                    ReqState::Chunked(Box::new(ChunkedDecoder::new(Side::Request)))
-                                }
-                                Ok(BodyLen::None | BodyLen::Length(_)) => ReqState::Head,
-                                Ok(_) => ReqState::Opaque,
-                                Err(e) => panic!("forwarded request with a bad framing: {e:?}"),
-                            }
-                        };
-                    }
-                },
-                ReqState::Length(n) => {
-                    let take = (*n).min(input.len() as u64);
-                    *n -= take;
-                    pos += take as usize;
-                    if *n > 0 {
-                        break;
-                    }
-                    self.state = ReqState::Head;
-                }
-                ReqState::Chunked(d) => match d.decode(input) {
-                    Ok((Decoded::Data(_), used)) => pos += used,
-                    Ok((Decoded::NeedMore, used)) => {
-                        pos += used;
-                        break;
-                    }
-                    Ok((Decoded::End, used)) => {
-                        pos += used;
-                        self.state = ReqState::Head;
-                    }
-                    Err(e) => panic!(
-                        "chunked body forwarded to a server does not decode ({e:?}): {:?}",
-                        input.escape_ascii().to_string()
-                    ),
-                },
+        // Every step uses bytes or moves to a head; the bound is a guard.
+        for _ in 0..=2 * buf.len() + 2 {
+            match self.step(&buf[pos..], methods) {
+                Some(used) => pos += used,
+                None => break,
             }
         }
-        self.buf.drain(..pos);
+        if matches!(self.state, Framing::Opaque) {
+            pos = buf.len();
+        }
+        buf.drain(..pos);
+        self.buf = buf;
+    }
+
+    /// Reads what it can at the start of `input`: the bytes used, or
+    /// `None` when it needs more (or reads no more).
+    fn step(&mut self, input: &[u8], methods: &[Method]) -> Option<usize> {
+        match &mut self.state {
+            Framing::Opaque => None,
+            Framing::Head => self.head(input, methods),
+            Framing::Length(n) => {
+                let take = (*n).min(input.len() as u64);
+                *n -= take;
+                if *n == 0 {
+                    self.state = Framing::Head;
+                }
+                (take > 0).then_some(take as usize)
+            }
+            Framing::Chunked(d) => match d.decode(input) {
+                Ok((Decoded::Data(_), used)) => Some(used),
+                Ok((Decoded::NeedMore, used)) => (used > 0).then_some(used),
+                Ok((Decoded::End, used)) => {
+                    self.state = Framing::Head;
+                    Some(used)
+                }
+                Err(e) => {
+                    self.bad(e, input);
+                    None
+                }
+            },
+        }
+    }
+
+    /// One head at the start of `input`: the bytes it used.
+    fn head(&mut self, input: &[u8], methods: &[Method]) -> Option<usize> {
+        let opts = h1::ParseOptions {
+            max_head_len: self.max_head,
+            ..h1::ParseOptions::default()
+        };
+        match self.side {
+            Side::Request => match h1::parse_request(input, &opts) {
+                Ok(h1::Status::Partial) => None,
+                Err(e) => {
+                    self.bad(e, input);
+                    None
+                }
+                Ok(h1::Status::Complete((head, used))) => {
+                    self.count += 1;
+                    self.methods.push(head.method.clone());
+                    self.state = if head.method == Method::CONNECT || head.wants_upgrade() {
+                        Framing::Opaque
+                    } else {
+                        match h1::request_body(&head) {
+                            Ok(body) => Framing::of(Side::Request, body),
+                            Err(e) => {
+                                self.bad(e, input);
+                                Framing::Opaque
+                            }
+                        }
+                    };
+                    Some(used)
+                }
+            },
+            Side::Response => match h1::parse_response(input, &opts) {
+                Ok(h1::Status::Partial) => None,
+                Err(e) => {
+                    self.bad(e, input);
+                    None
+                }
+                Ok(h1::Status::Complete((head, used))) => {
+                    if head.is_interim() {
+                        return Some(used);
+                    }
+                    let meth = methods.get(self.count).cloned().unwrap_or(Method::GET);
+                    self.count += 1;
+                    let connect = meth == Method::CONNECT;
+                    self.state =
+                        Framing::of(Side::Response, h1::response_body(&head, &meth, connect));
+                    Some(used)
+                }
+            },
+        }
     }
 }
 
@@ -534,11 +614,13 @@ struct End {
     /// Bytes received, and the first of them (traces).
     received: usize,
     first: Vec<u8>,
-    /// Clients in HTTP mode: the first response head, until it parsed.
-    head: Vec<u8>,
-    head_checked: bool,
-    /// Servers in HTTP mode: the request stream received.
-    reqs: Option<ReqCheck>,
+    /// HTTP: what this end receives, read as messages (a server, the
+    /// requests; a client, the responses). A parse error is a finding.
+    got: Option<MsgCheck>,
+    /// HTTP clients: the requests they sent (for the methods the
+    /// responses answer), after `skip` bytes of PROXY header.
+    sent: Option<MsgCheck>,
+    skip: usize,
 }
 
 impl End {
@@ -554,9 +636,16 @@ impl End {
             window: None,
             received: 0,
             first: Vec::new(),
-            head: Vec::new(),
-            head_checked: !http || !client,
-            reqs: (http && !client).then(ReqCheck::new),
+            got: http.then(|| {
+                let side = if client {
+                    Side::Response
+                } else {
+                    Side::Request
+                };
+                MsgCheck::new(side, true, 1 << 16)
+            }),
+            sent: (http && client).then(|| MsgCheck::new(Side::Request, false, PROXY_MAX_HEAD)),
+            skip: 0,
         }
     }
 
@@ -568,21 +657,20 @@ impl End {
         self.received += bytes.len();
         let keep = 80usize.saturating_sub(self.first.len()).min(bytes.len());
         self.first.extend_from_slice(&bytes[..keep]);
-        if let Some(r) = self.reqs.as_mut() {
-            r.feed(bytes);
+        if let Some(g) = self.got.as_mut() {
+            let methods = self.sent.as_ref().map_or(&[][..], |s| &s.methods);
+            g.feed(bytes, methods);
         }
-        if !self.head_checked {
-            let want = 4096usize.saturating_sub(self.head.len()).min(bytes.len());
-            self.head.extend_from_slice(&bytes[..want]);
-            match h1::parse_response(&self.head, &check_opts()) {
-                Ok(h1::Status::Partial) => {}
-                Ok(h1::Status::Complete(_)) => self.head_checked = true,
-                Err(e) => panic!(
-                    "a client received something that is not a response ({e:?}): {:?}",
-                    self.head.escape_ascii().to_string()
-                ),
-            }
+    }
+
+    /// Bytes this end put on the wire towards the engine.
+    fn put_on_wire(&mut self, bytes: Vec<u8>) {
+        if let Some(s) = self.sent.as_mut() {
+            let skip = self.skip.min(bytes.len());
+            self.skip -= skip;
+            s.feed(&bytes[skip..], &[]);
         }
+        self.to_engine.extend(bytes);
     }
 
     fn room(&self) -> usize {
@@ -1040,19 +1128,21 @@ impl World {
             40_000 + u16::from(n),
         );
         let src = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1 + n % 3)), 1024);
+        let mut h = Vec::new();
         match proxy % 3 {
             1 => {
-                let mut h = Vec::new();
                 crate::proto_proxy::encode_v1(Some(src), Some(local), &mut h);
-                self.ends[e].script.extend(h);
             }
             2 => {
-                let mut h = Vec::new();
                 let _ = crate::proto_proxy::encode_v2(Some(src), Some(local), &[], &mut h);
-                self.ends[e].script.extend(h);
             }
             _ => {}
         }
+        if self.engine.listeners[l.0 as usize].accept_proxy {
+            // The engine takes the header off before reading requests.
+            self.ends[e].skip = h.len();
+        }
+        self.ends[e].script.extend(h);
         let id = self.engine.on_accept(self.now, l, Some(peer), Some(local));
         if let Some(id) = id {
             assert!(!self.socks.contains_key(&id), "{id:?} accepted twice");
@@ -1097,7 +1187,7 @@ impl World {
             n => usize::from(n).min(end.script.len()),
         };
         let bytes: Vec<u8> = end.script.drain(..n).collect();
-        end.to_engine.extend(bytes);
+        end.put_on_wire(bytes);
         self.pump();
     }
 
@@ -1223,9 +1313,9 @@ pub fn trace(target: Target, data: &[u8], out: &mut Vec<String>) {
     flush(&mut w, out);
     for (i, e) in w.ends.iter().enumerate() {
         let kind = if e.client { "client" } else { "server" };
-        let got = e.reqs.as_ref().map_or(0, |r| r.requests);
+        let got = e.got.as_ref().map_or(0, |r| r.count);
         out.push(format!(
-            "end {i} {kind}: {} bytes unsent, {} received, requests parsed {got}: {:?}",
+            "end {i} {kind}: {} bytes unsent, {} received, messages read {got}: {:?}",
             e.script.len() + e.to_engine.len(),
             e.received,
             e.first.escape_ascii().to_string(),
