@@ -797,6 +797,13 @@ impl Engine {
             s.req.flags |= ChnFlags::SHUTR;
             s.req.buf.reset();
         }
+        // A response to HEAD has no body (RFC 9110 §9.3.2): the client
+        // would read ours as the start of the next response.
+        let bytes = if s.txn.as_ref().is_some_and(|t| t.flags.contains(TxnFlags::HEAD)) {
+            head_of(bytes)
+        } else {
+            bytes
+        };
         let old = std::mem::take(&mut s.res.buf);
         s.res.output = 0;
         self.pool_release(old);
@@ -942,6 +949,14 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+/// The head of a complete response (up to and with its blank line).
+fn head_of(bytes: &[u8]) -> &[u8] {
+    match bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(i) => &bytes[..i + 4],
+        None => bytes,
     }
 }
 

@@ -712,6 +712,25 @@ mod found {
                     ],
                 ),
             ),
+            (
+                // Replies made by the proxy (`return`, `deny`, error pages)
+                // carried their body to HEAD requests: on a keep-alive
+                // connection the client read "pong" as the start of the
+                // next response.
+                "head-request-answered-by-return",
+                encode(
+                    Options::default(),
+                    &[
+                        CONNECT,
+                        ClientRaw {
+                            c: 0,
+                            bytes: b"HEAD /ping HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+                        },
+                        ClientCanned { c: 0, which: 1 },
+                        ClientSend { c: 0, len: 0 },
+                    ],
+                ),
+            ),
         ]
     }
 
