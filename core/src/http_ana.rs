@@ -799,7 +799,11 @@ impl Engine {
         }
         // A response to HEAD has no body (RFC 9110 §9.3.2): the client
         // would read ours as the start of the next response.
-        let bytes = if s.txn.as_ref().is_some_and(|t| t.flags.contains(TxnFlags::HEAD)) {
+        let bytes = if s
+            .txn
+            .as_ref()
+            .is_some_and(|t| t.flags.contains(TxnFlags::HEAD))
+        {
             head_of(bytes)
         } else {
             bytes

@@ -55,7 +55,8 @@
 //! every timeout and nothing may be left (`datapath_counts() ==
 //! (0,0,0,0)`, no socket). In HTTP mode the bytes each server receives
 //! parse as a sequence of well-formed requests (up to a tunnel), and the
-//! first bytes each client receives begin a well-formed response.
+//! bytes each client receives as a sequence of responses, each body framed
+//! for the method of the request it answers.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
