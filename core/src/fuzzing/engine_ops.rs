@@ -619,9 +619,17 @@ struct End {
     /// requests; a client, the responses). A parse error is a finding.
     got: Option<MsgCheck>,
     /// HTTP clients: the requests they sent (for the methods the
-    /// responses answer), after `skip` bytes of PROXY header.
+    /// responses answer).
     sent: Option<MsgCheck>,
-    skip: usize,
+    /// Clients of an `accept-proxy` listener: the PROXY header being
+    /// sent (the engine takes it off; what follows is the payload), and
+    /// the most it may take.
+    proxy_hdr: Option<(Vec<u8>, usize)>,
+    /// The header was bad: the engine reads nothing more.
+    hdr_failed: bool,
+    /// TCP: the payload sent and the bytes received, in full.
+    tcp_sent: Option<Vec<u8>>,
+    tcp_got: Option<Vec<u8>>,
 }
 
 impl End {
@@ -646,7 +654,10 @@ impl End {
                 MsgCheck::new(side, true, 1 << 16)
             }),
             sent: (http && client).then(|| MsgCheck::new(Side::Request, false, PROXY_MAX_HEAD)),
-            skip: 0,
+            proxy_hdr: None,
+            hdr_failed: false,
+            tcp_sent: (!http).then(Vec::new),
+            tcp_got: (!http).then(Vec::new),
         }
     }
 
@@ -662,16 +673,47 @@ impl End {
             let methods = self.sent.as_ref().map_or(&[][..], |s| &s.methods);
             g.feed(bytes, methods);
         }
+        if let Some(t) = self.tcp_got.as_mut() {
+            t.extend_from_slice(bytes);
+        }
     }
 
     /// Bytes this end put on the wire towards the engine.
     fn put_on_wire(&mut self, bytes: Vec<u8>) {
+        let payload = self.payload(&bytes);
         if let Some(s) = self.sent.as_mut() {
-            let skip = self.skip.min(bytes.len());
-            self.skip -= skip;
-            s.feed(&bytes[skip..], &[]);
+            s.feed(&payload, &[]);
+        }
+        if let Some(t) = self.tcp_sent.as_mut() {
+            t.extend_from_slice(&payload);
         }
         self.to_engine.extend(bytes);
+    }
+
+    /// What of `bytes` is payload: all of it, but the PROXY header on an
+    /// `accept-proxy` listener (read as the engine reads it).
+    fn payload(&mut self, bytes: &[u8]) -> Vec<u8> {
+        use crate::peers::Status;
+        if self.hdr_failed {
+            return Vec::new();
+        }
+        let Some((hdr, max)) = self.proxy_hdr.as_mut() else {
+            return bytes.to_vec();
+        };
+        hdr.extend_from_slice(bytes);
+        match crate::proto_proxy::parse(hdr, *max) {
+            Ok(Status::Partial) if hdr.len() < *max => Vec::new(),
+            Ok(Status::Complete((_, n))) => {
+                let rest = hdr[n..].to_vec();
+                self.proxy_hdr = None;
+                rest
+            }
+            Ok(Status::Partial) | Err(_) => {
+                self.proxy_hdr = None;
+                self.hdr_failed = true;
+                Vec::new()
+            }
+        }
     }
 
     fn room(&self) -> usize {
@@ -1140,8 +1182,9 @@ impl World {
             _ => {}
         }
         if self.engine.listeners[l.0 as usize].accept_proxy {
-            // The engine takes the header off before reading requests.
-            self.ends[e].skip = h.len();
+            // The engine takes the header off before reading the payload.
+            let max = self.engine.pool.bufsize();
+            self.ends[e].proxy_hdr = Some((Vec::new(), max));
         }
         self.ends[e].script.extend(h);
         let id = self.engine.on_accept(self.now, l, Some(peer), Some(local));
@@ -1276,6 +1319,39 @@ impl World {
         );
         assert_eq!(self.engine.sock_count(), 0, "sockets leaked");
         assert!(self.socks.is_empty(), "the driver still has sockets");
+        self.check_tcp_bytes();
+    }
+
+    /// TCP: every far end received a prefix of what one of its possible
+    /// peers sent (a server, of a client's payload; a client, of a
+    /// server's bytes): nothing lost in the middle, duplicated, reordered
+    /// or mixed between connections.
+    fn check_tcp_bytes(&self) {
+        let stream = |e: &End, got: bool| {
+            if got {
+                e.tcp_got.clone().unwrap_or_default()
+            } else {
+                e.tcp_sent.clone().unwrap_or_default()
+            }
+        };
+        for e in self.ends.iter().filter(|e| e.tcp_got.is_some()) {
+            let got = stream(e, true);
+            if got.is_empty() {
+                continue;
+            }
+            let from_any = self
+                .ends
+                .iter()
+                .filter(|f| f.client != e.client)
+                .any(|f| stream(f, false).starts_with(&got));
+            let who = if e.client { "client" } else { "server" };
+            assert!(
+                from_any,
+                "a {who} received {} bytes that no peer sent in that order: {:?}",
+                got.len(),
+                got[..got.len().min(200)].escape_ascii().to_string()
+            );
+        }
     }
 }
 
