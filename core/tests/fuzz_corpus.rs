@@ -452,6 +452,21 @@ mod seeds {
                     &[ServerClose { s: S0, reset: true }],
                 ]),
             ),
+            (
+                "redirect-rewrite-teapot-big-chunks",
+                plain(&[
+                    &[CONNECT],
+                    &request(C0, 16),
+                    &request(C0, 17),
+                    &request(C0, 18),
+                    &respond(S0, 12),
+                    &request(C0, 18),
+                    &respond(S0, 0),
+                    &[ReadChunk { size: 100 }],
+                    &request(C0, 19),
+                    &respond(S0, 13),
+                ]),
+            ),
         ]
     }
 

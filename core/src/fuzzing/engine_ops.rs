@@ -279,7 +279,11 @@ frontend fe
     http-request deny deny_status 429 if { sc_http_req_rate(0) gt 6 }
     http-request return status 200 content-type text/plain string pong if { path /ping }
     http-request deny if { path_beg /admin }
+    http-request redirect location /moved code 302 if { path /old }
+    http-request set-path /rewritten if { path_beg /rw }
+    http-request del-header X-Drop
     http-request set-header X-Src %[src]
+    http-response deny if { status 418 }
     http-response set-header X-Resp 1
     use_backend be_close if { path_beg /close }
     default_backend be
@@ -384,6 +388,16 @@ fn canned_requests(t: Target) -> Vec<Vec<u8>> {
                 .to_vec(),
             b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n".to_vec(),
             b"GET /close/ka HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n".to_vec(),
+            b"GET /old HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+            b"HEAD /ping HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+            b"GET /rw?q=1 HTTP/1.1\r\nHost: a\r\nX-Drop: 1\r\n\r\n".to_vec(),
+            b"POST /t HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+              800\r\n"
+                .iter()
+                .copied()
+                .chain(pattern(2048))
+                .chain(b"\r\n0\r\n\r\n".iter().copied())
+                .collect(),
         ],
     }
 }
@@ -407,6 +421,13 @@ fn canned_responses(t: Target) -> Vec<Vec<u8>> {
             b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
                 .to_vec(),
             b"HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            b"HTTP/1.1 418 I'm a teapot\r\nContent-Length: 3\r\n\r\ntea".to_vec(),
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n"
+                .iter()
+                .copied()
+                .chain(pattern(2048))
+                .chain(b"\r\n0\r\nX-T: 1\r\n\r\n".iter().copied())
+                .collect(),
         ],
     }
 }
