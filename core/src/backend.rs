@@ -402,6 +402,7 @@ impl Engine {
         s.req.flags |= ChnFlags::SHUTR | ChnFlags::SHUTW;
         s.req.output = 0;
         let req = std::mem::take(&mut s.req.buf);
+        s.forget_input(crate::stream::Dir::Req);
         self.pool_release(req);
         let Some(s) = self.streams.get_mut(sid) else {
             return;

@@ -7,8 +7,26 @@
 //! invariants are round trips (what decodes re-encodes canonically and
 //! decodes to the same value), push-style consistency (feeding the same
 //! bytes in pieces gives the same items) and agreement between the layers.
+//! The engine targets (`engine_http`, `engine_tcp`) drive a whole engine
+//! with an in-memory world instead; their invariants are the engine's own
+//! (`check_invariants`, no busy loop, no leak) and the driving contract.
 //! Everything here is plain stable Rust, so `cargo test` replays every
 //! corpus and crash file without cargo-fuzz.
+
+pub mod engine_ops;
+
+/// Target `engine_http`: the input as a sequence of operations (clients
+/// connecting and sending in random chunkings, servers answering, closes,
+/// resets, backpressure, time) against an HTTP engine; see [`engine_ops`].
+pub fn engine_http(data: &[u8]) {
+    engine_ops::run(engine_ops::Target::Http, data);
+}
+
+/// Target `engine_tcp`: the same operations against a TCP engine
+/// (`accept-proxy`, `maxconn`, queues, retries, splicing).
+pub fn engine_tcp(data: &[u8]) {
+    engine_ops::run(engine_ops::Target::Tcp, data);
+}
 
 use crate::peers::dissect::{DissectError, Dissector, Item, Start};
 use crate::peers::handshake::{self, HandshakeError, HelloLines, StatusCode, Version};

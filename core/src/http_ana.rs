@@ -547,6 +547,14 @@ impl Engine {
         txn.t_res_head = Some(now);
         let meth = txn.meth.clone().unwrap_or(Method::GET);
         let body = h1::response_body(&head, &meth, txn.flags.contains(TxnFlags::CONNECT));
+        let asked_upgrade = txn.req_head.as_ref().is_some_and(|h| h.wants_upgrade());
+        if head.status == 101 && !asked_upgrade {
+            // A server switches only to a protocol the client asked for
+            // (RFC 9110 §7.8). Tunnelling anyway would hand the server
+            // whatever the client sends next, unseen by the analysers and
+            // the rules: request smuggling past the proxy.
+            return self.http_server_error(now, sid, 502, ErrCode::PrxCond, FinSt::Headers);
+        }
         if !head.keep_alive() || matches!(body, BodyLen::UntilClose) {
             txn.flags |= TxnFlags::SRV_CLOSE;
         }
@@ -877,6 +885,12 @@ impl Engine {
         s.res.output = 0;
         self.pool_release(old);
         if !self.channel_alloc(sid, Dir::Res) {
+            // No buffer for the answer: abort. The request head was dropped
+            // from the buffer above, so no analyser may parse it again.
+            if let Some(t) = self.streams[sid].txn.as_mut() {
+                t.req.state = MsgState::Done;
+                t.rsp.state = MsgState::Done;
+            }
             return self.http_abort(now, sid);
         }
         let s = &mut self.streams[sid];

@@ -173,6 +173,20 @@ impl Stream {
         }
     }
 
+    /// The bytes of a channel were dropped (an abort released its
+    /// buffer): the head parser of that direction forgets what it saw,
+    /// since it resumes from where it stopped in the *same* buffer.
+    pub(crate) fn forget_input(&mut self, dir: Dir) {
+        if let Some(t) = self.txn.as_mut() {
+            let msg = if dir == Dir::Req {
+                &mut t.req
+            } else {
+                &mut t.rsp
+            };
+            msg.parser.reset();
+        }
+    }
+
     /// The stage the back connector is in, for `SF_FINST_*`.
     pub fn stage(&self) -> FinSt {
         use crate::http_ana::MsgState;
@@ -513,6 +527,7 @@ impl Engine {
         s.res.flags |= ChnFlags::SHUTW | ChnFlags::SHUTR;
         s.res.output = 0;
         let res = std::mem::take(&mut s.res.buf);
+        s.forget_input(Dir::Res);
         s.scf.flags |= ScFlags::SHUTR | ScFlags::SHUTW;
         let connecting = s.scb.state < ScState::Est;
         let http = s.txn.is_some();
@@ -543,6 +558,7 @@ impl Engine {
         s.req.flags |= ChnFlags::SHUTW;
         s.req.output = 0;
         let req = std::mem::take(&mut s.req.buf);
+        s.forget_input(Dir::Req);
         s.scb.flags |= ScFlags::SHUTR | ScFlags::SHUTW;
         // The client's data can no longer go anywhere: stop reading it.
         s.req.flags |= ChnFlags::SHUTR;

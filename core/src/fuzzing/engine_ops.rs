@@ -1,0 +1,1425 @@
+//! The operation-sequence targets `engine_http` and `engine_tcp`: a whole
+//! engine (built from a fixed configuration) driven by a small in-memory
+//! world whose every move comes from the fuzzer's bytes.
+//!
+//! The world is a set of *far ends*: the clients that connect to the
+//! engine's listeners and the servers it connects to. Each far end has a
+//! script (bytes it will send: fuzzer bytes and canned, well-formed
+//! messages), a queue of bytes on the wire towards the engine, a receive
+//! window (backpressure), and what it received. The driver follows the
+//! engine's contract exactly like `proxy-mio`: interest comes from
+//! `Action::Interest`; a socket is read only when its read interest is on
+//! and its far end has something (bytes, or a FIN); an empty `recv_buf`
+//! is backpressure; `recv_blocked` follows a read that emptied the wire
+//! (the next read would find nothing); writes take `send_buf` up to the
+//! far end's window; every action is drained after every input.
+//!
+//! # Input encoding
+//!
+//! ```text
+//! input  = options op*
+//! options: bit 0-1 pool limit (0: from the config, 1: 2, 2: 3, 3: 5 buffers)
+//!          bit 2   the driver can splice (`EngineOptions::splice`)
+//! op     = code (byte % 16) args
+//! ```
+//!
+//! | code | op | args |
+//! |---|---|---|
+//! | 0 | `Connect` | listener, proxy (0: none, 1: PROXY v1, 2: PROXY v2 first in the script) |
+//! | 1 | `ClientSend` | client, len (next `len` script bytes on the wire; 0: all; an empty script gets the next canned request) |
+//! | 2 | `ClientRaw` | client, n, n bytes appended to its script |
+//! | 3 | `ClientCanned` | client, which canned request to append |
+//! | 4 | `ClientClose` | client, how (even: FIN, odd: reset) |
+//! | 5 | `ServerConnect` | pending connect, how (0, 1: established, 2: refused, 3: timed out) |
+//! | 6 | `AcceptAll` | — every pending connect established |
+//! | 7 | `ServerSend` | server, len (as `ClientSend`, canned responses) |
+//! | 8 | `ServerRaw` | server, n, n bytes |
+//! | 9 | `ServerCanned` | server, which canned response |
+//! | 10 | `ServerClose` | server, how |
+//! | 11 | `Window` | far end, size (< 128: bytes; 255: unlimited; else (size - 127) * 64 bytes) |
+//! | 12 | `ReadChunk` | size (most bytes per read; 0: unlimited) |
+//! | 13 | `Advance` | t (< 128: t ms; else (t - 127) * 64 ms), timers run at their due times |
+//! | 14 | `Cli` | which admin command (`disable server`, `set weight`, `clear table`...) |
+//! | 15 | `Stop` | how (even: soft, odd: hard) |
+//!
+//! A client, server or far end argument picks among the live ones (`arg %
+//! count`); an op with nothing to act on does nothing. Missing argument
+//! bytes read as 0. At most [`MAX_OPS`] ops run.
+//!
+//! # Assertions (a failure is a finding)
+//!
+//! No panic; `check_invariants()` and `next_timeout() > now` after every
+//! entry point; every action names a socket the driver knows; a
+//! `Shutdown` is never asked while `send_buf` has bytes, and no byte is
+//! written after it; at the end every far end closes (FIN), time runs past
+//! every timeout and nothing may be left (`datapath_counts() ==
+//! (0,0,0,0)`, no socket). In HTTP mode the bytes each server receives
+//! parse as a sequence of well-formed requests (up to a tunnel), and the
+//! bytes each client receives as a sequence of responses, each body framed
+//! for the method of the request it answers.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use crate::cfgparse::{self, ParseOptions};
+use crate::engine::{Engine, EngineOptions, StopMode};
+use crate::h1::{self, BodyLen, ChunkedDecoder, Decoded, Method, Side};
+use crate::sock::{Action, ListenAddr, ListenerId, SockError, SockId};
+use crate::time::Time;
+
+/// Ops run per input at most (keeps every execution short).
+pub const MAX_OPS: usize = 1000;
+
+/// Which engine configuration a run drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Http,
+    Tcp,
+}
+
+/// One operation of the encoding (see the module documentation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    Connect { listener: u8, proxy: u8 },
+    ClientSend { c: u8, len: u8 },
+    ClientRaw { c: u8, bytes: Vec<u8> },
+    ClientCanned { c: u8, which: u8 },
+    ClientClose { c: u8, reset: bool },
+    ServerConnect { p: u8, how: u8 },
+    AcceptAll,
+    ServerSend { s: u8, len: u8 },
+    ServerRaw { s: u8, bytes: Vec<u8> },
+    ServerCanned { s: u8, which: u8 },
+    ServerClose { s: u8, reset: bool },
+    Window { end: u8, size: u8 },
+    ReadChunk { size: u8 },
+    Advance { t: u8 },
+    Cli { cmd: u8 },
+    Stop { hard: bool },
+}
+
+/// The options byte.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// 0: the configuration's pool; 1, 2, 3: 2, 3, 5 buffers.
+    pub pool: u8,
+    pub splice: bool,
+}
+
+impl Options {
+    fn from_byte(b: u8) -> Options {
+        Options {
+            pool: b & 3,
+            splice: b & 4 != 0,
+        }
+    }
+
+    fn to_byte(self) -> u8 {
+        (self.pool & 3) | if self.splice { 4 } else { 0 }
+    }
+}
+
+/// Reads an input as options and ops.
+pub fn decode(data: &[u8]) -> (Options, Vec<Op>) {
+    let mut r = Reader { data, pos: 0 };
+    let opts = Options::from_byte(r.u8());
+    let mut ops = Vec::new();
+    while !r.done() && ops.len() < MAX_OPS {
+        ops.push(r.op());
+    }
+    (opts, ops)
+}
+
+/// Writes options and ops as an input (seed corpora, regression tests).
+pub fn encode(opts: Options, ops: &[Op]) -> Vec<u8> {
+    let mut out = vec![opts.to_byte()];
+    for op in ops {
+        let raw = |out: &mut Vec<u8>, code: u8, who: u8, bytes: &[u8]| {
+            let n = bytes.len().min(255);
+            out.extend_from_slice(&[code, who, n as u8]);
+            out.extend_from_slice(&bytes[..n]);
+        };
+        match *op {
+            Op::Connect { listener, proxy } => out.extend_from_slice(&[0, listener, proxy]),
+            Op::ClientSend { c, len } => out.extend_from_slice(&[1, c, len]),
+            Op::ClientRaw { c, ref bytes } => raw(&mut out, 2, c, bytes),
+            Op::ClientCanned { c, which } => out.extend_from_slice(&[3, c, which]),
+            Op::ClientClose { c, reset } => out.extend_from_slice(&[4, c, u8::from(reset)]),
+            Op::ServerConnect { p, how } => out.extend_from_slice(&[5, p, how]),
+            Op::AcceptAll => out.push(6),
+            Op::ServerSend { s, len } => out.extend_from_slice(&[7, s, len]),
+            Op::ServerRaw { s, ref bytes } => raw(&mut out, 8, s, bytes),
+            Op::ServerCanned { s, which } => out.extend_from_slice(&[9, s, which]),
+            Op::ServerClose { s, reset } => out.extend_from_slice(&[10, s, u8::from(reset)]),
+            Op::Window { end, size } => out.extend_from_slice(&[11, end, size]),
+            Op::ReadChunk { size } => out.extend_from_slice(&[12, size]),
+            Op::Advance { t } => out.extend_from_slice(&[13, t]),
+            Op::Cli { cmd } => out.extend_from_slice(&[14, cmd]),
+            Op::Stop { hard } => out.extend_from_slice(&[15, u8::from(hard)]),
+        }
+    }
+    out
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn u8(&mut self) -> u8 {
+        let b = self.data.get(self.pos).copied().unwrap_or(0);
+        self.pos += 1;
+        b
+    }
+
+    fn bytes(&mut self) -> Vec<u8> {
+        let n = usize::from(self.u8());
+        let start = self.pos.min(self.data.len());
+        let end = (start + n).min(self.data.len());
+        self.pos = start + n;
+        self.data[start..end].to_vec()
+    }
+
+    fn done(&self) -> bool {
+        self.pos >= self.data.len()
+    }
+
+    fn op(&mut self) -> Op {
+        match self.u8() % 16 {
+            0 => Op::Connect {
+                listener: self.u8(),
+                proxy: self.u8(),
+            },
+            1 => Op::ClientSend {
+                c: self.u8(),
+                len: self.u8(),
+            },
+            2 => Op::ClientRaw {
+                c: self.u8(),
+                bytes: self.bytes(),
+            },
+            3 => Op::ClientCanned {
+                c: self.u8(),
+                which: self.u8(),
+            },
+            4 => Op::ClientClose {
+                c: self.u8(),
+                reset: self.u8() & 1 == 1,
+            },
+            5 => Op::ServerConnect {
+                p: self.u8(),
+                how: self.u8(),
+            },
+            6 => Op::AcceptAll,
+            7 => Op::ServerSend {
+                s: self.u8(),
+                len: self.u8(),
+            },
+            8 => Op::ServerRaw {
+                s: self.u8(),
+                bytes: self.bytes(),
+            },
+            9 => Op::ServerCanned {
+                s: self.u8(),
+                which: self.u8(),
+            },
+            10 => Op::ServerClose {
+                s: self.u8(),
+                reset: self.u8() & 1 == 1,
+            },
+            11 => Op::Window {
+                end: self.u8(),
+                size: self.u8(),
+            },
+            12 => Op::ReadChunk { size: self.u8() },
+            13 => Op::Advance { t: self.u8() },
+            14 => Op::Cli { cmd: self.u8() },
+            _ => Op::Stop {
+                hard: self.u8() & 1 == 1,
+            },
+        }
+    }
+}
+
+// ------------------------------------------------------------ configurations
+
+/// The HTTP engine: a frontend with rules (return, deny on a path,
+/// set-header, track-sc0 and a request-rate limit), a keep-alive backend
+/// with two servers and `http-reuse always`, and a `server-close` backend.
+/// Small buffers so that heads and bodies fill them.
+pub const HTTP_CFG: &str = "\
+global
+    maxconn 64
+    tune.bufsize 2048
+    tune.maxrewrite 512
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    option httplog
+    option http-keep-alive
+    option forwardfor
+    option splice-auto
+    timeout connect 200
+    timeout client 1s
+    timeout server 1s
+    timeout http-request 500
+    timeout http-keep-alive 300
+    timeout queue 300
+    timeout tunnel 2s
+    retries 2
+    option redispatch
+frontend fe
+    bind 127.0.0.1:8080
+    bind 127.0.0.1:8081 accept-proxy
+    stick-table type ip size 16 expire 10s store http_req_rate(1s),gpc0
+    http-request track-sc0 src
+    http-request deny deny_status 429 if { sc_http_req_rate(0) gt 6 }
+    http-request return status 200 content-type text/plain string pong if { path /ping }
+    http-request deny if { path_beg /admin }
+    http-request redirect location /moved code 302 if { path /old }
+    http-request set-path /rewritten if { path_beg /rw }
+    http-request del-header X-Drop
+    http-request set-header X-Src %[src]
+    http-response deny if { status 418 }
+    http-response set-header X-Resp 1
+    use_backend be_close if { path_beg /close }
+    default_backend be
+backend be
+    balance roundrobin
+    http-reuse always
+    server s1 127.0.0.1:9001 maxconn 2
+    server s2 127.0.0.1:9002
+backend be_close
+    option http-server-close
+    server s3 127.0.0.1:9003 maxconn 1
+";
+
+/// The TCP engine: a listen section with two servers, `accept-proxy` on
+/// one bind, `maxconn` on the section, a bind and a server, and small
+/// timeouts.
+pub const TCP_CFG: &str = "\
+global
+    maxconn 64
+    tune.bufsize 1024
+    log stdout format raw local0
+defaults
+    mode tcp
+    log global
+    option tcplog
+    option splice-auto
+    timeout connect 200
+    timeout client 500
+    timeout server 500
+    timeout client-fin 100
+    timeout queue 300
+    retries 2
+    option redispatch
+listen app
+    bind 127.0.0.1:8000
+    bind 127.0.0.1:8001 accept-proxy maxconn 2
+    maxconn 4
+    tcp-request connection reject if { src 10.0.0.4 }
+    balance roundrobin
+    server s1 127.0.0.1:9001 maxconn 2
+    server s2 127.0.0.1:9002 maxconn 1
+";
+
+/// Admin commands of the `Cli` op; `{be}` and `{t}` are the target's
+/// backend and table.
+const CLI_CMDS: &[&str] = &[
+    "show stat",
+    "show info",
+    "disable server {be}/s1",
+    "enable server {be}/s1",
+    "set server {be}/s2 state drain",
+    "set server {be}/s2 state ready",
+    "set weight {be}/s1 0",
+    "set weight {be}/s1 100%",
+    "show table {t}",
+    "clear table {t}",
+];
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+fn with_body(head: &str, body_len: usize) -> Vec<u8> {
+    let mut v = head.as_bytes().to_vec();
+    v.extend(pattern(body_len));
+    v
+}
+
+/// Well-formed (and a few deliberately bad) requests.
+fn canned_requests(t: Target) -> Vec<Vec<u8>> {
+    match t {
+        Target::Tcp => vec![
+            b"hello\n".to_vec(),
+            pattern(3000),
+            b"PROXY TCP4 192.0.2.1 192.0.2.2 1234 80\r\n".to_vec(),
+            b"PROXY UNKNOWN\r\n".to_vec(),
+            b"GET / HTTP/1.0\r\n\r\n".to_vec(),
+            pattern(700),
+        ],
+        Target::Http => vec![
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+            b"GET /ping HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+            b"GET /admin HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+            b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello".to_vec(),
+            b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+              5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n"
+                .to_vec(),
+            b"POST /e HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nbody"
+                .to_vec(),
+            b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+                .to_vec(),
+            b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+            b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+            b"GET / HTTP/1.0\r\n\r\n".to_vec(),
+            b"GET /close HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+            b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n".to_vec(),
+            with_body(
+                "POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: 3000\r\n\r\n",
+                3000,
+            ),
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                .to_vec(),
+            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n".to_vec(),
+            b"GET /close/ka HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n".to_vec(),
+            b"GET /old HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+            b"HEAD /ping HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+            b"GET /rw?q=1 HTTP/1.1\r\nHost: a\r\nX-Drop: 1\r\n\r\n".to_vec(),
+            b"POST /t HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+              800\r\n"
+                .iter()
+                .copied()
+                .chain(pattern(2048))
+                .chain(b"\r\n0\r\n\r\n".iter().copied())
+                .collect(),
+        ],
+    }
+}
+
+/// Responses: Content-Length, chunked, 1xx, tunnels, until-close, garbage.
+fn canned_responses(t: Target) -> Vec<Vec<u8>> {
+    match t {
+        Target::Tcp => vec![b"banner\r\n".to_vec(), pattern(3000), b"ok".to_vec()],
+        Target::Http => vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(),
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n".to_vec(),
+            b"HTTP/1.1 100 Continue\r\n\r\n".to_vec(),
+            b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+                .to_vec(),
+            b"HTTP/1.1 204 No Content\r\n\r\n".to_vec(),
+            b"HTTP/1.1 200 OK\r\n\r\nuntil close".to_vec(),
+            b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabc".to_vec(),
+            b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n".to_vec(),
+            b"\x00\x01garbage\r\n\r\n".to_vec(),
+            with_body("HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n", 3000),
+            b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+                .to_vec(),
+            b"HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            b"HTTP/1.1 418 I'm a teapot\r\nContent-Length: 3\r\n\r\ntea".to_vec(),
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n"
+                .iter()
+                .copied()
+                .chain(pattern(2048))
+                .chain(b"\r\n0\r\nX-T: 1\r\n\r\n".iter().copied())
+                .collect(),
+        ],
+    }
+}
+
+// ------------------------------------------------------------------ checks
+
+/// Reads a byte stream as a sequence of HTTP/1 messages, the way a peer
+/// of the proxy reads it: a server reading the requests the proxy forwards,
+/// a client reading the responses it gets (and, not strictly, the
+/// requests it sent itself, for their methods). Bodies are skipped by
+/// their framing; after an upgrade, a CONNECT or a body delimited by the
+/// close, bytes are opaque.
+#[derive(Debug)]
+struct MsgCheck {
+    side: Side,
+    /// A parse error is a finding (the bytes come from the proxy);
+    /// otherwise the stream just turns opaque (a client's own junk).
+    strict: bool,
+    buf: Vec<u8>,
+    state: Framing,
+    /// Complete heads read (final ones, for responses).
+    count: usize,
+    /// Requests: their methods, in order.
+    methods: Vec<Method>,
+    /// The longest head read.
+    max_head: usize,
+}
+
+#[derive(Debug)]
+enum Framing {
+    Head,
+    Length(u64),
+    Chunked(Box<ChunkedDecoder>),
+    Opaque,
+}
+
+/// The longest head the HTTP engine reads (`tune.bufsize -
+/// tune.maxrewrite` of `HTTP_CFG`): a client reading its own requests
+/// gives up where the proxy does.
+const PROXY_MAX_HEAD: usize = 2048 - 512;
+
+impl Framing {
+    fn of(side: Side, body: BodyLen) -> Framing {
+        match body {
+            BodyLen::None | BodyLen::Length(0) => Framing::Head,
+            BodyLen::Length(n) => Framing::Length(n),
+            BodyLen::Chunked => Framing::Chunked(Box::new(ChunkedDecoder::new(side))),
+            BodyLen::UntilClose | BodyLen::Tunnel => Framing::Opaque,
+        }
+    }
+}
+
+impl MsgCheck {
+    fn new(side: Side, strict: bool, max_head: usize) -> MsgCheck {
+        MsgCheck {
+            side,
+            strict,
+            buf: Vec::new(),
+            state: Framing::Head,
+            count: 0,
+            methods: Vec::new(),
+            max_head,
+        }
+    }
+
+    fn what(&self) -> &'static str {
+        match self.side {
+            Side::Request => "request forwarded to a server",
+            Side::Response => "response sent to a client",
+        }
+    }
+
+    /// A message does not parse: a finding, or the end of what can be read.
+    fn bad(&mut self, e: h1::H1Error, input: &[u8]) {
+        assert!(
+            !self.strict,
+            "{} {} does not parse ({e:?}): {:?}",
+            self.what(),
+            self.count,
+            input.escape_ascii().to_string()
+        );
+        self.state = Framing::Opaque;
+    }
+
+    /// More bytes; `methods`: those of the requests the responses answer.
+    fn feed(&mut self, bytes: &[u8], methods: &[Method]) {
+        if matches!(self.state, Framing::Opaque) {
+            return;
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.extend_from_slice(bytes);
+        let mut pos = 0;
+        // Every step uses bytes or moves to a head; the bound is a guard.
+        for _ in 0..=2 * buf.len() + 2 {
+            match self.step(&buf[pos..], methods) {
+                Some(used) => pos += used,
+                None => break,
+            }
+        }
+        if matches!(self.state, Framing::Opaque) {
+            pos = buf.len();
+        }
+        buf.drain(..pos);
+        self.buf = buf;
+    }
+
+    /// Reads what it can at the start of `input`: the bytes used, or
+    /// `None` when it needs more (or reads no more).
+    fn step(&mut self, input: &[u8], methods: &[Method]) -> Option<usize> {
+        match &mut self.state {
+            Framing::Opaque => None,
+            Framing::Head => self.head(input, methods),
+            Framing::Length(n) => {
+                let take = (*n).min(input.len() as u64);
+                *n -= take;
+                if *n == 0 {
+                    self.state = Framing::Head;
+                }
+                (take > 0).then_some(take as usize)
+            }
+            Framing::Chunked(d) => match d.decode(input) {
+                Ok((Decoded::Data(_), used)) => Some(used),
+                Ok((Decoded::NeedMore, used)) => (used > 0).then_some(used),
+                Ok((Decoded::End, used)) => {
+                    self.state = Framing::Head;
+                    Some(used)
+                }
+                Err(e) => {
+                    self.bad(e, input);
+                    None
+                }
+            },
+        }
+    }
+
+    /// One head at the start of `input`: the bytes it used.
+    fn head(&mut self, input: &[u8], methods: &[Method]) -> Option<usize> {
+        let opts = h1::ParseOptions {
+            max_head_len: self.max_head,
+            ..h1::ParseOptions::default()
+        };
+        match self.side {
+            Side::Request => match h1::parse_request(input, &opts) {
+                Ok(h1::Status::Partial) => None,
+                Err(e) => {
+                    self.bad(e, input);
+                    None
+                }
+                Ok(h1::Status::Complete((head, used))) => {
+                    self.count += 1;
+                    self.methods.push(head.method.clone());
+                    self.state = if head.method == Method::CONNECT || head.wants_upgrade() {
+                        Framing::Opaque
+                    } else {
+                        match h1::request_body(&head) {
+                            Ok(body) => Framing::of(Side::Request, body),
+                            Err(e) => {
+                                self.bad(e, input);
+                                Framing::Opaque
+                            }
+                        }
+                    };
+                    Some(used)
+                }
+            },
+            Side::Response => match h1::parse_response(input, &opts) {
+                Ok(h1::Status::Partial) => None,
+                Err(e) => {
+                    self.bad(e, input);
+                    None
+                }
+                Ok(h1::Status::Complete((head, used))) => {
+                    if head.is_interim() {
+                        return Some(used);
+                    }
+                    let meth = methods.get(self.count).cloned().unwrap_or(Method::GET);
+                    self.count += 1;
+                    let connect = meth == Method::CONNECT;
+                    self.state =
+                        Framing::of(Side::Response, h1::response_body(&head, &meth, connect));
+                    Some(used)
+                }
+            },
+        }
+    }
+}
+
+// ------------------------------------------------------------------ the world
+
+/// One far end: a client of the engine or a server it connected to.
+#[derive(Debug)]
+struct End {
+    client: bool,
+    /// The engine's socket for this far end, while it is open.
+    sock: Option<SockId>,
+    /// Bytes this end will send, in order.
+    script: VecDeque<u8>,
+    /// The next canned message to append when the script runs dry.
+    canned: usize,
+    /// Bytes on the wire towards the engine.
+    to_engine: VecDeque<u8>,
+    fin_to_engine: bool,
+    fin_delivered: bool,
+    /// Bytes this end still accepts (`None`: unlimited).
+    window: Option<usize>,
+    /// Bytes received, and the first of them (traces).
+    received: usize,
+    first: Vec<u8>,
+    /// HTTP: what this end receives, read as messages (a server, the
+    /// requests; a client, the responses). A parse error is a finding.
+    got: Option<MsgCheck>,
+    /// HTTP clients: the requests they sent (for the methods the
+    /// responses answer).
+    sent: Option<MsgCheck>,
+    /// Clients of an `accept-proxy` listener: the PROXY header being
+    /// sent (the engine takes it off; what follows is the payload), and
+    /// the most it may take.
+    proxy_hdr: Option<(Vec<u8>, usize)>,
+    /// The header was bad: the engine reads nothing more.
+    hdr_failed: bool,
+    /// TCP: the payload sent and the bytes received, in full.
+    tcp_sent: Option<Vec<u8>>,
+    tcp_got: Option<Vec<u8>>,
+}
+
+impl End {
+    fn new(client: bool, http: bool) -> End {
+        End {
+            client,
+            sock: None,
+            script: VecDeque::new(),
+            canned: 0,
+            to_engine: VecDeque::new(),
+            fin_to_engine: false,
+            fin_delivered: false,
+            window: None,
+            received: 0,
+            first: Vec::new(),
+            got: http.then(|| {
+                let side = if client {
+                    Side::Response
+                } else {
+                    Side::Request
+                };
+                MsgCheck::new(side, true, 1 << 16)
+            }),
+            sent: (http && client).then(|| MsgCheck::new(Side::Request, false, PROXY_MAX_HEAD)),
+            proxy_hdr: None,
+            hdr_failed: false,
+            tcp_sent: (!http).then(Vec::new),
+            tcp_got: (!http).then(Vec::new),
+        }
+    }
+
+    /// Bytes the engine wrote to this end.
+    fn receive(&mut self, bytes: &[u8]) {
+        if let Some(w) = self.window.as_mut() {
+            *w -= bytes.len();
+        }
+        self.received += bytes.len();
+        let keep = 80usize.saturating_sub(self.first.len()).min(bytes.len());
+        self.first.extend_from_slice(&bytes[..keep]);
+        if let Some(g) = self.got.as_mut() {
+            let methods = self.sent.as_ref().map_or(&[][..], |s| &s.methods);
+            g.feed(bytes, methods);
+        }
+        if let Some(t) = self.tcp_got.as_mut() {
+            t.extend_from_slice(bytes);
+        }
+    }
+
+    /// Bytes this end put on the wire towards the engine.
+    fn put_on_wire(&mut self, bytes: Vec<u8>) {
+        let payload = self.payload(&bytes);
+        if let Some(s) = self.sent.as_mut() {
+            s.feed(&payload, &[]);
+        }
+        if let Some(t) = self.tcp_sent.as_mut() {
+            t.extend_from_slice(&payload);
+        }
+        self.to_engine.extend(bytes);
+    }
+
+    /// What of `bytes` is payload: all of it, but the PROXY header on an
+    /// `accept-proxy` listener (read as the engine reads it).
+    fn payload(&mut self, bytes: &[u8]) -> Vec<u8> {
+        use crate::peers::Status;
+        if self.hdr_failed {
+            return Vec::new();
+        }
+        let Some((hdr, max)) = self.proxy_hdr.as_mut() else {
+            return bytes.to_vec();
+        };
+        hdr.extend_from_slice(bytes);
+        match crate::proto_proxy::parse(hdr, *max) {
+            Ok(Status::Partial) if hdr.len() < *max => Vec::new(),
+            Ok(Status::Complete((_, n))) => {
+                let rest = hdr[n..].to_vec();
+                self.proxy_hdr = None;
+                rest
+            }
+            Ok(Status::Partial) | Err(_) => {
+                self.proxy_hdr = None;
+                self.hdr_failed = true;
+                Vec::new()
+            }
+        }
+    }
+
+    fn room(&self) -> usize {
+        self.window.unwrap_or(usize::MAX)
+    }
+}
+
+/// The engine's view of one socket, as the driver keeps it.
+#[derive(Debug)]
+struct Sock {
+    end: usize,
+    read: bool,
+    write: bool,
+    /// `Action::Connect` asked, not answered yet.
+    connecting: bool,
+    /// `Action::Shutdown` was asked.
+    shut: bool,
+    splice_to: Option<SockId>,
+}
+
+/// The driver: one engine and the far ends of its sockets.
+#[derive(Debug)]
+struct World {
+    target: Target,
+    engine: Engine,
+    now: Time,
+    splice: bool,
+    listeners: Vec<(ListenerId, SocketAddr)>,
+    paused: BTreeSet<ListenerId>,
+    socks: BTreeMap<SockId, Sock>,
+    ends: Vec<End>,
+    /// Most bytes per read (`ReadChunk`).
+    read_chunk: usize,
+    requests: Vec<Vec<u8>>,
+    responses: Vec<Vec<u8>>,
+    /// What happened, when a trace was asked for ([`trace`]).
+    trace: Option<Vec<String>>,
+}
+
+/// Pump rounds per input at most: every round moves bytes or delivers an
+/// event, so the bound is only hit by a livelock.
+const MAX_PUMP_ROUNDS: usize = 100_000;
+
+impl World {
+    fn new(target: Target, opts: Options) -> World {
+        let text = match target {
+            Target::Http => HTTP_CFG,
+            Target::Tcp => TCP_CFG,
+        };
+        let parsed = cfgparse::parse("fuzz.cfg", text, ParseOptions::new("fuzz"))
+            .unwrap_or_else(|e| panic!("fuzz configuration: {e}"));
+        let eopts = EngineOptions {
+            seed: 1,
+            epoch_ms: 1_795_302_242_000,
+            splice: opts.splice,
+            ..EngineOptions::default()
+        };
+        let resolver = |_: &str, _: u16| None;
+        let mut engine = Engine::from_config(Time::ZERO, &parsed.config, eopts, &resolver)
+            .unwrap_or_else(|e| panic!("fuzz configuration: {e}"));
+        match opts.pool {
+            1 => engine.set_pool_limit(2),
+            2 => engine.set_pool_limit(3),
+            3 => engine.set_pool_limit(5),
+            _ => {}
+        }
+        let mut w = World {
+            target,
+            engine,
+            now: Time::ZERO,
+            splice: opts.splice,
+            listeners: Vec::new(),
+            paused: BTreeSet::new(),
+            socks: BTreeMap::new(),
+            ends: Vec::new(),
+            read_chunk: usize::MAX,
+            requests: canned_requests(target),
+            responses: canned_responses(target),
+            trace: None,
+        };
+        w.drain();
+        w
+    }
+
+    // -------------------------------------------------------------- actions
+
+    /// Carries out every action, then checks the engine (after every entry
+    /// point).
+    fn drain(&mut self) {
+        while let Some(a) = self.engine.poll_action() {
+            self.act(a);
+        }
+        self.engine.check_invariants();
+        if let Some(t) = self.engine.next_timeout() {
+            assert!(
+                t > self.now,
+                "timer at {t:?}, not after now {:?}: busy loop",
+                self.now
+            );
+        }
+    }
+
+    fn act(&mut self, a: Action) {
+        if !matches!(a, Action::Log(_)) {
+            self.note(|| format!("    {a:?}"));
+        }
+        match a {
+            Action::Listen { listener, addr } => {
+                if let ListenAddr::Tcp(a) = addr {
+                    self.listeners.push((listener, a));
+                }
+            }
+            Action::Unlisten { listener } => self.listeners.retain(|(l, _)| *l != listener),
+            Action::Pause { listener } => {
+                assert!(self.paused.insert(listener), "{listener:?} paused twice");
+            }
+            Action::Resume { listener } => {
+                assert!(
+                    self.paused.remove(&listener),
+                    "{listener:?} resumed unpaused"
+                );
+            }
+            Action::Connect { sock, addr: _ } => {
+                assert!(!self.socks.contains_key(&sock), "{sock:?} connected twice");
+                let end = self.new_end(false);
+                self.ends[end].sock = Some(sock);
+                self.socks.insert(
+                    sock,
+                    Sock {
+                        end,
+                        read: false,
+                        write: false,
+                        connecting: true,
+                        shut: false,
+                        splice_to: None,
+                    },
+                );
+            }
+            Action::Interest { sock, read, write } => {
+                let s = self.known(sock, "Interest");
+                s.read = read;
+                s.write = write;
+            }
+            Action::Splice { from, to } => {
+                assert!(self.splice, "splice asked of a driver that cannot");
+                assert!(self.socks.contains_key(&to), "splice to unknown {to:?}");
+                let s = self.known(from, "Splice");
+                assert!(s.splice_to.is_none(), "{from:?} spliced twice");
+                s.splice_to = Some(to);
+            }
+            Action::Shutdown { sock } => {
+                let pending = self.engine.send_buf(sock).len();
+                assert_eq!(
+                    pending, 0,
+                    "Shutdown of {sock:?} with {pending} bytes to send"
+                );
+                self.known(sock, "Shutdown").shut = true;
+            }
+            Action::Close { sock, how: _ } => {
+                self.known(sock, "Close");
+                self.forget(sock);
+            }
+            Action::Log(l) => self.note(|| format!("    log: {}", l.text)),
+            Action::Exit => self.note(|| "    exit".to_string()),
+        }
+    }
+
+    fn note(&mut self, line: impl FnOnce() -> String) {
+        if let Some(t) = self.trace.as_mut() {
+            t.push(line());
+        }
+    }
+
+    fn known(&mut self, sock: SockId, what: &str) -> &mut Sock {
+        match self.socks.get_mut(&sock) {
+            Some(s) => s,
+            None => panic!("{what} for {sock:?}, which the driver does not know"),
+        }
+    }
+
+    /// The socket is gone (closed by the engine or failed): its far end
+    /// stops, and sockets spliced into it stop splicing.
+    fn forget(&mut self, sock: SockId) {
+        if let Some(s) = self.socks.remove(&sock) {
+            self.ends[s.end].sock = None;
+        }
+        for s in self.socks.values_mut() {
+            if s.splice_to == Some(sock) {
+                s.splice_to = None;
+            }
+        }
+    }
+
+    fn new_end(&mut self, client: bool) -> usize {
+        self.ends
+            .push(End::new(client, self.target == Target::Http));
+        self.ends.len() - 1
+    }
+
+    // ----------------------------------------------------------------- I/O
+
+    /// Moves bytes and events until nothing moves.
+    fn pump(&mut self) {
+        for _ in 0..MAX_PUMP_ROUNDS {
+            let ids: Vec<SockId> = self.socks.keys().copied().collect();
+            let mut progress = false;
+            for id in ids {
+                progress |= self.service(id);
+            }
+            if !progress {
+                return;
+            }
+        }
+        panic!("no quiescence after {MAX_PUMP_ROUNDS} rounds: livelock");
+    }
+
+    /// One turn of I/O on one socket; returns whether anything moved.
+    fn service(&mut self, id: SockId) -> bool {
+        let Some(s) = self.socks.get(&id) else {
+            return false;
+        };
+        if s.connecting {
+            return false;
+        }
+        let mut progress = self.service_write(id);
+        let Some(s) = self.socks.get(&id) else {
+            return progress;
+        };
+        if !s.read {
+            return progress;
+        }
+        progress |= match s.splice_to {
+            Some(to) => self.service_splice(id, to),
+            None => self.service_read(id),
+        };
+        progress
+    }
+
+    fn service_write(&mut self, id: SockId) -> bool {
+        let s = &self.socks[&id];
+        if !s.write {
+            return false;
+        }
+        let (e, shut) = (s.end, s.shut);
+        let room = self.ends[e].room();
+        let buf = self.engine.send_buf(id);
+        if buf.is_empty() || room == 0 {
+            return false;
+        }
+        assert!(
+            !shut,
+            "{} bytes to write on {id:?} after its FIN",
+            buf.len()
+        );
+        let n = buf.len().min(room);
+        self.ends[e].receive(&buf[..n]);
+        self.engine.on_sent(self.now, id, n);
+        self.drain();
+        true
+    }
+
+    fn service_read(&mut self, id: SockId) -> bool {
+        let e = self.socks[&id].end;
+        let end = &self.ends[e];
+        if !end.to_engine.is_empty() {
+            let buf = self.engine.recv_buf(id);
+            if buf.is_empty() {
+                return false;
+            }
+            let end = &mut self.ends[e];
+            let n = buf.len().min(end.to_engine.len()).min(self.read_chunk);
+            for (d, b) in buf[..n].iter_mut().zip(end.to_engine.drain(..n)) {
+                *d = b;
+            }
+            self.engine.on_recv(self.now, id, n);
+            self.drain();
+            let end = &self.ends[e];
+            if end.to_engine.is_empty() && !end.fin_to_engine && self.socks.contains_key(&id) {
+                // The next read would find nothing.
+                self.engine.recv_blocked(id);
+                self.drain();
+            }
+            return true;
+        }
+        if end.fin_to_engine && !end.fin_delivered {
+            if self.engine.recv_buf(id).is_empty() {
+                return false;
+            }
+            self.ends[e].fin_delivered = true;
+            self.engine.on_recv(self.now, id, 0);
+            self.drain();
+            return true;
+        }
+        false
+    }
+
+    /// Spliced reads go straight to the far end of `to`.
+    fn service_splice(&mut self, id: SockId, to: SockId) -> bool {
+        let e = self.socks[&id].end;
+        let Some(dst) = self.socks.get(&to) else {
+            return false;
+        };
+        let (d, dst_shut) = (dst.end, dst.shut);
+        let n = self.ends[e]
+            .to_engine
+            .len()
+            .min(self.ends[d].room())
+            .min(self.read_chunk);
+        if n > 0 {
+            assert!(!dst_shut, "{n} bytes spliced into {to:?} after its FIN");
+            let bytes: Vec<u8> = self.ends[e].to_engine.drain(..n).collect();
+            self.ends[d].receive(&bytes);
+            self.engine.on_spliced(self.now, id, n);
+            self.drain();
+            return true;
+        }
+        let end = &self.ends[e];
+        if end.to_engine.is_empty() && end.fin_to_engine && !end.fin_delivered {
+            self.ends[e].fin_delivered = true;
+            self.engine.on_recv(self.now, id, 0);
+            self.drain();
+            return true;
+        }
+        false
+    }
+
+    /// Lets `ms` pass, running every timer at its due time.
+    fn advance(&mut self, ms: u64) {
+        let end = self.now.add_ms(ms);
+        while let Some(t) = self.engine.next_timeout().filter(|&t| t <= end) {
+            self.now = t;
+            self.engine.on_timeout(t);
+            self.drain();
+            self.pump();
+        }
+        self.now = end;
+        self.engine.on_timeout(end);
+        self.drain();
+        self.pump();
+    }
+
+    // ----------------------------------------------------------------- ops
+
+    /// The far ends with an open socket, clients or servers (`connecting`
+    /// ones only when asked).
+    fn live(&self, client: bool) -> Vec<usize> {
+        (0..self.ends.len())
+            .filter(|&i| {
+                let e = &self.ends[i];
+                e.client == client
+                    && e.sock
+                        .and_then(|s| self.socks.get(&s))
+                        .is_some_and(|s| !s.connecting)
+            })
+            .collect()
+    }
+
+    fn pick(list: &[usize], arg: u8) -> Option<usize> {
+        (!list.is_empty()).then(|| list[usize::from(arg) % list.len()])
+    }
+
+    fn run(&mut self, op: &Op) {
+        match *op {
+            Op::Connect { listener, proxy } => self.connect(listener, proxy),
+            Op::ClientSend { c, len } => self.send(true, c, len),
+            Op::ServerSend { s, len } => self.send(false, s, len),
+            Op::ClientRaw { c, ref bytes } => self.append(true, c, bytes),
+            Op::ServerRaw { s, ref bytes } => self.append(false, s, bytes),
+            Op::ClientCanned { c, which } => {
+                let m = self.requests[usize::from(which) % self.requests.len()].clone();
+                self.append(true, c, &m);
+            }
+            Op::ServerCanned { s, which } => {
+                let m = self.responses[usize::from(which) % self.responses.len()].clone();
+                self.append(false, s, &m);
+            }
+            Op::ClientClose { c, reset } => self.close(true, c, reset),
+            Op::ServerClose { s, reset } => self.close(false, s, reset),
+            Op::ServerConnect { p, how } => {
+                let pending = self.pending();
+                if !pending.is_empty() {
+                    let id = pending[usize::from(p) % pending.len()];
+                    self.answer_connect(id, how);
+                }
+            }
+            Op::AcceptAll => {
+                for id in self.pending() {
+                    self.answer_connect(id, 0);
+                }
+            }
+            Op::Window { end, size } => {
+                let live: Vec<usize> = (0..self.ends.len())
+                    .filter(|&i| self.ends[i].sock.is_some())
+                    .collect();
+                if let Some(e) = Self::pick(&live, end) {
+                    self.ends[e].window = match size {
+                        255 => None,
+                        0..128 => Some(usize::from(size)),
+                        _ => Some(usize::from(size - 127) * 64),
+                    };
+                    self.pump();
+                }
+            }
+            Op::ReadChunk { size } => {
+                self.read_chunk = if size == 0 {
+                    usize::MAX
+                } else {
+                    usize::from(size)
+                };
+            }
+            Op::Advance { t } => {
+                let ms = if t < 128 {
+                    u64::from(t)
+                } else {
+                    u64::from(t - 127) * 64
+                };
+                self.advance(ms);
+            }
+            Op::Cli { cmd } => {
+                let (be, table) = match self.target {
+                    Target::Http => ("be", "fe"),
+                    Target::Tcp => ("app", "app"),
+                };
+                let line = CLI_CMDS[usize::from(cmd) % CLI_CMDS.len()]
+                    .replace("{be}", be)
+                    .replace("{t}", table);
+                let _ = self.engine.cli_request(self.now, &line);
+                self.drain();
+                self.pump();
+            }
+            Op::Stop { hard } => {
+                let mode = if hard { StopMode::Hard } else { StopMode::Soft };
+                self.engine.stop(self.now, mode);
+                self.drain();
+                self.pump();
+            }
+        }
+    }
+
+    fn connect(&mut self, listener: u8, proxy: u8) {
+        let open: Vec<(ListenerId, SocketAddr)> = self
+            .listeners
+            .iter()
+            .copied()
+            .filter(|(l, _)| !self.paused.contains(l))
+            .collect();
+        if open.is_empty() {
+            return;
+        }
+        let (l, local) = open[usize::from(listener) % open.len()];
+        let e = self.new_end(true);
+        let n = self.ends.len() as u8;
+        let peer = SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1 + n % 4)),
+            40_000 + u16::from(n),
+        );
+        let src = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1 + n % 3)), 1024);
+        let mut h = Vec::new();
+        match proxy % 3 {
+            1 => {
+                crate::proto_proxy::encode_v1(Some(src), Some(local), &mut h);
+            }
+            2 => {
+                let _ = crate::proto_proxy::encode_v2(Some(src), Some(local), &[], &mut h);
+            }
+            _ => {}
+        }
+        if self.engine.listeners[l.0 as usize].accept_proxy {
+            // The engine takes the header off before reading the payload.
+            let max = self.engine.pool.bufsize();
+            self.ends[e].proxy_hdr = Some((Vec::new(), max));
+        }
+        self.ends[e].script.extend(h);
+        let id = self.engine.on_accept(self.now, l, Some(peer), Some(local));
+        if let Some(id) = id {
+            assert!(!self.socks.contains_key(&id), "{id:?} accepted twice");
+            self.ends[e].sock = Some(id);
+            self.socks.insert(
+                id,
+                Sock {
+                    end: e,
+                    read: false,
+                    write: false,
+                    connecting: false,
+                    shut: false,
+                    splice_to: None,
+                },
+            );
+        }
+        self.drain();
+        self.pump();
+    }
+
+    fn send(&mut self, client: bool, who: u8, len: u8) {
+        let live: Vec<usize> = self
+            .live(client)
+            .into_iter()
+            .filter(|&i| !self.ends[i].fin_to_engine)
+            .collect();
+        let Some(e) = Self::pick(&live, who) else {
+            return;
+        };
+        let end = &mut self.ends[e];
+        if end.script.is_empty() {
+            let canned = if client {
+                &self.requests
+            } else {
+                &self.responses
+            };
+            end.script.extend(canned[end.canned % canned.len()].iter());
+            end.canned += 1;
+        }
+        let n = match len {
+            0 => end.script.len(),
+            n => usize::from(n).min(end.script.len()),
+        };
+        let bytes: Vec<u8> = end.script.drain(..n).collect();
+        end.put_on_wire(bytes);
+        self.pump();
+    }
+
+    fn append(&mut self, client: bool, who: u8, bytes: &[u8]) {
+        if let Some(e) = Self::pick(&self.live(client), who) {
+            self.ends[e].script.extend(bytes.iter());
+        }
+    }
+
+    fn close(&mut self, client: bool, who: u8, reset: bool) {
+        let Some(e) = Self::pick(&self.live(client), who) else {
+            return;
+        };
+        if reset {
+            let id = self.ends[e].sock.expect("live");
+            self.forget(id);
+            self.engine.on_error(self.now, id, SockError::Reset);
+            self.drain();
+        } else {
+            self.ends[e].fin_to_engine = true;
+        }
+        self.pump();
+    }
+
+    fn pending(&self) -> Vec<SockId> {
+        self.socks
+            .iter()
+            .filter(|(_, s)| s.connecting)
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
+    fn answer_connect(&mut self, id: SockId, how: u8) {
+        match how % 4 {
+            0 | 1 => {
+                self.known(id, "connect").connecting = false;
+                self.engine.on_connected(self.now, id);
+            }
+            n => {
+                self.forget(id);
+                let err = if n == 2 {
+                    SockError::Refused
+                } else {
+                    SockError::TimedOut
+                };
+                self.engine.on_connect_error(self.now, id, err);
+            }
+        }
+        self.drain();
+        self.pump();
+    }
+
+    /// The end of the script: every far end closes (FIN, after what it
+    /// has on the wire), no connect succeeds any more, and time runs past
+    /// every timeout. Nothing may be left.
+    fn finish(&mut self) {
+        for _ in 0..10_000 {
+            for e in &mut self.ends {
+                e.window = None;
+                if e.sock.is_some() {
+                    e.fin_to_engine = true;
+                }
+            }
+            for id in self.pending() {
+                self.answer_connect(id, 2);
+            }
+            self.pump();
+            if !self.pending().is_empty() {
+                continue;
+            }
+            let Some(t) = self.engine.next_timeout() else {
+                break;
+            };
+            self.now = t;
+            self.engine.on_timeout(t);
+            self.drain();
+        }
+        self.pump();
+        assert_eq!(
+            self.engine.datapath_counts(),
+            (0, 0, 0, 0),
+            "after every far end closed and every timeout ran, the engine still holds \
+             (connections, sessions, streams, buffers); sockets left: {:?}",
+            self.socks
+        );
+        assert_eq!(self.engine.sock_count(), 0, "sockets leaked");
+        assert!(self.socks.is_empty(), "the driver still has sockets");
+        self.check_tcp_bytes();
+    }
+
+    /// TCP: every far end received a prefix of what one of its possible
+    /// peers sent (a server, of a client's payload; a client, of a
+    /// server's bytes): nothing lost in the middle, duplicated, reordered
+    /// or mixed between connections.
+    fn check_tcp_bytes(&self) {
+        let stream = |e: &End, got: bool| {
+            if got {
+                e.tcp_got.clone().unwrap_or_default()
+            } else {
+                e.tcp_sent.clone().unwrap_or_default()
+            }
+        };
+        for e in self.ends.iter().filter(|e| e.tcp_got.is_some()) {
+            let got = stream(e, true);
+            if got.is_empty() {
+                continue;
+            }
+            let from_any = self
+                .ends
+                .iter()
+                .filter(|f| f.client != e.client)
+                .any(|f| stream(f, false).starts_with(&got));
+            let who = if e.client { "client" } else { "server" };
+            assert!(
+                from_any,
+                "a {who} received {} bytes that no peer sent in that order: {:?}",
+                got.len(),
+                got[..got.len().min(200)].escape_ascii().to_string()
+            );
+        }
+    }
+}
+
+/// Runs one input against `target`.
+pub fn run(target: Target, data: &[u8]) {
+    let (opts, ops) = decode(data);
+    let mut w = World::new(target, opts);
+    for op in &ops {
+        w.run(op);
+    }
+    w.finish();
+}
+
+/// Runs one input and tells what happened: the ops, the log lines, and
+/// what every far end received (to read a crash file or check that a seed
+/// reaches what it means to). Panics where [`run`] panics, after pushing
+/// the trace so far into `out`.
+pub fn trace(target: Target, data: &[u8], out: &mut Vec<String>) {
+    let (opts, ops) = decode(data);
+    out.push(format!("{opts:?}"));
+    let mut w = World::new(target, opts);
+    w.trace = Some(Vec::new());
+    let flush = |w: &mut World, out: &mut Vec<String>| {
+        out.extend(w.trace.as_mut().map(std::mem::take).unwrap_or_default());
+    };
+    for op in &ops {
+        out.push(format!("{:>6}ms {op:?}", w.now.as_ms()));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.run(op)));
+        flush(&mut w, out);
+        if let Err(e) = r {
+            std::panic::resume_unwind(e);
+        }
+    }
+    out.push(format!("{:>6}ms finish", w.now.as_ms()));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.finish()));
+    flush(&mut w, out);
+    for (i, e) in w.ends.iter().enumerate() {
+        let kind = if e.client { "client" } else { "server" };
+        let got = e.got.as_ref().map_or(0, |r| r.count);
+        out.push(format!(
+            "end {i} {kind}: {} bytes unsent, {} received, messages read {got}: {:?}",
+            e.script.len() + e.to_engine.len(),
+            e.received,
+            e.first.escape_ascii().to_string(),
+        ));
+    }
+    if let Err(e) = r {
+        std::panic::resume_unwind(e);
+    }
+}
