@@ -365,8 +365,14 @@ impl Engine {
                 ScState::Req
             };
         } else {
+            // HAProxy waits MIN(1s, timeout connect) before trying again.
+            let delay = self.proxies[be]
+                .timeouts
+                .connect_ms
+                .map_or(TURN_AROUND_MS, |c| TURN_AROUND_MS.min(u64::from(c)));
+            let s = &mut self.streams[sid];
             s.scb.state = ScState::Tar;
-            s.scb.exp = Some(now.add_ms(TURN_AROUND_MS));
+            s.scb.exp = Some(now.add_ms(delay.max(1)));
         }
     }
 

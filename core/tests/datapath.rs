@@ -676,3 +676,29 @@ fn session_rules_see_proxy_addresses_connection_rules_the_real_one() {
     assert!(w.peers[d].from_engine.is_empty());
     w.assert_drained();
 }
+
+/// Regression: the turn-around before retrying a refused connection was
+/// always 1 s; HAProxy waits MIN(1 s, timeout connect) (compared in
+/// tests/tcp_proxy.rs `retries_and_turn_around_like_haproxy`).
+#[test]
+fn turn_around_is_at_most_timeout_connect() {
+    let mut w = World::new(
+        &cfg("    retries 2\n", &format!("    server s1 {S1}\n"))
+            .replace("timeout connect 1s", "timeout connect 200ms"),
+    );
+    w.server(S1, ServerMode::Refuse);
+    let c = w.connect(FE);
+    w.advance(399);
+    assert!(w.peers[c].closed_by_engine.is_none(), "still retrying");
+    w.advance(1);
+    assert!(
+        w.peers[c].closed_by_engine.is_some(),
+        "two retries, 200 ms apart"
+    );
+    let log = last_log(&w);
+    assert!(
+        log.contains(" 0/-1/400 0 SC ") && log.contains("/2 0/0"),
+        "{log}"
+    );
+    w.assert_drained();
+}
