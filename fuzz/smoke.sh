@@ -8,7 +8,7 @@ set -euo pipefail
 
 SECONDS_PER_TARGET="${1:-60}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
-TARGETS=(intdecode peer_message peer_handshake proxy_header)
+TARGETS=(intdecode peer_message peer_handshake proxy_header h1_request h1_response)
 
 skip() {
     echo "=================================================================="

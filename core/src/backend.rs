@@ -20,6 +20,7 @@ use crate::channel::ChnFlags;
 use crate::connection::{CoFlags, Conn, ConnSide, Mux};
 use crate::engine::{Engine, SockOwner};
 use crate::lb;
+use crate::proxy::IdleConn;
 use crate::sock::CloseHow;
 use crate::stconn::{ErrType, ScState};
 use crate::stick_table::{DataType, StData, StKey};
@@ -142,7 +143,11 @@ impl Engine {
     /// `stick match`/`stick on`: the server recorded for the client's address.
     fn stick_match(&mut self, now: Time, sid: Id<Stream>) -> Option<usize> {
         let be = self.streams[sid].be;
-        let rules = self.proxies[be].be.as_ref()?.stick.clone();
+        let b = self.proxies[be].be.as_ref()?;
+        if !b.stick.iter().any(|r| r.matching) {
+            return None;
+        }
+        let rules = b.stick.clone();
         let src = self.stream_src(sid)?;
         for r in rules.iter().filter(|r| r.matching) {
             let table = self.tables.get(r.table)?;
@@ -172,6 +177,13 @@ impl Engine {
         let (be, Some(srv)) = (s.be, s.srv) else {
             return;
         };
+        if !self.proxies[be]
+            .be
+            .as_ref()
+            .is_some_and(|b| b.stick.iter().any(|r| r.storing))
+        {
+            return;
+        }
         let Some(src) = self.stream_src(sid) else {
             return;
         };
@@ -396,16 +408,11 @@ impl Engine {
         s.scb.state = ScState::Clo;
         s.scb.exp = None;
         if s.txn.is_some() {
-            // HTTP: the client is told, as by HAProxy's
-            // `http_return_srv_error` (503; the caller set the termination
-            // state), then the connection closes after the answer.
-            return self.http_reply_error(
-                now,
-                sid,
-                503,
-                crate::stream::ErrCode::SrvCl,
-                crate::stream::FinSt::Connect,
-            );
+            // HTTP: no server, queue timeout or failed connects all end in
+            // a 503 (HAProxy's `http_reply_and_close` on `SF_ERR_SRV*`).
+            let (err, fin) = (s.err, s.finst);
+            self.release_server_slot(sid);
+            return self.http_reply_error(now, sid, 503, err, fin);
         }
         // Nothing will come from a server: end the response, stop reading.
         s.res.flags |= ChnFlags::SHUTR;
@@ -564,7 +571,8 @@ const IDLE_MAX_PER_SERVER: usize = 256;
 impl Engine {
     /// Puts a server connection whose response ended cleanly in its
     /// server's idle pool: private to `sess` with `http-reuse never`,
-    /// shared otherwise.
+    /// shared otherwise. One purge timer per server, not per connection
+    /// (HAProxy's `srv_cleanup_idle_conns` task).
     pub(crate) fn idle_conn_add(
         &mut self,
         now: Time,
@@ -583,24 +591,69 @@ impl Engine {
             return;
         };
         let server = &mut b.servers[srv];
-        server.idle.push_back((c, private.then_some(sess)));
-        if server.idle.len() > IDLE_MAX_PER_SERVER {
-            if let Some((old, _)) = server.idle.pop_front() {
-                self.timers
-                    .arm(crate::engine::TimerKey::IdleConn(old), None);
-                self.conn_close(now, old, CloseHow::Graceful);
+        let owner = private.then_some(sess);
+        server.idle.push_back(IdleConn {
+            conn: c,
+            owner,
+            since: now,
+        });
+        let first = server.idle.len() == 1;
+        let evicted = if server.idle.len() > IDLE_MAX_PER_SERVER {
+            server.idle.pop_front()
+        } else {
+            None
+        };
+        if owner.is_some() {
+            if let Some(se) = self.sessions.get_mut(sess) {
+                se.priv_idle += 1;
             }
         }
-        self.timers.arm(
-            crate::engine::TimerKey::IdleConn(c),
-            Some(now.add_ms(IDLE_PURGE_MS)),
-        );
+        if let Some(old) = evicted {
+            self.idle_conn_forget(old);
+            self.conn_close(now, old.conn, CloseHow::Graceful);
+        }
+        if first {
+            self.timers.arm(
+                crate::engine::TimerKey::IdlePurge(be, srv),
+                Some(now.add_ms(IDLE_PURGE_MS)),
+            );
+        }
         self.conn_update_interest(c);
     }
 
+    /// Accounts an idle connection that left its pool.
+    fn idle_conn_forget(&mut self, ic: IdleConn) {
+        if let Some(se) = ic.owner.and_then(|o| self.sessions.get_mut(o)) {
+            se.priv_idle = se.priv_idle.saturating_sub(1);
+        }
+    }
+
+    /// The purge timer of a server's idle pool: closes the connections
+    /// idle for `IDLE_PURGE_MS`, and sleeps until the next one is due.
+    pub(crate) fn idle_purge(&mut self, now: Time, be: usize, srv: usize) {
+        loop {
+            let Some(server) = self.proxies[be].be.as_mut().map(|b| &mut b.servers[srv]) else {
+                return;
+            };
+            let Some(&front) = server.idle.front() else {
+                return;
+            };
+            let due = front.since.add_ms(IDLE_PURGE_MS);
+            if due > now {
+                self.timers
+                    .arm(crate::engine::TimerKey::IdlePurge(be, srv), Some(due));
+                return;
+            }
+            server.idle.pop_front();
+            self.idle_conn_forget(front);
+            self.conn_close(now, front.conn, CloseHow::Graceful);
+        }
+    }
+
     /// An idle connection to `srv` that this stream may use, taken out of
-    /// the pool. `safe` keeps a session's first request on a connection
-    /// of its own; `never` only reuses the session's private ones.
+    /// the pool (the most recent one: the oldest are left to the purge).
+    /// `safe` keeps a session's first request on a connection of its own;
+    /// `never` only reuses the session's private ones.
     fn idle_conn_take(
         &mut self,
         be: usize,
@@ -612,26 +665,29 @@ impl Engine {
         let mode = self.proxies[be].http_reuse;
         let b = self.proxies[be].be.as_mut()?;
         let idle = &mut b.servers[srv].idle;
-        let pos = idle.iter().rposition(|&(_, owner)| match (mode, owner) {
+        let pos = idle.iter().rposition(|ic| match (mode, ic.owner) {
             (_, Some(o)) => o == sess,
             (HttpReuse::Never, None) => false,
             (HttpReuse::Safe, None) => !first,
             (HttpReuse::Aggressive | HttpReuse::Always, None) => true,
         })?;
-        let (c, _) = idle.remove(pos)?;
-        self.timers.arm(crate::engine::TimerKey::IdleConn(c), None);
-        Some(c)
+        let ic = idle.remove(pos)?;
+        self.idle_conn_forget(ic);
+        Some(ic.conn)
     }
 
-    /// Closes an idle server connection (purge delay, or the server closed
-    /// or spoke out of turn).
+    /// Closes an idle server connection (the server closed or spoke out of
+    /// turn).
     pub(crate) fn idle_conn_close(&mut self, now: Time, c: Id<Conn>) {
         if let Some(ConnSide::Back { be, srv }) = self.conns.get(c).map(|x| x.side) {
             if let Some(b) = self.proxies[be].be.as_mut() {
-                b.servers[srv].idle.retain(|&(x, _)| x != c);
+                let idle = &mut b.servers[srv].idle;
+                if let Some(pos) = idle.iter().position(|ic| ic.conn == c) {
+                    let ic = idle.remove(pos).expect("present");
+                    self.idle_conn_forget(ic);
+                }
             }
         }
-        self.timers.arm(crate::engine::TimerKey::IdleConn(c), None);
         self.conn_close(now, c, CloseHow::Graceful);
     }
 
@@ -641,6 +697,9 @@ impl Engine {
         now: Time,
         sess: Id<crate::session::Session>,
     ) {
+        if self.sessions.get(sess).is_none_or(|se| se.priv_idle == 0) {
+            return;
+        }
         let mut doomed = Vec::new();
         for p in &self.proxies {
             let Some(b) = &p.be else { continue };
@@ -648,8 +707,8 @@ impl Engine {
                 doomed.extend(
                     s.idle
                         .iter()
-                        .filter(|&&(_, o)| o == Some(sess))
-                        .map(|&(c, _)| c),
+                        .filter(|ic| ic.owner == Some(sess))
+                        .map(|ic| ic.conn),
                 );
             }
         }

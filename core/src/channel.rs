@@ -78,6 +78,10 @@ pub struct Channel {
     pub rex: Option<Time>,
     /// Write (consumer) inactivity deadline.
     pub wex: Option<Time>,
+    /// Deadline of the analyser waiting on this channel (`analyse_exp`):
+    /// `timeout http-request` / `http-keep-alive`, absolute, not pushed
+    /// back by reads.
+    pub analyse_exp: Option<Time>,
 }
 
 impl Channel {

@@ -63,6 +63,10 @@ impl Engine {
             return;
         };
         if ck.sock.is_some() {
+            // Timed out: waiting for the response (L7) or connecting (L4).
+            if ck.connected {
+                return self.check_done(now, be, srv, false, "L7TOUT", "");
+            }
             return self.check_done(now, be, srv, false, "L4TOUT", "Connection timeout");
         }
         let b = self.proxies[be].be.as_ref().expect("backend");
@@ -92,7 +96,112 @@ impl Engine {
     }
 
     pub(crate) fn check_connected(&mut self, now: Time, be: usize, srv: usize) {
-        self.check_done(now, be, srv, true, "L4OK", "");
+        let to = self.proxies[be].timeouts.check_ms;
+        let Some(ck) = self.proxies[be]
+            .be
+            .as_mut()
+            .and_then(|b| b.servers[srv].check.as_mut())
+        else {
+            return;
+        };
+        let Some(req) = ck.http_req.clone() else {
+            return self.check_done(now, be, srv, true, "L4OK", "");
+        };
+        // `option httpchk`: send the request, read the status line, under
+        // `timeout check` (else `inter`).
+        ck.tx = req;
+        ck.rx = crate::buf::Buffer::with_capacity(1024);
+        ck.connected = true;
+        let deadline = now.add_ms(u64::from(to.unwrap_or(ck.inter_ms).max(1)));
+        let sock = ck.sock;
+        self.set_check_next(be, srv, Some(deadline));
+        if let Some(sock) = sock {
+            self.set_interest(sock, true, true);
+        }
+    }
+
+    fn check_mut(&mut self, be: usize, srv: usize) -> Option<&mut crate::proxy::Check> {
+        self.proxies
+            .get_mut(be)?
+            .be
+            .as_mut()?
+            .servers
+            .get_mut(srv)?
+            .check
+            .as_mut()
+    }
+
+    pub(crate) fn check_send_buf(&self, be: usize, srv: usize) -> &[u8] {
+        self.proxies[be]
+            .be
+            .as_ref()
+            .and_then(|b| b.servers[srv].check.as_ref())
+            .map_or(&[], |c| &c.tx[..])
+    }
+
+    pub(crate) fn check_on_sent(&mut self, be: usize, srv: usize, n: usize) {
+        let Some(ck) = self.check_mut(be, srv) else {
+            return;
+        };
+        ck.tx.drain(..n.min(ck.tx.len()));
+        let (sock, pending) = (ck.sock, !ck.tx.is_empty());
+        if let Some(sock) = sock {
+            self.set_interest(sock, true, pending);
+        }
+    }
+
+    pub(crate) fn check_recv_buf(&mut self, be: usize, srv: usize) -> &mut [u8] {
+        match self.check_mut(be, srv) {
+            Some(ck) => ck.rx.spare_mut(),
+            None => &mut [],
+        }
+    }
+
+    /// Reads the status line of an HTTP check's response.
+    pub(crate) fn check_on_recv(&mut self, now: Time, be: usize, srv: usize, n: usize) {
+        let Some(ck) = self.check_mut(be, srv) else {
+            return;
+        };
+        ck.rx.commit(n);
+        let data = ck.rx.data();
+        let line_end = data.iter().position(|&b| b == b'\n');
+        let Some(end) = line_end else {
+            if n == 0 || ck.rx.is_full() {
+                return self.check_done(
+                    now,
+                    be,
+                    srv,
+                    false,
+                    "L7RSP",
+                    "socket closed or response too long",
+                );
+            }
+            return;
+        };
+        let line = String::from_utf8_lossy(&data[..end]).trim_end().to_string();
+        let mut parts = line.splitn(3, ' ');
+        let (ver, code, reason) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        let Some(code) = code
+            .parse::<u16>()
+            .ok()
+            .filter(|_| ver.starts_with("HTTP/"))
+        else {
+            return self.check_done(now, be, srv, false, "L7RSP", "Invalid HTTP response");
+        };
+        let pass = match &ck.expect {
+            None => (200..400).contains(&code),
+            Some((neg, ranges)) => ranges.iter().any(|&(a, b)| (a..=b).contains(&code)) != *neg,
+        };
+        let info = format!("code: {code}, info: \"{reason}\"");
+        if pass {
+            self.check_done(now, be, srv, true, "L7OK", &info);
+        } else {
+            self.check_done(now, be, srv, false, "L7STS", &info);
+        }
     }
 
     pub(crate) fn check_failed(&mut self, now: Time, be: usize, srv: usize, err: SockError) {
@@ -206,14 +315,19 @@ impl Engine {
         let backup = b.servers.iter().filter(|s| s.usable() && s.backup).count();
         let cur = b.servers[srv].cur_sess;
         let reason = match (up, code) {
-            (true, _) => "Layer4 check passed".to_string(),
-            (false, "L4TOUT") => "Layer4 timeout".to_string(),
-            (false, _) => "Layer4 connection problem".to_string(),
+            (true, "L7OK") => "Layer7 check passed",
+            (true, _) => "Layer4 check passed",
+            (false, "L4TOUT") => "Layer4 timeout",
+            (false, "L7TOUT") => "Layer7 timeout",
+            (false, "L7STS") => "Layer7 wrong status",
+            (false, "L7RSP") => "Layer7 invalid response",
+            (false, _) => "Layer4 connection problem",
         };
-        let info = if info.is_empty() {
-            String::new()
-        } else {
-            format!(", info: \"{info}\"")
+        // L7 details already read `code: N, info: "..."`.
+        let info = match (info.is_empty(), code.starts_with("L7")) {
+            (true, _) => String::new(),
+            (false, true) => format!(", {info}"),
+            (false, false) => format!(", info: \"{info}\""),
         };
         let text = if up {
             let queued = b.queue.len();

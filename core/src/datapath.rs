@@ -7,7 +7,8 @@
 //! streams counted on it; a server's `cur_sess` equals the streams holding
 //! one of its slots; buffers handed out by the pool are held by someone.
 
-use crate::engine::Engine;
+use crate::connection::{ConnSide, Mux};
+use crate::engine::{Engine, TimerKey};
 use crate::sock::CloseHow;
 use crate::stream::SfFlags;
 
@@ -30,6 +31,7 @@ impl Engine {
             .iter()
             .map(|p| vec![0; p.be.as_ref().map_or(0, |b| b.servers.len())])
             .collect();
+        let mut priv_idle: std::collections::BTreeMap<_, u32> = Default::default();
         let mut buffers = 0;
         for (_, s) in self.streams.iter() {
             assert!(self.sessions.contains(s.sess), "stream without a session");
@@ -65,6 +67,7 @@ impl Engine {
                         "cur_sess of {}/{} drifted",
                         p.name, srv.name
                     );
+                    self.idle_pool_check(i, j, &mut priv_idle);
                 }
             }
         }
@@ -73,6 +76,55 @@ impl Engine {
             self.sessions.len(),
             "actconn drifted"
         );
+        for (id, se) in self.sessions.iter() {
+            let n = priv_idle.get(&id.as_u64()).copied().unwrap_or(0);
+            assert_eq!(se.priv_idle, n, "private idle count of a session drifted");
+        }
+    }
+
+    /// A server's idle pool: live idle connections of this server, in
+    /// `since` order, the purge timer armed when not empty.
+    fn idle_pool_check(
+        &self,
+        be: usize,
+        srv: usize,
+        priv_idle: &mut std::collections::BTreeMap<u64, u32>,
+    ) {
+        let Some(b) = self.proxies[be].be.as_ref() else {
+            return;
+        };
+        let idle = &b.servers[srv].idle;
+        let mut last = None;
+        for ic in idle {
+            let c = self
+                .conns
+                .get(ic.conn)
+                .expect("idle pool holds a dead connection");
+            assert_eq!(
+                c.side,
+                ConnSide::Back { be, srv },
+                "idle connection in the wrong pool"
+            );
+            assert!(
+                c.mux == Mux::Pt { stream: None },
+                "idle connection attached to a stream"
+            );
+            assert!(last.is_none_or(|t| t <= ic.since), "idle pool out of order");
+            last = Some(ic.since);
+            if let Some(o) = ic.owner {
+                assert!(
+                    self.sessions.contains(o),
+                    "private idle connection of a dead session"
+                );
+                *priv_idle.entry(o.as_u64()).or_default() += 1;
+            }
+        }
+        if !idle.is_empty() {
+            assert!(
+                self.timers.deadline(TimerKey::IdlePurge(be, srv)).is_some(),
+                "idle pool without a purge timer"
+            );
+        }
     }
 
     /// Closes every data-path connection at once (SIGTERM).

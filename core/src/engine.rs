@@ -165,8 +165,8 @@ pub(crate) enum TimerKey {
     ConnHs(Id<Conn>),
     /// The health check of server `srv` of backend `be`.
     Check(usize, usize),
-    /// An idle server connection's purge delay.
-    IdleConn(Id<Conn>),
+    /// The purge of a server's idle connections (backend, server).
+    IdlePurge(usize, usize),
 }
 
 /// How the process is stopping.
@@ -206,6 +206,9 @@ pub struct Engine {
     pub(crate) maxrewrite: usize,
     /// Where idle server connections read (anything read ends them).
     pub(crate) scratch: [u8; 64],
+    /// Where rewritten HTTP heads are encoded before going to a channel
+    /// (kept to save an allocation per head).
+    pub(crate) head_out: Vec<u8>,
     pub(crate) stats_timeout_ms: u64,
     pub(crate) stopping: Option<StopMode>,
     exit_sent: bool,
@@ -236,6 +239,7 @@ impl Engine {
             maxconn: None,
             maxrewrite: 1024,
             scratch: [0; 64],
+            head_out: Vec::new(),
             stats_timeout_ms: 10_000,
             stopping: None,
             exit_sent: false,
@@ -360,7 +364,8 @@ impl Engine {
             Some(SockOwner::Cli { session, .. }) => self.clis[session].1.rx.spare_mut(),
             Some(SockOwner::Peer { section, session }) => self.peer_recv_buf(section, session),
             Some(SockOwner::Conn(c)) => self.conn_recv_buf(c),
-            Some(SockOwner::Check { .. }) | None => &mut [],
+            Some(SockOwner::Check { be, srv }) => self.check_recv_buf(be, srv),
+            None => &mut [],
         }
     }
 
@@ -372,7 +377,8 @@ impl Engine {
             Some(SockOwner::Cli { session, level }) => self.cli_recv(now, session, level, n),
             Some(SockOwner::Peer { section, session }) => self.peer_recv(now, section, session, n),
             Some(SockOwner::Conn(c)) => self.conn_on_recv(now, c, n),
-            Some(SockOwner::Check { .. }) | None => {}
+            Some(SockOwner::Check { be, srv }) => self.check_on_recv(now, be, srv, n),
+            None => {}
         }
         self.after_entry();
     }
@@ -403,7 +409,8 @@ impl Engine {
             Some(SockOwner::Cli { session, .. }) => self.clis[session].1.tx.as_slices().0,
             Some(SockOwner::Peer { section, session }) => self.peer_send_buf(section, session),
             Some(SockOwner::Conn(c)) => self.conn_send_buf(c),
-            Some(SockOwner::Check { .. }) | None => &[],
+            Some(SockOwner::Check { be, srv }) => self.check_send_buf(be, srv),
+            None => &[],
         }
     }
 
@@ -419,7 +426,8 @@ impl Engine {
             }
             Some(SockOwner::Peer { section, session }) => self.peer_sent(now, section, session, n),
             Some(SockOwner::Conn(c)) => self.conn_on_sent(now, c, n),
-            Some(SockOwner::Check { .. }) | None => {}
+            Some(SockOwner::Check { be, srv }) => self.check_on_sent(be, srv, n),
+            None => {}
         }
         self.after_entry();
     }
@@ -699,16 +707,29 @@ impl Engine {
             TimerKey::TableExpire(t) => self.table_expire_task(now, t),
             TimerKey::Cli(session) => self.cli_close(session),
             TimerKey::Stream(sid) => {
-                if let Some(s) = self.streams.get_mut(sid) {
-                    s.exp = None;
+                let Some(s) = self.streams.get_mut(sid) else {
+                    return;
+                };
+                s.queued = None;
+                match s.exp {
+                    // Woken early: its timeouts moved later since.
+                    Some(t) if t > now => {
+                        s.queued = Some(t);
+                        self.timers.arm(key, Some(t));
+                    }
+                    // Nothing due (no timeout left): nothing to do.
+                    None => {}
+                    Some(_) => {
+                        s.exp = None;
+                        self.process_stream(now, sid)
+                    }
                 }
-                self.process_stream(now, sid)
             }
             TimerKey::ConnHs(c) => {
                 self.handshake_fail(now, c, "Timeout during PROXY protocol header")
             }
             TimerKey::Check(be, srv) => self.check_timer(now, be, srv),
-            TimerKey::IdleConn(c) => self.idle_conn_close(now, c),
+            TimerKey::IdlePurge(be, srv) => self.idle_purge(now, be, srv),
         }
     }
 

@@ -278,20 +278,32 @@ impl Engine {
             let addr = resolve_addr(&s.addr, resolve)
                 .map_err(|m| err(format!("'server {}' : {m}", s.name)))?;
             let o = &s.opts;
-            let check = o.check.then(|| Check {
-                inter_ms: o.inter_ms,
-                fastinter_ms: o.fastinter_ms.unwrap_or(o.inter_ms),
-                downinter_ms: o.downinter_ms.unwrap_or(o.inter_ms),
-                rise: o.rise.max(1),
-                fall: o.fall.max(1),
-                // Up at start, but down at the first failure, as HAProxy.
-                health: o.rise.max(1),
-                sock: None,
-                next: None,
-                started: None,
-                last_status: "INI",
-                last_duration_ms: 0,
-            });
+            let check =
+                o.check.then(|| Check {
+                    inter_ms: o.inter_ms,
+                    fastinter_ms: o.fastinter_ms.unwrap_or(o.inter_ms),
+                    downinter_ms: o.downinter_ms.unwrap_or(o.inter_ms),
+                    rise: o.rise.max(1),
+                    fall: o.fall.max(1),
+                    // Up at start, but down at the first failure, as HAProxy.
+                    health: o.rise.max(1),
+                    sock: None,
+                    next: None,
+                    started: None,
+                    last_status: "INI",
+                    last_duration_ms: 0,
+                    http_req: p.options.httpchk.as_ref().map(|h| {
+                        format!("{} {} {}\r\n\r\n", h.method, h.uri, h.version).into_bytes()
+                    }),
+                    expect: p
+                        .http_check_expect
+                        .as_ref()
+                        .map(|e| (e.negate, e.status.clone())),
+                    tx: Vec::new(),
+                    rx: crate::buf::Buffer::null(),
+                    connected: false,
+                    last_info: String::new(),
+                });
             servers.push(Server {
                 name: s.name.clone(),
                 puid: s.id.unwrap_or(n as u32 + 1),

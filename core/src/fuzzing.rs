@@ -1,8 +1,9 @@
 //! Entry points for the fuzz targets in `fuzz/` and for the corpus replay
 //! test (`tests/fuzz_corpus.rs`).
 //!
-//! Each function takes arbitrary bytes, drives the peers decoders with them
-//! and checks invariants with `assert!`: a fuzz finding is a panic. The
+//! Each function takes arbitrary bytes, drives the peers decoders or the
+//! HTTP/1 parser (`h1_request`, `h1_response`) with them and checks
+//! invariants with `assert!`: a fuzz finding is a panic. The
 //! invariants are round trips (what decodes re-encodes canonically and
 //! decodes to the same value), push-style consistency (feeding the same
 //! bytes in pieces gives the same items) and agreement between the layers.
@@ -577,6 +578,270 @@ fn check_status(data: &[u8], max_line: usize) {
             Ok(crate::peers::Status::Complete((code, out.len())))
         );
         assert_eq!(code.is_success(), code == StatusCode::SUCCESS);
+    }
+}
+
+// ------------------------------------------------------------------- h1
+
+use crate::h1::{
+    self, encode_chunk, encode_last_chunk, error_response, BodyLen, ChunkedDecoder, Decoded,
+    H1Error, HeadParser, Headers, Method, MsgFlags, ParseOptions, ReqHead, ResHead, Side,
+};
+
+/// The option sets every h1 input is parsed with: the defaults, and tight
+/// limits so that the size and count limits are reached often.
+fn h1_options() -> [ParseOptions; 2] {
+    [
+        ParseOptions::default(),
+        ParseOptions {
+            max_head_len: 64,
+            max_headers: 3,
+            require_host: true,
+        },
+    ]
+}
+
+/// Target `h1_request`: the input as a request head and its body, parsed
+/// in one go and in pieces; every head re-encodes and parses back to
+/// itself; framing agrees with the flags; the input is also decoded as a
+/// chunked body.
+pub fn h1_request(data: &[u8]) {
+    for opts in h1_options() {
+        let one = h1::parse_request(data, &opts);
+        check_h1_pieces(data, &one, |p, b| p.parse_request(b), &opts);
+        match one {
+            Ok(h1::Status::Complete((head, n))) => {
+                check_req_head(&head, n, &opts);
+                let body = h1::request_body(&head).expect("a parsed head has valid framing");
+                check_h1_body(&data[n..], body, Side::Request);
+            }
+            Ok(h1::Status::Partial) => assert!(data.len() < opts.max_head_len),
+            Err(e) => check_h1_error(&e, Side::Request),
+        }
+    }
+    check_chunked(data, Side::Request);
+}
+
+/// Target `h1_response`: as `h1_request`, for responses (and the framing
+/// of a response to GET, HEAD and CONNECT).
+pub fn h1_response(data: &[u8]) {
+    for opts in h1_options() {
+        let one = h1::parse_response(data, &opts);
+        check_h1_pieces(data, &one, |p, b| p.parse_response(b), &opts);
+        match one {
+            Ok(h1::Status::Complete((head, n))) => {
+                check_res_head(&head, n, &opts);
+                for (m, connect) in [
+                    (Method::GET, false),
+                    (Method::HEAD, false),
+                    (Method::CONNECT, true),
+                ] {
+                    let body = h1::response_body(&head, &m, connect);
+                    check_h1_body(&data[n..], body, Side::Response);
+                }
+            }
+            Ok(h1::Status::Partial) => assert!(data.len() < opts.max_head_len),
+            Err(e) => check_h1_error(&e, Side::Response),
+        }
+    }
+    check_chunked(data, Side::Response);
+}
+
+/// Feeding growing prefixes to one `HeadParser` ends with the one-shot
+/// answer (earlier errors are allowed only if they are that answer).
+fn check_h1_pieces<T: PartialEq + core::fmt::Debug>(
+    data: &[u8],
+    one: &Result<h1::Status<T>, H1Error>,
+    parse: impl Fn(&mut HeadParser, &[u8]) -> Result<h1::Status<T>, H1Error>,
+    opts: &ParseOptions,
+) {
+    let first = usize::from(data.first().copied().unwrap_or(0));
+    for step in [1, first % 7 + 2, first % 61 + 9] {
+        let mut p = HeadParser::new(*opts);
+        let mut fed = 0;
+        let got = loop {
+            fed = (fed + step).min(data.len());
+            match parse(&mut p, &data[..fed]) {
+                Ok(h1::Status::Partial) if fed < data.len() => continue,
+                r => break r,
+            }
+        };
+        // Fed in pieces, the parser only runs `httparse` again once the
+        // blank line ending the head is there (linear work whatever the
+        // split), so a broken head without one may still be `Partial`.
+        let deferred = matches!((&got, one), (Ok(h1::Status::Partial), Err(_)))
+            && data.len() < opts.max_head_len;
+        if !deferred {
+            assert_eq!(&got, one, "pieces of {step} bytes");
+        }
+    }
+}
+
+fn check_h1_error(e: &H1Error, side: Side) {
+    assert_eq!(e.side, side);
+    let status = e.status();
+    assert!(matches!(status, 400 | 422 | 502), "{e:?}");
+    assert!(error_response(status).is_some());
+    let _ = e.termination();
+}
+
+fn check_headers_framing(h: &Headers, flags: MsgFlags) {
+    h.check_invariants();
+    if flags.contains(MsgFlags::CHNK) {
+        assert!(flags.contains(MsgFlags::XFER_ENC) && !flags.contains(MsgFlags::CLEN));
+        assert_eq!(h.count("content-length"), 0, "CL dropped next to TE");
+    }
+    if flags.contains(MsgFlags::CLEN) {
+        assert_eq!(h.count("content-length"), 1, "CL merged into one field");
+    }
+}
+
+fn check_req_head(head: &ReqHead, n: usize, opts: &ParseOptions) {
+    assert!(n <= opts.max_head_len && head.headers.len() <= opts.max_headers);
+    assert!(head.uri.bytes().all(|b| (0x21..=0x7e).contains(&b)));
+    check_headers_framing(&head.headers, head.flags);
+    assert_eq!(
+        head.flags.contains(MsgFlags::VER_11),
+        head.version == h1::Version::Http11
+    );
+    let body = h1::request_body(head).expect("valid framing");
+    match body {
+        BodyLen::Chunked => assert!(head.flags.contains(MsgFlags::CHNK)),
+        BodyLen::Length(_) => assert!(head.flags.contains(MsgFlags::CLEN)),
+        BodyLen::None => assert!(!head.flags.intersects(MsgFlags::CHNK | MsgFlags::CLEN)),
+        BodyLen::UntilClose | BodyLen::Tunnel => panic!("request framing {body:?}"),
+    }
+    // Re-encode, parse back: the same head (flags about repairs aside).
+    let mut out = Vec::new();
+    head.encode(&mut out);
+    let wide = wide_options(&out);
+    let Ok(h1::Status::Complete((back, m))) = h1::parse_request(&out, &wide) else {
+        panic!(
+            "own request does not parse: {:?}",
+            String::from_utf8_lossy(&out)
+        )
+    };
+    assert_eq!(m, out.len());
+    let repairs = MsgFlags::MUST_CLOSE | MsgFlags::UNFOLDED;
+    assert_eq!(
+        (&back.method, &back.uri, back.version, &back.headers),
+        (&head.method, &head.uri, head.version, &head.headers)
+    );
+    assert_eq!(back.flags - repairs, head.flags - repairs);
+    let mut again = Vec::new();
+    back.encode(&mut again);
+    assert_eq!(again, out, "encoding is stable");
+}
+
+fn check_res_head(head: &ResHead, n: usize, opts: &ParseOptions) {
+    assert!(n <= opts.max_head_len && head.headers.len() <= opts.max_headers);
+    assert!((100..=999).contains(&head.status));
+    check_headers_framing(&head.headers, head.flags);
+    let mut out = Vec::new();
+    head.encode(&mut out);
+    let wide = wide_options(&out);
+    let Ok(h1::Status::Complete((back, m))) = h1::parse_response(&out, &wide) else {
+        panic!(
+            "own response does not parse: {:?}",
+            String::from_utf8_lossy(&out)
+        )
+    };
+    assert_eq!(m, out.len());
+    let repairs = MsgFlags::MUST_CLOSE | MsgFlags::UNFOLDED;
+    assert_eq!(
+        (back.version, back.status, &back.reason, &back.headers),
+        (head.version, head.status, &head.reason, &head.headers)
+    );
+    assert_eq!(back.flags - repairs, head.flags - repairs);
+}
+
+fn wide_options(out: &[u8]) -> ParseOptions {
+    ParseOptions {
+        max_head_len: out.len() + 1,
+        max_headers: h1::MAX_HEADERS_LIMIT,
+        require_host: false,
+    }
+}
+
+/// What decoding a chunked body found: payload, then `Some(end)` if the
+/// message ended there, `None` if more was needed, or the error.
+type ChunkedOutcome = (Vec<u8>, Result<Option<usize>, H1Error>, Headers);
+
+fn decode_chunked(input: &[u8], step: usize, side: Side) -> ChunkedOutcome {
+    let mut d = ChunkedDecoder::new(side);
+    let mut body = Vec::new();
+    let (mut pos, mut fed) = (0, step.min(input.len()));
+    for _ in 0..input.len() * 2 + 4 {
+        match d.decode(&input[pos..fed]) {
+            Ok((Decoded::Data(s), n)) => {
+                assert!(!s.is_empty() && n >= s.len() && pos + n <= fed);
+                // Borrowed from the input, at the end of what was consumed.
+                assert!(core::ptr::eq(s, &input[pos + n - s.len()..pos + n]));
+                body.extend_from_slice(s);
+                pos += n;
+            }
+            Ok((Decoded::NeedMore, n)) => {
+                pos += n;
+                assert_eq!(pos, fed, "NeedMore consumes everything");
+                if fed == input.len() {
+                    assert!(d.on_close().is_err());
+                    return (body, Ok(None), Headers::new());
+                }
+                fed = (fed + step).min(input.len());
+            }
+            Ok((Decoded::End, n)) => {
+                assert!(d.is_done() && d.on_close().is_ok());
+                assert_eq!(d.body_len(), body.len() as u64);
+                assert_eq!(d.decode(b"x"), Ok((Decoded::End, 0)));
+                return (body, Ok(Some(pos + n)), d.take_trailers());
+            }
+            Err(e) => {
+                assert!(e.in_body() && e.side == side);
+                assert_eq!(d.decode(b"0\r\n\r\n"), Err(e), "errors stick");
+                return (body, Err(e), Headers::new());
+            }
+        }
+    }
+    panic!("the decoder does not progress");
+}
+
+/// The same answer in one go, byte by byte and in data-chosen pieces; a
+/// complete body re-encodes and decodes back to the same payload.
+fn check_chunked(input: &[u8], side: Side) {
+    let one = decode_chunked(input, input.len().max(1), side);
+    let first = usize::from(input.first().copied().unwrap_or(0));
+    for step in [1, first % 5 + 2] {
+        let (body, end, trailers) = decode_chunked(input, step, side);
+        assert_eq!(
+            (&body, &end, &trailers),
+            (&one.0, &one.1, &one.2),
+            "pieces of {step}"
+        );
+    }
+    if let (payload, Ok(Some(_)), trailers) = &one {
+        trailers.check_invariants();
+        let mut out = Vec::new();
+        let mid = payload.len() / 2;
+        encode_chunk(&payload[..mid], &mut out);
+        encode_chunk(&payload[mid..], &mut out);
+        encode_last_chunk(trailers, &mut out);
+        let (again, end, t2) = decode_chunked(&out, 3, side);
+        assert_eq!((&again, end, &t2), (payload, Ok(Some(out.len())), trailers));
+    }
+}
+
+fn check_h1_body(rest: &[u8], body: BodyLen, side: Side) {
+    match body {
+        BodyLen::Chunked => {
+            let _ = decode_chunked(rest, rest.len().max(1), side);
+        }
+        BodyLen::Length(n) => {
+            let mut c = h1::LengthCounter::new(n);
+            let took = c.take(rest.len());
+            assert_eq!(took as u64, n.min(rest.len() as u64));
+            assert_eq!(c.on_close(side).is_ok(), c.is_done());
+        }
+        BodyLen::None | BodyLen::UntilClose | BodyLen::Tunnel => {}
     }
 }
 

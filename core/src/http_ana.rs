@@ -231,9 +231,12 @@ impl Engine {
                 txn.req_start = now;
                 let to = self.http_request_timeout(sid);
                 let s = &mut self.streams[sid];
-                s.req.rex = to.map(|t| now.add_ms(t));
+                s.req.analyse_exp = to.map(|t| now.add_ms(t));
                 return self.http_wait_for_request(now, sid);
             }
+        }
+        if input.is_empty() && !shutr {
+            return;
         }
         let res = txn.req.parser.parse_request(input);
         match res {
@@ -294,12 +297,18 @@ impl Engine {
         let fe = s.fe;
         let txn = s.txn.as_mut().expect("http stream");
         txn.t_req_done = Some(now);
-        txn.request_line = format!(
-            "{} {} {}",
-            head.method.as_str(),
-            head.uri,
-            head.version.as_str()
-        );
+        if self.proxies[fe].log {
+            // Only the log line needs it.
+            let (m, v) = (head.method.as_str(), head.version.as_str());
+            let line = &mut txn.request_line;
+            line.clear();
+            line.reserve(m.len() + head.uri.len() + v.len() + 2);
+            line.push_str(m);
+            line.push(' ');
+            line.push_str(&head.uri);
+            line.push(' ');
+            line.push_str(v);
+        }
         txn.meth = Some(head.method.clone());
         if head.method == Method::HEAD {
             txn.flags |= TxnFlags::HEAD;
@@ -310,6 +319,7 @@ impl Engine {
         if !head.keep_alive() || self.proxies[fe].http_close_mode() || self.stopping.is_some() {
             txn.flags |= TxnFlags::CLI_CLOSE;
         }
+        s.req.analyse_exp = None;
         s.req.rex = None;
         let body = match h1::request_body(&head) {
             Ok(b) => b,
@@ -353,13 +363,25 @@ impl Engine {
         };
         self.stream_set_backend(sid, be);
         self.http_prepare_server_head(sid, &mut head);
-        let mut out = Vec::with_capacity(used + 64);
-        head.encode(&mut out);
         let s = &mut self.streams[sid];
-        if !s.req.buf.replace_front(used, &out) {
-            return self.http_reply_error(now, sid, 500, ErrCode::PrxCond, FinSt::Req);
+        if head.is_verbatim(&s.req.buf.data()[..used]) {
+            // Untouched: it goes out as it came.
+            s.req.forward(used as u64);
+        } else {
+            let mut out = std::mem::take(&mut self.head_out);
+            out.clear();
+            head.encode(&mut out);
+            let s = &mut self.streams[sid];
+            let fits = s.req.buf.replace_front(used, &out);
+            if fits {
+                s.req.forward(out.len() as u64);
+            }
+            self.head_out = out;
+            if !fits {
+                return self.http_reply_error(now, sid, 500, ErrCode::PrxCond, FinSt::Req);
+            }
         }
-        s.req.forward(out.len() as u64);
+        let s = &mut self.streams[sid];
         let txn = s.txn.as_mut().expect("http stream");
         txn.req_head = Some(head);
         txn.req.body = body;
@@ -466,6 +488,9 @@ impl Engine {
             let shutr = s.res.shutr();
             let Some(txn) = s.txn.as_mut() else { return };
             let input = &s.res.buf.data()[s.res.output..];
+            if input.is_empty() && !shutr {
+                return;
+            }
             match txn.rsp.parser.parse_response(input) {
                 Ok(h1::Status::Partial) => {
                     if shutr {
@@ -544,14 +569,25 @@ impl Engine {
             h1::set_conn_mode(&mut head.headers, head.version, mode);
         }
         txn.status = Some(head.status);
-        let mut out = Vec::with_capacity(used + 32);
-        head.encode(&mut out);
         // The head sits right after what is already scheduled (1xx).
         let output = s.res.output;
-        if !s.res.buf.replace_at(output, used, &out) {
-            return self.http_server_error(now, sid, 502, ErrCode::PrxCond, FinSt::Headers);
+        if head.is_verbatim(&s.res.buf.data()[output..output + used]) {
+            s.res.forward(used as u64);
+        } else {
+            let mut out = std::mem::take(&mut self.head_out);
+            out.clear();
+            head.encode(&mut out);
+            let s = &mut self.streams[sid];
+            let fits = s.res.buf.replace_at(output, used, &out);
+            if fits {
+                s.res.forward(out.len() as u64);
+            }
+            self.head_out = out;
+            if !fits {
+                return self.http_server_error(now, sid, 502, ErrCode::PrxCond, FinSt::Headers);
+            }
         }
-        s.res.forward(out.len() as u64);
+        let s = &mut self.streams[sid];
         let txn = s.txn.as_mut().expect("http stream");
         txn.flags |= TxnFlags::RES_HEAD_SENT;
         txn.rsp.body = body;
@@ -647,8 +683,11 @@ impl Engine {
                     return self.http_reply_error(now, sid, 400, ErrCode::PrxCond, FinSt::Headers);
                 }
                 let (err, fin) = e.termination();
-                s.set_term(err, fin);
-                self.http_abort(now, sid);
+                if dir == Dir::Req {
+                    self.http_reply_error(now, sid, 400, err, fin);
+                } else {
+                    self.http_server_error(now, sid, 502, err, fin);
+                }
             }
         }
     }
@@ -714,7 +753,7 @@ impl Engine {
         if let Some(t) = s.txn.as_mut() {
             t.flags |= TxnFlags::KEEP_ALIVE_WAIT;
         }
-        s.req.rex = ka.map(|t| now.add_ms(t));
+        s.req.analyse_exp = ka.map(|t| now.add_ms(t));
         if !leftover.is_empty() {
             s.req.buf = leftover;
         } else {
@@ -888,8 +927,12 @@ impl Engine {
         if txn.req.state == MsgState::Tunnel {
             return false;
         }
-        if Time::is_expired(s.req.rex, now) && txn.req.state == MsgState::Head {
+        let head_wait = txn.req.state == MsgState::Head;
+        if head_wait
+            && (Time::is_expired(s.req.analyse_exp, now) || Time::is_expired(s.req.rex, now))
+        {
             s.req.rex = None;
+            s.req.analyse_exp = None;
             if txn.flags.contains(TxnFlags::REQ_STARTED) {
                 // An incomplete request is a failed one (`ereq`), as in HAProxy.
                 self.count_bad_req(sid);

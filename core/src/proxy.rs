@@ -65,6 +65,19 @@ pub struct Check {
     /// Last result, for `show stat` (`L4OK`, `L4CON`, `L4TOUT`...).
     pub last_status: &'static str,
     pub last_duration_ms: u64,
+    /// `option httpchk`: the request to send; `None` for a TCP check.
+    pub http_req: Option<Vec<u8>>,
+    /// `http-check expect [!] status`: inclusive ranges and negation;
+    /// `None`: any 2xx or 3xx passes.
+    pub expect: Option<(bool, Vec<(u16, u16)>)>,
+    /// Request bytes still to send.
+    pub tx: Vec<u8>,
+    /// Response bytes read so far (the status line is all that matters).
+    pub rx: crate::buf::Buffer,
+    /// The check's connection is established (an L7 check is under way).
+    pub connected: bool,
+    /// The last check's detail (`check_desc`/info in logs).
+    pub last_info: String,
 }
 
 /// A `server` line at run time.
@@ -103,14 +116,20 @@ pub struct Server {
     pub chkdown: u64,
     pub last_change: Time,
     pub lbconn: u64,
-    /// Idle connections to this server, oldest first (`idle_conns`), with
-    /// the session that may use a private one.
-    pub idle: std::collections::VecDeque<(
-        Id<crate::connection::Conn>,
-        Option<Id<crate::session::Session>>,
-    )>,
+    /// Idle connections to this server, oldest first (`idle_conns`).
+    pub idle: std::collections::VecDeque<IdleConn>,
     /// Connections reused from the idle pool.
     pub reuse: u64,
+}
+
+/// A server connection waiting in its server's idle pool.
+#[derive(Debug, Clone, Copy)]
+pub struct IdleConn {
+    pub conn: Id<crate::connection::Conn>,
+    /// The session that alone may use it (`http-reuse never`: private).
+    pub owner: Option<Id<crate::session::Session>>,
+    /// When it became idle; the pool is in this order.
+    pub since: Time,
 }
 
 impl Server {

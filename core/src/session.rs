@@ -50,6 +50,8 @@ pub struct Session {
     pub conn_cur_counted: bool,
     /// Streams (HTTP requests) this session has carried.
     pub requests: u32,
+    /// Private idle server connections it owns (`http-reuse never`).
+    pub priv_idle: u32,
 }
 
 // --------------------------------------------------------------------------
@@ -93,6 +95,7 @@ impl Engine {
             stream: None,
             conn_cur_counted: false,
             requests: 0,
+            priv_idle: 0,
         });
         self.conns[c].session = Some(sess);
         self.actconn += 1;

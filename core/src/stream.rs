@@ -150,8 +150,13 @@ pub struct Stream {
     /// `Tw` and `Tc` for the log, in ms.
     pub t_queue: Option<u64>,
     pub t_connect: Option<u64>,
-    /// The armed timer.
+    /// When the stream wants to be woken (the first of its timeouts).
     pub exp: Option<Time>,
+    /// Where its timer sits in the wait queue: at or before `exp`. A
+    /// timeout pushed back (every I/O does) leaves it there; the stream
+    /// re-queues itself when it is woken early (HAProxy's `task_queue`
+    /// leaving a later expiry in place).
+    pub queued: Option<Time>,
     /// The HTTP transaction (HTTP mode).
     pub txn: Option<Box<crate::http_ana::HttpTxn>>,
 }
@@ -245,6 +250,7 @@ impl Engine {
             t_queue: None,
             t_connect: None,
             exp: None,
+            queued: None,
             txn: None,
         };
         st.scf.conn = Some(sess.conn);
@@ -278,12 +284,12 @@ impl Engine {
         if !http {
             self.stream_set_backend(sid, be);
         }
-        let to = if http {
-            self.http_request_timeout(sid)
-        } else {
-            self.front_timeout(sid)
-        };
+        let to = self.front_timeout(sid);
         self.streams[sid].req.rex = to.map(|t| now.add_ms(t));
+        if http {
+            let to = self.http_request_timeout(sid);
+            self.streams[sid].req.analyse_exp = to.map(|t| now.add_ms(t));
+        }
         Some(sid)
     }
 
@@ -597,13 +603,25 @@ impl Engine {
             return;
         };
         let mut exp = None;
-        for t in [s.req.rex, s.req.wex, s.res.rex, s.res.wex, s.scb.exp] {
+        for t in [
+            s.req.rex,
+            s.req.wex,
+            s.res.rex,
+            s.res.wex,
+            s.scb.exp,
+            s.req.analyse_exp,
+        ] {
             exp = Time::first(exp, t);
         }
         let exp = exp.map(|t| t.max(now.add_ms(1)));
-        if exp != s.exp {
-            s.exp = exp;
-            self.timers.arm(TimerKey::Stream(sid), exp);
+        s.exp = exp;
+        // Only an earlier wake-up moves the timer; a later one is found
+        // when the old one fires.
+        if let Some(t) = exp {
+            if s.queued.is_none_or(|q| t < q) {
+                s.queued = Some(t);
+                self.timers.arm(TimerKey::Stream(sid), Some(t));
+            }
         }
     }
 

@@ -67,3 +67,13 @@ fn peer_message_corpus() {
 fn peer_handshake_corpus() {
     replay("peer_handshake", sluice_core::fuzzing::peer_handshake, 25);
 }
+
+#[test]
+fn h1_request_corpus() {
+    replay("h1_request", sluice_core::fuzzing::h1_request, 40);
+}
+
+#[test]
+fn h1_response_corpus() {
+    replay("h1_response", sluice_core::fuzzing::h1_response, 15);
+}

@@ -34,7 +34,9 @@ const LISTENER_BASE: usize = 1 << 40;
 const IO_BUDGET: usize = 16;
 
 enum Listening {
-    Tcp(TcpListener),
+    /// The listener, and its address when it is a specific one (every
+    /// accepted socket then has it as local address: no `getsockname`).
+    Tcp(TcpListener, Option<SocketAddr>),
     Unix(UnixListener, OwnedPath),
 }
 
@@ -118,6 +120,55 @@ struct DSock {
     connecting: bool,
     /// Reads on this socket are spliced to another one.
     splice_out: Option<Pipe>,
+    /// On the driver's `dirty` list.
+    queued: bool,
+}
+
+/// Sockets by the index of their [`SockId`]: the engine's socket ids
+/// are dense, so a vector is a map with O(1) lookups.
+#[derive(Default)]
+struct SockMap(Vec<Option<DSock>>);
+
+impl SockMap {
+    fn get(&self, i: &usize) -> Option<&DSock> {
+        self.0.get(*i).and_then(Option::as_ref)
+    }
+
+    fn get_mut(&mut self, i: &usize) -> Option<&mut DSock> {
+        self.0.get_mut(*i).and_then(Option::as_mut)
+    }
+
+    fn insert(&mut self, i: usize, s: DSock) -> Option<DSock> {
+        if self.0.len() <= i {
+            self.0.resize_with(i + 1, || None);
+        }
+        self.0[i].replace(s)
+    }
+
+    fn remove(&mut self, i: &usize) -> Option<DSock> {
+        self.0.get_mut(*i).and_then(Option::take)
+    }
+}
+
+impl DSock {
+    /// Interest and readiness agree: there is I/O to try.
+    fn eligible(&self) -> bool {
+        !self.connecting
+            && ((self.want_recv && self.may_recv)
+                || (self.want_send && self.may_send)
+                || self
+                    .splice_out
+                    .as_ref()
+                    .is_some_and(|p| p.fill > 0 || (p.eof && !p.eof_reported)))
+    }
+}
+
+impl std::ops::Index<&usize> for SockMap {
+    type Output = DSock;
+
+    fn index(&self, i: &usize) -> &DSock {
+        self.get(i).expect("socket present")
+    }
 }
 
 impl DSock {
@@ -136,7 +187,17 @@ pub struct Driver {
     engine: Engine,
     start: Instant,
     listeners: BTreeMap<ListenerId, Listening>,
-    socks: BTreeMap<usize, DSock>,
+    socks: SockMap,
+    /// Sockets whose readiness or interest changed since they were last
+    /// serviced: the only ones [`Driver::service`] looks at.
+    dirty: Vec<usize>,
+    /// Sockets that splice their reads: their pipe may drain whenever the
+    /// destination becomes writable.
+    splicing: Vec<usize>,
+    /// Sockets with I/O to do that the engine could not take yet (no
+    /// buffer from the pool, nothing to send yet): looked at again on the
+    /// next turn, since an edge-triggered poller will not report them.
+    parked: Vec<usize>,
     paused: std::collections::BTreeSet<ListenerId>,
     log: LogSink,
     exit: bool,
@@ -174,6 +235,9 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
         sock.set_only_v6(true)?;
     }
     sock.set_nonblocking(true)?;
+    // Accepted sockets inherit TCP_NODELAY from the listener on Linux:
+    // one setsockopt per listener instead of one per connection.
+    sock.set_nodelay(true)?;
     sock.bind(&addr.into())?;
     sock.listen(1024)?;
     Ok(TcpListener::from_std(sock.into()))
@@ -198,7 +262,10 @@ impl Driver {
             engine,
             start,
             listeners: BTreeMap::new(),
-            socks: BTreeMap::new(),
+            socks: SockMap::default(),
+            dirty: Vec::new(),
+            splicing: Vec::new(),
+            parked: Vec::new(),
             paused: Default::default(),
             log,
             exit: false,
@@ -251,10 +318,15 @@ impl Driver {
             if self.exit {
                 break;
             }
-            let timeout = self.engine.next_timeout().map(|t| {
-                let now = self.clock();
-                Duration::from_millis(t.saturating_since(now))
-            });
+            let timeout = if self.dirty.is_empty() {
+                self.engine.next_timeout().map(|t| {
+                    let now = self.clock();
+                    Duration::from_millis(t.saturating_since(now))
+                })
+            } else {
+                // Work left over: look at new events without sleeping.
+                Some(Duration::ZERO)
+            };
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -311,8 +383,22 @@ impl Driver {
         if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
             s.may_send = true;
         }
+        self.mark_dirty(t);
+        let Some(s) = self.socks.get_mut(&t) else {
+            return;
+        };
         if s.connecting && (ev.is_writable() || ev.is_error() || ev.is_write_closed()) {
             self.finish_connect(t);
+        }
+    }
+
+    /// Puts socket `t` on the list [`Driver::service`] looks at.
+    fn mark_dirty(&mut self, t: usize) {
+        if let Some(s) = self.socks.get_mut(&t) {
+            if !s.queued {
+                s.queued = true;
+                self.dirty.push(t);
+            }
         }
     }
 
@@ -350,7 +436,7 @@ impl Driver {
                 return;
             }
             let accepted = match self.listeners.get(&lid) {
-                Some(Listening::Tcp(l)) => l.accept().map(|(s, a)| (Stream::Tcp(s), Some(a))),
+                Some(Listening::Tcp(l, _)) => l.accept().map(|(s, a)| (Stream::Tcp(s), Some(a))),
                 Some(Listening::Unix(l, _)) => l.accept().map(|(s, _)| (Stream::Unix(s), None)),
                 None => return,
             };
@@ -363,10 +449,16 @@ impl Driver {
                     return;
                 }
             };
+            let fixed = match self.listeners.get(&lid) {
+                Some(Listening::Tcp(_, a)) => *a,
+                _ => None,
+            };
             let mut local = None;
             if let Stream::Tcp(s) = &stream {
-                let _ = s.set_nodelay(true);
-                local = s.local_addr().ok();
+                if !cfg!(target_os = "linux") {
+                    let _ = s.set_nodelay(true);
+                }
+                local = fixed.or_else(|| s.local_addr().ok());
             }
             let now = self.tick();
             let Some(id) = self.engine.on_accept(now, lid, peer, local) else {
@@ -399,8 +491,10 @@ impl Driver {
                     read_closed: false,
                     connecting: false,
                     splice_out: None,
+                    queued: false,
                 },
             );
+            self.mark_dirty(t);
             self.drain_actions();
         }
     }
@@ -413,7 +507,7 @@ impl Driver {
                 Action::Unlisten { listener } => {
                     if let Some(mut l) = self.listeners.remove(&listener) {
                         match &mut l {
-                            Listening::Tcp(t) => {
+                            Listening::Tcp(t, _) => {
                                 let _ = self.poll.registry().deregister(t);
                             }
                             Listening::Unix(u, path) => {
@@ -434,6 +528,9 @@ impl Driver {
                     if let Some(s) = self.socks.get_mut(&sock.index()).filter(|s| s.id == sock) {
                         s.want_recv = read;
                         s.want_send = write;
+                        if s.eligible() {
+                            self.mark_dirty(sock.index());
+                        }
                     }
                 }
                 Action::Shutdown { sock } => {
@@ -466,8 +563,8 @@ impl Driver {
         let token = Token(LISTENER_BASE + lid.0 as usize);
         let reg = self.poll.registry();
         let _ = match self.listeners.get_mut(&lid) {
-            Some(Listening::Tcp(l)) if pause => reg.deregister(l),
-            Some(Listening::Tcp(l)) => reg.register(l, token, Interest::READABLE),
+            Some(Listening::Tcp(l, _)) if pause => reg.deregister(l),
+            Some(Listening::Tcp(l, _)) => reg.register(l, token, Interest::READABLE),
             Some(Listening::Unix(l, _)) if pause => reg.deregister(l),
             Some(Listening::Unix(l, _)) => reg.register(l, token, Interest::READABLE),
             None => return,
@@ -491,7 +588,8 @@ impl Driver {
                 self.poll
                     .registry()
                     .register(&mut l, token, Interest::READABLE)?;
-                Ok(Listening::Tcp(l))
+                let fixed = l.local_addr().ok().filter(|a| !a.ip().is_unspecified());
+                Ok(Listening::Tcp(l, fixed))
             }),
             ListenAddr::Unix { path, mode } => bind_unix(path, *mode).and_then(|mut l| {
                 self.poll
@@ -537,6 +635,7 @@ impl Driver {
                         read_closed: false,
                         connecting: true,
                         splice_out: None,
+                        queued: false,
                     },
                 );
             }
@@ -545,8 +644,12 @@ impl Driver {
     }
 
     fn drop_sock(&mut self, t: usize) {
-        if let Some(mut s) = self.socks.remove(&t) {
-            let _ = self.poll.registry().deregister(s.stream.source());
+        // Dropping the socket closes its only descriptor, which takes it
+        // out of the epoll set: no `epoll_ctl(DEL)` needed.
+        if let Some(s) = self.socks.remove(&t) {
+            if s.splice_out.is_some() {
+                self.splicing.retain(|&x| x != t);
+            }
         }
     }
 
@@ -557,7 +660,11 @@ impl Driver {
             return;
         };
         match Pipe::new(to) {
-            Ok(p) => s.splice_out = Some(p),
+            Ok(p) => {
+                s.splice_out = Some(p);
+                self.splicing.push(from.index());
+                self.mark_dirty(from.index());
+            }
             Err(e) => {
                 self.log
                     .alert(&format!("cannot create a pipe for splicing: {e}"));
@@ -574,7 +681,7 @@ impl Driver {
     fn service_splice(&mut self, t: usize) -> bool {
         let mut progress = false;
         for _ in 0..IO_BUDGET {
-            let now = self.tick();
+            let now = self.now;
             let Some(src) = self.socks.get(&t) else {
                 return progress;
             };
@@ -651,32 +758,50 @@ impl Driver {
     }
 
     /// Services every socket whose interest and readiness agree, until no
-    /// more progress is possible without polling.
+    /// more progress is possible without polling. Only sockets on the
+    /// `dirty` list are looked at (HAProxy's fd cache / update list), so a
+    /// turn costs the number of active sockets, not of open ones.
     fn service(&mut self) {
-        loop {
-            let ready: Vec<usize> = self
-                .socks
-                .iter()
-                .filter(|(_, s)| {
-                    !s.connecting
-                        && ((s.want_recv && s.may_recv)
-                            || (s.want_send && s.may_send)
-                            || s.splice_out
-                                .as_ref()
-                                .is_some_and(|p| p.fill > 0 || (p.eof && !p.eof_reported)))
-                })
-                .map(|(&t, _)| t)
-                .collect();
+        for i in 0..self.splicing.len() {
+            self.mark_dirty(self.splicing[i]);
+        }
+        for t in std::mem::take(&mut self.parked) {
+            self.mark_dirty(t);
+        }
+        let mut idle_rounds = 0;
+        while !self.dirty.is_empty() && idle_rounds < 2 {
+            self.tick();
+            let batch = std::mem::take(&mut self.dirty);
             let mut progress = false;
-            for t in ready {
-                progress |= self.service_one(t);
+            for &t in &batch {
+                let Some(s) = self.socks.get_mut(&t) else {
+                    continue;
+                };
+                s.queued = false;
+                if !s.eligible() {
+                    continue;
+                }
+                let moved = self.service_one(t);
+                progress |= moved;
                 if self.exit {
                     return;
                 }
+                if self.socks.get(&t).is_some_and(DSock::eligible) {
+                    if moved {
+                        // Out of budget with more to do: another round.
+                        self.mark_dirty(t);
+                    } else {
+                        self.parked.push(t);
+                    }
+                }
             }
-            if !progress {
-                return;
+            if self.dirty.is_empty() {
+                // Keep the allocation for the next turn.
+                let mut batch = batch;
+                batch.clear();
+                self.dirty = batch;
             }
+            idle_rounds = if progress { 0 } else { idle_rounds + 1 };
         }
     }
 
@@ -695,7 +820,7 @@ impl Driver {
         }
         let mut progress = false;
         for _ in 0..IO_BUDGET {
-            let now = self.tick();
+            let now = self.now;
             let Some(s) = self.socks.get_mut(&t) else {
                 return progress;
             };
@@ -729,7 +854,7 @@ impl Driver {
             self.drain_actions();
         }
         for _ in 0..IO_BUDGET {
-            let now = self.tick();
+            let now = self.now;
             let Some(s) = self.socks.get_mut(&t) else {
                 return progress;
             };

@@ -50,6 +50,73 @@ impl ReqHead {
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
+impl ReqHead {
+    /// Whether `raw`, the bytes this head was parsed from (blank line
+    /// included), already says exactly what [`ReqHead::encode`] would: no
+    /// rule or mux rewrite touched it, the start line is the canonical one,
+    /// every line ends in CRLF. Such a head is forwarded as it came, with
+    /// no copy (HAProxy gets the same effect from HTX's in-place blocks).
+    pub fn is_verbatim(&self, raw: &[u8]) -> bool {
+        if self.headers.is_modified() || !self.uri.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+            return false;
+        }
+        let line = [
+            self.method.as_str().as_bytes(),
+            b" ",
+            self.uri.as_bytes(),
+            b" ",
+            self.version.as_str().as_bytes(),
+            b"\r\n",
+        ];
+        starts_with_all(raw, &line) && crlf_only(raw, &self.headers)
+    }
+}
+
+impl ResHead {
+    /// [`ReqHead::is_verbatim`] for a response head.
+    pub fn is_verbatim(&self, raw: &[u8]) -> bool {
+        if self.headers.is_modified()
+            || !(100..=999).contains(&self.status)
+            || !self
+                .reason
+                .bytes()
+                .all(|b| b == b'\t' || b >= b' ' && b != 0x7f)
+        {
+            return false;
+        }
+        let mut digits = [0u8; 20];
+        let line = [
+            self.version.as_str().as_bytes(),
+            b" ",
+            fmt_u64(u64::from(self.status), &mut digits),
+            b" ",
+            self.reason.as_bytes(),
+            b"\r\n",
+        ];
+        starts_with_all(raw, &line) && crlf_only(raw, &self.headers)
+    }
+}
+
+/// `raw` starts with the concatenation of `parts`.
+fn starts_with_all(raw: &[u8], parts: &[&[u8]]) -> bool {
+    let mut rest = raw;
+    for p in parts {
+        match rest.strip_prefix(*p) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Every line of `raw` ends in CRLF (`httparse` also accepts a bare LF,
+/// which the encoder would turn into CRLF). The start line was compared
+/// whole; the field lines are checked where they end (the byte pairs before
+/// each next name, and the blank line), not byte by byte.
+fn crlf_only(raw: &[u8], headers: &Headers) -> bool {
+    raw.ends_with(b"\r\n\r\n") && headers.crlf_line_ends()
+}
+
 impl ResHead {
     /// Appends `HTTP/1.x SP status SP reason CRLF`, the fields and the
     /// final CRLF.
@@ -88,7 +155,53 @@ pub enum ConnMode {
 /// (HTTP/1.1) and `keep-alive` only where it is not (HTTP/1.0). The kept
 /// tokens and the added one go into a single `Connection` field at the end;
 /// no field is left if there is nothing to say.
+///
+/// A head whose `Connection` fields already say the right thing is left
+/// alone, including a redundant `keep-alive` in HTTP/1.1 or `close` in
+/// HTTP/1.0 (harmless to any recipient; HAProxy would drop them). An
+/// untouched head is forwarded without being copied.
 pub fn set_conn_mode(headers: &mut Headers, version: Version, mode: ConnMode) {
+    let token: &[u8] = match (mode, version) {
+        (ConnMode::Close, Version::Http11) => b"close",
+        (ConnMode::KeepAlive, Version::Http10) => b"keep-alive",
+        _ => b"",
+    };
+    // Common case: no `Connection` field, or one with only `close` /
+    // `keep-alive`: no value to rebuild.
+    let (mut fields, mut others, mut close, mut ka) = (0, false, false, false);
+    headers.for_each_value(b"connection", |v| {
+        fields += 1;
+        for tok in list_elements(v) {
+            if tok.eq_ignore_ascii_case(b"close") {
+                close = true;
+            } else if tok.eq_ignore_ascii_case(b"keep-alive") {
+                ka = true;
+            } else {
+                others = true;
+            }
+        }
+    });
+    if !others {
+        // Already says the right thing (a `keep-alive` token in an
+        // HTTP/1.1 keep-alive message is redundant, not wrong): leave the
+        // head untouched so that it may be forwarded as it came.
+        let right = match (mode, version) {
+            (ConnMode::KeepAlive, Version::Http11) => !close,
+            (ConnMode::KeepAlive, Version::Http10) => fields == 1 && ka && !close,
+            (ConnMode::Close, Version::Http11) => fields == 1 && close && !ka,
+            (ConnMode::Close, Version::Http10) => !ka,
+        };
+        if right {
+            return;
+        }
+        if fields > 0 {
+            headers.remove("connection");
+        }
+        if !token.is_empty() {
+            let _ = headers.add("Connection", token);
+        }
+        return;
+    }
     let mut value: Vec<u8> = Vec::new();
     headers.for_each_value(b"connection", |v| {
         for tok in list_elements(v) {
@@ -101,11 +214,6 @@ pub fn set_conn_mode(headers: &mut Headers, version: Version, mode: ConnMode) {
             value.extend_from_slice(tok);
         }
     });
-    let token: &[u8] = match (mode, version) {
-        (ConnMode::Close, Version::Http11) => b"close",
-        (ConnMode::KeepAlive, Version::Http10) => b"keep-alive",
-        _ => b"",
-    };
     if !token.is_empty() {
         if !value.is_empty() {
             value.extend_from_slice(b", ");
@@ -176,6 +284,66 @@ fn other_codings(headers: &Headers) -> Vec<u8> {
 mod tests {
     use super::super::{parse_request, parse_response, request_body, ParseOptions, Status};
     use super::*;
+
+    fn req(raw: &[u8]) -> (ReqHead, usize) {
+        match parse_request(raw, &ParseOptions::default()) {
+            Ok(Status::Complete(x)) => x,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A head goes out untouched only if encoding it again would give the
+    /// very same bytes, so forwarding it raw can never differ.
+    #[test]
+    fn verbatim_only_when_encoding_would_give_the_same_bytes() {
+        let canon: &[u8] = b"GET /a?b HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n";
+        let (h, n) = req(canon);
+        assert!(h.is_verbatim(&canon[..n]));
+        let mut out = Vec::new();
+        h.encode(&mut out);
+        assert_eq!(out, canon);
+        // Any rewrite, a bare LF, leading blank lines: encoded.
+        let mut h2 = h.clone();
+        let _ = h2.headers.add("X-Forwarded-For", "1.2.3.4");
+        assert!(!h2.is_verbatim(&canon[..n]));
+        let mut h3 = h.clone();
+        h3.uri = "/other".into();
+        assert!(!h3.is_verbatim(&canon[..n]));
+        let mut h4 = h.clone();
+        h4.headers.remove("accept");
+        assert!(!h4.is_verbatim(&canon[..n]));
+        for raw in [
+            &b"GET /a HTTP/1.1\nHost: x\r\n\r\n"[..],
+            b"GET /a HTTP/1.1\r\nHost: x\n\r\n",
+            b"GET /a HTTP/1.1\r\nHost: x\nAccept: y\r\nB: z\r\n\r\n",
+            b"\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n",
+        ] {
+            let (h, n) = req(raw);
+            assert!(
+                !h.is_verbatim(&raw[..n]),
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        // Framing repairs change the fields: encoded.
+        let raw = b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n";
+        let (h, n) = req(raw);
+        assert!(!h.is_verbatim(&raw[..n]));
+        // Responses.
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let Ok(Status::Complete((r, n))) = parse_response(raw, &ParseOptions::default()) else {
+            panic!()
+        };
+        assert!(r.is_verbatim(&raw[..n]));
+        let mut out = Vec::new();
+        r.encode(&mut out);
+        assert_eq!(&out[..], &raw[..]);
+        let raw = b"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n";
+        let Ok(Status::Complete((r, n))) = parse_response(raw, &ParseOptions::default()) else {
+            panic!()
+        };
+        assert!(!r.is_verbatim(&raw[..n]), "no reason phrase: encoded");
+    }
 
     fn fields(h: &Headers) -> Vec<(String, String)> {
         h.iter()

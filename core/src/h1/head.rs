@@ -469,20 +469,31 @@ struct RawRes<'a> {
 fn map_httparse(e: httparse::Error, bytes: &[u8], side: Side) -> H1ErrorKind {
     use httparse::Error as E;
     match e {
-        E::HeaderName if side == Side::Request && has_obs_fold(bytes) => H1ErrorKind::ObsFold,
-        E::HeaderName => H1ErrorKind::BadHeaderName,
+        E::HeaderName => header_name_error(bytes),
         E::HeaderValue => H1ErrorKind::BadHeaderValue,
         E::NewLine => H1ErrorKind::BadLineEnding,
         E::Status => H1ErrorKind::BadStatus,
         E::Token if side == Side::Request => {
-            if bytes
+            // The method is the tchars after the empty lines: if a SP ends
+            // it, the target was the problem. Only bytes before the error
+            // are looked at, so every split gives the same kind.
+            let start = bytes
                 .iter()
-                .position(|&b| b == b' ')
-                .is_some_and(|sp| sp > 0)
-            {
-                H1ErrorKind::BadUri
-            } else {
-                H1ErrorKind::BadMethod
+                .position(|&b| b != b'\r' && b != b'\n')
+                .unwrap_or(bytes.len());
+            let line = &bytes[start..];
+            match line.iter().position(|&b| !super::is_tchar(b)) {
+                Some(end) if end > 0 && line[end] == b' ' => {
+                    // A target ended by CR/LF: an HTTP/0.9 request line.
+                    let uri = &line[end + 1..];
+                    match uri.iter().position(|b| !(0x21..=0x7e).contains(b)) {
+                        Some(i) if i > 0 && matches!(uri[i], b'\r' | b'\n') => {
+                            H1ErrorKind::BadVersion
+                        }
+                        _ => H1ErrorKind::BadUri,
+                    }
+                }
+                _ => H1ErrorKind::BadMethod,
             }
         }
         E::Token => H1ErrorKind::BadStatus,
@@ -491,10 +502,31 @@ fn map_httparse(e: httparse::Error, bytes: &[u8], side: Side) -> H1ErrorKind {
     }
 }
 
-fn has_obs_fold(bytes: &[u8]) -> bool {
-    bytes
-        .windows(2)
-        .any(|w| w[0] == b'\n' && (w[1] == b' ' || w[1] == b'\t'))
+/// Tells an obs-fold (a line starting with SP/HTAB) from another bad
+/// name, looking at the first header line that is wrong, so the answer
+/// does not depend on bytes after the error.
+fn header_name_error(bytes: &[u8]) -> H1ErrorKind {
+    let start = bytes
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(bytes.len());
+    let mut lines = bytes[start..].split(|&b| b == b'\n').skip(1);
+    for line in lines.by_ref() {
+        match line.first() {
+            None | Some(b'\r') => break,
+            Some(b' ' | b'\t') => return H1ErrorKind::ObsFold,
+            Some(_) => {
+                let name_ok = line
+                    .iter()
+                    .position(|&b| b == b':')
+                    .is_some_and(|c| c > 0 && line[..c].iter().all(|&b| super::is_tchar(b)));
+                if !name_ok {
+                    break;
+                }
+            }
+        }
+    }
+    H1ErrorKind::BadHeaderName
 }
 
 // ------------------------------------------------------------ semantics
@@ -684,7 +716,7 @@ fn resolve_framing(
         flags |= MsgFlags::CLEN;
         // A list (`5, 5`) becomes the single number, as HAProxy forwards it.
         if h.value_at(i).contains(&b',') {
-            let mut digits = itoa_buf();
+            let mut digits = [0u8; 20];
             let text = fmt_u64(n, &mut digits);
             h.replace_value(i, text)
                 .map_err(|_| H1ErrorKind::HeadTooLarge)?;
@@ -793,6 +825,9 @@ fn copy_headers(raw: &[httparse::Header<'_>], head: &[u8]) -> Headers {
 fn unfold(h: &mut Headers) -> bool {
     let mut any = false;
     for i in 0..h.len() {
+        if !h.value_at(i).iter().any(|&b| b == b'\r' || b == b'\n') {
+            continue;
+        }
         if let Some(v) = h.value_mut(i) {
             for b in v.iter_mut() {
                 if *b == b'\r' || *b == b'\n' {
@@ -803,10 +838,6 @@ fn unfold(h: &mut Headers) -> bool {
         }
     }
     any
-}
-
-fn itoa_buf() -> [u8; 20] {
-    [0; 20]
 }
 
 /// Decimal text of `n` in `buf`.

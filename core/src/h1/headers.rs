@@ -42,6 +42,9 @@ pub struct Headers {
     fields: Vec<Field>,
     /// Bytes of `buf` no field points to any more.
     garbage: usize,
+    /// Some field was added, removed or changed since parsing: the raw
+    /// head no longer says the same thing.
+    modified: bool,
 }
 
 impl Headers {
@@ -55,7 +58,14 @@ impl Headers {
             buf: Vec::with_capacity(bytes),
             fields: Vec::with_capacity(fields),
             garbage: 0,
+            modified: false,
         }
+    }
+
+    /// Whether a field was added, removed or changed since the fields were
+    /// parsed (a head that was not can go out as it came in).
+    pub fn is_modified(&self) -> bool {
+        self.modified
     }
 
     /// Number of fields.
@@ -193,8 +203,10 @@ impl Headers {
             k
         });
         self.garbage += freed;
+        let removed = before - self.fields.len();
+        self.modified |= removed > 0;
         self.maybe_compact();
-        before - self.fields.len()
+        removed
     }
 
     /// Removes every field.
@@ -202,6 +214,7 @@ impl Headers {
         self.buf.clear();
         self.fields.clear();
         self.garbage = 0;
+        self.modified = true;
     }
 
     /// Appends `name: value\r\n` for every field, in order, original case.
@@ -226,6 +239,7 @@ impl Headers {
             buf,
             fields: Vec::with_capacity(fields),
             garbage: 0,
+            modified: false,
         }
     }
 
@@ -242,9 +256,20 @@ impl Headers {
         });
     }
 
+    /// In an unmodified arena (a copy of the parsed lines), whether every
+    /// field line but the last ends in CRLF: the two bytes before each next
+    /// name. With a modified arena the answer means nothing.
+    pub(crate) fn crlf_line_ends(&self) -> bool {
+        self.fields.iter().skip(1).all(|f| {
+            let o = f.name_off as usize;
+            o >= 2 && self.buf.get(o - 2..o) == Some(&b"\r\n"[..])
+        })
+    }
+
     /// Mutable bytes of the `i`-th value (obs-fold unfolding).
     pub(crate) fn value_mut(&mut self, i: usize) -> Option<&mut [u8]> {
         let f = *self.fields.get(i)?;
+        self.modified = true;
         self.buf
             .get_mut(f.value_off as usize..(f.value_off + f.value_len) as usize)
     }
@@ -255,6 +280,7 @@ impl Headers {
             return Ok(());
         };
         let off = self.append(value)?;
+        self.modified = true;
         self.garbage += f.value_len as usize;
         self.fields[i].value_off = off;
         self.fields[i].value_len = value.len() as u32;
@@ -288,6 +314,7 @@ impl Headers {
             value_off,
             value_len: value.len() as u32,
         });
+        self.modified = true;
         Ok(())
     }
 
@@ -324,6 +351,7 @@ impl Headers {
             // Fits: the old arena held it.
             let _ = self.push(n, v);
         }
+        self.modified = old.modified;
     }
 
     /// Checks the arena invariants (tests and fuzzing).

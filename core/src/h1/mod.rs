@@ -142,9 +142,11 @@ pub enum H1ErrorKind {
     TruncatedBody,
 }
 
-/// An HTTP/1 protocol error: the kind and the side it was found on. The
+/// An HTTP/1 protocol error: the kind and the side it was found on
+/// (HAProxy's `h1m->err_state` plus the `H1S_F_PARSING_ERROR` side). The
 /// caller answers [`H1Error::status`] (if it still can), logs
-/// [`H1Error::termination`] and closes the connection.
+/// [`H1Error::termination`] and closes the connection. Errors are values:
+/// no input makes this module panic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct H1Error {
     pub kind: H1ErrorKind,

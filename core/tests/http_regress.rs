@@ -1,0 +1,379 @@
+//! In-memory scenario tests of HTTP mode: client <-> engine <-> server on
+//! virtual time, no sockets. Regression tests for bugs the black-box suite
+//! (`tests/http_proxy.rs`) found; every test ends by checking that nothing
+//! leaked.
+
+mod common;
+
+use common::{ServerMode, World};
+use sluice_core::sock::CloseHow;
+
+const FE: &str = "127.0.0.1:8000";
+const S1: &str = "127.0.0.1:9001";
+
+fn cfg(extra_defaults: &str, backend: &str) -> String {
+    format!(
+        "global\n    log stderr format raw local0\n\
+         defaults\n    mode http\n    log global\n    option httplog\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n{extra_defaults}\
+         frontend fe\n    bind {FE}\n    default_backend be\n\
+         backend be\n{backend}    server s1 {S1}\n"
+    )
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Regression: every byte of a request head refreshed the request
+/// deadline with `timeout client`, so a client trickling header lines
+/// (slowloris) never got its 408 from `timeout http-request`.
+#[test]
+fn timeout_http_request_bounds_a_trickling_head() {
+    let mut w = World::new(&cfg("    timeout http-request 500ms\n", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHost: a\r\n");
+    for i in 0..4 {
+        w.advance(100);
+        w.send(c, format!("X-Slow-{i}: x\r\n").as_bytes());
+    }
+    assert!(w.peers[c].from_engine.is_empty(), "not yet");
+    w.advance(100);
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 408 "), "{got}");
+    assert!(w.peers[c].closed_by_engine.is_some());
+    assert!(w.accepted.is_empty(), "nothing reached the server");
+    let log = w.log_texts().last().cloned().unwrap_or_default();
+    assert!(log.contains(" 408 ") && log.contains(" cR-- "), "{log}");
+    w.assert_drained();
+}
+
+/// Regression: a client closing its keep-alive connection between two
+/// requests was answered with a reset instead of a FIN.
+#[test]
+fn a_client_closing_between_requests_gets_a_clean_close() {
+    let mut w = World::new(&cfg("", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    assert!(text(&w.peers[c].from_engine).ends_with("\r\n\r\nok"));
+    w.fin(c);
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
+    assert_eq!(w.log_texts().len(), 1, "only the request is logged");
+    // The idle server connection is released too.
+    w.advance(6000);
+    w.assert_drained();
+}
+
+/// The `show stat` field `name` of row `px,sv`.
+fn stat(w: &mut World, px: &str, sv: &str, name: &str) -> String {
+    let out = w.engine.cli_request(w.now, "show stat");
+    let mut lines = out.lines();
+    let cols: Vec<&str> = lines
+        .next()
+        .unwrap()
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let i = cols.iter().position(|c| *c == name).unwrap();
+    let row = lines
+        .find(|l| l.starts_with(&format!("{px},{sv},")))
+        .unwrap();
+    row.split(',').nth(i).unwrap().to_string()
+}
+
+/// Regression: `show stat` printed `reuse` 0 and counted reused idle
+/// connections as `connect`ions.
+#[test]
+fn show_stat_tells_reused_connections_from_new_ones() {
+    let mut w = World::new(&cfg("", "    http-reuse always\n"));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    for i in 0..3 {
+        w.send(
+            c,
+            format!("GET /{i} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes(),
+        );
+        let s = w.server_peer(S1, 0);
+        w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    }
+    assert_eq!(w.accepted.values().map(Vec::len).sum::<usize>(), 1);
+    assert_eq!(stat(&mut w, "be", "s1", "connect"), "1");
+    assert_eq!(stat(&mut w, "be", "s1", "reuse"), "2");
+    assert_eq!(stat(&mut w, "be", "s1", "stot"), "3");
+    assert_eq!(stat(&mut w, "be", "BACKEND", "connect"), "1");
+    assert_eq!(stat(&mut w, "be", "BACKEND", "reuse"), "2");
+    w.fin(c);
+    w.advance(6000);
+    w.assert_drained();
+}
+
+/// Regression: `timeout http-keep-alive` closed an idle keep-alive
+/// connection with a reset; HAProxy closes it with a FIN, unlogged.
+#[test]
+fn keep_alive_timeout_closes_with_a_fin() {
+    let mut w = World::new(&cfg("    timeout http-keep-alive 300ms\n", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    w.advance(299);
+    assert!(w.peers[c].closed_by_engine.is_none());
+    w.advance(1);
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
+    assert_eq!(w.log_texts().len(), 1, "only the request is logged");
+    w.advance(6000);
+    w.assert_drained();
+}
+
+/// Regression: bad chunked framing in a request body (here an invalid
+/// chunk size) reset the client connection without an answer; HAProxy
+/// answers 400 while no response has started. Nothing is forwarded when
+/// the whole request came at once.
+#[test]
+fn bad_request_chunk_size_gets_400_and_nothing_forwarded() {
+    let mut w = World::new(&cfg("", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(
+        c,
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    );
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 400 "), "{got}");
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
+    assert!(w.accepted.is_empty(), "nothing reached the server");
+    assert_eq!(w.peers.len(), 1, "no server connection was even attempted");
+    let log = w.log_texts().last().cloned().unwrap_or_default();
+    assert!(log.contains(" 400 ") && log.contains(" PH-- "), "{log}");
+    w.assert_drained();
+
+    // The same error after the head went to the server: 400 to the client,
+    // the server connection is aborted.
+    let c = w.connect(FE);
+    w.send(
+        c,
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+    );
+    let s = w.server_peer(S1, 0);
+    assert!(text(&w.peers[s].from_engine).ends_with("5\r\nhello\r\n"));
+    w.send(c, b"zz\r\n");
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 400 "), "{got}");
+    assert_eq!(w.peers[s].closed_by_engine, Some(CloseHow::Reset));
+    assert!(!text(&w.peers[s].from_engine).contains("zz"));
+    w.assert_drained();
+}
+
+/// Regression: a request refused before a backend was chosen (here a
+/// malformed head) was logged against the default backend (`fe be/<NOSRV>`);
+/// HAProxy logs the frontend there (`fe fe/<NOSRV>`), the stream's backend
+/// until the switching rules run.
+#[test]
+fn a_request_refused_before_backend_selection_logs_the_frontend() {
+    let mut w = World::new(&cfg("", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n");
+    assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 400 "));
+    let log = w.log_texts().last().cloned().unwrap_or_default();
+    assert!(log.contains(" fe fe/<NOSRV> "), "{log}");
+    assert!(log.contains(" 400 ") && log.contains(" PR-- "), "{log}");
+    w.assert_drained();
+    // A request that went through names its backend.
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    w.fin(c);
+    let log = w.log_texts().last().cloned().unwrap_or_default();
+    assert!(log.contains(" fe be/s1 "), "{log}");
+    w.advance(6000);
+    w.assert_drained();
+}
+
+/// Regression: a 408 was not counted in the frontend's `ereq`, and a 502
+/// for a server that closed early not in the server's `eresp` (only the
+/// backend's), where HAProxy counts both.
+#[test]
+fn request_timeouts_and_bad_responses_are_counted_like_haproxy() {
+    let mut w = World::new(&cfg("    timeout http-request 500ms\n", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\n");
+    w.advance(500);
+    assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 408 "));
+    assert_eq!(stat(&mut w, "fe", "FRONTEND", "ereq"), "1");
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.fin(s);
+    assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 502 "));
+    assert_eq!(stat(&mut w, "be", "s1", "eresp"), "1");
+    assert_eq!(stat(&mut w, "be", "BACKEND", "eresp"), "1");
+    w.assert_drained();
+}
+
+/// Regression: `show stat` printed `dreq` and `req_tot` 0 for frontends
+/// although the engine has the counters; denied requests were not counted.
+#[test]
+fn show_stat_counts_requests_and_denied_ones() {
+    let mut w = World::new(&cfg("", "").replace(
+        "    default_backend be\n",
+        "    http-request deny if { path_beg /deny }\n    default_backend be\n",
+    ));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    w.send(c, b"GET /deny HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(text(&w.peers[c].from_engine).contains("HTTP/1.1 403 "));
+    assert_eq!(stat(&mut w, "fe", "FRONTEND", "req_tot"), "2");
+    assert_eq!(stat(&mut w, "fe", "FRONTEND", "dreq"), "1");
+    w.advance(6000);
+    w.assert_drained();
+}
+
+/// Regression: when no server connection could be made (refused, retries
+/// exhausted; no usable server; queue timeout), an HTTP client got its
+/// connection closed without a word. HAProxy answers 503
+/// (`http_return_srv_error`) with the termination state of the failure.
+#[test]
+fn a_server_that_cannot_be_reached_means_503() {
+    let mut w = World::new(&cfg("    retries 0\n", ""));
+    w.server(S1, ServerMode::Refuse);
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 503 "), "{got}");
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
+    let log = w.log_texts().last().cloned().unwrap_or_default();
+    assert!(
+        log.contains(" be/s1 ") && log.contains(" 503 ") && log.contains(" SC-- "),
+        "{log}"
+    );
+    w.assert_drained();
+
+    // A server that never answers the SYN: 503 sC after timeout connect.
+    w.server(S1, ServerMode::Blackhole);
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    w.advance(1000);
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 503 "), "{got}");
+    let log = w.log_texts().last().cloned().unwrap_or_default();
+    assert!(log.contains(" 503 ") && log.contains(" sC-- "), "{log}");
+    w.assert_drained();
+}
+
+/// The same for a stream that waited in the queue too long: 503 sQ.
+#[test]
+fn a_queue_timeout_means_503() {
+    let mut w = World::new(&cfg("    timeout queue 500ms\n", "").replace(
+        &format!("server s1 {S1}"),
+        &format!("server s1 {S1} maxconn 1"),
+    ));
+    w.server(S1, ServerMode::Manual);
+    let a = w.connect(FE);
+    w.send(a, b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n");
+    let b = w.connect(FE);
+    w.send(b, b"GET /b HTTP/1.1\r\nHost: a\r\n\r\n");
+    w.advance(500);
+    let got = text(&w.peers[b].from_engine);
+    assert!(got.starts_with("HTTP/1.1 503 "), "{got}");
+    let log = w.log_texts().last().cloned().unwrap_or_default();
+    assert!(log.contains(" 503 ") && log.contains(" sQ-- "), "{log}");
+    // `%TR/%Tw/...`: 500 ms in the queue, as HAProxy logs it.
+    assert!(log.contains(" 0/500/-1/-1/500 "), "{log}");
+    let s = w.server_peer(S1, 0);
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    assert!(text(&w.peers[a].from_engine).starts_with("HTTP/1.1 200 "));
+    w.fin(a);
+    w.advance(6000);
+    w.assert_drained();
+}
+
+/// Regression: requests refused for a bad or incomplete head (400, 408)
+/// were left out of `req_tot`, and a head too large for the buffer or a
+/// bad framing header out of `ereq`; HAProxy counts every one in both.
+#[test]
+fn bad_requests_count_in_req_tot_and_ereq() {
+    let mut w = World::new(&cfg("    timeout http-request 500ms\n", ""));
+    w.server(S1, ServerMode::Manual);
+    for req in [
+        &b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        b"GET / HTTP/1.1\r\n",
+    ] {
+        let c = w.connect(FE);
+        w.send(c, req);
+        w.advance(500);
+        assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 4"));
+    }
+    assert_eq!(stat(&mut w, "fe", "FRONTEND", "req_tot"), "3");
+    assert_eq!(stat(&mut w, "fe", "FRONTEND", "ereq"), "3");
+    w.assert_drained();
+}
+
+/// Regression: a head whose body came in the same read filled the whole
+/// buffer, leaving no room to rewrite the head in place: a response the
+/// client asked to close (`connection: close` added) became a 502, a
+/// request with `option forwardfor` a 500. `tune.maxrewrite` bytes now
+/// stay free while a head is awaited, as in HAProxy.
+#[test]
+fn heads_are_rewritten_even_when_the_body_fills_the_buffer() {
+    let mut w = World::new(&cfg("    option forwardfor\n", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    let body = vec![b'b'; 50_000];
+    let mut req =
+        b"POST /up HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 50000\r\n\r\n"
+            .to_vec();
+    req.extend_from_slice(&body);
+    w.send(c, &req);
+    let s = w.server_peer(S1, 0);
+    let got = w.peers[s].from_engine.clone();
+    let head_end = got.windows(4).position(|x| x == b"\r\n\r\n").unwrap() + 4;
+    let head = text(&got[..head_end]);
+    assert!(head.contains("X-Forwarded-For: 10.0.0.1\r\n"), "{head}");
+    assert_eq!(&got[head_end..], &body[..], "the body went through whole");
+    let mut res = b"HTTP/1.1 200 OK\r\ncontent-length: 50000\r\n\r\n".to_vec();
+    res.extend_from_slice(&body);
+    w.send(s, &res);
+    let got = w.peers[c].from_engine.clone();
+    let head_end = got.windows(4).position(|x| x == b"\r\n\r\n").unwrap() + 4;
+    let head = text(&got[..head_end]);
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close\r\n"),
+        "{head}"
+    );
+    assert_eq!(&got[head_end..], &body[..]);
+    assert!(w.peers[c].closed_by_engine.is_some());
+    w.advance(6000);
+    w.assert_drained();
+}
+
+/// Regression: a client resetting its connection while the server worked
+/// on its request was logged `502` with the bytes of an error page nobody
+/// received (the request channel's shutdown was taken for the server's),
+/// and `CD` although no response had come. Now the server side is
+/// aborted with the client, and the line says `-1` and `CH`.
+#[test]
+fn a_client_reset_while_waiting_for_the_response_is_logged_ch() {
+    let mut w = World::new(&cfg("", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    assert!(text(&w.peers[s].from_engine).starts_with("GET /slow "));
+    w.rst(c);
+    assert_eq!(w.peers[s].closed_by_engine, Some(CloseHow::Reset));
+    let log = w.log_texts().last().cloned().unwrap_or_default();
+    assert!(log.contains(" -1 0 - - CH-- "), "{log}");
+    w.assert_drained();
+}
