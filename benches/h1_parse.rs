@@ -6,8 +6,8 @@
 //!     cargo bench --bench h1_parse
 
 use sluice_core::h1::{
-    encode_chunk, encode_last_chunk, parse_request, ChunkedDecoder, Decoded, Headers,
-    ParseOptions, Side, Status,
+    encode_chunk, encode_last_chunk, parse_request, ChunkedDecoder, Decoded, Headers, ParseOptions,
+    Side, Status,
 };
 
 fn opts() -> ParseOptions {

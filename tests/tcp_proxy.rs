@@ -1106,3 +1106,96 @@ fn tcplog_lines_with_termination_states() {
         );
     }
 }
+
+// --------------------------------------------------------------------------
+// Retries
+
+fn retries_cfg(sock: &std::path::Path, one: u16, two: u16, dead1: u16, dead2: u16) -> String {
+    format!(
+        "{}{}listen one\n    bind 127.0.0.1:{one}\n    retries 2\n    server s1 127.0.0.1:{dead1}\nlisten two\n    bind 127.0.0.1:{two}\n    retries 2\n    option redispatch\n    server s1 127.0.0.1:{dead1}\n    server s2 127.0.0.1:{dead2}\n",
+        global_section(sock, ""),
+        tcp_defaults("").replace("timeout connect 1s", "timeout connect 200ms")
+    )
+}
+
+/// A connection to each listener, both refused at every attempt: how long
+/// until the client is closed.
+fn retries_round(one: u16, two: u16) -> [Duration; 2] {
+    [one, two].map(|port| {
+        let mut c = connect(port, 5 * SEC);
+        let t = Instant::now();
+        let _ = c.write_all(b"x");
+        let (got, closed) = read_to_close(&mut c);
+        assert!(got.is_empty() && closed.is_closed(), "{closed:?}");
+        t.elapsed()
+    })
+}
+
+#[test]
+fn retries_and_turn_around_like_haproxy() {
+    let dir = TempDir::new("retries");
+    let [one, two, dead1, dead2] = free_ports(4)[..] else {
+        panic!()
+    };
+    let sock = dir.join("p.sock");
+    let p = Sluice::run(&dir, "p", &retries_cfg(&sock, one, two, dead1, dead2));
+    let [t1, t2] = retries_round(one, two);
+    // One server: two turn-arounds of MIN(1s, timeout connect).
+    assert!(
+        t1 >= Duration::from_millis(380) && t1 < Duration::from_millis(900),
+        "{t1:?}"
+    );
+    // Two servers in round robin: every retry redispatched, no wait.
+    assert!(t2 < Duration::from_millis(150), "{t2:?}");
+    let lines = p.wait_traffic(2);
+    let logs: Vec<TcpLog> = lines.iter().map(|l| parse_tcplog(l)).collect();
+    assert_eq!(
+        (
+            logs[0].server.as_str(),
+            logs[0].term.as_str(),
+            logs[0].conns[4].as_str()
+        ),
+        ("s1", "SC", "2")
+    );
+    assert_eq!(
+        (
+            logs[1].server.as_str(),
+            logs[1].term.as_str(),
+            logs[1].conns[4].as_str()
+        ),
+        ("s1", "SC", "+2")
+    );
+    assert_eq!(p.stat("one", "s1", "wretr"), "2");
+    assert_eq!(p.stat("two", "BACKEND", "wredis"), "2");
+    p.assert_drained(5 * SEC);
+
+    if !haproxy_or_skip("retries_and_turn_around_like_haproxy") {
+        return;
+    }
+    let [one2, two2] = free_ports(2)[..] else {
+        panic!()
+    };
+    let ha = HaRun::start(
+        &dir,
+        "ha",
+        &retries_cfg(&dir.join("ha.sock"), one2, two2, dead1, dead2),
+    );
+    let [h1, h2] = retries_round(one2, two2);
+    assert!(
+        h1 >= Duration::from_millis(380) && h1 < Duration::from_millis(900),
+        "HAProxy {h1:?}"
+    );
+    assert!(h2 < Duration::from_millis(150), "HAProxy {h2:?}");
+    let hl = poll(5 * SEC, Duration::from_millis(10), || {
+        let l = traffic_lines(&ha.proc.output());
+        (l.len() == 2).then_some(l)
+    })
+    .expect("two HAProxy lines");
+    for (h, s) in hl.iter().map(|l| parse_tcplog(l)).zip(&logs) {
+        assert_eq!(
+            (h.server.as_str(), h.term.as_str(), h.conns[4].as_str()),
+            (s.server.as_str(), s.term.as_str(), s.conns[4].as_str()),
+            "HAProxy {hl:?}"
+        );
+    }
+}

@@ -353,8 +353,18 @@ impl Engine {
         s.scb.err_type = ErrType::None;
         let b = self.proxies[be].be.as_mut().expect("backend");
         let srv_down = srv.is_some_and(|i| !b.servers[i].usable());
+        // With round robin over several active servers, HAProxy
+        // redispatches every retry (the next server is as good as any) and
+        // does not wait before it.
+        let srv_act = b.servers.iter().filter(|x| x.usable() && !x.backup).count();
+        let rr = matches!(
+            b.balance,
+            crate::cfgparse::Balance::RoundRobin | crate::cfgparse::Balance::StaticRr
+        );
+        let spread = rr && srv_act > 1;
         // HAProxy redispatches on the last retry (or when the server is gone).
-        let redispatch = b.redispatch && (s.conn_retries == 0 || srv_down);
+        let redispatch = b.redispatch
+            && (s.conn_retries == 0 || srv_down || (spread && !s.flags.contains(SfFlags::DIRECT)));
         if let Some(i) = srv {
             b.servers[i].wretr += 1;
         }
@@ -369,16 +379,23 @@ impl Engine {
             s.flags.remove(SfFlags::ASSIGNED | SfFlags::DIRECT);
             s.flags |= SfFlags::REDISP;
         }
-        if timed_out {
-            // A timeout already took long enough: retry at once.
+        if timed_out || (redispatch && spread) {
+            // A timeout already took long enough, or another server will
+            // be tried: retry at once.
             s.scb.state = if s.flags.contains(SfFlags::ASSIGNED) {
                 ScState::Ass
             } else {
                 ScState::Req
             };
         } else {
+            // HAProxy waits MIN(1s, timeout connect) before trying again.
+            let delay = self.proxies[be]
+                .timeouts
+                .connect_ms
+                .map_or(TURN_AROUND_MS, |c| TURN_AROUND_MS.min(u64::from(c)));
+            let s = &mut self.streams[sid];
             s.scb.state = ScState::Tar;
-            s.scb.exp = Some(now.add_ms(TURN_AROUND_MS));
+            s.scb.exp = Some(now.add_ms(delay.max(1)));
         }
     }
 

@@ -809,3 +809,68 @@ fn a_full_server_queue_under_a_hashing_balance_fails_instead_of_spinning() {
         w.assert_drained();
     }
 }
+
+/// Regression: the turn-around before retrying a refused connection was
+/// always 1 s; HAProxy waits MIN(1 s, timeout connect) (compared in
+/// tests/tcp_proxy.rs `retries_and_turn_around_like_haproxy`).
+#[test]
+fn turn_around_is_at_most_timeout_connect() {
+    let mut w = World::new(
+        &cfg("    retries 2\n", &format!("    server s1 {S1}\n"))
+            .replace("timeout connect 1s", "timeout connect 200ms"),
+    );
+    w.server(S1, ServerMode::Refuse);
+    let c = w.connect(FE);
+    w.advance(399);
+    assert!(w.peers[c].closed_by_engine.is_none(), "still retrying");
+    w.advance(1);
+    assert!(
+        w.peers[c].closed_by_engine.is_some(),
+        "two retries, 200 ms apart"
+    );
+    let log = last_log(&w);
+    assert!(
+        log.contains(" 0/-1/400 0 SC ") && log.contains("/2 0/0"),
+        "{log}"
+    );
+    w.assert_drained();
+}
+
+/// Regression: with `balance roundrobin` over several active servers and
+/// `option redispatch`, HAProxy redispatches at every retry without a
+/// turn-around; Sluice retried the same server after 1 s each time and
+/// redispatched only on the last retry.
+#[test]
+fn round_robin_redispatches_every_retry_at_once() {
+    let mut w = World::new(&cfg(
+        "    option redispatch\n    retries 2\n",
+        &format!("    balance roundrobin\n    server s1 {S1}\n    server s2 {S2}\n"),
+    ));
+    w.server(S1, ServerMode::Refuse);
+    w.server(S2, ServerMode::Refuse);
+    let c = w.connect(FE);
+    assert!(
+        w.peers[c].closed_by_engine.is_some(),
+        "three attempts, no wait"
+    );
+    let log = last_log(&w);
+    // s1, s2, s1: the last attempt is logged, with the redispatch.
+    assert!(
+        log.contains(" app app/s1 0/-1/0 0 SC ") && log.contains("/+2 0/0"),
+        "{log}"
+    );
+    w.assert_drained();
+
+    // One server refuses, the other answers: the retry goes there at once.
+    w.server(S2, ServerMode::Echo);
+    let c = w.connect(FE);
+    w.send(c, b"x");
+    assert_eq!(w.peers[c].from_engine, b"x");
+    w.fin(c);
+    let log = last_log(&w);
+    assert!(
+        log.contains(" app app/s2 ") && log.contains(" -- "),
+        "{log}"
+    );
+    w.assert_drained();
+}
