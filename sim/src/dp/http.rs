@@ -27,7 +27,7 @@
 //! 1xx first, `Connection: close`, garbage, resets in the middle of a
 //! response, think time; they close idle connections.
 //!
-//! **Oracle** (see [`World::http_final_checks`]): a client's bytes parse
+//! **Oracle** (see `World::http_final_checks`): a client's bytes parse
 //! as a sequence of complete responses, one per request it sent, in order
 //! (a server's answer names its request; the proxy's own are `return`'s,
 //! `deny`'s 403, or 408/502/503/504); bodies byte for byte; nothing after a
