@@ -851,7 +851,6 @@ impl World {
             c.got_fin = true;
             c.last_progress = now;
             self.client_close(i, false, "got FIN");
-            self.http_client_ended(i);
         }
     }
 
@@ -1133,9 +1132,6 @@ impl World {
         }
         self.client_tick(i, now);
     }
-
-    /// The client's connection ended (FIN, RST, refused, closed).
-    pub(crate) fn http_client_ended(&mut self, _i: u32) {}
 
     /// One look at an HTTP server connection: read requests, answer.
     pub(crate) fn http_server_io(&mut self, i: u32) {
