@@ -14,6 +14,9 @@
 //! * [`adversary`]: a peer that speaks the protocol with hostile messages.
 //! * [`oracle`]: what must hold during and after a run.
 //! * [`scenario`]: the scenarios and their parameters.
+//! * [`dp`]: the data-path scenarios (`tcp-proxy`, `http-proxy`): one
+//!   engine as a proxy between simulated clients and servers, and their
+//!   oracles.
 //!
 //! See `docs/sim.md` for the model, the oracles and their bounds.
 

@@ -50,3 +50,18 @@ fn replay_command_names_everything() {
         "sluice-sim --scenario slow-peer --seed 42 --nodes 5 --mutant ack-wrong-id"
     );
 }
+
+#[test]
+fn data_path_swarm_seeds_are_deterministic_too() {
+    // `seed % 3 == 2`: swarm runs the data path, TCP then HTTP in turn.
+    for seed in [2, 5] {
+        let (h1, n1, t1) = trace_of(Scenario::Swarm, seed);
+        let (h2, n2, t2) = trace_of(Scenario::Swarm, seed);
+        assert!(
+            t1.contains("\ndp servers="),
+            "seed {seed} runs the data path"
+        );
+        assert_eq!(t1, t2);
+        assert_eq!((h1, n1), (h2, n2));
+    }
+}

@@ -27,7 +27,7 @@
 //! 1xx first, `Connection: close`, garbage, resets in the middle of a
 //! response, think time; they close idle connections.
 //!
-//! **Oracle** (see [`World::http_final_checks`]): a client's bytes parse
+//! **Oracle** (see `World::http_final_checks`): a client's bytes parse
 //! as a sequence of complete responses, one per request it sent, in order
 //! (a server's answer names its request; the proxy's own are `return`'s,
 //! `deny`'s 403, or 408/502/503/504); bodies byte for byte; nothing after a
@@ -851,7 +851,6 @@ impl World {
             c.got_fin = true;
             c.last_progress = now;
             self.client_close(i, false, "got FIN");
-            self.http_client_ended(i);
         }
     }
 
@@ -1133,9 +1132,6 @@ impl World {
         }
         self.client_tick(i, now);
     }
-
-    /// The client's connection ended (FIN, RST, refused, closed).
-    pub(crate) fn http_client_ended(&mut self, _i: u32) {}
 
     /// One look at an HTTP server connection: read requests, answer.
     pub(crate) fn http_server_io(&mut self, i: u32) {

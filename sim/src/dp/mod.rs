@@ -674,14 +674,11 @@ impl World {
         c.shown = shown;
         c.hdr = hdr;
         c.last_progress = now;
-        for a in [src, shown].into_iter().flatten() {
+        // Log lines name the announced address, or the real one when the
+        // handshake failed before the header was read.
+        let shown_too = shown.filter(|a| Some(*a) != src);
+        for a in [src, shown_too].into_iter().flatten() {
             dp.by_src.entry(a).or_default().push_back(i);
-        }
-        if spec.proxy_hdr.is_some() && shown == src {
-            // Same address twice: only one entry.
-            if let Some(q) = src.and_then(|a| dp.by_src.get_mut(&a)) {
-                q.pop_back();
-            }
         }
         let cs = &self.dp_spec().clients[i as usize];
         let plan = format!("{:?} slow_read {:?}", cs.plan, cs.slow_read);
@@ -782,7 +779,6 @@ impl World {
         let now = self.now;
         match owner {
             Owner::Client(i) => {
-                let http = self.dp_spec().http;
                 let c = &mut self.dpw().clients[i as usize];
                 if c.state == CState::Done {
                     return;
@@ -800,9 +796,6 @@ impl World {
                     now.as_ms(),
                     if err.is_some() { "refused" } else { "got RST" }
                 ));
-                if http {
-                    self.http_client_ended(i);
-                }
             }
             Owner::Server(i) => {
                 let s = &mut self.dpw().sconns[i as usize];
