@@ -750,7 +750,24 @@ mod found {
     }
 
     pub fn tcp() -> Vec<(&'static str, Vec<u8>)> {
-        vec![]
+        vec![(
+            // A server that half-closed and stopped reading, while the
+            // client had more to send than the buffer holds: once the
+            // client side timed out, no timer was left and the stream
+            // (with its server connection and buffer) lived for ever.
+            "server-stops-reading",
+            encode(
+                Options::default(),
+                &[
+                    CONNECT,
+                    AcceptAll,
+                    Window { end: 1, size: 0 },
+                    ClientCanned { c: 0, which: 1 },
+                    ClientSend { c: 0, len: 0 },
+                    ServerClose { s: 0, reset: false },
+                ],
+            ),
+        )]
     }
 }
 
