@@ -716,6 +716,12 @@ impl Engine {
         if txn.flags.contains(TxnFlags::CLI_CLOSE) {
             return self.http_close_after_response(now, sid);
         }
+        if s.req.output > 0 && s.scb.state == ScState::Est {
+            // The server answered before the end of the request was
+            // written to it: those bytes leave first (under the server's
+            // write timeout); they are not the next request's.
+            return;
+        }
         self.http_end_txn(now, sid);
     }
 
@@ -744,7 +750,11 @@ impl Engine {
             return;
         };
         let sess = s.sess;
-        // Pipelined bytes of the next request go to the next stream.
+        // Pipelined bytes of the next request go to the next stream; bytes
+        // of this one that can no longer be written do not.
+        let unsent = s.req.output;
+        s.req.buf.consume(unsent);
+        s.req.output = 0;
         let leftover = std::mem::take(&mut s.req.buf);
         s.scf.state = ScState::Clo;
         s.scf.conn = None;

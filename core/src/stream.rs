@@ -624,9 +624,21 @@ impl Engine {
         if let Some(c) = bc {
             self.conn_update_interest(c);
         }
+        let (fto, bto) = (self.front_timeout(sid), self.back_timeout(sid));
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
+        // Bytes waiting for a peer wait under its write timeout, armed when
+        // they are scheduled and refreshed by every write (HAProxy's `wex`):
+        // a peer that stops reading must not hold the stream for ever.
+        if s.req.output > 0 && s.req.wex.is_none() && !s.req.shutw() && s.scb.state == ScState::Est
+        {
+            s.req.wex = bto.map(|t| now.add_ms(t));
+        }
+        if s.res.output > 0 && s.res.wex.is_none() && !s.res.shutw() && s.scf.state == ScState::Est
+        {
+            s.res.wex = fto.map(|t| now.add_ms(t));
+        }
         let mut exp = None;
         for t in [
             s.req.rex,

@@ -151,3 +151,33 @@ fn http_request_timeout_is_not_pushed_back_by_trickling_bytes() {
     );
     w.assert_drained();
 }
+
+const TCP: &str = "\
+global
+    tune.bufsize 1024
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 1s
+    timeout server 1s
+listen app
+    bind 127.0.0.1:8000
+    server s1 127.0.0.1:9001
+";
+
+/// Bytes scheduled for a peer that stopped reading armed no write
+/// timeout: once no read timeout was left (the peer had half-closed, the
+/// other side was gone), nothing ever ended the stream (connection,
+/// session, stream and buffer held for ever).
+#[test]
+fn a_server_that_stops_reading_is_timed_out() {
+    let mut w = World::new(TCP);
+    w.server("127.0.0.1:9001", ServerMode::Manual);
+    let c = w.connect("127.0.0.1:8000");
+    let s = w.server_peer("127.0.0.1:9001", 0);
+    w.peers[s].window = Some(0);
+    w.send(c, &body(3000));
+    w.fin(s);
+    w.advance(5000);
+    w.assert_drained();
+}

@@ -756,11 +756,59 @@ mod found {
                     ],
                 ),
             ),
+            (
+                // The server answered before the end of the request body
+                // was written to it (it had stopped reading): the
+                // transaction ended and the unsent body bytes became the
+                // next request ("GET /smuggled"), answered on a new server
+                // connection: two responses to one request.
+                "early-response-unsent-body-read-as-request",
+                encode(
+                    Options::default(),
+                    &[
+                        CONNECT,
+                        ClientRaw {
+                            c: 0,
+                            bytes: b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 35\r\n\r\n"
+                                .to_vec(),
+                        },
+                        ClientSend { c: 0, len: 0 },
+                        AcceptAll,
+                        Window { end: 1, size: 0 },
+                        ClientRaw {
+                            c: 0,
+                            bytes: b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+                        },
+                        ClientSend { c: 0, len: 0 },
+                        ServerCanned { s: 0, which: 0 },
+                        ServerSend { s: 0, len: 0 },
+                        AcceptAll,
+                        ServerSend { s: 1, len: 0 },
+                    ],
+                ),
+            ),
         ]
     }
 
     pub fn tcp() -> Vec<(&'static str, Vec<u8>)> {
-        vec![]
+        vec![(
+            // A server that half-closed and stopped reading, while the
+            // client had more to send than the buffer holds: once the
+            // client side timed out, no timer was left and the stream
+            // (with its server connection and buffer) lived for ever.
+            "server-stops-reading",
+            encode(
+                Options::default(),
+                &[
+                    CONNECT,
+                    AcceptAll,
+                    Window { end: 1, size: 0 },
+                    ClientCanned { c: 0, which: 1 },
+                    ClientSend { c: 0, len: 0 },
+                    ServerClose { s: 0, reset: false },
+                ],
+            ),
+        )]
     }
 }
 

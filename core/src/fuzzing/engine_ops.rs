@@ -51,12 +51,16 @@
 //! No panic; `check_invariants()` and `next_timeout() > now` after every
 //! entry point; every action names a socket the driver knows; a
 //! `Shutdown` is never asked while `send_buf` has bytes, and no byte is
-//! written after it; at the end every far end closes (FIN), time runs past
-//! every timeout and nothing may be left (`datapath_counts() ==
+//! written after it; at the end every far end closes (FIN, its window
+//! left as it is: a far end that stopped reading never reads again), time
+//! runs past every timeout and nothing may be left (`datapath_counts() ==
 //! (0,0,0,0)`, no socket). In HTTP mode the bytes each server receives
 //! parse as a sequence of well-formed requests (up to a tunnel), and the
 //! bytes each client receives as a sequence of responses, each body framed
-//! for the method of the request it answers.
+//! for the method of the request it answers, and no more final responses
+//! than the client sent requests (plus one error reply to bytes that are
+//! not a request). In TCP mode every far end receives a prefix of what
+//! one of its possible peers sent.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -454,6 +458,8 @@ struct MsgCheck {
     methods: Vec<Method>,
     /// The longest head read.
     max_head: usize,
+    /// A message did not parse (the stream turned opaque because of it).
+    failed: bool,
 }
 
 #[derive(Debug)]
@@ -490,6 +496,7 @@ impl MsgCheck {
             count: 0,
             methods: Vec::new(),
             max_head,
+            failed: false,
         }
     }
 
@@ -510,10 +517,24 @@ impl MsgCheck {
             input.escape_ascii().to_string()
         );
         self.state = Framing::Opaque;
+        self.failed = true;
     }
 
-    /// More bytes; `methods`: those of the requests the responses answer.
-    fn feed(&mut self, bytes: &[u8], methods: &[Method]) {
+    /// A client's own requests: how many final responses it may get at
+    /// most: one per request head, plus one error reply when it sent
+    /// bytes that are not (yet) a request; no bound after a tunnel.
+    fn answerable(&self) -> Option<usize> {
+        let pending = match self.state {
+            Framing::Opaque if !self.failed => return None,
+            // Even empty lines started a request (a 408 may answer them).
+            Framing::Head => !self.buf.is_empty(),
+            _ => false,
+        };
+        Some(self.count + usize::from(pending || self.failed))
+    }
+
+    /// More bytes; `sent`: for responses, the requests they answer.
+    fn feed(&mut self, bytes: &[u8], sent: Option<&MsgCheck>) {
         if matches!(self.state, Framing::Opaque) {
             return;
         }
@@ -522,7 +543,7 @@ impl MsgCheck {
         let mut pos = 0;
         // Every step uses bytes or moves to a head; the bound is a guard.
         for _ in 0..=2 * buf.len() + 2 {
-            match self.step(&buf[pos..], methods) {
+            match self.step(&buf[pos..], sent) {
                 Some(used) => pos += used,
                 None => break,
             }
@@ -536,10 +557,10 @@ impl MsgCheck {
 
     /// Reads what it can at the start of `input`: the bytes used, or
     /// `None` when it needs more (or reads no more).
-    fn step(&mut self, input: &[u8], methods: &[Method]) -> Option<usize> {
+    fn step(&mut self, input: &[u8], sent: Option<&MsgCheck>) -> Option<usize> {
         match &mut self.state {
             Framing::Opaque => None,
-            Framing::Head => self.head(input, methods),
+            Framing::Head => self.head(input, sent),
             Framing::Length(n) => {
                 let take = (*n).min(input.len() as u64);
                 *n -= take;
@@ -564,7 +585,7 @@ impl MsgCheck {
     }
 
     /// One head at the start of `input`: the bytes it used.
-    fn head(&mut self, input: &[u8], methods: &[Method]) -> Option<usize> {
+    fn head(&mut self, input: &[u8], sent: Option<&MsgCheck>) -> Option<usize> {
         let opts = h1::ParseOptions {
             max_head_len: self.max_head,
             ..h1::ParseOptions::default()
@@ -603,8 +624,21 @@ impl MsgCheck {
                     if head.is_interim() {
                         return Some(used);
                     }
-                    let meth = methods.get(self.count).cloned().unwrap_or(Method::GET);
+                    let meth = sent
+                        .and_then(|r| r.methods.get(self.count).cloned())
+                        .unwrap_or(Method::GET);
                     self.count += 1;
+                    if let Some(limit) = sent.and_then(MsgCheck::answerable) {
+                        // More answers than requests: the proxy made a
+                        // request up (a body read as a request...).
+                        assert!(
+                            self.count <= limit,
+                            "a client got response {} where its requests allow {}: {:?}",
+                            self.count,
+                            limit,
+                            input[..used].escape_ascii().to_string()
+                        );
+                    }
                     let connect = meth == Method::CONNECT;
                     self.state =
                         Framing::of(Side::Response, h1::response_body(&head, &meth, connect));
@@ -691,8 +725,7 @@ impl End {
         let keep = 80usize.saturating_sub(self.first.len()).min(bytes.len());
         self.first.extend_from_slice(&bytes[..keep]);
         if let Some(g) = self.got.as_mut() {
-            let methods = self.sent.as_ref().map_or(&[][..], |s| &s.methods);
-            g.feed(bytes, methods);
+            g.feed(bytes, self.sent.as_ref());
         }
         if let Some(t) = self.tcp_got.as_mut() {
             t.extend_from_slice(bytes);
@@ -703,7 +736,7 @@ impl End {
     fn put_on_wire(&mut self, bytes: Vec<u8>) {
         let payload = self.payload(&bytes);
         if let Some(s) = self.sent.as_mut() {
-            s.feed(&payload, &[]);
+            s.feed(&payload, None);
         }
         if let Some(t) = self.tcp_sent.as_mut() {
             t.extend_from_slice(&payload);
@@ -1307,11 +1340,12 @@ impl World {
 
     /// The end of the script: every far end closes (FIN, after what it
     /// has on the wire), no connect succeeds any more, and time runs past
-    /// every timeout. Nothing may be left.
+    /// every timeout. Windows stay as they are: a far end that stopped
+    /// reading never reads again, and the engine's timeouts must still
+    /// free everything. Nothing may be left.
     fn finish(&mut self) {
         for _ in 0..10_000 {
             for e in &mut self.ends {
-                e.window = None;
                 if e.sock.is_some() {
                     e.fin_to_engine = true;
                 }
