@@ -149,6 +149,12 @@ impl Engine {
             for srv in 0..n {
                 self.timers
                     .arm(crate::engine::TimerKey::Check(be, srv), None);
+                // The idle connections were closed with the others above.
+                self.timers
+                    .arm(crate::engine::TimerKey::IdlePurge(be, srv), None);
+                if let Some(b) = self.proxies[be].be.as_mut() {
+                    b.servers[srv].idle.clear();
+                }
                 let sock = self.proxies[be]
                     .be
                     .as_mut()

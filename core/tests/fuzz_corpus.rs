@@ -787,6 +787,27 @@ mod found {
                     ],
                 ),
             ),
+            (
+                // A hard stop (SIGTERM) closed every connection but left
+                // the keep-alive server connections in their idle pools:
+                // the pool then named connections that no longer existed.
+                "idle-pool-dead-conn",
+                encode(
+                    Options {
+                        pool: 0,
+                        splice: false,
+                    },
+                    &[
+                        CONNECT,
+                        ClientCanned { c: 0, which: 0 },
+                        ClientSend { c: 0, len: 0 },
+                        AcceptAll,
+                        ServerCanned { s: 0, which: 0 },
+                        ServerSend { s: 0, len: 0 },
+                        Stop { hard: true },
+                    ],
+                ),
+            ),
         ]
     }
 
