@@ -808,6 +808,31 @@ mod found {
                     ],
                 ),
             ),
+            (
+                // Not an engine bug: the fuzz client's reader of its own
+                // requests stopped at an upgrade request that the server
+                // then refused (200, no 101), lost the HEAD after it and
+                // read the HEAD's answer as if it had a body.
+                "refused-upgrade-then-head",
+                encode(
+                    Options::default(),
+                    &[
+                        CONNECT,
+                        ClientCanned { c: 0, which: 6 },
+                        ClientCanned { c: 0, which: 17 },
+                        ClientCanned { c: 0, which: 0 },
+                        ClientSend { c: 0, len: 0 },
+                        AcceptAll,
+                        ServerCanned { s: 0, which: 0 },
+                        ServerSend { s: 0, len: 0 },
+                        AcceptAll,
+                        ServerCanned { s: 1, which: 0 },
+                        ServerSend { s: 1, len: 0 },
+                        ServerCanned { s: 0, which: 0 },
+                        ServerSend { s: 0, len: 0 },
+                    ],
+                ),
+            ),
         ]
     }
 
