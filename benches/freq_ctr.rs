@@ -24,10 +24,16 @@ fn setup() -> (Vec<FreqCtr>, Vec<u16>, Tick) {
     let ctrs = (0..COUNTERS)
         .map(|_| {
             let age = rng.below(3 * u64::from(PERIOD_MS)) as u32;
-            FreqCtr::new(now.wrapping_sub(age), rng.below(500) as u32, rng.below(500) as u32)
+            FreqCtr::new(
+                now.wrapping_sub(age),
+                rng.below(500) as u32,
+                rng.below(500) as u32,
+            )
         })
         .collect();
-    let order = (0..OPS).map(|_| rng.below(COUNTERS as u64) as u16).collect();
+    let order = (0..OPS)
+        .map(|_| rng.below(COUNTERS as u64) as u16)
+        .collect();
     (ctrs, order, now)
 }
 

@@ -12,7 +12,8 @@ mod common;
 
 use common::{Case, Rng};
 use sluice_core::peers::{
-    varint, Frame, FrameLimits, FreqCtrValue, Key, Message, Status, Update, UpdateLayout, UpdateValue, Value,
+    varint, Frame, FrameLimits, FreqCtrValue, Key, Message, Status, Update, UpdateLayout,
+    UpdateValue, Value,
 };
 use sluice_core::stick_table::{DataType, KeyType, StdType, StoreSpec, TableParams};
 
@@ -233,7 +234,9 @@ fn updates() -> Vec<Case> {
                 let Key::Integer(k) = u.key else {
                     panic!("integer key")
                 };
-                sum = sum.wrapping_add(u64::from(k)).wrapping_add(u.values.len() as u64);
+                sum = sum
+                    .wrapping_add(u64::from(k))
+                    .wrapping_add(u.values.len() as u64);
             }
             sum
         }),

@@ -133,5 +133,8 @@ fn inserts() -> Vec<Case> {
 }
 
 fn main() {
-    common::main("stick_table", &[("int_100k", lookups), ("int_100k_full", inserts)]);
+    common::main(
+        "stick_table",
+        &[("int_100k", lookups), ("int_100k_full", inserts)],
+    );
 }

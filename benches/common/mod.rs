@@ -90,7 +90,9 @@ fn fixed(group: &str, builders: &[(&str, fn() -> Vec<Case>)], iters: u64, filter
     for (sub, build) in builders {
         // A filter naming another group/sub does not pay for this setup.
         let prefix = format!("{group}/{sub}/");
-        if filter.is_some_and(|f| f.contains('/') && !f.starts_with(&prefix) && !prefix.starts_with(f)) {
+        if filter
+            .is_some_and(|f| f.contains('/') && !f.starts_with(&prefix) && !prefix.starts_with(f))
+        {
             continue;
         }
         for mut case in build() {
