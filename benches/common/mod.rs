@@ -59,7 +59,10 @@ impl Case {
 
 /// Runs the cases of each builder (a criterion group `group/sub`) under
 /// criterion, or in fixed mode when `SLUICE_BENCH_ITERS` is set.
-pub fn main(group: &str, builders: &[(&str, fn() -> Vec<Case>)]) {
+/// A criterion group name and the function building its cases.
+pub type Builder<'a> = (&'a str, fn() -> Vec<Case>);
+
+pub fn main(group: &str, builders: &[Builder<'_>]) {
     if let Some(iters) = std::env::var("SLUICE_BENCH_ITERS")
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
@@ -85,7 +88,7 @@ pub fn main(group: &str, builders: &[(&str, fn() -> Vec<Case>)]) {
 
 /// Fixed mode: one warm-up call, then `iters` calls of every case whose
 /// full name contains `filter`.
-fn fixed(group: &str, builders: &[(&str, fn() -> Vec<Case>)], iters: u64, filter: Option<&str>) {
+fn fixed(group: &str, builders: &[Builder<'_>], iters: u64, filter: Option<&str>) {
     let mut sum = 0u64;
     for (sub, build) in builders {
         // A filter naming another group/sub does not pay for this setup.

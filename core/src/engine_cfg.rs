@@ -123,6 +123,9 @@ impl Engine {
         if opts.local_peer.is_empty() {
             opts.local_peer = cfg.local_peer.clone();
         }
+        // Key-index hash seeds come from the engine's seed without drawing
+        // from its PRNG (whose sequence the simulator's traces follow).
+        let hash_seed = opts.seed ^ 0x5354_4b54_4142_4c45;
         let mut e = Engine::empty(now, opts);
         e.stats_timeout_ms = u64::from(cfg.global.stats_timeout_ms);
         let sticking = stick_rule_tables(cfg);
@@ -136,7 +139,8 @@ impl Engine {
             if sticking.contains(&params.id.as_str()) {
                 add_stick_data_types(&mut params);
             }
-            e.tables.push(StickTable::new(params));
+            let seed = crate::rng::mix64(hash_seed.wrapping_add(e.tables.len() as u64));
+            e.tables.push(StickTable::with_hash_seed(params, seed));
         }
         for s in &cfg.global.stats_sockets {
             let level = match s.level {

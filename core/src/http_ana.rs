@@ -894,6 +894,8 @@ impl Engine {
         let old = std::mem::take(&mut s.res.buf);
         s.res.output = 0;
         self.pool_release(old);
+        // What is left of the request may free the buffer the answer needs.
+        self.channel_release_if_empty(sid, Dir::Req);
         if !self.channel_alloc(sid, Dir::Res) {
             // No buffer for the answer: abort. The request head was dropped
             // from the buffer above, so no analyser may parse it again.
@@ -989,11 +991,13 @@ impl Engine {
         }
         let s = &mut self.streams[sid];
         let txn = s.txn.as_ref().expect("http stream");
-        if Time::is_expired(s.res.rex, now)
-            && txn.rsp.state == MsgState::Head
-            && s.scb.state == ScState::Est
-        {
+        // The server neither answered nor took the request in time (a
+        // read or a write timeout on the server side): 504, as HAProxy's
+        // response analyser answers either.
+        let server_to = Time::is_expired(s.res.rex, now) || Time::is_expired(s.req.wex, now);
+        if server_to && txn.rsp.state == MsgState::Head && s.scb.state == ScState::Est {
             s.res.rex = None;
+            s.req.wex = None;
             self.http_server_error(now, sid, 504, ErrCode::SrvTo, FinSt::Headers);
             return true;
         }

@@ -57,6 +57,15 @@ impl Rng {
     }
 }
 
+/// splitmix64's finaliser: spreads a seed (and a small index added to
+/// it) over all 64 bits, for seeds derived without drawing from an [`Rng`].
+pub fn mix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -813,6 +813,31 @@ mod found {
                 // requests stopped at an upgrade request that the server
                 // then refused (200, no 101), lost the HEAD after it and
                 // read the HEAD's answer as if it had a body.
+                // The server stopped reading in the middle of a request
+                // while a second stream held the pool's other buffer: its
+                // write timeout (not its read timeout) fired first and the
+                // data layer closed the server side with nobody to answer
+                // the client, so the stream waited for ever. Now a server
+                // write timeout before the response is a 504 like a read
+                // timeout, and the answer may take the request's buffer.
+                "request-write-timeout-unanswered",
+                encode(
+                    Options {
+                        pool: 1,
+                        splice: false,
+                    },
+                    &[
+                        CONNECT,
+                        CONNECT,
+                        ClientSend { c: 1, len: 0 },
+                        Window { end: 2, size: 6 },
+                        ClientSend { c: 0, len: 0 },
+                        ClientSend { c: 0, len: 1 },
+                        AcceptAll,
+                    ],
+                ),
+            ),
+            (
                 "refused-upgrade-then-head",
                 encode(
                     Options::default(),

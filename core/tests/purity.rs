@@ -25,6 +25,11 @@ const ALLOWED_DEPS: &[&str] = &[
     // ACL regex matching and `regsub`: pure matching code, no I/O, no entropy.
     "regex",
     "httparse",
+    // Stick-table index and keys: data structures and hashing, seeded by
+    // the caller (no `RandomState`, no OS entropy with default features off).
+    "hashbrown",
+    "foldhash",
+    "smallvec",
 ];
 
 /// Crates that reach the OS; none may appear in `sluice-core`'s dependency tree.

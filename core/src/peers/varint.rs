@@ -175,7 +175,7 @@ mod tests {
             x ^= x << 17;
             x
         };
-        let mut check = |w: [u8; MAX_LEN]| {
+        let check = |w: [u8; MAX_LEN]| {
             assert_eq!(decode_window(&w), decode_max(&w, MAX_LEN), "{w:02x?}");
         };
         for _ in 0..200_000 {

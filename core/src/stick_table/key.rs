@@ -58,8 +58,12 @@ impl fmt::Display for KeyError {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct StKey {
     kind: KeyType,
-    bytes: Box<[u8]>,
+    bytes: KeyBytes,
 }
+
+/// Key bytes, inline up to 24 (every ip, ipv6 and integer key, short
+/// strings).
+type KeyBytes = smallvec::SmallVec<[u8; 24]>;
 
 impl PartialOrd for StKey {
     fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
@@ -70,7 +74,7 @@ impl PartialOrd for StKey {
 impl Ord for StKey {
     /// Byte order; keys of different types (never in one table) by type.
     fn cmp(&self, other: &Self) -> core::cmp::Ordering {
-        (self.kind.wire_id(), &self.bytes).cmp(&(other.kind.wire_id(), &other.bytes))
+        (self.kind.wire_id(), &self.bytes[..]).cmp(&(other.kind.wire_id(), &other.bytes[..]))
     }
 }
 
@@ -106,14 +110,14 @@ impl StKey {
         v[..n].copy_from_slice(&b[..n]);
         StKey {
             kind: KeyType::Binary,
-            bytes: v.into_boxed_slice(),
+            bytes: KeyBytes::from_vec(v),
         }
     }
 
     fn raw(kind: KeyType, bytes: &[u8]) -> StKey {
         StKey {
             kind,
-            bytes: bytes.into(),
+            bytes: KeyBytes::from_slice(bytes),
         }
     }
 

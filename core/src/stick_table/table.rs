@@ -8,12 +8,20 @@
 //! answers `None` (or an error) for it, even once the slot is reused.
 //! Three indexes point into the slab, as HAProxy's three ebtrees do:
 //!
-//! * `keys` (`t->keys`): key -> entry, unique; iteration is key order;
-//! * `exps` (`t->exps`): `(expire, id)` of every **unreferenced** entry.
-//!   Referenced entries are taken out while referenced, so eviction and
-//!   purge skip them in O(1) and [`StickTable::next_expiry`] never names an
-//!   entry that cannot be purged (no busy loop on a referenced, expired
-//!   entry). For a table without `expire`, `expire` is the time of the last
+//! * `keys` (`t->keys`): key -> entry, unique. A hash table of slab
+//!   indexes hashed with a per-table seed (drawn from the engine's seed:
+//!   the same run after run in the simulator, unknown to clients in
+//!   production, so that chosen keys cannot pile up in one bucket). HAProxy
+//!   walks its tree in key order for `show table`; [`StickTable::iter`]
+//!   sorts to give the same order;
+//! * `exps` (`t->exps`): `(queued expiry, id)`, requeued lazily as HAProxy
+//!   does (`stktable_trash_oldest`, `process_table_expire`): a touch only
+//!   writes the entry's `expire`; the entry stays queued at its older,
+//!   earlier time and is moved when the purge or an eviction reaches it.
+//!   A queued time is never later than the entry's `expire`, and every
+//!   unreferenced entry is queued. Referenced entries met by a purge or
+//!   an eviction leave the queue until released, so neither ever loops on
+//!   one. For a table without `expire`, `expire` is the time of the last
 //!   touch (HAProxy's `tick_add(now_ms, 0)`), which makes eviction "least
 //!   recently touched first";
 //! * `updates` (`t->updates`, only when the table is synchronised): update
@@ -45,7 +53,11 @@
 //! key fits the table and its data has the table's layout.
 
 use core::fmt::Write as _;
+use core::hash::BuildHasher as _;
 use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::quality::FixedState;
+use hashbrown::HashTable;
 
 use slab::Slab;
 
@@ -84,6 +96,9 @@ struct StkSess {
     expire: Time,
     /// `upd.key` while the entry is in the update log (`upd.node.leaf_p`).
     upd: Option<u32>,
+    /// `exp.key` while the entry is in the expiry queue (`exp.node.leaf_p`):
+    /// never later than `expire`.
+    exp: Option<Time>,
     data: Box<[StData]>,
 }
 
@@ -99,7 +114,9 @@ pub struct StickTable {
     params: TableParams,
     layout: DataLayout,
     entries: Slab<StkSess>,
-    keys: BTreeMap<StKey, EntryId>,
+    /// Slab indexes, hashed by key with `hasher`.
+    keys: HashTable<u32>,
+    hasher: FixedState,
     exps: BTreeSet<(Time, EntryId)>,
     updates: BTreeMap<u32, EntryId>,
     /// `t->update`: the last update id given.
@@ -115,14 +132,22 @@ pub struct StickTable {
 const FAR_AWAY: u32 = 1 << 31;
 
 impl StickTable {
-    /// An empty table configured by `params`.
+    /// An empty table configured by `params`, its key index hashed with a
+    /// fixed seed (tests and benchmarks; the engine uses
+    /// [`with_hash_seed`](Self::with_hash_seed)).
     pub fn new(params: TableParams) -> StickTable {
+        Self::with_hash_seed(params, 0)
+    }
+
+    /// An empty table whose key index is hashed with `seed`.
+    pub fn with_hash_seed(params: TableParams, seed: u64) -> StickTable {
         let layout = DataLayout::new(&params);
         StickTable {
             params,
             layout,
             entries: Slab::new(),
-            keys: BTreeMap::new(),
+            keys: HashTable::new(),
+            hasher: FixedState::with_seed(seed),
             exps: BTreeSet::new(),
             updates: BTreeMap::new(),
             update: 0,
@@ -175,7 +200,13 @@ impl StickTable {
 
     /// The entry with this key (`__stktable_lookup_key`).
     pub fn lookup(&self, key: &StKey) -> Option<EntryId> {
-        self.keys.get(key).copied()
+        let hash = self.hasher.hash_one(key);
+        let entries = &self.entries;
+        let &index = self.keys.find(hash, |&i| entries[i as usize].key == *key)?;
+        Some(EntryId {
+            index,
+            gen: entries[index as usize].gen,
+        })
     }
 
     /// The entry's key.
@@ -199,9 +230,22 @@ impl StickTable {
         self.sess(id).and_then(|e| e.upd)
     }
 
-    /// Entries in key order.
+    /// Entries in key order (sorted on each call: for dumps, not for the
+    /// data path).
     pub fn iter(&self) -> impl Iterator<Item = (&StKey, EntryId)> + '_ {
-        self.keys.iter().map(|(k, &id)| (k, id))
+        let mut all: Vec<(&StKey, EntryId)> = self
+            .entries
+            .iter()
+            .map(|(index, e)| {
+                let id = EntryId {
+                    index: index as u32,
+                    gen: e.gen,
+                };
+                (&e.key, id)
+            })
+            .collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        all.into_iter()
     }
 
     /// The entry with `key`, created if missing (`__stktable_get_entry`).
@@ -239,19 +283,24 @@ impl StickTable {
         let gen = self.next_gen;
         self.next_gen = self.next_gen.wrapping_add(1);
         let expire = self.local_expiry(now);
+        let hash = self.hasher.hash_one(&key);
         let index = self.entries.insert(StkSess {
-            key: key.clone(),
+            key,
             gen,
             ref_cnt: 0,
             expire,
             upd: None,
+            exp: Some(expire),
             data: self.layout.zeroed(),
         });
         let id = EntryId {
             index: index as u32,
             gen,
         };
-        self.keys.insert(key, id);
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        self.keys.insert_unique(hash, index as u32, |&i| {
+            hasher.hash_one(&entries[i as usize].key)
+        });
         self.exps.insert((expire, id));
         id
     }
@@ -261,13 +310,37 @@ impl StickTable {
     pub fn trash_oldest(&mut self, batch: usize) -> usize {
         let mut done = 0;
         while done < batch {
-            let Some(&(_, id)) = self.exps.first() else {
+            let Some((_, id)) = self.exps.pop_first() else {
                 break;
             };
+            if self.requeued(id) {
+                continue;
+            }
             self.unlink(id);
             done += 1;
         }
         done
+    }
+
+    /// An entry just taken off the expiry queue: queued again at its real
+    /// `expire` when that is later than where it was, left out while
+    /// referenced (`release` queues it). `false`: it was due there, and
+    /// is out of the queue.
+    fn requeued(&mut self, id: EntryId) -> bool {
+        let Some(e) = self.sess_mut(id) else {
+            return true;
+        };
+        let queued = e.exp.take();
+        if e.ref_cnt > 0 {
+            return true;
+        }
+        if queued.is_some_and(|q| q < e.expire) {
+            e.exp = Some(e.expire);
+            let expire = e.expire;
+            self.exps.insert((expire, id));
+            return true;
+        }
+        false
     }
 
     /// The expiry a local touch gives: `now + expire`, or `now` without one.
@@ -275,22 +348,39 @@ impl StickTable {
         now.add_ms(u64::from(self.params.expire_ms.unwrap_or(0)))
     }
 
+    /// A new expiry: the queue only moves when the entry must come out
+    /// earlier than where it is queued (or is not queued and may be
+    /// purged); a later expiry is found when the queue reaches it.
     fn set_expire(&mut self, id: EntryId, expire: Time) {
         let Some(e) = self.sess_mut(id) else { return };
-        let old = core::mem::replace(&mut e.expire, expire);
-        if e.ref_cnt == 0 {
-            self.exps.remove(&(old, id));
-            self.exps.insert((expire, id));
+        e.expire = expire;
+        match e.exp {
+            Some(q) if q <= expire => {}
+            Some(q) => {
+                e.exp = Some(expire);
+                self.exps.remove(&(q, id));
+                self.exps.insert((expire, id));
+            }
+            None if e.ref_cnt == 0 => {
+                e.exp = Some(expire);
+                self.exps.insert((expire, id));
+            }
+            None => {}
         }
     }
 
     /// Removes an entry from every index and the slab, whatever its count.
     fn unlink(&mut self, id: EntryId) {
         let Some(e) = self.sess(id) else { return };
-        let (expire, upd) = (e.expire, e.upd);
-        let e = self.entries.remove(id.index as usize);
-        self.keys.remove(&e.key);
-        self.exps.remove(&(expire, id));
+        let (exp, upd) = (e.exp, e.upd);
+        let hash = self.hasher.hash_one(&e.key);
+        if let Ok(slot) = self.keys.find_entry(hash, |&i| i == id.index) {
+            slot.remove();
+        }
+        self.entries.remove(id.index as usize);
+        if let Some(q) = exp {
+            self.exps.remove(&(q, id));
+        }
         if let Some(k) = upd {
             self.updates.remove(&k);
         }
@@ -309,10 +399,6 @@ impl StickTable {
             return false;
         };
         e.ref_cnt = n;
-        if n == 1 {
-            let expire = e.expire;
-            self.exps.remove(&(expire, id));
-        }
         self.debug_check();
         true
     }
@@ -328,8 +414,9 @@ impl StickTable {
             return false;
         }
         e.ref_cnt -= 1;
-        if e.ref_cnt == 0 {
+        if e.ref_cnt == 0 && e.exp.is_none() {
             let expire = e.expire;
+            e.exp = Some(expire);
             self.exps.insert((expire, id));
         }
         self.debug_check();
@@ -461,12 +548,20 @@ impl StickTable {
         if self.params.expire_ms.is_none() {
             return 0;
         }
-        let mut done = 0;
-        while done < max {
+        let (mut done, mut work) = (0, 0);
+        while work < max {
             match self.exps.first() {
-                Some(&(exp, id)) if exp <= now => self.unlink(id),
+                Some(&(q, _)) if q <= now => {}
                 _ => break,
             }
+            work += 1;
+            let Some((_, id)) = self.exps.pop_first() else {
+                break;
+            };
+            if self.requeued(id) {
+                continue;
+            }
+            self.unlink(id);
             done += 1;
         }
         self.debug_check();
@@ -474,9 +569,10 @@ impl StickTable {
     }
 
     /// When [`purge_expired`](Self::purge_expired) next has work: the
-    /// earliest expiry of an unreferenced entry (`t->exp_next`); `None` for
-    /// an empty table or one without `expire`. May be `<= now` when a purge
-    /// stopped at its `max`.
+    /// earliest queued expiry (`t->exp_next`), which may be earlier than
+    /// the entry's real one (the purge then requeues it); `None` for an
+    /// empty queue or a table without `expire`. May be `<= now` when a
+    /// purge stopped at its `max`.
     pub fn next_expiry(&self) -> Option<Time> {
         self.params.expire_ms?;
         self.exps.first().map(|&(t, _)| t)
@@ -503,7 +599,15 @@ impl StickTable {
 
     /// `clear table <t>`: removes every unreferenced entry; returns how many.
     pub fn clear(&mut self) -> usize {
-        let ids: Vec<EntryId> = self.exps.iter().map(|&(_, id)| id).collect();
+        let ids: Vec<EntryId> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.ref_cnt == 0)
+            .map(|(index, e)| EntryId {
+                index: index as u32,
+                gen: e.gen,
+            })
+            .collect();
         for &id in &ids {
             self.unlink(id);
         }
@@ -713,7 +817,7 @@ impl StickTable {
                 self.params.size
             ));
         }
-        let mut unreferenced = 0;
+        let mut queued = 0;
         let mut logged = 0;
         for (index, e) in self.entries.iter() {
             let id = EntryId {
@@ -721,17 +825,17 @@ impl StickTable {
                 gen: e.gen,
             };
             self.check_entry(id, e)?;
-            unreferenced += usize::from(e.ref_cnt == 0);
+            queued += usize::from(e.exp.is_some());
             logged += usize::from(e.upd.is_some());
         }
         check_eq("key index", self.keys.len(), self.entries.len())?;
-        check_eq("expiry index", self.exps.len(), unreferenced)?;
+        check_eq("expiry index", self.exps.len(), queued)?;
         check_eq("update log", self.updates.len(), logged)?;
         Ok(())
     }
 
     fn check_entry(&self, id: EntryId, e: &StkSess) -> Result<(), String> {
-        if self.keys.get(&e.key) != Some(&id) {
+        if self.lookup(&e.key) != Some(id) {
             return Err(format!("{:?}: key index does not point back", e.key));
         }
         if !e.key.fits(&self.params) {
@@ -740,10 +844,13 @@ impl StickTable {
         if !self.layout.matches(&e.data) {
             return Err(format!("{:?}: data does not match the layout", e.key));
         }
-        if (e.ref_cnt == 0) != self.exps.contains(&(e.expire, id)) {
+        let queued = e
+            .exp
+            .is_some_and(|q| q <= e.expire && self.exps.contains(&(q, id)));
+        if (e.exp.is_some() && !queued) || (e.ref_cnt == 0 && e.exp.is_none()) {
             return Err(format!(
-                "{:?}: expiry index disagrees (ref_cnt {})",
-                e.key, e.ref_cnt
+                "{:?}: expiry queue disagrees (ref_cnt {}, expire {:?}, queued {:?})",
+                e.key, e.ref_cnt, e.expire, e.exp
             ));
         }
         match e.upd {
