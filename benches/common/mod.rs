@@ -57,11 +57,11 @@ impl Case {
     }
 }
 
-/// Runs the cases of each builder (a criterion group `group/sub`) under
-/// criterion, or in fixed mode when `SLUICE_BENCH_ITERS` is set.
 /// A criterion group name and the function building its cases.
 pub type Builder<'a> = (&'a str, fn() -> Vec<Case>);
 
+/// Runs the cases of each builder (a criterion group `group/sub`) under
+/// criterion, or in fixed mode when `SLUICE_BENCH_ITERS` is set.
 pub fn main(group: &str, builders: &[Builder<'_>]) {
     if let Some(iters) = std::env::var("SLUICE_BENCH_ITERS")
         .ok()
