@@ -348,6 +348,7 @@ impl Engine {
                 lbconn: 0,
                 idle: Default::default(),
                 reuse: 0,
+                http: Default::default(),
             });
         }
         let table = p.stick_table.as_ref().and_then(|t| {
@@ -412,6 +413,7 @@ impl Engine {
             wretr: 0,
             wredis: 0,
             last_change: self.now,
+            http: Default::default(),
         })
     }
 

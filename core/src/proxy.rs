@@ -120,6 +120,32 @@ pub struct Server {
     pub idle: std::collections::VecDeque<IdleConn>,
     /// Connections reused from the idle pool.
     pub reuse: u64,
+    /// HTTP responses by class, requests, aborts (`show stat`).
+    pub http: HttpCtrs,
+}
+
+/// The per-object counters of ended streams that `show stat` shows for
+/// HTTP (`p->fe_counters.p.http`, `be_counters`, `srv->counters`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HttpCtrs {
+    /// `hrsp_1xx` .. `hrsp_5xx`, `hrsp_other`.
+    pub hrsp: [u64; 6],
+    /// `req_tot` (backends and servers; frontends count on arrival).
+    pub req_tot: u64,
+    /// `cli_abrt`, `srv_abrt`: data transfers aborted by either side.
+    pub cli_abrt: u64,
+    pub srv_abrt: u64,
+}
+
+impl HttpCtrs {
+    /// Counts the final status of one response.
+    pub fn count_status(&mut self, status: u16) {
+        let class = match status / 100 {
+            c @ 1..=5 => usize::from(c) - 1,
+            _ => 5,
+        };
+        self.hrsp[class] += 1;
+    }
 }
 
 /// A server connection waiting in its server's idle pool.
@@ -175,6 +201,8 @@ pub struct Frontend {
     pub denied_req: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Responses by class (`hrsp_*`).
+    pub http: HttpCtrs,
     pub default_backend: Option<usize>,
     pub listeners: Vec<ListenerId>,
 }
@@ -206,6 +234,7 @@ pub struct Backend {
     pub wretr: u64,
     pub wredis: u64,
     pub last_change: Time,
+    pub http: HttpCtrs,
 }
 
 /// A `stick` rule on the source address (what the TCP data path needs).

@@ -163,6 +163,29 @@ fn put(row: &mut Row, k: &'static str, v: impl ToString) {
     row.insert(k, v.to_string());
 }
 
+/// The HTTP columns of a row: HAProxy fills them for `mode http` proxies
+/// only (empty in `mode tcp`); `req_tot` of a frontend is counted on
+/// arrival and put by the caller.
+fn put_http(r: &mut Row, p: &Proxy, c: &crate::proxy::HttpCtrs, req_tot: bool) {
+    if p.mode != crate::cfgparse::Mode::Http {
+        return;
+    }
+    let names = [
+        "hrsp_1xx",
+        "hrsp_2xx",
+        "hrsp_3xx",
+        "hrsp_4xx",
+        "hrsp_5xx",
+        "hrsp_other",
+    ];
+    for (k, v) in names.into_iter().zip(c.hrsp) {
+        put(r, k, v);
+    }
+    if req_tot {
+        put(r, "req_tot", c.req_tot);
+    }
+}
+
 fn render(row: &Row, module_zero: bool) -> String {
     let ms = module_start();
     let mut line = String::new();
@@ -253,7 +276,6 @@ impl Engine {
             ("rate_max", 0),
             ("req_rate", 0),
             ("req_rate_max", 0),
-            ("req_tot", f.cum_req),
             ("comp_in", 0),
             ("comp_out", 0),
             ("comp_byp", 0),
@@ -267,6 +289,10 @@ impl Engine {
             ("eint", 0),
         ] {
             put(&mut r, k, v);
+        }
+        put_http(&mut r, p, &f.http, false);
+        if p.mode == crate::cfgparse::Mode::Http {
+            put(&mut r, "req_tot", f.cum_req);
         }
         put(
             &mut r,
@@ -303,8 +329,8 @@ impl Engine {
             ("lbtot", s.lbconn),
             ("rate", 0),
             ("rate_max", 0),
-            ("cli_abrt", 0),
-            ("srv_abrt", 0),
+            ("cli_abrt", s.http.cli_abrt),
+            ("srv_abrt", s.http.srv_abrt),
             ("qtime", 0),
             ("ctime", 0),
             ("rtime", 0),
@@ -326,6 +352,7 @@ impl Engine {
         ] {
             put(&mut r, k, v);
         }
+        put_http(&mut r, p, &s.http, true);
         put(&mut r, "status", server_status(s));
         put(
             &mut r,
@@ -391,8 +418,8 @@ impl Engine {
             ("lbtot", b.servers.iter().map(|s| s.lbconn).sum()),
             ("rate", 0),
             ("rate_max", 0),
-            ("cli_abrt", 0),
-            ("srv_abrt", 0),
+            ("cli_abrt", b.http.cli_abrt),
+            ("srv_abrt", b.http.srv_abrt),
             ("comp_in", 0),
             ("comp_out", 0),
             ("comp_byp", 0),
@@ -418,6 +445,7 @@ impl Engine {
         ] {
             put(&mut r, k, v);
         }
+        put_http(&mut r, p, &b.http, true);
         let slim = self.maxconn.unwrap_or(0) / 10;
         put(&mut r, "slim", slim.max(1));
         put(&mut r, "status", p.be_status());

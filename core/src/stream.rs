@@ -672,6 +672,43 @@ impl Engine {
         self.session_free(now, sess);
     }
 
+    /// Counts an ended stream in `show stat`'s per-object counters: the
+    /// response's status class (frontend always; backend and server when
+    /// the request went there), HTTP requests per backend and server, and
+    /// data transfers aborted by the client or the server
+    /// (`stream_process_counters` and the abort accounting of
+    /// `process_stream`).
+    fn stream_account(&mut self, s: &Stream) {
+        let status = s.txn.as_ref().and_then(|t| t.status);
+        let srv = s.srv.or(s.prev_srv);
+        let to_backend = s.flags.contains(SfFlags::BE_ASSIGNED);
+        let data_abort = matches!(s.finst, FinSt::Data | FinSt::Last);
+        let cli_abrt = data_abort && matches!(s.err, ErrCode::CliCl | ErrCode::CliTo);
+        let srv_abrt = data_abort && matches!(s.err, ErrCode::SrvCl | ErrCode::SrvTo);
+        let count = |c: &mut crate::proxy::HttpCtrs| {
+            if let Some(st) = status {
+                c.count_status(st);
+            }
+            c.cli_abrt += u64::from(cli_abrt);
+            c.srv_abrt += u64::from(srv_abrt);
+        };
+        if let (Some(st), Some(f)) = (status, self.proxies[s.fe].fe.as_mut()) {
+            f.http.count_status(st);
+        }
+        if !to_backend {
+            return;
+        }
+        let http = s.txn.is_some();
+        if let Some(b) = self.proxies[s.be].be.as_mut() {
+            count(&mut b.http);
+            b.http.req_tot += u64::from(http);
+            if let Some(sv) = srv.and_then(|i| b.servers.get_mut(i)) {
+                count(&mut sv.http);
+                sv.http.req_tot += u64::from(http && s.srv.is_some());
+            }
+        }
+    }
+
     /// Releases a finished stream and logs it; its session lives on
     /// (HTTP keep-alive).
     pub(crate) fn stream_free_keep_session(&mut self, now: Time, sid: Id<Stream>) {
@@ -688,6 +725,7 @@ impl Engine {
                 be.beconn -= 1;
             }
         }
+        self.stream_account(&s);
         self.stream_log(now, &s);
         let sess = s.sess;
         for b in [s.req.buf, s.res.buf] {

@@ -234,6 +234,24 @@ fn show_stat_counts_requests_and_denied_ones() {
     assert!(text(&w.peers[c].from_engine).contains("HTTP/1.1 403 "));
     assert_eq!(stat(&mut w, "fe", "FRONTEND", "req_tot"), "2");
     assert_eq!(stat(&mut w, "fe", "FRONTEND", "dreq"), "1");
+    // Responses by class: the frontend saw both, the backend and the
+    // server only the one that went there.
+    assert_eq!(stat(&mut w, "fe", "FRONTEND", "hrsp_2xx"), "1");
+    assert_eq!(stat(&mut w, "fe", "FRONTEND", "hrsp_4xx"), "1");
+    assert_eq!(stat(&mut w, "be", "BACKEND", "hrsp_2xx"), "1");
+    assert_eq!(stat(&mut w, "be", "BACKEND", "hrsp_4xx"), "0");
+    assert_eq!(stat(&mut w, "be", "BACKEND", "req_tot"), "1");
+    assert_eq!(stat(&mut w, "be", "s1", "hrsp_2xx"), "1");
+    assert_eq!(stat(&mut w, "be", "s1", "req_tot"), "1");
+    // A server that dies in the middle of a body: a server abort.
+    let c2 = w.connect(FE);
+    w.send(c2, b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n");
+    let s2 = w.server_peer(S1, 1);
+    w.send(s2, b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc");
+    w.rst(s2);
+    assert_eq!(stat(&mut w, "be", "BACKEND", "srv_abrt"), "1");
+    assert_eq!(stat(&mut w, "be", "s1", "srv_abrt"), "1");
+    assert_eq!(stat(&mut w, "be", "s1", "cli_abrt"), "0");
     w.advance(6000);
     w.assert_drained();
 }
