@@ -241,6 +241,7 @@ impl Engine {
         server.cur_sess += 1;
         server.max_sess = server.max_sess.max(server.cur_sess);
         server.cum_sess += 1;
+        server.sess_rate.hit(self.now);
         server.lbconn += 1;
         let send_proxy = server.send_proxy;
         let connect_to = self.proxies[be].timeouts.connect_ms;
@@ -751,6 +752,7 @@ impl Engine {
         server.cur_sess += 1;
         server.max_sess = server.max_sess.max(server.cur_sess);
         server.cum_sess += 1;
+        server.sess_rate.hit(self.now);
         server.lbconn += 1;
         server.reuse += 1;
         let s = &mut self.streams[sid];

@@ -349,6 +349,7 @@ impl Engine {
                 idle: Default::default(),
                 reuse: 0,
                 http: Default::default(),
+                sess_rate: Default::default(),
             });
         }
         let table = p.stick_table.as_ref().and_then(|t| {
@@ -414,6 +415,7 @@ impl Engine {
             wredis: 0,
             last_change: self.now,
             http: Default::default(),
+            sess_rate: Default::default(),
         })
     }
 

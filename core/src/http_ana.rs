@@ -331,6 +331,7 @@ impl Engine {
         };
         if let Some(f) = self.proxies[fe].fe.as_mut() {
             f.cum_req += 1;
+            f.req_rate.hit(now);
         }
         self.count_http_req(now, sid);
         // http-request rules, then the backend.
@@ -406,6 +407,7 @@ impl Engine {
         if let Some(f) = self.proxies[fe].fe.as_mut() {
             f.failed_req += 1;
             f.cum_req += 1;
+            f.req_rate.hit(self.now);
         }
     }
 

@@ -122,6 +122,34 @@ pub struct Server {
     pub reuse: u64,
     /// HTTP responses by class, requests, aborts (`show stat`).
     pub http: HttpCtrs,
+    /// Connections (new or reused) per second.
+    pub sess_rate: RateCtr,
+}
+
+/// An event rate over one second and its peak (`freq_ctr` plus the
+/// `*_max` of `show stat`: `sess_per_sec`, `conn_per_sec`, `req_per_sec`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RateCtr {
+    ctr: crate::freq_ctr::FreqCtr,
+    max: u32,
+}
+
+impl RateCtr {
+    /// One more event at `now`.
+    pub fn hit(&mut self, now: Time) {
+        let r = self.ctr.update(now.tick(), 1000, 1);
+        self.max = self.max.max(r);
+    }
+
+    /// Events over the last second, as HAProxy reads them.
+    pub fn rate(&self, now: Time) -> u32 {
+        self.ctr.read(now.tick(), 1000)
+    }
+
+    /// The highest rate seen.
+    pub fn max(&self) -> u32 {
+        self.max
+    }
 }
 
 /// The per-object counters of ended streams that `show stat` shows for
@@ -203,6 +231,10 @@ pub struct Frontend {
     pub bytes_out: u64,
     /// Responses by class (`hrsp_*`).
     pub http: HttpCtrs,
+    /// Sessions, connections and HTTP requests per second.
+    pub sess_rate: RateCtr,
+    pub conn_rate: RateCtr,
+    pub req_rate: RateCtr,
     pub default_backend: Option<usize>,
     pub listeners: Vec<ListenerId>,
 }
@@ -235,6 +267,8 @@ pub struct Backend {
     pub wredis: u64,
     pub last_change: Time,
     pub http: HttpCtrs,
+    /// Streams assigned per second.
+    pub sess_rate: RateCtr,
 }
 
 /// A `stick` rule on the source address (what the TCP data path needs).

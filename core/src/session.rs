@@ -106,6 +106,7 @@ impl Engine {
             f.feconn += 1;
             f.max_feconn = f.max_feconn.max(f.feconn);
             f.cum_conn += 1;
+            f.conn_rate.hit(now);
         }
         self.listeners_check_limits(fe);
         if !self.tcp_rules_connection(now, sess) {
@@ -148,6 +149,7 @@ impl Engine {
         }
         if let Some(f) = self.proxies[fe].fe.as_mut() {
             f.cum_sess += 1;
+            f.sess_rate.hit(now);
         }
         self.stkctr_count_session(now, sess);
         let Some(sid) = self.stream_new(now, sess) else {

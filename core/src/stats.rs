@@ -232,7 +232,7 @@ impl Engine {
         out.push_str(",\n");
         for p in &self.proxies {
             if p.fe.is_some() {
-                out.push_str(&render(&self.frontend_row(p), true));
+                out.push_str(&render(&self.frontend_row(now, p), true));
             }
             if let Some(b) = &p.be {
                 for s in &b.servers {
@@ -256,7 +256,7 @@ impl Engine {
         r
     }
 
-    fn frontend_row(&self, p: &Proxy) -> Row {
+    fn frontend_row(&self, now: Time, p: &Proxy) -> Row {
         let f = p.fe.as_ref().expect("frontend");
         let mut r = self.common_row(p, "FRONTEND", 0);
         let slim = f.maxconn.or(self.maxconn).unwrap_or(0);
@@ -271,17 +271,15 @@ impl Engine {
             ("dresp", 0),
             ("ereq", f.failed_req),
             ("sid", 0),
-            ("rate", 0),
+            ("rate", u64::from(f.sess_rate.rate(now))),
             ("rate_lim", 0),
-            ("rate_max", 0),
-            ("req_rate", 0),
-            ("req_rate_max", 0),
+            ("rate_max", u64::from(f.sess_rate.max())),
             ("comp_in", 0),
             ("comp_out", 0),
             ("comp_byp", 0),
             ("comp_rsp", 0),
-            ("conn_rate", 0),
-            ("conn_rate_max", 0),
+            ("conn_rate", u64::from(f.conn_rate.rate(now))),
+            ("conn_rate_max", u64::from(f.conn_rate.max())),
             ("conn_tot", f.cum_conn),
             ("dcon", f.denied_conn),
             ("dses", f.denied_sess),
@@ -293,6 +291,8 @@ impl Engine {
         put_http(&mut r, p, &f.http, false);
         if p.mode == crate::cfgparse::Mode::Http {
             put(&mut r, "req_tot", f.cum_req);
+            put(&mut r, "req_rate", f.req_rate.rate(now));
+            put(&mut r, "req_rate_max", f.req_rate.max());
         }
         put(
             &mut r,
@@ -327,8 +327,8 @@ impl Engine {
             ("lastchg", (now - s.last_change) / 1000),
             ("sid", u64::from(s.puid)),
             ("lbtot", s.lbconn),
-            ("rate", 0),
-            ("rate_max", 0),
+            ("rate", u64::from(s.sess_rate.rate(now))),
+            ("rate_max", u64::from(s.sess_rate.max())),
             ("cli_abrt", s.http.cli_abrt),
             ("srv_abrt", s.http.srv_abrt),
             ("qtime", 0),
@@ -416,8 +416,8 @@ impl Engine {
             ("downtime", 0),
             ("sid", 0),
             ("lbtot", b.servers.iter().map(|s| s.lbconn).sum()),
-            ("rate", 0),
-            ("rate_max", 0),
+            ("rate", u64::from(b.sess_rate.rate(now))),
+            ("rate_max", u64::from(b.sess_rate.max())),
             ("cli_abrt", b.http.cli_abrt),
             ("srv_abrt", b.http.srv_abrt),
             ("comp_in", 0),

@@ -333,6 +333,7 @@ impl Engine {
         b.beconn += 1;
         b.max_beconn = b.max_beconn.max(b.beconn);
         b.cum_beconn += 1;
+        b.sess_rate.hit(self.now);
     }
 
     /// The client-side inactivity timeout in effect for a stream.

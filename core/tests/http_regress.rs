@@ -243,6 +243,11 @@ fn show_stat_counts_requests_and_denied_ones() {
     assert_eq!(stat(&mut w, "be", "BACKEND", "req_tot"), "1");
     assert_eq!(stat(&mut w, "be", "s1", "hrsp_2xx"), "1");
     assert_eq!(stat(&mut w, "be", "s1", "req_tot"), "1");
+    // Rates over the last second, and their peaks.
+    assert_eq!(stat(&mut w, "fe", "FRONTEND", "req_rate"), "2");
+    assert_eq!(stat(&mut w, "fe", "FRONTEND", "conn_rate"), "1");
+    assert_eq!(stat(&mut w, "be", "BACKEND", "rate"), "1");
+    assert_eq!(stat(&mut w, "be", "s1", "rate"), "1");
     // A server that dies in the middle of a body: a server abort.
     let c2 = w.connect(FE);
     w.send(c2, b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -253,6 +258,9 @@ fn show_stat_counts_requests_and_denied_ones() {
     assert_eq!(stat(&mut w, "be", "s1", "srv_abrt"), "1");
     assert_eq!(stat(&mut w, "be", "s1", "cli_abrt"), "0");
     w.advance(6000);
+    assert_eq!(stat(&mut w, "fe", "FRONTEND", "req_rate"), "0");
+    assert_eq!(stat(&mut w, "fe", "FRONTEND", "req_rate_max"), "3");
+    assert_eq!(stat(&mut w, "be", "s1", "rate_max"), "2");
     w.assert_drained();
 }
 
