@@ -1436,7 +1436,7 @@ impl FakeWorld {
         let (a, b, c) = (p[0], p[1], p[2]);
         let stop = Arc::new(AtomicBool::new(false));
         let hellos = Arc::new(Mutex::new(Vec::new()));
-        let l = TcpListener::bind(("127.0.0.1", a)).expect("bind A's address");
+        let l = bind_retrying(a, || TcpListener::bind(("127.0.0.1", a)));
         let listener = {
             let (stop, hellos) = (stop.clone(), hellos.clone());
             thread::spawn(move || fake_listener(l, stop, hellos))

@@ -18,7 +18,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 // --------------------------------------------------------------------------
 // Finding the binaries
@@ -147,14 +147,55 @@ impl Drop for TempDir {
     }
 }
 
-/// `n` distinct free loopback ports: all bound at once on 127.0.0.1:0, then
-/// released. Ports handed out earlier in this process are never repeated,
-/// so parallel tests do not collide with each other.
+/// `n` distinct free loopback ports, each checked free by binding it, all
+/// held at once, then released. Ports handed out earlier in this process
+/// are never repeated, so parallel tests do not collide with each other.
+///
+/// They are taken below the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`), not from it with a bind to port 0: a
+/// released ephemeral port can be taken as the local port of any outgoing
+/// connection on the machine (these tests make thousands per second)
+/// before the test's server or proxy binds it, which failed a CI run with
+/// "Address already in use". Below the range only another listener can
+/// take it. Falls back to port 0 when that range is too small.
 pub fn free_ports(n: usize) -> Vec<u16> {
     static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
     let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let eph_lo = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| {
+            t.split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u16>().ok())
+        })
+        .unwrap_or(32768);
+    let (lo, hi) = (10_000u16, eph_lo.saturating_sub(1));
     let mut held = Vec::new();
     let mut ports = Vec::new();
+    if hi > lo + 1000 {
+        // A start that differs between processes run at once.
+        let span = u32::from(hi - lo);
+        let seed = std::process::id().wrapping_mul(2_654_435_761)
+            ^ SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+        let mut next = seed % span;
+        for _ in 0..span {
+            if ports.len() == n {
+                break;
+            }
+            let port = lo + next as u16;
+            next = (next + 1) % span;
+            if given.contains(&port) {
+                continue;
+            }
+            if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+                held.push(l);
+                given.insert(port);
+                ports.push(port);
+            }
+        }
+    }
     while ports.len() < n {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let port = l.local_addr().expect("local addr").port();
@@ -884,6 +925,25 @@ pub fn hash_to_end(r: &mut impl Read) -> std::io::Result<(usize, Fnv)> {
 
 type Handler = dyn Fn(TcpStream, usize) + Send + Sync;
 
+/// Binds with `bind`, trying again for up to 3 s while the port is in use:
+/// a port checked free by [`free_ports`] can still be held for a moment by
+/// a socket of another test that is going away.
+pub fn bind_retrying<T>(port: u16, bind: impl Fn() -> std::io::Result<T>) -> T {
+    let t0 = Instant::now();
+    loop {
+        match bind() {
+            Ok(l) => return l,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && t0.elapsed() < Duration::from_secs(3) =>
+            {
+                thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("bind 127.0.0.1:{port}: {e}"),
+        }
+    }
+}
+
 /// A TCP server of the test: accepts on a loopback port and runs
 /// `handler(stream, n)` on a thread of its own for the `n`-th connection
 /// (0-based). Dropping it (or [`TestServer::stop`]) stops listening, and
@@ -914,7 +974,7 @@ impl TestServer {
             s.listen(4096)?;
             Ok(s.into())
         };
-        let l = bind().unwrap_or_else(|e| panic!("bind 127.0.0.1:{port}: {e}"));
+        let l = bind_retrying(port, bind);
         let addr = l.local_addr().expect("local addr");
         let stop = Arc::new(AtomicBool::new(false));
         let accepts = Arc::new(AtomicUsize::new(0));
