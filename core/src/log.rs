@@ -46,35 +46,21 @@ impl Engine {
         self.log(level, line);
     }
 
-    /// The `option tcplog` line of a stream.
-    pub(crate) fn tcplog_line(&self, now: Time, s: &Stream) -> String {
-        let fe = &self.proxies[s.fe];
-        let be = &self.proxies[s.be];
-        let srv_name = match (s.srv.or(s.prev_srv), be.be.as_ref()) {
-            (Some(i), Some(b)) if s.t_connect.is_some() || s.srv.is_some() => {
-                b.servers[i].name.as_str()
-            }
-            _ => "<NOSRV>",
-        };
-        let src = self.sessions.get(s.sess).and_then(|se| se.src);
-        let mut out = String::with_capacity(160);
-        match src {
+    /// `%ci:%cp`: the client address (the PROXY header's when one came).
+    fn write_client(&self, out: &mut String, s: &Stream) {
+        match self.sessions.get(s.sess).and_then(|se| se.src) {
             Some(a) => {
                 let _ = write!(out, "{}:{}", a.ip(), a.port());
             }
             None => out.push_str("unix:1"),
         }
-        let date = fmt_date(self.opts.epoch_ms + s.accept.as_ms(), true);
-        let tw = s.t_queue.map_or(
-            if s.flags.contains(crate::stream::SfFlags::QUEUED) {
-                -1
-            } else {
-                0
-            },
-            |v| v as i64,
-        );
-        let tc = s.t_connect.map_or(-1, |v| v as i64);
-        let tt = now - s.accept;
+    }
+
+    /// ` %ac/%fc/%bc/%sc/%rc %sq/%bq`, shared by both log formats: process,
+    /// frontend, backend and server connections, retries (`+` after a
+    /// redispatch), server and backend queue lengths.
+    fn write_counts(&self, out: &mut String, s: &Stream) {
+        let (fe, be) = (&self.proxies[s.fe], &self.proxies[s.be]);
         let (srv_conn, srv_queue) = match (s.srv, be.be.as_ref()) {
             (Some(i), Some(b)) => (b.servers[i].cur_sess, b.servers[i].queue.len()),
             _ => (0, 0),
@@ -86,28 +72,52 @@ impl Engine {
             .as_ref()
             .map_or(0, |b| b.retries)
             .saturating_sub(s.conn_retries);
-        let retries = if s.flags.contains(crate::stream::SfFlags::REDISP) {
-            format!("+{retries}")
+        let plus = if s.flags.contains(crate::stream::SfFlags::REDISP) {
+            "+"
         } else {
-            retries.to_string()
+            ""
         };
         let _ = write!(
             out,
-            " [{date}] {} {}/{} {tw}/{tc}/{tt} {} {}{} {}/{}/{}/{}/{} {}/{}",
+            " {}/{feconn}/{beconn}/{srv_conn}/{plus}{retries} {srv_queue}/{be_queue}",
+            self.actconn
+        );
+    }
+
+    /// The `option tcplog` line of a stream.
+    pub(crate) fn tcplog_line(&self, now: Time, s: &Stream) -> String {
+        let fe = &self.proxies[s.fe];
+        let be = &self.proxies[s.be];
+        let srv_name = match (s.srv.or(s.prev_srv), be.be.as_ref()) {
+            (Some(i), Some(b)) if s.t_connect.is_some() || s.srv.is_some() => {
+                b.servers[i].name.as_str()
+            }
+            _ => "<NOSRV>",
+        };
+        let mut out = String::with_capacity(160);
+        self.write_client(&mut out, s);
+        let date = fmt_date(self.opts.epoch_ms + s.accept.as_ms(), true);
+        let tw = s.t_queue.map_or(
+            if s.flags.contains(crate::stream::SfFlags::QUEUED) {
+                -1
+            } else {
+                0
+            },
+            |v| v as i64,
+        );
+        let tc = s.t_connect.map_or(-1, |v| v as i64);
+        let tt = now - s.accept;
+        let _ = write!(
+            out,
+            " [{date}] {} {}/{} {tw}/{tc}/{tt} {} {}{}",
             fe.name,
             be.name,
             srv_name,
             s.res.total,
             s.err.ch(),
             s.finst.ch(),
-            self.actconn,
-            feconn,
-            beconn,
-            srv_conn,
-            retries,
-            srv_queue,
-            be_queue
         );
+        self.write_counts(&mut out, s);
         out
     }
 
@@ -126,14 +136,8 @@ impl Engine {
             (Some(i), Some(b)) => b.servers[i].name.as_str(),
             _ => "<NOSRV>",
         };
-        let src = self.sessions.get(s.sess).and_then(|se| se.src);
         let mut out = String::with_capacity(200);
-        match src {
-            Some(a) => {
-                let _ = write!(out, "{}:{}", a.ip(), a.port());
-            }
-            None => out.push_str("unix:1"),
-        }
+        self.write_client(&mut out, s);
         let date = fmt_date(self.opts.epoch_ms + t.req_start.as_ms(), true);
         let ms = |a: Option<Time>, b: Time| a.map_or(-1, |a| (a - b) as i64);
         let tr_req = ms(t.t_req_done, t.req_start);
@@ -151,22 +155,6 @@ impl Engine {
         };
         let ta = (now - t.req_start) as i64;
         let status = t.status.map_or(-1, i64::from);
-        let (srv_conn, srv_queue) = match (s.srv, be.be.as_ref()) {
-            (Some(i), Some(b)) => (b.servers[i].cur_sess, b.servers[i].queue.len()),
-            _ => (0, 0),
-        };
-        let (beconn, be_queue) = be.be.as_ref().map_or((0, 0), |b| (b.beconn, b.queue.len()));
-        let feconn = fe.fe.as_ref().map_or(0, |f| f.feconn);
-        let retries = be
-            .be
-            .as_ref()
-            .map_or(0, |b| b.retries)
-            .saturating_sub(s.conn_retries);
-        let retries = if s.flags.contains(crate::stream::SfFlags::REDISP) {
-            format!("+{retries}")
-        } else {
-            retries.to_string()
-        };
         let req = if t.request_line.is_empty() {
             "<BADREQ>"
         } else {
@@ -174,21 +162,16 @@ impl Engine {
         };
         let _ = write!(
             out,
-            " [{date}] {} {}/{} {tr_req}/{tw}/{tc}/{tr}/{ta} {status} {} - - {}{}-- {}/{}/{}/{}/{} {}/{} \"{req}\"",
+            " [{date}] {} {}/{} {tr_req}/{tw}/{tc}/{tr}/{ta} {status} {} - - {}{}--",
             fe.name,
             be.name,
             srv_name,
             s.res.total,
             s.err.ch(),
             s.finst.ch(),
-            self.actconn,
-            feconn,
-            beconn,
-            srv_conn,
-            retries,
-            srv_queue,
-            be_queue
         );
+        self.write_counts(&mut out, s);
+        let _ = write!(out, " \"{req}\"");
         out
     }
 }
