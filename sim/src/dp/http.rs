@@ -43,6 +43,7 @@ use core::fmt::Write as _;
 use sluice_core::rng::Rng;
 use sluice_core::time::Time;
 
+use super::ms;
 use super::{
     gen, CState, ClientProto, ClientSpec, DpSpec, LogRec, Plan, ServerSpec, SrvProto, Timeouts,
 };
@@ -469,10 +470,6 @@ impl HttpSrv {
     }
 }
 
-fn ms(v: u64) -> String {
-    format!("{v}ms")
-}
-
 /// Whether the configuration has `option forwardfor` / the rules.
 pub fn has_forwardfor(cfg: &str) -> bool {
     cfg.contains("option forwardfor")
@@ -541,30 +538,7 @@ pub fn generate(
     let balance =
         ["roundrobin", "static-rr", "leastconn", "first", "source"][rng.below(5) as usize];
     let mut be = format!("    balance {balance}\n    http-reuse {reuse}\n");
-    for s in &servers {
-        let _ = write!(be, "    server {} {}", s.name, s.addr);
-        if rng.chance(1, 2) {
-            let _ = write!(
-                be,
-                " check inter {} rise {} fall {}",
-                ms(200 + rng.below(1800)),
-                1 + rng.below(3),
-                1 + rng.below(3)
-            );
-        }
-        if rng.chance(1, 3) {
-            let _ = write!(be, " maxconn {}", 1 + rng.below(20));
-        }
-        if rng.chance(1, 4) {
-            let _ = write!(be, " maxqueue {}", 1 + rng.below(20));
-        }
-        match s.send_proxy {
-            Some(2) => be.push_str(" send-proxy-v2"),
-            Some(_) => be.push_str(" send-proxy"),
-            None => {}
-        }
-        be.push('\n');
-    }
+    be.push_str(&super::server_lines(rng, &servers, (1, 2), false));
     if rng.chance(1, 2) {
         let _ = write!(c, "listen app\n{bind}\n{fe_maxconn}{rules}{be}");
     } else {

@@ -244,6 +244,53 @@ pub fn generate(scenario: Scenario, http: bool, rng: &mut Rng) -> Spec {
     }
 }
 
+/// `ms` as a configuration duration.
+pub(crate) fn ms(v: u64) -> String {
+    format!("{v}ms")
+}
+
+/// The `server` lines of a drawn backend: health checks with odds
+/// `check` (num, den), `maxconn`, `maxqueue`, a `weight` when `weights`,
+/// and the server's PROXY protocol version. The draws come in this order
+/// for every scenario, so that a seed keeps its history.
+pub(crate) fn server_lines(
+    rng: &mut Rng,
+    servers: &[ServerSpec],
+    check: (u64, u64),
+    weights: bool,
+) -> String {
+    use core::fmt::Write as _;
+    let mut be = String::new();
+    for s in servers {
+        let _ = write!(be, "    server {} {}", s.name, s.addr);
+        if rng.chance(check.0, check.1) {
+            let _ = write!(
+                be,
+                " check inter {} rise {} fall {}",
+                ms(200 + rng.below(1800)),
+                1 + rng.below(3),
+                1 + rng.below(3)
+            );
+        }
+        if rng.chance(1, 3) {
+            let _ = write!(be, " maxconn {}", 1 + rng.below(20));
+        }
+        if rng.chance(1, 4) {
+            let _ = write!(be, " maxqueue {}", 1 + rng.below(20));
+        }
+        if weights && rng.chance(1, 3) {
+            let _ = write!(be, " weight {}", 1 + rng.below(5));
+        }
+        match s.send_proxy {
+            Some(2) => be.push_str(" send-proxy-v2"),
+            Some(_) => be.push_str(" send-proxy"),
+            None => {}
+        }
+        be.push('\n');
+    }
+    be
+}
+
 fn server_spec(rng: &mut Rng, scenario: Scenario, i: usize) -> ServerSpec {
     let node = 1 + i;
     let misbehave = rng.chance(1, 2);

@@ -34,6 +34,7 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use sluice_core::rng::Rng;
 use sluice_core::time::Time;
 
+use super::ms;
 use super::{gen, CState, ClientProto, ClientSpec, DpSpec, Plan, ServerSpec, SrvProto, Timeouts};
 use crate::world::World;
 
@@ -136,10 +137,6 @@ impl TcpSrv {
     }
 }
 
-fn ms(v: u64) -> String {
-    format!("{v}ms")
-}
-
 /// Draws the `tcp-proxy` run: configuration, clients, faults.
 pub fn generate(
     rng: &mut Rng,
@@ -204,33 +201,7 @@ pub fn generate(
     let balance =
         ["roundrobin", "static-rr", "leastconn", "first", "source"][rng.below(5) as usize];
     let mut be = format!("    balance {balance}\n");
-    for s in &servers {
-        let _ = write!(be, "    server {} {}", s.name, s.addr);
-        if rng.chance(2, 3) {
-            let _ = write!(
-                be,
-                " check inter {} rise {} fall {}",
-                ms(200 + rng.below(1800)),
-                1 + rng.below(3),
-                1 + rng.below(3)
-            );
-        }
-        if rng.chance(1, 3) {
-            let _ = write!(be, " maxconn {}", 1 + rng.below(20));
-        }
-        if rng.chance(1, 4) {
-            let _ = write!(be, " maxqueue {}", 1 + rng.below(20));
-        }
-        if rng.chance(1, 3) {
-            let _ = write!(be, " weight {}", 1 + rng.below(5));
-        }
-        match s.send_proxy {
-            Some(2) => be.push_str(" send-proxy-v2"),
-            Some(_) => be.push_str(" send-proxy"),
-            None => {}
-        }
-        be.push('\n');
-    }
+    be.push_str(&super::server_lines(rng, &servers, (2, 3), true));
     if rng.chance(1, 2) {
         let _ = write!(
             c,
