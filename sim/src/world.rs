@@ -1338,12 +1338,7 @@ impl World {
             return;
         }
         // Healed: held SYNs and segments go, in order.
-        let cids: Vec<u64> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| Self::pair_key(c.ends[0].node, c.ends[1].node) == k)
-            .map(|(&id, _)| id)
-            .collect();
+        let cids = self.conns_between(k);
         for cid in cids {
             let lat = self.latency_of(cid);
             let now = self.now;
@@ -1374,6 +1369,15 @@ impl World {
         }
     }
 
+    /// The connections between the two nodes of pair `k`, in id order.
+    fn conns_between(&self, k: (usize, usize)) -> Vec<u64> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| Self::pair_key(c.ends[0].node, c.ends[1].node) == k)
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
     /// Adds (or, `add == false`, removes) extra latency between `a` and `b`.
     pub(crate) fn extra_latency(&mut self, a: usize, b: usize, ms: u64, add: bool) {
         let x = self.extra_lat.entry(Self::pair_key(a, b)).or_insert(0);
@@ -1383,12 +1387,7 @@ impl World {
     /// Resets every connection between nodes `a` and `b` (a middlebox RST).
     pub(crate) fn flap(&mut self, a: usize, b: usize) {
         let k = Self::pair_key(a, b);
-        let cids: Vec<u64> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| Self::pair_key(c.ends[0].node, c.ends[1].node) == k)
-            .map(|(&id, _)| id)
-            .collect();
+        let cids = self.conns_between(k);
         for cid in cids {
             let lat = self.latency_of(cid);
             let now = self.now;
