@@ -4,7 +4,7 @@
 //! profile (opt-level 1). Wider sweeps: `sluice-sim --scenario all --seeds 0..500`.
 
 use sluice_sim::dp::DpStats;
-use sluice_sim::{sweep, RunOptions, Scenario};
+use sluice_sim::{sweep, RunOptions, Scenario, SweepReport};
 
 const SEEDS: u64 = 40;
 /// The data-path scenarios are cheaper per seed (one engine, 10-30 s of
@@ -22,6 +22,22 @@ struct Seen {
     faults: u64,
 }
 
+/// Fails with every failing seed's one-line replay command.
+fn assert_no_failure(sc: Scenario, rep: &SweepReport) {
+    let fails: Vec<String> = rep
+        .failures
+        .iter()
+        .map(|r| {
+            format!(
+                "{} -> replay: {}",
+                r.failure.as_ref().expect("failed"),
+                r.options.replay_command()
+            )
+        })
+        .collect();
+    assert!(fails.is_empty(), "{sc}: {fails:#?}");
+}
+
 fn sweep_ok(sc: Scenario) -> Seen {
     let mut seen = Seen::default();
     let rep = sweep(&RunOptions::new(sc, 0), 0..SEEDS, false, |r, _| {
@@ -36,18 +52,7 @@ fn sweep_ok(sc: Scenario) -> Seen {
         rep.sim_ms > SEEDS * 30_000,
         "{sc}: runs cover the fault phase"
     );
-    let fails: Vec<String> = rep
-        .failures
-        .iter()
-        .map(|r| {
-            format!(
-                "{} -> replay: {}",
-                r.failure.as_ref().expect("failed"),
-                r.options.replay_command()
-            )
-        })
-        .collect();
-    assert!(fails.is_empty(), "{sc}: {fails:#?}");
+    assert_no_failure(sc, &rep);
     assert!(
         seen.faults > 0 || sc == Scenario::MalformedPeer,
         "{sc}: {seen:?}"
@@ -137,18 +142,7 @@ fn sweep_dp_ok(sc: Scenario) -> DpSeen {
         seen.faults += r.stats.faults;
     });
     assert_eq!(rep.runs, DP_SEEDS);
-    let fails: Vec<String> = rep
-        .failures
-        .iter()
-        .map(|r| {
-            format!(
-                "{} -> replay: {}",
-                r.failure.as_ref().expect("failed"),
-                r.options.replay_command()
-            )
-        })
-        .collect();
-    assert!(fails.is_empty(), "{sc}: {fails:#?}");
+    assert_no_failure(sc, &rep);
     let d = &seen.dp;
     assert!(
         d.accepted > 0 && d.srv_conns > 0 && d.bytes_up > 0 && d.bytes_down > 0,
