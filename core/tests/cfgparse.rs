@@ -197,6 +197,33 @@ fn tokenizer_errors_name_file_line_and_position() {
         .all(|d| d.keyword == "pidfile" && d.file == "t.cfg"));
 }
 
+/// Regression: one non-UTF-8 byte in a comment rejected the whole file
+/// without `file:line` (the driver read it as a `String`); HAProxy 2.6
+/// accepts it. Bytes in comments pass; a word that is not UTF-8 is an
+/// error naming its line and position.
+#[test]
+fn non_utf8_bytes_are_accepted_in_comments_and_named_in_words() {
+    let ok = b"global\n    # caf\xe9 latin-1 comment\n    maxconn 10 # \xff\xfe\n".to_vec();
+    let p = match parse("t.cfg", &ok, opts()) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(p.config.global.maxconn, Some(10));
+    if let Some(valid) = haproxy_accepts_bytes(&ok, "nonutf8") {
+        assert!(valid, "haproxy 2.6 accepts non-UTF-8 comments");
+    }
+
+    let bad = b"global\n    maxconn 10\n    pidfile /run/caf\xe9.pid\n".to_vec();
+    let e = match parse("t.cfg", &bad, opts()) {
+        Ok(_) => panic!("a non-UTF-8 word was accepted"),
+        Err(e) => e.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    };
+    assert_eq!(
+        e,
+        ["parsing [t.cfg:3] : the word at position 13 is not valid UTF-8 (Sluice takes words as UTF-8 text; other bytes are only accepted in comments)"]
+    );
+}
+
 #[test]
 fn a_last_line_without_lf_is_an_error_and_crlf_is_fine() {
     let e = errors("global\n    maxconn 10");
@@ -1481,6 +1508,10 @@ const PARSE_ERRORS: &[Case] = &[
     case(&["global", "    stats timeout 1x"], "parsing [t.cfg:2] : 'stats timeout' : unexpected character 'x' in argument '1x'."),
     case(&["global", "    tune.peers.max-updates-at-once 0"], "parsing [t.cfg:2] : 'tune.peers.max-updates-at-once' expects an integer argument greater than 0."),
     case(&["global", "    nbproc 2"], "parsing [t.cfg:2] : nbproc is not supported any more since HAProxy 2.5. Threads will automatically be used on multi-processor machines if available."),
+    case(&["global", "    tune.bufsize 0"], "parsing [t.cfg:2] : 'tune.bufsize' expects a positive integer argument."),
+    case(&["global", "    tune.bufsize 10"], "parsing [t.cfg:2] : 'tune.bufsize' : value 10 is too small, Sluice needs buffers of at least 512 bytes."),
+    case(&["global", "    tune.bufsize 300"], "parsing [t.cfg:2] : 'tune.bufsize' : value 300 is too small, Sluice needs buffers of at least 512 bytes."),
+    stricter(&["global", "    tune.bufsize 400"], "parsing [t.cfg:2] : 'tune.bufsize' : value 400 is too small, Sluice needs buffers of at least 512 bytes."),
     stricter(&["global", "    maxconn lots"], "parsing [t.cfg:2] : 'maxconn' : unexpected character 'l' in argument 'lots'."),
     case(&["global", "    lua-load /etc/x.lua"], "parsing [t.cfg:2] : 'lua-load': Lua is not supported by Sluice."),
     case(&["global", "    log 127.0.0.1"], "parsing [t.cfg:2] : log : expects <address> and <facility>  as arguments"),
@@ -1594,6 +1625,11 @@ fn every_check_error_names_file_line() {
 
 /// `haproxy -c` on `text`: `Some(valid)`, or `None` without a `haproxy`.
 fn haproxy_accepts(text: &str, tag: &str) -> Option<bool> {
+    haproxy_accepts_bytes(text.as_bytes(), tag)
+}
+
+/// `haproxy -c` on a file holding `text`.
+fn haproxy_accepts_bytes(text: &[u8], tag: &str) -> Option<bool> {
     let dir = std::env::temp_dir().join(format!("sluice-cfgparse-{}-{tag}", std::process::id()));
     std::fs::create_dir_all(&dir).ok()?;
     let file = dir.join("haproxy.cfg");

@@ -33,7 +33,7 @@ pub(super) fn parse(
         "localpeer" => localpeer(g, st, ln, d),
         "maxconn" => one_uint(ln).map(|v| g.maxconn = Some(v)),
         "nbthread" => nbthread(g, ln, d),
-        "tune.bufsize" => one_size(ln).map(|v| g.tune_bufsize = v),
+        "tune.bufsize" => bufsize(ln).map(|v| g.tune_bufsize = v),
         "tune.maxrewrite" => one_size(ln).map(|v| g.tune_maxrewrite = Some(v)),
         "tune.peers.max-updates-at-once" => max_updates(g, ln),
         "log" => log::parse_target(ln, d).map(|t| g.logs.push(t)),
@@ -66,6 +66,28 @@ fn one_uint(ln: &Ln<'_>) -> Result<u32, Diagnostic> {
 fn one_size(ln: &Ln<'_>) -> Result<u32, Diagnostic> {
     let v = ln.size_at(1, ln.kw())?;
     ln.no_extra(2)?;
+    Ok(v)
+}
+
+/// The smallest `tune.bufsize` Sluice runs with. HAProxy 2.6 has no
+/// explicit minimum: 0 is refused while parsing, values up to about 336
+/// fail its checks or crash it (its default error pages no longer fit), and
+/// it runs above that. Sluice's floor keeps every canned error page within
+/// half a buffer (the other half being `tune.maxrewrite`'s reserve), so an
+/// error can always be answered; a test checks the pages against it.
+pub const MIN_BUFSIZE: u32 = 512;
+
+/// `tune.bufsize SIZE`: HAProxy's message for 0, Sluice's floor above it.
+fn bufsize(ln: &Ln<'_>) -> Result<u32, Diagnostic> {
+    let v = one_size(ln)?;
+    if v == 0 {
+        return Err(ln.diag("'tune.bufsize' expects a positive integer argument."));
+    }
+    if v < MIN_BUFSIZE {
+        return Err(ln.diag(format!(
+            "'tune.bufsize' : value {v} is too small, Sluice needs buffers of at least {MIN_BUFSIZE} bytes."
+        )));
+    }
     Ok(v)
 }
 
@@ -248,4 +270,24 @@ fn env(st: &mut State<'_>, ln: &Ln<'_>) -> Result<(), Diagnostic> {
         _ => st.env.reset(names),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MIN_BUFSIZE;
+    use crate::h1::{error_response, ERROR_STATUSES};
+
+    /// The floor is meaningful: every canned error page fits in the half
+    /// of the smallest buffer that `tune.maxrewrite` leaves.
+    #[test]
+    fn every_error_page_fits_in_half_the_smallest_buffer() {
+        for status in ERROR_STATUSES {
+            let page = error_response(status).unwrap();
+            assert!(
+                page.len() <= MIN_BUFSIZE as usize / 2,
+                "{status}: {} bytes",
+                page.len()
+            );
+        }
+    }
 }
