@@ -3,7 +3,9 @@
 //! transport; every decision is the engine's (`sluice-core`).
 
 pub mod driver;
+pub mod limits;
 pub mod log;
+pub mod privileges;
 pub mod splice;
 
 use std::fmt;
@@ -231,7 +233,15 @@ pub fn load_config(args: &Args) -> Result<Config, StartupError> {
                     say(&format!("[WARNING] {w}"));
                 }
             }
-            Ok(parsed.config)
+            // User and group names, looked up as HAProxy's parser does.
+            privileges::resolve_names(&parsed.config).map_err(|errs| {
+                let mut s = String::new();
+                for e in errs {
+                    s.push_str(&format!("[ALERT] {e}\n"));
+                }
+                s.push_str("[ALERT] Fatal errors found in configuration.");
+                StartupError(s)
+            })
         }
         Err(errs) => {
             let mut s = String::new();
@@ -264,6 +274,11 @@ fn os_seed() -> u64 {
 /// a socket (host names resolved, peers sections built...), so that a
 /// configuration `-c` accepts also starts.
 pub fn check(args: &Args, cfg: &Config) -> Result<(), StartupError> {
+    privileges::check_chroot(cfg).map_err(|e| {
+        StartupError(format!(
+            "[ALERT] {e}\n[ALERT] Fatal errors found in configuration."
+        ))
+    })?;
     build_engine(args, cfg, 0, 0, Time::ZERO)
         .map(|_| ())
         .map_err(|e| {
@@ -297,6 +312,24 @@ fn build_engine(
 
 /// Builds the engine and runs it until it exits.
 pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError> {
+    let quiet = args.quiet;
+    // A `Copy` closure: each step below takes its own.
+    let warn = move |w: &str| {
+        if !quiet {
+            say(&format!("[WARNING] {w}"));
+        }
+    };
+    // The descriptor budget first, as HAProxy sets its limits before it
+    // binds: without `maxconn`, the one the limits allow is used.
+    let boot = limits::get_nofile();
+    let plan = limits::plan(cfg, boot);
+    let mut cfg = cfg.clone();
+    if plan.derived {
+        cfg.global.maxconn = Some(plan.maxconn);
+    }
+    let cfg = &cfg;
+    let mut warn_limits = warn;
+    limits::apply(cfg, &plan, boot, &mut warn_limits).map_err(StartupError)?;
     let mut log = LogSink::new(args.quiet);
     for t in &cfg.global.logs {
         match &t.addr {
@@ -323,20 +356,31 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
         std::fs::write(p, format!("{}\n", std::process::id()))
             .map_err(|e| StartupError(format!("cannot write pid file {p}: {e}")))?;
     }
-    log.notice(&format!(
-        "proxy-mio {} started, pid {}, seed {seed:#018x}",
-        env!("CARGO_PKG_VERSION"),
-        std::process::id()
-    ));
     let driver =
         Driver::new(engine, start, log).map_err(|e| StartupError(format!("poller: {e}")))?;
     let old = args.old_pids.clone();
+    let identity = privileges::Identity::of(cfg);
     driver
         .run(move || {
-            // Our listeners are bound: the old processes may hand over.
-            for pid in old {
-                soft_stop_old_process(pid);
+            // Our listeners are bound and every file is open: chroot, let
+            // the old processes hand over, then become the configured user.
+            let tell_old = || {
+                for pid in old {
+                    soft_stop_old_process(pid);
+                }
+            };
+            let mut warn = warn;
+            privileges::drop_privileges(&identity, tell_old, &mut warn)?;
+            // What is left of the descriptor limit, as HAProxy checks it.
+            limits::check(cfg, &plan, &mut |a: &str| say(&format!("[ALERT] {a}")))?;
+            if !quiet {
+                say(&format!(
+                    "[NOTICE] proxy-mio {} started, pid {}, seed {seed:#018x}",
+                    env!("CARGO_PKG_VERSION"),
+                    std::process::id()
+                ));
             }
+            Ok(())
         })
         .map_err(|e| StartupError(e.to_string()))?;
     Ok(())
