@@ -177,11 +177,7 @@ pub fn config_files(args: &Args) -> Result<Vec<String>, StartupError> {
 
 /// An I/O error as `strerror()` words, without Rust's "(os error N)".
 fn io_reason(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
+    privileges::reason(e)
 }
 
 /// Reads one configuration file as bytes, at most [`MAX_CONFIG_FILE`] of

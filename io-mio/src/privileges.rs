@@ -198,7 +198,8 @@ fn os_err() -> String {
     reason(&io::Error::last_os_error())
 }
 
-fn reason(e: &io::Error) -> String {
+/// An I/O error as `strerror()` words, without Rust's "(os error N)".
+pub fn reason(e: &io::Error) -> String {
     let s = e.to_string();
     match s.find(" (os error ") {
         Some(i) => s[..i].to_string(),
