@@ -8,10 +8,20 @@
 //!
 //! Lifecycle:
 //! ```text
-//!   accept -> Reading --line--> Output --flushed--> Reading (prompt mode)
-//!                                              \--> Closing (otherwise)
-//!   `quit`, read0, or a line over the limit --> Closing
+//!   accept -> Reading --line--> answer; more input or prompt mode --> Reading
+//!                                     \--> Closing (nothing more to read)
+//!   `quit`, read0, or a line over the limit (answered) --> Closing
+//!   Closing --output flushed--> Draining (FIN sent; input read and dropped)
+//!   Draining --read0 or stats timeout--> closed
 //! ```
+//!
+//! As in HAProxy, a non-interactive session answers every line already
+//! received (a client may send several at once) and closes when no input
+//! is left; an empty command (an empty line, or nothing between two `;`)
+//! is answered with the command list. Closing goes through `Draining` so
+//! that input the session will never read (the rest of a line that was too
+//! long, lines after `quit`) does not turn the close into a reset, which
+//! could destroy the answer before the client reads it.
 //! Invariant: the input buffer never holds more than `MAX_LINE` bytes, and
 //! pending output is bounded by what one command produces (large dumps are
 //! produced in chunks as the socket drains).
@@ -22,6 +32,11 @@ use crate::buf::Buffer;
 
 /// Longest accepted command line, as HAProxy's default `tune.bufsize` bounds it.
 pub const MAX_LINE: usize = 16384;
+
+/// The answer to a line over [`MAX_LINE`]. HAProxy 2.6 closes without a
+/// word (the client gets a reset); later versions answer with an error,
+/// as Sluice does.
+pub const LINE_TOO_LONG: &str = "The command line is too big for the buffer size (16384 bytes).\n";
 
 /// A request line did not fit in the input buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,8 +49,11 @@ pub enum CliState {
     Reading,
     /// Writing output; more may still be produced by a dump in progress.
     Output,
-    /// Everything is written or the client left: close once flushed.
+    /// Nothing more to execute: flush the output, then drain.
     Closing,
+    /// Output flushed and write side shut: input is read and dropped until
+    /// the client closes or the stats timeout fires.
+    Draining,
 }
 
 /// One stats socket connection.
@@ -102,6 +120,8 @@ impl Default for CliSession {
 /// Splits a request line into commands (separated by unescaped `;`) and
 /// each command into words (separated by unescaped spaces or tabs), with
 /// HAProxy's backslash escaping: `\;`, `\ ` and `\\` stand for themselves.
+/// Empty commands are kept (HAProxy answers them with the command list):
+/// a line always holds at least one command, `a;` holds two.
 pub fn split_commands(line: &str) -> Vec<Vec<String>> {
     let mut commands = Vec::new();
     let mut words: Vec<String> = Vec::new();
@@ -127,9 +147,7 @@ pub fn split_commands(line: &str) -> Vec<Vec<String>> {
                     words.push(std::mem::take(&mut word));
                     in_word = false;
                 }
-                if !words.is_empty() {
-                    commands.push(std::mem::take(&mut words));
-                }
+                commands.push(std::mem::take(&mut words));
             }
             c => {
                 word.push(c);
@@ -140,9 +158,7 @@ pub fn split_commands(line: &str) -> Vec<Vec<String>> {
     if in_word {
         words.push(word);
     }
-    if !words.is_empty() {
-        commands.push(words);
-    }
+    commands.push(words);
     commands
 }
 
@@ -161,7 +177,14 @@ mod tests {
             ]
         );
         assert_eq!(split_commands("a\\;b"), vec![vec!["a;b"]]);
-        assert!(split_commands("  ; ;").is_empty());
+        // Empty commands stay, to be answered as HAProxy does.
+        let none: Vec<String> = Vec::new();
+        assert_eq!(split_commands(""), vec![none.clone()]);
+        assert_eq!(split_commands("  ; ;"), vec![none.clone(); 3]);
+        assert_eq!(
+            split_commands("show info;"),
+            vec![vec!["show".to_string(), "info".to_string()], none]
+        );
     }
 
     #[test]

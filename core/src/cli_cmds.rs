@@ -12,28 +12,138 @@ use crate::peers::section::{status_name, Delay, PeersSection, SessState};
 use crate::stick_table::{DataType, EntryId, StKey, StickTable};
 use crate::time::{fmt_date, Time};
 
-/// `help` output: one line per command, as HAProxy lists them.
-const HELP: &[(&str, &str)] = &[
-    ("help", "this message"),
-    ("prompt", "toggle interactive mode with prompt"),
-    ("quit", "disconnect"),
-    (
-        "show table [<name>]",
-        "report table usage stats or dump this table's contents",
-    ),
-    (
-        "set table <name> key <k> [data.<type> <v>]*",
-        "update or create a table entry's data",
-    ),
-    (
-        "clear table <name> [<filter>]*",
-        "remove an entry from a table",
-    ),
-    (
-        "show peers [<peers section>]",
-        "dump some information about all the peers",
-    ),
+/// What a CLI command does (the `parse` and `io_handler` of HAProxy's
+/// `cli_kw` entries).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cmd {
+    ClearTable,
+    DisableServer,
+    EnableServer,
+    GetWeight,
+    SetServer,
+    SetTable,
+    SetWeight,
+    ShowInfo,
+    ShowPeers,
+    ShowStat,
+    ShowTable,
+    Help,
+    Prompt,
+    Quit,
+}
+
+/// One CLI command, as HAProxy's `struct cli_kw`: the words that select
+/// it, its usage and its help text. The dispatcher and `help` both read
+/// [`CLI_KWS`], so `help` lists every command that exists and nothing else.
+pub(crate) struct CliKw {
+    pub words: &'static [&'static str],
+    pub usage: &'static str,
+    pub help: &'static str,
+    pub cmd: Cmd,
+}
+
+/// Every command, in the order `help` lists them (HAProxy's: by name, with
+/// `help`, `prompt` and `quit` last).
+pub(crate) const CLI_KWS: &[CliKw] = &[
+    CliKw {
+        words: &["clear", "table"],
+        usage: "clear table <table> [<filter>]*",
+        help: "remove an entry from a table (filter: data/key)",
+        cmd: Cmd::ClearTable,
+    },
+    CliKw {
+        words: &["disable", "server"],
+        usage: "disable server (DEPRECATED)",
+        help: "disable a server for maintenance (use 'set server' instead)",
+        cmd: Cmd::DisableServer,
+    },
+    CliKw {
+        words: &["enable", "server"],
+        usage: "enable server  (DEPRECATED)",
+        help: "enable a disabled server (use 'set server' instead)",
+        cmd: Cmd::EnableServer,
+    },
+    CliKw {
+        words: &["get", "weight"],
+        usage: "get weight <bk>/<srv>",
+        help: "report a server's current weight",
+        cmd: Cmd::GetWeight,
+    },
+    CliKw {
+        words: &["set", "server"],
+        usage: "set server <bk>/<srv> state|weight <v>",
+        help: "change a server's state (ready, drain, maint) or weight",
+        cmd: Cmd::SetServer,
+    },
+    CliKw {
+        words: &["set", "table"],
+        usage: "set table <table> key <k> [data.* <v>]*",
+        help: "update or create a table entry's data",
+        cmd: Cmd::SetTable,
+    },
+    CliKw {
+        words: &["set", "weight"],
+        usage: "set weight <bk>/<srv>  (DEPRECATED)",
+        help: "change a server's weight (use 'set server' instead)",
+        cmd: Cmd::SetWeight,
+    },
+    CliKw {
+        words: &["show", "info"],
+        usage: "show info",
+        help: "report information about the running process",
+        cmd: Cmd::ShowInfo,
+    },
+    CliKw {
+        words: &["show", "peers"],
+        usage: "show peers [<peers section>]",
+        help: "dump some information about all the peers or this peers section",
+        cmd: Cmd::ShowPeers,
+    },
+    CliKw {
+        words: &["show", "stat"],
+        usage: "show stat",
+        help: "report counters for each proxy and server",
+        cmd: Cmd::ShowStat,
+    },
+    CliKw {
+        words: &["show", "table"],
+        usage: "show table <table> [<filter>]*",
+        help: "report table usage stats or dump this table's contents (filter: data/key)",
+        cmd: Cmd::ShowTable,
+    },
+    CliKw {
+        words: &["help"],
+        usage: "help [<command>]",
+        help: "list matching or all commands",
+        cmd: Cmd::Help,
+    },
+    CliKw {
+        words: &["prompt"],
+        usage: "prompt",
+        help: "toggle interactive mode with prompt",
+        cmd: Cmd::Prompt,
+    },
+    CliKw {
+        words: &["quit"],
+        usage: "quit",
+        help: "disconnect",
+        cmd: Cmd::Quit,
+    },
 ];
+
+/// The first line of `help`.
+pub(crate) const HELP_HEADER: &str = "The following commands are valid at this level:\n";
+/// The first line of the answer to an unknown (or empty) command.
+pub(crate) const UNKNOWN_HEADER: &str =
+    "Unknown command. Please enter one of the following commands only:\n";
+
+/// The command `words` select: the entry with the longest matching prefix.
+pub(crate) fn find_kw(words: &[&str]) -> Option<&'static CliKw> {
+    CLI_KWS
+        .iter()
+        .filter(|k| words.len() >= k.words.len() && words[..k.words.len()] == *k.words)
+        .max_by_key(|k| k.words.len())
+}
 
 /// A `data.<type> <op> <value>` filter (`show table`, `clear table`).
 struct DataFilter {
@@ -84,10 +194,20 @@ enum Selection {
     Filters(Vec<DataFilter>),
 }
 
-fn help_text(prefix: &str) -> String {
-    let mut s = String::from(prefix);
-    for (cmd, what) in HELP {
-        let _ = writeln!(s, "  {cmd:<44}: {what}");
+/// The command list after `header`, one `  <usage>: <help>` line each in
+/// HAProxy's layout; with `filter` (the words after `help`), only the
+/// commands starting with those words, or all when none does.
+fn help_text(header: &str, filter: &[&str]) -> String {
+    let starts = |k: &CliKw| {
+        filter
+            .iter()
+            .zip(k.words.iter().chain(core::iter::repeat(&"")))
+            .all(|(f, w)| w.starts_with(f))
+    };
+    let any = CLI_KWS.iter().any(starts);
+    let mut s = String::from(header);
+    for k in CLI_KWS.iter().filter(|k| !any || starts(k)) {
+        let _ = writeln!(s, "  {:<40}: {}", k.usage, k.help);
     }
     s
 }
@@ -112,37 +232,32 @@ impl Engine {
         words: &[String],
     ) -> (String, bool) {
         let w: Vec<&str> = words.iter().map(String::as_str).collect();
-        let out = match w.as_slice() {
-            ["help", ..] => help_text(""),
-            ["show", "table"] => self.cli_show_tables(),
-            ["show", "table", name, rest @ ..] => self.cli_show_table(now, name, rest),
-            ["set", "table", rest @ ..] if level >= CliLevel::Admin => {
-                self.cli_set_table(now, rest)
-            }
-            ["clear", "table", rest @ ..] if level >= CliLevel::Operator => {
-                self.cli_clear_table(now, rest)
-            }
-            ["set", "table", ..] | ["clear", "table", ..] => "Permission denied\n".to_string(),
-            ["show", "peers", rest @ ..] => self.cli_show_peers(now, rest.first().copied()),
-            ["show", "stat", ..] => self.cli_show_stat(now),
-            ["show", "info", ..] => self.cli_show_info(now),
-            ["get", "weight", ..] => self.cli_server_admin(now, &w),
-            ["disable" | "enable", "server", ..] | ["set", "server" | "weight", ..]
+        let Some(kw) = find_kw(&w) else {
+            return (help_text(UNKNOWN_HEADER, &[]), false);
+        };
+        let rest = &w[kw.words.len()..];
+        let denied = || "Permission denied\n".to_string();
+        let out = match kw.cmd {
+            Cmd::Help => help_text(HELP_HEADER, rest),
+            // Handled by the session (`cli_line`); nothing to print.
+            Cmd::Prompt | Cmd::Quit => String::new(),
+            Cmd::ShowTable => match rest {
+                [] => self.cli_show_tables(),
+                [name, rest @ ..] => self.cli_show_table(now, name, rest),
+            },
+            Cmd::SetTable if level >= CliLevel::Admin => self.cli_set_table(now, rest),
+            Cmd::ClearTable if level >= CliLevel::Operator => self.cli_clear_table(now, rest),
+            Cmd::SetTable | Cmd::ClearTable => denied(),
+            Cmd::ShowPeers => self.cli_show_peers(now, rest.first().copied()),
+            Cmd::ShowStat => self.cli_show_stat(now),
+            Cmd::ShowInfo => self.cli_show_info(now),
+            Cmd::GetWeight => self.cli_server_admin(now, &w),
+            Cmd::DisableServer | Cmd::EnableServer | Cmd::SetServer | Cmd::SetWeight
                 if level >= CliLevel::Admin =>
             {
                 self.cli_server_admin(now, &w)
             }
-            ["disable" | "enable", "server", ..] | ["set", "server" | "weight", ..] => {
-                "Permission denied\n".to_string()
-            }
-            _ => {
-                return (
-                    help_text(
-                        "Unknown command. Please enter one of the following commands only :\n",
-                    ),
-                    false,
-                )
-            }
+            Cmd::DisableServer | Cmd::EnableServer | Cmd::SetServer | Cmd::SetWeight => denied(),
         };
         (out, true)
     }
@@ -434,5 +549,101 @@ fn sess_st0(state: SessState) -> u32 {
         SessState::WaitStatus => 6,
         SessState::Established => 7,
         SessState::Closing => 10,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineOptions;
+
+    fn engine() -> Engine {
+        Engine::empty(Time::ZERO, EngineOptions::default())
+    }
+
+    fn words(line: &str) -> Vec<String> {
+        line.split_whitespace().map(String::from).collect()
+    }
+
+    /// `help` lists every command the dispatcher runs, and each command it
+    /// lists runs (its answer is not the unknown-command list).
+    #[test]
+    fn help_lists_every_command_and_every_listed_command_runs() {
+        let mut e = engine();
+        let help = e.cli_request(Time::ZERO, "help");
+        let lines: Vec<&str> = help.lines().collect();
+        assert_eq!(lines[0], HELP_HEADER.trim_end());
+        assert_eq!(lines.len(), CLI_KWS.len() + 1, "{help}");
+        for k in CLI_KWS {
+            let line = format!("  {:<40}: {}", k.usage, k.help);
+            assert!(lines.contains(&line.as_str()), "{line:?} not in\n{help}");
+            let (out, known) =
+                e.cli_execute(Time::ZERO, CliLevel::Admin, &words(&k.words.join(" ")));
+            assert!(
+                known && !out.starts_with(UNKNOWN_HEADER),
+                "{:?}: {out}",
+                k.words
+            );
+        }
+    }
+
+    /// Every word sequence the dispatcher accepts belongs to an entry that
+    /// `help` shows: tried over every pair of words the usages use, plus
+    /// words no command has.
+    #[test]
+    fn the_dispatcher_knows_nothing_help_does_not_list() {
+        let mut e = engine();
+        let help = e.cli_request(Time::ZERO, "help");
+        let mut vocab: Vec<&str> = CLI_KWS
+            .iter()
+            .flat_map(|k| k.words.iter().copied())
+            .collect();
+        vocab.extend(["map", "acl", "errors", "sess", "frob", ""]);
+        for a in &vocab {
+            for b in &vocab {
+                let w = words(&format!("{a} {b}"));
+                let (out, known) = e.cli_execute(Time::ZERO, CliLevel::Admin, &w);
+                match find_kw(&w.iter().map(String::as_str).collect::<Vec<_>>()) {
+                    Some(k) => {
+                        assert!(known, "{w:?}");
+                        assert!(help.contains(k.usage), "{w:?} runs but is not listed");
+                    }
+                    None => {
+                        assert!(!known, "{w:?} runs without an entry");
+                        assert!(out.starts_with(UNKNOWN_HEADER), "{w:?}: {out}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn empty_and_unknown_commands_get_the_list_as_in_haproxy() {
+        let mut e = engine();
+        for line in ["", "   ", ";", "frob", "show"] {
+            let out = e.cli_request(Time::ZERO, line);
+            assert!(out.starts_with(UNKNOWN_HEADER), "{line:?}: {out}");
+            assert!(out.contains("  show table <table> [<filter>]*"), "{out}");
+        }
+        // `a;` is `a` then an empty command.
+        let out = e.cli_request(Time::ZERO, "help;");
+        assert!(
+            out.starts_with(HELP_HEADER) && out.contains(UNKNOWN_HEADER),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn help_with_words_lists_the_matching_commands() {
+        let mut e = engine();
+        let out = e.cli_request(Time::ZERO, "help show");
+        let listed: Vec<&str> = out.lines().skip(1).map(|l| l.trim_start()).collect();
+        assert_eq!(listed.len(), 4, "{out}");
+        assert!(listed.iter().all(|l| l.starts_with("show ")), "{out}");
+        let out = e.cli_request(Time::ZERO, "help set tab");
+        assert_eq!(out.lines().count(), 2, "{out}");
+        // Nothing matches: everything.
+        let out = e.cli_request(Time::ZERO, "help frob");
+        assert_eq!(out.lines().count(), CLI_KWS.len() + 1, "{out}");
     }
 }

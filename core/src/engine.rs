@@ -789,6 +789,16 @@ impl Engine {
 
     fn cli_recv(&mut self, now: Time, session: usize, level: CliLevel, n: usize) {
         let s = &mut self.clis[session].1;
+        if s.state == CliState::Draining {
+            // Nothing more is executed: drop the input, close on read0.
+            // The timer is not pushed back, so a client that keeps sending
+            // is closed at the stats timeout.
+            s.rx.reset();
+            if n == 0 {
+                self.cli_close(session);
+            }
+            return;
+        }
         if n == 0 {
             s.read0 = true;
         } else {
@@ -817,7 +827,8 @@ impl Engine {
                     break;
                 }
                 Err(cli::LineTooLong) => {
-                    s.write_str("Line too long.\n");
+                    s.write_str(cli::LINE_TOO_LONG);
+                    s.rx.reset();
                     s.state = CliState::Closing;
                     break;
                 }
@@ -831,7 +842,7 @@ impl Engine {
         let commands = cli::split_commands(line);
         let mut quit = false;
         for words in &commands {
-            match words[0].as_str() {
+            match words.first().map_or("", String::as_str) {
                 "quit" => quit = true,
                 "prompt" => {
                     let s = &mut self.clis[session].1;
@@ -850,7 +861,9 @@ impl Engine {
             }
         }
         let s = &mut self.clis[session].1;
-        if quit || (!s.interactive && !commands.is_empty()) {
+        // Non-interactive: answer what was already sent, then close (HAProxy
+        // closes once its input is empty after an answer).
+        if quit || (!s.interactive && s.rx.is_empty()) {
             s.state = CliState::Closing;
         } else if s.interactive {
             s.write_str("\n> ");
@@ -866,12 +879,25 @@ impl Engine {
         let pending = !s.tx.is_empty();
         let closing = s.state == CliState::Closing;
         if closing && !pending {
-            self.cli_close(session);
+            if s.read0 {
+                self.cli_close(session);
+                return;
+            }
+            // Everything is said: FIN, then drop whatever the client still
+            // sends until it closes, so that the close is no reset.
+            let s = &mut self.clis[session].1;
+            s.state = CliState::Draining;
+            s.rx.reset();
+            self.shutdown_write(sock);
+            self.timers.arm(
+                TimerKey::Cli(session),
+                Some(now.add_ms(self.stats_timeout_ms)),
+            );
+            self.set_interest(sock, true, false);
             return;
         }
         let reading = s.state == CliState::Reading && !s.read0;
         self.set_interest(sock, reading, pending);
-        let _ = now;
     }
 
     fn cli_close(&mut self, session: usize) {

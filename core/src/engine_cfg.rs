@@ -7,7 +7,7 @@
 use core::fmt;
 use core::net::SocketAddr;
 
-use crate::cfgparse::{self, Addr, Balance, Config, Host, StatsLevel, StickKind};
+use crate::cfgparse::{self, Addr, Balance, Config, Host, IdSpec, StatsLevel, StickKind};
 use crate::engine::{CliLevel, Engine, EngineOptions, ListenerKind};
 use crate::lb;
 use crate::proxy::{Backend, Check, Frontend, Proxy, Server, SrvAdmin, SrvState, StickRule};
@@ -148,10 +148,23 @@ impl Engine {
                 StatsLevel::Operator => CliLevel::Operator,
                 StatsLevel::Admin => CliLevel::Admin,
             };
+            // User and group names are the driver's to look up (the core
+            // reads no system database): it hands over numbers.
+            let id = |spec: &Option<IdSpec>, what: &str| match spec {
+                None => Ok(None),
+                Some(IdSpec::Num(n)) => Ok(Some(*n)),
+                Some(IdSpec::Name(n)) => Err(StartError {
+                    file: s.place.file.clone(),
+                    line: s.place.line,
+                    message: format!("'stats socket' : {what} '{n}' was not resolved to an id"),
+                }),
+            };
             let addr = match &s.addr {
                 Addr::Unix(path) => ListenAddr::Unix {
                     path: path.clone(),
                     mode: s.mode,
+                    uid: id(&s.uid, "user")?,
+                    gid: id(&s.gid, "group")?,
                 },
                 a => ListenAddr::Tcp(resolve_addr(a, resolve).map_err(|m| StartError {
                     file: s.place.file.clone(),

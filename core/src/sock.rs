@@ -56,11 +56,14 @@ pub struct ListenerId(pub u32);
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum ListenAddr {
     Tcp(SocketAddr),
-    /// A unix stream socket (stats socket), by path; `mode` as in HAProxy's
-    /// `stats socket ... mode 600`.
+    /// A unix stream socket (stats socket), by path; `mode`, `uid` and
+    /// `gid` as in HAProxy's `stats socket ... mode 600 user U group G`
+    /// (the socket file's permissions and owner; `None`: left as created).
     Unix {
         path: String,
         mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
     },
 }
 

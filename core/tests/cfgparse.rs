@@ -197,6 +197,33 @@ fn tokenizer_errors_name_file_line_and_position() {
         .all(|d| d.keyword == "pidfile" && d.file == "t.cfg"));
 }
 
+/// Regression: one non-UTF-8 byte in a comment rejected the whole file
+/// without `file:line` (the driver read it as a `String`); HAProxy 2.6
+/// accepts it. Bytes in comments pass; a word that is not UTF-8 is an
+/// error naming its line and position.
+#[test]
+fn non_utf8_bytes_are_accepted_in_comments_and_named_in_words() {
+    let ok = b"global\n    # caf\xe9 latin-1 comment\n    maxconn 10 # \xff\xfe\n".to_vec();
+    let p = match parse("t.cfg", &ok, opts()) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(p.config.global.maxconn, Some(10));
+    if let Some(valid) = haproxy_accepts_bytes(&ok, "nonutf8") {
+        assert!(valid, "haproxy 2.6 accepts non-UTF-8 comments");
+    }
+
+    let bad = b"global\n    maxconn 10\n    pidfile /run/caf\xe9.pid\n".to_vec();
+    let e = match parse("t.cfg", &bad, opts()) {
+        Ok(_) => panic!("a non-UTF-8 word was accepted"),
+        Err(e) => e.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    };
+    assert_eq!(
+        e,
+        ["parsing [t.cfg:3] : the word at position 13 is not valid UTF-8 (Sluice takes words as UTF-8 text; other bytes are only accepted in comments)"]
+    );
+}
+
 #[test]
 fn a_last_line_without_lf_is_an_error_and_crlf_is_fine() {
     let e = errors("global\n    maxconn 10");
@@ -297,7 +324,9 @@ fn global_keywords_fill_the_model() {
         (s[1].addr.clone(), s[1].level),
         (inet("127.0.0.1", 9999), StatsLevel::User)
     );
-    assert_eq!(s[1].ignored, ["user", "expose-fd"]);
+    // `user` only applies to UNIX sockets: warned about, dropped.
+    assert_eq!(s[1].ignored, ["expose-fd"]);
+    assert_eq!((s[1].uid.clone(), s[1].gid.clone()), (None, None));
     assert_eq!(s[2].level, StatsLevel::Operator);
     assert_eq!(s[0].place.line, 2);
     assert_eq!(g.stats_timeout_ms, 60_000);
@@ -350,8 +379,8 @@ fn global_keywords_fill_the_model() {
     assert_eq!(
         warnings(&p),
         [
-            "parsing [t.cfg:3] : 'stats socket' : 'user' is not supported by Sluice and is ignored.",
             "parsing [t.cfg:3] : 'stats socket' : 'expose-fd' is not supported by Sluice and is ignored.",
+            "parsing [t.cfg:3] : 'stats socket' : 'user' only applies to UNIX sockets and is ignored.",
         ]
     );
 }
@@ -375,9 +404,6 @@ fn global_warnings_for_what_sluice_does_not_do() {
         "global",
         "    nbthread 4",
         "    daemon",
-        "    user haproxy",
-        "    group haproxy",
-        "    chroot /var/empty",
         "    ca-base /etc/ssl/certs",
         "    crt-base /etc/ssl/private",
         "    ssl-default-bind-ciphers ECDHE+AESGCM",
@@ -389,7 +415,7 @@ fn global_warnings_for_what_sluice_does_not_do() {
     assert!(p.config.global.daemon);
     assert_eq!(p.config.global.nbthread, Some(4));
     let w = warnings(&p);
-    assert_eq!(w.len(), 11, "{w:#?}");
+    assert_eq!(w.len(), 8, "{w:#?}");
     assert_eq!(
         w[0],
         "parsing [t.cfg:2] : 'nbthread 4': Sluice runs a single thread; the value is ignored."
@@ -397,15 +423,87 @@ fn global_warnings_for_what_sluice_does_not_do() {
     assert_eq!(w[1], "parsing [t.cfg:3] : 'daemon' is ignored: Sluice always runs in the foreground (use a service manager).");
     assert_eq!(
         w[2],
-        "parsing [t.cfg:4] : 'user' is not supported by Sluice and is ignored."
+        "parsing [t.cfg:4] : 'ca-base' is not supported by Sluice and is ignored."
+    );
+    assert_eq!(
+        w[4],
+        "parsing [t.cfg:6] : 'ssl-default-bind-ciphers' is not supported by Sluice and is ignored."
     );
     assert_eq!(
         w[7],
-        "parsing [t.cfg:9] : 'ssl-default-bind-ciphers' is not supported by Sluice and is ignored."
+        "parsing [t.cfg:9] : 'busy-polling' is not supported by Sluice and is ignored."
+    );
+}
+
+/// Regression: `user`, `group`, `uid`, `gid` and `chroot` were accepted
+/// with a warning and ignored, so a configuration written to drop
+/// privileges ran as root. They reach the model (the driver looks names up
+/// and applies them), as do `unix-bind`, `ulimit-n`, `fd-hard-limit`,
+/// `strict-limits` and the owner of a UNIX stats socket.
+#[test]
+fn privilege_and_limit_keywords_reach_the_model() {
+    let text = cfg(&[
+        "global",
+        "    user haproxy",
+        "    group daemon",
+        "    chroot /var/empty",
+        "    stats socket /run/s.sock mode 660 user haproxy gid 5",
+        "    stats socket /run/t.sock uid 7 gid 8",
+        "    unix-bind prefix /run/ mode 600 user haproxy gid 9",
+        "    ulimit-n 4096",
+        "    fd-hard-limit 8192",
+        "    no strict-limits",
+    ]);
+    let p = parse_ok(&text);
+    assert!(warnings(&p).is_empty(), "{:?}", warnings(&p));
+    let g = &p.config.global;
+    let name = |n: &str| Some(IdSpec::Name(n.into()));
+    assert_eq!(
+        g.uid.as_ref().map(|s| (s.spec.clone(), s.place.line)),
+        Some((IdSpec::Name("haproxy".into()), 2))
+    );
+    assert_eq!(g.gid.as_ref().map(|s| s.spec.clone()), name("daemon"));
+    assert_eq!(
+        g.chroot.as_ref().map(|(p, d)| (p.line, d.as_str())),
+        Some((4, "/var/empty"))
+    );
+    let s = &g.stats_sockets;
+    assert_eq!(
+        (s[0].mode, s[0].uid.clone(), s[0].gid.clone()),
+        (Some(0o660), name("haproxy"), Some(IdSpec::Num(5)))
     );
     assert_eq!(
-        w[10],
-        "parsing [t.cfg:12] : 'busy-polling' is not supported by Sluice and is ignored."
+        (s[1].uid.clone(), s[1].gid.clone()),
+        (Some(IdSpec::Num(7)), Some(IdSpec::Num(8)))
+    );
+    let u = &g.unix_bind;
+    assert_eq!(
+        (u.prefix.as_deref(), u.mode, u.uid.clone(), u.gid.clone()),
+        (
+            Some("/run/"),
+            Some(0o600),
+            name("haproxy"),
+            Some(IdSpec::Num(9))
+        )
+    );
+    assert_eq!(
+        (g.ulimit_n, g.fd_hard_limit, g.strict_limits),
+        (Some(4096), Some(8192), false)
+    );
+    let g = &parse_ok(&cfg(&["global", "    uid 99", "    gid 98"]))
+        .config
+        .global;
+    assert_eq!(
+        g.uid.as_ref().map(|s| s.spec.clone()),
+        Some(IdSpec::Num(99))
+    );
+    assert_eq!(
+        g.gid.as_ref().map(|s| s.spec.clone()),
+        Some(IdSpec::Num(98))
+    );
+    assert!(
+        parse_ok("").config.global.strict_limits,
+        "HAProxy 2.6's default"
     );
 }
 
@@ -1481,6 +1579,16 @@ const PARSE_ERRORS: &[Case] = &[
     case(&["global", "    stats timeout 1x"], "parsing [t.cfg:2] : 'stats timeout' : unexpected character 'x' in argument '1x'."),
     case(&["global", "    tune.peers.max-updates-at-once 0"], "parsing [t.cfg:2] : 'tune.peers.max-updates-at-once' expects an integer argument greater than 0."),
     case(&["global", "    nbproc 2"], "parsing [t.cfg:2] : nbproc is not supported any more since HAProxy 2.5. Threads will automatically be used on multi-processor machines if available."),
+    case(&["global", "    tune.bufsize 0"], "parsing [t.cfg:2] : 'tune.bufsize' expects a positive integer argument."),
+    case(&["global", "    tune.bufsize 10"], "parsing [t.cfg:2] : 'tune.bufsize' : value 10 is too small, Sluice needs buffers of at least 512 bytes."),
+    case(&["global", "    tune.bufsize 300"], "parsing [t.cfg:2] : 'tune.bufsize' : value 300 is too small, Sluice needs buffers of at least 512 bytes."),
+    stricter(&["global", "    tune.bufsize 400"], "parsing [t.cfg:2] : 'tune.bufsize' : value 400 is too small, Sluice needs buffers of at least 512 bytes."),
+    stricter(&["global", "    user nobody", "    uid 5"], "parsing [t.cfg:3] : user/uid already specified. Continuing."),
+    stricter(&["global", "    uid abc"], "parsing [t.cfg:2] : 'uid' expects an integer argument (got 'abc'); use 'user' for a name."),
+    stricter(&["global", "    gid -1"], "parsing [t.cfg:2] : 'gid' expects an integer argument (got '-1'); use 'group' for a name."),
+    case(&["global", "    chroot"], "parsing [t.cfg:2] : 'chroot' expects a directory as an argument."),
+    case(&["global", "    unix-bind frob 1"], "parsing [t.cfg:2] : 'unix-bind' only supports the 'prefix', 'mode', 'uid', 'gid', 'user' and 'group' options."),
+    case(&["global", "    ulimit-n"], "parsing [t.cfg:2] : 'ulimit-n' expects an integer as argument."),
     stricter(&["global", "    maxconn lots"], "parsing [t.cfg:2] : 'maxconn' : unexpected character 'l' in argument 'lots'."),
     case(&["global", "    lua-load /etc/x.lua"], "parsing [t.cfg:2] : 'lua-load': Lua is not supported by Sluice."),
     case(&["global", "    log 127.0.0.1"], "parsing [t.cfg:2] : log : expects <address> and <facility>  as arguments"),
@@ -1594,6 +1702,11 @@ fn every_check_error_names_file_line() {
 
 /// `haproxy -c` on `text`: `Some(valid)`, or `None` without a `haproxy`.
 fn haproxy_accepts(text: &str, tag: &str) -> Option<bool> {
+    haproxy_accepts_bytes(text.as_bytes(), tag)
+}
+
+/// `haproxy -c` on a file holding `text`.
+fn haproxy_accepts_bytes(text: &[u8], tag: &str) -> Option<bool> {
     let dir = std::env::temp_dir().join(format!("sluice-cfgparse-{}-{tag}", std::process::id()));
     std::fs::create_dir_all(&dir).ok()?;
     let file = dir.join("haproxy.cfg");

@@ -243,14 +243,57 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(TcpListener::from_std(sock.into()))
 }
 
-fn bind_unix(path: &str, mode: Option<u32>) -> io::Result<UnixListener> {
-    // A stale socket left by a previous process is replaced, as HAProxy does.
-    if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
-        let _ = std::fs::remove_file(path);
+/// Binds a UNIX stream socket at `path` as HAProxy's
+/// `sock_unix_bind_receiver()` does: bound under a temporary name, given
+/// its owner (`uid`, `gid`) and permissions (`mode`), then renamed over
+/// `path`, so that the socket never exists at `path` with other
+/// permissions, and a stale socket (or the one of a process being
+/// replaced) is swapped atomically.
+fn bind_unix(
+    path: &str,
+    mode: Option<u32>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> io::Result<UnixListener> {
+    let tmp = format!("{path}.{}.tmp", std::process::id());
+    // sun_path holds 108 bytes with its NUL.
+    if tmp.len() >= 108 {
+        return Err(io::Error::other(
+            "name too long for UNIX socket (limit usually 97)",
+        ));
     }
-    let l = UnixListener::bind(path)?;
-    if let Some(mode) = mode {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("error when trying to unlink previous UNIX socket ({e})"),
+            ))
+        }
+        _ => {}
+    }
+    let l = UnixListener::bind(&tmp)?;
+    let owned = (|| -> io::Result<()> {
+        if uid.is_some() || gid.is_some() {
+            std::os::unix::fs::chown(&tmp, uid, gid)?;
+        }
+        if let Some(mode) = mode {
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = owned {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io::Error::new(
+            e.kind(),
+            format!("cannot change UNIX socket ownership ({e})"),
+        ));
+    }
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io::Error::new(
+            e.kind(),
+            format!("cannot switch final and temporary UNIX sockets ({e})"),
+        ));
     }
     Ok(l)
 }
@@ -296,9 +339,10 @@ impl Driver {
         now
     }
 
-    /// Runs until the engine asks to exit. Returns the engine for inspection.
-    /// `on_bound` runs once the engine's first actions (its listeners) are done.
-    pub fn run(mut self, on_bound: impl FnOnce()) -> io::Result<()> {
+    /// Runs until the engine asks to exit. `on_bound` runs once the
+    /// engine's first actions (its listeners) are done, before any
+    /// connection is accepted; when it fails, the process does not start.
+    pub fn run(mut self, on_bound: impl FnOnce() -> Result<(), String>) -> io::Result<()> {
         let mut signals = Signals::new([SIGTERM, SIGINT, SIGUSR1])?;
         self.poll
             .registry()
@@ -312,7 +356,10 @@ impl Driver {
             self.remove_unix_sockets();
             return Err(io::Error::other(self.bind_errors.join("; ")));
         }
-        on_bound();
+        if let Err(e) = on_bound() {
+            self.remove_unix_sockets();
+            return Err(io::Error::other(e));
+        }
         while !self.exit {
             self.service();
             if self.exit {
@@ -591,7 +638,12 @@ impl Driver {
                 let fixed = l.local_addr().ok().filter(|a| !a.ip().is_unspecified());
                 Ok(Listening::Tcp(l, fixed))
             }),
-            ListenAddr::Unix { path, mode } => bind_unix(path, *mode).and_then(|mut l| {
+            ListenAddr::Unix {
+                path,
+                mode,
+                uid,
+                gid,
+            } => bind_unix(path, *mode, *uid, *gid).and_then(|mut l| {
                 self.poll
                     .registry()
                     .register(&mut l, token, Interest::READABLE)?;
@@ -922,10 +974,10 @@ mod tests {
         let path = dir.join("s.sock");
         let p = path.to_str().unwrap();
 
-        let _old = bind_unix(p, None).unwrap();
+        let _old = bind_unix(p, None, None, None).unwrap();
         let old = OwnedPath::new(p);
         // The new process replaces the file with its own socket.
-        let _new = bind_unix(p, Some(0o600)).unwrap();
+        let _new = bind_unix(p, Some(0o600), None, None).unwrap();
         let new = OwnedPath::new(p);
         assert_ne!(old.id, new.id);
         old.remove();

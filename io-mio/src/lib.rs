@@ -3,7 +3,9 @@
 //! transport; every decision is the engine's (`sluice-core`).
 
 pub mod driver;
+pub mod limits;
 pub mod log;
+pub mod privileges;
 pub mod splice;
 
 use std::fmt;
@@ -19,8 +21,9 @@ use crate::driver::Driver;
 use crate::log::LogSink;
 
 /// The command line.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Args {
+    /// `-f` arguments (and those after `--`), files or directories, in order.
     pub files: Vec<String>,
     pub check_only: bool,
     pub local_peer: Option<String>,
@@ -29,9 +32,19 @@ pub struct Args {
     pub pidfile: Option<String>,
 }
 
+/// What the command line asks for besides running.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cmdline {
+    Run(Args),
+    /// `-v`: print the version.
+    Version,
+    /// `-h`: print the usage (on stderr, exit status 1, as HAProxy does).
+    Usage,
+}
+
 impl Args {
-    /// Parses HAProxy-style options. `Ok(None)`: `-v`, print the version.
-    pub fn parse(args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    /// Parses HAProxy-style options.
+    pub fn parse(args: impl Iterator<Item = String>) -> Result<Cmdline, String> {
         let v: Vec<String> = args.collect();
         let mut a = Args::default();
         let mut i = 0;
@@ -49,7 +62,13 @@ impl Args {
                 "-q" => a.quiet = true,
                 "-db" | "-dW" | "-W" => {}
                 "-p" => a.pidfile = Some(value(&mut i, "a file name")?),
-                "-v" | "-vv" | "-V" => return Ok(None),
+                "-v" | "-vv" | "-V" => return Ok(Cmdline::Version),
+                "-h" => return Ok(Cmdline::Usage),
+                "--" => {
+                    // HAProxy: everything after `--` is a file or directory.
+                    a.files.extend(v[i + 1..].iter().cloned());
+                    break;
+                }
                 "-sf" | "-st" => {
                     // Every following numeric argument is a pid.
                     while let Some(pid) = v.get(i + 1).and_then(|p| p.parse::<i32>().ok()) {
@@ -64,7 +83,7 @@ impl Args {
         if a.files.is_empty() {
             return Err("No configuration file specified (use -f).".into());
         }
-        Ok(Some(a))
+        Ok(Cmdline::Run(a))
     }
 }
 
@@ -84,29 +103,141 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
+/// The largest configuration file read. HAProxy has no such bound; one
+/// keeps `-f /dev/zero` (or a runaway generated file) from eating memory.
+/// Real configurations, even with thousands of backends, stay far below.
+pub const MAX_CONFIG_FILE: u64 = 64 << 20;
+
+/// The files `-f` names, in order: a directory stands for the regular files
+/// in it whose name ends in `.cfg` and does not start with `.`, sorted by
+/// name, as HAProxy's `cfgfiles_expand_directories()` does.
+pub fn config_files(args: &Args) -> Result<Vec<String>, StartupError> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = Vec::new();
+    for f in &args.files {
+        let meta = std::fs::metadata(f).map_err(|e| {
+            StartupError(format!(
+                "[ALERT] Cannot open configuration file/directory {f} : {}",
+                io_reason(&e)
+            ))
+        })?;
+        if !meta.is_dir() {
+            out.push(f.clone());
+            continue;
+        }
+        let entries = std::fs::read_dir(f).map_err(|e| {
+            StartupError(format!(
+                "[ALERT] Cannot open configuration directory {f} : {}",
+                io_reason(&e)
+            ))
+        })?;
+        let mut names = Vec::new();
+        for e in entries {
+            let e = e.map_err(|e| {
+                StartupError(format!(
+                    "[ALERT] Cannot open configuration directory {f} : {}",
+                    io_reason(&e)
+                ))
+            })?;
+            names.push(e.file_name());
+        }
+        // `scandir(..., alphasort)` in the C locale: byte order.
+        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        for name in names {
+            let b = name.as_bytes();
+            // HAProxy looks for the first ".cfg" in the name and takes the
+            // file only if it ends there (`a.cfg.cfg` is skipped).
+            let first_cfg = b.windows(4).position(|w| w == b".cfg");
+            if b.first() == Some(&b'.') || first_cfg != Some(b.len().saturating_sub(4)) {
+                continue;
+            }
+            let path = format!("{}/{}", f.trim_end_matches('/'), name.to_string_lossy());
+            // Only regular files (a symbolic link to one counts), which
+            // also keeps a directory from being read twice.
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => out.push(path),
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(StartupError(format!(
+                        "[ALERT] Cannot open configuration file {path} : {}",
+                        io_reason(&e)
+                    )))
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(StartupError(
+            "[ALERT] No configuration file found (the directories given hold no '*.cfg' file)."
+                .into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// An I/O error as `strerror()` words, without Rust's "(os error N)".
+fn io_reason(e: &std::io::Error) -> String {
+    privileges::reason(e)
+}
+
+/// Reads one configuration file as bytes, at most [`MAX_CONFIG_FILE`] of
+/// them.
+pub fn read_config_file(f: &str) -> Result<Vec<u8>, StartupError> {
+    let open_err = |e: std::io::Error| {
+        StartupError(format!(
+            "[ALERT] Could not open configuration file {f} : {}",
+            io_reason(&e)
+        ))
+    };
+    let file = std::fs::File::open(f).map_err(open_err)?;
+    let mut text = Vec::new();
+    file.take(MAX_CONFIG_FILE + 1)
+        .read_to_end(&mut text)
+        .map_err(open_err)?;
+    if text.len() as u64 > MAX_CONFIG_FILE {
+        return Err(StartupError(format!(
+            "[ALERT] Could not read configuration file {f} : larger than {} MiB, the most Sluice reads.",
+            MAX_CONFIG_FILE >> 20
+        )));
+    }
+    Ok(text)
+}
+
+/// Writes `text` and a newline to stderr, ignoring failures (a closed or
+/// full stderr must not turn a message into a panic).
+pub fn say(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
 /// Reads and checks every `-f` file, printing warnings as HAProxy does.
 pub fn load_config(args: &Args) -> Result<Config, StartupError> {
+    let files = config_files(args)?;
     let env = |name: &str| std::env::var(name).ok();
     let mut opts = ParseOptions::new(hostname());
     opts.local_peer = args.local_peer.clone();
     opts.env = Some(&env);
     let mut parser = cfgparse::Parser::new(opts);
-    for f in &args.files {
-        let text = std::fs::read_to_string(f).map_err(|e| {
-            StartupError(format!(
-                "[ALERT] Could not open configuration file {f} : {e}"
-            ))
-        })?;
+    for f in &files {
+        let text = read_config_file(f)?;
         parser.feed(f, &text);
     }
     match parser.finish() {
         Ok(parsed) => {
             if !args.quiet {
                 for w in &parsed.warnings {
-                    eprintln!("[WARNING] {w}");
+                    say(&format!("[WARNING] {w}"));
                 }
             }
-            Ok(parsed.config)
+            // User and group names, looked up as HAProxy's parser does.
+            privileges::resolve_names(&parsed.config).map_err(|errs| {
+                let mut s = String::new();
+                for e in errs {
+                    s.push_str(&format!("[ALERT] {e}\n"));
+                }
+                s.push_str("[ALERT] Fatal errors found in configuration.");
+                StartupError(s)
+            })
         }
         Err(errs) => {
             let mut s = String::new();
@@ -139,6 +270,11 @@ fn os_seed() -> u64 {
 /// a socket (host names resolved, peers sections built...), so that a
 /// configuration `-c` accepts also starts.
 pub fn check(args: &Args, cfg: &Config) -> Result<(), StartupError> {
+    privileges::check_chroot(cfg).map_err(|e| {
+        StartupError(format!(
+            "[ALERT] {e}\n[ALERT] Fatal errors found in configuration."
+        ))
+    })?;
     build_engine(args, cfg, 0, 0, Time::ZERO)
         .map(|_| ())
         .map_err(|e| {
@@ -172,6 +308,24 @@ fn build_engine(
 
 /// Builds the engine and runs it until it exits.
 pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError> {
+    let quiet = args.quiet;
+    // A `Copy` closure: each step below takes its own.
+    let warn = move |w: &str| {
+        if !quiet {
+            say(&format!("[WARNING] {w}"));
+        }
+    };
+    // The descriptor budget first, as HAProxy sets its limits before it
+    // binds: without `maxconn`, the one the limits allow is used.
+    let boot = limits::get_nofile();
+    let plan = limits::plan(cfg, boot);
+    let mut cfg = cfg.clone();
+    if plan.derived {
+        cfg.global.maxconn = Some(plan.maxconn);
+    }
+    let cfg = &cfg;
+    let mut warn_limits = warn;
+    limits::apply(cfg, &plan, boot, &mut warn_limits).map_err(StartupError)?;
     let mut log = LogSink::new(args.quiet);
     for t in &cfg.global.logs {
         match &t.addr {
@@ -198,20 +352,31 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
         std::fs::write(p, format!("{}\n", std::process::id()))
             .map_err(|e| StartupError(format!("cannot write pid file {p}: {e}")))?;
     }
-    log.notice(&format!(
-        "proxy-mio {} started, pid {}, seed {seed:#018x}",
-        env!("CARGO_PKG_VERSION"),
-        std::process::id()
-    ));
     let driver =
         Driver::new(engine, start, log).map_err(|e| StartupError(format!("poller: {e}")))?;
     let old = args.old_pids.clone();
+    let identity = privileges::Identity::of(cfg);
     driver
         .run(move || {
-            // Our listeners are bound: the old processes may hand over.
-            for pid in old {
-                soft_stop_old_process(pid);
+            // Our listeners are bound and every file is open: chroot, let
+            // the old processes hand over, then become the configured user.
+            let tell_old = || {
+                for pid in old {
+                    soft_stop_old_process(pid);
+                }
+            };
+            let mut warn = warn;
+            privileges::drop_privileges(&identity, tell_old, &mut warn)?;
+            // What is left of the descriptor limit, as HAProxy checks it.
+            limits::check(cfg, &plan, &mut |a: &str| say(&format!("[ALERT] {a}")))?;
+            if !quiet {
+                say(&format!(
+                    "[NOTICE] proxy-mio {} started, pid {}, seed {seed:#018x}",
+                    env!("CARGO_PKG_VERSION"),
+                    std::process::id()
+                ));
             }
+            Ok(())
         })
         .map_err(|e| StartupError(e.to_string()))?;
     Ok(())

@@ -2,7 +2,7 @@
 //! registered for it: `stats socket`, `tune.*`, `log`, ...).
 
 use super::addr::{parse_addr, Addr};
-use super::model::{Global, StatsLevel, StatsSocket};
+use super::model::{Global, IdSetting, IdSpec, StatsLevel, StatsSocket};
 use super::{ignored, log, units, value_msg, Diagnostic, Diags, EnvOverlay, Kwm, Ln};
 
 /// What global keywords touch besides [`Global`].
@@ -28,12 +28,23 @@ pub(super) fn parse(
         g.logs.clear();
         return Ok(());
     }
+    if ln.kw() == "strict-limits" {
+        ln.no_extra(1)?;
+        g.strict_limits = ln.kwm != Kwm::No;
+        return Ok(());
+    }
     match ln.kw() {
+        "user" | "uid" => identity(&mut g.uid, ln, "user/uid"),
+        "group" | "gid" => identity(&mut g.gid, ln, "group/gid"),
+        "chroot" => chroot(g, ln),
+        "unix-bind" => unix_bind(g, ln),
+        "ulimit-n" => once_uint(&mut g.ulimit_n, ln),
+        "fd-hard-limit" => once_uint(&mut g.fd_hard_limit, ln),
         "stats" => stats(g, ln, d),
         "localpeer" => localpeer(g, st, ln, d),
         "maxconn" => one_uint(ln).map(|v| g.maxconn = Some(v)),
         "nbthread" => nbthread(g, ln, d),
-        "tune.bufsize" => one_size(ln).map(|v| g.tune_bufsize = v),
+        "tune.bufsize" => bufsize(ln).map(|v| g.tune_bufsize = v),
         "tune.maxrewrite" => one_size(ln).map(|v| g.tune_maxrewrite = Some(v)),
         "tune.peers.max-updates-at-once" => max_updates(g, ln),
         "log" => log::parse_target(ln, d).map(|t| g.logs.push(t)),
@@ -57,6 +68,99 @@ pub(super) fn parse(
     }
 }
 
+/// `user NAME`, `uid N`, `group NAME`, `gid N` (`what`: HAProxy's name of
+/// the pair in its messages). HAProxy 2.6 only warns about a `uid` or `gid`
+/// that is not a number and then runs as root: Sluice refuses it.
+fn identity(slot: &mut Option<IdSetting>, ln: &Ln<'_>, what: &str) -> Result<(), Diagnostic> {
+    ln.no_extra(2)?;
+    if slot.is_some() {
+        return Err(ln.diag(format!("{what} already specified. Continuing.")));
+    }
+    let v = ln.arg(1);
+    let spec = match ln.kw() {
+        "user" | "group" => {
+            if v.is_empty() {
+                return Err(ln.diag(format!("'{}' expects a name as an argument.", ln.kw())));
+            }
+            IdSpec::Name(v.to_string())
+        }
+        kw => IdSpec::Num(units::parse_u32(v).map_err(|_| {
+            let name = if kw == "uid" { "user" } else { "group" };
+            ln.diag(format!(
+                "'{kw}' expects an integer argument (got '{v}'); use '{name}' for a name."
+            ))
+        })?),
+    };
+    *slot = Some(IdSetting {
+        place: ln.place(),
+        spec,
+    });
+    Ok(())
+}
+
+/// `chroot DIR`.
+fn chroot(g: &mut Global, ln: &Ln<'_>) -> Result<(), Diagnostic> {
+    ln.no_extra(2)?;
+    if g.chroot.is_some() {
+        return Err(ln.diag("'chroot' already specified. Continuing."));
+    }
+    if ln.arg(1).is_empty() {
+        return Err(ln.diag("'chroot' expects a directory as an argument."));
+    }
+    g.chroot = Some((ln.place(), ln.arg(1).to_string()));
+    Ok(())
+}
+
+/// `unix-bind [prefix P] [mode M] [user U] [uid N] [group G] [gid N]`.
+fn unix_bind(g: &mut Global, ln: &Ln<'_>) -> Result<(), Diagnostic> {
+    let u = &mut g.unix_bind;
+    u.place = Some(ln.place());
+    let mut i = 1;
+    while !ln.arg(i).is_empty() {
+        let (opt, v) = (ln.arg(i), ln.arg(i + 1));
+        let missing = || ln.diag(format!("unix-bind '{opt}' expects a value as an argument."));
+        if v.is_empty() {
+            return Err(missing());
+        }
+        match opt {
+            "prefix" if u.prefix.is_some() => {
+                return Err(ln.diag("unix-bind 'prefix' already specified. Continuing."))
+            }
+            "prefix" => u.prefix = Some(v.to_string()),
+            "mode" => {
+                let m = units::parse_octal(v)
+                    .map_err(|e| ln.diag(value_msg("unix-bind mode", v, "an octal mode", e)))?;
+                u.mode = Some(m);
+            }
+            "uid" | "gid" => {
+                let n = units::parse_u32(v).map_err(|e| {
+                    ln.diag(value_msg(&format!("unix-bind {opt}"), v, "an integer", e))
+                })?;
+                *(if opt == "uid" { &mut u.uid } else { &mut u.gid }) = Some(IdSpec::Num(n));
+            }
+            "user" => u.uid = Some(IdSpec::Name(v.to_string())),
+            "group" => u.gid = Some(IdSpec::Name(v.to_string())),
+            _ => {
+                return Err(ln.diag(
+                    "'unix-bind' only supports the 'prefix', 'mode', 'uid', 'gid', 'user' and 'group' options.",
+                ))
+            }
+        }
+        i += 2;
+    }
+    Ok(())
+}
+
+/// A keyword taking one integer, given at most once (`ulimit-n`,
+/// `fd-hard-limit`).
+fn once_uint(slot: &mut Option<u32>, ln: &Ln<'_>) -> Result<(), Diagnostic> {
+    if slot.is_some() {
+        return Err(ln.diag(format!("'{}' already specified. Continuing.", ln.kw())));
+    }
+    *slot = Some(one_uint(ln)?);
+    Ok(())
+}
+
 fn one_uint(ln: &Ln<'_>) -> Result<u32, Diagnostic> {
     let v = ln.uint_at(1, ln.kw())?;
     ln.no_extra(2)?;
@@ -66,6 +170,28 @@ fn one_uint(ln: &Ln<'_>) -> Result<u32, Diagnostic> {
 fn one_size(ln: &Ln<'_>) -> Result<u32, Diagnostic> {
     let v = ln.size_at(1, ln.kw())?;
     ln.no_extra(2)?;
+    Ok(v)
+}
+
+/// The smallest `tune.bufsize` Sluice runs with. HAProxy 2.6 has no
+/// explicit minimum: 0 is refused while parsing, values up to about 336
+/// fail its checks or crash it (its default error pages no longer fit), and
+/// it runs above that. Sluice's floor keeps every canned error page within
+/// half a buffer (the other half being `tune.maxrewrite`'s reserve), so an
+/// error can always be answered; a test checks the pages against it.
+pub const MIN_BUFSIZE: u32 = 512;
+
+/// `tune.bufsize SIZE`: HAProxy's message for 0, Sluice's floor above it.
+fn bufsize(ln: &Ln<'_>) -> Result<u32, Diagnostic> {
+    let v = one_size(ln)?;
+    if v == 0 {
+        return Err(ln.diag("'tune.bufsize' expects a positive integer argument."));
+    }
+    if v < MIN_BUFSIZE {
+        return Err(ln.diag(format!(
+            "'tune.bufsize' : value {v} is too small, Sluice needs buffers of at least {MIN_BUFSIZE} bytes."
+        )));
+    }
     Ok(v)
 }
 
@@ -172,14 +298,25 @@ fn stats_socket(g: &mut Global, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagno
         addr: addr.addr,
         level: StatsLevel::default(),
         mode: None,
+        uid: None,
+        gid: None,
         ignored: Vec::new(),
     };
     let mut i = 3;
+    let mut unix_only = Vec::new();
     while !ln.arg(i).is_empty() {
+        if ["mode", "user", "uid", "group", "gid"].contains(&ln.arg(i)) {
+            unix_only.push(ln.arg(i));
+        }
         i += socket_option(&mut s, ln, i, d)?;
     }
-    if s.mode.is_some() && !matches!(s.addr, Addr::Unix(_)) {
-        d.warn(ln.diag2("'stats socket' : 'mode' only applies to UNIX sockets and is ignored."));
+    if !matches!(s.addr, Addr::Unix(_)) {
+        for opt in unix_only {
+            let m =
+                format!("'stats socket' : '{opt}' only applies to UNIX sockets and is ignored.");
+            d.warn(ln.diag2(m));
+        }
+        (s.mode, s.uid, s.gid) = (None, None, None);
     }
     g.stats_sockets.push(s);
     Ok(())
@@ -212,6 +349,29 @@ fn socket_option(
             let m = units::parse_octal(val)
                 .map_err(|e| ln.diag2(value_msg("stats socket mode", val, "an octal mode", e)))?;
             s.mode = Some(m);
+            Ok(2)
+        }
+        "user" | "group" if val.is_empty() => {
+            Err(ln.diag2(format!("'stats socket' : '{opt}' : missing {opt} name")))
+        }
+        "user" => {
+            s.uid = Some(IdSpec::Name(val.to_string()));
+            Ok(2)
+        }
+        "group" => {
+            s.gid = Some(IdSpec::Name(val.to_string()));
+            Ok(2)
+        }
+        "uid" | "gid" => {
+            let n = units::parse_u32(val).map_err(|e| {
+                ln.diag2(value_msg(
+                    &format!("stats socket {opt}"),
+                    val,
+                    "an integer",
+                    e,
+                ))
+            })?;
+            *(if opt == "uid" { &mut s.uid } else { &mut s.gid }) = Some(IdSpec::Num(n));
             Ok(2)
         }
         _ => {
@@ -248,4 +408,24 @@ fn env(st: &mut State<'_>, ln: &Ln<'_>) -> Result<(), Diagnostic> {
         _ => st.env.reset(names),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MIN_BUFSIZE;
+    use crate::h1::{error_response, ERROR_STATUSES};
+
+    /// The floor is meaningful: every canned error page fits in the half
+    /// of the smallest buffer that `tune.maxrewrite` leaves.
+    #[test]
+    fn every_error_page_fits_in_half_the_smallest_buffer() {
+        for status in ERROR_STATUSES {
+            let page = error_response(status).unwrap();
+            assert!(
+                page.len() <= MIN_BUFSIZE as usize / 2,
+                "{status}: {} bytes",
+                page.len()
+            );
+        }
+    }
 }

@@ -19,11 +19,6 @@ pub const REJECTED_SECTIONS: &[&str] = &["userlist", "program"];
 
 /// Global keywords accepted with a warning.
 pub const GLOBAL: &[&str] = &[
-    "user",
-    "group",
-    "uid",
-    "gid",
-    "chroot",
     "ca-base",
     "crt-base",
     "ssl-default-bind-*",
@@ -42,12 +37,10 @@ pub const GLOBAL: &[&str] = &[
     "spread-checks",
     "busy-polling",
     "set-dumpable",
-    "strict-limits",
     "insecure-fork-wanted",
     "numa-cpu-mapping",
     "server-state-file",
     "server-state-base",
-    "ulimit-n",
     "maxconnrate",
     "maxsessrate",
     "maxsslconn",
@@ -66,7 +59,6 @@ pub const GLOBAL: &[&str] = &[
     "expose-experimental-directives",
     "h1-case-adjust",
     "h1-case-adjust-file",
-    "unix-bind",
     "tune.buffers.*",
     "tune.chksize",
     "tune.comp.*",
@@ -312,8 +304,20 @@ mod tests {
     fn prefixes_match() {
         assert!(matches(GLOBAL, "ssl-default-bind-ciphers"));
         assert!(matches(GLOBAL, "tune.ssl.default-dh-param"));
-        assert!(matches(GLOBAL, "chroot"));
+        assert!(matches(GLOBAL, "ca-base"));
+        // Privileges and limits are acted on, never ignored.
+        for kw in [
+            "user",
+            "group",
+            "uid",
+            "gid",
+            "chroot",
+            "unix-bind",
+            "ulimit-n",
+        ] {
+            assert!(!matches(GLOBAL, kw), "{kw}");
+        }
         assert!(!matches(GLOBAL, "tune.bufsiz"));
-        assert!(!matches(GLOBAL, "chroots"));
+        assert!(!matches(GLOBAL, "ca-bases"));
     }
 }

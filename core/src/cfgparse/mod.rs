@@ -91,8 +91,13 @@ pub struct Parsed {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// Parses one file and runs [`Config::check`] on the result.
-pub fn parse(file: &str, text: &str, opts: ParseOptions<'_>) -> Result<Parsed, ConfigErrors> {
+/// Parses one file and runs [`Config::check`] on the result. `text` may be
+/// a `&str` or raw bytes (see [`Parser::feed`]).
+pub fn parse<T: AsRef<[u8]> + ?Sized>(
+    file: &str,
+    text: &T,
+    opts: ParseOptions<'_>,
+) -> Result<Parsed, ConfigErrors> {
     let mut p = Parser::new(opts);
     p.feed(file, text);
     p.finish()
@@ -298,8 +303,12 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// Parses one file. Errors and warnings accumulate until [`Parser::finish`].
-    pub fn feed(&mut self, file: &str, text: &str) {
+    /// Parses one file, given as text or as the bytes read from it: like
+    /// HAProxy, any byte may appear in a comment; a word that is not UTF-8
+    /// is an error naming its `file:line`. Errors and warnings accumulate
+    /// until [`Parser::finish`].
+    pub fn feed<T: AsRef<[u8]> + ?Sized>(&mut self, file: &str, text: &T) {
+        let text = text.as_ref();
         let mut fs = FileState {
             section: Section::None,
             cond: CondStack::default(),
@@ -376,7 +385,13 @@ impl<'a> Parser<'a> {
             split_words(raw.text, &ctx)
         };
         // A line that cannot be cut into words is named by its first token.
-        let first = raw.text.split_whitespace().next().unwrap_or("");
+        let first = raw
+            .text
+            .split(|b| b.is_ascii_whitespace())
+            .find(|t| !t.is_empty())
+            .unwrap_or_default();
+        let first = String::from_utf8_lossy(first);
+        let first = first.as_ref();
         match words {
             Err(e) => self
                 .diags

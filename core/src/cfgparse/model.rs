@@ -57,6 +57,52 @@ pub struct Global {
     pub pidfile: Option<String>,
     /// `daemon` (Sluice stays in the foreground).
     pub daemon: bool,
+    /// `user NAME` or `uid N`: whom the process becomes once its listeners
+    /// are bound (HAProxy's `global.uid`). The driver looks names up.
+    pub uid: Option<IdSetting>,
+    /// `group NAME` or `gid N` (HAProxy's `global.gid`).
+    pub gid: Option<IdSetting>,
+    /// `chroot DIR`: the root directory once the listeners are bound.
+    pub chroot: Option<(Place, String)>,
+    /// `unix-bind [prefix P] [mode M] [user U] [uid N] [group G] [gid N]`.
+    pub unix_bind: UnixBind,
+    /// `ulimit-n N`: the file descriptor limit to set (HAProxy's
+    /// `global.rlimit_nofile`); by default the driver computes it from
+    /// `maxconn`.
+    pub ulimit_n: Option<u32>,
+    /// `fd-hard-limit N`: never use more file descriptors than this.
+    pub fd_hard_limit: Option<u32>,
+    /// `strict-limits` (HAProxy 2.6's default) or `no strict-limits`: fail
+    /// to start, rather than warn, when the descriptor limit cannot be set.
+    pub strict_limits: bool,
+}
+
+/// A user or a group as written: a name the driver looks up (`user`,
+/// `group`) or a number (`uid`, `gid`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdSpec {
+    Name(String),
+    Num(u32),
+}
+
+/// A global `user`/`uid` or `group`/`gid` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdSetting {
+    pub place: Place,
+    pub spec: IdSpec,
+}
+
+/// `unix-bind` (HAProxy's `global.unix_bind`): defaults for the UNIX
+/// sockets of `bind` lines in proxies. HAProxy does not apply them to the
+/// stats socket, and Sluice refuses UNIX sockets on proxy `bind` lines, so
+/// they are checked (user and group names must exist) and have no effect.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UnixBind {
+    pub place: Option<Place>,
+    pub prefix: Option<String>,
+    pub mode: Option<u32>,
+    pub uid: Option<IdSpec>,
+    pub gid: Option<IdSpec>,
 }
 
 impl Default for Global {
@@ -73,6 +119,13 @@ impl Default for Global {
             logs: Vec::new(),
             pidfile: None,
             daemon: false,
+            uid: None,
+            gid: None,
+            chroot: None,
+            unix_bind: UnixBind::default(),
+            ulimit_n: None,
+            fd_hard_limit: None,
+            strict_limits: true,
         }
     }
 }
@@ -104,8 +157,12 @@ pub struct StatsSocket {
     pub level: StatsLevel,
     /// `mode`: permissions of a UNIX socket.
     pub mode: Option<u32>,
+    /// `user`/`uid`: owner of a UNIX socket.
+    pub uid: Option<IdSpec>,
+    /// `group`/`gid`: group of a UNIX socket.
+    pub gid: Option<IdSpec>,
     /// Bind options that were recognised but that Sluice ignores (each also
-    /// produced a warning): `user`, `group`, `expose-fd listeners`, ...
+    /// produced a warning): `expose-fd listeners`, ...
     pub ignored: Vec<String>,
 }
 

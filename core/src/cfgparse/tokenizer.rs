@@ -54,8 +54,9 @@ pub enum TokenError {
     TooManyWords(u32),
     /// A NUL byte in the line.
     StrayNul(u32),
-    /// `\xNN` escapes produced bytes that are not UTF-8 (Sluice keeps words
-    /// as UTF-8 strings; HAProxy keeps raw bytes).
+    /// The word is not UTF-8: raw bytes or `\xNN` escapes that do not form
+    /// UTF-8 (Sluice keeps words as UTF-8 strings; HAProxy keeps raw bytes).
+    /// Bytes in comments are never looked at.
     NotUtf8(u32),
 }
 
@@ -86,7 +87,7 @@ impl fmt::Display for TokenError {
             TokenError::StrayNul(p) => write!(f, "Stray NUL character at position {p}"),
             TokenError::NotUtf8(p) => write!(
                 f,
-                "escape sequences form invalid UTF-8 in the word at position {p}"
+                "the word at position {p} is not valid UTF-8 (Sluice takes words as UTF-8 text; other bytes are only accepted in comments)"
             ),
         }
     }
@@ -120,13 +121,15 @@ impl fmt::Debug for WordCtx<'_> {
     }
 }
 
-/// One physical line of a file.
+/// One physical line of a file, as bytes: like HAProxy, the reader takes
+/// any byte (a comment may hold text in any encoding); only words must be
+/// UTF-8 (see [`TokenError::NotUtf8`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RawLine<'a> {
     /// 1-based line number.
     pub number: u32,
     /// The line without its `\n`.
-    pub text: &'a str,
+    pub text: &'a [u8],
     /// Whether the line ended with `\n` (HAProxy rejects a last line
     /// without one: the file might have been truncated).
     pub has_lf: bool,
@@ -134,14 +137,15 @@ pub struct RawLine<'a> {
 
 /// The lines of `text`, numbered from 1. A final empty piece after the last
 /// `\n` is not a line.
-pub fn raw_lines(text: &str) -> impl Iterator<Item = RawLine<'_>> {
+pub fn raw_lines(text: &[u8]) -> impl Iterator<Item = RawLine<'_>> {
     let mut rest = Some(text);
     let mut number = 0u32;
     core::iter::from_fn(move || {
         let r = rest?;
         number = number.saturating_add(1);
-        match r.split_once('\n') {
-            Some((line, tail)) => {
+        match r.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                let (line, tail) = (&r[..i], &r[i + 1..]);
                 rest = Some(tail);
                 Some(RawLine {
                     number,
@@ -165,10 +169,14 @@ fn is_blank(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | 0x0b | 0x0c)
 }
 
-/// Cuts one raw line into words. An empty result is a blank line.
-pub fn split_words(raw: &str, ctx: &WordCtx<'_>) -> Result<Vec<Word>, TokenError> {
+/// Cuts one raw line (bytes or text) into words. An empty result is a
+/// blank line.
+pub fn split_words<T: AsRef<[u8]> + ?Sized>(
+    raw: &T,
+    ctx: &WordCtx<'_>,
+) -> Result<Vec<Word>, TokenError> {
     let mut t = Cutter {
-        b: raw.as_bytes(),
+        b: raw.as_ref(),
         i: 0,
         ctx,
         words: Vec::new(),
@@ -516,6 +524,33 @@ mod tests {
     }
 
     #[test]
+    fn non_utf8_bytes_pass_in_comments_only() {
+        let ctx = WordCtx {
+            file: "f",
+            line: 1,
+            section: "",
+            env: None,
+        };
+        let w = |l: &[u8]| {
+            split_words(l, &ctx).map(|w| w.into_iter().map(|w| w.text).collect::<Vec<_>>())
+        };
+        // HAProxy skips a comment without looking at its bytes.
+        assert_eq!(w(b"maxconn 10 # caf\xe9 \xff").unwrap(), ["maxconn", "10"]);
+        assert_eq!(w(b"# \xc3\x28").unwrap(), Vec::<String>::new());
+        // Valid UTF-8 words stay as they are.
+        assert_eq!(
+            w("description caf\u{e9}".as_bytes()).unwrap(),
+            ["description", "caf\u{e9}"]
+        );
+        // A raw non-UTF-8 byte in a word, quoted or not, is named by the
+        // word's position.
+        assert_eq!(w(b"description caf\xe9"), Err(TokenError::NotUtf8(13)));
+        assert_eq!(w(b"x \"a \xff\""), Err(TokenError::NotUtf8(3)));
+        // `#` inside quotes is no comment.
+        assert_eq!(w(b"x \"#\xff\""), Err(TokenError::NotUtf8(3)));
+    }
+
+    #[test]
     fn word_limit_and_positions() {
         let line = vec!["w"; MAX_LINE_ARGS].join(" ");
         assert_eq!(words(&line).len(), MAX_LINE_ARGS);
@@ -536,11 +571,14 @@ mod tests {
 
     #[test]
     fn lines_are_numbered_and_know_their_lf() {
-        let l: Vec<_> = raw_lines("a\n\nb\nc").collect();
+        let l: Vec<_> = raw_lines(b"a\n\nb\nc").collect();
         assert_eq!(l.len(), 4);
-        assert_eq!((l[2].number, l[2].text, l[2].has_lf), (3, "b", true));
-        assert_eq!((l[3].number, l[3].text, l[3].has_lf), (4, "c", false));
-        assert_eq!(raw_lines("a\n").count(), 1);
-        assert_eq!(raw_lines("").count(), 0);
+        assert_eq!((l[2].number, l[2].text, l[2].has_lf), (3, &b"b"[..], true));
+        assert_eq!((l[3].number, l[3].text, l[3].has_lf), (4, &b"c"[..], false));
+        assert_eq!(raw_lines(b"a\n").count(), 1);
+        assert_eq!(raw_lines(b"").count(), 0);
+        // Any byte is taken: the lines are cut at LF only.
+        let l: Vec<_> = raw_lines(b"# caf\xe9\n\xff x\n").collect();
+        assert_eq!((l[0].text, l[1].text), (&b"# caf\xe9"[..], &b"\xff x"[..]));
     }
 }
