@@ -523,8 +523,31 @@ impl Engine {
                 Ok(h1::Status::Complete((head, used))) => {
                     txn.rsp.parser.reset();
                     if head.is_interim() {
-                        // 100 Continue and friends: to the client as they are.
-                        s.res.forward(used as u64);
+                        // 100 Continue and friends: to the client as they
+                        // are, minus framing fields (a 1xx has no body).
+                        let output = s.res.output;
+                        if head.is_verbatim(&s.res.buf.data()[output..output + used]) {
+                            s.res.forward(used as u64);
+                            continue;
+                        }
+                        let mut out = std::mem::take(&mut self.head_out);
+                        out.clear();
+                        head.encode(&mut out);
+                        let s = &mut self.streams[sid];
+                        let fits = s.res.buf.replace_at(output, used, &out);
+                        if fits {
+                            s.res.forward(out.len() as u64);
+                        }
+                        self.head_out = out;
+                        if !fits {
+                            return self.http_server_error(
+                                now,
+                                sid,
+                                502,
+                                ErrCode::PrxCond,
+                                FinSt::Headers,
+                            );
+                        }
                         continue;
                     }
                     return self.http_process_response(now, sid, head, used);

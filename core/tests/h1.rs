@@ -783,6 +783,67 @@ fn response_heads() {
     assert_eq!((first.status, second.status, n + m), (100, 200, raw.len()));
 }
 
+/// 1xx and 204 responses have no body and lose their framing fields; 304
+/// and HEAD responses keep theirs (they describe the representation).
+/// Measured on the packaged HAProxy 2.6.12 with the same bytes: the
+/// client gets exactly this.
+#[test]
+fn bodiless_responses_lose_framing_fields() {
+    let m = |raw: &[u8]| {
+        let (r, n) = res(raw);
+        assert_eq!(n, raw.len());
+        let mut out = Vec::new();
+        r.encode(&mut out);
+        assert!(!r
+            .flags
+            .intersects(MsgFlags::CLEN | MsgFlags::CHNK | MsgFlags::XFER_ENC));
+        String::from_utf8(out).unwrap()
+    };
+    assert_eq!(
+        m(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"),
+        "HTTP/1.1 204 No Content\r\n\r\n"
+    );
+    assert_eq!(
+        m(b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nX-Foo: Bar\r\n\r\n"),
+        "HTTP/1.1 204 No Content\r\nX-Foo: Bar\r\n\r\n"
+    );
+    assert_eq!(
+        m(b"HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        "HTTP/1.1 204 No Content\r\n\r\n"
+    );
+    assert_eq!(
+        m(b"HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\n"),
+        "HTTP/1.1 100 Continue\r\n\r\n"
+    );
+    assert_eq!(
+        m(b"HTTP/1.1 103 Early Hints\r\nTransfer-Encoding: chunked\r\nLink: x\r\n\r\n"),
+        "HTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\n"
+    );
+    assert_eq!(
+        m(b"HTTP/1.1 101 Switching Protocols\r\nContent-Length: 5\r\nUpgrade: websocket\r\n\r\n"),
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+    );
+    // An untouched bodiless head stays verbatim.
+    let raw = b"HTTP/1.1 204 No Content\r\nX: 1\r\n\r\n";
+    let (r, n) = res(raw);
+    assert!(r.is_verbatim(&raw[..n]));
+    // A broken length is still an error.
+    assert_eq!(
+        res_err(b"HTTP/1.1 204 No Content\r\nContent-Length: x\r\n\r\n"),
+        H1ErrorKind::BadContentLength
+    );
+    // 304 and 200 keep theirs.
+    for raw in [
+        &b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"[..],
+        b"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+    ] {
+        let (r, n) = res(raw);
+        assert!(r.is_verbatim(&raw[..n]), "{}", raw.escape_ascii());
+        assert!(r.flags.intersects(MsgFlags::CLEN | MsgFlags::CHNK));
+    }
+}
+
 // ------------------------------------------------------------------ bodies
 
 #[test]

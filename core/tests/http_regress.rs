@@ -403,3 +403,46 @@ fn a_client_reset_while_waiting_for_the_response_is_logged_ch() {
     assert!(log.contains(" -1 0 - - CH-- "), "{log}");
     w.assert_drained();
 }
+
+/// Issue 18: a `204` (or a 1xx) carrying `Content-Length` or
+/// `Transfer-Encoding` was forwarded as is; a client that believed the
+/// field would read the next response as this one's body. They are
+/// removed, as HAProxy does; a `304` keeps its `Content-Length`.
+#[test]
+fn bodiless_responses_go_out_without_framing_fields() {
+    let mut w = World::new(&cfg("", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(
+        c,
+        b"GET /1 HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
+    );
+    let s = w.server_peer(S1, 0);
+    w.send(
+        s,
+        b"HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\n\
+          HTTP/1.1 103 Early Hints\r\nTransfer-Encoding: chunked\r\nLink: </s.css>\r\n\r\n",
+    );
+    w.send(c, b"x");
+    w.send(
+        s,
+        b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nX-A: 1\r\n\r\n",
+    );
+    w.send(c, b"GET /2 HTTP/1.1\r\nHost: a\r\n\r\n");
+    w.send(s, b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n");
+    assert_eq!(
+        text(&w.peers[c].from_engine),
+        "HTTP/1.1 100 Continue\r\n\r\n\
+         HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n\
+         HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n\
+         HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"
+    );
+    assert_eq!(
+        w.accepted[&common::addr(S1)].len(),
+        1,
+        "one server connection, reused"
+    );
+    w.fin(c);
+    w.advance(6000);
+    w.assert_drained();
+}

@@ -822,6 +822,18 @@ fn finish_response(raw: RawRes<'_>, head: &[u8]) -> Result<ResHead, H1Error> {
     if unfolded {
         flags |= MsgFlags::UNFOLDED;
     }
+    if (100..200).contains(&raw.code) || raw.code == 204 {
+        // Never a body, so never framing fields (RFC 9110 §8.6, RFC 9112
+        // §6.1: a server MUST NOT send them): a recipient that believed
+        // them would read the next response as this one's body. HAProxy's
+        // H1 mux leaves them out too. 304 and HEAD responses keep theirs:
+        // they describe the representation, as the RFC allows.
+        if flags.intersects(MsgFlags::CLEN | MsgFlags::XFER_ENC) {
+            headers
+                .retain(|n, _| !name_is(n, b"content-length") && !name_is(n, b"transfer-encoding"));
+        }
+        flags.remove(MsgFlags::CLEN | MsgFlags::CHNK | MsgFlags::XFER_ENC);
+    }
     Ok(ResHead {
         version,
         status: raw.code,
