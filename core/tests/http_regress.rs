@@ -446,3 +446,109 @@ fn bodiless_responses_go_out_without_framing_fields() {
     w.advance(6000);
     w.assert_drained();
 }
+
+/// Issue 18: chunk framing was forwarded as received, so a server with
+/// another chunk parser could read other framing than the proxy did
+/// (`0000...05`, `5;a=b`, `0;GET /smuggled HTTP/1.1`), and forbidden
+/// trailers (`Content-Length`, `Transfer-Encoding`, `Host`, ...) went
+/// through. Size lines now leave canonical and those trailers are
+/// dropped, whatever the split of the input; both directions.
+#[test]
+fn chunk_framing_leaves_canonical_and_forbidden_trailers_are_dropped() {
+    let body = b"00000000000000000000000005\r\nhello\r\n5;a=b\r\nworld\r\n\
+        3 ; x = \"y\"\r\nabc\r\nA\r\n0123456789\r\n\
+        0;GET /smuggled HTTP/1.1\r\nContent-Length: 5\r\nX-T: 1\r\n\
+        transfer-encoding: chunked\r\nHost: evil\r\nConnection: close\r\nX-Other: ok\r\n\r\n";
+    let canonical = "5\r\nhello\r\n5\r\nworld\r\n3\r\nabc\r\nA\r\n0123456789\r\n\
+        0\r\nX-T: 1\r\nX-Other: ok\r\n\r\n";
+    for step in [body.len(), 1, 2, 3, 5, 7, 11, 64] {
+        let mut w = World::new(&cfg("", ""));
+        w.server(S1, ServerMode::Manual);
+        let c = w.connect(FE);
+        let head = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+        w.send(c, head.as_bytes());
+        for piece in body.chunks(step) {
+            w.send(c, piece);
+        }
+        w.send(c, b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n");
+        let s = w.server_peer(S1, 0);
+        let got = text(&w.peers[s].from_engine);
+        assert_eq!(got, format!("{head}{canonical}"), "step {step}");
+        // The response the same way, then the next request goes through.
+        let rhead = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        w.send(s, rhead.as_bytes());
+        for piece in body.chunks(step) {
+            w.send(s, piece);
+        }
+        assert_eq!(
+            text(&w.peers[c].from_engine),
+            format!("{rhead}{canonical}"),
+            "step {step}"
+        );
+        assert!(text(&w.peers[s].from_engine).ends_with("GET /next HTTP/1.1\r\nHost: a\r\n\r\n"));
+        w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        w.fin(c);
+        w.advance(6000);
+        w.assert_drained();
+    }
+}
+
+/// Canonical framing is forwarded as it came: no byte changes, whatever
+/// the split (lines are held back only until their end arrives).
+#[test]
+fn canonical_chunk_framing_is_forwarded_untouched() {
+    let body = b"5\r\nhello\r\n1F\r\n0123456789012345678901234567890\r\n0\r\nX-Sum: 1\r\n\r\n";
+    for step in [body.len(), 1, 4] {
+        let mut w = World::new(&cfg("", ""));
+        w.server(S1, ServerMode::Manual);
+        let c = w.connect(FE);
+        let head = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+        w.send(c, head);
+        let s = w.server_peer(S1, 0);
+        let mut sent = 0;
+        for piece in body.chunks(step) {
+            w.send(c, piece);
+            sent += piece.len();
+            // Never more than what arrived, and at most one unfinished
+            // line behind.
+            let fwd = w.peers[s].from_engine.len() - head.len();
+            assert!(
+                fwd <= sent && sent - fwd <= 11,
+                "step {step}: {fwd} of {sent}"
+            );
+        }
+        assert_eq!(&w.peers[s].from_engine[head.len()..], &body[..]);
+        w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        w.fin(c);
+        w.advance(6000);
+        w.assert_drained();
+    }
+}
+
+/// A size line longer than the buffer can hold is an error, not a stall
+/// (the line is held back until its end, which never fits).
+#[test]
+fn a_chunk_line_longer_than_the_buffer_is_refused() {
+    let mut w = World::new(&cfg("", "").replacen(
+        "global\n",
+        "global\n    tune.bufsize 2048\n    tune.maxrewrite 512\n",
+        1,
+    ));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(
+        c,
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;",
+    );
+    let s = w.server_peer(S1, 0);
+    w.send(c, &[b'e'; 3000]);
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 400 "), "{got}");
+    assert!(
+        !text(&w.peers[s].from_engine).contains("5;"),
+        "the line never left"
+    );
+    w.fin(c);
+    w.advance(6000);
+    w.assert_drained();
+}

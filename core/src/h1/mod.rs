@@ -50,8 +50,8 @@ pub mod http_err;
 pub mod target;
 
 pub use chunked::{
-    encode_chunk, encode_chunk_header, encode_last_chunk, ChunkLimits, ChunkedDecoder, Decoded,
-    LengthCounter, CRLF, LAST_CHUNK,
+    encode_chunk, encode_chunk_header, encode_last_chunk, encode_size_line, ChunkLimits,
+    ChunkedDecoder, Decoded, LengthCounter, Rewrite, CRLF, LAST_CHUNK,
 };
 pub use encode::{set_body_framing, set_conn_mode, ConnMode};
 pub use framing::{request_body, response_body, BodyLen};
