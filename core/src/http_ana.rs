@@ -879,6 +879,14 @@ impl Engine {
             return;
         };
         if !s.res.shutw() && s.scf.state == ScState::Est {
+            if !s.req.shutr() && s.req.input() > 0 {
+                // Pipelined bytes after the last request are dropped.
+                let front = s.scf.conn;
+                self.conn_want_drain(front);
+            }
+            let Some(s) = self.streams.get_mut(sid) else {
+                return;
+            };
             s.res.flags |= ChnFlags::SHUTW | ChnFlags::SHUTR;
             s.req.flags |= ChnFlags::SHUTR;
             s.req.output = 0;
@@ -1025,6 +1033,25 @@ impl Engine {
         // A request body we will not read makes the connection unusable.
         let close = close || !matches!(req_body, BodyLen::None | BodyLen::Length(0));
         let req_left = s.req.buf.len();
+        // Whether the client may still be sending this request: a body we
+        // will not read, a head not even parsed (errors), a body under way.
+        let head_only = used > 0 && matches!(req_body, BodyLen::None | BodyLen::Length(0));
+        let incomplete = match s.txn.as_ref().map(|t| t.req.state) {
+            Some(MsgState::Head) => !head_only,
+            Some(MsgState::Body) => true,
+            Some(MsgState::Done | MsgState::Tunnel) | None => false,
+        };
+        let unread = req_left.saturating_sub(s.req.output) > used;
+        if close && !s.req.shutr() && (incomplete || unread) {
+            // The client may still be sending (the rest of a request we
+            // refuse), or sent bytes we drop: close with a lingering close
+            // so that what it sends next cannot reset the answer away.
+            let front = s.scf.conn;
+            self.conn_want_drain(front);
+        }
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         s.req.buf.consume(used.min(req_left));
         s.req.output = 0;
         if close {
@@ -1068,6 +1095,14 @@ impl Engine {
         let to = self.front_timeout(sid);
         let s = &mut self.streams[sid];
         s.res.wex = to.map(|t| now.add_ms(t));
+    }
+
+    /// Asks for a lingering close of the client connection `c` (see
+    /// `Engine::conn_linger`).
+    fn conn_want_drain(&mut self, c: Option<Id<crate::connection::Conn>>) {
+        if let Some(conn) = c.and_then(|c| self.conns.get_mut(c)) {
+            conn.flags |= crate::connection::CoFlags::WANT_DRAIN;
+        }
     }
 
     /// Gives up on the transaction: both sides closed, nothing more sent.

@@ -41,10 +41,14 @@ fn timeout_http_request_bounds_a_trickling_head() {
     w.advance(100);
     let got = text(&w.peers[c].from_engine);
     assert!(got.starts_with("HTTP/1.1 408 "), "{got}");
-    assert!(w.peers[c].closed_by_engine.is_some());
+    // A FIN after the 408; the client may still be sending: the close
+    // lingers until it closes.
+    assert!(w.peers[c].fin_from_engine);
     assert!(w.accepted.is_empty(), "nothing reached the server");
     let log = w.log_texts().last().cloned().unwrap_or_default();
     assert!(log.contains(" 408 ") && log.contains(" cR-- "), "{log}");
+    w.fin(c);
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
     w.assert_drained();
 }
 
@@ -144,6 +148,8 @@ fn bad_request_chunk_size_gets_400_and_nothing_forwarded() {
     );
     let got = text(&w.peers[c].from_engine);
     assert!(got.starts_with("HTTP/1.1 400 "), "{got}");
+    assert!(w.peers[c].fin_from_engine);
+    w.fin(c);
     assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
     assert!(w.accepted.is_empty(), "nothing reached the server");
     assert_eq!(w.peers.len(), 1, "no server connection was even attempted");
@@ -165,6 +171,7 @@ fn bad_request_chunk_size_gets_400_and_nothing_forwarded() {
     assert!(got.starts_with("HTTP/1.1 400 "), "{got}");
     assert_eq!(w.peers[s].closed_by_engine, Some(CloseHow::Reset));
     assert!(!text(&w.peers[s].from_engine).contains("zz"));
+    w.fin(c);
     w.assert_drained();
 }
 
@@ -182,6 +189,7 @@ fn a_request_refused_before_backend_selection_logs_the_frontend() {
     let log = w.log_texts().last().cloned().unwrap_or_default();
     assert!(log.contains(" fe fe/<NOSRV> "), "{log}");
     assert!(log.contains(" 400 ") && log.contains(" PR-- "), "{log}");
+    w.fin(c);
     w.assert_drained();
     // A request that went through names its backend.
     let c = w.connect(FE);
@@ -206,6 +214,7 @@ fn request_timeouts_and_bad_responses_are_counted_like_haproxy() {
     w.send(c, b"GET / HTTP/1.1\r\n");
     w.advance(500);
     assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 408 "));
+    w.fin(c);
     assert_eq!(stat(&mut w, "fe", "FRONTEND", "ereq"), "1");
     let c = w.connect(FE);
     w.send(c, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -339,6 +348,7 @@ fn bad_requests_count_in_req_tot_and_ereq() {
         w.send(c, req);
         w.advance(500);
         assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 4"));
+        w.fin(c);
     }
     assert_eq!(stat(&mut w, "fe", "FRONTEND", "req_tot"), "3");
     assert_eq!(stat(&mut w, "fe", "FRONTEND", "ereq"), "3");
@@ -549,6 +559,71 @@ fn a_chunk_line_longer_than_the_buffer_is_refused() {
         "the line never left"
     );
     w.fin(c);
+    w.advance(6000);
+    w.assert_drained();
+}
+
+/// Issue 18: a request head over the buffer size got its 400 and then a
+/// reset (the socket was closed with the rest of the head unread), which
+/// can destroy the 400 before the client reads it. Now the answer is
+/// followed by a FIN, what the client still sends is read and thrown
+/// away, and the socket closes once the client closes (or after `timeout
+/// client-fin`): never a reset.
+#[test]
+fn an_error_reply_is_followed_by_a_lingering_close() {
+    let mut w = World::new(&cfg("    timeout client-fin 3s\n", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    let mut big = b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: ".to_vec();
+    big.extend(std::iter::repeat_n(b'x', 40_000));
+    w.send(c, &big);
+    let got = text(&w.peers[c].from_engine);
+    assert!(
+        got.starts_with("HTTP/1.1 400 ") && got.ends_with("</html>\n"),
+        "{got}"
+    );
+    assert!(w.peers[c].fin_from_engine, "a FIN after the 400");
+    assert_eq!(
+        w.peers[c].closed_by_engine, None,
+        "not closed while the client sends"
+    );
+    assert!(w.peers[c].to_engine.is_empty(), "everything was read");
+    let logs = w.log_texts().len();
+    // More bytes: read and dropped, nothing answered, nothing logged.
+    w.send(
+        c,
+        b"more of the same\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    assert!(w.peers[c].to_engine.is_empty());
+    assert!(text(&w.peers[c].from_engine) == got, "nothing more written");
+    assert_eq!(w.log_texts().len(), logs);
+    assert!(w.accepted.is_empty(), "nothing reached a server");
+    w.advance(2999);
+    assert_eq!(w.peers[c].closed_by_engine, None);
+    // `timeout client-fin` ends it; a FIN from the client would have too.
+    w.advance(1);
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
+    w.assert_drained();
+
+    // The client closes first: closed at once.
+    let c = w.connect(FE);
+    w.send(
+        c,
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\n",
+    );
+    assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 422 "));
+    assert!(w.peers[c].fin_from_engine);
+    w.fin(c);
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
+    w.assert_drained();
+
+    // A request that was read whole: closed at once as before (nothing
+    // more is expected from the client).
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
     w.advance(6000);
     w.assert_drained();
 }

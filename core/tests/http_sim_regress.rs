@@ -82,6 +82,10 @@ fn a_reply_that_closes_says_so() {
     assert!(got.starts_with("HTTP/1.1 200 "), "{got}");
     assert!(got.contains("\r\nconnection: close\r\n"), "{got}");
     assert!(got.ends_with("\r\n\r\nlocal"), "one answer: {got:?}");
+    // A FIN after the answer; the body and the next request were dropped
+    // unread, so the close lingers until the client closes.
+    assert!(w.peers[c].fin_from_engine);
+    w.fin(c);
     assert!(w.peers[c].closed_by_engine.is_some());
     w.assert_drained();
 }
