@@ -557,3 +557,41 @@ fn error_replies_are_read_whole_then_fin_side_by_side() {
         }
     }
 }
+
+/// `TE` reaches the server as `trailers` or not at all, on both proxies
+/// (the proxy decodes no coding but chunked).
+#[test]
+fn te_is_reduced_to_trailers_side_by_side() {
+    let dir = TempDir::new("h1conf-te");
+    let cases: [(&[u8], &[&str]); 3] = [
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nTE: trailers, deflate\r\n\r\n",
+            &["trailers"],
+        ),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nTE: deflate\r\n\r\n", &[]),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nTE: trailers\r\n\r\n",
+            &["trailers"],
+        ),
+    ];
+    for side in Side::both(
+        "te_is_reduced_to_trailers_side_by_side",
+        &dir,
+        "",
+        default_reply,
+    ) {
+        for (req, want) in cases {
+            let (got, _, raw) = side.exchange(req);
+            let what = format!("{:?} {}", side.who, esc(req));
+            assert_eq!(status_of(&got), Some(200), "{what}");
+            let text = String::from_utf8_lossy(&raw).to_string();
+            let te: Vec<&str> = text
+                .split("\r\n")
+                .filter_map(|l| l.split_once(':'))
+                .filter(|(n, _)| n.eq_ignore_ascii_case("te"))
+                .map(|(_, v)| v.trim())
+                .collect();
+            assert_eq!(te, want, "{what}: {}", esc(&raw));
+        }
+    }
+}

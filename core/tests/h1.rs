@@ -461,6 +461,26 @@ fn request_target_forms_and_normalisation() {
     );
 }
 
+/// `TE` keeps only `trailers` (the proxy decodes no other coding), as
+/// HAProxy 2.6 forwards it (measured: `TE: trailers, deflate` reaches the
+/// server as `te: trailers`, `TE: deflate` not at all).
+#[test]
+fn te_keeps_only_trailers() {
+    let f = |raw: &[u8]| fields(&req(raw).0.headers);
+    let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
+    assert_eq!(
+        f(b"GET / HTTP/1.1\r\nHost: a\r\nTE: trailers, deflate\r\nX: 1\r\n\r\n"),
+        [kv("Host", "a"), kv("TE", "trailers"), kv("X", "1")]
+    );
+    assert_eq!(
+        f(b"GET / HTTP/1.1\r\nTE: deflate\r\nHost: a\r\nte: gzip;q=1\r\n\r\n"),
+        [kv("Host", "a")]
+    );
+    let raw = b"GET / HTTP/1.1\r\nHost: a\r\nTE: trailers\r\n\r\n";
+    let (h, n) = req(raw);
+    assert!(h.is_verbatim(&raw[..n]), "TE: trailers goes as it came");
+}
+
 #[test]
 fn versions() {
     let (h, _) = req(b"GET / HTTP/1.0\r\n\r\n");

@@ -776,6 +776,7 @@ fn finish_request(raw: RawReq<'_>, head: &[u8], opts: &ParseOptions) -> Result<R
             set_host(&mut headers, &host).map_err(err)?;
         }
     }
+    normalize_te(&mut headers);
     if connect {
         // A CONNECT request has no content (RFC 9110 §9.3.6): what follows
         // its head is tunnel data, as HAProxy's `h1_postparse_req_hdrs`
@@ -795,6 +796,35 @@ fn finish_request(raw: RawReq<'_>, head: &[u8], opts: &ParseOptions) -> Result<R
         headers,
         flags,
     })
+}
+
+/// `TE` says which transfer codings the client accepts in the response;
+/// the proxy decodes none but chunked, so only `trailers` may go on to the
+/// server (a `TE: gzip` would let it answer with a coding the proxy then
+/// refuses). A field without `trailers` is dropped, one with it becomes
+/// `TE: trailers`, as HAProxy's H1 mux writes it.
+fn normalize_te(h: &mut Headers) {
+    let mut i = 0;
+    while i < h.len() {
+        if !name_is(h.name_at(i), b"te") {
+            i += 1;
+            continue;
+        }
+        let v = h.value_at(i);
+        if v == b"trailers" {
+            i += 1;
+        } else if list_elements(v).any(|e| e.eq_ignore_ascii_case(b"trailers")) {
+            // Cannot fail: the value gets shorter.
+            let _ = h.replace_value(i, b"trailers");
+            i += 1;
+        } else {
+            let mut n = 0;
+            h.retain(|_, _| {
+                n += 1;
+                n != i + 1
+            });
+        }
+    }
 }
 
 /// Sets the value of every `Host` field (after duplicates were merged,
