@@ -544,6 +544,8 @@ struct Scan {
     te: TeScan,
     /// Index of the first `Host` field.
     host_field: Option<usize>,
+    /// A `TE` field is present (requests).
+    te_field: bool,
     /// Fields to drop (duplicates merged away).
     drop: Vec<bool>,
 }
@@ -669,6 +671,7 @@ fn scan_fields(h: &Headers, side: Side) -> Result<Scan, H1ErrorKind> {
             {
                 s.flags |= MsgFlags::EXPECT_100;
             }
+            2 if side == Side::Request && name_is(name, b"te") => s.te_field = true,
             4 if side == Side::Request && name_is(name, b"host") => match s.host_field {
                 None => s.host_field = Some(i),
                 Some(first) if h.value_at(first).eq_ignore_ascii_case(value) => {
@@ -742,6 +745,7 @@ fn finish_request(raw: RawReq<'_>, head: &[u8], opts: &ParseOptions) -> Result<R
     let scan = scan_fields(&headers, Side::Request).map_err(err)?;
     // `Host` cut to this many bytes (CONNECT: a default port dropped).
     let mut host_cut = None;
+    let te = scan.te_field;
     if let Some(host) = scan.host_field.map(|i| headers.value_at(i)) {
         if target::has_forbidden_char(host) {
             return Err(err(H1ErrorKind::BadHost));
@@ -776,7 +780,9 @@ fn finish_request(raw: RawReq<'_>, head: &[u8], opts: &ParseOptions) -> Result<R
             set_host(&mut headers, &host).map_err(err)?;
         }
     }
-    normalize_te(&mut headers);
+    if te {
+        normalize_te(&mut headers);
+    }
     if connect {
         // A CONNECT request has no content (RFC 9110 §9.3.6): what follows
         // its head is tunnel data, as HAProxy's `h1_postparse_req_hdrs`

@@ -102,19 +102,36 @@ pub(crate) fn split_port(host_port: &[u8]) -> (&[u8], Option<&[u8]>) {
 /// spaces, non-ASCII, `,` (ambiguous in a field), `#`, `/`, `?`, `@`, `\`,
 /// and brackets except around an IP literal at the start.
 pub(crate) fn has_forbidden_char(v: &[u8]) -> bool {
+    // Fast path: no byte of the set at all (a plain host name).
+    if !v.iter().any(|&c| SPECIAL[c as usize]) {
+        return false;
+    }
     let mut open = false;
     for (i, &c) in v.iter().enumerate() {
         match c {
             b'[' if i == 0 => open = true,
             b']' if open && (i + 1 == v.len() || v[i + 1] == b':') => open = false,
-            0..=0x20 | 0x7f..=0xff | b',' | b'#' | b'/' | b'?' | b'@' | b'[' | b']' | b'\\' => {
-                return true
-            }
+            _ if SPECIAL[c as usize] => return true,
             _ => {}
         }
     }
     open
 }
+
+/// The bytes [`has_forbidden_char`] looks at: controls, space, DEL,
+/// non-ASCII, `,` `#` `/` `?` `@` `[` `]` `\`.
+const SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = c <= 0x20
+            || c >= 0x7f
+            || matches!(c, b',' | b'#' | b'/' | b'?' | b'@' | b'[' | b']' | b'\\');
+        i += 1;
+    }
+    t
+};
 
 /// `host[:port]` of a target: a non-empty host without forbidden bytes
 /// and without a `:` outside an IP literal, and a port of digits.
