@@ -22,10 +22,12 @@ const SEC: Duration = Duration::from_secs(1);
 
 /// The same file for both: short keep-alive and tunnel timeouts, so that
 /// a connection left open by an accepted request ends quickly.
-fn conf_cfg(sock: &Path, fe: u16, be: u16, fe_lines: &str) -> String {
+fn conf_cfg(sock: &Path, fe: u16, be: u16, fe_lines: &str, dead: u16) -> String {
     format!(
         "{}defaults\n    mode http\n    log global\n    option httplog\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n    timeout http-keep-alive 200ms\n    timeout tunnel 300ms\n\
-         frontend fe\n    bind 127.0.0.1:{fe}\n{fe_lines}    default_backend be\nbackend be\n    server s1 127.0.0.1:{be}\n",
+         frontend fe\n    bind 127.0.0.1:{fe}\n{fe_lines}    use_backend dead if {{ path_beg /dead }}\n    default_backend be\n\
+         backend be\n    server s1 127.0.0.1:{be}\n\
+         backend dead\n    retries 0\n    server s1 127.0.0.1:{dead}\n",
         global_section(sock, "")
     )
 }
@@ -53,7 +55,8 @@ impl Side {
         fe_lines: &str,
         responder: impl Fn(&SeenReq) -> Reply + Send + Sync + 'static,
     ) -> Side {
-        let [fe, be] = free_ports(2)[..] else {
+        // `dead`: a port nobody listens on (connection refused).
+        let [fe, be, dead] = free_ports(3)[..] else {
             panic!()
         };
         let srv = HttpServer::start(be, responder);
@@ -61,7 +64,7 @@ impl Side {
             Who::Sluice => ("sl", None, None),
             Who::HaProxy => ("ha", None, None),
         };
-        let cfg = conf_cfg(&dir.join(&format!("{tag}.sock")), fe, be, fe_lines);
+        let cfg = conf_cfg(&dir.join(&format!("{tag}.sock")), fe, be, fe_lines, dead);
         match who {
             Who::Sluice => s = Some(Sluice::run(dir, tag, &cfg)),
             Who::HaProxy => h = Some(HaRun::start(dir, tag, &cfg)),
@@ -507,7 +510,8 @@ fn bodiless_responses_side_by_side() {
 }
 
 /// An oversized head, a malformed request followed by more bytes, a body
-/// the proxy will not read: the answer is read whole and the connection
+/// the proxy will not read (denied, or no server to send it to): the
+/// answer is read whole and the connection
 /// ends with a FIN, never a reset, while the client is still sending (the
 /// proxy drains what comes after its answer).
 #[test]
@@ -521,10 +525,13 @@ fn error_replies_are_read_whole_then_fin_side_by_side() {
     junk.extend(std::iter::repeat_n(b'x', 2_000_000));
     let mut denied = b"POST /deny HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n".to_vec();
     denied.extend(std::iter::repeat_n(b'y', 2_000_000));
-    let cases: [(&str, &[u8], u16); 3] = [
+    let mut refused = b"POST /dead HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n".to_vec();
+    refused.extend(std::iter::repeat_n(b'z', 2_000_000));
+    let cases: [(&str, &[u8], u16); 4] = [
         ("huge head", &huge, 400),
         ("junk", &junk, 400),
         ("denied body", &denied, 403),
+        ("no server", &refused, 503),
     ];
     for side in Side::both(
         "error_replies_are_read_whole_then_fin_side_by_side",
