@@ -164,6 +164,12 @@ impl Buffer {
         true
     }
 
+    /// Keeps the first `len` bytes of data, drops the rest (`b_sub` from
+    /// the tail).
+    pub fn truncate(&mut self, len: usize) {
+        self.tail = self.head + len.min(self.len());
+    }
+
     /// Drops all data.
     pub fn reset(&mut self) {
         self.head = 0;

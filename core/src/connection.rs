@@ -42,6 +42,13 @@ bitflags! {
         const SOCK_RD_SH = 0x0000_1000;
         /// Our FIN was sent (`CO_FL_SOCK_WR_SH`).
         const SOCK_WR_SH = 0x0000_2000;
+        /// Close with a lingering close: the peer may still be sending
+        /// (`CO_FL_WANT_DRAIN`; set by the HTTP analysers, see
+        /// `Engine::conn_linger`).
+        const WANT_DRAIN = 0x0000_4000;
+        /// In a lingering close: everything read is thrown away until the
+        /// peer closes.
+        const DRAINING = 0x0000_8000;
     }
 }
 
@@ -82,6 +89,9 @@ pub struct Conn {
     pub hdr_out: Vec<u8>,
     /// The interest last computed for the socket (read, write).
     pub want: (bool, bool),
+    /// The frontend of a lingering client connection (what it drains
+    /// still counts in its `bytes_in`).
+    pub linger_fe: Option<usize>,
 }
 
 impl Conn {
@@ -97,6 +107,7 @@ impl Conn {
             hs: Buffer::null(),
             hdr_out: Vec::new(),
             want: (false, false),
+            linger_fe: None,
         }
     }
 
@@ -124,6 +135,13 @@ use crate::time::Time;
 pub(crate) const PRX_EMPTY: &str = "Connection closed while waiting for PROXY protocol header";
 pub(crate) const PRX_ABORT: &str = "Connection error while waiting for PROXY protocol header";
 pub(crate) const PRX_TIMEOUT: &str = "Timeout while waiting for PROXY protocol header";
+
+/// The longest lingering close without `timeout client-fin`.
+pub const LINGER_MAX_MS: u64 = 5_000;
+/// The most client connections lingering at once.
+pub const MAX_LINGERING: u32 = 1024;
+/// Bytes a lingering connection reads (and throws away) at once.
+const DRAIN_BUF_LEN: usize = 16 * 1024;
 
 /// Who waits for a buffer from the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,6 +180,9 @@ impl Engine {
             let spare = hs.spare_mut();
             let n = room.min(spare.len());
             return &mut spare[..n];
+        }
+        if conn.flags.contains(CoFlags::DRAINING) {
+            return &mut self.drain_buf;
         }
         let Some((sid, dir)) = self.conn_rx_target(c) else {
             // An idle server connection: any byte or a close ends it.
@@ -254,6 +275,16 @@ impl Engine {
         };
         if conn.mux == Mux::None {
             return self.conn_handshake_recv(now, c, n);
+        }
+        if conn.flags.contains(CoFlags::DRAINING) {
+            // Thrown away (but read from the client all the same); the
+            // peer's close ends the linger.
+            if n == 0 {
+                self.conn_linger_end(now, c);
+            } else if let Some(f) = conn.linger_fe.and_then(|fe| self.proxies[fe].fe.as_mut()) {
+                f.bytes_in += n as u64;
+            }
+            return;
         }
         let Some((sid, dir)) = self.conn_rx_target(c) else {
             return self.idle_conn_close(now, c);
@@ -391,6 +422,10 @@ impl Engine {
         conn.flags |= CoFlags::ERROR;
         let sock = conn.sock;
         self.free_sock(sock);
+        if self.conns[c].flags.contains(CoFlags::DRAINING) {
+            // The driver closed the socket already.
+            return self.conn_linger_end(now, c);
+        }
         let Some(conn) = self.conns.get(c) else {
             return;
         };
@@ -509,8 +544,10 @@ impl Engine {
                         est && s.req.output > 0 && !s.req.shutw(),
                     )
                 }
-                // An idle server connection watches for the server's close.
+                // An idle server connection watches for the server's close,
+                // a lingering client connection for the client's.
                 (None, ConnSide::Back { .. }) => (true, false),
+                (None, ConnSide::Front) if conn.flags.contains(CoFlags::DRAINING) => (true, false),
                 (None, _) => (false, false),
             }
         };
@@ -521,15 +558,100 @@ impl Engine {
         self.set_interest(sock, read, write);
     }
 
-    /// Closes a connection's socket and forgets the connection.
-    pub(crate) fn conn_close(&mut self, _now: Time, c: Id<Conn>, how: CloseHow) {
+    /// Closes a connection's socket and forgets the connection. A graceful
+    /// close of a client connection that may still be sending lingers
+    /// first (`Engine::conn_linger`).
+    pub(crate) fn conn_close(&mut self, now: Time, c: Id<Conn>, how: CloseHow) {
+        if how == CloseHow::Graceful && self.conn_linger(now, c) {
+            return;
+        }
         let Some(conn) = self.conns.remove(c) else {
             return;
         };
+        if conn.flags.contains(CoFlags::DRAINING) {
+            self.lingering -= 1;
+            self.timers.arm(TimerKey::ConnDrain(c), None);
+        }
         self.timers.arm(TimerKey::ConnHs(c), None);
         self.pool.cancel(BufWaiter::Conn(c));
         self.close_sock(conn.sock, how);
         self.pool_release(conn.hs);
+    }
+
+    /// A lingering close (HAProxy's shutdown-then-drain of a client
+    /// connection, `CO_FL_WANT_DRAIN`, `conn_ctrl_drain`): closing a socket
+    /// whose receive queue holds unread bytes makes the kernel send a
+    /// reset, which destroys what was just written and not yet read by the
+    /// client, a 400 in front of an oversized request for one. So a client
+    /// connection the analysers marked [`CoFlags::WANT_DRAIN`] (they
+    /// answered and close while the client may still be sending, or they
+    /// drop bytes it sent) shuts its write side (the FIN follows the
+    /// answer), throws away what the client still sends, and closes once
+    /// the client closes, or after `timeout client-fin` (else `timeout
+    /// client`, at most [`LINGER_MAX_MS`]). Not when the client closed
+    /// already; at most [`MAX_LINGERING`] at once (the others close at
+    /// once). The session is over: the connection no longer counts in
+    /// `maxconn`. Returns `false` when the connection is to be closed now.
+    fn conn_linger(&mut self, now: Time, c: Id<Conn>) -> bool {
+        let Some(conn) = self.conns.get(c) else {
+            return false;
+        };
+        if conn.side != ConnSide::Front
+            || conn.mux == Mux::None
+            || !conn.flags.contains(CoFlags::WANT_DRAIN)
+            || conn
+                .flags
+                .intersects(CoFlags::SOCK_RD_SH | CoFlags::ERROR | CoFlags::DRAINING)
+            || self.lingering >= MAX_LINGERING
+        {
+            return false;
+        }
+        let fe = conn
+            .session
+            .and_then(|s| self.sessions.get(s))
+            .map(|se| se.fe);
+        let ms = match fe.map(|fe| &self.proxies[fe].timeouts) {
+            Some(t) => t.client_fin_ms.map(u64::from).unwrap_or_else(|| {
+                t.client_ms
+                    .map_or(LINGER_MAX_MS, u64::from)
+                    .min(LINGER_MAX_MS)
+            }),
+            None => LINGER_MAX_MS,
+        };
+        let conn = &mut self.conns[c];
+        let sock = conn.sock;
+        let shut = conn.flags.contains(CoFlags::SOCK_WR_SH);
+        conn.flags |= CoFlags::DRAINING | CoFlags::SOCK_WR_SH;
+        conn.mux = Mux::Pt { stream: None };
+        conn.session = None;
+        conn.linger_fe = fe;
+        let hs = std::mem::take(&mut conn.hs);
+        self.pool_release(hs);
+        self.pool.cancel(BufWaiter::Conn(c));
+        self.timers.arm(TimerKey::ConnHs(c), None);
+        if !shut {
+            self.shutdown_write(sock);
+        }
+        if self.drain_buf.is_empty() {
+            self.drain_buf = vec![0; DRAIN_BUF_LEN];
+        }
+        self.lingering += 1;
+        self.timers
+            .arm(TimerKey::ConnDrain(c), Some(now.add_ms(ms.max(1))));
+        self.conn_update_interest(c);
+        true
+    }
+
+    /// The lingering close of `c` is over (the client closed, failed, or
+    /// the linger timed out): close it for good.
+    pub(crate) fn conn_linger_end(&mut self, now: Time, c: Id<Conn>) {
+        if self
+            .conns
+            .get(c)
+            .is_some_and(|x| x.flags.contains(CoFlags::DRAINING))
+        {
+            self.conn_close(now, c, CloseHow::Graceful);
+        }
     }
 
     /// Bytes of a PROXY header (or data after it) arrived before the stream.

@@ -47,9 +47,22 @@ impl Engine {
                 }
             }
         }
-        for (_, c) in self.conns.iter() {
+        let mut lingering = 0;
+        for (id, c) in self.conns.iter() {
             buffers += usize::from(!c.hs.is_null());
+            if c.flags.contains(crate::connection::CoFlags::DRAINING) {
+                lingering += 1;
+                assert!(
+                    c.session.is_none() && c.mux == Mux::Pt { stream: None },
+                    "a lingering connection still attached"
+                );
+                assert!(
+                    self.timers.deadline(TimerKey::ConnDrain(id)).is_some(),
+                    "a lingering connection without its deadline"
+                );
+            }
         }
+        assert_eq!(lingering, self.lingering, "lingering count drifted");
         assert_eq!(
             buffers,
             self.pool.in_use(),

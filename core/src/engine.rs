@@ -163,6 +163,9 @@ pub(crate) enum TimerKey {
     Stream(Id<Stream>),
     /// A connection's handshake timeout (PROXY header).
     ConnHs(Id<Conn>),
+    /// The end of a client connection's lingering close (see
+    /// `Engine::conn_linger`).
+    ConnDrain(Id<Conn>),
     /// The health check of server `srv` of backend `be`.
     Check(usize, usize),
     /// The purge of a server's idle connections (backend, server).
@@ -206,6 +209,11 @@ pub struct Engine {
     pub(crate) maxrewrite: usize,
     /// Where idle server connections read (anything read ends them).
     pub(crate) scratch: [u8; 64],
+    /// Where lingering client connections read what they drain (allocated
+    /// with the first one).
+    pub(crate) drain_buf: Vec<u8>,
+    /// Client connections in a lingering close.
+    pub(crate) lingering: u32,
     /// Where rewritten HTTP heads are encoded before going to a channel
     /// (kept to save an allocation per head).
     pub(crate) head_out: Vec<u8>,
@@ -239,6 +247,8 @@ impl Engine {
             maxconn: None,
             maxrewrite: 1024,
             scratch: [0; 64],
+            drain_buf: Vec::new(),
+            lingering: 0,
             head_out: Vec::new(),
             stats_timeout_ms: 10_000,
             stopping: None,
@@ -573,8 +583,11 @@ impl Engine {
         }
         let done = match self.stopping {
             Some(StopMode::Hard) => true,
-            // A soft stop waits for the live connections to end.
-            Some(StopMode::Soft) => self.peers_may_exit() && self.sessions.is_empty(),
+            // A soft stop waits for the live connections to end, and for
+            // the lingering ones to have drained.
+            Some(StopMode::Soft) => {
+                self.peers_may_exit() && self.sessions.is_empty() && self.lingering == 0
+            }
             None => false,
         };
         if done {
@@ -726,6 +739,7 @@ impl Engine {
                 }
             }
             TimerKey::ConnHs(c) => self.handshake_fail(now, c, crate::connection::PRX_TIMEOUT),
+            TimerKey::ConnDrain(c) => self.conn_linger_end(now, c),
             TimerKey::Check(be, srv) => self.check_timer(now, be, srv),
             TimerKey::IdlePurge(be, srv) => self.idle_purge(now, be, srv),
         }

@@ -30,7 +30,7 @@
 use bitflags::bitflags;
 
 use crate::arena::Id;
-use crate::channel::{ChnFlags, INFINITE_FORWARD};
+use crate::channel::{Channel, ChnFlags, INFINITE_FORWARD};
 use crate::engine::Engine;
 use crate::h1::{
     self, BodyLen, ChunkedDecoder, Decoded, HeadParser, LengthCounter, Method, ParseOptions,
@@ -89,6 +89,10 @@ pub struct HttpMsg {
     pub body: BodyLen,
     pub len: LengthCounter,
     pub chunked: ChunkedDecoder,
+    /// Input bytes at the front of the channel's input that the chunked
+    /// decoder already read but that may not leave yet (an unfinished size
+    /// or trailer line).
+    pub held: usize,
 }
 
 impl HttpMsg {
@@ -99,6 +103,7 @@ impl HttpMsg {
             body: BodyLen::None,
             len: LengthCounter::new(0),
             chunked: ChunkedDecoder::new(side),
+            held: 0,
         }
     }
 }
@@ -161,32 +166,112 @@ enum BodyStep {
     Error(h1::H1Error),
 }
 
-/// Walks the framing of the body bytes in `input` (the channel's input
-/// part) and says how many belong to the message.
-fn body_step(msg: &mut HttpMsg, input: &[u8]) -> BodyStep {
+/// Walks the framing of the body bytes in the channel's input and says how
+/// many belong to the message and may leave now.
+fn body_step(msg: &mut HttpMsg, ch: &mut Channel) -> BodyStep {
     match msg.body {
         BodyLen::None => BodyStep::End(0),
         BodyLen::Length(_) => {
-            let n = msg.len.take(input.len());
+            let n = msg.len.take(ch.input());
             if msg.len.is_done() {
                 BodyStep::End(n)
             } else {
                 BodyStep::More(n)
             }
         }
-        BodyLen::Chunked => {
-            let mut used = 0;
-            loop {
-                match msg.chunked.decode(&input[used..]) {
-                    Ok((Decoded::Data(_), n)) => used += n,
-                    Ok((Decoded::NeedMore, n)) => return BodyStep::More(used + n),
-                    Ok((Decoded::End, n)) => return BodyStep::End(used + n),
-                    Err(e) => return BodyStep::Error(e),
-                }
-            }
-        }
-        BodyLen::UntilClose | BodyLen::Tunnel => BodyStep::More(input.len()),
+        BodyLen::Chunked => chunked_step(msg, ch),
+        BodyLen::UntilClose | BodyLen::Tunnel => BodyStep::More(ch.input()),
     }
+}
+
+/// A chunked body: the decoder walks the new input (payload is never
+/// copied); size lines that are not canonical (`0005`, `5;ext`, `5 `) are
+/// rewritten in place as `5`, and trailer lines that HTTP forbids
+/// (`DROPPED_TRAILERS`) removed, so the next hop reads exactly the
+/// framing the proxy read (HAProxy re-emits chunk framing from HTX). A
+/// rewrite only ever shortens, so the buffer is compacted in one pass. An
+/// unfinished size or trailer line is held back (`HttpMsg::held`) until
+/// its end arrives: it may need rewriting.
+fn chunked_step(msg: &mut HttpMsg, ch: &mut Channel) -> BodyStep {
+    if msg.held > ch.input() {
+        // The input was dropped under the message (an abort shut the
+        // channel): nothing is held any more, nothing can follow.
+        msg.held = 0;
+        return BodyStep::More(0);
+    }
+    let out = ch.output;
+    // The decoder offset of the first input byte: the held bytes were
+    // decoded already.
+    let base = msg.chunked.offset() - msg.held as u64;
+    let data = &ch.buf.data()[out..];
+    let mut used = msg.held;
+    let mut ended = false;
+    loop {
+        match msg.chunked.decode(&data[used..]) {
+            Ok((Decoded::Data(_), n)) => used += n,
+            Ok((Decoded::NeedMore, n)) => {
+                used += n;
+                break;
+            }
+            Ok((Decoded::End, n)) => {
+                used += n;
+                ended = true;
+                break;
+            }
+            Err(e) => return BodyStep::Error(e),
+        }
+    }
+    let mut fwd = match msg.chunked.partial_line_start() {
+        Some(p) => p.saturating_sub(base) as usize,
+        None => used,
+    };
+    msg.held = used - fwd;
+    if msg.chunked.has_rewrites() {
+        let rewrites = msg.chunked.take_rewrites();
+        fwd -= compact(&mut ch.buf, out, base, &rewrites);
+    }
+    if ended {
+        BodyStep::End(fwd)
+    } else {
+        BodyStep::More(fwd)
+    }
+}
+
+/// Applies `rewrites` (decoder offsets, `base` being the offset of the
+/// buffer byte at `from`) in one pass: every byte after the first rewrite
+/// moves down at most once. Returns how many bytes went.
+fn compact(
+    buf: &mut crate::buf::Buffer,
+    from: usize,
+    base: u64,
+    rewrites: &[h1::Rewrite],
+) -> usize {
+    let len = buf.len();
+    let data = buf.data_mut();
+    let at = |start: u64| from + start.saturating_sub(base) as usize;
+    let Some(first) = rewrites.first() else {
+        return 0;
+    };
+    let (mut w, mut r) = (at(first.range().0), at(first.range().0));
+    for rw in rewrites {
+        let (start, n) = rw.range();
+        crate::bug_on!(start < base, "a rewrite of bytes already forwarded");
+        let start = at(start).max(r);
+        let end = (start + n as usize).min(len);
+        data.copy_within(r..start, w);
+        w += start - r;
+        if let h1::Rewrite::SizeLine { size, .. } = *rw {
+            let mut tmp = [0u8; 18];
+            let line = h1::encode_size_line(size, &mut tmp);
+            data[w..w + line.len()].copy_from_slice(line);
+            w += line.len();
+        }
+        r = end;
+    }
+    data.copy_within(r..len, w);
+    w += len - r;
+    buf.truncate(w);
+    len - w
 }
 
 impl Engine {
@@ -523,8 +608,31 @@ impl Engine {
                 Ok(h1::Status::Complete((head, used))) => {
                     txn.rsp.parser.reset();
                     if head.is_interim() {
-                        // 100 Continue and friends: to the client as they are.
-                        s.res.forward(used as u64);
+                        // 100 Continue and friends: to the client as they
+                        // are, minus framing fields (a 1xx has no body).
+                        let output = s.res.output;
+                        if head.is_verbatim(&s.res.buf.data()[output..output + used]) {
+                            s.res.forward(used as u64);
+                            continue;
+                        }
+                        let mut out = std::mem::take(&mut self.head_out);
+                        out.clear();
+                        head.encode(&mut out);
+                        let s = &mut self.streams[sid];
+                        let fits = s.res.buf.replace_at(output, used, &out);
+                        if fits {
+                            s.res.forward(out.len() as u64);
+                        }
+                        self.head_out = out;
+                        if !fits {
+                            return self.http_server_error(
+                                now,
+                                sid,
+                                502,
+                                ErrCode::PrxCond,
+                                FinSt::Headers,
+                            );
+                        }
                         continue;
                     }
                     return self.http_process_response(now, sid, head, used);
@@ -647,6 +755,7 @@ impl Engine {
     pub(crate) fn http_forward_body(&mut self, now: Time, sid: Id<Stream>, dir: Dir) {
         let s = &mut self.streams[sid];
         let Some(txn) = s.txn.as_mut() else { return };
+        let (rsp_state, answered) = (txn.rsp.state, txn.flags.contains(TxnFlags::RES_HEAD_SENT));
         let (ch, msg) = if dir == Dir::Req {
             (&mut s.req, &mut txn.req)
         } else {
@@ -655,11 +764,46 @@ impl Engine {
         if msg.state != MsgState::Body {
             return;
         }
-        let input = &ch.buf.data()[ch.output..];
-        match body_step(msg, input) {
+        let mut step = body_step(msg, ch);
+        if let BodyStep::More(n) = step {
+            // Nothing may leave and nothing more fits: the line being held
+            // back is longer than the buffer can hold.
+            let stuck = n == 0 && msg.held > 0 && ch.output == 0 && ch.recv_room() == 0;
+            if stuck && !ch.shutr() {
+                step = BodyStep::Error(msg.chunked.give_up_line());
+            }
+        }
+        match step {
             BodyStep::More(n) => {
                 ch.forward(n as u64);
-                let closed = ch.shutr() && ch.input() == 0;
+                // Only held-back bytes are left and no more will come.
+                let closed = ch.shutr() && ch.input() == msg.held;
+                if closed && dir == Dir::Req && ch.shutw() {
+                    // Not the client: the server side is gone (its abort
+                    // shut this channel too). The rest of the body has
+                    // nowhere to go; what the client gets is the response
+                    // side's business: a 502 while no response started
+                    // (HAProxy's `return_srv_abort`), else the response
+                    // as far as it goes.
+                    match rsp_state {
+                        MsgState::Head if !answered => {
+                            return self.http_server_error(
+                                now,
+                                sid,
+                                502,
+                                ErrCode::SrvCl,
+                                FinSt::Headers,
+                            )
+                        }
+                        MsgState::Body => return self.http_forward_body(now, sid, Dir::Res),
+                        MsgState::Done => {
+                            msg.state = MsgState::Done;
+                            txn.flags |= TxnFlags::CLI_CLOSE | TxnFlags::SRV_CLOSE;
+                            return;
+                        }
+                        _ => {}
+                    }
+                }
                 if closed {
                     // A close ends a close-delimited body only when it is a
                     // clean one: after a reset or a timeout the body is cut,
@@ -735,6 +879,14 @@ impl Engine {
             return;
         };
         if !s.res.shutw() && s.scf.state == ScState::Est {
+            if !s.req.shutr() && s.req.input() > 0 {
+                // Pipelined bytes after the last request are dropped.
+                let front = s.scf.conn;
+                self.conn_want_drain(front);
+            }
+            let Some(s) = self.streams.get_mut(sid) else {
+                return;
+            };
             s.res.flags |= ChnFlags::SHUTW | ChnFlags::SHUTR;
             s.req.flags |= ChnFlags::SHUTR;
             s.req.output = 0;
@@ -881,6 +1033,25 @@ impl Engine {
         // A request body we will not read makes the connection unusable.
         let close = close || !matches!(req_body, BodyLen::None | BodyLen::Length(0));
         let req_left = s.req.buf.len();
+        // Whether the client may still be sending this request: a body we
+        // will not read, a head not even parsed (errors), a body under way.
+        let head_only = used > 0 && matches!(req_body, BodyLen::None | BodyLen::Length(0));
+        let incomplete = match s.txn.as_ref().map(|t| t.req.state) {
+            Some(MsgState::Head) => !head_only,
+            Some(MsgState::Body) => true,
+            Some(MsgState::Done | MsgState::Tunnel) | None => false,
+        };
+        let unread = req_left.saturating_sub(s.req.output) > used;
+        if close && !s.req.shutr() && (incomplete || unread) {
+            // The client may still be sending (the rest of a request we
+            // refuse), or sent bytes we drop: close with a lingering close
+            // so that what it sends next cannot reset the answer away.
+            let front = s.scf.conn;
+            self.conn_want_drain(front);
+        }
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         s.req.buf.consume(used.min(req_left));
         s.req.output = 0;
         if close {
@@ -924,6 +1095,14 @@ impl Engine {
         let to = self.front_timeout(sid);
         let s = &mut self.streams[sid];
         s.res.wex = to.map(|t| now.add_ms(t));
+    }
+
+    /// Asks for a lingering close of the client connection `c` (see
+    /// `Engine::conn_linger`).
+    fn conn_want_drain(&mut self, c: Option<Id<crate::connection::Conn>>) {
+        if let Some(conn) = c.and_then(|c| self.conns.get_mut(c)) {
+            conn.flags |= crate::connection::CoFlags::WANT_DRAIN;
+        }
     }
 
     /// Gives up on the transaction: both sides closed, nothing more sent.

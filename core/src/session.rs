@@ -169,12 +169,21 @@ impl Engine {
     pub(crate) fn session_free(&mut self, now: Time, sess: Id<Session>) {
         // Its private idle server connections go first (they count on it).
         self.idle_conns_of_session_close(now, sess);
+        // The client connection, unless it is lingering already (then it
+        // is no longer the session's): closed while the session still
+        // names its frontend's timeouts.
+        let conn = self.sessions.get(sess).map(|se| se.conn);
+        let open = conn.filter(|&c| {
+            self.conns
+                .get(c)
+                .is_some_and(|x| !x.flags.contains(crate::connection::CoFlags::DRAINING))
+        });
+        if let Some(c) = open {
+            self.conn_close(now, c, CloseHow::Graceful);
+        }
         let Some(se) = self.sessions.remove(sess) else {
             return;
         };
-        if let Some(c) = self.conns.get(se.conn).map(|_| se.conn) {
-            self.conn_close(now, c, CloseHow::Graceful);
-        }
         self.actconn -= 1;
         self.listeners[se.listener.0 as usize].nbconn -= 1;
         if let Some(f) = self.proxies[se.fe].fe.as_mut() {

@@ -5,6 +5,8 @@
 
 mod common;
 
+use sluice_core::sock::CloseHow;
+
 use common::{ServerMode, World};
 
 const FE: &str = "127.0.0.1:8080";
@@ -95,6 +97,11 @@ fn a_request_head_too_large_is_still_refused() {
         "{:?}",
         String::from_utf8_lossy(&w.peers[c].from_engine)
     );
+    // The rest of the head was not read: a lingering close, until the
+    // client closes.
+    assert!(w.peers[c].fin_from_engine && w.peers[c].closed_by_engine.is_none());
+    w.fin(c);
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
     w.assert_drained();
 }
 
@@ -149,6 +156,8 @@ fn http_request_timeout_is_not_pushed_back_by_trickling_bytes() {
         "a 408 after 500 ms, got {:?}",
         String::from_utf8_lossy(&w.peers[c].from_engine)
     );
+    // The client was still sending: the connection lingers until it closes.
+    w.fin(c);
     w.assert_drained();
 }
 

@@ -310,6 +310,177 @@ fn request_targets() {
     );
 }
 
+/// Request targets next to what the packaged HAProxy 2.6.12 does with the
+/// same bytes (measured: client status, and what the server received).
+#[test]
+fn request_target_forms_and_normalisation() {
+    // Neither origin, absolute, authority (CONNECT) nor asterisk (OPTIONS)
+    // form: 400. HAProxy 2.6.12 answers 400 only when the target, read as
+    // an authority, differs from `Host` (`GET admin/a` with `Host: admin`
+    // or without `Host` is forwarded); HAProxy 3.0 always does.
+    for raw in [
+        &b"GET admin/a HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        b"GET admin/a HTTP/1.1\r\nHost: admin\r\n\r\n",
+        b"GET admin/a HTTP/1.1\r\n\r\n",
+        b"GET ?x=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET localhost:80 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET localhost:80 HTTP/1.1\r\n\r\n",
+        // HAProxy 2.6.12 forwards these two; 3.0 refuses them.
+        b"GET * HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"OPTIONS */x HTTP/1.1\r\nHost: x\r\n\r\n",
+        // A fragment: 400 in HAProxy 2.6.12 too.
+        b"GET /a#frag HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET http://host#frag HTTP/1.1\r\nHost: host\r\n\r\n",
+        // No host in an http URI (RFC 9110 §4.2.1; HAProxy forwards it).
+        b"GET http:///x HTTP/1.1\r\n\r\n",
+        b"GET http://a:b/x HTTP/1.1\r\n\r\n",
+        // CONNECT: authority form only, with a port (HAProxy: 400).
+        b"CONNECT / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"CONNECT hostname HTTP/1.1\r\n\r\n",
+        b"CONNECT h1: HTTP/1.1\r\n\r\n",
+        // HAProxy 2.6.12 forwards these three (3.0 refuses the first).
+        b"CONNECT http://h1:80 HTTP/1.1\r\n\r\n",
+        b"CONNECT u@h1:80 HTTP/1.1\r\n\r\n",
+        b"CONNECT h1:80/x HTTP/1.1\r\n\r\n",
+    ] {
+        assert_eq!(req_err(raw), H1ErrorKind::BadUri, "{}", raw.escape_ascii());
+    }
+    for raw in [
+        // CONNECT's Host must name the same host and port (a default port
+        // may be left out of Host).
+        &b"CONNECT h1:80 HTTP/1.1\r\nHost: h2:80\r\n\r\n"[..],
+        b"CONNECT h1:8443 HTTP/1.1\r\nHost: h1\r\n\r\n",
+        // Absolute form: a port that is not the scheme's default must
+        // match; other schemes have no default (HAProxy: 400).
+        b"GET http://host:8080/x HTTP/1.1\r\nHost: host\r\n\r\n",
+        b"GET http://host:443/x HTTP/1.1\r\nHost: host\r\n\r\n",
+        b"GET ftp://host:80/x HTTP/1.1\r\nHost: host\r\n\r\n",
+        // Ambiguous Host values (HAProxy 3.2 refuses them; 2.6 forwards).
+        b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a,b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: u@a\r\n\r\n",
+    ] {
+        assert_eq!(req_err(raw), H1ErrorKind::BadHost, "{}", raw.escape_ascii());
+    }
+    // Accepted, and what the server gets (the same as from HAProxy).
+    let seen = |raw: &[u8]| {
+        let (h, n) = req(raw);
+        assert_eq!(n, raw.len());
+        (
+            h.uri.clone(),
+            h.headers.get("host").map(|v| v.escape_ascii().to_string()),
+        )
+    };
+    let some = |s: &str| Some(s.to_string());
+    assert_eq!(
+        seen(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"),
+        ("*".into(), some("x"))
+    );
+    assert_eq!(
+        seen(b"GET http://host:80/x HTTP/1.1\r\nHost: host\r\n\r\n"),
+        ("http://host/x".into(), some("host"))
+    );
+    assert_eq!(
+        seen(b"GET http://host:80/x HTTP/1.1\r\nHost: host:80\r\n\r\n"),
+        ("http://host/x".into(), some("host"))
+    );
+    assert_eq!(
+        seen(b"GET http://host/x HTTP/1.1\r\nHost: host:80\r\n\r\n"),
+        ("http://host/x".into(), some("host:80"))
+    );
+    assert_eq!(
+        seen(b"GET https://host:443/x HTTP/1.1\r\nHost: host\r\n\r\n"),
+        ("https://host/x".into(), some("host"))
+    );
+    assert_eq!(
+        seen(b"GET http://host:/x HTTP/1.1\r\nHost: host\r\n\r\n"),
+        ("http://host/x".into(), some("host"))
+    );
+    assert_eq!(
+        seen(b"GET http://host:80/x HTTP/1.1\r\n\r\n"),
+        ("http://host/x".into(), None)
+    );
+    assert_eq!(
+        seen(b"GET HTTP://HOST:80 HTTP/1.1\r\nHost: host\r\n\r\n"),
+        ("HTTP://HOST".into(), some("HOST"))
+    );
+    assert_eq!(
+        seen(b"GET http://u@host:80/x HTTP/1.1\r\nHost: host\r\n\r\n"),
+        ("http://u@host/x".into(), some("host"))
+    );
+    // HAProxy 2.6.12 reads `host:80?q` as the authority and answers 400.
+    assert_eq!(
+        seen(b"GET http://host:80?q HTTP/1.1\r\nHost: host\r\n\r\n"),
+        ("http://host?q".into(), some("host"))
+    );
+    assert_eq!(
+        seen(b"GET http://[::1]:80/ HTTP/1.1\r\nHost: [::1]\r\n\r\n"),
+        ("http://[::1]/".into(), some("[::1]"))
+    );
+    assert_eq!(
+        seen(b"CONNECT h1:80 HTTP/1.1\r\nHost: h1:80\r\n\r\n"),
+        ("h1:80".into(), some("h1"))
+    );
+    assert_eq!(
+        seen(b"CONNECT h1:443 HTTP/1.1\r\nHost: h1\r\n\r\n"),
+        ("h1:443".into(), some("h1"))
+    );
+    assert_eq!(
+        seen(b"CONNECT h1:8443 HTTP/1.1\r\n\r\n"),
+        ("h1:8443".into(), None)
+    );
+    assert_eq!(
+        seen(b"CONNECT [::1]:80 HTTP/1.1\r\n\r\n"),
+        ("[::1]:80".into(), None)
+    );
+    // A normalised head is not verbatim: it is re-encoded.
+    let raw = b"GET http://host:80/x HTTP/1.1\r\nHost: host:80\r\n\r\n";
+    let (h, n) = req(raw);
+    assert!(!h.is_verbatim(&raw[..n]));
+    let mut out = Vec::new();
+    h.encode(&mut out);
+    assert_eq!(out, b"GET http://host/x HTTP/1.1\r\nHost: host\r\n\r\n");
+    // CONNECT has no content: its framing fields go, what follows the head
+    // is tunnel data (HAProxy drops Content-Length the same way).
+    for raw in [
+        &b"CONNECT h1:80 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"[..],
+        b"CONNECT h1:80 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    ] {
+        let (h, n) = req(raw);
+        assert_eq!(fields(&h.headers), []);
+        assert_eq!(request_body(&h), Ok(BodyLen::None));
+        assert!(!h
+            .flags
+            .intersects(MsgFlags::CLEN | MsgFlags::CHNK | MsgFlags::XFER_ENC));
+        assert!(n < raw.len());
+    }
+    // ... but a framing error is still one.
+    assert_eq!(
+        req_err(b"CONNECT h1:80 HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+        H1ErrorKind::ConflictingContentLength
+    );
+}
+
+/// `TE` keeps only `trailers` (the proxy decodes no other coding), as
+/// HAProxy 2.6 forwards it (measured: `TE: trailers, deflate` reaches the
+/// server as `te: trailers`, `TE: deflate` not at all).
+#[test]
+fn te_keeps_only_trailers() {
+    let f = |raw: &[u8]| fields(&req(raw).0.headers);
+    let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
+    assert_eq!(
+        f(b"GET / HTTP/1.1\r\nHost: a\r\nTE: trailers, deflate\r\nX: 1\r\n\r\n"),
+        [kv("Host", "a"), kv("TE", "trailers"), kv("X", "1")]
+    );
+    assert_eq!(
+        f(b"GET / HTTP/1.1\r\nTE: deflate\r\nHost: a\r\nte: gzip;q=1\r\n\r\n"),
+        [kv("Host", "a")]
+    );
+    let raw = b"GET / HTTP/1.1\r\nHost: a\r\nTE: trailers\r\n\r\n";
+    let (h, n) = req(raw);
+    assert!(h.is_verbatim(&raw[..n]), "TE: trailers goes as it came");
+}
+
 #[test]
 fn versions() {
     let (h, _) = req(b"GET / HTTP/1.0\r\n\r\n");
@@ -632,6 +803,67 @@ fn response_heads() {
     assert_eq!((first.status, second.status, n + m), (100, 200, raw.len()));
 }
 
+/// 1xx and 204 responses have no body and lose their framing fields; 304
+/// and HEAD responses keep theirs (they describe the representation).
+/// Measured on the packaged HAProxy 2.6.12 with the same bytes: the
+/// client gets exactly this.
+#[test]
+fn bodiless_responses_lose_framing_fields() {
+    let m = |raw: &[u8]| {
+        let (r, n) = res(raw);
+        assert_eq!(n, raw.len());
+        let mut out = Vec::new();
+        r.encode(&mut out);
+        assert!(!r
+            .flags
+            .intersects(MsgFlags::CLEN | MsgFlags::CHNK | MsgFlags::XFER_ENC));
+        String::from_utf8(out).unwrap()
+    };
+    assert_eq!(
+        m(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"),
+        "HTTP/1.1 204 No Content\r\n\r\n"
+    );
+    assert_eq!(
+        m(b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nX-Foo: Bar\r\n\r\n"),
+        "HTTP/1.1 204 No Content\r\nX-Foo: Bar\r\n\r\n"
+    );
+    assert_eq!(
+        m(b"HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        "HTTP/1.1 204 No Content\r\n\r\n"
+    );
+    assert_eq!(
+        m(b"HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\n"),
+        "HTTP/1.1 100 Continue\r\n\r\n"
+    );
+    assert_eq!(
+        m(b"HTTP/1.1 103 Early Hints\r\nTransfer-Encoding: chunked\r\nLink: x\r\n\r\n"),
+        "HTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\n"
+    );
+    assert_eq!(
+        m(b"HTTP/1.1 101 Switching Protocols\r\nContent-Length: 5\r\nUpgrade: websocket\r\n\r\n"),
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+    );
+    // An untouched bodiless head stays verbatim.
+    let raw = b"HTTP/1.1 204 No Content\r\nX: 1\r\n\r\n";
+    let (r, n) = res(raw);
+    assert!(r.is_verbatim(&raw[..n]));
+    // A broken length is still an error.
+    assert_eq!(
+        res_err(b"HTTP/1.1 204 No Content\r\nContent-Length: x\r\n\r\n"),
+        H1ErrorKind::BadContentLength
+    );
+    // 304 and 200 keep theirs.
+    for raw in [
+        &b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"[..],
+        b"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+    ] {
+        let (r, n) = res(raw);
+        assert!(r.is_verbatim(&raw[..n]), "{}", raw.escape_ascii());
+        assert!(r.flags.intersects(MsgFlags::CLEN | MsgFlags::CHNK));
+    }
+}
+
 // ------------------------------------------------------------------ bodies
 
 #[test]
@@ -785,6 +1017,22 @@ fn method() -> impl Strategy<Value = Method> {
     ]
 }
 
+/// A method with a target of a form it allows (origin, absolute without a
+/// default port, which would be normalised, `*` for OPTIONS, `host:port`
+/// for CONNECT).
+fn method_target() -> impl Strategy<Value = (Method, String)> {
+    let not_connect = || method().prop_filter("not CONNECT", |m| *m != Method::CONNECT);
+    prop_oneof![
+        (not_connect(), "/[!-\"$-~]{0,40}"),
+        (
+            not_connect(),
+            "(http|https|ftp)://[a-z0-9.-]{1,12}(:[1-9][0-9]{3})?(/[!-\"$-~]{0,20})?"
+        ),
+        Just((Method::OPTIONS, "*".to_string())),
+        "[a-z0-9.-]{1,12}:[0-9]{1,5}".prop_map(|t| (Method::CONNECT, t)),
+    ]
+}
+
 fn version() -> impl Strategy<Value = Version> {
     prop_oneof![Just(Version::Http10), Just(Version::Http11)]
 }
@@ -811,7 +1059,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn request_round_trip(m in method(), uri in "[!-~]{1,40}", v in version(), headers in plain_headers()) {
+    fn request_round_trip((m, uri) in method_target(), v in version(), headers in plain_headers()) {
         let flags = expected_flags(&headers, v);
         let head = ReqHead { method: m, uri, version: v, headers, flags };
         let mut out = Vec::new();

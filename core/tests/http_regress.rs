@@ -41,10 +41,14 @@ fn timeout_http_request_bounds_a_trickling_head() {
     w.advance(100);
     let got = text(&w.peers[c].from_engine);
     assert!(got.starts_with("HTTP/1.1 408 "), "{got}");
-    assert!(w.peers[c].closed_by_engine.is_some());
+    // A FIN after the 408; the client may still be sending: the close
+    // lingers until it closes.
+    assert!(w.peers[c].fin_from_engine);
     assert!(w.accepted.is_empty(), "nothing reached the server");
     let log = w.log_texts().last().cloned().unwrap_or_default();
     assert!(log.contains(" 408 ") && log.contains(" cR-- "), "{log}");
+    w.fin(c);
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
     w.assert_drained();
 }
 
@@ -144,6 +148,8 @@ fn bad_request_chunk_size_gets_400_and_nothing_forwarded() {
     );
     let got = text(&w.peers[c].from_engine);
     assert!(got.starts_with("HTTP/1.1 400 "), "{got}");
+    assert!(w.peers[c].fin_from_engine);
+    w.fin(c);
     assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
     assert!(w.accepted.is_empty(), "nothing reached the server");
     assert_eq!(w.peers.len(), 1, "no server connection was even attempted");
@@ -165,6 +171,7 @@ fn bad_request_chunk_size_gets_400_and_nothing_forwarded() {
     assert!(got.starts_with("HTTP/1.1 400 "), "{got}");
     assert_eq!(w.peers[s].closed_by_engine, Some(CloseHow::Reset));
     assert!(!text(&w.peers[s].from_engine).contains("zz"));
+    w.fin(c);
     w.assert_drained();
 }
 
@@ -182,6 +189,7 @@ fn a_request_refused_before_backend_selection_logs_the_frontend() {
     let log = w.log_texts().last().cloned().unwrap_or_default();
     assert!(log.contains(" fe fe/<NOSRV> "), "{log}");
     assert!(log.contains(" 400 ") && log.contains(" PR-- "), "{log}");
+    w.fin(c);
     w.assert_drained();
     // A request that went through names its backend.
     let c = w.connect(FE);
@@ -206,6 +214,7 @@ fn request_timeouts_and_bad_responses_are_counted_like_haproxy() {
     w.send(c, b"GET / HTTP/1.1\r\n");
     w.advance(500);
     assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 408 "));
+    w.fin(c);
     assert_eq!(stat(&mut w, "fe", "FRONTEND", "ereq"), "1");
     let c = w.connect(FE);
     w.send(c, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -339,6 +348,7 @@ fn bad_requests_count_in_req_tot_and_ereq() {
         w.send(c, req);
         w.advance(500);
         assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 4"));
+        w.fin(c);
     }
     assert_eq!(stat(&mut w, "fe", "FRONTEND", "req_tot"), "3");
     assert_eq!(stat(&mut w, "fe", "FRONTEND", "ereq"), "3");
@@ -401,5 +411,219 @@ fn a_client_reset_while_waiting_for_the_response_is_logged_ch() {
     assert_eq!(w.peers[s].closed_by_engine, Some(CloseHow::Reset));
     let log = w.log_texts().last().cloned().unwrap_or_default();
     assert!(log.contains(" -1 0 - - CH-- "), "{log}");
+    w.assert_drained();
+}
+
+/// Issue 18: a `204` (or a 1xx) carrying `Content-Length` or
+/// `Transfer-Encoding` was forwarded as is; a client that believed the
+/// field would read the next response as this one's body. They are
+/// removed, as HAProxy does; a `304` keeps its `Content-Length`.
+#[test]
+fn bodiless_responses_go_out_without_framing_fields() {
+    let mut w = World::new(&cfg("", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(
+        c,
+        b"GET /1 HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
+    );
+    let s = w.server_peer(S1, 0);
+    w.send(
+        s,
+        b"HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\n\
+          HTTP/1.1 103 Early Hints\r\nTransfer-Encoding: chunked\r\nLink: </s.css>\r\n\r\n",
+    );
+    w.send(c, b"x");
+    w.send(
+        s,
+        b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nX-A: 1\r\n\r\n",
+    );
+    w.send(c, b"GET /2 HTTP/1.1\r\nHost: a\r\n\r\n");
+    w.send(s, b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n");
+    assert_eq!(
+        text(&w.peers[c].from_engine),
+        "HTTP/1.1 100 Continue\r\n\r\n\
+         HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n\
+         HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n\
+         HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"
+    );
+    assert_eq!(
+        w.accepted[&common::addr(S1)].len(),
+        1,
+        "one server connection, reused"
+    );
+    w.fin(c);
+    w.advance(6000);
+    w.assert_drained();
+}
+
+/// Issue 18: chunk framing was forwarded as received, so a server with
+/// another chunk parser could read other framing than the proxy did
+/// (`0000...05`, `5;a=b`, `0;GET /smuggled HTTP/1.1`), and forbidden
+/// trailers (`Content-Length`, `Transfer-Encoding`, `Host`, ...) went
+/// through. Size lines now leave canonical and those trailers are
+/// dropped, whatever the split of the input; both directions.
+#[test]
+fn chunk_framing_leaves_canonical_and_forbidden_trailers_are_dropped() {
+    let body = b"00000000000000000000000005\r\nhello\r\n5;a=b\r\nworld\r\n\
+        3 ; x = \"y\"\r\nabc\r\nA\r\n0123456789\r\n\
+        0;GET /smuggled HTTP/1.1\r\nContent-Length: 5\r\nX-T: 1\r\n\
+        transfer-encoding: chunked\r\nHost: evil\r\nConnection: close\r\nX-Other: ok\r\n\r\n";
+    let canonical = "5\r\nhello\r\n5\r\nworld\r\n3\r\nabc\r\nA\r\n0123456789\r\n\
+        0\r\nX-T: 1\r\nX-Other: ok\r\n\r\n";
+    for step in [body.len(), 1, 2, 3, 5, 7, 11, 64] {
+        let mut w = World::new(&cfg("", ""));
+        w.server(S1, ServerMode::Manual);
+        let c = w.connect(FE);
+        let head = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+        w.send(c, head.as_bytes());
+        for piece in body.chunks(step) {
+            w.send(c, piece);
+        }
+        w.send(c, b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n");
+        let s = w.server_peer(S1, 0);
+        let got = text(&w.peers[s].from_engine);
+        assert_eq!(got, format!("{head}{canonical}"), "step {step}");
+        // The response the same way, then the next request goes through.
+        let rhead = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        w.send(s, rhead.as_bytes());
+        for piece in body.chunks(step) {
+            w.send(s, piece);
+        }
+        assert_eq!(
+            text(&w.peers[c].from_engine),
+            format!("{rhead}{canonical}"),
+            "step {step}"
+        );
+        assert!(text(&w.peers[s].from_engine).ends_with("GET /next HTTP/1.1\r\nHost: a\r\n\r\n"));
+        w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        w.fin(c);
+        w.advance(6000);
+        w.assert_drained();
+    }
+}
+
+/// Canonical framing is forwarded as it came: no byte changes, whatever
+/// the split (lines are held back only until their end arrives).
+#[test]
+fn canonical_chunk_framing_is_forwarded_untouched() {
+    let body = b"5\r\nhello\r\n1F\r\n0123456789012345678901234567890\r\n0\r\nX-Sum: 1\r\n\r\n";
+    for step in [body.len(), 1, 4] {
+        let mut w = World::new(&cfg("", ""));
+        w.server(S1, ServerMode::Manual);
+        let c = w.connect(FE);
+        let head = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+        w.send(c, head);
+        let s = w.server_peer(S1, 0);
+        let mut sent = 0;
+        for piece in body.chunks(step) {
+            w.send(c, piece);
+            sent += piece.len();
+            // Never more than what arrived, and at most one unfinished
+            // line behind.
+            let fwd = w.peers[s].from_engine.len() - head.len();
+            assert!(
+                fwd <= sent && sent - fwd <= 11,
+                "step {step}: {fwd} of {sent}"
+            );
+        }
+        assert_eq!(&w.peers[s].from_engine[head.len()..], &body[..]);
+        w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        w.fin(c);
+        w.advance(6000);
+        w.assert_drained();
+    }
+}
+
+/// A size line longer than the buffer can hold is an error, not a stall
+/// (the line is held back until its end, which never fits).
+#[test]
+fn a_chunk_line_longer_than_the_buffer_is_refused() {
+    let mut w = World::new(&cfg("", "").replacen(
+        "global\n",
+        "global\n    tune.bufsize 2048\n    tune.maxrewrite 512\n",
+        1,
+    ));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(
+        c,
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;",
+    );
+    let s = w.server_peer(S1, 0);
+    w.send(c, &[b'e'; 3000]);
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 400 "), "{got}");
+    assert!(
+        !text(&w.peers[s].from_engine).contains("5;"),
+        "the line never left"
+    );
+    w.fin(c);
+    w.advance(6000);
+    w.assert_drained();
+}
+
+/// Issue 18: a request head over the buffer size got its 400 and then a
+/// reset (the socket was closed with the rest of the head unread), which
+/// can destroy the 400 before the client reads it. Now the answer is
+/// followed by a FIN, what the client still sends is read and thrown
+/// away, and the socket closes once the client closes (or after `timeout
+/// client-fin`): never a reset.
+#[test]
+fn an_error_reply_is_followed_by_a_lingering_close() {
+    let mut w = World::new(&cfg("    timeout client-fin 3s\n", ""));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    let mut big = b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: ".to_vec();
+    big.extend(std::iter::repeat_n(b'x', 40_000));
+    w.send(c, &big);
+    let got = text(&w.peers[c].from_engine);
+    assert!(
+        got.starts_with("HTTP/1.1 400 ") && got.ends_with("</html>\n"),
+        "{got}"
+    );
+    assert!(w.peers[c].fin_from_engine, "a FIN after the 400");
+    assert_eq!(
+        w.peers[c].closed_by_engine, None,
+        "not closed while the client sends"
+    );
+    assert!(w.peers[c].to_engine.is_empty(), "everything was read");
+    let logs = w.log_texts().len();
+    // More bytes: read and dropped, nothing answered, nothing logged.
+    w.send(
+        c,
+        b"more of the same\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    assert!(w.peers[c].to_engine.is_empty());
+    assert!(text(&w.peers[c].from_engine) == got, "nothing more written");
+    assert_eq!(w.log_texts().len(), logs);
+    assert!(w.accepted.is_empty(), "nothing reached a server");
+    w.advance(2999);
+    assert_eq!(w.peers[c].closed_by_engine, None);
+    // `timeout client-fin` ends it; a FIN from the client would have too.
+    w.advance(1);
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
+    w.assert_drained();
+
+    // The client closes first: closed at once.
+    let c = w.connect(FE);
+    w.send(
+        c,
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\n",
+    );
+    assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 422 "));
+    assert!(w.peers[c].fin_from_engine);
+    w.fin(c);
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
+    w.assert_drained();
+
+    // A request that was read whole: closed at once as before (nothing
+    // more is expected from the client).
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
+    w.advance(6000);
     w.assert_drained();
 }

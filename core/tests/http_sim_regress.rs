@@ -82,6 +82,10 @@ fn a_reply_that_closes_says_so() {
     assert!(got.starts_with("HTTP/1.1 200 "), "{got}");
     assert!(got.contains("\r\nconnection: close\r\n"), "{got}");
     assert!(got.ends_with("\r\n\r\nlocal"), "one answer: {got:?}");
+    // A FIN after the answer; the body and the next request were dropped
+    // unread, so the close lingers until the client closes.
+    assert!(w.peers[c].fin_from_engine);
+    w.fin(c);
     assert!(w.peers[c].closed_by_engine.is_some());
     w.assert_drained();
 }
@@ -367,4 +371,81 @@ fn a_server_reset_after_a_whole_response_ends_nothing_but_the_server_connection(
     w.fin(c);
     w.fin(s1);
     w.assert_drained();
+}
+
+/// Found by the simulator (seed 74, with chunk framing held back): the
+/// server reset the connection while part of a chunk size line of the
+/// request was held back; the abort dropped the request input, and the
+/// body walk then indexed past it (a panic). The client reset while the
+/// response's size line was held back is the same in the other direction.
+#[test]
+fn an_abort_while_a_chunk_line_is_held_back() {
+    for server_resets in [true, false] {
+        let mut w = World::new(&cfg("", ""));
+        w.server(S1, ServerMode::Manual);
+        let c = w.connect(FE);
+        w.send(
+            c,
+            b"POST /r HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n00",
+        );
+        let s = w.server_peer(S1, 0);
+        let up = text(&w.peers[s].from_engine);
+        assert!(
+            up.ends_with("2\r\nab\r\n"),
+            "the partial line waits: {up:?}"
+        );
+        if server_resets {
+            w.rst(s);
+            let got = text(&w.peers[c].from_engine);
+            assert!(got.starts_with("HTTP/1.1 502 "), "{got:?}");
+        } else {
+            w.send(
+                s,
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\nx\r\n0",
+            );
+            assert!(text(&w.peers[c].from_engine).ends_with("1\r\nx\r\n"));
+            w.rst(c);
+            assert_eq!(
+                w.peers[s].closed_by_engine,
+                Some(sluice_core::sock::CloseHow::Reset)
+            );
+        }
+        w.fin(c);
+        w.advance(20_000);
+        w.assert_drained();
+    }
+}
+
+/// A server that resets the connection while the request body is on its
+/// way, before any response: the log said `502` with the bytes of an
+/// error page, but the client got a reset and no page (the request side
+/// took the server's abort for the client's close). The 502 now reaches
+/// the client, then a FIN. HAProxy 2.6 closes without an answer here and
+/// logs `-1 SD--`.
+#[test]
+fn a_server_reset_during_the_request_body_gets_the_client_a_502() {
+    for body in [
+        &b"content-length: 10\r\n\r\nab"[..],
+        b"transfer-encoding: chunked\r\n\r\n2\r\nab\r\n",
+    ] {
+        let mut w = World::new(&cfg("", ""));
+        w.server(S1, ServerMode::Manual);
+        let c = w.connect(FE);
+        let mut req = b"POST /r HTTP/1.1\r\nhost: x\r\n".to_vec();
+        req.extend_from_slice(body);
+        w.send(c, &req);
+        let s = w.server_peer(S1, 0);
+        w.rst(s);
+        let got = text(&w.peers[c].from_engine);
+        assert!(got.starts_with("HTTP/1.1 502 "), "{got:?}");
+        assert!(
+            w.peers[c].fin_from_engine
+                || w.peers[c].closed_by_engine == Some(sluice_core::sock::CloseHow::Graceful)
+        );
+        let log = w.log_texts().last().cloned().unwrap_or_default();
+        assert!(log.contains(" 502 218 "), "{log}");
+        w.fin(c);
+        w.advance(20_000);
+        w.assert_drained();
+    }
 }

@@ -373,7 +373,7 @@ fn canned_requests(t: Target) -> Vec<Vec<u8>> {
             b"GET /admin HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
             b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello".to_vec(),
             b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
-              5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n"
+              5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\nX-Trailer: t\r\nContent-Length: 5\r\n\r\n"
                 .to_vec(),
             b"POST /e HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nbody"
                 .to_vec(),
@@ -426,11 +426,13 @@ fn canned_responses(t: Target) -> Vec<Vec<u8>> {
                 .to_vec(),
             b"HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n".to_vec(),
             b"HTTP/1.1 418 I'm a teapot\r\nContent-Length: 3\r\n\r\ntea".to_vec(),
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n"
+            // Non-canonical framing (leading zero, extensions) and a
+            // forbidden trailer: the client must get them cleaned.
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0800\r\n"
                 .iter()
                 .copied()
                 .chain(pattern(2048))
-                .chain(b"\r\n0\r\nX-T: 1\r\n\r\n".iter().copied())
+                .chain(b"\r\n0;e\r\nX-T: 1\r\nTransfer-Encoding: chunked\r\n\r\n".iter().copied())
                 .collect(),
         ],
     }
@@ -569,18 +571,38 @@ impl MsgCheck {
                 }
                 (take > 0).then_some(take as usize)
             }
-            Framing::Chunked(d) => match d.decode(input) {
-                Ok((Decoded::Data(_), used)) => Some(used),
-                Ok((Decoded::NeedMore, used)) => (used > 0).then_some(used),
-                Ok((Decoded::End, used)) => {
-                    self.state = Framing::Head;
-                    Some(used)
+            Framing::Chunked(d) => {
+                let r = d.decode(input);
+                // The proxy re-emits chunk framing canonically and drops
+                // the trailers HTTP forbids: anything a decoder would
+                // rewrite is framing another parser might read otherwise.
+                let strict = self.strict;
+                let (what, count) = (
+                    match self.side {
+                        Side::Request => "request forwarded to a server",
+                        Side::Response => "response sent to a client",
+                    },
+                    self.count,
+                );
+                assert!(
+                    !(strict && d.has_rewrites()),
+                    "{what} {count} has non-canonical chunk framing or a forbidden trailer ({:?}): {:?}",
+                    d.take_rewrites(),
+                    input.escape_ascii().to_string()
+                );
+                match r {
+                    Ok((Decoded::Data(_), used)) => Some(used),
+                    Ok((Decoded::NeedMore, used)) => (used > 0).then_some(used),
+                    Ok((Decoded::End, used)) => {
+                        self.state = Framing::Head;
+                        Some(used)
+                    }
+                    Err(e) => {
+                        self.bad(e, input);
+                        None
+                    }
                 }
-                Err(e) => {
-                    self.bad(e, input);
-                    None
-                }
-            },
+            }
         }
     }
 

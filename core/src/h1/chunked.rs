@@ -28,6 +28,19 @@
 //! recipient merged them into the head (`Content-Length`,
 //! `Transfer-Encoding`, `Host`, `Connection`, ... see [`DROPPED_TRAILERS`])
 //! are dropped, as RFC 9110 §6.5.1 allows.
+//!
+//! # Forwarding in place
+//!
+//! A proxy that forwards the raw framing (the HTTP analysers do) must not
+//! pass on what another parser could read differently. The decoder says
+//! what to change, as [`Rewrite`]s over the byte offsets it consumed
+//! ([`ChunkedDecoder::offset`]): a size line that is not canonical
+//! (leading zeros, whitespace, extensions: `0005;a=b` becomes `5`), and a
+//! trailer line that is dropped. A canonical line costs nothing (no
+//! rewrite is recorded); every rewrite makes the bytes shorter, so the
+//! caller compacts its buffer in place. Until a line is complete the
+//! caller must not forward it: [`ChunkedDecoder::partial_line_start`] says
+//! where the unfinished line began.
 
 use super::headers::Headers;
 use super::{H1Error, H1ErrorKind, Side};
@@ -65,6 +78,54 @@ pub const DROPPED_TRAILERS: &[&[u8]] = &[
     b"te",
     b"trailer",
 ];
+
+/// A change the forwarder must make to the raw framing it passes on (see
+/// the module documentation). Offsets count the bytes the decoder
+/// consumed since it was created or reset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rewrite {
+    /// The size line of `len` bytes (CRLF included) at `start` becomes the
+    /// canonical `<hex size>\r\n` ([`encode_size_line`]), which is shorter.
+    SizeLine { start: u64, len: u64, size: u64 },
+    /// The trailer line of `len` bytes (CRLF included) at `start` goes.
+    Drop { start: u64, len: u64 },
+}
+
+impl Rewrite {
+    /// Where the rewritten range starts, and how long it is.
+    pub fn range(&self) -> (u64, u64) {
+        match *self {
+            Rewrite::SizeLine { start, len, .. } | Rewrite::Drop { start, len } => (start, len),
+        }
+    }
+}
+
+/// The canonical size line of a chunk of `size` bytes: lower-case hex
+/// digits without leading zeros, then CRLF (`0\r\n` for the last chunk).
+/// Returns the bytes written at the start of `out` (18 at most).
+pub fn encode_size_line(size: u64, out: &mut [u8; 18]) -> &[u8] {
+    let mut digits = [0u8; 16];
+    let mut i = digits.len();
+    let mut n = size;
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[(n & 0xf) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    let len = digits.len() - i;
+    out[..len].copy_from_slice(&digits[i..]);
+    out[len..len + 2].copy_from_slice(CRLF);
+    &out[..len + 2]
+}
+
+fn is_dropped_trailer(name: &[u8]) -> bool {
+    DROPPED_TRAILERS
+        .iter()
+        .any(|d| d.len() == name.len() && d.eq_ignore_ascii_case(name))
+}
 
 /// Where the decoder is in the chunked grammar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,6 +206,19 @@ pub struct ChunkedDecoder {
     trailers: Headers,
     /// Payload bytes handed out so far.
     body_len: u64,
+    /// Bytes consumed so far (the offsets of [`Rewrite`]s).
+    offset: u64,
+    /// Where the current line (size or trailer) began.
+    line_start: u64,
+    /// The current size line started with `0` and has more digits, or has
+    /// whitespace or extensions: it is not canonical.
+    line_odd: bool,
+    /// Digits of the current size line.
+    line_digits: u32,
+    /// Where the current trailer line starts in `raw_trailers`.
+    raw_line_start: usize,
+    /// Rewrites found and not yet taken.
+    rewrites: Vec<Rewrite>,
 }
 
 impl ChunkedDecoder {
@@ -163,6 +237,12 @@ impl ChunkedDecoder {
             raw_trailers: Vec::new(),
             trailers: Headers::new(),
             body_len: 0,
+            offset: 0,
+            line_start: 0,
+            line_odd: false,
+            line_digits: 0,
+            raw_line_start: 0,
+            rewrites: Vec::new(),
         }
     }
 
@@ -189,6 +269,7 @@ impl ChunkedDecoder {
                         .min(avail);
                     self.remaining -= n as u64;
                     self.body_len += n as u64;
+                    self.offset += n as u64;
                     if self.remaining == 0 {
                         self.state = State::DataCr;
                     }
@@ -199,7 +280,9 @@ impl ChunkedDecoder {
                         return Ok((Decoded::NeedMore, pos));
                     };
                     pos += 1;
-                    if let Err(k) = self.step(b) {
+                    let r = self.step(b);
+                    self.offset += 1;
+                    if let Err(k) = r {
                         self.state = State::Failed(k);
                         return Err(H1Error::new(k, self.side));
                     }
@@ -216,6 +299,53 @@ impl ChunkedDecoder {
     /// Payload bytes decoded so far.
     pub fn body_len(&self) -> u64 {
         self.body_len
+    }
+
+    /// Bytes consumed since the decoder was created or reset.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Where the line being read began, when part of a size line or of a
+    /// trailer line was consumed but not its end: a forwarder holds those
+    /// bytes back until the line is complete (it may have to rewrite it).
+    pub fn partial_line_start(&self) -> Option<u64> {
+        match self.state {
+            State::Size | State::SizeBws | State::Ext | State::SizeLf
+                if self.offset > self.line_start =>
+            {
+                Some(self.line_start)
+            }
+            State::TrailerLine | State::TrailerLineLf => Some(self.line_start),
+            _ => None,
+        }
+    }
+
+    /// The rewrites found so far, in offset order (see [`Rewrite`]); the
+    /// decoder forgets them. Empty (and no allocation) while the framing
+    /// is canonical.
+    pub fn take_rewrites(&mut self) -> Vec<Rewrite> {
+        core::mem::take(&mut self.rewrites)
+    }
+
+    /// The caller cannot hold more of the unfinished line (its buffer is
+    /// full of it): the line is too long. The error sticks.
+    pub fn give_up_line(&mut self) -> H1Error {
+        let k = match self.state {
+            State::TrailerStart
+            | State::TrailerLine
+            | State::TrailerLineLf
+            | State::TrailerEndLf => H1ErrorKind::TrailersTooLarge,
+            State::Failed(k) => k,
+            _ => H1ErrorKind::ChunkLineTooLong,
+        };
+        self.state = State::Failed(k);
+        H1Error::new(k, self.side)
+    }
+
+    /// Whether rewrites are waiting in [`ChunkedDecoder::take_rewrites`].
+    pub fn has_rewrites(&self) -> bool {
+        !self.rewrites.is_empty()
     }
 
     /// The trailer fields, once [`Decoded::End`] was returned (empty before
@@ -248,8 +378,19 @@ impl ChunkedDecoder {
                 if b != b'\n' {
                     return Err(BadChunkSize);
                 }
+                if self.line_odd {
+                    // `offset` is this LF's: the line ends after it.
+                    self.rewrites.push(Rewrite::SizeLine {
+                        start: self.line_start,
+                        len: self.offset + 1 - self.line_start,
+                        size: self.remaining,
+                    });
+                }
                 self.line_len = 0;
                 self.have_digit = false;
+                self.line_odd = false;
+                self.line_digits = 0;
+                self.line_start = self.offset + 1;
                 self.state = if self.remaining == 0 {
                     State::TrailerStart
                 } else {
@@ -258,7 +399,11 @@ impl ChunkedDecoder {
                 Ok(())
             }
             State::DataCr => self.expect(b, b'\r', State::DataLf, MissingChunkCrlf),
-            State::DataLf => self.expect(b, b'\n', State::Size, MissingChunkCrlf),
+            State::DataLf => {
+                self.expect(b, b'\n', State::Size, MissingChunkCrlf)?;
+                self.line_start = self.offset + 1;
+                Ok(())
+            }
             State::TrailerStart
             | State::TrailerLine
             | State::TrailerLineLf
@@ -294,11 +439,22 @@ impl ChunkedDecoder {
                     b'0'..=b'9' => b - b'0',
                     _ => (b | 0x20) - b'a' + 10,
                 };
+                // A leading zero followed by more digits is not canonical.
+                if self.line_digits == 1 && self.remaining == 0 {
+                    self.line_odd = true;
+                }
+                self.line_digits += 1;
                 self.remaining = self.remaining << 4 | u64::from(d);
                 self.have_digit = true;
             }
-            (State::Size, b' ' | b'\t') if self.have_digit => self.state = State::SizeBws,
-            (State::Size | State::SizeBws, b';') if self.have_digit => self.state = State::Ext,
+            (State::Size, b' ' | b'\t') if self.have_digit => {
+                self.line_odd = true;
+                self.state = State::SizeBws;
+            }
+            (State::Size | State::SizeBws, b';') if self.have_digit => {
+                self.line_odd = true;
+                self.state = State::Ext;
+            }
             (State::Size, b'\r') if self.have_digit => self.state = State::SizeLf,
             (State::Size, _) => return Err(BadChunkSize),
             (State::SizeBws, b' ' | b'\t') => {}
@@ -322,14 +478,25 @@ impl ChunkedDecoder {
             (State::TrailerStart | State::TrailerLine, b'\n') => return Err(BadTrailers),
             (State::TrailerLine, b'\r') => self.state = State::TrailerLineLf,
             (State::TrailerLineLf, b'\n') => {
+                let line = &self.raw_trailers[self.raw_line_start..];
+                let name = line.split(|&c| c == b':').next().unwrap_or(line);
+                if is_dropped_trailer(name) {
+                    self.rewrites.push(Rewrite::Drop {
+                        start: self.line_start,
+                        len: self.offset + 1 - self.line_start,
+                    });
+                }
                 self.push_trailer(b"\r\n")?;
                 self.state = State::TrailerStart;
             }
             (State::TrailerLineLf | State::TrailerEndLf, _) => return Err(BadTrailers),
-            (State::TrailerStart | State::TrailerLine, _) => {
+            (State::TrailerStart, _) => {
+                self.line_start = self.offset;
+                self.raw_line_start = self.raw_trailers.len();
                 self.push_trailer(&[b])?;
                 self.state = State::TrailerLine;
             }
+            (State::TrailerLine, _) => self.push_trailer(&[b])?,
             _ => crate::bug_on!(true, "trailer_byte in {:?}", self.state),
         }
         Ok(())
@@ -360,10 +527,7 @@ impl ChunkedDecoder {
         let mut out = Headers::with_capacity(fields.len(), self.raw_trailers.len());
         for f in fields.iter() {
             let name = f.name.as_bytes();
-            if DROPPED_TRAILERS
-                .iter()
-                .any(|d| d.len() == name.len() && d.eq_ignore_ascii_case(name))
-            {
+            if is_dropped_trailer(name) {
                 continue;
             }
             out.add(name, f.value)
@@ -465,7 +629,14 @@ mod tests {
     /// Decodes all of `input` fed in pieces of `step` bytes: the payload,
     /// the outcome, and the bytes left after the end.
     pub(crate) fn run(input: &[u8], step: usize) -> (Vec<u8>, Result<usize, H1Error>) {
-        let mut d = ChunkedDecoder::new(Side::Request);
+        run_with(&mut ChunkedDecoder::new(Side::Request), input, step)
+    }
+
+    fn run_with(
+        d: &mut ChunkedDecoder,
+        input: &[u8],
+        step: usize,
+    ) -> (Vec<u8>, Result<usize, H1Error>) {
         let mut body = Vec::new();
         let mut pos = 0;
         let mut fed = step.min(input.len());
@@ -617,6 +788,108 @@ mod tests {
                 .unwrap_err()
                 .kind,
             H1ErrorKind::TruncatedBody
+        );
+    }
+
+    /// Feeds `input` in pieces of `step`, applies the rewrites to a copy
+    /// the way a forwarder compacts its buffer, and returns the copy up to
+    /// the end of the message.
+    pub(crate) fn canonical(input: &[u8], step: usize) -> Vec<u8> {
+        let mut d = ChunkedDecoder::new(Side::Request);
+        let mut pos = 0;
+        let mut end = None;
+        while end.is_none() {
+            let fed = (pos + step).min(input.len());
+            loop {
+                match d.decode(&input[pos..fed]).unwrap() {
+                    (Decoded::Data(_), n) => pos += n,
+                    (Decoded::NeedMore, n) => {
+                        pos += n;
+                        break;
+                    }
+                    (Decoded::End, n) => {
+                        pos += n;
+                        end = Some(pos);
+                        break;
+                    }
+                }
+            }
+            // The unfinished line never has a rewrite yet.
+            if let Some(p) = d.partial_line_start() {
+                assert!(d.rewrites.iter().all(|r| r.range().0 + r.range().1 <= p));
+            }
+            assert!(end.is_some() || fed < input.len(), "incomplete input");
+        }
+        let mut out = Vec::new();
+        let mut r = 0;
+        for rw in d.take_rewrites() {
+            let (start, len) = rw.range();
+            out.extend_from_slice(&input[r..start as usize]);
+            if let Rewrite::SizeLine { size, .. } = rw {
+                let mut b = [0; 18];
+                let line = encode_size_line(size, &mut b);
+                assert!((line.len() as u64) < len, "a rewrite makes it shorter");
+                out.extend_from_slice(line);
+            }
+            r = (start + len) as usize;
+        }
+        out.extend_from_slice(&input[r..end.unwrap()]);
+        out
+    }
+
+    #[test]
+    fn rewrites_make_the_framing_canonical() {
+        let input = b"00000000000000000000000005\r\nhello\r\n5;a=b\r\nworld\r\n\
+            3 ; x = \"y\"\r\nabc\r\nA\r\n0123456789\r\n\
+            0;GET /smuggled HTTP/1.1\r\nContent-Length: 5\r\nX-T: 1\r\n\
+            transfer-encoding: chunked\r\nHost: evil\r\nX-Other: ok\r\n\r\nNEXT";
+        let want = b"5\r\nhello\r\n5\r\nworld\r\n3\r\nabc\r\nA\r\n0123456789\r\n\
+            0\r\nX-T: 1\r\nX-Other: ok\r\n\r\n";
+        for step in 1..input.len() + 1 {
+            assert_eq!(
+                canonical(input, step).escape_ascii().to_string(),
+                want.escape_ascii().to_string(),
+                "step {step}"
+            );
+        }
+        // Canonical framing: nothing to do, whatever the split.
+        let clean = b"5\r\nhello\r\n1f\r\n0123456789012345678901234567890\r\n0\r\nX: 1\r\n\r\n";
+        for step in 1..clean.len() + 1 {
+            let mut d = ChunkedDecoder::new(Side::Request);
+            let (_, end) = run_with(&mut d, clean, step);
+            assert_eq!(end, Ok(clean.len()));
+            assert!(!d.has_rewrites());
+            assert_eq!(d.offset(), clean.len() as u64);
+        }
+        let mut b = [0; 18];
+        assert_eq!(encode_size_line(0, &mut b), b"0\r\n");
+        assert_eq!(
+            encode_size_line(0x7fff_ffff_ffff_ffff, &mut b),
+            b"7fffffffffffffff\r\n"
+        );
+    }
+
+    #[test]
+    fn partial_lines_are_reported_from_their_start() {
+        let mut d = ChunkedDecoder::new(Side::Request);
+        assert_eq!(d.partial_line_start(), None);
+        let _ = d.decode(b"00").unwrap();
+        assert_eq!(d.partial_line_start(), Some(0));
+        let _ = d.decode(b"2\r").unwrap();
+        assert_eq!(d.partial_line_start(), Some(0));
+        let (what, n) = d.decode(b"\nab\r\n1").unwrap();
+        assert_eq!((what, n), (Decoded::Data(b"ab"), 3));
+        assert_eq!(d.partial_line_start(), None);
+        let (_, n) = d.decode(b"\r\n1").unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(d.partial_line_start(), Some(9));
+        assert_eq!(
+            d.take_rewrites(),
+            [Rewrite::SizeLine {
+                start: 0,
+                len: 5,
+                size: 2
+            }]
         );
     }
 

@@ -38,6 +38,7 @@
 //! spaces) and is replaced with spaces in responses, as HAProxy does.
 
 use super::headers::Headers;
+use super::target::{self, TargetForm};
 use super::{list_elements, trim_ows, H1Error, H1ErrorKind, Side, Status};
 use core::mem::MaybeUninit;
 
@@ -543,6 +544,8 @@ struct Scan {
     te: TeScan,
     /// Index of the first `Host` field.
     host_field: Option<usize>,
+    /// A `TE` field is present (requests).
+    te_field: bool,
     /// Fields to drop (duplicates merged away).
     drop: Vec<bool>,
 }
@@ -668,6 +671,7 @@ fn scan_fields(h: &Headers, side: Side) -> Result<Scan, H1ErrorKind> {
             {
                 s.flags |= MsgFlags::EXPECT_100;
             }
+            2 if side == Side::Request && name_is(name, b"te") => s.te_field = true,
             4 if side == Side::Request && name_is(name, b"host") => match s.host_field {
                 None => s.host_field = Some(i),
                 Some(first) if h.value_at(first).eq_ignore_ascii_case(value) => {
@@ -728,48 +732,117 @@ fn resolve_framing(
     Ok(flags)
 }
 
-/// The authority of an absolute-form target (`scheme://[userinfo@]authority/...`).
-fn uri_authority(uri: &str) -> Option<&str> {
-    let colon = uri.find("://")?;
-    let scheme = &uri[..colon];
-    if scheme.is_empty()
-        || !scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-    {
-        return None;
-    }
-    let rest = &uri[colon + 3..];
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let auth = &rest[..end];
-    Some(auth.rsplit_once('@').map_or(auth, |(_, host)| host))
-}
-
 fn finish_request(raw: RawReq<'_>, head: &[u8], opts: &ParseOptions) -> Result<ReqHead, H1Error> {
     let err = |k| H1Error::new(k, Side::Request);
     if raw.uri.is_empty() || !raw.uri.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
         return Err(err(H1ErrorKind::BadUri));
     }
+    let method = Method::from_token(raw.method);
+    let connect = method == Method::CONNECT;
+    let form = target::target_form(connect, method == Method::OPTIONS, raw.uri).map_err(err)?;
     let version = version_of(raw.minor);
     let mut headers = copy_headers(raw.headers, head);
     let scan = scan_fields(&headers, Side::Request).map_err(err)?;
+    // `Host` cut to this many bytes (CONNECT: a default port dropped).
+    let mut host_cut = None;
+    let te = scan.te_field;
     if let Some(host) = scan.host_field.map(|i| headers.value_at(i)) {
-        if let Some(auth) = uri_authority(raw.uri) {
-            if !auth.as_bytes().eq_ignore_ascii_case(host) {
-                return Err(err(H1ErrorKind::BadHost));
+        if target::has_forbidden_char(host) {
+            return Err(err(H1ErrorKind::BadHost));
+        }
+        match form {
+            TargetForm::Absolute => {
+                let abs = target::split_absolute(raw.uri);
+                if !abs.is_some_and(|a| target::absolute_matches_host(&a, host)) {
+                    return Err(err(H1ErrorKind::BadHost));
+                }
             }
+            TargetForm::Authority => {
+                host_cut = target::connect_host_check(raw.uri.as_bytes(), host).map_err(err)?;
+            }
+            TargetForm::Origin | TargetForm::Asterisk => {}
         }
     } else if opts.require_host && version == Version::Http11 {
         return Err(err(H1ErrorKind::MissingHost));
     }
-    let flags = resolve_framing(&mut headers, scan, version).map_err(err)?;
+    let mut flags = resolve_framing(&mut headers, scan, version).map_err(err)?;
+    let mut uri = raw.uri.to_owned();
+    if form == TargetForm::Absolute {
+        // `http://h:80/` is `http://h/`, and so is its `Host`.
+        if let Some((normal, host)) = target::normalize_default_port(raw.uri) {
+            set_host(&mut headers, host.as_bytes()).map_err(err)?;
+            uri = normal;
+        }
+    }
+    if let Some(len) = host_cut {
+        let host = headers.get("host").map(|h| h[..len.min(h.len())].to_vec());
+        if let Some(host) = host {
+            set_host(&mut headers, &host).map_err(err)?;
+        }
+    }
+    if te {
+        normalize_te(&mut headers);
+    }
+    if connect {
+        // A CONNECT request has no content (RFC 9110 §9.3.6): what follows
+        // its head is tunnel data, as HAProxy's `h1_postparse_req_hdrs`
+        // has it; framing fields would only mislead the server.
+        if headers.contains("content-length") || headers.contains("transfer-encoding") {
+            headers.retain(|n, _| {
+                !n.eq_ignore_ascii_case(b"content-length")
+                    && !n.eq_ignore_ascii_case(b"transfer-encoding")
+            });
+        }
+        flags.remove(MsgFlags::CLEN | MsgFlags::CHNK | MsgFlags::XFER_ENC);
+    }
     Ok(ReqHead {
-        method: Method::from_token(raw.method),
-        uri: raw.uri.to_owned(),
+        method,
+        uri,
         version,
         headers,
         flags,
     })
+}
+
+/// `TE` says which transfer codings the client accepts in the response;
+/// the proxy decodes none but chunked, so only `trailers` may go on to the
+/// server (a `TE: gzip` would let it answer with a coding the proxy then
+/// refuses). A field without `trailers` is dropped, one with it becomes
+/// `TE: trailers`, as HAProxy's H1 mux writes it.
+fn normalize_te(h: &mut Headers) {
+    let mut i = 0;
+    while i < h.len() {
+        if !name_is(h.name_at(i), b"te") {
+            i += 1;
+            continue;
+        }
+        let v = h.value_at(i);
+        if v == b"trailers" {
+            i += 1;
+        } else if list_elements(v).any(|e| e.eq_ignore_ascii_case(b"trailers")) {
+            // Cannot fail: the value gets shorter.
+            let _ = h.replace_value(i, b"trailers");
+            i += 1;
+        } else {
+            let mut n = 0;
+            h.retain(|_, _| {
+                n += 1;
+                n != i + 1
+            });
+        }
+    }
+}
+
+/// Sets the value of every `Host` field (after duplicates were merged,
+/// there is at most one).
+fn set_host(h: &mut Headers, value: &[u8]) -> Result<(), H1ErrorKind> {
+    for i in 0..h.len() {
+        if name_is(h.name_at(i), b"host") && h.value_at(i) != value {
+            h.replace_value(i, value)
+                .map_err(|_| H1ErrorKind::HeadTooLarge)?;
+        }
+    }
+    Ok(())
 }
 
 fn finish_response(raw: RawRes<'_>, head: &[u8]) -> Result<ResHead, H1Error> {
@@ -784,6 +857,18 @@ fn finish_response(raw: RawRes<'_>, head: &[u8]) -> Result<ResHead, H1Error> {
     let mut flags = resolve_framing(&mut headers, scan, version).map_err(err)?;
     if unfolded {
         flags |= MsgFlags::UNFOLDED;
+    }
+    if (100..200).contains(&raw.code) || raw.code == 204 {
+        // Never a body, so never framing fields (RFC 9110 §8.6, RFC 9112
+        // §6.1: a server MUST NOT send them): a recipient that believed
+        // them would read the next response as this one's body. HAProxy's
+        // H1 mux leaves them out too. 304 and HEAD responses keep theirs:
+        // they describe the representation, as the RFC allows.
+        if flags.intersects(MsgFlags::CLEN | MsgFlags::XFER_ENC) {
+            headers
+                .retain(|n, _| !name_is(n, b"content-length") && !name_is(n, b"transfer-encoding"));
+        }
+        flags.remove(MsgFlags::CLEN | MsgFlags::CHNK | MsgFlags::XFER_ENC);
     }
     Ok(ResHead {
         version,

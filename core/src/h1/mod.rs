@@ -47,10 +47,11 @@ pub mod framing;
 pub mod head;
 pub mod headers;
 pub mod http_err;
+pub mod target;
 
 pub use chunked::{
-    encode_chunk, encode_chunk_header, encode_last_chunk, ChunkLimits, ChunkedDecoder, Decoded,
-    LengthCounter, CRLF, LAST_CHUNK,
+    encode_chunk, encode_chunk_header, encode_last_chunk, encode_size_line, ChunkLimits,
+    ChunkedDecoder, Decoded, LengthCounter, Rewrite, CRLF, LAST_CHUNK,
 };
 pub use encode::{set_body_framing, set_conn_mode, ConnMode};
 pub use framing::{request_body, response_body, BodyLen};
@@ -60,6 +61,7 @@ pub use head::{
 };
 pub use headers::{HeaderError, Headers};
 pub use http_err::{error_response, ERROR_STATUSES};
+pub use target::TargetForm;
 
 use crate::stream::{ErrCode, FinSt};
 
@@ -93,7 +95,10 @@ pub enum H1ErrorKind {
     TooManyHeaders,
     /// The method is not a token.
     BadMethod,
-    /// The request target is empty or has a byte outside `0x21..=0x7e`.
+    /// The request target is empty, has a byte outside `0x21..=0x7e` or a
+    /// `#`, or is not a form its method allows: origin form (`/...`),
+    /// absolute form (`scheme://authority...`, not for CONNECT), authority
+    /// form (`host:port`, CONNECT only) or `*` (OPTIONS only).
     BadUri,
     /// Not `HTTP/1.0` or `HTTP/1.1`.
     BadVersion,
@@ -117,8 +122,9 @@ pub enum H1ErrorKind {
     /// A coding other than `chunked` before the final `chunked` (HAProxy
     /// 2.6.12 answers 422).
     UnsupportedTransferCoding,
-    /// Two `Host` values that differ, or a `Host` that does not match the
-    /// authority of an absolute-form request target.
+    /// Two `Host` values that differ, a `Host` with a byte that makes it
+    /// ambiguous (`/`, `,`, `@`, ...), or a `Host` that does not agree with
+    /// the authority of an absolute-form or CONNECT request target.
     BadHost,
     /// No `Host` in an HTTP/1.1 request, when `ParseOptions::require_host`.
     MissingHost,

@@ -10,7 +10,8 @@
 //!
 //! **Clients** hold one keep-alive connection each and send 1–8 requests:
 //! GET, HEAD, POST with a `Content-Length` or a chunked body (random chunk
-//! sizes, sometimes trailers), to `/r/C/J` (a server), `/local/C/J` (the
+//! sizes, half the size lines not canonical: leading zeros, whitespace,
+//! extensions; sometimes trailers, a forbidden one among them), to `/r/C/J` (a server), `/local/C/J` (the
 //! `return` rule) or `/deny/C/J`; sometimes pipelined (up to 4 ahead),
 //! the bytes split at random with pauses between writes, the last request
 //! sometimes `Connection: close`; some clients vanish (reset or close)
@@ -20,17 +21,21 @@
 //! **Servers** parse every request with the simulator's own parser and
 //! check it: a request they may see (only `/r/`), from a client that sent
 //! it, never seen before, with the proxy's `x-sim-fe` header, the right
-//! `x-forwarded-for` and PROXY header, framing and body byte for byte,
+//! `x-forwarded-for` and PROXY header, framing and body byte for byte
+//! (chunk size lines canonical, no forbidden trailer),
 //! never on a connection whose previous response is not out yet, and with
 //! `http-reuse never` only from one client connection. They answer with
-//! `Content-Length`, chunked or close-delimited bodies, 204/304/404/500,
+//! `Content-Length`, chunked (some size lines not canonical, some last
+//! chunks with an extension and a forbidden trailer) or close-delimited
+//! bodies, 204/304/404/500,
 //! 1xx first, `Connection: close`, garbage, resets in the middle of a
 //! response, think time; they close idle connections.
 //!
 //! **Oracle** (see `World::http_final_checks`): a client's bytes parse
 //! as a sequence of complete responses, one per request it sent, in order
 //! (a server's answer names its request; the proxy's own are `return`'s,
-//! `deny`'s 403, or 408/502/503/504); bodies byte for byte; nothing after a
+//! `deny`'s 403, or 408/502/503/504); bodies byte for byte, chunk framing
+//! canonical and without forbidden trailers; nothing after a
 //! response announcing `Connection: close`. At the drain: every response
 //! has its log line with its status; a request the proxy read (part of)
 //! and never answered is logged, unless the previous response announced
@@ -175,6 +180,33 @@ pub enum Chunk {
     Done,
 }
 
+/// Trailer fields that would change framing or routing if merged into the
+/// head: Sluice drops them (RFC 9110 §6.5.1), none may reach a peer.
+const FORBIDDEN_TRAILERS: &[&[u8]] = &[
+    b"content-length",
+    b"transfer-encoding",
+    b"host",
+    b"connection",
+    b"keep-alive",
+    b"proxy-connection",
+    b"upgrade",
+    b"te",
+    b"trailer",
+];
+
+/// The size line of a `k`-byte chunk as a sender may write it, canonical
+/// or not (picked from `k`, so the random draws stay the same).
+fn size_line(k: u64, canonical: bool) -> String {
+    if canonical {
+        return format!("{k:x}\r\n");
+    }
+    match k % 3 {
+        0 => format!("{k:X};ext=1\r\n"),
+        1 => format!("000{k:x}\r\n"),
+        _ => format!("{k:x} ; a=\"b c\"\r\n"),
+    }
+}
+
 /// Feeds chunked bytes; data goes to `on_data`. Returns the bytes used
 /// (the decoder stops right after the last CRLF).
 fn chunk_feed(
@@ -191,8 +223,16 @@ fn chunk_feed(
                 if line.ends_with(b"\r\n") {
                     let text = core::str::from_utf8(&line[..line.len() - 2])
                         .map_err(|_| "chunk size not text".to_string())?;
-                    let hex = text.split(';').next().unwrap_or("").trim();
-                    let n = u64::from_str_radix(hex, 16)
+                    // What leaves Sluice is canonical: hex digits, no
+                    // leading zero, no whitespace, no extension (a peer
+                    // with another chunk parser reads the same framing).
+                    let canonical = !text.is_empty()
+                        && text.bytes().all(|b| b.is_ascii_hexdigit())
+                        && (text == "0" || !text.starts_with('0'));
+                    if !canonical {
+                        return Err(format!("chunk size line {text:?} is not canonical"));
+                    }
+                    let n = u64::from_str_radix(text, 16)
                         .map_err(|_| format!("bad chunk size line {text:?}"))?;
                     *st = if n == 0 {
                         Chunk::Trailer(Vec::new())
@@ -231,6 +271,16 @@ fn chunk_feed(
                     if line.len() == 2 {
                         *st = Chunk::Done;
                         return Ok(i);
+                    }
+                    let name = line.split(|&b| b == b':').next().unwrap_or(&[]);
+                    if FORBIDDEN_TRAILERS
+                        .iter()
+                        .any(|f| f.eq_ignore_ascii_case(name))
+                    {
+                        return Err(format!(
+                            "a forbidden trailer went through: {:?}",
+                            String::from_utf8_lossy(line)
+                        ));
                     }
                     *st = Chunk::Trailer(Vec::new());
                 } else if line.len() > 1024 {
@@ -686,18 +736,14 @@ fn req_bytes(rng: &mut Rng, c: u32, j: u32, r: &Req) -> Vec<u8> {
             let mut off = 0;
             while off < n {
                 let k = (1 + rng.below(max as u64)).min(n - off);
-                if rng.chance(1, 2) {
-                    let _ = write!(out_string(&mut out), "{k:x}\r\n");
-                } else {
-                    let _ = write!(out_string(&mut out), "{k:X};ext=1\r\n");
-                }
+                out.extend_from_slice(size_line(k, rng.chance(1, 2)).as_bytes());
                 gen::body_fill(key, off, k as usize, &mut out);
                 out.extend_from_slice(b"\r\n");
                 off += k;
             }
             out.extend_from_slice(b"0\r\n");
             if trailers {
-                out.extend_from_slice(b"x-trailer: t\r\n");
+                out.extend_from_slice(b"x-trailer: t\r\ncontent-length: 1\r\n");
             }
             out.extend_from_slice(b"\r\n");
         }
@@ -1405,12 +1451,20 @@ impl World {
                     let mut off = 0;
                     while off < len {
                         let k = (1 + rng.below(8192)).min(len - off);
-                        let _ = write!(out_string(&mut out), "{k:x}\r\n");
+                        out.extend_from_slice(size_line(k, (off + k) % 4 != 0).as_bytes());
                         gen::body_fill(key, off, k as usize, &mut out);
                         out.extend_from_slice(b"\r\n");
                         off += k;
                     }
-                    out.extend_from_slice(b"0\r\n\r\n");
+                    // Sometimes a last chunk with an extension and a
+                    // forbidden trailer (picked from the length: same draws).
+                    if len % 3 == 1 {
+                        out.extend_from_slice(
+                            b"0;e\r\ntransfer-encoding: chunked\r\nx-t: 1\r\n\r\n",
+                        );
+                    } else {
+                        out.extend_from_slice(b"0\r\n\r\n");
+                    }
                 } else {
                     gen::body_fill(key, 0, len as usize, &mut out);
                 }
