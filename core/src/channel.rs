@@ -60,6 +60,9 @@ bitflags! {
         const WAIT_ROOM_BUF = 0x0002_0000;
         /// Bytes move kernel-side (splice), never through the buffer.
         const SPLICED = 0x0004_0000;
+        /// The producer's read timeout does not run (`CF_READ_NOEXP`): a
+        /// request waiting for its server, whose timeout decides.
+        const READ_NOEXP = 0x0008_0000;
     }
 }
 

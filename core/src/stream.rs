@@ -408,8 +408,39 @@ impl Engine {
                 break;
             }
         }
+        self.stream_client_noexp(now, sid);
         self.stream_try_splice(sid);
         self.stream_refresh(now, sid);
+    }
+
+    /// While a request waits for its server (the server side has a
+    /// timeout running: `res.rex` while the response is awaited, or
+    /// `req.wex` while request bytes wait to be written), the client's
+    /// read timeout does not run: the server's timeout decides (504), as
+    /// HAProxy's `process_stream` does (`CF_READ_NOEXP`). Not once the
+    /// response is relayed as a tunnel or closes the stream
+    /// (`CF_AUTO_CLOSE`, `CF_SHUTR` on the response).
+    fn stream_client_noexp(&mut self, now: Time, sid: Id<Stream>) {
+        let fto = self.front_timeout(sid);
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        let waits = !s
+            .res
+            .flags
+            .intersects(ChnFlags::AUTO_CLOSE | ChnFlags::SHUTR)
+            && (s.req.wex.is_some() || s.res.rex.is_some());
+        if waits {
+            s.req.flags |= ChnFlags::READ_NOEXP;
+            s.req.rex = None;
+        } else if s.req.flags.contains(ChnFlags::READ_NOEXP) {
+            // The server side no longer decides: the client's timeout
+            // runs again, from now (`sc_update_rx`).
+            s.req.flags.remove(ChnFlags::READ_NOEXP);
+            if !s.req.shutr() && s.scf.state == ScState::Est && s.req.rex.is_none() {
+                s.req.rex = fto.map(|t| now.add_ms(t));
+            }
+        }
     }
 
     /// Hands a direction over to kernel splicing once it is a pure tunnel:
