@@ -20,7 +20,7 @@ use crate::channel::ChnFlags;
 use crate::connection::{CoFlags, Conn, ConnSide, Mux};
 use crate::engine::{Engine, SockOwner};
 use crate::lb;
-use crate::proxy::IdleConn;
+use crate::proxy::{IdleConn, StickRule};
 use crate::sock::CloseHow;
 use crate::stconn::{ErrType, ScState};
 use crate::stick_table::{DataType, StData, StKey};
@@ -121,6 +121,10 @@ impl Engine {
             let s = &self.streams[sid];
             (s.be, s.prev_srv)
         };
+        if let Some(srv) = self.use_server_match(now, sid) {
+            self.streams[sid].flags |= SfFlags::DIRECT;
+            return Assign::Server(srv);
+        }
         if let Some(srv) = self.stick_match(now, sid) {
             self.streams[sid].flags |= SfFlags::DIRECT;
             return Assign::Server(srv);
@@ -140,7 +144,77 @@ impl Engine {
         }
     }
 
-    /// `stick match`/`stick on`: the server recorded for the client's address.
+    /// Whether the condition of rule `cond` of proxy `px` holds for the
+    /// stream now (request data, final; `res`: the response head too).
+    pub(crate) fn stream_cond_holds(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        px: usize,
+        cond: Option<&crate::acl::Condition>,
+        res: Option<&crate::h1::ResHead>,
+    ) -> bool {
+        let Some(cond) = cond else { return true };
+        let req = self.streams[sid]
+            .txn
+            .as_mut()
+            .and_then(|t| t.req_head.take());
+        let ok = {
+            let mut ctx =
+                crate::http_fetch::HttpCtx::new(self, now, sid, req.as_ref(), res).for_proxy(px);
+            cond.matches(&mut ctx)
+        };
+        if let Some(t) = self.streams[sid].txn.as_mut() {
+            t.req_head = req;
+        }
+        ok
+    }
+
+    /// `use-server` rules (HAProxy's `process_server_rules`): the first
+    /// whose condition holds and whose server is not down picks it.
+    fn use_server_match(&mut self, now: Time, sid: Id<Stream>) -> Option<usize> {
+        let be = self.streams[sid].be;
+        self.proxies[be].be.as_ref()?;
+        let rules = std::sync::Arc::clone(&self.proxies[be].rules);
+        for r in &rules.server_rules {
+            if !self.stream_cond_holds(now, sid, be, Some(&r.cond), None) {
+                continue;
+            }
+            let name = match &r.server {
+                crate::rules::BackendTarget::Static(n) => n.clone(),
+                crate::rules::BackendTarget::Dynamic(lf) => {
+                    let req = self.streams[sid]
+                        .txn
+                        .as_mut()
+                        .and_then(|t| t.req_head.take());
+                    let n = {
+                        let mut ctx =
+                            crate::http_fetch::HttpCtx::new(self, now, sid, req.as_ref(), None)
+                                .for_proxy(be);
+                        String::from_utf8_lossy(&lf.render(&mut ctx)).into_owned()
+                    };
+                    if let Some(t) = self.streams[sid].txn.as_mut() {
+                        t.req_head = req;
+                    }
+                    n
+                }
+            };
+            let servers = &self.proxies[be].be.as_ref()?.servers;
+            // A dynamic name that is no server ends the rules (HAProxy).
+            let i = servers.iter().position(|s| s.name == name)?;
+            let s = &servers[i];
+            if s.state != crate::proxy::SrvState::Stopped
+                && s.admin != crate::proxy::SrvAdmin::Maint
+            {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// `stick match`/`stick on`: the server recorded for the client's
+    /// address, by the first rule whose condition holds and whose entry
+    /// names a usable server.
     fn stick_match(&mut self, now: Time, sid: Id<Stream>) -> Option<usize> {
         let be = self.streams[sid].be;
         let b = self.proxies[be].be.as_ref()?;
@@ -148,8 +222,13 @@ impl Engine {
             return None;
         }
         let rules = b.stick.clone();
+        let all = std::sync::Arc::clone(&self.proxies[be].rules);
         let src = self.stream_src(sid)?;
         for r in rules.iter().filter(|r| r.matching) {
+            let cond = all.sticking.get(r.rule).and_then(|x| x.cond.as_ref());
+            if !self.stream_cond_holds(now, sid, be, cond, None) {
+                continue;
+            }
             let table = self.tables.get(r.table)?;
             let key = src_key(table.params(), src)?;
             let Some(entry) = table.lookup(&key) else {
@@ -161,7 +240,6 @@ impl Engine {
             let servers = &self.proxies[be].be.as_ref()?.servers;
             if let Some(i) = servers.iter().position(|s| s.puid as i32 == *id) {
                 if servers[i].usable() || servers[i].admin == crate::proxy::SrvAdmin::Drain {
-                    let _ = now;
                     return Some(i);
                 }
             }
@@ -169,18 +247,34 @@ impl Engine {
         None
     }
 
-    /// `stick store`: records the server a stream got.
-    pub(crate) fn stick_store(&mut self, now: Time, sid: Id<Stream>) {
+    /// `stick on|store-request` (and `store-response` in TCP mode) when the
+    /// server connection is up; `res`: the response head arrived (HTTP),
+    /// the `store-response` rules run then, on it.
+    pub(crate) fn stick_store(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        res: Option<&crate::h1::ResHead>,
+    ) {
         let Some(s) = self.streams.get(sid) else {
             return;
         };
         let (be, Some(srv)) = (s.be, s.srv) else {
             return;
         };
+        let http = s.txn.is_some();
+        // Which rules store now: at connect, all but HTTP's store-response.
+        let now_rule = |r: &StickRule| {
+            r.storing
+                && match res {
+                    Some(_) => r.on_response,
+                    None => !(http && r.on_response),
+                }
+        };
         if !self.proxies[be]
             .be
             .as_ref()
-            .is_some_and(|b| b.stick.iter().any(|r| r.storing))
+            .is_some_and(|b| b.stick.iter().any(now_rule))
         {
             return;
         }
@@ -191,8 +285,13 @@ impl Engine {
             return;
         };
         let rules = b.stick.clone();
+        let all = std::sync::Arc::clone(&self.proxies[be].rules);
         let (puid, name) = (b.servers[srv].puid, b.servers[srv].name.clone());
-        for r in rules.iter().filter(|r| r.storing) {
+        for r in rules.iter().filter(|r| now_rule(r)) {
+            let cond = all.sticking.get(r.rule).and_then(|x| x.cond.as_ref());
+            if !self.stream_cond_holds(now, sid, be, cond, res) {
+                continue;
+            }
             let Some(table) = self.tables.get_mut(r.table) else {
                 continue;
             };
@@ -294,7 +393,7 @@ impl Engine {
         s.scb.state = ScState::Est;
         s.scb.exp = None;
         s.t_connect = s.conn_start.map(|t| now - t);
-        self.stick_store(now, sid);
+        self.stick_store(now, sid, None);
         let to = self.back_timeout(sid);
         let fto = self.front_timeout(sid);
         let Some(s) = self.streams.get_mut(sid) else {
@@ -308,6 +407,7 @@ impl Engine {
         if s.req.output > 0 {
             s.req.wex = to.map(|t| now.add_ms(t));
         }
+        self.tcp_inspect_response(now, sid);
     }
 
     /// The attempt failed (refused, reset, timed out): CER.

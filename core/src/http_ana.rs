@@ -39,6 +39,7 @@ use crate::h1::{
 use crate::sock::CloseHow;
 use crate::stconn::{ScFlags, ScState};
 use crate::stream::{Dir, ErrCode, FinSt, Stream};
+use crate::tcp_rules::ContentVerdict;
 use crate::time::Time;
 
 bitflags! {
@@ -124,8 +125,6 @@ pub struct HttpTxn {
     pub t_res_head: Option<Time>,
     /// Bytes sent to the client for this transaction (`%B`).
     pub bytes_out: u64,
-    /// `txn.*` variables.
-    pub vars: std::collections::BTreeMap<String, crate::sample::Sample>,
 }
 
 impl HttpTxn {
@@ -147,7 +146,6 @@ impl HttpTxn {
             t_req_done: None,
             t_res_head: None,
             bytes_out: 0,
-            vars: Default::default(),
         }
     }
 }
@@ -329,40 +327,37 @@ impl Engine {
                 return self.http_reply_error(now, sid, e.status(), err, fin);
             }
         };
+        // The request analysers, in HAProxy's order: the frontend's
+        // `tcp-request content` then `http-request` rules, the backend
+        // choice, then the backend's `tcp-request content` and
+        // `http-request` rules when it is another proxy (`AN_REQ_INSPECT_FE`,
+        // `AN_REQ_HTTP_PROCESS_FE`, `AN_REQ_SWITCHING_RULES`,
+        // `AN_REQ_INSPECT_BE`, `AN_REQ_HTTP_PROCESS_BE`).
+        if self.tcp_content_rules(now, sid, fe, Some(&head), false) == ContentVerdict::Reject {
+            return self.http_content_reject(now, sid);
+        }
         if let Some(f) = self.proxies[fe].fe.as_mut() {
             f.cum_req += 1;
             f.req_rate.hit(now);
         }
         self.count_http_req(now, sid);
-        // http-request rules, then the backend.
-        match self.http_req_rules(now, sid, &mut head) {
-            RuleVerdict::Continue => {}
-            RuleVerdict::Reply(bytes, close) => {
-                // deny closes and is a proxy block (PR); return, redirect
-                // and auth are local answers (LR).
-                let err = if close {
-                    ErrCode::PrxCond
-                } else {
-                    ErrCode::Local
-                };
-                if let Some(s) = self.streams.get_mut(sid) {
-                    s.set_term(err, FinSt::Req);
-                }
-                return self.http_reply(now, sid, &bytes, close, used, body);
-            }
-            RuleVerdict::Reject => {
-                let s = &mut self.streams[sid];
-                s.set_term(ErrCode::PrxCond, FinSt::Req);
-                if let Some(t) = s.txn.as_mut() {
-                    t.flags |= TxnFlags::CLI_CLOSE;
-                }
-                return self.http_abort(now, sid);
-            }
+        let verdict = self.http_req_rules(now, sid, fe, &mut head);
+        if self.http_req_verdict(now, sid, verdict, used, body) {
+            return;
         }
         let Some(be) = self.http_select_backend(now, sid, &head) else {
             return self.http_reply_error(now, sid, 503, ErrCode::SrvCl, FinSt::Req);
         };
         self.stream_set_backend(sid, be);
+        if be != fe {
+            if self.tcp_content_rules(now, sid, be, Some(&head), false) == ContentVerdict::Reject {
+                return self.http_content_reject(now, sid);
+            }
+            let verdict = self.http_req_rules(now, sid, be, &mut head);
+            if self.http_req_verdict(now, sid, verdict, used, body) {
+                return;
+            }
+        }
         self.http_prepare_server_head(sid, &mut head);
         let s = &mut self.streams[sid];
         if head.is_verbatim(&s.req.buf.data()[..used]) {
@@ -398,6 +393,60 @@ impl Engine {
         if txn.req.state == MsgState::Body {
             self.http_forward_body(now, sid, Dir::Req);
         }
+    }
+
+    /// Applies what `http-request` rules decided; `true` when the request
+    /// is over (answered or rejected).
+    fn http_req_verdict(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        verdict: RuleVerdict,
+        used: usize,
+        body: BodyLen,
+    ) -> bool {
+        match verdict {
+            RuleVerdict::Continue => false,
+            RuleVerdict::Reply(bytes, close) => {
+                // deny closes and is a proxy block (PR); return, redirect
+                // and auth are local answers (LR).
+                let err = if close {
+                    ErrCode::PrxCond
+                } else {
+                    ErrCode::Local
+                };
+                if let Some(s) = self.streams.get_mut(sid) {
+                    s.set_term(err, FinSt::Req);
+                }
+                self.http_reply(now, sid, &bytes, close, used, body);
+                true
+            }
+            RuleVerdict::Reject => {
+                let s = &mut self.streams[sid];
+                s.set_term(ErrCode::PrxCond, FinSt::Req);
+                if let Some(t) = s.txn.as_mut() {
+                    t.flags |= TxnFlags::CLI_CLOSE;
+                }
+                self.http_abort(now, sid);
+                true
+            }
+        }
+    }
+
+    /// A `tcp-request content reject` in HTTP mode: the connection is
+    /// closed without an answer, the request counted as denied by the
+    /// frontend.
+    fn http_content_reject(&mut self, now: Time, sid: Id<Stream>) {
+        let s = &mut self.streams[sid];
+        s.set_term(ErrCode::PrxCond, FinSt::Req);
+        let fe = s.fe;
+        if let Some(t) = s.txn.as_mut() {
+            t.flags |= TxnFlags::CLI_CLOSE;
+        }
+        if let Some(f) = self.proxies[fe].fe.as_mut() {
+            f.denied_req += 1;
+        }
+        self.http_abort(now, sid);
     }
 
     /// A request that failed before it was processed (bad or incomplete
@@ -564,8 +613,8 @@ impl Engine {
             // The client learns the end of the body from the close.
             txn.flags |= TxnFlags::CLI_CLOSE;
         }
-        if let Some(verdict) = self.http_res_rules(now, sid, &mut head) {
-            return self.http_server_error(now, sid, verdict, ErrCode::PrxCond, FinSt::Headers);
+        if self.http_res_verdict(now, sid, &mut head) {
+            return;
         }
         let s = &mut self.streams[sid];
         let txn = s.txn.as_mut().expect("http stream");
@@ -840,7 +889,7 @@ impl Engine {
     }
 
     /// An error on the server side: 502/504 to the client when possible.
-    fn http_server_error(
+    pub(crate) fn http_server_error(
         &mut self,
         now: Time,
         sid: Id<Stream>,
@@ -862,7 +911,7 @@ impl Engine {
     /// Sends a response made by the proxy (`deny`, `return`, `redirect`,
     /// errors). `used`: bytes of the request head still in the buffer,
     /// dropped with the rest of the request when the connection closes.
-    fn http_reply(
+    pub(crate) fn http_reply(
         &mut self,
         now: Time,
         sid: Id<Stream>,
@@ -872,6 +921,8 @@ impl Engine {
         req_body: BodyLen,
     ) {
         self.back_close(now, sid, CloseHow::Reset);
+        let after = self.http_after_res_on_reply(now, sid, bytes);
+        let bytes = after.as_deref().unwrap_or(bytes);
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };

@@ -47,6 +47,21 @@ bitflags! {
     }
 }
 
+bitflags! {
+    /// The request analysers of a TCP-mode stream still to run (HAProxy's
+    /// `AN_REQ_*` bits of `req->analysers`, in their order). HTTP streams
+    /// run theirs in `http_ana.rs` on the complete request head.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct AnaFlags: u8 {
+        /// The frontend's `tcp-request content` rules (`AN_REQ_INSPECT_FE`).
+        const INSPECT_FE = 0x01;
+        /// `use_backend`, `default_backend` (`AN_REQ_SWITCHING_RULES`).
+        const SWITCHING = 0x02;
+        /// The backend's `tcp-request content` rules (`AN_REQ_INSPECT_BE`).
+        const INSPECT_BE = 0x04;
+    }
+}
+
 /// The first character of the termination state (`SF_ERR_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ErrCode {
@@ -159,6 +174,12 @@ pub struct Stream {
     pub queued: Option<Time>,
     /// The HTTP transaction (HTTP mode).
     pub txn: Option<Box<crate::http_ana::HttpTxn>>,
+    /// `txn.`, `req.` and `res.` variables.
+    pub vars: crate::vars::Vars,
+    /// TCP mode: the request analysers still to run.
+    pub ana: AnaFlags,
+    /// The end of the current `tcp-request inspect-delay` (`rules_exp`).
+    pub rules_exp: Option<Time>,
 }
 
 impl Stream {
@@ -190,6 +211,10 @@ impl Stream {
     /// The stage the back connector is in, for `SF_FINST_*`.
     pub fn stage(&self) -> FinSt {
         use crate::http_ana::MsgState;
+        if !self.ana.is_empty() {
+            // TCP request analysers (content rules) still run.
+            return FinSt::Req;
+        }
         if let Some(t) = self.txn.as_ref() {
             // HTTP: the stages of the transaction (HAProxy's FINST_R while
             // the request is awaited, FINST_H while the response headers
@@ -238,11 +263,29 @@ impl Engine {
         let sess = self.sessions.get(sess_id)?;
         let fe = sess.fe;
         let http = self.proxies[fe].mode == crate::cfgparse::Mode::Http;
-        // HTTP picks its backend after the request rules; until then the
-        // stream's backend is the frontend itself, as in HAProxy (a request
-        // refused before that logs `fe fe/<NOSRV>`).
+        // The backend is picked after the request rules (and `use_backend`);
+        // until then the stream's backend is the frontend itself, as in
+        // HAProxy (a request refused before that logs `fe fe/<NOSRV>`; a
+        // TCP frontend that finds no backend logs `fe fe/<NOSRV> ... SC`).
         let default_be = self.proxies[fe].fe.as_ref()?.default_backend;
-        let be = if http { fe } else { default_be? };
+        let fe_rules = &self.proxies[fe].rules;
+        let mut ana = AnaFlags::empty();
+        if !http {
+            if !fe_rules.tcp_req_cont.is_empty() {
+                ana |= AnaFlags::INSPECT_FE;
+            }
+            let be_rules = default_be
+                .filter(|&b| b != fe)
+                .is_some_and(|b| !self.proxies[b].rules.tcp_req_cont.is_empty());
+            if !fe_rules.switching.is_empty() || be_rules {
+                ana |= AnaFlags::SWITCHING;
+            }
+        }
+        let be = if http || !ana.is_empty() {
+            fe
+        } else {
+            default_be.unwrap_or(fe)
+        };
         let retries = self.proxies[be].be.as_ref().map_or(3, |b| b.retries);
         let mut st = Stream {
             sess: sess_id,
@@ -266,6 +309,9 @@ impl Engine {
             exp: None,
             queued: None,
             txn: None,
+            vars: Default::default(),
+            ana: AnaFlags::empty(),
+            rules_exp: None,
         };
         st.scf.conn = Some(sess.conn);
         if http {
@@ -275,12 +321,15 @@ impl Engine {
             st.res.reserve = self.maxrewrite;
             let max_head = self.pool.bufsize().saturating_sub(self.maxrewrite);
             st.txn = Some(Box::new(crate::http_ana::HttpTxn::new(now, max_head)));
-        } else {
-            // TCP mode: no analyser, connect at once, forward everything.
+        } else if ana.is_empty() {
+            // TCP mode without rules: connect at once, forward everything.
             st.req.flags |= ChnFlags::AUTO_CONNECT | ChnFlags::AUTO_CLOSE;
             st.res.flags |= ChnFlags::AUTO_CLOSE;
             st.req.forward(INFINITE_FORWARD);
             st.res.forward(INFINITE_FORWARD);
+        } else {
+            // TCP mode with rules: they run first (`tcp_analyse`).
+            st.ana = ana;
         }
         // Bytes read with the handshake (after a PROXY header) are the
         // first bytes of the request.
@@ -291,7 +340,7 @@ impl Engine {
             if !hs.is_null() {
                 early = hs.len();
                 st.req.buf = hs;
-                st.req.output = if http { 0 } else { early };
+                st.req.output = if http || !ana.is_empty() { 0 } else { early };
                 st.req.total = early as u64;
             }
         }
@@ -299,7 +348,7 @@ impl Engine {
         if let Some(se) = self.sessions.get_mut(sess_id) {
             se.requests += 1;
         }
-        if !http {
+        if !http && ana.is_empty() {
             self.stream_set_backend(sid, be);
         }
         if early > 0 {
@@ -387,6 +436,8 @@ impl Engine {
             }
             if http {
                 self.http_analyse(now, sid);
+            } else if self.streams.get(sid).is_some_and(|s| !s.ana.is_empty()) {
+                self.tcp_analyse(now, sid);
             }
             self.back_update(now, sid);
             if http {
