@@ -39,6 +39,15 @@ enum Assign {
     NoServer,
 }
 
+/// What the request analysers decided about the server (TCP mode).
+#[derive(Clone, Debug, Default)]
+pub struct PreAssign {
+    /// The server `use-server` or `stick match` picked, until taken.
+    pub srv: Option<usize>,
+    /// Per `stick` rule of the backend: whether it stores on connect.
+    pub store: Vec<bool>,
+}
+
 impl Engine {
     /// The back connector's state machine (`back_handle_st_*`).
     pub(crate) fn back_update(&mut self, now: Time, sid: Id<Stream>) {
@@ -121,11 +130,17 @@ impl Engine {
             let s = &self.streams[sid];
             (s.be, s.prev_srv)
         };
-        if let Some(srv) = self.use_server_match(now, sid) {
-            self.streams[sid].flags |= SfFlags::DIRECT;
-            return Assign::Server(srv);
-        }
-        if let Some(srv) = self.stick_match(now, sid) {
+        let pre = match self.streams[sid].pre.as_mut() {
+            Some(p) => Some(p.srv.take()),
+            None => None,
+        };
+        let chosen = match pre {
+            Some(srv) => srv,
+            None => self
+                .use_server_match(now, sid)
+                .or_else(|| self.stick_match(now, sid)),
+        };
+        if let Some(srv) = chosen {
             self.streams[sid].flags |= SfFlags::DIRECT;
             return Assign::Server(srv);
         }
@@ -168,6 +183,29 @@ impl Engine {
             t.req_head = req;
         }
         ok
+    }
+
+    /// Decides `use-server` and the `stick` rules' conditions on the
+    /// request as the analysers see it (TCP mode, before its bytes are
+    /// forwarded): the server is taken when the stream asks for one.
+    pub(crate) fn stream_pre_assign(&mut self, now: Time, sid: Id<Stream>) {
+        let be = self.streams[sid].be;
+        let Some(b) = self.proxies[be].be.as_ref() else {
+            return;
+        };
+        let stick = b.stick.clone();
+        let all = std::sync::Arc::clone(&self.proxies[be].rules);
+        let srv = self
+            .use_server_match(now, sid)
+            .or_else(|| self.stick_match(now, sid));
+        let store = stick
+            .iter()
+            .map(|r| {
+                let cond = all.sticking.get(r.rule).and_then(|x| x.cond.as_ref());
+                r.storing && !r.on_response && self.stream_cond_holds(now, sid, be, cond, None)
+            })
+            .collect();
+        self.streams[sid].pre = Some(PreAssign { srv, store });
     }
 
     /// `use-server` rules (HAProxy's `process_server_rules`): the first
@@ -287,9 +325,17 @@ impl Engine {
         let rules = b.stick.clone();
         let all = std::sync::Arc::clone(&self.proxies[be].rules);
         let (puid, name) = (b.servers[srv].puid, b.servers[srv].name.clone());
-        for r in rules.iter().filter(|r| now_rule(r)) {
-            let cond = all.sticking.get(r.rule).and_then(|x| x.cond.as_ref());
-            if !self.stream_cond_holds(now, sid, be, cond, res) {
+        let pre: Option<Vec<bool>> = self.streams[sid].pre.as_ref().map(|p| p.store.clone());
+        for (i, r) in rules.iter().enumerate().filter(|(_, r)| now_rule(r)) {
+            let holds = match (&pre, res) {
+                // Decided when the request was analysed.
+                (Some(p), None) if !r.on_response => p.get(i).copied().unwrap_or(false),
+                _ => {
+                    let cond = all.sticking.get(r.rule).and_then(|x| x.cond.as_ref());
+                    self.stream_cond_holds(now, sid, be, cond, res)
+                }
+            };
+            if !holds {
                 continue;
             }
             let Some(table) = self.tables.get_mut(r.table) else {

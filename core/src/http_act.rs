@@ -203,9 +203,13 @@ impl Engine {
                         false,
                     );
                 }
-                HttpReqAction::Reject | HttpReqAction::SilentDrop => {
+                HttpReqAction::Reject => {
                     self.count_denied_req(sid);
                     return RuleVerdict::Reject;
+                }
+                HttpReqAction::SilentDrop => {
+                    self.count_denied_req(sid);
+                    return RuleVerdict::Drop;
                 }
                 HttpReqAction::SetHeader { name, value }
                 | HttpReqAction::AddHeader { name, value } => {

@@ -421,13 +421,19 @@ impl Engine {
                 self.http_reply(now, sid, &bytes, close, used, body);
                 true
             }
-            RuleVerdict::Reject => {
+            RuleVerdict::Reject | RuleVerdict::Drop => {
                 let s = &mut self.streams[sid];
                 s.set_term(ErrCode::PrxCond, FinSt::Req);
                 if let Some(t) = s.txn.as_mut() {
-                    t.flags |= TxnFlags::CLI_CLOSE;
+                    t.flags |= TxnFlags::CLI_CLOSE | TxnFlags::SRV_CLOSE;
                 }
-                self.http_abort(now, sid);
+                let how = if matches!(verdict, RuleVerdict::Drop) {
+                    CloseHow::Reset
+                } else {
+                    CloseHow::Graceful
+                };
+                self.back_close(now, sid, CloseHow::Reset);
+                self.front_abort_how(now, sid, how);
                 true
             }
         }
@@ -446,7 +452,12 @@ impl Engine {
         if let Some(f) = self.proxies[fe].fe.as_mut() {
             f.denied_req += 1;
         }
-        self.http_abort(now, sid);
+        if let Some(t) = self.streams[sid].txn.as_mut() {
+            t.flags |= TxnFlags::SRV_CLOSE;
+        }
+        // A FIN, as HAProxy closes a rejected connection.
+        self.back_close(now, sid, CloseHow::Reset);
+        self.front_abort_how(now, sid, CloseHow::Graceful);
     }
 
     /// A request that failed before it was processed (bad or incomplete
@@ -1151,6 +1162,8 @@ pub(crate) enum RuleVerdict {
     Continue,
     /// Send these bytes (a complete response); close after when `true`.
     Reply(Vec<u8>, bool),
-    /// `http-request reject`, `silent-drop`: close without a response.
+    /// `http-request reject`: close without a response (a FIN).
     Reject,
+    /// `silent-drop`: close without a response, with a reset.
+    Drop,
 }

@@ -146,7 +146,9 @@ impl Engine {
             if let Some(f) = self.proxies[fe].fe.as_mut() {
                 f.denied_sess += 1;
             }
-            self.conn_close(now, c, CloseHow::Reset);
+            // HAProxy closes a rejected session with a FIN (a rejected
+            // connection with a reset).
+            self.conn_close(now, c, CloseHow::Graceful);
             self.session_free(now, sess);
             return;
         }

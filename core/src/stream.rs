@@ -178,6 +178,10 @@ pub struct Stream {
     pub vars: crate::vars::Vars,
     /// TCP mode: the request analysers still to run.
     pub ana: AnaFlags,
+    /// TCP mode: what `use-server` and the `stick` rules decided on the
+    /// request as the analysers saw it (`AN_REQ_SRV_RULES`,
+    /// `AN_REQ_STICKING_RULES`), before its bytes were forwarded.
+    pub pre: Option<crate::backend::PreAssign>,
     /// The end of the current `tcp-request inspect-delay` (`rules_exp`).
     pub rules_exp: Option<Time>,
 }
@@ -277,7 +281,7 @@ impl Engine {
             let be_rules = default_be
                 .filter(|&b| b != fe)
                 .is_some_and(|b| !self.proxies[b].rules.tcp_req_cont.is_empty());
-            if !fe_rules.switching.is_empty() || be_rules {
+            if !ana.is_empty() || !fe_rules.switching.is_empty() || be_rules {
                 ana |= AnaFlags::SWITCHING;
             }
         }
@@ -311,6 +315,7 @@ impl Engine {
             txn: None,
             vars: Default::default(),
             ana: AnaFlags::empty(),
+            pre: None,
             rules_exp: None,
         };
         st.scf.conn = Some(sess.conn);
@@ -602,6 +607,12 @@ impl Engine {
     /// The client side is gone or failed: close it now; the server side
     /// flushes what it has for the server, then closes too.
     pub(crate) fn front_abort(&mut self, now: Time, sid: Id<Stream>) {
+        self.front_abort_how(now, sid, CloseHow::Reset)
+    }
+
+    /// [`Engine::front_abort`], closing the client connection `how`: a
+    /// rule that rejects a connection HAProxy closes with a FIN.
+    pub(crate) fn front_abort_how(&mut self, now: Time, sid: Id<Stream>, how: CloseHow) {
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
@@ -615,7 +626,7 @@ impl Engine {
         let connecting = s.scb.state < ScState::Est;
         let http = s.txn.is_some();
         self.pool_release(res);
-        self.front_close(now, sid, CloseHow::Reset);
+        self.front_close(now, sid, how);
         if connecting {
             // Nobody is left to talk to the server.
             self.back_give_up(now, sid);

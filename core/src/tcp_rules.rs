@@ -208,12 +208,12 @@ impl Engine {
                 self.count_denied_resp(sid);
                 let s = &mut self.streams[sid];
                 s.set_term(ErrCode::PrxCond, FinSt::Data);
-                if http {
-                    self.http_abort(now, sid);
-                } else {
-                    self.back_abort(now, sid);
-                    self.front_abort(now, sid);
+                if let Some(t) = self.streams[sid].txn.as_mut() {
+                    t.flags |=
+                        crate::http_ana::TxnFlags::CLI_CLOSE | crate::http_ana::TxnFlags::SRV_CLOSE;
                 }
+                self.back_abort(now, sid);
+                self.front_abort_how(now, sid, crate::sock::CloseHow::Graceful);
             }
             ContentVerdict::Close => {
                 if http {
@@ -343,6 +343,8 @@ impl Engine {
             }
             break;
         }
+        // `use-server` and `stick` rules see the request before it leaves.
+        self.stream_pre_assign(now, sid);
         // Analysed: connect, forward everything both ways.
         let s = &mut self.streams[sid];
         s.req.analyse_exp = None;
@@ -421,7 +423,7 @@ impl Engine {
         if let Some(f) = self.proxies[fe].fe.as_mut() {
             f.denied_req += 1;
         }
-        self.front_abort(now, sid);
+        self.front_abort_how(now, sid, crate::sock::CloseHow::Graceful);
     }
 
     /// `sc-inc-gpc0(N)`, `sc-inc-gpc1(N)`, `sc-inc-gpc(IDX,N)`.
