@@ -446,7 +446,7 @@ impl Engine {
             return;
         };
         s.res.rex = to.map(|t| now.add_ms(t));
-        // The tunnel timeout may replace the client one now.
+        // The tunnel timeout replaces the client one now (TCP mode).
         if !s.req.shutr() {
             s.req.rex = fto.map(|t| now.add_ms(t));
         }

@@ -361,8 +361,13 @@ impl Engine {
             // entries): they were read, only earlier.
             self.count_bytes(sid, fe, be, None, Dir::Req, early as u64);
         }
-        let to = self.front_timeout(sid);
-        self.streams[sid].req.rex = to.map(|t| now.add_ms(t));
+        // HTTP waits for the request under the client timeout at once; a
+        // TCP stream arms it with its first read, or when the server
+        // connection is up (HAProxy's `sc_update_rx`).
+        if http {
+            let to = self.front_timeout(sid);
+            self.streams[sid].req.rex = to.map(|t| now.add_ms(t));
+        }
         if http {
             let to = self.http_request_timeout(sid);
             self.streams[sid].req.analyse_exp = to.map(|t| now.add_ms(t));
@@ -390,12 +395,22 @@ impl Engine {
         b.sess_rate.hit(self.now);
     }
 
+    /// Whether `timeout tunnel` applies: a TCP stream connected to its
+    /// server, an HTTP one once it became a tunnel (WebSocket, CONNECT).
+    fn in_tunnel(&self, s: &Stream) -> bool {
+        self.proxies[s.be].timeouts.tunnel_ms.is_some()
+            && s.scb.state == ScState::Est
+            && s.txn
+                .as_ref()
+                .is_none_or(|t| t.req.state == crate::http_ana::MsgState::Tunnel)
+    }
+
     /// The client-side inactivity timeout in effect for a stream.
     pub(crate) fn front_timeout(&self, sid: Id<Stream>) -> Option<u64> {
         let s = self.streams.get(sid)?;
         let fe = &self.proxies[s.fe].timeouts;
         let be = &self.proxies[s.be].timeouts;
-        let tunnel = s.scb.state == ScState::Est && be.tunnel_ms.is_some();
+        let tunnel = self.in_tunnel(s);
         let t = if tunnel {
             be.tunnel_ms
         } else if s.res.shutw() && fe.client_fin_ms.is_some() {
@@ -410,7 +425,7 @@ impl Engine {
     pub(crate) fn back_timeout(&self, sid: Id<Stream>) -> Option<u64> {
         let s = self.streams.get(sid)?;
         let be = &self.proxies[s.be].timeouts;
-        let tunnel = s.scb.state == ScState::Est && be.tunnel_ms.is_some();
+        let tunnel = self.in_tunnel(s);
         let t = if tunnel {
             be.tunnel_ms
         } else if s.req.shutw() && be.server_fin_ms.is_some() {
@@ -593,7 +608,8 @@ impl Engine {
         if client_to && s.scf.state != ScState::Clo {
             let stage = s.stage();
             s.set_term(ErrCode::CliTo, stage);
-            self.front_abort(now, sid);
+            // A FIN, as HAProxy closes on a timeout.
+            self.front_abort_how(now, sid, CloseHow::Graceful);
         }
         let Some(s) = self.streams.get_mut(sid) else {
             return;
@@ -722,6 +738,25 @@ impl Engine {
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
+        // A side whose channel is full is not read: its read timeout waits
+        // for room, and starts again from then (HAProxy's `sc_update_rx`).
+        for (ch, to, est) in [
+            (&mut s.req, fto, s.scf.state == ScState::Est),
+            (&mut s.res, bto, s.scb.state == ScState::Est),
+        ] {
+            let full = !ch.buf.is_null() && ch.recv_room() == 0 && !ch.shutr();
+            if full {
+                if !ch.flags.contains(ChnFlags::NEED_ROOM) {
+                    ch.flags |= ChnFlags::NEED_ROOM;
+                    ch.rex = None;
+                }
+            } else if ch.flags.contains(ChnFlags::NEED_ROOM) {
+                ch.flags.remove(ChnFlags::NEED_ROOM);
+                if est && !ch.shutr() && !ch.flags.contains(ChnFlags::READ_NOEXP) {
+                    ch.rex = to.map(|t| now.add_ms(t));
+                }
+            }
+        }
         // Bytes waiting for a peer wait under its write timeout, armed when
         // they are scheduled and refreshed by every write (HAProxy's `wex`):
         // a peer that stops reading must not hold the stream for ever.
