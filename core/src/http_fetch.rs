@@ -267,16 +267,33 @@ impl SampleCtx for HttpCtx<'_> {
 
     /// Content fetches may still change while `tcp-request inspect-delay`
     /// runs and the buffer can grow.
+    /// (HAProxy's `SMP_F_MAY_CHANGE`: `req.len` and `wait_end` until the
+    /// end; `req.payload` while its bytes are missing; `req.ssl_sni` and
+    /// `req.proto_http` while the message is incomplete.)
     fn may_change(&mut self, f: &Fetch) -> bool {
-        self.partial
-            && matches!(
-                f.kind,
-                FetchKind::ReqLen
-                    | FetchKind::ReqPayload
-                    | FetchKind::ReqSslSni
-                    | FetchKind::ReqProtoHttp
-                    | FetchKind::WaitEnd
-            )
+        if !self.partial {
+            return false;
+        }
+        match f.kind {
+            FetchKind::ReqLen | FetchKind::WaitEnd => true,
+            FetchKind::ReqPayload => {
+                let (off, len) = (f.int_arg(0).unwrap_or(0), f.int_arg(1).unwrap_or(0));
+                let have = self.req_input().len() as i64;
+                len == 0 || have < off.saturating_add(len)
+            }
+            FetchKind::ReqSslSni => tls_sni(self.req_input()) == Sni::Incomplete,
+            FetchKind::ReqProtoHttp => {
+                self.req.is_none()
+                    && matches!(
+                        crate::h1::parse_request(
+                            self.req_input(),
+                            &crate::h1::ParseOptions::default()
+                        ),
+                        Ok(crate::h1::Status::Partial)
+                    )
+            }
+            _ => false,
+        }
     }
 }
 
