@@ -361,6 +361,15 @@ fn cases() -> Vec<Case> {
         },
         Case {
             family: "http-request",
+            section: "backend",
+            check: "tarpit: 500 after timeout tarpit, PT",
+            tcp: false,
+            proxies: "frontend fe from base\n    bind 127.0.0.1:{fe}\n    default_backend b3\nbackend b3 from base\n    timeout tarpit 200ms\n    http-request tarpit if { path_beg /admin }\n    server s1 127.0.0.1:{s1}\n",
+            probe: paths(&["/admin", "/ok"]),
+            expect: Same,
+        },
+        Case {
+            family: "http-request",
             section: "listen",
             check: "deny /admin, set-header",
             tcp: false,
@@ -549,15 +558,6 @@ fn cases() -> Vec<Case> {
             tcp: true,
             proxies: "listen ls from base\n    bind 127.0.0.1:{fe}\n    tcp-request inspect-delay 2s\n    tcp-request content accept if { req.len ge 3 }\n    use_backend b2 if { req.payload(0,3) -m bin 747770 }\n    server s1 127.0.0.1:{s1}\n",
             probe: tcp(&[&[b"twp hello"], &[b"one hello"]]),
-            expect: Same,
-        },
-        Case {
-            family: "use_backend",
-            section: "listen",
-            check: "TCP: without a content rule, no data waited for",
-            tcp: true,
-            proxies: "listen ls from base\n    bind 127.0.0.1:{fe}\n    tcp-request inspect-delay 2s\n    use_backend b2 if { req.payload(0,3) -m bin 747770 }\n    server s1 127.0.0.1:{s1}\n",
-            probe: tcp(&[&[b"twp hello"]]),
             expect: Same,
         },
         Case {

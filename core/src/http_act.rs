@@ -179,10 +179,15 @@ impl Engine {
             }
             match &rule.action {
                 HttpReqAction::Allow => return RuleVerdict::Continue,
-                HttpReqAction::Deny(r) | HttpReqAction::Tarpit(r) => {
+                HttpReqAction::Deny(r) => {
                     self.count_denied_req(sid);
                     let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px);
                     return RuleVerdict::Reply(render_reply(r, &mut ctx), true);
+                }
+                HttpReqAction::Tarpit(r) => {
+                    self.count_denied_req(sid);
+                    let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px);
+                    return RuleVerdict::Tarpit(render_reply(r, &mut ctx));
                 }
                 HttpReqAction::Return(r) => {
                     let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px);

@@ -125,6 +125,8 @@ pub struct HttpTxn {
     pub t_res_head: Option<Time>,
     /// Bytes sent to the client for this transaction (`%B`).
     pub bytes_out: u64,
+    /// `http-request tarpit`: the answer held until `req.analyse_exp`.
+    pub tarpit: Option<Vec<u8>>,
 }
 
 impl HttpTxn {
@@ -146,6 +148,7 @@ impl HttpTxn {
             t_req_done: None,
             t_res_head: None,
             bytes_out: 0,
+            tarpit: None,
         }
     }
 }
@@ -194,6 +197,9 @@ impl Engine {
             return;
         };
         let Some(txn) = s.txn.as_ref() else { return };
+        if txn.tarpit.is_some() {
+            return self.http_process_tarpit(now, sid);
+        }
         match txn.req.state {
             MsgState::Head => self.http_wait_for_request(now, sid),
             MsgState::Body => self.http_forward_body(now, sid, Dir::Req),
@@ -421,6 +427,10 @@ impl Engine {
                 self.http_reply(now, sid, &bytes, close, used, body);
                 true
             }
+            RuleVerdict::Tarpit(bytes) => {
+                self.http_tarpit_start(now, sid, bytes, used, body);
+                true
+            }
             RuleVerdict::Reject | RuleVerdict::Drop => {
                 let s = &mut self.streams[sid];
                 s.set_term(ErrCode::PrxCond, FinSt::Req);
@@ -437,6 +447,59 @@ impl Engine {
                 true
             }
         }
+    }
+
+    /// `http-request tarpit` (HAProxy's `tarpit:` then
+    /// `http_process_tarpit`): the request is dropped, nothing connects,
+    /// and the answer (500 unless `deny_status`) waits `timeout tarpit`
+    /// (else `timeout connect`) or until the client leaves; logged `PT`
+    /// with the wait as `Tw`.
+    fn http_tarpit_start(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        bytes: Vec<u8>,
+        used: usize,
+        body: BodyLen,
+    ) {
+        let be = self.streams[sid].be;
+        let t = &self.proxies[be].timeouts;
+        let wait = u64::from(t.tarpit_ms.or(t.connect_ms).unwrap_or(0));
+        let s = &mut self.streams[sid];
+        s.req.flags.remove(ChnFlags::AUTO_CONNECT);
+        let left = s.req.buf.len();
+        s.req.buf.consume(used.min(left));
+        s.req.output = 0;
+        s.req.analyse_exp = Some(now.add_ms(wait));
+        let Some(txn) = s.txn.as_mut() else { return };
+        // A body it will not read makes the connection unusable after.
+        txn.flags |= TxnFlags::CLI_CLOSE;
+        let _ = body;
+        txn.req.state = MsgState::Done;
+        txn.tarpit = Some(bytes);
+        self.http_process_tarpit(now, sid);
+    }
+
+    /// A tarpitted request: answer once the wait is over or the client
+    /// closed; until then, what the client sends is dropped.
+    fn http_process_tarpit(&mut self, now: Time, sid: Id<Stream>) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        let n = s.req.buf.len();
+        s.req.buf.consume(n);
+        s.req.output = 0;
+        let done = s.req.shutr() || Time::is_expired(s.req.analyse_exp, now);
+        if !done {
+            return;
+        }
+        s.req.analyse_exp = None;
+        s.t_queue = Some(now - s.accept);
+        let Some(bytes) = s.txn.as_mut().and_then(|t| t.tarpit.take()) else {
+            return;
+        };
+        s.set_term(ErrCode::PrxCond, FinSt::Tarpit);
+        self.http_reply(now, sid, &bytes, true, 0, BodyLen::None);
     }
 
     /// A `tcp-request content reject` in HTTP mode: the connection is
@@ -1171,6 +1234,8 @@ pub(crate) enum RuleVerdict {
     Continue,
     /// Send these bytes (a complete response); close after when `true`.
     Reply(Vec<u8>, bool),
+    /// `http-request tarpit`: hold the request, then send these bytes.
+    Tarpit(Vec<u8>),
     /// `http-request reject`: close without a response (a FIN).
     Reject,
     /// `silent-drop`: close without a response, with a reset.

@@ -124,6 +124,8 @@ pub enum FinSt {
     Data,
     /// `L`: the last data was being sent.
     Last,
+    /// `T`: the request was tarpitted.
+    Tarpit,
 }
 
 impl FinSt {
@@ -136,6 +138,7 @@ impl FinSt {
             FinSt::Headers => 'H',
             FinSt::Data => 'D',
             FinSt::Last => 'L',
+            FinSt::Tarpit => 'T',
         }
     }
 }
@@ -220,6 +223,9 @@ impl Stream {
             return FinSt::Req;
         }
         if let Some(t) = self.txn.as_ref() {
+            if t.tarpit.is_some() {
+                return FinSt::Tarpit;
+            }
             // HTTP: the stages of the transaction (HAProxy's FINST_R while
             // the request is awaited, FINST_H while the response headers
             // are).

@@ -298,3 +298,32 @@ fn tcp_response_reject_closes_both_sides() {
     w.advance(100);
     w.assert_drained();
 }
+
+/// `http-request tarpit`: nothing is connected, the answer (500) waits
+/// `timeout tarpit`, the log says `PT` with the wait as `Tw`.
+#[test]
+fn tarpit_holds_the_answer() {
+    let mut w = World::new(&cfg(
+        "http",
+        &format!(
+            "frontend fe\n    bind {FE}\n    default_backend be\n\
+             backend be\n    timeout tarpit 400ms\n    http-request tarpit if {{ path_beg /t }}\n    server s1 {S1}\n"
+        ),
+    ));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET /t HTTP/1.1\r\nHost: a\r\n\r\n");
+    w.advance(300);
+    assert!(w.peers[c].from_engine.is_empty(), "held");
+    w.send(c, b"more bytes, dropped");
+    w.advance(150);
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 500 "), "{got}");
+    assert!(w.accepted.is_empty(), "never connected");
+    let log = w.log_texts().pop().unwrap();
+    assert!(log.contains(" PT-- ") && log.contains(" 500 "), "{log}");
+    assert!(log.contains(" 0/400/-1/-1/400 "), "Tw is the wait: {log}");
+    assert_eq!(stat(&mut w, "be", "BACKEND", "dreq"), "1");
+    w.advance(100);
+    w.assert_drained();
+}
