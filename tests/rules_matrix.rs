@@ -269,6 +269,18 @@ fn cases() -> Vec<Case> {
         },
         Case {
             family: "tcp-request content",
+            section: "frontend",
+            check: "TCP: HTTP fetches parse the buffer (path, HTTP), use_backend by path",
+            tcp: true,
+            proxies: "frontend fe from base\n    bind 127.0.0.1:{fe}\n    tcp-request inspect-delay 2s\n    tcp-request content reject if { path_beg /admin }\n    tcp-request content accept if HTTP\n    use_backend b2 if { path_beg /two }\n    default_backend be\n",
+            probe: tcp(&[
+                &[b"GET /adm", b"in HTTP/1.1\r\nHost: t\r\n\r\n"],
+                &[b"GET /two HTTP/1.1\r\n", b"Host: t\r\n\r\n"],
+            ]),
+            expect: Same,
+        },
+        Case {
+            family: "tcp-request content",
             section: "defaults (anonymous)",
             check: "refused",
             tcp: true,

@@ -226,6 +226,12 @@ fn cells() -> Vec<Cell> {
             C::Ws,
         ),
         c("tunnel idle (WebSocket)", "client=short", S::Ws, C::Ws),
+        c(
+            "tunnel idle (WebSocket)",
+            "client=short server=short",
+            S::Ws,
+            C::Ws,
+        ),
         t("TCP idle", "client=short", S::TcpIdle, C::TcpIdle),
         t("TCP idle", "server=short", S::TcpIdle, C::TcpIdle),
         t("TCP idle", "tunnel=short", S::TcpIdle, C::TcpIdle),

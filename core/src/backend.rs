@@ -159,6 +159,35 @@ impl Engine {
         }
     }
 
+    /// The request head the stream's rules see: the HTTP transaction's
+    /// (taken out while the rules borrow the engine), or in TCP mode the
+    /// head at the start of the request buffer, parsed on the fly for HTTP
+    /// fetches as HAProxy's `smp_prefetch_htx` does.
+    pub(crate) fn stream_req_head_take(&mut self, sid: Id<Stream>) -> Option<crate::h1::ReqHead> {
+        let s = self.streams.get_mut(sid)?;
+        match s.txn.as_mut() {
+            Some(t) => t.req_head.take(),
+            None => {
+                let input = &s.req.buf.data()[s.req.output.min(s.req.buf.len())..];
+                match crate::h1::parse_request(input, &crate::h1::ParseOptions::default()) {
+                    Ok(crate::h1::Status::Complete((h, _))) => Some(h),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// Gives back what [`Engine::stream_req_head_take`] took.
+    pub(crate) fn stream_req_head_restore(
+        &mut self,
+        sid: Id<Stream>,
+        head: Option<crate::h1::ReqHead>,
+    ) {
+        if let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) {
+            t.req_head = head;
+        }
+    }
+
     /// Whether the condition of rule `cond` of proxy `px` holds for the
     /// stream now (request data, final; `res`: the response head too).
     pub(crate) fn stream_cond_holds(
@@ -170,18 +199,13 @@ impl Engine {
         res: Option<&crate::h1::ResHead>,
     ) -> bool {
         let Some(cond) = cond else { return true };
-        let req = self.streams[sid]
-            .txn
-            .as_mut()
-            .and_then(|t| t.req_head.take());
+        let req = self.stream_req_head_take(sid);
         let ok = {
             let mut ctx =
                 crate::http_fetch::HttpCtx::new(self, now, sid, req.as_ref(), res).for_proxy(px);
             cond.matches(&mut ctx)
         };
-        if let Some(t) = self.streams[sid].txn.as_mut() {
-            t.req_head = req;
-        }
+        self.stream_req_head_restore(sid, req);
         ok
     }
 
@@ -221,19 +245,14 @@ impl Engine {
             let name = match &r.server {
                 crate::rules::BackendTarget::Static(n) => n.clone(),
                 crate::rules::BackendTarget::Dynamic(lf) => {
-                    let req = self.streams[sid]
-                        .txn
-                        .as_mut()
-                        .and_then(|t| t.req_head.take());
+                    let req = self.stream_req_head_take(sid);
                     let n = {
                         let mut ctx =
                             crate::http_fetch::HttpCtx::new(self, now, sid, req.as_ref(), None)
                                 .for_proxy(be);
                         String::from_utf8_lossy(&lf.render(&mut ctx)).into_owned()
                     };
-                    if let Some(t) = self.streams[sid].txn.as_mut() {
-                        t.req_head = req;
-                    }
+                    self.stream_req_head_restore(sid, req);
                     n
                 }
             };

@@ -758,20 +758,18 @@ impl Engine {
         s.res.forward(INFINITE_FORWARD);
         s.req.flags |= ChnFlags::AUTO_CLOSE;
         s.res.flags |= ChnFlags::AUTO_CLOSE;
-        let fto = self.front_timeout(sid);
+        let (fto, bto) = (self.front_timeout(sid), self.back_timeout(sid));
+        let tunnel_to = self.proxies[self.streams[sid].be].timeouts.tunnel_ms;
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
-        // The client side waits under the tunnel timeout from now; the
-        // server side keeps the deadline its last read (the 101) set, and
-        // takes the tunnel timeout with its next activity (HAProxy only
-        // re-arms an unset read timeout).
+        // With `timeout tunnel`, both sides wait under it from now. Without,
+        // the client side waits under `timeout client` from now and the
+        // server side keeps the deadline its last read (the 101) set
+        // (HAProxy re-arms both only for the tunnel timeout).
         s.req.rex = fto.map(|t| now.add_ms(t));
-        if s.res.rex.is_none() && !s.res.shutr() {
-            let bto = self.back_timeout(sid);
-            if let Some(s) = self.streams.get_mut(sid) {
-                s.res.rex = bto.map(|t| now.add_ms(t));
-            }
+        if tunnel_to.is_some() || (s.res.rex.is_none() && !s.res.shutr()) {
+            s.res.rex = bto.map(|t| now.add_ms(t));
         }
     }
 

@@ -282,6 +282,16 @@ impl SampleCtx for HttpCtx<'_> {
                 len == 0 || have < off.saturating_add(len)
             }
             FetchKind::ReqSslSni => tls_sni(self.req_input()) == Sni::Incomplete,
+            // An HTTP fetch on a TCP stream whose request head is not
+            // complete yet.
+            _ if self.req.is_none()
+                && matches!(
+                    f.layer(),
+                    crate::sample::Layer::HttpReq | crate::sample::Layer::HttpAny
+                ) =>
+            {
+                true
+            }
             FetchKind::ReqProtoHttp => {
                 self.req.is_none()
                     && matches!(

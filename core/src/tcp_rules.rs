@@ -366,7 +366,8 @@ impl Engine {
         }
         let full = !s.req.buf.is_null() && s.req.recv_room() == 0;
         let done = s.req.shutr() || full || delay.is_none() || Time::is_expired(s.rules_exp, now);
-        let v = self.tcp_content_rules(now, sid, px, None, !done);
+        let head = self.stream_req_head_take(sid);
+        let v = self.tcp_content_rules(now, sid, px, head.as_ref(), !done);
         let s = &mut self.streams[sid];
         if v == ContentVerdict::Miss {
             s.req.analyse_exp = s.rules_exp;
@@ -382,8 +383,9 @@ impl Engine {
     fn tcp_select_backend(&mut self, now: Time, sid: Id<Stream>) -> usize {
         let fe = self.streams[sid].fe;
         let rules = Arc::clone(&self.proxies[fe].rules);
+        let head = self.stream_req_head_take(sid);
         for r in &rules.switching {
-            let mut ctx = HttpCtx::new(self, now, sid, None, None).for_proxy(fe);
+            let mut ctx = HttpCtx::new(self, now, sid, head.as_ref(), None).for_proxy(fe);
             if r.cond.as_ref().is_some_and(|c| !c.matches(&mut ctx)) {
                 continue;
             }

@@ -327,3 +327,35 @@ fn tarpit_holds_the_answer() {
     w.advance(100);
     w.assert_drained();
 }
+
+/// TCP mode: HTTP fetches in content rules and `use_backend` read the
+/// request head at the start of the buffer (HAProxy parses it on the fly),
+/// and wait for it to be complete within the inspect delay.
+#[test]
+fn tcp_content_rules_read_an_http_head_in_the_buffer() {
+    let mut w = World::new(&cfg(
+        "tcp",
+        &format!(
+            "frontend fe\n    bind {FE}\n    tcp-request inspect-delay 1s\n    tcp-request content reject if {{ path_beg /admin }}\n    tcp-request content accept if HTTP\n    use_backend b2 if {{ path_beg /two }}\n    default_backend be\n\
+             backend be\n    server s1 {S1}\n\
+             backend b2\n    server s2 {S2}\n"
+        ),
+    ));
+    w.server(S1, ServerMode::Manual);
+    w.server(S2, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET /adm");
+    w.advance(100);
+    assert!(w.peers[c].closed_by_engine.is_none(), "waits for the head");
+    w.send(c, b"in HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
+    let c = w.connect(FE);
+    w.send(c, b"GET /two HTTP/1.1\r\nHost: t\r\n\r\n");
+    let s = w.server_peer(S2, 0);
+    assert!(text(&w.peers[s].from_engine).starts_with("GET /two "));
+    assert!(!w.accepted.contains_key(&common::addr(S1)));
+    w.fin(c);
+    w.fin(s);
+    w.advance(100);
+    w.assert_drained();
+}
