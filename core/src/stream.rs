@@ -591,6 +591,16 @@ impl Engine {
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
+        // Activity refreshes both sides (HAProxy without
+        // `SC_FL_INDEP_STR`): HAProxy does it within one run of the
+        // stream, on one millisecond tick, so both deadlines are equal and
+        // the client side is reported first (`cD`). Sluice refreshes the
+        // side it writes to when the write completes, possibly on the next
+        // tick: a client deadline one tick after the server's is the same
+        // instant.
+        if Time::is_expired(s.res.rex, now) && Time::is_expired(s.req.rex, now.add_ms(1)) {
+            s.req.rex = Some(now);
+        }
         if Time::is_expired(s.req.rex, now) {
             s.req.rex = None;
             s.req.flags |= ChnFlags::READ_TIMEOUT;
