@@ -1096,7 +1096,7 @@ fn rules_in_every_section_act_as_in_haproxy() {
                     ));
                 }
                 if ok {
-                    "HAProxy 2.6.12 bug (see below)"
+                    "HAProxy 2.6.12 bug (see \"Where Sluice differs\")"
                 } else {
                     "DIFFERS"
                 }
@@ -1110,7 +1110,7 @@ fn rules_in_every_section_act_as_in_haproxy() {
                     ));
                 }
                 if ok {
-                    "Sluice refuses (see below)"
+                    "Sluice refuses (see \"Where Sluice differs\")"
                 } else {
                     "DIFFERS"
                 }
