@@ -168,6 +168,9 @@ impl Engine {
         px: usize,
         head: &mut ReqHead,
     ) -> RuleVerdict {
+        if self.proxies[px].rules.http_req.is_empty() {
+            return RuleVerdict::Continue;
+        }
         let rules = Arc::clone(&self.proxies[px].rules);
         for rule in &rules.http_req {
             let applies = {
@@ -312,13 +315,9 @@ impl Engine {
 
     /// The proxies whose response rules run, in HAProxy's order: the
     /// backend's, then the frontend's when it is another proxy.
-    fn res_rule_proxies(&self, sid: Id<Stream>) -> Vec<usize> {
+    fn res_rule_proxies(&self, sid: Id<Stream>) -> impl Iterator<Item = usize> {
         let (fe, be) = (self.streams[sid].fe, self.streams[sid].be);
-        if fe == be {
-            vec![be]
-        } else {
-            vec![be, fe]
-        }
+        core::iter::once(be).chain((fe != be).then_some(fe))
     }
 
     /// Runs the `http-response` rules (`after`: the `http-after-response`
@@ -330,12 +329,24 @@ impl Engine {
         head: &mut ResHead,
         after: bool,
     ) -> ResVerdict {
+        let none = self.res_rule_proxies(sid).all(|px| {
+            let r = &self.proxies[px].rules;
+            if after {
+                r.http_after_res.is_empty()
+            } else {
+                r.http_res.is_empty()
+            }
+        });
+        if none {
+            return ResVerdict::Continue;
+        }
         let req = self.streams[sid]
             .txn
             .as_mut()
             .and_then(|t| t.req_head.take());
         let mut verdict = ResVerdict::Continue;
-        'outer: for px in self.res_rule_proxies(sid) {
+        let pxs: Vec<usize> = self.res_rule_proxies(sid).collect();
+        'outer: for px in pxs {
             let rules = Arc::clone(&self.proxies[px].rules);
             let list = if after {
                 &rules.http_after_res
@@ -469,7 +480,6 @@ impl Engine {
     ) -> Option<Vec<u8>> {
         let any = self
             .res_rule_proxies(sid)
-            .into_iter()
             .any(|px| !self.proxies[px].rules.http_after_res.is_empty());
         if !any {
             return None;

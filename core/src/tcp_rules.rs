@@ -172,6 +172,9 @@ impl Engine {
         head: Option<&ReqHead>,
         partial: bool,
     ) -> ContentVerdict {
+        if self.proxies[px].rules.tcp_req_cont.is_empty() {
+            return ContentVerdict::Accept;
+        }
         let rules: Arc<crate::rules::RuleSet> = Arc::clone(&self.proxies[px].rules);
         self.tcp_stream_rules(now, sid, px, head, partial, &rules.tcp_req_cont)
     }
