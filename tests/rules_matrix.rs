@@ -937,14 +937,35 @@ fn log_summary(output: &str, tcp: bool) -> Vec<String> {
             let rest = l.split_once("] ")?.1;
             let w: Vec<&str> = rest.split_whitespace().collect();
             if tcp {
-                // fe be/srv Tw/Tc/Tt bytes tsc
-                Some(format!("{} {} {}", w.first()?, w.get(1)?, w.get(4)?))
-            } else {
-                // fe be/srv timers status bytes - - tsc
+                // fe be/srv Tw/Tc/Tt bytes tsc; of the timers, whether the
+                // queue and connect stages were reached (-1 or a time).
+                let stages: Vec<&str> = w
+                    .get(2)?
+                    .split('/')
+                    .take(2)
+                    .map(|t| if t.starts_with('-') { "-1" } else { "n" })
+                    .collect();
                 Some(format!(
                     "{} {} {} {}",
                     w.first()?,
                     w.get(1)?,
+                    stages.join("/"),
+                    w.get(4)?
+                ))
+            } else {
+                // fe be/srv TR/Tw/Tc/Tr/Ta status bytes - - tsc; of the
+                // timers, which stages were reached.
+                let stages: Vec<&str> = w
+                    .get(2)?
+                    .split('/')
+                    .take(4)
+                    .map(|t| if t.starts_with('-') { "-1" } else { "n" })
+                    .collect();
+                Some(format!(
+                    "{} {} {} {} {}",
+                    w.first()?,
+                    w.get(1)?,
+                    stages.join("/"),
                     w.get(3)?,
                     w.get(7)?
                 ))

@@ -83,6 +83,8 @@ struct Cell {
     tcp: bool,
     srv: Srv,
     cli: Cli,
+    /// More frontend lines.
+    fe_extra: &'static str,
 }
 
 fn cells() -> Vec<Cell> {
@@ -94,6 +96,7 @@ fn cells() -> Vec<Cell> {
         tcp: false,
         srv,
         cli,
+        fe_extra: "",
     };
     let t = |phase, setting, srv, cli| Cell {
         phase,
@@ -101,6 +104,18 @@ fn cells() -> Vec<Cell> {
         tcp: true,
         srv,
         cli,
+        fe_extra: "",
+    };
+    // TCP content rules waiting for 11 bytes that never come.
+    let inspect = |setting| {
+        Cell {
+        phase: "TCP content rules waiting (inspect-delay 1500ms)",
+        setting,
+        tcp: true,
+        srv: Srv::TcpIdle,
+        cli: Cli::TcpIdle,
+        fe_extra: "    tcp-request inspect-delay 1500ms\n    tcp-request content accept if { req.len gt 10 }\n",
+    }
     };
     vec![
         c(
@@ -235,6 +250,8 @@ fn cells() -> Vec<Cell> {
         t("TCP idle", "client=short", S::TcpIdle, C::TcpIdle),
         t("TCP idle", "server=short", S::TcpIdle, C::TcpIdle),
         t("TCP idle", "tunnel=short", S::TcpIdle, C::TcpIdle),
+        inspect("client=short"),
+        inspect("client=short tunnel=-"),
         c("in the server queue", "queue=short", S::Hang, C::Queue),
         c("in the server queue", "client=short", S::Hang, C::Queue),
     ]
@@ -280,9 +297,10 @@ fn config(cell: &Cell, sock: &std::path::Path, fe: u16, srv: u16) -> String {
         ""
     };
     format!(
-        "{}defaults\n    mode {mode}\n    log global\n    option {log}\n    retries 0\n{}frontend fe\n    bind 127.0.0.1:{fe}\n    default_backend be\nbackend be\n    server s1 127.0.0.1:{srv}{maxconn}\n",
+        "{}defaults\n    mode {mode}\n    log global\n    option {log}\n    retries 0\n{}frontend fe\n    bind 127.0.0.1:{fe}\n{}    default_backend be\nbackend be\n    server s1 127.0.0.1:{srv}{maxconn}\n",
         global_section(sock, ""),
-        timeouts(cell.setting)
+        timeouts(cell.setting),
+        cell.fe_extra
     )
 }
 

@@ -658,6 +658,9 @@ impl Engine {
         s.set_term(err, FinSt::Headers);
         if let Some(t) = s.txn.as_mut() {
             t.flags |= TxnFlags::SRV_CLOSE;
+            // The response was not processed to its end: no `Tr` (HAProxy
+            // logs -1).
+            t.t_res_head = None;
         }
         // The server's response is dropped with its connection; the
         // client connection closes after the answer.

@@ -436,6 +436,8 @@ impl Engine {
                 s.set_term(ErrCode::PrxCond, FinSt::Req);
                 if let Some(t) = s.txn.as_mut() {
                     t.flags |= TxnFlags::CLI_CLOSE | TxnFlags::SRV_CLOSE;
+                    // An aborted request has no `TR` (HAProxy logs -1).
+                    t.t_req_done = None;
                 }
                 let how = if matches!(verdict, RuleVerdict::Drop) {
                     CloseHow::Reset
@@ -474,6 +476,8 @@ impl Engine {
         let Some(txn) = s.txn.as_mut() else { return };
         // A body it will not read makes the connection unusable after.
         txn.flags |= TxnFlags::CLI_CLOSE;
+        // HAProxy logs no `TR` for a tarpitted request; the wait is `Tw`.
+        txn.t_req_done = None;
         let _ = body;
         txn.req.state = MsgState::Done;
         txn.tarpit = Some(bytes);
@@ -511,6 +515,7 @@ impl Engine {
         let fe = s.fe;
         if let Some(t) = s.txn.as_mut() {
             t.flags |= TxnFlags::CLI_CLOSE;
+            t.t_req_done = None;
         }
         if let Some(f) = self.proxies[fe].fe.as_mut() {
             f.denied_req += 1;

@@ -367,13 +367,11 @@ impl Engine {
             // entries): they were read, only earlier.
             self.count_bytes(sid, fe, be, None, Dir::Req, early as u64);
         }
-        // HTTP waits for the request under the client timeout at once; a
-        // TCP stream arms it with its first read, or when the server
-        // connection is up (HAProxy's `sc_update_rx`).
-        if http {
-            let to = self.front_timeout(sid);
-            self.streams[sid].req.rex = to.map(|t| now.add_ms(t));
-        }
+        // The client timeout runs from the start (a silent client held by
+        // content rules times out); the server connection replaces it with
+        // the tunnel timeout in TCP mode.
+        let to = self.front_timeout(sid);
+        self.streams[sid].req.rex = to.map(|t| now.add_ms(t));
         if http {
             let to = self.http_request_timeout(sid);
             self.streams[sid].req.analyse_exp = to.map(|t| now.add_ms(t));

@@ -304,6 +304,11 @@ impl Engine {
     /// content rules; then the stream connects and forwards everything.
     pub(crate) fn tcp_analyse(&mut self, now: Time, sid: Id<Stream>) {
         use crate::stream::AnaFlags;
+        if self.streams.get(sid).is_some_and(|s| {
+            s.scf.state == crate::stconn::ScState::Clo || s.err != crate::stream::ErrCode::None
+        }) {
+            return self.tcp_analyse_abort(sid);
+        }
         loop {
             let Some(s) = self.streams.get(sid) else {
                 return;
@@ -356,6 +361,28 @@ impl Engine {
         s.res.flags |= ChnFlags::AUTO_CLOSE;
         s.req.forward(INFINITE_FORWARD);
         s.res.forward(INFINITE_FORWARD);
+    }
+
+    /// The client left or failed while the rules were waiting (a client
+    /// timeout, a reset): nothing more is analysed nor connected; the
+    /// stream is logged against the backend it would have used (HAProxy
+    /// logs `fe be/<NOSRV> ... cR`).
+    fn tcp_analyse_abort(&mut self, sid: Id<Stream>) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        s.ana = crate::stream::AnaFlags::empty();
+        s.rules_exp = None;
+        s.req.analyse_exp = None;
+        let fe = s.fe;
+        if !s.flags.contains(crate::stream::SfFlags::BE_ASSIGNED) {
+            let be = self.proxies[fe]
+                .fe
+                .as_ref()
+                .and_then(|f| f.default_backend)
+                .unwrap_or(fe);
+            self.stream_set_backend(sid, be);
+        }
     }
 
     /// One `tcp_inspect_request` pass of proxy `px`'s content rules: the

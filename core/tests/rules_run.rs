@@ -322,7 +322,10 @@ fn tarpit_holds_the_answer() {
     assert!(w.accepted.is_empty(), "never connected");
     let log = w.log_texts().pop().unwrap();
     assert!(log.contains(" PT-- ") && log.contains(" 500 "), "{log}");
-    assert!(log.contains(" 0/400/-1/-1/400 "), "Tw is the wait: {log}");
+    assert!(
+        log.contains(" -1/400/-1/-1/400 "),
+        "Tw is the wait, no TR: {log}"
+    );
     assert_eq!(stat(&mut w, "be", "BACKEND", "dreq"), "1");
     w.advance(100);
     w.assert_drained();
