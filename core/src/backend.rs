@@ -20,7 +20,7 @@ use crate::channel::ChnFlags;
 use crate::connection::{CoFlags, Conn, ConnSide, Mux};
 use crate::engine::{Engine, SockOwner};
 use crate::lb;
-use crate::proxy::IdleConn;
+use crate::proxy::{IdleConn, StickRule};
 use crate::sock::CloseHow;
 use crate::stconn::{ErrType, ScState};
 use crate::stick_table::{DataType, StData, StKey};
@@ -37,6 +37,15 @@ enum Assign {
     Full,
     /// No usable server.
     NoServer,
+}
+
+/// What the request analysers decided about the server (TCP mode).
+#[derive(Clone, Debug, Default)]
+pub struct PreAssign {
+    /// The server `use-server` or `stick match` picked, until taken.
+    pub srv: Option<usize>,
+    /// Per `stick` rule of the backend: whether it stores on connect.
+    pub store: Vec<bool>,
 }
 
 impl Engine {
@@ -121,7 +130,17 @@ impl Engine {
             let s = &self.streams[sid];
             (s.be, s.prev_srv)
         };
-        if let Some(srv) = self.stick_match(now, sid) {
+        let pre = match self.streams[sid].pre.as_mut() {
+            Some(p) => Some(p.srv.take()),
+            None => None,
+        };
+        let chosen = match pre {
+            Some(srv) => srv,
+            None => self
+                .use_server_match(now, sid)
+                .or_else(|| self.stick_match(now, sid)),
+        };
+        if let Some(srv) = chosen {
             self.streams[sid].flags |= SfFlags::DIRECT;
             return Assign::Server(srv);
         }
@@ -140,7 +159,119 @@ impl Engine {
         }
     }
 
-    /// `stick match`/`stick on`: the server recorded for the client's address.
+    /// The request head the stream's rules see: the HTTP transaction's
+    /// (taken out while the rules borrow the engine), or in TCP mode the
+    /// head at the start of the request buffer, parsed on the fly for HTTP
+    /// fetches as HAProxy's `smp_prefetch_htx` does.
+    pub(crate) fn stream_req_head_take(&mut self, sid: Id<Stream>) -> Option<crate::h1::ReqHead> {
+        let s = self.streams.get_mut(sid)?;
+        match s.txn.as_mut() {
+            Some(t) => t.req_head.take(),
+            None => {
+                let input = &s.req.buf.data()[s.req.output.min(s.req.buf.len())..];
+                match crate::h1::parse_request(input, &crate::h1::ParseOptions::default()) {
+                    Ok(crate::h1::Status::Complete((h, _))) => Some(h),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// Gives back what [`Engine::stream_req_head_take`] took.
+    pub(crate) fn stream_req_head_restore(
+        &mut self,
+        sid: Id<Stream>,
+        head: Option<crate::h1::ReqHead>,
+    ) {
+        if let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) {
+            t.req_head = head;
+        }
+    }
+
+    /// Whether the condition of rule `cond` of proxy `px` holds for the
+    /// stream now (request data, final; `res`: the response head too).
+    pub(crate) fn stream_cond_holds(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        px: usize,
+        cond: Option<&crate::acl::Condition>,
+        res: Option<&crate::h1::ResHead>,
+    ) -> bool {
+        let Some(cond) = cond else { return true };
+        let req = self.stream_req_head_take(sid);
+        let ok = {
+            let mut ctx =
+                crate::http_fetch::HttpCtx::new(self, now, sid, req.as_ref(), res).for_proxy(px);
+            cond.matches(&mut ctx)
+        };
+        self.stream_req_head_restore(sid, req);
+        ok
+    }
+
+    /// Decides `use-server` and the `stick` rules' conditions on the
+    /// request as the analysers see it (TCP mode, before its bytes are
+    /// forwarded): the server is taken when the stream asks for one.
+    pub(crate) fn stream_pre_assign(&mut self, now: Time, sid: Id<Stream>) {
+        let be = self.streams[sid].be;
+        let Some(b) = self.proxies[be].be.as_ref() else {
+            return;
+        };
+        let stick = b.stick.clone();
+        let all = std::sync::Arc::clone(&self.proxies[be].rules);
+        let srv = self
+            .use_server_match(now, sid)
+            .or_else(|| self.stick_match(now, sid));
+        let store = stick
+            .iter()
+            .map(|r| {
+                let cond = all.sticking.get(r.rule).and_then(|x| x.cond.as_ref());
+                r.storing && !r.on_response && self.stream_cond_holds(now, sid, be, cond, None)
+            })
+            .collect();
+        self.streams[sid].pre = Some(PreAssign { srv, store });
+    }
+
+    /// `use-server` rules (HAProxy's `process_server_rules`): the first
+    /// whose condition holds and whose server is not down picks it.
+    fn use_server_match(&mut self, now: Time, sid: Id<Stream>) -> Option<usize> {
+        let be = self.streams[sid].be;
+        self.proxies[be].be.as_ref()?;
+        let rules = std::sync::Arc::clone(&self.proxies[be].rules);
+        for r in &rules.server_rules {
+            if !self.stream_cond_holds(now, sid, be, Some(&r.cond), None) {
+                continue;
+            }
+            let name = match &r.server {
+                crate::rules::BackendTarget::Static(n) => n.clone(),
+                crate::rules::BackendTarget::Dynamic(lf) => {
+                    let req = self.stream_req_head_take(sid);
+                    let n = {
+                        let mut ctx =
+                            crate::http_fetch::HttpCtx::new(self, now, sid, req.as_ref(), None)
+                                .for_proxy(be);
+                        String::from_utf8_lossy(&lf.render(&mut ctx)).into_owned()
+                    };
+                    self.stream_req_head_restore(sid, req);
+                    n
+                }
+            };
+            let servers = &self.proxies[be].be.as_ref()?.servers;
+            // A dynamic name that is no server ends the rules (HAProxy).
+            let i = servers.iter().position(|s| s.name == name)?;
+            let s = &servers[i];
+            if s.state != crate::proxy::SrvState::Stopped
+                && s.admin != crate::proxy::SrvAdmin::Maint
+            {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// `stick match`/`stick on`: the server recorded for the client's
+    /// address, by the first rule whose condition holds and whose entry
+    /// names a usable server.
     fn stick_match(&mut self, now: Time, sid: Id<Stream>) -> Option<usize> {
         let be = self.streams[sid].be;
         let b = self.proxies[be].be.as_ref()?;
@@ -148,8 +279,13 @@ impl Engine {
             return None;
         }
         let rules = b.stick.clone();
+        let all = std::sync::Arc::clone(&self.proxies[be].rules);
         let src = self.stream_src(sid)?;
         for r in rules.iter().filter(|r| r.matching) {
+            let cond = all.sticking.get(r.rule).and_then(|x| x.cond.as_ref());
+            if !self.stream_cond_holds(now, sid, be, cond, None) {
+                continue;
+            }
             let table = self.tables.get(r.table)?;
             let key = src_key(table.params(), src)?;
             let Some(entry) = table.lookup(&key) else {
@@ -161,7 +297,6 @@ impl Engine {
             let servers = &self.proxies[be].be.as_ref()?.servers;
             if let Some(i) = servers.iter().position(|s| s.puid as i32 == *id) {
                 if servers[i].usable() || servers[i].admin == crate::proxy::SrvAdmin::Drain {
-                    let _ = now;
                     return Some(i);
                 }
             }
@@ -169,18 +304,34 @@ impl Engine {
         None
     }
 
-    /// `stick store`: records the server a stream got.
-    pub(crate) fn stick_store(&mut self, now: Time, sid: Id<Stream>) {
+    /// `stick on|store-request` (and `store-response` in TCP mode) when the
+    /// server connection is up; `res`: the response head arrived (HTTP),
+    /// the `store-response` rules run then, on it.
+    pub(crate) fn stick_store(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        res: Option<&crate::h1::ResHead>,
+    ) {
         let Some(s) = self.streams.get(sid) else {
             return;
         };
         let (be, Some(srv)) = (s.be, s.srv) else {
             return;
         };
+        let http = s.txn.is_some();
+        // Which rules store now: at connect, all but HTTP's store-response.
+        let now_rule = |r: &StickRule| {
+            r.storing
+                && match res {
+                    Some(_) => r.on_response,
+                    None => !(http && r.on_response),
+                }
+        };
         if !self.proxies[be]
             .be
             .as_ref()
-            .is_some_and(|b| b.stick.iter().any(|r| r.storing))
+            .is_some_and(|b| b.stick.iter().any(now_rule))
         {
             return;
         }
@@ -191,8 +342,21 @@ impl Engine {
             return;
         };
         let rules = b.stick.clone();
+        let all = std::sync::Arc::clone(&self.proxies[be].rules);
         let (puid, name) = (b.servers[srv].puid, b.servers[srv].name.clone());
-        for r in rules.iter().filter(|r| r.storing) {
+        let pre: Option<Vec<bool>> = self.streams[sid].pre.as_ref().map(|p| p.store.clone());
+        for (i, r) in rules.iter().enumerate().filter(|(_, r)| now_rule(r)) {
+            let holds = match (&pre, res) {
+                // Decided when the request was analysed.
+                (Some(p), None) if !r.on_response => p.get(i).copied().unwrap_or(false),
+                _ => {
+                    let cond = all.sticking.get(r.rule).and_then(|x| x.cond.as_ref());
+                    self.stream_cond_holds(now, sid, be, cond, res)
+                }
+            };
+            if !holds {
+                continue;
+            }
             let Some(table) = self.tables.get_mut(r.table) else {
                 continue;
             };
@@ -294,20 +458,21 @@ impl Engine {
         s.scb.state = ScState::Est;
         s.scb.exp = None;
         s.t_connect = s.conn_start.map(|t| now - t);
-        self.stick_store(now, sid);
+        self.stick_store(now, sid, None);
         let to = self.back_timeout(sid);
         let fto = self.front_timeout(sid);
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
         s.res.rex = to.map(|t| now.add_ms(t));
-        // The tunnel timeout may replace the client one now.
+        // The tunnel timeout replaces the client one now (TCP mode).
         if !s.req.shutr() {
             s.req.rex = fto.map(|t| now.add_ms(t));
         }
         if s.req.output > 0 {
             s.req.wex = to.map(|t| now.add_ms(t));
         }
+        self.tcp_inspect_response(now, sid);
     }
 
     /// The attempt failed (refused, reset, timed out): CER.

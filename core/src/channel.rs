@@ -60,6 +60,13 @@ bitflags! {
         const WAIT_ROOM_BUF = 0x0002_0000;
         /// Bytes move kernel-side (splice), never through the buffer.
         const SPLICED = 0x0004_0000;
+        /// The producer's read timeout does not run (`CF_READ_NOEXP`): a
+        /// request waiting for its server, whose timeout decides.
+        const READ_NOEXP = 0x0008_0000;
+        /// The buffer is full: the producer is not read, and its read
+        /// timeout does not run until there is room again
+        /// (`SC_FL_NEED_ROOM`).
+        const NEED_ROOM = 0x0010_0000;
     }
 }
 

@@ -220,6 +220,8 @@ pub struct Engine {
     pub(crate) stats_timeout_ms: u64,
     pub(crate) stopping: Option<StopMode>,
     exit_sent: bool,
+    /// `proc.` variables.
+    pub(crate) proc_vars: crate::vars::Vars,
 }
 
 impl Engine {
@@ -253,6 +255,7 @@ impl Engine {
             stats_timeout_ms: 10_000,
             stopping: None,
             exit_sent: false,
+            proc_vars: Default::default(),
         }
     }
 

@@ -255,6 +255,7 @@ impl Engine {
                 http_conn_mode: p.options.http_conn_mode,
                 forwardfor: p.options.forwardfor.clone(),
                 http_reuse: p.http_reuse,
+                inspect_delay_ms: p.tcp_request_inspect_delay_ms,
             });
         }
         for (i, p) in live.iter().enumerate() {
@@ -355,6 +356,7 @@ impl Engine {
                 eresp: 0,
                 wretr: 0,
                 wredis: 0,
+                denied_resp: 0,
                 chkfail: 0,
                 chkdown: 0,
                 last_change: self.now,
@@ -371,7 +373,7 @@ impl Engine {
                 .position(|x| x.params().id == t.params.id)
         });
         let mut stick = Vec::new();
-        for r in &p.stick_rules {
+        for (rule, r) in p.stick_rules.iter().enumerate() {
             let err = |message: String| StartError {
                 file: r.place.file.clone(),
                 line: r.place.line,
@@ -394,6 +396,8 @@ impl Engine {
                 StickKind::StoreRequest | StickKind::StoreResponse => (false, true),
             };
             stick.push(StickRule {
+                rule,
+                on_response: r.kind == StickKind::StoreResponse,
                 table: t,
                 matching,
                 storing,
@@ -420,6 +424,8 @@ impl Engine {
             balance: p.balance,
             table,
             stick,
+            denied_req: 0,
+            denied_resp: 0,
             bytes_in: 0,
             bytes_out: 0,
             econ: 0,

@@ -211,6 +211,7 @@ impl SampleCtx for SessCtx<'_> {
             FetchKind::FeName => Some(Sample::str(&self.eng.proxies.get(sess.fe)?.name)),
             FetchKind::BeName => Some(Sample::str(&self.eng.proxies.get(self.proxy)?.name)),
             FetchKind::SslFc => Some(Sample::Bool(false)),
+            FetchKind::Var => self.eng.var_get(self.sess, None, f.var()?),
             _ => None,
         }
     }

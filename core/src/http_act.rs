@@ -14,10 +14,11 @@ use crate::http_fetch::{uri_path, HttpCtx};
 use crate::rules::{
     HdrMatch, HttpReqAction, HttpResAction, IntOrExpr, Redirect, RedirectKind, Reply, ReplyBody,
 };
-use crate::sample::{SampleCtx, VarScope};
+use crate::sample::SampleCtx;
 use crate::session::bump;
 use crate::stick_table::DataType;
 use crate::stream::Stream;
+use crate::tcp_rules::AddrField;
 use crate::time::Time;
 
 /// HAProxy's reason phrases for the statuses rules usually produce.
@@ -144,21 +145,36 @@ fn del_header(h: &mut h1::Headers, name: &str, how: &HdrMatch) {
     });
 }
 
+/// What the `http-response` (or `http-after-response`) rules decided.
+pub(crate) enum ResVerdict {
+    Continue,
+    /// `deny`: this reply instead of the response (`PH`).
+    Deny(Vec<u8>),
+    /// `return`, `redirect`: this reply instead of the response (`LH`).
+    Reply(Vec<u8>),
+    /// `silent-drop`: close without a word.
+    Drop,
+}
+
 impl Engine {
-    /// Runs the `http-request` rules of the frontend, then of the backend
-    /// when it is another proxy... Sluice runs the frontend's (and a
-    /// `listen`'s) rules: the backend is chosen after them.
+    /// Runs the `http-request` rules of proxy `px` (the frontend, or the
+    /// backend once chosen: HAProxy's `http_process_req_common` for
+    /// `AN_REQ_HTTP_PROCESS_FE` then `_BE`). Rules inherited from a
+    /// named defaults section come first.
     pub(crate) fn http_req_rules(
         &mut self,
         now: Time,
         sid: Id<Stream>,
+        px: usize,
         head: &mut ReqHead,
     ) -> RuleVerdict {
-        let fe = self.streams[sid].fe;
-        let rules = Arc::clone(&self.proxies[fe].rules);
+        if self.proxies[px].rules.http_req.is_empty() {
+            return RuleVerdict::Continue;
+        }
+        let rules = Arc::clone(&self.proxies[px].rules);
         for rule in &rules.http_req {
             let applies = {
-                let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None);
+                let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px);
                 rule.cond.as_ref().is_none_or(|c| c.matches(&mut ctx))
             };
             if !applies {
@@ -166,23 +182,28 @@ impl Engine {
             }
             match &rule.action {
                 HttpReqAction::Allow => return RuleVerdict::Continue,
-                HttpReqAction::Deny(r) | HttpReqAction::Tarpit(r) => {
-                    self.count_denied(sid);
-                    let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None);
+                HttpReqAction::Deny(r) => {
+                    self.count_denied_req(sid);
+                    let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px);
                     return RuleVerdict::Reply(render_reply(r, &mut ctx), true);
                 }
+                HttpReqAction::Tarpit(r) => {
+                    self.count_denied_req(sid);
+                    let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px);
+                    return RuleVerdict::Tarpit(render_reply(r, &mut ctx));
+                }
                 HttpReqAction::Return(r) => {
-                    let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None);
+                    let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px);
                     return RuleVerdict::Reply(render_reply(r, &mut ctx), false);
                 }
                 HttpReqAction::Redirect(r) => {
-                    let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None);
+                    let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px);
                     return RuleVerdict::Reply(render_redirect(r, head, &mut ctx), false);
                 }
                 HttpReqAction::Auth { realm } => {
                     let realm = realm
                         .clone()
-                        .unwrap_or_else(|| self.proxies[fe].name.clone());
+                        .unwrap_or_else(|| self.proxies[px].name.clone());
                     let extra = format!("www-authenticate: Basic realm=\"{realm}\"\r\n");
                     let body = b"<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n";
                     return RuleVerdict::Reply(
@@ -190,19 +211,19 @@ impl Engine {
                         false,
                     );
                 }
-                HttpReqAction::Reject | HttpReqAction::SilentDrop => {
-                    self.count_denied(sid);
+                HttpReqAction::Reject => {
+                    self.count_denied_req(sid);
                     return RuleVerdict::Reject;
+                }
+                HttpReqAction::SilentDrop => {
+                    self.count_denied_req(sid);
+                    return RuleVerdict::Drop;
                 }
                 HttpReqAction::SetHeader { name, value }
                 | HttpReqAction::AddHeader { name, value } => {
-                    let v = sanitize(value.render(&mut HttpCtx::new(
-                        self,
-                        now,
-                        sid,
-                        Some(&*head),
-                        None,
-                    )));
+                    let v = sanitize(value.render(
+                        &mut HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px),
+                    ));
                     if matches!(rule.action, HttpReqAction::SetHeader { .. }) {
                         let _ = head.headers.set(name, &v);
                     } else {
@@ -214,13 +235,9 @@ impl Engine {
                 | HttpReqAction::SetPathQ(lf)
                 | HttpReqAction::SetQuery(lf)
                 | HttpReqAction::SetUri(lf) => {
-                    let v = String::from_utf8_lossy(&sanitize(lf.render(&mut HttpCtx::new(
-                        self,
-                        now,
-                        sid,
-                        Some(&*head),
-                        None,
-                    ))))
+                    let v = String::from_utf8_lossy(&sanitize(lf.render(
+                        &mut HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px),
+                    )))
                     .into_owned();
                     let v: String = v.chars().filter(|c| c.is_ascii_graphic()).collect();
                     let query = head.uri.split_once('?').map(|(_, q)| q.to_string());
@@ -234,13 +251,9 @@ impl Engine {
                     }
                 }
                 HttpReqAction::SetMethod(lf) => {
-                    let v = String::from_utf8_lossy(&lf.render(&mut HttpCtx::new(
-                        self,
-                        now,
-                        sid,
-                        Some(&*head),
-                        None,
-                    )))
+                    let v = String::from_utf8_lossy(&lf.render(
+                        &mut HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px),
+                    ))
                     .into_owned();
                     if !v.is_empty()
                         && v.bytes()
@@ -252,14 +265,18 @@ impl Engine {
                 HttpReqAction::SetVar(sv) => {
                     let v = sv
                         .expr
-                        .eval(&mut HttpCtx::new(self, now, sid, Some(&*head), None));
-                    self.txn_set_var(sid, sv.var.scope, &sv.var.name, v);
+                        .eval(&mut HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px));
+                    let sess = self.streams[sid].sess;
+                    self.var_set(sess, Some(sid), &sv.var, v);
                 }
-                HttpReqAction::UnsetVar(var) => self.txn_set_var(sid, var.scope, &var.name, None),
+                HttpReqAction::UnsetVar(var) => {
+                    let sess = self.streams[sid].sess;
+                    self.var_set(sess, Some(sid), var, None);
+                }
                 HttpReqAction::TrackSc(t) => {
                     let key = t
                         .key
-                        .eval(&mut HttpCtx::new(self, now, sid, Some(&*head), None));
+                        .eval(&mut HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px));
                     self.http_track_sc(now, sid, t.ctr, t.table.id, key);
                 }
                 HttpReqAction::ScIncGpc(g) => {
@@ -270,7 +287,9 @@ impl Engine {
                     let v = match &g.value {
                         IntOrExpr::Int(v) => Some(*v),
                         IntOrExpr::Expr(e) => e
-                            .eval(&mut HttpCtx::new(self, now, sid, Some(&*head), None))
+                            .eval(
+                                &mut HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px),
+                            )
                             .and_then(|s| s.as_int()),
                     };
                     if let Some(v) = v {
@@ -278,54 +297,116 @@ impl Engine {
                         self.sc_set_gpt(now, sess, g.ctr, g.data, usize::from(g.idx), v);
                     }
                 }
-                HttpReqAction::SetSrc(_) | HttpReqAction::SetDst(_) => {}
+                HttpReqAction::SetSrc(e) | HttpReqAction::SetDst(e) => {
+                    let v =
+                        e.eval(&mut HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px));
+                    let sess = self.streams[sid].sess;
+                    let which = if matches!(rule.action, HttpReqAction::SetSrc(_)) {
+                        AddrField::SrcIp
+                    } else {
+                        AddrField::DstIp
+                    };
+                    self.set_addr(sess, which, v);
+                }
             }
         }
         RuleVerdict::Continue
     }
 
-    /// Runs the `http-response` rules of the backend then the frontend.
-    /// `Some(status)`: answer that error instead of the response.
+    /// The proxies whose response rules run, in HAProxy's order: the
+    /// backend's, then the frontend's when it is another proxy.
+    fn res_rule_proxies(&self, sid: Id<Stream>) -> impl Iterator<Item = usize> {
+        let (fe, be) = (self.streams[sid].fe, self.streams[sid].be);
+        core::iter::once(be).chain((fe != be).then_some(fe))
+    }
+
+    /// Runs the `http-response` rules (`after`: the `http-after-response`
+    /// ones) of the backend then the frontend on `head`.
     pub(crate) fn http_res_rules(
         &mut self,
         now: Time,
         sid: Id<Stream>,
         head: &mut ResHead,
-    ) -> Option<u16> {
-        let (fe, be) = (self.streams[sid].fe, self.streams[sid].be);
+        after: bool,
+    ) -> ResVerdict {
+        let none = self.res_rule_proxies(sid).all(|px| {
+            let r = &self.proxies[px].rules;
+            if after {
+                r.http_after_res.is_empty()
+            } else {
+                r.http_res.is_empty()
+            }
+        });
+        if none {
+            return ResVerdict::Continue;
+        }
         let req = self.streams[sid]
             .txn
             .as_mut()
             .and_then(|t| t.req_head.take());
-        let mut verdict = None;
-        let mut sets = vec![Arc::clone(&self.proxies[be].rules)];
-        if fe != be {
-            sets.push(Arc::clone(&self.proxies[fe].rules));
-        }
-        'outer: for rules in &sets {
-            for rule in &rules.http_res {
+        let mut verdict = ResVerdict::Continue;
+        let pxs: Vec<usize> = self.res_rule_proxies(sid).collect();
+        'outer: for px in pxs {
+            let rules = Arc::clone(&self.proxies[px].rules);
+            let list = if after {
+                &rules.http_after_res
+            } else {
+                &rules.http_res
+            };
+            for rule in list {
                 let applies = {
-                    let mut ctx = HttpCtx::new(self, now, sid, req.as_ref(), Some(&*head));
+                    let mut ctx =
+                        HttpCtx::new(self, now, sid, req.as_ref(), Some(&*head)).for_proxy(px);
                     rule.cond.as_ref().is_none_or(|c| c.matches(&mut ctx))
                 };
                 if !applies {
                     continue;
                 }
                 match &rule.action {
+                    // `allow` ends this proxy's rules; the next proxy's run.
                     HttpResAction::Allow => break,
                     HttpResAction::Deny(r) => {
-                        verdict = Some(if r.status == 0 { 502 } else { r.status });
+                        let mut ctx =
+                            HttpCtx::new(self, now, sid, req.as_ref(), Some(&*head)).for_proxy(px);
+                        let mut r = r.clone();
+                        if r.status == 0 {
+                            r.status = 502;
+                        }
+                        verdict = ResVerdict::Deny(render_reply(&r, &mut ctx));
+                        break 'outer;
+                    }
+                    HttpResAction::Return(r) => {
+                        let mut ctx =
+                            HttpCtx::new(self, now, sid, req.as_ref(), Some(&*head)).for_proxy(px);
+                        verdict = ResVerdict::Reply(render_reply(r, &mut ctx));
+                        break 'outer;
+                    }
+                    HttpResAction::Redirect(r) => {
+                        let empty = ReqHead {
+                            method: h1::Method::GET,
+                            uri: "/".into(),
+                            version: h1::Version::Http11,
+                            headers: h1::Headers::new(),
+                            flags: h1::MsgFlags::empty(),
+                        };
+                        let rh = req.as_ref().unwrap_or(&empty);
+                        let mut ctx =
+                            HttpCtx::new(self, now, sid, req.as_ref(), Some(&*head)).for_proxy(px);
+                        verdict = ResVerdict::Reply(render_redirect(r, rh, &mut ctx));
+                        break 'outer;
+                    }
+                    HttpResAction::SilentDrop => {
+                        verdict = ResVerdict::Drop;
                         break 'outer;
                     }
                     HttpResAction::SetHeader { name, value }
                     | HttpResAction::AddHeader { name, value } => {
-                        let v = sanitize(value.render(&mut HttpCtx::new(
-                            self,
-                            now,
-                            sid,
-                            req.as_ref(),
-                            Some(&*head),
-                        )));
+                        let v = sanitize(
+                            value.render(
+                                &mut HttpCtx::new(self, now, sid, req.as_ref(), Some(&*head))
+                                    .for_proxy(px),
+                            ),
+                        );
                         if matches!(rule.action, HttpResAction::SetHeader { .. }) {
                             let _ = head.headers.set(name, &v);
                         } else {
@@ -340,33 +421,43 @@ impl Engine {
                         head.reason = r.clone().unwrap_or_else(|| reason(*status).to_string());
                     }
                     HttpResAction::SetVar(sv) => {
-                        let v = sv.expr.eval(&mut HttpCtx::new(
-                            self,
-                            now,
-                            sid,
-                            req.as_ref(),
-                            Some(&*head),
-                        ));
-                        self.txn_set_var(sid, sv.var.scope, &sv.var.name, v);
+                        let v = sv.expr.eval(
+                            &mut HttpCtx::new(self, now, sid, req.as_ref(), Some(&*head))
+                                .for_proxy(px),
+                        );
+                        let sess = self.streams[sid].sess;
+                        self.var_set(sess, Some(sid), &sv.var, v);
                     }
                     HttpResAction::UnsetVar(var) => {
-                        self.txn_set_var(sid, var.scope, &var.name, None)
+                        let sess = self.streams[sid].sess;
+                        self.var_set(sess, Some(sid), var, None);
                     }
                     HttpResAction::TrackSc(t) => {
-                        let key = t.key.eval(&mut HttpCtx::new(
-                            self,
-                            now,
-                            sid,
-                            req.as_ref(),
-                            Some(&*head),
-                        ));
+                        let key = t.key.eval(
+                            &mut HttpCtx::new(self, now, sid, req.as_ref(), Some(&*head))
+                                .for_proxy(px),
+                        );
                         self.http_track_sc(now, sid, t.ctr, t.table.id, key);
                     }
                     HttpResAction::ScIncGpc(g) => {
                         let sess = self.streams[sid].sess;
                         self.sc_inc_gpc(now, sess, g.ctr, g.data, usize::from(g.idx));
                     }
-                    _ => {}
+                    HttpResAction::ScSetGpt(g) => {
+                        let v = match &g.value {
+                            IntOrExpr::Int(v) => Some(*v),
+                            IntOrExpr::Expr(e) => e
+                                .eval(
+                                    &mut HttpCtx::new(self, now, sid, req.as_ref(), Some(&*head))
+                                        .for_proxy(px),
+                                )
+                                .and_then(|s| s.as_int()),
+                        };
+                        if let Some(v) = v {
+                            let sess = self.streams[sid].sess;
+                            self.sc_set_gpt(now, sess, g.ctr, g.data, usize::from(g.idx), v);
+                        }
+                    }
                 }
             }
         }
@@ -376,33 +467,74 @@ impl Engine {
         verdict
     }
 
-    fn txn_set_var(
+    /// `http-after-response` rules on a response the proxy made (`deny`,
+    /// `return`, redirects, error pages), as HAProxy's
+    /// `http_reply_message` runs them: the reply is parsed, rewritten and
+    /// re-encoded. Unchanged when no proxy of the stream has such rules, or
+    /// when a rule would replace it (those actions are not allowed there).
+    pub(crate) fn http_after_res_on_reply(
         &mut self,
+        now: Time,
         sid: Id<Stream>,
-        scope: VarScope,
-        name: &str,
-        v: Option<crate::sample::Sample>,
-    ) {
-        if !matches!(scope, VarScope::Txn | VarScope::Req | VarScope::Res) {
-            return; // sess./proc. variables are not kept in this version
+        bytes: &[u8],
+    ) -> Option<Vec<u8>> {
+        let any = self
+            .res_rule_proxies(sid)
+            .any(|px| !self.proxies[px].rules.http_after_res.is_empty());
+        if !any {
+            return None;
         }
-        let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) else {
-            return;
+        let opts = h1::ParseOptions::default();
+        let Ok(h1::Status::Complete((mut head, used))) = h1::parse_response(bytes, &opts) else {
+            return None;
         };
-        match v {
-            Some(v) => {
-                t.vars.insert(name.to_string(), v);
-            }
-            None => {
-                t.vars.remove(name);
+        match self.http_res_rules(now, sid, &mut head, true) {
+            ResVerdict::Continue => {}
+            _ => return None,
+        }
+        let mut out = Vec::with_capacity(bytes.len() + 64);
+        head.encode(&mut out);
+        out.extend_from_slice(&bytes[used..]);
+        Some(out)
+    }
+
+    /// A request denied by a rule (`dreq`): on the frontend, and on the
+    /// backend once one is assigned (HAProxy's `deny:` of
+    /// `http_process_req_common`).
+    pub(crate) fn count_denied_req(&mut self, sid: Id<Stream>) {
+        let (fe, be, assigned) = {
+            let s = &self.streams[sid];
+            (
+                s.fe,
+                s.be,
+                s.flags.contains(crate::stream::SfFlags::BE_ASSIGNED),
+            )
+        };
+        if let Some(f) = self.proxies[fe].fe.as_mut() {
+            f.denied_req += 1;
+        }
+        if assigned {
+            if let Some(b) = self.proxies[be].be.as_mut() {
+                b.denied_req += 1;
             }
         }
     }
 
-    fn count_denied(&mut self, sid: Id<Stream>) {
-        let fe = self.streams[sid].fe;
+    /// A response denied by a rule (`dresp`): on the frontend, the backend
+    /// and the server.
+    pub(crate) fn count_denied_resp(&mut self, sid: Id<Stream>) {
+        let (fe, be, srv) = {
+            let s = &self.streams[sid];
+            (s.fe, s.be, s.srv)
+        };
         if let Some(f) = self.proxies[fe].fe.as_mut() {
-            f.denied_req += 1;
+            f.denied_resp += 1;
+        }
+        if let Some(b) = self.proxies[be].be.as_mut() {
+            b.denied_resp += 1;
+            if let Some(i) = srv {
+                b.servers[i].denied_resp += 1;
+            }
         }
     }
 
@@ -485,5 +617,54 @@ impl Engine {
             self.table_touched(c.table);
             self.peers_table_changed(c.table);
         }
+    }
+}
+
+impl Engine {
+    /// The `http-response` then `http-after-response` rules on a server's
+    /// response head (HAProxy's `http_process_res_common`); `true` when a
+    /// rule answered instead (`deny`: `PH`, `return`/`redirect`: `LH`) or
+    /// dropped the connection.
+    pub(crate) fn http_res_verdict(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        head: &mut ResHead,
+    ) -> bool {
+        use crate::http_ana::TxnFlags;
+        use crate::stream::{ErrCode, FinSt};
+        // `stick store-response` first (`AN_RES_STORE_RULES`).
+        self.stick_store(now, sid, Some(&*head));
+        let (bytes, err) = match self.http_res_rules(now, sid, head, false) {
+            ResVerdict::Continue => {
+                // Only header and status actions exist there: no answer.
+                let _ = self.http_res_rules(now, sid, head, true);
+                return false;
+            }
+            ResVerdict::Deny(b) => {
+                self.count_denied_resp(sid);
+                (b, ErrCode::PrxCond)
+            }
+            ResVerdict::Reply(b) => (b, ErrCode::Local),
+            ResVerdict::Drop => {
+                self.count_denied_resp(sid);
+                let s = &mut self.streams[sid];
+                s.set_term(ErrCode::PrxCond, FinSt::Headers);
+                self.http_abort(now, sid);
+                return true;
+            }
+        };
+        let s = &mut self.streams[sid];
+        s.set_term(err, FinSt::Headers);
+        if let Some(t) = s.txn.as_mut() {
+            t.flags |= TxnFlags::SRV_CLOSE;
+            // The response was not processed to its end: no `Tr` (HAProxy
+            // logs -1).
+            t.t_res_head = None;
+        }
+        // The server's response is dropped with its connection; the
+        // client connection closes after the answer.
+        self.http_reply(now, sid, &bytes, true, 0, h1::BodyLen::None);
+        true
     }
 }

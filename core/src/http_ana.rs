@@ -39,6 +39,7 @@ use crate::h1::{
 use crate::sock::CloseHow;
 use crate::stconn::{ScFlags, ScState};
 use crate::stream::{Dir, ErrCode, FinSt, Stream};
+use crate::tcp_rules::ContentVerdict;
 use crate::time::Time;
 
 bitflags! {
@@ -129,8 +130,8 @@ pub struct HttpTxn {
     pub t_res_head: Option<Time>,
     /// Bytes sent to the client for this transaction (`%B`).
     pub bytes_out: u64,
-    /// `txn.*` variables.
-    pub vars: std::collections::BTreeMap<String, crate::sample::Sample>,
+    /// `http-request tarpit`: the answer held until `req.analyse_exp`.
+    pub tarpit: Option<Vec<u8>>,
 }
 
 impl HttpTxn {
@@ -152,7 +153,7 @@ impl HttpTxn {
             t_req_done: None,
             t_res_head: None,
             bytes_out: 0,
-            vars: Default::default(),
+            tarpit: None,
         }
     }
 }
@@ -281,6 +282,9 @@ impl Engine {
             return;
         };
         let Some(txn) = s.txn.as_ref() else { return };
+        if txn.tarpit.is_some() {
+            return self.http_process_tarpit(now, sid);
+        }
         match txn.req.state {
             MsgState::Head => self.http_wait_for_request(now, sid),
             MsgState::Body => self.http_forward_body(now, sid, Dir::Req),
@@ -414,40 +418,37 @@ impl Engine {
                 return self.http_reply_error(now, sid, e.status(), err, fin);
             }
         };
+        // The request analysers, in HAProxy's order: the frontend's
+        // `tcp-request content` then `http-request` rules, the backend
+        // choice, then the backend's `tcp-request content` and
+        // `http-request` rules when it is another proxy (`AN_REQ_INSPECT_FE`,
+        // `AN_REQ_HTTP_PROCESS_FE`, `AN_REQ_SWITCHING_RULES`,
+        // `AN_REQ_INSPECT_BE`, `AN_REQ_HTTP_PROCESS_BE`).
+        if self.tcp_content_rules(now, sid, fe, Some(&head), false) == ContentVerdict::Reject {
+            return self.http_content_reject(now, sid);
+        }
         if let Some(f) = self.proxies[fe].fe.as_mut() {
             f.cum_req += 1;
             f.req_rate.hit(now);
         }
         self.count_http_req(now, sid);
-        // http-request rules, then the backend.
-        match self.http_req_rules(now, sid, &mut head) {
-            RuleVerdict::Continue => {}
-            RuleVerdict::Reply(bytes, close) => {
-                // deny closes and is a proxy block (PR); return, redirect
-                // and auth are local answers (LR).
-                let err = if close {
-                    ErrCode::PrxCond
-                } else {
-                    ErrCode::Local
-                };
-                if let Some(s) = self.streams.get_mut(sid) {
-                    s.set_term(err, FinSt::Req);
-                }
-                return self.http_reply(now, sid, &bytes, close, used, body);
-            }
-            RuleVerdict::Reject => {
-                let s = &mut self.streams[sid];
-                s.set_term(ErrCode::PrxCond, FinSt::Req);
-                if let Some(t) = s.txn.as_mut() {
-                    t.flags |= TxnFlags::CLI_CLOSE;
-                }
-                return self.http_abort(now, sid);
-            }
+        let verdict = self.http_req_rules(now, sid, fe, &mut head);
+        if self.http_req_verdict(now, sid, verdict, used, body) {
+            return;
         }
         let Some(be) = self.http_select_backend(now, sid, &head) else {
             return self.http_reply_error(now, sid, 503, ErrCode::SrvCl, FinSt::Req);
         };
         self.stream_set_backend(sid, be);
+        if be != fe {
+            if self.tcp_content_rules(now, sid, be, Some(&head), false) == ContentVerdict::Reject {
+                return self.http_content_reject(now, sid);
+            }
+            let verdict = self.http_req_rules(now, sid, be, &mut head);
+            if self.http_req_verdict(now, sid, verdict, used, body) {
+                return;
+            }
+        }
         self.http_prepare_server_head(sid, &mut head);
         let s = &mut self.streams[sid];
         if head.is_verbatim(&s.req.buf.data()[..used]) {
@@ -483,6 +484,133 @@ impl Engine {
         if txn.req.state == MsgState::Body {
             self.http_forward_body(now, sid, Dir::Req);
         }
+    }
+
+    /// Applies what `http-request` rules decided; `true` when the request
+    /// is over (answered or rejected).
+    fn http_req_verdict(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        verdict: RuleVerdict,
+        used: usize,
+        body: BodyLen,
+    ) -> bool {
+        match verdict {
+            RuleVerdict::Continue => false,
+            RuleVerdict::Reply(bytes, close) => {
+                // deny closes and is a proxy block (PR); return, redirect
+                // and auth are local answers (LR).
+                let err = if close {
+                    ErrCode::PrxCond
+                } else {
+                    ErrCode::Local
+                };
+                if let Some(s) = self.streams.get_mut(sid) {
+                    s.set_term(err, FinSt::Req);
+                }
+                self.http_reply(now, sid, &bytes, close, used, body);
+                true
+            }
+            RuleVerdict::Tarpit(bytes) => {
+                self.http_tarpit_start(now, sid, bytes, used, body);
+                true
+            }
+            RuleVerdict::Reject | RuleVerdict::Drop => {
+                let s = &mut self.streams[sid];
+                s.set_term(ErrCode::PrxCond, FinSt::Req);
+                if let Some(t) = s.txn.as_mut() {
+                    t.flags |= TxnFlags::CLI_CLOSE | TxnFlags::SRV_CLOSE;
+                    // An aborted request has no `TR` (HAProxy logs -1).
+                    t.t_req_done = None;
+                }
+                let how = if matches!(verdict, RuleVerdict::Drop) {
+                    CloseHow::Reset
+                } else {
+                    CloseHow::Graceful
+                };
+                self.back_close(now, sid, CloseHow::Reset);
+                self.front_abort_how(now, sid, how);
+                true
+            }
+        }
+    }
+
+    /// `http-request tarpit` (HAProxy's `tarpit:` then
+    /// `http_process_tarpit`): the request is dropped, nothing connects,
+    /// and the answer (500 unless `deny_status`) waits `timeout tarpit`
+    /// (else `timeout connect`) or until the client leaves; logged `PT`
+    /// with the wait as `Tw`.
+    fn http_tarpit_start(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        bytes: Vec<u8>,
+        used: usize,
+        body: BodyLen,
+    ) {
+        let be = self.streams[sid].be;
+        let t = &self.proxies[be].timeouts;
+        let wait = u64::from(t.tarpit_ms.or(t.connect_ms).unwrap_or(0));
+        let s = &mut self.streams[sid];
+        s.req.flags.remove(ChnFlags::AUTO_CONNECT);
+        let left = s.req.buf.len();
+        s.req.buf.consume(used.min(left));
+        s.req.output = 0;
+        s.req.analyse_exp = Some(now.add_ms(wait));
+        let Some(txn) = s.txn.as_mut() else { return };
+        // A body it will not read makes the connection unusable after.
+        txn.flags |= TxnFlags::CLI_CLOSE;
+        // HAProxy logs no `TR` for a tarpitted request; the wait is `Tw`.
+        txn.t_req_done = None;
+        let _ = body;
+        txn.req.state = MsgState::Done;
+        txn.tarpit = Some(bytes);
+        self.http_process_tarpit(now, sid);
+    }
+
+    /// A tarpitted request: answer once the wait is over or the client
+    /// closed; until then, what the client sends is dropped.
+    fn http_process_tarpit(&mut self, now: Time, sid: Id<Stream>) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        let n = s.req.buf.len();
+        s.req.buf.consume(n);
+        s.req.output = 0;
+        let done = s.req.shutr() || Time::is_expired(s.req.analyse_exp, now);
+        if !done {
+            return;
+        }
+        s.req.analyse_exp = None;
+        s.t_queue = Some(now - s.accept);
+        let Some(bytes) = s.txn.as_mut().and_then(|t| t.tarpit.take()) else {
+            return;
+        };
+        s.set_term(ErrCode::PrxCond, FinSt::Tarpit);
+        self.http_reply(now, sid, &bytes, true, 0, BodyLen::None);
+    }
+
+    /// A `tcp-request content reject` in HTTP mode: the connection is
+    /// closed without an answer, the request counted as denied by the
+    /// frontend.
+    fn http_content_reject(&mut self, now: Time, sid: Id<Stream>) {
+        let s = &mut self.streams[sid];
+        s.set_term(ErrCode::PrxCond, FinSt::Req);
+        let fe = s.fe;
+        if let Some(t) = s.txn.as_mut() {
+            t.flags |= TxnFlags::CLI_CLOSE;
+            t.t_req_done = None;
+        }
+        if let Some(f) = self.proxies[fe].fe.as_mut() {
+            f.denied_req += 1;
+        }
+        if let Some(t) = self.streams[sid].txn.as_mut() {
+            t.flags |= TxnFlags::SRV_CLOSE;
+        }
+        // A FIN, as HAProxy closes a rejected connection.
+        self.back_close(now, sid, CloseHow::Reset);
+        self.front_abort_how(now, sid, CloseHow::Graceful);
     }
 
     /// A request that failed before it was processed (bad or incomplete
@@ -672,8 +800,8 @@ impl Engine {
             // The client learns the end of the body from the close.
             txn.flags |= TxnFlags::CLI_CLOSE;
         }
-        if let Some(verdict) = self.http_res_rules(now, sid, &mut head) {
-            return self.http_server_error(now, sid, verdict, ErrCode::PrxCond, FinSt::Headers);
+        if self.http_res_verdict(now, sid, &mut head) {
+            return;
         }
         let s = &mut self.streams[sid];
         let txn = s.txn.as_mut().expect("http stream");
@@ -744,11 +872,18 @@ impl Engine {
         s.req.flags |= ChnFlags::AUTO_CLOSE;
         s.res.flags |= ChnFlags::AUTO_CLOSE;
         let (fto, bto) = (self.front_timeout(sid), self.back_timeout(sid));
+        let tunnel_to = self.proxies[self.streams[sid].be].timeouts.tunnel_ms;
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
+        // With `timeout tunnel`, both sides wait under it from now. Without,
+        // the client side waits under `timeout client` from now and the
+        // server side keeps the deadline its last read (the 101) set
+        // (HAProxy re-arms both only for the tunnel timeout).
         s.req.rex = fto.map(|t| now.add_ms(t));
-        s.res.rex = bto.map(|t| now.add_ms(t));
+        if tunnel_to.is_some() || (s.res.rex.is_none() && !s.res.shutr()) {
+            s.res.rex = bto.map(|t| now.add_ms(t));
+        }
     }
 
     /// Forwards body bytes of one direction as far as the framing allows.
@@ -992,7 +1127,7 @@ impl Engine {
     }
 
     /// An error on the server side: 502/504 to the client when possible.
-    fn http_server_error(
+    pub(crate) fn http_server_error(
         &mut self,
         now: Time,
         sid: Id<Stream>,
@@ -1014,7 +1149,7 @@ impl Engine {
     /// Sends a response made by the proxy (`deny`, `return`, `redirect`,
     /// errors). `used`: bytes of the request head still in the buffer,
     /// dropped with the rest of the request when the connection closes.
-    fn http_reply(
+    pub(crate) fn http_reply(
         &mut self,
         now: Time,
         sid: Id<Stream>,
@@ -1024,6 +1159,8 @@ impl Engine {
         req_body: BodyLen,
     ) {
         self.back_close(now, sid, CloseHow::Reset);
+        let after = self.http_after_res_on_reply(now, sid, bytes);
+        let bytes = after.as_deref().unwrap_or(bytes);
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
@@ -1279,6 +1416,10 @@ pub(crate) enum RuleVerdict {
     Continue,
     /// Send these bytes (a complete response); close after when `true`.
     Reply(Vec<u8>, bool),
-    /// `http-request reject`, `silent-drop`: close without a response.
+    /// `http-request tarpit`: hold the request, then send these bytes.
+    Tarpit(Vec<u8>),
+    /// `http-request reject`: close without a response (a FIN).
     Reject,
+    /// `silent-drop`: close without a response, with a reset.
+    Drop,
 }

@@ -1,24 +1,32 @@
-//! HTTP sample fetches: `path`, `method`, `hdr(name)`, `url_param`,
-//! `status`... (HAProxy's `http_fetch.c`), on top of the session fetches.
+//! Stream sample fetches: HTTP ones (`path`, `method`, `hdr(name)`,
+//! `url_param`, `status`..., HAProxy's `http_fetch.c`), the request
+//! buffer's contents (`req.len`, `req.payload`, `req.ssl_sni`,
+//! `req.proto_http`, `wait_end`, HAProxy's `payload.c`) and variables of
+//! every scope, on top of the session fetches.
 //!
 //! [`HttpCtx`] reads the request head being analysed (or the response
-//! head) and the transaction's variables; everything else (addresses,
-//! stick counters, tables) is the session context's.
+//! head), the stream's request buffer and variables; everything else
+//! (addresses, stick counters, tables) is the session context's. It serves
+//! every rule that runs on a stream, HTTP or TCP (heads are `None` then).
 
 use crate::arena::Id;
 use crate::engine::Engine;
 use crate::fetch::SessCtx;
 use crate::h1::{Headers, ReqHead, ResHead};
-use crate::sample::{Dir, Fetch, FetchKind, Sample, SampleCtx, VarScope};
+use crate::sample::{Dir, Fetch, FetchKind, Sample, SampleCtx};
 use crate::stream::Stream;
 use crate::time::Time;
 
-/// The sample context of HTTP rules.
+/// The sample context of the rules that run on a stream.
 pub struct HttpCtx<'a> {
     pub sess: SessCtx<'a>,
     pub sid: Id<Stream>,
     pub req: Option<&'a ReqHead>,
     pub res: Option<&'a ResHead>,
+    /// The request buffer may still grow (`tcp-request inspect-delay`
+    /// runs): content fetches that do not match yet may match later
+    /// (HAProxy's evaluation without `SMP_OPT_FINAL`).
+    pub partial: bool,
 }
 
 impl<'a> HttpCtx<'a> {
@@ -41,6 +49,22 @@ impl<'a> HttpCtx<'a> {
             sid,
             req,
             res,
+            partial: false,
+        }
+    }
+
+    /// The same context for rules of proxy `px` (its table is the
+    /// default one of `src_*` fetches).
+    pub fn for_proxy(mut self, px: usize) -> Self {
+        self.sess.proxy = px;
+        self
+    }
+
+    /// The request bytes not yet forwarded.
+    fn req_input(&self) -> &[u8] {
+        match self.sess.eng.streams.get(self.sid) {
+            Some(s) => &s.req.buf.data()[s.req.output.min(s.req.buf.len())..],
+            None => &[],
         }
     }
 
@@ -192,20 +216,36 @@ impl SampleCtx for HttpCtx<'_> {
             }
             FetchKind::Var => {
                 let var = f.var()?;
-                match var.scope {
-                    VarScope::Txn | VarScope::Req | VarScope::Res => self
-                        .sess
-                        .eng
-                        .streams
-                        .get(self.sid)?
-                        .txn
-                        .as_ref()?
-                        .vars
-                        .get(&var.name)
-                        .cloned(),
-                    _ => None,
-                }
+                self.sess.eng.var_get(self.sess.sess, Some(self.sid), var)
             }
+            FetchKind::ReqLen => Some(Sample::Int(self.req_input().len() as i64)),
+            FetchKind::ReqPayload => {
+                let input = self.req_input();
+                let off = usize::try_from(f.int_arg(0)?).ok()?;
+                let len = usize::try_from(f.int_arg(1)?).ok()?;
+                let end = if len == 0 {
+                    input.len()
+                } else {
+                    off.checked_add(len)?
+                };
+                (end <= input.len() && off <= end).then(|| Sample::Bin(input[off..end].to_vec()))
+            }
+            FetchKind::ReqSslSni => match tls_sni(self.req_input()) {
+                Sni::Name(n) => Some(Sample::Str(n)),
+                Sni::Incomplete | Sni::None => None,
+            },
+            FetchKind::ReqProtoHttp => {
+                if self.req.is_some() {
+                    return Some(Sample::Bool(true));
+                }
+                let opts = crate::h1::ParseOptions::default();
+                Some(Sample::Bool(matches!(
+                    crate::h1::parse_request(self.req_input(), &opts),
+                    Ok(crate::h1::Status::Complete(_))
+                )))
+            }
+            FetchKind::WaitEnd => (!self.partial).then_some(Sample::Bool(true)),
+            FetchKind::SslFcSni => None,
             FetchKind::BeName => Some(Sample::str(
                 &self.sess.eng.proxies[self.sess.eng.streams.get(self.sid)?.be].name,
             )),
@@ -224,6 +264,117 @@ impl SampleCtx for HttpCtx<'_> {
             _ => out.extend(self.fetch(f)),
         }
     }
+
+    /// Content fetches may still change while `tcp-request inspect-delay`
+    /// runs and the buffer can grow.
+    /// (HAProxy's `SMP_F_MAY_CHANGE`: `req.len` and `wait_end` until the
+    /// end; `req.payload` while its bytes are missing; `req.ssl_sni` and
+    /// `req.proto_http` while the message is incomplete.)
+    fn may_change(&mut self, f: &Fetch) -> bool {
+        if !self.partial {
+            return false;
+        }
+        match f.kind {
+            FetchKind::ReqLen | FetchKind::WaitEnd => true,
+            FetchKind::ReqPayload => {
+                let (off, len) = (f.int_arg(0).unwrap_or(0), f.int_arg(1).unwrap_or(0));
+                let have = self.req_input().len() as i64;
+                len == 0 || have < off.saturating_add(len)
+            }
+            FetchKind::ReqSslSni => tls_sni(self.req_input()) == Sni::Incomplete,
+            // An HTTP fetch on a TCP stream whose request head is not
+            // complete yet.
+            _ if self.req.is_none()
+                && matches!(
+                    f.layer(),
+                    crate::sample::Layer::HttpReq | crate::sample::Layer::HttpAny
+                ) =>
+            {
+                true
+            }
+            FetchKind::ReqProtoHttp => {
+                self.req.is_none()
+                    && matches!(
+                        crate::h1::parse_request(
+                            self.req_input(),
+                            &crate::h1::ParseOptions::default()
+                        ),
+                        Ok(crate::h1::Status::Partial)
+                    )
+            }
+            _ => false,
+        }
+    }
+}
+
+/// What a TLS ClientHello at the start of a buffer says about SNI.
+#[derive(Debug, PartialEq, Eq)]
+enum Sni {
+    /// The `host_name` of the `server_name` extension.
+    Name(Vec<u8>),
+    /// A ClientHello whose end has not arrived.
+    Incomplete,
+    /// Not a ClientHello, or one without SNI.
+    None,
+}
+
+/// The SNI of a TLS ClientHello (HAProxy's `smp_fetch_ssl_hello_sni`):
+/// one handshake record, `client_hello`, its extensions walked to
+/// `server_name` (type 0) and its first `host_name` entry.
+fn tls_sni(b: &[u8]) -> Sni {
+    fn be16(b: &[u8], at: usize) -> Option<usize> {
+        Some(usize::from(*b.get(at)?) << 8 | usize::from(*b.get(at + 1)?))
+    }
+    if b.len() < 5 {
+        return if b.is_empty() || b[0] == 0x16 {
+            Sni::Incomplete
+        } else {
+            Sni::None
+        };
+    }
+    if b[0] != 0x16 || b[1] != 3 {
+        return Sni::None;
+    }
+    let Some(rec_len) = be16(b, 3) else {
+        return Sni::Incomplete;
+    };
+    let rec = match b.get(5..5 + rec_len) {
+        Some(r) => r,
+        None => return Sni::Incomplete,
+    };
+    // Handshake header: type (1 = client_hello), 24-bit length.
+    if rec.len() < 4 || rec[0] != 1 {
+        return Sni::None;
+    }
+    let walk = || -> Option<Vec<u8>> {
+        // version (2), random (32), session id.
+        let mut at = 4 + 2 + 32;
+        at += 1 + usize::from(*rec.get(at)?);
+        at += 2 + be16(rec, at)?; // cipher suites
+        at += 1 + usize::from(*rec.get(at)?); // compression methods
+        let ext_end = (at + 2 + be16(rec, at)?).min(rec.len());
+        at += 2;
+        while at + 4 <= ext_end {
+            let (ty, len) = (be16(rec, at)?, be16(rec, at + 2)?);
+            at += 4;
+            if ty == 0 {
+                // server_name_list: length, then (type, length, name)...
+                let list = rec.get(at..at + len)?;
+                let mut i = 2;
+                while i + 3 <= list.len() {
+                    let n = be16(list, i + 1)?;
+                    if list[i] == 0 {
+                        return list.get(i + 3..i + 3 + n).map(<[u8]>::to_vec);
+                    }
+                    i += 3 + n;
+                }
+                return None;
+            }
+            at += len;
+        }
+        None
+    };
+    walk().map_or(Sni::None, Sni::Name)
 }
 
 #[cfg(test)]
@@ -237,6 +388,52 @@ mod tests {
         assert_eq!(uri_path("http://h.example"), "/");
         assert_eq!(uri_path("*"), "*");
         assert_eq!(uri_query("/a?x=1&y"), Some("x=1&y"));
+    }
+
+    /// A ClientHello for `example.com` (record, handshake, extensions).
+    fn client_hello(sni: &[u8]) -> Vec<u8> {
+        let mut ext = Vec::new();
+        let entry_len = 3 + sni.len();
+        let list_len = entry_len;
+        ext.extend_from_slice(&[0, 0]); // server_name
+        ext.extend_from_slice(&((list_len + 2) as u16).to_be_bytes());
+        ext.extend_from_slice(&(list_len as u16).to_be_bytes());
+        ext.push(0);
+        ext.extend_from_slice(&(sni.len() as u16).to_be_bytes());
+        ext.extend_from_slice(sni);
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[7; 32]);
+        body.push(0); // session id
+        body.extend_from_slice(&[0, 2, 0x13, 0x01]); // one cipher suite
+        body.extend_from_slice(&[1, 0]); // null compression
+        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+        body.extend_from_slice(&ext);
+        let mut hs = vec![1, 0];
+        hs.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        hs.extend_from_slice(&body);
+        let mut rec = vec![0x16, 3, 1];
+        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+        rec.extend_from_slice(&hs);
+        rec
+    }
+
+    #[test]
+    fn sni_of_a_client_hello() {
+        let ch = client_hello(b"example.com");
+        assert_eq!(tls_sni(&ch), Sni::Name(b"example.com".to_vec()));
+        for cut in [0, 3, 10, ch.len() - 1] {
+            assert_eq!(tls_sni(&ch[..cut]), Sni::Incomplete, "{cut}");
+        }
+        assert_eq!(tls_sni(b"GET / HTTP/1.1\r\n\r\n"), Sni::None);
+        let mut bad = ch.clone();
+        bad[5] = 2; // not a client_hello
+        assert_eq!(tls_sni(&bad), Sni::None);
+        // Never panics on garbage.
+        for n in 0..ch.len() {
+            let mut g = ch.clone();
+            g[n] = 0xff;
+            let _ = tls_sni(&g);
+        }
     }
 
     #[test]

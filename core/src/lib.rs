@@ -63,6 +63,7 @@ pub mod stream;
 pub mod task;
 mod tcp_rules;
 pub mod time;
+mod vars;
 
 /// An internal invariant (HAProxy's `BUG_ON`): checked in debug builds, in
 /// tests, in the simulator and under fuzzing; never reachable from peer input.

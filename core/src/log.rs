@@ -97,8 +97,10 @@ impl Engine {
         let mut out = String::with_capacity(160);
         self.write_client(&mut out, s);
         let date = fmt_date(self.opts.epoch_ms + s.accept.as_ms(), true);
+        // -1 when the stream never got as far as a server (rejected by a
+        // rule, aborted while analysed, no server), as HAProxy's `%Tw`.
         let tw = s.t_queue.map_or(
-            if s.flags.contains(crate::stream::SfFlags::QUEUED) {
+            if s.flags.contains(crate::stream::SfFlags::QUEUED) || s.conn_start.is_none() {
                 -1
             } else {
                 0

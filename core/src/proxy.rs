@@ -111,6 +111,8 @@ pub struct Server {
     pub eresp: u64,
     pub wretr: u64,
     pub wredis: u64,
+    /// Responses denied by rules (`dresp`).
+    pub denied_resp: u64,
     /// Checks failed, transitions to DOWN, last state change.
     pub chkfail: u64,
     pub chkdown: u64,
@@ -227,6 +229,8 @@ pub struct Frontend {
     pub cum_req: u64,
     /// Requests denied by rules (`dreq`).
     pub denied_req: u64,
+    /// Responses denied by rules (`dresp`).
+    pub denied_resp: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
     /// Responses by class (`hrsp_*`).
@@ -259,6 +263,10 @@ pub struct Backend {
     pub table: Option<usize>,
     /// `stick on|match|store-request`: (table, store, match).
     pub stick: Vec<StickRule>,
+    /// Requests denied by the backend's rules (`dreq`), responses denied
+    /// by either proxy's rules (`dresp`).
+    pub denied_req: u64,
+    pub denied_resp: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub econ: u64,
@@ -274,6 +282,10 @@ pub struct Backend {
 /// A `stick` rule on the source address (what the TCP data path needs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StickRule {
+    /// Its index in the proxy's `RuleSet::sticking` (its condition).
+    pub rule: usize,
+    /// `stick store-response`: stored when the response head arrives.
+    pub on_response: bool,
     /// Engine index of the table.
     pub table: usize,
     /// Look up the server (`stick on`, `stick match`).
@@ -306,6 +318,9 @@ pub struct Proxy {
     pub forwardfor: Option<cfgparse::ForwardFor>,
     /// `http-reuse`.
     pub http_reuse: cfgparse::HttpReuse,
+    /// `tcp-request inspect-delay`: how long content rules may wait for
+    /// data.
+    pub inspect_delay_ms: Option<u32>,
 }
 
 impl Proxy {

@@ -185,6 +185,8 @@ pub enum Stage {
     HttpAfterRes,
     /// `use_backend`.
     Switching,
+    /// `use-server` (HAProxy's `SMP_VAL_BE_SET_SRV`).
+    SetSrv,
     /// `stick on|match|store-request`.
     StickReq,
     /// `stick store-response`.
@@ -203,6 +205,7 @@ impl Stage {
             Stage::HttpRes => "http-response rule",
             Stage::HttpAfterRes => "http-after-response rule",
             Stage::Switching => "use_backend rule",
+            Stage::SetSrv => "use-server rule",
             Stage::StickReq => "stick rule",
             Stage::StickRes => "stick store-response rule",
         }
@@ -211,7 +214,7 @@ impl Stage {
     /// Whether data from `layer` is available here.
     pub fn allows(self, layer: Layer) -> bool {
         use Stage::*;
-        let req = matches!(self, TcpContent | HttpReq | Switching | StickReq);
+        let req = matches!(self, TcpContent | HttpReq | Switching | SetSrv | StickReq);
         let res = matches!(self, TcpResContent | HttpRes | HttpAfterRes | StickRes);
         match layer {
             Layer::Internal | Layer::L4 => true,
@@ -499,6 +502,16 @@ pub struct SwitchRule {
     pub cond: Option<Condition>,
 }
 
+/// `use-server NAME if|unless COND` (HAProxy's `server_rule`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerRule {
+    pub file: String,
+    pub line: u32,
+    /// The server name, or a log-format string computing it.
+    pub server: BackendTarget,
+    pub cond: Condition,
+}
+
 /// `stick on|match|store-request|store-response EXPR [table T] [COND]`
 /// (HAProxy's `sticking_rule`).
 #[derive(Clone, Debug, PartialEq)]
@@ -532,6 +545,8 @@ pub struct RuleSet {
     pub http_after_res: Vec<Rule<HttpResAction>>,
     /// `use_backend` rules.
     pub switching: Vec<SwitchRule>,
+    /// `use-server` rules.
+    pub server_rules: Vec<ServerRule>,
     /// `stick` rules.
     pub sticking: Vec<StickRule>,
     /// What the operator should read (HAProxy's warnings).
@@ -673,6 +688,7 @@ impl RuleSet {
             );
         }
         b.switching(px, &mut scope, &mut rs.switching);
+        b.server_rules(px, &mut scope, &mut rs.server_rules);
         b.sticking(px, &mut scope, &mut rs.sticking);
         rs.acls = scope
             .iter()
@@ -873,6 +889,38 @@ impl Builder<'_> {
                 file: l.file,
                 line: l.line,
                 backend,
+                cond,
+            });
+        }
+    }
+
+    fn server_rules(&mut self, px: &Proxy, scope: &mut AclScope, out: &mut Vec<ServerRule>) {
+        for us in &px.use_servers {
+            let l = Self::line_of(&us.place, "use-server");
+            let server = if us.is_dynamic() {
+                let r = LogFormat::parse(&us.name, &self.ctx).and_then(|lf| {
+                    lf.exprs().try_for_each(|e| check_expr(e, Stage::SetSrv))?;
+                    Ok(lf)
+                });
+                match r {
+                    Ok(lf) => BackendTarget::Dynamic(lf),
+                    Err(e) => {
+                        self.err(&l, format!("use-server : {e}."));
+                        continue;
+                    }
+                }
+            } else {
+                BackendTarget::Static(us.name.clone())
+            };
+            let Ok(Some(cond)) =
+                self.cond(&l, Some(&us.cond), "a switching rule", Stage::SetSrv, scope)
+            else {
+                continue;
+            };
+            out.push(ServerRule {
+                file: l.file,
+                line: l.line,
+                server,
                 cond,
             });
         }

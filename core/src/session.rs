@@ -52,6 +52,8 @@ pub struct Session {
     pub requests: u32,
     /// Private idle server connections it owns (`http-reuse never`).
     pub priv_idle: u32,
+    /// `sess.` variables.
+    pub vars: crate::vars::Vars,
 }
 
 // --------------------------------------------------------------------------
@@ -96,6 +98,7 @@ impl Engine {
             conn_cur_counted: false,
             requests: 0,
             priv_idle: 0,
+            vars: Default::default(),
         });
         self.conns[c].session = Some(sess);
         self.actconn += 1;
@@ -143,7 +146,9 @@ impl Engine {
             if let Some(f) = self.proxies[fe].fe.as_mut() {
                 f.denied_sess += 1;
             }
-            self.conn_close(now, c, CloseHow::Reset);
+            // HAProxy closes a rejected session with a FIN (a rejected
+            // connection with a reset).
+            self.conn_close(now, c, CloseHow::Graceful);
             self.session_free(now, sess);
             return;
         }

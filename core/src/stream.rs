@@ -47,6 +47,21 @@ bitflags! {
     }
 }
 
+bitflags! {
+    /// The request analysers of a TCP-mode stream still to run (HAProxy's
+    /// `AN_REQ_*` bits of `req->analysers`, in their order). HTTP streams
+    /// run theirs in `http_ana.rs` on the complete request head.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct AnaFlags: u8 {
+        /// The frontend's `tcp-request content` rules (`AN_REQ_INSPECT_FE`).
+        const INSPECT_FE = 0x01;
+        /// `use_backend`, `default_backend` (`AN_REQ_SWITCHING_RULES`).
+        const SWITCHING = 0x02;
+        /// The backend's `tcp-request content` rules (`AN_REQ_INSPECT_BE`).
+        const INSPECT_BE = 0x04;
+    }
+}
+
 /// The first character of the termination state (`SF_ERR_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ErrCode {
@@ -109,6 +124,8 @@ pub enum FinSt {
     Data,
     /// `L`: the last data was being sent.
     Last,
+    /// `T`: the request was tarpitted.
+    Tarpit,
 }
 
 impl FinSt {
@@ -121,6 +138,7 @@ impl FinSt {
             FinSt::Headers => 'H',
             FinSt::Data => 'D',
             FinSt::Last => 'L',
+            FinSt::Tarpit => 'T',
         }
     }
 }
@@ -159,6 +177,16 @@ pub struct Stream {
     pub queued: Option<Time>,
     /// The HTTP transaction (HTTP mode).
     pub txn: Option<Box<crate::http_ana::HttpTxn>>,
+    /// `txn.`, `req.` and `res.` variables.
+    pub vars: crate::vars::Vars,
+    /// TCP mode: the request analysers still to run.
+    pub ana: AnaFlags,
+    /// TCP mode: what `use-server` and the `stick` rules decided on the
+    /// request as the analysers saw it (`AN_REQ_SRV_RULES`,
+    /// `AN_REQ_STICKING_RULES`), before its bytes were forwarded.
+    pub pre: Option<crate::backend::PreAssign>,
+    /// The end of the current `tcp-request inspect-delay` (`rules_exp`).
+    pub rules_exp: Option<Time>,
 }
 
 impl Stream {
@@ -190,7 +218,14 @@ impl Stream {
     /// The stage the back connector is in, for `SF_FINST_*`.
     pub fn stage(&self) -> FinSt {
         use crate::http_ana::MsgState;
+        if !self.ana.is_empty() {
+            // TCP request analysers (content rules) still run.
+            return FinSt::Req;
+        }
         if let Some(t) = self.txn.as_ref() {
+            if t.tarpit.is_some() {
+                return FinSt::Tarpit;
+            }
             // HTTP: the stages of the transaction (HAProxy's FINST_R while
             // the request is awaited, FINST_H while the response headers
             // are).
@@ -238,11 +273,29 @@ impl Engine {
         let sess = self.sessions.get(sess_id)?;
         let fe = sess.fe;
         let http = self.proxies[fe].mode == crate::cfgparse::Mode::Http;
-        // HTTP picks its backend after the request rules; until then the
-        // stream's backend is the frontend itself, as in HAProxy (a request
-        // refused before that logs `fe fe/<NOSRV>`).
+        // The backend is picked after the request rules (and `use_backend`);
+        // until then the stream's backend is the frontend itself, as in
+        // HAProxy (a request refused before that logs `fe fe/<NOSRV>`; a
+        // TCP frontend that finds no backend logs `fe fe/<NOSRV> ... SC`).
         let default_be = self.proxies[fe].fe.as_ref()?.default_backend;
-        let be = if http { fe } else { default_be? };
+        let fe_rules = &self.proxies[fe].rules;
+        let mut ana = AnaFlags::empty();
+        if !http {
+            if !fe_rules.tcp_req_cont.is_empty() {
+                ana |= AnaFlags::INSPECT_FE;
+            }
+            let be_rules = default_be
+                .filter(|&b| b != fe)
+                .is_some_and(|b| !self.proxies[b].rules.tcp_req_cont.is_empty());
+            if !ana.is_empty() || !fe_rules.switching.is_empty() || be_rules {
+                ana |= AnaFlags::SWITCHING;
+            }
+        }
+        let be = if http || !ana.is_empty() {
+            fe
+        } else {
+            default_be.unwrap_or(fe)
+        };
         let retries = self.proxies[be].be.as_ref().map_or(3, |b| b.retries);
         let mut st = Stream {
             sess: sess_id,
@@ -266,6 +319,10 @@ impl Engine {
             exp: None,
             queued: None,
             txn: None,
+            vars: Default::default(),
+            ana: AnaFlags::empty(),
+            pre: None,
+            rules_exp: None,
         };
         st.scf.conn = Some(sess.conn);
         if http {
@@ -275,12 +332,15 @@ impl Engine {
             st.res.reserve = self.maxrewrite;
             let max_head = self.pool.bufsize().saturating_sub(self.maxrewrite);
             st.txn = Some(Box::new(crate::http_ana::HttpTxn::new(now, max_head)));
-        } else {
-            // TCP mode: no analyser, connect at once, forward everything.
+        } else if ana.is_empty() {
+            // TCP mode without rules: connect at once, forward everything.
             st.req.flags |= ChnFlags::AUTO_CONNECT | ChnFlags::AUTO_CLOSE;
             st.res.flags |= ChnFlags::AUTO_CLOSE;
             st.req.forward(INFINITE_FORWARD);
             st.res.forward(INFINITE_FORWARD);
+        } else {
+            // TCP mode with rules: they run first (`tcp_analyse`).
+            st.ana = ana;
         }
         // Bytes read with the handshake (after a PROXY header) are the
         // first bytes of the request.
@@ -291,7 +351,7 @@ impl Engine {
             if !hs.is_null() {
                 early = hs.len();
                 st.req.buf = hs;
-                st.req.output = if http { 0 } else { early };
+                st.req.output = if http || !ana.is_empty() { 0 } else { early };
                 st.req.total = early as u64;
             }
         }
@@ -299,7 +359,7 @@ impl Engine {
         if let Some(se) = self.sessions.get_mut(sess_id) {
             se.requests += 1;
         }
-        if !http {
+        if !http && ana.is_empty() {
             self.stream_set_backend(sid, be);
         }
         if early > 0 {
@@ -307,6 +367,9 @@ impl Engine {
             // entries): they were read, only earlier.
             self.count_bytes(sid, fe, be, None, Dir::Req, early as u64);
         }
+        // The client timeout runs from the start (a silent client held by
+        // content rules times out); the server connection replaces it with
+        // the tunnel timeout in TCP mode.
         let to = self.front_timeout(sid);
         self.streams[sid].req.rex = to.map(|t| now.add_ms(t));
         if http {
@@ -336,12 +399,22 @@ impl Engine {
         b.sess_rate.hit(self.now);
     }
 
+    /// Whether `timeout tunnel` applies: a TCP stream connected to its
+    /// server, an HTTP one once it became a tunnel (WebSocket, CONNECT).
+    fn in_tunnel(&self, s: &Stream) -> bool {
+        self.proxies[s.be].timeouts.tunnel_ms.is_some()
+            && s.scb.state == ScState::Est
+            && s.txn
+                .as_ref()
+                .is_none_or(|t| t.req.state == crate::http_ana::MsgState::Tunnel)
+    }
+
     /// The client-side inactivity timeout in effect for a stream.
     pub(crate) fn front_timeout(&self, sid: Id<Stream>) -> Option<u64> {
         let s = self.streams.get(sid)?;
         let fe = &self.proxies[s.fe].timeouts;
         let be = &self.proxies[s.be].timeouts;
-        let tunnel = s.scb.state == ScState::Est && be.tunnel_ms.is_some();
+        let tunnel = self.in_tunnel(s);
         let t = if tunnel {
             be.tunnel_ms
         } else if s.res.shutw() && fe.client_fin_ms.is_some() {
@@ -356,7 +429,7 @@ impl Engine {
     pub(crate) fn back_timeout(&self, sid: Id<Stream>) -> Option<u64> {
         let s = self.streams.get(sid)?;
         let be = &self.proxies[s.be].timeouts;
-        let tunnel = s.scb.state == ScState::Est && be.tunnel_ms.is_some();
+        let tunnel = self.in_tunnel(s);
         let t = if tunnel {
             be.tunnel_ms
         } else if s.req.shutw() && be.server_fin_ms.is_some() {
@@ -387,6 +460,8 @@ impl Engine {
             }
             if http {
                 self.http_analyse(now, sid);
+            } else if self.streams.get(sid).is_some_and(|s| !s.ana.is_empty()) {
+                self.tcp_analyse(now, sid);
             }
             self.back_update(now, sid);
             if http {
@@ -408,8 +483,39 @@ impl Engine {
                 break;
             }
         }
+        self.stream_client_noexp(now, sid);
         self.stream_try_splice(sid);
         self.stream_refresh(now, sid);
+    }
+
+    /// While a request waits for its server (the server side has a
+    /// timeout running: `res.rex` while the response is awaited, or
+    /// `req.wex` while request bytes wait to be written), the client's
+    /// read timeout does not run: the server's timeout decides (504), as
+    /// HAProxy's `process_stream` does (`CF_READ_NOEXP`). Not once the
+    /// response is relayed as a tunnel or closes the stream
+    /// (`CF_AUTO_CLOSE`, `CF_SHUTR` on the response).
+    fn stream_client_noexp(&mut self, now: Time, sid: Id<Stream>) {
+        let fto = self.front_timeout(sid);
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        let waits = !s
+            .res
+            .flags
+            .intersects(ChnFlags::AUTO_CLOSE | ChnFlags::SHUTR)
+            && (s.req.wex.is_some() || s.res.rex.is_some());
+        if waits {
+            s.req.flags |= ChnFlags::READ_NOEXP;
+            s.req.rex = None;
+        } else if s.req.flags.contains(ChnFlags::READ_NOEXP) {
+            // The server side no longer decides: the client's timeout
+            // runs again, from now (`sc_update_rx`).
+            s.req.flags.remove(ChnFlags::READ_NOEXP);
+            if !s.req.shutr() && s.scf.state == ScState::Est && s.req.rex.is_none() {
+                s.req.rex = fto.map(|t| now.add_ms(t));
+            }
+        }
     }
 
     /// Hands a direction over to kernel splicing once it is a pure tunnel:
@@ -483,6 +589,16 @@ impl Engine {
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
+        // Activity refreshes both sides (HAProxy without
+        // `SC_FL_INDEP_STR`): HAProxy does it within one run of the
+        // stream, on one millisecond tick, so both deadlines are equal and
+        // the client side is reported first (`cD`). Sluice refreshes the
+        // side it writes to when the write completes, possibly on the next
+        // tick: a client deadline one tick after the server's is the same
+        // instant.
+        if Time::is_expired(s.res.rex, now) && Time::is_expired(s.req.rex, now.add_ms(1)) {
+            s.req.rex = Some(now);
+        }
         if Time::is_expired(s.req.rex, now) {
             s.req.rex = None;
             s.req.flags |= ChnFlags::READ_TIMEOUT;
@@ -506,7 +622,8 @@ impl Engine {
         if client_to && s.scf.state != ScState::Clo {
             let stage = s.stage();
             s.set_term(ErrCode::CliTo, stage);
-            self.front_abort(now, sid);
+            // A FIN, as HAProxy closes on a timeout.
+            self.front_abort_how(now, sid, CloseHow::Graceful);
         }
         let Some(s) = self.streams.get_mut(sid) else {
             return;
@@ -520,6 +637,12 @@ impl Engine {
     /// The client side is gone or failed: close it now; the server side
     /// flushes what it has for the server, then closes too.
     pub(crate) fn front_abort(&mut self, now: Time, sid: Id<Stream>) {
+        self.front_abort_how(now, sid, CloseHow::Reset)
+    }
+
+    /// [`Engine::front_abort`], closing the client connection `how`: a
+    /// rule that rejects a connection HAProxy closes with a FIN.
+    pub(crate) fn front_abort_how(&mut self, now: Time, sid: Id<Stream>, how: CloseHow) {
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
@@ -533,7 +656,7 @@ impl Engine {
         let connecting = s.scb.state < ScState::Est;
         let http = s.txn.is_some();
         self.pool_release(res);
-        self.front_close(now, sid, CloseHow::Reset);
+        self.front_close(now, sid, how);
         if connecting {
             // Nobody is left to talk to the server.
             self.back_give_up(now, sid);
@@ -629,6 +752,25 @@ impl Engine {
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
+        // A side whose channel is full is not read: its read timeout waits
+        // for room, and starts again from then (HAProxy's `sc_update_rx`).
+        for (ch, to, est) in [
+            (&mut s.req, fto, s.scf.state == ScState::Est),
+            (&mut s.res, bto, s.scb.state == ScState::Est),
+        ] {
+            let full = !ch.buf.is_null() && ch.recv_room() == 0 && !ch.shutr();
+            if full {
+                if !ch.flags.contains(ChnFlags::NEED_ROOM) {
+                    ch.flags |= ChnFlags::NEED_ROOM;
+                    ch.rex = None;
+                }
+            } else if ch.flags.contains(ChnFlags::NEED_ROOM) {
+                ch.flags.remove(ChnFlags::NEED_ROOM);
+                if est && !ch.shutr() && !ch.flags.contains(ChnFlags::READ_NOEXP) {
+                    ch.rex = to.map(|t| now.add_ms(t));
+                }
+            }
+        }
         // Bytes waiting for a peer wait under its write timeout, armed when
         // they are scheduled and refreshed by every write (HAProxy's `wex`):
         // a peer that stops reading must not hold the stream for ever.

@@ -1,20 +1,67 @@
-//! `tcp-request connection` and `tcp-request session` rules at run time
-//! (HAProxy's `tcp_exec_l4_rules` / `tcp_exec_l5_rules`, `tcp_rules.c`).
+//! TCP rules at run time (HAProxy's `tcp_rules.c`): `tcp-request
+//! connection` and `tcp-request session` (`tcp_exec_l4_rules`,
+//! `tcp_exec_l5_rules`), `tcp-request content` (`tcp_inspect_request`)
+//! and `tcp-response content` (`tcp_inspect_response`).
 //!
 //! Connection rules run right after `accept()`, on the real peer address;
 //! session rules run once the handshakes are done, so they see the
-//! addresses a PROXY header carried. Rules run in order; the first
-//! `accept` or `reject` whose condition holds ends the evaluation.
+//! addresses a PROXY header carried. Content rules run on a stream: the
+//! frontend's before anything else, the backend's once it is chosen (when
+//! it is another proxy); in HTTP mode on the complete request head. Rules
+//! run in order; the first `accept` or `reject` whose condition holds ends
+//! the evaluation. A content rule whose condition does not match *yet*
+//! (its data may still arrive within `tcp-request inspect-delay`) makes
+//! the evaluation wait.
 
 use std::sync::Arc;
 
+use crate::acl::AclTest;
 use crate::arena::Id;
+use crate::channel::{ChnFlags, INFINITE_FORWARD};
 use crate::engine::Engine;
 use crate::fetch::{sample_to_key, SessCtx};
+use crate::h1::ReqHead;
+use crate::http_fetch::HttpCtx;
 use crate::rules::{IntOrExpr, Rule, TcpAction};
 use crate::session::Session;
 use crate::stick_table::{DataType, StData};
+use crate::stream::Stream;
 use crate::time::Time;
+
+/// Which address field `set-src`, `set-dst`, `set-src-port`,
+/// `set-dst-port` change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AddrField {
+    SrcIp,
+    DstIp,
+    SrcPort,
+    DstPort,
+}
+
+impl AddrField {
+    fn of(a: &TcpAction) -> Option<AddrField> {
+        Some(match a {
+            TcpAction::SetSrc(_) => AddrField::SrcIp,
+            TcpAction::SetDst(_) => AddrField::DstIp,
+            TcpAction::SetSrcPort(_) => AddrField::SrcPort,
+            TcpAction::SetDstPort(_) => AddrField::DstPort,
+            _ => return None,
+        })
+    }
+}
+
+/// What content rules decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ContentVerdict {
+    /// Go on (no rule stopped the evaluation, or `accept`).
+    Accept,
+    /// A condition needs data that may still come: evaluate again later.
+    Miss,
+    /// `reject` (`silent-drop`): close the connection.
+    Reject,
+    /// `close` (`tcp-response content`): close the server side only.
+    Close,
+}
 
 /// Which rule list runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,13 +141,321 @@ impl Engine {
                 | TcpAction::SetSrcPort(e)
                 | TcpAction::SetDstPort(e) => {
                     let v = e.eval(&mut ctx);
-                    self.set_addr(sess, &rule.action, v);
+                    if let Some(f) = AddrField::of(&rule.action) {
+                        self.set_addr(sess, f, v);
+                    }
                 }
-                // Variables, `close` (response rules only): no effect here.
-                TcpAction::SetVar(_) | TcpAction::UnsetVar(_) | TcpAction::Close => {}
+                // `sess.` and `proc.` variables (the only ones the parser
+                // lets a connection or session rule set).
+                TcpAction::SetVar(sv) => {
+                    let v = sv.expr.eval(&mut ctx);
+                    self.var_set(sess, None, &sv.var, v);
+                }
+                TcpAction::UnsetVar(var) => self.var_set(sess, None, var, None),
+                // Response rules only.
+                TcpAction::Close => {}
             }
         }
         true
+    }
+
+    /// `tcp-request content` rules of proxy `px` on a stream (HAProxy's
+    /// `tcp_inspect_request` for `AN_REQ_INSPECT_FE` or `_BE`). `head`:
+    /// the request head in HTTP mode. `partial`: the request may still
+    /// grow (`inspect-delay` running), so a rule whose condition may still
+    /// match makes the evaluation wait ([`ContentVerdict::Miss`]).
+    pub(crate) fn tcp_content_rules(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        px: usize,
+        head: Option<&ReqHead>,
+        partial: bool,
+    ) -> ContentVerdict {
+        if self.proxies[px].rules.tcp_req_cont.is_empty() {
+            return ContentVerdict::Accept;
+        }
+        let rules: Arc<crate::rules::RuleSet> = Arc::clone(&self.proxies[px].rules);
+        self.tcp_stream_rules(now, sid, px, head, partial, &rules.tcp_req_cont)
+    }
+
+    /// `tcp-response content` rules of the backend (HAProxy's
+    /// `tcp_inspect_response`), run once when the server connection is
+    /// established (no inspect delay: the rules decide at once).
+    pub(crate) fn tcp_response_rules(&mut self, now: Time, sid: Id<Stream>) -> ContentVerdict {
+        let be = self.streams[sid].be;
+        let rules: Arc<crate::rules::RuleSet> = Arc::clone(&self.proxies[be].rules);
+        if rules.tcp_res_cont.is_empty() {
+            return ContentVerdict::Accept;
+        }
+        let req = self.streams[sid]
+            .txn
+            .as_mut()
+            .and_then(|t| t.req_head.take());
+        let v = self.tcp_stream_rules(now, sid, be, req.as_ref(), false, &rules.tcp_res_cont);
+        if let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) {
+            t.req_head = req;
+        }
+        v
+    }
+
+    /// Applies the backend's `tcp-response content` rules once the server
+    /// connection is up: `reject` closes both sides (`PD`, counted in
+    /// `dresp`), `close` closes the server side only.
+    pub(crate) fn tcp_inspect_response(&mut self, now: Time, sid: Id<Stream>) {
+        use crate::stream::{ErrCode, FinSt};
+        let http = self.streams.get(sid).is_some_and(|s| s.txn.is_some());
+        match self.tcp_response_rules(now, sid) {
+            ContentVerdict::Accept | ContentVerdict::Miss => {}
+            ContentVerdict::Reject => {
+                self.count_denied_resp(sid);
+                let s = &mut self.streams[sid];
+                s.set_term(ErrCode::PrxCond, FinSt::Data);
+                if let Some(t) = self.streams[sid].txn.as_mut() {
+                    t.flags |=
+                        crate::http_ana::TxnFlags::CLI_CLOSE | crate::http_ana::TxnFlags::SRV_CLOSE;
+                }
+                self.back_abort(now, sid);
+                self.front_abort_how(now, sid, crate::sock::CloseHow::Graceful);
+            }
+            ContentVerdict::Close => {
+                if http {
+                    self.http_server_error(now, sid, 502, ErrCode::SrvCl, FinSt::Headers);
+                } else {
+                    let s = &mut self.streams[sid];
+                    s.set_term(ErrCode::SrvCl, FinSt::Data);
+                    self.back_abort(now, sid);
+                }
+            }
+        }
+    }
+
+    fn tcp_stream_rules(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        px: usize,
+        head: Option<&ReqHead>,
+        partial: bool,
+        list: &[Rule<TcpAction>],
+    ) -> ContentVerdict {
+        let Some(sess) = self.streams.get(sid).map(|s| s.sess) else {
+            return ContentVerdict::Reject;
+        };
+        for rule in list {
+            let mut ctx = HttpCtx::new(self, now, sid, head, None).for_proxy(px);
+            ctx.partial = partial;
+            match rule.test(&mut ctx) {
+                AclTest::Pass => {}
+                AclTest::Fail => continue,
+                AclTest::Miss if partial => return ContentVerdict::Miss,
+                AclTest::Miss => continue,
+            }
+            match &rule.action {
+                TcpAction::Accept => return ContentVerdict::Accept,
+                TcpAction::Reject | TcpAction::SilentDrop => return ContentVerdict::Reject,
+                TcpAction::Close => return ContentVerdict::Close,
+                TcpAction::TrackSc(t) => {
+                    let Some(table) = t.table.id else { continue };
+                    let key = t.key.eval(&mut ctx).and_then(|s| {
+                        let params = self.tables.get(table)?.params().clone();
+                        sample_to_key(&params, s)
+                    });
+                    if let Some(key) = key {
+                        self.track_sc(now, sess, t.ctr, table, key);
+                    }
+                }
+                TcpAction::ScIncGpc(g) => {
+                    self.sc_inc_gpc(now, sess, g.ctr, g.data, usize::from(g.idx))
+                }
+                TcpAction::ScSetGpt(g) => {
+                    let v = match &g.value {
+                        IntOrExpr::Int(v) => Some(*v),
+                        IntOrExpr::Expr(e) => e.eval(&mut ctx).and_then(|s| s.as_int()),
+                    };
+                    if let Some(v) = v {
+                        self.sc_set_gpt(now, sess, g.ctr, g.data, usize::from(g.idx), v);
+                    }
+                }
+                TcpAction::SetVar(sv) => {
+                    let v = sv.expr.eval(&mut ctx);
+                    self.var_set(sess, Some(sid), &sv.var, v);
+                }
+                TcpAction::UnsetVar(var) => self.var_set(sess, Some(sid), var, None),
+                TcpAction::SetSrc(e)
+                | TcpAction::SetDst(e)
+                | TcpAction::SetSrcPort(e)
+                | TcpAction::SetDstPort(e) => {
+                    let v = e.eval(&mut ctx);
+                    if let Some(f) = AddrField::of(&rule.action) {
+                        self.set_addr(sess, f, v);
+                    }
+                }
+                // Connection rules only (the parser refuses it elsewhere).
+                TcpAction::ExpectProxy => {}
+            }
+        }
+        ContentVerdict::Accept
+    }
+
+    /// The request analysers of a TCP-mode stream (`process_stream`'s
+    /// `AN_REQ_INSPECT_FE`, `AN_REQ_SWITCHING_RULES`, `AN_REQ_INSPECT_BE`):
+    /// the frontend's content rules, the backend choice, the backend's
+    /// content rules; then the stream connects and forwards everything.
+    pub(crate) fn tcp_analyse(&mut self, now: Time, sid: Id<Stream>) {
+        use crate::stream::AnaFlags;
+        if self.streams.get(sid).is_some_and(|s| {
+            s.scf.state == crate::stconn::ScState::Clo || s.err != crate::stream::ErrCode::None
+        }) {
+            return self.tcp_analyse_abort(sid);
+        }
+        loop {
+            let Some(s) = self.streams.get(sid) else {
+                return;
+            };
+            let (fe, be, ana) = (s.fe, s.be, s.ana);
+            if ana.contains(AnaFlags::INSPECT_FE) {
+                match self.tcp_inspect(now, sid, fe) {
+                    ContentVerdict::Miss => return,
+                    ContentVerdict::Reject => return self.tcp_content_reject(now, sid),
+                    ContentVerdict::Accept | ContentVerdict::Close => {
+                        self.streams[sid].ana.remove(AnaFlags::INSPECT_FE);
+                    }
+                }
+                continue;
+            }
+            if ana.contains(AnaFlags::SWITCHING) {
+                let be = self.tcp_select_backend(now, sid);
+                self.stream_set_backend(sid, be);
+                let s = &mut self.streams[sid];
+                s.ana.remove(AnaFlags::SWITCHING);
+                if be != fe && !self.proxies[be].rules.tcp_req_cont.is_empty() {
+                    s.ana |= AnaFlags::INSPECT_BE;
+                }
+                // What was read so far goes to the backend too.
+                let seen = s.req.total;
+                if let Some(b) = self.proxies[be].be.as_mut() {
+                    b.bytes_in += seen;
+                }
+                continue;
+            }
+            if ana.contains(AnaFlags::INSPECT_BE) {
+                match self.tcp_inspect(now, sid, be) {
+                    ContentVerdict::Miss => return,
+                    ContentVerdict::Reject => return self.tcp_content_reject(now, sid),
+                    ContentVerdict::Accept | ContentVerdict::Close => {
+                        self.streams[sid].ana.remove(AnaFlags::INSPECT_BE);
+                    }
+                }
+                continue;
+            }
+            break;
+        }
+        // `use-server` and `stick` rules see the request before it leaves.
+        self.stream_pre_assign(now, sid);
+        // Analysed: connect, forward everything both ways.
+        let s = &mut self.streams[sid];
+        s.req.analyse_exp = None;
+        s.rules_exp = None;
+        s.req.flags |= ChnFlags::AUTO_CONNECT | ChnFlags::AUTO_CLOSE;
+        s.res.flags |= ChnFlags::AUTO_CLOSE;
+        s.req.forward(INFINITE_FORWARD);
+        s.res.forward(INFINITE_FORWARD);
+    }
+
+    /// The client left or failed while the rules were waiting (a client
+    /// timeout, a reset): nothing more is analysed nor connected; the
+    /// stream is logged against the backend it would have used (HAProxy
+    /// logs `fe be/<NOSRV> ... cR`).
+    fn tcp_analyse_abort(&mut self, sid: Id<Stream>) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        s.ana = crate::stream::AnaFlags::empty();
+        s.rules_exp = None;
+        s.req.analyse_exp = None;
+        let fe = s.fe;
+        if !s.flags.contains(crate::stream::SfFlags::BE_ASSIGNED) {
+            let be = self.proxies[fe]
+                .fe
+                .as_ref()
+                .and_then(|f| f.default_backend)
+                .unwrap_or(fe);
+            self.stream_set_backend(sid, be);
+        }
+    }
+
+    /// One `tcp_inspect_request` pass of proxy `px`'s content rules: the
+    /// evaluation is final once the client closed, the buffer is full,
+    /// the proxy has no `inspect-delay` or it ran out.
+    fn tcp_inspect(&mut self, now: Time, sid: Id<Stream>, px: usize) -> ContentVerdict {
+        let delay = self.proxies[px].inspect_delay_ms;
+        let s = &mut self.streams[sid];
+        if s.rules_exp.is_none() {
+            s.rules_exp = delay.map(|d| now.add_ms(u64::from(d)));
+        }
+        let full = !s.req.buf.is_null() && s.req.recv_room() == 0;
+        let done = s.req.shutr() || full || delay.is_none() || Time::is_expired(s.rules_exp, now);
+        let head = self.stream_req_head_take(sid);
+        let v = self.tcp_content_rules(now, sid, px, head.as_ref(), !done);
+        let s = &mut self.streams[sid];
+        if v == ContentVerdict::Miss {
+            s.req.analyse_exp = s.rules_exp;
+        } else {
+            s.rules_exp = None;
+            s.req.analyse_exp = None;
+        }
+        v
+    }
+
+    /// `use_backend` rules, then `default_backend`; the frontend itself
+    /// when none applies (then no server: `SC`, as HAProxy logs it).
+    fn tcp_select_backend(&mut self, now: Time, sid: Id<Stream>) -> usize {
+        let fe = self.streams[sid].fe;
+        let rules = Arc::clone(&self.proxies[fe].rules);
+        let head = self.stream_req_head_take(sid);
+        for r in &rules.switching {
+            let mut ctx = HttpCtx::new(self, now, sid, head.as_ref(), None).for_proxy(fe);
+            if r.cond.as_ref().is_some_and(|c| !c.matches(&mut ctx)) {
+                continue;
+            }
+            let name = match &r.backend {
+                crate::rules::BackendTarget::Static(n) => n.clone(),
+                crate::rules::BackendTarget::Dynamic(lf) => {
+                    String::from_utf8_lossy(&lf.render(&mut ctx)).into_owned()
+                }
+            };
+            if let Some(i) = self
+                .proxies
+                .iter()
+                .position(|p| p.name == name && p.be.is_some())
+            {
+                return i;
+            }
+        }
+        self.proxies[fe]
+            .fe
+            .as_ref()
+            .and_then(|f| f.default_backend)
+            .unwrap_or(fe)
+    }
+
+    /// A `tcp-request content reject`: the connection is reset, the
+    /// request counted as denied by the frontend (HAProxy counts it there
+    /// only), the stream logged `PR`.
+    pub(crate) fn tcp_content_reject(&mut self, now: Time, sid: Id<Stream>) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        let fe = s.fe;
+        s.ana = crate::stream::AnaFlags::empty();
+        s.rules_exp = None;
+        s.req.analyse_exp = None;
+        s.set_term(crate::stream::ErrCode::PrxCond, crate::stream::FinSt::Req);
+        if let Some(f) = self.proxies[fe].fe.as_mut() {
+            f.denied_req += 1;
+        }
+        self.front_abort_how(now, sid, crate::sock::CloseHow::Graceful);
     }
 
     /// `sc-inc-gpc0(N)`, `sc-inc-gpc1(N)`, `sc-inc-gpc(IDX,N)`.
@@ -165,23 +520,23 @@ impl Engine {
     }
 
     /// `set-src`, `set-dst`, `set-src-port`, `set-dst-port`.
-    fn set_addr(
+    pub(crate) fn set_addr(
         &mut self,
         sess: Id<Session>,
-        action: &TcpAction,
+        field: AddrField,
         v: Option<crate::sample::Sample>,
     ) {
         let Some(se) = self.sessions.get_mut(sess) else {
             return;
         };
         let Some(v) = v else { return };
-        match action {
-            TcpAction::SetSrc(_) | TcpAction::SetDst(_) => {
+        match field {
+            AddrField::SrcIp | AddrField::DstIp => {
                 let Some(crate::sample::Sample::Ip(ip)) = v.cast(crate::sample::SmpType::Addr)
                 else {
                     return;
                 };
-                let a = if matches!(action, TcpAction::SetSrc(_)) {
+                let a = if field == AddrField::SrcIp {
                     &mut se.src
                 } else {
                     &mut se.dst
@@ -193,7 +548,7 @@ impl Engine {
                 let Some(port) = v.as_int().and_then(|p| u16::try_from(p).ok()) else {
                     return;
                 };
-                let a = if matches!(action, TcpAction::SetSrcPort(_)) {
+                let a = if field == AddrField::SrcPort {
                     &mut se.src
                 } else {
                     &mut se.dst

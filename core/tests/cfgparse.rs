@@ -1642,6 +1642,11 @@ const PARSE_ERRORS: &[Case] = &[
     case(&["defaults", "    acl a src 1.1.1.1"], "parsing [t.cfg:2] : 'acl' not allowed in anonymous 'defaults' section."),
     case(&["frontend f from nowhere"], "parsing [t.cfg:1] : defaults section 'nowhere' not found for frontend 'f'."),
     case(&["global", "    .if"], "parsing [t.cfg:2] : non-terminated '.if' block."),
+    // Issue 18: rule families where HAProxy 2.6 refuses them.
+    case(&["frontend f", "    tcp-response content accept"], "parsing [t.cfg:2] : tcp-response content is only allowed in 'backend' sections or 'defaults' section with a name"),
+    stricter(&["backend b", "    tcp-response inspect-delay 1s"], "parsing [t.cfg:2] : 'tcp-response inspect-delay' is not supported by Sluice: its 'tcp-response content' rules run once, when the server connection is established, as HAProxy runs them without an inspect delay."),
+    case(&["backend b", "    use-server s"], "parsing [t.cfg:2] : 'use-server' requires either 'if' or 'unless' followed by a condition."),
+    case(&["defaults d", "    use-server s if TRUE"], "parsing [t.cfg:2] : 'use-server' not allowed in 'defaults' section."),
 ];
 
 #[test]
@@ -1666,6 +1671,14 @@ const CHECK_ERRORS: &[Case] = &[
     case(&["frontend f", "    bind :80", "    tcp-request connection track-sc0 src"], "parsing [t.cfg:3] : Proxy 'f': unable to find table 'f' referenced by track-sc0."),
     case(&["frontend f", "    mode http", "    bind :80", "    http-request track-sc1 src table m/t"], "parsing [t.cfg:4] : Proxy 'f': unable to find table 'm/t' referenced by track-sc1."),
     case(&["backend b", "backend b"], "parsing [t.cfg:2] : backend 'b' has the same name as backend 'b' declared at t.cfg:1."),
+    // Issue 18: use-server targets, defaults holding rules, TCP to HTTP.
+    stricter(&["frontend f", "    bind :80", "    default_backend b", "backend b", "    mode http"], "parsing [t.cfg:3] : tcp frontend 'f' (t.cfg:1) uses http backend 'b' (t.cfg:4) as its default backend: Sluice does not upgrade a TCP stream to HTTP, so the backend's HTTP rules and options would not run; use 'mode http' in both or 'mode tcp' in both."),
+    case(&["backend b", "    use-server nope if TRUE", "    server s 1.1.1.1:1"], "parsing [t.cfg:2] : backend 'b' : unable to find server 'nope' referenced in a 'use-server' rule."),
+    case(&["defaults d", "    http-request deny", "frontend f from d", "    bind :80", "backend b from d"], "parsing [t.cfg:5] : frontends and backends cannot inherit from the same defaults section if it defines TCP/HTTP rules (defaults section at t.cfg:1)."),
+    case(&["defaults d", "    http-request deny", "listen l from d", "    bind :80"], "parsing [t.cfg:3] : a listen section cannot inherit from a defaults section defining TCP/HTTP rules."),
+    case(&["defaults d", "    http-request deny", "defaults e from d"], "parsing [t.cfg:3] : a defaults section cannot inherit from a defaults section defining TCP/HTTP rules (defaults section at t.cfg:1)."),
+    case(&["defaults d", "    tcp-request connection accept", "backend b from d"], "parsing [t.cfg:3] : a backend section cannot inherit from a defaults section defining 'tcp-request connection' or 'tcp-request session' rules (defaults section at t.cfg:1)."),
+    case(&["defaults d", "    tcp-response content accept", "frontend f from d", "    bind :80"], "parsing [t.cfg:3] : a frontend section cannot inherit from a defaults section defining 'tcp-response content' rules (defaults section at t.cfg:1)."),
     case(&["frontend x", "    bind :80", "listen x", "    bind :81"], "parsing [t.cfg:3] : proxy 'x' has the same name as frontend 'x' declared at t.cfg:1."),
     case(&["backend b", "    server s 1.1.1.1:1", "    server s 1.1.1.1:2"], "parsing [t.cfg:3] : backend 'b', another server named 's' was already defined at line 2, please use distinct names."),
     case(&["backend b", "    server s 1.1.1.1:1 id 3", "    server t 1.1.1.1:2 id 3"], "parsing [t.cfg:3] : 'server b/t' : 'id' : custom id 3 already used by 'server s'."),

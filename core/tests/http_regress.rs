@@ -563,6 +563,48 @@ fn a_chunk_line_longer_than_the_buffer_is_refused() {
     w.assert_drained();
 }
 
+/// Regression (issue 18): `timeout client` closed the client connection
+/// of a complete request that was waiting for a slow server. HAProxy lets
+/// the server's timeout decide while the response is awaited: the 200
+/// arrives after `timeout client`, before `timeout server`.
+#[test]
+fn timeout_client_does_not_cut_a_request_waiting_for_its_server() {
+    let mut w = World::new(
+        "global\n    log stderr format raw local0\n\
+         defaults\n    mode http\n    log global\n    option httplog\n    timeout connect 1s\n    timeout client 300ms\n    timeout server 800ms\n\
+         frontend fe\n    bind 127.0.0.1:8000\n    default_backend be\n\
+         backend be\n    server s1 127.0.0.1:9001\n",
+    );
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.advance(500);
+    assert!(w.peers[c].closed_by_engine.is_none(), "client kept");
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 200 OK"), "{got}");
+    // The server never answers the next one: 504 at `timeout server`.
+    w.send(c, b"GET /stalled HTTP/1.1\r\nHost: a\r\n\r\n");
+    w.advance(700);
+    assert!(w.peers[c].closed_by_engine.is_none(), "not at 700ms");
+    w.advance(200);
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.contains("HTTP/1.1 504 "), "{got}");
+    let logs = w.log_texts();
+    assert!(
+        logs[0].contains(" 200 ") && logs[0].contains(" ---- "),
+        "{logs:?}"
+    );
+    assert!(
+        logs[1].contains(" 504 ") && logs[1].contains(" sH-- "),
+        "{logs:?}"
+    );
+    w.fin(c);
+    w.advance(6000);
+    w.assert_drained();
+}
+
 /// Issue 18: a request head over the buffer size got its 400 and then a
 /// reset (the socket was closed with the rest of the head unread), which
 /// can destroy the 400 before the client reads it. Now the answer is
@@ -624,6 +666,29 @@ fn an_error_reply_is_followed_by_a_lingering_close() {
     let s = w.server_peer(S1, 0);
     w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
     assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
+    w.advance(6000);
+    w.assert_drained();
+}
+
+/// Regression (issue 18): with equal client and server timeouts a stalled
+/// server got the client a bare close (the client timeout, armed a moment
+/// earlier, fired first); HAProxy answers 504.
+#[test]
+fn equal_timeouts_and_a_stalled_server_give_a_504() {
+    let mut w = World::new(
+        "global\n    log stderr format raw local0\n\
+         defaults\n    mode http\n    log global\n    option httplog\n    timeout connect 1s\n    timeout client 300ms\n    timeout server 300ms\n\
+         frontend fe\n    bind 127.0.0.1:8000\n    default_backend be\n\
+         backend be\n    server s1 127.0.0.1:9001\n",
+    );
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    w.advance(400);
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 504 "), "{got}");
+    let log = w.log_texts().last().cloned().unwrap_or_default();
+    assert!(log.contains(" 504 ") && log.contains(" sH-- "), "{log}");
     w.advance(6000);
     w.assert_drained();
 }

@@ -54,8 +54,10 @@ impl Config {
         let ix = Index::new(self);
         self.check_proxy_names(&mut d);
         self.check_defaults_use(&mut d);
+        self.check_rules_inheritance(&mut d);
         for px in &self.proxies {
             check_switching(&ix, px, &mut d);
+            check_use_server(px, &mut d);
             check_sticking(&ix, px, &mut d);
             check_servers(px, &mut d);
             check_proxy_warnings(px, &mut d);
@@ -166,6 +168,69 @@ impl Config {
         }
     }
 
+    /// A named defaults section holding rules may only be inherited as
+    /// HAProxy 2.6 allows (`cfg_parse_listen`): not by another defaults
+    /// section nor a `listen`, not by frontends and backends both, not
+    /// by a backend when it holds `tcp-request connection|session`
+    /// rules, not by a frontend when it holds `tcp-response content`.
+    fn check_rules_inheritance(&self, d: &mut Diags) {
+        // Per defaults index: the capability of its first user.
+        let mut used_by: BTreeMap<usize, ProxyKind> = BTreeMap::new();
+        let users = self.defaults.iter().chain(&self.proxies);
+        let mut users: Vec<&Proxy> = users.collect();
+        users.sort_by(|a, b| {
+            (a.place.file.as_str(), a.place.line).cmp(&(b.place.file.as_str(), b.place.line))
+        });
+        for px in users {
+            let Some(r) = &px.from else { continue };
+            let Some(def) = self.defaults.get(r.index) else {
+                continue;
+            };
+            if !has_rules(def) {
+                continue;
+            }
+            let at_def = format!(
+                "(defaults section at {}:{})",
+                def.place.file, def.place.line
+            );
+            let kw = px.kind.keyword();
+            let msg = match px.kind {
+                ProxyKind::Defaults => Some(format!(
+                    "a defaults section cannot inherit from a defaults section defining TCP/HTTP rules {at_def}."
+                )),
+                ProxyKind::Listen => Some(
+                    "a listen section cannot inherit from a defaults section defining TCP/HTTP rules."
+                        .to_string(),
+                ),
+                kind => match used_by.get(&r.index) {
+                    Some(&first) if first != kind => Some(format!(
+                        "frontends and backends cannot inherit from the same defaults section if it defines TCP/HTTP rules {at_def}."
+                    )),
+                    _ if kind == ProxyKind::Backend
+                        && !(def.tcp_request_connection.is_empty()
+                            && def.tcp_request_session.is_empty()) =>
+                    {
+                        Some(format!(
+                            "a backend section cannot inherit from a defaults section defining 'tcp-request connection' or 'tcp-request session' rules {at_def}."
+                        ))
+                    }
+                    _ if kind == ProxyKind::Frontend && !def.tcp_response_content.is_empty() => {
+                        Some(format!(
+                            "a frontend section cannot inherit from a defaults section defining 'tcp-response content' rules {at_def}."
+                        ))
+                    }
+                    _ => {
+                        used_by.entry(r.index).or_insert(kind);
+                        None
+                    }
+                },
+            };
+            if let Some(m) = msg {
+                d.error(at(&px.place, kw, m));
+            }
+        }
+    }
+
     fn check_peers(&self, d: &mut Diags) {
         let mut seen: BTreeMap<&str, &PeersSection> = BTreeMap::new();
         for s in &self.peers {
@@ -205,6 +270,37 @@ impl Config {
     }
 }
 
+/// Whether a defaults section holds rules that its users run (ACLs alone
+/// do not count, as in HAProxy).
+fn has_rules(def: &Proxy) -> bool {
+    !(def.http_request.is_empty()
+        && def.http_response.is_empty()
+        && def.http_after_response.is_empty()
+        && def.tcp_request_connection.is_empty()
+        && def.tcp_request_session.is_empty()
+        && def.tcp_request_content.is_empty()
+        && def.tcp_response_content.is_empty())
+}
+
+/// `use-server` targets: a server of the proxy itself (a dynamic name is
+/// looked up per request).
+fn check_use_server(px: &Proxy, d: &mut Diags) {
+    for us in px.use_servers.iter().filter(|u| !u.is_dynamic()) {
+        if px.server(&us.name).is_none() {
+            d.error(at(
+                &us.place,
+                "use-server",
+                format!(
+                    "{} '{}' : unable to find server '{}' referenced in a 'use-server' rule.",
+                    px.kind.type_str(),
+                    px.name,
+                    us.name
+                ),
+            ));
+        }
+    }
+}
+
 /// `default_backend` and `use_backend` targets: present, not itself, and
 /// not a TCP backend behind an HTTP frontend.
 fn check_switching(ix: &Index<'_>, px: &Proxy, d: &mut Diags) {
@@ -240,6 +336,15 @@ fn check_target(
         );
         return d.error(at(place, kw, m));
     };
+    if px.mode == Mode::Tcp && be.mode == Mode::Http {
+        // HAProxy upgrades such a stream to HTTP; Sluice does not, so the
+        // backend's HTTP processing (its rules first) would never run.
+        d.error(at(place, kw, format!(
+            "tcp {} '{}' ({}:{}) uses http {} '{}' ({}:{}) {how}: Sluice does not upgrade a TCP stream to HTTP, so the backend's HTTP rules and options would not run; use 'mode http' in both or 'mode tcp' in both.",
+            px.kind.type_str(), px.name, px.place.file, px.place.line,
+            be.kind.type_str(), be.name, be.place.file, be.place.line
+        )));
+    }
     if px.mode == Mode::Http && be.mode == Mode::Tcp {
         d.error(at(place, kw, format!(
             "http {} '{}' ({}:{}) tries to use incompatible tcp {} '{}' ({}:{}) {how} (see 'mode').",

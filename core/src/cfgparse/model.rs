@@ -627,6 +627,22 @@ impl UseBackend {
     }
 }
 
+/// `use-server NAME if|unless COND` (HAProxy's `server_rule`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UseServer {
+    pub place: Place,
+    /// The server name; a log-format string when it contains `%[`.
+    pub name: String,
+    pub cond: Cond,
+}
+
+impl UseServer {
+    /// A name computed per request (`use-server %[req.hdr(x)] if ...`).
+    pub fn is_dynamic(&self) -> bool {
+        self.name.contains("%[")
+    }
+}
+
 /// `stick on|match|store-request|store-response`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StickKind {
@@ -677,6 +693,8 @@ pub struct Proxy {
     pub binds: Vec<Bind>,
     pub default_backend: Option<(Place, String)>,
     pub use_backends: Vec<UseBackend>,
+    /// `use-server` rules.
+    pub use_servers: Vec<UseServer>,
     pub servers: Vec<Server>,
     /// `default-server` options, the starting point of every `server`.
     pub default_server: ServerOptions,
@@ -716,6 +734,7 @@ impl Proxy {
             binds: Vec::new(),
             default_backend: None,
             use_backends: Vec::new(),
+            use_servers: Vec::new(),
             servers: Vec::new(),
             default_server: ServerOptions::default(),
             timeouts: Timeouts::default(),

@@ -50,6 +50,7 @@ const NOT_IN_DEFAULTS: &[(&str, bool)] = &[
     ("bind", false),
     ("server", false),
     ("use_backend", false),
+    ("use-server", false),
     ("stick", false),
     ("stick-table", false),
     ("acl", true),
@@ -88,6 +89,7 @@ pub(super) fn parse(
         "maxconn" => maxconn(px, ln, d),
         "default_backend" => default_backend(px, ln, d),
         "use_backend" => rules::use_backend(px, ln, d),
+        "use-server" => rules::use_server(px, ln, d),
         "server" => add_server(px, ln, d),
         "default-server" => {
             need_backend(px, ln)?;
@@ -104,7 +106,7 @@ pub(super) fn parse(
         "stick" => rules::stick(px, ln, d),
         "acl" => rules::acl(px, ln),
         "tcp-request" => rules::tcp_request(px, ln, d),
-        "tcp-response" => rules::tcp_response(px, ln, d),
+        "tcp-response" => rules::tcp_response(px, ln),
         "http-request" | "http-response" | "http-after-response" => rules::http(px, ln, d),
         "disabled" | "enabled" => {
             ln.no_extra(1)?;

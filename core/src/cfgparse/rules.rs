@@ -6,7 +6,7 @@
 //! The parser does not know actions or sample fetches; it splits a rule's
 //! condition from its action words at the first bare `if` or `unless`.
 
-use super::model::{Cond, Proxy, RuleLine, StickKind, StickRule, UseBackend};
+use super::model::{Cond, Proxy, ProxyKind, RuleLine, StickKind, StickRule, UseBackend, UseServer};
 use super::proxy::{warn_if_not_cap, Cap};
 use super::{check_name, Diagnostic, Diags, Ln};
 
@@ -90,7 +90,12 @@ pub(super) fn tcp_request(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<
         px.tcp_request_inspect_delay_ms = Some(ln.time_at(2, "tcp-request inspect-delay")?);
         return ln.no_extra(3);
     }
-    if matches!(sub, "connection" | "session") && !px.kind.is_frontend() {
+    // A named defaults section may hold them (for frontends only, which
+    // `Config::check` enforces, as HAProxy does when a section inherits).
+    if matches!(sub, "connection" | "session")
+        && !px.kind.is_frontend()
+        && px.kind != ProxyKind::Defaults
+    {
         return Err(ln.diag(format!(
             "tcp-request {sub} is not allowed because {} {} is not a frontend",
             px.kind.type_str(),
@@ -115,18 +120,22 @@ pub(super) fn tcp_request(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<
     Ok(())
 }
 
-/// `tcp-response inspect-delay T | content ACTION ...`.
-pub(super) fn tcp_response(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
-    if !warn_if_not_cap(px, ln, "tcp-response", Cap::Backend, d) {
-        return Ok(());
+/// `tcp-response inspect-delay T | content ACTION ...`: a backend's (or a
+/// named defaults section's) rules, as in HAProxy.
+pub(super) fn tcp_response(px: &mut Proxy, ln: &Ln<'_>) -> Result<(), Diagnostic> {
+    let sub = ln.arg(1);
+    if matches!(sub, "inspect-delay" | "content")
+        && !px.kind.is_backend()
+        && px.kind != ProxyKind::Defaults
+    {
+        return Err(ln.diag(format!(
+            "tcp-response {sub} is only allowed in 'backend' sections or 'defaults' section with a name"
+        )));
     }
-    match ln.arg(1) {
-        "inspect-delay" => {
-            d.warn(
-                ln.diag2("'tcp-response inspect-delay' is not supported by Sluice and is ignored."),
-            );
-            Ok(())
-        }
+    match sub {
+        "inspect-delay" => Err(ln.diag(
+            "'tcp-response inspect-delay' is not supported by Sluice: its 'tcp-response content' rules run once, when the server connection is established, as HAProxy runs them without an inspect delay.",
+        )),
         "content" => {
             px.tcp_response_content
                 .push(rule_line(ln, 2, "tcp-response content")?);
@@ -171,6 +180,33 @@ pub(super) fn use_backend(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<
         )));
     }
     px.use_backends.push(UseBackend {
+        place: ln.place(),
+        name: ln.arg(1).to_string(),
+        cond,
+    });
+    Ok(())
+}
+
+/// `use-server NAME if|unless COND`.
+pub(super) fn use_server(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    // HAProxy warns in a frontend and keeps the rule: its server is then
+    // never found (an error of `Config::check`).
+    warn_if_not_cap(px, ln, "use-server", Cap::Backend, d);
+    if ln.arg(1).is_empty() {
+        return Err(ln.diag("'use-server' expects a server name."));
+    }
+    if !matches!(ln.arg(2), "if" | "unless") {
+        return Err(
+            ln.diag("'use-server' requires either 'if' or 'unless' followed by a condition.")
+        );
+    }
+    let (_, cond) = split_cond(ln, &ln.words[2..], "use-server")?;
+    let Some(cond) = cond else {
+        return Err(
+            ln.diag("'use-server' requires either 'if' or 'unless' followed by a condition.")
+        );
+    };
+    px.use_servers.push(UseServer {
         place: ln.place(),
         name: ln.arg(1).to_string(),
         cond,
