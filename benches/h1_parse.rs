@@ -5,7 +5,7 @@
 //!
 //!     cargo bench --bench h1_parse
 
-use sluice_core::h1::{
+use sluice_core::http::h1::{
     encode_chunk, encode_last_chunk, parse_request, ChunkedDecoder, Decoded, Headers, ParseOptions,
     Side, Status,
 };

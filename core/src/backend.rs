@@ -16,14 +16,14 @@
 use core::net::IpAddr;
 
 use crate::arena::Id;
-use crate::channel::ChnFlags;
-use crate::connection::{CoFlags, Conn, ConnSide, Mux};
+use crate::conn::{CoFlags, Conn, ConnSide, Mux};
 use crate::engine::{Engine, SockOwner};
 use crate::lb;
 use crate::proxy::{IdleConn, StickRule};
 use crate::sock::CloseHow;
-use crate::stconn::{ErrType, ScState};
 use crate::stick_table::{DataType, StData, StKey};
+use crate::stream::channel::ChnFlags;
+use crate::stream::stconn::{ErrType, ScState};
 use crate::stream::{ErrCode, FinSt, SfFlags, Stream};
 use crate::time::Time;
 
@@ -163,14 +163,20 @@ impl Engine {
     /// (taken out while the rules borrow the engine), or in TCP mode the
     /// head at the start of the request buffer, parsed on the fly for HTTP
     /// fetches as HAProxy's `smp_prefetch_htx` does.
-    pub(crate) fn stream_req_head_take(&mut self, sid: Id<Stream>) -> Option<crate::h1::ReqHead> {
+    pub(crate) fn stream_req_head_take(
+        &mut self,
+        sid: Id<Stream>,
+    ) -> Option<crate::http::h1::ReqHead> {
         let s = self.streams.get_mut(sid)?;
         match s.txn.as_mut() {
             Some(t) => t.req_head.take(),
             None => {
                 let input = &s.req.buf.data()[s.req.output.min(s.req.buf.len())..];
-                match crate::h1::parse_request(input, &crate::h1::ParseOptions::default()) {
-                    Ok(crate::h1::Status::Complete((h, _))) => Some(h),
+                match crate::http::h1::parse_request(
+                    input,
+                    &crate::http::h1::ParseOptions::default(),
+                ) {
+                    Ok(crate::http::h1::Status::Complete((h, _))) => Some(h),
                     _ => None,
                 }
             }
@@ -181,7 +187,7 @@ impl Engine {
     pub(crate) fn stream_req_head_restore(
         &mut self,
         sid: Id<Stream>,
-        head: Option<crate::h1::ReqHead>,
+        head: Option<crate::http::h1::ReqHead>,
     ) {
         if let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) {
             t.req_head = head;
@@ -196,13 +202,13 @@ impl Engine {
         sid: Id<Stream>,
         px: usize,
         cond: Option<&crate::acl::Condition>,
-        res: Option<&crate::h1::ResHead>,
+        res: Option<&crate::http::h1::ResHead>,
     ) -> bool {
         let Some(cond) = cond else { return true };
         let req = self.stream_req_head_take(sid);
         let ok = {
             let mut ctx =
-                crate::http_fetch::HttpCtx::new(self, now, sid, req.as_ref(), res).for_proxy(px);
+                crate::http::fetch::HttpCtx::new(self, now, sid, req.as_ref(), res).for_proxy(px);
             cond.matches(&mut ctx)
         };
         self.stream_req_head_restore(sid, req);
@@ -248,7 +254,7 @@ impl Engine {
                     let req = self.stream_req_head_take(sid);
                     let n = {
                         let mut ctx =
-                            crate::http_fetch::HttpCtx::new(self, now, sid, req.as_ref(), None)
+                            crate::http::fetch::HttpCtx::new(self, now, sid, req.as_ref(), None)
                                 .for_proxy(be);
                         String::from_utf8_lossy(&lf.render(&mut ctx)).into_owned()
                     };
@@ -311,7 +317,7 @@ impl Engine {
         &mut self,
         now: Time,
         sid: Id<Stream>,
-        res: Option<&crate::h1::ResHead>,
+        res: Option<&crate::http::h1::ResHead>,
     ) {
         let Some(s) = self.streams.get(sid) else {
             return;
@@ -411,10 +417,14 @@ impl Engine {
         let connect_to = self.proxies[be].timeouts.connect_ms;
         let ci = self.conns.next_id();
         let sock = self.new_sock(SockOwner::Conn(ci));
-        let mut conn = Conn::new(sock, ConnSide::Back { be, srv });
+        let mut conn = Conn::new(
+            sock,
+            crate::conn::Origin::Dialed,
+            ConnSide::Back { be, srv },
+        );
         conn.flags |= CoFlags::WAIT_L4_CONN;
         conn.dst = Some(addr);
-        conn.mux = Mux::Pt { stream: Some(sid) };
+        conn.mux = Mux::init_pt(Some(sid));
         if let Some(v) = send_proxy {
             conn.flags |= CoFlags::SEND_PROXY;
             conn.hdr_out = self.proxy_header_for(sid, v);
@@ -440,9 +450,9 @@ impl Engine {
             .map_or((None, None), |se| (se.src, se.dst));
         if version == 2 {
             // Only an impossible address pair fails; then nothing is sent.
-            let _ = crate::proto_proxy::encode_v2(src, dst, &[], &mut out);
+            let _ = crate::conn::proxy_hdr::encode_v2(src, dst, &[], &mut out);
         } else {
-            crate::proto_proxy::encode_v1(src, dst, &mut out);
+            crate::conn::proxy_hdr::encode_v1(src, dst, &mut out);
         }
         out
     }
@@ -759,7 +769,9 @@ impl Engine {
         let ConnSide::Back { be, srv } = conn.side else {
             return;
         };
-        conn.mux = Mux::Pt { stream: None };
+        if let Some(s) = conn.mux.rx_stream() {
+            conn.mux.detach(s);
+        }
         let never = self.proxies[be].http_reuse == crate::cfgparse::HttpReuse::Never;
         let Some(b) = self.proxies[be].be.as_mut() else {
             return;
@@ -911,7 +923,7 @@ impl Engine {
         let Some(conn) = self.conns.get_mut(c) else {
             return false;
         };
-        conn.mux = Mux::Pt { stream: Some(sid) };
+        conn.mux.attach(sid);
         let b = self.proxies[be].be.as_mut().expect("backend");
         let server = &mut b.servers[srv];
         server.cur_sess += 1;
@@ -926,7 +938,7 @@ impl Engine {
         s.scb.state = ScState::Con;
         s.conn_start = Some(now);
         if let Some(t) = s.txn.as_mut() {
-            t.flags |= crate::http_ana::TxnFlags::REUSED;
+            t.flags |= crate::http::ana::TxnFlags::REUSED;
         }
         self.back_connected(now, sid);
         true

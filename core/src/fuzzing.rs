@@ -601,7 +601,7 @@ fn check_status(data: &[u8], max_line: usize) {
 
 // ------------------------------------------------------------------- h1
 
-use crate::h1::{
+use crate::http::h1::{
     self, encode_chunk, encode_last_chunk, error_response, BodyLen, ChunkedDecoder, Decoded,
     H1Error, HeadParser, Headers, Method, MsgFlags, ParseOptions, ReqHead, ResHead, Side,
 };
@@ -869,8 +869,8 @@ fn check_h1_body(rest: &[u8], body: BodyLen, side: Side) {
 /// its encoders, with the input as received bytes under several v2 limits,
 /// then as a recipe for headers that must survive encode then parse.
 pub fn proxy_header(data: &[u8]) {
+    use crate::conn::proxy_hdr::{self as pp, DEFAULT_MAX_V2_LEN, V2_MAX_LEN};
     use crate::peers::Status;
-    use crate::proto_proxy::{self as pp, DEFAULT_MAX_V2_LEN, V2_MAX_LEN};
     for max in [0, 28, DEFAULT_MAX_V2_LEN, V2_MAX_LEN] {
         match pp::parse(data, max) {
             Ok(Status::Complete((h, n))) => check_proxy_complete(data, max, &h, n),
@@ -898,9 +898,14 @@ fn proxy_cuts(len: usize) -> impl Iterator<Item = usize> {
     (0..len).step_by(step).chain(len.checked_sub(1))
 }
 
-fn check_proxy_complete(data: &[u8], max: usize, h: &crate::proto_proxy::ProxyHeader, n: usize) {
+fn check_proxy_complete(
+    data: &[u8],
+    max: usize,
+    h: &crate::conn::proxy_hdr::ProxyHeader,
+    n: usize,
+) {
+    use crate::conn::proxy_hdr::{self as pp, Command, Family, Tlv, Version};
     use crate::peers::Status;
-    use crate::proto_proxy::{self as pp, Command, Family, Tlv, Version};
     assert!(n > 0 && n <= data.len());
     let raw = &data[..n];
     match h.version {
@@ -963,8 +968,8 @@ fn check_proxy_complete(data: &[u8], max: usize, h: &crate::proto_proxy::ProxyHe
 
 /// TLVs with every checksum value zeroed, to compare headers whose bytes
 /// (hence checksums) differ.
-fn proxy_no_crc(tlvs: &[crate::proto_proxy::Tlv]) -> Vec<crate::proto_proxy::Tlv> {
-    use crate::proto_proxy::Tlv;
+fn proxy_no_crc(tlvs: &[crate::conn::proxy_hdr::Tlv]) -> Vec<crate::conn::proxy_hdr::Tlv> {
+    use crate::conn::proxy_hdr::Tlv;
     tlvs.iter()
         .map(|t| match t {
             Tlv::Crc32c(_) => Tlv::Crc32c(0),
@@ -976,8 +981,8 @@ fn proxy_no_crc(tlvs: &[crate::proto_proxy::Tlv]) -> Vec<crate::proto_proxy::Tlv
 /// Headers built from the input: addresses and TLVs through `encode_v1` /
 /// `encode_v2`, then parsed back.
 fn proxy_round_trips(data: &[u8]) {
+    use crate::conn::proxy_hdr::{self as pp, Tlv};
     use crate::peers::Status;
-    use crate::proto_proxy::{self as pp, Tlv};
     use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
     let mut g = Gen { data, pos: 0 };
     let addr = |g: &mut Gen<'_>| -> Option<SocketAddr> {

@@ -23,41 +23,33 @@
 #![warn(missing_debug_implementations)]
 
 pub mod acl;
+pub mod applet;
 pub mod arena;
 mod backend;
 pub mod buf;
 pub mod cfgparse;
-pub mod channel;
 mod check;
-pub mod cli;
-mod cli_cmds;
-pub mod connection;
-mod datapath;
+pub mod conn;
 pub mod engine;
-mod engine_cfg;
 mod fetch;
 pub mod freq_ctr;
 pub mod fuzzing;
-pub mod h1;
-mod http_act;
-pub mod http_ana;
-mod http_fetch;
+pub mod http;
 pub mod inspect;
 pub mod lb;
+pub mod listener;
 mod log;
 #[cfg(feature = "mutants")]
 pub mod mutants;
+pub mod mux;
 pub mod peers;
 pub mod pool;
-pub mod proto_proxy;
 pub mod proxy;
 pub mod rng;
 pub mod rules;
 pub mod sample;
 pub mod session;
 pub mod sock;
-mod stats;
-pub mod stconn;
 pub mod stick_table;
 pub mod stream;
 pub mod task;

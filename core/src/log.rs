@@ -30,7 +30,7 @@ impl Engine {
         }
         if s.txn
             .as_ref()
-            .is_some_and(|t| t.flags.contains(crate::http_ana::TxnFlags::NOLOG))
+            .is_some_and(|t| t.flags.contains(crate::http::ana::TxnFlags::NOLOG))
         {
             return;
         }
@@ -130,7 +130,7 @@ impl Engine {
         &self,
         now: Time,
         s: &Stream,
-        t: &crate::http_ana::HttpTxn,
+        t: &crate::http::ana::HttpTxn,
     ) -> String {
         let fe = &self.proxies[s.fe];
         let be = &self.proxies[s.be];

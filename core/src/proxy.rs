@@ -181,7 +181,7 @@ impl HttpCtrs {
 /// A server connection waiting in its server's idle pool.
 #[derive(Debug, Clone, Copy)]
 pub struct IdleConn {
-    pub conn: Id<crate::connection::Conn>,
+    pub conn: Id<crate::conn::Conn>,
     /// The session that alone may use it (`http-reuse never`: private).
     pub owner: Option<Id<crate::session::Session>>,
     /// When it became idle; the pool is in this order.

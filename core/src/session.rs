@@ -11,7 +11,7 @@
 //! in `Engine::session_free`.
 
 use crate::arena::Id;
-use crate::connection::Conn;
+use crate::conn::Conn;
 use crate::sock::ListenerId;
 use crate::stick_table::EntryId;
 use crate::stream::Stream;
@@ -62,9 +62,9 @@ pub struct Session {
 
 use core::net::SocketAddr;
 
-use crate::connection::{CoFlags, ConnSide, Mux};
+use crate::conn::{CoFlags, ConnSide, Mux};
 use crate::engine::{Engine, SockOwner, TimerKey};
-use crate::sock::{Action, CloseHow, SockId};
+use crate::sock::{CloseHow, SockId};
 use crate::stick_table::DataType;
 
 impl Engine {
@@ -80,7 +80,11 @@ impl Engine {
         let accept_proxy = self.listeners[listener.0 as usize].accept_proxy;
         let ci = self.conns.next_id();
         let sock = self.new_sock(SockOwner::Conn(ci));
-        let mut conn = Conn::new(sock, ConnSide::Front);
+        let mut conn = Conn::new(
+            sock,
+            crate::conn::Origin::Accepted(listener),
+            ConnSide::Front,
+        );
         conn.src = peer;
         conn.dst = local;
         let c = self.conns.insert(conn);
@@ -164,7 +168,7 @@ impl Engine {
         };
         self.sessions[sess].stream = Some(sid);
         if let Some(conn) = self.conns.get_mut(c) {
-            conn.mux = Mux::Pt { stream: Some(sid) };
+            conn.mux = Mux::init_pt(Some(sid));
         }
         self.process_stream(now, sid);
     }
@@ -181,7 +185,7 @@ impl Engine {
         let open = conn.filter(|&c| {
             self.conns
                 .get(c)
-                .is_some_and(|x| !x.flags.contains(crate::connection::CoFlags::DRAINING))
+                .is_some_and(|x| !x.flags.contains(crate::conn::CoFlags::DRAINING))
         });
         if let Some(c) = open {
             self.conn_close(now, c, CloseHow::Graceful);
@@ -217,44 +221,6 @@ impl Engine {
             self.peers_table_changed(ctr.table);
         }
         self.listeners_check_limits(se.fe);
-    }
-
-    /// Pauses or resumes a frontend's listeners according to `maxconn`
-    /// (listener, frontend, process), as HAProxy's `limit_listener` and
-    /// `resume_listener` do.
-    pub(crate) fn listeners_check_limits(&mut self, fe: usize) {
-        let global_full = self.maxconn.is_some_and(|m| self.actconn >= m);
-        let fe_full = self.proxies[fe]
-            .fe
-            .as_ref()
-            .is_some_and(|f| f.maxconn.is_some_and(|m| f.feconn >= m));
-        let stopping = self.stopping.is_some();
-        for (i, l) in self.listeners.iter_mut().enumerate() {
-            let crate::engine::ListenerKind::Frontend { proxy } = l.kind else {
-                continue;
-            };
-            if !l.active || (proxy != fe && !global_full && !l.paused) {
-                continue;
-            }
-            let full =
-                global_full || (proxy == fe && fe_full) || l.maxconn.is_some_and(|m| l.nbconn >= m);
-            let id = ListenerId(i as u32);
-            if full && !l.paused {
-                l.paused = true;
-                self.actions.push_back(Action::Pause { listener: id });
-            } else if !full && l.paused && !stopping {
-                l.paused = false;
-                self.actions.push_back(Action::Resume { listener: id });
-            }
-        }
-    }
-
-    /// The name a listener is known by in logs (`bind ... name N`, or its address).
-    pub(crate) fn listener_name(&self, l: ListenerId) -> String {
-        match self.listeners.get(l.0 as usize) {
-            Some(l) => l.name.clone().unwrap_or_else(|| l.addr.to_string()),
-            None => "?".into(),
-        }
     }
 
     /// Counts `sess_cnt`/`sess_rate` on the entries tracked so far.

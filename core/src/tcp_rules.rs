@@ -17,14 +17,14 @@ use std::sync::Arc;
 
 use crate::acl::AclTest;
 use crate::arena::Id;
-use crate::channel::{ChnFlags, INFINITE_FORWARD};
 use crate::engine::Engine;
 use crate::fetch::{sample_to_key, SessCtx};
-use crate::h1::ReqHead;
-use crate::http_fetch::HttpCtx;
+use crate::http::fetch::HttpCtx;
+use crate::http::h1::ReqHead;
 use crate::rules::{IntOrExpr, Rule, TcpAction};
 use crate::session::Session;
 use crate::stick_table::{DataType, StData};
+use crate::stream::channel::{ChnFlags, INFINITE_FORWARD};
 use crate::stream::Stream;
 use crate::time::Time;
 
@@ -132,7 +132,7 @@ impl Engine {
                 TcpAction::ExpectProxy => {
                     if let Some(c) = self.sessions.get(sess).map(|s| s.conn) {
                         if let Some(conn) = self.conns.get_mut(c) {
-                            conn.flags |= crate::connection::CoFlags::ACCEPT_PROXY;
+                            conn.flags |= crate::conn::CoFlags::ACCEPT_PROXY;
                         }
                     }
                 }
@@ -212,8 +212,8 @@ impl Engine {
                 let s = &mut self.streams[sid];
                 s.set_term(ErrCode::PrxCond, FinSt::Data);
                 if let Some(t) = self.streams[sid].txn.as_mut() {
-                    t.flags |=
-                        crate::http_ana::TxnFlags::CLI_CLOSE | crate::http_ana::TxnFlags::SRV_CLOSE;
+                    t.flags |= crate::http::ana::TxnFlags::CLI_CLOSE
+                        | crate::http::ana::TxnFlags::SRV_CLOSE;
                 }
                 self.back_abort(now, sid);
                 self.front_abort_how(now, sid, crate::sock::CloseHow::Graceful);
@@ -305,7 +305,8 @@ impl Engine {
     pub(crate) fn tcp_analyse(&mut self, now: Time, sid: Id<Stream>) {
         use crate::stream::AnaFlags;
         if self.streams.get(sid).is_some_and(|s| {
-            s.scf.state == crate::stconn::ScState::Clo || s.err != crate::stream::ErrCode::None
+            s.scf.state == crate::stream::stconn::ScState::Clo
+                || s.err != crate::stream::ErrCode::None
         }) {
             return self.tcp_analyse_abort(sid);
         }

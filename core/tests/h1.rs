@@ -1,13 +1,13 @@
 // The timing test reads the clock; integration tests run outside the engine.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-//! HTTP/1.1 parsing, framing and serialisation (`sluice_core::h1`) with
+//! HTTP/1.1 parsing, framing and serialisation (`sluice_core::http::h1`) with
 //! concrete bytes: RFC 9112 examples, HAProxy 2.6 behaviour (measured
 //! against `haproxy 2.6.12` on loopback), the classic request smuggling
 //! vectors, and properties (round trips, any split, no panic).
 
 use proptest::prelude::*;
-use sluice_core::h1::{
+use sluice_core::http::h1::{
     self, encode_chunk, encode_last_chunk, error_response, parse_request, parse_response,
     request_body, response_body, set_body_framing, set_conn_mode, BodyLen, ChunkedDecoder,
     ConnMode, Decoded, H1Error, H1ErrorKind, HeadParser, Headers, Method, MsgFlags, ParseOptions,

@@ -1,7 +1,7 @@
 // Integration tests run outside the engine: reading the corpus files is fine.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-//! The PROXY protocol codec (`sluice_core::proto_proxy`): every example of
+//! The PROXY protocol codec (`sluice_core::conn::proxy_hdr`): every example of
 //! HAProxy's `doc/proxy-protocol.txt`, bytes captured from HAProxy 2.6
 //! (`send-proxy`, `send-proxy-v2`, health checks), v1 strictness, every v2
 //! TLV, CRC32C, push-style consistency, and property tests.
@@ -9,7 +9,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use proptest::prelude::*;
-use sluice_core::proto_proxy::{
+use sluice_core::conn::proxy_hdr::{
     encode_v1, encode_v2, parse, Command, Family, Protocol, ProxyError, ProxyHeader, SslClient,
     SslTlv, Status, SubTlv, Tlv, Transport, V1Error, Version, DEFAULT_MAX_V2_LEN, V1_MAX_LEN,
     V2_MAX_LEN, V2_SIGNATURE,
@@ -598,7 +598,7 @@ fn v2_tlv_errors() {
 /// Sets the CRC32C field (at `at`) of a header to its checksum.
 fn seal(mut h: Vec<u8>, at: usize) -> Vec<u8> {
     h[at..at + 4].fill(0);
-    let c = sluice_core::proto_proxy::crc32c(&h);
+    let c = sluice_core::conn::proxy_hdr::crc32c(&h);
     h[at..at + 4].copy_from_slice(&c.to_be_bytes());
     h
 }

@@ -413,7 +413,7 @@ fn env(st: &mut State<'_>, ln: &Ln<'_>) -> Result<(), Diagnostic> {
 #[cfg(test)]
 mod tests {
     use super::MIN_BUFSIZE;
-    use crate::h1::{error_response, ERROR_STATUSES};
+    use crate::http::h1::{error_response, ERROR_STATUSES};
 
     /// The floor is meaningful: every canned error page fits in the half
     /// of the smallest buffer that `tune.maxrewrite` leaves.

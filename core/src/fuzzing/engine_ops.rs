@@ -68,7 +68,7 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::cfgparse::{self, ParseOptions};
 use crate::engine::{Engine, EngineOptions, StopMode};
-use crate::h1::{self, BodyLen, ChunkedDecoder, Decoded, Method, Side};
+use crate::http::h1::{self, BodyLen, ChunkedDecoder, Decoded, Method, Side};
 use crate::sock::{Action, ListenAddr, ListenerId, SockError, SockId};
 use crate::time::Time;
 
@@ -783,7 +783,7 @@ impl End {
             return bytes.to_vec();
         };
         hdr.extend_from_slice(bytes);
-        match crate::proto_proxy::parse(hdr, *max) {
+        match crate::conn::proxy_hdr::parse(hdr, *max) {
             Ok(Status::Partial) if hdr.len() < *max => Vec::new(),
             Ok(Status::Complete((_, n))) => {
                 let rest = hdr[n..].to_vec();
@@ -1256,10 +1256,10 @@ impl World {
         let mut h = Vec::new();
         match proxy % 3 {
             1 => {
-                crate::proto_proxy::encode_v1(Some(src), Some(local), &mut h);
+                crate::conn::proxy_hdr::encode_v1(Some(src), Some(local), &mut h);
             }
             2 => {
-                let _ = crate::proto_proxy::encode_v2(Some(src), Some(local), &[], &mut h);
+                let _ = crate::conn::proxy_hdr::encode_v2(Some(src), Some(local), &[], &mut h);
             }
             _ => {}
         }

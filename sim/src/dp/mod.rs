@@ -706,9 +706,10 @@ impl World {
         let mut hdr = Vec::new();
         if let (Some((v, fake)), Some(_)) = (spec.proxy_hdr, src) {
             if v == 2 {
-                let _ = sluice_core::proto_proxy::encode_v2(Some(fake), Some(addr), &[], &mut hdr);
+                let _ =
+                    sluice_core::conn::proxy_hdr::encode_v2(Some(fake), Some(addr), &[], &mut hdr);
             } else {
-                sluice_core::proto_proxy::encode_v1(Some(fake), Some(addr), &mut hdr);
+                sluice_core::conn::proxy_hdr::encode_v1(Some(fake), Some(addr), &mut hdr);
             }
         }
         let now = self.now;
@@ -987,7 +988,7 @@ impl World {
             return Some(data);
         }
         s.hdr_buf.extend_from_slice(&data);
-        match sluice_core::proto_proxy::parse(&s.hdr_buf, 4096) {
+        match sluice_core::conn::proxy_hdr::parse(&s.hdr_buf, 4096) {
             Ok(sluice_core::peers::Status::Partial) => None,
             Ok(sluice_core::peers::Status::Complete((h, used))) => {
                 let rest = s.hdr_buf.split_off(used);

@@ -12,7 +12,7 @@
 use crate::arena::Id;
 use crate::engine::Engine;
 use crate::fetch::SessCtx;
-use crate::h1::{Headers, ReqHead, ResHead};
+use crate::http::h1::{Headers, ReqHead, ResHead};
 use crate::sample::{Dir, Fetch, FetchKind, Sample, SampleCtx};
 use crate::stream::Stream;
 use crate::time::Time;
@@ -238,10 +238,10 @@ impl SampleCtx for HttpCtx<'_> {
                 if self.req.is_some() {
                     return Some(Sample::Bool(true));
                 }
-                let opts = crate::h1::ParseOptions::default();
+                let opts = crate::http::h1::ParseOptions::default();
                 Some(Sample::Bool(matches!(
-                    crate::h1::parse_request(self.req_input(), &opts),
-                    Ok(crate::h1::Status::Complete(_))
+                    crate::http::h1::parse_request(self.req_input(), &opts),
+                    Ok(crate::http::h1::Status::Complete(_))
                 )))
             }
             FetchKind::WaitEnd => (!self.partial).then_some(Sample::Bool(true)),
@@ -295,11 +295,11 @@ impl SampleCtx for HttpCtx<'_> {
             FetchKind::ReqProtoHttp => {
                 self.req.is_none()
                     && matches!(
-                        crate::h1::parse_request(
+                        crate::http::h1::parse_request(
                             self.req_input(),
-                            &crate::h1::ParseOptions::default()
+                            &crate::http::h1::ParseOptions::default()
                         ),
-                        Ok(crate::h1::Status::Partial)
+                        Ok(crate::http::h1::Status::Partial)
                     )
             }
             _ => false,

@@ -30,14 +30,14 @@
 use bitflags::bitflags;
 
 use crate::arena::Id;
-use crate::channel::{Channel, ChnFlags, INFINITE_FORWARD};
 use crate::engine::Engine;
-use crate::h1::{
+use crate::http::h1::{
     self, BodyLen, ChunkedDecoder, Decoded, HeadParser, LengthCounter, Method, ParseOptions,
     ReqHead, ResHead, Side,
 };
 use crate::sock::CloseHow;
-use crate::stconn::{ScFlags, ScState};
+use crate::stream::channel::{Channel, ChnFlags, INFINITE_FORWARD};
+use crate::stream::stconn::{ScFlags, ScState};
 use crate::stream::{Dir, ErrCode, FinSt, Stream};
 use crate::tcp_rules::ContentVerdict;
 use crate::time::Time;
@@ -630,7 +630,7 @@ impl Engine {
         let fe = self.streams[sid].fe;
         let rules = std::sync::Arc::clone(&self.proxies[fe].rules);
         for r in &rules.switching {
-            let mut ctx = crate::http_fetch::HttpCtx::new(self, now, sid, Some(head), None);
+            let mut ctx = crate::http::fetch::HttpCtx::new(self, now, sid, Some(head), None);
             if r.cond.as_ref().is_some_and(|c| !c.matches(&mut ctx)) {
                 continue;
             }
@@ -1056,7 +1056,8 @@ impl Engine {
         }
         let conn = self.sessions.get(sess).map(|se| se.conn);
         if let Some(c) = conn.and_then(|c| self.conns.get_mut(c)) {
-            c.mux = crate::connection::Mux::Pt { stream: Some(next) };
+            c.mux.detach(sid);
+            c.mux.attach(next);
         }
         let ka = self.http_keep_alive_timeout(next);
         let s = &mut self.streams[next];
@@ -1236,9 +1237,9 @@ impl Engine {
 
     /// Asks for a lingering close of the client connection `c` (see
     /// `Engine::conn_linger`).
-    fn conn_want_drain(&mut self, c: Option<Id<crate::connection::Conn>>) {
+    fn conn_want_drain(&mut self, c: Option<Id<crate::conn::Conn>>) {
         if let Some(conn) = c.and_then(|c| self.conns.get_mut(c)) {
-            conn.flags |= crate::connection::CoFlags::WANT_DRAIN;
+            conn.flags |= crate::conn::CoFlags::WANT_DRAIN;
         }
     }
 

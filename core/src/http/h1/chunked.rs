@@ -175,7 +175,7 @@ pub enum Decoded<'a> {
 /// a time works; it never copies payload.
 ///
 /// ```
-/// use sluice_core::h1::{ChunkedDecoder, Decoded, Side};
+/// use sluice_core::http::h1::{ChunkedDecoder, Decoded, Side};
 /// let mut d = ChunkedDecoder::new(Side::Request);
 /// let input = b"5\r\nhello\r\n0\r\n\r\nNEXT";
 /// let (mut pos, mut body) = (0, Vec::new());

@@ -17,15 +17,18 @@
 //! Shutdown sequencing (`sc_shutr`/`sc_shutw`): shut the data layer first;
 //! close the ctrl layer (the socket) only once both directions are shut.
 
+pub mod channel;
+pub mod stconn;
+
 use bitflags::bitflags;
 
 use crate::arena::Id;
-use crate::channel::{Channel, ChnFlags, INFINITE_FORWARD};
-use crate::connection::{BufWaiter, CoFlags};
+use crate::conn::{BufWaiter, CoFlags};
 use crate::engine::{Engine, TimerKey};
 use crate::session::Session;
 use crate::sock::CloseHow;
-use crate::stconn::{ErrType, ScFlags, ScState, StConn};
+use crate::stream::channel::{Channel, ChnFlags, INFINITE_FORWARD};
+use crate::stream::stconn::{ErrType, ScFlags, ScState, StConn};
 use crate::time::Time;
 
 bitflags! {
@@ -50,7 +53,7 @@ bitflags! {
 bitflags! {
     /// The request analysers of a TCP-mode stream still to run (HAProxy's
     /// `AN_REQ_*` bits of `req->analysers`, in their order). HTTP streams
-    /// run theirs in `http_ana.rs` on the complete request head.
+    /// run theirs in `http/ana.rs` on the complete request head.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
     pub struct AnaFlags: u8 {
         /// The frontend's `tcp-request content` rules (`AN_REQ_INSPECT_FE`).
@@ -176,7 +179,7 @@ pub struct Stream {
     /// leaving a later expiry in place).
     pub queued: Option<Time>,
     /// The HTTP transaction (HTTP mode).
-    pub txn: Option<Box<crate::http_ana::HttpTxn>>,
+    pub txn: Option<Box<crate::http::ana::HttpTxn>>,
     /// `txn.`, `req.` and `res.` variables.
     pub vars: crate::vars::Vars,
     /// TCP mode: the request analysers still to run.
@@ -217,7 +220,7 @@ impl Stream {
 
     /// The stage the back connector is in, for `SF_FINST_*`.
     pub fn stage(&self) -> FinSt {
-        use crate::http_ana::MsgState;
+        use crate::http::ana::MsgState;
         if !self.ana.is_empty() {
             // TCP request analysers (content rules) still run.
             return FinSt::Req;
@@ -261,6 +264,16 @@ impl Stream {
 pub enum Dir {
     Req,
     Res,
+}
+
+impl Dir {
+    /// The other direction.
+    pub fn other(self) -> Dir {
+        match self {
+            Dir::Req => Dir::Res,
+            Dir::Res => Dir::Req,
+        }
+    }
 }
 
 /// How many times `process_stream` loops over its state machine per call
@@ -331,7 +344,7 @@ impl Engine {
             st.req.reserve = self.maxrewrite;
             st.res.reserve = self.maxrewrite;
             let max_head = self.pool.bufsize().saturating_sub(self.maxrewrite);
-            st.txn = Some(Box::new(crate::http_ana::HttpTxn::new(now, max_head)));
+            st.txn = Some(Box::new(crate::http::ana::HttpTxn::new(now, max_head)));
         } else if ana.is_empty() {
             // TCP mode without rules: connect at once, forward everything.
             st.req.flags |= ChnFlags::AUTO_CONNECT | ChnFlags::AUTO_CLOSE;
@@ -406,7 +419,7 @@ impl Engine {
             && s.scb.state == ScState::Est
             && s.txn
                 .as_ref()
-                .is_none_or(|t| t.req.state == crate::http_ana::MsgState::Tunnel)
+                .is_none_or(|t| t.req.state == crate::http::ana::MsgState::Tunnel)
     }
 
     /// The client-side inactivity timeout in effect for a stream.
@@ -453,7 +466,7 @@ impl Engine {
             let http = self.streams.get(sid).is_some_and(|s| {
                 s.txn
                     .as_ref()
-                    .is_some_and(|t| t.req.state != crate::http_ana::MsgState::Tunnel)
+                    .is_some_and(|t| t.req.state != crate::http::ana::MsgState::Tunnel)
             });
             if !http || !self.http_check_timeouts(now, sid) {
                 self.stream_check_timeouts(now, sid);
@@ -533,7 +546,7 @@ impl Engine {
         }
         if s.txn
             .as_ref()
-            .is_some_and(|t| t.req.state != crate::http_ana::MsgState::Tunnel)
+            .is_some_and(|t| t.req.state != crate::http::ana::MsgState::Tunnel)
         {
             return;
         }
@@ -666,7 +679,7 @@ impl Engine {
             // failure.
             if let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) {
                 t.flags |=
-                    crate::http_ana::TxnFlags::CLI_CLOSE | crate::http_ana::TxnFlags::SRV_CLOSE;
+                    crate::http::ana::TxnFlags::CLI_CLOSE | crate::http::ana::TxnFlags::SRV_CLOSE;
             }
             self.back_close(now, sid, CloseHow::Reset);
         }

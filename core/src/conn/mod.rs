@@ -15,14 +15,20 @@
 //! connector names its connection, and the connection's mux names the
 //! streams it carries.
 
+pub mod proxy_hdr;
+
+pub mod xprt;
+
 use bitflags::bitflags;
 use core::net::SocketAddr;
 
 use crate::arena::Id;
 use crate::buf::Buffer;
+pub use crate::mux::Mux;
 use crate::session::Session;
-use crate::sock::SockId;
-use crate::stream::Stream;
+use crate::sock::{ListenerId, SockId};
+use crate::stream::{Dir, Stream};
+pub use xprt::Xprt;
 
 bitflags! {
     /// `CO_FL_*`.
@@ -61,20 +67,38 @@ pub enum ConnSide {
     Back { be: usize, srv: usize },
 }
 
-/// The multiplexer on a connection (`conn->mux`).
+impl ConnSide {
+    /// The direction of the stream's channel that this side's received
+    /// bytes fill: a client sends the request, a server the response.
+    pub fn rx_dir(self) -> Dir {
+        match self {
+            ConnSide::Front => Dir::Req,
+            ConnSide::Back { .. } => Dir::Res,
+        }
+    }
+}
+
+/// Who opened a connection, kept apart from which side of the proxy it is
+/// on: a connection accepted by a listener is client-side today, and a
+/// reverse connection (`rhttp@`, issue 10) will be dialed by the engine
+/// yet belong to a listener, client-side too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mux {
-    /// Not installed yet (handshakes in progress).
-    None,
-    /// `mux_pt`: one stream, bytes pass through untouched.
-    Pt { stream: Option<Id<Stream>> },
+pub enum Origin {
+    /// Accepted on this listener.
+    Accepted(ListenerId),
+    /// Dialed by the engine (`Action::Connect`).
+    Dialed,
 }
 
 /// One connection.
 #[derive(Debug)]
 pub struct Conn {
+    /// The socket (the *ctrl* layer, owned by the driver).
     pub sock: SockId,
+    pub origin: Origin,
     pub side: ConnSide,
+    /// The transport layer between the socket and the mux.
+    pub xprt: Xprt,
     pub flags: CoFlags,
     /// Source and destination, as the proxy sees them (after a PROXY header).
     pub src: Option<SocketAddr>,
@@ -95,10 +119,12 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(sock: SockId, side: ConnSide) -> Conn {
+    pub fn new(sock: SockId, origin: Origin, side: ConnSide) -> Conn {
         Conn {
             sock,
+            origin,
             side,
+            xprt: Xprt::Raw,
             flags: CoFlags::empty(),
             src: None,
             dst: None,
@@ -110,14 +136,6 @@ impl Conn {
             linger_fe: None,
         }
     }
-
-    /// The stream carried by a `mux_pt` connection.
-    pub fn pt_stream(&self) -> Option<Id<Stream>> {
-        match self.mux {
-            Mux::Pt { stream } => stream,
-            Mux::None => None,
-        }
-    }
 }
 
 // --------------------------------------------------------------------------
@@ -126,15 +144,47 @@ impl Conn {
 
 use crate::engine::{Engine, TimerKey};
 use crate::sock::{CloseHow, LogLevel, SockError};
-use crate::stconn::{ErrType, ScFlags, ScState};
-use crate::stream::{Dir, ErrCode, FinSt};
 use crate::time::Time;
 
-/// Why a PROXY header handshake failed, in HAProxy 2.6's words
-/// (`conn_err_code_str`: `CO_ER_PRX_EMPTY`, `_ABORT`, `_TIMEOUT`).
-pub(crate) const PRX_EMPTY: &str = "Connection closed while waiting for PROXY protocol header";
-pub(crate) const PRX_ABORT: &str = "Connection error while waiting for PROXY protocol header";
-pub(crate) const PRX_TIMEOUT: &str = "Timeout while waiting for PROXY protocol header";
+/// Why a connection failed before its session was complete: HAProxy's
+/// `CO_ER_*` codes (`enum co_err_code`), logged as `conn_err_code_str`
+/// words them (`fe/bind: <text>`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnError {
+    /// The peer closed before a whole PROXY header (`CO_ER_PRX_EMPTY`).
+    PrxEmpty,
+    /// The socket failed before a whole PROXY header (`CO_ER_PRX_ABORT`).
+    PrxAbort,
+    /// No whole PROXY header before `timeout client` (`CO_ER_PRX_TIMEOUT`).
+    PrxTimeout,
+    /// More bytes than a PROXY header may take, and no end yet.
+    PrxTooLong,
+    /// Not a PROXY header (`CO_ER_PRX_NOT_HDR`; Sluice words every parse
+    /// error this way, HAProxy 2.6 distinguishes `_BAD_HDR` and
+    /// `_BAD_PROTO`).
+    PrxNotHdr,
+}
+
+impl ConnError {
+    /// The text logged for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnError::PrxEmpty => "Connection closed while waiting for PROXY protocol header",
+            ConnError::PrxAbort => "Connection error while waiting for PROXY protocol header",
+            ConnError::PrxTimeout => "Timeout while waiting for PROXY protocol header",
+            ConnError::PrxTooLong => "PROXY protocol header too long",
+            ConnError::PrxNotHdr => {
+                "Received something which does not look like a PROXY protocol header"
+            }
+        }
+    }
+
+    /// A connection that never sent a byte of a header: silenced by
+    /// `option dontlognull`.
+    pub fn is_null(self) -> bool {
+        matches!(self, ConnError::PrxEmpty | ConnError::PrxAbort)
+    }
+}
 
 /// The longest lingering close without `timeout client-fin`.
 pub const LINGER_MAX_MS: u64 = 5_000;
@@ -151,21 +201,14 @@ pub enum BufWaiter {
 }
 
 impl Engine {
-    /// The stream and direction a connection's reads go to.
-    fn conn_rx_target(&self, c: Id<Conn>) -> Option<(Id<Stream>, Dir)> {
-        let conn = self.conns.get(c)?;
-        let sid = conn.pt_stream()?;
-        Some(match conn.side {
-            ConnSide::Front => (sid, Dir::Req),
-            ConnSide::Back { .. } => (sid, Dir::Res),
-        })
-    }
-
+    /// Where the driver reads the socket of `c` into: the handshake
+    /// buffer, the drain buffer of a lingering close, or, through the
+    /// xprt and the mux, the channel of the stream it feeds.
     pub(crate) fn conn_recv_buf(&mut self, c: Id<Conn>) -> &mut [u8] {
         let Some(conn) = self.conns.get(c) else {
             return &mut [];
         };
-        if conn.mux == Mux::None {
+        if !conn.mux.installed() {
             // Handshake: the PROXY header is read into the connection's
             // own buffer, which later becomes the request channel's.
             if conn.hs.is_null() {
@@ -184,71 +227,40 @@ impl Engine {
         if conn.flags.contains(CoFlags::DRAINING) {
             return &mut self.drain_buf;
         }
-        let Some((sid, dir)) = self.conn_rx_target(c) else {
+        let dir = conn.side.rx_dir();
+        match (conn.xprt, conn.mux.rx_stream()) {
+            // The raw transport reads straight into the stream's channel.
+            (Xprt::Raw, Some(sid)) => self.sc_conn_recv_buf(sid, dir),
             // An idle server connection: any byte or a close ends it.
-            return &mut self.scratch;
-        };
-        let may = self.streams.get(sid).is_some_and(|s| {
-            if dir == Dir::Req {
-                s.req.may_recv()
-            } else {
-                s.res.may_recv()
-            }
-        });
-        if !may || !self.channel_alloc(sid, dir) {
-            return &mut [];
+            (Xprt::Raw, None) => &mut self.scratch,
         }
-        let s = &mut self.streams[sid];
-        let ch = if dir == Dir::Req {
-            &mut s.req
-        } else {
-            &mut s.res
-        };
-        let room = ch.recv_room();
-        let spare = ch.buf.spare_mut();
-        let n = room.min(spare.len());
-        &mut spare[..n]
     }
 
     /// `n` bytes of this connection's input went straight to the other side.
     pub(crate) fn conn_on_spliced(&mut self, now: Time, c: Id<Conn>, n: usize) {
-        let Some((sid, dir)) = self.conn_rx_target(c) else {
+        let Some(conn) = self.conns.get(c) else {
             return;
         };
-        let (fto, bto) = (self.front_timeout(sid), self.back_timeout(sid));
-        let Some(s) = self.streams.get_mut(sid) else {
-            return;
-        };
-        let (ch, other) = if dir == Dir::Req {
-            (&mut s.req, &mut s.res)
-        } else {
-            (&mut s.res, &mut s.req)
-        };
-        ch.total += n as u64;
-        ch.flags |=
-            crate::channel::ChnFlags::READ_PARTIAL | crate::channel::ChnFlags::WRITE_PARTIAL;
-        // Both sides were active.
-        let (rto, wto) = if dir == Dir::Req {
-            (fto, bto)
-        } else {
-            (bto, fto)
-        };
-        ch.rex = rto.map(|t| now.add_ms(t));
-        if !other.shutr() && other.rex.is_some() {
-            other.rex = wto.map(|t| now.add_ms(t));
+        let dir = conn.side.rx_dir();
+        if let Some(sid) = conn.mux.rx_stream() {
+            self.sc_conn_spliced(now, sid, dir, n);
         }
-        let (fe, be, srv) = (s.fe, s.be, s.srv);
-        self.count_bytes(sid, fe, be, srv, dir, n as u64);
-        self.stream_refresh(now, sid);
     }
 
     /// Gives back a buffer lent for a read that found nothing.
     pub(crate) fn conn_recv_blocked(&mut self, c: Id<Conn>) {
-        if let Some((sid, dir)) = self.conn_rx_target(c) {
+        let Some(conn) = self.conns.get(c) else {
+            return;
+        };
+        let dir = conn.side.rx_dir();
+        if let Some(sid) = conn.mux.rx_stream() {
             self.channel_release_if_empty(sid, dir);
         }
     }
 
+    /// What the driver writes to the socket of `c`: a PROXY header first
+    /// (`send-proxy`), then, through the mux and the xprt, the output of
+    /// the stream it carries.
     pub(crate) fn conn_send_buf(&self, c: Id<Conn>) -> &[u8] {
         let Some(conn) = self.conns.get(c) else {
             return &[];
@@ -256,24 +268,17 @@ impl Engine {
         if conn.flags.contains(CoFlags::SEND_PROXY) {
             return &conn.hdr_out;
         }
-        let Some(sid) = conn.pt_stream() else {
-            return &[];
-        };
-        let Some(s) = self.streams.get(sid) else {
-            return &[];
-        };
-        match conn.side {
-            ConnSide::Front => s.res.output_bytes(),
-            ConnSide::Back { .. } if s.scb.state == ScState::Est => s.req.output_bytes(),
-            ConnSide::Back { .. } => &[],
+        match (conn.xprt, conn.mux.tx_stream()) {
+            (Xprt::Raw, Some(sid)) => self.sc_conn_send_buf(sid, conn.side.rx_dir().other()),
+            (Xprt::Raw, None) => &[],
         }
     }
 
     pub(crate) fn conn_on_recv(&mut self, now: Time, c: Id<Conn>, n: usize) {
-        let Some(conn) = self.conns.get(c) else {
+        let Some(conn) = self.conns.get_mut(c) else {
             return;
         };
-        if conn.mux == Mux::None {
+        if !conn.mux.installed() {
             return self.conn_handshake_recv(now, c, n);
         }
         if conn.flags.contains(CoFlags::DRAINING) {
@@ -286,91 +291,14 @@ impl Engine {
             }
             return;
         }
-        let Some((sid, dir)) = self.conn_rx_target(c) else {
-            return self.idle_conn_close(now, c);
-        };
-        let (fto, bto) = (self.front_timeout(sid), self.back_timeout(sid));
-        let Some(s) = self.streams.get_mut(sid) else {
-            return;
-        };
-        let head_wait = waits_for_head(s);
-        let (ch, to) = if dir == Dir::Req {
-            (&mut s.req, fto)
-        } else {
-            (&mut s.res, bto)
-        };
         if n == 0 {
-            ch.flags |= crate::channel::ChnFlags::READ_NULL | crate::channel::ChnFlags::SHUTR;
-            ch.rex = None;
-            if dir == Dir::Req {
-                s.scf.flags |= ScFlags::SHUTR;
-            } else {
-                s.scb.flags |= ScFlags::SHUTR;
-            }
-            if let Some(conn) = self.conns.get_mut(c) {
-                conn.flags |= CoFlags::SOCK_RD_SH;
-            }
-            self.channel_release_if_empty(sid, dir);
-        } else {
-            ch.received(n);
-            // A request head is bounded by `timeout http-request` (or the
-            // keep-alive timeout) as a whole, from its start: bytes that
-            // trickle in must not push that deadline back (slowloris).
-            if !(dir == Dir::Req && head_wait) {
-                ch.rex = to.map(|t| now.add_ms(t));
-            }
-            // Activity on a side refreshes its write timeout too (HAProxy
-            // without `SC_FL_INDEP_STR`).
-            let other = if dir == Dir::Req {
-                &mut s.res
-            } else {
-                &mut s.req
-            };
-            if other.wex.is_some() {
-                other.wex = to.map(|t| now.add_ms(t));
-            }
-            let (fe, be, srv) = (s.fe, s.be, s.srv);
-            self.count_bytes(sid, fe, be, srv, dir, n as u64);
+            conn.flags |= CoFlags::SOCK_RD_SH;
         }
-        self.process_stream(now, sid);
-    }
-
-    /// Byte counters: frontend, backend, server, tracked entries.
-    pub(crate) fn count_bytes(
-        &mut self,
-        sid: Id<Stream>,
-        fe: usize,
-        be: usize,
-        srv: Option<usize>,
-        dir: Dir,
-        n: u64,
-    ) {
-        let up = dir == Dir::Req;
-        if let Some(f) = self.proxies[fe].fe.as_mut() {
-            if up {
-                f.bytes_in += n
-            } else {
-                f.bytes_out += n
-            }
+        let dir = conn.side.rx_dir();
+        match conn.mux.rx_stream() {
+            Some(sid) => self.sc_conn_recv(now, sid, dir, n),
+            None => self.idle_conn_close(now, c),
         }
-        if let Some(b) = self.proxies[be].be.as_mut() {
-            if up {
-                b.bytes_in += n
-            } else {
-                b.bytes_out += n
-            }
-            if let Some(i) = srv {
-                if up {
-                    b.servers[i].bytes_in += n
-                } else {
-                    b.servers[i].bytes_out += n
-                }
-            }
-        }
-        let Some(sess) = self.streams.get(sid).map(|s| s.sess) else {
-            return;
-        };
-        self.stkctr_bytes(sess, up, n);
     }
 
     pub(crate) fn conn_on_sent(&mut self, now: Time, c: Id<Conn>, n: usize) {
@@ -385,36 +313,14 @@ impl Engine {
             self.conn_update_interest(c);
             return;
         }
-        let Some(sid) = conn.pt_stream() else { return };
-        let front = conn.side == ConnSide::Front;
-        let to = if front {
-            self.front_timeout(sid)
-        } else {
-            self.back_timeout(sid)
-        };
-        let Some(s) = self.streams.get_mut(sid) else {
-            return;
-        };
-        let head_wait = waits_for_head(s);
-        let (ch, other, dir) = if front {
-            (&mut s.res, &mut s.req, Dir::Res)
-        } else {
-            (&mut s.req, &mut s.res, Dir::Req)
-        };
-        ch.sent(n);
-        ch.wex = if ch.output > 0 {
-            to.map(|t| now.add_ms(t))
-        } else {
-            None
-        };
-        if !other.shutr() && other.rex.is_some() && !(front && head_wait) {
-            other.rex = to.map(|t| now.add_ms(t));
+        let dir = conn.side.rx_dir().other();
+        if let Some(sid) = conn.mux.tx_stream() {
+            self.sc_conn_sent(now, sid, dir, n);
         }
-        self.channel_release_if_empty(sid, dir);
-        self.process_stream(now, sid);
     }
 
-    /// The socket of `c` failed; the driver already closed it.
+    /// The socket of `c` failed; the driver already closed it. Every
+    /// stream the mux carries learns it (`mux->wake`).
     pub(crate) fn conn_on_error(&mut self, now: Time, c: Id<Conn>, _err: SockError) {
         let Some(conn) = self.conns.get_mut(c) else {
             return;
@@ -430,58 +336,18 @@ impl Engine {
             return;
         };
         let side = conn.side;
-        if conn.pt_stream().is_none() && matches!(side, ConnSide::Back { .. }) {
-            return self.idle_conn_close(now, c);
+        let mut streams = conn.mux.streams().peekable();
+        if streams.peek().is_none() {
+            return match side {
+                ConnSide::Back { .. } => self.idle_conn_close(now, c),
+                // Before the stream: the handshake failed, and is logged
+                // like any other handshake failure (`CO_ER_PRX_ABORT`).
+                ConnSide::Front => self.handshake_fail(now, c, ConnError::PrxAbort),
+            };
         }
-        let Some(sid) = conn.pt_stream() else {
-            // Before the stream: the handshake failed, and is logged like
-            // any other handshake failure (HAProxy's `CO_ER_PRX_ABORT`).
-            return self.handshake_fail(now, c, PRX_ABORT);
-        };
-        let Some(s) = self.streams.get_mut(sid) else {
-            return;
-        };
-        match side {
-            ConnSide::Front => {
-                s.scf.flags |= ScFlags::ERROR;
-                let stage = s.stage();
-                s.set_term(ErrCode::CliCl, stage);
-                self.front_abort(now, sid);
-            }
-            ConnSide::Back { .. } if s.scb.state == ScState::Con => {
-                s.scb.err_type = ErrType::ConnErr;
-                self.back_conn_error(now, sid);
-            }
-            ConnSide::Back { .. }
-                if s.txn.as_ref().is_some_and(|t| {
-                    t.req.state == crate::http_ana::MsgState::Done
-                        && t.rsp.state == crate::http_ana::MsgState::Done
-                }) =>
-            {
-                // Both messages are whole: the transaction is over as far
-                // as the server goes, its connection is just not reusable.
-                if let Some(t) = s.txn.as_mut() {
-                    t.flags |= crate::http_ana::TxnFlags::SRV_CLOSE;
-                }
-                self.back_close(now, sid, CloseHow::Reset);
-            }
-            ConnSide::Back { .. } => {
-                s.scb.flags |= ScFlags::ERROR;
-                // Before the response head it is an `SH` (HTTP answers 502).
-                let waiting_head = s
-                    .txn
-                    .as_ref()
-                    .is_some_and(|t| t.rsp.state == crate::http_ana::MsgState::Head);
-                let fin = if waiting_head {
-                    FinSt::Headers
-                } else {
-                    FinSt::Data
-                };
-                s.set_term(ErrCode::SrvCl, fin);
-                self.back_abort(now, sid);
-            }
+        for sid in streams {
+            self.sc_conn_error(now, sid, side);
         }
-        self.process_stream(now, sid);
     }
 
     pub(crate) fn conn_on_connected(&mut self, now: Time, c: Id<Conn>) {
@@ -490,9 +356,10 @@ impl Engine {
         };
         conn.flags.remove(CoFlags::WAIT_L4_CONN);
         conn.flags |= CoFlags::CONNECTED;
-        let Some(sid) = conn.pt_stream() else { return };
-        self.back_connected(now, sid);
-        self.process_stream(now, sid);
+        for sid in conn.mux.streams() {
+            self.back_connected(now, sid);
+            self.process_stream(now, sid);
+        }
     }
 
     pub(crate) fn conn_on_connect_error(&mut self, now: Time, c: Id<Conn>, err: SockError) {
@@ -500,20 +367,11 @@ impl Engine {
             return;
         };
         let sock = conn.sock;
+        let streams = conn.mux.streams();
         self.free_sock(sock);
-        let Some(sid) = self.conns.get(c).and_then(|conn| conn.pt_stream()) else {
-            return;
-        };
-        self.set_err_type(
-            sid,
-            if err == SockError::TimedOut {
-                ErrType::ConnTo
-            } else {
-                ErrType::ConnErr
-            },
-        );
-        self.back_conn_error(now, sid);
-        self.process_stream(now, sid);
+        for sid in streams {
+            self.sc_conn_connect_error(now, sid, err);
+        }
     }
 
     /// Announces the socket interest of a connection from its state.
@@ -521,7 +379,7 @@ impl Engine {
         let Some(conn) = self.conns.get(c) else {
             return;
         };
-        let (read, write) = if conn.mux == Mux::None {
+        let (read, write) = if !conn.mux.installed() {
             (
                 conn.hs.is_null() || conn.hs.room() > self.hs_reserve(c),
                 false,
@@ -529,21 +387,8 @@ impl Engine {
         } else if conn.flags.contains(CoFlags::SEND_PROXY) {
             (false, true)
         } else {
-            match (
-                conn.pt_stream().and_then(|sid| self.streams.get(sid)),
-                conn.side,
-            ) {
-                (Some(s), ConnSide::Front) => (
-                    s.scf.state == ScState::Est && (s.req.may_recv() || spliced_open(&s.req)),
-                    s.res.output > 0 && !s.res.shutw(),
-                ),
-                (Some(s), ConnSide::Back { .. }) => {
-                    let est = s.scb.state == ScState::Est;
-                    (
-                        est && (s.res.may_recv() || spliced_open(&s.res)),
-                        est && s.req.output > 0 && !s.req.shutw(),
-                    )
-                }
+            match (conn.mux.rx_stream(), conn.side) {
+                (Some(sid), side) => self.sc_conn_want(sid, side),
                 // An idle server connection watches for the server's close,
                 // a lingering client connection for the client's.
                 (None, ConnSide::Back { .. }) => (true, false),
@@ -597,7 +442,7 @@ impl Engine {
             return false;
         };
         if conn.side != ConnSide::Front
-            || conn.mux == Mux::None
+            || !conn.mux.installed()
             || !conn.flags.contains(CoFlags::WANT_DRAIN)
             || conn
                 .flags
@@ -622,7 +467,9 @@ impl Engine {
         let sock = conn.sock;
         let shut = conn.flags.contains(CoFlags::SOCK_WR_SH);
         conn.flags |= CoFlags::DRAINING | CoFlags::SOCK_WR_SH;
-        conn.mux = Mux::Pt { stream: None };
+        if let Some(sid) = conn.mux.rx_stream() {
+            conn.mux.detach(sid);
+        }
         conn.session = None;
         conn.linger_fe = fe;
         let hs = std::mem::take(&mut conn.hs);
@@ -658,13 +505,13 @@ impl Engine {
     fn conn_handshake_recv(&mut self, now: Time, c: Id<Conn>, n: usize) {
         let conn = &mut self.conns[c];
         if n == 0 {
-            return self.handshake_fail(now, c, PRX_EMPTY);
+            return self.handshake_fail(now, c, ConnError::PrxEmpty);
         }
         conn.hs.commit(n);
-        match crate::proto_proxy::parse(conn.hs.data(), conn.hs.capacity()) {
+        match crate::conn::proxy_hdr::parse(conn.hs.data(), conn.hs.capacity()) {
             Ok(crate::peers::Status::Partial) => {
                 if conn.hs.room() <= self.hs_reserve(c) {
-                    return self.handshake_fail(now, c, "PROXY protocol header too long");
+                    return self.handshake_fail(now, c, ConnError::PrxTooLong);
                 }
                 self.conn_update_interest(c);
             }
@@ -685,11 +532,7 @@ impl Engine {
                     self.session_complete(now, sess);
                 }
             }
-            Err(_) => self.handshake_fail(
-                now,
-                c,
-                "Received something which does not look like a PROXY protocol header",
-            ),
+            Err(_) => self.handshake_fail(now, c, ConnError::PrxNotHdr),
         }
     }
 
@@ -710,7 +553,7 @@ impl Engine {
     }
 
     /// A handshake failed or timed out: log like HAProxy, close, drop the session.
-    pub(crate) fn handshake_fail(&mut self, now: Time, c: Id<Conn>, why: &str) {
+    pub(crate) fn handshake_fail(&mut self, now: Time, c: Id<Conn>, why: ConnError) {
         let Some(conn) = self.conns.get(c) else {
             return;
         };
@@ -724,13 +567,14 @@ impl Engine {
                 let who = src.map_or("-".to_string(), |a| format!("{}:{}", a.ip(), a.port()));
                 // `option dontlognull` silences connections that sent
                 // nothing: closed or failed before any byte of a header.
-                let null = matches!(why, PRX_EMPTY | PRX_ABORT) && self.proxies[fe].dontlognull;
+                let null = why.is_null() && self.proxies[fe].dontlognull;
                 if self.proxies[fe].log && !null {
                     self.log(
                         LogLevel::Notice,
                         format!(
-                            "{who} [{date}] {name}/{}: {why}",
-                            self.listener_name(se.listener)
+                            "{who} [{date}] {name}/{}: {}",
+                            self.listener_name(se.listener),
+                            why.as_str()
                         ),
                     );
                 }
@@ -741,19 +585,4 @@ impl Engine {
             self.session_free(now, sid);
         }
     }
-}
-
-/// An HTTP stream still waiting for (the rest of) its request head: its
-/// request deadline is `timeout http-request` / `http-keep-alive`, which
-/// activity does not refresh.
-fn waits_for_head(s: &Stream) -> bool {
-    s.txn
-        .as_ref()
-        .is_some_and(|t| t.req.state == crate::http_ana::MsgState::Head)
-}
-
-/// A spliced direction still open: the engine wants its data, which the
-/// driver moves itself.
-fn spliced_open(ch: &crate::channel::Channel) -> bool {
-    ch.flags.contains(crate::channel::ChnFlags::SPLICED) && !ch.shutr()
 }

@@ -7,7 +7,7 @@
 //! streams counted on it; a server's `cur_sess` equals the streams holding
 //! one of its slots; buffers handed out by the pool are held by someone.
 
-use crate::connection::{ConnSide, Mux};
+use crate::conn::{ConnSide, Mux};
 use crate::engine::{Engine, TimerKey};
 use crate::sock::CloseHow;
 use crate::stream::SfFlags;
@@ -50,10 +50,17 @@ impl Engine {
         let mut lingering = 0;
         for (id, c) in self.conns.iter() {
             buffers += usize::from(!c.hs.is_null());
-            if c.flags.contains(crate::connection::CoFlags::DRAINING) {
+            // Until reverse connections (issue 10), the client side is
+            // what listeners accepted and the server side what was dialed.
+            assert_eq!(
+                matches!(c.origin, crate::conn::Origin::Accepted(_)),
+                c.side == ConnSide::Front,
+                "connection origin and side disagree"
+            );
+            if c.flags.contains(crate::conn::CoFlags::DRAINING) {
                 lingering += 1;
                 assert!(
-                    c.session.is_none() && c.mux == Mux::Pt { stream: None },
+                    c.session.is_none() && c.mux == Mux::init_pt(None),
                     "a lingering connection still attached"
                 );
                 assert!(
@@ -119,7 +126,7 @@ impl Engine {
                 "idle connection in the wrong pool"
             );
             assert!(
-                c.mux == Mux::Pt { stream: None },
+                c.mux == Mux::init_pt(None),
                 "idle connection attached to a stream"
             );
             assert!(last.is_none_or(|t| t <= ic.since), "idle pool out of order");

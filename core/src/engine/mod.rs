@@ -25,21 +25,26 @@
 //! armed at or before `now` once an entry point returns — that would be a
 //! busy loop.
 
+pub(crate) mod build;
+pub(crate) mod invariants;
+
 use std::collections::VecDeque;
 
 use core::net::SocketAddr;
 
 use slab::Slab;
 
+use crate::applet::cli::{self, CliSession, CliState};
 use crate::arena::{Arena, Id};
-use crate::cli::{self, CliSession, CliState};
-use crate::connection::{BufWaiter, Conn};
+use crate::conn::{BufWaiter, Conn};
+pub use crate::listener::CliLevel;
+pub(crate) use crate::listener::{Listener, ListenerKind};
 use crate::peers::section::PeersSection;
 use crate::pool::Pool;
 use crate::proxy::Proxy;
 use crate::rng::Rng;
 use crate::session::Session;
-use crate::sock::{Action, CloseHow, ListenAddr, ListenerId, LogLevel, LogLine, SockError, SockId};
+use crate::sock::{Action, CloseHow, ListenerId, LogLevel, LogLine, SockError, SockId};
 use crate::stick_table::StickTable;
 use crate::stream::Stream;
 use crate::task::WaitQueue;
@@ -81,42 +86,6 @@ impl Default for EngineOptions {
             mutant: None,
         }
     }
-}
-
-/// What a listener accepts connections for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ListenerKind {
-    /// `stats socket`: CLI sessions.
-    Stats { level: CliLevel },
-    /// The local peer's address of a peers section.
-    Peers { section: usize },
-    /// A `bind` line of a frontend.
-    Frontend { proxy: usize },
-}
-
-/// `stats socket ... level`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum CliLevel {
-    User,
-    Operator,
-    Admin,
-}
-
-#[derive(Debug)]
-pub(crate) struct Listener {
-    pub addr: ListenAddr,
-    pub kind: ListenerKind,
-    pub active: bool,
-    /// `bind ... name N`.
-    pub name: Option<String>,
-    /// `bind ... accept-proxy`.
-    pub accept_proxy: bool,
-    /// `bind ... maxconn N`.
-    pub maxconn: Option<u32>,
-    /// Live connections accepted here.
-    pub nbconn: u32,
-    /// Accepting is paused (a `maxconn` is reached).
-    pub paused: bool,
 }
 
 /// Who owns a socket.
@@ -261,29 +230,6 @@ impl Engine {
 
     // ----------------------------------------------------------------------
     // Building
-
-    /// Adds a listener and asks the driver to open it.
-    pub(crate) fn add_listener(&mut self, addr: ListenAddr, kind: ListenerKind) -> ListenerId {
-        let id = ListenerId(self.listeners.len() as u32);
-        self.listeners.push(Listener {
-            addr: addr.clone(),
-            kind,
-            active: true,
-            name: None,
-            accept_proxy: false,
-            maxconn: None,
-            nbconn: 0,
-            paused: false,
-        });
-        self.actions
-            .push_back(Action::Listen { listener: id, addr });
-        id
-    }
-
-    /// Adds a `stats socket`.
-    pub fn add_stats_socket(&mut self, addr: ListenAddr, level: CliLevel) -> ListenerId {
-        self.add_listener(addr, ListenerKind::Stats { level })
-    }
 
     // ----------------------------------------------------------------------
     // Driver inputs
@@ -741,7 +687,7 @@ impl Engine {
                     }
                 }
             }
-            TimerKey::ConnHs(c) => self.handshake_fail(now, c, crate::connection::PRX_TIMEOUT),
+            TimerKey::ConnHs(c) => self.handshake_fail(now, c, crate::conn::ConnError::PrxTimeout),
             TimerKey::ConnDrain(c) => self.conn_linger_end(now, c),
             TimerKey::Check(be, srv) => self.check_timer(now, be, srv),
             TimerKey::IdlePurge(be, srv) => self.idle_purge(now, be, srv),

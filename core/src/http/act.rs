@@ -8,9 +8,9 @@ use std::sync::Arc;
 use crate::arena::Id;
 use crate::engine::Engine;
 use crate::fetch::sample_to_key;
-use crate::h1::{self, ReqHead, ResHead};
-use crate::http_ana::RuleVerdict;
-use crate::http_fetch::{uri_path, HttpCtx};
+use crate::http::ana::RuleVerdict;
+use crate::http::fetch::{uri_path, HttpCtx};
+use crate::http::h1::{self, ReqHead, ResHead};
 use crate::rules::{
     HdrMatch, HttpReqAction, HttpResAction, IntOrExpr, Redirect, RedirectKind, Reply, ReplyBody,
 };
@@ -631,7 +631,7 @@ impl Engine {
         sid: Id<Stream>,
         head: &mut ResHead,
     ) -> bool {
-        use crate::http_ana::TxnFlags;
+        use crate::http::ana::TxnFlags;
         use crate::stream::{ErrCode, FinSt};
         // `stick store-response` first (`AN_RES_STORE_RULES`).
         self.stick_store(now, sid, Some(&*head));

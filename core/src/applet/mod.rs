@@ -1,0 +1,8 @@
+//! Applets: HAProxy's `struct applet`, the endpoints that are code rather
+//! than a connection. The CLI of the stats socket (`cli.c`) and the stats
+//! dump it serves (`stats.c`) live here; the peers applet is in
+//! [`crate::peers`].
+
+pub mod cli;
+pub(crate) mod cli_cmds;
+pub(crate) mod stats;

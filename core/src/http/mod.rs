@@ -1,0 +1,11 @@
+//! HTTP: the analysers, actions and fetches that work on an HTTP
+//! transaction (HAProxy's `http_ana.c`, `http_act.c`, `http_fetch.c`), and
+//! the HTTP/1 codec ([`h1`], HAProxy's `h1.c` / `h1_htx.c`).
+//!
+//! The codec knows nothing of streams or proxies: it parses and encodes
+//! message heads and framing over byte slices.
+
+pub(crate) mod act;
+pub mod ana;
+pub(crate) mod fetch;
+pub mod h1;

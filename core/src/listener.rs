@@ -1,0 +1,120 @@
+//! Listeners: HAProxy's `struct listener` and `struct receiver`
+//! (`listener.c`, `receiver`).
+//!
+//! A listener is one address a proxy receives connections on: a `bind`
+//! line of a frontend, a `stats socket`, the local peer of a `peers`
+//! section. The driver owns the socket (`Action::Listen`), the engine owns
+//! the listener's state: what it accepts for ([`ListenerKind`]), its
+//! `maxconn`, how many of its connections are alive, and whether accepting
+//! is paused.
+//!
+//! Who *dialed* a connection is kept apart from which *side* of the proxy
+//! it is on (`conn::Origin` and `conn::ConnSide`): today every connection
+//! of a listener was accepted, but a reverse connection (HAProxy's
+//! `rhttp@`, issue 10) is dialed by the engine and still belongs to a
+//! listener, as a client-side connection of its frontend. How a listener
+//! receives (`struct receiver`'s protocol) is its [`ListenAddr`]: TCP or
+//! unix today, a reverse address with issue 10.
+
+use crate::engine::Engine;
+use crate::sock::{Action, ListenAddr, ListenerId};
+
+/// What a listener accepts connections for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ListenerKind {
+    /// `stats socket`: CLI sessions.
+    Stats { level: CliLevel },
+    /// The local peer's address of a peers section.
+    Peers { section: usize },
+    /// A `bind` line of a frontend.
+    Frontend { proxy: usize },
+}
+
+/// `stats socket ... level`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CliLevel {
+    User,
+    Operator,
+    Admin,
+}
+
+/// One listener (`struct listener`).
+#[derive(Debug)]
+pub(crate) struct Listener {
+    pub addr: ListenAddr,
+    pub kind: ListenerKind,
+    pub active: bool,
+    /// `bind ... name N`.
+    pub name: Option<String>,
+    /// `bind ... accept-proxy`.
+    pub accept_proxy: bool,
+    /// `bind ... maxconn N`.
+    pub maxconn: Option<u32>,
+    /// Live connections accepted here.
+    pub nbconn: u32,
+    /// Accepting is paused (a `maxconn` is reached).
+    pub paused: bool,
+}
+
+impl Engine {
+    /// Adds a listener and asks the driver to open it.
+    pub(crate) fn add_listener(&mut self, addr: ListenAddr, kind: ListenerKind) -> ListenerId {
+        let id = ListenerId(self.listeners.len() as u32);
+        self.listeners.push(Listener {
+            addr: addr.clone(),
+            kind,
+            active: true,
+            name: None,
+            accept_proxy: false,
+            maxconn: None,
+            nbconn: 0,
+            paused: false,
+        });
+        self.actions
+            .push_back(Action::Listen { listener: id, addr });
+        id
+    }
+
+    /// Adds a `stats socket`.
+    pub fn add_stats_socket(&mut self, addr: ListenAddr, level: CliLevel) -> ListenerId {
+        self.add_listener(addr, ListenerKind::Stats { level })
+    }
+
+    /// Pauses or resumes a frontend's listeners according to `maxconn`
+    /// (listener, frontend, process), as HAProxy's `limit_listener` and
+    /// `resume_listener` do.
+    pub(crate) fn listeners_check_limits(&mut self, fe: usize) {
+        let global_full = self.maxconn.is_some_and(|m| self.actconn >= m);
+        let fe_full = self.proxies[fe]
+            .fe
+            .as_ref()
+            .is_some_and(|f| f.maxconn.is_some_and(|m| f.feconn >= m));
+        let stopping = self.stopping.is_some();
+        for (i, l) in self.listeners.iter_mut().enumerate() {
+            let ListenerKind::Frontend { proxy } = l.kind else {
+                continue;
+            };
+            if !l.active || (proxy != fe && !global_full && !l.paused) {
+                continue;
+            }
+            let full =
+                global_full || (proxy == fe && fe_full) || l.maxconn.is_some_and(|m| l.nbconn >= m);
+            let id = ListenerId(i as u32);
+            if full && !l.paused {
+                l.paused = true;
+                self.actions.push_back(Action::Pause { listener: id });
+            } else if !full && l.paused && !stopping {
+                l.paused = false;
+                self.actions.push_back(Action::Resume { listener: id });
+            }
+        }
+    }
+
+    /// The name a listener is known by in logs (`bind ... name N`, or its address).
+    pub(crate) fn listener_name(&self, l: ListenerId) -> String {
+        match self.listeners.get(l.0 as usize) {
+            Some(l) => l.name.clone().unwrap_or_else(|| l.addr.to_string()),
+            None => "?".into(),
+        }
+    }
+}

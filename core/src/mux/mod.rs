@@ -1,0 +1,116 @@
+//! Muxes: HAProxy's `struct mux_ops` (`connection-t.h`), the layer that
+//! turns a connection's byte stream into streams and back.
+//!
+//! ```text
+//!   stream  <-- stconn (scf / scb) --> sedesc
+//!                                        |  attach / detach / wake
+//!   mux     Pt (mux_pt.c)  | H1, H2 (issues 15, 16)
+//!   xprt    Raw (raw_sock.c) | TLS (issue 9)
+//!   ctrl    the driver's socket (SockId)
+//! ```
+//!
+//! A mux knows its connection's state and the streams it carries, never a
+//! stream's analysers, transaction or proxies: the stream connector glue
+//! (`stream::stconn`, HAProxy's `sc_conn_recv` / `sc_conn_send`) is the
+//! only code that knows both a stream and a mux. The operations are those
+//! of `mux_ops` in a sans-IO shape:
+//!
+//! | `mux_ops`        | here                         |
+//! |------------------|------------------------------|
+//! | `init`           | [`Mux::init_pt`]             |
+//! | `attach`         | [`Mux::attach`]              |
+//! | `detach`         | [`Mux::detach`]              |
+//! | `avail_streams`  | [`Mux::avail_streams`]       |
+//! | `rcv_buf`        | [`Mux::rx_stream`] (where received bytes go) |
+//! | `snd_buf`        | [`Mux::tx_stream`] (whose bytes are sent)    |
+//! | `wake`           | [`Mux::streams`] (every stream to wake on a connection event) |
+//!
+//! `mux_pt` carries one stream at a time and moves bytes untouched; the
+//! HTTP/1 analysers still parse in the channel until `mux_h1` takes over
+//! (the rest of issue 15), and HTTP/2 (issue 16) adds a mux that carries
+//! many streams at once, which is why every operation names its stream.
+
+pub mod pt;
+
+use crate::arena::Id;
+use crate::stream::Stream;
+
+pub use pt::MuxPt;
+
+/// The multiplexer installed on a connection (`conn->mux` and its
+/// context).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mux {
+    /// Not installed yet: the connection's handshakes (`accept-proxy`,
+    /// later TLS) run first.
+    None,
+    /// `mux_pt`: one stream, bytes pass through untouched.
+    Pt(MuxPt),
+}
+
+impl Mux {
+    /// `mux_pt`'s `init`, with its first stream or none (an idle server
+    /// connection has none).
+    pub fn init_pt(stream: Option<Id<Stream>>) -> Mux {
+        Mux::Pt(MuxPt::new(stream))
+    }
+
+    /// Whether a mux is installed (handshakes are over).
+    pub fn installed(&self) -> bool {
+        !matches!(self, Mux::None)
+    }
+
+    /// `attach`: `stream` is carried from now on. Returns `false` when the
+    /// mux has no room for it (callers check [`Mux::avail_streams`]).
+    pub fn attach(&mut self, stream: Id<Stream>) -> bool {
+        match self {
+            Mux::None => false,
+            Mux::Pt(pt) => pt.attach(stream),
+        }
+    }
+
+    /// `detach`: `stream` is no longer carried; the connection stays
+    /// (idle, or lingering).
+    pub fn detach(&mut self, stream: Id<Stream>) {
+        match self {
+            Mux::None => {}
+            Mux::Pt(pt) => pt.detach(stream),
+        }
+    }
+
+    /// How many more streams the connection can carry now
+    /// (`avail_streams`).
+    pub fn avail_streams(&self) -> usize {
+        match self {
+            Mux::None => 0,
+            Mux::Pt(pt) => usize::from(pt.stream().is_none()),
+        }
+    }
+
+    /// The stream received bytes go to now (`rcv_buf`'s target), if any:
+    /// a connection with none is idle, or lingering.
+    pub fn rx_stream(&self) -> Option<Id<Stream>> {
+        match self {
+            Mux::None => None,
+            Mux::Pt(pt) => pt.stream(),
+        }
+    }
+
+    /// The stream whose bytes are sent now (`snd_buf`'s source), if any.
+    pub fn tx_stream(&self) -> Option<Id<Stream>> {
+        match self {
+            Mux::None => None,
+            Mux::Pt(pt) => pt.stream(),
+        }
+    }
+
+    /// Every stream the connection carries: those a connection event
+    /// (error, close) must reach (`wake`).
+    pub fn streams(&self) -> impl Iterator<Item = Id<Stream>> + use<> {
+        match self {
+            Mux::None => None,
+            Mux::Pt(pt) => pt.stream(),
+        }
+        .into_iter()
+    }
+}
