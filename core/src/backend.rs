@@ -433,7 +433,7 @@ impl Engine {
         crate::bug_on!(c != ci);
         let s = &mut self.streams[sid];
         s.flags |= SfFlags::CURR_SESS;
-        s.scb.conn = Some(c);
+        s.scb.sedesc.conn = Some(c);
         s.scb.state = ScState::Con;
         s.conn_start = Some(now);
         s.scb.exp = connect_to.map(|t| now.add_ms(u64::from(t)));
@@ -498,7 +498,7 @@ impl Engine {
         }
         s.scb.state = ScState::Cer;
         s.scb.exp = None;
-        let conn = s.scb.conn.take();
+        let conn = s.scb.sedesc.conn.take();
         let (be, srv) = (s.be, s.srv);
         if let Some(c) = conn {
             self.conn_close(now, c, CloseHow::Reset);
@@ -934,7 +934,7 @@ impl Engine {
         server.reuse += 1;
         let s = &mut self.streams[sid];
         s.flags |= SfFlags::CURR_SESS;
-        s.scb.conn = Some(c);
+        s.scb.sedesc.conn = Some(c);
         s.scb.state = ScState::Con;
         s.conn_start = Some(now);
         if let Some(t) = s.txn.as_mut() {

@@ -37,7 +37,7 @@ use crate::http::h1::{
 };
 use crate::sock::CloseHow;
 use crate::stream::channel::{Channel, ChnFlags, INFINITE_FORWARD};
-use crate::stream::stconn::{ScFlags, ScState};
+use crate::stream::stconn::{ScState, SeFlags};
 use crate::stream::{Dir, ErrCode, FinSt, Stream};
 use crate::tcp_rules::ContentVerdict;
 use crate::time::Time;
@@ -1016,7 +1016,7 @@ impl Engine {
         if !s.res.shutw() && s.scf.state == ScState::Est {
             if !s.req.shutr() && s.req.input() > 0 {
                 // Pipelined bytes after the last request are dropped.
-                let front = s.scf.conn;
+                let front = s.scf.sedesc.conn;
                 self.conn_want_drain(front);
             }
             let Some(s) = self.streams.get_mut(sid) else {
@@ -1046,7 +1046,7 @@ impl Engine {
         s.req.output = 0;
         let leftover = std::mem::take(&mut s.req.buf);
         s.scf.state = ScState::Clo;
-        s.scf.conn = None;
+        s.scf.sedesc.conn = None;
         self.stream_free_keep_session(now, sid);
         let Some(next) = self.stream_new(now, sess) else {
             return;
@@ -1079,7 +1079,7 @@ impl Engine {
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
-        let Some(c) = s.scb.conn else { return };
+        let Some(c) = s.scb.sedesc.conn else { return };
         let clean = s.txn.as_ref().is_some_and(|t| {
             !t.flags.contains(TxnFlags::SRV_CLOSE)
                 && t.req.state == MsgState::Done
@@ -1089,7 +1089,7 @@ impl Engine {
             && !s.res.shutr()
             && s.res.input() == 0;
         if clean {
-            s.scb.conn = None;
+            s.scb.sedesc.conn = None;
             s.scb.state = ScState::Clo;
             let sess = s.sess;
             self.release_server_slot(sid);
@@ -1184,7 +1184,7 @@ impl Engine {
             // The client may still be sending (the rest of a request we
             // refuse), or sent bytes we drop: close with a lingering close
             // so that what it sends next cannot reset the answer away.
-            let front = s.scf.conn;
+            let front = s.scf.sedesc.conn;
             self.conn_want_drain(front);
         }
         let Some(s) = self.streams.get_mut(sid) else {
@@ -1358,7 +1358,8 @@ impl Engine {
             return;
         };
         let Some(txn) = s.txn.as_ref() else { return };
-        let server_gone = s.scb.state == ScState::Est || s.scb.flags.contains(ScFlags::ERROR);
+        let server_gone =
+            s.scb.state == ScState::Est || s.scb.sedesc.flags.contains(SeFlags::ERROR);
         if s.res.shutr() && server_gone {
             match txn.rsp.state {
                 MsgState::Head if txn.req.state != MsgState::Head => {

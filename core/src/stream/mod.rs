@@ -28,7 +28,7 @@ use crate::engine::{Engine, TimerKey};
 use crate::session::Session;
 use crate::sock::CloseHow;
 use crate::stream::channel::{Channel, ChnFlags, INFINITE_FORWARD};
-use crate::stream::stconn::{ErrType, ScFlags, ScState, StConn};
+use crate::stream::stconn::{ErrType, ScState, SeFlags, StConn};
 use crate::time::Time;
 
 bitflags! {
@@ -337,7 +337,7 @@ impl Engine {
             pre: None,
             rules_exp: None,
         };
-        st.scf.conn = Some(sess.conn);
+        st.scf.sedesc.conn = Some(sess.conn);
         if http {
             // The analysers decide what to forward and when to connect;
             // heads may grow when rewritten.
@@ -550,7 +550,7 @@ impl Engine {
         {
             return;
         }
-        let (Some(fc), Some(bc)) = (s.scf.conn, s.scb.conn) else {
+        let (Some(fc), Some(bc)) = (s.scf.sedesc.conn, s.scb.sedesc.conn) else {
             return;
         };
         let (fe, be) = (&self.proxies[s.fe], &self.proxies[s.be]);
@@ -665,7 +665,7 @@ impl Engine {
         s.res.output = 0;
         let res = std::mem::take(&mut s.res.buf);
         s.forget_input(Dir::Res);
-        s.scf.flags |= ScFlags::SHUTR | ScFlags::SHUTW;
+        s.scf.sedesc.flags |= SeFlags::SHR | SeFlags::SHW;
         let connecting = s.scb.state < ScState::Est;
         let http = s.txn.is_some();
         self.pool_release(res);
@@ -696,7 +696,7 @@ impl Engine {
         s.req.output = 0;
         let req = std::mem::take(&mut s.req.buf);
         s.forget_input(Dir::Req);
-        s.scb.flags |= ScFlags::SHUTR | ScFlags::SHUTW;
+        s.scb.sedesc.flags |= SeFlags::SHR | SeFlags::SHW;
         // The client's data can no longer go anywhere: stop reading it.
         s.req.flags |= ChnFlags::SHUTR;
         self.pool_release(req);
@@ -754,7 +754,7 @@ impl Engine {
         let Some(s) = self.streams.get(sid) else {
             return;
         };
-        let (fc, bc) = (s.scf.conn, s.scb.conn);
+        let (fc, bc) = (s.scf.sedesc.conn, s.scb.sedesc.conn);
         if let Some(c) = fc {
             self.conn_update_interest(c);
         }
@@ -905,7 +905,7 @@ impl Engine {
         s.scf.state = ScState::Clo;
         s.req.rex = None;
         s.res.wex = None;
-        let conn = s.scf.conn;
+        let conn = s.scf.sedesc.conn;
         if let Some(c) = conn {
             self.conn_close(now, c, how);
         }
@@ -923,7 +923,7 @@ impl Engine {
         s.scb.exp = None;
         s.res.rex = None;
         s.req.wex = None;
-        let conn = s.scb.conn.take();
+        let conn = s.scb.sedesc.conn.take();
         if let Some(c) = conn {
             self.conn_close(now, c, how);
         }
@@ -935,12 +935,16 @@ impl Engine {
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
-        let conn = if back { s.scb.conn } else { s.scf.conn };
+        let conn = if back {
+            s.scb.sedesc.conn
+        } else {
+            s.scf.sedesc.conn
+        };
         if back {
-            s.scb.flags |= ScFlags::SHUTW;
+            s.scb.sedesc.flags |= SeFlags::SHW;
             s.req.wex = None;
         } else {
-            s.scf.flags |= ScFlags::SHUTW;
+            s.scf.sedesc.flags |= SeFlags::SHW;
             s.res.wex = None;
         }
         // The other direction now waits under the *-fin timeout.
@@ -984,7 +988,7 @@ impl Engine {
         };
         s.scb.state = ScState::Clo;
         s.scb.exp = None;
-        let conn = s.scb.conn.take();
+        let conn = s.scb.sedesc.conn.take();
         if let Some(c) = conn {
             self.conn_close(now, c, CloseHow::Reset);
         }

@@ -92,18 +92,42 @@ impl ScState {
 }
 
 bitflags! {
-    /// `SC_FL_*`.
+    /// `SC_FL_*`: what the stream decided about one of its sides.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
     pub struct ScFlags: u32 {
-        /// An error was seen on the endpoint.
-        const ERROR = 0x0000_0001;
         /// Close with a reset rather than a FIN (`SC_FL_NOLINGER`).
         const NOLINGER = 0x0000_0002;
-        /// The endpoint's write side is shut (FIN asked).
-        const SHUTW = 0x0000_0004;
-        /// The endpoint's read side saw read0 or was shut.
-        const SHUTR = 0x0000_0008;
     }
+}
+
+bitflags! {
+    /// `SE_FL_*`: the state of the endpoint behind a stream connector, as
+    /// the mux (or the stream, when it shuts it) reports it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct SeFlags: u32 {
+        /// The endpoint failed (`SE_FL_ERROR`): set by the mux on every
+        /// stream of a connection that failed.
+        const ERROR = 0x0000_0001;
+        /// The endpoint's write side is shut: a FIN was asked
+        /// (`SE_FL_SHW*`).
+        const SHW = 0x0000_0004;
+        /// The endpoint's read side saw read0 or was shut (`SE_FL_EOS`,
+        /// `SE_FL_SHR*`).
+        const SHR = 0x0000_0008;
+    }
+}
+
+/// The stream endpoint descriptor (`struct sedesc`): what sits between a
+/// stream connector and its endpoint (a mux stream of a connection; an
+/// applet later), and the endpoint's state. A connection error reaches
+/// every stream of a multiplexed connection through it: the mux sets
+/// [`SeFlags::ERROR`] on each stream's descriptor and wakes the stream,
+/// which turns it into termination codes.
+#[derive(Debug, Default)]
+pub struct SeDesc {
+    pub flags: SeFlags,
+    /// The connection whose mux carries the endpoint, when there is one.
+    pub conn: Option<Id<Conn>>,
 }
 
 /// Why the back connector failed (`SI_ET_*`), for termination flags.
@@ -136,19 +160,24 @@ pub enum ErrType {
 pub struct StConn {
     pub state: ScState,
     pub flags: ScFlags,
-    /// The connection this connector drives, when there is one.
-    pub conn: Option<Id<Conn>>,
+    /// The endpoint behind this connector.
+    pub sedesc: SeDesc,
     /// Connect / turn-around / queue deadline.
     pub exp: Option<Time>,
     pub err_type: ErrType,
 }
 
 impl StConn {
+    /// The connection behind this connector (`sc_conn()`).
+    pub fn conn(&self) -> Option<Id<Conn>> {
+        self.sedesc.conn
+    }
+
     pub fn new(state: ScState) -> StConn {
         StConn {
             state,
             flags: ScFlags::empty(),
-            conn: None,
+            sedesc: SeDesc::default(),
             exp: None,
             err_type: ErrType::None,
         }
@@ -257,9 +286,9 @@ impl Engine {
                 | crate::stream::channel::ChnFlags::SHUTR;
             ch.rex = None;
             if dir == Dir::Req {
-                s.scf.flags |= ScFlags::SHUTR;
+                s.scf.sedesc.flags |= SeFlags::SHR;
             } else {
-                s.scb.flags |= ScFlags::SHUTR;
+                s.scb.sedesc.flags |= SeFlags::SHR;
             }
             self.channel_release_if_empty(sid, dir);
         } else {
@@ -362,7 +391,7 @@ impl Engine {
         };
         match side {
             ConnSide::Front => {
-                s.scf.flags |= ScFlags::ERROR;
+                s.scf.sedesc.flags |= SeFlags::ERROR;
                 let stage = s.stage();
                 s.set_term(ErrCode::CliCl, stage);
                 self.front_abort(now, sid);
@@ -385,7 +414,7 @@ impl Engine {
                 self.back_close(now, sid, CloseHow::Reset);
             }
             ConnSide::Back { .. } => {
-                s.scb.flags |= ScFlags::ERROR;
+                s.scb.sedesc.flags |= SeFlags::ERROR;
                 // Before the response head it is an `SH` (HTTP answers 502).
                 let waiting_head = s
                     .txn
