@@ -7,6 +7,7 @@
 //! vectors, and properties (round trips, any split, no panic).
 
 use proptest::prelude::*;
+use sluice_core::http::ana::h1_termination;
 use sluice_core::http::h1::{
     self, encode_chunk, encode_last_chunk, error_response, parse_request, parse_response,
     request_body, response_body, set_body_framing, set_conn_mode, BodyLen, ChunkedDecoder,
@@ -649,7 +650,7 @@ fn te_te_obfuscations() {
         assert_eq!(got, *want, "{f:?}");
         let e = H1Error::new(got, Side::Request);
         assert_eq!(
-            (e.status(), e.termination()),
+            (e.status(), h1_termination(&e)),
             (400, (ErrCode::PrxCond, FinSt::Req))
         );
     }
@@ -795,7 +796,7 @@ fn response_heads() {
         UnsupportedTransferCoding
     );
     let e = parse_response(b"HTTP/1.1 200 OK\r\nX: \0\r\n\r\n", &opts()).unwrap_err();
-    assert_eq!(e.termination(), (ErrCode::PrxCond, FinSt::Headers));
+    assert_eq!(h1_termination(&e), (ErrCode::PrxCond, FinSt::Headers));
     // An interim response, then the final one, from one buffer.
     let raw = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
     let (first, n) = res(raw);
@@ -904,7 +905,7 @@ fn chunked_smuggling_vectors() {
     assert_eq!(e(b"2\r\nabc\r\n0\r\n\r\n"), MissingChunkCrlf);
     let err = dechunk(b"zz", 1).unwrap_err();
     assert_eq!(
-        (err.status(), err.termination()),
+        (err.status(), h1_termination(&err)),
         (400, (ErrCode::PrxCond, FinSt::Data))
     );
 }

@@ -342,7 +342,7 @@ impl Engine {
             }
             Err(e) => {
                 self.count_bad_req(sid);
-                let (err, fin) = e.termination();
+                let (err, fin) = h1_termination(&e);
                 self.http_reply_error(now, sid, e.status(), err, fin);
             }
             Ok(h1::Status::Complete((head, used))) => {
@@ -414,7 +414,7 @@ impl Engine {
             Ok(b) => b,
             Err(e) => {
                 self.count_bad_req(sid);
-                let (err, fin) = e.termination();
+                let (err, fin) = h1_termination(&e);
                 return self.http_reply_error(now, sid, e.status(), err, fin);
             }
         };
@@ -730,7 +730,7 @@ impl Engine {
                     return;
                 }
                 Err(e) => {
-                    let (err, fin) = e.termination();
+                    let (err, fin) = h1_termination(&e);
                     return self.http_server_error(now, sid, 502, err, fin);
                 }
                 Ok(h1::Status::Complete((head, used))) => {
@@ -974,7 +974,7 @@ impl Engine {
                     }
                     return self.http_reply_error(now, sid, 400, ErrCode::PrxCond, FinSt::Headers);
                 }
-                let (err, fin) = e.termination();
+                let (err, fin) = h1_termination(&e);
                 if dir == Dir::Req {
                     self.http_reply_error(now, sid, 400, err, fin);
                 } else {
@@ -1424,4 +1424,19 @@ pub(crate) enum RuleVerdict {
     Reject,
     /// `silent-drop`: close without a response, with a reset.
     Drop,
+}
+
+/// The two termination-state characters for the log line of an H1 error:
+/// `PR` for a bad request head, `PH` for a bad response head, `PD` for bad
+/// framing in a body, `CD`/`SD` when the client/server closed in the
+/// middle of a body. (Here rather than in the codec, which knows nothing
+/// of streams.)
+pub fn h1_termination(e: &h1::H1Error) -> (ErrCode, FinSt) {
+    match (e.kind, e.side) {
+        (h1::H1ErrorKind::TruncatedBody, Side::Request) => (ErrCode::CliCl, FinSt::Data),
+        (h1::H1ErrorKind::TruncatedBody, Side::Response) => (ErrCode::SrvCl, FinSt::Data),
+        _ if e.in_body() => (ErrCode::PrxCond, FinSt::Data),
+        (_, Side::Request) => (ErrCode::PrxCond, FinSt::Req),
+        (_, Side::Response) => (ErrCode::PrxCond, FinSt::Headers),
+    }
 }

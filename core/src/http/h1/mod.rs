@@ -63,8 +63,6 @@ pub use headers::{HeaderError, Headers};
 pub use http_err::{error_response, ERROR_STATUSES};
 pub use target::TargetForm;
 
-use crate::stream::{ErrCode, FinSt};
-
 /// The result of a push-style parser (as in `httparse`): a complete value
 /// with the number of bytes it used, or the need for more bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -189,20 +187,6 @@ impl H1Error {
                 | TrailersTooLarge
                 | TruncatedBody
         )
-    }
-
-    /// The two termination-state characters for the log line: `PR` for a
-    /// bad request head, `PH` for a bad response head, `PD` for bad
-    /// framing in a body, `CD`/`SD` when the client/server closed in the
-    /// middle of a body.
-    pub fn termination(&self) -> (ErrCode, FinSt) {
-        match (self.kind, self.side) {
-            (H1ErrorKind::TruncatedBody, Side::Request) => (ErrCode::CliCl, FinSt::Data),
-            (H1ErrorKind::TruncatedBody, Side::Response) => (ErrCode::SrvCl, FinSt::Data),
-            _ if self.in_body() => (ErrCode::PrxCond, FinSt::Data),
-            (_, Side::Request) => (ErrCode::PrxCond, FinSt::Req),
-            (_, Side::Response) => (ErrCode::PrxCond, FinSt::Headers),
-        }
     }
 }
 
