@@ -17,6 +17,10 @@
 //! * [`freq_ctr`]: frequency counters (`freq_ctr.c`).
 //! * [`stick_table`]: stick tables, keys, data types (`stick_table.c`).
 //! * [`peers`]: the peers protocol: wire codec and sessions (`peers.c`).
+//! * [`sample`]: samples, fetches, converters (`sample.c`, `arg.c`): `sample/`
+//!   splits values, the fetch table, the converters and arguments.
+//! * [`rules`]: rule types and their parser (`http_act.c`, `tcp_rules.c`
+//!   keyword parsers): `rules/`.
 //! * [`fuzzing`]: entry points shared by the fuzz targets and the corpus replay test.
 
 #![forbid(unsafe_code)]
