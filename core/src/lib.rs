@@ -21,7 +21,8 @@
 //!   splits values, the fetch table, the converters and arguments.
 //! * [`rules`]: rule types and their parser (`http_act.c`, `tcp_rules.c`
 //!   keyword parsers): `rules/`.
-//! * [`fuzzing`]: entry points shared by the fuzz targets and the corpus replay test.
+//! * `fuzzing` (cargo feature `fuzzing`): entry points shared by the fuzz
+//!   targets and the corpus replay test; not compiled into production builds.
 
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
@@ -41,6 +42,7 @@ pub mod engine;
 mod engine_cfg;
 mod fetch;
 pub mod freq_ctr;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod h1;
 mod http_act;
