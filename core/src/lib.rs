@@ -21,6 +21,8 @@
 //!   splits values, the fetch table, the converters and arguments.
 //! * [`rules`]: rule types and their parser (`http_act.c`, `tcp_rules.c`
 //!   keyword parsers): `rules/`.
+//! * `testkit` (cargo feature `testkit`): the in-memory driver shared by
+//!   the scenario tests, the engine fuzz targets and the engine benchmark.
 //! * `fuzzing` (cargo feature `fuzzing`): entry points shared by the fuzz
 //!   targets and the corpus replay test; not compiled into production builds.
 
@@ -68,6 +70,8 @@ pub mod stick_table;
 pub mod stream;
 pub mod task;
 mod tcp_rules;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod time;
 mod vars;
 
