@@ -79,6 +79,9 @@ pub trait Ends {
     fn shutdown(&mut self, _end: usize) {}
     /// `Action::Close`: the engine closed the socket of far end `end`.
     fn closed(&mut self, _end: usize, _how: CloseHow) {}
+    /// A client of far end `end` was accepted as `sock` (before the
+    /// actions of the accept are drained).
+    fn accepted(&mut self, _end: usize, _sock: SockId) {}
     /// `Action::Log`.
     fn log(&mut self, _l: LogLine) {}
     /// `Action::Exit`.
@@ -292,6 +295,7 @@ impl Driver {
         let id = self.engine.on_accept(self.now, listener, peer, local);
         if let Some(id) = id {
             assert!(!self.socks.contains_key(&id), "{id:?} accepted twice");
+            ends.accepted(end, id);
             self.socks.insert(
                 id,
                 Sock {
