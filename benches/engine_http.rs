@@ -1,8 +1,9 @@
-//! The engine's own cost per request, with no socket and no kernel: a
-//! minimal in-memory driver feeds HTTP/1.1 requests to one engine and
-//! answers them as the server, through the same entry points `proxy-mio`
-//! uses (`on_accept`, `recv_buf`/`on_recv`, `send_buf`/`on_sent`,
-//! `poll_action`). What it measures is the user-space part of the
+//! The engine's own cost per request, with no socket and no kernel: the
+//! shared in-memory driver (`sluice_core::testkit`, as in the scenario
+//! tests and the fuzz targets) feeds HTTP/1.1 requests to one engine and
+//! far ends answer them as the server, through the same entry points
+//! `proxy-mio` uses (`on_accept`, `recv_buf`/`on_recv`,
+//! `send_buf`/`on_sent`, `poll_action`). What it measures is the user-space part of the
 //! `h1ka` / `h1close` suites of `benches/bench-http.sh`, which a
 //! restructuring of the data path must not make slower.
 //!
@@ -24,14 +25,14 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
+use std::rc::Rc;
 
 use core::net::SocketAddr;
 
-use sluice_core::cfgparse::{self, ParseOptions};
-use sluice_core::engine::{Engine, EngineOptions};
-use sluice_core::sock::{Action, ListenerId, SockId};
-use sluice_core::time::Time;
+use sluice_core::engine::EngineOptions;
+use sluice_core::sock::{CloseHow, ListenerId, SockId};
+use sluice_core::testkit::{self, Driver, DriverOptions, Ends, FarEnd};
 
 use common::Case;
 
@@ -107,175 +108,179 @@ fn response_chunked() -> Vec<u8> {
     r
 }
 
-/// The far end of one engine socket.
+/// The far end of one engine socket: a client, or the server, which
+/// answers each request (`\r\n\r\n`) with the response (HTTP) or echoes
+/// (TCP).
 #[derive(Default)]
 struct End {
     /// Bytes for the engine to read.
-    inbox: Vec<u8>,
-    /// Bytes the engine wrote, not yet consumed by the far end.
+    inbox: VecDeque<u8>,
+    /// Server: bytes the engine wrote, not yet answered.
     got: Vec<u8>,
-    read: bool,
-    write: bool,
     server: bool,
-    closed: bool,
-}
-
-/// One engine and the far ends of its sockets.
-struct Bench {
-    engine: Engine,
-    now: Time,
-    listener: ListenerId,
-    ends: BTreeMap<SockId, End>,
-    response: Vec<u8>,
-    /// Server mode: answer each request (`\r\n\r\n`) with `response`;
-    /// else echo (TCP).
-    http: bool,
+    /// Client: bytes received so far.
+    received: usize,
+    /// Server mode: answer each request with this; `None`: echo (TCP).
+    response: Option<Rc<[u8]>>,
     /// `ENGINE_HTTP_SHOW` set: print what the client receives.
     show: bool,
-    /// The sockets, reused between turns.
-    socks: Vec<SockId>,
+}
+
+impl FarEnd for End {
+    fn to_engine(&mut self) -> &mut VecDeque<u8> {
+        &mut self.inbox
+    }
+
+    fn fin_pending(&self) -> bool {
+        false
+    }
+
+    fn fin_delivered(&mut self) {}
+
+    fn room(&self) -> usize {
+        usize::MAX
+    }
+
+    fn receive(&mut self, bytes: &[u8]) {
+        if !self.server {
+            self.received += bytes.len();
+            if self.show {
+                eprintln!("{}", String::from_utf8_lossy(bytes));
+            }
+            return;
+        }
+        match &self.response {
+            Some(r) => {
+                self.got.extend_from_slice(bytes);
+                while let Some(p) = self.got.windows(4).position(|w| w == b"\r\n\r\n") {
+                    self.got.drain(..p + 4);
+                    self.inbox.extend(r.iter());
+                }
+            }
+            None => self.inbox.extend(bytes),
+        }
+    }
+}
+
+/// The far ends, as the driver sees them.
+struct Far {
+    ends: Vec<End>,
+    /// Numbers of closed ends, reused.
+    free: Vec<usize>,
+    /// Connects asked, answered at the next turn.
+    connects: Vec<SockId>,
+    response: Option<Rc<[u8]>>,
+    show: bool,
+}
+
+impl Far {
+    fn new_end(&mut self, end: End) -> usize {
+        match self.free.pop() {
+            Some(i) => {
+                self.ends[i] = end;
+                i
+            }
+            None => {
+                self.ends.push(end);
+                self.ends.len() - 1
+            }
+        }
+    }
+}
+
+impl Ends for Far {
+    type End = End;
+
+    fn end(&mut self, i: usize) -> &mut End {
+        &mut self.ends[i]
+    }
+
+    fn connect(&mut self, sock: SockId, _addr: SocketAddr) -> usize {
+        self.connects.push(sock);
+        let response = self.response.clone();
+        self.new_end(End {
+            server: true,
+            response,
+            ..End::default()
+        })
+    }
+
+    /// The end is reused by the next accept or connect (its byte count
+    /// stays readable until then).
+    fn closed(&mut self, end: usize, _how: CloseHow) {
+        self.free.push(end);
+    }
+}
+
+/// One engine (in the shared in-memory driver) and the far ends of its
+/// sockets.
+struct Bench {
+    d: Driver,
+    far: Far,
+    listener: ListenerId,
 }
 
 impl Bench {
     fn new(cfg: &str, response: Vec<u8>) -> Bench {
-        let parsed = cfgparse::parse("bench.cfg", cfg, ParseOptions::new("bench"))
-            .unwrap_or_else(|e| panic!("{e}"));
         let opts = EngineOptions {
             seed: 1,
             ..Default::default()
         };
-        let resolver = |_: &str, _: u16| None;
-        let engine = Engine::from_config(Time::ZERO, &parsed.config, opts, &resolver)
-            .unwrap_or_else(|e| panic!("{e:?}"));
+        let engine = testkit::engine_from_text("bench.cfg", cfg, opts);
         let http = !cfg.contains("mode tcp");
-        let mut b = Bench {
-            engine,
-            now: Time::ZERO,
-            listener: ListenerId(0),
-            ends: BTreeMap::new(),
-            response,
-            http,
-            show: std::env::var_os("ENGINE_HTTP_SHOW").is_some(),
-            socks: Vec::new(),
+        // No check after every drain: the driver's share of the figure
+        // stays small (the tests and the fuzzer check).
+        let dopts = DriverOptions {
+            check_invariants: false,
+            check_timeouts: false,
+            ..DriverOptions::default()
         };
-        b.drain();
-        b
+        let mut far = Far {
+            ends: Vec::new(),
+            free: Vec::new(),
+            connects: Vec::new(),
+            response: http.then(|| response.into()),
+            show: std::env::var_os("ENGINE_HTTP_SHOW").is_some(),
+        };
+        let d = Driver::new(engine, dopts, &mut far);
+        let listener = d.listeners.first().expect("a listener").0;
+        Bench { d, far, listener }
     }
 
-    fn drain(&mut self) {
-        while let Some(a) = self.engine.poll_action() {
-            match a {
-                Action::Listen { listener, .. } => self.listener = listener,
-                Action::Connect { sock, .. } => {
-                    self.ends.insert(
-                        sock,
-                        End {
-                            server: true,
-                            ..End::default()
-                        },
-                    );
-                    self.engine.on_connected(self.now, sock);
-                }
-                Action::Interest { sock, read, write } => {
-                    if let Some(e) = self.ends.get_mut(&sock) {
-                        e.read = read;
-                        e.write = write;
-                    }
-                }
-                Action::Close { sock, .. } => {
-                    if let Some(e) = self.ends.get_mut(&sock) {
-                        e.closed = true;
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-
-    fn accept(&mut self) -> SockId {
+    fn accept(&mut self) -> usize {
         let peer: SocketAddr = "127.0.0.2:40000".parse().unwrap();
         let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        let sock = self
-            .engine
-            .on_accept(self.now, self.listener, Some(peer), Some(local))
+        let show = self.far.show;
+        let end = self.far.new_end(End {
+            show,
+            ..End::default()
+        });
+        self.d
+            .accept(&mut self.far, self.listener, end, Some(peer), Some(local))
             .expect("accepted");
-        self.ends.insert(sock, End::default());
-        self.drain();
-        sock
+        end
     }
 
-    /// Moves bytes both ways until nothing moves; returns the bytes the
-    /// client `client` received.
-    fn run(&mut self, client: SockId) -> usize {
-        let mut received = 0;
+    /// Moves bytes both ways until nothing moves (servers connect at
+    /// once); returns the bytes the client `client` received.
+    fn run(&mut self, client: usize) -> usize {
+        let before = self.far.ends[client].received;
         loop {
-            let mut moved = false;
-            let mut socks = std::mem::take(&mut self.socks);
-            socks.clear();
-            socks.extend(self.ends.keys().copied());
-            for &sock in &socks {
-                // Engine -> far end.
-                let out = self.engine.send_buf(sock);
-                let want_write = self.ends.get(&sock).is_some_and(|e| e.write && !e.closed);
-                if want_write && !out.is_empty() {
-                    let n = out.len();
-                    let e = self.ends.get_mut(&sock).unwrap();
-                    e.got.extend_from_slice(out);
-                    self.engine.on_sent(self.now, sock, n);
-                    self.drain();
-                    moved = true;
-                    if sock == client {
-                        received += n;
-                    }
-                }
-                // The server answers complete requests.
-                let e = self.ends.get_mut(&sock).unwrap();
-                if e.server && !e.got.is_empty() {
-                    if self.http {
-                        while let Some(p) = e.got.windows(4).position(|w| w == b"\r\n\r\n") {
-                            e.got.drain(..p + 4);
-                            e.inbox.extend_from_slice(&self.response);
-                        }
-                    } else {
-                        let got = std::mem::take(&mut e.got);
-                        e.inbox.extend_from_slice(&got);
-                    }
-                }
-                if sock == client {
-                    if self.show && !e.got.is_empty() {
-                        eprintln!("{}", String::from_utf8_lossy(&e.got));
-                    }
-                    e.got.clear();
-                }
-                // Far end -> engine.
-                let e = self.ends.get(&sock).unwrap();
-                if e.read && !e.closed && !e.inbox.is_empty() {
-                    let buf = self.engine.recv_buf(sock);
-                    let e = self.ends.get_mut(&sock).unwrap();
-                    let n = buf.len().min(e.inbox.len());
-                    if n > 0 {
-                        buf[..n].copy_from_slice(&e.inbox[..n]);
-                        e.inbox.drain(..n);
-                        self.engine.on_recv(self.now, sock, n);
-                        self.drain();
-                        moved = true;
-                    }
-                }
+            while let Some(sock) = self.far.connects.pop() {
+                self.d.connected(&mut self.far, sock);
             }
-            self.socks = socks;
-            self.ends.retain(|_, e| !e.closed);
-            if !moved {
-                return received;
+            if !self.d.round(&mut self.far) && self.far.connects.is_empty() {
+                return self.far.ends[client].received - before;
             }
         }
     }
 
-    fn send(&mut self, client: SockId, bytes: &[u8]) {
-        self.ends
-            .get_mut(&client)
-            .unwrap()
-            .inbox
-            .extend_from_slice(bytes);
+    fn send(&mut self, client: usize, bytes: &[u8]) {
+        self.far.ends[client].inbox.extend(bytes);
+    }
+
+    fn response_len(&self) -> usize {
+        self.far.response.as_ref().map_or(0, |r| r.len())
     }
 }
 
@@ -292,7 +297,7 @@ fn keep_alive(cfg: &'static str, response: fn() -> Vec<u8>) -> impl FnMut() -> u
         }
         // Rules may add headers: at least the server's bytes, per request.
         assert!(
-            total >= KA_BATCH * b.response.len() as u64,
+            total >= KA_BATCH * b.response_len() as u64,
             "every response"
         );
         total

@@ -17,7 +17,14 @@
 //! * [`freq_ctr`]: frequency counters (`freq_ctr.c`).
 //! * [`stick_table`]: stick tables, keys, data types (`stick_table.c`).
 //! * [`peers`]: the peers protocol: wire codec and sessions (`peers.c`).
-//! * [`fuzzing`]: entry points shared by the fuzz targets and the corpus replay test.
+//! * [`sample`]: samples, fetches, converters (`sample.c`, `arg.c`): `sample/`
+//!   splits values, the fetch table, the converters and arguments.
+//! * [`rules`]: rule types and their parser (`http_act.c`, `tcp_rules.c`
+//!   keyword parsers): `rules/`.
+//! * `testkit` (cargo feature `testkit`): the in-memory driver shared by
+//!   the scenario tests, the engine fuzz targets and the engine benchmark.
+//! * `fuzzing` (cargo feature `fuzzing`): entry points shared by the fuzz
+//!   targets and the corpus replay test; not compiled into production builds.
 
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
@@ -33,6 +40,7 @@ pub mod conn;
 pub mod engine;
 mod fetch;
 pub mod freq_ctr;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod http;
 pub mod inspect;
@@ -54,6 +62,8 @@ pub mod stick_table;
 pub mod stream;
 pub mod task;
 mod tcp_rules;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod time;
 mod vars;
 

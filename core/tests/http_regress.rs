@@ -73,7 +73,8 @@ fn a_client_closing_between_requests_gets_a_clean_close() {
 
 /// The `show stat` field `name` of row `px,sv`.
 fn stat(w: &mut World, px: &str, sv: &str, name: &str) -> String {
-    let out = w.engine.cli_request(w.now, "show stat");
+    let now = w.now;
+    let out = w.engine.cli_request(now, "show stat");
     let mut lines = out.lines();
     let cols: Vec<&str> = lines
         .next()

@@ -28,7 +28,8 @@ fn cfg(mode: &str, proxies: &str) -> String {
 
 /// The `show stat` field `name` of row `px,sv`.
 fn stat(w: &mut World, px: &str, sv: &str, name: &str) -> String {
-    let out = w.engine.cli_request(w.now, "show stat");
+    let now = w.now;
+    let out = w.engine.cli_request(now, "show stat");
     let mut lines = out.lines();
     let cols: Vec<&str> = lines
         .next()

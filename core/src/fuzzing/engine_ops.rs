@@ -62,15 +62,14 @@
 //! not a request). In TCP mode every far end receives a prefix of what
 //! one of its possible peers sent.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use crate::cfgparse::{self, ParseOptions};
-use crate::engine::{Engine, EngineOptions, StopMode};
+use crate::engine::{EngineOptions, StopMode};
 use crate::http::h1::{self, BodyLen, ChunkedDecoder, Decoded, Method, Side};
-use crate::sock::{Action, ListenAddr, ListenerId, SockError, SockId};
-use crate::time::Time;
+use crate::sock::{Action, CloseHow, ListenAddr, ListenerId, LogLine, SockError, SockId};
+use crate::testkit::{self, Driver, DriverOptions, Ends, FarEnd};
 
 /// Ops run per input at most (keeps every execution short).
 pub const MAX_OPS: usize = 1000;
@@ -803,41 +802,111 @@ impl End {
     }
 }
 
-/// The engine's view of one socket, as the driver keeps it.
-#[derive(Debug)]
-struct Sock {
-    end: usize,
-    read: bool,
-    write: bool,
-    /// `Action::Connect` asked, not answered yet.
-    connecting: bool,
-    /// `Action::Shutdown` was asked.
-    shut: bool,
-    splice_to: Option<SockId>,
+impl FarEnd for End {
+    fn to_engine(&mut self) -> &mut VecDeque<u8> {
+        &mut self.to_engine
+    }
+
+    fn fin_pending(&self) -> bool {
+        self.fin_to_engine && !self.fin_delivered
+    }
+
+    fn fin_delivered(&mut self) {
+        self.fin_delivered = true;
+    }
+
+    fn room(&self) -> usize {
+        End::room(self)
+    }
+
+    fn receive(&mut self, bytes: &[u8]) {
+        End::receive(self, bytes);
+    }
 }
 
-/// The driver: one engine and the far ends of its sockets.
+/// The world: the shared in-memory driver ([`Driver`]: the engine, its
+/// sockets and clock) and the far ends of its sockets.
 #[derive(Debug)]
 struct World {
     target: Target,
-    engine: Engine,
-    now: Time,
-    splice: bool,
-    listeners: Vec<(ListenerId, SocketAddr)>,
-    paused: BTreeSet<ListenerId>,
-    socks: BTreeMap<SockId, Sock>,
+    d: Driver,
     ends: Vec<End>,
-    /// Most bytes per read (`ReadChunk`).
-    read_chunk: usize,
     requests: Vec<Vec<u8>>,
     responses: Vec<Vec<u8>>,
     /// What happened, when a trace was asked for ([`trace`]).
     trace: Option<Vec<String>>,
 }
 
+/// The far ends as the driver sees them (the world but its driver).
+struct View<'a> {
+    ends: &'a mut Vec<End>,
+    trace: &'a mut Option<Vec<String>>,
+    http: bool,
+}
+
+impl View<'_> {
+    fn note(&mut self, line: impl FnOnce() -> String) {
+        if let Some(t) = self.trace.as_mut() {
+            t.push(line());
+        }
+    }
+}
+
+impl Ends for View<'_> {
+    type End = End;
+
+    fn end(&mut self, i: usize) -> &mut End {
+        &mut self.ends[i]
+    }
+
+    fn connect(&mut self, sock: SockId, _addr: SocketAddr) -> usize {
+        self.ends.push(End::new(false, self.http));
+        let end = self.ends.len() - 1;
+        self.ends[end].sock = Some(sock);
+        end
+    }
+
+    fn saw(&mut self, a: &Action) {
+        if !matches!(a, Action::Log(_)) {
+            self.note(|| format!("    {a:?}"));
+        }
+    }
+
+    fn accepted(&mut self, end: usize, sock: SockId) {
+        self.ends[end].sock = Some(sock);
+    }
+
+    fn closed(&mut self, end: usize, _how: CloseHow) {
+        self.ends[end].sock = None;
+    }
+
+    fn log(&mut self, l: LogLine) {
+        self.note(|| format!("    log: {}", l.text));
+    }
+
+    fn exit(&mut self) {
+        self.note(|| "    exit".to_string());
+    }
+}
+
 /// Pump rounds per input at most: every round moves bytes or delivers an
 /// event, so the bound is only hit by a livelock.
 const MAX_PUMP_ROUNDS: usize = 100_000;
+
+/// Splits the world into its driver and the far ends as the driver sees
+/// them.
+macro_rules! split {
+    ($w:expr) => {
+        (
+            &mut $w.d,
+            &mut View {
+                ends: &mut $w.ends,
+                trace: &mut $w.trace,
+                http: $w.target == Target::Http,
+            },
+        )
+    };
+}
 
 impl World {
     fn new(target: Target, opts: Options) -> World {
@@ -845,148 +914,51 @@ impl World {
             Target::Http => HTTP_CFG,
             Target::Tcp => TCP_CFG,
         };
-        let parsed = cfgparse::parse("fuzz.cfg", text, ParseOptions::new("fuzz"))
-            .unwrap_or_else(|e| panic!("fuzz configuration: {e}"));
         let eopts = EngineOptions {
             seed: 1,
             epoch_ms: 1_795_302_242_000,
             splice: opts.splice,
             ..EngineOptions::default()
         };
-        let resolver = |_: &str, _: u16| None;
-        let mut engine = Engine::from_config(Time::ZERO, &parsed.config, eopts, &resolver)
-            .unwrap_or_else(|e| panic!("fuzz configuration: {e}"));
+        let mut engine = testkit::engine_from_text("fuzz.cfg", text, eopts);
         match opts.pool {
             1 => engine.set_pool_limit(2),
             2 => engine.set_pool_limit(3),
             3 => engine.set_pool_limit(5),
             _ => {}
         }
-        let mut w = World {
-            target,
-            engine,
-            now: Time::ZERO,
+        let dopts = DriverOptions {
+            check_invariants: true,
+            check_timeouts: true,
+            recv_blocked: true,
             splice: opts.splice,
-            listeners: Vec::new(),
-            paused: BTreeSet::new(),
-            socks: BTreeMap::new(),
-            ends: Vec::new(),
             read_chunk: usize::MAX,
+            tick_at_end: true,
+        };
+        let mut ends = Vec::new();
+        let mut trace = None;
+        let d = Driver::new(
+            engine,
+            dopts,
+            &mut View {
+                ends: &mut ends,
+                trace: &mut trace,
+                http: target == Target::Http,
+            },
+        );
+        World {
+            target,
+            d,
+            ends,
             requests: canned_requests(target),
             responses: canned_responses(target),
-            trace: None,
-        };
-        w.drain();
-        w
+            trace,
+        }
     }
 
-    // -------------------------------------------------------------- actions
-
-    /// Carries out every action, then checks the engine (after every entry
-    /// point).
     fn drain(&mut self) {
-        while let Some(a) = self.engine.poll_action() {
-            self.act(a);
-        }
-        self.engine.check_invariants();
-        if let Some(t) = self.engine.next_timeout() {
-            assert!(
-                t > self.now,
-                "timer at {t:?}, not after now {:?}: busy loop",
-                self.now
-            );
-        }
-    }
-
-    fn act(&mut self, a: Action) {
-        if !matches!(a, Action::Log(_)) {
-            self.note(|| format!("    {a:?}"));
-        }
-        match a {
-            Action::Listen { listener, addr } => {
-                if let ListenAddr::Tcp(a) = addr {
-                    self.listeners.push((listener, a));
-                }
-            }
-            Action::Unlisten { listener } => self.listeners.retain(|(l, _)| *l != listener),
-            Action::Pause { listener } => {
-                assert!(self.paused.insert(listener), "{listener:?} paused twice");
-            }
-            Action::Resume { listener } => {
-                assert!(
-                    self.paused.remove(&listener),
-                    "{listener:?} resumed unpaused"
-                );
-            }
-            Action::Connect { sock, addr: _ } => {
-                assert!(!self.socks.contains_key(&sock), "{sock:?} connected twice");
-                let end = self.new_end(false);
-                self.ends[end].sock = Some(sock);
-                self.socks.insert(
-                    sock,
-                    Sock {
-                        end,
-                        read: false,
-                        write: false,
-                        connecting: true,
-                        shut: false,
-                        splice_to: None,
-                    },
-                );
-            }
-            Action::Interest { sock, read, write } => {
-                let s = self.known(sock, "Interest");
-                s.read = read;
-                s.write = write;
-            }
-            Action::Splice { from, to } => {
-                assert!(self.splice, "splice asked of a driver that cannot");
-                assert!(self.socks.contains_key(&to), "splice to unknown {to:?}");
-                let s = self.known(from, "Splice");
-                assert!(s.splice_to.is_none(), "{from:?} spliced twice");
-                s.splice_to = Some(to);
-            }
-            Action::Shutdown { sock } => {
-                let pending = self.engine.send_buf(sock).len();
-                assert_eq!(
-                    pending, 0,
-                    "Shutdown of {sock:?} with {pending} bytes to send"
-                );
-                self.known(sock, "Shutdown").shut = true;
-            }
-            Action::Close { sock, how: _ } => {
-                self.known(sock, "Close");
-                self.forget(sock);
-            }
-            Action::Log(l) => self.note(|| format!("    log: {}", l.text)),
-            Action::Exit => self.note(|| "    exit".to_string()),
-        }
-    }
-
-    fn note(&mut self, line: impl FnOnce() -> String) {
-        if let Some(t) = self.trace.as_mut() {
-            t.push(line());
-        }
-    }
-
-    fn known(&mut self, sock: SockId, what: &str) -> &mut Sock {
-        match self.socks.get_mut(&sock) {
-            Some(s) => s,
-            None => panic!("{what} for {sock:?}, which the driver does not know"),
-        }
-    }
-
-    /// The socket is gone (closed by the engine or failed): its far end
-    /// stops, and sockets spliced into it stop splicing.
-    fn forget(&mut self, sock: SockId) {
-        if let Some(s) = self.socks.remove(&sock) {
-            self.ends[s.end].sock = None;
-        }
-        for s in self.socks.values_mut() {
-            if s.splice_to == Some(sock) {
-                s.splice_to = None;
-            }
-        }
+        let (d, v) = split!(self);
+        d.drain(v);
     }
 
     fn new_end(&mut self, client: bool) -> usize {
@@ -995,146 +967,16 @@ impl World {
         self.ends.len() - 1
     }
 
-    // ----------------------------------------------------------------- I/O
-
     /// Moves bytes and events until nothing moves.
     fn pump(&mut self) {
-        for _ in 0..MAX_PUMP_ROUNDS {
-            let ids: Vec<SockId> = self.socks.keys().copied().collect();
-            let mut progress = false;
-            for id in ids {
-                progress |= self.service(id);
-            }
-            if !progress {
-                return;
-            }
-        }
-        panic!("no quiescence after {MAX_PUMP_ROUNDS} rounds: livelock");
-    }
-
-    /// One turn of I/O on one socket; returns whether anything moved.
-    fn service(&mut self, id: SockId) -> bool {
-        let Some(s) = self.socks.get(&id) else {
-            return false;
-        };
-        if s.connecting {
-            return false;
-        }
-        let mut progress = self.service_write(id);
-        let Some(s) = self.socks.get(&id) else {
-            return progress;
-        };
-        if !s.read {
-            return progress;
-        }
-        progress |= match s.splice_to {
-            Some(to) => self.service_splice(id, to),
-            None => self.service_read(id),
-        };
-        progress
-    }
-
-    fn service_write(&mut self, id: SockId) -> bool {
-        let s = &self.socks[&id];
-        if !s.write {
-            return false;
-        }
-        let (e, shut) = (s.end, s.shut);
-        let room = self.ends[e].room();
-        let buf = self.engine.send_buf(id);
-        if buf.is_empty() || room == 0 {
-            return false;
-        }
-        assert!(
-            !shut,
-            "{} bytes to write on {id:?} after its FIN",
-            buf.len()
-        );
-        let n = buf.len().min(room);
-        self.ends[e].receive(&buf[..n]);
-        self.engine.on_sent(self.now, id, n);
-        self.drain();
-        true
-    }
-
-    fn service_read(&mut self, id: SockId) -> bool {
-        let e = self.socks[&id].end;
-        let end = &self.ends[e];
-        if !end.to_engine.is_empty() {
-            let buf = self.engine.recv_buf(id);
-            if buf.is_empty() {
-                return false;
-            }
-            let end = &mut self.ends[e];
-            let n = buf.len().min(end.to_engine.len()).min(self.read_chunk);
-            for (d, b) in buf[..n].iter_mut().zip(end.to_engine.drain(..n)) {
-                *d = b;
-            }
-            self.engine.on_recv(self.now, id, n);
-            self.drain();
-            let end = &self.ends[e];
-            if end.to_engine.is_empty() && !end.fin_to_engine && self.socks.contains_key(&id) {
-                // The next read would find nothing.
-                self.engine.recv_blocked(id);
-                self.drain();
-            }
-            return true;
-        }
-        if end.fin_to_engine && !end.fin_delivered {
-            if self.engine.recv_buf(id).is_empty() {
-                return false;
-            }
-            self.ends[e].fin_delivered = true;
-            self.engine.on_recv(self.now, id, 0);
-            self.drain();
-            return true;
-        }
-        false
-    }
-
-    /// Spliced reads go straight to the far end of `to`.
-    fn service_splice(&mut self, id: SockId, to: SockId) -> bool {
-        let e = self.socks[&id].end;
-        let Some(dst) = self.socks.get(&to) else {
-            return false;
-        };
-        let (d, dst_shut) = (dst.end, dst.shut);
-        let n = self.ends[e]
-            .to_engine
-            .len()
-            .min(self.ends[d].room())
-            .min(self.read_chunk);
-        if n > 0 {
-            assert!(!dst_shut, "{n} bytes spliced into {to:?} after its FIN");
-            let bytes: Vec<u8> = self.ends[e].to_engine.drain(..n).collect();
-            self.ends[d].receive(&bytes);
-            self.engine.on_spliced(self.now, id, n);
-            self.drain();
-            return true;
-        }
-        let end = &self.ends[e];
-        if end.to_engine.is_empty() && end.fin_to_engine && !end.fin_delivered {
-            self.ends[e].fin_delivered = true;
-            self.engine.on_recv(self.now, id, 0);
-            self.drain();
-            return true;
-        }
-        false
+        let (d, v) = split!(self);
+        d.pump(v, MAX_PUMP_ROUNDS);
     }
 
     /// Lets `ms` pass, running every timer at its due time.
     fn advance(&mut self, ms: u64) {
-        let end = self.now.add_ms(ms);
-        while let Some(t) = self.engine.next_timeout().filter(|&t| t <= end) {
-            self.now = t;
-            self.engine.on_timeout(t);
-            self.drain();
-            self.pump();
-        }
-        self.now = end;
-        self.engine.on_timeout(end);
-        self.drain();
-        self.pump();
+        let (d, v) = split!(self);
+        d.advance(v, ms, MAX_PUMP_ROUNDS);
     }
 
     // ----------------------------------------------------------------- ops
@@ -1147,8 +989,8 @@ impl World {
                 let e = &self.ends[i];
                 e.client == client
                     && e.sock
-                        .and_then(|s| self.socks.get(&s))
-                        .is_some_and(|s| !s.connecting)
+                        .and_then(|s| self.d.socks.get(&s))
+                        .is_some_and(|s| s.connecting.is_none())
             })
             .collect()
     }
@@ -1200,7 +1042,7 @@ impl World {
                 }
             }
             Op::ReadChunk { size } => {
-                self.read_chunk = if size == 0 {
+                self.d.opts.read_chunk = if size == 0 {
                     usize::MAX
                 } else {
                     usize::from(size)
@@ -1222,13 +1064,13 @@ impl World {
                 let line = CLI_CMDS[usize::from(cmd) % CLI_CMDS.len()]
                     .replace("{be}", be)
                     .replace("{t}", table);
-                let _ = self.engine.cli_request(self.now, &line);
+                let _ = self.d.engine.cli_request(self.d.now, &line);
                 self.drain();
                 self.pump();
             }
             Op::Stop { hard } => {
                 let mode = if hard { StopMode::Hard } else { StopMode::Soft };
-                self.engine.stop(self.now, mode);
+                self.d.engine.stop(self.d.now, mode);
                 self.drain();
                 self.pump();
             }
@@ -1237,10 +1079,14 @@ impl World {
 
     fn connect(&mut self, listener: u8, proxy: u8) {
         let open: Vec<(ListenerId, SocketAddr)> = self
+            .d
             .listeners
             .iter()
-            .copied()
-            .filter(|(l, _)| !self.paused.contains(l))
+            .filter_map(|(l, a)| match a {
+                ListenAddr::Tcp(a) => Some((*l, *a)),
+                _ => None,
+            })
+            .filter(|(l, _)| !self.d.paused.contains(l))
             .collect();
         if open.is_empty() {
             return;
@@ -1263,29 +1109,14 @@ impl World {
             }
             _ => {}
         }
-        if self.engine.listeners[l.0 as usize].accept_proxy {
+        if self.d.engine.listeners[l.0 as usize].accept_proxy {
             // The engine takes the header off before reading the payload.
-            let max = self.engine.pool.bufsize();
+            let max = self.d.engine.pool.bufsize();
             self.ends[e].proxy_hdr = Some((Vec::new(), max));
         }
         self.ends[e].script.extend(h);
-        let id = self.engine.on_accept(self.now, l, Some(peer), Some(local));
-        if let Some(id) = id {
-            assert!(!self.socks.contains_key(&id), "{id:?} accepted twice");
-            self.ends[e].sock = Some(id);
-            self.socks.insert(
-                id,
-                Sock {
-                    end: e,
-                    read: false,
-                    write: false,
-                    connecting: false,
-                    shut: false,
-                    splice_to: None,
-                },
-            );
-        }
-        self.drain();
+        let (d, v) = split!(self);
+        d.accept(v, l, e, Some(peer), Some(local));
         self.pump();
     }
 
@@ -1328,10 +1159,9 @@ impl World {
             return;
         };
         if reset {
-            let id = self.ends[e].sock.expect("live");
-            self.forget(id);
-            self.engine.on_error(self.now, id, SockError::Reset);
-            self.drain();
+            let id = self.ends[e].sock.take().expect("live");
+            let (d, v) = split!(self);
+            d.error(v, id, SockError::Reset);
         } else {
             self.ends[e].fin_to_engine = true;
         }
@@ -1339,30 +1169,28 @@ impl World {
     }
 
     fn pending(&self) -> Vec<SockId> {
-        self.socks
-            .iter()
-            .filter(|(_, s)| s.connecting)
-            .map(|(&id, _)| id)
-            .collect()
+        self.d.pending()
     }
 
     fn answer_connect(&mut self, id: SockId, how: u8) {
         match how % 4 {
             0 | 1 => {
-                self.known(id, "connect").connecting = false;
-                self.engine.on_connected(self.now, id);
+                let (d, v) = split!(self);
+                d.connected(v, id);
             }
             n => {
-                self.forget(id);
+                if let Some(s) = self.d.socks.get(&id) {
+                    self.ends[s.end].sock = None;
+                }
                 let err = if n == 2 {
                     SockError::Refused
                 } else {
                     SockError::TimedOut
                 };
-                self.engine.on_connect_error(self.now, id, err);
+                let (d, v) = split!(self);
+                d.connect_failed(v, id, err);
             }
         }
-        self.drain();
         self.pump();
     }
 
@@ -1385,23 +1213,23 @@ impl World {
             if !self.pending().is_empty() {
                 continue;
             }
-            let Some(t) = self.engine.next_timeout() else {
+            let Some(t) = self.d.engine.next_timeout() else {
                 break;
             };
-            self.now = t;
-            self.engine.on_timeout(t);
+            self.d.now = t;
+            self.d.engine.on_timeout(t);
             self.drain();
         }
         self.pump();
         assert_eq!(
-            self.engine.datapath_counts(),
+            self.d.engine.datapath_counts(),
             (0, 0, 0, 0),
             "after every far end closed and every timeout ran, the engine still holds \
              (connections, sessions, streams, buffers); sockets left: {:?}",
-            self.socks
+            self.d.socks
         );
-        assert_eq!(self.engine.sock_count(), 0, "sockets leaked");
-        assert!(self.socks.is_empty(), "the driver still has sockets");
+        assert_eq!(self.d.engine.sock_count(), 0, "sockets leaked");
+        assert!(self.d.socks.is_empty(), "the driver still has sockets");
         self.check_tcp_bytes();
     }
 
@@ -1461,14 +1289,14 @@ pub fn trace(target: Target, data: &[u8], out: &mut Vec<String>) {
         out.extend(w.trace.as_mut().map(std::mem::take).unwrap_or_default());
     };
     for op in &ops {
-        out.push(format!("{:>6}ms {op:?}", w.now.as_ms()));
+        out.push(format!("{:>6}ms {op:?}", w.d.now.as_ms()));
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.run(op)));
         flush(&mut w, out);
         if let Err(e) = r {
             std::panic::resume_unwind(e);
         }
     }
-    out.push(format!("{:>6}ms finish", w.now.as_ms()));
+    out.push(format!("{:>6}ms finish", w.d.now.as_ms()));
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.finish()));
     flush(&mut w, out);
     for (i, e) in w.ends.iter().enumerate() {

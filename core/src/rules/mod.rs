@@ -1,0 +1,496 @@
+//! Rules: the parsed actions of `tcp-request`, `tcp-response`,
+//! `http-request`, `http-response` and `http-after-response` lines, the
+//! switching (`use_backend`) and sticking (`stick`) rules, and log-format
+//! strings (HAProxy's `tcp_rules.c`, `http_rules.c`, `http_act.c`,
+//! `stick_table.c` actions, `log.c`'s `parse_logformat_string`).
+//!
+//! These are *descriptions*: what each rule would do, typed and checked.
+//! Executing them is the data path's job. A [`RuleSet`] is one proxy's
+//! rules, built once from the parsed configuration (`parse`: building
+//! rules from configuration words):
+//!
+//! ```text
+//!  cfgparse::Proxy ──RuleSet::build──> RuleSet
+//!     acl lines      ──AclScope──┐        tcp_req_conn/sess/cont, tcp_res_cont
+//!     rule lines ──action words──┼──>     http_req, http_res, http_after_res
+//!                 └─if/unless────┘        switching (use_backend), sticking
+//! ```
+//!
+//! Rules inherited from a named `defaults` section come first and resolve
+//! their ACL names against that section's ACLs only; the proxy's own rules
+//! see only the proxy's ACLs (HAProxy 2.6). Every table a rule or a fetch
+//! names must exist; every fetch must be usable where the rule runs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::acl::{Acl, AclTest, Condition};
+use crate::cfgparse::{Diagnostic, StickKind};
+use crate::sample::{Layer, Regex, SampleCtx, SampleExpr, TableRef, VarName};
+use crate::stick_table::DataType;
+
+mod parse;
+
+pub use parse::{build_all, table_index};
+
+/// One piece of a log-format string.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LfNode {
+    /// Text copied as is.
+    Lit(String),
+    /// `%[expr]`, or a variable such as `%ci` (as a fetch: `%ci` is `src`,
+    /// others are [`FetchKind::LogVar`](crate::sample::FetchKind::LogVar)). `flags`: the `%{+Q,-E}` options.
+    Expr { expr: SampleExpr, flags: String },
+}
+
+/// A log-format string (HAProxy's list of `logformat_node`): literal text
+/// and sample expressions, as in `set-header X-Src %[src]` or
+/// `redirect location https://%[hdr(host)]%[capture.req.uri]`.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct LogFormat {
+    pub nodes: Vec<LfNode>,
+}
+
+impl LogFormat {
+    /// The string when it has no expression.
+    pub fn literal(&self) -> Option<&str> {
+        match self.nodes.as_slice() {
+            [] => Some(""),
+            [LfNode::Lit(s)] => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Every expression, in order.
+    pub fn exprs(&self) -> impl Iterator<Item = &SampleExpr> {
+        self.nodes.iter().filter_map(|n| match n {
+            LfNode::Expr { expr, .. } => Some(expr),
+            LfNode::Lit(_) => None,
+        })
+    }
+
+    /// Renders the string; an expression without a value renders as
+    /// nothing (in log lines HAProxy writes `-`: the logger does that).
+    pub fn render(&self, ctx: &mut dyn SampleCtx) -> Vec<u8> {
+        let mut out = Vec::new();
+        for n in &self.nodes {
+            match n {
+                LfNode::Lit(s) => out.extend_from_slice(s.as_bytes()),
+                LfNode::Expr { expr, .. } => {
+                    if let Some(v) = expr.eval(ctx).and_then(|s| s.into_bytes()) {
+                        out.extend_from_slice(&v);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Where a rule runs (HAProxy's `SMP_VAL_*` check points), which decides
+/// the fetches it may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    TcpConn,
+    TcpSess,
+    TcpContent,
+    TcpResContent,
+    HttpReq,
+    HttpRes,
+    HttpAfterRes,
+    /// `use_backend`.
+    Switching,
+    /// `use-server` (HAProxy's `SMP_VAL_BE_SET_SRV`).
+    SetSrv,
+    /// `stick on|match|store-request`.
+    StickReq,
+    /// `stick store-response`.
+    StickRes,
+}
+
+impl Stage {
+    /// The check point's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::TcpConn => "tcp-request connection rule",
+            Stage::TcpSess => "tcp-request session rule",
+            Stage::TcpContent => "tcp-request content rule",
+            Stage::TcpResContent => "tcp-response content rule",
+            Stage::HttpReq => "http-request rule",
+            Stage::HttpRes => "http-response rule",
+            Stage::HttpAfterRes => "http-after-response rule",
+            Stage::Switching => "use_backend rule",
+            Stage::SetSrv => "use-server rule",
+            Stage::StickReq => "stick rule",
+            Stage::StickRes => "stick store-response rule",
+        }
+    }
+
+    /// Whether data from `layer` is available here.
+    pub fn allows(self, layer: Layer) -> bool {
+        use Stage::*;
+        let req = matches!(self, TcpContent | HttpReq | Switching | SetSrv | StickReq);
+        let res = matches!(self, TcpResContent | HttpRes | HttpAfterRes | StickRes);
+        match layer {
+            Layer::Internal | Layer::L4 => true,
+            Layer::ReqContent | Layer::HttpReq => req,
+            Layer::HttpRes => res,
+            Layer::HttpAny => req || res,
+        }
+    }
+}
+
+/// `track-scN KEY [table T]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrackSc {
+    /// The stick counter, 0 to 2.
+    pub ctr: u8,
+    pub key: SampleExpr,
+    /// The table (the proxy's own when the line names none).
+    pub table: TableRef,
+}
+
+/// `sc-inc-gpc0(N)`, `sc-inc-gpc1(N)`, `sc-inc-gpc(IDX,N)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScIncGpc {
+    pub ctr: u8,
+    /// `GPC0`, `GPC1` or the `GPC` array.
+    pub data: DataType,
+    /// Index in the `gpc` array (0 otherwise).
+    pub idx: u16,
+}
+
+/// The value of `sc-set-gpt0(N) VALUE`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IntOrExpr {
+    Int(i64),
+    Expr(SampleExpr),
+}
+
+/// `sc-set-gpt0(N) V`, `sc-set-gpt(IDX,N) V`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScSetGpt {
+    pub ctr: u8,
+    /// `GPT0` or the `GPT` array.
+    pub data: DataType,
+    pub idx: u16,
+    pub value: IntOrExpr,
+}
+
+/// `set-var(NAME) EXPR`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SetVar {
+    pub var: VarName,
+    pub expr: SampleExpr,
+}
+
+/// A `tcp-request connection|session|content` or `tcp-response content`
+/// action (HAProxy's `act_rule` for those rule sets).
+#[derive(Clone, Debug, PartialEq)]
+pub enum TcpAction {
+    Accept,
+    Reject,
+    /// `expect-proxy layer4` (connection rules).
+    ExpectProxy,
+    /// `close` (tcp-response content).
+    Close,
+    SilentDrop,
+    TrackSc(TrackSc),
+    ScIncGpc(ScIncGpc),
+    ScSetGpt(ScSetGpt),
+    SetVar(SetVar),
+    UnsetVar(VarName),
+    SetSrc(SampleExpr),
+    SetDst(SampleExpr),
+    SetSrcPort(SampleExpr),
+    SetDstPort(SampleExpr),
+}
+
+/// The body of a generated response.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReplyBody {
+    /// No payload.
+    Empty,
+    /// HAProxy's built-in error page for the status (`default-errorfiles`,
+    /// and `deny`/`tarpit` without a body).
+    ErrorPage,
+    /// `string S`.
+    String(Vec<u8>),
+    /// `lf-string FMT`.
+    LogFormat(LogFormat),
+}
+
+/// A response generated by `deny`, `tarpit` or `return` (HAProxy's
+/// `struct http_reply`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: ReplyBody,
+    /// `hdr NAME FMT`.
+    pub hdrs: Vec<(String, LogFormat)>,
+}
+
+/// `redirect location|prefix|scheme`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedirectKind {
+    Location,
+    Prefix,
+    Scheme,
+}
+
+/// `redirect KIND TARGET [code N] [drop-query] [append-slash]
+/// [set-cookie NAME[=VALUE]] [clear-cookie NAME]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Redirect {
+    pub kind: RedirectKind,
+    pub target: LogFormat,
+    /// 301, 302 (default), 303, 307 or 308.
+    pub code: u16,
+    pub drop_query: bool,
+    pub append_slash: bool,
+    pub set_cookie: Option<String>,
+    pub clear_cookie: Option<String>,
+}
+
+/// How `del-header NAME -m METH` compares names.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HdrMatch {
+    Str,
+    Beg,
+    End,
+    Sub,
+    Reg(Regex),
+}
+
+/// An `http-request` action.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HttpReqAction {
+    Allow,
+    Deny(Reply),
+    Tarpit(Reply),
+    Return(Reply),
+    /// `reject`: close the connection without a response.
+    Reject,
+    /// `auth [realm R]`.
+    Auth {
+        realm: Option<String>,
+    },
+    Redirect(Redirect),
+    SetHeader {
+        name: String,
+        value: LogFormat,
+    },
+    AddHeader {
+        name: String,
+        value: LogFormat,
+    },
+    DelHeader {
+        name: String,
+        how: HdrMatch,
+    },
+    SetPath(LogFormat),
+    SetPathQ(LogFormat),
+    SetQuery(LogFormat),
+    SetUri(LogFormat),
+    SetMethod(LogFormat),
+    SetVar(SetVar),
+    UnsetVar(VarName),
+    TrackSc(TrackSc),
+    ScIncGpc(ScIncGpc),
+    ScSetGpt(ScSetGpt),
+    SetSrc(SampleExpr),
+    SetDst(SampleExpr),
+    SilentDrop,
+}
+
+/// An `http-response` or `http-after-response` action.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HttpResAction {
+    Allow,
+    Deny(Reply),
+    Return(Reply),
+    Redirect(Redirect),
+    SetHeader {
+        name: String,
+        value: LogFormat,
+    },
+    AddHeader {
+        name: String,
+        value: LogFormat,
+    },
+    DelHeader {
+        name: String,
+        how: HdrMatch,
+    },
+    /// `set-status N [reason R]`.
+    SetStatus {
+        status: u16,
+        reason: Option<String>,
+    },
+    SetVar(SetVar),
+    UnsetVar(VarName),
+    TrackSc(TrackSc),
+    ScIncGpc(ScIncGpc),
+    ScSetGpt(ScSetGpt),
+    SilentDrop,
+}
+
+/// A rule: an action and its optional condition (HAProxy's `act_rule`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rule<A> {
+    pub file: String,
+    pub line: u32,
+    pub action: A,
+    pub cond: Option<Condition>,
+}
+
+impl<A> Rule<A> {
+    /// Whether the rule applies: `Pass` without a condition.
+    pub fn test(&self, ctx: &mut dyn SampleCtx) -> AclTest {
+        match &self.cond {
+            None => AclTest::Pass,
+            Some(c) => c.test(ctx),
+        }
+    }
+}
+
+/// A `use_backend` target.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BackendTarget {
+    Static(String),
+    /// A log-format name (`use_backend be_%[req.hdr(host)]`).
+    Dynamic(LogFormat),
+}
+
+/// `use_backend NAME [if|unless COND]` (HAProxy's `switching_rule`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SwitchRule {
+    pub file: String,
+    pub line: u32,
+    pub backend: BackendTarget,
+    pub cond: Option<Condition>,
+}
+
+/// `use-server NAME if|unless COND` (HAProxy's `server_rule`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerRule {
+    pub file: String,
+    pub line: u32,
+    /// The server name, or a log-format string computing it.
+    pub server: BackendTarget,
+    pub cond: Condition,
+}
+
+/// `stick on|match|store-request|store-response EXPR [table T] [COND]`
+/// (HAProxy's `sticking_rule`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StickRule {
+    pub file: String,
+    pub line: u32,
+    pub kind: StickKind,
+    pub expr: SampleExpr,
+    pub table: TableRef,
+    pub cond: Option<Condition>,
+}
+
+/// One proxy's parsed rules, in evaluation order.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct RuleSet {
+    pub proxy: String,
+    /// The proxy's own named ACLs.
+    pub acls: BTreeMap<String, Arc<Acl>>,
+    /// `tcp-request connection` (HAProxy's `tcp_req.l4_rules`).
+    #[doc(alias = "l4_rules")]
+    pub tcp_req_conn: Vec<Rule<TcpAction>>,
+    /// `tcp-request session` (`tcp_req.l5_rules`).
+    #[doc(alias = "l5_rules")]
+    pub tcp_req_sess: Vec<Rule<TcpAction>>,
+    /// `tcp-request content` (`tcp_req.inspect_rules`).
+    pub tcp_req_cont: Vec<Rule<TcpAction>>,
+    /// `tcp-response content` (`tcp_rep.inspect_rules`).
+    pub tcp_res_cont: Vec<Rule<TcpAction>>,
+    pub http_req: Vec<Rule<HttpReqAction>>,
+    pub http_res: Vec<Rule<HttpResAction>>,
+    pub http_after_res: Vec<Rule<HttpResAction>>,
+    /// `use_backend` rules.
+    pub switching: Vec<SwitchRule>,
+    /// `use-server` rules.
+    pub server_rules: Vec<ServerRule>,
+    /// `stick` rules.
+    pub sticking: Vec<StickRule>,
+    /// What the operator should read (HAProxy's warnings).
+    pub warnings: Vec<Diagnostic>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::ParseCtx;
+
+    fn lf(s: &str) -> Result<LogFormat, String> {
+        LogFormat::parse(s, &ParseCtx::detached())
+    }
+
+    #[test]
+    fn log_format_strings() {
+        let f = lf("https://%[hdr(host)]%[path]?x=1").unwrap();
+        assert_eq!(f.nodes.len(), 4);
+        assert_eq!(f.nodes[0], LfNode::Lit("https://".into()));
+        assert_eq!(f.nodes[3], LfNode::Lit("?x=1".into()));
+        assert_eq!(lf("plain").unwrap().literal(), Some("plain"));
+        assert_eq!(lf("100%%").unwrap().literal(), Some("100%"));
+        let f = lf("%ci:%cp %T").unwrap();
+        let kws: Vec<&str> = f.exprs().map(|e| e.fetch.kw.as_str()).collect();
+        assert_eq!(kws, ["src", "src_port", "T"]);
+        let f = lf("%{+Q}[src]").unwrap();
+        assert!(matches!(&f.nodes[0], LfNode::Expr { flags, .. } if flags == "+Q"));
+        assert_eq!(
+            lf("%[path,regsub(^/static/,/)]")
+                .unwrap()
+                .exprs()
+                .next()
+                .unwrap()
+                .convs
+                .len(),
+            1
+        );
+        assert!(lf("%[src").unwrap_err().contains("missing ']'"));
+        assert!(lf("%[nope]")
+            .unwrap_err()
+            .contains("unknown fetch method 'nope'"));
+        assert!(lf("%zz")
+            .unwrap_err()
+            .contains("no such format variable 'zz'"));
+        assert!(lf("50%")
+            .unwrap_err()
+            .contains("no such format variable ''"));
+        assert!(lf("%{+Q").unwrap_err().contains("missing '}'"));
+    }
+
+    #[test]
+    fn log_format_renders() {
+        let mut c = crate::sample::MapCtx::new();
+        c.set(
+            "src",
+            vec![crate::sample::Sample::Ip("10.0.0.1".parse().unwrap())],
+        );
+        c.set("path", vec![crate::sample::Sample::str("/static/a")]);
+        let f = lf("ip=%ci path=%[path,regsub(^/static/,/)] miss=%[hdr(x)]!").unwrap();
+        assert_eq!(f.render(&mut c), b"ip=10.0.0.1 path=/a miss=!".to_vec());
+    }
+
+    #[test]
+    fn stages_allow_layers() {
+        assert!(Stage::TcpConn.allows(Layer::L4));
+        assert!(!Stage::TcpConn.allows(Layer::ReqContent));
+        assert!(!Stage::TcpSess.allows(Layer::HttpReq));
+        assert!(Stage::TcpContent.allows(Layer::ReqContent));
+        assert!(Stage::TcpContent.allows(Layer::HttpReq));
+        assert!(!Stage::HttpRes.allows(Layer::HttpReq));
+        assert!(Stage::HttpRes.allows(Layer::HttpAny));
+        assert!(Stage::Switching.allows(Layer::HttpReq));
+        assert!(!Stage::Switching.allows(Layer::HttpRes));
+        assert!(Stage::StickRes.allows(Layer::HttpRes));
+    }
+}

@@ -1,0 +1,798 @@
+//! The sample fetch keyword table: HAProxy's `sample_fetch_keywords`
+//! registered by `sample.c`, `tcp_sample.c`, `http_fetch.c`,
+//! `stick_table.c` and `vars.c`, and the stick-counter family
+//! (`sc0_*`, `sc_*`, `src_*`) generated from its suffixes.
+
+use core::net::IpAddr;
+
+use super::*;
+use crate::stick_table::DataType;
+
+/// Which message a header fetch reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    /// The request (`req.hdr`).
+    Req,
+    /// The response (`res.hdr`, `shdr`).
+    Res,
+    /// The message being processed: the request in request rules, the
+    /// response in response rules (`hdr`, `hdr_cnt`).
+    Any,
+}
+
+/// An operation of a stick-counter fetch other than reading a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CtrOp {
+    /// `sc0_inc_gpc0`, `src_inc_gpc1`, `sc_inc_gpc(idx,ctr)`: increment and
+    /// return the new value (also updates the matching rate).
+    Inc(DataType),
+    /// `sc0_clr_gpc0`, ...: reset to zero and return the previous value.
+    Clr(DataType),
+    /// `sc0_kbytes_in`, `sc0_kbytes_out`: the byte count divided by 1024.
+    Kbytes(DataType),
+    /// `sc0_tracked`: whether the counter is tracked (boolean).
+    Tracked,
+    /// `sc0_trackers`: how many sessions track the entry.
+    Trackers,
+    /// `src_updt_conn_cnt`: increment the source's `conn_cnt` and return it.
+    UpdtConnCnt,
+}
+
+/// What a fetch reads (HAProxy's `struct sample_fetch` identity). Its
+/// arguments are in [`Fetch::args`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchKind {
+    /// A constant: `always_true`, `always_false`, `int(5)`, `str(x)`,
+    /// `bool(1)`, `ipv4(..)`, `ipv6(..)`. Evaluated here, never by the context.
+    Const(Sample),
+    /// `src`: the client address.
+    Src,
+    /// `src_port`.
+    SrcPort,
+    /// `dst`: the address the client connected to.
+    Dst,
+    /// `dst_port`.
+    DstPort,
+    /// A value of a tracked stick counter: `sc0_conn_rate`,
+    /// `sc_http_req_rate(1)`, `sc2_get_gpc0`. `data` is the stored type
+    /// read; for the arrays (`sc0_get_gpt(idx)`), the index is the first
+    /// argument. A `table` argument, when given, names the table to look
+    /// the tracked key up in instead of the tracked one.
+    StkCtr {
+        ctr: u8,
+        data: DataType,
+    },
+    /// Another operation on a tracked counter (`sc0_inc_gpc0`, `sc1_tracked`).
+    StkCtrOp {
+        ctr: u8,
+        op: CtrOp,
+    },
+    /// A value of the client address's entry: `src_conn_rate([table])`;
+    /// the table argument is always there (the proxy's own by default).
+    SrcTable {
+        data: DataType,
+    },
+    /// Another operation on the client address's entry (`src_inc_gpc0`).
+    SrcTableOp {
+        op: CtrOp,
+    },
+    /// `var(scope.name)`: a variable (type known at run time).
+    Var,
+    /// `nbsrv([backend])`: usable servers of a backend (this one by default).
+    NbSrv,
+    /// `fe_name`, `be_name`.
+    FeName,
+    BeName,
+    /// `ssl_fc`: the client connection uses TLS (false until Sluice has TLS).
+    SslFc,
+    /// `ssl_fc_sni`.
+    SslFcSni,
+    /// `req.len` (`req_len`): bytes in the request buffer.
+    ReqLen,
+    /// `req.payload(offset,length)`.
+    ReqPayload,
+    /// `req.ssl_sni` (`req_ssl_sni`): the SNI of a TLS ClientHello in the
+    /// request buffer (TCP mode).
+    ReqSslSni,
+    /// `req.proto_http` (`req_proto_http`): the request buffer holds HTTP.
+    ReqProtoHttp,
+    /// `wait_end`: true once `tcp-request inspect-delay` expired.
+    WaitEnd,
+    /// `method`.
+    Method,
+    /// `path`: the path of the URI, without the query string.
+    Path,
+    /// `pathq`: path and query string.
+    PathQ,
+    /// `url`: the URI as received.
+    Url,
+    /// `base`: Host header and path.
+    Base,
+    /// `query`: the query string, without `?`.
+    Query,
+    /// `url_param(name[,delim])` (`urlp`).
+    UrlParam,
+    /// `req.ver` (`req_ver`): `1.1`, `2.0`.
+    ReqVer,
+    /// `res.ver` (`resp_ver`).
+    ResVer,
+    /// `status`: the response status code.
+    Status,
+    /// `req.hdr(name[,occ])`, `res.hdr`, `hdr` (`full`: `req.fhdr`, the
+    /// whole line, not split on commas). Names are kept as written and
+    /// compare case-insensitively. Without an occurrence, an ACL iterates
+    /// over every value and a sample expression takes the last one; a
+    /// negative occurrence counts from the last.
+    Hdr {
+        dir: Dir,
+        full: bool,
+    },
+    /// `req.hdr_cnt(name)`, `res.hdr_cnt`, `hdr_cnt`, `req.fhdr_cnt`.
+    HdrCnt {
+        dir: Dir,
+        full: bool,
+    },
+    /// `req.hdr_val(name[,occ])`: the header value as an integer.
+    HdrVal {
+        dir: Dir,
+    },
+    /// `req.hdr_ip(name[,occ])`: the header value as an address.
+    HdrIp {
+        dir: Dir,
+    },
+    /// `req.cook(name)` (`cook`), `res.cook` (`scook`).
+    Cook {
+        dir: Dir,
+    },
+    /// A log-format variable (`%ci`, `%T`, `%ST`): only in log-format
+    /// strings, named without the `%`.
+    LogVar(String),
+}
+
+/// Where the data a fetch reads comes from (HAProxy's `SMP_SRC_*` groups),
+/// which decides in which rules it is usable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layer {
+    /// Constants, variables, proxy and server state, stick counters.
+    Internal,
+    /// The connection's addresses and transport.
+    L4,
+    /// The request buffer contents (TCP inspection).
+    ReqContent,
+    /// The HTTP request.
+    HttpReq,
+    /// The HTTP response.
+    HttpRes,
+    /// The HTTP message being processed (request or response).
+    HttpAny,
+}
+
+impl Layer {
+    /// How HAProxy describes the source in its messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Layer::Internal => "internal state",
+            Layer::L4 => "layer 4 connection information",
+            Layer::ReqContent => "request contents",
+            Layer::HttpReq => "HTTP request headers",
+            Layer::HttpRes => "HTTP response headers",
+            Layer::HttpAny => "HTTP message headers",
+        }
+    }
+}
+
+pub(super) fn layer_of(k: &FetchKind) -> Layer {
+    use FetchKind::*;
+    match k {
+        Const(_) | StkCtr { .. } | StkCtrOp { .. } | Var | NbSrv | FeName | BeName => {
+            Layer::Internal
+        }
+        LogVar(_) => Layer::Internal,
+        Src | SrcPort | Dst | DstPort | SslFc | SslFcSni | SrcTable { .. } | SrcTableOp { .. } => {
+            Layer::L4
+        }
+        ReqLen | ReqPayload | ReqSslSni | ReqProtoHttp | WaitEnd => Layer::ReqContent,
+        Method | Path | PathQ | Url | Base | Query | UrlParam | ReqVer => Layer::HttpReq,
+        Hdr { dir, .. } | HdrCnt { dir, .. } | HdrVal { dir } | HdrIp { dir } | Cook { dir } => {
+            match dir {
+                Dir::Req => Layer::HttpReq,
+                Dir::Res => Layer::HttpRes,
+                Dir::Any => Layer::HttpAny,
+            }
+        }
+        ResVer | Status => Layer::HttpRes,
+    }
+}
+
+/// A fetch keyword (HAProxy's `struct sample_fetch` entry).
+struct FetchDef {
+    kw: &'static str,
+    kind: FetchKind,
+    args: ArgSpec,
+    out: SmpType,
+}
+
+const fn fd(kw: &'static str, kind: FetchKind, args: ArgSpec, out: SmpType) -> FetchDef {
+    FetchDef {
+        kw,
+        kind,
+        args,
+        out,
+    }
+}
+
+const HREQ: Dir = Dir::Req;
+const HRES: Dir = Dir::Res;
+const HANY: Dir = Dir::Any;
+
+/// The fetch keywords Sluice knows, other than stick counters (which are
+/// generated from their names: see `counter_fetch`).
+static FETCHES: &[FetchDef] = &[
+    fd(
+        "always_true",
+        FetchKind::Const(Sample::Bool(true)),
+        NO_ARGS,
+        SmpType::Bool,
+    ),
+    fd(
+        "always_false",
+        FetchKind::Const(Sample::Bool(false)),
+        NO_ARGS,
+        SmpType::Bool,
+    ),
+    fd("src", FetchKind::Src, NO_ARGS, SmpType::Addr),
+    fd("src_port", FetchKind::SrcPort, NO_ARGS, SmpType::Int),
+    fd("dst", FetchKind::Dst, NO_ARGS, SmpType::Addr),
+    fd("dst_port", FetchKind::DstPort, NO_ARGS, SmpType::Int),
+    fd("var", FetchKind::Var, spec!(1; Var), SmpType::Any),
+    fd("nbsrv", FetchKind::NbSrv, spec!(1; Backend), SmpType::Int),
+    fd("fe_name", FetchKind::FeName, NO_ARGS, SmpType::Str),
+    fd("be_name", FetchKind::BeName, NO_ARGS, SmpType::Str),
+    fd("ssl_fc", FetchKind::SslFc, NO_ARGS, SmpType::Bool),
+    fd("ssl_fc_sni", FetchKind::SslFcSni, NO_ARGS, SmpType::Str),
+    fd("req.len", FetchKind::ReqLen, NO_ARGS, SmpType::Int),
+    fd("req_len", FetchKind::ReqLen, NO_ARGS, SmpType::Int),
+    fd(
+        "req.payload",
+        FetchKind::ReqPayload,
+        spec!(2; Int, Int),
+        SmpType::Bin,
+    ),
+    fd("req.ssl_sni", FetchKind::ReqSslSni, NO_ARGS, SmpType::Str),
+    fd("req_ssl_sni", FetchKind::ReqSslSni, NO_ARGS, SmpType::Str),
+    fd(
+        "req.proto_http",
+        FetchKind::ReqProtoHttp,
+        NO_ARGS,
+        SmpType::Bool,
+    ),
+    fd(
+        "req_proto_http",
+        FetchKind::ReqProtoHttp,
+        NO_ARGS,
+        SmpType::Bool,
+    ),
+    fd("wait_end", FetchKind::WaitEnd, NO_ARGS, SmpType::Bool),
+    fd("method", FetchKind::Method, NO_ARGS, SmpType::Str),
+    fd("path", FetchKind::Path, NO_ARGS, SmpType::Str),
+    fd("pathq", FetchKind::PathQ, NO_ARGS, SmpType::Str),
+    fd("url", FetchKind::Url, NO_ARGS, SmpType::Str),
+    fd("base", FetchKind::Base, NO_ARGS, SmpType::Str),
+    fd("query", FetchKind::Query, NO_ARGS, SmpType::Str),
+    fd(
+        "url_param",
+        FetchKind::UrlParam,
+        spec!(0; Str, Str),
+        SmpType::Str,
+    ),
+    fd(
+        "urlp",
+        FetchKind::UrlParam,
+        spec!(0; Str, Str),
+        SmpType::Str,
+    ),
+    fd("req.ver", FetchKind::ReqVer, NO_ARGS, SmpType::Str),
+    fd("req_ver", FetchKind::ReqVer, NO_ARGS, SmpType::Str),
+    fd("res.ver", FetchKind::ResVer, NO_ARGS, SmpType::Str),
+    fd("resp_ver", FetchKind::ResVer, NO_ARGS, SmpType::Str),
+    fd("status", FetchKind::Status, NO_ARGS, SmpType::Int),
+    fd(
+        "req.hdr",
+        FetchKind::Hdr {
+            dir: HREQ,
+            full: false,
+        },
+        spec!(0; Str, Int),
+        SmpType::Str,
+    ),
+    fd(
+        "req.fhdr",
+        FetchKind::Hdr {
+            dir: HREQ,
+            full: true,
+        },
+        spec!(0; Str, Int),
+        SmpType::Str,
+    ),
+    fd(
+        "hdr",
+        FetchKind::Hdr {
+            dir: HANY,
+            full: false,
+        },
+        spec!(0; Str, Int),
+        SmpType::Str,
+    ),
+    fd(
+        "fhdr",
+        FetchKind::Hdr {
+            dir: HANY,
+            full: true,
+        },
+        spec!(0; Str, Int),
+        SmpType::Str,
+    ),
+    fd(
+        "res.hdr",
+        FetchKind::Hdr {
+            dir: HRES,
+            full: false,
+        },
+        spec!(0; Str, Int),
+        SmpType::Str,
+    ),
+    fd(
+        "res.fhdr",
+        FetchKind::Hdr {
+            dir: HRES,
+            full: true,
+        },
+        spec!(0; Str, Int),
+        SmpType::Str,
+    ),
+    fd(
+        "shdr",
+        FetchKind::Hdr {
+            dir: HRES,
+            full: false,
+        },
+        spec!(0; Str, Int),
+        SmpType::Str,
+    ),
+    fd(
+        "req.hdr_cnt",
+        FetchKind::HdrCnt {
+            dir: HREQ,
+            full: false,
+        },
+        spec!(0; Str),
+        SmpType::Int,
+    ),
+    fd(
+        "req.fhdr_cnt",
+        FetchKind::HdrCnt {
+            dir: HREQ,
+            full: true,
+        },
+        spec!(0; Str),
+        SmpType::Int,
+    ),
+    fd(
+        "hdr_cnt",
+        FetchKind::HdrCnt {
+            dir: HANY,
+            full: false,
+        },
+        spec!(0; Str),
+        SmpType::Int,
+    ),
+    fd(
+        "res.hdr_cnt",
+        FetchKind::HdrCnt {
+            dir: HRES,
+            full: false,
+        },
+        spec!(0; Str),
+        SmpType::Int,
+    ),
+    fd(
+        "res.fhdr_cnt",
+        FetchKind::HdrCnt {
+            dir: HRES,
+            full: true,
+        },
+        spec!(0; Str),
+        SmpType::Int,
+    ),
+    fd(
+        "shdr_cnt",
+        FetchKind::HdrCnt {
+            dir: HRES,
+            full: false,
+        },
+        spec!(0; Str),
+        SmpType::Int,
+    ),
+    fd(
+        "req.hdr_val",
+        FetchKind::HdrVal { dir: HREQ },
+        spec!(0; Str, Int),
+        SmpType::Int,
+    ),
+    fd(
+        "hdr_val",
+        FetchKind::HdrVal { dir: HANY },
+        spec!(0; Str, Int),
+        SmpType::Int,
+    ),
+    fd(
+        "res.hdr_val",
+        FetchKind::HdrVal { dir: HRES },
+        spec!(0; Str, Int),
+        SmpType::Int,
+    ),
+    fd(
+        "shdr_val",
+        FetchKind::HdrVal { dir: HRES },
+        spec!(0; Str, Int),
+        SmpType::Int,
+    ),
+    fd(
+        "req.hdr_ip",
+        FetchKind::HdrIp { dir: HREQ },
+        spec!(0; Str, Int),
+        SmpType::Addr,
+    ),
+    fd(
+        "hdr_ip",
+        FetchKind::HdrIp { dir: HANY },
+        spec!(0; Str, Int),
+        SmpType::Addr,
+    ),
+    fd(
+        "res.hdr_ip",
+        FetchKind::HdrIp { dir: HRES },
+        spec!(0; Str, Int),
+        SmpType::Addr,
+    ),
+    fd(
+        "req.cook",
+        FetchKind::Cook { dir: HREQ },
+        spec!(0; Str),
+        SmpType::Str,
+    ),
+    fd(
+        "cook",
+        FetchKind::Cook { dir: HREQ },
+        spec!(0; Str),
+        SmpType::Str,
+    ),
+    fd(
+        "res.cook",
+        FetchKind::Cook { dir: HRES },
+        spec!(0; Str),
+        SmpType::Str,
+    ),
+    fd(
+        "scook",
+        FetchKind::Cook { dir: HRES },
+        spec!(0; Str),
+        SmpType::Str,
+    ),
+    // Constants: the argument is turned into the sample when parsing.
+    fd(
+        "int",
+        FetchKind::Const(Sample::Int(0)),
+        spec!(1; Int),
+        SmpType::Int,
+    ),
+    fd(
+        "str",
+        FetchKind::Const(Sample::Bool(false)),
+        spec!(1; Str),
+        SmpType::Str,
+    ),
+    fd(
+        "bool",
+        FetchKind::Const(Sample::Bool(false)),
+        spec!(1; BoolLit),
+        SmpType::Bool,
+    ),
+    fd(
+        "ipv4",
+        FetchKind::Const(Sample::Bool(false)),
+        spec!(1; Ipv4),
+        SmpType::Addr,
+    ),
+    fd(
+        "ipv6",
+        FetchKind::Const(Sample::Bool(false)),
+        spec!(1; Ipv6),
+        SmpType::Addr,
+    ),
+];
+
+/// Every fetch keyword name Sluice knows except the stick-counter family
+/// (`sc0_*`, `sc_*`, `src_*`), in table order.
+pub fn fetch_keywords() -> impl Iterator<Item = &'static str> {
+    FETCHES.iter().map(|f| f.kw)
+}
+
+/// What a stick-counter keyword suffix reads.
+#[derive(Clone, Copy)]
+enum CtrWhat {
+    Data(DataType),
+    Op(CtrOp),
+}
+
+/// Stick-counter keyword suffixes: `sc0_<suffix>`, `sc_<suffix>(ctr)`,
+/// `src_<suffix>`, with `array` for the `gpt`/`gpc` arrays (index first).
+static COUNTERS: &[(&str, CtrWhat, bool)] = &[
+    ("conn_cnt", CtrWhat::Data(DataType::CONN_CNT), false),
+    ("conn_cur", CtrWhat::Data(DataType::CONN_CUR), false),
+    ("conn_rate", CtrWhat::Data(DataType::CONN_RATE), false),
+    ("sess_cnt", CtrWhat::Data(DataType::SESS_CNT), false),
+    ("sess_rate", CtrWhat::Data(DataType::SESS_RATE), false),
+    ("http_req_cnt", CtrWhat::Data(DataType::HTTP_REQ_CNT), false),
+    (
+        "http_req_rate",
+        CtrWhat::Data(DataType::HTTP_REQ_RATE),
+        false,
+    ),
+    ("http_err_cnt", CtrWhat::Data(DataType::HTTP_ERR_CNT), false),
+    (
+        "http_err_rate",
+        CtrWhat::Data(DataType::HTTP_ERR_RATE),
+        false,
+    ),
+    (
+        "http_fail_cnt",
+        CtrWhat::Data(DataType::HTTP_FAIL_CNT),
+        false,
+    ),
+    (
+        "http_fail_rate",
+        CtrWhat::Data(DataType::HTTP_FAIL_RATE),
+        false,
+    ),
+    (
+        "bytes_in_rate",
+        CtrWhat::Data(DataType::BYTES_IN_RATE),
+        false,
+    ),
+    (
+        "bytes_out_rate",
+        CtrWhat::Data(DataType::BYTES_OUT_RATE),
+        false,
+    ),
+    (
+        "kbytes_in",
+        CtrWhat::Op(CtrOp::Kbytes(DataType::BYTES_IN_CNT)),
+        false,
+    ),
+    (
+        "kbytes_out",
+        CtrWhat::Op(CtrOp::Kbytes(DataType::BYTES_OUT_CNT)),
+        false,
+    ),
+    ("get_gpc0", CtrWhat::Data(DataType::GPC0), false),
+    ("get_gpc1", CtrWhat::Data(DataType::GPC1), false),
+    ("gpc0_rate", CtrWhat::Data(DataType::GPC0_RATE), false),
+    ("gpc1_rate", CtrWhat::Data(DataType::GPC1_RATE), false),
+    ("get_gpt0", CtrWhat::Data(DataType::GPT0), false),
+    ("inc_gpc0", CtrWhat::Op(CtrOp::Inc(DataType::GPC0)), false),
+    ("inc_gpc1", CtrWhat::Op(CtrOp::Inc(DataType::GPC1)), false),
+    ("clr_gpc0", CtrWhat::Op(CtrOp::Clr(DataType::GPC0)), false),
+    ("clr_gpc1", CtrWhat::Op(CtrOp::Clr(DataType::GPC1)), false),
+    ("get_gpt", CtrWhat::Data(DataType::GPT), true),
+    ("get_gpc", CtrWhat::Data(DataType::GPC), true),
+    ("gpc_rate", CtrWhat::Data(DataType::GPC_RATE), true),
+    ("inc_gpc", CtrWhat::Op(CtrOp::Inc(DataType::GPC)), true),
+    ("clr_gpc", CtrWhat::Op(CtrOp::Clr(DataType::GPC)), true),
+    ("tracked", CtrWhat::Op(CtrOp::Tracked), false),
+    ("trackers", CtrWhat::Op(CtrOp::Trackers), false),
+    ("updt_conn_cnt", CtrWhat::Op(CtrOp::UpdtConnCnt), false),
+];
+
+/// Every stick-counter fetch keyword: `sc0_*` to `sc2_*`, `sc_*` and
+/// `src_*`, in table order.
+pub fn counter_keywords() -> impl Iterator<Item = String> {
+    ["sc0_", "sc1_", "sc2_", "sc_", "src_"]
+        .into_iter()
+        .flat_map(|p| COUNTERS.iter().map(move |(s, _, _)| format!("{p}{s}")))
+        .filter(|name| counter_fetch(name).is_some())
+}
+
+/// Number of stick counters a session has (HAProxy's `MAX_SESS_STKCTR`).
+pub const MAX_SESS_STKCTR: u8 = 3;
+
+/// Which entry a counter keyword reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CtrSel {
+    /// `sc0_` .. `sc2_`.
+    Fixed(u8),
+    /// `sc_`: the counter number is the first (non-index) argument.
+    Arg,
+    /// `src_`.
+    Src,
+}
+
+static SPEC_SC_FIXED: [ArgSpec; 2] = [spec!(0; Table), spec!(1; Int, Table)];
+static SPEC_SC_ARG: [ArgSpec; 2] = [spec!(1; Int, Table), spec!(2; Int, Int, Table)];
+static SPEC_SRC: [ArgSpec; 2] = [spec!(1; Table), spec!(2; Int, Table)];
+
+fn counter_fetch(name: &str) -> Option<(CtrSel, CtrWhat, bool)> {
+    let (sel, suffix) = if let Some(s) = name.strip_prefix("src_") {
+        (CtrSel::Src, s)
+    } else if let Some(s) = name.strip_prefix("sc_") {
+        (CtrSel::Arg, s)
+    } else {
+        let rest = name.strip_prefix("sc")?;
+        let (n, s) = rest.split_once('_')?;
+        let n: u8 = match n {
+            "0" => 0,
+            "1" => 1,
+            "2" => 2,
+            _ => return None,
+        };
+        (CtrSel::Fixed(n), s)
+    };
+    let &(_, what, array) = COUNTERS.iter().find(|(s, _, _)| *s == suffix)?;
+    let ok = match (sel, what) {
+        (CtrSel::Src, CtrWhat::Op(CtrOp::Tracked | CtrOp::Trackers)) => false,
+        (CtrSel::Src, _) => true,
+        (_, CtrWhat::Op(CtrOp::UpdtConnCnt)) => false,
+        _ => true,
+    };
+    ok.then_some((sel, what, array))
+}
+
+/// The whole description of a fetch keyword, looked up by name.
+struct Resolved {
+    kw: String,
+    args: ArgSpec,
+    out: SmpType,
+    build: Build,
+}
+
+enum Build {
+    Static(FetchKind),
+    Counter(CtrSel, CtrWhat, bool),
+}
+
+fn find_fetch(name: &str) -> Option<Resolved> {
+    if let Some(d) = FETCHES.iter().find(|d| d.kw == name) {
+        return Some(Resolved {
+            kw: d.kw.to_string(),
+            args: d.args,
+            out: d.out,
+            build: Build::Static(d.kind.clone()),
+        });
+    }
+    let (sel, what, array) = counter_fetch(name)?;
+    let i = usize::from(array);
+    let args = match sel {
+        CtrSel::Fixed(_) => SPEC_SC_FIXED[i],
+        CtrSel::Arg => SPEC_SC_ARG[i],
+        CtrSel::Src => SPEC_SRC[i],
+    };
+    let out = match what {
+        CtrWhat::Op(CtrOp::Tracked) => SmpType::Bool,
+        _ => SmpType::Int,
+    };
+    Some(Resolved {
+        kw: name.to_string(),
+        args,
+        out,
+        build: Build::Counter(sel, what, array),
+    })
+}
+
+/// Builds a [`Fetch`] from a keyword and its typed arguments.
+fn build_fetch(r: Resolved, mut args: Vec<Arg>) -> Result<Fetch, String> {
+    let kind = match r.build {
+        Build::Static(FetchKind::Const(_)) => FetchKind::Const(const_sample(&r.kw, &args)?),
+        Build::Static(k) => k,
+        Build::Counter(sel, what, array) => counter_kind(sel, what, array, &mut args)?,
+    };
+    if let FetchKind::Const(_) = kind {
+        args.clear();
+    }
+    Ok(Fetch {
+        kind,
+        args,
+        kw: r.kw,
+    })
+}
+
+fn const_sample(kw: &str, args: &[Arg]) -> Result<Sample, String> {
+    Ok(match (kw, args.first()) {
+        ("always_true", _) => Sample::Bool(true),
+        ("always_false", _) => Sample::Bool(false),
+        ("int", Some(Arg::Int(i))) => Sample::Int(*i),
+        ("bool", Some(Arg::Int(i))) => Sample::Bool(*i != 0),
+        ("str", Some(Arg::Str(s))) => Sample::str(s),
+        ("ipv4", Some(Arg::Ipv4(a))) => Sample::Ip(IpAddr::V4(*a)),
+        ("ipv6", Some(Arg::Ipv6(a))) => Sample::Ip(IpAddr::V6(*a)),
+        _ => return Err(format!("fetch method '{kw}' : missing argument")),
+    })
+}
+
+fn counter_kind(
+    sel: CtrSel,
+    what: CtrWhat,
+    array: bool,
+    args: &mut Vec<Arg>,
+) -> Result<FetchKind, String> {
+    // Arguments come in as [idx] [ctr] [table]; normalise to [idx] [table].
+    let ctr_pos = usize::from(array);
+    let ctr = match sel {
+        CtrSel::Fixed(n) => Some(n),
+        CtrSel::Src => None,
+        CtrSel::Arg => {
+            let n = match args.get(ctr_pos) {
+                Some(Arg::Int(n)) => *n,
+                _ => return Err("missing stick counter number".into()),
+            };
+            args.remove(ctr_pos);
+            match u8::try_from(n) {
+                Ok(n) if n < MAX_SESS_STKCTR => Some(n),
+                _ => {
+                    return Err(format!(
+                        "invalid stick counter {n} (Sluice has {MAX_SESS_STKCTR}: 0 to {})",
+                        MAX_SESS_STKCTR - 1
+                    ))
+                }
+            }
+        }
+    };
+    if array {
+        match args.first() {
+            Some(Arg::Int(i)) if (0..DataType::MAX_ARRAY_LEN as i64).contains(i) => {}
+            Some(Arg::Int(i)) => {
+                return Err(format!(
+                    "invalid array index {i} (0 to {} allowed)",
+                    DataType::MAX_ARRAY_LEN - 1
+                ))
+            }
+            _ => return Err("missing array index".into()),
+        }
+    }
+    Ok(match (ctr, what) {
+        (Some(ctr), CtrWhat::Data(data)) => FetchKind::StkCtr { ctr, data },
+        (Some(ctr), CtrWhat::Op(op)) => FetchKind::StkCtrOp { ctr, op },
+        (None, CtrWhat::Data(data)) => FetchKind::SrcTable { data },
+        (None, CtrWhat::Op(op)) => FetchKind::SrcTableOp { op },
+    })
+}
+
+/// A fetch keyword with its arguments, as found at the start of a word.
+pub(crate) struct FetchHead {
+    pub fetch: Fetch,
+    pub out: SmpType,
+    /// Bytes used.
+    pub end: usize,
+}
+
+/// Parses the fetch keyword named `kw` (already split off by the caller,
+/// possibly an ACL keyword's target) followed by its arguments in `rest`.
+pub(crate) fn parse_fetch_named(
+    kw: &str,
+    rest: &str,
+    ctx: &ParseCtx<'_>,
+) -> Result<Option<FetchHead>, String> {
+    let Some(r) = find_fetch(kw) else {
+        return Ok(None);
+    };
+    let (raw, used) =
+        split_args(rest, r.args.types.len()).map_err(|e| format!("fetch method '{kw}' : {e}"))?;
+    let args = type_args(&raw, r.args, ctx, kw, "sample fetch keyword")
+        .map_err(|(_, e)| format!("fetch method '{kw}' : {e}"))?;
+    let out = r.out;
+    let fetch = build_fetch(r, args).map_err(|e| format!("fetch method '{kw}' : {e}"))?;
+    Ok(Some(FetchHead {
+        fetch,
+        out,
+        end: used,
+    }))
+}
