@@ -17,7 +17,7 @@ use core::net::IpAddr;
 
 use crate::arena::Id;
 use crate::conn::{CoFlags, Conn, ConnSide, Mux};
-use crate::engine::{Engine, SockOwner};
+use crate::engine::Engine;
 use crate::lb;
 use crate::proxy::{IdleConn, StickRule};
 use crate::sock::CloseHow;
@@ -416,7 +416,7 @@ impl Engine {
         let send_proxy = server.send_proxy;
         let connect_to = self.proxies[be].timeouts.connect_ms;
         let ci = self.conns.next_id();
-        let sock = self.new_sock(SockOwner::Conn(ci));
+        let sock = self.new_sock(ci);
         let mut conn = Conn::new(
             sock,
             crate::conn::Origin::Dialed,

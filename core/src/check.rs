@@ -13,7 +13,7 @@
 //! once: streams queued on a server that went down go back to the
 //! backend's queue, a server that came up takes waiting streams.
 
-use crate::engine::{Engine, SockOwner, TimerKey};
+use crate::engine::{Engine, TimerKey};
 use crate::proxy::{SrvAdmin, SrvState};
 use crate::sock::{CloseHow, LogLevel, SockError};
 use crate::time::Time;
@@ -82,7 +82,10 @@ impl Engine {
             .connect_ms
             .map_or(ck.inter_ms, |c| c.min(ck.inter_ms))
             .max(1);
-        let sock = self.new_sock(SockOwner::Check { be, srv });
+        let sock = self.new_app_sock(
+            crate::conn::App::Check { be, srv },
+            crate::conn::Origin::Dialed,
+        );
         if let Some(ck) = self.proxies[be]
             .be
             .as_mut()

@@ -63,7 +63,7 @@ pub struct Session {
 use core::net::SocketAddr;
 
 use crate::conn::{CoFlags, ConnSide, Mux};
-use crate::engine::{Engine, SockOwner, TimerKey};
+use crate::engine::{Engine, TimerKey};
 use crate::sock::{CloseHow, SockId};
 use crate::stick_table::DataType;
 
@@ -79,7 +79,7 @@ impl Engine {
     ) -> Option<SockId> {
         let accept_proxy = self.listeners[listener.0 as usize].accept_proxy;
         let ci = self.conns.next_id();
-        let sock = self.new_sock(SockOwner::Conn(ci));
+        let sock = self.new_sock(ci);
         let mut conn = Conn::new(
             sock,
             crate::conn::Origin::Accepted(listener),

@@ -65,6 +65,27 @@ pub enum ConnSide {
     Front,
     /// Opened towards server `srv` of backend `be`.
     Back { be: usize, srv: usize },
+    /// Carrying an applet ([`App`]): the stats socket, a peer session, a
+    /// health check. Not part of the data path.
+    App,
+}
+
+/// An applet that owns a connection's bytes above its xprt, where a
+/// data-path connection has a mux and streams (HAProxy runs these as
+/// applets too: the CLI, the peers applet, and the checks' own I/O).
+/// Their connections get the transport layer the data path gets (TLS for
+/// `check-ssl` and peers over TLS are written once, in the xprt).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum App {
+    /// A CLI session of a `stats socket` (`cli.c`).
+    Cli {
+        session: usize,
+        level: crate::listener::CliLevel,
+    },
+    /// Session `session` of peers section `section` (`peers.c`).
+    Peer { section: usize, session: usize },
+    /// The health check of server `srv` of backend `be` (`check.c`).
+    Check { be: usize, srv: usize },
 }
 
 impl ConnSide {
@@ -72,7 +93,7 @@ impl ConnSide {
     /// bytes fill: a client sends the request, a server the response.
     pub fn rx_dir(self) -> Dir {
         match self {
-            ConnSide::Front => Dir::Req,
+            ConnSide::Front | ConnSide::App => Dir::Req,
             ConnSide::Back { .. } => Dir::Res,
         }
     }
@@ -116,6 +137,8 @@ pub struct Conn {
     /// The frontend of a lingering client connection (what it drains
     /// still counts in its `bytes_in`).
     pub linger_fe: Option<usize>,
+    /// The applet carried instead of a mux (side [`ConnSide::App`]).
+    pub(crate) app: Option<App>,
 }
 
 impl Conn {
@@ -134,6 +157,15 @@ impl Conn {
             hdr_out: Vec::new(),
             want: (false, false),
             linger_fe: None,
+            app: None,
+        }
+    }
+
+    /// A connection carrying applet `app`.
+    pub(crate) fn new_app(sock: SockId, origin: Origin, app: App) -> Conn {
+        Conn {
+            app: Some(app),
+            ..Conn::new(sock, origin, ConnSide::App)
         }
     }
 }
@@ -343,6 +375,8 @@ impl Engine {
                 // Before the stream: the handshake failed, and is logged
                 // like any other handshake failure (`CO_ER_PRX_ABORT`).
                 ConnSide::Front => self.handshake_fail(now, c, ConnError::PrxAbort),
+                // Applet connections have their own error paths.
+                ConnSide::App => {}
             };
         }
         for sid in streams {

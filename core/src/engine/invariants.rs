@@ -49,6 +49,10 @@ impl Engine {
         }
         let mut lingering = 0;
         for (id, c) in self.conns.iter() {
+            if c.app.is_some() {
+                // Applet connections are checked with their sockets.
+                continue;
+            }
             buffers += usize::from(!c.hs.is_null());
             // Until reverse connections (issue 10), the client side is
             // what listeners accepted and the server side what was dialed.
@@ -162,7 +166,10 @@ impl Engine {
             self.session_free(now, sess);
         }
         for c in self.conns.ids() {
-            self.conn_close(now, c, CloseHow::Reset);
+            // Applet connections close with their applets.
+            if self.conns.get(c).is_some_and(|x| x.app.is_none()) {
+                self.conn_close(now, c, CloseHow::Reset);
+            }
         }
         for be in 0..self.proxies.len() {
             let n = self.proxies[be].be.as_ref().map_or(0, |b| b.servers.len());
@@ -188,10 +195,10 @@ impl Engine {
     }
 
     /// Live data-path objects: (connections, sessions, streams, buffers in
-    /// use). All four return to zero once traffic has drained.
+    /// use); applet connections (stats socket, peers, checks) do not count. All four return to zero once traffic has drained.
     pub fn datapath_counts(&self) -> (usize, usize, usize, usize) {
         (
-            self.conns.len(),
+            self.conns.iter().filter(|(_, c)| c.app.is_none()).count(),
             self.sessions.len(),
             self.streams.len(),
             self.pool.in_use(),

@@ -36,7 +36,7 @@ use slab::Slab;
 
 use crate::applet::cli::{self, CliSession, CliState};
 use crate::arena::{Arena, Id};
-use crate::conn::{BufWaiter, Conn};
+use crate::conn::{App, BufWaiter, Conn, Origin};
 pub use crate::listener::CliLevel;
 pub(crate) use crate::listener::{Listener, ListenerKind};
 use crate::peers::section::PeersSection;
@@ -88,7 +88,9 @@ impl Default for EngineOptions {
     }
 }
 
-/// Who owns a socket.
+/// What handles a socket's events, as the socket's connection says:
+/// the mux and streams of a data-path connection, or the applet of an
+/// applet connection (`conn::App`). Every socket belongs to a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SockOwner {
     Cli {
@@ -108,10 +110,12 @@ pub(crate) enum SockOwner {
     },
 }
 
+/// A socket: the *ctrl* layer of its connection.
 #[derive(Debug)]
 pub(crate) struct SockEntry {
     gen: u32,
-    pub owner: SockOwner,
+    /// The connection the socket belongs to.
+    pub conn: Id<Conn>,
     /// The interest last announced to the driver.
     read: bool,
     write: bool,
@@ -278,8 +282,8 @@ impl Engine {
             .filter(|l| l.active)?
             .kind;
         let id = match kind {
-            ListenerKind::Stats { level } => Some(self.cli_accept(now, level)),
-            ListenerKind::Peers { section } => self.peers_accept(now, section, peer),
+            ListenerKind::Stats { level } => Some(self.cli_accept(now, listener, level)),
+            ListenerKind::Peers { section } => self.peers_accept(now, listener, section, peer),
             ListenerKind::Frontend { proxy } => {
                 self.frontend_accept(now, listener, proxy, peer, local)
             }
@@ -556,51 +560,69 @@ impl Engine {
             );
         }
         for (idx, e) in &self.socks {
-            match e.owner {
+            let sock = SockId {
+                idx: idx as u32,
+                gen: e.gen,
+            };
+            let conn = self.conns.get(e.conn).expect("connection of a live socket");
+            assert_eq!(conn.sock, sock, "connection and socket disagree");
+            match self.owner(sock).expect("a live socket has an owner") {
                 SockOwner::Cli { session, .. } => {
                     let (sid, _) = self
                         .clis
                         .get(session)
                         .expect("cli session of a live socket");
-                    assert_eq!(sid.idx as usize, idx);
+                    assert_eq!(*sid, sock);
                 }
                 SockOwner::Peer { section, session } => {
-                    self.peers_check_sock(
-                        section,
-                        session,
-                        SockId {
-                            idx: idx as u32,
-                            gen: e.gen,
-                        },
-                    );
+                    self.peers_check_sock(section, session, sock);
                 }
-                SockOwner::Conn(c) => {
-                    let conn = self.conns.get(c).expect("connection of a live socket");
-                    assert_eq!(
-                        conn.sock.idx as usize, idx,
-                        "connection and socket disagree"
-                    );
-                }
-                SockOwner::Check { .. } => {}
+                SockOwner::Conn(_) | SockOwner::Check { .. } => {}
+            }
+        }
+        for (c, conn) in self.conns.iter() {
+            assert_eq!(
+                conn.app.is_some(),
+                conn.side == crate::conn::ConnSide::App,
+                "applet connection and side disagree"
+            );
+            if conn.app.is_some() {
+                let e = self.socks.get(conn.sock.idx as usize);
+                assert!(
+                    e.is_some_and(|e| e.gen == conn.sock.gen && e.conn == c),
+                    "an applet connection outlived its socket"
+                );
             }
         }
         self.datapath_check_invariants();
     }
 
-    pub(crate) fn owner(&self, sock: SockId) -> Option<SockOwner> {
-        match self.socks.get(sock.idx as usize) {
-            Some(e) if e.gen == sock.gen => Some(e.owner),
-            _ => None,
-        }
+    fn sock_entry(&self, sock: SockId) -> Option<&SockEntry> {
+        self.socks
+            .get(sock.idx as usize)
+            .filter(|e| e.gen == sock.gen)
     }
 
-    /// A new socket id for `owner`.
-    pub(crate) fn new_sock(&mut self, owner: SockOwner) -> SockId {
+    /// What handles the events of `sock` (see [`SockOwner`]).
+    pub(crate) fn owner(&self, sock: SockId) -> Option<SockOwner> {
+        let c = self.sock_entry(sock)?.conn;
+        let conn = self.conns.get(c)?;
+        Some(match conn.app {
+            None => SockOwner::Conn(c),
+            Some(App::Cli { session, level }) => SockOwner::Cli { session, level },
+            Some(App::Peer { section, session }) => SockOwner::Peer { section, session },
+            Some(App::Check { be, srv }) => SockOwner::Check { be, srv },
+        })
+    }
+
+    /// A new socket id for data-path connection `c` (inserted next by
+    /// the caller, with this socket).
+    pub(crate) fn new_sock(&mut self, c: Id<Conn>) -> SockId {
         let gen = self.next_gen;
         self.next_gen = self.next_gen.wrapping_add(1).max(1);
         let idx = self.socks.insert(SockEntry {
             gen,
-            owner,
+            conn: c,
             read: false,
             write: false,
         });
@@ -608,6 +630,16 @@ impl Engine {
             idx: idx as u32,
             gen,
         }
+    }
+
+    /// A new socket and its connection for applet `app`; the connection
+    /// lives as long as the socket (see [`Engine::free_sock`]).
+    pub(crate) fn new_app_sock(&mut self, app: App, origin: Origin) -> SockId {
+        let c = self.conns.next_id();
+        let sock = self.new_sock(c);
+        let got = self.conns.insert(Conn::new_app(sock, origin, app));
+        crate::bug_on!(got != c);
+        sock
     }
 
     /// Asks the driver to open a TCP connection for `sock`.
@@ -633,7 +665,7 @@ impl Engine {
 
     /// Asks for a FIN on `sock` (the caller has flushed its output).
     pub(crate) fn shutdown_write(&mut self, sock: SockId) {
-        if self.owner(sock).is_some() {
+        if self.sock_entry(sock).is_some() {
             self.actions.push_back(Action::Shutdown { sock });
         }
     }
@@ -647,13 +679,21 @@ impl Engine {
 
     /// Forgets `sock` without asking the driver anything (it reported the
     /// socket dead). Returns whether the id was live.
+    /// An applet's connection goes with its socket; a data-path
+    /// connection outlives it until `conn_close`.
     pub(crate) fn free_sock(&mut self, sock: SockId) -> bool {
-        if self.owner(sock).is_some() {
-            self.socks.remove(sock.idx as usize);
-            true
-        } else {
-            false
+        let Some(c) = self.sock_entry(sock).map(|e| e.conn) else {
+            return false;
+        };
+        self.socks.remove(sock.idx as usize);
+        if self
+            .conns
+            .get(c)
+            .is_some_and(|conn| conn.app.is_some() && conn.sock == sock)
+        {
+            self.conns.remove(c);
         }
+        true
     }
 
     pub(crate) fn log(&mut self, level: LogLevel, text: String) {
@@ -738,9 +778,9 @@ impl Engine {
     // ----------------------------------------------------------------------
     // CLI sessions (the stats socket applet)
 
-    fn cli_accept(&mut self, now: Time, level: CliLevel) -> SockId {
+    fn cli_accept(&mut self, now: Time, listener: ListenerId, level: CliLevel) -> SockId {
         let session = self.clis.vacant_key();
-        let sock = self.new_sock(SockOwner::Cli { session, level });
+        let sock = self.new_app_sock(App::Cli { session, level }, Origin::Accepted(listener));
         self.clis.insert((sock, CliSession::new()));
         self.set_interest(sock, true, false);
         self.timers.arm(

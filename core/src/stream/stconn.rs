@@ -390,6 +390,7 @@ impl Engine {
             return;
         };
         match side {
+            ConnSide::App => crate::bug_on!(true, "a stream on an applet connection"),
             ConnSide::Front => {
                 s.scf.sedesc.flags |= SeFlags::ERROR;
                 let stage = s.stage();
@@ -461,7 +462,8 @@ impl Engine {
                     est && s.req.output > 0 && !s.req.shutw(),
                 )
             }
-            (None, _) => (false, false),
+            // No stream, or an applet connection (which carries none).
+            _ => (false, false),
         }
     }
 }

@@ -28,7 +28,9 @@ use core::net::SocketAddr;
 
 use super::section::*;
 use super::{ErrorType, HandshakeError, Status, StatusCode, Version};
-use crate::engine::{Engine, SockOwner, TimerKey};
+use crate::conn::{App, Origin};
+use crate::engine::{Engine, TimerKey};
+use crate::sock::ListenerId;
 use crate::sock::{CloseHow, LogLevel, SockError, SockId};
 use crate::stick_table::StickTable;
 use crate::time::Time;
@@ -213,13 +215,16 @@ impl Engine {
         }
     }
 
-    fn peer_sock_owner(section: usize, session: usize) -> SockOwner {
-        SockOwner::Peer { section, session }
+    /// A socket (and its applet connection) for session `session` of
+    /// section `section`.
+    fn peer_new_sock(&mut self, section: usize, session: usize, origin: Origin) -> SockId {
+        self.new_app_sock(App::Peer { section, session }, origin)
     }
 
     pub(crate) fn peers_accept(
         &mut self,
         now: Time,
+        listener: ListenerId,
         s: usize,
         from: Option<SocketAddr>,
     ) -> Option<SockId> {
@@ -229,7 +234,7 @@ impl Engine {
         let sect = &mut self.peers[s];
         let si = sect.sessions.vacant_key();
         let cap = sect.max_body_len + 16;
-        let sock = self.new_sock(Self::peer_sock_owner(s, si));
+        let sock = self.peer_new_sock(s, si, Origin::Accepted(listener));
         let mut sess = PeerSession::new(sock, Role::Acceptor, None, cap);
         sess.deadline = Some(now.add_ms(SESSION_TIMEOUT_MS));
         sess.from = from;
@@ -244,7 +249,7 @@ impl Engine {
         let si = sect.sessions.vacant_key();
         let cap = sect.max_body_len + 16;
         let addr = sect.peers[p].addr;
-        let sock = self.new_sock(Self::peer_sock_owner(s, si));
+        let sock = self.peer_new_sock(s, si, Origin::Dialed);
         let mut sess = PeerSession::new(sock, Role::Connector, Some(p), cap);
         sess.deadline = Some(now.add_ms(CONNECT_TIMEOUT_MS));
         let sect = &mut self.peers[s];
@@ -581,7 +586,7 @@ impl Engine {
             SessState::RetryWait => {
                 let Some(p) = sess.peer else { return };
                 let addr = self.peers[s].peers[p].addr;
-                let sock = self.new_sock(Self::peer_sock_owner(s, si));
+                let sock = self.peer_new_sock(s, si, Origin::Dialed);
                 let sess = &mut self.peers[s].sessions[si];
                 sess.sock = sock;
                 sess.state = SessState::Connecting;
