@@ -7,9 +7,9 @@
 use core::fmt;
 use core::net::SocketAddr;
 
+use crate::backend::lb;
 use crate::cfgparse::{self, Addr, Balance, Config, Host, IdSpec, StatsLevel, StickKind};
 use crate::engine::{CliLevel, Engine, EngineOptions, ListenerKind};
-use crate::lb;
 use crate::proxy::{Backend, Check, Frontend, Proxy, Server, SrvAdmin, SrvState, StickRule};
 use crate::sock::ListenAddr;
 use crate::stick_table::{DataType, StickTable, StoreSpec, TableParams};

@@ -24,11 +24,10 @@
 
 pub mod acl;
 pub mod arena;
-mod backend;
+pub mod backend;
 pub mod buf;
 pub mod cfgparse;
 pub mod channel;
-mod check;
 pub mod cli;
 mod cli_cmds;
 pub mod connection;
@@ -43,7 +42,6 @@ mod http_act;
 pub mod http_ana;
 mod http_fetch;
 pub mod inspect;
-pub mod lb;
 mod log;
 #[cfg(feature = "mutants")]
 pub mod mutants;

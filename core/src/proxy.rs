@@ -258,7 +258,7 @@ pub struct Backend {
     pub redispatch: bool,
     pub balance: cfgparse::Balance,
     /// The load-balancing algorithm's state.
-    pub lb: crate::lb::Lb,
+    pub lb: crate::backend::lb::Lb,
     /// The proxy's own stick table (`stick-table`), engine index.
     pub table: Option<usize>,
     /// `stick on|match|store-request`: (table, store, match).

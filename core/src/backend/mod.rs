@@ -13,13 +13,15 @@
 //! server full. When a connection slot frees up, `process_srv_queue` hands
 //! it to the oldest waiter of that server, then of the backend.
 
+mod check;
+pub mod lb;
+
 use core::net::IpAddr;
 
 use crate::arena::Id;
 use crate::channel::ChnFlags;
 use crate::connection::{CoFlags, Conn, ConnSide, Mux};
 use crate::engine::{Engine, SockOwner};
-use crate::lb;
 use crate::proxy::{IdleConn, StickRule};
 use crate::sock::CloseHow;
 use crate::stconn::{ErrType, ScState};

@@ -391,7 +391,7 @@ impl Engine {
         let Some(b) = self.proxies[be].be.as_mut() else {
             return;
         };
-        let view: Vec<crate::lb::LbServer> =
+        let view: Vec<crate::backend::lb::LbServer> =
             b.servers.iter().map(crate::backend::lb_view).collect();
         b.lb.recalc(&view);
     }
