@@ -8,9 +8,10 @@ use core::fmt;
 use core::net::SocketAddr;
 
 use crate::backend::lb;
+use crate::backend::server::{Check, Server, SrvAdmin, SrvState};
 use crate::cfgparse::{self, Addr, Balance, Config, Host, IdSpec, StatsLevel, StickKind};
 use crate::engine::{CliLevel, Engine, EngineOptions, ListenerKind};
-use crate::proxy::{Backend, Check, Frontend, Proxy, Server, SrvAdmin, SrvState, StickRule};
+use crate::proxy::{Backend, Frontend, Proxy, StickRule};
 use crate::sock::ListenAddr;
 use crate::stick_table::{DataType, StickTable, StoreSpec, TableParams};
 use crate::time::Time;

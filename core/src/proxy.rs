@@ -1,5 +1,6 @@
 //! Proxies at run time: HAProxy's `struct proxy` (frontend and backend
-//! capabilities) and `struct server`, with their counters.
+//! capabilities), with their counters. Servers are in
+//! [`crate::backend::server`].
 //!
 //! A `listen` section is one proxy with both capabilities; a frontend
 //! points at backends by index. Counters follow HAProxy's names (`feconn`,
@@ -12,121 +13,12 @@
 
 use std::collections::VecDeque;
 
-use core::net::SocketAddr;
-
 use crate::arena::Id;
+use crate::backend::server::Server;
 use crate::cfgparse::{self, Mode, Timeouts};
 use crate::sock::ListenerId;
 use crate::stream::Stream;
 use crate::time::Time;
-
-/// A server's operational state (HAProxy's `SRV_ST_*`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SrvState {
-    /// Down: health checks fail.
-    Stopped,
-    /// Coming up (between the first successful check and `rise`); Sluice
-    /// reports it as DOWN like HAProxy does.
-    Starting,
-    /// Up.
-    Running,
-    /// Going down (between the first failed check and `fall`): still used.
-    Stopping,
-}
-
-/// An administrative state set from the CLI or the configuration
-/// (`SRV_ADMF_*`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum SrvAdmin {
-    #[default]
-    Ready,
-    /// `set server B/S state maint`, `disable server`, `disabled`.
-    Maint,
-    /// `set server B/S state drain`: no new traffic except persistence.
-    Drain,
-}
-
-/// Health check settings and progress of one server (`struct check`).
-#[derive(Clone, Debug)]
-pub struct Check {
-    pub inter_ms: u32,
-    pub fastinter_ms: u32,
-    pub downinter_ms: u32,
-    pub rise: u32,
-    pub fall: u32,
-    /// HAProxy's `health`: `0..rise+fall-1`; at or above `rise` the server is up.
-    pub health: u32,
-    /// The check connection in progress, if any.
-    pub sock: Option<crate::sock::SockId>,
-    /// Next check, or the current check's deadline.
-    pub next: Option<Time>,
-    /// When the current check started.
-    pub started: Option<Time>,
-    /// Last result, for `show stat` (`L4OK`, `L4CON`, `L4TOUT`...).
-    pub last_status: &'static str,
-    pub last_duration_ms: u64,
-    /// `option httpchk`: the request to send; `None` for a TCP check.
-    pub http_req: Option<Vec<u8>>,
-    /// `http-check expect [!] status`: inclusive ranges and negation;
-    /// `None`: any 2xx or 3xx passes.
-    pub expect: Option<(bool, Vec<(u16, u16)>)>,
-    /// Request bytes still to send.
-    pub tx: Vec<u8>,
-    /// Response bytes read so far (the status line is all that matters).
-    pub rx: crate::buf::Buffer,
-    /// The check's connection is established (an L7 check is under way).
-    pub connected: bool,
-    /// The last check's detail (`check_desc`/info in logs).
-    pub last_info: String,
-}
-
-/// A `server` line at run time.
-#[derive(Debug)]
-pub struct Server {
-    pub name: String,
-    /// `id`: the numeric id (`server_id` in stick tables).
-    pub puid: u32,
-    pub addr: SocketAddr,
-    /// Configured weight (`iweight`), and current user weight (`set weight`).
-    pub iweight: u32,
-    pub uweight: u32,
-    pub maxconn: Option<u32>,
-    pub maxqueue: Option<u32>,
-    pub backup: bool,
-    pub state: SrvState,
-    pub admin: SrvAdmin,
-    pub send_proxy: Option<u8>,
-    pub check: Option<Check>,
-    /// Live connections and attempts (`cur_sess`).
-    pub cur_sess: u32,
-    pub max_sess: u32,
-    pub cum_sess: u64,
-    /// Streams waiting for this server (`queue`).
-    pub queue: VecDeque<Id<Stream>>,
-    pub max_queue: u32,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    /// Connection errors, response errors, retries, redispatches.
-    pub econ: u64,
-    pub eresp: u64,
-    pub wretr: u64,
-    pub wredis: u64,
-    /// Responses denied by rules (`dresp`).
-    pub denied_resp: u64,
-    /// Checks failed, transitions to DOWN, last state change.
-    pub chkfail: u64,
-    pub chkdown: u64,
-    pub last_change: Time,
-    pub lbconn: u64,
-    /// Idle connections to this server, oldest first (`idle_conns`).
-    pub idle: std::collections::VecDeque<IdleConn>,
-    /// Connections reused from the idle pool.
-    pub reuse: u64,
-    /// HTTP responses by class, requests, aborts (`show stat`).
-    pub http: HttpCtrs,
-    /// Connections (new or reused) per second.
-    pub sess_rate: RateCtr,
-}
 
 /// An event rate over one second and its peak (`freq_ctr` plus the
 /// `*_max` of `show stat`: `sess_per_sec`, `conn_per_sec`, `req_per_sec`).
@@ -175,41 +67,6 @@ impl HttpCtrs {
             _ => 5,
         };
         self.hrsp[class] += 1;
-    }
-}
-
-/// A server connection waiting in its server's idle pool.
-#[derive(Debug, Clone, Copy)]
-pub struct IdleConn {
-    pub conn: Id<crate::connection::Conn>,
-    /// The session that alone may use it (`http-reuse never`: private).
-    pub owner: Option<Id<crate::session::Session>>,
-    /// When it became idle; the pool is in this order.
-    pub since: Time,
-}
-
-impl Server {
-    /// Usable for new traffic: up (or going down) and in the ready state.
-    pub fn usable(&self) -> bool {
-        matches!(self.state, SrvState::Running | SrvState::Stopping)
-            && self.admin == SrvAdmin::Ready
-            && self.uweight > 0
-    }
-
-    /// Whether a new connection would exceed `maxconn`.
-    pub fn is_full(&self) -> bool {
-        self.maxconn.is_some_and(|m| self.cur_sess >= m)
-    }
-
-    /// `show stat`'s `status` column.
-    pub fn status_name(&self) -> &'static str {
-        match (self.admin, self.state) {
-            (SrvAdmin::Maint, _) => "MAINT",
-            (SrvAdmin::Drain, _) => "DRAIN",
-            (_, SrvState::Running) => "UP",
-            (_, SrvState::Stopping) => "NOLB",
-            (_, SrvState::Starting) | (_, SrvState::Stopped) => "DOWN",
-        }
     }
 }
 

@@ -10,8 +10,9 @@
 use core::fmt::Write as _;
 use std::collections::BTreeMap;
 
+use crate::backend::server::{Server, SrvAdmin, SrvState};
 use crate::engine::Engine;
-use crate::proxy::{Proxy, Server, SrvAdmin, SrvState};
+use crate::proxy::Proxy;
 use crate::sock::LogLevel;
 use crate::time::Time;
 

@@ -13,8 +13,8 @@
 //! once: streams queued on a server that went down go back to the
 //! backend's queue, a server that came up takes waiting streams.
 
+use crate::backend::server::{SrvAdmin, SrvState};
 use crate::engine::{Engine, SockOwner, TimerKey};
-use crate::proxy::{SrvAdmin, SrvState};
 use crate::sock::{CloseHow, LogLevel, SockError};
 use crate::time::Time;
 
@@ -120,7 +120,7 @@ impl Engine {
         }
     }
 
-    fn check_mut(&mut self, be: usize, srv: usize) -> Option<&mut crate::proxy::Check> {
+    fn check_mut(&mut self, be: usize, srv: usize) -> Option<&mut crate::backend::server::Check> {
         self.proxies
             .get_mut(be)?
             .be

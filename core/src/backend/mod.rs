@@ -15,14 +15,16 @@
 
 mod check;
 pub mod lb;
+pub mod server;
 
 use core::net::IpAddr;
 
 use crate::arena::Id;
+use crate::backend::server::IdleConn;
 use crate::channel::ChnFlags;
 use crate::connection::{CoFlags, Conn, ConnSide, Mux};
 use crate::engine::{Engine, SockOwner};
-use crate::proxy::{IdleConn, StickRule};
+use crate::proxy::StickRule;
 use crate::sock::CloseHow;
 use crate::stconn::{ErrType, ScState};
 use crate::stick_table::{DataType, StData, StKey};
@@ -262,8 +264,8 @@ impl Engine {
             // A dynamic name that is no server ends the rules (HAProxy).
             let i = servers.iter().position(|s| s.name == name)?;
             let s = &servers[i];
-            if s.state != crate::proxy::SrvState::Stopped
-                && s.admin != crate::proxy::SrvAdmin::Maint
+            if s.state != crate::backend::server::SrvState::Stopped
+                && s.admin != crate::backend::server::SrvAdmin::Maint
             {
                 return Some(i);
             }
@@ -298,7 +300,9 @@ impl Engine {
             };
             let servers = &self.proxies[be].be.as_ref()?.servers;
             if let Some(i) = servers.iter().position(|s| s.puid as i32 == *id) {
-                if servers[i].usable() || servers[i].admin == crate::proxy::SrvAdmin::Drain {
+                if servers[i].usable()
+                    || servers[i].admin == crate::backend::server::SrvAdmin::Drain
+                {
                     return Some(i);
                 }
             }
@@ -713,7 +717,7 @@ impl Engine {
 }
 
 /// The load balancer's view of a server.
-pub(crate) fn lb_view(s: &crate::proxy::Server) -> lb::LbServer {
+pub(crate) fn lb_view(s: &crate::backend::server::Server) -> lb::LbServer {
     lb::LbServer {
         weight: s.uweight,
         usable: s.usable(),
