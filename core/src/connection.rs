@@ -19,6 +19,7 @@ use bitflags::bitflags;
 use core::net::SocketAddr;
 
 use crate::arena::Id;
+use crate::backend::server::ServerId;
 use crate::buf::Buffer;
 use crate::session::Session;
 use crate::sock::SockId;
@@ -58,7 +59,7 @@ pub enum ConnSide {
     /// Accepted from a client on a frontend listener.
     Front,
     /// Opened towards server `srv` of backend `be`.
-    Back { be: usize, srv: usize },
+    Back { srv: ServerId },
 }
 
 /// The multiplexer on a connection (`conn->mux`).
@@ -91,7 +92,7 @@ pub struct Conn {
     pub want: (bool, bool),
     /// The frontend of a lingering client connection (what it drains
     /// still counts in its `bytes_in`).
-    pub linger_fe: Option<usize>,
+    pub linger_fe: Option<crate::proxy::ProxyId>,
 }
 
 impl Conn {
@@ -339,9 +340,9 @@ impl Engine {
     pub(crate) fn count_bytes(
         &mut self,
         sid: Id<Stream>,
-        fe: usize,
-        be: usize,
-        srv: Option<usize>,
+        fe: crate::proxy::ProxyId,
+        be: crate::proxy::ProxyId,
+        srv: Option<ServerId>,
         dir: Dir,
         n: u64,
     ) {

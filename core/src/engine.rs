@@ -32,6 +32,7 @@ use core::net::SocketAddr;
 use slab::Slab;
 
 use crate::arena::{Arena, Id};
+use crate::backend::server::ServerId;
 use crate::cli::{self, CliSession, CliState};
 use crate::connection::{BufWaiter, Conn};
 use crate::peers::section::PeersSection;
@@ -91,7 +92,7 @@ pub(crate) enum ListenerKind {
     /// The local peer's address of a peers section.
     Peers { section: usize },
     /// A `bind` line of a frontend.
-    Frontend { proxy: usize },
+    Frontend { proxy: crate::proxy::ProxyId },
 }
 
 /// `stats socket ... level`.
@@ -133,10 +134,7 @@ pub(crate) enum SockOwner {
     /// A data-path connection (client or server side).
     Conn(Id<Conn>),
     /// A health-check connection to server `srv` of backend `be`.
-    Check {
-        be: usize,
-        srv: usize,
-    },
+    Check(ServerId),
 }
 
 #[derive(Debug)]
@@ -167,9 +165,9 @@ pub(crate) enum TimerKey {
     /// `Engine::conn_linger`).
     ConnDrain(Id<Conn>),
     /// The health check of server `srv` of backend `be`.
-    Check(usize, usize),
+    Check(ServerId),
     /// The purge of a server's idle connections (backend, server).
-    IdlePurge(usize, usize),
+    IdlePurge(ServerId),
 }
 
 /// How the process is stopping.
@@ -350,7 +348,7 @@ impl Engine {
                 self.peer_connected(now, section, session)
             }
             Some(SockOwner::Conn(c)) => self.conn_on_connected(now, c),
-            Some(SockOwner::Check { be, srv }) => self.check_connected(now, be, srv),
+            Some(SockOwner::Check(srv)) => self.check_connected(now, srv),
             _ => {}
         }
         self.after_entry();
@@ -364,7 +362,7 @@ impl Engine {
                 self.peer_connect_failed(now, section, session, err)
             }
             Some(SockOwner::Conn(c)) => self.conn_on_connect_error(now, c, err),
-            Some(SockOwner::Check { be, srv }) => self.check_failed(now, be, srv, err),
+            Some(SockOwner::Check(srv)) => self.check_failed(now, srv, err),
             _ => {}
         }
         self.after_entry();
@@ -377,7 +375,7 @@ impl Engine {
             Some(SockOwner::Cli { session, .. }) => self.clis[session].1.rx.spare_mut(),
             Some(SockOwner::Peer { section, session }) => self.peer_recv_buf(section, session),
             Some(SockOwner::Conn(c)) => self.conn_recv_buf(c),
-            Some(SockOwner::Check { be, srv }) => self.check_recv_buf(be, srv),
+            Some(SockOwner::Check(srv)) => self.check_recv_buf(srv),
             None => &mut [],
         }
     }
@@ -390,7 +388,7 @@ impl Engine {
             Some(SockOwner::Cli { session, level }) => self.cli_recv(now, session, level, n),
             Some(SockOwner::Peer { section, session }) => self.peer_recv(now, section, session, n),
             Some(SockOwner::Conn(c)) => self.conn_on_recv(now, c, n),
-            Some(SockOwner::Check { be, srv }) => self.check_on_recv(now, be, srv, n),
+            Some(SockOwner::Check(srv)) => self.check_on_recv(now, srv, n),
             None => {}
         }
         self.after_entry();
@@ -422,7 +420,7 @@ impl Engine {
             Some(SockOwner::Cli { session, .. }) => self.clis[session].1.tx.as_slices().0,
             Some(SockOwner::Peer { section, session }) => self.peer_send_buf(section, session),
             Some(SockOwner::Conn(c)) => self.conn_send_buf(c),
-            Some(SockOwner::Check { be, srv }) => self.check_send_buf(be, srv),
+            Some(SockOwner::Check(srv)) => self.check_send_buf(srv),
             None => &[],
         }
     }
@@ -439,7 +437,7 @@ impl Engine {
             }
             Some(SockOwner::Peer { section, session }) => self.peer_sent(now, section, session, n),
             Some(SockOwner::Conn(c)) => self.conn_on_sent(now, c, n),
-            Some(SockOwner::Check { be, srv }) => self.check_on_sent(be, srv, n),
+            Some(SockOwner::Check(srv)) => self.check_on_sent(srv, n),
             None => {}
         }
         self.after_entry();
@@ -459,7 +457,7 @@ impl Engine {
                 self.peer_sock_error(now, section, session, err)
             }
             Some(SockOwner::Conn(c)) => self.conn_on_error(now, c, err),
-            Some(SockOwner::Check { be, srv }) => self.check_failed(now, be, srv, err),
+            Some(SockOwner::Check(srv)) => self.check_failed(now, srv, err),
             None => {}
         }
         self.after_entry();
@@ -743,8 +741,8 @@ impl Engine {
             }
             TimerKey::ConnHs(c) => self.handshake_fail(now, c, crate::connection::PRX_TIMEOUT),
             TimerKey::ConnDrain(c) => self.conn_linger_end(now, c),
-            TimerKey::Check(be, srv) => self.check_timer(now, be, srv),
-            TimerKey::IdlePurge(be, srv) => self.idle_purge(now, be, srv),
+            TimerKey::Check(srv) => self.check_timer(now, srv),
+            TimerKey::IdlePurge(srv) => self.idle_purge(now, srv),
         }
     }
 

@@ -11,7 +11,7 @@ use crate::backend::lb;
 use crate::backend::server::{Check, Server, SrvAdmin, SrvState};
 use crate::cfgparse::{self, Addr, Balance, Config, Host, IdSpec, StatsLevel, StickKind};
 use crate::engine::{CliLevel, Engine, EngineOptions, ListenerKind};
-use crate::proxy::{Backend, Frontend, Proxy, StickRule};
+use crate::proxy::{Backend, Frontend, Proxy, ProxyId, StickRule};
 use crate::sock::ListenAddr;
 use crate::stick_table::{DataType, StickTable, StoreSpec, TableParams};
 use crate::time::Time;
@@ -228,7 +228,7 @@ impl Engine {
                 };
                 Some(Frontend {
                     maxconn: p.maxconn,
-                    default_backend,
+                    default_backend: default_backend.map(ProxyId::new),
                     ..Frontend::default()
                 })
             } else {
@@ -267,8 +267,12 @@ impl Engine {
                         line: b.place.line,
                         message: format!("'bind' : {m}"),
                     })?;
-                    let l = self
-                        .add_listener(ListenAddr::Tcp(addr), ListenerKind::Frontend { proxy: i });
+                    let l = self.add_listener(
+                        ListenAddr::Tcp(addr),
+                        ListenerKind::Frontend {
+                            proxy: ProxyId::new(i),
+                        },
+                    );
                     let li = &mut self.listeners[l.0 as usize];
                     li.name = b.name.clone();
                     li.accept_proxy = b.accept_proxy;

@@ -58,7 +58,7 @@ pub struct SessCtx<'a> {
     pub now: Time,
     pub sess: Id<Session>,
     /// The proxy whose rules run (its table is the default one).
-    pub proxy: usize,
+    pub proxy: crate::proxy::ProxyId,
 }
 
 impl SessCtx<'_> {
@@ -87,7 +87,7 @@ impl SessCtx<'_> {
     fn table_arg(&self, f: &Fetch) -> Option<usize> {
         f.table()
             .and_then(|t| t.id)
-            .or_else(|| self.eng.proxies.get(self.proxy)?.be.as_ref()?.table)
+            .or_else(|| self.eng.proxies.get(self.proxy.idx())?.be.as_ref()?.table)
     }
 
     /// Applies a counter operation on an entry and returns its sample.
@@ -196,20 +196,15 @@ impl SampleCtx for SessCtx<'_> {
             FetchKind::NbSrv => {
                 let be = f
                     .str_arg(0)
-                    .and_then(|n| {
-                        self.eng
-                            .proxies
-                            .iter()
-                            .position(|p| p.name == n && p.be.is_some())
-                    })
+                    .and_then(|n| self.eng.backend_by_name(n))
                     .unwrap_or(self.proxy);
-                let b = self.eng.proxies.get(be)?.be.as_ref()?;
+                let b = self.eng.backend(be)?;
                 Some(Sample::Int(
                     b.servers.iter().filter(|s| s.usable()).count() as i64
                 ))
             }
-            FetchKind::FeName => Some(Sample::str(&self.eng.proxies.get(sess.fe)?.name)),
-            FetchKind::BeName => Some(Sample::str(&self.eng.proxies.get(self.proxy)?.name)),
+            FetchKind::FeName => Some(Sample::str(&self.eng.proxies.get(sess.fe.idx())?.name)),
+            FetchKind::BeName => Some(Sample::str(&self.eng.proxies.get(self.proxy.idx())?.name)),
             FetchKind::SslFc => Some(Sample::Bool(false)),
             FetchKind::Var => self.eng.var_get(self.sess, None, f.var()?),
             _ => None,

@@ -165,7 +165,7 @@ impl Engine {
         &mut self,
         now: Time,
         sid: Id<Stream>,
-        px: usize,
+        px: crate::proxy::ProxyId,
         head: &mut ReqHead,
     ) -> RuleVerdict {
         if self.proxies[px].rules.http_req.is_empty() {
@@ -315,7 +315,7 @@ impl Engine {
 
     /// The proxies whose response rules run, in HAProxy's order: the
     /// backend's, then the frontend's when it is another proxy.
-    fn res_rule_proxies(&self, sid: Id<Stream>) -> impl Iterator<Item = usize> {
+    fn res_rule_proxies(&self, sid: Id<Stream>) -> impl Iterator<Item = crate::proxy::ProxyId> {
         let (fe, be) = (self.streams[sid].fe, self.streams[sid].be);
         core::iter::once(be).chain((fe != be).then_some(fe))
     }
@@ -345,7 +345,7 @@ impl Engine {
             .as_mut()
             .and_then(|t| t.req_head.take());
         let mut verdict = ResVerdict::Continue;
-        let pxs: Vec<usize> = self.res_rule_proxies(sid).collect();
+        let pxs: Vec<crate::proxy::ProxyId> = self.res_rule_proxies(sid).collect();
         'outer: for px in pxs {
             let rules = Arc::clone(&self.proxies[px].rules);
             let list = if after {

@@ -20,6 +20,51 @@ use crate::sock::ListenerId;
 use crate::stream::Stream;
 use crate::time::Time;
 
+/// A proxy (frontend, backend or `listen`): its position in the engine's
+/// proxy list, fixed when the configuration is loaded. HAProxy has one
+/// `struct proxy` for every kind, so Sluice has one handle for all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(transparent)]
+pub struct ProxyId(pub u32);
+
+impl ProxyId {
+    /// The handle of the proxy at position `i` of the engine's list.
+    pub const fn new(i: usize) -> ProxyId {
+        ProxyId(i as u32)
+    }
+
+    /// Its position in the engine's list.
+    pub const fn idx(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl core::ops::Index<ProxyId> for [Proxy] {
+    type Output = Proxy;
+    fn index(&self, id: ProxyId) -> &Proxy {
+        &self[id.idx()]
+    }
+}
+
+impl core::ops::IndexMut<ProxyId> for [Proxy] {
+    fn index_mut(&mut self, id: ProxyId) -> &mut Proxy {
+        &mut self[id.idx()]
+    }
+}
+
+impl core::ops::Index<ProxyId> for Vec<Proxy> {
+    type Output = Proxy;
+    fn index(&self, id: ProxyId) -> &Proxy {
+        &self[id.idx()]
+    }
+}
+
+impl core::ops::IndexMut<ProxyId> for Vec<Proxy> {
+    fn index_mut(&mut self, id: ProxyId) -> &mut Proxy {
+        &mut self[id.idx()]
+    }
+}
+
 /// An event rate over one second and its peak (`freq_ctr` plus the
 /// `*_max` of `show stat`: `sess_per_sec`, `conn_per_sec`, `req_per_sec`).
 #[derive(Debug, Default, Clone, Copy)]
@@ -96,7 +141,7 @@ pub struct Frontend {
     pub sess_rate: RateCtr,
     pub conn_rate: RateCtr,
     pub req_rate: RateCtr,
-    pub default_backend: Option<usize>,
+    pub default_backend: Option<ProxyId>,
     pub listeners: Vec<ListenerId>,
 }
 

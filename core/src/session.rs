@@ -12,6 +12,7 @@
 
 use crate::arena::Id;
 use crate::connection::Conn;
+use crate::proxy::ProxyId;
 use crate::sock::ListenerId;
 use crate::stick_table::EntryId;
 use crate::stream::Stream;
@@ -32,7 +33,7 @@ pub struct StkCtr {
 #[derive(Debug)]
 pub struct Session {
     /// The frontend proxy.
-    pub fe: usize,
+    pub fe: ProxyId,
     pub listener: ListenerId,
     /// The client connection.
     pub conn: Id<Conn>,
@@ -73,7 +74,7 @@ impl Engine {
         &mut self,
         now: Time,
         listener: ListenerId,
-        fe: usize,
+        fe: ProxyId,
         peer: Option<SocketAddr>,
         local: Option<SocketAddr>,
     ) -> Option<SockId> {
@@ -222,7 +223,7 @@ impl Engine {
     /// Pauses or resumes a frontend's listeners according to `maxconn`
     /// (listener, frontend, process), as HAProxy's `limit_listener` and
     /// `resume_listener` do.
-    pub(crate) fn listeners_check_limits(&mut self, fe: usize) {
+    pub(crate) fn listeners_check_limits(&mut self, fe: ProxyId) {
         let global_full = self.maxconn.is_some_and(|m| self.actconn >= m);
         let fe_full = self.proxies[fe]
             .fe

@@ -10,7 +10,7 @@
 use core::fmt::Write as _;
 use std::collections::BTreeMap;
 
-use crate::backend::server::{Server, SrvAdmin, SrvState};
+use crate::backend::server::{Server, ServerId, SrvAdmin, SrvState};
 use crate::engine::Engine;
 use crate::proxy::Proxy;
 use crate::sock::LogLevel;
@@ -524,21 +524,17 @@ impl Engine {
     }
 
     /// Finds `backend/server`.
-    fn find_server(&self, arg: &str) -> Result<(usize, usize), &'static str> {
+    fn find_server(&self, arg: &str) -> Result<ServerId, &'static str> {
         let Some((bk, sv)) = arg.split_once('/') else {
             return Err("Require 'backend/server'.\n");
         };
-        let be = self
-            .proxies
-            .iter()
-            .position(|p| p.name == bk && p.be.is_some())
-            .ok_or("No such backend.\n")?;
+        let be = self.backend_by_name(bk).ok_or("No such backend.\n")?;
         let srv = self.proxies[be]
             .be
             .as_ref()
             .and_then(|b| b.servers.iter().position(|s| s.name == sv))
             .ok_or("No such server.\n")?;
-        Ok((be, srv))
+        Ok(ServerId::new(be, srv))
     }
 
     /// `disable server`, `enable server`, `set server B/S state|weight`.
@@ -555,31 +551,32 @@ impl Engine {
                     .into()
             }
         };
-        let (be, srv) = match self.find_server(target) {
+        let srv = match self.find_server(target) {
             Ok(x) => x,
             Err(e) => return e.into(),
         };
         match verb {
             "get" => {
-                let s = &self.proxies[be].be.as_ref().expect("backend").servers[srv];
+                let s = self.server(srv).expect("found");
                 format!("{} (initial {})\n", s.uweight, s.iweight)
             }
-            "weight" => self.set_weight(be, srv, rest[0]),
+            "weight" => self.set_weight(srv, rest[0]),
             "ready" | "maint" | "drain" => {
                 let admin = match verb {
                     "ready" => SrvAdmin::Ready,
                     "maint" => SrvAdmin::Maint,
                     _ => SrvAdmin::Drain,
                 };
-                self.set_admin(now, be, srv, admin);
+                self.set_admin(now, srv, admin);
                 String::new()
             }
             _ => "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".into(),
         }
     }
 
-    fn set_weight(&mut self, be: usize, srv: usize, w: &str) -> String {
-        let s = &mut self.proxies[be].be.as_mut().expect("backend").servers[srv];
+    fn set_weight(&mut self, srv: ServerId, w: &str) -> String {
+        let be = srv.be;
+        let s = self.server_mut(srv).expect("found");
         let weight = match w.strip_suffix('%') {
             Some(pct) => pct
                 .parse::<u64>()
@@ -599,7 +596,8 @@ impl Engine {
         String::new()
     }
 
-    fn set_admin(&mut self, now: Time, be: usize, srv: usize, admin: SrvAdmin) {
+    fn set_admin(&mut self, now: Time, srv: ServerId, admin: SrvAdmin) {
+        let be = srv.be;
         let p = &mut self.proxies[be];
         let name = format!(
             "{}/{}",

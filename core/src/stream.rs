@@ -20,9 +20,11 @@
 use bitflags::bitflags;
 
 use crate::arena::Id;
+use crate::backend::server::ServerId;
 use crate::channel::{Channel, ChnFlags, INFINITE_FORWARD};
 use crate::connection::{BufWaiter, CoFlags};
 use crate::engine::{Engine, TimerKey};
+use crate::proxy::ProxyId;
 use crate::session::Session;
 use crate::sock::CloseHow;
 use crate::stconn::{ErrType, ScFlags, ScState, StConn};
@@ -147,11 +149,11 @@ impl FinSt {
 #[derive(Debug)]
 pub struct Stream {
     pub sess: Id<Session>,
-    pub fe: usize,
-    pub be: usize,
-    pub srv: Option<usize>,
+    pub fe: ProxyId,
+    pub be: ProxyId,
+    pub srv: Option<ServerId>,
     /// The server of the last failed attempt (avoided when redispatching).
-    pub prev_srv: Option<usize>,
+    pub prev_srv: Option<ServerId>,
     pub req: Channel,
     pub res: Channel,
     pub scf: StConn,
@@ -380,7 +382,7 @@ impl Engine {
     }
 
     /// Counts the stream on backend `be` (`beconn`), once.
-    pub(crate) fn stream_set_backend(&mut self, sid: Id<Stream>, be: usize) {
+    pub(crate) fn stream_set_backend(&mut self, sid: Id<Stream>, be: ProxyId) {
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
@@ -845,7 +847,7 @@ impl Engine {
         if let Some(b) = self.proxies[s.be].be.as_mut() {
             count(&mut b.http);
             b.http.req_tot += u64::from(http);
-            if let Some(sv) = srv.and_then(|i| b.servers.get_mut(i)) {
+            if let Some(sv) = srv.and_then(|i| b.servers.get_mut(i.pos())) {
                 count(&mut sv.http);
                 sv.http.req_tot += u64::from(http && s.srv.is_some());
             }

@@ -168,7 +168,7 @@ impl Engine {
         &mut self,
         now: Time,
         sid: Id<Stream>,
-        px: usize,
+        px: crate::proxy::ProxyId,
         head: Option<&ReqHead>,
         partial: bool,
     ) -> ContentVerdict {
@@ -234,7 +234,7 @@ impl Engine {
         &mut self,
         now: Time,
         sid: Id<Stream>,
-        px: usize,
+        px: crate::proxy::ProxyId,
         head: Option<&ReqHead>,
         partial: bool,
         list: &[Rule<TcpAction>],
@@ -388,7 +388,12 @@ impl Engine {
     /// One `tcp_inspect_request` pass of proxy `px`'s content rules: the
     /// evaluation is final once the client closed, the buffer is full,
     /// the proxy has no `inspect-delay` or it ran out.
-    fn tcp_inspect(&mut self, now: Time, sid: Id<Stream>, px: usize) -> ContentVerdict {
+    fn tcp_inspect(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        px: crate::proxy::ProxyId,
+    ) -> ContentVerdict {
         let delay = self.proxies[px].inspect_delay_ms;
         let s = &mut self.streams[sid];
         if s.rules_exp.is_none() {
@@ -410,7 +415,7 @@ impl Engine {
 
     /// `use_backend` rules, then `default_backend`; the frontend itself
     /// when none applies (then no server: `SC`, as HAProxy logs it).
-    fn tcp_select_backend(&mut self, now: Time, sid: Id<Stream>) -> usize {
+    fn tcp_select_backend(&mut self, now: Time, sid: Id<Stream>) -> crate::proxy::ProxyId {
         let fe = self.streams[sid].fe;
         let rules = Arc::clone(&self.proxies[fe].rules);
         let head = self.stream_req_head_take(sid);
@@ -425,12 +430,8 @@ impl Engine {
                     String::from_utf8_lossy(&lf.render(&mut ctx)).into_owned()
                 }
             };
-            if let Some(i) = self
-                .proxies
-                .iter()
-                .position(|p| p.name == name && p.be.is_some())
-            {
-                return i;
+            if let Some(be) = self.backend_by_name(&name) {
+                return be;
             }
         }
         self.proxies[fe]

@@ -13,8 +13,9 @@
 //! once: streams queued on a server that went down go back to the
 //! backend's queue, a server that came up takes waiting streams.
 
-use crate::backend::server::{SrvAdmin, SrvState};
+use crate::backend::server::{ServerId, SrvAdmin, SrvState};
 use crate::engine::{Engine, SockOwner, TimerKey};
+use crate::proxy::ProxyId;
 use crate::sock::{CloseHow, LogLevel, SockError};
 use crate::time::Time;
 
@@ -22,59 +23,48 @@ impl Engine {
     /// Arms the first check of every checked server, spread over `inter`
     /// like HAProxy's initial check spreading.
     pub(crate) fn checks_start(&mut self, now: Time) {
-        for be in 0..self.proxies.len() {
-            let Some(b) = self.proxies[be].be.as_ref() else {
+        for be in (0..self.proxies.len()).map(ProxyId::new) {
+            let Some(b) = self.backend(be) else {
                 continue;
             };
             let n = b.servers.len().max(1) as u64;
-            for srv in 0..b.servers.len() {
-                let Some(ck) = self.proxies[be]
-                    .be
-                    .as_ref()
-                    .and_then(|b| b.servers[srv].check.as_ref())
-                else {
+            for (i, srv) in b.server_ids(be).enumerate() {
+                let Some(ck) = self.server(srv).and_then(|s| s.check.as_ref()) else {
                     continue;
                 };
                 let inter = u64::from(ck.inter_ms.max(1));
-                let at = now.add_ms(1 + inter * srv as u64 / n);
-                self.set_check_next(be, srv, Some(at));
+                let at = now.add_ms(1 + inter * i as u64 / n);
+                self.set_check_next(srv, Some(at));
             }
         }
     }
 
-    fn set_check_next(&mut self, be: usize, srv: usize, at: Option<Time>) {
-        if let Some(ck) = self.proxies[be]
-            .be
-            .as_mut()
-            .and_then(|b| b.servers[srv].check.as_mut())
-        {
+    fn set_check_next(&mut self, srv: ServerId, at: Option<Time>) {
+        if let Some(ck) = self.server_mut(srv).and_then(|s| s.check.as_mut()) {
             ck.next = at;
         }
-        self.timers.arm(TimerKey::Check(be, srv), at);
+        self.timers.arm(TimerKey::Check(srv), at);
     }
 
     /// The check timer: start a check, or time out the running one.
-    pub(crate) fn check_timer(&mut self, now: Time, be: usize, srv: usize) {
-        let Some(ck) = self.proxies[be]
-            .be
-            .as_ref()
-            .and_then(|b| b.servers[srv].check.as_ref())
-        else {
+    pub(crate) fn check_timer(&mut self, now: Time, srv: ServerId) {
+        let be = srv.be;
+        let Some(ck) = self.server(srv).and_then(|s| s.check.as_ref()) else {
             return;
         };
         if ck.sock.is_some() {
             // Timed out: waiting for the response (L7) or connecting (L4).
             if ck.connected {
-                return self.check_done(now, be, srv, false, "L7TOUT", "");
+                return self.check_done(now, srv, false, "L7TOUT", "");
             }
-            return self.check_done(now, be, srv, false, "L4TOUT", "Connection timeout");
+            return self.check_done(now, srv, false, "L4TOUT", "Connection timeout");
         }
         let b = self.proxies[be].be.as_ref().expect("backend");
         let server = &b.servers[srv];
         if server.admin == SrvAdmin::Maint {
             // No checks in maintenance; look again later.
             let inter = u64::from(ck.inter_ms.max(1));
-            return self.set_check_next(be, srv, Some(now.add_ms(inter)));
+            return self.set_check_next(srv, Some(now.add_ms(inter)));
         }
         let addr = server.addr;
         let timeout = self.proxies[be]
@@ -82,30 +72,23 @@ impl Engine {
             .connect_ms
             .map_or(ck.inter_ms, |c| c.min(ck.inter_ms))
             .max(1);
-        let sock = self.new_sock(SockOwner::Check { be, srv });
-        if let Some(ck) = self.proxies[be]
-            .be
-            .as_mut()
-            .and_then(|b| b.servers[srv].check.as_mut())
-        {
+        let sock = self.new_sock(SockOwner::Check(srv));
+        if let Some(ck) = self.server_mut(srv).and_then(|s| s.check.as_mut()) {
             ck.sock = Some(sock);
             ck.started = Some(now);
         }
-        self.set_check_next(be, srv, Some(now.add_ms(u64::from(timeout))));
+        self.set_check_next(srv, Some(now.add_ms(u64::from(timeout))));
         self.connect(sock, addr);
     }
 
-    pub(crate) fn check_connected(&mut self, now: Time, be: usize, srv: usize) {
+    pub(crate) fn check_connected(&mut self, now: Time, srv: ServerId) {
+        let be = srv.be;
         let to = self.proxies[be].timeouts.check_ms;
-        let Some(ck) = self.proxies[be]
-            .be
-            .as_mut()
-            .and_then(|b| b.servers[srv].check.as_mut())
-        else {
+        let Some(ck) = self.server_mut(srv).and_then(|s| s.check.as_mut()) else {
             return;
         };
         let Some(req) = ck.http_req.clone() else {
-            return self.check_done(now, be, srv, true, "L4OK", "");
+            return self.check_done(now, srv, true, "L4OK", "");
         };
         // `option httpchk`: send the request, read the status line, under
         // `timeout check` (else `inter`).
@@ -114,33 +97,24 @@ impl Engine {
         ck.connected = true;
         let deadline = now.add_ms(u64::from(to.unwrap_or(ck.inter_ms).max(1)));
         let sock = ck.sock;
-        self.set_check_next(be, srv, Some(deadline));
+        self.set_check_next(srv, Some(deadline));
         if let Some(sock) = sock {
             self.set_interest(sock, true, true);
         }
     }
 
-    fn check_mut(&mut self, be: usize, srv: usize) -> Option<&mut crate::backend::server::Check> {
-        self.proxies
-            .get_mut(be)?
-            .be
-            .as_mut()?
-            .servers
-            .get_mut(srv)?
-            .check
-            .as_mut()
+    fn check_mut(&mut self, srv: ServerId) -> Option<&mut crate::backend::server::Check> {
+        self.server_mut(srv)?.check.as_mut()
     }
 
-    pub(crate) fn check_send_buf(&self, be: usize, srv: usize) -> &[u8] {
-        self.proxies[be]
-            .be
-            .as_ref()
-            .and_then(|b| b.servers[srv].check.as_ref())
+    pub(crate) fn check_send_buf(&self, srv: ServerId) -> &[u8] {
+        self.server(srv)
+            .and_then(|s| s.check.as_ref())
             .map_or(&[], |c| &c.tx[..])
     }
 
-    pub(crate) fn check_on_sent(&mut self, be: usize, srv: usize, n: usize) {
-        let Some(ck) = self.check_mut(be, srv) else {
+    pub(crate) fn check_on_sent(&mut self, srv: ServerId, n: usize) {
+        let Some(ck) = self.check_mut(srv) else {
             return;
         };
         ck.tx.drain(..n.min(ck.tx.len()));
@@ -150,16 +124,16 @@ impl Engine {
         }
     }
 
-    pub(crate) fn check_recv_buf(&mut self, be: usize, srv: usize) -> &mut [u8] {
-        match self.check_mut(be, srv) {
+    pub(crate) fn check_recv_buf(&mut self, srv: ServerId) -> &mut [u8] {
+        match self.check_mut(srv) {
             Some(ck) => ck.rx.spare_mut(),
             None => &mut [],
         }
     }
 
     /// Reads the status line of an HTTP check's response.
-    pub(crate) fn check_on_recv(&mut self, now: Time, be: usize, srv: usize, n: usize) {
-        let Some(ck) = self.check_mut(be, srv) else {
+    pub(crate) fn check_on_recv(&mut self, now: Time, srv: ServerId, n: usize) {
+        let Some(ck) = self.check_mut(srv) else {
             return;
         };
         ck.rx.commit(n);
@@ -169,7 +143,6 @@ impl Engine {
             if n == 0 || ck.rx.is_full() {
                 return self.check_done(
                     now,
-                    be,
                     srv,
                     false,
                     "L7RSP",
@@ -190,7 +163,7 @@ impl Engine {
             .ok()
             .filter(|_| ver.starts_with("HTTP/"))
         else {
-            return self.check_done(now, be, srv, false, "L7RSP", "Invalid HTTP response");
+            return self.check_done(now, srv, false, "L7RSP", "Invalid HTTP response");
         };
         let pass = match &ck.expect {
             None => (200..400).contains(&code),
@@ -198,18 +171,17 @@ impl Engine {
         };
         let info = format!("code: {code}, info: \"{reason}\"");
         if pass {
-            self.check_done(now, be, srv, true, "L7OK", &info);
+            self.check_done(now, srv, true, "L7OK", &info);
         } else {
-            self.check_done(now, be, srv, false, "L7STS", &info);
+            self.check_done(now, srv, false, "L7STS", &info);
         }
     }
 
-    pub(crate) fn check_failed(&mut self, now: Time, be: usize, srv: usize, err: SockError) {
+    pub(crate) fn check_failed(&mut self, now: Time, srv: ServerId, err: SockError) {
         // The driver already closed the socket.
-        if let Some(sock) = self.proxies[be]
-            .be
-            .as_mut()
-            .and_then(|b| b.servers[srv].check.as_mut())
+        if let Some(sock) = self
+            .server_mut(srv)
+            .and_then(|s| s.check.as_mut())
             .and_then(|c| c.sock)
         {
             self.free_sock(sock);
@@ -226,19 +198,12 @@ impl Engine {
         } else {
             "L4CON"
         };
-        self.check_done(now, be, srv, false, code, info);
+        self.check_done(now, srv, false, code, info);
     }
 
     /// Accounts one check result and schedules the next check.
-    fn check_done(
-        &mut self,
-        now: Time,
-        be: usize,
-        srv: usize,
-        ok: bool,
-        code: &'static str,
-        info: &str,
-    ) {
+    fn check_done(&mut self, now: Time, srv: ServerId, ok: bool, code: &'static str, info: &str) {
+        let be = srv.be;
         let Some(b) = self.proxies[be].be.as_mut() else {
             return;
         };
@@ -291,9 +256,9 @@ impl Engine {
             if !now_up {
                 server.chkdown += 1;
             }
-            self.server_transition(now, be, srv, now_up, code, info, duration);
+            self.server_transition(now, srv, now_up, code, info, duration);
         }
-        self.set_check_next(be, srv, Some(now.add_ms(u64::from(next.max(1)))));
+        self.set_check_next(srv, Some(now.add_ms(u64::from(next.max(1)))));
     }
 
     /// Logs an UP/DOWN transition and moves queued streams.
@@ -301,13 +266,13 @@ impl Engine {
     fn server_transition(
         &mut self,
         now: Time,
-        be: usize,
-        srv: usize,
+        srv: ServerId,
         up: bool,
         code: &str,
         info: &str,
         duration: u64,
     ) {
+        let be = srv.be;
         let p = &self.proxies[be];
         let b = p.be.as_ref().expect("backend");
         let name = format!("{}/{}", p.name, b.servers[srv].name);
@@ -354,7 +319,7 @@ impl Engine {
         b.last_change = now;
         if up {
             self.lb_recalc(be);
-            self.process_srv_queue(be, srv);
+            self.process_srv_queue(srv);
         } else {
             // Streams waiting for this server wait for any server instead.
             let moved: Vec<_> = b.servers[srv].queue.drain(..).collect();
@@ -379,15 +344,15 @@ impl Engine {
     }
 
     /// Lets every usable server take streams from the backend queue.
-    pub(crate) fn redistribute_queue(&mut self, be: usize) {
+    pub(crate) fn redistribute_queue(&mut self, be: ProxyId) {
         let n = self.proxies[be].be.as_ref().map_or(0, |b| b.servers.len());
-        for srv in 0..n {
-            self.process_srv_queue(be, srv);
+        for i in 0..n {
+            self.process_srv_queue(ServerId::new(be, i));
         }
     }
 
     /// Tells the load balancer that weights or states changed.
-    pub(crate) fn lb_recalc(&mut self, be: usize) {
+    pub(crate) fn lb_recalc(&mut self, be: ProxyId) {
         let Some(b) = self.proxies[be].be.as_mut() else {
             return;
         };

@@ -20,10 +20,11 @@ pub mod server;
 use core::net::IpAddr;
 
 use crate::arena::Id;
-use crate::backend::server::IdleConn;
+use crate::backend::server::{IdleConn, Server, ServerId};
 use crate::channel::ChnFlags;
 use crate::connection::{CoFlags, Conn, ConnSide, Mux};
 use crate::engine::{Engine, SockOwner};
+use crate::proxy::ProxyId;
 use crate::proxy::StickRule;
 use crate::sock::CloseHow;
 use crate::stconn::{ErrType, ScState};
@@ -36,7 +37,7 @@ const TURN_AROUND_MS: u64 = 1000;
 
 /// What server assignment found.
 enum Assign {
-    Server(usize),
+    Server(ServerId),
     /// Every usable server is full: wait in the backend queue.
     Full,
     /// No usable server.
@@ -47,7 +48,7 @@ enum Assign {
 #[derive(Clone, Debug, Default)]
 pub struct PreAssign {
     /// The server `use-server` or `stick match` picked, until taken.
-    pub srv: Option<usize>,
+    pub srv: Option<ServerId>,
     /// Per `stick` rule of the backend: whether it stores on connect.
     pub store: Vec<bool>,
 }
@@ -99,8 +100,7 @@ impl Engine {
                 s.srv = Some(srv);
                 s.flags |= SfFlags::ASSIGNED;
                 s.scb.state = ScState::Ass;
-                let be = s.be;
-                if self.server_full(be, srv) {
+                if self.server(srv).is_some_and(Server::is_full) {
                     self.queue_add(now, sid, Some(srv));
                 }
             }
@@ -112,13 +112,6 @@ impl Engine {
                 self.back_fail(now, sid);
             }
         }
-    }
-
-    fn server_full(&self, be: usize, srv: usize) -> bool {
-        self.proxies[be]
-            .be
-            .as_ref()
-            .is_some_and(|b| b.servers[srv].is_full())
     }
 
     /// The client's address as the stream sees it (after a PROXY header).
@@ -157,8 +150,8 @@ impl Engine {
             return Assign::NoServer;
         }
         let hash = src.map(lb::hash_ip);
-        match b.lb.pick(&servers, hash, avoid) {
-            Some(i) => Assign::Server(i),
+        match b.lb.pick(&servers, hash, avoid.map(ServerId::pos)) {
+            Some(i) => Assign::Server(ServerId::new(be, i)),
             None => Assign::Full,
         }
     }
@@ -198,7 +191,7 @@ impl Engine {
         &mut self,
         now: Time,
         sid: Id<Stream>,
-        px: usize,
+        px: ProxyId,
         cond: Option<&crate::acl::Condition>,
         res: Option<&crate::h1::ResHead>,
     ) -> bool {
@@ -238,7 +231,7 @@ impl Engine {
 
     /// `use-server` rules (HAProxy's `process_server_rules`): the first
     /// whose condition holds and whose server is not down picks it.
-    fn use_server_match(&mut self, now: Time, sid: Id<Stream>) -> Option<usize> {
+    fn use_server_match(&mut self, now: Time, sid: Id<Stream>) -> Option<ServerId> {
         let be = self.streams[sid].be;
         self.proxies[be].be.as_ref()?;
         let rules = std::sync::Arc::clone(&self.proxies[be].rules);
@@ -267,7 +260,7 @@ impl Engine {
             if s.state != crate::backend::server::SrvState::Stopped
                 && s.admin != crate::backend::server::SrvAdmin::Maint
             {
-                return Some(i);
+                return Some(ServerId::new(be, i));
             }
         }
         None
@@ -276,7 +269,7 @@ impl Engine {
     /// `stick match`/`stick on`: the server recorded for the client's
     /// address, by the first rule whose condition holds and whose entry
     /// names a usable server.
-    fn stick_match(&mut self, now: Time, sid: Id<Stream>) -> Option<usize> {
+    fn stick_match(&mut self, now: Time, sid: Id<Stream>) -> Option<ServerId> {
         let be = self.streams[sid].be;
         let b = self.proxies[be].be.as_ref()?;
         if !b.stick.iter().any(|r| r.matching) {
@@ -303,7 +296,7 @@ impl Engine {
                 if servers[i].usable()
                     || servers[i].admin == crate::backend::server::SrvAdmin::Drain
                 {
-                    return Some(i);
+                    return Some(ServerId::new(be, i));
                 }
             }
         }
@@ -417,7 +410,7 @@ impl Engine {
         let connect_to = self.proxies[be].timeouts.connect_ms;
         let ci = self.conns.next_id();
         let sock = self.new_sock(SockOwner::Conn(ci));
-        let mut conn = Conn::new(sock, ConnSide::Back { be, srv });
+        let mut conn = Conn::new(sock, ConnSide::Back { srv });
         conn.flags |= CoFlags::WAIT_L4_CONN;
         conn.dst = Some(addr);
         conn.mux = Mux::Pt { stream: Some(sid) };
@@ -620,11 +613,11 @@ impl Engine {
             crate::bug_on!(server.cur_sess == 0, "server slot released twice");
             server.cur_sess = server.cur_sess.saturating_sub(1);
         }
-        self.process_srv_queue(be, srv);
+        self.process_srv_queue(srv);
     }
 
     /// Queues a stream (`pendconn_add`) on server `srv` or on the backend.
-    fn queue_add(&mut self, now: Time, sid: Id<Stream>, srv: Option<usize>) {
+    fn queue_add(&mut self, now: Time, sid: Id<Stream>, srv: Option<ServerId>) {
         let s = &mut self.streams[sid];
         let be = s.be;
         let queue_to = self.proxies[be]
@@ -688,7 +681,8 @@ impl Engine {
     }
 
     /// `process_srv_queue`: gives free slots of `srv` to waiting streams.
-    pub(crate) fn process_srv_queue(&mut self, be: usize, srv: usize) {
+    pub(crate) fn process_srv_queue(&mut self, srv: ServerId) {
+        let be = srv.be;
         let now = self.now;
         loop {
             let Some(b) = self.proxies[be].be.as_mut() else {
@@ -762,10 +756,11 @@ impl Engine {
         let Some(conn) = self.conns.get_mut(c) else {
             return;
         };
-        let ConnSide::Back { be, srv } = conn.side else {
+        let ConnSide::Back { srv } = conn.side else {
             return;
         };
         conn.mux = Mux::Pt { stream: None };
+        let be = srv.be;
         let never = self.proxies[be].http_reuse == crate::cfgparse::HttpReuse::Never;
         let Some(b) = self.proxies[be].be.as_mut() else {
             return;
@@ -797,7 +792,7 @@ impl Engine {
         }
         if first {
             self.timers.arm(
-                crate::engine::TimerKey::IdlePurge(be, srv),
+                crate::engine::TimerKey::IdlePurge(srv),
                 Some(now.add_ms(IDLE_PURGE_MS)),
             );
         }
@@ -813,7 +808,8 @@ impl Engine {
 
     /// The purge timer of a server's idle pool: closes the connections
     /// idle for `IDLE_PURGE_MS`, and sleeps until the next one is due.
-    pub(crate) fn idle_purge(&mut self, now: Time, be: usize, srv: usize) {
+    pub(crate) fn idle_purge(&mut self, now: Time, srv: ServerId) {
+        let be = srv.be;
         loop {
             let Some(server) = self.proxies[be].be.as_mut().map(|b| &mut b.servers[srv]) else {
                 return;
@@ -824,7 +820,7 @@ impl Engine {
             let due = front.since.add_ms(IDLE_PURGE_MS);
             if due > now {
                 self.timers
-                    .arm(crate::engine::TimerKey::IdlePurge(be, srv), Some(due));
+                    .arm(crate::engine::TimerKey::IdlePurge(srv), Some(due));
                 return;
             }
             server.idle.pop_front();
@@ -839,11 +835,11 @@ impl Engine {
     /// `never` only reuses the session's private ones.
     fn idle_conn_take(
         &mut self,
-        be: usize,
-        srv: usize,
+        srv: ServerId,
         sess: Id<crate::session::Session>,
         first: bool,
     ) -> Option<Id<Conn>> {
+        let be = srv.be;
         use crate::cfgparse::HttpReuse;
         let mode = self.proxies[be].http_reuse;
         let b = self.proxies[be].be.as_mut()?;
@@ -862,9 +858,9 @@ impl Engine {
     /// Closes an idle server connection (the server closed or spoke out of
     /// turn).
     pub(crate) fn idle_conn_close(&mut self, now: Time, c: Id<Conn>) {
-        if let Some(ConnSide::Back { be, srv }) = self.conns.get(c).map(|x| x.side) {
-            if let Some(b) = self.proxies[be].be.as_mut() {
-                let idle = &mut b.servers[srv].idle;
+        if let Some(ConnSide::Back { srv }) = self.conns.get(c).map(|x| x.side) {
+            if let Some(server) = self.server_mut(srv) {
+                let idle = &mut server.idle;
                 if let Some(pos) = idle.iter().position(|ic| ic.conn == c) {
                     let ic = idle.remove(pos).expect("present");
                     self.idle_conn_forget(ic);
@@ -911,7 +907,7 @@ impl Engine {
             return false;
         }
         let first = self.sessions.get(sess).is_none_or(|se| se.requests <= 1);
-        let Some(c) = self.idle_conn_take(be, srv, sess, first) else {
+        let Some(c) = self.idle_conn_take(srv, sess, first) else {
             return false;
         };
         let Some(conn) = self.conns.get_mut(c) else {

@@ -7,9 +7,40 @@ use std::collections::VecDeque;
 use core::net::SocketAddr;
 
 use crate::arena::Id;
-use crate::proxy::{HttpCtrs, RateCtr};
+use crate::proxy::{HttpCtrs, ProxyId, RateCtr};
 use crate::stream::Stream;
 use crate::time::Time;
+
+/// A server: its backend and its position among the backend's servers
+/// (HAProxy's `struct server *`, which knows its `proxy`).
+///
+/// Why (backend, position) and not one process-wide number: the set of
+/// servers is fixed when the configuration is loaded, and everything a
+/// server has is kept per backend in the same order — its configuration,
+/// its process-wide state (queue, `cur_sess`, check results, counters) and,
+/// once the engine runs one instance per thread (issue 13), each thread's
+/// own part (idle connections, timers). One handle indexes all three
+/// without a translation table, and the load balancer, which works on the
+/// positions within one backend, uses the position as it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServerId {
+    /// The backend the server belongs to (`srv->proxy`).
+    pub be: ProxyId,
+    /// Its position among the backend's servers (the load balancer's index).
+    pub idx: u32,
+}
+
+impl ServerId {
+    /// Server `i` of backend `be`.
+    pub const fn new(be: ProxyId, i: usize) -> ServerId {
+        ServerId { be, idx: i as u32 }
+    }
+
+    /// Its position among its backend's servers.
+    pub const fn pos(self) -> usize {
+        self.idx as usize
+    }
+}
 
 /// A server's operational state (HAProxy's `SRV_ST_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,5 +182,66 @@ impl Server {
             (_, SrvState::Stopping) => "NOLB",
             (_, SrvState::Starting) | (_, SrvState::Stopped) => "DOWN",
         }
+    }
+}
+
+impl core::ops::Index<ServerId> for Vec<Server> {
+    type Output = Server;
+    fn index(&self, id: ServerId) -> &Server {
+        &self[id.pos()]
+    }
+}
+
+impl core::ops::IndexMut<ServerId> for Vec<Server> {
+    fn index_mut(&mut self, id: ServerId) -> &mut Server {
+        &mut self[id.pos()]
+    }
+}
+
+impl crate::proxy::Backend {
+    /// The handles of this backend's servers, `be` being its own.
+    pub fn server_ids(&self, be: ProxyId) -> impl Iterator<Item = ServerId> {
+        (0..self.servers.len()).map(move |i| ServerId::new(be, i))
+    }
+}
+
+impl crate::engine::Engine {
+    /// The backend capability of proxy `be`, if it has one.
+    pub(crate) fn backend(&self, be: ProxyId) -> Option<&crate::proxy::Backend> {
+        self.proxies.get(be.idx())?.be.as_ref()
+    }
+
+    /// The backend capability of proxy `be`, if it has one.
+    pub(crate) fn backend_mut(&mut self, be: ProxyId) -> Option<&mut crate::proxy::Backend> {
+        self.proxies.get_mut(be.idx())?.be.as_mut()
+    }
+
+    /// The backend named `name` (a proxy with the backend capability).
+    pub(crate) fn backend_by_name(&self, name: &str) -> Option<ProxyId> {
+        self.proxies
+            .iter()
+            .position(|p| p.name == name && p.be.is_some())
+            .map(ProxyId::new)
+    }
+
+    /// Every server of every backend, in configuration order.
+    pub(crate) fn server_ids(&self) -> Vec<ServerId> {
+        let mut ids = Vec::new();
+        for (i, p) in self.proxies.iter().enumerate() {
+            if let Some(b) = &p.be {
+                ids.extend(b.server_ids(ProxyId::new(i)));
+            }
+        }
+        ids
+    }
+
+    /// Server `id`, if its backend has it.
+    pub(crate) fn server(&self, id: ServerId) -> Option<&Server> {
+        self.backend(id.be)?.servers.get(id.pos())
+    }
+
+    /// Server `id`, if its backend has it.
+    pub(crate) fn server_mut(&mut self, id: ServerId) -> Option<&mut Server> {
+        self.backend_mut(id.be)?.servers.get_mut(id.pos())
     }
 }
