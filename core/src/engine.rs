@@ -154,7 +154,7 @@ pub(crate) enum TimerKey {
     /// One peer session's own timeouts (connect, handshake, idle).
     PeerSession(usize, usize),
     /// Expiry of a stick table's entries.
-    TableExpire(usize),
+    TableExpire(crate::stick_table::TableId),
     /// A CLI session's `stats timeout`.
     Cli(usize),
     /// A stream's timeouts (`task->expire`).
@@ -190,7 +190,7 @@ pub struct Engine {
     pub(crate) listeners: Vec<Listener>,
     pub(crate) actions: VecDeque<Action>,
     pub(crate) timers: WaitQueue<TimerKey>,
-    pub(crate) tables: Vec<StickTable>,
+    pub(crate) tables: crate::stick_table::Tables,
     pub(crate) peers: Vec<PeersSection>,
     pub(crate) clis: Slab<(SockId, CliSession)>,
     pub(crate) proxies: Vec<Proxy>,
@@ -234,7 +234,7 @@ impl Engine {
             listeners: Vec::new(),
             actions: VecDeque::new(),
             timers: WaitQueue::new(),
-            tables: Vec::new(),
+            tables: Default::default(),
             peers: Vec::new(),
             clis: Slab::new(),
             proxies: Vec::new(),
@@ -747,7 +747,7 @@ impl Engine {
     }
 
     /// Purges expired entries of table `t` and re-arms its timer.
-    pub(crate) fn table_expire_task(&mut self, now: Time, t: usize) {
+    pub(crate) fn table_expire_task(&mut self, now: Time, t: crate::stick_table::TableId) {
         let Some(table) = self.tables.get_mut(t) else {
             return;
         };
@@ -757,7 +757,7 @@ impl Engine {
     }
 
     /// Re-arms the expiry timer of table `t` after a change.
-    pub(crate) fn table_touched(&mut self, t: usize) {
+    pub(crate) fn table_touched(&mut self, t: crate::stick_table::TableId) {
         let next = self.tables.get(t).and_then(|tb| tb.next_expiry());
         let next = next.map(|at| at.max(self.now.add_ms(1)));
         if next != self.timers.deadline(TimerKey::TableExpire(t)) {

@@ -13,7 +13,7 @@ use crate::cfgparse::{self, Addr, Balance, Config, Host, IdSpec, StatsLevel, Sti
 use crate::engine::{CliLevel, Engine, EngineOptions, ListenerKind};
 use crate::proxy::{Backend, Frontend, Proxy, ProxyId, StickRule};
 use crate::sock::ListenAddr;
-use crate::stick_table::{DataType, StickTable, StoreSpec, TableParams};
+use crate::stick_table::{DataType, StickTable, StoreSpec, TableId, TableParams};
 use crate::time::Time;
 
 /// Why a checked configuration still cannot start (an address that does
@@ -372,11 +372,10 @@ impl Engine {
                 sess_rate: Default::default(),
             });
         }
-        let table = p.stick_table.as_ref().and_then(|t| {
-            self.tables
-                .iter()
-                .position(|x| x.params().id == t.params.id)
-        });
+        let table = p
+            .stick_table
+            .as_ref()
+            .and_then(|t| self.tables.by_name(&t.params.id));
         let mut stick = Vec::new();
         for (rule, r) in p.stick_rules.iter().enumerate() {
             let err = |message: String| StartError {
@@ -391,7 +390,7 @@ impl Engine {
                 )));
             }
             let t = match &r.table {
-                Some(name) => self.tables.iter().position(|x| x.params().id == *name),
+                Some(name) => self.tables.by_name(name),
                 None => table,
             }
             .ok_or_else(|| err("'stick' : no stick table for this rule".into()))?;
@@ -494,12 +493,10 @@ impl Engine {
                 },
                 None => None,
             };
-            let tables: Vec<usize> = self
+            let tables: Vec<TableId> = self
                 .tables
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| t.params().peers.as_deref() == Some(sect.name.as_str()))
-                .map(|(i, _)| i)
+                .ids()
+                .filter(|&t| self.tables[t].params().peers.as_deref() == Some(sect.name.as_str()))
                 .collect();
             let s = self.add_peers_section(
                 &sect.name,

@@ -16,7 +16,7 @@ use crate::arena::Id;
 use crate::engine::Engine;
 use crate::sample::{CtrOp, Fetch, FetchKind, Sample, SampleCtx};
 use crate::session::{bump, Session, StkCtr, MAX_STKCTR};
-use crate::stick_table::{DataType, KeyType, StData, StKey, TableParams};
+use crate::stick_table::{DataType, KeyType, StData, StKey, TableId, TableParams};
 use crate::time::Time;
 
 /// The stick-table key of a sample for a table (`smp_to_stkey`), or
@@ -73,7 +73,7 @@ impl SessCtx<'_> {
     }
 
     /// The entry of the client address in table `t`, created if `create`.
-    fn src_entry(&mut self, t: usize, create: bool) -> Option<crate::stick_table::EntryId> {
+    fn src_entry(&mut self, t: TableId, create: bool) -> Option<crate::stick_table::EntryId> {
         let src = self.eng.sessions.get(self.sess)?.src?.ip();
         let table = self.eng.tables.get_mut(t)?;
         let key = sample_to_key(table.params(), Sample::Ip(src))?;
@@ -84,7 +84,7 @@ impl SessCtx<'_> {
         }
     }
 
-    fn table_arg(&self, f: &Fetch) -> Option<usize> {
+    fn table_arg(&self, f: &Fetch) -> Option<TableId> {
         f.table()
             .and_then(|t| t.id)
             .or_else(|| self.eng.proxies.get(self.proxy.idx())?.be.as_ref()?.table)
@@ -93,7 +93,7 @@ impl SessCtx<'_> {
     /// Applies a counter operation on an entry and returns its sample.
     fn ctr_op(
         &mut self,
-        t: usize,
+        t: TableId,
         e: crate::stick_table::EntryId,
         op: CtrOp,
         f: &Fetch,
@@ -221,7 +221,7 @@ impl Engine {
         now: Time,
         sess: Id<Session>,
         ctr: u8,
-        table: usize,
+        table: TableId,
         key: StKey,
     ) {
         let Some(se) = self.sessions.get(sess) else {

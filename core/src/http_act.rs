@@ -546,7 +546,7 @@ impl Engine {
         now: Time,
         sid: Id<Stream>,
         ctr: u8,
-        table: Option<usize>,
+        table: Option<crate::stick_table::TableId>,
         key: Option<crate::sample::Sample>,
     ) {
         let Some(table) = table else { return };

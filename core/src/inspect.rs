@@ -66,7 +66,7 @@ impl Engine {
         f: impl FnOnce(Time, &mut StickTable, EntryId),
     ) -> bool {
         self.set_now(now);
-        let Some(t) = self.tables.iter().position(|t| t.params().id == name) else {
+        let Some(t) = self.tables.by_name(name) else {
             return false;
         };
         let table = &mut self.tables[t];

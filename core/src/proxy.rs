@@ -162,7 +162,7 @@ pub struct Backend {
     /// The load-balancing algorithm's state.
     pub lb: crate::backend::lb::Lb,
     /// The proxy's own stick table (`stick-table`), engine index.
-    pub table: Option<usize>,
+    pub table: Option<crate::stick_table::TableId>,
     /// `stick on|match|store-request`: (table, store, match).
     pub stick: Vec<StickRule>,
     /// Requests denied by the backend's rules (`dreq`), responses denied
@@ -189,7 +189,7 @@ pub struct StickRule {
     /// `stick store-response`: stored when the response head arrives.
     pub on_response: bool,
     /// Engine index of the table.
-    pub table: usize,
+    pub table: crate::stick_table::TableId,
     /// Look up the server (`stick on`, `stick match`).
     pub matching: bool,
     /// Record the server (`stick on`, `stick store-request`).

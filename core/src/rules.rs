@@ -28,7 +28,7 @@ use crate::cfgparse::{Cond, Config, Diagnostic, Proxy, RuleLine, StickKind};
 use crate::sample::{
     FetchKind, Layer, ParseCtx, Regex, SampleCtx, SampleExpr, TableRef, VarName, MAX_SESS_STKCTR,
 };
-use crate::stick_table::DataType;
+use crate::stick_table::{DataType, TableId};
 
 /// One piece of a log-format string.
 #[derive(Clone, Debug, PartialEq)]
@@ -555,14 +555,18 @@ pub struct RuleSet {
 
 /// A table lookup over a configuration: the index of each table in
 /// [`Config::tables`] order (peers-section tables, then proxy tables).
-pub fn table_index(cfg: &Config) -> impl Fn(&str) -> Option<usize> + '_ {
-    move |name| cfg.tables().position(|t| t.params.id == name)
+pub fn table_index(cfg: &Config) -> impl Fn(&str) -> Option<TableId> + '_ {
+    move |name| {
+        cfg.tables()
+            .position(|t| t.params.id == name)
+            .map(TableId::new)
+    }
 }
 
 /// The rule sets of every proxy of `cfg`, in order, or every error.
 pub fn build_all(
     cfg: &Config,
-    tables: &dyn Fn(&str) -> Option<usize>,
+    tables: &dyn Fn(&str) -> Option<TableId>,
 ) -> Result<Vec<RuleSet>, Vec<Diagnostic>> {
     let mut sets = Vec::new();
     let mut errors: Vec<Diagnostic> = Vec::new();
@@ -626,7 +630,7 @@ impl RuleSet {
     pub fn build(
         cfg: &Config,
         px: &Proxy,
-        tables: &dyn Fn(&str) -> Option<usize>,
+        tables: &dyn Fn(&str) -> Option<TableId>,
     ) -> Result<RuleSet, Vec<Diagnostic>> {
         let backends = |n: &str| cfg.backend(n).is_some();
         let mut b = Builder {

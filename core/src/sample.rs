@@ -482,7 +482,7 @@ pub struct TableRef {
     pub name: String,
     /// Index given by the table lookup; `None` when parsed without one
     /// ([`ParseCtx::detached`]).
-    pub id: Option<usize>,
+    pub id: Option<crate::stick_table::TableId>,
 }
 
 /// A compiled regular expression (HAProxy's `struct my_regex`): bytes, no
@@ -836,7 +836,7 @@ impl SampleExpr {
 }
 
 /// Maps a stick table name (`mesh/t`, a proxy name) to its index.
-pub type TableLookup<'a> = &'a dyn Fn(&str) -> Option<usize>;
+pub type TableLookup<'a> = &'a dyn Fn(&str) -> Option<crate::stick_table::TableId>;
 
 /// What the parser needs to know about the place an expression is
 /// written in: the proxy (its own table and backend are the defaults of
@@ -2314,6 +2314,7 @@ impl SampleCtx for MapCtx {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stick_table::TableId;
 
     fn p(s: &str) -> SampleExpr {
         SampleExpr::parse(s, &ParseCtx::detached()).unwrap_or_else(|e| panic!("{s}: {e}"))
@@ -2512,7 +2513,7 @@ mod tests {
 
     #[test]
     fn table_and_backend_arguments_are_resolved() {
-        let tables = |n: &str| (n == "fe" || n == "mesh/t").then_some(7);
+        let tables = |n: &str| (n == "fe" || n == "mesh/t").then_some(TableId(7));
         let backends = |n: &str| n == "be_app";
         let ctx = ParseCtx {
             proxy: "fe",
@@ -2524,11 +2525,11 @@ mod tests {
             e.fetch.table(),
             Some(&TableRef {
                 name: "fe".into(),
-                id: Some(7)
+                id: Some(TableId(7))
             })
         );
         let e = SampleExpr::parse("sc0_conn_rate(mesh/t)", &ctx).unwrap();
-        assert_eq!(e.fetch.table().unwrap().id, Some(7));
+        assert_eq!(e.fetch.table().unwrap().id, Some(TableId(7)));
         let m = SampleExpr::parse("src_conn_rate(nope)", &ctx).unwrap_err();
         assert_eq!(
             m,

@@ -25,7 +25,7 @@ pub const MAX_STKCTR: usize = 3;
 /// (`acquire`) while tracked so that it cannot be evicted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StkCtr {
-    pub table: usize,
+    pub table: crate::stick_table::TableId,
     pub entry: EntryId,
 }
 

@@ -39,7 +39,7 @@ pub(crate) struct RecvOutcome {
     /// The session must end.
     pub end: Option<EndReason>,
     /// Tables changed by the peer's updates (their expiry timers move).
-    pub touched: Vec<usize>,
+    pub touched: Vec<crate::stick_table::TableId>,
     /// The section's sync task must run (a lesson ended, a teacher failed).
     pub wake_sync: bool,
     /// Input ignored as HAProxy 2.6 ignores it, for the log (once per kind
@@ -891,7 +891,7 @@ impl Engine {
         &mut self,
         name: &str,
         peers: Vec<(String, SocketAddr, bool)>,
-        tables: Vec<usize>,
+        tables: Vec<crate::stick_table::TableId>,
         bind: Option<SocketAddr>,
         max_body_len: usize,
     ) -> usize {
@@ -943,7 +943,7 @@ impl Engine {
 
     /// Wakes the sync task of every section sharing table `t`: a local
     /// change is waiting to be pushed (`stktable_touch_local`'s wakeup).
-    pub(crate) fn peers_table_changed(&mut self, t: usize) {
+    pub(crate) fn peers_table_changed(&mut self, t: crate::stick_table::TableId) {
         for sect in &mut self.peers {
             if sect.tables.contains(&t) {
                 sect.woken = true;

@@ -50,15 +50,59 @@ impl core::ops::IndexMut<TableId> for [StickTable] {
     }
 }
 
-impl core::ops::Index<TableId> for Vec<StickTable> {
-    type Output = StickTable;
-    fn index(&self, id: TableId) -> &StickTable {
-        &self[id.idx()]
+/// The engine's stick tables, indexed by [`TableId`] (peers-section tables
+/// first, then proxy tables, in configuration order).
+#[derive(Debug, Default)]
+pub struct Tables(Vec<StickTable>);
+
+impl Tables {
+    /// Adds a table; returns its handle.
+    pub fn push(&mut self, t: StickTable) -> TableId {
+        self.0.push(t);
+        TableId::new(self.0.len() - 1)
+    }
+
+    /// Table `id`, if there is one.
+    pub fn get(&self, id: TableId) -> Option<&StickTable> {
+        self.0.get(id.idx())
+    }
+
+    /// Table `id`, if there is one.
+    pub fn get_mut(&mut self, id: TableId) -> Option<&mut StickTable> {
+        self.0.get_mut(id.idx())
+    }
+
+    /// The table named `name` (`id` of its parameters).
+    pub fn by_name(&self, name: &str) -> Option<TableId> {
+        self.0
+            .iter()
+            .position(|t| t.params().id == name)
+            .map(TableId::new)
+    }
+
+    /// Every table's handle, in order.
+    pub fn ids(&self) -> impl Iterator<Item = TableId> {
+        (0..self.0.len()).map(TableId::new)
     }
 }
 
-impl core::ops::IndexMut<TableId> for Vec<StickTable> {
-    fn index_mut(&mut self, id: TableId) -> &mut StickTable {
-        &mut self[id.idx()]
+impl core::ops::Deref for Tables {
+    type Target = [StickTable];
+    fn deref(&self) -> &[StickTable] {
+        &self.0
+    }
+}
+
+impl core::ops::DerefMut for Tables {
+    fn deref_mut(&mut self) -> &mut [StickTable] {
+        &mut self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a Tables {
+    type Item = &'a StickTable;
+    type IntoIter = core::slice::Iter<'a, StickTable>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
     }
 }
