@@ -397,8 +397,6 @@ impl Engine {
             }
         }
         table.touch_local(now, id);
-        self.table_touched(ti);
-        self.peers_table_changed(ti);
         String::new()
     }
 
@@ -433,7 +431,6 @@ impl Engine {
                 }
             }
         }
-        self.table_touched(ti);
         String::new()
     }
 

@@ -558,12 +558,16 @@ impl Engine {
         let now = self.now;
         while let Some(key) = self.timers.pop_expired(now) {
             self.run_timer(now, key);
+            // A timer's table changes reach the peers before a later
+            // timer (a sync task) runs, as when each path woke them itself.
+            self.tables_commit();
         }
     }
 
     /// Work common to the end of every entry point.
     pub(crate) fn after_entry(&mut self) {
         let now = self.now;
+        self.tables_commit();
         // Sync tasks woken during this entry point run before it returns;
         // they may wake each other, a bounded number of times.
         for _ in 0..8 {
@@ -637,6 +641,34 @@ impl Engine {
             }
         }
         self.datapath_check_invariants();
+        self.tables_check_invariants();
+    }
+
+    /// Every stick-table change went through [`Engine::tables_commit`]: no
+    /// table has changes left to propagate, no entry was written without
+    /// being touched, and an entry that may expire has its table's expiry
+    /// timer armed no later than its expiry.
+    fn tables_check_invariants(&self) {
+        for t in self.tables.ids() {
+            let table = &self.tables[t];
+            let name = &table.params().id;
+            assert!(
+                !table.has_pending(),
+                "table {name}: changed without tables_commit"
+            );
+            assert_eq!(
+                table.unsealed_writes(),
+                0,
+                "table {name}: an entry was written without touch_local/touch_remote (no expiry renewal, no peer push)"
+            );
+            if let Some(next) = table.next_expiry() {
+                let armed = self.timers.deadline(TimerKey::TableExpire(t));
+                assert!(
+                    armed.is_some_and(|d| d <= next.max(self.now.add_ms(1))),
+                    "table {name}: an entry expires at {next:?} but the expiry timer is {armed:?}"
+                );
+            }
+        }
     }
 
     pub(crate) fn owner(&self, sock: SockId) -> Option<SockOwner> {
@@ -756,8 +788,27 @@ impl Engine {
         self.timers.arm(TimerKey::TableExpire(t), next);
     }
 
+    /// The one stick-table update entry point: every table changed during
+    /// this entry point (its entries touched, released or removed, see
+    /// [`StickTable::take_pending`]) gets its expiry timer re-armed and, for
+    /// a local change, the peers sections sharing it woken, once. Paths
+    /// that update entries only touch them; they cannot forget either
+    /// propagation. Runs at the end of every entry point, before the woken
+    /// sync tasks.
+    pub(crate) fn tables_commit(&mut self) {
+        for t in self.tables.ids() {
+            let pending = self.tables[t].take_pending();
+            if pending.expiry {
+                self.table_rearm_expiry(t);
+            }
+            if pending.sync {
+                self.peers_table_changed(t);
+            }
+        }
+    }
+
     /// Re-arms the expiry timer of table `t` after a change.
-    pub(crate) fn table_touched(&mut self, t: crate::stick_table::TableId) {
+    fn table_rearm_expiry(&mut self, t: crate::stick_table::TableId) {
         let next = self.tables.get(t).and_then(|tb| tb.next_expiry());
         let next = next.map(|at| at.max(self.now.add_ms(1)));
         if next != self.timers.deadline(TimerKey::TableExpire(t)) {

@@ -132,10 +132,6 @@ impl SessCtx<'_> {
                 Sample::Int(table.read_value(now, e, DataType::CONN_CNT, 0).ok()?)
             }
         };
-        if matches!(op, CtrOp::Inc(_) | CtrOp::Clr(_) | CtrOp::UpdtConnCnt) {
-            self.eng.table_touched(t);
-            self.eng.peers_table_changed(t);
-        }
         Some(out)
     }
 }
@@ -242,8 +238,6 @@ impl Engine {
         bump(t, e, DataType::CONN_CUR, 1);
         let _ = t.update_freq(now, e, DataType::CONN_RATE, 0, 1);
         t.touch_local(now, e);
-        self.table_touched(table);
-        self.peers_table_changed(table);
         if let Some(se) = self.sessions.get_mut(sess) {
             se.stkctr[slot] = Some(StkCtr { table, entry: e });
             se.conn_cur_counted = true;

@@ -575,8 +575,6 @@ impl Engine {
         bump(t, e, DataType::HTTP_REQ_CNT, 1);
         let _ = t.update_freq(now, e, DataType::HTTP_REQ_RATE, 0, 1);
         t.touch_local(now, e);
-        self.table_touched(table);
-        self.peers_table_changed(table);
         if let Some(se) = self.sessions.get_mut(sess) {
             se.stkctr[slot] = Some(crate::session::StkCtr { table, entry: e });
         }
@@ -614,8 +612,6 @@ impl Engine {
             bump(t, c.entry, cnt, 1);
             let _ = t.update_freq(now, c.entry, rate, 0, 1);
             t.touch_local(now, c.entry);
-            self.table_touched(c.table);
-            self.peers_table_changed(c.table);
         }
     }
 }

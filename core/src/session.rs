@@ -214,8 +214,6 @@ impl Engine {
                 }
             }
             t.release(ctr.entry);
-            self.table_touched(ctr.table);
-            self.peers_table_changed(ctr.table);
         }
         self.listeners_check_limits(se.fe);
     }
@@ -270,8 +268,6 @@ impl Engine {
             bump(t, ctr.entry, DataType::SESS_CNT, 1);
             let _ = t.update_freq(now, ctr.entry, DataType::SESS_RATE, 0, 1);
             t.touch_local(now, ctr.entry);
-            self.table_touched(ctr.table);
-            self.peers_table_changed(ctr.table);
         }
     }
 
@@ -295,6 +291,8 @@ impl Engine {
                 let _ = t.set(ctr.entry, cnt, 0, crate::stick_table::StData::Ull(v));
             }
             let _ = t.update_freq(now, ctr.entry, rate, 0, n.min(u64::from(u32::MAX)) as u32);
+            // Byte counts do not renew the entry nor push it by themselves.
+            t.seal_untouched();
         }
     }
 }

@@ -489,8 +489,6 @@ impl Engine {
         };
         let _ = t.update_freq(now, c.entry, rate, idx, 1);
         t.touch_local(now, c.entry);
-        self.table_touched(c.table);
-        self.peers_table_changed(c.table);
     }
 
     /// `sc-set-gpt0(N) V`, `sc-set-gpt(IDX,N) V`.
@@ -515,8 +513,6 @@ impl Engine {
         };
         if t.set(c.entry, dt, idx, StData::UInt(v as u32)).is_ok() {
             t.touch_local(now, c.entry);
-            self.table_touched(c.table);
-            self.peers_table_changed(c.table);
         }
     }
 

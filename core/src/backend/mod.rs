@@ -373,8 +373,6 @@ impl Engine {
                 StData::Dict(Some(bytes::Bytes::from(name.clone().into_bytes()))),
             );
             table.touch_local(now, id);
-            self.table_touched(r.table);
-            self.peers_table_changed(r.table);
         }
     }
 

@@ -38,8 +38,6 @@ pub(crate) enum EndReason {
 pub(crate) struct RecvOutcome {
     /// The session must end.
     pub end: Option<EndReason>,
-    /// Tables changed by the peer's updates (their expiry timers move).
-    pub touched: Vec<crate::stick_table::TableId>,
     /// The section's sync task must run (a lesson ended, a teacher failed).
     pub wake_sync: bool,
     /// Input ignored as HAProxy 2.6 ignores it, for the log (once per kind
@@ -190,9 +188,9 @@ fn treat_msg(
                     st.last_get = u.id_after(st.last_get);
                     let t = st.table;
                     let dict = &mut sect.sessions[si].dict_rx;
-                    if apply_update(&mut tables[t], &u, dict, now, bugs) {
-                        out.touched.push(t);
-                    }
+                    // A table changed by the update re-arms its expiry
+                    // timer through `Engine::tables_commit`.
+                    apply_update(&mut tables[t], &u, dict, now, bugs);
                 }
                 Err(m) => {
                     let name = tables[st.table].params().wire_name.as_str();
@@ -1271,9 +1269,6 @@ impl Engine {
     fn peer_established_io(&mut self, now: Time, s: usize, si: usize) {
         let stopping = self.stopping.is_some();
         let out = recv_msgs(&mut self.peers[s], si, &mut self.tables, now, stopping);
-        for t in out.touched.iter().copied() {
-            self.table_touched(t);
-        }
         self.peer_log_ignored(s, si, &out.ignored);
         if out.wake_sync {
             self.peers[s].woken = true;

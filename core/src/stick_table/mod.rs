@@ -17,7 +17,7 @@ pub use data::{DataError, DataLayout, Slot, StData};
 pub use data_type::{ArgKind, DataType, DataTypeInfo, StdType};
 pub use key::{KeyError, StKey};
 pub use params::{KeyType, StoreSpec, TableParams};
-pub use table::{EntryId, StickTable};
+pub use table::{EntryId, Pending, StickTable};
 
 /// A stick table: its position in the engine's table list, fixed when the
 /// configuration is loaded (HAProxy's `struct stktable *`).
