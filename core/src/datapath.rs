@@ -81,7 +81,7 @@ impl Engine {
                     assert_eq!(
                         srv.cur_sess, srvconn[i][j],
                         "cur_sess of {}/{} drifted",
-                        p.name, srv.name
+                        p.name, srv.cfg.name
                     );
                     self.idle_pool_check(ServerId::new(ProxyId::new(i), j), &mut priv_idle);
                 }
@@ -104,7 +104,7 @@ impl Engine {
         let Some(server) = self.server(srv) else {
             return;
         };
-        let idle = &server.idle;
+        let idle = &server.per_thr.idle;
         let mut last = None;
         for ic in idle {
             let c = self
@@ -162,7 +162,7 @@ impl Engine {
             let Some(server) = self.server_mut(srv) else {
                 continue;
             };
-            server.idle.clear();
+            server.per_thr.idle.clear();
             let sock = server.check.as_mut().and_then(|c| c.sock.take());
             if let Some(sock) = sock {
                 self.close_sock(sock, CloseHow::Reset);

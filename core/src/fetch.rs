@@ -85,9 +85,15 @@ impl SessCtx<'_> {
     }
 
     fn table_arg(&self, f: &Fetch) -> Option<TableId> {
-        f.table()
-            .and_then(|t| t.id)
-            .or_else(|| self.eng.proxies.get(self.proxy.idx())?.be.as_ref()?.table)
+        f.table().and_then(|t| t.id).or_else(|| {
+            self.eng
+                .proxies
+                .get(self.proxy.idx())?
+                .be
+                .as_ref()?
+                .cfg
+                .table
+        })
     }
 
     /// Applies a counter operation on an entry and returns its sample.

@@ -14,6 +14,9 @@
 //!
 //! # Modules, named after HAProxy's C files
 //!
+//! * [`backend`]: server assignment, queues and idle pools (`backend.c`,
+//!   `queue.c`), load balancing (`lb_*.c`), servers (`server.c`), health
+//!   checks (`check.c`).
 //! * [`freq_ctr`]: frequency counters (`freq_ctr.c`).
 //! * [`stick_table`]: stick tables, keys, data types (`stick_table.c`).
 //! * [`peers`]: the peers protocol: wire codec and sessions (`peers.c`).

@@ -145,9 +145,28 @@ pub struct Frontend {
     pub listeners: Vec<ListenerId>,
 }
 
-/// The backend capability.
+/// The backend capability's configuration: fixed when the configuration
+/// is loaded, shared read-only by every engine (behind an `Arc`).
+#[derive(Debug)]
+pub struct BackendCfg {
+    pub retries: u32,
+    pub redispatch: bool,
+    pub balance: cfgparse::Balance,
+    /// The proxy's own stick table (`stick-table`).
+    pub table: Option<crate::stick_table::TableId>,
+    /// `stick on|match|store-request`: (table, store, match).
+    pub stick: Vec<StickRule>,
+}
+
+/// The backend capability at run time, in the same three parts as a
+/// [`Server`]: [`cfg`](Self::cfg) is the configuration; the queue, the
+/// live and cumulated counts, the load balancer's state and the counters
+/// are process-wide state (issue 13 wraps them for sharing); nothing of a
+/// backend is per-thread yet (its servers' idle pools are, see
+/// [`crate::backend::server::SrvPerThr`]).
 #[derive(Debug)]
 pub struct Backend {
+    pub cfg: std::sync::Arc<BackendCfg>,
     pub servers: Vec<Server>,
     /// Streams waiting for any server (`queue`).
     pub queue: VecDeque<Id<Stream>>,
@@ -156,15 +175,8 @@ pub struct Backend {
     pub beconn: u32,
     pub max_beconn: u32,
     pub cum_beconn: u64,
-    pub retries: u32,
-    pub redispatch: bool,
-    pub balance: cfgparse::Balance,
     /// The load-balancing algorithm's state.
     pub lb: crate::backend::lb::Lb,
-    /// The proxy's own stick table (`stick-table`), engine index.
-    pub table: Option<crate::stick_table::TableId>,
-    /// `stick on|match|store-request`: (table, store, match).
-    pub stick: Vec<StickRule>,
     /// Requests denied by the backend's rules (`dreq`), responses denied
     /// by either proxy's rules (`dresp`).
     pub denied_req: u64,

@@ -211,16 +211,16 @@ fn server_status(s: &Server) -> String {
         SrvAdmin::Drain => return "DRAIN".into(),
         SrvAdmin::Ready => {}
     }
-    let Some(ck) = &s.check else {
+    let (Some(ck), Some(cc)) = (&s.check, &s.cfg.check) else {
         return "no check".into();
     };
-    let top = ck.rise + ck.fall - 1;
+    let top = cc.rise + cc.fall - 1;
     match s.state {
         SrvState::Running if ck.health >= top => "UP".into(),
         SrvState::Running | SrvState::Stopping => {
-            format!("UP {}/{}", ck.health - ck.rise + 1, ck.fall)
+            format!("UP {}/{}", ck.health - cc.rise + 1, cc.fall)
         }
-        SrvState::Starting if ck.health > 0 => format!("DOWN {}/{}", ck.health, ck.rise),
+        SrvState::Starting if ck.health > 0 => format!("DOWN {}/{}", ck.health, cc.rise),
         SrvState::Starting | SrvState::Stopped => "DOWN".into(),
     }
 }
@@ -308,7 +308,7 @@ impl Engine {
     }
 
     fn server_row(&self, now: Time, p: &Proxy, s: &Server) -> Row {
-        let mut r = self.common_row(p, &s.name, 2);
+        let mut r = self.common_row(p, &s.cfg.name, 2);
         for (k, v) in [
             ("qcur", s.queue.len() as u64),
             ("qmax", u64::from(s.max_queue)),
@@ -323,10 +323,10 @@ impl Engine {
             ("wretr", s.wretr),
             ("wredis", s.wredis),
             ("weight", u64::from(s.uweight)),
-            ("act", u64::from(!s.backup)),
-            ("bck", u64::from(s.backup)),
+            ("act", u64::from(!s.cfg.backup)),
+            ("bck", u64::from(s.cfg.backup)),
             ("lastchg", (now - s.last_change) / 1000),
-            ("sid", u64::from(s.puid)),
+            ("sid", u64::from(s.cfg.puid)),
             ("lbtot", s.lbconn),
             ("rate", u64::from(s.sess_rate.rate(now))),
             ("rate_max", u64::from(s.sess_rate.max())),
@@ -358,23 +358,23 @@ impl Engine {
         put(
             &mut r,
             "slim",
-            s.maxconn.map(|v| v.to_string()).unwrap_or_default(),
+            s.cfg.maxconn.map(|v| v.to_string()).unwrap_or_default(),
         );
         put(
             &mut r,
             "qlimit",
-            s.maxqueue.map(|v| v.to_string()).unwrap_or_default(),
+            s.cfg.maxqueue.map(|v| v.to_string()).unwrap_or_default(),
         );
         put(&mut r, "lastsess", -1);
-        put(&mut r, "addr", s.addr);
-        if let Some(ck) = &s.check {
+        put(&mut r, "addr", s.cfg.addr);
+        if let (Some(ck), Some(cc)) = (&s.check, &s.cfg.check) {
             put(&mut r, "chkfail", s.chkfail);
             put(&mut r, "chkdown", s.chkdown);
             put(&mut r, "downtime", 0);
             put(&mut r, "check_status", ck.last_status);
             put(&mut r, "check_duration", ck.last_duration_ms);
-            put(&mut r, "check_rise", ck.rise);
-            put(&mut r, "check_fall", ck.fall);
+            put(&mut r, "check_rise", cc.rise);
+            put(&mut r, "check_fall", cc.fall);
             put(&mut r, "check_health", ck.health);
             let desc = match ck.last_status {
                 "L4OK" => "Layer4 check passed",
@@ -390,7 +390,7 @@ impl Engine {
     fn backend_row(&self, now: Time, p: &Proxy) -> Row {
         let b = p.be.as_ref().expect("backend");
         let mut r = self.common_row(p, "BACKEND", 1);
-        let act = b.servers.iter().filter(|s| s.usable() && !s.backup);
+        let act = b.servers.iter().filter(|s| s.usable() && !s.cfg.backup);
         let weight: u64 = act.clone().map(|s| u64::from(s.uweight)).sum();
         for (k, v) in [
             ("qcur", b.queue.len() as u64),
@@ -410,7 +410,10 @@ impl Engine {
             ("act", act.count() as u64),
             (
                 "bck",
-                b.servers.iter().filter(|s| s.usable() && s.backup).count() as u64,
+                b.servers
+                    .iter()
+                    .filter(|s| s.usable() && s.cfg.backup)
+                    .count() as u64,
             ),
             ("chkdown", b.servers.iter().map(|s| s.chkdown).sum()),
             ("lastchg", (now - b.last_change) / 1000),
@@ -452,7 +455,7 @@ impl Engine {
         put(&mut r, "status", p.be_status());
         put(&mut r, "lastsess", -1);
         put(&mut r, "uweight", weight);
-        put(&mut r, "algo", balance_name(b.balance));
+        put(&mut r, "algo", balance_name(b.cfg.balance));
         r
     }
 
@@ -532,7 +535,7 @@ impl Engine {
         let srv = self.proxies[be]
             .be
             .as_ref()
-            .and_then(|b| b.servers.iter().position(|s| s.name == sv))
+            .and_then(|b| b.servers.iter().position(|s| s.cfg.name == sv))
             .ok_or("No such server.\n")?;
         Ok(ServerId::new(be, srv))
     }
@@ -558,7 +561,7 @@ impl Engine {
         match verb {
             "get" => {
                 let s = self.server(srv).expect("found");
-                format!("{} (initial {})\n", s.uweight, s.iweight)
+                format!("{} (initial {})\n", s.uweight, s.cfg.iweight)
             }
             "weight" => self.set_weight(srv, rest[0]),
             "ready" | "maint" | "drain" => {
@@ -581,7 +584,7 @@ impl Engine {
             Some(pct) => pct
                 .parse::<u64>()
                 .ok()
-                .map(|p| (u64::from(s.iweight) * p / 100) as u32),
+                .map(|p| (u64::from(s.cfg.iweight) * p / 100) as u32),
             None => w.parse::<u32>().ok(),
         };
         let Some(weight) = weight else {
@@ -602,7 +605,7 @@ impl Engine {
         let name = format!(
             "{}/{}",
             p.name,
-            p.be.as_ref().expect("backend").servers[srv].name
+            p.be.as_ref().expect("backend").servers[srv].cfg.name
         );
         let s = &mut p.be.as_mut().expect("backend").servers[srv];
         if s.admin == admin {

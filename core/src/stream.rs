@@ -298,7 +298,7 @@ impl Engine {
         } else {
             default_be.unwrap_or(fe)
         };
-        let retries = self.proxies[be].be.as_ref().map_or(3, |b| b.retries);
+        let retries = self.proxies[be].be.as_ref().map_or(3, |b| b.cfg.retries);
         let mut st = Stream {
             sess: sess_id,
             fe,
@@ -390,7 +390,7 @@ impl Engine {
             return;
         }
         s.be = be;
-        s.conn_retries = self.proxies[be].be.as_ref().map_or(3, |b| b.retries);
+        s.conn_retries = self.proxies[be].be.as_ref().map_or(3, |b| b.cfg.retries);
         s.flags |= SfFlags::BE_ASSIGNED;
         let Some(b) = self.proxies[be].be.as_mut() else {
             return;

@@ -29,10 +29,10 @@ impl Engine {
             };
             let n = b.servers.len().max(1) as u64;
             for (i, srv) in b.server_ids(be).enumerate() {
-                let Some(ck) = self.server(srv).and_then(|s| s.check.as_ref()) else {
+                let Some(cc) = self.server(srv).and_then(|s| s.cfg.check.as_ref()) else {
                     continue;
                 };
-                let inter = u64::from(ck.inter_ms.max(1));
+                let inter = u64::from(cc.inter_ms.max(1));
                 let at = now.add_ms(1 + inter * i as u64 / n);
                 self.set_check_next(srv, Some(at));
             }
@@ -49,7 +49,13 @@ impl Engine {
     /// The check timer: start a check, or time out the running one.
     pub(crate) fn check_timer(&mut self, now: Time, srv: ServerId) {
         let be = srv.be;
-        let Some(ck) = self.server(srv).and_then(|s| s.check.as_ref()) else {
+        let Some(cfg) = self.server(srv).map(|s| std::sync::Arc::clone(&s.cfg)) else {
+            return;
+        };
+        let (Some(cc), Some(ck)) = (
+            cfg.check.as_ref(),
+            self.server(srv).and_then(|s| s.check.as_ref()),
+        ) else {
             return;
         };
         if ck.sock.is_some() {
@@ -63,14 +69,14 @@ impl Engine {
         let server = &b.servers[srv];
         if server.admin == SrvAdmin::Maint {
             // No checks in maintenance; look again later.
-            let inter = u64::from(ck.inter_ms.max(1));
+            let inter = u64::from(cc.inter_ms.max(1));
             return self.set_check_next(srv, Some(now.add_ms(inter)));
         }
-        let addr = server.addr;
+        let addr = server.cfg.addr;
         let timeout = self.proxies[be]
             .timeouts
             .connect_ms
-            .map_or(ck.inter_ms, |c| c.min(ck.inter_ms))
+            .map_or(cc.inter_ms, |c| c.min(cc.inter_ms))
             .max(1);
         let sock = self.new_sock(SockOwner::Check(srv));
         if let Some(ck) = self.server_mut(srv).and_then(|s| s.check.as_mut()) {
@@ -84,10 +90,13 @@ impl Engine {
     pub(crate) fn check_connected(&mut self, now: Time, srv: ServerId) {
         let be = srv.be;
         let to = self.proxies[be].timeouts.check_ms;
-        let Some(ck) = self.server_mut(srv).and_then(|s| s.check.as_mut()) else {
+        let Some(server) = self.server_mut(srv) else {
             return;
         };
-        let Some(req) = ck.http_req.clone() else {
+        let (Some(cc), Some(ck)) = (server.cfg.check.as_ref(), server.check.as_mut()) else {
+            return;
+        };
+        let Some(req) = cc.http_req.clone() else {
             return self.check_done(now, srv, true, "L4OK", "");
         };
         // `option httpchk`: send the request, read the status line, under
@@ -95,7 +104,7 @@ impl Engine {
         ck.tx = req;
         ck.rx = crate::buf::Buffer::with_capacity(1024);
         ck.connected = true;
-        let deadline = now.add_ms(u64::from(to.unwrap_or(ck.inter_ms).max(1)));
+        let deadline = now.add_ms(u64::from(to.unwrap_or(cc.inter_ms).max(1)));
         let sock = ck.sock;
         self.set_check_next(srv, Some(deadline));
         if let Some(sock) = sock {
@@ -133,7 +142,10 @@ impl Engine {
 
     /// Reads the status line of an HTTP check's response.
     pub(crate) fn check_on_recv(&mut self, now: Time, srv: ServerId, n: usize) {
-        let Some(ck) = self.check_mut(srv) else {
+        let Some(server) = self.server_mut(srv) else {
+            return;
+        };
+        let (Some(cc), Some(ck)) = (server.cfg.check.as_ref(), server.check.as_mut()) else {
             return;
         };
         ck.rx.commit(n);
@@ -165,7 +177,7 @@ impl Engine {
         else {
             return self.check_done(now, srv, false, "L7RSP", "Invalid HTTP response");
         };
-        let pass = match &ck.expect {
+        let pass = match &cc.expect {
             None => (200..400).contains(&code),
             Some((neg, ranges)) => ranges.iter().any(|&(a, b)| (a..=b).contains(&code)) != *neg,
         };
@@ -217,24 +229,26 @@ impl Engine {
         }
         let b = self.proxies[be].be.as_mut().expect("backend");
         let server = &mut b.servers[srv];
+        let cfg = std::sync::Arc::clone(&server.cfg);
+        let cc = cfg.check.as_ref().expect("check");
         let ck = server.check.as_mut().expect("check");
         ck.last_status = code;
         ck.last_duration_ms = ck.started.map_or(0, |t| now - t);
-        let top = ck.rise + ck.fall - 1;
-        let was_up = ck.health >= ck.rise;
+        let top = cc.rise + cc.fall - 1;
+        let was_up = ck.health >= cc.rise;
         if ok {
             ck.health = (ck.health + 1).min(top);
         } else {
             server.chkfail += 1;
             ck.health = ck.health.saturating_sub(1);
         }
-        let now_up = ck.health >= ck.rise;
+        let now_up = ck.health >= cc.rise;
         let transition = was_up != now_up;
         if transition {
             // Settle at the end of the range, as HAProxy does.
             ck.health = if now_up { top } else { 0 };
         }
-        let (inter, fast, down) = (ck.inter_ms, ck.fastinter_ms, ck.downinter_ms);
+        let (inter, fast, down) = (cc.inter_ms, cc.fastinter_ms, cc.downinter_ms);
         let moving = ck.health > 0 && ck.health < top;
         let next = if moving {
             fast
@@ -275,9 +289,17 @@ impl Engine {
         let be = srv.be;
         let p = &self.proxies[be];
         let b = p.be.as_ref().expect("backend");
-        let name = format!("{}/{}", p.name, b.servers[srv].name);
-        let active = b.servers.iter().filter(|s| s.usable() && !s.backup).count();
-        let backup = b.servers.iter().filter(|s| s.usable() && s.backup).count();
+        let name = format!("{}/{}", p.name, b.servers[srv].cfg.name);
+        let active = b
+            .servers
+            .iter()
+            .filter(|s| s.usable() && !s.cfg.backup)
+            .count();
+        let backup = b
+            .servers
+            .iter()
+            .filter(|s| s.usable() && s.cfg.backup)
+            .count();
         let cur = b.servers[srv].cur_sess;
         let reason = match (up, code) {
             (true, "L7OK") => "Layer7 check passed",

@@ -214,7 +214,7 @@ impl Engine {
         let Some(b) = self.proxies[be].be.as_ref() else {
             return;
         };
-        let stick = b.stick.clone();
+        let stick = b.cfg.stick.clone();
         let all = std::sync::Arc::clone(&self.proxies[be].rules);
         let srv = self
             .use_server_match(now, sid)
@@ -255,7 +255,7 @@ impl Engine {
             };
             let servers = &self.proxies[be].be.as_ref()?.servers;
             // A dynamic name that is no server ends the rules (HAProxy).
-            let i = servers.iter().position(|s| s.name == name)?;
+            let i = servers.iter().position(|s| s.cfg.name == name)?;
             let s = &servers[i];
             if s.state != crate::backend::server::SrvState::Stopped
                 && s.admin != crate::backend::server::SrvAdmin::Maint
@@ -272,10 +272,10 @@ impl Engine {
     fn stick_match(&mut self, now: Time, sid: Id<Stream>) -> Option<ServerId> {
         let be = self.streams[sid].be;
         let b = self.proxies[be].be.as_ref()?;
-        if !b.stick.iter().any(|r| r.matching) {
+        if !b.cfg.stick.iter().any(|r| r.matching) {
             return None;
         }
-        let rules = b.stick.clone();
+        let rules = b.cfg.stick.clone();
         let all = std::sync::Arc::clone(&self.proxies[be].rules);
         let src = self.stream_src(sid)?;
         for r in rules.iter().filter(|r| r.matching) {
@@ -292,7 +292,7 @@ impl Engine {
                 continue;
             };
             let servers = &self.proxies[be].be.as_ref()?.servers;
-            if let Some(i) = servers.iter().position(|s| s.puid as i32 == *id) {
+            if let Some(i) = servers.iter().position(|s| s.cfg.puid as i32 == *id) {
                 if servers[i].usable()
                     || servers[i].admin == crate::backend::server::SrvAdmin::Drain
                 {
@@ -330,7 +330,7 @@ impl Engine {
         if !self.proxies[be]
             .be
             .as_ref()
-            .is_some_and(|b| b.stick.iter().any(now_rule))
+            .is_some_and(|b| b.cfg.stick.iter().any(now_rule))
         {
             return;
         }
@@ -340,9 +340,9 @@ impl Engine {
         let Some(b) = self.proxies[be].be.as_ref() else {
             return;
         };
-        let rules = b.stick.clone();
+        let rules = b.cfg.stick.clone();
         let all = std::sync::Arc::clone(&self.proxies[be].rules);
-        let (puid, name) = (b.servers[srv].puid, b.servers[srv].name.clone());
+        let (puid, name) = (b.servers[srv].cfg.puid, b.servers[srv].cfg.name.clone());
         let pre: Option<Vec<bool>> = self.streams[sid].pre.as_ref().map(|p| p.store.clone());
         for (i, r) in rules.iter().enumerate().filter(|(_, r)| now_rule(r)) {
             let holds = match (&pre, res) {
@@ -398,13 +398,13 @@ impl Engine {
         }
         let b = self.proxies[be].be.as_mut().expect("backend");
         let server = &mut b.servers[srv];
-        let addr = server.addr;
+        let addr = server.cfg.addr;
         server.cur_sess += 1;
         server.max_sess = server.max_sess.max(server.cur_sess);
         server.cum_sess += 1;
         server.sess_rate.hit(self.now);
         server.lbconn += 1;
-        let send_proxy = server.send_proxy;
+        let send_proxy = server.cfg.send_proxy;
         let connect_to = self.proxies[be].timeouts.connect_ms;
         let ci = self.conns.next_id();
         let sock = self.new_sock(SockOwner::Conn(ci));
@@ -519,14 +519,18 @@ impl Engine {
         // With round robin over several active servers, HAProxy
         // redispatches every retry (the next server is as good as any) and
         // does not wait before it.
-        let srv_act = b.servers.iter().filter(|x| x.usable() && !x.backup).count();
+        let srv_act = b
+            .servers
+            .iter()
+            .filter(|x| x.usable() && !x.cfg.backup)
+            .count();
         let rr = matches!(
-            b.balance,
+            b.cfg.balance,
             crate::cfgparse::Balance::RoundRobin | crate::cfgparse::Balance::StaticRr
         );
         let spread = rr && srv_act > 1;
         // HAProxy redispatches on the last retry (or when the server is gone).
-        let redispatch = b.redispatch
+        let redispatch = b.cfg.redispatch
             && (s.conn_retries == 0 || srv_down || (spread && !s.flags.contains(SfFlags::DIRECT)));
         if let Some(i) = srv {
             b.servers[i].wretr += 1;
@@ -626,6 +630,7 @@ impl Engine {
         if let Some(i) = srv {
             let server = &mut b.servers[i];
             if server
+                .cfg
                 .maxqueue
                 .is_some_and(|m| server.queue.len() as u32 >= m)
             {
@@ -633,7 +638,7 @@ impl Engine {
                 // `SRV_STATUS_FULL`): a stream that persistence sent here
                 // may be redispatched once; otherwise the balancer (a hash
                 // picks this server again) has nothing better: fail.
-                let redispatch = b.redispatch;
+                let redispatch = b.cfg.redispatch;
                 let s = &mut self.streams[sid];
                 let direct = s.flags.contains(SfFlags::DIRECT);
                 if direct && redispatch && !s.flags.contains(SfFlags::REDISP) {
@@ -713,9 +718,9 @@ pub(crate) fn lb_view(s: &crate::backend::server::Server) -> lb::LbServer {
     lb::LbServer {
         weight: s.uweight,
         usable: s.usable(),
-        backup: s.backup,
+        backup: s.cfg.backup,
         cur_conns: s.cur_sess,
-        maxconn: s.maxconn,
+        maxconn: s.cfg.maxconn,
     }
 }
 
@@ -766,16 +771,16 @@ impl Engine {
         let server = &mut b.servers[srv];
         // A connection that began with a PROXY header speaks for its
         // client: never shared (HAProxy's `conn_set_private` for `pp_opts`).
-        let private = never || server.send_proxy.is_some();
+        let private = never || server.cfg.send_proxy.is_some();
         let owner = private.then_some(sess);
-        server.idle.push_back(IdleConn {
+        server.per_thr.idle.push_back(IdleConn {
             conn: c,
             owner,
             since: now,
         });
-        let first = server.idle.len() == 1;
-        let evicted = if server.idle.len() > IDLE_MAX_PER_SERVER {
-            server.idle.pop_front()
+        let first = server.per_thr.idle.len() == 1;
+        let evicted = if server.per_thr.idle.len() > IDLE_MAX_PER_SERVER {
+            server.per_thr.idle.pop_front()
         } else {
             None
         };
@@ -812,7 +817,7 @@ impl Engine {
             let Some(server) = self.proxies[be].be.as_mut().map(|b| &mut b.servers[srv]) else {
                 return;
             };
-            let Some(&front) = server.idle.front() else {
+            let Some(&front) = server.per_thr.idle.front() else {
                 return;
             };
             let due = front.since.add_ms(IDLE_PURGE_MS);
@@ -821,7 +826,7 @@ impl Engine {
                     .arm(crate::engine::TimerKey::IdlePurge(srv), Some(due));
                 return;
             }
-            server.idle.pop_front();
+            server.per_thr.idle.pop_front();
             self.idle_conn_forget(front);
             self.conn_close(now, front.conn, CloseHow::Graceful);
         }
@@ -841,7 +846,7 @@ impl Engine {
         use crate::cfgparse::HttpReuse;
         let mode = self.proxies[be].http_reuse;
         let b = self.proxies[be].be.as_mut()?;
-        let idle = &mut b.servers[srv].idle;
+        let idle = &mut b.servers[srv].per_thr.idle;
         let pos = idle.iter().rposition(|ic| match (mode, ic.owner) {
             (_, Some(o)) => o == sess,
             (HttpReuse::Never, None) => false,
@@ -858,7 +863,7 @@ impl Engine {
     pub(crate) fn idle_conn_close(&mut self, now: Time, c: Id<Conn>) {
         if let Some(ConnSide::Back { srv }) = self.conns.get(c).map(|x| x.side) {
             if let Some(server) = self.server_mut(srv) {
-                let idle = &mut server.idle;
+                let idle = &mut server.per_thr.idle;
                 if let Some(pos) = idle.iter().position(|ic| ic.conn == c) {
                     let ic = idle.remove(pos).expect("present");
                     self.idle_conn_forget(ic);
@@ -882,7 +887,8 @@ impl Engine {
             let Some(b) = &p.be else { continue };
             for s in &b.servers {
                 doomed.extend(
-                    s.idle
+                    s.per_thr
+                        .idle
                         .iter()
                         .filter(|ic| ic.owner == Some(sess))
                         .map(|ic| ic.conn),

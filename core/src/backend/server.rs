@@ -68,14 +68,28 @@ pub enum SrvAdmin {
     Drain,
 }
 
-/// Health check settings and progress of one server (`struct check`).
+/// Health check settings of one server (the configured half of HAProxy's
+/// `struct check`): immutable after load, part of [`ServerCfg`].
 #[derive(Clone, Debug)]
-pub struct Check {
+pub struct CheckCfg {
     pub inter_ms: u32,
     pub fastinter_ms: u32,
     pub downinter_ms: u32,
     pub rise: u32,
     pub fall: u32,
+    /// `option httpchk`: the request to send; `None` for a TCP check.
+    pub http_req: Option<Vec<u8>>,
+    /// `http-check expect [!] status`: inclusive ranges and negation;
+    /// `None`: any 2xx or 3xx passes.
+    pub expect: Option<(bool, Vec<(u16, u16)>)>,
+}
+
+/// Health check progress of one server (the run-time half of HAProxy's
+/// `struct check`): its result (`health`, `last_*`) is process-wide; the
+/// check in flight (`sock`, `next`, `started`, `tx`, `rx`, `connected`)
+/// belongs to the thread that runs it (one thread per check, as HAProxy).
+#[derive(Clone, Debug)]
+pub struct Check {
     /// HAProxy's `health`: `0..rise+fall-1`; at or above `rise` the server is up.
     pub health: u32,
     /// The check connection in progress, if any.
@@ -87,11 +101,6 @@ pub struct Check {
     /// Last result, for `show stat` (`L4OK`, `L4CON`, `L4TOUT`...).
     pub last_status: &'static str,
     pub last_duration_ms: u64,
-    /// `option httpchk`: the request to send; `None` for a TCP check.
-    pub http_req: Option<Vec<u8>>,
-    /// `http-check expect [!] status`: inclusive ranges and negation;
-    /// `None`: any 2xx or 3xx passes.
-    pub expect: Option<(bool, Vec<(u16, u16)>)>,
     /// Request bytes still to send.
     pub tx: Vec<u8>,
     /// Response bytes read so far (the status line is all that matters).
@@ -102,22 +111,53 @@ pub struct Check {
     pub last_info: String,
 }
 
-/// A `server` line at run time.
+/// A `server` line as configured: fixed when the configuration is loaded,
+/// shared read-only by every engine (behind an `Arc`, cheap to hand to
+/// each thread of issue 13).
 #[derive(Debug)]
-pub struct Server {
+pub struct ServerCfg {
     pub name: String,
     /// `id`: the numeric id (`server_id` in stick tables).
     pub puid: u32,
     pub addr: SocketAddr,
-    /// Configured weight (`iweight`), and current user weight (`set weight`).
+    /// Configured weight (`iweight`).
     pub iweight: u32,
-    pub uweight: u32,
     pub maxconn: Option<u32>,
     pub maxqueue: Option<u32>,
     pub backup: bool,
+    pub send_proxy: Option<u8>,
+    /// `check` and its settings.
+    pub check: Option<CheckCfg>,
+}
+
+/// What one engine (one thread, with issue 13) keeps of a server for
+/// itself: HAProxy's `srv->per_thr` (`struct srv_per_thread`).
+#[derive(Debug, Default)]
+pub struct SrvPerThr {
+    /// Idle connections to this server, oldest first (`idle_conns`).
+    pub idle: VecDeque<IdleConn>,
+}
+
+/// A server at run time (HAProxy's `struct server`), in three parts:
+///
+/// * [`cfg`](Self::cfg): the configuration, immutable after load;
+/// * the fields of this struct: process-wide state — states, weight,
+///   connection slots (`cur_sess` against `maxconn`), the queue, check
+///   results, counters — which every thread reads and updates (issue 13
+///   wraps them for sharing);
+/// * [`per_thr`](Self::per_thr): what each engine keeps for itself (idle
+///   connections; its timers are the engine's `TimerKey::IdlePurge` and
+///   `TimerKey::Check`).
+///
+/// `docs/datapath.md` ("Configuration, shared state, per-thread state")
+/// has the table.
+#[derive(Debug)]
+pub struct Server {
+    pub cfg: std::sync::Arc<ServerCfg>,
+    /// Current user weight (`set weight`).
+    pub uweight: u32,
     pub state: SrvState,
     pub admin: SrvAdmin,
-    pub send_proxy: Option<u8>,
     pub check: Option<Check>,
     /// Live connections and attempts (`cur_sess`).
     pub cur_sess: u32,
@@ -140,14 +180,14 @@ pub struct Server {
     pub chkdown: u64,
     pub last_change: Time,
     pub lbconn: u64,
-    /// Idle connections to this server, oldest first (`idle_conns`).
-    pub idle: std::collections::VecDeque<IdleConn>,
     /// Connections reused from the idle pool.
     pub reuse: u64,
     /// HTTP responses by class, requests, aborts (`show stat`).
     pub http: HttpCtrs,
     /// Connections (new or reused) per second.
     pub sess_rate: RateCtr,
+    /// This engine's own part.
+    pub per_thr: SrvPerThr,
 }
 
 /// A server connection waiting in its server's idle pool.
@@ -170,7 +210,7 @@ impl Server {
 
     /// Whether a new connection would exceed `maxconn`.
     pub fn is_full(&self) -> bool {
-        self.maxconn.is_some_and(|m| self.cur_sess >= m)
+        self.cfg.maxconn.is_some_and(|m| self.cur_sess >= m)
     }
 
     /// `show stat`'s `status` column.
