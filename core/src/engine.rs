@@ -566,19 +566,29 @@ impl Engine {
 
     /// Work common to the end of every entry point.
     pub(crate) fn after_entry(&mut self) {
+        // Off the hot path: most configurations have neither tables nor
+        // peers.
+        if !self.tables.is_empty() || !self.peers.is_empty() {
+            self.tables_and_peers_after_entry();
+        }
+        self.maybe_exit();
+        if cfg!(debug_assertions) {
+            self.check_invariants();
+        }
+    }
+
+    /// Table changes propagate, then the sync tasks woken during this
+    /// entry point run before it returns; they may wake each other, a
+    /// bounded number of times.
+    #[inline(never)]
+    fn tables_and_peers_after_entry(&mut self) {
         let now = self.now;
         self.tables_commit();
-        // Sync tasks woken during this entry point run before it returns;
-        // they may wake each other, a bounded number of times.
         for _ in 0..8 {
             if !self.peers.iter().any(|s| s.woken) {
                 break;
             }
             self.peers_run_woken(now);
-        }
-        self.maybe_exit();
-        if cfg!(debug_assertions) {
-            self.check_invariants();
         }
     }
 
