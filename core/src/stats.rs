@@ -622,15 +622,7 @@ impl Engine {
         if admin != SrvAdmin::Ready {
             // Its waiting streams go back to the backend's queue.
             let b = self.proxies[be].be.as_mut().expect("backend");
-            let moved: Vec<_> = b.servers[srv].queue.drain(..).collect();
-            for sid in moved {
-                if let Some(st) = self.streams.get_mut(sid) {
-                    st.srv = None;
-                    st.flags
-                        .remove(crate::stream::SfFlags::ASSIGNED | crate::stream::SfFlags::DIRECT);
-                }
-                b.queue.push_back(sid);
-            }
+            b.requeue_server(&mut self.streams, srv);
         }
         self.lb_recalc(be);
         self.redistribute_queue(be);

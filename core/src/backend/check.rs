@@ -19,6 +19,55 @@ use crate::proxy::ProxyId;
 use crate::sock::{CloseHow, LogLevel, SockError};
 use crate::time::Time;
 
+/// What one check result did to a server's health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HealthStep {
+    /// The server is up (`health >= rise`) after the result.
+    pub now_up: bool,
+    /// It crossed the up/down line.
+    pub transition: bool,
+    /// The interval to the next check: `fastinter` while moving between
+    /// the ends of the range, `inter` when up, `downinter` when down.
+    pub next: u32,
+}
+
+impl crate::backend::server::Check {
+    /// Accounts one check result in `health` (`0..rise+fall-1`, up at
+    /// `rise` or above), as HAProxy's `check_notify_success`/`_failure`;
+    /// a transition settles at the end of the range.
+    pub(crate) fn account(
+        &mut self,
+        cc: &crate::backend::server::CheckCfg,
+        ok: bool,
+    ) -> HealthStep {
+        let top = cc.rise + cc.fall - 1;
+        let was_up = self.health >= cc.rise;
+        if ok {
+            self.health = (self.health + 1).min(top);
+        } else {
+            self.health = self.health.saturating_sub(1);
+        }
+        let now_up = self.health >= cc.rise;
+        let transition = was_up != now_up;
+        if transition {
+            self.health = if now_up { top } else { 0 };
+        }
+        let moving = self.health > 0 && self.health < top;
+        let next = if moving {
+            cc.fastinter_ms
+        } else if now_up {
+            cc.inter_ms
+        } else {
+            cc.downinter_ms
+        };
+        HealthStep {
+            now_up,
+            transition,
+            next,
+        }
+    }
+}
+
 impl Engine {
     /// Arms the first check of every checked server, spread over `inter`
     /// like HAProxy's initial check spreading.
@@ -234,29 +283,14 @@ impl Engine {
         let ck = server.check.as_mut().expect("check");
         ck.last_status = code;
         ck.last_duration_ms = ck.started.map_or(0, |t| now - t);
-        let top = cc.rise + cc.fall - 1;
-        let was_up = ck.health >= cc.rise;
-        if ok {
-            ck.health = (ck.health + 1).min(top);
-        } else {
+        if !ok {
             server.chkfail += 1;
-            ck.health = ck.health.saturating_sub(1);
         }
-        let now_up = ck.health >= cc.rise;
-        let transition = was_up != now_up;
-        if transition {
-            // Settle at the end of the range, as HAProxy does.
-            ck.health = if now_up { top } else { 0 };
-        }
-        let (inter, fast, down) = (cc.inter_ms, cc.fastinter_ms, cc.downinter_ms);
-        let moving = ck.health > 0 && ck.health < top;
-        let next = if moving {
-            fast
-        } else if now_up {
-            inter
-        } else {
-            down
-        };
+        let HealthStep {
+            now_up,
+            transition,
+            next,
+        } = ck.account(cc, ok);
         let duration = ck.last_duration_ms;
         // While going down, the server still takes traffic (NOLB).
         server.state = match (now_up, ok) {
@@ -344,15 +378,7 @@ impl Engine {
             self.process_srv_queue(srv);
         } else {
             // Streams waiting for this server wait for any server instead.
-            let moved: Vec<_> = b.servers[srv].queue.drain(..).collect();
-            for sid in moved {
-                if let Some(s) = self.streams.get_mut(sid) {
-                    s.srv = None;
-                    s.flags
-                        .remove(crate::stream::SfFlags::ASSIGNED | crate::stream::SfFlags::DIRECT);
-                }
-                b.queue.push_back(sid);
-            }
+            b.requeue_server(&mut self.streams, srv);
             self.lb_recalc(be);
             let b = self.proxies[be].be.as_ref().expect("backend");
             if !b.servers.iter().any(|s| s.usable()) {
@@ -375,11 +401,69 @@ impl Engine {
 
     /// Tells the load balancer that weights or states changed.
     pub(crate) fn lb_recalc(&mut self, be: ProxyId) {
-        let Some(b) = self.proxies[be].be.as_mut() else {
-            return;
-        };
-        let view: Vec<crate::backend::lb::LbServer> =
-            b.servers.iter().map(crate::backend::lb_view).collect();
-        b.lb.recalc(&view);
+        if let Some(b) = self.backend_mut(be) {
+            b.lb_recalc();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HealthStep;
+    use crate::backend::server::{Check, CheckCfg};
+
+    fn cfg() -> CheckCfg {
+        CheckCfg {
+            inter_ms: 2000,
+            fastinter_ms: 500,
+            downinter_ms: 5000,
+            rise: 2,
+            fall: 3,
+            http_req: None,
+            expect: None,
+        }
+    }
+
+    fn check(health: u32) -> Check {
+        Check {
+            health,
+            sock: None,
+            next: None,
+            started: None,
+            last_status: "INI",
+            last_duration_ms: 0,
+            tx: Vec::new(),
+            rx: crate::buf::Buffer::null(),
+            connected: false,
+            last_info: String::new(),
+        }
+    }
+
+    fn step(now_up: bool, transition: bool, next: u32) -> HealthStep {
+        HealthStep {
+            now_up,
+            transition,
+            next,
+        }
+    }
+
+    /// `rise 2 fall 3`: health runs 0..=4, up at 2; a server up at start
+    /// (health = rise) goes down after `fall` failures counted from the
+    /// top, and comes back after `rise` successes, checked at `fastinter`
+    /// while moving.
+    #[test]
+    fn health_moves_between_rise_and_fall_like_haproxy() {
+        let cc = cfg();
+        let mut ck = check(cc.rise);
+        assert_eq!(ck.account(&cc, true), step(true, false, 500));
+        assert_eq!(ck.account(&cc, true), step(true, false, 2000));
+        assert_eq!(ck.health, 4, "settles at the top");
+        assert_eq!(ck.account(&cc, false), step(true, false, 500));
+        assert_eq!(ck.account(&cc, false), step(true, false, 500));
+        assert_eq!(ck.account(&cc, false), step(false, true, 5000));
+        assert_eq!(ck.health, 0, "a transition settles at the end");
+        assert_eq!(ck.account(&cc, true), step(false, false, 500));
+        assert_eq!(ck.account(&cc, true), step(true, true, 2000));
+        assert_eq!(ck.health, 4);
     }
 }

@@ -399,11 +399,7 @@ impl Engine {
         let b = self.proxies[be].be.as_mut().expect("backend");
         let server = &mut b.servers[srv];
         let addr = server.cfg.addr;
-        server.cur_sess += 1;
-        server.max_sess = server.max_sess.max(server.cur_sess);
-        server.cum_sess += 1;
-        server.sess_rate.hit(self.now);
-        server.lbconn += 1;
+        server.take_slot(self.now);
         let send_proxy = server.cfg.send_proxy;
         let connect_to = self.proxies[be].timeouts.connect_ms;
         let ci = self.conns.next_id();
@@ -676,10 +672,7 @@ impl Engine {
         }
         let be = s.be;
         if let Some(b) = self.proxies[be].be.as_mut() {
-            b.queue.retain(|&x| x != sid);
-            for srv in &mut b.servers {
-                srv.queue.retain(|&x| x != sid);
-            }
+            b.dequeue(sid);
         }
     }
 
@@ -920,11 +913,7 @@ impl Engine {
         conn.mux = Mux::Pt { stream: Some(sid) };
         let b = self.proxies[be].be.as_mut().expect("backend");
         let server = &mut b.servers[srv];
-        server.cur_sess += 1;
-        server.max_sess = server.max_sess.max(server.cur_sess);
-        server.cum_sess += 1;
-        server.sess_rate.hit(self.now);
-        server.lbconn += 1;
+        server.take_slot(self.now);
         server.reuse += 1;
         let s = &mut self.streams[sid];
         s.flags |= SfFlags::CURR_SESS;

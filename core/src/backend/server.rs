@@ -201,6 +201,16 @@ pub struct IdleConn {
 }
 
 impl Server {
+    /// Takes a connection slot for a new or reused connection (`cur_sess`
+    /// against `maxconn`, HAProxy's `srv_inc_sess_ctr` and `sess_rate`).
+    pub fn take_slot(&mut self, now: Time) {
+        self.cur_sess += 1;
+        self.max_sess = self.max_sess.max(self.cur_sess);
+        self.cum_sess += 1;
+        self.sess_rate.hit(now);
+        self.lbconn += 1;
+    }
+
     /// Usable for new traffic: up (or going down) and in the ready state.
     pub fn usable(&self) -> bool {
         matches!(self.state, SrvState::Running | SrvState::Stopping)
@@ -239,6 +249,39 @@ impl core::ops::IndexMut<ServerId> for Vec<Server> {
 }
 
 impl crate::proxy::Backend {
+    /// Takes a stream out of the backend's queue and its servers' queues
+    /// (`pendconn_unlink`).
+    pub fn dequeue(&mut self, sid: Id<Stream>) {
+        self.queue.retain(|&x| x != sid);
+        for srv in &mut self.servers {
+            srv.queue.retain(|&x| x != sid);
+        }
+    }
+
+    /// Streams waiting for server `srv` wait for any server of the backend
+    /// instead (the server went down or into maintenance or drain,
+    /// HAProxy's `pendconn_redistribute`): they lose their server.
+    pub fn requeue_server(&mut self, streams: &mut crate::arena::Arena<Stream>, srv: ServerId) {
+        let Some(server) = self.servers.get_mut(srv.pos()) else {
+            return;
+        };
+        for sid in server.queue.drain(..) {
+            if let Some(s) = streams.get_mut(sid) {
+                s.srv = None;
+                s.flags
+                    .remove(crate::stream::SfFlags::ASSIGNED | crate::stream::SfFlags::DIRECT);
+            }
+            self.queue.push_back(sid);
+        }
+    }
+
+    /// Tells the load balancer that weights or states changed.
+    pub fn lb_recalc(&mut self) {
+        let view: Vec<crate::backend::lb::LbServer> =
+            self.servers.iter().map(crate::backend::lb_view).collect();
+        self.lb.recalc(&view);
+    }
+
     /// The handles of this backend's servers, `be` being its own.
     pub fn server_ids(&self, be: ProxyId) -> impl Iterator<Item = ServerId> {
         (0..self.servers.len()).map(move |i| ServerId::new(be, i))
