@@ -16,7 +16,7 @@ use crate::arena::Id;
 use crate::engine::Engine;
 use crate::sample::{CtrOp, Fetch, FetchKind, Sample, SampleCtx};
 use crate::session::{bump, Session, StkCtr, MAX_STKCTR};
-use crate::stick_table::{DataType, KeyType, StData, StKey, TableParams};
+use crate::stick_table::{DataType, KeyType, StData, StKey, TableId, TableParams};
 use crate::time::Time;
 
 /// The stick-table key of a sample for a table (`smp_to_stkey`), or
@@ -58,7 +58,7 @@ pub struct SessCtx<'a> {
     pub now: Time,
     pub sess: Id<Session>,
     /// The proxy whose rules run (its table is the default one).
-    pub proxy: usize,
+    pub proxy: crate::proxy::ProxyId,
 }
 
 impl SessCtx<'_> {
@@ -73,7 +73,7 @@ impl SessCtx<'_> {
     }
 
     /// The entry of the client address in table `t`, created if `create`.
-    fn src_entry(&mut self, t: usize, create: bool) -> Option<crate::stick_table::EntryId> {
+    fn src_entry(&mut self, t: TableId, create: bool) -> Option<crate::stick_table::EntryId> {
         let src = self.eng.sessions.get(self.sess)?.src?.ip();
         let table = self.eng.tables.get_mut(t)?;
         let key = sample_to_key(table.params(), Sample::Ip(src))?;
@@ -84,16 +84,22 @@ impl SessCtx<'_> {
         }
     }
 
-    fn table_arg(&self, f: &Fetch) -> Option<usize> {
-        f.table()
-            .and_then(|t| t.id)
-            .or_else(|| self.eng.proxies.get(self.proxy)?.be.as_ref()?.table)
+    fn table_arg(&self, f: &Fetch) -> Option<TableId> {
+        f.table().and_then(|t| t.id).or_else(|| {
+            self.eng
+                .proxies
+                .get(self.proxy.idx())?
+                .be
+                .as_ref()?
+                .cfg
+                .table
+        })
     }
 
     /// Applies a counter operation on an entry and returns its sample.
     fn ctr_op(
         &mut self,
-        t: usize,
+        t: TableId,
         e: crate::stick_table::EntryId,
         op: CtrOp,
         f: &Fetch,
@@ -132,10 +138,6 @@ impl SessCtx<'_> {
                 Sample::Int(table.read_value(now, e, DataType::CONN_CNT, 0).ok()?)
             }
         };
-        if matches!(op, CtrOp::Inc(_) | CtrOp::Clr(_) | CtrOp::UpdtConnCnt) {
-            self.eng.table_touched(t);
-            self.eng.peers_table_changed(t);
-        }
         Some(out)
     }
 }
@@ -196,20 +198,15 @@ impl SampleCtx for SessCtx<'_> {
             FetchKind::NbSrv => {
                 let be = f
                     .str_arg(0)
-                    .and_then(|n| {
-                        self.eng
-                            .proxies
-                            .iter()
-                            .position(|p| p.name == n && p.be.is_some())
-                    })
+                    .and_then(|n| self.eng.backend_by_name(n))
                     .unwrap_or(self.proxy);
-                let b = self.eng.proxies.get(be)?.be.as_ref()?;
+                let b = self.eng.backend(be)?;
                 Some(Sample::Int(
                     b.servers.iter().filter(|s| s.usable()).count() as i64
                 ))
             }
-            FetchKind::FeName => Some(Sample::str(&self.eng.proxies.get(sess.fe)?.name)),
-            FetchKind::BeName => Some(Sample::str(&self.eng.proxies.get(self.proxy)?.name)),
+            FetchKind::FeName => Some(Sample::str(&self.eng.proxies.get(sess.fe.idx())?.name)),
+            FetchKind::BeName => Some(Sample::str(&self.eng.proxies.get(self.proxy.idx())?.name)),
             FetchKind::SslFc => Some(Sample::Bool(false)),
             FetchKind::Var => self.eng.var_get(self.sess, None, f.var()?),
             _ => None,
@@ -226,7 +223,7 @@ impl Engine {
         now: Time,
         sess: Id<Session>,
         ctr: u8,
-        table: usize,
+        table: TableId,
         key: StKey,
     ) {
         let Some(se) = self.sessions.get(sess) else {
@@ -247,8 +244,6 @@ impl Engine {
         bump(t, e, DataType::CONN_CUR, 1);
         let _ = t.update_freq(now, e, DataType::CONN_RATE, 0, 1);
         t.touch_local(now, e);
-        self.table_touched(table);
-        self.peers_table_changed(table);
         if let Some(se) = self.sessions.get_mut(sess) {
             se.stkctr[slot] = Some(StkCtr { table, entry: e });
             se.conn_cur_counted = true;

@@ -66,7 +66,7 @@ impl Engine {
         f: impl FnOnce(Time, &mut StickTable, EntryId),
     ) -> bool {
         self.set_now(now);
-        let Some(t) = self.tables.iter().position(|t| t.params().id == name) else {
+        let Some(t) = self.tables.by_name(name) else {
             return false;
         };
         let table = &mut self.tables[t];
@@ -76,8 +76,6 @@ impl Engine {
         };
         f(now, table, id);
         table.touch_local(now, id);
-        self.table_touched(t);
-        self.peers_table_changed(t);
         self.after_entry();
         true
     }
@@ -121,6 +119,103 @@ mod tests {
         assert_eq!(t.read_value(now, id, DataType::GPC0_RATE, 0), Ok(3));
         assert!(e.next_timeout().is_some_and(|t| t > now));
         assert!(!e.track_local(now, "mesh/nope", StKey::integer(7), |_, _, _| {}));
+    }
+
+    /// The table's expiry timer and the peers' sync-task count.
+    fn propagation(e: &Engine) -> (Option<Time>, u64) {
+        let t = e.tables.by_name("mesh/t").expect("table");
+        (
+            e.timers.deadline(crate::engine::TimerKey::TableExpire(t)),
+            e.peers[0].task_calls,
+        )
+    }
+
+    /// The single update entry point: whatever path changes an entry (the
+    /// inspection API, the CLI, a driver through `table_mut`), the change
+    /// re-arms the table's expiry at the entry's expiry and wakes the
+    /// peers once, at the end of the entry point.
+    #[test]
+    fn every_update_path_rearms_expiry_and_wakes_the_peers() {
+        let mut e = engine();
+        e.on_timeout(Time::from_ms(1001));
+        let (timer0, calls0) = propagation(&e);
+        assert_eq!(timer0, None, "an empty table arms no expiry");
+
+        // A tracking rule's change.
+        let now = Time::from_ms(2000);
+        assert!(e.track_local(now, "mesh/t", StKey::integer(7), |_, t, id| {
+            t.set(id, DataType::GPC0, 0, crate::stick_table::StData::UInt(1))
+                .expect("stored");
+        }));
+        let (timer1, calls1) = propagation(&e);
+        let t = e.table("mesh/t").expect("table");
+        let exp7 = t.expire(t.lookup(&StKey::integer(7)).expect("entry"));
+        assert_eq!(timer1, exp7, "expiry re-armed at the entry's expiry");
+        assert_eq!(calls1, calls0 + 1, "the sync task ran once");
+
+        // `set table` on the CLI, later: a new entry, expiry unchanged
+        // (the first entry still expires first), the peers woken.
+        let now = Time::from_ms(3000);
+        assert_eq!(e.cli_request(now, "set table mesh/t key 8 data.gpc0 5"), "");
+        let (timer2, calls2) = propagation(&e);
+        assert_eq!(timer2, timer1);
+        assert_eq!(calls2, calls1 + 1);
+        assert_eq!(e.table("mesh/t").expect("table").localupdate(), 2);
+
+        // `clear table`: the expiry timer follows what is left.
+        let now = Time::from_ms(4000);
+        assert_eq!(e.cli_request(now, "clear table mesh/t key 7"), "");
+        let (timer3, calls3) = propagation(&e);
+        let t = e.table("mesh/t").expect("table");
+        let exp8 = t.expire(t.lookup(&StKey::integer(8)).expect("entry"));
+        assert_eq!(timer3, exp8, "expiry moved to the remaining entry");
+        assert_eq!(calls3, calls2, "a removal pushes nothing");
+
+        // A driver's change through `table_mut`, committed by the next
+        // entry point like the engine's own.
+        let now = Time::from_ms(5000);
+        let t = e.table_mut("mesh/t").expect("table");
+        let id = t.lookup(&StKey::integer(8)).expect("entry");
+        t.set(id, DataType::GPC0, 0, crate::stick_table::StData::UInt(9))
+            .expect("stored");
+        t.touch_local(now, id);
+        e.on_timeout(now);
+        let (timer4, calls4) = propagation(&e);
+        let t = e.table("mesh/t").expect("table");
+        // The expiry queue keeps the entry's earlier slot (requeued when
+        // it comes): the timer is armed at the queue's head.
+        assert_eq!(timer4, t.next_expiry());
+        assert!(timer4 <= t.expire(id));
+        assert_eq!(calls4, calls3 + 1);
+        e.check_invariants();
+    }
+
+    /// A path that writes an entry and forgets to touch it (no expiry
+    /// renewal, no push to the peers) is caught by the engine's invariants.
+    #[test]
+    #[should_panic(expected = "written without touch_local/touch_remote")]
+    fn a_write_without_touch_is_caught() {
+        let mut e = engine();
+        let now = Time::from_ms(2000);
+        let t = e.table_mut("mesh/t").expect("table");
+        let id = t.get_or_create(now, StKey::integer(7)).expect("entry");
+        t.set(id, DataType::GPC0, 0, crate::stick_table::StData::UInt(1))
+            .expect("stored");
+        e.on_timeout(now);
+        e.check_invariants();
+    }
+
+    /// A touched table that no entry point committed (its expiry timer and
+    /// the peers not told) is caught by the engine's invariants.
+    #[test]
+    #[should_panic(expected = "changed without tables_commit")]
+    fn a_change_without_commit_is_caught() {
+        let mut e = engine();
+        let now = Time::from_ms(1000);
+        let t = e.table_mut("mesh/t").expect("table");
+        let id = t.get_or_create(now, StKey::integer(7)).expect("entry");
+        t.touch_local(now, id);
+        e.check_invariants();
     }
 
     #[test]

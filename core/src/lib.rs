@@ -14,6 +14,9 @@
 //!
 //! # Modules, named after HAProxy's C files
 //!
+//! * [`backend`]: server assignment, queues and idle pools (`backend.c`,
+//!   `queue.c`), load balancing (`lb_*.c`), servers (`server.c`), health
+//!   checks (`check.c`).
 //! * [`freq_ctr`]: frequency counters (`freq_ctr.c`).
 //! * [`stick_table`]: stick tables, keys, data types (`stick_table.c`).
 //! * [`peers`]: the peers protocol: wire codec and sessions (`peers.c`).
@@ -32,10 +35,9 @@
 pub mod acl;
 pub mod applet;
 pub mod arena;
-mod backend;
+pub mod backend;
 pub mod buf;
 pub mod cfgparse;
-mod check;
 pub mod conn;
 pub mod engine;
 mod fetch;
@@ -44,7 +46,6 @@ pub mod freq_ctr;
 pub mod fuzzing;
 pub mod http;
 pub mod inspect;
-pub mod lb;
 pub mod listener;
 mod log;
 #[cfg(feature = "mutants")]

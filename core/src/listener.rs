@@ -27,7 +27,7 @@ pub(crate) enum ListenerKind {
     /// The local peer's address of a peers section.
     Peers { section: usize },
     /// A `bind` line of a frontend.
-    Frontend { proxy: usize },
+    Frontend { proxy: crate::proxy::ProxyId },
 }
 
 /// `stats socket ... level`.
@@ -83,7 +83,7 @@ impl Engine {
     /// Pauses or resumes a frontend's listeners according to `maxconn`
     /// (listener, frontend, process), as HAProxy's `limit_listener` and
     /// `resume_listener` do.
-    pub(crate) fn listeners_check_limits(&mut self, fe: usize) {
+    pub(crate) fn listeners_check_limits(&mut self, fe: crate::proxy::ProxyId) {
         let global_full = self.maxconn.is_some_and(|m| self.actconn >= m);
         let fe_full = self.proxies[fe]
             .fe

@@ -70,7 +70,7 @@ impl Engine {
         let retries = be
             .be
             .as_ref()
-            .map_or(0, |b| b.retries)
+            .map_or(0, |b| b.cfg.retries)
             .saturating_sub(s.conn_retries);
         let plus = if s.flags.contains(crate::stream::SfFlags::REDISP) {
             "+"
@@ -90,7 +90,7 @@ impl Engine {
         let be = &self.proxies[s.be];
         let srv_name = match (s.srv.or(s.prev_srv), be.be.as_ref()) {
             (Some(i), Some(b)) if s.t_connect.is_some() || s.srv.is_some() => {
-                b.servers[i].name.as_str()
+                b.servers[i].cfg.name.as_str()
             }
             _ => "<NOSRV>",
         };
@@ -135,7 +135,7 @@ impl Engine {
         let fe = &self.proxies[s.fe];
         let be = &self.proxies[s.be];
         let srv_name = match (s.srv.or(s.prev_srv), be.be.as_ref()) {
-            (Some(i), Some(b)) => b.servers[i].name.as_str(),
+            (Some(i), Some(b)) => b.servers[i].cfg.name.as_str(),
             _ => "<NOSRV>",
         };
         let mut out = String::with_capacity(200);

@@ -1,5 +1,6 @@
 //! Proxies at run time: HAProxy's `struct proxy` (frontend and backend
-//! capabilities) and `struct server`, with their counters.
+//! capabilities), with their counters. Servers are in
+//! [`crate::backend::server`].
 //!
 //! A `listen` section is one proxy with both capabilities; a frontend
 //! points at backends by index. Counters follow HAProxy's names (`feconn`,
@@ -12,120 +13,56 @@
 
 use std::collections::VecDeque;
 
-use core::net::SocketAddr;
-
 use crate::arena::Id;
+use crate::backend::server::Server;
 use crate::cfgparse::{self, Mode, Timeouts};
 use crate::sock::ListenerId;
 use crate::stream::Stream;
 use crate::time::Time;
 
-/// A server's operational state (HAProxy's `SRV_ST_*`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SrvState {
-    /// Down: health checks fail.
-    Stopped,
-    /// Coming up (between the first successful check and `rise`); Sluice
-    /// reports it as DOWN like HAProxy does.
-    Starting,
-    /// Up.
-    Running,
-    /// Going down (between the first failed check and `fall`): still used.
-    Stopping,
+/// A proxy (frontend, backend or `listen`): its position in the engine's
+/// proxy list, fixed when the configuration is loaded. HAProxy has one
+/// `struct proxy` for every kind, so Sluice has one handle for all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(transparent)]
+pub struct ProxyId(pub u32);
+
+impl ProxyId {
+    /// The handle of the proxy at position `i` of the engine's list.
+    pub const fn new(i: usize) -> ProxyId {
+        ProxyId(i as u32)
+    }
+
+    /// Its position in the engine's list.
+    pub const fn idx(self) -> usize {
+        self.0 as usize
+    }
 }
 
-/// An administrative state set from the CLI or the configuration
-/// (`SRV_ADMF_*`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum SrvAdmin {
-    #[default]
-    Ready,
-    /// `set server B/S state maint`, `disable server`, `disabled`.
-    Maint,
-    /// `set server B/S state drain`: no new traffic except persistence.
-    Drain,
+impl core::ops::Index<ProxyId> for [Proxy] {
+    type Output = Proxy;
+    fn index(&self, id: ProxyId) -> &Proxy {
+        &self[id.idx()]
+    }
 }
 
-/// Health check settings and progress of one server (`struct check`).
-#[derive(Clone, Debug)]
-pub struct Check {
-    pub inter_ms: u32,
-    pub fastinter_ms: u32,
-    pub downinter_ms: u32,
-    pub rise: u32,
-    pub fall: u32,
-    /// HAProxy's `health`: `0..rise+fall-1`; at or above `rise` the server is up.
-    pub health: u32,
-    /// The check connection in progress, if any.
-    pub sock: Option<crate::sock::SockId>,
-    /// Next check, or the current check's deadline.
-    pub next: Option<Time>,
-    /// When the current check started.
-    pub started: Option<Time>,
-    /// Last result, for `show stat` (`L4OK`, `L4CON`, `L4TOUT`...).
-    pub last_status: &'static str,
-    pub last_duration_ms: u64,
-    /// `option httpchk`: the request to send; `None` for a TCP check.
-    pub http_req: Option<Vec<u8>>,
-    /// `http-check expect [!] status`: inclusive ranges and negation;
-    /// `None`: any 2xx or 3xx passes.
-    pub expect: Option<(bool, Vec<(u16, u16)>)>,
-    /// Request bytes still to send.
-    pub tx: Vec<u8>,
-    /// Response bytes read so far (the status line is all that matters).
-    pub rx: crate::buf::Buffer,
-    /// The check's connection is established (an L7 check is under way).
-    pub connected: bool,
-    /// The last check's detail (`check_desc`/info in logs).
-    pub last_info: String,
+impl core::ops::IndexMut<ProxyId> for [Proxy] {
+    fn index_mut(&mut self, id: ProxyId) -> &mut Proxy {
+        &mut self[id.idx()]
+    }
 }
 
-/// A `server` line at run time.
-#[derive(Debug)]
-pub struct Server {
-    pub name: String,
-    /// `id`: the numeric id (`server_id` in stick tables).
-    pub puid: u32,
-    pub addr: SocketAddr,
-    /// Configured weight (`iweight`), and current user weight (`set weight`).
-    pub iweight: u32,
-    pub uweight: u32,
-    pub maxconn: Option<u32>,
-    pub maxqueue: Option<u32>,
-    pub backup: bool,
-    pub state: SrvState,
-    pub admin: SrvAdmin,
-    pub send_proxy: Option<u8>,
-    pub check: Option<Check>,
-    /// Live connections and attempts (`cur_sess`).
-    pub cur_sess: u32,
-    pub max_sess: u32,
-    pub cum_sess: u64,
-    /// Streams waiting for this server (`queue`).
-    pub queue: VecDeque<Id<Stream>>,
-    pub max_queue: u32,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    /// Connection errors, response errors, retries, redispatches.
-    pub econ: u64,
-    pub eresp: u64,
-    pub wretr: u64,
-    pub wredis: u64,
-    /// Responses denied by rules (`dresp`).
-    pub denied_resp: u64,
-    /// Checks failed, transitions to DOWN, last state change.
-    pub chkfail: u64,
-    pub chkdown: u64,
-    pub last_change: Time,
-    pub lbconn: u64,
-    /// Idle connections to this server, oldest first (`idle_conns`).
-    pub idle: std::collections::VecDeque<IdleConn>,
-    /// Connections reused from the idle pool.
-    pub reuse: u64,
-    /// HTTP responses by class, requests, aborts (`show stat`).
-    pub http: HttpCtrs,
-    /// Connections (new or reused) per second.
-    pub sess_rate: RateCtr,
+impl core::ops::Index<ProxyId> for Vec<Proxy> {
+    type Output = Proxy;
+    fn index(&self, id: ProxyId) -> &Proxy {
+        &self[id.idx()]
+    }
+}
+
+impl core::ops::IndexMut<ProxyId> for Vec<Proxy> {
+    fn index_mut(&mut self, id: ProxyId) -> &mut Proxy {
+        &mut self[id.idx()]
+    }
 }
 
 /// An event rate over one second and its peak (`freq_ctr` plus the
@@ -178,41 +115,6 @@ impl HttpCtrs {
     }
 }
 
-/// A server connection waiting in its server's idle pool.
-#[derive(Debug, Clone, Copy)]
-pub struct IdleConn {
-    pub conn: Id<crate::conn::Conn>,
-    /// The session that alone may use it (`http-reuse never`: private).
-    pub owner: Option<Id<crate::session::Session>>,
-    /// When it became idle; the pool is in this order.
-    pub since: Time,
-}
-
-impl Server {
-    /// Usable for new traffic: up (or going down) and in the ready state.
-    pub fn usable(&self) -> bool {
-        matches!(self.state, SrvState::Running | SrvState::Stopping)
-            && self.admin == SrvAdmin::Ready
-            && self.uweight > 0
-    }
-
-    /// Whether a new connection would exceed `maxconn`.
-    pub fn is_full(&self) -> bool {
-        self.maxconn.is_some_and(|m| self.cur_sess >= m)
-    }
-
-    /// `show stat`'s `status` column.
-    pub fn status_name(&self) -> &'static str {
-        match (self.admin, self.state) {
-            (SrvAdmin::Maint, _) => "MAINT",
-            (SrvAdmin::Drain, _) => "DRAIN",
-            (_, SrvState::Running) => "UP",
-            (_, SrvState::Stopping) => "NOLB",
-            (_, SrvState::Starting) | (_, SrvState::Stopped) => "DOWN",
-        }
-    }
-}
-
 /// The frontend capability.
 #[derive(Debug, Default)]
 pub struct Frontend {
@@ -239,13 +141,32 @@ pub struct Frontend {
     pub sess_rate: RateCtr,
     pub conn_rate: RateCtr,
     pub req_rate: RateCtr,
-    pub default_backend: Option<usize>,
+    pub default_backend: Option<ProxyId>,
     pub listeners: Vec<ListenerId>,
 }
 
-/// The backend capability.
+/// The backend capability's configuration: fixed when the configuration
+/// is loaded, shared read-only by every engine (behind an `Arc`).
+#[derive(Debug)]
+pub struct BackendCfg {
+    pub retries: u32,
+    pub redispatch: bool,
+    pub balance: cfgparse::Balance,
+    /// The proxy's own stick table (`stick-table`).
+    pub table: Option<crate::stick_table::TableId>,
+    /// `stick on|match|store-request`: (table, store, match).
+    pub stick: Vec<StickRule>,
+}
+
+/// The backend capability at run time, in the same three parts as a
+/// [`Server`]: [`cfg`](Self::cfg) is the configuration; the queue, the
+/// live and cumulated counts, the load balancer's state and the counters
+/// are process-wide state (issue 13 wraps them for sharing); nothing of a
+/// backend is per-thread yet (its servers' idle pools are, see
+/// [`crate::backend::server::SrvPerThr`]).
 #[derive(Debug)]
 pub struct Backend {
+    pub cfg: std::sync::Arc<BackendCfg>,
     pub servers: Vec<Server>,
     /// Streams waiting for any server (`queue`).
     pub queue: VecDeque<Id<Stream>>,
@@ -254,15 +175,8 @@ pub struct Backend {
     pub beconn: u32,
     pub max_beconn: u32,
     pub cum_beconn: u64,
-    pub retries: u32,
-    pub redispatch: bool,
-    pub balance: cfgparse::Balance,
     /// The load-balancing algorithm's state.
-    pub lb: crate::lb::Lb,
-    /// The proxy's own stick table (`stick-table`), engine index.
-    pub table: Option<usize>,
-    /// `stick on|match|store-request`: (table, store, match).
-    pub stick: Vec<StickRule>,
+    pub lb: crate::backend::lb::Lb,
     /// Requests denied by the backend's rules (`dreq`), responses denied
     /// by either proxy's rules (`dresp`).
     pub denied_req: u64,
@@ -287,7 +201,7 @@ pub struct StickRule {
     /// `stick store-response`: stored when the response head arrives.
     pub on_response: bool,
     /// Engine index of the table.
-    pub table: usize,
+    pub table: crate::stick_table::TableId,
     /// Look up the server (`stick on`, `stick match`).
     pub matching: bool,
     /// Record the server (`stick on`, `stick store-request`).

@@ -12,6 +12,7 @@
 
 use crate::arena::Id;
 use crate::conn::Conn;
+use crate::proxy::ProxyId;
 use crate::sock::ListenerId;
 use crate::stick_table::EntryId;
 use crate::stream::Stream;
@@ -24,7 +25,7 @@ pub const MAX_STKCTR: usize = 3;
 /// (`acquire`) while tracked so that it cannot be evicted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StkCtr {
-    pub table: usize,
+    pub table: crate::stick_table::TableId,
     pub entry: EntryId,
 }
 
@@ -32,7 +33,7 @@ pub struct StkCtr {
 #[derive(Debug)]
 pub struct Session {
     /// The frontend proxy.
-    pub fe: usize,
+    pub fe: ProxyId,
     pub listener: ListenerId,
     /// The client connection.
     pub conn: Id<Conn>,
@@ -73,7 +74,7 @@ impl Engine {
         &mut self,
         now: Time,
         listener: ListenerId,
-        fe: usize,
+        fe: ProxyId,
         peer: Option<SocketAddr>,
         local: Option<SocketAddr>,
     ) -> Option<SockId> {
@@ -217,8 +218,6 @@ impl Engine {
                 }
             }
             t.release(ctr.entry);
-            self.table_touched(ctr.table);
-            self.peers_table_changed(ctr.table);
         }
         self.listeners_check_limits(se.fe);
     }
@@ -235,8 +234,6 @@ impl Engine {
             bump(t, ctr.entry, DataType::SESS_CNT, 1);
             let _ = t.update_freq(now, ctr.entry, DataType::SESS_RATE, 0, 1);
             t.touch_local(now, ctr.entry);
-            self.table_touched(ctr.table);
-            self.peers_table_changed(ctr.table);
         }
     }
 
@@ -260,6 +257,8 @@ impl Engine {
                 let _ = t.set(ctr.entry, cnt, 0, crate::stick_table::StData::Ull(v));
             }
             let _ = t.update_freq(now, ctr.entry, rate, 0, n.min(u64::from(u32::MAX)) as u32);
+            // Byte counts do not renew the entry nor push it by themselves.
+            t.seal_untouched();
         }
     }
 }

@@ -168,7 +168,7 @@ impl Engine {
         &mut self,
         now: Time,
         sid: Id<Stream>,
-        px: usize,
+        px: crate::proxy::ProxyId,
         head: Option<&ReqHead>,
         partial: bool,
     ) -> ContentVerdict {
@@ -234,7 +234,7 @@ impl Engine {
         &mut self,
         now: Time,
         sid: Id<Stream>,
-        px: usize,
+        px: crate::proxy::ProxyId,
         head: Option<&ReqHead>,
         partial: bool,
         list: &[Rule<TcpAction>],
@@ -389,7 +389,12 @@ impl Engine {
     /// One `tcp_inspect_request` pass of proxy `px`'s content rules: the
     /// evaluation is final once the client closed, the buffer is full,
     /// the proxy has no `inspect-delay` or it ran out.
-    fn tcp_inspect(&mut self, now: Time, sid: Id<Stream>, px: usize) -> ContentVerdict {
+    fn tcp_inspect(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        px: crate::proxy::ProxyId,
+    ) -> ContentVerdict {
         let delay = self.proxies[px].inspect_delay_ms;
         let s = &mut self.streams[sid];
         if s.rules_exp.is_none() {
@@ -411,7 +416,7 @@ impl Engine {
 
     /// `use_backend` rules, then `default_backend`; the frontend itself
     /// when none applies (then no server: `SC`, as HAProxy logs it).
-    fn tcp_select_backend(&mut self, now: Time, sid: Id<Stream>) -> usize {
+    fn tcp_select_backend(&mut self, now: Time, sid: Id<Stream>) -> crate::proxy::ProxyId {
         let fe = self.streams[sid].fe;
         let rules = Arc::clone(&self.proxies[fe].rules);
         let head = self.stream_req_head_take(sid);
@@ -426,12 +431,8 @@ impl Engine {
                     String::from_utf8_lossy(&lf.render(&mut ctx)).into_owned()
                 }
             };
-            if let Some(i) = self
-                .proxies
-                .iter()
-                .position(|p| p.name == name && p.be.is_some())
-            {
-                return i;
+            if let Some(be) = self.backend_by_name(&name) {
+                return be;
             }
         }
         self.proxies[fe]
@@ -489,8 +490,6 @@ impl Engine {
         };
         let _ = t.update_freq(now, c.entry, rate, idx, 1);
         t.touch_local(now, c.entry);
-        self.table_touched(c.table);
-        self.peers_table_changed(c.table);
     }
 
     /// `sc-set-gpt0(N) V`, `sc-set-gpt(IDX,N) V`.
@@ -515,8 +514,6 @@ impl Engine {
         };
         if t.set(c.entry, dt, idx, StData::UInt(v as u32)).is_ok() {
             t.touch_local(now, c.entry);
-            self.table_touched(c.table);
-            self.peers_table_changed(c.table);
         }
     }
 

@@ -18,7 +18,7 @@ use sluice_core::rules::{
 use sluice_core::sample::{
     CtrOp, Dir, Fetch, FetchKind, ParseCtx, Sample, SampleCtx, SampleExpr, VarName, VarScope,
 };
-use sluice_core::stick_table::DataType;
+use sluice_core::stick_table::{DataType, TableId};
 
 // ---------------------------------------------------------------------------
 // A request, as the data path will expose it
@@ -730,9 +730,9 @@ fn stick_rules_resolve_tables() {
     let be = &rs[0];
     assert_eq!(be.sticking.len(), 3);
     assert_eq!(be.sticking[0].table.name, "be");
-    assert_eq!(be.sticking[0].table.id, Some(1));
+    assert_eq!(be.sticking[0].table.id, Some(TableId(1)));
     assert_eq!(be.sticking[1].table.name, "mesh/t");
-    assert_eq!(be.sticking[1].table.id, Some(0));
+    assert_eq!(be.sticking[1].table.id, Some(TableId(0)));
     assert!(be.sticking[1].cond.is_some());
 }
 
@@ -1376,7 +1376,7 @@ proptest! {
         px.http_response.push(line("http-response", w.clone(), None));
         px.http_after_response.push(line("http-after-response", w.clone(), None));
         let cfg = Config::default();
-        let tables = |n: &str| (n == "px" || n == "t").then_some(0);
+        let tables = |n: &str| (n == "px" || n == "t").then_some(TableId(0));
         if let Ok(rs) = RuleSet::build(&cfg, &px, &tables) {
             let mut r = Req::http("GET", "/", &[]);
             for rule in &rs.http_req {

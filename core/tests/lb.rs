@@ -1,11 +1,11 @@
-//! Load-balancing algorithms (`sluice_core::lb`): distribution, smoothness,
+//! Load-balancing algorithms (`sluice_core::backend::lb`): distribution, smoothness,
 //! runtime changes, maxconn, backups, redispatch, and random operation
 //! sequences for every algorithm.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
-use sluice_core::lb::{hash_ip, Algo, Lb, LbServer, MAX_WEIGHT};
+use sluice_core::backend::lb::{hash_ip, Algo, Lb, LbServer, MAX_WEIGHT};
 
 const ALL: [Algo; 5] = [
     Algo::RoundRobin,

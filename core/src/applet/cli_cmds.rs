@@ -262,8 +262,8 @@ impl Engine {
         (out, true)
     }
 
-    fn table_index(&self, name: &str) -> Option<usize> {
-        self.tables.iter().position(|t| t.params().id == name)
+    fn table_index(&self, name: &str) -> Option<crate::stick_table::TableId> {
+        self.tables.by_name(name)
     }
 
     /// `show table`: one header line per table.
@@ -346,7 +346,7 @@ impl Engine {
                     s,
                     "{:#x}: {line}",
                     0x5500_0000_0000u64
-                        + (ti as u64) * 0x1_0000_0000
+                        + u64::from(ti.0) * 0x1_0000_0000
                         + id.as_u64() % 0x1_0000_0000 * 16
                 );
             }
@@ -397,8 +397,6 @@ impl Engine {
             }
         }
         table.touch_local(now, id);
-        self.table_touched(ti);
-        self.peers_table_changed(ti);
         String::new()
     }
 
@@ -433,7 +431,6 @@ impl Engine {
                 }
             }
         }
-        self.table_touched(ti);
         String::new()
     }
 
@@ -530,7 +527,7 @@ impl Engine {
                 let _ = writeln!(
                     s,
                     "              table:{:#x} id={} update={} localupdate={} commitupdate={} refcnt=1",
-                    0x5500_0000_0000u64 + (st.table as u64) * 0x1_0000_0000,
+                    0x5500_0000_0000u64 + u64::from(st.table.0) * 0x1_0000_0000,
                     table.params().id,
                     table.update(),
                     table.localupdate(),

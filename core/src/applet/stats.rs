@@ -10,8 +10,9 @@
 use core::fmt::Write as _;
 use std::collections::BTreeMap;
 
+use crate::backend::server::{Server, ServerId, SrvAdmin, SrvState};
 use crate::engine::Engine;
-use crate::proxy::{Proxy, Server, SrvAdmin, SrvState};
+use crate::proxy::Proxy;
 use crate::sock::LogLevel;
 use crate::time::Time;
 
@@ -210,16 +211,16 @@ fn server_status(s: &Server) -> String {
         SrvAdmin::Drain => return "DRAIN".into(),
         SrvAdmin::Ready => {}
     }
-    let Some(ck) = &s.check else {
+    let (Some(ck), Some(cc)) = (&s.check, &s.cfg.check) else {
         return "no check".into();
     };
-    let top = ck.rise + ck.fall - 1;
+    let top = cc.rise + cc.fall - 1;
     match s.state {
         SrvState::Running if ck.health >= top => "UP".into(),
         SrvState::Running | SrvState::Stopping => {
-            format!("UP {}/{}", ck.health - ck.rise + 1, ck.fall)
+            format!("UP {}/{}", ck.health - cc.rise + 1, cc.fall)
         }
-        SrvState::Starting if ck.health > 0 => format!("DOWN {}/{}", ck.health, ck.rise),
+        SrvState::Starting if ck.health > 0 => format!("DOWN {}/{}", ck.health, cc.rise),
         SrvState::Starting | SrvState::Stopped => "DOWN".into(),
     }
 }
@@ -307,7 +308,7 @@ impl Engine {
     }
 
     fn server_row(&self, now: Time, p: &Proxy, s: &Server) -> Row {
-        let mut r = self.common_row(p, &s.name, 2);
+        let mut r = self.common_row(p, &s.cfg.name, 2);
         for (k, v) in [
             ("qcur", s.queue.len() as u64),
             ("qmax", u64::from(s.max_queue)),
@@ -322,10 +323,10 @@ impl Engine {
             ("wretr", s.wretr),
             ("wredis", s.wredis),
             ("weight", u64::from(s.uweight)),
-            ("act", u64::from(!s.backup)),
-            ("bck", u64::from(s.backup)),
+            ("act", u64::from(!s.cfg.backup)),
+            ("bck", u64::from(s.cfg.backup)),
             ("lastchg", (now - s.last_change) / 1000),
-            ("sid", u64::from(s.puid)),
+            ("sid", u64::from(s.cfg.puid)),
             ("lbtot", s.lbconn),
             ("rate", u64::from(s.sess_rate.rate(now))),
             ("rate_max", u64::from(s.sess_rate.max())),
@@ -357,23 +358,23 @@ impl Engine {
         put(
             &mut r,
             "slim",
-            s.maxconn.map(|v| v.to_string()).unwrap_or_default(),
+            s.cfg.maxconn.map(|v| v.to_string()).unwrap_or_default(),
         );
         put(
             &mut r,
             "qlimit",
-            s.maxqueue.map(|v| v.to_string()).unwrap_or_default(),
+            s.cfg.maxqueue.map(|v| v.to_string()).unwrap_or_default(),
         );
         put(&mut r, "lastsess", -1);
-        put(&mut r, "addr", s.addr);
-        if let Some(ck) = &s.check {
+        put(&mut r, "addr", s.cfg.addr);
+        if let (Some(ck), Some(cc)) = (&s.check, &s.cfg.check) {
             put(&mut r, "chkfail", s.chkfail);
             put(&mut r, "chkdown", s.chkdown);
             put(&mut r, "downtime", 0);
             put(&mut r, "check_status", ck.last_status);
             put(&mut r, "check_duration", ck.last_duration_ms);
-            put(&mut r, "check_rise", ck.rise);
-            put(&mut r, "check_fall", ck.fall);
+            put(&mut r, "check_rise", cc.rise);
+            put(&mut r, "check_fall", cc.fall);
             put(&mut r, "check_health", ck.health);
             let desc = match ck.last_status {
                 "L4OK" => "Layer4 check passed",
@@ -389,7 +390,7 @@ impl Engine {
     fn backend_row(&self, now: Time, p: &Proxy) -> Row {
         let b = p.be.as_ref().expect("backend");
         let mut r = self.common_row(p, "BACKEND", 1);
-        let act = b.servers.iter().filter(|s| s.usable() && !s.backup);
+        let act = b.servers.iter().filter(|s| s.usable() && !s.cfg.backup);
         let weight: u64 = act.clone().map(|s| u64::from(s.uweight)).sum();
         for (k, v) in [
             ("qcur", b.queue.len() as u64),
@@ -409,7 +410,10 @@ impl Engine {
             ("act", act.count() as u64),
             (
                 "bck",
-                b.servers.iter().filter(|s| s.usable() && s.backup).count() as u64,
+                b.servers
+                    .iter()
+                    .filter(|s| s.usable() && s.cfg.backup)
+                    .count() as u64,
             ),
             ("chkdown", b.servers.iter().map(|s| s.chkdown).sum()),
             ("lastchg", (now - b.last_change) / 1000),
@@ -451,7 +455,7 @@ impl Engine {
         put(&mut r, "status", p.be_status());
         put(&mut r, "lastsess", -1);
         put(&mut r, "uweight", weight);
-        put(&mut r, "algo", balance_name(b.balance));
+        put(&mut r, "algo", balance_name(b.cfg.balance));
         r
     }
 
@@ -523,21 +527,17 @@ impl Engine {
     }
 
     /// Finds `backend/server`.
-    fn find_server(&self, arg: &str) -> Result<(usize, usize), &'static str> {
+    fn find_server(&self, arg: &str) -> Result<ServerId, &'static str> {
         let Some((bk, sv)) = arg.split_once('/') else {
             return Err("Require 'backend/server'.\n");
         };
-        let be = self
-            .proxies
-            .iter()
-            .position(|p| p.name == bk && p.be.is_some())
-            .ok_or("No such backend.\n")?;
+        let be = self.backend_by_name(bk).ok_or("No such backend.\n")?;
         let srv = self.proxies[be]
             .be
             .as_ref()
-            .and_then(|b| b.servers.iter().position(|s| s.name == sv))
+            .and_then(|b| b.servers.iter().position(|s| s.cfg.name == sv))
             .ok_or("No such server.\n")?;
-        Ok((be, srv))
+        Ok(ServerId::new(be, srv))
     }
 
     /// `disable server`, `enable server`, `set server B/S state|weight`.
@@ -554,36 +554,37 @@ impl Engine {
                     .into()
             }
         };
-        let (be, srv) = match self.find_server(target) {
+        let srv = match self.find_server(target) {
             Ok(x) => x,
             Err(e) => return e.into(),
         };
         match verb {
             "get" => {
-                let s = &self.proxies[be].be.as_ref().expect("backend").servers[srv];
-                format!("{} (initial {})\n", s.uweight, s.iweight)
+                let s = self.server(srv).expect("found");
+                format!("{} (initial {})\n", s.uweight, s.cfg.iweight)
             }
-            "weight" => self.set_weight(be, srv, rest[0]),
+            "weight" => self.set_weight(srv, rest[0]),
             "ready" | "maint" | "drain" => {
                 let admin = match verb {
                     "ready" => SrvAdmin::Ready,
                     "maint" => SrvAdmin::Maint,
                     _ => SrvAdmin::Drain,
                 };
-                self.set_admin(now, be, srv, admin);
+                self.set_admin(now, srv, admin);
                 String::new()
             }
             _ => "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".into(),
         }
     }
 
-    fn set_weight(&mut self, be: usize, srv: usize, w: &str) -> String {
-        let s = &mut self.proxies[be].be.as_mut().expect("backend").servers[srv];
+    fn set_weight(&mut self, srv: ServerId, w: &str) -> String {
+        let be = srv.be;
+        let s = self.server_mut(srv).expect("found");
         let weight = match w.strip_suffix('%') {
             Some(pct) => pct
                 .parse::<u64>()
                 .ok()
-                .map(|p| (u64::from(s.iweight) * p / 100) as u32),
+                .map(|p| (u64::from(s.cfg.iweight) * p / 100) as u32),
             None => w.parse::<u32>().ok(),
         };
         let Some(weight) = weight else {
@@ -598,12 +599,13 @@ impl Engine {
         String::new()
     }
 
-    fn set_admin(&mut self, now: Time, be: usize, srv: usize, admin: SrvAdmin) {
+    fn set_admin(&mut self, now: Time, srv: ServerId, admin: SrvAdmin) {
+        let be = srv.be;
         let p = &mut self.proxies[be];
         let name = format!(
             "{}/{}",
             p.name,
-            p.be.as_ref().expect("backend").servers[srv].name
+            p.be.as_ref().expect("backend").servers[srv].cfg.name
         );
         let s = &mut p.be.as_mut().expect("backend").servers[srv];
         if s.admin == admin {
@@ -620,15 +622,7 @@ impl Engine {
         if admin != SrvAdmin::Ready {
             // Its waiting streams go back to the backend's queue.
             let b = self.proxies[be].be.as_mut().expect("backend");
-            let moved: Vec<_> = b.servers[srv].queue.drain(..).collect();
-            for sid in moved {
-                if let Some(st) = self.streams.get_mut(sid) {
-                    st.srv = None;
-                    st.flags
-                        .remove(crate::stream::SfFlags::ASSIGNED | crate::stream::SfFlags::DIRECT);
-                }
-                b.queue.push_back(sid);
-            }
+            b.requeue_server(&mut self.streams, srv);
         }
         self.lb_recalc(be);
         self.redistribute_queue(be);

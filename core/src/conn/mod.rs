@@ -23,6 +23,7 @@ use bitflags::bitflags;
 use core::net::SocketAddr;
 
 use crate::arena::Id;
+use crate::backend::server::ServerId;
 use crate::buf::Buffer;
 pub use crate::mux::Mux;
 use crate::session::Session;
@@ -64,7 +65,7 @@ pub enum ConnSide {
     /// Accepted from a client on a frontend listener.
     Front,
     /// Opened towards server `srv` of backend `be`.
-    Back { be: usize, srv: usize },
+    Back { srv: ServerId },
     /// Carrying an applet ([`App`]): the stats socket, a peer session, a
     /// health check. Not part of the data path.
     App,
@@ -84,8 +85,8 @@ pub(crate) enum App {
     },
     /// Session `session` of peers section `section` (`peers.c`).
     Peer { section: usize, session: usize },
-    /// The health check of server `srv` of backend `be` (`check.c`).
-    Check { be: usize, srv: usize },
+    /// The health check of server `srv` (`check.c`).
+    Check { srv: ServerId },
 }
 
 impl ConnSide {
@@ -136,7 +137,7 @@ pub struct Conn {
     pub want: (bool, bool),
     /// The frontend of a lingering client connection (what it drains
     /// still counts in its `bytes_in`).
-    pub linger_fe: Option<usize>,
+    pub linger_fe: Option<crate::proxy::ProxyId>,
     /// The applet carried instead of a mux (side [`ConnSide::App`]).
     pub(crate) app: Option<App>,
 }

@@ -7,12 +7,13 @@
 use core::fmt;
 use core::net::SocketAddr;
 
+use crate::backend::lb;
+use crate::backend::server::{Check, CheckCfg, Server, ServerCfg, SrvAdmin, SrvState};
 use crate::cfgparse::{self, Addr, Balance, Config, Host, IdSpec, StatsLevel, StickKind};
 use crate::engine::{CliLevel, Engine, EngineOptions, ListenerKind};
-use crate::lb;
-use crate::proxy::{Backend, Check, Frontend, Proxy, Server, SrvAdmin, SrvState, StickRule};
+use crate::proxy::{Backend, BackendCfg, Frontend, Proxy, ProxyId, StickRule};
 use crate::sock::ListenAddr;
-use crate::stick_table::{DataType, StickTable, StoreSpec, TableParams};
+use crate::stick_table::{DataType, StickTable, StoreSpec, TableId, TableParams};
 use crate::time::Time;
 
 /// Why a checked configuration still cannot start (an address that does
@@ -227,7 +228,7 @@ impl Engine {
                 };
                 Some(Frontend {
                     maxconn: p.maxconn,
-                    default_backend,
+                    default_backend: default_backend.map(ProxyId::new),
                     ..Frontend::default()
                 })
             } else {
@@ -266,8 +267,12 @@ impl Engine {
                         line: b.place.line,
                         message: format!("'bind' : {m}"),
                     })?;
-                    let l = self
-                        .add_listener(ListenAddr::Tcp(addr), ListenerKind::Frontend { proxy: i });
+                    let l = self.add_listener(
+                        ListenAddr::Tcp(addr),
+                        ListenerKind::Frontend {
+                            proxy: ProxyId::new(i),
+                        },
+                    );
                     let li = &mut self.listeners[l.0 as usize];
                     li.name = b.name.clone();
                     li.accept_proxy = b.accept_proxy;
@@ -296,20 +301,13 @@ impl Engine {
             let addr = resolve_addr(&s.addr, resolve)
                 .map_err(|m| err(format!("'server {}' : {m}", s.name)))?;
             let o = &s.opts;
-            let check =
-                o.check.then(|| Check {
+            let check_cfg =
+                o.check.then(|| CheckCfg {
                     inter_ms: o.inter_ms,
                     fastinter_ms: o.fastinter_ms.unwrap_or(o.inter_ms),
                     downinter_ms: o.downinter_ms.unwrap_or(o.inter_ms),
                     rise: o.rise.max(1),
                     fall: o.fall.max(1),
-                    // Up at start, but down at the first failure, as HAProxy.
-                    health: o.rise.max(1),
-                    sock: None,
-                    next: None,
-                    started: None,
-                    last_status: "INI",
-                    last_duration_ms: 0,
                     http_req: p.options.httpchk.as_ref().map(|h| {
                         format!("{} {} {}\r\n\r\n", h.method, h.uri, h.version).into_bytes()
                     }),
@@ -317,32 +315,45 @@ impl Engine {
                         .http_check_expect
                         .as_ref()
                         .map(|e| (e.negate, e.status.clone())),
-                    tx: Vec::new(),
-                    rx: crate::buf::Buffer::null(),
-                    connected: false,
-                    last_info: String::new(),
                 });
-            servers.push(Server {
+            let check = o.check.then(|| Check {
+                // Up at start, but down at the first failure, as HAProxy.
+                health: o.rise.max(1),
+                sock: None,
+                next: None,
+                started: None,
+                last_status: "INI",
+                last_duration_ms: 0,
+                tx: Vec::new(),
+                rx: crate::buf::Buffer::null(),
+                connected: false,
+                last_info: String::new(),
+            });
+            let cfg = ServerCfg {
                 name: s.name.clone(),
                 puid: s.id.unwrap_or(n as u32 + 1),
                 addr,
                 iweight: o.weight,
-                uweight: o.weight,
                 maxconn: o.maxconn,
                 maxqueue: o.maxqueue,
                 backup: o.backup,
-                state: SrvState::Running,
-                admin: if o.disabled {
-                    SrvAdmin::Maint
-                } else {
-                    SrvAdmin::Ready
-                },
                 send_proxy: if o.send_proxy_v2 {
                     Some(2)
                 } else if o.send_proxy {
                     Some(1)
                 } else {
                     None
+                },
+                check: check_cfg,
+            };
+            servers.push(Server {
+                cfg: std::sync::Arc::new(cfg),
+                uweight: o.weight,
+                state: SrvState::Running,
+                admin: if o.disabled {
+                    SrvAdmin::Maint
+                } else {
+                    SrvAdmin::Ready
                 },
                 check,
                 cur_sess: 0,
@@ -361,17 +372,16 @@ impl Engine {
                 chkdown: 0,
                 last_change: self.now,
                 lbconn: 0,
-                idle: Default::default(),
                 reuse: 0,
                 http: Default::default(),
+                per_thr: Default::default(),
                 sess_rate: Default::default(),
             });
         }
-        let table = p.stick_table.as_ref().and_then(|t| {
-            self.tables
-                .iter()
-                .position(|x| x.params().id == t.params.id)
-        });
+        let table = p
+            .stick_table
+            .as_ref()
+            .and_then(|t| self.tables.by_name(&t.params.id));
         let mut stick = Vec::new();
         for (rule, r) in p.stick_rules.iter().enumerate() {
             let err = |message: String| StartError {
@@ -386,7 +396,7 @@ impl Engine {
                 )));
             }
             let t = match &r.table {
-                Some(name) => self.tables.iter().position(|x| x.params().id == *name),
+                Some(name) => self.tables.by_name(name),
                 None => table,
             }
             .ok_or_else(|| err("'stick' : no stick table for this rule".into()))?;
@@ -412,6 +422,13 @@ impl Engine {
         };
         let view: Vec<lb::LbServer> = servers.iter().map(crate::backend::lb_view).collect();
         Ok(Backend {
+            cfg: std::sync::Arc::new(BackendCfg {
+                retries: p.retries,
+                redispatch: p.options.redispatch,
+                balance: p.balance,
+                table,
+                stick,
+            }),
             lb: lb::Lb::new(algo, &view),
             servers,
             queue: Default::default(),
@@ -419,11 +436,6 @@ impl Engine {
             beconn: 0,
             max_beconn: 0,
             cum_beconn: 0,
-            retries: p.retries,
-            redispatch: p.options.redispatch,
-            balance: p.balance,
-            table,
-            stick,
             denied_req: 0,
             denied_resp: 0,
             bytes_in: 0,
@@ -489,12 +501,10 @@ impl Engine {
                 },
                 None => None,
             };
-            let tables: Vec<usize> = self
+            let tables: Vec<TableId> = self
                 .tables
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| t.params().peers.as_deref() == Some(sect.name.as_str()))
-                .map(|(i, _)| i)
+                .ids()
+                .filter(|&t| self.tables[t].params().peers.as_deref() == Some(sect.name.as_str()))
                 .collect();
             let s = self.add_peers_section(
                 &sect.name,

@@ -7,8 +7,10 @@
 //! streams counted on it; a server's `cur_sess` equals the streams holding
 //! one of its slots; buffers handed out by the pool are held by someone.
 
+use crate::backend::server::ServerId;
 use crate::conn::{ConnSide, Mux};
 use crate::engine::{Engine, TimerKey};
+use crate::proxy::ProxyId;
 use crate::sock::CloseHow;
 use crate::stream::SfFlags;
 
@@ -17,7 +19,7 @@ impl Engine {
         self.pool.check_invariants();
         let mut feconn = vec![0u32; self.proxies.len()];
         for (_, se) in self.sessions.iter() {
-            feconn[se.fe] += 1;
+            feconn[se.fe.idx()] += 1;
             if let Some(sid) = se.stream {
                 assert!(
                     self.streams.contains(sid),
@@ -39,11 +41,12 @@ impl Engine {
             s.res.check_invariants();
             buffers += usize::from(!s.req.buf.is_null()) + usize::from(!s.res.buf.is_null());
             if s.flags.contains(SfFlags::BE_ASSIGNED) {
-                beconn[s.be] += 1;
+                beconn[s.be.idx()] += 1;
             }
             if s.flags.contains(SfFlags::CURR_SESS) {
                 if let Some(i) = s.srv.or(s.prev_srv) {
-                    srvconn[s.be][i] += 1;
+                    crate::bug_on!(i.be != s.be, "a stream's server is in another backend");
+                    srvconn[i.be.idx()][i.pos()] += 1;
                 }
             }
         }
@@ -89,9 +92,9 @@ impl Engine {
                     assert_eq!(
                         srv.cur_sess, srvconn[i][j],
                         "cur_sess of {}/{} drifted",
-                        p.name, srv.name
+                        p.name, srv.cfg.name
                     );
-                    self.idle_pool_check(i, j, &mut priv_idle);
+                    self.idle_pool_check(ServerId::new(ProxyId::new(i), j), &mut priv_idle);
                 }
             }
         }
@@ -108,16 +111,11 @@ impl Engine {
 
     /// A server's idle pool: live idle connections of this server, in
     /// `since` order, the purge timer armed when not empty.
-    fn idle_pool_check(
-        &self,
-        be: usize,
-        srv: usize,
-        priv_idle: &mut std::collections::BTreeMap<u64, u32>,
-    ) {
-        let Some(b) = self.proxies[be].be.as_ref() else {
+    fn idle_pool_check(&self, srv: ServerId, priv_idle: &mut std::collections::BTreeMap<u64, u32>) {
+        let Some(server) = self.server(srv) else {
             return;
         };
-        let idle = &b.servers[srv].idle;
+        let idle = &server.per_thr.idle;
         let mut last = None;
         for ic in idle {
             let c = self
@@ -126,7 +124,7 @@ impl Engine {
                 .expect("idle pool holds a dead connection");
             assert_eq!(
                 c.side,
-                ConnSide::Back { be, srv },
+                ConnSide::Back { srv },
                 "idle connection in the wrong pool"
             );
             assert!(
@@ -145,7 +143,7 @@ impl Engine {
         }
         if !idle.is_empty() {
             assert!(
-                self.timers.deadline(TimerKey::IdlePurge(be, srv)).is_some(),
+                self.timers.deadline(TimerKey::IdlePurge(srv)).is_some(),
                 "idle pool without a purge timer"
             );
         }
@@ -171,25 +169,17 @@ impl Engine {
                 self.conn_close(now, c, CloseHow::Reset);
             }
         }
-        for be in 0..self.proxies.len() {
-            let n = self.proxies[be].be.as_ref().map_or(0, |b| b.servers.len());
-            for srv in 0..n {
-                self.timers
-                    .arm(crate::engine::TimerKey::Check(be, srv), None);
-                // The idle connections were closed with the others above.
-                self.timers
-                    .arm(crate::engine::TimerKey::IdlePurge(be, srv), None);
-                if let Some(b) = self.proxies[be].be.as_mut() {
-                    b.servers[srv].idle.clear();
-                }
-                let sock = self.proxies[be]
-                    .be
-                    .as_mut()
-                    .and_then(|b| b.servers[srv].check.as_mut())
-                    .and_then(|c| c.sock.take());
-                if let Some(sock) = sock {
-                    self.close_sock(sock, CloseHow::Reset);
-                }
+        for srv in self.server_ids() {
+            self.timers.arm(TimerKey::Check(srv), None);
+            // The idle connections were closed with the others above.
+            self.timers.arm(TimerKey::IdlePurge(srv), None);
+            let Some(server) = self.server_mut(srv) else {
+                continue;
+            };
+            server.per_thr.idle.clear();
+            let sock = server.check.as_mut().and_then(|c| c.sock.take());
+            if let Some(sock) = sock {
+                self.close_sock(sock, CloseHow::Reset);
             }
         }
     }

@@ -36,6 +36,7 @@ use slab::Slab;
 
 use crate::applet::cli::{self, CliSession, CliState};
 use crate::arena::{Arena, Id};
+use crate::backend::server::ServerId;
 use crate::conn::{App, BufWaiter, Conn, Origin};
 pub use crate::listener::CliLevel;
 pub(crate) use crate::listener::{Listener, ListenerKind};
@@ -103,11 +104,8 @@ pub(crate) enum SockOwner {
     },
     /// A data-path connection (client or server side).
     Conn(Id<Conn>),
-    /// A health-check connection to server `srv` of backend `be`.
-    Check {
-        be: usize,
-        srv: usize,
-    },
+    /// A health-check connection to server `srv`.
+    Check(ServerId),
 }
 
 /// A socket: the *ctrl* layer of its connection.
@@ -129,7 +127,7 @@ pub(crate) enum TimerKey {
     /// One peer session's own timeouts (connect, handshake, idle).
     PeerSession(usize, usize),
     /// Expiry of a stick table's entries.
-    TableExpire(usize),
+    TableExpire(crate::stick_table::TableId),
     /// A CLI session's `stats timeout`.
     Cli(usize),
     /// A stream's timeouts (`task->expire`).
@@ -140,9 +138,9 @@ pub(crate) enum TimerKey {
     /// `Engine::conn_linger`).
     ConnDrain(Id<Conn>),
     /// The health check of server `srv` of backend `be`.
-    Check(usize, usize),
+    Check(ServerId),
     /// The purge of a server's idle connections (backend, server).
-    IdlePurge(usize, usize),
+    IdlePurge(ServerId),
 }
 
 /// How the process is stopping.
@@ -165,7 +163,7 @@ pub struct Engine {
     pub(crate) listeners: Vec<Listener>,
     pub(crate) actions: VecDeque<Action>,
     pub(crate) timers: WaitQueue<TimerKey>,
-    pub(crate) tables: Vec<StickTable>,
+    pub(crate) tables: crate::stick_table::Tables,
     pub(crate) peers: Vec<PeersSection>,
     pub(crate) clis: Slab<(SockId, CliSession)>,
     pub(crate) proxies: Vec<Proxy>,
@@ -209,7 +207,7 @@ impl Engine {
             listeners: Vec::new(),
             actions: VecDeque::new(),
             timers: WaitQueue::new(),
-            tables: Vec::new(),
+            tables: Default::default(),
             peers: Vec::new(),
             clis: Slab::new(),
             proxies: Vec::new(),
@@ -300,7 +298,7 @@ impl Engine {
                 self.peer_connected(now, section, session)
             }
             Some(SockOwner::Conn(c)) => self.conn_on_connected(now, c),
-            Some(SockOwner::Check { be, srv }) => self.check_connected(now, be, srv),
+            Some(SockOwner::Check(srv)) => self.check_connected(now, srv),
             _ => {}
         }
         self.after_entry();
@@ -314,7 +312,7 @@ impl Engine {
                 self.peer_connect_failed(now, section, session, err)
             }
             Some(SockOwner::Conn(c)) => self.conn_on_connect_error(now, c, err),
-            Some(SockOwner::Check { be, srv }) => self.check_failed(now, be, srv, err),
+            Some(SockOwner::Check(srv)) => self.check_failed(now, srv, err),
             _ => {}
         }
         self.after_entry();
@@ -327,7 +325,7 @@ impl Engine {
             Some(SockOwner::Cli { session, .. }) => self.clis[session].1.rx.spare_mut(),
             Some(SockOwner::Peer { section, session }) => self.peer_recv_buf(section, session),
             Some(SockOwner::Conn(c)) => self.conn_recv_buf(c),
-            Some(SockOwner::Check { be, srv }) => self.check_recv_buf(be, srv),
+            Some(SockOwner::Check(srv)) => self.check_recv_buf(srv),
             None => &mut [],
         }
     }
@@ -340,7 +338,7 @@ impl Engine {
             Some(SockOwner::Cli { session, level }) => self.cli_recv(now, session, level, n),
             Some(SockOwner::Peer { section, session }) => self.peer_recv(now, section, session, n),
             Some(SockOwner::Conn(c)) => self.conn_on_recv(now, c, n),
-            Some(SockOwner::Check { be, srv }) => self.check_on_recv(now, be, srv, n),
+            Some(SockOwner::Check(srv)) => self.check_on_recv(now, srv, n),
             None => {}
         }
         self.after_entry();
@@ -372,7 +370,7 @@ impl Engine {
             Some(SockOwner::Cli { session, .. }) => self.clis[session].1.tx.as_slices().0,
             Some(SockOwner::Peer { section, session }) => self.peer_send_buf(section, session),
             Some(SockOwner::Conn(c)) => self.conn_send_buf(c),
-            Some(SockOwner::Check { be, srv }) => self.check_send_buf(be, srv),
+            Some(SockOwner::Check(srv)) => self.check_send_buf(srv),
             None => &[],
         }
     }
@@ -389,7 +387,7 @@ impl Engine {
             }
             Some(SockOwner::Peer { section, session }) => self.peer_sent(now, section, session, n),
             Some(SockOwner::Conn(c)) => self.conn_on_sent(now, c, n),
-            Some(SockOwner::Check { be, srv }) => self.check_on_sent(be, srv, n),
+            Some(SockOwner::Check(srv)) => self.check_on_sent(srv, n),
             None => {}
         }
         self.after_entry();
@@ -409,7 +407,7 @@ impl Engine {
                 self.peer_sock_error(now, section, session, err)
             }
             Some(SockOwner::Conn(c)) => self.conn_on_error(now, c, err),
-            Some(SockOwner::Check { be, srv }) => self.check_failed(now, be, srv, err),
+            Some(SockOwner::Check(srv)) => self.check_failed(now, srv, err),
             None => {}
         }
         self.after_entry();
@@ -510,23 +508,37 @@ impl Engine {
         let now = self.now;
         while let Some(key) = self.timers.pop_expired(now) {
             self.run_timer(now, key);
+            // A timer's table changes reach the peers before a later
+            // timer (a sync task) runs, as when each path woke them itself.
+            self.tables_commit();
         }
     }
 
     /// Work common to the end of every entry point.
     pub(crate) fn after_entry(&mut self) {
+        // Off the hot path: most configurations have neither tables nor
+        // peers.
+        if !self.tables.is_empty() || !self.peers.is_empty() {
+            self.tables_and_peers_after_entry();
+        }
+        self.maybe_exit();
+        if cfg!(debug_assertions) {
+            self.check_invariants();
+        }
+    }
+
+    /// Table changes propagate, then the sync tasks woken during this
+    /// entry point run before it returns; they may wake each other, a
+    /// bounded number of times.
+    #[inline(never)]
+    fn tables_and_peers_after_entry(&mut self) {
         let now = self.now;
-        // Sync tasks woken during this entry point run before it returns;
-        // they may wake each other, a bounded number of times.
+        self.tables_commit();
         for _ in 0..8 {
             if !self.peers.iter().any(|s| s.woken) {
                 break;
             }
             self.peers_run_woken(now);
-        }
-        self.maybe_exit();
-        if cfg!(debug_assertions) {
-            self.check_invariants();
         }
     }
 
@@ -595,6 +607,34 @@ impl Engine {
             }
         }
         self.datapath_check_invariants();
+        self.tables_check_invariants();
+    }
+
+    /// Every stick-table change went through [`Engine::tables_commit`]: no
+    /// table has changes left to propagate, no entry was written without
+    /// being touched, and an entry that may expire has its table's expiry
+    /// timer armed no later than its expiry.
+    fn tables_check_invariants(&self) {
+        for t in self.tables.ids() {
+            let table = &self.tables[t];
+            let name = &table.params().id;
+            assert!(
+                !table.has_pending(),
+                "table {name}: changed without tables_commit"
+            );
+            assert_eq!(
+                table.unsealed_writes(),
+                0,
+                "table {name}: an entry was written without touch_local/touch_remote (no expiry renewal, no peer push)"
+            );
+            if let Some(next) = table.next_expiry() {
+                let armed = self.timers.deadline(TimerKey::TableExpire(t));
+                assert!(
+                    armed.is_some_and(|d| d <= next.max(self.now.add_ms(1))),
+                    "table {name}: an entry expires at {next:?} but the expiry timer is {armed:?}"
+                );
+            }
+        }
     }
 
     fn sock_entry(&self, sock: SockId) -> Option<&SockEntry> {
@@ -611,7 +651,7 @@ impl Engine {
             None => SockOwner::Conn(c),
             Some(App::Cli { session, level }) => SockOwner::Cli { session, level },
             Some(App::Peer { section, session }) => SockOwner::Peer { section, session },
-            Some(App::Check { be, srv }) => SockOwner::Check { be, srv },
+            Some(App::Check { srv }) => SockOwner::Check(srv),
         })
     }
 
@@ -729,13 +769,13 @@ impl Engine {
             }
             TimerKey::ConnHs(c) => self.handshake_fail(now, c, crate::conn::ConnError::PrxTimeout),
             TimerKey::ConnDrain(c) => self.conn_linger_end(now, c),
-            TimerKey::Check(be, srv) => self.check_timer(now, be, srv),
-            TimerKey::IdlePurge(be, srv) => self.idle_purge(now, be, srv),
+            TimerKey::Check(srv) => self.check_timer(now, srv),
+            TimerKey::IdlePurge(srv) => self.idle_purge(now, srv),
         }
     }
 
     /// Purges expired entries of table `t` and re-arms its timer.
-    pub(crate) fn table_expire_task(&mut self, now: Time, t: usize) {
+    pub(crate) fn table_expire_task(&mut self, now: Time, t: crate::stick_table::TableId) {
         let Some(table) = self.tables.get_mut(t) else {
             return;
         };
@@ -744,8 +784,27 @@ impl Engine {
         self.timers.arm(TimerKey::TableExpire(t), next);
     }
 
+    /// The one stick-table update entry point: every table changed during
+    /// this entry point (its entries touched, released or removed, see
+    /// [`StickTable::take_pending`]) gets its expiry timer re-armed and, for
+    /// a local change, the peers sections sharing it woken, once. Paths
+    /// that update entries only touch them; they cannot forget either
+    /// propagation. Runs at the end of every entry point, before the woken
+    /// sync tasks.
+    pub(crate) fn tables_commit(&mut self) {
+        for t in self.tables.ids() {
+            let pending = self.tables[t].take_pending();
+            if pending.expiry {
+                self.table_rearm_expiry(t);
+            }
+            if pending.sync {
+                self.peers_table_changed(t);
+            }
+        }
+    }
+
     /// Re-arms the expiry timer of table `t` after a change.
-    pub(crate) fn table_touched(&mut self, t: usize) {
+    fn table_rearm_expiry(&mut self, t: crate::stick_table::TableId) {
         let next = self.tables.get(t).and_then(|tb| tb.next_expiry());
         let next = next.map(|at| at.max(self.now.add_ms(1)));
         if next != self.timers.deadline(TimerKey::TableExpire(t)) {

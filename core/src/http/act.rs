@@ -165,7 +165,7 @@ impl Engine {
         &mut self,
         now: Time,
         sid: Id<Stream>,
-        px: usize,
+        px: crate::proxy::ProxyId,
         head: &mut ReqHead,
     ) -> RuleVerdict {
         if self.proxies[px].rules.http_req.is_empty() {
@@ -315,7 +315,7 @@ impl Engine {
 
     /// The proxies whose response rules run, in HAProxy's order: the
     /// backend's, then the frontend's when it is another proxy.
-    fn res_rule_proxies(&self, sid: Id<Stream>) -> impl Iterator<Item = usize> {
+    fn res_rule_proxies(&self, sid: Id<Stream>) -> impl Iterator<Item = crate::proxy::ProxyId> {
         let (fe, be) = (self.streams[sid].fe, self.streams[sid].be);
         core::iter::once(be).chain((fe != be).then_some(fe))
     }
@@ -345,7 +345,7 @@ impl Engine {
             .as_mut()
             .and_then(|t| t.req_head.take());
         let mut verdict = ResVerdict::Continue;
-        let pxs: Vec<usize> = self.res_rule_proxies(sid).collect();
+        let pxs: Vec<crate::proxy::ProxyId> = self.res_rule_proxies(sid).collect();
         'outer: for px in pxs {
             let rules = Arc::clone(&self.proxies[px].rules);
             let list = if after {
@@ -546,7 +546,7 @@ impl Engine {
         now: Time,
         sid: Id<Stream>,
         ctr: u8,
-        table: Option<usize>,
+        table: Option<crate::stick_table::TableId>,
         key: Option<crate::sample::Sample>,
     ) {
         let Some(table) = table else { return };
@@ -575,8 +575,6 @@ impl Engine {
         bump(t, e, DataType::HTTP_REQ_CNT, 1);
         let _ = t.update_freq(now, e, DataType::HTTP_REQ_RATE, 0, 1);
         t.touch_local(now, e);
-        self.table_touched(table);
-        self.peers_table_changed(table);
         if let Some(se) = self.sessions.get_mut(sess) {
             se.stkctr[slot] = Some(crate::session::StkCtr { table, entry: e });
         }
@@ -614,8 +612,6 @@ impl Engine {
             bump(t, c.entry, cnt, 1);
             let _ = t.update_freq(now, c.entry, rate, 0, 1);
             t.touch_local(now, c.entry);
-            self.table_touched(c.table);
-            self.peers_table_changed(c.table);
         }
     }
 }

@@ -626,7 +626,12 @@ impl Engine {
 
     /// `use_backend` rules, then `default_backend` (the frontend itself
     /// for a `listen`).
-    fn http_select_backend(&mut self, now: Time, sid: Id<Stream>, head: &ReqHead) -> Option<usize> {
+    fn http_select_backend(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        head: &ReqHead,
+    ) -> Option<crate::proxy::ProxyId> {
         let fe = self.streams[sid].fe;
         let rules = std::sync::Arc::clone(&self.proxies[fe].rules);
         for r in &rules.switching {
@@ -640,12 +645,8 @@ impl Engine {
                     String::from_utf8_lossy(&lf.render(&mut ctx)).into_owned()
                 }
             };
-            if let Some(i) = self
-                .proxies
-                .iter()
-                .position(|p| p.name == name && p.be.is_some())
-            {
-                return Some(i);
+            if let Some(be) = self.backend_by_name(&name) {
+                return Some(be);
             }
         }
         self.proxies[fe].fe.as_ref()?.default_backend

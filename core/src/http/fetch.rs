@@ -55,7 +55,7 @@ impl<'a> HttpCtx<'a> {
 
     /// The same context for rules of proxy `px` (its table is the
     /// default one of `src_*` fetches).
-    pub fn for_proxy(mut self, px: usize) -> Self {
+    pub fn for_proxy(mut self, px: crate::proxy::ProxyId) -> Self {
         self.sess.proxy = px;
         self
     }

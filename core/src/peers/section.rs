@@ -134,7 +134,7 @@ bitflags! {
 #[derive(Clone, Debug)]
 pub struct SharedTable {
     /// Index of the table in the engine.
-    pub table: usize,
+    pub table: crate::stick_table::TableId,
     /// Our id for the table, sent in our definitions.
     pub local_id: u32,
     /// The peer's id for the table, from its last accepted definition (0: none).
@@ -157,7 +157,7 @@ pub struct SharedTable {
 }
 
 impl SharedTable {
-    pub fn new(table: usize, local_id: u32) -> SharedTable {
+    pub fn new(table: crate::stick_table::TableId, local_id: u32) -> SharedTable {
         SharedTable {
             table,
             local_id,
@@ -208,7 +208,12 @@ pub struct Peer {
 }
 
 impl Peer {
-    pub fn new(name: String, addr: SocketAddr, local: bool, tables: &[usize]) -> Peer {
+    pub fn new(
+        name: String,
+        addr: SocketAddr,
+        local: bool,
+        tables: &[crate::stick_table::TableId],
+    ) -> Peer {
         Peer {
             name,
             addr,
@@ -397,7 +402,7 @@ pub struct PeersSection {
     pub peers: Vec<Peer>,
     /// Engine indexes of the tables shared through this section; the local
     /// id of `tables[i]` is `i + 1`.
-    pub tables: Vec<usize>,
+    pub tables: Vec<crate::stick_table::TableId>,
     pub flags: PeersFlags,
     /// The resync timer (local phase, remote phase).
     pub resync_timeout: Option<Time>,

@@ -8,7 +8,7 @@ use super::*;
 use crate::acl::{AclScope, Condition};
 use crate::cfgparse::{Cond, Config, Diagnostic, Proxy, RuleLine, StickKind};
 use crate::sample::{FetchKind, ParseCtx, Regex, SampleExpr, VarName, MAX_SESS_STKCTR};
-use crate::stick_table::DataType;
+use crate::stick_table::{DataType, TableId};
 
 /// Log-format variables HAProxy 2.6 knows (`logformat_keywords`).
 const LOG_VARS: &[&str] = &[
@@ -147,14 +147,18 @@ fn check_cond(c: &Condition, stage: Stage, warnings: &mut Vec<String>) -> Result
 
 /// A table lookup over a configuration: the index of each table in
 /// [`Config::tables`] order (peers-section tables, then proxy tables).
-pub fn table_index(cfg: &Config) -> impl Fn(&str) -> Option<usize> + '_ {
-    move |name| cfg.tables().position(|t| t.params.id == name)
+pub fn table_index(cfg: &Config) -> impl Fn(&str) -> Option<TableId> + '_ {
+    move |name| {
+        cfg.tables()
+            .position(|t| t.params.id == name)
+            .map(TableId::new)
+    }
 }
 
 /// The rule sets of every proxy of `cfg`, in order, or every error.
 pub fn build_all(
     cfg: &Config,
-    tables: &dyn Fn(&str) -> Option<usize>,
+    tables: &dyn Fn(&str) -> Option<TableId>,
 ) -> Result<Vec<RuleSet>, Vec<Diagnostic>> {
     let mut sets = Vec::new();
     let mut errors: Vec<Diagnostic> = Vec::new();
@@ -218,7 +222,7 @@ impl RuleSet {
     pub fn build(
         cfg: &Config,
         px: &Proxy,
-        tables: &dyn Fn(&str) -> Option<usize>,
+        tables: &dyn Fn(&str) -> Option<TableId>,
     ) -> Result<RuleSet, Vec<Diagnostic>> {
         let backends = |n: &str| cfg.backend(n).is_some();
         let mut b = Builder {

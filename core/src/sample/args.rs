@@ -85,7 +85,7 @@ pub struct TableRef {
     pub name: String,
     /// Index given by the table lookup; `None` when parsed without one
     /// ([`ParseCtx::detached`]).
-    pub id: Option<usize>,
+    pub id: Option<crate::stick_table::TableId>,
 }
 
 /// A compiled regular expression (HAProxy's `struct my_regex`): bytes, no

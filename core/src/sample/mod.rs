@@ -236,7 +236,7 @@ impl SampleExpr {
 }
 
 /// Maps a stick table name (`mesh/t`, a proxy name) to its index.
-pub type TableLookup<'a> = &'a dyn Fn(&str) -> Option<usize>;
+pub type TableLookup<'a> = &'a dyn Fn(&str) -> Option<crate::stick_table::TableId>;
 
 /// What the parser needs to know about the place an expression is
 /// written in: the proxy (its own table and backend are the defaults of
@@ -596,7 +596,8 @@ mod tests {
 
     #[test]
     fn table_and_backend_arguments_are_resolved() {
-        let tables = |n: &str| (n == "fe" || n == "mesh/t").then_some(7);
+        let tables =
+            |n: &str| (n == "fe" || n == "mesh/t").then_some(crate::stick_table::TableId(7));
         let backends = |n: &str| n == "be_app";
         let ctx = ParseCtx {
             proxy: "fe",
@@ -608,11 +609,14 @@ mod tests {
             e.fetch.table(),
             Some(&TableRef {
                 name: "fe".into(),
-                id: Some(7)
+                id: Some(crate::stick_table::TableId(7))
             })
         );
         let e = SampleExpr::parse("sc0_conn_rate(mesh/t)", &ctx).unwrap();
-        assert_eq!(e.fetch.table().unwrap().id, Some(7));
+        assert_eq!(
+            e.fetch.table().unwrap().id,
+            Some(crate::stick_table::TableId(7))
+        );
         let m = SampleExpr::parse("src_conn_rate(nope)", &ctx).unwrap_err();
         assert_eq!(
             m,

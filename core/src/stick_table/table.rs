@@ -126,6 +126,31 @@ pub struct StickTable {
     /// `t->commitupdate`: up to where every peer was pushed (set by peers).
     commitupdate: u32,
     next_gen: u32,
+    /// What changed since the owner last called
+    /// [`take_pending`](Self::take_pending): the one place where a change
+    /// re-arms expiry and wakes the peers (see [`Pending`]).
+    pending: Pending,
+    /// Data writes not yet followed by a touch (local or remote).
+    unsealed: u32,
+}
+
+/// Changes of a table that its owner must propagate, once, after the
+/// entries are updated (HAProxy's `stktable_touch_local` wakes the expiry
+/// task and the peers' sync task; Sluice records it here and the engine
+/// acts on it at the end of each entry point, in one place).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// The expiry queue may have changed: re-arm the table's expiry timer.
+    pub expiry: bool,
+    /// A local change to push: wake the peers sections sharing the table.
+    pub sync: bool,
+}
+
+impl Pending {
+    /// Nothing to propagate.
+    pub fn is_empty(self) -> bool {
+        !self.expiry && !self.sync
+    }
 }
 
 /// Half the update id space: learned entries sit this far from local ones.
@@ -154,6 +179,8 @@ impl StickTable {
             localupdate: 0,
             commitupdate: 0,
             next_gen: 0,
+            pending: Pending::default(),
+            unsealed: 0,
         }
     }
 
@@ -406,6 +433,12 @@ impl StickTable {
     /// Drops a reference taken by [`acquire`](Self::acquire). Releasing an
     /// unreferenced entry is a caller bug (`false`, and a `bug_on!`).
     pub fn release(&mut self, id: EntryId) -> bool {
+        // The entry may enter the expiry queue; the sync task is woken too,
+        // as Sluice always did when a session let go of its entries.
+        self.pending = Pending {
+            expiry: true,
+            sync: true,
+        };
         let Some(e) = self.sess_mut(id) else {
             return false;
         };
@@ -430,6 +463,11 @@ impl StickTable {
     /// renewed and, when the table is synchronised, it gets a new update id
     /// (see the module documentation for when it keeps its id).
     pub fn touch_local(&mut self, now: Time, id: EntryId) -> bool {
+        self.pending = Pending {
+            expiry: true,
+            sync: true,
+        };
+        self.unsealed = 0;
         if !self.contains(id) {
             return false;
         }
@@ -459,6 +497,8 @@ impl StickTable {
     /// is synchronised and the entry is not in the log yet, it enters it
     /// with id `++update + 2^31`. `localupdate` never moves.
     pub fn touch_remote(&mut self, now: Time, id: EntryId, expire_ms: Option<u32>) -> bool {
+        self.pending.expiry = true;
+        self.unsealed = 0;
         if !self.contains(id) {
             return false;
         }
@@ -539,6 +579,40 @@ impl StickTable {
     }
 }
 
+/// Propagation of changes (the table's side of the engine's single update
+/// entry point).
+impl StickTable {
+    /// Takes what changed since the last call: the engine re-arms the
+    /// table's expiry timer and wakes the peers from it, in one place
+    /// (`Engine::tables_commit`), so that no path that updates an entry
+    /// can forget either.
+    pub fn take_pending(&mut self) -> Pending {
+        core::mem::take(&mut self.pending)
+    }
+
+    /// Whether changes wait for [`take_pending`](Self::take_pending).
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Data writes ([`set`](Self::set), [`update_freq`](Self::update_freq),
+    /// ...) not followed by [`touch_local`](Self::touch_local) or
+    /// [`touch_remote`](Self::touch_remote): such a change would neither
+    /// renew the entry's expiry nor reach the peers. The engine checks it
+    /// is 0 at the end of every entry point.
+    pub fn unsealed_writes(&self) -> u32 {
+        self.unsealed
+    }
+
+    /// Declares the writes since the last touch deliberately untouched:
+    /// the byte counters of tracked entries, which Sluice updates as data
+    /// flows without renewing the entry or pushing it (the next touch
+    /// carries them).
+    pub fn seal_untouched(&mut self) {
+        self.unsealed = 0;
+    }
+}
+
 /// Expiry and removal.
 impl StickTable {
     /// `stktable_trash_expired`: removes up to `max` expired, unreferenced
@@ -581,6 +655,7 @@ impl StickTable {
     /// `clear table <t> key <k>` (`stksess_kill`): removes the entry unless
     /// it is referenced. `true` if it was removed.
     pub fn remove(&mut self, key: &StKey) -> bool {
+        self.pending.expiry = true;
         match self.lookup(key) {
             Some(id) => self.remove_entry(id),
             None => false,
@@ -589,6 +664,7 @@ impl StickTable {
 
     /// Removes one entry unless it is referenced. `true` if it was removed.
     pub fn remove_entry(&mut self, id: EntryId) -> bool {
+        self.pending.expiry = true;
         if self.ref_cnt(id) != Some(0) {
             return false;
         }
@@ -599,6 +675,7 @@ impl StickTable {
 
     /// `clear table <t>`: removes every unreferenced entry; returns how many.
     pub fn clear(&mut self) -> usize {
+        self.pending.expiry = true;
         let ids: Vec<EntryId> = self
             .entries
             .iter()
@@ -645,6 +722,7 @@ impl StickTable {
         }
         let e = self.sess_mut(id).ok_or(DataError::NoEntry)?;
         e.data[i] = value;
+        self.unsealed = self.unsealed.saturating_add(1);
         Ok(())
     }
 
@@ -657,6 +735,10 @@ impl StickTable {
     ) -> Result<(&mut FreqCtr, u32), DataError> {
         let i = self.slot_index(dt, idx)?;
         let period = self.layout.slot(dt).map_or(0, |s| s.period_ms);
+        if !self.contains(id) {
+            return Err(DataError::NoEntry);
+        }
+        self.unsealed = self.unsealed.saturating_add(1);
         let e = self.sess_mut(id).ok_or(DataError::NoEntry)?;
         match &mut e.data[i] {
             StData::Freq(f) => Ok((f, period)),

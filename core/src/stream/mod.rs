@@ -23,8 +23,10 @@ pub mod stconn;
 use bitflags::bitflags;
 
 use crate::arena::Id;
+use crate::backend::server::ServerId;
 use crate::conn::{BufWaiter, CoFlags};
 use crate::engine::{Engine, TimerKey};
+use crate::proxy::ProxyId;
 use crate::session::Session;
 use crate::sock::CloseHow;
 use crate::stream::channel::{Channel, ChnFlags, INFINITE_FORWARD};
@@ -150,11 +152,11 @@ impl FinSt {
 #[derive(Debug)]
 pub struct Stream {
     pub sess: Id<Session>,
-    pub fe: usize,
-    pub be: usize,
-    pub srv: Option<usize>,
+    pub fe: ProxyId,
+    pub be: ProxyId,
+    pub srv: Option<ServerId>,
     /// The server of the last failed attempt (avoided when redispatching).
-    pub prev_srv: Option<usize>,
+    pub prev_srv: Option<ServerId>,
     pub req: Channel,
     pub res: Channel,
     pub scf: StConn,
@@ -309,7 +311,7 @@ impl Engine {
         } else {
             default_be.unwrap_or(fe)
         };
-        let retries = self.proxies[be].be.as_ref().map_or(3, |b| b.retries);
+        let retries = self.proxies[be].be.as_ref().map_or(3, |b| b.cfg.retries);
         let mut st = Stream {
             sess: sess_id,
             fe,
@@ -393,7 +395,7 @@ impl Engine {
     }
 
     /// Counts the stream on backend `be` (`beconn`), once.
-    pub(crate) fn stream_set_backend(&mut self, sid: Id<Stream>, be: usize) {
+    pub(crate) fn stream_set_backend(&mut self, sid: Id<Stream>, be: ProxyId) {
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
@@ -401,7 +403,7 @@ impl Engine {
             return;
         }
         s.be = be;
-        s.conn_retries = self.proxies[be].be.as_ref().map_or(3, |b| b.retries);
+        s.conn_retries = self.proxies[be].be.as_ref().map_or(3, |b| b.cfg.retries);
         s.flags |= SfFlags::BE_ASSIGNED;
         let Some(b) = self.proxies[be].be.as_mut() else {
             return;
@@ -858,7 +860,7 @@ impl Engine {
         if let Some(b) = self.proxies[s.be].be.as_mut() {
             count(&mut b.http);
             b.http.req_tot += u64::from(http);
-            if let Some(sv) = srv.and_then(|i| b.servers.get_mut(i)) {
+            if let Some(sv) = srv.and_then(|i| b.servers.get_mut(i.pos())) {
                 count(&mut sv.http);
                 sv.http.req_tot += u64::from(http && s.srv.is_some());
             }

@@ -319,9 +319,9 @@ impl Engine {
     pub(crate) fn count_bytes(
         &mut self,
         sid: Id<Stream>,
-        fe: usize,
-        be: usize,
-        srv: Option<usize>,
+        fe: crate::proxy::ProxyId,
+        be: crate::proxy::ProxyId,
+        srv: Option<crate::backend::server::ServerId>,
         dir: Dir,
         n: u64,
     ) {

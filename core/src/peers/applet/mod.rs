@@ -49,8 +49,6 @@ pub(crate) enum EndReason {
 pub(crate) struct RecvOutcome {
     /// The session must end.
     pub end: Option<EndReason>,
-    /// Tables changed by the peer's updates (their expiry timers move).
-    pub touched: Vec<usize>,
     /// The section's sync task must run (a lesson ended, a teacher failed).
     pub wake_sync: bool,
     /// Input ignored as HAProxy 2.6 ignores it, for the log (once per kind
@@ -146,7 +144,7 @@ impl Engine {
         &mut self,
         name: &str,
         peers: Vec<(String, SocketAddr, bool)>,
-        tables: Vec<usize>,
+        tables: Vec<crate::stick_table::TableId>,
         bind: Option<SocketAddr>,
         max_body_len: usize,
     ) -> usize {
@@ -198,7 +196,7 @@ impl Engine {
 
     /// Wakes the sync task of every section sharing table `t`: a local
     /// change is waiting to be pushed (`stktable_touch_local`'s wakeup).
-    pub(crate) fn peers_table_changed(&mut self, t: usize) {
+    pub(crate) fn peers_table_changed(&mut self, t: crate::stick_table::TableId) {
         for sect in &mut self.peers {
             if sect.tables.contains(&t) {
                 sect.woken = true;
@@ -529,9 +527,6 @@ impl Engine {
     fn peer_established_io(&mut self, now: Time, s: usize, si: usize) {
         let stopping = self.stopping.is_some();
         let out = recv_msgs(&mut self.peers[s], si, &mut self.tables, now, stopping);
-        for t in out.touched.iter().copied() {
-            self.table_touched(t);
-        }
         self.peer_log_ignored(s, si, &out.ignored);
         if out.wake_sync {
             self.peers[s].woken = true;

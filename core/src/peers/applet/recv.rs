@@ -144,9 +144,9 @@ fn treat_msg(
                     st.last_get = u.id_after(st.last_get);
                     let t = st.table;
                     let dict = &mut sect.sessions[si].dict_rx;
-                    if apply_update(&mut tables[t], &u, dict, now, bugs) {
-                        out.touched.push(t);
-                    }
+                    // A table changed by the update re-arms its expiry
+                    // timer through `Engine::tables_commit`.
+                    apply_update(&mut tables[t], &u, dict, now, bugs);
                 }
                 Err(m) => {
                     let name = tables[st.table].params().wire_name.as_str();

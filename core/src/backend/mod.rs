@@ -13,13 +13,18 @@
 //! server full. When a connection slot frees up, `process_srv_queue` hands
 //! it to the oldest waiter of that server, then of the backend.
 
+mod check;
+pub mod lb;
+pub mod server;
+
 use core::net::IpAddr;
 
 use crate::arena::Id;
+use crate::backend::server::{IdleConn, Server, ServerId};
 use crate::conn::{CoFlags, Conn, ConnSide, Mux};
 use crate::engine::Engine;
-use crate::lb;
-use crate::proxy::{IdleConn, StickRule};
+use crate::proxy::ProxyId;
+use crate::proxy::StickRule;
 use crate::sock::CloseHow;
 use crate::stick_table::{DataType, StData, StKey};
 use crate::stream::channel::ChnFlags;
@@ -32,7 +37,7 @@ const TURN_AROUND_MS: u64 = 1000;
 
 /// What server assignment found.
 enum Assign {
-    Server(usize),
+    Server(ServerId),
     /// Every usable server is full: wait in the backend queue.
     Full,
     /// No usable server.
@@ -43,7 +48,7 @@ enum Assign {
 #[derive(Clone, Debug, Default)]
 pub struct PreAssign {
     /// The server `use-server` or `stick match` picked, until taken.
-    pub srv: Option<usize>,
+    pub srv: Option<ServerId>,
     /// Per `stick` rule of the backend: whether it stores on connect.
     pub store: Vec<bool>,
 }
@@ -95,8 +100,7 @@ impl Engine {
                 s.srv = Some(srv);
                 s.flags |= SfFlags::ASSIGNED;
                 s.scb.state = ScState::Ass;
-                let be = s.be;
-                if self.server_full(be, srv) {
+                if self.server(srv).is_some_and(Server::is_full) {
                     self.queue_add(now, sid, Some(srv));
                 }
             }
@@ -108,13 +112,6 @@ impl Engine {
                 self.back_fail(now, sid);
             }
         }
-    }
-
-    fn server_full(&self, be: usize, srv: usize) -> bool {
-        self.proxies[be]
-            .be
-            .as_ref()
-            .is_some_and(|b| b.servers[srv].is_full())
     }
 
     /// The client's address as the stream sees it (after a PROXY header).
@@ -153,8 +150,8 @@ impl Engine {
             return Assign::NoServer;
         }
         let hash = src.map(lb::hash_ip);
-        match b.lb.pick(&servers, hash, avoid) {
-            Some(i) => Assign::Server(i),
+        match b.lb.pick(&servers, hash, avoid.map(ServerId::pos)) {
+            Some(i) => Assign::Server(ServerId::new(be, i)),
             None => Assign::Full,
         }
     }
@@ -200,7 +197,7 @@ impl Engine {
         &mut self,
         now: Time,
         sid: Id<Stream>,
-        px: usize,
+        px: ProxyId,
         cond: Option<&crate::acl::Condition>,
         res: Option<&crate::http::h1::ResHead>,
     ) -> bool {
@@ -223,7 +220,7 @@ impl Engine {
         let Some(b) = self.proxies[be].be.as_ref() else {
             return;
         };
-        let stick = b.stick.clone();
+        let stick = b.cfg.stick.clone();
         let all = std::sync::Arc::clone(&self.proxies[be].rules);
         let srv = self
             .use_server_match(now, sid)
@@ -240,7 +237,7 @@ impl Engine {
 
     /// `use-server` rules (HAProxy's `process_server_rules`): the first
     /// whose condition holds and whose server is not down picks it.
-    fn use_server_match(&mut self, now: Time, sid: Id<Stream>) -> Option<usize> {
+    fn use_server_match(&mut self, now: Time, sid: Id<Stream>) -> Option<ServerId> {
         let be = self.streams[sid].be;
         self.proxies[be].be.as_ref()?;
         let rules = std::sync::Arc::clone(&self.proxies[be].rules);
@@ -264,12 +261,12 @@ impl Engine {
             };
             let servers = &self.proxies[be].be.as_ref()?.servers;
             // A dynamic name that is no server ends the rules (HAProxy).
-            let i = servers.iter().position(|s| s.name == name)?;
+            let i = servers.iter().position(|s| s.cfg.name == name)?;
             let s = &servers[i];
-            if s.state != crate::proxy::SrvState::Stopped
-                && s.admin != crate::proxy::SrvAdmin::Maint
+            if s.state != crate::backend::server::SrvState::Stopped
+                && s.admin != crate::backend::server::SrvAdmin::Maint
             {
-                return Some(i);
+                return Some(ServerId::new(be, i));
             }
         }
         None
@@ -278,13 +275,13 @@ impl Engine {
     /// `stick match`/`stick on`: the server recorded for the client's
     /// address, by the first rule whose condition holds and whose entry
     /// names a usable server.
-    fn stick_match(&mut self, now: Time, sid: Id<Stream>) -> Option<usize> {
+    fn stick_match(&mut self, now: Time, sid: Id<Stream>) -> Option<ServerId> {
         let be = self.streams[sid].be;
         let b = self.proxies[be].be.as_ref()?;
-        if !b.stick.iter().any(|r| r.matching) {
+        if !b.cfg.stick.iter().any(|r| r.matching) {
             return None;
         }
-        let rules = b.stick.clone();
+        let rules = b.cfg.stick.clone();
         let all = std::sync::Arc::clone(&self.proxies[be].rules);
         let src = self.stream_src(sid)?;
         for r in rules.iter().filter(|r| r.matching) {
@@ -301,9 +298,11 @@ impl Engine {
                 continue;
             };
             let servers = &self.proxies[be].be.as_ref()?.servers;
-            if let Some(i) = servers.iter().position(|s| s.puid as i32 == *id) {
-                if servers[i].usable() || servers[i].admin == crate::proxy::SrvAdmin::Drain {
-                    return Some(i);
+            if let Some(i) = servers.iter().position(|s| s.cfg.puid as i32 == *id) {
+                if servers[i].usable()
+                    || servers[i].admin == crate::backend::server::SrvAdmin::Drain
+                {
+                    return Some(ServerId::new(be, i));
                 }
             }
         }
@@ -337,7 +336,7 @@ impl Engine {
         if !self.proxies[be]
             .be
             .as_ref()
-            .is_some_and(|b| b.stick.iter().any(now_rule))
+            .is_some_and(|b| b.cfg.stick.iter().any(now_rule))
         {
             return;
         }
@@ -347,9 +346,9 @@ impl Engine {
         let Some(b) = self.proxies[be].be.as_ref() else {
             return;
         };
-        let rules = b.stick.clone();
+        let rules = b.cfg.stick.clone();
         let all = std::sync::Arc::clone(&self.proxies[be].rules);
-        let (puid, name) = (b.servers[srv].puid, b.servers[srv].name.clone());
+        let (puid, name) = (b.servers[srv].cfg.puid, b.servers[srv].cfg.name.clone());
         let pre: Option<Vec<bool>> = self.streams[sid].pre.as_ref().map(|p| p.store.clone());
         for (i, r) in rules.iter().enumerate().filter(|(_, r)| now_rule(r)) {
             let holds = match (&pre, res) {
@@ -380,8 +379,6 @@ impl Engine {
                 StData::Dict(Some(bytes::Bytes::from(name.clone().into_bytes()))),
             );
             table.touch_local(now, id);
-            self.table_touched(r.table);
-            self.peers_table_changed(r.table);
         }
     }
 
@@ -407,21 +404,13 @@ impl Engine {
         }
         let b = self.proxies[be].be.as_mut().expect("backend");
         let server = &mut b.servers[srv];
-        let addr = server.addr;
-        server.cur_sess += 1;
-        server.max_sess = server.max_sess.max(server.cur_sess);
-        server.cum_sess += 1;
-        server.sess_rate.hit(self.now);
-        server.lbconn += 1;
-        let send_proxy = server.send_proxy;
+        let addr = server.cfg.addr;
+        server.take_slot(self.now);
+        let send_proxy = server.cfg.send_proxy;
         let connect_to = self.proxies[be].timeouts.connect_ms;
         let ci = self.conns.next_id();
         let sock = self.new_sock(ci);
-        let mut conn = Conn::new(
-            sock,
-            crate::conn::Origin::Dialed,
-            ConnSide::Back { be, srv },
-        );
+        let mut conn = Conn::new(sock, crate::conn::Origin::Dialed, ConnSide::Back { srv });
         conn.flags |= CoFlags::WAIT_L4_CONN;
         conn.dst = Some(addr);
         conn.mux = Mux::init_pt(Some(sid));
@@ -532,14 +521,18 @@ impl Engine {
         // With round robin over several active servers, HAProxy
         // redispatches every retry (the next server is as good as any) and
         // does not wait before it.
-        let srv_act = b.servers.iter().filter(|x| x.usable() && !x.backup).count();
+        let srv_act = b
+            .servers
+            .iter()
+            .filter(|x| x.usable() && !x.cfg.backup)
+            .count();
         let rr = matches!(
-            b.balance,
+            b.cfg.balance,
             crate::cfgparse::Balance::RoundRobin | crate::cfgparse::Balance::StaticRr
         );
         let spread = rr && srv_act > 1;
         // HAProxy redispatches on the last retry (or when the server is gone).
-        let redispatch = b.redispatch
+        let redispatch = b.cfg.redispatch
             && (s.conn_retries == 0 || srv_down || (spread && !s.flags.contains(SfFlags::DIRECT)));
         if let Some(i) = srv {
             b.servers[i].wretr += 1;
@@ -624,11 +617,11 @@ impl Engine {
             crate::bug_on!(server.cur_sess == 0, "server slot released twice");
             server.cur_sess = server.cur_sess.saturating_sub(1);
         }
-        self.process_srv_queue(be, srv);
+        self.process_srv_queue(srv);
     }
 
     /// Queues a stream (`pendconn_add`) on server `srv` or on the backend.
-    fn queue_add(&mut self, now: Time, sid: Id<Stream>, srv: Option<usize>) {
+    fn queue_add(&mut self, now: Time, sid: Id<Stream>, srv: Option<ServerId>) {
         let s = &mut self.streams[sid];
         let be = s.be;
         let queue_to = self.proxies[be]
@@ -639,6 +632,7 @@ impl Engine {
         if let Some(i) = srv {
             let server = &mut b.servers[i];
             if server
+                .cfg
                 .maxqueue
                 .is_some_and(|m| server.queue.len() as u32 >= m)
             {
@@ -646,7 +640,7 @@ impl Engine {
                 // `SRV_STATUS_FULL`): a stream that persistence sent here
                 // may be redispatched once; otherwise the balancer (a hash
                 // picks this server again) has nothing better: fail.
-                let redispatch = b.redispatch;
+                let redispatch = b.cfg.redispatch;
                 let s = &mut self.streams[sid];
                 let direct = s.flags.contains(SfFlags::DIRECT);
                 if direct && redispatch && !s.flags.contains(SfFlags::REDISP) {
@@ -684,15 +678,13 @@ impl Engine {
         }
         let be = s.be;
         if let Some(b) = self.proxies[be].be.as_mut() {
-            b.queue.retain(|&x| x != sid);
-            for srv in &mut b.servers {
-                srv.queue.retain(|&x| x != sid);
-            }
+            b.dequeue(sid);
         }
     }
 
     /// `process_srv_queue`: gives free slots of `srv` to waiting streams.
-    pub(crate) fn process_srv_queue(&mut self, be: usize, srv: usize) {
+    pub(crate) fn process_srv_queue(&mut self, srv: ServerId) {
+        let be = srv.be;
         let now = self.now;
         loop {
             let Some(b) = self.proxies[be].be.as_mut() else {
@@ -721,13 +713,13 @@ impl Engine {
 }
 
 /// The load balancer's view of a server.
-pub(crate) fn lb_view(s: &crate::proxy::Server) -> lb::LbServer {
+pub(crate) fn lb_view(s: &crate::backend::server::Server) -> lb::LbServer {
     lb::LbServer {
         weight: s.uweight,
         usable: s.usable(),
-        backup: s.backup,
+        backup: s.cfg.backup,
         cur_conns: s.cur_sess,
-        maxconn: s.maxconn,
+        maxconn: s.cfg.maxconn,
     }
 }
 
@@ -766,12 +758,13 @@ impl Engine {
         let Some(conn) = self.conns.get_mut(c) else {
             return;
         };
-        let ConnSide::Back { be, srv } = conn.side else {
+        let ConnSide::Back { srv } = conn.side else {
             return;
         };
         if let Some(s) = conn.mux.rx_stream() {
             conn.mux.detach(s);
         }
+        let be = srv.be;
         let never = self.proxies[be].http_reuse == crate::cfgparse::HttpReuse::Never;
         let Some(b) = self.proxies[be].be.as_mut() else {
             return;
@@ -779,16 +772,16 @@ impl Engine {
         let server = &mut b.servers[srv];
         // A connection that began with a PROXY header speaks for its
         // client: never shared (HAProxy's `conn_set_private` for `pp_opts`).
-        let private = never || server.send_proxy.is_some();
+        let private = never || server.cfg.send_proxy.is_some();
         let owner = private.then_some(sess);
-        server.idle.push_back(IdleConn {
+        server.per_thr.idle.push_back(IdleConn {
             conn: c,
             owner,
             since: now,
         });
-        let first = server.idle.len() == 1;
-        let evicted = if server.idle.len() > IDLE_MAX_PER_SERVER {
-            server.idle.pop_front()
+        let first = server.per_thr.idle.len() == 1;
+        let evicted = if server.per_thr.idle.len() > IDLE_MAX_PER_SERVER {
+            server.per_thr.idle.pop_front()
         } else {
             None
         };
@@ -803,7 +796,7 @@ impl Engine {
         }
         if first {
             self.timers.arm(
-                crate::engine::TimerKey::IdlePurge(be, srv),
+                crate::engine::TimerKey::IdlePurge(srv),
                 Some(now.add_ms(IDLE_PURGE_MS)),
             );
         }
@@ -819,21 +812,22 @@ impl Engine {
 
     /// The purge timer of a server's idle pool: closes the connections
     /// idle for `IDLE_PURGE_MS`, and sleeps until the next one is due.
-    pub(crate) fn idle_purge(&mut self, now: Time, be: usize, srv: usize) {
+    pub(crate) fn idle_purge(&mut self, now: Time, srv: ServerId) {
+        let be = srv.be;
         loop {
             let Some(server) = self.proxies[be].be.as_mut().map(|b| &mut b.servers[srv]) else {
                 return;
             };
-            let Some(&front) = server.idle.front() else {
+            let Some(&front) = server.per_thr.idle.front() else {
                 return;
             };
             let due = front.since.add_ms(IDLE_PURGE_MS);
             if due > now {
                 self.timers
-                    .arm(crate::engine::TimerKey::IdlePurge(be, srv), Some(due));
+                    .arm(crate::engine::TimerKey::IdlePurge(srv), Some(due));
                 return;
             }
-            server.idle.pop_front();
+            server.per_thr.idle.pop_front();
             self.idle_conn_forget(front);
             self.conn_close(now, front.conn, CloseHow::Graceful);
         }
@@ -845,15 +839,15 @@ impl Engine {
     /// `never` only reuses the session's private ones.
     fn idle_conn_take(
         &mut self,
-        be: usize,
-        srv: usize,
+        srv: ServerId,
         sess: Id<crate::session::Session>,
         first: bool,
     ) -> Option<Id<Conn>> {
+        let be = srv.be;
         use crate::cfgparse::HttpReuse;
         let mode = self.proxies[be].http_reuse;
         let b = self.proxies[be].be.as_mut()?;
-        let idle = &mut b.servers[srv].idle;
+        let idle = &mut b.servers[srv].per_thr.idle;
         let pos = idle.iter().rposition(|ic| match (mode, ic.owner) {
             (_, Some(o)) => o == sess,
             (HttpReuse::Never, None) => false,
@@ -868,9 +862,9 @@ impl Engine {
     /// Closes an idle server connection (the server closed or spoke out of
     /// turn).
     pub(crate) fn idle_conn_close(&mut self, now: Time, c: Id<Conn>) {
-        if let Some(ConnSide::Back { be, srv }) = self.conns.get(c).map(|x| x.side) {
-            if let Some(b) = self.proxies[be].be.as_mut() {
-                let idle = &mut b.servers[srv].idle;
+        if let Some(ConnSide::Back { srv }) = self.conns.get(c).map(|x| x.side) {
+            if let Some(server) = self.server_mut(srv) {
+                let idle = &mut server.per_thr.idle;
                 if let Some(pos) = idle.iter().position(|ic| ic.conn == c) {
                     let ic = idle.remove(pos).expect("present");
                     self.idle_conn_forget(ic);
@@ -894,7 +888,8 @@ impl Engine {
             let Some(b) = &p.be else { continue };
             for s in &b.servers {
                 doomed.extend(
-                    s.idle
+                    s.per_thr
+                        .idle
                         .iter()
                         .filter(|ic| ic.owner == Some(sess))
                         .map(|ic| ic.conn),
@@ -917,7 +912,7 @@ impl Engine {
             return false;
         }
         let first = self.sessions.get(sess).is_none_or(|se| se.requests <= 1);
-        let Some(c) = self.idle_conn_take(be, srv, sess, first) else {
+        let Some(c) = self.idle_conn_take(srv, sess, first) else {
             return false;
         };
         let Some(conn) = self.conns.get_mut(c) else {
@@ -926,11 +921,7 @@ impl Engine {
         conn.mux.attach(sid);
         let b = self.proxies[be].be.as_mut().expect("backend");
         let server = &mut b.servers[srv];
-        server.cur_sess += 1;
-        server.max_sess = server.max_sess.max(server.cur_sess);
-        server.cum_sess += 1;
-        server.sess_rate.hit(self.now);
-        server.lbconn += 1;
+        server.take_slot(self.now);
         server.reuse += 1;
         let s = &mut self.streams[sid];
         s.flags |= SfFlags::CURR_SESS;

@@ -13,137 +13,166 @@
 //! once: streams queued on a server that went down go back to the
 //! backend's queue, a server that came up takes waiting streams.
 
+use crate::backend::server::{ServerId, SrvAdmin, SrvState};
 use crate::engine::{Engine, TimerKey};
-use crate::proxy::{SrvAdmin, SrvState};
+use crate::proxy::ProxyId;
 use crate::sock::{CloseHow, LogLevel, SockError};
 use crate::time::Time;
+
+/// What one check result did to a server's health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HealthStep {
+    /// The server is up (`health >= rise`) after the result.
+    pub now_up: bool,
+    /// It crossed the up/down line.
+    pub transition: bool,
+    /// The interval to the next check: `fastinter` while moving between
+    /// the ends of the range, `inter` when up, `downinter` when down.
+    pub next: u32,
+}
+
+impl crate::backend::server::Check {
+    /// Accounts one check result in `health` (`0..rise+fall-1`, up at
+    /// `rise` or above), as HAProxy's `check_notify_success`/`_failure`;
+    /// a transition settles at the end of the range.
+    pub(crate) fn account(
+        &mut self,
+        cc: &crate::backend::server::CheckCfg,
+        ok: bool,
+    ) -> HealthStep {
+        let top = cc.rise + cc.fall - 1;
+        let was_up = self.health >= cc.rise;
+        if ok {
+            self.health = (self.health + 1).min(top);
+        } else {
+            self.health = self.health.saturating_sub(1);
+        }
+        let now_up = self.health >= cc.rise;
+        let transition = was_up != now_up;
+        if transition {
+            self.health = if now_up { top } else { 0 };
+        }
+        let moving = self.health > 0 && self.health < top;
+        let next = if moving {
+            cc.fastinter_ms
+        } else if now_up {
+            cc.inter_ms
+        } else {
+            cc.downinter_ms
+        };
+        HealthStep {
+            now_up,
+            transition,
+            next,
+        }
+    }
+}
 
 impl Engine {
     /// Arms the first check of every checked server, spread over `inter`
     /// like HAProxy's initial check spreading.
     pub(crate) fn checks_start(&mut self, now: Time) {
-        for be in 0..self.proxies.len() {
-            let Some(b) = self.proxies[be].be.as_ref() else {
+        for be in (0..self.proxies.len()).map(ProxyId::new) {
+            let Some(b) = self.backend(be) else {
                 continue;
             };
             let n = b.servers.len().max(1) as u64;
-            for srv in 0..b.servers.len() {
-                let Some(ck) = self.proxies[be]
-                    .be
-                    .as_ref()
-                    .and_then(|b| b.servers[srv].check.as_ref())
-                else {
+            for (i, srv) in b.server_ids(be).enumerate() {
+                let Some(cc) = self.server(srv).and_then(|s| s.cfg.check.as_ref()) else {
                     continue;
                 };
-                let inter = u64::from(ck.inter_ms.max(1));
-                let at = now.add_ms(1 + inter * srv as u64 / n);
-                self.set_check_next(be, srv, Some(at));
+                let inter = u64::from(cc.inter_ms.max(1));
+                let at = now.add_ms(1 + inter * i as u64 / n);
+                self.set_check_next(srv, Some(at));
             }
         }
     }
 
-    fn set_check_next(&mut self, be: usize, srv: usize, at: Option<Time>) {
-        if let Some(ck) = self.proxies[be]
-            .be
-            .as_mut()
-            .and_then(|b| b.servers[srv].check.as_mut())
-        {
+    fn set_check_next(&mut self, srv: ServerId, at: Option<Time>) {
+        if let Some(ck) = self.server_mut(srv).and_then(|s| s.check.as_mut()) {
             ck.next = at;
         }
-        self.timers.arm(TimerKey::Check(be, srv), at);
+        self.timers.arm(TimerKey::Check(srv), at);
     }
 
     /// The check timer: start a check, or time out the running one.
-    pub(crate) fn check_timer(&mut self, now: Time, be: usize, srv: usize) {
-        let Some(ck) = self.proxies[be]
-            .be
-            .as_ref()
-            .and_then(|b| b.servers[srv].check.as_ref())
-        else {
+    pub(crate) fn check_timer(&mut self, now: Time, srv: ServerId) {
+        let be = srv.be;
+        let Some(cfg) = self.server(srv).map(|s| std::sync::Arc::clone(&s.cfg)) else {
+            return;
+        };
+        let (Some(cc), Some(ck)) = (
+            cfg.check.as_ref(),
+            self.server(srv).and_then(|s| s.check.as_ref()),
+        ) else {
             return;
         };
         if ck.sock.is_some() {
             // Timed out: waiting for the response (L7) or connecting (L4).
             if ck.connected {
-                return self.check_done(now, be, srv, false, "L7TOUT", "");
+                return self.check_done(now, srv, false, "L7TOUT", "");
             }
-            return self.check_done(now, be, srv, false, "L4TOUT", "Connection timeout");
+            return self.check_done(now, srv, false, "L4TOUT", "Connection timeout");
         }
         let b = self.proxies[be].be.as_ref().expect("backend");
         let server = &b.servers[srv];
         if server.admin == SrvAdmin::Maint {
             // No checks in maintenance; look again later.
-            let inter = u64::from(ck.inter_ms.max(1));
-            return self.set_check_next(be, srv, Some(now.add_ms(inter)));
+            let inter = u64::from(cc.inter_ms.max(1));
+            return self.set_check_next(srv, Some(now.add_ms(inter)));
         }
-        let addr = server.addr;
+        let addr = server.cfg.addr;
         let timeout = self.proxies[be]
             .timeouts
             .connect_ms
-            .map_or(ck.inter_ms, |c| c.min(ck.inter_ms))
+            .map_or(cc.inter_ms, |c| c.min(cc.inter_ms))
             .max(1);
-        let sock = self.new_app_sock(
-            crate::conn::App::Check { be, srv },
-            crate::conn::Origin::Dialed,
-        );
-        if let Some(ck) = self.proxies[be]
-            .be
-            .as_mut()
-            .and_then(|b| b.servers[srv].check.as_mut())
-        {
+        let sock = self.new_app_sock(crate::conn::App::Check { srv }, crate::conn::Origin::Dialed);
+        if let Some(ck) = self.server_mut(srv).and_then(|s| s.check.as_mut()) {
             ck.sock = Some(sock);
             ck.started = Some(now);
         }
-        self.set_check_next(be, srv, Some(now.add_ms(u64::from(timeout))));
+        self.set_check_next(srv, Some(now.add_ms(u64::from(timeout))));
         self.connect(sock, addr);
     }
 
-    pub(crate) fn check_connected(&mut self, now: Time, be: usize, srv: usize) {
+    pub(crate) fn check_connected(&mut self, now: Time, srv: ServerId) {
+        let be = srv.be;
         let to = self.proxies[be].timeouts.check_ms;
-        let Some(ck) = self.proxies[be]
-            .be
-            .as_mut()
-            .and_then(|b| b.servers[srv].check.as_mut())
-        else {
+        let Some(server) = self.server_mut(srv) else {
             return;
         };
-        let Some(req) = ck.http_req.clone() else {
-            return self.check_done(now, be, srv, true, "L4OK", "");
+        let (Some(cc), Some(ck)) = (server.cfg.check.as_ref(), server.check.as_mut()) else {
+            return;
+        };
+        let Some(req) = cc.http_req.clone() else {
+            return self.check_done(now, srv, true, "L4OK", "");
         };
         // `option httpchk`: send the request, read the status line, under
         // `timeout check` (else `inter`).
         ck.tx = req;
         ck.rx = crate::buf::Buffer::with_capacity(1024);
         ck.connected = true;
-        let deadline = now.add_ms(u64::from(to.unwrap_or(ck.inter_ms).max(1)));
+        let deadline = now.add_ms(u64::from(to.unwrap_or(cc.inter_ms).max(1)));
         let sock = ck.sock;
-        self.set_check_next(be, srv, Some(deadline));
+        self.set_check_next(srv, Some(deadline));
         if let Some(sock) = sock {
             self.set_interest(sock, true, true);
         }
     }
 
-    fn check_mut(&mut self, be: usize, srv: usize) -> Option<&mut crate::proxy::Check> {
-        self.proxies
-            .get_mut(be)?
-            .be
-            .as_mut()?
-            .servers
-            .get_mut(srv)?
-            .check
-            .as_mut()
+    fn check_mut(&mut self, srv: ServerId) -> Option<&mut crate::backend::server::Check> {
+        self.server_mut(srv)?.check.as_mut()
     }
 
-    pub(crate) fn check_send_buf(&self, be: usize, srv: usize) -> &[u8] {
-        self.proxies[be]
-            .be
-            .as_ref()
-            .and_then(|b| b.servers[srv].check.as_ref())
+    pub(crate) fn check_send_buf(&self, srv: ServerId) -> &[u8] {
+        self.server(srv)
+            .and_then(|s| s.check.as_ref())
             .map_or(&[], |c| &c.tx[..])
     }
 
-    pub(crate) fn check_on_sent(&mut self, be: usize, srv: usize, n: usize) {
-        let Some(ck) = self.check_mut(be, srv) else {
+    pub(crate) fn check_on_sent(&mut self, srv: ServerId, n: usize) {
+        let Some(ck) = self.check_mut(srv) else {
             return;
         };
         ck.tx.drain(..n.min(ck.tx.len()));
@@ -153,16 +182,19 @@ impl Engine {
         }
     }
 
-    pub(crate) fn check_recv_buf(&mut self, be: usize, srv: usize) -> &mut [u8] {
-        match self.check_mut(be, srv) {
+    pub(crate) fn check_recv_buf(&mut self, srv: ServerId) -> &mut [u8] {
+        match self.check_mut(srv) {
             Some(ck) => ck.rx.spare_mut(),
             None => &mut [],
         }
     }
 
     /// Reads the status line of an HTTP check's response.
-    pub(crate) fn check_on_recv(&mut self, now: Time, be: usize, srv: usize, n: usize) {
-        let Some(ck) = self.check_mut(be, srv) else {
+    pub(crate) fn check_on_recv(&mut self, now: Time, srv: ServerId, n: usize) {
+        let Some(server) = self.server_mut(srv) else {
+            return;
+        };
+        let (Some(cc), Some(ck)) = (server.cfg.check.as_ref(), server.check.as_mut()) else {
             return;
         };
         ck.rx.commit(n);
@@ -172,7 +204,6 @@ impl Engine {
             if n == 0 || ck.rx.is_full() {
                 return self.check_done(
                     now,
-                    be,
                     srv,
                     false,
                     "L7RSP",
@@ -193,26 +224,25 @@ impl Engine {
             .ok()
             .filter(|_| ver.starts_with("HTTP/"))
         else {
-            return self.check_done(now, be, srv, false, "L7RSP", "Invalid HTTP response");
+            return self.check_done(now, srv, false, "L7RSP", "Invalid HTTP response");
         };
-        let pass = match &ck.expect {
+        let pass = match &cc.expect {
             None => (200..400).contains(&code),
             Some((neg, ranges)) => ranges.iter().any(|&(a, b)| (a..=b).contains(&code)) != *neg,
         };
         let info = format!("code: {code}, info: \"{reason}\"");
         if pass {
-            self.check_done(now, be, srv, true, "L7OK", &info);
+            self.check_done(now, srv, true, "L7OK", &info);
         } else {
-            self.check_done(now, be, srv, false, "L7STS", &info);
+            self.check_done(now, srv, false, "L7STS", &info);
         }
     }
 
-    pub(crate) fn check_failed(&mut self, now: Time, be: usize, srv: usize, err: SockError) {
+    pub(crate) fn check_failed(&mut self, now: Time, srv: ServerId, err: SockError) {
         // The driver already closed the socket.
-        if let Some(sock) = self.proxies[be]
-            .be
-            .as_mut()
-            .and_then(|b| b.servers[srv].check.as_mut())
+        if let Some(sock) = self
+            .server_mut(srv)
+            .and_then(|s| s.check.as_mut())
             .and_then(|c| c.sock)
         {
             self.free_sock(sock);
@@ -229,19 +259,12 @@ impl Engine {
         } else {
             "L4CON"
         };
-        self.check_done(now, be, srv, false, code, info);
+        self.check_done(now, srv, false, code, info);
     }
 
     /// Accounts one check result and schedules the next check.
-    fn check_done(
-        &mut self,
-        now: Time,
-        be: usize,
-        srv: usize,
-        ok: bool,
-        code: &'static str,
-        info: &str,
-    ) {
+    fn check_done(&mut self, now: Time, srv: ServerId, ok: bool, code: &'static str, info: &str) {
+        let be = srv.be;
         let Some(b) = self.proxies[be].be.as_mut() else {
             return;
         };
@@ -255,32 +278,19 @@ impl Engine {
         }
         let b = self.proxies[be].be.as_mut().expect("backend");
         let server = &mut b.servers[srv];
+        let cfg = std::sync::Arc::clone(&server.cfg);
+        let cc = cfg.check.as_ref().expect("check");
         let ck = server.check.as_mut().expect("check");
         ck.last_status = code;
         ck.last_duration_ms = ck.started.map_or(0, |t| now - t);
-        let top = ck.rise + ck.fall - 1;
-        let was_up = ck.health >= ck.rise;
-        if ok {
-            ck.health = (ck.health + 1).min(top);
-        } else {
+        if !ok {
             server.chkfail += 1;
-            ck.health = ck.health.saturating_sub(1);
         }
-        let now_up = ck.health >= ck.rise;
-        let transition = was_up != now_up;
-        if transition {
-            // Settle at the end of the range, as HAProxy does.
-            ck.health = if now_up { top } else { 0 };
-        }
-        let (inter, fast, down) = (ck.inter_ms, ck.fastinter_ms, ck.downinter_ms);
-        let moving = ck.health > 0 && ck.health < top;
-        let next = if moving {
-            fast
-        } else if now_up {
-            inter
-        } else {
-            down
-        };
+        let HealthStep {
+            now_up,
+            transition,
+            next,
+        } = ck.account(cc, ok);
         let duration = ck.last_duration_ms;
         // While going down, the server still takes traffic (NOLB).
         server.state = match (now_up, ok) {
@@ -294,9 +304,9 @@ impl Engine {
             if !now_up {
                 server.chkdown += 1;
             }
-            self.server_transition(now, be, srv, now_up, code, info, duration);
+            self.server_transition(now, srv, now_up, code, info, duration);
         }
-        self.set_check_next(be, srv, Some(now.add_ms(u64::from(next.max(1)))));
+        self.set_check_next(srv, Some(now.add_ms(u64::from(next.max(1)))));
     }
 
     /// Logs an UP/DOWN transition and moves queued streams.
@@ -304,18 +314,26 @@ impl Engine {
     fn server_transition(
         &mut self,
         now: Time,
-        be: usize,
-        srv: usize,
+        srv: ServerId,
         up: bool,
         code: &str,
         info: &str,
         duration: u64,
     ) {
+        let be = srv.be;
         let p = &self.proxies[be];
         let b = p.be.as_ref().expect("backend");
-        let name = format!("{}/{}", p.name, b.servers[srv].name);
-        let active = b.servers.iter().filter(|s| s.usable() && !s.backup).count();
-        let backup = b.servers.iter().filter(|s| s.usable() && s.backup).count();
+        let name = format!("{}/{}", p.name, b.servers[srv].cfg.name);
+        let active = b
+            .servers
+            .iter()
+            .filter(|s| s.usable() && !s.cfg.backup)
+            .count();
+        let backup = b
+            .servers
+            .iter()
+            .filter(|s| s.usable() && s.cfg.backup)
+            .count();
         let cur = b.servers[srv].cur_sess;
         let reason = match (up, code) {
             (true, "L7OK") => "Layer7 check passed",
@@ -357,18 +375,10 @@ impl Engine {
         b.last_change = now;
         if up {
             self.lb_recalc(be);
-            self.process_srv_queue(be, srv);
+            self.process_srv_queue(srv);
         } else {
             // Streams waiting for this server wait for any server instead.
-            let moved: Vec<_> = b.servers[srv].queue.drain(..).collect();
-            for sid in moved {
-                if let Some(s) = self.streams.get_mut(sid) {
-                    s.srv = None;
-                    s.flags
-                        .remove(crate::stream::SfFlags::ASSIGNED | crate::stream::SfFlags::DIRECT);
-                }
-                b.queue.push_back(sid);
-            }
+            b.requeue_server(&mut self.streams, srv);
             self.lb_recalc(be);
             let b = self.proxies[be].be.as_ref().expect("backend");
             if !b.servers.iter().any(|s| s.usable()) {
@@ -382,20 +392,78 @@ impl Engine {
     }
 
     /// Lets every usable server take streams from the backend queue.
-    pub(crate) fn redistribute_queue(&mut self, be: usize) {
+    pub(crate) fn redistribute_queue(&mut self, be: ProxyId) {
         let n = self.proxies[be].be.as_ref().map_or(0, |b| b.servers.len());
-        for srv in 0..n {
-            self.process_srv_queue(be, srv);
+        for i in 0..n {
+            self.process_srv_queue(ServerId::new(be, i));
         }
     }
 
     /// Tells the load balancer that weights or states changed.
-    pub(crate) fn lb_recalc(&mut self, be: usize) {
-        let Some(b) = self.proxies[be].be.as_mut() else {
-            return;
-        };
-        let view: Vec<crate::lb::LbServer> =
-            b.servers.iter().map(crate::backend::lb_view).collect();
-        b.lb.recalc(&view);
+    pub(crate) fn lb_recalc(&mut self, be: ProxyId) {
+        if let Some(b) = self.backend_mut(be) {
+            b.lb_recalc();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HealthStep;
+    use crate::backend::server::{Check, CheckCfg};
+
+    fn cfg() -> CheckCfg {
+        CheckCfg {
+            inter_ms: 2000,
+            fastinter_ms: 500,
+            downinter_ms: 5000,
+            rise: 2,
+            fall: 3,
+            http_req: None,
+            expect: None,
+        }
+    }
+
+    fn check(health: u32) -> Check {
+        Check {
+            health,
+            sock: None,
+            next: None,
+            started: None,
+            last_status: "INI",
+            last_duration_ms: 0,
+            tx: Vec::new(),
+            rx: crate::buf::Buffer::null(),
+            connected: false,
+            last_info: String::new(),
+        }
+    }
+
+    fn step(now_up: bool, transition: bool, next: u32) -> HealthStep {
+        HealthStep {
+            now_up,
+            transition,
+            next,
+        }
+    }
+
+    /// `rise 2 fall 3`: health runs 0..=4, up at 2; a server up at start
+    /// (health = rise) goes down after `fall` failures counted from the
+    /// top, and comes back after `rise` successes, checked at `fastinter`
+    /// while moving.
+    #[test]
+    fn health_moves_between_rise_and_fall_like_haproxy() {
+        let cc = cfg();
+        let mut ck = check(cc.rise);
+        assert_eq!(ck.account(&cc, true), step(true, false, 500));
+        assert_eq!(ck.account(&cc, true), step(true, false, 2000));
+        assert_eq!(ck.health, 4, "settles at the top");
+        assert_eq!(ck.account(&cc, false), step(true, false, 500));
+        assert_eq!(ck.account(&cc, false), step(true, false, 500));
+        assert_eq!(ck.account(&cc, false), step(false, true, 5000));
+        assert_eq!(ck.health, 0, "a transition settles at the end");
+        assert_eq!(ck.account(&cc, true), step(false, false, 500));
+        assert_eq!(ck.account(&cc, true), step(true, true, 2000));
+        assert_eq!(ck.health, 4);
     }
 }

@@ -1,0 +1,330 @@
+//! Servers at run time: HAProxy's `struct server` (`server.c`), its
+//! operational and administrative states, its health check and its idle
+//! connections.
+
+use std::collections::VecDeque;
+
+use core::net::SocketAddr;
+
+use crate::arena::Id;
+use crate::proxy::{HttpCtrs, ProxyId, RateCtr};
+use crate::stream::Stream;
+use crate::time::Time;
+
+/// A server: its backend and its position among the backend's servers
+/// (HAProxy's `struct server *`, which knows its `proxy`).
+///
+/// Why (backend, position) and not one process-wide number: the set of
+/// servers is fixed when the configuration is loaded, and everything a
+/// server has is kept per backend in the same order — its configuration,
+/// its process-wide state (queue, `cur_sess`, check results, counters) and,
+/// once the engine runs one instance per thread (issue 13), each thread's
+/// own part (idle connections, timers). One handle indexes all three
+/// without a translation table, and the load balancer, which works on the
+/// positions within one backend, uses the position as it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServerId {
+    /// The backend the server belongs to (`srv->proxy`).
+    pub be: ProxyId,
+    /// Its position among the backend's servers (the load balancer's index).
+    pub idx: u32,
+}
+
+impl ServerId {
+    /// Server `i` of backend `be`.
+    pub const fn new(be: ProxyId, i: usize) -> ServerId {
+        ServerId { be, idx: i as u32 }
+    }
+
+    /// Its position among its backend's servers.
+    pub const fn pos(self) -> usize {
+        self.idx as usize
+    }
+}
+
+/// A server's operational state (HAProxy's `SRV_ST_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SrvState {
+    /// Down: health checks fail.
+    Stopped,
+    /// Coming up (between the first successful check and `rise`); Sluice
+    /// reports it as DOWN like HAProxy does.
+    Starting,
+    /// Up.
+    Running,
+    /// Going down (between the first failed check and `fall`): still used.
+    Stopping,
+}
+
+/// An administrative state set from the CLI or the configuration
+/// (`SRV_ADMF_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SrvAdmin {
+    #[default]
+    Ready,
+    /// `set server B/S state maint`, `disable server`, `disabled`.
+    Maint,
+    /// `set server B/S state drain`: no new traffic except persistence.
+    Drain,
+}
+
+/// Health check settings of one server (the configured half of HAProxy's
+/// `struct check`): immutable after load, part of [`ServerCfg`].
+#[derive(Clone, Debug)]
+pub struct CheckCfg {
+    pub inter_ms: u32,
+    pub fastinter_ms: u32,
+    pub downinter_ms: u32,
+    pub rise: u32,
+    pub fall: u32,
+    /// `option httpchk`: the request to send; `None` for a TCP check.
+    pub http_req: Option<Vec<u8>>,
+    /// `http-check expect [!] status`: inclusive ranges and negation;
+    /// `None`: any 2xx or 3xx passes.
+    pub expect: Option<(bool, Vec<(u16, u16)>)>,
+}
+
+/// Health check progress of one server (the run-time half of HAProxy's
+/// `struct check`): its result (`health`, `last_*`) is process-wide; the
+/// check in flight (`sock`, `next`, `started`, `tx`, `rx`, `connected`)
+/// belongs to the thread that runs it (one thread per check, as HAProxy).
+#[derive(Clone, Debug)]
+pub struct Check {
+    /// HAProxy's `health`: `0..rise+fall-1`; at or above `rise` the server is up.
+    pub health: u32,
+    /// The check connection in progress, if any.
+    pub sock: Option<crate::sock::SockId>,
+    /// Next check, or the current check's deadline.
+    pub next: Option<Time>,
+    /// When the current check started.
+    pub started: Option<Time>,
+    /// Last result, for `show stat` (`L4OK`, `L4CON`, `L4TOUT`...).
+    pub last_status: &'static str,
+    pub last_duration_ms: u64,
+    /// Request bytes still to send.
+    pub tx: Vec<u8>,
+    /// Response bytes read so far (the status line is all that matters).
+    pub rx: crate::buf::Buffer,
+    /// The check's connection is established (an L7 check is under way).
+    pub connected: bool,
+    /// The last check's detail (`check_desc`/info in logs).
+    pub last_info: String,
+}
+
+/// A `server` line as configured: fixed when the configuration is loaded,
+/// shared read-only by every engine (behind an `Arc`, cheap to hand to
+/// each thread of issue 13).
+#[derive(Debug)]
+pub struct ServerCfg {
+    pub name: String,
+    /// `id`: the numeric id (`server_id` in stick tables).
+    pub puid: u32,
+    pub addr: SocketAddr,
+    /// Configured weight (`iweight`).
+    pub iweight: u32,
+    pub maxconn: Option<u32>,
+    pub maxqueue: Option<u32>,
+    pub backup: bool,
+    pub send_proxy: Option<u8>,
+    /// `check` and its settings.
+    pub check: Option<CheckCfg>,
+}
+
+/// What one engine (one thread, with issue 13) keeps of a server for
+/// itself: HAProxy's `srv->per_thr` (`struct srv_per_thread`).
+#[derive(Debug, Default)]
+pub struct SrvPerThr {
+    /// Idle connections to this server, oldest first (`idle_conns`).
+    pub idle: VecDeque<IdleConn>,
+}
+
+/// A server at run time (HAProxy's `struct server`), in three parts:
+///
+/// * [`cfg`](Self::cfg): the configuration, immutable after load;
+/// * the fields of this struct: process-wide state — states, weight,
+///   connection slots (`cur_sess` against `maxconn`), the queue, check
+///   results, counters — which every thread reads and updates (issue 13
+///   wraps them for sharing);
+/// * [`per_thr`](Self::per_thr): what each engine keeps for itself (idle
+///   connections; its timers are the engine's `TimerKey::IdlePurge` and
+///   `TimerKey::Check`).
+///
+/// `docs/datapath.md` ("Configuration, shared state, per-thread state")
+/// has the table.
+#[derive(Debug)]
+pub struct Server {
+    pub cfg: std::sync::Arc<ServerCfg>,
+    /// Current user weight (`set weight`).
+    pub uweight: u32,
+    pub state: SrvState,
+    pub admin: SrvAdmin,
+    pub check: Option<Check>,
+    /// Live connections and attempts (`cur_sess`).
+    pub cur_sess: u32,
+    pub max_sess: u32,
+    pub cum_sess: u64,
+    /// Streams waiting for this server (`queue`).
+    pub queue: VecDeque<Id<Stream>>,
+    pub max_queue: u32,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Connection errors, response errors, retries, redispatches.
+    pub econ: u64,
+    pub eresp: u64,
+    pub wretr: u64,
+    pub wredis: u64,
+    /// Responses denied by rules (`dresp`).
+    pub denied_resp: u64,
+    /// Checks failed, transitions to DOWN, last state change.
+    pub chkfail: u64,
+    pub chkdown: u64,
+    pub last_change: Time,
+    pub lbconn: u64,
+    /// Connections reused from the idle pool.
+    pub reuse: u64,
+    /// HTTP responses by class, requests, aborts (`show stat`).
+    pub http: HttpCtrs,
+    /// Connections (new or reused) per second.
+    pub sess_rate: RateCtr,
+    /// This engine's own part.
+    pub per_thr: SrvPerThr,
+}
+
+/// A server connection waiting in its server's idle pool.
+#[derive(Debug, Clone, Copy)]
+pub struct IdleConn {
+    pub conn: Id<crate::conn::Conn>,
+    /// The session that alone may use it (`http-reuse never`: private).
+    pub owner: Option<Id<crate::session::Session>>,
+    /// When it became idle; the pool is in this order.
+    pub since: Time,
+}
+
+impl Server {
+    /// Takes a connection slot for a new or reused connection (`cur_sess`
+    /// against `maxconn`, HAProxy's `srv_inc_sess_ctr` and `sess_rate`).
+    pub fn take_slot(&mut self, now: Time) {
+        self.cur_sess += 1;
+        self.max_sess = self.max_sess.max(self.cur_sess);
+        self.cum_sess += 1;
+        self.sess_rate.hit(now);
+        self.lbconn += 1;
+    }
+
+    /// Usable for new traffic: up (or going down) and in the ready state.
+    pub fn usable(&self) -> bool {
+        matches!(self.state, SrvState::Running | SrvState::Stopping)
+            && self.admin == SrvAdmin::Ready
+            && self.uweight > 0
+    }
+
+    /// Whether a new connection would exceed `maxconn`.
+    pub fn is_full(&self) -> bool {
+        self.cfg.maxconn.is_some_and(|m| self.cur_sess >= m)
+    }
+
+    /// `show stat`'s `status` column.
+    pub fn status_name(&self) -> &'static str {
+        match (self.admin, self.state) {
+            (SrvAdmin::Maint, _) => "MAINT",
+            (SrvAdmin::Drain, _) => "DRAIN",
+            (_, SrvState::Running) => "UP",
+            (_, SrvState::Stopping) => "NOLB",
+            (_, SrvState::Starting) | (_, SrvState::Stopped) => "DOWN",
+        }
+    }
+}
+
+impl core::ops::Index<ServerId> for Vec<Server> {
+    type Output = Server;
+    fn index(&self, id: ServerId) -> &Server {
+        &self[id.pos()]
+    }
+}
+
+impl core::ops::IndexMut<ServerId> for Vec<Server> {
+    fn index_mut(&mut self, id: ServerId) -> &mut Server {
+        &mut self[id.pos()]
+    }
+}
+
+impl crate::proxy::Backend {
+    /// Takes a stream out of the backend's queue and its servers' queues
+    /// (`pendconn_unlink`).
+    pub fn dequeue(&mut self, sid: Id<Stream>) {
+        self.queue.retain(|&x| x != sid);
+        for srv in &mut self.servers {
+            srv.queue.retain(|&x| x != sid);
+        }
+    }
+
+    /// Streams waiting for server `srv` wait for any server of the backend
+    /// instead (the server went down or into maintenance or drain,
+    /// HAProxy's `pendconn_redistribute`): they lose their server.
+    pub fn requeue_server(&mut self, streams: &mut crate::arena::Arena<Stream>, srv: ServerId) {
+        let Some(server) = self.servers.get_mut(srv.pos()) else {
+            return;
+        };
+        for sid in server.queue.drain(..) {
+            if let Some(s) = streams.get_mut(sid) {
+                s.srv = None;
+                s.flags
+                    .remove(crate::stream::SfFlags::ASSIGNED | crate::stream::SfFlags::DIRECT);
+            }
+            self.queue.push_back(sid);
+        }
+    }
+
+    /// Tells the load balancer that weights or states changed.
+    pub fn lb_recalc(&mut self) {
+        let view: Vec<crate::backend::lb::LbServer> =
+            self.servers.iter().map(crate::backend::lb_view).collect();
+        self.lb.recalc(&view);
+    }
+
+    /// The handles of this backend's servers, `be` being its own.
+    pub fn server_ids(&self, be: ProxyId) -> impl Iterator<Item = ServerId> {
+        (0..self.servers.len()).map(move |i| ServerId::new(be, i))
+    }
+}
+
+impl crate::engine::Engine {
+    /// The backend capability of proxy `be`, if it has one.
+    pub(crate) fn backend(&self, be: ProxyId) -> Option<&crate::proxy::Backend> {
+        self.proxies.get(be.idx())?.be.as_ref()
+    }
+
+    /// The backend capability of proxy `be`, if it has one.
+    pub(crate) fn backend_mut(&mut self, be: ProxyId) -> Option<&mut crate::proxy::Backend> {
+        self.proxies.get_mut(be.idx())?.be.as_mut()
+    }
+
+    /// The backend named `name` (a proxy with the backend capability).
+    pub(crate) fn backend_by_name(&self, name: &str) -> Option<ProxyId> {
+        self.proxies
+            .iter()
+            .position(|p| p.name == name && p.be.is_some())
+            .map(ProxyId::new)
+    }
+
+    /// Every server of every backend, in configuration order.
+    pub(crate) fn server_ids(&self) -> Vec<ServerId> {
+        let mut ids = Vec::new();
+        for (i, p) in self.proxies.iter().enumerate() {
+            if let Some(b) = &p.be {
+                ids.extend(b.server_ids(ProxyId::new(i)));
+            }
+        }
+        ids
+    }
+
+    /// Server `id`, if its backend has it.
+    pub(crate) fn server(&self, id: ServerId) -> Option<&Server> {
+        self.backend(id.be)?.servers.get(id.pos())
+    }
+
+    /// Server `id`, if its backend has it.
+    pub(crate) fn server_mut(&mut self, id: ServerId) -> Option<&mut Server> {
+        self.backend_mut(id.be)?.servers.get_mut(id.pos())
+    }
+}
