@@ -34,14 +34,31 @@ impl Engine {
         {
             return;
         }
+        // What HAProxy's `strm_log` counts as an error: a redispatch, a
+        // termination other than none or local, a retry, a 5xx status.
+        let be = &self.proxies[s.be];
+        let retried = be
+            .be
+            .as_ref()
+            .is_some_and(|b| s.conn_retries < b.cfg.retries);
+        let err = s.flags.contains(crate::stream::SfFlags::REDISP)
+            || !matches!(s.err, ErrCode::None | ErrCode::Local)
+            || (s.err == ErrCode::None && retried)
+            || s.txn
+                .as_ref()
+                .is_some_and(|t| t.status.is_some_and(|c| c >= 500));
+        let fe = &self.proxies[s.fe];
+        if !err && fe.dontlog_normal {
+            return;
+        }
+        let level = if err && fe.log_separate_errors {
+            LogLevel::Err
+        } else {
+            LogLevel::Info
+        };
         let line = match &s.txn {
             Some(t) => self.httplog_line(now, s, t),
             None => self.tcplog_line(now, s),
-        };
-        let level = if s.err == ErrCode::None {
-            LogLevel::Info
-        } else {
-            LogLevel::Err
         };
         self.log(level, line);
     }

@@ -221,6 +221,10 @@ pub struct Proxy {
     /// Whether connections are logged (a `log` line applies).
     pub log: bool,
     pub dontlognull: bool,
+    /// `option dontlog-normal`.
+    pub dontlog_normal: bool,
+    /// `option log-separate-errors`.
+    pub log_separate_errors: bool,
     /// `option splice-auto` / `splice-request` / `splice-response`: which
     /// directions may be spliced (request, response).
     pub splice: (bool, bool),

@@ -1016,7 +1016,7 @@ fn server_lines() {
         "    server v6 [2001:db8::1]:443",
         "    server v6bare 2001:db8::2",
         "    server sock unix@/run/app.sock",
-        "    server ignored 10.0.0.3:80 slowstart 10s resolvers dns init-addr none",
+        "    server ignored 10.0.0.3:80 init-addr none pool-max-conn 10 tfo",
     ]);
     let p = parse_ok(&text);
     let be = proxy(&p.config, "be");
@@ -1075,12 +1075,12 @@ fn server_lines() {
     );
     assert_eq!(
         be.server("ignored").unwrap().opts.ignored,
-        ["slowstart", "resolvers", "init-addr"]
+        ["init-addr", "pool-max-conn", "tfo"]
     );
     assert_eq!(warnings(&p).len(), 3);
     assert_eq!(
         warnings(&p)[0],
-        "parsing [t.cfg:13] : 'server be/ignored' : 'slowstart' is not supported by Sluice and is ignored."
+        "parsing [t.cfg:13] : 'server be/ignored' : 'init-addr' is not supported by Sluice and is ignored."
     );
 }
 
@@ -1484,15 +1484,19 @@ fn harmless_proxy_keywords_warn_and_unknown_ones_fail() {
     assert_eq!(
         e,
         [
-            // Cookie persistence changes where requests go: not ignored.
+            // Each changes where requests go or what clients receive:
+            // refused with the reason, never ignored.
+            "parsing [t.cfg:7] : 'hash-type' is not supported by Sluice: it changes which server a hash-based algorithm picks.",
+            "parsing [t.cfg:8] : 'errorfile' is not supported by Sluice: it changes what clients receive.",
             "parsing [t.cfg:9] : unknown keyword 'cookie' in 'backend' section",
+            "parsing [t.cfg:10] : 'stats' is not supported by Sluice: the stats page answers requests without a server (the stats socket is supported).",
             "parsing [t.cfg:11] : unknown keyword 'frobnicate' in 'backend' section",
             "parsing [t.cfg:12] : negation/default currently supported only for options, log, busy-polling, set-dumpable, strict-limits, insecure-fork-wanted and numa-cpu-mapping.",
         ]
     );
-    assert_eq!(p.errors[1].keyword, "frobnicate");
-    assert_eq!((p.errors[1].file.as_str(), p.errors[1].line), ("t.cfg", 11));
-    assert_eq!(p.warnings.len(), 4);
+    assert_eq!(p.errors[4].keyword, "frobnicate");
+    assert_eq!((p.errors[4].file.as_str(), p.errors[4].line), ("t.cfg", 11));
+    assert_eq!(p.warnings.len(), 1);
     assert_eq!(
         p.warnings[0].to_string(),
         "parsing [t.cfg:6] : 'description' is not supported by Sluice and is ignored."
@@ -1506,7 +1510,7 @@ fn skipped_and_rejected_sections() {
         "    nameserver ns1 10.0.0.53:53",
         "    hold valid 10s",
         "backend be",
-        "    server s 10.0.0.1:80 resolvers dns",
+        "    server s 10.0.0.1:80",
     ]);
     let p = parse_ok(&text);
     assert_eq!(
@@ -2356,27 +2360,152 @@ mod never_panics {
 }
 
 #[test]
-fn the_documentation_lists_every_ignored_and_refused_keyword() {
+fn the_documentation_lists_every_ignored_and_refused_keyword_in_its_class() {
     use sluice_core::cfgparse::ignored;
     let doc = read("docs/configuration.md");
-    let lists: [&[&str]; 6] = [
+    let part = |from: &str, to: &str| -> String {
+        let a = doc
+            .find(from)
+            .unwrap_or_else(|| panic!("no '{from}' in the doc"));
+        let b = a + doc[a..]
+            .find(to)
+            .unwrap_or_else(|| panic!("no '{to}' after '{from}'"));
+        doc[a..b].to_string()
+    };
+    let harmless_doc = part(
+        "## Accepted with a warning, not acted on",
+        "## Refused until implemented",
+    );
+    let refused_doc = part(
+        "## Refused until implemented",
+        "## Where Sluice differs from HAProxy",
+    );
+    let harmless: Vec<&str> = [
         ignored::SKIPPED_SECTIONS,
-        ignored::REJECTED_SECTIONS,
         ignored::GLOBAL,
         ignored::PROXY,
         ignored::OPTIONS,
-        ignored::TLS_OPTIONS,
-    ];
-    let names = lists
+    ]
+    .iter()
+    .flat_map(|l| l.iter().copied())
+    .chain(ignored::BIND_OPTIONS.iter().map(|(n, _)| *n))
+    .chain(ignored::SERVER_OPTIONS.iter().map(|(n, _)| *n))
+    .collect();
+    let refused: Vec<&str> = [ignored::REJECTED_SECTIONS, ignored::TLS_OPTIONS]
         .iter()
         .flat_map(|l| l.iter().copied())
-        .chain(ignored::BIND_OPTIONS.iter().map(|(n, _)| *n))
-        .chain(ignored::SERVER_OPTIONS.iter().map(|(n, _)| *n));
-    let missing: Vec<&str> = names.filter(|n| !doc.contains(&format!("`{n}`"))).collect();
+        .chain(
+            [
+                ignored::REFUSED_GLOBAL,
+                ignored::REFUSED_PROXY,
+                ignored::REFUSED_OPTIONS,
+                ignored::REFUSED_BIND_OPTIONS,
+                ignored::REFUSED_SERVER_OPTIONS,
+            ]
+            .iter()
+            .flat_map(|l| l.iter().map(|(n, _)| *n)),
+        )
+        .collect();
+    let missing: Vec<&str> = harmless
+        .iter()
+        .copied()
+        .filter(|n| !harmless_doc.contains(&format!("`{n}`")))
+        .collect();
     assert!(
         missing.is_empty(),
-        "docs/configuration.md does not list {missing:?}"
+        "docs/configuration.md does not list {missing:?} as accepted with a warning"
     );
+    let missing: Vec<&str> = refused
+        .iter()
+        .copied()
+        .filter(|n| !refused_doc.contains(&format!("`{n}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/configuration.md does not list {missing:?} as refused"
+    );
+    // Each refused keyword's table row gives the same reason as the code.
+    for list in [
+        ignored::REFUSED_GLOBAL,
+        ignored::REFUSED_PROXY,
+        ignored::REFUSED_OPTIONS,
+        ignored::REFUSED_BIND_OPTIONS,
+        ignored::REFUSED_SERVER_OPTIONS,
+    ] {
+        for (kw, why) in list {
+            let row = format!("| `{kw}` | {why} |");
+            assert!(
+                refused_doc.contains(&row),
+                "docs/configuration.md lacks the row {row}"
+            );
+        }
+    }
+    // No keyword is in both classes, and no harmless keyword is refused
+    // by a prefix entry (sections aside: `resolvers` the section is
+    // skipped, `resolvers` the server option refused).
+    for n in harmless
+        .iter()
+        .filter(|n| !ignored::SKIPPED_SECTIONS.contains(n))
+    {
+        for list in [
+            ignored::REFUSED_GLOBAL,
+            ignored::REFUSED_PROXY,
+            ignored::REFUSED_OPTIONS,
+            ignored::REFUSED_BIND_OPTIONS,
+            ignored::REFUSED_SERVER_OPTIONS,
+        ] {
+            assert!(
+                ignored::refused(list, n).is_none() || ignored::TLS_OPTIONS.contains(n),
+                "{n} is both harmless and refused"
+            );
+        }
+    }
+}
+
+#[test]
+fn refused_keywords_name_their_line_and_reason() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["global", "    maxconnrate 100"],
+            "parsing [t.cfg:2] : 'maxconnrate' is not supported by Sluice: it limits the rate of accepted connections.",
+        ),
+        (
+            &["defaults", "    mode http", "    option logasap"],
+            "parsing [t.cfg:3] : 'option logasap' is not supported by Sluice: it changes when and what is logged.",
+        ),
+        (
+            &["frontend fe", "    mode http", "    bind :8080", "    monitor-uri /healthz"],
+            "parsing [t.cfg:4] : 'monitor-uri' is not supported by Sluice: it answers requests without a server.",
+        ),
+        (
+            &["frontend fe", "    bind :8080 proto h2"],
+            "parsing [t.cfg:2] : 'bind :8080' in section 'frontend' : 'proto' is not supported by Sluice: clients of another protocol (h2) would be spoken to in HTTP/1.",
+        ),
+        (
+            &["backend be", "    server s 127.0.0.1:80 check port 8008"],
+            "parsing [t.cfg:2] : 'server be/s' : 'port' is not supported by Sluice: health checks would probe another port.",
+        ),
+        (
+            &["backend be", "    option mysql-check user haproxy"],
+            "parsing [t.cfg:2] : 'option mysql-check' is not supported by Sluice: it decides which servers are up.",
+        ),
+        (
+            &["global", "    tune.http.maxhdr 10"],
+            "parsing [t.cfg:2] : 'tune.http.maxhdr' is not supported by Sluice: it changes which requests are accepted (header count) or what is logged (URI length).",
+        ),
+    ];
+    for (lines, want) in cases {
+        assert_eq!(errors(&cfg(lines)), [*want], "{lines:?}");
+    }
+}
+
+#[test]
+fn hard_stop_after_is_read() {
+    let p = parse_ok(&cfg(&["global", "    hard-stop-after 30s"]));
+    assert_eq!(p.config.global.hard_stop_after_ms, Some(30_000));
+    assert!(warnings(&p).is_empty());
+    let e = errors(&cfg(&["global", "    hard-stop-after"]));
+    assert_eq!(e.len(), 1, "{e:?}");
 }
 
 #[test]

@@ -874,3 +874,49 @@ fn round_robin_redispatches_every_retry_at_once() {
     );
     w.assert_drained();
 }
+
+/// `hard-stop-after`: a soft stop waits for live connections at most that
+/// long, then closes them, logs why, and exits (HAProxy's
+/// `hard_stop_after`); without it, a soft stop waits for them.
+#[test]
+fn hard_stop_after_ends_a_soft_stop_that_waits_too_long() {
+    use sluice_core::engine::StopMode;
+    for hard_stop in [Some(5_000u64), None] {
+        let global = match hard_stop {
+            Some(ms) => format!("    hard-stop-after {ms}ms\n"),
+            None => String::new(),
+        };
+        let text = one_server("").replacen("global\n", &format!("global\n{global}"), 1);
+        let mut w = World::new(&text);
+        w.server(S1, ServerMode::Echo);
+        let c = w.connect(FE);
+        w.send(c, b"hello");
+        let now = w.now;
+        w.engine.stop(now, StopMode::Soft);
+        w.run();
+        w.advance(4_000);
+        assert!(!w.exited, "still waiting for the live connection");
+        assert!(w.peers[c].closed_by_engine.is_none());
+        w.advance(2_000);
+        match hard_stop {
+            Some(_) => {
+                assert!(w.exited, "hard-stop-after expired: the process exits");
+                assert!(w.peers[c].closed_by_engine.is_some());
+                assert!(
+                    w.log_texts()
+                        .iter()
+                        .any(|l| l.contains("hard-stop-after expired")),
+                    "{:?}",
+                    w.log_texts()
+                );
+                w.assert_drained();
+            }
+            None => {
+                assert!(!w.exited, "no hard-stop-after: the soft stop waits");
+                assert!(w.peers[c].closed_by_engine.is_none());
+                w.fin(c);
+                assert!(w.exited, "the last connection ended: the process exits");
+            }
+        }
+    }
+}

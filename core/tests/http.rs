@@ -523,3 +523,89 @@ fn http_health_check_expects_a_status() {
     );
     w.assert_drained();
 }
+
+/// `option dontlog-normal` and `option log-separate-errors`, as HAProxy's
+/// `strm_log` applies them: a stream is an error when it was redispatched,
+/// retried, ended with a termination other than none or local, or got a
+/// 5xx; errors are logged at `err` only with `log-separate-errors`, every
+/// other line at `info`; `dontlog-normal` drops the lines of streams that
+/// are not errors.
+#[test]
+fn dontlog_normal_and_log_separate_errors() {
+    use sluice_core::sock::LogLevel;
+    const E503: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n";
+    const REDIRECT: &str = "    http-request redirect location /b if { path /r }\n";
+    // (options, response: None = a local redirect) -> (logged, level)
+    type Case = (&'static str, Option<&'static [u8]>, Option<LogLevel>);
+    let cases: &[Case] = &[
+        ("", Some(OK), Some(LogLevel::Info)),
+        ("", Some(E503), Some(LogLevel::Info)),
+        ("", None, Some(LogLevel::Info)),
+        (
+            "    option log-separate-errors\n",
+            Some(OK),
+            Some(LogLevel::Info),
+        ),
+        (
+            "    option log-separate-errors\n",
+            Some(E503),
+            Some(LogLevel::Err),
+        ),
+        (
+            "    option log-separate-errors\n",
+            None,
+            Some(LogLevel::Info),
+        ),
+        ("    option dontlog-normal\n", Some(OK), None),
+        (
+            "    option dontlog-normal\n",
+            Some(E503),
+            Some(LogLevel::Info),
+        ),
+        ("    option dontlog-normal\n", None, None),
+        (
+            "    option dontlog-normal\n    option log-separate-errors\n",
+            Some(E503),
+            Some(LogLevel::Err),
+        ),
+    ];
+    for (opts, response, want) in cases {
+        let mut w = World::new(&cfg(
+            &format!("{opts}{REDIRECT}"),
+            &format!("    server s1 {S1}\n"),
+        ));
+        w.server(S1, ServerMode::Manual);
+        let c = w.connect(FE);
+        match response {
+            Some(r) => {
+                w.send(c, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+                let s = w.server_peer(S1, 0);
+                w.send(s, r);
+                w.fin(c);
+                w.fin(s);
+            }
+            None => {
+                w.send(c, b"GET /r HTTP/1.1\r\nHost: x\r\n\r\n");
+                assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 302"));
+                w.fin(c);
+            }
+        }
+        w.advance(6000);
+        let traffic: Vec<_> = w
+            .logs
+            .iter()
+            .filter(|l| l.text.contains("\"GET /"))
+            .map(|l| l.level)
+            .collect();
+        let got = traffic.first().copied();
+        assert_eq!(
+            got,
+            *want,
+            "{opts:?} {:?}: {:?}",
+            response.map(text),
+            w.log_texts()
+        );
+        assert!(traffic.len() <= 1, "{:?}", w.log_texts());
+        w.assert_drained();
+    }
+}

@@ -43,6 +43,12 @@ pub(super) fn parse(
         "stats" => stats(g, ln, d),
         "localpeer" => localpeer(g, st, ln, d),
         "maxconn" => one_uint(ln).map(|v| g.maxconn = Some(v)),
+        "hard-stop-after" => {
+            let v = ln.time_at(1, "hard-stop-after")?;
+            ln.no_extra(2)?;
+            g.hard_stop_after_ms = Some(v);
+            Ok(())
+        }
         "nbthread" => nbthread(g, ln, d),
         "tune.bufsize" => bufsize(ln).map(|v| g.tune_bufsize = v),
         "tune.maxrewrite" => one_size(ln).map(|v| g.tune_maxrewrite = Some(v)),
@@ -60,6 +66,10 @@ pub(super) fn parse(
             "nbproc is not supported any more since HAProxy 2.5. Threads will automatically be used on multi-processor machines if available.",
         )),
         kw if kw.starts_with("lua-") => Err(ln.diag(format!("'{kw}': Lua is not supported by Sluice."))),
+        kw if ignored::refused(ignored::REFUSED_GLOBAL, kw).is_some() => {
+            let why = ignored::refused(ignored::REFUSED_GLOBAL, kw).unwrap_or_default();
+            Err(ln.diag(format!("'{kw}' is not supported by Sluice: {why}.")))
+        }
         kw if ignored::matches(ignored::GLOBAL, kw) => {
             d.warn(ln.diag(format!("'{kw}' is not supported by Sluice and is ignored.")));
             Ok(())

@@ -1,12 +1,14 @@
 //! What Sluice accepts from HAProxy's language without acting on it, and
 //! what it refuses although HAProxy knows it.
 //!
-//! Accepting a harmless keyword with a warning lets an existing
-//! `haproxy.cfg` load unchanged (process management, TLS defaults, tuning of
-//! subsystems Sluice does not have). A keyword whose absence would change
-//! what traffic is accepted or where it goes is not in these lists: it is
-//! an error, so that nothing is silently lost. `docs/configuration.md`
-//! lists the same entries (a test keeps them in sync).
+//! Every keyword here is classified. Accepting a harmless keyword with a
+//! warning lets an existing `haproxy.cfg` load unchanged (process
+//! management, tuning of subsystems Sluice does not have). A keyword whose
+//! absence would change where traffic goes, which servers count as up, what
+//! a client receives or what is logged is refused with its file:line and
+//! the reason (the `REFUSED_*` lists), until Sluice implements it; nothing
+//! is silently lost. `docs/configuration.md` lists the same entries in the
+//! same classes (a test keeps them in sync).
 //!
 //! A trailing `*` matches any suffix (`ssl-default-bind-*`).
 
@@ -17,7 +19,11 @@ pub const SKIPPED_SECTIONS: &[&str] = &["resolvers", "mailers", "http-errors", "
 /// open what it protects), `program` runs processes.
 pub const REJECTED_SECTIONS: &[&str] = &["userlist", "program"];
 
-/// Global keywords accepted with a warning.
+/// Global keywords accepted with a warning: process management, TLS
+/// defaults (every TLS option on `bind` and `server` is refused until
+/// Sluice has TLS, so they apply to nothing), tuning of subsystems Sluice
+/// does not have. None changes where traffic goes, which servers are up,
+/// what a client receives or what is logged.
 pub const GLOBAL: &[&str] = &[
     "ca-base",
     "crt-base",
@@ -28,10 +34,6 @@ pub const GLOBAL: &[&str] = &[
     "ssl-load-extra-files",
     "description",
     "node",
-    "log-tag",
-    "log-send-hostname",
-    "hard-stop-after",
-    "grace",
     "master-worker",
     "cpu-map",
     "spread-checks",
@@ -41,8 +43,6 @@ pub const GLOBAL: &[&str] = &[
     "numa-cpu-mapping",
     "server-state-file",
     "server-state-base",
-    "maxconnrate",
-    "maxsessrate",
     "maxsslconn",
     "maxsslrate",
     "maxcomprate",
@@ -65,7 +65,6 @@ pub const GLOBAL: &[&str] = &[
     "tune.fail-alloc",
     "tune.fd.*",
     "tune.h2.*",
-    "tune.http.*",
     "tune.idle-pool.*",
     "tune.idletimer",
     "tune.listener.*",
@@ -85,6 +84,26 @@ pub const GLOBAL: &[&str] = &[
     "tune.zlib.*",
 ];
 
+/// Global keywords HAProxy knows that Sluice refuses, each with the reason
+/// (what ignoring it would change).
+pub const REFUSED_GLOBAL: &[(&str, &str)] = &[
+    ("log-tag", "it changes the tag of every log line"),
+    (
+        "log-send-hostname",
+        "it changes the header of every log line",
+    ),
+    (
+        "grace",
+        "it keeps listeners accepting for a while after a soft stop",
+    ),
+    ("maxconnrate", "it limits the rate of accepted connections"),
+    ("maxsessrate", "it limits the rate of new sessions"),
+    (
+        "tune.http.*",
+        "it changes which requests are accepted (header count) or what is logged (URI length)",
+    ),
+];
+
 /// Global keywords HAProxy accepts after `no`.
 const NEGATABLE_GLOBAL: &[&str] = &[
     "busy-polling",
@@ -94,96 +113,149 @@ const NEGATABLE_GLOBAL: &[&str] = &[
     "numa-cpu-mapping",
 ];
 
-/// Proxy keywords accepted with a warning.
+/// Proxy keywords accepted with a warning: descriptions, numbering, alerts
+/// by mail, listen backlog, tuning of subsystems Sluice does not have, and
+/// settings that only matter to a refused keyword (`fullconn` to
+/// `minconn`, `server-state-file-name` to `load-server-state-from-file`).
 pub const PROXY: &[&str] = &[
     "description",
     "id",
-    "log-format",
-    "log-format-sd",
-    "log-tag",
-    "error-log-format",
-    "unique-id-format",
-    "unique-id-header",
-    "capture",
-    "declare",
-    "errorfile",
-    "errorfiles",
-    "errorloc",
-    "errorloc302",
-    "errorloc303",
-    "http-error",
     "email-alert",
-    "monitor-uri",
-    "monitor",
-    "stats",
-    "hash-type",
-    "hash-balance-factor",
     "fullconn",
     "backlog",
-    "rate-limit",
-    "compression",
     "max-keep-alive-queue",
-    "load-server-state-from-file",
     "server-state-file-name",
-    "external-check",
-    "http-send-name-header",
 ];
 
-/// `option` names accepted with a warning.
+/// Proxy keywords HAProxy knows that Sluice refuses, with the reason.
+pub const REFUSED_PROXY: &[(&str, &str)] = &[
+    ("log-format", "it changes what is logged"),
+    ("log-format-sd", "it changes what is logged"),
+    ("log-tag", "it changes the tag of every log line"),
+    ("error-log-format", "it changes what is logged"),
+    (
+        "unique-id-format",
+        "it changes what is logged and sent to servers",
+    ),
+    ("unique-id-header", "it changes what servers receive"),
+    ("capture", "it changes what is logged"),
+    (
+        "declare",
+        "it declares captures, which change what is logged",
+    ),
+    ("errorfile", "it changes what clients receive"),
+    ("errorfiles", "it changes what clients receive"),
+    ("errorloc", "it changes what clients receive"),
+    ("errorloc302", "it changes what clients receive"),
+    ("errorloc303", "it changes what clients receive"),
+    ("http-error", "it changes what clients receive"),
+    ("monitor-uri", "it answers requests without a server"),
+    ("monitor", "it changes what monitor requests receive"),
+    (
+        "stats",
+        "the stats page answers requests without a server (the stats socket is supported)",
+    ),
+    (
+        "hash-type",
+        "it changes which server a hash-based algorithm picks",
+    ),
+    (
+        "hash-balance-factor",
+        "it changes which server a hash-based algorithm picks",
+    ),
+    ("rate-limit", "it limits the rate of new sessions"),
+    ("compression", "it changes what clients receive"),
+    (
+        "load-server-state-from-file",
+        "it changes which servers are up and their weights at start",
+    ),
+    (
+        "external-check",
+        "it runs a program to decide which servers are up",
+    ),
+    ("http-send-name-header", "it changes what servers receive"),
+];
+
+/// `option` names accepted with a warning: TCP keep-alive probes and
+/// socket tuning, statistics details, and the HTX switch of old versions.
 pub const OPTIONS: &[&str] = &[
     "http-use-htx",
-    "abortonclose",
-    "accept-invalid-http-request",
-    "accept-invalid-http-response",
-    "checkcache",
     "clitcpka",
     "contstats",
     "disable-h2-upgrade",
-    "dontlog-normal",
-    "h1-case-adjust-bogus-client",
-    "h1-case-adjust-bogus-server",
-    "http-buffer-request",
-    "http-ignore-probes",
     "http-no-delay",
-    "http-pretend-keepalive",
-    "http-restrict-req-hdr-names",
     "idle-close-on-response",
-    "independent-streams",
-    "log-separate-errors",
-    "logasap",
-    "nolinger",
-    "prefer-last-server",
     "socket-stats",
     "srvtcpka",
     "tcp-smart-accept",
     "tcp-smart-connect",
     "tcpka",
-    "ldap-check",
-    "mysql-check",
-    "pgsql-check",
-    "redis-check",
-    "smtpchk",
-    "spop-check",
-    "ssl-hello-chk",
-    "external-check",
 ];
 
-/// Bind options accepted with a warning, with the number of values each takes.
+/// `option` names HAProxy knows that Sluice refuses, with the reason.
+pub const REFUSED_OPTIONS: &[(&str, &str)] = &[
+    ("abortonclose", "it aborts requests whose client closed"),
+    (
+        "accept-invalid-http-request",
+        "it changes which requests are accepted",
+    ),
+    (
+        "accept-invalid-http-response",
+        "it changes which responses are accepted",
+    ),
+    (
+        "checkcache",
+        "it blocks cacheable responses that set cookies",
+    ),
+    (
+        "h1-case-adjust-bogus-client",
+        "it changes the header names clients receive",
+    ),
+    (
+        "h1-case-adjust-bogus-server",
+        "it changes the header names servers receive",
+    ),
+    (
+        "http-buffer-request",
+        "it waits for the request body before choosing a server",
+    ),
+    ("http-ignore-probes", "it changes what is logged"),
+    ("http-pretend-keepalive", "it changes what servers receive"),
+    (
+        "http-restrict-req-hdr-names",
+        "it changes which request headers are forwarded",
+    ),
+    ("independent-streams", "it changes when timeouts fire"),
+    ("logasap", "it changes when and what is logged"),
+    ("nolinger", "it resets connections instead of closing them"),
+    ("prefer-last-server", "it changes which server is picked"),
+    ("ldap-check", "it decides which servers are up"),
+    ("mysql-check", "it decides which servers are up"),
+    ("pgsql-check", "it decides which servers are up"),
+    ("redis-check", "it decides which servers are up"),
+    ("smtpchk", "it decides which servers are up"),
+    ("spop-check", "it decides which servers are up"),
+    ("ssl-hello-chk", "it decides which servers are up"),
+    ("external-check", "it decides which servers are up"),
+];
+
+/// Bind options accepted with a warning, with the number of values each
+/// takes: socket tuning, process and thread placement, numbering, and the
+/// stats socket's own options (acted on there: `level`, `mode`, `user`,
+/// `group`, `uid`, `gid`). `v6only` is what Sluice does for every IPv6
+/// address already.
 pub const BIND_OPTIONS: &[(&str, usize)] = &[
-    ("v4v6", 0),
     ("v6only", 0),
     ("transparent", 0),
     ("defer-accept", 0),
     ("tfo", 0),
     ("backlog", 1),
-    ("interface", 1),
     ("mss", 1),
     ("tcp-ut", 1),
     ("process", 1),
     ("thread", 1),
     ("nice", 1),
     ("id", 1),
-    ("namespace", 1),
     ("level", 1),
     ("mode", 1),
     ("user", 1),
@@ -192,51 +264,97 @@ pub const BIND_OPTIONS: &[(&str, usize)] = &[
     ("gid", 1),
     ("expose-fd", 1),
     ("severity-output", 1),
-    ("accept-netscaler-cip", 1),
-    ("proto", 1),
     ("shards", 1),
 ];
 
-/// Server options accepted with a warning, with the number of values each takes.
+/// Bind options HAProxy knows that Sluice refuses, with the reason.
+pub const REFUSED_BIND_OPTIONS: &[(&str, &str)] = &[
+    (
+        "v4v6",
+        "Sluice binds IPv6 addresses IPv6-only; add a bind line for the IPv4 address",
+    ),
+    ("interface", "it restricts which clients are accepted"),
+    ("namespace", "it binds in another network namespace"),
+    ("accept-netscaler-cip", "it changes the client address"),
+    (
+        "proto",
+        "clients of another protocol (h2) would be spoken to in HTTP/1",
+    ),
+];
+
+/// Server options accepted with a warning, with the number of values each
+/// takes: connection-pool tuning, and options that only matter to a
+/// refused keyword (`cookie` to the backend's `cookie`, `alpn` and
+/// `check-alpn` to `ssl`, `log-proto` to log servers, `ws` to HTTP/2).
 pub const SERVER_OPTIONS: &[(&str, usize)] = &[
-    ("slowstart", 1),
-    ("on-error", 1),
-    ("on-marked-down", 1),
-    ("on-marked-up", 1),
-    ("observe", 1),
-    ("error-limit", 1),
     ("cookie", 1),
-    ("resolvers", 1),
-    ("resolve-prefer", 1),
-    ("resolve-net", 1),
-    ("resolve-opts", 1),
     ("init-addr", 1),
-    ("agent-check", 0),
-    ("no-agent-check", 0),
-    ("agent-port", 1),
-    ("agent-inter", 1),
-    ("agent-addr", 1),
-    ("agent-send", 1),
-    ("check-send-proxy", 0),
-    ("addr", 1),
-    ("port", 1),
-    ("minconn", 1),
-    ("track", 1),
     ("pool-max-conn", 1),
     ("pool-purge-delay", 1),
     ("pool-low-conn", 1),
     ("max-reuse", 1),
-    ("proto", 1),
-    ("check-proto", 1),
     ("tfo", 0),
-    ("namespace", 1),
-    ("non-stick", 0),
     ("stick", 0),
     ("log-proto", 1),
     ("alpn", 1),
     ("check-alpn", 1),
     ("ws", 1),
 ];
+
+/// Server options HAProxy knows that Sluice refuses, with the reason.
+pub const REFUSED_SERVER_OPTIONS: &[(&str, &str)] = &[
+    (
+        "slowstart",
+        "it ramps a server's weight up after it comes back",
+    ),
+    ("on-error", "it marks servers down on traffic errors"),
+    (
+        "on-marked-down",
+        "it acts on sessions when a server goes down",
+    ),
+    ("on-marked-up", "it acts on sessions when a server comes up"),
+    ("observe", "it marks servers down on traffic errors"),
+    ("error-limit", "it marks servers down on traffic errors"),
+    ("resolvers", "it changes server addresses at run time"),
+    ("resolve-prefer", "it changes server addresses at run time"),
+    ("resolve-net", "it changes server addresses at run time"),
+    ("resolve-opts", "it changes server addresses at run time"),
+    ("agent-check", "the agent changes server weights and states"),
+    (
+        "no-agent-check",
+        "the agent changes server weights and states",
+    ),
+    ("agent-port", "the agent changes server weights and states"),
+    ("agent-inter", "the agent changes server weights and states"),
+    ("agent-addr", "the agent changes server weights and states"),
+    ("agent-send", "the agent changes server weights and states"),
+    ("check-send-proxy", "it changes what health checks send"),
+    ("addr", "health checks would probe another address"),
+    ("port", "health checks would probe another port"),
+    ("minconn", "it changes the dynamic maxconn of servers"),
+    ("track", "the server's state follows another server"),
+    (
+        "proto",
+        "the server would be spoken to in HTTP/1 instead of the protocol named",
+    ),
+    (
+        "check-proto",
+        "health checks would speak HTTP/1 instead of the protocol named",
+    ),
+    ("namespace", "it connects from another network namespace"),
+    ("non-stick", "stick rules would store this server"),
+];
+
+/// The reason `kw` is refused, when `list` names it (`*` entries are
+/// prefixes, as in [`matches`]).
+pub fn refused(list: &[(&'static str, &'static str)], kw: &str) -> Option<&'static str> {
+    list.iter()
+        .find(|(e, _)| match e.strip_suffix('*') {
+            Some(prefix) => kw.starts_with(prefix),
+            None => *e == kw,
+        })
+        .map(|(_, why)| *why)
+}
 
 /// TLS options, refused on `bind` and `server` lines: Sluice has no TLS
 /// yet, and serving clear text where TLS was configured would be wrong.

@@ -75,6 +75,9 @@ pub struct Global {
     /// `strict-limits` (HAProxy 2.6's default) or `no strict-limits`: fail
     /// to start, rather than warn, when the descriptor limit cannot be set.
     pub strict_limits: bool,
+    /// `hard-stop-after T`: how long a soft stop may wait for the live
+    /// connections before closing them (HAProxy's `global.hard_stop_after`).
+    pub hard_stop_after_ms: Option<u32>,
 }
 
 /// A user or a group as written: a name the driver looks up (`user`,
@@ -126,6 +129,7 @@ impl Default for Global {
             ulimit_n: None,
             fd_hard_limit: None,
             strict_limits: true,
+            hard_stop_after_ms: None,
         }
     }
 }
@@ -484,6 +488,11 @@ pub struct ProxyOptions {
     /// `option httplog clf`.
     pub httplog_clf: bool,
     pub dontlognull: bool,
+    /// `option dontlog-normal`: only streams that ended in error are logged.
+    pub dontlog_normal: bool,
+    /// `option log-separate-errors`: streams that ended in error are logged
+    /// at level `err` instead of `info`.
+    pub log_separate_errors: bool,
     pub log_health_checks: bool,
     pub forwardfor: Option<ForwardFor>,
     pub http_conn_mode: HttpConnMode,

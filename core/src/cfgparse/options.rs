@@ -15,6 +15,12 @@ const FLAGS: &[(&str, Field, Cap)] = &[
     ("splice-request", |o| &mut o.splice_request, Cap::Any),
     ("splice-response", |o| &mut o.splice_response, Cap::Any),
     ("dontlognull", |o| &mut o.dontlognull, Cap::Frontend),
+    ("dontlog-normal", |o| &mut o.dontlog_normal, Cap::Frontend),
+    (
+        "log-separate-errors",
+        |o| &mut o.log_separate_errors,
+        Cap::Frontend,
+    ),
     (
         "log-health-checks",
         |o| &mut o.log_health_checks,
@@ -53,6 +59,10 @@ pub(super) fn parse(
                 )));
             }
             valued(px, ln, d)
+        }
+        n if ignored::refused(ignored::REFUSED_OPTIONS, n).is_some() => {
+            let why = ignored::refused(ignored::REFUSED_OPTIONS, n).unwrap_or_default();
+            Err(ln.diag(format!("'option {n}' is not supported by Sluice: {why}.")))
         }
         n if ignored::matches(ignored::OPTIONS, n) => {
             d.warn(ln.diag(format!(

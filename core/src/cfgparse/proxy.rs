@@ -113,6 +113,10 @@ pub(super) fn parse(
             px.disabled = ln.kw() == "disabled";
             Ok(())
         }
+        kw if ignored::refused(ignored::REFUSED_PROXY, kw).is_some() => {
+            let why = ignored::refused(ignored::REFUSED_PROXY, kw).unwrap_or_default();
+            Err(ln.diag(format!("'{kw}' is not supported by Sluice: {why}.")))
+        }
         kw if ignored::matches(ignored::PROXY, kw) => {
             d.warn(ln.diag(format!("'{kw}' is not supported by Sluice and is ignored.")));
             Ok(())

@@ -18,6 +18,7 @@ fn ignored_option(
     ln: &Ln<'_>,
     i: usize,
     table: &[(&str, usize)],
+    refused: &[(&'static str, &'static str)],
     who: &str,
     d: &mut Diags,
 ) -> Result<usize, Diagnostic> {
@@ -25,6 +26,11 @@ fn ignored_option(
     if ignored::TLS_OPTIONS.contains(&opt) {
         return Err(ln.diag(format!(
             "{who} : '{opt}': TLS is not supported by Sluice yet."
+        )));
+    }
+    if let Some(why) = ignored::refused(refused, opt) {
+        return Err(ln.diag(format!(
+            "{who} : '{opt}' is not supported by Sluice: {why}."
         )));
     }
     let Some(&(_, arity)) = table.iter().find(|(n, _)| *n == opt) else {
@@ -46,7 +52,14 @@ pub(super) fn ignored_bind_option(
     who: &str,
     d: &mut Diags,
 ) -> Result<usize, Diagnostic> {
-    ignored_option(ln, i, ignored::BIND_OPTIONS, who, d)
+    ignored_option(
+        ln,
+        i,
+        ignored::BIND_OPTIONS,
+        ignored::REFUSED_BIND_OPTIONS,
+        who,
+        d,
+    )
 }
 
 /// `bind ADDR[,ADDR...] [accept-proxy] [name N] [maxconn N] ...`; `section`
@@ -211,7 +224,14 @@ fn server_option(
         }
         "id" => Err(ln.diag(format!("{who} : 'id' is not allowed here."))),
         _ => {
-            let n = ignored_option(ln, i, ignored::SERVER_OPTIONS, who, d)?;
+            let n = ignored_option(
+                ln,
+                i,
+                ignored::SERVER_OPTIONS,
+                ignored::REFUSED_SERVER_OPTIONS,
+                who,
+                d,
+            )?;
             o.ignored.push(opt.to_string());
             Ok(n)
         }

@@ -177,6 +177,7 @@ impl Engine {
         }
         e.build_peers(cfg, resolve)?;
         e.maxconn = cfg.global.maxconn;
+        e.hard_stop_after_ms = cfg.global.hard_stop_after_ms;
         e.maxrewrite = cfg.global.maxrewrite() as usize;
         e.build_proxies(cfg, resolve)?;
         let now = e.now;
@@ -248,6 +249,8 @@ impl Engine {
                 be,
                 log: !p.logs.is_empty(),
                 dontlognull: p.options.dontlognull,
+                dontlog_normal: p.options.dontlog_normal,
+                log_separate_errors: p.options.log_separate_errors,
                 splice: (
                     p.options.splice_auto || p.options.splice_request,
                     p.options.splice_auto || p.options.splice_response,

@@ -141,6 +141,9 @@ pub(crate) enum TimerKey {
     Check(ServerId),
     /// The purge of a server's idle connections (backend, server).
     IdlePurge(ServerId),
+    /// `hard-stop-after`: the end of a soft stop's wait for live
+    /// connections.
+    HardStop,
 }
 
 /// How the process is stopping.
@@ -190,6 +193,8 @@ pub struct Engine {
     pub(crate) head_out: Vec<u8>,
     pub(crate) stats_timeout_ms: u64,
     pub(crate) stopping: Option<StopMode>,
+    /// `hard-stop-after`, in milliseconds.
+    pub(crate) hard_stop_after_ms: Option<u32>,
     exit_sent: bool,
     /// `proc.` variables.
     pub(crate) proc_vars: crate::vars::Vars,
@@ -225,6 +230,7 @@ impl Engine {
             head_out: Vec::new(),
             stats_timeout_ms: 10_000,
             stopping: None,
+            hard_stop_after_ms: None,
             exit_sent: false,
             proc_vars: Default::default(),
         }
@@ -433,7 +439,13 @@ impl Engine {
         }
         match mode {
             StopMode::Hard => self.close_all(),
-            StopMode::Soft => self.peers_soft_stop(now),
+            StopMode::Soft => {
+                if let Some(ms) = self.hard_stop_after_ms {
+                    self.timers
+                        .arm(TimerKey::HardStop, Some(now.add_ms(u64::from(ms))));
+                }
+                self.peers_soft_stop(now)
+            }
         }
         self.after_entry();
     }
@@ -771,6 +783,15 @@ impl Engine {
             TimerKey::ConnDrain(c) => self.conn_linger_end(now, c),
             TimerKey::Check(srv) => self.check_timer(now, srv),
             TimerKey::IdlePurge(srv) => self.idle_purge(now, srv),
+            TimerKey::HardStop => {
+                if self.stopping == Some(StopMode::Soft) {
+                    self.log(
+                        LogLevel::Warning,
+                        "hard-stop-after expired: closing the remaining connections.".into(),
+                    );
+                    self.stop(now, StopMode::Hard);
+                }
+            }
         }
     }
 
