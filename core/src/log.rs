@@ -60,7 +60,7 @@ impl Engine {
             Some(t) => self.httplog_line(now, s, t),
             None => self.tcplog_line(now, s),
         };
-        self.log(level, line);
+        self.log_px(Some(s.fe), level, line);
     }
 
     /// `%ci:%cp`: the client address (the PROXY header's when one came).

@@ -106,6 +106,11 @@ pub enum CloseHow {
 pub struct LogLine {
     pub level: LogLevel,
     pub text: String,
+    /// Whose `log` targets the line goes to (HAProxy's `send_log(px, ...)`):
+    /// a traffic line its frontend's, a server state change its backend's;
+    /// `None`, the `global` section's. The name is
+    /// [`Engine::proxy_name`](crate::engine::Engine::proxy_name)'s.
+    pub proxy: Option<crate::proxy::ProxyId>,
 }
 
 /// syslog levels, as HAProxy names them.

@@ -624,7 +624,8 @@ impl Driver {
     }
 
     fn write_log(&mut self, line: &LogLine) {
-        self.log.write(line);
+        let proxy = line.proxy.and_then(|p| self.engine.proxy_name(p));
+        self.log.write(line, proxy);
     }
 
     fn listen(&mut self, lid: ListenerId, addr: ListenAddr) {

@@ -13,7 +13,7 @@ use std::io::Read;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use sluice_core::cfgparse::{self, Config, LogAddr, ParseOptions};
+use sluice_core::cfgparse::{self, Config, ParseOptions};
 use sluice_core::engine::{Engine, EngineOptions};
 use sluice_core::time::Time;
 
@@ -327,18 +327,16 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
     let mut warn_limits = warn;
     limits::apply(cfg, &plan, boot, &mut warn_limits).map_err(StartupError)?;
     let mut log = LogSink::new(args.quiet);
-    for t in &cfg.global.logs {
-        match &t.addr {
-            LogAddr::Stdout => log.add_stdout(),
-            LogAddr::Stderr => log.add_stderr(),
-            LogAddr::Unix(path) => log
-                .add_file(path)
-                .map_err(|e| StartupError(format!("cannot open log file {path}: {e}")))?,
-            LogAddr::Inet { .. } => {
-                log.notice("log to a network address is not supported yet; ignored")
-            }
-        }
-    }
+    let progname = std::env::args()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "proxy-mio".into());
+    log.configure(cfg, &progname, &hostname())
+        .map_err(StartupError)?;
     let seed = os_seed();
     let epoch_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)

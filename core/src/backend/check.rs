@@ -361,7 +361,8 @@ impl Engine {
                 "Server {name} is DOWN, reason: {reason}{info}, check duration: {duration}ms. {active} active and {backup} backup servers left. {cur} sessions active, {requeued} requeued, 0 remaining in queue."
             )
         };
-        self.log(
+        self.log_px(
+            Some(be),
             if up {
                 LogLevel::Notice
             } else {
@@ -382,7 +383,8 @@ impl Engine {
             self.lb_recalc(be);
             let b = self.proxies[be].be.as_ref().expect("backend");
             if !b.servers.iter().any(|s| s.usable()) {
-                self.log(
+                self.log_px(
+                    Some(be),
                     LogLevel::Alert,
                     format!("backend {pname} has no server available!"),
                 );

@@ -43,6 +43,20 @@ pub(super) fn parse(
         "stats" => stats(g, ln, d),
         "localpeer" => localpeer(g, st, ln, d),
         "maxconn" => one_uint(ln).map(|v| g.maxconn = Some(v)),
+        "log-tag" => {
+            if ln.arg(1).is_empty() {
+                return Err(ln.diag("'log-tag' expects a tag for use in syslog."));
+            }
+            ln.no_extra(2)?;
+            g.log_tag = Some(ln.arg(1).to_string());
+            Ok(())
+        }
+        "log-send-hostname" => {
+            ln.no_extra(2)?;
+            let name = Some(ln.arg(1)).filter(|n| !n.is_empty());
+            g.log_send_hostname = Some(name.map(str::to_string));
+            Ok(())
+        }
         "hard-stop-after" => {
             let v = ln.time_at(1, "hard-stop-after")?;
             ln.no_extra(2)?;

@@ -87,11 +87,6 @@ pub const GLOBAL: &[&str] = &[
 /// Global keywords HAProxy knows that Sluice refuses, each with the reason
 /// (what ignoring it would change).
 pub const REFUSED_GLOBAL: &[(&str, &str)] = &[
-    ("log-tag", "it changes the tag of every log line"),
-    (
-        "log-send-hostname",
-        "it changes the header of every log line",
-    ),
     (
         "grace",
         "it keeps listeners accepting for a while after a soft stop",

@@ -78,6 +78,11 @@ pub struct Global {
     /// `hard-stop-after T`: how long a soft stop may wait for the live
     /// connections before closing them (HAProxy's `global.hard_stop_after`).
     pub hard_stop_after_ms: Option<u32>,
+    /// `log-tag NAME`: the syslog tag (by default the program's name).
+    pub log_tag: Option<String>,
+    /// `log-send-hostname [NAME]`: the host name written in syslog
+    /// headers (`Some(None)`: the system's).
+    pub log_send_hostname: Option<Option<String>>,
 }
 
 /// A user or a group as written: a name the driver looks up (`user`,
@@ -130,6 +135,8 @@ impl Default for Global {
             fd_hard_limit: None,
             strict_limits: true,
             hard_stop_after_ms: None,
+            log_tag: None,
+            log_send_hostname: None,
         }
     }
 }

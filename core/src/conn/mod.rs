@@ -604,7 +604,8 @@ impl Engine {
                 // nothing: closed or failed before any byte of a header.
                 let null = why.is_null() && self.proxies[fe].dontlognull;
                 if self.proxies[fe].log && !null {
-                    self.log(
+                    self.log_px(
+                        Some(fe),
                         LogLevel::Notice,
                         format!(
                             "{who} [{date}] {name}/{}: {}",

@@ -42,7 +42,7 @@ pub use crate::listener::CliLevel;
 pub(crate) use crate::listener::{Listener, ListenerKind};
 use crate::peers::section::PeersSection;
 use crate::pool::Pool;
-use crate::proxy::Proxy;
+use crate::proxy::{Proxy, ProxyId};
 use crate::rng::Rng;
 use crate::session::Session;
 use crate::sock::{Action, CloseHow, ListenerId, LogLevel, LogLine, SockError, SockId};
@@ -748,8 +748,23 @@ impl Engine {
         true
     }
 
+    /// A line for the `global` section's log targets.
     pub(crate) fn log(&mut self, level: LogLevel, text: String) {
-        self.actions.push_back(Action::Log(LogLine { level, text }));
+        self.log_px(None, level, text);
+    }
+
+    /// A line for the log targets of proxy `px` (`None`: the global ones).
+    pub(crate) fn log_px(&mut self, px: Option<ProxyId>, level: LogLevel, text: String) {
+        self.actions.push_back(Action::Log(LogLine {
+            level,
+            text,
+            proxy: px,
+        }));
+    }
+
+    /// The name of proxy `px` (a frontend, backend or `listen` section).
+    pub fn proxy_name(&self, px: ProxyId) -> Option<&str> {
+        self.proxies.get(px.idx()).map(|p| p.name.as_str())
     }
 
     fn run_timer(&mut self, now: Time, key: TimerKey) {
