@@ -1037,6 +1037,8 @@ fn server_lines() {
         disabled: true,
         send_proxy: true,
         send_proxy_v2: true,
+        check_port: None,
+        check_addr: None,
         ignored: vec![],
     };
     assert_eq!(full.opts, want);
@@ -2482,8 +2484,8 @@ fn refused_keywords_name_their_line_and_reason() {
             "parsing [t.cfg:2] : 'bind :8080' in section 'frontend' : 'proto' is not supported by Sluice: clients of another protocol (h2) would be spoken to in HTTP/1.",
         ),
         (
-            &["backend be", "    server s 127.0.0.1:80 check port 8008"],
-            "parsing [t.cfg:2] : 'server be/s' : 'port' is not supported by Sluice: health checks would probe another port.",
+            &["backend be", "    server s 127.0.0.1:80 check agent-check"],
+            "parsing [t.cfg:2] : 'server be/s' : 'agent-check' is not supported by Sluice: the agent changes server weights and states.",
         ),
         (
             &["backend be", "    option mysql-check user haproxy"],

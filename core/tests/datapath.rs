@@ -920,3 +920,112 @@ fn hard_stop_after_ends_a_soft_stop_that_waits_too_long() {
         }
     }
 }
+
+/// The state and last check status of `be/srv` in `show stat`.
+fn srv_state(w: &mut World, be: &str, srv: &str) -> (String, String) {
+    let now = w.now;
+    let out = w.engine.cli_request(now, "show stat");
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap()
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    for l in lines {
+        let f: Vec<&str> = l.split(',').collect();
+        if f.first() == Some(&be) && f.get(1) == Some(&srv) {
+            // The `* ` of a check in progress is checked apart.
+            let st = f[col("check_status")].trim_start_matches("* ");
+            return (f[col("status")].to_string(), st.to_string());
+        }
+    }
+    panic!("no {be}/{srv} in show stat:\n{out}");
+}
+
+/// `option tcp-check` scripts, `option redis-check`, `check port`: the
+/// server is up when its script passes, down with HAProxy's status when an
+/// expect fails or never matches.
+#[test]
+fn scripted_checks_and_check_port() {
+    // (backend lines, server options, server mode, status, check status)
+    let cases: &[(&str, &str, ServerMode, &str, &str)] = &[
+        // The echo server sends back what the script sends.
+        (
+            "    option tcp-check\n    tcp-check send hello\\r\\n\n    tcp-check expect string hello\n",
+            "",
+            ServerMode::Echo,
+            "UP",
+            "L7OK",
+        ),
+        (
+            "    option tcp-check\n    tcp-check connect\n    tcp-check send-binary 50494e470d0a\n    tcp-check expect rstring ^PI.G\n    tcp-check send x\n    tcp-check expect binary 78\n",
+            "",
+            ServerMode::Echo,
+            "UP",
+            "L7OK",
+        ),
+        // Never matched: the check times out (`timeout check`).
+        (
+            "    option tcp-check\n    tcp-check send PING\\r\\n\n    tcp-check expect string +PONG\n",
+            "",
+            ServerMode::Echo,
+            "DOWN",
+            "L7TOUT",
+        ),
+        (
+            "    option redis-check\n",
+            "",
+            ServerMode::Echo,
+            "DOWN",
+            "L7TOUT",
+        ),
+        // A negated expect fails at once on a match.
+        (
+            "    option tcp-check\n    tcp-check send ERR\n    tcp-check expect ! string ERR\n",
+            "",
+            ServerMode::Echo,
+            "DOWN",
+            "L7RSP",
+        ),
+        // `option tcp-check` without rules: a connect check.
+        ("    option tcp-check\n", "", ServerMode::Echo, "UP", "L4OK"),
+        // `check port` probes another port: refused there.
+        ("", "port 9009", ServerMode::Echo, "DOWN", "L4CON"),
+        // `tcp-check connect port` too.
+        (
+            "    option tcp-check\n    tcp-check connect port 9009\n",
+            "",
+            ServerMode::Echo,
+            "DOWN",
+            "L4CON",
+        ),
+        // The server refuses, `check port` goes elsewhere (an echo).
+        ("", "port 9002", ServerMode::Refuse, "UP", "L4OK"),
+    ];
+    for (be, opts, mode, status, check) in cases {
+        let mut w = World::new(&cfg(
+            "    timeout check 500ms\n",
+            &format!("{be}    server s1 {S1} check inter 1s fall 1 {opts}\n"),
+        ));
+        w.server(S1, *mode);
+        w.server(S2, ServerMode::Echo);
+        w.server("127.0.0.1:9009", ServerMode::Refuse);
+        w.advance(1800);
+        let got = srv_state(&mut w, "app", "s1");
+        if *check == "L7TOUT" {
+            // The next check (at 1500 ms) waits for its expect now: `show
+            // stat` marks it in progress, as HAProxy does.
+            let now = w.now;
+            let out = w.engine.cli_request(now, "show stat");
+            assert!(out.contains(",* L7TOUT,"), "{out}");
+        }
+        assert_eq!(
+            (got.0.as_str(), got.1.as_str()),
+            (*status, *check),
+            "{be:?} {opts:?}: {:?}",
+            w.log_texts()
+        );
+    }
+}

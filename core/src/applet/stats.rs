@@ -371,7 +371,9 @@ impl Engine {
             put(&mut r, "chkfail", s.chkfail);
             put(&mut r, "chkdown", s.chkdown);
             put(&mut r, "downtime", 0);
-            put(&mut r, "check_status", ck.last_status);
+            // `* `: a check is in progress (HAProxy's `CHK_ST_INPROGRESS`).
+            let busy = if ck.sock.is_some() { "* " } else { "" };
+            put(&mut r, "check_status", format!("{busy}{}", ck.last_status));
             put(&mut r, "check_duration", ck.last_duration_ms);
             put(&mut r, "check_rise", cc.rise);
             put(&mut r, "check_fall", cc.fall);
@@ -380,6 +382,10 @@ impl Engine {
                 "L4OK" => "Layer4 check passed",
                 "L4CON" => "Layer4 connection problem",
                 "L4TOUT" => "Layer4 timeout",
+                "L7OK" => "Layer7 check passed",
+                "L7TOUT" => "Layer7 timeout",
+                "L7RSP" => "Layer7 invalid response",
+                "L7STS" => "Layer7 wrong status",
                 _ => "Initializing",
             };
             put(&mut r, "check_desc", desc);

@@ -121,7 +121,7 @@ impl Engine {
             let inter = u64::from(cc.inter_ms.max(1));
             return self.set_check_next(srv, Some(now.add_ms(inter)));
         }
-        let addr = server.cfg.addr;
+        let addr = cc.addr;
         let timeout = self.proxies[be]
             .timeouts
             .connect_ms
@@ -145,6 +145,18 @@ impl Engine {
         let (Some(cc), Some(ck)) = (server.cfg.check.as_ref(), server.check.as_mut()) else {
             return;
         };
+        if cc.script.is_some() {
+            // A scripted check: its steps run under `timeout check` (else
+            // `inter`), as an HTTP check's exchange does.
+            ck.step = 0;
+            ck.closed = false;
+            ck.tx.clear();
+            ck.rx = crate::buf::Buffer::with_capacity(16 * 1024);
+            ck.connected = true;
+            let deadline = now.add_ms(u64::from(to.unwrap_or(cc.inter_ms).max(1)));
+            self.set_check_next(srv, Some(deadline));
+            return self.check_run_script(now, srv);
+        }
         let Some(req) = cc.http_req.clone() else {
             return self.check_done(now, srv, true, "L4OK", "");
         };
@@ -189,7 +201,81 @@ impl Engine {
         }
     }
 
-    /// Reads the status line of an HTTP check's response.
+    /// Runs a scripted check's steps from where it stands: queues what to
+    /// send, matches what was received, and ends the check at the end of
+    /// the script or at the first failed expect (HAProxy's
+    /// `tcpcheck_main`).
+    fn check_run_script(&mut self, now: Time, srv: ServerId) {
+        use crate::backend::server::CheckStep;
+        let Some(server) = self.server_mut(srv) else {
+            return;
+        };
+        let (Some(cc), Some(ck)) = (server.cfg.check.as_ref(), server.check.as_mut()) else {
+            return;
+        };
+        let Some(script) = cc.script.clone() else {
+            return;
+        };
+        loop {
+            let Some(step) = script.get(ck.step) else {
+                return self.check_done(now, srv, true, "L7OK", "(tcp-check)");
+            };
+            match step {
+                CheckStep::Send(bytes) => {
+                    ck.tx.extend_from_slice(bytes);
+                    ck.step += 1;
+                }
+                CheckStep::Expect {
+                    negate,
+                    matcher,
+                    min_recv,
+                    step,
+                    comment,
+                } => {
+                    let data = ck.rx.data();
+                    let done = ck.closed || ck.rx.is_full();
+                    let enough = data.len() >= *min_recv;
+                    let hit = enough && !data.is_empty() && matcher.matches(data);
+                    let fail = |what: &str| match comment {
+                        Some(c) => c.clone(),
+                        None => format!("TCPCHK {what} '{}' at step {step}", matcher.text()),
+                    };
+                    match (negate, hit) {
+                        (false, true) | (true, false) if !*negate || done => {
+                            // Matched (or, negated, ended without a match):
+                            // what was read is consumed.
+                            ck.rx.reset();
+                            ck.step += 1;
+                        }
+                        (true, true) => {
+                            let info = fail("matched unwanted content");
+                            return self.check_done(now, srv, false, "L7RSP", &info);
+                        }
+                        _ if done => {
+                            let info = if ck.rx.data().is_empty() {
+                                match comment {
+                                    Some(c) => c.clone(),
+                                    None => format!("TCPCHK got an empty response at step {step}"),
+                                }
+                            } else {
+                                fail("did not match content")
+                            };
+                            return self.check_done(now, srv, false, "L7RSP", &info);
+                        }
+                        // Wait for more bytes.
+                        _ => break,
+                    }
+                }
+            }
+        }
+        let (sock, pending) = (ck.sock, !ck.tx.is_empty());
+        if let Some(sock) = sock {
+            self.set_interest(sock, true, pending);
+        }
+    }
+
+    /// Reads the status line of an HTTP check's response, or feeds a
+    /// scripted check.
     pub(crate) fn check_on_recv(&mut self, now: Time, srv: ServerId, n: usize) {
         let Some(server) = self.server_mut(srv) else {
             return;
@@ -197,6 +283,13 @@ impl Engine {
         let (Some(cc), Some(ck)) = (server.cfg.check.as_ref(), server.check.as_mut()) else {
             return;
         };
+        if cc.script.is_some() {
+            ck.rx.commit(n);
+            if n == 0 {
+                ck.closed = true;
+            }
+            return self.check_run_script(now, srv);
+        }
         ck.rx.commit(n);
         let data = ck.rx.data();
         let line_end = data.iter().position(|&b| b == b'\n');
@@ -423,6 +516,8 @@ mod tests {
             fall: 3,
             http_req: None,
             expect: None,
+            addr: "127.0.0.1:80".parse().unwrap(),
+            script: None,
         }
     }
 
@@ -437,6 +532,8 @@ mod tests {
             tx: Vec::new(),
             rx: crate::buf::Buffer::null(),
             connected: false,
+            step: 0,
+            closed: false,
             last_info: String::new(),
         }
     }

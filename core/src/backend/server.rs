@@ -82,6 +82,69 @@ pub struct CheckCfg {
     /// `http-check expect [!] status`: inclusive ranges and negation;
     /// `None`: any 2xx or 3xx passes.
     pub expect: Option<(bool, Vec<(u16, u16)>)>,
+    /// Where checks connect: the server's address unless `addr`, `port`
+    /// or `tcp-check connect port` say otherwise (HAProxy's `check.addr`
+    /// and `check.port`).
+    pub addr: SocketAddr,
+    /// `option tcp-check` rules after the connect, or `option redis-check`'s
+    /// (HAProxy's `tcpcheck_rules`); `None`: a connect-only or HTTP check.
+    pub script: Option<std::sync::Arc<[CheckStep]>>,
+}
+
+/// One step of a scripted check after its connect (HAProxy's
+/// `struct tcpcheck_rule` of type send or expect).
+#[derive(Clone, Debug)]
+pub enum CheckStep {
+    /// Bytes to send.
+    Send(Vec<u8>),
+    /// Wait until the received bytes match (or, negated, until the
+    /// connection ends without a match).
+    Expect {
+        negate: bool,
+        matcher: CheckMatch,
+        /// `min-recv`: bytes to wait for before matching.
+        min_recv: usize,
+        /// The rule's position among the rules (1 is the connect), and its
+        /// `comment`, for the check's `info` on failure.
+        step: usize,
+        comment: Option<String>,
+    },
+}
+
+/// What a check `expect` looks for.
+#[derive(Clone, Debug)]
+pub enum CheckMatch {
+    /// `string` / `binary`: these bytes anywhere in what was received.
+    Bytes { text: String, bytes: Vec<u8> },
+    /// `rstring` (on the bytes) / `rbinary` (on their hex form).
+    Regex {
+        re: crate::sample::Regex,
+        binary: bool,
+    },
+}
+
+impl CheckMatch {
+    /// Whether `data` matches.
+    pub fn matches(&self, data: &[u8]) -> bool {
+        match self {
+            CheckMatch::Bytes { bytes, .. } => {
+                bytes.is_empty() || data.windows(bytes.len()).any(|w| w == &bytes[..])
+            }
+            CheckMatch::Regex { re, binary: false } => re.is_match(data),
+            CheckMatch::Regex { re, binary: true } => {
+                let hex: String = data.iter().map(|b| format!("{b:02X}")).collect();
+                re.is_match(hex.as_bytes())
+            }
+        }
+    }
+
+    /// The pattern as written.
+    pub fn text(&self) -> &str {
+        match self {
+            CheckMatch::Bytes { text, .. } => text,
+            CheckMatch::Regex { re, .. } => &re.source,
+        }
+    }
 }
 
 /// Health check progress of one server (the run-time half of HAProxy's
@@ -107,6 +170,10 @@ pub struct Check {
     pub rx: crate::buf::Buffer,
     /// The check's connection is established (an L7 check is under way).
     pub connected: bool,
+    /// The next step of a scripted check.
+    pub step: usize,
+    /// The server closed the check's connection.
+    pub closed: bool,
     /// The last check's detail (`check_desc`/info in logs).
     pub last_info: String,
 }

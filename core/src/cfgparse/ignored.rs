@@ -227,7 +227,6 @@ pub const REFUSED_OPTIONS: &[(&str, &str)] = &[
     ("ldap-check", "it decides which servers are up"),
     ("mysql-check", "it decides which servers are up"),
     ("pgsql-check", "it decides which servers are up"),
-    ("redis-check", "it decides which servers are up"),
     ("smtpchk", "it decides which servers are up"),
     ("spop-check", "it decides which servers are up"),
     ("ssl-hello-chk", "it decides which servers are up"),
@@ -324,8 +323,6 @@ pub const REFUSED_SERVER_OPTIONS: &[(&str, &str)] = &[
     ("agent-addr", "the agent changes server weights and states"),
     ("agent-send", "the agent changes server weights and states"),
     ("check-send-proxy", "it changes what health checks send"),
-    ("addr", "health checks would probe another address"),
-    ("port", "health checks would probe another port"),
     ("minconn", "it changes the dynamic maxconn of servers"),
     ("track", "the server's state follows another server"),
     (

@@ -472,6 +472,41 @@ pub struct ForwardFor {
     pub if_none: bool,
 }
 
+/// One `tcp-check` rule (HAProxy's `struct tcpcheck_rule`), in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TcpCheckRule {
+    /// `tcp-check connect [port N]`: only as the first rule (HAProxy adds
+    /// one when the first rule is not a connect).
+    Connect { port: Option<u16> },
+    /// `tcp-check send STRING` / `send-binary HEX`: bytes to send.
+    Send(Vec<u8>),
+    /// `tcp-check expect [!] string|rstring|binary|rbinary PATTERN`.
+    Expect {
+        negate: bool,
+        pattern: TcpCheckMatch,
+        /// `min-recv N`: bytes to wait for before matching.
+        min_recv: Option<u32>,
+    },
+}
+
+/// What a `tcp-check expect` looks for in the received bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TcpCheckMatch {
+    /// `string S`, `binary HEX`: the bytes, anywhere.
+    Bytes { text: String, bytes: Vec<u8> },
+    /// `rstring RE` (`rbinary` matches the hex form of the bytes).
+    Regex { text: String, binary: bool },
+}
+
+/// A `tcp-check` line: the rule and its `comment` (the check's `info` when
+/// it fails there).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpCheckLine {
+    pub place: Place,
+    pub rule: TcpCheckRule,
+    pub comment: Option<String>,
+}
+
 /// `option httpchk [METHOD] [URI] [VERSION]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpChk {
@@ -505,6 +540,8 @@ pub struct ProxyOptions {
     pub http_conn_mode: HttpConnMode,
     pub httpchk: Option<HttpChk>,
     pub tcp_check: bool,
+    /// `option redis-check`: `PING`, expect `+PONG`.
+    pub redis_check: bool,
 }
 
 /// `http-check expect [!] status CODES`.
@@ -540,6 +577,12 @@ pub struct ServerOptions {
     pub disabled: bool,
     pub send_proxy: bool,
     pub send_proxy_v2: bool,
+    /// `port N`: the port health checks connect to (HAProxy's
+    /// `check.port`); by default the server's.
+    pub check_port: Option<u16>,
+    /// `addr A`: the address health checks connect to; by default the
+    /// server's.
+    pub check_addr: Option<super::addr::Addr>,
     /// Recognised options Sluice does not implement (each with a warning).
     pub ignored: Vec<String>,
 }
@@ -560,6 +603,8 @@ impl Default for ServerOptions {
             disabled: false,
             send_proxy: false,
             send_proxy_v2: false,
+            check_port: None,
+            check_addr: None,
             ignored: Vec::new(),
         }
     }
@@ -721,6 +766,11 @@ pub struct Proxy {
     pub options: ProxyOptions,
     pub http_reuse: HttpReuse,
     pub http_check_expect: Option<HttpCheckExpect>,
+    /// `tcp-check` rules, in order (used with `option tcp-check`; `option
+    /// redis-check` writes its own).
+    pub tcp_checks: Vec<TcpCheckLine>,
+    /// A `tcp-check comment` waiting for the rule it names.
+    pub pending_tcp_check_comment: Option<String>,
     pub logs: Vec<ProxyLog>,
     pub stick_table: Option<TableDecl>,
     pub stick_rules: Vec<StickRule>,
@@ -759,6 +809,8 @@ impl Proxy {
             options: ProxyOptions::default(),
             http_reuse: HttpReuse::Safe,
             http_check_expect: None,
+            tcp_checks: Vec::new(),
+            pending_tcp_check_comment: None,
             logs: Vec::new(),
             stick_table: None,
             stick_rules: Vec::new(),
@@ -790,6 +842,7 @@ impl Proxy {
         p.options = defaults.options.clone();
         p.http_reuse = defaults.http_reuse;
         p.http_check_expect = defaults.http_check_expect.clone();
+        p.tcp_checks = defaults.tcp_checks.clone();
         p.default_server = defaults.default_server.clone();
         p.logs = defaults.logs.clone();
         if kind.is_frontend() || kind == ProxyKind::Defaults {

@@ -52,7 +52,7 @@ pub(super) fn parse(
     }
     match name {
         "http-keep-alive" | "http-server-close" | "httpclose" => conn_mode(px, base, ln),
-        "tcplog" | "httplog" | "forwardfor" | "httpchk" | "tcp-check" => {
+        "tcplog" | "httplog" | "forwardfor" | "httpchk" | "tcp-check" | "redis-check" => {
             if ln.kwm != Kwm::Std {
                 return Err(ln.diag(format!(
                     "negation/default is not supported for option '{name}'."
@@ -119,12 +119,22 @@ fn valued(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> 
             if warn_if_not_cap(px, ln, "httpchk", Cap::Backend, d) {
                 px.options.httpchk = Some(httpchk(ln)?);
                 px.options.tcp_check = false;
+                px.options.redis_check = false;
+            }
+        }
+        "redis-check" => {
+            ln.no_extra(2)?;
+            if warn_if_not_cap(px, ln, "redis-check", Cap::Backend, d) {
+                px.options.redis_check = true;
+                px.options.tcp_check = false;
+                px.options.httpchk = None;
             }
         }
         _ => {
             ln.no_extra(2)?;
             if warn_if_not_cap(px, ln, "tcp-check", Cap::Backend, d) {
                 px.options.tcp_check = true;
+                px.options.redis_check = false;
                 px.options.httpchk = None;
             }
         }

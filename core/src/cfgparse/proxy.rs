@@ -101,6 +101,7 @@ pub(super) fn parse(
         "option" => options::parse(px, base, ln, d),
         "http-reuse" => http_reuse(px, ln, d),
         "http-check" => http_check(px, ln, d),
+        "tcp-check" => tcp_check(px, ln, d),
         "log" => log::parse_proxy(&mut px.logs, ln, d),
         "stick-table" => stick_table(px, ln, d),
         "stick" => rules::stick(px, ln, d),
@@ -334,6 +335,199 @@ fn http_check(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnost
         });
     }
     Ok(())
+}
+
+/// `tcp-check connect|send|send-binary|expect|comment ...` (HAProxy's
+/// `parse_tcpcheck_*`). A section's own rules replace inherited ones.
+fn tcp_check(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    use super::model::{TcpCheckLine, TcpCheckMatch, TcpCheckRule};
+    let kw = ln.arg(1);
+    let who = format!("'tcp-check {kw}'");
+    // Options after the rule's own words: `comment TEXT` everywhere,
+    // `port N` on connect, `min-recv N` on expect.
+    let mut o = TcpCheckOpts::default();
+    let rule = match kw {
+        "comment" => {
+            // A comment alone names the next rule's failures in HAProxy;
+            // Sluice keeps it on that rule.
+            if ln.arg(2).is_empty() {
+                return Err(ln.diag(format!("{who} : expects a string as argument.")));
+            }
+            ln.no_extra(3)?;
+            None
+        }
+        "connect" => {
+            let mut from = 2;
+            if ln.arg(2) == "default" {
+                from = 3;
+            }
+            o.tail(ln, &who, from, &["port", "comment"])?;
+            Some(TcpCheckRule::Connect { port: o.port })
+        }
+        "send" | "send-binary" => {
+            let data = ln.arg(2);
+            if data.is_empty() {
+                return Err(ln.diag(format!("{who} : expects a string as argument.")));
+            }
+            let bytes = if kw == "send" {
+                data.as_bytes().to_vec()
+            } else {
+                parse_hex(data).ok_or_else(|| {
+                    ln.diag(format!("{who} : '{data}' is not a hexadecimal string."))
+                })?
+            };
+            o.tail(ln, &who, 3, &["comment"])?;
+            Some(TcpCheckRule::Send(bytes))
+        }
+        "expect" => {
+            let mut i = 2;
+            // `min-recv` and `comment` may come before the match.
+            while matches!(ln.arg(i), "min-recv" | "comment") {
+                o.one(ln, &who, i)?;
+                i += 2;
+            }
+            let negate = ln.arg(i) == "!";
+            if negate {
+                i += 1;
+            }
+            let (kind, text) = (ln.arg(i), ln.arg(i + 1));
+            if text.is_empty() && !kind.is_empty() {
+                return Err(ln.diag(format!("{who} : '{kind}' expects a pattern as argument.")));
+            }
+            let pattern = match kind {
+                "string" => TcpCheckMatch::Bytes {
+                    text: text.to_string(),
+                    bytes: text.as_bytes().to_vec(),
+                },
+                "binary" => TcpCheckMatch::Bytes {
+                    text: text.to_string(),
+                    bytes: parse_hex(text).ok_or_else(|| {
+                        ln.diag(format!("{who} : '{text}' is not a hexadecimal string."))
+                    })?,
+                },
+                "rstring" | "rbinary" => {
+                    crate::sample::Regex::new(text, false)
+                        .map_err(|e| ln.diag(format!("{who} : {e}")))?;
+                    TcpCheckMatch::Regex {
+                        text: text.to_string(),
+                        binary: kind == "rbinary",
+                    }
+                }
+                "" => return Err(ln.diag(format!("{who} : expects a pattern type and a pattern."))),
+                other => {
+                    return Err(ln.diag(format!(
+                        "{who} : '{other}' is not supported by Sluice (supported: string, rstring, binary, rbinary)."
+                    )))
+                }
+            };
+            o.tail(ln, &who, i + 2, &["comment", "min-recv"])?;
+            Some(TcpCheckRule::Expect {
+                negate,
+                pattern,
+                min_recv: o.min_recv,
+            })
+        }
+        "" => return Err(ln.diag("'tcp-check' expects 'comment', 'connect', 'send', 'send-binary' or 'expect'.")),
+        other => {
+            return Err(ln.diag(format!(
+                "'tcp-check {other}' is not supported by Sluice (supported: comment, connect, send, send-binary, expect)."
+            )))
+        }
+    };
+    if !warn_if_not_cap(px, ln, "tcp-check", Cap::Backend, d) {
+        return Ok(());
+    }
+    // Rules inherited from a defaults section give way to the section's own.
+    let inherited =
+        |l: &TcpCheckLine| l.place.file != px.place.file || l.place.line < px.place.line;
+    if px.tcp_checks.first().is_some_and(inherited) {
+        px.tcp_checks.clear();
+    }
+    let Some(rule) = rule else {
+        px.pending_tcp_check_comment = Some(ln.arg(2).to_string());
+        return Ok(());
+    };
+    if matches!(rule, TcpCheckRule::Connect { .. }) && !px.tcp_checks.is_empty() {
+        return Err(ln.diag(format!(
+            "{who} : Sluice supports 'tcp-check connect' as the first rule only."
+        )));
+    }
+    let comment = o.comment.or_else(|| px.pending_tcp_check_comment.take());
+    px.tcp_checks.push(TcpCheckLine {
+        place: ln.place(),
+        rule,
+        comment,
+    });
+    Ok(())
+}
+
+/// The options after a `tcp-check` rule's own words.
+#[derive(Default)]
+struct TcpCheckOpts {
+    comment: Option<String>,
+    port: Option<u16>,
+    min_recv: Option<u32>,
+}
+
+impl TcpCheckOpts {
+    /// The options from word `from` on, each among `allowed`.
+    fn tail(
+        &mut self,
+        ln: &Ln<'_>,
+        who: &str,
+        from: usize,
+        allowed: &[&str],
+    ) -> Result<(), Diagnostic> {
+        let mut i = from;
+        while !ln.arg(i).is_empty() {
+            if !allowed.contains(&ln.arg(i)) {
+                return Err(ln.diag(format!(
+                    "{who} : '{}' is not supported by Sluice (supported: {}).",
+                    ln.arg(i),
+                    allowed.join(", ")
+                )));
+            }
+            self.one(ln, who, i)?;
+            i += 2;
+        }
+        Ok(())
+    }
+
+    /// The option at word `i` and its value.
+    fn one(&mut self, ln: &Ln<'_>, who: &str, i: usize) -> Result<(), Diagnostic> {
+        let (opt, val) = (ln.arg(i), ln.arg(i + 1));
+        if val.is_empty() {
+            return Err(ln.diag(format!("{who} : '{opt}' expects an argument.")));
+        }
+        match opt {
+            "comment" => self.comment = Some(val.to_string()),
+            "port" => {
+                let p = val.parse::<u16>().ok().filter(|p| *p > 0);
+                self.port =
+                    Some(p.ok_or_else(|| ln.diag(format!("{who} : invalid port '{val}'.")))?);
+            }
+            _ => {
+                let n = val.parse::<u32>().map_err(|_| {
+                    ln.diag(format!(
+                        "{who} : 'min-recv' expects an integer (got '{val}')."
+                    ))
+                })?;
+                self.min_recv = Some(n);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `"2b504f4e47"` as bytes.
+fn parse_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// A section may replace an inherited `http-check expect`, not repeat its own.

@@ -210,6 +210,25 @@ fn server_option(
             *numeric_field(o, opt) = v;
             Ok(2)
         }
+        "port" => {
+            let v = ln.arg(i + 1);
+            let port = v
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| ln.diag(format!("{who} : 'port' : invalid port '{v}'.")))?;
+            o.check_port = Some(port);
+            Ok(2)
+        }
+        "addr" => {
+            let v = ln.arg(i + 1);
+            if v.is_empty() {
+                return Err(ln.diag(format!("{who} : 'addr' expects an address.")));
+            }
+            let a = parse_addr(v).map_err(|e| ln.diag(format!("{who} : 'addr' : {e}")))?;
+            o.check_addr = Some(a.addr);
+            Ok(2)
+        }
         "inter" | "fastinter" | "downinter" => {
             let v = ln.time_at(i + 1, opt).map_err(|e| prefixed(e, who))?;
             if v == 0 {

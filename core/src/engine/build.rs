@@ -8,7 +8,7 @@ use core::fmt;
 use core::net::SocketAddr;
 
 use crate::backend::lb;
-use crate::backend::server::{Check, CheckCfg, Server, ServerCfg, SrvAdmin, SrvState};
+use crate::backend::server::{Check, CheckCfg, CheckStep, Server, ServerCfg, SrvAdmin, SrvState};
 use crate::cfgparse::{self, Addr, Balance, Config, Host, IdSpec, StatsLevel, StickKind};
 use crate::engine::{CliLevel, Engine, EngineOptions, ListenerKind};
 use crate::proxy::{Backend, BackendCfg, Frontend, Proxy, ProxyId, StickRule};
@@ -37,6 +37,104 @@ impl fmt::Display for StartError {
 
 /// Resolves a host name and port to a socket address (the driver's job).
 pub type Resolver<'a> = &'a dyn Fn(&str, u16) -> Option<SocketAddr>;
+
+/// The steps of a scripted check after its connect: `option redis-check`'s,
+/// or the `tcp-check` rules under `option tcp-check` (none: a connect-only
+/// check, as HAProxy's rule-less `tcp-check`).
+fn check_script(p: &crate::cfgparse::Proxy) -> Option<std::sync::Arc<[CheckStep]>> {
+    use crate::backend::server::CheckMatch;
+    use crate::cfgparse::{TcpCheckMatch, TcpCheckRule};
+    if p.options.redis_check {
+        // HAProxy's redis-check ruleset: PING, then `+PONG`.
+        let steps = vec![
+            CheckStep::Send(b"PING\r\n".to_vec()),
+            CheckStep::Expect {
+                negate: false,
+                matcher: CheckMatch::Bytes {
+                    text: "+PONG".into(),
+                    bytes: b"+PONG".to_vec(),
+                },
+                min_recv: 0,
+                step: 2,
+                comment: None,
+            },
+        ];
+        return Some(steps.into());
+    }
+    if !p.options.tcp_check {
+        return None;
+    }
+    let mut steps = Vec::new();
+    // Step numbers count the connect, implicit or written.
+    let implicit = !matches!(
+        p.tcp_checks.first().map(|l| &l.rule),
+        Some(TcpCheckRule::Connect { .. })
+    );
+    for (i, l) in p.tcp_checks.iter().enumerate() {
+        let step = i + 1 + usize::from(implicit);
+        match &l.rule {
+            TcpCheckRule::Connect { .. } => {}
+            TcpCheckRule::Send(b) => steps.push(CheckStep::Send(b.clone())),
+            TcpCheckRule::Expect {
+                negate,
+                pattern,
+                min_recv,
+            } => {
+                let matcher = match pattern {
+                    TcpCheckMatch::Bytes { text, bytes } => CheckMatch::Bytes {
+                        text: text.clone(),
+                        bytes: bytes.clone(),
+                    },
+                    TcpCheckMatch::Regex { text, binary } => CheckMatch::Regex {
+                        // Checked when the line was parsed.
+                        re: crate::sample::Regex::new(text, false).ok()?,
+                        binary: *binary,
+                    },
+                };
+                steps.push(CheckStep::Expect {
+                    negate: *negate,
+                    matcher,
+                    min_recv: min_recv.map_or(0, |m| m as usize),
+                    step,
+                    comment: l.comment.clone(),
+                });
+            }
+        }
+    }
+    // Nothing after the connect: a connect check (`L4OK`).
+    (!steps.is_empty()).then(|| steps.into())
+}
+
+/// Where the checks of server `s` connect: `addr` (else the server's
+/// address), on `tcp-check connect port`, else `port`, else the server's
+/// port.
+fn check_address(
+    p: &crate::cfgparse::Proxy,
+    s: &crate::cfgparse::Server,
+    server: SocketAddr,
+    resolve: Resolver<'_>,
+) -> Result<SocketAddr, String> {
+    let mut a = server;
+    if let Some(addr) = &s.opts.check_addr {
+        let with_port = match addr {
+            Addr::Inet { host, port: None } => Addr::Inet {
+                host: host.clone(),
+                port: Some(server.port()),
+            },
+            other => other.clone(),
+        };
+        a = resolve_addr(&with_port, resolve)
+            .map_err(|m| format!("'server {}' : 'addr' : {m}", s.name))?;
+    }
+    let connect_port = match p.tcp_checks.first().map(|l| &l.rule) {
+        Some(crate::cfgparse::TcpCheckRule::Connect { port }) if p.options.tcp_check => *port,
+        _ => None,
+    };
+    if let Some(port) = connect_port.or(s.opts.check_port) {
+        a.set_port(port);
+    }
+    Ok(a)
+}
 
 fn resolve_addr(addr: &Addr, resolve: Resolver<'_>) -> Result<SocketAddr, String> {
     match addr {
@@ -304,6 +402,8 @@ impl Engine {
             let addr = resolve_addr(&s.addr, resolve)
                 .map_err(|m| err(format!("'server {}' : {m}", s.name)))?;
             let o = &s.opts;
+            let script = check_script(p);
+            let check_addr = check_address(p, s, addr, resolve).map_err(&err)?;
             let check_cfg =
                 o.check.then(|| CheckCfg {
                     inter_ms: o.inter_ms,
@@ -318,6 +418,8 @@ impl Engine {
                         .http_check_expect
                         .as_ref()
                         .map(|e| (e.negate, e.status.clone())),
+                    addr: check_addr,
+                    script: script.clone(),
                 });
             let check = o.check.then(|| Check {
                 // Up at start, but down at the first failure, as HAProxy.
@@ -330,6 +432,8 @@ impl Engine {
                 tx: Vec::new(),
                 rx: crate::buf::Buffer::null(),
                 connected: false,
+                step: 0,
+                closed: false,
                 last_info: String::new(),
             });
             let cfg = ServerCfg {
