@@ -229,50 +229,13 @@ fn chunked_step(msg: &mut HttpMsg, ch: &mut Channel) -> BodyStep {
     msg.held = used - fwd;
     if msg.chunked.has_rewrites() {
         let rewrites = msg.chunked.take_rewrites();
-        fwd -= compact(&mut ch.buf, out, base, &rewrites);
+        fwd -= h1::htx::compact(&mut ch.buf, out, base, &rewrites);
     }
     if ended {
         BodyStep::End(fwd)
     } else {
         BodyStep::More(fwd)
     }
-}
-
-/// Applies `rewrites` (decoder offsets, `base` being the offset of the
-/// buffer byte at `from`) in one pass: every byte after the first rewrite
-/// moves down at most once. Returns how many bytes went.
-fn compact(
-    buf: &mut crate::buf::Buffer,
-    from: usize,
-    base: u64,
-    rewrites: &[h1::Rewrite],
-) -> usize {
-    let len = buf.len();
-    let data = buf.data_mut();
-    let at = |start: u64| from + start.saturating_sub(base) as usize;
-    let Some(first) = rewrites.first() else {
-        return 0;
-    };
-    let (mut w, mut r) = (at(first.range().0), at(first.range().0));
-    for rw in rewrites {
-        let (start, n) = rw.range();
-        crate::bug_on!(start < base, "a rewrite of bytes already forwarded");
-        let start = at(start).max(r);
-        let end = (start + n as usize).min(len);
-        data.copy_within(r..start, w);
-        w += start - r;
-        if let h1::Rewrite::SizeLine { size, .. } = *rw {
-            let mut tmp = [0u8; 18];
-            let line = h1::encode_size_line(size, &mut tmp);
-            data[w..w + line.len()].copy_from_slice(line);
-            w += line.len();
-        }
-        r = end;
-    }
-    data.copy_within(r..len, w);
-    w += len - r;
-    buf.truncate(w);
-    len - w
 }
 
 impl Engine {

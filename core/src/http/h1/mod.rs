@@ -1,6 +1,7 @@
 //! HTTP/1.1 messages: head parsing, framing, the chunked codec and
-//! serialisation. HAProxy's `h1.c` and `h1_htx.c` territory, minus HTX: the
-//! H1 mux (client and server side) and the HTTP analysers build on this.
+//! serialisation, and the conversion to the HTTP message ([`htx`]): HAProxy's
+//! `h1.c` and `h1_htx.c`. The H1 mux (client and server side) and the HTTP
+//! analysers build on this.
 //!
 //! Everything here is pure and push-style, like `httparse` (which does the
 //! byte-level head parsing): a decoder is handed the bytes received so far
@@ -47,6 +48,7 @@ pub mod framing;
 pub mod head;
 pub mod headers;
 pub mod http_err;
+pub mod htx;
 pub mod target;
 
 pub use chunked::{
