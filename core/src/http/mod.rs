@@ -9,3 +9,4 @@ pub(crate) mod act;
 pub mod ana;
 pub(crate) mod fetch;
 pub mod h1;
+pub mod h2;
