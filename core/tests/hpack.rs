@@ -492,3 +492,178 @@ fn encoder_never_indexes_sensitive_fields() {
     // authorization uses the static name index 23 (0x10 | 15, 8).
     assert_eq!(&out[..2], &[0x1f, 0x08]);
 }
+
+// ---------------------------------------------------------------------------
+// Differential tests against `httlib-hpack`, and round trips.
+
+mod differential {
+    use super::*;
+    use httlib_hpack::{Decoder as HDecoder, Encoder as HEncoder};
+    use proptest::prelude::*;
+
+    /// `(name, value, never_indexed)` of a field.
+    type F = (Vec<u8>, Vec<u8>, bool);
+
+    fn name() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            // Names of the static table (indexed names, full matches).
+            (0usize..61).prop_map(|i| sluice_core::http::h2::hpack::STATIC_TABLE[i].0.to_vec()),
+            Just(b"authorization".to_vec()),
+            Just(b"cookie".to_vec()),
+            "[a-z][a-z0-9-]{0,14}".prop_map(String::into_bytes),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            4 => "[ -~]{0,24}".prop_map(String::into_bytes),
+            // Static values (full matches) and repeated short values.
+            2 => prop_oneof![Just(b"GET".to_vec()), Just(b"/".to_vec()), Just(b"200".to_vec()), Just(b"1".to_vec())],
+            // Any octet, and long values that fill and flush the table.
+            1 => proptest::collection::vec(any::<u8>(), 0..64),
+            1 => proptest::collection::vec(any::<u8>(), 200..1500),
+        ]
+    }
+
+    fn field() -> impl Strategy<Value = F> {
+        (name(), value(), proptest::bool::weighted(0.1))
+    }
+
+    /// Blocks, each with the peer's table size announced before it (None:
+    /// unchanged).
+    fn blocks() -> impl Strategy<Value = Vec<(Option<usize>, Vec<F>)>> {
+        let size = prop_oneof![Just(0usize), Just(64), Just(256), Just(1000), Just(4096)];
+        proptest::collection::vec(
+            (
+                proptest::option::weighted(0.2, size),
+                proptest::collection::vec(field(), 0..12),
+            ),
+            1..10,
+        )
+    }
+
+    fn ours_decode(dec: &mut Decoder, block: &[u8]) -> Vec<F> {
+        let mut list = HeaderList::new(usize::MAX);
+        dec.decode(block, &mut list).expect("valid block");
+        list.iter()
+            .map(|f| (f.name.to_vec(), f.value.to_vec(), f.never_indexed))
+            .collect()
+    }
+
+    fn theirs_decode(dec: &mut HDecoder, block: &[u8]) -> Vec<F> {
+        let mut buf = block.to_vec();
+        let mut out = Vec::new();
+        dec.decode(&mut buf, &mut out)
+            .expect("httlib decodes the block");
+        out.into_iter()
+            .map(|(n, v, flags)| (n, v, flags & HDecoder::NEVER_INDEXED != 0))
+            .collect()
+    }
+
+    fn is_sensitive(f: &F) -> bool {
+        f.2 || f.0 == b"authorization"
+            || f.0 == b"proxy-authorization"
+            || (f.0 == b"cookie" && f.1.len() < 20)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        /// Our encoder's blocks, decoded by httlib and by our decoder: both
+        /// give the input fields back, sensitive ones flagged never-indexed,
+        /// and our two tables end up equal.
+        #[test]
+        fn ours_to_theirs(blocks in blocks()) {
+            let mut enc = Encoder::default();
+            let mut dec = Decoder::default();
+            let mut theirs = HDecoder::default();
+            for (size, fields) in &blocks {
+                if let Some(size) = *size {
+                    enc.set_peer_max_table_size(size);
+                }
+                let mut block = Vec::new();
+                enc.encode(fields.iter().map(|(n, v, s)| Field { name: n, value: v, never_indexed: *s }), &mut block);
+                let want: Vec<F> = fields.iter().map(|f| (f.0.clone(), f.1.clone(), is_sensitive(f))).collect();
+                prop_assert_eq!(&theirs_decode(&mut theirs, &block), &want);
+                prop_assert_eq!(&ours_decode(&mut dec, &block), &want);
+                prop_assert_eq!(enc.table(), dec.table());
+            }
+        }
+
+        /// httlib's blocks (every representation it has, Huffman or not,
+        /// size updates), decoded by both: the same fields and flags.
+        #[test]
+        fn theirs_to_ours(
+            blocks in blocks(),
+            flags in proptest::collection::vec(0u8..32, 64),
+        ) {
+            let mut enc = HEncoder::default();
+            let mut dec = Decoder::default();
+            let mut theirs = HDecoder::default();
+            let mut k = 0;
+            for (size, fields) in &blocks {
+                let mut block = Vec::new();
+                if let Some(size) = *size {
+                    enc.update_max_dynamic_size(size as u32, &mut block).unwrap();
+                }
+                for (n, v, _) in fields {
+                    let f = flags[k % flags.len()];
+                    k += 1;
+                    // Huffman name/value bits, then one of: without
+                    // indexing, with indexing, never indexed; best format
+                    // (indexed when the table has it) or not.
+                    let mut hf = f & (HEncoder::HUFFMAN_NAME | HEncoder::HUFFMAN_VALUE);
+                    hf |= [0, HEncoder::WITH_INDEXING, HEncoder::NEVER_INDEXED][(f as usize >> 2) % 3];
+                    if f & 0x10 != 0 {
+                        hf |= HEncoder::BEST_FORMAT;
+                    }
+                    enc.encode((n.clone(), v.clone(), hf), &mut block).unwrap();
+                }
+                let got = ours_decode(&mut dec, &block);
+                prop_assert_eq!(&got, &theirs_decode(&mut theirs, &block));
+                let names: Vec<(Vec<u8>, Vec<u8>)> = got.into_iter().map(|f| (f.0, f.1)).collect();
+                let want: Vec<(Vec<u8>, Vec<u8>)> = fields.iter().map(|f| (f.0.clone(), f.1.clone())).collect();
+                prop_assert_eq!(names, want);
+            }
+        }
+
+        /// Our encoder to our decoder with the peer's table size changing
+        /// (lowered and raised between blocks, as SETTINGS would), and a
+        /// header list bound: lists come back whole, or the bound is
+        /// reported and the tables stay in step.
+        #[test]
+        fn round_trip(blocks in blocks(), bound in prop_oneof![Just(usize::MAX), 100usize..3000]) {
+            let mut enc = Encoder::default();
+            let mut dec = Decoder::default();
+            let mut list = HeaderList::new(bound);
+            for (size, fields) in &blocks {
+                if let Some(size) = *size {
+                    enc.set_peer_max_table_size(size);
+                    dec.set_max_table_size(size);
+                }
+                let mut block = Vec::new();
+                enc.encode(fields.iter().map(|(n, v, s)| Field { name: n, value: v, never_indexed: *s }), &mut block);
+                let total: usize = fields.iter().map(|f| f.0.len() + f.1.len() + 32).sum();
+                match dec.decode(&block, &mut list) {
+                    Ok(()) => {
+                        prop_assert!(total <= bound);
+                        let got: Vec<F> = list.iter().map(|f| (f.name.to_vec(), f.value.to_vec(), f.never_indexed)).collect();
+                        let want: Vec<F> = fields.iter().map(|f| (f.0.clone(), f.1.clone(), is_sensitive(f))).collect();
+                        prop_assert_eq!(got, want);
+                    }
+                    Err(e) => {
+                        prop_assert_eq!(e, HpackError::HeaderListTooLarge);
+                        prop_assert!(total > bound);
+                        prop_assert!(list.size() <= bound);
+                        // What was kept is a prefix of the input.
+                        for (f, g) in fields.iter().zip(list.iter()) {
+                            prop_assert_eq!((&f.0[..], &f.1[..]), (g.name, g.value));
+                        }
+                    }
+                }
+                prop_assert_eq!(enc.table(), dec.table());
+                prop_assert!(dec.table().size() <= dec.table().max_size());
+            }
+        }
+    }
+}
