@@ -10,4 +10,5 @@
 //! * [`frame`]: the connection preface, the frame header, typed frames with
 //!   RFC 9113's validation and error codes, and their encoders.
 
+pub mod frame;
 pub mod hpack;
