@@ -9,6 +9,8 @@
 //! * [`hpack`]: header compression, the dynamic tables, Huffman.
 //! * [`frame`]: the connection preface, the frame header, typed frames with
 //!   RFC 9113's validation and error codes, and their encoders.
+//! * [`window`]: flow-control windows, with RFC 9113's overflow rules.
 
 pub mod frame;
 pub mod hpack;
+pub mod window;
