@@ -14,6 +14,9 @@
 //! corpus and crash file without cargo-fuzz.
 
 pub mod engine_ops;
+mod h2;
+
+pub use h2::{h2_frame, hpack_decode};
 
 /// Target `engine_http`: the input as a sequence of operations (clients
 /// connecting and sending in random chunkings, servers answering, closes,

@@ -84,6 +84,16 @@ fn proxy_header_corpus() {
 }
 
 #[test]
+fn hpack_decode_corpus() {
+    replay("hpack_decode", sluice_core::fuzzing::hpack_decode, 15);
+}
+
+#[test]
+fn h2_frame_corpus() {
+    replay("h2_frame", sluice_core::fuzzing::h2_frame, 15);
+}
+
+#[test]
 fn engine_http_corpus() {
     replay("engine_http", sluice_core::fuzzing::engine_http, 15);
 }

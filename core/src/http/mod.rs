@@ -10,3 +10,4 @@ pub mod ana;
 pub(crate) mod fetch;
 pub mod h1;
 pub mod htx;
+pub mod h2;
