@@ -65,6 +65,11 @@ pub enum ListenAddr {
         uid: Option<u32>,
         gid: Option<u32>,
     },
+    /// A listening socket the process inherited on this descriptor
+    /// (`bind fd@N`, `stats socket fd@N`): the driver adopts it instead of
+    /// binding (HAProxy's `sock_inet`/`sock_unix` receivers for
+    /// `AF_CUST_EXISTING_FD`).
+    Fd(i32),
 }
 
 impl fmt::Display for ListenAddr {
@@ -72,6 +77,7 @@ impl fmt::Display for ListenAddr {
         match self {
             ListenAddr::Tcp(a) => write!(f, "{a}"),
             ListenAddr::Unix { path, .. } => write!(f, "unix@{path}"),
+            ListenAddr::Fd(n) => write!(f, "fd@{n}"),
         }
     }
 }

@@ -243,6 +243,49 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(TcpListener::from_std(sock.into()))
 }
 
+/// Adopts a listening socket inherited on descriptor `fd` (`fd@N`), as
+/// HAProxy does with `AF_CUST_EXISTING_FD` receivers: it must be a stream
+/// socket; one not yet listening is put in the listening state. TCP or
+/// UNIX is read from the socket's own address.
+fn adopt_fd(fd: i32) -> io::Result<Listening> {
+    use socket2::{Socket, Type};
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: fcntl(F_GETFD) on any integer only reads the descriptor
+    // table; -1 means no such descriptor, and then we do not adopt it.
+    if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: the descriptor is open (checked above), and the
+    // configuration gives it to this listener: we own it from now on.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let sock = Socket::from(owned);
+    let local = sock.local_addr()?;
+    if sock.r#type()? != Type::STREAM {
+        return Err(io::Error::other("inherited socket is not a stream socket"));
+    }
+    if !sock.is_listener()? {
+        sock.listen(1024)?;
+    }
+    sock.set_nonblocking(true)?;
+    sock.set_cloexec(true)?;
+    if let Some(a) = local.as_socket() {
+        let _ = sock.set_nodelay(true);
+        let fixed = Some(a).filter(|a| !a.ip().is_unspecified());
+        let l: std::net::TcpListener = sock.into();
+        Ok(Listening::Tcp(TcpListener::from_std(l), fixed))
+    } else if local.is_unix() {
+        let l: std::os::unix::net::UnixListener = OwnedFd::from(sock).into();
+        // Not ours to remove at exit: no path, no identity.
+        let path = OwnedPath {
+            path: PathBuf::new(),
+            id: None,
+        };
+        Ok(Listening::Unix(UnixListener::from_std(l), path))
+    } else {
+        Err(io::Error::other("inherited socket is neither TCP nor UNIX"))
+    }
+}
+
 /// Binds a UNIX stream socket at `path` as HAProxy's
 /// `sock_unix_bind_receiver()` does: bound under a temporary name, given
 /// its owner (`uid`, `gid`) and permissions (`mode`), then renamed over
@@ -649,6 +692,21 @@ impl Driver {
                     .registry()
                     .register(&mut l, token, Interest::READABLE)?;
                 Ok(Listening::Unix(l, OwnedPath::new(path)))
+            }),
+            ListenAddr::Fd(fd) => adopt_fd(*fd).and_then(|mut l| {
+                match &mut l {
+                    Listening::Tcp(t, _) => {
+                        self.poll
+                            .registry()
+                            .register(t, token, Interest::READABLE)?
+                    }
+                    Listening::Unix(u, _) => {
+                        self.poll
+                            .registry()
+                            .register(u, token, Interest::READABLE)?
+                    }
+                }
+                Ok(l)
             }),
         };
         match res {

@@ -30,6 +30,11 @@ pub struct Args {
     pub quiet: bool,
     pub old_pids: Vec<i32>,
     pub pidfile: Option<String>,
+    /// `-m MEGS`: the memory limit, in MiB (HAProxy's `rlimit_memmax`,
+    /// applied as `RLIMIT_AS`).
+    pub memmax_mb: Option<u64>,
+    /// `-dW`: any warning is fatal (HAProxy's `zero-warning` mode).
+    pub zero_warning: bool,
 }
 
 /// What the command line asks for besides running.
@@ -38,6 +43,11 @@ pub enum Cmdline {
     Run(Args),
     /// `-v`: print the version.
     Version,
+    /// `-vv`: print the version and the build information (feature list).
+    BuildInfo,
+    /// `-cc EXPR`: evaluate a configuration condition and exit with 0 (true),
+    /// 1 (false) or 2 (error), as HAProxy does.
+    CheckCondition(String),
     /// `-h`: print the usage (on stderr, exit status 1, as HAProxy does).
     Usage,
 }
@@ -60,9 +70,29 @@ impl Args {
                 "-c" => a.check_only = true,
                 "-L" => a.local_peer = Some(value(&mut i, "a peer name")?),
                 "-q" => a.quiet = true,
-                "-db" | "-dW" | "-W" => {}
+                // `-d` (debug mode) and `-db` both keep HAProxy in the
+                // foreground, the only mode Sluice has. `-d` also makes
+                // HAProxy trace every connection and header on stdout:
+                // Sluice prints no such trace (docs/configuration.md).
+                "-d" | "-db" | "-W" => {}
+                "-dW" => a.zero_warning = true,
+                "-m" => {
+                    let v = value(&mut i, "a size in megabytes")?;
+                    let mb = v
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|&m| m > 0 && m < (1 << 40))
+                        .ok_or_else(|| {
+                            format!("option '-m' expects a size in megabytes, not '{v}'")
+                        })?;
+                    a.memmax_mb = Some(mb);
+                }
+                "-cc" => return value(&mut i, "a condition").map(Cmdline::CheckCondition),
                 "-p" => a.pidfile = Some(value(&mut i, "a file name")?),
-                "-v" | "-vv" | "-V" => return Ok(Cmdline::Version),
+                "-vv" => return Ok(Cmdline::BuildInfo),
+                "-v" => return Ok(Cmdline::Version),
+                // HAProxy's verbose mode: undoes `-q`.
+                "-V" => a.quiet = false,
                 "-h" => return Ok(Cmdline::Usage),
                 "--" => {
                     // HAProxy: everything after `--` is a file or directory.
@@ -210,6 +240,154 @@ pub fn say(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
+/// The build features of `proxy-mio`, by HAProxy's names, and whether it
+/// has each (`-vv` prints them as HAProxy's "Feature list", `.if
+/// feature(NAME)` and `-cc` read them). Truthful: a test that needs a
+/// feature Sluice lacks (OpenSSL, Lua, PCRE...) must skip, not pass by
+/// accident.
+pub const FEATURES: &[(&str, bool)] = &[
+    ("51DEGREES", false),
+    ("ACCEPT4", true), // mio accepts with accept4(2)
+    ("BACKTRACE", false),
+    ("CLOSEFROM", false),
+    ("CPU_AFFINITY", false),
+    ("CRYPT_H", false),
+    ("DEVICEATLAS", false),
+    ("DL", false),
+    ("ENGINE", false),
+    ("EPOLL", true), // mio's poller on Linux
+    ("EVPORTS", false),
+    ("GETADDRINFO", true), // host names resolved with getaddrinfo(3)
+    ("KQUEUE", false),
+    ("LIBCRYPT", false),
+    ("LINUX_SPLICE", true), // io-mio/src/splice.rs
+    ("LINUX_TPROXY", false),
+    ("LUA", false),
+    ("MEMORY_PROFILING", false),
+    ("NETFILTER", false),
+    ("NS", false),
+    ("OBSOLETE_LINKER", false),
+    ("OPENSSL", false),
+    ("OT", false),
+    ("PCRE", false), // regexes are Rust's `regex` crate, not PCRE
+    ("PCRE2", false),
+    ("PCRE2_JIT", false),
+    ("PCRE_JIT", false),
+    ("POLL", false),
+    ("PRCTL", false),
+    ("PROCCTL", false),
+    ("PROMEX", false),
+    ("QUIC", false),
+    ("RT", false),
+    ("SLZ", false),
+    ("STATIC_PCRE", false),
+    ("STATIC_PCRE2", false),
+    ("SYSTEMD", false),
+    ("TFO", false),
+    ("THREAD", false),
+    ("THREAD_DUMP", false),
+    ("TPROXY", false),
+    ("WURFL", false),
+    ("ZLIB", false),
+];
+
+/// The names of the features `proxy-mio` has.
+pub fn features() -> Vec<&'static str> {
+    FEATURES.iter().filter(|f| f.1).map(|f| f.0).collect()
+}
+
+/// HAProxy's "Feature list" line: `+NAME` for what is built in, `-NAME`
+/// for what is not.
+pub fn feature_list() -> String {
+    let items: Vec<String> = FEATURES
+        .iter()
+        .map(|(n, on)| format!("{}{n}", if *on { '+' } else { '-' }))
+        .collect();
+    format!("Feature list : {}", items.join(" "))
+}
+
+/// `-vv`: the version and build information, laid out as `haproxy -vv`
+/// prints it, saying what Sluice is built with and without.
+pub fn build_info() -> String {
+    let k = |f: &str| {
+        std::fs::read_to_string(format!("/proc/sys/kernel/{f}"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    let g = sluice_core::cfgparse::Global::default();
+    let mut o = String::new();
+    o.push_str(&format!(
+        "Sluice proxy-mio version {} - configuration language of HAProxy {}\n",
+        env!("CARGO_PKG_VERSION"),
+        cfgparse::cond::COMPAT_VERSION
+    ));
+    o.push_str(&format!(
+        "Running on: {} {} {} {}\n",
+        k("ostype"),
+        k("osrelease"),
+        k("version"),
+        std::env::consts::ARCH
+    ));
+    o.push_str(&format!(
+        "Build options :\n  TARGET  = {}-{}\n\n",
+        std::env::consts::ARCH,
+        std::env::consts::OS
+    ));
+    o.push_str(&feature_list());
+    o.push_str("\n\nDefault settings :\n");
+    o.push_str(&format!(
+        "  bufsize = {}, maxrewrite = {}\n\n",
+        g.tune_bufsize,
+        g.maxrewrite()
+    ));
+    o.push_str(
+        "Built without multi-threading support (USE_THREAD not set).\n\
+         Built without OpenSSL support (USE_OPENSSL not set).\n\
+         Built without Lua support.\n\
+         Built without compression support (neither USE_ZLIB nor USE_SLZ are set).\n\
+         Compression algorithms supported : identity(\"identity\")\n\
+         Built without PCRE or PCRE2 support (regular expressions use Rust's regex crate).\n\
+         \n\
+         Available polling systems :\n\
+         \x20     epoll : pref=300,  test result OK\n\
+         Total: 1 (1 usable), will use epoll.\n\
+         \n\
+         Available multiplexer protocols :\n\
+         (protocols marked as <default> cannot be specified using 'proto' keyword)\n\
+         \x20 <default> : mode=HTTP  side=FE|BE  mux=H1    flags=HTX\n\
+         \x20 <default> : mode=TCP   side=FE|BE  mux=PASS  flags=\n\
+         \n\
+         Available services : none\n\
+         \n\
+         Available filters : none",
+    );
+    o
+}
+
+/// `-cc EXPR`: the expression is cut into words like a configuration line
+/// (quotes, `"$VAR"` expansion), the words joined by spaces, and evaluated
+/// as an `.if` condition. `Ok(true)`: exit 0, `Ok(false)`: exit 1,
+/// `Err`: exit 2 after the message.
+pub fn check_condition(expr: &str) -> Result<bool, String> {
+    use sluice_core::cfgparse::tokenizer::{split_words, WordCtx};
+    let env = |name: &str| std::env::var(name).ok();
+    let ctx = WordCtx {
+        file: "",
+        line: 1,
+        section: "",
+        env: Some(&env),
+    };
+    let words = split_words(expr, &ctx).map_err(|e| format!("Syntax Error in condition: {e}."))?;
+    let text = words
+        .iter()
+        .map(|w| w.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let feats = features();
+    cfgparse::cond::eval_condition(&text, &|n| std::env::var_os(n).is_some(), &feats)
+        .map_err(|e| format!("Failed to evaluate condition: {e}"))
+}
+
 /// Reads and checks every `-f` file, printing warnings as HAProxy does.
 pub fn load_config(args: &Args) -> Result<Config, StartupError> {
     let files = config_files(args)?;
@@ -217,6 +395,8 @@ pub fn load_config(args: &Args) -> Result<Config, StartupError> {
     let mut opts = ParseOptions::new(hostname());
     opts.local_peer = args.local_peer.clone();
     opts.env = Some(&env);
+    let feats = features();
+    opts.features = &feats;
     let mut parser = cfgparse::Parser::new(opts);
     for f in &files {
         let text = read_config_file(f)?;
@@ -224,10 +404,15 @@ pub fn load_config(args: &Args) -> Result<Config, StartupError> {
     }
     match parser.finish() {
         Ok(parsed) => {
-            if !args.quiet {
+            if !args.quiet || args.zero_warning {
                 for w in &parsed.warnings {
                     say(&format!("[WARNING] {w}"));
                 }
+            }
+            if args.zero_warning && !parsed.warnings.is_empty() {
+                return Err(StartupError(
+                    "[ALERT] Some warnings were found and 'zero-warning' is set. Aborting.".into(),
+                ));
             }
             // User and group names, looked up as HAProxy's parser does.
             privileges::resolve_names(&parsed.config).map_err(|errs| {
@@ -326,6 +511,9 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
     let cfg = &cfg;
     let mut warn_limits = warn;
     limits::apply(cfg, &plan, boot, &mut warn_limits).map_err(StartupError)?;
+    if let Some(mb) = args.memmax_mb {
+        limits::set_memmax(mb).map_err(StartupError)?;
+    }
     let mut log = LogSink::new(args.quiet);
     let progname = std::env::args()
         .next()

@@ -202,6 +202,24 @@ pub fn check(cfg: &Config, plan: &FdPlan, alert: &mut dyn FnMut(&str)) -> Result
     Ok(())
 }
 
+/// `-m MEGS`: caps the address space at `mb` MiB (`RLIMIT_AS`), as
+/// HAProxy applies `global.rlimit_memmax`.
+pub fn set_memmax(mb: u64) -> Result<(), String> {
+    let bytes = mb.saturating_mul(1 << 20);
+    let lim = libc::rlimit {
+        rlim_cur: bytes as libc::rlim_t,
+        rlim_max: bytes as libc::rlim_t,
+    };
+    // SAFETY: setrlimit reads the struct we pass and nothing else.
+    if unsafe { libc::setrlimit(libc::RLIMIT_AS, &lim) } == -1 {
+        return Err(format!(
+            "Cannot fix MEM limit to {mb} megs: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

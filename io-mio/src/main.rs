@@ -1,8 +1,9 @@
 //! `proxy-mio`: Sluice's production binary. Command line as HAProxy's:
 //!
 //! ```text
-//! proxy-mio -f <cfgfile|cfgdir> [-f ...] [-c] [-L <name>] [-q] [-db]
-//!           [-sf <pid>...] [-p <pidfile>] [-- <cfgfile|cfgdir>...]
+//! proxy-mio -f <cfgfile|cfgdir> [-f ...] [-c] [-L <name>] [-q] [-V] [-d] [-db]
+//!           [-dW] [-m <megs>] [-sf <pid>...] [-p <pidfile>] [-- <cfgfile|cfgdir>...]
+//! proxy-mio -cc <condition> | -v | -vv | -h
 //! ```
 //!
 //! Every message goes through `writeln!` with its error ignored: printing
@@ -12,22 +13,29 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use sluice_mio::{check, load_config, run, say, Args, Cmdline};
+use sluice_mio::{build_info, check, check_condition, load_config, run, say, Args, Cmdline};
 
 const USAGE: &str =
     "Usage : proxy-mio -f <cfgfile|cfgdir> [ -f <cfgfile|cfgdir> ]* [ -c ] [ -L <localpeer> ]
-                 [ -q ] [ -db ] [ -sf <pid>* ] [ -p <pidfile> ] [ -v ] [ -h ]
+                 [ -q ] [ -V ] [ -d ] [ -db ] [ -dW ] [ -m <megs> ] [ -sf <pid>* ]
+                 [ -p <pidfile> ] [ -cc <condition> ] [ -v ] [ -vv ] [ -h ]
                  [ -- <cfgfile|cfgdir>* ]
         -f : read configuration from file <cfgfile> (may be repeated); a
              directory <cfgdir> stands for its '*.cfg' files, in name order
         -c : check the configuration and exit
+        -cc : evaluate a condition (as in '.if') and exit: 0 true, 1 false, 2 error
         -L : set the local peer name (default: localpeer, then the host name)
         -q : quiet mode: do not print notices
+        -V : verbose mode (undoes -q)
+        -d : debug mode: foreground (Sluice prints no debug trace)
         -db : foreground mode (the only mode; accepted for compatibility)
+        -dW : fail if the configuration produces any warning
+        -m : limit the process's memory (address space) to <megs> MiB
         -sf : after starting, ask these old processes to finish (SIGUSR1) and
               learn their stick tables through the local peer
         -p : write the process id to <pidfile>
         -v : print the version and exit
+        -vv : print the version and the build features, and exit
         -h : print this help and exit
         -- : everything after it is a <cfgfile> or <cfgdir>";
 
@@ -46,6 +54,20 @@ fn main() -> ExitCode {
                 env!("CARGO_PKG_VERSION")
             ));
             return ExitCode::SUCCESS;
+        }
+        Ok(Cmdline::BuildInfo) => {
+            out(&build_info());
+            return ExitCode::SUCCESS;
+        }
+        Ok(Cmdline::CheckCondition(expr)) => {
+            return match check_condition(&expr) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    say(&format!("[ALERT] config : {e}"));
+                    ExitCode::from(2)
+                }
+            };
         }
         Ok(Cmdline::Usage) => {
             say(USAGE);

@@ -12,6 +12,7 @@
 //! | `1.2.3.4:8000-8010` | a port range (`bind` only) |
 //! | `/path`, `unix@path` | a UNIX stream socket |
 //! | `abns@name` | a Linux abstract-namespace socket |
+//! | `fd@N` | a socket already open on descriptor `N`, inherited from the parent (`bind`, `stats socket`) |
 //!
 //! Host names are kept as names: the core never resolves them, the driver
 //! does at startup (as HAProxy does with libc when it reads the file).
@@ -49,6 +50,9 @@ pub enum Addr {
     Unix(String),
     /// A Linux abstract-namespace socket (`abns@name`).
     Abns(String),
+    /// A listening socket inherited from the parent process on this file
+    /// descriptor (`fd@N`, HAProxy's `AF_CUST_EXISTING_FD`).
+    Fd(i32),
 }
 
 impl Addr {
@@ -71,6 +75,7 @@ impl fmt::Display for Addr {
             Addr::Inet { host, port: None } => write!(f, "{host}"),
             Addr::Unix(p) => write!(f, "unix@{p}"),
             Addr::Abns(p) => write!(f, "abns@{p}"),
+            Addr::Fd(n) => write!(f, "fd@{n}"),
         }
     }
 }
@@ -126,7 +131,14 @@ pub fn parse_addr(text: &str) -> Result<ParsedAddr, String> {
         port_last: None,
         proto,
     };
-    if let Some(path) = rest.strip_prefix("unix@") {
+    if let Some(n) = rest.strip_prefix("fd@") {
+        // HAProxy reads the number with strtol() and rejects trailing text.
+        let fd =
+            n.parse::<i32>().ok().filter(|&fd| fd >= 0).ok_or_else(|| {
+                format!("file descriptor '{n}' is not a valid integer in '{text}'")
+            })?;
+        out.addr = Addr::Fd(fd);
+    } else if let Some(path) = rest.strip_prefix("unix@") {
         out.addr = Addr::Unix(non_empty(path, text)?);
     } else if let Some(name) = rest.strip_prefix("abns@") {
         out.addr = Addr::Abns(non_empty(name, text)?);
@@ -154,7 +166,7 @@ fn split_prefix(text: &str) -> Result<(Family, Option<Proto>, &str), String> {
         return Ok((Family::Any, None, text));
     };
     let (family, proto) = match prefix {
-        "unix" | "abns" => return Ok((Family::Any, None, text)),
+        "unix" | "abns" | "fd" => return Ok((Family::Any, None, text)),
         "ipv4" => (Family::V4, None),
         "ipv6" => (Family::V6, None),
         "tcp" => (Family::Any, Some(Proto::Stream)),
@@ -163,7 +175,7 @@ fn split_prefix(text: &str) -> Result<(Family, Option<Proto>, &str), String> {
         "udp" => (Family::Any, Some(Proto::Dgram)),
         "udp4" => (Family::V4, Some(Proto::Dgram)),
         "udp6" => (Family::V6, Some(Proto::Dgram)),
-        "fd" | "sockpair" | "quic4" | "quic6" | "uxst" | "uxdg" => {
+        "sockpair" | "quic4" | "quic6" | "uxst" | "uxdg" => {
             return Err(format!(
                 "address family '{prefix}@' is not supported by Sluice ('{text}')"
             ))
@@ -316,6 +328,8 @@ mod tests {
         let a = parse_addr("unix@./peer-A/admin.sock").unwrap();
         assert_eq!(a.addr, Addr::Unix("./peer-A/admin.sock".into()));
         assert_eq!(parse_addr("abns@x").unwrap().addr, Addr::Abns("x".into()));
+        assert_eq!(parse_addr("fd@3").unwrap().addr, Addr::Fd(3));
+        assert_eq!(parse_addr("fd@3").unwrap().addr.to_string(), "fd@3");
         let r = parse_addr(":8000-8010").unwrap();
         assert_eq!((r.addr.port(), r.port_last), (Some(8000), Some(8010)));
         assert!(r.clone().single_port(":8000-8010").is_err());
@@ -334,7 +348,9 @@ mod tests {
             "[::1",
             "[::1]x",
             "a b:80",
-            "fd@3",
+            "fd@",
+            "fd@x",
+            "fd@-1",
             "foo@1.2.3.4:80",
             "unix@",
             "1.2.3.4:+1",

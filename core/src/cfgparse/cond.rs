@@ -7,8 +7,9 @@
 //! factor := "!" factor | "(" expr ")" | INTEGER | "" | PREDICATE "(" args ")"
 //! ```
 //!
-//! Predicates: `defined(VAR)`, `feature(NAME)` (always false: Sluice has
-//! none of HAProxy's build features), `streq(a,b)`, `strneq(a,b)`,
+//! Predicates: `defined(VAR)`, `feature(NAME)` (true when the driver lists
+//! `NAME` among the build features it has, see [`super::ParseOptions::features`];
+//! `proxy-mio -vv` prints them), `streq(a,b)`, `strneq(a,b)`,
 //! `version_atleast(V)` and `version_before(V)`, compared with
 //! [`COMPAT_VERSION`], the HAProxy version Sluice's configuration language
 //! follows.
@@ -115,12 +116,18 @@ impl CondStack {
     }
 }
 
-/// Evaluates a condition; `defined` answers `defined(VAR)`.
-pub fn eval_condition(expr: &str, defined: &dyn Fn(&str) -> bool) -> Result<bool, String> {
+/// Evaluates a condition; `defined` answers `defined(VAR)`, `features`
+/// lists the build features `feature(NAME)` is true for.
+pub fn eval_condition(
+    expr: &str,
+    defined: &dyn Fn(&str) -> bool,
+    features: &[&str],
+) -> Result<bool, String> {
     let mut p = CondParser {
         s: expr.as_bytes(),
         i: 0,
         defined,
+        features,
         depth: 0,
     };
     p.skip_blanks();
@@ -139,6 +146,7 @@ struct CondParser<'a> {
     s: &'a [u8],
     i: usize,
     defined: &'a dyn Fn(&str) -> bool,
+    features: &'a [&'a str],
     /// Parentheses and `!` nesting, bounded so hostile input cannot
     /// exhaust the stack.
     depth: usize,
@@ -202,6 +210,12 @@ impl CondParser<'_> {
     fn atom(&mut self) -> Result<bool, String> {
         self.skip_blanks();
         let start = self.i;
+        // A signed integer (`-1000` is true, as strtol() reads it).
+        if matches!(self.s.get(self.i), Some(b'-' | b'+'))
+            && self.s.get(self.i + 1).is_some_and(u8::is_ascii_digit)
+        {
+            self.i += 1;
+        }
         while self
             .s
             .get(self.i)
@@ -216,8 +230,9 @@ impl CondParser<'_> {
                 start + 1
             ));
         }
-        if word.bytes().all(|c| c.is_ascii_digit()) {
-            return Ok(word.bytes().any(|c| c != b'0'));
+        let digits = word.trim_start_matches(['-', '+']);
+        if !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()) {
+            return Ok(digits.bytes().any(|c| c != b'0'));
         }
         if self.s.get(self.i) != Some(&b'(') {
             return Err(format!("missing '(' after predicate '{word}'"));
@@ -247,7 +262,7 @@ impl CondParser<'_> {
         };
         match name {
             "defined" => want(1).map(|_| (self.defined)(&args[0])),
-            "feature" => want(1).map(|_| false),
+            "feature" => want(1).map(|_| self.features.contains(&args[0].as_str())),
             "streq" => want(2).map(|_| args[0] == args[1]),
             "strneq" => want(2).map(|_| args[0] != args[1]),
             "version_atleast" => want(1).map(|_| cmp_version(COMPAT_VERSION, &args[0]).is_ge()),
@@ -279,7 +294,7 @@ mod tests {
     use super::*;
 
     fn eval(e: &str) -> Result<bool, String> {
-        eval_condition(e, &|v| v == "SET")
+        eval_condition(e, &|v| v == "SET", &["EPOLL"])
     }
 
     #[test]
@@ -288,12 +303,16 @@ mod tests {
         assert_eq!(eval("0"), Ok(false));
         assert_eq!(eval("1"), Ok(true));
         assert_eq!(eval("!0"), Ok(true));
+        assert_eq!(eval("-1000 && 200"), Ok(true));
+        assert_eq!(eval("-0"), Ok(false));
         assert_eq!(eval("defined(SET)"), Ok(true));
         assert_eq!(eval("defined(UNSET)"), Ok(false));
         assert_eq!(eval("streq(a,a) && strneq(a,b)"), Ok(true));
         assert_eq!(eval("0 && 1 || 1 && 1"), Ok(true));
         assert_eq!(eval("!(1 || 0)"), Ok(false));
         assert_eq!(eval("feature(OPENSSL)"), Ok(false));
+        assert_eq!(eval("feature(EPOLL)"), Ok(true));
+        assert_eq!(eval("feature(EPOL)"), Ok(false));
         assert_eq!(eval("version_atleast(2.4-dev19)"), Ok(true));
         assert_eq!(eval("version_atleast(2.6)"), Ok(true));
         assert_eq!(eval("version_atleast(2.7)"), Ok(false));
@@ -311,6 +330,10 @@ mod tests {
             "defined",
             "1 2",
             "streq(a,b",
+            "200rrr",
+            "!(0))",
+            "-",
+            "-x(1)",
         ] {
             assert!(eval(e).is_err(), "{e}");
         }

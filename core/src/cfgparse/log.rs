@@ -91,6 +91,12 @@ fn log_addr(ln: &Ln<'_>, text: &str) -> Result<LogAddr, Diagnostic> {
         Addr::Abns(_) => Err(ln.diag(format!(
             "log : '{text}': abstract sockets are not supported for logs"
         ))),
+        // `stdout` and `stderr` are HAProxy's names for these two.
+        Addr::Fd(1) => Ok(LogAddr::Stdout),
+        Addr::Fd(2) => Ok(LogAddr::Stderr),
+        Addr::Fd(_) => Err(ln.diag(format!(
+            "log : '{text}': only fd@1 (stdout) and fd@2 (stderr) are supported for logs"
+        ))),
     }
 }
 

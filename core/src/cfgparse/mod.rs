@@ -59,6 +59,9 @@ pub struct ParseOptions<'a> {
     pub hostname: String,
     /// Errors in one file before the parser gives up on it (HAProxy: 50).
     pub max_errors: usize,
+    /// The build features `.if feature(NAME)` is true for (HAProxy's
+    /// `+NAME` entries of `haproxy -vv`'s feature list); empty by default.
+    pub features: &'a [&'a str],
 }
 
 impl<'a> ParseOptions<'a> {
@@ -69,6 +72,7 @@ impl<'a> ParseOptions<'a> {
             local_peer: None,
             hostname: hostname.into(),
             max_errors: 50,
+            features: &[],
         }
     }
 }
@@ -80,6 +84,7 @@ impl core::fmt::Debug for ParseOptions<'_> {
             .field("local_peer", &self.local_peer)
             .field("hostname", &self.hostname)
             .field("max_errors", &self.max_errors)
+            .field("features", &self.features)
             .finish()
     }
 }
@@ -466,7 +471,8 @@ impl<'a> Parser<'a> {
         let expr = words[1..].join(" ");
         let base = self.opts.env;
         let env = &self.env;
-        let eval = || cond::eval_condition(&expr, &|n| env.get(base, n).is_some());
+        let features = self.opts.features;
+        let eval = || cond::eval_condition(&expr, &|n| env.get(base, n).is_some(), features);
         let no_args = || match words.get(1) {
             Some(a) => Err(format!("Unexpected argument '{a}' for '{}'.", words[0])),
             None => Ok(()),

@@ -134,7 +134,8 @@ fn bind(s: &mut PeersSection, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnost
     if b.addrs.len() != 1 || b.addrs[0].port_last.is_some() {
         return Err(ln.diag("'bind' : a peers section listens on exactly one address and port."));
     }
-    if !matches!(b.addrs[0].addr, Addr::Inet { .. }) {
+    // `fd@N`: a socket inherited from the parent (TCP, checked at startup).
+    if !matches!(b.addrs[0].addr, Addr::Inet { .. } | Addr::Fd(_)) {
         return Err(ln.diag("'bind' : peers only listen over TCP."));
     }
     s.bind = Some(b);

@@ -152,6 +152,14 @@ fn resolve_addr(addr: &Addr, resolve: Resolver<'_>) -> Result<SocketAddr, String
     }
 }
 
+/// Where a `bind` line listens: an address, or an inherited socket.
+fn listen_addr(addr: &Addr, resolve: Resolver<'_>) -> Result<ListenAddr, String> {
+    match addr {
+        Addr::Fd(n) => Ok(ListenAddr::Fd(*n)),
+        a => resolve_addr(a, resolve).map(ListenAddr::Tcp),
+    }
+}
+
 /// The tables named by a `stick on|match|store-*` rule (a rule without
 /// `table` names its own proxy's table).
 fn stick_rule_tables(cfg: &Config) -> Vec<&str> {
@@ -265,6 +273,7 @@ impl Engine {
                     uid: id(&s.uid, "user")?,
                     gid: id(&s.gid, "group")?,
                 },
+                Addr::Fd(n) => ListenAddr::Fd(*n),
                 a => ListenAddr::Tcp(resolve_addr(a, resolve).map_err(|m| StartError {
                     file: s.place.file.clone(),
                     line: s.place.line,
@@ -363,13 +372,13 @@ impl Engine {
         for (i, p) in live.iter().enumerate() {
             for b in &p.binds {
                 for a in &b.addrs {
-                    let addr = resolve_addr(&a.addr, resolve).map_err(|m| StartError {
+                    let addr = listen_addr(&a.addr, resolve).map_err(|m| StartError {
                         file: b.place.file.clone(),
                         line: b.place.line,
                         message: format!("'bind' : {m}"),
                     })?;
                     let l = self.add_listener(
-                        ListenAddr::Tcp(addr),
+                        addr,
                         ListenerKind::Frontend {
                             proxy: ProxyId::new(i),
                         },
@@ -589,8 +598,15 @@ impl Engine {
                         ))
                     }
                 };
-                let addr = resolve_addr(addr, resolve)
-                    .map_err(|m| err(p.place.line, format!("'peer {}' : {m}", p.name)))?;
+                let addr = match addr {
+                    // The local peer listening on an inherited socket: its
+                    // address is never connected to, only shown.
+                    Addr::Fd(_) if is_local => {
+                        SocketAddr::new(core::net::Ipv4Addr::UNSPECIFIED.into(), 0)
+                    }
+                    a => resolve_addr(a, resolve)
+                        .map_err(|m| err(p.place.line, format!("'peer {}' : {m}", p.name)))?,
+                };
                 members.push((p.name.clone(), addr, is_local));
             }
             if !members.iter().any(|m| m.2) {
@@ -601,7 +617,7 @@ impl Engine {
             let bind = match &sect.bind {
                 Some(b) => match b.addrs.first() {
                     Some(a) => Some(
-                        resolve_addr(&a.addr, resolve)
+                        listen_addr(&a.addr, resolve)
                             .map_err(|m| err(b.place.line, format!("'bind' : {m}")))?,
                     ),
                     None => None,

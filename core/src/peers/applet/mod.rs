@@ -145,7 +145,7 @@ impl Engine {
         name: &str,
         peers: Vec<(String, SocketAddr, bool)>,
         tables: Vec<crate::stick_table::TableId>,
-        bind: Option<SocketAddr>,
+        bind: Option<crate::sock::ListenAddr>,
         max_body_len: usize,
     ) -> usize {
         let s = self.peers.len();
@@ -154,7 +154,11 @@ impl Engine {
             .into_iter()
             .map(|(n, a, l)| Peer::new(n, a, l, &tables))
             .collect::<Vec<_>>();
-        let listen = bind.or_else(|| members.get(local).map(|p| p.addr));
+        let listen = bind.or_else(|| {
+            members
+                .get(local)
+                .map(|p| crate::sock::ListenAddr::Tcp(p.addr))
+        });
         let mut flags = PeersFlags::empty();
         if !self.opts.has_old_process {
             // A fresh start has no old process to learn from.
@@ -180,10 +184,7 @@ impl Engine {
             bugs: Bugs(),
         });
         if let Some(addr) = listen {
-            let l = self.add_listener(
-                crate::sock::ListenAddr::Tcp(addr),
-                crate::engine::ListenerKind::Peers { section: s },
-            );
+            let l = self.add_listener(addr, crate::engine::ListenerKind::Peers { section: s });
             self.peers[s].listener = Some(l);
         }
         s
