@@ -9,5 +9,5 @@ pub(crate) mod act;
 pub mod ana;
 pub(crate) mod fetch;
 pub mod h1;
-pub mod htx;
 pub mod h2;
+pub mod htx;
