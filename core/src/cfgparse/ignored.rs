@@ -19,8 +19,6 @@ pub const REJECTED_SECTIONS: &[&str] = &["userlist", "program"];
 
 /// Global keywords accepted with a warning.
 pub const GLOBAL: &[&str] = &[
-    "ca-base",
-    "crt-base",
     "ssl-default-bind-*",
     "ssl-default-server-*",
     "ssl-dh-param-file",
@@ -233,46 +231,26 @@ pub const SERVER_OPTIONS: &[(&str, usize)] = &[
     ("non-stick", 0),
     ("stick", 0),
     ("log-proto", 1),
-    ("alpn", 1),
     ("check-alpn", 1),
     ("ws", 1),
 ];
 
-/// TLS options, refused on `bind` and `server` lines: Sluice has no TLS
-/// yet, and serving clear text where TLS was configured would be wrong.
+/// TLS options of HAProxy that Sluice does not implement yet, refused on
+/// `bind` and `server` lines: serving clear text, or weaker TLS, where the
+/// configuration asked for them would be wrong. The implemented ones are
+/// parsed in `cfgparse::tls` (see docs/tls.md).
 pub const TLS_OPTIONS: &[&str] = &[
-    "ssl",
-    "crt",
     "crt-list",
-    "ca-file",
     "crl-file",
-    "verify",
-    "verifyhost",
-    "ciphers",
-    "ciphersuites",
     "curves",
     "ecdhe",
-    "ssl-min-ver",
-    "ssl-max-ver",
-    "strict-sni",
     "generate-certificates",
     "ca-sign-file",
     "ca-sign-pass",
-    "sni",
     "check-ssl",
     "check-sni",
     "no-ssl-reuse",
     "ssl-reuse",
-    "force-sslv3",
-    "force-tlsv10",
-    "force-tlsv11",
-    "force-tlsv12",
-    "force-tlsv13",
-    "no-sslv3",
-    "no-tlsv10",
-    "no-tlsv11",
-    "no-tlsv12",
-    "no-tlsv13",
     "prefer-client-ciphers",
     "allow-0rtt",
     "no-ca-names",
@@ -304,7 +282,7 @@ mod tests {
     fn prefixes_match() {
         assert!(matches(GLOBAL, "ssl-default-bind-ciphers"));
         assert!(matches(GLOBAL, "tune.ssl.default-dh-param"));
-        assert!(matches(GLOBAL, "ca-base"));
+        assert!(matches(GLOBAL, "ssl-default-server-options"));
         // Privileges and limits are acted on, never ignored.
         for kw in [
             "user",
@@ -314,10 +292,12 @@ mod tests {
             "chroot",
             "unix-bind",
             "ulimit-n",
+            "ca-base",
+            "crt-base",
         ] {
             assert!(!matches(GLOBAL, kw), "{kw}");
         }
         assert!(!matches(GLOBAL, "tune.bufsiz"));
-        assert!(!matches(GLOBAL, "ca-bases"));
+        assert!(!matches(GLOBAL, "ssl-default"));
     }
 }
