@@ -207,7 +207,19 @@ impl SampleCtx for SessCtx<'_> {
             }
             FetchKind::FeName => Some(Sample::str(&self.eng.proxies.get(sess.fe.idx())?.name)),
             FetchKind::BeName => Some(Sample::str(&self.eng.proxies.get(self.proxy.idx())?.name)),
-            FetchKind::SslFc => Some(Sample::Bool(false)),
+            FetchKind::SslFc => Some(Sample::Bool(self.eng.conns.get(sess.conn)?.xprt.is_tls())),
+            FetchKind::SslFcSni
+            | FetchKind::SslFcProtocol
+            | FetchKind::SslFcCipher
+            | FetchKind::SslFcAlpn => {
+                let t = self.eng.conns.get(sess.conn)?.xprt.tls()?;
+                match f.kind {
+                    FetchKind::SslFcSni => t.sni().map(Sample::str),
+                    FetchKind::SslFcProtocol => t.version_name().map(Sample::str),
+                    FetchKind::SslFcCipher => t.cipher_name().map(Sample::str),
+                    _ => t.alpn().map(Sample::str),
+                }
+            }
             FetchKind::Var => self.eng.var_get(self.sess, None, f.var()?),
             _ => None,
         }

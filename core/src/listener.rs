@@ -50,6 +50,8 @@ pub(crate) struct Listener {
     pub accept_proxy: bool,
     /// `bind ... maxconn N`.
     pub maxconn: Option<u32>,
+    /// `bind ... ssl crt ...`: the TLS context of its connections.
+    pub tls: Option<std::sync::Arc<crate::conn::tls::BindCtx>>,
     /// Live connections accepted here.
     pub nbconn: u32,
     /// Accepting is paused (a `maxconn` is reached).
@@ -67,6 +69,7 @@ impl Engine {
             name: None,
             accept_proxy: false,
             maxconn: None,
+            tls: None,
             nbconn: 0,
             paused: false,
         });
@@ -110,11 +113,23 @@ impl Engine {
         }
     }
 
-    /// The name a listener is known by in logs (`bind ... name N`, or its address).
-    pub(crate) fn listener_name(&self, l: ListenerId) -> String {
-        match self.listeners.get(l.0 as usize) {
-            Some(l) => l.name.clone().unwrap_or_else(|| l.addr.to_string()),
-            None => "?".into(),
+    /// The name a listener is known by in logs: `bind ... name N`, else
+    /// its number within its frontend from 1 (HAProxy's `luid`, as in
+    /// `fe/1: SSL handshake failure`), else its address.
+    pub(crate) fn listener_name(&self, id: ListenerId) -> String {
+        let Some(l) = self.listeners.get(id.0 as usize) else {
+            return "?".into();
+        };
+        if let Some(n) = &l.name {
+            return n.clone();
         }
+        let luid = match l.kind {
+            ListenerKind::Frontend { proxy } => self.proxies[proxy]
+                .fe
+                .as_ref()
+                .and_then(|f| f.listeners.iter().position(|&x| x == id)),
+            _ => None,
+        };
+        luid.map_or_else(|| l.addr.to_string(), |i| (i + 1).to_string())
     }
 }

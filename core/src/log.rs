@@ -101,6 +101,21 @@ impl Engine {
         );
     }
 
+    /// `%ft`'s mark: `~` after the frontend's name when the client
+    /// connection came in over TLS (HAProxy: the listener's xprt is SSL).
+    fn fe_ssl_mark(&self, s: &Stream) -> &'static str {
+        let tls = self
+            .sessions
+            .get(s.sess)
+            .and_then(|se| self.listeners.get(se.listener.0 as usize))
+            .is_some_and(|l| l.tls.is_some());
+        if tls {
+            "~"
+        } else {
+            ""
+        }
+    }
+
     /// The `option tcplog` line of a stream.
     pub(crate) fn tcplog_line(&self, now: Time, s: &Stream) -> String {
         let fe = &self.proxies[s.fe];
@@ -128,8 +143,9 @@ impl Engine {
         let tt = now - s.accept;
         let _ = write!(
             out,
-            " [{date}] {} {}/{} {tw}/{tc}/{tt} {} {}{}",
+            " [{date}] {}{} {}/{} {tw}/{tc}/{tt} {} {}{}",
             fe.name,
+            self.fe_ssl_mark(s),
             be.name,
             srv_name,
             s.res.total,
@@ -181,8 +197,9 @@ impl Engine {
         };
         let _ = write!(
             out,
-            " [{date}] {} {}/{} {tr_req}/{tw}/{tc}/{tr}/{ta} {status} {} - - {}{}--",
+            " [{date}] {}{} {}/{} {tr_req}/{tw}/{tc}/{tr}/{ta} {status} {} - - {}{}--",
             fe.name,
+            self.fe_ssl_mark(s),
             be.name,
             srv_name,
             s.res.total,

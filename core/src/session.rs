@@ -79,6 +79,7 @@ impl Engine {
         local: Option<SocketAddr>,
     ) -> Option<SockId> {
         let accept_proxy = self.listeners[listener.0 as usize].accept_proxy;
+        let tls = self.listeners[listener.0 as usize].tls.clone();
         let ci = self.conns.next_id();
         let sock = self.new_sock(ci);
         let mut conn = Conn::new(
@@ -124,6 +125,17 @@ impl Engine {
             self.conn_close(now, c, CloseHow::Reset);
             self.session_free(now, sess);
             return Some(sock);
+        }
+        if let Some(ctx) = tls {
+            if !self.tls_accept(c, &ctx) {
+                self.conn_close(now, c, CloseHow::Reset);
+                self.session_free(now, sess);
+                return Some(sock);
+            }
+            if !accept_proxy {
+                self.tls_start_front(now, c);
+                return Some(sock);
+            }
         }
         if accept_proxy {
             self.conns[c].flags |= CoFlags::ACCEPT_PROXY;

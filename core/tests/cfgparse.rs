@@ -414,8 +414,13 @@ fn global_warnings_for_what_sluice_does_not_do() {
     let p = parse_ok(&text);
     assert!(p.config.global.daemon);
     assert_eq!(p.config.global.nbthread, Some(4));
+    assert_eq!(p.config.global.ca_base.as_deref(), Some("/etc/ssl/certs"));
+    assert_eq!(
+        p.config.global.crt_base.as_deref(),
+        Some("/etc/ssl/private")
+    );
     let w = warnings(&p);
-    assert_eq!(w.len(), 8, "{w:#?}");
+    assert_eq!(w.len(), 6, "{w:#?}");
     assert_eq!(
         w[0],
         "parsing [t.cfg:2] : 'nbthread 4': Sluice runs a single thread; the value is ignored."
@@ -423,14 +428,10 @@ fn global_warnings_for_what_sluice_does_not_do() {
     assert_eq!(w[1], "parsing [t.cfg:3] : 'daemon' is ignored: Sluice always runs in the foreground (use a service manager).");
     assert_eq!(
         w[2],
-        "parsing [t.cfg:4] : 'ca-base' is not supported by Sluice and is ignored."
-    );
-    assert_eq!(
-        w[4],
         "parsing [t.cfg:6] : 'ssl-default-bind-ciphers' is not supported by Sluice and is ignored."
     );
     assert_eq!(
-        w[7],
+        w[5],
         "parsing [t.cfg:9] : 'busy-polling' is not supported by Sluice and is ignored."
     );
 }
@@ -1039,6 +1040,7 @@ fn server_lines() {
         send_proxy_v2: true,
         check_port: None,
         check_addr: None,
+        tls: Default::default(),
         ignored: vec![],
     };
     assert_eq!(full.opts, want);
@@ -1531,19 +1533,103 @@ fn skipped_and_rejected_sections() {
 }
 
 #[test]
-fn tls_is_refused_rather_than_served_in_clear() {
-    let e = errors(&with_defaults(&[
+fn tls_options_reach_the_model() {
+    let p = parse_ok(&with_defaults(&[
         "frontend fe",
-        "    bind :443 ssl crt /etc/cert.pem",
+        "    bind :443 ssl crt site.pem crt /etc/certs/ alpn h2,http/1.1 ssl-min-ver TLSv1.2 no-tlsv13 strict-sni ciphers ECDHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES128-GCM-SHA256:!aNULL",
+        "backend be",
+        "    server s 1.1.1.1:443 ssl verify required ca-file ca.pem sni str(api.example) alpn http/1.1",
+        "    server n 1.1.1.2:443 ssl verify none force-tlsv13",
     ]));
-    assert_eq!(e, ["parsing [t.cfg:6] : 'bind :443' in section 'frontend' : 'ssl': TLS is not supported by Sluice yet."]);
+    let b = &proxy(&p.config, "fe").binds[0].tls;
+    assert!(b.ssl && b.strict_sni);
+    assert_eq!(b.crts, ["site.pem", "/etc/certs/"]);
+    assert_eq!(
+        b.common.alpn.as_deref(),
+        Some(&["h2".to_string(), "http/1.1".to_string()][..])
+    );
+    assert_eq!(
+        b.common.ciphers.as_deref(),
+        Some(&["ECDHE-RSA-AES128-GCM-SHA256".to_string()][..])
+    );
+    assert_eq!(
+        sluice_core::cfgparse::tls::tls_versions(&b.common),
+        [sluice_core::cfgparse::model::TlsVer::Tlsv12]
+    );
+    // The DHE suite is warned about once, and left out.
+    let w = warnings(&p);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("'ciphers' : cipher suite not implemented by Sluice's TLS (rustls) and left out: DHE-RSA-AES128-GCM-SHA256."),
+        "{w:?}"
+    );
+    let s = &proxy(&p.config, "be").server("s").unwrap().opts.tls;
+    assert!(s.ssl);
+    assert_eq!(s.sni.as_deref(), Some("api.example"));
+    assert_eq!(s.common.ca_file.as_deref(), Some("ca.pem"));
+    let n = &proxy(&p.config, "be").server("n").unwrap().opts.tls;
+    assert_eq!(
+        sluice_core::cfgparse::tls::tls_versions(&n.common),
+        [sluice_core::cfgparse::model::TlsVer::Tlsv13]
+    );
+}
+
+/// What rustls cannot do, and TLS options not implemented yet, are refused
+/// with the line and the reason: never clear text or weaker TLS instead.
+#[test]
+fn tls_beyond_rustls_is_refused_with_the_reason() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "    bind :443 ssl crt a.pem ssl-min-ver TLSv1.1",
+            "'ssl-min-ver' : TLSv1.1 is not supported: Sluice's TLS (rustls) implements TLSv1.2 and TLSv1.3 only.",
+        ),
+        (
+            "    bind :443 ssl crt a.pem force-tlsv10",
+            "'force-tlsv10' : TLSv1.0 is not supported",
+        ),
+        (
+            "    bind :443 ssl crt a.pem ciphers DHE-RSA-AES256-SHA:AES128-SHA",
+            "'ciphers' : no TLSv1.2 cipher suite that Sluice's TLS (rustls) implements in 'DHE-RSA-AES256-SHA:AES128-SHA'",
+        ),
+        (
+            "    bind :443 ssl crt-list l.txt",
+            "'crt-list': this TLS option is not supported by Sluice yet",
+        ),
+        (
+            "    bind :443 ssl crt a.pem verify required",
+            "'verify required' : client certificates are not supported by Sluice yet.",
+        ),
+        (
+            "    bind :443 ssl",
+            "no SSL certificate specified for this bind line (use 'crt').",
+        ),
+        (
+            "    bind :443 crt a.pem",
+            "'crt' without 'ssl'",
+        ),
+        (
+            "    bind :443 ssl crt a.pem no-tlsv12 no-tlsv13",
+            "all SSL/TLS versions are disabled",
+        ),
+    ];
+    for (line, want) in cases {
+        let e = errors(&with_defaults(&["frontend fe", line]));
+        assert_eq!(e.len(), 1, "{line}: {e:?}");
+        assert!(e[0].starts_with("parsing [t.cfg:6] : "), "{e:?}");
+        assert!(e[0].contains(want), "{line}: {e:?}");
+    }
     let e = errors(&with_defaults(&[
         "backend be",
-        "    server s 1.1.1.1:443 ssl verify none",
+        "    server s 1.1.1.1:443 ssl",
     ]));
-    assert_eq!(
-        e,
-        ["parsing [t.cfg:6] : 'server be/s' : 'ssl': TLS is not supported by Sluice yet."]
+    assert_eq!(e, ["parsing [t.cfg:6] : 'server be/s' : verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line."]);
+    let e = errors(&with_defaults(&[
+        "backend be",
+        "    server s 1.1.1.1:443 ssl verify none sni req.hdr(host)",
+    ]));
+    assert!(
+        e[0].contains("only a constant name, 'sni str(NAME)'"),
+        "{e:?}"
     );
 }
 

@@ -486,9 +486,70 @@ fn build_engine(
         pid: std::process::id(),
         epoch_ms,
         splice: true,
+        tls: Some(tls_env(cfg)),
         ..EngineOptions::default()
     };
     Engine::from_config(now, cfg, opts, &resolve)
+}
+
+/// What TLS needs from the world: the crypto provider and the files the
+/// configuration names (the engine reads no file).
+///
+/// The production crypto provider is ring's: its key exchange, signatures
+/// and `SecureRandom` draw from the OS (`getrandom`). This is the one
+/// place where Sluice's TLS reaches the OS (docs/tls.md); the engine's
+/// own crate builds rustls without any provider.
+fn tls_env(cfg: &Config) -> sluice_core::conn::tls::TlsEnv {
+    use sluice_core::conn::tls::{TlsEnv, TlsFiles};
+    let mut files = TlsFiles::default();
+    for p in TlsFiles::paths(cfg) {
+        let dir = std::fs::metadata(&p.path).is_ok_and(|m| m.is_dir());
+        if dir && p.dir_ok {
+            let mut names: Vec<String> = std::fs::read_dir(&p.path)
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            let list: Vec<String> = names
+                .into_iter()
+                .filter(|n| {
+                    !n.starts_with('.')
+                        && ![".key", ".ocsp", ".issuer", ".sctl"]
+                            .iter()
+                            .any(|x| n.ends_with(x))
+                })
+                .map(|n| format!("{}/{n}", p.path.trim_end_matches('/')))
+                .filter(|f| std::fs::metadata(f).is_ok_and(|m| m.is_file()))
+                .collect();
+            for f in &list {
+                files.files.insert(f.clone(), read_small(f));
+            }
+            files.dirs.insert(p.path.clone(), list);
+        } else {
+            files.files.insert(p.path.clone(), read_small(&p.path));
+        }
+    }
+    TlsEnv {
+        // Deprecated in rustls 0.23.3x only because ring has no post-quantum
+        // key exchange; aws-lc-rs has, but needs cmake (and Go for some
+        // builds) on the machine: ring builds with a C compiler alone.
+        #[allow(deprecated)]
+        provider: std::sync::Arc::new(rustls::crypto::ring::default_provider()),
+        files,
+    }
+}
+
+/// A certificate or CA file, at most 16 MiB of it.
+fn read_small(f: &str) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(f).map_err(|e| io_reason(&e))?;
+    let mut out = Vec::new();
+    file.take(16 << 20)
+        .read_to_end(&mut out)
+        .map_err(|e| io_reason(&e))?;
+    Ok(out)
 }
 
 /// Builds the engine and runs it until it exits.

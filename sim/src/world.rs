@@ -468,6 +468,9 @@ impl World {
             epoch_ms: 1_795_000_000_000,
             // The peers scenarios have no data path to splice.
             splice: self.spec.dp.as_ref().is_some_and(|d| d.splice),
+            // No TLS in the simulator yet: it needs a seeded crypto
+            // provider of its own (docs/tls.md).
+            tls: None,
             #[cfg(feature = "mutants")]
             mutant: self.mutant,
         };

@@ -407,6 +407,7 @@ impl Engine {
         let addr = server.cfg.addr;
         server.take_slot(self.now);
         let send_proxy = server.cfg.send_proxy;
+        let tls = server.cfg.tls.clone();
         let connect_to = self.proxies[be].timeouts.connect_ms;
         let ci = self.conns.next_id();
         let sock = self.new_sock(ci);
@@ -418,6 +419,15 @@ impl Engine {
             conn.flags |= CoFlags::SEND_PROXY;
             conn.hdr_out = self.proxy_header_for(sid, v);
         }
+        // Never clear text to an `ssl` server: a TLS state rustls cannot
+        // make fails the attempt like a refused connect.
+        let mut tls_failed = false;
+        if let Some(ctx) = tls {
+            match crate::conn::tls::Tls::client(&ctx) {
+                Ok(t) => conn.xprt = crate::conn::Xprt::Tls(Box::new(t)),
+                Err(_) => tls_failed = true,
+            }
+        }
         let c = self.conns.insert(conn);
         crate::bug_on!(c != ci);
         let s = &mut self.streams[sid];
@@ -426,6 +436,10 @@ impl Engine {
         s.scb.state = ScState::Con;
         s.conn_start = Some(now);
         s.scb.exp = connect_to.map(|t| now.add_ms(u64::from(t)));
+        if tls_failed {
+            self.free_sock(sock);
+            return self.sc_conn_connect_error(now, sid, crate::sock::SockError::Other(0));
+        }
         self.connect(sock, addr);
     }
 

@@ -193,6 +193,8 @@ pub struct ServerCfg {
     pub maxqueue: Option<u32>,
     pub backup: bool,
     pub send_proxy: Option<u8>,
+    /// `ssl`: the TLS context of its connections.
+    pub tls: Option<std::sync::Arc<crate::conn::tls::SrvCtx>>,
     /// `check` and its settings.
     pub check: Option<CheckCfg>,
 }

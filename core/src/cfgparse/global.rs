@@ -69,6 +69,23 @@ pub(super) fn parse(
         "tune.peers.max-updates-at-once" => max_updates(g, ln),
         "log" => log::parse_target(ln, d).map(|t| g.logs.push(t)),
         "pidfile" => pidfile(g, ln),
+        "crt-base" | "ca-base" => {
+            ln.no_extra(2)?;
+            let kw = ln.kw();
+            let slot = if kw == "crt-base" {
+                &mut g.crt_base
+            } else {
+                &mut g.ca_base
+            };
+            if slot.is_some() {
+                return Err(ln.diag(format!("'{kw}' already specified.")));
+            }
+            if ln.arg(1).is_empty() {
+                return Err(ln.diag(format!("'{kw}' expects a directory path as an argument.")));
+            }
+            *slot = Some(ln.arg(1).to_string());
+            Ok(())
+        }
         "daemon" => {
             ln.no_extra(1)?;
             g.daemon = true;

@@ -19,14 +19,10 @@ pub const SKIPPED_SECTIONS: &[&str] = &["resolvers", "mailers", "http-errors", "
 /// open what it protects), `program` runs processes.
 pub const REJECTED_SECTIONS: &[&str] = &["userlist", "program"];
 
-/// Global keywords accepted with a warning: process management, TLS
-/// defaults (every TLS option on `bind` and `server` is refused until
-/// Sluice has TLS, so they apply to nothing), tuning of subsystems Sluice
-/// does not have. None changes where traffic goes, which servers are up,
+/// Global keywords accepted with a warning: process management, tuning of
+/// subsystems Sluice does not have. None changes where traffic goes, which servers are up,
 /// what a client receives or what is logged.
 pub const GLOBAL: &[&str] = &[
-    "ca-base",
-    "crt-base",
     "ssl-default-bind-*",
     "ssl-default-server-*",
     "ssl-dh-param-file",
@@ -290,7 +286,6 @@ pub const SERVER_OPTIONS: &[(&str, usize)] = &[
     ("tfo", 0),
     ("stick", 0),
     ("log-proto", 1),
-    ("alpn", 1),
     ("check-alpn", 1),
     ("ws", 1),
 ];
@@ -348,41 +343,22 @@ pub fn refused(list: &[(&'static str, &'static str)], kw: &str) -> Option<&'stat
         .map(|(_, why)| *why)
 }
 
-/// TLS options, refused on `bind` and `server` lines: Sluice has no TLS
-/// yet, and serving clear text where TLS was configured would be wrong.
+/// TLS options of HAProxy that Sluice does not implement yet, refused on
+/// `bind` and `server` lines: serving clear text, or weaker TLS, where the
+/// configuration asked for them would be wrong. The implemented ones are
+/// parsed in `cfgparse::tls` (see docs/tls.md).
 pub const TLS_OPTIONS: &[&str] = &[
-    "ssl",
-    "crt",
     "crt-list",
-    "ca-file",
     "crl-file",
-    "verify",
-    "verifyhost",
-    "ciphers",
-    "ciphersuites",
     "curves",
     "ecdhe",
-    "ssl-min-ver",
-    "ssl-max-ver",
-    "strict-sni",
     "generate-certificates",
     "ca-sign-file",
     "ca-sign-pass",
-    "sni",
     "check-ssl",
     "check-sni",
     "no-ssl-reuse",
     "ssl-reuse",
-    "force-sslv3",
-    "force-tlsv10",
-    "force-tlsv11",
-    "force-tlsv12",
-    "force-tlsv13",
-    "no-sslv3",
-    "no-tlsv10",
-    "no-tlsv11",
-    "no-tlsv12",
-    "no-tlsv13",
     "prefer-client-ciphers",
     "allow-0rtt",
     "no-ca-names",
@@ -414,7 +390,7 @@ mod tests {
     fn prefixes_match() {
         assert!(matches(GLOBAL, "ssl-default-bind-ciphers"));
         assert!(matches(GLOBAL, "tune.ssl.default-dh-param"));
-        assert!(matches(GLOBAL, "ca-base"));
+        assert!(matches(GLOBAL, "ssl-default-server-options"));
         // Privileges and limits are acted on, never ignored.
         for kw in [
             "user",
@@ -424,10 +400,12 @@ mod tests {
             "chroot",
             "unix-bind",
             "ulimit-n",
+            "ca-base",
+            "crt-base",
         ] {
             assert!(!matches(GLOBAL, kw), "{kw}");
         }
         assert!(!matches(GLOBAL, "tune.bufsiz"));
-        assert!(!matches(GLOBAL, "ca-bases"));
+        assert!(!matches(GLOBAL, "ssl-default"));
     }
 }

@@ -33,6 +33,7 @@ mod proxy;
 mod rules;
 mod server;
 mod table;
+pub mod tls;
 pub mod tokenizer;
 pub mod units;
 

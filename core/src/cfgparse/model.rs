@@ -83,6 +83,10 @@ pub struct Global {
     /// `log-send-hostname [NAME]`: the host name written in syslog
     /// headers (`Some(None)`: the system's).
     pub log_send_hostname: Option<Option<String>>,
+    /// `crt-base DIR`: where relative `crt` paths are looked up.
+    pub crt_base: Option<String>,
+    /// `ca-base DIR`: where relative `ca-file` paths are looked up.
+    pub ca_base: Option<String>,
 }
 
 /// A user or a group as written: a name the driver looks up (`user`,
@@ -137,6 +141,8 @@ impl Default for Global {
             hard_stop_after_ms: None,
             log_tag: None,
             log_send_hostname: None,
+            crt_base: None,
+            ca_base: None,
         }
     }
 }
@@ -583,8 +589,104 @@ pub struct ServerOptions {
     /// `addr A`: the address health checks connect to; by default the
     /// server's.
     pub check_addr: Option<super::addr::Addr>,
+    /// `ssl` and the TLS options of the server line (`verify`, `ca-file`,
+    /// `sni`, `alpn`, ...), kept even without `ssl` (a `default-server`
+    /// may set them for servers that add `ssl`).
+    pub tls: SrvTls,
     /// Recognised options Sluice does not implement (each with a warning).
     pub ignored: Vec<String>,
+}
+
+/// A TLS protocol version as HAProxy names it (`ssl-min-ver`,
+/// `ssl-max-ver`, `force-*`, `no-*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVer {
+    Sslv3,
+    Tlsv10,
+    Tlsv11,
+    Tlsv12,
+    Tlsv13,
+}
+
+impl TlsVer {
+    /// From `SSLv3`, `TLSv1.0` ... `TLSv1.3`.
+    pub fn parse(s: &str) -> Option<TlsVer> {
+        Some(match s {
+            "SSLv3" => TlsVer::Sslv3,
+            "TLSv1.0" => TlsVer::Tlsv10,
+            "TLSv1.1" => TlsVer::Tlsv11,
+            "TLSv1.2" => TlsVer::Tlsv12,
+            "TLSv1.3" => TlsVer::Tlsv13,
+            _ => return None,
+        })
+    }
+
+    /// HAProxy's name of the version.
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsVer::Sslv3 => "SSLv3",
+            TlsVer::Tlsv10 => "TLSv1.0",
+            TlsVer::Tlsv11 => "TLSv1.1",
+            TlsVer::Tlsv12 => "TLSv1.2",
+            TlsVer::Tlsv13 => "TLSv1.3",
+        }
+    }
+}
+
+/// TLS settings shared by `bind` and `server` lines (HAProxy's
+/// `ssl_bind_conf` / the `ssl_*` fields of `struct server`).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct TlsCommon {
+    /// `alpn LIST` (comma-separated protocol names).
+    pub alpn: Option<Vec<String>>,
+    /// `ssl-min-ver`, `ssl-max-ver` (after `force-*`).
+    pub min_ver: Option<TlsVer>,
+    pub max_ver: Option<TlsVer>,
+    /// `no-tlsv12`, `no-tlsv13`.
+    pub no_tlsv12: bool,
+    pub no_tlsv13: bool,
+    /// `ciphers` (TLS 1.2, OpenSSL names), as kept after dropping the
+    /// unsupported ones (warned about once, at parse time).
+    pub ciphers: Option<Vec<String>>,
+    /// `ciphersuites` (TLS 1.3), likewise.
+    pub ciphersuites: Option<Vec<String>>,
+    /// `ca-file FILE` (as written; `ca-base` applies).
+    pub ca_file: Option<String>,
+}
+
+/// The TLS part of a `bind` line.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct BindTls {
+    /// `ssl`.
+    pub ssl: bool,
+    /// `crt FILE|DIR` (as written; `crt-base` applies), in order: the first
+    /// certificate loaded is the default one.
+    pub crts: Vec<String>,
+    /// `strict-sni`.
+    pub strict_sni: bool,
+    pub common: TlsCommon,
+}
+
+/// `server ... verify none|required`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SrvVerify {
+    None,
+    Required,
+}
+
+/// The TLS part of a `server` line.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SrvTls {
+    /// `ssl`.
+    pub ssl: bool,
+    /// `verify none|required` (unset: `required`, as HAProxy's
+    /// `ssl-server-verify` default).
+    pub verify: Option<SrvVerify>,
+    /// `sni EXPR`: only `str(NAME)` is supported (a fixed name).
+    pub sni: Option<String>,
+    /// `verifyhost NAME`.
+    pub verifyhost: Option<String>,
+    pub common: TlsCommon,
 }
 
 impl Default for ServerOptions {
@@ -605,6 +707,7 @@ impl Default for ServerOptions {
             send_proxy_v2: false,
             check_port: None,
             check_addr: None,
+            tls: SrvTls::default(),
             ignored: Vec::new(),
         }
     }
@@ -641,6 +744,8 @@ pub struct Bind {
     pub name: Option<String>,
     /// `maxconn N`.
     pub maxconn: Option<u32>,
+    /// `ssl`, `crt` and the other TLS options.
+    pub tls: BindTls,
     /// Recognised options Sluice does not implement (each with a warning).
     pub ignored: Vec<String>,
 }

@@ -3,9 +3,9 @@
 //!
 //! Each option either fills a typed field, or is recognised and ignored with
 //! a warning (listed in [`ignored::BIND_OPTIONS`] / [`ignored::SERVER_OPTIONS`]
-//! with the number of values it takes), or is refused: TLS options (Sluice
-//! has no TLS yet, and serving clear text where TLS was configured would be
-//! wrong), and anything unknown.
+//! with the number of values it takes), or is refused: TLS options Sluice
+//! does not implement (serving clear text where TLS was configured would be
+//! wrong; the implemented ones are in `cfgparse::tls`), and anything unknown.
 
 use super::addr::parse_addr;
 use super::model::{Bind, BindAddr, Proxy, Server, ServerOptions};
@@ -25,7 +25,7 @@ fn ignored_option(
     let opt = ln.arg(i);
     if ignored::TLS_OPTIONS.contains(&opt) {
         return Err(ln.diag(format!(
-            "{who} : '{opt}': TLS is not supported by Sluice yet."
+            "{who} : '{opt}': this TLS option is not supported by Sluice yet (see docs/tls.md)."
         )));
     }
     if let Some(why) = ignored::refused(refused, opt) {
@@ -77,6 +77,7 @@ pub(super) fn parse_bind(ln: &Ln<'_>, section: &str, d: &mut Diags) -> Result<Bi
         accept_proxy: false,
         name: None,
         maxconn: None,
+        tls: Default::default(),
         ignored: Vec::new(),
     };
     for one in text.split(',') {
@@ -93,6 +94,7 @@ pub(super) fn parse_bind(ln: &Ln<'_>, section: &str, d: &mut Diags) -> Result<Bi
     while !ln.arg(i).is_empty() {
         i += bind_option(&mut b, ln, i, &who, d)?;
     }
+    super::tls::check_bind(&b.tls, ln, &who)?;
     Ok(b)
 }
 
@@ -121,6 +123,9 @@ fn bind_option(
             Ok(2)
         }
         opt => {
+            if let Some(n) = super::tls::bind_option(&mut b.tls, ln, i, who, d)? {
+                return Ok(n);
+            }
             let n = ignored_bind_option(ln, i, who, d)?;
             b.ignored.push(opt.to_string());
             Ok(n)
@@ -161,6 +166,7 @@ pub(super) fn parse_server(px: &Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<Ser
         i += server_option(&mut s.opts, ln, i, &who, d)?;
     }
     check_opts(&s.opts, ln, &who)?;
+    super::tls::check_server(&s.opts.tls, ln, &who)?;
     Ok(s)
 }
 
@@ -243,6 +249,9 @@ fn server_option(
         }
         "id" => Err(ln.diag(format!("{who} : 'id' is not allowed here."))),
         _ => {
+            if let Some(n) = super::tls::server_option(&mut o.tls, ln, i, who, d)? {
+                return Ok(n);
+            }
             let n = ignored_option(
                 ln,
                 i,

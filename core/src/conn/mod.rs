@@ -19,6 +19,9 @@ pub mod proxy_hdr;
 
 pub mod xprt;
 
+mod ssl_sock;
+pub mod tls;
+
 use bitflags::bitflags;
 use core::net::SocketAddr;
 
@@ -196,6 +199,16 @@ pub enum ConnError {
     /// error this way, HAProxy 2.6 distinguishes `_BAD_HDR` and
     /// `_BAD_PROTO`).
     PrxNotHdr,
+    /// The peer closed during the TLS handshake (`CO_ER_SSL_EMPTY`).
+    SslEmpty,
+    /// The socket failed during the TLS handshake (`CO_ER_SSL_ABORT`).
+    SslAbort,
+    /// No whole TLS handshake before `timeout client` (`CO_ER_SSL_TIMEOUT`).
+    SslTimeout,
+    /// The TLS handshake failed: bad records, no common version or suite,
+    /// no certificate for the name with `strict-sni`
+    /// (`CO_ER_SSL_HANDSHAKE`).
+    SslHandshake,
 }
 
 impl ConnError {
@@ -209,13 +222,20 @@ impl ConnError {
             ConnError::PrxNotHdr => {
                 "Received something which does not look like a PROXY protocol header"
             }
+            ConnError::SslEmpty => "Connection closed during SSL handshake",
+            ConnError::SslAbort => "Connection error during SSL handshake",
+            ConnError::SslTimeout => "Timeout during SSL handshake",
+            ConnError::SslHandshake => "SSL handshake failure",
         }
     }
 
     /// A connection that never sent a byte of a header: silenced by
     /// `option dontlognull`.
     pub fn is_null(self) -> bool {
-        matches!(self, ConnError::PrxEmpty | ConnError::PrxAbort)
+        matches!(
+            self,
+            ConnError::PrxEmpty | ConnError::PrxAbort | ConnError::SslEmpty | ConnError::SslAbort
+        )
     }
 }
 
@@ -242,6 +262,9 @@ impl Engine {
             return &mut [];
         };
         if !conn.mux.installed() {
+            if conn.xprt.is_tls() && !conn.flags.contains(CoFlags::ACCEPT_PROXY) {
+                return self.tls_recv_buf(c);
+            }
             // Handshake: the PROXY header is read into the connection's
             // own buffer, which later becomes the request channel's.
             if conn.hs.is_null() {
@@ -261,11 +284,13 @@ impl Engine {
             return &mut self.drain_buf;
         }
         let dir = conn.side.rx_dir();
-        match (conn.xprt, conn.mux.rx_stream()) {
+        match (&conn.xprt, conn.mux.rx_stream()) {
             // The raw transport reads straight into the stream's channel.
             (Xprt::Raw, Some(sid)) => self.sc_conn_recv_buf(sid, dir),
             // An idle server connection: any byte or a close ends it.
             (Xprt::Raw, None) => &mut self.scratch,
+            // TLS reads ciphertext into its own buffer.
+            (Xprt::Tls(_), _) => self.tls_recv_buf(c),
         }
     }
 
@@ -286,7 +311,7 @@ impl Engine {
             return;
         };
         let dir = conn.side.rx_dir();
-        if let Some(sid) = conn.mux.rx_stream() {
+        if let (Xprt::Raw, Some(sid)) = (&conn.xprt, conn.mux.rx_stream()) {
             self.channel_release_if_empty(sid, dir);
         }
     }
@@ -301,9 +326,10 @@ impl Engine {
         if conn.flags.contains(CoFlags::SEND_PROXY) {
             return &conn.hdr_out;
         }
-        match (conn.xprt, conn.mux.tx_stream()) {
+        match (&conn.xprt, conn.mux.tx_stream()) {
             (Xprt::Raw, Some(sid)) => self.sc_conn_send_buf(sid, conn.side.rx_dir().other()),
             (Xprt::Raw, None) => &[],
+            (Xprt::Tls(t), _) => t.tx_pending(),
         }
     }
 
@@ -312,6 +338,9 @@ impl Engine {
             return;
         };
         if !conn.mux.installed() {
+            if conn.xprt.is_tls() && !conn.flags.contains(CoFlags::ACCEPT_PROXY) {
+                return self.tls_on_recv(now, c, n);
+            }
             return self.conn_handshake_recv(now, c, n);
         }
         if conn.flags.contains(CoFlags::DRAINING) {
@@ -323,6 +352,9 @@ impl Engine {
                 f.bytes_in += n as u64;
             }
             return;
+        }
+        if conn.xprt.is_tls() {
+            return self.tls_on_recv(now, c, n);
         }
         if n == 0 {
             conn.flags |= CoFlags::SOCK_RD_SH;
@@ -346,6 +378,9 @@ impl Engine {
             self.conn_update_interest(c);
             return;
         }
+        if conn.xprt.is_tls() {
+            return self.tls_on_sent(now, c, n);
+        }
         let dir = conn.side.rx_dir().other();
         if let Some(sid) = conn.mux.tx_stream() {
             self.sc_conn_sent(now, sid, dir, n);
@@ -358,9 +393,19 @@ impl Engine {
         let Some(conn) = self.conns.get_mut(c) else {
             return;
         };
-        conn.flags |= CoFlags::ERROR;
         let sock = conn.sock;
         self.free_sock(sock);
+        self.conn_failed(now, c);
+    }
+
+    /// Connection `c` failed and its socket is gone: every stream its mux
+    /// carries learns it; without one, a handshake failed or an idle
+    /// connection ends.
+    pub(crate) fn conn_failed(&mut self, now: Time, c: Id<Conn>) {
+        let Some(conn) = self.conns.get_mut(c) else {
+            return;
+        };
+        conn.flags |= CoFlags::ERROR;
         if self.conns[c].flags.contains(CoFlags::DRAINING) {
             // The driver closed the socket already.
             return self.conn_linger_end(now, c);
@@ -374,7 +419,14 @@ impl Engine {
             return match side {
                 ConnSide::Back { .. } => self.idle_conn_close(now, c),
                 // Before the stream: the handshake failed, and is logged
-                // like any other handshake failure (`CO_ER_PRX_ABORT`).
+                // like any other handshake failure (`CO_ER_PRX_ABORT`,
+                // `CO_ER_SSL_ABORT`).
+                ConnSide::Front if conn.flags.contains(CoFlags::ACCEPT_PROXY) => {
+                    self.handshake_fail(now, c, ConnError::PrxAbort)
+                }
+                ConnSide::Front if conn.xprt.is_tls() => {
+                    self.handshake_fail(now, c, ConnError::SslAbort)
+                }
                 ConnSide::Front => self.handshake_fail(now, c, ConnError::PrxAbort),
                 // Applet connections have their own error paths.
                 ConnSide::App => {}
@@ -391,6 +443,10 @@ impl Engine {
         };
         conn.flags.remove(CoFlags::WAIT_L4_CONN);
         conn.flags |= CoFlags::CONNECTED;
+        if conn.xprt.is_tls() {
+            // The stream learns it once the TLS handshake is over.
+            return self.tls_pump(now, c);
+        }
         for sid in conn.mux.streams() {
             self.back_connected(now, sid);
             self.process_stream(now, sid);
@@ -414,13 +470,20 @@ impl Engine {
         let Some(conn) = self.conns.get(c) else {
             return;
         };
-        let (read, write) = if !conn.mux.installed() {
+        let mut wake = false;
+        let (read, write) = if !conn.mux.installed()
+            && (!conn.xprt.is_tls() || conn.flags.contains(CoFlags::ACCEPT_PROXY))
+        {
             (
                 conn.hs.is_null() || conn.hs.room() > self.hs_reserve(c),
                 false,
             )
         } else if conn.flags.contains(CoFlags::SEND_PROXY) {
             (false, true)
+        } else if conn.xprt.is_tls() {
+            let (r, w, k) = self.tls_want(c);
+            wake = k;
+            (r, w)
         } else {
             match (conn.mux.rx_stream(), conn.side) {
                 (Some(sid), side) => self.sc_conn_want(sid, side),
@@ -434,6 +497,9 @@ impl Engine {
         let sock = conn.sock;
         if conn.want != (read, write) {
             self.conns[c].want = (read, write);
+        }
+        if wake && !self.tls_woken.contains(&c) {
+            self.tls_woken.push(c);
         }
         self.set_interest(sock, read, write);
     }
@@ -476,7 +542,10 @@ impl Engine {
         let Some(conn) = self.conns.get(c) else {
             return false;
         };
+        // TLS connections close at once: their close_notify went with
+        // the FIN already, and what follows would be records to decrypt.
         if conn.side != ConnSide::Front
+            || conn.xprt.is_tls()
             || !conn.mux.installed()
             || !conn.flags.contains(CoFlags::WANT_DRAIN)
             || conn
@@ -563,6 +632,11 @@ impl Engine {
                 }
                 conn.flags.remove(CoFlags::ACCEPT_PROXY);
                 self.timers.arm(TimerKey::ConnHs(c), None);
+                if self.conns[c].xprt.is_tls() {
+                    // The TLS handshake is the next step; what followed the
+                    // header is its first bytes.
+                    return self.tls_after_proxy_hdr(now, c);
+                }
                 if let Some(sess) = self.conns[c].session {
                     self.session_complete(now, sess);
                 }

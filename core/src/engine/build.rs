@@ -10,11 +10,13 @@ use core::net::SocketAddr;
 use crate::backend::lb;
 use crate::backend::server::{Check, CheckCfg, CheckStep, Server, ServerCfg, SrvAdmin, SrvState};
 use crate::cfgparse::{self, Addr, Balance, Config, Host, IdSpec, StatsLevel, StickKind};
+use crate::conn::tls::{BindCtx, SrvCtx, TlsEnv};
 use crate::engine::{CliLevel, Engine, EngineOptions, ListenerKind};
 use crate::proxy::{Backend, BackendCfg, Frontend, Proxy, ProxyId, StickRule};
 use crate::sock::ListenAddr;
 use crate::stick_table::{DataType, StickTable, StoreSpec, TableId, TableParams};
 use crate::time::Time;
+use std::sync::Arc;
 
 /// Why a checked configuration still cannot start (an address that does
 /// not resolve, a peers section without a local address...).
@@ -343,7 +345,7 @@ impl Engine {
                 None
             };
             let be = if p.kind.is_backend() {
-                Some(self.build_backend(p, resolve)?)
+                Some(self.build_backend(cfg, p, resolve)?)
             } else {
                 None
             };
@@ -371,6 +373,7 @@ impl Engine {
         }
         for (i, p) in live.iter().enumerate() {
             for b in &p.binds {
+                let tls = self.build_bind_tls(cfg, b)?;
                 for a in &b.addrs {
                     let addr = listen_addr(&a.addr, resolve).map_err(|m| StartError {
                         file: b.place.file.clone(),
@@ -387,6 +390,7 @@ impl Engine {
                     li.name = b.name.clone();
                     li.accept_proxy = b.accept_proxy;
                     li.maxconn = b.maxconn;
+                    li.tls = tls.clone();
                     if let Some(f) = self.proxies[i].fe.as_mut() {
                         f.listeners.push(l);
                     }
@@ -398,6 +402,7 @@ impl Engine {
 
     fn build_backend(
         &self,
+        cfg: &Config,
         p: &cfgparse::Proxy,
         resolve: Resolver<'_>,
     ) -> Result<Backend, StartError> {
@@ -461,6 +466,7 @@ impl Engine {
                     None
                 },
                 check: check_cfg,
+                tls: self.build_server_tls(cfg, p, s, addr)?,
             };
             servers.push(Server {
                 cfg: std::sync::Arc::new(cfg),
@@ -640,6 +646,70 @@ impl Engine {
                 cfg.global.tune_peers_max_updates_at_once.max(1) as usize;
         }
         Ok(())
+    }
+}
+
+impl Engine {
+    /// What TLS needs from the driver, for a line that asks for TLS.
+    fn tls_env(&self, file: &str, line: u32, who: &str) -> Result<&TlsEnv, StartError> {
+        self.opts.tls.as_ref().ok_or_else(|| StartError {
+            file: file.to_string(),
+            line,
+            message: format!(
+                "{who} : TLS is configured but this driver offers no TLS (no crypto provider)."
+            ),
+        })
+    }
+
+    /// The TLS context of a `bind ... ssl` line, shared by its listeners.
+    fn build_bind_tls(
+        &self,
+        cfg: &Config,
+        b: &cfgparse::Bind,
+    ) -> Result<Option<Arc<BindCtx>>, StartError> {
+        if !b.tls.ssl {
+            return Ok(None);
+        }
+        let addrs: Vec<String> = b.addrs.iter().map(|a| a.addr.to_string()).collect();
+        let who = format!("'bind {}'", addrs.join(","));
+        let env = self.tls_env(&b.place.file, b.place.line, &who)?;
+        BindCtx::build(env, &self.tls_clock, &cfg.global.crt_base, &b.tls)
+            .map(|c| Some(Arc::new(c)))
+            .map_err(|m| StartError {
+                file: b.place.file.clone(),
+                line: b.place.line,
+                message: format!("{who} : {m}"),
+            })
+    }
+
+    /// The TLS context of a `server ... ssl` line.
+    fn build_server_tls(
+        &self,
+        cfg: &Config,
+        p: &cfgparse::Proxy,
+        s: &cfgparse::Server,
+        addr: core::net::SocketAddr,
+    ) -> Result<Option<Arc<SrvCtx>>, StartError> {
+        let t = &s.opts.tls;
+        if !t.ssl {
+            return Ok(None);
+        }
+        let who = format!("'server {}/{}'", p.name, s.name);
+        let err = |message: String| StartError {
+            file: s.place.file.clone(),
+            line: s.place.line,
+            message: format!("{who} : {message}"),
+        };
+        if s.opts.check && p.options.httpchk.is_some() {
+            return Err(err(
+                "HTTP health checks over TLS are not supported by Sluice yet (use a plain 'check', which tests the TCP connection only)."
+                    .into(),
+            ));
+        }
+        let env = self.tls_env(&s.place.file, s.place.line, &who)?;
+        SrvCtx::build(env, &self.tls_clock, &cfg.global.ca_base, t, addr)
+            .map(|c| Some(Arc::new(c)))
+            .map_err(err)
     }
 }
 

@@ -69,6 +69,9 @@ pub struct EngineOptions {
     /// The driver can move data between sockets kernel-side
     /// (`Action::Splice`, HAProxy's `raw_sock_to_pipe`/`raw_sock_from_pipe`).
     pub splice: bool,
+    /// What TLS needs from the world (crypto provider, certificate
+    /// files); `None`: a configuration with `ssl` does not start.
+    pub tls: Option<crate::conn::tls::TlsEnv>,
     /// The historic bug to switch on (simulator only).
     #[cfg(feature = "mutants")]
     pub mutant: Option<crate::mutants::Mutant>,
@@ -83,6 +86,7 @@ impl Default for EngineOptions {
             pid: 1,
             epoch_ms: 0,
             splice: false,
+            tls: None,
             #[cfg(feature = "mutants")]
             mutant: None,
         }
@@ -198,6 +202,12 @@ pub struct Engine {
     exit_sent: bool,
     /// `proc.` variables.
     pub(crate) proc_vars: crate::vars::Vars,
+    /// TLS connections with work to do at the end of the entry point
+    /// (plaintext for a stream that has room again, output to encrypt):
+    /// see `conn/ssl_sock.rs`.
+    pub(crate) tls_woken: Vec<Id<Conn>>,
+    /// The wall clock rustls sees (certificate validity), set from `now`.
+    pub(crate) tls_clock: std::sync::Arc<crate::conn::tls::EngineClock>,
 }
 
 impl Engine {
@@ -233,6 +243,8 @@ impl Engine {
             hard_stop_after_ms: None,
             exit_sent: false,
             proc_vars: Default::default(),
+            tls_woken: Vec::new(),
+            tls_clock: Default::default(),
         }
     }
 
@@ -518,6 +530,7 @@ impl Engine {
         );
         self.now = self.now.max(now);
         let now = self.now;
+        self.tls_clock.set_ms(self.opts.epoch_ms + now.as_ms());
         while let Some(key) = self.timers.pop_expired(now) {
             self.run_timer(now, key);
             // A timer's table changes reach the peers before a later
@@ -528,6 +541,9 @@ impl Engine {
 
     /// Work common to the end of every entry point.
     pub(crate) fn after_entry(&mut self) {
+        if !self.tls_woken.is_empty() {
+            self.tls_run_woken();
+        }
         // Off the hot path: most configurations have neither tables nor
         // peers.
         if !self.tables.is_empty() || !self.peers.is_empty() {
@@ -794,7 +810,17 @@ impl Engine {
                     }
                 }
             }
-            TimerKey::ConnHs(c) => self.handshake_fail(now, c, crate::conn::ConnError::PrxTimeout),
+            TimerKey::ConnHs(c) => {
+                let tls = self.conns.get(c).is_some_and(|x| {
+                    x.xprt.is_tls() && !x.flags.contains(crate::conn::CoFlags::ACCEPT_PROXY)
+                });
+                let why = if tls {
+                    crate::conn::ConnError::SslTimeout
+                } else {
+                    crate::conn::ConnError::PrxTimeout
+                };
+                self.handshake_fail(now, c, why)
+            }
             TimerKey::ConnDrain(c) => self.conn_linger_end(now, c),
             TimerKey::Check(srv) => self.check_timer(now, srv),
             TimerKey::IdlePurge(srv) => self.idle_purge(now, srv),

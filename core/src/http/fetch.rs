@@ -245,7 +245,6 @@ impl SampleCtx for HttpCtx<'_> {
                 )))
             }
             FetchKind::WaitEnd => (!self.partial).then_some(Sample::Bool(true)),
-            FetchKind::SslFcSni => None,
             FetchKind::BeName => Some(Sample::str(
                 &self.sess.eng.proxies[self.sess.eng.streams.get(self.sid)?.be].name,
             )),

@@ -87,6 +87,8 @@ fn lf_item(s: &str, ctx: &ParseCtx<'_>) -> Result<(SampleExpr, usize), String> {
         "f" => Some("fe_name"),
         "b" => Some("be_name"),
         "ST" => Some("status"),
+        "sslv" => Some("ssl_fc_protocol"),
+        "sslc" => Some("ssl_fc_cipher"),
         _ => None,
     };
     let e = match alias {

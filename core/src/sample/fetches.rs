@@ -83,10 +83,16 @@ pub enum FetchKind {
     /// `fe_name`, `be_name`.
     FeName,
     BeName,
-    /// `ssl_fc`: the client connection uses TLS (false until Sluice has TLS).
+    /// `ssl_fc`: the client connection uses TLS.
     SslFc,
-    /// `ssl_fc_sni`.
+    /// `ssl_fc_sni`: the name the client sent in SNI.
     SslFcSni,
+    /// `ssl_fc_protocol`: `TLSv1.2`, `TLSv1.3`.
+    SslFcProtocol,
+    /// `ssl_fc_cipher`: the suite, as OpenSSL names it.
+    SslFcCipher,
+    /// `ssl_fc_alpn`: the protocol ALPN chose.
+    SslFcAlpn,
     /// `req.len` (`req_len`): bytes in the request buffer.
     ReqLen,
     /// `req.payload(offset,length)`.
@@ -188,9 +194,17 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
             Layer::Internal
         }
         LogVar(_) => Layer::Internal,
-        Src | SrcPort | Dst | DstPort | SslFc | SslFcSni | SrcTable { .. } | SrcTableOp { .. } => {
-            Layer::L4
-        }
+        Src
+        | SrcPort
+        | Dst
+        | DstPort
+        | SslFc
+        | SslFcSni
+        | SslFcProtocol
+        | SslFcCipher
+        | SslFcAlpn
+        | SrcTable { .. }
+        | SrcTableOp { .. } => Layer::L4,
         ReqLen | ReqPayload | ReqSslSni | ReqProtoHttp | WaitEnd => Layer::ReqContent,
         Method | Path | PathQ | Url | Base | Query | UrlParam | ReqVer => Layer::HttpReq,
         Hdr { dir, .. } | HdrCnt { dir, .. } | HdrVal { dir } | HdrIp { dir } | Cook { dir } => {
@@ -250,6 +264,19 @@ static FETCHES: &[FetchDef] = &[
     fd("be_name", FetchKind::BeName, NO_ARGS, SmpType::Str),
     fd("ssl_fc", FetchKind::SslFc, NO_ARGS, SmpType::Bool),
     fd("ssl_fc_sni", FetchKind::SslFcSni, NO_ARGS, SmpType::Str),
+    fd(
+        "ssl_fc_protocol",
+        FetchKind::SslFcProtocol,
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_fc_cipher",
+        FetchKind::SslFcCipher,
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd("ssl_fc_alpn", FetchKind::SslFcAlpn, NO_ARGS, SmpType::Str),
     fd("req.len", FetchKind::ReqLen, NO_ARGS, SmpType::Int),
     fd("req_len", FetchKind::ReqLen, NO_ARGS, SmpType::Int),
     fd(

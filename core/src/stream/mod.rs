@@ -966,8 +966,7 @@ impl Engine {
             if let Some(conn) = self.conns.get_mut(c) {
                 if !conn.flags.contains(CoFlags::SOCK_WR_SH) {
                     conn.flags |= CoFlags::SOCK_WR_SH;
-                    let sock = conn.sock;
-                    self.shutdown_write(sock);
+                    self.conn_shut_write(c);
                 }
             }
         }

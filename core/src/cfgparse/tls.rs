@@ -1,0 +1,366 @@
+//! TLS options of `bind` and `server` lines (HAProxy's `ssl_bind_kws` and
+//! `srv_kws` in `cfgparse-ssl.c`), as far as Sluice's TLS (rustls) goes.
+//!
+//! What rustls cannot do is refused with the option and the reason:
+//! SSLv3, TLS 1.0 and 1.1 (`ssl-min-ver TLSv1.0`, `force-tlsv11`, ...),
+//! and a `ciphers` / `ciphersuites` list naming nothing rustls offers. A
+//! list that merely names unsupported suites among supported ones (as
+//! Mozilla's "intermediate" profile does: its DHE suites) loads with the
+//! supported ones and one warning. Options of HAProxy's TLS that Sluice
+//! does not implement yet stay refused (`ignored::TLS_OPTIONS`): serving
+//! clear text, or weaker TLS, where the configuration asked for something
+//! else would be wrong.
+
+use super::model::{BindTls, SrvTls, SrvVerify, TlsCommon, TlsVer};
+use super::{Diagnostic, Diags, Ln};
+
+/// OpenSSL's TLS 1.2 suite names that rustls (with ring) implements, and
+/// rustls's names for them.
+pub const TLS12_SUITES: &[(&str, &str)] = &[
+    (
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    ),
+    (
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    ),
+    (
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    ),
+    (
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    ),
+    (
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    ),
+    (
+        "ECDHE-RSA-CHACHA20-POLY1305",
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    ),
+];
+
+/// TLS 1.3 suite names (`ciphersuites`) that rustls implements, and
+/// rustls's names for them.
+pub const TLS13_SUITES: &[(&str, &str)] = &[
+    ("TLS_AES_128_GCM_SHA256", "TLS13_AES_128_GCM_SHA256"),
+    ("TLS_AES_256_GCM_SHA384", "TLS13_AES_256_GCM_SHA384"),
+    (
+        "TLS_CHACHA20_POLY1305_SHA256",
+        "TLS13_CHACHA20_POLY1305_SHA256",
+    ),
+];
+
+/// A TLS option common to `bind` and `server` at word `i`: the words it
+/// takes, or `None` when the word is not one.
+fn common_option(
+    c: &mut TlsCommon,
+    ln: &Ln<'_>,
+    i: usize,
+    who: &str,
+    d: &mut Diags,
+) -> Result<Option<usize>, Diagnostic> {
+    let opt = ln.arg(i);
+    let val = ln.arg(i + 1);
+    let need = || -> Result<(), Diagnostic> {
+        if val.is_empty() {
+            return Err(ln.diag(format!("{who} : '{opt}' : missing value")));
+        }
+        Ok(())
+    };
+    let old = |v: &str| {
+        ln.diag(format!(
+            "{who} : '{opt}' : {v} is not supported: Sluice's TLS (rustls) implements TLSv1.2 and TLSv1.3 only."
+        ))
+    };
+    match opt {
+        "alpn" => {
+            need()?;
+            let list: Vec<String> = val.split(',').map(str::to_string).collect();
+            if list.iter().any(|p| p.is_empty() || p.len() > 255) {
+                return Err(ln.diag(format!("{who} : '{opt}' : invalid protocol list '{val}'")));
+            }
+            c.alpn = Some(list);
+            Ok(Some(2))
+        }
+        "ssl-min-ver" | "ssl-max-ver" => {
+            need()?;
+            let v = TlsVer::parse(val).ok_or_else(|| {
+                ln.diag(format!(
+                    "{who} : '{opt}' : unknown value '{val}' (expects 'SSLv3', 'TLSv1.0', 'TLSv1.1', 'TLSv1.2' or 'TLSv1.3')"
+                ))
+            })?;
+            if opt == "ssl-min-ver" {
+                if v < TlsVer::Tlsv12 {
+                    return Err(old(val));
+                }
+                c.min_ver = Some(v);
+            } else {
+                if v < TlsVer::Tlsv12 {
+                    return Err(old(val));
+                }
+                c.max_ver = Some(v);
+            }
+            Ok(Some(2))
+        }
+        "force-sslv3" | "force-tlsv10" | "force-tlsv11" => Err(old(match opt {
+            "force-sslv3" => "SSLv3",
+            "force-tlsv10" => "TLSv1.0",
+            _ => "TLSv1.1",
+        })),
+        "force-tlsv12" | "force-tlsv13" => {
+            let v = if opt == "force-tlsv12" {
+                TlsVer::Tlsv12
+            } else {
+                TlsVer::Tlsv13
+            };
+            c.min_ver = Some(v);
+            c.max_ver = Some(v);
+            Ok(Some(1))
+        }
+        // Never offered by rustls: nothing to switch off.
+        "no-sslv3" | "no-tlsv10" | "no-tlsv11" => Ok(Some(1)),
+        "no-tlsv12" => {
+            c.no_tlsv12 = true;
+            Ok(Some(1))
+        }
+        "no-tlsv13" => {
+            c.no_tlsv13 = true;
+            Ok(Some(1))
+        }
+        "ciphers" | "ciphersuites" => {
+            need()?;
+            let (table, what) = if opt == "ciphers" {
+                (TLS12_SUITES, "TLSv1.2")
+            } else {
+                (TLS13_SUITES, "TLSv1.3")
+            };
+            let kept = cipher_list(ln, who, opt, val, table, what, d)?;
+            if opt == "ciphers" {
+                c.ciphers = Some(kept);
+            } else {
+                c.ciphersuites = Some(kept);
+            }
+            Ok(Some(2))
+        }
+        "ca-file" => {
+            need()?;
+            c.ca_file = Some(val.to_string());
+            Ok(Some(2))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The names of `val` (a `:`-separated OpenSSL list) that rustls
+/// implements. Exclusions (`!X`, `-X`) and ordering directives (`+X`,
+/// `@STRENGTH`) remove nothing rustls would offer and are skipped;
+/// other unknown names are warned about once. No supported name at all
+/// is an error.
+fn cipher_list(
+    ln: &Ln<'_>,
+    who: &str,
+    opt: &str,
+    val: &str,
+    table: &[(&str, &str)],
+    what: &str,
+    d: &mut Diags,
+) -> Result<Vec<String>, Diagnostic> {
+    let mut kept = Vec::new();
+    let mut dropped = Vec::new();
+    for name in val.split(':').filter(|n| !n.is_empty()) {
+        if name.starts_with(['!', '-', '+', '@']) {
+            continue;
+        }
+        if table.iter().any(|(n, _)| *n == name) {
+            if !kept.iter().any(|k| k == name) {
+                kept.push(name.to_string());
+            }
+        } else {
+            dropped.push(name);
+        }
+    }
+    if kept.is_empty() {
+        let supported: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+        return Err(ln.diag(format!(
+            "{who} : '{opt}' : no {what} cipher suite that Sluice's TLS (rustls) implements in '{val}' (supported: {}).",
+            supported.join(":")
+        )));
+    }
+    if !dropped.is_empty() {
+        d.warn(ln.diag(format!(
+            "{who} : '{opt}' : {} not implemented by Sluice's TLS (rustls) and left out: {}.",
+            if dropped.len() == 1 {
+                "cipher suite"
+            } else {
+                "cipher suites"
+            },
+            dropped.join(":")
+        )));
+    }
+    Ok(kept)
+}
+
+/// A TLS option of a `bind` line at word `i`: the words it takes, or
+/// `None` when the word is not one.
+pub(super) fn bind_option(
+    t: &mut BindTls,
+    ln: &Ln<'_>,
+    i: usize,
+    who: &str,
+    d: &mut Diags,
+) -> Result<Option<usize>, Diagnostic> {
+    let (opt, val) = (ln.arg(i), ln.arg(i + 1));
+    match opt {
+        "ssl" => {
+            t.ssl = true;
+            Ok(Some(1))
+        }
+        "crt" => {
+            if val.is_empty() {
+                return Err(ln.diag(format!("{who} : 'crt' : missing certificate location")));
+            }
+            t.crts.push(val.to_string());
+            Ok(Some(2))
+        }
+        "strict-sni" => {
+            t.strict_sni = true;
+            Ok(Some(1))
+        }
+        "verify" => match val {
+            "none" => Ok(Some(2)),
+            "optional" | "required" => Err(ln.diag(format!(
+                "{who} : 'verify {val}' : client certificates are not supported by Sluice yet."
+            ))),
+            _ => Err(ln.diag(format!(
+                "{who} : 'verify' : unknown verify method '{val}', only 'none', 'optional', and 'required' are supported"
+            ))),
+        },
+        // A CA for client certificates: without `verify`, unused.
+        "ca-file" => Err(ln.diag(format!(
+            "{who} : 'ca-file' : client certificates are not supported by Sluice yet."
+        ))),
+        _ => common_option(&mut t.common, ln, i, who, d),
+    }
+}
+
+/// A TLS option of a `server` or `default-server` line at word `i`.
+pub(super) fn server_option(
+    t: &mut SrvTls,
+    ln: &Ln<'_>,
+    i: usize,
+    who: &str,
+    d: &mut Diags,
+) -> Result<Option<usize>, Diagnostic> {
+    let (opt, val) = (ln.arg(i), ln.arg(i + 1));
+    match opt {
+        "ssl" => {
+            t.ssl = true;
+            Ok(Some(1))
+        }
+        "no-ssl" => {
+            t.ssl = false;
+            Ok(Some(1))
+        }
+        "verify" => {
+            t.verify = Some(match val {
+                "none" => SrvVerify::None,
+                "required" => SrvVerify::Required,
+                _ => {
+                    return Err(ln.diag(format!(
+                        "{who} : 'verify' : unknown verify method '{val}', only 'none' and 'required' are supported"
+                    )))
+                }
+            });
+            Ok(Some(2))
+        }
+        "crt" => Err(ln.diag(format!(
+            "{who} : 'crt' : client certificates towards servers are not supported by Sluice yet."
+        ))),
+        "verifyhost" => {
+            if val.is_empty() {
+                return Err(ln.diag(format!("{who} : 'verifyhost' : missing hostname")));
+            }
+            t.verifyhost = Some(val.to_string());
+            Ok(Some(2))
+        }
+        "sni" => {
+            // HAProxy takes a sample expression; Sluice a constant one.
+            let name = val
+                .strip_prefix("str(")
+                .and_then(|v| v.strip_suffix(')'))
+                .filter(|v| !v.is_empty());
+            match name {
+                Some(n) => {
+                    t.sni = Some(n.to_string());
+                    Ok(Some(2))
+                }
+                None if val.is_empty() => {
+                    Err(ln.diag(format!("{who} : 'sni' : missing sni expression")))
+                }
+                None => Err(ln.diag(format!(
+                    "{who} : 'sni {val}' : only a constant name, 'sni str(NAME)', is supported by Sluice yet."
+                ))),
+            }
+        }
+        _ => common_option(&mut t.common, ln, i, who, d),
+    }
+}
+
+/// Checks a `bind` line's TLS settings as a whole.
+pub(super) fn check_bind(t: &BindTls, ln: &Ln<'_>, who: &str) -> Result<(), Diagnostic> {
+    if t.ssl && t.crts.is_empty() {
+        return Err(ln.diag(format!(
+            "{who} : no SSL certificate specified for this bind line (use 'crt')."
+        )));
+    }
+    if !t.ssl && !t.crts.is_empty() {
+        // HAProxy loads them and serves clear text; Sluice refuses the
+        // ambiguity rather than run a listener the reader thinks is TLS.
+        return Err(ln.diag(format!(
+            "{who} : 'crt' without 'ssl': add 'ssl' to serve TLS on this bind line."
+        )));
+    }
+    check_versions(&t.common, ln, who)
+}
+
+/// Checks a server's TLS settings as a whole.
+pub(super) fn check_server(t: &SrvTls, ln: &Ln<'_>, who: &str) -> Result<(), Diagnostic> {
+    if !t.ssl {
+        return Ok(());
+    }
+    if t.verify != Some(SrvVerify::None) && t.common.ca_file.is_none() {
+        return Err(ln.diag(format!(
+            "{who} : verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line."
+        )));
+    }
+    check_versions(&t.common, ln, who)
+}
+
+/// At least one version left.
+fn check_versions(c: &TlsCommon, ln: &Ln<'_>, who: &str) -> Result<(), Diagnostic> {
+    if tls_versions(c).is_empty() {
+        return Err(ln.diag(format!(
+            "{who} : all SSL/TLS versions are disabled (Sluice's TLS implements TLSv1.2 and TLSv1.3)."
+        )));
+    }
+    Ok(())
+}
+
+/// The versions a setting leaves: TLS 1.2 and 1.3 within
+/// `ssl-min-ver`..`ssl-max-ver`, less the `no-*` ones.
+pub fn tls_versions(c: &TlsCommon) -> Vec<TlsVer> {
+    let min = c.min_ver.unwrap_or(TlsVer::Tlsv12);
+    let max = c.max_ver.unwrap_or(TlsVer::Tlsv13);
+    [TlsVer::Tlsv12, TlsVer::Tlsv13]
+        .into_iter()
+        .filter(|&v| v >= min && v <= max)
+        .filter(|&v| match v {
+            TlsVer::Tlsv12 => !c.no_tlsv12,
+            _ => !c.no_tlsv13,
+        })
+        .collect()
+}

@@ -1,0 +1,733 @@
+//! The TLS transport: HAProxy's `ssl_sock.c` xprt, with rustls's buffered
+//! API (`read_tls` / `process_new_packets` / `write_tls` / `reader` /
+//! `writer`) over byte slices, inside the engine.
+//!
+//! ```text
+//!  driver ──read──> rx (ciphertext) ──read_tls──> rustls ──reader()──> channel (plaintext)
+//!  driver <─write── tx (ciphertext) <─write_tls── rustls <─writer()─── channel output
+//! ```
+//!
+//! Per connection ([`Tls`]): a `rustls::Connection`, the ciphertext read
+//! but not yet taken by rustls (`rx`), the ciphertext to write (`tx`), and
+//! how many bytes of the channel's output rustls took (`fed`). Those bytes
+//! are reported sent to the stream only once their ciphertext is written,
+//! so that the stream's idea of "flushed" (shutdowns, closes, timeouts)
+//! means "on the wire", as with the raw xprt.
+//!
+//! What TLS needs from the world is handed in by the driver
+//! ([`TlsEnv`]): the crypto provider (randomness, key exchange,
+//! signatures: where the production provider reaches the OS, see
+//! docs/tls.md) and the certificate files (the core reads no file). Time
+//! for certificate validity is the engine's clock ([`EngineClock`]).
+//!
+//! Copies per byte: in, kernel -> `rx` -> rustls's record buffer
+//! (decrypted in place) -> rustls's plaintext queue -> channel; out,
+//! channel -> rustls (encrypted into its record queue) -> `tx` -> kernel.
+//! The raw xprt copies once each way.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bitflags::bitflags;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, Connection, DigitallySignedStruct, ServerConfig, SignatureScheme};
+
+use crate::cfgparse::model::{BindTls, SrvTls, SrvVerify, TlsCommon, TlsVer};
+use crate::cfgparse::tls::{tls_versions, TLS12_SUITES, TLS13_SUITES};
+
+/// Ciphertext read ahead of rustls: one whole record and some.
+pub const TLS_RX_LEN: usize = 16 * 1024 + 512;
+
+/// What TLS needs from the world, handed in by the driver
+/// (`EngineOptions::tls`).
+#[derive(Clone, Debug)]
+pub struct TlsEnv {
+    /// The crypto provider (ring's in `proxy-mio`).
+    pub provider: Arc<CryptoProvider>,
+    /// The certificate and CA files the configuration names, as the
+    /// driver read them ([`TlsFiles::paths`] tells which).
+    pub files: TlsFiles,
+}
+
+/// Files read by the driver for the TLS configuration.
+#[derive(Clone, Debug, Default)]
+pub struct TlsFiles {
+    /// A file's contents, or why it could not be read (`strerror`).
+    pub files: BTreeMap<String, Result<Vec<u8>, String>>,
+    /// A directory named by `crt`: the files in it that hold
+    /// certificates, sorted by name (dot files and `.key`, `.ocsp`,
+    /// `.issuer`, `.sctl` left out, as HAProxy does).
+    pub dirs: BTreeMap<String, Vec<String>>,
+}
+
+/// A path the driver must read for the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsPath {
+    pub path: String,
+    /// A `crt` may name a directory.
+    pub dir_ok: bool,
+}
+
+impl TlsFiles {
+    /// The files and directories `cfg` names (`crt`, `ca-file`), with
+    /// `crt-base` / `ca-base` applied.
+    pub fn paths(cfg: &crate::cfgparse::Config) -> Vec<TlsPath> {
+        let mut out = Vec::new();
+        for p in cfg.proxies.iter().filter(|p| !p.disabled) {
+            for b in &p.binds {
+                for c in &b.tls.crts {
+                    out.push(TlsPath {
+                        path: base_path(&cfg.global.crt_base, c),
+                        dir_ok: true,
+                    });
+                }
+            }
+            for s in &p.servers {
+                if let (true, Some(ca)) = (s.opts.tls.ssl, &s.opts.tls.common.ca_file) {
+                    out.push(TlsPath {
+                        path: base_path(&cfg.global.ca_base, ca),
+                        dir_ok: false,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    fn get(&self, path: &str) -> Result<&[u8], String> {
+        match self.files.get(path) {
+            Some(Ok(b)) => Ok(b),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err("not read by the driver".into()),
+        }
+    }
+}
+
+/// `path` under `base` unless it is absolute (HAProxy's `crt-base` and
+/// `ca-base`).
+pub fn base_path(base: &Option<String>, path: &str) -> String {
+    match base {
+        Some(b) if !path.starts_with('/') => format!("{}/{path}", b.trim_end_matches('/')),
+        _ => path.to_string(),
+    }
+}
+
+/// Wall-clock time for rustls (certificate validity), from the engine's
+/// clock: `EngineOptions::epoch_ms` plus the engine's `now`, stored by
+/// the engine at every entry point. Never the OS clock.
+#[derive(Debug, Default)]
+pub struct EngineClock(AtomicU64);
+
+impl EngineClock {
+    pub(crate) fn set_ms(&self, ms: u64) {
+        self.0.store(ms, Ordering::Relaxed);
+    }
+}
+
+impl rustls::time_provider::TimeProvider for EngineClock {
+    fn current_time(&self) -> Option<UnixTime> {
+        Some(UnixTime::since_unix_epoch(
+            core::time::Duration::from_millis(self.0.load(Ordering::Relaxed)),
+        ))
+    }
+}
+
+// --------------------------------------------------------------------------
+// Contexts built from the configuration (HAProxy's `SSL_CTX` per bind
+// line and per server).
+
+/// One certificate with the names it serves (`struct ckch_inst`).
+#[derive(Debug)]
+struct CertEntry {
+    key: Arc<CertifiedKey>,
+    /// The subject alternative DNS names, lower case.
+    names: Vec<String>,
+}
+
+/// Certificate selection by SNI (HAProxy's `ssl_sock_switchctx_cbk`):
+/// exact names first, then wildcards (`*.example.com` for
+/// `www.example.com`), among them the first certificate whose key the
+/// client can use (RSA or ECDSA, from its signature algorithms); without
+/// a match the default certificate (the first loaded), or nothing with
+/// `strict-sni`.
+#[derive(Debug)]
+pub struct SniResolver {
+    certs: Vec<CertEntry>,
+    exact: BTreeMap<String, Vec<usize>>,
+    wild: BTreeMap<String, Vec<usize>>,
+    strict: bool,
+}
+
+impl SniResolver {
+    fn pick(&self, list: &[usize], ch: &ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        list.iter()
+            .map(|&i| &self.certs[i].key)
+            .find(|k| k.key.choose_scheme(ch.signature_schemes()).is_some())
+            .or_else(|| list.first().map(|&i| &self.certs[i].key))
+            .cloned()
+    }
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, ch: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        if let Some(name) = ch.server_name() {
+            let name = name.to_ascii_lowercase();
+            if let Some(l) = self.exact.get(&name) {
+                return self.pick(l, &ch);
+            }
+            if let Some((_, rest)) = name.split_once('.') {
+                if let Some(l) = self.wild.get(rest) {
+                    return self.pick(l, &ch);
+                }
+            }
+        }
+        if self.strict {
+            return None;
+        }
+        let all: Vec<usize> = (0..self.certs.len()).collect();
+        // The default certificate, or one of the same name the client
+        // can use.
+        let first = self.certs.first()?;
+        let same: Vec<usize> = all
+            .into_iter()
+            .filter(|&i| self.certs[i].names == first.names)
+            .collect();
+        self.pick(&same, &ch)
+    }
+}
+
+/// The TLS context of a `bind` line.
+#[derive(Debug)]
+pub struct BindCtx {
+    pub config: Arc<ServerConfig>,
+}
+
+/// The TLS context of a server.
+#[derive(Debug)]
+pub struct SrvCtx {
+    pub config: Arc<ClientConfig>,
+    /// The name sent in SNI and checked against the certificate: `sni`,
+    /// else `verifyhost`, else the server's address (checked only when
+    /// one of them is set, as HAProxy does).
+    pub name: ServerName<'static>,
+}
+
+/// A provider restricted to the configured suites.
+fn provider_for(env: &TlsEnv, c: &TlsCommon) -> Arc<CryptoProvider> {
+    let mut p = (*env.provider).clone();
+    let allowed = |list: &Option<Vec<String>>, table: &[(&str, &str)], name: &str| match list {
+        None => true,
+        Some(l) => l
+            .iter()
+            .any(|n| table.iter().any(|(o, r)| o == n && *r == name)),
+    };
+    p.cipher_suites.retain(|s| {
+        let name = format!("{:?}", s.suite());
+        if TLS13_SUITES.iter().any(|(_, r)| *r == name) {
+            allowed(&c.ciphersuites, TLS13_SUITES, &name)
+        } else {
+            allowed(&c.ciphers, TLS12_SUITES, &name)
+        }
+    });
+    Arc::new(p)
+}
+
+fn versions(c: &TlsCommon) -> Vec<&'static rustls::SupportedProtocolVersion> {
+    tls_versions(c)
+        .into_iter()
+        .map(|v| match v {
+            TlsVer::Tlsv13 => &rustls::version::TLS13,
+            _ => &rustls::version::TLS12,
+        })
+        .collect()
+}
+
+fn alpn(c: &TlsCommon) -> Vec<Vec<u8>> {
+    c.alpn
+        .iter()
+        .flatten()
+        .map(|p| p.as_bytes().to_vec())
+        .collect()
+}
+
+/// Loads one PEM file holding a certificate chain and its key.
+fn load_pem(env: &TlsEnv, provider: &CryptoProvider, path: &str) -> Result<CertEntry, String> {
+    let pem = env
+        .files
+        .get(path)
+        .map_err(|e| format!("unable to load SSL certificate from PEM file '{path}' : {e}."))?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("unable to load SSL certificate from PEM file '{path}' : {e}."))?;
+    if chain.is_empty() {
+        return Err(format!(
+            "unable to load SSL certificate from PEM file '{path}' : no certificate found."
+        ));
+    }
+    let der = PrivateKeyDer::from_pem_slice(pem).map_err(|_| {
+        format!("unable to load SSL private key from PEM file '{path}' : no private key found (Sluice reads the key from the same file).")
+    })?;
+    let key = provider
+        .key_provider
+        .load_private_key(der)
+        .map_err(|e| format!("unable to load SSL private key from PEM file '{path}' : {e}."))?;
+    let ee = webpki::EndEntityCert::try_from(&chain[0])
+        .map_err(|e| format!("unable to load SSL certificate from PEM file '{path}' : {e}."))?;
+    let names: Vec<String> = ee
+        .valid_dns_names()
+        .map(|n| n.to_ascii_lowercase())
+        .collect();
+    let key = CertifiedKey::new(chain, key);
+    key.keys_match().map_err(|e| {
+        format!("inconsistencies between private key and certificate loaded from PEM file '{path}' : {e}.")
+    })?;
+    Ok(CertEntry {
+        key: Arc::new(key),
+        names,
+    })
+}
+
+impl BindCtx {
+    /// The context of a `bind ... ssl crt ...` line.
+    pub fn build(
+        env: &TlsEnv,
+        clock: &Arc<EngineClock>,
+        crt_base: &Option<String>,
+        t: &BindTls,
+    ) -> Result<BindCtx, String> {
+        let provider = provider_for(env, &t.common);
+        let mut certs = Vec::new();
+        for crt in &t.crts {
+            let path = base_path(crt_base, crt);
+            match env.files.dirs.get(&path) {
+                Some(list) => {
+                    for f in list {
+                        certs.push(load_pem(env, &provider, f)?);
+                    }
+                }
+                None => certs.push(load_pem(env, &provider, &path)?),
+            }
+        }
+        if certs.is_empty() {
+            return Err("no SSL certificate found in the 'crt' locations.".into());
+        }
+        let mut exact: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut wild: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, c) in certs.iter().enumerate() {
+            for n in &c.names {
+                match n.strip_prefix("*.") {
+                    Some(rest) => wild.entry(rest.to_string()).or_default().push(i),
+                    None => exact.entry(n.clone()).or_default().push(i),
+                }
+            }
+        }
+        let resolver = SniResolver {
+            certs,
+            exact,
+            wild,
+            strict: t.strict_sni,
+        };
+        let mut config = ServerConfig::builder_with_details(provider, clock.clone())
+            .with_protocol_versions(&versions(&t.common))
+            .map_err(|e| format!("invalid TLS settings: {e}."))?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(resolver));
+        config.alpn_protocols = alpn(&t.common);
+        Ok(BindCtx {
+            config: Arc::new(config),
+        })
+    }
+}
+
+/// Server certificate verification as HAProxy's `verify required`: the
+/// chain against `ca-file`, and the name only when `sni` or
+/// `verifyhost` gives one (`verify none`: nothing but the handshake
+/// signatures).
+#[derive(Debug)]
+struct SrvVerifier {
+    /// `None`: `verify none`.
+    chain: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    check_name: bool,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for SrvVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(v) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match v.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            )) if !self.check_name => Ok(ServerCertVerified::assertion()),
+            r => r,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+impl SrvCtx {
+    /// The context of a `server ... ssl` line towards `addr`.
+    pub fn build(
+        env: &TlsEnv,
+        clock: &Arc<EngineClock>,
+        ca_base: &Option<String>,
+        t: &SrvTls,
+        addr: core::net::SocketAddr,
+    ) -> Result<SrvCtx, String> {
+        let provider = provider_for(env, &t.common);
+        let chain = match (t.verify, &t.common.ca_file) {
+            (Some(SrvVerify::None), _) => None,
+            (_, Some(ca)) => {
+                let path = base_path(ca_base, ca);
+                let pem = env
+                    .files
+                    .get(&path)
+                    .map_err(|e| format!("unable to load CA file '{path}' : {e}."))?;
+                let mut roots = rustls::RootCertStore::empty();
+                for c in CertificateDer::pem_slice_iter(pem) {
+                    let c = c.map_err(|e| format!("unable to load CA file '{path}' : {e}."))?;
+                    roots
+                        .add(c)
+                        .map_err(|e| format!("unable to load CA file '{path}' : {e}."))?;
+                }
+                if roots.is_empty() {
+                    return Err(format!(
+                        "unable to load CA file '{path}' : no certificate found."
+                    ));
+                }
+                Some(
+                    rustls::client::WebPkiServerVerifier::builder_with_provider(
+                        Arc::new(roots),
+                        provider.clone(),
+                    )
+                    .build()
+                    .map_err(|e| format!("unable to use CA file '{path}' : {e}."))?,
+                )
+            }
+            (_, None) => return Err("verify is enabled but no CA file specified.".into()),
+        };
+        let named = t.sni.as_ref().or(t.verifyhost.as_ref());
+        let name = match named {
+            Some(n) => ServerName::try_from(n.clone())
+                .map_err(|_| format!("invalid server name '{n}' for 'sni'/'verifyhost'."))?,
+            None => ServerName::IpAddress(addr.ip().into()),
+        };
+        let verifier = SrvVerifier {
+            chain,
+            check_name: named.is_some(),
+            provider: provider.clone(),
+        };
+        let mut config = ClientConfig::builder_with_details(provider, clock.clone())
+            .with_protocol_versions(&versions(&t.common))
+            .map_err(|e| format!("invalid TLS settings: {e}."))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        config.alpn_protocols = alpn(&t.common);
+        // SNI only when `sni` names the server, as HAProxy.
+        config.enable_sni = t.sni.is_some();
+        Ok(SrvCtx {
+            config: Arc::new(config),
+            name,
+        })
+    }
+}
+
+// --------------------------------------------------------------------------
+// Per connection.
+
+bitflags! {
+    /// The TLS layer's own state (HAProxy keeps it in `CO_FL_SSL_*`,
+    /// `ssl_sock_ctx` flags).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct TlsFlags: u32 {
+        /// The handshake is over (`CO_FL_SSL_WAIT_HS` cleared).
+        const HS_DONE = 0x01;
+        /// The socket read a close (read0).
+        const EOF_SEEN = 0x02;
+        /// rustls was told about it.
+        const EOF_FED = 0x04;
+        /// The stream was told the input ended.
+        const READ0_DONE = 0x08;
+        /// A close_notify is queued; the FIN goes once `tx` is written.
+        const SHUT_PENDING = 0x10;
+        /// The FIN was asked.
+        const SHUT_SENT = 0x20;
+        /// The peer's close_notify arrived.
+        const CLOSE_NOTIFY = 0x40;
+    }
+}
+
+/// The TLS state of one connection (HAProxy's `struct ssl_sock_ctx`).
+pub struct Tls {
+    pub(crate) conn: Connection,
+    /// Ciphertext read from the socket, not yet taken by rustls.
+    rx: Box<[u8]>,
+    rx_len: usize,
+    /// Ciphertext to write, from `tx_off`.
+    tx: Vec<u8>,
+    tx_off: usize,
+    /// Bytes of the channel's output rustls took, reported sent to the
+    /// stream once `tx` is written.
+    pub(crate) fed: usize,
+    /// Plaintext rustls holds for the stream.
+    pub(crate) plain: usize,
+    pub(crate) flags: TlsFlags,
+}
+
+impl core::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Tls")
+            .field("rx_len", &self.rx_len)
+            .field("tx", &(self.tx.len() - self.tx_off))
+            .field("fed", &self.fed)
+            .field("plain", &self.plain)
+            .field("flags", &self.flags)
+            .finish()
+    }
+}
+
+impl Tls {
+    fn new(conn: Connection) -> Tls {
+        Tls {
+            conn,
+            rx: vec![0; TLS_RX_LEN].into_boxed_slice(),
+            rx_len: 0,
+            tx: Vec::new(),
+            tx_off: 0,
+            fed: 0,
+            plain: 0,
+            flags: TlsFlags::empty(),
+        }
+    }
+
+    /// The server side of an accepted connection.
+    pub fn server(ctx: &BindCtx) -> Result<Tls, rustls::Error> {
+        Ok(Tls::new(Connection::Server(rustls::ServerConnection::new(
+            ctx.config.clone(),
+        )?)))
+    }
+
+    /// The client side of a server connection.
+    pub fn client(ctx: &SrvCtx) -> Result<Tls, rustls::Error> {
+        let mut t = Tls::new(Connection::Client(rustls::ClientConnection::new(
+            ctx.config.clone(),
+            ctx.name.clone(),
+        )?));
+        // The ClientHello is ready at once.
+        t.flush();
+        Ok(t)
+    }
+
+    /// Where the driver reads ciphertext into.
+    pub(crate) fn rx_spare(&mut self) -> &mut [u8] {
+        &mut self.rx[self.rx_len..]
+    }
+
+    pub(crate) fn rx_room(&self) -> bool {
+        self.rx_len < self.rx.len()
+    }
+
+    /// `n` bytes were read into [`Tls::rx_spare`] (`0`: read0).
+    pub(crate) fn received(&mut self, n: usize) {
+        if n == 0 {
+            self.flags |= TlsFlags::EOF_SEEN;
+        } else {
+            self.rx_len = (self.rx_len + n).min(self.rx.len());
+        }
+    }
+
+    /// The ciphertext to write.
+    pub(crate) fn tx_pending(&self) -> &[u8] {
+        &self.tx[self.tx_off..]
+    }
+
+    /// `n` bytes of [`Tls::tx_pending`] were written; returns whether
+    /// everything was.
+    pub(crate) fn sent(&mut self, n: usize) -> bool {
+        self.tx_off = (self.tx_off + n).min(self.tx.len());
+        if self.tx_off == self.tx.len() {
+            self.tx.clear();
+            self.tx_off = 0;
+            return true;
+        }
+        false
+    }
+
+    /// Moves what rustls wants to send into `tx`.
+    pub(crate) fn flush(&mut self) {
+        if self.tx_off > 0 && self.tx_off == self.tx.len() {
+            self.tx.clear();
+            self.tx_off = 0;
+        }
+        while self.conn.wants_write() {
+            match self.conn.write_tls(&mut self.tx) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Gives rustls the ciphertext read so far (and the end of input),
+    /// and runs it. Returns whether anything moved, or rustls's verdict on
+    /// a bad peer.
+    pub(crate) fn absorb(&mut self) -> Result<bool, rustls::Error> {
+        let mut progress = false;
+        // Bounded: each turn consumes bytes or ends.
+        for _ in 0..64 {
+            if self.rx_len > 0 {
+                let mut src = &self.rx[..self.rx_len];
+                // An error: rustls holds as much plaintext as it will; read
+                // on once the stream took some.
+                let k = self.conn.read_tls(&mut src).unwrap_or_default();
+                if k == 0 {
+                    break;
+                }
+                self.rx.copy_within(k..self.rx_len, 0);
+                self.rx_len -= k;
+                progress = true;
+            } else if self.flags.contains(TlsFlags::EOF_SEEN)
+                && !self.flags.contains(TlsFlags::EOF_FED)
+            {
+                let _ = self.conn.read_tls(&mut std::io::empty());
+                self.flags |= TlsFlags::EOF_FED;
+                progress = true;
+            } else {
+                break;
+            }
+            let st = self.conn.process_new_packets();
+            self.flush();
+            let st = st?;
+            self.plain = st.plaintext_bytes_to_read();
+            if st.peer_has_closed() {
+                self.flags |= TlsFlags::CLOSE_NOTIFY;
+            }
+        }
+        Ok(progress)
+    }
+
+    /// Plaintext for the stream into `buf`: `Some(0)` is the end of the
+    /// input (close_notify, or the socket's close without one), `None`
+    /// nothing now.
+    pub(crate) fn read_plain(&mut self, buf: &mut [u8]) -> Option<usize> {
+        match self.conn.reader().read(buf) {
+            Ok(k) => {
+                self.plain = self.plain.saturating_sub(k);
+                Some(k)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+            // UnexpectedEof: truncated without close_notify.
+            Err(_) => Some(0),
+        }
+    }
+
+    /// Gives rustls plaintext to send; returns how much it took.
+    pub(crate) fn write_plain(&mut self, buf: &[u8]) -> usize {
+        let k = self.conn.writer().write(buf).unwrap_or(0);
+        self.flush();
+        k
+    }
+
+    /// Queues a close_notify (`SSL_shutdown`).
+    pub(crate) fn close_notify(&mut self) {
+        self.conn.send_close_notify();
+        self.flush();
+    }
+
+    /// Whether input ended and the stream has not been told.
+    pub(crate) fn eof_pending(&self) -> bool {
+        !self.flags.contains(TlsFlags::READ0_DONE)
+            && self
+                .flags
+                .intersects(TlsFlags::EOF_FED | TlsFlags::CLOSE_NOTIFY)
+            && self.plain == 0
+            && self.rx_len == 0
+    }
+
+    /// Input is there for the stream (plaintext or its end).
+    pub(crate) fn input_pending(&self) -> bool {
+        self.plain > 0 || self.eof_pending()
+    }
+
+    /// `%sslv` / `ssl_fc_protocol`: `TLSv1.2`, `TLSv1.3`.
+    pub fn version_name(&self) -> Option<&'static str> {
+        match self.conn.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_2 => Some("TLSv1.2"),
+            rustls::ProtocolVersion::TLSv1_3 => Some("TLSv1.3"),
+            _ => None,
+        }
+    }
+
+    /// `%sslc` / `ssl_fc_cipher`: the suite's OpenSSL name, as HAProxy
+    /// prints it.
+    pub fn cipher_name(&self) -> Option<&'static str> {
+        let name = format!("{:?}", self.conn.negotiated_cipher_suite()?.suite());
+        TLS13_SUITES
+            .iter()
+            .chain(TLS12_SUITES)
+            .find(|(_, r)| *r == name)
+            .map(|(o, _)| *o)
+    }
+
+    /// `ssl_fc_sni`.
+    pub fn sni(&self) -> Option<&str> {
+        match &self.conn {
+            Connection::Server(s) => s.server_name(),
+            Connection::Client(_) => None,
+        }
+    }
+
+    /// `ssl_fc_alpn`.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        self.conn.alpn_protocol()
+    }
+}

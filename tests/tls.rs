@@ -1,0 +1,405 @@
+//! TLS with real peers (issue 9): curl and `openssl s_client` against
+//! `proxy-mio`'s `bind ... ssl`, HAProxy 2.6 as the TLS client in front of
+//! it and as the TLS server behind it (`server ... ssl verify required`),
+//! and a handshake failure logged as HAProxy logs it, side by side.
+//! Certificates are made at test time with `openssl` in a temp dir.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+const SEC: Duration = Duration::from_secs(1);
+
+/// Runs `openssl` with `args` in `dir`; panics when it fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA (`<ca>.pem`, `<ca>.key`).
+fn make_ca(dir: &Path, ca: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &format!("{ca}.key"),
+            "-out",
+            &format!("{ca}.pem"),
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=Sluice test {ca}"),
+        ],
+    );
+}
+
+/// A leaf certificate for `names` signed by `ca`, with its key in the
+/// same PEM file (HAProxy's `crt` format): `<out>`. `key`: `ec` or `rsa`.
+fn make_leaf(dir: &Path, ca: &str, out: &Path, names: &[&str], key: &str) {
+    let tag = out.file_stem().unwrap().to_string_lossy().to_string();
+    let newkey = if key == "rsa" { "rsa:2048" } else { "ec" };
+    let mut args = vec!["req", "-newkey", newkey, "-nodes", "-keyout"];
+    let k = format!("{tag}.key.tmp");
+    let csr = format!("{tag}.csr");
+    args.extend([k.as_str(), "-out", csr.as_str(), "-subj"]);
+    let subj = format!("/CN={}", names[0]);
+    args.push(&subj);
+    if key != "rsa" {
+        args.splice(3..3, ["-pkeyopt", "ec_paramgen_curve:prime256v1"]);
+    }
+    openssl(dir, &args);
+    let ext = format!("{tag}.ext");
+    let san: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
+    write_file(
+        &dir.join(&ext),
+        &format!("subjectAltName={}\n", san.join(",")),
+    );
+    let crt = format!("{tag}.crt.tmp");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ],
+    );
+    let pem = std::fs::read_to_string(dir.join(&crt)).unwrap()
+        + &std::fs::read_to_string(dir.join(&k)).unwrap();
+    write_file(out, &pem);
+    for f in [k, csr, ext, crt] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+}
+
+/// The certificates of these tests: CA `ca`; in `<dir>/certs/`, an ECDSA
+/// certificate for `a.test` (loaded first: the default) and an RSA one for
+/// `*.b.test`; another CA `other` that signed nothing the proxy serves.
+fn make_certs(dir: &TempDir) {
+    make_ca(dir.path(), "ca");
+    make_ca(dir.path(), "other");
+    std::fs::create_dir_all(dir.join("certs")).unwrap();
+    make_leaf(
+        dir.path(),
+        "ca",
+        &dir.join("certs/1-a.pem"),
+        &["a.test"],
+        "ec",
+    );
+    make_leaf(
+        dir.path(),
+        "ca",
+        &dir.join("certs/2-b.pem"),
+        &["*.b.test"],
+        "rsa",
+    );
+}
+
+fn tools_or_skip(test: &str, tools: &[&str]) -> bool {
+    tools.iter().all(|t| tool_or_skip(t, test))
+}
+
+fn curl(args: &[&str]) -> (String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "5"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl runs");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `openssl s_client` to `port` with `args`; its whole output.
+fn s_client(port: u16, args: &[&str]) -> String {
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl runs");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// Waits for a log line containing `what` in `output()`.
+fn wait_line(what: &str, output: impl Fn() -> String) -> String {
+    poll(5 * SEC, Duration::from_millis(20), || {
+        log_lines(&output()).into_iter().find(|l| l.contains(what))
+    })
+    .unwrap_or_else(|| panic!("no log line with {what:?}:\n{}", output()))
+}
+
+fn https_cfg(dir: &TempDir, tag: &str, tls: u16, plain: u16, strict: u16) -> String {
+    format!(
+        "{}defaults\n    mode http\n    log global\n    option httplog\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
+frontend fe\n    bind 127.0.0.1:{tls} ssl crt {certs} alpn http/1.1\n    bind 127.0.0.1:{plain}\n    bind 127.0.0.1:{strict} ssl crt {certs} strict-sni\n\
+    http-request redirect scheme https unless {{ ssl_fc }}\n\
+    http-request return status 200 content-type text/plain lf-string \"ssl=%[ssl_fc] sni=%[ssl_fc_sni] ver=%[ssl_fc_protocol] cipher=%[ssl_fc_cipher] alpn=%[ssl_fc_alpn]\\n\"\n",
+        global_section(&dir.join(&format!("{tag}.sock")), ""),
+        certs = dir.join("certs").display(),
+    )
+}
+
+/// curl over HTTPS: the certificate is verified against the test CA, SNI
+/// picks it by exact name and by wildcard, the `ssl_fc*` fetches see the
+/// connection, `redirect scheme https unless { ssl_fc }` redirects the
+/// clear-text listener only, and the log names the TLS frontend `fe~`.
+#[test]
+fn curl_https_sni_fetches_and_redirect() {
+    const T: &str = "curl_https_sni_fetches_and_redirect";
+    if !tools_or_skip(T, &["openssl", "curl"]) {
+        return;
+    }
+    let dir = TempDir::new(T);
+    make_certs(&dir);
+    let [tls, plain, strict] = free_ports(3)[..] else {
+        unreachable!()
+    };
+    let p = Sluice::run(&dir, "sl", &https_cfg(&dir, "sl", tls, plain, strict));
+    let ca = dir.join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    for (name, want_cn) in [("a.test", "a.test"), ("www.b.test", "*.b.test")] {
+        let resolve = format!("{name}:{tls}:127.0.0.1");
+        let (out, err) = curl(&[
+            "-v",
+            "--cacert",
+            ca,
+            "--resolve",
+            &resolve,
+            &format!("https://{name}:{tls}/x"),
+        ]);
+        assert!(
+            out.starts_with(&format!("ssl=1 sni={name} ver=TLSv1.3 cipher=TLS_")),
+            "{out}\n{err}"
+        );
+        assert!(out.trim_end().ends_with("alpn=http/1.1"), "{out}");
+        assert!(err.contains(&format!("CN={want_cn}")), "{err}");
+    }
+    // TLS 1.2 with an RSA certificate: an ECDHE-RSA suite.
+    let resolve = format!("x.b.test:{tls}:127.0.0.1");
+    let (out, err) = curl(&[
+        "--tlsv1.2",
+        "--tls-max",
+        "1.2",
+        "--cacert",
+        ca,
+        "--resolve",
+        &resolve,
+        &format!("https://x.b.test:{tls}/"),
+    ]);
+    assert!(
+        out.starts_with("ssl=1 sni=x.b.test ver=TLSv1.2 cipher=ECDHE-RSA-"),
+        "{out}\n{err}"
+    );
+    // An unknown name gets the default certificate (a.test), which curl
+    // refuses for that name: no answer, never clear text.
+    let resolve = format!("c.test:{tls}:127.0.0.1");
+    let (out, err) = curl(&[
+        "--cacert",
+        ca,
+        "--resolve",
+        &resolve,
+        &format!("https://c.test:{tls}/"),
+    ]);
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("c.test"), "{err}");
+    // The clear-text listener redirects to https.
+    let (out, _) = curl(&["-i", &format!("http://127.0.0.1:{plain}/p?q=1")]);
+    assert!(out.starts_with("HTTP/1.1 302"), "{out}");
+    assert!(
+        out.contains(&format!("location: https://127.0.0.1:{plain}/p?q=1"))
+            || out.contains(&format!("Location: https://127.0.0.1:{plain}/p?q=1")),
+        "{out}"
+    );
+    let lines = traffic_lines(&p.log());
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(" fe~ fe/<NOSRV> ") && l.contains(" 200 ")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(" fe fe/<NOSRV> ") && l.contains(" 302 ")),
+        "{lines:#?}"
+    );
+    p.assert_drained(5 * SEC);
+}
+
+/// `openssl s_client`: TLS 1.2 and 1.3 on demand, ALPN, SNI with
+/// `strict-sni`, and TLS 1.1 refused; the refused handshake is logged as
+/// HAProxy 2.6 logs it, fed the same configuration
+/// (`fe/1: SSL handshake failure`).
+#[test]
+fn s_client_versions_alpn_strict_sni_and_a_logged_failure() {
+    const T: &str = "s_client_versions_alpn_strict_sni_and_a_logged_failure";
+    if !tools_or_skip(T, &["openssl"]) {
+        return;
+    }
+    let dir = TempDir::new(T);
+    make_certs(&dir);
+    let [tls, plain, strict] = free_ports(3)[..] else {
+        unreachable!()
+    };
+    let p = Sluice::run(&dir, "sl", &https_cfg(&dir, "sl", tls, plain, strict));
+    let out = s_client(tls, &["-tls1_2", "-servername", "a.test"]);
+    assert!(
+        out.contains("New, TLSv1.2, Cipher is ECDHE-ECDSA-"),
+        "{out}"
+    );
+    let out = s_client(
+        tls,
+        &["-tls1_3", "-servername", "a.test", "-alpn", "h2,http/1.1"],
+    );
+    assert!(out.contains("New, TLSv1.3, Cipher is TLS_"), "{out}");
+    assert!(out.contains("ALPN protocol: http/1.1"), "{out}");
+    // strict-sni: a known name is served, an unknown one refused.
+    let out = s_client(strict, &["-servername", "www.b.test"]);
+    assert!(out.contains("New, TLSv1.3, Cipher is TLS_"), "{out}");
+    let out = s_client(strict, &["-servername", "nope.test"]);
+    assert!(!out.contains("New, TLSv1"), "{out}");
+    // TLS 1.1: refused, and logged.
+    let out = s_client(tls, &["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"]);
+    assert!(!out.contains("New, TLSv1"), "{out}");
+    let line = wait_line("SSL handshake failure", || p.log());
+    let tail = line.split("] ").nth(1).unwrap_or_default();
+    // fe/1 is the strict-sni refusal or the TLS 1.1 one: both are the
+    // first listener's or the third's.
+    assert!(
+        ["fe/1: SSL handshake failure", "fe/3: SSL handshake failure"].contains(&tail),
+        "{line}"
+    );
+    p.assert_drained(5 * SEC);
+
+    if !haproxy_or_skip(T) {
+        return;
+    }
+    let [tls2, plain2, strict2] = free_ports(3)[..] else {
+        unreachable!()
+    };
+    let ha = HaRun::start(&dir, "ha", &https_cfg(&dir, "ha", tls2, plain2, strict2));
+    let _ = s_client(tls2, &["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"]);
+    let hl = wait_line("SSL handshake failure", || ha.proc.output());
+    let ha_tail = hl.split("] ").nth(1).unwrap_or_default();
+    assert_eq!(ha_tail, "fe/1: SSL handshake failure", "{hl}");
+    let _ = s_client(tls, &["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"]);
+    let ours = poll(5 * SEC, Duration::from_millis(20), || {
+        let l: Vec<String> = log_lines(&p.log())
+            .into_iter()
+            .filter(|l| l.ends_with("fe/1: SSL handshake failure"))
+            .collect();
+        (!l.is_empty()).then_some(l)
+    });
+    assert!(ours.is_some(), "{}", p.log());
+}
+
+/// HAProxy 2.6 on both sides of `proxy-mio`: as the TLS client in front
+/// (`server ... ssl verify required ca-file sni`) and as the TLS server
+/// behind (`proxy-mio`'s `server ... ssl verify required ca-file sni`).
+/// A server whose certificate the CA did not sign gets no request: 503,
+/// never clear text.
+#[test]
+fn haproxy_in_front_and_behind_over_tls() {
+    const T: &str = "haproxy_in_front_and_behind_over_tls";
+    if !tools_or_skip(T, &["openssl", "curl"]) || !haproxy_or_skip(T) {
+        return;
+    }
+    let dir = TempDir::new(T);
+    make_certs(&dir);
+    let [ha_front, ha_origin, sl_fe, sl_bad] = free_ports(4)[..] else {
+        unreachable!()
+    };
+    let certs = dir.join("certs");
+    let ca = dir.join("ca.pem");
+    let other = dir.join("other.pem");
+    let ha = HaRun::start(
+        &dir,
+        "ha",
+        &format!(
+            "{}defaults\n    mode http\n    log global\n    option httplog\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
+frontend front\n    bind 127.0.0.1:{ha_front}\n    default_backend to_sluice\n\
+backend to_sluice\n    server sl 127.0.0.1:{sl_fe} ssl verify required ca-file {ca} sni str(a.test)\n\
+frontend origin\n    bind 127.0.0.1:{ha_origin} ssl crt {certs}\n\
+    http-request return status 200 content-type text/plain lf-string \"origin ssl=%[ssl_fc] sni=%[ssl_fc_sni] ver=%[ssl_fc_protocol]\\n\"\n",
+            global_section(&dir.join("ha.sock"), ""),
+            ca = ca.display(),
+            certs = certs.display(),
+        ),
+    );
+    let p = Sluice::run(
+        &dir,
+        "sl",
+        &format!(
+            "{}defaults\n    mode http\n    log global\n    option httplog\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
+frontend fe\n    bind 127.0.0.1:{sl_fe} ssl crt {certs}\n    bind 127.0.0.1:{sl_bad} ssl crt {certs}\n    use_backend bad if {{ dst_port {sl_bad} }}\n    default_backend be\n\
+backend be\n    server origin 127.0.0.1:{ha_origin} ssl verify required ca-file {ca} sni str(x.b.test)\n\
+backend bad\n    retries 0\n    server origin 127.0.0.1:{ha_origin} ssl verify required ca-file {other} sni str(x.b.test)\n",
+            global_section(&dir.join("sl.sock"), ""),
+            ca = ca.display(),
+            other = other.display(),
+            certs = certs.display(),
+        ),
+    );
+    // curl -> HAProxy (clear) -> TLS -> proxy-mio -> TLS -> HAProxy origin.
+    let (out, err) = curl(&[&format!("http://127.0.0.1:{ha_front}/chain")]);
+    assert_eq!(out, "origin ssl=1 sni=x.b.test ver=TLSv1.3\n", "{err}");
+    let lines = traffic_lines(&p.log());
+    assert!(
+        lines.iter().any(|l| l.contains(" fe~ be/origin ")
+            && l.contains(" 200 ")
+            && l.contains("GET /chain")),
+        "{lines:#?}"
+    );
+    // A server certificate the configured CA did not sign: no request
+    // goes, the client gets a 503.
+    let resolve = format!("a.test:{sl_bad}:127.0.0.1");
+    let (out, err) = curl(&[
+        "-i",
+        "--cacert",
+        ca.to_str().unwrap(),
+        "--resolve",
+        &resolve,
+        &format!("https://a.test:{sl_bad}/bad"),
+    ]);
+    assert!(out.starts_with("HTTP/1.1 503"), "{out}\n{err}");
+    let origin_hits = log_lines(&ha.proc.output())
+        .into_iter()
+        .filter(|l| l.contains(" origin~ ") && l.contains("GET /bad"))
+        .count();
+    assert_eq!(origin_hits, 0, "{}", ha.proc.output());
+    p.assert_drained(5 * SEC);
+}
