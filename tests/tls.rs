@@ -244,19 +244,20 @@ fn curl_https_sni_fetches_and_redirect() {
             || out.contains(&format!("Location: https://127.0.0.1:{plain}/p?q=1")),
         "{out}"
     );
-    let lines = traffic_lines(&p.log());
-    assert!(
+    // A line is written when its stream ends, which may be just after curl
+    // has read the response: wait for both.
+    let both = |lines: &[String]| {
         lines
             .iter()
-            .any(|l| l.contains(" fe~ fe/<NOSRV> ") && l.contains(" 200 ")),
-        "{lines:#?}"
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains(" fe fe/<NOSRV> ") && l.contains(" 302 ")),
-        "{lines:#?}"
-    );
+            .any(|l| l.contains(" fe~ fe/<NOSRV> ") && l.contains(" 200 "))
+            && lines
+                .iter()
+                .any(|l| l.contains(" fe fe/<NOSRV> ") && l.contains(" 302 "))
+    };
+    let found = poll(5 * SEC, Duration::from_millis(20), || {
+        Some(traffic_lines(&p.log())).filter(|l| both(l))
+    });
+    assert!(found.is_some(), "{:#?}", traffic_lines(&p.log()));
     p.assert_drained(5 * SEC);
 }
 
