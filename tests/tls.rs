@@ -378,13 +378,13 @@ backend bad\n    retries 0\n    server origin 127.0.0.1:{ha_origin} ssl verify r
     // curl -> HAProxy (clear) -> TLS -> proxy-mio -> TLS -> HAProxy origin.
     let (out, err) = curl(&[&format!("http://127.0.0.1:{ha_front}/chain")]);
     assert_eq!(out, "origin ssl=1 sni=x.b.test ver=TLSv1.3\n", "{err}");
-    let lines = traffic_lines(&p.log());
-    assert!(
-        lines.iter().any(|l| l.contains(" fe~ be/origin ")
-            && l.contains(" 200 ")
-            && l.contains("GET /chain")),
-        "{lines:#?}"
-    );
+    // The line is written when the transaction ends, just after the reply.
+    let found = poll(5 * SEC, Duration::from_millis(20), || {
+        traffic_lines(&p.log()).into_iter().find(|l| {
+            l.contains(" fe~ be/origin ") && l.contains(" 200 ") && l.contains("GET /chain")
+        })
+    });
+    assert!(found.is_some(), "{:#?}", traffic_lines(&p.log()));
     // A server certificate the configured CA did not sign: no request
     // goes, the client gets a 503.
     let resolve = format!("a.test:{sl_bad}:127.0.0.1");
