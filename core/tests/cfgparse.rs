@@ -1775,7 +1775,7 @@ fn tls_beyond_rustls_is_refused_with_the_reason() {
         ),
         (
             "    bind :443 ssl crt a.pem verify required",
-            "'verify required' : client certificates are not supported by Sluice yet.",
+            "verify is enabled but no CA file specified (use 'ca-file').",
         ),
         (
             "    bind :443 ssl",

@@ -362,7 +362,6 @@ pub fn refused(list: &[(&'static str, &'static str)], kw: &str) -> Option<&'stat
 /// parsed in `cfgparse::tls` (see docs/tls.md).
 pub const TLS_OPTIONS: &[&str] = &[
     "crt-list",
-    "crl-file",
     "generate-certificates",
     "ca-sign-file",
     "ca-sign-pass",

@@ -706,11 +706,29 @@ pub struct BindTls {
     pub crts: Vec<String>,
     /// `strict-sni`.
     pub strict_sni: bool,
+    /// `verify none|optional|required`: client certificates (checked
+    /// against `ca-file`, and `crl-file` when given).
+    pub verify: BindVerify,
+    /// `crl-file FILE` (as written; `ca-base` applies).
+    pub crl_file: Option<String>,
     /// `prefer-client-ciphers`: the client's order of suites wins (by
     /// default the server's does, as HAProxy sets OpenSSL's
     /// `SSL_OP_CIPHER_SERVER_PREFERENCE`).
     pub prefer_client_ciphers: bool,
     pub common: TlsCommon,
+}
+
+/// `bind ... verify none|optional|required`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BindVerify {
+    /// No certificate is asked for (the default).
+    #[default]
+    None,
+    /// Asked for; a client without one is served, one with a bad one
+    /// is refused.
+    Optional,
+    /// Required.
+    Required,
 }
 
 /// `server ... verify none|required`.
@@ -732,6 +750,9 @@ pub struct SrvTls {
     pub sni: Option<String>,
     /// `verifyhost NAME`.
     pub verifyhost: Option<String>,
+    /// `crt FILE`: the client certificate (chain and key in one PEM file)
+    /// presented to the server (as written; `crt-base` applies).
+    pub crt: Option<String>,
     pub common: TlsCommon,
 }
 

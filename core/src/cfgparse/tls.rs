@@ -11,7 +11,7 @@
 //! clear text, or weaker TLS, where the configuration asked for something
 //! else would be wrong.
 
-use super::model::{BindTls, SrvTls, SrvVerify, TlsCommon, TlsDefaults, TlsVer};
+use super::model::{BindTls, BindVerify, SrvTls, SrvVerify, TlsCommon, TlsDefaults, TlsVer};
 use super::{Diagnostic, Diags, Ln};
 
 /// OpenSSL's TLS 1.2 suite names that rustls (with ring) implements, and
@@ -427,19 +427,24 @@ pub(super) fn bind_option(
             t.strict_sni = true;
             Ok(Some(1))
         }
-        "verify" => match val {
-            "none" => Ok(Some(2)),
-            "optional" | "required" => Err(ln.diag(format!(
-                "{who} : 'verify {val}' : client certificates are not supported by Sluice yet."
-            ))),
-            _ => Err(ln.diag(format!(
-                "{who} : 'verify' : unknown verify method '{val}', only 'none', 'optional', and 'required' are supported"
-            ))),
-        },
-        // A CA for client certificates: without `verify`, unused.
-        "ca-file" => Err(ln.diag(format!(
-            "{who} : 'ca-file' : client certificates are not supported by Sluice yet."
-        ))),
+        "verify" => {
+            t.verify = match val {
+                "none" => BindVerify::None,
+                "optional" => BindVerify::Optional,
+                "required" => BindVerify::Required,
+                _ => return Err(ln.diag(format!(
+                    "{who} : 'verify' : unknown verify method '{val}', only 'none', 'optional', and 'required' are supported"
+                ))),
+            };
+            Ok(Some(2))
+        }
+        "crl-file" => {
+            if val.is_empty() {
+                return Err(ln.diag(format!("{who} : 'crl-file' : missing CRLfile path")));
+            }
+            t.crl_file = Some(val.to_string());
+            Ok(Some(2))
+        }
         _ => common_option(&mut t.common, ln, i, who, d),
     }
 }
@@ -476,9 +481,13 @@ pub(super) fn server_option(
             });
             Ok(Some(2))
         }
-        "crt" => Err(ln.diag(format!(
-            "{who} : 'crt' : client certificates towards servers are not supported by Sluice yet."
-        ))),
+        "crt" => {
+            if val.is_empty() {
+                return Err(ln.diag(format!("{who} : 'crt' : missing certificate file path")));
+            }
+            t.crt = Some(val.to_string());
+            Ok(Some(2))
+        }
         "verifyhost" => {
             if val.is_empty() {
                 return Err(ln.diag(format!("{who} : 'verifyhost' : missing hostname")));
@@ -514,6 +523,11 @@ pub(super) fn check_bind(t: &BindTls, ln: &Ln<'_>, who: &str) -> Result<(), Diag
     if t.ssl && t.crts.is_empty() {
         return Err(ln.diag(format!(
             "{who} : no SSL certificate specified for this bind line (use 'crt')."
+        )));
+    }
+    if t.ssl && t.verify != BindVerify::None && t.common.ca_file.is_none() {
+        return Err(ln.diag(format!(
+            "{who} : verify is enabled but no CA file specified (use 'ca-file')."
         )));
     }
     if !t.ssl && !t.crts.is_empty() {

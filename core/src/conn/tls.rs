@@ -39,7 +39,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, Connection, DigitallySignedStruct, ServerConfig, SignatureScheme};
 
-use crate::cfgparse::model::{BindTls, Global, SrvTls, SrvVerify, TlsCommon, TlsVer};
+use crate::cfgparse::model::{BindTls, BindVerify, Global, SrvTls, SrvVerify, TlsCommon, TlsVer};
 use crate::cfgparse::tls::{tls_versions, TLS12_SUITES, TLS13_SUITES};
 
 /// Ciphertext read ahead of rustls: one whole record and some.
@@ -81,20 +81,29 @@ impl TlsFiles {
     pub fn paths(cfg: &crate::cfgparse::Config) -> Vec<TlsPath> {
         let mut out = Vec::new();
         for p in cfg.proxies.iter().filter(|p| !p.disabled) {
-            for b in &p.binds {
+            let file = |base: &Option<String>, p: &String| TlsPath {
+                path: base_path(base, p),
+                dir_ok: false,
+            };
+            for b in p.binds.iter().filter(|b| b.tls.ssl) {
                 for c in &b.tls.crts {
                     out.push(TlsPath {
                         path: base_path(&cfg.global.crt_base, c),
                         dir_ok: true,
                     });
                 }
+                if b.tls.verify != BindVerify::None {
+                    for f in b.tls.common.ca_file.iter().chain(&b.tls.crl_file) {
+                        out.push(file(&cfg.global.ca_base, f));
+                    }
+                }
             }
-            for s in &p.servers {
-                if let (true, Some(ca)) = (s.opts.tls.ssl, &s.opts.tls.common.ca_file) {
-                    out.push(TlsPath {
-                        path: base_path(&cfg.global.ca_base, ca),
-                        dir_ok: false,
-                    });
+            for s in p.servers.iter().filter(|s| s.opts.tls.ssl) {
+                if let Some(ca) = &s.opts.tls.common.ca_file {
+                    out.push(file(&cfg.global.ca_base, ca));
+                }
+                if let Some(crt) = &s.opts.tls.crt {
+                    out.push(file(&cfg.global.crt_base, crt));
                 }
             }
         }
@@ -388,6 +397,69 @@ fn alpn(c: &TlsCommon) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The certificates of a CA file (`ca-file`).
+fn load_roots(env: &TlsEnv, path: &str) -> Result<rustls::RootCertStore, String> {
+    let pem = env
+        .files
+        .get(path)
+        .map_err(|e| format!("unable to load CA file '{path}' : {e}."))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(pem) {
+        let c = c.map_err(|e| format!("unable to load CA file '{path}' : {e}."))?;
+        roots
+            .add(c)
+            .map_err(|e| format!("unable to load CA file '{path}' : {e}."))?;
+    }
+    if roots.is_empty() {
+        return Err(format!(
+            "unable to load CA file '{path}' : no certificate found."
+        ));
+    }
+    Ok(roots)
+}
+
+/// The client certificate verifier of a `bind ... verify
+/// optional|required ca-file F [crl-file C]` line (HAProxy sets
+/// `X509_V_FLAG_CRL_CHECK_ALL` with a `crl-file`: every certificate of
+/// the chain is checked, as webpki does by default).
+fn client_verifier(
+    env: &TlsEnv,
+    provider: &Arc<CryptoProvider>,
+    ca_base: &Option<String>,
+    t: &BindTls,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
+    let ca = t
+        .common
+        .ca_file
+        .as_ref()
+        .ok_or("verify is enabled but no CA file specified.")?;
+    let roots = load_roots(env, &base_path(ca_base, ca))?;
+    let mut b = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    );
+    if let Some(crl) = &t.crl_file {
+        let path = base_path(ca_base, crl);
+        let pem = env
+            .files
+            .get(&path)
+            .map_err(|e| format!("unable to load CRL file '{path}' : {e}."))?;
+        let crls: Vec<rustls::pki_types::CertificateRevocationListDer<'static>> =
+            rustls::pki_types::CertificateRevocationListDer::pem_slice_iter(pem)
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("unable to load CRL file '{path}' : {e}."))?;
+        if crls.is_empty() {
+            return Err(format!("unable to load CRL file '{path}' : no CRL found."));
+        }
+        b = b.with_crls(crls);
+    }
+    if t.verify == BindVerify::Optional {
+        b = b.allow_unauthenticated();
+    }
+    b.build()
+        .map_err(|e| format!("unable to use CA file '{ca}' : {e}."))
+}
+
 /// Loads one PEM file holding a certificate chain and its key.
 fn load_pem(env: &TlsEnv, provider: &CryptoProvider, path: &str) -> Result<CertEntry, String> {
     let pem = env
@@ -470,11 +542,19 @@ impl BindCtx {
             wild,
             strict: t.strict_sni,
         };
-        let mut config = ServerConfig::builder_with_details(provider, clock.clone())
+        let builder = ServerConfig::builder_with_details(provider.clone(), clock.clone())
             .with_protocol_versions(&versions(&t.common))
-            .map_err(|e| format!("invalid TLS settings: {e}."))?
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::new(resolver));
+            .map_err(|e| format!("invalid TLS settings: {e}."))?;
+        let builder = match t.verify {
+            BindVerify::None => builder.with_no_client_auth(),
+            _ => builder.with_client_cert_verifier(client_verifier(
+                env,
+                &provider,
+                &global.ca_base,
+                t,
+            )?),
+        };
+        let mut config = builder.with_cert_resolver(Arc::new(resolver));
         config.alpn_protocols = alpn(&t.common);
         // The server's order of suites, unless `prefer-client-ciphers`.
         config.ignore_client_order = !t.prefer_client_ciphers;
@@ -491,6 +571,25 @@ impl BindCtx {
         Ok(BindCtx {
             config: Arc::new(config),
         })
+    }
+}
+
+/// `server ... crt FILE`: the certificate presented when the server asks
+/// for one.
+#[derive(Debug)]
+struct ClientCert(Arc<CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for ClientCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
     }
 }
 
@@ -599,22 +698,7 @@ impl SrvCtx {
             (Some(SrvVerify::None), _) => None,
             (_, Some(ca)) => {
                 let path = base_path(ca_base, ca);
-                let pem = env
-                    .files
-                    .get(&path)
-                    .map_err(|e| format!("unable to load CA file '{path}' : {e}."))?;
-                let mut roots = rustls::RootCertStore::empty();
-                for c in CertificateDer::pem_slice_iter(pem) {
-                    let c = c.map_err(|e| format!("unable to load CA file '{path}' : {e}."))?;
-                    roots
-                        .add(c)
-                        .map_err(|e| format!("unable to load CA file '{path}' : {e}."))?;
-                }
-                if roots.is_empty() {
-                    return Err(format!(
-                        "unable to load CA file '{path}' : no certificate found."
-                    ));
-                }
+                let roots = load_roots(env, &path)?;
                 Some(
                     rustls::client::WebPkiServerVerifier::builder_with_provider(
                         Arc::new(roots),
@@ -637,12 +721,19 @@ impl SrvCtx {
             check_name: named.is_some(),
             provider: provider.clone(),
         };
-        let mut config = ClientConfig::builder_with_details(provider, clock.clone())
+        let builder = ClientConfig::builder_with_details(provider.clone(), clock.clone())
             .with_protocol_versions(&versions(&t.common))
             .map_err(|e| format!("invalid TLS settings: {e}."))?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth();
+            .with_custom_certificate_verifier(Arc::new(verifier));
+        let mut config = match &t.crt {
+            None => builder.with_no_client_auth(),
+            Some(crt) => {
+                // `crt`: the client certificate presented to the server.
+                let e = load_pem(env, &provider, &base_path(&global.crt_base, crt))?;
+                builder.with_client_cert_resolver(Arc::new(ClientCert(e.key)))
+            }
+        };
         config.alpn_protocols = alpn(&t.common);
         if t.common.no_tls_tickets {
             // `no-tls-tickets`: TLS 1.2 sessions resume by ID only.
@@ -906,6 +997,15 @@ impl Tls {
     /// `ssl_fc_alpn`.
     pub fn alpn(&self) -> Option<&[u8]> {
         self.conn.alpn_protocol()
+    }
+
+    /// The client's certificate, verified (a `bind ... verify` line);
+    /// after a resumption, the one of the original handshake.
+    pub fn peer_cert(&self) -> Option<&[u8]> {
+        match &self.conn {
+            Connection::Server(s) => s.peer_certificates()?.first().map(|c| c.as_ref()),
+            Connection::Client(_) => None,
+        }
     }
 }
 
