@@ -1617,7 +1617,7 @@ fn tls_global_defaults_reach_bind_and_server_lines() {
         "    bind :80",
         "backend be",
         "    server s 1.1.1.1:443 ssl",
-        "    server t 1.1.1.1:443 ssl verify required ca-file ca.pem ciphersuites TLS_AES_128_GCM_SHA256",
+        "    server t 1.1.1.1:443 ssl verify required ca-file ca.pem ciphersuites TLS_AES_128_GCM_SHA256 no-ssl-reuse crt client.pem",
         "    server u 1.1.1.1:80",
     ]));
     let g = &p.config.global;
@@ -1650,6 +1650,8 @@ fn tls_global_defaults_reach_bind_and_server_lines() {
     assert_eq!(s.common.ciphers.as_ref().map(Vec::len), Some(2));
     let t = &be.server("t").unwrap().opts.tls;
     assert_eq!(t.verify, Some(SrvVerify::Required));
+    assert!(t.no_ssl_reuse && !s.no_ssl_reuse);
+    assert_eq!(t.crt.as_deref(), Some("client.pem"));
     assert_eq!(
         t.common.ciphersuites.as_deref(),
         Some(&["TLS_AES_128_GCM_SHA256".to_string()][..])

@@ -367,8 +367,6 @@ pub const TLS_OPTIONS: &[&str] = &[
     "ca-sign-pass",
     "check-ssl",
     "check-sni",
-    "no-ssl-reuse",
-    "ssl-reuse",
     "allow-0rtt",
     "no-ca-names",
     "npn",

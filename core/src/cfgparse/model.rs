@@ -750,6 +750,9 @@ pub struct SrvTls {
     pub sni: Option<String>,
     /// `verifyhost NAME`.
     pub verifyhost: Option<String>,
+    /// `no-ssl-reuse` (`ssl-reuse` clears it): no TLS session resumption
+    /// towards this server.
+    pub no_ssl_reuse: bool,
     /// `crt FILE`: the client certificate (chain and key in one PEM file)
     /// presented to the server (as written; `crt-base` applies).
     pub crt: Option<String>,

@@ -488,6 +488,10 @@ pub(super) fn server_option(
             t.crt = Some(val.to_string());
             Ok(Some(2))
         }
+        "no-ssl-reuse" | "ssl-reuse" => {
+            t.no_ssl_reuse = opt == "no-ssl-reuse";
+            Ok(Some(1))
+        }
         "verifyhost" => {
             if val.is_empty() {
                 return Err(ln.diag(format!("{who} : 'verifyhost' : missing hostname")));

@@ -735,7 +735,10 @@ impl SrvCtx {
             }
         };
         config.alpn_protocols = alpn(&t.common);
-        if t.common.no_tls_tickets {
+        if t.no_ssl_reuse {
+            // `no-ssl-reuse`: every connection does a full handshake.
+            config.resumption = rustls::client::Resumption::disabled();
+        } else if t.common.no_tls_tickets {
             // `no-tls-tickets`: TLS 1.2 sessions resume by ID only.
             config.resumption = config
                 .resumption
