@@ -220,10 +220,44 @@ impl SampleCtx for SessCtx<'_> {
                     _ => t.alpn().map(Sample::str),
                 }
             }
+            FetchKind::SslCUsed
+            | FetchKind::SslCVerify
+            | FetchKind::SslCSDn
+            | FetchKind::SslCIDn
+            | FetchKind::SslCSerial
+            | FetchKind::SslCSha1 => {
+                let t = self.eng.conns.get(sess.conn)?.xprt.tls()?;
+                client_cert_fetch(f, t)
+            }
             FetchKind::Var => self.eng.var_get(self.sess, None, f.var()?),
             _ => None,
         }
     }
+}
+
+/// The `ssl_c_*` fetches on a TLS client connection `t` (HAProxy's
+/// `smp_fetch_ssl_x_*`): no certificate, no sample, except for
+/// `ssl_c_used` (false) and `ssl_c_verify` (0, `X509_V_OK`).
+fn client_cert_fetch(f: &crate::sample::Fetch, t: &crate::conn::tls::Tls) -> Option<Sample> {
+    use crate::conn::x509;
+    let cert = t.peer_cert();
+    match f.kind {
+        FetchKind::SslCUsed => return Some(Sample::Bool(cert.is_some())),
+        FetchKind::SslCVerify => return Some(Sample::Int(0)),
+        FetchKind::SslCSha1 => return Some(Sample::Bin(x509::sha1(cert?).to_vec())),
+        _ => {}
+    }
+    let info = x509::cert_info(cert?)?;
+    let name = match f.kind {
+        FetchKind::SslCSerial => return Some(Sample::Bin(info.serial.to_vec())),
+        FetchKind::SslCSDn => info.subject,
+        _ => info.issuer,
+    };
+    let v = match f.str_arg(0).filter(|e| !e.is_empty()) {
+        None => x509::dn_oneline(name)?,
+        Some(entry) => x509::dn_entry(name, entry, f.int_arg(1).unwrap_or(0))?,
+    };
+    Some(Sample::Str(v))
 }
 
 impl Engine {

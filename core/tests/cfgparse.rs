@@ -419,8 +419,19 @@ fn global_warnings_for_what_sluice_does_not_do() {
         p.config.global.crt_base.as_deref(),
         Some("/etc/ssl/private")
     );
+    // OpenSSL's tags: the four ECDHE AES-GCM suites.
+    assert_eq!(
+        p.config
+            .global
+            .ssl_default_bind
+            .common
+            .ciphers
+            .as_ref()
+            .map(Vec::len),
+        Some(4)
+    );
     let w = warnings(&p);
-    assert_eq!(w.len(), 6, "{w:#?}");
+    assert_eq!(w.len(), 4, "{w:#?}");
     assert_eq!(
         w[0],
         "parsing [t.cfg:2] : 'nbthread 4': Sluice runs a single thread; the value is ignored."
@@ -428,10 +439,10 @@ fn global_warnings_for_what_sluice_does_not_do() {
     assert_eq!(w[1], "parsing [t.cfg:3] : 'daemon' is ignored: Sluice always runs in the foreground (use a service manager).");
     assert_eq!(
         w[2],
-        "parsing [t.cfg:6] : 'ssl-default-bind-ciphers' is not supported by Sluice and is ignored."
+        "parsing [t.cfg:8] : 'tune.ssl.default-dh-param' is not supported by Sluice and is ignored."
     );
     assert_eq!(
-        w[5],
+        w[3],
         "parsing [t.cfg:9] : 'busy-polling' is not supported by Sluice and is ignored."
     );
 }
@@ -1574,6 +1585,175 @@ fn tls_options_reach_the_model() {
     );
 }
 
+/// Mozilla's generated HAProxy configuration ("intermediate", 2024) loads:
+/// the `ssl-default-bind-*` / `ssl-default-server-*` globals reach the
+/// `bind` and `server` lines that set nothing themselves (HAProxy's
+/// `bind_parse_ssl` / `ssl_sock_init_srv`), a line's own setting wins, the
+/// `no-*` switches add up; `ssl-server-verify none` and `tune.ssl.*`.
+#[test]
+fn tls_global_defaults_reach_bind_and_server_lines() {
+    use sluice_core::cfgparse::model::{SrvVerify, TlsVer};
+    use sluice_core::cfgparse::tls::tls_versions;
+    let p = parse_ok(&cfg(&[
+        "global",
+        "    ssl-default-bind-curves X25519:prime256v1:secp384r1",
+        "    ssl-default-bind-ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305",
+        "    ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
+        "    ssl-default-bind-options prefer-client-ciphers ssl-min-ver TLSv1.2 no-tls-tickets",
+        "    ssl-default-server-ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256",
+        "    ssl-default-server-ciphersuites TLS_AES_256_GCM_SHA384",
+        "    ssl-default-server-options no-sslv3 no-tlsv10 no-tlsv11 no-tls-tickets no-tlsv13",
+        "    ssl-dh-param-file /etc/haproxy/dhparam",
+        "    ssl-server-verify none",
+        "    tune.ssl.cachesize 100",
+        "    tune.ssl.lifetime 60",
+        "defaults",
+        "    timeout connect 1s",
+        "    timeout client 1s",
+        "    timeout server 1s",
+        "frontend fe",
+        "    bind :443 ssl crt site.pem alpn h2,http/1.1",
+        "    bind :444 ciphers ECDHE-RSA-AES256-GCM-SHA384 ssl crt site.pem ssl-max-ver TLSv1.2",
+        "    bind :80",
+        "backend be",
+        "    server s 1.1.1.1:443 ssl",
+        "    server t 1.1.1.1:443 ssl verify required ca-file ca.pem ciphersuites TLS_AES_128_GCM_SHA256 no-ssl-reuse crt client.pem",
+        "    server u 1.1.1.1:80",
+    ]));
+    let g = &p.config.global;
+    assert_eq!((g.tune_ssl_cachesize, g.tune_ssl_lifetime_s), (100, 60));
+    assert_eq!(g.ssl_server_verify, SrvVerify::None);
+    let fe = proxy(&p.config, "fe");
+    let a = &fe.binds[0].tls;
+    assert!(a.prefer_client_ciphers && a.common.no_tls_tickets);
+    assert_eq!(a.common.ciphers.as_ref().map(Vec::len), Some(6));
+    assert_eq!(a.common.ciphersuites.as_ref().map(Vec::len), Some(3));
+    assert_eq!(
+        a.common.curves.as_deref(),
+        Some(&["X25519".to_string(), "secp256r1".into(), "secp384r1".into()][..])
+    );
+    assert_eq!(a.common.min_ver, Some(TlsVer::Tlsv12));
+    // Its own `ciphers` (before `ssl`) and `ssl-max-ver` win.
+    let b = &fe.binds[1].tls;
+    assert_eq!(
+        b.common.ciphers.as_deref(),
+        Some(&["ECDHE-RSA-AES256-GCM-SHA384".to_string()][..])
+    );
+    assert_eq!(tls_versions(&b.common), [TlsVer::Tlsv12]);
+    // No `ssl`: nothing applied.
+    assert_eq!(fe.binds[2].tls, Default::default());
+    let be = proxy(&p.config, "be");
+    let s = &be.server("s").unwrap().opts.tls;
+    assert_eq!(s.verify, Some(SrvVerify::None));
+    assert!(s.common.no_tls_tickets);
+    assert_eq!(tls_versions(&s.common), [TlsVer::Tlsv12]);
+    assert_eq!(s.common.ciphers.as_ref().map(Vec::len), Some(2));
+    let t = &be.server("t").unwrap().opts.tls;
+    assert_eq!(t.verify, Some(SrvVerify::Required));
+    assert!(t.no_ssl_reuse && !s.no_ssl_reuse);
+    assert_eq!(t.crt.as_deref(), Some("client.pem"));
+    assert_eq!(
+        t.common.ciphersuites.as_deref(),
+        Some(&["TLS_AES_128_GCM_SHA256".to_string()][..])
+    );
+    assert_eq!(be.server("u").unwrap().opts.tls, Default::default());
+    // The DHE suites: one warning, on the global line.
+    let w = warnings(&p);
+    assert!(
+        w.iter().any(|w| w.starts_with("parsing [t.cfg:3] : global section : 'ssl-default-bind-ciphers' : cipher suites not implemented")),
+        "{w:?}"
+    );
+    assert!(
+        !w.iter()
+            .any(|w| w.contains("ssl-default") && w.contains("ignored")),
+        "{w:?}"
+    );
+}
+
+/// OpenSSL cipher strings as real configurations write them: tags joined
+/// by `+`, exclusions, ordering words.
+#[test]
+fn tls_cipher_strings_with_openssl_tags() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "ECDH+AESGCM:DH+AESGCM:ECDH+AES256:DH+AES256:RSA+AESGCM:!aNULL:!MD5:!DSS",
+            // `openssl ciphers` gives them in this order.
+            &[
+                "ECDHE-ECDSA-AES256-GCM-SHA384",
+                "ECDHE-RSA-AES256-GCM-SHA384",
+                "ECDHE-ECDSA-AES128-GCM-SHA256",
+                "ECDHE-RSA-AES128-GCM-SHA256",
+            ],
+        ),
+        (
+            "EECDH+aRSA+AES256:EECDH+CHACHA20",
+            &[
+                "ECDHE-RSA-AES256-GCM-SHA384",
+                "ECDHE-ECDSA-CHACHA20-POLY1305",
+                "ECDHE-RSA-CHACHA20-POLY1305",
+            ],
+        ),
+        (
+            "HIGH:!CHACHA20:!ECDSA:@STRENGTH",
+            &["ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-AES128-GCM-SHA256"],
+        ),
+    ];
+    for (list, want) in cases {
+        let p = parse_ok(&with_defaults(&[
+            "frontend fe",
+            &format!("    bind :443 ssl crt a.pem ciphers {list}"),
+        ]));
+        let got = proxy(&p.config, "fe").binds[0].tls.common.ciphers.clone();
+        let want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+        assert_eq!(got, Some(want), "{list}");
+    }
+}
+
+/// What the global TLS defaults cannot honour is refused with file:line,
+/// as on a `bind` line.
+#[test]
+fn tls_global_defaults_beyond_rustls_are_refused() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "    ssl-default-bind-options ssl-min-ver TLSv1.0",
+            "parsing [t.cfg:2] : global statement 'ssl-default-bind-options' : 'ssl-min-ver' : TLSv1.0 is not supported",
+        ),
+        (
+            "    ssl-default-server-options force-tlsv11",
+            "'force-tlsv11' : TLSv1.1 is not supported",
+        ),
+        (
+            "    ssl-default-bind-options no-foo",
+            "parsing [t.cfg:2] : unknown option 'no-foo' on global statement 'ssl-default-bind-options'.",
+        ),
+        (
+            "    ssl-default-server-options prefer-client-ciphers",
+            "unknown option 'prefer-client-ciphers' on global statement 'ssl-default-server-options'.",
+        ),
+        (
+            "    ssl-default-bind-ciphers AES128-SHA:DHE-RSA-AES256-SHA",
+            "no TLSv1.2 cipher suite that Sluice's TLS (rustls) implements",
+        ),
+        (
+            "    ssl-default-bind-curves X25519:X448",
+            "curve 'X448' is not supported by Sluice's TLS",
+        ),
+        (
+            "    ssl-default-bind-sigalgs RSA+SHA256",
+            "'ssl-default-bind-sigalgs' is not supported by Sluice: it changes the signature algorithms clients can negotiate.",
+        ),
+        (
+            "    ssl-server-verify maybe",
+            "'ssl-server-verify' expects 'none' or 'required' as argument.",
+        ),
+    ];
+    for (line, want) in cases {
+        let e = errors(&cfg(&["global", line]));
+        assert_eq!(e.len(), 1, "{line}: {e:?}");
+        assert!(e[0].contains(want), "{line}: {e:?}");
+    }
+}
+
 /// What rustls cannot do, and TLS options not implemented yet, are refused
 /// with the line and the reason: never clear text or weaker TLS instead.
 #[test]
@@ -1597,7 +1777,7 @@ fn tls_beyond_rustls_is_refused_with_the_reason() {
         ),
         (
             "    bind :443 ssl crt a.pem verify required",
-            "'verify required' : client certificates are not supported by Sluice yet.",
+            "verify is enabled but no CA file specified (use 'ca-file').",
         ),
         (
             "    bind :443 ssl",
@@ -1622,7 +1802,7 @@ fn tls_beyond_rustls_is_refused_with_the_reason() {
         "backend be",
         "    server s 1.1.1.1:443 ssl",
     ]));
-    assert_eq!(e, ["parsing [t.cfg:6] : 'server be/s' : verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line."]);
+    assert_eq!(e, ["parsing [t.cfg:6] : 'server be/s' : verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default."]);
     let e = errors(&with_defaults(&[
         "backend be",
         "    server s 1.1.1.1:443 ssl verify none sni req.hdr(host)",

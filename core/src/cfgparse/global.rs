@@ -86,6 +86,43 @@ pub(super) fn parse(
             *slot = Some(ln.arg(1).to_string());
             Ok(())
         }
+        "ssl-default-bind-options"
+        | "ssl-default-bind-ciphers"
+        | "ssl-default-bind-ciphersuites"
+        | "ssl-default-bind-curves" => super::tls::parse_default(&mut g.ssl_default_bind, ln, true, d),
+        "ssl-default-server-options"
+        | "ssl-default-server-ciphers"
+        | "ssl-default-server-ciphersuites" => {
+            super::tls::parse_default(&mut g.ssl_default_server, ln, false, d)
+        }
+        "ssl-server-verify" => {
+            ln.no_extra(2)?;
+            g.ssl_server_verify = match ln.arg(1) {
+                "none" => super::model::SrvVerify::None,
+                "required" => super::model::SrvVerify::Required,
+                _ => {
+                    return Err(ln.diag(
+                        "'ssl-server-verify' expects 'none' or 'required' as argument.",
+                    ))
+                }
+            };
+            Ok(())
+        }
+        "tune.ssl.cachesize" => {
+            g.tune_ssl_cachesize = one_uint(ln)?;
+            Ok(())
+        }
+        "tune.ssl.lifetime" => {
+            // HAProxy reads it in seconds (`TIME_UNIT_S`): a bare number
+            // is seconds, a suffix (`5m`) is honoured.
+            let v = match units::parse_u32(ln.arg(1)) {
+                Ok(s) => s,
+                Err(_) => ln.time_at(1, "tune.ssl.lifetime")? / 1000,
+            };
+            ln.no_extra(2)?;
+            g.tune_ssl_lifetime_s = v;
+            Ok(())
+        }
         "daemon" => {
             ln.no_extra(1)?;
             g.daemon = true;

@@ -23,10 +23,7 @@ pub const REJECTED_SECTIONS: &[&str] = &["userlist", "program"];
 /// subsystems Sluice does not have. None changes where traffic goes, which servers are up,
 /// what a client receives or what is logged.
 pub const GLOBAL: &[&str] = &[
-    "ssl-default-bind-*",
-    "ssl-default-server-*",
     "ssl-dh-param-file",
-    "ssl-server-verify",
     "ssl-load-extra-files",
     "description",
     "node",
@@ -89,6 +86,22 @@ pub const REFUSED_GLOBAL: &[(&str, &str)] = &[
     ),
     ("maxconnrate", "it limits the rate of accepted connections"),
     ("maxsessrate", "it limits the rate of new sessions"),
+    (
+        "ssl-default-bind-sigalgs",
+        "it changes the signature algorithms clients can negotiate",
+    ),
+    (
+        "ssl-default-bind-client-sigalgs",
+        "it changes which client certificates are accepted",
+    ),
+    (
+        "ssl-default-server-sigalgs",
+        "it changes the signature algorithms servers can negotiate",
+    ),
+    (
+        "ssl-default-server-client-sigalgs",
+        "it changes the client certificates sent to servers",
+    ),
     (
         "tune.http.*",
         "it changes which requests are accepted (header count) or what is logged (URI length)",
@@ -349,17 +362,11 @@ pub fn refused(list: &[(&'static str, &'static str)], kw: &str) -> Option<&'stat
 /// parsed in `cfgparse::tls` (see docs/tls.md).
 pub const TLS_OPTIONS: &[&str] = &[
     "crt-list",
-    "crl-file",
-    "curves",
-    "ecdhe",
     "generate-certificates",
     "ca-sign-file",
     "ca-sign-pass",
     "check-ssl",
     "check-sni",
-    "no-ssl-reuse",
-    "ssl-reuse",
-    "prefer-client-ciphers",
     "allow-0rtt",
     "no-ca-names",
     "npn",
@@ -388,9 +395,9 @@ mod tests {
 
     #[test]
     fn prefixes_match() {
-        assert!(matches(GLOBAL, "ssl-default-bind-ciphers"));
         assert!(matches(GLOBAL, "tune.ssl.default-dh-param"));
-        assert!(matches(GLOBAL, "ssl-default-server-options"));
+        assert!(!matches(GLOBAL, "ssl-default-bind-ciphers"));
+        assert!(!matches(GLOBAL, "ssl-default-server-options"));
         // Privileges and limits are acted on, never ignored.
         for kw in [
             "user",

@@ -572,7 +572,8 @@ impl<'a> Parser<'a> {
             true => &mut cfg.defaults[i],
             false => &mut cfg.proxies[i],
         };
-        proxy::parse(px, &base.unwrap_or_default(), ln, &mut self.diags)
+        let g = &cfg.global;
+        proxy::parse(px, g, &base.unwrap_or_default(), ln, &mut self.diags)
     }
 
     /// A section keyword starts a new section (skipped when its line is

@@ -87,6 +87,38 @@ pub struct Global {
     pub crt_base: Option<String>,
     /// `ca-base DIR`: where relative `ca-file` paths are looked up.
     pub ca_base: Option<String>,
+    /// `ssl-default-bind-options|ciphers|ciphersuites|curves`: what a
+    /// `bind ... ssl` line starts from (HAProxy's
+    /// `global_ssl.listen_default_*`, applied at its `ssl` keyword).
+    pub ssl_default_bind: TlsDefaults,
+    /// `ssl-default-server-options|ciphers|ciphersuites`: likewise for
+    /// `server ... ssl` (`global_ssl.connect_default_*`).
+    pub ssl_default_server: TlsDefaults,
+    /// `ssl-server-verify none|required`: the `verify` of a server that
+    /// sets none (HAProxy's `global.ssl_server_verify`, `required` unless
+    /// set).
+    pub ssl_server_verify: SrvVerify,
+    /// `tune.ssl.cachesize N`: the entries of the TLS session cache
+    /// shared by every `bind ... ssl` line (HAProxy's blocks; a session
+    /// without a client certificate takes one). 0 disables it.
+    pub tune_ssl_cachesize: u32,
+    /// `tune.ssl.lifetime T`: how long a cached session may be resumed,
+    /// in seconds (HAProxy's default, 300).
+    pub tune_ssl_lifetime_s: u32,
+}
+
+/// Global TLS defaults for `bind` or `server` lines (HAProxy's
+/// `global_ssl.listen_default_*` / `connect_default_*`): the lines that
+/// set nothing themselves take them, the `no-*` switches add up.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct TlsDefaults {
+    /// `ssl-min-ver`, `ssl-max-ver`, `no-tlsv1x`, `force-*`,
+    /// `no-tls-tickets` (`-options`), `ciphers`, `ciphersuites`, `curves`.
+    pub common: TlsCommon,
+    /// `prefer-client-ciphers` (bind only).
+    pub prefer_client_ciphers: bool,
+    /// `strict-sni` (bind only).
+    pub strict_sni: bool,
 }
 
 /// A user or a group as written: a name the driver looks up (`user`,
@@ -143,6 +175,11 @@ impl Default for Global {
             log_send_hostname: None,
             crt_base: None,
             ca_base: None,
+            ssl_default_bind: TlsDefaults::default(),
+            ssl_default_server: TlsDefaults::default(),
+            ssl_server_verify: SrvVerify::Required,
+            tune_ssl_cachesize: 20_000,
+            tune_ssl_lifetime_s: 300,
         }
     }
 }
@@ -652,6 +689,11 @@ pub struct TlsCommon {
     pub ciphersuites: Option<Vec<String>>,
     /// `ca-file FILE` (as written; `ca-base` applies).
     pub ca_file: Option<String>,
+    /// `curves LIST` / `ecdhe NAME`: the key exchange groups, rustls's
+    /// names of them (`X25519`, `secp256r1`, `secp384r1`), in order.
+    pub curves: Option<Vec<String>>,
+    /// `no-tls-tickets` (`tls-tickets` clears it).
+    pub no_tls_tickets: bool,
 }
 
 /// The TLS part of a `bind` line.
@@ -664,7 +706,29 @@ pub struct BindTls {
     pub crts: Vec<String>,
     /// `strict-sni`.
     pub strict_sni: bool,
+    /// `verify none|optional|required`: client certificates (checked
+    /// against `ca-file`, and `crl-file` when given).
+    pub verify: BindVerify,
+    /// `crl-file FILE` (as written; `ca-base` applies).
+    pub crl_file: Option<String>,
+    /// `prefer-client-ciphers`: the client's order of suites wins (by
+    /// default the server's does, as HAProxy sets OpenSSL's
+    /// `SSL_OP_CIPHER_SERVER_PREFERENCE`).
+    pub prefer_client_ciphers: bool,
     pub common: TlsCommon,
+}
+
+/// `bind ... verify none|optional|required`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BindVerify {
+    /// No certificate is asked for (the default).
+    #[default]
+    None,
+    /// Asked for; a client without one is served, one with a bad one
+    /// is refused.
+    Optional,
+    /// Required.
+    Required,
 }
 
 /// `server ... verify none|required`.
@@ -686,6 +750,12 @@ pub struct SrvTls {
     pub sni: Option<String>,
     /// `verifyhost NAME`.
     pub verifyhost: Option<String>,
+    /// `no-ssl-reuse` (`ssl-reuse` clears it): no TLS session resumption
+    /// towards this server.
+    pub no_ssl_reuse: bool,
+    /// `crt FILE`: the client certificate (chain and key in one PEM file)
+    /// presented to the server (as written; `crt-base` applies).
+    pub crt: Option<String>,
     pub common: TlsCommon,
 }
 

@@ -7,7 +7,7 @@
 //! a frontend and for what a `defaults` section may not hold.
 
 use super::model::{
-    Balance, HttpCheckExpect, HttpReuse, Mode, Proxy, ProxyKind, ProxyOptions, TableDecl,
+    Balance, Global, HttpCheckExpect, HttpReuse, Mode, Proxy, ProxyKind, ProxyOptions, TableDecl,
 };
 use super::{ignored, log, options, rules, server, table, Diagnostic, Diags, Ln};
 
@@ -78,6 +78,7 @@ fn defaults_allow(px: &Proxy, ln: &Ln<'_>) -> Result<(), Diagnostic> {
 /// One line of a proxy section.
 pub(super) fn parse(
     px: &mut Proxy,
+    g: &Global,
     base: &ProxyOptions,
     ln: &Ln<'_>,
     d: &mut Diags,
@@ -85,15 +86,15 @@ pub(super) fn parse(
     defaults_allow(px, ln)?;
     match ln.kw() {
         "mode" => mode(px, ln),
-        "bind" => bind(px, ln, d),
+        "bind" => bind(px, g, ln, d),
         "maxconn" => maxconn(px, ln, d),
         "default_backend" => default_backend(px, ln, d),
         "use_backend" => rules::use_backend(px, ln, d),
         "use-server" => rules::use_server(px, ln, d),
-        "server" => add_server(px, ln, d),
+        "server" => add_server(px, g, ln, d),
         "default-server" => {
             need_backend(px, ln)?;
-            server::parse_default_server(px, ln, d)
+            server::parse_default_server(px, g, ln, d)
         }
         "timeout" => timeout(px, ln, d),
         "balance" => balance(px, ln, d),
@@ -141,9 +142,9 @@ fn need_backend(px: &Proxy, ln: &Ln<'_>) -> Result<(), Diagnostic> {
     Ok(())
 }
 
-fn add_server(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+fn add_server(px: &mut Proxy, g: &Global, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
     need_backend(px, ln)?;
-    let s = server::parse_server(px, ln, d)?;
+    let s = server::parse_server(px, g, ln, d)?;
     px.servers.push(s);
     Ok(())
 }
@@ -158,8 +159,8 @@ fn mode(px: &mut Proxy, ln: &Ln<'_>) -> Result<(), Diagnostic> {
     ln.no_extra(2)
 }
 
-fn bind(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
-    let b = server::parse_bind(ln, px.kind.keyword(), d)?;
+fn bind(px: &mut Proxy, g: &Global, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    let b = server::parse_bind(ln, px.kind.keyword(), &g.ssl_default_bind, d)?;
     if warn_if_not_cap(px, ln, "bind", Cap::Frontend, d) {
         px.binds.push(b);
     }

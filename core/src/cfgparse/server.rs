@@ -8,7 +8,7 @@
 //! wrong; the implemented ones are in `cfgparse::tls`), and anything unknown.
 
 use super::addr::parse_addr;
-use super::model::{Bind, BindAddr, Proxy, Server, ServerOptions};
+use super::model::{Bind, BindAddr, Global, Proxy, Server, ServerOptions, TlsDefaults};
 use super::{check_name, ignored, Diagnostic, Diags, Ln};
 
 /// An option of `where` (`bind :80`, `stats socket`, `server be/s1`) that
@@ -64,7 +64,12 @@ pub(super) fn ignored_bind_option(
 
 /// `bind ADDR[,ADDR...] [accept-proxy] [name N] [maxconn N] ...`; `section`
 /// names the section type for messages.
-pub(super) fn parse_bind(ln: &Ln<'_>, section: &str, d: &mut Diags) -> Result<Bind, Diagnostic> {
+pub(super) fn parse_bind(
+    ln: &Ln<'_>,
+    section: &str,
+    g: &TlsDefaults,
+    d: &mut Diags,
+) -> Result<Bind, Diagnostic> {
     let text = ln.arg(1);
     if text.is_empty() {
         return Err(ln.diag(
@@ -92,7 +97,7 @@ pub(super) fn parse_bind(ln: &Ln<'_>, section: &str, d: &mut Diags) -> Result<Bi
     let who = format!("'bind {text}' in section '{section}'");
     let mut i = 2;
     while !ln.arg(i).is_empty() {
-        i += bind_option(&mut b, ln, i, &who, d)?;
+        i += bind_option(&mut b, g, ln, i, &who, d)?;
     }
     super::tls::check_bind(&b.tls, ln, &who)?;
     Ok(b)
@@ -100,6 +105,7 @@ pub(super) fn parse_bind(ln: &Ln<'_>, section: &str, d: &mut Diags) -> Result<Bi
 
 fn bind_option(
     b: &mut Bind,
+    g: &TlsDefaults,
     ln: &Ln<'_>,
     i: usize,
     who: &str,
@@ -123,7 +129,7 @@ fn bind_option(
             Ok(2)
         }
         opt => {
-            if let Some(n) = super::tls::bind_option(&mut b.tls, ln, i, who, d)? {
+            if let Some(n) = super::tls::bind_option(&mut b.tls, g, ln, i, who, d)? {
                 return Ok(n);
             }
             let n = ignored_bind_option(ln, i, who, d)?;
@@ -134,7 +140,12 @@ fn bind_option(
 }
 
 /// `server NAME ADDR[:PORT] [options]` in proxy `px`.
-pub(super) fn parse_server(px: &Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<Server, Diagnostic> {
+pub(super) fn parse_server(
+    px: &Proxy,
+    g: &Global,
+    ln: &Ln<'_>,
+    d: &mut Diags,
+) -> Result<Server, Diagnostic> {
     let (name, text) = (ln.arg(1), ln.arg(2));
     if name.is_empty() || text.is_empty() {
         return Err(ln.diag("'server' expects <name> and <addr>[:<port>] as arguments."));
@@ -163,16 +174,17 @@ pub(super) fn parse_server(px: &Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<Ser
             i += 2;
             continue;
         }
-        i += server_option(&mut s.opts, ln, i, &who, d)?;
+        i += server_option(&mut s.opts, &g.ssl_default_server, ln, i, &who, d)?;
     }
     check_opts(&s.opts, ln, &who)?;
-    super::tls::check_server(&s.opts.tls, ln, &who)?;
+    super::tls::check_server(&mut s.opts.tls, g.ssl_server_verify, ln, &who)?;
     Ok(s)
 }
 
 /// `default-server [options]`: updates what the next servers start from.
 pub(super) fn parse_default_server(
     px: &mut Proxy,
+    g: &Global,
     ln: &Ln<'_>,
     d: &mut Diags,
 ) -> Result<(), Diagnostic> {
@@ -180,7 +192,7 @@ pub(super) fn parse_default_server(
     let mut opts = px.default_server.clone();
     let mut i = 1;
     while !ln.arg(i).is_empty() {
-        i += server_option(&mut opts, ln, i, &who, d)?;
+        i += server_option(&mut opts, &g.ssl_default_server, ln, i, &who, d)?;
     }
     check_opts(&opts, ln, &who)?;
     px.default_server = opts;
@@ -190,6 +202,7 @@ pub(super) fn parse_default_server(
 /// One server option at word `i`; returns the words used.
 fn server_option(
     o: &mut ServerOptions,
+    g: &TlsDefaults,
     ln: &Ln<'_>,
     i: usize,
     who: &str,
@@ -249,7 +262,7 @@ fn server_option(
         }
         "id" => Err(ln.diag(format!("{who} : 'id' is not allowed here."))),
         _ => {
-            if let Some(n) = super::tls::server_option(&mut o.tls, ln, i, who, d)? {
+            if let Some(n) = super::tls::server_option(&mut o.tls, g, ln, i, who, d)? {
                 return Ok(n);
             }
             let n = ignored_option(

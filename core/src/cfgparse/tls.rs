@@ -11,35 +11,36 @@
 //! clear text, or weaker TLS, where the configuration asked for something
 //! else would be wrong.
 
-use super::model::{BindTls, SrvTls, SrvVerify, TlsCommon, TlsVer};
+use super::model::{BindTls, BindVerify, SrvTls, SrvVerify, TlsCommon, TlsDefaults, TlsVer};
 use super::{Diagnostic, Diags, Ln};
 
 /// OpenSSL's TLS 1.2 suite names that rustls (with ring) implements, and
-/// rustls's names for them.
+/// rustls's names for them, in OpenSSL's default order (what a tag such
+/// as `ECDHE+AESGCM` expands to, in order).
 pub const TLS12_SUITES: &[(&str, &str)] = &[
-    (
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-    ),
     (
         "ECDHE-ECDSA-AES256-GCM-SHA384",
         "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-    ),
-    (
-        "ECDHE-ECDSA-CHACHA20-POLY1305",
-        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-    ),
-    (
-        "ECDHE-RSA-AES128-GCM-SHA256",
-        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
     ),
     (
         "ECDHE-RSA-AES256-GCM-SHA384",
         "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
     ),
     (
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    ),
+    (
         "ECDHE-RSA-CHACHA20-POLY1305",
         "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    ),
+    (
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    ),
+    (
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
     ),
 ];
 
@@ -53,6 +54,37 @@ pub const TLS13_SUITES: &[(&str, &str)] = &[
         "TLS13_CHACHA20_POLY1305_SHA256",
     ),
 ];
+
+/// The key exchange groups of `curves` / `ecdhe` that rustls (with ring)
+/// implements: OpenSSL's names and rustls's.
+pub const CURVES: &[(&str, &str)] = &[
+    ("X25519", "X25519"),
+    ("x25519", "X25519"),
+    ("P-256", "secp256r1"),
+    ("prime256v1", "secp256r1"),
+    ("secp256r1", "secp256r1"),
+    ("P-384", "secp384r1"),
+    ("secp384r1", "secp384r1"),
+];
+
+/// `curves LIST` (`:`-separated, OpenSSL names) or `ecdhe NAME`:
+/// rustls's names, in order. A group rustls does not implement (X448,
+/// P-521, the FFDHE groups, hybrid post-quantum groups) is refused: the
+/// configuration asked for key exchanges Sluice cannot offer.
+fn curve_list(ln: &Ln<'_>, who: &str, opt: &str, val: &str) -> Result<Vec<String>, Diagnostic> {
+    let mut kept: Vec<String> = Vec::new();
+    for name in val.split(':') {
+        let Some((_, r)) = CURVES.iter().find(|(o, _)| *o == name) else {
+            return Err(ln.diag(format!(
+                "{who} : '{opt}' : curve '{name}' is not supported by Sluice's TLS (rustls with ring implements X25519, P-256 (prime256v1) and P-384 (secp384r1))."
+            )));
+        };
+        if !kept.iter().any(|k| k == r) {
+            kept.push(r.to_string());
+        }
+    }
+    Ok(kept)
+}
 
 /// A TLS option common to `bind` and `server` at word `i`: the words it
 /// takes, or `None` when the word is not one.
@@ -151,15 +183,161 @@ fn common_option(
             c.ca_file = Some(val.to_string());
             Ok(Some(2))
         }
+        "curves" | "ecdhe" => {
+            need()?;
+            c.curves = Some(curve_list(ln, who, opt, val)?);
+            Ok(Some(2))
+        }
+        "no-tls-tickets" | "tls-tickets" => {
+            c.no_tls_tickets = opt == "no-tls-tickets";
+            Ok(Some(1))
+        }
         _ => Ok(None),
     }
 }
 
+/// HAProxy's `bind_parse_ssl` / `ssl_sock_init_srv`: a line's `ssl`
+/// takes the global defaults for what it did not set itself; the `no-*`
+/// switches add up. (An option written after `ssl` replaces the default,
+/// as in HAProxy.)
+fn apply_defaults(c: &mut TlsCommon, g: &TlsCommon) {
+    if c.ciphers.is_none() {
+        c.ciphers = g.ciphers.clone();
+    }
+    if c.ciphersuites.is_none() {
+        c.ciphersuites = g.ciphersuites.clone();
+    }
+    if c.curves.is_none() {
+        c.curves = g.curves.clone();
+    }
+    if c.min_ver.is_none() {
+        c.min_ver = g.min_ver;
+    }
+    if c.max_ver.is_none() {
+        c.max_ver = g.max_ver;
+    }
+    c.no_tlsv12 |= g.no_tlsv12;
+    c.no_tlsv13 |= g.no_tlsv13;
+    c.no_tls_tickets |= g.no_tls_tickets;
+}
+
+/// A global `ssl-default-bind-*` / `ssl-default-server-*` line
+/// (HAProxy's `ssl_parse_default_bind_options`,
+/// `ssl_parse_global_ciphers`, ...). `bind`: the bind defaults.
+pub(super) fn parse_default(
+    t: &mut TlsDefaults,
+    ln: &Ln<'_>,
+    bind: bool,
+    d: &mut Diags,
+) -> Result<(), Diagnostic> {
+    let kw = ln.kw();
+    let what = kw.rsplit('-').next().unwrap_or_default();
+    if what != "options" {
+        let who = "global section";
+        if ln.arg(1).is_empty() {
+            return Err(ln.diag(format!(
+                "global statement '{kw}' expects a cipher suite as an argument."
+            )));
+        }
+        ln.no_extra(2)?;
+        let val = ln.arg(1);
+        let c = &mut t.common;
+        match what {
+            "ciphers" => {
+                c.ciphers = Some(cipher_list(ln, who, kw, val, TLS12_SUITES, "TLSv1.2", d)?)
+            }
+            "ciphersuites" => {
+                c.ciphersuites = Some(cipher_list(ln, who, kw, val, TLS13_SUITES, "TLSv1.3", d)?)
+            }
+            "curves" if bind => c.curves = Some(curve_list(ln, who, kw, val)?),
+            _ => return Err(ln.diag(format!("unknown keyword '{kw}' in 'global' section"))),
+        }
+        return Ok(());
+    }
+    if ln.arg(1).is_empty() {
+        return Err(ln.diag(format!(
+            "global statement '{kw}' expects an option as an argument."
+        )));
+    }
+    let who = format!("global statement '{kw}'");
+    let mut i = 1;
+    while !ln.arg(i).is_empty() {
+        let opt = ln.arg(i);
+        let n = match opt {
+            "prefer-client-ciphers" if bind => {
+                t.prefer_client_ciphers = true;
+                1
+            }
+            "strict-sni" | "no-strict-sni" if bind => {
+                t.strict_sni = opt == "strict-sni";
+                1
+            }
+            "tls-tickets" if bind => {
+                t.common.no_tls_tickets = false;
+                1
+            }
+            "no-tls-tickets" | "ssl-min-ver" | "ssl-max-ver" | "no-sslv3" | "no-tlsv10"
+            | "no-tlsv11" | "no-tlsv12" | "no-tlsv13" | "force-sslv3" | "force-tlsv10"
+            | "force-tlsv11" | "force-tlsv12" | "force-tlsv13" => {
+                common_option(&mut t.common, ln, i, &who, d)?.unwrap_or(1)
+            }
+            _ => {
+                return Err(ln.diag(format!(
+                    "unknown option '{opt}' on global statement '{kw}'."
+                )))
+            }
+        };
+        i += n;
+    }
+    Ok(())
+}
+
+/// Whether the TLS 1.2 suite `name` (OpenSSL's) carries OpenSSL's cipher
+/// string tag `tag` (`ECDHE`, `aRSA`, `AESGCM`, `HIGH`...: the aliases of
+/// `ciphers(1)` that can name a suite rustls implements).
+fn suite_has_tag(name: &str, tag: &str) -> bool {
+    let ecdsa = name.contains("-ECDSA-");
+    let gcm = name.contains("-GCM-");
+    match tag {
+        "ALL" | "DEFAULT" | "HIGH" | "TLSv1.2" | "ECDHE" | "EECDH" | "ECDH" | "kECDHE"
+        | "kEECDH" | "kECDH" => true,
+        "aECDSA" | "ECDSA" => ecdsa,
+        "aRSA" => !ecdsa,
+        "AESGCM" => gcm,
+        "AES" => name.contains("-AES"),
+        "AES128" => name.contains("-AES128-"),
+        "AES256" => name.contains("-AES256-"),
+        "CHACHA20" => name.contains("-CHACHA20-"),
+        "SHA256" => name.ends_with("-SHA256"),
+        "SHA384" => name.ends_with("-SHA384"),
+        _ => false,
+    }
+}
+
+/// The suites of `table` a word of an OpenSSL cipher string names: a
+/// suite's name, or (TLS 1.2 only) tags joined by `+`, all of which the
+/// suite must carry (`ECDHE+AESGCM`, `EECDH+aRSA+AES256`, `HIGH`).
+fn cipher_word<'t>(word: &str, table: &'t [(&'t str, &'t str)]) -> Vec<&'t str> {
+    if let Some((n, _)) = table.iter().find(|(n, _)| *n == word) {
+        return vec![n];
+    }
+    if !std::ptr::eq(table, TLS12_SUITES) {
+        return Vec::new();
+    }
+    table
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| word.split('+').all(|t| suite_has_tag(n, t)))
+        .collect()
+}
+
 /// The names of `val` (a `:`-separated OpenSSL list) that rustls
-/// implements. Exclusions (`!X`, `-X`) and ordering directives (`+X`,
-/// `@STRENGTH`) remove nothing rustls would offer and are skipped;
-/// other unknown names are warned about once. No supported name at all
-/// is an error.
+/// implements, in order: suite names, and for TLS 1.2 OpenSSL's tags
+/// (`ECDHE+AESGCM`, `HIGH`, as most real configurations write them).
+/// `-X` removes what `X` names, `!X` removes it for good; `+X` and
+/// `@...` (ordering, security level) are skipped. Words naming nothing
+/// rustls implements (DHE, CBC, RSA key exchange suites) are left out
+/// with one warning. No supported suite at all is an error.
 fn cipher_list(
     ln: &Ln<'_>,
     who: &str,
@@ -169,18 +347,29 @@ fn cipher_list(
     what: &str,
     d: &mut Diags,
 ) -> Result<Vec<String>, Diagnostic> {
-    let mut kept = Vec::new();
+    let mut kept: Vec<String> = Vec::new();
+    let mut banned: Vec<&str> = Vec::new();
     let mut dropped = Vec::new();
     for name in val.split(':').filter(|n| !n.is_empty()) {
-        if name.starts_with(['!', '-', '+', '@']) {
+        if name.starts_with(['+', '@']) {
             continue;
         }
-        if table.iter().any(|(n, _)| *n == name) {
-            if !kept.iter().any(|k| k == name) {
-                kept.push(name.to_string());
+        if let Some(ex) = name.strip_prefix(['!', '-']) {
+            let gone = cipher_word(ex, table);
+            kept.retain(|k| !gone.contains(&k.as_str()));
+            if name.starts_with('!') {
+                banned.extend(gone);
             }
-        } else {
+            continue;
+        }
+        let named = cipher_word(name, table);
+        if named.is_empty() {
             dropped.push(name);
+        }
+        for n in named {
+            if !banned.contains(&n) && !kept.iter().any(|k| k == n) {
+                kept.push(n.to_string());
+            }
         }
     }
     if kept.is_empty() {
@@ -208,6 +397,7 @@ fn cipher_list(
 /// `None` when the word is not one.
 pub(super) fn bind_option(
     t: &mut BindTls,
+    g: &TlsDefaults,
     ln: &Ln<'_>,
     i: usize,
     who: &str,
@@ -217,6 +407,13 @@ pub(super) fn bind_option(
     match opt {
         "ssl" => {
             t.ssl = true;
+            apply_defaults(&mut t.common, &g.common);
+            t.prefer_client_ciphers |= g.prefer_client_ciphers;
+            t.strict_sni |= g.strict_sni;
+            Ok(Some(1))
+        }
+        "prefer-client-ciphers" => {
+            t.prefer_client_ciphers = true;
             Ok(Some(1))
         }
         "crt" => {
@@ -230,19 +427,24 @@ pub(super) fn bind_option(
             t.strict_sni = true;
             Ok(Some(1))
         }
-        "verify" => match val {
-            "none" => Ok(Some(2)),
-            "optional" | "required" => Err(ln.diag(format!(
-                "{who} : 'verify {val}' : client certificates are not supported by Sluice yet."
-            ))),
-            _ => Err(ln.diag(format!(
-                "{who} : 'verify' : unknown verify method '{val}', only 'none', 'optional', and 'required' are supported"
-            ))),
-        },
-        // A CA for client certificates: without `verify`, unused.
-        "ca-file" => Err(ln.diag(format!(
-            "{who} : 'ca-file' : client certificates are not supported by Sluice yet."
-        ))),
+        "verify" => {
+            t.verify = match val {
+                "none" => BindVerify::None,
+                "optional" => BindVerify::Optional,
+                "required" => BindVerify::Required,
+                _ => return Err(ln.diag(format!(
+                    "{who} : 'verify' : unknown verify method '{val}', only 'none', 'optional', and 'required' are supported"
+                ))),
+            };
+            Ok(Some(2))
+        }
+        "crl-file" => {
+            if val.is_empty() {
+                return Err(ln.diag(format!("{who} : 'crl-file' : missing CRLfile path")));
+            }
+            t.crl_file = Some(val.to_string());
+            Ok(Some(2))
+        }
         _ => common_option(&mut t.common, ln, i, who, d),
     }
 }
@@ -250,6 +452,7 @@ pub(super) fn bind_option(
 /// A TLS option of a `server` or `default-server` line at word `i`.
 pub(super) fn server_option(
     t: &mut SrvTls,
+    g: &TlsDefaults,
     ln: &Ln<'_>,
     i: usize,
     who: &str,
@@ -259,6 +462,7 @@ pub(super) fn server_option(
     match opt {
         "ssl" => {
             t.ssl = true;
+            apply_defaults(&mut t.common, &g.common);
             Ok(Some(1))
         }
         "no-ssl" => {
@@ -277,9 +481,17 @@ pub(super) fn server_option(
             });
             Ok(Some(2))
         }
-        "crt" => Err(ln.diag(format!(
-            "{who} : 'crt' : client certificates towards servers are not supported by Sluice yet."
-        ))),
+        "crt" => {
+            if val.is_empty() {
+                return Err(ln.diag(format!("{who} : 'crt' : missing certificate file path")));
+            }
+            t.crt = Some(val.to_string());
+            Ok(Some(2))
+        }
+        "no-ssl-reuse" | "ssl-reuse" => {
+            t.no_ssl_reuse = opt == "no-ssl-reuse";
+            Ok(Some(1))
+        }
         "verifyhost" => {
             if val.is_empty() {
                 return Err(ln.diag(format!("{who} : 'verifyhost' : missing hostname")));
@@ -317,6 +529,11 @@ pub(super) fn check_bind(t: &BindTls, ln: &Ln<'_>, who: &str) -> Result<(), Diag
             "{who} : no SSL certificate specified for this bind line (use 'crt')."
         )));
     }
+    if t.ssl && t.verify != BindVerify::None && t.common.ca_file.is_none() {
+        return Err(ln.diag(format!(
+            "{who} : verify is enabled but no CA file specified (use 'ca-file')."
+        )));
+    }
     if !t.ssl && !t.crts.is_empty() {
         // HAProxy loads them and serves clear text; Sluice refuses the
         // ambiguity rather than run a listener the reader thinks is TLS.
@@ -328,13 +545,21 @@ pub(super) fn check_bind(t: &BindTls, ln: &Ln<'_>, who: &str) -> Result<(), Diag
 }
 
 /// Checks a server's TLS settings as a whole.
-pub(super) fn check_server(t: &SrvTls, ln: &Ln<'_>, who: &str) -> Result<(), Diagnostic> {
+/// A server that sets no `verify` takes `ssl-server-verify` (`global`).
+pub(super) fn check_server(
+    t: &mut SrvTls,
+    global_verify: SrvVerify,
+    ln: &Ln<'_>,
+    who: &str,
+) -> Result<(), Diagnostic> {
     if !t.ssl {
         return Ok(());
     }
-    if t.verify != Some(SrvVerify::None) && t.common.ca_file.is_none() {
+    let verify = *t.verify.get_or_insert(global_verify);
+    if verify == SrvVerify::Required && t.common.ca_file.is_none() {
+        // HAProxy 2.6's words, for `verify required` too.
         return Err(ln.diag(format!(
-            "{who} : verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line."
+            "{who} : verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default."
         )));
     }
     check_versions(&t.common, ln, who)

@@ -21,6 +21,7 @@ pub mod xprt;
 
 mod ssl_sock;
 pub mod tls;
+pub mod x509;
 
 use bitflags::bitflags;
 use core::net::SocketAddr;

@@ -39,7 +39,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, Connection, DigitallySignedStruct, ServerConfig, SignatureScheme};
 
-use crate::cfgparse::model::{BindTls, SrvTls, SrvVerify, TlsCommon, TlsVer};
+use crate::cfgparse::model::{BindTls, BindVerify, Global, SrvTls, SrvVerify, TlsCommon, TlsVer};
 use crate::cfgparse::tls::{tls_versions, TLS12_SUITES, TLS13_SUITES};
 
 /// Ciphertext read ahead of rustls: one whole record and some.
@@ -81,20 +81,29 @@ impl TlsFiles {
     pub fn paths(cfg: &crate::cfgparse::Config) -> Vec<TlsPath> {
         let mut out = Vec::new();
         for p in cfg.proxies.iter().filter(|p| !p.disabled) {
-            for b in &p.binds {
+            let file = |base: &Option<String>, p: &String| TlsPath {
+                path: base_path(base, p),
+                dir_ok: false,
+            };
+            for b in p.binds.iter().filter(|b| b.tls.ssl) {
                 for c in &b.tls.crts {
                     out.push(TlsPath {
                         path: base_path(&cfg.global.crt_base, c),
                         dir_ok: true,
                     });
                 }
+                if b.tls.verify != BindVerify::None {
+                    for f in b.tls.common.ca_file.iter().chain(&b.tls.crl_file) {
+                        out.push(file(&cfg.global.ca_base, f));
+                    }
+                }
             }
-            for s in &p.servers {
-                if let (true, Some(ca)) = (s.opts.tls.ssl, &s.opts.tls.common.ca_file) {
-                    out.push(TlsPath {
-                        path: base_path(&cfg.global.ca_base, ca),
-                        dir_ok: false,
-                    });
+            for s in p.servers.iter().filter(|s| s.opts.tls.ssl) {
+                if let Some(ca) = &s.opts.tls.common.ca_file {
+                    out.push(file(&cfg.global.ca_base, ca));
+                }
+                if let Some(crt) = &s.opts.tls.crt {
+                    out.push(file(&cfg.global.crt_base, crt));
                 }
             }
         }
@@ -136,6 +145,109 @@ impl rustls::time_provider::TimeProvider for EngineClock {
         Some(UnixTime::since_unix_epoch(
             core::time::Duration::from_millis(self.0.load(Ordering::Relaxed)),
         ))
+    }
+}
+
+/// The TLS session cache shared by every `bind ... ssl` line (HAProxy's
+/// shared `sh_ssl_sess` cache, `tune.ssl.cachesize` entries kept at
+/// most `tune.ssl.lifetime`): TLS 1.2 session IDs and TLS 1.3 stateful
+/// tickets point into it. The oldest entry goes first when it is full;
+/// an entry older than the lifetime is never resumed. Ordered maps and
+/// the engine's clock: nothing here depends on a random seed or the OS
+/// clock.
+#[derive(Debug)]
+pub struct SessionCache {
+    clock: Arc<EngineClock>,
+    max: usize,
+    lifetime_ms: u64,
+    // rustls's trait takes `&self` and wants `Sync`; the engine runs on
+    // one thread, so the lock is never contended.
+    #[allow(clippy::disallowed_types)]
+    inner: std::sync::Mutex<CacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    /// key -> (session, stored at (ms), insertion number).
+    map: BTreeMap<Vec<u8>, (Vec<u8>, u64, u64)>,
+    /// insertion number -> key: eviction order.
+    order: BTreeMap<u64, Vec<u8>>,
+    seq: u64,
+}
+
+impl SessionCache {
+    pub fn new(clock: Arc<EngineClock>, entries: u32, lifetime_s: u32) -> SessionCache {
+        SessionCache {
+            clock,
+            max: entries as usize,
+            lifetime_ms: u64::from(lifetime_s) * 1000,
+            inner: Default::default(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.clock.0.load(Ordering::Relaxed)
+    }
+
+    fn lookup(&self, key: &[u8], take: bool) -> Option<Vec<u8>> {
+        let now = self.now_ms();
+        let mut c = self.inner.lock().ok()?;
+        let (_, at, seq) = c.map.get(key)?;
+        let (at, seq) = (*at, *seq);
+        let fresh = now.saturating_sub(at) < self.lifetime_ms;
+        if take || !fresh {
+            c.order.remove(&seq);
+            let (v, _, _) = c.map.remove(key)?;
+            return fresh.then_some(v);
+        }
+        c.map.get(key).map(|(v, _, _)| v.clone())
+    }
+
+    /// Entries held now (tests).
+    pub fn len(&self) -> usize {
+        self.inner.lock().map(|c| c.map.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl rustls::server::StoresServerSessions for SessionCache {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        if self.max == 0 {
+            return false;
+        }
+        let now = self.now_ms();
+        let Ok(mut c) = self.inner.lock() else {
+            return false;
+        };
+        if let Some((_, _, seq)) = c.map.remove(&key) {
+            c.order.remove(&seq);
+        }
+        while c.map.len() >= self.max {
+            let Some((_, old)) = c.order.pop_first() else {
+                break;
+            };
+            c.map.remove(&old);
+        }
+        c.seq += 1;
+        let seq = c.seq;
+        c.order.insert(seq, key.clone());
+        c.map.insert(key, (value, now, seq));
+        true
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.lookup(key, false)
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.lookup(key, true)
+    }
+
+    fn can_cache(&self) -> bool {
+        self.max > 0 && self.lifetime_ms > 0
     }
 }
 
@@ -219,9 +331,37 @@ pub struct SrvCtx {
     pub name: ServerName<'static>,
 }
 
-/// A provider restricted to the configured suites.
+/// A provider restricted to the configured suites, in the configured
+/// order (the server's preference on a `bind` line, as HAProxy's
+/// `SSL_OP_CIPHER_SERVER_PREFERENCE`), and to the configured key exchange
+/// groups (`curves`), in their order.
 fn provider_for(env: &TlsEnv, c: &TlsCommon) -> Arc<CryptoProvider> {
     let mut p = (*env.provider).clone();
+    let rank = |name: &str| -> usize {
+        let pos = |list: &Option<Vec<String>>, table: &[(&str, &str)]| {
+            list.as_ref().and_then(|l| {
+                l.iter()
+                    .position(|n| table.iter().any(|(o, r)| o == n && *r == name))
+            })
+        };
+        pos(&c.ciphersuites, TLS13_SUITES)
+            .or_else(|| pos(&c.ciphers, TLS12_SUITES))
+            .unwrap_or(usize::MAX)
+    };
+    // Stable: unlisted suites keep rustls's order, after the listed ones
+    // (TLS 1.3 and 1.2 suites never compete: the version comes first).
+    p.cipher_suites
+        .sort_by_key(|s| rank(&format!("{:?}", s.suite())));
+    if let Some(curves) = &c.curves {
+        let name = |g: &&'static dyn rustls::crypto::SupportedKxGroup| format!("{:?}", g.name());
+        let mut kept: Vec<&'static dyn rustls::crypto::SupportedKxGroup> = Vec::new();
+        for want in curves {
+            if let Some(g) = p.kx_groups.iter().find(|g| name(g) == *want) {
+                kept.push(*g);
+            }
+        }
+        p.kx_groups = kept;
+    }
     let allowed = |list: &Option<Vec<String>>, table: &[(&str, &str)], name: &str| match list {
         None => true,
         Some(l) => l
@@ -255,6 +395,69 @@ fn alpn(c: &TlsCommon) -> Vec<Vec<u8>> {
         .flatten()
         .map(|p| p.as_bytes().to_vec())
         .collect()
+}
+
+/// The certificates of a CA file (`ca-file`).
+fn load_roots(env: &TlsEnv, path: &str) -> Result<rustls::RootCertStore, String> {
+    let pem = env
+        .files
+        .get(path)
+        .map_err(|e| format!("unable to load CA file '{path}' : {e}."))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(pem) {
+        let c = c.map_err(|e| format!("unable to load CA file '{path}' : {e}."))?;
+        roots
+            .add(c)
+            .map_err(|e| format!("unable to load CA file '{path}' : {e}."))?;
+    }
+    if roots.is_empty() {
+        return Err(format!(
+            "unable to load CA file '{path}' : no certificate found."
+        ));
+    }
+    Ok(roots)
+}
+
+/// The client certificate verifier of a `bind ... verify
+/// optional|required ca-file F [crl-file C]` line (HAProxy sets
+/// `X509_V_FLAG_CRL_CHECK_ALL` with a `crl-file`: every certificate of
+/// the chain is checked, as webpki does by default).
+fn client_verifier(
+    env: &TlsEnv,
+    provider: &Arc<CryptoProvider>,
+    ca_base: &Option<String>,
+    t: &BindTls,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
+    let ca = t
+        .common
+        .ca_file
+        .as_ref()
+        .ok_or("verify is enabled but no CA file specified.")?;
+    let roots = load_roots(env, &base_path(ca_base, ca))?;
+    let mut b = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    );
+    if let Some(crl) = &t.crl_file {
+        let path = base_path(ca_base, crl);
+        let pem = env
+            .files
+            .get(&path)
+            .map_err(|e| format!("unable to load CRL file '{path}' : {e}."))?;
+        let crls: Vec<rustls::pki_types::CertificateRevocationListDer<'static>> =
+            rustls::pki_types::CertificateRevocationListDer::pem_slice_iter(pem)
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("unable to load CRL file '{path}' : {e}."))?;
+        if crls.is_empty() {
+            return Err(format!("unable to load CRL file '{path}' : no CRL found."));
+        }
+        b = b.with_crls(crls);
+    }
+    if t.verify == BindVerify::Optional {
+        b = b.allow_unauthenticated();
+    }
+    b.build()
+        .map_err(|e| format!("unable to use CA file '{ca}' : {e}."))
 }
 
 /// Loads one PEM file holding a certificate chain and its key.
@@ -299,10 +502,15 @@ impl BindCtx {
     pub fn build(
         env: &TlsEnv,
         clock: &Arc<EngineClock>,
-        crt_base: &Option<String>,
+        global: &Global,
+        sessions: &Arc<SessionCache>,
         t: &BindTls,
     ) -> Result<BindCtx, String> {
+        let crt_base = &global.crt_base;
         let provider = provider_for(env, &t.common);
+        if provider.kx_groups.is_empty() {
+            return Err("no key exchange group left ('curves').".into());
+        }
         let mut certs = Vec::new();
         for crt in &t.crts {
             let path = base_path(crt_base, crt);
@@ -334,15 +542,73 @@ impl BindCtx {
             wild,
             strict: t.strict_sni,
         };
-        let mut config = ServerConfig::builder_with_details(provider, clock.clone())
+        let builder = ServerConfig::builder_with_details(provider.clone(), clock.clone())
             .with_protocol_versions(&versions(&t.common))
-            .map_err(|e| format!("invalid TLS settings: {e}."))?
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::new(resolver));
+            .map_err(|e| format!("invalid TLS settings: {e}."))?;
+        let builder = match t.verify {
+            BindVerify::None => builder.with_no_client_auth(),
+            _ => builder.with_client_cert_verifier(client_verifier(
+                env,
+                &provider,
+                &global.ca_base,
+                t,
+            )?),
+        };
+        let mut config = builder.with_cert_resolver(Arc::new(resolver));
         config.alpn_protocols = alpn(&t.common);
+        // The server's order of suites, unless `prefer-client-ciphers`.
+        config.ignore_client_order = !t.prefer_client_ciphers;
+        // Resumption: the shared session cache (`tune.ssl.cachesize`,
+        // `tune.ssl.lifetime`). No stateless tickets are issued (rustls's
+        // ticketers read the OS clock), which is what `no-tls-tickets`
+        // asks: TLS 1.2 resumes by session ID, TLS 1.3 by tickets that
+        // name a cache entry, as OpenSSL does under `SSL_OP_NO_TICKET`.
+        config.session_storage = sessions.clone();
+        config.ticketer = Arc::new(NoTickets);
+        if sessions.max == 0 || sessions.lifetime_ms == 0 {
+            config.send_tls13_tickets = 0;
+        }
         Ok(BindCtx {
             config: Arc::new(config),
         })
+    }
+}
+
+/// `server ... crt FILE`: the certificate presented when the server asks
+/// for one.
+#[derive(Debug)]
+struct ClientCert(Arc<CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for ClientCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// No stateless tickets (see [`BindCtx::build`]).
+#[derive(Debug)]
+struct NoTickets;
+
+impl rustls::server::ProducesTickets for NoTickets {
+    fn enabled(&self) -> bool {
+        false
+    }
+    fn lifetime(&self) -> u32 {
+        0
+    }
+    fn encrypt(&self, _plain: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+    fn decrypt(&self, _cipher: &[u8]) -> Option<Vec<u8>> {
+        None
     }
 }
 
@@ -419,31 +685,20 @@ impl SrvCtx {
     pub fn build(
         env: &TlsEnv,
         clock: &Arc<EngineClock>,
-        ca_base: &Option<String>,
+        global: &Global,
         t: &SrvTls,
         addr: core::net::SocketAddr,
     ) -> Result<SrvCtx, String> {
+        let ca_base = &global.ca_base;
         let provider = provider_for(env, &t.common);
+        if provider.kx_groups.is_empty() {
+            return Err("no key exchange group left ('curves').".into());
+        }
         let chain = match (t.verify, &t.common.ca_file) {
             (Some(SrvVerify::None), _) => None,
             (_, Some(ca)) => {
                 let path = base_path(ca_base, ca);
-                let pem = env
-                    .files
-                    .get(&path)
-                    .map_err(|e| format!("unable to load CA file '{path}' : {e}."))?;
-                let mut roots = rustls::RootCertStore::empty();
-                for c in CertificateDer::pem_slice_iter(pem) {
-                    let c = c.map_err(|e| format!("unable to load CA file '{path}' : {e}."))?;
-                    roots
-                        .add(c)
-                        .map_err(|e| format!("unable to load CA file '{path}' : {e}."))?;
-                }
-                if roots.is_empty() {
-                    return Err(format!(
-                        "unable to load CA file '{path}' : no certificate found."
-                    ));
-                }
+                let roots = load_roots(env, &path)?;
                 Some(
                     rustls::client::WebPkiServerVerifier::builder_with_provider(
                         Arc::new(roots),
@@ -466,13 +721,29 @@ impl SrvCtx {
             check_name: named.is_some(),
             provider: provider.clone(),
         };
-        let mut config = ClientConfig::builder_with_details(provider, clock.clone())
+        let builder = ClientConfig::builder_with_details(provider.clone(), clock.clone())
             .with_protocol_versions(&versions(&t.common))
             .map_err(|e| format!("invalid TLS settings: {e}."))?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth();
+            .with_custom_certificate_verifier(Arc::new(verifier));
+        let mut config = match &t.crt {
+            None => builder.with_no_client_auth(),
+            Some(crt) => {
+                // `crt`: the client certificate presented to the server.
+                let e = load_pem(env, &provider, &base_path(&global.crt_base, crt))?;
+                builder.with_client_cert_resolver(Arc::new(ClientCert(e.key)))
+            }
+        };
         config.alpn_protocols = alpn(&t.common);
+        if t.no_ssl_reuse {
+            // `no-ssl-reuse`: every connection does a full handshake.
+            config.resumption = rustls::client::Resumption::disabled();
+        } else if t.common.no_tls_tickets {
+            // `no-tls-tickets`: TLS 1.2 sessions resume by ID only.
+            config.resumption = config
+                .resumption
+                .tls12_resumption(rustls::client::Tls12Resumption::SessionIdOnly);
+        }
         // SNI only when `sni` names the server, as HAProxy.
         config.enable_sni = t.sni.is_some();
         Ok(SrvCtx {
@@ -729,5 +1000,46 @@ impl Tls {
     /// `ssl_fc_alpn`.
     pub fn alpn(&self) -> Option<&[u8]> {
         self.conn.alpn_protocol()
+    }
+
+    /// The client's certificate, verified (a `bind ... verify` line);
+    /// after a resumption, the one of the original handshake.
+    pub fn peer_cert(&self) -> Option<&[u8]> {
+        match &self.conn {
+            Connection::Server(s) => s.peer_certificates()?.first().map(|c| c.as_ref()),
+            Connection::Client(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::server::StoresServerSessions;
+
+    /// `tune.ssl.cachesize`: the oldest entry goes first; `tune.ssl.lifetime`:
+    /// an entry older than it is not resumed (and dropped); `take` removes.
+    #[test]
+    fn session_cache_size_and_lifetime() {
+        let clock = Arc::new(EngineClock::default());
+        clock.set_ms(1_000);
+        let c = SessionCache::new(clock.clone(), 2, 10);
+        assert!(c.can_cache());
+        assert!(c.put(b"a".to_vec(), b"1".to_vec()));
+        assert!(c.put(b"b".to_vec(), b"2".to_vec()));
+        assert!(c.put(b"c".to_vec(), b"3".to_vec()));
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.get(b"a"), None);
+        assert_eq!(c.get(b"b").as_deref(), Some(&b"2"[..]));
+        assert_eq!(c.take(b"b").as_deref(), Some(&b"2"[..]));
+        assert_eq!(c.get(b"b"), None);
+        clock.set_ms(10_999);
+        assert_eq!(c.get(b"c").as_deref(), Some(&b"3"[..]));
+        clock.set_ms(11_000);
+        assert_eq!(c.get(b"c"), None);
+        assert!(c.is_empty());
+        let off = SessionCache::new(clock, 0, 300);
+        assert!(!off.can_cache());
+        assert!(!off.put(b"a".to_vec(), b"1".to_vec()));
     }
 }

@@ -288,6 +288,11 @@ impl Engine {
         e.maxconn = cfg.global.maxconn;
         e.hard_stop_after_ms = cfg.global.hard_stop_after_ms;
         e.maxrewrite = cfg.global.maxrewrite() as usize;
+        e.tls_sessions = Arc::new(crate::conn::tls::SessionCache::new(
+            e.tls_clock.clone(),
+            cfg.global.tune_ssl_cachesize,
+            cfg.global.tune_ssl_lifetime_s,
+        ));
         e.build_proxies(cfg, resolve)?;
         let now = e.now;
         e.checks_start(now);
@@ -673,13 +678,19 @@ impl Engine {
         let addrs: Vec<String> = b.addrs.iter().map(|a| a.addr.to_string()).collect();
         let who = format!("'bind {}'", addrs.join(","));
         let env = self.tls_env(&b.place.file, b.place.line, &who)?;
-        BindCtx::build(env, &self.tls_clock, &cfg.global.crt_base, &b.tls)
-            .map(|c| Some(Arc::new(c)))
-            .map_err(|m| StartError {
-                file: b.place.file.clone(),
-                line: b.place.line,
-                message: format!("{who} : {m}"),
-            })
+        BindCtx::build(
+            env,
+            &self.tls_clock,
+            &cfg.global,
+            &self.tls_sessions,
+            &b.tls,
+        )
+        .map(|c| Some(Arc::new(c)))
+        .map_err(|m| StartError {
+            file: b.place.file.clone(),
+            line: b.place.line,
+            message: format!("{who} : {m}"),
+        })
     }
 
     /// The TLS context of a `server ... ssl` line.
@@ -707,7 +718,7 @@ impl Engine {
             ));
         }
         let env = self.tls_env(&s.place.file, s.place.line, &who)?;
-        SrvCtx::build(env, &self.tls_clock, &cfg.global.ca_base, t, addr)
+        SrvCtx::build(env, &self.tls_clock, &cfg.global, t, addr)
             .map(|c| Some(Arc::new(c)))
             .map_err(err)
     }

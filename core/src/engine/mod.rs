@@ -208,6 +208,9 @@ pub struct Engine {
     pub(crate) tls_woken: Vec<Id<Conn>>,
     /// The wall clock rustls sees (certificate validity), set from `now`.
     pub(crate) tls_clock: std::sync::Arc<crate::conn::tls::EngineClock>,
+    /// The TLS session cache of every `bind ... ssl` line
+    /// (`tune.ssl.cachesize`, `tune.ssl.lifetime`), sized at start.
+    pub(crate) tls_sessions: std::sync::Arc<crate::conn::tls::SessionCache>,
 }
 
 impl Engine {
@@ -245,6 +248,11 @@ impl Engine {
             proc_vars: Default::default(),
             tls_woken: Vec::new(),
             tls_clock: Default::default(),
+            tls_sessions: std::sync::Arc::new(crate::conn::tls::SessionCache::new(
+                Default::default(),
+                0,
+                0,
+            )),
         }
     }
 

@@ -93,6 +93,19 @@ pub enum FetchKind {
     SslFcCipher,
     /// `ssl_fc_alpn`: the protocol ALPN chose.
     SslFcAlpn,
+    /// `ssl_c_used`, `ssl_fc_has_crt`: the client presented a certificate.
+    SslCUsed,
+    /// `ssl_c_verify`: the verification result (0: ok; rustls refuses
+    /// the handshake otherwise).
+    SslCVerify,
+    /// `ssl_c_s_dn([entry[,occ]])`, `ssl_c_i_dn(...)`: the subject and
+    /// issuer of the client's certificate.
+    SslCSDn,
+    SslCIDn,
+    /// `ssl_c_serial`: its serial number (binary).
+    SslCSerial,
+    /// `ssl_c_sha1`: its SHA-1 fingerprint (binary).
+    SslCSha1,
     /// `req.len` (`req_len`): bytes in the request buffer.
     ReqLen,
     /// `req.payload(offset,length)`.
@@ -203,6 +216,12 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         | SslFcProtocol
         | SslFcCipher
         | SslFcAlpn
+        | SslCUsed
+        | SslCVerify
+        | SslCSDn
+        | SslCIDn
+        | SslCSerial
+        | SslCSha1
         | SrcTable { .. }
         | SrcTableOp { .. } => Layer::L4,
         ReqLen | ReqPayload | ReqSslSni | ReqProtoHttp | WaitEnd => Layer::ReqContent,
@@ -277,6 +296,28 @@ static FETCHES: &[FetchDef] = &[
         SmpType::Str,
     ),
     fd("ssl_fc_alpn", FetchKind::SslFcAlpn, NO_ARGS, SmpType::Str),
+    fd("ssl_c_used", FetchKind::SslCUsed, NO_ARGS, SmpType::Bool),
+    fd(
+        "ssl_fc_has_crt",
+        FetchKind::SslCUsed,
+        NO_ARGS,
+        SmpType::Bool,
+    ),
+    fd("ssl_c_verify", FetchKind::SslCVerify, NO_ARGS, SmpType::Int),
+    fd(
+        "ssl_c_s_dn",
+        FetchKind::SslCSDn,
+        spec!(0; Str, Int),
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_c_i_dn",
+        FetchKind::SslCIDn,
+        spec!(0; Str, Int),
+        SmpType::Str,
+    ),
+    fd("ssl_c_serial", FetchKind::SslCSerial, NO_ARGS, SmpType::Bin),
+    fd("ssl_c_sha1", FetchKind::SslCSha1, NO_ARGS, SmpType::Bin),
     fd("req.len", FetchKind::ReqLen, NO_ARGS, SmpType::Int),
     fd("req_len", FetchKind::ReqLen, NO_ARGS, SmpType::Int),
     fd(

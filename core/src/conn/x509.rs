@@ -1,0 +1,283 @@
+//! What the `ssl_c_*` fetches read from a client certificate (HAProxy's
+//! `ssl_sock_get_dn_oneline`, `ssl_sock_get_dn_entry`,
+//! `ssl_sock_get_serial`, and `X509_digest(.., EVP_sha1())`): a minimal
+//! DER reader for the TBSCertificate's serial, issuer and subject, the
+//! one-line form of a distinguished name as OpenSSL prints it
+//! (`/C=FR/O=Example/CN=www.example.com`), and SHA-1.
+//!
+//! The certificate was verified by rustls/webpki before anything here
+//! reads it; still, every read is bounds-checked and a malformed
+//! certificate gives `None`, never a panic.
+
+/// One DER element: its tag and contents, and what follows it.
+fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let tag = *input.first()?;
+    let first = *input.get(1)?;
+    let (len, hdr) = if first < 0x80 {
+        (usize::from(first), 2)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let mut len = 0usize;
+        for i in 0..n {
+            len = (len << 8) | usize::from(*input.get(2 + i)?);
+        }
+        (len, 2 + n)
+    };
+    let end = hdr.checked_add(len)?;
+    Some((tag, input.get(hdr..end)?, input.get(end..)?))
+}
+
+/// The parts of a certificate the fetches show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertInfo<'a> {
+    /// The serial number's contents octets (HAProxy's `ssl_c_serial`).
+    pub serial: &'a [u8],
+    /// The issuer and subject names, DER (a SEQUENCE's contents).
+    pub issuer: &'a [u8],
+    pub subject: &'a [u8],
+}
+
+/// Reads the serial, issuer and subject of a DER certificate.
+pub fn cert_info(cert: &[u8]) -> Option<CertInfo<'_>> {
+    let (0x30, c, _) = der(cert)? else {
+        return None;
+    };
+    let (0x30, tbs, _) = der(c)? else {
+        return None;
+    };
+    let mut rest = tbs;
+    // [0] EXPLICIT version, optional.
+    if rest.first() == Some(&0xa0) {
+        rest = der(rest)?.2;
+    }
+    let (0x02, serial, rest) = der(rest)? else {
+        return None;
+    };
+    let (_, _sig, rest) = der(rest)?;
+    let (0x30, issuer, rest) = der(rest)? else {
+        return None;
+    };
+    let (_, _validity, rest) = der(rest)?;
+    let (0x30, subject, _) = der(rest)? else {
+        return None;
+    };
+    Some(CertInfo {
+        serial,
+        issuer,
+        subject,
+    })
+}
+
+/// OpenSSL's short names of the attribute types HAProxy shows.
+const ATTRS: &[(&[u8], &str)] = &[
+    (&[0x55, 0x04, 0x03], "CN"),
+    (&[0x55, 0x04, 0x04], "SN"),
+    (&[0x55, 0x04, 0x05], "serialNumber"),
+    (&[0x55, 0x04, 0x06], "C"),
+    (&[0x55, 0x04, 0x07], "L"),
+    (&[0x55, 0x04, 0x08], "ST"),
+    (&[0x55, 0x04, 0x09], "street"),
+    (&[0x55, 0x04, 0x0a], "O"),
+    (&[0x55, 0x04, 0x0b], "OU"),
+    (&[0x55, 0x04, 0x0c], "title"),
+    (&[0x55, 0x04, 0x2a], "GN"),
+    (
+        &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01],
+        "emailAddress",
+    ),
+    (
+        &[0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x19],
+        "DC",
+    ),
+    (
+        &[0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x01],
+        "UID",
+    ),
+];
+
+/// The (type, value) pairs of a name, in order (each RDN's attributes).
+pub fn dn_entries(name: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut rest = name;
+    // Bounded by the input: each turn consumes at least two bytes.
+    while !rest.is_empty() {
+        let (0x31, mut set, next) = der(rest)? else {
+            return None;
+        };
+        rest = next;
+        while !set.is_empty() {
+            let (0x30, atv, next) = der(set)? else {
+                return None;
+            };
+            set = next;
+            let (0x06, oid, v) = der(atv)? else {
+                return None;
+            };
+            let (_, value, _) = der(v)?;
+            let name = ATTRS
+                .iter()
+                .find(|(o, _)| *o == oid)
+                .map(|(_, n)| n.to_string())
+                .unwrap_or_else(|| oid_text(oid));
+            out.push((name, value.to_vec()));
+        }
+    }
+    Some(out)
+}
+
+/// An OID in dotted form (an attribute OpenSSL has no short name for).
+fn oid_text(oid: &[u8]) -> String {
+    let mut parts: Vec<u64> = Vec::new();
+    let mut v: u64 = 0;
+    for &b in oid {
+        v = (v << 7) | u64::from(b & 0x7f);
+        if b & 0x80 == 0 {
+            if parts.is_empty() {
+                let first = (v / 40).min(2);
+                parts.push(first);
+                parts.push(v - first * 40);
+            } else {
+                parts.push(v);
+            }
+            v = 0;
+        }
+    }
+    parts
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// OpenSSL's one-line form (`X509_NAME_oneline`), as HAProxy's
+/// `ssl_c_s_dn` without arguments: `/C=FR/CN=www.example.com`.
+pub fn dn_oneline(name: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    for (k, v) in dn_entries(name)? {
+        out.push(b'/');
+        out.extend_from_slice(k.as_bytes());
+        out.push(b'=');
+        out.extend_from_slice(&v);
+    }
+    Some(out)
+}
+
+/// `ssl_c_s_dn(ENTRY[,OCC])`: the value of the `occ`th `entry` (1: the
+/// first; negative: from the end; 0 or absent: the first), as HAProxy's
+/// `ssl_sock_get_dn_entry`.
+pub fn dn_entry(name: &[u8], entry: &str, occ: i64) -> Option<Vec<u8>> {
+    let all: Vec<Vec<u8>> = dn_entries(name)?
+        .into_iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(entry))
+        .map(|(_, v)| v)
+        .collect();
+    let idx = match occ {
+        0 | 1 => 0,
+        n if n > 0 => usize::try_from(n - 1).ok()?,
+        n => all
+            .len()
+            .checked_sub(usize::try_from(n.unsigned_abs()).ok()?)?,
+    };
+    all.into_iter().nth(idx)
+}
+
+/// SHA-1 (FIPS 180-4), for `ssl_c_sha1`: the certificate's fingerprint
+/// as OpenSSL's `X509_digest` computes it.
+pub fn sha1(data: &[u8]) -> [u8; 20] {
+    let mut h: [u32; 5] = [
+        0x6745_2301,
+        0xefcd_ab89,
+        0x98ba_dcfe,
+        0x1032_5476,
+        0xc3d2_e1f0,
+    ];
+    let bits = (data.len() as u64).wrapping_mul(8);
+    let mut msg = data.to_vec();
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&bits.to_be_bytes());
+    for block in msg.chunks_exact(64) {
+        let mut w = [0u32; 80];
+        for (i, c) in block.chunks_exact(4).enumerate() {
+            w[i] = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        for i in 16..80 {
+            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e] = h;
+        for (i, wi) in w.iter().enumerate() {
+            let (f, k) = match i {
+                0..=19 => ((b & c) | (!b & d), 0x5a82_7999),
+                20..=39 => (b ^ c ^ d, 0x6ed9_eba1),
+                40..=59 => ((b & c) | (b & d) | (c & d), 0x8f1b_bcdc),
+                _ => (b ^ c ^ d, 0xca62_c1d6),
+            };
+            let t = a
+                .rotate_left(5)
+                .wrapping_add(f)
+                .wrapping_add(e)
+                .wrapping_add(k)
+                .wrapping_add(*wi);
+            e = d;
+            d = c;
+            c = b.rotate_left(30);
+            b = a;
+            a = t;
+        }
+        for (x, y) in h.iter_mut().zip([a, b, c, d, e]) {
+            *x = x.wrapping_add(y);
+        }
+    }
+    let mut out = [0u8; 20];
+    for (o, x) in out.chunks_exact_mut(4).zip(h) {
+        o.copy_from_slice(&x.to_be_bytes());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    #[test]
+    fn sha1_vectors() {
+        assert_eq!(hex(&sha1(b"")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(
+            hex(&sha1(b"abc")),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+        assert_eq!(
+            hex(&sha1(
+                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
+            )),
+            "84983e441c3bd26ebaae4aa1f95129e5e54670f1"
+        );
+    }
+
+    #[test]
+    fn names_and_malformed_input() {
+        // SET { SEQ { OID C, PrintableString "FR" } }, SET { SEQ { OID CN, UTF8 "a b" } }
+        let name = [
+            0x31, 0x0b, 0x30, 0x09, 0x06, 0x03, 0x55, 0x04, 0x06, 0x13, 0x02, b'F', b'R', 0x31,
+            0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x03, b'a', b' ', b'b',
+        ];
+        assert_eq!(dn_oneline(&name).unwrap(), b"/C=FR/CN=a b");
+        assert_eq!(dn_entry(&name, "CN", 0).unwrap(), b"a b");
+        assert_eq!(dn_entry(&name, "cn", -1).unwrap(), b"a b");
+        assert_eq!(dn_entry(&name, "OU", 0), None);
+        for n in 0..name.len() {
+            let _ = dn_oneline(&name[..n]);
+        }
+        assert_eq!(cert_info(&[0x30, 0x82, 0xff]), None);
+        assert_eq!(cert_info(&[]), None);
+    }
+}
