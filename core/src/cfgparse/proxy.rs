@@ -103,6 +103,8 @@ pub(super) fn parse(
         "http-check" => http_check(px, ln, d),
         "tcp-check" => tcp_check(px, ln, d),
         "log" => log::parse_proxy(&mut px.logs, ln, d),
+        "log-format" | "unique-id-format" | "unique-id-header" => log::format_line(px, ln, d),
+        "capture" | "declare" => log::capture(px, ln, d),
         "stick-table" => stick_table(px, ln, d),
         "stick" => rules::stick(px, ln, d),
         "acl" => rules::acl(px, ln),
