@@ -387,3 +387,22 @@ fn log_format_errors() {
         assert!(err.contains(want), "{fmt}: {err}");
     }
 }
+
+/// `http-request capture EXPR len N` (a slot of its own, in line order
+/// with `capture request header`) and `declare capture` + `http-request
+/// capture EXPR id N`, shown by `%hr` and `%hrl`.
+#[test]
+fn http_request_capture_side_by_side() {
+    if !haproxy_or_skip("http_request_capture_side_by_side") {
+        return;
+    }
+    let l = check(
+        "reqcap",
+        "    capture request header Host len 10\n    http-request capture req.hdr(user-agent) len 4\n    declare capture request len 6\n    http-request capture str(abcdefgh) id 2\n    log-format \"K HU=%HU hr=%hr hrl=%hrl\"\n",
+    );
+    assert!(
+        l.iter()
+            .any(|x| x.contains("hr={x|ua/1|abcdef} hrl=x ua/1 abcdef")),
+        "{l:?}"
+    );
+}

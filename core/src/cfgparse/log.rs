@@ -194,6 +194,7 @@ pub(super) fn capture(
             response,
             header: None,
             len,
+            from_rule: false,
         });
         return Ok(());
     }
@@ -243,6 +244,25 @@ pub(super) fn capture(
         response,
         header: Some(ln.arg(3).to_string()),
         len,
+        from_rule: false,
     });
     Ok(())
+}
+
+/// `http-request capture EXPR len N` in a frontend declares a request
+/// capture slot at its line (HAProxy's `parse_http_req_capture`); the
+/// rule itself is built with the others.
+pub(super) fn rule_capture_slot(px: &mut super::model::Proxy, ln: &Ln<'_>) {
+    if !px.kind.is_frontend() || ln.arg(1) != "capture" || ln.arg(3) != "len" {
+        return;
+    }
+    if let Ok(len) = ln.arg(4).parse::<u32>() {
+        px.captures.push(super::model::CaptureDecl {
+            place: ln.place(),
+            response: false,
+            header: None,
+            len,
+            from_rule: true,
+        });
+    }
 }

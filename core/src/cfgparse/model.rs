@@ -906,9 +906,12 @@ pub struct CaptureDecl {
     pub place: Place,
     /// A response slot.
     pub response: bool,
-    /// The header captured; `None` for `declare capture`.
+    /// The header captured; `None` for `declare capture` and
+    /// `http-request capture ... len N`.
     pub header: Option<String>,
     pub len: u32,
+    /// Declared by an `http-request capture EXPR len N` line.
+    pub from_rule: bool,
 }
 
 impl Proxy {

@@ -110,7 +110,12 @@ pub(super) fn parse(
         "acl" => rules::acl(px, ln),
         "tcp-request" => rules::tcp_request(px, ln, d),
         "tcp-response" => rules::tcp_response(px, ln),
-        "http-request" | "http-response" | "http-after-response" => rules::http(px, ln, d),
+        "http-request" | "http-response" | "http-after-response" => {
+            if ln.kw() == "http-request" {
+                log::rule_capture_slot(px, ln);
+            }
+            rules::http(px, ln, d)
+        }
         "disabled" | "enabled" => {
             ln.no_extra(1)?;
             px.disabled = ln.kw() == "disabled";

@@ -773,6 +773,7 @@ fn build_logcfg(
             let slot = CapSlot {
                 header: c.header.clone(),
                 len: c.len as usize,
+                rule: c.from_rule.then(|| (c.place.file.clone(), c.place.line)),
             };
             if c.response {
                 lc.res_cap.push(slot);

@@ -257,6 +257,9 @@ pub struct CapSlot {
     pub header: Option<String>,
     /// At most this many bytes are kept.
     pub len: usize,
+    /// The `http-request capture ... len N` line (file, line) that
+    /// declared the slot.
+    pub rule: Option<(String, u32)>,
 }
 
 use format::{Enc, LineOut};
