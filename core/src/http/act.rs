@@ -697,10 +697,11 @@ impl Engine {
         let Some((i, slot)) = idx.and_then(|i| caps.get(i).map(|c| (i, c))) else {
             return;
         };
-        if s.req_cap.len() < caps.len() {
-            s.req_cap.resize(caps.len(), None);
+        let cap = &mut s.logx.get_or_insert_with(Default::default).req_cap;
+        if cap.len() < caps.len() {
+            cap.resize(caps.len(), None);
         }
-        s.req_cap[i] = v.map(|mut v| {
+        cap[i] = v.map(|mut v| {
             v.truncate(slot.len);
             v
         });

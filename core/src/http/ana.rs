@@ -351,7 +351,7 @@ impl Engine {
             capture_headers(
                 &self.proxies[fe].logcfg.req_cap,
                 &head.headers,
-                &mut s.req_cap,
+                &mut s.logx.get_or_insert_with(Default::default).req_cap,
             );
         }
         let txn = s.txn.as_mut().expect("http stream");
@@ -784,7 +784,8 @@ impl Engine {
         };
         let caps = &self.proxies[s.fe].logcfg.res_cap;
         if !caps.is_empty() {
-            capture_headers(caps, &head.headers, &mut s.res_cap);
+            let logx = s.logx.get_or_insert_with(Default::default);
+            capture_headers(caps, &head.headers, &mut logx.res_cap);
         }
         let txn = s.txn.as_mut().expect("http stream");
         txn.t_res_head = Some(now);

@@ -323,7 +323,7 @@ impl Engine {
     /// time it is needed and kept (HAProxy's `stream_generate_unique_id`).
     pub(crate) fn unique_id(&mut self, now: Time, sid: Id<Stream>) -> Option<String> {
         let s = self.streams.get(sid)?;
-        if let Some(id) = &s.unique_id {
+        if let Some(id) = s.logx.as_ref().and_then(|x| x.unique_id.as_ref()) {
             return Some(id.clone());
         }
         if mux_level(s) {
@@ -333,7 +333,7 @@ impl Engine {
         let fmt = cfg.unique_id_format.as_ref()?;
         let id = self.lf_render(now, sid, fmt);
         if let Some(s) = self.streams.get_mut(sid) {
-            s.unique_id = Some(id.clone());
+            s.logx.get_or_insert_with(Default::default).unique_id = Some(id.clone());
         }
         Some(id)
     }
@@ -471,7 +471,12 @@ impl Engine {
             LogVar::BeQueue => out.int(be.be.as_ref().map_or(0, |b| b.queue.len() as i64)),
             LogVar::HdrReq | LogVar::HdrRes | LogVar::HdrReqList | LogVar::HdrResList => {
                 let req = matches!(v, LogVar::HdrReq | LogVar::HdrReqList);
-                let caps = if req { &s.req_cap } else { &s.res_cap };
+                let none = Vec::new();
+                let caps = match (&s.logx, req) {
+                    (Some(x), true) => &x.req_cap,
+                    (Some(x), false) => &x.res_cap,
+                    (None, _) => &none,
+                };
                 let slots = if req {
                     fe.logcfg.req_cap.len()
                 } else {

@@ -194,6 +194,14 @@ pub struct Stream {
     pub rules_exp: Option<Time>,
     /// The process-wide request counter when it was created (`%rt`).
     pub uniq_id: u32,
+    /// Unique id and captures; boxed and made on first use, so that a
+    /// stream of a proxy without them stays small.
+    pub logx: Option<Box<StreamLogData>>,
+}
+
+/// What a stream keeps for its log line beyond the timers.
+#[derive(Debug, Default)]
+pub struct StreamLogData {
     /// `unique-id-format`, rendered once (`%ID`, `unique-id`).
     pub unique_id: Option<String>,
     /// Captured request and response headers and samples, one entry per
@@ -347,9 +355,7 @@ impl Engine {
             pre: None,
             rules_exp: None,
             uniq_id: self.req_count,
-            unique_id: None,
-            req_cap: Vec::new(),
-            res_cap: Vec::new(),
+            logx: None,
         };
         self.req_count = self.req_count.wrapping_add(1);
         st.scf.sedesc.conn = Some(sess.conn);
