@@ -19,6 +19,9 @@
 //! * `rules_h1ka`: `h1ka` with a frontend `http-request set-header`, an
 //!   ACL and a backend `http-response` rule (the head is re-encoded);
 //! * `chunked`: keep-alive, 16 KiB chunked responses in 4 chunks;
+//! * `httplog_h1ka`, `logformat_h1ka`: `h1ka` with a log line per
+//!   request, by `option httplog`'s built-in writer and by the general
+//!   `log-format` renderer given the same format string;
 //! * `tcp`: TCP mode, 16 KiB echoed each way per item.
 
 #![allow(clippy::disallowed_methods, clippy::disallowed_types, dead_code)]
@@ -71,6 +74,50 @@ frontend fe
 backend be
     http-reuse always
     http-response set-header X-Served-By s1
+    server s1 10.0.0.1:80
+";
+
+/// `h1ka` with a log line per request: `option httplog` (the built-in
+/// writer).
+const HTTPLOG_CFG: &str = "
+global
+    maxconn 4000
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+    timeout http-keep-alive 300s
+frontend fe
+    bind 127.0.0.1:8080
+    default_backend be
+backend be
+    http-reuse always
+    server s1 10.0.0.1:80
+";
+
+/// The same line through the general renderer (`log-format` with
+/// `option httplog`'s format string).
+const LOGFORMAT_CFG: &str = "
+global
+    maxconn 4000
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    log-format \"%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r\"
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+    timeout http-keep-alive 300s
+frontend fe
+    bind 127.0.0.1:8080
+    default_backend be
+backend be
+    http-reuse always
     server s1 10.0.0.1:80
 ";
 
@@ -309,6 +356,16 @@ fn cases() -> Vec<Case> {
         Case::new("h1ka", KA_BATCH, keep_alive(HTTP_CFG, response_100)),
         Case::new("rules_h1ka", KA_BATCH, keep_alive(RULES_CFG, response_100)),
         Case::new("chunked", KA_BATCH, keep_alive(HTTP_CFG, response_chunked)),
+        Case::new(
+            "httplog_h1ka",
+            KA_BATCH,
+            keep_alive(HTTPLOG_CFG, response_100),
+        ),
+        Case::new(
+            "logformat_h1ka",
+            KA_BATCH,
+            keep_alive(LOGFORMAT_CFG, response_100),
+        ),
         Case::new("h1close", KA_BATCH, {
             let mut b = Bench::new(HTTP_CFG, response_100());
             move || {

@@ -47,7 +47,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod inspect;
 pub mod listener;
-mod log;
+pub mod log;
 #[cfg(feature = "mutants")]
 pub mod mutants;
 pub mod mux;

@@ -143,6 +143,8 @@ pub struct Frontend {
     pub req_rate: RateCtr,
     pub default_backend: Option<ProxyId>,
     pub listeners: Vec<ListenerId>,
+    /// Traffic lines logged (`%lc`).
+    pub log_count: u64,
 }
 
 /// The backend capability's configuration: fixed when the configuration
@@ -225,6 +227,8 @@ pub struct Proxy {
     pub dontlog_normal: bool,
     /// `option log-separate-errors`.
     pub log_separate_errors: bool,
+    /// `log-format`, unique ids and captures.
+    pub logcfg: std::sync::Arc<crate::log::LogCfg>,
     /// `option splice-auto` / `splice-request` / `splice-response`: which
     /// directions may be spliced (request, response).
     pub splice: (bool, bool),

@@ -482,6 +482,7 @@ fn build_engine(
     let opts = EngineOptions {
         seed,
         local_peer: cfg.local_peer.clone(),
+        hostname: hostname(),
         has_old_process: !args.old_pids.is_empty(),
         pid: std::process::id(),
         epoch_ms,

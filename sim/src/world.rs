@@ -462,6 +462,7 @@ impl World {
         let pid = self.procs.len();
         let opts = EngineOptions {
             seed: self.rng.next_u64(),
+            hostname: config::node_name(node),
             local_peer: config::node_name(node),
             has_old_process,
             pid: 1000 + pid as u32,

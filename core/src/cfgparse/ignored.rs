@@ -133,20 +133,9 @@ pub const PROXY: &[&str] = &[
 
 /// Proxy keywords HAProxy knows that Sluice refuses, with the reason.
 pub const REFUSED_PROXY: &[(&str, &str)] = &[
-    ("log-format", "it changes what is logged"),
     ("log-format-sd", "it changes what is logged"),
     ("log-tag", "it changes the tag of every log line"),
     ("error-log-format", "it changes what is logged"),
-    (
-        "unique-id-format",
-        "it changes what is logged and sent to servers",
-    ),
-    ("unique-id-header", "it changes what servers receive"),
-    ("capture", "it changes what is logged"),
-    (
-        "declare",
-        "it declares captures, which change what is logged",
-    ),
     ("errorfile", "it changes what clients receive"),
     ("errorfiles", "it changes what clients receive"),
     ("errorloc", "it changes what clients receive"),

@@ -121,3 +121,148 @@ pub(super) fn parse_proxy(
     }
     Ok(())
 }
+
+/// `log-format STRING`, `unique-id-format STRING`, `unique-id-header NAME`.
+pub(super) fn format_line(
+    px: &mut super::model::Proxy,
+    ln: &Ln<'_>,
+    d: &mut Diags,
+) -> Result<(), Diagnostic> {
+    let kw = ln.kw();
+    if ln.arg(1).is_empty() {
+        return Err(ln.diag(format!("'{kw}' expects an argument.")));
+    }
+    if !ln.arg(2).is_empty() {
+        return Err(ln.diag(format!(
+            "'{kw}' expects only one argument, don't forget to escape spaces!"
+        )));
+    }
+    let v = ln.arg(1).to_string();
+    match kw {
+        "log-format" => {
+            if px.kind == super::model::ProxyKind::Backend {
+                d.warn(ln.diag(format!(
+                    "backend '{}' : 'log-format' directive is ignored in backends.",
+                    px.name
+                )));
+                return Ok(());
+            }
+            px.log_format = Some((ln.place(), v));
+            px.options.httplog = false;
+            px.options.httplog_clf = false;
+            px.options.tcplog = false;
+        }
+        "unique-id-format" => px.unique_id_format = Some((ln.place(), v)),
+        _ => px.unique_id_header = Some(v),
+    }
+    Ok(())
+}
+
+/// `capture request|response header NAME len N`, `declare capture
+/// request|response len N` (frontends only).
+pub(super) fn capture(
+    px: &mut super::model::Proxy,
+    ln: &Ln<'_>,
+    d: &mut Diags,
+) -> Result<(), Diagnostic> {
+    use super::model::{CaptureDecl, ProxyKind};
+    let kw = ln.kw();
+    if kw == "declare" {
+        if !px.kind.is_frontend() {
+            return Err(ln.diag("'declare' only available in frontend or listen section"));
+        }
+        if ln.arg(1) != "capture" {
+            return Err(ln.diag("'declare' expects 'capture'."));
+        }
+        let response = match ln.arg(2) {
+            "request" => false,
+            "response" => true,
+            _ => return Err(ln.diag("'declare capture' expects 'request' or 'response'.")),
+        };
+        let len = match (ln.arg(3), ln.arg(4).parse::<u32>()) {
+            ("len", Ok(n)) if n > 0 => n,
+            ("len", _) => {
+                return Err(ln.diag(
+                    "'declare capture': 'len' requires a numeric value that represents the capture length",
+                ))
+            }
+            _ => return Err(ln.diag("'declare capture' expects 'len'.")),
+        };
+        ln.no_extra(5)?;
+        px.captures.push(CaptureDecl {
+            place: ln.place(),
+            response,
+            header: None,
+            len,
+            from_rule: false,
+        });
+        return Ok(());
+    }
+    match ln.arg(1) {
+        "cookie" => {
+            return Err(
+                ln.diag("'capture cookie' is not supported by Sluice: it changes what is logged.")
+            )
+        }
+        "request" | "response" => {}
+        _ => {
+            return Err(
+                ln.diag("'capture' expects 'cookie', 'request header' or 'response header'.")
+            )
+        }
+    }
+    let response = ln.arg(1) == "response";
+    let what = format!("capture {}", ln.arg(1));
+    if px.kind == ProxyKind::Defaults {
+        return Err(ln.diag(format!("'{what}' not allowed in 'defaults' section.")));
+    }
+    if ln.arg(2) != "header" || ln.arg(3).is_empty() || ln.arg(4) != "len" {
+        return Err(ln.diag(format!(
+            "'{what}' expects 'header' <header_name> 'len' <len>."
+        )));
+    }
+    let len = match ln.arg(5).parse::<u32>() {
+        Ok(n) if n > 0 => n,
+        _ => {
+            return Err(ln.diag(format!(
+                "'{what}' : invalid length '{}' (expects a positive integer).",
+                ln.arg(5)
+            )))
+        }
+    };
+    ln.no_extra(6)?;
+    if !px.kind.is_frontend() {
+        d.warn(ln.diag(format!(
+            "'capture' ignored because {} '{}' has no frontend capability.",
+            px.kind.type_str(),
+            px.name
+        )));
+        return Ok(());
+    }
+    px.captures.push(CaptureDecl {
+        place: ln.place(),
+        response,
+        header: Some(ln.arg(3).to_string()),
+        len,
+        from_rule: false,
+    });
+    Ok(())
+}
+
+/// `http-request capture EXPR len N` in a frontend declares a request
+/// capture slot at its line (HAProxy's `parse_http_req_capture`); the
+/// rule itself is built with the others.
+pub(super) fn rule_capture_slot(px: &mut super::model::Proxy, ln: &Ln<'_>) {
+    if !px.kind.is_frontend() || ln.arg(1) != "capture" || ln.arg(3) != "len" {
+        return;
+    }
+    if let Ok(len) = ln.arg(4).parse::<u32>() {
+        px.captures.push(super::model::CaptureDecl {
+            place: ln.place(),
+            response: false,
+            header: None,
+            len,
+            from_rule: true,
+        });
+    }
+}

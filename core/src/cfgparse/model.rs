@@ -959,6 +959,29 @@ pub struct Proxy {
     pub http_request: Vec<RuleLine>,
     pub http_response: Vec<RuleLine>,
     pub http_after_response: Vec<RuleLine>,
+    /// `log-format` (parsed when the proxy is built, as HAProxy does at
+    /// check time); cleared by `option httplog` / `tcplog` after it.
+    pub log_format: Option<(Place, String)>,
+    /// `unique-id-format`, `unique-id-header`.
+    pub unique_id_format: Option<(Place, String)>,
+    pub unique_id_header: Option<String>,
+    /// `capture request|response header`, `declare capture`, in order.
+    pub captures: Vec<CaptureDecl>,
+}
+
+/// A capture slot (`capture request header NAME len N`, `declare capture
+/// response len N`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaptureDecl {
+    pub place: Place,
+    /// A response slot.
+    pub response: bool,
+    /// The header captured; `None` for `declare capture` and
+    /// `http-request capture ... len N`.
+    pub header: Option<String>,
+    pub len: u32,
+    /// Declared by an `http-request capture EXPR len N` line.
+    pub from_rule: bool,
 }
 
 impl Proxy {
@@ -998,6 +1021,10 @@ impl Proxy {
             http_request: Vec::new(),
             http_response: Vec::new(),
             http_after_response: Vec::new(),
+            log_format: None,
+            unique_id_format: None,
+            unique_id_header: None,
+            captures: Vec::new(),
         }
     }
 
@@ -1034,6 +1061,9 @@ impl Proxy {
         p.http_request = defaults.http_request.clone();
         p.http_response = defaults.http_response.clone();
         p.http_after_response = defaults.http_after_response.clone();
+        p.log_format = defaults.log_format.clone();
+        p.unique_id_format = defaults.unique_id_format.clone();
+        p.unique_id_header = defaults.unique_id_header.clone();
         p
     }
 

@@ -100,6 +100,7 @@ fn valued(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> 
             ln.no_extra(2)?;
             px.options.tcplog = true;
             px.options.httplog = false;
+            px.log_format = None;
         }
         "httplog" => {
             let clf = match ln.arg(2) {
@@ -113,6 +114,7 @@ fn valued(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> 
             px.options.httplog = true;
             px.options.httplog_clf = clf;
             px.options.tcplog = false;
+            px.log_format = None;
         }
         "forwardfor" => px.options.forwardfor = Some(forwardfor(ln)?),
         "httpchk" => {

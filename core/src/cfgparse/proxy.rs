@@ -104,12 +104,19 @@ pub(super) fn parse(
         "http-check" => http_check(px, ln, d),
         "tcp-check" => tcp_check(px, ln, d),
         "log" => log::parse_proxy(&mut px.logs, ln, d),
+        "log-format" | "unique-id-format" | "unique-id-header" => log::format_line(px, ln, d),
+        "capture" | "declare" => log::capture(px, ln, d),
         "stick-table" => stick_table(px, ln, d),
         "stick" => rules::stick(px, ln, d),
         "acl" => rules::acl(px, ln),
         "tcp-request" => rules::tcp_request(px, ln, d),
         "tcp-response" => rules::tcp_response(px, ln),
-        "http-request" | "http-response" | "http-after-response" => rules::http(px, ln, d),
+        "http-request" | "http-response" | "http-after-response" => {
+            if ln.kw() == "http-request" {
+                log::rule_capture_slot(px, ln);
+            }
+            rules::http(px, ln, d)
+        }
         "disabled" | "enabled" => {
             ln.no_extra(1)?;
             px.disabled = ln.kw() == "disabled";

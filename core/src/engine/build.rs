@@ -354,6 +354,7 @@ impl Engine {
             } else {
                 None
             };
+            let logcfg = build_logcfg(cfg, p, &tables)?;
             self.proxies.push(Proxy {
                 name: p.name.clone(),
                 uuid: i as u32 + 1,
@@ -365,6 +366,7 @@ impl Engine {
                 dontlognull: p.options.dontlognull,
                 dontlog_normal: p.options.dontlog_normal,
                 log_separate_errors: p.options.log_separate_errors,
+                logcfg: std::sync::Arc::new(logcfg),
                 splice: (
                     p.options.splice_auto || p.options.splice_request,
                     p.options.splice_auto || p.options.splice_response,
@@ -722,6 +724,80 @@ impl Engine {
             .map(|c| Some(Arc::new(c)))
             .map_err(err)
     }
+}
+
+/// A proxy's `log-format` (or `option httplog clf`), unique id and
+/// capture slots, with the formats parsed (HAProxy does it at check
+/// time, naming the line of the directive).
+fn build_logcfg(
+    cfg: &cfgparse::Config,
+    p: &cfgparse::Proxy,
+    tables: &dyn Fn(&str) -> Option<crate::stick_table::TableId>,
+) -> Result<crate::log::LogCfg, StartError> {
+    use crate::log::{format, CapSlot, LogCfg, LogFmt};
+    let backends = |n: &str| cfg.backend(n).is_some();
+    let ctx = crate::sample::ParseCtx {
+        proxy: &p.name,
+        tables: Some(tables),
+        backends: Some(&backends),
+    };
+    let parse = |what: &str, (place, text): &(cfgparse::Place, String)| {
+        LogFmt::parse(text, &ctx, what != "unique-id").map_err(|e| StartError {
+            file: place.file.clone(),
+            line: place.line,
+            message: format!("failed to parse {what} : {e}."),
+        })
+    };
+    let mut lc = LogCfg::default();
+    if p.kind.is_frontend() {
+        lc.format = match &p.log_format {
+            Some(f) => Some(parse("log-format", f)?),
+            None if p.options.httplog
+                && p.options.httplog_clf
+                && p.mode == cfgparse::Mode::Http =>
+            {
+                Some(
+                    LogFmt::parse(format::CLF_LOG_FORMAT, &ctx, true).map_err(|e| StartError {
+                        file: p.place.file.clone(),
+                        line: p.place.line,
+                        message: e,
+                    })?,
+                )
+            }
+            // The built-in line has no `{...}`: with captures, the
+            // general path prints `option httplog`'s format.
+            None if p.options.httplog
+                && p.mode == cfgparse::Mode::Http
+                && !p.captures.is_empty() =>
+            {
+                Some(
+                    LogFmt::parse(format::HTTP_LOG_FORMAT, &ctx, true).map_err(|e| StartError {
+                        file: p.place.file.clone(),
+                        line: p.place.line,
+                        message: e,
+                    })?,
+                )
+            }
+            None => None,
+        };
+        for c in &p.captures {
+            let slot = CapSlot {
+                header: c.header.clone(),
+                len: c.len as usize,
+                rule: c.from_rule.then(|| (c.place.file.clone(), c.place.line)),
+            };
+            if c.response {
+                lc.res_cap.push(slot);
+            } else {
+                lc.req_cap.push(slot);
+            }
+        }
+    }
+    if let Some(f) = &p.unique_id_format {
+        lc.unique_id_format = Some(parse("unique-id", f)?);
+    }
+    lc.unique_id_header = p.unique_id_header.clone();
+    Ok(lc)
 }
 
 #[cfg(test)]

@@ -58,6 +58,8 @@ pub struct EngineOptions {
     pub seed: u64,
     /// The local peer name (`-L`, `localpeer`, else the host name).
     pub local_peer: String,
+    /// The host name (`%H` in log formats).
+    pub hostname: String,
     /// This process replaces an old one (`-sf`): wait for the old process to
     /// teach its tables before asking remote peers.
     pub has_old_process: bool,
@@ -82,6 +84,7 @@ impl Default for EngineOptions {
         EngineOptions {
             seed: 0,
             local_peer: String::new(),
+            hostname: String::new(),
             has_old_process: false,
             pid: 1,
             epoch_ms: 0,
@@ -180,6 +183,8 @@ pub struct Engine {
     pub(crate) pool: Pool<BufWaiter>,
     /// Live client sessions of the process (`actconn`).
     pub(crate) actconn: u32,
+    /// Streams created so far (HAProxy's `global.req_count`, `%rt`).
+    pub(crate) req_count: u32,
     pub(crate) cum_conn: u64,
     /// `global maxconn`.
     pub(crate) maxconn: Option<u32>,
@@ -234,6 +239,7 @@ impl Engine {
             streams: Arena::new(),
             pool: Pool::new(crate::peers::DEFAULT_MAX_BODY_LEN, 4096),
             actconn: 0,
+            req_count: 0,
             cum_conn: 0,
             maxconn: None,
             maxrewrite: 1024,

@@ -219,6 +219,12 @@ impl Engine {
                     self.count_denied_req(sid);
                     return RuleVerdict::Drop;
                 }
+                HttpReqAction::Capture { expr, id, .. } => {
+                    let v = expr
+                        .eval(&mut HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px))
+                        .and_then(|v| v.into_bytes());
+                    self.capture_sample(sid, &rule.file, rule.line, *id, v);
+                }
                 HttpReqAction::SetHeader { name, value }
                 | HttpReqAction::AddHeader { name, value } => {
                     let v = sanitize(value.render(
@@ -662,5 +668,42 @@ impl Engine {
         // client connection closes after the answer.
         self.http_reply(now, sid, &bytes, true, 0, h1::BodyLen::None);
         true
+    }
+}
+
+impl Engine {
+    /// `http-request capture`: the value goes to slot `id`, or to the slot
+    /// the rule's own line declared (`len`), cut to the slot's length. A
+    /// slot that does not exist takes nothing.
+    fn capture_sample(
+        &mut self,
+        sid: Id<Stream>,
+        file: &str,
+        line: u32,
+        id: Option<usize>,
+        v: Option<Vec<u8>>,
+    ) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        let caps = &self.proxies[s.fe].logcfg.req_cap;
+        let idx = id.or_else(|| {
+            caps.iter().position(|c| {
+                c.rule
+                    .as_ref()
+                    .is_some_and(|(f, l)| f == file && *l == line)
+            })
+        });
+        let Some((i, slot)) = idx.and_then(|i| caps.get(i).map(|c| (i, c))) else {
+            return;
+        };
+        let cap = &mut s.logx.get_or_insert_with(Default::default).req_cap;
+        if cap.len() < caps.len() {
+            cap.resize(caps.len(), None);
+        }
+        cap[i] = v.map(|mut v| {
+            v.truncate(slot.len);
+            v
+        });
     }
 }

@@ -347,6 +347,13 @@ impl Engine {
             return;
         };
         let fe = s.fe;
+        if !self.proxies[fe].logcfg.req_cap.is_empty() {
+            capture_headers(
+                &self.proxies[fe].logcfg.req_cap,
+                &head.headers,
+                &mut s.logx.get_or_insert_with(Default::default).req_cap,
+            );
+        }
         let txn = s.txn.as_mut().expect("http stream");
         txn.t_req_done = Some(now);
         if self.proxies[fe].log {
@@ -411,6 +418,9 @@ impl Engine {
             if self.http_req_verdict(now, sid, verdict, used, body) {
                 return;
             }
+        }
+        if self.proxies[fe].logcfg.unique_id_header.is_some() {
+            head = self.add_unique_id_header(now, sid, head);
         }
         self.http_prepare_server_head(sid, &mut head);
         let s = &mut self.streams[sid];
@@ -616,6 +626,33 @@ impl Engine {
     }
 
     /// `option forwardfor` and the server-side connection mode.
+    /// `unique-id-header NAME`: the frontend's unique id goes to the
+    /// server in header `NAME` (HAProxy's `http_process_request`), when
+    /// there is a `unique-id-format`. The head is lent to the transaction
+    /// while the id is rendered, so that `%[req.hdr(...)]` sees it.
+    fn add_unique_id_header(&mut self, now: Time, sid: Id<Stream>, head: ReqHead) -> ReqHead {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return head;
+        };
+        let fe = s.fe;
+        let Some(t) = s.txn.as_mut() else { return head };
+        t.req_head = Some(head);
+        let id = self.unique_id(now, sid);
+        let Some(mut head) = self
+            .streams
+            .get_mut(sid)
+            .and_then(|s| s.txn.as_mut())
+            .and_then(|t| t.req_head.take())
+        else {
+            unreachable!("the head was just lent to the transaction");
+        };
+        let cfg = self.proxies[fe].logcfg.clone();
+        if let (Some(id), Some(name)) = (id, cfg.unique_id_header.as_deref()) {
+            let _ = head.headers.add(name, id.as_bytes());
+        }
+        head
+    }
+
     fn http_prepare_server_head(&mut self, sid: Id<Stream>, head: &mut ReqHead) {
         let Some(s) = self.streams.get(sid) else {
             return;
@@ -745,6 +782,11 @@ impl Engine {
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
+        let caps = &self.proxies[s.fe].logcfg.res_cap;
+        if !caps.is_empty() {
+            let logx = s.logx.get_or_insert_with(Default::default);
+            capture_headers(caps, &head.headers, &mut logx.res_cap);
+        }
         let txn = s.txn.as_mut().expect("http stream");
         txn.t_res_head = Some(now);
         let meth = txn.meth.clone().unwrap_or(Method::GET);
@@ -1025,6 +1067,9 @@ impl Engine {
         }
         let ka = self.http_keep_alive_timeout(next);
         let s = &mut self.streams[next];
+        // A new stream starts now (`%t`, `%Ti` and `%Tt` of the next
+        // request count from here, as HAProxy's next stream's accept date).
+        s.accept = now;
         if let Some(t) = s.txn.as_mut() {
             t.flags |= TxnFlags::KEEP_ALIVE_WAIT;
         }
@@ -1402,5 +1447,25 @@ pub fn h1_termination(e: &h1::H1Error) -> (ErrCode, FinSt) {
         _ if e.in_body() => (ErrCode::PrxCond, FinSt::Data),
         (_, Side::Request) => (ErrCode::PrxCond, FinSt::Req),
         (_, Side::Response) => (ErrCode::PrxCond, FinSt::Headers),
+    }
+}
+
+/// `capture request|response header` (HAProxy's `http_capture_headers`):
+/// each slot keeps the last occurrence of its header, whole line value,
+/// cut to the slot's length. Slots filled by `http-request capture` are
+/// left alone.
+pub(crate) fn capture_headers(
+    slots: &[crate::log::CapSlot],
+    headers: &h1::Headers,
+    out: &mut Vec<Option<Vec<u8>>>,
+) {
+    if out.len() < slots.len() {
+        out.resize(slots.len(), None);
+    }
+    for (i, slot) in slots.iter().enumerate() {
+        let Some(name) = &slot.header else { continue };
+        if let Some(v) = headers.get_all(name.as_bytes()).last() {
+            out[i] = Some(v[..v.len().min(slot.len)].to_vec());
+        }
     }
 }

@@ -245,6 +245,10 @@ impl SampleCtx for HttpCtx<'_> {
                 )))
             }
             FetchKind::WaitEnd => (!self.partial).then_some(Sample::Bool(true)),
+            FetchKind::UniqueId => {
+                let (now, sid) = (self.sess.now, self.sid);
+                self.sess.eng.unique_id(now, sid).map(Sample::str)
+            }
             FetchKind::BeName => Some(Sample::str(
                 &self.sess.eng.proxies[self.sess.eng.streams.get(self.sid)?.be].name,
             )),

@@ -302,6 +302,13 @@ pub enum HttpReqAction {
     SetSrc(SampleExpr),
     SetDst(SampleExpr),
     SilentDrop,
+    /// `capture EXPR len N` (a slot of its own, declared by the rule's
+    /// line) or `capture EXPR id N` (a `declare capture` slot).
+    Capture {
+        expr: SampleExpr,
+        len: Option<usize>,
+        id: Option<usize>,
+    },
 }
 
 /// An `http-response` or `http-after-response` action.

@@ -639,6 +639,7 @@ const HTTP_REQ_ACTIONS: &[&str] = &[
     "set-src",
     "set-dst",
     "silent-drop",
+    "capture",
 ];
 
 const HTTP_RES_ACTIONS: &[&str] = &[
@@ -997,6 +998,24 @@ impl<'w> ActParser<'w, '_> {
             "set-query" => HttpReqAction::SetQuery(self.logformat_word("<fmt>")?),
             "set-uri" => HttpReqAction::SetUri(self.logformat_word("<fmt>")?),
             "set-method" => HttpReqAction::SetMethod(self.logformat_word("<fmt>")?),
+            "capture" => {
+                let expr = self.expr_word("a sample expression")?;
+                let (which, n) = (self.next().unwrap_or(""), self.next().unwrap_or(""));
+                let n: Option<usize> = n.parse().ok();
+                match (which, n) {
+                    ("len", Some(n)) if n > 0 => HttpReqAction::Capture {
+                        expr,
+                        len: Some(n),
+                        id: None,
+                    },
+                    ("id", Some(n)) => HttpReqAction::Capture {
+                        expr,
+                        len: None,
+                        id: Some(n),
+                    },
+                    _ => return Err(self.fail("expects 'len <length>' or 'id <id>'")),
+                }
+            }
             "set-src" => HttpReqAction::SetSrc(self.expr_word("a sample expression")?),
             "set-dst" => HttpReqAction::SetDst(self.expr_word("a sample expression")?),
             _ => return Err(self.unknown(HTTP_REQ_ACTIONS)),

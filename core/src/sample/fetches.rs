@@ -166,6 +166,9 @@ pub enum FetchKind {
     /// A log-format variable (`%ci`, `%T`, `%ST`): only in log-format
     /// strings, named without the `%`.
     LogVar(String),
+    /// `unique-id`: the stream's id from the frontend's
+    /// `unique-id-format` (made on first use).
+    UniqueId,
 }
 
 /// Where the data a fetch reads comes from (HAProxy's `SMP_SRC_*` groups),
@@ -206,7 +209,7 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         Const(_) | StkCtr { .. } | StkCtrOp { .. } | Var | NbSrv | FeName | BeName => {
             Layer::Internal
         }
-        LogVar(_) => Layer::Internal,
+        LogVar(_) | UniqueId => Layer::Internal,
         Src
         | SrcPort
         | Dst
@@ -273,6 +276,7 @@ static FETCHES: &[FetchDef] = &[
         NO_ARGS,
         SmpType::Bool,
     ),
+    fd("unique-id", FetchKind::UniqueId, NO_ARGS, SmpType::Str),
     fd("src", FetchKind::Src, NO_ARGS, SmpType::Addr),
     fd("src_port", FetchKind::SrcPort, NO_ARGS, SmpType::Int),
     fd("dst", FetchKind::Dst, NO_ARGS, SmpType::Addr),

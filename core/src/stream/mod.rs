@@ -192,6 +192,22 @@ pub struct Stream {
     pub pre: Option<crate::backend::PreAssign>,
     /// The end of the current `tcp-request inspect-delay` (`rules_exp`).
     pub rules_exp: Option<Time>,
+    /// The process-wide request counter when it was created (`%rt`).
+    pub uniq_id: u32,
+    /// Unique id and captures; boxed and made on first use, so that a
+    /// stream of a proxy without them stays small.
+    pub logx: Option<Box<StreamLogData>>,
+}
+
+/// What a stream keeps for its log line beyond the timers.
+#[derive(Debug, Default)]
+pub struct StreamLogData {
+    /// `unique-id-format`, rendered once (`%ID`, `unique-id`).
+    pub unique_id: Option<String>,
+    /// Captured request and response headers and samples, one entry per
+    /// slot of the frontend (HAProxy's `req_cap`, `res_cap`).
+    pub req_cap: Vec<Option<Vec<u8>>>,
+    pub res_cap: Vec<Option<Vec<u8>>>,
 }
 
 impl Stream {
@@ -338,7 +354,10 @@ impl Engine {
             ana: AnaFlags::empty(),
             pre: None,
             rules_exp: None,
+            uniq_id: self.req_count,
+            logx: None,
         };
+        self.req_count = self.req_count.wrapping_add(1);
         st.scf.sedesc.conn = Some(sess.conn);
         if http {
             // The analysers decide what to forward and when to connect;
@@ -875,7 +894,7 @@ impl Engine {
         self.pool.cancel(BufWaiter::Stream(sid, Dir::Res));
         self.queue_remove(sid);
         self.release_server_slot(sid);
-        let Some(s) = self.streams.remove(sid) else {
+        let Some(s) = self.streams.get(sid) else {
             return;
         };
         if let Some(be) = self.proxies[s.be].be.as_mut() {
@@ -883,8 +902,12 @@ impl Engine {
                 be.beconn -= 1;
             }
         }
+        // Logged while still in the arena: `log-format` samples read it.
+        self.stream_log(now, sid);
+        let Some(s) = self.streams.remove(sid) else {
+            return;
+        };
         self.stream_account(&s);
-        self.stream_log(now, &s);
         let sess = s.sess;
         for b in [s.req.buf, s.res.buf] {
             self.pool_release(b);
