@@ -110,8 +110,9 @@ pub struct H2s {
     pub need_stream: bool,
     /// HTTP/1.1 bytes of the request not yet in the request channel.
     pub rxbuf: Vec<u8>,
-    /// Flow-controlled bytes received and not yet credited back
-    /// (returned once `rxbuf` drains into the channel).
+    /// Flow-controlled bytes received on this stream and not yet
+    /// credited back to its window (once `rxbuf` drains into the channel;
+    /// the connection window is credited as DATA is demuxed).
     rx_owed: u32,
     /// Our receive window as the peer sees it.
     rwin: i64,
@@ -280,12 +281,9 @@ impl H2c {
         self.tx.len() - self.tx_off < TX_HIGH
     }
 
-    /// Streams whose engine stream is live or still to be created.
+    /// Streams open (not reset): those `max_concurrent_streams` counts.
     pub fn active_streams(&self) -> usize {
-        self.streams
-            .values()
-            .filter(|s| s.sid.is_some() || s.need_stream)
-            .count()
+        self.streams.values().filter(|s| !s.reset).count()
     }
 
     /// Whether the connection is to be closed now: after an error, or
@@ -345,7 +343,6 @@ impl H2c {
             s.reset = true;
             s.res = ResSt::Done;
             s.rxbuf.clear();
-            self.conn_owed += s.rx_owed;
             s.rx_owed = 0;
         }
     }
@@ -481,7 +478,6 @@ impl H2c {
                     s.reset = true;
                     s.res = ResSt::Done;
                     s.rxbuf.clear();
-                    self.conn_owed += s.rx_owed;
                     s.rx_owed = 0;
                 }
                 Ok(())
@@ -958,10 +954,11 @@ impl H2c {
     /// stopped with RST_STREAM(NO_ERROR) (RFC 9113 §8.1). The stream is
     /// forgotten.
     pub fn detach(&mut self, id: u32) {
+        // Stream-level credit dies with the stream; the connection's was
+        // returned as the bytes were demuxed.
         let Some(s) = self.streams.remove(&id) else {
             return;
         };
-        self.conn_owed += s.rx_owed;
         if s.reset || self.state == H2cState::Error {
             return self.credit_conn();
         }
