@@ -16,7 +16,7 @@
 pub mod engine_ops;
 mod h2;
 
-pub use h2::{h2_frame, hpack_decode};
+pub use h2::{h2_frame, h2_mux, hpack_decode};
 
 /// Target `engine_http`: the input as a sequence of operations (clients
 /// connecting and sending in random chunkings, servers answering, closes,

@@ -50,6 +50,8 @@ pub(crate) struct Listener {
     pub accept_proxy: bool,
     /// `bind ... maxconn N`.
     pub maxconn: Option<u32>,
+    /// `bind ... proto h2`: clients speak HTTP/2 with prior knowledge.
+    pub proto_h2: bool,
     /// `bind ... ssl crt ...`: the TLS context of its connections.
     pub tls: Option<std::sync::Arc<crate::conn::tls::BindCtx>>,
     /// Live connections accepted here.
@@ -69,6 +71,7 @@ impl Engine {
             name: None,
             accept_proxy: false,
             maxconn: None,
+            proto_h2: false,
             tls: None,
             nbconn: 0,
             paused: false,

@@ -174,6 +174,10 @@ impl Engine {
             f.sess_rate.hit(now);
         }
         self.stkctr_count_session(now, sess);
+        if self.proxies[fe].mode == crate::cfgparse::Mode::Http && self.h2_wanted(c) {
+            // HTTP/2: streams come with the client's requests.
+            return self.h2_init(now, c);
+        }
         let Some(sid) = self.stream_new(now, sess) else {
             self.conn_close(now, c, CloseHow::Reset);
             self.session_free(now, sess);

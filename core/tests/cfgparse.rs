@@ -2746,8 +2746,8 @@ fn refused_keywords_name_their_line_and_reason() {
             "parsing [t.cfg:4] : 'monitor-uri' is not supported by Sluice: it answers requests without a server.",
         ),
         (
-            &["frontend fe", "    bind :8080 proto h2"],
-            "parsing [t.cfg:2] : 'bind :8080' in section 'frontend' : 'proto' is not supported by Sluice: clients of another protocol (h2) would be spoken to in HTTP/1.",
+            &["frontend fe", "    bind :8080 proto quic"],
+            "parsing [t.cfg:2] : 'bind :8080' in section 'frontend' : 'proto' : unknown or unsupported protocol 'quic' (Sluice knows 'h2').",
         ),
         (
             &["backend be", "    server s 127.0.0.1:80 check agent-check"],

@@ -94,6 +94,11 @@ fn h2_frame_corpus() {
 }
 
 #[test]
+fn h2_mux_corpus() {
+    replay("h2_mux", sluice_core::fuzzing::h2_mux, 15);
+}
+
+#[test]
 fn engine_http_corpus() {
     replay("engine_http", sluice_core::fuzzing::engine_http, 15);
 }

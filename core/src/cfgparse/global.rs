@@ -67,6 +67,11 @@ pub(super) fn parse(
         "tune.bufsize" => bufsize(ln).map(|v| g.tune_bufsize = v),
         "tune.maxrewrite" => one_size(ln).map(|v| g.tune_maxrewrite = Some(v)),
         "tune.peers.max-updates-at-once" => max_updates(g, ln),
+        "tune.h2.max-concurrent-streams" => {
+            let v = one_uint(ln)?;
+            g.tune_h2_max_concurrent_streams = v;
+            Ok(())
+        }
         "log" => log::parse_target(ln, d).map(|t| g.logs.push(t)),
         "pidfile" => pidfile(g, ln),
         "crt-base" | "ca-base" => {

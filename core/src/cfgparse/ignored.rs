@@ -268,10 +268,6 @@ pub const REFUSED_BIND_OPTIONS: &[(&str, &str)] = &[
     ("interface", "it restricts which clients are accepted"),
     ("namespace", "it binds in another network namespace"),
     ("accept-netscaler-cip", "it changes the client address"),
-    (
-        "proto",
-        "clients of another protocol (h2) would be spoken to in HTTP/1",
-    ),
 ];
 
 /// Server options accepted with a warning, with the number of values each

@@ -49,6 +49,9 @@ pub struct Global {
     pub tune_bufsize: u32,
     /// `tune.maxrewrite` (default: 1024, at most half of `tune.bufsize`).
     pub tune_maxrewrite: Option<u32>,
+    /// `tune.h2.max-concurrent-streams` (HTTP/2 streams per client
+    /// connection at once; default 100).
+    pub tune_h2_max_concurrent_streams: u32,
     /// `tune.peers.max-updates-at-once` (default 200).
     pub tune_peers_max_updates_at_once: u32,
     /// `log` lines.
@@ -159,6 +162,7 @@ impl Default for Global {
             nbthread: None,
             tune_bufsize: 16_384,
             tune_maxrewrite: None,
+            tune_h2_max_concurrent_streams: 100,
             tune_peers_max_updates_at_once: 200,
             logs: Vec::new(),
             pidfile: None,
@@ -814,6 +818,8 @@ pub struct Bind {
     pub name: Option<String>,
     /// `maxconn N`.
     pub maxconn: Option<u32>,
+    /// `proto h2`: HTTP/2 with prior knowledge (h2c).
+    pub proto_h2: bool,
     /// `ssl`, `crt` and the other TLS options.
     pub tls: BindTls,
     /// Recognised options Sluice does not implement (each with a warning).

@@ -82,6 +82,7 @@ pub(super) fn parse_bind(
         accept_proxy: false,
         name: None,
         maxconn: None,
+        proto_h2: false,
         tls: Default::default(),
         ignored: Vec::new(),
     };
@@ -128,6 +129,16 @@ fn bind_option(
             b.maxconn = Some(ln.uint_at(i + 1, "bind maxconn")?);
             Ok(2)
         }
+        "proto" => match val {
+            "h2" => {
+                b.proto_h2 = true;
+                Ok(2)
+            }
+            "" => Err(ln.diag(format!("{who} : 'proto' expects an argument."))),
+            other => Err(ln.diag(format!(
+                "{who} : 'proto' : unknown or unsupported protocol '{other}' (Sluice knows 'h2')."
+            ))),
+        },
         opt => {
             if let Some(n) = super::tls::bind_option(&mut b.tls, g, ln, i, who, d)? {
                 return Ok(n);

@@ -288,6 +288,7 @@ impl Engine {
         match (&conn.xprt, conn.mux.rx_stream()) {
             // The raw transport reads straight into the stream's channel.
             (Xprt::Raw, Some(sid)) => self.sc_conn_recv_buf(sid, dir),
+            (Xprt::Raw, None) if matches!(conn.mux, Mux::H2(_)) => self.h2_recv_buf(c),
             // An idle server connection: any byte or a close ends it.
             (Xprt::Raw, None) => &mut self.scratch,
             // TLS reads ciphertext into its own buffer.
@@ -329,6 +330,7 @@ impl Engine {
         }
         match (&conn.xprt, conn.mux.tx_stream()) {
             (Xprt::Raw, Some(sid)) => self.sc_conn_send_buf(sid, conn.side.rx_dir().other()),
+            (Xprt::Raw, None) if matches!(conn.mux, Mux::H2(_)) => self.h2_send_buf(c),
             (Xprt::Raw, None) => &[],
             (Xprt::Tls(t), _) => t.tx_pending(),
         }
@@ -363,6 +365,7 @@ impl Engine {
         let dir = conn.side.rx_dir();
         match conn.mux.rx_stream() {
             Some(sid) => self.sc_conn_recv(now, sid, dir, n),
+            None if matches!(conn.mux, Mux::H2(_)) => self.h2_on_recv(now, c, n),
             None => self.idle_conn_close(now, c),
         }
     }
@@ -385,6 +388,8 @@ impl Engine {
         let dir = conn.side.rx_dir().other();
         if let Some(sid) = conn.mux.tx_stream() {
             self.sc_conn_sent(now, sid, dir, n);
+        } else if matches!(conn.mux, Mux::H2(_)) {
+            self.h2_on_sent(now, c, n);
         }
     }
 
@@ -415,6 +420,9 @@ impl Engine {
             return;
         };
         let side = conn.side;
+        if matches!(conn.mux, Mux::H2(_)) {
+            return self.h2_close(now, c);
+        }
         let mut streams = conn.mux.streams().peekable();
         if streams.peek().is_none() {
             return match side {
@@ -492,15 +500,21 @@ impl Engine {
                 // a lingering client connection for the client's.
                 (None, ConnSide::Back { .. }) => (true, false),
                 (None, ConnSide::Front) if conn.flags.contains(CoFlags::DRAINING) => (true, false),
+                (None, ConnSide::Front) if matches!(conn.mux, Mux::H2(_)) => self.h2_want(c),
                 (None, _) => (false, false),
             }
         };
         let sock = conn.sock;
+        let h2 = matches!(conn.mux, Mux::H2(_));
         if conn.want != (read, write) {
             self.conns[c].want = (read, write);
         }
         if wake && !self.tls_woken.contains(&c) {
             self.tls_woken.push(c);
+        }
+        if h2 && !self.h2_woken.contains(&c) {
+            // Its streams may have made room or output.
+            self.h2_woken.push(c);
         }
         self.set_interest(sock, read, write);
     }
@@ -547,6 +561,7 @@ impl Engine {
         // the FIN already, and what follows would be records to decrypt.
         if conn.side != ConnSide::Front
             || conn.xprt.is_tls()
+            || matches!(conn.mux, Mux::H2(_))
             || !conn.mux.installed()
             || !conn.flags.contains(CoFlags::WANT_DRAIN)
             || conn

@@ -216,6 +216,9 @@ impl Engine {
             return false;
         };
         let dir = conn.side.rx_dir();
+        if matches!(conn.mux, super::Mux::H2(_)) {
+            return self.tls_deliver_h2(now, c);
+        }
         let Some(sid) = conn.mux.rx_stream() else {
             // An idle server connection: any byte or a close ends it.
             let ends = conn.xprt.tls().is_some_and(|t| t.input_pending());
@@ -269,12 +272,67 @@ impl Engine {
         progress
     }
 
+    /// Plaintext for the H2 mux: into its receive buffer, then demuxed.
+    fn tls_deliver_h2(&mut self, now: Time, c: Id<Conn>) -> bool {
+        let mut progress = false;
+        for _ in 0..PUMP_ROUNDS {
+            let Some(conn) = self.conns.get_mut(c) else {
+                return progress;
+            };
+            let (Xprt::Tls(t), super::Mux::H2(h)) = (&mut conn.xprt, &mut conn.mux) else {
+                return progress;
+            };
+            let got = if t.plain > 0 {
+                let buf = h.rx_spare();
+                if buf.is_empty() {
+                    None
+                } else {
+                    t.read_plain(buf)
+                }
+            } else if t.eof_pending() {
+                Some(0)
+            } else {
+                None
+            };
+            if got == Some(0) {
+                t.flags |= TlsFlags::READ0_DONE;
+            }
+            match got {
+                None => break,
+                Some(n) => {
+                    progress = true;
+                    self.h2_on_recv(now, c, n);
+                    if n == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        progress
+    }
+
     /// The stream's output goes into rustls, when the previous records
     /// are written. Returns whether anything moved.
     fn tls_encrypt(&mut self, c: Id<Conn>) -> bool {
         let Some(conn) = self.conns.get_mut(c) else {
             return false;
         };
+        if let (Xprt::Tls(t), super::Mux::H2(h)) = (&mut conn.xprt, &mut conn.mux) {
+            // The H2 mux owns its frames: rustls copies what it takes.
+            if !t.tx_pending().is_empty()
+                || t.flags
+                    .intersects(TlsFlags::SHUT_PENDING | TlsFlags::SHUT_SENT)
+            {
+                return false;
+            }
+            let k = t.write_plain(h.tx_pending());
+            h.sent(k);
+            if k > 0 && !self.h2_woken.contains(&c) {
+                // Room for more frames.
+                self.h2_woken.push(c);
+            }
+            return k > 0;
+        }
         let dir = conn.side.rx_dir().other();
         let Some(sid) = conn.mux.tx_stream() else {
             return false;
@@ -321,6 +379,11 @@ impl Engine {
             // A server connection still connecting waits for its L4.
             let l4 = !conn.flags.contains(CoFlags::WAIT_L4_CONN);
             return (can_read && l4, write && l4, false);
+        }
+        if let Some(h) = conn.mux.h2() {
+            let pending = !h.tx_pending().is_empty();
+            let wake = pending && !write || (h.want_read() && t.input_pending());
+            return (h.want_read() && can_read, write, wake);
         }
         let (sread, swrite) = match (conn.mux.rx_stream(), conn.side) {
             (Some(sid), side) => self.sc_conn_want(sid, side),

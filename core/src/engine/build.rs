@@ -287,6 +287,7 @@ impl Engine {
         e.build_peers(cfg, resolve)?;
         e.maxconn = cfg.global.maxconn;
         e.hard_stop_after_ms = cfg.global.hard_stop_after_ms;
+        e.h2_max_concurrent_streams = cfg.global.tune_h2_max_concurrent_streams;
         e.maxrewrite = cfg.global.maxrewrite() as usize;
         e.tls_sessions = Arc::new(crate::conn::tls::SessionCache::new(
             e.tls_clock.clone(),
@@ -396,6 +397,7 @@ impl Engine {
                     let li = &mut self.listeners[l.0 as usize];
                     li.name = b.name.clone();
                     li.accept_proxy = b.accept_proxy;
+                    li.proto_h2 = b.proto_h2;
                     li.maxconn = b.maxconn;
                     li.tls = tls.clone();
                     if let Some(f) = self.proxies[i].fe.as_mut() {

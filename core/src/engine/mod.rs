@@ -211,6 +211,11 @@ pub struct Engine {
     /// (plaintext for a stream that has room again, output to encrypt):
     /// see `conn/ssl_sock.rs`.
     pub(crate) tls_woken: Vec<Id<Conn>>,
+    /// HTTP/2 connections with work to do at the end of the entry point
+    /// (a stream made room or output): see `stream/sc_h2.rs`.
+    pub(crate) h2_woken: Vec<Id<Conn>>,
+    /// `tune.h2.max-concurrent-streams`.
+    pub(crate) h2_max_concurrent_streams: u32,
     /// The wall clock rustls sees (certificate validity), set from `now`.
     pub(crate) tls_clock: std::sync::Arc<crate::conn::tls::EngineClock>,
     /// The TLS session cache of every `bind ... ssl` line
@@ -253,6 +258,8 @@ impl Engine {
             exit_sent: false,
             proc_vars: Default::default(),
             tls_woken: Vec::new(),
+            h2_woken: Vec::new(),
+            h2_max_concurrent_streams: 100,
             tls_clock: Default::default(),
             tls_sessions: std::sync::Arc::new(crate::conn::tls::SessionCache::new(
                 Default::default(),
@@ -470,6 +477,7 @@ impl Engine {
                     self.timers
                         .arm(TimerKey::HardStop, Some(now.add_ms(u64::from(ms))));
                 }
+                self.h2_soft_stop(now);
                 self.peers_soft_stop(now)
             }
         }
@@ -555,8 +563,16 @@ impl Engine {
 
     /// Work common to the end of every entry point.
     pub(crate) fn after_entry(&mut self) {
-        if !self.tls_woken.is_empty() {
-            self.tls_run_woken();
+        if !self.tls_woken.is_empty() || !self.h2_woken.is_empty() {
+            for _ in 0..4 {
+                if !self.tls_woken.is_empty() {
+                    self.tls_run_woken();
+                }
+                if self.h2_woken.is_empty() {
+                    break;
+                }
+                self.h2_run_woken();
+            }
         }
         // Off the hot path: most configurations have neither tables nor
         // peers.
@@ -823,6 +839,14 @@ impl Engine {
                         self.process_stream(now, sid)
                     }
                 }
+            }
+            TimerKey::ConnHs(c)
+                if self
+                    .conns
+                    .get(c)
+                    .is_some_and(|x| matches!(x.mux, crate::mux::Mux::H2(_))) =>
+            {
+                self.h2_timeout(now, c)
             }
             TimerKey::ConnHs(c) => {
                 let tls = self.conns.get(c).is_some_and(|x| {

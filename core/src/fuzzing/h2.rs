@@ -230,3 +230,91 @@ fn check_frame(f: &Frame<'_>, n: usize, role: Role, settings: &mut Settings) {
         _ => {}
     }
 }
+
+/// Target `h2_mux`: the client-side mux (`mux::h2::H2c`) fed a client's
+/// bytes, without the engine (the glue's part is played here: request
+/// bytes are taken as a channel would take them, each stream answers a
+/// chunked HTTP/1.1 response, then detaches). Input: one options byte
+/// (bits 0-2: piece size 1..8 × 97 bytes; bit 3: the preface is not
+/// prepended), then the bytes after the preface (the `h2_frame` corpus
+/// format).
+///
+/// Invariants: nothing panics; everything the mux writes is a sequence of
+/// valid frames for a client to decode (our SETTINGS first, no frame the
+/// codec refuses, no connection error in our own output); the streams left
+/// are within `max_concurrent_streams`.
+pub fn h2_mux(data: &[u8]) {
+    use crate::mux::h2::{H2Limits, H2c};
+    let Some((&opts, input)) = data.split_first() else {
+        return;
+    };
+    let piece = (usize::from(opts & 7) + 1) * 97;
+    let mut bytes = Vec::with_capacity(input.len() + 24);
+    if opts & 8 == 0 {
+        bytes.extend_from_slice(crate::http::h2::frame::PREFACE);
+    }
+    bytes.extend_from_slice(input);
+    let limits = H2Limits {
+        max_concurrent_streams: 3,
+        max_header_list: 4096,
+    };
+    let mut h = H2c::new(limits);
+    let mut out = Vec::new();
+    let response: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nconnection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nx-trailer: 1\r\n\r\n";
+    for chunk in bytes.chunks(piece) {
+        let mut fed = 0;
+        while fed < chunk.len() {
+            let spare = h.rx_spare();
+            if spare.is_empty() {
+                break;
+            }
+            let n = spare.len().min(chunk.len() - fed);
+            spare[..n].copy_from_slice(&chunk[fed..fed + n]);
+            h.received(n);
+            fed += n;
+            h.demux();
+        }
+        assert!(h.active_streams() <= 3, "streams beyond the limit");
+        let ids: Vec<u32> = h.streams.keys().copied().collect();
+        for id in ids {
+            let Some(s) = h.streams.get_mut(&id) else {
+                continue;
+            };
+            s.need_stream = false;
+            let n = s.rxbuf.len();
+            h.delivered(id, n);
+            if h.streams.get(&id).is_some_and(|s| s.req_done && !s.reset) {
+                let mut used = 0;
+                while used < response.len() {
+                    let k = h.mux_output(id, &response[used..]);
+                    if k == 0 {
+                        break;
+                    }
+                    used += k;
+                }
+                h.detach(id);
+            }
+        }
+        h.gc();
+        out.extend_from_slice(h.tx_pending());
+        let n = h.tx_pending().len();
+        h.sent(n);
+    }
+    // Our output decodes as valid frames, our SETTINGS first.
+    let mut dec = FrameDecoder::new(Role::Client);
+    let mut pos = 0;
+    let mut first = true;
+    while pos < out.len() {
+        match dec.decode(&out[pos..]) {
+            Status::Partial => panic!("a truncated frame in our output"),
+            Status::Complete((res, n)) => {
+                let f = res.unwrap_or_else(|e| panic!("our output is invalid: {e}"));
+                if first {
+                    assert!(matches!(f, Frame::Settings { ack: false, .. }));
+                    first = false;
+                }
+                pos += n;
+            }
+        }
+    }
+}

@@ -364,9 +364,18 @@ impl Engine {
             line.reserve(m.len() + head.uri.len() + v.len() + 2);
             line.push_str(m);
             line.push(' ');
-            line.push_str(&head.uri);
-            line.push(' ');
-            line.push_str(v);
+            if s.mux_id != 0 {
+                // HTTP/2: logged as HAProxy 2.x does, the URI in absolute
+                // form from `:scheme` and `:authority`, the version
+                // `HTTP/2.0` (the channel carries HTTP/1.1).
+                let conn = s.scf.sedesc.conn.and_then(|c| self.conns.get(c));
+                h2_log_uri(line, &head, conn);
+                line.push_str(" HTTP/2.0");
+            } else {
+                line.push_str(&head.uri);
+                line.push(' ');
+                line.push_str(v);
+            }
         }
         txn.meth = Some(head.method.clone());
         if head.method == Method::HEAD {
@@ -1000,6 +1009,10 @@ impl Engine {
         if txn.req.state != MsgState::Done || txn.rsp.state != MsgState::Done || s.res.output > 0 {
             return;
         }
+        if s.mux_id != 0 {
+            // HTTP/2: the stream is over; its connection goes on.
+            return self.h2_end_txn(now, sid);
+        }
         if txn.flags.contains(TxnFlags::CLI_CLOSE) {
             return self.http_close_after_response(now, sid);
         }
@@ -1084,7 +1097,7 @@ impl Engine {
 
     /// Gives the server connection back to its idle pool when it may be
     /// reused, closes it otherwise.
-    fn http_release_server_conn(&mut self, now: Time, sid: Id<Stream>) {
+    pub(crate) fn http_release_server_conn(&mut self, now: Time, sid: Id<Stream>) {
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
@@ -1467,5 +1480,19 @@ pub(crate) fn capture_headers(
         if let Some(v) = headers.get_all(name.as_bytes()).last() {
             out[i] = Some(v[..v.len().min(slot.len)].to_vec());
         }
+    }
+}
+
+/// The request URI of an HTTP/2 request as HAProxy logs it: absolute
+/// form (`http://host/path`) when the request named an authority.
+fn h2_log_uri(line: &mut String, head: &ReqHead, conn: Option<&crate::conn::Conn>) {
+    match head.headers.get("host") {
+        Some(host) if head.uri.starts_with('/') => {
+            let tls = conn.is_some_and(|c| c.xprt.is_tls());
+            line.push_str(if tls { "https://" } else { "http://" });
+            line.push_str(&String::from_utf8_lossy(host));
+            line.push_str(&head.uri);
+        }
+        _ => line.push_str(&head.uri),
     }
 }

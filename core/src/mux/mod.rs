@@ -4,7 +4,7 @@
 //! ```text
 //!   stream  <-- stconn (scf / scb) --> sedesc
 //!                                        |  attach / detach / wake
-//!   mux     Pt (mux_pt.c)  | H1, H2 (issues 15, 16)
+//!   mux     Pt (mux_pt.c)  | H2 (mux_h2.c, client side) | H1 (issue 15)
 //!   xprt    Raw (raw_sock.c) | TLS (issue 9)
 //!   ctrl    the driver's socket (SockId)
 //! ```
@@ -30,22 +30,41 @@
 //! (the rest of issue 15), and HTTP/2 (issue 16) adds a mux that carries
 //! many streams at once, which is why every operation names its stream.
 
+pub mod h2;
 pub mod pt;
 
 use crate::arena::Id;
 use crate::stream::Stream;
 
+pub use h2::H2c;
 pub use pt::MuxPt;
 
 /// The multiplexer installed on a connection (`conn->mux` and its
 /// context).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub enum Mux {
     /// Not installed yet: the connection's handshakes (`accept-proxy`,
     /// later TLS) run first.
+    #[default]
     None,
     /// `mux_pt`: one stream, bytes pass through untouched.
     Pt(MuxPt),
+    /// `mux_h2` (client side): many streams, each an engine stream whose
+    /// channels carry HTTP/1.1 (see [`h2`]). The stream-level operations
+    /// below answer `None` for it: its glue (`stream::sc_h2`) names the
+    /// streams itself.
+    H2(Box<H2c>),
+}
+
+impl PartialEq for Mux {
+    fn eq(&self, other: &Mux) -> bool {
+        match (self, other) {
+            (Mux::None, Mux::None) => true,
+            (Mux::Pt(a), Mux::Pt(b)) => a == b,
+            (Mux::H2(a), Mux::H2(b)) => std::ptr::eq(&**a, &**b),
+            _ => false,
+        }
+    }
 }
 
 impl Mux {
@@ -66,6 +85,7 @@ impl Mux {
         match self {
             Mux::None => false,
             Mux::Pt(pt) => pt.attach(stream),
+            Mux::H2(_) => false,
         }
     }
 
@@ -75,6 +95,7 @@ impl Mux {
         match self {
             Mux::None => {}
             Mux::Pt(pt) => pt.detach(stream),
+            Mux::H2(_) => {}
         }
     }
 
@@ -84,6 +105,7 @@ impl Mux {
         match self {
             Mux::None => 0,
             Mux::Pt(pt) => usize::from(pt.stream().is_none()),
+            Mux::H2(_) => 0,
         }
     }
 
@@ -91,7 +113,7 @@ impl Mux {
     /// a connection with none is idle, or lingering.
     pub fn rx_stream(&self) -> Option<Id<Stream>> {
         match self {
-            Mux::None => None,
+            Mux::None | Mux::H2(_) => None,
             Mux::Pt(pt) => pt.stream(),
         }
     }
@@ -99,7 +121,7 @@ impl Mux {
     /// The stream whose bytes are sent now (`snd_buf`'s source), if any.
     pub fn tx_stream(&self) -> Option<Id<Stream>> {
         match self {
-            Mux::None => None,
+            Mux::None | Mux::H2(_) => None,
             Mux::Pt(pt) => pt.stream(),
         }
     }
@@ -107,10 +129,27 @@ impl Mux {
     /// Every stream the connection carries: those a connection event
     /// (error, close) must reach (`wake`).
     pub fn streams(&self) -> impl Iterator<Item = Id<Stream>> + use<> {
+        let (one, many) = match self {
+            Mux::None => (None, Vec::new()),
+            Mux::Pt(pt) => (pt.stream(), Vec::new()),
+            Mux::H2(h) => (None, h.streams.values().filter_map(|s| s.sid).collect()),
+        };
+        one.into_iter().chain(many)
+    }
+
+    /// The H2 mux, when it is the one installed.
+    pub fn h2(&self) -> Option<&H2c> {
         match self {
-            Mux::None => None,
-            Mux::Pt(pt) => pt.stream(),
+            Mux::H2(h) => Some(h),
+            _ => None,
         }
-        .into_iter()
+    }
+
+    /// The H2 mux, when it is the one installed.
+    pub fn h2_mut(&mut self) -> Option<&mut H2c> {
+        match self {
+            Mux::H2(h) => Some(h),
+            _ => None,
+        }
     }
 }

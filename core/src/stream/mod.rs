@@ -18,6 +18,7 @@
 //! close the ctrl layer (the socket) only once both directions are shut.
 
 pub mod channel;
+pub mod sc_h2;
 pub mod stconn;
 
 use bitflags::bitflags;
@@ -152,6 +153,9 @@ impl FinSt {
 #[derive(Debug)]
 pub struct Stream {
     pub sess: Id<Session>,
+    /// The HTTP/2 stream id carrying this stream on the client side (0:
+    /// none, the client connection's mux carries one stream).
+    pub mux_id: u32,
     pub fe: ProxyId,
     pub be: ProxyId,
     pub srv: Option<ServerId>,
@@ -330,6 +334,7 @@ impl Engine {
         let retries = self.proxies[be].be.as_ref().map_or(3, |b| b.cfg.retries);
         let mut st = Stream {
             sess: sess_id,
+            mux_id: 0,
             fe,
             be,
             srv: None,
@@ -842,11 +847,14 @@ impl Engine {
     /// Releases everything a finished stream holds, logs it, and ends its
     /// session (`stream_free`).
     pub(crate) fn stream_free(&mut self, now: Time, sid: Id<Stream>) {
-        let Some(sess) = self.streams.get(sid).map(|s| s.sess) else {
+        let Some((sess, mux_id)) = self.streams.get(sid).map(|s| (s.sess, s.mux_id)) else {
             return;
         };
         self.stream_free_keep_session(now, sid);
-        self.session_free(now, sess);
+        // An HTTP/2 stream ends alone; its connection carries others.
+        if mux_id == 0 {
+            self.session_free(now, sess);
+        }
     }
 
     /// Counts an ended stream in `show stat`'s per-object counters: the
@@ -931,7 +939,11 @@ impl Engine {
         s.req.rex = None;
         s.res.wex = None;
         let conn = s.scf.sedesc.conn;
+        let mux_id = s.mux_id;
         if let Some(c) = conn {
+            if mux_id != 0 {
+                return self.h2_stream_detach(now, c, sid);
+            }
             self.conn_close(now, c, how);
         }
     }
@@ -986,6 +998,9 @@ impl Engine {
             ch.rex = to.map(|t| now.add_ms(t));
         }
         if let Some(c) = conn {
+            if !back && self.streams.get(sid).is_some_and(|s| s.mux_id != 0) {
+                return self.h2_stream_shutw(c, sid);
+            }
             if let Some(conn) = self.conns.get_mut(c) {
                 if !conn.flags.contains(CoFlags::SOCK_WR_SH) {
                     conn.flags |= CoFlags::SOCK_WR_SH;

@@ -1,0 +1,426 @@
+//! The stream connector glue of the HTTP/2 mux (`mux::h2`): HAProxy's
+//! `h2_rcv_buf` / `h2_snd_buf` / `h2_attach` / `h2_detach` and the
+//! connection's I/O callbacks (`h2_io_cb`, `h2_timeout_task`), in the
+//! engine's sans-IO shape.
+//!
+//! Each HTTP/2 stream is an engine stream (`Stream::mux_id` is its id):
+//! the request bytes an [`H2s`](crate::mux::h2::H2s) holds go into the
+//! stream's request channel as if read from an HTTP/1.1 client; the
+//! response channel's output goes through [`H2c::mux_output`]. A pass
+//! ([`Engine::h2_run`]) does both for every stream, after each socket
+//! event and at the end of an entry point for the connections whose
+//! streams made room or output since (`Engine::h2_woken`).
+//!
+//! Timeouts: streams keep theirs (`timeout client` on a response the
+//! client does not take, `timeout http-request`); the connection, while
+//! it carries no stream, closes after `timeout http-keep-alive` (else
+//! `timeout client`) with GOAWAY(NO_ERROR), as HAProxy's `h2c` does.
+
+use crate::arena::Id;
+use crate::conn::{Conn, ConnSide, Xprt};
+use crate::engine::{Engine, TimerKey};
+use crate::http::h2::frame::ErrorCode;
+use crate::mux::h2::{H2Limits, H2c, H2cState};
+use crate::mux::Mux;
+use crate::sock::CloseHow;
+use crate::stream::stconn::ScState;
+use crate::stream::{Dir, Stream};
+use crate::time::Time;
+
+/// Rounds of [`Engine::h2_run`] per call.
+const RUN_ROUNDS: usize = 8;
+
+impl Engine {
+    /// Installs the H2 mux on a client connection whose session is
+    /// complete (`bind ... proto h2`, or ALPN `h2`). Bytes read with the
+    /// handshake (after a PROXY header) are its first input.
+    pub(crate) fn h2_init(&mut self, now: Time, c: Id<Conn>) {
+        let limits = H2Limits {
+            max_concurrent_streams: self.h2_max_concurrent_streams,
+            max_header_list: self.pool.bufsize().saturating_sub(self.maxrewrite),
+        };
+        let mut h = Box::new(H2c::new(limits));
+        let Some(conn) = self.conns.get_mut(c) else {
+            return;
+        };
+        let hs = std::mem::take(&mut conn.hs);
+        if !hs.is_null() {
+            h.prefill(hs.data());
+        }
+        conn.mux = Mux::H2(h);
+        self.pool_release(hs);
+        self.h2_process(now, c);
+    }
+
+    /// Where the driver (or TLS) puts received bytes.
+    pub(crate) fn h2_recv_buf(&mut self, c: Id<Conn>) -> &mut [u8] {
+        match self.conns.get_mut(c).map(|x| &mut x.mux) {
+            Some(Mux::H2(h)) => h.rx_spare(),
+            _ => &mut [],
+        }
+    }
+
+    /// `n` bytes were received (0: the peer closed).
+    pub(crate) fn h2_on_recv(&mut self, now: Time, c: Id<Conn>, n: usize) {
+        let Some(conn) = self.conns.get_mut(c) else {
+            return;
+        };
+        let Mux::H2(h) = &mut conn.mux else {
+            return;
+        };
+        if n == 0 {
+            conn.flags |= crate::conn::CoFlags::SOCK_RD_SH;
+            // The client is gone: every stream with it.
+            return self.h2_close(now, c);
+        }
+        h.received(n);
+        self.h2_process(now, c);
+    }
+
+    /// What is to be written.
+    pub(crate) fn h2_send_buf(&self, c: Id<Conn>) -> &[u8] {
+        self.conns
+            .get(c)
+            .and_then(|x| x.mux.h2())
+            .map_or(&[], |h| h.tx_pending())
+    }
+
+    /// `n` bytes of [`Engine::h2_send_buf`] were written.
+    pub(crate) fn h2_on_sent(&mut self, now: Time, c: Id<Conn>, n: usize) {
+        if let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2_mut()) {
+            h.sent(n);
+        }
+        self.h2_process(now, c);
+    }
+
+    /// The socket interest of an H2 connection on the raw xprt; wakes it
+    /// at the end of the entry point (its streams may have moved).
+    pub(crate) fn h2_want(&self, c: Id<Conn>) -> (bool, bool) {
+        let Some(h) = self.conns.get(c).and_then(|x| x.mux.h2()) else {
+            return (false, false);
+        };
+        (h.want_read(), !h.tx_pending().is_empty())
+    }
+
+    /// Runs the H2 connections woken during this entry point.
+    #[inline(never)]
+    pub(crate) fn h2_run_woken(&mut self) {
+        let now = self.now;
+        for _ in 0..16 {
+            if self.h2_woken.is_empty() {
+                break;
+            }
+            let woken = std::mem::take(&mut self.h2_woken);
+            for c in woken {
+                if self.h2_run(now, c) {
+                    self.h2_after(now, c);
+                }
+            }
+        }
+        // What is still woken waits for the next event on its socket.
+        self.h2_woken.clear();
+    }
+
+    /// Demux what was received, run the streams, then close, re-arm the
+    /// timer and update the interest.
+    fn h2_process(&mut self, now: Time, c: Id<Conn>) {
+        if let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2_mut()) {
+            h.demux();
+        }
+        self.h2_run(now, c);
+        self.h2_after(now, c);
+    }
+
+    /// Closes the connection when it is over, else re-arms its timer and
+    /// announces its interest.
+    fn h2_after(&mut self, now: Time, c: Id<Conn>) {
+        let Some(conn) = self.conns.get(c) else {
+            return;
+        };
+        let Some(h) = conn.mux.h2() else {
+            return;
+        };
+        if h.should_close() {
+            return self.h2_close(now, c);
+        }
+        let idle = h.active_streams() == 0;
+        let blocked = !h.tx_pending().is_empty();
+        let first = h.nb_streams_total == 0;
+        let fe = conn
+            .session
+            .and_then(|s| self.sessions.get(s))
+            .map(|se| se.fe);
+        let to = fe.and_then(|fe| {
+            let t = &self.proxies[fe].timeouts;
+            if idle && !first {
+                t.http_keep_alive_ms.or(t.client_ms)
+            } else if idle || blocked {
+                t.client_ms
+            } else {
+                None
+            }
+        });
+        let exp = to.map(|t| now.add_ms(u64::from(t).max(1)));
+        self.timers.arm(TimerKey::ConnHs(c), exp);
+        if conn.xprt.is_tls() {
+            // TLS moves the frames: it computes the interest.
+            if !self.tls_woken.contains(&c) {
+                self.tls_woken.push(c);
+            }
+            return;
+        }
+        let (r, w) = (h.want_read(), !h.tx_pending().is_empty());
+        let sock = conn.sock;
+        self.conns[c].want = (r, w);
+        self.set_interest(sock, r, w);
+    }
+
+    /// One pass over the streams of `c`, repeated while bytes move:
+    /// streams created for new requests, request bytes delivered,
+    /// responses encoded, reset streams aborted. Returns whether the
+    /// connection still exists.
+    pub(crate) fn h2_run(&mut self, now: Time, c: Id<Conn>) -> bool {
+        for _ in 0..RUN_ROUNDS {
+            let Some(h) = self.conns.get(c).and_then(|x| x.mux.h2()) else {
+                return false;
+            };
+            let ids: Vec<u32> = h.streams.keys().copied().collect();
+            let mut progress = false;
+            for id in ids {
+                progress |= self.h2_run_stream(now, c, id);
+            }
+            let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2_mut()) else {
+                return false;
+            };
+            h.gc();
+            if !progress {
+                break;
+            }
+        }
+        true
+    }
+
+    /// The work of one stream; whether anything moved.
+    fn h2_run_stream(&mut self, now: Time, c: Id<Conn>, id: u32) -> bool {
+        let Some(conn) = self.conns.get_mut(c) else {
+            return false;
+        };
+        let sess = conn.session;
+        let Some(h) = conn.mux.h2_mut() else {
+            return false;
+        };
+        let Some(s) = h.streams.get_mut(&id) else {
+            return false;
+        };
+        if s.reset {
+            s.need_stream = false;
+            let Some(sid) = s.sid else {
+                return false;
+            };
+            // The client reset it, or it broke the protocol: the stream
+            // learns it as a client abort (`CD` in logs).
+            self.sc_conn_error(now, sid, ConnSide::Front);
+            if let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2_mut()) {
+                h.detach(id);
+            }
+            return true;
+        }
+        let mut progress = false;
+        if s.need_stream {
+            s.need_stream = false;
+            let Some(sess) = sess else {
+                return false;
+            };
+            let Some(sid) = self.stream_new(now, sess) else {
+                if let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2_mut()) {
+                    if let Some(s) = h.streams.get_mut(&id) {
+                        s.reset = true;
+                    }
+                }
+                return false;
+            };
+            self.streams[sid].mux_id = id;
+            if let Some(s) = self
+                .conns
+                .get_mut(c)
+                .and_then(|x| x.mux.h2_mut())
+                .and_then(|h| h.streams.get_mut(&id))
+            {
+                s.sid = Some(sid);
+            }
+            progress = true;
+        }
+        // Request bytes into the channel.
+        let Some(s) = self
+            .conns
+            .get_mut(c)
+            .and_then(|x| x.mux.h2_mut())
+            .and_then(|h| h.streams.get_mut(&id))
+        else {
+            return progress;
+        };
+        let Some(sid) = s.sid else {
+            return progress;
+        };
+        if !s.rxbuf.is_empty() {
+            let pending = std::mem::take(&mut s.rxbuf);
+            let room = self.sc_conn_recv_buf(sid, Dir::Req);
+            let n = room.len().min(pending.len());
+            room[..n].copy_from_slice(&pending[..n]);
+            if let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2_mut()) {
+                if let Some(s) = h.streams.get_mut(&id) {
+                    s.rxbuf = pending;
+                }
+                h.delivered(id, n);
+            }
+            if n > 0 {
+                progress = true;
+                self.sc_conn_recv(now, sid, Dir::Req, n);
+            }
+        }
+        // Response bytes out.
+        let Some(st) = self.streams.get(sid) else {
+            return progress;
+        };
+        if st.mux_id != id || st.scf.state == ScState::Clo {
+            return progress;
+        }
+        let out = st.res.output_bytes();
+        if out.is_empty() {
+            return progress;
+        }
+        let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2_mut()) else {
+            return progress;
+        };
+        let used = h.mux_output(id, out);
+        if used > 0 {
+            self.sc_conn_sent(now, sid, Dir::Res, used);
+            progress = true;
+        }
+        progress
+    }
+
+    /// The engine shut the response of `sid` (`sc_shutw` on an H2 stream).
+    pub(crate) fn h2_stream_shutw(&mut self, c: Id<Conn>, sid: Id<Stream>) {
+        let Some(id) = self.streams.get(sid).map(|s| s.mux_id) else {
+            return;
+        };
+        if let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2_mut()) {
+            h.shut_res(id);
+        }
+        if !self.h2_woken.contains(&c) {
+            self.h2_woken.push(c);
+        }
+    }
+
+    /// The client side of `sid` closed (`front_close` on an H2 stream):
+    /// the stream leaves the mux (`h2_detach`); the connection goes on.
+    pub(crate) fn h2_stream_detach(&mut self, _now: Time, c: Id<Conn>, sid: Id<Stream>) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        let id = s.mux_id;
+        s.scf.sedesc.conn = None;
+        let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2_mut()) else {
+            return;
+        };
+        if h.streams.get(&id).is_some_and(|x| x.sid == Some(sid)) {
+            h.detach(id);
+        }
+        if !self.h2_woken.contains(&c) {
+            self.h2_woken.push(c);
+        }
+    }
+
+    /// An HTTP/2 transaction is over (both messages whole, the response
+    /// encoded): the stream ends and logs; its connection goes on.
+    pub(crate) fn h2_end_txn(&mut self, now: Time, sid: Id<Stream>) {
+        self.http_release_server_conn(now, sid);
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        s.scf.state = ScState::Clo;
+        let c = s.scf.sedesc.conn;
+        if let Some(c) = c {
+            self.h2_stream_detach(now, c, sid);
+        }
+        if let Some(s) = self.streams.get(sid) {
+            if matches!(s.scb.state, ScState::Clo | ScState::Ini) {
+                self.stream_free_keep_session(now, sid);
+            } else {
+                // A server connection still open (not reusable): closed.
+                self.back_close(now, sid, CloseHow::Reset);
+                self.stream_free_keep_session(now, sid);
+            }
+        }
+    }
+
+    /// Closes connection `c` and everything on it: its streams learn it
+    /// as a client close, then the session ends.
+    pub(crate) fn h2_close(&mut self, now: Time, c: Id<Conn>) {
+        let Some(conn) = self.conns.get(c) else {
+            return;
+        };
+        let sess = conn.session;
+        let streams: Vec<Id<Stream>> = conn.mux.streams().collect();
+        for sid in streams {
+            self.sc_conn_error(now, sid, ConnSide::Front);
+        }
+        self.timers.arm(TimerKey::ConnHs(c), None);
+        match sess {
+            Some(sess) => self.session_free(now, sess),
+            None => self.conn_close(now, c, CloseHow::Graceful),
+        }
+    }
+
+    /// The connection's timer: idle too long (GOAWAY, close), or a client
+    /// that does not read what is sent.
+    pub(crate) fn h2_timeout(&mut self, now: Time, c: Id<Conn>) {
+        let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2_mut()) else {
+            return;
+        };
+        if h.state == H2cState::Error || !h.tx_pending().is_empty() {
+            return self.h2_close(now, c);
+        }
+        h.goaway(ErrorCode::NO_ERROR);
+        // Nothing more is processed: close once GOAWAY is out.
+        h.state = H2cState::Error;
+        self.h2_process(now, c);
+    }
+
+    /// Soft stop: every H2 connection says GOAWAY(NO_ERROR) and ends once
+    /// its streams are over (HAProxy's `h2_wake` seeing `stopping`).
+    pub(crate) fn h2_soft_stop(&mut self, now: Time) {
+        let ids: Vec<Id<Conn>> = self
+            .conns
+            .iter()
+            .filter(|(_, x)| matches!(x.mux, Mux::H2(_)))
+            .map(|(id, _)| id)
+            .collect();
+        for c in ids {
+            if let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2_mut()) {
+                h.goaway(ErrorCode::NO_ERROR);
+            }
+            self.h2_process(now, c);
+        }
+    }
+
+    /// Whether a client connection is to speak HTTP/2: its listener says
+    /// `proto h2`, or TLS negotiated ALPN `h2`.
+    pub(crate) fn h2_wanted(&self, c: Id<Conn>) -> bool {
+        let Some(conn) = self.conns.get(c) else {
+            return false;
+        };
+        if let Xprt::Tls(t) = &conn.xprt {
+            if t.alpn() == Some(b"h2") {
+                return true;
+            }
+        }
+        match conn.origin {
+            crate::conn::Origin::Accepted(l) => {
+                self.listeners.get(l.0 as usize).is_some_and(|l| l.proto_h2)
+            }
+            crate::conn::Origin::Dialed => false,
+        }
+    }
+}
