@@ -153,6 +153,11 @@ pub struct Frontend {
 pub struct BackendCfg {
     pub retries: u32,
     pub redispatch: bool,
+    /// `option persist`.
+    pub persist: bool,
+    /// `cookie` (HTTP mode only, as HAProxy: ignored with a warning in
+    /// TCP mode).
+    pub cookie: Option<cfgparse::CookieCfg>,
     pub balance: cfgparse::Balance,
     /// The proxy's own stick table (`stick-table`).
     pub table: Option<crate::stick_table::TableId>,

@@ -1052,6 +1052,7 @@ fn server_lines() {
         check_port: None,
         check_addr: None,
         tls: Default::default(),
+        cookie: None,
         ignored: vec![],
     };
     assert_eq!(full.opts, want);
@@ -1483,13 +1484,58 @@ fn haproxy_capability_warnings() {
 }
 
 #[test]
+fn cookie_persistence_is_parsed_as_haproxy_does() {
+    let text = with_defaults(&[
+        "backend be",
+        "    mode http",
+        "    cookie SRV insert indirect nocache httponly secure domain .a.example domain .b.example attr SameSite=Lax attr Partitioned",
+        "    option persist",
+        "    force-persist if { src 127.0.0.1 }",
+        "    ignore-persist unless { path_beg /app }",
+        "    server s1 10.0.0.1:80 cookie c1",
+        "    server s2 10.0.0.2:80",
+    ]);
+    let p = parse_ok(&text);
+    let be = proxy(&p.config, "be");
+    let c = be.cookie.as_ref().expect("cookie");
+    assert_eq!(c.name, "SRV");
+    assert!(c.insert && c.indirect && c.nocache && c.httponly && c.secure);
+    assert!(!c.rewrite && !c.prefix && !c.preserve && !c.postonly);
+    assert_eq!(c.domain.as_deref(), Some(".a.example; domain=.b.example"));
+    assert_eq!(c.attrs.as_deref(), Some("SameSite=Lax; Partitioned"));
+    assert!(be.options.persist);
+    let kinds: Vec<(bool, bool)> = be
+        .persist_rules
+        .iter()
+        .map(|r| (r.force, r.cond.negate))
+        .collect();
+    assert_eq!(kinds, [(true, false), (false, true)]);
+    assert_eq!(be.server("s1").unwrap().opts.cookie.as_deref(), Some("c1"));
+    assert_eq!(be.server("s2").unwrap().opts.cookie, None);
+
+    for (line, err) in [
+        ("cookie", "'cookie' expects <cookie_name> as argument."),
+        ("cookie S rewrite indirect", "cookie 'rewrite' and 'indirect' modes are incompatible."),
+        ("cookie S rewrite insert", "cookie 'rewrite', 'insert' and 'prefix' modes are incompatible."),
+        ("cookie S preserve", "cookie 'preserve' requires at least 'insert' or 'indirect'."),
+        ("cookie S insert bogus", "'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', 'domain', 'maxidle', 'dynamic', 'maxlife' and 'attr' options."),
+        ("cookie S insert maxidle 30m", "'cookie maxidle' is not supported by Sluice: it changes which clients keep their server and what Set-Cookie holds."),
+        ("force-persist", "'force-persist' requires either 'if' or 'unless' followed by a condition."),
+    ] {
+        let text = with_defaults(&["backend be", &format!("    {line}")]);
+        let e = parse("t.cfg", &text, opts()).unwrap_err();
+        assert_eq!(e.errors[0].message, err, "{line}");
+    }
+}
+
+#[test]
 fn harmless_proxy_keywords_warn_and_unknown_ones_fail() {
     let text = with_defaults(&[
         "backend be",
         "    description the app",
         "    hash-type consistent",
         "    errorfile 503 /etc/503.http",
-        "    cookie SRV insert",
+        "    cookie SRV insert dynamic",
         "    stats enable",
         "    frobnicate 1",
         "    no frobnicate",
@@ -1503,7 +1549,7 @@ fn harmless_proxy_keywords_warn_and_unknown_ones_fail() {
             // refused with the reason, never ignored.
             "parsing [t.cfg:7] : 'hash-type' is not supported by Sluice: it changes which server a hash-based algorithm picks.",
             "parsing [t.cfg:8] : 'errorfile' is not supported by Sluice: it changes what clients receive.",
-            "parsing [t.cfg:9] : unknown keyword 'cookie' in 'backend' section",
+            "parsing [t.cfg:9] : 'cookie dynamic' is not supported by Sluice: it changes which clients keep their server and what Set-Cookie holds.",
             "parsing [t.cfg:10] : 'stats' is not supported by Sluice: the stats page answers requests without a server (the stats socket is supported).",
             "parsing [t.cfg:11] : unknown keyword 'frobnicate' in 'backend' section",
             "parsing [t.cfg:12] : negation/default currently supported only for options, log, busy-polling, set-dumpable, strict-limits, insecure-fork-wanted and numa-cpu-mapping.",

@@ -131,9 +131,11 @@ impl Engine {
             Some(p) => Some(p.srv.take()),
             None => None,
         };
-        let chosen = match pre {
-            Some(srv) => srv,
-            None => self
+        let direct = self.streams[sid].direct_srv.take();
+        let chosen = match (pre, direct) {
+            (Some(srv), _) => srv,
+            (None, Some(srv)) => Some(srv),
+            (None, None) => self
                 .use_server_match(now, sid)
                 .or_else(|| self.stick_match(now, sid)),
         };
@@ -237,7 +239,7 @@ impl Engine {
 
     /// `use-server` rules (HAProxy's `process_server_rules`): the first
     /// whose condition holds and whose server is not down picks it.
-    fn use_server_match(&mut self, now: Time, sid: Id<Stream>) -> Option<ServerId> {
+    pub(crate) fn use_server_match(&mut self, now: Time, sid: Id<Stream>) -> Option<ServerId> {
         let be = self.streams[sid].be;
         self.proxies[be].be.as_ref()?;
         let rules = std::sync::Arc::clone(&self.proxies[be].rules);
@@ -259,12 +261,19 @@ impl Engine {
                     n
                 }
             };
-            let servers = &self.proxies[be].be.as_ref()?.servers;
+            let b = self.proxies[be].be.as_ref()?;
+            let servers = &b.servers;
             // A dynamic name that is no server ends the rules (HAProxy).
             let i = servers.iter().position(|s| s.cfg.name == name)?;
             let s = &servers[i];
-            if s.state != crate::backend::server::SrvState::Stopped
-                && s.admin != crate::backend::server::SrvAdmin::Maint
+            // `option persist` and `force-persist` send to a down server.
+            let force = b.cfg.persist
+                || self.streams[sid]
+                    .flags
+                    .contains(crate::stream::SfFlags::FORCE_PRST);
+            if force
+                || (s.state != crate::backend::server::SrvState::Stopped
+                    && s.admin != crate::backend::server::SrvAdmin::Maint)
             {
                 return Some(ServerId::new(be, i));
             }

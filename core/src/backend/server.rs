@@ -197,6 +197,8 @@ pub struct ServerCfg {
     pub tls: Option<std::sync::Arc<crate::conn::tls::SrvCtx>>,
     /// `check` and its settings.
     pub check: Option<CheckCfg>,
+    /// `cookie VALUE` (HAProxy's `srv->cookie`), kept only in HTTP mode.
+    pub cookie: Option<String>,
 }
 
 /// What one engine (one thread, with issue 13) keeps of a server for

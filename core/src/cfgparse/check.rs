@@ -521,6 +521,26 @@ fn tcp_mode_warnings(px: &Proxy, d: &mut Diags) {
             ));
         }
     }
+    if px.cookie.is_some() && px.kind.is_backend() {
+        d.warn(at(
+            &px.place,
+            px.kind.keyword(),
+            format!(
+                "cookie will be ignored for {kind} '{}' (needs 'mode http').",
+                px.name
+            ),
+        ));
+    }
+    for s in px.servers.iter().filter(|s| s.opts.cookie.is_some()) {
+        d.warn(at(
+            &s.place,
+            "server",
+            format!(
+                "{kind} '{}' : ignoring cookie for server '{}' as HTTP mode is disabled.",
+                px.name, s.name
+            ),
+        ));
+    }
     if px.options.httplog && px.kind.is_frontend() {
         d.warn(at(&px.place, "option", format!(
             "'option httplog' not usable with {kind} '{}' (needs 'mode http'). Falling back to 'option tcplog'.",

@@ -272,10 +272,9 @@ pub const REFUSED_BIND_OPTIONS: &[(&str, &str)] = &[
 
 /// Server options accepted with a warning, with the number of values each
 /// takes: connection-pool tuning, and options that only matter to a
-/// refused keyword (`cookie` to the backend's `cookie`, `alpn` and
+/// refused keyword (`alpn` and
 /// `check-alpn` to `ssl`, `log-proto` to log servers, `ws` to HTTP/2).
 pub const SERVER_OPTIONS: &[(&str, usize)] = &[
-    ("cookie", 1),
     ("init-addr", 1),
     ("pool-max-conn", 1),
     ("pool-purge-delay", 1),

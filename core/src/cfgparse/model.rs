@@ -474,6 +474,54 @@ pub enum Balance {
     Source,
 }
 
+/// `cookie NAME [rewrite|insert|prefix] [indirect] [nocache] [postonly]
+/// [preserve] [httponly] [secure] [domain D]... [attr A]...` (HAProxy's
+/// `cookie_name`, `ck_opts` (`PR_CK_*`), `cookie_domain`, `cookie_attrs`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CookieCfg {
+    pub name: String,
+    /// `rewrite` (`PR_CK_RW`): the server's `Set-Cookie` value is replaced.
+    pub rewrite: bool,
+    /// `insert` (`PR_CK_INS`): the proxy adds its own `Set-Cookie`.
+    pub insert: bool,
+    /// `prefix` (`PR_CK_PFX`): the server's cookie is prefixed `VALUE~`.
+    pub prefix: bool,
+    /// `indirect` (`PR_CK_IND`).
+    pub indirect: bool,
+    /// `nocache` (`PR_CK_NOC`).
+    pub nocache: bool,
+    /// `postonly` (`PR_CK_POST`).
+    pub postonly: bool,
+    /// `preserve` (`PR_CK_PSV`).
+    pub preserve: bool,
+    /// `httponly` (`PR_CK_HTTPONLY`).
+    pub httponly: bool,
+    /// `secure` (`PR_CK_SECURE`).
+    pub secure: bool,
+    /// `domain D`, joined with `; domain=` as HAProxy does.
+    pub domain: Option<String>,
+    /// `attr A`, joined with `; `.
+    pub attrs: Option<String>,
+}
+
+impl CookieCfg {
+    /// HAProxy's `PR_CK_ANY`: a mode that makes the log's cookie
+    /// characters meaningful.
+    pub fn any_mode(&self) -> bool {
+        self.rewrite || self.insert || self.prefix || self.indirect
+    }
+}
+
+/// `force-persist if|unless COND` / `ignore-persist if|unless COND`
+/// (HAProxy's `struct persist_rule`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersistRule {
+    pub place: Place,
+    /// `force-persist` (else `ignore-persist`).
+    pub force: bool,
+    pub cond: Cond,
+}
+
 /// `http-reuse never|safe|aggressive|always`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum HttpReuse {
@@ -589,6 +637,8 @@ pub struct ProxyOptions {
     pub tcp_check: bool,
     /// `option redis-check`: `PING`, expect `+PONG`.
     pub redis_check: bool,
+    /// `option persist`: a cookie or `use-server` may send to a down server.
+    pub persist: bool,
 }
 
 /// `http-check expect [!] status CODES`.
@@ -634,6 +684,9 @@ pub struct ServerOptions {
     /// `sni`, `alpn`, ...), kept even without `ssl` (a `default-server`
     /// may set them for servers that add `ssl`).
     pub tls: SrvTls,
+    /// `cookie VALUE`: the value of the backend's persistence cookie that
+    /// names this server.
+    pub cookie: Option<String>,
     /// Recognised options Sluice does not implement (each with a warning).
     pub ignored: Vec<String>,
 }
@@ -782,6 +835,7 @@ impl Default for ServerOptions {
             check_port: None,
             check_addr: None,
             tls: SrvTls::default(),
+            cookie: None,
             ignored: Vec::new(),
         }
     }
@@ -955,6 +1009,10 @@ pub struct Proxy {
     pub logs: Vec<ProxyLog>,
     pub stick_table: Option<TableDecl>,
     pub stick_rules: Vec<StickRule>,
+    /// `cookie`: cookie-based persistence.
+    pub cookie: Option<CookieCfg>,
+    /// `force-persist` and `ignore-persist` rules, in order.
+    pub persist_rules: Vec<PersistRule>,
     pub acls: Vec<RuleLine>,
     /// `tcp-request inspect-delay`.
     pub tcp_request_inspect_delay_ms: Option<u32>,
@@ -1018,6 +1076,8 @@ impl Proxy {
             logs: Vec::new(),
             stick_table: None,
             stick_rules: Vec::new(),
+            cookie: None,
+            persist_rules: Vec::new(),
             acls: Vec::new(),
             tcp_request_inspect_delay_ms: None,
             tcp_request_connection: Vec::new(),
@@ -1053,6 +1113,7 @@ impl Proxy {
         p.tcp_checks = defaults.tcp_checks.clone();
         p.default_server = defaults.default_server.clone();
         p.logs = defaults.logs.clone();
+        p.cookie = defaults.cookie.clone();
         if kind.is_frontend() || kind == ProxyKind::Defaults {
             p.default_backend = defaults.default_backend.clone();
         }

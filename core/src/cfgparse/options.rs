@@ -11,6 +11,7 @@ type Field = fn(&mut ProxyOptions) -> &mut bool;
 /// Boolean options: name, field, the capability they need.
 const FLAGS: &[(&str, Field, Cap)] = &[
     ("redispatch", |o| &mut o.redispatch, Cap::Backend),
+    ("persist", |o| &mut o.persist, Cap::Backend),
     ("splice-auto", |o| &mut o.splice_auto, Cap::Any),
     ("splice-request", |o| &mut o.splice_request, Cap::Any),
     ("splice-response", |o| &mut o.splice_response, Cap::Any),

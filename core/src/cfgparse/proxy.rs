@@ -7,7 +7,8 @@
 //! a frontend and for what a `defaults` section may not hold.
 
 use super::model::{
-    Balance, Global, HttpCheckExpect, HttpReuse, Mode, Proxy, ProxyKind, ProxyOptions, TableDecl,
+    Balance, CookieCfg, Global, HttpCheckExpect, HttpReuse, Mode, Proxy, ProxyKind, ProxyOptions,
+    TableDecl,
 };
 use super::{ignored, log, options, rules, server, table, Diagnostic, Diags, Ln};
 
@@ -53,6 +54,8 @@ const NOT_IN_DEFAULTS: &[(&str, bool)] = &[
     ("use-server", false),
     ("stick", false),
     ("stick-table", false),
+    ("force-persist", false),
+    ("ignore-persist", false),
     ("acl", true),
     ("tcp-request", true),
     ("tcp-response", true),
@@ -98,6 +101,8 @@ pub(super) fn parse(
         }
         "timeout" => timeout(px, ln, d),
         "balance" => balance(px, ln, d),
+        "cookie" => cookie(px, ln, d),
+        "force-persist" | "ignore-persist" => rules::persist(px, ln, d),
         "retries" => retries(px, ln, d),
         "option" => options::parse(px, base, ln, d),
         "http-reuse" => http_reuse(px, ln, d),
@@ -266,6 +271,98 @@ fn balance(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic>
     ln.no_extra(2)?;
     if warn_if_not_cap(px, ln, "balance", Cap::Backend, d) {
         px.balance = b;
+    }
+    Ok(())
+}
+
+/// `cookie NAME [options]` (HAProxy's `cfg_parse_listen`): every line
+/// starts over; `maxidle`, `maxlife` and `dynamic` are refused.
+fn cookie(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    let cap = warn_if_not_cap(px, ln, "cookie", Cap::Backend, d);
+    if ln.arg(1).is_empty() {
+        return Err(ln.diag("'cookie' expects <cookie_name> as argument."));
+    }
+    let mut c = CookieCfg {
+        name: ln.arg(1).to_string(),
+        ..CookieCfg::default()
+    };
+    let mut i = 2;
+    while !ln.arg(i).is_empty() {
+        let opt = ln.arg(i);
+        match opt {
+            "rewrite" => c.rewrite = true,
+            "indirect" => c.indirect = true,
+            "insert" => c.insert = true,
+            "nocache" => c.nocache = true,
+            "postonly" => c.postonly = true,
+            "preserve" => c.preserve = true,
+            "prefix" => c.prefix = true,
+            "httponly" => c.httponly = true,
+            "secure" => c.secure = true,
+            "domain" => {
+                let v = ln.arg(i + 1);
+                if v.is_empty() {
+                    return Err(ln.diag("'domain' expects <domain> as argument."));
+                }
+                if !v.contains('.') {
+                    d.warn(ln.diag(format!(
+                        "domain '{v}' contains no embedded dot, this configuration may not work properly (see RFC6265#5.2.3)."
+                    )));
+                }
+                if let Some(bad) = v.chars().find(|ch| !(ch.is_ascii_alphanumeric() || "-._".contains(*ch))) {
+                    return Err(ln.diag(format!(
+                        "character '{bad}' is not permitted in domain name '{v}'."
+                    )));
+                }
+                c.domain = Some(match c.domain.take() {
+                    None => v.to_string(),
+                    Some(prev) => format!("{prev}; domain={v}"),
+                });
+                i += 1;
+            }
+            "attr" => {
+                let v = ln.arg(i + 1);
+                if v.is_empty() {
+                    return Err(ln.diag("'attr' expects <value> as argument."));
+                }
+                if let Some(bad) = v.bytes().find(|b| b.is_ascii_control() || *b == b';') {
+                    return Err(ln.diag(format!(
+                        "character '%x{bad:02X}' is not permitted in attribute value."
+                    )));
+                }
+                c.attrs = Some(match c.attrs.take() {
+                    None => v.to_string(),
+                    Some(prev) => format!("{prev}; {v}"),
+                });
+                i += 1;
+            }
+            "maxidle" | "maxlife" | "dynamic" => {
+                return Err(ln.diag(format!(
+                    "'cookie {opt}' is not supported by Sluice: it changes which clients keep their server and what Set-Cookie holds."
+                )))
+            }
+            _ => return Err(ln.diag(
+                "'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', 'domain', 'maxidle', 'dynamic', 'maxlife' and 'attr' options.",
+            )),
+        }
+        i += 1;
+    }
+    if c.rewrite && c.indirect {
+        return Err(ln.diag("cookie 'rewrite' and 'indirect' modes are incompatible."));
+    }
+    if [c.rewrite, c.insert, c.prefix]
+        .iter()
+        .filter(|b| **b)
+        .count()
+        > 1
+    {
+        return Err(ln.diag("cookie 'rewrite', 'insert' and 'prefix' modes are incompatible."));
+    }
+    if c.preserve && !c.insert && !c.indirect {
+        return Err(ln.diag("cookie 'preserve' requires at least 'insert' or 'indirect'."));
+    }
+    if cap {
+        px.cookie = Some(c);
     }
     Ok(())
 }

@@ -6,7 +6,9 @@
 //! The parser does not know actions or sample fetches; it splits a rule's
 //! condition from its action words at the first bare `if` or `unless`.
 
-use super::model::{Cond, Proxy, ProxyKind, RuleLine, StickKind, StickRule, UseBackend, UseServer};
+use super::model::{
+    Cond, PersistRule, Proxy, ProxyKind, RuleLine, StickKind, StickRule, UseBackend, UseServer,
+};
 use super::proxy::{warn_if_not_cap, Cap};
 use super::{check_name, Diagnostic, Diags, Ln};
 
@@ -211,6 +213,31 @@ pub(super) fn use_server(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(
         name: ln.arg(1).to_string(),
         cond,
     });
+    Ok(())
+}
+
+/// `force-persist if|unless COND`, `ignore-persist if|unless COND`.
+pub(super) fn persist(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    let kw = ln.kw();
+    let cap = warn_if_not_cap(px, ln, kw, Cap::Backend, d);
+    if !matches!(ln.arg(1), "if" | "unless") {
+        return Err(ln.diag(format!(
+            "'{kw}' requires either 'if' or 'unless' followed by a condition."
+        )));
+    }
+    let (_, cond) = split_cond(ln, &ln.words[1..], kw)?;
+    let Some(cond) = cond else {
+        return Err(ln.diag(format!(
+            "'{kw}' requires either 'if' or 'unless' followed by a condition."
+        )));
+    };
+    if cap {
+        px.persist_rules.push(PersistRule {
+            place: ln.place(),
+            force: kw == "force-persist",
+            cond,
+        });
+    }
     Ok(())
 }
 

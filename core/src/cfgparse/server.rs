@@ -271,6 +271,14 @@ fn server_option(
             }
             Ok(2)
         }
+        "cookie" => {
+            let v = ln.arg(i + 1);
+            if v.is_empty() {
+                return Err(ln.diag(format!("{who} : 'cookie' expects <value> as argument.")));
+            }
+            o.cookie = Some(v.to_string());
+            Ok(2)
+        }
         "id" => Err(ln.diag(format!("{who} : 'id' is not allowed here."))),
         _ => {
             if let Some(n) = super::tls::server_option(&mut o.tls, g, ln, i, who, d)? {

@@ -476,6 +476,9 @@ impl Engine {
                 },
                 check: check_cfg,
                 tls: self.build_server_tls(cfg, p, s, addr)?,
+                // HAProxy ignores a server cookie outside HTTP mode (with a
+                // warning from the checker).
+                cookie: o.cookie.clone().filter(|_| p.mode == cfgparse::Mode::Http),
             };
             servers.push(Server {
                 cfg: std::sync::Arc::new(cfg),
@@ -556,6 +559,8 @@ impl Engine {
             cfg: std::sync::Arc::new(BackendCfg {
                 retries: p.retries,
                 redispatch: p.options.redispatch,
+                persist: p.options.persist,
+                cookie: p.cookie.clone().filter(|_| p.mode == cfgparse::Mode::Http),
                 balance: p.balance,
                 table,
                 stick,

@@ -132,6 +132,16 @@ pub struct HttpTxn {
     pub bytes_out: u64,
     /// `http-request tarpit`: the answer held until `req.analyse_exp`.
     pub tarpit: Option<Vec<u8>>,
+    /// The request's persistence cookie (`TX_CK_*`).
+    pub ck: crate::http::cookie::CkState,
+    /// The response's persistence cookie (`TX_SCK_*`).
+    pub sck: crate::http::cookie::SckState,
+    /// The client's cookie carried a last-seen / first-seen date.
+    pub ck_dates: (bool, bool),
+    /// `TX_CACHEABLE`, `TX_CACHE_COOK`: whether the response may be
+    /// cached (by a shared cache, cookie included).
+    pub cacheable: bool,
+    pub cache_cook: bool,
 }
 
 impl HttpTxn {
@@ -154,6 +164,11 @@ impl HttpTxn {
             t_res_head: None,
             bytes_out: 0,
             tarpit: None,
+            ck: Default::default(),
+            sck: Default::default(),
+            ck_dates: (false, false),
+            cacheable: false,
+            cache_cook: false,
         }
     }
 }
@@ -419,6 +434,7 @@ impl Engine {
             return self.http_reply_error(now, sid, 503, ErrCode::SrvCl, FinSt::Req);
         };
         self.stream_set_backend(sid, be);
+        self.http_persist_rules(now, sid, &head);
         if be != fe {
             if self.tcp_content_rules(now, sid, be, Some(&head), false) == ContentVerdict::Reject {
                 return self.http_content_reject(now, sid);
@@ -428,6 +444,7 @@ impl Engine {
                 return;
             }
         }
+        let mut head = self.http_req_cookies(now, sid, head);
         if self.proxies[fe].logcfg.unique_id_header.is_some() {
             head = self.add_unique_id_header(now, sid, head);
         }
@@ -818,6 +835,7 @@ impl Engine {
         if self.http_res_verdict(now, sid, &mut head) {
             return;
         }
+        self.http_res_cookies(sid, &mut head);
         let s = &mut self.streams[sid];
         let txn = s.txn.as_mut().expect("http stream");
         let close = txn.flags.contains(TxnFlags::CLI_CLOSE);

@@ -7,7 +7,9 @@
 
 pub(crate) mod act;
 pub mod ana;
+pub mod cookie;
 pub(crate) mod fetch;
 pub mod h1;
 pub mod h2;
 pub mod htx;
+mod persist;

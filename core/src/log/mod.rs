@@ -215,9 +215,15 @@ impl Engine {
         } else {
             t.request_line.as_str()
         };
+        // The cookie characters of `%tsc`, when the backend has a
+        // persistence cookie mode (HAProxy's `PR_CK_ANY`).
+        let (ck, sck) = match be.be.as_ref().and_then(|b| b.cfg.cookie.as_ref()) {
+            Some(c) if c.any_mode() => (t.ck.ch(), t.sck.ch()),
+            _ => ('-', '-'),
+        };
         let _ = write!(
             out,
-            " [{date}] {}{} {}/{} {tr_req}/{tw}/{tc}/{tr}/{ta} {status} {} - - {}{}--",
+            " [{date}] {}{} {}/{} {tr_req}/{tw}/{tc}/{tr}/{ta} {status} {} - - {}{}{ck}{sck}",
             fe.name,
             self.fe_ssl_mark(s),
             be.name,
@@ -442,7 +448,16 @@ impl Engine {
                 st.push(s.err.ch());
                 st.push(s.finst.ch());
                 if v == LogVar::TermStateCk {
-                    st.push_str("--");
+                    // The cookie characters, when the backend has a
+                    // persistence cookie mode (HAProxy's `PR_CK_ANY`).
+                    let ck = be.be.as_ref().and_then(|b| b.cfg.cookie.as_ref());
+                    match (txn, ck) {
+                        (Some(t), Some(c)) if c.any_mode() => {
+                            st.push(t.ck.ch());
+                            st.push(t.sck.ch());
+                        }
+                        _ => st.push_str("--"),
+                    }
                 }
                 out.raw(&st)
             }

@@ -389,6 +389,15 @@ pub struct ServerRule {
     pub cond: Condition,
 }
 
+/// `force-persist|ignore-persist if|unless COND` (HAProxy's
+/// `persist_rule`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PersistRule {
+    /// `force-persist` (`PERSIST_TYPE_FORCE`), else `ignore-persist`.
+    pub force: bool,
+    pub cond: Condition,
+}
+
 /// `stick on|match|store-request|store-response EXPR [table T] [COND]`
 /// (HAProxy's `sticking_rule`).
 #[derive(Clone, Debug, PartialEq)]
@@ -424,6 +433,8 @@ pub struct RuleSet {
     pub switching: Vec<SwitchRule>,
     /// `use-server` rules.
     pub server_rules: Vec<ServerRule>,
+    /// `force-persist` / `ignore-persist` rules (HAProxy's `persist_rules`).
+    pub persist: Vec<PersistRule>,
     /// `stick` rules.
     pub sticking: Vec<StickRule>,
     /// What the operator should read (HAProxy's warnings).

@@ -287,6 +287,7 @@ impl RuleSet {
         }
         b.switching(px, &mut scope, &mut rs.switching);
         b.server_rules(px, &mut scope, &mut rs.server_rules);
+        b.persist_rules(px, &mut scope, &mut rs.persist);
         b.sticking(px, &mut scope, &mut rs.sticking);
         rs.acls = scope
             .iter()
@@ -519,6 +520,25 @@ impl Builder<'_> {
                 file: l.file,
                 line: l.line,
                 server,
+                cond,
+            });
+        }
+    }
+
+    fn persist_rules(&mut self, px: &Proxy, scope: &mut AclScope, out: &mut Vec<PersistRule>) {
+        for r in &px.persist_rules {
+            let kw = if r.force {
+                "force-persist"
+            } else {
+                "ignore-persist"
+            };
+            let l = Self::line_of(&r.place, kw);
+            let label = format!("a '{kw}' rule");
+            let Ok(Some(cond)) = self.cond(&l, Some(&r.cond), &label, Stage::SetSrv, scope) else {
+                continue;
+            };
+            out.push(PersistRule {
+                force: r.force,
                 cond,
             });
         }

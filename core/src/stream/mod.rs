@@ -50,6 +50,10 @@ bitflags! {
         const BE_ASSIGNED = 0x0000_0010;
         /// The stream sat in a queue.
         const QUEUED = 0x0000_0020;
+        /// A `force-persist` rule matched (`SF_FORCE_PRST`).
+        const FORCE_PRST = 0x0000_0040;
+        /// An `ignore-persist` rule matched (`SF_IGNORE_PRST`).
+        const IGNORE_PRST = 0x0000_0080;
     }
 }
 
@@ -161,6 +165,10 @@ pub struct Stream {
     pub srv: Option<ServerId>,
     /// The server of the last failed attempt (avoided when redispatching).
     pub prev_srv: Option<ServerId>,
+    /// The server a persistence cookie or a `use-server` rule chose while
+    /// the request was analysed (HAProxy sets `SF_DIRECT|SF_ASSIGNED`
+    /// there); taken by the first server assignment.
+    pub direct_srv: Option<ServerId>,
     pub req: Channel,
     pub res: Channel,
     pub scf: StConn,
@@ -339,6 +347,7 @@ impl Engine {
             be,
             srv: None,
             prev_srv: None,
+            direct_srv: None,
             req: Channel::new(),
             res: Channel::new(),
             scf: StConn::new(ScState::Est),
