@@ -31,6 +31,75 @@ pub fn engine_tcp(data: &[u8]) {
     engine_ops::run(engine_ops::Target::Tcp, data);
 }
 
+/// Target `engine_tls`: the same operations against TLS listeners and a
+/// TLS server ([`engine_ops::TLS_CFG`]): arbitrary bytes as TLS records
+/// after real ClientHellos, or instead of them, both ways. The caller
+/// hands in the crypto provider (ring's in the fuzz target and the corpus
+/// replay: the engine's crate builds none).
+pub fn engine_tls(data: &[u8], provider: std::sync::Arc<rustls::crypto::CryptoProvider>) {
+    engine_ops::run_tls(data, provider);
+}
+
+/// Target `client_hello_sni`: the ClientHello parser behind `req.ssl_sni`
+/// (HAProxy's `smp_fetch_ssl_hello_sni`). Invariants: bytes after the
+/// first record change nothing; every strict prefix of a whole record is
+/// `Incomplete` (the inspect-delay waits for more, never decides early); a
+/// name is bytes of the record; and where rustls's own ClientHello parser
+/// (`rustls::server::Acceptor`) reads a valid SNI from a record holding
+/// exactly one ClientHello, the parser finds the same name.
+pub fn client_hello_sni(data: &[u8]) {
+    use crate::http::fetch::{tls_sni, Sni};
+    let full = tls_sni(data);
+    if data.len() < 5 || data[0] != 0x16 || data[1] != 3 {
+        return;
+    }
+    let rec_len = usize::from(data[3]) << 8 | usize::from(data[4]);
+    let end = 5 + rec_len;
+    if data.len() < end {
+        assert_eq!(full, Sni::Incomplete, "a record not all there");
+        return;
+    }
+    assert_eq!(tls_sni(&data[..end]), full, "bytes after the record count");
+    // Strict prefixes: all of the short ones, then 64 spread over the rest.
+    let step = (end / 64).max(1);
+    for k in (0..end.min(16)).chain((16..end).step_by(step)) {
+        assert_eq!(
+            tls_sni(&data[..k]),
+            Sni::Incomplete,
+            "prefix of {k} bytes decided"
+        );
+    }
+    if let Sni::Name(n) = &full {
+        assert!(
+            n.is_empty() || data[5..end].windows(n.len()).any(|w| w == n.as_slice()),
+            "the name is not in the record"
+        );
+    }
+    // One ClientHello, the whole record.
+    let hs_len = data.get(6..9).map_or(0, |b| {
+        usize::from(b[0]) << 16 | usize::from(b[1]) << 8 | usize::from(b[2])
+    });
+    if data.get(5) != Some(&1) || hs_len + 4 != rec_len {
+        return;
+    }
+    let mut acc = rustls::server::Acceptor::default();
+    if acc.read_tls(&mut &data[..end]).is_err() {
+        return;
+    }
+    if let Ok(Some(accepted)) = acc.accept() {
+        if let Some(name) = accepted.client_hello().server_name() {
+            match &full {
+                Sni::Name(n) => assert!(
+                    n.eq_ignore_ascii_case(name.as_bytes()),
+                    "rustls reads SNI {name:?}, req.ssl_sni {:?}",
+                    n.escape_ascii().to_string()
+                ),
+                other => panic!("rustls reads SNI {name:?}, req.ssl_sni {other:?}"),
+            }
+        }
+    }
+}
+
 use crate::peers::dissect::{DissectError, Dissector, Item, Start};
 use crate::peers::handshake::{self, HandshakeError, HelloLines, StatusCode, Version};
 use crate::peers::varint::{self, VarintError};

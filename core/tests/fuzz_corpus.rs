@@ -108,6 +108,75 @@ fn engine_tcp_corpus() {
     replay("engine_tcp", sluice_core::fuzzing::engine_tcp, 10);
 }
 
+/// ring's provider, as `proxy-mio` and the `engine_tls` fuzz target hand
+/// it in.
+fn ring() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
+    #[allow(deprecated)] // ring lacks post-quantum kx only
+    std::sync::Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn engine_tls(data: &[u8]) {
+    sluice_core::fuzzing::engine_tls(data, ring());
+}
+
+#[test]
+fn engine_tls_corpus() {
+    replay("engine_tls", engine_tls, 10);
+}
+
+#[test]
+fn client_hello_sni_corpus() {
+    replay(
+        "client_hello_sni",
+        sluice_core::fuzzing::client_hello_sni,
+        10,
+    );
+}
+
+/// The TLS seeds reach what they mean to: a real ClientHello gets the
+/// engine's ServerHello flight back, garbage records get an alert and a
+/// close, and every connection is logged as a handshake failure or close.
+#[test]
+fn engine_tls_seeds_reach_the_handshake() {
+    use sluice_core::fuzzing::engine_ops::{client_hellos, trace_tls};
+    assert_eq!(client_hellos(&ring()).len(), 3, "three canned ClientHellos");
+    let read = |name: &str| std::fs::read(fuzz_dir().join("corpus/engine_tls").join(name)).unwrap();
+    let mut out = Vec::new();
+    trace_tls(&read("hello-then-wait"), ring(), &mut out);
+    let text = out.join("\n");
+    // The client received the ServerHello flight (at least a ServerHello
+    // record), starting with a handshake record.
+    let end0 = out
+        .iter()
+        .find(|l| l.starts_with("end 0 client"))
+        .expect("end 0");
+    let got: usize = end0
+        .split(" received")
+        .next()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        got > 100,
+        "the ServerHello flight reached the client: {end0}"
+    );
+    assert!(
+        end0.contains(r#"\\x16\\x03\\x03"#),
+        "a handshake record first: {end0}"
+    );
+    assert!(
+        text.contains("Timeout during SSL handshake"),
+        "the stalled handshake timed out: {text}"
+    );
+    let mut out = Vec::new();
+    trace_tls(&read("garbage-record"), ring(), &mut out);
+    let text = out.join("\n");
+    assert!(text.contains("SSL handshake failure"), "{text}");
+}
+
 // ---------------------------------------------------------------------------
 // Seeds of the engine targets: hand-made operation sequences that reach deep
 // states. `cargo test -p sluice-core --test fuzz_corpus -- --ignored

@@ -26,6 +26,7 @@ pub mod dp;
 pub mod net;
 pub mod oracle;
 pub mod scenario;
+pub mod tls;
 pub mod trace;
 pub mod world;
 

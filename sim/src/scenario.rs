@@ -28,10 +28,13 @@ pub enum Scenario {
     /// The HTTP/1.1 data path: keep-alive clients, pipelining, bodies,
     /// misbehaving servers, rules.
     HttpProxy,
+    /// `tcp-proxy` with TLS on both sides of Sluice: seeded crypto,
+    /// garbage records, truncations, cuts and resets mid-handshake.
+    TlsProxy,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::ReconnectStorm,
         Scenario::PartitionHeal,
         Scenario::RollingReload,
@@ -40,12 +43,16 @@ impl Scenario {
         Scenario::Swarm,
         Scenario::TcpProxy,
         Scenario::HttpProxy,
+        Scenario::TlsProxy,
     ];
 
     /// Whether the scenario runs the data path (one proxy, simulated
     /// clients and servers) rather than a peers mesh.
     pub fn is_datapath(self) -> bool {
-        matches!(self, Scenario::TcpProxy | Scenario::HttpProxy)
+        matches!(
+            self,
+            Scenario::TcpProxy | Scenario::HttpProxy | Scenario::TlsProxy
+        )
     }
 
     pub fn name(self) -> &'static str {
@@ -58,6 +65,7 @@ impl Scenario {
             Scenario::Swarm => "swarm",
             Scenario::TcpProxy => "tcp-proxy",
             Scenario::HttpProxy => "http-proxy",
+            Scenario::TlsProxy => "tls-proxy",
         }
     }
 
@@ -231,7 +239,9 @@ impl Spec {
             Scenario::MalformedPeer => spec.malformed(rng, dur),
             Scenario::SlowPeer => spec.slow(rng, dur),
             Scenario::Swarm => spec.swarm(rng, dur),
-            Scenario::TcpProxy | Scenario::HttpProxy => unreachable!("data path"),
+            Scenario::TcpProxy | Scenario::HttpProxy | Scenario::TlsProxy => {
+                unreachable!("data path")
+            }
         }
         spec.faults.sort_by_key(|(t, _)| *t);
         spec

@@ -469,9 +469,9 @@ impl World {
             epoch_ms: 1_795_000_000_000,
             // The peers scenarios have no data path to splice.
             splice: self.spec.dp.as_ref().is_some_and(|d| d.splice),
-            // No TLS in the simulator yet: it needs a seeded crypto
-            // provider of its own (docs/tls.md).
-            tls: None,
+            // `tls-proxy`: the seeded provider and the certificates made
+            // from the seed (`crate::tls`, `dp::tlsw`).
+            tls: self.dp.as_deref().and_then(|d| d.tls_env.clone()),
             #[cfg(feature = "mutants")]
             mutant: self.mutant,
         };
@@ -1185,6 +1185,17 @@ impl World {
 
     /// Appends data from end `e` to its pipe.
     pub(crate) fn net_send(&mut self, cid: u64, e: usize, data: Vec<u8>) {
+        if self.tls_end(cid, e) {
+            return self.tls_send(cid, e, data);
+        }
+        self.net_send_raw(cid, e, data);
+    }
+
+    /// Appends bytes to the pipe as they are (TLS records included).
+    pub(crate) fn net_send_raw(&mut self, cid: u64, e: usize, data: Vec<u8>) {
+        if self.dp.as_deref().is_some_and(|d| d.tls.is_some()) {
+            self.tls_wire_check(cid, e, &data);
+        }
         self.stats.bytes += data.len() as u64;
         self.trace.bytes(&data);
         self.push_segment(cid, e, SegKind::Data(data));
@@ -1224,6 +1235,13 @@ impl World {
         if c.ends[e].tx_shut {
             return;
         }
+        if self.tls_end(cid, e) {
+            let truncate = self.tls_truncates(cid, e);
+            self.tls_shutdown(cid, e, truncate);
+        }
+        let Some(c) = self.conns.get_mut(&cid) else {
+            return;
+        };
         c.ends[e].tx_shut = true;
         self.push_segment(cid, e, SegKind::Fin);
     }
@@ -1231,6 +1249,17 @@ impl World {
     /// The owner of end `e` closes it (RST when `reset`, or when unread
     /// data is left, as Linux does).
     pub(crate) fn net_close(&mut self, cid: u64, e: usize, reset: bool) {
+        if self.tls_end(cid, e) {
+            let open = self
+                .conns
+                .get(&cid)
+                .is_some_and(|c| c.syn == SynState::Open && !c.ends[e].tx_shut);
+            if !reset && open {
+                let truncate = self.tls_truncates(cid, e);
+                self.tls_shutdown(cid, e, truncate);
+            }
+            self.tls_forget(cid, e);
+        }
         let Some(c) = self.conns.get_mut(&cid) else {
             return;
         };

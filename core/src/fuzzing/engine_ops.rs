@@ -66,6 +66,7 @@ use std::collections::VecDeque;
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use crate::conn::tls::TlsEnv;
 use crate::engine::{EngineOptions, StopMode};
 use crate::http::h1::{self, BodyLen, ChunkedDecoder, Decoded, Method, Side};
 use crate::sock::{Action, CloseHow, ListenAddr, ListenerId, LogLine, SockError, SockId};
@@ -79,6 +80,10 @@ pub const MAX_OPS: usize = 1000;
 pub enum Target {
     Http,
     Tcp,
+    /// `engine_tls`: TCP mode behind `bind ... ssl` listeners and an
+    /// `ssl` server: what clients and servers send is read as TLS
+    /// records (see [`run_tls`]).
+    Tls,
 }
 
 /// One operation of the encoding (see the module documentation).
@@ -330,6 +335,141 @@ listen app
     server s2 127.0.0.1:9002 maxconn 1
 ";
 
+/// The TLS engine (`engine_tls`): the TCP section's shape behind two TLS
+/// listeners (one with `accept-proxy`: the PROXY header comes before the
+/// records) and in front of a TLS server and a clear one.
+pub const TLS_CFG: &str = "\
+global
+    maxconn 64
+    tune.bufsize 1024
+    log stdout format raw local0
+defaults
+    mode tcp
+    log global
+    option tcplog
+    timeout connect 200
+    timeout client 500
+    timeout server 500
+    timeout client-fin 100
+    timeout queue 300
+    retries 2
+    option redispatch
+listen app
+    bind 127.0.0.1:8443 ssl crt /fuzz/fe.pem alpn h2,http/1.1
+    bind 127.0.0.1:8444 ssl crt /fuzz/fe.pem accept-proxy maxconn 2
+    maxconn 4
+    balance roundrobin
+    server s1 127.0.0.1:9001 ssl verify none sni str(fuzz.sluice)
+    server s2 127.0.0.1:9002 maxconn 1
+";
+
+/// The certificate and key of [`TLS_CFG`]'s listeners (Ed25519, self-signed
+/// for `fuzz.sluice`, valid to 2126): the driver's file `/fuzz/fe.pem`.
+pub const TLS_PEM: &str = "\
+-----BEGIN CERTIFICATE-----
+MIIBWzCCAQ2gAwIBAgIUR4AE5GBzUkvL4rfesTvr/yJtYoMwBQYDK2VwMBYxFDAS
+BgNVBAMMC2Z1enouc2x1aWNlMCAXDTI2MTIwNjAwMDIzN1oYDzIxMjYxMTEyMDAw
+MjM3WjAWMRQwEgYDVQQDDAtmdXp6LnNsdWljZTAqMAUGAytlcAMhALWa/ydn5mzx
+cH1czAmGAkUJY24wNFR7Q059lURAaTgvo2swaTAdBgNVHQ4EFgQUdy5GakpTmble
+gcRQ7Bco3xKMISEwHwYDVR0jBBgwFoAUdy5GakpTmblegcRQ7Bco3xKMISEwDwYD
+VR0TAQH/BAUwAwEB/zAWBgNVHREEDzANggtmdXp6LnNsdWljZTAFBgMrZXADQQBI
+n02leNzet1NUcwfMRAFw1IH0Yr8zvrIa+cm1P8ZXfuR4dOdQmn+YQsOLryIqG6HI
+sctsa1rH3JJPhYYRT4YN
+-----END CERTIFICATE-----
+-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIAm4lQ2vM0yuI/fweQaATTiutWkV5oU47ygUNJUyV+Iw
+-----END PRIVATE KEY-----
+";
+
+/// What the TLS target's engine gets from its driver: `provider` and
+/// [`TLS_PEM`] as `/fuzz/fe.pem`.
+pub fn tls_env(provider: std::sync::Arc<rustls::crypto::CryptoProvider>) -> TlsEnv {
+    let mut files = crate::conn::tls::TlsFiles::default();
+    files
+        .files
+        .insert("/fuzz/fe.pem".into(), Ok(TLS_PEM.as_bytes().to_vec()));
+    TlsEnv { provider, files }
+}
+
+/// Real ClientHellos from rustls's client on `provider` (TLS 1.3 and 1.2
+/// with SNI and ALPN, TLS 1.2 only, no SNI): the TLS target's canned
+/// requests.
+pub fn client_hellos(provider: &std::sync::Arc<rustls::crypto::CryptoProvider>) -> Vec<Vec<u8>> {
+    use std::sync::Arc;
+    let mut out = Vec::new();
+    let versions: [&[&'static rustls::SupportedProtocolVersion]; 3] = [
+        rustls::ALL_VERSIONS,
+        &[&rustls::version::TLS12],
+        &[&rustls::version::TLS13],
+    ];
+    for (i, v) in versions.into_iter().enumerate() {
+        let Ok(b) =
+            rustls::ClientConfig::builder_with_provider(provider.clone()).with_protocol_versions(v)
+        else {
+            continue;
+        };
+        let mut c = b
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCert(provider.clone())))
+            .with_no_client_auth();
+        if i == 0 {
+            c.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        }
+        c.enable_sni = i != 2;
+        let name = rustls::pki_types::ServerName::try_from("fuzz.sluice").expect("a DNS name");
+        if let Ok(mut conn) = rustls::ClientConnection::new(Arc::new(c), name) {
+            let mut hello = Vec::new();
+            while conn.wants_write() {
+                if conn.write_tls(&mut hello).unwrap_or(0) == 0 {
+                    break;
+                }
+            }
+            out.push(hello);
+        }
+    }
+    out
+}
+
+/// A verifier that accepts any certificate (the canned ClientHellos
+/// never get that far).
+#[derive(Debug)]
+struct AnyCert(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// Admin commands of the `Cli` op; `{be}` and `{t}` are the target's
 /// backend and table.
 const CLI_CMDS: &[&str] = &[
@@ -358,6 +498,8 @@ fn with_body(head: &str, body_len: usize) -> Vec<u8> {
 /// Well-formed (and a few deliberately bad) requests.
 fn canned_requests(t: Target) -> Vec<Vec<u8>> {
     match t {
+        // Replaced by real ClientHellos in `run_tls`.
+        Target::Tls => vec![b"\x16\x03\x01\x00\x00".to_vec()],
         Target::Tcp => vec![
             b"hello\n".to_vec(),
             pattern(3000),
@@ -409,6 +551,13 @@ fn canned_requests(t: Target) -> Vec<Vec<u8>> {
 fn canned_responses(t: Target) -> Vec<Vec<u8>> {
     match t {
         Target::Tcp => vec![b"banner\r\n".to_vec(), pattern(3000), b"ok".to_vec()],
+        // To the engine's TLS client: an alert, a bare ServerHello-looking
+        // header, clear text.
+        Target::Tls => vec![
+            b"\x15\x03\x03\x00\x02\x02\x28".to_vec(),
+            b"\x16\x03\x03\x00\x04\x02\x00\x00\x00".to_vec(),
+            b"banner\r\n".to_vec(),
+        ],
         Target::Http => vec![
             b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(),
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n".to_vec(),
@@ -909,15 +1058,17 @@ macro_rules! split {
 }
 
 impl World {
-    fn new(target: Target, opts: Options) -> World {
+    fn new(target: Target, opts: Options, tls: Option<TlsEnv>) -> World {
         let text = match target {
             Target::Http => HTTP_CFG,
             Target::Tcp => TCP_CFG,
+            Target::Tls => TLS_CFG,
         };
         let eopts = EngineOptions {
             seed: 1,
             epoch_ms: 1_795_302_242_000,
             splice: opts.splice,
+            tls,
             ..EngineOptions::default()
         };
         let mut engine = testkit::engine_from_text("fuzz.cfg", text, eopts);
@@ -1059,7 +1210,7 @@ impl World {
             Op::Cli { cmd } => {
                 let (be, table) = match self.target {
                     Target::Http => ("be", "fe"),
-                    Target::Tcp => ("app", "app"),
+                    Target::Tcp | Target::Tls => ("app", "app"),
                 };
                 let line = CLI_CMDS[usize::from(cmd) % CLI_CMDS.len()]
                     .replace("{be}", be)
@@ -1238,6 +1389,10 @@ impl World {
     /// server's bytes): nothing lost in the middle, duplicated, reordered
     /// or mixed between connections.
     fn check_tcp_bytes(&self) {
+        if self.target == Target::Tls {
+            // Ciphertext on one side, plaintext on the other.
+            return;
+        }
         let stream = |e: &End, got: bool| {
             if got {
                 e.tcp_got.clone().unwrap_or_default()
@@ -1269,7 +1424,7 @@ impl World {
 /// Runs one input against `target`.
 pub fn run(target: Target, data: &[u8]) {
     let (opts, ops) = decode(data);
-    let mut w = World::new(target, opts);
+    let mut w = World::new(target, opts, None);
     for op in &ops {
         w.run(op);
     }
@@ -1283,7 +1438,27 @@ pub fn run(target: Target, data: &[u8]) {
 pub fn trace(target: Target, data: &[u8], out: &mut Vec<String>) {
     let (opts, ops) = decode(data);
     out.push(format!("{opts:?}"));
-    let mut w = World::new(target, opts);
+    let w = World::new(target, opts, None);
+    trace_world(w, ops, out);
+}
+
+/// [`trace`] for the TLS target ([`run_tls`]).
+pub fn trace_tls(
+    data: &[u8],
+    provider: std::sync::Arc<rustls::crypto::CryptoProvider>,
+    out: &mut Vec<String>,
+) {
+    let (opts, ops) = decode(data);
+    out.push(format!("{opts:?}"));
+    let hellos = client_hellos(&provider);
+    let mut w = World::new(Target::Tls, opts, Some(tls_env(provider)));
+    if !hellos.is_empty() {
+        w.requests = hellos;
+    }
+    trace_world(w, ops, out);
+}
+
+fn trace_world(mut w: World, ops: Vec<Op>, out: &mut Vec<String>) {
     w.trace = Some(Vec::new());
     let flush = |w: &mut World, out: &mut Vec<String>| {
         out.extend(w.trace.as_mut().map(std::mem::take).unwrap_or_default());
@@ -1312,4 +1487,23 @@ pub fn trace(target: Target, data: &[u8], out: &mut Vec<String>) {
     if let Err(e) = r {
         std::panic::resume_unwind(e);
     }
+}
+
+/// Runs one input against the TLS target ([`TLS_CFG`]) with the crypto
+/// provider the caller hands in (the fuzz target and the corpus replay
+/// use ring's; the engine's crate has none). The ops are those of the
+/// other targets; a client's canned "request" is a real ClientHello, and
+/// raw bytes (`ClientRaw`, `ServerRaw`) land in the middle of records,
+/// after a ClientHello or instead of one.
+pub fn run_tls(data: &[u8], provider: std::sync::Arc<rustls::crypto::CryptoProvider>) {
+    let (opts, ops) = decode(data);
+    let hellos = client_hellos(&provider);
+    let mut w = World::new(Target::Tls, opts, Some(tls_env(provider)));
+    if !hellos.is_empty() {
+        w.requests = hellos;
+    }
+    for op in &ops {
+        w.run(op);
+    }
+    w.finish();
 }

@@ -312,7 +312,7 @@ impl SampleCtx for HttpCtx<'_> {
 
 /// What a TLS ClientHello at the start of a buffer says about SNI.
 #[derive(Debug, PartialEq, Eq)]
-enum Sni {
+pub(crate) enum Sni {
     /// The `host_name` of the `server_name` extension.
     Name(Vec<u8>),
     /// A ClientHello whose end has not arrived.
@@ -324,7 +324,7 @@ enum Sni {
 /// The SNI of a TLS ClientHello (HAProxy's `smp_fetch_ssl_hello_sni`):
 /// one handshake record, `client_hello`, its extensions walked to
 /// `server_name` (type 0) and its first `host_name` entry.
-fn tls_sni(b: &[u8]) -> Sni {
+pub(crate) fn tls_sni(b: &[u8]) -> Sni {
     fn be16(b: &[u8], at: usize) -> Option<usize> {
         Some(usize::from(*b.get(at)?) << 8 | usize::from(*b.get(at + 1)?))
     }

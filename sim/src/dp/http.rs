@@ -629,6 +629,7 @@ pub fn generate(
         clients,
         faults,
         traffic_end: start.add_ms(dur),
+        tls: None,
     }
 }
 

@@ -25,6 +25,7 @@ pub mod check;
 pub mod gen;
 pub mod http;
 pub mod tcp;
+pub mod tlsw;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -174,6 +175,8 @@ pub struct DpSpec {
     pub traffic_end: Time,
     /// No stream may go without progress for longer (see [`Timeouts::hang_bound_ms`]).
     pub hang_ms: u64,
+    /// `tls-proxy`: TLS on both sides ([`tlsw`]).
+    pub tls: Option<tlsw::TlsSpec>,
 }
 
 /// Draws the spec of a data-path scenario (`http`: the HTTP one). In
@@ -219,7 +222,10 @@ pub fn generate(scenario: Scenario, http: bool, rng: &mut Rng) -> Spec {
     } else {
         tcp::generate(rng, start, dur, servers, &hosts)
     };
-    if scenario == Scenario::Swarm {
+    if scenario == Scenario::TlsProxy {
+        tls_spec(rng, &mut dp);
+    }
+    if matches!(scenario, Scenario::Swarm | Scenario::TlsProxy) {
         swarm_faults(rng, &mut dp, start, dur, &hosts);
     }
     let drain_ms = 3 * dp.hang_ms + 120_000;
@@ -242,6 +248,45 @@ pub fn generate(scenario: Scenario, http: bool, rng: &mut Rng) -> Spec {
         adversary_every_ms: 0,
         dp: Some(Box::new(dp)),
     }
+}
+
+/// `tls-proxy`: the drawn `tcp-proxy` spec with TLS on both sides
+/// ([`tlsw`]). PROXY headers (`accept-proxy`, `send-proxy`), slow readers
+/// and splicing are left out: the actors read rustls's plaintext as it
+/// comes (a slow reader would leave plaintext in rustls with no network
+/// event to wake it), and PROXY headers in front of TLS are not modelled
+/// yet.
+fn tls_spec(rng: &mut Rng, dp: &mut DpSpec) {
+    let max_tls12 = rng.chance(1, 3);
+    let mut cfg = String::new();
+    for l in dp.config.lines() {
+        let l = l
+            .replace(" accept-proxy", "")
+            .replace(" send-proxy-v2", "")
+            .replace(" send-proxy", "");
+        cfg.push_str(&l);
+        cfg.push('\n');
+    }
+    dp.config = tlsw::tlsify(&cfg, max_tls12);
+    dp.splice = false;
+    for s in &mut dp.servers {
+        s.send_proxy = None;
+        s.slow = None;
+    }
+    dp.faults
+        .retain(|(_, f)| !matches!(f, DpFault::Slow { .. }));
+    let mut t = tlsw::TlsSpec {
+        max_tls12,
+        ..Default::default()
+    };
+    for c in &mut dp.clients {
+        c.proxy_hdr = None;
+        c.slow_read = None;
+        t.garbage_after
+            .push(rng.chance(1, 10).then(|| rng.below(3000)));
+        t.truncate.push(rng.chance(1, 4));
+    }
+    dp.tls = Some(t);
 }
 
 /// `ms` as a configuration duration.
@@ -555,6 +600,10 @@ pub struct Dp {
     pub sconn_of: BTreeMap<u64, u32>,
     /// HTTP: requests some server saw, `(client, index)`.
     pub http_seen: std::collections::BTreeSet<(u32, u32)>,
+    /// `tls-proxy`: the actors' TLS ([`tlsw`]) and what the proxy's
+    /// engine gets from its driver.
+    pub tls: Option<Box<tlsw::TlsWorld>>,
+    pub tls_env: Option<sluice_core::conn::tls::TlsEnv>,
 }
 
 impl World {
@@ -580,7 +629,14 @@ impl World {
             client_of: BTreeMap::new(),
             sconn_of: BTreeMap::new(),
             http_seen: std::collections::BTreeSet::new(),
+            tls: None,
+            tls_env: None,
         };
+        if d.tls.is_some() {
+            let (env, w) = tlsw::make(&mut self.rng, d.clients.len() as u32);
+            dp.tls = Some(Box::new(w));
+            dp.tls_env = Some(env);
+        }
         for (i, s) in d.servers.iter().enumerate() {
             self.listeners.push((s.addr, ListenOwner::Server(i)));
             dp.servers.push(SrvState {
@@ -713,6 +769,7 @@ impl World {
             }
         }
         let now = self.now;
+        self.tls_client_start(cid);
         let dp = self.dpw();
         dp.client_of.insert(cid, i);
         let c = &mut dp.clients[i as usize];
@@ -781,6 +838,7 @@ impl World {
         dp.servers[srv].conns.push(i);
         dp.sconn_of.insert(cid, i);
         self.stats.dp.srv_conns += 1;
+        self.tls_server_accept(cid);
         if let Some(c) = self.conns.get_mut(&cid) {
             c.ends[1].owner = Some(Owner::Server(i));
         }
@@ -941,6 +999,11 @@ impl World {
         {
             return 0;
         }
+        // A TLS client writes once its handshake is over (as a blocking
+        // client's first write waits for it).
+        if c.cid.is_some_and(|cid| self.tls_handshaking(cid, 0)) {
+            return 0;
+        }
         x.room(0)
     }
 
@@ -963,6 +1026,14 @@ impl World {
     /// sender hears of the room one latency later. Also says whether the
     /// FIN is reached (everything before it read).
     pub(crate) fn take_rx(&mut self, cid: u64, e: usize, limit: usize) -> (Vec<u8>, bool) {
+        if self.tls_end(cid, e) {
+            return self.tls_take_rx(cid, e, limit);
+        }
+        self.take_rx_raw(cid, e, limit)
+    }
+
+    /// [`World::take_rx`] of the bytes as they are on the wire.
+    pub(crate) fn take_rx_raw(&mut self, cid: u64, e: usize, limit: usize) -> (Vec<u8>, bool) {
         let Some(c) = self.conns.get_mut(&cid) else {
             return (Vec::new(), false);
         };

@@ -74,6 +74,8 @@ pub struct TcpClient {
     pub closed_early: bool,
     /// The server connection that got this client's bytes.
     pub sconn: Option<u32>,
+    /// `tls-proxy`: the garbage records went out.
+    pub garbage_sent: bool,
 }
 
 impl TcpClient {
@@ -85,6 +87,7 @@ impl TcpClient {
             idle_done: false,
             closed_early: false,
             sconn: None,
+            garbage_sent: false,
         }
     }
 }
@@ -289,6 +292,7 @@ pub fn generate(
         clients,
         faults,
         traffic_end: start.add_ms(dur),
+        tls: None,
     }
 }
 
@@ -354,6 +358,8 @@ impl World {
                 let c = &mut self.dpw().clients[i as usize];
                 c.state = CState::Open;
                 c.last_progress = now;
+                // The ClientHello (`tls-proxy`).
+                self.tls_flush(cid, 0);
             } else {
                 return;
             }
@@ -449,6 +455,22 @@ impl World {
                     return self.client_close(i, true, "reset");
                 }
             }
+            let garbage = self
+                .dp_spec()
+                .tls
+                .as_ref()
+                .and_then(|t| t.garbage_after[i as usize]);
+            if garbage.is_some_and(|g| sent >= g) && !self.tcp_client(i).garbage_sent {
+                self.tcp_client(i).garbage_sent = true;
+                self.stats.dp.garbage += 1;
+                self.trace.line(format_args!(
+                    "{} client{i} c{cid} garbage records",
+                    now.as_ms()
+                ));
+                self.tls_garbage(cid, 0);
+                continue;
+            }
+            let t = self.tcp_client(i);
             if sent >= total {
                 let end = t.plan.end.clone();
                 match end {
