@@ -50,6 +50,9 @@ pub(crate) struct Listener {
     pub accept_proxy: bool,
     /// `bind ... maxconn N`.
     pub maxconn: Option<u32>,
+    /// Its number in its frontend (HAProxy's `luid`): `bind ... id N`, else
+    /// the lowest free one in line order; 0 for listeners of no frontend.
+    pub luid: u32,
     /// `bind ... ssl crt ...`: the TLS context of its connections.
     pub tls: Option<std::sync::Arc<crate::conn::tls::BindCtx>>,
     /// Live connections accepted here.
@@ -69,6 +72,7 @@ impl Engine {
             name: None,
             accept_proxy: false,
             maxconn: None,
+            luid: 0,
             tls: None,
             nbconn: 0,
             paused: false,
@@ -114,7 +118,7 @@ impl Engine {
     }
 
     /// The name a listener is known by in logs: `bind ... name N`, else
-    /// its number within its frontend from 1 (HAProxy's `luid`, as in
+    /// its number within its frontend (HAProxy's `luid`, as in
     /// `fe/1: SSL handshake failure`), else its address.
     pub(crate) fn listener_name(&self, id: ListenerId) -> String {
         let Some(l) = self.listeners.get(id.0 as usize) else {
@@ -123,13 +127,9 @@ impl Engine {
         if let Some(n) = &l.name {
             return n.clone();
         }
-        let luid = match l.kind {
-            ListenerKind::Frontend { proxy } => self.proxies[proxy]
-                .fe
-                .as_ref()
-                .and_then(|f| f.listeners.iter().position(|&x| x == id)),
-            _ => None,
-        };
-        luid.map_or_else(|| l.addr.to_string(), |i| (i + 1).to_string())
+        match l.kind {
+            ListenerKind::Frontend { .. } => l.luid.to_string(),
+            _ => l.addr.to_string(),
+        }
     }
 }

@@ -63,13 +63,19 @@ impl Engine {
         self.log_px(Some(s.fe), level, line);
     }
 
-    /// `%ci:%cp`: the client address (the PROXY header's when one came).
+    /// `%ci:%cp`: the client address (the PROXY header's when one came);
+    /// for a client of a UNIX socket, `unix` and the listener's id, as
+    /// HAProxy writes them.
     fn write_client(&self, out: &mut String, s: &Stream) {
-        match self.sessions.get(s.sess).and_then(|se| se.src) {
+        let se = self.sessions.get(s.sess);
+        match se.and_then(|se| se.src) {
             Some(a) => {
                 let _ = write!(out, "{}:{}", a.ip(), a.port());
             }
-            None => out.push_str("unix:1"),
+            None => {
+                let luid = se.map_or(0, |se| self.listeners[se.listener.0 as usize].luid);
+                let _ = write!(out, "unix:{luid}");
+            }
         }
     }
 
