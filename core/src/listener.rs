@@ -52,6 +52,9 @@ pub(crate) struct Listener {
     pub maxconn: Option<u32>,
     /// `bind ... proto h2`: clients speak HTTP/2 with prior knowledge.
     pub proto_h2: bool,
+    /// Its number in its frontend (HAProxy's `luid`): `bind ... id N`, else
+    /// the lowest free one in line order; 0 for listeners of no frontend.
+    pub luid: u32,
     /// `bind ... ssl crt ...`: the TLS context of its connections.
     pub tls: Option<std::sync::Arc<crate::conn::tls::BindCtx>>,
     /// Live connections accepted here.
@@ -72,6 +75,7 @@ impl Engine {
             accept_proxy: false,
             maxconn: None,
             proto_h2: false,
+            luid: 0,
             tls: None,
             nbconn: 0,
             paused: false,
@@ -117,7 +121,7 @@ impl Engine {
     }
 
     /// The name a listener is known by in logs: `bind ... name N`, else
-    /// its number within its frontend from 1 (HAProxy's `luid`, as in
+    /// its number within its frontend (HAProxy's `luid`, as in
     /// `fe/1: SSL handshake failure`), else its address.
     pub(crate) fn listener_name(&self, id: ListenerId) -> String {
         let Some(l) = self.listeners.get(id.0 as usize) else {
@@ -126,13 +130,9 @@ impl Engine {
         if let Some(n) = &l.name {
             return n.clone();
         }
-        let luid = match l.kind {
-            ListenerKind::Frontend { proxy } => self.proxies[proxy]
-                .fe
-                .as_ref()
-                .and_then(|f| f.listeners.iter().position(|&x| x == id)),
-            _ => None,
-        };
-        luid.map_or_else(|| l.addr.to_string(), |i| (i + 1).to_string())
+        match l.kind {
+            ListenerKind::Frontend { .. } => l.luid.to_string(),
+            _ => l.addr.to_string(),
+        }
     }
 }

@@ -70,6 +70,11 @@ pub enum ListenAddr {
     /// binding (HAProxy's `sock_inet`/`sock_unix` receivers for
     /// `AF_CUST_EXISTING_FD`).
     Fd(i32),
+    /// A Linux abstract-namespace stream socket (`bind abns@NAME`). As in
+    /// HAProxy, the name is padded with NUL bytes to the whole `sun_path`
+    /// (108 bytes): clients must use the same padded address (HAProxy's
+    /// `server ... abns@NAME` does).
+    Abns(String),
 }
 
 impl fmt::Display for ListenAddr {
@@ -78,6 +83,7 @@ impl fmt::Display for ListenAddr {
             ListenAddr::Tcp(a) => write!(f, "{a}"),
             ListenAddr::Unix { path, .. } => write!(f, "unix@{path}"),
             ListenAddr::Fd(n) => write!(f, "fd@{n}"),
+            ListenAddr::Abns(n) => write!(f, "abns@{n}"),
         }
     }
 }

@@ -1006,7 +1006,8 @@ fn bind_lines() {
     assert!(b.accept_proxy);
     assert_eq!((b.name.as_deref(), b.maxconn), (Some("two"), Some(100)));
     assert_eq!(first(9), Addr::Unix("/run/fe.sock".into()));
-    assert_eq!(fe.binds[9].ignored, ["mode"]);
+    assert!(fe.binds[9].ignored.is_empty());
+    assert_eq!(fe.binds[9].mode, Some(0o600));
     assert_eq!(
         first(10),
         Addr::Inet {

@@ -267,6 +267,7 @@ fn show_stat_counts_requests_and_denied_ones() {
     assert_eq!(stat(&mut w, "be", "BACKEND", "srv_abrt"), "1");
     assert_eq!(stat(&mut w, "be", "s1", "srv_abrt"), "1");
     assert_eq!(stat(&mut w, "be", "s1", "cli_abrt"), "0");
+    w.fin(c);
     w.advance(6000);
     assert_eq!(stat(&mut w, "fe", "FRONTEND", "req_rate"), "0");
     assert_eq!(stat(&mut w, "fe", "FRONTEND", "req_rate_max"), "3");

@@ -60,12 +60,16 @@ fn backend_http_request_rules_run_after_the_frontend_ones() {
     w.send(c, b"GET /admin/secret HTTP/1.1\r\nHost: a\r\n\r\n");
     assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 403 "));
     assert!(w.accepted.is_empty(), "the server saw nothing");
+    // A deny keeps the connection open for the next request (HAProxy).
+    assert!(w.peers[c].closed_by_engine.is_none());
+    w.fin(c);
     let c = w.connect(FE);
     w.send(c, b"GET /tag HTTP/1.1\r\nHost: a\r\n\r\n");
     assert!(
         text(&w.peers[c].from_engine).starts_with("HTTP/1.1 429 "),
         "the frontend's header is seen by the backend's rule"
     );
+    w.fin(c);
     let c = w.connect(FE);
     w.send(c, b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n");
     let s = w.server_peer(S1, 0);
@@ -111,6 +115,7 @@ fn a_frontend_deny_counts_on_the_frontend_only() {
     assert_eq!(stat(&mut w, "be", "BACKEND", "dreq"), "0");
     let log = w.log_texts().pop().unwrap();
     assert!(log.contains(" fe fe/<NOSRV> "), "{log}");
+    w.fin(c);
     w.advance(6000);
     w.assert_drained();
 }
@@ -219,6 +224,7 @@ fn http_after_response_on_every_response() {
         got.starts_with("HTTP/1.1 403 ") && got.contains("\r\nX-After: ,fe\r\n"),
         "{got}"
     );
+    w.fin(c);
     let c = w.connect(FE);
     w.send(c, b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n");
     let s = w.server_peer(S1, 0);

@@ -341,6 +341,30 @@ fn bind_unix(
     Ok(l)
 }
 
+/// Binds a Linux abstract-namespace stream socket as HAProxy does: the
+/// name padded with NUL bytes to the whole `sun_path`, so that HAProxy's
+/// `abns@NAME` clients (which pad the same way) reach it.
+#[cfg(target_os = "linux")]
+fn bind_abns(name: &str) -> io::Result<UnixListener> {
+    use std::os::linux::net::SocketAddrExt;
+    // sun_path is 108 bytes: the leading NUL, then the padded name.
+    const NAME_LEN: usize = 107;
+    if name.len() > NAME_LEN {
+        return Err(io::Error::other("name too long for an abstract socket"));
+    }
+    let mut padded = name.as_bytes().to_vec();
+    padded.resize(NAME_LEN, 0);
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(&padded)?;
+    let l = std::os::unix::net::UnixListener::bind_addr(&addr)?;
+    l.set_nonblocking(true)?;
+    Ok(UnixListener::from_std(l))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn bind_abns(_name: &str) -> io::Result<UnixListener> {
+    Err(io::Error::other("abstract sockets exist on Linux only"))
+}
+
 impl Driver {
     pub fn new(engine: Engine, start: Instant, log: LogSink) -> io::Result<Driver> {
         Ok(Driver {
@@ -692,6 +716,17 @@ impl Driver {
                     .registry()
                     .register(&mut l, token, Interest::READABLE)?;
                 Ok(Listening::Unix(l, OwnedPath::new(path)))
+            }),
+            ListenAddr::Abns(name) => bind_abns(name).and_then(|mut l| {
+                self.poll
+                    .registry()
+                    .register(&mut l, token, Interest::READABLE)?;
+                // Nothing to remove at exit: no file.
+                let path = OwnedPath {
+                    path: PathBuf::new(),
+                    id: None,
+                };
+                Ok(Listening::Unix(l, path))
             }),
             ListenAddr::Fd(fd) => adopt_fd(*fd).and_then(|mut l| {
                 match &mut l {

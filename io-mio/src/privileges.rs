@@ -155,6 +155,28 @@ pub fn resolve_names(cfg: &Config) -> Result<Config, Vec<String>> {
             }
         }
     }
+    for px in &mut cfg.proxies {
+        let section = px.kind.keyword();
+        for b in &mut px.binds {
+            let place = at(&b.place);
+            let text = b
+                .addrs
+                .iter()
+                .map(|a| a.addr.to_string())
+                .collect::<Vec<_>>()
+                .join(",");
+            for (slot, user) in [(&mut b.uid, true), (&mut b.gid, false)] {
+                if let Some(spec) = slot {
+                    let what = if user { "user" } else { "group" };
+                    let r = resolve(spec, user, |n, why| {
+                        format!("{place}'bind {text}' in section '{section}' : '{what}' : unknown {what} name '{n}'{why}")
+                    });
+                    errs.extend(r.err());
+                }
+            }
+        }
+    }
+    let g = &mut cfg.global;
     let u = &mut g.unix_bind;
     let place = u.place.as_ref().map(at).unwrap_or_default();
     for (slot, user) in [(&mut u.uid, true), (&mut u.gid, false)] {

@@ -140,9 +140,9 @@ pub struct IdSetting {
 }
 
 /// `unix-bind` (HAProxy's `global.unix_bind`): defaults for the UNIX
-/// sockets of `bind` lines in proxies. HAProxy does not apply them to the
-/// stats socket, and Sluice refuses UNIX sockets on proxy `bind` lines, so
-/// they are checked (user and group names must exist) and have no effect.
+/// sockets of `bind` lines in proxies (`prefix` before every path; `mode`,
+/// owner and group when the line sets none). HAProxy does not apply them
+/// to the stats socket; neither does Sluice.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UnixBind {
     pub place: Option<Place>,
@@ -874,6 +874,15 @@ pub struct Bind {
     pub maxconn: Option<u32>,
     /// `proto h2`: HTTP/2 with prior knowledge (h2c).
     pub proto_h2: bool,
+    /// `id N`: the listener's number in its frontend (HAProxy's `luid`,
+    /// shown in logs as `unix:N` and `fe/N: SSL handshake failure`).
+    pub id: Option<u32>,
+    /// `mode`: permissions of a UNIX socket (else `unix-bind mode`).
+    pub mode: Option<u32>,
+    /// `user`/`uid`: owner of a UNIX socket (else `unix-bind`'s).
+    pub uid: Option<IdSpec>,
+    /// `group`/`gid`: group of a UNIX socket (else `unix-bind`'s).
+    pub gid: Option<IdSpec>,
     /// `ssl`, `crt` and the other TLS options.
     pub tls: BindTls,
     /// Recognised options Sluice does not implement (each with a warning).

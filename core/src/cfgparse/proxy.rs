@@ -173,6 +173,22 @@ fn mode(px: &mut Proxy, ln: &Ln<'_>) -> Result<(), Diagnostic> {
 
 fn bind(px: &mut Proxy, g: &Global, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
     let b = server::parse_bind(ln, px.kind.keyword(), &g.ssl_default_bind, d)?;
+    if let Some(id) = b.id {
+        if let Some(o) = px.binds.iter().find(|o| o.id == Some(id)) {
+            return Err(ln.diag(format!(
+                "'bind {}' in section '{}' : 'id' : custom id {id} already used at {}:{} ('bind {}')",
+                ln.arg(1),
+                px.kind.keyword(),
+                o.place.file,
+                o.place.line,
+                o.addrs
+                    .iter()
+                    .map(|a| a.addr.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )));
+        }
+    }
     if warn_if_not_cap(px, ln, "bind", Cap::Frontend, d) {
         px.binds.push(b);
     }

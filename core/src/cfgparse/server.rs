@@ -8,7 +8,7 @@
 //! wrong; the implemented ones are in `cfgparse::tls`), and anything unknown.
 
 use super::addr::parse_addr;
-use super::model::{Bind, BindAddr, Global, Proxy, Server, ServerOptions, TlsDefaults};
+use super::model::{Bind, BindAddr, Global, IdSpec, Proxy, Server, ServerOptions, TlsDefaults};
 use super::{check_name, ignored, Diagnostic, Diags, Ln};
 
 /// An option of `where` (`bind :80`, `stats socket`, `server be/s1`) that
@@ -83,6 +83,10 @@ pub(super) fn parse_bind(
         name: None,
         maxconn: None,
         proto_h2: false,
+        id: None,
+        mode: None,
+        uid: None,
+        gid: None,
         tls: Default::default(),
         ignored: Vec::new(),
     };
@@ -139,6 +143,49 @@ fn bind_option(
                 "{who} : 'proto' : unknown or unsupported protocol '{other}' (Sluice knows 'h2')."
             ))),
         },
+        "id" => {
+            if val.is_empty() {
+                return Err(ln.diag(format!("{who} : 'id' : expects an integer argument")));
+            }
+            let id = ln.uint_at(i + 1, "bind id").map_err(|e| prefixed(e, who))?;
+            if id == 0 {
+                return Err(ln.diag(format!("{who} : 'id' : custom id has to be > 0")));
+            }
+            b.id = Some(id);
+            Ok(2)
+        }
+        // The UNIX socket's file: HAProxy accepts them on any bind line and
+        // applies them to UNIX addresses only; so does Sluice.
+        "mode" => {
+            let m = super::units::parse_octal(val)
+                .map_err(|e| ln.diag(super::value_msg("bind mode", val, "an octal mode", e)))?;
+            b.mode = Some(m);
+            Ok(2)
+        }
+        opt @ ("user" | "group") => {
+            if val.is_empty() {
+                return Err(ln.diag(format!("{who} : '{opt}' : missing {opt} name")));
+            }
+            let spec = Some(IdSpec::Name(val.to_string()));
+            *(if opt == "user" {
+                &mut b.uid
+            } else {
+                &mut b.gid
+            }) = spec;
+            Ok(2)
+        }
+        opt @ ("uid" | "gid") => {
+            let n = super::units::parse_u32(val).map_err(|e| {
+                ln.diag(super::value_msg(
+                    &format!("bind {opt}"),
+                    val,
+                    "an integer",
+                    e,
+                ))
+            })?;
+            *(if opt == "uid" { &mut b.uid } else { &mut b.gid }) = Some(IdSpec::Num(n));
+            Ok(2)
+        }
         opt => {
             if let Some(n) = super::tls::bind_option(&mut b.tls, g, ln, i, who, d)? {
                 return Ok(n);

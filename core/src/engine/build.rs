@@ -162,6 +162,37 @@ fn listen_addr(addr: &Addr, resolve: Resolver<'_>) -> Result<ListenAddr, String>
     }
 }
 
+/// Where an address of a frontend's `bind` line listens: as [`listen_addr`],
+/// plus UNIX sockets (the global `unix-bind` supplies the path prefix and
+/// the permissions and owner the line does not set, as in HAProxy) and
+/// abstract sockets.
+fn bind_listen_addr(
+    cfg: &Config,
+    b: &cfgparse::Bind,
+    addr: &Addr,
+    resolve: Resolver<'_>,
+) -> Result<ListenAddr, String> {
+    let u = &cfg.global.unix_bind;
+    let num = |spec: Option<&IdSpec>, what: &str| match spec {
+        None => Ok(None),
+        Some(IdSpec::Num(n)) => Ok(Some(*n)),
+        Some(IdSpec::Name(n)) => Err(format!("{what} '{n}' was not resolved to an id")),
+    };
+    match addr {
+        Addr::Unix(path) => Ok(ListenAddr::Unix {
+            path: match &u.prefix {
+                Some(p) => format!("{p}{path}"),
+                None => path.clone(),
+            },
+            mode: b.mode.or(u.mode),
+            uid: num(b.uid.as_ref().or(u.uid.as_ref()), "user")?,
+            gid: num(b.gid.as_ref().or(u.gid.as_ref()), "group")?,
+        }),
+        Addr::Abns(name) => Ok(ListenAddr::Abns(name.clone())),
+        a => listen_addr(a, resolve),
+    }
+}
+
 /// The tables named by a `stick on|match|store-*` rule (a rule without
 /// `table` names its own proxy's table).
 fn stick_rule_tables(cfg: &Config) -> Vec<&str> {
@@ -380,14 +411,33 @@ impl Engine {
             });
         }
         for (i, p) in live.iter().enumerate() {
+            // HAProxy's listener ids (`luid`): `bind ... id N`, else the
+            // lowest id not taken, in the order of the lines.
+            let taken: Vec<u32> = p.binds.iter().filter_map(|b| b.id).collect();
+            let mut next_luid = 1;
             for b in &p.binds {
                 let tls = self.build_bind_tls(cfg, b)?;
-                for a in &b.addrs {
-                    let addr = listen_addr(&a.addr, resolve).map_err(|m| StartError {
+                if b.id.is_some() && (b.addrs.len() > 1 || b.addrs[0].port_last.is_some()) {
+                    return Err(StartError {
                         file: b.place.file.clone(),
                         line: b.place.line,
-                        message: format!("'bind' : {m}"),
-                    })?;
+                        message: "'bind' : 'id' : cannot set an id on a bind line with several addresses or ports.".into(),
+                    });
+                }
+                for a in &b.addrs {
+                    let addr =
+                        bind_listen_addr(cfg, b, &a.addr, resolve).map_err(|m| StartError {
+                            file: b.place.file.clone(),
+                            line: b.place.line,
+                            message: format!("'bind' : {m}"),
+                        })?;
+                    let luid = b.id.unwrap_or_else(|| {
+                        while taken.contains(&next_luid) {
+                            next_luid += 1;
+                        }
+                        next_luid += 1;
+                        next_luid - 1
+                    });
                     let l = self.add_listener(
                         addr,
                         ListenerKind::Frontend {
@@ -399,6 +449,7 @@ impl Engine {
                     li.accept_proxy = b.accept_proxy;
                     li.proto_h2 = b.proto_h2;
                     li.maxconn = b.maxconn;
+                    li.luid = luid;
                     li.tls = tls.clone();
                     if let Some(f) = self.proxies[i].fe.as_mut() {
                         f.listeners.push(l);

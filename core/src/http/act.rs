@@ -46,7 +46,9 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// A complete response with `extra` header lines (each ending with CRLF).
+/// A page in the shape of HAProxy's error messages (`errmsg`):
+/// `content-length`, `cache-control: no-cache`, `content-type`, then
+/// `extra` header lines (each ending with CRLF).
 fn build_response(status: u16, content_type: Option<&str>, extra: &[u8], body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(128 + extra.len() + body.len());
     out.extend_from_slice(format!("HTTP/1.1 {status} {}\r\n", reason(status)).as_bytes());
@@ -61,11 +63,33 @@ fn build_response(status: u16, content_type: Option<&str>, extra: &[u8], body: &
     out
 }
 
+/// The reply of a `return`, or of a `deny` / `tarpit` given a status
+/// and a body, laid out as HAProxy's `http_reply_to_htx()` and its H1 mux
+/// do: the status line, the rule's `hdr` lines (`extra`), `content-length`
+/// (none for a 1xx or 204, which have no body), and `content-type` when
+/// there is a body. No `cache-control`: HAProxy adds none.
+fn build_reply(status: u16, content_type: Option<&str>, extra: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96 + extra.len() + body.len());
+    out.extend_from_slice(format!("HTTP/1.1 {status} {}\r\n", reason(status)).as_bytes());
+    out.extend_from_slice(extra);
+    if !(100..200).contains(&status) && status != 204 {
+        out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    }
+    if let (Some(ct), false) = (content_type, body.is_empty()) {
+        out.extend_from_slice(format!("content-type: {ct}\r\n").as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    out
+}
+
 /// Renders a `deny`/`return` reply.
 fn render_reply(r: &Reply, ctx: &mut dyn SampleCtx) -> Vec<u8> {
     if r.body == ReplyBody::ErrorPage && r.hdrs.is_empty() {
         if let Some(page) = h1::error_response(r.status) {
-            return page.to_vec();
+            // The connection may stay open after a deny (the answer says
+            // `connection: close` only when it closes: `shape_reply`).
+            return without_connection_close(page);
         }
     }
     let mut extra = Vec::new();
@@ -80,7 +104,16 @@ fn render_reply(r: &Reply, ctx: &mut dyn SampleCtx) -> Vec<u8> {
         ReplyBody::String(s) => s.clone(),
         ReplyBody::LogFormat(lf) => lf.render(ctx),
     };
-    build_response(r.status, r.content_type.as_deref(), &extra, &body)
+    build_reply(r.status, r.content_type.as_deref(), &extra, &body)
+}
+
+/// `page` without its `connection: close` line.
+fn without_connection_close(page: &[u8]) -> Vec<u8> {
+    const LINE: &[u8] = b"connection: close\r\n";
+    match page.windows(LINE.len()).position(|w| w == LINE) {
+        Some(at) => [&page[..at], &page[at + LINE.len()..]].concat(),
+        None => page.to_vec(),
+    }
 }
 
 /// A header value may not carry CR, LF or NUL: they are dropped.
@@ -119,14 +152,26 @@ fn render_redirect(r: &Redirect, head: &ReqHead, ctx: &mut dyn SampleCtx) -> Vec
             loc.push_str(q);
         }
     }
-    let mut extra = format!("location: {loc}\r\n").into_bytes();
+    // As HAProxy's `http_apply_redirect_rule()`: `content-length: 0`,
+    // `location`, `cache-control: no-cache` for the temporary codes only,
+    // then the cookie.
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\ncontent-length: 0\r\nlocation: {loc}\r\n",
+        r.code,
+        reason(r.code)
+    )
+    .into_bytes();
+    if matches!(r.code, 302 | 303 | 307) {
+        out.extend_from_slice(b"cache-control: no-cache\r\n");
+    }
     if let Some(c) = &r.set_cookie {
-        extra.extend_from_slice(format!("set-cookie: {c}; path=/\r\n").as_bytes());
+        out.extend_from_slice(format!("set-cookie: {c}; path=/\r\n").as_bytes());
     }
     if let Some(c) = &r.clear_cookie {
-        extra.extend_from_slice(format!("set-cookie: {c}; path=/; max-age=0\r\n").as_bytes());
+        out.extend_from_slice(format!("set-cookie: {c}; path=/; max-age=0\r\n").as_bytes());
     }
-    build_response(r.code, None, &extra, b"")
+    out.extend_from_slice(b"\r\n");
+    out
 }
 
 /// `del-header NAME [-m METH]`.

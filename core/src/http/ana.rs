@@ -497,10 +497,12 @@ impl Engine {
     ) -> bool {
         match verdict {
             RuleVerdict::Continue => false,
-            RuleVerdict::Reply(bytes, close) => {
-                // deny closes and is a proxy block (PR); return, redirect
-                // and auth are local answers (LR).
-                let err = if close {
+            RuleVerdict::Reply(bytes, deny) => {
+                // deny is a proxy block (PR); return, redirect and auth
+                // are local answers (LR). Either way the connection stays
+                // open for the next request when this one was read whole,
+                // as HAProxy's H1 mux keeps it.
+                let err = if deny {
                     ErrCode::PrxCond
                 } else {
                     ErrCode::Local
@@ -508,7 +510,7 @@ impl Engine {
                 if let Some(s) = self.streams.get_mut(sid) {
                     s.set_term(err, FinSt::Req);
                 }
-                self.http_reply(now, sid, &bytes, close, used, body);
+                self.http_reply(now, sid, &bytes, false, used, body);
                 true
             }
             RuleVerdict::Tarpit(bytes) => {
@@ -1456,7 +1458,8 @@ fn parse_status(bytes: &[u8]) -> Option<u16> {
 /// What the `http-request` rules decided.
 pub(crate) enum RuleVerdict {
     Continue,
-    /// Send these bytes (a complete response); close after when `true`.
+    /// Send these bytes (a complete response); `true` for a `deny` (a
+    /// proxy block in the log, `PR`), `false` for a local answer (`LR`).
     Reply(Vec<u8>, bool),
     /// `http-request tarpit`: hold the request, then send these bytes.
     Tarpit(Vec<u8>),

@@ -83,13 +83,19 @@ impl Engine {
         self.log_px(Some(fe_id), level, line);
     }
 
-    /// `%ci:%cp`: the client address (the PROXY header's when one came).
+    /// `%ci:%cp`: the client address (the PROXY header's when one came);
+    /// for a client of a UNIX socket, `unix` and the listener's id, as
+    /// HAProxy writes them.
     fn write_client(&self, out: &mut String, s: &Stream) {
-        match self.sessions.get(s.sess).and_then(|se| se.src) {
+        let se = self.sessions.get(s.sess);
+        match se.and_then(|se| se.src) {
             Some(a) => {
                 let _ = write!(out, "{}:{}", a.ip(), a.port());
             }
-            None => out.push_str("unix:1"),
+            None => {
+                let luid = se.map_or(0, |se| self.listeners[se.listener.0 as usize].luid);
+                let _ = write!(out, "unix:{luid}");
+            }
         }
     }
 
@@ -361,8 +367,18 @@ impl Engine {
         };
         let t = LogTimes::of(now, s);
         match v {
-            LogVar::Ci => out.ip(se.and_then(|se| se.src).map(|a| a.ip()), o),
-            LogVar::Cp => out.port(se.and_then(|se| se.src).map(|a| a.port()), o),
+            // A client of a UNIX socket: `unix` and the listener's id, as
+            // HAProxy's `lf_ip`/`lf_port` write them.
+            LogVar::Ci => match se {
+                Some(se) if se.src.is_none() => out.value(Some(b"unix"), o, Enc::None),
+                _ => out.ip(se.and_then(|se| se.src).map(|a| a.ip()), o),
+            },
+            LogVar::Cp => match se {
+                Some(se) if se.src.is_none() => {
+                    out.int(i64::from(self.listeners[se.listener.0 as usize].luid))
+                }
+                _ => out.port(se.and_then(|se| se.src).map(|a| a.port()), o),
+            },
             LogVar::Fi => out.ip(se.and_then(|se| se.dst).map(|a| a.ip()), o),
             LogVar::Fp => out.port(se.and_then(|se| se.dst).map(|a| a.port()), o),
             // The engine does not learn the local address of its server
