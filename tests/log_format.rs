@@ -51,10 +51,11 @@ fn send(port: u16, path: &str, extra: &str) -> String {
     } else {
         "Host: x\r\n"
     };
-    if let Err(e) = write!(
-        s,
-        "GET {path} HTTP/1.1\r\n{host}{extra}Connection: close\r\n\r\n"
-    ) {
+    // One write: `write!` on a socket writes piece by piece, and a proxy
+    // that answers 400 to the first piece (HAProxy on `#`) may have closed
+    // before the next one.
+    let req = format!("GET {path} HTTP/1.1\r\n{host}{extra}Connection: close\r\n\r\n");
+    if let Err(e) = s.write_all(req.as_bytes()) {
         return format!("write error: {e}");
     }
     let (resp, _) = read_to_close(&mut s);
