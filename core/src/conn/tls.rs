@@ -795,6 +795,9 @@ pub struct Tls {
     pub(crate) flags: TlsFlags,
     /// Where the ciphertext handed to rustls stands in the record framing.
     edge: RecordEdge,
+    /// The `tls-eof-in-record` mutant is on (`--mutant`).
+    #[cfg(feature = "mutants")]
+    pub(crate) bug_eof_in_record: bool,
 }
 
 /// Where a ciphertext stream stands in TLS's record framing (5-byte
@@ -863,6 +866,8 @@ impl Tls {
             plain: 0,
             flags: TlsFlags::empty(),
             edge: RecordEdge::default(),
+            #[cfg(feature = "mutants")]
+            bug_eof_in_record: false,
         }
     }
 
@@ -968,7 +973,10 @@ impl Tls {
                 }
                 self.flags |= TlsFlags::EOF_FED;
                 progress = true;
-                if !self.flags.contains(TlsFlags::CLOSE_NOTIFY) && !self.edge.at_boundary() {
+                let cut = !self.flags.contains(TlsFlags::CLOSE_NOTIFY) && !self.edge.at_boundary();
+                #[cfg(feature = "mutants")]
+                let cut = cut && !self.bug_eof_in_record;
+                if cut {
                     return Err(rustls::Error::General(
                         "end of input inside a TLS record".into(),
                     ));
