@@ -1,4 +1,5 @@
-//! Historic HAProxy peers bugs, switched on one at a time to prove that the
+//! Historic HAProxy peers bugs (and a classic TLS transport bug), switched
+//! on one at a time to prove that the
 //! simulator catches them (`--mutant NAME`). Compiled only with the
 //! `mutants` feature: without it, none of this code is in the build.
 //!
@@ -25,10 +26,14 @@ pub enum Mutant {
     ShutdownFreshSession,
     /// The ack carries the table-definition id instead of the update id.
     AckWrongId,
+    /// TLS: an end of input inside a record read as a clean close (the
+    /// truncation class of bugs: the bytes of the cut record, and all the
+    /// peer sent after a bogus record header, are lost unnoticed).
+    TlsEofInRecord,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 7] = [
+    pub const ALL: [Mutant; 8] = [
         Mutant::NoReconnectDelay,
         Mutant::FreqAgeSign,
         Mutant::ResyncExpiredRearm,
@@ -36,6 +41,7 @@ impl Mutant {
         Mutant::IntKeyByteOrder,
         Mutant::ShutdownFreshSession,
         Mutant::AckWrongId,
+        Mutant::TlsEofInRecord,
     ];
 
     /// The `--mutant` name.
@@ -48,6 +54,7 @@ impl Mutant {
             Mutant::IntKeyByteOrder => "int-key-byte-order",
             Mutant::ShutdownFreshSession => "shutdown-fresh-session",
             Mutant::AckWrongId => "ack-wrong-id",
+            Mutant::TlsEofInRecord => "tls-eof-in-record",
         }
     }
 

@@ -96,6 +96,14 @@ fn ack_wrong_id() {
 }
 
 #[test]
+fn tls_eof_in_record() {
+    // A client's garbage shaped like a record header swallows its next
+    // records; its FIN then comes mid-record and is read as a clean close:
+    // the stream is logged `--` with the client's bytes lost.
+    caught("tls-eof-in-record", Scenario::TlsProxy, &["complete"]);
+}
+
+#[test]
 fn unknown_mutant_is_refused() {
     let mut o = RunOptions::new(Scenario::Swarm, 0);
     o.mutant = Some("no-such-bug".into());

@@ -10,6 +10,9 @@ const SEEDS: u64 = 40;
 /// The data-path scenarios are cheaper per seed (one engine, 10-30 s of
 /// traffic): more seeds in the same time.
 const DP_SEEDS: u64 = 100;
+/// `tls-proxy` pays for the handshakes' crypto (the seeded provider):
+/// fewer seeds.
+const TLS_SEEDS: u64 = 80;
 
 /// What the sweep did, summed over its runs (so that a scenario that
 /// stopped exercising its faults fails here).
@@ -110,9 +113,9 @@ struct DpSeen {
     faults: u64,
 }
 
-fn sweep_dp_ok(sc: Scenario) -> DpSeen {
+fn sweep_dp_ok(sc: Scenario, seeds: u64) -> DpSeen {
     let mut seen = DpSeen::default();
-    let rep = sweep(&RunOptions::new(sc, 0), 0..DP_SEEDS, false, |r, _| {
+    let rep = sweep(&RunOptions::new(sc, 0), 0..seeds, false, |r, _| {
         let d = &r.stats.dp;
         let s = &mut seen.dp;
         s.clients += d.clients;
@@ -130,6 +133,7 @@ fn sweep_dp_ok(sc: Scenario) -> DpSeen {
         s.pipelined += d.pipelined;
         s.interim += d.interim;
         s.garbage += d.garbage;
+        s.tls_handshakes += d.tls_handshakes;
         for (k, v) in &d.terms {
             *s.terms.entry(k.clone()).or_insert(0) += v;
         }
@@ -141,7 +145,7 @@ fn sweep_dp_ok(sc: Scenario) -> DpSeen {
         seen.spliced_bytes += r.stats.spliced_bytes;
         seen.faults += r.stats.faults;
     });
-    assert_eq!(rep.runs, DP_SEEDS);
+    assert_eq!(rep.runs, seeds);
     assert_no_failure(sc, &rep);
     let d = &seen.dp;
     assert!(
@@ -172,7 +176,7 @@ fn sweep_dp_ok(sc: Scenario) -> DpSeen {
 
 #[test]
 fn tcp_proxy() {
-    let seen = sweep_dp_ok(Scenario::TcpProxy);
+    let seen = sweep_dp_ok(Scenario::TcpProxy, DP_SEEDS);
     assert!(
         seen.splices > 0 && seen.spliced_bytes > 0,
         "the driver spliced: {seen:?}"
@@ -188,7 +192,7 @@ fn tcp_proxy() {
 
 #[test]
 fn http_proxy() {
-    let seen = sweep_dp_ok(Scenario::HttpProxy);
+    let seen = sweep_dp_ok(Scenario::HttpProxy, DP_SEEDS);
     let d = &seen.dp;
     assert!(
         d.requests > d.responses && d.responses > 0,
@@ -209,6 +213,26 @@ fn http_proxy() {
         assert!(
             d.terms.contains_key(t),
             "some transaction ended {t}: {:?}",
+            d.terms
+        );
+    }
+}
+
+#[test]
+fn tls_proxy() {
+    let seen = sweep_dp_ok(Scenario::TlsProxy, TLS_SEEDS);
+    let d = &seen.dp;
+    assert!(
+        d.tls_handshakes > d.accepted / 2,
+        "most clients completed their handshake: {seen:?}"
+    );
+    assert!(d.garbage > 0, "garbage records went out: {seen:?}");
+    // HS: a handshake failure log (cuts and resets mid-handshake); CD: a
+    // client's bad records (garbage) after its handshake.
+    for t in ["HS", "CD", "CC"] {
+        assert!(
+            d.terms.contains_key(t),
+            "some connection ended {t}: {:?}",
             d.terms
         );
     }

@@ -158,10 +158,16 @@ impl Engine {
     /// handshake progress, plaintext to the stream, the stream's output
     /// out. Ends with the connection's interest updated.
     pub(crate) fn tls_pump(&mut self, now: Time, c: Id<Conn>) {
+        #[cfg(feature = "mutants")]
+        let bug = self.opts.mutant == Some(crate::mutants::Mutant::TlsEofInRecord);
         for _ in 0..PUMP_ROUNDS {
             let Some(Xprt::Tls(t)) = self.conns.get_mut(c).map(|x| &mut x.xprt) else {
                 return;
             };
+            #[cfg(feature = "mutants")]
+            {
+                t.bug_eof_in_record = bug;
+            }
             let mut progress = match t.absorb() {
                 Ok(p) => p,
                 Err(_) => return self.tls_fail(now, c),

@@ -793,6 +793,53 @@ pub struct Tls {
     /// Plaintext rustls holds for the stream.
     pub(crate) plain: usize,
     pub(crate) flags: TlsFlags,
+    /// Where the ciphertext handed to rustls stands in the record framing.
+    edge: RecordEdge,
+    /// The `tls-eof-in-record` mutant is on (`--mutant`).
+    #[cfg(feature = "mutants")]
+    pub(crate) bug_eof_in_record: bool,
+}
+
+/// Where a ciphertext stream stands in TLS's record framing (5-byte
+/// headers, then as many bytes as the header's length says): an end of
+/// input between two records is a close (a truncation without
+/// `close_notify` at worst), one inside a record cuts a record that
+/// rustls holds half of and never reports (OpenSSL's "unexpected eof while
+/// reading"): an error, as HAProxy gets from OpenSSL.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RecordEdge {
+    /// Header bytes seen of the next record (0 to 4).
+    hdr_seen: u8,
+    /// Its length field's first byte, once seen.
+    len_hi: u8,
+    /// Body bytes still to come of the current record.
+    left: usize,
+}
+
+impl RecordEdge {
+    /// `b` follows the bytes seen so far.
+    pub(crate) fn feed(&mut self, mut b: &[u8]) {
+        while !b.is_empty() {
+            if self.left > 0 {
+                let n = self.left.min(b.len());
+                self.left -= n;
+                b = &b[n..];
+                continue;
+            }
+            match self.hdr_seen {
+                3 => self.len_hi = b[0],
+                4 => self.left = usize::from(u16::from_be_bytes([self.len_hi, b[0]])),
+                _ => {}
+            }
+            self.hdr_seen = (self.hdr_seen + 1) % 5;
+            b = &b[1..];
+        }
+    }
+
+    /// Whether the bytes seen end on a record boundary.
+    pub(crate) fn at_boundary(&self) -> bool {
+        self.hdr_seen == 0 && self.left == 0
+    }
 }
 
 impl core::fmt::Debug for Tls {
@@ -818,6 +865,9 @@ impl Tls {
             fed: 0,
             plain: 0,
             flags: TlsFlags::empty(),
+            edge: RecordEdge::default(),
+            #[cfg(feature = "mutants")]
+            bug_eof_in_record: false,
         }
     }
 
@@ -890,11 +940,17 @@ impl Tls {
 
     /// Gives rustls the ciphertext read so far (and the end of input),
     /// and runs it. Returns whether anything moved, or rustls's verdict on
-    /// a bad peer.
+    /// a bad peer (an end of input inside a record is one).
     pub(crate) fn absorb(&mut self) -> Result<bool, rustls::Error> {
         let mut progress = false;
         // Bounded: each turn consumes bytes or ends.
         for _ in 0..64 {
+            if self.flags.contains(TlsFlags::CLOSE_NOTIFY) && self.rx_len > 0 {
+                // Bytes after the close_notify are ignored (rustls takes
+                // none): they must not hold the end of input back.
+                self.rx_len = 0;
+                progress = true;
+            }
             if self.rx_len > 0 {
                 let mut src = &self.rx[..self.rx_len];
                 // An error: rustls holds as much plaintext as it will; read
@@ -903,15 +959,28 @@ impl Tls {
                 if k == 0 {
                     break;
                 }
+                self.edge.feed(&self.rx[..k]);
                 self.rx.copy_within(k..self.rx_len, 0);
                 self.rx_len -= k;
                 progress = true;
             } else if self.flags.contains(TlsFlags::EOF_SEEN)
                 && !self.flags.contains(TlsFlags::EOF_FED)
             {
-                let _ = self.conn.read_tls(&mut std::io::empty());
+                // Refused while rustls's plaintext queue is full: told
+                // again once the stream took some (the pump runs again).
+                if self.conn.read_tls(&mut std::io::empty()).is_err() {
+                    break;
+                }
                 self.flags |= TlsFlags::EOF_FED;
                 progress = true;
+                let cut = !self.flags.contains(TlsFlags::CLOSE_NOTIFY) && !self.edge.at_boundary();
+                #[cfg(feature = "mutants")]
+                let cut = cut && !self.bug_eof_in_record;
+                if cut {
+                    return Err(rustls::Error::General(
+                        "end of input inside a TLS record".into(),
+                    ));
+                }
             } else {
                 break;
             }
@@ -1016,6 +1085,209 @@ impl Tls {
 mod tests {
     use super::*;
     use rustls::server::StoresServerSessions;
+
+    /// A verifier that takes any certificate (the tests' peer is the
+    /// fuzz targets' self-signed one).
+    #[derive(Debug)]
+    struct AnyCert(Arc<CryptoProvider>);
+
+    impl ServerCertVerifier for AnyCert {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            m: &[u8],
+            c: &CertificateDer<'_>,
+            d: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                m,
+                c,
+                d,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn verify_tls13_signature(
+            &self,
+            m: &[u8],
+            c: &CertificateDer<'_>,
+            d: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                m,
+                c,
+                d,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    /// The engine's TLS server side and a rustls client, handshaken.
+    fn pair() -> (Tls, rustls::ClientConnection) {
+        #[allow(deprecated)] // ring lacks post-quantum kx only
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let pem = crate::fuzzing::engine_ops::TLS_PEM.as_bytes();
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<_, _>>()
+            .expect("certificates");
+        let key = PrivateKeyDer::from_pem_slice(pem).expect("a key");
+        let scfg = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("a server config");
+        let ccfg = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+            .with_no_client_auth();
+        let mut srv = Tls::new(Connection::Server(
+            rustls::ServerConnection::new(Arc::new(scfg)).expect("a server"),
+        ));
+        let name = ServerName::try_from("fuzz.sluice").expect("a name");
+        let mut cli = rustls::ClientConnection::new(Arc::new(ccfg), name).expect("a client");
+        for _ in 0..10 {
+            let mut up = Vec::new();
+            while cli.wants_write() {
+                cli.write_tls(&mut up).expect("client records");
+            }
+            to_server(&mut srv, &up);
+            srv.absorb().expect("a handshake");
+            let down = srv.tx_pending().to_vec();
+            srv.sent(down.len());
+            cli.read_tls(&mut &down[..]).expect("server records");
+            cli.process_new_packets().expect("a handshake");
+            if !cli.is_handshaking() && !srv.conn.is_handshaking() {
+                return (srv, cli);
+            }
+        }
+        panic!("no handshake");
+    }
+
+    /// Ciphertext into the server's buffer, handed to rustls as it fills.
+    fn to_server(srv: &mut Tls, mut b: &[u8]) {
+        while !b.is_empty() {
+            if !srv.rx_room() {
+                srv.absorb().expect("records");
+                assert!(srv.rx_room(), "rustls takes ciphertext");
+            }
+            let room = srv.rx_spare();
+            let n = room.len().min(b.len());
+            room[..n].copy_from_slice(&b[..n]);
+            srv.received(n);
+            b = &b[n..];
+        }
+    }
+
+    /// One application-data record from the client.
+    fn record(cli: &mut rustls::ClientConnection, data: &[u8]) -> Vec<u8> {
+        cli.writer().write_all(data).expect("plaintext");
+        let mut out = Vec::new();
+        while cli.wants_write() {
+            cli.write_tls(&mut out).expect("records");
+        }
+        out
+    }
+
+    #[test]
+    fn record_edge_follows_the_framing() {
+        let mut e = RecordEdge::default();
+        assert!(e.at_boundary());
+        e.feed(&[0x17, 3, 3]);
+        assert!(!e.at_boundary());
+        e.feed(&[0, 2, 0xaa]);
+        assert!(!e.at_boundary());
+        e.feed(&[0xbb, 0x15, 3, 3, 0, 0]);
+        assert!(e.at_boundary(), "two records, the second one empty");
+        e.feed(&[0x17, 3, 3, 1, 0]);
+        e.feed(&[0; 255]);
+        assert!(!e.at_boundary());
+        e.feed(&[0]);
+        assert!(e.at_boundary());
+    }
+
+    /// A FIN between records is the end of the input (a truncation
+    /// without close_notify reads as a close): the plaintext, then the end.
+    #[test]
+    fn eof_between_records_ends_the_input() {
+        let (mut srv, mut cli) = pair();
+        let r = record(&mut cli, b"hello");
+        to_server(&mut srv, &r);
+        srv.received(0);
+        assert!(srv.absorb().expect("a clean end"));
+        let mut buf = [0u8; 16];
+        assert_eq!(srv.read_plain(&mut buf), Some(5));
+        assert_eq!(&buf[..5], b"hello");
+        assert!(srv.eof_pending());
+    }
+
+    /// A FIN inside a record (a peer that sent a record header and less
+    /// than its length, e.g. garbage that looks like a record, before its
+    /// FIN) is an error, never a clean end: the bytes behind the header
+    /// are lost, and the stream must not be logged complete.
+    #[test]
+    fn eof_inside_a_record_is_an_error() {
+        let (mut srv, mut cli) = pair();
+        let r = record(&mut cli, b"hello");
+        to_server(&mut srv, &r);
+        assert!(srv.absorb().expect("a record"));
+        // A record header that announces more than comes.
+        to_server(&mut srv, &[0x17, 3, 3, 0x01, 0x00, 1, 2, 3]);
+        assert!(srv.absorb().expect("half a record is no error yet"));
+        srv.received(0);
+        assert!(srv.absorb().is_err(), "the end of input cuts a record");
+        let mut buf = [0u8; 16];
+        assert_eq!(srv.read_plain(&mut buf), Some(5));
+    }
+
+    /// The end of input waits while rustls's plaintext queue is full
+    /// (rustls refuses `read_tls` then), and reaches the stream once the
+    /// plaintext is read.
+    #[test]
+    fn eof_behind_a_full_plaintext_queue_is_not_lost() {
+        let (mut srv, mut cli) = pair();
+        let mut sent = 0;
+        let mut got = 0;
+        let mut buf = vec![0u8; 64 * 1024];
+        // Two records of 10 kB: more than rustls's 16 kB plaintext limit.
+        for _ in 0..2 {
+            let r = record(&mut cli, &[b'x'; 10_000]);
+            sent += 10_000;
+            to_server(&mut srv, &r);
+            srv.absorb().expect("records");
+        }
+        assert_eq!(srv.rx_len, 0, "rustls took every record");
+        assert_eq!(srv.plain, sent);
+        srv.received(0);
+        srv.absorb().expect("no error");
+        assert!(srv.plain > 0);
+        assert!(!srv.eof_pending(), "plaintext first");
+        for _ in 0..100 {
+            while srv.plain > 0 {
+                got += srv.read_plain(&mut buf).expect("plaintext");
+            }
+            if srv.eof_pending() {
+                break;
+            }
+            srv.absorb().expect("no error");
+        }
+        assert_eq!(got, sent);
+        assert!(srv.eof_pending(), "the end of input reached the stream");
+        assert_eq!(srv.read_plain(&mut buf), Some(0));
+    }
 
     /// `tune.ssl.cachesize`: the oldest entry goes first; `tune.ssl.lifetime`:
     /// an entry older than it is not resumed (and dropped); `take` removes.

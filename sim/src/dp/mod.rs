@@ -580,6 +580,8 @@ pub struct DpStats {
     pub peak_live_streams: usize,
     /// Bytes the proxy read from server connections.
     pub proxy_srv_read: u64,
+    /// `tls-proxy`: handshakes the clients completed.
+    pub tls_handshakes: u64,
 }
 
 /// The data-path world state.

@@ -298,7 +298,8 @@ impl World {
                 failed = true;
             }
         }
-        if was_hs && !c.is_handshaking() && e == 0 {
+        let hs_done = was_hs && !c.is_handshaking() && e == 0;
+        if hs_done {
             t.handshakes += 1;
         }
         if failed && !t.broken.contains(&key) {
@@ -311,6 +312,7 @@ impl World {
         if end {
             t.eof_told.insert(key);
         }
+        self.stats.dp.tls_handshakes += u64::from(hs_done);
         self.tls_flush(cid, e);
         (plain, end)
     }
