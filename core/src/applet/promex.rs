@@ -400,7 +400,7 @@ impl Engine {
                 let _ = writeln!(out, "# TYPE haproxy_sticktable_{name} gauge");
                 for t in &self.tables {
                     let prm = t.params();
-                    let v = if used { t.len() } else { prm.size as usize };
+                    let v = if used { t.len() } else { prm.size };
                     let _ = writeln!(
                         out,
                         "haproxy_sticktable_{name}{{name=\"{}\",type=\"{}\"}} {v}",
@@ -493,7 +493,10 @@ fn dump_metrics(out: &mut String, scope: &str, table: &[Metric], objs: &[Obj]) {
                     }
                 }
                 Src::AggStatus => {
-                    let Some(b) = &o.px.be else { continue };
+                    // HAProxy leaves out backends without servers.
+                    let Some(b) = o.px.be.as_ref().filter(|b| !b.servers.is_empty()) else {
+                        continue;
+                    };
                     for st in SRV_STATES {
                         let n = b.servers.iter().filter(|s| srv_state(s) == *st).count();
                         let _ = writeln!(lines, "{name}{{{l},state=\"{st}\"}} {n}");
