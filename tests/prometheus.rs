@@ -426,3 +426,29 @@ fn a_real_prometheus_scrapes_proxy_mio() {
     );
     drop(prom);
 }
+
+#[test]
+fn the_exporter_answers_over_h2c() {
+    if !tool_or_skip("curl", "the_exporter_answers_over_h2c") {
+        return;
+    }
+    let dir = TempDir::new("promex-h2");
+    let srv = TestServer::start(0, fixed);
+    let p = free_ports(2);
+    let cfg = config(&dir.join("sl.sock"), p[0], srv.port(), p[1]).replace(
+        &format!("bind 127.0.0.1:{}", p[0]),
+        &format!("bind 127.0.0.1:{} proto h2", p[0]),
+    );
+    let _sl = Sluice::run(&dir, "sl", &cfg);
+    let out = Command::new("curl")
+        .args(["-s", "--http2-prior-knowledge", "-m", "10"])
+        .arg(format!("http://127.0.0.1:{}/metrics", p[0]))
+        .output()
+        .unwrap();
+    let body = String::from_utf8_lossy(&out.stdout);
+    // Larger than the response buffer, streamed whole through the H2 mux.
+    assert!(body.len() > 16384, "{} bytes over h2", body.len());
+    let s = parse(&body);
+    assert!(s.families.contains_key("haproxy_server_status"));
+    assert!(body.ends_with("\n"));
+}

@@ -534,3 +534,25 @@ fn dump_metrics(out: &mut String, scope: &str, table: &[Metric], objs: &[Obj]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Scopes;
+
+    #[test]
+    fn scopes_are_read_as_haproxy_reads_them() {
+        let all = Scopes::parse("/metrics").unwrap();
+        assert!(all.global && all.frontend && all.backend && all.server && all.sticktable);
+        assert!(!all.no_maint);
+        let s = Scopes::parse("/metrics?scope=frontend&scope=server&no-maint").unwrap();
+        assert!(s.frontend && s.server && s.no_maint);
+        assert!(!s.global && !s.backend && !s.sticktable);
+        let none = Scopes::parse("/m?scope=").unwrap();
+        assert!(!none.global && !none.frontend && !none.server);
+        assert_eq!(Scopes::parse("/m?scope=*&x=1"), Some(all));
+        assert_eq!(Scopes::parse("/m?scope=nope"), None);
+        assert_eq!(Scopes::parse("/m?scope"), None);
+        // Unknown parameters are ignored.
+        assert_eq!(Scopes::parse("/m?extra-counters=on"), Some(all));
+    }
+}
