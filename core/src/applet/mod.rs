@@ -5,4 +5,5 @@
 
 pub mod cli;
 pub(crate) mod cli_cmds;
+pub(crate) mod promex;
 pub(crate) mod stats;

@@ -158,7 +158,7 @@ fn module_start() -> usize {
         + 1
 }
 
-type Row = BTreeMap<&'static str, String>;
+pub(super) type Row = BTreeMap<&'static str, String>;
 
 fn put(row: &mut Row, k: &'static str, v: impl ToString) {
     row.insert(k, v.to_string());
@@ -257,7 +257,7 @@ impl Engine {
         r
     }
 
-    fn frontend_row(&self, now: Time, p: &Proxy) -> Row {
+    pub(super) fn frontend_row(&self, now: Time, p: &Proxy) -> Row {
         let f = p.fe.as_ref().expect("frontend");
         let mut r = self.common_row(p, "FRONTEND", 0);
         let slim = f.maxconn.or(self.maxconn).unwrap_or(0);
@@ -307,7 +307,7 @@ impl Engine {
         r
     }
 
-    fn server_row(&self, now: Time, p: &Proxy, s: &Server) -> Row {
+    pub(super) fn server_row(&self, now: Time, p: &Proxy, s: &Server) -> Row {
         let mut r = self.common_row(p, &s.cfg.name, 2);
         for (k, v) in [
             ("qcur", s.queue.len() as u64),
@@ -393,7 +393,7 @@ impl Engine {
         r
     }
 
-    fn backend_row(&self, now: Time, p: &Proxy) -> Row {
+    pub(super) fn backend_row(&self, now: Time, p: &Proxy) -> Row {
         let b = p.be.as_ref().expect("backend");
         let mut r = self.common_row(p, "BACKEND", 1);
         let act = b.servers.iter().filter(|s| s.usable() && !s.cfg.backup);

@@ -49,7 +49,12 @@ fn reason(status: u16) -> &'static str {
 /// A page in the shape of HAProxy's error messages (`errmsg`):
 /// `content-length`, `cache-control: no-cache`, `content-type`, then
 /// `extra` header lines (each ending with CRLF).
-fn build_response(status: u16, content_type: Option<&str>, extra: &[u8], body: &[u8]) -> Vec<u8> {
+pub(crate) fn build_response(
+    status: u16,
+    content_type: Option<&str>,
+    extra: &[u8],
+    body: &[u8],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(128 + extra.len() + body.len());
     out.extend_from_slice(format!("HTTP/1.1 {status} {}\r\n", reason(status)).as_bytes());
     out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
@@ -244,6 +249,9 @@ impl Engine {
                 HttpReqAction::Redirect(r) => {
                     let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px);
                     return RuleVerdict::Reply(render_redirect(r, head, &mut ctx), false);
+                }
+                HttpReqAction::UseService(crate::rules::Service::PrometheusExporter) => {
+                    return RuleVerdict::Reply(self.promex_reply(now, &head.uri), false);
                 }
                 HttpReqAction::Auth { realm } => {
                     let realm = realm

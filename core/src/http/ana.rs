@@ -132,6 +132,10 @@ pub struct HttpTxn {
     pub bytes_out: u64,
     /// `http-request tarpit`: the answer held until `req.analyse_exp`.
     pub tarpit: Option<Vec<u8>>,
+    /// The rest of a reply made by the proxy that did not fit in the
+    /// response buffer (a service's answer, such as the Prometheus
+    /// exporter's): written as the buffer drains, like an applet's output.
+    pub reply_rest: Vec<u8>,
     /// The request's persistence cookie (`TX_CK_*`).
     pub ck: crate::http::cookie::CkState,
     /// The response's persistence cookie (`TX_SCK_*`).
@@ -164,6 +168,7 @@ impl HttpTxn {
             t_res_head: None,
             bytes_out: 0,
             tarpit: None,
+            reply_rest: Vec::new(),
             ck: Default::default(),
             sck: Default::default(),
             ck_dates: (false, false),
@@ -263,6 +268,12 @@ impl Engine {
         if txn.tarpit.is_some() {
             return self.http_process_tarpit(now, sid);
         }
+        if !txn.reply_rest.is_empty() {
+            self.http_reply_more(sid);
+        }
+        let Some(txn) = self.streams.get(sid).and_then(|s| s.txn.as_ref()) else {
+            return;
+        };
         match txn.req.state {
             MsgState::Head => self.http_wait_for_request(now, sid),
             MsgState::Body => self.http_forward_body(now, sid, Dir::Req),
@@ -1026,7 +1037,11 @@ impl Engine {
             return;
         };
         let Some(txn) = s.txn.as_ref() else { return };
-        if txn.req.state != MsgState::Done || txn.rsp.state != MsgState::Done || s.res.output > 0 {
+        if txn.req.state != MsgState::Done
+            || txn.rsp.state != MsgState::Done
+            || s.res.output > 0
+            || !txn.reply_rest.is_empty()
+        {
             return;
         }
         if s.mux_id != 0 {
@@ -1263,6 +1278,7 @@ impl Engine {
         s.res.output = n;
         s.res.total += n as u64;
         let Some(txn) = s.txn.as_mut() else { return };
+        txn.reply_rest = bytes[n..].to_vec();
         txn.flags |= TxnFlags::REPLIED | TxnFlags::RES_HEAD_SENT;
         if close {
             txn.flags |= TxnFlags::CLI_CLOSE;
@@ -1275,6 +1291,25 @@ impl Engine {
         let to = self.front_timeout(sid);
         let s = &mut self.streams[sid];
         s.res.wex = to.map(|t| now.add_ms(t));
+    }
+
+    /// Puts more of a reply that did not fit in the response buffer as
+    /// the buffer drains.
+    fn http_reply_more(&mut self, sid: Id<Stream>) {
+        if self.streams.get(sid).is_some_and(|s| s.res.buf.is_null())
+            && !self.channel_alloc(sid, Dir::Res)
+        {
+            return;
+        }
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        let Some(txn) = s.txn.as_mut() else { return };
+        let n = s.res.buf.put(&txn.reply_rest);
+        txn.reply_rest.drain(..n);
+        txn.bytes_out += n as u64;
+        s.res.output += n;
+        s.res.total += n as u64;
     }
 
     /// Asks for a lingering close of the client connection `c` (see

@@ -309,6 +309,17 @@ pub enum HttpReqAction {
         len: Option<usize>,
         id: Option<usize>,
     },
+    /// `use-service NAME`: an applet answers the request (HAProxy's
+    /// `http_req_act_use_service`, `service_keywords`).
+    UseService(Service),
+}
+
+/// A service for `http-request use-service` (HAProxy's registered applet
+/// services; Sluice has the Prometheus exporter, `addons/promex`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    /// `prometheus-exporter`.
+    PrometheusExporter,
 }
 
 /// An `http-response` or `http-after-response` action.

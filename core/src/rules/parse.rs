@@ -660,6 +660,7 @@ const HTTP_REQ_ACTIONS: &[&str] = &[
     "set-dst",
     "silent-drop",
     "capture",
+    "use-service",
 ];
 
 const HTTP_RES_ACTIONS: &[&str] = &[
@@ -725,7 +726,6 @@ const HAPROXY_ONLY_ACTIONS: &[&str] = &[
     "set-tos",
     "strict-mode",
     "switch-mode",
-    "use-service",
     "wait-for-body",
     "wait-for-handshake",
     "sc-add-gpc",
@@ -1038,6 +1038,17 @@ impl<'w> ActParser<'w, '_> {
             }
             "set-src" => HttpReqAction::SetSrc(self.expr_word("a sample expression")?),
             "set-dst" => HttpReqAction::SetDst(self.expr_word("a sample expression")?),
+            "use-service" => match self.next() {
+                Some("prometheus-exporter") => {
+                    HttpReqAction::UseService(crate::rules::Service::PrometheusExporter)
+                }
+                Some(svc) if svc != "if" && svc != "unless" => {
+                    return Err(self.fail(format_args!(
+                        "unknown service '{svc}' (supported: 'prometheus-exporter')"
+                    )))
+                }
+                _ => return Err(self.fail("expects a service name")),
+            },
             _ => return Err(self.unknown(HTTP_REQ_ACTIONS)),
         })
     }
