@@ -145,6 +145,11 @@ pub struct Frontend {
     pub listeners: Vec<ListenerId>,
     /// Traffic lines logged (`%lc`).
     pub log_count: u64,
+    /// `monitor-uri` (HTTP mode only).
+    pub monitor_uri: Option<String>,
+    /// Requests answered by the proxy itself (`intercepted`): monitor
+    /// requests.
+    pub intercepted_req: u64,
 }
 
 /// The backend capability's configuration: fixed when the configuration
@@ -248,6 +253,8 @@ pub struct Proxy {
     /// `tcp-request inspect-delay`: how long content rules may wait for
     /// data.
     pub inspect_delay_ms: Option<u32>,
+    /// `errorfile`, `errorfiles`: pages that replace the built-in ones.
+    pub errors: std::sync::Arc<crate::http::errors::ErrorPages>,
 }
 
 impl Proxy {

@@ -1535,7 +1535,7 @@ fn harmless_proxy_keywords_warn_and_unknown_ones_fail() {
         "backend be",
         "    description the app",
         "    hash-type consistent",
-        "    errorfile 503 /etc/503.http",
+        "    errorloc 503 http://example.com/",
         "    cookie SRV insert dynamic",
         "    stats enable",
         "    frobnicate 1",
@@ -1549,7 +1549,7 @@ fn harmless_proxy_keywords_warn_and_unknown_ones_fail() {
             // Each changes where requests go or what clients receive:
             // refused with the reason, never ignored.
             "parsing [t.cfg:7] : 'hash-type' is not supported by Sluice: it changes which server a hash-based algorithm picks.",
-            "parsing [t.cfg:8] : 'errorfile' is not supported by Sluice: it changes what clients receive.",
+            "parsing [t.cfg:8] : 'errorloc' is not supported by Sluice: it changes what clients receive.",
             "parsing [t.cfg:9] : 'cookie dynamic' is not supported by Sluice: it changes which clients keep their server and what Set-Cookie holds.",
             "parsing [t.cfg:10] : 'stats' is not supported by Sluice: the stats page answers requests without a server (the stats socket is supported).",
             "parsing [t.cfg:11] : unknown keyword 'frobnicate' in 'backend' section",
@@ -2789,8 +2789,8 @@ fn refused_keywords_name_their_line_and_reason() {
             "parsing [t.cfg:3] : 'option logasap' is not supported by Sluice: it changes when and what is logged.",
         ),
         (
-            &["frontend fe", "    mode http", "    bind :8080", "    monitor-uri /healthz"],
-            "parsing [t.cfg:4] : 'monitor-uri' is not supported by Sluice: it answers requests without a server.",
+            &["frontend fe", "    mode http", "    bind :8080", "    errorloc302 503 http://x/"],
+            "parsing [t.cfg:4] : 'errorloc302' is not supported by Sluice: it changes what clients receive.",
         ),
         (
             &["frontend fe", "    bind :8080 proto quic"],
@@ -2832,5 +2832,71 @@ fn rules_whose_first_word_is_a_condition_keyword() {
     assert_eq!(
         e,
         ["parsing [t.cfg:2] : 'use_backend' expects a backend name."]
+    );
+}
+
+#[test]
+fn monitor_and_errorfile_lines() {
+    let text = with_defaults(&[
+        "http-errors site",
+        "    errorfile 503 /e/site503.http",
+        "defaults web",
+        "    mode http",
+        "    monitor-uri /up",
+        "    errorfile 503 /e/def503.http",
+        "frontend fe from web",
+        "    bind :8080",
+        "    monitor fail if { nbsrv(be) lt 1 }",
+        "    errorfiles site",
+        "    default_backend be",
+        "backend be from web",
+        "    errorfile 403 /e/be403.http",
+        "    server s 127.0.0.1:80",
+    ]);
+    let p = parse_ok(&text);
+    let fe = p.config.frontend("fe").unwrap();
+    assert_eq!(fe.monitor_uri.as_deref(), Some("/up"));
+    assert_eq!(fe.monitor_fail.len(), 1);
+    assert_eq!(fe.errors.len(), 2, "inherited errorfile, then errorfiles");
+    let be = p.config.backend("be").unwrap();
+    assert_eq!(be.errors.len(), 2);
+    assert_eq!(
+        p.config.errorfile_paths(),
+        ["/e/def503.http", "/e/be403.http", "/e/site503.http"]
+    );
+    let bad: &[(&str, &str)] = &[
+        ("    errorfile 503", "parsing [t.cfg:8] : errorfile : expects <status_code> and <file> as arguments."),
+        ("    errorfile 999 /x", "parsing [t.cfg:8] : errorfile : status code '999' not handled."),
+        ("    monitor-uri", "parsing [t.cfg:8] : 'monitor-uri' expects an URI."),
+        ("    monitor foo", "parsing [t.cfg:8] : 'monitor' only supports 'fail'."),
+        ("    monitor fail TRUE", "parsing [t.cfg:8] : 'monitor fail' requires either 'if' or 'unless' followed by a condition."),
+        ("    errorfiles nosuch", "parsing [t.cfg:8] : proxy 'fe': unknown http-errors section 'nosuch'."),
+    ];
+    for (line, err) in bad {
+        let text = with_defaults(&["frontend fe", "    mode http", "    bind :8080", line]);
+        let e = parse("t.cfg", &text, opts()).unwrap_err();
+        assert_eq!(e.errors[0].to_string(), *err, "{line}");
+    }
+    let text = with_defaults(&["defaults", "    mode http", "    monitor fail if TRUE"]);
+    let e = parse("t.cfg", &text, opts()).unwrap_err();
+    assert_eq!(
+        e.errors[0].to_string(),
+        "parsing [t.cfg:7] : 'monitor' not allowed in 'defaults' section."
+    );
+    // A TCP frontend warns, as HAProxy: the monitor needs HTTP.
+    let p = parse_ok(&with_defaults(&[
+        "frontend fe",
+        "    bind :8080",
+        "    monitor-uri /up",
+        "    default_backend be",
+        "backend be",
+        "    server s 127.0.0.1:80",
+    ]));
+    assert!(
+        p.warnings.iter().any(|w| w
+            .message
+            .contains("monitor-uri will be ignored for frontend 'fe' (needs 'mode http')")),
+        "{:?}",
+        p.warnings
     );
 }

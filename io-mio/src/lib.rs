@@ -415,14 +415,21 @@ pub fn load_config(args: &Args) -> Result<Config, StartupError> {
                 ));
             }
             // User and group names, looked up as HAProxy's parser does.
-            privileges::resolve_names(&parsed.config).map_err(|errs| {
+            let mut cfg = privileges::resolve_names(&parsed.config).map_err(|errs| {
                 let mut s = String::new();
                 for e in errs {
                     s.push_str(&format!("[ALERT] {e}\n"));
                 }
                 s.push_str("[ALERT] Fatal errors found in configuration.");
                 StartupError(s)
-            })
+            })?;
+            // The files `errorfile` names, read now as HAProxy's parser
+            // does; the engine checks them when it is built.
+            for p in cfg.errorfile_paths() {
+                let bytes = read_small(&p).map(std::sync::Arc::<[u8]>::from);
+                cfg.errorfile_contents.insert(p, bytes);
+            }
+            Ok(cfg)
         }
         Err(errs) => {
             let mut s = String::new();

@@ -292,6 +292,7 @@ impl Engine {
         put_http(&mut r, p, &f.http, false);
         if p.mode == crate::cfgparse::Mode::Http {
             put(&mut r, "req_tot", f.cum_req);
+            put(&mut r, "intercepted", f.intercepted_req);
             put(&mut r, "req_rate", f.req_rate.rate(now));
             put(&mut r, "req_rate_max", f.req_rate.max());
         }

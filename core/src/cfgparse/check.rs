@@ -63,6 +63,11 @@ impl Config {
             check_proxy_warnings(px, &mut d);
         }
         self.check_peers(&mut d);
+        let mut errs = Vec::new();
+        super::errors::check(self, &mut errs);
+        for e in errs {
+            d.error(e);
+        }
         d
     }
 
@@ -538,6 +543,16 @@ fn tcp_mode_warnings(px: &Proxy, d: &mut Diags) {
             format!(
                 "{kind} '{}' : ignoring cookie for server '{}' as HTTP mode is disabled.",
                 px.name, s.name
+            ),
+        ));
+    }
+    if px.monitor_uri.is_some() && px.kind.is_frontend() {
+        d.warn(at(
+            &px.place,
+            px.kind.keyword(),
+            format!(
+                "monitor-uri will be ignored for {kind} '{}' (needs 'mode http').",
+                px.name
             ),
         ));
     }

@@ -13,7 +13,7 @@
 //! A trailing `*` matches any suffix (`ssl-default-bind-*`).
 
 /// Sections skipped, with one warning on their first line.
-pub const SKIPPED_SECTIONS: &[&str] = &["resolvers", "mailers", "http-errors", "cache", "ring"];
+pub const SKIPPED_SECTIONS: &[&str] = &["resolvers", "mailers", "cache", "ring"];
 
 /// Sections refused: `userlist` guards `http-request auth` (ignoring it would
 /// open what it protects), `program` runs processes.
@@ -136,14 +136,10 @@ pub const REFUSED_PROXY: &[(&str, &str)] = &[
     ("log-format-sd", "it changes what is logged"),
     ("log-tag", "it changes the tag of every log line"),
     ("error-log-format", "it changes what is logged"),
-    ("errorfile", "it changes what clients receive"),
-    ("errorfiles", "it changes what clients receive"),
     ("errorloc", "it changes what clients receive"),
     ("errorloc302", "it changes what clients receive"),
     ("errorloc303", "it changes what clients receive"),
     ("http-error", "it changes what clients receive"),
-    ("monitor-uri", "it answers requests without a server"),
-    ("monitor", "it changes what monitor requests receive"),
     (
         "stats",
         "the stats page answers requests without a server (the stats socket is supported)",

@@ -23,6 +23,7 @@ pub mod addr;
 mod check;
 pub mod cond;
 mod diag;
+pub mod errors;
 mod global;
 pub mod ignored;
 mod log;
@@ -226,6 +227,7 @@ enum Section {
     Peers(usize),
     Defaults(usize),
     Proxy(usize),
+    HttpErrors(usize),
     /// A section Sluice skips (its keyword produced a warning or an error).
     Skipped,
 }
@@ -374,6 +376,7 @@ impl<'a> Parser<'a> {
                 n => n,
             },
             Section::Proxy(i) => &self.cfg.proxies[i].name,
+            Section::HttpErrors(i) => &self.cfg.http_errors[i].name,
         }
     }
 
@@ -541,6 +544,7 @@ impl<'a> Parser<'a> {
             }
             Section::Defaults(i) => self.proxy_kw(true, i, ln),
             Section::Proxy(i) => self.proxy_kw(false, i, ln),
+            Section::HttpErrors(i) => errors::section_kw(&mut self.cfg.http_errors[i], ln),
         }
     }
 
@@ -587,6 +591,7 @@ impl<'a> Parser<'a> {
             "frontend" => self.start_proxy(ProxyKind::Frontend, ln),
             "backend" => self.start_proxy(ProxyKind::Backend, ln),
             "listen" => self.start_proxy(ProxyKind::Listen, ln),
+            "http-errors" => self.start_http_errors(ln),
             kw if ignored::SKIPPED_SECTIONS.contains(&kw) => {
                 let msg = format!("section '{kw}' is not supported by Sluice and is ignored.");
                 self.diags.warn(ln.diag(msg));
@@ -620,6 +625,27 @@ impl<'a> Parser<'a> {
             tables: Vec::new(),
         });
         Ok(Section::Peers(self.cfg.peers.len() - 1))
+    }
+
+    /// `http-errors NAME`.
+    fn start_http_errors(&mut self, ln: &Ln<'_>) -> Result<Section, Diagnostic> {
+        let name = ln.arg(1);
+        if name.is_empty() {
+            return Err(ln.diag("'http-errors' expects <name> as argument."));
+        }
+        check_name(ln, "http-errors", name)?;
+        ln.no_extra(2)?;
+        if self.cfg.http_errors.iter().any(|s| s.name == name) {
+            return Err(ln.diag(format!(
+                "http-errors section '{name}' has the same name as another http-errors section."
+            )));
+        }
+        self.cfg.http_errors.push(errors::HttpErrors {
+            place: ln.place(),
+            name: name.to_string(),
+            files: Vec::new(),
+        });
+        Ok(Section::HttpErrors(self.cfg.http_errors.len() - 1))
     }
 
     /// `defaults [NAME] [from DEFAULTS]`, `frontend|backend|listen NAME [from DEFAULTS]`.

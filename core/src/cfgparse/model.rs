@@ -30,6 +30,14 @@ pub struct Config {
     /// The local peer name: `-L` from the driver, else `localpeer` (when it
     /// came before the first `peers` section), else the host name.
     pub local_peer: String,
+    /// `http-errors` sections, in file order.
+    pub http_errors: Vec<super::errors::HttpErrors>,
+    /// What the files of [`Config::errorfile_paths`] hold, read by the
+    /// driver after parsing (the parser reads no file): the bytes, or why
+    /// they could not be read. A file missing here is an error when the
+    /// engine is built.
+    pub errorfile_contents:
+        std::collections::BTreeMap<String, Result<std::sync::Arc<[u8]>, String>>,
 }
 
 /// The `global` section.
@@ -1040,6 +1048,22 @@ pub struct Proxy {
     pub unique_id_header: Option<String>,
     /// `capture request|response header`, `declare capture`, in order.
     pub captures: Vec<CaptureDecl>,
+    /// `monitor-uri URI` (HAProxy's `monitor_uri`): requests for it are
+    /// answered by the frontend itself, 200 or 503, and not logged.
+    pub monitor_uri: Option<String>,
+    /// `monitor fail if|unless COND`, in order (HAProxy's
+    /// `mon_fail_cond`): the first that matches makes the monitor answer
+    /// 503.
+    pub monitor_fail: Vec<MonitorFail>,
+    /// `errorfile` and `errorfiles`, in order (inherited from `defaults`).
+    pub errors: Vec<super::errors::ErrorDecl>,
+}
+
+/// `monitor fail if|unless COND`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonitorFail {
+    pub place: Place,
+    pub cond: Cond,
 }
 
 /// A capture slot (`capture request header NAME len N`, `declare capture
@@ -1100,6 +1124,9 @@ impl Proxy {
             unique_id_format: None,
             unique_id_header: None,
             captures: Vec::new(),
+            monitor_uri: None,
+            monitor_fail: Vec::new(),
+            errors: Vec::new(),
         }
     }
 
@@ -1140,6 +1167,8 @@ impl Proxy {
         p.log_format = defaults.log_format.clone();
         p.unique_id_format = defaults.unique_id_format.clone();
         p.unique_id_header = defaults.unique_id_header.clone();
+        p.monitor_uri = defaults.monitor_uri.clone();
+        p.errors = defaults.errors.clone();
         p
     }
 

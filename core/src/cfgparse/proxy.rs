@@ -56,6 +56,7 @@ const NOT_IN_DEFAULTS: &[(&str, bool)] = &[
     ("stick-table", false),
     ("force-persist", false),
     ("ignore-persist", false),
+    ("monitor", false),
     ("acl", true),
     ("tcp-request", true),
     ("tcp-response", true),
@@ -122,6 +123,9 @@ pub(super) fn parse(
             }
             rules::http(px, ln, d)
         }
+        "monitor-uri" => monitor_uri(px, ln, d),
+        "errorfile" | "errorfiles" => super::errors::proxy_kw(px, ln),
+        "monitor" => rules::monitor(px, ln, d),
         "disabled" | "enabled" => {
             ln.no_extra(1)?;
             px.disabled = ln.kw() == "disabled";
@@ -263,6 +267,18 @@ fn timeout(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic>
             px.name
         )));
     }
+    Ok(())
+}
+
+/// `monitor-uri URI`: frontend (inherited from `defaults`).
+fn monitor_uri(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    if !warn_if_not_cap(px, ln, "monitor-uri", Cap::Frontend, d) {
+        return Ok(());
+    }
+    if ln.arg(1).is_empty() {
+        return Err(ln.diag("'monitor-uri' expects an URI."));
+    }
+    px.monitor_uri = Some(ln.arg(1).to_string());
     Ok(())
 }
 

@@ -7,7 +7,8 @@
 //! condition from its action words at the first bare `if` or `unless`.
 
 use super::model::{
-    Cond, PersistRule, Proxy, ProxyKind, RuleLine, StickKind, StickRule, UseBackend, UseServer,
+    Cond, MonitorFail, PersistRule, Proxy, ProxyKind, RuleLine, StickKind, StickRule, UseBackend,
+    UseServer,
 };
 use super::proxy::{warn_if_not_cap, Cap};
 use super::{check_name, Diagnostic, Diags, Ln};
@@ -235,6 +236,28 @@ pub(super) fn persist(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), 
         px.persist_rules.push(PersistRule {
             place: ln.place(),
             force: kw == "force-persist",
+            cond,
+        });
+    }
+    Ok(())
+}
+
+/// `monitor fail if|unless COND` (frontend; not in `defaults`).
+pub(super) fn monitor(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    let cap = warn_if_not_cap(px, ln, "monitor", Cap::Frontend, d);
+    if ln.arg(1) != "fail" {
+        return Err(ln.diag("'monitor' only supports 'fail'."));
+    }
+    let need =
+        || ln.diag("'monitor fail' requires either 'if' or 'unless' followed by a condition.");
+    if !matches!(ln.arg(2), "if" | "unless") {
+        return Err(need());
+    }
+    let (_, cond) = split_cond(ln, &ln.words[2..], "monitor fail")?;
+    let cond = cond.ok_or_else(need)?;
+    if cap {
+        px.monitor_fail.push(MonitorFail {
+            place: ln.place(),
             cond,
         });
     }

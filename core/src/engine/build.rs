@@ -375,6 +375,10 @@ impl Engine {
                 };
                 Some(Frontend {
                     maxconn: p.maxconn,
+                    monitor_uri: p
+                        .monitor_uri
+                        .clone()
+                        .filter(|_| p.mode == cfgparse::Mode::Http),
                     default_backend: default_backend.map(ProxyId::new),
                     ..Frontend::default()
                 })
@@ -387,6 +391,11 @@ impl Engine {
                 None
             };
             let logcfg = build_logcfg(cfg, p, &tables)?;
+            let pages = cfgparse::errors::proxy_pages(cfg, p).map_err(|d| StartError {
+                file: d.file.clone(),
+                line: d.line,
+                message: d.message.clone(),
+            })?;
             self.proxies.push(Proxy {
                 name: p.name.clone(),
                 uuid: i as u32 + 1,
@@ -408,6 +417,7 @@ impl Engine {
                 forwardfor: p.options.forwardfor.clone(),
                 http_reuse: p.http_reuse,
                 inspect_delay_ms: p.tcp_request_inspect_delay_ms,
+                errors: std::sync::Arc::new(crate::http::errors::ErrorPages { pages }),
             });
         }
         for (i, p) in live.iter().enumerate() {

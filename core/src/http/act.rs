@@ -88,8 +88,12 @@ fn build_reply(status: u16, content_type: Option<&str>, extra: &[u8], body: &[u8
     out
 }
 
-/// Renders a `deny`/`return` reply.
-fn render_reply(r: &Reply, ctx: &mut dyn SampleCtx) -> Vec<u8> {
+/// Renders a `deny`/`return` reply; `page` is the proxy's `errorfile`
+/// for it, when it has one ([`Engine::reply_page`]).
+fn render_reply(r: &Reply, page: Option<Vec<u8>>, ctx: &mut dyn SampleCtx) -> Vec<u8> {
+    if let Some(p) = page {
+        return p;
+    }
     if r.body == ReplyBody::ErrorPage && r.hdrs.is_empty() {
         if let Some(page) = h1::error_response(r.status) {
             // The connection may stay open after a deny (the answer says
@@ -234,17 +238,20 @@ impl Engine {
                 HttpReqAction::Allow => return RuleVerdict::Continue,
                 HttpReqAction::Deny(r) => {
                     self.count_denied_req(sid);
+                    let page = self.reply_page(sid, r);
                     let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px);
-                    return RuleVerdict::Reply(render_reply(r, &mut ctx), true);
+                    return RuleVerdict::Reply(render_reply(r, page, &mut ctx), true);
                 }
                 HttpReqAction::Tarpit(r) => {
                     self.count_denied_req(sid);
+                    let page = self.reply_page(sid, r);
                     let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px);
-                    return RuleVerdict::Tarpit(render_reply(r, &mut ctx));
+                    return RuleVerdict::Tarpit(render_reply(r, page, &mut ctx));
                 }
                 HttpReqAction::Return(r) => {
+                    let page = self.reply_page(sid, r);
                     let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px);
-                    return RuleVerdict::Reply(render_reply(r, &mut ctx), false);
+                    return RuleVerdict::Reply(render_reply(r, page, &mut ctx), false);
                 }
                 HttpReqAction::Redirect(r) => {
                     let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px);
@@ -425,19 +432,21 @@ impl Engine {
                     // `allow` ends this proxy's rules; the next proxy's run.
                     HttpResAction::Allow => break,
                     HttpResAction::Deny(r) => {
-                        let mut ctx =
-                            HttpCtx::new(self, now, sid, req.as_ref(), Some(&*head)).for_proxy(px);
                         let mut r = r.clone();
                         if r.status == 0 {
                             r.status = 502;
                         }
-                        verdict = ResVerdict::Deny(render_reply(&r, &mut ctx));
+                        let page = self.reply_page(sid, &r);
+                        let mut ctx =
+                            HttpCtx::new(self, now, sid, req.as_ref(), Some(&*head)).for_proxy(px);
+                        verdict = ResVerdict::Deny(render_reply(&r, page, &mut ctx));
                         break 'outer;
                     }
                     HttpResAction::Return(r) => {
+                        let page = self.reply_page(sid, r);
                         let mut ctx =
                             HttpCtx::new(self, now, sid, req.as_ref(), Some(&*head)).for_proxy(px);
-                        verdict = ResVerdict::Reply(render_reply(r, &mut ctx));
+                        verdict = ResVerdict::Reply(render_reply(r, page, &mut ctx));
                         break 'outer;
                     }
                     HttpResAction::Redirect(r) => {

@@ -326,13 +326,13 @@ impl Engine {
                 if !s.req.buf.is_null() && s.req.buf.is_full() {
                     // The head does not fit.
                     self.count_bad_req(sid);
-                    self.http_reply_error(now, sid, 400, ErrCode::PrxCond, FinSt::Req);
+                    self.http_reply_bad_request(now, sid, 400, ErrCode::PrxCond, FinSt::Req);
                 }
             }
             Err(e) => {
                 self.count_bad_req(sid);
                 let (err, fin) = h1_termination(&e);
-                self.http_reply_error(now, sid, e.status(), err, fin);
+                self.http_reply_bad_request(now, sid, e.status(), err, fin);
             }
             Ok(h1::Status::Complete((head, used))) => {
                 self.http_process_request(now, sid, head, used)
@@ -437,6 +437,9 @@ impl Engine {
             f.req_rate.hit(now);
         }
         self.count_http_req(now, sid);
+        if self.http_monitor(now, sid, &head, used, body) {
+            return;
+        }
         let verdict = self.http_req_rules(now, sid, fe, &mut head);
         if self.http_req_verdict(now, sid, verdict, used, body) {
             return;
@@ -1166,6 +1169,32 @@ impl Engine {
         err: ErrCode,
         fin: FinSt,
     ) {
+        self.http_reply_error_with(now, sid, status, err, fin, false)
+    }
+
+    /// [`Engine::http_reply_error`] for a request the H1 codec rejected:
+    /// HAProxy 2.6's H1 mux answers those with its built-in page, never a
+    /// proxy's `errorfile` (compared in `tests/http_errors_side_by_side.rs`).
+    fn http_reply_bad_request(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        status: u16,
+        err: ErrCode,
+        fin: FinSt,
+    ) {
+        self.http_reply_error_with(now, sid, status, err, fin, true)
+    }
+
+    fn http_reply_error_with(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        status: u16,
+        err: ErrCode,
+        fin: FinSt,
+        builtin: bool,
+    ) {
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
@@ -1177,8 +1206,15 @@ impl Engine {
         if sent {
             return self.http_abort(now, sid);
         }
-        let bytes = h1::error_response(status).unwrap_or(h1::error_response(500).unwrap_or(b""));
-        self.http_reply(now, sid, bytes, true, 0, BodyLen::None);
+        let bytes = match builtin {
+            true => std::borrow::Cow::Borrowed(
+                crate::http::errors::builtin_page(status)
+                    .or_else(|| h1::error_response(500))
+                    .unwrap_or(b""),
+            ),
+            false => self.error_page(sid, status),
+        };
+        self.http_reply(now, sid, &bytes, true, 0, BodyLen::None);
         if let Some(t) = self.streams[sid].txn.as_mut() {
             t.status = Some(status);
         }

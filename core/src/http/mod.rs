@@ -8,6 +8,7 @@
 pub(crate) mod act;
 pub mod ana;
 pub mod cookie;
+pub mod errors;
 pub(crate) mod fetch;
 pub mod h1;
 pub mod h2;

@@ -448,6 +448,8 @@ pub struct RuleSet {
     pub persist: Vec<PersistRule>,
     /// `stick` rules.
     pub sticking: Vec<StickRule>,
+    /// `monitor fail` conditions (HAProxy's `mon_fail_cond`).
+    pub monitor_fail: Vec<Condition>,
     /// What the operator should read (HAProxy's warnings).
     pub warnings: Vec<Diagnostic>,
 }

@@ -288,6 +288,7 @@ impl RuleSet {
         b.switching(px, &mut scope, &mut rs.switching);
         b.server_rules(px, &mut scope, &mut rs.server_rules);
         b.persist_rules(px, &mut scope, &mut rs.persist);
+        b.monitor_fail(px, &mut scope, &mut rs.monitor_fail);
         b.sticking(px, &mut scope, &mut rs.sticking);
         rs.acls = scope
             .iter()
@@ -522,6 +523,18 @@ impl Builder<'_> {
                 server,
                 cond,
             });
+        }
+    }
+
+    fn monitor_fail(&mut self, px: &Proxy, scope: &mut AclScope, out: &mut Vec<Condition>) {
+        for m in &px.monitor_fail {
+            let l = Self::line_of(&m.place, "monitor");
+            let Ok(Some(cond)) =
+                self.cond(&l, Some(&m.cond), "'monitor fail'", Stage::HttpReq, scope)
+            else {
+                continue;
+            };
+            out.push(cond);
         }
     }
 

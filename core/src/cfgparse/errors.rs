@@ -1,0 +1,213 @@
+//! Error pages: `errorfile CODE FILE` in proxies, `errorfiles NAME
+//! [CODE...]`, and the `http-errors NAME` sections whose `errorfile` lines
+//! `errorfiles` imports (HAProxy's `http_htx.c`: `proxy_parse_errorfile`,
+//! `proxy_parse_errorfiles`, `cfg_parse_http_errors`,
+//! `proxy_check_errors`).
+//!
+//! The parser only records file names: the driver reads the files
+//! ([`Config::errorfile_paths`], [`Config::errorfile_contents`]) and the
+//! engine checks and installs them when it is built ([`proxy_pages`]), so
+//! that `-c` reports a missing or malformed file with its `file:line`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::model::{Config, Place, Proxy, ProxyKind};
+use super::{Diagnostic, Ln};
+use crate::http::errors::ERRORFILE_STATUSES;
+
+/// An error page declaration of a proxy, in order (a later one replaces
+/// an earlier one for the same status).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ErrorDecl {
+    /// `errorfile CODE FILE`.
+    File(ErrorFile),
+    /// `errorfiles NAME [CODE...]`: the pages of an `http-errors`
+    /// section, all of them or only the statuses listed.
+    Section {
+        place: Place,
+        name: String,
+        statuses: Vec<u16>,
+    },
+}
+
+/// `errorfile CODE FILE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorFile {
+    pub place: Place,
+    pub status: u16,
+    pub path: String,
+}
+
+/// An `http-errors NAME` section (HAProxy's `struct http_errors`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpErrors {
+    pub place: Place,
+    pub name: String,
+    pub files: Vec<ErrorFile>,
+}
+
+/// The status word of an `errorfile` line.
+fn status(ln: &Ln<'_>, kw: &str, w: &str) -> Result<u16, Diagnostic> {
+    match w.parse::<u16>() {
+        Ok(s) if ERRORFILE_STATUSES.contains(&s) => Ok(s),
+        _ => Err(ln.diag(format!("{kw} : status code '{w}' not handled."))),
+    }
+}
+
+/// `errorfile CODE FILE`, in a proxy or an `http-errors` section.
+pub(super) fn errorfile(ln: &Ln<'_>) -> Result<ErrorFile, Diagnostic> {
+    if ln.arg(1).is_empty() || ln.arg(2).is_empty() {
+        return Err(ln.diag("errorfile : expects <status_code> and <file> as arguments."));
+    }
+    ln.no_extra(3)?;
+    Ok(ErrorFile {
+        place: ln.place(),
+        status: status(ln, "errorfile", ln.arg(1))?,
+        path: ln.arg(2).to_string(),
+    })
+}
+
+/// `errorfile` and `errorfiles` in a proxy section.
+pub(super) fn proxy_kw(px: &mut Proxy, ln: &Ln<'_>) -> Result<(), Diagnostic> {
+    if ln.kw() == "errorfile" {
+        let f = errorfile(ln)?;
+        px.errors.push(ErrorDecl::File(f));
+        return Ok(());
+    }
+    let name = ln.arg(1);
+    if name.is_empty() {
+        return Err(ln.diag("errorfiles : expects <name> as argument."));
+    }
+    let statuses = ln.words[2..]
+        .iter()
+        .map(|w| status(ln, "errorfiles", w))
+        .collect::<Result<Vec<u16>, _>>()?;
+    px.errors.push(ErrorDecl::Section {
+        place: ln.place(),
+        name: name.to_string(),
+        statuses,
+    });
+    Ok(())
+}
+
+/// A line of an `http-errors` section.
+pub(super) fn section_kw(sec: &mut HttpErrors, ln: &Ln<'_>) -> Result<(), Diagnostic> {
+    match ln.kw() {
+        "errorfile" => {
+            let f = errorfile(ln)?;
+            sec.files.push(f);
+            Ok(())
+        }
+        kw => Err(ln.diag(format!("unknown keyword '{kw}' in 'http-errors' section"))),
+    }
+}
+
+/// `errorfiles` naming no `http-errors` section: an error at its line.
+pub(super) fn check(cfg: &Config, out: &mut Vec<Diagnostic>) {
+    for px in cfg.proxies.iter().chain(cfg.defaults.iter()) {
+        for d in &px.errors {
+            let ErrorDecl::Section { place, name, .. } = d else {
+                continue;
+            };
+            if cfg.http_errors.iter().any(|s| &s.name == name) {
+                continue;
+            }
+            let who = match px.kind {
+                ProxyKind::Defaults => "defaults".to_string(),
+                _ => format!("proxy '{}'", px.name),
+            };
+            out.push(Diagnostic::new(
+                place.file.clone(),
+                place.line,
+                "errorfiles",
+                format!("{who}: unknown http-errors section '{name}'."),
+            ));
+        }
+    }
+}
+
+impl Config {
+    /// Every file an `errorfile` line names, once each, for the driver to
+    /// read into [`Config::errorfile_contents`].
+    pub fn errorfile_paths(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let proxies = self.proxies.iter().chain(self.defaults.iter());
+        let in_proxies = proxies
+            .flat_map(|p| p.errors.iter())
+            .filter_map(|d| match d {
+                ErrorDecl::File(f) => Some(&f.path),
+                ErrorDecl::Section { .. } => None,
+            });
+        let in_sections = self
+            .http_errors
+            .iter()
+            .flat_map(|s| s.files.iter().map(|f| &f.path));
+        for p in in_proxies.chain(in_sections) {
+            if !out.contains(p) {
+                out.push(p.clone());
+            }
+        }
+        out
+    }
+}
+
+/// One file's page, checked: it must hold a complete HTTP response head.
+fn page(cfg: &Config, f: &ErrorFile) -> Result<Arc<[u8]>, Diagnostic> {
+    let diag = |m: String| Diagnostic::new(f.place.file.clone(), f.place.line, "errorfile", m);
+    let bytes = match cfg.errorfile_contents.get(&f.path) {
+        Some(Ok(b)) => b.clone(),
+        Some(Err(why)) => {
+            return Err(diag(format!(
+                "errorfile : error opening file '{}' ({why}).",
+                f.path
+            )))
+        }
+        None => {
+            return Err(diag(format!(
+                "errorfile : error opening file '{}'.",
+                f.path
+            )))
+        }
+    };
+    // The page goes out of one buffer, with room for the headers the
+    // proxy may add.
+    let max = (cfg.global.tune_bufsize as usize).saturating_sub(cfg.global.maxrewrite() as usize);
+    if bytes.len() > max {
+        return Err(diag(format!(
+            "errorfile : '{}': file too big (max {max} bytes).",
+            f.path
+        )));
+    }
+    let opts = crate::http::h1::ParseOptions::default();
+    match crate::http::h1::parse_response(&bytes, &opts) {
+        Ok(crate::http::h1::Status::Complete(_)) => Ok(bytes),
+        _ => Err(diag(format!(
+            "errorfile : '{}': unable to parse headers.",
+            f.path
+        ))),
+    }
+}
+
+/// The pages of proxy `px`, by status, from its declarations in order.
+pub fn proxy_pages(cfg: &Config, px: &Proxy) -> Result<BTreeMap<u16, Arc<[u8]>>, Diagnostic> {
+    let mut out = BTreeMap::new();
+    for d in &px.errors {
+        match d {
+            ErrorDecl::File(f) => {
+                out.insert(f.status, page(cfg, f)?);
+            }
+            ErrorDecl::Section { name, statuses, .. } => {
+                let Some(sec) = cfg.http_errors.iter().find(|s| &s.name == name) else {
+                    continue;
+                };
+                for f in &sec.files {
+                    if statuses.is_empty() || statuses.contains(&f.status) {
+                        out.insert(f.status, page(cfg, f)?);
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
