@@ -760,3 +760,312 @@ frontend origin\n    bind 127.0.0.1:{origin} ssl crt {certs} verify required ca-
     assert_eq!(ours[8], "origin cn=client.test\n");
     p.assert_drained(5 * SEC);
 }
+
+/// The subject CN, the ALPN and the negotiation `openssl s_client` saw.
+fn cert_alpn(out: &str) -> String {
+    let cn = out
+        .lines()
+        .find_map(|l| l.strip_prefix("subject=CN = "))
+        .unwrap_or("-");
+    let alpn = out
+        .lines()
+        .find_map(|l| l.strip_prefix("ALPN protocol: "))
+        .unwrap_or("-");
+    format!("{cn} | {alpn} | {}", negotiated(out))
+}
+
+fn crt_list_cfg(dir: &TempDir, tag: &str, port: u16, list: &str) -> String {
+    format!(
+        "{}defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
+frontend fe\n    bind 127.0.0.1:{port} ssl crt-list {list} alpn h2,http/1.1\n\
+    http-request return status 200\n",
+        global_section(
+            &dir.join(&format!("{tag}.sock")),
+            &format!("    crt-base {}", dir.path().display())
+        ),
+    )
+}
+
+/// `bind ... crt-list FILE`, side by side with HAProxy 2.6 fed the same
+/// list: the first line's certificate is the default (for an unknown
+/// name and for no SNI), filters choose by exact name and wildcard, a
+/// negative filter (`!name`) sends its name to the default, a line's
+/// `[alpn ...]`, `[ssl-min-ver ...]` and `[ciphers ...]` apply to the
+/// connections that chose its certificate only; a line option Sluice
+/// cannot honour is refused naming the crt-list file and line.
+#[test]
+fn crt_list_side_by_side() {
+    const T: &str = "crt_list_side_by_side";
+    if !tools_or_skip(T, &["openssl"]) {
+        return;
+    }
+    let dir = TempDir::new(T);
+    make_ca(dir.path(), "ca");
+    make_leaf(
+        dir.path(),
+        "ca",
+        &dir.join("d.pem"),
+        &["default.test"],
+        "ec",
+    );
+    make_leaf(dir.path(), "ca", &dir.join("a.pem"), &["a.test"], "ec");
+    make_leaf(dir.path(), "ca", &dir.join("b.pem"), &["*.b.test"], "rsa");
+    make_leaf(dir.path(), "ca", &dir.join("c.pem"), &["c.test"], "ec");
+    write_file(
+        &dir.join("list.txt"),
+        "# the first certificate is the default one\n\
+d.pem\n\
+\n\
+a.pem [alpn h2 ssl-min-ver TLSv1.3] a.test\n\
+b.pem [ alpn http/1.1 ] *.b.test !secret.b.test\n\
+c.pem [ciphers ECDHE-ECDSA-AES128-GCM-SHA256] c.test other.test\n",
+    );
+    let sl_port = free_ports(1)[0];
+    let list = dir.join("list.txt");
+    let list = list.to_str().unwrap();
+    let p = Sluice::run(&dir, "sl", &crt_list_cfg(&dir, "sl", sl_port, list));
+    let ha = haproxy_or_skip(T).then(|| {
+        let port = free_ports(1)[0];
+        (
+            port,
+            HaRun::start(&dir, "ha", &crt_list_cfg(&dir, "ha", port, list)),
+        )
+    });
+    let observe = |port: u16| -> Vec<(String, String)> {
+        let alpn = ["-alpn", "h2,http/1.1"];
+        let mut seen = Vec::new();
+        let mut case = |name: &str, extra: &[&str]| {
+            let mut args = alpn.to_vec();
+            args.extend(extra);
+            seen.push((name.to_string(), cert_alpn(&s_client(port, &args))));
+        };
+        case("a.test", &["-servername", "a.test"]);
+        case("a.test, TLSv1.2", &["-servername", "a.test", "-tls1_2"]);
+        case("x.b.test", &["-servername", "x.b.test"]);
+        case("secret.b.test", &["-servername", "secret.b.test"]);
+        case("c.test, TLSv1.2", &["-servername", "c.test", "-tls1_2"]);
+        case("other.test", &["-servername", "other.test", "-tls1_3"]);
+        case("unknown.test", &["-servername", "unknown.test", "-tls1_3"]);
+        case("no SNI", &["-noservername", "-tls1_3"]);
+        seen
+    };
+    let t13 = "New, TLSv1.3, Cipher is TLS_AES_256_GCM_SHA384";
+    let want = [
+        ("a.test", format!("a.test | h2 | {t13}")),
+        ("a.test, TLSv1.2", "- | - | ".to_string()),
+        ("x.b.test", format!("*.b.test | http/1.1 | {t13}")),
+        ("secret.b.test", format!("default.test | h2 | {t13}")),
+        (
+            "c.test, TLSv1.2",
+            "c.test | h2 | New, TLSv1.2, Cipher is ECDHE-ECDSA-AES128-GCM-SHA256".to_string(),
+        ),
+        ("other.test", format!("c.test | h2 | {t13}")),
+        ("unknown.test", format!("default.test | h2 | {t13}")),
+        ("no SNI", format!("default.test | h2 | {t13}")),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.clone()))
+        .collect();
+    assert_eq!(observe(sl_port), want);
+    if let Some((port, ha)) = &ha {
+        assert_eq!(observe(*port), want, "HAProxy 2.6:\n{}", ha.proc.output());
+    }
+    p.assert_drained(5 * SEC);
+
+    // `show ssl cert`: the files by name, and the lines of a file's
+    // details Sluice prints, as HAProxy prints them.
+    let certs = |cli: &dyn Fn(&str) -> String| -> String {
+        let mut out = cli("show ssl cert");
+        for f in ["c.pem", "b.pem", "nothere.pem"] {
+            let d = cli(&format!("show ssl cert {}", dir.join(f).display()));
+            for l in d.lines().filter(|l| {
+                [
+                    "Filename:",
+                    "Status:",
+                    "Serial:",
+                    "SHA1 FingerPrint:",
+                    "Subject:",
+                    "Issuer:",
+                    "Can't",
+                ]
+                .iter()
+                .any(|k| l.starts_with(k))
+            }) {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
+    };
+    let ours = certs(&|c| p.cli(c));
+    let d = dir.path().display();
+    assert!(
+        ours.starts_with(&format!(
+            "# filename\n{d}/a.pem\n{d}/b.pem\n{d}/c.pem\n{d}/d.pem\n"
+        )),
+        "{ours}"
+    );
+    assert!(
+        ours.contains(&format!("Filename: {d}/b.pem\nStatus: Used\nSerial: ")),
+        "{ours}"
+    );
+    assert!(
+        ours.contains("Subject: /CN=*.b.test\nIssuer: /CN=Sluice test ca\n"),
+        "{ours}"
+    );
+    assert!(
+        ours.ends_with(
+            "Can't display the certificate: Not found or the certificate is a bundle!\n"
+        ),
+        "{ours}"
+    );
+    if let Some((_, ha)) = &ha {
+        assert_eq!(
+            certs(&|c| ha.cli(c)).replace("\n\n", "\n"),
+            ours.replace("\n\n", "\n")
+        );
+    }
+
+    // Options Sluice cannot honour, and HAProxy's own parse errors: the
+    // crt-list file and line, from both.
+    for (opt, sl_says) in [
+        (
+            "npn h2",
+            "'npn' : this TLS option is not supported by Sluice yet.",
+        ),
+        ("no-tlsv12", "unknown ssl keyword no-tlsv12"),
+        ("ssl-min-ver TLSv1.1", "TLSv1.1 is not supported"),
+    ] {
+        write_file(
+            &dir.join("bad.txt"),
+            &format!("d.pem\nc.pem [{opt}] c.test\n"),
+        );
+        let bad = dir.join("bad.txt");
+        let cfg = crt_list_cfg(&dir, "bad", free_ports(1)[0], bad.to_str().unwrap());
+        write_file(&dir.join("bad.cfg"), &cfg);
+        let out = Command::new(proxy_mio())
+            .args(["-f", dir.join("bad.cfg").to_str().unwrap()])
+            .stdin(Stdio::null())
+            .output()
+            .expect("proxy-mio runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{opt}: {err}");
+        let at = format!("[{}:2]", dir.join("bad.txt").display());
+        assert!(err.contains(&at) && err.contains(sl_says), "{opt}: {err}");
+        if ha.is_some() {
+            let out = Command::new(haproxy_bin().unwrap())
+                .args(["-c", "-f", dir.join("bad.cfg").to_str().unwrap()])
+                .stdin(Stdio::null())
+                .output()
+                .expect("haproxy runs");
+            let err = String::from_utf8_lossy(&out.stderr);
+            if opt == "no-tlsv12" {
+                // HAProxy 2.6 with OpenSSL takes the other two.
+                assert!(!out.status.success(), "HAProxy, {opt}: {err}");
+                assert!(err.contains(&at), "HAProxy, {opt}: {err}");
+            }
+        }
+    }
+}
+
+fn check_cfg(dir: &TempDir, tag: &str, tls_origin: u16, plain: u16) -> String {
+    format!(
+        "{}defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 2s\n    timeout check 2s\n\
+frontend plain\n    bind 127.0.0.1:{plain}\n    http-request return status 200\n\
+backend be_http\n    option httpchk GET /\n    server s1 127.0.0.1:{tls_origin} ssl verify none check inter 1000 rise 1 fall 1\n\
+backend be_tcp\n    server s2 127.0.0.1:{tls_origin} ssl verify none check inter 1000 rise 1 fall 1\n\
+backend be_plain\n    server s3 127.0.0.1:{plain} ssl verify none check inter 1000 rise 1 fall 1\n\
+backend be_checkssl\n    server s4 127.0.0.1:{tls_origin} check check-ssl check-sni a.test check-alpn http/1.1 verify none inter 1000 rise 1 fall 1\n\
+backend be_port\n    server s5 127.0.0.1:{tls_origin} ssl verify none check port {tls_origin} inter 1000 rise 1 fall 1\n\
+backend be_nocheckssl\n    server s6 127.0.0.1:{plain} ssl verify none check no-check-ssl inter 1000 rise 1 fall 1\n",
+        global_section(&dir.join(&format!("{tag}.sock")), ""),
+    )
+}
+
+/// Health checks over TLS, side by side with HAProxy 2.6 against a TLS
+/// origin (`openssl s_server -www`): an `ssl` server's checks go over
+/// TLS (an HTTP check passes with L7OK, a connect check with L6OK); the
+/// same check against a clear-text origin fails the handshake (L6RSP,
+/// DOWN); `check-ssl` (with `check-sni`, `check-alpn`) on a server
+/// without `ssl`; a `port` of its own makes the check clear text
+/// (L4OK); `no-check-ssl` likewise.
+#[test]
+fn health_checks_over_tls_side_by_side() {
+    const T: &str = "health_checks_over_tls_side_by_side";
+    if !tools_or_skip(T, &["openssl"]) {
+        return;
+    }
+    let dir = TempDir::new(T);
+    make_certs(&dir);
+    let origin = free_ports(1)[0];
+    let mut cmd = Command::new("openssl");
+    cmd.args(["s_server", "-www", "-quiet", "-accept"])
+        .arg(format!("127.0.0.1:{origin}"))
+        .arg("-cert")
+        .arg(dir.join("certs/1-a.pem"))
+        .current_dir(dir.path())
+        .stdin(Stdio::null());
+    let mut srv = Proc::spawn("s_server", cmd, dir.join("s_server.log"));
+    let up = poll(5 * SEC, Duration::from_millis(20), || {
+        // Closed at once: s_server serves one connection at a time.
+        std::net::TcpStream::connect(("127.0.0.1", origin))
+            .ok()
+            .map(drop)
+    });
+    assert!(up.is_some(), "s_server did not listen");
+    let want = [
+        ("s1", "UP", "L7OK"),
+        ("s2", "UP", "L6OK"),
+        ("s3", "DOWN", "L6RSP"),
+        ("s4", "UP", "L6OK"),
+        ("s5", "UP", "L4OK"),
+        ("s6", "UP", "L4OK"),
+    ];
+    let seen = |stat: &dyn Fn() -> String| -> Vec<(String, String, String)> {
+        let rows = || {
+            let st = parse_stat(&stat());
+            let mut v: Vec<(String, String, String)> = st
+                .iter()
+                .filter(|((_, sv), _)| sv.starts_with('s'))
+                .map(|((_, sv), r)| {
+                    (
+                        sv.clone(),
+                        r.get("status").cloned().unwrap_or_default(),
+                        r.get("check_status").cloned().unwrap_or_default(),
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let w: Vec<(String, String, String)> = want
+            .iter()
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+            .collect();
+        poll(20 * SEC, Duration::from_millis(100), || {
+            let r = rows();
+            (r == w).then_some(r)
+        })
+        .unwrap_or_else(rows)
+    };
+    let want_rows: Vec<(String, String, String)> = want
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+    let ports = free_ports(1);
+    let p = Sluice::run(&dir, "sl", &check_cfg(&dir, "sl", origin, ports[0]));
+    assert_eq!(seen(&|| p.cli("show stat")), want_rows, "Sluice");
+    if haproxy_or_skip(T) {
+        let port = free_ports(1)[0];
+        let ha = HaRun::start(&dir, "ha", &check_cfg(&dir, "ha", origin, port));
+        assert_eq!(
+            seen(&|| ha.cli("show stat")),
+            want_rows,
+            "HAProxy 2.6:\n{}",
+            ha.proc.output()
+        );
+    }
+    drop(p);
+    srv.kill();
+}

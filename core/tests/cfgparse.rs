@@ -1819,8 +1819,8 @@ fn tls_beyond_rustls_is_refused_with_the_reason() {
             "'ciphers' : no TLSv1.2 cipher suite that Sluice's TLS (rustls) implements in 'DHE-RSA-AES256-SHA:AES128-SHA'",
         ),
         (
-            "    bind :443 ssl crt-list l.txt",
-            "'crt-list': this TLS option is not supported by Sluice yet",
+            "    bind :443 crt-list l.txt",
+            "'crt' or 'crt-list' without 'ssl'",
         ),
         (
             "    bind :443 ssl crt a.pem verify required",
@@ -1832,7 +1832,7 @@ fn tls_beyond_rustls_is_refused_with_the_reason() {
         ),
         (
             "    bind :443 crt a.pem",
-            "'crt' without 'ssl'",
+            "'crt' or 'crt-list' without 'ssl'",
         ),
         (
             "    bind :443 ssl crt a.pem no-tlsv12 no-tlsv13",
@@ -2898,5 +2898,127 @@ fn monitor_and_errorfile_lines() {
             .contains("monitor-uri will be ignored for frontend 'fe' (needs 'mode http')")),
         "{:?}",
         p.warnings
+    );
+}
+
+/// A crt-list file (HAProxy's `crtlist_parse_line`): comments only at the
+/// start of a line, empty lines skipped, options between `[` and `]`
+/// (with or without spaces around the brackets), positive and negative
+/// SNI filters, lower case; errors name the crt-list file and line.
+#[test]
+fn crt_list_lines_options_and_filters() {
+    use sluice_core::cfgparse::tls::parse_crt_list;
+    let text = "# comment\n\nd.pem\na.pem [alpn h2,http/1.1 ssl-min-ver TLSv1.3] A.test\n\
+b.pem [ verify optional ca-file ca.pem ]*.b.test !Secret.b.test\n";
+    let mut d = Diags::default();
+    let l = parse_crt_list("l.txt", text.as_bytes(), &mut d).unwrap();
+    assert_eq!(l.len(), 3);
+    assert_eq!(
+        (l[0].line, l[0].crt.as_str(), l[0].opts.is_none()),
+        (3, "d.pem", true)
+    );
+    assert!(l[0].filters.is_empty());
+    let o = l[1].opts.as_ref().unwrap();
+    assert_eq!(
+        o.common.alpn,
+        Some(vec!["h2".to_string(), "http/1.1".to_string()])
+    );
+    assert_eq!(o.common.min_ver, Some(TlsVer::Tlsv13));
+    assert_eq!(l[1].filters, ["a.test"]);
+    let o = l[2].opts.as_ref().unwrap();
+    assert_eq!(o.verify, Some(BindVerify::Optional));
+    assert_eq!(o.common.ca_file.as_deref(), Some("ca.pem"));
+    assert_eq!(l[2].filters, ["*.b.test"]);
+    assert_eq!(l[2].negative, ["secret.b.test"]);
+    // The line's settings over the bind line's.
+    let bind = BindTls {
+        ssl: true,
+        common: TlsCommon {
+            alpn: Some(vec!["http/1.1".into()]),
+            max_ver: Some(TlsVer::Tlsv13),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let t = l[1].opts.as_ref().unwrap().apply(&bind);
+    assert_eq!(
+        t.common.alpn,
+        Some(vec!["h2".to_string(), "http/1.1".to_string()])
+    );
+    assert_eq!(t.common.max_ver, Some(TlsVer::Tlsv13));
+    assert_eq!(t.common.min_ver, Some(TlsVer::Tlsv13));
+
+    // A partly supported cipher list warns, as on a bind line.
+    let mut d = Diags::default();
+    parse_crt_list(
+        "l.txt",
+        b"c.pem [ciphers ECDHE-ECDSA-AES128-GCM-SHA256:DHE-RSA-AES128-SHA] c.test\n",
+        &mut d,
+    )
+    .unwrap();
+    assert_eq!(d.warnings.len(), 1);
+    assert!(d.warnings[0].to_string().starts_with("parsing [l.txt:1] :"));
+
+    for (line, want) in [
+        (
+            "c.pem [npn h2]",
+            "'npn' : this TLS option is not supported by Sluice yet.",
+        ),
+        (
+            "c.pem [allow-0rtt]",
+            "'allow-0rtt' : this TLS option is not supported",
+        ),
+        ("c.pem [no-tlsv12]", "unknown ssl keyword no-tlsv12"),
+        ("c.pem [ssl-min-ver TLSv1.0]", "TLSv1.0 is not supported"),
+        ("c.pem [alpn]", "'alpn' : missing value"),
+        ("c.pem [alpn h2", "missing ']'"),
+        ("c.pem alpn h2]", "missing '['"),
+        (
+            "c.pem x.test [alpn h2]",
+            "filters can't be between filename and options",
+        ),
+        ("[alpn h2] c.pem", "file must start with a cert"),
+        ("c.pem [alpn h2] [verify none]", "too many '['"),
+        (
+            "c.pem [ssl-min-ver TLSv1.3 ssl-max-ver TLSv1.2]",
+            "all SSL/TLS versions are disabled",
+        ),
+    ] {
+        let text = format!("d.pem\n{line}\n");
+        let e = parse_crt_list("l.txt", text.as_bytes(), &mut Diags::default()).unwrap_err();
+        let s = e.to_string();
+        assert!(
+            s.starts_with("parsing [l.txt:2] :") && s.contains(want),
+            "{line}: {s}"
+        );
+    }
+}
+
+/// `check-ssl`, `no-check-ssl`, `check-sni`, `check-alpn` on a server;
+/// `check-ssl` on a server without `ssl` takes its TLS settings, so the
+/// default `verify required` wants a `ca-file` as on an `ssl` server.
+#[test]
+fn check_ssl_sni_alpn() {
+    let p = parse_ok(&with_defaults(&[
+        "backend be",
+        "    server a 127.0.0.1:443 check check-ssl check-sni a.test check-alpn http/1.1,h2 verify none",
+        "    server b 127.0.0.1:443 ssl verify none check no-check-ssl",
+    ]));
+    let be = proxy(&p.config, "be");
+    let a = &be.servers[0].opts.tls;
+    assert_eq!(a.check_ssl, Some(true));
+    assert_eq!(a.check_sni.as_deref(), Some("a.test"));
+    assert_eq!(
+        a.check_alpn,
+        Some(vec!["http/1.1".to_string(), "h2".to_string()])
+    );
+    assert_eq!(be.servers[1].opts.tls.check_ssl, Some(false));
+    let e = errors(&with_defaults(&[
+        "backend be",
+        "    server a 127.0.0.1:443 check check-ssl",
+    ]));
+    assert!(
+        e.iter().any(|m| m.contains("no CA file specified")),
+        "{e:?}"
     );
 }

@@ -540,6 +540,16 @@ fn tls_env(cfg: &Config) -> sluice_core::conn::tls::TlsEnv {
             files.files.insert(p.path.clone(), read_small(&p.path));
         }
     }
+    // The files the crt-lists name, once the lists are read.
+    let (more, warnings) = files.crt_list_paths(cfg);
+    for w in warnings {
+        say(&format!("[WARNING] {w}"));
+    }
+    for p in more {
+        if !files.files.contains_key(&p.path) {
+            files.files.insert(p.path.clone(), read_small(&p.path));
+        }
+    }
     TlsEnv {
         // Deprecated in rustls 0.23.3x only because ring has no post-quantum
         // key exchange; aws-lc-rs has, but needs cmake (and Go for some

@@ -24,6 +24,7 @@ pub(crate) enum Cmd {
     SetTable,
     SetWeight,
     ShowInfo,
+    ShowSslCert,
     ShowPeers,
     ShowStat,
     ShowTable,
@@ -98,6 +99,12 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         usage: "show peers [<peers section>]",
         help: "dump some information about all the peers or this peers section",
         cmd: Cmd::ShowPeers,
+    },
+    CliKw {
+        words: &["show", "ssl", "cert"],
+        usage: "show ssl cert [<certfile>]",
+        help: "display the SSL certificates used in memory, or the details of a file",
+        cmd: Cmd::ShowSslCert,
     },
     CliKw {
         words: &["show", "stat"],
@@ -251,6 +258,7 @@ impl Engine {
             Cmd::ShowPeers => self.cli_show_peers(now, rest.first().copied()),
             Cmd::ShowStat => self.cli_show_stat(now),
             Cmd::ShowInfo => self.cli_show_info(now),
+            Cmd::ShowSslCert => self.cli_show_ssl_cert(rest.first().copied()),
             Cmd::GetWeight => self.cli_server_admin(now, &w),
             Cmd::DisableServer | Cmd::EnableServer | Cmd::SetServer | Cmd::SetWeight
                 if level >= CliLevel::Admin =>
@@ -549,6 +557,69 @@ fn sess_st0(state: SessState) -> u32 {
     }
 }
 
+impl crate::engine::Engine {
+    /// The certificate files in use (`bind ... crt` / `crt-list`, `server
+    /// ... crt`), by name (HAProxy's ckch store, an ordered tree), with
+    /// their leaf certificate (DER).
+    fn ssl_cert_files(&self) -> std::collections::BTreeMap<&str, &[u8]> {
+        let mut m = std::collections::BTreeMap::new();
+        for l in &self.listeners {
+            for (f, der) in l.tls.iter().flat_map(|c| c.files.iter()) {
+                m.insert(f.as_str(), der.as_slice());
+            }
+        }
+        for srv in self.server_ids() {
+            if let Some((f, der)) = self
+                .server(srv)
+                .and_then(|s| s.cfg.tls.as_ref())
+                .and_then(|t| t.crt_file.as_ref())
+            {
+                m.insert(f.as_str(), der.as_slice());
+            }
+        }
+        m
+    }
+
+    /// `show ssl cert [<certfile>]` (HAProxy's `cli_io_handler_show_cert`
+    /// and `..._show_cert_detail`): the files, or one file's details, of
+    /// which Sluice prints `Filename`, `Status`, `Serial`, `SHA1
+    /// FingerPrint`, `Subject` and `Issuer`, in HAProxy's order and format.
+    fn cli_show_ssl_cert(&self, name: Option<&str>) -> String {
+        let files = self.ssl_cert_files();
+        let Some(name) = name else {
+            let mut s = String::from("# filename\n");
+            for f in files.keys() {
+                s.push_str(f);
+                s.push('\n');
+            }
+            return s;
+        };
+        // `*NAME` names an uncommitted transaction in HAProxy; Sluice has
+        // no runtime update yet.
+        let Some(der) = files.get(name) else {
+            return "Can't display the certificate: Not found or the certificate is a bundle!\n"
+                .into();
+        };
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
+        let mut s = format!("Filename: {name}\nStatus: Used\n");
+        if let Some(ci) = crate::conn::x509::cert_info(der) {
+            s.push_str(&format!("Serial: {}\n", hex(ci.serial)));
+            s.push_str(&format!(
+                "SHA1 FingerPrint: {}\n",
+                hex(&crate::conn::x509::sha1(der))
+            ));
+            let dn = |n: &[u8]| {
+                crate::conn::x509::dn_oneline(n)
+                    .map(|v| String::from_utf8_lossy(&v).into_owned())
+                    .unwrap_or_default()
+            };
+            s.push_str(&format!("Subject: {}\n", dn(ci.subject)));
+            s.push_str(&format!("Issuer: {}\n", dn(ci.issuer)));
+        }
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -635,7 +706,7 @@ mod tests {
         let mut e = engine();
         let out = e.cli_request(Time::ZERO, "help show");
         let listed: Vec<&str> = out.lines().skip(1).map(|l| l.trim_start()).collect();
-        assert_eq!(listed.len(), 4, "{out}");
+        assert_eq!(listed.len(), 5, "{out}");
         assert!(listed.iter().all(|l| l.starts_with("show ")), "{out}");
         let out = e.cli_request(Time::ZERO, "help set tab");
         assert_eq!(out.lines().count(), 2, "{out}");

@@ -108,7 +108,11 @@ impl Engine {
             return;
         };
         if ck.sock.is_some() {
-            // Timed out: waiting for the response (L7) or connecting (L4).
+            // Timed out: waiting for the response (L7), in the TLS
+            // handshake (L6) or connecting (L4).
+            if ck.tls.as_ref().is_some_and(|t| t.is_handshaking()) {
+                return self.check_done(now, srv, false, "L6TOUT", "");
+            }
             if ck.connected {
                 return self.check_done(now, srv, false, "L7TOUT", "");
             }
@@ -137,6 +141,31 @@ impl Engine {
     }
 
     pub(crate) fn check_connected(&mut self, now: Time, srv: ServerId) {
+        // A check over TLS: the handshake first (bounded by the connect
+        // deadline, as HAProxy's), then the check proper.
+        let ctx = self
+            .server(srv)
+            .and_then(|s| s.cfg.check.as_ref())
+            .and_then(|cc| cc.tls.clone());
+        if let Some(ctx) = ctx {
+            let Some(ck) = self.check_mut(srv) else {
+                return;
+            };
+            match crate::conn::tls::Tls::client(&ctx) {
+                Ok(t) => ck.tls = Some(Box::new(t)),
+                Err(_) => {
+                    return self.check_done(now, srv, false, "L6RSP", "SSL handshake failure")
+                }
+            }
+            return self.check_tls_pump(now, srv);
+        }
+        self.check_established(now, srv);
+    }
+
+    /// The check's connection is ready (connected, and over TLS the
+    /// handshake is over): a connect-only check passes, an HTTP or
+    /// scripted one starts its exchange.
+    fn check_established(&mut self, now: Time, srv: ServerId) {
         let be = srv.be;
         let to = self.proxies[be].timeouts.check_ms;
         let Some(server) = self.server_mut(srv) else {
@@ -158,6 +187,9 @@ impl Engine {
             return self.check_run_script(now, srv);
         }
         let Some(req) = cc.http_req.clone() else {
+            if ck.tls.is_some() {
+                return self.check_done(now, srv, true, "L6OK", "");
+            }
             return self.check_done(now, srv, true, "L4OK", "");
         };
         // `option httpchk`: send the request, read the status line, under
@@ -166,10 +198,84 @@ impl Engine {
         ck.rx = crate::buf::Buffer::with_capacity(1024);
         ck.connected = true;
         let deadline = now.add_ms(u64::from(to.unwrap_or(cc.inter_ms).max(1)));
-        let sock = ck.sock;
         self.set_check_next(srv, Some(deadline));
+        self.check_interest(now, srv);
+    }
+
+    /// What the check's socket waits for: its output (over TLS, once
+    /// encrypted) and input. Over TLS, the plaintext to send goes to
+    /// rustls first.
+    fn check_interest(&mut self, now: Time, srv: ServerId) {
+        let Some(ck) = self.check_mut(srv) else {
+            return;
+        };
+        if ck.tls.is_some() {
+            return self.check_tls_pump(now, srv);
+        }
+        let (sock, pending) = (ck.sock, !ck.tx.is_empty());
         if let Some(sock) = sock {
-            self.set_interest(sock, true, true);
+            self.set_interest(sock, true, pending);
+        }
+    }
+
+    /// Moves a TLS check's bytes through rustls: ciphertext in,
+    /// handshake progress, plaintext to the check's `rx` and from its
+    /// `tx`; a failed handshake is a Layer6 failure (HAProxy's
+    /// `L6RSP`).
+    fn check_tls_pump(&mut self, now: Time, srv: ServerId) {
+        for _ in 0..8 {
+            let Some(ck) = self.check_mut(srv) else {
+                return;
+            };
+            let Some(t) = ck.tls.as_mut() else {
+                return;
+            };
+            let was_hs = t.is_handshaking();
+            match t.absorb() {
+                Ok(_) => {}
+                Err(_) if was_hs => {
+                    return self.check_done(now, srv, false, "L6RSP", "SSL handshake failure")
+                }
+                Err(_) => return self.check_done(now, srv, false, "L7RSP", "SSL error"),
+            }
+            if t.is_handshaking() {
+                if t.flags.contains(crate::conn::tls::TlsFlags::EOF_FED) {
+                    return self.check_done(now, srv, false, "L6RSP", "SSL handshake failure");
+                }
+                break;
+            }
+            if was_hs {
+                // Handshake over: the check proper.
+                self.check_established(now, srv);
+                continue;
+            }
+            // Plaintext out.
+            if !ck.tx.is_empty() {
+                let k = t.write_plain(&ck.tx);
+                ck.tx.drain(..k);
+            }
+            // Plaintext in.
+            if ck.rx.spare_mut().is_empty() {
+                break;
+            }
+            match t.read_plain(ck.rx.spare_mut()) {
+                Some(k) if k > 0 || !ck.closed => {
+                    if k == 0 {
+                        ck.closed = true;
+                    }
+                    self.check_on_plain(now, srv, k);
+                    continue;
+                }
+                _ => break,
+            }
+        }
+        let Some(ck) = self.check_mut(srv) else {
+            return;
+        };
+        let sock = ck.sock;
+        let pending = ck.tls.as_ref().is_some_and(|t| !t.tx_pending().is_empty());
+        if let Some(sock) = sock {
+            self.set_interest(sock, true, pending);
         }
     }
 
@@ -180,13 +286,20 @@ impl Engine {
     pub(crate) fn check_send_buf(&self, srv: ServerId) -> &[u8] {
         self.server(srv)
             .and_then(|s| s.check.as_ref())
-            .map_or(&[], |c| &c.tx[..])
+            .map_or(&[], |c| match &c.tls {
+                Some(t) => t.tx_pending(),
+                None => &c.tx[..],
+            })
     }
 
-    pub(crate) fn check_on_sent(&mut self, srv: ServerId, n: usize) {
+    pub(crate) fn check_on_sent(&mut self, now: Time, srv: ServerId, n: usize) {
         let Some(ck) = self.check_mut(srv) else {
             return;
         };
+        if let Some(t) = ck.tls.as_mut() {
+            t.sent(n);
+            return self.check_tls_pump(now, srv);
+        }
         ck.tx.drain(..n.min(ck.tx.len()));
         let (sock, pending) = (ck.sock, !ck.tx.is_empty());
         if let Some(sock) = sock {
@@ -196,7 +309,10 @@ impl Engine {
 
     pub(crate) fn check_recv_buf(&mut self, srv: ServerId) -> &mut [u8] {
         match self.check_mut(srv) {
-            Some(ck) => ck.rx.spare_mut(),
+            Some(ck) => match &mut ck.tls {
+                Some(t) => t.rx_spare(),
+                None => ck.rx.spare_mut(),
+            },
             None => &mut [],
         }
     }
@@ -268,15 +384,25 @@ impl Engine {
                 }
             }
         }
-        let (sock, pending) = (ck.sock, !ck.tx.is_empty());
-        if let Some(sock) = sock {
-            self.set_interest(sock, true, pending);
+        self.check_interest(now, srv);
+    }
+
+    /// Bytes (or the end) arrived on the check's socket.
+    pub(crate) fn check_on_recv(&mut self, now: Time, srv: ServerId, n: usize) {
+        let Some(ck) = self.check_mut(srv) else {
+            return;
+        };
+        if let Some(t) = ck.tls.as_mut() {
+            t.received(n);
+            return self.check_tls_pump(now, srv);
         }
+        self.check_on_plain(now, srv, n);
     }
 
     /// Reads the status line of an HTTP check's response, or feeds a
-    /// scripted check.
-    pub(crate) fn check_on_recv(&mut self, now: Time, srv: ServerId, n: usize) {
+    /// scripted check: `n` bytes of plaintext were added to `rx` (`0`:
+    /// the end).
+    fn check_on_plain(&mut self, now: Time, srv: ServerId, n: usize) {
         let Some(server) = self.server_mut(srv) else {
             return;
         };
@@ -365,6 +491,7 @@ impl Engine {
         let Some(ck) = server.check.as_mut() else {
             return;
         };
+        ck.tls = None;
         if let Some(sock) = ck.sock.take() {
             // Checks close with a reset, as HAProxy does, to leave no TIME_WAIT.
             self.close_sock(sock, CloseHow::Reset);
@@ -430,6 +557,9 @@ impl Engine {
         let cur = b.servers[srv].cur_sess;
         let reason = match (up, code) {
             (true, "L7OK") => "Layer7 check passed",
+            (true, "L6OK") => "Layer6 check passed",
+            (false, "L6TOUT") => "Layer6 timeout",
+            (false, "L6RSP") => "Layer6 invalid response",
             (true, _) => "Layer4 check passed",
             (false, "L4TOUT") => "Layer4 timeout",
             (false, "L7TOUT") => "Layer7 timeout",
@@ -518,6 +648,7 @@ mod tests {
             expect: None,
             addr: "127.0.0.1:80".parse().unwrap(),
             script: None,
+            tls: None,
         }
     }
 
@@ -535,6 +666,7 @@ mod tests {
             step: 0,
             closed: false,
             last_info: String::new(),
+            tls: None,
         }
     }
 

@@ -89,6 +89,9 @@ pub struct CheckCfg {
     /// `option tcp-check` rules after the connect, or `option redis-check`'s
     /// (HAProxy's `tcpcheck_rules`); `None`: a connect-only or HTTP check.
     pub script: Option<std::sync::Arc<[CheckStep]>>,
+    /// The TLS context of checks over TLS (`check-ssl`, or an `ssl`
+    /// server's checks), `None`: in clear.
+    pub tls: Option<std::sync::Arc<crate::conn::tls::SrvCtx>>,
 }
 
 /// One step of a scripted check after its connect (HAProxy's
@@ -151,7 +154,7 @@ impl CheckMatch {
 /// `struct check`): its result (`health`, `last_*`) is process-wide; the
 /// check in flight (`sock`, `next`, `started`, `tx`, `rx`, `connected`)
 /// belongs to the thread that runs it (one thread per check, as HAProxy).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Check {
     /// HAProxy's `health`: `0..rise+fall-1`; at or above `rise` the server is up.
     pub health: u32,
@@ -176,6 +179,9 @@ pub struct Check {
     pub closed: bool,
     /// The last check's detail (`check_desc`/info in logs).
     pub last_info: String,
+    /// The TLS layer of the check connection in progress (checks over
+    /// TLS): `tx` / `rx` above hold plaintext then.
+    pub tls: Option<Box<crate::conn::tls::Tls>>,
 }
 
 /// A `server` line as configured: fixed when the configuration is loaded,

@@ -268,8 +268,7 @@ pub const REFUSED_BIND_OPTIONS: &[(&str, &str)] = &[
 
 /// Server options accepted with a warning, with the number of values each
 /// takes: connection-pool tuning, and options that only matter to a
-/// refused keyword (`alpn` and
-/// `check-alpn` to `ssl`, `log-proto` to log servers, `ws` to HTTP/2).
+/// refused keyword (`log-proto` to log servers, `ws` to HTTP/2).
 pub const SERVER_OPTIONS: &[(&str, usize)] = &[
     ("init-addr", 1),
     ("pool-max-conn", 1),
@@ -279,7 +278,6 @@ pub const SERVER_OPTIONS: &[(&str, usize)] = &[
     ("tfo", 0),
     ("stick", 0),
     ("log-proto", 1),
-    ("check-alpn", 1),
     ("ws", 1),
 ];
 
@@ -341,12 +339,9 @@ pub fn refused(list: &[(&'static str, &'static str)], kw: &str) -> Option<&'stat
 /// configuration asked for them would be wrong. The implemented ones are
 /// parsed in `cfgparse::tls` (see docs/tls.md).
 pub const TLS_OPTIONS: &[&str] = &[
-    "crt-list",
     "generate-certificates",
     "ca-sign-file",
     "ca-sign-pass",
-    "check-ssl",
-    "check-sni",
     "allow-0rtt",
     "no-ca-names",
     "npn",

@@ -769,6 +769,11 @@ pub struct BindTls {
     /// `crt FILE|DIR` (as written; `crt-base` applies), in order: the first
     /// certificate loaded is the default one.
     pub crts: Vec<String>,
+    /// `crt-list FILE` (as written: `crt-base` applies to the certificates
+    /// it names, not to it, as in HAProxy 2.6), in order after
+    /// the `crt` ones: the first certificate of the first list is the
+    /// default one when there is no `crt`.
+    pub crt_lists: Vec<String>,
     /// `strict-sni`.
     pub strict_sni: bool,
     /// `verify none|optional|required`: client certificates (checked
@@ -821,6 +826,16 @@ pub struct SrvTls {
     /// `crt FILE`: the client certificate (chain and key in one PEM file)
     /// presented to the server (as written; `crt-base` applies).
     pub crt: Option<String>,
+    /// `check-ssl` (`Some(true)`) / `no-check-ssl` (`Some(false)`):
+    /// whether health checks go over TLS; unset: when the server has
+    /// `ssl` and its checks no `addr` / `port` of their own (HAProxy's
+    /// `check.use_ssl` and `init_srv_check`).
+    pub check_ssl: Option<bool>,
+    /// `check-sni NAME`: the SNI of health checks over TLS.
+    pub check_sni: Option<String>,
+    /// `check-alpn LIST`: the ALPN of health checks over TLS (unset: the
+    /// server's `alpn`).
+    pub check_alpn: Option<Vec<String>>,
     pub common: TlsCommon,
 }
 

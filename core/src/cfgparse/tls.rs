@@ -423,6 +423,13 @@ pub(super) fn bind_option(
             t.crts.push(val.to_string());
             Ok(Some(2))
         }
+        "crt-list" => {
+            if val.is_empty() {
+                return Err(ln.diag(format!("{who} : 'crt-list' : missing certificate location")));
+            }
+            t.crt_lists.push(val.to_string());
+            Ok(Some(2))
+        }
         "strict-sni" => {
             t.strict_sni = true;
             Ok(Some(1))
@@ -488,6 +495,26 @@ pub(super) fn server_option(
             t.crt = Some(val.to_string());
             Ok(Some(2))
         }
+        "check-ssl" | "no-check-ssl" => {
+            t.check_ssl = Some(opt == "check-ssl");
+            Ok(Some(1))
+        }
+        "check-sni" => {
+            if val.is_empty() {
+                return Err(ln.diag(format!("{who} : 'check-sni' : missing SNI")));
+            }
+            t.check_sni = Some(val.to_string());
+            Ok(Some(2))
+        }
+        "check-alpn" => {
+            if val.is_empty() {
+                return Err(ln.diag(format!(
+                    "{who} : 'check-alpn' : missing the comma-delimited ALPN protocol suite"
+                )));
+            }
+            t.check_alpn = Some(val.split(',').map(str::to_string).collect());
+            Ok(Some(2))
+        }
         "no-ssl-reuse" | "ssl-reuse" => {
             t.no_ssl_reuse = opt == "no-ssl-reuse";
             Ok(Some(1))
@@ -524,7 +551,7 @@ pub(super) fn server_option(
 
 /// Checks a `bind` line's TLS settings as a whole.
 pub(super) fn check_bind(t: &BindTls, ln: &Ln<'_>, who: &str) -> Result<(), Diagnostic> {
-    if t.ssl && t.crts.is_empty() {
+    if t.ssl && t.crts.is_empty() && t.crt_lists.is_empty() {
         return Err(ln.diag(format!(
             "{who} : no SSL certificate specified for this bind line (use 'crt')."
         )));
@@ -534,11 +561,11 @@ pub(super) fn check_bind(t: &BindTls, ln: &Ln<'_>, who: &str) -> Result<(), Diag
             "{who} : verify is enabled but no CA file specified (use 'ca-file')."
         )));
     }
-    if !t.ssl && !t.crts.is_empty() {
+    if !t.ssl && (!t.crts.is_empty() || !t.crt_lists.is_empty()) {
         // HAProxy loads them and serves clear text; Sluice refuses the
         // ambiguity rather than run a listener the reader thinks is TLS.
         return Err(ln.diag(format!(
-            "{who} : 'crt' without 'ssl': add 'ssl' to serve TLS on this bind line."
+            "{who} : 'crt' or 'crt-list' without 'ssl': add 'ssl' to serve TLS on this bind line."
         )));
     }
     check_versions(&t.common, ln, who)
@@ -552,7 +579,9 @@ pub(super) fn check_server(
     ln: &Ln<'_>,
     who: &str,
 ) -> Result<(), Diagnostic> {
-    if !t.ssl {
+    // `check-ssl` on a server without `ssl` takes its TLS settings too
+    // (HAProxy prepares the server's TLS context for either).
+    if !t.ssl && t.check_ssl != Some(true) {
         return Ok(());
     }
     let verify = *t.verify.get_or_insert(global_verify);
@@ -588,4 +617,227 @@ pub fn tls_versions(c: &TlsCommon) -> Vec<TlsVer> {
             _ => !c.no_tlsv13,
         })
         .collect()
+}
+
+/// One line of a `crt-list` file (HAProxy's `struct crtlist_entry`):
+/// `CERTFILE [\[ssl options\]] [[!]filter ...]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrtListEntry {
+    /// The 1-based line in the crt-list file.
+    pub line: u32,
+    /// The certificate file, as written (`crt-base` applies).
+    pub crt: String,
+    /// The SNI filters (`*.example.com` wildcards allowed), lower case;
+    /// none: the certificate's own names.
+    pub filters: Vec<String>,
+    /// The negative filters (`!name`), lower case, without the `!`.
+    pub negative: Vec<String>,
+    /// The options between `[` and `]` (HAProxy's per-line
+    /// `ssl_bind_conf`): `None` when the line has none.
+    pub opts: Option<CrtListOpts>,
+}
+
+/// The options of a crt-list line that Sluice honours: each one set
+/// replaces the `bind` line's (HAProxy's `ssl_sock_prepare_ctx` takes
+/// the line's `ssl_conf` value when set, the bind's otherwise).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct CrtListOpts {
+    pub common: TlsCommon,
+    pub verify: Option<BindVerify>,
+    pub crl_file: Option<String>,
+}
+
+impl CrtListOpts {
+    /// The `bind` line's settings with this line's on top.
+    pub fn apply(&self, bind: &BindTls) -> BindTls {
+        let mut t = bind.clone();
+        let (c, o) = (&mut t.common, &self.common);
+        if o.alpn.is_some() {
+            c.alpn = o.alpn.clone();
+        }
+        if o.min_ver.is_some() {
+            c.min_ver = o.min_ver;
+        }
+        if o.max_ver.is_some() {
+            c.max_ver = o.max_ver;
+        }
+        if o.ciphers.is_some() {
+            c.ciphers = o.ciphers.clone();
+        }
+        if o.ciphersuites.is_some() {
+            c.ciphersuites = o.ciphersuites.clone();
+        }
+        if o.curves.is_some() {
+            c.curves = o.curves.clone();
+        }
+        if o.ca_file.is_some() {
+            c.ca_file = o.ca_file.clone();
+        }
+        if let Some(v) = self.verify {
+            t.verify = v;
+        }
+        if self.crl_file.is_some() {
+            t.crl_file = self.crl_file.clone();
+        }
+        t
+    }
+}
+
+/// Options HAProxy takes in a crt-list line and Sluice does not honour
+/// (yet): refused with the crt-list file and line.
+const CRT_LIST_REFUSED: &[&str] = &[
+    "allow-0rtt",
+    "ca-verify-file",
+    "client-sigalgs",
+    "sigalgs",
+    "no-ca-names",
+    "npn",
+    "no-alpn",
+    "ktls",
+];
+
+/// Parses a `crt-list` file (HAProxy's `crtlist_parse_file` /
+/// `crtlist_parse_line`): one certificate a line, `#` comments and empty
+/// lines skipped, options between `[` and `]` after the file name, then
+/// SNI filters. Errors name the crt-list file and line; warnings (suites
+/// left out of a `ciphers` list) go to `d`.
+pub fn parse_crt_list(
+    file: &str,
+    text: &[u8],
+    d: &mut Diags,
+) -> Result<Vec<CrtListEntry>, Diagnostic> {
+    let err = |line: u32, m: String| Diagnostic::new(file, line, "crt-list", m);
+    let text = String::from_utf8_lossy(text);
+    let mut out = Vec::new();
+    for (n, raw) in text.lines().enumerate() {
+        let line = u32::try_from(n + 1).unwrap_or(u32::MAX);
+        // As HAProxy 2.6: a comment starts the line (an indented `#` is
+        // a file name).
+        let l = raw.trim_start();
+        if l.is_empty() || raw.starts_with('#') {
+            continue;
+        }
+        // Words, with `[` and `]` cutting words as in HAProxy.
+        let mut words: Vec<String> = Vec::new();
+        let (mut open, mut close) = (None, None);
+        let mut cur = String::new();
+        let flush = |cur: &mut String, words: &mut Vec<String>| {
+            if !cur.is_empty() {
+                words.push(std::mem::take(cur));
+            }
+        };
+        for ch in l.chars() {
+            match ch {
+                c if c.is_whitespace() => flush(&mut cur, &mut words),
+                '[' => {
+                    flush(&mut cur, &mut words);
+                    if open.is_some() {
+                        return Err(err(line, "too many '['".into()));
+                    }
+                    if words.is_empty() {
+                        return Err(err(line, "file must start with a cert".into()));
+                    }
+                    open = Some(words.len());
+                }
+                ']' => {
+                    flush(&mut cur, &mut words);
+                    if close.is_some() {
+                        return Err(err(line, "too many ']'".into()));
+                    }
+                    if open.is_none() {
+                        return Err(err(line, "missing '['".into()));
+                    }
+                    close = Some(words.len());
+                }
+                c => cur.push(c),
+            }
+        }
+        flush(&mut cur, &mut words);
+        if open.is_some() && close.is_none() {
+            return Err(err(line, "missing ']'".into()));
+        }
+        let (ob, cb) = (open.unwrap_or(1), close.unwrap_or(1));
+        if ob > 1 {
+            return Err(err(
+                line,
+                "malformated line, filters can't be between filename and options!".into(),
+            ));
+        }
+        let opts = if cb > ob {
+            let ln = Ln {
+                file,
+                line,
+                words: words[ob..cb].to_vec(),
+                kwm: super::Kwm::Std,
+            };
+            Some(crt_list_opts(&ln, d)?)
+        } else {
+            None
+        };
+        let mut e = CrtListEntry {
+            line,
+            crt: words[0].clone(),
+            filters: Vec::new(),
+            negative: Vec::new(),
+            opts,
+        };
+        for f in &words[cb.max(1)..] {
+            match f.strip_prefix('!') {
+                Some(neg) => e.negative.push(neg.to_ascii_lowercase()),
+                None => e.filters.push(f.to_ascii_lowercase()),
+            }
+        }
+        out.push(e);
+    }
+    Ok(out)
+}
+
+/// The options between `[` and `]` of a crt-list line (HAProxy's
+/// `ssl_crtlist_kws`).
+fn crt_list_opts(ln: &Ln<'_>, d: &mut Diags) -> Result<CrtListOpts, Diagnostic> {
+    let who = "crt-list";
+    let mut o = CrtListOpts::default();
+    let mut i = 0;
+    while i < ln.words.len() {
+        let (opt, val) = (ln.arg(i), ln.arg(i + 1));
+        let n = match opt {
+            "alpn" | "ciphers" | "ciphersuites" | "ca-file" | "curves" | "ecdhe"
+            | "ssl-min-ver" | "ssl-max-ver" => common_option(&mut o.common, ln, i, who, d)?
+                .ok_or_else(|| ln.diag(format!("unknown ssl keyword {opt}")))?,
+            "verify" => {
+                o.verify = Some(match val {
+                    "none" => BindVerify::None,
+                    "optional" => BindVerify::Optional,
+                    "required" => BindVerify::Required,
+                    _ => return Err(ln.diag(format!(
+                        "{who} : 'verify' : unknown verify method '{val}', only 'none', 'optional', and 'required' are supported"
+                    ))),
+                });
+                2
+            }
+            "crl-file" => {
+                if val.is_empty() {
+                    return Err(ln.diag(format!("{who} : 'crl-file' : missing CRLfile path")));
+                }
+                o.crl_file = Some(val.to_string());
+                2
+            }
+            _ if CRT_LIST_REFUSED.contains(&opt) => {
+                return Err(ln.diag(format!(
+                    "{who} : '{opt}' : this TLS option is not supported by Sluice yet."
+                )))
+            }
+            _ => return Err(ln.diag(format!("unknown ssl keyword {opt}"))),
+        };
+        if i + n > ln.words.len() {
+            return Err(ln.diag(format!("ssl args out of '[]' for {opt}")));
+        }
+        i += n;
+    }
+    if tls_versions(&o.common).is_empty() {
+        return Err(ln.diag(format!(
+            "{who} : all SSL/TLS versions are disabled (Sluice's TLS implements TLSv1.2 and TLSv1.3)."
+        )));
+    }
+    Ok(o)
 }

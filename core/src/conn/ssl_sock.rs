@@ -173,7 +173,7 @@ impl Engine {
                 Err(_) => return self.tls_fail(now, c),
             };
             if !t.flags.contains(TlsFlags::HS_DONE) {
-                if t.conn.is_handshaking() {
+                if t.is_handshaking() {
                     if t.flags.contains(TlsFlags::EOF_FED) {
                         return self.tls_fail(now, c);
                     }

@@ -92,7 +92,13 @@ impl TlsFiles {
                         dir_ok: true,
                     });
                 }
-                if b.tls.verify != BindVerify::None {
+                // The list itself is read as written (HAProxy 2.6 applies
+                // `crt-base` to the certificates it names, not to it).
+                for l in &b.tls.crt_lists {
+                    out.push(file(&None, l));
+                }
+                // A crt-list line may turn `verify` on with the bind's files.
+                if b.tls.verify != BindVerify::None || !b.tls.crt_lists.is_empty() {
                     for f in b.tls.common.ca_file.iter().chain(&b.tls.crl_file) {
                         out.push(file(&cfg.global.ca_base, f));
                     }
@@ -108,6 +114,51 @@ impl TlsFiles {
             }
         }
         out
+    }
+
+    /// The files the crt-lists named by `cfg` name in turn, once the
+    /// driver read the lists themselves (the paths of [`TlsFiles::paths`]):
+    /// the certificate of each line, the `ca-file` and `crl-file` of its
+    /// options; and the warnings of the lists (suites left out of a
+    /// `ciphers` list), for the driver to print. A list that does not
+    /// parse names nothing here (its error is reported when the engine
+    /// builds the listener).
+    pub fn crt_list_paths(
+        &self,
+        cfg: &crate::cfgparse::Config,
+    ) -> (Vec<TlsPath>, Vec<crate::cfgparse::Diagnostic>) {
+        let mut out = Vec::new();
+        let mut warnings = Vec::new();
+        for p in cfg.proxies.iter().filter(|p| !p.disabled) {
+            for b in p.binds.iter().filter(|b| b.tls.ssl) {
+                for path in &b.tls.crt_lists {
+                    let Ok(text) = self.get(path) else {
+                        continue;
+                    };
+                    let mut d = crate::cfgparse::Diags::default();
+                    let Ok(entries) = crate::cfgparse::tls::parse_crt_list(path, text, &mut d)
+                    else {
+                        continue;
+                    };
+                    warnings.extend(d.warnings);
+                    for e in entries {
+                        out.push(TlsPath {
+                            path: base_path(&cfg.global.crt_base, &e.crt),
+                            dir_ok: false,
+                        });
+                        if let Some(o) = &e.opts {
+                            for f in o.common.ca_file.iter().chain(&o.crl_file) {
+                                out.push(TlsPath {
+                                    path: base_path(&cfg.global.ca_base, f),
+                                    dir_ok: false,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (out, warnings)
     }
 
     fn get(&self, path: &str) -> Result<&[u8], String> {
@@ -258,60 +309,79 @@ impl rustls::server::StoresServerSessions for SessionCache {
 /// One certificate with the names it serves (`struct ckch_inst`).
 #[derive(Debug)]
 struct CertEntry {
+    /// The file it was loaded from.
+    file: String,
     key: Arc<CertifiedKey>,
     /// The subject alternative DNS names, lower case.
     names: Vec<String>,
 }
 
-/// Certificate selection by SNI (HAProxy's `ssl_sock_switchctx_cbk`):
-/// exact names first, then wildcards (`*.example.com` for
-/// `www.example.com`), among them the first certificate whose key the
-/// client can use (RSA or ECDSA, from its signature algorithms); without
-/// a match the default certificate (the first loaded), or nothing with
-/// `strict-sni`.
+/// Certificate selection by SNI (HAProxy's `ssl_sock_switchctx_cbk` /
+/// `ssl_sock_chose_sni_ctx`): exact names first, then wildcards
+/// (`*.example.com` for `www.example.com`), among them the first
+/// certificate whose key the client can use (RSA or ECDSA, from its
+/// signature algorithms); without a match the default certificate (the
+/// first loaded), or nothing with `strict-sni`. A name that only a
+/// crt-list's negative filter (`!name`) names matches nothing: it is not
+/// looked up among the wildcards either (as HAProxy).
 #[derive(Debug)]
 pub struct SniResolver {
     certs: Vec<CertEntry>,
     exact: BTreeMap<String, Vec<usize>>,
     wild: BTreeMap<String, Vec<usize>>,
+    /// The negative filters of crt-list lines (`!name`).
+    neg_exact: std::collections::BTreeSet<String>,
     strict: bool,
 }
 
 impl SniResolver {
-    fn pick(&self, list: &[usize], ch: &ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+    fn pick(&self, list: &[usize], ch: &ClientHello<'_>) -> Option<usize> {
         list.iter()
-            .map(|&i| &self.certs[i].key)
-            .find(|k| k.key.choose_scheme(ch.signature_schemes()).is_some())
-            .or_else(|| list.first().map(|&i| &self.certs[i].key))
-            .cloned()
+            .copied()
+            .find(|&i| {
+                self.certs[i]
+                    .key
+                    .key
+                    .choose_scheme(ch.signature_schemes())
+                    .is_some()
+            })
+            .or_else(|| list.first().copied())
     }
-}
 
-impl ResolvesServerCert for SniResolver {
-    fn resolve(&self, ch: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+    /// The certificate for a ClientHello: its index, `None` for none
+    /// (`strict-sni`).
+    fn select(&self, ch: &ClientHello<'_>) -> Option<usize> {
         if let Some(name) = ch.server_name() {
             let name = name.to_ascii_lowercase();
-            if let Some(l) = self.exact.get(&name) {
-                return self.pick(l, &ch);
+            match self.exact.get(&name) {
+                Some(l) if !l.is_empty() => return self.pick(l, ch),
+                _ => {}
             }
-            if let Some((_, rest)) = name.split_once('.') {
-                if let Some(l) = self.wild.get(rest) {
-                    return self.pick(l, &ch);
+            if !self.neg_exact.contains(&name) {
+                if let Some((_, rest)) = name.split_once('.') {
+                    match self.wild.get(rest) {
+                        Some(l) if !l.is_empty() => return self.pick(l, ch),
+                        _ => {}
+                    }
                 }
             }
         }
         if self.strict {
             return None;
         }
-        let all: Vec<usize> = (0..self.certs.len()).collect();
         // The default certificate, or one of the same name the client
         // can use.
         let first = self.certs.first()?;
-        let same: Vec<usize> = all
-            .into_iter()
+        let same: Vec<usize> = (0..self.certs.len())
             .filter(|&i| self.certs[i].names == first.names)
             .collect();
-        self.pick(&same, &ch)
+        self.pick(&same, ch)
+    }
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, ch: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.select(&ch).map(|i| self.certs[i].key.clone())
     }
 }
 
@@ -319,6 +389,232 @@ impl ResolvesServerCert for SniResolver {
 #[derive(Debug)]
 pub struct BindCtx {
     pub config: Arc<ServerConfig>,
+    /// The certificate files loaded, as named (`crt-base` applied), with
+    /// their leaf certificate (DER): `show ssl cert`.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// When crt-list lines carry options of their own: the context to
+    /// switch to once the ClientHello chose a certificate (HAProxy's
+    /// per-line `SSL_CTX`, `ssl_sock_switchctx_set`).
+    pub(crate) switch: Option<Arc<CtxSwitch>>,
+}
+
+/// Per-certificate contexts of a `bind` line with crt-list options.
+#[derive(Debug)]
+pub(crate) struct CtxSwitch {
+    resolver: Arc<SniResolver>,
+    /// Per certificate of `resolver`: its line's context, or `None` for
+    /// the bind line's.
+    configs: Vec<Option<Arc<ServerConfig>>>,
+    base: Arc<ServerConfig>,
+}
+
+impl CtxSwitch {
+    fn config_for(&self, ch: &ClientHello<'_>) -> Arc<ServerConfig> {
+        self.resolver
+            .select(ch)
+            .and_then(|i| self.configs.get(i).cloned().flatten())
+            .unwrap_or_else(|| self.base.clone())
+    }
+}
+
+/// Why a `bind` line's TLS context could not be built: `at` names the
+/// crt-list file and line when the fault is there.
+#[derive(Debug)]
+pub struct BindCtxError {
+    pub at: Option<(String, u32)>,
+    pub message: String,
+}
+
+impl From<String> for BindCtxError {
+    fn from(message: String) -> BindCtxError {
+        BindCtxError { at: None, message }
+    }
+}
+
+impl From<&str> for BindCtxError {
+    fn from(message: &str) -> BindCtxError {
+        BindCtxError {
+            at: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl BindCtx {
+    /// The context of a `bind ... ssl crt ...` / `crt-list ...` line.
+    /// The warnings of the crt-list files (suites left out of a list)
+    /// are the driver's to print ([`TlsFiles::crt_list_paths`]).
+    pub fn build(
+        env: &TlsEnv,
+        clock: &Arc<EngineClock>,
+        global: &Global,
+        sessions: &Arc<SessionCache>,
+        t: &BindTls,
+    ) -> Result<BindCtx, BindCtxError> {
+        let crt_base = &global.crt_base;
+        let provider = provider_for(env, &t.common);
+        if provider.kx_groups.is_empty() {
+            return Err("no key exchange group left ('curves').".into());
+        }
+        let mut certs = Vec::new();
+        // Per certificate: its crt-list line's settings, if any.
+        let mut line_tls: Vec<Option<(BindTls, String, u32)>> = Vec::new();
+        for crt in &t.crts {
+            let path = base_path(crt_base, crt);
+            match env.files.dirs.get(&path) {
+                Some(list) => {
+                    for f in list {
+                        certs.push(load_pem(env, &provider, f)?);
+                        line_tls.push(None);
+                    }
+                }
+                None => {
+                    certs.push(load_pem(env, &provider, &path)?);
+                    line_tls.push(None);
+                }
+            }
+        }
+        let mut neg_exact = std::collections::BTreeSet::new();
+        for path in &t.crt_lists {
+            let text = env
+                .files
+                .get(path)
+                .map_err(|e| format!("cannot open the crt-list file '{path}' : {e}."))?;
+            let mut d = crate::cfgparse::Diags::default();
+            let entries =
+                crate::cfgparse::tls::parse_crt_list(path, text, &mut d).map_err(|e| {
+                    BindCtxError {
+                        at: Some((e.file, e.line)),
+                        message: if e.message.starts_with("crt-list : ") {
+                            e.message
+                        } else {
+                            format!("crt-list : {}", e.message)
+                        },
+                    }
+                })?;
+            for e in entries {
+                let at = |m: String| BindCtxError {
+                    at: Some((path.clone(), e.line)),
+                    message: m,
+                };
+                let mut c = load_pem(env, &provider, &base_path(crt_base, &e.crt)).map_err(at)?;
+                if !e.filters.is_empty() {
+                    c.names = e.filters.clone();
+                }
+                neg_exact.extend(e.negative.iter().cloned());
+                certs.push(c);
+                line_tls.push(e.opts.as_ref().map(|o| {
+                    let lt = o.apply(t);
+                    (lt, path.clone(), e.line)
+                }));
+            }
+        }
+        if certs.is_empty() {
+            return Err("no SSL certificate found in the 'crt' / 'crt-list' locations.".into());
+        }
+        let mut exact: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut wild: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, c) in certs.iter().enumerate() {
+            for n in &c.names {
+                match n.strip_prefix("*.") {
+                    Some(rest) => wild.entry(rest.to_string()).or_default().push(i),
+                    None => exact.entry(n.clone()).or_default().push(i),
+                }
+            }
+        }
+        let files: Vec<(String, Vec<u8>)> = certs
+            .iter()
+            .map(|c| (c.file.clone(), c.key.cert[0].as_ref().to_vec()))
+            .collect();
+        let resolver = Arc::new(SniResolver {
+            certs,
+            exact,
+            wild,
+            neg_exact,
+            strict: t.strict_sni,
+        });
+        let base = Arc::new(server_config(
+            env, clock, global, sessions, t, &provider, &resolver,
+        )?);
+        let switch = if line_tls.iter().any(Option::is_some) {
+            let mut configs = Vec::new();
+            for l in line_tls {
+                configs.push(match l {
+                    None => None,
+                    Some((lt, file, line)) => {
+                        let p = provider_for(env, &lt.common);
+                        if p.kx_groups.is_empty() {
+                            return Err(BindCtxError {
+                                at: Some((file, line)),
+                                message: "crt-list : no key exchange group left ('curves')."
+                                    .into(),
+                            });
+                        }
+                        if lt.verify != BindVerify::None && lt.common.ca_file.is_none() {
+                            return Err(BindCtxError {
+                                at: Some((file, line)),
+                                message: "crt-list : verify is enabled but no CA file specified (use 'ca-file')."
+                                    .into(),
+                            });
+                        }
+                        let c = server_config(env, clock, global, sessions, &lt, &p, &resolver)
+                            .map_err(|m| BindCtxError {
+                                at: Some((file, line)),
+                                message: format!("crt-list : {m}"),
+                            })?;
+                        Some(Arc::new(c))
+                    }
+                });
+            }
+            Some(Arc::new(CtxSwitch {
+                resolver,
+                configs,
+                base: base.clone(),
+            }))
+        } else {
+            None
+        };
+        Ok(BindCtx {
+            config: base,
+            files,
+            switch,
+        })
+    }
+}
+
+/// A rustls server configuration for the settings `t` (a `bind` line's,
+/// or a crt-list line's on top of them).
+fn server_config(
+    env: &TlsEnv,
+    clock: &Arc<EngineClock>,
+    global: &Global,
+    sessions: &Arc<SessionCache>,
+    t: &BindTls,
+    provider: &Arc<CryptoProvider>,
+    resolver: &Arc<SniResolver>,
+) -> Result<ServerConfig, String> {
+    let builder = ServerConfig::builder_with_details(provider.clone(), clock.clone())
+        .with_protocol_versions(&versions(&t.common))
+        .map_err(|e| format!("invalid TLS settings: {e}."))?;
+    let builder = match t.verify {
+        BindVerify::None => builder.with_no_client_auth(),
+        _ => builder.with_client_cert_verifier(client_verifier(env, provider, &global.ca_base, t)?),
+    };
+    let mut config = builder.with_cert_resolver(resolver.clone());
+    config.alpn_protocols = alpn(&t.common);
+    // The server's order of suites, unless `prefer-client-ciphers`.
+    config.ignore_client_order = !t.prefer_client_ciphers;
+    // Resumption: the shared session cache (`tune.ssl.cachesize`,
+    // `tune.ssl.lifetime`). No stateless tickets are issued (rustls's
+    // ticketers read the OS clock), which is what `no-tls-tickets`
+    // asks: TLS 1.2 resumes by session ID, TLS 1.3 by tickets that
+    // name a cache entry, as OpenSSL does under `SSL_OP_NO_TICKET`.
+    config.session_storage = sessions.clone();
+    config.ticketer = Arc::new(NoTickets);
+    if sessions.max == 0 || sessions.lifetime_ms == 0 {
+        config.send_tls13_tickets = 0;
+    }
+    Ok(config)
 }
 
 /// The TLS context of a server.
@@ -329,6 +625,9 @@ pub struct SrvCtx {
     /// else `verifyhost`, else the server's address (checked only when
     /// one of them is set, as HAProxy does).
     pub name: ServerName<'static>,
+    /// `crt`: the client certificate's file and leaf (DER), for `show
+    /// ssl cert`.
+    pub crt_file: Option<(String, Vec<u8>)>,
 }
 
 /// A provider restricted to the configured suites, in the configured
@@ -492,86 +791,10 @@ fn load_pem(env: &TlsEnv, provider: &CryptoProvider, path: &str) -> Result<CertE
         format!("inconsistencies between private key and certificate loaded from PEM file '{path}' : {e}.")
     })?;
     Ok(CertEntry {
+        file: path.to_string(),
         key: Arc::new(key),
         names,
     })
-}
-
-impl BindCtx {
-    /// The context of a `bind ... ssl crt ...` line.
-    pub fn build(
-        env: &TlsEnv,
-        clock: &Arc<EngineClock>,
-        global: &Global,
-        sessions: &Arc<SessionCache>,
-        t: &BindTls,
-    ) -> Result<BindCtx, String> {
-        let crt_base = &global.crt_base;
-        let provider = provider_for(env, &t.common);
-        if provider.kx_groups.is_empty() {
-            return Err("no key exchange group left ('curves').".into());
-        }
-        let mut certs = Vec::new();
-        for crt in &t.crts {
-            let path = base_path(crt_base, crt);
-            match env.files.dirs.get(&path) {
-                Some(list) => {
-                    for f in list {
-                        certs.push(load_pem(env, &provider, f)?);
-                    }
-                }
-                None => certs.push(load_pem(env, &provider, &path)?),
-            }
-        }
-        if certs.is_empty() {
-            return Err("no SSL certificate found in the 'crt' locations.".into());
-        }
-        let mut exact: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        let mut wild: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (i, c) in certs.iter().enumerate() {
-            for n in &c.names {
-                match n.strip_prefix("*.") {
-                    Some(rest) => wild.entry(rest.to_string()).or_default().push(i),
-                    None => exact.entry(n.clone()).or_default().push(i),
-                }
-            }
-        }
-        let resolver = SniResolver {
-            certs,
-            exact,
-            wild,
-            strict: t.strict_sni,
-        };
-        let builder = ServerConfig::builder_with_details(provider.clone(), clock.clone())
-            .with_protocol_versions(&versions(&t.common))
-            .map_err(|e| format!("invalid TLS settings: {e}."))?;
-        let builder = match t.verify {
-            BindVerify::None => builder.with_no_client_auth(),
-            _ => builder.with_client_cert_verifier(client_verifier(
-                env,
-                &provider,
-                &global.ca_base,
-                t,
-            )?),
-        };
-        let mut config = builder.with_cert_resolver(Arc::new(resolver));
-        config.alpn_protocols = alpn(&t.common);
-        // The server's order of suites, unless `prefer-client-ciphers`.
-        config.ignore_client_order = !t.prefer_client_ciphers;
-        // Resumption: the shared session cache (`tune.ssl.cachesize`,
-        // `tune.ssl.lifetime`). No stateless tickets are issued (rustls's
-        // ticketers read the OS clock), which is what `no-tls-tickets`
-        // asks: TLS 1.2 resumes by session ID, TLS 1.3 by tickets that
-        // name a cache entry, as OpenSSL does under `SSL_OP_NO_TICKET`.
-        config.session_storage = sessions.clone();
-        config.ticketer = Arc::new(NoTickets);
-        if sessions.max == 0 || sessions.lifetime_ms == 0 {
-            config.send_tls13_tickets = 0;
-        }
-        Ok(BindCtx {
-            config: Arc::new(config),
-        })
-    }
 }
 
 /// `server ... crt FILE`: the certificate presented when the server asks
@@ -726,11 +949,13 @@ impl SrvCtx {
             .map_err(|e| format!("invalid TLS settings: {e}."))?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier));
+        let mut crt_file = None;
         let mut config = match &t.crt {
             None => builder.with_no_client_auth(),
             Some(crt) => {
                 // `crt`: the client certificate presented to the server.
                 let e = load_pem(env, &provider, &base_path(&global.crt_base, crt))?;
+                crt_file = Some((e.file.clone(), e.key.cert[0].as_ref().to_vec()));
                 builder.with_client_cert_resolver(Arc::new(ClientCert(e.key)))
             }
         };
@@ -749,6 +974,7 @@ impl SrvCtx {
         Ok(SrvCtx {
             config: Arc::new(config),
             name,
+            crt_file,
         })
     }
 }
@@ -793,6 +1019,12 @@ pub struct Tls {
     /// Plaintext rustls holds for the stream.
     pub(crate) plain: usize,
     pub(crate) flags: TlsFlags,
+    /// A `bind` line whose crt-list lines have options of their own:
+    /// the ClientHello is read first (rustls's `Acceptor`), then the
+    /// connection is made with the context of the certificate it
+    /// selects. Until then `conn` is a placeholder that never sees a
+    /// byte.
+    accepting: Option<Box<(rustls::server::Acceptor, Arc<CtxSwitch>)>>,
     /// Where the ciphertext handed to rustls stands in the record framing.
     edge: RecordEdge,
     /// The `tls-eof-in-record` mutant is on (`--mutant`).
@@ -868,14 +1100,69 @@ impl Tls {
             edge: RecordEdge::default(),
             #[cfg(feature = "mutants")]
             bug_eof_in_record: false,
+            accepting: None,
         }
     }
 
     /// The server side of an accepted connection.
     pub fn server(ctx: &BindCtx) -> Result<Tls, rustls::Error> {
-        Ok(Tls::new(Connection::Server(rustls::ServerConnection::new(
+        let mut t = Tls::new(Connection::Server(rustls::ServerConnection::new(
             ctx.config.clone(),
-        )?)))
+        )?));
+        if let Some(sw) = &ctx.switch {
+            t.accepting = Some(Box::new((rustls::server::Acceptor::default(), sw.clone())));
+        }
+        Ok(t)
+    }
+
+    /// Whether the handshake is still going on.
+    pub(crate) fn is_handshaking(&self) -> bool {
+        self.accepting.is_some() || self.conn.is_handshaking()
+    }
+
+    /// Feeds the ClientHello to the `Acceptor`; once it is whole, makes
+    /// the connection with the context its certificate asks for (what
+    /// is left in `rx` goes to that connection next).
+    fn absorb_hello(&mut self) -> Result<bool, rustls::Error> {
+        let Some(acc) = self.accepting.as_mut() else {
+            return Ok(false);
+        };
+        let mut progress = false;
+        if self.rx_len > 0 {
+            let mut src = &self.rx[..self.rx_len];
+            let k = acc.0.read_tls(&mut src).unwrap_or_default();
+            if k > 0 {
+                // The record framing goes on past the ClientHello.
+                self.edge.feed(&self.rx[..k]);
+                self.rx.copy_within(k..self.rx_len, 0);
+                self.rx_len -= k;
+                progress = true;
+            }
+        }
+        let (acceptor, sw) = &mut **acc;
+        match acceptor.accept() {
+            Ok(None) => Ok(progress),
+            Ok(Some(accepted)) => {
+                let config = sw.config_for(&accepted.client_hello());
+                self.accepting = None;
+                match accepted.into_connection(config) {
+                    Ok(c) => {
+                        self.conn = Connection::Server(c);
+                        self.flush();
+                        Ok(true)
+                    }
+                    Err((e, mut alert)) => {
+                        let _ = alert.write(&mut self.tx);
+                        Err(e)
+                    }
+                }
+            }
+            Err((e, mut alert)) => {
+                self.accepting = None;
+                let _ = alert.write(&mut self.tx);
+                Err(e)
+            }
+        }
     }
 
     /// The client side of a server connection.
@@ -943,6 +1230,17 @@ impl Tls {
     /// a bad peer (an end of input inside a record is one).
     pub(crate) fn absorb(&mut self) -> Result<bool, rustls::Error> {
         let mut progress = false;
+        if self.accepting.is_some() {
+            progress = self.absorb_hello()?;
+            if self.accepting.is_some() {
+                if self.flags.contains(TlsFlags::EOF_SEEN) && self.rx_len == 0 {
+                    // Closed before a whole ClientHello.
+                    self.flags |= TlsFlags::EOF_FED;
+                    progress = true;
+                }
+                return Ok(progress);
+            }
+        }
         // Bounded: each turn consumes bytes or ends.
         for _ in 0..64 {
             if self.flags.contains(TlsFlags::CLOSE_NOTIFY) && self.rx_len > 0 {

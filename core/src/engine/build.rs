@@ -488,6 +488,7 @@ impl Engine {
             let o = &s.opts;
             let script = check_script(p);
             let check_addr = check_address(p, s, addr, resolve).map_err(&err)?;
+            let check_tls = self.build_check_tls(cfg, p, s, check_addr)?;
             let check_cfg =
                 o.check.then(|| CheckCfg {
                     inter_ms: o.inter_ms,
@@ -504,6 +505,7 @@ impl Engine {
                         .map(|e| (e.negate, e.status.clone())),
                     addr: check_addr,
                     script: script.clone(),
+                    tls: check_tls,
                 });
             let check = o.check.then(|| Check {
                 // Up at start, but down at the first failure, as HAProxy.
@@ -519,6 +521,7 @@ impl Engine {
                 step: 0,
                 closed: false,
                 last_info: String::new(),
+                tls: None,
             });
             let cfg = ServerCfg {
                 name: s.name.clone(),
@@ -756,10 +759,18 @@ impl Engine {
             &b.tls,
         )
         .map(|c| Some(Arc::new(c)))
-        .map_err(|m| StartError {
-            file: b.place.file.clone(),
-            line: b.place.line,
-            message: format!("{who} : {m}"),
+        .map_err(|e| match e.at {
+            // A fault in a crt-list file: its file and line.
+            Some((file, line)) => StartError {
+                file,
+                line,
+                message: format!("{who} : {}", e.message),
+            },
+            None => StartError {
+                file: b.place.file.clone(),
+                line: b.place.line,
+                message: format!("{who} : {}", e.message),
+            },
         })
     }
 
@@ -781,14 +792,54 @@ impl Engine {
             line: s.place.line,
             message: format!("{who} : {message}"),
         };
-        if s.opts.check && p.options.httpchk.is_some() {
+        let env = self.tls_env(&s.place.file, s.place.line, &who)?;
+        SrvCtx::build(env, &self.tls_clock, &cfg.global, t, addr)
+            .map(|c| Some(Arc::new(c)))
+            .map_err(err)
+    }
+
+    /// The TLS context of a server's health checks, when they go over
+    /// TLS (HAProxy's `init_srv_check`): `check-ssl`, or a server with
+    /// `ssl` whose checks have no `addr` / `port` of their own, unless
+    /// `no-check-ssl`. The server's TLS settings, with `check-sni` as the
+    /// SNI and `check-alpn` (else the server's `alpn`) as the ALPN.
+    fn build_check_tls(
+        &self,
+        cfg: &Config,
+        p: &cfgparse::Proxy,
+        s: &cfgparse::Server,
+        addr: core::net::SocketAddr,
+    ) -> Result<Option<Arc<SrvCtx>>, StartError> {
+        let o = &s.opts;
+        let own = o.check_addr.is_some() || o.check_port.is_some();
+        let over_tls = match o.tls.check_ssl {
+            Some(v) => v,
+            None => o.tls.ssl && !own,
+        };
+        if !o.check || !over_tls {
+            return Ok(None);
+        }
+        let who = format!("'server {}/{}'", p.name, s.name);
+        let err = |message: String| StartError {
+            file: s.place.file.clone(),
+            line: s.place.line,
+            message: format!("{who} : {message}"),
+        };
+        let mut t = o.tls.clone();
+        t.ssl = true;
+        t.sni = o.tls.check_sni.clone();
+        if let Some(a) = &o.tls.check_alpn {
+            t.common.alpn = Some(a.clone());
+        }
+        let h2 = t.common.alpn.iter().flatten().any(|a| a == "h2");
+        if h2 && (p.options.httpchk.is_some() || p.options.tcp_check) {
             return Err(err(
-                "HTTP health checks over TLS are not supported by Sluice yet (use a plain 'check', which tests the TCP connection only)."
+                "health checks over HTTP/2 are not supported by Sluice yet: 'check-alpn' (or 'alpn') offers 'h2' to an HTTP or tcp-check check; use 'check-alpn http/1.1'."
                     .into(),
             ));
         }
         let env = self.tls_env(&s.place.file, s.place.line, &who)?;
-        SrvCtx::build(env, &self.tls_clock, &cfg.global, t, addr)
+        SrvCtx::build(env, &self.tls_clock, &cfg.global, &t, addr)
             .map(|c| Some(Arc::new(c)))
             .map_err(err)
     }

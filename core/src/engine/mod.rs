@@ -426,7 +426,7 @@ impl Engine {
             }
             Some(SockOwner::Peer { section, session }) => self.peer_sent(now, section, session, n),
             Some(SockOwner::Conn(c)) => self.conn_on_sent(now, c, n),
-            Some(SockOwner::Check(srv)) => self.check_on_sent(srv, n),
+            Some(SockOwner::Check(srv)) => self.check_on_sent(now, srv, n),
             None => {}
         }
         self.after_entry();
