@@ -205,8 +205,11 @@ fn exercise(h1: u16, h2: u16, logs: &dyn Fn() -> Vec<String>) -> Run {
                     body.as_bytes() == pattern(body.len())
                 )
             } else if path == "/rst" || path == "/goaway" {
-                // Error pages are worded differently (docs/http1.md).
-                String::new()
+                // Error pages are worded differently (docs/http1.md): only
+                // the status and version are compared.
+                let meta: String = meta.split(' ').take(2).collect::<Vec<_>>().join(" ");
+                answers.push(format!("{path}: {meta}"));
+                return;
             } else {
                 body.replace(&format!(":{port}"), ":PORT")
             };
@@ -261,7 +264,7 @@ fn h2_server_side_by_side() {
             "{i}: {a:?}"
         );
         assert!(
-            a[i].contains("GET /get?x=1 authority=127.0.0.1:PORT scheme=http")
+            a[i].contains("GET /get?x=1 authority=")
                 && a[i].contains("body=0")
                 && a[i].contains("x-added=yes"),
             "{a:?}"
@@ -279,8 +282,27 @@ fn h2_server_side_by_side() {
         assert!(a[i + 3].contains("1000000 bytes, pattern true"), "{a:?}");
         assert!(a[i + 4].starts_with("/empty: 204 "), "{a:?}");
         assert!(a[i + 5].starts_with("/trailers: 200 "), "{a:?}");
-        assert!(a[i + 6].starts_with("/rst: 502 "), "{a:?}");
-        assert!(a[i + 7].starts_with("/goaway: 502 "), "{a:?}");
+        assert_eq!(a[i + 6], format!("/rst: 502 {v}"), "{a:?}");
+        assert_eq!(a[i + 7], format!("/goaway: 502 {v}"), "{a:?}");
+    }
+    // The origin sees what HAProxy sends: for an HTTP/1.1 client, no
+    // `:authority` and the `host` field; for an HTTP/2 client, `:authority`.
+    assert!(
+        a[0].contains("authority= scheme= host=127.0.0.1:PORT"),
+        "{a:?}"
+    );
+    assert!(
+        a[8].contains("authority=127.0.0.1:PORT scheme=http host= "),
+        "{a:?}"
+    );
+    for path in ["rst", "goaway"] {
+        assert!(
+            sl_run.logs.contains(&format!(
+                "fe be/s1 502 SH-- \"GET http://127.0.0.1:PORT/{path} HTTP/2.0\""
+            )),
+            "{:?}",
+            sl_run.logs
+        );
     }
     // HTTP/1.1 client: the trailers as chunked trailers.
     assert!(
@@ -289,8 +311,24 @@ fn h2_server_side_by_side() {
         a[5]
     );
     // Side by side: the same answers, the same log lines (ports aside).
-    assert_eq!(sl_run.answers, ha_run.answers);
-    assert_eq!(sl_run.logs, ha_run.logs);
+    // Except one difference: behind an HTTP/2 client, HAProxy 2.6 resets
+    // the client's stream when the server resets it or says GOAWAY (curl
+    // gets no status, no log line follows at once); Sluice answers 502 as
+    // for an HTTP/1.1 client (docs/http2.md).
+    let h2_fail =
+        |x: &String| x.contains("PORT/rst HTTP/2.0") || x.contains("PORT/goaway HTTP/2.0");
+    let cmp = |r: &Run| -> (Vec<String>, Vec<String>) {
+        let mut ans = r.answers.clone();
+        ans.truncate(14);
+        let logs = r.logs.iter().filter(|l| !h2_fail(l)).cloned().collect();
+        (ans, logs)
+    };
+    assert_eq!(
+        ha_run.answers[14..],
+        ["/rst: 000 0".to_string(), "/goaway: 000 0".to_string()],
+        "HAProxy changed: compare all"
+    );
+    assert_eq!(cmp(&sl_run), cmp(&ha_run));
     sl.assert_drained(5 * SEC);
 }
 

@@ -550,7 +550,11 @@ impl H2b {
             ResSt::Length(_) | ResSt::NoBody => self.rxbuf.extend_from_slice(data),
             ResSt::Chunked => {
                 if !data.is_empty() {
-                    h1::encode_chunk(data, &mut self.rxbuf);
+                    // Upper-case hex sizes, as HAProxy's H1 mux writes them.
+                    self.rxbuf
+                        .extend_from_slice(format!("{:X}\r\n", data.len()).as_bytes());
+                    self.rxbuf.extend_from_slice(data);
+                    self.rxbuf.extend_from_slice(b"\r\n");
                 }
                 if end_stream {
                     self.rxbuf.extend_from_slice(h1::LAST_CHUNK);
@@ -780,8 +784,11 @@ impl H2b {
     /// Encodes what it can of the HTTP/1.1 request `out` (the request
     /// channel's output) into frames (`h2_snd_buf`); returns the bytes of
     /// `out` consumed. A request that cannot be converted resets the
-    /// stream (`fail` is then set).
-    pub fn mux_request(&mut self, out: &[u8]) -> usize {
+    /// stream (`fail` is then set). `h2_front`: the client spoke HTTP/2,
+    /// so its `:authority` (the `host` of the HTTP/1.1 form) goes on as
+    /// `:authority`; an HTTP/1.1 client's origin-form request keeps its
+    /// `host` field and has no `:authority`, as HAProxy 2.6 sends it.
+    pub fn mux_request(&mut self, out: &[u8], h2_front: bool) -> usize {
         let mut used = 0;
         loop {
             if !self.tx_room() || self.state == H2bState::Error || self.fail.is_some() {
@@ -823,7 +830,7 @@ impl H2b {
                         _ => ReqSt::Done,
                     };
                     let mut block = Vec::new();
-                    request_fields(&head, self.https, &mut self.henc, &mut block);
+                    request_fields(&head, self.https, h2_front, &mut self.henc, &mut block);
                     encode_field_block(
                         STREAM_ID,
                         &block,
@@ -917,10 +924,17 @@ impl H2b {
 }
 
 /// The request's HEADERS field block (`h2s_bck_make_req_headers`):
-/// `:method`, `:scheme`, `:authority` (from an absolute URI, else from
-/// `host`, which is then not sent), `:path`, then the fields, lowercased,
-/// without the connection-specific ones (RFC 9113 §8.2.2, §8.3.1).
-fn request_fields(head: &h1::ReqHead, https: bool, henc: &mut Encoder, block: &mut Vec<u8>) {
+/// `:method`, `:scheme`, `:authority` (from an absolute URI, else, for an
+/// HTTP/2 client, from `host`), `:path`, then the fields, lowercased,
+/// without the connection-specific ones (RFC 9113 §8.2.2, §8.3.1) and
+/// without `host` when `:authority` is sent.
+fn request_fields(
+    head: &h1::ReqHead,
+    https: bool,
+    h2_front: bool,
+    henc: &mut Encoder,
+    block: &mut Vec<u8>,
+) {
     let method = head.method.as_str().as_bytes().to_vec();
     let uri = head.uri.as_bytes();
     let connect = head.method == Method::CONNECT;
@@ -956,9 +970,10 @@ fn request_fields(head: &h1::ReqHead, https: bool, henc: &mut Encoder, block: &m
             after[end..].to_vec()
         };
     }
-    if authority.is_none() {
+    if authority.is_none() && h2_front {
         authority = head.headers.get("host").map(<[u8]>::to_vec);
     }
+    let has_authority = authority.is_some();
     let mut names: Vec<Vec<u8>> = Vec::with_capacity(head.headers.len());
     for (name, _) in head.headers.iter() {
         names.push(name.to_ascii_lowercase());
@@ -976,7 +991,7 @@ fn request_fields(head: &h1::ReqHead, https: bool, henc: &mut Encoder, block: &m
     }
     for ((_, v), n) in head.headers.iter().zip(names.iter()) {
         let drop = is_conn_specific(n)
-            || n == b"host"
+            || (n == b"host" && has_authority)
             || n == b"http2-settings"
             || (n == b"te" && !v.eq_ignore_ascii_case(b"trailers"));
         if !drop {
@@ -1147,7 +1162,7 @@ mod tests {
         let mut h = H2b::new(false, 16384);
         assert!(h.tx_pending().starts_with(PREFACE));
         let req = b"POST /x?y HTTP/1.1\r\nHost: example\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nabc";
-        assert_eq!(h.mux_request(req), req.len());
+        assert_eq!(h.mux_request(req, false), req.len());
         assert!(h.req_complete());
         let frames = server_frames(b"200", &[(b"content-type", b"text/plain")], b"hello", false);
         feed(&mut h, &frames);
@@ -1164,7 +1179,7 @@ mod tests {
     #[test]
     fn trailers_become_chunked_trailers() {
         let mut h = H2b::new(false, 16384);
-        h.mux_request(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        h.mux_request(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", false);
         feed(&mut h, &server_frames(b"200", &[], b"xy", true));
         let text = String::from_utf8(h.rxbuf.clone()).unwrap();
         assert!(
@@ -1176,7 +1191,7 @@ mod tests {
     #[test]
     fn empty_response_gets_a_length() {
         let mut h = H2b::new(false, 16384);
-        h.mux_request(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        h.mux_request(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", false);
         feed(&mut h, &server_frames(b"404", &[], b"", false));
         assert_eq!(
             h.rxbuf,
@@ -1187,7 +1202,7 @@ mod tests {
     #[test]
     fn rst_stream_fails_the_stream() {
         let mut h = H2b::new(false, 16384);
-        h.mux_request(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        h.mux_request(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", false);
         let mut f = Vec::new();
         Settings::default().encode(&mut f);
         Frame::RstStream {
@@ -1206,7 +1221,7 @@ mod tests {
         let mut req = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n".to_vec();
         req.extend_from_slice(&body);
         let head = req.len() - body.len();
-        let used = h.mux_request(&req);
+        let used = h.mux_request(&req, false);
         assert_eq!(used, head + 65_535);
         let mut f = Vec::new();
         Settings::default().encode(&mut f);
@@ -1222,7 +1237,7 @@ mod tests {
         .encode(&mut f);
         feed(&mut h, &f);
         h.sent(h.tx_pending().len());
-        let more = h.mux_request(&req[used..]);
+        let more = h.mux_request(&req[used..], false);
         assert_eq!(more, 100_000 - 65_535);
         assert!(h.req_complete());
     }
@@ -1230,7 +1245,7 @@ mod tests {
     #[test]
     fn garbage_is_a_connection_error() {
         let mut h = H2b::new(false, 16384);
-        h.mux_request(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        h.mux_request(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", false);
         feed(&mut h, b"HTTP/1.1 200 OK\r\n\r\n");
         assert_eq!(h.state, H2bState::Error);
         assert!(h.fail.is_some());

@@ -179,11 +179,12 @@ impl Engine {
             };
             if s.scb.state == ScState::Est && s.scb.sedesc.conn == Some(c) {
                 let out = s.req.output_bytes();
+                let h2_front = s.mux_id != 0;
                 if !out.is_empty() {
                     let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2b_mut()) else {
                         return false;
                     };
-                    let used = h.mux_request(out);
+                    let used = h.mux_request(out, h2_front);
                     if used > 0 {
                         progress = true;
                         self.sc_conn_sent(now, sid, Dir::Req, used);
