@@ -1125,7 +1125,7 @@ impl Engine {
                 && t.req.state == MsgState::Done
                 && t.rsp.state == MsgState::Done
         }) && s.scb.state == ScState::Est
-            && !self.conns.get(c).is_some_and(|x| x.mux.h2b().is_some())
+            && self.conns.get(c).is_none_or(|x| x.mux.h2b().is_none())
             && s.req.output == 0
             && !s.res.shutr()
             && s.res.input() == 0;
