@@ -1050,6 +1050,7 @@ fn server_lines() {
         disabled: true,
         send_proxy: true,
         send_proxy_v2: true,
+        proto_h2: false,
         check_port: None,
         check_addr: None,
         tls: Default::default(),

@@ -416,6 +416,7 @@ impl Engine {
         let addr = server.cfg.addr;
         server.take_slot(self.now);
         let send_proxy = server.cfg.send_proxy;
+        let proto_h2 = server.cfg.proto_h2;
         let tls = server.cfg.tls.clone();
         let connect_to = self.proxies[be].timeouts.connect_ms;
         let ci = self.conns.next_id();
@@ -439,6 +440,11 @@ impl Engine {
         }
         let c = self.conns.insert(conn);
         crate::bug_on!(c != ci);
+        // `proto h2`: the server mux speaks HTTP/2 from the first byte
+        // (an HTTP stream only: the configuration refuses it in TCP mode).
+        if proto_h2 && self.streams[sid].txn.is_some() {
+            self.h2b_install(c, sid);
+        }
         let s = &mut self.streams[sid];
         s.flags |= SfFlags::CURR_SESS;
         s.scb.sedesc.conn = Some(c);

@@ -199,6 +199,8 @@ pub struct ServerCfg {
     pub maxqueue: Option<u32>,
     pub backup: bool,
     pub send_proxy: Option<u8>,
+    /// `proto h2`: the server speaks HTTP/2 (prior knowledge).
+    pub proto_h2: bool,
     /// `ssl`: the TLS context of its connections.
     pub tls: Option<std::sync::Arc<crate::conn::tls::SrvCtx>>,
     /// `check` and its settings.

@@ -312,10 +312,6 @@ pub const REFUSED_SERVER_OPTIONS: &[(&str, &str)] = &[
     ("minconn", "it changes the dynamic maxconn of servers"),
     ("track", "the server's state follows another server"),
     (
-        "proto",
-        "the server would be spoken to in HTTP/1 instead of the protocol named",
-    ),
-    (
         "check-proto",
         "health checks would speak HTTP/1 instead of the protocol named",
     ),

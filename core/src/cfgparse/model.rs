@@ -682,6 +682,8 @@ pub struct ServerOptions {
     pub disabled: bool,
     pub send_proxy: bool,
     pub send_proxy_v2: bool,
+    /// `proto h2`: HTTP/2 with prior knowledge (h2c, or h2 over `ssl`).
+    pub proto_h2: bool,
     /// `port N`: the port health checks connect to (HAProxy's
     /// `check.port`); by default the server's.
     pub check_port: Option<u16>,
@@ -855,6 +857,7 @@ impl Default for ServerOptions {
             disabled: false,
             send_proxy: false,
             send_proxy_v2: false,
+            proto_h2: false,
             check_port: None,
             check_addr: None,
             tls: SrvTls::default(),

@@ -282,6 +282,16 @@ fn server_option(
         "no-send-proxy" => flag(&mut o.send_proxy, false),
         "send-proxy-v2" => flag(&mut o.send_proxy_v2, true),
         "no-send-proxy-v2" => flag(&mut o.send_proxy_v2, false),
+        "proto" => match ln.arg(i + 1) {
+            "h2" => {
+                o.proto_h2 = true;
+                Ok(2)
+            }
+            "" => Err(ln.diag(format!("{who} : 'proto' expects an argument."))),
+            other => Err(ln.diag(format!(
+                "{who} : 'proto' : unknown or unsupported protocol '{other}' (Sluice knows 'h2')."
+            ))),
+        },
         "weight" | "maxconn" | "maxqueue" | "rise" | "fall" => {
             let v = ln.uint_at(i + 1, opt).map_err(|e| prefixed(e, who))?;
             *numeric_field(o, opt) = v;

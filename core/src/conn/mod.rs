@@ -289,6 +289,7 @@ impl Engine {
             // The raw transport reads straight into the stream's channel.
             (Xprt::Raw, Some(sid)) => self.sc_conn_recv_buf(sid, dir),
             (Xprt::Raw, None) if matches!(conn.mux, Mux::H2(_)) => self.h2_recv_buf(c),
+            (Xprt::Raw, None) if matches!(conn.mux, Mux::H2b(_)) => self.h2b_recv_buf(c),
             // An idle server connection: any byte or a close ends it.
             (Xprt::Raw, None) => &mut self.scratch,
             // TLS reads ciphertext into its own buffer.
@@ -331,6 +332,7 @@ impl Engine {
         match (&conn.xprt, conn.mux.tx_stream()) {
             (Xprt::Raw, Some(sid)) => self.sc_conn_send_buf(sid, conn.side.rx_dir().other()),
             (Xprt::Raw, None) if matches!(conn.mux, Mux::H2(_)) => self.h2_send_buf(c),
+            (Xprt::Raw, None) if matches!(conn.mux, Mux::H2b(_)) => self.h2b_send_buf(c),
             (Xprt::Raw, None) => &[],
             (Xprt::Tls(t), _) => t.tx_pending(),
         }
@@ -366,6 +368,7 @@ impl Engine {
         match conn.mux.rx_stream() {
             Some(sid) => self.sc_conn_recv(now, sid, dir, n),
             None if matches!(conn.mux, Mux::H2(_)) => self.h2_on_recv(now, c, n),
+            None if matches!(conn.mux, Mux::H2b(_)) => self.h2b_on_recv(now, c, n),
             None => self.idle_conn_close(now, c),
         }
     }
@@ -390,6 +393,8 @@ impl Engine {
             self.sc_conn_sent(now, sid, dir, n);
         } else if matches!(conn.mux, Mux::H2(_)) {
             self.h2_on_sent(now, c, n);
+        } else if matches!(conn.mux, Mux::H2b(_)) {
+            self.h2b_on_sent(now, c, n);
         }
     }
 
@@ -496,6 +501,9 @@ impl Engine {
         } else {
             match (conn.mux.rx_stream(), conn.side) {
                 (Some(sid), side) => self.sc_conn_want(sid, side),
+                (None, ConnSide::Back { .. }) if matches!(conn.mux, Mux::H2b(_)) => {
+                    self.h2b_want(c)
+                }
                 // An idle server connection watches for the server's close,
                 // a lingering client connection for the client's.
                 (None, ConnSide::Back { .. }) => (true, false),
@@ -505,7 +513,7 @@ impl Engine {
             }
         };
         let sock = conn.sock;
-        let h2 = matches!(conn.mux, Mux::H2(_));
+        let h2 = matches!(conn.mux, Mux::H2(_) | Mux::H2b(_));
         if conn.want != (read, write) {
             self.conns[c].want = (read, write);
         }

@@ -206,6 +206,19 @@ impl Engine {
                 }
             }
             ConnSide::Back { .. } => {
+                // ALPN `h2` chosen by the server (`alpn h2,http/1.1` on
+                // the server line): HTTP/2 from now on, for HTTP streams.
+                let alpn_h2 = conn.xprt.tls().is_some_and(|t| t.alpn() == Some(b"h2"));
+                if alpn_h2 {
+                    if let Some(sid) = conn.mux.rx_stream() {
+                        if self.streams.get(sid).is_some_and(|s| s.txn.is_some()) {
+                            self.h2b_install(c, sid);
+                        }
+                    }
+                }
+                let Some(conn) = self.conns.get(c) else {
+                    return;
+                };
                 for sid in conn.mux.streams() {
                     self.back_connected(now, sid);
                     self.process_stream(now, sid);
@@ -222,7 +235,7 @@ impl Engine {
             return false;
         };
         let dir = conn.side.rx_dir();
-        if matches!(conn.mux, super::Mux::H2(_)) {
+        if matches!(conn.mux, super::Mux::H2(_) | super::Mux::H2b(_)) {
             return self.tls_deliver_h2(now, c);
         }
         let Some(sid) = conn.mux.rx_stream() else {
@@ -285,11 +298,18 @@ impl Engine {
             let Some(conn) = self.conns.get_mut(c) else {
                 return progress;
             };
-            let (Xprt::Tls(t), super::Mux::H2(h)) = (&mut conn.xprt, &mut conn.mux) else {
+            let back = matches!(conn.mux, super::Mux::H2b(_));
+            let (Xprt::Tls(t), Some(buf)) = (
+                &mut conn.xprt,
+                match &mut conn.mux {
+                    super::Mux::H2(h) => Some(h.rx_spare()),
+                    super::Mux::H2b(h) => Some(h.rx_spare()),
+                    _ => None,
+                },
+            ) else {
                 return progress;
             };
             let got = if t.plain > 0 {
-                let buf = h.rx_spare();
                 if buf.is_empty() {
                     None
                 } else {
@@ -307,7 +327,11 @@ impl Engine {
                 None => break,
                 Some(n) => {
                     progress = true;
-                    self.h2_on_recv(now, c, n);
+                    if back {
+                        self.h2b_on_recv(now, c, n);
+                    } else {
+                        self.h2_on_recv(now, c, n);
+                    }
                     if n == 0 {
                         break;
                     }
@@ -335,6 +359,20 @@ impl Engine {
             h.sent(k);
             if k > 0 && !self.h2_woken.contains(&c) {
                 // Room for more frames.
+                self.h2_woken.push(c);
+            }
+            return k > 0;
+        }
+        if let (Xprt::Tls(t), super::Mux::H2b(h)) = (&mut conn.xprt, &mut conn.mux) {
+            if !t.tx_pending().is_empty()
+                || t.flags
+                    .intersects(TlsFlags::SHUT_PENDING | TlsFlags::SHUT_SENT)
+            {
+                return false;
+            }
+            let k = t.write_plain(h.tx_pending());
+            h.sent(k);
+            if k > 0 && !self.h2_woken.contains(&c) {
                 self.h2_woken.push(c);
             }
             return k > 0;
@@ -387,6 +425,11 @@ impl Engine {
             return (can_read && l4, write && l4, false);
         }
         if let Some(h) = conn.mux.h2() {
+            let pending = !h.tx_pending().is_empty();
+            let wake = pending && !write || (h.want_read() && t.input_pending());
+            return (h.want_read() && can_read, write, wake);
+        }
+        if let Some(h) = conn.mux.h2b() {
             let pending = !h.tx_pending().is_empty();
             let wake = pending && !write || (h.want_read() && t.input_pending());
             return (h.want_read() && can_read, write, wake);

@@ -486,6 +486,13 @@ impl Engine {
             let addr = resolve_addr(&s.addr, resolve)
                 .map_err(|m| err(format!("'server {}' : {m}", s.name)))?;
             let o = &s.opts;
+            if o.proto_h2 && p.mode != cfgparse::Mode::Http {
+                // HAProxy: "MUX protocol 'h2' is not usable for server".
+                return Err(err(format!(
+                    "proxy '{}' : MUX protocol 'h2' is not usable for server '{}'.",
+                    p.name, s.name
+                )));
+            }
             let script = check_script(p);
             let check_addr = check_address(p, s, addr, resolve).map_err(&err)?;
             let check_tls = self.build_check_tls(cfg, p, s, check_addr)?;
@@ -538,6 +545,7 @@ impl Engine {
                 } else {
                     None
                 },
+                proto_h2: o.proto_h2,
                 check: check_cfg,
                 tls: self.build_server_tls(cfg, p, s, addr)?,
                 // HAProxy ignores a server cookie outside HTTP mode (with a

@@ -1145,6 +1145,7 @@ impl Engine {
                 && t.req.state == MsgState::Done
                 && t.rsp.state == MsgState::Done
         }) && s.scb.state == ScState::Est
+            && self.conns.get(c).is_none_or(|x| x.mux.h2b().is_none())
             && s.req.output == 0
             && !s.res.shutr()
             && s.res.input() == 0;

@@ -31,12 +31,14 @@
 //! many streams at once, which is why every operation names its stream.
 
 pub mod h2;
+pub mod h2b;
 pub mod pt;
 
 use crate::arena::Id;
 use crate::stream::Stream;
 
 pub use h2::H2c;
+pub use h2b::H2b;
 pub use pt::MuxPt;
 
 /// The multiplexer installed on a connection (`conn->mux` and its
@@ -54,6 +56,11 @@ pub enum Mux {
     /// below answer `None` for it: its glue (`stream::sc_h2`) names the
     /// streams itself.
     H2(Box<H2c>),
+    /// `mux_h2` (server side): a connection to a `proto h2` server (or
+    /// one that chose ALPN `h2`) carrying one stream whose channels carry
+    /// HTTP/1.1 (see [`h2b`]); like `H2`, its glue (`stream::sc_h2b`)
+    /// moves the bytes.
+    H2b(Box<H2b>),
 }
 
 impl PartialEq for Mux {
@@ -62,6 +69,7 @@ impl PartialEq for Mux {
             (Mux::None, Mux::None) => true,
             (Mux::Pt(a), Mux::Pt(b)) => a == b,
             (Mux::H2(a), Mux::H2(b)) => std::ptr::eq(&**a, &**b),
+            (Mux::H2b(a), Mux::H2b(b)) => std::ptr::eq(&**a, &**b),
             _ => false,
         }
     }
@@ -85,7 +93,7 @@ impl Mux {
         match self {
             Mux::None => false,
             Mux::Pt(pt) => pt.attach(stream),
-            Mux::H2(_) => false,
+            Mux::H2(_) | Mux::H2b(_) => false,
         }
     }
 
@@ -96,6 +104,11 @@ impl Mux {
             Mux::None => {}
             Mux::Pt(pt) => pt.detach(stream),
             Mux::H2(_) => {}
+            Mux::H2b(h) => {
+                if h.stream == Some(stream) {
+                    h.stream = None;
+                }
+            }
         }
     }
 
@@ -105,7 +118,7 @@ impl Mux {
         match self {
             Mux::None => 0,
             Mux::Pt(pt) => usize::from(pt.stream().is_none()),
-            Mux::H2(_) => 0,
+            Mux::H2(_) | Mux::H2b(_) => 0,
         }
     }
 
@@ -113,7 +126,7 @@ impl Mux {
     /// a connection with none is idle, or lingering.
     pub fn rx_stream(&self) -> Option<Id<Stream>> {
         match self {
-            Mux::None | Mux::H2(_) => None,
+            Mux::None | Mux::H2(_) | Mux::H2b(_) => None,
             Mux::Pt(pt) => pt.stream(),
         }
     }
@@ -121,7 +134,7 @@ impl Mux {
     /// The stream whose bytes are sent now (`snd_buf`'s source), if any.
     pub fn tx_stream(&self) -> Option<Id<Stream>> {
         match self {
-            Mux::None | Mux::H2(_) => None,
+            Mux::None | Mux::H2(_) | Mux::H2b(_) => None,
             Mux::Pt(pt) => pt.stream(),
         }
     }
@@ -133,8 +146,25 @@ impl Mux {
             Mux::None => (None, Vec::new()),
             Mux::Pt(pt) => (pt.stream(), Vec::new()),
             Mux::H2(h) => (None, h.streams.values().filter_map(|s| s.sid).collect()),
+            Mux::H2b(h) => (h.stream, Vec::new()),
         };
         one.into_iter().chain(many)
+    }
+
+    /// The server-side H2 mux, when it is the one installed.
+    pub fn h2b(&self) -> Option<&H2b> {
+        match self {
+            Mux::H2b(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// The server-side H2 mux, when it is the one installed.
+    pub fn h2b_mut(&mut self) -> Option<&mut H2b> {
+        match self {
+            Mux::H2b(h) => Some(h),
+            _ => None,
+        }
     }
 
     /// The H2 mux, when it is the one installed.

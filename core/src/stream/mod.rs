@@ -19,6 +19,7 @@
 
 pub mod channel;
 pub mod sc_h2;
+pub mod sc_h2b;
 pub mod stconn;
 
 use bitflags::bitflags;
@@ -1009,6 +1010,11 @@ impl Engine {
         if let Some(c) = conn {
             if !back && self.streams.get(sid).is_some_and(|s| s.mux_id != 0) {
                 return self.h2_stream_shutw(c, sid);
+            }
+            if back && self.conns.get(c).is_some_and(|x| x.mux.h2b().is_some()) {
+                // HTTP/2 ends a request with END_STREAM, never with a FIN
+                // (the server would drop the connection and its response).
+                return;
             }
             if let Some(conn) = self.conns.get_mut(c) {
                 if !conn.flags.contains(CoFlags::SOCK_WR_SH) {

@@ -112,6 +112,12 @@ impl Engine {
             }
             let woken = std::mem::take(&mut self.h2_woken);
             for c in woken {
+                if self.conns.get(c).is_some_and(|x| x.mux.h2b().is_some()) {
+                    if self.h2b_run(now, c) {
+                        self.h2b_after(c);
+                    }
+                    continue;
+                }
                 if self.h2_run(now, c) {
                     self.h2_after(now, c);
                 }
