@@ -437,7 +437,12 @@ impl Engine {
             f.req_rate.hit(now);
         }
         self.count_http_req(now, sid);
-        if self.http_monitor(now, sid, &head, used, body) {
+        // Guarded here: the check costs a call on every request otherwise.
+        let monitor = self.proxies[fe]
+            .fe
+            .as_ref()
+            .is_some_and(|f| f.monitor_uri.is_some());
+        if monitor && self.http_monitor(now, sid, &head, used, body) {
             return;
         }
         let verdict = self.http_req_rules(now, sid, fe, &mut head);
@@ -448,7 +453,9 @@ impl Engine {
             return self.http_reply_error(now, sid, 503, ErrCode::SrvCl, FinSt::Req);
         };
         self.stream_set_backend(sid, be);
-        self.http_persist_rules(now, sid, &head);
+        if !self.proxies[be].rules.persist.is_empty() {
+            self.http_persist_rules(now, sid, &head);
+        }
         if be != fe {
             if self.tcp_content_rules(now, sid, be, Some(&head), false) == ContentVerdict::Reject {
                 return self.http_content_reject(now, sid);
@@ -458,7 +465,15 @@ impl Engine {
                 return;
             }
         }
-        let mut head = self.http_req_cookies(now, sid, head);
+        // Only a backend with a persistence cookie looks at them (the head
+        // is moved through the call, not worth it otherwise).
+        if self.proxies[be]
+            .be
+            .as_ref()
+            .is_some_and(|b| b.cfg.cookie.is_some())
+        {
+            head = self.http_req_cookies(now, sid, head);
+        }
         if self.proxies[fe].logcfg.unique_id_header.is_some() {
             head = self.add_unique_id_header(now, sid, head);
         }
