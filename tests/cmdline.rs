@@ -147,6 +147,38 @@ fn tune_bufsize_is_bounded_and_the_floor_serves() {
     assert_eq!(srv.reqs().len(), 1);
 }
 
+/// The global `zero-warning` makes any warning fatal, as `-dW` does, in
+/// HAProxy 2.6 and Sluice alike; without a warning the file loads.
+#[test]
+fn global_zero_warning_makes_warnings_fatal() {
+    let dir = TempDir::new("zerowarn");
+    // A frontend without `timeout client` warns in both.
+    let warns = dir.join("warns.cfg");
+    fs::write(
+        &warns,
+        "global\n    zero-warning\ndefaults\n    mode http\n    timeout connect 1s\n    timeout server 1s\nfrontend f\n    bind 127.0.0.1:1\n    default_backend b\nbackend b\n    server s 127.0.0.1:2\n",
+    )
+    .unwrap();
+    let out = pm(&["-c", "-f", warns.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("[WARNING]")
+            && err.contains("Some warnings were found and 'zero-warning' is set. Aborting."),
+        "{err}"
+    );
+    if let Some((valid, ha)) = ha_check(&[&warns]) {
+        assert!(!valid && ha.contains("'zero-warning' is set"), "{ha}");
+    }
+    let clean = dir.join("clean.cfg");
+    fs::write(&clean, format!("global\n    zero-warning\n{PROXIES}")).unwrap();
+    let out = pm(&["-c", "-f", clean.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    if let Some((valid, ha)) = ha_check(&[&clean]) {
+        assert!(valid, "{ha}");
+    }
+}
+
 /// `-f DIRECTORY` loads the regular `*.cfg` files in it in name order,
 /// skipping hidden files and other names, as HAProxy does; several `-f`
 /// are loaded in order.

@@ -326,3 +326,49 @@ fn errorfile_side_by_side() {
     }
     run_cases("err", ERROR_CASES, &dir);
 }
+
+const ERRORLOC_CASES: &[Case] = &[
+    Case {
+        name: "errorloc 503 (no server): a 302 to the URL in place of the page",
+        cfg: "frontend fe\n    bind 127.0.0.1:{FE}\n    default_backend be\n\
+              backend be\n    errorloc 503 http://status.example.com/down\n{DEAD_BE}",
+        send: "GET / HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+        logged: 1,
+    },
+    Case {
+        name: "errorloc303 403 (deny in the frontend): a 303, the connection kept",
+        cfg: "frontend fe\n    bind 127.0.0.1:{FE}\n    errorloc303 403 /forbidden.html\n    http-request deny if { path /secret }\n    default_backend be\n\
+              backend be\n    server s1 127.0.0.1:{S}\n",
+        send: "GET /secret HTTP/1.1\r\nhost: t\r\n\r\nGET /secret HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+        logged: 2,
+    },
+    Case {
+        name: "errorloc302 inherited from defaults; a later errorfile replaces it",
+        cfg: "defaults\n    mode http\n    log global\n    option httplog\n    timeout connect 1s\n    timeout client 5s\n    timeout server 1s\n    errorloc302 503 https://example.com/maintenance\n    errorloc302 403 https://example.com/denied\n\
+              frontend fe\n    bind 127.0.0.1:{FE}\n    default_backend be\n\
+              backend be\n    errorfile 403 {DIR}/be403.http\n    http-request deny if { path /deny }\n{DEAD_BE}",
+        // The deny first: after a 503 Sluice closes the connection where
+        // HAProxy keeps it (not an errorloc matter).
+        send: "GET /deny HTTP/1.1\r\nhost: t\r\n\r\nGET / HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+        logged: 2,
+    },
+];
+
+/// `errorloc`, `errorloc302` and `errorloc303` side by side with HAProxy
+/// 2.6: the status line, `Location`, `Cache-Control`, the empty body.
+#[test]
+fn errorloc_side_by_side() {
+    if !haproxy_or_skip("errorloc_side_by_side") {
+        return;
+    }
+    let dir = TempDir::new("errorloc_side_by_side");
+    let body = "page be403\n";
+    write_file(
+        &dir.join("be403.http"),
+        &format!(
+            "HTTP/1.0 403 Forbidden\r\nCache-Control: no-cache\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    run_cases("loc", ERRORLOC_CASES, &dir);
+}

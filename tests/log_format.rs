@@ -92,31 +92,16 @@ const MASKED: &[&str] = &[
 /// shape too, hex digits included.
 const HEX: &[&str] = &["ID", "x", "hs"];
 
-/// Digits become `9` (runs of them one `9`).
-fn shape(v: &str) -> String {
-    let mut out = String::new();
-    for c in v.chars() {
-        if c.is_ascii_digit() {
-            if !out.ends_with('9') {
-                out.push('9');
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 fn mask(line: &str) -> String {
     line.split(' ')
         .map(|w| match w.split_once('=') {
-            Some((k, v)) if MASKED.contains(&k) => format!("{k}={}", shape(v)),
+            Some((k, v)) if MASKED.contains(&k) => format!("{k}={}", mask_digits(v)),
             Some((k, v)) if HEX.contains(&k) => {
                 let v: String = v
                     .chars()
                     .map(|c| if c.is_ascii_hexdigit() { '0' } else { c })
                     .collect();
-                format!("{k}={}", shape(&v))
+                format!("{k}={}", mask_digits(&v))
             }
             _ => w.to_string(),
         })
@@ -243,7 +228,7 @@ fn httplog_clf_and_captures() {
                     .all(|c| c.is_ascii_digit() || c == '/' || c == '-')
                     && w.contains('/')
                 {
-                    shape(w)
+                    mask_digits(w)
                 } else {
                     w.to_string()
                 }

@@ -219,3 +219,109 @@ fn udp_syslog_side_by_side() {
         assert!(got[1].contains("\"GET /ok HTTP/1.1\""), "{}", got[1]);
     }
 }
+
+/// Answers the headers at once and the 4-byte body 1 s later.
+fn slow_body_handler(mut s: std::net::TcpStream, _n: usize) {
+    let mut buf = [0u8; 4096];
+    let _ = s.read(&mut buf);
+    let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\n");
+    std::thread::sleep(Duration::from_millis(1000));
+    let _ = s.write_all(b"body");
+}
+
+/// A TCP server that answers `pong` 1 s after the client's first bytes.
+fn slow_tcp_handler(mut s: std::net::TcpStream, _n: usize) {
+    let mut buf = [0u8; 4096];
+    let _ = s.read(&mut buf);
+    std::thread::sleep(Duration::from_millis(1000));
+    let _ = s.write_all(b"pong\n");
+}
+
+/// `option logasap`, side by side with HAProxy 2.6: an HTTP transaction is
+/// logged once its response headers went through, before the body (which
+/// the server sends 1 s later); a TCP connection once its server
+/// connection is established, while it is still open. Each is logged
+/// once, with `+` before `%Tt`/`%Ta` and `%B`.
+#[test]
+fn logasap_side_by_side() {
+    if !haproxy_or_skip("logasap_side_by_side") {
+        return;
+    }
+    let dir = TempDir::new("logasap");
+    let p = free_ports(6);
+    let _http_srv = TestServer::start(p[4], slow_body_handler);
+    let _tcp_srv = TestServer::start(p[5], slow_tcp_handler);
+    let mut got = Vec::new();
+    for (who, http, tcp) in [("ha", p[0], p[1]), ("sluice", p[2], p[3])] {
+        let cfg = format!(
+            "{}defaults\n    log global\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend fe\n    mode http\n    option httplog\n    option logasap\n    bind 127.0.0.1:{http}\n    default_backend be\n\
+             backend be\n    mode http\n    server s1 127.0.0.1:{}\n\
+             listen tcpin\n    mode tcp\n    option tcplog\n    option logasap\n    bind 127.0.0.1:{tcp}\n    server s1 127.0.0.1:{}\n",
+            global_section(&dir.join(&format!("{who}.sock")), ""),
+            p[4],
+            p[5]
+        );
+        let run = |lines: &dyn Fn() -> Vec<String>| -> [Vec<String>; 4] {
+            let traffic = || -> Vec<String> {
+                lines()
+                    .into_iter()
+                    .filter(|l| l.starts_with("127.0.0.1:"))
+                    .collect()
+            };
+            // HTTP: the headers arrive, the body is 1 s away.
+            let mut c = connect(http, Duration::from_secs(5));
+            c.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = c.read(&mut buf).unwrap();
+                assert!(n > 0, "{who}: closed before the response headers");
+                head.extend_from_slice(&buf[..n]);
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            let http_early = traffic();
+            let (rest, _) = read_to_close(&mut c);
+            head.extend_from_slice(&rest);
+            assert!(
+                head.ends_with(b"body"),
+                "{who}: {:?}",
+                String::from_utf8_lossy(&head)
+            );
+            std::thread::sleep(Duration::from_millis(300));
+            let http_end = traffic();
+            // TCP: connected, the server answers 1 s later.
+            let mut c = connect(tcp, Duration::from_secs(5));
+            c.write_all(b"ping\n").unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            let tcp_early = traffic();
+            let (rest, _) = read_to_close(&mut c);
+            assert_eq!(rest, b"pong\n", "{who}");
+            std::thread::sleep(Duration::from_millis(300));
+            let tcp_end = traffic();
+            [http_early, http_end, tcp_early, tcp_end]
+        };
+        let l = if who == "ha" {
+            let ha = HaRun::start(&dir, who, &cfg);
+            run(&|| ha.log_lines())
+        } else {
+            let s = Sluice::run(&dir, who, &cfg);
+            run(&|| s.log_lines())
+        };
+        println!("{who}: {l:#?}");
+        // Logged before the end, and only then.
+        assert_eq!(l[0].len(), 1, "{who}: HTTP line before the body: {l:?}");
+        assert_eq!(l[1], l[0], "{who}: HTTP logged once: {l:?}");
+        assert_eq!(l[2].len(), 2, "{who}: TCP line while connected: {l:?}");
+        assert_eq!(l[3], l[2], "{who}: TCP logged once: {l:?}");
+        got.push(l[2].iter().map(|l| mask_digits(l)).collect::<Vec<_>>());
+    }
+    println!("haproxy {:?}\nsluice  {:?}", got[0], got[1]);
+    assert_eq!(got[1], got[0]);
+    // Whatever HAProxy prints: the partial fields carry their `+`.
+    let http = &got[1][0];
+    assert!(http.contains("/+9 9 +9 - - ---- "), "{http}");
+    let tcp = &got[1][1];
+    assert!(tcp.contains(" tcpin tcpin/s9 9/9/+9 +9 -- "), "{tcp}");
+}

@@ -977,7 +977,7 @@ fn log_summary(output: &str, tcp: bool) -> Vec<String> {
 }
 
 /// The counters rules move, from `show stat`.
-fn counters(stat_csv: &str) -> Vec<String> {
+fn counters(stat_csv: &str, tcp: bool) -> Vec<String> {
     let mut out = Vec::new();
     for ((px, sv), row) in parse_stat(stat_csv) {
         let fields: &[&str] = match sv.as_str() {
@@ -985,11 +985,18 @@ fn counters(stat_csv: &str) -> Vec<String> {
             "BACKEND" => &["dreq", "dresp"],
             _ => &["stot", "dresp"],
         };
-        let vals: Vec<String> = fields
+        let mut vals: Vec<String> = fields
             .iter()
             .map(|f| format!("{f}={}", row.get(*f).map_or("", String::as_str)))
             .filter(|v| !v.ends_with("=0") && !v.ends_with('='))
             .collect();
+        // Which rows the request bytes were counted on (HAProxy counts an
+        // HTTP head by its HTX size, Sluice by its wire size: only whether
+        // they were counted is compared). HTTP only: a TCP stream a rule
+        // kills at connect time races the client's bytes, in both.
+        if !tcp && sv != "FRONTEND" && row.get("bin").is_some_and(|v| !v.is_empty() && v != "0") {
+            vals.push("bin>0".into());
+        }
         if !vals.is_empty() {
             out.push(format!("{px}/{sv} {}", vals.join(" ")));
         }
@@ -1047,7 +1054,7 @@ fn run_case(case: &Case, ha: bool, n: usize) -> Obs {
     });
     std::thread::sleep(Duration::from_millis(100));
     obs.logs = log_summary(&output(), case.tcp);
-    obs.counters = counters(&stat());
+    obs.counters = counters(&stat(), case.tcp);
     for s in &servers.seen {
         obs.seen.extend(s.lock().unwrap().iter().cloned());
     }

@@ -326,6 +326,45 @@ fn s_client_versions_alpn_strict_sni_and_a_logged_failure() {
         (!l.is_empty()).then_some(l)
     });
     assert!(ours.is_some(), "{}", p.log());
+    // A refused handshake ends with an alert saying why, not a reset: the
+    // same alert from both (the client prints it).
+    let mut differ: Vec<String> = Vec::new();
+    for (what, ports, args) in [
+        (
+            "TLS 1.1 refused",
+            (tls, tls2),
+            &["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"][..],
+        ),
+        (
+            "strict-sni, unknown name",
+            (strict, strict2),
+            &["-servername", "nope.test"][..],
+        ),
+    ] {
+        let theirs = s_client(ports.1, args);
+        let ours = s_client(ports.0, args);
+        eprintln!(
+            "{what}: HAProxy {:?}, Sluice {:?}",
+            alert(&theirs),
+            alert(&ours)
+        );
+        if alert(&theirs).is_none() || alert(&ours) != alert(&theirs) {
+            differ.push(format!("{what}:\n{ours}\n--- HAProxy:\n{theirs}"));
+        }
+    }
+    if !differ.is_empty() {
+        eprintln!("{}", p.log());
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n\n"));
+}
+
+/// The TLS alert `openssl s_client` reports receiving (`... alert
+/// protocol version ...`), if any.
+fn alert(out: &str) -> Option<String> {
+    let at = out.find(" alert ")?;
+    let rest = &out[at + 7..];
+    let end = rest.find(':').unwrap_or(rest.len());
+    Some(rest[..end].trim().to_owned())
 }
 
 /// HAProxy 2.6 on both sides of `proxy-mio`: as the TLS client in front
@@ -1068,4 +1107,309 @@ fn health_checks_over_tls_side_by_side() {
     }
     drop(p);
     srv.kill();
+}
+
+/// An open `openssl s_client -quiet` connection: HTTP/1.1 requests over
+/// it, its output gathered by a thread.
+struct OpenTls {
+    child: std::process::Child,
+    out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl OpenTls {
+    fn open(port: u16, sni: &str) -> OpenTls {
+        let mut child = Command::new("openssl")
+            .args([
+                "s_client",
+                "-quiet",
+                "-connect",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .args(["-servername", sni])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl runs");
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut stdout = child.stdout.take().unwrap();
+        let o = out.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                o.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        OpenTls { child, out }
+    }
+
+    /// Sends a request; the answers seen so far, once there are `n`.
+    fn request(&mut self, n: usize) -> String {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin
+            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .unwrap();
+        stdin.flush().unwrap();
+        poll(5 * SEC, Duration::from_millis(20), || {
+            let o = String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned();
+            (o.matches("HTTP/1.1 200").count() >= n).then_some(o)
+        })
+        .unwrap_or_else(|| {
+            String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned() + " (timed out)"
+        })
+    }
+}
+
+impl Drop for OpenTls {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn runtime_cfg(dir: &TempDir, tag: &str, ports: [u16; 2]) -> String {
+    format!(
+        "{}defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
+frontend fe\n    bind 127.0.0.1:{} ssl crt {crt}\n    bind 127.0.0.1:{} ssl crt {crt} strict-sni\n\
+    http-request return status 200 content-type text/plain lf-string \"sni=%[ssl_fc_sni]\\n\"\n",
+        global_section(&dir.join(&format!("{tag}.sock")), ""),
+        ports[0],
+        ports[1],
+        crt = dir.join("site.pem").display(),
+    )
+}
+
+/// `set ssl cert` / `commit ssl cert` / `abort ssl cert` and `show ssl
+/// cert` on the stats socket, side by side with HAProxy 2.6 fed the same
+/// configuration and the same payloads: the CLI's replies are the same
+/// text; before the commit (and after an abort) handshakes get the old
+/// certificate, after it the new one, also chosen by its names under
+/// `strict-sni`; a connection made before the commit keeps working.
+#[test]
+fn set_commit_abort_ssl_cert_side_by_side() {
+    const T: &str = "set_commit_abort_ssl_cert_side_by_side";
+    if !tools_or_skip(T, &["openssl"]) {
+        return;
+    }
+    let dir = TempDir::new(T);
+    make_ca(dir.path(), "ca");
+    make_leaf(dir.path(), "ca", &dir.join("site.pem"), &["a.test"], "ec");
+    make_leaf(
+        dir.path(),
+        "ca",
+        &dir.join("new.pem"),
+        &["b.test", "www.b.test"],
+        "ec",
+    );
+    make_leaf(dir.path(), "ca", &dir.join("rsa.pem"), &["r.test"], "rsa");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let new_pem = read("new.pem");
+    let chain = format!("{new_pem}{}", read("ca.pem"));
+    // The certificate of new.pem alone (no key): a partial update.
+    let cert_only = new_pem[..new_pem.find("-----BEGIN PRIVATE KEY").unwrap()].to_string();
+    let site = dir.join("site.pem").display().to_string();
+    let rsa = read("rsa.pem");
+    let rsa_key = rsa[rsa.find("-----BEGIN PRIVATE KEY").unwrap()..].to_string();
+
+    let run = |ports: [u16; 2], cli: &dyn Fn(&str) -> String| -> (String, Vec<String>) {
+        let mut log = String::new();
+        let mut say = |c: &str| {
+            let out = cli(c);
+            log.push_str(&format!("> {}\n{out}", c.lines().next().unwrap()));
+        };
+        let cn = |port: u16, sni: &str| cert_alpn(&s_client(port, &["-servername", sni]));
+        let mut seen = Vec::new();
+        let mut conn = OpenTls::open(ports[0], "a.test");
+        assert!(conn.request(1).contains("sni=a.test"));
+        seen.push(cn(ports[0], "x.test"));
+        // Errors.
+        say(&format!("commit ssl cert {site}"));
+        say(&format!("abort ssl cert {site}"));
+        say("commit ssl cert");
+        say("abort ssl cert");
+        say(&format!("set ssl cert {site}"));
+        say(&format!(
+            "set ssl cert {}/nothere.pem <<\n{new_pem}",
+            dir.path().display()
+        ));
+        say(&format!("set ssl cert {site} <<\ngarbage\n"));
+        // A transaction, shown, then aborted: nothing changes.
+        say(&format!("set ssl cert {site} <<\n{}", read("rsa.pem")));
+        say("show ssl cert");
+        say(&format!("show ssl cert *{site}"));
+        say(&format!("abort ssl cert {site} other"));
+        seen.push(cn(ports[0], "x.test"));
+        say("show ssl cert");
+        // A certificate without its key: no key, then another one's key
+        // (`FILE.key`): the commit refuses both.
+        say(&format!("set ssl cert {site} <<\n{cert_only}"));
+        say(&format!("commit ssl cert {site}"));
+        say(&format!("set ssl cert {site}.key <<\n{rsa_key}"));
+        say(&format!("show ssl cert *{site}"));
+        say(&format!("commit ssl cert {site}"));
+        say(&format!("abort ssl cert {site}"));
+        // The new certificate with its chain, updated once, committed.
+        say(&format!("set ssl cert {site} <<\n{cert_only}"));
+        say(&format!("set ssl cert {site} <<\n{chain}"));
+        say(&format!(
+            "commit ssl cert {}/other.pem",
+            dir.path().display()
+        ));
+        say(&format!("commit ssl cert {site}"));
+        say("show ssl cert");
+        say(&format!("show ssl cert {site}"));
+        seen.push(cn(ports[0], "x.test"));
+        seen.push(cn(ports[1], "www.b.test"));
+        seen.push(cn(ports[1], "a.test"));
+        // The connection made before the commit.
+        let second = conn.request(2);
+        seen.push(format!(
+            "old connection: {} answers",
+            second.matches("HTTP/1.1 200").count()
+        ));
+        (log, seen)
+    };
+
+    let ports = [free_ports(1)[0], free_ports(1)[0]];
+    let p = Sluice::run(&dir, "sl", &runtime_cfg(&dir, "sl", ports));
+    let (ours, seen) = run(ports, &|c| p.cli(c));
+    let t13 = "New, TLSv1.3, Cipher is TLS_AES_256_GCM_SHA384";
+    assert_eq!(
+        seen,
+        [
+            format!("a.test | - | {t13}"),
+            format!("a.test | - | {t13}"),
+            format!("b.test | - | {t13}"),
+            format!("b.test | - | {t13}"),
+            "- | - | ".to_string(),
+            "old connection: 2 answers".to_string(),
+        ],
+        "{ours}"
+    );
+    for want in [
+        format!("> commit ssl cert {site}\nNo ongoing transaction! !\nCan't commit {site}!\n"),
+        format!("Transaction created for certificate {site}!\n"),
+        format!("# transaction\n*{site}\n# filename\n{site}\n"),
+        format!("Filename: *{site}\nStatus: Unused\n"),
+        "Subject Alternative Name: DNS:r.test\nAlgorithm: RSA2048\n".to_string(),
+        format!("Transaction aborted for certificate '{site}'!\n"),
+        format!("The transaction must contain at least a certificate and a private key!\nCan't commit {site}!\n"),
+        format!("inconsistencies between private key and certificate loaded '{site}'.\nCan't commit {site}!\n"),
+        format!("Transaction updated for certificate {site}!\n"),
+        format!("Committing {site}..\nSuccess!\n"),
+        format!("Filename: {site}\nStatus: Used\n"),
+        "Subject Alternative Name: DNS:b.test, DNS:www.b.test\nAlgorithm: EC256\n".to_string(),
+        "Subject: /CN=b.test\nIssuer: /CN=Sluice test ca\nChain Subject: /CN=Sluice test ca\nChain Issuer: /CN=Sluice test ca\nOCSP Response Key: \n".to_string(),
+    ] {
+        assert!(ours.contains(&want), "{want:?} not in\n{ours}");
+    }
+    p.assert_drained(5 * SEC);
+
+    if haproxy_or_skip(T) {
+        // Back to the first certificate for HAProxy's run.
+        make_leaf(dir.path(), "ca", &dir.join("site.pem"), &["a.test"], "ec");
+        let ports = [free_ports(1)[0], free_ports(1)[0]];
+        let ha = HaRun::start(&dir, "ha", &runtime_cfg(&dir, "ha", ports));
+        let (theirs, ha_seen) = run(ports, &|c| ha.cli(c));
+        assert_eq!(ha_seen, seen, "HAProxy 2.6:\n{theirs}");
+        // The serial and dates of the remade site.pem differ; the rest
+        // of the replies is the same text.
+        let norm = |s: &str| -> String {
+            s.lines()
+                .filter(|l| {
+                    !["Serial:", "notBefore:", "notAfter:", "SHA1 FingerPrint:"]
+                        .iter()
+                        .any(|k| l.starts_with(k))
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(norm(&theirs), norm(&ours));
+    }
+}
+
+/// `option httpslog`, side by side with HAProxy 2.6 fed the same
+/// configuration: TLS 1.3 and TLS 1.2 requests (SNI `a.test` and
+/// `x.b.test`) and a clear-text one; the lines are the same but for the
+/// client port, the date, the timers and the byte count, TLS fields
+/// included (`fc_err`, `ssl_fc_err,hex`, `ssl_c_err`, `ssl_c_ca_err`,
+/// `ssl_fc_is_resumed`, SNI, version, cipher; `-` without TLS).
+#[test]
+fn httpslog_side_by_side() {
+    const T: &str = "httpslog_side_by_side";
+    if !tools_or_skip(T, &["openssl", "curl"]) || !haproxy_or_skip(T) {
+        return;
+    }
+    let dir = TempDir::new(T);
+    make_certs(&dir);
+    let ca = dir.join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    let cfg = |tag: &str, tls: u16, plain: u16| {
+        format!(
+            "{}defaults\n    mode http\n    log global\n    option httpslog\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
+frontend fe\n    bind 127.0.0.1:{tls} ssl crt {certs}\n    bind 127.0.0.1:{plain}\n\
+    http-request return status 200 content-type text/plain string ok\n",
+            global_section(&dir.join(&format!("{tag}.sock")), ""),
+            certs = dir.join("certs").display(),
+        )
+    };
+    let mut got = Vec::new();
+    for who in ["ha", "sl"] {
+        let p = free_ports(2);
+        let lines = |output: &dyn Fn() -> String| -> Vec<String> {
+            for (host, path, max) in [("a.test", "/v13", "1.3"), ("x.b.test", "/v12", "1.2")] {
+                let resolve = format!("{host}:{}:127.0.0.1", p[0]);
+                let url = format!("https://{host}:{}{path}", p[0]);
+                let (out, err) = curl(&[
+                    "--cacert",
+                    ca,
+                    "--resolve",
+                    &resolve,
+                    "--tls-max",
+                    max,
+                    &url,
+                ]);
+                assert_eq!(out, "ok", "{who} {path}: {err}");
+            }
+            let (out, err) = curl(&[&format!("http://127.0.0.1:{}/clear", p[1])]);
+            assert_eq!(out, "ok", "{who} clear: {err}");
+            ["/v13", "/v12", "/clear"]
+                .iter()
+                .map(|path| wait_line(&format!("\"GET {path} "), output))
+                .collect()
+        };
+        let l = if who == "ha" {
+            let ha = HaRun::start(&dir, who, &cfg(who, p[0], p[1]));
+            lines(&|| ha.proc.output())
+        } else {
+            let s = Sluice::run(&dir, who, &cfg(who, p[0], p[1]));
+            lines(&|| s.log())
+        };
+        // Client port, date, timers, byte count masked.
+        let masked: Vec<String> = l
+            .iter()
+            .map(|line| {
+                line.split(' ')
+                    .enumerate()
+                    .map(|(i, w)| if [0, 1, 4, 6].contains(&i) { "_" } else { w })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        println!("{who}: {l:#?}");
+        got.push(masked);
+    }
+    assert_eq!(got[1], got[0]);
+    assert!(
+        got[1][0].ends_with(" 0/0000000000000000/0/0/0 a.test/TLSv1.3/TLS_AES_256_GCM_SHA384"),
+        "{}",
+        got[1][0]
+    );
+    assert!(got[1][1].contains(" x.b.test/TLSv1.2/"), "{}", got[1][1]);
+    assert!(got[1][2].ends_with(" 0/-/-/-/0 -/-/-"), "{}", got[1][2]);
 }

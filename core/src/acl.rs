@@ -526,7 +526,9 @@ fn parse_int_pattern(op: Op, v: &str) -> Result<Pattern, String> {
     }
 }
 
-fn parse_hex(v: &str) -> Result<Vec<u8>, String> {
+/// Decodes a hexadecimal string (HAProxy's `parse_binary`): an even
+/// number of hex digits, nothing else.
+pub(crate) fn parse_hex(v: &str) -> Result<Vec<u8>, String> {
     let b = v.as_bytes();
     if b.len() % 2 != 0 {
         return Err(format!("'{v}' is not a valid hex string (odd length)"));
@@ -535,6 +537,7 @@ fn parse_hex(v: &str) -> Result<Vec<u8>, String> {
         .map(|c| {
             core::str::from_utf8(c)
                 .ok()
+                .filter(|h| h.bytes().all(|x| x.is_ascii_hexdigit()))
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
                 .ok_or_else(|| format!("'{v}' is not a valid hex string"))
         })
@@ -648,6 +651,26 @@ pub fn parse_acl_expr(words: &[String], ctx: &ParseCtx<'_>) -> Result<ParsedExpr
         ));
     };
     let patterns = parse_patterns(method, icase, words.get(i..).unwrap_or_default())?;
+    if expr.fetch.kind == sample::FetchKind::HttpAuthGroup && method != MatchMethod::Found {
+        // HAProxy's `pat_match_auth` patterns are group names of the
+        // userlist, checked when the configuration is loaded.
+        if patterns.is_empty() {
+            return Err("acl http_auth_group(): no groups specified".into());
+        }
+        let groups = match (ctx.userlists, expr.fetch.str_arg(0)) {
+            (Some(f), Some(ul)) => f(ul),
+            _ => None,
+        };
+        if let Some(groups) = groups {
+            for p in &patterns {
+                let Pattern::Bytes(b) = p else { continue };
+                let g = String::from_utf8_lossy(b);
+                if !groups.iter().any(|x| *x == g) {
+                    return Err(format!("acl http_auth_group(): invalid group '{g}'"));
+                }
+            }
+        }
+    }
     let expr = AclExpr {
         kw: criterion.split(['(', ',']).next().unwrap_or("").to_string(),
         expr,

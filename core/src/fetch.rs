@@ -208,6 +208,16 @@ impl SampleCtx for SessCtx<'_> {
             FetchKind::FeName => Some(Sample::str(&self.eng.proxies.get(sess.fe.idx())?.name)),
             FetchKind::BeName => Some(Sample::str(&self.eng.proxies.get(self.proxy.idx())?.name)),
             FetchKind::SslFc => Some(Sample::Bool(self.eng.conns.get(sess.conn)?.xprt.is_tls())),
+            FetchKind::FcErr => self.eng.conns.get(sess.conn).map(|_| Sample::Int(0)),
+            FetchKind::SslFcErr | FetchKind::SslCErr | FetchKind::SslCCaErr => {
+                self.eng.conns.get(sess.conn)?.xprt.tls()?;
+                Some(Sample::Int(0))
+            }
+            // False on a clear-text connection too, as HAProxy.
+            FetchKind::SslFcIsResumed => {
+                let c = self.eng.conns.get(sess.conn)?;
+                Some(Sample::Bool(c.xprt.tls().is_some_and(|t| t.resumed())))
+            }
             FetchKind::SslFcSni
             | FetchKind::SslFcProtocol
             | FetchKind::SslFcCipher

@@ -35,7 +35,9 @@
 pub mod acl;
 pub mod applet;
 pub mod arena;
+pub mod auth;
 pub mod backend;
+pub mod base64;
 pub mod buf;
 pub mod cfgparse;
 pub mod conn;

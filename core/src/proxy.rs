@@ -164,6 +164,10 @@ pub struct BackendCfg {
     /// TCP mode).
     pub cookie: Option<cfgparse::CookieCfg>,
     pub balance: cfgparse::Balance,
+    /// `hash-type`.
+    pub hash_type: cfgparse::HashType,
+    /// `balance hash EXPR`'s expression.
+    pub hash_expr: Option<crate::sample::SampleExpr>,
     /// The proxy's own stick table (`stick-table`).
     pub table: Option<crate::stick_table::TableId>,
     /// `stick on|match|store-request`: (table, store, match).
@@ -237,6 +241,14 @@ pub struct Proxy {
     pub dontlog_normal: bool,
     /// `option log-separate-errors`.
     pub log_separate_errors: bool,
+    /// `option logasap`: the stream's line is emitted early (response
+    /// headers in HTTP, server connection in TCP); `%Tt`, `%Ta` and `%B`
+    /// are then prefixed with `+` (HAProxy: `LW_BYTES` left out of
+    /// `to_log`).
+    pub logasap: bool,
+    /// `option log-health-checks`: every change of a server's check status
+    /// or health is logged.
+    pub log_health_checks: bool,
     /// `log-format`, unique ids and captures.
     pub logcfg: std::sync::Arc<crate::log::LogCfg>,
     /// `option splice-auto` / `splice-request` / `splice-response`: which
@@ -255,6 +267,8 @@ pub struct Proxy {
     pub inspect_delay_ms: Option<u32>,
     /// `errorfile`, `errorfiles`: pages that replace the built-in ones.
     pub errors: std::sync::Arc<crate::http::errors::ErrorPages>,
+    /// `stats ...`: the stats page (HAProxy's `uri_auth`), HTTP mode only.
+    pub stats: Option<std::sync::Arc<crate::applet::stats_page::StatsPage>>,
 }
 
 impl Proxy {

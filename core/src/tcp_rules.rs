@@ -333,11 +333,6 @@ impl Engine {
                 if be != fe && !self.proxies[be].rules.tcp_req_cont.is_empty() {
                     s.ana |= AnaFlags::INSPECT_BE;
                 }
-                // What was read so far goes to the backend too.
-                let seen = s.req.total;
-                if let Some(b) = self.proxies[be].be.as_mut() {
-                    b.bytes_in += seen;
-                }
                 continue;
             }
             if ana.contains(AnaFlags::INSPECT_BE) {

@@ -1162,6 +1162,9 @@ fn with_args(kw: &str) -> String {
         "req.payload" => "req.payload(0,4)".into(),
         "int" | "bool" => format!("{kw}(1)"),
         "str" => "str(a)".into(),
+        "bin" => "bin(0a)".into(),
+        "capture.req.hdr" | "capture.res.hdr" => format!("{kw}(0)"),
+        "http_auth" | "http_auth_group" => format!("{kw}(L)"),
         "ipv4" => "ipv4(10.0.0.1)".into(),
         "ipv6" => "ipv6(::1)".into(),
         _ if array && sc_arg => format!("{kw}(3,1)"),
@@ -1404,6 +1407,14 @@ proptest! {
             format!("str('{text}'),regsub('',-),upper"),
             format!("int({i}),ipmask({}),crc32(1)", k.rem_euclid(33)),
             format!("int({i}),hex,lower"),
+            format!("str('{text}'),be2dec(.,{},{})", k.rem_euclid(8) + 1, k.rem_euclid(2)),
+            format!("int({i}),be2hex(:,{},{})", k.rem_euclid(8) + 1, k.rem_euclid(2)),
+            format!("str('{text}'),b64dec,ub64enc,ub64dec,base64,url_enc,url_dec"),
+            format!("str('{text}'),url_dec({k}),sha2,hmac(sha1,),secure_memcmp(txn.x)"),
+            format!("int({i}),iif('{text}',x),concat(,txn.x,'{text}'),add_item(',',txn.x)"),
+            format!("str('{text}'),crc32c({k}),digest(sha512),hex"),
+            format!("bin({:016x}),hex", i.unsigned_abs()),
+            format!("str('{text}'),bytes({i},{j}),strcmp(txn.x),bytes({k},{k}),strcmp(txn.x)"),
         ];
         let mut r = Req::http("GET", "/", &[]);
         for e in &exprs {

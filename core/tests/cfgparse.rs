@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
+use sluice_core::backend::lb::HashFn;
 use sluice_core::cfgparse::addr::{Addr, Host};
 use sluice_core::cfgparse::*;
 use sluice_core::stick_table::{DataType, KeyType, StoreSpec, TableParams};
@@ -863,7 +864,7 @@ fn proxies_inherit_from_the_last_defaults_section() {
 
     let be = proxy(c, "be");
     assert_eq!(
-        (be.balance, be.retries, be.http_reuse),
+        (be.balance.clone(), be.retries, be.http_reuse),
         (Balance::LeastConn, 5, HttpReuse::Always)
     );
     assert!(!be.options.redispatch);
@@ -880,7 +881,7 @@ fn proxies_inherit_from_the_last_defaults_section() {
     let l = proxy(c, "l");
     assert_eq!(l.from.as_ref().unwrap().index, 1);
     assert_eq!(
-        (l.mode, l.maxconn, l.balance, l.retries),
+        (l.mode, l.maxconn, l.balance.clone(), l.retries),
         (Mode::Tcp, None, Balance::RoundRobin, 3)
     );
     assert_eq!(l.timeouts.client_ms, Some(1000));
@@ -1149,7 +1150,7 @@ fn timeouts_balance_retries_reuse() {
     );
     assert_eq!((t.check_ms, t.tarpit_ms), (Some(172_800_000), None));
     assert_eq!(
-        (l.balance, l.retries, l.http_reuse, l.maxconn),
+        (l.balance.clone(), l.retries, l.http_reuse, l.maxconn),
         (Balance::StaticRr, 0, HttpReuse::Never, Some(1000))
     );
     for (algo, want) in [
@@ -1157,12 +1158,75 @@ fn timeouts_balance_retries_reuse() {
         ("leastconn", Balance::LeastConn),
         ("first", Balance::First),
         ("source", Balance::Source),
+        (
+            "uri whole len 10 depth 3",
+            Balance::Uri {
+                whole: true,
+                path_only: false,
+                len: 10,
+                depth: 3,
+            },
+        ),
+        (
+            "url_param userid check_post",
+            Balance::UrlParam {
+                name: "userid".into(),
+                check_post: true,
+            },
+        ),
+        (
+            "hdr(Host) use_domain_only",
+            Balance::Hdr {
+                name: "Host".into(),
+                use_domain_only: true,
+            },
+        ),
+        ("random", Balance::Random { draws: 2 }),
+        ("random(5)", Balance::Random { draws: 5 }),
+        (
+            "rdp-cookie",
+            Balance::RdpCookie {
+                name: "mstshash".into(),
+            },
+        ),
+        (
+            "rdp-cookie(user)",
+            Balance::RdpCookie {
+                name: "user".into(),
+            },
+        ),
     ] {
         let p = parse_ok(&with_defaults(&[
             "backend b",
             &format!("    balance {algo}"),
         ]));
         assert_eq!(proxy(&p.config, "b").balance, want);
+    }
+    // hash-type: consistent defaults to sdbm with avalanche, map-based
+    // to sdbm without; a function is without avalanche unless asked.
+    for (line, consistent, func, avalanche) in [
+        ("map-based", false, HashFn::Sdbm, false),
+        ("consistent", true, HashFn::Sdbm, true),
+        ("consistent djb2", true, HashFn::Djb2, false),
+        ("map-based wt6 avalanche", false, HashFn::Wt6, true),
+        ("consistent crc32 avalanche", true, HashFn::Crc32, true),
+    ] {
+        let p = parse_ok(&with_defaults(&[
+            "backend b",
+            &format!("    hash-type {line}"),
+            "    hash-balance-factor 150",
+        ]));
+        let b = proxy(&p.config, "b");
+        assert_eq!(
+            b.hash_type,
+            HashType {
+                consistent,
+                func,
+                avalanche
+            },
+            "{line}"
+        );
+        assert_eq!(b.hash_balance_factor, 150);
     }
     for (r, want) in [
         ("safe", HttpReuse::Safe),
@@ -1535,10 +1599,10 @@ fn harmless_proxy_keywords_warn_and_unknown_ones_fail() {
     let text = with_defaults(&[
         "backend be",
         "    description the app",
-        "    hash-type consistent",
-        "    errorloc 503 http://example.com/",
+        "    hash-type consistent djb2",
+        "    http-error status 503",
         "    cookie SRV insert dynamic",
-        "    stats enable",
+        "    stats admin if TRUE",
         "    frobnicate 1",
         "    no frobnicate",
     ]);
@@ -1549,16 +1613,15 @@ fn harmless_proxy_keywords_warn_and_unknown_ones_fail() {
         [
             // Each changes where requests go or what clients receive:
             // refused with the reason, never ignored.
-            "parsing [t.cfg:7] : 'hash-type' is not supported by Sluice: it changes which server a hash-based algorithm picks.",
-            "parsing [t.cfg:8] : 'errorloc' is not supported by Sluice: it changes what clients receive.",
+            "parsing [t.cfg:8] : 'http-error' is not supported by Sluice: it changes what clients receive.",
             "parsing [t.cfg:9] : 'cookie dynamic' is not supported by Sluice: it changes which clients keep their server and what Set-Cookie holds.",
-            "parsing [t.cfg:10] : 'stats' is not supported by Sluice: the stats page answers requests without a server (the stats socket is supported).",
+            "parsing [t.cfg:10] : 'stats admin' is not supported by Sluice: its form changes server states (use the stats socket).",
             "parsing [t.cfg:11] : unknown keyword 'frobnicate' in 'backend' section",
             "parsing [t.cfg:12] : negation/default currently supported only for options, log, busy-polling, set-dumpable, strict-limits, insecure-fork-wanted and numa-cpu-mapping.",
         ]
     );
-    assert_eq!(p.errors[4].keyword, "frobnicate");
-    assert_eq!((p.errors[4].file.as_str(), p.errors[4].line), ("t.cfg", 11));
+    assert_eq!(p.errors[3].keyword, "frobnicate");
+    assert_eq!((p.errors[3].file.as_str(), p.errors[3].line), ("t.cfg", 11));
     assert_eq!(p.warnings.len(), 1);
     assert_eq!(
         p.warnings[0].to_string(),
@@ -1581,13 +1644,57 @@ fn skipped_and_rejected_sections() {
         "parsing [t.cfg:5] : section 'resolvers' is not supported by Sluice and is ignored."
     );
     let e = errors(&with_defaults(&[
-        "userlist admins",
-        "    user bob password x",
+        "program p",
+        "    command /bin/true",
         "backend be",
     ]));
     assert_eq!(
         e,
-        ["parsing [t.cfg:5] : section 'userlist' is not supported by Sluice."]
+        ["parsing [t.cfg:5] : section 'program' is not supported by Sluice."]
+    );
+}
+
+#[test]
+fn userlist_sections_are_read_and_checked() {
+    let p = parse_ok(&with_defaults(&[
+        "userlist admins",
+        "    group ops users bob",
+        "    group devs",
+        "    user bob insecure-password pw groups devs",
+        "    user carol password $6$salt$abc",
+    ]));
+    let ul = p.config.userlist("admins").expect("userlist");
+    assert_eq!(ul.users.len(), 2);
+    let bob: Vec<&str> = ul.groups_of("bob").collect();
+    assert_eq!(bob, ["devs", "ops"]);
+    assert!(ul.check("bob", "pw"));
+    assert!(!ul.check("bob", "pW"));
+    assert!(!ul.check("carol", "x"));
+    let e = errors(&with_defaults(&[
+        "userlist admins",
+        "    group ops users zed",
+        "    user bob insecure-password pw groups nope",
+    ]));
+    let e2 = errors(&with_defaults(&[
+        "userlist admins",
+        "    user dan password x",
+    ]));
+    assert!(
+        e2.iter()
+            .any(|l| l.contains("t.cfg:6") && l.contains("password hash scheme not supported")),
+        "{e2:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|l| l.contains("t.cfg:6")
+                && l.contains("no such user 'zed' specified in group 'ops'")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|l| l.contains("t.cfg:7")
+                && l.contains("no such group 'nope' specified in user 'bob'")),
+        "{e:?}"
     );
 }
 
@@ -1936,7 +2043,20 @@ const PARSE_ERRORS: &[Case] = &[
     case(&["frontend f", "    timeout client 25d"], "parsing [t.cfg:2] : timer overflow in argument <25d> to <timeout client>, maximum value is 2147483647 ms (~24.8 days)."),
     case(&["frontend f", "    timeout bogus 1s"], "parsing [t.cfg:2] : 'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got 'bogus')"),
     case(&["backend b", "    balance weird"], "parsing [t.cfg:2] : balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options."),
-    stricter(&["backend b", "    balance uri"], "parsing [t.cfg:2] : 'balance uri' is not supported by Sluice yet."),
+    case(&["backend b", "    balance uri len 0"], "parsing [t.cfg:2] : balance uri : 'len' expects a positive integer (got '0')."),
+    case(&["backend b", "    balance uri frob"], "parsing [t.cfg:2] : balance uri only accepts parameters 'len', 'depth', 'path-only', and 'whole' (got 'frob')."),
+    case(&["backend b", "    balance random(0)"], "parsing [t.cfg:2] : balance random : number of draws must be at least 1."),
+    case(&["backend b", "    balance random(2x"], "parsing [t.cfg:2] : balance random : unexpected character 'x' after argument."),
+    case(&["backend b", "    balance hdr()"], "parsing [t.cfg:2] : balance hdr requires an http header field name."),
+    case(&["backend b", "    balance rdp-cookie("], "parsing [t.cfg:2] : balance rdp-cookie : missing cookie name."),
+    case(&["backend b", "    balance url_param"], "parsing [t.cfg:2] : balance url_param requires an URL parameter name."),
+    case(&["backend b", "    balance url_param a b"], "parsing [t.cfg:2] : balance url_param only accepts 'check_post' modifier (got 'b')."),
+    case(&["backend b", "    balance hash"], "parsing [t.cfg:2] : balance hash requires a sample expression."),
+    case(&["backend b", "    balance hash a b"], "parsing [t.cfg:2] : balance hash takes no other argument (got 'b')."),
+    case(&["backend b", "    hash-type foo"], "parsing [t.cfg:2] : 'hash-type' only supports 'consistent' and 'map-based'."),
+    case(&["backend b", "    hash-type consistent none"], "parsing [t.cfg:2] : 'hash-type' only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash functions."),
+    case(&["backend b", "    hash-type consistent sdbm x"], "parsing [t.cfg:2] : 'hash-type' only supports 'avalanche' as a modifier for hash functions."),
+    case(&["backend b", "    hash-balance-factor 50"], "parsing [t.cfg:2] : 'hash-balance-factor' must be 0 or greater than 100."),
     stricter(&["backend b", "    retries many"], "parsing [t.cfg:2] : 'retries' : unexpected character 'm' in argument 'many'."),
     case(&["backend b", "    option frob"], "parsing [t.cfg:2] : unknown option 'frob'."),
     case(&["backend b", "    no option httplog"], "parsing [t.cfg:2] : negation/default is not supported for option 'httplog'."),
@@ -2251,7 +2371,7 @@ fn example_tcp_load_balancer() {
     let pg = proxy(&p.config, "postgres");
     assert_eq!(pg.kind, ProxyKind::Listen);
     assert_eq!(
-        (pg.mode, pg.balance, pg.retries, pg.maxconn),
+        (pg.mode, pg.balance.clone(), pg.retries, pg.maxconn),
         (Mode::Tcp, Balance::RoundRobin, 3, Some(2000))
     );
     assert!(pg.options.tcp_check && pg.options.redispatch && pg.options.tcplog);
@@ -2786,12 +2906,12 @@ fn refused_keywords_name_their_line_and_reason() {
             "parsing [t.cfg:2] : 'maxconnrate' is not supported by Sluice: it limits the rate of accepted connections.",
         ),
         (
-            &["defaults", "    mode http", "    option logasap"],
-            "parsing [t.cfg:3] : 'option logasap' is not supported by Sluice: it changes when and what is logged.",
+            &["defaults", "    mode http", "    option nolinger"],
+            "parsing [t.cfg:3] : 'option nolinger' is not supported by Sluice: it resets connections instead of closing them.",
         ),
         (
-            &["frontend fe", "    mode http", "    bind :8080", "    errorloc302 503 http://x/"],
-            "parsing [t.cfg:4] : 'errorloc302' is not supported by Sluice: it changes what clients receive.",
+            &["frontend fe", "    mode http", "    bind :8080", "    http-error status 503"],
+            "parsing [t.cfg:4] : 'http-error' is not supported by Sluice: it changes what clients receive.",
         ),
         (
             &["frontend fe", "    bind :8080 proto quic"],
@@ -2802,8 +2922,8 @@ fn refused_keywords_name_their_line_and_reason() {
             "parsing [t.cfg:2] : 'server be/s' : 'agent-check' is not supported by Sluice: the agent changes server weights and states.",
         ),
         (
-            &["backend be", "    option mysql-check user haproxy"],
-            "parsing [t.cfg:2] : 'option mysql-check' is not supported by Sluice: it decides which servers are up.",
+            &["backend be", "    option spop-check"],
+            "parsing [t.cfg:2] : 'option spop-check' is not supported by Sluice: it decides which servers are up by speaking SPOP, and Sluice has no SPOE.",
         ),
         (
             &["global", "    tune.http.maxhdr 10"],
@@ -3022,4 +3142,107 @@ fn check_ssl_sni_alpn() {
         e.iter().any(|m| m.contains("no CA file specified")),
         "{e:?}"
     );
+}
+
+/// `option logasap` (negatable, inherited from defaults) and `option
+/// httpslog` (`httplog` with the TLS fields; the last log option wins;
+/// outside `mode http` a warning names it, as HAProxy 2.6 does).
+#[test]
+fn logasap_and_httpslog_options() {
+    let base = "defaults\n    mode http\n    option logasap\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n";
+    let p = parse_ok(&format!(
+        "{base}frontend fe\n    bind :8080\n    option httpslog\nfrontend fe2\n    bind :8081\n    no option logasap\n    option httpslog\n    option httplog\n"
+    ));
+    let fe = p.config.frontend("fe").unwrap();
+    assert!(fe.options.logasap);
+    assert!(fe.options.httplog && fe.options.httpslog && !fe.options.tcplog);
+    let fe2 = p.config.frontend("fe2").unwrap();
+    assert!(!fe2.options.logasap);
+    assert!(fe2.options.httplog && !fe2.options.httpslog);
+    assert_eq!(
+        errors(&format!(
+            "{base}frontend fe\n    bind :8080\n    option httpslog clf\n"
+        )),
+        vec!["parsing [t.cfg:9] : 'option httpslog' cannot handle unexpected argument 'clf'."]
+    );
+    let p = parse_ok(
+        "defaults\n    mode tcp\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nfrontend fe\n    bind :8080\n    option httpslog\n",
+    );
+    let w = warnings(&p);
+    assert!(
+        w.iter().any(|w| w.contains("'option httpslog' not usable with frontend 'fe' (needs 'mode http'). Falling back to 'option tcplog'.")),
+        "{w:?}"
+    );
+}
+
+/// The protocol checks parse as HAProxy 2.6 parses them (arguments, the
+/// last check option wins) and their bad arguments are errors naming the
+/// line, with HAProxy's messages.
+#[test]
+fn protocol_check_options_parse_like_haproxy() {
+    use sluice_core::cfgparse::ProtoCheck;
+    let one = |line: &str| {
+        let p = parse_ok(&cfg(&["backend be", line]));
+        let be = p.config.proxies.iter().find(|p| p.name == "be").unwrap();
+        be.options.proto_check.clone()
+    };
+    assert_eq!(one("    option redis-check"), Some(ProtoCheck::Redis));
+    assert_eq!(one("    option ssl-hello-chk"), Some(ProtoCheck::SslHello));
+    assert_eq!(one("    option ldap-check"), Some(ProtoCheck::Ldap));
+    assert_eq!(
+        one("    option mysql-check"),
+        Some(ProtoCheck::Mysql {
+            user: None,
+            post41: true
+        })
+    );
+    assert_eq!(
+        one("    option mysql-check user u pre-41"),
+        Some(ProtoCheck::Mysql {
+            user: Some("u".into()),
+            post41: false
+        })
+    );
+    assert_eq!(
+        one("    option pgsql-check user pg"),
+        Some(ProtoCheck::Pgsql { user: "pg".into() })
+    );
+    assert_eq!(
+        one("    option smtpchk"),
+        Some(ProtoCheck::Smtp {
+            cmd: "HELO localhost".into()
+        })
+    );
+    assert_eq!(
+        one("    option smtpchk EHLO mx.example"),
+        Some(ProtoCheck::Smtp {
+            cmd: "EHLO mx.example".into()
+        })
+    );
+    // Any other first word falls back to HAProxy's default command.
+    assert_eq!(
+        one("    option smtpchk FOO bar"),
+        Some(ProtoCheck::Smtp {
+            cmd: "HELO localhost".into()
+        })
+    );
+    // The last check option wins.
+    let p = parse_ok(&cfg(&[
+        "backend be",
+        "    option ldap-check",
+        "    option httpchk",
+    ]));
+    let be = p.config.proxies.iter().find(|p| p.name == "be").unwrap();
+    assert_eq!(be.options.proto_check, None);
+    assert!(be.options.httpchk.is_some());
+    let cases: &[(&str, &str)] = &[
+        ("    option pgsql-check", "parsing [t.cfg:2] : 'option pgsql-check' expects 'user <username>' as argument."),
+        ("    option pgsql-check login pg", "parsing [t.cfg:2] : 'option pgsql-check' only supports optional values: 'user'."),
+        ("    option mysql-check login u", "parsing [t.cfg:2] : 'option mysql-check' only supports optional values: 'user' (got 'login')."),
+        ("    option mysql-check user", "parsing [t.cfg:2] : 'option mysql-check user' expects <username> as argument."),
+        ("    option mysql-check user u post-80", "parsing [t.cfg:2] : keyword 'user' only supports 'post-41' and 'pre-41' (got 'post-80')."),
+    ];
+    for (line, want) in cases {
+        assert_eq!(errors(&cfg(&["backend be", line])), [*want], "{line}");
+    }
 }

@@ -1027,3 +1027,33 @@ fn scripted_checks_and_check_port() {
         );
     }
 }
+
+/// `option logasap` in TCP: the connection is logged once its server
+/// connection is established, before any byte flows (`%Tt` ends then,
+/// `%B` is 0, both with `+`); nothing more at its end. Without data at
+/// all, `dontlognull` does not hold the early line back (HAProxy's
+/// `back_establish` logs regardless).
+#[test]
+fn logasap_logs_at_connection_once() {
+    for extra in [
+        "    option logasap\n",
+        "    option logasap\n    option dontlognull\n",
+    ] {
+        let mut w = World::new(&cfg(extra, &format!("    server s1 {S1}\n")));
+        w.server(S1, ServerMode::Manual);
+        let c = w.connect(FE);
+        let s = w.server_peer(S1, 0);
+        assert_eq!(w.log_texts().len(), 1, "{extra:?}: {:?}", w.log_texts());
+        let early = last_log(&w);
+        assert!(early.contains(" app app/s1 0/0/+0 +0 -- "), "{early}");
+        w.advance(40);
+        w.send(c, b"ping");
+        w.send(s, b"pong!");
+        assert_eq!(w.peers[c].from_engine, b"pong!");
+        w.fin(c);
+        w.fin(s);
+        w.advance(1000);
+        assert_eq!(w.log_texts(), vec![early.clone()], "{extra:?}: logged once");
+        w.assert_drained();
+    }
+}

@@ -611,3 +611,184 @@ fn dontlog_normal_and_log_separate_errors() {
         w.assert_drained();
     }
 }
+
+/// `option logasap`: the transaction is logged when the response headers
+/// went through, before the body, once; `%Ta` ends then, `%B` counts what
+/// came (the head), both with `+`. `no option logasap` in the frontend
+/// undoes the defaults' one: logged at the end, no `+`. With
+/// `dontlog-normal`, nothing is logged early and a 503 at its end.
+#[test]
+fn logasap_logs_at_response_headers_once() {
+    const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n";
+    let cases = [
+        ("", true, "/20/+20 200 +38 - - ---- "),
+        ("    no option logasap\n", false, "/20/50 200 43 - - ---- "),
+    ];
+    for (fe, early, want) in cases {
+        let conf = cfg(fe, &format!("    server s1 {S1}\n")).replace(
+            "    option httplog\n",
+            "    option httplog\n    option logasap\n",
+        );
+        let mut w = World::new(&conf);
+        w.server(S1, ServerMode::Manual);
+        let c = w.connect(FE);
+        w.send(c, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+        let s = w.server_peer(S1, 0);
+        w.advance(20);
+        w.send(s, HEAD);
+        let traffic = |w: &World| -> Vec<String> {
+            logs(w)
+                .into_iter()
+                .filter(|l| l.contains("\"GET /a"))
+                .collect()
+        };
+        assert_eq!(
+            traffic(&w).len(),
+            usize::from(early),
+            "{fe:?}: {:?}",
+            logs(&w)
+        );
+        w.advance(30);
+        w.send(s, b"hello");
+        assert_eq!(
+            text(&w.peers[c].from_engine),
+            format!("{}hello", text(HEAD))
+        );
+        w.fin(c);
+        w.fin(s);
+        w.advance(6000);
+        let l = traffic(&w);
+        assert_eq!(l.len(), 1, "{fe:?}: {:?}", logs(&w));
+        assert!(l[0].contains(want), "{fe:?}: {}", l[0]);
+        w.assert_drained();
+    }
+    // dontlog-normal: a 503 is an error as soon as its head is processed,
+    // logged then (once); a 200 is never logged.
+    const E503: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 2\r\n\r\nno";
+    let fe = "    option logasap\n    option dontlog-normal\n";
+    for (res, logged) in [(E503, true), (OK, false)] {
+        let mut w = World::new(&cfg(fe, &format!("    server s1 {S1}\n")));
+        w.server(S1, ServerMode::Manual);
+        let c = w.connect(FE);
+        w.send(c, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+        let s = w.server_peer(S1, 0);
+        w.send(s, &res[..res.len() - 2]);
+        let traffic = |w: &World| -> Vec<String> {
+            logs(w)
+                .into_iter()
+                .filter(|l| l.contains("\"GET /a"))
+                .collect()
+        };
+        assert_eq!(traffic(&w).len(), usize::from(logged), "{:?}", logs(&w));
+        w.send(s, &res[res.len() - 2..]);
+        w.fin(c);
+        w.fin(s);
+        w.advance(6000);
+        let l = traffic(&w);
+        assert_eq!(l.len(), usize::from(logged), "{:?}", logs(&w));
+        if logged {
+            assert!(l[0].contains(" 503 +"), "{}", l[0]);
+        }
+    }
+}
+
+/// `option logasap` on a keep-alive connection: each transaction gets its
+/// own early line.
+#[test]
+fn logasap_logs_each_keep_alive_transaction() {
+    let mut w = World::new(&cfg(
+        "    option logasap\n",
+        &format!("    server s1 {S1}\n"),
+    ));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    for (i, path) in ["/a", "/b"].into_iter().enumerate() {
+        w.send(
+            c,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        );
+        let s = w.server_peer(S1, 0);
+        w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n");
+        let n = logs(&w).iter().filter(|l| l.contains("\"GET /")).count();
+        assert_eq!(n, i + 1, "{path}: {:?}", logs(&w));
+        w.send(s, b"hello");
+    }
+    assert!(w.peers[c].closed_by_engine.is_none(), "keep-alive");
+    w.fin(c);
+    w.advance(6000);
+    let n = logs(&w).iter().filter(|l| l.contains("\"GET /")).count();
+    assert_eq!(n, 2, "{:?}", logs(&w));
+    w.assert_drained();
+}
+
+#[test]
+fn capture_fetches_read_the_frontend_slots() {
+    // Slot 0: `capture request header`; slot 1: `http-request capture ..
+    // len`; slot 2: `declare capture`, filled by `id 2` only for /three.
+    // Response slot 0 is read in the response rules.
+    let fe = "    capture request header X-Key len 4\n\
+              \x20   http-request capture hdr(X-Other) len 16\n\
+              \x20   declare capture request len 8\n\
+              \x20   declare capture response len 8\n\
+              \x20   capture response header X-Res len 16\n\
+              \x20   http-request capture path id 2 if { path /three }\n\
+              \x20   http-request return status 200 hdr x-c0 \"%[capture.req.hdr(0)]\" hdr x-c1 \"%[capture.req.hdr(1)]\" hdr x-c2 \"%[capture.req.hdr(2)]\" hdr x-c3 \"%[capture.req.hdr(3)]\" hdr x-cn \"%[capture.req.hdr(-1)]\" if !{ path /fwd }\n\
+              \x20   http-response set-header x-r1 \"%[capture.res.hdr(1)]\"\n\
+              \x20   http-response set-header x-r0 \"%[capture.res.hdr(0)]\"\n";
+    let mut w = World::new(&cfg(fe, &format!("    server s1 {S1}\n")));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(
+        c,
+        b"GET /one HTTP/1.1\r\nHost: x\r\nX-Key: abcdefgh\r\nX-Other: o1\r\n\r\n",
+    );
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
+    // Cut to the slot's length; absent slots and indexes give nothing.
+    assert!(got.contains("x-c0: abcd\r\n"), "{got}");
+    assert!(got.contains("x-c1: o1\r\n"), "{got}");
+    assert!(got.contains("x-c2: \r\n"), "{got}");
+    assert!(got.contains("x-c3: \r\n"), "{got}");
+    assert!(got.contains("x-cn: \r\n"), "{got}");
+    w.peers[c].from_engine.clear();
+    w.send(c, b"GET /three HTTP/1.1\r\nHost: x\r\n\r\n");
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.contains("x-c0: \r\n"), "{got}");
+    assert!(got.contains("x-c2: /three\r\n"), "{got}");
+    w.peers[c].from_engine.clear();
+    w.send(c, b"GET /fwd HTTP/1.1\r\nHost: x\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.send(
+        s,
+        b"HTTP/1.1 200 OK\r\nX-Res: from-server\r\ncontent-length: 0\r\n\r\n",
+    );
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.contains("x-r1: from-server\r\n"), "{got}");
+    assert!(got.contains("x-r0: \r\n"), "{got}");
+}
+
+#[test]
+fn capture_slots_of_a_named_defaults_come_first() {
+    // As reg-test http-rules/default_rules.vtc: the defaults' two
+    // `http-request capture .. len` slots are 0 and 1 of the frontend,
+    // its own `declare capture` is 2.
+    let conf = format!(
+        "defaults base\n    mode http\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\
+         \x20   http-request capture hdr(Host) len 64\n\
+         \x20   http-request capture hdr(X-req-1) len 32\n\
+         frontend fe from base\n    bind {FE}\n    declare capture request len 32\n\
+         \x20   http-request capture hdr(X-req-2) id 2\n\
+         \x20   http-request return status 200 hdr x-c0 \"%[capture.req.hdr(0)]\" hdr x-c1 \"%[capture.req.hdr(1)]\" hdr x-c2 \"%[capture.req.hdr(2)]\"\n"
+    );
+    let mut w = World::new(&conf);
+    let c = w.connect(FE);
+    w.send(
+        c,
+        b"GET / HTTP/1.1\r\nHost: v-test\r\nX-req-1: val1\r\nX-req-2: val2\r\n\r\n",
+    );
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
+    assert!(got.contains("x-c0: v-test\r\n"), "{got}");
+    assert!(got.contains("x-c1: val1\r\n"), "{got}");
+    assert!(got.contains("x-c2: val2\r\n"), "{got}");
+}

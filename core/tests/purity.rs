@@ -34,7 +34,23 @@ const ALLOWED_DEPS: &[&str] = &[
     // without a crypto provider (see TLS_PROVIDER_EXCEPTION).
     "rustls",
     "webpki",
+    // `userlist` password hashes: crypt(3) verification, computation only
+    // (sha-crypt with its default features: no `getrandom`).
+    "sha-crypt",
+    "md-5",
+    // The hash converters (`sha1`, `sha2`, `digest`, `hmac`): RustCrypto
+    // hash and MAC arithmetic, no I/O, no entropy.
+    "sha1",
+    "sha2",
+    "hmac",
 ];
+
+/// CPU feature detection of the RustCrypto hashes (`sha2` ->
+/// `cpufeatures`): the `cpuid` instruction on x86, and on aarch64 Linux
+/// only, libc's `getauxval` (the hardware capabilities the kernel put in
+/// the process's auxiliary vector at exec). No I/O, time or randomness;
+/// `libc` is not even built on x86-64.
+const CPU_FEATURES_EXCEPTION: &[(&str, &str)] = &[("cpufeatures", "libc")];
 
 /// The one place where Sluice's TLS reaches the OS, written down once (also
 /// in docs/tls.md, "Where TLS reaches the OS"): the crypto provider. The
@@ -153,7 +169,11 @@ fn core_dependency_tree_reaches_no_os_crate() {
             if *pkg == name {
                 todo.extend(
                     deps.iter()
-                        .filter(|d| !TLS_PROVIDER_EXCEPTION.contains(&(pkg.as_str(), d.as_str())))
+                        .filter(|d| {
+                            let edge = (pkg.as_str(), d.as_str());
+                            !TLS_PROVIDER_EXCEPTION.contains(&edge)
+                                && !CPU_FEATURES_EXCEPTION.contains(&edge)
+                        })
                         .cloned(),
                 );
             }

@@ -267,7 +267,10 @@ pub const FEATURES: &[(&str, bool)] = &[
     ("NETFILTER", false),
     ("NS", false),
     ("OBSOLETE_LINKER", false),
-    ("OPENSSL", false),
+    // SSL/TLS is built in (rustls): HAProxy reports OPENSSL for every SSL
+    // library it is built with (OpenSSL, LibreSSL, wolfSSL, AWS-LC), and
+    // configurations guard `ssl crt` lines with `.if feature(OPENSSL)`.
+    ("OPENSSL", true),
     ("OT", false),
     ("PCRE", false), // regexes are Rust's `regex` crate, not PCRE
     ("PCRE2", false),
@@ -276,7 +279,7 @@ pub const FEATURES: &[(&str, bool)] = &[
     ("POLL", false),
     ("PRCTL", false),
     ("PROCCTL", false),
-    ("PROMEX", false),
+    ("PROMEX", true), // `http-request use-service prometheus-exporter`
     ("QUIC", false),
     ("RT", false),
     ("SLZ", false),
@@ -342,7 +345,7 @@ pub fn build_info() -> String {
     ));
     o.push_str(
         "Built without multi-threading support (USE_THREAD not set).\n\
-         Built without OpenSSL support (USE_OPENSSL not set).\n\
+         Built with SSL support by rustls (TLS 1.2 and 1.3; no OpenSSL engine, no TLS 1.0/1.1).\n\
          Built without Lua support.\n\
          Built without compression support (neither USE_ZLIB nor USE_SLZ are set).\n\
          Compression algorithms supported : identity(\"identity\")\n\
@@ -355,9 +358,10 @@ pub fn build_info() -> String {
          Available multiplexer protocols :\n\
          (protocols marked as <default> cannot be specified using 'proto' keyword)\n\
          \x20 <default> : mode=HTTP  side=FE|BE  mux=H1    flags=HTX\n\
+         \x20        h2 : mode=HTTP  side=FE|BE  mux=H2    flags=HTX|HOL_RISK|NO_UPG\n\
          \x20 <default> : mode=TCP   side=FE|BE  mux=PASS  flags=\n\
          \n\
-         Available services : none\n\
+         Available services : prometheus-exporter\n\
          \n\
          Available filters : none",
     );
@@ -404,12 +408,14 @@ pub fn load_config(args: &Args) -> Result<Config, StartupError> {
     }
     match parser.finish() {
         Ok(parsed) => {
-            if !args.quiet || args.zero_warning {
+            // `-dW` or the global `zero-warning`.
+            let zero_warning = args.zero_warning || parsed.config.global.zero_warning;
+            if !args.quiet || zero_warning {
                 for w in &parsed.warnings {
                     say(&format!("[WARNING] {w}"));
                 }
             }
-            if args.zero_warning && !parsed.warnings.is_empty() {
+            if zero_warning && !parsed.warnings.is_empty() {
                 return Err(StartupError(
                     "[ALERT] Some warnings were found and 'zero-warning' is set. Aborting.".into(),
                 ));

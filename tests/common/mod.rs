@@ -596,6 +596,44 @@ pub fn http_get(port: u16, from: Option<&str>, headers: &[(&str, &str)]) -> Stri
     resp.lines().next().unwrap_or_default().to_string()
 }
 
+/// One HTTP/1.1 GET of `path` to 127.0.0.1:`port` on its own connection
+/// (`connection: close`), with extra header lines; returns the response's
+/// head and body, split at the blank line.
+pub fn exchange(port: u16, path: &str, headers: &[(&str, &str)]) -> (String, String) {
+    use std::net::TcpStream;
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    match text.split_once("\r\n\r\n") {
+        Some((h, b)) => (h.to_string(), b.to_string()),
+        None => (text, String::new()),
+    }
+}
+
+/// Digits become `9` (a run of them one `9`): what differs from run to
+/// run (ports, dates, timers, counts) is masked; a `+` or a `-1` shows.
+pub fn mask_digits(line: &str) -> String {
+    let mut out = String::new();
+    for c in line.chars() {
+        if c.is_ascii_digit() {
+            if !out.ends_with('9') {
+                out.push('9');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Writes `text` to a new file.
 pub fn write_file(path: &Path, text: &str) {
     let mut f = File::create(path).expect("create file");

@@ -38,6 +38,11 @@ pub const MAX_LINE: usize = 16384;
 /// as Sluice does.
 pub const LINE_TOO_LONG: &str = "The command line is too big for the buffer size (16384 bytes).\n";
 
+/// The end of a request line that a payload follows (HAProxy's
+/// `PAYLOAD_PATTERN`): the lines after it, up to an empty line, are the
+/// command's payload (`set ssl cert FILE <<`).
+pub const PAYLOAD_PATTERN: &str = "<<";
+
 /// A request line did not fit in the input buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LineTooLong;
@@ -104,6 +109,50 @@ impl CliSession {
             }
             None => Ok(None),
         }
+    }
+
+    /// Takes the next complete request: a line, and when it ends with
+    /// [`PAYLOAD_PATTERN`] (removed from it) the lines that follow up to
+    /// an empty line, or to the end of input. The whole request must fit
+    /// in the input buffer, as in HAProxy (`tune.bufsize`).
+    pub fn take_request(&mut self) -> Result<Option<(String, Option<String>)>, LineTooLong> {
+        let data = self.rx.data();
+        let Some(i) = data.iter().position(|&b| b == b'\n') else {
+            return self.take_line().map(|l| l.map(|l| (l, None)));
+        };
+        let mut first = &data[..i];
+        if first.last() == Some(&b'\r') {
+            first = &first[..first.len() - 1];
+        }
+        if !first.ends_with(PAYLOAD_PATTERN.as_bytes()) {
+            return self.take_line().map(|l| l.map(|l| (l, None)));
+        }
+        let line = &first[..first.len() - PAYLOAD_PATTERN.len()];
+        // The payload ends at the first empty line.
+        let body = &data[i + 1..];
+        let mut at = 0;
+        let end = loop {
+            match body[at..].iter().position(|&b| b == b'\n') {
+                Some(k) => {
+                    let l = &body[at..at + k];
+                    if l.is_empty() || l == b"\r" {
+                        break Some((at, at + k + 1));
+                    }
+                    at += k + 1;
+                }
+                None => break None,
+            }
+        };
+        let (payload_len, taken) = match end {
+            Some((p, t)) => (p, t),
+            None if self.rx.is_full() => return Err(LineTooLong),
+            None if self.read0 => (body.len(), body.len()),
+            None => return Ok(None),
+        };
+        let line = String::from_utf8_lossy(line).into_owned();
+        let payload = String::from_utf8_lossy(&body[..payload_len]).into_owned();
+        self.rx.consume(i + 1 + taken);
+        Ok(Some((line, Some(payload))))
     }
 
     pub fn write_str(&mut self, s: &str) {
@@ -196,6 +245,35 @@ mod tests {
         s.read0 = true;
         assert_eq!(s.take_line(), Ok(Some("show".to_string())));
         assert_eq!(s.take_line(), Ok(None));
+    }
+
+    #[test]
+    fn a_payload_runs_to_an_empty_line() {
+        let mut s = CliSession::new();
+        s.rx.put(b"set ssl cert f <<\nA\nB\n");
+        assert_eq!(s.take_request(), Ok(None));
+        s.rx.put(b"\nshow ssl cert\n");
+        assert_eq!(
+            s.take_request(),
+            Ok(Some((
+                "set ssl cert f ".to_string(),
+                Some("A\nB\n".to_string())
+            )))
+        );
+        assert_eq!(
+            s.take_request(),
+            Ok(Some(("show ssl cert".to_string(), None)))
+        );
+        // Input ends before the empty line: what came is the payload.
+        s.rx.put(b"set ssl cert f <<\nA\n");
+        s.read0 = true;
+        assert_eq!(
+            s.take_request(),
+            Ok(Some((
+                "set ssl cert f ".to_string(),
+                Some("A\n".to_string())
+            )))
+        );
     }
 
     #[test]

@@ -16,11 +16,14 @@ use crate::time::{fmt_date, Time};
 /// `cli_kw` entries).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Cmd {
+    AbortSslCert,
     ClearTable,
+    CommitSslCert,
     DisableServer,
     EnableServer,
     GetWeight,
     SetServer,
+    SetSslCert,
     SetTable,
     SetWeight,
     ShowInfo,
@@ -47,10 +50,22 @@ pub(crate) struct CliKw {
 /// `help`, `prompt` and `quit` last).
 pub(crate) const CLI_KWS: &[CliKw] = &[
     CliKw {
+        words: &["abort", "ssl", "cert"],
+        usage: "abort ssl cert <certfile>",
+        help: "abort a transaction for a certificate file",
+        cmd: Cmd::AbortSslCert,
+    },
+    CliKw {
         words: &["clear", "table"],
         usage: "clear table <table> [<filter>]*",
         help: "remove an entry from a table (filter: data/key)",
         cmd: Cmd::ClearTable,
+    },
+    CliKw {
+        words: &["commit", "ssl", "cert"],
+        usage: "commit ssl cert <certfile>",
+        help: "commit a certificate file",
+        cmd: Cmd::CommitSslCert,
     },
     CliKw {
         words: &["disable", "server"],
@@ -75,6 +90,12 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         usage: "set server <bk>/<srv> state|weight <v>",
         help: "change a server's state (ready, drain, maint) or weight",
         cmd: Cmd::SetServer,
+    },
+    CliKw {
+        words: &["set", "ssl", "cert"],
+        usage: "set ssl cert <certfile> <payload>",
+        help: "replace a certificate file",
+        cmd: Cmd::SetSslCert,
     },
     CliKw {
         words: &["set", "table"],
@@ -232,11 +253,14 @@ fn data_type_arg(s: &str) -> Option<DataType> {
 
 impl Engine {
     /// Executes one command; returns its output and whether it was known.
+    /// `payload`: the lines after a request line ending in `<<`, up to an
+    /// empty line (HAProxy's CLI payload).
     pub(crate) fn cli_execute(
         &mut self,
         now: Time,
         level: CliLevel,
         words: &[String],
+        payload: Option<&str>,
     ) -> (String, bool) {
         let w: Vec<&str> = words.iter().map(String::as_str).collect();
         let Some(kw) = find_kw(&w) else {
@@ -259,6 +283,16 @@ impl Engine {
             Cmd::ShowStat => self.cli_show_stat(now),
             Cmd::ShowInfo => self.cli_show_info(now),
             Cmd::ShowSslCert => self.cli_show_ssl_cert(rest.first().copied()),
+            Cmd::SetSslCert if level >= CliLevel::Admin => {
+                self.cli_set_ssl_cert(rest.first().copied(), payload)
+            }
+            Cmd::CommitSslCert if level >= CliLevel::Admin => {
+                self.cli_commit_ssl_cert(rest.first().copied())
+            }
+            Cmd::AbortSslCert if level >= CliLevel::Admin => {
+                self.cli_abort_ssl_cert(rest.first().copied())
+            }
+            Cmd::SetSslCert | Cmd::CommitSslCert | Cmd::AbortSslCert => denied(),
             Cmd::GetWeight => self.cli_server_admin(now, &w),
             Cmd::DisableServer | Cmd::EnableServer | Cmd::SetServer | Cmd::SetWeight
                 if level >= CliLevel::Admin =>
@@ -557,66 +591,278 @@ fn sess_st0(state: SessState) -> u32 {
     }
 }
 
+/// An uncommitted `set ssl cert` (HAProxy's `ckchs_transaction`): one at
+/// a time, for one file.
+pub(crate) struct CertTransaction {
+    pub path: String,
+    /// The chain it will install.
+    pub chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// Its key: a PEM payload without one leaves none (as HAProxy 2.6),
+    /// `set ssl cert FILE.key` gives one; checked against the
+    /// certificate at commit.
+    pub key: Option<std::sync::Arc<dyn rustls::sign::SigningKey>>,
+}
+
+impl core::fmt::Debug for CertTransaction {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CertTransaction")
+            .field("path", &self.path)
+            .field("key", &self.key.is_some())
+            .finish()
+    }
+}
+
 impl crate::engine::Engine {
     /// The certificate files in use (`bind ... crt` / `crt-list`, `server
     /// ... crt`), by name (HAProxy's ckch store, an ordered tree), with
-    /// their leaf certificate (DER).
-    fn ssl_cert_files(&self) -> std::collections::BTreeMap<&str, &[u8]> {
+    /// their certificate and how many places use them (`ckch_inst`).
+    fn ssl_cert_files(
+        &self,
+    ) -> std::collections::BTreeMap<String, (std::sync::Arc<rustls::sign::CertifiedKey>, usize)>
+    {
         let mut m = std::collections::BTreeMap::new();
+        let mut seen = std::collections::BTreeSet::new();
         for l in &self.listeners {
-            for (f, der) in l.tls.iter().flat_map(|c| c.files.iter()) {
-                m.insert(f.as_str(), der.as_slice());
+            // A `bind` line's context is shared by its listeners.
+            let Some(c) = &l.tls else { continue };
+            if !seen.insert(std::sync::Arc::as_ptr(c) as usize) {
+                continue;
+            }
+            for (f, key) in c.cert_files() {
+                m.entry(f).or_insert((key, 0)).1 += 1;
             }
         }
         for srv in self.server_ids() {
-            if let Some((f, der)) = self
+            if let Some((f, key)) = self
                 .server(srv)
                 .and_then(|s| s.cfg.tls.as_ref())
-                .and_then(|t| t.crt_file.as_ref())
+                .and_then(|t| t.crt_file())
             {
-                m.insert(f.as_str(), der.as_slice());
+                m.entry(f.to_string()).or_insert((key, 0)).1 += 1;
             }
         }
         m
     }
 
     /// `show ssl cert [<certfile>]` (HAProxy's `cli_io_handler_show_cert`
-    /// and `..._show_cert_detail`): the files, or one file's details, of
-    /// which Sluice prints `Filename`, `Status`, `Serial`, `SHA1
-    /// FingerPrint`, `Subject` and `Issuer`, in HAProxy's order and format.
+    /// and `..._show_cert_detail`): the files (and the uncommitted
+    /// transaction, `*NAME`), or one file's details in HAProxy's order and
+    /// format.
     fn cli_show_ssl_cert(&self, name: Option<&str>) -> String {
         let files = self.ssl_cert_files();
         let Some(name) = name else {
-            let mut s = String::from("# filename\n");
+            let mut s = String::new();
+            if let Some(tx) = &self.ssl_cert_tx {
+                s.push_str(&format!("# transaction\n*{}\n", tx.path));
+            }
+            s.push_str("# filename\n");
             for f in files.keys() {
                 s.push_str(f);
                 s.push('\n');
             }
             return s;
         };
-        // `*NAME` names an uncommitted transaction in HAProxy; Sluice has
-        // no runtime update yet.
-        let Some(der) = files.get(name) else {
-            return "Can't display the certificate: Not found or the certificate is a bundle!\n"
-                .into();
+        let (chain, used) = match name.strip_prefix('*') {
+            Some(n) => match &self.ssl_cert_tx {
+                Some(tx) if tx.path == n => (tx.chain.clone(), false),
+                _ => {
+                    return "Can't display the certificate: Not found or the certificate is a bundle!\n"
+                        .into()
+                }
+            },
+            None => match files.get(name) {
+                Some((k, _)) => (k.cert.clone(), true),
+                None => {
+                    return "Can't display the certificate: Not found or the certificate is a bundle!\n"
+                        .into()
+                }
+            },
         };
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
-        let mut s = format!("Filename: {name}\nStatus: Used\n");
-        if let Some(ci) = crate::conn::x509::cert_info(der) {
+        let dn = |n: &[u8]| {
+            crate::conn::x509::dn_oneline(n)
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+                .unwrap_or_default()
+        };
+        let mut s = format!(
+            "Filename: {name}\nStatus: {}\n",
+            if used { "Used" } else { "Unused" }
+        );
+        let Some(leaf) = chain.first() else {
+            return s;
+        };
+        let der = leaf.as_ref();
+        if let (Some(ci), Some(d)) = (
+            crate::conn::x509::cert_info(der),
+            crate::conn::x509::cert_detail(der),
+        ) {
             s.push_str(&format!("Serial: {}\n", hex(ci.serial)));
-            s.push_str(&format!(
-                "SHA1 FingerPrint: {}\n",
-                hex(&crate::conn::x509::sha1(der))
-            ));
-            let dn = |n: &[u8]| {
-                crate::conn::x509::dn_oneline(n)
-                    .map(|v| String::from_utf8_lossy(&v).into_owned())
-                    .unwrap_or_default()
-            };
-            s.push_str(&format!("Subject: {}\n", dn(ci.subject)));
-            s.push_str(&format!("Issuer: {}\n", dn(ci.issuer)));
+            s.push_str(&format!("notBefore: {}\n", d.not_before));
+            s.push_str(&format!("notAfter: {}\n", d.not_after));
+            s.push_str(&format!("Subject Alternative Name: {}\n", d.san));
+            s.push_str("Algorithm: ");
+            // HAProxy stops the details at a key type it does not name.
+            if let Some(a) = d.algo {
+                s.push_str(&format!("{a}\n"));
+                s.push_str(&format!(
+                    "SHA1 FingerPrint: {}\n",
+                    hex(&crate::conn::x509::sha1(der))
+                ));
+                s.push_str(&format!("Subject: {}\n", dn(ci.subject)));
+                s.push_str(&format!("Issuer: {}\n", dn(ci.issuer)));
+                for c in &chain[1..] {
+                    if let Some(ci) = crate::conn::x509::cert_info(c.as_ref()) {
+                        s.push_str(&format!("Chain Subject: {}\n", dn(ci.subject)));
+                        s.push_str(&format!("Chain Issuer: {}\n", dn(ci.issuer)));
+                    }
+                }
+            }
         }
+        // No OCSP response is loaded: HAProxy prints the key empty.
+        s.push_str("OCSP Response Key: \n");
         s
+    }
+
+    /// `set ssl cert <certfile> <<` PEM (HAProxy's `cli_parse_set_cert`):
+    /// starts or updates the transaction of a file the configuration
+    /// uses. A PEM payload without a key leaves the transaction without
+    /// one, as HAProxy 2.6 does; `<certfile>.key` then takes a key alone.
+    fn cli_set_ssl_cert(&mut self, name: Option<&str>, payload: Option<&str>) -> String {
+        let (Some(arg), Some(payload)) = (name, payload) else {
+            // HAProxy 2.6's text, quote included.
+            return "'set ssl cert expects a filename and a certificate as a payload\n".into();
+        };
+        let fail = |m: &str| format!("{m}Can't update {arg}!\n");
+        let (path, ext) = match arg.rsplit_once('.') {
+            Some((p, e @ ("key" | "ocsp" | "issuer" | "sctl"))) => (p, Some(e)),
+            _ => (arg, None),
+        };
+        if let Some(e @ ("ocsp" | "issuer" | "sctl")) = ext {
+            return fail(&format!(
+                "Sluice does not support updating the '.{e}' part of a certificate yet.\n"
+            ));
+        }
+        let current = match &self.ssl_cert_tx {
+            Some(tx) if tx.path != path => {
+                return fail(&format!(
+                    "The ongoing transaction is about '{}' but you are trying to set '{path}'\n",
+                    tx.path
+                ));
+            }
+            Some(tx) => (tx.chain.clone(), tx.key.clone()),
+            None => match self.ssl_cert_files().remove(path) {
+                Some((k, _)) => (k.cert.clone(), Some(k.key.clone())),
+                None => {
+                    return fail("Can't replace a certificate which is not referenced by the configuration!\n");
+                }
+            },
+        };
+        let Some(env) = &self.opts.tls else {
+            return fail("Can't load the payload\n");
+        };
+        let provider = env.provider.clone();
+        let (chain, key) = if ext == Some("key") {
+            match crate::conn::tls::parse_key_payload(&provider, arg, payload.as_bytes()) {
+                Ok(k) => (current.0, Some(k)),
+                Err(e) => return fail(&format!("{e}Can't load the payload\n")),
+            }
+        } else {
+            match crate::conn::tls::parse_cert_payload(&provider, arg, payload.as_bytes()) {
+                Ok(pair) => pair,
+                Err(e) => return fail(&format!("{e}Can't load the payload\n")),
+            }
+        };
+        let created = self.ssl_cert_tx.is_none();
+        self.ssl_cert_tx = Some(CertTransaction {
+            path: path.to_string(),
+            chain,
+            key,
+        });
+        if created {
+            format!("Transaction created for certificate {path}!\n")
+        } else {
+            format!("Transaction updated for certificate {path}!\n")
+        }
+    }
+
+    /// `commit ssl cert <certfile>` (HAProxy's `cli_parse_commit_cert` and
+    /// its I/O handler): the new certificate replaces the old one
+    /// wherever it is used, for the handshakes to come (SNI by its
+    /// names); connections already made keep theirs. One dot per place.
+    fn cli_commit_ssl_cert(&mut self, name: Option<&str>) -> String {
+        let Some(arg) = name else {
+            return "'commit ssl cert expects a filename\n".into();
+        };
+        let fail = |m: String| format!("{m}Can't commit {arg}!\n");
+        let tx = match &self.ssl_cert_tx {
+            None => return fail("No ongoing transaction! !\n".into()),
+            Some(tx) if tx.path != arg => {
+                return fail(format!(
+                    "The ongoing transaction is about '{}' but you are trying to set '{arg}'\n",
+                    tx.path
+                ))
+            }
+            Some(tx) => tx,
+        };
+        let Some(key) = &tx.key else {
+            return fail(
+                "The transaction must contain at least a certificate and a private key!\n".into(),
+            );
+        };
+        let new = std::sync::Arc::new(rustls::sign::CertifiedKey::new(
+            tx.chain.clone(),
+            key.clone(),
+        ));
+        if new.keys_match().is_err() {
+            return fail(format!(
+                "inconsistencies between private key and certificate loaded '{}'.\n",
+                tx.path
+            ));
+        }
+        let Some(tx) = self.ssl_cert_tx.take() else {
+            return String::new();
+        };
+        let mut n = 0;
+        let mut seen = std::collections::BTreeSet::new();
+        for l in &self.listeners {
+            let Some(c) = &l.tls else { continue };
+            if seen.insert(std::sync::Arc::as_ptr(c) as usize) {
+                n += c.replace_cert(&tx.path, &new);
+            }
+        }
+        for srv in self.server_ids() {
+            let Some(s) = self.server(srv) else { continue };
+            if s.cfg
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.replace_cert(&tx.path, &new))
+            {
+                n += 1;
+            }
+            // The health checks' own context (same `crt`).
+            if let Some(t) = s.cfg.check.as_ref().and_then(|c| c.tls.as_ref()) {
+                t.replace_cert(&tx.path, &new);
+            }
+        }
+        format!("Committing {}{}\nSuccess!\n", tx.path, ".".repeat(n))
+    }
+
+    /// `abort ssl cert <certfile>` (HAProxy's `cli_parse_abort_cert`).
+    fn cli_abort_ssl_cert(&mut self, name: Option<&str>) -> String {
+        let Some(arg) = name else {
+            return "'abort ssl cert' expects a filename\n".into();
+        };
+        match &self.ssl_cert_tx {
+            None => "No ongoing transaction!\n".into(),
+            Some(tx) if tx.path != arg => format!(
+                "The ongoing transaction is about '{}' but you are trying to abort a transaction for '{arg}'\n",
+                tx.path
+            ),
+            Some(_) => {
+                self.ssl_cert_tx = None;
+                format!("Transaction aborted for certificate '{arg}'!\n")
+            }
+        }
     }
 }
 
@@ -645,8 +891,12 @@ mod tests {
         for k in CLI_KWS {
             let line = format!("  {:<40}: {}", k.usage, k.help);
             assert!(lines.contains(&line.as_str()), "{line:?} not in\n{help}");
-            let (out, known) =
-                e.cli_execute(Time::ZERO, CliLevel::Admin, &words(&k.words.join(" ")));
+            let (out, known) = e.cli_execute(
+                Time::ZERO,
+                CliLevel::Admin,
+                &words(&k.words.join(" ")),
+                None,
+            );
             assert!(
                 known && !out.starts_with(UNKNOWN_HEADER),
                 "{:?}: {out}",
@@ -670,7 +920,7 @@ mod tests {
         for a in &vocab {
             for b in &vocab {
                 let w = words(&format!("{a} {b}"));
-                let (out, known) = e.cli_execute(Time::ZERO, CliLevel::Admin, &w);
+                let (out, known) = e.cli_execute(Time::ZERO, CliLevel::Admin, &w, None);
                 match find_kw(&w.iter().map(String::as_str).collect::<Vec<_>>()) {
                     Some(k) => {
                         assert!(known, "{w:?}");

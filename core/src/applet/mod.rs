@@ -7,3 +7,4 @@ pub mod cli;
 pub(crate) mod cli_cmds;
 pub(crate) mod promex;
 pub(crate) mod stats;
+pub mod stats_page;

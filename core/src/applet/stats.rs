@@ -203,6 +203,12 @@ fn render(row: &Row, module_zero: bool) -> String {
     line
 }
 
+/// Whether the page's `;up` keeps the server (HAProxy's `STAT_HIDE_DOWN`
+/// hides servers in maintenance and stopped ones).
+pub(super) fn server_is_up(s: &Server) -> bool {
+    s.admin != SrvAdmin::Maint && matches!(s.state, SrvState::Running | SrvState::Stopping)
+}
+
 /// `UP`, `DOWN`, `UP 1/3` (going down), `DOWN 1/2` (going up), `MAINT`,
 /// `DRAIN`, `no check`.
 fn server_status(s: &Server) -> String {
@@ -228,15 +234,29 @@ fn server_status(s: &Server) -> String {
 impl Engine {
     /// `show stat`: the CSV header and one line per frontend, server and backend.
     pub(crate) fn cli_show_stat(&self, now: Time) -> String {
+        self.stat_csv(now, &|_| true, false)
+    }
+
+    /// `show stat` restricted to the proxies `keep` accepts; `up_only`
+    /// leaves out servers that are not up (the stats page's `;up`).
+    pub(crate) fn stat_csv(
+        &self,
+        now: Time,
+        keep: &dyn Fn(&Proxy) -> bool,
+        up_only: bool,
+    ) -> String {
         let mut out = String::from("# ");
         out.push_str(&COLUMNS.join(","));
         out.push_str(",\n");
-        for p in &self.proxies {
+        for p in self.proxies.iter().filter(|p| keep(p)) {
             if p.fe.is_some() {
                 out.push_str(&render(&self.frontend_row(now, p), true));
             }
             if let Some(b) = &p.be {
                 for s in &b.servers {
+                    if up_only && !server_is_up(s) {
+                        continue;
+                    }
                     out.push_str(&render(&self.server_row(now, p, s), false));
                 }
                 out.push_str(&render(&self.backend_row(now, p), true));
@@ -379,16 +399,11 @@ impl Engine {
             put(&mut r, "check_rise", cc.rise);
             put(&mut r, "check_fall", cc.fall);
             put(&mut r, "check_health", ck.health);
-            let desc = match ck.last_status {
-                "L4OK" => "Layer4 check passed",
-                "L4CON" => "Layer4 connection problem",
-                "L4TOUT" => "Layer4 timeout",
-                "L7OK" => "Layer7 check passed",
-                "L7TOUT" => "Layer7 timeout",
-                "L7RSP" => "Layer7 invalid response",
-                "L7STS" => "Layer7 wrong status",
-                _ => "Initializing",
-            };
+            let desc = crate::backend::check::status_desc(ck.last_status);
+            if matches!(ck.last_status, "L7OK" | "L7OKC" | "L7STS") {
+                put(&mut r, "check_code", ck.last_code);
+            }
+            put(&mut r, "last_chk", &ck.last_info);
             put(&mut r, "check_desc", desc);
         }
         r
@@ -462,7 +477,7 @@ impl Engine {
         put(&mut r, "status", p.be_status());
         put(&mut r, "lastsess", -1);
         put(&mut r, "uweight", weight);
-        put(&mut r, "algo", balance_name(b.cfg.balance));
+        put(&mut r, "algo", b.cfg.balance.name());
         r
     }
 
@@ -633,16 +648,5 @@ impl Engine {
         }
         self.lb_recalc(be);
         self.redistribute_queue(be);
-    }
-}
-
-fn balance_name(b: crate::cfgparse::Balance) -> &'static str {
-    use crate::cfgparse::Balance;
-    match b {
-        Balance::RoundRobin => "roundrobin",
-        Balance::StaticRr => "static-rr",
-        Balance::LeastConn => "leastconn",
-        Balance::First => "first",
-        Balance::Source => "source",
     }
 }

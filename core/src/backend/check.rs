@@ -114,7 +114,12 @@ impl Engine {
                 return self.check_done(now, srv, false, "L6TOUT", "");
             }
             if ck.connected {
-                return self.check_done(now, srv, false, "L7TOUT", "");
+                // At an expect step, its `tout-status`.
+                let tout = match cc.script.as_deref().and_then(|s| s.get(ck.step)) {
+                    Some(crate::backend::server::CheckStep::Expect(e)) => e.tout_status,
+                    _ => "L7TOUT",
+                };
+                return self.check_done(now, srv, false, tout, "");
             }
             return self.check_done(now, srv, false, "L4TOUT", "Connection timeout");
         }
@@ -135,6 +140,7 @@ impl Engine {
         if let Some(ck) = self.server_mut(srv).and_then(|s| s.check.as_mut()) {
             ck.sock = Some(sock);
             ck.started = Some(now);
+            ck.connected = false;
         }
         self.set_check_next(srv, Some(now.add_ms(u64::from(timeout))));
         self.connect(sock, addr);
@@ -320,9 +326,11 @@ impl Engine {
     /// Runs a scripted check's steps from where it stands: queues what to
     /// send, matches what was received, and ends the check at the end of
     /// the script or at the first failed expect (HAProxy's
-    /// `tcpcheck_main`).
+    /// `tcpcheck_main`). A send drops what was received; successive
+    /// expects read the same bytes.
     fn check_run_script(&mut self, now: Time, srv: ServerId) {
         use crate::backend::server::CheckStep;
+        let wall_s = (self.opts.epoch_ms + now.as_ms()) / 1000;
         let Some(server) = self.server_mut(srv) else {
             return;
         };
@@ -332,54 +340,42 @@ impl Engine {
         let Some(script) = cc.script.clone() else {
             return;
         };
+        // The last step's success: its status, info and code.
+        let mut passed: (&'static str, String, u32) = ("L7OK", "(tcp-check)".into(), 0);
         loop {
             let Some(step) = script.get(ck.step) else {
-                return self.check_done(now, srv, true, "L7OK", "(tcp-check)");
+                let (status, info, code) = passed;
+                ck.clear_desc = matches!(
+                    script.last(),
+                    Some(CheckStep::Expect(e)) if matches!(e.matcher, crate::backend::server::CheckMatch::Custom(_))
+                );
+                return self.check_done_code(now, srv, true, status, code, &info);
             };
             match step {
-                CheckStep::Send(bytes) => {
-                    ck.tx.extend_from_slice(bytes);
-                    ck.step += 1;
-                }
-                CheckStep::Expect {
-                    negate,
-                    matcher,
-                    min_recv,
-                    step,
-                    comment,
+                CheckStep::Send {
+                    bytes,
+                    unix_time_at,
                 } => {
-                    let data = ck.rx.data();
-                    let done = ck.closed || ck.rx.is_full();
-                    let enough = data.len() >= *min_recv;
-                    let hit = enough && !data.is_empty() && matcher.matches(data);
-                    let fail = |what: &str| match comment {
-                        Some(c) => c.clone(),
-                        None => format!("TCPCHK {what} '{}' at step {step}", matcher.text()),
-                    };
-                    match (negate, hit) {
-                        (false, true) | (true, false) if !*negate || done => {
-                            // Matched (or, negated, ended without a match):
-                            // what was read is consumed.
-                            ck.rx.reset();
+                    let at = ck.tx.len();
+                    ck.tx.extend_from_slice(bytes);
+                    if let Some(t) = unix_time_at.and_then(|o| ck.tx.get_mut(at + o..at + o + 4)) {
+                        t.copy_from_slice(&(wall_s as u32).to_be_bytes());
+                    }
+                    ck.rx.reset();
+                    ck.step += 1;
+                    passed = ("L7OK", "(tcp-check)".into(), 0);
+                }
+                CheckStep::Expect(e) => {
+                    let last = ck.closed || ck.rx.is_full();
+                    match expect_eval(e, ck.rx.data(), last) {
+                        Eval::Wait => break,
+                        Eval::Pass(status, info, code) => {
                             ck.step += 1;
+                            passed = (status, info, code);
                         }
-                        (true, true) => {
-                            let info = fail("matched unwanted content");
-                            return self.check_done(now, srv, false, "L7RSP", &info);
+                        Eval::Fail(status, info, code) => {
+                            return self.check_done_code(now, srv, false, status, code, &info);
                         }
-                        _ if done => {
-                            let info = if ck.rx.data().is_empty() {
-                                match comment {
-                                    Some(c) => c.clone(),
-                                    None => format!("TCPCHK got an empty response at step {step}"),
-                                }
-                            } else {
-                                fail("did not match content")
-                            };
-                            return self.check_done(now, srv, false, "L7RSP", &info);
-                        }
-                        // Wait for more bytes.
-                        _ => break,
                     }
                 }
             }
@@ -449,22 +445,35 @@ impl Engine {
             None => (200..400).contains(&code),
             Some((neg, ranges)) => ranges.iter().any(|&(a, b)| (a..=b).contains(&code)) != *neg,
         };
-        let info = format!("code: {code}, info: \"{reason}\"");
+        let code = u32::from(code);
         if pass {
-            self.check_done(now, srv, true, "L7OK", &info);
+            self.check_done_code(now, srv, true, "L7OK", code, reason);
         } else {
-            self.check_done(now, srv, false, "L7STS", &info);
+            self.check_done_code(now, srv, false, "L7STS", code, reason);
         }
     }
 
     pub(crate) fn check_failed(&mut self, now: Time, srv: ServerId, err: SockError) {
         // The driver already closed the socket.
-        if let Some(sock) = self
-            .server_mut(srv)
-            .and_then(|s| s.check.as_mut())
-            .and_then(|c| c.sock)
-        {
+        let Some(ck) = self.check_mut(srv) else {
+            return;
+        };
+        let sock = ck.sock.take();
+        let (connected, received) = (ck.connected, !ck.rx.data().is_empty());
+        let scripted = self
+            .server(srv)
+            .and_then(|s| s.cfg.check.as_ref())
+            .is_some_and(|cc| cc.script.is_some());
+        if let Some(sock) = sock {
             self.free_sock(sock);
+        }
+        if connected && scripted && received {
+            // An error after some bytes: the expects judge what came
+            // (HAProxy reports network errors only on an empty response).
+            if let Some(ck) = self.check_mut(srv) {
+                ck.closed = true;
+            }
+            return self.check_run_script(now, srv);
         }
         let info = match err {
             SockError::Refused => "Connection refused",
@@ -473,16 +482,31 @@ impl Engine {
             SockError::TimedOut => "Connection timeout",
             SockError::Other(_) => "Connection error",
         };
-        let code = if err == SockError::TimedOut {
-            "L4TOUT"
-        } else {
-            "L4CON"
+        // Once connected, an error is a socket error (HAProxy's SOCKERR).
+        let code = match err {
+            _ if connected => "SOCKERR",
+            SockError::TimedOut => "L4TOUT",
+            _ => "L4CON",
         };
         self.check_done(now, srv, false, code, info);
     }
 
     /// Accounts one check result and schedules the next check.
-    fn check_done(&mut self, now: Time, srv: ServerId, ok: bool, code: &'static str, info: &str) {
+    fn check_done(&mut self, now: Time, srv: ServerId, ok: bool, status: &'static str, info: &str) {
+        self.check_done_code(now, srv, ok, status, 0, info)
+    }
+
+    /// Accounts one check result (its status, code and info) and
+    /// schedules the next check (HAProxy's `set_server_check_status`).
+    fn check_done_code(
+        &mut self,
+        now: Time,
+        srv: ServerId,
+        ok: bool,
+        status: &'static str,
+        code: u32,
+        info: &str,
+    ) {
         let be = srv.be;
         let Some(b) = self.proxies[be].be.as_mut() else {
             return;
@@ -496,12 +520,16 @@ impl Engine {
             // Checks close with a reset, as HAProxy does, to leave no TIME_WAIT.
             self.close_sock(sock, CloseHow::Reset);
         }
+        let log_checks = self.proxies[be].log_health_checks;
         let b = self.proxies[be].be.as_mut().expect("backend");
         let server = &mut b.servers[srv];
         let cfg = std::sync::Arc::clone(&server.cfg);
         let cc = cfg.check.as_ref().expect("check");
         let ck = server.check.as_mut().expect("check");
-        ck.last_status = code;
+        let (prev_status, prev_health) = (ck.last_status, ck.health);
+        ck.last_status = status;
+        ck.last_code = code;
+        ck.last_info = info.to_string();
         ck.last_duration_ms = ck.started.map_or(0, |t| now - t);
         if !ok {
             server.chkfail += 1;
@@ -512,6 +540,7 @@ impl Engine {
             next,
         } = ck.account(cc, ok);
         let duration = ck.last_duration_ms;
+        let health = ck.health;
         // While going down, the server still takes traffic (NOLB).
         server.state = match (now_up, ok) {
             (true, true) => SrvState::Running,
@@ -519,12 +548,40 @@ impl Engine {
             (false, true) => SrvState::Starting,
             (false, false) => SrvState::Stopped,
         };
+        if log_checks && (prev_status != status || prev_health != health) {
+            // `option log-health-checks`: every change of status or health.
+            let (n, of) = if now_up {
+                (health + 1 - cc.rise, cc.fall)
+            } else {
+                (health, cc.rise)
+            };
+            let text = format!(
+                "Health check for {}server {}/{} {}{}, status: {n}/{of} {}.",
+                if cfg.backup { "backup " } else { "" },
+                self.proxies[be].name,
+                cfg.name,
+                if ok { "succeeded" } else { "failed" },
+                check_info(status, code, info, duration),
+                if now_up { "UP" } else { "DOWN" },
+            );
+            self.log_px(Some(be), LogLevel::Notice, text);
+        }
+        let b = self.proxies[be].be.as_mut().expect("backend");
+        let mut info = info;
+        if let Some(ck) = b.servers[srv].check.as_mut() {
+            if std::mem::take(&mut ck.clear_desc) {
+                ck.last_info.clear();
+                info = "";
+            }
+        }
         if transition {
+            let b = self.proxies[be].be.as_mut().expect("backend");
+            let server = &mut b.servers[srv];
             server.last_change = now;
             if !now_up {
                 server.chkdown += 1;
             }
-            self.server_transition(now, srv, now_up, code, info, duration);
+            self.server_transition(now, srv, now_up, status, code, info, duration);
         }
         self.set_check_next(srv, Some(now.add_ms(u64::from(next.max(1)))));
     }
@@ -536,7 +593,8 @@ impl Engine {
         now: Time,
         srv: ServerId,
         up: bool,
-        code: &str,
+        status: &str,
+        code: u32,
         info: &str,
         duration: u64,
     ) {
@@ -555,33 +613,16 @@ impl Engine {
             .filter(|s| s.usable() && s.cfg.backup)
             .count();
         let cur = b.servers[srv].cur_sess;
-        let reason = match (up, code) {
-            (true, "L7OK") => "Layer7 check passed",
-            (true, "L6OK") => "Layer6 check passed",
-            (false, "L6TOUT") => "Layer6 timeout",
-            (false, "L6RSP") => "Layer6 invalid response",
-            (true, _) => "Layer4 check passed",
-            (false, "L4TOUT") => "Layer4 timeout",
-            (false, "L7TOUT") => "Layer7 timeout",
-            (false, "L7STS") => "Layer7 wrong status",
-            (false, "L7RSP") => "Layer7 invalid response",
-            (false, _) => "Layer4 connection problem",
-        };
-        // L7 details already read `code: N, info: "..."`.
-        let info = match (info.is_empty(), code.starts_with("L7")) {
-            (true, _) => String::new(),
-            (false, true) => format!(", {info}"),
-            (false, false) => format!(", info: \"{info}\""),
-        };
+        let reason = check_info(status, code, info, duration);
         let text = if up {
             let queued = b.queue.len();
             format!(
-                "Server {name} is UP, reason: {reason}{info}, check duration: {duration}ms. {active} active and {backup} backup servers online. 0 sessions requeued, {queued} total in queue."
+                "Server {name} is UP{reason}. {active} active and {backup} backup servers online. 0 sessions requeued, {queued} total in queue."
             )
         } else {
             let requeued = b.servers[srv].queue.len();
             format!(
-                "Server {name} is DOWN, reason: {reason}{info}, check duration: {duration}ms. {active} active and {backup} backup servers left. {cur} sessions active, {requeued} requeued, 0 remaining in queue."
+                "Server {name} is DOWN{reason}. {active} active and {backup} backup servers left. {cur} sessions active, {requeued} requeued, 0 remaining in queue."
             )
         };
         self.log_px(
@@ -632,6 +673,146 @@ impl Engine {
     }
 }
 
+/// What one expect step concluded.
+#[derive(Debug, PartialEq, Eq)]
+enum Eval {
+    /// Not enough bytes yet.
+    Wait,
+    /// Passed: the status, info and code the check ends with if this is
+    /// the last step.
+    Pass(&'static str, String, u32),
+    /// The check failed: status, info, code.
+    Fail(&'static str, String, u32),
+}
+
+/// HAProxy's `tcpcheck_eval_expect` on the bytes received so far (`last`:
+/// no more will come, or the buffer is full).
+fn expect_eval(e: &crate::backend::server::CheckExpect, data: &[u8], last: bool) -> Eval {
+    use crate::backend::server::{CheckMatch, CustomOutcome};
+    let code = e
+        .status_code
+        .map_or(0, |(off, len)| status_code(data, off, len));
+    if let CheckMatch::Custom(c) = &e.matcher {
+        // A custom reading never sees an empty response.
+        if !data.is_empty() {
+            return match c.eval(data, last) {
+                CustomOutcome::Wait => Eval::Wait,
+                CustomOutcome::Pass { info } => Eval::Pass(e.ok_status, info, 0),
+                CustomOutcome::Fail { status, code, info } => Eval::Fail(status, desc(&info), code),
+            };
+        }
+        if !last {
+            return Eval::Wait;
+        }
+        return Eval::Fail(e.err_status, desc(&error_info(e, data, false)), code);
+    }
+    if !last {
+        let need = match &e.matcher {
+            CheckMatch::Bytes { bytes, .. } => bytes.len(),
+            _ => 0,
+        };
+        if data.len() < need || data.len() < e.min_recv.unwrap_or(0) {
+            return Eval::Wait;
+        }
+    }
+    let hit = e.matcher.matches(data);
+    if !hit && !last && e.min_recv.is_none() {
+        return Eval::Wait;
+    }
+    if hit != e.negate {
+        let info = match &e.on_success {
+            Some(m) => m.render(data),
+            None if e.proto => String::new(),
+            None => "(tcp-check)".into(),
+        };
+        return Eval::Pass(e.ok_status, desc(&info), code);
+    }
+    Eval::Fail(e.err_status, desc(&error_info(e, data, hit)), code)
+}
+
+/// The info of a failed expect (HAProxy's
+/// `tcpcheck_expect_onerror_message`): `on-error`, else the rule's
+/// comment, else a generic message (none for a protocol check's).
+fn error_info(e: &crate::backend::server::CheckExpect, data: &[u8], hit: bool) -> String {
+    match (&e.on_error, &e.comment) {
+        (Some(m), _) => m.render(data),
+        (None, Some(c)) => c.clone(),
+        _ if data.is_empty() => format!("TCPCHK got an empty response at step {}", e.step),
+        _ if e.proto => String::new(),
+        _ => {
+            let what = if hit {
+                "matched unwanted content"
+            } else {
+                "did not match content"
+            };
+            format!("TCPCHK {what} '{}' at step {}", e.matcher.text(), e.step)
+        }
+    }
+}
+
+/// A check's `desc` as HAProxy keeps it: a C string of at most 127 bytes.
+fn desc(s: &str) -> String {
+    let s = s.split('\0').next().unwrap_or("");
+    let mut end = s.len().min(127);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+/// `status-code res.payload(OFF,LEN)`: the bytes as a decimal number, 0
+/// when they are not one.
+fn status_code(data: &[u8], off: usize, len: usize) -> u32 {
+    data.get(off..off + len)
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// HAProxy's `check_append_info` for a check result: `, reason: R[,
+/// code: N][, info: "I"], check duration: Dms`. The code shows for the
+/// statuses that carry one (L7OK, L7OKC, L7STS).
+pub(crate) fn check_info(status: &str, code: u32, info: &str, duration_ms: u64) -> String {
+    let mut s = format!(", reason: {}", status_desc(status));
+    if matches!(status, "L7OK" | "L7OKC" | "L7STS") {
+        s.push_str(&format!(", code: {code}"));
+    }
+    if !info.is_empty() {
+        s.push_str(", info: \"");
+        for c in info.chars() {
+            match c {
+                '"' => s.push_str("\\\""),
+                c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                    s.push_str(&format!("\\x{:02x}", c as u32))
+                }
+                c => s.push(c),
+            }
+        }
+        s.push('"');
+    }
+    s.push_str(&format!(", check duration: {duration_ms}ms"));
+    s
+}
+
+/// A check status's description (HAProxy's `check_statuses[]`).
+pub(crate) fn status_desc(status: &str) -> &'static str {
+    match status {
+        "L4OK" => "Layer4 check passed",
+        "L4TOUT" => "Layer4 timeout",
+        "L4CON" => "Layer4 connection problem",
+        "L6OK" => "Layer6 check passed",
+        "L6TOUT" => "Layer6 timeout",
+        "L6RSP" => "Layer6 invalid response",
+        "L7TOUT" => "Layer7 timeout",
+        "L7RSP" => "Layer7 invalid response",
+        "L7OK" => "Layer7 check passed",
+        "L7OKC" => "Layer7 check conditionally passed",
+        "L7STS" => "Layer7 wrong status",
+        "SOCKERR" => "Socket error",
+        _ => "Initializing",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::HealthStep;
@@ -666,6 +847,8 @@ mod tests {
             step: 0,
             closed: false,
             last_info: String::new(),
+            last_code: 0,
+            clear_desc: false,
             tls: None,
         }
     }
@@ -696,5 +879,149 @@ mod tests {
         assert_eq!(ck.account(&cc, true), step(false, false, 500));
         assert_eq!(ck.account(&cc, true), step(true, true, 2000));
         assert_eq!(ck.health, 4);
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    const GREETING: &str = "4A0000000A382E302E3139000A0000006F3C025E6249410D00FFFFFF0200FFC715000000000000000000007C182159106E2761144322200063616368696E675F736861325F70617373776F726400";
+
+    /// MySQL's readers on checks/mysql-check.vtc's packets: the handshake
+    /// reports the version, an error packet its code and message, a short
+    /// packet waits (or, at the end, is an invalid response).
+    #[test]
+    fn mysql_readers_on_haproxys_vectors() {
+        use crate::backend::server::{CustomExpect, CustomOutcome};
+        let hs = unhex(GREETING);
+        assert_eq!(
+            CustomExpect::MysqlInitHs.eval(&hs, false),
+            CustomOutcome::Pass {
+                info: "8.0.19".into()
+            }
+        );
+        assert_eq!(
+            CustomExpect::MysqlInitHs.eval(&hs[..10], false),
+            CustomOutcome::Wait
+        );
+        assert!(matches!(
+            CustomExpect::MysqlInitHs.eval(&hs[..10], true),
+            CustomOutcome::Fail {
+                status: "L7RSP",
+                ..
+            }
+        ));
+        assert_eq!(CustomExpect::MysqlOk.eval(&hs, false), CustomOutcome::Wait);
+        let mut both = hs.clone();
+        both.extend(unhex("67000002FFE304436C69656E7420646F6573206E6F7420737570706F72742061757468656E7469636174696F6E2070726F746F636F6C20726571756573746564206279207365727665723B20636F6E736964657220757067726164696E67204D7953514C20636C69656E74"));
+        assert_eq!(
+            CustomExpect::MysqlOk.eval(&both, false),
+            CustomOutcome::Fail {
+                status: "L7STS",
+                code: 1251,
+                info: "Client does not support authentication protocol requested by server; consider upgrading MySQL client".into()
+            }
+        );
+        let mut ok = hs;
+        ok.extend(unhex("0700000200000002000000"));
+        assert!(matches!(
+            CustomExpect::MysqlOk.eval(&ok, false),
+            CustomOutcome::Pass { .. }
+        ));
+    }
+
+    /// LDAP's reader on checks/ldap-check.vtc's replies.
+    #[test]
+    fn ldap_reader_on_haproxys_vectors() {
+        use crate::backend::server::{CustomExpect, CustomOutcome};
+        let eval = |h: &str| CustomExpect::LdapBindRsp.eval(&unhex(h), true);
+        let pass = CustomOutcome::Pass {
+            info: "Success".into(),
+        };
+        assert_eq!(eval("300C020101 61 070A01 00 04000400"), pass);
+        assert_eq!(
+            eval("308400000010020101 61 84000000070A01 00 04000400"),
+            pass
+        );
+        assert!(matches!(
+            eval("300C020101 61 070A01 01 04000400"),
+            CustomOutcome::Fail {
+                status: "L7STS",
+                code: 1,
+                ..
+            }
+        ));
+        assert_eq!(
+            eval("300C020101 60 070A01 00 04000400"),
+            CustomOutcome::Fail {
+                status: "L7RSP",
+                code: 0,
+                info: "Not LDAPv3 protocol".into()
+            }
+        );
+        // Truncated: wait, unless the connection ended.
+        assert_eq!(
+            CustomExpect::LdapBindRsp.eval(&unhex("300C0201"), false),
+            CustomOutcome::Wait
+        );
+        for n in 0..14 {
+            let _ = CustomExpect::LdapBindRsp
+                .eval(&unhex("308400000010020101618400000007")[..n.min(15)], true);
+        }
+    }
+
+    /// `tcpcheck_eval_expect`: without `min-recv` a mismatch waits for
+    /// more bytes; with it, the result is final once they are there; a
+    /// negated pattern passes on a final mismatch.
+    #[test]
+    fn expect_waits_like_haproxy() {
+        use super::{expect_eval, Eval};
+        use crate::backend::server::{CheckExpect, CheckMatch};
+        let re = |t: &str| CheckMatch::Regex {
+            re: crate::sample::Regex::new(t, false).unwrap(),
+            binary: false,
+        };
+        let mut e = CheckExpect::new(re("^2[0-9]{2} "), 2);
+        assert_eq!(expect_eval(&e, b"421 busy\r\n", false), Eval::Wait);
+        assert!(matches!(
+            expect_eval(&e, b"421 busy\r\n", true),
+            Eval::Fail("L7RSP", _, 0)
+        ));
+        e.min_recv = Some(4);
+        e.err_status = "L7STS";
+        e.status_code = Some((0, 3));
+        assert_eq!(expect_eval(&e, b"42", false), Eval::Wait);
+        assert!(matches!(
+            expect_eval(&e, b"421 busy", false),
+            Eval::Fail("L7STS", _, 421)
+        ));
+        assert!(matches!(
+            expect_eval(&e, b"250 ok", false),
+            Eval::Pass("L7OK", _, 250)
+        ));
+        let mut n = CheckExpect::new(re("^E"), 3);
+        n.negate = true;
+        n.min_recv = Some(5);
+        n.proto = true;
+        assert!(matches!(
+            expect_eval(&n, b"R\0\0\0\x08", false),
+            Eval::Pass(..)
+        ));
+        assert!(matches!(
+            expect_eval(&n, b"E\0\0\0\x08", false),
+            Eval::Fail(..)
+        ));
+        // Nothing came at all: no `E`, so the negated step passes (as in
+        // HAProxy: pgsql-check's next step then fails).
+        assert!(matches!(expect_eval(&n, b"", true), Eval::Pass(..)));
+        let e = CheckExpect::new(re("^\\+PONG"), 2);
+        assert_eq!(
+            expect_eval(&e, b"", true),
+            Eval::Fail("L7RSP", "TCPCHK got an empty response at step 2".into(), 0)
+        );
     }
 }

@@ -65,7 +65,8 @@
 //!   tier goes up or down. Without a hash (a client that is not IPv4/IPv6)
 //!   the map is walked round robin, as HAProxy falls back to.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound::{Excluded, Unbounded};
 
 use core::cmp::Ordering;
 use core::net::IpAddr;
@@ -89,6 +90,9 @@ pub struct LbServer {
     pub cur_conns: u32,
     /// `maxconn`; `None` means unlimited.
     pub maxconn: Option<u32>,
+    /// The server's `id` (HAProxy's `puid`): where consistent hashing
+    /// places its points.
+    pub puid: u32,
 }
 
 impl LbServer {
@@ -100,6 +104,7 @@ impl LbServer {
             backup: false,
             cur_conns: 0,
             maxconn: None,
+            puid: 0,
         }
     }
 
@@ -120,14 +125,131 @@ pub enum Algo {
     LeastConn,
     /// `balance first` (`lb_fas.c`).
     First,
-    /// `balance source` with `hash-type map-based` (`lb_map.c`).
+    /// Every hash-based `balance` (`source`, `uri`, `url_param`, `hdr`,
+    /// `rdp-cookie`, `hash`) with `hash-type map-based`, the default
+    /// (`lb_map.c`'s `map_get_server_hash`).
     Source,
+    /// Every hash-based `balance` with `hash-type consistent`
+    /// (`lb_chash.c`).
+    Chash,
+    /// `balance random[(draws)]`: random points of the consistent-hash
+    /// tree (`backend.c`'s `get_server_rnd`); see [`Lb::pick_random`].
+    Random,
 }
 
 impl Algo {
     /// Static algorithms freeze weights at [`Lb::new`].
     pub const fn is_static(self) -> bool {
         matches!(self, Algo::StaticRr | Algo::Source)
+    }
+
+    /// Algorithms that look servers up in the consistent-hash tree.
+    pub const fn is_chash(self) -> bool {
+        matches!(self, Algo::Chash | Algo::Random)
+    }
+}
+
+/// HAProxy's `BE_WEIGHT_SCALE`: a dynamic algorithm's effective weight is
+/// the configured one times this (a consistent-hash server has this many
+/// points per unit of weight).
+pub const BE_WEIGHT_SCALE: u32 = 16;
+
+/// HAProxy's `SRV_EWGHT_RANGE`: consistent-hash point `j` of the server
+/// with id `puid` is `full_hash(puid * SRV_EWGHT_RANGE + j)`.
+pub const SRV_EWGHT_RANGE: u32 = MAX_WEIGHT * BE_WEIGHT_SCALE;
+
+/// Bob Jenkins' 32-bit integer avalanche then a multiplication by a prime
+/// (HAProxy's `full_hash`), applied
+/// with `hash-type ... avalanche` (the default of `hash-type consistent`)
+/// and to place consistent-hash points.
+pub fn full_hash(mut a: u32) -> u32 {
+    a = a.wrapping_add(0x7ed5_5d16).wrapping_add(a << 12);
+    a = (a ^ 0xc761_c23c) ^ (a >> 19);
+    a = a.wrapping_add(0x1656_67b1).wrapping_add(a << 5);
+    a = a.wrapping_add(0xd3a2_646c) ^ (a << 9);
+    a = a.wrapping_add(0xfd70_46c5).wrapping_add(a << 3);
+    a = (a ^ 0xb55a_4f09) ^ (a >> 16);
+    // Spread over the whole ring: times a large prime near 3/4 of it.
+    a.wrapping_mul(3_221_225_473)
+}
+
+/// `hash-type ... sdbm` (the default; HAProxy's `hash_sdbm`).
+pub fn hash_sdbm(data: &[u8]) -> u32 {
+    data.iter().fold(0u32, |h, &c| {
+        u32::from(c)
+            .wrapping_add(h << 6)
+            .wrapping_add(h << 16)
+            .wrapping_sub(h)
+    })
+}
+
+/// `hash-type ... djb2` (HAProxy's `hash_djb2`).
+pub fn hash_djb2(data: &[u8]) -> u32 {
+    data.iter().fold(5381u32, |h, &c| {
+        (h << 5).wrapping_add(h).wrapping_add(u32::from(c))
+    })
+}
+
+/// `hash-type ... wt6` (HAProxy's `hash_wt6`, by Willy Tarreau): two
+/// 32-bit lanes rotated by amounts that depend on the data.
+pub fn hash_wt6(data: &[u8]) -> u32 {
+    let (mut h0, mut h1) = (0xa53c_965a_u32, 0x5ca6_953a_u32);
+    let (mut step0, mut step1) = (6u32, 18u32);
+    for &c in data {
+        let t = u32::from(c);
+        h0 = !(h0 ^ t);
+        h1 = !(h1.wrapping_add(t));
+        let t = h1.rotate_left(step0);
+        h1 = h0.rotate_left(step1);
+        h0 = t;
+        let t = ((h0 >> 16) ^ h1) & 0xffff;
+        step0 = t & 0x1f;
+        step1 = t >> 11;
+    }
+    h0 ^ h1
+}
+
+/// `hash-type ... crc32` (HAProxy's `hash_crc32`: IEEE 802.3, reflected).
+pub fn hash_crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+        }
+    }
+    !crc
+}
+
+/// The hash function of `hash-type` (HAProxy's `BE_LB_HFCN_*`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum HashFn {
+    #[default]
+    Sdbm,
+    Djb2,
+    Wt6,
+    Crc32,
+}
+
+impl HashFn {
+    /// HAProxy's `gen_hash`.
+    pub fn hash(self, data: &[u8]) -> u32 {
+        match self {
+            HashFn::Sdbm => hash_sdbm(data),
+            HashFn::Djb2 => hash_djb2(data),
+            HashFn::Wt6 => hash_wt6(data),
+            HashFn::Crc32 => hash_crc32(data),
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            HashFn::Sdbm => "sdbm",
+            HashFn::Djb2 => "djb2",
+            HashFn::Wt6 => "wt6",
+            HashFn::Crc32 => "crc32",
+        }
     }
 }
 
@@ -162,6 +284,11 @@ pub struct Lb {
     /// Weights given to `new` (or at a server's first `recalc`), capped:
     /// what the static algorithms use.
     initial_weights: Vec<u32>,
+    /// The greatest common divisor of the initial non-zero weights: map
+    /// weights are divided by it (HAProxy's `lbprm.wmult` of `lb_map.c`).
+    map_gcd: u32,
+    /// `hash-balance-factor` (0: off), for the consistent-hash lookups.
+    hash_balance_factor: u32,
     state: State,
 }
 
@@ -172,6 +299,7 @@ enum State {
     Fwlc(Fwlc),
     /// `first` keeps no state.
     Fas,
+    Chash(Chash),
 }
 
 impl Lb {
@@ -182,12 +310,21 @@ impl Lb {
             Algo::StaticRr | Algo::Source => State::Map(Map::default()),
             Algo::LeastConn => State::Fwlc(Fwlc::default()),
             Algo::First => State::Fas,
+            Algo::Chash | Algo::Random => State::Chash(Chash::default()),
         };
+        let initial_weights: Vec<u32> = servers.iter().map(|s| s.weight.min(MAX_WEIGHT)).collect();
+        let map_gcd = initial_weights
+            .iter()
+            .filter(|&&w| w > 0)
+            .fold(0u32, |g, &w| gcd(g, w))
+            .max(1);
         let mut lb = Lb {
             algo,
             tier: Vec::new(),
             on_backup: false,
-            initial_weights: servers.iter().map(|s| s.weight.min(MAX_WEIGHT)).collect(),
+            initial_weights,
+            map_gcd,
+            hash_balance_factor: 0,
             state,
         };
         lb.recalc(servers);
@@ -198,9 +335,28 @@ impl Lb {
         self.algo
     }
 
+    /// Sets `hash-balance-factor` (a percentage above 100; 0 is off): a
+    /// consistent-hash lookup passes over a server serving more than its
+    /// share of the backend's connections times the factor (HAProxy's
+    /// `chash_server_is_eligible`).
+    pub fn set_hash_balance_factor(&mut self, factor: u32) {
+        self.hash_balance_factor = factor;
+    }
+
     /// The servers `pick` currently chooses from, in order.
     pub fn tier(&self) -> &[usize] {
         &self.tier
+    }
+
+    /// Whether server `i` can be picked at all: in the tier, and for the
+    /// map-based algorithms in a slot of the map (in backup mode the map is
+    /// sized by the first backup's weight, so a backup may get no slot, as
+    /// in HAProxy's `recalc_server_map`).
+    pub fn can_pick(&self, i: usize) -> bool {
+        match &self.state {
+            State::Map(map) => map.srv.contains(&i),
+            _ => self.tier.contains(&i),
+        }
     }
 
     /// Whether no active server is eligible and the first backup is used.
@@ -252,9 +408,38 @@ impl Lb {
             .collect();
         match &mut self.state {
             State::Fwrr(rr) => rr.recalc(&self.tier, &weights),
-            State::Map(map) => map.rebuild(&self.tier, &weights),
+            State::Map(map) => {
+                // HAProxy's map weights: divided by the GCD, rounded up.
+                let ew: Vec<u32> = weights.iter().map(|w| w.div_ceil(self.map_gcd)).collect();
+                // In backup mode HAProxy sizes the map by the first
+                // backup's weight but fills it from every usable backup.
+                let (cands, tot): (Vec<usize>, u32) = if self.on_backup {
+                    let c = eligible
+                        .iter()
+                        .copied()
+                        .filter(|&i| servers[i].backup)
+                        .collect();
+                    (c, self.tier.first().map_or(0, |&i| ew[i]))
+                } else {
+                    (self.tier.clone(), self.tier.iter().map(|&i| ew[i]).sum())
+                };
+                map.rebuild(&cands, &ew, tot);
+            }
             State::Fwlc(lc) => lc.last_pick.resize(servers.len(), 0),
             State::Fas => {}
+            State::Chash(ch) => {
+                let want: Vec<(u32, u32)> = (0..servers.len())
+                    .map(|i| {
+                        let n = if !self.on_backup && self.tier.binary_search(&i).is_ok() {
+                            weights[i] * BE_WEIGHT_SCALE
+                        } else {
+                            0
+                        };
+                        (servers[i].puid, n)
+                    })
+                    .collect();
+                ch.recalc(&want);
+            }
         }
         self.check_invariants();
     }
@@ -273,11 +458,15 @@ impl Lb {
             Algo::RoundRobin => self.pick_fwrr(servers, avoid),
             Algo::StaticRr => self.pick_map_rr(servers, avoid),
             Algo::Source => match hash {
-                Some(h) => self.pick_map_hash(servers, h, avoid),
+                Some(h) => self.pick_map_hash(servers, h),
                 None => self.pick_map_rr(servers, avoid),
             },
             Algo::LeastConn => self.pick_fwlc(servers, avoid),
             Algo::First => self.pick_fas(servers, avoid),
+            Algo::Chash | Algo::Random => match hash {
+                Some(h) => self.pick_chash_hash(servers, h, avoid),
+                None => self.pick_chash_next(servers, avoid),
+            },
         };
         crate::bug_on!(picked.is_some_and(|i| !self.eligible(servers, i)));
         self.check_invariants();
@@ -356,12 +545,11 @@ impl Lb {
         Some(i)
     }
 
-    fn pick_map_hash(
-        &self,
-        servers: &[LbServer],
-        hash: u32,
-        avoid: Option<usize>,
-    ) -> Option<usize> {
+    /// `map_get_server_hash`: the slot `hash % map size`, even when its
+    /// server is full or the one to avoid (HAProxy does not look further;
+    /// a redispatched request goes back to the same server). Only a server
+    /// made ineligible without `recalc` yet is passed over.
+    fn pick_map_hash(&self, servers: &[LbServer], hash: u32) -> Option<usize> {
         let State::Map(map) = &self.state else {
             return None;
         };
@@ -370,21 +558,176 @@ impl Lb {
             return None;
         }
         let start = usize::try_from(hash).unwrap_or(usize::MAX) % len;
-        // The hashed slot; the following ones only when that server is
-        // avoided, or ineligible because `recalc` was not called yet.
-        let mut avoided = None;
-        for step in 0..len {
-            let i = map.srv[(start + step) % len];
-            if !self.eligible(servers, i) {
-                continue;
-            }
-            if Some(i) == avoid {
-                avoided = avoided.or(Some(i));
-                continue;
-            }
-            return Some(i);
+        (0..len)
+            .map(|step| map.srv[(start + step) % len])
+            .find(|&i| self.eligible(servers, i))
+    }
+
+    /// Whether server `i` serves less than its share of the backend's
+    /// connections times `hash-balance-factor` (HAProxy's
+    /// `chash_server_is_eligible`, the new connection counted).
+    fn chash_has_room(&self, servers: &[LbServer], i: usize) -> bool {
+        let tot_weight: u64 = self
+            .tier
+            .iter()
+            .map(|&j| u64::from(self.weight_of(servers, j) * BE_WEIGHT_SCALE))
+            .sum();
+        if tot_weight == 0 {
+            return true;
         }
-        avoided
+        let served: u64 = servers.iter().map(|s| u64::from(s.cur_conns)).sum();
+        let tot_slots = ((served + 1) * u64::from(self.hash_balance_factor)).div_ceil(100);
+        let per_weight = tot_slots / tot_weight;
+        let remainder = tot_slots % tot_weight;
+        let w = u64::from(self.weight_of(servers, i) * BE_WEIGHT_SCALE);
+        let cumulative: u64 = self
+            .tier
+            .iter()
+            .take_while(|&&j| j < i)
+            .map(|&j| u64::from(self.weight_of(servers, j) * BE_WEIGHT_SCALE))
+            .sum();
+        let mut slots = w * per_weight;
+        slots +=
+            ((cumulative + w) * remainder) / tot_weight - (cumulative * remainder) / tot_weight;
+        u64::from(servers[i].cur_conns) < slots.max(1)
+    }
+
+    /// `chash_get_server_hash`: the point of the tree closest to `hash`
+    /// (the one before on a tie), then the following points while their
+    /// server is the one to avoid or, with `hash-balance-factor`, over its
+    /// share. A full server is returned (the caller queues on it). In
+    /// backup mode, the first backup.
+    fn pick_chash_hash(
+        &self,
+        servers: &[LbServer],
+        hash: u32,
+        avoid: Option<usize>,
+    ) -> Option<usize> {
+        let State::Chash(ch) = &self.state else {
+            return None;
+        };
+        if self.on_backup {
+            return self.tier.first().copied();
+        }
+        let (&nk, &ns) = ch
+            .tree
+            .range(hash..)
+            .next()
+            .or_else(|| ch.tree.iter().next())?;
+        let (&pk, &ps) = ch
+            .tree
+            .range(..nk)
+            .next_back()
+            .or_else(|| ch.tree.iter().next_back())?;
+        let dp = hash.wrapping_sub(pk);
+        let dn = nk.wrapping_sub(hash);
+        let (mut key, mut srv) = if dp <= dn { (pk, ps) } else { (nk, ns) };
+        let unfit = |i: usize| {
+            !self.eligible(servers, i)
+                || Some(i) == avoid
+                || (self.hash_balance_factor != 0 && !self.chash_has_room(servers, i))
+        };
+        let mut wraps = 0;
+        while unfit(srv) {
+            match ch.tree.range((Excluded(key), Unbounded)).next() {
+                Some((&k, &i)) => (key, srv) = (k, i),
+                None => {
+                    wraps += 1;
+                    if wraps > 1 {
+                        break;
+                    }
+                    let (&k, &i) = ch.tree.iter().next()?;
+                    (key, srv) = (k, i);
+                }
+            }
+        }
+        // HAProxy gives up after a full turn and returns where it stands;
+        // never return a server that cannot be used.
+        self.eligible(servers, srv).then_some(srv)
+    }
+
+    /// `chash_get_next_server`: without a key, the points of the tree in
+    /// turn from the last one used, passing over full servers and the one
+    /// to avoid (taken if nothing else fits).
+    fn pick_chash_next(&mut self, servers: &[LbServer], avoid: Option<usize>) -> Option<usize> {
+        if self.on_backup {
+            return self.tier.first().copied();
+        }
+        let State::Chash(ch) = &self.state else {
+            return None;
+        };
+        let first = ch.tree.keys().next().copied()?;
+        let start = ch.last;
+        let mut key = start;
+        let mut stop = start;
+        let mut avoided = None;
+        let mut found = None;
+        loop {
+            let next = key
+                .and_then(|k| ch.tree.range((Excluded(k), Unbounded)).next())
+                .map(|(&k, _)| k)
+                .unwrap_or(first);
+            key = Some(next);
+            if stop.is_none() {
+                stop = Some(next);
+            }
+            let i = ch.tree[&next];
+            if self.available(servers, i) {
+                if Some(i) != avoid {
+                    found = Some((next, i));
+                    break;
+                }
+                avoided = avoided.or(Some((next, i)));
+            }
+            if key == stop {
+                break;
+            }
+        }
+        let (k, i) = match found.or(avoided) {
+            Some(x) => x,
+            None => {
+                if let State::Chash(ch) = &mut self.state {
+                    ch.last = key;
+                }
+                return None;
+            }
+        };
+        if let State::Chash(ch) = &mut self.state {
+            ch.last = Some(k);
+        }
+        Some(i)
+    }
+
+    /// `balance random(draws)` (`get_server_rnd`): `draws` random points of
+    /// the tree, keeping the least loaded server (connections per weight)
+    /// of those drawn; `None` when it is full (the caller queues in the
+    /// backend). `rand` is the engine's seeded randomness.
+    pub fn pick_random(
+        &mut self,
+        servers: &[LbServer],
+        draws: u32,
+        mut rand: impl FnMut() -> u32,
+        avoid: Option<usize>,
+    ) -> Option<usize> {
+        let mut curr: Option<usize> = None;
+        for _ in 0..draws.max(1) {
+            let prev = curr;
+            let Some(c) = self.pick_chash_hash(servers, rand(), avoid) else {
+                curr = None;
+                break;
+            };
+            curr = Some(c);
+            if let Some(p) = prev.filter(|&p| p != c) {
+                let load = |i: usize| u64::from(servers[i].cur_conns);
+                let w = |i: usize| u64::from(self.weight_of(servers, i));
+                if load(c) * w(p) > load(p) * w(c) {
+                    curr = Some(p);
+                }
+            }
+        }
+        let picked = curr.filter(|&i| !servers[i].is_full());
+        self.check_invariants();
+        picked
     }
 
     fn pick_fwlc(&mut self, servers: &[LbServer], avoid: Option<usize>) -> Option<usize> {
@@ -454,7 +797,15 @@ impl Lb {
             }
             State::Map(map) => {
                 crate::bug_on!(!map.srv.is_empty() && map.rr_idx >= map.srv.len());
-                crate::bug_on!(map.srv.iter().any(|i| self.tier.binary_search(i).is_err()));
+                crate::bug_on!(
+                    !self.on_backup && map.srv.iter().any(|i| self.tier.binary_search(i).is_err())
+                );
+            }
+            State::Chash(ch) => {
+                crate::bug_on!(ch
+                    .tree
+                    .values()
+                    .any(|i| self.tier.binary_search(i).is_err()));
             }
             State::Fwlc(_) | State::Fas => {}
         }
@@ -606,8 +957,8 @@ impl Fwrr {
 
 // -------------------------------------------------------------- static map
 
-/// `lb_map`'s state: the tier's servers laid out over `sum(weights)` slots
-/// in round-robin order, and the next slot to try.
+/// `lb_map`'s state: the servers laid out over `tot` slots (the sum of
+/// their map weights) in HAProxy's order, and the next slot to try.
 #[derive(Clone, Debug, Default)]
 struct Map {
     srv: Vec<usize>,
@@ -615,25 +966,110 @@ struct Map {
 }
 
 impl Map {
-    fn rebuild(&mut self, tier: &[usize], weights: &[u32]) {
-        // The first cycle of the round-robin grid: every (position, server)
-        // of every tier server, in order.
-        let mut slots: Vec<(Pos, usize)> = Vec::new();
-        for &i in tier {
-            let w = weights[i];
-            let mut p = Pos::place(Pos::START, w);
-            for _ in 0..w {
-                slots.push((p, i));
-                p = p.advance();
+    /// HAProxy's `recalc_server_map`: for each slot, every candidate adds
+    /// its weight to its score; the first with the highest
+    /// `(score + tot) / tot` takes the slot and gives `tot` back. This
+    /// respects declaration order among equal weights and always puts the
+    /// first candidate first.
+    fn rebuild(&mut self, cands: &[usize], weights: &[u32], tot: u32) {
+        self.srv.clear();
+        if cands.is_empty() || tot == 0 {
+            self.rr_idx = 0;
+            return;
+        }
+        let tot_i = i64::from(tot);
+        let mut score = vec![0i64; weights.len()];
+        for _ in 0..tot {
+            if tot == 1 {
+                self.srv.push(cands[0]);
+                break;
+            }
+            let mut best: Option<(i64, usize)> = None;
+            for &i in cands {
+                score[i] += i64::from(weights[i]);
+                let v = (score[i] + tot_i) / tot_i;
+                if best.is_none_or(|(max, _)| v > max) {
+                    best = Some((v, i));
+                }
+            }
+            if let Some((_, i)) = best {
+                self.srv.push(i);
+                score[i] -= tot_i;
             }
         }
-        slots.sort_unstable();
-        self.srv = slots.into_iter().map(|(_, i)| i).collect();
-        self.rr_idx = if self.srv.is_empty() {
-            0
-        } else {
-            self.rr_idx % self.srv.len()
-        };
+        if self.rr_idx >= self.srv.len() {
+            self.rr_idx = 0;
+        }
+    }
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+// ------------------------------------------------------ consistent hashing
+
+/// `lb_chash`'s state: the points of the active servers in a tree keyed
+/// by position (each server of weight `w` and id `puid` has `w * 16`
+/// points `full_hash(puid * 4096 + j)`), and the last point used by the
+/// key-less fallback.
+#[derive(Clone, Debug, Default)]
+struct Chash {
+    tree: BTreeMap<u32, usize>,
+    /// `(puid, points)` each server has in the tree.
+    placed: Vec<(u32, u32)>,
+    last: Option<u32>,
+}
+
+impl Chash {
+    fn point(puid: u32, j: u32) -> u32 {
+        full_hash(puid.wrapping_mul(SRV_EWGHT_RANGE).wrapping_add(j))
+    }
+
+    /// Brings every server to `want[i] = (puid, points)`.
+    fn recalc(&mut self, want: &[(u32, u32)]) {
+        let old_last = self.last;
+        for i in want.len()..self.placed.len() {
+            let (puid, n) = self.placed[i];
+            for j in 0..n {
+                self.tree.remove(&Self::point(puid, j));
+            }
+        }
+        self.placed.resize(want.len(), (0, 0));
+        for (i, &(puid, n)) in want.iter().enumerate() {
+            let (opuid, on) = self.placed[i];
+            if opuid != puid {
+                for j in 0..on {
+                    self.tree.remove(&Self::point(opuid, j));
+                }
+                for j in 0..n {
+                    self.tree.insert(Self::point(puid, j), i);
+                }
+            } else if n < on {
+                for j in n..on {
+                    self.tree.remove(&Self::point(puid, j));
+                }
+            } else {
+                for j in on..n {
+                    self.tree.insert(Self::point(puid, j), i);
+                }
+            }
+            self.placed[i] = (puid, n);
+        }
+        // A removed last point hands over to the next one (HAProxy's
+        // `chash_skip_node`).
+        if let Some(k) = old_last.filter(|k| !self.tree.contains_key(k)) {
+            self.last = self
+                .tree
+                .range((Excluded(k), Unbounded))
+                .next()
+                .or_else(|| self.tree.iter().next())
+                .map(|(&k, _)| k);
+        }
     }
 }
 
@@ -759,6 +1195,95 @@ mod tests {
                     };
                     assert!(last < at);
                 }
+            }
+        }
+    }
+
+    /// Values printed by HAProxy 2.6's `sdbm`, `djb2`, `wt6`, `crc32`
+    /// converters (same functions as `hash-type`), `sdbm(1)` and `wt6(1)`
+    /// (with `full_hash`).
+    #[test]
+    fn hash_functions_match_haproxy() {
+        let cases: [(&str, [u32; 6]); 4] = [
+            (
+                "/",
+                [47, 177620, 1886637733, 2043925204, 2118074832, 2250254464],
+            ),
+            (
+                "/abc",
+                [
+                    3135654771, 2088271610, 4175322074, 326170788, 2611440265, 2702208831,
+                ],
+            ),
+            (
+                "/hello/world",
+                [
+                    3461884038, 3258338207, 3022396808, 2263584858, 3247079497, 1385928714,
+                ],
+            ),
+            (
+                "/The-quick-brown-fox",
+                [
+                    3881145037, 1484032366, 3309236871, 170202914, 3052646631, 625030546,
+                ],
+            ),
+        ];
+        for (input, want) in cases {
+            let d = input.as_bytes();
+            let got = [
+                hash_sdbm(d),
+                hash_djb2(d),
+                hash_wt6(d),
+                hash_crc32(d),
+                full_hash(hash_sdbm(d)),
+                full_hash(hash_wt6(d)),
+            ];
+            assert_eq!(got, want, "{input}");
+        }
+        assert_eq!(HashFn::Wt6.hash(b"/abc"), 4175322074);
+    }
+
+    /// HAProxy's `recalc_server_map` on 3:2:1 (`A A B A B C`), with the
+    /// weights divided by their GCD (6:4:2 gives the same map).
+    #[test]
+    fn map_is_haproxys() {
+        for w in [[3, 2, 1], [6, 4, 2]] {
+            let s: Vec<LbServer> = w.iter().map(|&w| LbServer::active(w)).collect();
+            let lb = Lb::new(Algo::StaticRr, &s);
+            let State::Map(map) = &lb.state else { panic!() };
+            assert_eq!(map.srv, [0, 0, 1, 0, 1, 2]);
+        }
+    }
+
+    /// Each server of weight `w` has `16 w` points; removing a server
+    /// moves only the keys it had.
+    #[test]
+    fn chash_points_and_stability() {
+        let mut s: Vec<LbServer> = [1u32, 2, 3]
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| LbServer {
+                puid: i as u32 + 1,
+                ..LbServer::active(w)
+            })
+            .collect();
+        let mut lb = Lb::new(Algo::Chash, &s);
+        let State::Chash(ch) = &lb.state else {
+            panic!()
+        };
+        assert_eq!(ch.tree.len(), 16 * 6);
+        assert_eq!(ch.tree.get(&full_hash(2 * 4096 + 31)), Some(&1));
+        let before: Vec<usize> = (0..2000u32)
+            .map(|k| lb.pick(&s, Some(full_hash(k)), None).unwrap())
+            .collect();
+        s[1].usable = false;
+        lb.recalc(&s);
+        for (k, &b) in before.iter().enumerate() {
+            let now = lb.pick(&s, Some(full_hash(k as u32)), None).unwrap();
+            if b != 1 {
+                assert_eq!(now, b);
+            } else {
+                assert_ne!(now, 1);
             }
         }
     }

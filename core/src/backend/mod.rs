@@ -13,7 +13,7 @@
 //! server full. When a connection slot frees up, `process_srv_queue` hands
 //! it to the oldest waiter of that server, then of the backend.
 
-mod check;
+pub(crate) mod check;
 pub mod lb;
 pub mod server;
 
@@ -92,10 +92,26 @@ impl Engine {
         }
     }
 
+    /// A stream's first server gets the request bytes read before it was
+    /// chosen (HAProxy counts a stream's bytes after its analysers ran, so
+    /// the server picked in the same pass has them); a redispatch does not
+    /// count them twice.
+    fn srv_count_seen(&mut self, sid: Id<Stream>, srv: ServerId) {
+        let s = &self.streams[sid];
+        if s.prev_srv.is_some() || s.srv.is_some() || s.req.total == 0 {
+            return;
+        }
+        let seen = s.req.total;
+        if let Some(sv) = self.server_mut(srv) {
+            sv.bytes_in += seen;
+        }
+    }
+
     /// REQ: assign a server, or queue, or fail.
     fn back_handle_req(&mut self, now: Time, sid: Id<Stream>) {
         match self.assign_server(now, sid) {
             Assign::Server(srv) => {
+                self.srv_count_seen(sid, srv);
                 let s = &mut self.streams[sid];
                 s.srv = Some(srv);
                 s.flags |= SfFlags::ASSIGNED;
@@ -143,19 +159,105 @@ impl Engine {
             self.streams[sid].flags |= SfFlags::DIRECT;
             return Assign::Server(srv);
         }
-        let src = self.stream_src(sid);
+        let usable = self.proxies[be]
+            .be
+            .as_ref()
+            .is_some_and(|b| b.servers.iter().any(|s| s.usable() && s.uweight > 0));
+        if !usable {
+            return Assign::NoServer;
+        }
+        let hash = self.balance_key(now, sid);
+        let rng = &mut self.rng;
         let Some(b) = self.proxies[be].be.as_mut() else {
             return Assign::NoServer;
         };
         let servers: Vec<lb::LbServer> = b.servers.iter().map(lb_view).collect();
-        if !servers.iter().any(|s| s.usable && s.weight > 0) {
-            return Assign::NoServer;
-        }
-        let hash = src.map(lb::hash_ip);
-        match b.lb.pick(&servers, hash, avoid.map(ServerId::pos)) {
+        let avoid = avoid.map(ServerId::pos);
+        let picked = match b.cfg.balance {
+            crate::cfgparse::Balance::Random { draws } => {
+                b.lb.pick_random(&servers, draws, || rng.next_u32(), avoid)
+            }
+            _ => b.lb.pick(&servers, hash, avoid),
+        };
+        match picked {
             Some(i) => Assign::Server(ServerId::new(be, i)),
             None => Assign::Full,
         }
+    }
+
+    /// The hash of the key a hash-based `balance` looks for (HAProxy's
+    /// `get_server_sh`, `_uh`, `_ph`, `_hh`, `_rch`, `_expr`), after the
+    /// `hash-type` function and avalanche; `None` when the key is missing,
+    /// and the algorithm then falls back to round robin as HAProxy's does.
+    fn balance_key(&mut self, now: Time, sid: Id<Stream>) -> Option<u32> {
+        use crate::cfgparse::Balance;
+        let be = self.streams.get(sid)?.be;
+        let cfg = std::sync::Arc::clone(&self.proxies[be].be.as_ref()?.cfg);
+        let ht = cfg.hash_type;
+        let h = |data: &[u8]| ht.func.hash(data);
+        let raw = match &cfg.balance {
+            Balance::Source => lb::hash_ip(self.stream_src(sid)?),
+            Balance::Uri {
+                whole,
+                path_only,
+                len,
+                depth,
+            } => {
+                let head = self.streams[sid].txn.as_ref()?.req_head.as_ref()?;
+                let mut uri = head.uri.as_bytes();
+                if *path_only {
+                    uri = lb_uri_path(uri);
+                }
+                h(lb_uri_key(uri, *whole, *len as usize, *depth as usize))
+            }
+            Balance::UrlParam { name, .. } => {
+                let head = self.streams[sid].txn.as_ref()?.req_head.as_ref()?;
+                h(lb_url_param(head.uri.as_bytes(), name.as_bytes())?)
+            }
+            Balance::Hdr {
+                name,
+                use_domain_only,
+            } => {
+                let head = self.streams[sid].txn.as_ref()?.req_head.as_ref()?;
+                let v = head.headers.get_all(name.as_bytes()).next()?;
+                // The first comma-separated value, trimmed.
+                let v = v.split(|&c| c == b',').next().unwrap_or(v);
+                let v = v.trim_ascii();
+                if v.is_empty() {
+                    return None;
+                }
+                if *use_domain_only {
+                    h(lb_domain_only(v))
+                } else {
+                    h(v)
+                }
+            }
+            Balance::RdpCookie { name } => {
+                let s = &self.streams[sid];
+                h(rdp_cookie(s.req.buf.data(), name.as_bytes())?)
+            }
+            Balance::Hash { .. } => {
+                let expr = cfg.hash_expr.as_ref()?;
+                let req = self.stream_req_head_take(sid);
+                let v = {
+                    let mut ctx =
+                        crate::http::fetch::HttpCtx::new(self, now, sid, req.as_ref(), None)
+                            .for_proxy(be);
+                    expr.eval_as(&mut ctx, crate::sample::SmpType::Bin)
+                };
+                self.stream_req_head_restore(sid, req);
+                match v? {
+                    crate::sample::Sample::Bin(b) | crate::sample::Sample::Str(b) => h(&b),
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+        Some(if ht.avalanche {
+            lb::full_hash(raw)
+        } else {
+            raw
+        })
     }
 
     /// The request head the stream's rules see: the HTTP transaction's
@@ -500,6 +602,10 @@ impl Engine {
         if s.req.output > 0 {
             s.req.wex = to.map(|t| now.add_ms(t));
         }
+        if s.txn.is_none() {
+            // TCP: logged as soon as connected with `option logasap`.
+            self.stream_log_asap(now, sid);
+        }
         self.tcp_inspect_response(now, sid);
     }
 
@@ -556,7 +662,7 @@ impl Engine {
             .filter(|x| x.usable() && !x.cfg.backup)
             .count();
         let rr = matches!(
-            b.cfg.balance,
+            &b.cfg.balance,
             crate::cfgparse::Balance::RoundRobin | crate::cfgparse::Balance::StaticRr
         );
         let spread = rr && srv_act > 1;
@@ -725,12 +831,15 @@ impl Engine {
             }
             let next = server.queue.pop_front().or_else(|| b.queue.pop_front());
             let Some(sid) = next else { return };
-            let Some(s) = self.streams.get_mut(sid) else {
-                continue;
-            };
-            if s.scb.state != ScState::Que {
+            if self
+                .streams
+                .get(sid)
+                .is_none_or(|s| s.scb.state != ScState::Que)
+            {
                 continue;
             }
+            self.srv_count_seen(sid, srv);
+            let s = &mut self.streams[sid];
             s.t_queue = s.queue_start.map(|t| now - t);
             s.srv = Some(srv);
             s.flags |= SfFlags::ASSIGNED;
@@ -749,7 +858,113 @@ pub(crate) fn lb_view(s: &crate::backend::server::Server) -> lb::LbServer {
         backup: s.cfg.backup,
         cur_conns: s.cur_sess,
         maxconn: s.cfg.maxconn,
+        puid: s.cfg.puid,
     }
+}
+
+/// `balance uri`'s key (HAProxy's `get_server_uh`): the URI's first
+/// `len` bytes (0: all), cut before slash number `depth + 1` (`depth` 0:
+/// no limit) and at the `?` unless `whole`.
+fn lb_uri_key(uri: &[u8], whole: bool, len: usize, depth: usize) -> &[u8] {
+    let uri = if len > 0 && uri.len() > len {
+        &uri[..len]
+    } else {
+        uri
+    };
+    let mut slashes = 0;
+    for (i, &c) in uri.iter().enumerate() {
+        if c == b'/' {
+            slashes += 1;
+            if depth > 0 && slashes == depth + 1 {
+                return &uri[..i];
+            }
+        } else if c == b'?' && !whole {
+            return &uri[..i];
+        }
+    }
+    uri
+}
+
+/// The path of a request target, query included (HAProxy's
+/// `http_parse_path`): an absolute-form URI loses its scheme and
+/// authority; `*` and an authority-form target have no path ("").
+fn lb_uri_path(uri: &[u8]) -> &[u8] {
+    if uri.first() == Some(&b'/') {
+        return uri;
+    }
+    let Some(i) = uri.windows(3).position(|w| w == b"://") else {
+        return b"";
+    };
+    let rest = &uri[i + 3..];
+    match rest.iter().position(|&c| c == b'/') {
+        Some(j) => &rest[j..],
+        None => b"",
+    }
+}
+
+/// `balance url_param NAME`'s value (HAProxy's `get_server_ph`): in the
+/// query string, the first `NAME=` at the start of a parameter, up to the
+/// next `&`.
+fn lb_url_param<'a>(uri: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let q = uri.iter().position(|&c| c == b'?')?;
+    let mut params = &uri[q + 1..];
+    let plen = name.len();
+    while params.len() > plen {
+        if params[plen] == b'=' && &params[..plen] == name {
+            let v = &params[plen + 1..];
+            let end = v.iter().position(|&c| c == b'&').unwrap_or(v.len());
+            return Some(&v[..end]);
+        }
+        let amp = params.iter().position(|&c| c == b'&')?;
+        params = &params[amp + 1..];
+    }
+    None
+}
+
+/// `hdr(NAME) use_domain_only` (HAProxy's `get_server_hh`): the label
+/// before the last dot (`www.example.com` -> `example`); the whole value
+/// without a dot.
+fn lb_domain_only(v: &[u8]) -> &[u8] {
+    // HAProxy walks back from the end: the first dot met ends the domain,
+    // the next one before it starts it.
+    match v.iter().rposition(|&c| c == b'.') {
+        None => v,
+        Some(end) => {
+            let start = v[..end]
+                .iter()
+                .rposition(|&c| c == b'.')
+                .map_or(0, |s| s + 1);
+            &v[start..end]
+        }
+    }
+}
+
+/// The value of the RDP cookie `name` in an RDP connection request
+/// (HAProxy's `fetch_rdp_cookie_name`): after the 11 bytes of the TPKT and
+/// X.224 headers, `Cookie: NAME=VALUE\r\n` (names without case). `None`
+/// when it is not there, or not complete.
+fn rdp_cookie<'a>(data: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let d = data.get(11..)?;
+    if d.len() <= 7 || !d[..7].eq_ignore_ascii_case(b"Cookie:") {
+        return None;
+    }
+    let mut d = &d[7..];
+    while let [b' ', rest @ ..] = d {
+        d = rest;
+    }
+    if d.len() <= name.len() || d[name.len()] != b'=' || !d[..name.len()].eq_ignore_ascii_case(name)
+    {
+        return None;
+    }
+    let d = &d[name.len() + 1..];
+    if d.len() <= 1 {
+        return None;
+    }
+    let end = d.iter().position(|&c| c == b'\r')?;
+    if d.get(end + 1) != Some(&b'\n') || end == 0 {
+        return None;
+    }
+    Some(&d[..end])
 }
 
 /// The stick-table key of a client address, for `stick on src`.

@@ -95,23 +95,264 @@ pub struct CheckCfg {
 }
 
 /// One step of a scripted check after its connect (HAProxy's
-/// `struct tcpcheck_rule` of type send or expect).
+/// `struct tcpcheck_rule` of type send or expect). `tcp-check` lines and
+/// the protocol checks (`option redis-check`, `mysql-check`...: canned
+/// rulesets in HAProxy's `tcpcheck.c`) both compile to these steps.
 #[derive(Clone, Debug)]
 pub enum CheckStep {
-    /// Bytes to send.
-    Send(Vec<u8>),
-    /// Wait until the received bytes match (or, negated, until the
-    /// connection ends without a match).
-    Expect {
-        negate: bool,
-        matcher: CheckMatch,
-        /// `min-recv`: bytes to wait for before matching.
-        min_recv: usize,
-        /// The rule's position among the rules (1 is the connect), and its
-        /// `comment`, for the check's `info` on failure.
-        step: usize,
-        comment: Option<String>,
+    /// Bytes to send; `unix_time_at`: where to write the current Unix time
+    /// (4 bytes, big endian: `option ssl-hello-chk`'s `%[date(),htonl]`).
+    /// Sending drops what was received (HAProxy releases `check->bi`).
+    Send {
+        bytes: Vec<u8>,
+        unix_time_at: Option<usize>,
     },
+    /// Wait until the received bytes match (HAProxy's `tcpcheck_eval_expect`).
+    Expect(Box<CheckExpect>),
+}
+
+/// A check `expect` step and what its outcomes report.
+#[derive(Clone, Debug)]
+pub struct CheckExpect {
+    /// `!`: the step passes when the pattern does not match.
+    pub negate: bool,
+    pub matcher: CheckMatch,
+    /// `min-recv`: bytes to wait for before matching; once there, a
+    /// mismatch is final (without it, a mismatch waits for more bytes).
+    pub min_recv: Option<usize>,
+    /// The rule's position among the rules (1 is the connect), and its
+    /// `comment`, for the check's `info` on failure.
+    pub step: usize,
+    pub comment: Option<String>,
+    /// `ok-status`, `error-status`, `tout-status` (`L7OK`, `L7RSP`,
+    /// `L7TOUT` by default).
+    pub ok_status: &'static str,
+    pub err_status: &'static str,
+    pub tout_status: &'static str,
+    /// `on-success` / `on-error`: the check's `info`.
+    pub on_success: Option<CheckMsg>,
+    pub on_error: Option<CheckMsg>,
+    /// `status-code res.payload(OFF,LEN)`: the check's code, read from the
+    /// response as a decimal number.
+    pub status_code: Option<(usize, usize)>,
+    /// Part of a protocol check: no generic `TCPCHK ...` info (HAProxy's
+    /// `TCPCHK_RULES_PROTO_CHK`).
+    pub proto: bool,
+}
+
+impl CheckExpect {
+    /// An expect with HAProxy's defaults.
+    pub fn new(matcher: CheckMatch, step: usize) -> CheckExpect {
+        CheckExpect {
+            negate: false,
+            matcher,
+            min_recv: None,
+            step,
+            comment: None,
+            ok_status: "L7OK",
+            err_status: "L7RSP",
+            tout_status: "L7TOUT",
+            on_success: None,
+            on_error: None,
+            status_code: None,
+            proto: false,
+        }
+    }
+}
+
+/// The text of an `on-success` / `on-error` message: fixed, or the
+/// log-format expressions HAProxy's protocol checks use
+/// (`%[res.payload(FROM,0),ltrim(' '),cut_crlf]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckMsg {
+    Text(String),
+    Payload {
+        from: usize,
+        ltrim_space: bool,
+        cut_crlf: bool,
+    },
+}
+
+impl CheckMsg {
+    /// The message for the bytes received.
+    pub fn render(&self, data: &[u8]) -> String {
+        match self {
+            CheckMsg::Text(t) => t.clone(),
+            CheckMsg::Payload {
+                from,
+                ltrim_space,
+                cut_crlf,
+            } => {
+                let mut d = data.get(*from..).unwrap_or(&[]);
+                if *ltrim_space {
+                    while let [b' ', rest @ ..] = d {
+                        d = rest;
+                    }
+                }
+                if *cut_crlf {
+                    let end = d.iter().position(|&b| b == b'\r' || b == b'\n');
+                    d = &d[..end.unwrap_or(d.len())];
+                }
+                String::from_utf8_lossy(d).into_owned()
+            }
+        }
+    }
+}
+
+/// A protocol check's own reading of a response (HAProxy's `expect
+/// custom` functions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CustomExpect {
+    /// MySQL's initial handshake packet (`tcpcheck_mysql_expect_iniths`).
+    MysqlInitHs,
+    /// MySQL's reply after the handshake (`tcpcheck_mysql_expect_ok`).
+    MysqlOk,
+    /// An LDAPv3 bind response (`tcpcheck_ldap_expect_bindrsp`).
+    LdapBindRsp,
+}
+
+/// What a custom expect concluded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CustomOutcome {
+    /// Not enough bytes yet.
+    Wait,
+    /// The step passed; `info` reports it if the step is the last one.
+    Pass { info: String },
+    /// The check failed with this status, code and info.
+    Fail {
+        status: &'static str,
+        code: u32,
+        info: String,
+    },
+}
+
+impl CustomExpect {
+    /// Reads `data` (`last`: no more bytes will come).
+    pub fn eval(self, data: &[u8], last: bool) -> CustomOutcome {
+        match self {
+            CustomExpect::MysqlInitHs => mysql_packet(data, 0, last),
+            CustomExpect::MysqlOk => {
+                let hs = data.get(..3).map_or(0, |h| {
+                    usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16
+                });
+                mysql_packet(data, 4 + hs, last)
+            }
+            CustomExpect::LdapBindRsp => ldap_bindrsp(data, last),
+        }
+    }
+}
+
+/// A C string's bytes (up to the first NUL).
+fn c_str(d: &[u8]) -> String {
+    let end = d.iter().position(|&b| b == 0).unwrap_or(d.len());
+    String::from_utf8_lossy(&d[..end]).into_owned()
+}
+
+/// One MySQL packet at `off`: an error packet (`0xff`) fails with its
+/// error code and message; any other passes, reporting the server's
+/// version from the handshake.
+fn mysql_packet(data: &[u8], off: usize, last: bool) -> CustomOutcome {
+    let short = |last: bool| {
+        if last {
+            CustomOutcome::Fail {
+                status: "L7RSP",
+                code: 0,
+                info: String::new(),
+            }
+        } else {
+            CustomOutcome::Wait
+        }
+    };
+    let Some(h) = data.get(off..off + 4) else {
+        return short(last);
+    };
+    let plen = usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16;
+    if data.len() < off + plen + 4 {
+        return short(last);
+    }
+    if data.get(off + 4) == Some(&0xff) {
+        let code = data
+            .get(off + 5..off + 7)
+            .map_or(0, |c| u32::from(c[0]) | u32::from(c[1]) << 8);
+        return CustomOutcome::Fail {
+            status: "L7STS",
+            code,
+            info: c_str(data.get(off + 7..).unwrap_or(&[])),
+        };
+    }
+    CustomOutcome::Pass {
+        info: c_str(data.get(5..).unwrap_or(&[])),
+    }
+}
+
+/// An LDAPv3 `bindResponse` (RFC 4511 4.2.2): message id 1, result code 0
+/// passes; another result code fails with it as the check's code.
+fn ldap_bindrsp(data: &[u8], last: bool) -> CustomOutcome {
+    let fail = |status: &'static str, code: u32, info: &str| CustomOutcome::Fail {
+        status,
+        code,
+        info: info.to_string(),
+    };
+    let not_ldap = || fail("L7RSP", 0, "Not LDAPv3 protocol");
+    let short = || {
+        if last {
+            fail("L7RSP", 0, "")
+        } else {
+            CustomOutcome::Wait
+        }
+    };
+    // Byte 0 (the SEQUENCE tag) was matched by the step before.
+    let mut p = 1;
+    let Some(&len0) = data.get(p) else {
+        return short();
+    };
+    let mut nbytes = 0;
+    let msglen = if len0 & 0x80 != 0 {
+        nbytes = usize::from(len0 & 0x7f);
+        let Some(l) = data.get(p + 1..p + 1 + nbytes) else {
+            return short();
+        };
+        match nbytes {
+            2 | 4 => l.iter().fold(0usize, |a, &b| a << 8 | usize::from(b)),
+            _ => return not_ldap(),
+        }
+    } else {
+        usize::from(len0)
+    };
+    p += 1 + nbytes;
+    if data.len() - p < msglen {
+        return short();
+    }
+    if data.get(p..p + 4) != Some(&b"\x02\x01\x01\x61"[..]) {
+        return not_ldap();
+    }
+    p += 4;
+    let Some(&blen) = data.get(p) else {
+        return short();
+    };
+    let nbytes = if blen & 0x80 != 0 {
+        usize::from(blen & 0x7f)
+    } else {
+        0
+    };
+    if data.len() - p < 1 + nbytes + 2 + 1 {
+        return short();
+    }
+    p += 1 + nbytes;
+    if data.get(p..p + 2) != Some(&b"\x0a\x01"[..]) {
+        return not_ldap();
+    }
+    let code = data.get(p + 2).copied().unwrap_or(0);
+    if code != 0 {
+        return fail(
+            "L7STS",
+            u32::from(code),
+            "See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9",
+        );
+    }
+    CustomOutcome::Pass {
+        info: "Success".into(),
+    }
 }
 
 /// What a check `expect` looks for.
@@ -124,10 +365,13 @@ pub enum CheckMatch {
         re: crate::sample::Regex,
         binary: bool,
     },
+    /// A protocol check's reading.
+    Custom(CustomExpect),
 }
 
 impl CheckMatch {
-    /// Whether `data` matches.
+    /// Whether `data` matches (a custom reading never matches here: the
+    /// runner asks [`CustomExpect::eval`]).
     pub fn matches(&self, data: &[u8]) -> bool {
         match self {
             CheckMatch::Bytes { bytes, .. } => {
@@ -138,6 +382,7 @@ impl CheckMatch {
                 let hex: String = data.iter().map(|b| format!("{b:02X}")).collect();
                 re.is_match(hex.as_bytes())
             }
+            CheckMatch::Custom(_) => false,
         }
     }
 
@@ -146,6 +391,7 @@ impl CheckMatch {
         match self {
             CheckMatch::Bytes { text, .. } => text,
             CheckMatch::Regex { re, .. } => &re.source,
+            CheckMatch::Custom(_) => "",
         }
     }
 }
@@ -177,8 +423,17 @@ pub struct Check {
     pub step: usize,
     /// The server closed the check's connection.
     pub closed: bool,
-    /// The last check's detail (`check_desc`/info in logs).
+    /// The last check's detail (HAProxy's `check->desc`: `last_chk` in
+    /// `show stat`, `info` in logs).
     pub last_info: String,
+    /// The last check's code (HAProxy's `check->code`: an HTTP status, a
+    /// MySQL or LDAP error...), shown for L7OK, L7OKC and L7STS.
+    pub last_code: u32,
+    /// The check ends on a custom expect's success: HAProxy reports that
+    /// result twice, the second time without info, so the info shows in
+    /// the `log-health-checks` line only (not in `last_chk` nor in the
+    /// UP line).
+    pub clear_desc: bool,
     /// The TLS layer of the check connection in progress (checks over
     /// TLS): `tx` / `rx` above hold plaintext then.
     pub tls: Option<Box<crate::conn::tls::Tls>>,

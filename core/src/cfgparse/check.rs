@@ -65,6 +65,7 @@ impl Config {
         self.check_peers(&mut d);
         let mut errs = Vec::new();
         super::errors::check(self, &mut errs);
+        super::userlist::check(self, &mut errs);
         for e in errs {
             d.error(e);
         }
@@ -526,6 +527,17 @@ fn tcp_mode_warnings(px: &Proxy, d: &mut Diags) {
             ));
         }
     }
+    if px.balance.needs_http() && px.kind.is_backend() {
+        // The engine balances it round robin (see engine::build).
+        d.warn(at(
+            &px.place,
+            px.kind.keyword(),
+            format!(
+                "Layer 7 hash not possible for {kind} '{}' (needs 'mode http'). Falling back to round robin.",
+                px.name
+            ),
+        ));
+    }
     if px.cookie.is_some() && px.kind.is_backend() {
         d.warn(at(
             &px.place,
@@ -557,8 +569,13 @@ fn tcp_mode_warnings(px: &Proxy, d: &mut Diags) {
         ));
     }
     if px.options.httplog && px.kind.is_frontend() {
+        let opt = if px.options.httpslog {
+            "httpslog"
+        } else {
+            "httplog"
+        };
         d.warn(at(&px.place, "option", format!(
-            "'option httplog' not usable with {kind} '{}' (needs 'mode http'). Falling back to 'option tcplog'.",
+            "'option {opt}' not usable with {kind} '{}' (needs 'mode http'). Falling back to 'option tcplog'.",
             px.name
         )));
     }

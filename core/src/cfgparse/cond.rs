@@ -12,10 +12,18 @@
 //! `proxy-mio -vv` prints them), `streq(a,b)`, `strneq(a,b)`,
 //! `version_atleast(V)` and `version_before(V)`, compared with
 //! [`COMPAT_VERSION`], the HAProxy version Sluice's configuration language
-//! follows.
+//! follows; and the TLS library's: `ssllib_name_startswith(S)` is true when
+//! `S` starts [`SSL_LIB_NAME`] (case-sensitive, as HAProxy compares with
+//! OpenSSL's version text), so false for `OpenSSL`, `BoringSSL`...;
+//! `openssl_version_atleast(V)` and `openssl_version_before(V)` are false:
+//! the library is not OpenSSL, no OpenSSL version is reached or preceded.
 
 /// The HAProxy version `version_atleast`/`version_before` compare with.
 pub const COMPAT_VERSION: &str = "2.6.12";
+
+/// The name of the TLS library, whose prefixes `ssllib_name_startswith`
+/// accepts (HAProxy: OpenSSL's `OPENSSL_VERSION` text).
+pub const SSL_LIB_NAME: &str = "rustls";
 
 /// Deepest `.if` nesting (HAProxy's `MAXNESTEDCONDS`).
 pub const MAX_NESTED_CONDS: usize = 128;
@@ -267,6 +275,9 @@ impl CondParser<'_> {
             "strneq" => want(2).map(|_| args[0] != args[1]),
             "version_atleast" => want(1).map(|_| cmp_version(COMPAT_VERSION, &args[0]).is_ge()),
             "version_before" => want(1).map(|_| cmp_version(COMPAT_VERSION, &args[0]).is_lt()),
+            "ssllib_name_startswith" => want(1).map(|_| SSL_LIB_NAME.starts_with(args[0].as_str())),
+            // Not OpenSSL: no OpenSSL version to compare with.
+            "openssl_version_atleast" | "openssl_version_before" => want(1).map(|_| false),
             _ => Err(format!("unknown predicate '{name}'")),
         }
     }
@@ -316,6 +327,27 @@ mod tests {
         assert_eq!(eval("version_atleast(2.4-dev19)"), Ok(true));
         assert_eq!(eval("version_atleast(2.6)"), Ok(true));
         assert_eq!(eval("version_atleast(2.7)"), Ok(false));
+    }
+
+    #[test]
+    fn ssl_library() {
+        assert_eq!(eval("ssllib_name_startswith(rustls)"), Ok(true));
+        assert_eq!(eval("ssllib_name_startswith(rust)"), Ok(true));
+        assert_eq!(eval("ssllib_name_startswith()"), Ok(true));
+        assert_eq!(eval("ssllib_name_startswith(OpenSSL)"), Ok(false));
+        assert_eq!(eval("ssllib_name_startswith(Rustls)"), Ok(false));
+        assert_eq!(eval("ssllib_name_startswith(rustls2)"), Ok(false));
+        assert_eq!(eval("!ssllib_name_startswith(BoringSSL)"), Ok(true));
+        assert_eq!(eval("openssl_version_atleast(1.1.1)"), Ok(false));
+        assert_eq!(eval("openssl_version_atleast(0.9)"), Ok(false));
+        assert_eq!(eval("openssl_version_before(9.0.0)"), Ok(false));
+        assert_eq!(
+            eval("feature(EPOLL) && ssllib_name_startswith(OpenSSL) && openssl_version_atleast(1.1.1)"),
+            Ok(false)
+        );
+        assert!(eval("ssllib_name_startswith(a,b)").is_err());
+        assert!(eval("openssl_version_atleast()").is_ok());
+        assert!(eval("openssl_version_before(a,b)").is_err());
         assert_eq!(eval("version_before(2.6.13)"), Ok(true));
         assert_eq!(eval("version_before(2.6-dev1)"), Ok(false));
     }

@@ -2,7 +2,8 @@
 //! [CODE...]`, and the `http-errors NAME` sections whose `errorfile` lines
 //! `errorfiles` imports (HAProxy's `http_htx.c`: `proxy_parse_errorfile`,
 //! `proxy_parse_errorfiles`, `cfg_parse_http_errors`,
-//! `proxy_check_errors`).
+//! `proxy_check_errors`), and `errorloc`, `errorloc302`, `errorloc303`
+//! (`proxy_parse_errorloc`): a redirect in place of a page.
 //!
 //! The parser only records file names: the driver reads the files
 //! ([`Config::errorfile_paths`], [`Config::errorfile_contents`]) and the
@@ -22,6 +23,14 @@ use crate::http::errors::ERRORFILE_STATUSES;
 pub enum ErrorDecl {
     /// `errorfile CODE FILE`.
     File(ErrorFile),
+    /// `errorloc|errorloc302|errorloc303 CODE URL`: a redirect to `URL`
+    /// (302, or 303 for `errorloc303`) in place of the page for `CODE`.
+    Location {
+        place: Place,
+        status: u16,
+        redirect: u16,
+        url: String,
+    },
     /// `errorfiles NAME [CODE...]`: the pages of an `http-errors`
     /// section, all of them or only the statuses listed.
     Section {
@@ -68,8 +77,23 @@ pub(super) fn errorfile(ln: &Ln<'_>) -> Result<ErrorFile, Diagnostic> {
     })
 }
 
-/// `errorfile` and `errorfiles` in a proxy section.
+/// `errorfile`, `errorfiles` and `errorloc*` in a proxy section.
 pub(super) fn proxy_kw(px: &mut Proxy, ln: &Ln<'_>) -> Result<(), Diagnostic> {
+    if let kw @ ("errorloc" | "errorloc302" | "errorloc303") = ln.kw() {
+        if ln.arg(1).is_empty() || ln.arg(2).is_empty() {
+            return Err(ln.diag(format!(
+                "{kw} : expects <status_code> and <url> as arguments."
+            )));
+        }
+        ln.no_extra(3)?;
+        px.errors.push(ErrorDecl::Location {
+            place: ln.place(),
+            status: status(ln, kw, ln.arg(1))?,
+            redirect: if kw == "errorloc303" { 303 } else { 302 },
+            url: ln.arg(2).to_string(),
+        });
+        return Ok(());
+    }
     if ln.kw() == "errorfile" {
         let f = errorfile(ln)?;
         px.errors.push(ErrorDecl::File(f));
@@ -137,7 +161,7 @@ impl Config {
             .flat_map(|p| p.errors.iter())
             .filter_map(|d| match d {
                 ErrorDecl::File(f) => Some(&f.path),
-                ErrorDecl::Section { .. } => None,
+                ErrorDecl::Section { .. } | ErrorDecl::Location { .. } => None,
             });
         let in_sections = self
             .http_errors
@@ -189,6 +213,20 @@ fn page(cfg: &Config, f: &ErrorFile) -> Result<Arc<[u8]>, Diagnostic> {
     }
 }
 
+/// The response an `errorloc` line stands for: a redirect without a
+/// body that is not to be cached, as HAProxy builds it.
+fn location_page(redirect: u16, url: &str) -> Arc<[u8]> {
+    let reason = if redirect == 303 {
+        "See Other"
+    } else {
+        "Found"
+    };
+    let head = format!(
+        "HTTP/1.1 {redirect} {reason}\r\nCache-Control: no-cache\r\nContent-length: 0\r\nLocation: {url}\r\n\r\n"
+    );
+    Arc::from(head.into_bytes())
+}
+
 /// The pages of proxy `px`, by status, from its declarations in order.
 pub fn proxy_pages(cfg: &Config, px: &Proxy) -> Result<BTreeMap<u16, Arc<[u8]>>, Diagnostic> {
     let mut out = BTreeMap::new();
@@ -196,6 +234,14 @@ pub fn proxy_pages(cfg: &Config, px: &Proxy) -> Result<BTreeMap<u16, Arc<[u8]>>,
         match d {
             ErrorDecl::File(f) => {
                 out.insert(f.status, page(cfg, f)?);
+            }
+            ErrorDecl::Location {
+                status,
+                redirect,
+                url,
+                ..
+            } => {
+                out.insert(*status, location_page(*redirect, url));
             }
             ErrorDecl::Section { name, statuses, .. } => {
                 let Some(sec) = cfg.http_errors.iter().find(|s| &s.name == name) else {

@@ -128,6 +128,11 @@ pub(super) fn parse(
             g.tune_ssl_lifetime_s = v;
             Ok(())
         }
+        "zero-warning" => {
+            ln.no_extra(1)?;
+            g.zero_warning = true;
+            Ok(())
+        }
         "daemon" => {
             ln.no_extra(1)?;
             g.daemon = true;

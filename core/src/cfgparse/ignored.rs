@@ -15,9 +15,8 @@
 /// Sections skipped, with one warning on their first line.
 pub const SKIPPED_SECTIONS: &[&str] = &["resolvers", "mailers", "cache", "ring"];
 
-/// Sections refused: `userlist` guards `http-request auth` (ignoring it would
-/// open what it protects), `program` runs processes.
-pub const REJECTED_SECTIONS: &[&str] = &["userlist", "program"];
+/// Sections refused: `program` runs processes.
+pub const REJECTED_SECTIONS: &[&str] = &["program"];
 
 /// Global keywords accepted with a warning: process management, tuning of
 /// subsystems Sluice does not have. None changes where traffic goes, which servers are up,
@@ -136,22 +135,7 @@ pub const REFUSED_PROXY: &[(&str, &str)] = &[
     ("log-format-sd", "it changes what is logged"),
     ("log-tag", "it changes the tag of every log line"),
     ("error-log-format", "it changes what is logged"),
-    ("errorloc", "it changes what clients receive"),
-    ("errorloc302", "it changes what clients receive"),
-    ("errorloc303", "it changes what clients receive"),
     ("http-error", "it changes what clients receive"),
-    (
-        "stats",
-        "the stats page answers requests without a server (the stats socket is supported)",
-    ),
-    (
-        "hash-type",
-        "it changes which server a hash-based algorithm picks",
-    ),
-    (
-        "hash-balance-factor",
-        "it changes which server a hash-based algorithm picks",
-    ),
     ("rate-limit", "it limits the rate of new sessions"),
     ("compression", "it changes what clients receive"),
     (
@@ -215,15 +199,12 @@ pub const REFUSED_OPTIONS: &[(&str, &str)] = &[
         "it changes which request headers are forwarded",
     ),
     ("independent-streams", "it changes when timeouts fire"),
-    ("logasap", "it changes when and what is logged"),
     ("nolinger", "it resets connections instead of closing them"),
     ("prefer-last-server", "it changes which server is picked"),
-    ("ldap-check", "it decides which servers are up"),
-    ("mysql-check", "it decides which servers are up"),
-    ("pgsql-check", "it decides which servers are up"),
-    ("smtpchk", "it decides which servers are up"),
-    ("spop-check", "it decides which servers are up"),
-    ("ssl-hello-chk", "it decides which servers are up"),
+    (
+        "spop-check",
+        "it decides which servers are up by speaking SPOP, and Sluice has no SPOE",
+    ),
     ("external-check", "it decides which servers are up"),
 ];
 

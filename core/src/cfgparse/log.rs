@@ -150,6 +150,7 @@ pub(super) fn format_line(
             px.log_format = Some((ln.place(), v));
             px.options.httplog = false;
             px.options.httplog_clf = false;
+            px.options.httpslog = false;
             px.options.tcplog = false;
         }
         "unique-id-format" => px.unique_id_format = Some((ln.place(), v)),
@@ -249,11 +250,13 @@ pub(super) fn capture(
     Ok(())
 }
 
-/// `http-request capture EXPR len N` in a frontend declares a request
-/// capture slot at its line (HAProxy's `parse_http_req_capture`); the
-/// rule itself is built with the others.
+/// `http-request capture EXPR len N` in a frontend (or a defaults section,
+/// whose slots the frontends that inherit it number first) declares a
+/// request capture slot at its line (HAProxy's `parse_http_req_capture`);
+/// the rule itself is built with the others.
 pub(super) fn rule_capture_slot(px: &mut super::model::Proxy, ln: &Ln<'_>) {
-    if !px.kind.is_frontend() || ln.arg(1) != "capture" || ln.arg(3) != "len" {
+    let fe_or_def = px.kind.is_frontend() || px.kind == super::model::ProxyKind::Defaults;
+    if !fe_or_def || ln.arg(1) != "capture" || ln.arg(3) != "len" {
         return;
     }
     if let Ok(len) = ln.arg(4).parse::<u32>() {

@@ -33,10 +33,12 @@ mod peers;
 mod proxy;
 mod rules;
 mod server;
+pub mod stats;
 mod table;
 pub mod tls;
 pub mod tokenizer;
 pub mod units;
+pub mod userlist;
 
 use std::collections::BTreeMap;
 
@@ -228,6 +230,7 @@ enum Section {
     Defaults(usize),
     Proxy(usize),
     HttpErrors(usize),
+    Userlist(usize),
     /// A section Sluice skips (its keyword produced a warning or an error).
     Skipped,
 }
@@ -377,6 +380,7 @@ impl<'a> Parser<'a> {
             },
             Section::Proxy(i) => &self.cfg.proxies[i].name,
             Section::HttpErrors(i) => &self.cfg.http_errors[i].name,
+            Section::Userlist(i) => &self.cfg.userlists[i].name,
         }
     }
 
@@ -545,6 +549,7 @@ impl<'a> Parser<'a> {
             Section::Defaults(i) => self.proxy_kw(true, i, ln),
             Section::Proxy(i) => self.proxy_kw(false, i, ln),
             Section::HttpErrors(i) => errors::section_kw(&mut self.cfg.http_errors[i], ln),
+            Section::Userlist(i) => userlist::section_kw(&mut self.cfg.userlists[i], ln),
         }
     }
 
@@ -592,6 +597,7 @@ impl<'a> Parser<'a> {
             "backend" => self.start_proxy(ProxyKind::Backend, ln),
             "listen" => self.start_proxy(ProxyKind::Listen, ln),
             "http-errors" => self.start_http_errors(ln),
+            "userlist" => self.start_userlist(ln),
             kw if ignored::SKIPPED_SECTIONS.contains(&kw) => {
                 let msg = format!("section '{kw}' is not supported by Sluice and is ignored.");
                 self.diags.warn(ln.diag(msg));
@@ -625,6 +631,23 @@ impl<'a> Parser<'a> {
             tables: Vec::new(),
         });
         Ok(Section::Peers(self.cfg.peers.len() - 1))
+    }
+
+    /// `userlist NAME`.
+    fn start_userlist(&mut self, ln: &Ln<'_>) -> Result<Section, Diagnostic> {
+        let name = ln.arg(1);
+        if name.is_empty() {
+            return Err(ln.diag("'userlist' expects <name> as argument."));
+        }
+        check_name(ln, "userlist", name)?;
+        ln.no_extra(2)?;
+        self.cfg.userlists.push(userlist::UserlistDecl {
+            place: ln.place(),
+            name: name.to_string(),
+            users: Vec::new(),
+            groups: Vec::new(),
+        });
+        Ok(Section::Userlist(self.cfg.userlists.len() - 1))
     }
 
     /// `http-errors NAME`.

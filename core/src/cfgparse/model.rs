@@ -32,6 +32,8 @@ pub struct Config {
     pub local_peer: String,
     /// `http-errors` sections, in file order.
     pub http_errors: Vec<super::errors::HttpErrors>,
+    /// `userlist` sections, in file order.
+    pub userlists: Vec<super::userlist::UserlistDecl>,
     /// What the files of [`Config::errorfile_paths`] hold, read by the
     /// driver after parsing (the parser reads no file): the bytes, or why
     /// they could not be read. A file missing here is an error when the
@@ -86,6 +88,9 @@ pub struct Global {
     /// `strict-limits` (HAProxy 2.6's default) or `no strict-limits`: fail
     /// to start, rather than warn, when the descriptor limit cannot be set.
     pub strict_limits: bool,
+    /// `zero-warning`: any warning makes the configuration fail, as `-dW`
+    /// (HAProxy's `MODE_ZERO_WARNING`).
+    pub zero_warning: bool,
     /// `hard-stop-after T`: how long a soft stop may wait for the live
     /// connections before closing them (HAProxy's `global.hard_stop_after`).
     pub hard_stop_after_ms: Option<u32>,
@@ -182,6 +187,7 @@ impl Default for Global {
             ulimit_n: None,
             fd_hard_limit: None,
             strict_limits: true,
+            zero_warning: false,
             hard_stop_after_ms: None,
             log_tag: None,
             log_send_hostname: None,
@@ -471,8 +477,9 @@ impl Mode {
     }
 }
 
-/// `balance ALGO`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// `balance ALGO [args]` (HAProxy's `lbprm.algo` with `arg_str`,
+/// `arg_opt1..3`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Balance {
     #[default]
     RoundRobin,
@@ -480,6 +487,87 @@ pub enum Balance {
     LeastConn,
     First,
     Source,
+    /// `uri [whole] [len N] [depth N] [path-only]` (`len`/`depth` 0: none).
+    Uri {
+        whole: bool,
+        path_only: bool,
+        len: u32,
+        depth: u32,
+    },
+    /// `url_param NAME [check_post]`.
+    UrlParam {
+        name: String,
+        check_post: bool,
+    },
+    /// `hdr(NAME) [use_domain_only]`.
+    Hdr {
+        name: String,
+        use_domain_only: bool,
+    },
+    /// `random[(draws)]` (default 2 draws).
+    Random {
+        draws: u32,
+    },
+    /// `rdp-cookie[(NAME)]` (default `mstshash`).
+    RdpCookie {
+        name: String,
+    },
+    /// `hash EXPR`: the sample expression's text and where it was written.
+    Hash {
+        expr: String,
+        place: Place,
+    },
+}
+
+impl Balance {
+    /// The name HAProxy's stats show (`backend_lb_algo_str`; `random` is
+    /// missing there and shows as "unknown").
+    pub fn name(&self) -> &'static str {
+        match self {
+            Balance::RoundRobin => "roundrobin",
+            Balance::StaticRr => "static-rr",
+            Balance::LeastConn => "leastconn",
+            Balance::First => "first",
+            Balance::Source => "source",
+            Balance::Uri { .. } => "uri",
+            Balance::UrlParam { .. } => "url_param",
+            Balance::Hdr { .. } => "hdr",
+            Balance::RdpCookie { .. } => "rdp-cookie",
+            Balance::Hash { .. } => "hash",
+            Balance::Random { .. } => "unknown",
+        }
+    }
+
+    /// Algorithms that hash a key (HAProxy's `BE_LB_KIND_HI`): they follow
+    /// `hash-type`.
+    pub fn is_hash(&self) -> bool {
+        matches!(
+            self,
+            Balance::Source
+                | Balance::Uri { .. }
+                | Balance::UrlParam { .. }
+                | Balance::Hdr { .. }
+                | Balance::RdpCookie { .. }
+                | Balance::Hash { .. }
+        )
+    }
+
+    /// Algorithms that need HTTP (HAProxy's `BE_LB_NEED_HTTP`).
+    pub fn needs_http(&self) -> bool {
+        matches!(
+            self,
+            Balance::Uri { .. } | Balance::UrlParam { .. } | Balance::Hdr { .. }
+        )
+    }
+}
+
+/// `hash-type map-based|consistent [FUNCTION [avalanche]]` (HAProxy's
+/// `BE_LB_HASH_TYPE`, `BE_LB_HASH_FUNC`, `BE_LB_HASH_MOD` bits).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HashType {
+    pub consistent: bool,
+    pub func: crate::backend::lb::HashFn,
+    pub avalanche: bool,
 }
 
 /// `cookie NAME [rewrite|insert|prefix] [indirect] [nocache] [postonly]
@@ -610,6 +698,28 @@ pub struct TcpCheckLine {
     pub comment: Option<String>,
 }
 
+/// A protocol health check: HAProxy 2.6 builds each as a fixed tcp-check
+/// ruleset (`tcpcheck.c`'s `do_parse_*_opt`), and so does Sluice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProtoCheck {
+    /// `option redis-check`: `PING`, expect `+PONG`.
+    Redis,
+    /// `option ssl-hello-chk`: an SSLv3 client hello, expect a handshake
+    /// or alert record.
+    SslHello,
+    /// `option mysql-check [user U [post-41|pre-41]]`: read the server's
+    /// handshake; with a user, log in (no password) and quit.
+    Mysql { user: Option<String>, post41: bool },
+    /// `option pgsql-check user U`: a startup message, expect an
+    /// authentication request.
+    Pgsql { user: String },
+    /// `option smtpchk [HELO|EHLO domain]`: expect a 2xx greeting, send the
+    /// command (`HELO localhost` by default), expect 2xx.
+    Smtp { cmd: String },
+    /// `option ldap-check`: an anonymous bind, expect success.
+    Ldap,
+}
+
 /// `option httpchk [METHOD] [URI] [VERSION]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpChk {
@@ -632,19 +742,28 @@ pub struct ProxyOptions {
     pub httplog: bool,
     /// `option httplog clf`.
     pub httplog_clf: bool,
+    /// `option httpslog`: `httplog` with the TLS fields (`httplog` is set
+    /// too).
+    pub httpslog: bool,
     pub dontlognull: bool,
     /// `option dontlog-normal`: only streams that ended in error are logged.
     pub dontlog_normal: bool,
     /// `option log-separate-errors`: streams that ended in error are logged
     /// at level `err` instead of `info`.
     pub log_separate_errors: bool,
+    /// `option logasap`: an HTTP stream is logged once the response
+    /// headers are processed, a TCP stream once its server connection is
+    /// established (HAProxy's `PR_O_LOGASAP`).
+    pub logasap: bool,
     pub log_health_checks: bool,
     pub forwardfor: Option<ForwardFor>,
     pub http_conn_mode: HttpConnMode,
     pub httpchk: Option<HttpChk>,
     pub tcp_check: bool,
-    /// `option redis-check`: `PING`, expect `+PONG`.
-    pub redis_check: bool,
+    /// `option redis-check`, `ssl-hello-chk`, `mysql-check`, `pgsql-check`,
+    /// `smtpchk`, `ldap-check`: a protocol check (one of HAProxy's canned
+    /// tcp-check rulesets).
+    pub proto_check: Option<ProtoCheck>,
     /// `option persist`: a cookie or `use-server` may send to a down server.
     pub persist: bool,
 }
@@ -1031,6 +1150,10 @@ pub struct Proxy {
     pub default_server: ServerOptions,
     pub timeouts: Timeouts,
     pub balance: Balance,
+    /// `hash-type`.
+    pub hash_type: HashType,
+    /// `hash-balance-factor` (0: off).
+    pub hash_balance_factor: u32,
     /// `retries` (default 3).
     pub retries: u32,
     pub options: ProxyOptions,
@@ -1075,6 +1198,8 @@ pub struct Proxy {
     pub monitor_fail: Vec<MonitorFail>,
     /// `errorfile` and `errorfiles`, in order (inherited from `defaults`).
     pub errors: Vec<super::errors::ErrorDecl>,
+    /// `stats ...`: the stats page (inherited from `defaults`).
+    pub stats: Option<super::stats::StatsCfg>,
 }
 
 /// `monitor fail if|unless COND`.
@@ -1118,6 +1243,8 @@ impl Proxy {
             default_server: ServerOptions::default(),
             timeouts: Timeouts::default(),
             balance: Balance::RoundRobin,
+            hash_type: HashType::default(),
+            hash_balance_factor: 0,
             retries: 3,
             options: ProxyOptions::default(),
             http_reuse: HttpReuse::Safe,
@@ -1145,13 +1272,15 @@ impl Proxy {
             monitor_uri: None,
             monitor_fail: Vec::new(),
             errors: Vec::new(),
+            stats: None,
         }
     }
 
     /// A new `kind` section named `name` that starts from the settings of
     /// `defaults` (HAProxy's `proxy_preset_defaults` + `proxy_defproxy_cpy`):
     /// mode, maxconn, timeouts, balance, retries, options, http-reuse,
-    /// http-check, default-server, log, default_backend, and the rules and
+    /// http-check, default-server, log, default_backend (and, for a
+    /// frontend, the `http-request capture .. len` slots), and the rules and
     /// ACLs of a named defaults section. Binds, servers, `use_backend`,
     /// `stick` rules and stick tables are never inherited.
     pub fn inherit(kind: ProxyKind, name: &str, place: Place, defaults: &Proxy) -> Proxy {
@@ -1159,7 +1288,9 @@ impl Proxy {
         p.mode = defaults.mode;
         p.maxconn = defaults.maxconn;
         p.timeouts = defaults.timeouts;
-        p.balance = defaults.balance;
+        p.balance = defaults.balance.clone();
+        p.hash_type = defaults.hash_type;
+        p.hash_balance_factor = defaults.hash_balance_factor;
         p.retries = defaults.retries;
         p.options = defaults.options.clone();
         p.http_reuse = defaults.http_reuse;
@@ -1170,6 +1301,9 @@ impl Proxy {
         p.cookie = defaults.cookie.clone();
         if kind.is_frontend() || kind == ProxyKind::Defaults {
             p.default_backend = defaults.default_backend.clone();
+            // The capture slots of the defaults' `http-request capture ..
+            // len` rules (HAProxy copies `req_cap` and `nb_req_cap`).
+            p.captures = defaults.captures.clone();
         }
         // Rules and ACLs of a named defaults section run before the
         // proxy's own: they come first in its lists.
@@ -1187,6 +1321,7 @@ impl Proxy {
         p.unique_id_header = defaults.unique_id_header.clone();
         p.monitor_uri = defaults.monitor_uri.clone();
         p.errors = defaults.errors.clone();
+        p.stats = defaults.stats.clone();
         p
     }
 

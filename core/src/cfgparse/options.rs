@@ -2,7 +2,7 @@
 //! (HAProxy's `cfg_opts[]`, `cfg_opts2[]` and the special cases of
 //! `cfg_parse_listen()`).
 
-use super::model::{ForwardFor, HttpChk, HttpConnMode, Proxy, ProxyOptions};
+use super::model::{ForwardFor, HttpChk, HttpConnMode, ProtoCheck, Proxy, ProxyOptions};
 use super::proxy::{warn_if_not_cap, Cap};
 use super::{ignored, Diagnostic, Diags, Kwm, Ln};
 
@@ -17,6 +17,7 @@ const FLAGS: &[(&str, Field, Cap)] = &[
     ("splice-response", |o| &mut o.splice_response, Cap::Any),
     ("dontlognull", |o| &mut o.dontlognull, Cap::Frontend),
     ("dontlog-normal", |o| &mut o.dontlog_normal, Cap::Frontend),
+    ("logasap", |o| &mut o.logasap, Cap::Frontend),
     (
         "log-separate-errors",
         |o| &mut o.log_separate_errors,
@@ -53,7 +54,9 @@ pub(super) fn parse(
     }
     match name {
         "http-keep-alive" | "http-server-close" | "httpclose" => conn_mode(px, base, ln),
-        "tcplog" | "httplog" | "forwardfor" | "httpchk" | "tcp-check" | "redis-check" => {
+        "tcplog" | "httplog" | "httpslog" | "forwardfor" | "httpchk" | "tcp-check"
+        | "redis-check" | "ssl-hello-chk" | "mysql-check" | "pgsql-check" | "smtpchk"
+        | "ldap-check" => {
             if ln.kwm != Kwm::Std {
                 return Err(ln.diag(format!(
                     "negation/default is not supported for option '{name}'."
@@ -101,6 +104,7 @@ fn valued(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> 
             ln.no_extra(2)?;
             px.options.tcplog = true;
             px.options.httplog = false;
+            px.options.httpslog = false;
             px.log_format = None;
         }
         "httplog" => {
@@ -114,6 +118,15 @@ fn valued(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> 
             ln.no_extra(3)?;
             px.options.httplog = true;
             px.options.httplog_clf = clf;
+            px.options.httpslog = false;
+            px.options.tcplog = false;
+            px.log_format = None;
+        }
+        "httpslog" => {
+            ln.no_extra(2)?;
+            px.options.httplog = true;
+            px.options.httplog_clf = false;
+            px.options.httpslog = true;
             px.options.tcplog = false;
             px.log_format = None;
         }
@@ -122,27 +135,95 @@ fn valued(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> 
             if warn_if_not_cap(px, ln, "httpchk", Cap::Backend, d) {
                 px.options.httpchk = Some(httpchk(ln)?);
                 px.options.tcp_check = false;
-                px.options.redis_check = false;
+                px.options.proto_check = None;
             }
         }
-        "redis-check" => {
-            ln.no_extra(2)?;
-            if warn_if_not_cap(px, ln, "redis-check", Cap::Backend, d) {
-                px.options.redis_check = true;
-                px.options.tcp_check = false;
-                px.options.httpchk = None;
-            }
-        }
-        _ => {
+        "tcp-check" => {
             ln.no_extra(2)?;
             if warn_if_not_cap(px, ln, "tcp-check", Cap::Backend, d) {
                 px.options.tcp_check = true;
-                px.options.redis_check = false;
+                px.options.proto_check = None;
+                px.options.httpchk = None;
+            }
+        }
+        name => {
+            let pc = proto_check(name, ln)?;
+            if warn_if_not_cap(px, ln, name, Cap::Backend, d) {
+                px.options.proto_check = Some(pc);
+                px.options.tcp_check = false;
                 px.options.httpchk = None;
             }
         }
     }
     Ok(())
+}
+
+/// `option redis-check | ssl-hello-chk | ldap-check | mysql-check [user U
+/// [post-41|pre-41]] | pgsql-check user U | smtpchk [HELO|EHLO domain]`,
+/// with HAProxy 2.6's argument checks.
+fn proto_check(name: &str, ln: &Ln<'_>) -> Result<ProtoCheck, Diagnostic> {
+    let a = |i| ln.arg(i);
+    Ok(match name {
+        "redis-check" | "ssl-hello-chk" | "ldap-check" => {
+            ln.no_extra(2)?;
+            match name {
+                "redis-check" => ProtoCheck::Redis,
+                "ssl-hello-chk" => ProtoCheck::SslHello,
+                _ => ProtoCheck::Ldap,
+            }
+        }
+        "mysql-check" => {
+            ln.no_extra(5)?;
+            if a(2).is_empty() {
+                return Ok(ProtoCheck::Mysql {
+                    user: None,
+                    post41: true,
+                });
+            }
+            if a(2) != "user" {
+                return Err(ln.diag(format!(
+                    "'option mysql-check' only supports optional values: 'user' (got '{}').",
+                    a(2)
+                )));
+            }
+            if a(3).is_empty() {
+                return Err(ln.diag("'option mysql-check user' expects <username> as argument."));
+            }
+            let post41 = match a(4) {
+                "" | "post-41" => true,
+                "pre-41" => false,
+                other => {
+                    return Err(ln.diag(format!(
+                        "keyword 'user' only supports 'post-41' and 'pre-41' (got '{other}')."
+                    )))
+                }
+            };
+            ProtoCheck::Mysql {
+                user: Some(a(3).to_string()),
+                post41,
+            }
+        }
+        "pgsql-check" => {
+            ln.no_extra(4)?;
+            if a(2).is_empty() || a(3).is_empty() {
+                return Err(ln.diag("'option pgsql-check' expects 'user <username>' as argument."));
+            }
+            if a(2) != "user" {
+                return Err(ln.diag("'option pgsql-check' only supports optional values: 'user'."));
+            }
+            ProtoCheck::Pgsql {
+                user: a(3).to_string(),
+            }
+        }
+        _ => {
+            ln.no_extra(4)?;
+            let cmd = match (a(2), a(3)) {
+                (v @ ("HELO" | "EHLO"), dom) if !dom.is_empty() => format!("{v} {dom}"),
+                _ => "HELO localhost".to_string(),
+            };
+            ProtoCheck::Smtp { cmd }
+        }
+    })
 }
 
 /// `option forwardfor [except NET] [header NAME] [if-none]`.

@@ -102,6 +102,8 @@ pub(super) fn parse(
         }
         "timeout" => timeout(px, ln, d),
         "balance" => balance(px, ln, d),
+        "hash-type" => hash_type(px, ln, d),
+        "hash-balance-factor" => hash_balance_factor(px, ln),
         "cookie" => cookie(px, ln, d),
         "force-persist" | "ignore-persist" => rules::persist(px, ln, d),
         "retries" => retries(px, ln, d),
@@ -124,7 +126,10 @@ pub(super) fn parse(
             rules::http(px, ln, d)
         }
         "monitor-uri" => monitor_uri(px, ln, d),
-        "errorfile" | "errorfiles" => super::errors::proxy_kw(px, ln),
+        "stats" => super::stats::parse(px, ln),
+        "errorfile" | "errorfiles" | "errorloc" | "errorloc302" | "errorloc303" => {
+            super::errors::proxy_kw(px, ln)
+        }
         "monitor" => rules::monitor(px, ln, d),
         "disabled" | "enabled" => {
             ln.no_extra(1)?;
@@ -284,26 +289,229 @@ fn monitor_uri(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnos
 
 fn balance(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
     let algo = ln.arg(1);
+    // HAProxy: "balance " and the message of `backend_parse_balance`.
+    let err = |m: String| ln.diag(format!("balance {m}"));
     let b = match algo {
-        "roundrobin" => Balance::RoundRobin,
+        "roundrobin" | "" => Balance::RoundRobin,
         "static-rr" => Balance::StaticRr,
         "leastconn" => Balance::LeastConn,
         "first" => Balance::First,
         "source" => Balance::Source,
-        a if ["uri", "url_param", "random", "hash"].contains(&a)
-            || a.starts_with("hdr(")
-            || a.starts_with("rdp-cookie") =>
-        {
-            return Err(ln.diag(format!("'balance {a}' is not supported by Sluice yet.")))
+        a if a.starts_with("random") => {
+            let rest = &a["random".len()..];
+            // Like HAProxy, any word starting with "random" is random.
+            let draws = match rest.strip_prefix('(') {
+                None | Some(")") => 2,
+                Some(inner) => {
+                    let digits = inner.bytes().take_while(u8::is_ascii_digit).count();
+                    match inner[digits..].chars().next() {
+                        Some(')') => {}
+                        None => return Err(err("random : missing closing parenthesis.".into())),
+                        Some(c) => {
+                            return Err(err(format!(
+                                "random : unexpected character '{c}' after argument."
+                            )))
+                        }
+                    }
+                    let n: u32 = inner[..digits].parse().unwrap_or(0);
+                    if n < 1 {
+                        return Err(err("random : number of draws must be at least 1.".into()));
+                    }
+                    n
+                }
+            };
+            Balance::Random { draws }
         }
-        _ => return Err(ln.diag(
-            "balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.",
+        "uri" => {
+            let (mut whole, mut path_only, mut len, mut depth) = (false, false, 0, 0);
+            let mut i = 2;
+            while !ln.arg(i).is_empty() {
+                match ln.arg(i) {
+                    opt @ ("len" | "depth") => {
+                        let v: u32 = ln.arg(i + 1).parse().unwrap_or(0);
+                        if v == 0 {
+                            return Err(err(format!(
+                                "uri : '{opt}' expects a positive integer (got '{}').",
+                                ln.arg(i + 1)
+                            )));
+                        }
+                        if opt == "len" {
+                            len = v;
+                        } else {
+                            depth = v;
+                        }
+                        i += 2;
+                    }
+                    "whole" => {
+                        whole = true;
+                        i += 1;
+                    }
+                    "path-only" => {
+                        path_only = true;
+                        i += 1;
+                    }
+                    other => {
+                        return Err(err(format!(
+                            "uri only accepts parameters 'len', 'depth', 'path-only', and 'whole' (got '{other}')."
+                        )))
+                    }
+                }
+            }
+            Balance::Uri {
+                whole,
+                path_only,
+                len,
+                depth,
+            }
+        }
+        "url_param" => {
+            if ln.arg(2).is_empty() {
+                return Err(err("url_param requires an URL parameter name.".into()));
+            }
+            let check_post = match ln.arg(3) {
+                "" => false,
+                "check_post" => true,
+                o => {
+                    return Err(err(format!(
+                        "url_param only accepts 'check_post' modifier (got '{o}')."
+                    )))
+                }
+            };
+            Balance::UrlParam {
+                name: ln.arg(2).to_string(),
+                check_post,
+            }
+        }
+        "hash" => {
+            if ln.arg(2).is_empty() {
+                return Err(err("hash requires a sample expression.".into()));
+            }
+            if !ln.arg(3).is_empty() {
+                return Err(err(format!(
+                    "hash takes no other argument (got '{}').",
+                    ln.arg(3)
+                )));
+            }
+            Balance::Hash {
+                expr: ln.arg(2).to_string(),
+                place: ln.place(),
+            }
+        }
+        a if a.starts_with("hdr(") => {
+            let inner = &a[4..];
+            let name = match inner.find(')') {
+                Some(e) if e > 0 => &inner[..e],
+                _ => return Err(err("hdr requires an http header field name.".into())),
+            };
+            let use_domain_only = match ln.arg(2) {
+                "" => false,
+                "use_domain_only" => true,
+                o => {
+                    return Err(err(format!(
+                        "{a} only accepts 'use_domain_only' modifier (got '{o}')."
+                    )))
+                }
+            };
+            Balance::Hdr {
+                name: name.to_string(),
+                use_domain_only,
+            }
+        }
+        a if a.starts_with("rdp-cookie") => {
+            let rest = &a["rdp-cookie".len()..];
+            let name = if rest.is_empty() {
+                "mstshash"
+            } else {
+                match rest.strip_prefix('(').and_then(|r| r.find(')').map(|e| &r[..e])) {
+                    Some(n) if !n.is_empty() => n,
+                    _ => return Err(err("rdp-cookie : missing cookie name.".into())),
+                }
+            };
+            Balance::RdpCookie {
+                name: name.to_string(),
+            }
+        }
+        _ => return Err(err(
+            "only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.".into(),
         )),
     };
-    ln.no_extra(2)?;
+    if matches!(
+        b,
+        Balance::RoundRobin
+            | Balance::StaticRr
+            | Balance::LeastConn
+            | Balance::First
+            | Balance::Source
+    ) {
+        ln.no_extra(2)?;
+    }
     if warn_if_not_cap(px, ln, "balance", Cap::Backend, d) {
         px.balance = b;
     }
+    Ok(())
+}
+
+/// `hash-type map-based|consistent [sdbm|djb2|wt6|crc32 [avalanche]]`
+/// (HAProxy's `cfg_parse_listen`): without a function, sdbm, with
+/// avalanche for `consistent`.
+fn hash_type(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    use crate::backend::lb::HashFn;
+    let cap = warn_if_not_cap(px, ln, "hash-type", Cap::Backend, d);
+    let consistent = match ln.arg(1) {
+        "consistent" => true,
+        "map-based" => false,
+        "avalanche" => {
+            return Err(ln.diag(
+                "experimental feature 'hash-type avalanche' is not supported anymore, please use 'hash-type map-based sdbm avalanche' instead.",
+            ))
+        }
+        _ => return Err(ln.diag("'hash-type' only supports 'consistent' and 'map-based'.")),
+    };
+    let (func, avalanche) = match ln.arg(2) {
+        "" => (HashFn::Sdbm, consistent),
+        f => {
+            let func = match f {
+                "sdbm" => HashFn::Sdbm,
+                "djb2" => HashFn::Djb2,
+                "wt6" => HashFn::Wt6,
+                "crc32" => HashFn::Crc32,
+                _ => return Err(ln.diag(
+                    "'hash-type' only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash functions.",
+                )),
+            };
+            let avalanche =
+                match ln.arg(3) {
+                    "avalanche" => true,
+                    "" => false,
+                    _ => return Err(ln.diag(
+                        "'hash-type' only supports 'avalanche' as a modifier for hash functions.",
+                    )),
+                };
+            (func, avalanche)
+        }
+    };
+    if cap {
+        px.hash_type = crate::cfgparse::HashType {
+            consistent,
+            func,
+            avalanche,
+        };
+    }
+    Ok(())
+}
+
+/// `hash-balance-factor N`: 0 (off) or above 100.
+fn hash_balance_factor(px: &mut Proxy, ln: &Ln<'_>) -> Result<(), Diagnostic> {
+    if ln.arg(1).is_empty() {
+        return Err(ln.diag("'hash-balance-factor' expects an integer argument."));
+    }
+    // HAProxy reads it with atol(): leading digits, else 0.
+    let digits: String = ln.arg(1).chars().take_while(char::is_ascii_digit).collect();
+    let f: u32 = digits.parse().unwrap_or(u32::MAX);
+    if f != 0 && f <= 100 {
+        return Err(ln.diag("'hash-balance-factor' must be 0 or greater than 100."));
+    }
+    px.hash_balance_factor = f;
     Ok(())
 }
 

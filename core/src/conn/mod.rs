@@ -262,6 +262,9 @@ impl Engine {
         let Some(conn) = self.conns.get(c) else {
             return &mut [];
         };
+        if conn.flags.contains(CoFlags::DRAINING) {
+            return &mut self.drain_buf;
+        }
         if !conn.mux.installed() {
             if conn.xprt.is_tls() && !conn.flags.contains(CoFlags::ACCEPT_PROXY) {
                 return self.tls_recv_buf(c);
@@ -342,12 +345,6 @@ impl Engine {
         let Some(conn) = self.conns.get_mut(c) else {
             return;
         };
-        if !conn.mux.installed() {
-            if conn.xprt.is_tls() && !conn.flags.contains(CoFlags::ACCEPT_PROXY) {
-                return self.tls_on_recv(now, c, n);
-            }
-            return self.conn_handshake_recv(now, c, n);
-        }
         if conn.flags.contains(CoFlags::DRAINING) {
             // Thrown away (but read from the client all the same); the
             // peer's close ends the linger.
@@ -357,6 +354,12 @@ impl Engine {
                 f.bytes_in += n as u64;
             }
             return;
+        }
+        if !conn.mux.installed() {
+            if conn.xprt.is_tls() && !conn.flags.contains(CoFlags::ACCEPT_PROXY) {
+                return self.tls_on_recv(now, c, n);
+            }
+            return self.conn_handshake_recv(now, c, n);
         }
         if conn.xprt.is_tls() {
             return self.tls_on_recv(now, c, n);
@@ -583,6 +586,32 @@ impl Engine {
             .session
             .and_then(|s| self.sessions.get(s))
             .map(|se| se.fe);
+        let conn = &mut self.conns[c];
+        let sock = conn.sock;
+        let shut = conn.flags.contains(CoFlags::SOCK_WR_SH);
+        conn.flags |= CoFlags::SOCK_WR_SH;
+        if let Some(sid) = conn.mux.rx_stream() {
+            conn.mux.detach(sid);
+        }
+        self.linger_begin(now, c, fe);
+        if !shut {
+            self.shutdown_write(sock);
+        }
+        self.conn_update_interest(c);
+        true
+    }
+
+    /// Puts client connection `c` (of frontend `fe`) in a lingering close:
+    /// it leaves its session, gives its handshake buffer back, throws away
+    /// what it reads from now on, and is closed once the client closes or
+    /// after `timeout client-fin` (else `timeout client`, at most
+    /// [`LINGER_MAX_MS`]). The caller sends the FIN.
+    pub(crate) fn linger_begin(
+        &mut self,
+        now: Time,
+        c: Id<Conn>,
+        fe: Option<crate::proxy::ProxyId>,
+    ) {
         let ms = match fe.map(|fe| &self.proxies[fe].timeouts) {
             Some(t) => t.client_fin_ms.map(u64::from).unwrap_or_else(|| {
                 t.client_ms
@@ -592,29 +621,19 @@ impl Engine {
             None => LINGER_MAX_MS,
         };
         let conn = &mut self.conns[c];
-        let sock = conn.sock;
-        let shut = conn.flags.contains(CoFlags::SOCK_WR_SH);
-        conn.flags |= CoFlags::DRAINING | CoFlags::SOCK_WR_SH;
-        if let Some(sid) = conn.mux.rx_stream() {
-            conn.mux.detach(sid);
-        }
+        conn.flags |= CoFlags::DRAINING;
         conn.session = None;
         conn.linger_fe = fe;
         let hs = std::mem::take(&mut conn.hs);
         self.pool_release(hs);
         self.pool.cancel(BufWaiter::Conn(c));
         self.timers.arm(TimerKey::ConnHs(c), None);
-        if !shut {
-            self.shutdown_write(sock);
-        }
         if self.drain_buf.is_empty() {
             self.drain_buf = vec![0; DRAIN_BUF_LEN];
         }
         self.lingering += 1;
         self.timers
             .arm(TimerKey::ConnDrain(c), Some(now.add_ms(ms.max(1))));
-        self.conn_update_interest(c);
-        true
     }
 
     /// The lingering close of `c` is over (the client closed, failed, or
@@ -687,9 +706,17 @@ impl Engine {
 
     /// A handshake failed or timed out: log like HAProxy, close, drop the session.
     pub(crate) fn handshake_fail(&mut self, now: Time, c: Id<Conn>, why: ConnError) {
-        let Some(conn) = self.conns.get(c) else {
-            return;
-        };
+        let sess = self.handshake_log(c, why);
+        self.conn_close(now, c, CloseHow::Reset);
+        if let Some(sid) = sess {
+            self.session_free(now, sid);
+        }
+    }
+
+    /// Logs the handshake failure of `c` as HAProxy does (`fe/bind:
+    /// reason`); returns its session.
+    pub(crate) fn handshake_log(&mut self, c: Id<Conn>, why: ConnError) -> Option<Id<Session>> {
+        let conn = self.conns.get(c)?;
         let sess = conn.session;
         let src = conn.src;
         if let Some(sid) = sess {
@@ -714,9 +741,6 @@ impl Engine {
                 }
             }
         }
-        self.conn_close(now, c, CloseHow::Reset);
-        if let Some(sid) = sess {
-            self.session_free(now, sid);
-        }
+        sess
     }
 }

@@ -7,6 +7,7 @@
 //!  accepted ──(accept-proxy)──> handshake (ConnHs timer: timeout client) ──done──> session_complete
 //!  dialed ──L4 connected──> handshake (the stream's connect timeout) ──done──> back_connected
 //!  any failure before done: front: logged "fe/bind: SSL handshake failure" (ConnError::Ssl*), closed
+//!                                  after rustls's alert is written (a lingering close)
 //!                           back: a connection error of the stream (retries, 503)
 //! ```
 //!
@@ -160,6 +161,14 @@ impl Engine {
     pub(crate) fn tls_pump(&mut self, now: Time, c: Id<Conn>) {
         #[cfg(feature = "mutants")]
         let bug = self.opts.mutant == Some(crate::mutants::Mutant::TlsEofInRecord);
+        if self
+            .conns
+            .get(c)
+            .is_some_and(|x| x.flags.contains(CoFlags::DRAINING))
+        {
+            // Failed: only the alert still goes out.
+            return self.conn_update_interest(c);
+        }
         for _ in 0..PUMP_ROUNDS {
             let Some(Xprt::Tls(t)) = self.conns.get_mut(c).map(|x| &mut x.xprt) else {
                 return;
@@ -418,6 +427,11 @@ impl Engine {
             return (false, false, false);
         };
         let write = !t.tx_pending().is_empty();
+        if conn.flags.contains(CoFlags::DRAINING) {
+            // The alert of a failed handshake goes out; what the client
+            // still sends is thrown away until it closes.
+            return (true, write, false);
+        }
         let can_read = t.rx_room() && !t.flags.contains(TlsFlags::EOF_SEEN);
         if !t.flags.contains(TlsFlags::HS_DONE) {
             // A server connection still connecting waits for its L4.
@@ -492,6 +506,10 @@ impl Engine {
                 } else {
                     ConnError::SslHandshake
                 };
+                let alert = conn.xprt.tls().is_some_and(|t| !t.tx_pending().is_empty());
+                if alert && !eof && self.lingering < super::MAX_LINGERING {
+                    return self.tls_alert_close(now, c, why);
+                }
                 self.handshake_fail(now, c, why)
             }
             ConnSide::Back { .. } if !hs_done => {
@@ -505,6 +523,30 @@ impl Engine {
                 self.conn_failed(now, c);
             }
         }
+    }
+}
+
+impl Engine {
+    /// A client's handshake failed and rustls queued an alert saying why
+    /// (`handshake_failure`, `protocol_version`, `unrecognized_name`...):
+    /// logged and the session freed as any handshake failure, but the
+    /// connection writes the alert, then its FIN, and lingers (as
+    /// [`Engine::conn_linger`]) until the client closes or `timeout
+    /// client-fin` (else `timeout client`, at most [`super::LINGER_MAX_MS`])
+    /// passes: as OpenSSL does for HAProxy, the client learns the reason
+    /// instead of a reset.
+    fn tls_alert_close(&mut self, now: Time, c: Id<Conn>, why: ConnError) {
+        let sess = self.handshake_log(c, why);
+        let fe = sess.and_then(|s| self.sessions.get(s)).map(|se| se.fe);
+        if let Xprt::Tls(t) = &mut self.conns[c].xprt {
+            // The FIN follows the alert (`tls_on_sent`).
+            t.flags |= TlsFlags::SHUT_PENDING;
+        }
+        self.linger_begin(now, c, fe);
+        if let Some(sid) = sess {
+            self.session_free(now, sid);
+        }
+        self.conn_update_interest(c);
     }
 }
 

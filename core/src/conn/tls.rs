@@ -314,6 +314,9 @@ struct CertEntry {
     key: Arc<CertifiedKey>,
     /// The subject alternative DNS names, lower case.
     names: Vec<String>,
+    /// `names` are a crt-list line's filters (kept when the certificate
+    /// is replaced at run time).
+    filtered: bool,
 }
 
 /// Certificate selection by SNI (HAProxy's `ssl_sock_switchctx_cbk` /
@@ -324,17 +327,88 @@ struct CertEntry {
 /// first loaded), or nothing with `strict-sni`. A name that only a
 /// crt-list's negative filter (`!name`) names matches nothing: it is not
 /// looked up among the wildcards either (as HAProxy).
+///
+/// The table sits behind a lock so that `commit ssl cert` can replace a
+/// certificate (and the names it serves) for the handshakes that follow,
+/// while connections already made keep theirs (rustls holds the
+/// `CertifiedKey` it picked).
 #[derive(Debug)]
 pub struct SniResolver {
+    table: std::sync::RwLock<SniTable>,
+    strict: bool,
+}
+
+#[derive(Debug)]
+struct SniTable {
     certs: Vec<CertEntry>,
     exact: BTreeMap<String, Vec<usize>>,
     wild: BTreeMap<String, Vec<usize>>,
     /// The negative filters of crt-list lines (`!name`).
     neg_exact: std::collections::BTreeSet<String>,
-    strict: bool,
+}
+
+impl SniTable {
+    fn new(certs: Vec<CertEntry>, neg_exact: std::collections::BTreeSet<String>) -> SniTable {
+        let mut t = SniTable {
+            certs,
+            exact: BTreeMap::new(),
+            wild: BTreeMap::new(),
+            neg_exact,
+        };
+        t.index();
+        t
+    }
+
+    /// Rebuilds the name maps from the certificates' names.
+    fn index(&mut self) {
+        self.exact.clear();
+        self.wild.clear();
+        for (i, c) in self.certs.iter().enumerate() {
+            for n in &c.names {
+                match n.strip_prefix("*.") {
+                    Some(rest) => self.wild.entry(rest.to_string()).or_default().push(i),
+                    None => self.exact.entry(n.clone()).or_default().push(i),
+                }
+            }
+        }
+    }
 }
 
 impl SniResolver {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, SniTable> {
+        self.table.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The certificate files, in load order, with their certificate.
+    fn files(&self) -> Vec<(String, Arc<CertifiedKey>)> {
+        self.read()
+            .certs
+            .iter()
+            .map(|c| (c.file.clone(), c.key.clone()))
+            .collect()
+    }
+
+    /// Replaces the certificate loaded from `file` by `key` (serving the
+    /// names `names`, unless a crt-list line's filters name them) for the
+    /// handshakes to come; the number of entries replaced.
+    fn replace(&self, file: &str, key: &Arc<CertifiedKey>, names: &[String]) -> usize {
+        let mut t = self.table.write().unwrap_or_else(|e| e.into_inner());
+        let mut n = 0;
+        for c in t.certs.iter_mut().filter(|c| c.file == file) {
+            c.key = key.clone();
+            if !c.filtered {
+                c.names = names.to_vec();
+            }
+            n += 1;
+        }
+        if n > 0 {
+            t.index();
+        }
+        n
+    }
+}
+
+impl SniTable {
     fn pick(&self, list: &[usize], ch: &ClientHello<'_>) -> Option<usize> {
         list.iter()
             .copied()
@@ -350,7 +424,7 @@ impl SniResolver {
 
     /// The certificate for a ClientHello: its index, `None` for none
     /// (`strict-sni`).
-    fn select(&self, ch: &ClientHello<'_>) -> Option<usize> {
+    fn select(&self, ch: &ClientHello<'_>, strict: bool) -> Option<usize> {
         if let Some(name) = ch.server_name() {
             let name = name.to_ascii_lowercase();
             match self.exact.get(&name) {
@@ -366,7 +440,7 @@ impl SniResolver {
                 }
             }
         }
-        if self.strict {
+        if strict {
             return None;
         }
         // The default certificate, or one of the same name the client
@@ -379,19 +453,33 @@ impl SniResolver {
     }
 }
 
-impl ResolvesServerCert for SniResolver {
-    fn resolve(&self, ch: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.select(&ch).map(|i| self.certs[i].key.clone())
+impl SniResolver {
+    fn select(&self, ch: &ClientHello<'_>) -> Option<usize> {
+        self.read().select(ch, self.strict)
     }
 }
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, ch: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let t = self.read();
+        t.select(&ch, self.strict).map(|i| t.certs[i].key.clone())
+    }
+}
+
+/// rustls's error when the certificate resolver found none (`strict-sni`
+/// and an unknown name).
+const NO_CERT_RESOLVED: &str = "no server certificate chain resolved";
+/// TLS alert descriptions (RFC 8446 §6).
+const ALERT_PROTOCOL_VERSION: u8 = 70;
+const ALERT_UNRECOGNIZED_NAME: u8 = 112;
 
 /// The TLS context of a `bind` line.
 #[derive(Debug)]
 pub struct BindCtx {
     pub config: Arc<ServerConfig>,
-    /// The certificate files loaded, as named (`crt-base` applied), with
-    /// their leaf certificate (DER): `show ssl cert`.
-    pub files: Vec<(String, Vec<u8>)>,
+    /// The certificates, by file (`crt-base` applied): `show ssl cert`,
+    /// `commit ssl cert`.
+    resolver: Arc<SniResolver>,
     /// When crt-list lines carry options of their own: the context to
     /// switch to once the ClientHello chose a certificate (HAProxy's
     /// per-line `SSL_CTX`, `ssl_sock_switchctx_set`).
@@ -500,6 +588,7 @@ impl BindCtx {
                 let mut c = load_pem(env, &provider, &base_path(crt_base, &e.crt)).map_err(at)?;
                 if !e.filters.is_empty() {
                     c.names = e.filters.clone();
+                    c.filtered = true;
                 }
                 neg_exact.extend(e.negative.iter().cloned());
                 certs.push(c);
@@ -512,25 +601,8 @@ impl BindCtx {
         if certs.is_empty() {
             return Err("no SSL certificate found in the 'crt' / 'crt-list' locations.".into());
         }
-        let mut exact: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        let mut wild: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (i, c) in certs.iter().enumerate() {
-            for n in &c.names {
-                match n.strip_prefix("*.") {
-                    Some(rest) => wild.entry(rest.to_string()).or_default().push(i),
-                    None => exact.entry(n.clone()).or_default().push(i),
-                }
-            }
-        }
-        let files: Vec<(String, Vec<u8>)> = certs
-            .iter()
-            .map(|c| (c.file.clone(), c.key.cert[0].as_ref().to_vec()))
-            .collect();
         let resolver = Arc::new(SniResolver {
-            certs,
-            exact,
-            wild,
-            neg_exact,
+            table: std::sync::RwLock::new(SniTable::new(certs, neg_exact)),
             strict: t.strict_sni,
         });
         let base = Arc::new(server_config(
@@ -567,7 +639,7 @@ impl BindCtx {
                 });
             }
             Some(Arc::new(CtxSwitch {
-                resolver,
+                resolver: resolver.clone(),
                 configs,
                 base: base.clone(),
             }))
@@ -576,10 +648,84 @@ impl BindCtx {
         };
         Ok(BindCtx {
             config: base,
-            files,
+            resolver,
             switch,
         })
     }
+
+    /// The certificate files of the line, in load order, with their
+    /// certificate (HAProxy's `ckch_inst` of the line).
+    pub fn cert_files(&self) -> Vec<(String, Arc<CertifiedKey>)> {
+        self.resolver.files()
+    }
+
+    /// `commit ssl cert`: the certificate of `file` becomes `key` for the
+    /// handshakes to come; the number of certificates replaced.
+    pub fn replace_cert(&self, file: &str, key: &Arc<CertifiedKey>) -> usize {
+        self.resolver.replace(file, key, &cert_names(key))
+    }
+}
+
+/// The DNS names a certificate serves (its subject alternative names),
+/// lower case.
+pub fn cert_names(key: &CertifiedKey) -> Vec<String> {
+    key.cert
+        .first()
+        .and_then(|c| webpki::EndEntityCert::try_from(c).ok())
+        .map(|ee| {
+            ee.valid_dns_names()
+                .map(|n| n.to_ascii_lowercase())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A chain and, when the payload holds one, its key.
+pub type CertPayload = (
+    Vec<CertificateDer<'static>>,
+    Option<Arc<dyn rustls::sign::SigningKey>>,
+);
+
+/// A certificate file's contents as `set ssl cert` gets them (HAProxy's
+/// `ssl_sock_load_pem_into_ckch` from a buffer): the chain, and the key
+/// when the payload holds one (else the caller keeps the current one).
+pub fn parse_cert_payload(
+    provider: &CryptoProvider,
+    path: &str,
+    pem: &[u8],
+) -> Result<CertPayload, String> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("unable to load certificate from file '{path}'.\n"))?;
+    if chain.is_empty() || webpki::EndEntityCert::try_from(&chain[0]).is_err() {
+        return Err(format!("unable to load certificate from file '{path}'.\n"));
+    }
+    let key = match PrivateKeyDer::from_pem_slice(pem) {
+        Ok(der) => Some(
+            provider
+                .key_provider
+                .load_private_key(der)
+                .map_err(|_| format!("unable to load private key from file '{path}'.\n"))?,
+        ),
+        Err(rustls::pki_types::pem::Error::NoItemsFound) => None,
+        Err(_) => return Err(format!("unable to load private key from file '{path}'.\n")),
+    };
+    Ok((chain, key))
+}
+
+/// A private key alone (`set ssl cert FILE.key`, HAProxy's
+/// `ssl_sock_load_key_into_ckch`).
+pub fn parse_key_payload(
+    provider: &CryptoProvider,
+    path: &str,
+    pem: &[u8],
+) -> Result<Arc<dyn rustls::sign::SigningKey>, String> {
+    let err = || format!("unable to load private key from file '{path}'.\n");
+    let der = PrivateKeyDer::from_pem_slice(pem).map_err(|_| err())?;
+    provider
+        .key_provider
+        .load_private_key(der)
+        .map_err(|_| err())
 }
 
 /// A rustls server configuration for the settings `t` (a `bind` line's,
@@ -625,9 +771,9 @@ pub struct SrvCtx {
     /// else `verifyhost`, else the server's address (checked only when
     /// one of them is set, as HAProxy does).
     pub name: ServerName<'static>,
-    /// `crt`: the client certificate's file and leaf (DER), for `show
-    /// ssl cert`.
-    pub crt_file: Option<(String, Vec<u8>)>,
+    /// `crt`: the client certificate's file and the certificate, for
+    /// `show ssl cert` and `commit ssl cert`.
+    crt: Option<(String, Arc<ClientCert>)>,
 }
 
 /// A provider restricted to the configured suites, in the configured
@@ -794,13 +940,20 @@ fn load_pem(env: &TlsEnv, provider: &CryptoProvider, path: &str) -> Result<CertE
         file: path.to_string(),
         key: Arc::new(key),
         names,
+        filtered: false,
     })
 }
 
 /// `server ... crt FILE`: the certificate presented when the server asks
 /// for one.
 #[derive(Debug)]
-struct ClientCert(Arc<CertifiedKey>);
+struct ClientCert(std::sync::RwLock<Arc<CertifiedKey>>);
+
+impl ClientCert {
+    fn get(&self) -> Arc<CertifiedKey> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
 
 impl rustls::client::ResolvesClientCert for ClientCert {
     fn resolve(
@@ -808,7 +961,7 @@ impl rustls::client::ResolvesClientCert for ClientCert {
         _root_hint_subjects: &[&[u8]],
         _sigschemes: &[SignatureScheme],
     ) -> Option<Arc<CertifiedKey>> {
-        Some(self.0.clone())
+        Some(self.get())
     }
 
     fn has_certs(&self) -> bool {
@@ -955,8 +1108,9 @@ impl SrvCtx {
             Some(crt) => {
                 // `crt`: the client certificate presented to the server.
                 let e = load_pem(env, &provider, &base_path(&global.crt_base, crt))?;
-                crt_file = Some((e.file.clone(), e.key.cert[0].as_ref().to_vec()));
-                builder.with_client_cert_resolver(Arc::new(ClientCert(e.key)))
+                let cc = Arc::new(ClientCert(std::sync::RwLock::new(e.key)));
+                crt_file = Some((e.file.clone(), cc.clone()));
+                builder.with_client_cert_resolver(cc)
             }
         };
         config.alpn_protocols = alpn(&t.common);
@@ -974,8 +1128,25 @@ impl SrvCtx {
         Ok(SrvCtx {
             config: Arc::new(config),
             name,
-            crt_file,
+            crt: crt_file,
         })
+    }
+
+    /// `crt`: the file and its certificate.
+    pub fn crt_file(&self) -> Option<(&str, Arc<CertifiedKey>)> {
+        self.crt.as_ref().map(|(f, c)| (f.as_str(), c.get()))
+    }
+
+    /// `commit ssl cert`: the client certificate of `file` becomes `key`
+    /// for the connections to come; whether it was this one.
+    pub fn replace_cert(&self, file: &str, key: &Arc<CertifiedKey>) -> bool {
+        match &self.crt {
+            Some((f, c)) if f == file => {
+                *c.0.write().unwrap_or_else(|e| e.into_inner()) = key.clone();
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -1229,6 +1400,38 @@ impl Tls {
     /// and runs it. Returns whether anything moved, or rustls's verdict on
     /// a bad peer (an end of input inside a record is one).
     pub(crate) fn absorb(&mut self) -> Result<bool, rustls::Error> {
+        let r = self.absorb_records();
+        if let Err(e) = &r {
+            self.alert_as_openssl(e);
+        }
+        r
+    }
+
+    /// A refused ClientHello's alert, as OpenSSL words it for HAProxy:
+    /// rustls answers a client below TLS 1.2 `handshake_failure` where
+    /// OpenSSL says `protocol_version`, and a name `strict-sni` has no
+    /// certificate for `access_denied` where HAProxy says
+    /// `unrecognized_name`. Only the lone cleartext alert record rustls
+    /// queued before any handshake message is rewritten.
+    fn alert_as_openssl(&mut self, e: &rustls::Error) {
+        use rustls::{Error, PeerIncompatible as P};
+        let desc = match e {
+            Error::PeerIncompatible(
+                P::SignatureAlgorithmsExtensionRequired
+                | P::SupportedVersionsExtensionRequired
+                | P::Tls12NotOffered
+                | P::Tls12NotOfferedOrEnabled,
+            ) => ALERT_PROTOCOL_VERSION,
+            Error::General(m) if m == NO_CERT_RESOLVED => ALERT_UNRECOGNIZED_NAME,
+            _ => return,
+        };
+        let tx = &mut self.tx[self.tx_off..];
+        if tx.len() == 7 && tx[0] == 0x15 && tx[3..5] == [0, 2] {
+            tx[6] = desc;
+        }
+    }
+
+    fn absorb_records(&mut self) -> Result<bool, rustls::Error> {
         let mut progress = false;
         if self.accepting.is_some() {
             progress = self.absorb_hello()?;
@@ -1362,6 +1565,11 @@ impl Tls {
             Connection::Server(s) => s.server_name(),
             Connection::Client(_) => None,
         }
+    }
+
+    /// `ssl_fc_is_resumed`: the handshake resumed a session.
+    pub fn resumed(&self) -> bool {
+        self.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
     }
 
     /// `ssl_fc_alpn`.

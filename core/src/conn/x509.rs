@@ -40,19 +40,24 @@ pub struct CertInfo<'a> {
     pub subject: &'a [u8],
 }
 
-/// Reads the serial, issuer and subject of a DER certificate.
-pub fn cert_info(cert: &[u8]) -> Option<CertInfo<'_>> {
+/// The fields of a DER certificate's `tbsCertificate` from the serial on
+/// (after the optional `[0] EXPLICIT` version).
+fn tbs_fields(cert: &[u8]) -> Option<&[u8]> {
     let (0x30, c, _) = der(cert)? else {
         return None;
     };
     let (0x30, tbs, _) = der(c)? else {
         return None;
     };
-    let mut rest = tbs;
-    // [0] EXPLICIT version, optional.
-    if rest.first() == Some(&0xa0) {
-        rest = der(rest)?.2;
+    if tbs.first() == Some(&0xa0) {
+        return Some(der(tbs)?.2);
     }
+    Some(tbs)
+}
+
+/// Reads the serial, issuer and subject of a DER certificate.
+pub fn cert_info(cert: &[u8]) -> Option<CertInfo<'_>> {
+    let rest = tbs_fields(cert)?;
     let (0x02, serial, rest) = der(rest)? else {
         return None;
     };
@@ -69,6 +74,180 @@ pub fn cert_info(cert: &[u8]) -> Option<CertInfo<'_>> {
         issuer,
         subject,
     })
+}
+
+/// What `show ssl cert FILE` prints of a certificate beyond [`CertInfo`]
+/// (HAProxy's `show_cert_detail`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertDetail {
+    /// `notBefore` / `notAfter` as OpenSSL's `ASN1_TIME_print`:
+    /// `Dec  6 05:01:15 2026 GMT`.
+    pub not_before: String,
+    pub not_after: String,
+    /// The subject alternative names, as HAProxy's
+    /// `ssl_sock_get_san_oneline`: `DNS:a.test, DNS:www.a.test` (names of
+    /// other kinds leave an empty item, as there).
+    pub san: String,
+    /// The key, as `cert_get_pkey_algo`: `EC256`, `RSA2048`; `None` for
+    /// another kind (Ed25519), for which HAProxy stops the details there.
+    pub algo: Option<String>,
+}
+
+/// Reads the validity, subject alternative names and key of a DER
+/// certificate.
+pub fn cert_detail(cert: &[u8]) -> Option<CertDetail> {
+    let rest = tbs_fields(cert)?;
+    let (_, _serial, rest) = der(rest)?;
+    let (_, _sig, rest) = der(rest)?;
+    let (_, _issuer, rest) = der(rest)?;
+    let (0x30, validity, rest) = der(rest)? else {
+        return None;
+    };
+    let (t1, nb, v) = der(validity)?;
+    let (t2, na, _) = der(v)?;
+    let (_, _subject, rest) = der(rest)?;
+    let (0x30, spki, mut rest) = der(rest)? else {
+        return None;
+    };
+    let mut san = String::new();
+    // Optional [1] and [2] unique ids, then [3] extensions.
+    while let Some((tag, body, next)) = der(rest) {
+        rest = next;
+        if tag != 0xa3 {
+            continue;
+        }
+        let (0x30, mut exts, _) = der(body)? else {
+            return None;
+        };
+        while !exts.is_empty() {
+            let (0x30, ext, next) = der(exts)? else {
+                return None;
+            };
+            exts = next;
+            let (0x06, oid, mut e) = der(ext)? else {
+                return None;
+            };
+            if oid != [0x55, 0x1d, 0x11] {
+                continue;
+            }
+            if e.first() == Some(&0x01) {
+                e = der(e)?.2;
+            }
+            let (0x04, value, _) = der(e)? else {
+                return None;
+            };
+            let (0x30, mut names, _) = der(value)? else {
+                return None;
+            };
+            let mut first = true;
+            while !names.is_empty() {
+                let (tag, n, next) = der(names)?;
+                names = next;
+                if !first {
+                    san.push_str(", ");
+                }
+                first = false;
+                if tag == 0x82 {
+                    san.push_str("DNS:");
+                    san.push_str(&String::from_utf8_lossy(n));
+                }
+            }
+        }
+    }
+    Some(CertDetail {
+        not_before: asn1_time(t1, nb)?,
+        not_after: asn1_time(t2, na)?,
+        san,
+        algo: pkey_algo(spki),
+    })
+}
+
+/// A UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`) as
+/// OpenSSL prints it.
+fn asn1_time(tag: u8, v: &[u8]) -> Option<String> {
+    let s = core::str::from_utf8(v).ok()?;
+    let s = s.strip_suffix('Z')?;
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (year, rest) = match (tag, s.len()) {
+        (0x17, 12) => {
+            let yy: u32 = s[..2].parse().ok()?;
+            (if yy < 50 { 2000 + yy } else { 1900 + yy }, &s[2..])
+        }
+        (0x18, 14) => (s[..4].parse().ok()?, &s[4..]),
+        _ => return None,
+    };
+    let num = |i: usize| -> Option<u32> { rest.get(i..i + 2)?.parse().ok() };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.get(usize::try_from(num(0)?.checked_sub(1)?).ok()?)?;
+    Some(format!(
+        "{month} {:>2} {:02}:{:02}:{:02} {year} GMT",
+        num(2)?,
+        num(4)?,
+        num(6)?,
+        num(8)?
+    ))
+}
+
+/// `EC256`, `RSA2048`, `DSA1024` from a SubjectPublicKeyInfo's contents.
+fn pkey_algo(spki: &[u8]) -> Option<String> {
+    let (0x30, alg, rest) = der(spki)? else {
+        return None;
+    };
+    let (0x06, oid, params) = der(alg)? else {
+        return None;
+    };
+    const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    const EC: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+    const DSA: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01];
+    // The number of significant bits of a big-endian INTEGER's contents.
+    let bits = |n: &[u8]| -> usize {
+        let n: &[u8] = {
+            let i = n.iter().position(|&b| b != 0).unwrap_or(n.len());
+            &n[i..]
+        };
+        match n.first() {
+            None => 0,
+            Some(&b) => (n.len() - 1) * 8 + (8 - b.leading_zeros() as usize),
+        }
+    };
+    if oid == RSA {
+        let (0x03, key, _) = der(rest)? else {
+            return None;
+        };
+        let (0x30, seq, _) = der(key.get(1..)?)? else {
+            return None;
+        };
+        let (0x02, n, _) = der(seq)? else {
+            return None;
+        };
+        Some(format!("RSA{}", bits(n)))
+    } else if oid == EC {
+        let (0x06, curve, _) = der(params)? else {
+            return None;
+        };
+        let b = match curve {
+            [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07] => 256,
+            [0x2b, 0x81, 0x04, 0x00, 0x22] => 384,
+            [0x2b, 0x81, 0x04, 0x00, 0x23] => 521,
+            [0x2b, 0x81, 0x04, 0x00, 0x0a] => 256,
+            _ => return None,
+        };
+        Some(format!("EC{b}"))
+    } else if oid == DSA {
+        let (0x30, p, _) = der(params)? else {
+            return None;
+        };
+        let (0x02, p, _) = der(p)? else {
+            return None;
+        };
+        Some(format!("DSA{}", bits(p)))
+    } else {
+        None
+    }
 }
 
 /// OpenSSL's short names of the attribute types HAProxy shows.

@@ -40,28 +40,15 @@ impl fmt::Display for StartError {
 /// Resolves a host name and port to a socket address (the driver's job).
 pub type Resolver<'a> = &'a dyn Fn(&str, u16) -> Option<SocketAddr>;
 
-/// The steps of a scripted check after its connect: `option redis-check`'s,
-/// or the `tcp-check` rules under `option tcp-check` (none: a connect-only
-/// check, as HAProxy's rule-less `tcp-check`).
+/// The steps of a scripted check after its connect: a protocol check's
+/// (`option redis-check`, `mysql-check`...), or the `tcp-check` rules under
+/// `option tcp-check` (none: a connect-only check, as HAProxy's rule-less
+/// `tcp-check`).
 fn check_script(p: &crate::cfgparse::Proxy) -> Option<std::sync::Arc<[CheckStep]>> {
-    use crate::backend::server::CheckMatch;
+    use crate::backend::server::{CheckExpect, CheckMatch};
     use crate::cfgparse::{TcpCheckMatch, TcpCheckRule};
-    if p.options.redis_check {
-        // HAProxy's redis-check ruleset: PING, then `+PONG`.
-        let steps = vec![
-            CheckStep::Send(b"PING\r\n".to_vec()),
-            CheckStep::Expect {
-                negate: false,
-                matcher: CheckMatch::Bytes {
-                    text: "+PONG".into(),
-                    bytes: b"+PONG".to_vec(),
-                },
-                min_recv: 0,
-                step: 2,
-                comment: None,
-            },
-        ];
-        return Some(steps.into());
+    if let Some(pc) = &p.options.proto_check {
+        return Some(proto_check_script(pc).into());
     }
     if !p.options.tcp_check {
         return None;
@@ -76,7 +63,10 @@ fn check_script(p: &crate::cfgparse::Proxy) -> Option<std::sync::Arc<[CheckStep]
         let step = i + 1 + usize::from(implicit);
         match &l.rule {
             TcpCheckRule::Connect { .. } => {}
-            TcpCheckRule::Send(b) => steps.push(CheckStep::Send(b.clone())),
+            TcpCheckRule::Send(b) => steps.push(CheckStep::Send {
+                bytes: b.clone(),
+                unix_time_at: None,
+            }),
             TcpCheckRule::Expect {
                 negate,
                 pattern,
@@ -93,18 +83,189 @@ fn check_script(p: &crate::cfgparse::Proxy) -> Option<std::sync::Arc<[CheckStep]
                         binary: *binary,
                     },
                 };
-                steps.push(CheckStep::Expect {
-                    negate: *negate,
-                    matcher,
-                    min_recv: min_recv.map_or(0, |m| m as usize),
-                    step,
-                    comment: l.comment.clone(),
-                });
+                let mut e = CheckExpect::new(matcher, step);
+                e.negate = *negate;
+                e.min_recv = min_recv.map(|m| m as usize);
+                e.comment = l.comment.clone();
+                steps.push(CheckStep::Expect(Box::new(e)));
             }
         }
     }
     // Nothing after the connect: a connect check (`L4OK`).
     (!steps.is_empty()).then(|| steps.into())
+}
+
+/// HAProxy 2.6's canned ruleset of a protocol check (`tcpcheck.c`'s
+/// `do_parse_*_opt`), as check steps. Step numbers count the connect.
+fn proto_check_script(pc: &crate::cfgparse::ProtoCheck) -> Vec<CheckStep> {
+    use crate::backend::server::{CheckExpect, CheckMatch, CheckMsg, CustomExpect};
+    use crate::cfgparse::ProtoCheck;
+    let send = |bytes: Vec<u8>| CheckStep::Send {
+        bytes,
+        unix_time_at: None,
+    };
+    let re = |text: &str, binary: bool| CheckMatch::Regex {
+        re: crate::sample::Regex::new(text, false).expect("fixed pattern"),
+        binary,
+    };
+    let expect = |m: CheckMatch, step: usize, f: &dyn Fn(&mut CheckExpect)| {
+        let mut e = CheckExpect::new(m, step);
+        e.proto = true;
+        f(&mut e);
+        CheckStep::Expect(Box::new(e))
+    };
+    let payload = |from: usize, ltrim_space: bool, cut_crlf: bool| CheckMsg::Payload {
+        from,
+        ltrim_space,
+        cut_crlf,
+    };
+    match pc {
+        ProtoCheck::Redis => vec![
+            send(b"*1\r\n$4\r\nPING\r\n".to_vec()),
+            expect(
+                CheckMatch::Bytes {
+                    text: "+PONG\r\n".into(),
+                    bytes: b"+PONG\r\n".to_vec(),
+                },
+                2,
+                &|e| {
+                    e.err_status = "L7STS";
+                    e.on_error = Some(payload(0, false, true));
+                    e.on_success = Some(CheckMsg::Text("Redis server is ok".into()));
+                },
+            ),
+        ],
+        ProtoCheck::SslHello => vec![
+            CheckStep::Send {
+                bytes: sslv3_client_hello(),
+                unix_time_at: Some(11),
+            },
+            expect(re("^1[56]", true), 2, &|e| {
+                e.min_recv = Some(5);
+                e.ok_status = "L6OK";
+                e.err_status = "L6RSP";
+                e.tout_status = "L6TOUT";
+            }),
+        ],
+        ProtoCheck::Smtp { cmd } => {
+            let code = |e: &mut CheckExpect| {
+                e.min_recv = Some(4);
+                e.err_status = "L7STS";
+                e.on_error = Some(payload(4, true, true));
+                e.status_code = Some((0, 3));
+            };
+            vec![
+                expect(re("^[0-9]{3}[ \r]", false), 2, &|e| {
+                    e.min_recv = Some(4);
+                    e.on_error = Some(payload(0, false, true));
+                }),
+                expect(re("^2[0-9]{2}[ \r]", false), 3, &code),
+                send(format!("{cmd}\r\n").into_bytes()),
+                expect(
+                    re("^(2[0-9]{2}-[^\r]*\r\n)*2[0-9]{2}[ \r]", false),
+                    5,
+                    &|e| {
+                        code(e);
+                        e.min_recv = None;
+                        e.on_success = Some(payload(4, true, true));
+                    },
+                ),
+                send(b"QUIT\r\n".to_vec()),
+                expect(re("^2[0-9]{2}[- \r]", false), 7, &|e| {
+                    code(e);
+                    e.on_success = Some(payload(4, true, true));
+                }),
+            ]
+        }
+        ProtoCheck::Pgsql { user } => {
+            // A startup message: length, protocol 3.0, "user", the name.
+            let mut m = (15 + user.len() as u32).to_be_bytes().to_vec();
+            m.extend_from_slice(b"\x00\x03\x00\x00user\x00");
+            m.extend_from_slice(user.as_bytes());
+            m.extend_from_slice(b"\x00\x00");
+            vec![
+                send(m),
+                expect(re("^E", false), 3, &|e| {
+                    e.negate = true;
+                    e.min_recv = Some(5);
+                    e.on_error = Some(payload(6, false, false));
+                }),
+                // An authentication request (`R`) that asks for no
+                // password or a supported method.
+                expect(
+                    re(
+                        "^52000000[A-Z0-9]{2}000000(00|02|03|04|05|06|07|09|0A)",
+                        true,
+                    ),
+                    4,
+                    &|e| {
+                        e.min_recv = Some(9);
+                        e.err_status = "L7STS";
+                        e.on_success = Some(CheckMsg::Text("PostgreSQL server is ok".into()));
+                        e.on_error = Some(CheckMsg::Text("PostgreSQL unknown error".into()));
+                    },
+                ),
+            ]
+        }
+        ProtoCheck::Mysql { user, post41 } => {
+            let mut steps = Vec::new();
+            let mut step = 2;
+            if let Some(u) = user {
+                steps.push(send(mysql_login(u, *post41)));
+                step += 1;
+            }
+            let custom = |c| CheckMatch::Custom(c);
+            steps.push(expect(custom(CustomExpect::MysqlInitHs), step, &|_| {}));
+            if user.is_some() {
+                steps.push(expect(custom(CustomExpect::MysqlOk), step + 1, &|_| {}));
+            }
+            steps
+        }
+        ProtoCheck::Ldap => vec![
+            // An anonymous LDAPv3 simple bind, message id 1.
+            send(b"\x30\x0c\x02\x01\x01\x60\x07\x02\x01\x03\x04\x00\x80\x00".to_vec()),
+            expect(re("^30", true), 2, &|e| {
+                e.min_recv = Some(14);
+                e.on_error = Some(CheckMsg::Text("Not LDAPv3 protocol".into()));
+            }),
+            expect(CheckMatch::Custom(CustomExpect::LdapBindRsp), 3, &|_| {}),
+        ],
+    }
+}
+
+/// The SSLv3 client hello of `option ssl-hello-chk` (RFC 2246 A.3/A.4):
+/// 39 common cipher suites, no compression; the Unix time at offset 11
+/// is written when sent.
+fn sslv3_client_hello() -> Vec<u8> {
+    let mut h = vec![
+        0x16, 0x03, 0x00, 0x00, 0x79, 0x01, 0x00, 0x00, 0x75, 0x03, 0x00,
+    ];
+    h.extend_from_slice(&[0; 4]);
+    h.extend_from_slice(b"HAPROXYSSLCHK\nHAPROXYSSLCHK\n");
+    h.extend_from_slice(&[0x00, 0x00, 0x4e]);
+    for c in (0x01u16..=0x1b).chain(0x2f..=0x3a) {
+        h.extend_from_slice(&c.to_be_bytes());
+    }
+    h.extend_from_slice(&[0x01, 0x00]);
+    debug_assert_eq!(h.len(), 5 + 0x79);
+    h
+}
+
+/// `option mysql-check user U`: a login packet without password (4.1 or
+/// pre-4.1 format), then `COM_QUIT`.
+fn mysql_login(user: &str, post41: bool) -> Vec<u8> {
+    let len = user.len() + 7 + if post41 { 27 } else { 0 };
+    let mut m = vec![len as u8, (len >> 8) as u8, (len >> 16) as u8, 1];
+    if post41 {
+        // Capabilities, max packet, UTF-8, 23 zero bytes.
+        m.extend_from_slice(&[0x00, 0x82, 0x00, 0x00, 0x00, 0x80, 0x00, 0x01, 0x21]);
+        m.extend_from_slice(&[0; 23]);
+    } else {
+        m.extend_from_slice(&[0x00, 0x80, 0x00, 0x00, 0x01]);
+    }
+    m.extend_from_slice(user.as_bytes());
+    m.extend_from_slice(&[0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01]);
+    m
 }
 
 /// Where the checks of server `s` connect: `addr` (else the server's
@@ -268,6 +429,11 @@ impl Engine {
         let hash_seed = opts.seed ^ 0x5354_4b54_4142_4c45;
         let mut e = Engine::empty(now, opts);
         e.stats_timeout_ms = u64::from(cfg.global.stats_timeout_ms);
+        e.userlists = cfg
+            .userlists
+            .iter()
+            .map(crate::cfgparse::userlist::resolve)
+            .collect();
         let sticking = stick_rule_tables(cfg);
         for t in cfg.tables() {
             check_array_overrides(&t.params).map_err(|message| StartError {
@@ -407,6 +573,8 @@ impl Engine {
                 dontlognull: p.options.dontlognull,
                 dontlog_normal: p.options.dontlog_normal,
                 log_separate_errors: p.options.log_separate_errors,
+                logasap: p.options.logasap,
+                log_health_checks: p.options.log_health_checks,
                 logcfg: std::sync::Arc::new(logcfg),
                 splice: (
                     p.options.splice_auto || p.options.splice_request,
@@ -418,6 +586,17 @@ impl Engine {
                 http_reuse: p.http_reuse,
                 inspect_delay_ms: p.tcp_request_inspect_delay_ms,
                 errors: std::sync::Arc::new(crate::http::errors::ErrorPages { pages }),
+                stats: p
+                    .stats
+                    .as_ref()
+                    .filter(|_| p.mode == cfgparse::Mode::Http)
+                    .map(|st| {
+                        std::sync::Arc::new(crate::applet::stats_page::StatsPage::new(
+                            st,
+                            &p.name,
+                            &self.opts.hostname,
+                        ))
+                    }),
             });
         }
         for (i, p) in live.iter().enumerate() {
@@ -528,6 +707,8 @@ impl Engine {
                 step: 0,
                 closed: false,
                 last_info: String::new(),
+                last_code: 0,
+                clear_desc: false,
                 tls: None,
             });
             let cfg = ServerCfg {
@@ -619,25 +800,62 @@ impl Engine {
                 storing,
             });
         }
-        let algo = match p.balance {
+        // A layer 7 hash in TCP mode is round robin (HAProxy warns, see
+        // cfgparse::check).
+        let balance = if p.balance.needs_http() && p.mode != cfgparse::Mode::Http {
+            Balance::RoundRobin
+        } else {
+            p.balance.clone()
+        };
+        let algo = match &balance {
             Balance::RoundRobin => lb::Algo::RoundRobin,
             Balance::StaticRr => lb::Algo::StaticRr,
             Balance::LeastConn => lb::Algo::LeastConn,
             Balance::First => lb::Algo::First,
-            Balance::Source => lb::Algo::Source,
+            Balance::Random { .. } => lb::Algo::Random,
+            _ if p.hash_type.consistent => lb::Algo::Chash,
+            _ => lb::Algo::Source,
+        };
+        let hash_expr = match &balance {
+            Balance::Hash { expr, place } => {
+                let tables = crate::rules::table_index(cfg);
+                let backends = |n: &str| cfg.backend(n).is_some();
+                let userlists = |n: &str| cfg.userlist_groups(n);
+                let ctx = crate::sample::ParseCtx {
+                    proxy: &p.name,
+                    tables: Some(&tables),
+                    backends: Some(&backends),
+                    userlists: Some(&userlists),
+                };
+                let e = crate::sample::SampleExpr::parse(expr, &ctx).map_err(|e| StartError {
+                    file: place.file.clone(),
+                    line: place.line,
+                    message: format!(
+                        "{} '{}' : failed to parse 'balance hash' expression '{expr}' in : {e}.",
+                        p.kind.type_str(),
+                        p.name
+                    ),
+                })?;
+                Some(e)
+            }
+            _ => None,
         };
         let view: Vec<lb::LbServer> = servers.iter().map(crate::backend::lb_view).collect();
+        let mut lb = lb::Lb::new(algo, &view);
+        lb.set_hash_balance_factor(p.hash_balance_factor);
         Ok(Backend {
             cfg: std::sync::Arc::new(BackendCfg {
                 retries: p.retries,
                 redispatch: p.options.redispatch,
                 persist: p.options.persist,
                 cookie: p.cookie.clone().filter(|_| p.mode == cfgparse::Mode::Http),
-                balance: p.balance,
+                balance,
+                hash_type: p.hash_type,
+                hash_expr,
                 table,
                 stick,
             }),
-            lb: lb::Lb::new(algo, &view),
+            lb,
             servers,
             queue: Default::default(),
             max_queue: 0,
@@ -863,10 +1081,12 @@ fn build_logcfg(
 ) -> Result<crate::log::LogCfg, StartError> {
     use crate::log::{format, CapSlot, LogCfg, LogFmt};
     let backends = |n: &str| cfg.backend(n).is_some();
+    let userlists = |n: &str| cfg.userlist_groups(n);
     let ctx = crate::sample::ParseCtx {
         proxy: &p.name,
         tables: Some(tables),
         backends: Some(&backends),
+        userlists: Some(&userlists),
     };
     let parse = |what: &str, (place, text): &(cfgparse::Place, String)| {
         LogFmt::parse(text, &ctx, what != "unique-id").map_err(|e| StartError {
@@ -891,6 +1111,13 @@ fn build_logcfg(
                     })?,
                 )
             }
+            None if p.options.httpslog && p.mode == cfgparse::Mode::Http => Some(
+                LogFmt::parse(format::HTTPS_LOG_FORMAT, &ctx, true).map_err(|e| StartError {
+                    file: p.place.file.clone(),
+                    line: p.place.line,
+                    message: e,
+                })?,
+            ),
             // The built-in line has no `{...}`: with captures, the
             // general path prints `option httplog`'s format.
             None if p.options.httplog
@@ -931,6 +1158,62 @@ fn build_logcfg(
 mod tests {
     use super::*;
     use crate::cfgparse::{ParseOptions, Parser};
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// The bytes HAProxy 2.6 sends, as its reg-tests
+    /// (checks/mysql-check.vtc, pgsql-check.vtc, redis-check.vtc) match
+    /// them, and the SSLv3 hello's framing.
+    #[test]
+    fn protocol_checks_send_haproxys_bytes() {
+        use crate::cfgparse::ProtoCheck;
+        let sent = |pc: ProtoCheck| -> Vec<u8> {
+            proto_check_script(&pc)
+                .iter()
+                .filter_map(|s| match s {
+                    CheckStep::Send { bytes, .. } => Some(bytes.clone()),
+                    _ => None,
+                })
+                .next()
+                .unwrap()
+        };
+        assert_eq!(
+            sent(ProtoCheck::Mysql {
+                user: Some("user".into()),
+                post41: false
+            }),
+            unhex("0B00000100800000017573657200000100000001")
+        );
+        assert_eq!(
+            sent(ProtoCheck::Mysql {
+                user: Some("user".into()),
+                post41: true
+            }),
+            unhex("2600000100820000008000012100000000000000000000000000000000000000000000007573657200000100000001")
+        );
+        assert_eq!(sent(ProtoCheck::Redis), b"*1\r\n$4\r\nPING\r\n");
+        let pg = sent(ProtoCheck::Pgsql {
+            user: "postgres".into(),
+        });
+        assert_eq!(pg.len(), 23, "the reg-test reads 23 bytes");
+        assert_eq!(&pg[..8], &unhex("0000001700030000")[..]);
+        let hello = sent(ProtoCheck::SslHello);
+        assert_eq!(hello.len(), 5 + 0x79);
+        assert_eq!(&hello[..5], &[0x16, 0x03, 0x00, 0x00, 0x79]);
+        assert_eq!(&hello[15..43], b"HAPROXYSSLCHK\nHAPROXYSSLCHK\n");
+        // Without a user, MySQL's check only reads the handshake.
+        let steps = proto_check_script(&ProtoCheck::Mysql {
+            user: None,
+            post41: true,
+        });
+        assert_eq!(steps.len(), 1);
+        assert!(matches!(&steps[0], CheckStep::Expect(e) if e.step == 2));
+    }
 
     fn engine(text: &str) -> Engine {
         let mut opts = ParseOptions::new("host");

@@ -67,7 +67,8 @@ impl Engine {
             if c.flags.contains(crate::conn::CoFlags::DRAINING) {
                 lingering += 1;
                 assert!(
-                    c.session.is_none() && c.mux == Mux::init_pt(None),
+                    c.session.is_none()
+                        && (c.mux == Mux::init_pt(None) || (c.mux == Mux::None && c.xprt.is_tls())),
                     "a lingering connection still attached"
                 );
                 assert!(

@@ -221,6 +221,10 @@ pub struct Engine {
     /// The TLS session cache of every `bind ... ssl` line
     /// (`tune.ssl.cachesize`, `tune.ssl.lifetime`), sized at start.
     pub(crate) tls_sessions: std::sync::Arc<crate::conn::tls::SessionCache>,
+    /// The uncommitted `set ssl cert`, if any.
+    pub(crate) ssl_cert_tx: Option<crate::applet::cli_cmds::CertTransaction>,
+    /// `userlist` sections, resolved (`http_auth`, `stats auth`).
+    pub(crate) userlists: Vec<crate::auth::Userlist>,
 }
 
 impl Engine {
@@ -260,12 +264,14 @@ impl Engine {
             tls_woken: Vec::new(),
             h2_woken: Vec::new(),
             h2_max_concurrent_streams: 100,
+            userlists: Vec::new(),
             tls_clock: Default::default(),
             tls_sessions: std::sync::Arc::new(crate::conn::tls::SessionCache::new(
                 Default::default(),
                 0,
                 0,
             )),
+            ssl_cert_tx: None,
         }
     }
 
@@ -526,11 +532,20 @@ impl Engine {
 
     /// Runs one CLI request line as if it came from an admin stats socket
     /// and returns the output (tests, the simulator).
+    /// A first line ending in `<<` takes the rest of `line` as its payload
+    /// (`set ssl cert FILE <<\n` PEM).
     pub fn cli_request(&mut self, now: Time, line: &str) -> String {
         self.set_now(now);
+        let (line, payload) = match line.split_once('\n') {
+            Some((l, p)) if l.trim_end_matches('\r').ends_with(cli::PAYLOAD_PATTERN) => {
+                let l = l.trim_end_matches('\r');
+                (&l[..l.len() - cli::PAYLOAD_PATTERN.len()], Some(p))
+            }
+            _ => (line, None),
+        };
         let mut out = String::new();
         for words in cli::split_commands(line) {
-            let (text, _) = self.cli_execute(now, CliLevel::Admin, &words);
+            let (text, _) = self.cli_execute(now, CliLevel::Admin, &words, payload);
             out.push_str(&text);
         }
         self.after_entry();
@@ -980,8 +995,8 @@ impl Engine {
             if s.state != CliState::Reading {
                 break;
             }
-            let line = match s.take_line() {
-                Ok(Some(line)) => line,
+            let (line, payload) = match s.take_request() {
+                Ok(Some(req)) => req,
                 Ok(None) => {
                     if s.read0 {
                         s.state = CliState::Closing;
@@ -995,12 +1010,19 @@ impl Engine {
                     break;
                 }
             };
-            self.cli_line(now, session, level, &line);
+            self.cli_line(now, session, level, &line, payload.as_deref());
         }
         self.cli_progress(now, session);
     }
 
-    fn cli_line(&mut self, now: Time, session: usize, level: CliLevel, line: &str) {
+    fn cli_line(
+        &mut self,
+        now: Time,
+        session: usize,
+        level: CliLevel,
+        line: &str,
+        payload: Option<&str>,
+    ) {
         let commands = cli::split_commands(line);
         let mut quit = false;
         for words in &commands {
@@ -1011,7 +1033,7 @@ impl Engine {
                     s.interactive = !s.interactive;
                 }
                 _ => {
-                    let (text, _) = self.cli_execute(now, level, words);
+                    let (text, _) = self.cli_execute(now, level, words, payload);
                     let s = &mut self.clis[session].1;
                     s.write_str(&text);
                     if !s.interactive {

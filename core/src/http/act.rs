@@ -266,6 +266,7 @@ impl Engine {
                         .unwrap_or_else(|| self.proxies[px].name.clone());
                     let extra = format!("www-authenticate: Basic realm=\"{realm}\"\r\n");
                     let body = b"<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n";
+                    // Logged `LR` as in HAProxy 2.6 (a local answer).
                     return RuleVerdict::Reply(
                         build_response(401, Some("text/html"), extra.as_bytes(), body),
                         false,

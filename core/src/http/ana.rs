@@ -395,7 +395,10 @@ impl Engine {
                 // form from `:scheme` and `:authority`, the version
                 // `HTTP/2.0` (the channel carries HTTP/1.1).
                 let conn = s.scf.sedesc.conn.and_then(|c| self.conns.get(c));
-                h2_log_uri(line, &head, conn);
+                let h2s = conn
+                    .and_then(|c| c.mux.h2())
+                    .and_then(|h| h.streams.get(&s.mux_id));
+                h2_log_uri(line, &head, h2s.and_then(|x| x.scheme.as_ref()));
                 line.push_str(" HTTP/2.0");
             } else {
                 line.push_str(&head.uri);
@@ -449,6 +452,9 @@ impl Engine {
         if self.http_req_verdict(now, sid, verdict, used, body) {
             return;
         }
+        if self.proxies[fe].stats.is_some() && self.http_stats(now, sid, fe, &head, used, body) {
+            return;
+        }
         let Some(be) = self.http_select_backend(now, sid, &head) else {
             return self.http_reply_error(now, sid, 503, ErrCode::SrvCl, FinSt::Req);
         };
@@ -462,6 +468,10 @@ impl Engine {
             }
             let verdict = self.http_req_rules(now, sid, be, &mut head);
             if self.http_req_verdict(now, sid, verdict, used, body) {
+                return;
+            }
+            if self.proxies[be].stats.is_some() && self.http_stats(now, sid, be, &head, used, body)
+            {
                 return;
             }
         }
@@ -512,6 +522,44 @@ impl Engine {
         if txn.req.state == MsgState::Body {
             self.http_forward_body(now, sid, Dir::Req);
         }
+    }
+
+    /// The stats page of proxy `px` (`stats uri`), checked after its
+    /// `http-request` rules as in HAProxy; `true` when it answered.
+    fn http_stats(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        px: crate::proxy::ProxyId,
+        head: &ReqHead,
+        used: usize,
+        body: BodyLen,
+    ) -> bool {
+        if !self.proxies[px]
+            .stats
+            .as_ref()
+            .is_some_and(|p| p.matches(&head.uri))
+        {
+            return false;
+        }
+        // Counted before the page is made (HAProxy's page shows itself).
+        if self.streams.get(sid).is_some_and(|s| s.fe == px) {
+            if let Some(f) = self.proxies[px].fe.as_mut() {
+                f.intercepted_req += 1;
+            }
+        }
+        let auth = head.headers.get("authorization");
+        let Some(r) = self.stats_page_reply(now, px, &head.uri, auth) else {
+            return false;
+        };
+        let (bytes, served) = match r {
+            crate::applet::stats_page::PageReply::Page(b) => (b, true),
+            crate::applet::stats_page::PageReply::Unauthorized(b) => (b, false),
+        };
+        if let Some(s) = self.streams.get_mut(sid) {
+            s.applet = Some(("<STATS>", served));
+        }
+        self.http_req_verdict(now, sid, RuleVerdict::Reply(bytes, false), used, body)
     }
 
     /// Applies what `http-request` rules decided; `true` when the request
@@ -913,6 +961,8 @@ impl Engine {
         let status = head.status;
         txn.res_head = Some(head);
         self.count_http_status(now, sid, status);
+        // The response head is processed: `option logasap` logs here.
+        self.stream_log_asap(now, sid);
         match self.streams[sid].txn.as_ref().map(|t| t.rsp.state) {
             Some(MsgState::Body) => self.http_forward_body(now, sid, Dir::Res),
             Some(MsgState::Tunnel) => self.http_start_tunnel(now, sid),
@@ -1593,11 +1643,11 @@ pub(crate) fn capture_headers(
 
 /// The request URI of an HTTP/2 request as HAProxy logs it: absolute
 /// form (`http://host/path`) when the request named an authority.
-fn h2_log_uri(line: &mut String, head: &ReqHead, conn: Option<&crate::conn::Conn>) {
-    match head.headers.get("host") {
-        Some(host) if head.uri.starts_with('/') => {
-            let tls = conn.is_some_and(|c| c.xprt.is_tls());
-            line.push_str(if tls { "https://" } else { "http://" });
+fn h2_log_uri(line: &mut String, head: &ReqHead, scheme: Option<&crate::mux::h2::front::Scheme>) {
+    match (head.headers.get("host"), scheme) {
+        (Some(host), Some(scheme)) if head.uri.starts_with('/') => {
+            line.push_str(scheme.as_str());
+            line.push_str("://");
             line.push_str(&String::from_utf8_lossy(host));
             line.push_str(&head.uri);
         }

@@ -139,11 +139,33 @@ fn pick(values: Vec<Vec<u8>>, occ: Option<i64>) -> Option<Vec<u8>> {
     values.into_iter().nth(i as usize)
 }
 
+impl HttpCtx<'_> {
+    /// The userlist (index) named by `f`'s argument and the user of the
+    /// request's valid `Authorization: Basic` credentials (HAProxy's
+    /// `get_http_auth` then `check_user`).
+    fn auth_user(&self, f: &Fetch) -> Option<(usize, String)> {
+        let name = f.str_arg(0)?;
+        let ul = self
+            .sess
+            .eng
+            .userlists
+            .iter()
+            .position(|u| u.name == name)?;
+        let v = self.req?.headers.get("authorization")?;
+        let (user, pass) = crate::auth::parse_basic(v)?;
+        self.sess.eng.userlists[ul]
+            .check(&user, &pass)
+            .then_some((ul, user))
+    }
+}
+
 impl SampleCtx for HttpCtx<'_> {
     fn fetch(&mut self, f: &Fetch) -> Option<Sample> {
         let req = self.req;
         match &f.kind {
             FetchKind::Method => req.map(|h| Sample::str(h.method.as_str())),
+            FetchKind::HttpAuth => Some(Sample::Bool(self.auth_user(f).is_some())),
+            FetchKind::HttpAuthGroup => self.auth_user(f).map(|(_, u)| Sample::str(u)),
             FetchKind::Path => req.map(|h| Sample::str(uri_path(&h.uri))),
             FetchKind::PathQ => req.map(|h| {
                 let p = uri_path(&h.uri);
@@ -249,6 +271,16 @@ impl SampleCtx for HttpCtx<'_> {
                 let (now, sid) = (self.sess.now, self.sid);
                 self.sess.eng.unique_id(now, sid).map(Sample::str)
             }
+            FetchKind::CaptureHdr { dir } => {
+                let idx = usize::try_from(f.int_arg(0)?).ok()?;
+                let logx = self.sess.eng.streams.get(self.sid)?.logx.as_ref()?;
+                let caps = if *dir == Dir::Res {
+                    &logx.res_cap
+                } else {
+                    &logx.req_cap
+                };
+                caps.get(idx)?.as_ref().map(|v| Sample::Str(v.clone()))
+            }
             FetchKind::BeName => Some(Sample::str(
                 &self.sess.eng.proxies[self.sess.eng.streams.get(self.sid)?.be].name,
             )),
@@ -258,6 +290,12 @@ impl SampleCtx for HttpCtx<'_> {
 
     fn fetch_all(&mut self, f: &Fetch, out: &mut Vec<Sample>) {
         match &f.kind {
+            FetchKind::HttpAuthGroup => {
+                if let Some((ul, user)) = self.auth_user(f) {
+                    let ul = &self.sess.eng.userlists[ul];
+                    out.extend(ul.groups_of(&user).map(Sample::str));
+                }
+            }
             FetchKind::Hdr { dir, full } if f.int_arg(1).is_none() => {
                 let Some(name) = f.str_arg(0) else { return };
                 let mut v = Vec::new();

@@ -25,15 +25,43 @@ impl Engine {
     /// in the arena (a `%[expr]` of a `log-format` reads it), its
     /// backend connection count already released.
     pub(crate) fn stream_log(&mut self, now: Time, sid: Id<Stream>) {
+        self.stream_log_at(now, sid, false);
+    }
+
+    /// `option logasap`: logs the stream now, before its end, when its
+    /// frontend asks for it: an HTTP stream once the server's response
+    /// headers are processed (HAProxy's `http_process_res_common`), a TCP
+    /// stream once its server connection is established (`back_establish`).
+    /// `%Tt`/`%Ta` then end now and `%B` counts what came so far. The line
+    /// is emitted once: the stream's end does not log again.
+    pub(crate) fn stream_log_asap(&mut self, now: Time, sid: Id<Stream>) {
         let Some(s) = self.streams.get(sid) else {
             return;
         };
+        if self.proxies[s.fe].logasap {
+            self.stream_log_at(now, sid, true);
+        }
+    }
+
+    fn stream_log_at(&mut self, now: Time, sid: Id<Stream>, early: bool) {
+        let Some(s) = self.streams.get(sid) else {
+            return;
+        };
+        if s.flags.contains(crate::stream::SfFlags::LOGGED) {
+            return;
+        }
         let fe = &self.proxies[s.fe];
         if !fe.log {
             return;
         }
-        // `option dontlognull`: no data at all was exchanged.
-        if fe.dontlognull && s.req.total == 0 && s.res.total == 0 && s.err == ErrCode::None {
+        // `option dontlognull`: no data at all was exchanged (checked at
+        // the end only, as HAProxy does).
+        if !early
+            && fe.dontlognull
+            && s.req.total == 0
+            && s.res.total == 0
+            && s.err == ErrCode::None
+        {
             return;
         }
         if s.txn
@@ -79,6 +107,9 @@ impl Engine {
         // Counted once built (`%lc` of the first line is 0).
         if let Some(f) = self.proxies[fe_id].fe.as_mut() {
             f.log_count += 1;
+        }
+        if let Some(s) = self.streams.get_mut(sid) {
+            s.flags |= crate::stream::SfFlags::LOGGED;
         }
         self.log_px(Some(fe_id), level, line);
     }
@@ -167,9 +198,10 @@ impl Engine {
         );
         let tc = s.t_connect.map_or(-1, |v| v as i64);
         let tt = now - s.accept;
+        let plus = if fe.logasap { "+" } else { "" };
         let _ = write!(
             out,
-            " [{date}] {}{} {}/{} {tw}/{tc}/{tt} {} {}{}",
+            " [{date}] {}{} {}/{} {tw}/{tc}/{plus}{tt} {plus}{} {}{}",
             fe.name,
             self.fe_ssl_mark(s),
             be.name,
@@ -193,8 +225,9 @@ impl Engine {
     ) -> String {
         let fe = &self.proxies[s.fe];
         let be = &self.proxies[s.be];
-        let srv_name = match (s.srv.or(s.prev_srv), be.be.as_ref()) {
-            (Some(i), Some(b)) => b.servers[i].cfg.name.as_str(),
+        let srv_name = match (s.srv.or(s.prev_srv), be.be.as_ref(), s.applet) {
+            (_, _, Some((a, _))) => a,
+            (Some(i), Some(b), _) => b.servers[i].cfg.name.as_str(),
             _ => "<NOSRV>",
         };
         let mut out = String::with_capacity(200);
@@ -210,9 +243,19 @@ impl Engine {
             .conn_start
             .map(|c| c.add_ms(s.t_connect.unwrap_or(0)))
             .max(t.t_req_done);
-        let tr = match (t.t_res_head, sent_at) {
+        let mut tr = match (t.t_res_head, sent_at) {
             (Some(h), Some(a)) => (h - a) as i64,
             _ => -1,
+        };
+        // An applet is "connected" at once (HAProxy logs 0/0 for Tw/Tc);
+        // Tr is 0 once it serves its content, -1 when it asked for
+        // credentials.
+        let (tw, tc) = match s.applet {
+            Some((_, served)) => {
+                tr = if served { 0 } else { -1 };
+                (0, 0)
+            }
+            None => (tw, tc),
         };
         let ta = (now - t.req_start) as i64;
         let status = t.status.map_or(-1, i64::from);
@@ -227,9 +270,10 @@ impl Engine {
             Some(c) if c.any_mode() => (t.ck.ch(), t.sck.ch()),
             _ => ('-', '-'),
         };
+        let plus = if fe.logasap { "+" } else { "" };
         let _ = write!(
             out,
-            " [{date}] {}{} {}/{} {tr_req}/{tw}/{tc}/{tr}/{ta} {status} {} - - {}{}{ck}{sck}",
+            " [{date}] {}{} {}/{} {tr_req}/{tw}/{tc}/{tr}/{plus}{ta} {status} {plus}{} - - {}{}{ck}{sck}",
             fe.name,
             self.fe_ssl_mark(s),
             be.name,
@@ -366,6 +410,11 @@ impl Engine {
             _ => None,
         };
         let t = LogTimes::of(now, s);
+        // `option logasap`: the total time and the byte count may be
+        // partial, HAProxy marks them with `+`.
+        if fe.logasap && matches!(v, LogVar::Ta | LogVar::Tt | LogVar::Bytes) {
+            out.raw("+");
+        }
         match v {
             // A client of a UNIX socket: `unix` and the listener's id, as
             // HAProxy's `lf_ip`/`lf_port` write them.
@@ -434,6 +483,7 @@ impl Engine {
             LogVar::Be => out.value(Some(be.name.as_bytes()), o, Enc::None),
             LogVar::Srv => {
                 let name = match srv {
+                    _ if s.applet.is_some() => s.applet.map_or("", |a| a.0),
                     Some(sv) if txn.is_some() || s.t_connect.is_some() || s.srv.is_some() => {
                         sv.cfg.name.as_str()
                     }

@@ -4,7 +4,7 @@
 //! ```text
 //!   stream  <-- stconn (scf / scb) --> sedesc
 //!                                        |  attach / detach / wake
-//!   mux     Pt (mux_pt.c)  | H2 (mux_h2.c, client side) | H1 (issue 15)
+//!   mux     Pt (mux_pt.c)  | H2 (mux_h2.c, both sides) | H1 (issue 15)
 //!   xprt    Raw (raw_sock.c) | TLS (issue 9)
 //!   ctrl    the driver's socket (SockId)
 //! ```
@@ -31,14 +31,12 @@
 //! many streams at once, which is why every operation names its stream.
 
 pub mod h2;
-pub mod h2b;
 pub mod pt;
 
 use crate::arena::Id;
 use crate::stream::Stream;
 
-pub use h2::H2c;
-pub use h2b::H2b;
+pub use h2::{H2b, H2c};
 pub use pt::MuxPt;
 
 /// The multiplexer installed on a connection (`conn->mux` and its
@@ -52,13 +50,14 @@ pub enum Mux {
     /// `mux_pt`: one stream, bytes pass through untouched.
     Pt(MuxPt),
     /// `mux_h2` (client side): many streams, each an engine stream whose
-    /// channels carry HTTP/1.1 (see [`h2`]). The stream-level operations
+    /// channels carry HTTP/1.1 (see [`h2::front`]; the connection core is
+    /// [`h2::H2Conn`], shared with the server side). The stream-level operations
     /// below answer `None` for it: its glue (`stream::sc_h2`) names the
     /// streams itself.
     H2(Box<H2c>),
     /// `mux_h2` (server side): a connection to a `proto h2` server (or
     /// one that chose ALPN `h2`) carrying one stream whose channels carry
-    /// HTTP/1.1 (see [`h2b`]); like `H2`, its glue (`stream::sc_h2b`)
+    /// HTTP/1.1 (see [`h2::back`]); like `H2`, its glue (`stream::sc_h2b`)
     /// moves the bytes.
     H2b(Box<H2b>),
 }
@@ -104,11 +103,7 @@ impl Mux {
             Mux::None => {}
             Mux::Pt(pt) => pt.detach(stream),
             Mux::H2(_) => {}
-            Mux::H2b(h) => {
-                if h.stream == Some(stream) {
-                    h.stream = None;
-                }
-            }
+            Mux::H2b(h) => h.detach(stream),
         }
     }
 
@@ -146,7 +141,7 @@ impl Mux {
             Mux::None => (None, Vec::new()),
             Mux::Pt(pt) => (pt.stream(), Vec::new()),
             Mux::H2(h) => (None, h.streams.values().filter_map(|s| s.sid).collect()),
-            Mux::H2b(h) => (h.stream, Vec::new()),
+            Mux::H2b(h) => (None, h.engine_streams().collect()),
         };
         one.into_iter().chain(many)
     }

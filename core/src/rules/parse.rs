@@ -227,11 +227,13 @@ impl RuleSet {
         tables: &dyn Fn(&str) -> Option<TableId>,
     ) -> Result<RuleSet, Vec<Diagnostic>> {
         let backends = |n: &str| cfg.backend(n).is_some();
+        let userlists = |n: &str| cfg.userlist_groups(n);
         let mut b = Builder {
             ctx: ParseCtx {
                 proxy: &px.name,
                 tables: Some(tables),
                 backends: Some(&backends),
+                userlists: Some(&userlists),
             },
             errors: Vec::new(),
             warnings: Vec::new(),

@@ -169,6 +169,9 @@ pub enum Arg {
     Ipv6(Ipv6Addr),
     /// A regular expression (`ARGT_REG`).
     Regex(Regex),
+    /// Bytes decoded when parsing (the base64 key of `hmac`: HAProxy's
+    /// `ARGT_STR` after `sample_check_arg_base64`).
+    Bin(Vec<u8>),
 }
 
 /// HAProxy's `is_idchar`: characters of fetch, converter and ACL names.
@@ -187,6 +190,8 @@ pub(crate) enum ArgType {
     Str,
     Table,
     Backend,
+    /// A `userlist` name (`ARGT_USR`).
+    Userlist,
     Var,
     Msk4,
     Msk6,
@@ -205,6 +210,7 @@ impl ArgType {
             ArgType::Str | ArgType::IntOrVar => "string",
             ArgType::Table => "table",
             ArgType::Backend => "backend",
+            ArgType::Userlist => "userlist",
             ArgType::Var => "variable",
             ArgType::Msk4 => "IPv4 mask",
             ArgType::Msk6 => "IPv6 mask",
@@ -215,7 +221,10 @@ impl ArgType {
 
     /// Types that may be left empty and then take a default.
     fn defaults_when_empty(self) -> bool {
-        matches!(self, ArgType::Str | ArgType::Table | ArgType::Backend)
+        matches!(
+            self,
+            ArgType::Str | ArgType::Table | ArgType::Backend | ArgType::Userlist
+        )
     }
 }
 
@@ -380,6 +389,17 @@ fn type_arg(
                 }
             }
             Arg::Backend(s.to_string())
+        }
+        ArgType::Userlist => {
+            if let Some(groups) = ctx.userlists {
+                if groups(s).is_none() {
+                    return Err(format!(
+                        "unable to find userlist '{s}' referenced in arg {} of {what} '{kw}'",
+                        pos + 1
+                    ));
+                }
+            }
+            Arg::Str(s.to_string())
         }
         ArgType::Var => Arg::Var(VarName::parse(s)?),
         ArgType::IntOrVar => match parse_int_arg(s) {

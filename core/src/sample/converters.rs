@@ -44,6 +44,52 @@ pub enum ConvKind {
     Field,
     /// `word(index,delimiters[,count])`.
     Word,
+    /// `iif(true,false)`: one of two strings by a boolean.
+    Iif,
+    /// `add_item(delim,[var][,suffix])`: appends the delimiter (only to a
+    /// non-empty input, and only if something follows it), the variable's
+    /// contents and the suffix.
+    AddItem,
+    /// `concat([start],[var],[end])`.
+    Concat,
+    /// `be2dec(separator,chunk_size[,truncate])`: big-endian integers of
+    /// `chunk_size` bytes, in decimal.
+    Be2Dec,
+    /// `be2hex([separator[,chunk_size[,truncate]]])`: upper-case hex, the
+    /// separator every `chunk_size` bytes.
+    Be2Hex,
+    /// `base64`: standard base64 of the binary form.
+    Base64,
+    /// `b64dec`: decodes standard base64; fails on bad input.
+    B64Dec,
+    /// `ub64enc`: URL-safe base64 without padding.
+    Ub64Enc,
+    /// `ub64dec`: decodes URL-safe base64; fails on bad input.
+    Ub64Dec,
+    /// `sha1`: the 20-byte SHA-1 of the binary form.
+    Sha1,
+    /// `sha2([bits])`: SHA-224/256/384/512 (256 by default).
+    Sha2,
+    /// `digest(algorithm)`: a message digest named as OpenSSL names it.
+    Digest,
+    /// `hmac(algorithm,key)`: `key` base64 text, or a variable holding
+    /// base64 text.
+    Hmac,
+    /// `secure_memcmp(var)`: constant-time equality with a variable.
+    SecureMemcmp,
+    /// `strcmp(var)`: compares with a variable's text as `strcmp(3)` does
+    /// (negative, 0 or positive; a proper prefix is smaller).
+    Strcmp,
+    /// `bytes(offset[,length])`: a slice of the binary form.
+    Bytes,
+    /// `crc32c([avalanche])`: CRC-32C (Castagnoli) of the binary form.
+    Crc32c,
+    /// `url_dec([in_form])`: percent-decoding; `+` is a space after the
+    /// first `?`, everywhere with `in_form` not 0.
+    UrlDec,
+    /// `url_enc([query])`: percent-encoding of all but RFC 3986's
+    /// unreserved characters.
+    UrlEnc,
 }
 
 /// A converter keyword (HAProxy's `struct sample_conv` entry).
@@ -151,6 +197,133 @@ static CONVS: &[ConvDef] = &[
         SmpType::Str,
         SmpType::Str,
     ),
+    cd(
+        "iif",
+        ConvKind::Iif,
+        spec!(2; Str, Str),
+        SmpType::Bool,
+        SmpType::Str,
+    ),
+    cd(
+        "add_item",
+        ConvKind::AddItem,
+        spec!(2; Str, Str, Str),
+        SmpType::Str,
+        SmpType::Str,
+    ),
+    cd(
+        "concat",
+        ConvKind::Concat,
+        spec!(1; Str, Str, Str),
+        SmpType::Str,
+        SmpType::Str,
+    ),
+    cd(
+        "be2dec",
+        ConvKind::Be2Dec,
+        spec!(1; Str, Int, Int),
+        SmpType::Bin,
+        SmpType::Str,
+    ),
+    cd(
+        "be2hex",
+        ConvKind::Be2Hex,
+        spec!(1; Str, Int, Int),
+        SmpType::Bin,
+        SmpType::Str,
+    ),
+    cd(
+        "base64",
+        ConvKind::Base64,
+        NO_ARGS,
+        SmpType::Bin,
+        SmpType::Str,
+    ),
+    cd(
+        "b64dec",
+        ConvKind::B64Dec,
+        NO_ARGS,
+        SmpType::Str,
+        SmpType::Bin,
+    ),
+    cd(
+        "ub64enc",
+        ConvKind::Ub64Enc,
+        NO_ARGS,
+        SmpType::Bin,
+        SmpType::Str,
+    ),
+    cd(
+        "ub64dec",
+        ConvKind::Ub64Dec,
+        NO_ARGS,
+        SmpType::Str,
+        SmpType::Bin,
+    ),
+    cd("sha1", ConvKind::Sha1, NO_ARGS, SmpType::Bin, SmpType::Bin),
+    cd(
+        "sha2",
+        ConvKind::Sha2,
+        spec!(0; Int),
+        SmpType::Bin,
+        SmpType::Bin,
+    ),
+    cd(
+        "digest",
+        ConvKind::Digest,
+        spec!(1; Str),
+        SmpType::Bin,
+        SmpType::Bin,
+    ),
+    cd(
+        "hmac",
+        ConvKind::Hmac,
+        spec!(2; Str, Str),
+        SmpType::Bin,
+        SmpType::Bin,
+    ),
+    cd(
+        "secure_memcmp",
+        ConvKind::SecureMemcmp,
+        spec!(1; Str),
+        SmpType::Bin,
+        SmpType::Bool,
+    ),
+    cd(
+        "strcmp",
+        ConvKind::Strcmp,
+        spec!(1; Str),
+        SmpType::Str,
+        SmpType::Int,
+    ),
+    cd(
+        "bytes",
+        ConvKind::Bytes,
+        spec!(1; Int, Int),
+        SmpType::Bin,
+        SmpType::Bin,
+    ),
+    cd(
+        "crc32c",
+        ConvKind::Crc32c,
+        spec!(0; Int),
+        SmpType::Bin,
+        SmpType::Int,
+    ),
+    cd(
+        "url_dec",
+        ConvKind::UrlDec,
+        spec!(0; Int),
+        SmpType::Str,
+        SmpType::Str,
+    ),
+    cd(
+        "url_enc",
+        ConvKind::UrlEnc,
+        spec!(1; Str),
+        SmpType::Str,
+        SmpType::Str,
+    ),
 ];
 
 /// Every converter keyword Sluice knows.
@@ -250,9 +423,209 @@ pub(super) fn check_conv_args(kind: ConvKind, mut args: Vec<Arg>) -> Result<Vec<
                 }
             }
         }
+        ConvKind::Concat => var_arg(&mut args, 1, false)?,
+        ConvKind::AddItem => {
+            if str_arg(&args, 1).is_empty() && str_arg(&args, 2).is_empty() {
+                return Err("one of the optional arguments has to be nonempty".into());
+            }
+            var_arg(&mut args, 1, false)?;
+        }
+        ConvKind::SecureMemcmp | ConvKind::Strcmp => var_arg(&mut args, 0, true)?,
+        ConvKind::Be2Dec | ConvKind::Be2Hex => {
+            let chunk = int_arg(&args, 1);
+            if kind == ConvKind::Be2Dec && !(1..=8).contains(&chunk) {
+                return Err(format!("chunk_size out of [1..8] range ({chunk})"));
+            }
+            let sep_or_trunc = !str_arg(&args, 0).is_empty() || int_arg(&args, 2) != 0;
+            if kind == ConvKind::Be2Hex && chunk <= 0 && sep_or_trunc {
+                return Err(format!("chunk_size needs to be positive ({chunk})"));
+            }
+            let t = int_arg(&args, 2);
+            if t != 0 && t != 1 {
+                return Err(format!("Unsupported truncate value ({t})"));
+            }
+        }
+        ConvKind::Sha2 => {
+            if let Some(Arg::Int(b)) = args.first() {
+                if !matches!(b, 224 | 256 | 384 | 512) {
+                    return Err(format!("Unsupported number of bits: '{b}'"));
+                }
+            }
+        }
+        ConvKind::Digest | ConvKind::Hmac => {
+            let name = str_arg(&args, 0);
+            let Some(alg) = DigestAlg::parse(name) else {
+                return Err(format!(
+                    "algorithm '{name}' is not a supported message digest name ({})",
+                    DigestAlg::NAMES
+                ));
+            };
+            args[0] = Arg::Str(alg.name().to_string());
+            if kind == ConvKind::Hmac {
+                hmac_key_arg(&mut args)?;
+            }
+        }
+        ConvKind::UrlEnc => {
+            let t = str_arg(&args, 0);
+            if !t.is_empty() && t != "query" {
+                return Err("Unexpected encode type. Allowed value is 'query'".into());
+            }
+        }
         _ => {}
     }
     Ok(args)
+}
+
+/// The `i`th argument as text (empty when absent).
+fn str_arg(args: &[Arg], i: usize) -> &str {
+    match args.get(i) {
+        Some(Arg::Str(s)) => s,
+        _ => "",
+    }
+}
+
+/// The `i`th argument as an integer (0 when absent, as HAProxy's zeroed
+/// argument array).
+fn int_arg(args: &[Arg], i: usize) -> i64 {
+    match args.get(i) {
+        Some(Arg::Int(v)) => *v,
+        _ => 0,
+    }
+}
+
+/// Turns the `i`th string argument into a variable (HAProxy's
+/// `vars_check_arg`); an empty one stays empty unless `required`.
+fn var_arg(args: &mut [Arg], i: usize, required: bool) -> Result<(), String> {
+    let name = str_arg(args, i).to_string();
+    if name.is_empty() {
+        return if required {
+            Err("missing variable name".into())
+        } else {
+            Ok(())
+        };
+    }
+    let v =
+        VarName::parse(&name).map_err(|_| format!("failed to register variable name '{name}'"))?;
+    args[i] = Arg::Var(v);
+    Ok(())
+}
+
+/// `hmac`'s key (HAProxy's `sample_check_arg_base64`): empty stays empty,
+/// a variable name is the variable (decoded at run time), other text must
+/// be base64 and is decoded now.
+fn hmac_key_arg(args: &mut [Arg]) -> Result<(), String> {
+    let text = str_arg(args, 1).to_string();
+    if text.is_empty() {
+        return Ok(());
+    }
+    if let Ok(v) = VarName::parse(&text) {
+        args[1] = Arg::Var(v);
+        return Ok(());
+    }
+    match crate::base64::decode(text.as_bytes()) {
+        Some(key) => {
+            args[1] = Arg::Bin(key);
+            Ok(())
+        }
+        None => Err(
+            "failed to parse key : argument needs to be base64 encoded, \
+             and can either be a string or a variable"
+                .into(),
+        ),
+    }
+}
+
+/// The message digests of `digest` and `hmac` (OpenSSL's names, matched
+/// without case, with their usual aliases).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DigestAlg {
+    Md5,
+    Sha1,
+    Sha224,
+    Sha256,
+    Sha384,
+    Sha512,
+    Sha512_224,
+    Sha512_256,
+}
+
+impl DigestAlg {
+    /// The names listed in errors.
+    pub const NAMES: &'static str =
+        "md5, sha1, sha224, sha256, sha384, sha512, sha512-224, sha512-256";
+
+    /// Parses an OpenSSL digest name (`sha256`, `SHA2-256`, `sha-256`).
+    pub fn parse(name: &str) -> Option<DigestAlg> {
+        let n = name.to_ascii_lowercase();
+        Some(match n.as_str() {
+            "md5" => DigestAlg::Md5,
+            "sha1" | "sha-1" => DigestAlg::Sha1,
+            "sha224" | "sha-224" | "sha2-224" => DigestAlg::Sha224,
+            "sha256" | "sha-256" | "sha2-256" => DigestAlg::Sha256,
+            "sha384" | "sha-384" | "sha2-384" => DigestAlg::Sha384,
+            "sha512" | "sha-512" | "sha2-512" => DigestAlg::Sha512,
+            "sha512-224" | "sha-512/224" | "sha2-512/224" => DigestAlg::Sha512_224,
+            "sha512-256" | "sha-512/256" | "sha2-512/256" => DigestAlg::Sha512_256,
+            _ => return None,
+        })
+    }
+
+    /// The canonical name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DigestAlg::Md5 => "md5",
+            DigestAlg::Sha1 => "sha1",
+            DigestAlg::Sha224 => "sha224",
+            DigestAlg::Sha256 => "sha256",
+            DigestAlg::Sha384 => "sha384",
+            DigestAlg::Sha512 => "sha512",
+            DigestAlg::Sha512_224 => "sha512-224",
+            DigestAlg::Sha512_256 => "sha512-256",
+        }
+    }
+
+    /// The digest of `data`.
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        fn h<D: sha2::Digest>(data: &[u8]) -> Vec<u8> {
+            D::digest(data).to_vec()
+        }
+        match self {
+            DigestAlg::Md5 => h::<md5::Md5>(data),
+            DigestAlg::Sha1 => h::<sha1::Sha1>(data),
+            DigestAlg::Sha224 => h::<sha2::Sha224>(data),
+            DigestAlg::Sha256 => h::<sha2::Sha256>(data),
+            DigestAlg::Sha384 => h::<sha2::Sha384>(data),
+            DigestAlg::Sha512 => h::<sha2::Sha512>(data),
+            DigestAlg::Sha512_224 => h::<sha2::Sha512_224>(data),
+            DigestAlg::Sha512_256 => h::<sha2::Sha512_256>(data),
+        }
+    }
+
+    /// The HMAC of `data` under `key` (RFC 2104).
+    pub fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
+        use hmac::{Hmac, KeyInit, Mac};
+        fn m<M: KeyInit + Mac>(key: &[u8], data: &[u8]) -> Vec<u8> {
+            // HMAC takes a key of any length (hashed when longer than a
+            // block): `new_from_slice` never fails here.
+            match <M as KeyInit>::new_from_slice(key) {
+                Ok(mut mac) => {
+                    Mac::update(&mut mac, data);
+                    mac.finalize().into_bytes().to_vec()
+                }
+                Err(_) => Vec::new(),
+            }
+        }
+        match self {
+            DigestAlg::Md5 => m::<Hmac<md5::Md5>>(key, data),
+            DigestAlg::Sha1 => m::<Hmac<sha1::Sha1>>(key, data),
+            DigestAlg::Sha224 => m::<Hmac<sha2::Sha224>>(key, data),
+            DigestAlg::Sha256 => m::<Hmac<sha2::Sha256>>(key, data),
+            DigestAlg::Sha384 => m::<Hmac<sha2::Sha384>>(key, data),
+            DigestAlg::Sha512 => m::<Hmac<sha2::Sha512>>(key, data),
+            DigestAlg::Sha512_224 => m::<Hmac<sha2::Sha512_224>>(key, data),
+            DigestAlg::Sha512_256 => m::<Hmac<sha2::Sha512_256>>(key, data),
+        }
+    }
 }
 
 fn conv_int(c: &Conv, i: usize, ctx: &mut dyn SampleCtx) -> Option<i64> {
@@ -290,9 +663,252 @@ pub(super) fn apply_conv(c: &Conv, s: Sample, ctx: &mut dyn SampleCtx) -> Option
         (ConvKind::Crc32, Sample::Bin(v)) => Some(hash_out(c, crc32(&v))),
         (ConvKind::Djb2, Sample::Bin(v)) => Some(hash_out(c, djb2(&v))),
         (ConvKind::Hex, Sample::Bin(v)) => Some(Sample::Str(hex_upper(&v))),
+        (ConvKind::Crc32c, Sample::Bin(v)) => Some(hash_out(c, crc32c(&v))),
+        (ConvKind::Iif, Sample::Bool(b)) => {
+            Some(Sample::str(str_arg(&c.args, if b { 0 } else { 1 })))
+        }
+        (ConvKind::Concat, Sample::Str(mut v)) => {
+            v.extend_from_slice(str_arg(&c.args, 0).as_bytes());
+            if let Some(x) = var_str(c, 1, ctx) {
+                v.extend_from_slice(&x);
+            }
+            v.extend_from_slice(str_arg(&c.args, 2).as_bytes());
+            Some(Sample::Str(v))
+        }
+        (ConvKind::AddItem, Sample::Str(v)) => Some(Sample::Str(add_item(c, v, ctx))),
+        (ConvKind::Be2Dec, Sample::Bin(v)) => Some(Sample::Str(be2dec(c, &v))),
+        (ConvKind::Be2Hex, Sample::Bin(v)) => Some(Sample::Str(be2hex(c, &v))),
+        (ConvKind::Base64, Sample::Bin(v)) => Some(Sample::Str(crate::base64::encode(&v))),
+        (ConvKind::Ub64Enc, Sample::Bin(v)) => Some(Sample::Str(crate::base64::encode_url(&v))),
+        (ConvKind::B64Dec, Sample::Str(v)) => crate::base64::decode(&v).map(Sample::Bin),
+        (ConvKind::Ub64Dec, Sample::Str(v)) => crate::base64::decode_url(&v).map(Sample::Bin),
+        (ConvKind::Sha1, Sample::Bin(v)) => Some(Sample::Bin(DigestAlg::Sha1.digest(&v))),
+        (ConvKind::Sha2, Sample::Bin(v)) => {
+            let alg = match int_arg(&c.args, 0) {
+                0 | 256 => DigestAlg::Sha256,
+                224 => DigestAlg::Sha224,
+                384 => DigestAlg::Sha384,
+                512 => DigestAlg::Sha512,
+                _ => return None,
+            };
+            Some(Sample::Bin(alg.digest(&v)))
+        }
+        (ConvKind::Digest, Sample::Bin(v)) => {
+            let alg = DigestAlg::parse(str_arg(&c.args, 0))?;
+            Some(Sample::Bin(alg.digest(&v)))
+        }
+        (ConvKind::Hmac, Sample::Bin(v)) => {
+            let alg = DigestAlg::parse(str_arg(&c.args, 0))?;
+            let key = match c.args.get(1) {
+                Some(Arg::Bin(k)) => k.clone(),
+                // HAProxy decodes a variable's base64 at each use; a
+                // missing variable or bad base64 fails the converter.
+                Some(Arg::Var(_)) => crate::base64::decode(&var_str(c, 1, ctx)?)?,
+                _ => Vec::new(),
+            };
+            Some(Sample::Bin(alg.hmac(&key, &v)))
+        }
+        (ConvKind::SecureMemcmp, Sample::Bin(v)) => {
+            let other = match var_sample(c, 0, ctx)?.cast(SmpType::Bin)? {
+                Sample::Bin(b) => b,
+                _ => return None,
+            };
+            Some(Sample::Bool(ct_eq(&v, &other)))
+        }
+        (ConvKind::Strcmp, Sample::Str(v)) => {
+            let other = match var_sample(c, 0, ctx)?.cast(SmpType::Str)? {
+                Sample::Str(b) => b,
+                _ => return None,
+            };
+            Some(Sample::Int(c_strcmp(&v, &other)))
+        }
+        (ConvKind::Bytes, Sample::Bin(v)) => Some(Sample::Bin(bytes(c, v))),
+        (ConvKind::UrlDec, Sample::Str(v)) => {
+            url_dec(&v, int_arg(&c.args, 0) != 0).map(Sample::Str)
+        }
+        (ConvKind::UrlEnc, Sample::Str(v)) => Some(Sample::Str(url_enc(&v))),
         (k, Sample::Int(i)) => int_conv(c, k, i, ctx),
         _ => None,
     }
+}
+
+/// The value of the variable in argument `i`, if it is one and is set.
+fn var_sample(c: &Conv, i: usize, ctx: &mut dyn SampleCtx) -> Option<Sample> {
+    let Some(Arg::Var(v)) = c.args.get(i) else {
+        return None;
+    };
+    let f = Fetch {
+        kind: FetchKind::Var,
+        args: vec![Arg::Var(v.clone())],
+        kw: "var".into(),
+    };
+    ctx.fetch(&f)
+}
+
+/// The variable in argument `i` as text (cast to `str`).
+fn var_str(c: &Conv, i: usize, ctx: &mut dyn SampleCtx) -> Option<Vec<u8>> {
+    var_sample(c, i, ctx)?.into_bytes()
+}
+
+/// `add_item` (HAProxy's `sample_conv_add_item`).
+fn add_item(c: &Conv, mut v: Vec<u8>, ctx: &mut dyn SampleCtx) -> Vec<u8> {
+    let var = var_str(c, 1, ctx);
+    let suffix = str_arg(&c.args, 2).as_bytes();
+    let var_nonempty = var.as_ref().is_some_and(|x| !x.is_empty());
+    if !v.is_empty() && (var_nonempty || !suffix.is_empty()) {
+        v.extend_from_slice(str_arg(&c.args, 0).as_bytes());
+    }
+    if let Some(x) = var {
+        v.extend_from_slice(&x);
+    }
+    v.extend_from_slice(suffix);
+    v
+}
+
+/// The start of each chunk `be2dec`/`be2hex` print: every `chunk` bytes,
+/// and with `truncate` only the chunks that are whole.
+fn chunk_starts(len: usize, chunk: usize, truncate: bool) -> impl Iterator<Item = usize> {
+    let last = if truncate {
+        (len + 1).saturating_sub(chunk)
+    } else {
+        len
+    };
+    (0..last).step_by(chunk.max(1))
+}
+
+/// `be2dec(separator,chunk_size[,truncate])` (HAProxy's `sample_conv_be2dec`).
+fn be2dec(c: &Conv, v: &[u8]) -> Vec<u8> {
+    let sep = str_arg(&c.args, 0).as_bytes();
+    let chunk = int_arg(&c.args, 1).clamp(1, 8) as usize;
+    let mut out = Vec::new();
+    for start in chunk_starts(v.len(), chunk, int_arg(&c.args, 2) != 0) {
+        if start > 0 {
+            out.extend_from_slice(sep);
+        }
+        let end = (start + chunk).min(v.len());
+        let n = v[start..end]
+            .iter()
+            .fold(0u64, |n, &b| (n << 8) | u64::from(b));
+        out.extend_from_slice(n.to_string().as_bytes());
+    }
+    out
+}
+
+/// `be2hex([separator[,chunk_size[,truncate]]])` (HAProxy's
+/// `sample_conv_be2hex`): without separator nor truncation, the whole input
+/// is one chunk.
+fn be2hex(c: &Conv, v: &[u8]) -> Vec<u8> {
+    let sep = str_arg(&c.args, 0).as_bytes();
+    let truncate = int_arg(&c.args, 2) != 0;
+    let chunk = if sep.is_empty() && !truncate {
+        v.len()
+    } else {
+        usize::try_from(int_arg(&c.args, 1)).unwrap_or(1)
+    }
+    .max(1);
+    let mut out = Vec::new();
+    for start in chunk_starts(v.len(), chunk, truncate) {
+        if start > 0 {
+            out.extend_from_slice(sep);
+        }
+        let end = start.saturating_add(chunk).min(v.len());
+        out.extend_from_slice(&hex_upper(&v[start..end]));
+    }
+    out
+}
+
+/// `strcmp`'s result (HAProxy's `sample_conv_strcmp`): the C `strncmp`
+/// over the shorter length (which stops at a NUL byte, giving the
+/// difference of the first differing bytes), then the shorter string is
+/// the smaller (-1/1).
+fn c_strcmp(a: &[u8], b: &[u8]) -> i64 {
+    for (&x, &y) in a.iter().zip(b) {
+        if x != y {
+            return i64::from(x) - i64::from(y);
+        }
+        if x == 0 {
+            break;
+        }
+    }
+    match a.len().cmp(&b.len()) {
+        core::cmp::Ordering::Less => -1,
+        core::cmp::Ordering::Equal => 0,
+        core::cmp::Ordering::Greater => 1,
+    }
+}
+
+/// `bytes(offset[,length])` (HAProxy 2.6's `sample_conv_bytes`): empty
+/// when the offset is at or past the end (or negative, which HAProxy
+/// compares as a huge unsigned number); a negative length, like one past
+/// the end, keeps the rest.
+fn bytes(c: &Conv, mut v: Vec<u8>) -> Vec<u8> {
+    let off = usize::try_from(int_arg(&c.args, 0)).unwrap_or(usize::MAX);
+    if off >= v.len() {
+        return Vec::new();
+    }
+    v.drain(..off);
+    if let Some(Arg::Int(len)) = c.args.get(1) {
+        if let Ok(len) = usize::try_from(*len) {
+            v.truncate(len);
+        }
+    }
+    v
+}
+
+/// Equality in time independent of where the inputs differ (inputs of
+/// different lengths are unequal at once, as HAProxy's `secure_memcmp`).
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y));
+    core::hint::black_box(diff) == 0
+}
+
+/// HAProxy's `url_decode`: `%XX` is a byte (a `%` without two hex digits
+/// fails), `+` is a space once `in_form` is set, which the first `?` does.
+/// The input ends at a NUL byte, as the C string does.
+fn url_dec(v: &[u8], mut in_form: bool) -> Option<Vec<u8>> {
+    let v = match v.iter().position(|&b| b == 0) {
+        Some(n) => &v[..n],
+        None => v,
+    };
+    let hex = |c: u8| char::from(c).to_digit(16);
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while let Some(&c) = v.get(i) {
+        match c {
+            b'+' if in_form => out.push(b' '),
+            b'%' => {
+                let hi = hex(*v.get(i + 1)?)?;
+                let lo = hex(*v.get(i + 2)?)?;
+                out.push((hi * 16 + lo) as u8);
+                i += 2;
+            }
+            b'?' => {
+                in_form = true;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    Some(out)
+}
+
+/// `url_enc(query)`: `%XX` (upper-case) for every byte but RFC 3986's
+/// unreserved characters.
+fn url_enc(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    for &b in v {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b);
+        } else {
+            out.push(b'%');
+            out.extend_from_slice(&hex_upper(&[b]));
+        }
+    }
+    out
 }
 
 fn int_conv(c: &Conv, k: ConvKind, i: i64, ctx: &mut dyn SampleCtx) -> Option<Sample> {
@@ -457,33 +1073,426 @@ fn hash_out(c: &Conv, h: u32) -> Sample {
     Sample::Int(i64::from(if aval { full_hash(h) } else { h }))
 }
 
-/// CRC-32 (IEEE 802.3, reflected), HAProxy's `hash_crc32`.
-pub fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            let mask = (crc & 1).wrapping_neg();
-            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+/// HAProxy's hash functions (`hash.c`), shared with `balance ... hash-type`.
+pub use crate::backend::lb::{full_hash, hash_crc32 as crc32, hash_djb2 as djb2};
+
+/// CRC-32C (Castagnoli), HAProxy's `hash_crc32c`; the PROXY protocol v2
+/// checksum's function.
+pub use crate::conn::proxy_hdr::crc32c;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> SampleExpr {
+        SampleExpr::parse(s, &ParseCtx::detached()).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn err(s: &str) -> String {
+        match SampleExpr::parse(s, &ParseCtx::detached()) {
+            Ok(_) => panic!("{s}: parsed"),
+            Err(e) => e,
         }
     }
-    !crc
-}
 
-/// HAProxy's `hash_djb2`.
-pub fn djb2(data: &[u8]) -> u32 {
-    data.iter().fold(5381u32, |h, &c| {
-        h.wrapping_shl(5).wrapping_add(h).wrapping_add(u32::from(c))
-    })
-}
+    fn ev(s: &str, ctx: &mut MapCtx) -> Option<Sample> {
+        p(s).eval(ctx)
+    }
 
-/// Bob Jenkins' full avalanche (HAProxy's `full_hash`).
-pub fn full_hash(mut a: u32) -> u32 {
-    a = a.wrapping_add(0x7ed5_5d16).wrapping_add(a << 12);
-    a = (a ^ 0xc761_c23c) ^ (a >> 19);
-    a = a.wrapping_add(0x1656_67b1).wrapping_add(a << 5);
-    a = a.wrapping_add(0xd3a2_646c) ^ (a << 9);
-    a = a.wrapping_add(0xfd70_46c5).wrapping_add(a << 3);
-    a = (a ^ 0xb55a_4f09) ^ (a >> 16);
-    a
+    /// The expression's result as text (`hex,lower` is applied by the caller).
+    fn text(s: &str, ctx: &mut MapCtx) -> Option<String> {
+        let v = ev(s, ctx)?.into_bytes()?;
+        Some(String::from_utf8_lossy(&v).into_owned())
+    }
+
+    fn ctx() -> MapCtx {
+        let mut c = MapCtx::new();
+        c.set("var(txn.one)", vec![Sample::str("1")]);
+        c.set("var(txn.empty)", vec![Sample::str("")]);
+        c.set("var(txn.digits)", vec![Sample::str("0123456789")]);
+        c.set(
+            "var(txn.key)",
+            vec![Sample::str("bXlfc3VwZXJfc2VjcmV0X2xvbmdfa2V5")],
+        );
+        c.set("var(txn.badkey)", vec![Sample::str("not base64!")]);
+        c.set("var(txn.int)", vec![Sample::Int(42)]);
+        c.set("var(txn.fbff)", vec![Sample::Bin(vec![0xfb, 0xff])]);
+        c.set(
+            "var(txn.bin1)",
+            vec![Sample::Bin(1i64.to_be_bytes().to_vec())],
+        );
+        c.set("var(txn.b001)", vec![Sample::Bin(vec![0, 0, 1])]);
+        c.set("var(txn.b002)", vec![Sample::Bin(vec![0, 0, 2])]);
+        c.set("var(txn.anulb)", vec![Sample::Bin(b"a\0b".to_vec())]);
+        c.set(
+            "var(txn.bff2f)",
+            vec![Sample::Bin(vec![0xff, 0x2f, 0, 0x41])],
+        );
+        c.set(
+            "var(txn.v6)",
+            vec![Sample::Ip("2001:db8::1".parse().unwrap())],
+        );
+        c
+    }
+
+    #[test]
+    fn bin_is_a_constant_binary_sample() {
+        let mut c = ctx();
+        assert_eq!(
+            ev("bin(14fb9C03)", &mut c),
+            Some(Sample::Bin(vec![0x14, 0xfb, 0x9c, 0x03]))
+        );
+        assert_eq!(
+            text("bin(14fb9c03d97f12d97e),ub64enc", &mut c).as_deref(),
+            Some("FPucA9l_Etl-")
+        );
+        assert_eq!(ev("bin()", &mut c), Some(Sample::Bin(Vec::new())));
+        assert!(err("bin(abc)").contains("odd length"));
+        assert!(err("bin(zz)").contains("not a valid hex string"));
+        assert!(err("bin(+f)").contains("not a valid hex string"));
+    }
+
+    #[test]
+    fn iif_picks_by_the_boolean() {
+        let mut c = ctx();
+        assert_eq!(text("int(3),iif(ok,ko)", &mut c).unwrap(), "ok");
+        assert_eq!(text("int(0),iif(ok,ko)", &mut c).unwrap(), "ko");
+        assert_eq!(text("bool(false),iif(ok,)", &mut c).unwrap(), "");
+        // A string is read as an integer; an empty one fails the cast.
+        assert_eq!(text("str(7),iif(ok,ko)", &mut c).unwrap(), "ok");
+        assert_eq!(ev("var(txn.empty),iif(ok,ko)", &mut c), None);
+        // An IPv6 address has no boolean value.
+        assert_eq!(ev("var(txn.v6),iif(ok,ko)", &mut c), None);
+        assert!(err("req.payload(0,1),iif(a,b)").contains("cannot be applied"));
+    }
+
+    #[test]
+    fn add_item_and_concat_follow_haproxy() {
+        let mut c = ctx();
+        // The reg-test's cases: empty and non-empty input.
+        let t = |e: &str, c: &mut MapCtx| text(e, c).unwrap();
+        assert_eq!(t("str(),add_item(',',txn.one,_s)", &mut c), "1_s");
+        assert_eq!(t("str(),add_item(',',txn.one)", &mut c), "1");
+        assert_eq!(t("str(),add_item(',',,_s)", &mut c), "_s");
+        assert_eq!(t("str(in),add_item(',',txn.one,_s)", &mut c), "in,1_s");
+        assert_eq!(t("str(in),add_item(',',txn.one)", &mut c), "in,1");
+        assert_eq!(t("str(in),add_item(',',,_s)", &mut c), "in,_s");
+        // Nothing follows the delimiter: no delimiter.
+        assert_eq!(t("str(in),add_item(',',txn.empty)", &mut c), "in");
+        assert_eq!(t("str(in),add_item(',',txn.unset)", &mut c), "in");
+        assert_eq!(t("str(in),add_item(',',txn.int)", &mut c), "in,42");
+        assert!(err("str(a),add_item(',')").contains("one of the optional arguments"));
+        assert!(
+            err("str(a),add_item(',',nope)").contains("failed to register variable name 'nope'")
+        );
+
+        assert_eq!(t("str(a),concat(<,txn.one,>)", &mut c), "a<1>");
+        assert_eq!(t("str(a),concat(<,txn.unset,>)", &mut c), "a<>");
+        assert_eq!(t("str(a),concat(,txn.int)", &mut c), "a42");
+        assert_eq!(t("str(a),concat(-)", &mut c), "a-");
+        assert_eq!(t("str(),concat()", &mut c), "");
+        assert!(err("str(a),concat(x,y)").contains("failed to register variable name 'y'"));
+    }
+
+    #[test]
+    fn be2dec_and_be2hex_match_the_reg_test() {
+        let mut c = ctx();
+        let t = |e: &str, c: &mut MapCtx| text(e, c).unwrap();
+        assert_eq!(
+            t("var(txn.digits),be2dec(:,1)", &mut c),
+            "48:49:50:51:52:53:54:55:56:57"
+        );
+        assert_eq!(
+            t("var(txn.digits),be2dec(-,3)", &mut c),
+            "3158322-3355701-3553080-57"
+        );
+        assert_eq!(
+            t("var(txn.digits),be2dec(::,3,1)", &mut c),
+            "3158322::3355701::3553080"
+        );
+        assert_eq!(t("var(txn.empty),be2dec(:,1)", &mut c), "");
+        // Eight bytes: the whole unsigned range.
+        assert_eq!(
+            t("int(-1),be2dec(.,8)", &mut c),
+            u64::MAX.to_string().as_str()
+        );
+        // Shorter than one chunk and truncated: nothing.
+        assert_eq!(t("str(ab),be2dec(.,3,1)", &mut c), "");
+
+        assert_eq!(
+            t("var(txn.digits),be2hex,lower", &mut c),
+            "30313233343536373839"
+        );
+        assert_eq!(
+            t("var(txn.digits),be2hex(:,1),lower", &mut c),
+            "30:31:32:33:34:35:36:37:38:39"
+        );
+        assert_eq!(
+            t("var(txn.digits),be2hex(--,3),lower", &mut c),
+            "303132--333435--363738--39"
+        );
+        assert_eq!(
+            t("var(txn.digits),be2hex(.,3,1)", &mut c),
+            "303132.333435.363738"
+        );
+        assert_eq!(
+            t("var(txn.digits),be2hex(,4,1)", &mut c),
+            "3031323334353637"
+        );
+        assert_eq!(t("var(txn.empty),be2hex", &mut c), "");
+
+        assert!(err("str(a),be2dec(:)").contains("chunk_size out of [1..8] range (0)"));
+        assert!(err("str(a),be2dec(:,9)").contains("chunk_size out of [1..8] range (9)"));
+        assert!(err("str(a),be2dec(:,1,2)").contains("Unsupported truncate value (2)"));
+        assert!(err("str(a),be2hex(:)").contains("chunk_size needs to be positive (0)"));
+        assert!(err("str(a),be2hex(,-1,1)").contains("chunk_size needs to be positive (-1)"));
+        assert!(err("ssl_fc,be2hex").contains("cannot be applied"));
+    }
+
+    #[test]
+    fn base64_converters_round_trip_and_fail_on_bad_input() {
+        let mut c = ctx();
+        let t = |e: &str, c: &mut MapCtx| text(e, c).unwrap();
+        assert_eq!(
+            t("str(my_super_secret_long_key),base64", &mut c),
+            "bXlfc3VwZXJfc2VjcmV0X2xvbmdfa2V5"
+        );
+        assert_eq!(t("str(fo),base64", &mut c), "Zm8=");
+        assert_eq!(t("str(),base64", &mut c), "");
+        assert_eq!(t("str(Zm8=),b64dec", &mut c), "fo");
+        assert_eq!(ev("str(),b64dec", &mut c), Some(Sample::Bin(Vec::new())));
+        assert_eq!(ev("str(Zm8),b64dec", &mut c), None);
+        assert_eq!(ev("str(Zm8*),b64dec", &mut c), None);
+        // Bytes 0xfb 0xff: `+/` in one alphabet, `-_` in the other.
+        assert_eq!(t("var(txn.fbff),base64", &mut c), "+/8=");
+        assert_eq!(t("var(txn.fbff),ub64enc", &mut c), "-_8");
+        assert_eq!(
+            ev("str(-_8),ub64dec", &mut c),
+            Some(Sample::Bin(vec![0xfb, 0xff]))
+        );
+        assert_eq!(ev("str(+/8),ub64dec", &mut c), None);
+        assert_eq!(ev("str(Zm8vY),ub64dec", &mut c), None);
+        assert_eq!(t("int(1),base64", &mut c), "AAAAAAAAAAE=");
+        // A NUL ends a binary sample read as text.
+        assert_eq!(t("str(AGE=),b64dec,hex", &mut c), "0061");
+    }
+
+    #[test]
+    fn hashes_match_known_vectors() {
+        let mut c = ctx();
+        let t = |e: &str, c: &mut MapCtx| text(e, c).unwrap();
+        assert_eq!(
+            t("str(1),sha1,hex,lower", &mut c),
+            "356a192b7913b04c54574d18c28d46e6395428ab"
+        );
+        assert_eq!(
+            t("str(),sha1,hex,lower", &mut c),
+            "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+        );
+        assert_eq!(
+            t("str(),sha2,hex,lower", &mut c),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            t("str(1),sha2(224),hex,lower", &mut c),
+            "e25388fde8290dc286a6164fa2d97e551b53498dcbf7bc378eb1f178"
+        );
+        assert_eq!(
+            t("str(1),sha2(384),hex,lower", &mut c),
+            "47f05d367b0c32e438fb63e6cf4a5f35c2aa2f90dc7543f8a41a0f95ce8a40a313ab5cf36134a2068c4c969cb50db776"
+        );
+        assert_eq!(
+            t("str(2),sha2(512),hex,lower", &mut c),
+            "40b244112641dd78dd4f93b6c9190dd46e0099194d5a44257b7efad6ef9ff4683da1eda0244448cb343aa688f5d3efd7314dafe580ac0bcbf115aeca9e8dc114"
+        );
+        assert_eq!(
+            t("str(1),sha2(256)", &mut c),
+            t("str(1),digest(sha256)", &mut c)
+        );
+        assert_eq!(
+            t("str(1),digest(SHA1),hex,lower", &mut c),
+            "356a192b7913b04c54574d18c28d46e6395428ab"
+        );
+        assert_eq!(
+            t("str(),digest(md5),hex,lower", &mut c),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
+        assert_eq!(
+            t("str(abc),digest(sha2-512/256),hex,lower", &mut c),
+            "53048e2681941ef99b2e29b76b4c7dabe4c2d0c634fc6d46e0e2f13107e7af23"
+        );
+        // The integer is hashed in its binary form (8 bytes).
+        assert_eq!(t("int(1),sha1", &mut c), t("var(txn.bin1),sha1", &mut c));
+        assert_eq!(
+            ev("str(123456789),crc32c", &mut c),
+            Some(Sample::Int(0xe306_9283))
+        );
+        assert_eq!(ev("str(),crc32c", &mut c), Some(Sample::Int(0)));
+        assert_eq!(
+            ev("str(123456789),crc32c(1)", &mut c),
+            Some(Sample::Int(i64::from(full_hash(0xe306_9283))))
+        );
+        assert!(err("str(a),sha2(100)").contains("Unsupported number of bits: '100'"));
+        assert!(err("str(a),digest(sha3-256)").contains("invalid args in converter 'digest'"));
+        assert!(err("str(a),digest()").contains("is not a supported message digest name"));
+        assert!(err("ssl_fc,sha1").contains("cannot be applied"));
+    }
+
+    #[test]
+    fn hmac_takes_a_base64_key_or_a_variable() {
+        let mut c = ctx();
+        let t = |e: &str, c: &mut MapCtx| text(e, c);
+        // The reg-test's values (key "key", then a variable).
+        assert_eq!(
+            t("str(1),hmac(sha1,a2V5),hex,lower", &mut c).unwrap(),
+            "e23feb105f9622241bf23db1638cd2b4208b1f53"
+        );
+        assert_eq!(
+            t("str(1),hmac(sha1,txn.key),hex,lower", &mut c).unwrap(),
+            "87b10ddcf39e26f6bd7c3b0e38e0125997b255be"
+        );
+        assert_eq!(
+            t("str(2),hmac(sha256,txn.key),hex,lower", &mut c).unwrap(),
+            "c073191a2ebf29f510444b92c187d62199d84b58f58dceeadb91994c170a9a16"
+        );
+        // RFC 4231 test case 2 (key "Jefe").
+        assert_eq!(
+            t(
+                "str('what do ya want for nothing?'),hmac(SHA256,SmVmZQ==),hex,lower",
+                &mut c
+            )
+            .unwrap(),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        // An empty key is a key.
+        assert_eq!(
+            t("str(),hmac(sha256,),hex,lower", &mut c).unwrap(),
+            "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad"
+        );
+        assert_eq!(t("str(1),hmac(sha1,txn.unset)", &mut c), None);
+        assert_eq!(t("str(1),hmac(sha1,txn.badkey)", &mut c), None);
+        assert!(err("str(a),hmac(sha1,abc)").contains("failed to parse key"));
+        assert!(err("str(a),hmac(sha1,a*==)").contains("failed to parse key"));
+        assert!(err("str(a),hmac(whirl,a2V5)").contains("invalid args in converter 'hmac'"));
+    }
+
+    #[test]
+    fn secure_memcmp_compares_with_a_variable() {
+        let mut c = ctx();
+        c.set(
+            "var(txn.hash)",
+            vec![Sample::str("NWoZK3kTsExUV00Ywo1G5jlUKKs=")],
+        );
+        let yes = Some(Sample::Bool(true));
+        let no = Some(Sample::Bool(false));
+        assert_eq!(
+            ev("str(1),sha1,base64,secure_memcmp(txn.hash)", &mut c),
+            yes
+        );
+        assert_eq!(ev("str(2),sha1,base64,secure_memcmp(txn.hash)", &mut c), no);
+        assert_eq!(ev("str(1),secure_memcmp(txn.one)", &mut c), yes);
+        assert_eq!(ev("str(12),secure_memcmp(txn.one)", &mut c), no);
+        assert_eq!(ev("str(),secure_memcmp(txn.empty)", &mut c), yes);
+        assert_eq!(ev("str(1),secure_memcmp(txn.unset)", &mut c), None);
+        // Binary values with NUL bytes are compared whole.
+        c.set("var(txn.bin)", vec![Sample::Bin(vec![0, 0, 1])]);
+        assert_eq!(ev("var(txn.b001),secure_memcmp(txn.bin)", &mut c), yes);
+        assert_eq!(ev("var(txn.b002),secure_memcmp(txn.bin)", &mut c), no);
+        assert!(err("str(a),secure_memcmp()").contains("missing variable name"));
+        assert!(err("str(a),secure_memcmp(foo)").contains("failed to register variable name 'foo'"));
+    }
+
+    #[test]
+    fn strcmp_compares_with_a_variable() {
+        let mut c = ctx();
+        c.set("var(txn.abc)", vec![Sample::str("abc")]);
+        c.set("var(txn.anul)", vec![Sample::Str(b"a\0x".to_vec())]);
+        let int = |v| Some(Sample::Int(v));
+        assert_eq!(ev("str(abc),strcmp(txn.abc)", &mut c), int(0));
+        assert_eq!(ev("str(abd),strcmp(txn.abc)", &mut c), int(1));
+        assert_eq!(
+            ev("str(abA),strcmp(txn.abc)", &mut c),
+            int(i64::from(b'A') - i64::from(b'c'))
+        );
+        assert_eq!(ev("str(ab),strcmp(txn.abc)", &mut c), int(-1));
+        assert_eq!(ev("str(abcd),strcmp(txn.abc)", &mut c), int(1));
+        assert_eq!(ev("str(),strcmp(txn.empty)", &mut c), int(0));
+        assert_eq!(ev("str(),strcmp(txn.abc)", &mut c), int(-1));
+        // An integer variable compares as its text.
+        assert_eq!(ev("str(42),strcmp(txn.int)", &mut c), int(0));
+        // strncmp stops at a NUL: only the lengths then differ.
+        c.set("var(txn.snulb)", vec![Sample::Str(b"a\0b".to_vec())]);
+        c.set("var(txn.snulbc)", vec![Sample::Str(b"a\0bc".to_vec())]);
+        assert_eq!(ev("var(txn.snulb),strcmp(txn.anul)", &mut c), int(0));
+        assert_eq!(ev("var(txn.snulbc),strcmp(txn.anul)", &mut c), int(1));
+        // A binary input is cast to text first, which ends at its NUL.
+        assert_eq!(ev("var(txn.anulb),strcmp(txn.anul)", &mut c), int(-1));
+        assert_eq!(ev("str(a),strcmp(txn.unset)", &mut c), None);
+        assert!(err("str(a),strcmp()").contains("missing variable name"));
+        assert!(err("str(a),strcmp(foo)").contains("failed to register variable name 'foo'"));
+    }
+
+    #[test]
+    fn bytes_slices_the_binary_form() {
+        let mut c = ctx();
+        let bin = |v: &[u8]| Some(Sample::Bin(v.to_vec()));
+        assert_eq!(ev("str(0123456789),bytes(3)", &mut c), bin(b"3456789"));
+        assert_eq!(ev("str(0123456789),bytes(3,4)", &mut c), bin(b"3456"));
+        assert_eq!(ev("str(0123456789),bytes(0,0)", &mut c), bin(b""));
+        assert_eq!(ev("str(0123456789),bytes(8,5)", &mut c), bin(b"89"));
+        assert_eq!(ev("str(0123456789),bytes(10)", &mut c), bin(b""));
+        assert_eq!(ev("str(0123456789),bytes(99,1)", &mut c), bin(b""));
+        assert_eq!(ev("str(0123456789),bytes(-1)", &mut c), bin(b""));
+        assert_eq!(ev("str(0123456789),bytes(2,-1)", &mut c), bin(b"23456789"));
+        assert_eq!(ev("str(),bytes(0)", &mut c), bin(b""));
+        assert_eq!(ev("int(258),bytes(6)", &mut c), bin(&[1, 2]));
+        assert_eq!(
+            text("var(txn.digits),bytes(1),length", &mut c).as_deref(),
+            Some("9")
+        );
+        assert!(err("str(a),bytes").contains("missing"));
+        assert!(err("str(a),bytes(x)").contains("invalid arg 1"));
+        assert!(err("int(1),bool,bytes(1)").contains("cannot be applied"));
+    }
+
+    #[test]
+    fn url_dec_and_url_enc_follow_haproxy() {
+        let mut c = ctx();
+        c.set("url", vec![Sample::str("/bla+%20?foo%3Dbar%2B42+42%20")]);
+        let t = |e: &str, c: &mut MapCtx| text(e, c);
+        assert_eq!(t("url,url_dec", &mut c).unwrap(), "/bla+ ?foo=bar+42 42 ");
+        assert_eq!(
+            t("url,url_dec(1)", &mut c).unwrap(),
+            "/bla  ?foo=bar+42 42 "
+        );
+        assert_eq!(
+            t("url,url_dec(0)", &mut c).unwrap(),
+            "/bla+ ?foo=bar+42 42 "
+        );
+        assert_eq!(t("str(%41%6a),url_dec", &mut c).unwrap(), "Aj");
+        assert_eq!(t("str(),url_dec", &mut c).unwrap(), "");
+        assert_eq!(t("str(a%4),url_dec", &mut c), None);
+        assert_eq!(t("str(a%zz),url_dec", &mut c), None);
+        assert_eq!(t("str(%),url_dec", &mut c), None);
+        // A decoded NUL is kept; the text stops at a literal one.
+        assert_eq!(ev("str(a%00b),url_dec", &mut c), Some(Sample::str(b"a\0b")));
+        assert_eq!(ev("var(txn.anulb),url_dec", &mut c), Some(Sample::str("a")));
+
+        assert_eq!(
+            t("str('foo=bar+42 42 '),url_enc", &mut c).unwrap(),
+            "foo%3Dbar%2B42%2042%20"
+        );
+        assert_eq!(
+            t("str('foo=bar+42 42 '),url_enc(query)", &mut c).unwrap(),
+            "foo%3Dbar%2B42%2042%20"
+        );
+        assert_eq!(t("str(aZ09-._~),url_enc", &mut c).unwrap(), "aZ09-._~");
+        // Binary input is read as text: it ends at its first NUL.
+        assert_eq!(t("var(txn.bff2f),url_enc", &mut c).unwrap(), "%FF%2F");
+        assert_eq!(
+            t("str('a b/c?d'),url_enc,url_dec", &mut c).unwrap(),
+            "a b/c?d"
+        );
+        assert!(err("str(a),url_enc(path)").contains("Allowed value is 'query'"));
+    }
 }

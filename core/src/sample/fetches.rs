@@ -80,6 +80,13 @@ pub enum FetchKind {
     Var,
     /// `nbsrv([backend])`: usable servers of a backend (this one by default).
     NbSrv,
+    /// `http_auth(userlist)`: the request's basic credentials are valid in
+    /// the userlist.
+    HttpAuth,
+    /// `http_auth_group(userlist)`: the user name when the credentials are
+    /// valid; in an ACL, its groups are matched against the patterns
+    /// (HAProxy's `pat_match_auth`).
+    HttpAuthGroup,
     /// `fe_name`, `be_name`.
     FeName,
     BeName,
@@ -106,6 +113,19 @@ pub enum FetchKind {
     SslCSerial,
     /// `ssl_c_sha1`: its SHA-1 fingerprint (binary).
     SslCSha1,
+    /// `fc_err`: the client connection's error code (HAProxy's
+    /// `conn->err_code`): 0, a stream's connection is established.
+    FcErr,
+    /// `ssl_fc_err`: the TLS library's last error on the client
+    /// connection: 0, the handshake succeeded.
+    SslFcErr,
+    /// `ssl_c_err`, `ssl_c_ca_err`: the first verification error of the
+    /// client's certificate and of its chain: 0 (rustls refuses the
+    /// handshake on any).
+    SslCErr,
+    SslCCaErr,
+    /// `ssl_fc_is_resumed`: the TLS session was resumed.
+    SslFcIsResumed,
     /// `req.len` (`req_len`): bytes in the request buffer.
     ReqLen,
     /// `req.payload(offset,length)`.
@@ -169,6 +189,14 @@ pub enum FetchKind {
     /// `unique-id`: the stream's id from the frontend's
     /// `unique-id-format` (made on first use).
     UniqueId,
+    /// `capture.req.hdr(idx)` / `capture.res.hdr(idx)`: the value held by
+    /// the frontend's capture slot `idx` (HAProxy's `req_cap`/`res_cap`,
+    /// numbered in declaration order: `capture request|response header`,
+    /// `declare capture`, `http-request capture ... len`). `dir` is
+    /// [`Dir::Req`] or [`Dir::Res`].
+    CaptureHdr {
+        dir: Dir,
+    },
 }
 
 /// Where the data a fetch reads comes from (HAProxy's `SMP_SRC_*` groups),
@@ -225,10 +253,16 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         | SslCIDn
         | SslCSerial
         | SslCSha1
+        | FcErr
+        | SslFcErr
+        | SslCErr
+        | SslCCaErr
+        | SslFcIsResumed
         | SrcTable { .. }
         | SrcTableOp { .. } => Layer::L4,
         ReqLen | ReqPayload | ReqSslSni | ReqProtoHttp | WaitEnd => Layer::ReqContent,
-        Method | Path | PathQ | Url | Base | Query | UrlParam | ReqVer => Layer::HttpReq,
+        Method | Path | PathQ | Url | Base | Query | UrlParam | ReqVer | HttpAuth
+        | HttpAuthGroup => Layer::HttpReq,
         Hdr { dir, .. } | HdrCnt { dir, .. } | HdrVal { dir } | HdrIp { dir } | Cook { dir } => {
             match dir {
                 Dir::Req => Layer::HttpReq,
@@ -237,6 +271,8 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
             }
         }
         ResVer | Status => Layer::HttpRes,
+        CaptureHdr { dir: Dir::Res } => Layer::HttpRes,
+        CaptureHdr { .. } => Layer::HttpReq,
     }
 }
 
@@ -277,6 +313,18 @@ static FETCHES: &[FetchDef] = &[
         SmpType::Bool,
     ),
     fd("unique-id", FetchKind::UniqueId, NO_ARGS, SmpType::Str),
+    fd(
+        "capture.req.hdr",
+        FetchKind::CaptureHdr { dir: Dir::Req },
+        spec!(1; Int),
+        SmpType::Str,
+    ),
+    fd(
+        "capture.res.hdr",
+        FetchKind::CaptureHdr { dir: Dir::Res },
+        spec!(1; Int),
+        SmpType::Str,
+    ),
     fd("src", FetchKind::Src, NO_ARGS, SmpType::Addr),
     fd("src_port", FetchKind::SrcPort, NO_ARGS, SmpType::Int),
     fd("dst", FetchKind::Dst, NO_ARGS, SmpType::Addr),
@@ -322,6 +370,16 @@ static FETCHES: &[FetchDef] = &[
     ),
     fd("ssl_c_serial", FetchKind::SslCSerial, NO_ARGS, SmpType::Bin),
     fd("ssl_c_sha1", FetchKind::SslCSha1, NO_ARGS, SmpType::Bin),
+    fd("fc_err", FetchKind::FcErr, NO_ARGS, SmpType::Int),
+    fd("ssl_fc_err", FetchKind::SslFcErr, NO_ARGS, SmpType::Int),
+    fd("ssl_c_err", FetchKind::SslCErr, NO_ARGS, SmpType::Int),
+    fd("ssl_c_ca_err", FetchKind::SslCCaErr, NO_ARGS, SmpType::Int),
+    fd(
+        "ssl_fc_is_resumed",
+        FetchKind::SslFcIsResumed,
+        NO_ARGS,
+        SmpType::Bool,
+    ),
     fd("req.len", FetchKind::ReqLen, NO_ARGS, SmpType::Int),
     fd("req_len", FetchKind::ReqLen, NO_ARGS, SmpType::Int),
     fd(
@@ -346,6 +404,18 @@ static FETCHES: &[FetchDef] = &[
     ),
     fd("wait_end", FetchKind::WaitEnd, NO_ARGS, SmpType::Bool),
     fd("method", FetchKind::Method, NO_ARGS, SmpType::Str),
+    fd(
+        "http_auth",
+        FetchKind::HttpAuth,
+        spec!(1; Userlist),
+        SmpType::Bool,
+    ),
+    fd(
+        "http_auth_group",
+        FetchKind::HttpAuthGroup,
+        spec!(1; Userlist),
+        SmpType::Str,
+    ),
     fd("path", FetchKind::Path, NO_ARGS, SmpType::Str),
     fd("pathq", FetchKind::PathQ, NO_ARGS, SmpType::Str),
     fd("url", FetchKind::Url, NO_ARGS, SmpType::Str),
@@ -563,6 +633,12 @@ static FETCHES: &[FetchDef] = &[
         FetchKind::Const(Sample::Bool(false)),
         spec!(1; Str),
         SmpType::Str,
+    ),
+    fd(
+        "bin",
+        FetchKind::Const(Sample::Bool(false)),
+        spec!(1; Str),
+        SmpType::Bin,
     ),
     fd(
         "bool",
@@ -784,6 +860,7 @@ fn const_sample(kw: &str, args: &[Arg]) -> Result<Sample, String> {
         ("int", Some(Arg::Int(i))) => Sample::Int(*i),
         ("bool", Some(Arg::Int(i))) => Sample::Bool(*i != 0),
         ("str", Some(Arg::Str(s))) => Sample::str(s),
+        ("bin", Some(Arg::Str(s))) => Sample::Bin(crate::acl::parse_hex(s)?),
         ("ipv4", Some(Arg::Ipv4(a))) => Sample::Ip(IpAddr::V4(*a)),
         ("ipv6", Some(Arg::Ipv6(a))) => Sample::Ip(IpAddr::V6(*a)),
         _ => return Err(format!("fetch method '{kw}' : missing argument")),

@@ -249,7 +249,13 @@ pub struct ParseCtx<'a> {
     pub tables: Option<TableLookup<'a>>,
     /// Whether a backend exists; `None`: do not check.
     pub backends: Option<&'a dyn Fn(&str) -> bool>,
+    /// The groups of a userlist, `None` when there is no such userlist;
+    /// `None`: do not check.
+    pub userlists: Option<UserlistLookup<'a>>,
 }
+
+/// The group names of a userlist by name (`None`: no such userlist).
+pub type UserlistLookup<'a> = &'a dyn Fn(&str) -> Option<Vec<String>>;
 
 impl fmt::Debug for ParseCtx<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -269,6 +275,7 @@ impl ParseCtx<'static> {
             proxy: "",
             tables: None,
             backends: None,
+            userlists: None,
         }
     }
 }
@@ -603,6 +610,7 @@ mod tests {
             proxy: "fe",
             tables: Some(&tables),
             backends: Some(&backends),
+            userlists: None,
         };
         let e = SampleExpr::parse("src_conn_rate", &ctx).unwrap();
         assert_eq!(

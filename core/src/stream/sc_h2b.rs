@@ -1,12 +1,13 @@
 //! The stream connector glue of the server-side HTTP/2 mux
-//! (`mux::h2b`): HAProxy's `h2_snd_buf` / `h2_rcv_buf` for a backend
+//! (`mux::h2::back`): HAProxy's `h2_snd_buf` / `h2_rcv_buf` for a backend
 //! connection, in the engine's sans-IO shape.
 //!
-//! The connection carries one engine stream: its request channel's output
-//! (HTTP/1.1, as the analysers forward it) goes through
-//! [`H2b::mux_request`]; the HTTP/1.1 form of the server's response
-//! ([`H2b::rxbuf`]) goes into its response channel as if read from an
-//! HTTP/1.1 server. A server that resets the stream, says GOAWAY without
+//! The connection carries one engine stream (its stream table could hold
+//! several): its request channel's output (HTTP/1.1, as the analysers
+//! forward it) goes through [`H2b::mux_request`]; the HTTP/1.1 form of
+//! the server's response
+//! ([`H2bs::rxbuf`](crate::mux::h2::H2bs::rxbuf)) goes into its
+//! response channel as if read from an HTTP/1.1 server. A server that resets the stream, says GOAWAY without
 //! having processed it, breaks the protocol or closes before the response
 //! ended is a server error for the stream (`sc_conn_error`: 502 and `SH`
 //! before the response head, `SD` after). Timeouts are the stream's
@@ -15,7 +16,7 @@
 use crate::arena::Id;
 use crate::conn::{CoFlags, Conn};
 use crate::engine::Engine;
-use crate::mux::h2b::H2b;
+use crate::mux::h2::H2b;
 use crate::mux::Mux;
 use crate::sock::CloseHow;
 use crate::stream::stconn::ScState;
@@ -35,7 +36,7 @@ impl Engine {
             return;
         };
         let mut h = Box::new(H2b::new(conn.xprt.is_tls(), max_header_list));
-        h.stream = Some(sid);
+        h.attach(sid);
         conn.mux = Mux::H2b(h);
     }
 
@@ -130,9 +131,12 @@ impl Engine {
             let Some(h) = conn.mux.h2b() else {
                 return false;
             };
-            let Some(sid) = h.stream else {
+            // One engine stream per connection today: the first stream
+            // that still has one.
+            let Some((sid, id)) = h.streams.iter().find_map(|s| s.sid.map(|sid| (sid, s.id)))
+            else {
                 // No stream left: the connection has no further use.
-                if h.should_close() || h.fail.is_some() || h.peer_goaway {
+                if h.should_close() || h.any_failed() || h.peer_goaway {
                     self.conn_close(now, c, CloseHow::Graceful);
                     return false;
                 }
@@ -147,17 +151,24 @@ impl Engine {
             }
             let mut progress = false;
             // Response bytes into the channel.
-            if !h.rxbuf.is_empty() {
-                let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2b_mut()) else {
+            if h.by_id_ref(id).is_some_and(|s| !s.rxbuf.is_empty()) {
+                let Some(s) = self
+                    .conns
+                    .get_mut(c)
+                    .and_then(|x| x.mux.h2b_mut())
+                    .and_then(|h| h.by_id(id))
+                else {
                     return false;
                 };
-                let pending = std::mem::take(&mut h.rxbuf);
+                let pending = std::mem::take(&mut s.rxbuf);
                 let room = self.sc_conn_recv_buf(sid, Dir::Res);
                 let n = room.len().min(pending.len());
                 room[..n].copy_from_slice(&pending[..n]);
                 if let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2b_mut()) {
-                    h.rxbuf = pending;
-                    h.delivered(n);
+                    if let Some(s) = h.by_id(id) {
+                        s.rxbuf = pending;
+                    }
+                    h.delivered(id, n);
                 }
                 if n > 0 {
                     progress = true;
@@ -168,8 +179,11 @@ impl Engine {
             let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2b_mut()) else {
                 return false;
             };
-            if h.fail.is_some() && !h.fail_reported && h.rxbuf.is_empty() {
-                h.fail_reported = true;
+            let Some(s) = h.by_id(id) else {
+                return true;
+            };
+            if s.fail.is_some() && !s.fail_reported && s.rxbuf.is_empty() {
+                s.fail_reported = true;
                 self.sc_conn_error(now, sid, side);
                 return self.conns.get(c).is_some();
             }
@@ -184,7 +198,7 @@ impl Engine {
                     let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2b_mut()) else {
                         return false;
                     };
-                    let used = h.mux_request(out, h2_front);
+                    let used = h.mux_request(id, out, h2_front);
                     if used > 0 {
                         progress = true;
                         self.sc_conn_sent(now, sid, Dir::Req, used);

@@ -286,6 +286,11 @@ fn tls_spec(rng: &mut Rng, dp: &mut DpSpec) {
             .push(rng.chance(1, 10).then(|| rng.below(3000)));
         t.truncate.push(rng.chance(1, 4));
     }
+    // Mid-run, at a client's start: handshakes on both sides of it.
+    if !dp.clients.is_empty() {
+        let i = rng.below(dp.clients.len() as u64) as usize;
+        t.rotate_at = Some(dp.clients[i].at);
+    }
     dp.tls = Some(t);
 }
 
@@ -442,6 +447,8 @@ pub enum DpEv {
     Fault(usize),
     /// Data-path fault `i` ends.
     FaultEnd(usize),
+    /// The proxy's certificate is replaced (`tls-proxy`).
+    RotateCert,
 }
 
 /// Where a client stands.
@@ -687,6 +694,9 @@ impl World {
         for (i, (at, _)) in d.faults.iter().enumerate() {
             self.schedule(*at, Ev::Dp(DpEv::Fault(i)));
         }
+        if let Some(at) = d.tls.as_ref().and_then(|t| t.rotate_at) {
+            self.schedule(at, Ev::Dp(DpEv::RotateCert));
+        }
         self.stats.dp.clients = d.clients.len() as u64;
         for l in d.config.lines() {
             self.trace.line(format_args!("cfg {l}"));
@@ -730,6 +740,7 @@ impl World {
             }
             DpEv::Fault(i) => self.dp_fault(i, true),
             DpEv::FaultEnd(i) => self.dp_fault(i, false),
+            DpEv::RotateCert => self.tls_rotate(),
         }
     }
 

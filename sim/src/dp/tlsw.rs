@@ -40,6 +40,9 @@ pub struct TlsSpec {
     pub truncate: Vec<bool>,
     /// The listener stops at TLS 1.2 (`ssl-max-ver TLSv1.2`).
     pub max_tls12: bool,
+    /// When the proxy's certificate is replaced through the stats
+    /// socket (`set ssl cert` + `commit ssl cert`).
+    pub rotate_at: Option<sluice_core::time::Time>,
 }
 
 /// The TLS state of a run.
@@ -63,6 +66,9 @@ pub struct TlsWorld {
     /// Handshakes completed by clients, alerts and errors seen by actors.
     pub handshakes: u64,
     pub errors: u64,
+    /// The certificate (chain and key, PEM) that replaces the proxy's
+    /// at `TlsSpec::rotate_at`: same CA, same name, another key.
+    pub rotate_pem: String,
 }
 
 impl core::fmt::Debug for TlsWorld {
@@ -81,6 +87,7 @@ pub fn make(rng: &mut Rng, n_clients: u32) -> (sluice_core::conn::tls::TlsEnv, T
     let ca = SimCa::new(rng);
     let (fe_pem, _) = ca.leaf(rng, &["sluice.sim"]);
     let (srv_pem, _) = ca.leaf(rng, &["srv.sim"]);
+    let (rotate_pem, _) = ca.leaf(rng, &["sluice.sim"]);
     let mut files = sluice_core::conn::tls::TlsFiles::default();
     files
         .files
@@ -104,6 +111,7 @@ pub fn make(rng: &mut Rng, n_clients: u32) -> (sluice_core::conn::tls::TlsEnv, T
             n_clients,
             handshakes: 0,
             errors: 0,
+            rotate_pem,
         },
     )
 }
@@ -144,6 +152,42 @@ pub fn has_tag(tail: &[u8], data: &[u8], n_clients: u32) -> bool {
 }
 
 impl World {
+    /// Replaces the proxy's certificate as an operator does, through the
+    /// stats socket: the new handshakes must get it, open connections
+    /// keep theirs (the clients' oracles cover both).
+    pub(crate) fn tls_rotate(&mut self) {
+        let Some(pem) = self
+            .dp
+            .as_ref()
+            .and_then(|d| d.tls.as_ref())
+            .map(|t| t.rotate_pem.clone())
+        else {
+            return;
+        };
+        let pid = self.dpw().proxy;
+        let now = self.now;
+        for (line, want) in [
+            (
+                format!("set ssl cert /sim/fe.pem <<\n{pem}\n"),
+                "Transaction created for certificate /sim/fe.pem!\n",
+            ),
+            (
+                "commit ssl cert /sim/fe.pem".to_string(),
+                "Committing /sim/fe.pem.\nSuccess!\n",
+            ),
+        ] {
+            let out = self.procs[pid].engine.cli_request(now, &line);
+            self.trace.line(format_args!(
+                "{} p{pid} cli {}",
+                now.as_ms(),
+                line.lines().next().unwrap_or("")
+            ));
+            if out != want {
+                self.fail("tls-rotate", format!("p{pid}: `{line}` answered {out:?}"));
+            }
+        }
+    }
+
     fn tlsw(&mut self) -> Option<&mut TlsWorld> {
         self.dp.as_deref_mut().and_then(|d| d.tls.as_deref_mut())
     }

@@ -1,0 +1,1085 @@
+//! The backend side of `mux_h2` (`h2c` with `H2_CF_IS_BACK`, HAProxy's
+//! `h2c_bck_*` functions): a connection Sluice opened to a server. What
+//! only this side does: it sends the client preface with its SETTINGS
+//! (`h2c_bck_send_preface`), opens streams (`h2c_bck_stream_new`) and
+//! frames each one's HTTP/1.1 request (the request channel's output, as
+//! the analysers forward it) as HEADERS (+ CONTINUATION) and DATA
+//! (`h2s_bck_make_req_headers`, `h2_snd_buf`), and turns the server's
+//! HEADERS, DATA and trailers back into an HTTP/1.1 response (status
+//! line, fields, a body framed by its `content-length` or chunked,
+//! trailers as chunked trailers; `h2c_bck_handle_headers`) that the
+//! response analysers parse as if an HTTP/1.1 server had sent it.
+//!
+//! ```text
+//!   req channel output ──glue──> mux_request: H1 head ──HPACK──> HEADERS; body ──> DATA (windows) ──> tx
+//!   rx ──FrameDecoder──> HEADERS+CONTINUATION ──HPACK──> H1 head ──> rxbuf ──glue──> res channel
+//!                        DATA ──(chunked if no content-length)──> rxbuf
+//! ```
+//!
+//! The stream table holds [`H2bs`] streams, each with its id (odd,
+//! increasing in the order streams are created) and its engine stream.
+//! Today the glue (`stream::sc_h2b`) creates one stream per connection
+//! (id [`STREAM_ID`]) and the connection is not reused; the table, the
+//! GOAWAY handling (every stream above the server's last-stream-id
+//! fails as not processed) and the per-stream operations are those of a
+//! connection carrying several. Invariants: a stream's id is given when
+//! the stream is created and HEADERS go out in that order (ids must rise
+//! on the wire: with several streams, the next step gives the id when
+//! HEADERS are sent, as HAProxy does); a stream stays in the table after
+//! its engine stream detached, until the connection closes; a failure is
+//! recorded once per stream ([`H2bs::fail`]) and reported once.
+
+use super::{
+    is_conn_specific, parse_clen, put_field, valid_field, BodyStep, H2Conn, H2cState, RxFlow, Side,
+    TxBody,
+};
+use crate::arena::Id;
+use crate::http::h1::{self, ChunkedDecoder, Method};
+use crate::http::h2::frame::{ErrorCode, H2Error, Role, Settings, PREFACE};
+use crate::http::h2::hpack::{Encoder, Field};
+use crate::http::h2::window::Window;
+use crate::stream::Stream;
+
+/// The id of the first stream a connection carries (the only one today).
+pub const STREAM_ID: u32 = 1;
+
+/// Why a stream cannot complete (reported once to the engine stream).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum H2bFail {
+    /// The server reset the stream (RST_STREAM with this code).
+    Reset(ErrorCode),
+    /// The server sent GOAWAY without having processed the stream.
+    GoAway(ErrorCode),
+    /// A protocol error of the server: we reset the stream or closed the
+    /// connection with this code.
+    Protocol(ErrorCode),
+    /// The connection closed before the response ended.
+    Closed,
+}
+
+/// Where the request conversion stands.
+#[derive(Debug)]
+enum ReqSt {
+    /// Waiting for the HTTP/1.1 request head in the channel.
+    Head,
+    /// A body of `content-length`, or chunked.
+    Body(TxBody),
+    /// END_STREAM sent.
+    Done,
+}
+
+/// Where the response conversion stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ResSt {
+    /// Waiting for a (final) HEADERS.
+    Head,
+    /// Body bytes as they come (`content-length` known, `left` of it).
+    Length(u64),
+    /// Each DATA frame becomes a chunk; END_STREAM the last chunk.
+    Chunked,
+    /// A body that may not be (HEAD, 204, 304): DATA is an error.
+    NoBody,
+    /// END_STREAM received.
+    Done,
+}
+
+/// One stream of a server connection (`struct h2s` on a backend).
+#[derive(Debug)]
+pub struct H2bs {
+    /// The stream id.
+    pub id: u32,
+    /// The engine stream carried, until it detaches.
+    pub sid: Option<Id<Stream>>,
+    req: ReqSt,
+    /// The request is a HEAD (its response has no body).
+    is_head: bool,
+    /// HEADERS went out (the stream is open).
+    opened: bool,
+    /// The stream send window (`h2s->sws`).
+    sws: Window,
+    /// Receive flow control of the response.
+    rx: RxFlow,
+    res: ResSt,
+    /// HTTP/1.1 bytes of the response not yet in the response channel.
+    pub rxbuf: Vec<u8>,
+    /// Why the stream failed, when it did.
+    pub fail: Option<H2bFail>,
+    /// The failure was reported to the engine stream.
+    pub fail_reported: bool,
+}
+
+impl H2bs {
+    /// The response ended (END_STREAM received) and is all in the
+    /// response channel.
+    pub fn res_complete(&self) -> bool {
+        self.res == ResSt::Done && self.rxbuf.is_empty()
+    }
+
+    /// The request ended (END_STREAM sent).
+    pub fn req_complete(&self) -> bool {
+        matches!(self.req, ReqSt::Done)
+    }
+
+    /// Both directions ended.
+    fn closed(&self) -> bool {
+        self.req_complete() && self.res == ResSt::Done
+    }
+
+    fn fail(&mut self, f: H2bFail) {
+        if self.fail.is_none() && !self.res_complete() {
+            self.fail = Some(f);
+        }
+    }
+
+    /// Nothing more goes either way (after a failure).
+    fn end(&mut self) {
+        self.req = ReqSt::Done;
+        self.res = ResSt::Done;
+    }
+
+    fn err(&self, code: ErrorCode, reason: &'static str) -> H2Error {
+        H2Error::Stream {
+            stream_id: self.id,
+            code,
+            reason,
+        }
+    }
+}
+
+/// The backend side (`H2_CF_IS_BACK`): what only a server connection
+/// keeps.
+#[derive(Debug)]
+pub struct Back {
+    /// `:scheme` of the requests (`https` over TLS).
+    https: bool,
+    /// The id the next stream created gets.
+    next_id: u32,
+}
+
+/// A server connection (`struct h2c` with `H2_CF_IS_BACK`).
+pub type H2b = H2Conn<Back>;
+
+impl Side for Back {
+    type Streams = Vec<H2bs>;
+    const ROLE: Role = Role::Client;
+    const PUSH_PROMISE: &'static str = "PUSH_PROMISE while push is disabled";
+
+    fn conn_error(h: &mut H2b, code: ErrorCode) {
+        h.goaway(code);
+    }
+
+    fn stream_error(h: &mut H2b, id: u32, code: ErrorCode) {
+        if h.streams.iter().any(|s| s.id == id) {
+            h.reset(id, code);
+        } else {
+            h.rst(id, code);
+        }
+    }
+
+    fn idle(h: &H2b, id: u32) -> bool {
+        !h.streams.iter().any(|s| s.id == id && s.opened)
+    }
+
+    fn initial_window_changed(h: &mut H2b, old: u32, new: u32) -> Result<(), H2Error> {
+        for s in h.streams.iter_mut() {
+            s.sws.apply_initial_change(old, new)?;
+        }
+        Ok(())
+    }
+
+    fn window_update(h: &mut H2b, id: u32, increment: u32) -> Result<(), H2Error> {
+        if let Some(s) = h.by_id(id) {
+            if !s.closed() {
+                s.sws.increase(increment)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn rst_stream(h: &mut H2b, id: u32, code: ErrorCode) -> Result<(), H2Error> {
+        let Some(s) = h.by_id(id) else {
+            return Ok(());
+        };
+        if code == ErrorCode::NO_ERROR && s.res == ResSt::Done {
+            // The response is whole; the server wants no more of the
+            // request (§8.1).
+            s.req = ReqSt::Done;
+            return Ok(());
+        }
+        s.fail(H2bFail::Reset(code));
+        s.end();
+        s.rx.owed = 0;
+        Ok(())
+    }
+
+    fn goaway_received(h: &mut H2b, last_stream_id: u32, code: ErrorCode) {
+        let mut unprocessed = false;
+        for s in h.streams.iter_mut() {
+            if s.opened && last_stream_id < s.id {
+                // Not processed by the server (RFC 9113 §6.8).
+                s.fail(H2bFail::GoAway(code));
+                s.end();
+                unprocessed = true;
+            }
+        }
+        if !unprocessed && code != ErrorCode::NO_ERROR {
+            for s in h.streams.iter_mut() {
+                s.fail(H2bFail::GoAway(code));
+            }
+            h.state = H2cState::Error;
+        }
+    }
+
+    fn data(
+        h: &mut H2b,
+        id: u32,
+        end_stream: bool,
+        data: &[u8],
+        flow_len: u32,
+    ) -> Result<(), H2Error> {
+        if Back::idle(h, id) {
+            return Err(H2Error::Connection {
+                code: ErrorCode::PROTOCOL_ERROR,
+                reason: "DATA on an idle stream",
+            });
+        }
+        let Some(s) = h.by_id(id) else {
+            return Ok(());
+        };
+        if s.fail.is_some() {
+            return Ok(());
+        }
+        match s.res {
+            ResSt::Done => return Err(s.err(ErrorCode::STREAM_CLOSED, "DATA after END_STREAM")),
+            ResSt::Head => {
+                return Err(s.err(ErrorCode::PROTOCOL_ERROR, "DATA before the response head"))
+            }
+            _ => {}
+        }
+        s.rx.recv(id, data, flow_len, end_stream)?;
+        match s.res {
+            ResSt::NoBody if !data.is_empty() => {
+                return Err(s.err(ErrorCode::PROTOCOL_ERROR, "body where none may be"));
+            }
+            ResSt::Length(_) | ResSt::NoBody => s.rxbuf.extend_from_slice(data),
+            ResSt::Chunked => {
+                if !data.is_empty() {
+                    // Upper-case hex sizes, as HAProxy's H1 mux writes them.
+                    s.rxbuf
+                        .extend_from_slice(format!("{:X}\r\n", data.len()).as_bytes());
+                    s.rxbuf.extend_from_slice(data);
+                    s.rxbuf.extend_from_slice(b"\r\n");
+                }
+                if end_stream {
+                    s.rxbuf.extend_from_slice(h1::LAST_CHUNK);
+                }
+            }
+            ResSt::Head | ResSt::Done => {}
+        }
+        if end_stream {
+            s.res = ResSt::Done;
+        }
+        Ok(())
+    }
+
+    /// A whole field block: a response head (interim or final), or
+    /// trailers.
+    fn headers(h: &mut H2b, id: u32, es: bool, too_large: bool) -> Result<(), H2Error> {
+        if Back::idle(h, id) {
+            // A server never opens streams (no push).
+            return Err(H2Error::Connection {
+                code: ErrorCode::PROTOCOL_ERROR,
+                reason: "HEADERS on an idle stream",
+            });
+        }
+        let Some(i) = h.streams.iter().position(|s| s.id == id) else {
+            return Ok(());
+        };
+        let s = &mut h.streams[i];
+        if s.fail.is_some() {
+            return Ok(());
+        }
+        if too_large {
+            return Err(s.err(ErrorCode::PROTOCOL_ERROR, "response head too large"));
+        }
+        match s.res {
+            ResSt::Done => Err(s.err(ErrorCode::STREAM_CLOSED, "HEADERS after END_STREAM")),
+            ResSt::Head => response_head(s, &h.hlist, es),
+            ResSt::Length(_) | ResSt::Chunked | ResSt::NoBody => {
+                // Trailers (§8.1): END_STREAM, no pseudo-header.
+                if !es {
+                    return Err(s.err(ErrorCode::PROTOCOL_ERROR, "trailers without END_STREAM"));
+                }
+                if !s.rx.clen_complete() {
+                    return Err(s.err(ErrorCode::PROTOCOL_ERROR, "content-length mismatch"));
+                }
+                let mut out = Vec::new();
+                for f in h.hlist.iter() {
+                    if f.name.first() == Some(&b':') || !valid_field(f.name, f.value) {
+                        return Err(s.err(ErrorCode::PROTOCOL_ERROR, "invalid trailer field"));
+                    }
+                    put_field(&mut out, f.name, f.value);
+                }
+                if s.res == ResSt::Chunked {
+                    // HTTP/1.1 carries trailers after the last chunk.
+                    s.rxbuf.extend_from_slice(b"0\r\n");
+                    s.rxbuf.extend_from_slice(&out);
+                    s.rxbuf.extend_from_slice(b"\r\n");
+                }
+                // A body of known length has no place for trailers in
+                // HTTP/1.1: they are dropped (as HAProxy's H1 mux does).
+                s.res = ResSt::Done;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The response head (`h2c_bck_handle_headers`), written as HTTP/1.1
+/// into the stream's `rxbuf`.
+fn response_head(
+    s: &mut H2bs,
+    list: &crate::http::h2::hpack::HeaderList,
+    es: bool,
+) -> Result<(), H2Error> {
+    let mut status: Option<u16> = None;
+    let mut regular = false;
+    for f in list.iter() {
+        if let Some(p) = f.name.strip_prefix(b":") {
+            if regular || p != b"status" || status.is_some() {
+                return Err(s.err(ErrorCode::PROTOCOL_ERROR, "invalid response pseudo-header"));
+            }
+            let st = std::str::from_utf8(f.value)
+                .ok()
+                .filter(|v| v.len() == 3 && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<u16>().ok())
+                .filter(|v| *v >= 100);
+            status = Some(st.ok_or(s.err(ErrorCode::PROTOCOL_ERROR, "invalid :status"))?);
+        } else {
+            regular = true;
+        }
+    }
+    let status = status.ok_or(s.err(ErrorCode::PROTOCOL_ERROR, "missing :status"))?;
+    let interim = (100..200).contains(&status);
+    if status == 101 || (interim && es) {
+        return Err(s.err(
+            ErrorCode::PROTOCOL_ERROR,
+            "101 or an interim response with END_STREAM",
+        ));
+    }
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason(status).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let mut clen: Option<u64> = None;
+    for f in list.iter() {
+        if f.name.first() == Some(&b':') {
+            continue;
+        }
+        if !valid_field(f.name, f.value) || is_conn_specific(f.name) {
+            return Err(s.err(
+                ErrorCode::PROTOCOL_ERROR,
+                "invalid or connection-specific field",
+            ));
+        }
+        if f.name == b"content-length" {
+            let v = parse_clen(f.value)
+                .ok_or(s.err(ErrorCode::PROTOCOL_ERROR, "invalid content-length"))?;
+            if clen.is_some_and(|c| c != v) {
+                return Err(s.err(ErrorCode::PROTOCOL_ERROR, "conflicting content-length"));
+            }
+            if clen.is_some() {
+                continue;
+            }
+            clen = Some(v);
+        }
+        put_field(&mut out, f.name, f.value);
+    }
+    let bodyless = s.is_head || interim || status == 204 || status == 304;
+    if interim {
+        out.extend_from_slice(b"\r\n");
+        s.rxbuf.extend_from_slice(&out);
+        return Ok(());
+    }
+    s.res = if bodyless {
+        // HEAD, 204, 304: a content-length describes another body.
+        s.rx.clen_left = None;
+        ResSt::NoBody
+    } else if let Some(n) = clen {
+        s.rx.clen_left = Some(n);
+        ResSt::Length(n)
+    } else if es {
+        // No body and no length: say so, or HTTP/1.1 would read until
+        // close.
+        out.extend_from_slice(b"content-length: 0\r\n");
+        ResSt::Length(0)
+    } else {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+        ResSt::Chunked
+    };
+    out.extend_from_slice(b"\r\n");
+    s.rxbuf.extend_from_slice(&out);
+    if es {
+        if !s.rx.clen_complete() {
+            return Err(s.err(ErrorCode::PROTOCOL_ERROR, "content-length mismatch"));
+        }
+        s.res = ResSt::Done;
+    }
+    Ok(())
+}
+
+impl H2b {
+    /// A new connection: the client preface and our SETTINGS go first
+    /// (RFC 9113 §3.4), then the connection window is opened.
+    pub fn new(https: bool, max_header_list: usize) -> H2b {
+        let mut h = H2Conn::with_side(
+            H2cState::Frames,
+            Back {
+                https,
+                next_id: STREAM_ID,
+            },
+            Vec::new(),
+            max_header_list,
+        );
+        h.tx.extend_from_slice(PREFACE);
+        // No push (§8.4): SETTINGS_ENABLE_PUSH 0, as HAProxy sends.
+        h.send_settings(Settings {
+            enable_push: false,
+            ..Settings::default()
+        });
+        h
+    }
+
+    /// Creates a stream (`h2c_bck_stream_new`) and returns its id; its
+    /// request goes out through [`H2b::mux_request`].
+    pub fn new_stream(&mut self) -> u32 {
+        let id = self.side.next_id;
+        self.side.next_id += 2;
+        self.streams.push(H2bs {
+            id,
+            sid: None,
+            req: ReqSt::Head,
+            is_head: false,
+            opened: false,
+            sws: Window::new(id, self.peer.initial_window_size),
+            rx: RxFlow::new(),
+            res: ResSt::Head,
+            rxbuf: Vec::new(),
+            fail: None,
+            fail_reported: false,
+        });
+        id
+    }
+
+    /// A stream for engine stream `sid` (`h2_attach`); returns its id.
+    pub fn attach(&mut self, sid: Id<Stream>) -> u32 {
+        let id = self.new_stream();
+        if let Some(s) = self.by_id(id) {
+            s.sid = Some(sid);
+        }
+        id
+    }
+
+    /// Engine stream `sid` is no longer carried (`h2_detach`); its
+    /// stream stays in the table.
+    pub fn detach(&mut self, sid: Id<Stream>) {
+        for s in self.streams.iter_mut() {
+            if s.sid == Some(sid) {
+                s.sid = None;
+            }
+        }
+    }
+
+    /// The stream of id `id`.
+    pub fn by_id(&mut self, id: u32) -> Option<&mut H2bs> {
+        self.streams.iter_mut().find(|s| s.id == id)
+    }
+
+    /// The stream of id `id`.
+    pub fn by_id_ref(&self, id: u32) -> Option<&H2bs> {
+        self.streams.iter().find(|s| s.id == id)
+    }
+
+    /// The stream carrying engine stream `sid`.
+    pub fn stream_of(&self, sid: Id<Stream>) -> Option<&H2bs> {
+        self.streams.iter().find(|s| s.sid == Some(sid))
+    }
+
+    /// The stream carrying engine stream `sid`.
+    pub fn stream_of_mut(&mut self, sid: Id<Stream>) -> Option<&mut H2bs> {
+        self.streams.iter_mut().find(|s| s.sid == Some(sid))
+    }
+
+    /// The engine streams carried.
+    pub fn engine_streams(&self) -> impl Iterator<Item = Id<Stream>> + '_ {
+        self.streams.iter().filter_map(|s| s.sid)
+    }
+
+    /// Whether any stream failed.
+    pub fn any_failed(&self) -> bool {
+        self.streams.iter().any(|s| s.fail.is_some())
+    }
+
+    /// Whether the connection must close once `tx` is flushed.
+    pub fn should_close(&self) -> bool {
+        self.state == H2cState::Error && self.tx_pending().is_empty()
+    }
+
+    /// Sends GOAWAY for a connection error: nothing more is processed;
+    /// every stream fails.
+    pub fn goaway(&mut self, code: ErrorCode) {
+        if self.state == H2cState::Error {
+            return;
+        }
+        self.send_goaway(0, code);
+        self.state = H2cState::Error;
+        self.rx_len = 0;
+        for s in self.streams.iter_mut() {
+            s.fail(H2bFail::Protocol(code));
+        }
+    }
+
+    /// Resets stream `id` (a stream error of the server, or the engine
+    /// stream gave up).
+    pub fn reset(&mut self, id: u32, code: ErrorCode) {
+        let error = self.state == H2cState::Error;
+        let Some(s) = self.by_id(id) else {
+            return;
+        };
+        let send = s.opened && !error && !s.closed();
+        s.fail(H2bFail::Protocol(code));
+        s.end();
+        if send {
+            self.rst(id, code);
+        }
+    }
+
+    /// The server closed the connection (or it failed): every stream
+    /// fails.
+    pub fn closed(&mut self) {
+        for s in self.streams.iter_mut() {
+            s.fail(H2bFail::Closed);
+        }
+        self.state = H2cState::Error;
+    }
+
+    /// Demultiplexes everything received (`h2_process_demux`).
+    pub fn demux(&mut self) {
+        self.demux_frames(0);
+    }
+
+    /// `n` bytes of stream `id`'s `rxbuf` were delivered to the response
+    /// channel: once it is empty, the flow-control credit goes back to
+    /// the server.
+    pub fn delivered(&mut self, id: u32, n: usize) {
+        let error = self.state == H2cState::Error;
+        let Some(s) = self.by_id(id) else {
+            return;
+        };
+        let credit = s.res != ResSt::Done && s.fail.is_none() && !error;
+        let mut rxbuf = std::mem::take(&mut s.rxbuf);
+        let mut rx = std::mem::replace(&mut s.rx, RxFlow::new());
+        self.delivered_bytes(id, &mut rx, &mut rxbuf, n, credit);
+        if let Some(s) = self.by_id(id) {
+            s.rxbuf = rxbuf;
+            s.rx = rx;
+        }
+    }
+
+    /// Encodes what it can of stream `id`'s HTTP/1.1 request `out` (the
+    /// request channel's output) into frames (`h2_snd_buf`); returns the
+    /// bytes of `out` consumed. A request that cannot be converted resets
+    /// the stream (its `fail` is then set). `h2_front`: the client spoke
+    /// HTTP/2, so its `:authority` (the `host` of the HTTP/1.1 form) goes
+    /// on as `:authority`; an HTTP/1.1 client's origin-form request keeps
+    /// its `host` field and has no `:authority`, as HAProxy 2.6 sends it.
+    pub fn mux_request(&mut self, id: u32, out: &[u8], h2_front: bool) -> usize {
+        let mut used = 0;
+        loop {
+            let error = self.state == H2cState::Error;
+            let room = self.tx_room();
+            let (goaway, mcs) = (self.peer_goaway, self.peer.max_concurrent_streams);
+            let Some(s) = self.by_id(id) else {
+                return out.len();
+            };
+            if !room || error || s.fail.is_some() {
+                return if s.fail.is_some() { out.len() } else { used };
+            }
+            let rest = &out[used..];
+            match &mut s.req {
+                ReqSt::Done => return out.len(),
+                ReqSt::Head => {
+                    if mcs == Some(0) || goaway {
+                        // The server takes no stream now.
+                        return used;
+                    }
+                    let opts = h1::ParseOptions::default();
+                    let (head, n) = match h1::parse_request(rest, &opts) {
+                        Ok(h1::Status::Complete(x)) => x,
+                        Ok(h1::Status::Partial) => return used,
+                        Err(_) => {
+                            self.reset(id, ErrorCode::INTERNAL_ERROR);
+                            return out.len();
+                        }
+                    };
+                    used += n;
+                    let body = match h1::request_body(&head) {
+                        Ok(b) => b,
+                        Err(_) => {
+                            self.reset(id, ErrorCode::INTERNAL_ERROR);
+                            return out.len();
+                        }
+                    };
+                    s.is_head = head.method == Method::HEAD;
+                    let end = matches!(body, h1::BodyLen::None | h1::BodyLen::Length(0));
+                    s.req = match body {
+                        h1::BodyLen::Length(n) if n > 0 => ReqSt::Body(TxBody::Length(n)),
+                        h1::BodyLen::Chunked => ReqSt::Body(TxBody::Chunked(Box::new(
+                            ChunkedDecoder::new(h1::Side::Request),
+                        ))),
+                        _ => ReqSt::Done,
+                    };
+                    s.opened = true;
+                    self.max_id = self.max_id.max(id);
+                    self.nb_streams_total += 1;
+                    let mut block = Vec::new();
+                    request_fields(&head, self.side.https, h2_front, &mut self.henc, &mut block);
+                    super::encode_field_block(
+                        id,
+                        &block,
+                        end,
+                        self.peer.max_frame_size,
+                        &mut self.tx,
+                    );
+                }
+                ReqSt::Body(_) => {
+                    let ReqSt::Body(mut body) = std::mem::replace(&mut s.req, ReqSt::Done) else {
+                        unreachable!()
+                    };
+                    let mut sws = s.sws;
+                    let step = self.body_step(id, &mut sws, &mut body, rest);
+                    let Some(s) = self.by_id(id) else {
+                        return out.len();
+                    };
+                    s.sws = sws;
+                    match step {
+                        BodyStep::Blocked => {
+                            s.req = ReqSt::Body(body);
+                            return used;
+                        }
+                        BodyStep::Used(n) => {
+                            s.req = ReqSt::Body(body);
+                            used += n;
+                        }
+                        BodyStep::End(n) => used += n,
+                        BodyStep::Error => {
+                            s.req = ReqSt::Body(body);
+                            self.reset(id, ErrorCode::INTERNAL_ERROR);
+                            return out.len();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The request's HEADERS field block (`h2s_bck_make_req_headers`):
+/// `:method`, `:scheme`, `:authority` (from an absolute URI, else, for an
+/// HTTP/2 client, from `host`), `:path`, then the fields, lowercased,
+/// without the connection-specific ones (RFC 9113 §8.2.2, §8.3.1) and
+/// without `host` when `:authority` is sent.
+fn request_fields(
+    head: &h1::ReqHead,
+    https: bool,
+    h2_front: bool,
+    henc: &mut Encoder,
+    block: &mut Vec<u8>,
+) {
+    let method = head.method.as_str().as_bytes().to_vec();
+    let uri = head.uri.as_bytes();
+    let connect = head.method == Method::CONNECT;
+    let (mut scheme, mut authority, mut path): (Vec<u8>, Option<Vec<u8>>, Vec<u8>) = (
+        if https {
+            b"https".to_vec()
+        } else {
+            b"http".to_vec()
+        },
+        None,
+        uri.to_vec(),
+    );
+    if connect {
+        authority = Some(uri.to_vec());
+    } else if let Some(p) = uri.iter().position(|&b| b == b':').filter(|&p| {
+        uri[p..].starts_with(b"://") && uri[..p].iter().all(|b| b.is_ascii_alphanumeric())
+    }) {
+        // Absolute form: scheme://authority/path.
+        scheme = uri[..p].to_ascii_lowercase();
+        let after = &uri[p + 3..];
+        let end = after
+            .iter()
+            .position(|&b| b == b'/' || b == b'?')
+            .unwrap_or(after.len());
+        authority = Some(after[..end].to_vec());
+        path = if end == after.len() {
+            b"/".to_vec()
+        } else if after[end] == b'?' {
+            let mut v = b"/".to_vec();
+            v.extend_from_slice(&after[end..]);
+            v
+        } else {
+            after[end..].to_vec()
+        };
+    }
+    if authority.is_none() && h2_front {
+        authority = head.headers.get("host").map(<[u8]>::to_vec);
+    }
+    let has_authority = authority.is_some();
+    let mut names: Vec<Vec<u8>> = Vec::with_capacity(head.headers.len());
+    for (name, _) in head.headers.iter() {
+        names.push(name.to_ascii_lowercase());
+    }
+    let mut fields: Vec<Field<'_>> = Vec::with_capacity(head.headers.len() + 4);
+    fields.push(Field::new(b":method", &method));
+    if !connect {
+        fields.push(Field::new(b":scheme", &scheme));
+    }
+    if let Some(a) = authority.as_deref() {
+        fields.push(Field::new(b":authority", a));
+    }
+    if !connect {
+        fields.push(Field::new(b":path", &path));
+    }
+    for ((_, v), n) in head.headers.iter().zip(names.iter()) {
+        let drop = is_conn_specific(n)
+            || (n == b"host" && has_authority)
+            || n == b"http2-settings"
+            || (n == b"te" && !v.eq_ignore_ascii_case(b"trailers"));
+        if !drop {
+            fields.push(Field::new(n, v));
+        }
+    }
+    henc.encode(fields, block);
+}
+
+/// The reason phrase HAProxy writes for a status received over HTTP/2
+/// (`http_get_reason`).
+fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        102 => "Processing",
+        103 => "Early Hints",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        203 => "Non-Authoritative Information",
+        204 => "No Content",
+        205 => "Reset Content",
+        206 => "Partial Content",
+        207 => "Multi-Status",
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        305 => "Use Proxy",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Request Entity Too Large",
+        414 => "Request-URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Requested range unsatisfiable",
+        417 => "Expectation failed",
+        418 => "I'm a teapot",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Entity",
+        425 => "Too Early",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => match status / 100 {
+            1 => "Informational",
+            2 => "Success",
+            3 => "Redirection",
+            4 => "Client Error",
+            _ => "Server Error",
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::h2::frame::{encode_field_block, Frame};
+    use crate::http::h2::hpack::Encoder as HEnc;
+
+    /// A server's frames for a response.
+    fn server_frames(
+        status: &[u8],
+        fields: &[(&[u8], &[u8])],
+        body: &[u8],
+        trailers: bool,
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        Settings::default().encode(&mut out);
+        let mut enc = HEnc::default();
+        let mut block = Vec::new();
+        let f = std::iter::once(Field::new(b":status", status))
+            .chain(fields.iter().map(|(n, v)| Field::new(n, v)));
+        enc.encode(f, &mut block);
+        encode_field_block(
+            STREAM_ID,
+            &block,
+            body.is_empty() && !trailers,
+            16384,
+            &mut out,
+        );
+        if !body.is_empty() {
+            Frame::Data {
+                stream_id: STREAM_ID,
+                end_stream: !trailers,
+                data: body,
+                pad_len: None,
+                flow_len: body.len() as u32,
+            }
+            .encode(&mut out);
+        }
+        if trailers {
+            let mut block = Vec::new();
+            enc.encode([Field::new(b"grpc-status", b"0")], &mut block);
+            encode_field_block(STREAM_ID, &block, true, 16384, &mut out);
+        }
+        out
+    }
+
+    fn s(h: &H2b) -> &H2bs {
+        h.by_id_ref(STREAM_ID).unwrap()
+    }
+
+    fn feed(h: &mut H2b, bytes: &[u8]) {
+        let mut pos = 0;
+        while pos < bytes.len() {
+            let spare = h.rx_spare();
+            let n = spare.len().min(bytes.len() - pos);
+            spare[..n].copy_from_slice(&bytes[pos..pos + n]);
+            h.received(n);
+            pos += n;
+            h.demux();
+        }
+    }
+
+    #[test]
+    fn request_then_response_round_trip() {
+        let mut h = H2b::new(false, 16384);
+        let id = h.new_stream();
+        assert!(h.tx_pending().starts_with(PREFACE));
+        let req = b"POST /x?y HTTP/1.1\r\nHost: example\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nabc";
+        assert_eq!(h.mux_request(id, req, false), req.len());
+        assert!(s(&h).req_complete());
+        let frames = server_frames(b"200", &[(b"content-type", b"text/plain")], b"hello", false);
+        feed(&mut h, &frames);
+        let text = String::from_utf8(s(&h).rxbuf.clone()).unwrap();
+        assert_eq!(
+            text,
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        );
+        h.delivered(id, s(&h).rxbuf.len());
+        assert!(s(&h).res_complete());
+        assert_eq!(s(&h).fail, None);
+    }
+
+    #[test]
+    fn trailers_become_chunked_trailers() {
+        let mut h = H2b::new(false, 16384);
+        let id = h.new_stream();
+        h.mux_request(id, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", false);
+        feed(&mut h, &server_frames(b"200", &[], b"xy", true));
+        let text = String::from_utf8(s(&h).rxbuf.clone()).unwrap();
+        assert!(
+            text.ends_with("2\r\nxy\r\n0\r\ngrpc-status: 0\r\n\r\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn empty_response_gets_a_length() {
+        let mut h = H2b::new(false, 16384);
+        let id = h.new_stream();
+        h.mux_request(id, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", false);
+        feed(&mut h, &server_frames(b"404", &[], b"", false));
+        assert_eq!(
+            s(&h).rxbuf,
+            b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn rst_stream_fails_the_stream() {
+        let mut h = H2b::new(false, 16384);
+        let id = h.new_stream();
+        h.mux_request(id, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", false);
+        let mut f = Vec::new();
+        Settings::default().encode(&mut f);
+        Frame::RstStream {
+            stream_id: STREAM_ID,
+            code: ErrorCode::INTERNAL_ERROR,
+        }
+        .encode(&mut f);
+        feed(&mut h, &f);
+        assert_eq!(s(&h).fail, Some(H2bFail::Reset(ErrorCode::INTERNAL_ERROR)));
+    }
+
+    #[test]
+    fn window_bounds_the_request_body() {
+        let mut h = H2b::new(false, 16384);
+        let id = h.new_stream();
+        let body = vec![b'a'; 100_000];
+        let mut req = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n".to_vec();
+        req.extend_from_slice(&body);
+        let head = req.len() - body.len();
+        let used = h.mux_request(id, &req, false);
+        assert_eq!(used, head + 65_535);
+        let mut f = Vec::new();
+        Settings::default().encode(&mut f);
+        Frame::WindowUpdate {
+            stream_id: 0,
+            increment: 40_000,
+        }
+        .encode(&mut f);
+        Frame::WindowUpdate {
+            stream_id: STREAM_ID,
+            increment: 40_000,
+        }
+        .encode(&mut f);
+        feed(&mut h, &f);
+        h.sent(h.tx_pending().len());
+        let more = h.mux_request(id, &req[used..], false);
+        assert_eq!(more, 100_000 - 65_535);
+        assert!(s(&h).req_complete());
+    }
+
+    #[test]
+    fn garbage_is_a_connection_error() {
+        let mut h = H2b::new(false, 16384);
+        let id = h.new_stream();
+        h.mux_request(id, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", false);
+        feed(&mut h, b"HTTP/1.1 200 OK\r\n\r\n");
+        assert_eq!(h.state, H2cState::Error);
+        assert!(s(&h).fail.is_some());
+    }
+
+    /// A response of `body` (with a `content-length`) on stream `id`,
+    /// one HPACK encoder for the whole connection as a server has.
+    fn response_on(enc: &mut HEnc, id: u32, status: &[u8], body: &[u8], out: &mut Vec<u8>) {
+        let len = body.len().to_string();
+        let mut block = Vec::new();
+        enc.encode(
+            [
+                Field::new(b":status", status),
+                Field::new(b"content-length", len.as_bytes()),
+            ],
+            &mut block,
+        );
+        encode_field_block(id, &block, body.is_empty(), 16384, out);
+        if !body.is_empty() {
+            Frame::Data {
+                stream_id: id,
+                end_stream: true,
+                data: body,
+                pad_len: None,
+                flow_len: body.len() as u32,
+            }
+            .encode(out);
+        }
+    }
+
+    /// A connection with two streams whose requests (GET, no body) went.
+    fn two_streams() -> (H2b, u32, u32) {
+        let mut h = H2b::new(false, 16384);
+        let (a, b) = (h.new_stream(), h.new_stream());
+        h.mux_request(a, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", false);
+        h.mux_request(b, b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n", false);
+        (h, a, b)
+    }
+
+    #[test]
+    fn several_streams_on_one_connection() {
+        // The table holds several streams: ids in creation order, each
+        // response demuxed to its own stream, interleaved.
+        let (mut h, a, b) = two_streams();
+        assert_eq!((a, b), (1, 3));
+        assert_eq!(h.max_id, 3);
+        let mut f = Vec::new();
+        Settings::default().encode(&mut f);
+        let mut enc = HEnc::default();
+        response_on(&mut enc, b, b"404", b"bee", &mut f);
+        response_on(&mut enc, a, b"200", b"ay", &mut f);
+        feed(&mut h, &f);
+        let text = |id| String::from_utf8(h.by_id_ref(id).unwrap().rxbuf.clone()).unwrap();
+        assert_eq!(text(a), "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nay");
+        assert_eq!(
+            text(b),
+            "HTTP/1.1 404 Not Found\r\ncontent-length: 3\r\n\r\nbee"
+        );
+        assert!(h.streams.iter().all(|s| s.fail.is_none()));
+    }
+
+    #[test]
+    fn goaway_fails_only_the_streams_it_did_not_process() {
+        let (mut h, a, b) = two_streams();
+        let mut f = Vec::new();
+        Settings::default().encode(&mut f);
+        Frame::GoAway {
+            last_stream_id: a,
+            code: ErrorCode::NO_ERROR,
+            debug: &[],
+        }
+        .encode(&mut f);
+        let mut enc = HEnc::default();
+        response_on(&mut enc, a, b"200", b"ok", &mut f);
+        feed(&mut h, &f);
+        assert!(h.peer_goaway);
+        assert_eq!(h.by_id_ref(a).unwrap().fail, None);
+        assert!(h.by_id_ref(a).unwrap().rxbuf.ends_with(b"\r\n\r\nok"));
+        assert_eq!(
+            h.by_id_ref(b).unwrap().fail,
+            Some(H2bFail::GoAway(ErrorCode::NO_ERROR))
+        );
+        // A reset of one stream leaves the other alone.
+        let (mut h, a, b) = two_streams();
+        let mut f = Vec::new();
+        Settings::default().encode(&mut f);
+        Frame::RstStream {
+            stream_id: b,
+            code: ErrorCode::REFUSED_STREAM,
+        }
+        .encode(&mut f);
+        feed(&mut h, &f);
+        assert_eq!(h.by_id_ref(a).unwrap().fail, None);
+        assert_eq!(
+            h.by_id_ref(b).unwrap().fail,
+            Some(H2bFail::Reset(ErrorCode::REFUSED_STREAM))
+        );
+    }
+}
