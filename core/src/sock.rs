@@ -110,6 +110,14 @@ pub enum CloseHow {
     Graceful,
     /// An abortive close (SO_LINGER 0): RST, pending data dropped.
     Reset,
+    /// A normal close (FIN) after reading and dropping what the peer sent
+    /// and the engine did not read yet: closing a socket whose receive
+    /// queue holds bytes makes the kernel send a reset instead of the FIN.
+    /// HAProxy reads what is there when a stream starts
+    /// (`sc_conn_sync_recv`), so its client gets the FIN; a TCP stream
+    /// that ends before reading (no backend, a refused connect) closes
+    /// this way to give the same.
+    Drain,
 }
 
 /// One log line, already formatted the HAProxy way; the driver only adds

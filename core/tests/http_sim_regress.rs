@@ -452,3 +452,37 @@ fn a_server_reset_during_the_request_body_gets_the_client_a_502() {
         w.assert_drained();
     }
 }
+
+/// HAProxy's `abort_keep_alive`: a server that closes (or resets) its
+/// kept-alive connection without a byte of response to a request that was
+/// not the first of its client connection (the server closed an idle
+/// connection as the request left) gets the client connection closed
+/// without an answer and without a log line, so that the client retries;
+/// a 502 would be a failure the client may not retry. The first request
+/// of a connection still gets its 502.
+#[test]
+fn a_keep_alive_request_lost_to_a_server_close_closes_the_client_silently() {
+    for reset in [false, true] {
+        let mut w = World::new(&cfg("", ""));
+        w.server(S1, ServerMode::Manual);
+        let c = w.connect(FE);
+        w.send(c, b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n");
+        let s = w.server_peer(S1, 0);
+        w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+        assert_eq!(w.log_texts().len(), 1);
+        w.send(c, b"GET /b HTTP/1.1\r\nhost: x\r\n\r\n");
+        assert!(text(&w.peers[s].from_engine).contains("GET /b "));
+        if reset {
+            w.rst(s);
+        } else {
+            w.fin(s);
+        }
+        let got = text(&w.peers[c].from_engine);
+        assert_eq!(got.matches("HTTP/1.1 ").count(), 1, "no 502: {got}");
+        assert!(w.peers[c].fin_from_engine || w.peers[c].closed_by_engine.is_some());
+        assert_eq!(w.log_texts().len(), 1, "not logged: {:?}", w.log_texts());
+        w.fin(c);
+        w.advance(1);
+        w.assert_drained();
+    }
+}

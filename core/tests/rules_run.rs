@@ -137,7 +137,7 @@ fn tcp_content_rules_wait_for_their_data_then_decide() {
     w.advance(100);
     assert!(w.accepted.is_empty() && w.peers[c].closed_by_engine.is_none());
     w.send(c, b"OCK me");
-    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Drain));
     assert!(w.accepted.is_empty(), "rejected before any connection");
     let log = w.log_texts().pop().unwrap();
     assert!(
@@ -184,7 +184,7 @@ fn tcp_switching_backend_rules_and_use_server() {
     // b2's own content rule rejects "b2b!".
     let c = w.connect(FE);
     w.send(c, b"b2b!");
-    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Drain));
     let log = w.log_texts().pop().unwrap();
     assert!(
         log.contains(" fe b2/<NOSRV> ") && log.contains(" PR "),
@@ -296,7 +296,7 @@ fn tcp_response_reject_closes_both_sides() {
     w.send(c, b"hello");
     let s = w.server_peer(S1, 0);
     assert!(w.peers[s].closed_by_engine.is_some());
-    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Drain));
     let log = w.log_texts().pop().unwrap();
     assert!(log.contains(" fe be/s1 ") && log.contains(" PD "), "{log}");
     assert_eq!(stat(&mut w, "fe", "FRONTEND", "dresp"), "1");
@@ -358,7 +358,7 @@ fn tcp_content_rules_read_an_http_head_in_the_buffer() {
     w.advance(100);
     assert!(w.peers[c].closed_by_engine.is_none(), "waits for the head");
     w.send(c, b"in HTTP/1.1\r\nHost: t\r\n\r\n");
-    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Graceful));
+    assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Drain));
     let c = w.connect(FE);
     w.send(c, b"GET /two HTTP/1.1\r\nHost: t\r\n\r\n");
     let s = w.server_peer(S2, 0);

@@ -654,6 +654,9 @@ impl Driver {
                 }
                 Action::Close { sock, how } => {
                     if self.socks.get(&sock.index()).is_some_and(|s| s.id == sock) {
+                        if how == CloseHow::Drain {
+                            self.drain_before_close(sock.index());
+                        }
                         if how == CloseHow::Reset {
                             if let Some(DSock {
                                 stream: Stream::Tcp(t),
@@ -786,6 +789,22 @@ impl Driver {
                 );
             }
             Err(e) => self.engine.on_connect_error(now, id, sock_error(&e)),
+        }
+    }
+
+    /// Reads and drops what socket `t` holds (at most 64 KiB), so that
+    /// closing it sends a FIN, not a reset (`CloseHow::Drain`).
+    fn drain_before_close(&mut self, t: usize) {
+        let Some(s) = self.socks.get_mut(&t) else {
+            return;
+        };
+        let mut scratch = [0u8; 16 * 1024];
+        for _ in 0..4 {
+            match s.stream.read(&mut scratch) {
+                Ok(n) if n == scratch.len() => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                _ => break,
+            }
         }
     }
 

@@ -605,6 +605,13 @@ impl World {
                 Action::Close { sock, how } => {
                     self.unsplice(pid, sock);
                     if let Some((cid, e)) = self.procs[pid].socks.remove(&sock) {
+                        if how == CloseHow::Drain {
+                            // What arrived and was not read is read and
+                            // dropped first: the close is a FIN.
+                            if let Some(c) = self.conns.get_mut(&cid) {
+                                c.ends[e].rx.clear();
+                            }
+                        }
                         self.net_close(cid, e, how == CloseHow::Reset);
                     }
                 }
@@ -1287,6 +1294,7 @@ impl World {
         let from = 1 - to;
         let mut reset = false;
         let mut data_to_closed = false;
+        let mut lost = Vec::new();
         while let Some(seg) = c.ends[from].out.front() {
             if seg.at.is_none_or(|at| at > now) {
                 break;
@@ -1299,6 +1307,7 @@ impl World {
                         c.ends[to].rx.extend(d);
                     } else {
                         data_to_closed = true;
+                        lost.extend(d);
                     }
                 }
                 SegKind::Fin => c.ends[to].rx_fin = true,
@@ -1336,6 +1345,7 @@ impl World {
             if sender_alive {
                 self.push_segment(cid, to, SegKind::Rst);
             }
+            self.dp_data_to_closed(cid, &lost);
         } else {
             self.wake_end(cid, to);
         }

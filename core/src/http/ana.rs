@@ -814,6 +814,13 @@ impl Engine {
             }
             match txn.rsp.parser.parse_response(input) {
                 Ok(h1::Status::Partial) => {
+                    if shutr
+                        && input.is_empty()
+                        && s.res.total == 0
+                        && txn.flags.contains(TxnFlags::KEEP_ALIVE_WAIT)
+                    {
+                        return self.http_abort_keep_alive(now, sid);
+                    }
                     if shutr {
                         // The server closed before a complete response head.
                         return self.http_server_error(
@@ -1284,6 +1291,33 @@ impl Engine {
         if let Some(t) = self.streams[sid].txn.as_mut() {
             t.status = Some(status);
         }
+    }
+
+    /// The server closed (or reset) a connection without a byte of
+    /// response to a request that was not the first of its client
+    /// connection (HAProxy's `abort_keep_alive`, `TX_NOT_FIRST`): the
+    /// client connection is closed without an answer and nothing is
+    /// logged or counted, so that the client retries the request as
+    /// HTTP/1.1 allows for a keep-alive connection that closes (the server
+    /// most likely closed an idle connection as the request left).
+    fn http_abort_keep_alive(&mut self, now: Time, sid: Id<Stream>) {
+        self.back_close(now, sid, CloseHow::Reset);
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        if let Some(t) = s.txn.as_mut() {
+            t.flags |= TxnFlags::NOLOG | TxnFlags::CLI_CLOSE | TxnFlags::SRV_CLOSE;
+        }
+        s.set_term(ErrCode::SrvCl, FinSt::Headers);
+        let conn = s.scf.sedesc.conn;
+        if !s.req.shutr() {
+            // What the client pipelined behind this request is unread.
+            self.conn_want_drain(conn);
+        }
+        let s = &mut self.streams[sid];
+        s.req.flags |= ChnFlags::SHUTR;
+        s.res.flags |= ChnFlags::SHUTR | ChnFlags::SHUTW;
+        self.front_close(now, sid, CloseHow::Graceful);
     }
 
     /// An error on the server side: 502/504 to the client when possible.

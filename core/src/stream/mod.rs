@@ -974,6 +974,18 @@ impl Engine {
             if mux_id != 0 {
                 return self.h2_stream_detach(now, c, sid);
             }
+            // A TCP stream may end before it read what the client sent
+            // (see `CloseHow::Drain`); not when the client closed already.
+            let tcp = self.streams.get(sid).is_some_and(|s| s.txn.is_none());
+            let open = self
+                .conns
+                .get(c)
+                .is_some_and(|x| !x.flags.contains(crate::conn::CoFlags::SOCK_RD_SH));
+            let how = if how == CloseHow::Graceful && tcp && open {
+                CloseHow::Drain
+            } else {
+                how
+            };
             self.conn_close(now, c, how);
         }
     }

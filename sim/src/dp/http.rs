@@ -449,6 +449,13 @@ pub struct HttpClient {
     pub responses: Vec<Resp>,
     pub interim: u32,
     pub next_req_at: Time,
+    /// Requests around which a server connection of this client closed
+    /// or reset (those started and not answered yet, and the next one,
+    /// which may go out on that connection before its close is seen): a
+    /// request that is not
+    /// the first of its connection may then be dropped with the client
+    /// connection, unanswered and unlogged (HAProxy's `abort_keep_alive`).
+    pub srv_gone: std::collections::BTreeSet<u32>,
 }
 
 impl HttpClient {
@@ -468,6 +475,7 @@ impl HttpClient {
             responses: Vec::new(),
             interim: 0,
             next_req_at: Time::ZERO,
+            srv_gone: Default::default(),
         }
     }
 
@@ -1601,7 +1609,13 @@ impl World {
             let read = c.proxy_read.saturating_sub(c.hdr.len() as u64);
             let started = h.starts.get(u).is_some_and(|&s| read > s);
             let closing = h.responses.last().is_some_and(|r| r.close);
-            if started && !closing && !by_idx.contains_key(&(u as u32)) && bad.is_empty() {
+            let keep_alive_abort = u > 0 && h.srv_gone.contains(&(u as u32));
+            if started
+                && !closing
+                && !keep_alive_abort
+                && !by_idx.contains_key(&(u as u32))
+                && bad.is_empty()
+            {
                 fail = Some(format!(
                     "client{}: the proxy read request {u} ({} of its bytes) and neither answered nor logged it; logs {:?}",
                     c.id,

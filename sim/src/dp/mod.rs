@@ -994,9 +994,49 @@ impl World {
         if ours {
             self.net_close(cid, 1, reset);
         }
+        if let Some(c) = cl.and_then(|c| self.dpw().clients.get_mut(c as usize)) {
+            if let ClientProto::Http(h) = &mut c.proto {
+                // Every request the client started and got no response
+                // to yet may be in flight on this connection, and the
+                // next one may go out on it before its close is seen.
+                let (answered, n) = (h.responses.len() as u32, h.starts.len() as u32);
+                h.srv_gone.extend(answered..=n);
+            }
+        }
         self.note_server_progress(cl);
         self.trace
             .line(format_args!("{} sc{i} c{cid} close: {why}", now.as_ms()));
+    }
+
+    /// The proxy wrote `bytes` to server connection `cid` after the server
+    /// closed it: the requests in them (`/<kind>/<client>/<index>`) are
+    /// lost to a server close (see `HttpClient::srv_gone`).
+    pub(crate) fn dp_data_to_closed(&mut self, cid: u64, bytes: &[u8]) {
+        let Some(dp) = self.dp.as_deref_mut() else {
+            return;
+        };
+        if !dp.sconn_of.contains_key(&cid) {
+            return;
+        }
+        let text = String::from_utf8_lossy(bytes);
+        for line in text.split("\r\n") {
+            let Some(path) = line
+                .strip_suffix(" HTTP/1.1")
+                .and_then(|l| l.split(' ').nth(1))
+            else {
+                continue;
+            };
+            let mut parts = path.split(['/', '?']).skip(2);
+            let (Some(c), Some(j)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let (Ok(c), Ok(j)) = (c.parse::<usize>(), j.parse::<u32>()) else {
+                continue;
+            };
+            if let Some(ClientProto::Http(h)) = dp.clients.get_mut(c).map(|c| &mut c.proto) {
+                h.srv_gone.insert(j);
+            }
+        }
     }
 
     /// Whether client `i` may write now (connected, not shut), and how much.
