@@ -149,7 +149,11 @@ impl Engine {
                 // lets a connection or session rule set).
                 TcpAction::SetVar(sv) => {
                     let v = sv.expr.eval(&mut ctx);
-                    self.var_set(sess, None, &sv.var, v);
+                    // A sample that fails leaves the variable as it was
+                    // (HAProxy's `action_store`).
+                    if v.is_some() {
+                        self.var_set(sess, None, &sv.var, v);
+                    }
                 }
                 TcpAction::UnsetVar(var) => self.var_set(sess, None, var, None),
                 // Response rules only.
@@ -279,7 +283,11 @@ impl Engine {
                 }
                 TcpAction::SetVar(sv) => {
                     let v = sv.expr.eval(&mut ctx);
-                    self.var_set(sess, Some(sid), &sv.var, v);
+                    // A sample that fails leaves the variable as it was
+                    // (HAProxy's `action_store`).
+                    if v.is_some() {
+                        self.var_set(sess, Some(sid), &sv.var, v);
+                    }
                 }
                 TcpAction::UnsetVar(var) => self.var_set(sess, Some(sid), var, None),
                 TcpAction::SetSrc(e)

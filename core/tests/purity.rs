@@ -43,6 +43,8 @@ const ALLOWED_DEPS: &[&str] = &[
     "sha1",
     "sha2",
     "hmac",
+    // `xxh32`, `xxh64`, `xxh3` converters: hash arithmetic only.
+    "xxhash-rust",
 ];
 
 /// CPU feature detection of the RustCrypto hashes (`sha2` ->

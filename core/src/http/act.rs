@@ -334,7 +334,11 @@ impl Engine {
                         .expr
                         .eval(&mut HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px));
                     let sess = self.streams[sid].sess;
-                    self.var_set(sess, Some(sid), &sv.var, v);
+                    // A sample that fails leaves the variable as it was
+                    // (HAProxy's `action_store`).
+                    if v.is_some() {
+                        self.var_set(sess, Some(sid), &sv.var, v);
+                    }
                 }
                 HttpReqAction::UnsetVar(var) => {
                     let sess = self.streams[sid].sess;
@@ -495,7 +499,11 @@ impl Engine {
                                 .for_proxy(px),
                         );
                         let sess = self.streams[sid].sess;
-                        self.var_set(sess, Some(sid), &sv.var, v);
+                        // A sample that fails leaves the variable as it was
+                        // (HAProxy's `action_store`).
+                        if v.is_some() {
+                            self.var_set(sess, Some(sid), &sv.var, v);
+                        }
                     }
                     HttpResAction::UnsetVar(var) => {
                         let sess = self.streams[sid].sess;

@@ -284,6 +284,23 @@ impl SampleCtx for HttpCtx<'_> {
             FetchKind::BeName => Some(Sample::str(
                 &self.sess.eng.proxies[self.sess.eng.streams.get(self.sid)?.be].name,
             )),
+            FetchKind::SrvId | FetchKind::SrvName => {
+                let eng = &self.sess.eng;
+                let s = eng.streams.get(self.sid)?;
+                let srv = &eng.backend(s.be)?.servers[s.srv?.pos()];
+                Some(match f.kind {
+                    FetchKind::SrvId => Sample::Int(i64::from(srv.cfg.puid)),
+                    _ => Sample::str(&srv.cfg.name),
+                })
+            }
+            FetchKind::HttpFirstReq => {
+                let s = self.sess.eng.streams.get(self.sid)?;
+                let t = s.txn.as_ref()?;
+                Some(Sample::Bool(
+                    !t.flags
+                        .contains(crate::http::ana::TxnFlags::KEEP_ALIVE_WAIT),
+                ))
+            }
             _ => self.sess.fetch(f),
         }
     }

@@ -36,6 +36,16 @@ pub enum ConvKind {
     Crc32,
     /// `djb2([avalanche])`.
     Djb2,
+    /// `sdbm([avalanche])`.
+    Sdbm,
+    /// `wt6([avalanche])`.
+    Wt6,
+    /// `xxh32([seed])`: 32-bit xxHash, unsigned.
+    Xxh32,
+    /// `xxh64([seed])`: 64-bit xxHash, as a signed integer.
+    Xxh64,
+    /// `xxh3([seed])`: 64-bit XXH3, as a signed integer.
+    Xxh3,
     /// `hex`: upper-case hexadecimal of the binary form.
     Hex,
     /// `regsub(regex,subst[,flags])`: `\1`..`\9` in `subst`, flags `i`, `g`.
@@ -171,6 +181,41 @@ static CONVS: &[ConvDef] = &[
     cd(
         "djb2",
         ConvKind::Djb2,
+        spec!(0; Int),
+        SmpType::Bin,
+        SmpType::Int,
+    ),
+    cd(
+        "sdbm",
+        ConvKind::Sdbm,
+        spec!(0; Int),
+        SmpType::Bin,
+        SmpType::Int,
+    ),
+    cd(
+        "wt6",
+        ConvKind::Wt6,
+        spec!(0; Int),
+        SmpType::Bin,
+        SmpType::Int,
+    ),
+    cd(
+        "xxh32",
+        ConvKind::Xxh32,
+        spec!(0; Int),
+        SmpType::Bin,
+        SmpType::Int,
+    ),
+    cd(
+        "xxh64",
+        ConvKind::Xxh64,
+        spec!(0; Int),
+        SmpType::Bin,
+        SmpType::Int,
+    ),
+    cd(
+        "xxh3",
+        ConvKind::Xxh3,
         spec!(0; Int),
         SmpType::Bin,
         SmpType::Int,
@@ -662,6 +707,22 @@ pub(super) fn apply_conv(c: &Conv, s: Sample, ctx: &mut dyn SampleCtx) -> Option
         (ConvKind::Word, Sample::Str(v)) => field(c, &v, true),
         (ConvKind::Crc32, Sample::Bin(v)) => Some(hash_out(c, crc32(&v))),
         (ConvKind::Djb2, Sample::Bin(v)) => Some(hash_out(c, djb2(&v))),
+        (ConvKind::Sdbm, Sample::Bin(v)) => Some(hash_out(c, sdbm(&v))),
+        (ConvKind::Wt6, Sample::Bin(v)) => Some(hash_out(c, wt6(&v))),
+        (ConvKind::Xxh32, Sample::Bin(v)) => {
+            let seed = int_arg(&c.args, 0) as u32;
+            Some(Sample::Int(i64::from(xxhash_rust::xxh32::xxh32(&v, seed))))
+        }
+        (ConvKind::Xxh64, Sample::Bin(v)) => {
+            let seed = int_arg(&c.args, 0) as u64;
+            Some(Sample::Int(xxhash_rust::xxh64::xxh64(&v, seed) as i64))
+        }
+        (ConvKind::Xxh3, Sample::Bin(v)) => {
+            let seed = int_arg(&c.args, 0) as u64;
+            Some(Sample::Int(
+                xxhash_rust::xxh3::xxh3_64_with_seed(&v, seed) as i64
+            ))
+        }
         (ConvKind::Hex, Sample::Bin(v)) => Some(Sample::Str(hex_upper(&v))),
         (ConvKind::Crc32c, Sample::Bin(v)) => Some(hash_out(c, crc32c(&v))),
         (ConvKind::Iif, Sample::Bool(b)) => {
@@ -1074,7 +1135,9 @@ fn hash_out(c: &Conv, h: u32) -> Sample {
 }
 
 /// HAProxy's hash functions (`hash.c`), shared with `balance ... hash-type`.
-pub use crate::backend::lb::{full_hash, hash_crc32 as crc32, hash_djb2 as djb2};
+pub use crate::backend::lb::{
+    full_hash, hash_crc32 as crc32, hash_djb2 as djb2, hash_sdbm as sdbm, hash_wt6 as wt6,
+};
 
 /// CRC-32C (Castagnoli), HAProxy's `hash_crc32c`; the PROXY protocol v2
 /// checksum's function.
@@ -1275,6 +1338,37 @@ mod tests {
         assert_eq!(t("int(1),base64", &mut c), "AAAAAAAAAAE=");
         // A NUL ends a binary sample read as text.
         assert_eq!(t("str(AGE=),b64dec,hex", &mut c), "0061");
+    }
+
+    /// The values HAProxy 2.6's reg-test `sample_fetches/hashes.vtc`
+    /// expects for the 256 bytes 0x00..0xff.
+    #[test]
+    fn integer_hashes_match_haproxys_reg_test() {
+        let mut c = ctx();
+        let all: String = {
+            use crate::base64;
+            let bytes: Vec<u8> = (0..=255u8).collect();
+            String::from_utf8(base64::encode(&bytes)).unwrap()
+        };
+        let h = |conv: &str, c: &mut MapCtx| ev(&format!("str({all}),b64dec,{conv}"), c);
+        for (conv, want) in [
+            ("crc32", 688229491i64),
+            ("crc32(1)", 4230317029),
+            ("djb2", 2589693061),
+            ("djb2(1)", 600622701),
+            ("sdbm", 905707648),
+            ("sdbm(1)", 3103804144),
+            ("wt6", 4090277559),
+            ("wt6(1)", 1192658767),
+            ("xxh3", -7779787747613135503),
+            ("xxh3(1)", 5930632130106562027),
+            ("xxh32", 1497633363),
+            ("xxh32(1)", 1070421674),
+            ("xxh64", 2282408585429094475),
+            ("xxh64(1)", -4689339368900765961),
+        ] {
+            assert_eq!(h(conv, &mut c), Some(Sample::Int(want)), "{conv}");
+        }
     }
 
     #[test]

@@ -186,6 +186,14 @@ pub enum FetchKind {
     /// A log-format variable (`%ci`, `%T`, `%ST`): only in log-format
     /// strings, named without the `%`.
     LogVar(String),
+    /// `srv_id`: the numeric id (`id`, else its rank) of the server the
+    /// stream went to.
+    SrvId,
+    /// `srv_name`: the name of the server the stream went to.
+    SrvName,
+    /// `http_first_req`: true for the first request of a client
+    /// connection (HAProxy's `TX_NOT_FIRST` unset; always true on HTTP/2).
+    HttpFirstReq,
     /// `unique-id`: the stream's id from the frontend's
     /// `unique-id-format` (made on first use).
     UniqueId,
@@ -237,7 +245,7 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         Const(_) | StkCtr { .. } | StkCtrOp { .. } | Var | NbSrv | FeName | BeName => {
             Layer::Internal
         }
-        LogVar(_) | UniqueId => Layer::Internal,
+        LogVar(_) | UniqueId | SrvId | SrvName | HttpFirstReq => Layer::Internal,
         Src
         | SrcPort
         | Dst
@@ -333,6 +341,14 @@ static FETCHES: &[FetchDef] = &[
     fd("nbsrv", FetchKind::NbSrv, spec!(1; Backend), SmpType::Int),
     fd("fe_name", FetchKind::FeName, NO_ARGS, SmpType::Str),
     fd("be_name", FetchKind::BeName, NO_ARGS, SmpType::Str),
+    fd("srv_id", FetchKind::SrvId, NO_ARGS, SmpType::Int),
+    fd("srv_name", FetchKind::SrvName, NO_ARGS, SmpType::Str),
+    fd(
+        "http_first_req",
+        FetchKind::HttpFirstReq,
+        NO_ARGS,
+        SmpType::Bool,
+    ),
     fd("ssl_fc", FetchKind::SslFc, NO_ARGS, SmpType::Bool),
     fd("ssl_fc_sni", FetchKind::SslFcSni, NO_ARGS, SmpType::Str),
     fd(
