@@ -95,6 +95,90 @@ fn check_script(p: &crate::cfgparse::Proxy) -> Option<std::sync::Arc<[CheckStep]
     (!steps.is_empty()).then(|| steps.into())
 }
 
+/// The request of an HTTP check: `option httpchk`'s method, URI and
+/// version, overridden by `http-check send`, with its headers and body,
+/// as HAProxy's H1 mux writes it (names lower-cased, `content-length`
+/// with a body, `connection: close` in HTTP/1.1).
+fn http_check_request(p: &crate::cfgparse::Proxy, h: &crate::cfgparse::HttpChk) -> Vec<u8> {
+    let send = p.http_check_send.as_ref();
+    let meth = send.and_then(|s| s.method.as_deref()).unwrap_or(&h.method);
+    let uri = send.and_then(|s| s.uri.as_deref()).unwrap_or(&h.uri);
+    let ver = send
+        .and_then(|s| s.version.as_deref())
+        .unwrap_or(&h.version);
+    let mut r = format!("{meth} {uri} {ver}\r\n");
+    if let Some(s) = send {
+        for (n, v) in &s.headers {
+            r.push_str(&format!("{}: {v}\r\n", n.to_ascii_lowercase()));
+        }
+    }
+    let body = send.and_then(|s| s.body.as_deref()).unwrap_or("");
+    if !body.is_empty() {
+        r.push_str(&format!("content-length: {}\r\n", body.len()));
+    }
+    if ver.eq_ignore_ascii_case("HTTP/1.1") {
+        r.push_str("connection: close\r\n");
+    }
+    r.push_str("\r\n");
+    r.push_str(body);
+    r.into_bytes()
+}
+
+/// The `http-check expect` rules of an HTTP check (`status 200-399` when
+/// there is none, as HAProxy adds). Step numbers count the implicit
+/// connect and the send.
+fn http_check_expects(p: &crate::cfgparse::Proxy) -> Vec<crate::backend::server::HttpExpect> {
+    use crate::backend::server::{HdrPat, HttpExpect, HttpMatch};
+    use crate::cfgparse::{HdrMatch, HttpCheckMatch};
+    // Checked when the lines were parsed.
+    let re = |t: &str| crate::sample::Regex::new(t, false).expect("checked regex");
+    let pat = |h: &crate::cfgparse::HdrPattern| match h.method {
+        HdrMatch::Str => HdrPat::Str(h.text.clone()),
+        HdrMatch::Beg => HdrPat::Beg(h.text.clone()),
+        HdrMatch::End => HdrPat::End(h.text.clone()),
+        HdrMatch::Sub => HdrPat::Sub(h.text.clone()),
+        HdrMatch::Reg => HdrPat::Reg(re(&h.text)),
+    };
+    let mut v: Vec<HttpExpect> = p
+        .http_check_expects
+        .iter()
+        .enumerate()
+        .map(|(i, e)| HttpExpect {
+            negate: e.negate,
+            matcher: match &e.pattern {
+                HttpCheckMatch::Status(r) => HttpMatch::Status(r.clone()),
+                HttpCheckMatch::RStatus(t) => HttpMatch::RStatus(re(t)),
+                HttpCheckMatch::String(t) => HttpMatch::Body(t.clone()),
+                HttpCheckMatch::RString(t) => HttpMatch::RBody(re(t)),
+                HttpCheckMatch::Hdr { name, value, full } => HttpMatch::Hdr {
+                    name: pat(name),
+                    value: value.as_ref().map(pat),
+                    full: *full,
+                },
+            },
+            min_recv: e.min_recv.map(|m| m as usize),
+            step: i + 3,
+            comment: e.comment.clone(),
+            ok_status: e.ok_status.unwrap_or("L7OK"),
+            err_status: e.err_status,
+            tout_status: e.tout_status.unwrap_or("L7TOUT"),
+        })
+        .collect();
+    if v.is_empty() {
+        v.push(HttpExpect {
+            negate: false,
+            matcher: HttpMatch::Status(vec![(200, 399)]),
+            min_recv: None,
+            step: 3,
+            comment: None,
+            ok_status: "L7OK",
+            err_status: None,
+            tout_status: "L7TOUT",
+        });
+    }
+    v
+}
+
 /// HAProxy 2.6's canned ruleset of a protocol check (`tcpcheck.c`'s
 /// `do_parse_*_opt`), as check steps. Step numbers count the connect.
 fn proto_check_script(pc: &crate::cfgparse::ProtoCheck) -> Vec<CheckStep> {
@@ -675,24 +759,23 @@ impl Engine {
             let script = check_script(p);
             let check_addr = check_address(p, s, addr, resolve).map_err(&err)?;
             let check_tls = self.build_check_tls(cfg, p, s, check_addr)?;
-            let check_cfg =
-                o.check.then(|| CheckCfg {
-                    inter_ms: o.inter_ms,
-                    fastinter_ms: o.fastinter_ms.unwrap_or(o.inter_ms),
-                    downinter_ms: o.downinter_ms.unwrap_or(o.inter_ms),
-                    rise: o.rise.max(1),
-                    fall: o.fall.max(1),
-                    http_req: p.options.httpchk.as_ref().map(|h| {
-                        format!("{} {} {}\r\n\r\n", h.method, h.uri, h.version).into_bytes()
-                    }),
-                    expect: p
-                        .http_check_expect
-                        .as_ref()
-                        .map(|e| (e.negate, e.status.clone())),
-                    addr: check_addr,
-                    script: script.clone(),
-                    tls: check_tls,
-                });
+            let check_cfg = o.check.then(|| CheckCfg {
+                inter_ms: o.inter_ms,
+                fastinter_ms: o.fastinter_ms.unwrap_or(o.inter_ms),
+                downinter_ms: o.downinter_ms.unwrap_or(o.inter_ms),
+                rise: o.rise.max(1),
+                fall: o.fall.max(1),
+                http_req: p.options.httpchk.as_ref().map(|h| http_check_request(p, h)),
+                http_expects: http_check_expects(p),
+                http_head: p.options.httpchk.as_ref().is_some_and(|h| {
+                    let send = p.http_check_send.as_ref();
+                    let m = send.and_then(|s| s.method.as_deref()).unwrap_or(&h.method);
+                    m.eq_ignore_ascii_case("HEAD")
+                }),
+                addr: check_addr,
+                script: script.clone(),
+                tls: check_tls,
+            });
             let check = o.check.then(|| Check {
                 // Up at start, but down at the first failure, as HAProxy.
                 health: o.rise.max(1),

@@ -380,6 +380,33 @@ impl Engine {
         RuleVerdict::Continue
     }
 
+    /// Runs the `redirect` rules of proxy `px` (HAProxy's
+    /// `redirect_rules`, after the `http-request` rules and the stats
+    /// check in `http_process_req_common`): the first that applies
+    /// answers.
+    pub(crate) fn http_redirect_rules(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        px: crate::proxy::ProxyId,
+        head: &ReqHead,
+    ) -> RuleVerdict {
+        if self.proxies[px].rules.redirects.is_empty() {
+            return RuleVerdict::Continue;
+        }
+        let rules = Arc::clone(&self.proxies[px].rules);
+        for rule in &rules.redirects {
+            let mut ctx = HttpCtx::new(self, now, sid, Some(head), None).for_proxy(px);
+            if !rule.cond.as_ref().is_none_or(|c| c.matches(&mut ctx)) {
+                continue;
+            }
+            if let HttpReqAction::Redirect(r) = &rule.action {
+                return RuleVerdict::Reply(render_redirect(r, head, &mut ctx), false);
+            }
+        }
+        RuleVerdict::Continue
+    }
+
     /// The proxies whose response rules run, in HAProxy's order: the
     /// backend's, then the frontend's when it is another proxy.
     fn res_rule_proxies(&self, sid: Id<Stream>) -> impl Iterator<Item = crate::proxy::ProxyId> {
