@@ -58,8 +58,13 @@ fn answer(rsp: &'static str) -> impl Fn(TcpStream, usize) + Send + Sync + 'stati
 const SENT: &[u8] = b"GET /x HTTP/1.1\r\nhost: a.example\r\nx-probe: 1\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello";
 
 fn exact(mut s: TcpStream, _: usize) {
-    let got = request(&mut s);
-    let body = if got == SENT {
+    sent_as(&mut s, SENT)
+}
+
+/// Answers `sent-as-haproxy` in a 200 if the request is `want`.
+fn sent_as(s: &mut TcpStream, want: &[u8]) {
+    let got = request(s);
+    let body = if got == want {
         "sent-as-haproxy".to_string()
     } else {
         format!("unexpected {:?}", String::from_utf8_lossy(&got))
@@ -69,6 +74,20 @@ fn exact(mut s: TcpStream, _: usize) {
         "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     );
+}
+
+/// `option httpchk GET / HTTP/1.1\r\nHost:\ localhost\r\nX-A:\ 1\r\n\r\nbody`
+/// (headers and a body hidden in the version, deprecated in 2.6).
+fn hidden(mut s: TcpStream, _: usize) {
+    sent_as(
+        &mut s,
+        b"GET / HTTP/1.1\r\nhost: localhost\r\nx-a: 1\r\ncontent-length: 4\r\nconnection: close\r\n\r\nbody",
+    )
+}
+
+/// `option httpchk POST /p`: an empty body is announced.
+fn post(mut s: TcpStream, _: usize) {
+    sent_as(&mut s, b"POST /p HTTP/1.0\r\ncontent-length: 0\r\n\r\n")
 }
 
 /// A body sent in two parts, then the close (no length).
@@ -107,6 +126,8 @@ fn cases() -> Vec<(&'static str, &'static str, Fake, bool)> {
         ("status_then_body", "option httpchk\n    http-check expect status 200\n    http-check expect ! rstring maint", Box::new(answer(MAINT)), false),
         ("slow_body", "option httpchk\n    http-check expect string role:\\ primary", Box::new(slow_body), true),
         ("not_http", "option httpchk", Box::new(answer("hello\r\n")), false),
+        ("hidden_in_version", "option httpchk GET / HTTP/1.1\\r\\nHost:\\ localhost\\r\\nX-A:\\ 1\\r\\n\\r\\nbody\n    http-check expect string sent-as-haproxy", Box::new(hidden), true),
+        ("post_no_body", "option httpchk POST /p\n    http-check expect string sent-as-haproxy", Box::new(post), true),
         ("min_recv", "option httpchk\n    http-check expect min-recv 4 string mode", Box::new(answer(MAINT)), true),
     ]
 }

@@ -17,6 +17,7 @@ pub(super) fn http_check(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(
         "expect" => {
             let e = expect(px, ln)?;
             if warn_if_not_cap(px, ln, "http-check", Cap::Backend, d) {
+                own_ruleset(px);
                 push_expect(px, e);
             }
             Ok(())
@@ -24,6 +25,7 @@ pub(super) fn http_check(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(
         "send" => {
             let s = send(ln)?;
             if warn_if_not_cap(px, ln, "http-check", Cap::Backend, d) {
+                own_ruleset(px);
                 set_send(px, ln, s)?;
             }
             Ok(())
@@ -49,6 +51,30 @@ pub(super) fn http_check(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(
         other => Err(ln.diag(format!(
             "'http-check {other}' is not supported by Sluice (supported: comment, expect, send, disable-on-404 and send-state ignored)."
         ))),
+    }
+}
+
+/// The section starts its own HTTP check ruleset: the rules inherited
+/// from its defaults section are dropped (HAProxy 2.6 names a ruleset
+/// after its proxy; a proxy with rules of its own never sees its
+/// defaults' ones).
+pub(super) fn own_ruleset(px: &mut Proxy) {
+    if px
+        .http_check_send
+        .as_ref()
+        .is_some_and(|s| inherited(px, &s.place))
+    {
+        px.http_check_send = None;
+    }
+    if px
+        .http_check_expects
+        .first()
+        .is_some_and(|f| inherited(px, &f.place))
+    {
+        px.http_check_expects.clear();
+    }
+    if !px.httpchk_own {
+        px.http_check_fresh = true;
     }
 }
 

@@ -1224,6 +1224,12 @@ pub struct Proxy {
     pub http_check_send: Option<HttpCheckSend>,
     /// An `http-check comment` waiting for the rule it names.
     pub pending_http_check_comment: Option<String>,
+    /// This section has its own `option httpchk` line (not inherited).
+    pub httpchk_own: bool,
+    /// This section has its own `http-check` rules but no `option
+    /// httpchk` of its own: HAProxy 2.6 starts a new ruleset, without the
+    /// inherited option's request (only `http-check send` sends one).
+    pub http_check_fresh: bool,
     /// `tcp-check` rules, in order (used with `option tcp-check`; `option
     /// redis-check` writes its own).
     pub tcp_checks: Vec<TcpCheckLine>,
@@ -1320,6 +1326,8 @@ impl Proxy {
             http_check_expects: Vec::new(),
             http_check_send: None,
             pending_http_check_comment: None,
+            httpchk_own: false,
+            http_check_fresh: false,
             tcp_checks: Vec::new(),
             pending_tcp_check_comment: None,
             logs: Vec::new(),

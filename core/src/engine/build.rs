@@ -95,28 +95,87 @@ fn check_script(p: &crate::cfgparse::Proxy) -> Option<std::sync::Arc<[CheckStep]
     (!steps.is_empty()).then(|| steps.into())
 }
 
-/// The request of an HTTP check: `option httpchk`'s method, URI and
-/// version, overridden by `http-check send`, with its headers and body,
-/// as HAProxy's H1 mux writes it (names lower-cased, `content-length`
-/// with a body, `connection: close` in HTTP/1.1).
-fn http_check_request(p: &crate::cfgparse::Proxy, h: &crate::cfgparse::HttpChk) -> Vec<u8> {
-    let send = p.http_check_send.as_ref();
-    let meth = send.and_then(|s| s.method.as_deref()).unwrap_or(&h.method);
-    let uri = send.and_then(|s| s.uri.as_deref()).unwrap_or(&h.uri);
-    let ver = send
-        .and_then(|s| s.version.as_deref())
-        .unwrap_or(&h.version);
-    let mut r = format!("{meth} {uri} {ver}\r\n");
-    if let Some(s) = send {
-        for (n, v) in &s.headers {
-            r.push_str(&format!("{}: {v}\r\n", n.to_ascii_lowercase()));
+/// The request line, headers and body of an HTTP check: `option
+/// httpchk`'s method, URI and version (headers and a body hidden after a
+/// CRLF in the version, as HAProxy 2.6 still reads them), overridden by
+/// `http-check send` (its headers replace the hidden ones). A section
+/// with `http-check` rules of its own but no `option httpchk` line does
+/// not use the inherited option's request (HAProxy's per-proxy ruleset).
+type SendLine<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    Vec<(String, String)>,
+    Option<&'a str>,
+);
+
+fn http_check_send_line<'a>(
+    p: &'a crate::cfgparse::Proxy,
+    h: &'a crate::cfgparse::HttpChk,
+) -> SendLine<'a> {
+    let (mut meth, mut uri, mut ver) = ("OPTIONS", "/", "HTTP/1.0");
+    let mut hdrs = Vec::new();
+    let mut body = None;
+    if !p.http_check_fresh {
+        meth = &h.method;
+        uri = &h.uri;
+        ver = &h.version;
+        if let Some((v, rest)) = h.version.split_once("\r\n") {
+            ver = v;
+            let (head, b) = match rest.split_once("\r\n\r\n") {
+                Some((head, b)) => (head, Some(b)),
+                None => (rest, None),
+            };
+            for l in head.split("\r\n").filter(|l| !l.is_empty()) {
+                let (n, v) = l.split_once(':').unwrap_or((l, ""));
+                hdrs.push((n.trim().to_string(), v.trim().to_string()));
+            }
+            body = b;
         }
     }
-    let body = send.and_then(|s| s.body.as_deref()).unwrap_or("");
-    if !body.is_empty() {
+    if let Some(s) = &p.http_check_send {
+        meth = s.method.as_deref().unwrap_or(meth);
+        uri = s.uri.as_deref().unwrap_or(uri);
+        ver = s.version.as_deref().unwrap_or(ver);
+        if !s.headers.is_empty() {
+            hdrs = s.headers.clone();
+        }
+        body = s.body.as_deref().or(body);
+    }
+    (meth, uri, ver, hdrs, body)
+}
+
+/// The bytes of an HTTP check's request, as HAProxy 2.6's H1 mux writes
+/// them: header names lower-cased, `content-length` with a body (or for
+/// a method other than OPTIONS, GET, HEAD, DELETE), `connection: close`
+/// in HTTP/1.1 unless a `connection` header is given (the version's
+/// default value is not written). Empty when nothing is sent: own
+/// `http-check` rules without a send and without `option httpchk`.
+fn http_check_request(p: &crate::cfgparse::Proxy, h: &crate::cfgparse::HttpChk) -> Vec<u8> {
+    if p.http_check_fresh && p.http_check_send.is_none() {
+        return Vec::new();
+    }
+    let (meth, uri, ver, hdrs, body) = http_check_send_line(p, h);
+    let v11 = ver.eq_ignore_ascii_case("HTTP/1.1");
+    let mut r = format!("{meth} {uri} {ver}\r\n");
+    let mut conn = false;
+    for (n, v) in &hdrs {
+        let n = n.to_ascii_lowercase();
+        if n == "connection" {
+            conn = true;
+            let default = if v11 { "keep-alive" } else { "close" };
+            if v.eq_ignore_ascii_case(default) {
+                continue;
+            }
+        }
+        r.push_str(&format!("{n}: {v}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    let bodyless = ["OPTIONS", "GET", "HEAD", "DELETE"].contains(&meth);
+    if !body.is_empty() || !bodyless {
         r.push_str(&format!("content-length: {}\r\n", body.len()));
     }
-    if ver.eq_ignore_ascii_case("HTTP/1.1") {
+    if v11 && !conn {
         r.push_str("connection: close\r\n");
     }
     r.push_str("\r\n");
@@ -767,11 +826,11 @@ impl Engine {
                 fall: o.fall.max(1),
                 http_req: p.options.httpchk.as_ref().map(|h| http_check_request(p, h)),
                 http_expects: http_check_expects(p),
-                http_head: p.options.httpchk.as_ref().is_some_and(|h| {
-                    let send = p.http_check_send.as_ref();
-                    let m = send.and_then(|s| s.method.as_deref()).unwrap_or(&h.method);
-                    m.eq_ignore_ascii_case("HEAD")
-                }),
+                http_head: p
+                    .options
+                    .httpchk
+                    .as_ref()
+                    .is_some_and(|h| http_check_send_line(p, h).0.eq_ignore_ascii_case("HEAD")),
                 addr: check_addr,
                 script: script.clone(),
                 tls: check_tls,

@@ -174,10 +174,10 @@ fn render_redirect(r: &Redirect, head: &ReqHead, ctx: &mut dyn SampleCtx) -> Vec
         out.extend_from_slice(b"cache-control: no-cache\r\n");
     }
     if let Some(c) = &r.set_cookie {
-        out.extend_from_slice(format!("set-cookie: {c}; path=/\r\n").as_bytes());
+        out.extend_from_slice(format!("set-cookie: {c}; path=/;\r\n").as_bytes());
     }
     if let Some(c) = &r.clear_cookie {
-        out.extend_from_slice(format!("set-cookie: {c}; path=/; max-age=0\r\n").as_bytes());
+        out.extend_from_slice(format!("set-cookie: {c}; path=/; Max-Age=0;\r\n").as_bytes());
     }
     out.extend_from_slice(b"\r\n");
     out
