@@ -869,7 +869,10 @@ fn proxies_inherit_from_the_last_defaults_section() {
     );
     assert!(!be.options.redispatch);
     assert_eq!(be.default_backend, None);
-    assert_eq!(be.http_check_expect.as_ref().unwrap().status, [(200, 200)]);
+    assert_eq!(
+        be.http_check_expects[0].pattern,
+        HttpCheckMatch::Status(vec![(200, 200)])
+    );
     let s1 = be.server("s1").unwrap();
     assert!(s1.opts.check);
     assert_eq!((s1.opts.inter_ms, s1.opts.fall, s1.opts.rise), (3000, 5, 2));
@@ -1283,9 +1286,12 @@ fn options() {
             version: "HTTP/1.1".into()
         })
     );
-    let e = proxy(&p.config, "l").http_check_expect.clone().unwrap();
+    let e = proxy(&p.config, "l").http_check_expects[0].clone();
     assert!(e.negate);
-    assert_eq!(e.status, [(500, 599), (404, 404)]);
+    assert_eq!(
+        e.pattern,
+        HttpCheckMatch::Status(vec![(500, 599), (404, 404)])
+    );
     assert_eq!(
         warnings(&p),
         [
@@ -2062,9 +2068,11 @@ const PARSE_ERRORS: &[Case] = &[
     case(&["backend b", "    no option httplog"], "parsing [t.cfg:2] : negation/default is not supported for option 'httplog'."),
     case(&["backend b", "    option forwardfor except"], "parsing [t.cfg:2] : 'option forwardfor except' expects <address>[/mask] as argument."),
     case(&["backend b", "    http-reuse sometimes"], "parsing [t.cfg:2] : 'http-reuse' only supports 'never', 'safe', 'aggressive', 'always'."),
-    case(&["backend b", "    http-check expect status"], "parsing [t.cfg:2] : 'http-check expect' : 'status' expects a <pattern> as argument."),
-    stricter(&["backend b", "    http-check expect rstatus ^2"], "parsing [t.cfg:2] : 'http-check expect' : only 'status' is supported by Sluice (got 'rstatus')."),
-    stricter(&["backend b", "    http-check send meth GET"], "parsing [t.cfg:2] : 'http-check send' is not supported by Sluice (only 'http-check expect [!] status <codes>')."),
+    case(&["backend b", "    http-check expect status"], "parsing [t.cfg:2] : 'http-check expect' : 'status' expects an argument."),
+    case(&["backend b", "    http-check expect stringx foo"], "parsing [t.cfg:2] : 'http-check expect' : only supports min-recv, [!]string, [!]rstring, [!]status, [!]rstatus, [!]hdr, comment, ok-status, error-status or tout-status but got 'stringx' as argument."),
+    case(&["backend b", "    http-check send meth"], "parsing [t.cfg:2] : 'http-check send' : 'meth' expects a string as argument."),
+    stricter(&["backend b", "    http-check expect string-lf x"], "parsing [t.cfg:2] : 'http-check expect' : 'string-lf' is not supported by Sluice."),
+    stricter(&["backend b", "    http-check connect"], "parsing [t.cfg:2] : 'http-check connect' is not supported by Sluice (supported: comment, expect, send, disable-on-404 and send-state ignored)."),
     case(&["frontend f", "    use_backend"], "parsing [t.cfg:2] : 'use_backend' expects a backend name."),
     case(&["backend b", "    stick frob src"], "parsing [t.cfg:2] : 'stick' expects 'on', 'match', or 'store'."),
     case(&["backend b", "    stick on"], "parsing [t.cfg:2] : 'stick' expects a fetch method."),
@@ -2420,11 +2428,14 @@ fn example_http_load_balancer() {
     );
     let app = proxy(c, "be_app");
     assert_eq!(app.balance, Balance::LeastConn);
-    assert_eq!(app.http_check_expect.as_ref().unwrap().status, [(200, 399)]);
+    assert_eq!(
+        app.http_check_expects[0].pattern,
+        HttpCheckMatch::Status(vec![(200, 399)])
+    );
     assert!(app.servers.iter().all(|s| s.opts.check && s.opts.fall == 2));
     assert_eq!(app.options.httpchk.as_ref().unwrap().uri, "/health");
     let api = proxy(c, "be_api");
-    assert!(api.http_check_expect.as_ref().unwrap().negate);
+    assert!(api.http_check_expects[0].negate);
     assert_eq!(api.balance, Balance::Source);
     assert_eq!(
         proxy(c, "be_static").http_request[0].words,

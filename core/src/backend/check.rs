@@ -117,6 +117,9 @@ impl Engine {
                 // At an expect step, its `tout-status`.
                 let tout = match cc.script.as_deref().and_then(|s| s.get(ck.step)) {
                     Some(crate::backend::server::CheckStep::Expect(e)) => e.tout_status,
+                    _ if cc.script.is_none() => {
+                        cc.http_expects.first().map_or("L7TOUT", |e| e.tout_status)
+                    }
                     _ => "L7TOUT",
                 };
                 return self.check_done(now, srv, false, tout, "");
@@ -201,7 +204,10 @@ impl Engine {
         // `option httpchk`: send the request, read the status line, under
         // `timeout check` (else `inter`).
         ck.tx = req;
-        ck.rx = crate::buf::Buffer::with_capacity(1024);
+        ck.closed = false;
+        // HAProxy's check buffer is `tune.bufsize`: a body rule reads up
+        // to that much of the body.
+        ck.rx = crate::buf::Buffer::with_capacity(16 * 1024);
         ck.connected = true;
         let deadline = now.add_ms(u64::from(to.unwrap_or(cc.inter_ms).max(1)));
         self.set_check_next(srv, Some(deadline));
@@ -395,7 +401,7 @@ impl Engine {
         self.check_on_plain(now, srv, n);
     }
 
-    /// Reads the status line of an HTTP check's response, or feeds a
+    /// Runs an HTTP check's expect rules on its response, or feeds a
     /// scripted check: `n` bytes of plaintext were added to `rx` (`0`:
     /// the end).
     fn check_on_plain(&mut self, now: Time, srv: ServerId, n: usize) {
@@ -413,43 +419,19 @@ impl Engine {
             return self.check_run_script(now, srv);
         }
         ck.rx.commit(n);
-        let data = ck.rx.data();
-        let line_end = data.iter().position(|&b| b == b'\n');
-        let Some(end) = line_end else {
-            if n == 0 || ck.rx.is_full() {
-                return self.check_done(
-                    now,
-                    srv,
-                    false,
-                    "L7RSP",
-                    "socket closed or response too long",
-                );
+        if n == 0 {
+            ck.closed = true;
+        }
+        let last = ck.closed || ck.rx.is_full();
+        let verdict = http_eval(&cc.http_expects, cc.http_head, ck.rx.data(), last);
+        match verdict {
+            Eval::Wait => {}
+            Eval::Pass(status, info, code) => {
+                self.check_done_code(now, srv, true, status, code, &info)
             }
-            return;
-        };
-        let line = String::from_utf8_lossy(&data[..end]).trim_end().to_string();
-        let mut parts = line.splitn(3, ' ');
-        let (ver, code, reason) = (
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or(""),
-        );
-        let Some(code) = code
-            .parse::<u16>()
-            .ok()
-            .filter(|_| ver.starts_with("HTTP/"))
-        else {
-            return self.check_done(now, srv, false, "L7RSP", "Invalid HTTP response");
-        };
-        let pass = match &cc.expect {
-            None => (200..400).contains(&code),
-            Some((neg, ranges)) => ranges.iter().any(|&(a, b)| (a..=b).contains(&code)) != *neg,
-        };
-        let code = u32::from(code);
-        if pass {
-            self.check_done_code(now, srv, true, "L7OK", code, reason);
-        } else {
-            self.check_done_code(now, srv, false, "L7STS", code, reason);
+            Eval::Fail(status, info, code) => {
+                self.check_done_code(now, srv, false, status, code, &info)
+            }
         }
     }
 
@@ -760,6 +742,218 @@ fn desc(s: &str) -> String {
     s[..end].to_string()
 }
 
+/// An HTTP check's response as read so far (HAProxy's HTX message in
+/// `check->bi`).
+struct HttpRsp<'a> {
+    status: u16,
+    reason: String,
+    headers: Vec<(String, &'a [u8])>,
+    /// The body received so far (de-chunked).
+    body: Vec<u8>,
+    /// The whole message is there (HAProxy's `HTX_FL_EOM`).
+    eom: bool,
+}
+
+/// Reads an HTTP/1 response: `Ok(None)` while its head is incomplete,
+/// `Err(())` when it is not HTTP.
+fn http_parse(data: &[u8], head_req: bool) -> Result<Option<HttpRsp<'_>>, ()> {
+    let mut hdrs = [httparse::EMPTY_HEADER; 64];
+    let mut r = httparse::Response::new(&mut hdrs);
+    let at = match r.parse(data) {
+        Ok(httparse::Status::Complete(at)) => at,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(()),
+    };
+    let status = r.code.ok_or(())?;
+    let reason = r.reason.unwrap_or("").to_string();
+    let headers: Vec<(String, &[u8])> = r
+        .headers
+        .iter()
+        .map(|h| (h.name.to_ascii_lowercase(), h.value))
+        .collect();
+    let rest = &data[at..];
+    let value = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| *v);
+    let no_body = head_req || status < 200 || status == 204 || status == 304;
+    let chunked = value("transfer-encoding").is_some_and(|v| {
+        String::from_utf8_lossy(v)
+            .to_ascii_lowercase()
+            .contains("chunked")
+    });
+    let (body, eom) = if no_body {
+        (Vec::new(), true)
+    } else if chunked {
+        dechunk(rest)
+    } else if let Some(cl) = value("content-length") {
+        let cl: usize = std::str::from_utf8(cl)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or(())?;
+        let b = &rest[..rest.len().min(cl)];
+        (b.to_vec(), b.len() == cl)
+    } else {
+        (rest.to_vec(), false)
+    };
+    Ok(Some(HttpRsp {
+        status,
+        reason,
+        headers,
+        body,
+        eom,
+    }))
+}
+
+/// The data of the complete chunks in `b`, and whether the last chunk
+/// came.
+fn dechunk(mut b: &[u8]) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
+            return (out, false);
+        };
+        let size = std::str::from_utf8(&b[..eol])
+            .ok()
+            .and_then(|l| usize::from_str_radix(l.split(';').next()?.trim(), 16).ok());
+        let Some(size) = size else {
+            return (out, false);
+        };
+        if size == 0 {
+            return (out, true);
+        }
+        let Some(chunk) = b.get(eol + 2..eol + 2 + size) else {
+            out.extend_from_slice(&b[(eol + 2).min(b.len())..]);
+            return (out, false);
+        };
+        out.extend_from_slice(chunk);
+        b = b.get(eol + 4 + size..).unwrap_or(&[]);
+    }
+}
+
+/// Runs an HTTP check's expect rules on the response read so far
+/// (`last`: no more bytes will come, or the buffer is full), as
+/// HAProxy's `tcpcheck_eval_expect_http` then the end of `tcpcheck_main`.
+fn http_eval(
+    rules: &[crate::backend::server::HttpExpect],
+    head_req: bool,
+    data: &[u8],
+    last: bool,
+) -> Eval {
+    let rsp = match http_parse(data, head_req) {
+        Ok(Some(r)) => r,
+        Ok(None) if !last => return Eval::Wait,
+        // Nothing HTTP came (HAProxy 2.6 says no more).
+        Ok(None) | Err(()) => return Eval::Fail("L7RSP", String::new(), 0),
+    };
+    let last = last || rsp.eom;
+    let code = u32::from(rsp.status);
+    let mut ok = "L7OK";
+    for r in rules {
+        match http_rule(r, &rsp, last) {
+            None => return Eval::Wait,
+            Some(Ok(())) => ok = r.ok_status,
+            Some(Err((status, mut info))) => {
+                // A status line without a reason leaves the info empty
+                // (HAProxy 2.6 has no generic text for HTTP rules).
+                if let Some(c) = &r.comment {
+                    info.push_str(" comment: ");
+                    info.push_str(c);
+                }
+                return Eval::Fail(status, desc(&info), code);
+            }
+        }
+    }
+    Eval::Pass(ok, String::new(), code)
+}
+
+/// One rule on the response: `None` to wait for more, else its verdict
+/// (on failure, the status and HAProxy's description).
+fn http_rule(
+    r: &crate::backend::server::HttpExpect,
+    rsp: &HttpRsp<'_>,
+    last: bool,
+) -> Option<Result<(), (&'static str, String)>> {
+    use crate::backend::server::HttpMatch;
+    let (hit, err, desc) = match &r.matcher {
+        HttpMatch::Status(ranges) => {
+            let hit = ranges.iter().any(|&(a, b)| (a..=b).contains(&rsp.status));
+            (hit, "L7STS", rsp.reason.clone())
+        }
+        HttpMatch::RStatus(re) => (
+            re.is_match(rsp.status.to_string().as_bytes()),
+            "L7STS",
+            rsp.reason.clone(),
+        ),
+        HttpMatch::Hdr { name, value, full } => (
+            hdr_match(rsp, name, value.as_ref(), *full),
+            "L7STS",
+            rsp.reason.clone(),
+        ),
+        HttpMatch::Body(_) | HttpMatch::RBody(_) => {
+            let body = &rsp.body[..];
+            if body.is_empty() {
+                if !last {
+                    return None;
+                }
+                let e = r.err_status.unwrap_or("L7RSP");
+                return Some(Err((
+                    e,
+                    "HTTP content check could not find a response body".into(),
+                )));
+            }
+            let short = match &r.matcher {
+                HttpMatch::Body(s) => body.len() < s.len(),
+                _ => false,
+            };
+            if !last && (short || r.min_recv.is_some_and(|m| body.len() < m)) {
+                return None;
+            }
+            let hit = match &r.matcher {
+                HttpMatch::Body(s) => {
+                    let p = s.as_bytes();
+                    p.is_empty() || body.windows(p.len()).any(|w| w == p)
+                }
+                HttpMatch::RBody(re) => re.is_match(body),
+                _ => false,
+            };
+            if !hit && !last && r.min_recv.is_none() {
+                return None;
+            }
+            let desc = if r.negate {
+                "HTTP check matched unwanted content"
+            } else {
+                "HTTP content check did not match"
+            };
+            (hit, "L7RSP", desc.to_string())
+        }
+    };
+    if hit != r.negate {
+        return Some(Ok(()));
+    }
+    Some(Err((r.err_status.unwrap_or(err), desc)))
+}
+
+/// `hdr name N [value V] [full]`: a header whose name matches, with a
+/// value (each comma-separated one unless `full`) that matches.
+fn hdr_match(
+    rsp: &HttpRsp<'_>,
+    name: &crate::backend::server::HdrPat,
+    value: Option<&crate::backend::server::HdrPat>,
+    full: bool,
+) -> bool {
+    rsp.headers.iter().any(|(n, v)| {
+        if !name.matches(n, true) {
+            return false;
+        }
+        let Some(vp) = value else {
+            return true;
+        };
+        let v = String::from_utf8_lossy(v);
+        if full {
+            return vp.matches(v.trim(), false);
+        }
+        v.split(',').any(|one| vp.matches(one.trim(), false))
+    })
+}
+
 /// `status-code res.payload(OFF,LEN)`: the bytes as a decimal number, 0
 /// when they are not one.
 fn status_code(data: &[u8], off: usize, len: usize) -> u32 {
@@ -826,7 +1020,8 @@ mod tests {
             rise: 2,
             fall: 3,
             http_req: None,
-            expect: None,
+            http_expects: Vec::new(),
+            http_head: false,
             addr: "127.0.0.1:80".parse().unwrap(),
             script: None,
             tls: None,

@@ -79,9 +79,11 @@ pub struct CheckCfg {
     pub fall: u32,
     /// `option httpchk`: the request to send; `None` for a TCP check.
     pub http_req: Option<Vec<u8>>,
-    /// `http-check expect [!] status`: inclusive ranges and negation;
-    /// `None`: any 2xx or 3xx passes.
-    pub expect: Option<(bool, Vec<(u16, u16)>)>,
+    /// `http-check expect` rules, in order, all on the same response
+    /// (HAProxy adds `status 200-399` when there is none).
+    pub http_expects: Vec<HttpExpect>,
+    /// The check request is `HEAD`: its response has no body.
+    pub http_head: bool,
     /// Where checks connect: the server's address unless `addr`, `port`
     /// or `tcp-check connect port` say otherwise (HAProxy's `check.addr`
     /// and `check.port`).
@@ -92,6 +94,81 @@ pub struct CheckCfg {
     /// The TLS context of checks over TLS (`check-ssl`, or an `ssl`
     /// server's checks), `None`: in clear.
     pub tls: Option<std::sync::Arc<crate::conn::tls::SrvCtx>>,
+}
+
+/// One `http-check expect` rule, ready to run (HAProxy's
+/// `tcpcheck_eval_expect_http`).
+#[derive(Clone, Debug)]
+pub struct HttpExpect {
+    /// `!`: the rule passes when the pattern does not match.
+    pub negate: bool,
+    pub matcher: HttpMatch,
+    /// `min-recv`: body bytes to wait for before matching.
+    pub min_recv: Option<usize>,
+    /// The rule's position among the check's rules (1 is the implicit
+    /// connect, 2 the send), for the generic failure info.
+    pub step: usize,
+    pub comment: Option<String>,
+    /// `ok-status` (`L7OK`), `error-status` (`L7STS` for status and
+    /// header rules, `L7RSP` for body rules), `tout-status` (`L7TOUT`).
+    pub ok_status: &'static str,
+    pub err_status: Option<&'static str>,
+    pub tout_status: &'static str,
+}
+
+/// What an `http-check expect` rule looks at.
+#[derive(Clone, Debug)]
+pub enum HttpMatch {
+    /// `status`: inclusive ranges.
+    Status(Vec<(u16, u16)>),
+    /// `rstatus`: a regex on the three digits.
+    RStatus(crate::sample::Regex),
+    /// `string`: the body contains these bytes.
+    Body(String),
+    /// `rstring`: a regex on the body.
+    RBody(crate::sample::Regex),
+    /// `hdr name N [value V] [full]`.
+    Hdr {
+        name: HdrPat,
+        value: Option<HdrPat>,
+        full: bool,
+    },
+}
+
+/// A header name or value pattern (`-m str|beg|end|sub|reg`); names
+/// compare without case, values with.
+#[derive(Clone, Debug)]
+pub enum HdrPat {
+    Str(String),
+    Beg(String),
+    End(String),
+    Sub(String),
+    Reg(crate::sample::Regex),
+}
+
+impl HdrPat {
+    /// Whether `s` matches (`nocase`: for header names).
+    pub fn matches(&self, s: &str, nocase: bool) -> bool {
+        let (s, fold) = if nocase {
+            (s.to_ascii_lowercase(), true)
+        } else {
+            (s.to_string(), false)
+        };
+        let p = |t: &str| {
+            if fold {
+                t.to_ascii_lowercase()
+            } else {
+                t.to_string()
+            }
+        };
+        match self {
+            HdrPat::Str(t) => s == p(t),
+            HdrPat::Beg(t) => s.starts_with(&p(t)),
+            HdrPat::End(t) => s.ends_with(&p(t)),
+            HdrPat::Sub(t) => s.contains(&p(t)),
+            HdrPat::Reg(re) => re.is_match(s.as_bytes()),
+        }
+    }
 }
 
 /// One step of a scripted check after its connect (HAProxy's

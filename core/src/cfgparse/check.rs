@@ -504,6 +504,17 @@ fn check_proxy_warnings(px: &Proxy, d: &mut Diags) {
     if px.mode == Mode::Tcp {
         tcp_mode_warnings(px, d);
     }
+    let http_check_rules = px.http_check_send.is_some() || !px.http_check_expects.is_empty();
+    if px.kind.is_backend() && http_check_rules && px.options.httpchk.is_none() {
+        d.warn(at(
+            &px.place,
+            px.kind.keyword(),
+            format!(
+                "{kind} '{}' uses http-check rules without 'option httpchk', so the rules are ignored.",
+                px.name
+            ),
+        ));
+    }
 }
 
 /// HTTP-only settings in a TCP proxy.

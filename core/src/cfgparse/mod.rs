@@ -25,6 +25,7 @@ pub mod cond;
 mod diag;
 pub mod errors;
 mod global;
+mod httpchk;
 pub mod ignored;
 mod log;
 pub mod model;

@@ -768,14 +768,74 @@ pub struct ProxyOptions {
     pub persist: bool,
 }
 
-/// `http-check expect [!] status CODES`.
+/// One `http-check expect` rule (HAProxy 2.6's HTTP `tcpcheck_expect`):
+/// every rule reads the same response, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpCheckExpect {
     pub place: Place,
-    /// `!`: the check passes when the status does *not* match.
+    /// `!`: the rule passes when the pattern does *not* match.
     pub negate: bool,
-    /// Inclusive status ranges (`200`, `200-399`, `200,302`).
-    pub status: Vec<(u16, u16)>,
+    pub pattern: HttpCheckMatch,
+    /// `min-recv N`: body bytes to wait for before matching.
+    pub min_recv: Option<u32>,
+    /// `comment TEXT`: appended to the check's info when the rule fails.
+    pub comment: Option<String>,
+    /// `ok-status`, `error-status`, `tout-status` (`L7OK`, `L7STS`...).
+    pub ok_status: Option<&'static str>,
+    pub err_status: Option<&'static str>,
+    pub tout_status: Option<&'static str>,
+}
+
+/// What an `http-check expect` rule looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HttpCheckMatch {
+    /// `status CODES`: inclusive ranges (`200`, `200-399`, `200,302`).
+    Status(Vec<(u16, u16)>),
+    /// `rstatus RE`: on the status code's three digits.
+    RStatus(String),
+    /// `string S`: the body contains S.
+    String(String),
+    /// `rstring RE`: on the body.
+    RString(String),
+    /// `hdr name [-m M] N [value [-m M] V] [full]`.
+    Hdr {
+        name: HdrPattern,
+        value: Option<HdrPattern>,
+        /// `full`: the value is the whole header line's value, not each
+        /// comma-separated one.
+        full: bool,
+    },
+}
+
+/// A header name or value pattern of `http-check expect hdr`: `-m
+/// str|beg|end|sub|reg` (`str` by default).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HdrPattern {
+    pub method: HdrMatch,
+    pub text: String,
+}
+
+/// The `-m` method of an `http-check expect hdr` pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HdrMatch {
+    Str,
+    Beg,
+    End,
+    Sub,
+    Reg,
+}
+
+/// `http-check send [meth M] [uri U] [ver V] [hdr N V]* [body S]`: what
+/// it sets overrides `option httpchk`'s method, URI and version.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpCheckSend {
+    pub place: Place,
+    pub method: Option<String>,
+    pub uri: Option<String>,
+    pub version: Option<String>,
+    /// Header names as written (sent lower-cased, as HAProxy's H1 mux does).
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
 }
 
 /// Options of a `server` or `default-server` line.
@@ -1158,7 +1218,18 @@ pub struct Proxy {
     pub retries: u32,
     pub options: ProxyOptions,
     pub http_reuse: HttpReuse,
-    pub http_check_expect: Option<HttpCheckExpect>,
+    /// `http-check expect` rules, in order (none: status 200-399).
+    pub http_check_expects: Vec<HttpCheckExpect>,
+    /// `http-check send`.
+    pub http_check_send: Option<HttpCheckSend>,
+    /// An `http-check comment` waiting for the rule it names.
+    pub pending_http_check_comment: Option<String>,
+    /// This section has its own `option httpchk` line (not inherited).
+    pub httpchk_own: bool,
+    /// This section has its own `http-check` rules but no `option
+    /// httpchk` of its own: HAProxy 2.6 starts a new ruleset, without the
+    /// inherited option's request (only `http-check send` sends one).
+    pub http_check_fresh: bool,
     /// `tcp-check` rules, in order (used with `option tcp-check`; `option
     /// redis-check` writes its own).
     pub tcp_checks: Vec<TcpCheckLine>,
@@ -1179,6 +1250,10 @@ pub struct Proxy {
     pub tcp_request_content: Vec<RuleLine>,
     pub tcp_response_content: Vec<RuleLine>,
     pub http_request: Vec<RuleLine>,
+    /// `redirect location|prefix|scheme ...` (HAProxy's `redirect_rules`):
+    /// run after the `http-request` rules and the stats check, as
+    /// `http-request redirect` rules (words start with `redirect`).
+    pub redirect_rules: Vec<RuleLine>,
     pub http_response: Vec<RuleLine>,
     pub http_after_response: Vec<RuleLine>,
     /// `log-format` (parsed when the proxy is built, as HAProxy does at
@@ -1248,7 +1323,11 @@ impl Proxy {
             retries: 3,
             options: ProxyOptions::default(),
             http_reuse: HttpReuse::Safe,
-            http_check_expect: None,
+            http_check_expects: Vec::new(),
+            http_check_send: None,
+            pending_http_check_comment: None,
+            httpchk_own: false,
+            http_check_fresh: false,
             tcp_checks: Vec::new(),
             pending_tcp_check_comment: None,
             logs: Vec::new(),
@@ -1263,6 +1342,7 @@ impl Proxy {
             tcp_request_content: Vec::new(),
             tcp_response_content: Vec::new(),
             http_request: Vec::new(),
+            redirect_rules: Vec::new(),
             http_response: Vec::new(),
             http_after_response: Vec::new(),
             log_format: None,
@@ -1294,7 +1374,8 @@ impl Proxy {
         p.retries = defaults.retries;
         p.options = defaults.options.clone();
         p.http_reuse = defaults.http_reuse;
-        p.http_check_expect = defaults.http_check_expect.clone();
+        p.http_check_expects = defaults.http_check_expects.clone();
+        p.http_check_send = defaults.http_check_send.clone();
         p.tcp_checks = defaults.tcp_checks.clone();
         p.default_server = defaults.default_server.clone();
         p.logs = defaults.logs.clone();

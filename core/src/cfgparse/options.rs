@@ -136,6 +136,11 @@ fn valued(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> 
                 px.options.httpchk = Some(httpchk(ln)?);
                 px.options.tcp_check = false;
                 px.options.proto_check = None;
+                // The section's own check ruleset (HAProxy's
+                // `*http-check-<proxy>`): inherited rules are dropped.
+                super::httpchk::own_ruleset(px);
+                px.httpchk_own = true;
+                px.http_check_fresh = false;
             }
         }
         "tcp-check" => {

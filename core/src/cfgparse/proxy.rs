@@ -7,8 +7,7 @@
 //! a frontend and for what a `defaults` section may not hold.
 
 use super::model::{
-    Balance, CookieCfg, Global, HttpCheckExpect, HttpReuse, Mode, Proxy, ProxyKind, ProxyOptions,
-    TableDecl,
+    Balance, CookieCfg, Global, HttpReuse, Mode, Proxy, ProxyKind, ProxyOptions, TableDecl,
 };
 use super::{ignored, log, options, rules, server, table, Diagnostic, Diags, Ln};
 
@@ -109,7 +108,7 @@ pub(super) fn parse(
         "retries" => retries(px, ln, d),
         "option" => options::parse(px, base, ln, d),
         "http-reuse" => http_reuse(px, ln, d),
-        "http-check" => http_check(px, ln, d),
+        "http-check" => super::httpchk::http_check(px, ln, d),
         "tcp-check" => tcp_check(px, ln, d),
         "log" => log::parse_proxy(&mut px.logs, ln, d),
         "log-format" | "unique-id-format" | "unique-id-header" => log::format_line(px, ln, d),
@@ -125,6 +124,7 @@ pub(super) fn parse(
             }
             rules::http(px, ln, d)
         }
+        "redirect" => rules::redirect(px, ln, d),
         "monitor-uri" => monitor_uri(px, ln, d),
         "stats" => super::stats::parse(px, ln),
         "errorfile" | "errorfiles" | "errorloc" | "errorloc302" | "errorloc303" => {
@@ -635,53 +635,6 @@ fn http_reuse(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnost
     Ok(())
 }
 
-/// `http-check expect [!] status CODES`; other `http-check` directives are
-/// refused or ignored.
-fn http_check(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
-    match ln.arg(1) {
-        "expect" => {}
-        "disable-on-404" | "send-state" | "comment" => {
-            d.warn(ln.diag2(format!(
-                "'http-check {}' is not supported by Sluice and is ignored.",
-                ln.arg(1)
-            )));
-            return Ok(());
-        }
-        other => {
-            return Err(ln.diag(format!(
-                "'http-check {other}' is not supported by Sluice (only 'http-check expect [!] status <codes>')."
-            )))
-        }
-    }
-    let negate = ln.arg(2) == "!";
-    let at = if negate { 3 } else { 2 };
-    if ln.arg(at) != "status" {
-        return Err(ln.diag2(format!(
-            "'http-check expect' : only 'status' is supported by Sluice (got '{}').",
-            ln.arg(at)
-        )));
-    }
-    let codes = ln.arg(at + 1);
-    if codes.is_empty() {
-        return Err(ln.diag2("'http-check expect' : 'status' expects a <pattern> as argument."));
-    }
-    let status = status_ranges(codes).ok_or_else(|| {
-        ln.diag2(format!(
-            "'http-check expect' : invalid status codes '{codes}'."
-        ))
-    })?;
-    ln.no_extra(at + 2)?;
-    if warn_if_not_cap(px, ln, "http-check", Cap::Backend, d) {
-        own_expect_once(px, ln)?;
-        px.http_check_expect = Some(HttpCheckExpect {
-            place: ln.place(),
-            negate,
-            status,
-        });
-    }
-    Ok(())
-}
-
 /// `tcp-check connect|send|send-binary|expect|comment ...` (HAProxy's
 /// `parse_tcpcheck_*`). A section's own rules replace inherited ones.
 fn tcp_check(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
@@ -875,19 +828,8 @@ fn parse_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// A section may replace an inherited `http-check expect`, not repeat its own.
-fn own_expect_once(px: &Proxy, ln: &Ln<'_>) -> Result<(), Diagnostic> {
-    match &px.http_check_expect {
-        Some(e) if e.place.file == px.place.file && e.place.line > px.place.line => Err(ln.diag2(format!(
-            "'http-check expect' : Sluice supports one 'http-check expect' per section (first at {}:{}).",
-            e.place.file, e.place.line
-        ))),
-        _ => Ok(()),
-    }
-}
-
 /// `200`, `200-399`, `200,302,500-599` as inclusive ranges of 100..=599.
-fn status_ranges(s: &str) -> Option<Vec<(u16, u16)>> {
+pub(super) fn status_ranges(s: &str) -> Option<Vec<(u16, u16)>> {
     let code = |c: &str| c.parse::<u16>().ok().filter(|c| (100..=599).contains(c));
     s.split(',')
         .map(|part| match part.split_once('-') {

@@ -164,6 +164,23 @@ pub(super) fn http(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Dia
     Ok(())
 }
 
+/// `redirect location|prefix|scheme TARGET [options] [if|unless COND]`
+/// (HAProxy's legacy proxy keyword): an `http-request redirect` rule run
+/// after the `http-request` rules. The action's own parser checks the
+/// words when the rules are built.
+pub(super) fn redirect(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    if px.kind == super::model::ProxyKind::Defaults {
+        return Err(ln.diag("'redirect' not allowed in 'defaults' section."));
+    }
+    let rule = rule_line(ln, 0, "redirect")?;
+    if rule.words.len() < 2 {
+        return Err(ln.diag("'redirect' expects 'location', 'prefix' or 'scheme' and a target."));
+    }
+    let _ = d;
+    px.redirect_rules.push(rule);
+    Ok(())
+}
+
 /// `use_backend NAME [if|unless COND]`.
 pub(super) fn use_backend(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
     if ln.arg(1).is_empty() {

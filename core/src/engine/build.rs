@@ -95,6 +95,149 @@ fn check_script(p: &crate::cfgparse::Proxy) -> Option<std::sync::Arc<[CheckStep]
     (!steps.is_empty()).then(|| steps.into())
 }
 
+/// The request line, headers and body of an HTTP check: `option
+/// httpchk`'s method, URI and version (headers and a body hidden after a
+/// CRLF in the version, as HAProxy 2.6 still reads them), overridden by
+/// `http-check send` (its headers replace the hidden ones). A section
+/// with `http-check` rules of its own but no `option httpchk` line does
+/// not use the inherited option's request (HAProxy's per-proxy ruleset).
+type SendLine<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    Vec<(String, String)>,
+    Option<&'a str>,
+);
+
+fn http_check_send_line<'a>(
+    p: &'a crate::cfgparse::Proxy,
+    h: &'a crate::cfgparse::HttpChk,
+) -> SendLine<'a> {
+    let (mut meth, mut uri, mut ver) = ("OPTIONS", "/", "HTTP/1.0");
+    let mut hdrs = Vec::new();
+    let mut body = None;
+    if !p.http_check_fresh {
+        meth = &h.method;
+        uri = &h.uri;
+        ver = &h.version;
+        if let Some((v, rest)) = h.version.split_once("\r\n") {
+            ver = v;
+            let (head, b) = match rest.split_once("\r\n\r\n") {
+                Some((head, b)) => (head, Some(b)),
+                None => (rest, None),
+            };
+            for l in head.split("\r\n").filter(|l| !l.is_empty()) {
+                let (n, v) = l.split_once(':').unwrap_or((l, ""));
+                hdrs.push((n.trim().to_string(), v.trim().to_string()));
+            }
+            body = b;
+        }
+    }
+    if let Some(s) = &p.http_check_send {
+        meth = s.method.as_deref().unwrap_or(meth);
+        uri = s.uri.as_deref().unwrap_or(uri);
+        ver = s.version.as_deref().unwrap_or(ver);
+        if !s.headers.is_empty() {
+            hdrs = s.headers.clone();
+        }
+        body = s.body.as_deref().or(body);
+    }
+    (meth, uri, ver, hdrs, body)
+}
+
+/// The bytes of an HTTP check's request, as HAProxy 2.6's H1 mux writes
+/// them: header names lower-cased, `content-length` with a body (or for
+/// a method other than OPTIONS, GET, HEAD, DELETE), `connection: close`
+/// in HTTP/1.1 unless a `connection` header is given (the version's
+/// default value is not written). Empty when nothing is sent: own
+/// `http-check` rules without a send and without `option httpchk`.
+fn http_check_request(p: &crate::cfgparse::Proxy, h: &crate::cfgparse::HttpChk) -> Vec<u8> {
+    if p.http_check_fresh && p.http_check_send.is_none() {
+        return Vec::new();
+    }
+    let (meth, uri, ver, hdrs, body) = http_check_send_line(p, h);
+    let v11 = ver.eq_ignore_ascii_case("HTTP/1.1");
+    let mut r = format!("{meth} {uri} {ver}\r\n");
+    let mut conn = false;
+    for (n, v) in &hdrs {
+        let n = n.to_ascii_lowercase();
+        if n == "connection" {
+            conn = true;
+            let default = if v11 { "keep-alive" } else { "close" };
+            if v.eq_ignore_ascii_case(default) {
+                continue;
+            }
+        }
+        r.push_str(&format!("{n}: {v}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    let bodyless = ["OPTIONS", "GET", "HEAD", "DELETE"].contains(&meth);
+    if !body.is_empty() || !bodyless {
+        r.push_str(&format!("content-length: {}\r\n", body.len()));
+    }
+    if v11 && !conn {
+        r.push_str("connection: close\r\n");
+    }
+    r.push_str("\r\n");
+    r.push_str(body);
+    r.into_bytes()
+}
+
+/// The `http-check expect` rules of an HTTP check (`status 200-399` when
+/// there is none, as HAProxy adds). Step numbers count the implicit
+/// connect and the send.
+fn http_check_expects(p: &crate::cfgparse::Proxy) -> Vec<crate::backend::server::HttpExpect> {
+    use crate::backend::server::{HdrPat, HttpExpect, HttpMatch};
+    use crate::cfgparse::{HdrMatch, HttpCheckMatch};
+    // Checked when the lines were parsed.
+    let re = |t: &str| crate::sample::Regex::new(t, false).expect("checked regex");
+    let pat = |h: &crate::cfgparse::HdrPattern| match h.method {
+        HdrMatch::Str => HdrPat::Str(h.text.clone()),
+        HdrMatch::Beg => HdrPat::Beg(h.text.clone()),
+        HdrMatch::End => HdrPat::End(h.text.clone()),
+        HdrMatch::Sub => HdrPat::Sub(h.text.clone()),
+        HdrMatch::Reg => HdrPat::Reg(re(&h.text)),
+    };
+    let mut v: Vec<HttpExpect> = p
+        .http_check_expects
+        .iter()
+        .enumerate()
+        .map(|(i, e)| HttpExpect {
+            negate: e.negate,
+            matcher: match &e.pattern {
+                HttpCheckMatch::Status(r) => HttpMatch::Status(r.clone()),
+                HttpCheckMatch::RStatus(t) => HttpMatch::RStatus(re(t)),
+                HttpCheckMatch::String(t) => HttpMatch::Body(t.clone()),
+                HttpCheckMatch::RString(t) => HttpMatch::RBody(re(t)),
+                HttpCheckMatch::Hdr { name, value, full } => HttpMatch::Hdr {
+                    name: pat(name),
+                    value: value.as_ref().map(pat),
+                    full: *full,
+                },
+            },
+            min_recv: e.min_recv.map(|m| m as usize),
+            step: i + 3,
+            comment: e.comment.clone(),
+            ok_status: e.ok_status.unwrap_or("L7OK"),
+            err_status: e.err_status,
+            tout_status: e.tout_status.unwrap_or("L7TOUT"),
+        })
+        .collect();
+    if v.is_empty() {
+        v.push(HttpExpect {
+            negate: false,
+            matcher: HttpMatch::Status(vec![(200, 399)]),
+            min_recv: None,
+            step: 3,
+            comment: None,
+            ok_status: "L7OK",
+            err_status: None,
+            tout_status: "L7TOUT",
+        });
+    }
+    v
+}
+
 /// HAProxy 2.6's canned ruleset of a protocol check (`tcpcheck.c`'s
 /// `do_parse_*_opt`), as check steps. Step numbers count the connect.
 fn proto_check_script(pc: &crate::cfgparse::ProtoCheck) -> Vec<CheckStep> {
@@ -675,24 +818,23 @@ impl Engine {
             let script = check_script(p);
             let check_addr = check_address(p, s, addr, resolve).map_err(&err)?;
             let check_tls = self.build_check_tls(cfg, p, s, check_addr)?;
-            let check_cfg =
-                o.check.then(|| CheckCfg {
-                    inter_ms: o.inter_ms,
-                    fastinter_ms: o.fastinter_ms.unwrap_or(o.inter_ms),
-                    downinter_ms: o.downinter_ms.unwrap_or(o.inter_ms),
-                    rise: o.rise.max(1),
-                    fall: o.fall.max(1),
-                    http_req: p.options.httpchk.as_ref().map(|h| {
-                        format!("{} {} {}\r\n\r\n", h.method, h.uri, h.version).into_bytes()
-                    }),
-                    expect: p
-                        .http_check_expect
-                        .as_ref()
-                        .map(|e| (e.negate, e.status.clone())),
-                    addr: check_addr,
-                    script: script.clone(),
-                    tls: check_tls,
-                });
+            let check_cfg = o.check.then(|| CheckCfg {
+                inter_ms: o.inter_ms,
+                fastinter_ms: o.fastinter_ms.unwrap_or(o.inter_ms),
+                downinter_ms: o.downinter_ms.unwrap_or(o.inter_ms),
+                rise: o.rise.max(1),
+                fall: o.fall.max(1),
+                http_req: p.options.httpchk.as_ref().map(|h| http_check_request(p, h)),
+                http_expects: http_check_expects(p),
+                http_head: p
+                    .options
+                    .httpchk
+                    .as_ref()
+                    .is_some_and(|h| http_check_send_line(p, h).0.eq_ignore_ascii_case("HEAD")),
+                addr: check_addr,
+                script: script.clone(),
+                tls: check_tls,
+            });
             let check = o.check.then(|| Check {
                 // Up at start, but down at the first failure, as HAProxy.
                 health: o.rise.max(1),

@@ -174,10 +174,10 @@ fn render_redirect(r: &Redirect, head: &ReqHead, ctx: &mut dyn SampleCtx) -> Vec
         out.extend_from_slice(b"cache-control: no-cache\r\n");
     }
     if let Some(c) = &r.set_cookie {
-        out.extend_from_slice(format!("set-cookie: {c}; path=/\r\n").as_bytes());
+        out.extend_from_slice(format!("set-cookie: {c}; path=/;\r\n").as_bytes());
     }
     if let Some(c) = &r.clear_cookie {
-        out.extend_from_slice(format!("set-cookie: {c}; path=/; max-age=0\r\n").as_bytes());
+        out.extend_from_slice(format!("set-cookie: {c}; path=/; Max-Age=0;\r\n").as_bytes());
     }
     out.extend_from_slice(b"\r\n");
     out
@@ -379,6 +379,33 @@ impl Engine {
                     };
                     self.set_addr(sess, which, v);
                 }
+            }
+        }
+        RuleVerdict::Continue
+    }
+
+    /// Runs the `redirect` rules of proxy `px` (HAProxy's
+    /// `redirect_rules`, after the `http-request` rules and the stats
+    /// check in `http_process_req_common`): the first that applies
+    /// answers.
+    pub(crate) fn http_redirect_rules(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        px: crate::proxy::ProxyId,
+        head: &ReqHead,
+    ) -> RuleVerdict {
+        if self.proxies[px].rules.redirects.is_empty() {
+            return RuleVerdict::Continue;
+        }
+        let rules = Arc::clone(&self.proxies[px].rules);
+        for rule in &rules.redirects {
+            let mut ctx = HttpCtx::new(self, now, sid, Some(head), None).for_proxy(px);
+            if !rule.cond.as_ref().is_none_or(|c| c.matches(&mut ctx)) {
+                continue;
+            }
+            if let HttpReqAction::Redirect(r) = &rule.action {
+                return RuleVerdict::Reply(render_redirect(r, head, &mut ctx), false);
             }
         }
         RuleVerdict::Continue

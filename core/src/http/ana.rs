@@ -455,6 +455,10 @@ impl Engine {
         if self.proxies[fe].stats.is_some() && self.http_stats(now, sid, fe, &head, used, body) {
             return;
         }
+        let verdict = self.http_redirect_rules(now, sid, fe, &head);
+        if self.http_req_verdict(now, sid, verdict, used, body) {
+            return;
+        }
         let Some(be) = self.http_select_backend(now, sid, &head) else {
             return self.http_reply_error(now, sid, 503, ErrCode::SrvCl, FinSt::Req);
         };
@@ -472,6 +476,10 @@ impl Engine {
             }
             if self.proxies[be].stats.is_some() && self.http_stats(now, sid, be, &head, used, body)
             {
+                return;
+            }
+            let verdict = self.http_redirect_rules(now, sid, be, &head);
+            if self.http_req_verdict(now, sid, verdict, used, body) {
                 return;
             }
         }

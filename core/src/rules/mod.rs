@@ -438,6 +438,9 @@ pub struct RuleSet {
     /// `tcp-response content` (`tcp_rep.inspect_rules`).
     pub tcp_res_cont: Vec<Rule<TcpAction>>,
     pub http_req: Vec<Rule<HttpReqAction>>,
+    /// `redirect` rules (HAProxy's `redirect_rules`): every action is a
+    /// `Redirect`.
+    pub redirects: Vec<Rule<HttpReqAction>>,
     pub http_res: Vec<Rule<HttpResAction>>,
     pub http_after_res: Vec<Rule<HttpResAction>>,
     /// `use_backend` rules.

@@ -287,6 +287,7 @@ impl RuleSet {
                 &mut rs.http_after_res,
             );
         }
+        b.http_req(&px.redirect_rules, &mut scope, &mut rs.redirects);
         b.switching(px, &mut scope, &mut rs.switching);
         b.server_rules(px, &mut scope, &mut rs.server_rules);
         b.persist_rules(px, &mut scope, &mut rs.persist);

@@ -1,0 +1,401 @@
+//! `http-check` directives (HAProxy 2.6's `proxy_parse_httpcheck`, built
+//! on its tcp-check rules): `expect`, `send`, `comment`, and the ignored
+//! `disable-on-404` / `send-state`.
+//!
+//! Sluice runs one exchange per check: at most one `send` (before the
+//! expects, merged with `option httpchk`'s method, URI and version), then
+//! every `expect` on the same response, in order. A section's own rules
+//! replace the ones it inherits from its defaults section.
+
+use super::model::{HdrMatch, HdrPattern, HttpCheckExpect, HttpCheckMatch, HttpCheckSend, Proxy};
+use super::proxy::{warn_if_not_cap, Cap};
+use super::{Diagnostic, Diags, Ln};
+
+/// `http-check ...`.
+pub(super) fn http_check(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    match ln.arg(1) {
+        "expect" => {
+            let e = expect(px, ln)?;
+            if warn_if_not_cap(px, ln, "http-check", Cap::Backend, d) {
+                own_ruleset(px);
+                push_expect(px, e);
+            }
+            Ok(())
+        }
+        "send" => {
+            let s = send(ln)?;
+            if warn_if_not_cap(px, ln, "http-check", Cap::Backend, d) {
+                own_ruleset(px);
+                set_send(px, ln, s)?;
+            }
+            Ok(())
+        }
+        "comment" => {
+            if ln.arg(2).is_empty() {
+                return Err(ln.diag2("'http-check comment' expects a string as argument."));
+            }
+            ln.no_extra(3)?;
+            px.pending_http_check_comment = Some(ln.arg(2).to_string());
+            Ok(())
+        }
+        "disable-on-404" | "send-state" => {
+            d.warn(ln.diag2(format!(
+                "'http-check {}' is not supported by Sluice and is ignored.",
+                ln.arg(1)
+            )));
+            Ok(())
+        }
+        "" => Err(ln.diag(
+            "'http-check' expects 'comment', 'connect', 'disable-on-404', 'expect', 'send' or 'send-state'.",
+        )),
+        other => Err(ln.diag(format!(
+            "'http-check {other}' is not supported by Sluice (supported: comment, expect, send, disable-on-404 and send-state ignored)."
+        ))),
+    }
+}
+
+/// The section starts its own HTTP check ruleset: the rules inherited
+/// from its defaults section are dropped (HAProxy 2.6 names a ruleset
+/// after its proxy; a proxy with rules of its own never sees its
+/// defaults' ones).
+pub(super) fn own_ruleset(px: &mut Proxy) {
+    if px
+        .http_check_send
+        .as_ref()
+        .is_some_and(|s| inherited(px, &s.place))
+    {
+        px.http_check_send = None;
+    }
+    if px
+        .http_check_expects
+        .first()
+        .is_some_and(|f| inherited(px, &f.place))
+    {
+        px.http_check_expects.clear();
+    }
+    if !px.httpchk_own {
+        px.http_check_fresh = true;
+    }
+}
+
+/// Whether a rule was written before the section `px` (in its defaults).
+fn inherited(px: &Proxy, p: &super::model::Place) -> bool {
+    p.file != px.place.file || p.line < px.place.line
+}
+
+fn push_expect(px: &mut Proxy, mut e: HttpCheckExpect) {
+    if px
+        .http_check_expects
+        .first()
+        .is_some_and(|f| inherited(px, &f.place))
+    {
+        px.http_check_expects.clear();
+    }
+    if e.comment.is_none() {
+        e.comment = px.pending_http_check_comment.take();
+    }
+    px.http_check_expects.push(e);
+}
+
+fn set_send(px: &mut Proxy, ln: &Ln<'_>, s: HttpCheckSend) -> Result<(), Diagnostic> {
+    if let Some(prev) = &px.http_check_send {
+        if !inherited(px, &prev.place) {
+            return Err(ln.diag2(format!(
+                "'http-check send' : Sluice supports one 'http-check send' per section (first at {}:{}).",
+                prev.place.file, prev.place.line
+            )));
+        }
+    }
+    if let Some(e) = px
+        .http_check_expects
+        .iter()
+        .find(|e| !inherited(px, &e.place))
+    {
+        return Err(ln.diag2(format!(
+            "'http-check send' : Sluice supports 'http-check send' before the 'http-check expect' rules only (an expect is at {}:{}).",
+            e.place.file, e.place.line
+        )));
+    }
+    px.pending_http_check_comment = None;
+    px.http_check_send = Some(s);
+    Ok(())
+}
+
+/// `http-check send [meth M] [uri U] [ver V] [hdr N V]* [body S] [comment C]`.
+fn send(ln: &Ln<'_>) -> Result<HttpCheckSend, Diagnostic> {
+    let mut s = HttpCheckSend {
+        place: ln.place(),
+        ..HttpCheckSend::default()
+    };
+    let mut i = 2;
+    while !ln.arg(i).is_empty() {
+        let (kw, v) = (ln.arg(i), ln.arg(i + 1));
+        let need = |what: &str| {
+            ln.diag2(format!(
+                "'http-check send' : '{kw}' expects {what} as argument."
+            ))
+        };
+        let literal = |v: &str| {
+            if v.contains('%') {
+                Err(ln.diag2(format!(
+                    "'http-check send' : '{kw}' : log-format values are not supported by Sluice (got '{v}')."
+                )))
+            } else {
+                Ok(v.to_string())
+            }
+        };
+        match kw {
+            "meth" | "uri" | "ver" | "body" | "comment" if v.is_empty() => {
+                return Err(need("a string"))
+            }
+            "meth" => s.method = Some(v.to_string()),
+            "uri" => s.uri = Some(v.to_string()),
+            "ver" => s.version = Some(v.to_string()),
+            "body" => s.body = Some(literal(v)?),
+            "comment" => {}
+            "hdr" => {
+                let val = ln.arg(i + 2);
+                if v.is_empty() || val.is_empty() {
+                    return Err(ln.diag2(
+                        "'http-check send' : 'hdr' expects <name> and <value> as arguments.",
+                    ));
+                }
+                s.headers.push((v.to_string(), literal(val)?));
+                i += 1;
+            }
+            other => {
+                return Err(ln.diag2(format!(
+                    "'http-check send' : expects 'comment', 'meth', 'uri', 'ver', 'hdr' or 'body' but got '{other}' as argument (Sluice has no 'uri-lf' nor 'body-lf')."
+                )))
+            }
+        }
+        i += 2;
+    }
+    Ok(s)
+}
+
+/// `http-check expect [options] [!] status|rstatus|string|rstring|hdr ...`.
+fn expect(px: &Proxy, ln: &Ln<'_>) -> Result<HttpCheckExpect, Diagnostic> {
+    let _ = px;
+    let who = "'http-check expect'";
+    let mut e = HttpCheckExpect {
+        place: ln.place(),
+        negate: false,
+        pattern: HttpCheckMatch::Status(Vec::new()),
+        min_recv: None,
+        comment: None,
+        ok_status: None,
+        err_status: None,
+        tout_status: None,
+    };
+    let mut pattern = None;
+    let mut i = 2;
+    while !ln.arg(i).is_empty() {
+        let (kw, v) = (ln.arg(i), ln.arg(i + 1));
+        if kw == "!" {
+            e.negate = true;
+            i += 1;
+            continue;
+        }
+        if v.is_empty() {
+            return Err(ln.diag2(format!("{who} : '{kw}' expects an argument.")));
+        }
+        let status = |allowed: &[&'static str]| {
+            allowed.iter().copied().find(|s| *s == v).ok_or_else(|| {
+                ln.diag2(format!(
+                    "{who} : '{kw}' only supports {} (got '{v}').",
+                    allowed.join(", ")
+                ))
+            })
+        };
+        match kw {
+            "min-recv" => {
+                let n = v.parse::<u32>().map_err(|_| {
+                    ln.diag2(format!("{who} : 'min-recv' expects an integer (got '{v}')."))
+                })?;
+                e.min_recv = Some(n);
+            }
+            "comment" => e.comment = Some(v.to_string()),
+            "ok-status" => e.ok_status = Some(status(&["L7OK", "L7OKC", "L6OK", "L4OK"])?),
+            "error-status" => {
+                e.err_status = Some(status(&["L7RSP", "L7STS", "L6RSP", "L4CON"])?)
+            }
+            "tout-status" => e.tout_status = Some(status(&["L7TOUT", "L6TOUT", "L4TOUT"])?),
+            _ if pattern.is_some() => {
+                return Err(ln.diag2(format!(
+                    "{who} : unexpected '{kw}' after the pattern (only min-recv, comment, ok-status, error-status and tout-status may follow it)."
+                )))
+            }
+            "status" => {
+                let r = super::proxy::status_ranges(v).ok_or_else(|| {
+                    ln.diag2(format!("{who} : invalid status codes '{v}'."))
+                })?;
+                pattern = Some(HttpCheckMatch::Status(r));
+            }
+            "rstatus" | "rstring" => {
+                crate::sample::Regex::new(v, false)
+                    .map_err(|err| ln.diag2(format!("{who} : {err}")))?;
+                pattern = Some(if kw == "rstatus" {
+                    HttpCheckMatch::RStatus(v.to_string())
+                } else {
+                    HttpCheckMatch::RString(v.to_string())
+                });
+            }
+            "string" => pattern = Some(HttpCheckMatch::String(v.to_string())),
+            "hdr" => {
+                let (p, next) = hdr(ln, i + 1)?;
+                pattern = Some(p);
+                i = next;
+                continue;
+            }
+            "string-lf" | "fhdr" | "on-success" | "on-error" | "status-code" => {
+                return Err(ln.diag2(format!("{who} : '{kw}' is not supported by Sluice.")))
+            }
+            other => {
+                return Err(ln.diag2(format!(
+                    "{who} : only supports min-recv, [!]string, [!]rstring, [!]status, [!]rstatus, [!]hdr, comment, ok-status, error-status or tout-status but got '{other}' as argument."
+                )))
+            }
+        }
+        i += 2;
+    }
+    e.pattern = pattern.ok_or_else(|| {
+        ln.diag2(format!(
+            "{who} : expects a pattern type (status, rstatus, string, rstring or hdr) and a pattern."
+        ))
+    })?;
+    Ok(e)
+}
+
+/// `hdr name [-m M] N [value [-m M] V] [full]` from word `i` (`name`); the
+/// pattern and the index of the word after it.
+fn hdr(ln: &Ln<'_>, mut i: usize) -> Result<(HttpCheckMatch, usize), Diagnostic> {
+    let who = "'http-check expect hdr'";
+    let one = |i: usize| -> Result<(HdrPattern, usize), Diagnostic> {
+        let (mut method, mut at) = (HdrMatch::Str, i);
+        if ln.arg(i) == "-m" {
+            method = match ln.arg(i + 1) {
+                "str" => HdrMatch::Str,
+                "beg" => HdrMatch::Beg,
+                "end" => HdrMatch::End,
+                "sub" => HdrMatch::Sub,
+                "reg" => HdrMatch::Reg,
+                m => {
+                    return Err(ln.diag2(format!(
+                    "{who} : '-m' only supports 'str', 'beg', 'end', 'sub' or 'reg' (got '{m}')."
+                )))
+                }
+            };
+            at = i + 2;
+        }
+        let text = ln.arg(at);
+        if text.is_empty() {
+            return Err(ln.diag2(format!("{who} : expects a pattern.")));
+        }
+        if method == HdrMatch::Reg {
+            crate::sample::Regex::new(text, false)
+                .map_err(|err| ln.diag2(format!("{who} : {err}")))?;
+        }
+        Ok((
+            HdrPattern {
+                method,
+                text: text.to_string(),
+            },
+            at + 1,
+        ))
+    };
+    if ln.arg(i) != "name" {
+        return Err(ln.diag2(format!(
+            "{who} : expects 'name' and a header name pattern (got '{}').",
+            ln.arg(i)
+        )));
+    }
+    let (name, next) = one(i + 1)?;
+    i = next;
+    let mut value = None;
+    if ln.arg(i) == "value" {
+        let (v, next) = one(i + 1)?;
+        value = Some(v);
+        i = next;
+    }
+    let mut full = false;
+    if ln.arg(i) == "full" {
+        full = true;
+        i += 1;
+    }
+    Ok((HttpCheckMatch::Hdr { name, value, full }, i))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cfgparse::{parse, HdrMatch, HttpCheckMatch, ParseOptions};
+
+    fn backend(body: &str) -> Result<crate::cfgparse::Config, String> {
+        let text =
+            format!("backend b\n    option httpchk\n{body}    server s 127.0.0.1:80 check\n");
+        parse("t.cfg", &text, ParseOptions::new("h"))
+            .map(|p| p.config)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn expect_kinds_and_options() {
+        let c = backend(
+            "    http-check comment first\n    http-check expect ! string maintenance\n    http-check expect min-recv 3 rstring ^ok comment c2\n    http-check expect hdr name -m beg content- value -m sub json full\n    http-check expect rstatus ^2 error-status L7RSP\n",
+        )
+        .unwrap();
+        let e = &c.proxies[0].http_check_expects;
+        assert_eq!(e.len(), 4);
+        assert!(e[0].negate);
+        assert_eq!(e[0].comment.as_deref(), Some("first"));
+        assert_eq!(e[0].pattern, HttpCheckMatch::String("maintenance".into()));
+        assert_eq!(e[1].min_recv, Some(3));
+        assert_eq!(e[1].comment.as_deref(), Some("c2"));
+        match &e[2].pattern {
+            HttpCheckMatch::Hdr { name, value, full } => {
+                assert_eq!(name.method, HdrMatch::Beg);
+                assert_eq!(value.as_ref().unwrap().text, "json");
+                assert!(*full);
+            }
+            p => panic!("{p:?}"),
+        }
+        assert_eq!(e[3].err_status, Some("L7RSP"));
+    }
+
+    #[test]
+    fn send_fields() {
+        let c = backend(
+            "    http-check send meth GET uri /h ver HTTP/1.1 hdr Host a.example hdr X-A 1 body hi\n",
+        )
+        .unwrap();
+        let s = c.proxies[0].http_check_send.as_ref().unwrap();
+        assert_eq!(s.method.as_deref(), Some("GET"));
+        assert_eq!(s.headers.len(), 2);
+        assert_eq!(s.body.as_deref(), Some("hi"));
+    }
+
+    #[test]
+    fn bad_lines_say_where() {
+        for (body, want) in [
+            ("    http-check expect stringx foo\n", "t.cfg:3"),
+            ("    http-check expect string\n", "expects an argument"),
+            ("    http-check expect status 2xx\n", "invalid status codes"),
+            ("    http-check expect rstring (\n", "t.cfg:3"),
+            ("    http-check send meth\n", "'meth' expects a string"),
+            ("    http-check send foo bar\n", "got 'foo'"),
+            (
+                "    http-check expect status 200\n    http-check send uri /\n",
+                "before the 'http-check expect'",
+            ),
+            ("    http-check expect hdr value x\n", "expects 'name'"),
+            (
+                "    http-check expect ok-status L7STS status 200\n",
+                "only supports",
+            ),
+            ("    http-check connect\n", "not supported by Sluice"),
+        ] {
+            let e = backend(body).unwrap_err();
+            assert!(e.contains(want), "{body:?}: {e}");
+        }
+    }
+}
