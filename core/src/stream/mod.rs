@@ -55,6 +55,9 @@ bitflags! {
         const FORCE_PRST = 0x0000_0040;
         /// An `ignore-persist` rule matched (`SF_IGNORE_PRST`).
         const IGNORE_PRST = 0x0000_0080;
+        /// The stream's log line was emitted (`option logasap`): no
+        /// other one at its end (HAProxy clears `logs.logwait`).
+        const LOGGED = 0x0000_0100;
     }
 }
 
@@ -164,6 +167,10 @@ pub struct Stream {
     pub fe: ProxyId,
     pub be: ProxyId,
     pub srv: Option<ServerId>,
+    /// The applet that answered instead of a server (HAProxy's
+    /// `s->target` set to an applet): its log name (`<STATS>`) and whether
+    /// it served its content (`false`: it asked for credentials).
+    pub applet: Option<(&'static str, bool)>,
     /// The server of the last failed attempt (avoided when redispatching).
     pub prev_srv: Option<ServerId>,
     /// The server a persistence cookie or a `use-server` rule chose while
@@ -349,6 +356,7 @@ impl Engine {
             srv: None,
             prev_srv: None,
             direct_srv: None,
+            applet: None,
             req: Channel::new(),
             res: Channel::new(),
             scf: StConn::new(ScState::Est),
