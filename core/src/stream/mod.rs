@@ -444,9 +444,21 @@ impl Engine {
         if s.flags.contains(SfFlags::BE_ASSIGNED) {
             return;
         }
+        let (prev, seen) = (s.be, s.req.total);
         s.be = be;
         s.conn_retries = self.proxies[be].be.as_ref().map_or(3, |b| b.cfg.retries);
         s.flags |= SfFlags::BE_ASSIGNED;
+        if prev != be && seen > 0 {
+            // What was read before the choice is the new backend's (HAProxy
+            // counts a stream's bytes once its analysers ran): taken back
+            // from a `listen` section that switched away.
+            if let Some(p) = self.proxies[prev].be.as_mut() {
+                p.bytes_in = p.bytes_in.saturating_sub(seen);
+            }
+            if let Some(b) = self.proxies[be].be.as_mut() {
+                b.bytes_in += seen;
+            }
+        }
         let Some(b) = self.proxies[be].be.as_mut() else {
             return;
         };
