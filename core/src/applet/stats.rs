@@ -220,6 +220,9 @@ fn server_status(s: &Server) -> String {
     let (Some(ck), Some(cc)) = (&s.check, &s.cfg.check) else {
         return "no check".into();
     };
+    if ck.disabled {
+        return "no check".into();
+    }
     let top = cc.rise + cc.fall - 1;
     match s.state {
         SrvState::Running if ck.health >= top => "UP".into(),
@@ -394,7 +397,9 @@ impl Engine {
             put(&mut r, "downtime", 0);
             // `* `: a check is in progress (HAProxy's `CHK_ST_INPROGRESS`).
             let busy = if ck.sock.is_some() { "* " } else { "" };
-            put(&mut r, "check_status", format!("{busy}{}", ck.last_status));
+            if !ck.disabled {
+                put(&mut r, "check_status", format!("{busy}{}", ck.last_status));
+            }
             put(&mut r, "check_duration", ck.last_duration_ms);
             put(&mut r, "check_rise", cc.rise);
             put(&mut r, "check_fall", cc.fall);
@@ -621,7 +626,7 @@ impl Engine {
         String::new()
     }
 
-    fn set_admin(&mut self, now: Time, srv: ServerId, admin: SrvAdmin) {
+    pub(crate) fn set_admin(&mut self, now: Time, srv: ServerId, admin: SrvAdmin) {
         let be = srv.be;
         let p = &mut self.proxies[be];
         let name = format!(

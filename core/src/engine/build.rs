@@ -710,6 +710,7 @@ impl Engine {
                 last_code: 0,
                 clear_desc: false,
                 tls: None,
+                disabled: false,
             });
             let cfg = ServerCfg {
                 name: s.name.clone(),
