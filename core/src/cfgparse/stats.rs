@@ -129,3 +129,32 @@ fn admin(px: &mut Proxy, ln: &Ln<'_>) -> Result<(), Diagnostic> {
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cfgparse::{parse, ParseOptions};
+
+    fn load(body: &str) -> Result<crate::cfgparse::Parsed, String> {
+        let text = format!("defaults\n    mode http\n{body}");
+        parse("t.cfg", &text, ParseOptions::new("h")).map_err(|e| format!("{e:?}"))
+    }
+
+    #[test]
+    fn admin_needs_a_condition_and_a_proxy() {
+        let ok = load("listen st\n    bind :8080\n    stats admin if TRUE\n    stats admin unless { src 10.0.0.0/8 }\n")
+            .expect("loads");
+        let px = &ok.config.proxies[0];
+        assert_eq!(px.stats_admin.len(), 2);
+        assert!(px.stats_admin[1].cond.negate);
+        assert!(px.stats.is_some(), "stats admin enables the page");
+        let e = load("listen st\n    bind :8080\n    stats admin\n").unwrap_err();
+        assert!(
+            e.contains("'stats admin' requires either 'if' or 'unless' followed by a condition."),
+            "{e}"
+        );
+        let e = load("listen st\n    bind :8080\n    stats admin TRUE\n").unwrap_err();
+        assert!(e.contains("requires either 'if' or 'unless'"), "{e}");
+        let e = load("    stats admin if TRUE\nlisten st\n    bind :8080\n").unwrap_err();
+        assert!(e.contains("not allowed in 'defaults' section"), "{e}");
+    }
+}
