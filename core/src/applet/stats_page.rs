@@ -277,7 +277,7 @@ const ADMIN_OPTIONS: &[(&str, &str)] = &[
 const LINESIZE: usize = 2048;
 
 /// What a request asks of the HTML page.
-struct View {
+struct View<'a> {
     /// `;up`: servers that are not up left out.
     up_only: bool,
     /// `;norefresh`, with `stats refresh`.
@@ -286,6 +286,8 @@ struct View {
     admin: bool,
     /// `;st=CODE`: the outcome of the last POST, shown as a message.
     st: Option<StatStatus>,
+    /// `scope=TEXT`: the proxies shown are those whose name contains it.
+    search: Option<&'a str>,
 }
 
 /// What the page answers.
@@ -451,7 +453,7 @@ pub(crate) fn stats_redirect(page: &StatsPage, uri: &str, st: StatStatus) -> Vec
         .strip_prefix(page.uri.as_str())
         .unwrap_or("");
     let loc = format!(
-        "{};st={}{}{}",
+        "{};st={}{}{}{}",
         page.uri,
         st.code(),
         if rest.contains(";up") { ";up" } else { "" },
@@ -460,12 +462,45 @@ pub(crate) fn stats_redirect(page: &StatsPage, uri: &str, st: StatStatus) -> Vec
         } else {
             ""
         },
+        url_scope(rest).map_or(String::new(), |s| format!("?scope={s}")),
     );
     format!(
         "HTTP/1.1 303 See Other\r\ncache-control: no-cache\r\ncontent-type: text/plain\r\n\
          content-length: 0\r\nlocation: {loc}\r\n\r\n"
     )
     .into_bytes()
+}
+
+/// `scope=TEXT` after the page's prefix (the page's search box, HAProxy's
+/// `STAT_SCOPE_INPUT_NAME`): only proxies whose name contains `TEXT`
+/// (case-insensitive) are shown. Up to `;`, `&` or a space, cut at 20
+/// bytes (`STAT_SCOPE_TXT_MAXLEN`); ignored when it holds a character not
+/// allowed in names.
+fn url_scope(rest: &str) -> Option<&str> {
+    let at = rest.find("scope=")?;
+    if at + 8 > rest.len() {
+        return None;
+    }
+    let v = &rest.as_bytes()[at + 6..];
+    let end = v
+        .iter()
+        .position(|&c| matches!(c, b';' | b'&' | b' '))
+        .unwrap_or(v.len())
+        .min(20);
+    let v = &v[..end];
+    let idchar = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b':');
+    if v.is_empty() || !v.iter().all(idchar) {
+        return None;
+    }
+    core::str::from_utf8(v).ok()
+}
+
+/// Whether `name` contains `scope`, ignoring ASCII case (HAProxy's
+/// `strnistr`).
+fn scope_matches(name: &str, scope: &str) -> bool {
+    name.as_bytes()
+        .windows(scope.len())
+        .any(|w| w.eq_ignore_ascii_case(scope.as_bytes()))
 }
 
 /// One form parameter: its key and value, `+` and `%XX` decoded (HAProxy's
@@ -531,7 +566,11 @@ impl Engine {
         let csv = rest.contains(";csv");
         let up_only = rest.contains(";up");
         let norefresh = rest.contains(";norefresh");
-        let keep = |p: &Proxy| page.scope.is_empty() || page.scope.contains(&p.name);
+        let search = url_scope(rest);
+        let keep = |p: &Proxy| {
+            (page.scope.is_empty() || page.scope.contains(&p.name))
+                && search.is_none_or(|s| scope_matches(&p.name, s))
+        };
         let mut extra = String::new();
         if let (Some(r), false) = (page.refresh_s, norefresh) {
             let _ = write!(extra, "refresh: {r}\r\n");
@@ -544,6 +583,7 @@ impl Engine {
                 norefresh: norefresh && page.refresh_s.is_some(),
                 admin,
                 st: StatStatus::from_modifiers(rest),
+                search,
             };
             ("text/html", self.stats_html(now, page, &keep, &view))
         };
@@ -758,7 +798,7 @@ impl Engine {
         now: Time,
         page: &StatsPage,
         keep: &dyn Fn(&Proxy) -> bool,
-        view: &View,
+        view: &View<'_>,
     ) -> String {
         let up_only = view.up_only;
         let mut o = String::with_capacity(16 * 1024);
@@ -807,10 +847,11 @@ impl Engine {
             let (class, text) = st.message();
             let _ = write!(
                 o,
-                "<p><div class={class}><a class=lfsb href=\"{}{}{}\" title=\"Remove this message\">[X]</a> {text}</div>\n<p>\n",
+                "<p><div class={class}><a class=lfsb href=\"{}{}{}{}\" title=\"Remove this message\">[X]</a> {text}</div>\n<p>\n",
                 esc(&page.uri),
                 if up_only { ";up" } else { "" },
                 if view.norefresh { ";norefresh" } else { "" },
+                view.search.map_or(String::new(), |s| format!("?scope={s}")),
             );
         }
         for p in self.proxies.iter().filter(|p| keep(p)) {
@@ -912,6 +953,20 @@ mod tests {
         assert_eq!(path_and_query("http://h:1/st;csv"), "/st;csv");
         assert_eq!(path_and_query("/st?x"), "/st?x");
         assert_eq!(path_and_query("http://h"), "/");
+    }
+
+    #[test]
+    fn url_scope_as_haproxy_reads_it() {
+        assert_eq!(url_scope("?;csv;scope=b1"), Some("b1"));
+        assert_eq!(url_scope("?scope=b2&x"), Some("b2"));
+        assert_eq!(url_scope("?scope=b"), None, "fewer than 8 characters left");
+        assert_eq!(url_scope("?scope=a/b;"), None, "not a name");
+        assert_eq!(
+            url_scope("?scope=abcdefghijklmnopqrstuvwxyz"),
+            Some("abcdefghijklmnopqrst")
+        );
+        assert!(scope_matches("Backend1", "kEnD"));
+        assert!(!scope_matches("b1", "b2"));
     }
 
     #[test]
