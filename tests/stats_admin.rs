@@ -2,7 +2,7 @@
 //! the same configuration: the same forms POSTed with curl (as the page's
 //! form sends them: `s=<srv>&...&action=<act>&b=#<iid>`) get the same
 //! `303 See Other` and `Location: <uri>;st=<CODE>` (DONE, PART, NONE,
-//! ERRP, DENY), and `show stat` on the stats socket shows the same server
+//! ERRP, DENY), `scope=` kept, and `show stat` on the stats socket shows the same server
 //! states after each. The page that follows shows the outcome and, with
 //! admin rights, the form.
 
@@ -97,7 +97,7 @@ fn drive(port: u16, show_stat: &dyn Fn() -> String) -> (Vec<Step>, String) {
         .and_then(|r| r.get("iid").cloned())
         .expect("be1's iid");
     let b = format!("b=%23{iid}");
-    let mut steps: Vec<Step> = Vec::new();
+    let mut steps: Vec<Step> = vec![("be1's iid".into(), (iid, String::new()), states())];
     let cases: Vec<(&str, u16, &str, String)> = vec![
         (
             "drain two",
@@ -156,6 +156,18 @@ fn drive(port: u16, show_stat: &dyn Fn() -> String) -> (Vec<Step>, String) {
             "/st",
             format!("action=ready&{b}&s=s1&s=s3"),
         ),
+        (
+            "the search box's scope kept",
+            port,
+            "/st?scope=be1;up",
+            "s=s2&action=maint&b=be1".into(),
+        ),
+        (
+            "back to ready",
+            port,
+            "/st",
+            "s=s2&action=ready&b=be1".into(),
+        ),
     ];
     for (what, p, path, body) in cases {
         let r = post(p, path, "POST", &body);
@@ -165,6 +177,16 @@ fn drive(port: u16, show_stat: &dyn Fn() -> String) -> (Vec<Step>, String) {
     steps.push(("PUT".into(), r, states()));
     let r = post_slowly(port, &format!("s=s2&action=drain&{b}"));
     steps.push(("body in parts".into(), r, states()));
+    // The search box: the proxies whose name contains it, any case.
+    let csv = Command::new("curl")
+        .args(["-s", &format!("http://127.0.0.1:{port}/st;csv?scope=BE")])
+        .output()
+        .expect("run curl");
+    let rows: Vec<String> = parse_stat(&String::from_utf8_lossy(&csv.stdout))
+        .into_keys()
+        .map(|(p, s)| format!("{p}/{s}"))
+        .collect();
+    steps.push(("scope=BE".into(), (rows.join(" "), String::new()), states()));
     // curl undoes HAProxy's chunking.
     let page = Command::new("curl")
         .args(["-s", &format!("http://127.0.0.1:{port}/st;st=DONE")])
@@ -204,7 +226,10 @@ fn stats_admin_side_by_side() {
     }
     assert_eq!(sl.len(), ha.len());
     // The outcomes the steps were written for.
-    let codes: Vec<&str> = sl.iter().map(|s| s.1 .1.as_str()).collect();
+    let codes: Vec<&str> = sl[1..sl.len() - 1]
+        .iter()
+        .map(|s| s.1 .1.as_str())
+        .collect();
     assert_eq!(
         codes,
         [
@@ -220,12 +245,20 @@ fn stats_admin_side_by_side() {
             "/st;st=NONE",
             "/st;st=DONE",
             "/st;st=DONE",
+            "/st;st=DONE;up?scope=be1",
+            "/st;st=DONE",
             "",
             "/st;st=DONE",
         ]
     );
-    assert_eq!(sl[0].2, ["DRAIN", "DRAIN", "no check"]);
-    assert_eq!(sl[7].2, sl[6].2, "a denied POST changes nothing");
+    // The numbering follows the stats socket's own frontend, as HAProxy's.
+    assert_eq!(sl[0].1 .0, "4", "be1 is the fourth proxy");
+    assert_eq!(sl[1].2, ["DRAIN", "DRAIN", "no check"]);
+    assert_eq!(sl[8].2, sl[7].2, "a denied POST changes nothing");
+    assert_eq!(
+        sl.last().map(|s| s.1 .0.as_str()),
+        Some("be1/BACKEND be1/s1 be1/s2 be1/s3")
+    );
     for page in [ha_page, sl_page] {
         assert!(page.contains("Action processed successfully."), "{page}");
         assert!(page.contains("name=\"s\" value=\"s2\""), "{page}");
