@@ -25,10 +25,15 @@ fn config(admin: u16, dead: u16) -> String {
     )
 }
 
-/// `curl -X METHOD --data-binary BODY`: the status line and the
-/// `location` header.
+/// `curl -X METHOD --data-binary BODY`: the (first) status line and the
+/// `location` header. `POST-100`: a POST with `Expect: 100-continue`.
 fn post(port: u16, path: &str, method: &str, body: &str) -> (String, String) {
-    let out = Command::new("curl")
+    let mut cmd = Command::new("curl");
+    if method == "POST-100" {
+        cmd.args(["-H", "Expect: 100-continue"]);
+    }
+    let method = method.trim_end_matches("-100");
+    let out = cmd
         .args(["-s", "-D", "-", "-o", "/dev/null", "-X", method])
         .args(["--data-binary", body])
         .arg(format!("http://127.0.0.1:{port}{path}"))
@@ -177,6 +182,11 @@ fn drive(port: u16, show_stat: &dyn Fn() -> String) -> (Vec<Step>, String) {
     steps.push(("PUT".into(), r, states()));
     let r = post_slowly(port, &format!("s=s2&action=drain&{b}"));
     steps.push(("body in parts".into(), r, states()));
+    let t = std::time::Instant::now();
+    let r = post(port, "/st", "POST-100", &format!("s=s2&action=ready&{b}"));
+    // curl waits a second for the 100 Continue before it sends anyway.
+    assert!(t.elapsed() < Duration::from_millis(900), "no 100 Continue");
+    steps.push(("Expect: 100-continue".into(), r, states()));
     // The search box: the proxies whose name contains it, any case.
     let csv = Command::new("curl")
         .args(["-s", &format!("http://127.0.0.1:{port}/st;csv?scope=BE")])
@@ -249,8 +259,10 @@ fn stats_admin_side_by_side() {
             "/st;st=DONE",
             "",
             "/st;st=DONE",
+            "/st;st=DONE",
         ]
     );
+    assert_eq!(sl[sl.len() - 2].1 .0, "HTTP/1.1 100 Continue");
     // The numbering follows the stats socket's own frontend, as HAProxy's.
     assert_eq!(sl[0].1 .0, "4", "be1 is the fourth proxy");
     assert_eq!(sl[1].2, ["DRAIN", "DRAIN", "no check"]);

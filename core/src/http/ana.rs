@@ -659,6 +659,19 @@ impl Engine {
             len: len.unwrap_or(0),
         }));
         self.http_stats_post(now, sid);
+        let waiting = self
+            .streams
+            .get(sid)
+            .and_then(|s| s.txn.as_ref())
+            .is_some_and(|t| t.stats_post.is_some());
+        if waiting && head.expects_continue() && self.channel_alloc(sid, Dir::Res) {
+            // The client waits for it before it sends the form (HAProxy's
+            // `http_reply_100_continue` in `http_wait_for_request_body`).
+            let s = &mut self.streams[sid];
+            let n = s.res.buf.put(b"HTTP/1.1 100 Continue\r\n\r\n");
+            s.res.output += n;
+            s.res.total += n as u64;
+        }
         true
     }
 
