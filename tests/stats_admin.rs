@@ -173,6 +173,30 @@ fn drive(port: u16, show_stat: &dyn Fn() -> String) -> (Vec<Step>, String) {
             "/st",
             "s=s2&action=ready&b=be1".into(),
         ),
+        (
+            "health: force DOWN",
+            port,
+            "/st",
+            "s=s3&action=hdown&b=be1".into(),
+        ),
+        (
+            "health: force NOLB",
+            port,
+            "/st",
+            "s=s3&action=hnolb&b=be1".into(),
+        ),
+        (
+            "health: force UP",
+            port,
+            "/st",
+            "s=s3&action=hrunn&b=be1".into(),
+        ),
+        (
+            "health: no checks to disable",
+            port,
+            "/st",
+            "s=s3&action=dhlth&b=be1".into(),
+        ),
     ];
     for (what, p, path, body) in cases {
         let r = post(p, path, "POST", &body);
@@ -257,6 +281,10 @@ fn stats_admin_side_by_side() {
             "/st;st=DONE",
             "/st;st=DONE;up?scope=be1",
             "/st;st=DONE",
+            "/st;st=DONE",
+            "/st;st=DONE",
+            "/st;st=DONE",
+            "/st;st=NONE",
             "",
             "/st;st=DONE",
             "/st;st=DONE",
