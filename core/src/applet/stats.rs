@@ -210,19 +210,35 @@ pub(super) fn server_is_up(s: &Server) -> bool {
 }
 
 /// `UP`, `DOWN`, `UP 1/3` (going down), `DOWN 1/2` (going up), `MAINT`,
-/// `DRAIN`, `no check`.
+/// `DRAIN`, `NOLB`, `no check`, as HAProxy's `srv_hlt_st`: a drained
+/// server that is down shows its down state; one without (enabled)
+/// checks shows `no check` while up, `DOWN` or `NOLB` when forced there
+/// (the stats page's "Health: force DOWN/NOLB").
 fn server_status(s: &Server) -> String {
+    let down = matches!(s.state, SrvState::Starting | SrvState::Stopped);
     match s.admin {
         SrvAdmin::Maint => return "MAINT".into(),
-        SrvAdmin::Drain => return "DRAIN".into(),
-        SrvAdmin::Ready => {}
+        SrvAdmin::Drain if !down => return "DRAIN".into(),
+        SrvAdmin::Drain | SrvAdmin::Ready => {}
     }
-    let (Some(ck), Some(cc)) = (&s.check, &s.cfg.check) else {
-        return "no check".into();
+    let checked = s
+        .check
+        .as_ref()
+        .filter(|c| !c.disabled)
+        .zip(s.cfg.check.as_ref());
+    let Some((ck, cc)) = checked else {
+        return match s.state {
+            SrvState::Running => "no check",
+            SrvState::Stopping => "NOLB",
+            SrvState::Starting | SrvState::Stopped => "DOWN",
+        }
+        .into();
     };
     let top = cc.rise + cc.fall - 1;
     match s.state {
         SrvState::Running if ck.health >= top => "UP".into(),
+        // Forced NOLB with a full health (a failing check goes below it).
+        SrvState::Stopping if ck.health >= top => "NOLB".into(),
         SrvState::Running | SrvState::Stopping => {
             format!("UP {}/{}", ck.health - cc.rise + 1, cc.fall)
         }
@@ -394,7 +410,9 @@ impl Engine {
             put(&mut r, "downtime", 0);
             // `* `: a check is in progress (HAProxy's `CHK_ST_INPROGRESS`).
             let busy = if ck.sock.is_some() { "* " } else { "" };
-            put(&mut r, "check_status", format!("{busy}{}", ck.last_status));
+            if !ck.disabled {
+                put(&mut r, "check_status", format!("{busy}{}", ck.last_status));
+            }
             put(&mut r, "check_duration", ck.last_duration_ms);
             put(&mut r, "check_rise", cc.rise);
             put(&mut r, "check_fall", cc.fall);
@@ -621,7 +639,7 @@ impl Engine {
         String::new()
     }
 
-    fn set_admin(&mut self, now: Time, srv: ServerId, admin: SrvAdmin) {
+    pub(crate) fn set_admin(&mut self, now: Time, srv: ServerId, admin: SrvAdmin) {
         let be = srv.be;
         let p = &mut self.proxies[be];
         let name = format!(

@@ -128,8 +128,8 @@ impl Engine {
         }
         let b = self.proxies[be].be.as_ref().expect("backend");
         let server = &b.servers[srv];
-        if server.admin == SrvAdmin::Maint {
-            // No checks in maintenance; look again later.
+        if server.admin == SrvAdmin::Maint || server.check.as_ref().is_some_and(|c| c.disabled) {
+            // No checks in maintenance nor when turned off; look again later.
             let inter = u64::from(cc.inter_ms.max(1));
             return self.set_check_next(srv, Some(now.add_ms(inter)));
         }
@@ -1045,6 +1045,7 @@ mod tests {
             last_code: 0,
             clear_desc: false,
             tls: None,
+            disabled: false,
         }
     }
 

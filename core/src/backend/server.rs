@@ -514,6 +514,10 @@ pub struct Check {
     /// The TLS layer of the check connection in progress (checks over
     /// TLS): `tx` / `rx` above hold plaintext then.
     pub tls: Option<Box<crate::conn::tls::Tls>>,
+    /// The checks were turned off ("Health: disable checks" on the stats
+    /// page; HAProxy's `CHK_ST_ENABLED` cleared): none runs, the server
+    /// keeps its state.
+    pub disabled: bool,
 }
 
 /// A `server` line as configured: fixed when the configuration is loaded,

@@ -1275,6 +1275,9 @@ pub struct Proxy {
     pub errors: Vec<super::errors::ErrorDecl>,
     /// `stats ...`: the stats page (inherited from `defaults`).
     pub stats: Option<super::stats::StatsCfg>,
+    /// `stats admin if|unless COND`, in order (not inherited: refused in
+    /// `defaults`, as in HAProxy).
+    pub stats_admin: Vec<super::stats::StatsAdmin>,
 }
 
 /// `monitor fail if|unless COND`.
@@ -1351,6 +1354,7 @@ impl Proxy {
             captures: Vec::new(),
             monitor_uri: None,
             monitor_fail: Vec::new(),
+            stats_admin: Vec::new(),
             errors: Vec::new(),
             stats: None,
         }

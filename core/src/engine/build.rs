@@ -707,7 +707,9 @@ impl Engine {
             })?;
             self.proxies.push(Proxy {
                 name: p.name.clone(),
-                uuid: i as u32 + 1,
+                // HAProxy numbers the stats socket's frontend (`GLOBAL`,
+                // declared in `global`) first: the proxies follow it.
+                uuid: i as u32 + 1 + u32::from(!cfg.global.stats_sockets.is_empty()),
                 mode: p.mode,
                 timeouts: p.timeouts,
                 fe,
@@ -852,6 +854,7 @@ impl Engine {
                 last_code: 0,
                 clear_desc: false,
                 tls: None,
+                disabled: false,
             });
             let cfg = ServerCfg {
                 name: s.name.clone(),

@@ -146,6 +146,19 @@ pub struct HttpTxn {
     /// cached (by a shared cache, cookie included).
     pub cacheable: bool,
     pub cache_cook: bool,
+    /// An admin POST to a stats page waiting for its body (HAProxy's
+    /// `AN_REQ_HTTP_BODY` before the stats applet reads the form).
+    pub stats_post: Option<Box<StatsPost>>,
+}
+
+/// An admin POST to the stats page of proxy `px` whose body is awaited:
+/// the head's `used` bytes then `len` body bytes.
+#[derive(Debug)]
+pub struct StatsPost {
+    pub px: crate::proxy::ProxyId,
+    pub uri: String,
+    pub used: usize,
+    pub len: usize,
 }
 
 impl HttpTxn {
@@ -174,6 +187,7 @@ impl HttpTxn {
             ck_dates: (false, false),
             cacheable: false,
             cache_cook: false,
+            stats_post: None,
         }
     }
 }
@@ -267,6 +281,9 @@ impl Engine {
         let Some(txn) = s.txn.as_ref() else { return };
         if txn.tarpit.is_some() {
             return self.http_process_tarpit(now, sid);
+        }
+        if txn.stats_post.is_some() {
+            return self.http_stats_post(now, sid);
         }
         if !txn.reply_rest.is_empty() {
             self.http_reply_more(sid);
@@ -533,7 +550,9 @@ impl Engine {
     }
 
     /// The stats page of proxy `px` (`stats uri`), checked after its
-    /// `http-request` rules as in HAProxy; `true` when it answered.
+    /// `http-request` rules as in HAProxy; `true` when it answered. Only
+    /// GET, HEAD and POST reach it (HAProxy 2.6's `stats_check_uri`); a
+    /// POST is an admin form (`stats admin`), read whole before it acts.
     fn http_stats(
         &mut self,
         now: Time,
@@ -543,10 +562,12 @@ impl Engine {
         used: usize,
         body: BodyLen,
     ) -> bool {
-        if !self.proxies[px]
-            .stats
-            .as_ref()
-            .is_some_and(|p| p.matches(&head.uri))
+        let post = head.method == Method::POST;
+        if !(post || head.method == Method::GET || head.method == Method::HEAD)
+            || !self.proxies[px]
+                .stats
+                .as_ref()
+                .is_some_and(|p| p.matches(&head.uri))
         {
             return false;
         }
@@ -557,8 +578,17 @@ impl Engine {
             }
         }
         let auth = head.headers.get("authorization");
-        let Some(r) = self.stats_page_reply(now, px, &head.uri, auth) else {
-            return false;
+        let admin = self.stats_is_admin(now, sid, px, head);
+        let unauthorized = self.stats_unauthorized(px, auth);
+        let r = match (unauthorized, post) {
+            (Some(b), _) => crate::applet::stats_page::PageReply::Unauthorized(b),
+            (None, true) => {
+                return self.http_stats_post_start(now, sid, px, head, used, body, admin)
+            }
+            (None, false) => match self.stats_page_reply(now, px, &head.uri, auth, admin) {
+                Some(r) => r,
+                None => return false,
+            },
         };
         let (bytes, served) = match r {
             crate::applet::stats_page::PageReply::Page(b) => (b, true),
@@ -568,6 +598,139 @@ impl Engine {
             s.applet = Some(("<STATS>", served));
         }
         self.http_req_verdict(now, sid, RuleVerdict::Reply(bytes, false), used, body)
+    }
+
+    /// Whether a `stats admin` condition of proxy `px` matches the request
+    /// (HAProxy's `STAT_ADMIN`, evaluated in `http_handle_stats`).
+    fn stats_is_admin(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        px: crate::proxy::ProxyId,
+        head: &ReqHead,
+    ) -> bool {
+        let rules = std::sync::Arc::clone(&self.proxies[px].rules);
+        rules.stats_admin.iter().any(|c| {
+            let mut ctx = crate::http::fetch::HttpCtx::new(self, now, sid, Some(head), None);
+            c.matches(&mut ctx)
+        })
+    }
+
+    /// A POST to the stats page: `;st=DENY` without admin rights, else the
+    /// body is awaited (it must fit in the buffer, `;st=EXCD` otherwise).
+    #[allow(clippy::too_many_arguments)]
+    fn http_stats_post_start(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        px: crate::proxy::ProxyId,
+        head: &ReqHead,
+        used: usize,
+        body: BodyLen,
+        admin: bool,
+    ) -> bool {
+        use crate::applet::stats_page::{stats_redirect, StatStatus};
+        let len = match body {
+            BodyLen::None => Some(0),
+            BodyLen::Length(n) => usize::try_from(n).ok(),
+            _ => None,
+        };
+        let early = match len {
+            _ if !admin => Some(StatStatus::Deny),
+            // A chunked form: not read (HAProxy 2.6 reads it; browsers
+            // never send one).
+            None => Some(StatStatus::Ival),
+            Some(n) => {
+                let s = &self.streams[sid];
+                let room = s.req.buf.capacity().saturating_sub(s.req.reserve);
+                (used + n > room).then_some(StatStatus::Excd)
+            }
+        };
+        if let Some(st) = early {
+            let page = self.proxies[px].stats.as_deref().expect("stats page");
+            let bytes = stats_redirect(page, &head.uri, st);
+            if let Some(s) = self.streams.get_mut(sid) {
+                s.applet = Some(("<STATS>", true));
+            }
+            return self.http_req_verdict(now, sid, RuleVerdict::Reply(bytes, false), used, body);
+        }
+        let to = self.http_request_timeout(sid);
+        let s = &mut self.streams[sid];
+        s.applet = Some(("<STATS>", true));
+        s.req.flags.remove(ChnFlags::AUTO_CONNECT);
+        s.req.analyse_exp = to.map(|t| now.add_ms(t));
+        let txn = s.txn.as_mut().expect("http stream");
+        txn.stats_post = Some(Box::new(StatsPost {
+            px,
+            uri: head.uri.clone(),
+            used,
+            len: len.unwrap_or(0),
+        }));
+        self.http_stats_post(now, sid);
+        let waiting = self
+            .streams
+            .get(sid)
+            .and_then(|s| s.txn.as_ref())
+            .is_some_and(|t| t.stats_post.is_some());
+        if waiting && head.expects_continue() && self.channel_alloc(sid, Dir::Res) {
+            // The client waits for it before it sends the form (HAProxy's
+            // `http_reply_100_continue` in `http_wait_for_request_body`).
+            let s = &mut self.streams[sid];
+            let n = s.res.buf.put(b"HTTP/1.1 100 Continue\r\n\r\n");
+            s.res.output += n;
+            s.res.total += n as u64;
+        }
+        true
+    }
+
+    /// An admin POST waiting for its body: once it is all in, the form is
+    /// applied and the `303 See Other` sent; a client that leaves first is
+    /// aborted, one too slow gets a 408 (HAProxy's
+    /// `http_wait_for_request_body`).
+    fn http_stats_post(&mut self, now: Time, sid: Id<Stream>) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        let Some(sp) = s.txn.as_ref().and_then(|t| t.stats_post.as_deref()) else {
+            return;
+        };
+        let (used, len) = (sp.used, sp.len);
+        if s.req.buf.len() < used + len {
+            if s.req.shutr() {
+                if let Some(t) = s.txn.as_mut() {
+                    t.stats_post = None;
+                }
+                s.applet = None;
+                s.set_term(ErrCode::CliCl, FinSt::Data);
+                return self.http_abort(now, sid);
+            }
+            if Time::is_expired(s.req.analyse_exp, now) {
+                if let Some(t) = s.txn.as_mut() {
+                    t.stats_post = None;
+                }
+                s.applet = None;
+                s.req.analyse_exp = None;
+                return self.http_reply_error(now, sid, 408, ErrCode::CliTo, FinSt::Data);
+            }
+            return;
+        }
+        let sp = s
+            .txn
+            .as_mut()
+            .and_then(|t| t.stats_post.take())
+            .expect("checked");
+        s.req.analyse_exp = None;
+        let form = s.req.buf.data()[used..used + len].to_vec();
+        let st = self.stats_admin_post(now, sp.px, &form);
+        let page = self.proxies[sp.px].stats.as_deref().expect("stats page");
+        let bytes = crate::applet::stats_page::stats_redirect(page, &sp.uri, st);
+        self.http_req_verdict(
+            now,
+            sid,
+            RuleVerdict::Reply(bytes, false),
+            used + len,
+            BodyLen::None,
+        );
     }
 
     /// Applies what `http-request` rules decided; `true` when the request

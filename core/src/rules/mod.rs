@@ -453,6 +453,9 @@ pub struct RuleSet {
     pub sticking: Vec<StickRule>,
     /// `monitor fail` conditions (HAProxy's `mon_fail_cond`).
     pub monitor_fail: Vec<Condition>,
+    /// `stats admin` conditions (HAProxy's `uri_auth->admin_rules`): one
+    /// that matches gives the stats page its admin form.
+    pub stats_admin: Vec<Condition>,
     /// What the operator should read (HAProxy's warnings).
     pub warnings: Vec<Diagnostic>,
 }

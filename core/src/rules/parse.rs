@@ -292,6 +292,7 @@ impl RuleSet {
         b.server_rules(px, &mut scope, &mut rs.server_rules);
         b.persist_rules(px, &mut scope, &mut rs.persist);
         b.monitor_fail(px, &mut scope, &mut rs.monitor_fail);
+        b.stats_admin(px, &mut scope, &mut rs.stats_admin);
         b.sticking(px, &mut scope, &mut rs.sticking);
         rs.acls = scope
             .iter()
@@ -534,6 +535,18 @@ impl Builder<'_> {
             let l = Self::line_of(&m.place, "monitor");
             let Ok(Some(cond)) =
                 self.cond(&l, Some(&m.cond), "'monitor fail'", Stage::HttpReq, scope)
+            else {
+                continue;
+            };
+            out.push(cond);
+        }
+    }
+
+    fn stats_admin(&mut self, px: &Proxy, scope: &mut AclScope, out: &mut Vec<Condition>) {
+        for m in &px.stats_admin {
+            let l = Self::line_of(&m.place, "stats");
+            let Ok(Some(cond)) =
+                self.cond(&l, Some(&m.cond), "'stats admin'", Stage::HttpReq, scope)
             else {
                 continue;
             };

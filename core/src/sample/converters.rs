@@ -929,7 +929,7 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 /// HAProxy's `url_decode`: `%XX` is a byte (a `%` without two hex digits
 /// fails), `+` is a space once `in_form` is set, which the first `?` does.
 /// The input ends at a NUL byte, as the C string does.
-fn url_dec(v: &[u8], mut in_form: bool) -> Option<Vec<u8>> {
+pub(crate) fn url_dec(v: &[u8], mut in_form: bool) -> Option<Vec<u8>> {
     let v = match v.iter().position(|&b| b == 0) {
         Some(n) => &v[..n],
         None => v,

@@ -48,6 +48,7 @@ macro_rules! spec {
 
 mod args;
 mod converters;
+pub(crate) use converters::url_dec;
 mod fetches;
 mod value;
 
