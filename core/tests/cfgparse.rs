@@ -1024,7 +1024,7 @@ fn server_lines() {
     let text = with_defaults(&[
         "backend be",
         "    default-server maxconn 100 send-proxy",
-        "    server full 10.0.0.1:8080 weight 50 maxconn 20 maxqueue 10 check inter 5s fastinter 1s downinter 30s rise 3 fall 4 backup disabled send-proxy-v2 id 7",
+        "    server full 10.0.0.1:8080 weight 50 maxconn 20 maxqueue 10 check inter 5s fastinter 1s downinter 30s rise 3 fall 4 backup disabled send-proxy-v2 id 7 slowstart 1500ms",
         "    server plain 10.0.0.2",
         "    server named db.internal:5432 no-send-proxy enabled",
         "    server v6 [2001:db8::1]:443",
@@ -1056,6 +1056,8 @@ fn server_lines() {
         check_addr: None,
         tls: Default::default(),
         cookie: None,
+        // Kept in seconds, rounded up, as HAProxy.
+        slowstart_s: 2,
         ignored: vec![],
     };
     assert_eq!(full.opts, want);

@@ -639,11 +639,13 @@ impl Engine {
         let b = p.be.as_mut().expect("backend");
         b.last_change = now;
         if up {
+            self.warmup_start(now, srv);
             self.lb_recalc(be);
             self.process_srv_queue(srv);
         } else {
             // Streams waiting for this server wait for any server instead.
             b.requeue_server(&mut self.streams, srv);
+            self.warmup_stop(srv);
             self.lb_recalc(be);
             let b = self.proxies[be].be.as_ref().expect("backend");
             if !b.servers.iter().any(|s| s.usable()) {

@@ -857,8 +857,9 @@ pub(crate) fn lb_view(s: &crate::backend::server::Server) -> lb::LbServer {
         usable: s.usable(),
         backup: s.cfg.backup,
         cur_conns: s.cur_sess,
-        maxconn: s.cfg.maxconn,
+        maxconn: s.dyn_maxconn(),
         puid: s.cfg.puid,
+        ramp: s.ramp(),
     }
 }
 

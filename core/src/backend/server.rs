@@ -462,6 +462,8 @@ pub struct ServerCfg {
     pub check: Option<CheckCfg>,
     /// `cookie VALUE` (HAProxy's `srv->cookie`), kept only in HTTP mode.
     pub cookie: Option<String>,
+    /// `slowstart`, in whole seconds (HAProxy's `srv->slowstart`); 0: off.
+    pub slowstart_s: u32,
 }
 
 /// What one engine (one thread, with issue 13) keeps of a server for
@@ -520,8 +522,30 @@ pub struct Server {
     pub http: HttpCtrs,
     /// Connections (new or reused) per second.
     pub sess_rate: RateCtr,
+    /// The warm-up after `slowstart`, while it lasts (HAProxy's
+    /// `SRV_ST_STARTING` state with `last_change`, and the `warmup` task).
+    pub warmup: Option<Warmup>,
     /// This engine's own part.
     pub per_thr: SrvPerThr,
+}
+
+/// A server warming up after it came back (HAProxy's `server_warmup`):
+/// its weight and its maxconn grow with the whole seconds elapsed since
+/// `since`, up to the full ones after `slowstart`.
+///
+/// ```text
+///   DOWN or MAINT --UP--> warmup { since: now, elapsed_s: 0 }
+///        ^                    | TimerKey::Warmup every second: elapsed_s += 1
+///        |                    v
+///        +---- DOWN ---- elapsed_s == slowstart: warmup = None (full weight)
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Warmup {
+    /// When the server came back (HAProxy's `last_change`).
+    pub since: Time,
+    /// Whole seconds elapsed at the last step (`now - last_change` in
+    /// HAProxy's seconds), below `slowstart_s`.
+    pub elapsed_s: u32,
 }
 
 /// A server connection waiting in its server's idle pool.
@@ -554,7 +578,68 @@ impl Server {
 
     /// Whether a new connection would exceed `maxconn`.
     pub fn is_full(&self) -> bool {
-        self.cfg.maxconn.is_some_and(|m| self.cur_sess >= m)
+        self.dyn_maxconn().is_some_and(|m| self.cur_sess >= m)
+    }
+
+    /// The share of its weight the server gets, in 1/`BE_WEIGHT_SCALE`
+    /// (HAProxy's `w` of `server_recalc_eweight`): all of it, or during a
+    /// warm-up `(16 * elapsed + slowstart) / slowstart`, at least 1.
+    pub fn ramp(&self) -> u32 {
+        use crate::backend::lb::BE_WEIGHT_SCALE;
+        match self.warmup {
+            Some(w) if self.cfg.slowstart_s > 0 => {
+                let ss = u64::from(self.cfg.slowstart_s);
+                let r = (u64::from(BE_WEIGHT_SCALE) * u64::from(w.elapsed_s) + ss) / ss;
+                (r as u32).clamp(1, BE_WEIGHT_SCALE)
+            }
+            _ => BE_WEIGHT_SCALE,
+        }
+    }
+
+    /// The connection limit now (HAProxy's `srv_dynamic_maxconn`):
+    /// `maxconn`, during a warm-up scaled by the percentage of `slowstart`
+    /// elapsed, at least 1.
+    pub fn dyn_maxconn(&self) -> Option<u32> {
+        let max = self.cfg.maxconn?;
+        Some(match self.warmup {
+            Some(w) if self.cfg.slowstart_s > 0 => {
+                let ratio = 100 * u64::from(w.elapsed_s) / u64::from(self.cfg.slowstart_s);
+                ((u64::from(max) * ratio / 100) as u32).max(1)
+            }
+            _ => max,
+        })
+    }
+
+    /// The effective weight `show stat` reports in uweight units (HAProxy's
+    /// `(cur_eweight * wmult + wdiv - 1) / wdiv`): the weight, during a
+    /// warm-up of a dynamic algorithm its ramped share rounded up.
+    pub fn eweight(&self, dynamic: bool) -> u32 {
+        use crate::backend::lb::BE_WEIGHT_SCALE;
+        if dynamic {
+            (self.uweight * self.ramp()).div_ceil(BE_WEIGHT_SCALE)
+        } else {
+            self.uweight
+        }
+    }
+
+    /// `show stat`'s `throttle` during a warm-up (HAProxy's
+    /// `server_throttle_rate`, shown for `SRV_ST_STARTING` servers not in
+    /// drain); `None` otherwise.
+    pub fn throttle(&self, dynamic: bool) -> Option<u32> {
+        use crate::backend::lb::BE_WEIGHT_SCALE;
+        self.warmup?;
+        if self.admin == SrvAdmin::Drain
+            || !matches!(self.state, SrvState::Running | SrvState::Stopping)
+        {
+            return None;
+        }
+        if !dynamic || self.uweight == 0 {
+            return Some(100);
+        }
+        // `(100 * wmult * cur_eweight + wdiv - 1) / (wdiv * uweight)`, not
+        // quite rounded up: 6% for 1/16 of a weight of 32, as HAProxy shows.
+        let eweight = self.uweight * self.ramp();
+        Some((100 * eweight + BE_WEIGHT_SCALE - 1) / (BE_WEIGHT_SCALE * self.uweight))
     }
 
     /// `show stat`'s `status` column.
@@ -661,4 +746,64 @@ impl crate::engine::Engine {
     pub(crate) fn server_mut(&mut self, id: ServerId) -> Option<&mut Server> {
         self.backend_mut(id.be)?.servers.get_mut(id.pos())
     }
+
+    /// Server `srv` came UP (by its checks or leaving maintenance): with
+    /// `slowstart`, it starts warming up at its lowest weight (HAProxy's
+    /// `SRV_ST_STARTING` and the `warmup` task scheduled). The caller
+    /// recalculates the load balancer.
+    pub(crate) fn warmup_start(&mut self, now: Time, srv: ServerId) {
+        let Some(s) = self.server_mut(srv) else {
+            return;
+        };
+        if s.cfg.slowstart_s == 0 {
+            return;
+        }
+        s.warmup = Some(Warmup {
+            since: now,
+            elapsed_s: 0,
+        });
+        self.timers.arm(
+            crate::engine::TimerKey::Warmup(srv),
+            Some(now.add_ms(WARMUP_STEP_MS)),
+        );
+    }
+
+    /// Server `srv` went DOWN or into maintenance: no warm-up any more.
+    pub(crate) fn warmup_stop(&mut self, srv: ServerId) {
+        if let Some(s) = self.server_mut(srv) {
+            s.warmup = None;
+        }
+        self.timers.arm(crate::engine::TimerKey::Warmup(srv), None);
+    }
+
+    /// One step of a warm-up (HAProxy's `server_warmup` task): the weight
+    /// and maxconn for the seconds elapsed, queued streams served up to the
+    /// new maxconn, and the next step in a second, or the end.
+    pub(crate) fn warmup_timer(&mut self, now: Time, srv: ServerId) {
+        let Some(s) = self.server_mut(srv) else {
+            return;
+        };
+        let Some(w) = s.warmup else {
+            return;
+        };
+        let up = matches!(s.state, SrvState::Running | SrvState::Stopping);
+        let elapsed_s = u32::try_from((now - w.since) / 1000).unwrap_or(u32::MAX);
+        let next = if !up || s.admin == SrvAdmin::Maint || elapsed_s >= s.cfg.slowstart_s {
+            s.warmup = None;
+            None
+        } else {
+            s.warmup = Some(Warmup { elapsed_s, ..w });
+            // The next whole second after `since`, strictly after now.
+            Some(w.since.add_ms(1000 * (u64::from(elapsed_s) + 1)))
+        };
+        crate::bug_on!(next.is_some_and(|t| t <= now));
+        self.timers.arm(crate::engine::TimerKey::Warmup(srv), next);
+        self.lb_recalc(srv.be);
+        self.process_srv_queue(srv);
+    }
 }
+
+/// How often a warm-up steps: HAProxy's `server_warmup` wakes every
+/// `MAX(1000, slowstart / 20)` ms with `slowstart` in seconds, that is
+/// every second, the resolution of its `last_change`.
+const WARMUP_STEP_MS: u64 = 1000;

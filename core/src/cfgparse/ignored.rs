@@ -264,10 +264,6 @@ pub const SERVER_OPTIONS: &[(&str, usize)] = &[
 
 /// Server options HAProxy knows that Sluice refuses, with the reason.
 pub const REFUSED_SERVER_OPTIONS: &[(&str, &str)] = &[
-    (
-        "slowstart",
-        "it ramps a server's weight up after it comes back",
-    ),
     ("on-error", "it marks servers down on traffic errors"),
     (
         "on-marked-down",

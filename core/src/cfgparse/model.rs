@@ -816,6 +816,9 @@ pub struct ServerOptions {
     /// `cookie VALUE`: the value of the backend's persistence cookie that
     /// names this server.
     pub cookie: Option<String>,
+    /// `slowstart TIME`, in seconds as HAProxy keeps it (rounded up; 0:
+    /// off): the weight and maxconn ramp after the server comes back.
+    pub slowstart_s: u32,
     /// Recognised options Sluice does not implement (each with a warning).
     pub ignored: Vec<String>,
 }
@@ -981,6 +984,7 @@ impl Default for ServerOptions {
             check_addr: None,
             tls: SrvTls::default(),
             cookie: None,
+            slowstart_s: 0,
             ignored: Vec::new(),
         }
     }

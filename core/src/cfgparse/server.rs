@@ -328,6 +328,12 @@ fn server_option(
             }
             Ok(2)
         }
+        "slowstart" => {
+            let v = ln.time_at(i + 1, opt).map_err(|e| prefixed(e, who))?;
+            // HAProxy keeps it in seconds, rounded up.
+            o.slowstart_s = v.div_ceil(1000);
+            Ok(2)
+        }
         "cookie" => {
             let v = ln.arg(i + 1);
             if v.is_empty() {

@@ -732,6 +732,7 @@ impl Engine {
                 // HAProxy ignores a server cookie outside HTTP mode (with a
                 // warning from the checker).
                 cookie: o.cookie.clone().filter(|_| p.mode == cfgparse::Mode::Http),
+                slowstart_s: o.slowstart_s,
             };
             servers.push(Server {
                 cfg: std::sync::Arc::new(cfg),
@@ -761,6 +762,7 @@ impl Engine {
                 lbconn: 0,
                 reuse: 0,
                 http: Default::default(),
+                warmup: None,
                 per_thr: Default::default(),
                 sess_rate: Default::default(),
             });
