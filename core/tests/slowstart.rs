@@ -213,3 +213,101 @@ fn a_health_check_coming_up_starts_the_warm_up() {
     assert_eq!(stat(&mut w, "s1", "weight"), "32");
     w.assert_drained();
 }
+
+// ------------------------------------- on-marked-down, on-marked-up
+
+const CHK: &str = "127.0.0.1:9011";
+const B1: &str = "127.0.0.1:9003";
+
+/// s1 checked on another port (`CHK`) so that its checks can fail while
+/// its established connections live on; b1 a backup.
+fn marked_world(opts: &str) -> World {
+    let text = format!(
+        "global\n    log stderr format raw local0\n\
+         defaults\n    mode tcp\n    log global\n    option tcplog\n    timeout connect 1s\n    timeout client 100s\n    timeout server 100s\n\
+         listen app\n    bind {FE}\n\
+         \x20   server s1 {S1} check port 9011 inter 1s rise 1 fall 1 {opts}\n    server b1 {B1} backup\n"
+    );
+    let mut w = World::new(&text);
+    w.server(S1, ServerMode::Echo);
+    w.server(CHK, ServerMode::Echo);
+    w.server(B1, ServerMode::Echo);
+    w
+}
+
+fn logs_with(w: &World, what: &str) -> Vec<String> {
+    w.log_texts()
+        .into_iter()
+        .filter(|l| l.contains(what))
+        .collect()
+}
+
+#[test]
+fn on_marked_down_shutdown_sessions_closes_the_streams_of_a_down_server() {
+    let mut w = marked_world("on-marked-down shutdown-sessions");
+    let c = w.connect(FE);
+    w.send(c, b"hi");
+    assert_eq!(w.peers[c].from_engine, b"hi");
+    w.server(CHK, ServerMode::Refuse);
+    w.advance(1000);
+    assert_eq!(logs_with(&w, "Server app/s1 is DOWN").len(), 1);
+    // The client gets a FIN and the stream is logged `D-`, as HAProxy 2.6
+    // logs it (`app app/s1 1/0/123 2 D- ...`).
+    assert!(w.peers[c].fin_from_engine, "FIN to the client");
+    let line = logs_with(&w, " app app/s1 ");
+    assert_eq!(line.len(), 1, "{:?}", w.log_texts());
+    assert!(line[0].contains(" 2 D- "), "{}", line[0]);
+    w.fin(c);
+    w.assert_drained();
+}
+
+#[test]
+fn without_on_marked_down_streams_outlive_the_server_going_down() {
+    let mut w = marked_world("");
+    let c = w.connect(FE);
+    w.send(c, b"hi");
+    w.server(CHK, ServerMode::Refuse);
+    w.advance(1000);
+    assert_eq!(logs_with(&w, "Server app/s1 is DOWN").len(), 1);
+    assert!(!w.peers[c].fin_from_engine);
+    w.send(c, b"yo");
+    assert_eq!(w.peers[c].from_engine, b"hiyo");
+    w.fin(c);
+    w.assert_drained();
+}
+
+#[test]
+fn on_marked_down_shutdown_sessions_on_maintenance() {
+    let mut w = marked_world("on-marked-down shutdown-sessions");
+    let c = w.connect(FE);
+    w.send(c, b"hi");
+    let now = w.now;
+    w.engine.cli_request(now, "disable server app/s1");
+    // Carries out what the engine asked for.
+    w.advance(1);
+    assert!(w.peers[c].fin_from_engine, "FIN to the client");
+    assert!(logs_with(&w, " app app/s1 ")[0].contains(" D- "));
+    w.fin(c);
+    w.assert_drained();
+}
+
+#[test]
+fn on_marked_up_shutdown_backup_sessions_closes_the_backups_streams() {
+    let mut w = marked_world("on-marked-up shutdown-backup-sessions");
+    w.server(CHK, ServerMode::Refuse);
+    w.advance(1000);
+    // s1 is down: the connection goes to the backup.
+    let c = w.connect(FE);
+    w.send(c, b"yo");
+    assert_eq!(w.peers[c].from_engine, b"yo");
+    w.server(CHK, ServerMode::Echo);
+    w.advance(1000);
+    assert_eq!(logs_with(&w, "Server app/s1 is UP").len(), 1);
+    // HAProxy 2.6: `app app/b1 1/0/195 2 U- ...`.
+    assert!(w.peers[c].fin_from_engine, "FIN to the client");
+    let line = logs_with(&w, " app app/b1 ");
+    assert_eq!(line.len(), 1, "{:?}", w.log_texts());
+    assert!(line[0].contains(" 2 U- "), "{}", line[0]);
+    w.fin(c);
+    w.assert_drained();
+}

@@ -667,6 +667,13 @@ impl Engine {
             self.warmup_start(now, srv);
         }
         self.lb_recalc(be);
+        let cfg = std::sync::Arc::clone(&self.server(srv).expect("found").cfg);
+        if admin == SrvAdmin::Maint && up && cfg.on_marked_down_shutdown {
+            // HAProxy's maintenance of a running server.
+            self.srv_shutdown_streams(now, srv, crate::stream::ErrCode::Down);
+        } else if was_maint && admin == SrvAdmin::Ready && up {
+            self.srv_up_shutdown_backups(now, srv);
+        }
         self.redistribute_queue(be);
     }
 }

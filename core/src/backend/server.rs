@@ -464,6 +464,10 @@ pub struct ServerCfg {
     pub cookie: Option<String>,
     /// `slowstart`, in whole seconds (HAProxy's `srv->slowstart`); 0: off.
     pub slowstart_s: u32,
+    /// `on-marked-down shutdown-sessions` (HAProxy's `onmarkeddown`).
+    pub on_marked_down_shutdown: bool,
+    /// `on-marked-up shutdown-backup-sessions` (HAProxy's `onmarkedup`).
+    pub on_marked_up_shutdown_backup: bool,
 }
 
 /// What one engine (one thread, with issue 13) keeps of a server for
@@ -800,6 +804,59 @@ impl crate::engine::Engine {
         self.timers.arm(crate::engine::TimerKey::Warmup(srv), next);
         self.lb_recalc(srv.be);
         self.process_srv_queue(srv);
+    }
+}
+
+impl crate::engine::Engine {
+    /// Closes the streams established on server `srv` (HAProxy's
+    /// `srv_shutdown_streams` and `stream_shutdown`): the server side is
+    /// closed, the client gets what was buffered for it and a FIN, and the
+    /// log line says `why` (`D-` for a server gone DOWN, `U-` for a backup
+    /// whose active server came UP, as HAProxy 2.6 logs them).
+    pub(crate) fn srv_shutdown_streams(
+        &mut self,
+        now: Time,
+        srv: ServerId,
+        why: crate::stream::ErrCode,
+    ) {
+        use crate::stream::{stconn::ScState, FinSt};
+        for sid in self.streams.ids() {
+            let Some(s) = self.streams.get_mut(sid) else {
+                continue;
+            };
+            if s.srv != Some(srv) || s.scb.state != ScState::Est {
+                continue;
+            }
+            // The stage stays unset: HAProxy's `stream_shutdown` sets no
+            // `SF_FINST_*`, so the log shows `D-` / `U-`.
+            s.set_term(why, FinSt::None);
+            self.back_abort(now, sid);
+            self.process_stream(now, sid);
+        }
+    }
+
+    /// `on-marked-up shutdown-backup-sessions` of server `srv` that just
+    /// came UP: the streams of every backup server of its backend are
+    /// closed (HAProxy's `srv_shutdown_backup_streams`), if `srv` is an
+    /// active server that can take traffic.
+    pub(crate) fn srv_up_shutdown_backups(&mut self, now: Time, srv: ServerId) {
+        let Some(s) = self.server(srv) else {
+            return;
+        };
+        if !s.cfg.on_marked_up_shutdown_backup || s.cfg.backup || s.uweight == 0 {
+            return;
+        }
+        let backups: Vec<ServerId> = self
+            .backend(srv.be)
+            .map(|b| {
+                b.server_ids(srv.be)
+                    .filter(|&id| b.servers[id].cfg.backup)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for b in backups {
+            self.srv_shutdown_streams(now, b, crate::stream::ErrCode::Up);
+        }
     }
 }
 

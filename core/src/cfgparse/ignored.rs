@@ -265,11 +265,6 @@ pub const SERVER_OPTIONS: &[(&str, usize)] = &[
 /// Server options HAProxy knows that Sluice refuses, with the reason.
 pub const REFUSED_SERVER_OPTIONS: &[(&str, &str)] = &[
     ("on-error", "it marks servers down on traffic errors"),
-    (
-        "on-marked-down",
-        "it acts on sessions when a server goes down",
-    ),
-    ("on-marked-up", "it acts on sessions when a server comes up"),
     ("observe", "it marks servers down on traffic errors"),
     ("error-limit", "it marks servers down on traffic errors"),
     ("resolvers", "it changes server addresses at run time"),

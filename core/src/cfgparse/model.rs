@@ -819,6 +819,12 @@ pub struct ServerOptions {
     /// `slowstart TIME`, in seconds as HAProxy keeps it (rounded up; 0:
     /// off): the weight and maxconn ramp after the server comes back.
     pub slowstart_s: u32,
+    /// `on-marked-down shutdown-sessions`: the streams on the server are
+    /// closed when it goes DOWN or into maintenance.
+    pub on_marked_down_shutdown: bool,
+    /// `on-marked-up shutdown-backup-sessions`: the streams on the
+    /// backend's backup servers are closed when this server comes UP.
+    pub on_marked_up_shutdown_backup: bool,
     /// Recognised options Sluice does not implement (each with a warning).
     pub ignored: Vec<String>,
 }
@@ -985,6 +991,8 @@ impl Default for ServerOptions {
             tls: SrvTls::default(),
             cookie: None,
             slowstart_s: 0,
+            on_marked_down_shutdown: false,
+            on_marked_up_shutdown_backup: false,
             ignored: Vec::new(),
         }
     }

@@ -334,6 +334,22 @@ fn server_option(
             o.slowstart_s = v.div_ceil(1000);
             Ok(2)
         }
+        "on-marked-down" | "on-marked-up" => {
+            let (want, flag) = if opt == "on-marked-down" {
+                ("shutdown-sessions", &mut o.on_marked_down_shutdown)
+            } else {
+                (
+                    "shutdown-backup-sessions",
+                    &mut o.on_marked_up_shutdown_backup,
+                )
+            };
+            let v = ln.arg(i + 1);
+            if v != want {
+                return Err(ln.diag(format!("{who} : '{opt}' expects '{want}' but got '{v}'.")));
+            }
+            *flag = true;
+            Ok(2)
+        }
         "cookie" => {
             let v = ln.arg(i + 1);
             if v.is_empty() {

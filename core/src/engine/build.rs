@@ -733,6 +733,8 @@ impl Engine {
                 // warning from the checker).
                 cookie: o.cookie.clone().filter(|_| p.mode == cfgparse::Mode::Http),
                 slowstart_s: o.slowstart_s,
+                on_marked_down_shutdown: o.on_marked_down_shutdown,
+                on_marked_up_shutdown_backup: o.on_marked_up_shutdown_backup,
             };
             servers.push(Server {
                 cfg: std::sync::Arc::new(cfg),
