@@ -1024,7 +1024,7 @@ fn server_lines() {
     let text = with_defaults(&[
         "backend be",
         "    default-server maxconn 100 send-proxy",
-        "    server full 10.0.0.1:8080 weight 50 maxconn 20 maxqueue 10 check inter 5s fastinter 1s downinter 30s rise 3 fall 4 backup disabled send-proxy-v2 id 7 slowstart 1500ms on-marked-down shutdown-sessions on-marked-up shutdown-backup-sessions",
+        "    server full 10.0.0.1:8080 weight 50 maxconn 20 maxqueue 10 check inter 5s fastinter 1s downinter 30s rise 3 fall 4 backup disabled send-proxy-v2 id 7 minconn 5 slowstart 1500ms on-marked-down shutdown-sessions on-marked-up shutdown-backup-sessions",
         "    server plain 10.0.0.2",
         "    server named db.internal:5432 no-send-proxy enabled",
         "    server v6 [2001:db8::1]:443",
@@ -1060,6 +1060,7 @@ fn server_lines() {
         slowstart_s: 2,
         on_marked_down_shutdown: true,
         on_marked_up_shutdown_backup: true,
+        minconn: Some(5),
         ignored: vec![],
     };
     assert_eq!(full.opts, want);

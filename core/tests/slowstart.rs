@@ -311,3 +311,47 @@ fn on_marked_up_shutdown_backup_sessions_closes_the_backups_streams() {
     w.fin(c);
     w.assert_drained();
 }
+
+// ------------------------------------------------- minconn, fullconn
+
+#[test]
+fn minconn_grows_to_maxconn_with_the_backend_load() {
+    // `balance first` fills s1 up to its dynamic maxconn, max(minconn,
+    // maxconn * beconn / fullconn), the stream being assigned counted.
+    let text = format!(
+        "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 100s\n    timeout server 100s\n\
+         listen app\n    bind {FE}\n    balance first\n    fullconn 20\n\
+         \x20   server s1 {S1} minconn 2 maxconn 10\n    server s2 {S2}\n"
+    );
+    let mut w = World::new(&text);
+    w.server(S1, ServerMode::Echo);
+    w.server(S2, ServerMode::Echo);
+    let mut cs = Vec::new();
+    let mut seen = Vec::new();
+    for k in 1..=25 {
+        cs.push(w.connect(FE));
+        if [1, 2, 3, 5, 6, 10, 20, 25].contains(&k) {
+            seen.push((
+                k,
+                stat(&mut w, "s1", "scur").parse::<u32>().unwrap(),
+                stat(&mut w, "s2", "scur").parse::<u32>().unwrap(),
+            ));
+        }
+    }
+    // What HAProxy 2.6 serves with the same configuration.
+    assert_eq!(
+        seen,
+        vec![
+            (1, 1, 0),
+            (2, 2, 0),
+            (3, 2, 1),
+            (5, 2, 3),
+            (6, 3, 3),
+            (10, 5, 5),
+            (20, 10, 10),
+            (25, 10, 15)
+        ]
+    );
+    release(&mut w, cs);
+    w.assert_drained();
+}

@@ -20,7 +20,7 @@ pub mod server;
 use core::net::IpAddr;
 
 use crate::arena::Id;
-use crate::backend::server::{IdleConn, Server, ServerId};
+use crate::backend::server::{IdleConn, ServerId};
 use crate::conn::{CoFlags, Conn, ConnSide, Mux};
 use crate::engine::Engine;
 use crate::proxy::ProxyId;
@@ -116,7 +116,10 @@ impl Engine {
                 s.srv = Some(srv);
                 s.flags |= SfFlags::ASSIGNED;
                 s.scb.state = ScState::Ass;
-                if self.server(srv).is_some_and(Server::is_full) {
+                let full = self
+                    .backend(srv.be)
+                    .is_some_and(|b| b.servers[srv].is_full(b.load()));
+                if full {
                     self.queue_add(now, sid, Some(srv));
                 }
             }
@@ -171,7 +174,8 @@ impl Engine {
         let Some(b) = self.proxies[be].be.as_mut() else {
             return Assign::NoServer;
         };
-        let servers: Vec<lb::LbServer> = b.servers.iter().map(lb_view).collect();
+        let load = b.load();
+        let servers: Vec<lb::LbServer> = b.servers.iter().map(|s| lb_view(s, load)).collect();
         let avoid = avoid.map(ServerId::pos);
         let picked = match b.cfg.balance {
             crate::cfgparse::Balance::Random { draws } => {
@@ -504,8 +508,9 @@ impl Engine {
             .be
             .as_mut()
             .expect("stream on a proxy without backend");
+        let load = b.load();
         let server = &mut b.servers[srv];
-        if server.is_full() {
+        if server.is_full(load) {
             // A slot went to someone else meanwhile: wait for one.
             self.queue_add(now, sid, Some(srv));
             return;
@@ -825,8 +830,9 @@ impl Engine {
             let Some(b) = self.proxies[be].be.as_mut() else {
                 return;
             };
+            let load = b.load();
             let server = &mut b.servers[srv];
-            if server.is_full() || !server.usable() {
+            if server.is_full(load) || !server.usable() {
                 return;
             }
             let next = server.queue.pop_front().or_else(|| b.queue.pop_front());
@@ -851,13 +857,16 @@ impl Engine {
 }
 
 /// The load balancer's view of a server.
-pub(crate) fn lb_view(s: &crate::backend::server::Server) -> lb::LbServer {
+pub(crate) fn lb_view(
+    s: &crate::backend::server::Server,
+    load: crate::backend::server::BeLoad,
+) -> lb::LbServer {
     lb::LbServer {
         weight: s.uweight,
         usable: s.usable(),
         backup: s.cfg.backup,
         cur_conns: s.cur_sess,
-        maxconn: s.dyn_maxconn(),
+        maxconn: s.dyn_maxconn(load),
         puid: s.cfg.puid,
         ramp: s.ramp(),
     }

@@ -450,7 +450,11 @@ pub struct ServerCfg {
     pub addr: SocketAddr,
     /// Configured weight (`iweight`).
     pub iweight: u32,
+    /// `maxconn`; with `minconn` alone, `minconn` (HAProxy's
+    /// `srv_minmax_conn_apply`).
     pub maxconn: Option<u32>,
+    /// `minconn`, or `maxconn` when not set (a static limit).
+    pub minconn: u32,
     pub maxqueue: Option<u32>,
     pub backup: bool,
     pub send_proxy: Option<u8>,
@@ -533,6 +537,16 @@ pub struct Server {
     pub per_thr: SrvPerThr,
 }
 
+/// What a server's dynamic maxconn depends on in its backend (HAProxy's
+/// `px->beconn` and `px->fullconn`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BeLoad {
+    /// Streams on the backend now.
+    pub beconn: u32,
+    /// `fullconn` (at least 1).
+    pub fullconn: u32,
+}
+
 /// A server warming up after it came back (HAProxy's `server_warmup`):
 /// its weight and its maxconn grow with the whole seconds elapsed since
 /// `since`, up to the full ones after `slowstart`.
@@ -580,9 +594,9 @@ impl Server {
             && self.uweight > 0
     }
 
-    /// Whether a new connection would exceed `maxconn`.
-    pub fn is_full(&self) -> bool {
-        self.dyn_maxconn().is_some_and(|m| self.cur_sess >= m)
+    /// Whether a new connection would exceed the dynamic `maxconn`.
+    pub fn is_full(&self, load: BeLoad) -> bool {
+        self.dyn_maxconn(load).is_some_and(|m| self.cur_sess >= m)
     }
 
     /// The share of its weight the server gets, in 1/`BE_WEIGHT_SCALE`
@@ -601,10 +615,20 @@ impl Server {
     }
 
     /// The connection limit now (HAProxy's `srv_dynamic_maxconn`):
-    /// `maxconn`, during a warm-up scaled by the percentage of `slowstart`
+    /// `maxconn`, or with `minconn` below it `max(minconn, maxconn *
+    /// beconn / fullconn)` while the backend serves fewer than `fullconn`
+    /// streams; during a warm-up scaled by the percentage of `slowstart`
     /// elapsed, at least 1.
-    pub fn dyn_maxconn(&self) -> Option<u32> {
-        let max = self.cfg.maxconn?;
+    pub fn dyn_maxconn(&self, load: BeLoad) -> Option<u32> {
+        let maxconn = self.cfg.maxconn?;
+        let min = self.cfg.minconn;
+        let max = if min == maxconn || load.beconn >= load.fullconn {
+            maxconn
+        } else {
+            let share =
+                u64::from(load.beconn) * u64::from(maxconn) / u64::from(load.fullconn.max(1));
+            min.max(share as u32)
+        };
         Some(match self.warmup {
             Some(w) if self.cfg.slowstart_s > 0 => {
                 let ratio = 100 * u64::from(w.elapsed_s) / u64::from(self.cfg.slowstart_s);
@@ -698,10 +722,22 @@ impl crate::proxy::Backend {
         }
     }
 
+    /// What the dynamic maxconn of its servers depends on.
+    pub fn load(&self) -> BeLoad {
+        BeLoad {
+            beconn: self.beconn,
+            fullconn: self.cfg.fullconn.max(1),
+        }
+    }
+
     /// Tells the load balancer that weights or states changed.
     pub fn lb_recalc(&mut self) {
-        let view: Vec<crate::backend::lb::LbServer> =
-            self.servers.iter().map(crate::backend::lb_view).collect();
+        let load = self.load();
+        let view: Vec<crate::backend::lb::LbServer> = self
+            .servers
+            .iter()
+            .map(|s| crate::backend::lb_view(s, load))
+            .collect();
         self.lb.recalc(&view);
     }
 

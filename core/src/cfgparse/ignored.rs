@@ -118,13 +118,12 @@ const NEGATABLE_GLOBAL: &[&str] = &[
 
 /// Proxy keywords accepted with a warning: descriptions, numbering, alerts
 /// by mail, listen backlog, tuning of subsystems Sluice does not have, and
-/// settings that only matter to a refused keyword (`fullconn` to
-/// `minconn`, `server-state-file-name` to `load-server-state-from-file`).
+/// settings that only matter to a refused keyword (`server-state-file-name`
+/// to `load-server-state-from-file`).
 pub const PROXY: &[&str] = &[
     "description",
     "id",
     "email-alert",
-    "fullconn",
     "backlog",
     "max-keep-alive-queue",
     "server-state-file-name",
@@ -281,7 +280,6 @@ pub const REFUSED_SERVER_OPTIONS: &[(&str, &str)] = &[
     ("agent-addr", "the agent changes server weights and states"),
     ("agent-send", "the agent changes server weights and states"),
     ("check-send-proxy", "it changes what health checks send"),
-    ("minconn", "it changes the dynamic maxconn of servers"),
     ("track", "the server's state follows another server"),
     (
         "check-proto",

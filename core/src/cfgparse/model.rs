@@ -825,6 +825,9 @@ pub struct ServerOptions {
     /// `on-marked-up shutdown-backup-sessions`: the streams on the
     /// backend's backup servers are closed when this server comes UP.
     pub on_marked_up_shutdown_backup: bool,
+    /// `minconn N`: with `maxconn`, the server's limit grows from `N` to
+    /// `maxconn` with the backend's load (HAProxy's dynamic maxconn).
+    pub minconn: Option<u32>,
     /// Recognised options Sluice does not implement (each with a warning).
     pub ignored: Vec<String>,
 }
@@ -993,6 +996,7 @@ impl Default for ServerOptions {
             slowstart_s: 0,
             on_marked_down_shutdown: false,
             on_marked_up_shutdown_backup: false,
+            minconn: None,
             ignored: Vec::new(),
         }
     }
@@ -1152,6 +1156,10 @@ pub struct Proxy {
     pub disabled: bool,
     pub mode: Mode,
     pub maxconn: Option<u32>,
+    /// `fullconn N`: the backend load at which servers with `minconn`
+    /// reach their `maxconn`; by default 10% of the `maxconn` of the
+    /// frontends that can reach the backend.
+    pub fullconn: Option<u32>,
     pub binds: Vec<Bind>,
     pub default_backend: Option<(Place, String)>,
     pub use_backends: Vec<UseBackend>,
@@ -1247,6 +1255,7 @@ impl Proxy {
             disabled: false,
             mode: Mode::Tcp,
             maxconn: None,
+            fullconn: None,
             binds: Vec::new(),
             default_backend: None,
             use_backends: Vec::new(),
@@ -1299,6 +1308,7 @@ impl Proxy {
         let mut p = Proxy::new(kind, name, place);
         p.mode = defaults.mode;
         p.maxconn = defaults.maxconn;
+        p.fullconn = defaults.fullconn;
         p.timeouts = defaults.timeouts;
         p.balance = defaults.balance.clone();
         p.hash_type = defaults.hash_type;

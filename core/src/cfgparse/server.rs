@@ -292,7 +292,7 @@ fn server_option(
                 "{who} : 'proto' : unknown or unsupported protocol '{other}' (Sluice knows 'h2')."
             ))),
         },
-        "weight" | "maxconn" | "maxqueue" | "rise" | "fall" => {
+        "weight" | "maxconn" | "minconn" | "maxqueue" | "rise" | "fall" => {
             let v = ln.uint_at(i + 1, opt).map_err(|e| prefixed(e, who))?;
             *numeric_field(o, opt) = v;
             Ok(2)
@@ -391,6 +391,7 @@ fn numeric_field<'a>(o: &'a mut ServerOptions, opt: &str) -> &'a mut u32 {
         "rise" => &mut o.rise,
         "fall" => &mut o.fall,
         "maxconn" => o.maxconn.insert(0),
+        "minconn" => o.minconn.insert(0),
         _ => o.maxqueue.insert(0),
     }
 }

@@ -716,7 +716,17 @@ impl Engine {
                 puid: s.id.unwrap_or(n as u32 + 1),
                 addr,
                 iweight: o.weight,
-                maxconn: o.maxconn,
+                // HAProxy's `srv_minmax_conn_apply`: `minconn` alone, or
+                // above `maxconn`, is a static limit.
+                maxconn: match (o.minconn, o.maxconn) {
+                    (Some(min), max) if min > max.unwrap_or(0) => Some(min),
+                    (_, max) => max,
+                },
+                minconn: match (o.minconn, o.maxconn) {
+                    (Some(min), max) if min > max.unwrap_or(0) => min,
+                    (Some(min), Some(_)) => min,
+                    (_, max) => max.unwrap_or(0),
+                },
                 maxqueue: o.maxqueue,
                 backup: o.backup,
                 send_proxy: if o.send_proxy_v2 {
@@ -844,11 +854,20 @@ impl Engine {
             }
             _ => None,
         };
-        let view: Vec<lb::LbServer> = servers.iter().map(crate::backend::lb_view).collect();
+        let fullconn = p.fullconn.unwrap_or_else(|| default_fullconn(cfg, &p.name));
+        let load = crate::backend::server::BeLoad {
+            beconn: 0,
+            fullconn: fullconn.max(1),
+        };
+        let view: Vec<lb::LbServer> = servers
+            .iter()
+            .map(|s| crate::backend::lb_view(s, load))
+            .collect();
         let mut lb = lb::Lb::new(algo, &view);
         lb.set_hash_balance_factor(p.hash_balance_factor);
         Ok(Backend {
             cfg: std::sync::Arc::new(BackendCfg {
+                fullconn: fullconn.max(1),
                 retries: p.retries,
                 redispatch: p.options.redispatch,
                 persist: p.options.persist,
@@ -1156,6 +1175,37 @@ fn build_logcfg(
     }
     lc.unique_id_header = p.unique_id_header.clone();
     Ok(lc)
+}
+
+/// The `fullconn` HAProxy gives a backend without one
+/// (`proxy_adjust_all_maxconn`): 10% of the sum of the `maxconn` of the
+/// frontends that can reach it (by `default_backend`, a `listen` section's
+/// own, or a `use_backend` rule naming it), rounded up, and at least one.
+/// A frontend without `maxconn` counts the global one (4096 when not set
+/// either: HAProxy derives its own from the file descriptor limit).
+fn default_fullconn(cfg: &cfgparse::Config, be: &str) -> u32 {
+    let global = cfg.global.maxconn.unwrap_or(4096);
+    let mut tot: u64 = 0;
+    for p in cfg
+        .proxies
+        .iter()
+        .filter(|p| p.kind.is_frontend() && !p.disabled)
+    {
+        let m = u64::from(p.maxconn.unwrap_or(global));
+        let defbe = match (&p.default_backend, p.kind) {
+            (Some((_, n)), _) => Some(n.as_str()),
+            (None, cfgparse::ProxyKind::Listen) => Some(p.name.as_str()),
+            (None, _) => None,
+        };
+        let by_rule = p
+            .use_backends
+            .iter()
+            .any(|u| !u.is_dynamic() && u.name == be);
+        if defbe == Some(be) || by_rule {
+            tot += m;
+        }
+    }
+    u32::try_from(tot.div_ceil(10)).unwrap_or(u32::MAX).max(1)
 }
 
 #[cfg(test)]
