@@ -163,6 +163,8 @@ pub struct BackendCfg {
     pub redispatch: bool,
     /// `option persist`.
     pub persist: bool,
+    /// `option prefer-last-server`.
+    pub prefer_last_server: bool,
     /// `cookie` (HTTP mode only, as HAProxy: ignored with a warning in
     /// TCP mode).
     pub cookie: Option<cfgparse::CookieCfg>,

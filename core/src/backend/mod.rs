@@ -169,6 +169,9 @@ impl Engine {
         if !usable {
             return Assign::NoServer;
         }
+        if let Some(srv) = self.prefer_last_server(sid) {
+            return Assign::Server(srv);
+        }
         let hash = self.balance_key(now, sid);
         let rng = &mut self.rng;
         let Some(b) = self.proxies[be].be.as_mut() else {
@@ -187,6 +190,29 @@ impl Engine {
             Some(i) => Assign::Server(ServerId::new(be, i)),
             None => Assign::Full,
         }
+    }
+
+    /// `option prefer-last-server` (HAProxy's `assign_server`, with an
+    /// algorithm that does not hash a key): the server of the session's
+    /// last stream, if it is usable and a connection of the session's own
+    /// to it is idle. As in HAProxy 2.6, only private connections stay
+    /// with the session (`http-reuse never`, `send-proxy`): a shared one
+    /// went back to the server's pool, and the option then changes
+    /// nothing.
+    fn prefer_last_server(&self, sid: Id<Stream>) -> Option<ServerId> {
+        let s = self.streams.get(sid)?;
+        let b = self.proxies[s.be].be.as_ref()?;
+        if !b.cfg.prefer_last_server || matches!(b.lb.algo(), lb::Algo::Source | lb::Algo::Chash) {
+            return None;
+        }
+        let last = self.sessions.get(s.sess)?.last_srv?;
+        let server = b.servers.get(last.pos()).filter(|_| last.be == s.be)?;
+        let reusable = server
+            .per_thr
+            .idle
+            .iter()
+            .any(|ic| ic.owner == Some(s.sess));
+        (server.usable() && reusable).then_some(last)
     }
 
     /// The hash of the key a hash-based `balance` looks for (HAProxy's
@@ -593,6 +619,11 @@ impl Engine {
         s.scb.state = ScState::Est;
         s.scb.exp = None;
         s.t_connect = s.conn_start.map(|t| now - t);
+        if let (Some(srv), sess) = (s.srv, s.sess) {
+            if let Some(se) = self.sessions.get_mut(sess) {
+                se.last_srv = Some(srv);
+            }
+        }
         self.stick_store(now, sid, None);
         let to = self.back_timeout(sid);
         let fto = self.front_timeout(sid);
@@ -857,6 +888,23 @@ impl Engine {
 }
 
 /// The load balancer's view of a server.
+/// Whether idle connection `ic` may carry a request of session `sess`
+/// under `http-reuse mode` (`first`: the session's first request).
+fn idle_usable_by(
+    mode: crate::cfgparse::HttpReuse,
+    ic: &crate::backend::server::IdleConn,
+    sess: Id<crate::session::Session>,
+    first: bool,
+) -> bool {
+    use crate::cfgparse::HttpReuse;
+    match (mode, ic.owner) {
+        (_, Some(o)) => o == sess,
+        (HttpReuse::Never, None) => false,
+        (HttpReuse::Safe, None) => !first,
+        (HttpReuse::Aggressive | HttpReuse::Always, None) => true,
+    }
+}
+
 pub(crate) fn lb_view(
     s: &crate::backend::server::Server,
     load: crate::backend::server::BeLoad,
@@ -1098,16 +1146,12 @@ impl Engine {
         first: bool,
     ) -> Option<Id<Conn>> {
         let be = srv.be;
-        use crate::cfgparse::HttpReuse;
         let mode = self.proxies[be].http_reuse;
         let b = self.proxies[be].be.as_mut()?;
         let idle = &mut b.servers[srv].per_thr.idle;
-        let pos = idle.iter().rposition(|ic| match (mode, ic.owner) {
-            (_, Some(o)) => o == sess,
-            (HttpReuse::Never, None) => false,
-            (HttpReuse::Safe, None) => !first,
-            (HttpReuse::Aggressive | HttpReuse::Always, None) => true,
-        })?;
+        let pos = idle
+            .iter()
+            .rposition(|ic| idle_usable_by(mode, ic, sess, first))?;
         let ic = idle.remove(pos)?;
         self.idle_conn_forget(ic);
         Some(ic.conn)

@@ -199,7 +199,6 @@ pub const REFUSED_OPTIONS: &[(&str, &str)] = &[
     ),
     ("independent-streams", "it changes when timeouts fire"),
     ("nolinger", "it resets connections instead of closing them"),
-    ("prefer-last-server", "it changes which server is picked"),
     (
         "spop-check",
         "it decides which servers are up by speaking SPOP, and Sluice has no SPOE",

@@ -735,6 +735,8 @@ pub struct HttpChk {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProxyOptions {
     pub redispatch: bool,
+    /// `option prefer-last-server`.
+    pub prefer_last_server: bool,
     pub splice_auto: bool,
     pub splice_request: bool,
     pub splice_response: bool,

@@ -871,6 +871,7 @@ impl Engine {
                 retries: p.retries,
                 redispatch: p.options.redispatch,
                 persist: p.options.persist,
+                prefer_last_server: p.options.prefer_last_server,
                 cookie: p.cookie.clone().filter(|_| p.mode == cfgparse::Mode::Http),
                 balance,
                 hash_type: p.hash_type,
