@@ -157,9 +157,14 @@ pub struct Frontend {
 #[derive(Debug)]
 pub struct BackendCfg {
     pub retries: u32,
+    /// `fullconn`, or 10% of the `maxconn` of the frontends that can reach
+    /// the backend (HAProxy's `proxy_adjust_all_maxconn`), at least 1.
+    pub fullconn: u32,
     pub redispatch: bool,
     /// `option persist`.
     pub persist: bool,
+    /// `option prefer-last-server`.
+    pub prefer_last_server: bool,
     /// `cookie` (HTTP mode only, as HAProxy: ignored with a warning in
     /// TCP mode).
     pub cookie: Option<cfgparse::CookieCfg>,

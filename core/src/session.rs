@@ -53,6 +53,9 @@ pub struct Session {
     pub requests: u32,
     /// Private idle server connections it owns (`http-reuse never`).
     pub priv_idle: u32,
+    /// The server of its last stream that reached one (HAProxy's session
+    /// `srv_list`), for `option prefer-last-server`.
+    pub last_srv: Option<crate::backend::server::ServerId>,
     /// `sess.` variables.
     pub vars: crate::vars::Vars,
 }
@@ -104,6 +107,7 @@ impl Engine {
             conn_cur_counted: false,
             requests: 0,
             priv_idle: 0,
+            last_srv: None,
             vars: Default::default(),
         });
         self.conns[c].session = Some(sess);

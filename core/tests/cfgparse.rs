@@ -1027,7 +1027,7 @@ fn server_lines() {
     let text = with_defaults(&[
         "backend be",
         "    default-server maxconn 100 send-proxy",
-        "    server full 10.0.0.1:8080 weight 50 maxconn 20 maxqueue 10 check inter 5s fastinter 1s downinter 30s rise 3 fall 4 backup disabled send-proxy-v2 id 7",
+        "    server full 10.0.0.1:8080 weight 50 maxconn 20 maxqueue 10 check inter 5s fastinter 1s downinter 30s rise 3 fall 4 backup disabled send-proxy-v2 id 7 minconn 5 slowstart 1500ms on-marked-down shutdown-sessions on-marked-up shutdown-backup-sessions",
         "    server plain 10.0.0.2",
         "    server named db.internal:5432 no-send-proxy enabled",
         "    server v6 [2001:db8::1]:443",
@@ -1059,6 +1059,11 @@ fn server_lines() {
         check_addr: None,
         tls: Default::default(),
         cookie: None,
+        // Kept in seconds, rounded up, as HAProxy.
+        slowstart_s: 2,
+        on_marked_down_shutdown: true,
+        on_marked_up_shutdown_backup: true,
+        minconn: Some(5),
         ignored: vec![],
     };
     assert_eq!(full.opts, want);
@@ -2038,6 +2043,8 @@ const PARSE_ERRORS: &[Case] = &[
     case(&["backend b", "    server s1 1.2.3.4:80 weight 300"], "parsing [t.cfg:2] : 'server b/s1' : weight is not within 0 and 256 (300)."),
     case(&["backend b", "    server s1 1.2.3.4:80 inter 2x"], "parsing [t.cfg:2] : 'server b/s1' : 'inter' : unexpected character 'x' in argument '2x'."),
     case(&["backend b", "    server s1 1.2.3.4:80 rise 0"], "parsing [t.cfg:2] : 'server b/s1' : 'rise' has to be > 0."),
+    case(&["backend b", "    server s1 1.2.3.4:80 on-marked-down kill"], "parsing [t.cfg:2] : 'server b/s1' : 'on-marked-down' expects 'shutdown-sessions' but got 'kill'."),
+    case(&["backend b", "    default-server on-marked-up"], "parsing [t.cfg:2] : 'default-server' of backend 'b' : 'on-marked-up' expects 'shutdown-backup-sessions' but got ''."),
     case(&["backend b", "    server s1 1.2.3.4:99999"], "parsing [t.cfg:2] : 'server b/s1' : invalid port '99999' in '1.2.3.4:99999'"),
     case(&["frontend f", "    server s1 1.2.3.4:80"], "parsing [t.cfg:2] : 'server' not allowed because frontend 'f' has no backend capability."),
     case(&["frontend f", "    default-server check"], "parsing [t.cfg:2] : 'default-server' not allowed because frontend 'f' has no backend capability."),

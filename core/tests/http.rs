@@ -792,3 +792,60 @@ fn capture_slots_of_a_named_defaults_come_first() {
     assert!(got.contains("x-c1: val1\r\n"), "{got}");
     assert!(got.contains("x-c2: val2\r\n"), "{got}");
 }
+
+/// `option prefer-last-server`: the requests of a keep-alive client stay
+/// on the server of its previous request while its private connection to
+/// it is idle; otherwise round robin moves the second request to s2. The
+/// connections HAProxy 2.6 opens to s2 in the same cases: with `http-reuse
+/// safe` the connection is shared, back in the server's pool, and the
+/// option changes nothing.
+#[test]
+fn prefer_last_server_keeps_a_keep_alive_client_on_its_server() {
+    for (opt, want_s2) in [
+        ("", 1),
+        ("    option prefer-last-server\n", 1),
+        ("    http-reuse never\n", 1),
+        ("    http-reuse never\n    option prefer-last-server\n", 0),
+        ("    http-reuse always\n    option prefer-last-server\n", 1),
+    ] {
+        let mut w = World::new(&cfg(
+            "",
+            &format!("{opt}    balance roundrobin\n    server s1 {S1}\n    server s2 {S2}\n"),
+        ));
+        w.server(S1, ServerMode::Manual);
+        w.server(S2, ServerMode::Manual);
+        let c = w.connect(FE);
+        for i in 0..3 {
+            w.send(
+                c,
+                format!("GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+            );
+            // Whichever server got it answers.
+            let s = if w.accepted.get(&addr(S2)).is_some_and(|v| !v.is_empty())
+                && !w.peers[w.server_peer(S2, 0)].from_engine.is_empty()
+            {
+                w.server_peer(S2, 0)
+            } else {
+                w.server_peer(S1, 0)
+            };
+            w.peers[s].from_engine.clear();
+            w.send(s, OK);
+        }
+        assert_eq!(logs(&w).len(), 3, "{opt:?}: {:?}", logs(&w));
+        assert_eq!(
+            w.accepted.get(&addr(S2)).map_or(0, |v| v.len()),
+            want_s2,
+            "{opt:?}: {:?}",
+            logs(&w)
+        );
+        w.fin(c);
+        for a in [S1, S2] {
+            for n in 0..w.accepted.get(&addr(a)).map_or(0, |v| v.len()) {
+                let s = w.server_peer(a, n);
+                w.fin(s);
+            }
+        }
+        w.advance(6000);
+        w.assert_drained();
+    }
+}

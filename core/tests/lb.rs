@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
-use sluice_core::backend::lb::{hash_ip, Algo, Lb, LbServer, MAX_WEIGHT};
+use sluice_core::backend::lb::{hash_ip, Algo, Lb, LbServer, BE_WEIGHT_SCALE, MAX_WEIGHT};
 
 const ALL: [Algo; 5] = [
     Algo::RoundRobin,
@@ -48,6 +48,46 @@ fn counts(seq: &[usize], n: usize) -> Vec<u32> {
 }
 
 // ------------------------------------------------ round robin, static-rr
+
+/// A server warming up after `slowstart` (`ramp` sixteenths of its
+/// weight): dynamic algorithms give it that share, static ones ignore it.
+#[test]
+fn slowstart_ramp_scales_dynamic_weights() {
+    let mut s = servers(&[2, 2]);
+    s[0].ramp = 4;
+    // Round robin: effective weights 8 and 32, exactly over a cycle.
+    let mut lb = Lb::new(Algo::RoundRobin, &s);
+    assert_eq!(counts(&picks(&mut lb, &s, 40), 2), vec![8, 32]);
+    // The ramp goes on: joins at the new share.
+    s[0].ramp = 16;
+    lb.recalc(&s);
+    assert_eq!(counts(&picks(&mut lb, &s, 40), 2), vec![20, 20]);
+    // static-rr: the initial weights whatever the ramp.
+    s[0].ramp = 1;
+    let mut lb = Lb::new(Algo::StaticRr, &s);
+    assert_eq!(counts(&picks(&mut lb, &s, 40), 2), vec![20, 20]);
+    // Leastconn: s0 at 1/4 of s1's effective weight is picked while its
+    // load (conns + 1) / 8 stays below s1's (conns + 1) / 32.
+    s[0].ramp = 4;
+    s[0].cur_conns = 1;
+    s[1].cur_conns = 6;
+    let mut lb = Lb::new(Algo::LeastConn, &s);
+    assert_eq!(lb.pick(&s, None, None), Some(1), "2/8 > 7/32");
+    s[1].cur_conns = 7;
+    assert_eq!(
+        lb.pick(&s, None, None),
+        Some(0),
+        "2/8 == 8/32: least recently picked"
+    );
+    // Consistent hashing: a warming server has fewer points, so fewer keys.
+    let mut lb = Lb::new(Algo::Chash, &s);
+    let mut c = [0u32; 2];
+    for k in 0..4000u32 {
+        c[lb.pick(&s, Some(k.wrapping_mul(2_654_435_761)), None)
+            .unwrap()] += 1;
+    }
+    assert!(c[0] * 2 < c[1], "{c:?}");
+}
 
 #[test]
 fn roundrobin_exact_counts_every_cycle() {
@@ -520,6 +560,11 @@ fn weights_above_the_maximum_are_capped() {
 
 #[derive(Clone, Debug)]
 enum Op {
+    /// A slowstart step: the server's share of its weight changes.
+    Ramp {
+        server: usize,
+        ramp: u32,
+    },
     Pick {
         hash: Option<u32>,
         avoid: Option<usize>,
@@ -550,15 +595,20 @@ fn arb_server() -> impl Strategy<Value = LbServer> {
         prop::bool::weighted(0.2),
         0u32..4,
         prop::option::of(0u32..4),
+        prop::option::of(1u32..=16),
     )
-        .prop_map(|(weight, usable, backup, cur_conns, maxconn)| LbServer {
-            weight,
-            usable,
-            backup,
-            cur_conns,
-            maxconn,
-            puid: 0,
-        })
+        .prop_map(
+            |(weight, usable, backup, cur_conns, maxconn, ramp)| LbServer {
+                weight,
+                usable,
+                backup,
+                cur_conns,
+                maxconn,
+                puid: 0,
+                // A few servers warm up after a slowstart.
+                ramp: ramp.unwrap_or(BE_WEIGHT_SCALE),
+            },
+        )
 }
 
 fn arb_op() -> impl Strategy<Value = Op> {
@@ -569,6 +619,7 @@ fn arb_op() -> impl Strategy<Value = Op> {
         1 => (0usize..8, any::<bool>()).prop_map(|(server, usable)| Op::Usable { server, usable }),
         1 => (0usize..8, 0u32..300).prop_map(|(server, weight)| Op::Weight { server, weight }),
         1 => (0usize..8, prop::option::of(0u32..4)).prop_map(|(server, maxconn)| Op::MaxConn { server, maxconn }),
+        1 => (0usize..8, 1u32..=16).prop_map(|(server, ramp)| Op::Ramp { server, ramp }),
         1 => Just(Op::Recalc),
     ]
 }
@@ -638,6 +689,9 @@ proptest! {
                 }
                 Op::Weight { server, weight } => {
                     if let Some(x) = s.get_mut(server) { x.weight = weight; synced = false; }
+                }
+                Op::Ramp { server, ramp } => {
+                    if let Some(x) = s.get_mut(server) { x.ramp = ramp; synced = false; }
                 }
                 Op::MaxConn { server, maxconn } => {
                     if let Some(x) = s.get_mut(server) { x.maxconn = maxconn; }

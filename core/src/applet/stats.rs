@@ -10,6 +10,7 @@
 use core::fmt::Write as _;
 use std::collections::BTreeMap;
 
+use crate::backend::lb::BE_WEIGHT_SCALE;
 use crate::backend::server::{Server, ServerId, SrvAdmin, SrvState};
 use crate::engine::Engine;
 use crate::proxy::Proxy;
@@ -346,6 +347,7 @@ impl Engine {
 
     pub(super) fn server_row(&self, now: Time, p: &Proxy, s: &Server) -> Row {
         let mut r = self.common_row(p, &s.cfg.name, 2);
+        let dynamic = p.be.as_ref().is_some_and(|b| !b.lb.algo().is_static());
         for (k, v) in [
             ("qcur", s.queue.len() as u64),
             ("qmax", u64::from(s.max_queue)),
@@ -359,7 +361,7 @@ impl Engine {
             ("eresp", s.eresp),
             ("wretr", s.wretr),
             ("wredis", s.wredis),
-            ("weight", u64::from(s.uweight)),
+            ("weight", u64::from(s.eweight(dynamic))),
             ("act", u64::from(!s.cfg.backup)),
             ("bck", u64::from(s.cfg.backup)),
             ("lastchg", (now - s.last_change) / 1000),
@@ -404,6 +406,9 @@ impl Engine {
         );
         put(&mut r, "lastsess", -1);
         put(&mut r, "addr", s.cfg.addr);
+        if let Some(t) = s.throttle(dynamic) {
+            put(&mut r, "throttle", t);
+        }
         if let (Some(ck), Some(cc)) = (&s.check, &s.cfg.check) {
             put(&mut r, "chkfail", s.chkfail);
             put(&mut r, "chkdown", s.chkdown);
@@ -431,7 +436,14 @@ impl Engine {
         let b = p.be.as_ref().expect("backend");
         let mut r = self.common_row(p, "BACKEND", 1);
         let act = b.servers.iter().filter(|s| s.usable() && !s.cfg.backup);
-        let weight: u64 = act.clone().map(|s| u64::from(s.uweight)).sum();
+        // HAProxy's `tot_weight`: the effective weights, rounded up once.
+        let dynamic = !b.lb.algo().is_static();
+        let scale = if dynamic { BE_WEIGHT_SCALE } else { 1 };
+        let weight: u64 = act
+            .clone()
+            .map(|s| u64::from(s.uweight * if dynamic { s.ramp() } else { 1 }))
+            .sum::<u64>()
+            .div_ceil(u64::from(scale));
         for (k, v) in [
             ("qcur", b.queue.len() as u64),
             ("qmax", u64::from(b.max_queue)),
@@ -651,8 +663,9 @@ impl Engine {
         if s.admin == admin {
             return;
         }
-        s.admin = admin;
         s.last_change = now;
+        let was_maint = std::mem::replace(&mut s.admin, admin) == SrvAdmin::Maint;
+        let up = matches!(s.state, SrvState::Running | SrvState::Stopping);
         let text = match admin {
             SrvAdmin::Maint => format!("Server {name} is going DOWN for maintenance."),
             SrvAdmin::Drain => format!("Server {name} enters drain mode."),
@@ -664,7 +677,21 @@ impl Engine {
             let b = self.proxies[be].be.as_mut().expect("backend");
             b.requeue_server(&mut self.streams, srv);
         }
+        if admin == SrvAdmin::Maint {
+            self.warmup_stop(srv);
+        } else if was_maint && up {
+            // Leaving maintenance: back with a slowstart (HAProxy's
+            // `SRV_ST_STARTING`).
+            self.warmup_start(now, srv);
+        }
         self.lb_recalc(be);
+        let cfg = std::sync::Arc::clone(&self.server(srv).expect("found").cfg);
+        if admin == SrvAdmin::Maint && up && cfg.on_marked_down_shutdown {
+            // HAProxy's maintenance of a running server.
+            self.srv_shutdown_streams(now, srv, crate::stream::ErrCode::Down);
+        } else if was_maint && admin == SrvAdmin::Ready && up {
+            self.srv_up_shutdown_backups(now, srv);
+        }
         self.redistribute_queue(be);
     }
 }

@@ -621,12 +621,21 @@ impl Engine {
         let b = p.be.as_mut().expect("backend");
         b.last_change = now;
         if up {
+            self.warmup_start(now, srv);
             self.lb_recalc(be);
+            self.srv_up_shutdown_backups(now, srv);
             self.process_srv_queue(srv);
         } else {
             // Streams waiting for this server wait for any server instead.
             b.requeue_server(&mut self.streams, srv);
+            self.warmup_stop(srv);
             self.lb_recalc(be);
+            if self
+                .server(srv)
+                .is_some_and(|s| s.cfg.on_marked_down_shutdown)
+            {
+                self.srv_shutdown_streams(now, srv, crate::stream::ErrCode::Down);
+            }
             let b = self.proxies[be].be.as_ref().expect("backend");
             if !b.servers.iter().any(|s| s.usable()) {
                 self.log_px(

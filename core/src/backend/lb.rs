@@ -35,6 +35,11 @@
 //! * `avoid` (the server of a failed attempt, for redispatch) is skipped
 //!   when another eligible, not full server of the tier exists.
 //! * Weights are capped at [`MAX_WEIGHT`] (HAProxy's `SRV_UWGHT_MAX`).
+//! * Dynamic algorithms use the *effective* weight, `weight * ramp` in
+//!   1/[`BE_WEIGHT_SCALE`] (HAProxy's `cur_eweight`): a server warming up
+//!   after `slowstart` has a `ramp` below [`BE_WEIGHT_SCALE`]. Round robin
+//!   divides the effective weights by their greatest common divisor, so
+//!   without a warm-up it works on the weights themselves.
 //! * `pick` re-checks eligibility and never returns a server that is not
 //!   eligible in the slice it is given; a server that became eligible is
 //!   only considered after `recalc`. It returns `None` when nothing fits.
@@ -93,6 +98,12 @@ pub struct LbServer {
     /// The server's `id` (HAProxy's `puid`): where consistent hashing
     /// places its points.
     pub puid: u32,
+    /// The share of `weight` a dynamic algorithm gives the server, in
+    /// 1/[`BE_WEIGHT_SCALE`]: [`BE_WEIGHT_SCALE`] (all of it) except while
+    /// it warms up after coming back with `slowstart` (HAProxy's `w` of
+    /// `server_recalc_eweight`, so that the effective weight `cur_eweight`
+    /// is `weight * ramp`). Static algorithms ignore it, as HAProxy does.
+    pub ramp: u32,
 }
 
 impl LbServer {
@@ -105,6 +116,7 @@ impl LbServer {
             cur_conns: 0,
             maxconn: None,
             puid: 0,
+            ramp: BE_WEIGHT_SCALE,
         }
     }
 
@@ -376,6 +388,19 @@ impl Lb {
         }
     }
 
+    /// The effective weight of server `i`, in 1/[`BE_WEIGHT_SCALE`] of a
+    /// weight (HAProxy's `cur_eweight`): [`Self::weight_of`] scaled, and
+    /// for dynamic algorithms reduced during a slowstart (at least 1 when
+    /// the weight is not 0).
+    fn eweight_of(&self, servers: &[LbServer], i: usize) -> u32 {
+        let w = self.weight_of(servers, i);
+        if self.algo.is_static() || w == 0 {
+            return w * BE_WEIGHT_SCALE;
+        }
+        let ramp = servers.get(i).map_or(BE_WEIGHT_SCALE, |s| s.ramp);
+        (w * ramp.clamp(1, BE_WEIGHT_SCALE)).max(1)
+    }
+
     fn eligible(&self, servers: &[LbServer], i: usize) -> bool {
         servers.get(i).is_some_and(|s| s.usable) && self.weight_of(servers, i) > 0
     }
@@ -406,8 +431,17 @@ impl Lb {
         let weights: Vec<u32> = (0..servers.len())
             .map(|i| self.weight_of(servers, i))
             .collect();
+        let eweights: Vec<u32> = (0..servers.len())
+            .map(|i| self.eweight_of(servers, i))
+            .collect();
         match &mut self.state {
-            State::Fwrr(rr) => rr.recalc(&self.tier, &weights),
+            State::Fwrr(rr) => {
+                // Effective weights divided by their greatest common
+                // divisor: the weights themselves when no server warms up.
+                let g = eweights.iter().fold(0u32, |g, &w| gcd(g, w)).max(1);
+                let ew: Vec<u32> = eweights.iter().map(|w| w / g).collect();
+                rr.recalc(&self.tier, &ew);
+            }
             State::Map(map) => {
                 // HAProxy's map weights: divided by the GCD, rounded up.
                 let ew: Vec<u32> = weights.iter().map(|w| w.div_ceil(self.map_gcd)).collect();
@@ -431,7 +465,7 @@ impl Lb {
                 let want: Vec<(u32, u32)> = (0..servers.len())
                     .map(|i| {
                         let n = if !self.on_backup && self.tier.binary_search(&i).is_ok() {
-                            weights[i] * BE_WEIGHT_SCALE
+                            eweights[i]
                         } else {
                             0
                         };
@@ -570,7 +604,7 @@ impl Lb {
         let tot_weight: u64 = self
             .tier
             .iter()
-            .map(|&j| u64::from(self.weight_of(servers, j) * BE_WEIGHT_SCALE))
+            .map(|&j| u64::from(self.eweight_of(servers, j)))
             .sum();
         if tot_weight == 0 {
             return true;
@@ -579,12 +613,12 @@ impl Lb {
         let tot_slots = ((served + 1) * u64::from(self.hash_balance_factor)).div_ceil(100);
         let per_weight = tot_slots / tot_weight;
         let remainder = tot_slots % tot_weight;
-        let w = u64::from(self.weight_of(servers, i) * BE_WEIGHT_SCALE);
+        let w = u64::from(self.eweight_of(servers, i));
         let cumulative: u64 = self
             .tier
             .iter()
             .take_while(|&&j| j < i)
-            .map(|&j| u64::from(self.weight_of(servers, j) * BE_WEIGHT_SCALE))
+            .map(|&j| u64::from(self.eweight_of(servers, j)))
             .sum();
         let mut slots = w * per_weight;
         slots +=
@@ -719,7 +753,7 @@ impl Lb {
             curr = Some(c);
             if let Some(p) = prev.filter(|&p| p != c) {
                 let load = |i: usize| u64::from(servers[i].cur_conns);
-                let w = |i: usize| u64::from(self.weight_of(servers, i));
+                let w = |i: usize| u64::from(self.eweight_of(servers, i));
                 if load(c) * w(p) > load(p) * w(c) {
                     curr = Some(p);
                 }
@@ -746,7 +780,7 @@ impl Lb {
                 avoided = Some(i);
                 continue;
             }
-            let load = Load::of(servers[i].cur_conns, self.weight_of(servers, i));
+            let load = Load::of(servers[i].cur_conns, self.eweight_of(servers, i));
             let last = lc.last_pick.get(i).copied().unwrap_or(0);
             if best.is_none_or(|(bl, blast, _)| (load, last) < (bl, blast)) {
                 best = Some((load, last, i));
@@ -855,7 +889,7 @@ impl Pos {
     /// The first grid point of a server of weight `w` (> 0) at or after
     /// `at`: the smallest `k` with `(2k + 1) / 2w >= at.num / at.den`.
     fn place(at: Pos, w: u32) -> Pos {
-        let den = 2 * u64::from(w.clamp(1, MAX_WEIGHT));
+        let den = 2 * u64::from(w.clamp(1, SRV_EWGHT_RANGE));
         let lhs = at.num * den; // compare (2k+1) * at.den >= lhs
         let k = if lhs <= at.den {
             0

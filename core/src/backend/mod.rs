@@ -20,7 +20,7 @@ pub mod server;
 use core::net::IpAddr;
 
 use crate::arena::Id;
-use crate::backend::server::{IdleConn, Server, ServerId};
+use crate::backend::server::{IdleConn, ServerId};
 use crate::conn::{CoFlags, Conn, ConnSide, Mux};
 use crate::engine::Engine;
 use crate::proxy::ProxyId;
@@ -116,7 +116,10 @@ impl Engine {
                 s.srv = Some(srv);
                 s.flags |= SfFlags::ASSIGNED;
                 s.scb.state = ScState::Ass;
-                if self.server(srv).is_some_and(Server::is_full) {
+                let full = self
+                    .backend(srv.be)
+                    .is_some_and(|b| b.servers[srv].is_full(b.load()));
+                if full {
                     self.queue_add(now, sid, Some(srv));
                 }
             }
@@ -166,12 +169,16 @@ impl Engine {
         if !usable {
             return Assign::NoServer;
         }
+        if let Some(srv) = self.prefer_last_server(sid) {
+            return Assign::Server(srv);
+        }
         let hash = self.balance_key(now, sid);
         let rng = &mut self.rng;
         let Some(b) = self.proxies[be].be.as_mut() else {
             return Assign::NoServer;
         };
-        let servers: Vec<lb::LbServer> = b.servers.iter().map(lb_view).collect();
+        let load = b.load();
+        let servers: Vec<lb::LbServer> = b.servers.iter().map(|s| lb_view(s, load)).collect();
         let avoid = avoid.map(ServerId::pos);
         let picked = match b.cfg.balance {
             crate::cfgparse::Balance::Random { draws } => {
@@ -183,6 +190,29 @@ impl Engine {
             Some(i) => Assign::Server(ServerId::new(be, i)),
             None => Assign::Full,
         }
+    }
+
+    /// `option prefer-last-server` (HAProxy's `assign_server`, with an
+    /// algorithm that does not hash a key): the server of the session's
+    /// last stream, if it is usable and a connection of the session's own
+    /// to it is idle. As in HAProxy 2.6, only private connections stay
+    /// with the session (`http-reuse never`, `send-proxy`): a shared one
+    /// went back to the server's pool, and the option then changes
+    /// nothing.
+    fn prefer_last_server(&self, sid: Id<Stream>) -> Option<ServerId> {
+        let s = self.streams.get(sid)?;
+        let b = self.proxies[s.be].be.as_ref()?;
+        if !b.cfg.prefer_last_server || matches!(b.lb.algo(), lb::Algo::Source | lb::Algo::Chash) {
+            return None;
+        }
+        let last = self.sessions.get(s.sess)?.last_srv?;
+        let server = b.servers.get(last.pos()).filter(|_| last.be == s.be)?;
+        let reusable = server
+            .per_thr
+            .idle
+            .iter()
+            .any(|ic| ic.owner == Some(s.sess));
+        (server.usable() && reusable).then_some(last)
     }
 
     /// The hash of the key a hash-based `balance` looks for (HAProxy's
@@ -504,8 +534,9 @@ impl Engine {
             .be
             .as_mut()
             .expect("stream on a proxy without backend");
+        let load = b.load();
         let server = &mut b.servers[srv];
-        if server.is_full() {
+        if server.is_full(load) {
             // A slot went to someone else meanwhile: wait for one.
             self.queue_add(now, sid, Some(srv));
             return;
@@ -588,6 +619,11 @@ impl Engine {
         s.scb.state = ScState::Est;
         s.scb.exp = None;
         s.t_connect = s.conn_start.map(|t| now - t);
+        if let (Some(srv), sess) = (s.srv, s.sess) {
+            if let Some(se) = self.sessions.get_mut(sess) {
+                se.last_srv = Some(srv);
+            }
+        }
         self.stick_store(now, sid, None);
         let to = self.back_timeout(sid);
         let fto = self.front_timeout(sid);
@@ -825,8 +861,9 @@ impl Engine {
             let Some(b) = self.proxies[be].be.as_mut() else {
                 return;
             };
+            let load = b.load();
             let server = &mut b.servers[srv];
-            if server.is_full() || !server.usable() {
+            if server.is_full(load) || !server.usable() {
                 return;
             }
             let next = server.queue.pop_front().or_else(|| b.queue.pop_front());
@@ -851,14 +888,35 @@ impl Engine {
 }
 
 /// The load balancer's view of a server.
-pub(crate) fn lb_view(s: &crate::backend::server::Server) -> lb::LbServer {
+/// Whether idle connection `ic` may carry a request of session `sess`
+/// under `http-reuse mode` (`first`: the session's first request).
+fn idle_usable_by(
+    mode: crate::cfgparse::HttpReuse,
+    ic: &crate::backend::server::IdleConn,
+    sess: Id<crate::session::Session>,
+    first: bool,
+) -> bool {
+    use crate::cfgparse::HttpReuse;
+    match (mode, ic.owner) {
+        (_, Some(o)) => o == sess,
+        (HttpReuse::Never, None) => false,
+        (HttpReuse::Safe, None) => !first,
+        (HttpReuse::Aggressive | HttpReuse::Always, None) => true,
+    }
+}
+
+pub(crate) fn lb_view(
+    s: &crate::backend::server::Server,
+    load: crate::backend::server::BeLoad,
+) -> lb::LbServer {
     lb::LbServer {
         weight: s.uweight,
         usable: s.usable(),
         backup: s.cfg.backup,
         cur_conns: s.cur_sess,
-        maxconn: s.cfg.maxconn,
+        maxconn: s.dyn_maxconn(load),
         puid: s.cfg.puid,
+        ramp: s.ramp(),
     }
 }
 
@@ -1088,16 +1146,12 @@ impl Engine {
         first: bool,
     ) -> Option<Id<Conn>> {
         let be = srv.be;
-        use crate::cfgparse::HttpReuse;
         let mode = self.proxies[be].http_reuse;
         let b = self.proxies[be].be.as_mut()?;
         let idle = &mut b.servers[srv].per_thr.idle;
-        let pos = idle.iter().rposition(|ic| match (mode, ic.owner) {
-            (_, Some(o)) => o == sess,
-            (HttpReuse::Never, None) => false,
-            (HttpReuse::Safe, None) => !first,
-            (HttpReuse::Aggressive | HttpReuse::Always, None) => true,
-        })?;
+        let pos = idle
+            .iter()
+            .rposition(|ic| idle_usable_by(mode, ic, sess, first))?;
         let ic = idle.remove(pos)?;
         self.idle_conn_forget(ic);
         Some(ic.conn)

@@ -531,7 +531,11 @@ pub struct ServerCfg {
     pub addr: SocketAddr,
     /// Configured weight (`iweight`).
     pub iweight: u32,
+    /// `maxconn`; with `minconn` alone, `minconn` (HAProxy's
+    /// `srv_minmax_conn_apply`).
     pub maxconn: Option<u32>,
+    /// `minconn`, or `maxconn` when not set (a static limit).
+    pub minconn: u32,
     pub maxqueue: Option<u32>,
     pub backup: bool,
     pub send_proxy: Option<u8>,
@@ -543,6 +547,12 @@ pub struct ServerCfg {
     pub check: Option<CheckCfg>,
     /// `cookie VALUE` (HAProxy's `srv->cookie`), kept only in HTTP mode.
     pub cookie: Option<String>,
+    /// `slowstart`, in whole seconds (HAProxy's `srv->slowstart`); 0: off.
+    pub slowstart_s: u32,
+    /// `on-marked-down shutdown-sessions` (HAProxy's `onmarkeddown`).
+    pub on_marked_down_shutdown: bool,
+    /// `on-marked-up shutdown-backup-sessions` (HAProxy's `onmarkedup`).
+    pub on_marked_up_shutdown_backup: bool,
 }
 
 /// What one engine (one thread, with issue 13) keeps of a server for
@@ -601,8 +611,40 @@ pub struct Server {
     pub http: HttpCtrs,
     /// Connections (new or reused) per second.
     pub sess_rate: RateCtr,
+    /// The warm-up after `slowstart`, while it lasts (HAProxy's
+    /// `SRV_ST_STARTING` state with `last_change`, and the `warmup` task).
+    pub warmup: Option<Warmup>,
     /// This engine's own part.
     pub per_thr: SrvPerThr,
+}
+
+/// What a server's dynamic maxconn depends on in its backend (HAProxy's
+/// `px->beconn` and `px->fullconn`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BeLoad {
+    /// Streams on the backend now.
+    pub beconn: u32,
+    /// `fullconn` (at least 1).
+    pub fullconn: u32,
+}
+
+/// A server warming up after it came back (HAProxy's `server_warmup`):
+/// its weight and its maxconn grow with the whole seconds elapsed since
+/// `since`, up to the full ones after `slowstart`.
+///
+/// ```text
+///   DOWN or MAINT --UP--> warmup { since: now, elapsed_s: 0 }
+///        ^                    | TimerKey::Warmup every second: elapsed_s += 1
+///        |                    v
+///        +---- DOWN ---- elapsed_s == slowstart: warmup = None (full weight)
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Warmup {
+    /// When the server came back (HAProxy's `last_change`).
+    pub since: Time,
+    /// Whole seconds elapsed at the last step (`now - last_change` in
+    /// HAProxy's seconds), below `slowstart_s`.
+    pub elapsed_s: u32,
 }
 
 /// A server connection waiting in its server's idle pool.
@@ -633,9 +675,80 @@ impl Server {
             && self.uweight > 0
     }
 
-    /// Whether a new connection would exceed `maxconn`.
-    pub fn is_full(&self) -> bool {
-        self.cfg.maxconn.is_some_and(|m| self.cur_sess >= m)
+    /// Whether a new connection would exceed the dynamic `maxconn`.
+    pub fn is_full(&self, load: BeLoad) -> bool {
+        self.dyn_maxconn(load).is_some_and(|m| self.cur_sess >= m)
+    }
+
+    /// The share of its weight the server gets, in 1/`BE_WEIGHT_SCALE`
+    /// (HAProxy's `w` of `server_recalc_eweight`): all of it, or during a
+    /// warm-up `(16 * elapsed + slowstart) / slowstart`, at least 1.
+    pub fn ramp(&self) -> u32 {
+        use crate::backend::lb::BE_WEIGHT_SCALE;
+        match self.warmup {
+            Some(w) if self.cfg.slowstart_s > 0 => {
+                let ss = u64::from(self.cfg.slowstart_s);
+                let r = (u64::from(BE_WEIGHT_SCALE) * u64::from(w.elapsed_s) + ss) / ss;
+                (r as u32).clamp(1, BE_WEIGHT_SCALE)
+            }
+            _ => BE_WEIGHT_SCALE,
+        }
+    }
+
+    /// The connection limit now (HAProxy's `srv_dynamic_maxconn`):
+    /// `maxconn`, or with `minconn` below it `max(minconn, maxconn *
+    /// beconn / fullconn)` while the backend serves fewer than `fullconn`
+    /// streams; during a warm-up scaled by the percentage of `slowstart`
+    /// elapsed, at least 1.
+    pub fn dyn_maxconn(&self, load: BeLoad) -> Option<u32> {
+        let maxconn = self.cfg.maxconn?;
+        let min = self.cfg.minconn;
+        let max = if min == maxconn || load.beconn >= load.fullconn {
+            maxconn
+        } else {
+            let share =
+                u64::from(load.beconn) * u64::from(maxconn) / u64::from(load.fullconn.max(1));
+            min.max(share as u32)
+        };
+        Some(match self.warmup {
+            Some(w) if self.cfg.slowstart_s > 0 => {
+                let ratio = 100 * u64::from(w.elapsed_s) / u64::from(self.cfg.slowstart_s);
+                ((u64::from(max) * ratio / 100) as u32).max(1)
+            }
+            _ => max,
+        })
+    }
+
+    /// The effective weight `show stat` reports in uweight units (HAProxy's
+    /// `(cur_eweight * wmult + wdiv - 1) / wdiv`): the weight, during a
+    /// warm-up of a dynamic algorithm its ramped share rounded up.
+    pub fn eweight(&self, dynamic: bool) -> u32 {
+        use crate::backend::lb::BE_WEIGHT_SCALE;
+        if dynamic {
+            (self.uweight * self.ramp()).div_ceil(BE_WEIGHT_SCALE)
+        } else {
+            self.uweight
+        }
+    }
+
+    /// `show stat`'s `throttle` during a warm-up (HAProxy's
+    /// `server_throttle_rate`, shown for `SRV_ST_STARTING` servers not in
+    /// drain); `None` otherwise.
+    pub fn throttle(&self, dynamic: bool) -> Option<u32> {
+        use crate::backend::lb::BE_WEIGHT_SCALE;
+        self.warmup?;
+        if self.admin == SrvAdmin::Drain
+            || !matches!(self.state, SrvState::Running | SrvState::Stopping)
+        {
+            return None;
+        }
+        if !dynamic || self.uweight == 0 {
+            return Some(100);
+        }
+        // `(100 * wmult * cur_eweight + wdiv - 1) / (wdiv * uweight)`, not
+        // quite rounded up: 6% for 1/16 of a weight of 32, as HAProxy shows.
+        let eweight = self.uweight * self.ramp();
+        Some((100 * eweight + BE_WEIGHT_SCALE - 1) / (BE_WEIGHT_SCALE * self.uweight))
     }
 
     /// `show stat`'s `status` column.
@@ -690,10 +803,22 @@ impl crate::proxy::Backend {
         }
     }
 
+    /// What the dynamic maxconn of its servers depends on.
+    pub fn load(&self) -> BeLoad {
+        BeLoad {
+            beconn: self.beconn,
+            fullconn: self.cfg.fullconn.max(1),
+        }
+    }
+
     /// Tells the load balancer that weights or states changed.
     pub fn lb_recalc(&mut self) {
-        let view: Vec<crate::backend::lb::LbServer> =
-            self.servers.iter().map(crate::backend::lb_view).collect();
+        let load = self.load();
+        let view: Vec<crate::backend::lb::LbServer> = self
+            .servers
+            .iter()
+            .map(|s| crate::backend::lb_view(s, load))
+            .collect();
         self.lb.recalc(&view);
     }
 
@@ -742,4 +867,117 @@ impl crate::engine::Engine {
     pub(crate) fn server_mut(&mut self, id: ServerId) -> Option<&mut Server> {
         self.backend_mut(id.be)?.servers.get_mut(id.pos())
     }
+
+    /// Server `srv` came UP (by its checks or leaving maintenance): with
+    /// `slowstart`, it starts warming up at its lowest weight (HAProxy's
+    /// `SRV_ST_STARTING` and the `warmup` task scheduled). The caller
+    /// recalculates the load balancer.
+    pub(crate) fn warmup_start(&mut self, now: Time, srv: ServerId) {
+        let Some(s) = self.server_mut(srv) else {
+            return;
+        };
+        if s.cfg.slowstart_s == 0 {
+            return;
+        }
+        s.warmup = Some(Warmup {
+            since: now,
+            elapsed_s: 0,
+        });
+        self.timers.arm(
+            crate::engine::TimerKey::Warmup(srv),
+            Some(now.add_ms(WARMUP_STEP_MS)),
+        );
+    }
+
+    /// Server `srv` went DOWN or into maintenance: no warm-up any more.
+    pub(crate) fn warmup_stop(&mut self, srv: ServerId) {
+        if let Some(s) = self.server_mut(srv) {
+            s.warmup = None;
+        }
+        self.timers.arm(crate::engine::TimerKey::Warmup(srv), None);
+    }
+
+    /// One step of a warm-up (HAProxy's `server_warmup` task): the weight
+    /// and maxconn for the seconds elapsed, queued streams served up to the
+    /// new maxconn, and the next step in a second, or the end.
+    pub(crate) fn warmup_timer(&mut self, now: Time, srv: ServerId) {
+        let Some(s) = self.server_mut(srv) else {
+            return;
+        };
+        let Some(w) = s.warmup else {
+            return;
+        };
+        let up = matches!(s.state, SrvState::Running | SrvState::Stopping);
+        let elapsed_s = u32::try_from((now - w.since) / 1000).unwrap_or(u32::MAX);
+        let next = if !up || s.admin == SrvAdmin::Maint || elapsed_s >= s.cfg.slowstart_s {
+            s.warmup = None;
+            None
+        } else {
+            s.warmup = Some(Warmup { elapsed_s, ..w });
+            // The next whole second after `since`, strictly after now.
+            Some(w.since.add_ms(1000 * (u64::from(elapsed_s) + 1)))
+        };
+        crate::bug_on!(next.is_some_and(|t| t <= now));
+        self.timers.arm(crate::engine::TimerKey::Warmup(srv), next);
+        self.lb_recalc(srv.be);
+        self.process_srv_queue(srv);
+    }
 }
+
+impl crate::engine::Engine {
+    /// Closes the streams established on server `srv` (HAProxy's
+    /// `srv_shutdown_streams` and `stream_shutdown`): the server side is
+    /// closed, the client gets what was buffered for it and a FIN, and the
+    /// log line says `why` (`D-` for a server gone DOWN, `U-` for a backup
+    /// whose active server came UP, as HAProxy 2.6 logs them).
+    pub(crate) fn srv_shutdown_streams(
+        &mut self,
+        now: Time,
+        srv: ServerId,
+        why: crate::stream::ErrCode,
+    ) {
+        use crate::stream::{stconn::ScState, FinSt};
+        for sid in self.streams.ids() {
+            let Some(s) = self.streams.get_mut(sid) else {
+                continue;
+            };
+            if s.srv != Some(srv) || s.scb.state != ScState::Est {
+                continue;
+            }
+            // The stage stays unset: HAProxy's `stream_shutdown` sets no
+            // `SF_FINST_*`, so the log shows `D-` / `U-`.
+            s.set_term(why, FinSt::None);
+            self.back_abort(now, sid);
+            self.process_stream(now, sid);
+        }
+    }
+
+    /// `on-marked-up shutdown-backup-sessions` of server `srv` that just
+    /// came UP: the streams of every backup server of its backend are
+    /// closed (HAProxy's `srv_shutdown_backup_streams`), if `srv` is an
+    /// active server that can take traffic.
+    pub(crate) fn srv_up_shutdown_backups(&mut self, now: Time, srv: ServerId) {
+        let Some(s) = self.server(srv) else {
+            return;
+        };
+        if !s.cfg.on_marked_up_shutdown_backup || s.cfg.backup || s.uweight == 0 {
+            return;
+        }
+        let backups: Vec<ServerId> = self
+            .backend(srv.be)
+            .map(|b| {
+                b.server_ids(srv.be)
+                    .filter(|&id| b.servers[id].cfg.backup)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for b in backups {
+            self.srv_shutdown_streams(now, b, crate::stream::ErrCode::Up);
+        }
+    }
+}
+
+/// How often a warm-up steps: HAProxy's `server_warmup` wakes every
+/// `MAX(1000, slowstart / 20)` ms with `slowstart` in seconds, that is
+/// every second, the resolution of its `last_change`.
+const WARMUP_STEP_MS: u64 = 1000;

@@ -118,13 +118,12 @@ const NEGATABLE_GLOBAL: &[&str] = &[
 
 /// Proxy keywords accepted with a warning: descriptions, numbering, alerts
 /// by mail, listen backlog, tuning of subsystems Sluice does not have, and
-/// settings that only matter to a refused keyword (`fullconn` to
-/// `minconn`, `server-state-file-name` to `load-server-state-from-file`).
+/// settings that only matter to a refused keyword (`server-state-file-name`
+/// to `load-server-state-from-file`).
 pub const PROXY: &[&str] = &[
     "description",
     "id",
     "email-alert",
-    "fullconn",
     "backlog",
     "max-keep-alive-queue",
     "server-state-file-name",
@@ -200,7 +199,6 @@ pub const REFUSED_OPTIONS: &[(&str, &str)] = &[
     ),
     ("independent-streams", "it changes when timeouts fire"),
     ("nolinger", "it resets connections instead of closing them"),
-    ("prefer-last-server", "it changes which server is picked"),
     (
         "spop-check",
         "it decides which servers are up by speaking SPOP, and Sluice has no SPOE",
@@ -264,16 +262,7 @@ pub const SERVER_OPTIONS: &[(&str, usize)] = &[
 
 /// Server options HAProxy knows that Sluice refuses, with the reason.
 pub const REFUSED_SERVER_OPTIONS: &[(&str, &str)] = &[
-    (
-        "slowstart",
-        "it ramps a server's weight up after it comes back",
-    ),
     ("on-error", "it marks servers down on traffic errors"),
-    (
-        "on-marked-down",
-        "it acts on sessions when a server goes down",
-    ),
-    ("on-marked-up", "it acts on sessions when a server comes up"),
     ("observe", "it marks servers down on traffic errors"),
     ("error-limit", "it marks servers down on traffic errors"),
     ("resolvers", "it changes server addresses at run time"),
@@ -290,7 +279,6 @@ pub const REFUSED_SERVER_OPTIONS: &[(&str, &str)] = &[
     ("agent-addr", "the agent changes server weights and states"),
     ("agent-send", "the agent changes server weights and states"),
     ("check-send-proxy", "it changes what health checks send"),
-    ("minconn", "it changes the dynamic maxconn of servers"),
     ("track", "the server's state follows another server"),
     (
         "check-proto",

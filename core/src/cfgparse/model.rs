@@ -735,6 +735,8 @@ pub struct HttpChk {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProxyOptions {
     pub redispatch: bool,
+    /// `option prefer-last-server`.
+    pub prefer_last_server: bool,
     pub splice_auto: bool,
     pub splice_request: bool,
     pub splice_response: bool,
@@ -876,6 +878,18 @@ pub struct ServerOptions {
     /// `cookie VALUE`: the value of the backend's persistence cookie that
     /// names this server.
     pub cookie: Option<String>,
+    /// `slowstart TIME`, in seconds as HAProxy keeps it (rounded up; 0:
+    /// off): the weight and maxconn ramp after the server comes back.
+    pub slowstart_s: u32,
+    /// `on-marked-down shutdown-sessions`: the streams on the server are
+    /// closed when it goes DOWN or into maintenance.
+    pub on_marked_down_shutdown: bool,
+    /// `on-marked-up shutdown-backup-sessions`: the streams on the
+    /// backend's backup servers are closed when this server comes UP.
+    pub on_marked_up_shutdown_backup: bool,
+    /// `minconn N`: with `maxconn`, the server's limit grows from `N` to
+    /// `maxconn` with the backend's load (HAProxy's dynamic maxconn).
+    pub minconn: Option<u32>,
     /// Recognised options Sluice does not implement (each with a warning).
     pub ignored: Vec<String>,
 }
@@ -1041,6 +1055,10 @@ impl Default for ServerOptions {
             check_addr: None,
             tls: SrvTls::default(),
             cookie: None,
+            slowstart_s: 0,
+            on_marked_down_shutdown: false,
+            on_marked_up_shutdown_backup: false,
+            minconn: None,
             ignored: Vec::new(),
         }
     }
@@ -1200,6 +1218,10 @@ pub struct Proxy {
     pub disabled: bool,
     pub mode: Mode,
     pub maxconn: Option<u32>,
+    /// `fullconn N`: the backend load at which servers with `minconn`
+    /// reach their `maxconn`; by default 10% of the `maxconn` of the
+    /// frontends that can reach the backend.
+    pub fullconn: Option<u32>,
     pub binds: Vec<Bind>,
     pub default_backend: Option<(Place, String)>,
     pub use_backends: Vec<UseBackend>,
@@ -1313,6 +1335,7 @@ impl Proxy {
             disabled: false,
             mode: Mode::Tcp,
             maxconn: None,
+            fullconn: None,
             binds: Vec::new(),
             default_backend: None,
             use_backends: Vec::new(),
@@ -1371,6 +1394,7 @@ impl Proxy {
         let mut p = Proxy::new(kind, name, place);
         p.mode = defaults.mode;
         p.maxconn = defaults.maxconn;
+        p.fullconn = defaults.fullconn;
         p.timeouts = defaults.timeouts;
         p.balance = defaults.balance.clone();
         p.hash_type = defaults.hash_type;

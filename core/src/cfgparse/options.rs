@@ -12,6 +12,11 @@ type Field = fn(&mut ProxyOptions) -> &mut bool;
 const FLAGS: &[(&str, Field, Cap)] = &[
     ("redispatch", |o| &mut o.redispatch, Cap::Backend),
     ("persist", |o| &mut o.persist, Cap::Backend),
+    (
+        "prefer-last-server",
+        |o| &mut o.prefer_last_server,
+        Cap::Backend,
+    ),
     ("splice-auto", |o| &mut o.splice_auto, Cap::Any),
     ("splice-request", |o| &mut o.splice_request, Cap::Any),
     ("splice-response", |o| &mut o.splice_response, Cap::Any),

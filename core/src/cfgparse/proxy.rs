@@ -91,6 +91,14 @@ pub(super) fn parse(
         "mode" => mode(px, ln),
         "bind" => bind(px, g, ln, d),
         "maxconn" => maxconn(px, ln, d),
+        "fullconn" => {
+            let v = ln.uint_at(1, "fullconn")?;
+            ln.no_extra(2)?;
+            if warn_if_not_cap(px, ln, "fullconn", Cap::Backend, d) {
+                px.fullconn = Some(v);
+            }
+            Ok(())
+        }
         "default_backend" => default_backend(px, ln, d),
         "use_backend" => rules::use_backend(px, ln, d),
         "use-server" => rules::use_server(px, ln, d),

@@ -292,7 +292,7 @@ fn server_option(
                 "{who} : 'proto' : unknown or unsupported protocol '{other}' (Sluice knows 'h2')."
             ))),
         },
-        "weight" | "maxconn" | "maxqueue" | "rise" | "fall" => {
+        "weight" | "maxconn" | "minconn" | "maxqueue" | "rise" | "fall" => {
             let v = ln.uint_at(i + 1, opt).map_err(|e| prefixed(e, who))?;
             *numeric_field(o, opt) = v;
             Ok(2)
@@ -326,6 +326,28 @@ fn server_option(
                 "fastinter" => o.fastinter_ms = Some(v),
                 _ => o.downinter_ms = Some(v),
             }
+            Ok(2)
+        }
+        "slowstart" => {
+            let v = ln.time_at(i + 1, opt).map_err(|e| prefixed(e, who))?;
+            // HAProxy keeps it in seconds, rounded up.
+            o.slowstart_s = v.div_ceil(1000);
+            Ok(2)
+        }
+        "on-marked-down" | "on-marked-up" => {
+            let (want, flag) = if opt == "on-marked-down" {
+                ("shutdown-sessions", &mut o.on_marked_down_shutdown)
+            } else {
+                (
+                    "shutdown-backup-sessions",
+                    &mut o.on_marked_up_shutdown_backup,
+                )
+            };
+            let v = ln.arg(i + 1);
+            if v != want {
+                return Err(ln.diag(format!("{who} : '{opt}' expects '{want}' but got '{v}'.")));
+            }
+            *flag = true;
             Ok(2)
         }
         "cookie" => {
@@ -369,6 +391,7 @@ fn numeric_field<'a>(o: &'a mut ServerOptions, opt: &str) -> &'a mut u32 {
         "rise" => &mut o.rise,
         "fall" => &mut o.fall,
         "maxconn" => o.maxconn.insert(0),
+        "minconn" => o.minconn.insert(0),
         _ => o.maxqueue.insert(0),
     }
 }

@@ -861,7 +861,17 @@ impl Engine {
                 puid: s.id.unwrap_or(n as u32 + 1),
                 addr,
                 iweight: o.weight,
-                maxconn: o.maxconn,
+                // HAProxy's `srv_minmax_conn_apply`: `minconn` alone, or
+                // above `maxconn`, is a static limit.
+                maxconn: match (o.minconn, o.maxconn) {
+                    (Some(min), max) if min > max.unwrap_or(0) => Some(min),
+                    (_, max) => max,
+                },
+                minconn: match (o.minconn, o.maxconn) {
+                    (Some(min), max) if min > max.unwrap_or(0) => min,
+                    (Some(min), Some(_)) => min,
+                    (_, max) => max.unwrap_or(0),
+                },
                 maxqueue: o.maxqueue,
                 backup: o.backup,
                 send_proxy: if o.send_proxy_v2 {
@@ -877,6 +887,9 @@ impl Engine {
                 // HAProxy ignores a server cookie outside HTTP mode (with a
                 // warning from the checker).
                 cookie: o.cookie.clone().filter(|_| p.mode == cfgparse::Mode::Http),
+                slowstart_s: o.slowstart_s,
+                on_marked_down_shutdown: o.on_marked_down_shutdown,
+                on_marked_up_shutdown_backup: o.on_marked_up_shutdown_backup,
             };
             servers.push(Server {
                 cfg: std::sync::Arc::new(cfg),
@@ -906,6 +919,7 @@ impl Engine {
                 lbconn: 0,
                 reuse: 0,
                 http: Default::default(),
+                warmup: None,
                 per_thr: Default::default(),
                 sess_rate: Default::default(),
             });
@@ -985,14 +999,24 @@ impl Engine {
             }
             _ => None,
         };
-        let view: Vec<lb::LbServer> = servers.iter().map(crate::backend::lb_view).collect();
+        let fullconn = p.fullconn.unwrap_or_else(|| default_fullconn(cfg, &p.name));
+        let load = crate::backend::server::BeLoad {
+            beconn: 0,
+            fullconn: fullconn.max(1),
+        };
+        let view: Vec<lb::LbServer> = servers
+            .iter()
+            .map(|s| crate::backend::lb_view(s, load))
+            .collect();
         let mut lb = lb::Lb::new(algo, &view);
         lb.set_hash_balance_factor(p.hash_balance_factor);
         Ok(Backend {
             cfg: std::sync::Arc::new(BackendCfg {
+                fullconn: fullconn.max(1),
                 retries: p.retries,
                 redispatch: p.options.redispatch,
                 persist: p.options.persist,
+                prefer_last_server: p.options.prefer_last_server,
                 cookie: p.cookie.clone().filter(|_| p.mode == cfgparse::Mode::Http),
                 balance,
                 hash_type: p.hash_type,
@@ -1297,6 +1321,37 @@ fn build_logcfg(
     }
     lc.unique_id_header = p.unique_id_header.clone();
     Ok(lc)
+}
+
+/// The `fullconn` HAProxy gives a backend without one
+/// (`proxy_adjust_all_maxconn`): 10% of the sum of the `maxconn` of the
+/// frontends that can reach it (by `default_backend`, a `listen` section's
+/// own, or a `use_backend` rule naming it), rounded up, and at least one.
+/// A frontend without `maxconn` counts the global one (4096 when not set
+/// either: HAProxy derives its own from the file descriptor limit).
+fn default_fullconn(cfg: &cfgparse::Config, be: &str) -> u32 {
+    let global = cfg.global.maxconn.unwrap_or(4096);
+    let mut tot: u64 = 0;
+    for p in cfg
+        .proxies
+        .iter()
+        .filter(|p| p.kind.is_frontend() && !p.disabled)
+    {
+        let m = u64::from(p.maxconn.unwrap_or(global));
+        let defbe = match (&p.default_backend, p.kind) {
+            (Some((_, n)), _) => Some(n.as_str()),
+            (None, cfgparse::ProxyKind::Listen) => Some(p.name.as_str()),
+            (None, _) => None,
+        };
+        let by_rule = p
+            .use_backends
+            .iter()
+            .any(|u| !u.is_dynamic() && u.name == be);
+        if defbe == Some(be) || by_rule {
+            tot += m;
+        }
+    }
+    u32::try_from(tot.div_ceil(10)).unwrap_or(u32::MAX).max(1)
 }
 
 #[cfg(test)]

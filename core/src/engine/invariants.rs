@@ -174,6 +174,7 @@ impl Engine {
             self.timers.arm(TimerKey::Check(srv), None);
             // The idle connections were closed with the others above.
             self.timers.arm(TimerKey::IdlePurge(srv), None);
+            self.timers.arm(TimerKey::Warmup(srv), None);
             let Some(server) = self.server_mut(srv) else {
                 continue;
             };

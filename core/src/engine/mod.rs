@@ -148,6 +148,9 @@ pub(crate) enum TimerKey {
     Check(ServerId),
     /// The purge of a server's idle connections (backend, server).
     IdlePurge(ServerId),
+    /// The next step of a server's warm-up after `slowstart` (HAProxy's
+    /// `srv->warmup` task).
+    Warmup(ServerId),
     /// `hard-stop-after`: the end of a soft stop's wait for live
     /// connections.
     HardStop,
@@ -877,6 +880,7 @@ impl Engine {
             TimerKey::ConnDrain(c) => self.conn_linger_end(now, c),
             TimerKey::Check(srv) => self.check_timer(now, srv),
             TimerKey::IdlePurge(srv) => self.idle_purge(now, srv),
+            TimerKey::Warmup(srv) => self.warmup_timer(now, srv),
             TimerKey::HardStop => {
                 if self.stopping == Some(StopMode::Soft) {
                     self.log(

@@ -97,6 +97,9 @@ pub enum ErrCode {
     Internal,
     /// `D`: the server went down.
     Down,
+    /// `U`: a backup server's stream closed because an active server came
+    /// back (`on-marked-up shutdown-backup-sessions`, HAProxy's `SF_ERR_UP`).
+    Up,
     /// `K`: killed by an administrator.
     Killed,
     /// `L`: the proxy answered by itself (`http-request return`, redirects).
@@ -115,6 +118,7 @@ impl ErrCode {
             ErrCode::Resource => 'R',
             ErrCode::Internal => 'I',
             ErrCode::Down => 'D',
+            ErrCode::Up => 'U',
             ErrCode::Killed => 'K',
             ErrCode::Local => 'L',
         }
