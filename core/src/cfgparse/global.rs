@@ -72,6 +72,14 @@ pub(super) fn parse(
             g.tune_h2_max_concurrent_streams = v;
             Ok(())
         }
+        "tune.h2.fe.glitches-threshold" => {
+            g.tune_h2_fe_glitches_threshold = one_uint(ln)?;
+            Ok(())
+        }
+        "tune.h2.fe.max-total-streams" => {
+            g.tune_h2_fe_max_total_streams = one_uint(ln)?;
+            Ok(())
+        }
         "log" => log::parse_target(ln, d).map(|t| g.logs.push(t)),
         "pidfile" => pidfile(g, ln),
         "crt-base" | "ca-base" => {
