@@ -37,7 +37,12 @@
 //! - the HPACK decoder sees every field block, in order, even those of a
 //!   stream that is gone (its dynamic table is the connection's);
 //! - the stream table is keyed by stream id; a side holds as many streams
-//!   as it was given (the backend opens one per connection for now).
+//!   as it was given (the backend opens one per connection for now);
+//! - flood defences (`docs/http2.md`, "Flood defences"): suspicious events
+//!   add to `glitches` ([`H2Conn::report_glitch`], HAProxy 3.x's
+//!   `h2c_report_glitch`), killed with ENHANCE_YOUR_CALM at the threshold;
+//!   the socket is not read while [`TX_READ_STOP`] bytes wait to be sent,
+//!   so unread PING / SETTINGS answers cannot grow `tx` without bound.
 
 pub mod back;
 pub mod front;
