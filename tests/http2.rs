@@ -824,3 +824,104 @@ fn raw_frame_errors_and_goaway_on_soft_stop() {
     );
     assert!(sl.proc.wait_exit(5 * SEC).is_some(), "{}", sl.log());
 }
+
+/// Rapid reset (CVE-2023-44487) against `proxy-mio` with
+/// `tune.h2.fe.glitches-threshold 100`: a client opening streams and
+/// resetting them at once gets a graceful GOAWAY at 75 glitches, then
+/// GOAWAY(ENHANCE_YOUR_CALM) at 100 and is closed; a client beside it,
+/// whose few early resets stay below the threshold, is served and its
+/// log line shows `fc_glitches`; `show info` counts the kill.
+#[test]
+fn rapid_reset_is_killed_by_the_glitches_threshold() {
+    let dir = TempDir::new("h2_glitches");
+    let p = free_ports(2);
+    let _origin = TestServer::start(p[1], origin);
+    let cfg = format!(
+        "{}defaults\n    mode http\n    log global\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\
+         frontend fe\n    bind 127.0.0.1:{} proto h2\n    log-format \"glitches=%[fc_glitches] %HP\"\n    default_backend be\n\
+         backend be\n    server s1 127.0.0.1:{}\n",
+        global_section(&dir.join("sl.sock"), "    tune.h2.fe.glitches-threshold 100"),
+        p[0],
+        p[1]
+    );
+    let sl = Sluice::run(&dir, "sl", &cfg);
+    let code = |c: ErrorCode| c.0;
+    let rapid_resets = |enc: &mut Encoder, ids: std::ops::Range<u32>| {
+        let mut out = Vec::new();
+        for i in ids {
+            out.extend(headers_frame(enc, 2 * i + 1, GET, false));
+            Frame::RstStream {
+                stream_id: 2 * i + 1,
+                code: ErrorCode::CANCEL,
+            }
+            .encode(&mut out);
+        }
+        out
+    };
+    let get = |r: &mut Raw, enc: &mut Encoder, id: u32, path: &str| {
+        let fields = [
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":path", path),
+            (":authority", "x"),
+        ];
+        r.send(&headers_frame(enc, id, &fields, true));
+        let mut seen = Vec::new();
+        while !seen
+            .iter()
+            .any(|g| matches!(g, Got::Data { id: i, end: true, .. } if *i == id))
+        {
+            seen.push(r.next().unwrap_or_else(|| panic!("closed: {seen:?}")));
+        }
+        seen
+    };
+
+    // The good client: 10 early resets, then requests, served.
+    let mut good = Raw::connect(p[0]);
+    good.hello();
+    let mut genc = Encoder::default();
+    good.send(&rapid_resets(&mut genc, 0..10));
+    get(&mut good, &mut genc, 21, "/good");
+
+    // The flood.
+    let mut bad = Raw::connect(p[0]);
+    bad.hello();
+    let mut enc = Encoder::default();
+    bad.send(&rapid_resets(&mut enc, 0..200));
+    let got = bad.rest();
+    let goaways: Vec<&Got> = got
+        .iter()
+        .filter(|g| matches!(g, Got::GoAway { .. }))
+        .collect();
+    assert_eq!(
+        goaways,
+        [
+            &Got::GoAway {
+                last: 149 + 200,
+                code: code(ErrorCode::NO_ERROR)
+            },
+            &Got::GoAway {
+                last: 199,
+                code: code(ErrorCode::ENHANCE_YOUR_CALM)
+            }
+        ],
+        "{got:?}"
+    );
+
+    // The good client is still served.
+    let seen = get(&mut good, &mut genc, 23, "/again");
+    assert!(
+        !seen.iter().any(|g| matches!(g, Got::GoAway { .. })),
+        "{seen:?}"
+    );
+    assert_eq!(sl.info("H2GlitchKills"), "1");
+    let lines = sl.log_lines();
+    for path in ["/good", "/again"] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("glitches=10 http://x{path}"))),
+            "{lines:#?}"
+        );
+    }
+}

@@ -209,6 +209,11 @@ impl SampleCtx for SessCtx<'_> {
             FetchKind::BeName => Some(Sample::str(&self.eng.proxies.get(self.proxy.idx())?.name)),
             FetchKind::SslFc => Some(Sample::Bool(self.eng.conns.get(sess.conn)?.xprt.is_tls())),
             FetchKind::FcErr => self.eng.conns.get(sess.conn).map(|_| Sample::Int(0)),
+            FetchKind::FcGlitches => self
+                .eng
+                .conns
+                .get(sess.conn)
+                .map(|c| Sample::Int(c.mux.h2().map_or(0, |h| i64::from(h.glitches)))),
             FetchKind::SslFcErr | FetchKind::SslCErr | FetchKind::SslCCaErr => {
                 self.eng.conns.get(sess.conn)?.xprt.tls()?;
                 Some(Sample::Int(0))

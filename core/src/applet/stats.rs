@@ -569,6 +569,8 @@ impl Engine {
             ("ActivePeers", peers.to_string()),
             ("ConnectedPeers", peers.to_string()),
             ("Start_time_sec", (self.opts.epoch_ms / 1000).to_string()),
+            // Sluice's own (HAProxy counts glitches, not the kills).
+            ("H2GlitchKills", self.h2_glitch_kills.to_string()),
         ];
         let mut out = String::new();
         for (k, v) in lines {

@@ -72,6 +72,14 @@ pub(super) fn parse(
             g.tune_h2_max_concurrent_streams = v;
             Ok(())
         }
+        "tune.h2.fe.glitches-threshold" => {
+            g.tune_h2_fe_glitches_threshold = one_uint(ln)?;
+            Ok(())
+        }
+        "tune.h2.fe.max-total-streams" => {
+            g.tune_h2_fe_max_total_streams = one_uint(ln)?;
+            Ok(())
+        }
         "log" => log::parse_target(ln, d).map(|t| g.logs.push(t)),
         "pidfile" => pidfile(g, ln),
         "crt-base" | "ca-base" => {
@@ -501,7 +509,24 @@ fn env(st: &mut State<'_>, ln: &Ln<'_>) -> Result<(), Diagnostic> {
 #[cfg(test)]
 mod tests {
     use super::MIN_BUFSIZE;
+    use crate::cfgparse::{parse, ParseOptions};
     use crate::http::h1::{error_response, ERROR_STATUSES};
+
+    /// HAProxy 3.x's HTTP/2 flood limits load; absent, they are 0 (none).
+    #[test]
+    fn h2_glitches_threshold_and_max_total_streams() {
+        let g =
+            |text: &str| parse("t.cfg", text, ParseOptions::new("t.cfg")).map(|p| p.config.global);
+        let set = g("global\n    tune.h2.fe.glitches-threshold 1000\n    tune.h2.fe.max-total-streams 500\n")
+            .unwrap();
+        assert_eq!(set.tune_h2_fe_glitches_threshold, 1000);
+        assert_eq!(set.tune_h2_fe_max_total_streams, 500);
+        let unset = g("global\n").unwrap();
+        assert_eq!(unset.tune_h2_fe_glitches_threshold, 0);
+        assert_eq!(unset.tune_h2_fe_max_total_streams, 0);
+        assert!(g("global\n    tune.h2.fe.glitches-threshold x\n").is_err());
+        assert!(g("global\n    tune.h2.fe.max-total-streams 1 2\n").is_err());
+    }
 
     /// The floor is meaningful: every canned error page fits in the half
     /// of the smallest buffer that `tune.maxrewrite` leaves.

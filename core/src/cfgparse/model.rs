@@ -62,6 +62,10 @@ pub struct Global {
     /// `tune.h2.max-concurrent-streams` (HTTP/2 streams per client
     /// connection at once; default 100).
     pub tune_h2_max_concurrent_streams: u32,
+    /// `tune.h2.fe.glitches-threshold` (HAProxy 3.x; 0: no threshold).
+    pub tune_h2_fe_glitches_threshold: u32,
+    /// `tune.h2.fe.max-total-streams` (HAProxy 3.x; 0: no limit).
+    pub tune_h2_fe_max_total_streams: u32,
     /// `tune.peers.max-updates-at-once` (default 200).
     pub tune_peers_max_updates_at_once: u32,
     /// `log` lines.
@@ -176,6 +180,8 @@ impl Default for Global {
             tune_bufsize: 16_384,
             tune_maxrewrite: None,
             tune_h2_max_concurrent_streams: 100,
+            tune_h2_fe_glitches_threshold: 0,
+            tune_h2_fe_max_total_streams: 0,
             tune_peers_max_updates_at_once: 200,
             logs: Vec::new(),
             pidfile: None,

@@ -628,6 +628,8 @@ impl Engine {
         e.maxconn = cfg.global.maxconn;
         e.hard_stop_after_ms = cfg.global.hard_stop_after_ms;
         e.h2_max_concurrent_streams = cfg.global.tune_h2_max_concurrent_streams;
+        e.h2_glitches_threshold = cfg.global.tune_h2_fe_glitches_threshold;
+        e.h2_max_total_streams = cfg.global.tune_h2_fe_max_total_streams;
         e.maxrewrite = cfg.global.maxrewrite() as usize;
         e.tls_sessions = Arc::new(crate::conn::tls::SessionCache::new(
             e.tls_clock.clone(),

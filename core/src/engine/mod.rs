@@ -219,6 +219,13 @@ pub struct Engine {
     pub(crate) h2_woken: Vec<Id<Conn>>,
     /// `tune.h2.max-concurrent-streams`.
     pub(crate) h2_max_concurrent_streams: u32,
+    /// `tune.h2.fe.glitches-threshold` (0: none).
+    pub(crate) h2_glitches_threshold: u32,
+    /// `tune.h2.fe.max-total-streams` (0: no limit).
+    pub(crate) h2_max_total_streams: u32,
+    /// Client HTTP/2 connections killed by their glitches (`show info`
+    /// `H2GlitchKills`; HAProxy has no such counter).
+    pub(crate) h2_glitch_kills: u64,
     /// The wall clock rustls sees (certificate validity), set from `now`.
     pub(crate) tls_clock: std::sync::Arc<crate::conn::tls::EngineClock>,
     /// The TLS session cache of every `bind ... ssl` line
@@ -267,6 +274,9 @@ impl Engine {
             tls_woken: Vec::new(),
             h2_woken: Vec::new(),
             h2_max_concurrent_streams: 100,
+            h2_glitches_threshold: 0,
+            h2_max_total_streams: 0,
+            h2_glitch_kills: 0,
             userlists: Vec::new(),
             tls_clock: Default::default(),
             tls_sessions: std::sync::Arc::new(crate::conn::tls::SessionCache::new(

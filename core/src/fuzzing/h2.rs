@@ -257,6 +257,8 @@ pub fn h2_mux(data: &[u8]) {
     let limits = H2Limits {
         max_concurrent_streams: 3,
         max_header_list: 4096,
+        glitches_threshold: 50,
+        max_total_streams: 20,
     };
     let mut h = H2c::new(limits);
     let mut out = Vec::new();

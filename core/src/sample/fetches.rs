@@ -116,6 +116,9 @@ pub enum FetchKind {
     /// `fc_err`: the client connection's error code (HAProxy's
     /// `conn->err_code`): 0, a stream's connection is established.
     FcErr,
+    /// `fc_glitches` (HAProxy 3.x): glitches counted by the client
+    /// connection's mux (HTTP/2 only; 0 otherwise).
+    FcGlitches,
     /// `ssl_fc_err`: the TLS library's last error on the client
     /// connection: 0, the handshake succeeded.
     SslFcErr,
@@ -262,6 +265,7 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         | SslCSerial
         | SslCSha1
         | FcErr
+        | FcGlitches
         | SslFcErr
         | SslCErr
         | SslCCaErr
@@ -387,6 +391,7 @@ static FETCHES: &[FetchDef] = &[
     fd("ssl_c_serial", FetchKind::SslCSerial, NO_ARGS, SmpType::Bin),
     fd("ssl_c_sha1", FetchKind::SslCSha1, NO_ARGS, SmpType::Bin),
     fd("fc_err", FetchKind::FcErr, NO_ARGS, SmpType::Int),
+    fd("fc_glitches", FetchKind::FcGlitches, NO_ARGS, SmpType::Int),
     fd("ssl_fc_err", FetchKind::SslFcErr, NO_ARGS, SmpType::Int),
     fd("ssl_c_err", FetchKind::SslCErr, NO_ARGS, SmpType::Int),
     fd("ssl_c_ca_err", FetchKind::SslCCaErr, NO_ARGS, SmpType::Int),

@@ -38,6 +38,8 @@ impl Engine {
         let limits = H2Limits {
             max_concurrent_streams: self.h2_max_concurrent_streams,
             max_header_list: self.pool.bufsize().saturating_sub(self.maxrewrite),
+            glitches_threshold: self.h2_glitches_threshold,
+            max_total_streams: self.h2_max_total_streams,
         };
         let mut h = Box::new(H2c::new(limits));
         let Some(conn) = self.conns.get_mut(c) else {
@@ -132,6 +134,11 @@ impl Engine {
     fn h2_process(&mut self, now: Time, c: Id<Conn>) {
         if let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2_mut()) {
             h.demux();
+            if h.glitch_killed {
+                // Counted once: nothing is demuxed after the error.
+                h.glitch_killed = false;
+                self.h2_glitch_kills += 1;
+            }
         }
         self.h2_run(now, c);
         self.h2_after(now, c);

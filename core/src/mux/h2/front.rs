@@ -40,6 +40,11 @@ pub struct H2Limits {
     pub max_concurrent_streams: u32,
     /// Decoded header list bound (RFC 9113 §6.5.2 counting): `tune.bufsize`.
     pub max_header_list: usize,
+    /// `tune.h2.fe.glitches-threshold` (0: no threshold, HAProxy's
+    /// default).
+    pub glitches_threshold: u32,
+    /// `tune.h2.fe.max-total-streams` (0: no limit, HAProxy's default).
+    pub max_total_streams: u32,
 }
 
 impl Default for H2Limits {
@@ -47,6 +52,8 @@ impl Default for H2Limits {
         H2Limits {
             max_concurrent_streams: 100,
             max_header_list: 16 * 1024,
+            glitches_threshold: 0,
+            max_total_streams: 0,
         }
     }
 }
@@ -213,8 +220,16 @@ impl Side for Front {
     }
 
     fn rst_stream(h: &mut H2c, id: u32, _code: ErrorCode) -> Result<(), H2Error> {
-        if let Some(s) = h.streams.get_mut(&id) {
-            s.mark_reset();
+        let Some(s) = h.streams.get_mut(&id) else {
+            return Ok(());
+        };
+        // Reset before its response started: the work of a stream that
+        // nobody waits for (rapid reset, CVE-2023-44487; HAProxy's
+        // "received early RST_STREAM, attack suspected").
+        let early = !s.reset && matches!(s.res, ResSt::Head);
+        s.mark_reset();
+        if early {
+            h.report_glitch(1)?;
         }
         Ok(())
     }
@@ -248,6 +263,20 @@ impl Side for Front {
                 reason: "DATA after END_STREAM",
             });
         }
+        if flow_len == 0 && !end_stream {
+            // An empty DATA frame moves nothing: a flood of them is work
+            // for nothing.
+            h.report_glitch(1)?;
+            let Some(s) = h.streams.get_mut(&id) else {
+                return Ok(());
+            };
+            if s.reset {
+                return Ok(());
+            }
+        }
+        let Some(s) = h.streams.get_mut(&id) else {
+            return Ok(());
+        };
         if s.reset {
             return Ok(());
         }
@@ -329,17 +358,35 @@ impl Side for Front {
             });
         }
         h.max_id = id;
-        if h.state != H2cState::Frames {
+        let max_total = u64::from(h.side.limits.max_total_streams);
+        let hard = u64::from(h.side.limits.max_concurrent_streams);
+        if max_total > 0 && h.nb_streams_total >= max_total + hard {
+            // Told to go away long ago and still opening streams.
+            h.report_glitch(1)?;
+            return Err(H2Error::Connection {
+                code: ErrorCode::ENHANCE_YOUR_CALM,
+                reason: "stream limit violated",
+            });
+        }
+        if h.state != H2cState::Frames && h.last_sid.is_none_or(|l| id > l) {
             // Draining: streams after our GOAWAY are not processed.
             h.rst(id, ErrorCode::REFUSED_STREAM);
             return Ok(());
         }
         if h.active_streams() >= h.side.limits.max_concurrent_streams as usize {
             h.rst(id, ErrorCode::REFUSED_STREAM);
-            return Ok(());
+            return h.report_glitch(1);
         }
         h.nb_streams_total += 1;
+        if max_total > 0 && h.nb_streams_total >= max_total {
+            // Enough streams on this connection (`tune.h2.fe.max-total-streams`):
+            // a graceful GOAWAY that still admits the streams the client
+            // may have in flight (twice the concurrent limit in ids).
+            let last = id.saturating_add(2 * h.side.limits.max_concurrent_streams);
+            h.graceful_goaway(last);
+        }
         if too_large {
+            h.report_glitch(1)?;
             // Headers too large: 431 from the mux, the request goes no
             // further (RFC 9113 §10.5.1).
             h.send_fields(id, [Field::new(b":status", b"431")], true);
@@ -393,6 +440,8 @@ impl H2c {
             BTreeMap::new(),
             limits.max_header_list,
         );
+        h.glitches_threshold = limits.glitches_threshold;
+        h.streams_hard_limit = limits.max_concurrent_streams;
         h.send_settings(Settings {
             max_concurrent_streams: Some(limits.max_concurrent_streams),
             enable_push: true,
@@ -427,18 +476,15 @@ impl H2c {
         if matches!(self.state, H2cState::Error) {
             return;
         }
-        if self.state == H2cState::Closing && code == ErrorCode::NO_ERROR {
-            return;
+        if code == ErrorCode::NO_ERROR {
+            // Lowers what an earlier graceful GOAWAY allowed, if any.
+            return self.graceful_goaway(self.max_id);
         }
         self.send_goaway(self.max_id, code);
-        if code == ErrorCode::NO_ERROR {
-            self.state = H2cState::Closing;
-        } else {
-            self.state = H2cState::Error;
-            for s in self.streams.values_mut() {
-                s.reset = true;
-                s.res = ResSt::Done;
-            }
+        self.state = H2cState::Error;
+        for s in self.streams.values_mut() {
+            s.reset = true;
+            s.res = ResSt::Done;
         }
     }
 
@@ -888,5 +934,505 @@ mod tests {
                 "{bad}: {head:?} parsed"
             );
         }
+    }
+}
+
+/// Flood defences (issue 16 item 5): raw frames built by hand are fed to
+/// the mux; what it answers is decoded back. Each attack is checked
+/// against a flooding connection and a well-behaved one beside it.
+#[cfg(test)]
+mod flood_tests {
+    use super::*;
+    use crate::http::h2::frame::{Frame, FrameDecoder, PREFACE};
+    use crate::http::h2::hpack::Encoder;
+
+    /// What the mux sent, in short.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Got {
+        Settings(bool),
+        Ping,
+        Headers { id: u32, end: bool },
+        Data { id: u32, end: bool },
+        Rst { id: u32, code: u32 },
+        GoAway { last: u32, code: u32 },
+        Wu,
+        Other,
+    }
+
+    fn limits(glitches: u32) -> H2Limits {
+        H2Limits {
+            glitches_threshold: glitches,
+            ..H2Limits::default()
+        }
+    }
+
+    /// A connection past the preface and SETTINGS exchange, its output
+    /// drained.
+    fn open(l: H2Limits) -> H2c {
+        let mut h = H2c::new(l);
+        let mut b = PREFACE.to_vec();
+        Settings::default().encode(&mut b);
+        feed(&mut h, &b);
+        take(&mut h);
+        assert_eq!(h.state, H2cState::Frames);
+        h
+    }
+
+    /// Feeds `bytes` to the mux as the socket would (while it reads).
+    fn feed(h: &mut H2c, mut bytes: &[u8]) {
+        while !bytes.is_empty() && h.want_read() {
+            let spare = h.rx_spare();
+            let n = spare.len().min(bytes.len());
+            spare[..n].copy_from_slice(&bytes[..n]);
+            h.received(n);
+            bytes = &bytes[n..];
+            h.demux();
+        }
+    }
+
+    /// Decodes and drains what the mux queued.
+    fn take(h: &mut H2c) -> Vec<Got> {
+        // A client decoder expects SETTINGS first: one is put before.
+        let mut tx = Vec::new();
+        Settings::default().encode(&mut tx);
+        let first = tx.len();
+        tx.extend_from_slice(h.tx_pending());
+        h.sent(tx.len() - first);
+        let mut dec = FrameDecoder::new(Role::Client);
+        let mut pos = 0;
+        let mut out = Vec::new();
+        while let Status::Complete((f, n)) = dec.decode(&tx[pos..]) {
+            pos += n;
+            out.push(match f.expect("the mux sends valid frames") {
+                Frame::Settings { ack, .. } => Got::Settings(ack),
+                Frame::Ping { .. } => Got::Ping,
+                Frame::Headers {
+                    stream_id,
+                    end_stream,
+                    ..
+                } => Got::Headers {
+                    id: stream_id,
+                    end: end_stream,
+                },
+                Frame::Data {
+                    stream_id,
+                    end_stream,
+                    ..
+                } => Got::Data {
+                    id: stream_id,
+                    end: end_stream,
+                },
+                Frame::RstStream { stream_id, code } => Got::Rst {
+                    id: stream_id,
+                    code: code.0,
+                },
+                Frame::GoAway {
+                    last_stream_id,
+                    code,
+                    ..
+                } => Got::GoAway {
+                    last: last_stream_id,
+                    code: code.0,
+                },
+                Frame::WindowUpdate { .. } => Got::Wu,
+                _ => Got::Other,
+            });
+        }
+        assert_eq!(pos, tx.len());
+        out.remove(0);
+        out
+    }
+
+    fn goaways(got: &[Got]) -> Vec<(u32, u32)> {
+        got.iter()
+            .filter_map(|g| match g {
+                Got::GoAway { last, code } => Some((*last, *code)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const CALM: u32 = ErrorCode::ENHANCE_YOUR_CALM.0;
+
+    fn get_block(enc: &mut Encoder) -> Vec<u8> {
+        let mut block = Vec::new();
+        enc.encode(
+            [
+                Field::new(b":method", b"GET"),
+                Field::new(b":scheme", b"http"),
+                Field::new(b":path", b"/"),
+                Field::new(b":authority", b"x"),
+            ],
+            &mut block,
+        );
+        block
+    }
+
+    fn headers(enc: &mut Encoder, id: u32, end_stream: bool, out: &mut Vec<u8>) {
+        let block = get_block(enc);
+        Frame::Headers {
+            stream_id: id,
+            end_stream,
+            end_headers: true,
+            priority: None,
+            fragment: &block,
+            pad_len: None,
+            error: None,
+        }
+        .encode(out);
+    }
+
+    fn rst(id: u32, out: &mut Vec<u8>) {
+        Frame::RstStream {
+            stream_id: id,
+            code: ErrorCode::CANCEL,
+        }
+        .encode(out);
+    }
+
+    /// A well-behaved client: `n` requests one after the other, each
+    /// answered and detached; nothing counts as a glitch.
+    fn serve_well(h: &mut H2c, enc: &mut Encoder, first_id: u32, n: u32) {
+        for i in 0..n {
+            let id = first_id + 2 * i;
+            let mut b = Vec::new();
+            headers(enc, id, true, &mut b);
+            feed(h, &b);
+            assert!(h.streams.get(&id).is_some_and(|s| s.need_stream));
+            let res = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+            assert_eq!(h.mux_output(id, res), res.len());
+            h.detach(id);
+            let got = take(h);
+            assert!(got.contains(&Got::Data { id, end: true }), "{got:?}");
+        }
+        assert_eq!(h.state, H2cState::Frames);
+    }
+
+    #[test]
+    fn rapid_reset_is_killed_at_the_glitches_threshold() {
+        let mut bad = open(limits(100));
+        let mut good = open(limits(100));
+        let mut enc = Encoder::default();
+        let mut genc = Encoder::default();
+        let mut b = Vec::new();
+        for i in 0..200u32 {
+            headers(&mut enc, 1 + 2 * i, false, &mut b);
+            rst(1 + 2 * i, &mut b);
+        }
+        feed(&mut bad, &b);
+        let got = take(&mut bad);
+        // 75%: a graceful GOAWAY past the streams in flight; 100%: calm.
+        assert_eq!(
+            goaways(&got),
+            vec![(2 * 74 + 1 + 200, 0), (2 * 99 + 1, CALM)],
+            "{got:?}"
+        );
+        assert_eq!(bad.glitches, 100);
+        assert!(bad.glitch_killed);
+        assert_eq!(bad.state, H2cState::Error);
+        assert!(bad.should_close());
+        assert!(!bad.want_read());
+        // The same client, cancelling requests it got answers to, is
+        // served as long as it likes.
+        serve_well(&mut good, &mut genc, 1, 150);
+        let mut b = Vec::new();
+        for id in (301..501).step_by(2) {
+            headers(&mut genc, id, true, &mut b);
+            feed(&mut good, &b);
+            b.clear();
+            let res = b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\npart";
+            good.mux_output(id, res);
+            rst(id, &mut b);
+            feed(&mut good, &b);
+            b.clear();
+            good.detach(id);
+        }
+        assert_eq!(good.glitches, 0);
+        assert!(goaways(&take(&mut good)).is_empty());
+    }
+
+    #[test]
+    fn without_a_threshold_glitches_count_and_nothing_is_killed() {
+        let mut h = open(limits(0));
+        let mut enc = Encoder::default();
+        let mut b = Vec::new();
+        for i in 0..300u32 {
+            headers(&mut enc, 1 + 2 * i, false, &mut b);
+            rst(1 + 2 * i, &mut b);
+        }
+        feed(&mut h, &b);
+        h.gc();
+        assert_eq!(h.glitches, 300);
+        assert_eq!(h.state, H2cState::Frames);
+        assert!(goaways(&take(&mut h)).is_empty());
+    }
+
+    #[test]
+    fn empty_data_frames_are_glitches() {
+        let mut h = open(limits(50));
+        let mut enc = Encoder::default();
+        let mut b = Vec::new();
+        headers(&mut enc, 1, false, &mut b);
+        for _ in 0..100 {
+            super::super::data_frame(&mut b, 1, &[], false);
+        }
+        feed(&mut h, &b);
+        let got = take(&mut h);
+        assert_eq!(goaways(&got), vec![(1 + 200, 0), (1, CALM)], "{got:?}");
+        assert_eq!(h.glitches, 50);
+        // Empty DATA that ends the stream is how bodies end: no glitch.
+        let mut good = open(limits(50));
+        let mut genc = Encoder::default();
+        let mut b = Vec::new();
+        for id in (1..200).step_by(2) {
+            headers(&mut genc, id, false, &mut b);
+            super::super::data_frame(&mut b, id, b"x", false);
+            super::super::data_frame(&mut b, id, &[], true);
+            feed(&mut good, &b);
+            b.clear();
+            good.detach(id);
+        }
+        assert_eq!(good.glitches, 0);
+        assert_eq!(good.state, H2cState::Frames);
+    }
+
+    /// A field block cut into `frags` CONTINUATION frames of `size` bytes
+    /// (the first fragment in HEADERS), padded with a long header.
+    fn fragmented(enc: &mut Encoder, id: u32, frags: usize, out: &mut Vec<u8>) {
+        let mut block = get_block(enc);
+        // A value of its own per stream: the dynamic table cannot shrink it.
+        let pad = format!("{id}-").repeat(200);
+        enc.encode([Field::new(b"x-pad", pad.as_bytes())], &mut block);
+        let size = block.len().div_ceil(frags + 1);
+        let mut parts = block.chunks(size);
+        let first = parts.next().unwrap();
+        let rest: Vec<&[u8]> = parts.collect();
+        Frame::Headers {
+            stream_id: id,
+            end_stream: true,
+            end_headers: rest.is_empty(),
+            priority: None,
+            fragment: first,
+            pad_len: None,
+            error: None,
+        }
+        .encode(out);
+        for (i, p) in rest.iter().enumerate() {
+            Frame::Continuation {
+                stream_id: id,
+                end_headers: i + 1 == rest.len(),
+                fragment: p,
+            }
+            .encode(out);
+        }
+    }
+
+    #[test]
+    fn tiny_continuation_fragments_are_glitches() {
+        let mut h = open(limits(20));
+        let mut enc = Encoder::default();
+        let mut b = Vec::new();
+        // 64 fragments of a few bytes: 5 glitches per block (one per 16
+        // CONTINUATION frames, rounded up).
+        for id in (1..20).step_by(2) {
+            fragmented(&mut enc, id, 64, &mut b);
+        }
+        feed(&mut h, &b);
+        let got = take(&mut h);
+        assert_eq!(goaways(&got), vec![(5 + 200, 0), (7, CALM)], "{got:?}");
+        assert_eq!(h.glitches, 20);
+        // Four fragments, or fragments of 1 kB and more, are fine.
+        let mut good = open(limits(20));
+        let mut genc = Encoder::default();
+        for id in (1..100).step_by(2) {
+            let mut b = Vec::new();
+            fragmented(&mut genc, id, 3, &mut b);
+            feed(&mut good, &b);
+            good.detach(id);
+        }
+        assert_eq!(good.glitches, 0);
+        assert_eq!(good.state, H2cState::Frames);
+    }
+
+    #[test]
+    fn an_endless_continuation_is_a_calm_connection_error() {
+        let mut h = open(limits(0));
+        let mut enc = Encoder::default();
+        let block = get_block(&mut enc);
+        let mut b = Vec::new();
+        Frame::Headers {
+            stream_id: 1,
+            end_stream: true,
+            end_headers: false,
+            priority: None,
+            fragment: &block,
+            pad_len: None,
+            error: None,
+        }
+        .encode(&mut b);
+        for _ in 0..100_000 {
+            Frame::Continuation {
+                stream_id: 1,
+                end_headers: false,
+                fragment: b"",
+            }
+            .encode(&mut b);
+        }
+        feed(&mut h, &b);
+        let got = take(&mut h);
+        assert_eq!(goaways(&got), vec![(0, CALM)], "{got:?}");
+        assert_eq!(h.state, H2cState::Error);
+    }
+
+    #[test]
+    fn a_ping_or_settings_flood_is_bounded_and_counted() {
+        for settings in [false, true] {
+            let flood = |n: usize| {
+                let mut b = Vec::new();
+                for _ in 0..n {
+                    if settings {
+                        Settings::default().encode(&mut b);
+                    } else {
+                        Frame::Ping {
+                            ack: false,
+                            data: *b"flooding",
+                        }
+                        .encode(&mut b);
+                    }
+                }
+                b
+            };
+            // Without a threshold, a client that does not read the
+            // answers stops being read: what is queued stays bounded.
+            let mut h = open(limits(0));
+            feed(&mut h, &flood(100_000));
+            assert!(!h.want_read());
+            let queued = h.tx_pending().len();
+            assert!(
+                queued < super::super::TX_READ_STOP + super::super::RX_CAP,
+                "{queued}"
+            );
+            assert!(h.glitches > 1000, "{}", h.glitches);
+            // With one, the flood is killed.
+            let mut h = open(limits(1000));
+            feed(&mut h, &flood(100_000));
+            let got = take(&mut h);
+            assert_eq!(goaways(&got), vec![(200, 0), (0, CALM)]);
+            assert_eq!(h.state, H2cState::Error);
+            // A client that reads its answers may ping all day.
+            let mut good = open(limits(10));
+            for _ in 0..1000 {
+                feed(&mut good, &flood(50));
+                let got = take(&mut good);
+                assert_eq!(got.len(), 50);
+            }
+            assert_eq!(good.glitches, 0);
+        }
+    }
+
+    #[test]
+    fn a_zero_window_update_on_a_stream_is_a_glitch() {
+        let mut h = open(limits(3));
+        let mut enc = Encoder::default();
+        let mut b = Vec::new();
+        for id in [1, 3, 5] {
+            headers(&mut enc, id, false, &mut b);
+            b.extend_from_slice(&[0, 0, 4, 8, 0, 0, 0, 0, id as u8, 0, 0, 0, 0]);
+        }
+        feed(&mut h, &b);
+        let got = take(&mut h);
+        assert!(got.contains(&Got::Rst {
+            id: 1,
+            code: ErrorCode::PROTOCOL_ERROR.0
+        }));
+        assert_eq!(goaways(&got), vec![(3 + 200, 0), (5, CALM)], "{got:?}");
+    }
+
+    #[test]
+    fn max_total_streams_sends_a_graceful_goaway() {
+        let l = H2Limits {
+            max_concurrent_streams: 2,
+            max_total_streams: 3,
+            ..H2Limits::default()
+        };
+        let mut h = open(l);
+        let mut enc = Encoder::default();
+        // Three streams, then a GOAWAY(NO_ERROR) that still admits the two
+        // the client may have in flight (ids up to 5 + 2 * 2).
+        serve_well(&mut h, &mut enc, 1, 2);
+        let mut b = Vec::new();
+        headers(&mut enc, 5, true, &mut b);
+        feed(&mut h, &b);
+        let got = take(&mut h);
+        assert_eq!(goaways(&got), vec![(9, 0)], "{got:?}");
+        assert_eq!(h.state, H2cState::Closing);
+        h.detach(5);
+        take(&mut h);
+        assert!(h.should_close());
+        // A client that goes on within the limit is served; beyond it,
+        // refused; opening still more is the connection error.
+        let mut b = Vec::new();
+        headers(&mut enc, 7, true, &mut b);
+        headers(&mut enc, 9, true, &mut b);
+        feed(&mut h, &b);
+        assert!(h.streams.contains_key(&7) && h.streams.contains_key(&9));
+        h.detach(7);
+        h.detach(9);
+        take(&mut h);
+        let mut b = Vec::new();
+        headers(&mut enc, 11, true, &mut b);
+        feed(&mut h, &b);
+        let got = take(&mut h);
+        assert_eq!(goaways(&got), vec![(11, CALM)], "{got:?}");
+        assert_eq!(h.nb_streams_total, 5);
+        // Without the limit, the connection lives on.
+        let mut good = open(H2Limits {
+            max_concurrent_streams: 2,
+            ..H2Limits::default()
+        });
+        serve_well(&mut good, &mut Encoder::default(), 1, 50);
+    }
+
+    /// HPACK bomb: one large field indexed once, then referenced again
+    /// and again (a byte each) decodes to far more than the bound: the
+    /// stream is answered 431, the connection goes on.
+    #[test]
+    fn an_hpack_bomb_is_answered_431() {
+        let mut h = open(limits(0));
+        let mut enc = Encoder::default();
+        let mut block = get_block(&mut enc);
+        // Literal with incremental indexing, new name (RFC 7541 §6.2.1).
+        block.push(0x40);
+        block.push(5);
+        block.extend_from_slice(b"x-big");
+        // Value length 4000: 0x7f then 4000 - 127 in 7-bit groups.
+        let mut v = 4000 - 127;
+        block.push(0x7f);
+        while v >= 128 {
+            block.push((v % 128) as u8 | 0x80);
+            v /= 128;
+        }
+        block.push(v as u8);
+        block.extend(std::iter::repeat_n(b'b', 4000));
+        // The dynamic table's newest entry is index 62.
+        block.extend(std::iter::repeat_n(0x80 | 62, 1000));
+        let mut b = Vec::new();
+        Frame::Headers {
+            stream_id: 1,
+            end_stream: true,
+            end_headers: true,
+            priority: None,
+            fragment: &block,
+            pad_len: None,
+            error: None,
+        }
+        .encode(&mut b);
+        feed(&mut h, &b);
+        let got = take(&mut h);
+        assert!(got.contains(&Got::Headers { id: 1, end: true }), "{got:?}");
+        assert!(!h.streams.contains_key(&1));
+        assert_eq!(h.glitches, 1);
+        assert_eq!(h.state, H2cState::Frames);
+        serve_well(&mut h, &mut enc, 3, 10);
     }
 }

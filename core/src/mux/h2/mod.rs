@@ -37,7 +37,12 @@
 //! - the HPACK decoder sees every field block, in order, even those of a
 //!   stream that is gone (its dynamic table is the connection's);
 //! - the stream table is keyed by stream id; a side holds as many streams
-//!   as it was given (the backend opens one per connection for now).
+//!   as it was given (the backend opens one per connection for now);
+//! - flood defences (`docs/http2.md`, "Flood defences"): suspicious events
+//!   add to `glitches` ([`H2Conn::report_glitch`], HAProxy 3.x's
+//!   `h2c_report_glitch`), killed with ENHANCE_YOUR_CALM at the threshold;
+//!   the socket is not read while [`TX_READ_STOP`] bytes wait to be sent,
+//!   so unread PING / SETTINGS answers cannot grow `tx` without bound.
 
 pub mod back;
 pub mod front;
@@ -62,6 +67,15 @@ const TX_HIGH: usize = 64 * 1024;
 const CONN_WINDOW: u32 = 1 << 24;
 /// Connection-level credit is returned once this much is owed.
 const CONN_CREDIT_BATCH: u32 = 16 * 1024;
+/// While this much waits to be sent, the socket is not read: only the
+/// answers to control frames (PING, SETTINGS ACK, RST_STREAM) can grow
+/// `tx` past [`TX_HIGH`], so a client that floods PING or SETTINGS and
+/// does not read the answers stops being read (nghttp2's
+/// `max_outbound_ack`, in bytes).
+const TX_READ_STOP: usize = 2 * TX_HIGH;
+/// PING and SETTINGS answers queued while earlier output is still unsent
+/// beyond which each one more counts a glitch (a burst no client needs).
+const CTRL_ANSWERS_BURST: u32 = 100;
 
 /// The connection's state (`H2_CS_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,6 +159,8 @@ pub struct H2Conn<S: Side> {
     block_sid: u32,
     block_es: bool,
     block_err: Option<H2Error>,
+    /// CONTINUATION frames in the field block being assembled.
+    block_frags: u32,
     /// The peer's settings.
     pub peer: Settings,
     /// The peer's first SETTINGS arrived.
@@ -166,6 +182,23 @@ pub struct H2Conn<S: Side> {
     /// Streams opened (by the client on a frontend, by us on a backend),
     /// for `show` and tests.
     pub nb_streams_total: u64,
+    /// Glitches counted on the connection (`h2c->glitches`, the
+    /// `fc_glitches` fetch): protocol events a well-behaved peer seldom
+    /// causes (see [`H2Conn::report_glitch`]).
+    pub glitches: u32,
+    /// `tune.h2.fe.glitches-threshold` (0: none): at 75% of it a graceful
+    /// GOAWAY, at 100% GOAWAY(ENHANCE_YOUR_CALM) and close.
+    glitches_threshold: u32,
+    /// The connection was killed by its glitches (counted once by the
+    /// engine).
+    pub glitch_killed: bool,
+    /// `max-concurrent-streams`, which a graceful GOAWAY adds twice to
+    /// `max_id` (`h2c->streams_hard_limit`).
+    streams_hard_limit: u32,
+    /// The last stream id a graceful GOAWAY allows (`h2c->last_sid`).
+    pub last_sid: Option<u32>,
+    /// PING / SETTINGS answered since `tx` was last empty.
+    ctrl_answers: u32,
     /// What only this side knows.
     pub side: S,
 }
@@ -187,6 +220,7 @@ impl<S: Side> H2Conn<S> {
             block_sid: 0,
             block_es: false,
             block_err: None,
+            block_frags: 0,
             peer: Settings::default(),
             peer_settings_seen: false,
             mws: Window::connection(),
@@ -196,6 +230,12 @@ impl<S: Side> H2Conn<S> {
             max_id: 0,
             peer_goaway: false,
             nb_streams_total: 0,
+            glitches: 0,
+            glitches_threshold: 0,
+            glitch_killed: false,
+            streams_hard_limit: 100,
+            last_sid: None,
+            ctrl_answers: 0,
             side,
         }
     }
@@ -234,7 +274,47 @@ impl<S: Side> H2Conn<S> {
 
     /// Whether the socket is to be read.
     pub fn want_read(&self) -> bool {
-        self.state != H2cState::Error && self.rx_len < self.rx.len()
+        self.state != H2cState::Error
+            && self.rx_len < self.rx.len()
+            && self.tx.len() - self.tx_off < TX_READ_STOP
+    }
+
+    /// Counts `n` glitches (`h2c_report_glitch`): at 75% of
+    /// `tune.h2.fe.glitches-threshold` a graceful GOAWAY tells the client
+    /// to reconnect (last stream id `max_id` + twice the concurrent
+    /// streams limit, as HAProxy); at the threshold, the connection error
+    /// ENHANCE_YOUR_CALM. HAProxy also waits for the CPU to be busy
+    /// (`tune.glitches.kill.cpu-usage`, default 0: always kills), which
+    /// Sluice does not measure.
+    fn report_glitch(&mut self, n: u32) -> Result<(), H2Error> {
+        self.glitches = self.glitches.saturating_add(n);
+        let thres = self.glitches_threshold;
+        if thres == 0 || self.glitches < (thres * 3 + 1) / 4 {
+            return Ok(());
+        }
+        if self.glitches >= thres {
+            self.glitch_killed = true;
+            return Err(H2Error::Connection {
+                code: ErrorCode::ENHANCE_YOUR_CALM,
+                reason: "glitches threshold reached",
+            });
+        }
+        let last = self.max_id + 2 * self.streams_hard_limit;
+        self.graceful_goaway(last);
+        Ok(())
+    }
+
+    /// A graceful GOAWAY(NO_ERROR) allowing streams up to `last_sid`
+    /// (`h2c_send_goaway_error` with `h2c->last_sid` set): sent when it
+    /// lowers the limit already announced; the connection then takes no
+    /// stream above it and closes once its streams are over.
+    pub fn graceful_goaway(&mut self, last_sid: u32) {
+        if self.state == H2cState::Error || self.last_sid.is_some_and(|l| l <= last_sid) {
+            return;
+        }
+        self.last_sid = Some(last_sid);
+        self.send_goaway(last_sid, ErrorCode::NO_ERROR);
+        self.state = H2cState::Closing;
     }
 
     /// Frames waiting to be written.
@@ -248,6 +328,7 @@ impl<S: Side> H2Conn<S> {
         if self.tx_off == self.tx.len() {
             self.tx.clear();
             self.tx_off = 0;
+            self.ctrl_answers = 0;
         }
     }
 
@@ -318,7 +399,14 @@ impl<S: Side> H2Conn<S> {
                 Ok(()) => {}
                 Err(H2Error::Stream {
                     stream_id, code, ..
-                }) => S::stream_error(self, stream_id, code),
+                }) => {
+                    // Every stream error is a glitch (HAProxy counts one
+                    // for each protocol error it answers).
+                    S::stream_error(self, stream_id, code);
+                    if let Err(e) = self.report_glitch(1) {
+                        S::conn_error(self, e.code());
+                    }
+                }
                 Err(e @ H2Error::Connection { .. }) => S::conn_error(self, e.code()),
             }
         }
@@ -346,6 +434,7 @@ impl<S: Side> H2Conn<S> {
                 }
                 self.henc
                     .set_peer_max_table_size(self.peer.header_table_size as usize);
+                self.ctrl_answered()?;
                 // SETTINGS ACK: an empty SETTINGS frame with the ACK flag.
                 frame::FrameHeader {
                     len: 0,
@@ -357,6 +446,7 @@ impl<S: Side> H2Conn<S> {
                 Ok(())
             }
             Frame::Ping { ack: false, data } => {
+                self.ctrl_answered()?;
                 Frame::Ping { ack: true, data }.encode(&mut self.tx);
                 Ok(())
             }
@@ -426,6 +516,7 @@ impl<S: Side> H2Conn<S> {
                 self.block_sid = stream_id;
                 self.block_es = end_stream;
                 self.block_err = error;
+                self.block_frags = 0;
                 if end_headers {
                     self.handle_block()
                 } else {
@@ -438,6 +529,7 @@ impl<S: Side> H2Conn<S> {
                 ..
             } => {
                 self.block.extend_from_slice(fragment);
+                self.block_frags += 1;
                 if end_headers {
                     self.handle_block()
                 } else {
@@ -447,11 +539,28 @@ impl<S: Side> H2Conn<S> {
         }
     }
 
+    /// A PING or SETTINGS is answered: past [`CTRL_ANSWERS_BURST`] answers
+    /// while output waits, each one more is a glitch (a PING / SETTINGS
+    /// flood whose answers the client does not read).
+    fn ctrl_answered(&mut self) -> Result<(), H2Error> {
+        self.ctrl_answers += 1;
+        if self.ctrl_answers > CTRL_ANSWERS_BURST {
+            return self.report_glitch(1);
+        }
+        Ok(())
+    }
+
     /// A whole field block: decoded (always, for the dynamic table's
     /// sake), then given to the side.
     fn handle_block(&mut self) -> Result<(), H2Error> {
         let id = self.block_sid;
         let es = self.block_es;
+        // HAProxy's CONTINUATION abuse check: more than 4 fragments of
+        // less than 1 kB each on average count one glitch per 16.
+        let frags = std::mem::take(&mut self.block_frags);
+        if frags > 4 && frags as usize > self.block.len() / 1024 {
+            self.report_glitch(frags.div_ceil(16))?;
+        }
         let block = std::mem::take(&mut self.block);
         let r = self.hdec.decode(&block, &mut self.hlist);
         self.block = block;
