@@ -248,52 +248,6 @@ const CASES: &[(&str, &str, Fake)] = &[
     ("ldap_not_ldap", "option ldap-check", ldap_not_ldap),
 ];
 
-/// Per backend: `status`, `check_status`, `check_code`, `check_desc`,
-/// `last_chk` of its server.
-fn states(stat_csv: &str) -> Vec<(String, [String; 5])> {
-    let mut v: Vec<_> = parse_stat(stat_csv)
-        .into_iter()
-        .filter(|((px, sv), _)| sv == "srv" && px != "fe")
-        .map(|((px, _), r)| {
-            let f = |k: &str| r.get(k).cloned().unwrap_or_default();
-            // `* ` marks a check in progress at that instant: timing.
-            let st = f("check_status").trim_start_matches("* ").to_string();
-            (
-                px,
-                [
-                    f("status"),
-                    st,
-                    f("check_code"),
-                    f("check_desc"),
-                    f("last_chk"),
-                ],
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-/// The first `log-health-checks` line of each backend's server, from its
-/// text on, with the check duration masked.
-fn first_lines(log: &str) -> Vec<(String, String)> {
-    CASES
-        .iter()
-        .map(|(be, _, _)| {
-            let key = format!("Health check for server {be}/srv ");
-            let l = log
-                .lines()
-                .find_map(|l| l.find(&key).map(|i| l[i..].to_string()))
-                .unwrap_or_default();
-            let masked = match (l.find("check duration: "), l.find("ms, status")) {
-                (Some(a), Some(b)) if a < b => format!("{}N{}", &l[..a + 16], &l[b..]),
-                _ => l,
-            };
-            (be.to_string(), masked)
-        })
-        .collect()
-}
-
 #[test]
 fn protocol_checks_side_by_side() {
     if !haproxy_or_skip("protocol_checks_side_by_side") {
@@ -322,13 +276,14 @@ fn protocol_checks_side_by_side() {
         let (st, log) = if who == "ha" {
             let ha = HaRun::start(&dir, who, &cfg);
             std::thread::sleep(Duration::from_millis(1500));
-            (states(&ha.cli("show stat")), ha.proc.output())
+            (check_states(&ha.cli("show stat")), ha.proc.output())
         } else {
             let s = Sluice::run(&dir, who, &cfg);
             std::thread::sleep(Duration::from_millis(1500));
-            (states(&s.cli("show stat")), s.log())
+            (check_states(&s.cli("show stat")), s.log())
         };
-        got.push((st, first_lines(&log)));
+        let names: Vec<&str> = CASES.iter().map(|c| c.0).collect();
+        got.push((st, first_health_check_lines(&names, &log)));
     }
     let (ha, sl) = (&got[0], &got[1]);
     assert_eq!(ha.0.len(), CASES.len(), "HAProxy's show stat: {:?}", ha.0);

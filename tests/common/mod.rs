@@ -1622,3 +1622,50 @@ pub fn http_raw(port: u16, bytes: &[u8]) -> (Vec<u8>, Closed) {
     let _ = s.write_all(bytes);
     read_to_close(&mut s)
 }
+
+/// Per backend: `status`, `check_status`, `check_code`, `check_desc`,
+/// `last_chk` of its server `srv` (the check side-by-side tests compare
+/// these between HAProxy and Sluice). A leading `* ` of `check_status`
+/// (a check in progress at that instant: timing) is dropped.
+pub fn check_states(stat_csv: &str) -> Vec<(String, [String; 5])> {
+    let mut v: Vec<_> = parse_stat(stat_csv)
+        .into_iter()
+        .filter(|((px, sv), _)| sv == "srv" && px != "fe")
+        .map(|((px, _), r)| {
+            let f = |k: &str| r.get(k).cloned().unwrap_or_default();
+            let st = f("check_status").trim_start_matches("* ").to_string();
+            (
+                px,
+                [
+                    f("status"),
+                    st,
+                    f("check_code"),
+                    f("check_desc"),
+                    f("last_chk"),
+                ],
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The first `log-health-checks` line of each named backend's server
+/// `srv`, from its text on, with the check duration masked.
+pub fn first_health_check_lines(backends: &[&str], log: &str) -> Vec<(String, String)> {
+    backends
+        .iter()
+        .map(|be| {
+            let key = format!("Health check for server {be}/srv ");
+            let l = log
+                .lines()
+                .find_map(|l| l.find(&key).map(|i| l[i..].to_string()))
+                .unwrap_or_default();
+            let masked = match (l.find("check duration: "), l.find("ms, status")) {
+                (Some(a), Some(b)) if a < b => format!("{}N{}", &l[..a + 16], &l[b..]),
+                _ => l,
+            };
+            (be.to_string(), masked)
+        })
+        .collect()
+}
