@@ -30,10 +30,16 @@ pub enum Mutant {
     /// truncation class of bugs: the bytes of the cut record, and all the
     /// peer sent after a bogus record header, are lost unnoticed).
     TlsEofInRecord,
+    /// Reverse HTTP: a dialed connection's requests are processed before
+    /// its listener accepted it (no session, limits ignored).
+    RhttpHeadersBeforeAccept,
+    /// Reverse HTTP: a failed connection is retried at once (a reconnect
+    /// storm against the public node).
+    RhttpNoRetryDelay,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 8] = [
+    pub const ALL: [Mutant; 10] = [
         Mutant::NoReconnectDelay,
         Mutant::FreqAgeSign,
         Mutant::ResyncExpiredRearm,
@@ -42,6 +48,8 @@ impl Mutant {
         Mutant::ShutdownFreshSession,
         Mutant::AckWrongId,
         Mutant::TlsEofInRecord,
+        Mutant::RhttpHeadersBeforeAccept,
+        Mutant::RhttpNoRetryDelay,
     ];
 
     /// The `--mutant` name.
@@ -55,6 +63,8 @@ impl Mutant {
             Mutant::ShutdownFreshSession => "shutdown-fresh-session",
             Mutant::AckWrongId => "ack-wrong-id",
             Mutant::TlsEofInRecord => "tls-eof-in-record",
+            Mutant::RhttpHeadersBeforeAccept => "rhttp-headers-before-accept",
+            Mutant::RhttpNoRetryDelay => "rhttp-no-retry-delay",
         }
     }
 

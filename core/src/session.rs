@@ -94,13 +94,56 @@ impl Engine {
         conn.dst = local;
         let c = self.conns.insert(conn);
         crate::bug_on!(c != ci);
+        let Some(sess) = self.frontend_session_new(now, listener, fe, c, peer, local) else {
+            return Some(sock);
+        };
+        if let Some(ctx) = tls {
+            if !self.tls_accept(c, &ctx) {
+                self.conn_close(now, c, CloseHow::Reset);
+                self.session_free(now, sess);
+                return Some(sock);
+            }
+            if !accept_proxy {
+                self.tls_start_front(now, c);
+                return Some(sock);
+            }
+        }
+        if accept_proxy {
+            self.conns[c].flags |= CoFlags::ACCEPT_PROXY;
+            let to = self.proxies[fe]
+                .timeouts
+                .client_ms
+                .map(|t| now.add_ms(u64::from(t).max(1)));
+            self.timers.arm(TimerKey::ConnHs(c), to);
+            self.conn_update_interest(c);
+        } else {
+            self.session_complete(now, sess);
+        }
+        Some(sock)
+    }
+
+    /// The session of client connection `c`, accepted on `listener` of
+    /// frontend `fe` (`session_new` and the start of `session_accept_fd`):
+    /// counted, then the `tcp-request connection` rules run. `None`: they
+    /// rejected it (connection and session are gone). A reverse connection
+    /// (`rhttp@`) comes here when its listener accepts it, its handshakes
+    /// done, and goes on to [`Engine::session_complete`] at once.
+    pub(crate) fn frontend_session_new(
+        &mut self,
+        now: Time,
+        listener: ListenerId,
+        fe: ProxyId,
+        c: Id<Conn>,
+        src: Option<SocketAddr>,
+        dst: Option<SocketAddr>,
+    ) -> Option<Id<Session>> {
         let sess = self.sessions.insert(Session {
             fe,
             listener,
             conn: c,
             accept_date: now,
-            src: peer,
-            dst: local,
+            src,
+            dst,
             complete: false,
             stkctr: [None; MAX_STKCTR],
             stream: None,
@@ -128,31 +171,13 @@ impl Engine {
             }
             self.conn_close(now, c, CloseHow::Reset);
             self.session_free(now, sess);
-            return Some(sock);
+            return None;
         }
-        if let Some(ctx) = tls {
-            if !self.tls_accept(c, &ctx) {
-                self.conn_close(now, c, CloseHow::Reset);
-                self.session_free(now, sess);
-                return Some(sock);
-            }
-            if !accept_proxy {
-                self.tls_start_front(now, c);
-                return Some(sock);
-            }
-        }
-        if accept_proxy {
-            self.conns[c].flags |= CoFlags::ACCEPT_PROXY;
-            let to = self.proxies[fe]
-                .timeouts
-                .client_ms
-                .map(|t| now.add_ms(u64::from(t).max(1)));
-            self.timers.arm(TimerKey::ConnHs(c), to);
-            self.conn_update_interest(c);
-        } else {
+        if matches!(self.conns.get(c).map(|x| &x.mux), Some(Mux::H2(_))) {
+            // A reverse connection: TLS and SETTINGS are behind it.
             self.session_complete(now, sess);
         }
-        Some(sock)
+        Some(sess)
     }
 
     /// Handshakes are done: run the session rules, then install the mux
@@ -178,6 +203,12 @@ impl Engine {
             f.sess_rate.hit(now);
         }
         self.stkctr_count_session(now, sess);
+        if let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2_mut()) {
+            // A reverse connection (`rhttp@`) brings its mux: the streams
+            // it held until now may come (the caller demuxes them).
+            h.hold_new_streams = false;
+            return;
+        }
         if self.proxies[fe].mode == crate::cfgparse::Mode::Http && self.h2_wanted(c) {
             // HTTP/2: streams come with the client's requests.
             return self.h2_init(now, c);

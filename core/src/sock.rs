@@ -75,6 +75,10 @@ pub enum ListenAddr {
     /// (108 bytes): clients must use the same padded address (HAProxy's
     /// `server ... abns@NAME` does).
     Abns(String),
+    /// A reverse HTTP receiver (`bind rhttp@BACKEND/SERVER`): the engine
+    /// opens its connections to that server itself; never given to the
+    /// driver.
+    Rhttp(String),
 }
 
 impl fmt::Display for ListenAddr {
@@ -84,6 +88,7 @@ impl fmt::Display for ListenAddr {
             ListenAddr::Unix { path, .. } => write!(f, "unix@{path}"),
             ListenAddr::Fd(n) => write!(f, "fd@{n}"),
             ListenAddr::Abns(n) => write!(f, "abns@{n}"),
+            ListenAddr::Rhttp(n) => write!(f, "rhttp@{n}"),
         }
     }
 }

@@ -746,6 +746,8 @@ impl Driver {
                 }
                 Ok(l)
             }),
+            // The engine dials for a reverse listener: never asked.
+            ListenAddr::Rhttp(_) => Err(std::io::Error::other("a reverse address has no socket")),
         };
         match res {
             Ok(l) => {

@@ -13,6 +13,7 @@
 //! | `/path`, `unix@path` | a UNIX stream socket |
 //! | `abns@name` | a Linux abstract-namespace socket |
 //! | `fd@N` | a socket already open on descriptor `N`, inherited from the parent (`bind`, `stats socket`) |
+//! | `rhttp@BACKEND/SERVER` | a reverse HTTP receiver: connections dialed to that server (`bind`; experimental) |
 //!
 //! Host names are kept as names: the core never resolves them, the driver
 //! does at startup (as HAProxy does with libc when it reads the file).
@@ -53,6 +54,10 @@ pub enum Addr {
     /// A listening socket inherited from the parent process on this file
     /// descriptor (`fd@N`, HAProxy's `AF_CUST_EXISTING_FD`).
     Fd(i32),
+    /// Reverse HTTP (`rhttp@…`, HAProxy's `AF_CUST_RHTTP_SRV`): on a
+    /// `bind` line, the `BACKEND/SERVER` connections are opened to; on a
+    /// `server` line, nothing (its connections come from `attach-srv`).
+    Rhttp(String),
 }
 
 impl Addr {
@@ -76,6 +81,7 @@ impl fmt::Display for Addr {
             Addr::Unix(p) => write!(f, "unix@{p}"),
             Addr::Abns(p) => write!(f, "abns@{p}"),
             Addr::Fd(n) => write!(f, "fd@{n}"),
+            Addr::Rhttp(n) => write!(f, "rhttp@{n}"),
         }
     }
 }
@@ -138,6 +144,8 @@ pub fn parse_addr(text: &str) -> Result<ParsedAddr, String> {
                 format!("file descriptor '{n}' is not a valid integer in '{text}'")
             })?;
         out.addr = Addr::Fd(fd);
+    } else if let Some(name) = rest.strip_prefix("rhttp@") {
+        out.addr = Addr::Rhttp(name.to_string());
     } else if let Some(path) = rest.strip_prefix("unix@") {
         out.addr = Addr::Unix(non_empty(path, text)?);
     } else if let Some(name) = rest.strip_prefix("abns@") {
@@ -166,7 +174,7 @@ fn split_prefix(text: &str) -> Result<(Family, Option<Proto>, &str), String> {
         return Ok((Family::Any, None, text));
     };
     let (family, proto) = match prefix {
-        "unix" | "abns" | "fd" => return Ok((Family::Any, None, text)),
+        "unix" | "abns" | "fd" | "rhttp" => return Ok((Family::Any, None, text)),
         "ipv4" => (Family::V4, None),
         "ipv6" => (Family::V6, None),
         "tcp" => (Family::Any, Some(Proto::Stream)),

@@ -64,6 +64,10 @@ pub(super) fn parse(
             Ok(())
         }
         "nbthread" => nbthread(g, ln, d),
+        "expose-experimental-directives" => {
+            g.expose_experimental = true;
+            ln.no_extra(1)
+        }
         "tune.bufsize" => bufsize(ln).map(|v| g.tune_bufsize = v),
         "tune.maxrewrite" => one_size(ln).map(|v| g.tune_maxrewrite = Some(v)),
         "tune.peers.max-updates-at-once" => max_updates(g, ln),

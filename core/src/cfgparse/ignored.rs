@@ -48,7 +48,6 @@ pub const GLOBAL: &[&str] = &[
     "noreuseport",
     "profiling.*",
     "quiet",
-    "expose-experimental-directives",
     "h1-case-adjust",
     "h1-case-adjust-file",
     "tune.buffers.*",

@@ -91,6 +91,9 @@ fn log_addr(ln: &Ln<'_>, text: &str) -> Result<LogAddr, Diagnostic> {
         Addr::Abns(_) => Err(ln.diag(format!(
             "log : '{text}': abstract sockets are not supported for logs"
         ))),
+        Addr::Rhttp(_) => Err(ln.diag(format!(
+            "log : '{text}': a reverse HTTP address is not a log target"
+        ))),
         // `stdout` and `stderr` are HAProxy's names for these two.
         Addr::Fd(1) => Ok(LogAddr::Stdout),
         Addr::Fd(2) => Ok(LogAddr::Stderr),

@@ -55,6 +55,10 @@ pub struct Global {
     pub maxconn: Option<u32>,
     /// `nbthread` (Sluice runs one thread whatever it says).
     pub nbthread: Option<u32>,
+    /// `expose-experimental-directives`: the experimental keywords (reverse
+    /// HTTP's `rhttp@`, `nbconn`, `attach-srv`) are allowed on the lines
+    /// that follow it.
+    pub expose_experimental: bool,
     /// `tune.bufsize` (default 16384).
     pub tune_bufsize: u32,
     /// `tune.maxrewrite` (default: 1024, at most half of `tune.bufsize`).
@@ -177,6 +181,7 @@ impl Default for Global {
             localpeer: None,
             maxconn: None,
             nbthread: None,
+            expose_experimental: false,
             tune_bufsize: 16_384,
             tune_maxrewrite: None,
             tune_h2_max_concurrent_streams: 100,
@@ -1101,6 +1106,8 @@ pub struct Bind {
     pub name: Option<String>,
     /// `maxconn N`.
     pub maxconn: Option<u32>,
+    /// `nbconn N` (reverse HTTP binds only, experimental): connections kept.
+    pub nbconn: Option<u32>,
     /// `proto h2`: HTTP/2 with prior knowledge (h2c).
     pub proto_h2: bool,
     /// `id N`: the listener's number in its frontend (HAProxy's `luid`,
@@ -1116,6 +1123,15 @@ pub struct Bind {
     pub tls: BindTls,
     /// Recognised options Sluice does not implement (each with a warning).
     pub ignored: Vec<String>,
+}
+
+impl Bind {
+    /// A reverse HTTP receiver (`bind rhttp@BACKEND/SERVER`).
+    pub fn is_reverse(&self) -> bool {
+        self.addrs
+            .iter()
+            .any(|a| matches!(a.addr, super::addr::Addr::Rhttp(_)))
+    }
 }
 
 /// `if COND` / `unless COND` at the end of a rule, words kept for the ACL

@@ -130,7 +130,7 @@ fn bind(s: &mut PeersSection, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnost
             b.place.file, b.place.line
         )));
     }
-    let b = server::parse_bind(ln, "peers", &Default::default(), d)?;
+    let b = server::parse_bind(ln, "peers", &Default::default(), false, d)?;
     if b.addrs.len() != 1 || b.addrs[0].port_last.is_some() {
         return Err(ln.diag("'bind' : a peers section listens on exactly one address and port."));
     }

@@ -189,7 +189,13 @@ fn mode(px: &mut Proxy, ln: &Ln<'_>) -> Result<(), Diagnostic> {
 }
 
 fn bind(px: &mut Proxy, g: &Global, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
-    let b = server::parse_bind(ln, px.kind.keyword(), &g.ssl_default_bind, d)?;
+    let b = server::parse_bind(
+        ln,
+        px.kind.keyword(),
+        &g.ssl_default_bind,
+        g.expose_experimental,
+        d,
+    )?;
     if let Some(id) = b.id {
         if let Some(o) = px.binds.iter().find(|o| o.id == Some(id)) {
             return Err(ln.diag(format!(

@@ -7,7 +7,7 @@
 //! does not implement (serving clear text where TLS was configured would be
 //! wrong; the implemented ones are in `cfgparse::tls`), and anything unknown.
 
-use super::addr::parse_addr;
+use super::addr::{parse_addr, Addr};
 use super::model::{Bind, BindAddr, Global, IdSpec, Proxy, Server, ServerOptions, TlsDefaults};
 use super::{check_name, ignored, Diagnostic, Diags, Ln};
 
@@ -68,6 +68,7 @@ pub(super) fn parse_bind(
     ln: &Ln<'_>,
     section: &str,
     g: &TlsDefaults,
+    experimental: bool,
     d: &mut Diags,
 ) -> Result<Bind, Diagnostic> {
     let text = ln.arg(1);
@@ -82,6 +83,7 @@ pub(super) fn parse_bind(
         accept_proxy: false,
         name: None,
         maxconn: None,
+        nbconn: None,
         proto_h2: false,
         id: None,
         mode: None,
@@ -94,6 +96,15 @@ pub(super) fn parse_bind(
         let p = parse_addr(one)
             .and_then(|p| p.require_port(one))
             .map_err(|e| ln.diag(format!("'bind' : {e}")))?;
+        let reverse = matches!(p.addr, Addr::Rhttp(_));
+        if reverse && !experimental {
+            return Err(ln.diag(format!(
+                "'bind' : Address '{one}' is experimental, must be allowed via a global 'expose-experimental-directives'"
+            )));
+        }
+        if !b.addrs.is_empty() && (reverse || b.is_reverse()) {
+            return Err(ln.diag("'bind' : Cannot mix reverse HTTP bind with others."));
+        }
         b.addrs.push(BindAddr {
             addr: p.addr,
             port_last: p.port_last,
@@ -105,6 +116,11 @@ pub(super) fn parse_bind(
         i += bind_option(&mut b, g, ln, i, &who, d)?;
     }
     super::tls::check_bind(&b.tls, ln, &who)?;
+    if b.is_reverse() && b.maxconn.is_some() {
+        return Err(ln.diag(format!(
+            "{who} : 'maxconn' option is not accepted for reverse HTTP (use 'nbconn')."
+        )));
+    }
     Ok(b)
 }
 
@@ -132,6 +148,25 @@ fn bind_option(
         "maxconn" => {
             b.maxconn = Some(ln.uint_at(i + 1, "bind maxconn")?);
             Ok(2)
+        }
+        "nbconn" => {
+            if !b.is_reverse() {
+                return Err(ln.diag(format!(
+                    "{who} : 'nbconn' : only valid for reverse HTTP listeners."
+                )));
+            }
+            if val.is_empty() {
+                return Err(ln.diag(format!("{who} : 'nbconn' : missing value.")));
+            }
+            match val.parse::<i64>() {
+                Ok(n) if n > 0 && n <= i64::from(u32::MAX) => {
+                    b.nbconn = Some(n as u32);
+                    Ok(2)
+                }
+                _ => Err(ln.diag(format!(
+                    "{who} : 'nbconn' : invalid value {val}, must be > 0."
+                ))),
+            }
         }
         "proto" => match val {
             "h2" => {
@@ -213,6 +248,12 @@ pub(super) fn parse_server(
     let addr = parse_addr(text)
         .and_then(|p| p.single_port(text))
         .map_err(|e| ln.diag(format!("{who} : {e}")))?;
+    if matches!(addr.addr, Addr::Rhttp(_)) {
+        // The public side of reverse HTTP (`attach-srv`): not yet.
+        return Err(ln.diag(format!(
+            "{who} : reverse HTTP servers ('rhttp@') are not supported by Sluice yet (only the edge side, 'bind rhttp@BACKEND/SERVER')."
+        )));
+    }
     let mut s = Server {
         place: ln.place(),
         name: name.to_string(),

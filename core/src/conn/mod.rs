@@ -144,6 +144,10 @@ pub struct Conn {
     pub linger_fe: Option<crate::proxy::ProxyId>,
     /// The applet carried instead of a mux (side [`ConnSide::App`]).
     pub(crate) app: Option<App>,
+    /// A reverse connection (`bind rhttp@`) opened for this listener and
+    /// not accepted yet (HAProxy's `conn->reverse.target` before the
+    /// accept): it has no session, and its closing rearms the listener.
+    pub rhttp: Option<ListenerId>,
 }
 
 impl Conn {
@@ -163,6 +167,7 @@ impl Conn {
             want: (false, false),
             linger_fe: None,
             app: None,
+            rhttp: None,
         }
     }
 
@@ -464,6 +469,10 @@ impl Engine {
             // The stream learns it once the TLS handshake is over.
             return self.tls_pump(now, c);
         }
+        if conn.rhttp.is_some() {
+            // A reverse connection: its preface and SETTINGS go out.
+            return self.conn_update_interest(c);
+        }
         for sid in conn.mux.streams() {
             self.back_connected(now, sid);
             self.process_stream(now, sid);
@@ -476,7 +485,16 @@ impl Engine {
         };
         let sock = conn.sock;
         let streams = conn.mux.streams();
+        let rhttp = conn.rhttp;
         self.free_sock(sock);
+        if let Some(l) = rhttp {
+            // A reverse connection refused: forgotten, retried later.
+            self.timers.arm(TimerKey::ConnHs(c), None);
+            if let Some(conn) = self.conns.remove(c) {
+                self.pool_release(conn.hs);
+            }
+            return self.rhttp_preconn_freed(now, l, c);
+        }
         for sid in streams {
             self.sc_conn_connect_error(now, sid, err);
         }
@@ -548,6 +566,9 @@ impl Engine {
         self.pool.cancel(BufWaiter::Conn(c));
         self.close_sock(conn.sock, how);
         self.pool_release(conn.hs);
+        if let Some(l) = conn.rhttp {
+            self.rhttp_preconn_freed(now, l, c);
+        }
     }
 
     /// A lingering close (HAProxy's shutdown-then-drain of a client

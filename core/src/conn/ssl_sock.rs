@@ -208,6 +208,7 @@ impl Engine {
             return;
         };
         match conn.side {
+            ConnSide::Front if conn.rhttp.is_some() => self.rhttp_tls_done(now, c),
             ConnSide::Front => {
                 self.timers.arm(TimerKey::ConnHs(c), None);
                 if let Some(sess) = conn.session {

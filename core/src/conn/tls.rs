@@ -776,6 +776,14 @@ pub struct SrvCtx {
     crt: Option<(String, Arc<ClientCert>)>,
 }
 
+impl SrvCtx {
+    /// `alpn h2` exactly: the server is spoken to in HTTP/2 (what a
+    /// reverse HTTP bind requires, as HAProxy's `rhttp_bind_listener`).
+    pub fn alpn_is_h2_only(&self) -> bool {
+        self.config.alpn_protocols == [b"h2".to_vec()]
+    }
+}
+
 /// A provider restricted to the configured suites, in the configured
 /// order (the server's preference on a `bind` line, as HAProxy's
 /// `SSL_OP_CIPHER_SERVER_PREFERENCE`), and to the configured key exchange

@@ -462,6 +462,7 @@ fn resolve_addr(addr: &Addr, resolve: Resolver<'_>) -> Result<SocketAddr, String
 fn listen_addr(addr: &Addr, resolve: Resolver<'_>) -> Result<ListenAddr, String> {
     match addr {
         Addr::Fd(n) => Ok(ListenAddr::Fd(*n)),
+        Addr::Rhttp(name) => Ok(ListenAddr::Rhttp(name.clone())),
         a => resolve_addr(a, resolve).map(ListenAddr::Tcp),
     }
 }
@@ -639,6 +640,7 @@ impl Engine {
         e.build_proxies(cfg, resolve)?;
         let now = e.now;
         e.checks_start(now);
+        e.rhttp_start(now);
         Ok(e)
     }
 
@@ -767,6 +769,16 @@ impl Engine {
                             line: b.place.line,
                             message: format!("'bind' : {m}"),
                         })?;
+                    let rhttp = match &a.addr {
+                        Addr::Rhttp(name) => Some(self.rhttp_target(p, name, b.nbconn).map_err(
+                            |m| StartError {
+                                file: b.place.file.clone(),
+                                line: b.place.line,
+                                message: format!("'bind rhttp@{name}' : {m}"),
+                            },
+                        )?),
+                        _ => None,
+                    };
                     let luid = b.id.unwrap_or_else(|| {
                         while taken.contains(&next_luid) {
                             next_luid += 1;
@@ -787,6 +799,12 @@ impl Engine {
                     li.maxconn = b.maxconn;
                     li.luid = luid;
                     li.tls = tls.clone();
+                    if let Some(rx) = rhttp {
+                        // `nbconn` is the listener's `maxconn` (HAProxy
+                        // sets one from the other).
+                        li.maxconn = Some(rx.nbconn);
+                        li.rhttp = Some(Box::new(rx));
+                    }
                     if let Some(f) = self.proxies[i].fe.as_mut() {
                         f.listeners.push(l);
                     }
@@ -794,6 +812,43 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// The server a `bind rhttp@BACKEND/SERVER` dials (HAProxy's
+    /// `rhttp_bind_listener` checks, with its messages).
+    fn rhttp_target(
+        &self,
+        fe: &cfgparse::Proxy,
+        name: &str,
+        nbconn: Option<u32>,
+    ) -> Result<crate::listener::rhttp::RhttpRx, String> {
+        if fe.mode != cfgparse::Mode::Http {
+            return Err("reverse HTTP needs 'mode http' (its connections speak HTTP/2).".into());
+        }
+        let Some((be_name, srv_name)) = name.split_once('/').filter(|(_, s)| !s.is_empty()) else {
+            return Err(format!("Invalid server name: '{name}'."));
+        };
+        let be = self
+            .backend_by_name(be_name)
+            .ok_or_else(|| format!("No such backend: '{name}'."))?;
+        let b = self.proxies[be].be.as_ref().expect("a backend");
+        let idx = b
+            .servers
+            .iter()
+            .position(|s| s.cfg.name == srv_name)
+            .ok_or_else(|| format!("No such server: '{be_name}/{srv_name}'."))?;
+        let cfg = &b.servers[idx].cfg;
+        let alpn_h2 = cfg.tls.as_ref().is_some_and(|t| t.alpn_is_h2_only());
+        if !cfg.proto_h2 && !alpn_h2 {
+            return Err(format!(
+                "Cannot reverse connect with server '{name}' unless HTTP/2 is activated on it with either proto or alpn keyword."
+            ));
+        }
+        Ok(crate::listener::rhttp::RhttpRx::new(
+            crate::backend::server::ServerId::new(be, idx),
+            name.to_string(),
+            nbconn.unwrap_or(1),
+        ))
     }
 
     fn build_backend(

@@ -50,6 +50,20 @@ impl Engine {
                 }
             }
         }
+        for (i, li) in self.listeners.iter().enumerate() {
+            let Some(rx) = &li.rhttp else { continue };
+            if let Some(c) = rx.pend_conn {
+                assert_eq!(
+                    self.conns.get(c).and_then(|x| x.rhttp),
+                    Some(crate::sock::ListenerId(i as u32)),
+                    "a reverse listener's pending connection is gone or not its own"
+                );
+            }
+            assert!(
+                li.nbconn <= rx.nbconn,
+                "a reverse listener above its nbconn"
+            );
+        }
         let mut lingering = 0;
         for (id, c) in self.conns.iter() {
             if c.app.is_some() {
@@ -57,13 +71,37 @@ impl Engine {
                 continue;
             }
             buffers += usize::from(!c.hs.is_null());
-            // Until reverse connections (issue 10), the client side is
-            // what listeners accepted and the server side what was dialed.
+            // The client side is what listeners accepted, and the
+            // connections of reverse listeners (`rhttp@`), which Sluice
+            // dialed; the server side is what was dialed.
+            let reverse = c.rhttp.is_some()
+                || c.session
+                    .and_then(|s| self.sessions.get(s))
+                    .is_some_and(|se| self.listeners[se.listener.0 as usize].rhttp.is_some());
             assert_eq!(
-                matches!(c.origin, crate::conn::Origin::Accepted(_)),
+                matches!(c.origin, crate::conn::Origin::Accepted(_)) || reverse,
                 c.side == ConnSide::Front,
                 "connection origin and side disagree"
             );
+            if let Some(l) = c.rhttp {
+                // A pending reverse connection: its listener's only one,
+                // without a session, its new streams held.
+                let rx = self.listeners[l.0 as usize].rhttp.as_ref();
+                assert_eq!(
+                    rx.and_then(|rx| rx.pend_conn),
+                    Some(id),
+                    "a reverse connection its listener does not know"
+                );
+                assert!(
+                    c.session.is_none(),
+                    "a reverse connection with a session before its accept"
+                );
+                #[cfg(not(feature = "mutants"))]
+                assert!(
+                    c.mux.h2().is_none_or(|h| h.hold_new_streams),
+                    "a reverse connection reads requests before its accept"
+                );
+            }
             if c.flags.contains(crate::conn::CoFlags::DRAINING) {
                 lingering += 1;
                 assert!(

@@ -154,6 +154,8 @@ pub(crate) enum TimerKey {
     /// `hard-stop-after`: the end of a soft stop's wait for live
     /// connections.
     HardStop,
+    /// The task of a reverse listener (`bind rhttp@`, `rhttp_process`).
+    Rhttp(ListenerId),
 }
 
 /// How the process is stopping.
@@ -484,11 +486,15 @@ impl Engine {
             let keep = mode == StopMode::Soft && matches!(l.kind, ListenerKind::Stats { .. });
             if l.active && !keep {
                 l.active = false;
-                self.actions.push_back(Action::Unlisten {
-                    listener: ListenerId(i as u32),
-                });
+                // A reverse listener has no socket.
+                if l.rhttp.is_none() {
+                    self.actions.push_back(Action::Unlisten {
+                        listener: ListenerId(i as u32),
+                    });
+                }
             }
         }
+        self.rhttp_stop(now);
         match mode {
             StopMode::Hard => self.close_all(),
             StopMode::Soft => {
@@ -891,6 +897,7 @@ impl Engine {
             TimerKey::Check(srv) => self.check_timer(now, srv),
             TimerKey::IdlePurge(srv) => self.idle_purge(now, srv),
             TimerKey::Warmup(srv) => self.warmup_timer(now, srv),
+            TimerKey::Rhttp(l) => self.rhttp_timer(now, l),
             TimerKey::HardStop => {
                 if self.stopping == Some(StopMode::Soft) {
                     self.log(

@@ -131,13 +131,19 @@ impl Engine {
 
     /// Demux what was received, run the streams, then close, re-arm the
     /// timer and update the interest.
-    fn h2_process(&mut self, now: Time, c: Id<Conn>) {
+    pub(crate) fn h2_process(&mut self, now: Time, c: Id<Conn>) {
         if let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2_mut()) {
             h.demux();
             if h.glitch_killed {
                 // Counted once: nothing is demuxed after the error.
                 h.glitch_killed = false;
                 self.h2_glitch_kills += 1;
+            }
+        }
+        if self.conns.get(c).is_some_and(|x| x.rhttp.is_some()) && self.rhttp_check_ready(now, c) {
+            // A reverse connection just accepted: the streams it held.
+            if let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2_mut()) {
+                h.demux();
             }
         }
         self.h2_run(now, c);

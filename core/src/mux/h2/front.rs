@@ -450,6 +450,34 @@ impl H2c {
         h
     }
 
+    /// An active reverse connection (`bind rhttp@`, HAProxy's preconnect
+    /// in `proto_rhttp.c`): Sluice opened the TCP connection, so it sends
+    /// the client preface and its SETTINGS first, as the backend mux does
+    /// before HAProxy reverses it (`h2_conn_reverse`), and then serves the
+    /// requests the peer (the public node) sends on odd streams. New
+    /// streams are held ([`H2Conn::hold_new_streams`], HAProxy's
+    /// `H2_CF_DEM_TOOMANY` while `conn_reverse_in_preconnect`) until the
+    /// listener accepts the connection: no session may see a request
+    /// before it exists.
+    pub fn new_reverse_active(limits: H2Limits) -> H2c {
+        let mut h = H2Conn::with_side(
+            H2cState::Frames,
+            Front { limits },
+            BTreeMap::new(),
+            limits.max_header_list,
+        );
+        h.glitches_threshold = limits.glitches_threshold;
+        h.streams_hard_limit = limits.max_concurrent_streams;
+        h.tx.extend_from_slice(crate::http::h2::frame::PREFACE);
+        h.send_settings(Settings {
+            max_concurrent_streams: Some(limits.max_concurrent_streams),
+            enable_push: false,
+            ..Settings::default()
+        });
+        h.hold_new_streams = true;
+        h
+    }
+
     /// Streams open (not reset): those `max_concurrent_streams` counts.
     pub fn active_streams(&self) -> usize {
         self.streams.values().filter(|s| !s.reset).count()

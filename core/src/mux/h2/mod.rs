@@ -199,6 +199,10 @@ pub struct H2Conn<S: Side> {
     pub last_sid: Option<u32>,
     /// PING / SETTINGS answered since `tx` was last empty.
     ctrl_answers: u32,
+    /// A HEADERS frame opening a new stream is left unread (with all that
+    /// follows it) while set: an active reverse connection not accepted by
+    /// its listener yet (HAProxy's `H2_CF_DEM_TOOMANY` during preconnect).
+    pub hold_new_streams: bool,
     /// What only this side knows.
     pub side: S,
 }
@@ -236,6 +240,7 @@ impl<S: Side> H2Conn<S> {
             streams_hard_limit: 100,
             last_sid: None,
             ctrl_answers: 0,
+            hold_new_streams: false,
             side,
         }
     }
@@ -380,6 +385,9 @@ impl<S: Side> H2Conn<S> {
     /// error resets that stream, a connection error sends GOAWAY.
     fn demux_frames(&mut self, mut pos: usize) {
         while self.state != H2cState::Error {
+            if self.hold_new_streams && self.opens_stream(&self.rx[pos..self.rx_len]) {
+                break;
+            }
             let rx = std::mem::take(&mut self.rx);
             let status = self.dec.decode(&rx[pos..self.rx_len]);
             let (res, used) = match status {
@@ -419,6 +427,16 @@ impl<S: Side> H2Conn<S> {
         if self.conn_owed >= CONN_CREDIT_BATCH {
             self.credit_conn();
         }
+    }
+
+    /// Whether the frame at the start of `rx` is a HEADERS frame opening
+    /// a stream (an id above any seen), outside a field block.
+    fn opens_stream(&self, rx: &[u8]) -> bool {
+        if rx.len() < FRAME_HEADER_LEN || self.dec.in_field_block() {
+            return false;
+        }
+        let id = u32::from_be_bytes([rx[5], rx[6], rx[7], rx[8]]) & 0x7fff_ffff;
+        rx[3] == frame::FrameType::HEADERS.0 && id > self.max_id
     }
 
     fn handle_frame(&mut self, f: Frame<'_>) -> Result<(), H2Error> {

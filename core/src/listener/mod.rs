@@ -13,8 +13,11 @@
 //! of a listener was accepted, but a reverse connection (HAProxy's
 //! `rhttp@`, issue 10) is dialed by the engine and still belongs to a
 //! listener, as a client-side connection of its frontend. How a listener
-//! receives (`struct receiver`'s protocol) is its [`ListenAddr`]: TCP or
-//! unix today, a reverse address with issue 10.
+//! receives (`struct receiver`'s protocol) is its [`ListenAddr`]: TCP,
+//! unix, an inherited descriptor, or a reverse address
+//! ([`ListenAddr::Rhttp`], [`rhttp`]), which the driver never sees.
+
+pub mod rhttp;
 
 use crate::engine::Engine;
 use crate::sock::{Action, ListenAddr, ListenerId};
@@ -61,6 +64,8 @@ pub(crate) struct Listener {
     pub nbconn: u32,
     /// Accepting is paused (a `maxconn` is reached).
     pub paused: bool,
+    /// `bind rhttp@BACKEND/SERVER`: the engine opens the connections.
+    pub rhttp: Option<Box<rhttp::RhttpRx>>,
 }
 
 impl Engine {
@@ -79,9 +84,14 @@ impl Engine {
             tls: None,
             nbconn: 0,
             paused: false,
+            rhttp: None,
         });
-        self.actions
-            .push_back(Action::Listen { listener: id, addr });
+        // A reverse address has no socket: the engine dials instead
+        // (started by `Engine::rhttp_enable` once built).
+        if !matches!(addr, ListenAddr::Rhttp(_)) {
+            self.actions
+                .push_back(Action::Listen { listener: id, addr });
+        }
         id
     }
 
@@ -100,6 +110,7 @@ impl Engine {
             .as_ref()
             .is_some_and(|f| f.maxconn.is_some_and(|m| f.feconn >= m));
         let stopping = self.stopping.is_some();
+        let mut changed = Vec::new();
         for (i, l) in self.listeners.iter_mut().enumerate() {
             let ListenerKind::Frontend { proxy } = l.kind else {
                 continue;
@@ -110,12 +121,30 @@ impl Engine {
             let full =
                 global_full || (proxy == fe && fe_full) || l.maxconn.is_some_and(|m| l.nbconn >= m);
             let id = ListenerId(i as u32);
+            let reverse = l.rhttp.is_some();
             if full && !l.paused {
                 l.paused = true;
-                self.actions.push_back(Action::Pause { listener: id });
+                if reverse {
+                    changed.push((id, false));
+                } else {
+                    self.actions.push_back(Action::Pause { listener: id });
+                }
             } else if !full && l.paused && !stopping {
                 l.paused = false;
-                self.actions.push_back(Action::Resume { listener: id });
+                if reverse {
+                    changed.push((id, true));
+                } else {
+                    self.actions.push_back(Action::Resume { listener: id });
+                }
+            }
+        }
+        // Reverse listeners stop or resume dialing instead.
+        let now = self.now;
+        for (id, on) in changed {
+            if on {
+                self.rhttp_enable(now, id);
+            } else {
+                self.rhttp_disable(id);
             }
         }
     }
