@@ -92,6 +92,16 @@ impl RhttpRx {
 }
 
 impl Engine {
+    /// Connections opened by every reverse listener so far (tests, the
+    /// simulator's reconnect-rate oracle).
+    pub fn rhttp_attempts(&self) -> u64 {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.rhttp.as_ref())
+            .map(|rx| rx.attempts)
+            .sum()
+    }
+
     fn rhttp_rx(&mut self, l: ListenerId) -> Option<&mut RhttpRx> {
         self.listeners
             .get_mut(l.0 as usize)

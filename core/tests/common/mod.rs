@@ -233,6 +233,12 @@ impl World {
             splice,
             ..Default::default()
         };
+        Self::with_options(text, opts)
+    }
+
+    /// An engine with these options (a mutant, for one).
+    pub fn with_options(text: &str, opts: EngineOptions) -> World {
+        let splice = opts.splice;
         let engine = testkit::engine_from_text("test.cfg", text, opts);
         let dopts = DriverOptions {
             splice,
