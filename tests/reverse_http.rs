@@ -354,3 +354,92 @@ fn soft_stop_of_the_edge_drains_with_goaway() {
     );
     assert_eq!(get(pub_port).0, 503);
 }
+
+#[test]
+fn tls_with_client_certificates_and_named_edges() {
+    let Some(h3) = haproxy3_or_skip("tls_with_client_certificates_and_named_edges") else {
+        return;
+    };
+    if !common::tool_or_skip("openssl", "tls_with_client_certificates_and_named_edges") {
+        return;
+    }
+    let dir = TempDir::new("rhttp-tls");
+    common::make_ca(dir.path(), "ca");
+    common::make_leaf(
+        dir.path(),
+        "ca",
+        &dir.join("public.pem"),
+        &["public.test"],
+        "ec",
+    );
+    common::make_leaf(dir.path(), "ca", &dir.join("edge1.pem"), &["edge1"], "ec");
+    let ports = free_ports(3);
+    let (pub_port, priv_port, app_port) = (ports[0], ports[1], ports[2]);
+    let _app = TestServer::start(app_port, app);
+    let d = dir.path().display();
+    // The public node trusts edges by their client certificate and names
+    // each connection by its subject's CN; a request picks an edge by name.
+    let public_cfg = format!(
+        "{}    expose-experimental-directives
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend pub
+    bind 127.0.0.1:{pub_port}
+    use_backend be-reverse
+frontend priv
+    bind 127.0.0.1:{priv_port} ssl crt {d}/public.pem verify required ca-file {d}/ca.pem alpn h2
+    tcp-request session attach-srv be-reverse/dev name ssl_c_s_dn(CN)
+backend be-reverse
+    server dev rhttp@ ssl sni req.hdr(x-name) verify none
+",
+        global_section(&dir.join("public.sock"), "")
+    );
+    let _public = start_public(&h3, &dir, "public", &public_cfg);
+    let edge_cfg = format!(
+        "{}    expose-experimental-directives
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind rhttp@pre/srv
+    use_backend be
+backend pre
+    server srv 127.0.0.1:{priv_port} ssl crt {d}/edge1.pem ca-file {d}/ca.pem verify required sni str(public.test) alpn h2
+backend be
+    server app 127.0.0.1:{app_port}
+",
+        global_section(&dir.join("edge.sock"), "")
+    );
+    let edge = Sluice::run(&dir, "edge", &edge_cfg);
+    let get_named = |name: &str| -> u16 {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", pub_port)) else {
+            return 0;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = write!(
+            s,
+            "GET / HTTP/1.1\r\nhost: pub\r\nx-name: {name}\r\nconnection: close\r\n\r\n"
+        );
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out.split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0)
+    };
+    let ok = poll(Duration::from_secs(5), Duration::from_millis(50), || {
+        (get_named("edge1") == 200).then_some(())
+    });
+    assert!(ok.is_some(), "no 200 for edge1 over TLS\n{}", edge.log());
+    assert_eq!(get_named("edge2"), 503, "a name no edge has");
+    assert_eq!(get_named("edge1"), 200);
+}

@@ -6,102 +6,12 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
 
 const SEC: Duration = Duration::from_secs(1);
-
-/// Runs `openssl` with `args` in `dir`; panics when it fails.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA (`<ca>.pem`, `<ca>.key`).
-fn make_ca(dir: &Path, ca: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &format!("{ca}.key"),
-            "-out",
-            &format!("{ca}.pem"),
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN=Sluice test {ca}"),
-        ],
-    );
-}
-
-/// A leaf certificate for `names` signed by `ca`, with its key in the
-/// same PEM file (HAProxy's `crt` format): `<out>`. `key`: `ec` or `rsa`.
-fn make_leaf(dir: &Path, ca: &str, out: &Path, names: &[&str], key: &str) {
-    let tag = out.file_stem().unwrap().to_string_lossy().to_string();
-    let newkey = if key == "rsa" { "rsa:2048" } else { "ec" };
-    let mut args = vec!["req", "-newkey", newkey, "-nodes", "-keyout"];
-    let k = format!("{tag}.key.tmp");
-    let csr = format!("{tag}.csr");
-    args.extend([k.as_str(), "-out", csr.as_str(), "-subj"]);
-    let subj = format!("/CN={}", names[0]);
-    args.push(&subj);
-    if key != "rsa" {
-        args.splice(3..3, ["-pkeyopt", "ec_paramgen_curve:prime256v1"]);
-    }
-    openssl(dir, &args);
-    let ext = format!("{tag}.ext");
-    let san: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
-    write_file(
-        &dir.join(&ext),
-        &format!("subjectAltName={}\n", san.join(",")),
-    );
-    let crt = format!("{tag}.crt.tmp");
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &format!("{ca}.pem"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-out",
-            &crt,
-            "-days",
-            "2",
-            "-extfile",
-            &ext,
-        ],
-    );
-    let pem = std::fs::read_to_string(dir.join(&crt)).unwrap()
-        + &std::fs::read_to_string(dir.join(&k)).unwrap();
-    write_file(out, &pem);
-    for f in [k, csr, ext, crt] {
-        let _ = std::fs::remove_file(dir.join(f));
-    }
-}
 
 /// The certificates of these tests: CA `ca`; in `<dir>/certs/`, an ECDSA
 /// certificate for `a.test` (loaded first: the default) and an RSA one for
