@@ -601,3 +601,80 @@ fn h2_server_reuse_side_by_side() {
         assert_eq!(sl_seen, ha_seen, "{reuse}: Sluice and HAProxy differ");
     }
 }
+
+/// A server that ends each connection with a graceful GOAWAY after three
+/// streams (the `h2` crate: GOAWAY 2^31-1, PING, then GOAWAY with the
+/// last stream it took), under load on multiplexed connections
+/// (`http-reuse always`): the streams the server did not take are not
+/// lost, they go to another connection. Side by side with HAProxy 2.6:
+/// the same number of failed requests (none).
+#[test]
+fn h2_server_goaway_under_load_side_by_side() {
+    let t = "h2_server_goaway_under_load_side_by_side";
+    if !haproxy_or_skip(t) {
+        return;
+    }
+    let dir = TempDir::new("h2be_goaway");
+    let p = free_ports(4);
+    let (ha_origin, sl_origin) = (p[2], p[3]);
+    let ha_counts = start_counting_origin(ha_origin, Some(3));
+    let sl_counts = start_counting_origin(sl_origin, Some(3));
+    let load = |port: u16| -> usize {
+        let handles: Vec<_> = (0..8)
+            .map(|c| {
+                std::thread::spawn(move || {
+                    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                    s.set_read_timeout(Some(10 * SEC)).unwrap();
+                    let mut failed = 0;
+                    for i in 0..4 {
+                        let path = format!("/slow/50?{c}-{i}");
+                        let (st, body) = keepalive_get(&mut s, &path);
+                        if st == 0 {
+                            // The proxy closed: a new client connection.
+                            s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                            s.set_read_timeout(Some(10 * SEC)).unwrap();
+                        }
+                        failed += usize::from(st != 200 || body != "ok /slow/50");
+                    }
+                    failed
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    };
+    let ha = HaRun::start(
+        &dir,
+        "ha",
+        &reuse_config(&dir.join("ha.sock"), p[0], ha_origin, "always"),
+    );
+    let t0 = std::time::Instant::now();
+    let ha_failed = load(p[0]);
+    let ha_time = t0.elapsed();
+    drop(ha);
+    let sl = Sluice::run(
+        &dir,
+        "sl",
+        &reuse_config(&dir.join("sl.sock"), p[1], sl_origin, "always"),
+    );
+    let t0 = std::time::Instant::now();
+    let sl_failed = load(p[1]);
+    let sl_time = t0.elapsed();
+    println!("haproxy took {ha_time:?}, sluice {sl_time:?}");
+    sl.assert_drained(5 * SEC);
+    use std::sync::atomic::Ordering::SeqCst;
+    let seen = |c: &Counts| (c.conns.load(SeqCst), c.streams.load(SeqCst));
+    println!(
+        "haproxy: failed {ha_failed}, origin (conns, streams) {:?}; sluice: failed {sl_failed}, {:?}",
+        seen(&ha_counts),
+        seen(&sl_counts)
+    );
+    // Several connections were needed, every request reached the origin.
+    assert!(seen(&sl_counts).0 >= 2, "{:?}", seen(&sl_counts));
+    assert_eq!(seen(&sl_counts).1, 32, "{:?}", seen(&sl_counts));
+    assert_eq!(sl_failed, 0, "requests lost to the GOAWAY");
+    assert_eq!(sl_failed, ha_failed);
+    // One difference: Sluice opens no stream after the first (graceful,
+    // 2^31-1) GOAWAY, as RFC 9113 §6.8 asks, so it needs more
+    // connections than HAProxy 2.6, which goes on until the final GOAWAY.
+    assert!(seen(&sl_counts).0 >= seen(&ha_counts).0);
+}

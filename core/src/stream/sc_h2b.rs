@@ -71,6 +71,24 @@ impl Engine {
         self.h2b_conn_update(now, c);
     }
 
+    /// Stream `sid`, whose request the server never saw, leaves server
+    /// connection `c` and goes back to the assigned state: it takes a
+    /// slot on another connection (available, idle or new) to the same
+    /// server.
+    fn h2b_stream_redispatch(&mut self, now: Time, c: Id<Conn>, sid: Id<Stream>) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        s.scb.sedesc.conn = None;
+        s.scb.state = ScState::Ass;
+        s.scb.exp = None;
+        s.res.rex = None;
+        s.req.wex = None;
+        self.h2b_stream_detach(now, c, sid);
+        self.release_server_slot(sid);
+        self.process_stream(now, sid);
+    }
+
     /// Whether H2 server connection `c` may take no new stream ever: it
     /// failed, is not (or no longer) connected, or the server said GOAWAY.
     pub(crate) fn h2b_conn_dead(&self, c: Id<Conn>) -> bool {
@@ -80,8 +98,7 @@ impl Engine {
         let Some(h) = conn.mux.h2b() else {
             return true;
         };
-        h.peer_goaway
-            || h.state == crate::mux::h2::H2cState::Error
+        !h.takes_new_streams()
             || conn.flags.intersects(
                 CoFlags::ERROR | CoFlags::SOCK_RD_SH | CoFlags::SOCK_WR_SH | CoFlags::WAIT_L4_CONN,
             )
@@ -291,6 +308,17 @@ impl Engine {
             .is_some_and(|s| s.scb.state == ScState::Est && s.scb.sedesc.conn == Some(c));
         if !est {
             return Some(false);
+        }
+        // A stream whose HEADERS never went, on a connection that takes
+        // no new stream (GOAWAY, failure): the server did not process it,
+        // another connection carries it (HAProxy's retry of the streams a
+        // GOAWAY left unprocessed).
+        let stuck = !h.takes_new_streams();
+        if h.by_key_ref(key)
+            .is_some_and(|s| s.unprocessed() && (stuck || s.fail.is_some()))
+        {
+            self.h2b_stream_redispatch(now, c, sid);
+            return self.conns.get(c).map(|_| true);
         }
         let mut progress = false;
         // Response bytes into the channel.

@@ -125,6 +125,13 @@ impl H2bs {
         self.res == ResSt::Done && self.rxbuf.is_empty()
     }
 
+    /// Nothing of the request went to the server, which so never
+    /// processed it (HEADERS not sent), and we did not refuse it
+    /// ourselves: another connection may carry it.
+    pub fn unprocessed(&self) -> bool {
+        !self.opened && !matches!(self.fail, Some(H2bFail::Protocol(_)))
+    }
+
     /// The request ended (END_STREAM sent).
     pub fn req_complete(&self) -> bool {
         matches!(self.req, ReqSt::Done)
@@ -503,13 +510,24 @@ impl H2b {
     /// (`h2_avail_streams`): none after a GOAWAY from the server, an
     /// error, or once the stream ids run out.
     pub fn avail_streams(&self) -> usize {
-        if self.peer_goaway || self.state == H2cState::Error || self.side.next_id >= (1 << 31) - 1 {
+        if !self.takes_new_streams() {
             return 0;
         }
         let ids_left = (((1u32 << 31) - 1 - self.side.next_id) / 2) as usize;
         (self.streams_limit() as usize)
             .saturating_sub(self.nb_streams())
             .min(ids_left)
+    }
+
+    /// Whether a new stream may still be opened: no error, the stream ids
+    /// not exhausted, no GOAWAY from the server. Even a graceful one
+    /// (last-stream-id 2^31-1) stops new streams: RFC 9113 §6.8 says
+    /// initiating further requests is prohibited then, while HAProxy 2.6
+    /// goes on opening streams up to its last-stream-id (its
+    /// `h2_avail_streams`), which the final GOAWAY may then leave
+    /// unprocessed (docs/http2.md).
+    pub fn takes_new_streams(&self) -> bool {
+        self.state != H2cState::Error && self.side.next_id < (1 << 31) - 1 && !self.peer_goaway
     }
 
     /// Creates a stream (`h2c_bck_stream_new`) and returns its key; its
@@ -688,7 +706,7 @@ impl H2b {
         loop {
             let error = self.state == H2cState::Error;
             let room = self.tx_room();
-            let goaway = self.peer_goaway;
+            let goaway = !self.takes_new_streams();
             // A new stream waits while the server's limit is reached.
             let full = self.open_streams() as u64
                 >= u64::from(self.peer.max_concurrent_streams.unwrap_or(u32::MAX));
@@ -704,7 +722,7 @@ impl H2b {
             match &mut s.req {
                 ReqSt::Done => return out.len(),
                 ReqSt::Head => {
-                    if full || goaway || next_id >= 1 << 31 {
+                    if full || goaway {
                         // The server takes no stream now.
                         return used;
                     }
@@ -1218,6 +1236,16 @@ mod tests {
         assert!(h.avail_streams() > 0);
         let mut f = Vec::new();
         Settings::default().encode(&mut f);
+        // Even a graceful GOAWAY (2^31-1) stops new streams (§6.8).
+        Frame::GoAway {
+            last_stream_id: (1 << 31) - 1,
+            code: ErrorCode::NO_ERROR,
+            debug: &[],
+        }
+        .encode(&mut f);
+        feed(&mut h, &f);
+        assert!(h.avail_streams() == 0 && !h.takes_new_streams());
+        let mut f = Vec::new();
         Frame::GoAway {
             last_stream_id: a,
             code: ErrorCode::NO_ERROR,
