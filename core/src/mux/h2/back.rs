@@ -16,18 +16,20 @@
 //!                        DATA ──(chunked if no content-length)──> rxbuf
 //! ```
 //!
-//! The stream table holds [`H2bs`] streams, each with its id (odd,
-//! increasing in the order streams are created) and its engine stream.
-//! Today the glue (`stream::sc_h2b`) creates one stream per connection
-//! (id [`STREAM_ID`]) and the connection is not reused; the table, the
-//! GOAWAY handling (every stream above the server's last-stream-id
-//! fails as not processed) and the per-stream operations are those of a
-//! connection carrying several. Invariants: a stream's id is given when
-//! the stream is created and HEADERS go out in that order (ids must rise
-//! on the wire: with several streams, the next step gives the id when
-//! HEADERS are sent, as HAProxy does); a stream stays in the table after
-//! its engine stream detached, until the connection closes; a failure is
-//! recorded once per stream ([`H2bs::fail`]) and reported once.
+//! The stream table holds [`H2bs`] streams, each named by its `key` and
+//! carrying its engine stream; a stream gets its wire id (odd, rising)
+//! when its HEADERS go out, so ids rise on the wire whatever order the
+//! streams were created in, as HAProxy does. The glue (`stream::sc_h2b`)
+//! attaches several engine streams to one connection, up to
+//! [`H2b::streams_limit`] (the server's SETTINGS_MAX_CONCURRENT_STREAMS
+//! capped by our own `tune.h2.max-concurrent-streams`), and the engine
+//! reuses the connection (`backend`: the available list and the idle
+//! pool). Invariants: a stream takes a slot from its creation until its
+//! engine stream detaches, then leaves the table (reset with CANCEL if
+//! unfinished), and frames for it are ignored; no stream is opened after
+//! a GOAWAY from the server (every opened stream above its
+//! last-stream-id fails as not processed); a failure is recorded once per
+//! stream ([`H2bs::fail`]) and reported once.
 
 use super::{
     is_conn_specific, parse_clen, put_field, valid_field, BodyStep, H2Conn, H2cState, RxFlow, Side,
@@ -488,6 +490,11 @@ impl H2b {
     /// (`tune.h2.max-concurrent-streams`, at least 1).
     pub fn set_own_limit(&mut self, limit: u32) {
         self.side.own_limit = limit.max(1);
+    }
+
+    /// Our own limit of streams at once.
+    pub fn own_limit(&self) -> u32 {
+        self.side.own_limit
     }
 
     /// Streams this connection may carry at once (`h2c->streams_limit`):
