@@ -28,6 +28,16 @@ impl<T> Id<T> {
     pub fn as_u64(self) -> u64 {
         (u64::from(self.gen) << 32) | u64::from(self.idx)
     }
+
+    /// A handle of slot `idx` not from an arena, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(idx: u32) -> Id<T> {
+        Id {
+            idx,
+            gen: 0,
+            _t: PhantomData,
+        }
+    }
 }
 
 impl<T> Clone for Id<T> {

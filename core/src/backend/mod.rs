@@ -576,7 +576,9 @@ impl Engine {
         // `proto h2`: the server mux speaks HTTP/2 from the first byte
         // (an HTTP stream only: the configuration refuses it in TCP mode).
         if proto_h2 && self.streams[sid].txn.is_some() {
-            self.h2b_install(c, sid);
+            self.h2b_install(c);
+            self.h2b_attach(c, sid);
+            self.h2b_set_owner(c, sid);
         }
         let s = &mut self.streams[sid];
         s.flags |= SfFlags::CURR_SESS;
@@ -619,6 +621,12 @@ impl Engine {
         s.scb.state = ScState::Est;
         s.scb.exp = None;
         s.t_connect = s.conn_start.map(|t| now - t);
+        if let Some(c) = s.scb.sedesc.conn {
+            self.h2b_connected_avail(c);
+        }
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
         if let (Some(srv), sess) = (s.srv, s.sess) {
             if let Some(se) = self.sessions.get_mut(sess) {
                 se.last_srv = Some(srv);
@@ -661,7 +669,7 @@ impl Engine {
         let conn = s.scb.sedesc.conn.take();
         let (be, srv) = (s.be, s.srv);
         if let Some(c) = conn {
-            self.conn_close(now, c, CloseHow::Reset);
+            self.back_conn_drop(now, sid, c, CloseHow::Reset);
         }
         if let (Some(b), Some(srv)) = (self.proxies[be].be.as_mut(), srv) {
             b.servers[srv].econ += 1;
@@ -1047,6 +1055,112 @@ const IDLE_PURGE_MS: u64 = 5000;
 const IDLE_MAX_PER_SERVER: usize = 256;
 
 impl Engine {
+    /// Whether a new connection to `srv` for session `sess` is private to
+    /// it (HAProxy's `conn_set_private`): `http-reuse never`, or a PROXY
+    /// header, which speaks for its client.
+    fn conn_owner_for(
+        &self,
+        srv: ServerId,
+        sess: Id<crate::session::Session>,
+    ) -> Option<Id<crate::session::Session>> {
+        let p = &self.proxies[srv.be];
+        let never = p.http_reuse == crate::cfgparse::HttpReuse::Never;
+        let pp =
+            p.be.as_ref()
+                .is_some_and(|b| b.servers[srv].cfg.send_proxy.is_some());
+        (never || pp).then_some(sess)
+    }
+
+    /// Records the session that H2 server connection `c`, new for stream
+    /// `sid`, belongs to when it is private.
+    pub(crate) fn h2b_set_owner(&mut self, c: Id<Conn>, sid: Id<Stream>) {
+        let Some(ConnSide::Back { srv }) = self.conns.get(c).map(|x| x.side) else {
+            return;
+        };
+        let Some(sess) = self.streams.get(sid).map(|s| s.sess) else {
+            return;
+        };
+        let owner = self.conn_owner_for(srv, sess);
+        if let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2b_mut()) {
+            h.side.owner = owner;
+        }
+    }
+
+    /// Gives up a stream's server connection: an H2 one loses only this
+    /// stream ([`Engine::h2b_stream_detach`]; the others it carries go
+    /// on), any other is closed.
+    pub(crate) fn back_conn_drop(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        c: Id<Conn>,
+        how: CloseHow,
+    ) {
+        if self.conns.get(c).is_some_and(|x| x.mux.h2b().is_some()) {
+            self.h2b_stream_detach(now, c, sid);
+        } else {
+            self.conn_close(now, c, how);
+        }
+    }
+
+    /// A stream is established on H2 server connection `c` (new or
+    /// reused): HAProxy's `connect_server` puts it in the available list
+    /// when it has free slots and is private (the session's list) or
+    /// `http-reuse always` shares it; one that has no free slot leaves
+    /// the list.
+    fn h2b_connected_avail(&mut self, c: Id<Conn>) {
+        let Some(conn) = self.conns.get(c) else {
+            return;
+        };
+        let ConnSide::Back { srv } = conn.side else {
+            return;
+        };
+        let Some(h) = conn.mux.h2b() else {
+            return;
+        };
+        let (avail, owner) = (h.avail_streams(), h.side.owner);
+        let always = self.proxies[srv.be].http_reuse == crate::cfgparse::HttpReuse::Always;
+        if avail == 0 {
+            self.avail_conn_remove(srv, c);
+        } else if owner.is_some() || always {
+            self.avail_conn_add(srv, c, owner);
+        }
+    }
+
+    /// Adds `c` to the available list of `srv` unless it is there.
+    pub(crate) fn avail_conn_add(
+        &mut self,
+        srv: ServerId,
+        c: Id<Conn>,
+        owner: Option<Id<crate::session::Session>>,
+    ) {
+        let now = self.now;
+        if let Some(server) = self.server_mut(srv) {
+            if !server.per_thr.avail.iter().any(|a| a.conn == c) {
+                server.per_thr.avail.push(IdleConn {
+                    conn: c,
+                    owner,
+                    since: now,
+                });
+            }
+        }
+    }
+
+    /// Takes `c` out of the available list of `srv`, if there.
+    pub(crate) fn avail_conn_remove(&mut self, srv: ServerId, c: Id<Conn>) {
+        if let Some(server) = self.server_mut(srv) {
+            server.per_thr.avail.retain(|a| a.conn != c);
+        }
+    }
+
+    /// Whether `c` is in the idle pool of `srv`.
+    pub(crate) fn idle_pool_has(&self, srv: ServerId, c: Id<Conn>) -> bool {
+        self.proxies[srv.be]
+            .be
+            .as_ref()
+            .is_some_and(|b| b.servers[srv].per_thr.idle.iter().any(|ic| ic.conn == c))
+    }
+
     /// Puts a server connection whose response ended cleanly in its
     /// server's idle pool: private to `sess` with `http-reuse never`,
     /// shared otherwise. One purge timer per server, not per connection
@@ -1066,16 +1180,26 @@ impl Engine {
         if let Some(s) = conn.mux.rx_stream() {
             conn.mux.detach(s);
         }
+        let owner = self.conn_owner_for(srv, sess);
+        self.idle_conn_add_owned(now, c, owner);
+    }
+
+    /// [`Engine::idle_conn_add`] with the owner known (`None`: shared).
+    pub(crate) fn idle_conn_add_owned(
+        &mut self,
+        now: Time,
+        c: Id<Conn>,
+        owner: Option<Id<crate::session::Session>>,
+    ) {
+        let Some(ConnSide::Back { srv }) = self.conns.get(c).map(|x| x.side) else {
+            return;
+        };
         let be = srv.be;
-        let never = self.proxies[be].http_reuse == crate::cfgparse::HttpReuse::Never;
         let Some(b) = self.proxies[be].be.as_mut() else {
             return;
         };
         let server = &mut b.servers[srv];
-        // A connection that began with a PROXY header speaks for its
-        // client: never shared (HAProxy's `conn_set_private` for `pp_opts`).
-        let private = never || server.cfg.send_proxy.is_some();
-        let owner = private.then_some(sess);
+        let sess = owner;
         server.per_thr.idle.push_back(IdleConn {
             conn: c,
             owner,
@@ -1087,10 +1211,8 @@ impl Engine {
         } else {
             None
         };
-        if owner.is_some() {
-            if let Some(se) = self.sessions.get_mut(sess) {
-                se.priv_idle += 1;
-            }
+        if let Some(se) = sess.and_then(|o| self.sessions.get_mut(o)) {
+            se.priv_idle += 1;
         }
         if let Some(old) = evicted {
             self.idle_conn_forget(old);
@@ -1161,6 +1283,7 @@ impl Engine {
     /// turn).
     pub(crate) fn idle_conn_close(&mut self, now: Time, c: Id<Conn>) {
         if let Some(ConnSide::Back { srv }) = self.conns.get(c).map(|x| x.side) {
+            self.avail_conn_remove(srv, c);
             if let Some(server) = self.server_mut(srv) {
                 let idle = &mut server.per_thr.idle;
                 if let Some(pos) = idle.iter().position(|ic| ic.conn == c) {
@@ -1199,6 +1322,32 @@ impl Engine {
         }
     }
 
+    /// An available H2 connection to `srv` that session `sess` may use,
+    /// with stream `sid` attached to it: a shared one (unless `http-reuse
+    /// never`) or one private to `sess`. Entries that can take no stream
+    /// any more leave the list on the way.
+    fn avail_conn_take(
+        &mut self,
+        srv: ServerId,
+        sess: Id<crate::session::Session>,
+        sid: Id<Stream>,
+    ) -> Option<Id<Conn>> {
+        let never = self.proxies[srv.be].http_reuse == crate::cfgparse::HttpReuse::Never;
+        loop {
+            let server = self.server_mut(srv)?;
+            let ic = *server
+                .per_thr
+                .avail
+                .iter()
+                .find(|a| a.owner == Some(sess) || (a.owner.is_none() && !never))?;
+            if self.h2b_conn_dead(ic.conn) || !self.h2b_attach(ic.conn, sid) {
+                self.avail_conn_remove(srv, ic.conn);
+                continue;
+            }
+            return Some(ic.conn);
+        }
+    }
+
     /// Attaches an idle connection to a stream in ASS state instead of
     /// connecting. Returns whether it did.
     fn try_reuse(&mut self, now: Time, sid: Id<Stream>) -> bool {
@@ -1210,13 +1359,28 @@ impl Engine {
             return false;
         }
         let first = self.sessions.get(sess).is_none_or(|se| se.requests <= 1);
-        let Some(c) = self.idle_conn_take(srv, sess, first) else {
-            return false;
+        // An H2 connection with a free stream slot first (`avail_conns`,
+        // or the session's own), then an idle one.
+        let c = match self.avail_conn_take(srv, sess, sid) {
+            Some(c) => c,
+            None => {
+                let Some(c) = self.idle_conn_take(srv, sess, first) else {
+                    return false;
+                };
+                let Some(conn) = self.conns.get_mut(c) else {
+                    return false;
+                };
+                if conn.mux.h2b().is_some() {
+                    if !self.h2b_attach(c, sid) {
+                        self.idle_conn_close(now, c);
+                        return false;
+                    }
+                } else {
+                    conn.mux.attach(sid);
+                }
+                c
+            }
         };
-        let Some(conn) = self.conns.get_mut(c) else {
-            return false;
-        };
-        conn.mux.attach(sid);
         let b = self.proxies[be].be.as_mut().expect("backend");
         let server = &mut b.servers[srv];
         server.take_slot(self.now);

@@ -561,6 +561,11 @@ pub struct ServerCfg {
 pub struct SrvPerThr {
     /// Idle connections to this server, oldest first (`idle_conns`).
     pub idle: VecDeque<IdleConn>,
+    /// HTTP/2 connections to this server that carry streams and have
+    /// free stream slots (`avail_conns`), oldest first: a stream assigned
+    /// to the server takes a slot on one before anything else. Never also
+    /// in `idle`.
+    pub avail: Vec<IdleConn>,
 }
 
 /// A server at run time (HAProxy's `struct server`), in three parts:
@@ -647,7 +652,8 @@ pub struct Warmup {
     pub elapsed_s: u32,
 }
 
-/// A server connection waiting in its server's idle pool.
+/// A server connection waiting in its server's idle pool (or, an H2
+/// one, in its available list).
 #[derive(Debug, Clone, Copy)]
 pub struct IdleConn {
     pub conn: Id<crate::conn::Conn>,

@@ -222,7 +222,9 @@ impl Engine {
                 if alpn_h2 {
                     if let Some(sid) = conn.mux.rx_stream() {
                         if self.streams.get(sid).is_some_and(|s| s.txn.is_some()) {
-                            self.h2b_install(c, sid);
+                            self.h2b_install(c);
+                            self.h2b_attach(c, sid);
+                            self.h2b_set_owner(c, sid);
                         }
                     }
                 }

@@ -65,10 +65,36 @@ impl Engine {
             );
         }
         let mut lingering = 0;
+        // Engine streams carried by H2 server connections: each by one
+        // H2 stream at most, of the connection the stream points at.
+        let mut h2b_carried = std::collections::BTreeSet::new();
         for (id, c) in self.conns.iter() {
             if c.app.is_some() {
                 // Applet connections are checked with their sockets.
                 continue;
+            }
+            if let Some(h) = c.mux.h2b() {
+                for sid in h.engine_streams() {
+                    assert!(
+                        h2b_carried.insert(sid.as_u64()),
+                        "a stream attached to two H2 server streams"
+                    );
+                    let s = self
+                        .streams
+                        .get(sid)
+                        .expect("H2 server stream carries a dead stream");
+                    assert_eq!(
+                        s.scb.sedesc.conn,
+                        Some(id),
+                        "H2 server stream of a stream on another connection"
+                    );
+                }
+                // The server may lower its limit below what is attached;
+                // our own limit holds.
+                assert!(
+                    h.nb_streams() <= h.own_limit() as usize,
+                    "more H2 server streams than our own limit"
+                );
             }
             buffers += usize::from(!c.hs.is_null());
             // The client side is what listeners accepted, and the
@@ -134,6 +160,7 @@ impl Engine {
                         p.name, srv.cfg.name
                     );
                     self.idle_pool_check(ServerId::new(ProxyId::new(i), j), &mut priv_idle);
+                    self.avail_list_check(ServerId::new(ProxyId::new(i), j));
                 }
             }
         }
@@ -167,7 +194,7 @@ impl Engine {
                 "idle connection in the wrong pool"
             );
             assert!(
-                c.mux == Mux::init_pt(None),
+                c.mux == Mux::init_pt(None) || c.mux.h2b().is_some_and(|h| h.nb_streams() == 0),
                 "idle connection attached to a stream"
             );
             assert!(last.is_none_or(|t| t <= ic.since), "idle pool out of order");
@@ -185,6 +212,46 @@ impl Engine {
                 self.timers.deadline(TimerKey::IdlePurge(srv)).is_some(),
                 "idle pool without a purge timer"
             );
+        }
+    }
+
+    /// A server's available list (`avail_conns`): live H2 connections of
+    /// this server, each there once and not also idle, private ones of
+    /// live sessions.
+    fn avail_list_check(&self, srv: ServerId) {
+        let Some(server) = self.server(srv) else {
+            return;
+        };
+        let avail = &server.per_thr.avail;
+        for (i, a) in avail.iter().enumerate() {
+            let c = self
+                .conns
+                .get(a.conn)
+                .expect("available list holds a dead connection");
+            assert_eq!(
+                c.side,
+                ConnSide::Back { srv },
+                "available connection in the wrong list"
+            );
+            let h = c.mux.h2b().expect("available connection without an H2 mux");
+            assert_eq!(
+                h.side.owner, a.owner,
+                "available connection's owner drifted"
+            );
+            assert!(
+                !avail[..i].iter().any(|b| b.conn == a.conn),
+                "connection twice in the available list"
+            );
+            assert!(
+                !server.per_thr.idle.iter().any(|ic| ic.conn == a.conn),
+                "connection both available and idle"
+            );
+            if let Some(o) = a.owner {
+                assert!(
+                    self.sessions.contains(o),
+                    "private available connection of a dead session"
+                );
+            }
         }
     }
 
@@ -217,6 +284,7 @@ impl Engine {
                 continue;
             };
             server.per_thr.idle.clear();
+            server.per_thr.avail.clear();
             let sock = server.check.as_mut().and_then(|c| c.sock.take());
             if let Some(sock) = sock {
                 self.close_sock(sock, CloseHow::Reset);

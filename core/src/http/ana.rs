@@ -1383,12 +1383,24 @@ impl Engine {
             return;
         };
         let Some(c) = s.scb.sedesc.conn else { return };
+        if self.conns.get(c).is_some_and(|x| x.mux.h2b().is_some()) {
+            // HTTP/2: the stream leaves the connection, which stays for
+            // the others (or goes idle) unless it failed.
+            s.scb.sedesc.conn = None;
+            s.scb.state = ScState::Clo;
+            s.scb.exp = None;
+            s.res.rex = None;
+            s.req.wex = None;
+            self.h2b_stream_detach(now, c, sid);
+            self.release_server_slot(sid);
+            return;
+        }
+        let s = &mut self.streams[sid];
         let clean = s.txn.as_ref().is_some_and(|t| {
             !t.flags.contains(TxnFlags::SRV_CLOSE)
                 && t.req.state == MsgState::Done
                 && t.rsp.state == MsgState::Done
         }) && s.scb.state == ScState::Est
-            && self.conns.get(c).is_none_or(|x| x.mux.h2b().is_none())
             && s.req.output == 0
             && !s.res.shutr()
             && s.res.input() == 0;

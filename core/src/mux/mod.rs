@@ -56,7 +56,7 @@ pub enum Mux {
     /// streams itself.
     H2(Box<H2c>),
     /// `mux_h2` (server side): a connection to a `proto h2` server (or
-    /// one that chose ALPN `h2`) carrying one stream whose channels carry
+    /// one that chose ALPN `h2`) carrying streams whose channels carry
     /// HTTP/1.1 (see [`h2::back`]); like `H2`, its glue (`stream::sc_h2b`)
     /// moves the bytes.
     H2b(Box<H2b>),
@@ -113,7 +113,8 @@ impl Mux {
         match self {
             Mux::None => 0,
             Mux::Pt(pt) => usize::from(pt.stream().is_none()),
-            Mux::H2(_) | Mux::H2b(_) => 0,
+            Mux::H2(_) => 0,
+            Mux::H2b(h) => h.avail_streams(),
         }
     }
 

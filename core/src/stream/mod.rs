@@ -1008,7 +1008,7 @@ impl Engine {
         s.req.wex = None;
         let conn = s.scb.sedesc.conn.take();
         if let Some(c) = conn {
-            self.conn_close(now, c, how);
+            self.back_conn_drop(now, sid, c, how);
         }
         self.release_server_slot(sid);
     }
@@ -1080,7 +1080,7 @@ impl Engine {
         s.scb.exp = None;
         let conn = s.scb.sedesc.conn.take();
         if let Some(c) = conn {
-            self.conn_close(now, c, CloseHow::Reset);
+            self.back_conn_drop(now, sid, c, CloseHow::Reset);
         }
         self.release_server_slot(sid);
     }

@@ -16,18 +16,20 @@
 //!                        DATA ──(chunked if no content-length)──> rxbuf
 //! ```
 //!
-//! The stream table holds [`H2bs`] streams, each with its id (odd,
-//! increasing in the order streams are created) and its engine stream.
-//! Today the glue (`stream::sc_h2b`) creates one stream per connection
-//! (id [`STREAM_ID`]) and the connection is not reused; the table, the
-//! GOAWAY handling (every stream above the server's last-stream-id
-//! fails as not processed) and the per-stream operations are those of a
-//! connection carrying several. Invariants: a stream's id is given when
-//! the stream is created and HEADERS go out in that order (ids must rise
-//! on the wire: with several streams, the next step gives the id when
-//! HEADERS are sent, as HAProxy does); a stream stays in the table after
-//! its engine stream detached, until the connection closes; a failure is
-//! recorded once per stream ([`H2bs::fail`]) and reported once.
+//! The stream table holds [`H2bs`] streams, each named by its `key` and
+//! carrying its engine stream; a stream gets its wire id (odd, rising)
+//! when its HEADERS go out, so ids rise on the wire whatever order the
+//! streams were created in, as HAProxy does. The glue (`stream::sc_h2b`)
+//! attaches several engine streams to one connection, up to
+//! [`H2b::streams_limit`] (the server's SETTINGS_MAX_CONCURRENT_STREAMS
+//! capped by our own `tune.h2.max-concurrent-streams`), and the engine
+//! reuses the connection (`backend`: the available list and the idle
+//! pool). Invariants: a stream takes a slot from its creation until its
+//! engine stream detaches, then leaves the table (reset with CANCEL if
+//! unfinished), and frames for it are ignored; no stream is opened after
+//! a GOAWAY from the server (every opened stream above its
+//! last-stream-id fails as not processed); a failure is recorded once per
+//! stream ([`H2bs::fail`]) and reported once.
 
 use super::{
     is_conn_specific, parse_clen, put_field, valid_field, BodyStep, H2Conn, H2cState, RxFlow, Side,
@@ -40,8 +42,12 @@ use crate::http::h2::hpack::{Encoder, Field};
 use crate::http::h2::window::Window;
 use crate::stream::Stream;
 
-/// The id of the first stream a connection carries (the only one today).
+/// The id of the first stream a connection opens.
 pub const STREAM_ID: u32 = 1;
+
+/// Our own limit of streams at once on a server connection when none is
+/// configured (HAProxy's `tune.h2.max-concurrent-streams` default).
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 100;
 
 /// Why a stream cannot complete (reported once to the engine stream).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,7 +92,13 @@ enum ResSt {
 /// One stream of a server connection (`struct h2s` on a backend).
 #[derive(Debug)]
 pub struct H2bs {
-    /// The stream id.
+    /// The handle of the stream on its connection (creation order,
+    /// never reused): what the glue names it by, before and after it has
+    /// a wire id.
+    pub key: u32,
+    /// The stream id on the wire: 0 until its HEADERS go out, then the
+    /// next odd id (ids rise on the wire in the order HEADERS are sent,
+    /// whatever order the streams were created in).
     pub id: u32,
     /// The engine stream carried, until it detaches.
     pub sid: Option<Id<Stream>>,
@@ -113,6 +125,13 @@ impl H2bs {
     /// response channel.
     pub fn res_complete(&self) -> bool {
         self.res == ResSt::Done && self.rxbuf.is_empty()
+    }
+
+    /// Nothing of the request went to the server, which so never
+    /// processed it (HEADERS not sent), and we did not refuse it
+    /// ourselves: another connection may carry it.
+    pub fn unprocessed(&self) -> bool {
+        !self.opened && !matches!(self.fail, Some(H2bFail::Protocol(_)))
     }
 
     /// The request ended (END_STREAM sent).
@@ -152,8 +171,17 @@ impl H2bs {
 pub struct Back {
     /// `:scheme` of the requests (`https` over TLS).
     https: bool,
-    /// The id the next stream created gets.
+    /// The id the next stream opened (HEADERS sent) gets.
     next_id: u32,
+    /// The key the next stream created gets.
+    next_key: u32,
+    /// Our own limit of streams at once (`tune.h2.max-concurrent-streams`),
+    /// which also caps the server's `SETTINGS_MAX_CONCURRENT_STREAMS`.
+    own_limit: u32,
+    /// The session a private connection belongs to (`conn->owner` with
+    /// `CO_FL_PRIVATE`: `http-reuse never`, `send-proxy`): only its
+    /// streams may use the connection.
+    pub owner: Option<Id<crate::session::Session>>,
 }
 
 /// A server connection (`struct h2c` with `H2_CF_IS_BACK`).
@@ -169,15 +197,18 @@ impl Side for Back {
     }
 
     fn stream_error(h: &mut H2b, id: u32, code: ErrorCode) {
-        if h.streams.iter().any(|s| s.id == id) {
-            h.reset(id, code);
+        if let Some(key) = h.by_id_ref(id).map(|s| s.key) {
+            h.reset(key, code);
         } else {
             h.rst(id, code);
         }
     }
 
     fn idle(h: &H2b, id: u32) -> bool {
-        !h.streams.iter().any(|s| s.id == id && s.opened)
+        // Streams are opened in id order: above the highest opened one,
+        // a stream is idle; below it, open or closed (a closed one may
+        // be gone from the table: its frames are ignored).
+        id > h.max_id || id % 2 == 0
     }
 
     fn initial_window_changed(h: &mut H2b, old: u32, new: u32) -> Result<(), H2Error> {
@@ -292,7 +323,7 @@ impl Side for Back {
                 reason: "HEADERS on an idle stream",
             });
         }
-        let Some(i) = h.streams.iter().position(|s| s.id == id) else {
+        let Some(i) = h.streams.iter().position(|s| s.opened && s.id == id) else {
             return Ok(());
         };
         let s = &mut h.streams[i];
@@ -439,6 +470,9 @@ impl H2b {
             Back {
                 https,
                 next_id: STREAM_ID,
+                next_key: 1,
+                own_limit: DEFAULT_MAX_CONCURRENT_STREAMS,
+                owner: None,
             },
             Vec::new(),
             max_header_list,
@@ -452,54 +486,122 @@ impl H2b {
         h
     }
 
-    /// Creates a stream (`h2c_bck_stream_new`) and returns its id; its
-    /// request goes out through [`H2b::mux_request`].
+    /// Sets our own limit of streams at once
+    /// (`tune.h2.max-concurrent-streams`, at least 1).
+    pub fn set_own_limit(&mut self, limit: u32) {
+        self.side.own_limit = limit.max(1);
+    }
+
+    /// Our own limit of streams at once.
+    pub fn own_limit(&self) -> u32 {
+        self.side.own_limit
+    }
+
+    /// Streams this connection may carry at once (`h2c->streams_limit`):
+    /// the server's `SETTINGS_MAX_CONCURRENT_STREAMS` (our own limit until
+    /// its SETTINGS arrive), capped by our own limit.
+    pub fn streams_limit(&self) -> u32 {
+        self.peer
+            .max_concurrent_streams
+            .unwrap_or(self.side.own_limit)
+            .min(self.side.own_limit)
+    }
+
+    /// Streams in the table (`h2c->nb_streams`): each takes a slot until
+    /// it is detached (created and not yet opened ones too).
+    pub fn nb_streams(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// How many more streams the connection takes now
+    /// (`h2_avail_streams`): none after a GOAWAY from the server, an
+    /// error, or once the stream ids run out.
+    pub fn avail_streams(&self) -> usize {
+        if !self.takes_new_streams() {
+            return 0;
+        }
+        let ids_left = (((1u32 << 31) - 1 - self.side.next_id) / 2) as usize;
+        (self.streams_limit() as usize)
+            .saturating_sub(self.nb_streams())
+            .min(ids_left)
+    }
+
+    /// Whether a new stream may still be opened: no error, the stream ids
+    /// not exhausted, no GOAWAY from the server. Even a graceful one
+    /// (last-stream-id 2^31-1) stops new streams: RFC 9113 §6.8 says
+    /// initiating further requests is prohibited then, while HAProxy 2.6
+    /// goes on opening streams up to its last-stream-id (its
+    /// `h2_avail_streams`), which the final GOAWAY may then leave
+    /// unprocessed (docs/http2.md).
+    pub fn takes_new_streams(&self) -> bool {
+        self.state != H2cState::Error && self.side.next_id < (1 << 31) - 1 && !self.peer_goaway
+    }
+
+    /// Creates a stream (`h2c_bck_stream_new`) and returns its key; its
+    /// request goes out through [`H2b::mux_request`], which gives it its
+    /// wire id when the HEADERS go.
     pub fn new_stream(&mut self) -> u32 {
-        let id = self.side.next_id;
-        self.side.next_id += 2;
+        let key = self.side.next_key;
+        self.side.next_key += 1;
         self.streams.push(H2bs {
-            id,
+            key,
+            id: 0,
             sid: None,
             req: ReqSt::Head,
             is_head: false,
             opened: false,
-            sws: Window::new(id, self.peer.initial_window_size),
+            sws: Window::new(0, self.peer.initial_window_size),
             rx: RxFlow::new(),
             res: ResSt::Head,
             rxbuf: Vec::new(),
             fail: None,
             fail_reported: false,
         });
-        id
+        key
     }
 
-    /// A stream for engine stream `sid` (`h2_attach`); returns its id.
+    /// A stream for engine stream `sid` (`h2_attach`); returns its key.
+    /// The caller checks [`H2b::avail_streams`] first.
     pub fn attach(&mut self, sid: Id<Stream>) -> u32 {
-        let id = self.new_stream();
-        if let Some(s) = self.by_id(id) {
+        let key = self.new_stream();
+        if let Some(s) = self.by_key(key) {
             s.sid = Some(sid);
         }
-        id
+        key
     }
 
-    /// Engine stream `sid` is no longer carried (`h2_detach`); its
-    /// stream stays in the table.
+    /// Engine stream `sid` is no longer carried (`h2_detach`): its stream
+    /// leaves the table (its slot is free again), reset with CANCEL when
+    /// it was open and not closed both ways (`h2_detach` -> `h2s_shutw` /
+    /// `h2s_destroy`).
     pub fn detach(&mut self, sid: Id<Stream>) {
-        for s in self.streams.iter_mut() {
-            if s.sid == Some(sid) {
-                s.sid = None;
-            }
+        let Some(i) = self.streams.iter().position(|s| s.sid == Some(sid)) else {
+            return;
+        };
+        let s = self.streams.remove(i);
+        if s.opened && !s.closed() && self.state != H2cState::Error {
+            self.rst(s.id, ErrorCode::CANCEL);
         }
     }
 
-    /// The stream of id `id`.
-    pub fn by_id(&mut self, id: u32) -> Option<&mut H2bs> {
-        self.streams.iter_mut().find(|s| s.id == id)
+    /// The stream of key `key`.
+    pub fn by_key(&mut self, key: u32) -> Option<&mut H2bs> {
+        self.streams.iter_mut().find(|s| s.key == key)
     }
 
-    /// The stream of id `id`.
+    /// The stream of key `key`.
+    pub fn by_key_ref(&self, key: u32) -> Option<&H2bs> {
+        self.streams.iter().find(|s| s.key == key)
+    }
+
+    /// The open stream of wire id `id`.
+    pub fn by_id(&mut self, id: u32) -> Option<&mut H2bs> {
+        self.streams.iter_mut().find(|s| s.opened && s.id == id)
+    }
+
+    /// The open stream of wire id `id`.
     pub fn by_id_ref(&self, id: u32) -> Option<&H2bs> {
-        self.streams.iter().find(|s| s.id == id)
+        self.streams.iter().find(|s| s.opened && s.id == id)
     }
 
     /// The stream carrying engine stream `sid`.
@@ -541,19 +643,29 @@ impl H2b {
         }
     }
 
-    /// Resets stream `id` (a stream error of the server, or the engine
+    /// Resets stream `key` (a stream error of the server, or the engine
     /// stream gave up).
-    pub fn reset(&mut self, id: u32, code: ErrorCode) {
+    pub fn reset(&mut self, key: u32, code: ErrorCode) {
         let error = self.state == H2cState::Error;
-        let Some(s) = self.by_id(id) else {
+        let Some(s) = self.by_key(key) else {
             return;
         };
         let send = s.opened && !error && !s.closed();
+        let id = s.id;
         s.fail(H2bFail::Protocol(code));
         s.end();
         if send {
             self.rst(id, code);
         }
+    }
+
+    /// Streams opened (HEADERS sent) and not closed both ways: those the
+    /// server's `SETTINGS_MAX_CONCURRENT_STREAMS` counts.
+    pub fn open_streams(&self) -> usize {
+        self.streams
+            .iter()
+            .filter(|s| s.opened && !s.closed())
+            .count()
     }
 
     /// The server closed the connection (or it failed): every stream
@@ -570,38 +682,44 @@ impl H2b {
         self.demux_frames(0);
     }
 
-    /// `n` bytes of stream `id`'s `rxbuf` were delivered to the response
+    /// `n` bytes of stream `key`'s `rxbuf` were delivered to the response
     /// channel: once it is empty, the flow-control credit goes back to
     /// the server.
-    pub fn delivered(&mut self, id: u32, n: usize) {
+    pub fn delivered(&mut self, key: u32, n: usize) {
         let error = self.state == H2cState::Error;
-        let Some(s) = self.by_id(id) else {
+        let Some(s) = self.by_key(key) else {
             return;
         };
+        let id = s.id;
         let credit = s.res != ResSt::Done && s.fail.is_none() && !error;
         let mut rxbuf = std::mem::take(&mut s.rxbuf);
         let mut rx = std::mem::replace(&mut s.rx, RxFlow::new());
         self.delivered_bytes(id, &mut rx, &mut rxbuf, n, credit);
-        if let Some(s) = self.by_id(id) {
+        if let Some(s) = self.by_key(key) {
             s.rxbuf = rxbuf;
             s.rx = rx;
         }
     }
 
-    /// Encodes what it can of stream `id`'s HTTP/1.1 request `out` (the
+    /// Encodes what it can of stream `key`'s HTTP/1.1 request `out` (the
     /// request channel's output) into frames (`h2_snd_buf`); returns the
     /// bytes of `out` consumed. A request that cannot be converted resets
     /// the stream (its `fail` is then set). `h2_front`: the client spoke
     /// HTTP/2, so its `:authority` (the `host` of the HTTP/1.1 form) goes
     /// on as `:authority`; an HTTP/1.1 client's origin-form request keeps
     /// its `host` field and has no `:authority`, as HAProxy 2.6 sends it.
-    pub fn mux_request(&mut self, id: u32, out: &[u8], h2_front: bool) -> usize {
+    pub fn mux_request(&mut self, key: u32, out: &[u8], h2_front: bool) -> usize {
         let mut used = 0;
         loop {
             let error = self.state == H2cState::Error;
             let room = self.tx_room();
-            let (goaway, mcs) = (self.peer_goaway, self.peer.max_concurrent_streams);
-            let Some(s) = self.by_id(id) else {
+            let goaway = !self.takes_new_streams();
+            // A new stream waits while the server's limit is reached.
+            let full = self.open_streams() as u64
+                >= u64::from(self.peer.max_concurrent_streams.unwrap_or(u32::MAX));
+            let next_id = self.side.next_id;
+            let iws = self.peer.initial_window_size;
+            let Some(s) = self.by_key(key) else {
                 return out.len();
             };
             if !room || error || s.fail.is_some() {
@@ -611,7 +729,7 @@ impl H2b {
             match &mut s.req {
                 ReqSt::Done => return out.len(),
                 ReqSt::Head => {
-                    if mcs == Some(0) || goaway {
+                    if full || goaway {
                         // The server takes no stream now.
                         return used;
                     }
@@ -620,7 +738,7 @@ impl H2b {
                         Ok(h1::Status::Complete(x)) => x,
                         Ok(h1::Status::Partial) => return used,
                         Err(_) => {
-                            self.reset(id, ErrorCode::INTERNAL_ERROR);
+                            self.reset(key, ErrorCode::INTERNAL_ERROR);
                             return out.len();
                         }
                     };
@@ -628,7 +746,7 @@ impl H2b {
                     let body = match h1::request_body(&head) {
                         Ok(b) => b,
                         Err(_) => {
-                            self.reset(id, ErrorCode::INTERNAL_ERROR);
+                            self.reset(key, ErrorCode::INTERNAL_ERROR);
                             return out.len();
                         }
                     };
@@ -641,7 +759,13 @@ impl H2b {
                         ))),
                         _ => ReqSt::Done,
                     };
+                    // The stream id is given now, so that ids rise on
+                    // the wire (RFC 9113 §5.1.1).
+                    let id = next_id;
+                    s.id = id;
                     s.opened = true;
+                    s.sws = Window::new(id, iws);
+                    self.side.next_id += 2;
                     self.max_id = self.max_id.max(id);
                     self.nb_streams_total += 1;
                     let mut block = Vec::new();
@@ -659,8 +783,9 @@ impl H2b {
                         unreachable!()
                     };
                     let mut sws = s.sws;
+                    let id = s.id;
                     let step = self.body_step(id, &mut sws, &mut body, rest);
-                    let Some(s) = self.by_id(id) else {
+                    let Some(s) = self.by_key(key) else {
                         return out.len();
                     };
                     s.sws = sws;
@@ -676,7 +801,7 @@ impl H2b {
                         BodyStep::End(n) => used += n,
                         BodyStep::Error => {
                             s.req = ReqSt::Body(body);
-                            self.reset(id, ErrorCode::INTERNAL_ERROR);
+                            self.reset(key, ErrorCode::INTERNAL_ERROR);
                             return out.len();
                         }
                     }
@@ -1014,13 +1139,128 @@ mod tests {
         }
     }
 
-    /// A connection with two streams whose requests (GET, no body) went.
+    /// A connection with two streams whose requests (GET, no body) went;
+    /// their wire ids.
     fn two_streams() -> (H2b, u32, u32) {
         let mut h = H2b::new(false, 16384);
         let (a, b) = (h.new_stream(), h.new_stream());
         h.mux_request(a, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", false);
         h.mux_request(b, b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n", false);
+        let id = |k| h.by_key_ref(k).unwrap().id;
+        let (a, b) = (id(a), id(b));
         (h, a, b)
+    }
+
+    /// The wire id of the stream of `key`.
+    fn wire(h: &H2b, key: u32) -> u32 {
+        h.by_key_ref(key).unwrap().id
+    }
+
+    #[test]
+    fn ids_are_given_when_headers_go() {
+        // Stream `a` is created first but its request comes second: the
+        // ids still rise on the wire.
+        let mut h = H2b::new(false, 16384);
+        let (a, b) = (h.new_stream(), h.new_stream());
+        assert_eq!((wire(&h, a), wire(&h, b)), (0, 0));
+        h.mux_request(b, b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n", false);
+        h.mux_request(a, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", false);
+        assert_eq!((wire(&h, a), wire(&h, b)), (3, 1));
+        assert_eq!(h.max_id, 3);
+        // The frames on the wire: HEADERS 1 then HEADERS 3.
+        let tx = h.tx_pending().to_vec();
+        let mut pos = PREFACE.len();
+        let mut ids = Vec::new();
+        while pos + 9 <= tx.len() {
+            let len = u32::from_be_bytes([0, tx[pos], tx[pos + 1], tx[pos + 2]]) as usize;
+            if tx[pos + 3] == 1 {
+                ids.push(u32::from_be_bytes([
+                    tx[pos + 5],
+                    tx[pos + 6],
+                    tx[pos + 7],
+                    tx[pos + 8],
+                ]));
+            }
+            pos += 9 + len;
+        }
+        assert_eq!(ids, vec![1, 3]);
+    }
+
+    #[test]
+    fn stream_slots_follow_the_limits() {
+        let mut h = H2b::new(false, 16384);
+        h.set_own_limit(10);
+        assert_eq!(h.avail_streams(), 10);
+        // The server allows 2 at once (below our own limit).
+        let mut f = Vec::new();
+        Settings {
+            max_concurrent_streams: Some(2),
+            ..Settings::default()
+        }
+        .encode(&mut f);
+        feed(&mut h, &f);
+        assert_eq!(h.streams_limit(), 2);
+        let sid = |n| Id::<Stream>::for_test(n);
+        let a = h.attach(sid(1));
+        assert_eq!(h.avail_streams(), 1);
+        let _b = h.attach(sid(2));
+        assert_eq!(h.avail_streams(), 0);
+        // A stream that ends frees its slot; an unfinished one detached
+        // is reset with CANCEL.
+        h.mux_request(a, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", false);
+        h.sent(h.tx_pending().len());
+        h.detach(sid(1));
+        assert_eq!(h.avail_streams(), 1);
+        let mut rst = Vec::new();
+        Frame::RstStream {
+            stream_id: 1,
+            code: ErrorCode::CANCEL,
+        }
+        .encode(&mut rst);
+        assert_eq!(h.tx_pending(), &rst[..]);
+        // Frames for the stream that left are ignored, not an error.
+        let mut f = Vec::new();
+        let mut enc = HEnc::default();
+        response_on(&mut enc, 1, b"200", b"late", &mut f);
+        feed(&mut h, &f);
+        assert_eq!(h.state, H2cState::Frames);
+        // Our own limit caps a larger server limit.
+        let mut h = H2b::new(false, 16384);
+        h.set_own_limit(3);
+        let mut f = Vec::new();
+        Settings {
+            max_concurrent_streams: Some(1000),
+            ..Settings::default()
+        }
+        .encode(&mut f);
+        feed(&mut h, &f);
+        assert_eq!(h.avail_streams(), 3);
+    }
+
+    #[test]
+    fn goaway_takes_no_more_streams() {
+        let (mut h, a, _b) = two_streams();
+        assert!(h.avail_streams() > 0);
+        let mut f = Vec::new();
+        Settings::default().encode(&mut f);
+        // Even a graceful GOAWAY (2^31-1) stops new streams (§6.8).
+        Frame::GoAway {
+            last_stream_id: (1 << 31) - 1,
+            code: ErrorCode::NO_ERROR,
+            debug: &[],
+        }
+        .encode(&mut f);
+        feed(&mut h, &f);
+        assert!(h.avail_streams() == 0 && !h.takes_new_streams());
+        let mut f = Vec::new();
+        Frame::GoAway {
+            last_stream_id: a,
+            code: ErrorCode::NO_ERROR,
+            debug: &[],
+        }
+        .encode(&mut f);
+        feed(&mut h, &f);
+        assert_eq!(h.avail_streams(), 0);
     }
 
     #[test]
