@@ -468,7 +468,8 @@ impl Engine {
             let s = &mut self.streams[sid];
             s.set_term(ErrCode::CliCl, FinSt::Req);
             self.count_bad_req(sid);
-            return self.http_reply_bad_request(now, sid, 400, ErrCode::CliCl, FinSt::Req);
+            self.http_reply_bad_request(now, sid, 400, ErrCode::CliCl, FinSt::Req);
+            return self.http_probe_nolog(sid);
         }
         let s = &mut self.streams[sid];
         if let Some(txn) = s.txn.as_mut() {
@@ -502,6 +503,20 @@ impl Engine {
             .as_ref()
             .is_none_or(|t| t.flags.contains(TxnFlags::KEEP_ALIVE_WAIT));
         !ka && !self.proxies[s.fe].http_ignore_probes
+    }
+
+    /// `option dontlognull` keeps an answered probe out of the log: not a
+    /// byte came from the client (HAProxy's `PR_O_NULLNOLOG` test on the
+    /// request's bytes only).
+    fn http_probe_nolog(&mut self, sid: Id<Stream>) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        if self.proxies[s.fe].dontlognull {
+            if let Some(t) = s.txn.as_mut() {
+                t.flags |= TxnFlags::NOLOG;
+            }
+        }
     }
 
     /// A complete request head: framing, rules, backend, rewrite, forward.
@@ -1988,11 +2003,15 @@ impl Engine {
         {
             s.req.rex = None;
             s.req.analyse_exp = None;
-            if txn.flags.contains(TxnFlags::REQ_STARTED) || self.http_probe_is_answered(sid) {
+            let started = txn.flags.contains(TxnFlags::REQ_STARTED);
+            if started || self.http_probe_is_answered(sid) {
                 // An incomplete (or empty first) request is a failed one
                 // (`ereq`), as in HAProxy.
                 self.count_bad_req(sid);
                 self.http_reply_error(now, sid, 408, ErrCode::CliTo, FinSt::Req);
+                if !started {
+                    self.http_probe_nolog(sid);
+                }
             } else {
                 // Keep-alive idle: close quietly, with a FIN as HAProxy does.
                 if let Some(t) = self.streams[sid].txn.as_mut() {
