@@ -489,6 +489,41 @@ pub(crate) fn tls_sni(b: &[u8]) -> Sni {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn body_param_as_haproxy() {
+        let b = b"a=1&Key=v2&k=3&empty=&flag";
+        assert_eq!(body_param(b, Some("k"), false), Some(b"3".to_vec()));
+        assert_eq!(body_param(b, Some("key"), false), None);
+        assert_eq!(body_param(b, Some("key"), true), Some(b"v2".to_vec()));
+        assert_eq!(body_param(b, Some("empty"), false), Some(Vec::new()));
+        assert_eq!(body_param(b, Some("flag"), false), Some(Vec::new()));
+        // No name: the first parameter.
+        assert_eq!(body_param(b, None, false), Some(b"1".to_vec()));
+        assert_eq!(body_param(b"", None, false), None);
+    }
+
+    #[test]
+    fn body_in_buffer_reads_payload_without_framing() {
+        use crate::http::ana::body_in_buffer;
+        let mut out = Vec::new();
+        let raw = b"4\r\nabcd\r\n3\r\nefg\r\n0\r\n\r\n";
+        let r = body_in_buffer(BodyLen::Chunked, raw, Side::Request, Some(&mut out));
+        assert_eq!((r, &out[..]), ((7, true), &b"abcdefg"[..]));
+        // Cut in the middle of the second chunk: what is there, not over.
+        out.clear();
+        let r = body_in_buffer(BodyLen::Chunked, &raw[..13], Side::Request, Some(&mut out));
+        assert_eq!((r, &out[..]), ((5, false), &b"abcde"[..]));
+        let r = body_in_buffer(BodyLen::Length(10), b"12345", Side::Request, None);
+        assert_eq!(r, (5, false));
+        // Bytes past the announced length belong to the next request.
+        let r = body_in_buffer(BodyLen::Length(3), b"12345", Side::Request, None);
+        assert_eq!(r, (3, true));
+        assert_eq!(
+            body_in_buffer(BodyLen::None, b"x", Side::Request, None),
+            (0, true)
+        );
+    }
+
     use super::*;
 
     #[test]
