@@ -274,6 +274,14 @@ pub struct Proxy {
     pub errors: std::sync::Arc<crate::http::errors::ErrorPages>,
     /// `stats ...`: the stats page (HAProxy's `uri_auth`), HTTP mode only.
     pub stats: Option<std::sync::Arc<crate::applet::stats_page::StatsPage>>,
+    /// `option http-buffer-request` (HAProxy's `PR_O_WREQ_BODY`): the
+    /// request body is awaited (`AN_REQ_HTTP_BODY`) before the rules of
+    /// this proxy run.
+    pub http_buffer_request: bool,
+    /// `option abortonclose` (`PR_O_ABRT_CLOSE`), backend side.
+    pub abortonclose: bool,
+    /// `option http-ignore-probes` (`PR_O2_IGNORE_PROBES`), frontend side.
+    pub http_ignore_probes: bool,
 }
 
 impl Proxy {

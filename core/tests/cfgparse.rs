@@ -1613,7 +1613,7 @@ fn harmless_proxy_keywords_warn_and_unknown_ones_fail() {
         "    hash-type consistent djb2",
         "    http-error status 503",
         "    cookie SRV insert dynamic",
-        "    option abortonclose",
+        "    option nolinger",
         "    frobnicate 1",
         "    no frobnicate",
     ]);
@@ -1626,7 +1626,7 @@ fn harmless_proxy_keywords_warn_and_unknown_ones_fail() {
             // refused with the reason, never ignored.
             "parsing [t.cfg:8] : 'http-error' is not supported by Sluice: it changes what clients receive.",
             "parsing [t.cfg:9] : 'cookie dynamic' is not supported by Sluice: it changes which clients keep their server and what Set-Cookie holds.",
-            "parsing [t.cfg:10] : 'option abortonclose' is not supported by Sluice: it aborts requests whose client closed.",
+            "parsing [t.cfg:10] : 'option nolinger' is not supported by Sluice: it resets connections instead of closing them.",
             "parsing [t.cfg:11] : unknown keyword 'frobnicate' in 'backend' section",
             "parsing [t.cfg:12] : negation/default currently supported only for options, log, busy-polling, set-dumpable, strict-limits, insecure-fork-wanted and numa-cpu-mapping.",
         ]

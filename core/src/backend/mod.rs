@@ -56,6 +56,9 @@ pub struct PreAssign {
 impl Engine {
     /// The back connector's state machine (`back_handle_st_*`).
     pub(crate) fn back_update(&mut self, now: Time, sid: Id<Stream>) {
+        if self.back_may_abort_req(sid) {
+            return self.back_abort_on_close(now, sid);
+        }
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
@@ -90,6 +93,49 @@ impl Engine {
             ScState::Cer => self.back_handle_cer(now, sid),
             _ => {}
         }
+    }
+
+    /// `option abortonclose` (HAProxy's `back_may_abort_req` with
+    /// `PR_O_ABRT_CLOSE`): an HTTP client that closed (even half-closed)
+    /// while its request waits in a queue or for its server connection
+    /// gives it up. HAProxy 2.6 needs the option on both sides: its H1 mux
+    /// reads after a complete request only for a frontend with the option
+    /// (`h1c->px`), the stream aborts only for a backend with it.
+    fn back_may_abort_req(&self, sid: Id<Stream>) -> bool {
+        let Some(s) = self.streams.get(sid) else {
+            return false;
+        };
+        matches!(
+            s.scb.state,
+            ScState::Req | ScState::Que | ScState::Tar | ScState::Ass | ScState::Con | ScState::Cer
+        ) && s.req.shutr()
+            && s.txn.is_some()
+            && self.proxies[s.fe].abortonclose
+            && self.proxies[s.be].abortonclose
+    }
+
+    /// The client gave its waiting request up: nothing goes to the
+    /// server, the client connection closes without an answer, and the
+    /// stream is logged `CQ` (in a queue) or `CC` (connecting), as
+    /// HAProxy's `abort_connection` path (`SI_ET_QUEUE_ABRT`,
+    /// `SI_ET_CONN_ABRT`).
+    fn back_abort_on_close(&mut self, now: Time, sid: Id<Stream>) {
+        let s = &mut self.streams[sid];
+        let fin = if s.scb.state == ScState::Que {
+            s.t_queue = s.queue_start.map(|t| now - t);
+            FinSt::Queue
+        } else {
+            FinSt::Connect
+        };
+        s.set_term(ErrCode::CliCl, fin);
+        if let Some(t) = s.txn.as_mut() {
+            t.flags |=
+                crate::http::ana::TxnFlags::CLI_CLOSE | crate::http::ana::TxnFlags::SRV_CLOSE;
+        }
+        self.queue_remove(sid);
+        self.back_close(now, sid, CloseHow::Reset);
+        // A FIN, as HAProxy closes the client connection here.
+        self.front_abort_how(now, sid, CloseHow::Graceful);
     }
 
     /// A stream's first server gets the request bytes read before it was

@@ -165,7 +165,6 @@ pub const OPTIONS: &[&str] = &[
 
 /// `option` names HAProxy knows that Sluice refuses, with the reason.
 pub const REFUSED_OPTIONS: &[(&str, &str)] = &[
-    ("abortonclose", "it aborts requests whose client closed"),
     (
         "accept-invalid-http-request",
         "it changes which requests are accepted",
@@ -186,11 +185,6 @@ pub const REFUSED_OPTIONS: &[(&str, &str)] = &[
         "h1-case-adjust-bogus-server",
         "it changes the header names servers receive",
     ),
-    (
-        "http-buffer-request",
-        "it waits for the request body before choosing a server",
-    ),
-    ("http-ignore-probes", "it changes what is logged"),
     ("http-pretend-keepalive", "it changes what servers receive"),
     (
         "http-restrict-req-hdr-names",

@@ -779,6 +779,16 @@ pub struct ProxyOptions {
     pub proto_check: Option<ProtoCheck>,
     /// `option persist`: a cookie or `use-server` may send to a down server.
     pub persist: bool,
+    /// `option http-buffer-request`: wait for the request body before the
+    /// rules run (HAProxy's `PR_O_WREQ_BODY`).
+    pub http_buffer_request: bool,
+    /// `option abortonclose`: a client that closes while its request waits
+    /// for a server is aborted (HAProxy's `PR_O_ABRT_CLOSE`).
+    pub abortonclose: bool,
+    /// `option http-ignore-probes`: connections closed or timed out before
+    /// their first byte are neither answered nor logged
+    /// (`PR_O2_IGNORE_PROBES`).
+    pub http_ignore_probes: bool,
 }
 
 /// One `http-check expect` rule (HAProxy 2.6's HTTP `tcpcheck_expect`):

@@ -33,6 +33,17 @@ const FLAGS: &[(&str, Field, Cap)] = &[
         |o| &mut o.log_health_checks,
         Cap::Backend,
     ),
+    (
+        "http-buffer-request",
+        |o| &mut o.http_buffer_request,
+        Cap::Any,
+    ),
+    ("abortonclose", |o| &mut o.abortonclose, Cap::Backend),
+    (
+        "http-ignore-probes",
+        |o| &mut o.http_ignore_probes,
+        Cap::Frontend,
+    ),
 ];
 
 pub(super) fn parse(

@@ -724,6 +724,9 @@ impl Engine {
                 log_separate_errors: p.options.log_separate_errors,
                 logasap: p.options.logasap,
                 log_health_checks: p.options.log_health_checks,
+                http_buffer_request: p.options.http_buffer_request,
+                abortonclose: p.options.abortonclose,
+                http_ignore_probes: p.options.http_ignore_probes,
                 logcfg: std::sync::Arc::new(logcfg),
                 splice: (
                     p.options.splice_auto || p.options.splice_request,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::arena::Id;
 use crate::engine::Engine;
 use crate::fetch::sample_to_key;
-use crate::http::ana::RuleVerdict;
+use crate::http::ana::{BodyWait, RuleVerdict};
 use crate::http::fetch::{uri_path, HttpCtx};
 use crate::http::h1::{self, ReqHead, ResHead};
 use crate::rules::{
@@ -220,14 +220,19 @@ impl Engine {
         now: Time,
         sid: Id<Stream>,
         px: crate::proxy::ProxyId,
-        head: &mut ReqHead,
+        p: &mut crate::http::ana::PendingReq,
+        from: usize,
+        resume: bool,
     ) -> RuleVerdict {
         if self.proxies[px].rules.http_req.is_empty() {
             return RuleVerdict::Continue;
         }
         let rules = Arc::clone(&self.proxies[px].rules);
-        for rule in &rules.http_req {
-            let applies = {
+        for (i, rule) in rules.http_req.iter().enumerate().skip(from) {
+            let head = &mut p.head;
+            // A rule that yielded runs again without its condition
+            // (HAProxy's `resume_execution`).
+            let applies = (resume && i == from) || {
                 let mut ctx = HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px);
                 rule.cond.as_ref().is_none_or(|c| c.matches(&mut ctx))
             };
@@ -279,6 +284,14 @@ impl Engine {
                 HttpReqAction::SilentDrop => {
                     self.count_denied_req(sid);
                     return RuleVerdict::Drop;
+                }
+                HttpReqAction::WaitForBody { time_ms, at_least } => {
+                    let to = Some(u64::from(*time_ms));
+                    match self.http_wait_for_body(now, sid, p, to, *at_least) {
+                        BodyWait::Cont => {}
+                        BodyWait::Yield => return RuleVerdict::Yield(i),
+                        BodyWait::Abort => return RuleVerdict::Answered,
+                    }
                 }
                 HttpReqAction::Capture { expr, id, .. } => {
                     let v = expr

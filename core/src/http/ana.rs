@@ -149,6 +149,53 @@ pub struct HttpTxn {
     /// An admin POST to a stats page waiting for its body (HAProxy's
     /// `AN_REQ_HTTP_BODY` before the stats applet reads the form).
     pub stats_post: Option<Box<StatsPost>>,
+    /// A complete request head whose analysis waits for its body
+    /// (`option http-buffer-request`, `http-request wait-for-body`).
+    pub pending: Option<Box<PendingReq>>,
+    /// The length of the request head at the front of the request input
+    /// while its analysis runs (the body follows it: `req.body`), 0 once
+    /// it is forwarded.
+    pub req_head_len: usize,
+}
+
+/// Where the analysis of a complete request head stands: the steps that
+/// may wait for the body (HAProxy's analysers `AN_REQ_HTTP_BODY` before
+/// `AN_REQ_HTTP_PROCESS_FE` and after `AN_REQ_SWITCHING_RULES`, and a
+/// `wait-for-body` rule that yields).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReqStage {
+    /// The frontend's `option http-buffer-request`.
+    FeBody,
+    /// The frontend's `http-request` rules from this one on; `resume`:
+    /// that rule yielded and runs again without its condition.
+    FeRules { from: usize, resume: bool },
+    /// The backend's `option http-buffer-request`, then its
+    /// `tcp-request content` rules.
+    BeBody,
+    /// The backend's `http-request` rules (when it is another proxy).
+    BeRules { from: usize, resume: bool },
+}
+
+/// A request head parked while its body is awaited.
+#[derive(Debug)]
+pub struct PendingReq {
+    pub head: ReqHead,
+    /// The head's length in the buffer.
+    pub used: usize,
+    pub body: BodyLen,
+    pub stage: ReqStage,
+}
+
+/// What waiting for a body decided (HAProxy's `http_wait_for_msg_body`
+/// results).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BodyWait {
+    /// Go on: the body is in, the buffer is full, or the client closed.
+    Cont,
+    /// Wait for more.
+    Yield,
+    /// Too late: answered 408.
+    Abort,
 }
 
 /// An admin POST to the stats page of proxy `px` whose body is awaited:
@@ -188,6 +235,54 @@ impl HttpTxn {
             cacheable: false,
             cache_cook: false,
             stats_post: None,
+            pending: None,
+            req_head_len: 0,
+        }
+    }
+}
+
+/// The payload of a message body among `raw`, the bytes that follow its
+/// head in the buffer (chunk framing removed, as HAProxy's HTX DATA
+/// blocks hold it): its length and whether the body is all there. `out`
+/// receives the payload when given. Bad framing counts as the end:
+/// nothing more is worth waiting for, the body forwarding reports it.
+pub(crate) fn body_in_buffer(
+    body: BodyLen,
+    raw: &[u8],
+    side: Side,
+    mut out: Option<&mut Vec<u8>>,
+) -> (u64, bool) {
+    match body {
+        BodyLen::None => (0, true),
+        BodyLen::Length(n) => {
+            let k = (raw.len() as u64).min(n);
+            if let Some(o) = out {
+                o.extend_from_slice(&raw[..k as usize]);
+            }
+            (k, k == n)
+        }
+        BodyLen::Chunked => {
+            let mut dec = ChunkedDecoder::new(side);
+            let (mut pos, mut len) = (0, 0u64);
+            loop {
+                match dec.decode(&raw[pos..]) {
+                    Ok((Decoded::Data(d), n)) => {
+                        len += d.len() as u64;
+                        if let Some(o) = out.as_deref_mut() {
+                            o.extend_from_slice(d);
+                        }
+                        pos += n;
+                    }
+                    Ok((Decoded::NeedMore, _)) => return (len, false),
+                    Ok((Decoded::End, _)) | Err(_) => return (len, true),
+                }
+            }
+        }
+        BodyLen::UntilClose | BodyLen::Tunnel => {
+            if let Some(o) = out {
+                o.extend_from_slice(raw);
+            }
+            (raw.len() as u64, false)
         }
     }
 }
@@ -292,6 +387,7 @@ impl Engine {
             return;
         };
         match txn.req.state {
+            MsgState::Head if txn.pending.is_some() => self.http_req_resume(now, sid),
             MsgState::Head => self.http_wait_for_request(now, sid),
             MsgState::Body => self.http_forward_body(now, sid, Dir::Req),
             MsgState::Done | MsgState::Tunnel => {}
@@ -366,6 +462,16 @@ impl Engine {
             .txn
             .as_ref()
             .is_some_and(|t| t.flags.contains(TxnFlags::REQ_STARTED));
+        if !started && self.http_probe_is_answered(sid) {
+            // HAProxy 2.6's H1 mux answers an empty first request
+            // (`h1_handle_bad_req`): 400, logged `CR` with `<BADREQ>`.
+            let s = &mut self.streams[sid];
+            s.set_term(ErrCode::CliCl, FinSt::Req);
+            self.count_bad_req(sid);
+            self.http_reply_bad_request(now, sid, 400, ErrCode::CliCl, FinSt::Req);
+            return self.http_probe_nolog(sid);
+        }
+        let s = &mut self.streams[sid];
         if let Some(txn) = s.txn.as_mut() {
             if !started {
                 // A keep-alive connection closing between requests, or an
@@ -384,8 +490,37 @@ impl Engine {
         self.http_abort(now, sid);
     }
 
+    /// Whether a connection that closes or times out before its first
+    /// byte gets an answer and a log line (400 `CR`, 408 `cR`): a first
+    /// request without `option http-ignore-probes` (HAProxy's
+    /// `PR_O2_IGNORE_PROBES`); never a keep-alive wait between requests.
+    fn http_probe_is_answered(&self, sid: Id<Stream>) -> bool {
+        let Some(s) = self.streams.get(sid) else {
+            return false;
+        };
+        let ka = s
+            .txn
+            .as_ref()
+            .is_none_or(|t| t.flags.contains(TxnFlags::KEEP_ALIVE_WAIT));
+        !ka && !self.proxies[s.fe].http_ignore_probes
+    }
+
+    /// `option dontlognull` keeps an answered probe out of the log: not a
+    /// byte came from the client (HAProxy's `PR_O_NULLNOLOG` test on the
+    /// request's bytes only).
+    fn http_probe_nolog(&mut self, sid: Id<Stream>) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        if self.proxies[s.fe].dontlognull {
+            if let Some(t) = s.txn.as_mut() {
+                t.flags |= TxnFlags::NOLOG;
+            }
+        }
+    }
+
     /// A complete request head: framing, rules, backend, rewrite, forward.
-    fn http_process_request(&mut self, now: Time, sid: Id<Stream>, mut head: ReqHead, used: usize) {
+    fn http_process_request(&mut self, now: Time, sid: Id<Stream>, head: ReqHead, used: usize) {
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
@@ -465,41 +600,224 @@ impl Engine {
         if monitor && self.http_monitor(now, sid, &head, used, body) {
             return;
         }
-        let verdict = self.http_req_rules(now, sid, fe, &mut head);
+        let s = &mut self.streams[sid];
+        let txn = s.txn.as_mut().expect("http stream");
+        txn.req_head_len = used;
+        txn.req.body = body;
+        let p = PendingReq {
+            head,
+            used,
+            body,
+            stage: ReqStage::FeBody,
+        };
+        self.http_req_stages(now, sid, Box::new(p));
+    }
+
+    /// Resumes the analysis of a request head parked for its body.
+    fn http_req_resume(&mut self, now: Time, sid: Id<Stream>) {
+        let p = self
+            .streams
+            .get_mut(sid)
+            .and_then(|s| s.txn.as_mut())
+            .and_then(|t| t.pending.take());
+        if let Some(p) = p {
+            self.http_req_stages(now, sid, p);
+        }
+    }
+
+    /// Parks a request head until more of its body arrives.
+    fn http_req_park(&mut self, sid: Id<Stream>, p: Box<PendingReq>) {
+        if let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) {
+            t.pending = Some(p);
+        }
+    }
+
+    /// The analysis of a complete request head from `p.stage` on, in
+    /// HAProxy's order: the frontend's body wait and `http-request` rules,
+    /// the stats page and `redirect` rules, the backend choice, then the
+    /// backend's body wait, `tcp-request content` and `http-request` rules
+    /// when it is another proxy (`AN_REQ_HTTP_BODY`,
+    /// `AN_REQ_HTTP_PROCESS_FE`, `AN_REQ_SWITCHING_RULES`,
+    /// `AN_REQ_HTTP_BODY`, `AN_REQ_INSPECT_BE`, `AN_REQ_HTTP_PROCESS_BE`).
+    fn http_req_stages(&mut self, now: Time, sid: Id<Stream>, mut p: Box<PendingReq>) {
+        let Some(fe) = self.streams.get(sid).map(|s| s.fe) else {
+            return;
+        };
+        loop {
+            match p.stage {
+                ReqStage::FeBody | ReqStage::BeBody => {
+                    let px = self.streams[sid].be;
+                    if self.proxies[px].http_buffer_request {
+                        let to = self.proxies[px]
+                            .timeouts
+                            .http_request_ms
+                            .or(self.proxies[fe].timeouts.client_ms)
+                            .map(u64::from);
+                        match self.http_wait_for_body(now, sid, &mut p, to, 0) {
+                            BodyWait::Cont => {}
+                            BodyWait::Yield => return self.http_req_park(sid, p),
+                            BodyWait::Abort => return,
+                        }
+                    }
+                    if p.stage == ReqStage::FeBody {
+                        p.stage = ReqStage::FeRules {
+                            from: 0,
+                            resume: false,
+                        };
+                        continue;
+                    }
+                    if px != fe
+                        && self.tcp_content_rules(now, sid, px, Some(&p.head), false)
+                            == ContentVerdict::Reject
+                    {
+                        return self.http_content_reject(now, sid);
+                    }
+                    p.stage = ReqStage::BeRules {
+                        from: 0,
+                        resume: false,
+                    };
+                }
+                ReqStage::FeRules { from, resume } => {
+                    let verdict = self.http_req_rules(now, sid, fe, &mut p, from, resume);
+                    if let RuleVerdict::Yield(from) = verdict {
+                        p.stage = ReqStage::FeRules { from, resume: true };
+                        return self.http_req_park(sid, p);
+                    }
+                    let (used, body) = (p.used, p.body);
+                    if self.http_req_verdict(now, sid, verdict, used, body) {
+                        return;
+                    }
+                    if self.http_req_fe_tail(now, sid, &p.head, used, body) {
+                        return;
+                    }
+                    p.stage = ReqStage::BeBody;
+                }
+                ReqStage::BeRules { from, resume } => {
+                    let be = self.streams[sid].be;
+                    if be != fe {
+                        let verdict = self.http_req_rules(now, sid, be, &mut p, from, resume);
+                        if let RuleVerdict::Yield(from) = verdict {
+                            p.stage = ReqStage::BeRules { from, resume: true };
+                            return self.http_req_park(sid, p);
+                        }
+                        let (used, body) = (p.used, p.body);
+                        if self.http_req_verdict(now, sid, verdict, used, body) {
+                            return;
+                        }
+                        if self.proxies[be].stats.is_some()
+                            && self.http_stats(now, sid, be, &p.head, used, body)
+                        {
+                            return;
+                        }
+                        let verdict = self.http_redirect_rules(now, sid, be, &p.head);
+                        if self.http_req_verdict(now, sid, verdict, used, body) {
+                            return;
+                        }
+                    }
+                    return self.http_req_finish(now, sid, *p);
+                }
+            }
+        }
+    }
+
+    /// The frontend's stats page and `redirect` rules, the backend choice
+    /// and its persistence rules; `true` when the request is over.
+    fn http_req_fe_tail(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        head: &ReqHead,
+        used: usize,
+        body: BodyLen,
+    ) -> bool {
+        let fe = self.streams[sid].fe;
+        if self.proxies[fe].stats.is_some() && self.http_stats(now, sid, fe, head, used, body) {
+            return true;
+        }
+        let verdict = self.http_redirect_rules(now, sid, fe, head);
         if self.http_req_verdict(now, sid, verdict, used, body) {
-            return;
+            return true;
         }
-        if self.proxies[fe].stats.is_some() && self.http_stats(now, sid, fe, &head, used, body) {
-            return;
-        }
-        let verdict = self.http_redirect_rules(now, sid, fe, &head);
-        if self.http_req_verdict(now, sid, verdict, used, body) {
-            return;
-        }
-        let Some(be) = self.http_select_backend(now, sid, &head) else {
-            return self.http_reply_error(now, sid, 503, ErrCode::SrvCl, FinSt::Req);
+        let Some(be) = self.http_select_backend(now, sid, head) else {
+            self.http_reply_error(now, sid, 503, ErrCode::SrvCl, FinSt::Req);
+            return true;
         };
         self.stream_set_backend(sid, be);
         if !self.proxies[be].rules.persist.is_empty() {
-            self.http_persist_rules(now, sid, &head);
+            self.http_persist_rules(now, sid, head);
         }
-        if be != fe {
-            if self.tcp_content_rules(now, sid, be, Some(&head), false) == ContentVerdict::Reject {
-                return self.http_content_reject(now, sid);
-            }
-            let verdict = self.http_req_rules(now, sid, be, &mut head);
-            if self.http_req_verdict(now, sid, verdict, used, body) {
-                return;
-            }
-            if self.proxies[be].stats.is_some() && self.http_stats(now, sid, be, &head, used, body)
-            {
-                return;
-            }
-            let verdict = self.http_redirect_rules(now, sid, be, &head);
-            if self.http_req_verdict(now, sid, verdict, used, body) {
-                return;
+        false
+    }
+
+    /// HAProxy's `http_wait_for_msg_body` for the request: `Cont` once the
+    /// whole body is in the buffer, `at_least` payload bytes are, the
+    /// buffer is full (keeping `tune.maxrewrite`) or the client closed;
+    /// `Abort` (a 408, `cR`) when `analyse_exp` (set to `now + time_ms`
+    /// on the first wait) or the client timeout expired first. A `100
+    /// Continue` is sent first to a client that expects one (and the
+    /// `Expect` field removed), as HAProxy's `http_handle_expect_hdr`.
+    pub(crate) fn http_wait_for_body(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        p: &mut PendingReq,
+        time_ms: Option<u64>,
+        at_least: u64,
+    ) -> BodyWait {
+        let connect = self.streams[sid]
+            .txn
+            .as_ref()
+            .is_some_and(|t| t.flags.contains(TxnFlags::CONNECT));
+        if connect || matches!(p.body, BodyLen::None | BodyLen::Length(0)) {
+            return BodyWait::Cont;
+        }
+        if p.head.expects_continue() {
+            p.head.headers.remove("expect");
+            p.head.flags.remove(h1::MsgFlags::EXPECT_100);
+            if self.channel_alloc(sid, Dir::Res) {
+                let s = &mut self.streams[sid];
+                let n = s.res.buf.put(b"HTTP/1.1 100 Continue\r\n\r\n");
+                s.res.output += n;
+                s.res.total += n as u64;
             }
         }
+        let s = &mut self.streams[sid];
+        let start = (s.req.output + p.used).min(s.req.buf.len());
+        let raw = &s.req.buf.data()[start..];
+        let (len, complete) = body_in_buffer(p.body, raw, Side::Request, None);
+        let full = !s.req.buf.is_null() && s.req.recv_room() == 0;
+        if complete || full || (at_least > 0 && len >= at_least) || s.req.shutr() {
+            s.req.analyse_exp = None;
+            return BodyWait::Cont;
+        }
+        if Time::is_expired(s.req.analyse_exp, now) || Time::is_expired(s.req.rex, now) {
+            s.req.analyse_exp = None;
+            s.req.rex = None;
+            let fe = s.fe;
+            if let Some(f) = self.proxies[fe].fe.as_mut() {
+                f.failed_req += 1;
+            }
+            // Logged `cR`, as HAProxy 2.6 does.
+            self.http_reply_error(now, sid, 408, ErrCode::CliTo, FinSt::Req);
+            return BodyWait::Abort;
+        }
+        if s.req.analyse_exp.is_none() {
+            s.req.analyse_exp = time_ms.map(|t| now.add_ms(t));
+        }
+        BodyWait::Yield
+    }
+
+    /// The end of a request head's analysis: cookies, unique id, the
+    /// rewrite for the server, then the body.
+    fn http_req_finish(&mut self, now: Time, sid: Id<Stream>, p: PendingReq) {
+        let PendingReq {
+            mut head,
+            used,
+            body,
+            ..
+        } = p;
+        let fe = self.streams[sid].fe;
+        let be = self.streams[sid].be;
         // Only a backend with a persistence cookie looks at them (the head
         // is moved through the call, not worth it otherwise).
         if self.proxies[be]
@@ -534,6 +852,7 @@ impl Engine {
         let s = &mut self.streams[sid];
         let txn = s.txn.as_mut().expect("http stream");
         txn.req_head = Some(head);
+        txn.req_head_len = 0;
         txn.req.body = body;
         txn.req.len = LengthCounter::new(match body {
             BodyLen::Length(n) => n,
@@ -745,6 +1064,11 @@ impl Engine {
     ) -> bool {
         match verdict {
             RuleVerdict::Continue => false,
+            RuleVerdict::Answered => true,
+            RuleVerdict::Yield(_) => {
+                debug_assert!(false, "a yield is handled by http_req_stages");
+                false
+            }
             RuleVerdict::Reply(bytes, deny) => {
                 // deny is a proxy block (PR); return, redirect and auth
                 // are local answers (LR). Either way the connection stays
@@ -1678,15 +2002,28 @@ impl Engine {
             return false;
         }
         let head_wait = txn.req.state == MsgState::Head;
+        if txn.pending.is_some() {
+            // A body awaited: its analyser answers the timeout (408 `cR`).
+            let late = Time::is_expired(s.req.analyse_exp, now) || Time::is_expired(s.req.rex, now);
+            if late {
+                self.http_req_resume(now, sid);
+            }
+            return late;
+        }
         if head_wait
             && (Time::is_expired(s.req.analyse_exp, now) || Time::is_expired(s.req.rex, now))
         {
             s.req.rex = None;
             s.req.analyse_exp = None;
-            if txn.flags.contains(TxnFlags::REQ_STARTED) {
-                // An incomplete request is a failed one (`ereq`), as in HAProxy.
+            let started = txn.flags.contains(TxnFlags::REQ_STARTED);
+            if started || self.http_probe_is_answered(sid) {
+                // An incomplete (or empty first) request is a failed one
+                // (`ereq`), as in HAProxy.
                 self.count_bad_req(sid);
                 self.http_reply_error(now, sid, 408, ErrCode::CliTo, FinSt::Req);
+                if !started {
+                    self.http_probe_nolog(sid);
+                }
             } else {
                 // Keep-alive idle: close quietly, with a FIN as HAProxy does.
                 if let Some(t) = self.streams[sid].txn.as_mut() {
@@ -1729,6 +2066,8 @@ impl Engine {
         // response still goes out, then the connection closes).
         if s.req.shutr() && s.scf.state == ScState::Est {
             match txn.req.state {
+                // A body awaited: what came is all there is.
+                MsgState::Head if txn.pending.is_some() => return self.http_req_resume(now, sid),
                 MsgState::Head
                     if s.req.buf.is_empty() || !txn.flags.contains(TxnFlags::REQ_STARTED) =>
                 {
@@ -1821,6 +2160,10 @@ pub(crate) enum RuleVerdict {
     Reject,
     /// `silent-drop`: close without a response, with a reset.
     Drop,
+    /// A `wait-for-body` rule (this one) waits for more of the body.
+    Yield(usize),
+    /// The request was answered already (a `wait-for-body` that timed out).
+    Answered,
 }
 
 /// The two termination-state characters for the log line of an H1 error:

@@ -12,7 +12,8 @@
 use crate::arena::Id;
 use crate::engine::Engine;
 use crate::fetch::SessCtx;
-use crate::http::h1::{Headers, ReqHead, ResHead};
+use crate::http::ana::{body_in_buffer, MsgState};
+use crate::http::h1::{BodyLen, Headers, ReqHead, ResHead, Side};
 use crate::sample::{Dir, Fetch, FetchKind, Sample, SampleCtx};
 use crate::stream::Stream;
 use crate::time::Time;
@@ -68,6 +69,22 @@ impl<'a> HttpCtx<'a> {
         }
     }
 
+    /// The request body in the buffer while the request head is analysed
+    /// (its payload appended to `out` when given): its length in the
+    /// buffer and its framing. `None` once the head has left.
+    fn req_body(&self, out: Option<&mut Vec<u8>>) -> Option<(u64, BodyLen)> {
+        self.req?;
+        let s = self.sess.eng.streams.get(self.sid)?;
+        let t = s.txn.as_ref()?;
+        if t.req_head_len == 0 || t.req.state != MsgState::Head {
+            return None;
+        }
+        let start = (s.req.output + t.req_head_len).min(s.req.buf.len());
+        let raw = &s.req.buf.data()[start..];
+        let (len, _) = body_in_buffer(t.req.body, raw, Side::Request, out);
+        Some((len, t.req.body))
+    }
+
     fn headers(&self, dir: Dir) -> Option<&'a Headers> {
         match dir {
             Dir::Req => self.req.map(|h| &h.headers),
@@ -93,6 +110,26 @@ impl<'a> HttpCtx<'a> {
             }
         }
     }
+}
+
+/// HAProxy's `smp_fetch_body_param`: the value of the first parameter of
+/// an url-encoded body (`a=1&b=2`) named `name` (any name when `None`;
+/// case-insensitively with `i`), as it is written (not decoded).
+fn body_param(body: &[u8], name: Option<&str>, icase: bool) -> Option<Vec<u8>> {
+    let name = name.filter(|n| !n.is_empty());
+    body.split(|&b| b == b'&').find_map(|kv| {
+        let eq = kv.iter().position(|&b| b == b'=');
+        let (k, v) = match eq {
+            Some(i) => (&kv[..i], &kv[i + 1..]),
+            None => (kv, &kv[kv.len()..]),
+        };
+        let hit = match name {
+            None => !k.is_empty(),
+            Some(n) if icase => k.eq_ignore_ascii_case(n.as_bytes()),
+            Some(n) => k == n.as_bytes(),
+        };
+        hit.then(|| v.to_vec())
+    })
 }
 
 /// Splits a comma-separated field value, trimming spaces.
@@ -267,6 +304,21 @@ impl SampleCtx for HttpCtx<'_> {
                 )))
             }
             FetchKind::WaitEnd => (!self.partial).then_some(Sample::Bool(true)),
+            FetchKind::ReqBody => {
+                let mut v = Vec::new();
+                self.req_body(Some(&mut v))?;
+                Some(Sample::Bin(v))
+            }
+            FetchKind::ReqBodyLen => self.req_body(None).map(|(n, _)| Sample::Int(n as i64)),
+            FetchKind::ReqBodySize => self.req_body(None).map(|(n, b)| match b {
+                BodyLen::Length(cl) => Sample::Int(cl as i64),
+                _ => Sample::Int(n as i64),
+            }),
+            FetchKind::ReqBodyParam => {
+                let mut v = Vec::new();
+                self.req_body(Some(&mut v))?;
+                body_param(&v, f.str_arg(0), f.str_arg(1) == Some("i")).map(Sample::Bin)
+            }
             FetchKind::UniqueId => {
                 let (now, sid) = (self.sess.now, self.sid);
                 self.sess.eng.unique_id(now, sid).map(Sample::str)
@@ -437,6 +489,41 @@ pub(crate) fn tls_sni(b: &[u8]) -> Sni {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn body_param_as_haproxy() {
+        let b = b"a=1&Key=v2&k=3&empty=&flag";
+        assert_eq!(body_param(b, Some("k"), false), Some(b"3".to_vec()));
+        assert_eq!(body_param(b, Some("key"), false), None);
+        assert_eq!(body_param(b, Some("key"), true), Some(b"v2".to_vec()));
+        assert_eq!(body_param(b, Some("empty"), false), Some(Vec::new()));
+        assert_eq!(body_param(b, Some("flag"), false), Some(Vec::new()));
+        // No name: the first parameter.
+        assert_eq!(body_param(b, None, false), Some(b"1".to_vec()));
+        assert_eq!(body_param(b"", None, false), None);
+    }
+
+    #[test]
+    fn body_in_buffer_reads_payload_without_framing() {
+        use crate::http::ana::body_in_buffer;
+        let mut out = Vec::new();
+        let raw = b"4\r\nabcd\r\n3\r\nefg\r\n0\r\n\r\n";
+        let r = body_in_buffer(BodyLen::Chunked, raw, Side::Request, Some(&mut out));
+        assert_eq!((r, &out[..]), ((7, true), &b"abcdefg"[..]));
+        // Cut in the middle of the second chunk: what is there, not over.
+        out.clear();
+        let r = body_in_buffer(BodyLen::Chunked, &raw[..13], Side::Request, Some(&mut out));
+        assert_eq!((r, &out[..]), ((5, false), &b"abcde"[..]));
+        let r = body_in_buffer(BodyLen::Length(10), b"12345", Side::Request, None);
+        assert_eq!(r, (5, false));
+        // Bytes past the announced length belong to the next request.
+        let r = body_in_buffer(BodyLen::Length(3), b"12345", Side::Request, None);
+        assert_eq!(r, (3, true));
+        assert_eq!(
+            body_in_buffer(BodyLen::None, b"x", Side::Request, None),
+            (0, true)
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -312,6 +312,14 @@ pub enum HttpReqAction {
     /// `use-service NAME`: an applet answers the request (HAProxy's
     /// `http_req_act_use_service`, `service_keywords`).
     UseService(Service),
+    /// `wait-for-body time T [at-least N]` (HAProxy 2.4+'s
+    /// `http_action_wait_for_body`): the rules stop here until the whole
+    /// body is in, `N` payload bytes are, or the buffer is full; after `T`
+    /// without them, 408.
+    WaitForBody {
+        time_ms: u32,
+        at_least: u64,
+    },
 }
 
 /// A service for `http-request use-service` (HAProxy's registered applet

@@ -690,6 +690,7 @@ const HTTP_REQ_ACTIONS: &[&str] = &[
     "silent-drop",
     "capture",
     "use-service",
+    "wait-for-body",
 ];
 
 const HTTP_RES_ACTIONS: &[&str] = &[
@@ -755,7 +756,6 @@ const HAPROXY_ONLY_ACTIONS: &[&str] = &[
     "set-tos",
     "strict-mode",
     "switch-mode",
-    "wait-for-body",
     "wait-for-handshake",
     "sc-add-gpc",
 ];
@@ -1067,6 +1067,7 @@ impl<'w> ActParser<'w, '_> {
             }
             "set-src" => HttpReqAction::SetSrc(self.expr_word("a sample expression")?),
             "set-dst" => HttpReqAction::SetDst(self.expr_word("a sample expression")?),
+            "wait-for-body" => self.wait_for_body()?,
             "use-service" => match self.next() {
                 Some("prometheus-exporter") => {
                     HttpReqAction::UseService(crate::rules::Service::PrometheusExporter)
@@ -1080,6 +1081,35 @@ impl<'w> ActParser<'w, '_> {
             },
             _ => return Err(self.unknown(HTTP_REQ_ACTIONS)),
         })
+    }
+
+    /// `wait-for-body time <time> [at-least <bytes>]` (HAProxy's
+    /// `parse_http_wait_for_body`).
+    fn wait_for_body(&mut self) -> Result<HttpReqAction, String> {
+        use crate::cfgparse::units::{parse_size, parse_time_ms};
+        let (mut time_ms, mut at_least) = (0, 0);
+        loop {
+            match self.peek() {
+                Some("time") => {
+                    self.next();
+                    let v = self.next().unwrap_or("");
+                    time_ms = parse_time_ms(v)
+                        .map_err(|_| self.fail(format_args!("'time' : unexpected value '{v}'")))?;
+                }
+                Some("at-least") => {
+                    self.next();
+                    let v = self.next().unwrap_or("");
+                    at_least = parse_size(v).map_err(|_| {
+                        self.fail(format_args!("'at-least' : unexpected value '{v}'"))
+                    })?;
+                }
+                _ => break,
+            }
+        }
+        if time_ms == 0 {
+            return Err(self.fail("'time' option is mandatory"));
+        }
+        Ok(HttpReqAction::WaitForBody { time_ms, at_least })
     }
 
     fn http_res_action(&mut self) -> Result<HttpResAction, String> {

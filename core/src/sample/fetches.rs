@@ -140,6 +140,16 @@ pub enum FetchKind {
     ReqProtoHttp,
     /// `wait_end`: true once `tcp-request inspect-delay` expired.
     WaitEnd,
+    /// `req.body`: the part of the request body in the buffer (payload,
+    /// without chunk framing), as HAProxy's HTX DATA blocks.
+    ReqBody,
+    /// `req.body_len`: the length of that part.
+    ReqBodyLen,
+    /// `req.body_size`: the announced length (`Content-Length`), else the
+    /// length in the buffer.
+    ReqBodySize,
+    /// `req.body_param([name[,i]])`: a parameter of an url-encoded body.
+    ReqBodyParam,
     /// `method`.
     Method,
     /// `path`: the path of the URI, without the query string.
@@ -274,7 +284,7 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         | SrcTableOp { .. } => Layer::L4,
         ReqLen | ReqPayload | ReqSslSni | ReqProtoHttp | WaitEnd => Layer::ReqContent,
         Method | Path | PathQ | Url | Base | Query | UrlParam | ReqVer | HttpAuth
-        | HttpAuthGroup => Layer::HttpReq,
+        | HttpAuthGroup | ReqBody | ReqBodyLen | ReqBodySize | ReqBodyParam => Layer::HttpReq,
         Hdr { dir, .. } | HdrCnt { dir, .. } | HdrVal { dir } | HdrIp { dir } | Cook { dir } => {
             match dir {
                 Dir::Req => Layer::HttpReq,
@@ -424,6 +434,20 @@ static FETCHES: &[FetchDef] = &[
         SmpType::Bool,
     ),
     fd("wait_end", FetchKind::WaitEnd, NO_ARGS, SmpType::Bool),
+    fd("req.body", FetchKind::ReqBody, NO_ARGS, SmpType::Bin),
+    fd("req.body_len", FetchKind::ReqBodyLen, NO_ARGS, SmpType::Int),
+    fd(
+        "req.body_size",
+        FetchKind::ReqBodySize,
+        NO_ARGS,
+        SmpType::Int,
+    ),
+    fd(
+        "req.body_param",
+        FetchKind::ReqBodyParam,
+        spec!(0; Str, Str),
+        SmpType::Bin,
+    ),
     fd("method", FetchKind::Method, NO_ARGS, SmpType::Str),
     fd(
         "http_auth",
