@@ -274,6 +274,8 @@ pub struct Proxy {
     pub errors: std::sync::Arc<crate::http::errors::ErrorPages>,
     /// `stats ...`: the stats page (HAProxy's `uri_auth`), HTTP mode only.
     pub stats: Option<std::sync::Arc<crate::applet::stats_page::StatsPage>>,
+    /// `compression ...` (HTTP mode only): HAProxy's `struct comp`.
+    pub compression: Option<std::sync::Arc<crate::http::comp::CompCfg>>,
 }
 
 impl Proxy {
