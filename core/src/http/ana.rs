@@ -1326,12 +1326,12 @@ impl Engine {
             self.proxies[s.fe].compression.as_deref(),
             self.proxies[s.be].compression.as_deref(),
         );
-        let algo = comp::select_request(&head.headers, be, fe);
-        if algo.is_some() && comp::offload(be, fe) {
+        let sel = comp::select_request(&head.headers, be, fe);
+        if sel.is_some_and(|s| s.negotiated) && comp::offload(be, fe) {
             comp::strip_accept_encoding(head);
         }
         if let Some(t) = self.streams[sid].txn.as_mut() {
-            t.comp_algo = algo;
+            t.comp_algo = sel.map(|s| s.algo);
         }
     }
 

@@ -217,7 +217,7 @@ pub fn select_request(
     headers: &Headers,
     be: Option<&CompCfg>,
     fe: Option<&CompCfg>,
-) -> Option<CompAlgo> {
+) -> Option<Selected> {
     let cfg = algos_of(be, fe)?;
     if headers.get("user-agent").is_some_and(bad_user_agent) {
         return None;
@@ -242,7 +242,29 @@ pub fn select_request(
             }
         }
     }
-    best.or_else(|| cfg.algos_in_order().find(|&a| a == CompAlgo::Identity))
+    match best {
+        Some(algo) => Some(Selected {
+            algo,
+            negotiated: true,
+        }),
+        // Identity needs no header.
+        None => cfg
+            .algos_in_order()
+            .find(|&a| a == CompAlgo::Identity)
+            .map(|algo| Selected {
+                algo,
+                negotiated: false,
+            }),
+    }
+}
+
+/// What [`select_request`] chose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Selected {
+    pub algo: CompAlgo,
+    /// Found in `Accept-Encoding` (not the `identity` fallback): only then
+    /// does `compression offload` remove the field.
+    pub negotiated: bool,
 }
 
 /// The form of an `ETag` value (HAProxy's `http_get_etag_type`).
