@@ -13,7 +13,8 @@
 //! weak, malformed and double `ETag`s, `Vary`, listed and unlisted
 //! content types, `multipart`, chunked and `Content-Length` responses, a
 //! 1 MiB body both ways, an old MSIE user agent, backend settings over
-//! the frontend's, `compression offload`, and `curl --compressed`.
+//! the frontend's, `compression offload`, and `curl --compressed` over
+//! HTTP/1.1 and HTTP/2.
 
 mod common;
 
@@ -163,6 +164,7 @@ const CFG: &str = "defaults
     compression type text/plain text/html
 frontend fe
     bind 127.0.0.1:{FE}
+    bind 127.0.0.1:{FE2} proto h2
     compression algo gzip deflate
     http-response set-header X-Comp %[res.comp]/%[res.comp_algo]
     use_backend be2 if { path_beg /be2/ }
@@ -377,27 +379,36 @@ fn compression_side_by_side() {
         return;
     }
     let dir = TempDir::new("compression_sbs");
-    let ports = free_ports(3);
+    let ports = free_ports(5);
     let _srv = TestServer::start(ports[2], server);
     let mut got = Vec::new();
     let mut curl = Vec::new();
-    for (who, fe) in [("ha", ports[0]), ("sluice", ports[1])] {
+    for (who, fe, fe2) in [("ha", ports[0], ports[3]), ("sluice", ports[1], ports[4])] {
         let cfg = format!(
             "{}{}",
             global_section(&dir.join(&format!("{who}.sock")), ""),
             CFG.replace("{FE}", &fe.to_string())
+                .replace("{FE2}", &fe2.to_string())
                 .replace("{S}", &ports[2].to_string()),
         );
-        let run = |fe: u16| -> (Vec<Answer>, Option<Vec<u8>>) {
+        let run = |fe: u16| -> (Vec<Answer>, [Option<Vec<u8>>; 2]) {
             let answers = REQS.iter().map(|r| ask(fe, r)).collect();
-            let curl = std::process::Command::new("curl")
-                .args(["-s", "--compressed", "--max-time", "10"])
-                .arg(format!("http://127.0.0.1:{fe}/big"))
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|o| o.stdout);
-            (answers, curl)
+            // HTTP/1.1, then HTTP/2 (h2c): the H2 mux carries the
+            // compressed chunks as DATA frames.
+            let curl = |args: &[&str], port: u16| {
+                std::process::Command::new("curl")
+                    .args(["-s", "--compressed", "--max-time", "10"])
+                    .args(args)
+                    .arg(format!("http://127.0.0.1:{port}/big"))
+                    .output()
+                    .ok()
+                    .filter(|o| o.status.success())
+                    .map(|o| o.stdout)
+            };
+            (
+                answers,
+                [curl(&[], fe), curl(&["--http2-prior-knowledge"], fe2)],
+            )
         };
         let (answers, c) = if who == "ha" {
             let _ha = HaRun::start(&dir, who, &cfg);
@@ -440,16 +451,11 @@ fn compression_side_by_side() {
         got[0][5].summary
     );
     if tool_or_skip("curl", "compression_side_by_side (curl --compressed)") {
-        assert_eq!(
-            curl[0].as_deref(),
-            Some(&body_for("/big")[..]),
-            "haproxy, curl"
-        );
-        assert_eq!(
-            curl[1].as_deref(),
-            Some(&body_for("/big")[..]),
-            "sluice, curl"
-        );
+        let big = body_for("/big");
+        for (who, c) in ["haproxy", "sluice"].iter().zip(&curl) {
+            assert_eq!(c[0].as_deref(), Some(&big[..]), "{who}, curl");
+            assert_eq!(c[1].as_deref(), Some(&big[..]), "{who}, curl over HTTP/2");
+        }
     }
     assert!(
         differ.is_empty(),
