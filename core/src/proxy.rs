@@ -282,6 +282,8 @@ pub struct Proxy {
     pub abortonclose: bool,
     /// `option http-ignore-probes` (`PR_O2_IGNORE_PROBES`), frontend side.
     pub http_ignore_probes: bool,
+    /// `compression ...` (HTTP mode only): HAProxy's `struct comp`.
+    pub compression: Option<std::sync::Arc<crate::http::comp::CompCfg>>,
 }
 
 impl Proxy {

@@ -45,6 +45,10 @@ const ALLOWED_DEPS: &[&str] = &[
     "hmac",
     // `xxh32`, `xxh64`, `xxh3` converters: hash arithmetic only.
     "xxhash-rust",
+    // `compression algo gzip|deflate|raw-deflate`: flate2 on its pure-Rust
+    // backend (miniz_oxide, adler2, crc32fast; simd-adler32 detects CPU
+    // features with `cpuid` only): compression arithmetic, no I/O.
+    "flate2",
 ];
 
 /// CPU feature detection of the RustCrypto hashes (`sha2` ->

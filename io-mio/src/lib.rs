@@ -291,7 +291,9 @@ pub const FEATURES: &[(&str, bool)] = &[
     ("THREAD_DUMP", false),
     ("TPROXY", false),
     ("WURFL", false),
-    ("ZLIB", false),
+    // `compression algo gzip|deflate|raw-deflate`: flate2 (miniz_oxide),
+    // zlib-compatible streams.
+    ("ZLIB", true),
 ];
 
 /// The names of the features `proxy-mio` has.
@@ -347,8 +349,8 @@ pub fn build_info() -> String {
         "Built without multi-threading support (USE_THREAD not set).\n\
          Built with SSL support by rustls (TLS 1.2 and 1.3; no OpenSSL engine, no TLS 1.0/1.1).\n\
          Built without Lua support.\n\
-         Built without compression support (neither USE_ZLIB nor USE_SLZ are set).\n\
-         Compression algorithms supported : identity(\"identity\")\n\
+         Built with zlib-compatible compression by flate2 (miniz_oxide).\n\
+         Compression algorithms supported : identity(\"identity\"), deflate(\"deflate\"), raw-deflate(\"deflate\"), gzip(\"gzip\")\n\
          Built without PCRE or PCRE2 support (regular expressions use Rust's regex crate).\n\
          \n\
          Available polling systems :\n\

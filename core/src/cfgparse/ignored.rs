@@ -135,7 +135,6 @@ pub const REFUSED_PROXY: &[(&str, &str)] = &[
     ("error-log-format", "it changes what is logged"),
     ("http-error", "it changes what clients receive"),
     ("rate-limit", "it limits the rate of new sessions"),
-    ("compression", "it changes what clients receive"),
     (
         "load-server-state-from-file",
         "it changes which servers are up and their weights at start",

@@ -1332,6 +1332,8 @@ pub struct Proxy {
     /// `stats admin if|unless COND`, in order (not inherited: refused in
     /// `defaults`, as in HAProxy).
     pub stats_admin: Vec<super::stats::StatsAdmin>,
+    /// `compression algo|type|offload` (inherited from `defaults`).
+    pub compression: Option<crate::http::comp::CompCfg>,
 }
 
 /// `monitor fail if|unless COND`.
@@ -1412,6 +1414,7 @@ impl Proxy {
             stats_admin: Vec::new(),
             errors: Vec::new(),
             stats: None,
+            compression: None,
         }
     }
 
@@ -1463,6 +1466,7 @@ impl Proxy {
         p.monitor_uri = defaults.monitor_uri.clone();
         p.errors = defaults.errors.clone();
         p.stats = defaults.stats.clone();
+        p.compression = defaults.compression.clone();
         p
     }
 

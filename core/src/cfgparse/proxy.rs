@@ -139,6 +139,7 @@ pub(super) fn parse(
             super::errors::proxy_kw(px, ln)
         }
         "monitor" => rules::monitor(px, ln, d),
+        "compression" => compression(px, ln, d),
         "disabled" | "enabled" => {
             ln.no_extra(1)?;
             px.disabled = ln.kw() == "disabled";
@@ -873,6 +874,51 @@ fn stick_table(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnos
         place: ln.place(),
         params,
     });
+    Ok(())
+}
+
+/// `compression algo ALGO...`, `compression type MIME...`, `compression
+/// offload` (HAProxy's `parse_compression_options`). Each line adds to
+/// what is there (inherited from `defaults` included).
+fn compression(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    use crate::http::comp::CompAlgo;
+    let args = || (2..).map(|i| ln.arg(i)).take_while(|a| !a.is_empty());
+    match ln.arg(1) {
+        "algo" => {
+            if ln.arg(2).is_empty() {
+                return Err(ln.diag("'compression' expects <algorithm>."));
+            }
+            let mut algos = Vec::new();
+            for a in args() {
+                match CompAlgo::from_cfg(a) {
+                    Some(algo) => algos.push(algo),
+                    None => {
+                        return Err(ln.diag(format!(
+                            "'compression' : '{a}' is not a supported algorithm."
+                        )))
+                    }
+                }
+            }
+            let c = px.compression.get_or_insert_with(Default::default);
+            c.algos.extend(algos);
+        }
+        "type" => {
+            if ln.arg(2).is_empty() {
+                return Err(ln.diag("'compression' expects <type>."));
+            }
+            let c = px.compression.get_or_insert_with(Default::default);
+            c.types.extend(args().map(str::to_string));
+        }
+        "offload" => {
+            let c = px.compression.get_or_insert_with(Default::default);
+            if px.kind == ProxyKind::Defaults {
+                d.warn(ln.diag("'compression' : 'offload' ignored in 'defaults' section."));
+            } else {
+                c.offload = true;
+            }
+        }
+        _ => return Err(ln.diag("'compression' expects 'algo', 'type' or 'offload'")),
+    }
     Ok(())
 }
 

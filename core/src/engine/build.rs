@@ -749,6 +749,11 @@ impl Engine {
                             &self.opts.hostname,
                         ))
                     }),
+                compression: p
+                    .compression
+                    .as_ref()
+                    .filter(|_| p.mode == cfgparse::Mode::Http)
+                    .map(|c| std::sync::Arc::new(c.clone())),
             });
         }
         for (i, p) in live.iter().enumerate() {

@@ -31,6 +31,7 @@ use bitflags::bitflags;
 
 use crate::arena::Id;
 use crate::engine::Engine;
+use crate::http::comp;
 use crate::http::h1::{
     self, BodyLen, ChunkedDecoder, Decoded, HeadParser, LengthCounter, Method, ParseOptions,
     ReqHead, ResHead, Side,
@@ -156,6 +157,12 @@ pub struct HttpTxn {
     /// while its analysis runs (the body follows it: `req.body`), 0 once
     /// it is forwarded.
     pub req_head_len: usize,
+    /// The compression algorithm chosen from the request's
+    /// `Accept-Encoding` (`compression algo`), if any.
+    pub comp_algo: Option<crate::http::comp::CompAlgo>,
+    /// The response body is being compressed (HAProxy's
+    /// `HTTP_MSGF_COMPRESSING` and its `comp_state`).
+    pub comp: Option<Box<crate::http::comp::ResComp>>,
 }
 
 /// Where the analysis of a complete request head stands: the steps that
@@ -237,6 +244,8 @@ impl HttpTxn {
             stats_post: None,
             pending: None,
             req_head_len: 0,
+            comp_algo: None,
+            comp: None,
         }
     }
 }
@@ -284,6 +293,20 @@ pub(crate) fn body_in_buffer(
             }
             (raw.len() as u64, false)
         }
+    }
+}
+
+/// Replaces the first `used` input bytes of `ch` (consumed by the
+/// compressor) with as much of `pending` as fits, and forwards it.
+fn comp_put(ch: &mut Channel, used: usize, pending: &mut Vec<u8>) {
+    let n = pending.len().min(ch.buf.room() + used);
+    if n == 0 && used == 0 {
+        return;
+    }
+    let out = ch.output;
+    if ch.buf.replace_at(out, used, &pending[..n]) {
+        ch.output += n;
+        pending.drain(..n);
     }
 }
 
@@ -1278,6 +1301,9 @@ impl Engine {
             let _ = head.headers.add(name, ip.to_string().as_bytes());
             break;
         }
+        if self.proxies[fe].compression.is_some() || self.proxies[be].compression.is_some() {
+            self.http_comp_request(sid, head);
+        }
         let close =
             self.proxies[fe].http_server_close_mode() || self.proxies[be].http_server_close_mode();
         if close {
@@ -1413,12 +1439,24 @@ impl Engine {
             // The client learns the end of the body from the close.
             txn.flags |= TxnFlags::CLI_CLOSE;
         }
+        if txn.comp_algo.is_some() {
+            // Before the `http-response` rules, so that `res.comp` is set
+            // for them (HAProxy's post-analyser on `AN_RES_WAIT_HTTP`).
+            self.http_comp_select_response(sid, &head, &meth, body);
+        }
         if self.http_res_verdict(now, sid, &mut head) {
             return;
         }
         self.http_res_cookies(sid, &mut head);
         let s = &mut self.streams[sid];
         let txn = s.txn.as_mut().expect("http stream");
+        if let Some(c) = txn.comp.as_ref() {
+            crate::http::comp::set_response_headers(
+                &mut head,
+                c.z.algo(),
+                body == BodyLen::Chunked,
+            );
+        }
         let close = txn.flags.contains(TxnFlags::CLI_CLOSE);
         if body != BodyLen::Tunnel {
             let mode = if close {
@@ -1506,6 +1544,9 @@ impl Engine {
     pub(crate) fn http_forward_body(&mut self, now: Time, sid: Id<Stream>, dir: Dir) {
         let s = &mut self.streams[sid];
         let Some(txn) = s.txn.as_mut() else { return };
+        if dir == Dir::Res && txn.comp.is_some() {
+            return self.http_compress_body(now, sid);
+        }
         let (rsp_state, answered) = (txn.rsp.state, txn.flags.contains(TxnFlags::RES_HEAD_SENT));
         let (ch, msg) = if dir == Dir::Req {
             (&mut s.req, &mut txn.req)
@@ -1597,6 +1638,148 @@ impl Engine {
                     self.http_server_error(now, sid, 502, err, fin);
                 }
             }
+        }
+    }
+
+    /// `compression`: the algorithm for this request (HAProxy's
+    /// `select_compression_request_header`, backend settings first), and
+    /// with `compression offload`, no `Accept-Encoding` for the server.
+    fn http_comp_request(&mut self, sid: Id<Stream>, head: &mut ReqHead) {
+        let s = &self.streams[sid];
+        let (fe, be) = (
+            self.proxies[s.fe].compression.as_deref(),
+            self.proxies[s.be].compression.as_deref(),
+        );
+        let sel = comp::select_request(&head.headers, be, fe);
+        if sel.is_some_and(|s| s.negotiated) && comp::offload(be, fe) {
+            comp::strip_accept_encoding(head);
+        }
+        if let Some(t) = self.streams[sid].txn.as_mut() {
+            t.comp_algo = sel.map(|s| s.algo);
+        }
+    }
+
+    /// Whether this response is compressed (HAProxy's
+    /// `select_compression_response_header`): sets `txn.comp`.
+    fn http_comp_select_response(
+        &mut self,
+        sid: Id<Stream>,
+        head: &ResHead,
+        meth: &Method,
+        body: BodyLen,
+    ) {
+        let s = &self.streams[sid];
+        let Some(txn) = s.txn.as_ref() else { return };
+        let Some(algo) = txn.comp_algo else { return };
+        let (fe, be) = (
+            self.proxies[s.fe].compression.as_deref(),
+            self.proxies[s.be].compression.as_deref(),
+        );
+        let cx = comp::ResContext {
+            algo,
+            req_ver11: txn
+                .req_head
+                .as_ref()
+                .is_some_and(|h| h.version == h1::Version::Http11),
+            meth,
+            body,
+        };
+        let yes = comp::select_response(&cx, head, be, fe);
+        if let Some(t) = self.streams[sid].txn.as_mut() {
+            t.comp = yes.then(|| Box::new(comp::ResComp::new(algo)));
+        }
+    }
+
+    /// `http_forward_body` for a response being compressed (HAProxy's
+    /// `comp_http_payload`): the payload in the channel's input is
+    /// decoded from its framing, compressed, and replaced by the chunks
+    /// of the compressed stream, which are forwarded. Output that does
+    /// not fit waits in `ResComp::pending`, and no more input is taken
+    /// until it has left.
+    fn http_compress_body(&mut self, now: Time, sid: Id<Stream>) {
+        if self.streams.get(sid).is_some_and(|s| s.res.buf.is_null())
+            && !self.channel_alloc(sid, Dir::Res)
+        {
+            return;
+        }
+        let s = &mut self.streams[sid];
+        let Some(txn) = s.txn.as_mut() else { return };
+        let (ch, msg) = (&mut s.res, &mut txn.rsp);
+        let Some(c) = txn.comp.as_deref_mut() else {
+            return;
+        };
+        if msg.state != MsgState::Body {
+            return;
+        }
+        comp_put(ch, 0, &mut c.pending);
+        if !c.pending.is_empty() {
+            return;
+        }
+        if c.ended {
+            msg.state = MsgState::Done;
+            return;
+        }
+        let out = ch.output;
+        let data = &ch.buf.data()[out..];
+        let mut used = 0;
+        let mut ended = false;
+        match msg.body {
+            BodyLen::Length(_) => {
+                used = msg.len.take(data.len());
+                c.z.add(&data[..used]);
+                ended = msg.len.is_done();
+            }
+            BodyLen::Chunked => loop {
+                match msg.chunked.decode(&data[used..]) {
+                    Ok((Decoded::Data(d), n)) => {
+                        c.z.add(d);
+                        used += n;
+                    }
+                    Ok((Decoded::NeedMore, n)) => {
+                        used += n;
+                        break;
+                    }
+                    Ok((Decoded::End, n)) => {
+                        used += n;
+                        ended = true;
+                        break;
+                    }
+                    Err(e) => {
+                        let (err, fin) = h1_termination(&e);
+                        return self.http_server_error(now, sid, 502, err, fin);
+                    }
+                }
+            },
+            // Never compressed (no known length).
+            _ => {}
+        }
+        if msg.chunked.has_rewrites() {
+            // The framing is re-made here: the rewrites are moot.
+            let _ = msg.chunked.take_rewrites();
+        }
+        if used > 0 || ended {
+            c.z.flush(ended, &mut c.pending);
+            if ended {
+                let trailers = if msg.body == BodyLen::Chunked {
+                    msg.chunked.take_trailers()
+                } else {
+                    h1::Headers::new()
+                };
+                h1::encode_last_chunk(&trailers, &mut c.pending);
+                c.ended = true;
+            }
+        }
+        comp_put(ch, used, &mut c.pending);
+        if c.ended {
+            if c.pending.is_empty() {
+                msg.state = MsgState::Done;
+            }
+            return;
+        }
+        if ch.shutr() && ch.input() == 0 {
+            // The server closed in the middle of the body.
+            s.set_term(ErrCode::SrvCl, FinSt::Data);
+            self.http_abort(now, sid);
         }
     }
 

@@ -61,6 +61,12 @@ impl<'a> HttpCtx<'a> {
         self
     }
 
+    /// The algorithm compressing the response, if any.
+    fn res_comp(&self) -> Option<crate::http::comp::CompAlgo> {
+        let s = self.sess.eng.streams.get(self.sid)?;
+        s.txn.as_ref()?.comp.as_ref().map(|c| c.z.algo())
+    }
+
     /// The request bytes not yet forwarded.
     fn req_input(&self) -> &[u8] {
         match self.sess.eng.streams.get(self.sid) {
@@ -232,6 +238,10 @@ impl SampleCtx for HttpCtx<'_> {
             FetchKind::ReqVer => req.map(|h| Sample::str(&h.version.as_str()[5..])),
             FetchKind::ResVer => self.res.map(|h| Sample::str(&h.version.as_str()[5..])),
             FetchKind::Status => self.res.map(|h| Sample::Int(i64::from(h.status))),
+            // HAProxy's `smp_fetch_res_comp(_algo)`: the stream's state,
+            // whatever the response head.
+            FetchKind::ResComp => Some(Sample::Bool(self.res_comp().is_some())),
+            FetchKind::ResCompAlgo => self.res_comp().map(|a| Sample::str(a.cfg_name())),
             FetchKind::Hdr { dir, full } => {
                 let mut v = Vec::new();
                 self.header_values(*dir, f.str_arg(0)?, *full, &mut v);

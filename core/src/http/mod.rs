@@ -7,6 +7,7 @@
 
 pub(crate) mod act;
 pub mod ana;
+pub mod comp;
 pub mod cookie;
 pub mod errors;
 pub(crate) mod fetch;

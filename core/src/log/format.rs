@@ -327,7 +327,9 @@ fn gone_at_log_end(f: &crate::sample::Fetch) -> Option<&'static str> {
         Layer::HttpReq | Layer::HttpAny if !matches!(k, Method | ReqVer) => {
             Some("HTTP request headers")
         }
-        Layer::HttpRes if !matches!(k, Status | ResVer) => Some("HTTP response headers"),
+        Layer::HttpRes if !matches!(k, Status | ResVer | ResComp | ResCompAlgo) => {
+            Some("HTTP response headers")
+        }
         _ => None,
     }
 }

@@ -170,6 +170,10 @@ pub enum FetchKind {
     ResVer,
     /// `status`: the response status code.
     Status,
+    /// `res.comp`: the response is compressed (`compression`).
+    ResComp,
+    /// `res.comp_algo`: the algorithm compressing the response.
+    ResCompAlgo,
     /// `req.hdr(name[,occ])`, `res.hdr`, `hdr` (`full`: `req.fhdr`, the
     /// whole line, not split on commas). Names are kept as written and
     /// compare case-insensitively. Without an occurrence, an ACL iterates
@@ -292,7 +296,7 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
                 Dir::Any => Layer::HttpAny,
             }
         }
-        ResVer | Status => Layer::HttpRes,
+        ResVer | Status | ResComp | ResCompAlgo => Layer::HttpRes,
         CaptureHdr { dir: Dir::Res } => Layer::HttpRes,
         CaptureHdr { .. } => Layer::HttpReq,
     }
@@ -483,6 +487,13 @@ static FETCHES: &[FetchDef] = &[
     fd("res.ver", FetchKind::ResVer, NO_ARGS, SmpType::Str),
     fd("resp_ver", FetchKind::ResVer, NO_ARGS, SmpType::Str),
     fd("status", FetchKind::Status, NO_ARGS, SmpType::Int),
+    fd("res.comp", FetchKind::ResComp, NO_ARGS, SmpType::Bool),
+    fd(
+        "res.comp_algo",
+        FetchKind::ResCompAlgo,
+        NO_ARGS,
+        SmpType::Str,
+    ),
     fd(
         "req.hdr",
         FetchKind::Hdr {
