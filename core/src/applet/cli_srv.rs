@@ -544,14 +544,18 @@ impl Engine {
             let p = &self.proxies[be];
             let b = self.backend(be).expect("a backend");
             for s in b.servers.iter().filter(|s| !s.deleted) {
+                // In maintenance HAProxy's server is stopped, its health 0.
+                let maint = s.admin == SrvAdmin::Maint;
                 let op = match s.state {
+                    _ if maint => 0,
                     SrvState::Stopped => 0,
                     SrvState::Starting => 1,
                     SrvState::Running => 2,
                     SrvState::Stopping => 3,
                 };
                 // `SRV_ADMF_FMAINT` / `SRV_ADMF_FDRAIN`: set from the CLI
-                // (or the configuration's `disabled`).
+                // (the configuration's `disabled` would add
+                // `SRV_ADMF_CMAINT`, which Sluice does not tell apart).
                 let admin = match s.admin {
                     SrvAdmin::Ready => 0,
                     SrvAdmin::Maint => 1,
@@ -566,26 +570,16 @@ impl Engine {
                         if ck.sock.is_some() {
                             st |= 0x1; // CHK_ST_INPROGRESS
                         }
-                        if s.admin == SrvAdmin::Maint && !s.cfg.dynamic {
-                            st |= 0x8; // CHK_ST_PAUSED
-                        }
                         (
                             check_status_num(ck.last_status),
                             check_result_num(ck.last_status),
-                            ck.health,
+                            if maint { 0 } else { ck.health },
                             st,
                         )
                     }
-                    _ => {
-                        // A configured server without checks has the
-                        // default `rise` as health; a dynamic one none.
-                        let paused = if s.admin == SrvAdmin::Maint && !s.cfg.dynamic {
-                            0x8
-                        } else {
-                            0
-                        };
-                        (1, 0, if s.cfg.dynamic { 0 } else { 2 }, paused)
-                    }
+                    // A configured server without checks has the default
+                    // `rise` as health; a dynamic one none.
+                    _ => (1, 0, if maint || s.cfg.dynamic { 0 } else { 2 }, 0),
                 };
                 let (chk_port, chk_addr) = match &s.cfg.check {
                     Some(c) => (
