@@ -254,10 +254,9 @@ fn parse_dyn_server(name: &str, args: &[&str], http: bool) -> Result<DynServer, 
                 2
             }
             "proto" if arg == "h2" => {
-                return Err(format!(
-                    "MUX protocol 'h2' is not usable for server '{name}'.\n"
-                ));
+                return Err("MUX protocol is not usable for server.\n".into());
             }
+            "proto" if arg.is_empty() => return Err("'proto' : missing value.\n".into()),
             "on-marked-down" if arg == "shutdown-sessions" => {
                 s.on_marked_down_shutdown = true;
                 2
@@ -266,10 +265,18 @@ fn parse_dyn_server(name: &str, args: &[&str], http: bool) -> Result<DynServer, 
                 s.on_marked_up_shutdown_backup = true;
                 2
             }
+            "on-marked-down" => {
+                return Err(format!(
+                    "'on-marked-down' expects 'shutdown-sessions' but got '{arg}'.\n"
+                ))
+            }
+            "on-marked-up" => {
+                return Err(format!(
+                    "'on-marked-up' expects 'shutdown-backup-sessions' but got '{arg}'.\n"
+                ))
+            }
             "cookie" => return Err("'cookie' option is not accepted for dynamic server\n".into()),
-            kw if UNSUPPORTED_KWS.contains(&kw)
-                || matches!(kw, "proto" | "on-marked-down" | "on-marked-up") =>
-            {
+            kw if UNSUPPORTED_KWS.contains(&kw) || kw == "proto" => {
                 return Err(format!(
                     "'{kw}' : Sluice does not support this keyword on a dynamic server yet.\n"
                 ));
