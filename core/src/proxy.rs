@@ -177,6 +177,12 @@ pub struct BackendCfg {
     pub table: Option<crate::stick_table::TableId>,
     /// `stick on|match|store-request`: (table, store, match).
     pub stick: Vec<StickRule>,
+    /// The check a server added by `add server ... check` gets (HAProxy
+    /// 2.6 builds it from the backend's check rules, without
+    /// `default-server`): HAProxy's defaults for the timers, the
+    /// backend's `option httpchk` / `tcp-check` rules, no TLS, and as
+    /// address port a `tcp-check connect port` (0: the server's).
+    pub dyn_check: crate::backend::server::CheckCfg,
 }
 
 /// The backend capability at run time, in the same three parts as a

@@ -17,6 +17,17 @@ use crate::time::{fmt_date, Time};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Cmd {
     AbortSslCert,
+    AddServer,
+    DelServer,
+    DisableAgent,
+    DisableHealth,
+    EnableAgent,
+    EnableHealth,
+    ShowBackend,
+    ShowServersState,
+    ShowSess,
+    ShutdownSession,
+    ShutdownSessionsServer,
     ClearTable,
     CommitSslCert,
     DisableServer,
@@ -56,6 +67,12 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         cmd: Cmd::AbortSslCert,
     },
     CliKw {
+        words: &["add", "server"],
+        usage: "add server <bk>/<srv>",
+        help: "create a new server",
+        cmd: Cmd::AddServer,
+    },
+    CliKw {
         words: &["clear", "table"],
         usage: "clear table <table> [<filter>]*",
         help: "remove an entry from a table (filter: data/key)",
@@ -68,10 +85,40 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         cmd: Cmd::CommitSslCert,
     },
     CliKw {
+        words: &["del", "server"],
+        usage: "del server <bk>/<srv>",
+        help: "remove a dynamically added server",
+        cmd: Cmd::DelServer,
+    },
+    CliKw {
+        words: &["disable", "agent"],
+        usage: "disable agent",
+        help: "disable agent checks",
+        cmd: Cmd::DisableAgent,
+    },
+    CliKw {
+        words: &["disable", "health"],
+        usage: "disable health",
+        help: "disable health checks",
+        cmd: Cmd::DisableHealth,
+    },
+    CliKw {
         words: &["disable", "server"],
         usage: "disable server (DEPRECATED)",
         help: "disable a server for maintenance (use 'set server' instead)",
         cmd: Cmd::DisableServer,
+    },
+    CliKw {
+        words: &["enable", "agent"],
+        usage: "enable agent",
+        help: "enable agent checks",
+        cmd: Cmd::EnableAgent,
+    },
+    CliKw {
+        words: &["enable", "health"],
+        usage: "enable health",
+        help: "enable health checks",
+        cmd: Cmd::EnableHealth,
     },
     CliKw {
         words: &["enable", "server"],
@@ -110,6 +157,12 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         cmd: Cmd::SetWeight,
     },
     CliKw {
+        words: &["show", "backend"],
+        usage: "show backend",
+        help: "list backends in the current running config",
+        cmd: Cmd::ShowBackend,
+    },
+    CliKw {
         words: &["show", "info"],
         usage: "show info",
         help: "report information about the running process",
@@ -120,6 +173,18 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         usage: "show peers [<peers section>]",
         help: "dump some information about all the peers or this peers section",
         cmd: Cmd::ShowPeers,
+    },
+    CliKw {
+        words: &["show", "servers", "state"],
+        usage: "show servers state [<backend>]",
+        help: "dump volatile server information (all or for a single backend)",
+        cmd: Cmd::ShowServersState,
+    },
+    CliKw {
+        words: &["show", "sess"],
+        usage: "show sess [id]",
+        help: "report the list of current sessions or dump this exact session",
+        cmd: Cmd::ShowSess,
     },
     CliKw {
         words: &["show", "ssl", "cert"],
@@ -138,6 +203,18 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         usage: "show table <table> [<filter>]*",
         help: "report table usage stats or dump this table's contents (filter: data/key)",
         cmd: Cmd::ShowTable,
+    },
+    CliKw {
+        words: &["shutdown", "session"],
+        usage: "shutdown session [id]",
+        help: "kill a specific session",
+        cmd: Cmd::ShutdownSession,
+    },
+    CliKw {
+        words: &["shutdown", "sessions", "server"],
+        usage: "shutdown sessions server <bk>/<srv>",
+        help: "kill sessions on a server",
+        cmd: Cmd::ShutdownSessionsServer,
     },
     CliKw {
         words: &["help"],
@@ -300,6 +377,29 @@ impl Engine {
                 self.cli_server_admin(now, &w)
             }
             Cmd::DisableServer | Cmd::EnableServer | Cmd::SetServer | Cmd::SetWeight => denied(),
+            Cmd::ShowBackend => self.cli_show_backend(),
+            Cmd::ShowServersState => self.cli_show_servers_state(now, rest.first().copied()),
+            Cmd::ShowSess => self.cli_show_sess(now, rest.first().copied()),
+            Cmd::AddServer if level >= CliLevel::Admin => self.cli_add_server(now, rest),
+            Cmd::DelServer if level >= CliLevel::Admin => self.cli_del_server(rest),
+            Cmd::EnableHealth if level >= CliLevel::Admin => self.cli_health(rest, true),
+            Cmd::DisableHealth if level >= CliLevel::Admin => self.cli_health(rest, false),
+            Cmd::EnableAgent if level >= CliLevel::Admin => self.cli_agent(rest, true),
+            Cmd::DisableAgent if level >= CliLevel::Admin => self.cli_agent(rest, false),
+            Cmd::ShutdownSession if level >= CliLevel::Admin => {
+                self.cli_shutdown_session(now, rest.first().copied())
+            }
+            Cmd::ShutdownSessionsServer if level >= CliLevel::Admin => {
+                self.cli_shutdown_sessions_server(now, rest.first().copied())
+            }
+            Cmd::AddServer
+            | Cmd::DelServer
+            | Cmd::EnableHealth
+            | Cmd::DisableHealth
+            | Cmd::EnableAgent
+            | Cmd::DisableAgent
+            | Cmd::ShutdownSession
+            | Cmd::ShutdownSessionsServer => denied(),
         };
         (out, true)
     }
@@ -956,7 +1056,7 @@ mod tests {
         let mut e = engine();
         let out = e.cli_request(Time::ZERO, "help show");
         let listed: Vec<&str> = out.lines().skip(1).map(|l| l.trim_start()).collect();
-        assert_eq!(listed.len(), 5, "{out}");
+        assert_eq!(listed.len(), 8, "{out}");
         assert!(listed.iter().all(|l| l.starts_with("show ")), "{out}");
         let out = e.cli_request(Time::ZERO, "help set tab");
         assert_eq!(out.lines().count(), 2, "{out}");

@@ -373,7 +373,7 @@ impl Engine {
             let mut objs = Vec::new();
             for p in &self.proxies {
                 let Some(b) = &p.be else { continue };
-                for s in &b.servers {
+                for s in b.servers.iter().filter(|s| !s.deleted) {
                     if scopes.no_maint && s.admin == SrvAdmin::Maint {
                         continue;
                     }
@@ -494,11 +494,19 @@ fn dump_metrics(out: &mut String, scope: &str, table: &[Metric], objs: &[Obj]) {
                 }
                 Src::AggStatus => {
                     // HAProxy leaves out backends without servers.
-                    let Some(b) = o.px.be.as_ref().filter(|b| !b.servers.is_empty()) else {
+                    let Some(b) =
+                        o.px.be
+                            .as_ref()
+                            .filter(|b| b.servers.iter().any(|s| !s.deleted))
+                    else {
                         continue;
                     };
                     for st in SRV_STATES {
-                        let n = b.servers.iter().filter(|s| srv_state(s) == *st).count();
+                        let n = b
+                            .servers
+                            .iter()
+                            .filter(|s| !s.deleted && srv_state(s) == *st)
+                            .count();
                         let _ = writeln!(lines, "{name}{{{l},state=\"{st}\"}} {n}");
                     }
                 }

@@ -270,7 +270,7 @@ impl Engine {
                 out.push_str(&render(&self.frontend_row(now, p), true));
             }
             if let Some(b) = &p.be {
-                for s in &b.servers {
+                for s in b.servers.iter().filter(|s| !s.deleted) {
                     if up_only && !server_is_up(s) {
                         continue;
                     }
@@ -589,7 +589,11 @@ impl Engine {
         let srv = self.proxies[be]
             .be
             .as_ref()
-            .and_then(|b| b.servers.iter().position(|s| s.cfg.name == sv))
+            .and_then(|b| {
+                b.servers
+                    .iter()
+                    .position(|s| !s.deleted && s.cfg.name == sv)
+            })
             .ok_or("No such server.\n")?;
         Ok(ServerId::new(be, srv))
     }
@@ -667,6 +671,15 @@ impl Engine {
         }
         s.last_change = now;
         let was_maint = std::mem::replace(&mut s.admin, admin) == SrvAdmin::Maint;
+        if was_maint && admin != SrvAdmin::Maint && s.cfg.dynamic && s.state == SrvState::Stopped {
+            // A dynamic server leaving maintenance starts up, its checks
+            // (if on) at `rise`, as HAProxy's `srv_update_status` does
+            // ("start OK but check immediately").
+            s.state = SrvState::Running;
+            if let (Some(ck), Some(cc)) = (s.check.as_mut(), s.cfg.check.as_ref()) {
+                ck.health = cc.rise;
+            }
+        }
         let up = matches!(s.state, SrvState::Running | SrvState::Stopping);
         let text = match admin {
             SrvAdmin::Maint => format!("Server {name} is going DOWN for maintenance."),

@@ -659,10 +659,11 @@ impl Engine {
                 match (be, action) {
                     (Some(be), Some(a)) => {
                         let name = String::from_utf8_lossy(&value);
-                        let srv = self.proxies[be]
-                            .be
-                            .as_ref()
-                            .and_then(|b| b.servers.iter().position(|s| s.cfg.name == name));
+                        let srv = self.proxies[be].be.as_ref().and_then(|b| {
+                            b.servers
+                                .iter()
+                                .position(|s| !s.deleted && s.cfg.name == name)
+                        });
                         // An unknown name counts, unchanged.
                         let done = match srv {
                             Some(srv) => self.stats_admin_apply(now, ServerId::new(be, srv), a),
@@ -697,8 +698,8 @@ impl Engine {
 
     /// One server's part of an admin POST: `Some(true)` when it changed,
     /// `None` when it does not count (HAProxy counts a server only when
-    /// the action applies to it), `Some(false)` for an action Sluice does
-    /// not have (`shutdown`, "Kill Sessions").
+    /// the action applies to it). "Kill Sessions" (`shutdown`) closes the
+    /// server's established streams and always counts, as in HAProxy.
     fn stats_admin_apply(&mut self, now: Time, srv: ServerId, a: AdmAction) -> Option<bool> {
         let s = self.server(srv)?;
         let admin = s.admin;
@@ -729,7 +730,9 @@ impl Engine {
             AdmAction::Dhlth | AdmAction::Ehlth if s.check.is_none() => return None,
             AdmAction::Dhlth => self.set_check_enabled(srv, false),
             AdmAction::Ehlth => self.set_check_enabled(srv, true),
-            AdmAction::Shutdown => return Some(false),
+            AdmAction::Shutdown => {
+                self.srv_shutdown_streams(now, srv, crate::stream::ErrCode::Killed)
+            }
             AdmAction::Disable | AdmAction::Enable | AdmAction::Stop | AdmAction::Start => {
                 return None
             }
@@ -862,7 +865,7 @@ impl Engine {
                 rows.push(("fe", self.frontend_row(now, p)));
             }
             if let Some(b) = &p.be {
-                for s in &b.servers {
+                for s in b.servers.iter().filter(|s| !s.deleted) {
                     if up_only && !server_is_up(s) {
                         continue;
                     }

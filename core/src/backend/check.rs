@@ -88,7 +88,7 @@ impl Engine {
         }
     }
 
-    fn set_check_next(&mut self, srv: ServerId, at: Option<Time>) {
+    pub(crate) fn set_check_next(&mut self, srv: ServerId, at: Option<Time>) {
         if let Some(ck) = self.server_mut(srv).and_then(|s| s.check.as_mut()) {
             ck.next = at;
         }

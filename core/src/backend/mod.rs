@@ -442,7 +442,9 @@ impl Engine {
             let b = self.proxies[be].be.as_ref()?;
             let servers = &b.servers;
             // A dynamic name that is no server ends the rules (HAProxy).
-            let i = servers.iter().position(|s| s.cfg.name == name)?;
+            let i = servers
+                .iter()
+                .position(|s| !s.deleted && s.cfg.name == name)?;
             let s = &servers[i];
             // `option persist` and `force-persist` send to a down server.
             let force = b.cfg.persist
@@ -485,7 +487,10 @@ impl Engine {
                 continue;
             };
             let servers = &self.proxies[be].be.as_ref()?.servers;
-            if let Some(i) = servers.iter().position(|s| s.cfg.puid as i32 == *id) {
+            if let Some(i) = servers
+                .iter()
+                .position(|s| !s.deleted && s.cfg.puid as i32 == *id)
+            {
                 if servers[i].usable()
                     || servers[i].admin == crate::backend::server::SrvAdmin::Drain
                 {

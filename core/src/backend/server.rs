@@ -553,6 +553,8 @@ pub struct ServerCfg {
     pub on_marked_down_shutdown: bool,
     /// `on-marked-up shutdown-backup-sessions` (HAProxy's `onmarkedup`).
     pub on_marked_up_shutdown_backup: bool,
+    /// Added at run time by `add server` (HAProxy's `SRV_F_DYNAMIC`).
+    pub dynamic: bool,
 }
 
 /// What one engine (one thread, with issue 13) keeps of a server for
@@ -621,6 +623,12 @@ pub struct Server {
     pub warmup: Option<Warmup>,
     /// This engine's own part.
     pub per_thr: SrvPerThr,
+    /// Removed by `del server`: a tombstone that keeps its [`ServerId`]
+    /// (its position) from being reused, so that no handle held anywhere
+    /// can designate another server. A deleted server is in maintenance,
+    /// holds nothing (no stream, queue, idle connection nor check) and is
+    /// invisible to every lookup and dump.
+    pub deleted: bool,
 }
 
 /// What a server's dynamic maxconn depends on in its backend (HAProxy's
@@ -663,7 +671,65 @@ pub struct IdleConn {
     pub since: Time,
 }
 
+impl Check {
+    /// A check that has not run yet, at `health`.
+    pub fn new(health: u32) -> Check {
+        Check {
+            health,
+            sock: None,
+            next: None,
+            started: None,
+            last_status: "INI",
+            last_duration_ms: 0,
+            tx: Vec::new(),
+            rx: crate::buf::Buffer::null(),
+            connected: false,
+            step: 0,
+            closed: false,
+            last_info: String::new(),
+            last_code: 0,
+            clear_desc: false,
+            tls: None,
+            disabled: false,
+        }
+    }
+}
+
 impl Server {
+    /// A server of configuration `cfg` that has seen nothing yet: up, in
+    /// the ready state, at its configured weight, counters at zero.
+    pub fn new(cfg: std::sync::Arc<ServerCfg>, now: Time, check: Option<Check>) -> Server {
+        Server {
+            uweight: cfg.iweight,
+            cfg,
+            state: SrvState::Running,
+            admin: SrvAdmin::Ready,
+            check,
+            cur_sess: 0,
+            max_sess: 0,
+            cum_sess: 0,
+            queue: Default::default(),
+            max_queue: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            econ: 0,
+            eresp: 0,
+            wretr: 0,
+            wredis: 0,
+            denied_resp: 0,
+            chkfail: 0,
+            chkdown: 0,
+            last_change: now,
+            lbconn: 0,
+            reuse: 0,
+            http: Default::default(),
+            warmup: None,
+            per_thr: Default::default(),
+            sess_rate: Default::default(),
+            deleted: false,
+        }
+    }
+
     /// Takes a connection slot for a new or reused connection (`cur_sess`
     /// against `maxconn`, HAProxy's `srv_inc_sess_ctr` and `sess_rate`).
     pub fn take_slot(&mut self, now: Time) {
@@ -676,7 +742,8 @@ impl Server {
 
     /// Usable for new traffic: up (or going down) and in the ready state.
     pub fn usable(&self) -> bool {
-        matches!(self.state, SrvState::Running | SrvState::Stopping)
+        !self.deleted
+            && matches!(self.state, SrvState::Running | SrvState::Stopping)
             && self.admin == SrvAdmin::Ready
             && self.uweight > 0
     }
@@ -853,12 +920,16 @@ impl crate::engine::Engine {
             .map(ProxyId::new)
     }
 
-    /// Every server of every backend, in configuration order.
+    /// Every server of every backend, in configuration order (then in
+    /// the order `add server` added them), deleted ones left out.
     pub(crate) fn server_ids(&self) -> Vec<ServerId> {
         let mut ids = Vec::new();
         for (i, p) in self.proxies.iter().enumerate() {
             if let Some(b) = &p.be {
-                ids.extend(b.server_ids(ProxyId::new(i)));
+                ids.extend(
+                    b.server_ids(ProxyId::new(i))
+                        .filter(|&id| !b.servers[id].deleted),
+                );
             }
         }
         ids

@@ -8,7 +8,7 @@ use core::fmt;
 use core::net::SocketAddr;
 
 use crate::backend::lb;
-use crate::backend::server::{Check, CheckCfg, CheckStep, Server, ServerCfg, SrvAdmin, SrvState};
+use crate::backend::server::{Check, CheckCfg, CheckStep, Server, ServerCfg, SrvAdmin};
 use crate::cfgparse::{self, Addr, Balance, Config, Host, IdSpec, StatsLevel, StickKind};
 use crate::conn::tls::{BindCtx, SrvCtx, TlsEnv};
 use crate::engine::{CliLevel, Engine, EngineOptions, ListenerKind};
@@ -902,25 +902,8 @@ impl Engine {
                 script: script.clone(),
                 tls: check_tls,
             });
-            let check = o.check.then(|| Check {
-                // Up at start, but down at the first failure, as HAProxy.
-                health: o.rise.max(1),
-                sock: None,
-                next: None,
-                started: None,
-                last_status: "INI",
-                last_duration_ms: 0,
-                tx: Vec::new(),
-                rx: crate::buf::Buffer::null(),
-                connected: false,
-                step: 0,
-                closed: false,
-                last_info: String::new(),
-                last_code: 0,
-                clear_desc: false,
-                tls: None,
-                disabled: false,
-            });
+            // Up at start, but down at the first failure, as HAProxy.
+            let check = o.check.then(|| Check::new(o.rise.max(1)));
             let cfg = ServerCfg {
                 name: s.name.clone(),
                 puid: s.id.unwrap_or(n as u32 + 1),
@@ -955,39 +938,14 @@ impl Engine {
                 slowstart_s: o.slowstart_s,
                 on_marked_down_shutdown: o.on_marked_down_shutdown,
                 on_marked_up_shutdown_backup: o.on_marked_up_shutdown_backup,
+                dynamic: false,
             };
-            servers.push(Server {
-                cfg: std::sync::Arc::new(cfg),
-                uweight: o.weight,
-                state: SrvState::Running,
-                admin: if o.disabled {
-                    SrvAdmin::Maint
-                } else {
-                    SrvAdmin::Ready
-                },
-                check,
-                cur_sess: 0,
-                max_sess: 0,
-                cum_sess: 0,
-                queue: Default::default(),
-                max_queue: 0,
-                bytes_in: 0,
-                bytes_out: 0,
-                econ: 0,
-                eresp: 0,
-                wretr: 0,
-                wredis: 0,
-                denied_resp: 0,
-                chkfail: 0,
-                chkdown: 0,
-                last_change: self.now,
-                lbconn: 0,
-                reuse: 0,
-                http: Default::default(),
-                warmup: None,
-                per_thr: Default::default(),
-                sess_rate: Default::default(),
-            });
+            let mut server = Server::new(std::sync::Arc::new(cfg), self.now, check);
+            server.uweight = o.weight;
+            if o.disabled {
+                server.admin = SrvAdmin::Maint;
+            }
+            servers.push(server);
         }
         let table = p
             .stick_table
@@ -1088,6 +1046,33 @@ impl Engine {
                 hash_expr,
                 table,
                 stick,
+                dyn_check: CheckCfg {
+                    inter_ms: 2000,
+                    fastinter_ms: 2000,
+                    downinter_ms: 2000,
+                    rise: 2,
+                    fall: 3,
+                    http_req: p.options.httpchk.as_ref().map(|h| http_check_request(p, h)),
+                    http_expects: http_check_expects(p),
+                    http_head: p
+                        .options
+                        .httpchk
+                        .as_ref()
+                        .is_some_and(|h| http_check_send_line(p, h).0.eq_ignore_ascii_case("HEAD")),
+                    addr: SocketAddr::new(
+                        core::net::Ipv4Addr::UNSPECIFIED.into(),
+                        match p.tcp_checks.first().map(|l| &l.rule) {
+                            Some(crate::cfgparse::TcpCheckRule::Connect { port: Some(port) })
+                                if p.options.tcp_check =>
+                            {
+                                *port
+                            }
+                            _ => 0,
+                        },
+                    ),
+                    script: check_script(p),
+                    tls: None,
+                },
             }),
             lb,
             servers,

@@ -159,9 +159,29 @@ impl Engine {
                         "cur_sess of {}/{} drifted",
                         p.name, srv.cfg.name
                     );
-                    self.idle_pool_check(ServerId::new(ProxyId::new(i), j), &mut priv_idle);
-                    self.avail_list_check(ServerId::new(ProxyId::new(i), j));
+                    let id = ServerId::new(ProxyId::new(i), j);
+                    self.idle_pool_check(id, &mut priv_idle);
+                    self.avail_list_check(id);
+                    if srv.deleted {
+                        self.deleted_server_check(id);
+                    }
                 }
+                // Server names are unique among the live servers.
+                let mut names: Vec<&str> = b
+                    .servers
+                    .iter()
+                    .filter(|s| !s.deleted)
+                    .map(|s| s.cfg.name.as_str())
+                    .collect();
+                names.sort_unstable();
+                let n = names.len();
+                names.dedup();
+                assert_eq!(
+                    n,
+                    names.len(),
+                    "two live servers of {} share a name",
+                    p.name
+                );
             }
         }
         assert_eq!(
@@ -252,6 +272,55 @@ impl Engine {
                     "private available connection of a dead session"
                 );
             }
+        }
+    }
+
+    /// A deleted server (`del server`) is a tombstone: in maintenance,
+    /// out of the load balancer, holding nothing and designated by
+    /// nothing — no stream, queue, idle connection, check nor timer.
+    fn deleted_server_check(&self, srv: ServerId) {
+        let b = self.backend(srv.be).expect("a backend");
+        let s = &b.servers[srv];
+        assert!(
+            s.admin == crate::backend::server::SrvAdmin::Maint && !s.usable(),
+            "a deleted server is usable"
+        );
+        assert!(!b.lb.can_pick(srv.pos()), "a deleted server can be picked");
+        assert!(
+            s.cur_sess == 0
+                && s.queue.is_empty()
+                && s.per_thr.idle.is_empty()
+                && s.per_thr.avail.is_empty(),
+            "a deleted server holds connections"
+        );
+        assert!(
+            s.check.as_ref().is_none_or(|c| c.sock.is_none()) && s.warmup.is_none(),
+            "a deleted server has a check or a warm-up"
+        );
+        for key in [
+            TimerKey::Check(srv),
+            TimerKey::Warmup(srv),
+            TimerKey::IdlePurge(srv),
+        ] {
+            assert!(
+                self.timers.deadline(key).is_none(),
+                "a deleted server has a timer"
+            );
+        }
+        for (_, st) in self.streams.iter() {
+            assert!(
+                st.srv != Some(srv)
+                    && st.prev_srv != Some(srv)
+                    && st.direct_srv != Some(srv)
+                    && st.pre.as_ref().is_none_or(|p| p.srv != Some(srv)),
+                "a stream designates a deleted server"
+            );
+        }
+        for q in &b.queue {
+            assert!(
+                self.streams.get(*q).is_none_or(|st| st.srv != Some(srv)),
+                "a queued stream waits for a deleted server"
+            );
         }
     }
 
