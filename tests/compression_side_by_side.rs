@@ -11,7 +11,7 @@
 //! codings, case), HTTP/1.0, HEAD, 204, 304, 404, 201, empty bodies,
 //! `Cache-Control: no-transform`, an existing `Content-Encoding`, strong,
 //! weak, malformed and double `ETag`s, `Vary`, listed and unlisted
-//! content types, `multipart`, chunked and `Content-Length` responses, a
+//! content types, `multipart`, chunked (with trailers) and `Content-Length` responses, a
 //! 1 MiB body both ways, an old MSIE user agent, backend settings over
 //! the frontend's, `compression offload`, and `curl --compressed` over
 //! HTTP/1.1 and HTTP/2.
@@ -84,7 +84,7 @@ fn server(mut s: TcpStream, _: usize) {
         let name = path.trim_start_matches('/');
         let name = name.split('/').next_back().unwrap_or("");
         let (status, mut extra, chunked): (&str, String, bool) = match name {
-            "chunked" | "bigchunked" => ("200 OK", String::new(), true),
+            "chunked" | "bigchunked" | "trailers" => ("200 OK", String::new(), true),
             "etag-strong" => ("200 OK", "ETag: \"abc\"\r\n".into(), false),
             "etag-weak" => ("200 OK", "ETag: W/\"abc\"\r\n".into(), false),
             "etag-bad" => ("200 OK", "ETag: abc\r\n".into(), false),
@@ -134,7 +134,11 @@ fn server(mut s: TcpStream, _: usize) {
                         out.extend_from_slice(piece);
                         out.extend_from_slice(b"\r\n");
                     }
-                    out.extend_from_slice(b"0\r\n\r\n");
+                    if name == "trailers" {
+                        out.extend_from_slice(b"0\r\nX-Trailer: yes\r\n\r\n");
+                    } else {
+                        out.extend_from_slice(b"0\r\n\r\n");
+                    }
                 }
             }
             _ => {
@@ -229,6 +233,10 @@ const REQS: &[Req] = &[
         ],
     ),
     get("/chunked", GZ),
+    get(
+        "/trailers",
+        &[("Accept-Encoding", "gzip"), ("TE", "trailers")],
+    ),
     get("/bigchunked", GZ),
     get("/big", GZ),
     get("/big", &[("Accept-Encoding", "deflate")]),
@@ -272,8 +280,8 @@ struct Answer {
     body: Option<Vec<u8>>,
 }
 
-/// Removes chunked framing.
-fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
+/// Removes chunked framing; the trailer lines go to `trailers`.
+fn dechunk(mut b: &[u8], trailers: &mut String) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     loop {
         let eol = b.windows(2).position(|w| w == b"\r\n")?;
@@ -281,6 +289,8 @@ fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
         let size = usize::from_str_radix(line.split(';').next()?.trim(), 16).ok()?;
         b = &b[eol + 2..];
         if size == 0 {
+            let end = b.windows(2).position(|w| w == b"\r\n")?;
+            *trailers = String::from_utf8_lossy(&b[..end]).to_ascii_lowercase();
             return Some(out);
         }
         out.extend_from_slice(b.get(..size)?);
@@ -362,14 +372,16 @@ fn ask(port: u16, r: &Req) -> Answer {
         summary.push_str(&format!(" | {n}: {}", all(n)));
     }
     let chunked = all("transfer-encoding").contains("chunked");
+    let mut trailers = String::new();
     let body = if r.meth == "HEAD" || status.contains(" 204 ") || status.contains(" 304 ") {
         Some(Vec::new())
     } else if chunked {
-        dechunk(payload)
+        dechunk(payload, &mut trailers)
     } else {
         Some(payload.to_vec())
     };
     let body = body.and_then(|b| decompress(&all("content-encoding"), &b));
+    summary.push_str(&format!(" | trailers: {trailers}"));
     Answer { summary, body }
 }
 

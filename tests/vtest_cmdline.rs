@@ -98,7 +98,7 @@ fn vv_feature_list_is_what_feature_answers() {
         n += 1;
     }
     assert!(n > 30, "{line}");
-    for present in ["+OPENSSL", "+EPOLL", "+PROMEX"] {
+    for present in ["+OPENSSL", "+EPOLL", "+PROMEX", "+ZLIB"] {
         assert!(line.split(' ').any(|w| w == present), "{present} in {line}");
     }
     for absent in ["-LUA", "-PCRE2", "-QUIC", "-THREAD"] {
