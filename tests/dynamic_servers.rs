@@ -5,7 +5,8 @@
 //! listener counts the connections that carry data), its health checks
 //! running, `del server` refused while a connection uses the server,
 //! `show sess` and `shutdown session` cutting that live connection, then
-//! `del server` accepted; every answer of the deterministic commands is
+//! `del server` accepted, `shutdown sessions server` cutting a connection
+//! to a configured server; every answer of the deterministic commands is
 //! compared byte for byte, and `show servers state` with the seconds
 //! since the last change masked.
 
@@ -177,6 +178,15 @@ fn scenario(who: &str, dir: &TempDir, s1: u16, s2: u16, s2_hits: &AtomicUsize) -
     answers
         .borrow_mut()
         .push(("show servers state be (2)".into(), masked_state(&state)));
+    // `shutdown sessions server` cuts the live connections of a server.
+    ask("set server be/s1 state ready");
+    let mut live = through(fe, b"on s1");
+    ask("shutdown sessions server be/s1");
+    let cut = matches!(live.read(&mut b), Ok(0) | Err(_));
+    assert!(
+        cut,
+        "{who}: the connection outlived shutdown sessions server"
+    );
     Run {
         answers: answers.into_inner(),
         s2_hits: hits,

@@ -707,10 +707,9 @@ impl Engine {
         }
     }
 
-    /// Kills stream `sid` (HAProxy's `stream_shutdown(s, SF_ERR_KILLED)`):
-    /// an established server side is closed and the client gets what was
-    /// buffered for it, then a FIN; a stream not yet connected loses its
-    /// client.
+    /// Kills stream `sid` (HAProxy's `stream_shutdown(s, SF_ERR_KILLED)`,
+    /// which aborts both channels): the server side is closed, and the
+    /// client's with a FIN, what was still buffered for it dropped.
     pub(crate) fn stream_kill(&mut self, now: Time, sid: crate::arena::Id<crate::stream::Stream>) {
         use crate::stream::stconn::ScState;
         let Some(s) = self.streams.get_mut(sid) else {
@@ -720,9 +719,10 @@ impl Engine {
         s.set_term(crate::stream::ErrCode::Killed, stage);
         if s.scb.state == ScState::Est {
             self.back_abort(now, sid);
-        } else {
-            self.front_abort(now, sid);
         }
+        // Both channels are aborted: the client side closes too, without
+        // waiting for the client.
+        self.front_abort_how(now, sid, CloseHow::Graceful);
         self.process_stream(now, sid);
     }
 }

@@ -127,7 +127,10 @@ impl Engine {
                 let mut down = false;
                 if !f.srv.is_empty() && !ignore && !assigned {
                     for (i, srv) in b.servers.iter().enumerate() {
-                        if srv.cfg.cookie.as_deref().map(str::as_bytes) != Some(f.srv) {
+                        // A deleted server (`del server`) has no cookie any more.
+                        if srv.deleted
+                            || srv.cfg.cookie.as_deref().map(str::as_bytes) != Some(f.srv)
+                        {
                             continue;
                         }
                         if running(srv) || persist || force {
