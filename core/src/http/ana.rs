@@ -156,6 +156,8 @@ pub struct HttpTxn {
     /// while its analysis runs (the body follows it: `req.body`), 0 once
     /// it is forwarded.
     pub req_head_len: usize,
+    /// The same for the response head while its rules run (`res.body`).
+    pub res_head_len: usize,
 }
 
 /// Where the analysis of a complete request head stands: the steps that
@@ -237,6 +239,7 @@ impl HttpTxn {
             stats_post: None,
             pending: None,
             req_head_len: 0,
+            res_head_len: 0,
         }
     }
 }
@@ -1413,7 +1416,14 @@ impl Engine {
             // The client learns the end of the body from the close.
             txn.flags |= TxnFlags::CLI_CLOSE;
         }
-        if self.http_res_verdict(now, sid, &mut head) {
+        // `res.body*` read what follows the head while the rules run.
+        txn.res_head_len = used;
+        txn.rsp.body = body;
+        let verdict = self.http_res_verdict(now, sid, &mut head);
+        if let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) {
+            t.res_head_len = 0;
+        }
+        if verdict {
             return;
         }
         self.http_res_cookies(sid, &mut head);
