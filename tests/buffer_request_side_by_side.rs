@@ -97,11 +97,12 @@ fn server(
             header(&head, "x-body-len").unwrap_or("-"),
             header(&head, "expect").unwrap_or("-"),
         );
-        let _ = write!(
-            s,
+        // One write: the response body arrives with its head.
+        let resp = format!(
             "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
             body.len()
         );
+        let _ = s.write_all(resp.as_bytes());
     }
 }
 
@@ -234,6 +235,14 @@ fn cases() -> Vec<Case> {
             b1: "",
             parts: vec![head_cl(big.len(), ""), big.clone()],
             pause: ms(200),
+        },
+        Case {
+            name: "res.body in http-response rules",
+            defaults: "",
+            frontend: "",
+            b1: "    http-response set-status 299 reason Matched if { res.body -m sub srv=s1 } { res.body_size gt 10 } { res.body_len gt 10 }\n",
+            parts: vec![head_cl(body.len(), ""), body.clone()],
+            pause: ms(100),
         },
         Case {
             name: "a slow body hits timeout http-request",

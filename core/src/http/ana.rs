@@ -163,6 +163,8 @@ pub struct HttpTxn {
     /// The response body is being compressed (HAProxy's
     /// `HTTP_MSGF_COMPRESSING` and its `comp_state`).
     pub comp: Option<Box<crate::http::comp::ResComp>>,
+    /// The same for the response head while its rules run (`res.body`).
+    pub res_head_len: usize,
 }
 
 /// Where the analysis of a complete request head stands: the steps that
@@ -246,6 +248,7 @@ impl HttpTxn {
             req_head_len: 0,
             comp_algo: None,
             comp: None,
+            res_head_len: 0,
         }
     }
 }
@@ -1439,12 +1442,19 @@ impl Engine {
             // The client learns the end of the body from the close.
             txn.flags |= TxnFlags::CLI_CLOSE;
         }
+        // `res.body*` read what follows the head while the rules run.
+        txn.res_head_len = used;
+        txn.rsp.body = body;
         if txn.comp_algo.is_some() {
             // Before the `http-response` rules, so that `res.comp` is set
             // for them (HAProxy's post-analyser on `AN_RES_WAIT_HTTP`).
             self.http_comp_select_response(sid, &head, &meth, body);
         }
-        if self.http_res_verdict(now, sid, &mut head) {
+        let verdict = self.http_res_verdict(now, sid, &mut head);
+        if let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) {
+            t.res_head_len = 0;
+        }
+        if verdict {
             return;
         }
         self.http_res_cookies(sid, &mut head);

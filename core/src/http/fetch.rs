@@ -91,6 +91,20 @@ impl<'a> HttpCtx<'a> {
         Some((len, t.req.body))
     }
 
+    /// [`HttpCtx::req_body`] for the response while its rules run.
+    fn res_body(&self, out: Option<&mut Vec<u8>>) -> Option<(u64, BodyLen)> {
+        self.res?;
+        let s = self.sess.eng.streams.get(self.sid)?;
+        let t = s.txn.as_ref()?;
+        if t.res_head_len == 0 || t.rsp.state != MsgState::Head {
+            return None;
+        }
+        let start = (s.res.output + t.res_head_len).min(s.res.buf.len());
+        let raw = &s.res.buf.data()[start..];
+        let (len, _) = body_in_buffer(t.rsp.body, raw, Side::Response, out);
+        Some((len, t.rsp.body))
+    }
+
     fn headers(&self, dir: Dir) -> Option<&'a Headers> {
         match dir {
             Dir::Req => self.req.map(|h| &h.headers),
@@ -321,6 +335,16 @@ impl SampleCtx for HttpCtx<'_> {
             }
             FetchKind::ReqBodyLen => self.req_body(None).map(|(n, _)| Sample::Int(n as i64)),
             FetchKind::ReqBodySize => self.req_body(None).map(|(n, b)| match b {
+                BodyLen::Length(cl) => Sample::Int(cl as i64),
+                _ => Sample::Int(n as i64),
+            }),
+            FetchKind::ResBody => {
+                let mut v = Vec::new();
+                self.res_body(Some(&mut v))?;
+                Some(Sample::Bin(v))
+            }
+            FetchKind::ResBodyLen => self.res_body(None).map(|(n, _)| Sample::Int(n as i64)),
+            FetchKind::ResBodySize => self.res_body(None).map(|(n, b)| match b {
                 BodyLen::Length(cl) => Sample::Int(cl as i64),
                 _ => Sample::Int(n as i64),
             }),

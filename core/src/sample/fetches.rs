@@ -150,6 +150,11 @@ pub enum FetchKind {
     ReqBodySize,
     /// `req.body_param([name[,i]])`: a parameter of an url-encoded body.
     ReqBodyParam,
+    /// `res.body`, `res.body_len`, `res.body_size`: the same for the
+    /// response while its head is analysed.
+    ResBody,
+    ResBodyLen,
+    ResBodySize,
     /// `method`.
     Method,
     /// `path`: the path of the URI, without the query string.
@@ -296,7 +301,7 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
                 Dir::Any => Layer::HttpAny,
             }
         }
-        ResVer | Status | ResComp | ResCompAlgo => Layer::HttpRes,
+        ResVer | Status | ResComp | ResCompAlgo | ResBody | ResBodyLen | ResBodySize => Layer::HttpRes,
         CaptureHdr { dir: Dir::Res } => Layer::HttpRes,
         CaptureHdr { .. } => Layer::HttpReq,
     }
@@ -451,6 +456,14 @@ static FETCHES: &[FetchDef] = &[
         FetchKind::ReqBodyParam,
         spec!(0; Str, Str),
         SmpType::Bin,
+    ),
+    fd("res.body", FetchKind::ResBody, NO_ARGS, SmpType::Bin),
+    fd("res.body_len", FetchKind::ResBodyLen, NO_ARGS, SmpType::Int),
+    fd(
+        "res.body_size",
+        FetchKind::ResBodySize,
+        NO_ARGS,
+        SmpType::Int,
     ),
     fd("method", FetchKind::Method, NO_ARGS, SmpType::Str),
     fd(
