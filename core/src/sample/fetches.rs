@@ -301,7 +301,9 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
                 Dir::Any => Layer::HttpAny,
             }
         }
-        ResVer | Status | ResComp | ResCompAlgo | ResBody | ResBodyLen | ResBodySize => Layer::HttpRes,
+        ResVer | Status | ResComp | ResCompAlgo | ResBody | ResBodyLen | ResBodySize => {
+            Layer::HttpRes
+        }
         CaptureHdr { dir: Dir::Res } => Layer::HttpRes,
         CaptureHdr { .. } => Layer::HttpReq,
     }
