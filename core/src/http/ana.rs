@@ -636,7 +636,7 @@ impl Engine {
             body,
             stage: ReqStage::FeBody,
         };
-        self.http_req_stages(now, sid, Box::new(p));
+        self.http_req_stages(now, sid, p);
     }
 
     /// Resumes the analysis of a request head parked for its body.
@@ -647,14 +647,15 @@ impl Engine {
             .and_then(|s| s.txn.as_mut())
             .and_then(|t| t.pending.take());
         if let Some(p) = p {
-            self.http_req_stages(now, sid, p);
+            self.http_req_stages(now, sid, *p);
         }
     }
 
     /// Parks a request head until more of its body arrives.
-    fn http_req_park(&mut self, sid: Id<Stream>, p: Box<PendingReq>) {
+    fn http_req_park(&mut self, sid: Id<Stream>, p: PendingReq) {
+        // Boxed only when parked: the common request never waits.
         if let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) {
-            t.pending = Some(p);
+            t.pending = Some(Box::new(p));
         }
     }
 
@@ -665,7 +666,7 @@ impl Engine {
     /// when it is another proxy (`AN_REQ_HTTP_BODY`,
     /// `AN_REQ_HTTP_PROCESS_FE`, `AN_REQ_SWITCHING_RULES`,
     /// `AN_REQ_HTTP_BODY`, `AN_REQ_INSPECT_BE`, `AN_REQ_HTTP_PROCESS_BE`).
-    fn http_req_stages(&mut self, now: Time, sid: Id<Stream>, mut p: Box<PendingReq>) {
+    fn http_req_stages(&mut self, now: Time, sid: Id<Stream>, mut p: PendingReq) {
         let Some(fe) = self.streams.get(sid).map(|s| s.fe) else {
             return;
         };
@@ -740,7 +741,7 @@ impl Engine {
                             return;
                         }
                     }
-                    return self.http_req_finish(now, sid, *p);
+                    return self.http_req_finish(now, sid, p);
                 }
             }
         }
