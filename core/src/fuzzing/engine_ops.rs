@@ -672,12 +672,15 @@ impl MsgCheck {
 
     /// A client's own requests: how many final responses it may get at
     /// most: one per request head, plus one error reply when it sent
-    /// bytes that are not (yet) a request; no bound after a tunnel.
+    /// bytes that are not (yet) a request, or nothing at all on its
+    /// connection (without `option http-ignore-probes`, HAProxy answers
+    /// a silent first connection that closes or times out with 400 or
+    /// 408); no bound after a tunnel.
     fn answerable(&self) -> Option<usize> {
         let pending = match self.state {
             Framing::Opaque if !self.failed => return None,
             // Even empty lines started a request (a 408 may answer them).
-            Framing::Head => !self.buf.is_empty(),
+            Framing::Head => !self.buf.is_empty() || self.count == 0,
             _ => false,
         };
         Some(self.count + usize::from(pending || self.failed))
