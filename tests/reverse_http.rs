@@ -180,21 +180,46 @@ fn wait_200(pub_port: u16, within: Duration) -> Option<String> {
     })
 }
 
-#[test]
-fn sluice_edge_serves_haproxy35_public_node() {
-    let Some(h3) = haproxy3_or_skip("sluice_edge_serves_haproxy35_public_node") else {
-        return;
-    };
-    let dir = TempDir::new("rhttp-edge");
+/// What most tests start with: HAProxy 3.5 as the public node, the
+/// application behind the edge, three ports (public, edges, application).
+struct Setup {
+    dir: TempDir,
+    pub_port: u16,
+    priv_port: u16,
+    app_port: u16,
+    _app: TestServer,
+    public: Public,
+}
+
+fn setup(test: &str, tag: &str) -> Option<Setup> {
+    let h3 = haproxy3_or_skip(test)?;
+    let dir = TempDir::new(tag);
     let ports = free_ports(3);
     let (pub_port, priv_port, app_port) = (ports[0], ports[1], ports[2]);
-    let _app = TestServer::start(app_port, app);
+    let app = TestServer::start(app_port, app);
     let public = start_public(
         &h3,
         &dir,
         "public",
         &public_cfg(&dir.join("public.sock"), pub_port, priv_port),
     );
+    Some(Setup {
+        dir,
+        pub_port,
+        priv_port,
+        app_port,
+        _app: app,
+        public,
+    })
+}
+
+#[test]
+fn sluice_edge_serves_haproxy35_public_node() {
+    let Some(st) = setup("sluice_edge_serves_haproxy35_public_node", "rhttp-edge") else {
+        return;
+    };
+    let (dir, pub_port, priv_port, app_port) = (&st.dir, st.pub_port, st.priv_port, st.app_port);
+    let public = &st.public;
     // No edge yet: the public node has no connection for the server.
     assert_eq!(get(pub_port).0, 503, "before any edge node");
 
@@ -326,19 +351,10 @@ fn edge_reconnects_at_a_bounded_pace_and_fails_fast() {
 
 #[test]
 fn soft_stop_of_the_edge_drains_with_goaway() {
-    let Some(h3) = haproxy3_or_skip("soft_stop_of_the_edge_drains_with_goaway") else {
+    let Some(st) = setup("soft_stop_of_the_edge_drains_with_goaway", "rhttp-stop") else {
         return;
     };
-    let dir = TempDir::new("rhttp-stop");
-    let ports = free_ports(3);
-    let (pub_port, priv_port, app_port) = (ports[0], ports[1], ports[2]);
-    let _app = TestServer::start(app_port, app);
-    let _public = start_public(
-        &h3,
-        &dir,
-        "public",
-        &public_cfg(&dir.join("public.sock"), pub_port, priv_port),
-    );
+    let (dir, pub_port, priv_port, app_port) = (&st.dir, st.pub_port, st.priv_port, st.app_port);
     let mut edge = Sluice::run(
         &dir,
         "edge",
