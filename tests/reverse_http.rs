@@ -224,7 +224,7 @@ fn sluice_edge_serves_haproxy35_public_node() {
     assert_eq!(get(pub_port).0, 503, "before any edge node");
 
     let edge = Sluice::run(
-        &dir,
+        dir,
         "edge",
         &edge_cfg(&dir.join("edge.sock"), priv_port, app_port, 2),
     );
@@ -356,7 +356,7 @@ fn soft_stop_of_the_edge_drains_with_goaway() {
     };
     let (dir, pub_port, priv_port, app_port) = (&st.dir, st.pub_port, st.priv_port, st.app_port);
     let mut edge = Sluice::run(
-        &dir,
+        dir,
         "edge",
         &edge_cfg(&dir.join("edge.sock"), priv_port, app_port, 1),
     );
