@@ -96,9 +96,8 @@ fn get(port: u16) -> (u16, String) {
     (code, body)
 }
 
-/// The public node (HAProxy 3.5): `pub` takes clients, `priv` takes the
-/// edges' connections and attaches them to `be-reverse/dev`.
-fn public_cfg(sock: &std::path::Path, pub_port: u16, priv_port: u16) -> String {
+/// What both nodes' configurations start with.
+fn cfg_head(sock: &std::path::Path) -> String {
     format!(
         "{}    expose-experimental-directives
 defaults
@@ -108,40 +107,72 @@ defaults
     timeout connect 2s
     timeout client 5s
     timeout server 5s
-frontend pub
+",
+        global_section(sock, "")
+    )
+}
+
+/// The public node (HAProxy 3.5): `pub` takes clients, `priv` takes the
+/// edges' connections and attaches them to `be-reverse/dev`.
+fn public_cfg(sock: &std::path::Path, pub_port: u16, priv_port: u16) -> String {
+    public_cfg_with(sock, pub_port, priv_port, "proto h2", "", "")
+}
+
+/// The same with options on the edges' `bind`, after `attach-srv` and on
+/// the reverse server.
+fn public_cfg_with(
+    sock: &std::path::Path,
+    pub_port: u16,
+    priv_port: u16,
+    bind_opts: &str,
+    attach_opts: &str,
+    srv_opts: &str,
+) -> String {
+    format!(
+        "{}frontend pub
     bind 127.0.0.1:{pub_port}
     use_backend be-reverse
 frontend priv
-    bind 127.0.0.1:{priv_port} proto h2
-    tcp-request session attach-srv be-reverse/dev
+    bind 127.0.0.1:{priv_port} {bind_opts}
+    tcp-request session attach-srv be-reverse/dev {attach_opts}
 backend be-reverse
-    server dev rhttp@
+    server dev rhttp@ {srv_opts}
 ",
-        global_section(sock, "")
+        cfg_head(sock)
     )
 }
 
 /// The edge node's configuration: the text HAProxy 3.5 runs as an edge
 /// (reg-test `connection/reverse_connect_full.vtc`), with `nbconn`.
 fn edge_cfg(sock: &std::path::Path, priv_port: u16, app_port: u16, nbconn: u32) -> String {
+    edge_cfg_with(
+        sock,
+        priv_port,
+        app_port,
+        &format!("nbconn {nbconn}"),
+        "proto h2",
+    )
+}
+
+/// The same with options on the reverse bind and on the public node's
+/// server line.
+fn edge_cfg_with(
+    sock: &std::path::Path,
+    priv_port: u16,
+    app_port: u16,
+    bind_opts: &str,
+    srv_opts: &str,
+) -> String {
     format!(
-        "{}    expose-experimental-directives
-defaults
-    mode http
-    log global
-    option httplog
-    timeout connect 2s
-    timeout client 5s
-    timeout server 5s
-frontend fe
-    bind rhttp@be-pre-connect/srv nbconn {nbconn}
+        "{}frontend fe
+    bind rhttp@be-pre-connect/srv {bind_opts}
     use_backend be
 backend be-pre-connect
-    server srv 127.0.0.1:{priv_port} proto h2
+    server srv 127.0.0.1:{priv_port} {srv_opts}
 backend be
     server app 127.0.0.1:{app_port}
 ",
-        global_section(sock, "")
+        cfg_head(sock)
     )
 }
 
@@ -395,45 +426,23 @@ fn tls_with_client_certificates_and_named_edges() {
     let d = dir.path().display();
     // The public node trusts edges by their client certificate and names
     // each connection by its subject's CN; a request picks an edge by name.
-    let public_cfg = format!(
-        "{}    expose-experimental-directives
-defaults
-    mode http
-    log global
-    option httplog
-    timeout connect 2s
-    timeout client 5s
-    timeout server 5s
-frontend pub
-    bind 127.0.0.1:{pub_port}
-    use_backend be-reverse
-frontend priv
-    bind 127.0.0.1:{priv_port} ssl crt {d}/public.pem verify required ca-file {d}/ca.pem alpn h2
-    tcp-request session attach-srv be-reverse/dev name ssl_c_s_dn(CN)
-backend be-reverse
-    server dev rhttp@ ssl sni req.hdr(x-name) verify none
-",
-        global_section(&dir.join("public.sock"), "")
+    let public_cfg = public_cfg_with(
+        &dir.join("public.sock"),
+        pub_port,
+        priv_port,
+        &format!("ssl crt {d}/public.pem verify required ca-file {d}/ca.pem alpn h2"),
+        "name ssl_c_s_dn(CN)",
+        "ssl sni req.hdr(x-name) verify none",
     );
     let _public = start_public(&h3, &dir, "public", &public_cfg);
-    let edge_cfg = format!(
-        "{}    expose-experimental-directives
-defaults
-    mode http
-    log global
-    option httplog
-    timeout connect 2s
-    timeout client 5s
-    timeout server 5s
-frontend fe
-    bind rhttp@pre/srv
-    use_backend be
-backend pre
-    server srv 127.0.0.1:{priv_port} ssl crt {d}/edge1.pem ca-file {d}/ca.pem verify required sni str(public.test) alpn h2
-backend be
-    server app 127.0.0.1:{app_port}
-",
-        global_section(&dir.join("edge.sock"), "")
+    let edge_cfg = edge_cfg_with(
+        &dir.join("edge.sock"),
+        priv_port,
+        app_port,
+        "",
+        &format!(
+            "ssl crt {d}/edge1.pem ca-file {d}/ca.pem verify required sni str(public.test) alpn h2"
+        ),
     );
     let edge = Sluice::run(&dir, "edge", &edge_cfg);
     let get_named = |name: &str| -> u16 {
