@@ -1038,24 +1038,7 @@ mod tests {
     }
 
     fn check(health: u32) -> Check {
-        Check {
-            health,
-            sock: None,
-            next: None,
-            started: None,
-            last_status: "INI",
-            last_duration_ms: 0,
-            tx: Vec::new(),
-            rx: crate::buf::Buffer::null(),
-            connected: false,
-            step: 0,
-            closed: false,
-            last_info: String::new(),
-            last_code: 0,
-            clear_desc: false,
-            tls: None,
-            disabled: false,
-        }
+        Check::new(health)
     }
 
     fn step(now_up: bool, transition: bool, next: u32) -> HealthStep {
