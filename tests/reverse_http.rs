@@ -467,4 +467,27 @@ fn tls_with_client_certificates_and_named_edges() {
     assert!(ok.is_some(), "no 200 for edge1 over TLS\n{}", edge.log());
     assert_eq!(get_named("edge2"), 503, "a name no edge has");
     assert_eq!(get_named("edge1"), 200);
+
+    // An edge that does not trust the public node's certificate (another
+    // CA): every attempt fails its handshake, is logged once and retried;
+    // the edge stays up and never serves the public node.
+    common::make_ca(dir.path(), "other");
+    let wrong_cfg = edge_cfg_with(
+        &dir.join("edge2.sock"),
+        priv_port,
+        app_port,
+        "",
+        &format!("ssl crt {d}/edge1.pem ca-file {d}/other.pem verify required sni str(public.test) alpn h2 proto h2"),
+    );
+    let mut wrong = Sluice::run(&dir, "edge2", &wrong_cfg);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(wrong.proc.try_exit().is_none(), "{}", wrong.log());
+    let log = wrong.log();
+    assert_eq!(
+        log.matches("preconnect fe::be-pre-connect/srv: Error encountered.")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(wrong.stat("fe", "FRONTEND", "stot"), "0", "{log}");
 }

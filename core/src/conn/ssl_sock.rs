@@ -503,6 +503,10 @@ impl Engine {
             .is_some_and(|t| t.flags.contains(TlsFlags::EOF_FED));
         let sock = conn.sock;
         match conn.side {
+            // A reverse connection (`rhttp@`) not accepted yet is our own
+            // TLS client: its failure is a failed attempt, retried by its
+            // listener (no handshake log line, no lingering alert).
+            ConnSide::Front if conn.rhttp.is_some() => self.conn_close(now, c, CloseHow::Reset),
             ConnSide::Front if !hs_done => {
                 let why = if eof {
                     ConnError::SslEmpty
