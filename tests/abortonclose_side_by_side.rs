@@ -23,19 +23,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// Reads one request head; `None` when the connection closed first.
-fn read_head(s: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut req = Vec::new();
-    let mut b = [0u8; 1];
-    while !req.ends_with(b"\r\n\r\n") {
-        match s.read(&mut b) {
-            Ok(1) => req.push(b[0]),
-            _ => return None,
-        }
-    }
-    Some(req)
-}
-
 /// Answers `/slow` after 1.5s, anything else at once; counts `/b`.
 fn server(seen_b: Arc<AtomicUsize>) -> impl Fn(TcpStream, usize) + Send + Sync + 'static {
     move |mut s: TcpStream, _| {

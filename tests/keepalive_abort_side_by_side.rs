@@ -17,19 +17,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// Reads one request head; `None` when the connection closed first.
-fn read_head(s: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut req = Vec::new();
-    let mut b = [0u8; 1];
-    while !req.ends_with(b"\r\n\r\n") {
-        match s.read(&mut b) {
-            Ok(1) => req.push(b[0]),
-            _ => return None,
-        }
-    }
-    Some(req)
-}
-
 /// Answers every request on a kept-alive connection but `/b`, on which
 /// it closes without a byte: with a FIN, or with a reset when `reset`.
 fn server(reset: bool) -> impl Fn(TcpStream, usize) + Send + Sync + 'static {

@@ -1762,3 +1762,16 @@ pub fn make_leaf(dir: &Path, ca: &str, out: &Path, names: &[&str], key: &str) {
         let _ = std::fs::remove_file(dir.join(f));
     }
 }
+
+/// Reads one request head; `None` when the connection closed first.
+pub fn read_head(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut req = Vec::new();
+    let mut b = [0u8; 1];
+    while !req.ends_with(b"\r\n\r\n") {
+        match s.read(&mut b) {
+            Ok(1) => req.push(b[0]),
+            _ => return None,
+        }
+    }
+    Some(req)
+}
