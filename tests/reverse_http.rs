@@ -50,14 +50,19 @@ fn haproxy3_or_skip(test: &str) -> Option<PathBuf> {
 
 /// The application behind the edge: answers every request with its
 /// `n`-th connection's number, keep-alive.
-fn app(mut s: TcpStream, n: usize) {
+fn app(s: TcpStream, n: usize) {
+    app_says(s, &format!("app conn {n}"));
+}
+
+/// An application answering `body` (and a newline) to every request.
+fn app_says(mut s: TcpStream, body: &str) {
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
         while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             buf.drain(..end + 4);
-            let body = format!("app conn {n}\n");
+            let body = format!("{body}\n");
             let r = write!(
                 s,
                 "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
@@ -176,31 +181,71 @@ backend be
     )
 }
 
-struct Public {
-    proc: Proc,
+/// A node of either kind: HAProxy 3.5 (`-db`, logs on stderr) or Sluice.
+enum Node {
+    Haproxy3 { proc: Proc, sock: PathBuf },
+    Sluice(Sluice),
 }
 
-fn start_public(bin: &std::path::Path, dir: &TempDir, tag: &str, cfg: &str) -> Public {
-    let path = dir.join(&format!("{tag}.cfg"));
-    std::fs::write(&path, cfg).expect("write config");
-    let mut cmd = Command::new(bin);
-    cmd.arg("-db").arg("-f").arg(&path);
-    let mut proc = Proc::spawn(tag, cmd, dir.join(&format!("{tag}.log")));
-    let sock = dir.join(&format!("{tag}.sock"));
-    let ok = poll(Duration::from_secs(10), Duration::from_millis(10), || {
-        if let Some(st) = proc.try_exit() {
-            panic!("haproxy 3.5 exited at start ({st}):\n{}", proc.output());
+impl Node {
+    /// Starts `cfg` with HAProxy 3.5 at `h3`, or with proxy-mio when
+    /// `h3` is `None`; the stats socket is `<dir>/<tag>.sock`.
+    fn start(h3: Option<&std::path::Path>, dir: &TempDir, tag: &str, cfg: &str) -> Node {
+        let Some(bin) = h3 else {
+            return Node::Sluice(Sluice::run(dir, tag, cfg));
+        };
+        let path = dir.join(&format!("{tag}.cfg"));
+        std::fs::write(&path, cfg).expect("write config");
+        let mut cmd = Command::new(bin);
+        cmd.arg("-db").arg("-f").arg(&path);
+        let mut proc = Proc::spawn(tag, cmd, dir.join(&format!("{tag}.log")));
+        let sock = dir.join(&format!("{tag}.sock"));
+        let ok = poll(Duration::from_secs(10), Duration::from_millis(10), || {
+            if let Some(st) = proc.try_exit() {
+                panic!("haproxy 3.5 exited at start ({st}):\n{}", proc.output());
+            }
+            common::cli(&sock, "show info")
+                .ok()
+                .filter(|o| !o.is_empty())
+        });
+        assert!(
+            ok.is_some(),
+            "haproxy 3.5 did not answer on {}",
+            sock.display()
+        );
+        Node::Haproxy3 { proc, sock }
+    }
+
+    fn proc(&mut self) -> &mut Proc {
+        match self {
+            Node::Haproxy3 { proc, .. } => proc,
+            Node::Sluice(s) => &mut s.proc,
         }
-        common::cli(&sock, "show info")
-            .ok()
-            .filter(|o| !o.is_empty())
-    });
-    assert!(
-        ok.is_some(),
-        "haproxy 3.5 did not answer on {}",
-        sock.display()
-    );
-    Public { proc }
+    }
+
+    fn output(&self) -> String {
+        match self {
+            Node::Haproxy3 { proc, .. } => proc.output(),
+            Node::Sluice(s) => s.log(),
+        }
+    }
+
+    /// One field of one `show stat` row ("" when absent).
+    fn stat(&self, px: &str, sv: &str, field: &str) -> String {
+        let sock = match self {
+            Node::Haproxy3 { sock, .. } => sock,
+            Node::Sluice(s) => &s.sock,
+        };
+        let csv = common::cli(sock, "show stat").unwrap_or_default();
+        common::parse_stat(&csv)
+            .get(&(px.to_string(), sv.to_string()))
+            .and_then(|r| r.get(field).cloned())
+            .unwrap_or_default()
+    }
+}
+
+fn start_public(bin: &std::path::Path, dir: &TempDir, tag: &str, cfg: &str) -> Node {
+    Node::start(Some(bin), dir, tag, cfg)
 }
 
 /// Waits until a request through the public node gets a 200.
@@ -219,7 +264,7 @@ struct Setup {
     priv_port: u16,
     app_port: u16,
     _app: TestServer,
-    public: Public,
+    public: Node,
 }
 
 fn setup(test: &str, tag: &str) -> Option<Setup> {
@@ -263,7 +308,7 @@ fn sluice_edge_serves_haproxy35_public_node() {
         panic!(
             "no 200 through the reversed connections\n--- edge:\n{}\n--- public:\n{}",
             edge.log(),
-            public.proc.output()
+            public.output()
         )
     });
     assert!(body.starts_with("app conn "), "{body}");
@@ -376,7 +421,7 @@ fn edge_reconnects_at_a_bounded_pace_and_fails_fast() {
     let failed = poll(Duration::from_secs(3), Duration::from_millis(20), || {
         (get(pub_port).0 == 503).then_some(())
     });
-    assert!(failed.is_some(), "{}", public.proc.output());
+    assert!(failed.is_some(), "{}", public.output());
     assert!(t2.elapsed() < Duration::from_secs(2), "{:?}", t2.elapsed());
 }
 
@@ -404,10 +449,26 @@ fn soft_stop_of_the_edge_drains_with_goaway() {
 
 #[test]
 fn tls_with_client_certificates_and_named_edges() {
-    let Some(h3) = haproxy3_or_skip("tls_with_client_certificates_and_named_edges") else {
+    let test = "tls_with_client_certificates_and_named_edges";
+    let Some(h3) = haproxy3_or_skip(test) else {
         return;
     };
-    if !common::tool_or_skip("openssl", "tls_with_client_certificates_and_named_edges") {
+    tls_named_edges(test, Some(&h3));
+}
+
+/// The same with Sluice as the public node (`attach-srv ... name`,
+/// `pool-conn-name`).
+#[test]
+fn sluice_public_node_routes_tls_edges_by_name() {
+    tls_named_edges("sluice_public_node_routes_tls_edges_by_name", None);
+}
+
+/// Sluice edges dial a public node (HAProxy 3.5 at `public_h3`, else
+/// Sluice) over TLS with client certificates; the public node names each
+/// connection by its certificate's CN and routes a request by its
+/// `x-name` header to the edge of that name.
+fn tls_named_edges(test: &str, public_h3: Option<&std::path::Path>) {
+    if !common::tool_or_skip("openssl", test) {
         return;
     }
     let dir = TempDir::new("rhttp-tls");
@@ -419,10 +480,13 @@ fn tls_with_client_certificates_and_named_edges() {
         &["public.test"],
         "ec",
     );
-    common::make_leaf(dir.path(), "ca", &dir.join("edge1.pem"), &["edge1"], "ec");
-    let ports = free_ports(3);
-    let (pub_port, priv_port, app_port) = (ports[0], ports[1], ports[2]);
-    let _app = TestServer::start(app_port, app);
+    for e in ["edge1", "edge2"] {
+        common::make_leaf(dir.path(), "ca", &dir.join(&format!("{e}.pem")), &[e], "ec");
+    }
+    let ports = free_ports(4);
+    let (pub_port, priv_port) = (ports[0], ports[1]);
+    let _app1 = TestServer::start(ports[2], |s, _| app_says(s, "edge1 app"));
+    let _app2 = TestServer::start(ports[3], |s, _| app_says(s, "edge2 app"));
     let d = dir.path().display();
     // The public node trusts edges by their client certificate and names
     // each connection by its subject's CN; a request picks an edge by name.
@@ -432,22 +496,23 @@ fn tls_with_client_certificates_and_named_edges() {
         priv_port,
         &format!("ssl crt {d}/public.pem verify required ca-file {d}/ca.pem alpn h2"),
         "name ssl_c_s_dn(CN)",
-        "ssl sni req.hdr(x-name) verify none",
+        "pool-conn-name req.hdr(x-name)",
     );
-    let _public = start_public(&h3, &dir, "public", &public_cfg);
-    let edge_cfg = edge_cfg_with(
-        &dir.join("edge.sock"),
-        priv_port,
-        app_port,
-        "",
-        &format!(
-            "ssl crt {d}/edge1.pem ca-file {d}/ca.pem verify required sni str(public.test) alpn h2"
-        ),
-    );
-    let edge = Sluice::run(&dir, "edge", &edge_cfg);
-    let get_named = |name: &str| -> u16 {
+    let public = Node::start(public_h3, &dir, "public", &public_cfg);
+    let edge_for = |tag: &str, name: &str, app_port: u16, ca: &str| {
+        edge_cfg_with(
+            &dir.join(&format!("{tag}.sock")),
+            priv_port,
+            app_port,
+            "",
+            &format!(
+                "ssl crt {d}/{name}.pem ca-file {d}/{ca}.pem verify required sni str(public.test) alpn h2"
+            ),
+        )
+    };
+    let get_named = |name: &str| -> (u16, String) {
         let Ok(mut s) = TcpStream::connect(("127.0.0.1", pub_port)) else {
-            return 0;
+            return (0, String::new());
         };
         let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
         let _ = write!(
@@ -456,30 +521,55 @@ fn tls_with_client_certificates_and_named_edges() {
         );
         let mut out = String::new();
         let _ = s.read_to_string(&mut out);
-        out.split(' ')
+        let code = out
+            .split(' ')
             .nth(1)
             .and_then(|c| c.parse().ok())
-            .unwrap_or(0)
+            .unwrap_or(0);
+        let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string());
+        (code, body.unwrap_or_default())
     };
+    let edge1 = Sluice::run(&dir, "edge1", &edge_for("edge1", "edge1", ports[2], "ca"));
     let ok = poll(Duration::from_secs(5), Duration::from_millis(50), || {
-        (get_named("edge1") == 200).then_some(())
+        (get_named("edge1").0 == 200).then_some(())
     });
-    assert!(ok.is_some(), "no 200 for edge1 over TLS\n{}", edge.log());
-    assert_eq!(get_named("edge2"), 503, "a name no edge has");
-    assert_eq!(get_named("edge1"), 200);
+    assert!(
+        ok.is_some(),
+        "no 200 for edge1 over TLS\n--- edge:\n{}\n--- public:\n{}",
+        edge1.log(),
+        public.output()
+    );
+    assert_eq!(get_named("edge2").0, 503, "a name no edge has yet");
+    assert_eq!(get_named("edge1"), (200, "edge1 app\n".to_string()));
+    assert_eq!(get_named("nobody").0, 503);
+
+    // A second edge: each name reaches its own edge.
+    let edge2 = Sluice::run(&dir, "edge2", &edge_for("edge2", "edge2", ports[3], "ca"));
+    let ok = poll(Duration::from_secs(5), Duration::from_millis(50), || {
+        (get_named("edge2").0 == 200).then_some(())
+    });
+    assert!(ok.is_some(), "no 200 for edge2\n{}", edge2.log());
+    for _ in 0..5 {
+        assert_eq!(get_named("edge1"), (200, "edge1 app\n".to_string()));
+        assert_eq!(get_named("edge2"), (200, "edge2 app\n".to_string()));
+    }
+    // The first edge goes: its name fails at once, the other still works.
+    drop(edge1);
+    let gone = poll(Duration::from_secs(3), Duration::from_millis(20), || {
+        (get_named("edge1").0 == 503).then_some(())
+    });
+    assert!(gone.is_some(), "{}", public.output());
+    assert_eq!(get_named("edge2"), (200, "edge2 app\n".to_string()));
 
     // An edge that does not trust the public node's certificate (another
     // CA): every attempt fails its handshake, is logged once and retried;
     // the edge stays up and never serves the public node.
     common::make_ca(dir.path(), "other");
-    let wrong_cfg = edge_cfg_with(
-        &dir.join("edge2.sock"),
-        priv_port,
-        app_port,
-        "",
-        &format!("ssl crt {d}/edge1.pem ca-file {d}/other.pem verify required sni str(public.test) alpn h2 proto h2"),
+    let mut wrong = Sluice::run(
+        &dir,
+        "edge1b",
+        &edge_for("edge1b", "edge1", ports[2], "other"),
     );
-    let mut wrong = Sluice::run(&dir, "edge2", &wrong_cfg);
     std::thread::sleep(Duration::from_millis(2500));
     assert!(wrong.proc.try_exit().is_none(), "{}", wrong.log());
     let log = wrong.log();
@@ -490,4 +580,250 @@ fn tls_with_client_certificates_and_named_edges() {
         "{log}"
     );
     assert_eq!(wrong.stat("fe", "FRONTEND", "stot"), "0", "{log}");
+    assert_eq!(get_named("edge1").0, 503);
+}
+
+/// HAProxy 3.5 as the edge (the configuration of its reg-test
+/// `reverse_connect_full.vtc`), Sluice as the public node.
+#[test]
+fn haproxy35_edge_serves_sluice_public_node() {
+    let Some(h3) = haproxy3_or_skip("haproxy35_edge_serves_sluice_public_node") else {
+        return;
+    };
+    let dir = TempDir::new("rhttp-pub");
+    let ports = free_ports(3);
+    let (pub_port, priv_port, app_port) = (ports[0], ports[1], ports[2]);
+    let _app = TestServer::start(app_port, app);
+    let public = Node::start(
+        None,
+        &dir,
+        "public",
+        &public_cfg(&dir.join("public.sock"), pub_port, priv_port),
+    );
+    assert_eq!(get(pub_port).0, 503, "before any edge node");
+    let mut edge = Node::start(
+        Some(&h3),
+        &dir,
+        "edge",
+        &edge_cfg(&dir.join("edge.sock"), priv_port, app_port, 2),
+    );
+    let body = wait_200(pub_port, Duration::from_secs(5)).unwrap_or_else(|| {
+        panic!(
+            "no 200 through the reversed connections\n--- edge:\n{}\n--- public:\n{}",
+            edge.output(),
+            public.output()
+        )
+    });
+    assert!(body.starts_with("app conn "), "{body}");
+    for _ in 0..20 {
+        let (code, body) = get(pub_port);
+        assert_eq!(code, 200, "{body}");
+    }
+    // The edges' connections were accepted by `priv` (two sessions,
+    // over once reversed), and carry the requests of `be-reverse/dev`.
+    let ok = poll(Duration::from_secs(3), Duration::from_millis(20), || {
+        (public.stat("priv", "FRONTEND", "stot") == "2"
+            && public.stat("priv", "FRONTEND", "scur") == "0")
+            .then_some(())
+    });
+    assert!(
+        ok.is_some(),
+        "priv stot {} scur {}\n{}",
+        public.stat("priv", "FRONTEND", "stot"),
+        public.stat("priv", "FRONTEND", "scur"),
+        public.output()
+    );
+    let lines: Vec<String> = common::traffic_lines(&public.output())
+        .into_iter()
+        .filter(|l| l.contains(" pub be-reverse/dev "))
+        .collect();
+    // Every request counts on the server, those that found no edge too.
+    assert_eq!(
+        public.stat("be-reverse", "dev", "stot"),
+        lines.len().to_string()
+    );
+    let (fail, ok): (Vec<&String>, Vec<&String>) = lines.iter().partition(|l| l.contains(" 503 "));
+    assert!(!fail.is_empty(), "{lines:#?}");
+    assert!(
+        fail.iter()
+            .all(|l| l.contains(" SC-- ") && l.contains(" 0/0/-1/-1/")),
+        "{fail:#?}"
+    );
+    assert_eq!(ok.len(), 21, "{lines:#?}");
+    assert!(ok
+        .iter()
+        .all(|l| l.contains(" 200 ") && l.contains(" ---- ")));
+
+    // The edge dies: requests fail fast (503), not after a timeout.
+    edge.proc().kill();
+    let t = Instant::now();
+    let failed = poll(Duration::from_secs(3), Duration::from_millis(20), || {
+        (get(pub_port).0 == 503).then_some(())
+    });
+    assert!(failed.is_some(), "{}", public.output());
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}
+
+/// Sluice on both sides: concurrent requests spread over the edge's
+/// `nbconn` connections; a soft stop of the public node ends it although
+/// reversed connections are open; the edge comes back to a restarted one.
+#[test]
+fn sluice_edge_and_sluice_public_node() {
+    let dir = TempDir::new("rhttp-both");
+    let ports = free_ports(3);
+    let (pub_port, priv_port, app_port) = (ports[0], ports[1], ports[2]);
+    let _app = TestServer::start(app_port, app);
+    let pcfg = public_cfg(&dir.join("public.sock"), pub_port, priv_port);
+    let mut public = Sluice::run(&dir, "public", &pcfg);
+    let edge = Sluice::run(
+        &dir,
+        "edge",
+        &edge_cfg(&dir.join("edge.sock"), priv_port, app_port, 3),
+    );
+    wait_200(pub_port, Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no 200\n{}\n{}", edge.log(), public.log()));
+    let up = poll(Duration::from_secs(5), Duration::from_millis(20), || {
+        (edge.stat("fe", "FRONTEND", "scur") == "3").then_some(())
+    });
+    assert!(up.is_some(), "{}", edge.log());
+    let workers: Vec<_> = (0..8)
+        .map(|_| std::thread::spawn(move || (0..10).filter(|_| get(pub_port).0 == 200).count()))
+        .collect();
+    let ok: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert_eq!(ok, 80, "{}", public.log());
+    // Every request logged by both nodes.
+    let pub_lines = common::traffic_lines(&public.log())
+        .into_iter()
+        .filter(|l| l.contains(" pub be-reverse/dev ") && l.contains(" 200 "))
+        .count();
+    assert!(pub_lines >= 81, "{pub_lines}");
+    assert_eq!(public.stat("priv", "FRONTEND", "stot"), "3");
+
+    // Soft stop of the public node: it exits though edges stay connected.
+    public.proc.signal(libc::SIGUSR1);
+    let st = public.proc.wait_exit(Duration::from_secs(5));
+    assert!(
+        st.is_some(),
+        "the public node did not exit:\n{}",
+        public.log()
+    );
+    drop(public);
+    // A new public node: the edge is back within its retry delay.
+    let public = Sluice::run(
+        &dir,
+        "public2",
+        &pcfg.replace("public.sock", "public2.sock"),
+    );
+    let t = Instant::now();
+    wait_200(pub_port, Duration::from_secs(6))
+        .unwrap_or_else(|| panic!("no 200 after restart\n{}\n{}", edge.log(), public.log()));
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+}
+
+/// The public side's configuration checks, side by side with HAProxy
+/// 3.5's `-c`: the same verdict, and HAProxy's words in Sluice's message;
+/// then what Sluice refuses and HAProxy accepts (docs/reverse-http.md).
+#[test]
+fn public_side_configuration_checks_match_haproxy35() {
+    let Some(h3) = haproxy3_or_skip("public_side_configuration_checks_match_haproxy35") else {
+        return;
+    };
+    let dir = TempDir::new("rhttp-cfg");
+    let base = |global: &str, fe_mode: &str, be_mode: &str, rule: &str, srv: &str| {
+        format!(
+            "global\n{global}defaults\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n\
+             frontend priv\n    mode {fe_mode}\n    bind 127.0.0.1:1 proto h2\n    {rule}\n\
+             backend be\n    mode {be_mode}\n    server dev {srv}\n    server other 127.0.0.1:1\n"
+        )
+    };
+    let x = "    expose-experimental-directives\n";
+    let attach = "tcp-request session attach-srv be/dev";
+    let check = |cfg: &str| -> (bool, String, bool, String) {
+        let path = dir.join("t.cfg");
+        std::fs::write(&path, cfg).unwrap();
+        let h = Command::new(&h3)
+            .args(["-c", "-f"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let s = Command::new(common::proxy_mio())
+            .args(["-c", "-f"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let text = |o: &std::process::Output| {
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+        };
+        (h.status.success(), text(&h), s.status.success(), text(&s))
+    };
+    // (configuration, accepted, words both messages contain)
+    let cases: Vec<(String, bool, &str)> = vec![
+        (base(x, "http", "http", attach, "rhttp@"), true, ""),
+        (
+            base(x, "http", "http", "tcp-request session attach-srv be/dev name ssl_c_s_dn(CN)", "rhttp@ pool-conn-name req.hdr(x-name)"),
+            true,
+            "",
+        ),
+        (base("", "http", "http", "", "rhttp@"), false, "Address 'rhttp@' is experimental, must be allowed via a global 'expose-experimental-directives'"),
+        (base("", "http", "http", attach, "127.0.0.1:1"), false, "'attach-srv' action is experimental, must be allowed via a global 'expose-experimental-directives'"),
+        (base(x, "tcp", "http", attach, "rhttp@"), false, "attach-srv rule requires HTTP proxy mode"),
+        (base(x, "http", "http", "tcp-request session attach-srv nope/dev", "rhttp@"), false, "attach-srv rule: no such backend 'nope/dev'"),
+        (base(x, "http", "http", "tcp-request session attach-srv be/nope", "rhttp@"), false, "attach-srv rule: no such server 'be/nope'"),
+        (base(x, "http", "http", "tcp-request session attach-srv be", "rhttp@"), false, "attach-srv rule: invalid server name 'be'"),
+        (
+            base(x, "http", "http", "tcp-request session attach-srv be/dev name str(a)", "rhttp@"),
+            false,
+            "attach-srv rule has a name argument while server 'be/dev' does not use pool-conn-name",
+        ),
+        (
+            base(x, "http", "http", attach, "rhttp@ pool-conn-name str(a)"),
+            false,
+            "attach-srv rule has no name argument while server 'be/dev' uses pool-conn-name",
+        ),
+        (base(x, "http", "tcp", "", "rhttp@"), false, "server dev uses reverse HTTP addressing which can only be used with HTTP mode"),
+    ];
+    for (cfg, accepted, words) in &cases {
+        let (h_ok, h_text, s_ok, s_text) = check(cfg);
+        assert_eq!(h_ok, *accepted, "HAProxy 3.5 on:\n{cfg}\n{h_text}");
+        assert_eq!(s_ok, *accepted, "Sluice on:\n{cfg}\n{s_text}");
+        assert!(h_text.contains(words), "HAProxy 3.5: {h_text}");
+        assert!(s_text.contains(words), "Sluice: {s_text}");
+        if !accepted {
+            assert!(s_text.contains("t.cfg:"), "no file:line: {s_text}");
+        }
+    }
+    // Refused by Sluice only: what it does not do yet, or would do
+    // differently from HAProxy (see docs/reverse-http.md).
+    let sluice_only = [
+        (
+            base(x, "http", "http", "", "rhttp@ check"),
+            "health checks of a reverse HTTP server",
+        ),
+        (
+            base(x, "http", "http", "", "rhttp@ ssl verify none"),
+            "'ssl' on a reverse HTTP server",
+        ),
+        (
+            base(
+                x,
+                "http",
+                "http",
+                "tcp-request session attach-srv be/other",
+                "rhttp@",
+            ),
+            "has no 'rhttp@' address",
+        ),
+        (
+            base(x, "http", "http", "", "127.0.0.1:1 pool-conn-name str(a)"),
+            "'pool-conn-name' is supported by Sluice on reverse HTTP servers",
+        ),
+    ];
+    for (cfg, words) in &sluice_only {
+        let (h_ok, h_text, s_ok, s_text) = check(cfg);
+        assert!(h_ok, "HAProxy 3.5 accepts:\n{cfg}\n{h_text}");
+        assert!(
+            !s_ok && s_text.contains(words),
+            "Sluice on:\n{cfg}\n{s_text}"
+        );
+    }
 }

@@ -36,10 +36,17 @@ pub enum Mutant {
     /// Reverse HTTP: a failed connection is retried at once (a reconnect
     /// storm against the public node).
     RhttpNoRetryDelay,
+    /// Reverse HTTP, public side: a reversed connection whose last stream
+    /// ended goes to the idle pool like any other (purged there: the edge
+    /// is cut off until it dials again).
+    RhttpReversedIdle,
+    /// Reverse HTTP, public side: a request takes any reversed connection
+    /// of its server, whatever its `attach-srv` name.
+    RhttpNameIgnored,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 10] = [
+    pub const ALL: [Mutant; 12] = [
         Mutant::NoReconnectDelay,
         Mutant::FreqAgeSign,
         Mutant::ResyncExpiredRearm,
@@ -50,6 +57,8 @@ impl Mutant {
         Mutant::TlsEofInRecord,
         Mutant::RhttpHeadersBeforeAccept,
         Mutant::RhttpNoRetryDelay,
+        Mutant::RhttpReversedIdle,
+        Mutant::RhttpNameIgnored,
     ];
 
     /// The `--mutant` name.
@@ -65,6 +74,8 @@ impl Mutant {
             Mutant::TlsEofInRecord => "tls-eof-in-record",
             Mutant::RhttpHeadersBeforeAccept => "rhttp-headers-before-accept",
             Mutant::RhttpNoRetryDelay => "rhttp-no-retry-delay",
+            Mutant::RhttpReversedIdle => "rhttp-reversed-idle",
+            Mutant::RhttpNameIgnored => "rhttp-name-ignored",
         }
     }
 

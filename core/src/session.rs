@@ -203,6 +203,14 @@ impl Engine {
             f.sess_rate.hit(now);
         }
         self.stkctr_count_session(now, sess);
+        if self.reverse_pending(c) {
+            // `attach-srv`: HTTP/2 or nothing; reversed once SETTINGS
+            // are exchanged.
+            if self.reverse_mux_ok(now, sess, c) {
+                self.h2_init(now, c);
+            }
+            return;
+        }
         if let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2_mut()) {
             // A reverse connection (`rhttp@`) brings its mux: the streams
             // it held until now may come (the caller demuxes them).
@@ -234,10 +242,13 @@ impl Engine {
         // is no longer the session's): closed while the session still
         // names its frontend's timeouts.
         let conn = self.sessions.get(sess).map(|se| se.conn);
+        // A connection reversed by `attach-srv` is a server connection
+        // now: it outlives the session.
         let open = conn.filter(|&c| {
-            self.conns
-                .get(c)
-                .is_some_and(|x| !x.flags.contains(crate::conn::CoFlags::DRAINING))
+            self.conns.get(c).is_some_and(|x| {
+                x.side == crate::conn::ConnSide::Front
+                    && !x.flags.contains(crate::conn::CoFlags::DRAINING)
+            })
         });
         if let Some(c) = open {
             self.conn_close(now, c, CloseHow::Graceful);

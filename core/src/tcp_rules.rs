@@ -156,6 +156,15 @@ impl Engine {
                     }
                 }
                 TcpAction::UnsetVar(var) => self.var_set(sess, None, var, None),
+                TcpAction::AttachSrv(a) => {
+                    let name = a.name.as_ref().and_then(|e| {
+                        match e.eval_as(&mut ctx, crate::sample::SmpType::Str)? {
+                            crate::sample::Sample::Str(v) => Some(v.into_boxed_slice()),
+                            _ => None,
+                        }
+                    });
+                    self.attach_srv(sess, &a.backend, &a.server, name);
+                }
                 // Response rules only.
                 TcpAction::Close => {}
             }
@@ -299,8 +308,9 @@ impl Engine {
                         self.set_addr(sess, f, v);
                     }
                 }
-                // Connection rules only (the parser refuses it elsewhere).
-                TcpAction::ExpectProxy => {}
+                // Connection / session rules only (the parser refuses
+                // them elsewhere).
+                TcpAction::ExpectProxy | TcpAction::AttachSrv(_) => {}
             }
         }
         ContentVerdict::Accept

@@ -1064,6 +1064,7 @@ fn server_lines() {
         on_marked_down_shutdown: true,
         on_marked_up_shutdown_backup: true,
         minconn: Some(5),
+        pool_conn_name: None,
         ignored: vec![],
     };
     assert_eq!(full.opts, want);

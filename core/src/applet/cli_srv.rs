@@ -416,6 +416,8 @@ impl Engine {
             on_marked_down_shutdown: d.on_marked_down_shutdown,
             on_marked_up_shutdown_backup: d.on_marked_up_shutdown_backup,
             dynamic: true,
+            rhttp: false,
+            pool_conn_name: None,
         };
         let check = inter.map(|_| {
             // Down until it leaves maintenance; off until `enable health`.

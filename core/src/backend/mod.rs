@@ -592,8 +592,13 @@ impl Engine {
             self.queue_add(now, sid, Some(srv));
             return;
         }
+        let rhttp = server.cfg.rhttp;
         if self.try_reuse(now, sid) {
             return;
+        }
+        if rhttp {
+            // Never connected to: only the connections edges opened.
+            return self.rhttp_no_conn(now, sid, srv);
         }
         let b = self.proxies[be].be.as_mut().expect("backend");
         let server = &mut b.servers[srv];
@@ -1379,18 +1384,36 @@ impl Engine {
     /// any more leave the list on the way.
     fn avail_conn_take(
         &mut self,
+        now: Time,
         srv: ServerId,
         sess: Id<crate::session::Session>,
         sid: Id<Stream>,
     ) -> Option<Id<Conn>> {
-        let never = self.proxies[srv.be].http_reuse == crate::cfgparse::HttpReuse::Never;
+        let rhttp = self.server_mut(srv)?.cfg.rhttp;
+        // A reverse server's connections are shared whatever `http-reuse`
+        // says (HAProxy forces `always`), and a request takes only one
+        // whose `attach-srv` name is its `pool-conn-name`.
+        let never = !rhttp && self.proxies[srv.be].http_reuse == crate::cfgparse::HttpReuse::Never;
+        let name = if rhttp {
+            self.pool_conn_name(now, sid, srv)
+        } else {
+            None
+        };
+        #[cfg(feature = "mutants")]
+        let any_name = self.opts.mutant == Some(crate::mutants::Mutant::RhttpNameIgnored);
+        #[cfg(not(feature = "mutants"))]
+        let any_name = false;
         loop {
-            let server = self.server_mut(srv)?;
-            let ic = *server
-                .per_thr
-                .avail
-                .iter()
-                .find(|a| a.owner == Some(sess) || (a.owner.is_none() && !never))?;
+            let b = self.proxies[srv.be].be.as_ref()?;
+            let conns = &self.conns;
+            let ic = *b.servers[srv].per_thr.avail.iter().find(|a| {
+                (a.owner == Some(sess) || (a.owner.is_none() && !never))
+                    && (!rhttp
+                        || conns
+                            .get(a.conn)
+                            .and_then(|x| x.reverse.as_ref())
+                            .is_some_and(|r| any_name || r.name == name))
+            })?;
             if self.h2b_conn_dead(ic.conn) || !self.h2b_attach(ic.conn, sid) {
                 self.avail_conn_remove(srv, ic.conn);
                 continue;
@@ -1412,7 +1435,7 @@ impl Engine {
         let first = self.sessions.get(sess).is_none_or(|se| se.requests <= 1);
         // An H2 connection with a free stream slot first (`avail_conns`,
         // or the session's own), then an idle one.
-        let c = match self.avail_conn_take(srv, sess, sid) {
+        let c = match self.avail_conn_take(now, srv, sess, sid) {
             Some(c) => c,
             None => {
                 let Some(c) = self.idle_conn_take(srv, sess, first) else {

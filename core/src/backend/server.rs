@@ -555,6 +555,14 @@ pub struct ServerCfg {
     pub on_marked_up_shutdown_backup: bool,
     /// Added at run time by `add server` (HAProxy's `SRV_F_DYNAMIC`).
     pub dynamic: bool,
+    /// A reverse HTTP server (`rhttp@`, HAProxy's `SRV_F_RHTTP`): never
+    /// connected to; its connections are client connections reversed by
+    /// `tcp-request session attach-srv`, always reused (`http-reuse
+    /// always`), and a request finding none gets a 503.
+    pub rhttp: bool,
+    /// `pool-conn-name EXPR`: evaluated on a request, the name its
+    /// connection must carry (the `name` of `attach-srv`).
+    pub pool_conn_name: Option<crate::sample::SampleExpr>,
 }
 
 /// What one engine (one thread, with issue 13) keeps of a server for

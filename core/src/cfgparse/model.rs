@@ -911,6 +911,10 @@ pub struct ServerOptions {
     /// `minconn N`: with `maxconn`, the server's limit grows from `N` to
     /// `maxconn` with the backend's load (HAProxy's dynamic maxconn).
     pub minconn: Option<u32>,
+    /// `pool-conn-name EXPR` (HAProxy 3.x; `rhttp@` servers only in
+    /// Sluice): the name a request looks its server connection up by,
+    /// matched against the `name` of `attach-srv`.
+    pub pool_conn_name: Option<String>,
     /// Recognised options Sluice does not implement (each with a warning).
     pub ignored: Vec<String>,
 }
@@ -1080,6 +1084,7 @@ impl Default for ServerOptions {
             on_marked_down_shutdown: false,
             on_marked_up_shutdown_backup: false,
             minconn: None,
+            pool_conn_name: None,
             ignored: Vec::new(),
         }
     }

@@ -248,10 +248,10 @@ pub(super) fn parse_server(
     let addr = parse_addr(text)
         .and_then(|p| p.single_port(text))
         .map_err(|e| ln.diag(format!("{who} : {e}")))?;
-    if matches!(addr.addr, Addr::Rhttp(_)) {
-        // The public side of reverse HTTP (`attach-srv`): not yet.
+    let reverse = matches!(addr.addr, Addr::Rhttp(_));
+    if reverse && !g.expose_experimental {
         return Err(ln.diag(format!(
-            "{who} : reverse HTTP servers ('rhttp@') are not supported by Sluice yet (only the edge side, 'bind rhttp@BACKEND/SERVER')."
+            "{who} : Address '{text}' is experimental, must be allowed via a global 'expose-experimental-directives'"
         )));
     }
     let mut s = Server {
@@ -276,6 +276,7 @@ pub(super) fn parse_server(
         i += server_option(&mut s.opts, &g.ssl_default_server, ln, i, &who, d)?;
     }
     check_opts(&s.opts, ln, &who)?;
+    check_reverse(&s.opts, reverse, ln, &who)?;
     super::tls::check_server(&mut s.opts.tls, g.ssl_server_verify, ln, &who)?;
     Ok(s)
 }
@@ -399,6 +400,14 @@ fn server_option(
             o.cookie = Some(v.to_string());
             Ok(2)
         }
+        "pool-conn-name" => {
+            let v = ln.arg(i + 1);
+            if v.is_empty() {
+                return Err(ln.diag(format!("{who} : '{opt}' : expects an expression.")));
+            }
+            o.pool_conn_name = Some(v.to_string());
+            Ok(2)
+        }
         "id" => Err(ln.diag(format!("{who} : 'id' is not allowed here."))),
         _ => {
             if let Some(n) = super::tls::server_option(&mut o.tls, g, ln, i, who, d)? {
@@ -435,6 +444,41 @@ fn numeric_field<'a>(o: &'a mut ServerOptions, opt: &str) -> &'a mut u32 {
         "minconn" => o.minconn.insert(0),
         _ => o.maxqueue.insert(0),
     }
+}
+
+/// What a reverse HTTP server (`rhttp@`, whose connections come from
+/// `attach-srv`) may have: no health checks and no TLS of its own yet;
+/// `pool-conn-name` only there.
+fn check_reverse(
+    o: &ServerOptions,
+    reverse: bool,
+    ln: &Ln<'_>,
+    who: &str,
+) -> Result<(), Diagnostic> {
+    if !reverse {
+        if o.pool_conn_name.is_some() {
+            return Err(ln.diag(format!(
+                "{who} : 'pool-conn-name' is supported by Sluice on reverse HTTP servers ('rhttp@') only."
+            )));
+        }
+        return Ok(());
+    }
+    if o.check {
+        return Err(ln.diag(format!(
+            "{who} : health checks of a reverse HTTP server ('rhttp@' with 'check', HAProxy's check-reuse-pool) are not supported by Sluice yet."
+        )));
+    }
+    if o.tls.ssl {
+        return Err(ln.diag(format!(
+            "{who} : 'ssl' on a reverse HTTP server is not supported by Sluice (its connections' TLS is the one the attach-srv frontend terminated); name the connections with 'pool-conn-name' rather than 'sni'."
+        )));
+    }
+    if o.send_proxy || o.send_proxy_v2 {
+        return Err(ln.diag(format!(
+            "{who} : 'send-proxy' on a reverse HTTP server is not supported by Sluice (its connections are open already)."
+        )));
+    }
+    Ok(())
 }
 
 fn check_opts(o: &ServerOptions, ln: &Ln<'_>, who: &str) -> Result<(), Diagnostic> {

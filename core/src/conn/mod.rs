@@ -16,6 +16,7 @@
 //! streams it carries.
 
 pub mod proxy_hdr;
+mod reverse;
 
 pub mod xprt;
 
@@ -148,6 +149,26 @@ pub struct Conn {
     /// not accepted yet (HAProxy's `conn->reverse.target` before the
     /// accept): it has no session, and its closing rearms the listener.
     pub rhttp: Option<ListenerId>,
+    /// Reverse HTTP's public side: `attach-srv` chose this client
+    /// connection for a server (HAProxy's `conn->reverse`), and once
+    /// reversed ([`Reverse::done`], `CO_FL_REVERSED`) it is a connection
+    /// to that server, found by its name.
+    pub reverse: Option<Box<Reverse>>,
+}
+
+/// What `attach-srv` said of a client connection (HAProxy's
+/// `conn->reverse.target` and `.name`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reverse {
+    /// The `rhttp@` server the connection serves once reversed.
+    pub srv: ServerId,
+    /// `name EXPR` evaluated when the rule ran (`None`: no name, or the
+    /// sample failed); requests look it up by `pool-conn-name`.
+    pub name: Option<Box<[u8]>>,
+    /// The connection is reversed: a server connection now
+    /// (`CO_FL_REVERSED`); until then, a client connection waiting for
+    /// the peer's SETTINGS.
+    pub done: bool,
 }
 
 impl Conn {
@@ -168,6 +189,7 @@ impl Conn {
             linger_fe: None,
             app: None,
             rhttp: None,
+            reverse: None,
         }
     }
 
@@ -215,6 +237,9 @@ pub enum ConnError {
     /// no certificate for the name with `strict-sni`
     /// (`CO_ER_SSL_HANDSHAKE`).
     SslHandshake,
+    /// `attach-srv` chose a connection whose mux cannot be reversed (not
+    /// HTTP/2; `CO_ER_REVERSE`).
+    Reverse,
 }
 
 impl ConnError {
@@ -232,6 +257,7 @@ impl ConnError {
             ConnError::SslAbort => "Connection error during SSL handshake",
             ConnError::SslTimeout => "Timeout during SSL handshake",
             ConnError::SslHandshake => "SSL handshake failure",
+            ConnError::Reverse => "Reverse connect failure",
         }
     }
 

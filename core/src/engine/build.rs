@@ -872,9 +872,44 @@ impl Engine {
                 line: s.place.line,
                 message,
             };
-            let addr = resolve_addr(&s.addr, resolve)
-                .map_err(|m| err(format!("'server {}' : {m}", s.name)))?;
+            let rhttp = matches!(s.addr, Addr::Rhttp(_));
+            // A reverse HTTP server has no address: its connections come
+            // from `attach-srv` (HAProxy leaves `srv->addr` unset).
+            let addr = if rhttp {
+                SocketAddr::new(core::net::Ipv4Addr::UNSPECIFIED.into(), 0)
+            } else {
+                resolve_addr(&s.addr, resolve)
+                    .map_err(|m| err(format!("'server {}' : {m}", s.name)))?
+            };
             let o = &s.opts;
+            if rhttp && p.mode != cfgparse::Mode::Http {
+                return Err(err(format!(
+                    "{} '{}' : server {} uses reverse HTTP addressing which can only be used with HTTP mode.",
+                    p.kind.type_str(),
+                    p.name,
+                    s.name
+                )));
+            }
+            let pool_conn_name = match &o.pool_conn_name {
+                None => None,
+                Some(text) => {
+                    let tables = crate::rules::table_index(cfg);
+                    let backends = |n: &str| cfg.backend(n).is_some();
+                    let userlists = |n: &str| cfg.userlist_groups(n);
+                    let ctx = crate::sample::ParseCtx {
+                        proxy: &p.name,
+                        tables: Some(&tables),
+                        backends: Some(&backends),
+                        userlists: Some(&userlists),
+                    };
+                    Some(crate::sample::SampleExpr::parse(text, &ctx).map_err(|e| {
+                        err(format!(
+                            "'server {}/{}' : 'pool-conn-name' : failed to parse '{text}' : {e}.",
+                            p.name, s.name
+                        ))
+                    })?)
+                }
+            };
             if o.proto_h2 && p.mode != cfgparse::Mode::Http {
                 // HAProxy: "MUX protocol 'h2' is not usable for server".
                 return Err(err(format!(
@@ -939,6 +974,8 @@ impl Engine {
                 on_marked_down_shutdown: o.on_marked_down_shutdown,
                 on_marked_up_shutdown_backup: o.on_marked_up_shutdown_backup,
                 dynamic: false,
+                rhttp,
+                pool_conn_name,
             };
             let mut server = Server::new(std::sync::Arc::new(cfg), self.now, check);
             server.uweight = o.weight;

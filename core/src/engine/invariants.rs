@@ -104,11 +104,41 @@ impl Engine {
                 || c.session
                     .and_then(|s| self.sessions.get(s))
                     .is_some_and(|se| self.listeners[se.listener.0 as usize].rhttp.is_some());
+            // ... and the accepted connections `attach-srv` reversed are
+            // server connections.
+            let reversed = c.reverse.as_ref().is_some_and(|r| r.done);
             assert_eq!(
-                matches!(c.origin, crate::conn::Origin::Accepted(_)) || reverse,
+                matches!(c.origin, crate::conn::Origin::Accepted(_)) && !reversed || reverse,
                 c.side == ConnSide::Front,
                 "connection origin and side disagree"
             );
+            if let Some(r) = &c.reverse {
+                if r.done {
+                    // Reversed: a connection to its target, no session,
+                    // an H2 server mux, never in the idle pool.
+                    assert!(
+                        c.side == ConnSide::Back { srv: r.srv }
+                            && c.session.is_none()
+                            && c.mux.h2b().is_some(),
+                        "a reversed connection that is not its server's"
+                    );
+                    #[cfg(not(feature = "mutants"))]
+                    assert!(
+                        !self.idle_pool_has(r.srv, id),
+                        "a reversed connection in the idle pool"
+                    );
+                } else {
+                    // Waiting for the edge's SETTINGS: a client
+                    // connection whose mux opens no stream.
+                    assert!(
+                        c.side == ConnSide::Front
+                            && c.mux
+                                .h2()
+                                .is_none_or(|h| h.hold_new_streams && h.streams.is_empty()),
+                        "a connection to reverse carries streams"
+                    );
+                }
+            }
             if let Some(l) = c.rhttp {
                 // A pending reverse connection: its listener's only one,
                 // without a session, its new streams held.

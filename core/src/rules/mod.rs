@@ -204,6 +204,22 @@ pub enum TcpAction {
     SetDst(SampleExpr),
     SetSrcPort(SampleExpr),
     SetDstPort(SampleExpr),
+    /// `attach-srv BACKEND/SERVER [name EXPR]` (`tcp-request session`
+    /// only; experimental, HAProxy 3.x): once its HTTP/2 SETTINGS are
+    /// exchanged, the client connection is reversed into an idle server
+    /// connection of that `rhttp@` server, named by `EXPR` (HAProxy's
+    /// `tcp_action_attach_srv`, reverse HTTP's public side).
+    AttachSrv(AttachSrv),
+}
+
+/// The target of `attach-srv` (HAProxy's `rule->arg.attach_srv`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttachSrv {
+    pub backend: String,
+    pub server: String,
+    /// `name EXPR`: the connection's name in the server's pool, matched
+    /// against the server's `pool-conn-name` by requests.
+    pub name: Option<SampleExpr>,
 }
 
 /// The body of a generated response.

@@ -213,6 +213,8 @@ fn own<'a>(lines: &'a [RuleLine], parent: Option<&[RuleLine]>) -> &'a [RuleLine]
 /// Collects diagnostics while building.
 struct Builder<'a> {
     ctx: ParseCtx<'a>,
+    /// `expose-experimental-directives` came first (`attach-srv`).
+    experimental: bool,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
 }
@@ -235,6 +237,7 @@ impl RuleSet {
                 backends: Some(&backends),
                 userlists: Some(&userlists),
             },
+            experimental: cfg.global.expose_experimental,
             errors: Vec::new(),
             warnings: Vec::new(),
         };
@@ -298,12 +301,55 @@ impl RuleSet {
             .iter()
             .map(|(n, a)| (n.to_string(), a.clone()))
             .collect();
+        for r in &rs.tcp_req_sess {
+            if let TcpAction::AttachSrv(a) = &r.action {
+                if let Err(m) = check_attach_srv(cfg, px, a) {
+                    b.errors
+                        .push(Diagnostic::new(r.file.clone(), r.line, "tcp-request", m));
+                }
+            }
+        }
         if b.errors.is_empty() {
             rs.warnings = b.warnings;
             Ok(rs)
         } else {
             Err(b.errors)
         }
+    }
+}
+
+/// What `attach-srv` names, checked as HAProxy's `tcp_check_attach_srv`
+/// does (its messages): an HTTP proxy, an existing backend and server,
+/// a `name` argument exactly when the server has `pool-conn-name`. Sluice
+/// also requires an `rhttp@` server (HAProxy would put the connection in
+/// the idle pool of any server, where nothing but this rule fills it).
+fn check_attach_srv(cfg: &Config, px: &Proxy, a: &AttachSrv) -> Result<(), String> {
+    let (be, sv) = (&a.backend, &a.server);
+    if px.mode != crate::cfgparse::Mode::Http {
+        return Err("attach-srv rule requires HTTP proxy mode".into());
+    }
+    if sv.is_empty() {
+        return Err(format!("attach-srv rule: invalid server name '{be}'"));
+    }
+    let Some(bp) = cfg.backend(be) else {
+        return Err(format!("attach-srv rule: no such backend '{be}/{sv}'"));
+    };
+    let Some(srv) = bp.servers.iter().find(|s| &s.name == sv) else {
+        return Err(format!("attach-srv rule: no such server '{be}/{sv}'"));
+    };
+    if !matches!(srv.addr, crate::cfgparse::Addr::Rhttp(_)) {
+        return Err(format!(
+            "attach-srv rule: server '{be}/{sv}' has no 'rhttp@' address (Sluice attaches reversed connections to reverse HTTP servers only)"
+        ));
+    }
+    match (a.name.is_some(), srv.opts.pool_conn_name.is_some()) {
+        (true, false) => Err(format!(
+            "attach-srv rule has a name argument while server '{be}/{sv}' does not use pool-conn-name; either reconfigure the server or remove the name argument from this attach-srv rule"
+        )),
+        (false, true) => Err(format!(
+            "attach-srv rule has no name argument while server '{be}/{sv}' uses pool-conn-name; either add a name argument to the attach-srv rule or reconfigure the server"
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -386,6 +432,7 @@ impl Builder<'_> {
                 pos: 1,
                 stage,
                 ctx: &ctx,
+                experimental: self.experimental,
                 warnings: Vec::new(),
             };
             let r = parse(&mut p).and_then(|a| p.finish().map(|()| a));
@@ -621,6 +668,8 @@ struct ActParser<'w, 'c> {
     pos: usize,
     stage: Stage,
     ctx: &'w ParseCtx<'c>,
+    /// `expose-experimental-directives` came first.
+    experimental: bool,
     warnings: Vec<String>,
 }
 
@@ -977,6 +1026,7 @@ impl<'w> ActParser<'w, '_> {
                 .iter()
                 .copied()
                 .filter(|a| *a != "expect-proxy" || self.stage == Stage::TcpConn)
+                .chain((self.stage == Stage::TcpSess).then_some("attach-srv"))
                 .collect()
         };
         if let Some(c) = self.common() {
@@ -1004,8 +1054,37 @@ impl<'w> ActParser<'w, '_> {
             "set-dst" if !res => TcpAction::SetDst(self.expr_word("a sample expression")?),
             "set-src-port" if !res => TcpAction::SetSrcPort(self.expr_word("a sample expression")?),
             "set-dst-port" if !res => TcpAction::SetDstPort(self.expr_word("a sample expression")?),
+            "attach-srv" if self.stage == Stage::TcpSess => self.attach_srv()?,
             _ => return Err(self.unknown(&supported)),
         })
+    }
+
+    /// `attach-srv BACKEND/SERVER [name EXPR]` (HAProxy's
+    /// `tcp_parse_attach_srv`); what it names is checked once every
+    /// section is read ([`check_attach_srv`]).
+    fn attach_srv(&mut self) -> Result<TcpAction, String> {
+        if !self.experimental {
+            return Err("'attach-srv' action is experimental, must be allowed via a global 'expose-experimental-directives'".to_string());
+        }
+        let Some(target) = self.next() else {
+            return Err(self.fail("expects <backend>/<server>"));
+        };
+        let (backend, server) = target.split_once('/').unwrap_or((target, ""));
+        let (backend, server) = (backend.to_string(), server.to_string());
+        let name = if self.peek() == Some("name") {
+            self.next();
+            if self.peek().is_none() {
+                return Err("missing name value".to_string());
+            }
+            Some(self.expr_word("a sample expression")?)
+        } else {
+            None
+        };
+        Ok(TcpAction::AttachSrv(AttachSrv {
+            backend,
+            server,
+            name,
+        }))
     }
 
     fn http_req_action(&mut self) -> Result<HttpReqAction, String> {

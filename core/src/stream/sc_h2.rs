@@ -45,6 +45,8 @@ impl Engine {
         let Some(conn) = self.conns.get_mut(c) else {
             return;
         };
+        // A connection `attach-srv` reverses opens no stream here.
+        h.hold_new_streams = conn.reverse.is_some();
         let hs = std::mem::take(&mut conn.hs);
         if !hs.is_null() {
             h.prefill(hs.data());
@@ -139,6 +141,10 @@ impl Engine {
                 h.glitch_killed = false;
                 self.h2_glitch_kills += 1;
             }
+        }
+        if self.reverse_pending(c) && self.h2_conn_reverse(now, c) {
+            // `attach-srv`: a server connection from now on.
+            return self.h2b_process(now, c);
         }
         if self.conns.get(c).is_some_and(|x| x.rhttp.is_some()) && self.rhttp_check_ready(now, c) {
             // A reverse connection just accepted: the streams it held.

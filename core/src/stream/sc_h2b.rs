@@ -121,13 +121,22 @@ impl Engine {
             return;
         };
         let (streams, avail, owner) = (h.nb_streams(), h.avail_streams(), h.side.owner);
+        #[cfg(feature = "mutants")]
+        let reversed = conn.reverse.is_some()
+            && self.opts.mutant != Some(crate::mutants::Mutant::RhttpReversedIdle);
+        #[cfg(not(feature = "mutants"))]
+        let reversed = conn.reverse.is_some();
         if streams == 0 {
             self.avail_conn_remove(srv, c);
             if dead {
                 self.conn_close(now, c, CloseHow::Graceful);
                 return;
             }
-            if !self.idle_pool_has(srv, c) {
+            if reversed {
+                // A reversed connection (`attach-srv`) is the only way to
+                // its server: available again, never purged as idle.
+                self.avail_conn_add(srv, c, None);
+            } else if !self.idle_pool_has(srv, c) {
                 self.idle_conn_add_owned(now, c, owner);
             }
         } else if dead || avail == 0 {

@@ -1042,6 +1042,14 @@ impl FrameDecoder {
     }
 
     /// Whether we (a client) enabled server push; Sluice never does.
+    /// The connection changed sides (reverse HTTP): frames are received
+    /// as `role` from now on (what a PUSH_PROMISE or SETTINGS_ENABLE_PUSH
+    /// means depends on it). Push stays off.
+    pub fn set_role(&mut self, role: Role) {
+        self.role = role;
+        self.push_enabled = false;
+    }
+
     pub fn set_push_enabled(&mut self, on: bool) {
         self.push_enabled = on && self.role == Role::Client;
     }

@@ -486,6 +486,24 @@ impl H2b {
         h
     }
 
+    /// A client connection reversed into a server connection (reverse
+    /// HTTP's public side, `attach-srv`): the peer sent the client preface
+    /// and its SETTINGS, which are acknowledged; we open streams from id 1
+    /// as any backend connection does (the edge's frontend mux receives
+    /// them as a server would). `front` carries no stream.
+    pub fn from_reversed(front: super::H2c, https: bool) -> H2b {
+        front.into_side(
+            Back {
+                https,
+                next_id: STREAM_ID,
+                next_key: 1,
+                own_limit: DEFAULT_MAX_CONCURRENT_STREAMS,
+                owner: None,
+            },
+            Vec::new(),
+        )
+    }
+
     /// Sets our own limit of streams at once
     /// (`tune.h2.max-concurrent-streams`, at least 1).
     pub fn set_own_limit(&mut self, limit: u32) {

@@ -245,6 +245,51 @@ impl<S: Side> H2Conn<S> {
         }
     }
 
+    /// The same connection on the other side (HAProxy's `h2_conn_reverse`
+    /// flipping `H2_CF_IS_BACK`): buffers, HPACK tables, windows and the
+    /// peer's settings are kept; the stream table starts empty (a
+    /// connection is only reversed with no stream), stream ids start
+    /// over (`max_id` 0), the decoder receives as `T`'s role, and the
+    /// client-side flood accounting (glitches, graceful GOAWAY limit) is
+    /// reset.
+    pub(crate) fn into_side<T: Side>(self, side: T, streams: T::Streams) -> H2Conn<T> {
+        let mut dec = self.dec;
+        dec.set_role(T::ROLE);
+        H2Conn {
+            state: self.state,
+            rx: self.rx,
+            rx_len: self.rx_len,
+            tx: self.tx,
+            tx_off: self.tx_off,
+            dec,
+            hdec: self.hdec,
+            henc: self.henc,
+            hlist: self.hlist,
+            block: self.block,
+            block_sid: self.block_sid,
+            block_es: self.block_es,
+            block_err: self.block_err,
+            block_frags: self.block_frags,
+            peer: self.peer,
+            peer_settings_seen: self.peer_settings_seen,
+            mws: self.mws,
+            conn_owed: self.conn_owed,
+            conn_window_opened: self.conn_window_opened,
+            streams,
+            max_id: 0,
+            peer_goaway: self.peer_goaway,
+            nb_streams_total: 0,
+            glitches: 0,
+            glitches_threshold: 0,
+            glitch_killed: false,
+            streams_hard_limit: self.streams_hard_limit,
+            last_sid: None,
+            ctrl_answers: self.ctrl_answers,
+            hold_new_streams: false,
+            side,
+        }
+    }
+
     /// Queues our SETTINGS (`h2c_send_settings`). The connection window
     /// stays at the RFC's 65535 until the first DATA is credited back, when
     /// it is opened to [`CONN_WINDOW`] (as HAProxy's `h2c_send_conn_wu`): a
