@@ -661,6 +661,10 @@ fn haproxy35_edge_serves_sluice_public_node() {
         (get(pub_port).0 == 503).then_some(())
     });
     assert!(failed.is_some(), "{}", public.output());
+    eprintln!(
+        "Sluice public node: 503 {:?} after the HAProxy 3.5 edge was killed",
+        t.elapsed()
+    );
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
 }
 
@@ -717,7 +721,72 @@ fn sluice_edge_and_sluice_public_node() {
     let t = Instant::now();
     wait_200(pub_port, Duration::from_secs(6))
         .unwrap_or_else(|| panic!("no 200 after restart\n{}\n{}", edge.log(), public.log()));
+    eprintln!(
+        "Sluice edge back {:?} after the Sluice public node restarted",
+        t.elapsed()
+    );
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+}
+
+/// Two edges serve the same server (no names): a public node (HAProxy
+/// 3.5, then Sluice) spreads requests over both, and when one edge is
+/// killed the other takes every request at once, none fails but those in
+/// flight on the dead one; measured: how long until no request fails.
+#[test]
+fn another_edge_takes_over_when_one_dies() {
+    let test = "another_edge_takes_over_when_one_dies";
+    let Some(h3) = haproxy3_or_skip(test) else {
+        return;
+    };
+    for public_h3 in [Some(h3.as_path()), None] {
+        let dir = TempDir::new("rhttp-takeover");
+        let ports = free_ports(4);
+        let (pub_port, priv_port) = (ports[0], ports[1]);
+        let _app1 = TestServer::start(ports[2], |s, _| app_says(s, "edge1 app"));
+        let _app2 = TestServer::start(ports[3], |s, _| app_says(s, "edge2 app"));
+        let public = Node::start(
+            public_h3,
+            &dir,
+            "public",
+            &public_cfg(&dir.join("public.sock"), pub_port, priv_port),
+        );
+        let edge1 = Sluice::run(
+            &dir,
+            "edge1",
+            &edge_cfg(&dir.join("edge1.sock"), priv_port, ports[2], 1),
+        );
+        let _edge2 = Sluice::run(
+            &dir,
+            "edge2",
+            &edge_cfg(&dir.join("edge2.sock"), priv_port, ports[3], 1),
+        );
+        let who = public_h3.map_or("Sluice", |_| "HAProxy 3.5");
+        // Both edges serve.
+        let both = poll(Duration::from_secs(5), Duration::from_millis(20), || {
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..10 {
+                let (code, body) = get(pub_port);
+                if code == 200 {
+                    seen.insert(body);
+                }
+            }
+            (seen.len() == 2).then_some(())
+        });
+        assert!(both.is_some(), "{who}: not both edges\n{}", public.output());
+        drop(edge1);
+        // From the kill on: how long until requests stop failing, then
+        // every one goes to the survivor.
+        let t = Instant::now();
+        let healed = poll(Duration::from_secs(3), Duration::from_millis(1), || {
+            (get(pub_port).0 == 200).then(|| t.elapsed())
+        });
+        let healed = healed.unwrap_or_else(|| panic!("{who}: no 200 after the kill"));
+        for _ in 0..20 {
+            assert_eq!(get(pub_port), (200, "edge2 app\n".to_string()), "{who}");
+        }
+        eprintln!("{who} public node: requests served by the other edge {healed:?} after the kill");
+        assert!(healed < Duration::from_millis(500), "{who}: {healed:?}");
+    }
 }
 
 /// The public side's configuration checks, side by side with HAProxy
