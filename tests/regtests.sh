@@ -142,3 +142,30 @@ if bad:
 n = sum(1 for r in got.values() if r == 'pass')
 print(f"reg-tests: as expected ({n} of {len(got)} pass)")
 EOF
+
+# HAProxy 3.x's own reverse HTTP reg-tests (issue 10), from the HAProxy 3.5
+# source that ../shared/haproxy3/build.sh unpacked beside its binary
+# ($HAPROXY3, exported by .ci/run): Sluice must pass them as HAProxy 3.5
+# does. Their `version_atleast(2.9-dev0)` gate is dropped (proxy-mio reports
+# HAProxy 2.6's version). `reverse_server_name.vtc` is left out: it names
+# connections with `ssl sni EXPR` on the rhttp@ server, which Sluice refuses
+# (docs/reverse-http.md: use pool-conn-name), and uses 3.x's ca-verify-file.
+if [ -n "${HAPROXY3:-}" ] && [ -d "$(dirname "$HAPROXY3")/reg-tests/connection" ]; then
+    r3="$(dirname "$HAPROXY3")/reg-tests/connection"
+    mkdir -p "$out/rhttp"
+    for t in reverse_server reverse_connect_full; do
+        grep -v 'version_atleast' "$r3/$t.vtc" >"$out/rhttp/$t.vtc"
+        if HAPROXY_PROGRAM=$prog "$vtest" -q -t 10 "$out/rhttp/$t.vtc" >"$out/rhttp/$t.log" 2>&1; then
+            echo "reg-tests: HAProxy 3.5's connection/$t.vtc passes"
+        else
+            HAPROXY_PROGRAM=$prog "$vtest" -v -t 10 "$out/rhttp/$t.vtc" 2>&1 | grep -v '^\*\*\*\* ' | tail -40
+            echo "reg-tests: HAProxy 3.5's connection/$t.vtc FAILED"
+            exit 1
+        fi
+    done
+else
+    echo "=================================================================="
+    echo "  HAProxy 3.5 reverse HTTP reg-tests SKIPPED: no \$HAPROXY3 source"
+    echo "=================================================================="
+    [ "${CI:-}" = true ] && exit 1
+fi
