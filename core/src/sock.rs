@@ -56,6 +56,13 @@ pub struct ListenerId(pub u32);
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum ListenAddr {
     Tcp(SocketAddr),
+    /// A TCP listener bound to a network interface (`bind ... interface
+    /// NAME`, HAProxy's `SO_BINDTODEVICE`): only connections that arrive
+    /// through it are accepted.
+    TcpDev {
+        addr: SocketAddr,
+        interface: String,
+    },
     /// A unix stream socket (stats socket), by path; `mode`, `uid` and
     /// `gid` as in HAProxy's `stats socket ... mode 600 user U group G`
     /// (the socket file's permissions and owner; `None`: left as created).
@@ -85,6 +92,7 @@ impl fmt::Display for ListenAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ListenAddr::Tcp(a) => write!(f, "{a}"),
+            ListenAddr::TcpDev { addr, .. } => write!(f, "{addr}"),
             ListenAddr::Unix { path, .. } => write!(f, "unix@{path}"),
             ListenAddr::Fd(n) => write!(f, "fd@{n}"),
             ListenAddr::Abns(n) => write!(f, "abns@{n}"),

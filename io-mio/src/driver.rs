@@ -224,9 +224,32 @@ fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
 
-fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+/// An OS error as HAProxy prints it (`strerror`): "No such device", not
+/// Rust's "No such device (os error 19)".
+fn os_error_text(e: &io::Error) -> String {
+    let t = e.to_string();
+    match t.find(" (os error") {
+        Some(i) => t[..i].to_string(),
+        None => t,
+    }
+}
+
+/// A listening TCP socket on `addr`, bound to network interface
+/// `interface` when given (`SO_BINDTODEVICE`, HAProxy's `bind ...
+/// interface`).
+fn bind_tcp(addr: SocketAddr, interface: Option<&str>) -> io::Result<TcpListener> {
     use socket2::{Domain, Socket, Type};
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    if let Some(i) = interface {
+        // As HAProxy 2.6 (`sock_inet_bind_receiver`): a device that cannot
+        // be bound to is a warning, and the socket listens without it.
+        if let Err(e) = sock.bind_device(Some(i.as_bytes())) {
+            crate::say(&format!(
+                "[WARNING] Binding: cannot bind receiver to device '{i}' ({}) for [{addr}]",
+                os_error_text(&e)
+            ));
+        }
+    }
     sock.set_reuse_address(true)?;
     // Like HAProxy on Linux: an old and a new process may listen on the
     // same address during a reload.
@@ -702,13 +725,22 @@ impl Driver {
         let now = self.now;
         let token = Token(LISTENER_BASE + lid.0 as usize);
         let res = match &addr {
-            ListenAddr::Tcp(a) => bind_tcp(*a).and_then(|mut l| {
+            ListenAddr::Tcp(a) => bind_tcp(*a, None).and_then(|mut l| {
                 self.poll
                     .registry()
                     .register(&mut l, token, Interest::READABLE)?;
                 let fixed = l.local_addr().ok().filter(|a| !a.ip().is_unspecified());
                 Ok(Listening::Tcp(l, fixed))
             }),
+            ListenAddr::TcpDev { addr, interface } => {
+                bind_tcp(*addr, Some(interface)).and_then(|mut l| {
+                    self.poll
+                        .registry()
+                        .register(&mut l, token, Interest::READABLE)?;
+                    let fixed = l.local_addr().ok().filter(|a| !a.ip().is_unspecified());
+                    Ok(Listening::Tcp(l, fixed))
+                })
+            }
             ListenAddr::Unix {
                 path,
                 mode,

@@ -232,7 +232,6 @@ pub const REFUSED_BIND_OPTIONS: &[(&str, &str)] = &[
         "v4v6",
         "Sluice binds IPv6 addresses IPv6-only; add a bind line for the IPv4 address",
     ),
-    ("interface", "it restricts which clients are accepted"),
     ("namespace", "it binds in another network namespace"),
     ("accept-netscaler-cip", "it changes the client address"),
 ];

@@ -1136,6 +1136,10 @@ pub struct Bind {
     pub gid: Option<IdSpec>,
     /// `ssl`, `crt` and the other TLS options.
     pub tls: BindTls,
+    /// `interface NAME`: the sockets are bound to that network interface
+    /// (`SO_BINDTODEVICE`): only connections that came through it are
+    /// accepted.
+    pub interface: Option<String>,
     /// Recognised options Sluice does not implement (each with a warning).
     pub ignored: Vec<String>,
 }

@@ -90,6 +90,7 @@ pub(super) fn parse_bind(
         uid: None,
         gid: None,
         tls: Default::default(),
+        interface: None,
         ignored: Vec::new(),
     };
     for one in text.split(',') {
@@ -147,6 +148,13 @@ fn bind_option(
         }
         "maxconn" => {
             b.maxconn = Some(ln.uint_at(i + 1, "bind maxconn")?);
+            Ok(2)
+        }
+        "interface" => {
+            if val.is_empty() {
+                return Err(ln.diag(format!("{who} : 'interface' : missing interface name.")));
+            }
+            b.interface = Some(val.to_string());
             Ok(2)
         }
         "nbconn" => {

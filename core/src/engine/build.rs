@@ -494,7 +494,13 @@ fn bind_listen_addr(
             gid: num(b.gid.as_ref().or(u.gid.as_ref()), "group")?,
         }),
         Addr::Abns(name) => Ok(ListenAddr::Abns(name.clone())),
-        a => listen_addr(a, resolve),
+        a => match (listen_addr(a, resolve)?, &b.interface) {
+            (ListenAddr::Tcp(addr), Some(i)) => Ok(ListenAddr::TcpDev {
+                addr,
+                interface: i.clone(),
+            }),
+            (l, _) => Ok(l),
+        },
     }
 }
 
