@@ -183,7 +183,7 @@ backend be
 
 /// A node of either kind: HAProxy 3.5 (`-db`, logs on stderr) or Sluice.
 enum Node {
-    Haproxy3 { proc: Proc, sock: PathBuf },
+    Haproxy3(common::HaRun),
     Sluice(Sluice),
 }
 
@@ -191,41 +191,22 @@ impl Node {
     /// Starts `cfg` with HAProxy 3.5 at `h3`, or with proxy-mio when
     /// `h3` is `None`; the stats socket is `<dir>/<tag>.sock`.
     fn start(h3: Option<&std::path::Path>, dir: &TempDir, tag: &str, cfg: &str) -> Node {
-        let Some(bin) = h3 else {
-            return Node::Sluice(Sluice::run(dir, tag, cfg));
-        };
-        let path = dir.join(&format!("{tag}.cfg"));
-        std::fs::write(&path, cfg).expect("write config");
-        let mut cmd = Command::new(bin);
-        cmd.arg("-db").arg("-f").arg(&path);
-        let mut proc = Proc::spawn(tag, cmd, dir.join(&format!("{tag}.log")));
-        let sock = dir.join(&format!("{tag}.sock"));
-        let ok = poll(Duration::from_secs(10), Duration::from_millis(10), || {
-            if let Some(st) = proc.try_exit() {
-                panic!("haproxy 3.5 exited at start ({st}):\n{}", proc.output());
-            }
-            common::cli(&sock, "show info")
-                .ok()
-                .filter(|o| !o.is_empty())
-        });
-        assert!(
-            ok.is_some(),
-            "haproxy 3.5 did not answer on {}",
-            sock.display()
-        );
-        Node::Haproxy3 { proc, sock }
+        match h3 {
+            Some(bin) => Node::Haproxy3(common::HaRun::start_bin(bin, dir, tag, cfg)),
+            None => Node::Sluice(Sluice::run(dir, tag, cfg)),
+        }
     }
 
     fn proc(&mut self) -> &mut Proc {
         match self {
-            Node::Haproxy3 { proc, .. } => proc,
+            Node::Haproxy3(h) => &mut h.proc,
             Node::Sluice(s) => &mut s.proc,
         }
     }
 
     fn output(&self) -> String {
         match self {
-            Node::Haproxy3 { proc, .. } => proc.output(),
+            Node::Haproxy3(h) => h.proc.output(),
             Node::Sluice(s) => s.log(),
         }
     }
@@ -233,7 +214,7 @@ impl Node {
     /// One field of one `show stat` row ("" when absent).
     fn stat(&self, px: &str, sv: &str, field: &str) -> String {
         let sock = match self {
-            Node::Haproxy3 { sock, .. } => sock,
+            Node::Haproxy3(h) => &h.sock,
             Node::Sluice(s) => &s.sock,
         };
         let csv = common::cli(sock, "show stat").unwrap_or_default();

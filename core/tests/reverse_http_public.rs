@@ -150,19 +150,7 @@ fn response(w: &World, c: usize) -> String {
 }
 
 fn world(text: &str, mutant: Option<&str>) -> World {
-    #[allow(unused_mut)]
-    let mut opts = sluice_core::engine::EngineOptions {
-        seed: 1,
-        epoch_ms: 1_795_302_242_000,
-        ..Default::default()
-    };
-    #[cfg(feature = "mutants")]
-    {
-        opts.mutant = mutant.map(|m| sluice_core::mutants::Mutant::from_name(m).expect("a mutant"));
-    }
-    #[cfg(not(feature = "mutants"))]
-    assert!(mutant.is_none(), "mutants need the `mutants` feature");
-    World::with_options(text, opts)
+    World::with_mutant(text, mutant)
 }
 
 #[test]

@@ -839,7 +839,11 @@ impl HaRun {
     /// Starts HAProxy on `cfg` (which must declare the admin stats socket
     /// `<dir>/<tag>.sock`) and waits until the socket answers.
     pub fn start(dir: &TempDir, tag: &str, cfg: &str) -> HaRun {
-        let bin = haproxy_bin().expect("haproxy");
+        HaRun::start_bin(Path::new(haproxy_bin().expect("haproxy")), dir, tag, cfg)
+    }
+
+    /// The same with the HAProxy binary `bin` (HAProxy 3.5, for one).
+    pub fn start_bin(bin: &Path, dir: &TempDir, tag: &str, cfg: &str) -> HaRun {
         let path = dir.join(&format!("{tag}.cfg"));
         fs::write(&path, cfg).expect("write config");
         let mut cmd = Command::new(bin);

@@ -442,6 +442,25 @@ fn check_address(
     Ok(a)
 }
 
+/// A sample expression written in proxy `p` of `cfg` (its tables,
+/// backends and userlists resolved): `balance hash`, `pool-conn-name`.
+fn parse_proxy_expr(
+    cfg: &Config,
+    p: &cfgparse::Proxy,
+    text: &str,
+) -> Result<crate::sample::SampleExpr, String> {
+    let tables = crate::rules::table_index(cfg);
+    let backends = |n: &str| cfg.backend(n).is_some();
+    let userlists = |n: &str| cfg.userlist_groups(n);
+    let ctx = crate::sample::ParseCtx {
+        proxy: &p.name,
+        tables: Some(&tables),
+        backends: Some(&backends),
+        userlists: Some(&userlists),
+    };
+    crate::sample::SampleExpr::parse(text, &ctx)
+}
+
 fn resolve_addr(addr: &Addr, resolve: Resolver<'_>) -> Result<SocketAddr, String> {
     match addr {
         Addr::Inet {
@@ -898,23 +917,12 @@ impl Engine {
             }
             let pool_conn_name = match &o.pool_conn_name {
                 None => None,
-                Some(text) => {
-                    let tables = crate::rules::table_index(cfg);
-                    let backends = |n: &str| cfg.backend(n).is_some();
-                    let userlists = |n: &str| cfg.userlist_groups(n);
-                    let ctx = crate::sample::ParseCtx {
-                        proxy: &p.name,
-                        tables: Some(&tables),
-                        backends: Some(&backends),
-                        userlists: Some(&userlists),
-                    };
-                    Some(crate::sample::SampleExpr::parse(text, &ctx).map_err(|e| {
-                        err(format!(
-                            "'server {}/{}' : 'pool-conn-name' : failed to parse '{text}' : {e}.",
-                            p.name, s.name
-                        ))
-                    })?)
-                }
+                Some(text) => Some(parse_proxy_expr(cfg, p, text).map_err(|e| {
+                    err(format!(
+                        "'server {}/{}' : 'pool-conn-name' : failed to parse '{text}' : {e}.",
+                        p.name, s.name
+                    ))
+                })?),
             };
             if o.proto_h2 && p.mode != cfgparse::Mode::Http {
                 // HAProxy: "MUX protocol 'h2' is not usable for server".
@@ -1043,16 +1051,7 @@ impl Engine {
         };
         let hash_expr = match &balance {
             Balance::Hash { expr, place } => {
-                let tables = crate::rules::table_index(cfg);
-                let backends = |n: &str| cfg.backend(n).is_some();
-                let userlists = |n: &str| cfg.userlist_groups(n);
-                let ctx = crate::sample::ParseCtx {
-                    proxy: &p.name,
-                    tables: Some(&tables),
-                    backends: Some(&backends),
-                    userlists: Some(&userlists),
-                };
-                let e = crate::sample::SampleExpr::parse(expr, &ctx).map_err(|e| StartError {
+                let e = parse_proxy_expr(cfg, p, expr).map_err(|e| StartError {
                     file: place.file.clone(),
                     line: place.line,
                     message: format!(

@@ -236,6 +236,25 @@ impl World {
         Self::with_options(text, opts)
     }
 
+    /// An engine running `text` with `mutant` switched on (by its name;
+    /// the `mutants` feature is needed for one).
+    pub fn with_mutant(text: &str, mutant: Option<&str>) -> World {
+        #[allow(unused_mut)]
+        let mut opts = EngineOptions {
+            seed: 1,
+            epoch_ms: 1_795_302_242_000,
+            ..Default::default()
+        };
+        #[cfg(feature = "mutants")]
+        {
+            opts.mutant =
+                mutant.map(|m| sluice_core::mutants::Mutant::from_name(m).expect("a mutant"));
+        }
+        #[cfg(not(feature = "mutants"))]
+        assert!(mutant.is_none(), "mutants need the `mutants` feature");
+        Self::with_options(text, opts)
+    }
+
     /// An engine with these options (a mutant, for one).
     pub fn with_options(text: &str, opts: EngineOptions) -> World {
         let splice = opts.splice;

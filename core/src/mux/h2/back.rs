@@ -184,6 +184,19 @@ pub struct Back {
     pub owner: Option<Id<crate::session::Session>>,
 }
 
+impl Back {
+    /// A connection with no stream yet, whose first stream gets id 1.
+    fn new(https: bool) -> Back {
+        Back {
+            https,
+            next_id: STREAM_ID,
+            next_key: 1,
+            own_limit: DEFAULT_MAX_CONCURRENT_STREAMS,
+            owner: None,
+        }
+    }
+}
+
 /// A server connection (`struct h2c` with `H2_CF_IS_BACK`).
 pub type H2b = H2Conn<Back>;
 
@@ -467,13 +480,7 @@ impl H2b {
     pub fn new(https: bool, max_header_list: usize) -> H2b {
         let mut h = H2Conn::with_side(
             H2cState::Frames,
-            Back {
-                https,
-                next_id: STREAM_ID,
-                next_key: 1,
-                own_limit: DEFAULT_MAX_CONCURRENT_STREAMS,
-                owner: None,
-            },
+            Back::new(https),
             Vec::new(),
             max_header_list,
         );
@@ -492,16 +499,7 @@ impl H2b {
     /// as any backend connection does (the edge's frontend mux receives
     /// them as a server would). `front` carries no stream.
     pub fn from_reversed(front: super::H2c, https: bool) -> H2b {
-        front.into_side(
-            Back {
-                https,
-                next_id: STREAM_ID,
-                next_key: 1,
-                own_limit: DEFAULT_MAX_CONCURRENT_STREAMS,
-                owner: None,
-            },
-            Vec::new(),
-        )
+        front.into_side(Back::new(https), Vec::new())
     }
 
     /// Sets our own limit of streams at once
