@@ -141,3 +141,86 @@ fn converters_side_by_side() {
         "Sluice differs from HAProxy for the inputs {differ:?}"
     );
 }
+
+/// `json_query` (HAProxy's mjson-based converter): the same documents and
+/// paths through both; each answer is a `name=value` line of the body.
+#[test]
+fn json_query_side_by_side() {
+    if !haproxy_or_skip("json_query_side_by_side") {
+        return;
+    }
+    let queries: &[(&str, &str)] = &[
+        ("ab", "json_query(\\$.a.b)"),
+        ("n", "json_query(\\$.n)"),
+        ("n-int", "json_query(\\$.n,int)"),
+        ("arr", "json_query(\\$.arr)"),
+        ("arr1", "json_query(\\$.arr[1])"),
+        ("arr0", "json_query(\\$.arr[0])"),
+        ("t", "json_query(\\$.t)"),
+        ("f", "json_query(\\$.f)"),
+        ("z", "json_query(\\$.z)"),
+        ("o", "json_query(\\$.o)"),
+        ("big", "json_query(\\$.big)"),
+        ("pi", "json_query(\\$.pi)"),
+        ("tiny", "json_query(\\$.tiny)"),
+        ("neg-int", "json_query(\\$.neg,int)"),
+        ("dot", "json_query(\\$.my\\\\.key)"),
+        ("missing", "json_query(\\$.missing)"),
+        ("str-int", "json_query(\\$.a.b,int)"),
+        ("add", "json_query(\\$.n,int),add(1)"),
+    ];
+    let docs = [
+        r#"{"a":{"b":"x y"},"n":4.7,"arr":[1,"two"],"t":true,"f":false,"z":null,"o":{},"big":1e20,"pi":3.14159265,"tiny":0.00001234,"neg":-3,"my.key":"dot"}"#,
+        r#"{"a":{"b":"q\"uote"},"n":12345678,"arr":[],"pi":100000,"tiny":123456.7}"#,
+        "not json",
+        r#"{"a":{"b":"x"},"n":"#,
+    ];
+    let mut body = String::new();
+    for (name, q) in queries {
+        body.push_str(&format!("{name}=%[req.fhdr(x-json),{q}]\\n"));
+    }
+    let dir = TempDir::new("json_query");
+    let ports = free_ports(2);
+    let mut seen = Vec::new();
+    for (who, fe) in [("ha", ports[0]), ("sluice", ports[1])] {
+        let cfg = format!(
+            "{}defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 1s\n\
+             frontend fe\n    bind 127.0.0.1:{fe}\n\
+             \x20   http-request return status 200 content-type text/plain lf-string \"{body}\"\n",
+            global_section(&dir.join(&format!("{who}.sock")), "")
+        );
+        let ask_all = || -> Vec<String> {
+            docs.iter()
+                .map(|d| {
+                    let (head, body) = exchange(fe, "/", &[("x-json", d)]);
+                    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+                    body
+                })
+                .collect()
+        };
+        if who == "ha" {
+            let _ha = HaRun::start(&dir, who, &cfg);
+            seen.push(ask_all());
+        } else {
+            let _s = Sluice::run(&dir, who, &cfg);
+            seen.push(ask_all());
+        }
+    }
+    for (i, d) in docs.iter().enumerate() {
+        assert_eq!(seen[0][i], seen[1][i], "document {d}");
+    }
+    let first = &seen[1][0];
+    for want in [
+        "ab=x y\n",
+        "n=4.7\n",
+        "n-int=4\n",
+        "arr=\n",
+        "arr1=two\n",
+        "t=1\n",
+        "big=1e+20\n",
+        "dot=dot\n",
+        "add=5\n",
+    ] {
+        assert!(first.contains(want), "{want:?} not in:\n{first}");
+    }
+}

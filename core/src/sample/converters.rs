@@ -8,6 +8,8 @@ use super::*;
 /// What a converter does (HAProxy's `struct sample_conv` identity).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvKind {
+    /// `json_query(path[,int])`.
+    JsonQuery,
     Lower,
     Upper,
     /// `ipmask(mask4[,mask6])`.
@@ -236,6 +238,13 @@ static CONVS: &[ConvDef] = &[
         SmpType::Str,
     ),
     cd(
+        "json_query",
+        ConvKind::JsonQuery,
+        spec!(1; Str, Str),
+        SmpType::Str,
+        SmpType::Any,
+    ),
+    cd(
         "word",
         ConvKind::Word,
         spec!(2; Int, Str, Int),
@@ -460,6 +469,17 @@ pub(super) fn check_conv_args(kind: ConvKind, mut args: Vec<Arg>) -> Result<Vec<
                 _ => return Err("missing regex".into()),
             };
             args[0] = Arg::Regex(Regex::new(&src, flags.contains('i'))?);
+        }
+        ConvKind::JsonQuery => {
+            match args.first() {
+                Some(Arg::Str(p)) if p.starts_with('$') => {}
+                _ => return Err("unable to find the json path".into()),
+            }
+            if let Some(Arg::Str(t)) = args.get(1) {
+                if t != "int" {
+                    return Err("output_type only supports \"int\" as argument".to_string());
+                }
+            }
         }
         ConvKind::Field | ConvKind::Word => {
             if let Some(Arg::Str(d)) = args.get(1) {
@@ -705,6 +725,13 @@ pub(super) fn apply_conv(c: &Conv, s: Sample, ctx: &mut dyn SampleCtx) -> Option
         (ConvKind::Regsub, Sample::Str(v)) => regsub(c, &v),
         (ConvKind::Field, Sample::Str(v)) => field(c, &v, false),
         (ConvKind::Word, Sample::Str(v)) => field(c, &v, true),
+        (ConvKind::JsonQuery, Sample::Str(v)) => {
+            let int = matches!(c.args.get(1), Some(Arg::Str(t)) if t == "int");
+            match c.args.first() {
+                Some(Arg::Str(path)) => json_query(&v, path, int),
+                _ => None,
+            }
+        }
         (ConvKind::Crc32, Sample::Bin(v)) => Some(hash_out(c, crc32(&v))),
         (ConvKind::Djb2, Sample::Bin(v)) => Some(hash_out(c, djb2(&v))),
         (ConvKind::Sdbm, Sample::Bin(v)) => Some(hash_out(c, sdbm(&v))),
@@ -1588,5 +1615,329 @@ mod tests {
             "a b/c?d"
         );
         assert!(err("str(a),url_enc(path)").contains("Allowed value is 'query'"));
+    }
+}
+
+/// `json_query(path[,int])` (HAProxy's `sample_conv_json_query` over
+/// mjson): the value at `path` (`$`, then `.key` or `['key']` members, `\.`
+/// for a dot inside a key, and `[N]` array elements): a string unescaped,
+/// `true`/`false` as a boolean, a number as C's `%g` prints it (with `int`:
+/// its integer part, within +-2^53); `null`, an object, an array (HAProxy
+/// 3.x returns its text, 2.6 nothing), nothing there, or a document that is
+/// not JSON: no sample.
+fn json_query(doc: &[u8], path: &str, int: bool) -> Option<Sample> {
+    let segs = json_path(path)?;
+    let mut scan = JsonScan { b: doc, i: 0 };
+    let (start, end) = scan.find(&segs).ok()??;
+    let raw = &doc[start..end];
+    match raw.first()? {
+        b'"' => JsonScan { b: raw, i: 0 }.string().ok().map(Sample::Str),
+        b't' => Some(Sample::Bool(true)),
+        b'f' => Some(Sample::Bool(false)),
+        b'-' | b'0'..=b'9' => {
+            let text = core::str::from_utf8(raw).ok()?;
+            if int {
+                // strtoll: the leading integer digits.
+                let end = text
+                    .char_indices()
+                    .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && c == '-')))
+                    .map_or(text.len(), |(i, _)| i);
+                let v: i64 = text[..end].parse().ok()?;
+                const JSON_INT_MAX: i64 = (1 << 53) - 1;
+                (-JSON_INT_MAX..=JSON_INT_MAX)
+                    .contains(&v)
+                    .then_some(Sample::Int(v))
+            } else {
+                Some(Sample::Str(fmt_g(text.parse().ok()?).into_bytes()))
+            }
+        }
+        // `null`, an object, an array (HAProxy 3.x returns an array's
+        // text, 2.6 nothing).
+        _ => None,
+    }
+}
+
+/// A streaming JSON scan in mjson's manner: the document is read from the
+/// start until the value at the path is complete, so a document cut or
+/// broken *after* it still answers, as HAProxy's does.
+struct JsonScan<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+/// Bad or cut JSON.
+struct JsonErr;
+
+impl JsonScan<'_> {
+    fn ws(&mut self) {
+        while self.b.get(self.i).is_some_and(|c| c.is_ascii_whitespace()) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> Result<(), JsonErr> {
+        self.ws();
+        if self.b.get(self.i) == Some(&c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(JsonErr)
+        }
+    }
+
+    /// The span of the value at `segs` from here: `Ok(None)` when this
+    /// value does not hold it.
+    fn find(&mut self, segs: &[JsonSeg]) -> Result<Option<(usize, usize)>, JsonErr> {
+        self.ws();
+        let start = self.i;
+        let Some(seg) = segs.first() else {
+            self.skip()?;
+            return Ok(Some((start, self.i)));
+        };
+        match (self.b.get(self.i), seg) {
+            (Some(b'{'), JsonSeg::Key(k)) => {
+                self.i += 1;
+                self.ws();
+                if self.b.get(self.i) == Some(&b'}') {
+                    self.i += 1;
+                    return Ok(None);
+                }
+                loop {
+                    self.ws();
+                    let key = self.string()?;
+                    self.eat(b':')?;
+                    if key == k.as_bytes() {
+                        return self.find(&segs[1..]);
+                    }
+                    self.skip()?;
+                    self.ws();
+                    match self.b.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(None);
+                        }
+                        _ => return Err(JsonErr),
+                    }
+                }
+            }
+            (Some(b'['), JsonSeg::Index(n)) => {
+                self.i += 1;
+                self.ws();
+                if self.b.get(self.i) == Some(&b']') {
+                    self.i += 1;
+                    return Ok(None);
+                }
+                let mut idx = 0;
+                loop {
+                    if idx == *n {
+                        return self.find(&segs[1..]);
+                    }
+                    self.skip()?;
+                    self.ws();
+                    match self.b.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(None);
+                        }
+                        _ => return Err(JsonErr),
+                    }
+                    idx += 1;
+                }
+            }
+            _ => {
+                self.skip()?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Reads over one whole value.
+    fn skip(&mut self) -> Result<(), JsonErr> {
+        self.ws();
+        match self.b.get(self.i).ok_or(JsonErr)? {
+            b'"' => self.string().map(|_| ()),
+            b'{' | b'[' => {
+                let close = if self.b[self.i] == b'{' { b'}' } else { b']' };
+                self.i += 1;
+                self.ws();
+                if self.b.get(self.i) == Some(&close) {
+                    self.i += 1;
+                    return Ok(());
+                }
+                loop {
+                    if close == b'}' {
+                        self.ws();
+                        self.string()?;
+                        self.eat(b':')?;
+                    }
+                    self.skip()?;
+                    self.ws();
+                    match self.b.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(&c) if c == close => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(JsonErr),
+                    }
+                }
+            }
+            b't' | b'f' | b'n' => {
+                for lit in [&b"true"[..], b"false", b"null"] {
+                    if self.b[self.i..].starts_with(lit) {
+                        self.i += lit.len();
+                        return Ok(());
+                    }
+                }
+                Err(JsonErr)
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = self.i;
+                while self.b.get(self.i).is_some_and(|c| {
+                    c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E')
+                }) {
+                    self.i += 1;
+                }
+                // A number cut by the end of the input may be longer.
+                if self.i == self.b.len() && self.i > start {
+                    return Err(JsonErr);
+                }
+                Ok(())
+            }
+            _ => Err(JsonErr),
+        }
+    }
+
+    /// A string, unescaped (`\uXXXX` as UTF-8; a lone surrogate fails).
+    fn string(&mut self) -> Result<Vec<u8>, JsonErr> {
+        if self.b.get(self.i) != Some(&b'"') {
+            return Err(JsonErr);
+        }
+        self.i += 1;
+        let mut out = Vec::new();
+        loop {
+            let c = *self.b.get(self.i).ok_or(JsonErr)?;
+            self.i += 1;
+            match c {
+                b'"' => return Ok(out),
+                b'\\' => {
+                    let e = *self.b.get(self.i).ok_or(JsonErr)?;
+                    self.i += 1;
+                    match e {
+                        b'"' | b'\\' | b'/' => out.push(e),
+                        b'b' => out.push(8),
+                        b'f' => out.push(12),
+                        b'n' => out.push(b'\n'),
+                        b'r' => out.push(b'\r'),
+                        b't' => out.push(b'\t'),
+                        b'u' => {
+                            let hex = self.b.get(self.i..self.i + 4).ok_or(JsonErr)?;
+                            let v = core::str::from_utf8(hex)
+                                .ok()
+                                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                                .ok_or(JsonErr)?;
+                            self.i += 4;
+                            let ch = char::from_u32(v).ok_or(JsonErr)?;
+                            let mut buf = [0; 4];
+                            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                        }
+                        _ => return Err(JsonErr),
+                    }
+                }
+                c if c < 0x20 => return Err(JsonErr),
+                c => out.push(c),
+            }
+        }
+    }
+}
+
+/// One step of a JSON path.
+#[derive(Debug, PartialEq)]
+enum JsonSeg {
+    Key(String),
+    Index(usize),
+}
+
+/// `$.a.b[0]['c.d']` as its steps; `None` when it is not a path.
+fn json_path(p: &str) -> Option<Vec<JsonSeg>> {
+    let mut rest = p.strip_prefix('$')?;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let mut key = String::new();
+            let mut chars = r.char_indices();
+            let mut end = r.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, n)) = chars.next() {
+                            key.push(n);
+                        }
+                    }
+                    '.' | '[' => {
+                        end = i;
+                        break;
+                    }
+                    c => key.push(c),
+                }
+            }
+            if key.is_empty() {
+                return None;
+            }
+            out.push(JsonSeg::Key(key));
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix("['") {
+            let end = r.find("']")?;
+            out.push(JsonSeg::Key(r[..end].to_string()));
+            rest = &r[end + 2..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']')?;
+            out.push(JsonSeg::Index(r[..end].trim().parse().ok()?));
+            rest = &r[end + 1..];
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// A number as C's `printf("%g")`: 6 significant digits, trailing zeros
+/// dropped, an exponent below 1e-4 or from 1e6 on.
+fn fmt_g(v: f64) -> String {
+    if v == 0.0 {
+        return if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    if !v.is_finite() {
+        return if v.is_nan() {
+            "nan".into()
+        } else if v > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
+    }
+    // The exponent after rounding to 6 significant digits.
+    let e = format!("{v:.5e}");
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |s: &str| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    if !(-4..6).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mant), exp.abs())
+    } else {
+        let decimals = (5 - exp).max(0) as usize;
+        trim(&format!("{v:.decimals$}"))
     }
 }
