@@ -67,6 +67,11 @@ bitflags! {
         const REUSED = 0x0100;
         /// Nothing to log (a keep-alive connection closed between requests).
         const NOLOG = 0x0200;
+        /// The response's `content-length: 0` was added by the HTTP/2
+        /// server-side mux (a HEADERS with END_STREAM and no length, as a
+        /// gRPC trailers-only response): an HTTP/2 client does not get it,
+        /// as HAProxy's HTX carries no such field (`HTX_SL_F_BODYLESS`).
+        const RES_SYNTH_CLEN = 0x0400;
     }
 }
 
