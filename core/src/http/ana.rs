@@ -1412,6 +1412,14 @@ impl Engine {
                     let Some(s) = self.streams.get_mut(sid) else {
                         return;
                     };
+                    if !head.is_interim() {
+                        // The final response is here: the kept request is
+                        // of no use any more.
+                        if let Some(t) = s.txn.as_mut() {
+                            t.l7_buf = None;
+                            t.flags.remove(TxnFlags::L7_RETRY);
+                        }
+                    }
                     if head.is_interim() {
                         // 100 Continue and friends: to the client as they
                         // are, minus framing fields (a 1xx has no body).

@@ -113,6 +113,10 @@ impl Engine {
             }
             return false;
         }
+        if !self.channel_alloc(sid, Dir::Req) {
+            return false;
+        }
+        let s = &mut self.streams[sid];
         s.conn_retries -= 1;
         // The server connection goes (`sc_reset_endp`).
         s.scb.state = ScState::Clo;
@@ -163,7 +167,7 @@ impl Engine {
         // sent since (`b_xfer` of the `l7_buffer`).
         let rest = s.req.buf.data()[s.req.output.min(s.req.buf.len())..].to_vec();
         s.req.output = 0;
-        if !self.channel_alloc(sid, Dir::Req) {
+        if s.req.buf.is_null() && !self.channel_alloc(sid, Dir::Req) {
             return false;
         }
         let s = &mut self.streams[sid];
