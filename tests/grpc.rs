@@ -200,7 +200,8 @@ fn grpc_h2_both_sides_side_by_side() {
     // says CD, Sluice CH). Only its request line is compared.
     let slow = |k: &String| k.contains("/sluice.Test/Slow ");
     let mask = |v: Vec<String>| -> Vec<String> {
-        v.into_iter()
+        let mut m: Vec<String> = v
+            .into_iter()
             .map(|k| {
                 if slow(&k) {
                     let ok = k.contains(" 200 ---- ")
@@ -212,7 +213,9 @@ fn grpc_h2_both_sides_side_by_side() {
                     k
                 }
             })
-            .collect()
+            .collect();
+        m.sort();
+        m
     };
     let ha_logs = keys(ha.log_lines(), p[1]);
     let sl_logs = keys(sl.log_lines(), p[2]);
