@@ -408,13 +408,20 @@ async fn serve_counting(
         let active = active.clone();
         tokio::spawn(async move {
             let path = req.uri().path().to_string();
+            if path == "/rst" {
+                // Reset before any response (an `empty-response`).
+                active.fetch_sub(1, SeqCst);
+                respond.send_reset(h2::Reason::INTERNAL_ERROR);
+                return;
+            }
+            let status = if path == "/503" { 503 } else { 200 };
             if let Some(ms) = path.strip_prefix("/slow/") {
                 let ms: u64 = ms.parse().unwrap_or(0);
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
             let body = format!("ok {path}");
             let resp = http::Response::builder()
-                .status(200)
+                .status(status)
                 .header("content-length", body.len())
                 .body(())
                 .unwrap();
@@ -677,4 +684,52 @@ fn h2_server_goaway_under_load_side_by_side() {
     // 2^31-1) GOAWAY, as RFC 9113 §6.8 asks, while HAProxy 2.6 goes on
     // until the final GOAWAY; so Sluice tends to open more connections
     // (the counts depend on timing: not compared).
+}
+
+/// `retry-on` with an HTTP/2 server, side by side with HAProxy 2.6: a
+/// stream the server resets before its response (`empty-response`) and a
+/// 503 (`503`) are sent again on new streams, `retries 2` times; the
+/// client's status and the streams the origin got are HAProxy's.
+#[test]
+fn h2_server_retry_on_side_by_side() {
+    let t = "h2_server_retry_on_side_by_side";
+    if !haproxy_or_skip(t) {
+        return;
+    }
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = TempDir::new("h2_retry_on");
+    let p = free_ports(3);
+    let counts = start_counting_origin(p[2], None);
+    let cfg = |sock: &std::path::Path, port: u16| {
+        format!(
+            "{}defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n    retries 2\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+             backend be\n    retry-on empty-response 503\n    server s1 127.0.0.1:{} proto h2\n",
+            global_section(sock, "    nbthread 1"),
+            p[2]
+        )
+    };
+    let run = |port: u16| -> Vec<(String, u16, usize)> {
+        ["/rst", "/503", "/ok"]
+            .iter()
+            .map(|path| {
+                counts.streams.swap(0, SeqCst);
+                let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.set_read_timeout(Some(10 * SEC)).unwrap();
+                let (st, _) = keepalive_get(&mut s, path);
+                std::thread::sleep(Duration::from_millis(100));
+                (path.to_string(), st, counts.streams.swap(0, SeqCst))
+            })
+            .collect()
+    };
+    let ha = HaRun::start(&dir, "ha", &cfg(&dir.join("ha.sock"), p[0]));
+    let ha_seen = run(p[0]);
+    drop(ha);
+    let sl = Sluice::run(&dir, "sl", &cfg(&dir.join("sl.sock"), p[1]));
+    let sl_seen = run(p[1]);
+    assert_eq!(sl_seen, ha_seen);
+    // Not vacuous: the reset and the 503 were tried three times.
+    assert_eq!(sl_seen[0].2, 3, "{sl_seen:?}");
+    assert_eq!(sl_seen[1], ("/503".to_string(), 503, 3), "{sl_seen:?}");
+    sl.assert_drained(5 * SEC);
 }

@@ -157,6 +157,8 @@ pub struct Frontend {
 #[derive(Debug)]
 pub struct BackendCfg {
     pub retries: u32,
+    /// `retry-on`.
+    pub retry_on: cfgparse::RetryOn,
     /// `fullconn`, or 10% of the `maxconn` of the frontends that can reach
     /// the backend (HAProxy's `proxy_adjust_all_maxconn`), at least 1.
     pub fullconn: u32,

@@ -65,6 +65,7 @@ impl Engine {
         match s.scb.state {
             ScState::Ini if s.req.flags.contains(ChnFlags::AUTO_CONNECT) => {
                 s.scb.state = ScState::Req;
+                self.http_l7_retry_arm(sid);
             }
             ScState::Req => self.back_handle_req(now, sid),
             ScState::Que if Time::is_expired(s.scb.exp, now) => {
@@ -734,11 +735,18 @@ impl Engine {
         self.release_server_slot(sid);
     }
 
-    /// CER: retry, redispatch or give up.
+    /// CER: retry, redispatch or give up. Only with `retry-on
+    /// conn-failure` (the default) is a failed connection retried.
     fn back_handle_cer(&mut self, now: Time, sid: Id<Stream>) {
         let s = &mut self.streams[sid];
-        let (be, srv) = (s.be, s.srv);
-        if s.conn_retries == 0 {
+        let be = s.be;
+        let conn_failure = self.proxies[be].be.as_ref().is_some_and(|b| {
+            b.cfg
+                .retry_on
+                .contains(crate::cfgparse::RetryOn::CONN_FAILURE)
+        });
+        let s = &mut self.streams[sid];
+        if s.conn_retries == 0 || !conn_failure {
             let err = if s.scb.err_type == ErrType::ConnTo {
                 ErrCode::SrvTo
             } else {
@@ -751,6 +759,35 @@ impl Engine {
         s.conn_retries -= 1;
         let timed_out = s.scb.err_type == ErrType::ConnTo;
         s.scb.err_type = ErrType::None;
+        let (redispatch, spread) = self.back_choose_redispatch(sid);
+        if timed_out || (redispatch && spread) {
+            // A timeout already took long enough, or another server will
+            // be tried: retry at once.
+            let s = &mut self.streams[sid];
+            s.scb.state = if s.flags.contains(SfFlags::ASSIGNED) {
+                ScState::Ass
+            } else {
+                ScState::Req
+            };
+        } else {
+            // HAProxy waits MIN(1s, timeout connect) before trying again.
+            let delay = self.proxies[be]
+                .timeouts
+                .connect_ms
+                .map_or(TURN_AROUND_MS, |c| TURN_AROUND_MS.min(u64::from(c)));
+            let s = &mut self.streams[sid];
+            s.scb.state = ScState::Tar;
+            s.scb.exp = Some(now.add_ms(delay.max(1)));
+        }
+    }
+
+    /// A retry (a connection's or a `retry-on` layer 7 one; `conn_retries`
+    /// already counts it): counts it, and redispatches the stream when
+    /// HAProxy would (`stream_choose_redispatch`). Returns whether it was
+    /// redispatched, and whether round robin spreads over several servers.
+    pub(crate) fn back_choose_redispatch(&mut self, sid: Id<Stream>) -> (bool, bool) {
+        let s = &mut self.streams[sid];
+        let (be, srv) = (s.be, s.srv);
         let b = self.proxies[be].be.as_mut().expect("backend");
         let srv_down = srv.is_some_and(|i| !b.servers[i].usable());
         // With round robin over several active servers, HAProxy
@@ -783,24 +820,7 @@ impl Engine {
             s.flags.remove(SfFlags::ASSIGNED | SfFlags::DIRECT);
             s.flags |= SfFlags::REDISP;
         }
-        if timed_out || (redispatch && spread) {
-            // A timeout already took long enough, or another server will
-            // be tried: retry at once.
-            s.scb.state = if s.flags.contains(SfFlags::ASSIGNED) {
-                ScState::Ass
-            } else {
-                ScState::Req
-            };
-        } else {
-            // HAProxy waits MIN(1s, timeout connect) before trying again.
-            let delay = self.proxies[be]
-                .timeouts
-                .connect_ms
-                .map_or(TURN_AROUND_MS, |c| TURN_AROUND_MS.min(u64::from(c)));
-            let s = &mut self.streams[sid];
-            s.scb.state = ScState::Tar;
-            s.scb.exp = Some(now.add_ms(delay.max(1)));
-        }
+        (redispatch, spread)
     }
 
     /// Gives up on the server side: the stream ends once the client side

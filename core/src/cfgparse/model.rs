@@ -1279,6 +1279,8 @@ pub struct Proxy {
     pub hash_balance_factor: u32,
     /// `retries` (default 3).
     pub retries: u32,
+    /// `retry-on` (default `conn-failure`).
+    pub retry_on: RetryOn,
     pub options: ProxyOptions,
     pub http_reuse: HttpReuse,
     /// `http-check expect` rules, in order (none: status 200-399).
@@ -1390,6 +1392,7 @@ impl Proxy {
             hash_type: HashType::default(),
             hash_balance_factor: 0,
             retries: 3,
+            retry_on: RetryOn::CONN_FAILURE,
             options: ProxyOptions::default(),
             http_reuse: HttpReuse::Safe,
             http_check_expects: Vec::new(),
@@ -1444,6 +1447,7 @@ impl Proxy {
         p.hash_type = defaults.hash_type;
         p.hash_balance_factor = defaults.hash_balance_factor;
         p.retries = defaults.retries;
+        p.retry_on = defaults.retry_on;
         p.options = defaults.options.clone();
         p.http_reuse = defaults.http_reuse;
         p.http_check_expects = defaults.http_check_expects.clone();
@@ -1530,5 +1534,90 @@ impl Config {
     /// The local peer of a peers section, if it lists [`Config::local_peer`].
     pub fn local_peer_of<'a>(&self, section: &'a PeersSection) -> Option<&'a Peer> {
         section.peer(&self.local_peer)
+    }
+}
+
+bitflags::bitflags! {
+    /// `retry-on`: when a request is tried again (HAProxy's
+    /// `proxy->retry_type`, `PR_RE_*`). Only `conn-failure` retries a
+    /// connection that failed; the others are layer 7 retries of a request
+    /// kept whole (see `http::retry`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct RetryOn: u32 {
+        /// `conn-failure` (`PR_RE_CONN_FAILED`).
+        const CONN_FAILURE = 0x0001;
+        /// `empty-response`: the server closed or failed before a response
+        /// (`PR_RE_DISCONNECTED`).
+        const EMPTY_RESPONSE = 0x0002;
+        /// `response-timeout` (`PR_RE_TIMEOUT`).
+        const RESPONSE_TIMEOUT = 0x0004;
+        /// `junk-response`: an invalid response (`PR_RE_JUNK_REQUEST`).
+        const JUNK_RESPONSE = 0x0008;
+        /// `0rtt-rejected` (`PR_RE_EARLY_ERROR`): never happens without
+        /// 0-RTT to servers, accepted.
+        const ZERO_RTT_REJECTED = 0x0010;
+        const S401 = 0x0100;
+        const S403 = 0x0200;
+        const S404 = 0x0400;
+        const S408 = 0x0800;
+        const S425 = 0x1000;
+        const S500 = 0x2000;
+        const S501 = 0x4000;
+        const S502 = 0x8000;
+        const S503 = 0x1_0000;
+        const S504 = 0x2_0000;
+        /// `all-retryable-errors`.
+        const ALL_RETRYABLE = Self::CONN_FAILURE.bits() | Self::EMPTY_RESPONSE.bits()
+            | Self::RESPONSE_TIMEOUT.bits() | Self::JUNK_RESPONSE.bits()
+            | Self::ZERO_RTT_REJECTED.bits() | Self::S500.bits() | Self::S502.bits()
+            | Self::S503.bits() | Self::S504.bits();
+    }
+}
+
+impl RetryOn {
+    /// The `retry-on` keyword `w` (HAProxy 2.6's list).
+    pub fn keyword(w: &str) -> Option<RetryOn> {
+        Some(match w {
+            "conn-failure" => RetryOn::CONN_FAILURE,
+            "empty-response" => RetryOn::EMPTY_RESPONSE,
+            "response-timeout" => RetryOn::RESPONSE_TIMEOUT,
+            "junk-response" => RetryOn::JUNK_RESPONSE,
+            "0rtt-rejected" => RetryOn::ZERO_RTT_REJECTED,
+            "401" => RetryOn::S401,
+            "403" => RetryOn::S403,
+            "404" => RetryOn::S404,
+            "408" => RetryOn::S408,
+            "425" => RetryOn::S425,
+            "500" => RetryOn::S500,
+            "501" => RetryOn::S501,
+            "502" => RetryOn::S502,
+            "503" => RetryOn::S503,
+            "504" => RetryOn::S504,
+            "all-retryable-errors" => RetryOn::ALL_RETRYABLE,
+            _ => return None,
+        })
+    }
+
+    /// Whether a response of `status` is retried (`l7_status_match`).
+    pub fn status(self, status: u16) -> bool {
+        let f = match status {
+            401 => RetryOn::S401,
+            403 => RetryOn::S403,
+            404 => RetryOn::S404,
+            408 => RetryOn::S408,
+            425 => RetryOn::S425,
+            500 => RetryOn::S500,
+            501 => RetryOn::S501,
+            502 => RetryOn::S502,
+            503 => RetryOn::S503,
+            504 => RetryOn::S504,
+            _ => return false,
+        };
+        self.contains(f)
+    }
+
+    /// Layer 7 retries are possible (`retry_type & ~PR_RE_CONN_FAILED`).
+    pub fn l7(self) -> bool {
+        !(self - RetryOn::CONN_FAILURE).is_empty()
     }
 }

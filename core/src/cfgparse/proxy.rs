@@ -7,7 +7,7 @@
 //! a frontend and for what a `defaults` section may not hold.
 
 use super::model::{
-    Balance, CookieCfg, Global, HttpReuse, Mode, Proxy, ProxyKind, ProxyOptions, TableDecl,
+    Balance, CookieCfg, Global, HttpReuse, Mode, Proxy, ProxyKind, ProxyOptions, RetryOn, TableDecl,
 };
 use super::{ignored, log, options, rules, server, table, Diagnostic, Diags, Ln};
 
@@ -114,6 +114,7 @@ pub(super) fn parse(
         "cookie" => cookie(px, ln, d),
         "force-persist" | "ignore-persist" => rules::persist(px, ln, d),
         "retries" => retries(px, ln, d),
+        "retry-on" => retry_on(px, ln),
         "option" => options::parse(px, base, ln, d),
         "http-reuse" => http_reuse(px, ln, d),
         "http-check" => super::httpchk::http_check(px, ln, d),
@@ -628,6 +629,29 @@ fn retries(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic>
     if warn_if_not_cap(px, ln, "retries", Cap::Backend, d) {
         px.retries = v;
     }
+    Ok(())
+}
+
+/// `retry-on <keyword>...` (HAProxy's `proxy_parse_retry_on`).
+fn retry_on(px: &mut Proxy, ln: &Ln<'_>) -> Result<(), Diagnostic> {
+    if ln.arg(1).is_empty() {
+        return Err(ln.diag("'retry-on' needs at least one keyword to specify when to retry"));
+    }
+    if px.kind == ProxyKind::Frontend {
+        return Err(ln.diag("'retry-on' only available in backend or listen section"));
+    }
+    let mut r = RetryOn::empty();
+    for (i, w) in ln.words.iter().enumerate().skip(1) {
+        if w == "none" {
+            if i != 1 || ln.words.len() > 2 {
+                return Err(ln.diag("'retry-on' 'none' keyworld only usable alone"));
+            }
+            continue;
+        }
+        r |= RetryOn::keyword(w)
+            .ok_or_else(|| ln.diag(format!("'retry-on': unknown keyword '{w}'")))?;
+    }
+    px.retry_on = r;
     Ok(())
 }
 

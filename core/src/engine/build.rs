@@ -1079,6 +1079,7 @@ impl Engine {
             cfg: std::sync::Arc::new(BackendCfg {
                 fullconn: fullconn.max(1),
                 retries: p.retries,
+                retry_on: p.retry_on,
                 redispatch: p.options.redispatch,
                 persist: p.options.persist,
                 prefer_last_server: p.options.prefer_last_server,

@@ -285,6 +285,12 @@ impl Engine {
                     self.count_denied_req(sid);
                     return RuleVerdict::Drop;
                 }
+                HttpReqAction::DisableL7Retry => {
+                    if let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) {
+                        t.flags.remove(crate::http::ana::TxnFlags::L7_RETRY);
+                        t.flags |= crate::http::ana::TxnFlags::NO_L7_RETRY;
+                    }
+                }
                 HttpReqAction::WaitForBody { time_ms, at_least } => {
                     let to = Some(u64::from(*time_ms));
                     match self.http_wait_for_body(now, sid, p, to, *at_least) {

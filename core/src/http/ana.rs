@@ -30,6 +30,7 @@
 use bitflags::bitflags;
 
 use crate::arena::Id;
+use crate::cfgparse::RetryOn;
 use crate::engine::Engine;
 use crate::http::comp;
 use crate::http::h1::{
@@ -67,6 +68,17 @@ bitflags! {
         const REUSED = 0x0100;
         /// Nothing to log (a keep-alive connection closed between requests).
         const NOLOG = 0x0200;
+        /// The response's `content-length: 0` was added by the HTTP/2
+        /// server-side mux (a HEADERS with END_STREAM and no length, as a
+        /// gRPC trailers-only response): an HTTP/2 client does not get it,
+        /// as HAProxy's HTX carries no such field (`HTX_SL_F_BODYLESS`).
+        const RES_SYNTH_CLEN = 0x0400;
+        /// Layer 7 retries are possible for this request (`TX_L7_RETRY`):
+        /// the backend has a `retry-on` beyond `conn-failure`, the whole
+        /// request is kept in [`HttpTxn::l7_buf`].
+        const L7_RETRY = 0x0800;
+        /// `http-request disable-l7-retry` (`TX_D_L7_RETRY`).
+        const NO_L7_RETRY = 0x1000;
     }
 }
 
@@ -165,6 +177,9 @@ pub struct HttpTxn {
     pub comp: Option<Box<crate::http::comp::ResComp>>,
     /// The same for the response head while its rules run (`res.body`).
     pub res_head_len: usize,
+    /// The whole request as it first went to the server, for a `retry-on`
+    /// layer 7 retry (HAProxy's `l7_buffer`).
+    pub l7_buf: Option<Vec<u8>>,
 }
 
 /// Where the analysis of a complete request head stands: the steps that
@@ -249,6 +264,7 @@ impl HttpTxn {
             comp_algo: None,
             comp: None,
             res_head_len: 0,
+            l7_buf: None,
         }
     }
 }
@@ -1339,6 +1355,15 @@ impl Engine {
             }
             match txn.rsp.parser.parse_response(input) {
                 Ok(h1::Status::Partial) => {
+                    if shutr && self.http_l7_retry(now, sid, RetryOn::EMPTY_RESPONSE) {
+                        // `retry-on empty-response`: sent again.
+                        return;
+                    }
+                    let Some(s) = self.streams.get_mut(sid) else {
+                        return;
+                    };
+                    let Some(txn) = s.txn.as_mut() else { return };
+                    let input = &s.res.buf.data()[s.res.output..];
                     if shutr
                         && input.is_empty()
                         && s.res.total == 0
@@ -1368,11 +1393,33 @@ impl Engine {
                     return;
                 }
                 Err(e) => {
+                    if self.http_l7_retry(now, sid, RetryOn::JUNK_RESPONSE) {
+                        // `retry-on junk-response`: sent again.
+                        return;
+                    }
                     let (err, fin) = h1_termination(&e);
                     return self.http_server_error(now, sid, 502, err, fin);
                 }
                 Ok(h1::Status::Complete((head, used))) => {
                     txn.rsp.parser.reset();
+                    if !head.is_interim() && self.http_l7_retry_status(sid, head.status) {
+                        // `retry-on <status>`: the response is dropped, the
+                        // request sent again (`l7_status_match`).
+                        if self.http_l7_retry_now(now, sid) {
+                            return;
+                        }
+                    }
+                    let Some(s) = self.streams.get_mut(sid) else {
+                        return;
+                    };
+                    if !head.is_interim() {
+                        // The final response is here: the kept request is
+                        // of no use any more.
+                        if let Some(t) = s.txn.as_mut() {
+                            t.l7_buf = None;
+                            t.flags.remove(TxnFlags::L7_RETRY);
+                        }
+                    }
                     if head.is_interim() {
                         // 100 Continue and friends: to the client as they
                         // are, minus framing fields (a 1xx has no body).
@@ -2244,6 +2291,10 @@ impl Engine {
         if server_to && txn.rsp.state == MsgState::Head && s.scb.state == ScState::Est {
             s.res.rex = None;
             s.req.wex = None;
+            if self.http_l7_retry(now, sid, RetryOn::RESPONSE_TIMEOUT) {
+                // `retry-on response-timeout`: sent again.
+                return true;
+            }
             self.http_server_error(now, sid, 504, ErrCode::SrvTo, FinSt::Headers);
             return true;
         }

@@ -15,3 +15,4 @@ pub mod h1;
 pub mod h2;
 pub mod htx;
 mod persist;
+pub(crate) mod retry;

@@ -318,6 +318,9 @@ pub enum HttpReqAction {
     SetSrc(SampleExpr),
     SetDst(SampleExpr),
     SilentDrop,
+    /// `disable-l7-retry`: no `retry-on` layer 7 retry for this request
+    /// (HAProxy's `TX_D_L7_RETRY`).
+    DisableL7Retry,
     /// `capture EXPR len N` (a slot of its own, declared by the rule's
     /// line) or `capture EXPR id N` (a `declare capture` slot).
     Capture {

@@ -740,6 +740,7 @@ const HTTP_REQ_ACTIONS: &[&str] = &[
     "capture",
     "use-service",
     "wait-for-body",
+    "disable-l7-retry",
 ];
 
 const HTTP_RES_ACTIONS: &[&str] = &[
@@ -783,7 +784,6 @@ const HAPROXY_ONLY_ACTIONS: &[&str] = &[
     "capture",
     "del-acl",
     "del-map",
-    "disable-l7-retry",
     "do-resolve",
     "early-hint",
     "expect-netscaler-cip",
@@ -1147,6 +1147,7 @@ impl<'w> ActParser<'w, '_> {
             "set-src" => HttpReqAction::SetSrc(self.expr_word("a sample expression")?),
             "set-dst" => HttpReqAction::SetDst(self.expr_word("a sample expression")?),
             "wait-for-body" => self.wait_for_body()?,
+            "disable-l7-retry" => HttpReqAction::DisableL7Retry,
             "use-service" => match self.next() {
                 Some("prometheus-exporter") => {
                     HttpReqAction::UseService(crate::rules::Service::PrometheusExporter)

@@ -314,10 +314,14 @@ impl Engine {
         if out.is_empty() {
             return progress;
         }
+        let synth_clen = st
+            .txn
+            .as_ref()
+            .is_some_and(|t| t.flags.contains(crate::http::ana::TxnFlags::RES_SYNTH_CLEN));
         let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2_mut()) else {
             return progress;
         };
-        let used = h.mux_output(id, out);
+        let used = h.mux_output_opts(id, out, synth_clen);
         if used > 0 {
             self.sc_conn_sent(now, sid, Dir::Res, used);
             progress = true;

@@ -346,6 +346,11 @@ impl Engine {
                 .and_then(|x| x.mux.h2b_mut())
                 .and_then(|h| h.by_key(key))?;
             let pending = std::mem::take(&mut s.rxbuf);
+            if std::mem::take(&mut s.synth_clen) {
+                if let Some(txn) = self.streams.get_mut(sid).and_then(|st| st.txn.as_mut()) {
+                    txn.flags |= crate::http::ana::TxnFlags::RES_SYNTH_CLEN;
+                }
+            }
             let room = self.sc_conn_recv_buf(sid, Dir::Res);
             let n = room.len().min(pending.len());
             room[..n].copy_from_slice(&pending[..n]);

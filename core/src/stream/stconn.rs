@@ -356,6 +356,10 @@ impl Engine {
     /// `n` bytes of `sid`'s `dir` channel output were sent.
     pub(crate) fn sc_conn_sent(&mut self, now: Time, sid: Id<Stream>, dir: Dir, n: usize) {
         let front = dir == Dir::Res;
+        if !front {
+            // `retry-on`: the request as it first goes, kept whole.
+            self.http_l7_keep_request(sid);
+        }
         let to = if front {
             self.front_timeout(sid)
         } else {

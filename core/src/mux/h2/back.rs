@@ -118,6 +118,13 @@ pub struct H2bs {
     pub fail: Option<H2bFail>,
     /// The failure was reported to the engine stream.
     pub fail_reported: bool,
+    /// The response head came in a HEADERS with END_STREAM and no
+    /// `content-length` (a gRPC "trailers-only" response): the
+    /// `content-length: 0` in [`H2bs::rxbuf`] is ours, for HTTP/1.1, not
+    /// the server's (HAProxy's `HTX_SL_F_BODYLESS` without a length). The
+    /// glue takes it into the transaction so that an HTTP/2 client does
+    /// not get the field.
+    pub synth_clen: bool,
 }
 
 impl H2bs {
@@ -458,6 +465,7 @@ fn response_head(
         // No body and no length: say so, or HTTP/1.1 would read until
         // close.
         out.extend_from_slice(b"content-length: 0\r\n");
+        s.synth_clen = true;
         ResSt::Length(0)
     } else {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
@@ -572,6 +580,7 @@ impl H2b {
             rxbuf: Vec::new(),
             fail: None,
             fail_reported: false,
+            synth_clen: false,
         });
         key
     }

@@ -566,6 +566,15 @@ impl H2c {
     /// bytes of `out` consumed (all of it when the response cannot be
     /// converted: the stream is then reset).
     pub fn mux_output(&mut self, id: u32, out: &[u8]) -> usize {
+        self.mux_output_opts(id, out, false)
+    }
+
+    /// [`H2c::mux_output`]; `synth_clen`: the response head's
+    /// `content-length: 0` was added by the server-side HTTP/2 mux (see
+    /// `TxnFlags::RES_SYNTH_CLEN`) and does not go out: the HEADERS ends
+    /// the stream without it, as the server sent it (a gRPC trailers-only
+    /// response keeps exactly its fields).
+    pub fn mux_output_opts(&mut self, id: u32, out: &[u8], synth_clen: bool) -> usize {
         let mut used = 0;
         loop {
             if !self.tx_room() || self.state == H2cState::Error {
@@ -629,6 +638,12 @@ impl H2c {
                             .iter()
                             .zip(names.iter())
                             .filter(|(_, n)| !is_conn_specific(n))
+                            .filter(|((_, v), n)| {
+                                !(synth_clen
+                                    && end
+                                    && n.as_slice() == b"content-length"
+                                    && *v == b"0")
+                            })
                             .map(|((_, v), n)| Field::new(n, v)),
                     );
                     self.send_fields(id, fields, end);
