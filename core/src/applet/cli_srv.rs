@@ -411,6 +411,7 @@ impl Engine {
             proto_h2: d.proto_h2,
             tls: None,
             check: check_cfg,
+            agent: None,
             cookie: None,
             slowstart_s: d.slowstart_s,
             on_marked_down_shutdown: d.on_marked_down_shutdown,
@@ -476,6 +477,7 @@ impl Engine {
         }
         for key in [
             TimerKey::Check(srv),
+            TimerKey::Agent(srv),
             TimerKey::Warmup(srv),
             TimerKey::IdlePurge(srv),
         ] {
@@ -487,8 +489,9 @@ impl Engine {
             c.tls = None;
             c.sock.take()
         });
+        let agent_sock = s.agent.as_mut().and_then(|c| c.sock.take());
         s.deleted = true;
-        if let Some(sock) = sock {
+        for sock in [sock, agent_sock].into_iter().flatten() {
             self.close_sock(sock, CloseHow::Reset);
         }
         self.lb_recalc(be);
@@ -508,16 +511,19 @@ impl Engine {
         String::new()
     }
 
-    /// `enable agent` / `disable agent <bk>/<srv>`: Sluice has no agent
-    /// checks, so no server has one.
+    /// `enable agent` / `disable agent <bk>/<srv>` (HAProxy's
+    /// `CHK_ST_ENABLED` of `srv->agent`): a disabled agent runs no check,
+    /// ignores a reply in flight and no longer keeps the server down.
     pub(crate) fn cli_agent(&mut self, args: &[&str], on: bool) -> String {
-        if let Err(e) = self.cli_find_server(args.first().copied()) {
-            return e.into();
-        }
-        if on {
-            "Agent was not configured on this server, cannot enable.\n".into()
-        } else {
-            String::new()
+        let srv = match self.cli_find_server(args.first().copied()) {
+            Ok(x) => x,
+            Err(e) => return e.into(),
+        };
+        let now = self.now;
+        match self.agent_enable(now, srv, on) {
+            Some(()) => String::new(),
+            None if on => "Agent was not configured on this server, cannot enable.\n".into(),
+            None => String::new(),
         }
     }
 
