@@ -231,23 +231,50 @@ fn agent_down_and_up_move_the_server() {
 
 #[test]
 fn agent_failures_leave_the_server_alone() {
-    // (reply, agent status, last_agt)
-    let cases: &[(&[u8], &str, &str)] = &[
-        (b"", "INI", "Ignoring incomplete line from agent"),
-        (b"up", "INI", "Ignoring incomplete line from agent"),
-    ];
-    for (reply, status, desc) in cases {
-        let mut w = World::new(&cfg("agent-check agent-port 9100 agent-inter 200ms"));
-        w.server(S1, ServerMode::Echo);
-        w.server(S2, ServerMode::Echo);
-        w.server(AGENT, ServerMode::Manual);
-        answer(&mut w, reply);
-        assert_eq!(
-            stat(&mut w, "s1", &["status", "agent_status", "last_agt"]),
-            ["no check", *status, *desc],
-            "{reply:?}"
-        );
-    }
+    // Closed without a byte: the expect rule fails (L7RSP).
+    let mut w = World::new(&cfg("agent-check agent-port 9100 agent-inter 200ms"));
+    w.server(S1, ServerMode::Echo);
+    w.server(S2, ServerMode::Echo);
+    w.server(AGENT, ServerMode::Manual);
+    answer(&mut w, b"");
+    assert_eq!(
+        stat(&mut w, "s1", &["status", "agent_status", "last_agt"]),
+        [
+            "no check",
+            "L7RSP",
+            "TCPCHK got an empty response at step 2"
+        ]
+    );
+    // An incomplete line before any result: the check waits for its
+    // timeout (L7TOUT); after that, it is reported with that status.
+    let mut w = World::new(&cfg("agent-check agent-port 9100 agent-inter 200ms"));
+    w.server(S1, ServerMode::Echo);
+    w.server(S2, ServerMode::Echo);
+    w.server(AGENT, ServerMode::Manual);
+    answer(&mut w, b"up");
+    assert_eq!(
+        stat(&mut w, "s1", &["agent_status", "last_agt"]),
+        ["* INI", "Ignoring incomplete line from agent"]
+    );
+    w.advance(550);
+    assert_eq!(
+        stat(&mut w, "s1", &["agent_status", "last_agt"]),
+        ["L7TOUT", ""]
+    );
+    answer(&mut w, b"up");
+    assert_eq!(
+        stat(
+            &mut w,
+            "s1",
+            &["status", "agent_status", "last_agt", "agent_health"]
+        ),
+        [
+            "no check",
+            "L7TOUT",
+            "Ignoring incomplete line from agent",
+            "1"
+        ]
+    );
     // Nothing said before `timeout check`: L7TOUT, the server stays.
     let mut w = World::new(&cfg("agent-check agent-port 9100 agent-inter 200ms"));
     w.server(S1, ServerMode::Echo);

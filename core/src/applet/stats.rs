@@ -417,10 +417,15 @@ impl Engine {
         if let Some(t) = s.throttle(dynamic) {
             put(&mut r, "throttle", t);
         }
-        if let (Some(ck), Some(cc)) = (&s.check, &s.cfg.check) {
+        if s.check.is_some() {
             put(&mut r, "chkfail", s.chkfail);
             put(&mut r, "chkdown", s.chkdown);
             put(&mut r, "downtime", 0);
+        }
+        // In maintenance the health check is paused (HAProxy's
+        // `CHK_ST_PAUSED`): its columns are empty.
+        let running = s.admin != SrvAdmin::Maint;
+        if let (Some(ck), Some(cc), true) = (&s.check, &s.cfg.check, running) {
             // `* `: a check is in progress (HAProxy's `CHK_ST_INPROGRESS`).
             let busy = if ck.sock.is_some() { "* " } else { "" };
             if !ck.disabled {

@@ -333,8 +333,24 @@ impl Engine {
             ag.closed = true;
         }
         let last = ag.closed || ag.rx.is_full();
+        if last && ag.rx.data().is_empty() {
+            // HAProxy's custom expect never sees an empty response: the
+            // expect rule (step 2, after the implicit connect and the
+            // send) fails first.
+            let info = "TCPCHK got an empty response at step 2".into();
+            return self.agent_report(now, srv, "L7RSP", info, None);
+        }
         match parse_agent(ag.rx.data(), last) {
             AgentRead::Wait => {}
+            AgentRead::Incomplete if result_of(ag.last_status) == ChkRes::Unknown => {
+                // Reported with the previous status, which has no result
+                // (`INI`): the check is not over, and ends at its timeout
+                // (`L7TOUT`), as HAProxy's.
+                ag.last_info = "Ignoring incomplete line from agent".into();
+                if let Some(sock) = ag.sock {
+                    self.set_interest(sock, false, false);
+                }
+            }
             AgentRead::Incomplete => {
                 // The previous status stays, with this description.
                 let prev = ag.last_status;
