@@ -606,7 +606,14 @@ impl Engine {
             .filter(|s| s.usable() && s.cfg.backup)
             .count();
         let cur = b.servers[srv].cur_sess;
-        let reason = check_info(status, code, info, duration);
+        // With `option log-health-checks` the check line said why: the
+        // transition line does not repeat it (HAProxy's
+        // `check_notify_cause`).
+        let reason = if p.log_health_checks {
+            String::new()
+        } else {
+            check_info(status, code, info, duration)
+        };
         let text = if up {
             let queued = b.queue.len();
             format!(
