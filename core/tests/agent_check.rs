@@ -317,3 +317,46 @@ fn agent_keywords_parse_as_haproxy() {
     assert_eq!(s1.opts.agent_send.as_deref(), Some("ping"));
     assert_eq!(s1.opts.check_port, Some(9100));
 }
+
+#[test]
+fn dynamic_server_agent_waits_for_enable_agent() {
+    let mut w = World::new(&cfg(""));
+    w.server(S1, ServerMode::Echo);
+    w.server(S2, ServerMode::Echo);
+    w.server("127.0.0.1:9003", ServerMode::Echo);
+    w.server(AGENT, ServerMode::Manual);
+    let cli = |w: &mut World, c: &str| {
+        let now = w.now;
+        w.engine.cli_request(now, c)
+    };
+    assert_eq!(
+        cli(&mut w, "add server app/s3 127.0.0.1:9003 agent-check"),
+        "server s3 does not have agent port. Agent check has been disabled.\n"
+    );
+    assert_eq!(
+        cli(
+            &mut w,
+            "add server app/s3 127.0.0.1:9003 agent-check agent-port 9100 agent-inter 200ms agent-send hi"
+        ),
+        "New server registered.\n"
+    );
+    w.advance(1000);
+    assert_eq!(agent_conns(&w), 0, "off until enable agent");
+    let state = cli(&mut w, "show servers state app");
+    let line = state.lines().find(|l| l.contains(" s3 ")).unwrap();
+    // srv_agent_state CONFIGURED|AGENT (not enabled), agent port 9100.
+    assert!(
+        line.contains(" 18 0 0 - 9003 ") && line.ends_with(" - 9100"),
+        "{line}"
+    );
+    assert_eq!(cli(&mut w, "enable agent app/s3"), "");
+    assert_eq!(cli(&mut w, "set server app/s3 state ready"), "");
+    let p = answer(&mut w, b"down\n");
+    assert_eq!(w.peers[p].from_engine, b"hi");
+    assert_eq!(
+        stat(&mut w, "s3", &["status", "agent_status"]),
+        ["DOWN (agent)", "L7STS"]
+    );
+    answer(&mut w, b"up 50%\n");
+    assert_eq!(stat(&mut w, "s3", &["status", "weight"]), ["no check", "0"]);
+}

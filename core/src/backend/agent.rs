@@ -227,7 +227,7 @@ impl Engine {
         }
     }
 
-    fn set_agent_next(&mut self, srv: ServerId, at: Option<Time>) {
+    pub(crate) fn set_agent_next(&mut self, srv: ServerId, at: Option<Time>) {
         if let Some(ag) = self.agent_mut(srv) {
             ag.next = at;
         }
