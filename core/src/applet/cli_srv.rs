@@ -108,7 +108,7 @@ struct DynServer {
     on_marked_up_shutdown_backup: bool,
     agent_check: bool,
     agent_port: Option<u16>,
-    agent_addr: Option<std::net::IpAddr>,
+    agent_addr: Option<core::net::IpAddr>,
     agent_inter_ms: Option<u32>,
     agent_send: Option<String>,
 }
