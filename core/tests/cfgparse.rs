@@ -1057,6 +1057,11 @@ fn server_lines() {
         proto_h2: false,
         check_port: None,
         check_addr: None,
+        agent_check: false,
+        agent_port: None,
+        agent_addr: None,
+        agent_inter_ms: 2000,
+        agent_send: None,
         tls: Default::default(),
         cookie: None,
         // Kept in seconds, rounded up, as HAProxy.
@@ -2937,8 +2942,8 @@ fn refused_keywords_name_their_line_and_reason() {
             "parsing [t.cfg:2] : 'bind :8080' in section 'frontend' : 'proto' : unknown or unsupported protocol 'quic' (Sluice knows 'h2').",
         ),
         (
-            &["backend be", "    server s 127.0.0.1:80 check agent-check"],
-            "parsing [t.cfg:2] : 'server be/s' : 'agent-check' is not supported by Sluice: the agent changes server weights and states.",
+            &["backend be", "    server s 127.0.0.1:80 check track be/x"],
+            "parsing [t.cfg:2] : 'server be/s' : 'track' is not supported by Sluice: the server's state follows another server.",
         ),
         (
             &["backend be", "    option spop-check"],

@@ -32,11 +32,6 @@ const REQUIRE_BK_SRV: &str = "Require 'backend/server'.";
 /// are refused with a message saying so rather than ignored.
 const UNSUPPORTED_KWS: &[&str] = &[
     "addr",
-    "agent-addr",
-    "agent-check",
-    "agent-inter",
-    "agent-port",
-    "agent-send",
     "allow-0rtt",
     "alpn",
     "ca-file",
@@ -111,6 +106,11 @@ struct DynServer {
     slowstart_s: u32,
     on_marked_down_shutdown: bool,
     on_marked_up_shutdown_backup: bool,
+    agent_check: bool,
+    agent_port: Option<u16>,
+    agent_addr: Option<core::net::IpAddr>,
+    agent_inter_ms: Option<u32>,
+    agent_send: Option<String>,
 }
 
 /// A server name's characters, as HAProxy's `invalid_char`.
@@ -155,6 +155,11 @@ fn parse_dyn_server(name: &str, args: &[&str], http: bool) -> Result<DynServer, 
         slowstart_s: 0,
         on_marked_down_shutdown: false,
         on_marked_up_shutdown_backup: false,
+        agent_check: false,
+        agent_port: None,
+        agent_addr: None,
+        agent_inter_ms: None,
+        agent_send: None,
     };
     let mut i = 1;
     while let Some(&kw) = args.get(i) {
@@ -275,6 +280,35 @@ fn parse_dyn_server(name: &str, args: &[&str], http: bool) -> Result<DynServer, 
                     "'on-marked-up' expects 'shutdown-backup-sessions' but got '{arg}'.\n"
                 ))
             }
+            "agent-check" => {
+                s.agent_check = true;
+                1
+            }
+            "agent-port" => {
+                let p = int(kw)?;
+                s.agent_port = Some(
+                    u16::try_from(p)
+                        .map_err(|_| format!("'{kw}' expects a valid port number.\n"))?,
+                );
+                2
+            }
+            "agent-addr" => {
+                s.agent_addr = Some(arg.parse().map_err(|_| {
+                    format!("parsing agent-addr failed. Check if '{arg}' is correct address.\n")
+                })?);
+                2
+            }
+            "agent-inter" => {
+                s.agent_inter_ms = Some(time(kw)?.max(1));
+                2
+            }
+            "agent-send" => {
+                if arg.is_empty() {
+                    return Err("'agent-send' expects a string argument.\n".into());
+                }
+                s.agent_send = Some(arg.to_string());
+                2
+            }
             "cookie" => return Err("'cookie' option is not accepted for dynamic server\n".into()),
             kw if UNSUPPORTED_KWS.contains(&kw) || kw == "proto" => {
                 return Err(format!(
@@ -284,6 +318,11 @@ fn parse_dyn_server(name: &str, args: &[&str], http: bool) -> Result<DynServer, 
             kw => return Err(format!("unknown keyword '{kw}'.\n")),
         };
         i += used;
+    }
+    if s.agent_check && s.agent_port.or(s.check_port).unwrap_or(0) == 0 {
+        return Err(format!(
+            "server {name} does not have agent port. Agent check has been disabled.\n"
+        ));
     }
     Ok(s)
 }
@@ -391,6 +430,21 @@ impl Engine {
             }
         });
         let inter = check_cfg.as_ref().map(|c| c.inter_ms);
+        let agent_cfg = d.agent_check.then(|| {
+            let mut addr = d.addr;
+            if let Some(ip) = d.agent_addr {
+                addr.set_ip(ip);
+            }
+            if let Some(p) = d.agent_port.or(d.check_port) {
+                addr.set_port(p);
+            }
+            crate::backend::server::AgentCfg {
+                inter_ms: d.agent_inter_ms.unwrap_or(2000),
+                addr,
+                send: d.agent_send.as_ref().map(|t| t.as_bytes().to_vec()),
+            }
+        });
+        let agent_inter = agent_cfg.as_ref().map(|a| a.inter_ms);
         let cfg = ServerCfg {
             name: d.name,
             puid,
@@ -411,6 +465,7 @@ impl Engine {
             proto_h2: d.proto_h2,
             tls: None,
             check: check_cfg,
+            agent: agent_cfg,
             cookie: None,
             slowstart_s: d.slowstart_s,
             on_marked_down_shutdown: d.on_marked_down_shutdown,
@@ -432,11 +487,18 @@ impl Engine {
         let s = &mut b.servers[srv];
         s.state = SrvState::Stopped;
         s.admin = SrvAdmin::Maint;
+        if let Some(ag) = s.agent.as_mut() {
+            // Off until `enable agent`, as HAProxy's dynamic servers.
+            ag.disabled = true;
+        }
         self.lb_recalc(be);
         if let Some(inter) = inter {
             // The check task runs from now on; it checks nothing while
             // the server is in maintenance or its checks are off.
             self.set_check_next(srv, Some(now.add_ms(u64::from(inter.max(1)))));
+        }
+        if let Some(inter) = agent_inter {
+            self.set_agent_next(srv, Some(now.add_ms(u64::from(inter.max(1)))));
         }
         "New server registered.\n".into()
     }
@@ -478,6 +540,7 @@ impl Engine {
         }
         for key in [
             TimerKey::Check(srv),
+            TimerKey::Agent(srv),
             TimerKey::Warmup(srv),
             TimerKey::IdlePurge(srv),
         ] {
@@ -489,8 +552,9 @@ impl Engine {
             c.tls = None;
             c.sock.take()
         });
+        let agent_sock = s.agent.as_mut().and_then(|c| c.sock.take());
         s.deleted = true;
-        if let Some(sock) = sock {
+        for sock in [sock, agent_sock].into_iter().flatten() {
             self.close_sock(sock, CloseHow::Reset);
         }
         self.lb_recalc(be);
@@ -510,16 +574,19 @@ impl Engine {
         String::new()
     }
 
-    /// `enable agent` / `disable agent <bk>/<srv>`: Sluice has no agent
-    /// checks, so no server has one.
+    /// `enable agent` / `disable agent <bk>/<srv>` (HAProxy's
+    /// `CHK_ST_ENABLED` of `srv->agent`): a disabled agent runs no check,
+    /// ignores a reply in flight and no longer keeps the server down.
     pub(crate) fn cli_agent(&mut self, args: &[&str], on: bool) -> String {
-        if let Err(e) = self.cli_find_server(args.first().copied()) {
-            return e.into();
-        }
-        if on {
-            "Agent was not configured on this server, cannot enable.\n".into()
-        } else {
-            String::new()
+        let srv = match self.cli_find_server(args.first().copied()) {
+            Ok(x) => x,
+            Err(e) => return e.into(),
+        };
+        let now = self.now;
+        match self.agent_enable(now, srv, on) {
+            Some(()) => String::new(),
+            None if on => "Agent was not configured on this server, cannot enable.\n".into(),
+            None => String::new(),
         }
     }
 
@@ -605,9 +672,23 @@ impl Engine {
                     ),
                     None => (0, "-".to_string()),
                 };
+                // The agent: `CHK_ST_CONFIGURED | CHK_ST_AGENT`, enabled,
+                // in progress; its address when not the server's.
+                let (agent_state, agent_addr, agent_port) = match (&s.agent, &s.cfg.agent) {
+                    (Some(ag), Some(ac)) => (
+                        0x12 | if ag.disabled { 0 } else { 0x4 } | u32::from(ag.sock.is_some()),
+                        if ac.addr.ip() != s.cfg.addr.ip() {
+                            ac.addr.ip().to_string()
+                        } else {
+                            "-".to_string()
+                        },
+                        ac.addr.port(),
+                    ),
+                    _ => (0, "-".to_string(), 0),
+                };
                 let _ = writeln!(
                     out,
-                    "{} {} {} {} {} {op} {admin} {} {} {} {status} {result} {health} {chk_state} 0 0 0 - {} - {} {chk_port} {chk_addr} - 0",
+                    "{} {} {} {} {} {op} {admin} {} {} {} {status} {result} {health} {chk_state} {agent_state} 0 0 - {} - {} {chk_port} {chk_addr} {agent_addr} {agent_port}",
                     p.uuid,
                     p.name,
                     s.cfg.puid,

@@ -11,7 +11,7 @@ use core::fmt::Write as _;
 use std::collections::BTreeMap;
 
 use crate::backend::lb::BE_WEIGHT_SCALE;
-use crate::backend::server::{Server, ServerId, SrvAdmin, SrvState};
+use crate::backend::server::{AgentCfg, Server, ServerId, SrvAdmin, SrvState};
 use crate::engine::Engine;
 use crate::proxy::Proxy;
 use crate::sock::LogLevel;
@@ -217,10 +217,15 @@ pub(super) fn server_is_up(s: &Server) -> bool {
 /// (the stats page's "Health: force DOWN/NOLB").
 fn server_status(s: &Server) -> String {
     let down = matches!(s.state, SrvState::Starting | SrvState::Stopped);
+    let agent = s.agent.as_ref().filter(|a| !a.disabled);
     match s.admin {
         SrvAdmin::Maint => return "MAINT".into(),
+        SrvAdmin::Drain if !down && agent.is_some() => return "DRAIN (agent)".into(),
         SrvAdmin::Drain if !down => return "DRAIN".into(),
         SrvAdmin::Drain | SrvAdmin::Ready => {}
+    }
+    if down && agent.is_some_and(|a| a.health == 0) {
+        return "DOWN (agent)".into();
     }
     let checked = s
         .check
@@ -397,7 +402,10 @@ impl Engine {
         put(
             &mut r,
             "slim",
-            s.cfg.maxconn.map(|v| v.to_string()).unwrap_or_default(),
+            s.maxconn_limits()
+                .0
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
         );
         put(
             &mut r,
@@ -409,10 +417,15 @@ impl Engine {
         if let Some(t) = s.throttle(dynamic) {
             put(&mut r, "throttle", t);
         }
-        if let (Some(ck), Some(cc)) = (&s.check, &s.cfg.check) {
+        if s.check.is_some() {
             put(&mut r, "chkfail", s.chkfail);
             put(&mut r, "chkdown", s.chkdown);
             put(&mut r, "downtime", 0);
+        }
+        // In maintenance the health check is paused (HAProxy's
+        // `CHK_ST_PAUSED`): its columns are empty.
+        let running = s.admin != SrvAdmin::Maint;
+        if let (Some(ck), Some(cc), true) = (&s.check, &s.cfg.check, running) {
             // `* `: a check is in progress (HAProxy's `CHK_ST_INPROGRESS`).
             let busy = if ck.sock.is_some() { "* " } else { "" };
             if !ck.disabled {
@@ -428,6 +441,23 @@ impl Engine {
             }
             put(&mut r, "last_chk", &ck.last_info);
             put(&mut r, "check_desc", desc);
+        }
+        if let Some(ag) = s.agent.as_ref().filter(|a| !a.disabled) {
+            let busy = if ag.sock.is_some() { "* " } else { "" };
+            put(&mut r, "agent_status", format!("{busy}{}", ag.last_status));
+            if crate::backend::agent::has_data(ag.last_status) {
+                put(&mut r, "agent_code", ag.last_code);
+            }
+            put(&mut r, "agent_duration", ag.last_duration_ms);
+            put(
+                &mut r,
+                "agent_desc",
+                crate::backend::check::status_desc(ag.last_status),
+            );
+            put(&mut r, "last_agt", &ag.last_info);
+            put(&mut r, "agent_rise", AgentCfg::RISE);
+            put(&mut r, "agent_fall", AgentCfg::FALL);
+            put(&mut r, "agent_health", ag.health);
         }
         r
     }

@@ -722,11 +722,14 @@ impl Engine {
             AdmAction::Hrunn => self.set_health_state(now, srv, SrvState::Running),
             AdmAction::Hnolb => self.set_health_state(now, srv, SrvState::Stopping),
             AdmAction::Hdown => self.set_health_state(now, srv, SrvState::Stopped),
-            // Sluice has no agent checks: as HAProxy's for a server
-            // without one, nothing to do.
-            AdmAction::Dagent | AdmAction::Eagent | AdmAction::Arunn | AdmAction::Adown => {
-                return None
+            // "Agent: disable/enable checks" (HAProxy's `CHK_ST_ENABLED`
+            // of the agent), nothing for a server without one.
+            AdmAction::Dagent | AdmAction::Eagent => {
+                self.agent_enable(now, srv, a == AdmAction::Eagent)?
             }
+            // Forcing the agent's verdict is not done yet: as HAProxy's
+            // for a server without an agent, nothing to do.
+            AdmAction::Arunn | AdmAction::Adown => return None,
             AdmAction::Dhlth | AdmAction::Ehlth if s.check.is_none() => return None,
             AdmAction::Dhlth => self.set_check_enabled(srv, false),
             AdmAction::Ehlth => self.set_check_enabled(srv, true),

@@ -86,6 +86,7 @@ impl Engine {
                 self.set_check_next(srv, Some(at));
             }
         }
+        self.agents_start(now);
     }
 
     pub(crate) fn set_check_next(&mut self, srv: ServerId, at: Option<Time>) {
@@ -523,8 +524,18 @@ impl Engine {
         } = ck.account(cc, ok);
         let duration = ck.last_duration_ms;
         let health = ck.health;
+        // An agent that said `down` keeps the server down whatever the
+        // health check says (HAProxy's `check_notify_success` waits for
+        // both); the server went down with the agent, not now.
+        let agent_down = server.agent_down();
+        // With an agent, the server may also be out of step with its
+        // check (the agent had it down, then was disabled).
+        let srv_was_up = matches!(server.state, SrvState::Running | SrvState::Stopping);
+        let resync = server.agent.is_some() && srv_was_up != now_up;
+        let transition = (transition || resync) && !agent_down;
         // While going down, the server still takes traffic (NOLB).
         server.state = match (now_up, ok) {
+            _ if agent_down => SrvState::Stopped,
             (true, true) => SrvState::Running,
             (true, false) => SrvState::Stopping,
             (false, true) => SrvState::Starting,
@@ -570,7 +581,7 @@ impl Engine {
 
     /// Logs an UP/DOWN transition and moves queued streams.
     #[allow(clippy::too_many_arguments)]
-    fn server_transition(
+    pub(crate) fn server_transition(
         &mut self,
         now: Time,
         srv: ServerId,
@@ -595,7 +606,14 @@ impl Engine {
             .filter(|s| s.usable() && s.cfg.backup)
             .count();
         let cur = b.servers[srv].cur_sess;
-        let reason = check_info(status, code, info, duration);
+        // With `option log-health-checks` the check line said why: the
+        // transition line does not repeat it (HAProxy's
+        // `check_notify_cause`).
+        let reason = if p.log_health_checks {
+            String::new()
+        } else {
+            check_info(status, code, info, duration)
+        };
         let text = if up {
             let queued = b.queue.len();
             format!(
@@ -1012,6 +1030,7 @@ pub(crate) fn status_desc(status: &str) -> &'static str {
         "L7OKC" => "Layer7 check conditionally passed",
         "L7STS" => "Layer7 wrong status",
         "SOCKERR" => "Socket error",
+        "CHECKED" => "No status change",
         _ => "Initializing",
     }
 }

@@ -13,6 +13,7 @@
 //! server full. When a connection slot frees up, `process_srv_queue` hands
 //! it to the oldest waiter of that server, then of the backend.
 
+pub mod agent;
 pub(crate) mod check;
 pub mod lb;
 pub mod server;

@@ -96,6 +96,28 @@ pub struct CheckCfg {
     pub tls: Option<std::sync::Arc<crate::conn::tls::SrvCtx>>,
 }
 
+/// Agent check settings of one server (the configured half of HAProxy's
+/// `srv->agent`, a `struct check` with `CHK_ST_AGENT`): `agent-check`,
+/// `agent-addr`, `agent-port`, `agent-inter`, `agent-send`.
+#[derive(Clone, Debug)]
+pub struct AgentCfg {
+    /// `agent-inter` (HAProxy's `DEF_CHKINTR`, 2s, when not set; the
+    /// server's `inter` does not apply).
+    pub inter_ms: u32,
+    /// `agent-addr` (else `addr`, else the server's address) on
+    /// `agent-port` (else `port`).
+    pub addr: SocketAddr,
+    /// `agent-send`: sent once connected; `None`: nothing is sent.
+    pub send: Option<Vec<u8>>,
+}
+
+impl AgentCfg {
+    /// HAProxy's `DEF_AGENT_RISETIME` and `DEF_AGENT_FALLTIME`: one
+    /// report is enough either way.
+    pub const RISE: u32 = 1;
+    pub const FALL: u32 = 1;
+}
+
 /// One `http-check expect` rule, ready to run (HAProxy's
 /// `tcpcheck_eval_expect_http`).
 #[derive(Clone, Debug)]
@@ -545,6 +567,8 @@ pub struct ServerCfg {
     pub tls: Option<std::sync::Arc<crate::conn::tls::SrvCtx>>,
     /// `check` and its settings.
     pub check: Option<CheckCfg>,
+    /// `agent-check` and its settings.
+    pub agent: Option<AgentCfg>,
     /// `cookie VALUE` (HAProxy's `srv->cookie`), kept only in HTTP mode.
     pub cookie: Option<String>,
     /// `slowstart`, in whole seconds (HAProxy's `srv->slowstart`); 0: off.
@@ -599,6 +623,15 @@ pub struct Server {
     pub state: SrvState,
     pub admin: SrvAdmin,
     pub check: Option<Check>,
+    /// The agent check's progress (`health` over `0..=1`: the agent last
+    /// said the server may be up), when configured (HAProxy's
+    /// `srv->agent`).
+    pub agent: Option<Check>,
+    /// `maxconn` as the agent last set it (`maxconn:N`; HAProxy's
+    /// `server_parse_maxconn_change_request` overwrites `srv->maxconn`,
+    /// and `minconn` with it when the limit was static); `None`: the
+    /// configured limits.
+    pub maxconn_rt: Option<u32>,
     /// Live connections and attempts (`cur_sess`).
     pub cur_sess: u32,
     pub max_sess: u32,
@@ -709,9 +742,11 @@ impl Server {
     pub fn new(cfg: std::sync::Arc<ServerCfg>, now: Time, check: Option<Check>) -> Server {
         Server {
             uweight: cfg.iweight,
+            agent: cfg.agent.as_ref().map(|_| Check::new(AgentCfg::RISE)),
             cfg,
             state: SrvState::Running,
             admin: SrvAdmin::Ready,
+            maxconn_rt: None,
             check,
             cur_sess: 0,
             max_sess: 0,
@@ -782,8 +817,8 @@ impl Server {
     /// streams; during a warm-up scaled by the percentage of `slowstart`
     /// elapsed, at least 1.
     pub fn dyn_maxconn(&self, load: BeLoad) -> Option<u32> {
-        let maxconn = self.cfg.maxconn?;
-        let min = self.cfg.minconn;
+        let (maxconn, min) = self.maxconn_limits();
+        let maxconn = maxconn?;
         let max = if min == maxconn || load.beconn >= load.fullconn {
             maxconn
         } else {
@@ -798,6 +833,29 @@ impl Server {
             }
             _ => max,
         })
+    }
+
+    /// `maxconn` (`None`: none) and `minconn` now: the configured ones,
+    /// or what the agent set (`maxconn:N`; `0` is no limit, as HAProxy's
+    /// `srv->maxconn` of 0).
+    pub fn maxconn_limits(&self) -> (Option<u32>, u32) {
+        let (max, min) = (self.cfg.maxconn, self.cfg.minconn);
+        match self.maxconn_rt {
+            None => (max, min),
+            Some(v) => {
+                // A static limit (`maxconn == minconn`) moves as a whole.
+                let min = if max.unwrap_or(0) == min { v } else { min };
+                ((v > 0).then_some(v), min)
+            }
+        }
+    }
+
+    /// The agent check runs and last said the server may not be up
+    /// (HAProxy's `agent.health < agent.rise` with `CHK_ST_ENABLED`).
+    pub fn agent_down(&self) -> bool {
+        self.agent
+            .as_ref()
+            .is_some_and(|a| !a.disabled && a.health < AgentCfg::RISE)
     }
 
     /// The effective weight `show stat` reports in uweight units (HAProxy's

@@ -260,15 +260,6 @@ pub const REFUSED_SERVER_OPTIONS: &[(&str, &str)] = &[
     ("resolve-prefer", "it changes server addresses at run time"),
     ("resolve-net", "it changes server addresses at run time"),
     ("resolve-opts", "it changes server addresses at run time"),
-    ("agent-check", "the agent changes server weights and states"),
-    (
-        "no-agent-check",
-        "the agent changes server weights and states",
-    ),
-    ("agent-port", "the agent changes server weights and states"),
-    ("agent-inter", "the agent changes server weights and states"),
-    ("agent-addr", "the agent changes server weights and states"),
-    ("agent-send", "the agent changes server weights and states"),
     ("check-send-proxy", "it changes what health checks send"),
     ("track", "the server's state follows another server"),
     (

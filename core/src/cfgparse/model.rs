@@ -892,6 +892,16 @@ pub struct ServerOptions {
     /// `addr A`: the address health checks connect to; by default the
     /// server's.
     pub check_addr: Option<super::addr::Addr>,
+    /// `agent-check` (`no-agent-check` clears it).
+    pub agent_check: bool,
+    /// `agent-port N` (else `port`).
+    pub agent_port: Option<u16>,
+    /// `agent-addr A` (else `addr`, else the server's address).
+    pub agent_addr: Option<super::addr::Addr>,
+    /// `agent-inter T` (default 2s, whatever `inter` says).
+    pub agent_inter_ms: u32,
+    /// `agent-send STRING`.
+    pub agent_send: Option<String>,
     /// `ssl` and the TLS options of the server line (`verify`, `ca-file`,
     /// `sni`, `alpn`, ...), kept even without `ssl` (a `default-server`
     /// may set them for servers that add `ssl`).
@@ -1078,6 +1088,11 @@ impl Default for ServerOptions {
             proto_h2: false,
             check_port: None,
             check_addr: None,
+            agent_check: false,
+            agent_port: None,
+            agent_addr: None,
+            agent_inter_ms: 2000,
+            agent_send: None,
             tls: SrvTls::default(),
             cookie: None,
             slowstart_s: 0,

@@ -285,6 +285,11 @@ pub(super) fn parse_server(
     }
     check_opts(&s.opts, ln, &who)?;
     check_reverse(&s.opts, reverse, ln, &who)?;
+    if s.opts.agent_check && s.opts.agent_port.or(s.opts.check_port).unwrap_or(0) == 0 {
+        return Err(ln.diag(format!(
+            "{who} : server {name} does not have agent port. Agent check has been disabled."
+        )));
+    }
     super::tls::check_server(&mut s.opts.tls, g.ssl_server_verify, ln, &who)?;
     Ok(s)
 }
@@ -364,6 +369,53 @@ fn server_option(
             }
             let a = parse_addr(v).map_err(|e| ln.diag(format!("{who} : 'addr' : {e}")))?;
             o.check_addr = Some(a.addr);
+            Ok(2)
+        }
+        "agent-check" => flag(&mut o.agent_check, true),
+        "no-agent-check" => flag(&mut o.agent_check, false),
+        "agent-port" => {
+            let v = ln.arg(i + 1);
+            if v.is_empty() {
+                return Err(ln.diag(format!("{who} : 'agent-port' expects an integer argument.")));
+            }
+            let port = v
+                .parse::<u16>()
+                .ok()
+                .ok_or_else(|| ln.diag(format!("{who} : 'agent-port' : invalid port '{v}'.")))?;
+            o.agent_port = Some(port);
+            Ok(2)
+        }
+        "agent-addr" => {
+            let v = ln.arg(i + 1);
+            if v.is_empty() {
+                return Err(ln.diag(format!(
+                    "{who} : 'agent-addr' expects an address as argument."
+                )));
+            }
+            let a = parse_addr(v).map_err(|e| {
+                ln.diag(format!(
+                    "{who} : parsing agent-addr failed. Check if '{v}' is correct address. ({e})"
+                ))
+            })?;
+            o.agent_addr = Some(a.addr);
+            Ok(2)
+        }
+        "agent-inter" => {
+            let v = ln.time_at(i + 1, opt).map_err(|e| prefixed(e, who))?;
+            if v == 0 {
+                return Err(ln.diag(format!(
+                    "{who} : invalid value 0 for argument 'agent-inter'."
+                )));
+            }
+            o.agent_inter_ms = v;
+            Ok(2)
+        }
+        "agent-send" => {
+            let v = ln.arg(i + 1);
+            if v.is_empty() {
+                return Err(ln.diag(format!("{who} : 'agent-send' expects a string argument.")));
+            }
+            o.agent_send = Some(v.to_string());
             Ok(2)
         }
         "inter" | "fastinter" | "downinter" => {
@@ -470,6 +522,11 @@ fn check_reverse(
             )));
         }
         return Ok(());
+    }
+    if o.agent_check {
+        return Err(ln.diag(format!(
+            "{who} : agent checks of a reverse HTTP server ('rhttp@' has no address to reach an agent on) are not supported by Sluice."
+        )));
     }
     if o.check {
         return Err(ln.diag(format!(

@@ -92,6 +92,8 @@ pub(crate) enum App {
     Peer { section: usize, session: usize },
     /// The health check of server `srv` (`check.c`).
     Check { srv: ServerId },
+    /// The agent check of server `srv` (`check.c`, `CHK_ST_AGENT`).
+    Agent { srv: ServerId },
 }
 
 impl ConnSide {

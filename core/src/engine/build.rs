@@ -8,7 +8,7 @@ use core::fmt;
 use core::net::SocketAddr;
 
 use crate::backend::lb;
-use crate::backend::server::{Check, CheckCfg, CheckStep, Server, ServerCfg, SrvAdmin};
+use crate::backend::server::{AgentCfg, Check, CheckCfg, CheckStep, Server, ServerCfg, SrvAdmin};
 use crate::cfgparse::{self, Addr, Balance, Config, Host, IdSpec, StatsLevel, StickKind};
 use crate::conn::tls::{BindCtx, SrvCtx, TlsEnv};
 use crate::engine::{CliLevel, Engine, EngineOptions, ListenerKind};
@@ -459,6 +459,32 @@ fn parse_proxy_expr(
         userlists: Some(&userlists),
     };
     crate::sample::SampleExpr::parse(text, &ctx)
+}
+
+/// Where the agent checks of server `s` connect: `agent-addr`, else
+/// `addr`, else the server's address; on `agent-port`, else `port`
+/// (HAProxy's `SRV_F_AGENTADDR` / `SRV_F_AGENTPORT` logic).
+fn agent_address(
+    s: &crate::cfgparse::Server,
+    server: SocketAddr,
+    resolve: Resolver<'_>,
+) -> Result<SocketAddr, String> {
+    let mut a = server;
+    if let Some(addr) = s.opts.agent_addr.as_ref().or(s.opts.check_addr.as_ref()) {
+        let with_port = match addr {
+            Addr::Inet { host, .. } => Addr::Inet {
+                host: host.clone(),
+                port: Some(server.port()),
+            },
+            other => other.clone(),
+        };
+        a = resolve_addr(&with_port, resolve)
+            .map_err(|m| format!("'server {}' : 'agent-addr' : {m}", s.name))?;
+    }
+    if let Some(port) = s.opts.agent_port.or(s.opts.check_port) {
+        a.set_port(port);
+    }
+    Ok(a)
 }
 
 fn resolve_addr(addr: &Addr, resolve: Resolver<'_>) -> Result<SocketAddr, String> {
@@ -951,6 +977,15 @@ impl Engine {
                 script: script.clone(),
                 tls: check_tls,
             });
+            let agent_cfg = if o.agent_check {
+                Some(AgentCfg {
+                    inter_ms: o.agent_inter_ms,
+                    addr: agent_address(s, addr, resolve).map_err(&err)?,
+                    send: o.agent_send.as_ref().map(|t| t.as_bytes().to_vec()),
+                })
+            } else {
+                None
+            };
             // Up at start, but down at the first failure, as HAProxy.
             let check = o.check.then(|| Check::new(o.rise.max(1)));
             let cfg = ServerCfg {
@@ -980,6 +1015,7 @@ impl Engine {
                 },
                 proto_h2: o.proto_h2,
                 check: check_cfg,
+                agent: agent_cfg,
                 tls: self.build_server_tls(cfg, p, s, addr)?,
                 // HAProxy ignores a server cookie outside HTTP mode (with a
                 // warning from the checker).

@@ -324,11 +324,14 @@ impl Engine {
             "a deleted server holds connections"
         );
         assert!(
-            s.check.as_ref().is_none_or(|c| c.sock.is_none()) && s.warmup.is_none(),
+            s.check.as_ref().is_none_or(|c| c.sock.is_none())
+                && s.agent.as_ref().is_none_or(|c| c.sock.is_none())
+                && s.warmup.is_none(),
             "a deleted server has a check or a warm-up"
         );
         for key in [
             TimerKey::Check(srv),
+            TimerKey::Agent(srv),
             TimerKey::Warmup(srv),
             TimerKey::IdlePurge(srv),
         ] {
@@ -376,6 +379,7 @@ impl Engine {
         }
         for srv in self.server_ids() {
             self.timers.arm(TimerKey::Check(srv), None);
+            self.timers.arm(TimerKey::Agent(srv), None);
             // The idle connections were closed with the others above.
             self.timers.arm(TimerKey::IdlePurge(srv), None);
             self.timers.arm(TimerKey::Warmup(srv), None);
@@ -385,7 +389,8 @@ impl Engine {
             server.per_thr.idle.clear();
             server.per_thr.avail.clear();
             let sock = server.check.as_mut().and_then(|c| c.sock.take());
-            if let Some(sock) = sock {
+            let agent_sock = server.agent.as_mut().and_then(|c| c.sock.take());
+            for sock in [sock, agent_sock].into_iter().flatten() {
                 self.close_sock(sock, CloseHow::Reset);
             }
         }

@@ -113,6 +113,8 @@ pub(crate) enum SockOwner {
     Conn(Id<Conn>),
     /// A health-check connection to server `srv`.
     Check(ServerId),
+    /// An agent-check connection of server `srv`.
+    Agent(ServerId),
 }
 
 /// A socket: the *ctrl* layer of its connection.
@@ -146,6 +148,8 @@ pub(crate) enum TimerKey {
     ConnDrain(Id<Conn>),
     /// The health check of server `srv` of backend `be`.
     Check(ServerId),
+    /// The agent check of server `srv` (HAProxy's `srv->agent` task).
+    Agent(ServerId),
     /// The purge of a server's idle connections (backend, server).
     IdlePurge(ServerId),
     /// The next step of a server's warm-up after `slowstart` (HAProxy's
@@ -359,6 +363,7 @@ impl Engine {
             }
             Some(SockOwner::Conn(c)) => self.conn_on_connected(now, c),
             Some(SockOwner::Check(srv)) => self.check_connected(now, srv),
+            Some(SockOwner::Agent(srv)) => self.agent_connected(now, srv),
             _ => {}
         }
         self.after_entry();
@@ -373,6 +378,7 @@ impl Engine {
             }
             Some(SockOwner::Conn(c)) => self.conn_on_connect_error(now, c, err),
             Some(SockOwner::Check(srv)) => self.check_failed(now, srv, err),
+            Some(SockOwner::Agent(srv)) => self.agent_failed(now, srv, err),
             _ => {}
         }
         self.after_entry();
@@ -386,6 +392,7 @@ impl Engine {
             Some(SockOwner::Peer { section, session }) => self.peer_recv_buf(section, session),
             Some(SockOwner::Conn(c)) => self.conn_recv_buf(c),
             Some(SockOwner::Check(srv)) => self.check_recv_buf(srv),
+            Some(SockOwner::Agent(srv)) => self.agent_recv_buf(srv),
             None => &mut [],
         }
     }
@@ -399,6 +406,7 @@ impl Engine {
             Some(SockOwner::Peer { section, session }) => self.peer_recv(now, section, session, n),
             Some(SockOwner::Conn(c)) => self.conn_on_recv(now, c, n),
             Some(SockOwner::Check(srv)) => self.check_on_recv(now, srv, n),
+            Some(SockOwner::Agent(srv)) => self.agent_on_recv(now, srv, n),
             None => {}
         }
         self.after_entry();
@@ -431,6 +439,7 @@ impl Engine {
             Some(SockOwner::Peer { section, session }) => self.peer_send_buf(section, session),
             Some(SockOwner::Conn(c)) => self.conn_send_buf(c),
             Some(SockOwner::Check(srv)) => self.check_send_buf(srv),
+            Some(SockOwner::Agent(srv)) => self.agent_send_buf(srv),
             None => &[],
         }
     }
@@ -448,6 +457,7 @@ impl Engine {
             Some(SockOwner::Peer { section, session }) => self.peer_sent(now, section, session, n),
             Some(SockOwner::Conn(c)) => self.conn_on_sent(now, c, n),
             Some(SockOwner::Check(srv)) => self.check_on_sent(now, srv, n),
+            Some(SockOwner::Agent(srv)) => self.agent_on_sent(now, srv, n),
             None => {}
         }
         self.after_entry();
@@ -468,6 +478,7 @@ impl Engine {
             }
             Some(SockOwner::Conn(c)) => self.conn_on_error(now, c, err),
             Some(SockOwner::Check(srv)) => self.check_failed(now, srv, err),
+            Some(SockOwner::Agent(srv)) => self.agent_failed(now, srv, err),
             None => {}
         }
         self.after_entry();
@@ -681,6 +692,13 @@ impl Engine {
                 SockOwner::Peer { section, session } => {
                     self.peers_check_sock(section, session, sock);
                 }
+                SockOwner::Agent(srv) => {
+                    let held = self
+                        .server(srv)
+                        .and_then(|s| s.agent.as_ref())
+                        .and_then(|a| a.sock);
+                    assert_eq!(held, Some(sock), "an agent socket its server forgot");
+                }
                 SockOwner::Conn(_) | SockOwner::Check { .. } => {}
             }
         }
@@ -744,6 +762,7 @@ impl Engine {
             Some(App::Cli { session, level }) => SockOwner::Cli { session, level },
             Some(App::Peer { section, session }) => SockOwner::Peer { section, session },
             Some(App::Check { srv }) => SockOwner::Check(srv),
+            Some(App::Agent { srv }) => SockOwner::Agent(srv),
         })
     }
 
@@ -895,6 +914,7 @@ impl Engine {
             }
             TimerKey::ConnDrain(c) => self.conn_linger_end(now, c),
             TimerKey::Check(srv) => self.check_timer(now, srv),
+            TimerKey::Agent(srv) => self.agent_timer(now, srv),
             TimerKey::IdlePurge(srv) => self.idle_purge(now, srv),
             TimerKey::Warmup(srv) => self.warmup_timer(now, srv),
             TimerKey::Rhttp(l) => self.rhttp_timer(now, l),
@@ -963,7 +983,10 @@ impl Engine {
                 Some(SockOwner::Peer { section, session }) => {
                     self.peer_close(section, session, CloseHow::Graceful)
                 }
-                Some(SockOwner::Conn(_)) | Some(SockOwner::Check { .. }) | None => {}
+                Some(SockOwner::Conn(_))
+                | Some(SockOwner::Check { .. })
+                | Some(SockOwner::Agent(_))
+                | None => {}
             }
         }
         self.datapath_hard_stop();
