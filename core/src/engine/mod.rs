@@ -74,6 +74,12 @@ pub struct EngineOptions {
     /// What TLS needs from the world (crypto provider, certificate
     /// files); `None`: a configuration with `ssl` does not start.
     pub tls: Option<crate::conn::tls::TlsEnv>,
+    /// This engine's thread, from 0 (HAProxy's `tid`; the `thread` sample
+    /// fetch). One engine runs per thread (docs/threads.md).
+    pub thread: u32,
+    /// The number of threads (engines) in the process (HAProxy's
+    /// `global.nbthread`: `show info`'s `Nbthread`, the `nbthread` fetch).
+    pub nbthread: u32,
     /// The historic bug to switch on (simulator only).
     #[cfg(feature = "mutants")]
     pub mutant: Option<crate::mutants::Mutant>,
@@ -90,6 +96,8 @@ impl Default for EngineOptions {
             epoch_ms: 0,
             splice: false,
             tls: None,
+            thread: 0,
+            nbthread: 1,
             #[cfg(feature = "mutants")]
             mutant: None,
         }
