@@ -206,7 +206,6 @@ impl SampleCtx for SessCtx<'_> {
                 ))
             }
             FetchKind::Thread => Some(Sample::Int(i64::from(self.eng.opts.thread))),
-            FetchKind::NbThread => Some(Sample::Int(i64::from(self.eng.opts.nbthread))),
             FetchKind::FeName => Some(Sample::str(&self.eng.proxies.get(sess.fe.idx())?.name)),
             FetchKind::BeName => Some(Sample::str(&self.eng.proxies.get(self.proxy.idx())?.name)),
             FetchKind::SslFc => Some(Sample::Bool(self.eng.conns.get(sess.conn)?.xprt.is_tls())),

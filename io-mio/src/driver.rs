@@ -205,6 +205,11 @@ pub struct Driver {
     bind_errors: Vec<String>,
     /// The time of the input being handled (see [`Driver::tick`]).
     now: Time,
+    /// This driver's thread, from 0 (docs/threads.md): only thread 0
+    /// binds the listeners that cannot be bound twice.
+    thread: u32,
+    /// Set by [`Driver::bind`].
+    signals: Option<Signals>,
 }
 
 fn sock_error(e: &io::Error) -> SockError {
@@ -381,7 +386,14 @@ impl Driver {
             exit: false,
             bind_errors: Vec::new(),
             now: Time::from_ms(start.elapsed().as_millis() as u64),
+            thread: 0,
+            signals: None,
         })
+    }
+
+    /// Makes this the driver of thread `thread` (0 by default).
+    pub fn set_thread(&mut self, thread: u32) {
+        self.thread = thread;
     }
 
     fn clock(&self) -> Time {
@@ -410,11 +422,24 @@ impl Driver {
     /// engine's first actions (its listeners) are done, before any
     /// connection is accepted; when it fails, the process does not start.
     pub fn run(mut self, on_bound: impl FnOnce() -> Result<(), String>) -> io::Result<()> {
+        self.bind()?;
+        if let Err(e) = on_bound() {
+            self.abort();
+            return Err(io::Error::other(e));
+        }
+        self.serve()
+    }
+
+    /// The first half of [`Driver::run`]: registers the signals and
+    /// carries out the engine's first actions (its listeners). On error,
+    /// what was bound is released. With several threads, every driver
+    /// binds before the process drops its privileges, then serves.
+    pub fn bind(&mut self) -> io::Result<()> {
         let mut signals = Signals::new([SIGTERM, SIGINT, SIGUSR1])?;
         self.poll
             .registry()
             .register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
-        let mut events = Events::with_capacity(1024);
+        self.signals = Some(signals);
         self.drain_actions();
         if !self.bind_errors.is_empty() {
             // Like HAProxy: a process that cannot bind all its listeners
@@ -423,10 +448,22 @@ impl Driver {
             self.remove_unix_sockets();
             return Err(io::Error::other(self.bind_errors.join("; ")));
         }
-        if let Err(e) = on_bound() {
-            self.remove_unix_sockets();
-            return Err(io::Error::other(e));
-        }
+        Ok(())
+    }
+
+    /// Gives up after [`Driver::bind`]: the process does not start.
+    pub fn abort(mut self) {
+        self.remove_unix_sockets();
+    }
+
+    /// The second half of [`Driver::run`], after [`Driver::bind`]: runs
+    /// until the engine asks to exit.
+    pub fn serve(mut self) -> io::Result<()> {
+        let mut signals = self
+            .signals
+            .take()
+            .ok_or_else(|| io::Error::other("serve() before bind()"))?;
+        let mut events = Events::with_capacity(1024);
         while !self.exit {
             self.service();
             if self.exit {
@@ -700,6 +737,13 @@ impl Driver {
 
     fn listen(&mut self, lid: ListenerId, addr: ListenAddr) {
         let now = self.now;
+        if self.thread > 0 && !matches!(addr, ListenAddr::Tcp(_)) {
+            // A UNIX or abstract socket, or an inherited descriptor, exists
+            // once: thread 0 binds it and serves its connections; the other
+            // threads' engines never see an accept on it (docs/threads.md).
+            // TCP listeners are bound on every thread with SO_REUSEPORT.
+            return;
+        }
         let token = Token(LISTENER_BASE + lid.0 as usize);
         let res = match &addr {
             ListenAddr::Tcp(a) => bind_tcp(*a).and_then(|mut l| {

@@ -78,7 +78,7 @@ pub struct EngineOptions {
     /// fetch). One engine runs per thread (docs/threads.md).
     pub thread: u32,
     /// The number of threads (engines) in the process (HAProxy's
-    /// `global.nbthread`: `show info`'s `Nbthread`, the `nbthread` fetch).
+    /// `global.nbthread`: `show info`'s `Nbthread`).
     pub nbthread: u32,
     /// The historic bug to switch on (simulator only).
     #[cfg(feature = "mutants")]

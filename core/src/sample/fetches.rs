@@ -90,8 +90,6 @@ pub enum FetchKind {
     /// `thread`: the thread (engine) running the stream, from 0 (HAProxy's
     /// `tid`).
     Thread,
-    /// `nbthread`: the number of threads (HAProxy's `global.nbthread`).
-    NbThread,
     /// `fe_name`, `be_name`.
     FeName,
     BeName,
@@ -269,15 +267,9 @@ impl Layer {
 pub(super) fn layer_of(k: &FetchKind) -> Layer {
     use FetchKind::*;
     match k {
-        Const(_)
-        | StkCtr { .. }
-        | StkCtrOp { .. }
-        | Var
-        | NbSrv
-        | FeName
-        | BeName
-        | Thread
-        | NbThread => Layer::Internal,
+        Const(_) | StkCtr { .. } | StkCtrOp { .. } | Var | NbSrv | FeName | BeName | Thread => {
+            Layer::Internal
+        }
         LogVar(_) | UniqueId | SrvId | SrvName | HttpFirstReq => Layer::Internal,
         Src
         | SrcPort
@@ -376,7 +368,6 @@ static FETCHES: &[FetchDef] = &[
     fd("var", FetchKind::Var, spec!(1; Var), SmpType::Any),
     fd("nbsrv", FetchKind::NbSrv, spec!(1; Backend), SmpType::Int),
     fd("thread", FetchKind::Thread, NO_ARGS, SmpType::Int),
-    fd("nbthread", FetchKind::NbThread, NO_ARGS, SmpType::Int),
     fd("fe_name", FetchKind::FeName, NO_ARGS, SmpType::Str),
     fd("be_name", FetchKind::BeName, NO_ARGS, SmpType::Str),
     fd("srv_id", FetchKind::SrvId, NO_ARGS, SmpType::Int),
