@@ -1,8 +1,10 @@
 //! `nbthread` (docs/threads.md), black box through `proxy-mio`: a stateless
 //! HTTP configuration runs on two threads (one engine each) and every
 //! request is answered, by both threads; `show info` says `Nbthread: 2`;
-//! HAProxy 2.6 fed the same configuration agrees on the `thread` fetch; a configuration with a health check stays on one
-//! thread and says why; soft stop ends every thread; `cpu-map` pins them.
+//! HAProxy 2.6 fed the same configuration agrees on the `thread` fetch;
+//! health checks run once and every thread follows them; a server
+//! `maxconn` keeps one thread and says why; soft stop ends every thread;
+//! `cpu-map` pins them.
 
 mod common;
 
@@ -153,11 +155,134 @@ fn thread_fetch_and_show_info_match_haproxy() {
     }
 }
 
+/// One request on a fresh connection: the status line and the body.
+fn get(port: u16, path: &str) -> (String, String) {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut out = String::new();
+    let _ = c.read_to_string(&mut out);
+    let status = out.lines().next().unwrap_or("").to_string();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+/// The statuses `n` requests to `/` got, by the thread that ran them and
+/// the server tried (the frontend tags every response with `x-thread` and
+/// `x-srv`, empty when no server was usable).
+fn statuses_by_thread(port: u16, n: usize) -> BTreeMap<(String, String, String), usize> {
+    let mut out = BTreeMap::new();
+    for _ in 0..n {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let mut r = String::new();
+        let _ = c.read_to_string(&mut r);
+        let status = r.get(9..12).unwrap_or("").to_string();
+        let thread = r
+            .lines()
+            .find_map(|l| l.strip_prefix("x-thread: "))
+            .unwrap_or("?")
+            .to_string();
+        let srv = r
+            .lines()
+            .find_map(|l| l.strip_prefix("x-srv:"))
+            .unwrap_or("?")
+            .trim()
+            .to_string();
+        *out.entry((thread, status, srv)).or_insert(0) += 1;
+    }
+    out
+}
+
+/// Health checks run once per process, on thread 0, and every thread
+/// follows its results: a server whose checks fail is DOWN for both
+/// threads (503), and UP for both once they pass; each transition is
+/// logged once.
 #[test]
-fn a_health_check_keeps_one_thread_and_says_why() {
+fn health_checks_run_on_thread_0_and_every_thread_follows() {
     let dir = TempDir::new("threadschk");
     let ports = free_ports(2);
     let sock = dir.join("c.sock");
+    let cfg = format!(
+        "{}\
+defaults
+    mode http
+    log global
+    timeout client 5s
+    timeout server 5s
+    timeout connect 1s
+frontend fe
+    bind 127.0.0.1:{}
+    http-after-response set-header x-thread %[thread]
+    http-after-response set-header x-srv %[srv_name]
+    http-request return status 200 content-type text/plain lf-string \"thread=%[thread]\" if {{ path /t }}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{} check inter 100ms fall 2 rise 2
+",
+        global_section(&sock, "    nbthread 2"),
+        ports[0],
+        ports[1]
+    );
+    let s = Sluice::start(&dir, "c", &cfg, sock, &[]);
+    assert!(!s.log().contains("running 1 thread"), "{}", s.log());
+    assert_eq!(s.info("Nbthread"), "2");
+    // Nothing listens on the server's port: DOWN within fall x inter.
+    poll(Duration::from_secs(5), Duration::from_millis(50), || {
+        s.log().contains("Server be/s1 is DOWN").then_some(())
+    })
+    .unwrap_or_else(|| panic!("never DOWN:\n{}", s.log()));
+    // Thread 0 applied it when it logged; thread 1 within a message.
+    std::thread::sleep(Duration::from_millis(50));
+    let down = statuses_by_thread(ports[0], 100);
+    // No server tried (`x-srv` empty): the server is DOWN for the thread,
+    // not merely refusing its connections.
+    assert!(
+        down.keys()
+            .all(|(_, st, srv)| st == "503" && srv.is_empty())
+            && down.keys().any(|(t, _, _)| t == "1"),
+        "every thread sees the server DOWN: {down:?}"
+    );
+    // The server comes up: UP within rise x inter, on both threads.
+    let _srv = TestServer::start(ports[1], |mut c: TcpStream, _| {
+        let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut buf = [0u8; 4096];
+        let mut req = Vec::new();
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            match c.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => req.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+    });
+    poll(Duration::from_secs(5), Duration::from_millis(50), || {
+        s.log().contains("Server be/s1 is UP").then_some(())
+    })
+    .unwrap_or_else(|| panic!("never UP:\n{}", s.log()));
+    std::thread::sleep(Duration::from_millis(50));
+    let up = statuses_by_thread(ports[0], 100);
+    assert!(
+        up.keys().all(|(_, st, srv)| st == "200" && srv == "s1")
+            && up.keys().any(|(t, _, _)| t == "1"),
+        "every thread sees the server UP: {up:?}"
+    );
+    let log = s.log();
+    assert_eq!(log.matches("Server be/s1 is DOWN").count(), 1, "{log}");
+    assert_eq!(log.matches("Server be/s1 is UP").count(), 1, "{log}");
+    assert_eq!(get(ports[0], "/t").0, "HTTP/1.1 200 OK");
+}
+
+/// A server `maxconn` is not process-wide yet: the configuration runs one
+/// thread and the warning says why.
+#[test]
+fn a_server_maxconn_keeps_one_thread_and_says_why() {
+    let dir = TempDir::new("threadsmax");
+    let ports = free_ports(2);
+    let sock = dir.join("m.sock");
     let cfg = format!(
         "{}\
 defaults
@@ -170,30 +295,24 @@ frontend fe
     http-request return status 200 content-type text/plain lf-string \"thread=%[thread]\" if {{ path /t }}
     default_backend be
 backend be
-    server s1 127.0.0.1:{} check inter 1s
+    server s1 127.0.0.1:{} maxconn 10
 ",
         global_section(&sock, "    nbthread 2"),
         ports[0],
         ports[1]
     );
-    let s = Sluice::start(&dir, "c", &cfg, sock, &[]);
+    let s = Sluice::start(&dir, "m", &cfg, sock, &[]);
     assert!(
         s.log().contains(
-            "[WARNING] nbthread 2: running 1 thread because backend 'be' server 's1' has 'check' \
-             (process-wide health checks: not implemented yet, issue 13)."
+            "[WARNING] nbthread 2: running 1 thread because backend 'be' server 's1' has 'maxconn' \
+             (process-wide server maxconn and queues: not implemented yet, issue 13)."
         ),
         "{}",
         s.log()
     );
     assert_eq!(s.info("Nbthread"), "1");
     for _ in 0..20 {
-        let mut c = TcpStream::connect(("127.0.0.1", ports[0])).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        c.write_all(b"GET /t HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-            .unwrap();
-        let mut out = String::new();
-        c.read_to_string(&mut out).unwrap();
-        assert!(out.ends_with("thread=0"), "{out}");
+        assert_eq!(get(ports[0], "/t").1, "thread=0");
     }
 }
 

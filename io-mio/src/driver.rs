@@ -16,10 +16,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
-use sluice_core::engine::{Engine, StopMode};
+use sluice_core::engine::{Engine, Shared, StopMode};
 use sluice_core::sock::{Action, CloseHow, ListenAddr, ListenerId, LogLine, SockError, SockId};
 use sluice_core::time::Time;
 
@@ -27,6 +27,8 @@ use crate::log::LogSink;
 use crate::splice::Pipe;
 
 const SIGNAL_TOKEN: Token = Token(usize::MAX - 1);
+/// Another thread's engine has a message for ours ([`Mesh`]).
+const WAKER_TOKEN: Token = Token(usize::MAX - 2);
 /// Listener tokens live above this; socket tokens are engine slot indexes.
 const LISTENER_BASE: usize = 1 << 40;
 /// Reads or writes per socket per turn, so one busy socket cannot starve
@@ -181,6 +183,14 @@ impl DSock {
     }
 }
 
+/// How the engines of a process's threads reach each other
+/// (docs/threads.md): this thread's inbox, and every other thread's inbox
+/// with the waker of its poller.
+pub struct Mesh {
+    pub inbox: std::sync::mpsc::Receiver<Shared>,
+    pub others: Vec<(std::sync::mpsc::Sender<Shared>, std::sync::Arc<Waker>)>,
+}
+
 /// The event loop around one engine.
 pub struct Driver {
     poll: Poll,
@@ -210,6 +220,8 @@ pub struct Driver {
     thread: u32,
     /// Set by [`Driver::bind`].
     signals: Option<Signals>,
+    /// With several threads, the other threads' engines.
+    mesh: Option<Mesh>,
 }
 
 fn sock_error(e: &io::Error) -> SockError {
@@ -388,7 +400,48 @@ impl Driver {
             now: Time::from_ms(start.elapsed().as_millis() as u64),
             thread: 0,
             signals: None,
+            mesh: None,
         })
+    }
+
+    /// A waker for this driver's poller: another thread writes it after
+    /// sending a message to this thread's [`Mesh::inbox`].
+    pub fn waker(&self) -> io::Result<std::sync::Arc<Waker>> {
+        Waker::new(self.poll.registry(), WAKER_TOKEN).map(std::sync::Arc::new)
+    }
+
+    /// Connects this driver's engine to the other threads' engines.
+    pub fn set_mesh(&mut self, mesh: Mesh) {
+        self.mesh = Some(mesh);
+        self.flush_shared();
+    }
+
+    /// Gives every message the engine has for the other threads to each
+    /// of them, and wakes them.
+    fn flush_shared(&mut self) {
+        let Some(mesh) = &self.mesh else {
+            return;
+        };
+        while let Some(msg) = self.engine.poll_shared() {
+            for (tx, waker) in &mesh.others {
+                // A thread that already exited has dropped its inbox.
+                if tx.send(msg.clone()).is_ok() {
+                    let _ = waker.wake();
+                }
+            }
+        }
+    }
+
+    /// Hands the messages from the other threads to the engine.
+    fn receive_shared(&mut self) {
+        loop {
+            let Some(msg) = self.mesh.as_ref().and_then(|m| m.inbox.try_recv().ok()) else {
+                return;
+            };
+            let now = self.tick();
+            self.engine.on_shared(now, msg);
+            self.drain_actions();
+        }
     }
 
     /// Makes this the driver of thread `thread` (0 by default).
@@ -486,6 +539,7 @@ impl Driver {
             for ev in events.iter() {
                 match ev.token() {
                     SIGNAL_TOKEN => self.handle_signals(&mut signals),
+                    WAKER_TOKEN => self.receive_shared(),
                     Token(t) if t >= LISTENER_BASE => {
                         self.accept_all(ListenerId((t - LISTENER_BASE) as u32))
                     }
@@ -710,6 +764,7 @@ impl Driver {
                 Action::Exit => self.exit = true,
             }
         }
+        self.flush_shared();
     }
 
     /// Stops or restarts polling a listener (`maxconn` reached or freed).

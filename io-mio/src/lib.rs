@@ -673,8 +673,18 @@ impl Drop for ExitOnPanic {
     }
 }
 
-/// What a thread tells the main thread once it has bound (or failed).
-type Bound = Result<(), String>;
+/// What a thread tells the main thread once it has bound (its poller's
+/// waker), or why it failed.
+type Bound = Result<std::sync::Arc<mio::Waker>, String>;
+
+/// What the main thread tells each thread once all have bound: serve,
+/// with the other threads' inboxes and wakers, or give up (`None`).
+type Go = Option<
+    Vec<(
+        std::sync::mpsc::Sender<sluice_core::engine::Shared>,
+        std::sync::Arc<mio::Waker>,
+    )>,
+>;
 
 /// Builds the engines and runs them until they exit: one engine and one
 /// event loop per thread (docs/threads.md).
@@ -730,8 +740,11 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
         let (bound_tx, bound_rx) = std::sync::mpsc::channel::<(u32, Bound)>();
         let mut gos = Vec::new();
         let mut handles = Vec::new();
-        for t in 0..nbthread {
-            let (go_tx, go_rx) = std::sync::mpsc::channel::<bool>();
+        // Each thread's inbox for the other threads' engines (docs/threads.md).
+        let (inbox_txs, inbox_rxs): (Vec<_>, Vec<_>) =
+            (0..nbthread).map(|_| std::sync::mpsc::channel()).unzip();
+        for (t, inbox) in (0..nbthread).zip(inbox_rxs) {
+            let (go_tx, go_rx) = std::sync::mpsc::channel::<Go>();
             gos.push(go_tx);
             let bound_tx = bound_tx.clone();
             let tcfg = thread_config(cfg, nbthread, t);
@@ -741,7 +754,7 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
                 .name(format!("sluice-{t}"))
                 .spawn_scoped(scope, move || -> Result<(), String> {
                     let _exit_on_panic = ExitOnPanic;
-                    let driver = (|| -> Result<Driver, String> {
+                    let driver = (|| -> Result<(Driver, std::sync::Arc<mio::Waker>), String> {
                         if let Some(mask) = cpu {
                             set_affinity(mask).map_err(|e| {
                                 format!(
@@ -760,11 +773,12 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
                             Driver::new(engine, start, log).map_err(|e| format!("poller: {e}"))?;
                         driver.set_thread(t);
                         driver.bind().map_err(|e| e.to_string())?;
-                        Ok(driver)
+                        let waker = driver.waker().map_err(|e| format!("poller: {e}"))?;
+                        Ok((driver, waker))
                     })();
-                    let driver = match driver {
-                        Ok(d) => {
-                            let _ = bound_tx.send((t, Ok(())));
+                    let mut driver = match driver {
+                        Ok((d, waker)) => {
+                            let _ = bound_tx.send((t, Ok(waker)));
                             d
                         }
                         Err(e) => {
@@ -772,9 +786,12 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
                             return Err(e);
                         }
                     };
-                    if go_rx.recv() != Ok(true) {
+                    let Ok(Some(others)) = go_rx.recv() else {
                         driver.abort();
                         return Ok(());
+                    };
+                    if nbthread > 1 {
+                        driver.set_mesh(driver::Mesh { inbox, others });
                     }
                     driver.serve().map_err(|e| e.to_string())
                 })
@@ -791,6 +808,7 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
             .iter()
             .find_map(|(_, r)| r.clone().err())
             .map_or(Ok(()), Err);
+        let wakers: Vec<_> = results.iter().filter_map(|(_, r)| r.clone().ok()).collect();
         if started.is_ok() && results.len() != nbthread as usize {
             started = Err("a thread stopped while starting".into());
         }
@@ -823,9 +841,16 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
                 Ok(())
             })();
         }
-        for g in &gos {
-            let _ = g.send(started.is_ok());
+        for (t, g) in gos.iter().enumerate() {
+            let go = started.is_ok().then(|| {
+                (0..nbthread as usize)
+                    .filter(|&o| o != t)
+                    .map(|o| (inbox_txs[o].clone(), wakers[o].clone()))
+                    .collect()
+            });
+            let _ = g.send(go);
         }
+        drop(inbox_txs);
         let mut first_err = started.err();
         for h in handles {
             let res = h.join().unwrap_or_else(|_| Err("a thread panicked".into()));

@@ -249,9 +249,9 @@ fn proxy_reasons(p: &Proxy, r: &mut Vec<String>) {
     }
     for s in &p.servers {
         let o = &s.opts;
-        let what = if o.check {
-            Some(("'check'", "process-wide health checks"))
-        } else if o.maxconn.is_some() {
+        // `check` is process-wide: checks run on thread 0, which tells
+        // the other threads every result (docs/threads.md).
+        let what = if o.maxconn.is_some() {
             Some(("'maxconn'", "process-wide server maxconn and queues"))
         } else if o.maxqueue.is_some() {
             Some(("'maxqueue'", "process-wide server queues"))
