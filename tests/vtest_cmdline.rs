@@ -98,10 +98,17 @@ fn vv_feature_list_is_what_feature_answers() {
         n += 1;
     }
     assert!(n > 30, "{line}");
-    for present in ["+OPENSSL", "+EPOLL", "+PROMEX", "+ZLIB"] {
+    for present in [
+        "+OPENSSL",
+        "+EPOLL",
+        "+PROMEX",
+        "+ZLIB",
+        "+THREAD",
+        "+CPU_AFFINITY",
+    ] {
         assert!(line.split(' ').any(|w| w == present), "{present} in {line}");
     }
-    for absent in ["-LUA", "-PCRE2", "-QUIC", "-THREAD"] {
+    for absent in ["-LUA", "-PCRE2", "-QUIC"] {
         assert!(line.split(' ').any(|w| w == absent), "{absent} in {line}");
     }
     // `.if feature()` in a file reads the same list.

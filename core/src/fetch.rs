@@ -205,6 +205,7 @@ impl SampleCtx for SessCtx<'_> {
                     b.servers.iter().filter(|s| s.usable()).count() as i64
                 ))
             }
+            FetchKind::Thread => Some(Sample::Int(i64::from(self.eng.opts.thread))),
             FetchKind::FeName => Some(Sample::str(&self.eng.proxies.get(sess.fe.idx())?.name)),
             FetchKind::BeName => Some(Sample::str(&self.eng.proxies.get(self.proxy.idx())?.name)),
             FetchKind::SslFc => Some(Sample::Bool(self.eng.conns.get(sess.conn)?.xprt.is_tls())),

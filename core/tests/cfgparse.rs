@@ -431,20 +431,44 @@ fn global_warnings_for_what_sluice_does_not_do() {
             .map(Vec::len),
         Some(4)
     );
+    // `nbthread` itself does not warn: whether the threads run is decided
+    // at start (`cfgparse::threads::single_thread_reasons`).
     let w = warnings(&p);
-    assert_eq!(w.len(), 4, "{w:#?}");
+    assert_eq!(w.len(), 3, "{w:#?}");
+    assert_eq!(w[0], "parsing [t.cfg:3] : 'daemon' is ignored: Sluice always runs in the foreground (use a service manager).");
     assert_eq!(
-        w[0],
-        "parsing [t.cfg:2] : 'nbthread 4': Sluice runs a single thread; the value is ignored."
-    );
-    assert_eq!(w[1], "parsing [t.cfg:3] : 'daemon' is ignored: Sluice always runs in the foreground (use a service manager).");
-    assert_eq!(
-        w[2],
+        w[1],
         "parsing [t.cfg:8] : 'tune.ssl.default-dh-param' is not supported by Sluice and is ignored."
     );
     assert_eq!(
-        w[3],
+        w[2],
         "parsing [t.cfg:9] : 'busy-polling' is not supported by Sluice and is ignored."
+    );
+}
+
+/// `nbthread` is bounded as in HAProxy 2.6 and `cpu-map` reaches the
+/// model (HAProxy's messages, checked with `haproxy -c`).
+#[test]
+fn nbthread_bounds_and_cpu_map() {
+    for n in ["0", "65"] {
+        let text = cfg(&["global", &format!("    nbthread {n}")]);
+        let e = errors(&text).join("\n");
+        assert!(
+            e.contains(&format!(
+                "'nbthread' value must be between 1 and 64 (was {n})"
+            )),
+            "{e}"
+        );
+    }
+    let text = cfg(&["global", "    nbthread 2", "    cpu-map auto:1/1-2 0-1"]);
+    let p = parse_ok(&text);
+    assert!(warnings(&p).is_empty(), "{:?}", warnings(&p));
+    let cpus = sluice_core::cfgparse::threads::thread_cpus(&p.config.global.cpu_map, 2);
+    assert_eq!(cpus, vec![Some(1), Some(2)]);
+    let e = errors(&cfg(&["global", "    cpu-map auto:1/1-3 0-1"])).join("\n");
+    assert!(
+        e.contains("PROC/THREAD range and CPU sets must have the same size"),
+        "{e}"
     );
 }
 

@@ -16,10 +16,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
-use sluice_core::engine::{Engine, StopMode};
+use sluice_core::engine::{Engine, Shared, StopMode};
 use sluice_core::sock::{Action, CloseHow, ListenAddr, ListenerId, LogLine, SockError, SockId};
 use sluice_core::time::Time;
 
@@ -27,6 +27,8 @@ use crate::log::LogSink;
 use crate::splice::Pipe;
 
 const SIGNAL_TOKEN: Token = Token(usize::MAX - 1);
+/// Another thread's engine has a message for ours ([`Mesh`]).
+const WAKER_TOKEN: Token = Token(usize::MAX - 2);
 /// Listener tokens live above this; socket tokens are engine slot indexes.
 const LISTENER_BASE: usize = 1 << 40;
 /// Reads or writes per socket per turn, so one busy socket cannot starve
@@ -181,6 +183,14 @@ impl DSock {
     }
 }
 
+/// How the engines of a process's threads reach each other
+/// (docs/threads.md): this thread's inbox, and every other thread's inbox
+/// with the waker of its poller.
+pub struct Mesh {
+    pub inbox: std::sync::mpsc::Receiver<Shared>,
+    pub others: Vec<(std::sync::mpsc::Sender<Shared>, std::sync::Arc<Waker>)>,
+}
+
 /// The event loop around one engine.
 pub struct Driver {
     poll: Poll,
@@ -205,6 +215,13 @@ pub struct Driver {
     bind_errors: Vec<String>,
     /// The time of the input being handled (see [`Driver::tick`]).
     now: Time,
+    /// This driver's thread, from 0 (docs/threads.md): only thread 0
+    /// binds the listeners that cannot be bound twice.
+    thread: u32,
+    /// Set by [`Driver::bind`].
+    signals: Option<Signals>,
+    /// With several threads, the other threads' engines.
+    mesh: Option<Mesh>,
 }
 
 fn sock_error(e: &io::Error) -> SockError {
@@ -404,7 +421,55 @@ impl Driver {
             exit: false,
             bind_errors: Vec::new(),
             now: Time::from_ms(start.elapsed().as_millis() as u64),
+            thread: 0,
+            signals: None,
+            mesh: None,
         })
+    }
+
+    /// A waker for this driver's poller: another thread writes it after
+    /// sending a message to this thread's [`Mesh::inbox`].
+    pub fn waker(&self) -> io::Result<std::sync::Arc<Waker>> {
+        Waker::new(self.poll.registry(), WAKER_TOKEN).map(std::sync::Arc::new)
+    }
+
+    /// Connects this driver's engine to the other threads' engines.
+    pub fn set_mesh(&mut self, mesh: Mesh) {
+        self.mesh = Some(mesh);
+        self.flush_shared();
+    }
+
+    /// Gives every message the engine has for the other threads to each
+    /// of them, and wakes them.
+    fn flush_shared(&mut self) {
+        let Some(mesh) = &self.mesh else {
+            return;
+        };
+        while let Some(msg) = self.engine.poll_shared() {
+            for (tx, waker) in &mesh.others {
+                // A thread that already exited has dropped its inbox.
+                if tx.send(msg.clone()).is_ok() {
+                    let _ = waker.wake();
+                }
+            }
+        }
+    }
+
+    /// Hands the messages from the other threads to the engine.
+    fn receive_shared(&mut self) {
+        loop {
+            let Some(msg) = self.mesh.as_ref().and_then(|m| m.inbox.try_recv().ok()) else {
+                return;
+            };
+            let now = self.tick();
+            self.engine.on_shared(now, msg);
+            self.drain_actions();
+        }
+    }
+
+    /// Makes this the driver of thread `thread` (0 by default).
+    pub fn set_thread(&mut self, thread: u32) {
+        self.thread = thread;
     }
 
     fn clock(&self) -> Time {
@@ -433,11 +498,24 @@ impl Driver {
     /// engine's first actions (its listeners) are done, before any
     /// connection is accepted; when it fails, the process does not start.
     pub fn run(mut self, on_bound: impl FnOnce() -> Result<(), String>) -> io::Result<()> {
+        self.bind()?;
+        if let Err(e) = on_bound() {
+            self.abort();
+            return Err(io::Error::other(e));
+        }
+        self.serve()
+    }
+
+    /// The first half of [`Driver::run`]: registers the signals and
+    /// carries out the engine's first actions (its listeners). On error,
+    /// what was bound is released. With several threads, every driver
+    /// binds before the process drops its privileges, then serves.
+    pub fn bind(&mut self) -> io::Result<()> {
         let mut signals = Signals::new([SIGTERM, SIGINT, SIGUSR1])?;
         self.poll
             .registry()
             .register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
-        let mut events = Events::with_capacity(1024);
+        self.signals = Some(signals);
         self.drain_actions();
         if !self.bind_errors.is_empty() {
             // Like HAProxy: a process that cannot bind all its listeners
@@ -446,10 +524,22 @@ impl Driver {
             self.remove_unix_sockets();
             return Err(io::Error::other(self.bind_errors.join("; ")));
         }
-        if let Err(e) = on_bound() {
-            self.remove_unix_sockets();
-            return Err(io::Error::other(e));
-        }
+        Ok(())
+    }
+
+    /// Gives up after [`Driver::bind`]: the process does not start.
+    pub fn abort(mut self) {
+        self.remove_unix_sockets();
+    }
+
+    /// The second half of [`Driver::run`], after [`Driver::bind`]: runs
+    /// until the engine asks to exit.
+    pub fn serve(mut self) -> io::Result<()> {
+        let mut signals = self
+            .signals
+            .take()
+            .ok_or_else(|| io::Error::other("serve() before bind()"))?;
+        let mut events = Events::with_capacity(1024);
         while !self.exit {
             self.service();
             if self.exit {
@@ -472,6 +562,7 @@ impl Driver {
             for ev in events.iter() {
                 match ev.token() {
                     SIGNAL_TOKEN => self.handle_signals(&mut signals),
+                    WAKER_TOKEN => self.receive_shared(),
                     Token(t) if t >= LISTENER_BASE => {
                         self.accept_all(ListenerId((t - LISTENER_BASE) as u32))
                     }
@@ -696,6 +787,7 @@ impl Driver {
                 Action::Exit => self.exit = true,
             }
         }
+        self.flush_shared();
     }
 
     /// Stops or restarts polling a listener (`maxconn` reached or freed).
@@ -723,6 +815,13 @@ impl Driver {
 
     fn listen(&mut self, lid: ListenerId, addr: ListenAddr) {
         let now = self.now;
+        if self.thread > 0 && !matches!(addr, ListenAddr::Tcp(_)) {
+            // A UNIX or abstract socket, or an inherited descriptor, exists
+            // once: thread 0 binds it and serves its connections; the other
+            // threads' engines never see an accept on it (docs/threads.md).
+            // TCP listeners are bound on every thread with SO_REUSEPORT.
+            return;
+        }
         let token = Token(LISTENER_BASE + lid.0 as usize);
         let res = match &addr {
             ListenAddr::Tcp(a) => bind_tcp(*a, None).and_then(|mut l| {

@@ -250,7 +250,7 @@ pub const FEATURES: &[(&str, bool)] = &[
     ("ACCEPT4", true), // mio accepts with accept4(2)
     ("BACKTRACE", false),
     ("CLOSEFROM", false),
-    ("CPU_AFFINITY", false),
+    ("CPU_AFFINITY", true), // `cpu-map`: sched_setaffinity(2)
     ("CRYPT_H", false),
     ("DEVICEATLAS", false),
     ("DL", false),
@@ -287,7 +287,7 @@ pub const FEATURES: &[(&str, bool)] = &[
     ("STATIC_PCRE2", false),
     ("SYSTEMD", false),
     ("TFO", false),
-    ("THREAD", false),
+    ("THREAD", true), // `nbthread`: one engine per thread (docs/threads.md)
     ("THREAD_DUMP", false),
     ("TPROXY", false),
     ("WURFL", false),
@@ -346,7 +346,7 @@ pub fn build_info() -> String {
         g.maxrewrite()
     ));
     o.push_str(
-        "Built without multi-threading support (USE_THREAD not set).\n\
+        "Built with multi-threading support (MAX_THREADS=64, default=1).\n\
          Built with SSL support by rustls (TLS 1.2 and 1.3; no OpenSSL engine, no TLS 1.0/1.1).\n\
          Built without Lua support.\n\
          Built with zlib-compatible compression by flate2 (miniz_oxide).\n\
@@ -475,7 +475,7 @@ pub fn check(args: &Args, cfg: &Config) -> Result<(), StartupError> {
             "[ALERT] {e}\n[ALERT] Fatal errors found in configuration."
         ))
     })?;
-    build_engine(args, cfg, 0, 0, Time::ZERO)
+    build_engine(args, cfg, 0, 0, Time::ZERO, (0, 1))
         .map(|_| ())
         .map_err(|e| {
             StartupError(format!(
@@ -490,6 +490,7 @@ fn build_engine(
     seed: u64,
     epoch_ms: u64,
     now: Time,
+    (thread, nbthread): (u32, u32),
 ) -> Result<Engine, impl fmt::Display> {
     // The struct has more fields when sluice-core's `mutants` feature is on
     // (feature unification in `cargo test --all-features`).
@@ -503,6 +504,8 @@ fn build_engine(
         epoch_ms,
         splice: true,
         tls: Some(tls_env(cfg)),
+        thread,
+        nbthread,
         ..EngineOptions::default()
     };
     Engine::from_config(now, cfg, opts, &resolve)
@@ -578,7 +581,113 @@ fn read_small(f: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// Builds the engine and runs it until it exits.
+/// The threads to run, and the warnings that go with the choice
+/// (docs/threads.md): `nbthread` (1 when absent), unless the configuration
+/// needs state Sluice does not share between threads yet.
+pub fn thread_plan(cfg: &Config) -> (u32, Vec<String>) {
+    let asked = cfg.global.nbthread.unwrap_or(1);
+    if asked <= 1 {
+        return (1, Vec::new());
+    }
+    let reasons = cfgparse::threads::single_thread_reasons(cfg);
+    if let Some(first) = reasons.first() {
+        let more = match reasons.len() - 1 {
+            0 => String::new(),
+            n => format!(" (and {n} more reason{})", if n > 1 { "s" } else { "" }),
+        };
+        return (
+            1,
+            vec![format!(
+                "nbthread {asked}: running 1 thread because {first}{more}."
+            )],
+        );
+    }
+    let mut warnings = Vec::new();
+    if !cfg.global.stats_sockets.is_empty() {
+        warnings.push(format!(
+            "nbthread {asked}: the stats socket is served by thread 0: 'show stat', 'show info' and 'show sess' count thread 0's connections only, and commands that change state are refused (process-wide statistics and admin commands not implemented yet, issue 13)."
+        ));
+    }
+    if let Some(m) = cfg.global.maxconn {
+        warnings.push(format!(
+            "nbthread {asked}: global 'maxconn {m}' is shared as {} connections per thread: the process never holds more than {m}, but a busy thread may refuse while another has room (process-wide maxconn not implemented yet, issue 13).",
+            m / asked
+        ));
+    }
+    (asked, warnings)
+}
+
+/// Thread `t`'s share of `maxconn` over `n` threads (the remainder to
+/// the first threads): the shares add up to `maxconn` exactly.
+pub fn maxconn_share(maxconn: u32, n: u32, t: u32) -> u32 {
+    maxconn / n + u32::from(t < maxconn % n)
+}
+
+/// Thread `t`'s configuration: its share of the global `maxconn`; the
+/// stats socket on thread 0 only (docs/threads.md).
+fn thread_config(cfg: &Config, n: u32, t: u32) -> Config {
+    let mut c = cfg.clone();
+    if n > 1 {
+        if let Some(m) = c.global.maxconn {
+            c.global.maxconn = Some(maxconn_share(m, n, t).max(1));
+        }
+        if t > 0 {
+            c.global.stats_sockets.clear();
+        }
+    }
+    c
+}
+
+/// Pins the calling thread to the CPUs in `mask` (bit i: CPU i).
+fn set_affinity(mask: u64) -> Result<(), String> {
+    // SAFETY: cpu_set_t is plain data; CPU_ZERO/CPU_SET write within it
+    // (i < 64 < CPU_SETSIZE); sched_setaffinity(0, ...) reads it for the
+    // calling thread.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        for i in 0..64 {
+            if mask & (1u64 << i) != 0 {
+                libc::CPU_SET(i, &mut set);
+            }
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io_reason(&std::io::Error::last_os_error()))
+    }
+}
+
+/// Ends the process when the thread holding it panics, as a panic of the
+/// only thread did before threads: a process quietly serving on fewer
+/// threads would hide the bug (and leave that thread's connections hung).
+struct ExitOnPanic;
+
+impl Drop for ExitOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            std::process::exit(101);
+        }
+    }
+}
+
+/// What a thread tells the main thread once it has bound (its poller's
+/// waker), or why it failed.
+type Bound = Result<std::sync::Arc<mio::Waker>, String>;
+
+/// What the main thread tells each thread once all have bound: serve,
+/// with the other threads' inboxes and wakers, or give up (`None`).
+type Go = Option<
+    Vec<(
+        std::sync::mpsc::Sender<sluice_core::engine::Shared>,
+        std::sync::Arc<mio::Waker>,
+    )>,
+>;
+
+/// Builds the engines and runs them until they exit: one engine and one
+/// event loop per thread (docs/threads.md).
 pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError> {
     let quiet = args.quiet;
     // A `Copy` closure: each step below takes its own.
@@ -591,6 +700,10 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
     // binds: without `maxconn`, the one the limits allow is used.
     let boot = limits::get_nofile();
     let plan = limits::plan(cfg, boot);
+    let (nbthread, thread_warnings) = thread_plan(cfg);
+    for w in &thread_warnings {
+        warn(w);
+    }
     let mut cfg = cfg.clone();
     if plan.derived {
         cfg.global.maxconn = Some(plan.maxconn);
@@ -601,7 +714,6 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
     if let Some(mb) = args.memmax_mb {
         limits::set_memmax(mb).map_err(StartupError)?;
     }
-    let mut log = LogSink::new(args.quiet);
     let progname = std::env::args()
         .next()
         .and_then(|a| {
@@ -610,7 +722,10 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
                 .map(|n| n.to_string_lossy().into_owned())
         })
         .unwrap_or_else(|| "proxy-mio".into());
-    log.configure(cfg, &progname, &hostname())
+    let host = hostname();
+    // Checked once here, so that a bad target fails before any thread.
+    LogSink::new(quiet)
+        .configure(cfg, &progname, &host)
         .map_err(StartupError)?;
     let seed = os_seed();
     let epoch_ms = SystemTime::now()
@@ -618,41 +733,136 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let epoch_ms = epoch_ms.saturating_sub(start.elapsed().as_millis() as u64);
-    let now = Time::from_ms(start.elapsed().as_millis() as u64);
-    let engine =
-        build_engine(args, cfg, seed, epoch_ms, now).map_err(|e| StartupError(e.to_string()))?;
-    if let Some(p) = &args.pidfile {
-        std::fs::write(p, format!("{}\n", std::process::id()))
-            .map_err(|e| StartupError(format!("cannot write pid file {p}: {e}")))?;
-    }
-    let driver =
-        Driver::new(engine, start, log).map_err(|e| StartupError(format!("poller: {e}")))?;
-    let old = args.old_pids.clone();
+    let cpus = cfgparse::threads::thread_cpus(&cfg.global.cpu_map, nbthread);
     let identity = privileges::Identity::of(cfg);
-    driver
-        .run(move || {
+    let old = args.old_pids.clone();
+    std::thread::scope(|scope| -> Result<(), StartupError> {
+        let (bound_tx, bound_rx) = std::sync::mpsc::channel::<(u32, Bound)>();
+        let mut gos = Vec::new();
+        let mut handles = Vec::new();
+        // Each thread's inbox for the other threads' engines (docs/threads.md).
+        let (inbox_txs, inbox_rxs): (Vec<_>, Vec<_>) =
+            (0..nbthread).map(|_| std::sync::mpsc::channel()).unzip();
+        for (t, inbox) in (0..nbthread).zip(inbox_rxs) {
+            let (go_tx, go_rx) = std::sync::mpsc::channel::<Go>();
+            gos.push(go_tx);
+            let bound_tx = bound_tx.clone();
+            let tcfg = thread_config(cfg, nbthread, t);
+            let cpu = cpus.get(t as usize).copied().flatten();
+            let (progname, host) = (progname.clone(), host.clone());
+            let h = std::thread::Builder::new()
+                .name(format!("sluice-{t}"))
+                .spawn_scoped(scope, move || -> Result<(), String> {
+                    let _exit_on_panic = ExitOnPanic;
+                    let driver = (|| -> Result<(Driver, std::sync::Arc<mio::Waker>), String> {
+                        if let Some(mask) = cpu {
+                            set_affinity(mask).map_err(|e| {
+                                format!(
+                                    "cpu-map: cannot bind thread {} to CPUs {mask:#x}: {e}",
+                                    t + 1
+                                )
+                            })?;
+                        }
+                        let mut log = LogSink::new(quiet);
+                        log.configure(&tcfg, &progname, &host)?;
+                        let now = Time::from_ms(start.elapsed().as_millis() as u64);
+                        let tseed = seed ^ u64::from(t).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                        let engine = build_engine(args, &tcfg, tseed, epoch_ms, now, (t, nbthread))
+                            .map_err(|e| e.to_string())?;
+                        let mut driver =
+                            Driver::new(engine, start, log).map_err(|e| format!("poller: {e}"))?;
+                        driver.set_thread(t);
+                        driver.bind().map_err(|e| e.to_string())?;
+                        let waker = driver.waker().map_err(|e| format!("poller: {e}"))?;
+                        Ok((driver, waker))
+                    })();
+                    let mut driver = match driver {
+                        Ok((d, waker)) => {
+                            let _ = bound_tx.send((t, Ok(waker)));
+                            d
+                        }
+                        Err(e) => {
+                            let _ = bound_tx.send((t, Err(e.clone())));
+                            return Err(e);
+                        }
+                    };
+                    let Ok(Some(others)) = go_rx.recv() else {
+                        driver.abort();
+                        return Ok(());
+                    };
+                    if nbthread > 1 {
+                        driver.set_mesh(driver::Mesh { inbox, others });
+                    }
+                    driver.serve().map_err(|e| e.to_string())
+                })
+                .map_err(|e| StartupError(format!("cannot start thread {t}: {e}")))?;
+            handles.push(h);
+        }
+        drop(bound_tx);
+        // Every thread bound (or the first failure, in thread order).
+        // Each thread sends exactly one message and keeps its sender while
+        // it serves: take one message per thread.
+        let mut results: Vec<(u32, Bound)> = bound_rx.iter().take(nbthread as usize).collect();
+        results.sort_by_key(|r| r.0);
+        let mut started = results
+            .iter()
+            .find_map(|(_, r)| r.clone().err())
+            .map_or(Ok(()), Err);
+        let wakers: Vec<_> = results.iter().filter_map(|(_, r)| r.clone().ok()).collect();
+        if started.is_ok() && results.len() != nbthread as usize {
+            started = Err("a thread stopped while starting".into());
+        }
+        if started.is_ok() {
             // Our listeners are bound and every file is open: chroot, let
-            // the old processes hand over, then become the configured user.
-            let tell_old = || {
-                for pid in old {
-                    soft_stop_old_process(pid);
+            // the old processes hand over, then become the configured
+            // user (process-wide: every thread changes with it).
+            started = (|| -> Result<(), String> {
+                let tell_old = || {
+                    for pid in old {
+                        soft_stop_old_process(pid);
+                    }
+                };
+                let mut warn = warn;
+                privileges::drop_privileges(&identity, tell_old, &mut warn)?;
+                // What is left of the descriptor limit, as HAProxy checks it.
+                limits::check(cfg, &plan, &mut |a: &str| say(&format!("[ALERT] {a}")))?;
+                if !quiet {
+                    let threads = if nbthread > 1 {
+                        format!(", {nbthread} threads")
+                    } else {
+                        String::new()
+                    };
+                    say(&format!(
+                        "[NOTICE] proxy-mio {} started, pid {}{threads}, seed {seed:#018x}",
+                        env!("CARGO_PKG_VERSION"),
+                        std::process::id()
+                    ));
                 }
-            };
-            let mut warn = warn;
-            privileges::drop_privileges(&identity, tell_old, &mut warn)?;
-            // What is left of the descriptor limit, as HAProxy checks it.
-            limits::check(cfg, &plan, &mut |a: &str| say(&format!("[ALERT] {a}")))?;
-            if !quiet {
-                say(&format!(
-                    "[NOTICE] proxy-mio {} started, pid {}, seed {seed:#018x}",
-                    env!("CARGO_PKG_VERSION"),
-                    std::process::id()
-                ));
+                Ok(())
+            })();
+        }
+        for (t, g) in gos.iter().enumerate() {
+            let go = started.is_ok().then(|| {
+                (0..nbthread as usize)
+                    .filter(|&o| o != t)
+                    .map(|o| (inbox_txs[o].clone(), wakers[o].clone()))
+                    .collect()
+            });
+            let _ = g.send(go);
+        }
+        drop(inbox_txs);
+        let mut first_err = started.err();
+        for h in handles {
+            let res = h.join().unwrap_or_else(|_| Err("a thread panicked".into()));
+            if let Err(e) = res {
+                first_err.get_or_insert(e);
             }
-            Ok(())
-        })
-        .map_err(|e| StartupError(e.to_string()))?;
-    Ok(())
+        }
+        match first_err {
+            Some(e) => Err(StartupError(e)),
+            None => Ok(()),
+        }
+    })
 }
 
 /// Sends SIGUSR1 (soft stop) to an old process, as HAProxy's `-sf` does.

@@ -472,6 +472,10 @@ impl World {
             // `tls-proxy`: the seeded provider and the certificates made
             // from the seed (`crate::tls`, `dp::tlsw`).
             tls: self.dp.as_deref().and_then(|d| d.tls_env.clone()),
+            // One engine per process: several per process (threads) are
+            // issue 13's next step.
+            thread: 0,
+            nbthread: 1,
             #[cfg(feature = "mutants")]
             mutant: self.mutant,
         };

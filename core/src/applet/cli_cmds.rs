@@ -47,6 +47,37 @@ pub(crate) enum Cmd {
     Quit,
 }
 
+impl Cmd {
+    /// The command changes state that every thread holds a copy of
+    /// (servers, tables, certificates): with `nbthread` above 1 it is
+    /// refused until changes are broadcast (docs/threads.md). `shutdown
+    /// session` acts on a session `show sess` listed, which is thread 0's
+    /// as the CLI is: it stays.
+    pub(crate) fn changes_state(self) -> bool {
+        use Cmd::*;
+        match self {
+            AbortSslCert
+            | AddServer
+            | DelServer
+            | DisableAgent
+            | DisableHealth
+            | EnableAgent
+            | EnableHealth
+            | ShutdownSessionsServer
+            | ClearTable
+            | CommitSslCert
+            | DisableServer
+            | EnableServer
+            | SetServer
+            | SetSslCert
+            | SetTable
+            | SetWeight => true,
+            ShowBackend | ShowServersState | ShowSess | ShutdownSession | GetWeight | ShowInfo
+            | ShowSslCert | ShowPeers | ShowStat | ShowTable | Help | Prompt | Quit => false,
+        }
+    }
+}
+
 /// One CLI command, as HAProxy's `struct cli_kw`: the words that select
 /// it, its usage and its help text. The dispatcher and `help` both read
 /// [`CLI_KWS`], so `help` lists every command that exists and nothing else.
@@ -345,6 +376,18 @@ impl Engine {
         };
         let rest = &w[kw.words.len()..];
         let denied = || "Permission denied\n".to_string();
+        if self.opts.nbthread > 1 && kw.cmd.changes_state() {
+            // The stats socket lives on thread 0: a change made here would
+            // hold on thread 0 only (docs/threads.md).
+            return (
+                format!(
+                    "'{}' is not supported with nbthread {} yet: it would act on thread 0 only (issue 13).\n",
+                    kw.words.join(" "),
+                    self.opts.nbthread
+                ),
+                true,
+            );
+        }
         let out = match kw.cmd {
             Cmd::Help => help_text(HELP_HEADER, rest),
             // Handled by the session (`cli_line`); nothing to print.

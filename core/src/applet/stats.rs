@@ -552,7 +552,7 @@ impl Engine {
         let lines: Vec<(&str, String)> = vec![
             ("Name", "Sluice".into()),
             ("Version", env!("CARGO_PKG_VERSION").into()),
-            ("Nbthread", "1".into()),
+            ("Nbthread", self.opts.nbthread.to_string()),
             ("Nbproc", "1".into()),
             ("Process_num", "1".into()),
             ("Pid", self.opts.pid.to_string()),

@@ -68,7 +68,52 @@ impl crate::backend::server::Check {
     }
 }
 
+/// A health check result and what it did to the server, as thread 0
+/// (where checks run) tells the other threads (docs/threads.md).
+#[derive(Clone, Debug)]
+pub(crate) struct SrvHealth {
+    srv: ServerId,
+    state: crate::backend::server::SrvState,
+    health: u32,
+    failed: bool,
+    status: &'static str,
+    code: u32,
+    info: String,
+    duration_ms: u64,
+    /// The server went UP (`Some(true)`) or DOWN.
+    transition: Option<bool>,
+}
+
 impl Engine {
+    /// Applies a health check result of thread 0 on this thread: the same
+    /// state, counters and, on a transition, the same consequences
+    /// (queues, load balancing, `on-marked-down`), but not the logs,
+    /// which thread 0 wrote once for the process.
+    pub(crate) fn apply_srv_health(&mut self, now: Time, h: SrvHealth) {
+        let Some(server) = self.server_mut(h.srv) else {
+            return;
+        };
+        server.state = h.state;
+        if h.failed {
+            server.chkfail += 1;
+        }
+        let Some(ck) = server.check.as_mut() else {
+            return;
+        };
+        ck.health = h.health;
+        ck.last_status = h.status;
+        ck.last_code = h.code;
+        ck.last_info = h.info;
+        ck.last_duration_ms = h.duration_ms;
+        if let Some(up) = h.transition {
+            server.last_change = now;
+            if !up {
+                server.chkdown += 1;
+            }
+            self.server_transition(now, h.srv, up, h.status, h.code, "", h.duration_ms);
+        }
+    }
+
     /// Arms the first check of every checked server, spread over `inter`
     /// like HAProxy's initial check spreading.
     pub(crate) fn checks_start(&mut self, now: Time) {
@@ -576,6 +621,25 @@ impl Engine {
             }
             self.server_transition(now, srv, now_up, status, code, info, duration);
         }
+        if self.opts.nbthread > 1 {
+            if let Some(s) = self.server(srv) {
+                let ck = s.check.as_ref().expect("check");
+                let h = SrvHealth {
+                    srv,
+                    state: s.state,
+                    health: ck.health,
+                    failed: !ok,
+                    status,
+                    code,
+                    info: ck.last_info.clone(),
+                    duration_ms: ck.last_duration_ms,
+                    transition: transition.then_some(now_up),
+                };
+                self.shared_out.push_back(crate::engine::Shared(
+                    crate::engine::SharedKind::SrvHealth(h),
+                ));
+            }
+        }
         self.set_check_next(srv, Some(now.add_ms(u64::from(next.max(1)))));
     }
 
@@ -614,6 +678,8 @@ impl Engine {
         } else {
             check_info(status, code, info, duration)
         };
+        // Thread 0 logs for the process; the others apply its results.
+        let logs = self.opts.thread == 0;
         let text = if up {
             let queued = b.queue.len();
             format!(
@@ -625,15 +691,17 @@ impl Engine {
                 "Server {name} is DOWN{reason}. {active} active and {backup} backup servers left. {cur} sessions active, {requeued} requeued, 0 remaining in queue."
             )
         };
-        self.log_px(
-            Some(be),
-            if up {
-                LogLevel::Notice
-            } else {
-                LogLevel::Alert
-            },
-            text,
-        );
+        if logs {
+            self.log_px(
+                Some(be),
+                if up {
+                    LogLevel::Notice
+                } else {
+                    LogLevel::Alert
+                },
+                text,
+            );
+        }
         let p = &mut self.proxies[be];
         let pname = p.name.clone();
         let b = p.be.as_mut().expect("backend");
@@ -655,7 +723,7 @@ impl Engine {
                 self.srv_shutdown_streams(now, srv, crate::stream::ErrCode::Down);
             }
             let b = self.proxies[be].be.as_ref().expect("backend");
-            if !b.servers.iter().any(|s| s.usable()) {
+            if logs && !b.servers.iter().any(|s| s.usable()) {
                 self.log_px(
                     Some(be),
                     LogLevel::Alert,

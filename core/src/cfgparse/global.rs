@@ -63,7 +63,8 @@ pub(super) fn parse(
             g.hard_stop_after_ms = Some(v);
             Ok(())
         }
-        "nbthread" => nbthread(g, ln, d),
+        "nbthread" => nbthread(g, ln),
+        "cpu-map" => super::threads::parse_cpu_map(ln).map(|m| g.cpu_map.push(m)),
         "expose-experimental-directives" => {
             g.expose_experimental = true;
             ln.no_extra(1)
@@ -308,14 +309,12 @@ fn max_updates(g: &mut Global, ln: &Ln<'_>) -> Result<(), Diagnostic> {
     }
 }
 
-fn nbthread(g: &mut Global, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+fn nbthread(g: &mut Global, ln: &Ln<'_>) -> Result<(), Diagnostic> {
     let n = one_uint(ln)?;
-    if n == 0 {
-        return Err(ln.diag("'nbthread' expects an integer argument greater than 0."));
-    }
-    if n > 1 {
-        d.warn(ln.diag(format!(
-            "'nbthread {n}': Sluice runs a single thread; the value is ignored."
+    let max = super::threads::MAX_THREADS;
+    if n == 0 || n > max {
+        return Err(ln.diag(format!(
+            "'nbthread' value must be between 1 and {max} (was {n})"
         )));
     }
     g.nbthread = Some(n);

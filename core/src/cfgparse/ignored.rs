@@ -27,7 +27,6 @@ pub const GLOBAL: &[&str] = &[
     "description",
     "node",
     "master-worker",
-    "cpu-map",
     "spread-checks",
     "busy-polling",
     "set-dumpable",

@@ -36,6 +36,7 @@ mod rules;
 mod server;
 pub mod stats;
 mod table;
+pub mod threads;
 pub mod tls;
 pub mod tokenizer;
 pub mod units;

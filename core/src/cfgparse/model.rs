@@ -53,8 +53,12 @@ pub struct Global {
     pub localpeer: Option<String>,
     /// `maxconn`.
     pub maxconn: Option<u32>,
-    /// `nbthread` (Sluice runs one thread whatever it says).
+    /// `nbthread`: the threads to run (docs/threads.md; a configuration
+    /// that needs process-wide state runs one, see
+    /// `cfgparse::threads::single_thread_reasons`).
     pub nbthread: Option<u32>,
+    /// `cpu-map` lines, in order (a later line wins for a thread).
+    pub cpu_map: Vec<super::threads::CpuMap>,
     /// `expose-experimental-directives`: the experimental keywords (reverse
     /// HTTP's `rhttp@`, `nbconn`, `attach-srv`) are allowed on the lines
     /// that follow it.
@@ -181,6 +185,7 @@ impl Default for Global {
             localpeer: None,
             maxconn: None,
             nbthread: None,
+            cpu_map: Vec::new(),
             expose_experimental: false,
             tune_bufsize: 16_384,
             tune_maxrewrite: None,

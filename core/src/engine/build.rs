@@ -690,7 +690,11 @@ impl Engine {
         ));
         e.build_proxies(cfg, resolve)?;
         let now = e.now;
-        e.checks_start(now);
+        // Health checks run once per process, on thread 0; the other
+        // threads learn their results (`Engine::on_shared`).
+        if e.opts.thread == 0 {
+            e.checks_start(now);
+        }
         e.rhttp_start(now);
         Ok(e)
     }

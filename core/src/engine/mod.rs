@@ -74,6 +74,12 @@ pub struct EngineOptions {
     /// What TLS needs from the world (crypto provider, certificate
     /// files); `None`: a configuration with `ssl` does not start.
     pub tls: Option<crate::conn::tls::TlsEnv>,
+    /// This engine's thread, from 0 (HAProxy's `tid`; the `thread` sample
+    /// fetch). One engine runs per thread (docs/threads.md).
+    pub thread: u32,
+    /// The number of threads (engines) in the process (HAProxy's
+    /// `global.nbthread`: `show info`'s `Nbthread`).
+    pub nbthread: u32,
     /// The historic bug to switch on (simulator only).
     #[cfg(feature = "mutants")]
     pub mutant: Option<crate::mutants::Mutant>,
@@ -90,10 +96,25 @@ impl Default for EngineOptions {
             epoch_ms: 0,
             splice: false,
             tls: None,
+            thread: 0,
+            nbthread: 1,
             #[cfg(feature = "mutants")]
             mutant: None,
         }
     }
+}
+
+/// A fact one engine tells the engines of the other threads of its process
+/// (docs/threads.md). Opaque to the driver, which only carries it: every
+/// engine of a process is built from the same configuration, so the ids in
+/// it mean the same thing on every thread.
+#[derive(Clone, Debug)]
+pub struct Shared(pub(crate) SharedKind);
+
+#[derive(Clone, Debug)]
+pub(crate) enum SharedKind {
+    /// A health check result on thread 0, where checks run.
+    SrvHealth(crate::backend::check::SrvHealth),
 }
 
 /// What handles a socket's events, as the socket's connection says:
@@ -181,6 +202,8 @@ pub struct Engine {
     next_gen: u32,
     pub(crate) listeners: Vec<Listener>,
     pub(crate) actions: VecDeque<Action>,
+    /// Messages for the engines of the other threads ([`Engine::poll_shared`]).
+    pub(crate) shared_out: VecDeque<Shared>,
     pub(crate) timers: WaitQueue<TimerKey>,
     pub(crate) tables: crate::stick_table::Tables,
     pub(crate) peers: Vec<PeersSection>,
@@ -254,6 +277,7 @@ impl Engine {
             next_gen: 1,
             listeners: Vec::new(),
             actions: VecDeque::new(),
+            shared_out: VecDeque::new(),
             timers: WaitQueue::new(),
             tables: Default::default(),
             peers: Vec::new(),
@@ -303,6 +327,22 @@ impl Engine {
     /// The next thing the driver must do.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
+    }
+
+    /// The next message for the engines of the other threads of the
+    /// process (docs/threads.md): the driver gives a copy to each of them
+    /// through [`Engine::on_shared`]. Only with `nbthread` above 1.
+    pub fn poll_shared(&mut self) -> Option<Shared> {
+        self.shared_out.pop_front()
+    }
+
+    /// A message from the engine of another thread ([`Engine::poll_shared`]).
+    pub fn on_shared(&mut self, now: Time, msg: Shared) {
+        self.set_now(now);
+        match msg.0 {
+            SharedKind::SrvHealth(h) => self.apply_srv_health(now, h),
+        }
+        self.after_entry();
     }
 
     /// When the driver must call [`Engine::on_timeout`] at the latest.

@@ -87,6 +87,9 @@ pub enum FetchKind {
     /// valid; in an ACL, its groups are matched against the patterns
     /// (HAProxy's `pat_match_auth`).
     HttpAuthGroup,
+    /// `thread`: the thread (engine) running the stream, from 0 (HAProxy's
+    /// `tid`).
+    Thread,
     /// `fe_name`, `be_name`.
     FeName,
     BeName,
@@ -264,7 +267,7 @@ impl Layer {
 pub(super) fn layer_of(k: &FetchKind) -> Layer {
     use FetchKind::*;
     match k {
-        Const(_) | StkCtr { .. } | StkCtrOp { .. } | Var | NbSrv | FeName | BeName => {
+        Const(_) | StkCtr { .. } | StkCtrOp { .. } | Var | NbSrv | FeName | BeName | Thread => {
             Layer::Internal
         }
         LogVar(_) | UniqueId | SrvId | SrvName | HttpFirstReq => Layer::Internal,
@@ -364,6 +367,7 @@ static FETCHES: &[FetchDef] = &[
     fd("dst_port", FetchKind::DstPort, NO_ARGS, SmpType::Int),
     fd("var", FetchKind::Var, spec!(1; Var), SmpType::Any),
     fd("nbsrv", FetchKind::NbSrv, spec!(1; Backend), SmpType::Int),
+    fd("thread", FetchKind::Thread, NO_ARGS, SmpType::Int),
     fd("fe_name", FetchKind::FeName, NO_ARGS, SmpType::Str),
     fd("be_name", FetchKind::BeName, NO_ARGS, SmpType::Str),
     fd("srv_id", FetchKind::SrvId, NO_ARGS, SmpType::Int),

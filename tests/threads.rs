@@ -1,0 +1,406 @@
+//! `nbthread` (docs/threads.md), black box through `proxy-mio`: a stateless
+//! HTTP configuration runs on two threads (one engine each) and every
+//! request is answered, by both threads; `show info` says `Nbthread: 2`;
+//! HAProxy 2.6 fed the same configuration agrees on the `thread` fetch;
+//! health checks run once and every thread follows them; a server
+//! `maxconn` keeps one thread and says why; soft stop ends every thread;
+//! `cpu-map` pins them.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::*;
+
+const CLIENTS: usize = 16;
+const PER_CLIENT: usize = 40;
+
+/// A stateless HTTP frontend answering with the thread that ran the
+/// request, logging it too.
+fn stateless(sock: &std::path::Path, port: u16, extra_global: &str) -> String {
+    format!(
+        "{}\
+defaults
+    mode http
+    log global
+    timeout client 5s
+    timeout server 5s
+    timeout connect 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    log-format \"%ci:%cp thread=%[thread] %ST\"
+    http-request return status 200 content-type text/plain lf-string \"thread=%[thread]\"
+",
+        global_section(sock, extra_global)
+    )
+}
+
+/// One request on a fresh connection; the body of the answer.
+fn one_request(port: u16) -> Result<String, String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    if !out.starts_with("HTTP/1.1 200") {
+        return Err(format!("not a 200: {out:?}"));
+    }
+    Ok(out.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
+}
+
+/// `CLIENTS` concurrent clients, `PER_CLIENT` connections each: how many
+/// answers each body got, and the failures.
+fn load(port: u16) -> (BTreeMap<String, usize>, Vec<String>) {
+    let handles: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            std::thread::spawn(move || {
+                (0..PER_CLIENT)
+                    .map(|_| one_request(port))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut bodies = BTreeMap::new();
+    let mut errors = Vec::new();
+    for h in handles {
+        for r in h.join().expect("client thread") {
+            match r {
+                Ok(b) => *bodies.entry(b).or_insert(0) += 1,
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    (bodies, errors)
+}
+
+#[test]
+fn nbthread_2_answers_every_request_on_both_threads() {
+    let dir = TempDir::new("threads2");
+    let port = free_ports(1)[0];
+    let sock = dir.join("t.sock");
+    let s = Sluice::start(
+        &dir,
+        "t",
+        &stateless(&sock, port, "    nbthread 2"),
+        sock.clone(),
+        &[],
+    );
+    assert_eq!(s.info("Nbthread"), "2");
+    assert!(
+        s.log().contains("started, pid") && s.log().contains(", 2 threads,"),
+        "{}",
+        s.log()
+    );
+    let (bodies, errors) = load(port);
+    assert!(errors.is_empty(), "failed requests: {errors:?}");
+    let total = CLIENTS * PER_CLIENT;
+    let t0 = bodies.get("thread=0").copied().unwrap_or(0);
+    let t1 = bodies.get("thread=1").copied().unwrap_or(0);
+    assert_eq!(t0 + t1, total, "answers: {bodies:?}");
+    // SO_REUSEPORT hashes each connection's addresses: 640 connections all
+    // on one thread would be a 2^-639 event, not bad luck.
+    assert!(t0 > 0 && t1 > 0, "both threads serve: {bodies:?}");
+    // Every thread logs: one line per request, from both threads.
+    let lines = s.wait_traffic(total);
+    let logged_t1 = lines.iter().filter(|l| l.contains(" thread=1 200")).count();
+    let logged_t0 = lines.iter().filter(|l| l.contains(" thread=0 200")).count();
+    assert_eq!((logged_t0, logged_t1), (t0, t1), "{lines:#?}");
+
+    // Soft stop (SIGUSR1) ends every thread: the process exits, cleanly.
+    let mut s = s;
+    s.proc.signal(libc::SIGUSR1);
+    let st = s
+        .proc
+        .wait_exit(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("still running after SIGUSR1:\n{}", s.log()));
+    assert!(st.success(), "{st}: {}", s.log());
+    assert!(!sock.exists(), "the stats socket is removed at exit");
+}
+
+/// HAProxy 2.6 fed the same configuration: the `thread` fetch and `show
+/// info` agree.
+#[test]
+fn thread_fetch_and_show_info_match_haproxy() {
+    if !haproxy_or_skip("thread_fetch_and_show_info_match_haproxy") {
+        return;
+    }
+    let dir = TempDir::new("threadsha");
+    let ports = free_ports(2);
+    let ha_sock = dir.join("ha.sock");
+    let ha = HaRun::start(&dir, "ha", &stateless(&ha_sock, ports[0], "    nbthread 2"));
+    let sl_sock = dir.join("sl.sock");
+    let sl = Sluice::start(
+        &dir,
+        "sl",
+        &stateless(&sl_sock, ports[1], "    nbthread 2"),
+        sl_sock.clone(),
+        &[],
+    );
+    assert_eq!(parse_info(&ha.cli("show info"), "Nbthread"), "2");
+    assert_eq!(sl.info("Nbthread"), "2");
+    for port in [ports[0], ports[1]] {
+        let (bodies, errors) = load(port);
+        assert!(errors.is_empty(), "port {port}: {errors:?}");
+        let known = ["thread=0", "thread=1"];
+        assert!(
+            bodies.keys().all(|b| known.contains(&b.as_str())),
+            "port {port}: {bodies:?}"
+        );
+        assert_eq!(bodies.values().sum::<usize>(), CLIENTS * PER_CLIENT);
+    }
+}
+
+/// One request on a fresh connection: the status line and the body.
+fn get(port: u16, path: &str) -> (String, String) {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut out = String::new();
+    let _ = c.read_to_string(&mut out);
+    let status = out.lines().next().unwrap_or("").to_string();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+/// The statuses `n` requests to `/` got, by the thread that ran them and
+/// the server tried (the frontend tags every response with `x-thread` and
+/// `x-srv`, empty when no server was usable).
+fn statuses_by_thread(port: u16, n: usize) -> BTreeMap<(String, String, String), usize> {
+    let mut out = BTreeMap::new();
+    for _ in 0..n {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let mut r = String::new();
+        let _ = c.read_to_string(&mut r);
+        let status = r.get(9..12).unwrap_or("").to_string();
+        let thread = r
+            .lines()
+            .find_map(|l| l.strip_prefix("x-thread: "))
+            .unwrap_or("?")
+            .to_string();
+        let srv = r
+            .lines()
+            .find_map(|l| l.strip_prefix("x-srv:"))
+            .unwrap_or("?")
+            .trim()
+            .to_string();
+        *out.entry((thread, status, srv)).or_insert(0) += 1;
+    }
+    out
+}
+
+/// Health checks run once per process, on thread 0, and every thread
+/// follows its results: a server whose checks fail is DOWN for both
+/// threads (503), and UP for both once they pass; each transition is
+/// logged once.
+#[test]
+fn health_checks_run_on_thread_0_and_every_thread_follows() {
+    let dir = TempDir::new("threadschk");
+    let ports = free_ports(2);
+    let sock = dir.join("c.sock");
+    let cfg = format!(
+        "{}\
+defaults
+    mode http
+    log global
+    timeout client 5s
+    timeout server 5s
+    timeout connect 1s
+frontend fe
+    bind 127.0.0.1:{}
+    http-after-response set-header x-thread %[thread]
+    http-after-response set-header x-srv %[srv_name]
+    http-request return status 200 content-type text/plain lf-string \"thread=%[thread]\" if {{ path /t }}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{} check inter 100ms fall 2 rise 2
+",
+        global_section(&sock, "    nbthread 2"),
+        ports[0],
+        ports[1]
+    );
+    let s = Sluice::start(&dir, "c", &cfg, sock, &[]);
+    assert!(!s.log().contains("running 1 thread"), "{}", s.log());
+    assert_eq!(s.info("Nbthread"), "2");
+    // Nothing listens on the server's port: DOWN within fall x inter.
+    poll(Duration::from_secs(5), Duration::from_millis(50), || {
+        s.log().contains("Server be/s1 is DOWN").then_some(())
+    })
+    .unwrap_or_else(|| panic!("never DOWN:\n{}", s.log()));
+    // Thread 0 applied it when it logged; thread 1 within a message.
+    std::thread::sleep(Duration::from_millis(50));
+    let down = statuses_by_thread(ports[0], 100);
+    // No server tried (`x-srv` empty): the server is DOWN for the thread,
+    // not merely refusing its connections.
+    assert!(
+        down.keys()
+            .all(|(_, st, srv)| st == "503" && srv.is_empty())
+            && down.keys().any(|(t, _, _)| t == "1"),
+        "every thread sees the server DOWN: {down:?}"
+    );
+    // The server comes up: UP within rise x inter, on both threads.
+    let _srv = TestServer::start(ports[1], |mut c: TcpStream, _| {
+        let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut buf = [0u8; 4096];
+        let mut req = Vec::new();
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            match c.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => req.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+    });
+    poll(Duration::from_secs(5), Duration::from_millis(50), || {
+        s.log().contains("Server be/s1 is UP").then_some(())
+    })
+    .unwrap_or_else(|| panic!("never UP:\n{}", s.log()));
+    std::thread::sleep(Duration::from_millis(50));
+    let up = statuses_by_thread(ports[0], 100);
+    assert!(
+        up.keys().all(|(_, st, srv)| st == "200" && srv == "s1")
+            && up.keys().any(|(t, _, _)| t == "1"),
+        "every thread sees the server UP: {up:?}"
+    );
+    let log = s.log();
+    assert_eq!(log.matches("Server be/s1 is DOWN").count(), 1, "{log}");
+    assert_eq!(log.matches("Server be/s1 is UP").count(), 1, "{log}");
+    assert_eq!(get(ports[0], "/t").0, "HTTP/1.1 200 OK");
+}
+
+/// A server `maxconn` is not process-wide yet: the configuration runs one
+/// thread and the warning says why.
+#[test]
+fn a_server_maxconn_keeps_one_thread_and_says_why() {
+    let dir = TempDir::new("threadsmax");
+    let ports = free_ports(2);
+    let sock = dir.join("m.sock");
+    let cfg = format!(
+        "{}\
+defaults
+    mode http
+    timeout client 5s
+    timeout server 5s
+    timeout connect 5s
+frontend fe
+    bind 127.0.0.1:{}
+    http-request return status 200 content-type text/plain lf-string \"thread=%[thread]\" if {{ path /t }}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{} maxconn 10
+",
+        global_section(&sock, "    nbthread 2"),
+        ports[0],
+        ports[1]
+    );
+    let s = Sluice::start(&dir, "m", &cfg, sock, &[]);
+    assert!(
+        s.log().contains(
+            "[WARNING] nbthread 2: running 1 thread because backend 'be' server 's1' has 'maxconn' \
+             (process-wide server maxconn and queues: not implemented yet, issue 13)."
+        ),
+        "{}",
+        s.log()
+    );
+    assert_eq!(s.info("Nbthread"), "1");
+    for _ in 0..20 {
+        assert_eq!(get(ports[0], "/t").1, "thread=0");
+    }
+}
+
+/// With several threads the stats socket is thread 0's: commands that
+/// would change one thread's copy of the state are refused, reads answer.
+#[test]
+fn state_changing_commands_are_refused_with_threads() {
+    let dir = TempDir::new("threadscli");
+    let ports = free_ports(2);
+    let sock = dir.join("a.sock");
+    let cfg = format!(
+        "{}\
+defaults
+    mode http
+    timeout client 5s
+    timeout server 5s
+    timeout connect 5s
+frontend fe
+    bind 127.0.0.1:{}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{}
+",
+        global_section(&sock, "    nbthread 2"),
+        ports[0],
+        ports[1]
+    );
+    let s = Sluice::start(&dir, "a", &cfg, sock, &[]);
+    assert!(
+        s.log()
+            .contains("[WARNING] nbthread 2: the stats socket is served by thread 0"),
+        "{}",
+        s.log()
+    );
+    assert_eq!(s.info("Nbthread"), "2");
+    assert_eq!(
+        s.cli("disable server be/s1"),
+        "'disable server' is not supported with nbthread 2 yet: it would act on thread 0 only (issue 13).\n\n"
+    );
+    assert_eq!(s.stat("be", "s1", "status"), "no check");
+    assert_eq!(s.cli("get weight be/s1"), "1 (initial 1)\n\n");
+}
+
+/// The CPUs this process may run on.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data filled by sched_getaffinity.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..64).filter(|&i| libc::CPU_ISSET(i, &set)).collect()
+    }
+}
+
+#[test]
+fn cpu_map_pins_each_thread() {
+    let cpus = allowed_cpus();
+    if cpus.len() < 2 {
+        eprintln!("cpu_map_pins_each_thread: skipped, fewer than 2 CPUs allowed");
+        return;
+    }
+    let dir = TempDir::new("threadscpu");
+    let port = free_ports(1)[0];
+    let sock = dir.join("m.sock");
+    let extra = format!(
+        "    nbthread 2\n    cpu-map 1/1 {}\n    cpu-map 1/2 {}",
+        cpus[0], cpus[1]
+    );
+    let s = Sluice::start(&dir, "m", &stateless(&sock, port, &extra), sock, &[]);
+    let mut pinned: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", s.pid()))
+        .unwrap()
+        .filter_map(|e| {
+            let status = std::fs::read_to_string(e.ok()?.path().join("status")).ok()?;
+            let name = status.lines().find_map(|l| l.strip_prefix("Name:\t"))?;
+            let list = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:\t"))?;
+            name.starts_with("sluice-")
+                .then(|| format!("{name}={list}"))
+        })
+        .collect();
+    pinned.sort();
+    assert_eq!(
+        pinned,
+        vec![
+            format!("sluice-0={}", cpus[0]),
+            format!("sluice-1={}", cpus[1])
+        ]
+    );
+}
