@@ -672,15 +672,15 @@ impl Engine {
         s.scb.state = ScState::Est;
         s.scb.exp = None;
         s.t_connect = s.conn_start.map(|t| now - t);
-        if let Some(c) = s.scb.sedesc.conn {
-            self.h2b_connected_avail(c);
-        }
-        let Some(s) = self.streams.get_mut(sid) else {
-            return;
-        };
+        let conn = s.scb.sedesc.conn;
         if let (Some(srv), sess) = (s.srv, s.sess) {
             if let Some(se) = self.sessions.get_mut(sess) {
                 se.last_srv = Some(srv);
+            }
+        }
+        if let Some(c) = conn {
+            if self.conns.get(c).is_some_and(|x| x.mux.h2b().is_some()) {
+                self.h2b_connected_avail(c);
             }
         }
         self.stick_store(now, sid, None);
@@ -1109,6 +1109,7 @@ impl Engine {
     /// Whether a new connection to `srv` for session `sess` is private to
     /// it (HAProxy's `conn_set_private`): `http-reuse never`, or a PROXY
     /// header, which speaks for its client.
+    #[inline]
     fn conn_owner_for(
         &self,
         srv: ServerId,
@@ -1232,7 +1233,7 @@ impl Engine {
             conn.mux.detach(s);
         }
         let owner = self.conn_owner_for(srv, sess);
-        self.idle_conn_add_owned(now, c, owner);
+        self.idle_conn_push(now, c, srv, owner);
     }
 
     /// [`Engine::idle_conn_add`] with the owner known (`None`: shared).
@@ -1242,11 +1243,21 @@ impl Engine {
         c: Id<Conn>,
         owner: Option<Id<crate::session::Session>>,
     ) {
-        let Some(ConnSide::Back { srv }) = self.conns.get(c).map(|x| x.side) else {
-            return;
-        };
-        let be = srv.be;
-        let Some(b) = self.proxies[be].be.as_mut() else {
+        if let Some(ConnSide::Back { srv }) = self.conns.get(c).map(|x| x.side) {
+            self.idle_conn_push(now, c, srv, owner);
+        }
+    }
+
+    /// Puts server connection `c` to `srv` in its idle pool (`owner`:
+    /// private to that session, `None`: shared).
+    fn idle_conn_push(
+        &mut self,
+        now: Time,
+        c: Id<Conn>,
+        srv: ServerId,
+        owner: Option<Id<crate::session::Session>>,
+    ) {
+        let Some(b) = self.proxies[srv.be].be.as_mut() else {
             return;
         };
         let server = &mut b.servers[srv];
@@ -1412,7 +1423,14 @@ impl Engine {
         let first = self.sessions.get(sess).is_none_or(|se| se.requests <= 1);
         // An H2 connection with a free stream slot first (`avail_conns`,
         // or the session's own), then an idle one.
-        let c = match self.avail_conn_take(srv, sess, sid) {
+        let avail = self.proxies[srv.be]
+            .be
+            .as_ref()
+            .is_some_and(|b| !b.servers[srv].per_thr.avail.is_empty());
+        let c = match avail
+            .then(|| self.avail_conn_take(srv, sess, sid))
+            .flatten()
+        {
             Some(c) => c,
             None => {
                 let Some(c) = self.idle_conn_take(srv, sess, first) else {
