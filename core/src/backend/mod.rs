@@ -1250,6 +1250,7 @@ impl Engine {
 
     /// Puts server connection `c` to `srv` in its idle pool (`owner`:
     /// private to that session, `None`: shared).
+    #[inline(always)]
     fn idle_conn_push(
         &mut self,
         now: Time,
@@ -1323,6 +1324,7 @@ impl Engine {
     /// the pool (the most recent one: the oldest are left to the purge).
     /// `safe` keeps a session's first request on a connection of its own;
     /// `never` only reuses the session's private ones.
+    #[inline(always)]
     fn idle_conn_take(
         &mut self,
         srv: ServerId,
@@ -1333,10 +1335,18 @@ impl Engine {
         let mode = self.proxies[be].http_reuse;
         let b = self.proxies[be].be.as_mut()?;
         let idle = &mut b.servers[srv].per_thr.idle;
-        let pos = idle
-            .iter()
-            .rposition(|ic| idle_usable_by(mode, ic, sess, first))?;
-        let ic = idle.remove(pos)?;
+        // The most recent one is usable most of the time.
+        let ic = if idle
+            .back()
+            .is_some_and(|ic| idle_usable_by(mode, ic, sess, first))
+        {
+            idle.pop_back()?
+        } else {
+            let pos = idle
+                .iter()
+                .rposition(|ic| idle_usable_by(mode, ic, sess, first))?;
+            idle.remove(pos)?
+        };
         self.idle_conn_forget(ic);
         Some(ic.conn)
     }

@@ -781,6 +781,7 @@ impl Engine {
     /// The `http-request` rules of proxy `px` from rule `from` on, for the
     /// frontend or the backend stage: a `wait-for-body` that yields parks
     /// the head at that rule.
+    #[inline(always)]
     fn http_req_rules_stage(
         &mut self,
         now: Time,
@@ -807,6 +808,7 @@ impl Engine {
 
     /// The stats page and `redirect` rules of proxy `px`, after its
     /// `http-request` rules; `true` when the request is over.
+    #[inline(always)]
     fn http_req_stats_redirect(
         &mut self,
         now: Time,
@@ -1166,6 +1168,8 @@ impl Engine {
     ) -> bool {
         // Checked here, inlined: the common verdict.
         if matches!(verdict, RuleVerdict::Continue) {
+            // Nothing to drop (spares a call to the generic drop).
+            std::mem::forget(verdict);
             return false;
         }
         self.http_req_verdict_apply(now, sid, verdict, used, body)
