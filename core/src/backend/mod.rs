@@ -53,15 +53,33 @@ pub struct PreAssign {
     pub store: Vec<bool>,
 }
 
+/// `option abortonclose` (HAProxy's `back_may_abort_req` with
+/// `PR_O_ABRT_CLOSE`): an HTTP client that closed (even half-closed)
+/// while its request waits in a queue or for its server connection
+/// gives it up. HAProxy 2.6 needs the option on both sides: its H1 mux
+/// reads after a complete request only for a frontend with the option
+/// (`h1c->px`), the stream aborts only for a backend with it.
+fn back_may_abort_req(s: &Stream, proxies: &[crate::proxy::Proxy]) -> bool {
+    s.req.shutr()
+        && matches!(
+            s.scb.state,
+            ScState::Req | ScState::Que | ScState::Tar | ScState::Ass | ScState::Con | ScState::Cer
+        )
+        && s.txn.is_some()
+        && proxies[s.fe].abortonclose
+        && proxies[s.be].abortonclose
+}
+
 impl Engine {
     /// The back connector's state machine (`back_handle_st_*`).
     pub(crate) fn back_update(&mut self, now: Time, sid: Id<Stream>) {
-        if self.back_may_abort_req(sid) {
-            return self.back_abort_on_close(now, sid);
-        }
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
+        // The rare condition first: this runs at every stream wake-up.
+        if s.req.shutr() && back_may_abort_req(s, &self.proxies) {
+            return self.back_abort_on_close(now, sid);
+        }
         match s.scb.state {
             ScState::Ini if s.req.flags.contains(ChnFlags::AUTO_CONNECT) => {
                 s.scb.state = ScState::Req;
@@ -93,25 +111,6 @@ impl Engine {
             ScState::Cer => self.back_handle_cer(now, sid),
             _ => {}
         }
-    }
-
-    /// `option abortonclose` (HAProxy's `back_may_abort_req` with
-    /// `PR_O_ABRT_CLOSE`): an HTTP client that closed (even half-closed)
-    /// while its request waits in a queue or for its server connection
-    /// gives it up. HAProxy 2.6 needs the option on both sides: its H1 mux
-    /// reads after a complete request only for a frontend with the option
-    /// (`h1c->px`), the stream aborts only for a backend with it.
-    fn back_may_abort_req(&self, sid: Id<Stream>) -> bool {
-        let Some(s) = self.streams.get(sid) else {
-            return false;
-        };
-        matches!(
-            s.scb.state,
-            ScState::Req | ScState::Que | ScState::Tar | ScState::Ass | ScState::Con | ScState::Cer
-        ) && s.req.shutr()
-            && s.txn.is_some()
-            && self.proxies[s.fe].abortonclose
-            && self.proxies[s.be].abortonclose
     }
 
     /// The client gave its waiting request up: nothing goes to the
