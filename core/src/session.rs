@@ -127,7 +127,7 @@ impl Engine {
     /// counted, then the `tcp-request connection` rules run. `None`: they
     /// rejected it (connection and session are gone). A reverse connection
     /// (`rhttp@`) comes here when its listener accepts it, its handshakes
-    /// done, and goes on to [`Engine::session_complete`] at once.
+    /// done; its caller goes on to [`Engine::session_complete`] at once.
     pub(crate) fn frontend_session_new(
         &mut self,
         now: Time,
@@ -172,10 +172,6 @@ impl Engine {
             self.conn_close(now, c, CloseHow::Reset);
             self.session_free(now, sess);
             return None;
-        }
-        if matches!(self.conns.get(c).map(|x| &x.mux), Some(Mux::H2(_))) {
-            // A reverse connection: TLS and SETTINGS are behind it.
-            self.session_complete(now, sess);
         }
         Some(sess)
     }

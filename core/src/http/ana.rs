@@ -755,6 +755,7 @@ impl Engine {
 
     /// `option http-buffer-request` of proxy `px` (HAProxy's
     /// `AN_REQ_HTTP_BODY`), for the frontend or the backend stage.
+    #[inline(always)]
     fn http_req_body_stage(
         &mut self,
         now: Time,
@@ -762,9 +763,21 @@ impl Engine {
         px: crate::proxy::ProxyId,
         p: &mut PendingReq,
     ) -> StageFlow {
+        // Checked here, inlined: most proxies do not wait.
         if !self.proxies[px].http_buffer_request {
             return StageFlow::Next;
         }
+        self.http_req_body_wait(now, sid, px, p)
+    }
+
+    /// [`Engine::http_req_body_stage`] for a proxy that waits.
+    fn http_req_body_wait(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        px: crate::proxy::ProxyId,
+        p: &mut PendingReq,
+    ) -> StageFlow {
         let fe = self.streams[sid].fe;
         let to = self.proxies[px]
             .timeouts
