@@ -127,7 +127,7 @@ impl Engine {
     /// counted, then the `tcp-request connection` rules run. `None`: they
     /// rejected it (connection and session are gone). A reverse connection
     /// (`rhttp@`) comes here when its listener accepts it, its handshakes
-    /// done, and goes on to [`Engine::session_complete`] at once.
+    /// done; its caller goes on to [`Engine::session_complete`] at once.
     pub(crate) fn frontend_session_new(
         &mut self,
         now: Time,
@@ -173,10 +173,6 @@ impl Engine {
             self.session_free(now, sess);
             return None;
         }
-        if matches!(self.conns.get(c).map(|x| &x.mux), Some(Mux::H2(_))) {
-            // A reverse connection: TLS and SETTINGS are behind it.
-            self.session_complete(now, sess);
-        }
         Some(sess)
     }
 
@@ -203,18 +199,21 @@ impl Engine {
             f.sess_rate.hit(now);
         }
         self.stkctr_count_session(now, sess);
-        if self.reverse_pending(c) {
+        let Some(conn) = self.conns.get_mut(c) else {
+            return;
+        };
+        if let Some(h) = conn.mux.h2_mut() {
+            // A reverse connection (`rhttp@`) brings its mux: the streams
+            // it held until now may come (the caller demuxes them).
+            h.hold_new_streams = false;
+            return;
+        }
+        if conn.reverse.is_some() {
             // `attach-srv`: HTTP/2 or nothing; reversed once SETTINGS
             // are exchanged.
             if self.reverse_mux_ok(now, sess, c) {
                 self.h2_init(now, c);
             }
-            return;
-        }
-        if let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2_mut()) {
-            // A reverse connection (`rhttp@`) brings its mux: the streams
-            // it held until now may come (the caller demuxes them).
-            h.hold_new_streams = false;
             return;
         }
         if self.proxies[fe].mode == crate::cfgparse::Mode::Http && self.h2_wanted(c) {

@@ -177,6 +177,7 @@ impl Engine {
     /// the request head in HTTP mode. `partial`: the request may still
     /// grow (`inspect-delay` running), so a rule whose condition may still
     /// match makes the evaluation wait ([`ContentVerdict::Miss`]).
+    #[inline(always)]
     pub(crate) fn tcp_content_rules(
         &mut self,
         now: Time,

@@ -54,15 +54,33 @@ pub struct PreAssign {
     pub store: Vec<bool>,
 }
 
+/// `option abortonclose` (HAProxy's `back_may_abort_req` with
+/// `PR_O_ABRT_CLOSE`): an HTTP client that closed (even half-closed)
+/// while its request waits in a queue or for its server connection
+/// gives it up. HAProxy 2.6 needs the option on both sides: its H1 mux
+/// reads after a complete request only for a frontend with the option
+/// (`h1c->px`), the stream aborts only for a backend with it.
+fn back_may_abort_req(s: &Stream, proxies: &[crate::proxy::Proxy]) -> bool {
+    s.req.shutr()
+        && matches!(
+            s.scb.state,
+            ScState::Req | ScState::Que | ScState::Tar | ScState::Ass | ScState::Con | ScState::Cer
+        )
+        && s.txn.is_some()
+        && proxies[s.fe].abortonclose
+        && proxies[s.be].abortonclose
+}
+
 impl Engine {
     /// The back connector's state machine (`back_handle_st_*`).
     pub(crate) fn back_update(&mut self, now: Time, sid: Id<Stream>) {
-        if self.back_may_abort_req(sid) {
-            return self.back_abort_on_close(now, sid);
-        }
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
+        // The rare condition first: this runs at every stream wake-up.
+        if s.req.shutr() && back_may_abort_req(s, &self.proxies) {
+            return self.back_abort_on_close(now, sid);
+        }
         match s.scb.state {
             ScState::Ini if s.req.flags.contains(ChnFlags::AUTO_CONNECT) => {
                 s.scb.state = ScState::Req;
@@ -95,25 +113,6 @@ impl Engine {
             ScState::Cer => self.back_handle_cer(now, sid),
             _ => {}
         }
-    }
-
-    /// `option abortonclose` (HAProxy's `back_may_abort_req` with
-    /// `PR_O_ABRT_CLOSE`): an HTTP client that closed (even half-closed)
-    /// while its request waits in a queue or for its server connection
-    /// gives it up. HAProxy 2.6 needs the option on both sides: its H1 mux
-    /// reads after a complete request only for a frontend with the option
-    /// (`h1c->px`), the stream aborts only for a backend with it.
-    fn back_may_abort_req(&self, sid: Id<Stream>) -> bool {
-        let Some(s) = self.streams.get(sid) else {
-            return false;
-        };
-        matches!(
-            s.scb.state,
-            ScState::Req | ScState::Que | ScState::Tar | ScState::Ass | ScState::Con | ScState::Cer
-        ) && s.req.shutr()
-            && s.txn.is_some()
-            && self.proxies[s.fe].abortonclose
-            && self.proxies[s.be].abortonclose
     }
 
     /// The client gave its waiting request up: nothing goes to the
@@ -679,15 +678,15 @@ impl Engine {
         s.scb.state = ScState::Est;
         s.scb.exp = None;
         s.t_connect = s.conn_start.map(|t| now - t);
-        if let Some(c) = s.scb.sedesc.conn {
-            self.h2b_connected_avail(c);
-        }
-        let Some(s) = self.streams.get_mut(sid) else {
-            return;
-        };
+        let conn = s.scb.sedesc.conn;
         if let (Some(srv), sess) = (s.srv, s.sess) {
             if let Some(se) = self.sessions.get_mut(sess) {
                 se.last_srv = Some(srv);
+            }
+        }
+        if let Some(c) = conn {
+            if self.conns.get(c).is_some_and(|x| x.mux.h2b().is_some()) {
+                self.h2b_connected_avail(c);
             }
         }
         self.stick_store(now, sid, None);
@@ -1135,6 +1134,7 @@ impl Engine {
     /// Whether a new connection to `srv` for session `sess` is private to
     /// it (HAProxy's `conn_set_private`): `http-reuse never`, or a PROXY
     /// header, which speaks for its client.
+    #[inline]
     fn conn_owner_for(
         &self,
         srv: ServerId,
@@ -1258,7 +1258,7 @@ impl Engine {
             conn.mux.detach(s);
         }
         let owner = self.conn_owner_for(srv, sess);
-        self.idle_conn_add_owned(now, c, owner);
+        self.idle_conn_push(now, c, srv, owner);
     }
 
     /// [`Engine::idle_conn_add`] with the owner known (`None`: shared).
@@ -1268,11 +1268,22 @@ impl Engine {
         c: Id<Conn>,
         owner: Option<Id<crate::session::Session>>,
     ) {
-        let Some(ConnSide::Back { srv }) = self.conns.get(c).map(|x| x.side) else {
-            return;
-        };
-        let be = srv.be;
-        let Some(b) = self.proxies[be].be.as_mut() else {
+        if let Some(ConnSide::Back { srv }) = self.conns.get(c).map(|x| x.side) {
+            self.idle_conn_push(now, c, srv, owner);
+        }
+    }
+
+    /// Puts server connection `c` to `srv` in its idle pool (`owner`:
+    /// private to that session, `None`: shared).
+    #[inline(always)]
+    fn idle_conn_push(
+        &mut self,
+        now: Time,
+        c: Id<Conn>,
+        srv: ServerId,
+        owner: Option<Id<crate::session::Session>>,
+    ) {
+        let Some(b) = self.proxies[srv.be].be.as_mut() else {
             return;
         };
         let server = &mut b.servers[srv];
@@ -1338,6 +1349,7 @@ impl Engine {
     /// the pool (the most recent one: the oldest are left to the purge).
     /// `safe` keeps a session's first request on a connection of its own;
     /// `never` only reuses the session's private ones.
+    #[inline(always)]
     fn idle_conn_take(
         &mut self,
         srv: ServerId,
@@ -1348,10 +1360,18 @@ impl Engine {
         let mode = self.proxies[be].http_reuse;
         let b = self.proxies[be].be.as_mut()?;
         let idle = &mut b.servers[srv].per_thr.idle;
-        let pos = idle
-            .iter()
-            .rposition(|ic| idle_usable_by(mode, ic, sess, first))?;
-        let ic = idle.remove(pos)?;
+        // The most recent one is usable most of the time.
+        let ic = if idle
+            .back()
+            .is_some_and(|ic| idle_usable_by(mode, ic, sess, first))
+        {
+            idle.pop_back()?
+        } else {
+            let pos = idle
+                .iter()
+                .rposition(|ic| idle_usable_by(mode, ic, sess, first))?;
+            idle.remove(pos)?
+        };
         self.idle_conn_forget(ic);
         Some(ic.conn)
     }
@@ -1456,7 +1476,14 @@ impl Engine {
         let first = self.sessions.get(sess).is_none_or(|se| se.requests <= 1);
         // An H2 connection with a free stream slot first (`avail_conns`,
         // or the session's own), then an idle one.
-        let c = match self.avail_conn_take(now, srv, sess, sid) {
+        let avail = self.proxies[srv.be]
+            .be
+            .as_ref()
+            .is_some_and(|b| !b.servers[srv].per_thr.avail.is_empty());
+        let c = match avail
+            .then(|| self.avail_conn_take(now, srv, sess, sid))
+            .flatten()
+        {
             Some(c) => c,
             None => {
                 let Some(c) = self.idle_conn_take(srv, sess, first) else {

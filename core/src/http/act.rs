@@ -215,6 +215,7 @@ impl Engine {
     /// backend once chosen: HAProxy's `http_process_req_common` for
     /// `AN_REQ_HTTP_PROCESS_FE` then `_BE`). Rules inherited from a
     /// named defaults section come first.
+    #[inline(always)]
     pub(crate) fn http_req_rules(
         &mut self,
         now: Time,
@@ -224,9 +225,23 @@ impl Engine {
         from: usize,
         resume: bool,
     ) -> RuleVerdict {
+        // Checked here, inlined: most proxies have none.
         if self.proxies[px].rules.http_req.is_empty() {
             return RuleVerdict::Continue;
         }
+        self.http_req_rules_run(now, sid, px, p, from, resume)
+    }
+
+    /// [`Engine::http_req_rules`] for a proxy that has some.
+    fn http_req_rules_run(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        px: crate::proxy::ProxyId,
+        p: &mut crate::http::ana::PendingReq,
+        from: usize,
+        resume: bool,
+    ) -> RuleVerdict {
         let rules = Arc::clone(&self.proxies[px].rules);
         for (i, rule) in rules.http_req.iter().enumerate().skip(from) {
             let head = &mut p.head;
@@ -407,6 +422,7 @@ impl Engine {
     /// `redirect_rules`, after the `http-request` rules and the stats
     /// check in `http_process_req_common`): the first that applies
     /// answers.
+    #[inline(always)]
     pub(crate) fn http_redirect_rules(
         &mut self,
         now: Time,
@@ -414,9 +430,21 @@ impl Engine {
         px: crate::proxy::ProxyId,
         head: &ReqHead,
     ) -> RuleVerdict {
+        // Checked here, inlined: most proxies have none.
         if self.proxies[px].rules.redirects.is_empty() {
             return RuleVerdict::Continue;
         }
+        self.http_redirect_rules_run(now, sid, px, head)
+    }
+
+    /// [`Engine::http_redirect_rules`] for a proxy that has some.
+    fn http_redirect_rules_run(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        px: crate::proxy::ProxyId,
+        head: &ReqHead,
+    ) -> RuleVerdict {
         let rules = Arc::clone(&self.proxies[px].rules);
         for rule in &rules.redirects {
             let mut ctx = HttpCtx::new(self, now, sid, Some(head), None).for_proxy(px);

@@ -210,6 +210,17 @@ pub struct PendingReq {
     pub stage: ReqStage,
 }
 
+/// How a request analysis stage ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StageFlow {
+    /// Go on to the next stage.
+    Next,
+    /// Wait for more of the body: the head is parked.
+    Park,
+    /// The request was answered or aborted.
+    Over,
+}
+
 /// What waiting for a body decided (HAProxy's `http_wait_for_msg_body`
 /// results).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -646,13 +657,18 @@ impl Engine {
         let txn = s.txn.as_mut().expect("http stream");
         txn.req_head_len = used;
         txn.req.body = body;
-        let p = PendingReq {
+        let mut p = PendingReq {
             head,
             used,
             body,
             stage: ReqStage::FeBody,
         };
-        self.http_req_stages(now, sid, p);
+        match self.http_req_stages(now, sid, &mut p) {
+            StageFlow::Next => self.http_req_finish(now, sid, p.head, used, body),
+            // Boxed only when parked: the common request never waits.
+            StageFlow::Park => self.http_req_park(sid, Box::new(p)),
+            StageFlow::Over => {}
+        }
     }
 
     /// Resumes the analysis of a request head parked for its body.
@@ -662,16 +678,23 @@ impl Engine {
             .get_mut(sid)
             .and_then(|s| s.txn.as_mut())
             .and_then(|t| t.pending.take());
-        if let Some(p) = p {
-            self.http_req_stages(now, sid, *p);
+        let Some(mut p) = p else { return };
+        match self.http_req_stages(now, sid, &mut p) {
+            StageFlow::Next => {
+                let PendingReq {
+                    head, used, body, ..
+                } = *p;
+                self.http_req_finish(now, sid, head, used, body);
+            }
+            StageFlow::Park => self.http_req_park(sid, p),
+            StageFlow::Over => {}
         }
     }
 
     /// Parks a request head until more of its body arrives.
-    fn http_req_park(&mut self, sid: Id<Stream>, p: PendingReq) {
-        // Boxed only when parked: the common request never waits.
+    fn http_req_park(&mut self, sid: Id<Stream>, p: Box<PendingReq>) {
         if let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) {
-            t.pending = Some(Box::new(p));
+            t.pending = Some(p);
         }
     }
 
@@ -682,85 +705,153 @@ impl Engine {
     /// when it is another proxy (`AN_REQ_HTTP_BODY`,
     /// `AN_REQ_HTTP_PROCESS_FE`, `AN_REQ_SWITCHING_RULES`,
     /// `AN_REQ_HTTP_BODY`, `AN_REQ_INSPECT_BE`, `AN_REQ_HTTP_PROCESS_BE`).
-    fn http_req_stages(&mut self, now: Time, sid: Id<Stream>, mut p: PendingReq) {
+    /// `Next`: the head goes on to [`Engine::http_req_finish`].
+    fn http_req_stages(&mut self, now: Time, sid: Id<Stream>, p: &mut PendingReq) -> StageFlow {
         let Some(fe) = self.streams.get(sid).map(|s| s.fe) else {
-            return;
+            return StageFlow::Over;
         };
-        loop {
-            match p.stage {
-                ReqStage::FeBody | ReqStage::BeBody => {
-                    let px = self.streams[sid].be;
-                    if self.proxies[px].http_buffer_request {
-                        let to = self.proxies[px]
-                            .timeouts
-                            .http_request_ms
-                            .or(self.proxies[fe].timeouts.client_ms)
-                            .map(u64::from);
-                        match self.http_wait_for_body(now, sid, &mut p, to, 0) {
-                            BodyWait::Cont => {}
-                            BodyWait::Yield => return self.http_req_park(sid, p),
-                            BodyWait::Abort => return,
-                        }
-                    }
-                    if p.stage == ReqStage::FeBody {
-                        p.stage = ReqStage::FeRules {
-                            from: 0,
-                            resume: false,
-                        };
-                        continue;
-                    }
-                    if px != fe
-                        && self.tcp_content_rules(now, sid, px, Some(&p.head), false)
-                            == ContentVerdict::Reject
-                    {
-                        return self.http_content_reject(now, sid);
-                    }
-                    p.stage = ReqStage::BeRules {
-                        from: 0,
-                        resume: false,
-                    };
-                }
-                ReqStage::FeRules { from, resume } => {
-                    let verdict = self.http_req_rules(now, sid, fe, &mut p, from, resume);
-                    if let RuleVerdict::Yield(from) = verdict {
-                        p.stage = ReqStage::FeRules { from, resume: true };
-                        return self.http_req_park(sid, p);
-                    }
-                    let (used, body) = (p.used, p.body);
-                    if self.http_req_verdict(now, sid, verdict, used, body) {
-                        return;
-                    }
-                    if self.http_req_fe_tail(now, sid, &p.head, used, body) {
-                        return;
-                    }
-                    p.stage = ReqStage::BeBody;
-                }
-                ReqStage::BeRules { from, resume } => {
-                    let be = self.streams[sid].be;
-                    if be != fe {
-                        let verdict = self.http_req_rules(now, sid, be, &mut p, from, resume);
-                        if let RuleVerdict::Yield(from) = verdict {
-                            p.stage = ReqStage::BeRules { from, resume: true };
-                            return self.http_req_park(sid, p);
-                        }
-                        let (used, body) = (p.used, p.body);
-                        if self.http_req_verdict(now, sid, verdict, used, body) {
-                            return;
-                        }
-                        if self.proxies[be].stats.is_some()
-                            && self.http_stats(now, sid, be, &p.head, used, body)
-                        {
-                            return;
-                        }
-                        let verdict = self.http_redirect_rules(now, sid, be, &p.head);
-                        if self.http_req_verdict(now, sid, verdict, used, body) {
-                            return;
-                        }
-                    }
-                    return self.http_req_finish(now, sid, p);
-                }
+        // Straight on from the stage it stopped at (each step below
+        // moves `p.stage` to the next one).
+        if p.stage == ReqStage::FeBody {
+            // The backend is the frontend until it is chosen.
+            let px = self.streams[sid].be;
+            let flow = self.http_req_body_stage(now, sid, px, p);
+            if flow != StageFlow::Next {
+                return flow;
             }
+            p.stage = ReqStage::FeRules {
+                from: 0,
+                resume: false,
+            };
         }
+        if let ReqStage::FeRules { from, resume } = p.stage {
+            let flow = self.http_req_rules_stage(now, sid, fe, p, from, resume);
+            if flow != StageFlow::Next {
+                return flow;
+            }
+            if self.http_req_fe_tail(now, sid, &p.head, p.used, p.body) {
+                return StageFlow::Over;
+            }
+            p.stage = ReqStage::BeBody;
+        }
+        let be = self.streams[sid].be;
+        if p.stage == ReqStage::BeBody {
+            let flow = self.http_req_body_stage(now, sid, be, p);
+            if flow != StageFlow::Next {
+                return flow;
+            }
+            if be != fe
+                && self.tcp_content_rules(now, sid, be, Some(&p.head), false)
+                    == ContentVerdict::Reject
+            {
+                self.http_content_reject(now, sid);
+                return StageFlow::Over;
+            }
+            p.stage = ReqStage::BeRules {
+                from: 0,
+                resume: false,
+            };
+        }
+        // A backend that is the frontend: its rules ran already.
+        let ReqStage::BeRules { from, resume } = p.stage else {
+            return StageFlow::Next;
+        };
+        if be == fe {
+            return StageFlow::Next;
+        }
+        let flow = self.http_req_rules_stage(now, sid, be, p, from, resume);
+        if flow != StageFlow::Next {
+            return flow;
+        }
+        if self.http_req_stats_redirect(now, sid, be, &p.head, p.used, p.body) {
+            return StageFlow::Over;
+        }
+        StageFlow::Next
+    }
+
+    /// `option http-buffer-request` of proxy `px` (HAProxy's
+    /// `AN_REQ_HTTP_BODY`), for the frontend or the backend stage.
+    #[inline(always)]
+    fn http_req_body_stage(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        px: crate::proxy::ProxyId,
+        p: &mut PendingReq,
+    ) -> StageFlow {
+        // Checked here, inlined: most proxies do not wait.
+        if !self.proxies[px].http_buffer_request {
+            return StageFlow::Next;
+        }
+        self.http_req_body_wait(now, sid, px, p)
+    }
+
+    /// [`Engine::http_req_body_stage`] for a proxy that waits.
+    fn http_req_body_wait(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        px: crate::proxy::ProxyId,
+        p: &mut PendingReq,
+    ) -> StageFlow {
+        let fe = self.streams[sid].fe;
+        let to = self.proxies[px]
+            .timeouts
+            .http_request_ms
+            .or(self.proxies[fe].timeouts.client_ms)
+            .map(u64::from);
+        match self.http_wait_for_body(now, sid, p, to, 0) {
+            BodyWait::Cont => StageFlow::Next,
+            BodyWait::Yield => StageFlow::Park,
+            BodyWait::Abort => StageFlow::Over,
+        }
+    }
+
+    /// The `http-request` rules of proxy `px` from rule `from` on, for the
+    /// frontend or the backend stage: a `wait-for-body` that yields parks
+    /// the head at that rule.
+    #[inline(always)]
+    fn http_req_rules_stage(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        px: crate::proxy::ProxyId,
+        p: &mut PendingReq,
+        from: usize,
+        resume: bool,
+    ) -> StageFlow {
+        let verdict = self.http_req_rules(now, sid, px, p, from, resume);
+        if let RuleVerdict::Yield(from) = verdict {
+            p.stage = match p.stage {
+                ReqStage::FeRules { .. } => ReqStage::FeRules { from, resume: true },
+                _ => ReqStage::BeRules { from, resume: true },
+            };
+            return StageFlow::Park;
+        }
+        if self.http_req_verdict(now, sid, verdict, p.used, p.body) {
+            StageFlow::Over
+        } else {
+            StageFlow::Next
+        }
+    }
+
+    /// The stats page and `redirect` rules of proxy `px`, after its
+    /// `http-request` rules; `true` when the request is over.
+    #[inline(always)]
+    fn http_req_stats_redirect(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        px: crate::proxy::ProxyId,
+        head: &ReqHead,
+        used: usize,
+        body: BodyLen,
+    ) -> bool {
+        if self.proxies[px].stats.is_some() && self.http_stats(now, sid, px, head, used, body) {
+            return true;
+        }
+        let verdict = self.http_redirect_rules(now, sid, px, head);
+        self.http_req_verdict(now, sid, verdict, used, body)
     }
 
     /// The frontend's stats page and `redirect` rules, the backend choice
@@ -774,11 +865,7 @@ impl Engine {
         body: BodyLen,
     ) -> bool {
         let fe = self.streams[sid].fe;
-        if self.proxies[fe].stats.is_some() && self.http_stats(now, sid, fe, head, used, body) {
-            return true;
-        }
-        let verdict = self.http_redirect_rules(now, sid, fe, head);
-        if self.http_req_verdict(now, sid, verdict, used, body) {
+        if self.http_req_stats_redirect(now, sid, fe, head, used, body) {
             return true;
         }
         let Some(be) = self.http_select_backend(now, sid, head) else {
@@ -852,13 +939,15 @@ impl Engine {
 
     /// The end of a request head's analysis: cookies, unique id, the
     /// rewrite for the server, then the body.
-    fn http_req_finish(&mut self, now: Time, sid: Id<Stream>, p: PendingReq) {
-        let PendingReq {
-            mut head,
-            used,
-            body,
-            ..
-        } = p;
+    #[inline]
+    fn http_req_finish(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        mut head: ReqHead,
+        used: usize,
+        body: BodyLen,
+    ) {
         let fe = self.streams[sid].fe;
         let be = self.streams[sid].be;
         // Only a backend with a persistence cookie looks at them (the head
@@ -1097,7 +1186,26 @@ impl Engine {
 
     /// Applies what `http-request` rules decided; `true` when the request
     /// is over (answered or rejected).
+    #[inline(always)]
     fn http_req_verdict(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        verdict: RuleVerdict,
+        used: usize,
+        body: BodyLen,
+    ) -> bool {
+        // Checked here, inlined: the common verdict.
+        if matches!(verdict, RuleVerdict::Continue) {
+            // Nothing to drop (spares a call to the generic drop).
+            std::mem::forget(verdict);
+            return false;
+        }
+        self.http_req_verdict_apply(now, sid, verdict, used, body)
+    }
+
+    /// [`Engine::http_req_verdict`] for a verdict other than `Continue`.
+    fn http_req_verdict_apply(
         &mut self,
         now: Time,
         sid: Id<Stream>,

@@ -110,8 +110,9 @@ impl Engine {
             .as_ref()
             .is_some_and(|f| f.maxconn.is_some_and(|m| f.feconn >= m));
         let stopping = self.stopping.is_some();
-        let mut changed = Vec::new();
-        for (i, l) in self.listeners.iter_mut().enumerate() {
+        let now = self.now;
+        for i in 0..self.listeners.len() {
+            let l = &mut self.listeners[i];
             let ListenerKind::Frontend { proxy } = l.kind else {
                 continue;
             };
@@ -121,30 +122,22 @@ impl Engine {
             let full =
                 global_full || (proxy == fe && fe_full) || l.maxconn.is_some_and(|m| l.nbconn >= m);
             let id = ListenerId(i as u32);
+            // Reverse listeners stop or resume dialing instead.
             let reverse = l.rhttp.is_some();
             if full && !l.paused {
                 l.paused = true;
                 if reverse {
-                    changed.push((id, false));
+                    self.rhttp_disable(id);
                 } else {
                     self.actions.push_back(Action::Pause { listener: id });
                 }
             } else if !full && l.paused && !stopping {
                 l.paused = false;
                 if reverse {
-                    changed.push((id, true));
+                    self.rhttp_enable(now, id);
                 } else {
                     self.actions.push_back(Action::Resume { listener: id });
                 }
-            }
-        }
-        // Reverse listeners stop or resume dialing instead.
-        let now = self.now;
-        for (id, on) in changed {
-            if on {
-                self.rhttp_enable(now, id);
-            } else {
-                self.rhttp_disable(id);
             }
         }
     }

@@ -384,7 +384,10 @@ impl Engine {
         let src = conn.dst;
         conn.src = src;
         conn.dst = None;
-        self.frontend_session_new(now, l, fe, c, src, None);
+        if let Some(sess) = self.frontend_session_new(now, l, fe, c, src, None) {
+            // TLS and SETTINGS are behind it.
+            self.session_complete(now, sess);
+        }
         // Another one while below `nbconn` (a full listener is paused by
         // the accept and resumed when a connection ends).
         let li = &self.listeners[l.0 as usize];
