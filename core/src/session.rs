@@ -200,7 +200,8 @@ impl Engine {
         }
         self.stkctr_count_session(now, sess);
         let Some(conn) = self.conns.get_mut(c) else {
-            return;
+            // Its connection is gone already: nothing to carry.
+            return self.session_free(now, sess);
         };
         if let Some(h) = conn.mux.h2_mut() {
             // A reverse connection (`rhttp@`) brings its mux: the streams
