@@ -28,7 +28,6 @@
 
 use crate::backend::server::{AgentCfg, ServerId, SrvAdmin, SrvState};
 use crate::engine::{Engine, TimerKey};
-use crate::proxy::ProxyId;
 use crate::sock::{CloseHow, LogLevel, SockError};
 use crate::time::Time;
 
@@ -208,25 +207,6 @@ pub fn maxconn_change(v: &str) -> Result<u32, &'static str> {
 }
 
 impl Engine {
-    /// Arms the first agent check of every server that has one, spread
-    /// over `agent-inter` as the health checks are.
-    pub(crate) fn agents_start(&mut self, now: Time) {
-        for be in (0..self.proxies.len()).map(ProxyId::new) {
-            let Some(b) = self.backend(be) else {
-                continue;
-            };
-            let n = b.servers.len().max(1) as u64;
-            for (i, srv) in b.server_ids(be).enumerate() {
-                let Some(ac) = self.server(srv).and_then(|s| s.cfg.agent.as_ref()) else {
-                    continue;
-                };
-                let inter = u64::from(ac.inter_ms.max(1));
-                let at = now.add_ms(1 + inter * i as u64 / n);
-                self.set_agent_next(srv, Some(at));
-            }
-        }
-    }
-
     pub(crate) fn set_agent_next(&mut self, srv: ServerId, at: Option<Time>) {
         if let Some(ag) = self.agent_mut(srv) {
             ag.next = at;

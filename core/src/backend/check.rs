@@ -114,8 +114,9 @@ impl Engine {
         }
     }
 
-    /// Arms the first check of every checked server, spread over `inter`
-    /// like HAProxy's initial check spreading.
+    /// Arms the first health and agent checks of every server that has
+    /// them, spread over `inter` (`agent-inter`) like HAProxy's initial
+    /// check spreading.
     pub(crate) fn checks_start(&mut self, now: Time) {
         for be in (0..self.proxies.len()).map(ProxyId::new) {
             let Some(b) = self.backend(be) else {
@@ -123,15 +124,19 @@ impl Engine {
             };
             let n = b.servers.len().max(1) as u64;
             for (i, srv) in b.server_ids(be).enumerate() {
-                let Some(cc) = self.server(srv).and_then(|s| s.cfg.check.as_ref()) else {
+                let spread =
+                    |inter_ms: u32| now.add_ms(1 + u64::from(inter_ms.max(1)) * i as u64 / n);
+                let Some(cfg) = self.server(srv).map(|s| std::sync::Arc::clone(&s.cfg)) else {
                     continue;
                 };
-                let inter = u64::from(cc.inter_ms.max(1));
-                let at = now.add_ms(1 + inter * i as u64 / n);
-                self.set_check_next(srv, Some(at));
+                if let Some(cc) = cfg.check.as_ref() {
+                    self.set_check_next(srv, Some(spread(cc.inter_ms)));
+                }
+                if let Some(ac) = cfg.agent.as_ref() {
+                    self.set_agent_next(srv, Some(spread(ac.inter_ms)));
+                }
             }
         }
-        self.agents_start(now);
     }
 
     pub(crate) fn set_check_next(&mut self, srv: ServerId, at: Option<Time>) {
