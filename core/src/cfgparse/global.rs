@@ -64,6 +64,7 @@ pub(super) fn parse(
             Ok(())
         }
         "nbthread" => nbthread(g, ln),
+        "thread-groups" => thread_groups(ln),
         "cpu-map" => super::threads::parse_cpu_map(ln).map(|m| g.cpu_map.push(m)),
         "expose-experimental-directives" => {
             g.expose_experimental = true;
@@ -319,6 +320,19 @@ fn nbthread(g: &mut Global, ln: &Ln<'_>) -> Result<(), Diagnostic> {
     }
     g.nbthread = Some(n);
     Ok(())
+}
+
+/// `thread-groups N` (HAProxy 2.7+): Sluice's threads form one group, so
+/// `1` (what HAProxy's own reg-tests write) changes nothing and more is
+/// refused.
+fn thread_groups(ln: &Ln<'_>) -> Result<(), Diagnostic> {
+    match one_uint(ln)? {
+        0 => Err(ln.diag("'thread-groups' number must be between 1 and 1 (was 0).")),
+        1 => Ok(()),
+        n => Err(ln.diag(format!(
+            "'thread-groups {n}': Sluice runs its threads as one group; only 'thread-groups 1' is supported."
+        ))),
+    }
 }
 
 fn pidfile(g: &mut Global, ln: &Ln<'_>) -> Result<(), Diagnostic> {
