@@ -21,32 +21,6 @@ fn cfg(s1_opts: &str) -> String {
     )
 }
 
-/// `show stat` columns of `app/<srv>`.
-fn stat(w: &mut World, srv: &str, cols: &[&str]) -> Vec<String> {
-    let now = w.now;
-    let out = w.engine.cli_request(now, "show stat");
-    let mut lines = out.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap()
-        .trim_start_matches("# ")
-        .split(',')
-        .collect();
-    for l in lines {
-        let f: Vec<&str> = l.split(',').collect();
-        if f.first() == Some(&"app") && f.get(1) == Some(&srv) {
-            return cols
-                .iter()
-                .map(|c| {
-                    let i = header.iter().position(|h| h == c).unwrap();
-                    f[i].to_string()
-                })
-                .collect();
-        }
-    }
-    panic!("no app/{srv}:\n{out}");
-}
-
 /// The agent connections so far.
 fn agent_conns(w: &World) -> usize {
     w.accepted.get(&addr(AGENT)).map_or(0, Vec::len)
@@ -96,8 +70,8 @@ fn agent_sends_its_string_and_sets_weight_admin_maxconn() {
     w.server(AGENT, ServerMode::Manual);
     // Before any report: INI, health 1 (the agent starts "up").
     assert_eq!(
-        stat(
-            &mut w,
+        w.stats(
+            "app",
             "s1",
             &[
                 "status",
@@ -112,8 +86,8 @@ fn agent_sends_its_string_and_sets_weight_admin_maxconn() {
     let p = answer(&mut w, b"50%\n");
     assert_eq!(w.peers[p].from_engine, b"hello\n");
     assert_eq!(
-        stat(
-            &mut w,
+        w.stats(
+            "app",
             "s1",
             &[
                 "weight",
@@ -129,23 +103,23 @@ fn agent_sends_its_string_and_sets_weight_admin_maxconn() {
     assert_eq!(spread(&mut w, 30), (10, 20));
     answer(&mut w, b"drain\n");
     assert_eq!(
-        stat(&mut w, "s1", &["status", "uweight"]),
+        w.stats("app", "s1", &["status", "uweight"]),
         ["DRAIN (agent)", "50"]
     );
     assert_eq!(spread(&mut w, 4), (0, 4));
     answer(&mut w, b"ready 100% maxconn:3\n");
     assert_eq!(
-        stat(&mut w, "s1", &["status", "weight", "slim"]),
+        w.stats("app", "s1", &["status", "weight", "slim"]),
         ["no check", "100", "3"]
     );
     answer(&mut w, b"maint\n");
-    assert_eq!(stat(&mut w, "s1", &["status"]), ["MAINT"]);
+    assert_eq!(w.stats("app", "s1", &["status"]), ["MAINT"]);
     // The agent still runs during maintenance and may end it.
     answer(&mut w, b"ready\n");
-    assert_eq!(stat(&mut w, "s1", &["status"]), ["no check"]);
+    assert_eq!(w.stats("app", "s1", &["status"]), ["no check"]);
     answer(&mut w, b"garbage 10%x\n");
     assert_eq!(
-        stat(&mut w, "s1", &["agent_status", "last_agt", "weight"]),
+        w.stats("app", "s1", &["agent_status", "last_agt", "weight"]),
         ["CHECKED", "agent reports an error : garbage", "100"]
     );
     w.assert_drained();
@@ -161,8 +135,8 @@ fn agent_down_and_up_move_the_server() {
     w.server(AGENT, ServerMode::Manual);
     answer(&mut w, b"down # going away\n");
     assert_eq!(
-        stat(
-            &mut w,
+        w.stats(
+            "app",
             "s1",
             &[
                 "status",
@@ -190,19 +164,19 @@ fn agent_down_and_up_move_the_server() {
     assert_eq!(spread(&mut w, 4), (0, 4));
     // The health check keeps passing: the agent keeps it down.
     w.advance(700);
-    assert_eq!(stat(&mut w, "s1", &["status"]), ["DOWN (agent)"]);
+    assert_eq!(w.stats("app", "s1", &["status"]), ["DOWN (agent)"]);
     // Connection failures to the agent change nothing.
     w.server(AGENT, ServerMode::Refuse);
     w.advance(450);
     assert_eq!(
-        stat(&mut w, "s1", &["status", "agent_status"]),
+        w.stats("app", "s1", &["status", "agent_status"]),
         ["DOWN (agent)", "L4CON"]
     );
     w.server(AGENT, ServerMode::Manual);
     answer(&mut w, b"UP\n");
     assert_eq!(
-        stat(
-            &mut w,
+        w.stats(
+            "app",
             "s1",
             &["status", "agent_status", "last_agt", "agent_health"]
         ),
@@ -222,7 +196,10 @@ fn agent_down_and_up_move_the_server() {
     let now = w.now;
     assert_eq!(w.engine.cli_request(now, "disable agent app/s1"), "");
     w.advance(700);
-    assert_eq!(stat(&mut w, "s1", &["status", "agent_status"]), ["UP", ""]);
+    assert_eq!(
+        w.stats("app", "s1", &["status", "agent_status"]),
+        ["UP", ""]
+    );
     let before = agent_conns(&w);
     w.advance(1000);
     assert_eq!(agent_conns(&w), before, "a disabled agent is not polled");
@@ -238,7 +215,7 @@ fn agent_failures_leave_the_server_alone() {
     w.server(AGENT, ServerMode::Manual);
     answer(&mut w, b"");
     assert_eq!(
-        stat(&mut w, "s1", &["status", "agent_status", "last_agt"]),
+        w.stats("app", "s1", &["status", "agent_status", "last_agt"]),
         [
             "no check",
             "L7RSP",
@@ -253,18 +230,18 @@ fn agent_failures_leave_the_server_alone() {
     w.server(AGENT, ServerMode::Manual);
     answer(&mut w, b"up");
     assert_eq!(
-        stat(&mut w, "s1", &["agent_status", "last_agt"]),
+        w.stats("app", "s1", &["agent_status", "last_agt"]),
         ["* INI", "Ignoring incomplete line from agent"]
     );
     w.advance(550);
     assert_eq!(
-        stat(&mut w, "s1", &["agent_status", "last_agt"]),
+        w.stats("app", "s1", &["agent_status", "last_agt"]),
         ["L7TOUT", ""]
     );
     answer(&mut w, b"up");
     assert_eq!(
-        stat(
-            &mut w,
+        w.stats(
+            "app",
             "s1",
             &["status", "agent_status", "last_agt", "agent_health"]
         ),
@@ -281,7 +258,7 @@ fn agent_failures_leave_the_server_alone() {
     w.server(S2, ServerMode::Echo);
     w.server(AGENT, ServerMode::Manual);
     w.advance(900);
-    let got = stat(&mut w, "s1", &["status", "agent_status"]);
+    let got = w.stats("app", "s1", &["status", "agent_status"]);
     assert_eq!(got[0], "no check");
     assert_eq!(got[1].trim_start_matches("* "), "L7TOUT");
 }
@@ -354,9 +331,12 @@ fn dynamic_server_agent_waits_for_enable_agent() {
     let p = answer(&mut w, b"down\n");
     assert_eq!(w.peers[p].from_engine, b"hi");
     assert_eq!(
-        stat(&mut w, "s3", &["status", "agent_status"]),
+        w.stats("app", "s3", &["status", "agent_status"]),
         ["DOWN (agent)", "L7STS"]
     );
     answer(&mut w, b"up 50%\n");
-    assert_eq!(stat(&mut w, "s3", &["status", "weight"]), ["no check", "0"]);
+    assert_eq!(
+        w.stats("app", "s3", &["status", "weight"]),
+        ["no check", "0"]
+    );
 }

@@ -632,21 +632,11 @@ fn track_sc0_and_reject_on_conn_rate_like_haproxy() {
     w.fin(b);
     let sb = w.server_peer(S1, 1);
     w.fin(sb);
-    let stat = w.engine.cli_request(now, "show stat");
-    let header: Vec<&str> = stat
-        .lines()
-        .next()
-        .unwrap()
-        .trim_start_matches("# ")
-        .split(',')
-        .collect();
-    let dcon = header.iter().position(|c| *c == "dcon").unwrap();
-    let fe = stat
-        .lines()
-        .find(|l| l.starts_with("app,FRONTEND,"))
-        .unwrap();
-    let cols: Vec<&str> = fe.split(',').collect();
-    assert_eq!(cols[dcon], "1", "dcon counts the rejected connection: {fe}");
+    assert_eq!(
+        w.stat("app", "FRONTEND", "dcon"),
+        "1",
+        "dcon counts the rejected connection"
+    );
     w.assert_drained();
 }
 
@@ -691,24 +681,8 @@ fn bytes_read_with_the_proxy_header_are_counted() {
     w.send(c, b" world");
     assert_eq!(w.peers[c].from_engine, b"hello world");
     w.fin(c);
-    let now = w.now;
-    let stat = w.engine.cli_request(now, "show stat");
-    let header: Vec<&str> = stat
-        .lines()
-        .next()
-        .unwrap()
-        .trim_start_matches("# ")
-        .split(',')
-        .collect();
-    let col = |name: &str| header.iter().position(|c| *c == name).unwrap();
-    for row in ["app,FRONTEND,", "app,BACKEND,"] {
-        let line = stat.lines().find(|l| l.starts_with(row)).unwrap();
-        let cols: Vec<&str> = line.split(',').collect();
-        assert_eq!(
-            (cols[col("bin")], cols[col("bout")]),
-            ("11", "11"),
-            "{line}"
-        );
+    for row in ["FRONTEND", "BACKEND"] {
+        assert_eq!(w.stats("app", row, &["bin", "bout"]), ["11", "11"], "{row}");
     }
     w.assert_drained();
 }
@@ -921,25 +895,10 @@ fn hard_stop_after_ends_a_soft_stop_that_waits_too_long() {
 
 /// The state and last check status of `be/srv` in `show stat`.
 fn srv_state(w: &mut World, be: &str, srv: &str) -> (String, String) {
-    let now = w.now;
-    let out = w.engine.cli_request(now, "show stat");
-    let mut lines = out.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap()
-        .trim_start_matches("# ")
-        .split(',')
-        .collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
-    for l in lines {
-        let f: Vec<&str> = l.split(',').collect();
-        if f.first() == Some(&be) && f.get(1) == Some(&srv) {
-            // The `* ` of a check in progress is checked apart.
-            let st = f[col("check_status")].trim_start_matches("* ");
-            return (f[col("status")].to_string(), st.to_string());
-        }
-    }
-    panic!("no {be}/{srv} in show stat:\n{out}");
+    let f = w.stats(be, srv, &["status", "check_status"]);
+    // The `* ` of a check in progress is checked apart.
+    let st = f[1].trim_start_matches("* ");
+    (f[0].clone(), st.to_string())
 }
 
 /// `option tcp-check` scripts, `option redis-check`, `check port`: the

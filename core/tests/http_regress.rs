@@ -71,24 +71,6 @@ fn a_client_closing_between_requests_gets_a_clean_close() {
     w.assert_drained();
 }
 
-/// The `show stat` field `name` of row `px,sv`.
-fn stat(w: &mut World, px: &str, sv: &str, name: &str) -> String {
-    let now = w.now;
-    let out = w.engine.cli_request(now, "show stat");
-    let mut lines = out.lines();
-    let cols: Vec<&str> = lines
-        .next()
-        .unwrap()
-        .trim_start_matches("# ")
-        .split(',')
-        .collect();
-    let i = cols.iter().position(|c| *c == name).unwrap();
-    let row = lines
-        .find(|l| l.starts_with(&format!("{px},{sv},")))
-        .unwrap();
-    row.split(',').nth(i).unwrap().to_string()
-}
-
 /// Regression: `show stat` printed `reuse` 0 and counted reused idle
 /// connections as `connect`ions.
 #[test]
@@ -105,11 +87,11 @@ fn show_stat_tells_reused_connections_from_new_ones() {
         w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
     }
     assert_eq!(w.accepted.values().map(Vec::len).sum::<usize>(), 1);
-    assert_eq!(stat(&mut w, "be", "s1", "connect"), "1");
-    assert_eq!(stat(&mut w, "be", "s1", "reuse"), "2");
-    assert_eq!(stat(&mut w, "be", "s1", "stot"), "3");
-    assert_eq!(stat(&mut w, "be", "BACKEND", "connect"), "1");
-    assert_eq!(stat(&mut w, "be", "BACKEND", "reuse"), "2");
+    assert_eq!(w.stat("be", "s1", "connect"), "1");
+    assert_eq!(w.stat("be", "s1", "reuse"), "2");
+    assert_eq!(w.stat("be", "s1", "stot"), "3");
+    assert_eq!(w.stat("be", "BACKEND", "connect"), "1");
+    assert_eq!(w.stat("be", "BACKEND", "reuse"), "2");
     w.fin(c);
     w.advance(6000);
     w.assert_drained();
@@ -216,14 +198,14 @@ fn request_timeouts_and_bad_responses_are_counted_like_haproxy() {
     w.advance(500);
     assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 408 "));
     w.fin(c);
-    assert_eq!(stat(&mut w, "fe", "FRONTEND", "ereq"), "1");
+    assert_eq!(w.stat("fe", "FRONTEND", "ereq"), "1");
     let c = w.connect(FE);
     w.send(c, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     let s = w.server_peer(S1, 0);
     w.fin(s);
     assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 502 "));
-    assert_eq!(stat(&mut w, "be", "s1", "eresp"), "1");
-    assert_eq!(stat(&mut w, "be", "BACKEND", "eresp"), "1");
+    assert_eq!(w.stat("be", "s1", "eresp"), "1");
+    assert_eq!(w.stat("be", "BACKEND", "eresp"), "1");
     w.assert_drained();
 }
 
@@ -242,36 +224,36 @@ fn show_stat_counts_requests_and_denied_ones() {
     w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
     w.send(c, b"GET /deny HTTP/1.1\r\nHost: a\r\n\r\n");
     assert!(text(&w.peers[c].from_engine).contains("HTTP/1.1 403 "));
-    assert_eq!(stat(&mut w, "fe", "FRONTEND", "req_tot"), "2");
-    assert_eq!(stat(&mut w, "fe", "FRONTEND", "dreq"), "1");
+    assert_eq!(w.stat("fe", "FRONTEND", "req_tot"), "2");
+    assert_eq!(w.stat("fe", "FRONTEND", "dreq"), "1");
     // Responses by class: the frontend saw both, the backend and the
     // server only the one that went there.
-    assert_eq!(stat(&mut w, "fe", "FRONTEND", "hrsp_2xx"), "1");
-    assert_eq!(stat(&mut w, "fe", "FRONTEND", "hrsp_4xx"), "1");
-    assert_eq!(stat(&mut w, "be", "BACKEND", "hrsp_2xx"), "1");
-    assert_eq!(stat(&mut w, "be", "BACKEND", "hrsp_4xx"), "0");
-    assert_eq!(stat(&mut w, "be", "BACKEND", "req_tot"), "1");
-    assert_eq!(stat(&mut w, "be", "s1", "hrsp_2xx"), "1");
-    assert_eq!(stat(&mut w, "be", "s1", "req_tot"), "1");
+    assert_eq!(w.stat("fe", "FRONTEND", "hrsp_2xx"), "1");
+    assert_eq!(w.stat("fe", "FRONTEND", "hrsp_4xx"), "1");
+    assert_eq!(w.stat("be", "BACKEND", "hrsp_2xx"), "1");
+    assert_eq!(w.stat("be", "BACKEND", "hrsp_4xx"), "0");
+    assert_eq!(w.stat("be", "BACKEND", "req_tot"), "1");
+    assert_eq!(w.stat("be", "s1", "hrsp_2xx"), "1");
+    assert_eq!(w.stat("be", "s1", "req_tot"), "1");
     // Rates over the last second, and their peaks.
-    assert_eq!(stat(&mut w, "fe", "FRONTEND", "req_rate"), "2");
-    assert_eq!(stat(&mut w, "fe", "FRONTEND", "conn_rate"), "1");
-    assert_eq!(stat(&mut w, "be", "BACKEND", "rate"), "1");
-    assert_eq!(stat(&mut w, "be", "s1", "rate"), "1");
+    assert_eq!(w.stat("fe", "FRONTEND", "req_rate"), "2");
+    assert_eq!(w.stat("fe", "FRONTEND", "conn_rate"), "1");
+    assert_eq!(w.stat("be", "BACKEND", "rate"), "1");
+    assert_eq!(w.stat("be", "s1", "rate"), "1");
     // A server that dies in the middle of a body: a server abort.
     let c2 = w.connect(FE);
     w.send(c2, b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n");
     let s2 = w.server_peer(S1, 1);
     w.send(s2, b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc");
     w.rst(s2);
-    assert_eq!(stat(&mut w, "be", "BACKEND", "srv_abrt"), "1");
-    assert_eq!(stat(&mut w, "be", "s1", "srv_abrt"), "1");
-    assert_eq!(stat(&mut w, "be", "s1", "cli_abrt"), "0");
+    assert_eq!(w.stat("be", "BACKEND", "srv_abrt"), "1");
+    assert_eq!(w.stat("be", "s1", "srv_abrt"), "1");
+    assert_eq!(w.stat("be", "s1", "cli_abrt"), "0");
     w.fin(c);
     w.advance(6000);
-    assert_eq!(stat(&mut w, "fe", "FRONTEND", "req_rate"), "0");
-    assert_eq!(stat(&mut w, "fe", "FRONTEND", "req_rate_max"), "3");
-    assert_eq!(stat(&mut w, "be", "s1", "rate_max"), "2");
+    assert_eq!(w.stat("fe", "FRONTEND", "req_rate"), "0");
+    assert_eq!(w.stat("fe", "FRONTEND", "req_rate_max"), "3");
+    assert_eq!(w.stat("be", "s1", "rate_max"), "2");
     w.assert_drained();
 }
 
@@ -352,8 +334,8 @@ fn bad_requests_count_in_req_tot_and_ereq() {
         assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 4"));
         w.fin(c);
     }
-    assert_eq!(stat(&mut w, "fe", "FRONTEND", "req_tot"), "3");
-    assert_eq!(stat(&mut w, "fe", "FRONTEND", "ereq"), "3");
+    assert_eq!(w.stat("fe", "FRONTEND", "req_tot"), "3");
+    assert_eq!(w.stat("fe", "FRONTEND", "ereq"), "3");
     w.assert_drained();
 }
 

@@ -26,24 +26,6 @@ fn cfg(mode: &str, proxies: &str) -> String {
     )
 }
 
-/// The `show stat` field `name` of row `px,sv`.
-fn stat(w: &mut World, px: &str, sv: &str, name: &str) -> String {
-    let now = w.now;
-    let out = w.engine.cli_request(now, "show stat");
-    let mut lines = out.lines();
-    let cols: Vec<&str> = lines
-        .next()
-        .unwrap()
-        .trim_start_matches("# ")
-        .split(',')
-        .collect();
-    let i = cols.iter().position(|c| *c == name).unwrap();
-    let row = lines
-        .find(|l| l.starts_with(&format!("{px},{sv},")))
-        .unwrap();
-    row.split(',').nth(i).unwrap().to_string()
-}
-
 /// Regression (issue 18): a backend's `http-request deny` let the request
 /// through, and its `set-header` was skipped.
 #[test]
@@ -89,8 +71,8 @@ fn backend_http_request_rules_run_after_the_frontend_ones() {
         "{logs:?}"
     );
     // Counted on the frontend and, once chosen, on the backend.
-    assert_eq!(stat(&mut w, "fe", "FRONTEND", "dreq"), "2");
-    assert_eq!(stat(&mut w, "be", "BACKEND", "dreq"), "2");
+    assert_eq!(w.stat("fe", "FRONTEND", "dreq"), "2");
+    assert_eq!(w.stat("be", "BACKEND", "dreq"), "2");
     w.fin(c);
     w.advance(6000);
     w.assert_drained();
@@ -111,8 +93,8 @@ fn a_frontend_deny_counts_on_the_frontend_only() {
     let c = w.connect(FE);
     w.send(c, b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n");
     assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 403 "));
-    assert_eq!(stat(&mut w, "fe", "FRONTEND", "dreq"), "1");
-    assert_eq!(stat(&mut w, "be", "BACKEND", "dreq"), "0");
+    assert_eq!(w.stat("fe", "FRONTEND", "dreq"), "1");
+    assert_eq!(w.stat("be", "BACKEND", "dreq"), "0");
     let log = w.log_texts().pop().unwrap();
     assert!(log.contains(" fe fe/<NOSRV> "), "{log}");
     w.fin(c);
@@ -144,7 +126,7 @@ fn tcp_content_rules_wait_for_their_data_then_decide() {
         log.contains(" fe fe/<NOSRV> ") && log.contains(" PR "),
         "{log}"
     );
-    assert_eq!(stat(&mut w, "fe", "FRONTEND", "dreq"), "1");
+    assert_eq!(w.stat("fe", "FRONTEND", "dreq"), "1");
     // Accepted: every byte reaches the server.
     let c = w.connect(FE);
     w.send(c, b"he");
@@ -299,9 +281,9 @@ fn tcp_response_reject_closes_both_sides() {
     assert_eq!(w.peers[c].closed_by_engine, Some(CloseHow::Drain));
     let log = w.log_texts().pop().unwrap();
     assert!(log.contains(" fe be/s1 ") && log.contains(" PD "), "{log}");
-    assert_eq!(stat(&mut w, "fe", "FRONTEND", "dresp"), "1");
-    assert_eq!(stat(&mut w, "be", "BACKEND", "dresp"), "1");
-    assert_eq!(stat(&mut w, "be", "s1", "dresp"), "1");
+    assert_eq!(w.stat("fe", "FRONTEND", "dresp"), "1");
+    assert_eq!(w.stat("be", "BACKEND", "dresp"), "1");
+    assert_eq!(w.stat("be", "s1", "dresp"), "1");
     w.advance(100);
     w.assert_drained();
 }
@@ -333,7 +315,7 @@ fn tarpit_holds_the_answer() {
         log.contains(" -1/400/-1/-1/400 "),
         "Tw is the wait, no TR: {log}"
     );
-    assert_eq!(stat(&mut w, "be", "BACKEND", "dreq"), "1");
+    assert_eq!(w.stat("be", "BACKEND", "dreq"), "1");
     w.advance(100);
     w.assert_drained();
 }

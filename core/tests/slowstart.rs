@@ -27,27 +27,6 @@ fn world(balance: &str, s1_opts: &str) -> World {
     w
 }
 
-/// Column `name` of the `show stat` row of `svname` in `app`.
-fn stat(w: &mut World, svname: &str, name: &str) -> String {
-    let now = w.now;
-    let out = w.engine.cli_request(now, "show stat");
-    let mut lines = out.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap()
-        .trim_start_matches("# ")
-        .split(',')
-        .collect();
-    let col = header.iter().position(|h| *h == name).unwrap();
-    for l in lines {
-        let f: Vec<&str> = l.split(',').collect();
-        if f.first() == Some(&"app") && f.get(1) == Some(&svname) {
-            return f[col].to_string();
-        }
-    }
-    panic!("no app/{svname} in show stat:\n{out}");
-}
-
 /// Takes s1 through maintenance and back: its warm-up starts now.
 fn bounce_s1(w: &mut World) {
     let now = w.now;
@@ -58,9 +37,9 @@ fn bounce_s1(w: &mut World) {
 /// `(weight, throttle)` of s1 and the backend's weight.
 fn weights(w: &mut World) -> (String, String, String) {
     (
-        stat(w, "s1", "weight"),
-        stat(w, "s1", "throttle"),
-        stat(w, "BACKEND", "weight"),
+        w.stat("app", "s1", "weight"),
+        w.stat("app", "s1", "throttle"),
+        w.stat("app", "BACKEND", "weight"),
     )
 }
 
@@ -89,14 +68,14 @@ fn weight_and_throttle_ramp_second_by_second() {
     assert_eq!(weights(&mut w), t("30", "93", "62"));
     w.advance(1000);
     assert_eq!(weights(&mut w), t("32", "", "64"), "full after slowstart");
-    assert_eq!(stat(&mut w, "s1", "slim"), "20", "slim stays maxconn");
+    assert_eq!(w.stat("app", "s1", "slim"), "20", "slim stays maxconn");
     // Back into maintenance in the middle of a warm-up, then out again:
     // the warm-up starts over.
     bounce_s1(&mut w);
     w.advance(2000);
     let now = w.now;
     w.engine.cli_request(now, "disable server app/s1");
-    assert_eq!(stat(&mut w, "s1", "throttle"), "");
+    assert_eq!(w.stat("app", "s1", "throttle"), "");
     w.advance(5000);
     bounce_s1(&mut w);
     assert_eq!(weights(&mut w), t("2", "6", "34"));
@@ -105,12 +84,12 @@ fn weight_and_throttle_ramp_second_by_second() {
 
 /// Picks for `n` connections, each closed at once: how many went to s1.
 fn s1_share(w: &mut World, n: usize) -> usize {
-    let before: u64 = stat(w, "s1", "stot").parse().unwrap();
+    let before: u64 = w.stat("app", "s1", "stot").parse().unwrap();
     for _ in 0..n {
         let c = w.connect(FE);
         w.fin(c);
     }
-    let after: u64 = stat(w, "s1", "stot").parse().unwrap();
+    let after: u64 = w.stat("app", "s1", "stot").parse().unwrap();
     (after - before) as usize
 }
 
@@ -133,7 +112,7 @@ fn roundrobin_follows_the_ramp() {
 /// Holds `n` connections open; returns them with the count on s1.
 fn hold(w: &mut World, n: usize) -> (Vec<usize>, u64) {
     let cs: Vec<usize> = (0..n).map(|_| w.connect(FE)).collect();
-    let s1 = stat(w, "s1", "scur").parse().unwrap();
+    let s1 = w.stat("app", "s1", "scur").parse().unwrap();
     (cs, s1)
 }
 
@@ -188,11 +167,11 @@ fn static_algorithms_do_not_ramp_the_weight() {
     // a static-rr server is at its full weight at once.
     let mut w = world("static-rr", "");
     bounce_s1(&mut w);
-    assert_eq!(stat(&mut w, "s1", "weight"), "32");
-    assert_eq!(stat(&mut w, "s1", "throttle"), "100");
+    assert_eq!(w.stat("app", "s1", "weight"), "32");
+    assert_eq!(w.stat("app", "s1", "throttle"), "100");
     assert_eq!(s1_share(&mut w, 20), 10);
     w.advance(10_000);
-    assert_eq!(stat(&mut w, "s1", "throttle"), "");
+    assert_eq!(w.stat("app", "s1", "throttle"), "");
     w.assert_drained();
 }
 
@@ -202,15 +181,15 @@ fn a_health_check_coming_up_starts_the_warm_up() {
     w.server(S1, ServerMode::Refuse);
     w.server(S2, ServerMode::Echo);
     w.advance(1500);
-    assert_eq!(stat(&mut w, "s1", "status"), "DOWN");
+    assert_eq!(w.stat("app", "s1", "status"), "DOWN");
     w.server(S1, ServerMode::Echo);
     w.advance(1000);
-    assert_eq!(stat(&mut w, "s1", "status"), "UP");
-    let thr: u32 = stat(&mut w, "s1", "throttle").parse().unwrap();
+    assert_eq!(w.stat("app", "s1", "status"), "UP");
+    let thr: u32 = w.stat("app", "s1", "throttle").parse().unwrap();
     assert!(thr < 20, "warming up: {thr}");
     w.advance(10_000);
-    assert_eq!(stat(&mut w, "s1", "throttle"), "");
-    assert_eq!(stat(&mut w, "s1", "weight"), "32");
+    assert_eq!(w.stat("app", "s1", "throttle"), "");
+    assert_eq!(w.stat("app", "s1", "weight"), "32");
     w.assert_drained();
 }
 
@@ -333,8 +312,8 @@ fn minconn_grows_to_maxconn_with_the_backend_load() {
         if [1, 2, 3, 5, 6, 10, 20, 25].contains(&k) {
             seen.push((
                 k,
-                stat(&mut w, "s1", "scur").parse::<u32>().unwrap(),
-                stat(&mut w, "s2", "scur").parse::<u32>().unwrap(),
+                w.stat("app", "s1", "scur").parse::<u32>().unwrap(),
+                w.stat("app", "s2", "scur").parse::<u32>().unwrap(),
             ));
         }
     }

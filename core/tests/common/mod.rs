@@ -351,6 +351,36 @@ impl World {
         self.logs.iter().map(|l| l.text.clone()).collect()
     }
 
+    /// The `show stat` columns `names` of row `px,sv` (HAProxy's CSV: a
+    /// `# ` header naming the columns, one row per proxy and server).
+    pub fn stats(&mut self, px: &str, sv: &str, names: &[&str]) -> Vec<String> {
+        let now = self.now;
+        let out = self.engine.cli_request(now, "show stat");
+        let mut lines = out.lines();
+        let header: Vec<&str> = lines
+            .next()
+            .unwrap()
+            .trim_start_matches("# ")
+            .split(',')
+            .collect();
+        let row: Vec<&str> = lines
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .find(|f| f.first() == Some(&px) && f.get(1) == Some(&sv))
+            .unwrap_or_else(|| panic!("no {px}/{sv} in show stat:\n{out}"));
+        names
+            .iter()
+            .map(|n| {
+                let i = header.iter().position(|h| h == n);
+                row[i.unwrap_or_else(|| panic!("no column {n}"))].to_string()
+            })
+            .collect()
+    }
+
+    /// The `show stat` column `name` of row `px,sv`.
+    pub fn stat(&mut self, px: &str, sv: &str, name: &str) -> String {
+        self.stats(px, sv, &[name]).remove(0)
+    }
+
     /// Asserts that nothing is left: no connection, session, stream or buffer.
     pub fn assert_drained(&self) {
         self.driver.assert_drained();
