@@ -38,6 +38,33 @@ frontend fe
     )
 }
 
+/// `nbthread 2`, a frontend `fe` (its extra lines `fe_lines`) on `fe_port`
+/// and a backend `be` with one server `s1` on `srv_port` (`srv_opts` after it).
+fn fe_be(
+    sock: &std::path::Path,
+    fe_port: u16,
+    fe_lines: &str,
+    srv_port: u16,
+    srv_opts: &str,
+) -> String {
+    format!(
+        "{}\
+defaults
+    mode http
+    log global
+    timeout client 5s
+    timeout server 5s
+    timeout connect 1s
+frontend fe
+    bind 127.0.0.1:{fe_port}
+{fe_lines}    default_backend be
+backend be
+    server s1 127.0.0.1:{srv_port} {srv_opts}
+",
+        global_section(sock, "    nbthread 2")
+    )
+}
+
 /// One request on a fresh connection; the body of the answer.
 fn one_request(port: u16) -> Result<String, String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
@@ -206,27 +233,11 @@ fn health_checks_run_on_thread_0_and_every_thread_follows() {
     let dir = TempDir::new("threadschk");
     let ports = free_ports(2);
     let sock = dir.join("c.sock");
-    let cfg = format!(
-        "{}\
-defaults
-    mode http
-    log global
-    timeout client 5s
-    timeout server 5s
-    timeout connect 1s
-frontend fe
-    bind 127.0.0.1:{}
-    http-after-response set-header x-thread %[thread]
-    http-after-response set-header x-srv %[srv_name]
-    http-request return status 200 content-type text/plain lf-string \"thread=%[thread]\" if {{ path /t }}
-    default_backend be
-backend be
-    server s1 127.0.0.1:{} check inter 100ms fall 2 rise 2
-",
-        global_section(&sock, "    nbthread 2"),
-        ports[0],
-        ports[1]
-    );
+    let cfg = fe_be(&sock, ports[0], concat!(
+            "    http-after-response set-header x-thread %[thread]\n",
+            "    http-after-response set-header x-srv %[srv_name]\n",
+            "    http-request return status 200 content-type text/plain lf-string \"thread=%[thread]\" if { path /t }\n",
+        ), ports[1], "check inter 100ms fall 2 rise 2");
     let s = Sluice::start(&dir, "c", &cfg, sock, &[]);
     assert!(!s.log().contains("running 1 thread"), "{}", s.log());
     assert_eq!(s.info("Nbthread"), "2");
@@ -283,24 +294,7 @@ fn a_server_maxconn_keeps_one_thread_and_says_why() {
     let dir = TempDir::new("threadsmax");
     let ports = free_ports(2);
     let sock = dir.join("m.sock");
-    let cfg = format!(
-        "{}\
-defaults
-    mode http
-    timeout client 5s
-    timeout server 5s
-    timeout connect 5s
-frontend fe
-    bind 127.0.0.1:{}
-    http-request return status 200 content-type text/plain lf-string \"thread=%[thread]\" if {{ path /t }}
-    default_backend be
-backend be
-    server s1 127.0.0.1:{} maxconn 10
-",
-        global_section(&sock, "    nbthread 2"),
-        ports[0],
-        ports[1]
-    );
+    let cfg = fe_be(&sock, ports[0], "    http-request return status 200 content-type text/plain lf-string \"thread=%[thread]\" if { path /t }\n", ports[1], "maxconn 10");
     let s = Sluice::start(&dir, "m", &cfg, sock, &[]);
     assert!(
         s.log().contains(
@@ -323,23 +317,7 @@ fn state_changing_commands_are_refused_with_threads() {
     let dir = TempDir::new("threadscli");
     let ports = free_ports(2);
     let sock = dir.join("a.sock");
-    let cfg = format!(
-        "{}\
-defaults
-    mode http
-    timeout client 5s
-    timeout server 5s
-    timeout connect 5s
-frontend fe
-    bind 127.0.0.1:{}
-    default_backend be
-backend be
-    server s1 127.0.0.1:{}
-",
-        global_section(&sock, "    nbthread 2"),
-        ports[0],
-        ports[1]
-    );
+    let cfg = fe_be(&sock, ports[0], "", ports[1], "");
     let s = Sluice::start(&dir, "a", &cfg, sock, &[]);
     assert!(
         s.log()
