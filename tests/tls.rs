@@ -1323,3 +1323,289 @@ frontend fe\n    bind 127.0.0.1:{tls} ssl crt {certs}\n    bind 127.0.0.1:{plain
     assert!(got[1][1].contains(" x.b.test/TLSv1.2/"), "{}", got[1][1]);
     assert!(got[1][2].ends_with(" 0/-/-/-/0 -/-/-"), "{}", got[1][2]);
 }
+
+/// An OCSP response for `leaf` (a PEM file with its key) from CA `ca`,
+/// signed by the CA itself, valid for `valid` (`openssl ocsp` options:
+/// `-ndays 1`): `good`, or `revoked`.
+fn make_ocsp(dir: &TempDir, ca: &str, leaf: &str, out: &str, revoked: bool, valid: [&str; 2]) {
+    let d = dir.path();
+    let crt = format!("{out}.leaf.tmp");
+    openssl(d, &["x509", "-in", leaf, "-out", &crt]);
+    let serial = Command::new("openssl")
+        .args(["x509", "-noout", "-serial", "-in", &crt])
+        .current_dir(d)
+        .output()
+        .expect("openssl runs");
+    let serial = String::from_utf8_lossy(&serial.stdout);
+    let serial = serial.trim().trim_start_matches("serial=");
+    let index = format!("{out}.index.tmp");
+    let line = if revoked {
+        format!("R\t491231235959Z\t261201000000Z\t{serial}\tunknown\t/CN=x\n")
+    } else {
+        format!("V\t491231235959Z\t\t{serial}\tunknown\t/CN=x\n")
+    };
+    write_file(&dir.join(&index), &line);
+    let req = format!("{out}.req.tmp");
+    let ca_pem = format!("{ca}.pem");
+    openssl(
+        d,
+        &[
+            "ocsp",
+            "-issuer",
+            &ca_pem,
+            "-cert",
+            &crt,
+            "-reqout",
+            &req,
+            "-no_nonce",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "ocsp",
+            "-index",
+            &index,
+            "-rsigner",
+            &ca_pem,
+            "-rkey",
+            &format!("{ca}.key"),
+            "-CA",
+            &ca_pem,
+            "-reqin",
+            &req,
+            "-respout",
+            out,
+            valid[0],
+            valid[1],
+        ],
+    );
+    for f in [crt, index, req] {
+        let _ = std::fs::remove_file(dir.join(&f));
+    }
+}
+
+/// What `openssl s_client -status` saw of a stapled response: its cert
+/// status line, or `none`.
+fn stapled(port: u16, tls12: bool) -> String {
+    let mut args = vec!["-status", "-servername", "a.test"];
+    if tls12 {
+        args.push("-tls1_2");
+    }
+    let out = s_client(port, &args);
+    if out.contains("OCSP response: no response sent") {
+        return "none".into();
+    }
+    out.lines()
+        .find(|l| l.trim_start().starts_with("Cert Status:"))
+        .map(|l| l.trim().to_string())
+        .unwrap_or_else(|| format!("? {out}"))
+}
+
+/// OCSP stapling from `<crt>.ocsp`, side by side with HAProxy 2.6 on the
+/// same files: a valid response is stapled (TLS 1.3 and 1.2), the issuer
+/// found in the chain or in `<crt>.issuer`; a response for another
+/// certificate or one that does not parse is ignored with HAProxy's
+/// warning; without an issuer the configuration is refused with its
+/// message; `show ssl ocsp-response [id]`, `show ssl cert` (OCSP Response
+/// Key, `FILE.ocsp`) and `set ssl ocsp-response` answer the same text,
+/// and the updated (revoked) response is stapled from the next handshake.
+#[test]
+fn ocsp_stapling_side_by_side() {
+    const T: &str = "ocsp_stapling_side_by_side";
+    if !tools_or_skip(T, &["openssl"]) || !haproxy_or_skip(T) {
+        return;
+    }
+    let dir = TempDir::new(T);
+    let d = dir.path();
+    make_ca(d, "ca");
+    make_leaf(d, "ca", &dir.join("leaf.pem"), &["a.test"], "ec");
+    make_leaf(d, "ca", &dir.join("other.pem"), &["o.test"], "ec");
+    let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+    let chain = [read("leaf.pem"), read("ca.pem")].concat();
+    // good: leaf + chain; mism: a response for another certificate;
+    // issuer: the leaf alone with `.issuer`; garbage: not DER. As in
+    // HAProxy, responses are kept by certificate ID: the first file of an
+    // ID decides its response, which every file of that ID staples (so
+    // mism and garbage, the same leaf as good, staple good's response
+    // after warning about their own).
+    for f in ["good.pem", "mism.pem", "garbage.pem"] {
+        std::fs::write(dir.join(f), &chain).unwrap();
+    }
+    std::fs::write(dir.join("issuer.pem"), read("leaf.pem")).unwrap();
+    std::fs::write(dir.join("issuer.pem.issuer"), read("ca.pem")).unwrap();
+    let day = ["-ndays", "1"];
+    make_ocsp(&dir, "ca", "leaf.pem", "good.pem.ocsp", false, day);
+    make_ocsp(&dir, "ca", "leaf.pem", "issuer.pem.ocsp", false, day);
+    make_ocsp(&dir, "ca", "other.pem", "mism.pem.ocsp", false, day);
+    make_ocsp(&dir, "ca", "leaf.pem", "revoked.der", true, day);
+    // soon: valid for 4 more minutes, less than the 5 minutes before its
+    // nextUpdate when HAProxy stops stapling: loads, never stapled.
+    std::fs::write(
+        dir.join("soon.pem"),
+        [read("other.pem"), read("ca.pem")].concat(),
+    )
+    .unwrap();
+    make_ocsp(
+        &dir,
+        "ca",
+        "other.pem",
+        "soon.pem.ocsp",
+        false,
+        ["-nmin", "4"],
+    );
+    std::fs::write(dir.join("garbage.pem.ocsp"), b"garbage\n").unwrap();
+    let good = std::fs::read(dir.join("good.pem.ocsp")).unwrap();
+    let revoked = std::fs::read(dir.join("revoked.der")).unwrap();
+
+    // No issuer anywhere: refused by both; `ssl-load-extra-files` decides
+    // which files next to the certificate count. (global line, file,
+    // what `-c` says).
+    std::fs::write(dir.join("noissuer.pem"), read("leaf.pem")).unwrap();
+    std::fs::write(dir.join("noissuer.pem.ocsp"), &good).unwrap();
+    let refused = "is present and activates OCSP but it is impossible to compute the OCSP certificate ID (maybe the issuer could not be found)'.";
+    let bad_arg = "'ssl-load-extra-files' expects one or multiple arguments (none, all, bundle, sctl, ocsp, issuer).";
+    let cases = [
+        ("", "noissuer", Some(refused)),
+        ("ssl-load-extra-files none", "noissuer", None),
+        ("ssl-load-extra-files all", "issuer", None),
+        ("ssl-load-extra-files ocsp issuer", "issuer", None),
+        ("ssl-load-extra-files ocsp", "issuer", Some(refused)),
+        ("ssl-load-extra-files issuer key sctl", "noissuer", None),
+        (
+            "ssl-load-extra-files none ocsp",
+            "good",
+            Some("'none' and 'all' can be only used alone"),
+        ),
+        ("ssl-load-extra-files foo", "good", Some(bad_arg)),
+        ("ssl-load-extra-files", "good", Some(bad_arg)),
+    ];
+    for (global, file, want) in cases {
+        let check_cfg = format!(
+            "global\n    {global}\ndefaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
+frontend fe\n    bind 127.0.0.1:{} ssl crt {}\n",
+            free_ports(1)[0],
+            dir.join(&format!("{file}.pem")).display()
+        );
+        let cpath = dir.join("check.cfg");
+        write_file(&cpath, &check_cfg);
+        for bin in [haproxy_bin().unwrap(), proxy_mio().to_str().unwrap()] {
+            let out = Command::new(bin)
+                .arg("-c")
+                .arg("-f")
+                .arg(&cpath)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stderr).into_owned()
+                + &String::from_utf8_lossy(&out.stdout);
+            match want {
+                Some(m) => assert!(
+                    !out.status.success() && text.contains(m),
+                    "{bin} {global}: {text}"
+                ),
+                None => assert!(out.status.success(), "{bin} {global}: {text}"),
+            }
+        }
+    }
+
+    let cfg = |tag: &str, ports: &[u16]| {
+        let mut c = format!(
+            "{}defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\nfrontend fe\n",
+            global_section(&dir.join(&format!("{tag}.sock")), "")
+        );
+        for (p, f) in ports
+            .iter()
+            .zip(["good", "issuer", "mism", "garbage", "soon"])
+        {
+            c.push_str(&format!(
+                "    bind 127.0.0.1:{p} ssl crt {}\n",
+                dir.join(&format!("{f}.pem")).display()
+            ));
+        }
+        c.push_str("    http-request return status 200 content-type text/plain string ok\n");
+        c
+    };
+    let good_pem = dir.join("good.pem").display().to_string();
+    let run = |ports: &[u16], cli: &dyn Fn(&str) -> String, log: &dyn Fn() -> String| {
+        let mut seen = Vec::new();
+        for w in [
+            "Loading: OCSP single response: Certificate ID does not match certificate and issuer. Content will be ignored.",
+            "Loading: Unable to parse OCSP response. Content will be ignored.",
+        ] {
+            seen.push(format!("warned {w}: {}", log().contains(w)));
+        }
+        for (p, name) in ports
+            .iter()
+            .zip(["good", "issuer", "mism", "garbage", "soon"])
+        {
+            seen.push(format!("{name} tls1.3: {}", stapled(*p, false)));
+            seen.push(format!("{name} tls1.2: {}", stapled(*p, true)));
+        }
+        let list = cli("show ssl ocsp-response");
+        seen.push(list.clone());
+        let key = list
+            .lines()
+            .find_map(|l| l.strip_prefix("Certificate ID key : "))
+            .unwrap_or("none")
+            .to_string();
+        // OpenSSL prints the responder's certificates after the
+        // signature; Sluice does not (docs/tls.md).
+        let upto_certs = |s: String| {
+            let s = s.split("Certificate:\n").next().unwrap_or("");
+            s.trim_end().to_string()
+        };
+        seen.push(upto_certs(cli(&format!("show ssl ocsp-response {key}"))));
+        seen.push(upto_certs(cli(&format!("show ssl cert {good_pem}.ocsp"))));
+        seen.push(cli(&format!("show ssl cert {good_pem}")));
+        seen.push(cli("show ssl ocsp-response 00"));
+        seen.push(cli("set ssl ocsp-response !!"));
+        let b64 = |b: &[u8]| {
+            let out = Command::new("base64")
+                .arg("-w0")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .and_then(|mut c| {
+                    use std::io::Write;
+                    c.stdin.take().unwrap().write_all(b)?;
+                    c.wait_with_output()
+                })
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        seen.push(cli(&format!("set ssl ocsp-response {}", b64(b"garbage"))));
+        seen.push(cli(&format!("set ssl ocsp-response {}", b64(&revoked))));
+        seen.push(format!("good after update: {}", stapled(ports[0], false)));
+        seen.push(format!("issuer after update: {}", stapled(ports[1], true)));
+        seen.push(upto_certs(cli(&format!("show ssl ocsp-response {key}"))));
+        seen
+    };
+    let hp = free_ports(5);
+    let ha = HaRun::start(&dir, "ha", &cfg("ha", &hp));
+    let theirs = run(&hp, &|c| ha.cli(c), &|| ha.proc.output());
+    let sp = free_ports(5);
+    let s = Sluice::start(&dir, "sl", &cfg("sl", &sp), dir.join("sl.sock"), &[]);
+    let ours = run(&sp, &|c| s.cli(c), &|| s.log());
+    assert_eq!(ours, theirs);
+    // What the comparison rests on.
+    assert!(
+        ours.contains(&"good tls1.3: Cert Status: good".to_string()),
+        "{ours:#?}"
+    );
+    assert!(
+        ours.contains(&"issuer tls1.2: Cert Status: good".to_string()),
+        "{ours:#?}"
+    );
+    assert!(
+        ours.contains(&"mism tls1.3: Cert Status: good".to_string()),
+        "{ours:#?}"
+    );
+    assert!(ours.contains(&"soon tls1.3: none".to_string()), "{ours:#?}");
+    assert!(
+        ours.contains(&"good after update: Cert Status: revoked".to_string()),
+        "{ours:#?}"
+    );
+    assert!(ours
+        .iter()
+        .any(|l| l.starts_with("warned Loading: Unable") && l.ends_with("true")));
+}

@@ -475,7 +475,11 @@ pub fn check(args: &Args, cfg: &Config) -> Result<(), StartupError> {
             "[ALERT] {e}\n[ALERT] Fatal errors found in configuration."
         ))
     })?;
-    build_engine(args, cfg, 0, 0, Time::ZERO, (0, 1))
+    // The wall clock: OCSP responses are checked against it.
+    let epoch_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    build_engine(args, cfg, 0, epoch_ms, Time::ZERO, (0, 1))
         .map(|_| ())
         .map_err(|e| {
             StartupError(format!(
@@ -508,7 +512,16 @@ fn build_engine(
         nbthread,
         ..EngineOptions::default()
     };
-    Engine::from_config(now, cfg, opts, &resolve)
+    let mut built = Engine::from_config(now, cfg, opts, &resolve);
+    if let Ok(engine) = &mut built {
+        // Printed once, by the first thread (and by `-c`).
+        for w in engine.take_start_warnings() {
+            if thread == 0 && !args.quiet {
+                say(&format!("[WARNING] {w}"));
+            }
+        }
+    }
+    built
 }
 
 /// What TLS needs from the world: the crypto provider and the files the
@@ -521,6 +534,15 @@ fn build_engine(
 fn tls_env(cfg: &Config) -> sluice_core::conn::tls::TlsEnv {
     use sluice_core::conn::tls::{TlsEnv, TlsFiles};
     let mut files = TlsFiles::default();
+    // `<crt>.ocsp` and `<crt>.issuer` when they are there.
+    let extras = |files: &mut TlsFiles, crt: &str| {
+        for x in sluice_core::conn::tls::CRT_EXTRAS {
+            let f = format!("{crt}{x}");
+            if std::fs::metadata(&f).is_ok_and(|m| m.is_file()) {
+                files.files.insert(f.clone(), read_small(&f));
+            }
+        }
+    };
     for p in TlsFiles::paths(cfg) {
         let dir = std::fs::metadata(&p.path).is_ok_and(|m| m.is_dir());
         if dir && p.dir_ok {
@@ -545,10 +567,14 @@ fn tls_env(cfg: &Config) -> sluice_core::conn::tls::TlsEnv {
                 .collect();
             for f in &list {
                 files.files.insert(f.clone(), read_small(f));
+                extras(&mut files, f);
             }
             files.dirs.insert(p.path.clone(), list);
         } else {
             files.files.insert(p.path.clone(), read_small(&p.path));
+            if p.extras {
+                extras(&mut files, &p.path);
+            }
         }
     }
     // The files the crt-lists name, once the lists are read.
@@ -559,6 +585,9 @@ fn tls_env(cfg: &Config) -> sluice_core::conn::tls::TlsEnv {
     for p in more {
         if !files.files.contains_key(&p.path) {
             files.files.insert(p.path.clone(), read_small(&p.path));
+            if p.extras {
+                extras(&mut files, &p.path);
+            }
         }
     }
     TlsEnv {

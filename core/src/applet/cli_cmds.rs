@@ -35,10 +35,12 @@ pub(crate) enum Cmd {
     GetWeight,
     SetServer,
     SetSslCert,
+    SetSslOcspResponse,
     SetTable,
     SetWeight,
     ShowInfo,
     ShowSslCert,
+    ShowSslOcspResponse,
     ShowPeers,
     ShowStat,
     ShowTable,
@@ -70,10 +72,12 @@ impl Cmd {
             | EnableServer
             | SetServer
             | SetSslCert
+            | SetSslOcspResponse
             | SetTable
             | SetWeight => true,
             ShowBackend | ShowServersState | ShowSess | ShutdownSession | GetWeight | ShowInfo
-            | ShowSslCert | ShowPeers | ShowStat | ShowTable | Help | Prompt | Quit => false,
+            | ShowSslCert | ShowSslOcspResponse | ShowPeers | ShowStat | ShowTable | Help
+            | Prompt | Quit => false,
         }
     }
 }
@@ -176,6 +180,12 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         cmd: Cmd::SetSslCert,
     },
     CliKw {
+        words: &["set", "ssl", "ocsp-response"],
+        usage: "set ssl ocsp-response <resp|payload>",
+        help: "update a certificate's OCSP Response from a base64-encode DER",
+        cmd: Cmd::SetSslOcspResponse,
+    },
+    CliKw {
         words: &["set", "table"],
         usage: "set table <table> key <k> [data.* <v>]*",
         help: "update or create a table entry's data",
@@ -222,6 +232,12 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         usage: "show ssl cert [<certfile>]",
         help: "display the SSL certificates used in memory, or the details of a file",
         cmd: Cmd::ShowSslCert,
+    },
+    CliKw {
+        words: &["show", "ssl", "ocsp-response"],
+        usage: "show ssl ocsp-response [id]",
+        help: "display the IDs of the OCSP responses used in memory, or the details of a single OCSP response",
+        cmd: Cmd::ShowSslOcspResponse,
     },
     CliKw {
         words: &["show", "stat"],
@@ -412,7 +428,13 @@ impl Engine {
             Cmd::AbortSslCert if level >= CliLevel::Admin => {
                 self.cli_abort_ssl_cert(rest.first().copied())
             }
-            Cmd::SetSslCert | Cmd::CommitSslCert | Cmd::AbortSslCert => denied(),
+            Cmd::ShowSslOcspResponse => self.cli_show_ssl_ocsp(rest.first().copied()),
+            Cmd::SetSslOcspResponse if level >= CliLevel::Admin => {
+                self.cli_set_ssl_ocsp(now, rest.first().copied().or(payload))
+            }
+            Cmd::SetSslCert | Cmd::CommitSslCert | Cmd::AbortSslCert | Cmd::SetSslOcspResponse => {
+                denied()
+            }
             Cmd::GetWeight => self.cli_server_admin(now, &w),
             Cmd::DisableServer | Cmd::EnableServer | Cmd::SetServer | Cmd::SetWeight
                 if level >= CliLevel::Admin =>
@@ -787,12 +809,106 @@ impl crate::engine::Engine {
         m
     }
 
+    /// The bind lines' TLS contexts, each once.
+    fn bind_tls_ctxs(&self) -> Vec<&std::sync::Arc<crate::conn::tls::BindCtx>> {
+        let mut seen = std::collections::BTreeSet::new();
+        self.listeners
+            .iter()
+            .filter_map(|l| l.tls.as_ref())
+            .filter(|c| seen.insert(std::sync::Arc::as_ptr(c) as usize))
+            .collect()
+    }
+
+    /// The OCSP entries of the certificates in use, by certificate file
+    /// (HAProxy's `cert_ocsp_tree` is keyed by certificate ID; a file
+    /// used by several lines is one entry).
+    fn ssl_ocsp_entries(&self) -> std::collections::BTreeMap<String, crate::conn::tls::OcspEntry> {
+        let mut m = std::collections::BTreeMap::new();
+        for c in self.bind_tls_ctxs() {
+            for (f, e) in c.ocsp_entries() {
+                m.entry(f).or_insert(e);
+            }
+        }
+        m
+    }
+
+    /// `show ssl ocsp-response [<id>]` (HAProxy's
+    /// `cli_io_handler_show_ocspresponse`): the certificate IDs, or one
+    /// response as OpenSSL prints it.
+    fn cli_show_ssl_ocsp(&self, id: Option<&str>) -> String {
+        use crate::conn::ocsp;
+        let mut by_key = std::collections::BTreeMap::new();
+        for e in self.ssl_ocsp_entries().into_values() {
+            by_key.entry(e.id.key()).or_insert(e);
+        }
+        let Some(id) = id else {
+            let mut s = String::from("# Certificate IDs\n");
+            for (k, e) in &by_key {
+                s.push_str(&format!("Certificate ID key : {}\n", ocsp::hex_lower(k)));
+                s.push_str(&ocsp::id_lines(&e.id));
+            }
+            return s;
+        };
+        let found = by_key
+            .iter()
+            .find(|(k, _)| ocsp::hex_lower(k) == id.to_ascii_lowercase());
+        match found.and_then(|(_, e)| ocsp::print(e.response()?)) {
+            Some(text) => text,
+            None => "Certificate ID does not match any certificate.\n".into(),
+        }
+    }
+
+    /// `set ssl ocsp-response <base64>` or its payload (HAProxy's
+    /// `cli_parse_set_ocspresponse`): a new response for the certificate
+    /// it names, checked as at start-up, stapled from the next handshake.
+    fn cli_set_ssl_ocsp(&mut self, now: Time, arg: Option<&str>) -> String {
+        let Some(arg) = arg else {
+            return "'set ssl ocsp-response' expects response in base64 encoding.\n".into();
+        };
+        let b64: Vec<u8> = arg
+            .bytes()
+            .filter(|b| !matches!(b, b'\r' | b'\n'))
+            .collect();
+        let Some(der) = crate::base64::decode(&b64) else {
+            return "'set ssl ocsp-response' received invalid base64 encoded response.\n".into();
+        };
+        let now_s = ((self.opts.epoch_ms + now.as_ms()) / 1000) as i64;
+        let r = match crate::conn::ocsp::check(&der, None, now_s) {
+            Ok(r) => r,
+            Err(e) => return format!("{e}.\n"),
+        };
+        let n: usize = self
+            .bind_tls_ctxs()
+            .iter()
+            .map(|c| c.update_ocsp(&der, &r))
+            .sum();
+        if n == 0 {
+            return "OCSP single response: Certificate ID does not match any certificate or issuer.\n"
+                .into();
+        }
+        "OCSP Response updated!\n".into()
+    }
+
     /// `show ssl cert [<certfile>]` (HAProxy's `cli_io_handler_show_cert`
     /// and `..._show_cert_detail`): the files (and the uncommitted
     /// transaction, `*NAME`), or one file's details in HAProxy's order and
     /// format.
     fn cli_show_ssl_cert(&self, name: Option<&str>) -> String {
         let files = self.ssl_cert_files();
+        // `show ssl cert FILE.ocsp`: the response loaded for FILE.
+        if let Some(crt) = name.and_then(|n| n.strip_suffix(".ocsp")) {
+            return match self.ssl_ocsp_entries().get(crt) {
+                // The response of its certificate ID (HAProxy's tree),
+                // else the file's.
+                Some(e) => {
+                    crate::conn::ocsp::print(e.response().unwrap_or(&e.der)).unwrap_or_default()
+                }
+                None => {
+                    "Can't display the certificate: Not found or the certificate is a bundle!\n"
+                        .into()
+                }
+            };
+        }
         let Some(name) = name else {
             let mut s = String::new();
             if let Some(tx) = &self.ssl_cert_tx {
@@ -861,8 +977,12 @@ impl crate::engine::Engine {
                 }
             }
         }
-        // No OCSP response is loaded: HAProxy prints the key empty.
-        s.push_str("OCSP Response Key: \n");
+        // The certificate ID of its `.ocsp` response, if it has one.
+        let key = match used.then(|| self.ssl_ocsp_entries().remove(name)).flatten() {
+            Some(e) => crate::conn::ocsp::hex_lower(&e.id.key()),
+            None => String::new(),
+        };
+        s.push_str(&format!("OCSP Response Key: {key}\n"));
         s
     }
 
@@ -1099,7 +1219,7 @@ mod tests {
         let mut e = engine();
         let out = e.cli_request(Time::ZERO, "help show");
         let listed: Vec<&str> = out.lines().skip(1).map(|l| l.trim_start()).collect();
-        assert_eq!(listed.len(), 8, "{out}");
+        assert_eq!(listed.len(), 9, "{out}");
         assert!(listed.iter().all(|l| l.starts_with("show ")), "{out}");
         let out = e.cli_request(Time::ZERO, "help set tab");
         assert_eq!(out.lines().count(), 2, "{out}");

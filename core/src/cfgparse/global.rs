@@ -88,6 +88,28 @@ pub(super) fn parse(
         }
         "log" => log::parse_target(ln, d).map(|t| g.logs.push(t)),
         "pidfile" => pidfile(g, ln),
+        "ssl-load-extra-files" => {
+            // HAProxy 2.6's `ssl_parse_global_extra_files`: `none` and `all`
+            // alone, else any of the others. Sluice uses `ocsp` and
+            // `issuer`; `key`, `sctl` and `bundle` files it does not read
+            // (a PEM without its key is refused with its own message).
+            let args: Vec<&str> = ln.words[1..].iter().map(String::as_str).collect();
+            const KWS: [&str; 7] = ["none", "all", "bundle", "sctl", "ocsp", "issuer", "key"];
+            if args.is_empty() || args.iter().any(|a| !KWS.contains(a)) {
+                return Err(ln.diag(
+                    "'ssl-load-extra-files' expects one or multiple arguments (none, all, bundle, sctl, ocsp, issuer).",
+                ));
+            }
+            if args.len() > 1 && args.iter().any(|a| matches!(*a, "none" | "all")) {
+                return Err(ln.diag(
+                    "'ssl-load-extra-files' 'none' and 'all' can be only used alone",
+                ));
+            }
+            let all = args == ["all"];
+            g.ssl_load_extra_ocsp = all || args.contains(&"ocsp");
+            g.ssl_load_extra_issuer = all || args.contains(&"issuer");
+            Ok(())
+        }
         "crt-base" | "ca-base" => {
             ln.no_extra(2)?;
             let kw = ln.kw();

@@ -23,7 +23,6 @@ pub const REJECTED_SECTIONS: &[&str] = &["program"];
 /// what a client receives or what is logged.
 pub const GLOBAL: &[&str] = &[
     "ssl-dh-param-file",
-    "ssl-load-extra-files",
     "description",
     "node",
     "master-worker",

@@ -113,6 +113,10 @@ pub struct Global {
     pub log_send_hostname: Option<Option<String>>,
     /// `crt-base DIR`: where relative `crt` paths are looked up.
     pub crt_base: Option<String>,
+    /// `ssl-load-extra-files`: whether `<crt>.ocsp` and `<crt>.issuer`
+    /// are loaded when they exist (HAProxy's default `all`: both).
+    pub ssl_load_extra_ocsp: bool,
+    pub ssl_load_extra_issuer: bool,
     /// `ca-base DIR`: where relative `ca-file` paths are looked up.
     pub ca_base: Option<String>,
     /// `ssl-default-bind-options|ciphers|ciphersuites|curves`: what a
@@ -180,6 +184,8 @@ pub struct UnixBind {
 impl Default for Global {
     fn default() -> Global {
         Global {
+            ssl_load_extra_ocsp: true,
+            ssl_load_extra_issuer: true,
             stats_sockets: Vec::new(),
             stats_timeout_ms: 10_000,
             localpeer: None,

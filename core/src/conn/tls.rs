@@ -73,7 +73,16 @@ pub struct TlsPath {
     pub path: String,
     /// A `crt` may name a directory.
     pub dir_ok: bool,
+    /// The files next to a certificate that HAProxy loads when they
+    /// exist (`ssl-load-extra-files`): read them only if they are there.
+    /// For a directory, the same files next to each certificate in it.
+    pub extras: bool,
 }
+
+/// The files HAProxy 2.6 loads next to a certificate when they exist
+/// (`ssl-load-extra-files all`, its default) and Sluice uses: the OCSP
+/// response and the issuer it is checked against.
+pub const CRT_EXTRAS: [&str; 2] = [".ocsp", ".issuer"];
 
 impl TlsFiles {
     /// The files and directories `cfg` names (`crt`, `ca-file`), with
@@ -84,12 +93,14 @@ impl TlsFiles {
             let file = |base: &Option<String>, p: &String| TlsPath {
                 path: base_path(base, p),
                 dir_ok: false,
+                extras: false,
             };
             for b in p.binds.iter().filter(|b| b.tls.ssl) {
                 for c in &b.tls.crts {
                     out.push(TlsPath {
                         path: base_path(&cfg.global.crt_base, c),
                         dir_ok: true,
+                        extras: true,
                     });
                 }
                 // The list itself is read as written (HAProxy 2.6 applies
@@ -145,12 +156,14 @@ impl TlsFiles {
                         out.push(TlsPath {
                             path: base_path(&cfg.global.crt_base, &e.crt),
                             dir_ok: false,
+                            extras: true,
                         });
                         if let Some(o) = &e.opts {
                             for f in o.common.ca_file.iter().chain(&o.crl_file) {
                                 out.push(TlsPath {
                                     path: base_path(&cfg.global.ca_base, f),
                                     dir_ok: false,
+                                    extras: false,
                                 });
                             }
                         }
@@ -317,7 +330,53 @@ struct CertEntry {
     /// `names` are a crt-list line's filters (kept when the certificate
     /// is replaced at run time).
     filtered: bool,
+    /// `<file>.ocsp` was there (HAProxy's `ckch->ocsp_response`).
+    ocsp: Option<OcspEntry>,
 }
+
+/// A certificate's OCSP response (HAProxy's `struct certificate_ocsp`):
+/// its certificate ID, the response as loaded (shown on the CLI), and,
+/// when the response passed the checks, the certificate with the
+/// response stapled and until when it is sent.
+#[derive(Debug, Clone)]
+pub struct OcspEntry {
+    pub id: super::ocsp::CertId,
+    pub der: Vec<u8>,
+    staple: Option<(Arc<CertifiedKey>, i64)>,
+}
+
+impl OcspEntry {
+    /// The checked response of the certificate's ID (it may have
+    /// expired since).
+    pub fn response(&self) -> Option<&[u8]> {
+        self.staple.as_ref().and_then(|(k, _)| k.ocsp.as_deref())
+    }
+
+    /// The checked response: stapled from now on, until `nextUpdate`
+    /// minus [`super::ocsp::MAX_SKEW_S`].
+    fn set(&mut self, key: &CertifiedKey, der: Vec<u8>, r: &super::ocsp::Response) {
+        self.staple_on(
+            key,
+            &der,
+            r.next_update.unwrap_or(0) - super::ocsp::MAX_SKEW_S,
+        );
+        self.der = der;
+    }
+
+    /// Staples `der` on `key` until `expire` (Unix seconds).
+    fn staple_on(&mut self, key: &CertifiedKey, der: &[u8], expire: i64) {
+        let mut k = key.clone();
+        k.ocsp = Some(der.to_vec());
+        self.staple = Some((Arc::new(k), expire));
+    }
+}
+
+/// The OCSP responses by certificate ID while the listeners are built
+/// (HAProxy's `cert_ocsp_tree`): each response that passes the checks
+/// replaces the one of its ID (the last file loaded wins, as in HAProxy
+/// 2.6; `None`: none passed), and every certificate with that ID
+/// staples it ([`BindCtx::apply_ocsp`]).
+pub type OcspStore = BTreeMap<Vec<u8>, Option<(Vec<u8>, i64)>>;
 
 /// Certificate selection by SNI (HAProxy's `ssl_sock_switchctx_cbk` /
 /// `ssl_sock_chose_sni_ctx`): exact names first, then wildcards
@@ -336,6 +395,8 @@ struct CertEntry {
 pub struct SniResolver {
     table: std::sync::RwLock<SniTable>,
     strict: bool,
+    /// Whether an OCSP response is still fresh enough to staple.
+    clock: Arc<EngineClock>,
 }
 
 #[derive(Debug)]
@@ -398,6 +459,23 @@ impl SniResolver {
             c.key = key.clone();
             if !c.filtered {
                 c.names = names.to_vec();
+            }
+            // The response stays stapled only for the certificate it was
+            // issued for (same serial): re-stapled on the new key.
+            if let Some(o) = &mut c.ocsp {
+                let serial = key
+                    .cert
+                    .first()
+                    .and_then(|d| super::x509::cert_info(d.as_ref()))
+                    .map(|ci| ci.serial.to_vec());
+                o.staple = match (&o.staple, serial) {
+                    (Some((old, exp)), Some(sn)) if sn == o.id.serial => {
+                        let mut k = (**key).clone();
+                        k.ocsp = old.ocsp.clone();
+                        Some((Arc::new(k), *exp))
+                    }
+                    _ => None,
+                };
             }
             n += 1;
         }
@@ -462,7 +540,41 @@ impl SniResolver {
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, ch: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let t = self.read();
-        t.select(&ch, self.strict).map(|i| t.certs[i].key.clone())
+        let now_s = (self.clock.0.load(Ordering::Relaxed) / 1000) as i64;
+        t.select(&ch, self.strict).map(|i| {
+            let c = &t.certs[i];
+            match c.ocsp.as_ref().and_then(|o| o.staple.as_ref()) {
+                // `ssl_sock_ocsp_stapling_cbk`: not after its expiry.
+                Some((k, expire)) if now_s <= *expire => k.clone(),
+                _ => c.key.clone(),
+            }
+        })
+    }
+}
+
+impl SniResolver {
+    /// The OCSP entries of the certificates, by file.
+    fn ocsp(&self) -> Vec<(String, OcspEntry)> {
+        self.read()
+            .certs
+            .iter()
+            .filter_map(|c| Some((c.file.clone(), c.ocsp.clone()?)))
+            .collect()
+    }
+
+    /// `set ssl ocsp-response`: `der` (checked) replaces the response of
+    /// every certificate whose ID it names; how many.
+    fn update_ocsp(&self, der: &[u8], r: &super::ocsp::Response) -> usize {
+        let mut t = self.table.write().unwrap_or_else(|e| e.into_inner());
+        let mut n = 0;
+        for c in t.certs.iter_mut() {
+            let key = c.key.clone();
+            if let Some(o) = c.ocsp.as_mut().filter(|o| o.id == r.id) {
+                o.set(&key, der.to_vec(), r);
+                n += 1;
+            }
+        }
+        n
     }
 }
 
@@ -484,6 +596,9 @@ pub struct BindCtx {
     /// switch to once the ClientHello chose a certificate (HAProxy's
     /// per-line `SSL_CTX`, `ssl_sock_switchctx_set`).
     pub(crate) switch: Option<Arc<CtxSwitch>>,
+    /// What loading the certificates warned about (OCSP responses
+    /// ignored), for the driver to print.
+    pub warnings: Vec<String>,
 }
 
 /// Per-certificate contexts of a `bind` line with crt-list options.
@@ -538,6 +653,7 @@ impl BindCtx {
         global: &Global,
         sessions: &Arc<SessionCache>,
         t: &BindTls,
+        ocsp_store: &mut OcspStore,
     ) -> Result<BindCtx, BindCtxError> {
         let crt_base = &global.crt_base;
         let provider = provider_for(env, &t.common);
@@ -545,6 +661,19 @@ impl BindCtx {
             return Err("no key exchange group left ('curves').".into());
         }
         let mut certs = Vec::new();
+        let mut warnings = Vec::new();
+        let now_s = (clock.0.load(Ordering::Relaxed) / 1000) as i64;
+        let mut load = |path: &str| {
+            load_pem(
+                env,
+                &provider,
+                path,
+                global,
+                now_s,
+                &mut warnings,
+                &mut *ocsp_store,
+            )
+        };
         // Per certificate: its crt-list line's settings, if any.
         let mut line_tls: Vec<Option<(BindTls, String, u32)>> = Vec::new();
         for crt in &t.crts {
@@ -552,12 +681,12 @@ impl BindCtx {
             match env.files.dirs.get(&path) {
                 Some(list) => {
                     for f in list {
-                        certs.push(load_pem(env, &provider, f)?);
+                        certs.push(load(f)?);
                         line_tls.push(None);
                     }
                 }
                 None => {
-                    certs.push(load_pem(env, &provider, &path)?);
+                    certs.push(load(&path)?);
                     line_tls.push(None);
                 }
             }
@@ -585,7 +714,7 @@ impl BindCtx {
                     at: Some((path.clone(), e.line)),
                     message: m,
                 };
-                let mut c = load_pem(env, &provider, &base_path(crt_base, &e.crt)).map_err(at)?;
+                let mut c = load(&base_path(crt_base, &e.crt)).map_err(at)?;
                 if !e.filters.is_empty() {
                     c.names = e.filters.clone();
                     c.filtered = true;
@@ -604,6 +733,7 @@ impl BindCtx {
         let resolver = Arc::new(SniResolver {
             table: std::sync::RwLock::new(SniTable::new(certs, neg_exact)),
             strict: t.strict_sni,
+            clock: clock.clone(),
         });
         let base = Arc::new(server_config(
             env, clock, global, sessions, t, &provider, &resolver,
@@ -650,6 +780,7 @@ impl BindCtx {
             config: base,
             resolver,
             switch,
+            warnings,
         })
     }
 
@@ -663,6 +794,36 @@ impl BindCtx {
     /// handshakes to come; the number of certificates replaced.
     pub fn replace_cert(&self, file: &str, key: &Arc<CertifiedKey>) -> usize {
         self.resolver.replace(file, key, &cert_names(key))
+    }
+
+    /// Once every listener is built: each certificate with an OCSP file
+    /// staples the response its certificate ID ended up with.
+    pub fn apply_ocsp(&self, store: &OcspStore) {
+        let mut t = self
+            .resolver
+            .table
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        for c in t.certs.iter_mut() {
+            let key = c.key.clone();
+            if let Some(o) = &mut c.ocsp {
+                match store.get(&o.id.key()) {
+                    Some(Some((der, expire))) => o.staple_on(&key, der, *expire),
+                    _ => o.staple = None,
+                }
+            }
+        }
+    }
+
+    /// The OCSP entries of the line's certificates, by file.
+    pub fn ocsp_entries(&self) -> Vec<(String, OcspEntry)> {
+        self.resolver.ocsp()
+    }
+
+    /// `set ssl ocsp-response`: the new response of the certificates it
+    /// names; how many.
+    pub fn update_ocsp(&self, der: &[u8], r: &super::ocsp::Response) -> usize {
+        self.resolver.update_ocsp(der, r)
     }
 }
 
@@ -913,8 +1074,18 @@ fn client_verifier(
         .map_err(|e| format!("unable to use CA file '{ca}' : {e}."))
 }
 
-/// Loads one PEM file holding a certificate chain and its key.
-fn load_pem(env: &TlsEnv, provider: &CryptoProvider, path: &str) -> Result<CertEntry, String> {
+/// Loads one PEM file holding a certificate chain and its key, and its
+/// OCSP response (`<path>.ocsp`) when there is one (warnings about the
+/// response go to `warnings`, as HAProxy's).
+fn load_pem(
+    env: &TlsEnv,
+    provider: &CryptoProvider,
+    path: &str,
+    global: &Global,
+    now_s: i64,
+    warnings: &mut Vec<String>,
+    ocsp_store: &mut OcspStore,
+) -> Result<CertEntry, String> {
     let pem = env
         .files
         .get(path)
@@ -944,12 +1115,67 @@ fn load_pem(env: &TlsEnv, provider: &CryptoProvider, path: &str) -> Result<CertE
     key.keys_match().map_err(|e| {
         format!("inconsistencies between private key and certificate loaded from PEM file '{path}' : {e}.")
     })?;
+    let extra_files = (global.ssl_load_extra_ocsp, global.ssl_load_extra_issuer);
+    let ocsp = load_ocsp(env, path, &key, now_s, warnings, ocsp_store, extra_files)?;
     Ok(CertEntry {
         file: path.to_string(),
         key: Arc::new(key),
         names,
         filtered: false,
+        ocsp,
     })
+}
+
+/// `<path>.ocsp`, when the driver found one (HAProxy's
+/// `ssl_sock_load_ocsp`): the issuer is looked for in the chain, then in
+/// `<path>.issuer`; without it the configuration is refused. A response
+/// that does not pass the checks is ignored with a warning, its entry
+/// kept (the CLI shows it, `set ssl ocsp-response` can fill it).
+fn load_ocsp(
+    env: &TlsEnv,
+    path: &str,
+    key: &CertifiedKey,
+    now_s: i64,
+    warnings: &mut Vec<String>,
+    store: &mut OcspStore,
+    extra_files: (bool, bool),
+) -> Result<Option<OcspEntry>, String> {
+    use super::ocsp;
+    let ocsp_path = format!("{path}.ocsp");
+    let Some(Ok(der)) = env.files.files.get(&ocsp_path).filter(|_| extra_files.0) else {
+        return Ok(None);
+    };
+    let issuer_file = env.files.files.get(&format!("{path}.issuer"));
+    let extra: Vec<CertificateDer<'static>> = match issuer_file.filter(|_| extra_files.1) {
+        Some(Ok(pem)) => CertificateDer::pem_slice_iter(pem)
+            .filter_map(Result::ok)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let leaf = key.cert[0].as_ref();
+    let candidates = key.cert[1..].iter().chain(extra.iter()).map(|c| c.as_ref());
+    let id = ocsp::find_issuer(leaf, candidates).and_then(|issuer| ocsp::CertId::of(leaf, issuer));
+    let Some(id) = id else {
+        return Err(format!(
+            "'{ocsp_path}' is present and activates OCSP but it is impossible to compute the OCSP certificate ID (maybe the issuer could not be found)'."
+        ));
+    };
+    let entry = OcspEntry {
+        id,
+        der: der.clone(),
+        staple: None,
+    };
+    match ocsp::check(der, Some(&entry.id), now_s) {
+        Ok(r) => {
+            let expire = r.next_update.unwrap_or(0) - ocsp::MAX_SKEW_S;
+            store.insert(entry.id.key(), Some((der.clone(), expire)));
+        }
+        Err(e) => {
+            warnings.push(format!("Loading: {e}. Content will be ignored."));
+            store.entry(entry.id.key()).or_insert(None);
+        }
+    }
+    Ok(Some(entry))
 }
 
 /// `server ... crt FILE`: the certificate presented when the server asks
@@ -1115,7 +1341,17 @@ impl SrvCtx {
             None => builder.with_no_client_auth(),
             Some(crt) => {
                 // `crt`: the client certificate presented to the server.
-                let e = load_pem(env, &provider, &base_path(&global.crt_base, crt))?;
+                // (No OCSP is read for a client certificate: HAProxy
+                // staples only on its listeners.)
+                let e = load_pem(
+                    env,
+                    &provider,
+                    &base_path(&global.crt_base, crt),
+                    global,
+                    0,
+                    &mut Vec::new(),
+                    &mut OcspStore::new(),
+                )?;
                 let cc = Arc::new(ClientCert(std::sync::RwLock::new(e.key)));
                 crt_file = Some((e.file.clone(), cc.clone()));
                 builder.with_client_cert_resolver(cc)

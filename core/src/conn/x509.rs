@@ -10,7 +10,7 @@
 //! certificate gives `None`, never a panic.
 
 /// One DER element: its tag and contents, and what follows it.
-fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(crate) fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let tag = *input.first()?;
     let first = *input.get(1)?;
     let (len, hdr) = if first < 0x80 {
@@ -164,7 +164,7 @@ pub fn cert_detail(cert: &[u8]) -> Option<CertDetail> {
 
 /// A UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`) as
 /// OpenSSL prints it.
-fn asn1_time(tag: u8, v: &[u8]) -> Option<String> {
+pub(crate) fn asn1_time(tag: u8, v: &[u8]) -> Option<String> {
     let s = core::str::from_utf8(v).ok()?;
     let s = s.strip_suffix('Z')?;
     if !s.bytes().all(|b| b.is_ascii_digit()) {
@@ -308,7 +308,7 @@ pub fn dn_entries(name: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
 }
 
 /// An OID in dotted form (an attribute OpenSSL has no short name for).
-fn oid_text(oid: &[u8]) -> String {
+pub(crate) fn oid_text(oid: &[u8]) -> String {
     let mut parts: Vec<u64> = Vec::new();
     let mut v: u64 = 0;
     for &b in oid {

@@ -623,6 +623,8 @@ impl Engine {
         // from its PRNG (whose sequence the simulator's traces follow).
         let hash_seed = opts.seed ^ 0x5354_4b54_4142_4c45;
         let mut e = Engine::empty(now, opts);
+        // Certificates and OCSP responses are checked against the time now.
+        e.tls_clock.set_ms(e.opts.epoch_ms + now.as_ms());
         e.stats_timeout_ms = u64::from(cfg.global.stats_timeout_ms);
         e.userlists = cfg
             .userlists
@@ -689,6 +691,19 @@ impl Engine {
             cfg.global.tune_ssl_lifetime_s,
         ));
         e.build_proxies(cfg, resolve)?;
+        let store = core::mem::take(&mut e.ocsp_store);
+        if !store.is_empty() {
+            let mut seen = std::collections::BTreeSet::new();
+            for l in &e.listeners {
+                if let Some(c) = l
+                    .tls
+                    .as_ref()
+                    .filter(|c| seen.insert(Arc::as_ptr(c) as usize))
+                {
+                    c.apply_ocsp(&store);
+                }
+            }
+        }
         let now = e.now;
         // Health checks run once per process, on thread 0; the other
         // threads learn their results (`Engine::on_shared`).
@@ -1269,7 +1284,7 @@ impl Engine {
 
     /// The TLS context of a `bind ... ssl` line, shared by its listeners.
     fn build_bind_tls(
-        &self,
+        &mut self,
         cfg: &Config,
         b: &cfgparse::Bind,
     ) -> Result<Option<Arc<BindCtx>>, StartError> {
@@ -1278,16 +1293,21 @@ impl Engine {
         }
         let addrs: Vec<String> = b.addrs.iter().map(|a| a.addr.to_string()).collect();
         let who = format!("'bind {}'", addrs.join(","));
+        let mut store = core::mem::take(&mut self.ocsp_store);
         let env = self.tls_env(&b.place.file, b.place.line, &who)?;
-        BindCtx::build(
+        let built = BindCtx::build(
             env,
             &self.tls_clock,
             &cfg.global,
             &self.tls_sessions,
             &b.tls,
-        )
-        .map(|c| Some(Arc::new(c)))
-        .map_err(|e| match e.at {
+            &mut store,
+        );
+        self.ocsp_store = store;
+        if let Ok(c) = &built {
+            self.start_warnings.extend(c.warnings.iter().cloned());
+        }
+        built.map(|c| Some(Arc::new(c))).map_err(|e| match e.at {
             // A fault in a crt-list file: its file and line.
             Some((file, line)) => StartError {
                 file,

@@ -257,6 +257,11 @@ pub struct Engine {
     pub(crate) h2_glitch_kills: u64,
     /// The wall clock rustls sees (certificate validity), set from `now`.
     pub(crate) tls_clock: std::sync::Arc<crate::conn::tls::EngineClock>,
+    /// Warnings of the engine's construction (OCSP responses ignored),
+    /// for the driver to print: [`Engine::take_start_warnings`].
+    pub(crate) start_warnings: Vec<String>,
+    /// The OCSP responses by certificate ID while listeners are built.
+    pub(crate) ocsp_store: crate::conn::tls::OcspStore,
     /// The TLS session cache of every `bind ... ssl` line
     /// (`tune.ssl.cachesize`, `tune.ssl.lifetime`), sized at start.
     pub(crate) tls_sessions: std::sync::Arc<crate::conn::tls::SessionCache>,
@@ -309,6 +314,8 @@ impl Engine {
             h2_glitch_kills: 0,
             userlists: Vec::new(),
             tls_clock: Default::default(),
+            start_warnings: Default::default(),
+            ocsp_store: Default::default(),
             tls_sessions: std::sync::Arc::new(crate::conn::tls::SessionCache::new(
                 Default::default(),
                 0,
@@ -629,6 +636,12 @@ impl Engine {
     /// arrives at or after a deadline the driver has not reported yet sees
     /// the world as it is after that deadline (the driver may report I/O
     /// and timers in either order).
+    /// The warnings of the engine's construction (OCSP responses
+    /// ignored), for the driver to print once.
+    pub fn take_start_warnings(&mut self) -> Vec<String> {
+        core::mem::take(&mut self.start_warnings)
+    }
+
     pub(crate) fn set_now(&mut self, now: Time) {
         crate::bug_on!(
             now < self.now,
