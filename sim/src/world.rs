@@ -253,8 +253,15 @@ impl World {
         let n = spec.nodes;
         let mut configs = Vec::new();
         if let Some(d) = &spec.dp {
-            // One Sluice process (node 0) runs the proxy configuration.
+            // One Sluice process (node 0) runs the proxy configuration,
+            // and in `reverse-http` each edge node its own.
             configs.push(config::parse(&d.config, &config::node_name(0))?);
+            if let Some(r) = &d.rhttp {
+                configs.resize(n, sluice_core::cfgparse::Config::default());
+                for e in &r.edges {
+                    configs[e.node] = config::parse(&e.config, &config::node_name(e.node))?;
+                }
+            }
         } else {
             let cfg_text = config::mesh_config(n, spec.adversary, spec.max_updates);
             for i in 0..n {
@@ -727,7 +734,7 @@ impl World {
                 c.ends[1].owner = Some(Owner::Proc(pid, sock));
                 self.procs[pid].socks.insert(sock, (cid, 1));
                 if self.dp.is_some() {
-                    self.dp_accepted(cid);
+                    self.dp_accepted(pid, cid);
                 }
                 self.after_call(pid);
             }
@@ -736,6 +743,24 @@ impl World {
                 self.net_close(cid, 1, false);
             }
         }
+    }
+
+    /// A crash: process `pid` is gone at once, its sockets reset by its
+    /// kernel, its listeners closed.
+    pub(crate) fn kill(&mut self, pid: usize) {
+        self.trace
+            .line(format_args!("{} p{pid} killed", self.now.as_ms()));
+        let p = &mut self.procs[pid];
+        p.state = PState::Exited;
+        let socks: Vec<(SockId, (u64, usize))> =
+            core::mem::take(&mut p.socks).into_iter().collect();
+        for (sock, (cid, e)) in socks {
+            self.unsplice(pid, sock);
+            self.net_close(cid, e, true);
+        }
+        self.listeners
+            .retain(|(_, o)| !matches!(o, ListenOwner::Proc(p, _) if *p == pid));
+        self.drop_backlogs(|(p, _)| p == pid);
     }
 
     fn on_exit(&mut self, pid: usize) {
@@ -759,7 +784,7 @@ impl World {
     }
 
     /// Closing a listening socket resets the connections in its queue.
-    fn drop_backlogs(&mut self, doomed: impl Fn((usize, ListenerId)) -> bool) {
+    pub(crate) fn drop_backlogs(&mut self, doomed: impl Fn((usize, ListenerId)) -> bool) {
         let keys: Vec<(usize, ListenerId)> = self
             .backlog
             .keys()
@@ -1096,7 +1121,8 @@ impl World {
             return;
         }
         let (dst, node) = (c.dst, c.ends[1].node);
-        let refused = self.nodes.get(node).is_some_and(|n| n.refuse_until > now);
+        let refused =
+            self.nodes.get(node).is_some_and(|n| n.refuse_until > now) || self.dp_refuses(dst);
         let listener = self
             .listeners
             .iter()
@@ -1673,7 +1699,7 @@ impl World {
 
     /// A reload: a new process starts (and listens on the same address),
     /// then the old one gets its soft stop and exits by itself.
-    fn reload(&mut self, node: usize) {
+    pub(crate) fn reload(&mut self, node: usize) {
         let old = self.nodes[node].current;
         if self.procs[old].state != PState::Running {
             return;
