@@ -70,6 +70,9 @@ pub struct RhttpSpec {
     pub connect_ms: u64,
 }
 
+/// An edge process in the steady state: pid, attempts, ended connections.
+pub type Snap = (usize, u64, u64);
+
 /// Reverse-HTTP state of the world.
 #[derive(Debug, Default)]
 pub struct RhttpState {
@@ -83,7 +86,7 @@ pub struct RhttpState {
     pub all_current_since: Option<Time>,
     /// The steady state: since when, and each edge's attempts and ended
     /// connections then.
-    pub steady: Option<(Time, Vec<(usize, u64, u64)>)>,
+    pub steady: Option<(Time, Vec<Snap>)>,
 }
 
 impl EdgeSpec {
@@ -387,7 +390,7 @@ impl World {
         if now < end.add_ms(5000) || now - since < 2000 {
             return;
         }
-        let snap: Vec<(usize, u64, u64)> = r
+        let snap: Vec<Snap> = r
             .edges
             .iter()
             .filter(|e| e.maxconn.is_none())
