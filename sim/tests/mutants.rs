@@ -158,18 +158,6 @@ fn rhttp_reversed_idle() {
 }
 
 #[test]
-fn rhttp_headers_before_accept() {
-    // An edge whose `maxconn` keeps a ready connection unaccepted: the
-    // public node's requests on it must wait for the accept.
-    caught_where_clean(
-        "rhttp-headers-before-accept",
-        Scenario::ReverseHttp,
-        &["panic", "drain", "log", "integrity", "bounded"],
-        80,
-    );
-}
-
-#[test]
 fn unknown_mutant_is_refused() {
     let mut o = RunOptions::new(Scenario::Swarm, 0);
     o.mutant = Some("no-such-bug".into());

@@ -52,10 +52,13 @@ const WINDOW_MS: u64 = 3000;
 #[derive(Clone, Debug)]
 pub struct EdgeSpec {
     pub node: usize,
+    /// The sum of its listeners' `nbconn`.
     pub nbconn: u32,
-    /// A global `maxconn` below `nbconn`: one dialed connection at a time
-    /// is ready but never accepted (its requests wait, then it times out
-    /// and is dialed again).
+    /// With two reverse listeners, a global `maxconn` one below their
+    /// `nbconn`: each dials on its own, so one may be ready when the other
+    /// filled the process; that connection is reversed on the public node
+    /// but not accepted (requests on it must wait), then times out and is
+    /// dialed again.
     pub maxconn: Option<u32>,
     /// The haproxy.cfg text its processes run.
     pub config: String,
@@ -126,7 +129,13 @@ fn public_config(drawn: &str) -> String {
 /// `option forwardfor`: the public node adds the client's), a reverse
 /// listener, and the drawn backend without PROXY headers (they would name
 /// the public node).
-fn edge_config(drawn: &str, nbconn: u32, maxconn: Option<u32>, connect_ms: u64) -> String {
+fn edge_config(
+    drawn: &str,
+    nbconn: u32,
+    binds: u32,
+    maxconn: Option<u32>,
+    connect_ms: u64,
+) -> String {
     let mut head = String::new();
     let mut be = String::new();
     let mut in_head = true;
@@ -154,8 +163,9 @@ fn edge_config(drawn: &str, nbconn: u32, maxconn: Option<u32>, connect_ms: u64) 
             be.push('\n');
         }
     }
+    let bind = format!("    bind rhttp@pre/pub nbconn {nbconn}\n").repeat(binds as usize);
     format!(
-        "{head}frontend edge\n    bind rhttp@pre/pub nbconn {nbconn}\n    default_backend app\nbackend pre\n    timeout connect {connect_ms}ms\n    server pub {} proto h2\nbackend app\n{be}",
+        "{head}frontend edge\n{bind}    default_backend app\nbackend pre\n    timeout connect {connect_ms}ms\n    server pub {} proto h2\nbackend app\n{be}",
         priv_addr()
     )
 }
@@ -167,13 +177,14 @@ pub fn spec(rng: &mut Rng, dp: &mut DpSpec, start: Time, dur: u64, edges: &[usiz
     let specs: Vec<EdgeSpec> = edges
         .iter()
         .map(|&node| {
-            let nbconn = 1 + rng.below(3) as u32;
-            let maxconn = (nbconn > 1 && rng.chance(1, 4)).then(|| nbconn - 1);
+            let per = 1 + rng.below(3) as u32;
+            let binds = if rng.chance(1, 3) { 2 } else { 1 };
+            let maxconn = (binds == 2).then_some(2 * per - 1);
             EdgeSpec {
                 node,
-                nbconn,
+                nbconn: binds * per,
                 maxconn,
-                config: edge_config(&dp.config, nbconn, maxconn, connect_ms),
+                config: edge_config(&dp.config, per, binds, maxconn, connect_ms),
             }
         })
         .collect();
