@@ -1297,6 +1297,9 @@ impl World {
             }
             self.tls_forget(cid, e);
         }
+        if e == 1 {
+            self.dp_reversed_gone(cid);
+        }
         let Some(c) = self.conns.get_mut(&cid) else {
             return;
         };
@@ -1323,6 +1326,7 @@ impl World {
         };
         let from = 1 - to;
         let mut reset = false;
+        let mut gone = false;
         let mut data_to_closed = false;
         let mut lost = Vec::new();
         while let Some(seg) = c.ends[from].out.front() {
@@ -1340,8 +1344,12 @@ impl World {
                         lost.extend(d);
                     }
                 }
-                SegKind::Fin => c.ends[to].rx_fin = true,
+                SegKind::Fin => {
+                    c.ends[to].rx_fin = true;
+                    gone = to == 1;
+                }
                 SegKind::Rst => {
+                    gone = to == 1;
                     reset = true;
                     c.ends[from].out.clear();
                     c.ends[from].out_bytes = 0;
@@ -1349,6 +1357,12 @@ impl World {
                 }
             }
         }
+        if gone {
+            self.dp_reversed_gone(cid);
+        }
+        let Some(c) = self.conns.get_mut(&cid) else {
+            return;
+        };
         if reset {
             let owner = c.ends[to].owner.take();
             c.ends[to].rx.clear();

@@ -265,6 +265,31 @@ impl World {
             .is_some_and(|d| d.rh.refuse_until > self.now && dst == priv_addr())
     }
 
+    /// The public node's end of connection `cid` to its `attach-srv` port
+    /// is gone (reset, closed by either side): if it was a reversed
+    /// connection, the requests in flight on it failed without a byte of
+    /// response, and a request that was not the first of its client
+    /// connection is then dropped without an answer nor a log line
+    /// (HAProxy's `abort_keep_alive`, as with a server closing a keep-alive
+    /// connection). Which client's requests it carried is H2 (HPACK) on
+    /// the wire: every client's request in flight is excused.
+    pub(crate) fn dp_reversed_gone(&mut self, cid: u64) {
+        if self.dp.is_none() || self.dp_spec().rhttp.is_none() {
+            return;
+        }
+        if self.conns.get(&cid).is_none_or(|c| c.dst != priv_addr()) {
+            return;
+        }
+        // A client that is done (vanished) may still have a request in
+        // flight there.
+        for c in &mut self.dpw().clients {
+            if let super::ClientProto::Http(h) = &mut c.proto {
+                let (answered, n) = (h.responses.len() as u32, h.starts.len() as u32);
+                h.srv_gone.extend(answered..=n);
+            }
+        }
+    }
+
     /// The nodes a server's links go to: the edges, or the proxy.
     pub(crate) fn srv_peers(&self) -> Vec<usize> {
         match self.rhttp_spec() {
