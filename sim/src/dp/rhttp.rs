@@ -134,6 +134,7 @@ fn edge_config(
     nbconn: u32,
     binds: u32,
     maxconn: Option<u32>,
+    streams: Option<u32>,
     connect_ms: u64,
 ) -> String {
     let mut head = String::new();
@@ -153,6 +154,9 @@ fn edge_config(
                 head.push_str("    expose-experimental-directives\n");
                 if let Some(m) = maxconn {
                     head.push_str(&format!("    maxconn {m}\n"));
+                }
+                if let Some(n) = streams {
+                    head.push_str(&format!("    tune.h2.max-concurrent-streams {n}\n"));
                 }
             }
         } else if l.starts_with("    balance ")
@@ -174,6 +178,9 @@ fn edge_config(
 /// on `edges` (nodes), and draws the faults.
 pub fn spec(rng: &mut Rng, dp: &mut DpSpec, start: Time, dur: u64, edges: &[usize]) {
     let connect_ms = 1000 + rng.below(2001);
+    // Few streams per connection on every edge (half the runs): requests
+    // spread over every reversed connection, the newest too.
+    let streams = rng.chance(1, 2).then(|| 1 + rng.below(4) as u32);
     let specs: Vec<EdgeSpec> = edges
         .iter()
         .map(|&node| {
@@ -184,7 +191,7 @@ pub fn spec(rng: &mut Rng, dp: &mut DpSpec, start: Time, dur: u64, edges: &[usiz
                 node,
                 nbconn: binds * per,
                 maxconn,
-                config: edge_config(&dp.config, per, binds, maxconn, connect_ms),
+                config: edge_config(&dp.config, per, binds, maxconn, streams, connect_ms),
             }
         })
         .collect();
