@@ -394,6 +394,7 @@ impl World {
                 self.fail_convergence_timeout();
             }
         }
+        self.stats.dp.rhttp_attempts = self.procs.iter().map(|p| p.engine.rhttp_attempts()).sum();
         for p in &self.procs {
             for sect in p.engine.peers_sections() {
                 for peer in &sect.peers {

@@ -103,38 +103,13 @@ fn tls_eof_in_record() {
     caught("tls-eof-in-record", Scenario::TlsProxy, &["complete"]);
 }
 
-/// [`caught`] for a scenario whose clean runs do not all pass yet
-/// (`reverse-http`: see docs/sim.md): the first seed the mutant fails by
-/// one of `oracles` while the same seed passes without it.
-fn caught_where_clean(mutant: &str, sc: Scenario, oracles: &[&str], max_seeds: u64) {
-    for seed in 0..max_seeds {
-        let mut o = RunOptions::new(sc, seed);
-        o.mutant = Some(mutant.to_string());
-        let r = run(&o);
-        let Some(f) = r.failure.as_ref() else {
-            continue;
-        };
-        if !oracles.contains(&f.oracle) {
-            continue;
-        }
-        if run(&RunOptions::new(sc, seed)).passed() {
-            eprintln!("{mutant}: {sc} seed {seed} [{}]", f.oracle);
-            return;
-        }
-    }
-    panic!(
-        "{mutant} survived {max_seeds} seeds of {sc} (by {oracles:?}, where the clean run passes)"
-    );
-}
-
 #[test]
 fn rhttp_no_retry_delay() {
     // The public node refuses for a while: the edges dial it in a loop.
-    caught_where_clean(
+    caught(
         "rhttp-no-retry-delay",
         Scenario::ReverseHttp,
         &["reconnects"],
-        40,
     );
 }
 
@@ -142,19 +117,14 @@ fn rhttp_no_retry_delay() {
 fn rhttp_avail_twice() {
     // One reversed connection counted twice in its server's available
     // list: the engine's invariants, run after every call, say so.
-    caught_where_clean("rhttp-avail-twice", Scenario::ReverseHttp, &["panic"], 40);
+    caught("rhttp-avail-twice", Scenario::ReverseHttp, &["panic"]);
 }
 
 #[test]
 fn rhttp_reversed_idle() {
     // A reversed connection whose last stream ended goes to the idle
-    // pool (to be purged there).
-    caught_where_clean(
-        "rhttp-reversed-idle",
-        Scenario::ReverseHttp,
-        &["panic", "drain", "steady"],
-        40,
-    );
+    // pool (to be purged there): the engine's invariants say so.
+    caught("rhttp-reversed-idle", Scenario::ReverseHttp, &["panic"]);
 }
 
 #[test]

@@ -615,6 +615,11 @@ pub struct DpStats {
     pub proxy_srv_read: u64,
     /// `tls-proxy`: handshakes the clients completed.
     pub tls_handshakes: u64,
+    /// `reverse-http`: connections the edges dialed, edge processes
+    /// restarted (crashes and reloads), public reloads.
+    pub rhttp_attempts: u64,
+    pub edge_restarts: u64,
+    pub public_reloads: u64,
 }
 
 /// The data-path world state.

@@ -332,6 +332,7 @@ impl World {
                 if self.procs[old].state != PState::Running {
                     return;
                 }
+                self.stats.dp.edge_restarts += 1;
                 if kill {
                     self.kill(old);
                     self.stats.reloads += 1;
@@ -342,6 +343,7 @@ impl World {
                 }
             }
             DpFault::PublicReload => {
+                self.stats.dp.public_reloads += 1;
                 let old = self.nodes[0].current;
                 self.reload(0);
                 let new = self.nodes[0].current;
