@@ -103,6 +103,7 @@ impl World {
                     return;
                 }
                 // The proxy, and in `reverse-http` the edges, all at once.
+                self.dpw().phase = Phase::Stopping(now);
                 for p in live {
                     self.due(p);
                     self.procs[p].state = PState::Stopping(now);
@@ -111,7 +112,6 @@ impl World {
                         .stop(now, sluice_core::engine::StopMode::Soft);
                     self.after_call(p);
                 }
-                self.dpw().phase = Phase::Stopping(now);
             }
             Phase::Stopping(since) => {
                 if self.live().next().is_none() {

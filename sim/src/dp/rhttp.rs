@@ -284,8 +284,21 @@ impl World {
         if self.dp.is_none() || self.dp_spec().rhttp.is_none() {
             return;
         }
-        if self.conns.get(&cid).is_none_or(|c| c.dst != priv_addr()) {
+        let Some(c) = self.conns.get(&cid).filter(|c| c.dst == priv_addr()) else {
             return;
+        };
+        // The `steady` oracle, continued: once the faults are over, only
+        // the edge ends a reversed connection (its idle timeout); the
+        // public node keeps them (no idle purge, no timeout: HAProxy's
+        // backend H2 connections only expire by `idle-ping`).
+        let edge_holds = c.ends[0].owner.is_some() && !c.ends[0].tx_shut;
+        let steady = self.dp.as_deref().is_some_and(|d| {
+            d.rh.steady.is_some()
+                && matches!(d.phase, super::Phase::Traffic | super::Phase::Settle(_))
+        });
+        if steady && edge_holds && c.ends[1].owner.is_some() && !c.ends[1].rx_fin {
+            let d = format!("the public node closed c{cid}, a connection its edge still holds");
+            self.fail("steady", d);
         }
         // A client that is done (vanished) may still have a request in
         // flight there.
@@ -364,6 +377,19 @@ impl World {
             return;
         };
         let now = self.now;
+        // The public node's available list holds its reversed connections,
+        // each once.
+        for p in self
+            .live()
+            .filter(|&p| self.procs[p].node == 0)
+            .collect::<Vec<_>>()
+        {
+            let conns = self.procs[p].engine.rhttp_server_conns("app", "dev");
+            if let Some((rev, avail)) = conns.filter(|(r, a)| a > r) {
+                let d = format!("p{p}: {avail} entries in app/dev's available list for {rev} reversed connections");
+                return self.fail("bounded", d);
+            }
+        }
         let pids: Vec<usize> = self.live().filter(|&p| self.procs[p].node != 0).collect();
         for pid in pids {
             self.due(pid);
