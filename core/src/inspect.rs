@@ -79,6 +79,33 @@ impl Engine {
         self.after_entry();
         true
     }
+
+    /// Reverse HTTP's public side: the connections reversed to server
+    /// `srv` of backend `be` (`attach-srv` done, still open) and the
+    /// entries of that server's available list (HAProxy's
+    /// `srv->per_thr[].avail_conns`); `None` without such a server.
+    pub fn rhttp_server_conns(&self, be: &str, srv: &str) -> Option<(usize, usize)> {
+        let id = self.live_server(self.backend_by_name(be)?, srv)?;
+        let reversed = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.reverse.as_ref().is_some_and(|r| r.done && r.srv == id)
+                    && c.side == crate::conn::ConnSide::Back { srv: id }
+            })
+            .count();
+        Some((reversed, self.server(id)?.per_thr.avail.len()))
+    }
+
+    /// Reverse HTTP's edge side: the connections every `bind rhttp@`
+    /// listener accepted and holds (its sessions), and the sum of their
+    /// `nbconn`.
+    pub fn rhttp_accepted(&self) -> (u32, u32) {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.rhttp.as_ref().map(|rx| (l.nbconn, rx.nbconn)))
+            .fold((0, 0), |(a, b), (x, y)| (a + x, b + y))
+    }
 }
 
 #[cfg(test)]

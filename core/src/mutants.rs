@@ -43,10 +43,15 @@ pub enum Mutant {
     /// Reverse HTTP, public side: a request takes any reversed connection
     /// of its server, whatever its `attach-srv` name.
     RhttpNameIgnored,
+    /// Reverse HTTP, public side: a reversed connection already in its
+    /// server's available list is added to it again (HAProxy's reversed
+    /// connection inserted twice in the idle tree: one connection counted
+    /// as two, and the list corrupted once it is freed).
+    RhttpAvailTwice,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 12] = [
+    pub const ALL: [Mutant; 13] = [
         Mutant::NoReconnectDelay,
         Mutant::FreqAgeSign,
         Mutant::ResyncExpiredRearm,
@@ -59,6 +64,7 @@ impl Mutant {
         Mutant::RhttpNoRetryDelay,
         Mutant::RhttpReversedIdle,
         Mutant::RhttpNameIgnored,
+        Mutant::RhttpAvailTwice,
     ];
 
     /// The `--mutant` name.
@@ -76,6 +82,7 @@ impl Mutant {
             Mutant::RhttpNoRetryDelay => "rhttp-no-retry-delay",
             Mutant::RhttpReversedIdle => "rhttp-reversed-idle",
             Mutant::RhttpNameIgnored => "rhttp-name-ignored",
+            Mutant::RhttpAvailTwice => "rhttp-avail-twice",
         }
     }
 

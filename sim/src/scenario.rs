@@ -31,10 +31,14 @@ pub enum Scenario {
     /// `tcp-proxy` with TLS on both sides of Sluice: seeded crypto,
     /// garbage records, truncations, cuts and resets mid-handshake.
     TlsProxy,
+    /// `http-proxy` with the servers behind edges that dial the proxy
+    /// (reverse HTTP: `bind rhttp@`, `attach-srv`), through partitions,
+    /// refusals, restarts and resets mid-handshake.
+    ReverseHttp,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::ReconnectStorm,
         Scenario::PartitionHeal,
         Scenario::RollingReload,
@@ -44,6 +48,7 @@ impl Scenario {
         Scenario::TcpProxy,
         Scenario::HttpProxy,
         Scenario::TlsProxy,
+        Scenario::ReverseHttp,
     ];
 
     /// Whether the scenario runs the data path (one proxy, simulated
@@ -51,7 +56,7 @@ impl Scenario {
     pub fn is_datapath(self) -> bool {
         matches!(
             self,
-            Scenario::TcpProxy | Scenario::HttpProxy | Scenario::TlsProxy
+            Scenario::TcpProxy | Scenario::HttpProxy | Scenario::TlsProxy | Scenario::ReverseHttp
         )
     }
 
@@ -66,6 +71,7 @@ impl Scenario {
             Scenario::TcpProxy => "tcp-proxy",
             Scenario::HttpProxy => "http-proxy",
             Scenario::TlsProxy => "tls-proxy",
+            Scenario::ReverseHttp => "reverse-http",
         }
     }
 
@@ -168,7 +174,8 @@ impl Spec {
     /// `nodes` overrides the number of honest nodes (2 to 50).
     pub fn generate(scenario: Scenario, rng: &mut Rng, nodes: Option<usize>) -> Spec {
         if scenario.is_datapath() {
-            return crate::dp::generate(scenario, scenario == Scenario::HttpProxy, rng);
+            let http = matches!(scenario, Scenario::HttpProxy | Scenario::ReverseHttp);
+            return crate::dp::generate(scenario, http, rng);
         }
         let drawn = match scenario {
             Scenario::ReconnectStorm => 3 + rng.below(3) as usize,
@@ -239,7 +246,10 @@ impl Spec {
             Scenario::MalformedPeer => spec.malformed(rng, dur),
             Scenario::SlowPeer => spec.slow(rng, dur),
             Scenario::Swarm => spec.swarm(rng, dur),
-            Scenario::TcpProxy | Scenario::HttpProxy | Scenario::TlsProxy => {
+            Scenario::TcpProxy
+            | Scenario::HttpProxy
+            | Scenario::TlsProxy
+            | Scenario::ReverseHttp => {
                 unreachable!("data path")
             }
         }

@@ -253,8 +253,15 @@ impl World {
         let n = spec.nodes;
         let mut configs = Vec::new();
         if let Some(d) = &spec.dp {
-            // One Sluice process (node 0) runs the proxy configuration.
+            // One Sluice process (node 0) runs the proxy configuration,
+            // and in `reverse-http` each edge node its own.
             configs.push(config::parse(&d.config, &config::node_name(0))?);
+            if let Some(r) = &d.rhttp {
+                configs.resize(n, sluice_core::cfgparse::Config::default());
+                for e in &r.edges {
+                    configs[e.node] = config::parse(&e.config, &config::node_name(e.node))?;
+                }
+            }
         } else {
             let cfg_text = config::mesh_config(n, spec.adversary, spec.max_updates);
             for i in 0..n {
@@ -387,6 +394,7 @@ impl World {
                 self.fail_convergence_timeout();
             }
         }
+        self.stats.dp.rhttp_attempts = self.procs.iter().map(|p| p.engine.rhttp_attempts()).sum();
         for p in &self.procs {
             for sect in p.engine.peers_sections() {
                 for peer in &sect.peers {
@@ -727,7 +735,7 @@ impl World {
                 c.ends[1].owner = Some(Owner::Proc(pid, sock));
                 self.procs[pid].socks.insert(sock, (cid, 1));
                 if self.dp.is_some() {
-                    self.dp_accepted(cid);
+                    self.dp_accepted(pid, cid);
                 }
                 self.after_call(pid);
             }
@@ -736,6 +744,24 @@ impl World {
                 self.net_close(cid, 1, false);
             }
         }
+    }
+
+    /// A crash: process `pid` is gone at once, its sockets reset by its
+    /// kernel, its listeners closed.
+    pub(crate) fn kill(&mut self, pid: usize) {
+        self.trace
+            .line(format_args!("{} p{pid} killed", self.now.as_ms()));
+        let p = &mut self.procs[pid];
+        p.state = PState::Exited;
+        let socks: Vec<(SockId, (u64, usize))> =
+            core::mem::take(&mut p.socks).into_iter().collect();
+        for (sock, (cid, e)) in socks {
+            self.unsplice(pid, sock);
+            self.net_close(cid, e, true);
+        }
+        self.listeners
+            .retain(|(_, o)| !matches!(o, ListenOwner::Proc(p, _) if *p == pid));
+        self.drop_backlogs(|(p, _)| p == pid);
     }
 
     fn on_exit(&mut self, pid: usize) {
@@ -759,7 +785,7 @@ impl World {
     }
 
     /// Closing a listening socket resets the connections in its queue.
-    fn drop_backlogs(&mut self, doomed: impl Fn((usize, ListenerId)) -> bool) {
+    pub(crate) fn drop_backlogs(&mut self, doomed: impl Fn((usize, ListenerId)) -> bool) {
         let keys: Vec<(usize, ListenerId)> = self
             .backlog
             .keys()
@@ -1096,7 +1122,8 @@ impl World {
             return;
         }
         let (dst, node) = (c.dst, c.ends[1].node);
-        let refused = self.nodes.get(node).is_some_and(|n| n.refuse_until > now);
+        let refused =
+            self.nodes.get(node).is_some_and(|n| n.refuse_until > now) || self.dp_refuses(dst);
         let listener = self
             .listeners
             .iter()
@@ -1271,6 +1298,9 @@ impl World {
             }
             self.tls_forget(cid, e);
         }
+        if e == 1 {
+            self.dp_reversed_gone(cid);
+        }
         let Some(c) = self.conns.get_mut(&cid) else {
             return;
         };
@@ -1297,6 +1327,7 @@ impl World {
         };
         let from = 1 - to;
         let mut reset = false;
+        let mut gone = false;
         let mut data_to_closed = false;
         let mut lost = Vec::new();
         while let Some(seg) = c.ends[from].out.front() {
@@ -1314,8 +1345,12 @@ impl World {
                         lost.extend(d);
                     }
                 }
-                SegKind::Fin => c.ends[to].rx_fin = true,
+                SegKind::Fin => {
+                    c.ends[to].rx_fin = true;
+                    gone = to == 1;
+                }
                 SegKind::Rst => {
+                    gone = to == 1;
                     reset = true;
                     c.ends[from].out.clear();
                     c.ends[from].out_bytes = 0;
@@ -1323,6 +1358,12 @@ impl World {
                 }
             }
         }
+        if gone {
+            self.dp_reversed_gone(cid);
+        }
+        let Some(c) = self.conns.get_mut(&cid) else {
+            return;
+        };
         if reset {
             let owner = c.ends[to].owner.take();
             c.ends[to].rx.clear();
@@ -1673,7 +1714,7 @@ impl World {
 
     /// A reload: a new process starts (and listens on the same address),
     /// then the old one gets its soft stop and exits by itself.
-    fn reload(&mut self, node: usize) {
+    pub(crate) fn reload(&mut self, node: usize) {
         let old = self.nodes[node].current;
         if self.procs[old].state != PState::Running {
             return;

@@ -104,6 +104,31 @@ fn tls_eof_in_record() {
 }
 
 #[test]
+fn rhttp_no_retry_delay() {
+    // The public node refuses for a while: the edges dial it in a loop.
+    caught(
+        "rhttp-no-retry-delay",
+        Scenario::ReverseHttp,
+        &["reconnects"],
+    );
+}
+
+#[test]
+fn rhttp_avail_twice() {
+    // One reversed connection counted twice in its server's available
+    // list: more entries than reversed connections.
+    caught("rhttp-avail-twice", Scenario::ReverseHttp, &["bounded"]);
+}
+
+#[test]
+fn rhttp_reversed_idle() {
+    // A reversed connection whose last stream ended goes to the idle
+    // pool: purged there, closed by the public node while its edge still
+    // holds it, once the faults are over.
+    caught("rhttp-reversed-idle", Scenario::ReverseHttp, &["steady"]);
+}
+
+#[test]
 fn unknown_mutant_is_refused() {
     let mut o = RunOptions::new(Scenario::Swarm, 0);
     o.mutant = Some("no-such-bug".into());

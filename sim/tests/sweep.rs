@@ -13,6 +13,8 @@ const DP_SEEDS: u64 = 100;
 /// `tls-proxy` pays for the handshakes' crypto (the seeded provider):
 /// fewer seeds.
 const TLS_SEEDS: u64 = 80;
+/// Seeds of `reverse-http` (about 10 s: several engines per run).
+const RHTTP_SEEDS: u64 = 60;
 
 /// What the sweep did, summed over its runs (so that a scenario that
 /// stopped exercising its faults fails here).
@@ -134,6 +136,9 @@ fn sweep_dp_ok(sc: Scenario, seeds: u64) -> DpSeen {
         s.interim += d.interim;
         s.garbage += d.garbage;
         s.tls_handshakes += d.tls_handshakes;
+        s.rhttp_attempts += d.rhttp_attempts;
+        s.edge_restarts += d.edge_restarts;
+        s.public_reloads += d.public_reloads;
         for (k, v) in &d.terms {
             *s.terms.entry(k.clone()).or_insert(0) += v;
         }
@@ -233,6 +238,36 @@ fn tls_proxy() {
         assert!(
             d.terms.contains_key(t),
             "some connection ended {t}: {:?}",
+            d.terms
+        );
+    }
+}
+
+#[test]
+fn reverse_http() {
+    let seen = sweep_dp_ok(Scenario::ReverseHttp, RHTTP_SEEDS);
+    let d = &seen.dp;
+    assert!(
+        d.edge_restarts > 0 && d.public_reloads > 0,
+        "edges restarted, the public node reloaded: {seen:?}"
+    );
+    assert!(
+        d.rhttp_attempts > d.edge_restarts,
+        "the edges dialed again after faults: {seen:?}"
+    );
+    // 503: no reversed connection (an edge cut off or not back yet);
+    // 502: a reversed connection died under a request.
+    for st in [200, 403, 502, 503] {
+        assert!(
+            d.statuses.contains_key(&st),
+            "some response was a {st}: {:?}",
+            d.statuses
+        );
+    }
+    for t in ["LR", "SC", "SH"] {
+        assert!(
+            d.terms.contains_key(t),
+            "some transaction ended {t}: {:?}",
             d.terms
         );
     }

@@ -1212,8 +1212,13 @@ impl Engine {
         owner: Option<Id<crate::session::Session>>,
     ) {
         let now = self.now;
+        #[cfg(feature = "mutants")]
+        let twice = self.opts.mutant == Some(crate::mutants::Mutant::RhttpAvailTwice)
+            && self.conns.get(c).is_some_and(|x| x.reverse.is_some());
+        #[cfg(not(feature = "mutants"))]
+        let twice = false;
         if let Some(server) = self.server_mut(srv) {
-            if !server.per_thr.avail.iter().any(|a| a.conn == c) {
+            if twice || !server.per_thr.avail.iter().any(|a| a.conn == c) {
                 server.per_thr.avail.push(IdleConn {
                     conn: c,
                     owner,

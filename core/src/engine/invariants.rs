@@ -288,8 +288,10 @@ impl Engine {
                 h.side.owner, a.owner,
                 "available connection's owner drifted"
             );
+            // Off in mutant builds: `rhttp-avail-twice` is for the
+            // simulator's oracles to catch.
             assert!(
-                !avail[..i].iter().any(|b| b.conn == a.conn),
+                cfg!(feature = "mutants") || !avail[..i].iter().any(|b| b.conn == a.conn),
                 "connection twice in the available list"
             );
             assert!(

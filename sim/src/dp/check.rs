@@ -46,18 +46,25 @@ impl World {
     pub(crate) fn dp_check(&mut self) {
         let now = self.now;
         let pid = self.dpw().proxy;
-        if self.procs[pid].state != PState::Exited {
-            let e = &self.procs[pid].engine;
-            if e.sock_count() != self.procs[pid].socks.len() {
+        let live: Vec<usize> = self.live().collect();
+        for p in live {
+            let e = &self.procs[p].engine;
+            if e.sock_count() != self.procs[p].socks.len() {
                 let d = format!(
-                    "the engine holds {} sockets, the driver {}",
+                    "p{p}: the engine holds {} sockets, the driver {}",
                     e.sock_count(),
-                    self.procs[pid].socks.len()
+                    self.procs[p].socks.len()
                 );
                 return self.fail("bounded", d);
             }
-            let streams = e.datapath_counts().2;
-            self.stats.dp.peak_live_streams = self.stats.dp.peak_live_streams.max(streams);
+            if p == pid {
+                let streams = e.datapath_counts().2;
+                self.stats.dp.peak_live_streams = self.stats.dp.peak_live_streams.max(streams);
+            }
+        }
+        self.rhttp_check();
+        if self.failure.is_some() {
+            return;
         }
         self.check_hangs();
         if self.failure.is_some() {
@@ -82,7 +89,10 @@ impl World {
                     return;
                 }
                 self.trace.line(format_args!("{} dp drained", now.as_ms()));
-                self.procs[pid].engine.check_invariants();
+                let live: Vec<usize> = self.live().collect();
+                for &p in &live {
+                    self.procs[p].engine.check_invariants();
+                }
                 self.check_stats();
                 if self.dp_spec().http {
                     self.http_final_checks();
@@ -92,16 +102,19 @@ impl World {
                 if self.failure.is_some() {
                     return;
                 }
-                self.due(pid);
-                self.procs[pid].state = PState::Stopping(now);
-                self.procs[pid]
-                    .engine
-                    .stop(now, sluice_core::engine::StopMode::Soft);
-                self.after_call(pid);
+                // The proxy, and in `reverse-http` the edges, all at once.
                 self.dpw().phase = Phase::Stopping(now);
+                for p in live {
+                    self.due(p);
+                    self.procs[p].state = PState::Stopping(now);
+                    self.procs[p]
+                        .engine
+                        .stop(now, sluice_core::engine::StopMode::Soft);
+                    self.after_call(p);
+                }
             }
             Phase::Stopping(since) => {
-                if self.procs[pid].state == PState::Exited {
+                if self.live().next().is_none() {
                     self.dpw().phase = Phase::Exited(now);
                 } else if now - since > STOP_MS {
                     let d = format!("soft-stopped {} ms ago and still runs", now - since);
@@ -165,7 +178,9 @@ impl World {
         let dp = self.dp.as_deref().expect("dp");
         let e = &self.procs[dp.proxy].engine;
         let counts = e.datapath_counts();
-        if counts != (0, 0, 0, 0) {
+        if self.dp_spec().rhttp.is_some() {
+            self.rhttp_drained()?;
+        } else if counts != (0, 0, 0, 0) {
             // Whose sockets the proxy still holds.
             let held: Vec<String> = self.procs[dp.proxy]
                 .socks
@@ -229,9 +244,21 @@ impl World {
     }
 
     /// A log line of the proxy: to the client it is about.
-    pub(crate) fn dp_log(&mut self, _pid: usize, text: &str) {
+    pub(crate) fn dp_log(&mut self, pid: usize, text: &str) {
         let toks: Vec<&str> = text.split(' ').collect();
-        let Some(addr) = toks.first().and_then(|t| t.parse::<SocketAddr>().ok()) else {
+        let addr = toks.first().and_then(|t| t.parse::<SocketAddr>().ok());
+        // `reverse-http`: the edges' lines are about the public node's
+        // requests, and the public node's lines about edge connections
+        // (from an edge's address) about no client.
+        let edge_line = self.dp_spec().rhttp.as_ref().is_some_and(|r| {
+            self.procs[pid].node != 0
+                || addr.is_some_and(|a| {
+                    r.edges
+                        .iter()
+                        .any(|e| crate::config::node_addr(e.node).ip() == a.ip())
+                })
+        });
+        let Some(addr) = addr.filter(|_| !edge_line) else {
             if text.starts_with("Server ") && text.contains(" is DOWN") {
                 self.stats.dp.server_down_logs += 1;
             }
@@ -312,6 +339,8 @@ impl World {
                 ));
             }
             match r.get("svname") {
+                // The edges' frontend: its sessions are reversed.
+                "FRONTEND" if r.get("pxname") == "priv" => {}
                 "FRONTEND" => {
                     if r.num("stot") != accepted {
                         bad.push(format!(
@@ -320,7 +349,9 @@ impl World {
                         ));
                     }
                     // TLS: the proxy reads ciphertext, counts plaintext.
-                    if self.dp_spec().tls.is_some() {
+                    // Reverse HTTP: the servers' bytes come in H2 frames,
+                    // and a reload splits the counts.
+                    if self.dp_spec().tls.is_some() || self.dp_spec().rhttp.is_some() {
                         continue;
                     }
                     if r.num("bin") != bin {

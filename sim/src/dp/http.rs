@@ -638,6 +638,7 @@ pub fn generate(
         faults,
         traffic_end: start.add_ms(dur),
         tls: None,
+        rhttp: None,
     }
 }
 
@@ -1354,7 +1355,9 @@ impl World {
         }
         let s = &self.dpw().sconns[i as usize];
         let hdr_src = s.hdr_addrs.map(|(src, _)| src);
-        let reuse_never = self.dp_spec().config.contains("http-reuse never");
+        // Behind edges, one edge session carries every client's requests.
+        let reuse_never =
+            self.dp_spec().config.contains("http-reuse never") && self.dp_spec().rhttp.is_none();
         let h = self.http_srv(i);
         if !h.q.is_empty() {
             return Err(format!(

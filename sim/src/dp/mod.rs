@@ -24,6 +24,7 @@
 pub mod check;
 pub mod gen;
 pub mod http;
+pub mod rhttp;
 pub mod tcp;
 pub mod tlsw;
 
@@ -137,6 +138,21 @@ pub enum DpFault {
     ServerFlap { srv: usize },
     /// Swarm: extra latency between a client host and the proxy for `ms`.
     Latency { host: usize, extra_ms: u64, ms: u64 },
+    /// `reverse-http`: no segment crosses between edge `edge` (its index)
+    /// and the public node for `ms`.
+    EdgeCut { edge: usize, ms: u64 },
+    /// `reverse-http`: every connection between an edge and the public
+    /// node is reset (a middlebox), whatever state it is in.
+    EdgeFlap { edge: usize },
+    /// `reverse-http`: the public node resets every edge connection and
+    /// refuses new ones on its `attach-srv` port for `ms`.
+    PublicDown { ms: u64 },
+    /// `reverse-http`: a new edge process replaces the current one:
+    /// a reload (the old one soft-stops) or, with `kill`, a crash (the
+    /// old one's sockets are reset at once).
+    EdgeRestart { edge: usize, kill: bool },
+    /// `reverse-http`: the public node is reloaded.
+    PublicReload,
 }
 
 /// What one client does.
@@ -177,6 +193,8 @@ pub struct DpSpec {
     pub hang_ms: u64,
     /// `tls-proxy`: TLS on both sides ([`tlsw`]).
     pub tls: Option<tlsw::TlsSpec>,
+    /// `reverse-http`: the edges between the proxy and the servers ([`rhttp`]).
+    pub rhttp: Option<rhttp::RhttpSpec>,
 }
 
 /// Draws the spec of a data-path scenario (`http`: the HTTP one). In
@@ -191,17 +209,21 @@ pub fn generate(scenario: Scenario, http: bool, rng: &mut Rng) -> Spec {
     };
     let n_servers = 2 + rng.below(3) as usize;
     let n_hosts = 1 + rng.below(3) as usize;
-    let nodes = 1 + n_servers + n_hosts;
+    // `reverse-http`: the edges, on nodes after the client hosts.
+    let n_edges = if scenario == Scenario::ReverseHttp {
+        1 + rng.below(3) as usize
+    } else {
+        0
+    };
+    let nodes = 1 + n_servers + n_hosts + n_edges;
     let mut latency = vec![vec![0; nodes + 1]; nodes + 1];
     #[allow(clippy::needless_range_loop)] // a symmetric matrix
     for a in 0..=nodes {
         for b in a + 1..=nodes {
             // Proxy to servers: a LAN; clients: anywhere.
-            let l = if a == 0 && b <= n_servers {
-                rng.below(4)
-            } else {
-                1 + rng.below(40)
-            };
+            let lan = (a == 0 && b <= n_servers)
+                || ((1..=n_servers).contains(&a) && b > n_servers + n_hosts);
+            let l = if lan { rng.below(4) } else { 1 + rng.below(40) };
             latency[a][b] = l;
             latency[b][a] = l;
         }
@@ -224,6 +246,10 @@ pub fn generate(scenario: Scenario, http: bool, rng: &mut Rng) -> Spec {
     };
     if scenario == Scenario::TlsProxy {
         tls_spec(rng, &mut dp);
+    }
+    if scenario == Scenario::ReverseHttp {
+        let edges: Vec<usize> = (0..n_edges).map(|k| 1 + n_servers + n_hosts + k).collect();
+        rhttp::spec(rng, &mut dp, start, dur, &edges);
     }
     if matches!(scenario, Scenario::Swarm | Scenario::TlsProxy) {
         swarm_faults(rng, &mut dp, start, dur, &hosts);
@@ -362,7 +388,7 @@ fn server_spec(rng: &mut Rng, scenario: Scenario, i: usize) -> ServerSpec {
             .chance(1, 4)
             .then(|| (512 + rng.below(4096) as usize, 5 + rng.below(46))),
         think_ms: if rng.chance(1, 2) { 0 } else { rng.below(200) },
-        http: if scenario == Scenario::HttpProxy {
+        http: if matches!(scenario, Scenario::HttpProxy | Scenario::ReverseHttp) {
             http::ServerHttp::draw(rng, misbehave)
         } else {
             http::ServerHttp::default()
@@ -589,6 +615,11 @@ pub struct DpStats {
     pub proxy_srv_read: u64,
     /// `tls-proxy`: handshakes the clients completed.
     pub tls_handshakes: u64,
+    /// `reverse-http`: connections the edges dialed, edge processes
+    /// restarted (crashes and reloads), public reloads.
+    pub rhttp_attempts: u64,
+    pub edge_restarts: u64,
+    pub public_reloads: u64,
 }
 
 /// The data-path world state.
@@ -613,6 +644,8 @@ pub struct Dp {
     /// engine gets from its driver.
     pub tls: Option<Box<tlsw::TlsWorld>>,
     pub tls_env: Option<sluice_core::conn::tls::TlsEnv>,
+    /// `reverse-http`: refusals and the reconnect oracle's samples.
+    pub rh: rhttp::RhttpState,
 }
 
 impl World {
@@ -640,6 +673,7 @@ impl World {
             http_seen: std::collections::BTreeSet::new(),
             tls: None,
             tls_env: None,
+            rh: rhttp::RhttpState::default(),
         };
         if d.tls.is_some() {
             let (env, w) = tlsw::make(&mut self.rng, d.clients.len() as u32);
@@ -688,6 +722,7 @@ impl World {
         if let Some(dp) = self.dp.as_mut() {
             dp.proxy = pid;
         }
+        self.rhttp_start();
         for (i, c) in d.clients.iter().enumerate() {
             self.schedule(c.at, Ev::Dp(DpEv::ClientStart(i as u32)));
         }
@@ -806,12 +841,19 @@ impl World {
         ));
     }
 
-    /// The proxy accepted connection `cid` (its client end is ours).
-    pub(crate) fn dp_accepted(&mut self, cid: u64) {
+    /// Process `pid` accepted connection `cid`: counted when it is a
+    /// client's on the current proxy (not an edge's, in `reverse-http`).
+    pub(crate) fn dp_accepted(&mut self, pid: usize, cid: u64) {
         let now = self.now;
+        let dp = self.dpw();
+        if !dp.client_of.contains_key(&cid) {
+            return;
+        }
+        if pid == dp.proxy {
+            dp.accepted += 1;
+        }
         self.stats.dp.accepted += 1;
         let dp = self.dpw();
-        dp.accepted += 1;
         if let Some(&i) = dp.client_of.get(&cid) {
             let c = &mut dp.clients[i as usize];
             c.accepted_at = Some(now);
@@ -1180,7 +1222,9 @@ impl World {
             }
             DpFault::Cut { srv, ms } => {
                 let node = self.dp_spec().servers[srv].node;
-                self.cut(0, node, start);
+                for p in self.srv_peers() {
+                    self.cut(p, node, start);
+                }
                 if start {
                     self.schedule(now.add_ms(ms), Ev::Dp(DpEv::FaultEnd(i)));
                 }
@@ -1194,7 +1238,9 @@ impl World {
             DpFault::ClientFlap { host } => self.flap(0, host),
             DpFault::ServerFlap { srv } => {
                 let node = self.dp_spec().servers[srv].node;
-                self.flap(0, node);
+                for p in self.srv_peers() {
+                    self.flap(p, node);
+                }
             }
             DpFault::Latency { host, extra_ms, ms } => {
                 self.extra_latency(0, host, extra_ms, start);
@@ -1202,6 +1248,11 @@ impl World {
                     self.schedule(now.add_ms(ms), Ev::Dp(DpEv::FaultEnd(i)));
                 }
             }
+            DpFault::EdgeCut { .. }
+            | DpFault::EdgeFlap { .. }
+            | DpFault::PublicDown { .. }
+            | DpFault::EdgeRestart { .. }
+            | DpFault::PublicReload => self.rhttp_fault(i, &f, start),
             DpFault::Slow {
                 srv,
                 chunk,

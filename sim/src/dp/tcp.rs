@@ -293,6 +293,7 @@ pub fn generate(
         faults,
         traffic_end: start.add_ms(dur),
         tls: None,
+        rhttp: None,
     }
 }
 
