@@ -100,6 +100,13 @@ impl Engine {
     /// Reverse HTTP's edge side: the connections every `bind rhttp@`
     /// listener accepted and holds (its sessions), and the sum of their
     /// `nbconn`.
+    /// HTTP/2 streams opened on a connection without a session (a
+    /// reverse connection before its accept): refused; the simulator's
+    /// `early` oracle wants none.
+    pub fn streams_without_session(&self) -> u64 {
+        self.h2_streams_without_session
+    }
+
     pub fn rhttp_accepted(&self) -> (u32, u32) {
         self.listeners
             .iter()

@@ -114,6 +114,18 @@ fn rhttp_no_retry_delay() {
 }
 
 #[test]
+fn rhttp_headers_before_accept() {
+    // An edge's reverse connection past maxconn waits unaccepted; with
+    // its mux reading HEADERS, the public node's requests on it open
+    // streams no session can take.
+    caught(
+        "rhttp-headers-before-accept",
+        Scenario::ReverseHttp,
+        &["early"],
+    );
+}
+
+#[test]
 fn rhttp_avail_twice() {
     // One reversed connection counted twice in its server's available
     // list: more entries than reversed connections.

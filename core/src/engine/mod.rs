@@ -260,6 +260,10 @@ pub struct Engine {
     /// Warnings of the engine's construction (OCSP responses ignored),
     /// for the driver to print: [`Engine::take_start_warnings`].
     pub(crate) start_warnings: Vec<String>,
+    /// HTTP/2 streams a client opened on a connection that had no session
+    /// to take them (never, unless a mux reads requests it should hold:
+    /// [`Engine::streams_without_session`]).
+    pub(crate) h2_streams_without_session: u64,
     /// The OCSP responses by certificate ID while listeners are built.
     pub(crate) ocsp_store: crate::conn::tls::OcspStore,
     /// The TLS session cache of every `bind ... ssl` line
@@ -315,6 +319,7 @@ impl Engine {
             userlists: Vec::new(),
             tls_clock: Default::default(),
             start_warnings: Default::default(),
+            h2_streams_without_session: 0,
             ocsp_store: Default::default(),
             tls_sessions: std::sync::Arc::new(crate::conn::tls::SessionCache::new(
                 Default::default(),

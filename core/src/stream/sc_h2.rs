@@ -254,6 +254,11 @@ impl Engine {
         if s.need_stream {
             s.need_stream = false;
             let Some(sess) = sess else {
+                // A request on a connection no session took (a reverse
+                // connection before its accept, whose mux must hold new
+                // streams): refused, and counted.
+                s.reset = true;
+                self.h2_streams_without_session += 1;
                 return false;
             };
             let Some(sid) = self.stream_new(now, sess) else {

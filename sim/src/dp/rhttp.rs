@@ -391,6 +391,15 @@ impl World {
             }
         }
         let pids: Vec<usize> = self.live().filter(|&p| self.procs[p].node != 0).collect();
+        // `early`: no edge read a request on a connection before its
+        // listener accepted it (its H2 mux holds new streams until then).
+        for &pid in &pids {
+            let n = self.procs[pid].engine.streams_without_session();
+            if n > 0 {
+                let d = format!("edge p{pid} opened {n} streams on connections not yet accepted");
+                return self.fail("early", d);
+            }
+        }
         for pid in pids {
             self.due(pid);
             let out = self.procs[pid].engine.cli_request(now, "show stat");
