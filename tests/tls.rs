@@ -1609,3 +1609,195 @@ frontend fe\n    bind 127.0.0.1:{} ssl crt {}\n",
         .iter()
         .any(|l| l.starts_with("warned Loading: Unable") && l.ends_with("true")));
 }
+
+/// `openssl s_client` with `-sess_out` / `-sess_in`: `New` or `Reused`,
+/// and the version.
+fn session(port: u16, ver: &str, sess: &std::path::Path, out: bool) -> String {
+    let flag = if out { "-sess_out" } else { "-sess_in" };
+    // A request, and `-ign_eof`: s_client reads until the server closes,
+    // so a TLS 1.3 ticket (sent after the handshake) is in the file.
+    let text = {
+        use std::io::Write;
+        let mut c = Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{port}"),
+                "-ign_eof",
+            ])
+            .args([ver, flag, sess.to_str().unwrap()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("openssl runs");
+        let _ = c
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"GET / HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n");
+        let out = c.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    text.lines()
+        .find(|l| l.starts_with("New, ") || l.starts_with("Reused, "))
+        .map(|l| l.split(", Cipher").next().unwrap_or(l).to_string())
+        .unwrap_or_else(|| format!("? {text}"))
+}
+
+/// Session tickets, side by side with HAProxy 2.6: tickets are on by
+/// default (a session resumes on the same listener, over TLS 1.3 and
+/// 1.2); two processes given the same `tls-ticket-keys` file resume each
+/// other's sessions (what a fleet behind one name needs), a listener with
+/// its own random keys does not; `no-tls-tickets` still resumes TLS 1.2
+/// by session ID; `show tls-keys` / `set ssl tls-key` answer the same
+/// text, and after two rotations a ticket of the first key is refused.
+/// Bad key files are refused with HAProxy's messages.
+#[test]
+fn session_tickets_side_by_side() {
+    const T: &str = "session_tickets_side_by_side";
+    if !tools_or_skip(T, &["openssl"]) || !haproxy_or_skip(T) {
+        return;
+    }
+    let dir = TempDir::new(T);
+    make_ca(dir.path(), "ca");
+    make_leaf(dir.path(), "ca", &dir.join("site.pem"), &["a.test"], "ec");
+    let b64 = |b: &[u8]| {
+        let out = Command::new("base64")
+            .arg("-w0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(b)?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let key = |i: u8| b64(&[i; 80]);
+    write_file(
+        &dir.join("keys"),
+        &format!("{}\n{}\n{}\n", key(1), key(2), key(3)),
+    );
+    write_file(&dir.join("short"), &format!("{}\n{}\n", key(1), key(2)));
+    write_file(
+        &dir.join("mixed"),
+        &format!("{}\n{}\n{}\n", key(1), b64(&[2; 48]), key(3)),
+    );
+    let site = dir.join("site.pem").display().to_string();
+    let keys = dir.join("keys").display().to_string();
+
+    // Refused key files: the same message from both.
+    for (f, want) in [
+        (
+            "short",
+            "please supply at least 3 keys in the tls-tickets-file",
+        ),
+        ("mixed", "wrong sized key on line 2"),
+        ("nofile", "unable to load ssl tickets keys file"),
+    ] {
+        let cfg = format!(
+            "defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
+frontend fe\n    bind 127.0.0.1:{} ssl crt {site} tls-ticket-keys {}\n",
+            free_ports(1)[0],
+            dir.join(f).display()
+        );
+        let cpath = dir.join("check.cfg");
+        write_file(&cpath, &cfg);
+        for bin in [haproxy_bin().unwrap(), proxy_mio().to_str().unwrap()] {
+            let out = Command::new(bin)
+                .arg("-c")
+                .arg("-f")
+                .arg(&cpath)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stderr).into_owned()
+                + &String::from_utf8_lossy(&out.stdout);
+            assert!(
+                !out.status.success() && text.contains(want),
+                "{bin} {f}: {text}"
+            );
+        }
+    }
+
+    // Ports: [keys file, own random keys, no-tls-tickets].
+    let cfg = |tag: &str, p: &[u16]| {
+        format!(
+            "{}defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
+frontend fe\n    bind 127.0.0.1:{} ssl crt {site} tls-ticket-keys {keys}\n    bind 127.0.0.1:{} ssl crt {site}\n    bind 127.0.0.1:{} ssl crt {site} no-tls-tickets\n\
+    http-request return status 200 content-type text/plain string ok\n",
+            global_section(&dir.join(&format!("{tag}.sock")), ""),
+            p[0],
+            p[1],
+            p[2]
+        )
+    };
+    // Two processes of one kind on the same key file: `a` and `b`.
+    let run = |a: &[u16], b: &[u16], cli: &dyn Fn(&str) -> String| {
+        let mut seen = Vec::new();
+        let sess = dir.join("sess");
+        for ver in ["-tls1_3", "-tls1_2"] {
+            for (name, from, to) in [
+                ("same listener", a[0], a[0]),
+                ("other process, same keys", a[0], b[0]),
+                ("own keys, same listener", a[1], a[1]),
+                ("own keys, other process", a[1], b[1]),
+                ("no-tls-tickets", a[2], a[2]),
+            ] {
+                let _ = std::fs::remove_file(&sess);
+                let first = session(from, ver, &sess, true);
+                let second = session(to, ver, &sess, false);
+                seen.push(format!("{ver} {name}: {first} then {second}"));
+            }
+        }
+        seen.push(cli("show tls-keys").replace(&keys, "KEYS"));
+        seen.push(cli("show tls-keys #0").replace(&keys, "KEYS"));
+        seen.push(cli(&format!("show tls-keys {keys}")).replace(&keys, "KEYS"));
+        seen.push(cli("show tls-keys #3"));
+        seen.push(cli("set ssl tls-key"));
+        seen.push(cli(&format!("set ssl tls-key #0 {}", b64(&[9; 48]))));
+        seen.push(cli("set ssl tls-key #0 !!!"));
+        seen.push(cli(&format!("set ssl tls-key /nope {}", key(9))));
+        // A ticket sealed now (by key 2), then two rotations.
+        let sess = dir.join("sess-rot");
+        let _ = std::fs::remove_file(&sess);
+        seen.push(format!(
+            "before rotation: {}",
+            session(a[0], "-tls1_2", &sess, true)
+        ));
+        seen.push(cli(&format!("set ssl tls-key #0 {}", key(4))));
+        seen.push(format!(
+            "one rotation: {}",
+            session(a[0], "-tls1_2", &sess, false)
+        ));
+        seen.push(cli(&format!("set ssl tls-key {keys} {}", key(5))));
+        seen.push(format!(
+            "two rotations: {}",
+            session(a[0], "-tls1_2", &sess, false)
+        ));
+        seen.push(cli("show tls-keys *").replace(&keys, "KEYS"));
+        seen
+    };
+    let (ha, hb) = (free_ports(3), free_ports(3));
+    let h1 = HaRun::start(&dir, "ha", &cfg("ha", &ha));
+    let h2 = HaRun::start(&dir, "hb", &cfg("hb", &hb));
+    let theirs = run(&ha, &hb, &|c| h1.cli(c));
+    drop((h1, h2));
+    let (sa, sb) = (free_ports(3), free_ports(3));
+    let s1 = Sluice::start(&dir, "sa", &cfg("sa", &sa), dir.join("sa.sock"), &[]);
+    let _s2 = Sluice::start(&dir, "sb", &cfg("sb", &sb), dir.join("sb.sock"), &[]);
+    let ours = run(&sa, &sb, &|c| s1.cli(c));
+    assert_eq!(ours, theirs);
+    for want in [
+        "-tls1_3 other process, same keys: New, TLSv1.3 then Reused, TLSv1.3",
+        "-tls1_2 other process, same keys: New, TLSv1.2 then Reused, TLSv1.2",
+        "-tls1_2 own keys, other process: New, TLSv1.2 then New, TLSv1.2",
+        "-tls1_2 no-tls-tickets: New, TLSv1.2 then Reused, TLSv1.2",
+        "one rotation: Reused, TLSv1.2",
+        "two rotations: New, TLSv1.2",
+    ] {
+        assert!(ours.iter().any(|l| l == want), "{want}: {ours:#?}");
+    }
+}

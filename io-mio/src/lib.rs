@@ -590,13 +590,28 @@ fn tls_env(cfg: &Config) -> sluice_core::conn::tls::TlsEnv {
             }
         }
     }
+    // Deprecated in rustls 0.23.3x only because ring has no post-quantum
+    // key exchange; aws-lc-rs has, but needs cmake (and Go for some
+    // builds) on the machine: ring builds with a C compiler alone.
+    #[allow(deprecated)]
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    // One secret per process (every thread's engine issues tickets the
+    // others open, as HAProxy's threads share their SSL contexts), from
+    // the OS through ring (`getrandom`); not derived from the logged seed.
+    static TICKET_SEED: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    let ticket_seed = *TICKET_SEED.get_or_init(|| {
+        let mut s = [0u8; 32];
+        if provider.secure_random.fill(&mut s).is_err() {
+            // ring failing to reach the OS leaves no safe secret: random
+            // keys then come from the engine seed's own OS read.
+            s[..8].copy_from_slice(&os_seed().to_le_bytes());
+        }
+        s
+    });
     TlsEnv {
-        // Deprecated in rustls 0.23.3x only because ring has no post-quantum
-        // key exchange; aws-lc-rs has, but needs cmake (and Go for some
-        // builds) on the machine: ring builds with a C compiler alone.
-        #[allow(deprecated)]
-        provider: std::sync::Arc::new(rustls::crypto::ring::default_provider()),
+        provider,
         files,
+        ticket_seed,
     }
 }
 

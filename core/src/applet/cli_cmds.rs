@@ -36,11 +36,13 @@ pub(crate) enum Cmd {
     SetServer,
     SetSslCert,
     SetSslOcspResponse,
+    SetSslTlsKey,
     SetTable,
     SetWeight,
     ShowInfo,
     ShowSslCert,
     ShowSslOcspResponse,
+    ShowTlsKeys,
     ShowPeers,
     ShowStat,
     ShowTable,
@@ -73,11 +75,12 @@ impl Cmd {
             | SetServer
             | SetSslCert
             | SetSslOcspResponse
+            | SetSslTlsKey
             | SetTable
             | SetWeight => true,
             ShowBackend | ShowServersState | ShowSess | ShutdownSession | GetWeight | ShowInfo
-            | ShowSslCert | ShowSslOcspResponse | ShowPeers | ShowStat | ShowTable | Help
-            | Prompt | Quit => false,
+            | ShowSslCert | ShowSslOcspResponse | ShowTlsKeys | ShowPeers | ShowStat
+            | ShowTable | Help | Prompt | Quit => false,
         }
     }
 }
@@ -186,6 +189,12 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         cmd: Cmd::SetSslOcspResponse,
     },
     CliKw {
+        words: &["set", "ssl", "tls-key"],
+        usage: "set ssl tls-key [id|file] <key>",
+        help: "set the next TLS key for the <id> or <file> listener to <key>",
+        cmd: Cmd::SetSslTlsKey,
+    },
+    CliKw {
         words: &["set", "table"],
         usage: "set table <table> key <k> [data.* <v>]*",
         help: "update or create a table entry's data",
@@ -250,6 +259,12 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         usage: "show table <table> [<filter>]*",
         help: "report table usage stats or dump this table's contents (filter: data/key)",
         cmd: Cmd::ShowTable,
+    },
+    CliKw {
+        words: &["show", "tls-keys"],
+        usage: "show tls-keys [id|*]",
+        help: "show tls keys references or dump tls ticket keys when id specified",
+        cmd: Cmd::ShowTlsKeys,
     },
     CliKw {
         words: &["shutdown", "session"],
@@ -432,9 +447,13 @@ impl Engine {
             Cmd::SetSslOcspResponse if level >= CliLevel::Admin => {
                 self.cli_set_ssl_ocsp(now, rest.first().copied().or(payload))
             }
-            Cmd::SetSslCert | Cmd::CommitSslCert | Cmd::AbortSslCert | Cmd::SetSslOcspResponse => {
-                denied()
-            }
+            Cmd::ShowTlsKeys => self.cli_show_tls_keys(rest.first().copied()),
+            Cmd::SetSslTlsKey if level >= CliLevel::Admin => self.cli_set_tls_key(rest),
+            Cmd::SetSslCert
+            | Cmd::CommitSslCert
+            | Cmd::AbortSslCert
+            | Cmd::SetSslOcspResponse
+            | Cmd::SetSslTlsKey => denied(),
             Cmd::GetWeight => self.cli_server_admin(now, &w),
             Cmd::DisableServer | Cmd::EnableServer | Cmd::SetServer | Cmd::SetWeight
                 if level >= CliLevel::Admin =>
@@ -807,6 +826,69 @@ impl crate::engine::Engine {
             }
         }
         m
+    }
+
+    /// A `tls-ticket-keys` reference: `#ID` or the file name (HAProxy's
+    /// `tlskeys_ref_lookup_ref`).
+    fn tls_keys_ref(&self, r: &str) -> Option<usize> {
+        match r.strip_prefix('#') {
+            Some(id) => id.parse().ok().filter(|&i| i < self.ticket_files.len()),
+            None => self.ticket_files.iter().position(|(f, _)| f == r),
+        }
+    }
+
+    /// `show tls-keys [id|*]` (HAProxy's `cli_io_handler_tlskeys_files`
+    /// and `_entries`): the `tls-ticket-keys` files, or their keys
+    /// (previous, current, next) in base64.
+    fn cli_show_tls_keys(&self, r: Option<&str>) -> String {
+        let refs: Vec<usize> = match r {
+            None => {
+                let mut s = String::from("# id (file)\n");
+                for (i, (f, _)) in self.ticket_files.iter().enumerate() {
+                    s.push_str(&format!("{i} ({f})\n"));
+                }
+                return s;
+            }
+            Some("*") => (0..self.ticket_files.len()).collect(),
+            Some(r) => match self.tls_keys_ref(r) {
+                Some(i) => vec![i],
+                None => return "'show tls-keys' unable to locate referenced filename\n".into(),
+            },
+        };
+        let mut s = String::from("# id secret\n");
+        for i in refs {
+            let (f, tk) = &self.ticket_files[i];
+            s.push_str(&format!("# {i} ({f})\n"));
+            let k = tk.keys();
+            let n = crate::conn::ticket::TLS_TICKETS_NO;
+            for j in 0..n {
+                let key = &k.keys[(k.enc + n - 1 + j) % n];
+                let b64 =
+                    String::from_utf8_lossy(&crate::base64::encode(&key.to_bytes())).into_owned();
+                s.push_str(&format!("{i}.{j} {b64}\n"));
+            }
+        }
+        s
+    }
+
+    /// `set ssl tls-key <id|file> <key>` (HAProxy's
+    /// `cli_parse_set_tlskeys`): the key replaces the oldest of the ring
+    /// and the next one encrypts.
+    fn cli_set_tls_key(&self, rest: &[&str]) -> String {
+        let (Some(r), Some(key)) = (rest.first(), rest.get(1)) else {
+            return "'set ssl tls-key' expects a filename and the new TLS key in base64 encoding.\n"
+                .into();
+        };
+        let Some(i) = self.tls_keys_ref(r) else {
+            return "'set ssl tls-key' unable to locate referenced filename\n".into();
+        };
+        let Some(bytes) = crate::base64::decode(key.as_bytes()) else {
+            return "'set ssl tls-key' received invalid base64 encoded TLS key.\n".into();
+        };
+        match self.ticket_files[i].1.update(&bytes) {
+            Ok(()) => "TLS ticket key updated!\n".into(),
+            Err(_) => "'set ssl tls-key' received a key of wrong size.\n".into(),
+        }
     }
 
     /// The bind lines' TLS contexts, each once.
@@ -1219,7 +1301,7 @@ mod tests {
         let mut e = engine();
         let out = e.cli_request(Time::ZERO, "help show");
         let listed: Vec<&str> = out.lines().skip(1).map(|l| l.trim_start()).collect();
-        assert_eq!(listed.len(), 9, "{out}");
+        assert_eq!(listed.len(), 10, "{out}");
         assert!(listed.iter().all(|l| l.starts_with("show ")), "{out}");
         let out = e.cli_request(Time::ZERO, "help set tab");
         assert_eq!(out.lines().count(), 2, "{out}");

@@ -1026,6 +1026,8 @@ pub struct BindTls {
     /// default the server's does, as HAProxy sets OpenSSL's
     /// `SSL_OP_CIPHER_SERVER_PREFERENCE`).
     pub prefer_client_ciphers: bool,
+    /// `tls-ticket-keys FILE` (as written): the session ticket keys.
+    pub tls_ticket_keys: Option<String>,
     pub common: TlsCommon,
 }
 

@@ -452,6 +452,15 @@ pub(super) fn bind_option(
             t.crl_file = Some(val.to_string());
             Ok(Some(2))
         }
+        "tls-ticket-keys" => {
+            if val.is_empty() {
+                return Err(ln.diag(format!(
+                    "{who} : 'tls-ticket-keys' : missing TLS ticket keys file path"
+                )));
+            }
+            t.tls_ticket_keys = Some(val.to_string());
+            Ok(Some(2))
+        }
         _ => common_option(&mut t.common, ln, i, who, d),
     }
 }

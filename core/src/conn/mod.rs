@@ -18,6 +18,7 @@
 pub mod ocsp;
 pub mod proxy_hdr;
 mod reverse;
+pub mod ticket;
 
 pub mod xprt;
 

@@ -54,6 +54,10 @@ pub struct TlsEnv {
     /// The certificate and CA files the configuration names, as the
     /// driver read them ([`TlsFiles::paths`] tells which).
     pub files: TlsFiles,
+    /// The secret the session ticket keys and IVs are drawn from
+    /// ([`super::ticket::Ticketer`]): OS entropy in `proxy-mio`, never the
+    /// seed it logs; the scenario's seed in the simulator.
+    pub ticket_seed: [u8; 32],
 }
 
 /// Files read by the driver for the TLS configuration.
@@ -107,6 +111,9 @@ impl TlsFiles {
                 // `crt-base` to the certificates it names, not to it).
                 for l in &b.tls.crt_lists {
                     out.push(file(&None, l));
+                }
+                if let Some(k) = &b.tls.tls_ticket_keys {
+                    out.push(file(&None, k));
                 }
                 // A crt-list line may turn `verify` on with the bind's files.
                 if b.tls.verify != BindVerify::None || !b.tls.crt_lists.is_empty() {
@@ -174,7 +181,7 @@ impl TlsFiles {
         (out, warnings)
     }
 
-    fn get(&self, path: &str) -> Result<&[u8], String> {
+    pub(crate) fn get(&self, path: &str) -> Result<&[u8], String> {
         match self.files.get(path) {
             Some(Ok(b)) => Ok(b),
             Some(Err(e)) => Err(e.clone()),
@@ -251,6 +258,11 @@ impl SessionCache {
 
     fn now_ms(&self) -> u64 {
         self.clock.0.load(Ordering::Relaxed)
+    }
+
+    /// `tune.ssl.lifetime`, in seconds: also the lifetime of tickets.
+    pub fn lifetime_s(&self) -> u32 {
+        (self.lifetime_ms / 1000) as u32
     }
 
     fn lookup(&self, key: &[u8], take: bool) -> Option<Vec<u8>> {
@@ -654,6 +666,7 @@ impl BindCtx {
         sessions: &Arc<SessionCache>,
         t: &BindTls,
         ocsp_store: &mut OcspStore,
+        ticketer: Option<Arc<super::ticket::Ticketer>>,
     ) -> Result<BindCtx, BindCtxError> {
         let crt_base = &global.crt_base;
         let provider = provider_for(env, &t.common);
@@ -735,9 +748,16 @@ impl BindCtx {
             strict: t.strict_sni,
             clock: clock.clone(),
         });
-        let base = Arc::new(server_config(
-            env, clock, global, sessions, t, &provider, &resolver,
-        )?);
+        // Stateless tickets unless `no-tls-tickets` (the line's own for a
+        // crt-list line with options).
+        let tickets = |config: &mut ServerConfig, off: bool| {
+            if let Some(tk) = ticketer.as_ref().filter(|_| !off) {
+                config.ticketer = tk.clone();
+            }
+        };
+        let mut base = server_config(env, clock, global, sessions, t, &provider, &resolver)?;
+        tickets(&mut base, t.common.no_tls_tickets);
+        let base = Arc::new(base);
         let switch = if line_tls.iter().any(Option::is_some) {
             let mut configs = Vec::new();
             for l in line_tls {
@@ -759,11 +779,13 @@ impl BindCtx {
                                     .into(),
                             });
                         }
-                        let c = server_config(env, clock, global, sessions, &lt, &p, &resolver)
-                            .map_err(|m| BindCtxError {
-                                at: Some((file, line)),
-                                message: format!("crt-list : {m}"),
-                            })?;
+                        let mut c =
+                            server_config(env, clock, global, sessions, &lt, &p, &resolver)
+                                .map_err(|m| BindCtxError {
+                                    at: Some((file, line)),
+                                    message: format!("crt-list : {m}"),
+                                })?;
+                        tickets(&mut c, lt.common.no_tls_tickets);
                         Some(Arc::new(c))
                     }
                 });
@@ -912,10 +934,10 @@ fn server_config(
     // The server's order of suites, unless `prefer-client-ciphers`.
     config.ignore_client_order = !t.prefer_client_ciphers;
     // Resumption: the shared session cache (`tune.ssl.cachesize`,
-    // `tune.ssl.lifetime`). No stateless tickets are issued (rustls's
-    // ticketers read the OS clock), which is what `no-tls-tickets`
-    // asks: TLS 1.2 resumes by session ID, TLS 1.3 by tickets that
-    // name a cache entry, as OpenSSL does under `SSL_OP_NO_TICKET`.
+    // `tune.ssl.lifetime`), and stateless tickets unless
+    // `no-tls-tickets` (the line's ticketer, set by `BindCtx::build`).
+    // Without tickets TLS 1.2 resumes by session ID, TLS 1.3 by tickets
+    // that name a cache entry, as OpenSSL does under `SSL_OP_NO_TICKET`.
     config.session_storage = sessions.clone();
     config.ticketer = Arc::new(NoTickets);
     if sessions.max == 0 || sessions.lifetime_ms == 0 {

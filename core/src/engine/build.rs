@@ -1282,6 +1282,53 @@ impl Engine {
         })
     }
 
+    /// The session ticket producer of a `bind ... ssl` line: `None` under
+    /// `no-tls-tickets`; the keys of its `tls-ticket-keys` file (shared
+    /// by the lines naming the same file), else three random ones.
+    fn bind_ticketer(
+        &mut self,
+        t: &cfgparse::model::BindTls,
+    ) -> Result<Option<Arc<crate::conn::ticket::Ticketer>>, String> {
+        use crate::conn::ticket::{parse_keys_file, Ticketer};
+        let Some(env) = self.opts.tls.as_ref() else {
+            return Ok(None);
+        };
+        if t.common.no_tls_tickets {
+            return Ok(None);
+        }
+        let seed = env.ticket_seed;
+        let lifetime = self.tls_sessions.lifetime_s();
+        // Keys: the same stream on every thread; IVs: one per thread.
+        let stream = (
+            self.ticketers_made,
+            self.ticketers_made | (u64::from(self.opts.thread) + 1) << 32,
+        );
+        let made = match &t.tls_ticket_keys {
+            None => Arc::new(Ticketer::new(seed, stream, None, None, lifetime)),
+            Some(f) => {
+                if let Some((_, tk)) = self.ticket_files.iter().find(|(n, _)| n == f) {
+                    return Ok(Some(tk.clone()));
+                }
+                let text = env
+                    .files
+                    .get(f)
+                    .map_err(|_| format!("'{f}' : unable to load ssl tickets keys file"))?;
+                let keys = parse_keys_file(f, text)?;
+                let tk = Arc::new(Ticketer::new(
+                    seed,
+                    stream,
+                    Some(keys),
+                    Some(f.clone()),
+                    lifetime,
+                ));
+                self.ticket_files.push((f.clone(), tk.clone()));
+                tk
+            }
+        };
+        self.ticketers_made += 1;
+        Ok(Some(made))
+    }
+
     /// The TLS context of a `bind ... ssl` line, shared by its listeners.
     fn build_bind_tls(
         &mut self,
@@ -1294,6 +1341,11 @@ impl Engine {
         let addrs: Vec<String> = b.addrs.iter().map(|a| a.addr.to_string()).collect();
         let who = format!("'bind {}'", addrs.join(","));
         let mut store = core::mem::take(&mut self.ocsp_store);
+        let ticketer = self.bind_ticketer(&b.tls).map_err(|message| StartError {
+            file: b.place.file.clone(),
+            line: b.place.line,
+            message: format!("{who} : {message}"),
+        })?;
         let env = self.tls_env(&b.place.file, b.place.line, &who)?;
         let built = BindCtx::build(
             env,
@@ -1302,6 +1354,7 @@ impl Engine {
             &self.tls_sessions,
             &b.tls,
             &mut store,
+            ticketer,
         );
         self.ocsp_store = store;
         if let Ok(c) = &built {

@@ -266,6 +266,13 @@ pub struct Engine {
     pub(crate) h2_streams_without_session: u64,
     /// The OCSP responses by certificate ID while listeners are built.
     pub(crate) ocsp_store: crate::conn::tls::OcspStore,
+    /// The session ticket keys of the `bind ... ssl` lines that name a
+    /// `tls-ticket-keys` file, by file, in the order of the lines (their
+    /// index is HAProxy's reference id on the CLI); lines with the same
+    /// file share one.
+    pub(crate) ticket_files: Vec<(String, std::sync::Arc<crate::conn::ticket::Ticketer>)>,
+    /// How many ticketers were made: each draws its own stream.
+    pub(crate) ticketers_made: u64,
     /// The TLS session cache of every `bind ... ssl` line
     /// (`tune.ssl.cachesize`, `tune.ssl.lifetime`), sized at start.
     pub(crate) tls_sessions: std::sync::Arc<crate::conn::tls::SessionCache>,
@@ -321,6 +328,8 @@ impl Engine {
             start_warnings: Default::default(),
             h2_streams_without_session: 0,
             ocsp_store: Default::default(),
+            ticket_files: Vec::new(),
+            ticketers_made: 0,
             tls_sessions: std::sync::Arc::new(crate::conn::tls::SessionCache::new(
                 Default::default(),
                 0,

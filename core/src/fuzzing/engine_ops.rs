@@ -388,7 +388,11 @@ pub fn tls_env(provider: std::sync::Arc<rustls::crypto::CryptoProvider>) -> TlsE
     files
         .files
         .insert("/fuzz/fe.pem".into(), Ok(TLS_PEM.as_bytes().to_vec()));
-    TlsEnv { provider, files }
+    TlsEnv {
+        provider,
+        files,
+        ticket_seed: [0x5a; 32],
+    }
 }
 
 /// Real ClientHellos from rustls's client on `provider` (TLS 1.3 and 1.2

@@ -98,7 +98,17 @@ pub fn make(rng: &mut Rng, n_clients: u32) -> (sluice_core::conn::tls::TlsEnv, T
     let client_cfg = crate::tls::client_config(&provider, &clock, &ca);
     let server_cfg = crate::tls::server_config(&provider, &clock, &srv_pem);
     (
-        sluice_core::conn::tls::TlsEnv { provider, files },
+        sluice_core::conn::tls::TlsEnv {
+            provider,
+            files,
+            // From a copy of the run's PRNG: the draws that follow stay
+            // those of earlier runs of the same seed.
+            ticket_seed: {
+                let mut s = [0u8; 32];
+                rng.clone().fill(&mut s);
+                s
+            },
+        },
         TlsWorld {
             clock,
             client_cfg,
