@@ -43,6 +43,11 @@ const ALLOWED_DEPS: &[&str] = &[
     "sha1",
     "sha2",
     "hmac",
+    // Session tickets (conn/ticket.rs): AES and CBC mode, block cipher
+    // arithmetic only (default features off: no `getrandom`); keys and
+    // IVs come from the driver's secret.
+    "aes",
+    "cbc",
     // `xxh32`, `xxh64`, `xxh3` converters: hash arithmetic only.
     "xxhash-rust",
     // `compression algo gzip|deflate|raw-deflate`: flate2 on its pure-Rust
