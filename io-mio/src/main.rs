@@ -78,6 +78,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let raw: Vec<String> = std::env::args().skip(1).collect();
     let cfg = match load_config(&args) {
         Ok(cfg) => cfg,
         Err(e) => {
@@ -93,6 +94,21 @@ fn main() -> ExitCode {
         out("Configuration file is valid");
         return ExitCode::SUCCESS;
     }
+    let worker = sluice_mio::mworker::is_worker().then(sluice_mio::mworker::worker_init);
+    if worker.is_none() && (args.master_worker || cfg.global.master_worker) {
+        return sluice_mio::mworker::run_master(&args, &raw, &args.master_cli, &cfg);
+    }
+    if worker.is_none() && !args.master_cli.is_empty() {
+        say("[ALERT] The master CLI (-S) is only available in master-worker mode (-W or 'master-worker').");
+        return ExitCode::from(1);
+    }
+    if args.takeover_socket.is_some() && worker.is_none() {
+        say("[WARNING] -x: taking the listening sockets over from an old process's stats socket is not implemented; the listeners are bound again (SO_REUSEPORT). Use master-worker mode (-W) for a reload that passes the sockets.");
+    }
+    let cfg = match &worker {
+        Some(w) => w.apply(cfg),
+        None => cfg,
+    };
     match run(&args, &cfg, start) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -26,7 +26,6 @@ pub const GLOBAL: &[&str] = &[
     "ssl-load-extra-files",
     "description",
     "node",
-    "master-worker",
     "spread-checks",
     "busy-polling",
     "set-dumpable",
