@@ -475,7 +475,18 @@ fn parse_target(word: &str) -> Option<Target> {
 /// Sends `cmd` to a worker's stats CLI and returns its answer.
 fn forward(path: &std::path::Path, cmd: &str) -> String {
     let run = || -> io::Result<String> {
-        let mut s = std::os::unix::net::UnixStream::connect(path)?;
+        // A worker just started may not listen yet: up to 3 s.
+        let t0 = Instant::now();
+        let mut s = loop {
+            match std::os::unix::net::UnixStream::connect(path) {
+                Ok(s) => break s,
+                Err(e) if t0.elapsed() < Duration::from_secs(3) => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e),
+            }
+        };
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
         s.set_write_timeout(Some(Duration::from_secs(10)))?;
         s.write_all(format!("{cmd}\n").as_bytes())?;
