@@ -1049,3 +1049,53 @@ pub fn run_master(args: &Args, raw: &[String], master_cli: &[String], cfg: &Conf
     master.cleanup();
     ExitCode::SUCCESS
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn worker_command_line() {
+        assert_eq!(
+            worker_args(&v("-W -S /m.sock -f a.cfg -p pid -sf 12 13 -L me -d")),
+            v("-f a.cfg -L me -d")
+        );
+        // A file named like an option stays; everything after `--` too.
+        assert_eq!(worker_args(&v("-f -W -- -p x.cfg")), v("-f -W -- -p x.cfg"));
+    }
+
+    #[test]
+    fn targets() {
+        assert_eq!(parse_target("@1"), Some(Target::Relative(1)));
+        assert_eq!(parse_target("@!123"), Some(Target::Pid(123)));
+        assert_eq!(parse_target("@master"), Some(Target::Master));
+        assert_eq!(parse_target("@x"), None);
+    }
+
+    #[test]
+    fn uptime_as_haproxy() {
+        assert_eq!(uptime(Duration::from_secs(90061)), "1d01h01m01s");
+    }
+
+    #[test]
+    fn show_proc_columns() {
+        let st = State {
+            start: Instant::now(),
+            reloads: 2,
+            failed: 1,
+            workers: Vec::new(),
+        };
+        let o = show_proc(&st);
+        let lines: Vec<&str> = o.lines().collect();
+        assert_eq!(
+            lines[0],
+            "#<PID>          <type>          <reloads>       <uptime>        <version>      "
+        );
+        assert!(lines[1].contains(" master          2 [failed: 1]   0d00h00m00s     "));
+        assert_eq!(&lines[2..], ["# workers", "# programs", ""]);
+    }
+}
