@@ -798,8 +798,13 @@ impl Master {
                     None => "no worker is running".into(),
                 }
             ));
+            // HAProxy counts the attempt as a reload, and a failed one.
             let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.reloads += 1;
             st.failed += 1;
+            for w in st.workers.iter_mut() {
+                w.reloads += 1;
+            }
             return;
         }
         let socks = {
@@ -835,6 +840,7 @@ impl Master {
                     pid()
                 ));
                 let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                st.reloads += 1;
                 st.failed += 1;
             }
         }
