@@ -283,6 +283,52 @@ fn bind_tcp(addr: SocketAddr, interface: Option<&str>) -> io::Result<TcpListener
     Ok(TcpListener::from_std(sock.into()))
 }
 
+/// Listening TCP sockets a master-worker reload took over from the
+/// previous worker (io-mio/src/mworker.rs), by their local address: a
+/// listener bound on that address adopts one instead of binding, so the
+/// socket (and the connections in its accept queue) survives the reload.
+static INHERITED: std::sync::Mutex<Vec<(SocketAddr, std::os::fd::OwnedFd)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// How many listeners adopted an inherited socket.
+static ADOPTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Offers a listening socket taken over from the previous worker to the
+/// listeners about to be bound (see [`INHERITED`]).
+pub fn inherit_listener(addr: SocketAddr, fd: std::os::fd::OwnedFd) {
+    if let Ok(mut v) = INHERITED.lock() {
+        v.push((addr, fd));
+    }
+}
+
+/// Closes the inherited sockets no listener adopted; returns how many
+/// were adopted and how many are closed.
+pub fn release_inherited() -> (usize, usize) {
+    let left = INHERITED
+        .lock()
+        .map(|mut v| v.drain(..).count())
+        .unwrap_or(0);
+    (ADOPTED.load(std::sync::atomic::Ordering::Relaxed), left)
+}
+
+/// An inherited listening socket on `addr`, if one is left.
+fn take_inherited(addr: SocketAddr) -> Option<TcpListener> {
+    if addr.port() == 0 {
+        return None;
+    }
+    let fd = {
+        let mut v = INHERITED.lock().ok()?;
+        let i = v.iter().position(|(a, _)| *a == addr)?;
+        v.swap_remove(i).1
+    };
+    let sock = socket2::Socket::from(fd);
+    sock.set_nonblocking(true).ok()?;
+    sock.set_cloexec(true).ok()?;
+    ADOPTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let l: std::net::TcpListener = sock.into();
+    Some(TcpListener::from_std(l))
+}
+
 /// Adopts a listening socket inherited on descriptor `fd` (`fd@N`), as
 /// HAProxy does with `AF_CUST_EXISTING_FD` receivers: it must be a stream
 /// socket; one not yet listening is put in the listening state. TCP or
@@ -824,22 +870,24 @@ impl Driver {
         }
         let token = Token(LISTENER_BASE + lid.0 as usize);
         let res = match &addr {
-            ListenAddr::Tcp(a) => bind_tcp(*a, None).and_then(|mut l| {
-                self.poll
-                    .registry()
-                    .register(&mut l, token, Interest::READABLE)?;
-                let fixed = l.local_addr().ok().filter(|a| !a.ip().is_unspecified());
-                Ok(Listening::Tcp(l, fixed))
-            }),
-            ListenAddr::TcpDev { addr, interface } => {
-                bind_tcp(*addr, Some(interface)).and_then(|mut l| {
+            ListenAddr::Tcp(a) => take_inherited(*a)
+                .map_or_else(|| bind_tcp(*a, None), Ok)
+                .and_then(|mut l| {
                     self.poll
                         .registry()
                         .register(&mut l, token, Interest::READABLE)?;
                     let fixed = l.local_addr().ok().filter(|a| !a.ip().is_unspecified());
                     Ok(Listening::Tcp(l, fixed))
-                })
-            }
+                }),
+            ListenAddr::TcpDev { addr, interface } => take_inherited(*addr)
+                .map_or_else(|| bind_tcp(*addr, Some(interface)), Ok)
+                .and_then(|mut l| {
+                    self.poll
+                        .registry()
+                        .register(&mut l, token, Interest::READABLE)?;
+                    let fixed = l.local_addr().ok().filter(|a| !a.ip().is_unspecified());
+                    Ok(Listening::Tcp(l, fixed))
+                }),
             ListenAddr::Unix {
                 path,
                 mode,

@@ -5,6 +5,7 @@
 pub mod driver;
 pub mod limits;
 pub mod log;
+pub mod mworker;
 pub mod privileges;
 pub mod splice;
 
@@ -35,6 +36,13 @@ pub struct Args {
     pub memmax_mb: Option<u64>,
     /// `-dW`: any warning is fatal (HAProxy's `zero-warning` mode).
     pub zero_warning: bool,
+    /// `-W`: master-worker mode (io-mio/src/mworker.rs).
+    pub master_worker: bool,
+    /// `-S BIND[,OPTION,VALUE...]`: the master CLI's listeners.
+    pub master_cli: Vec<String>,
+    /// `-x PATH`: HAProxy takes the listening sockets over from an old
+    /// process's stats socket; Sluice only does it under `-W`.
+    pub takeover_socket: Option<String>,
 }
 
 /// What the command line asks for besides running.
@@ -74,7 +82,10 @@ impl Args {
                 // foreground, the only mode Sluice has. `-d` also makes
                 // HAProxy trace every connection and header on stdout:
                 // Sluice prints no such trace (docs/configuration.md).
-                "-d" | "-db" | "-W" => {}
+                "-d" | "-db" => {}
+                "-W" => a.master_worker = true,
+                "-S" => a.master_cli.push(value(&mut i, "an address")?),
+                "-x" => a.takeover_socket = Some(value(&mut i, "a socket path")?),
                 "-dW" => a.zero_warning = true,
                 "-m" => {
                     let v = value(&mut i, "a size in megabytes")?;
@@ -855,6 +866,14 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
         let wakers: Vec<_> = results.iter().filter_map(|(_, r)| r.clone().ok()).collect();
         if started.is_ok() && results.len() != nbthread as usize {
             started = Err("a thread stopped while starting".into());
+        }
+        // The sockets taken over from a previous worker that no listener
+        // adopted (io-mio/src/mworker.rs).
+        let (adopted, unused) = driver::release_inherited();
+        if started.is_ok() && adopted + unused > 0 && !quiet {
+            say(&format!(
+                "[NOTICE] proxy-mio took over {adopted} listening socket(s) from the previous worker ({unused} unused, closed)"
+            ));
         }
         if started.is_ok() {
             // Our listeners are bound and every file is open: chroot, let

@@ -18,7 +18,8 @@ use sluice_mio::{build_info, check, check_condition, load_config, run, say, Args
 const USAGE: &str =
     "Usage : proxy-mio -f <cfgfile|cfgdir> [ -f <cfgfile|cfgdir> ]* [ -c ] [ -L <localpeer> ]
                  [ -q ] [ -V ] [ -d ] [ -db ] [ -dW ] [ -m <megs> ] [ -sf <pid>* ]
-                 [ -p <pidfile> ] [ -cc <condition> ] [ -v ] [ -vv ] [ -h ]
+                 [ -p <pidfile> ] [ -W ] [ -S <bind>[,<opts>] ] [ -cc <condition> ]
+                 [ -v ] [ -vv ] [ -h ]
                  [ -- <cfgfile|cfgdir>* ]
         -f : read configuration from file <cfgfile> (may be repeated); a
              directory <cfgdir> stands for its '*.cfg' files, in name order
@@ -33,7 +34,9 @@ const USAGE: &str =
         -m : limit the process's memory (address space) to <megs> MiB
         -sf : after starting, ask these old processes to finish (SIGUSR1) and
               learn their stick tables through the local peer
-        -p : write the process id to <pidfile>
+        -p : write the process id to <pidfile> (the master's under -W)
+        -W : master-worker mode: a master starts the worker; SIGUSR2 reloads
+        -S : the master CLI on <bind> (fd@N, a UNIX path or ADDR:PORT)
         -v : print the version and exit
         -vv : print the version and the build features, and exit
         -h : print this help and exit
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let raw: Vec<String> = std::env::args().skip(1).collect();
     let cfg = match load_config(&args) {
         Ok(cfg) => cfg,
         Err(e) => {
@@ -93,6 +97,27 @@ fn main() -> ExitCode {
         out("Configuration file is valid");
         return ExitCode::SUCCESS;
     }
+    let worker = sluice_mio::mworker::is_worker().then(sluice_mio::mworker::worker_init);
+    if worker.is_none() && (args.master_worker || cfg.global.master_worker) {
+        // As HAProxy's master, which parses the configuration itself: a
+        // configuration that cannot start starts no worker.
+        if let Err(e) = check(&args, &cfg) {
+            say(&e.to_string());
+            return ExitCode::from(1);
+        }
+        return sluice_mio::mworker::run_master(&args, &raw, &args.master_cli, &cfg);
+    }
+    if worker.is_none() && !args.master_cli.is_empty() {
+        say("[ALERT] The master CLI (-S) is only available in master-worker mode (-W or 'master-worker').");
+        return ExitCode::from(1);
+    }
+    if args.takeover_socket.is_some() && worker.is_none() {
+        say("[WARNING] -x: taking the listening sockets over from an old process's stats socket is not implemented; the listeners are bound again (SO_REUSEPORT). Use master-worker mode (-W) for a reload that passes the sockets.");
+    }
+    let cfg = match &worker {
+        Some(w) => w.apply(cfg),
+        None => cfg,
+    };
     match run(&args, &cfg, start) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -169,6 +169,24 @@ pub(super) fn parse(
             g.zero_warning = true;
             Ok(())
         }
+        "master-worker" => {
+            // HAProxy 2.6: `no-exit-on-failure` keeps the master up when
+            // the current worker fails; Sluice's master always exits then.
+            match ln.arg(1) {
+                "" => {}
+                "no-exit-on-failure" => d.warn(ln.diag(
+                    "'master-worker no-exit-on-failure' is not supported by Sluice and is ignored: the master exits when its current worker fails.",
+                )),
+                other => {
+                    return Err(ln.diag(format!(
+                        "'master-worker' only supports 'no-exit-on-failure' (got '{other}')."
+                    )))
+                }
+            }
+            ln.no_extra(2)?;
+            g.master_worker = true;
+            Ok(())
+        }
         "daemon" => {
             ln.no_extra(1)?;
             g.daemon = true;

@@ -25,7 +25,6 @@ pub const GLOBAL: &[&str] = &[
     "ssl-dh-param-file",
     "description",
     "node",
-    "master-worker",
     "spread-checks",
     "busy-polling",
     "set-dumpable",

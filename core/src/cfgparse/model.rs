@@ -103,6 +103,9 @@ pub struct Global {
     /// `zero-warning`: any warning makes the configuration fail, as `-dW`
     /// (HAProxy's `MODE_ZERO_WARNING`).
     pub zero_warning: bool,
+    /// `master-worker [no-exit-on-failure]`: run as a master process that
+    /// starts the worker (as `-W`; the driver's concern, docs/configuration.md).
+    pub master_worker: bool,
     /// `hard-stop-after T`: how long a soft stop may wait for the live
     /// connections before closing them (HAProxy's `global.hard_stop_after`).
     pub hard_stop_after_ms: Option<u32>,
@@ -210,6 +213,7 @@ impl Default for Global {
             fd_hard_limit: None,
             strict_limits: true,
             zero_warning: false,
+            master_worker: false,
             hard_stop_after_ms: None,
             log_tag: None,
             log_send_hostname: None,
