@@ -726,9 +726,19 @@ impl Engine {
         }
         let up = matches!(s.state, SrvState::Running | SrvState::Stopping);
         let was_rmaint = was == SrvAdmin::Rmaint;
+        let (cur, requeued) = (s.cur_sess, s.queue.len());
+        let b = self.proxies[be].be.as_ref().expect("backend");
+        let left = |backup: bool| {
+            b.servers
+                .iter()
+                .filter(|s| s.usable() && s.cfg.backup == backup)
+                .count()
+        };
+        let (active, backup) = (left(false), left(true));
         let text = match admin {
+            // With a cause (DNS), HAProxy's `srv_update_status` line.
             SrvAdmin::Maint | SrvAdmin::Rmaint if why.is_some() => format!(
-                "Server {name} is going DOWN for maintenance ({}).",
+                "Server {name} is going DOWN for maintenance ({}). {active} active and {backup} backup servers left. {cur} sessions active, {requeued} requeued, 0 remaining in queue.",
                 why.unwrap_or_default()
             ),
             SrvAdmin::Maint | SrvAdmin::Rmaint => {

@@ -410,8 +410,11 @@ impl Engine {
         }
         let ns_name = rv.nameservers.get(usize::from(ns.ns)).map(|n| n.0.clone());
         let by = format!("{}/{}", rv.name, ns_name.unwrap_or_default());
-        for srv in r.requesters.clone() {
-            self.srv_apply_answer(now, i, n, srv, &by);
+        // The first requester names the nameserver; the others got the
+        // answer "by DNS cache", as HAProxy says.
+        for (k, srv) in r.requesters.clone().into_iter().enumerate() {
+            let by = if k == 0 { by.as_str() } else { "DNS cache" };
+            self.srv_apply_answer(now, i, n, srv, by);
         }
         let next = self.resolvers[i].next_wakeup();
         self.timers.arm(TimerKey::Resolvers(i), next);
