@@ -138,6 +138,10 @@ fn statuses(cli: &dyn Fn(&str) -> String, px: &str) -> BTreeMap<String, String> 
         .collect()
 }
 
+/// A proxy's stats socket, and its output so far.
+type Cli = Box<dyn Fn(&str) -> String>;
+type Output = Box<dyn Fn() -> String>;
+
 /// What one proxy did, to compare.
 #[derive(Debug, PartialEq, Eq)]
 struct Seen {
@@ -172,7 +176,7 @@ fn run(who: &str, dir: &TempDir) -> (Seen, Vec<String>) {
         global_section(&dir.join(&format!("{who}.sock")), ""),
         dns.port,
     );
-    let (cli, output): (Box<dyn Fn(&str) -> String>, Box<dyn Fn() -> String>) = if who == "ha" {
+    let (cli, output): (Cli, Output) = if who == "ha" {
         let ha = Arc::new(HaRun::start(dir, who, &cfg));
         let h2 = ha.clone();
         (

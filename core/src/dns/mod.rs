@@ -170,6 +170,7 @@ impl Resolvers {
     fn next_wakeup(&self) -> Option<Time> {
         self.resolutions
             .iter()
+            .filter(|r| !r.requesters.is_empty())
             .map(|r| match (r.in_flight, r.last_resolution) {
                 (Some(_), _) => r.last_query + u64::from(self.timeout_retry_ms),
                 (None, Some(t)) => t + u64::from(self.timeout_resolve_ms),
