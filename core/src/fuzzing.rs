@@ -1127,3 +1127,27 @@ fn proxy_round_trips(data: &[u8]) {
         }
     }
 }
+
+// ------------------------------------------------------------ dns_response
+
+/// Target `dns_response`: the DNS response parser (`dns::codec`) never
+/// panics; what it accepts has at most `MAX_ANSWERS` records and names of
+/// at most 255 bytes, and a response built for a parsed question parses
+/// back with that question.
+pub fn dns_response(data: &[u8]) {
+    use crate::dns::codec::{self, Rcode};
+    let Ok(r) = codec::parse_response(data) else {
+        return;
+    };
+    assert!(r.answers.len() <= codec::MAX_ANSWERS);
+    assert!(r.qname.chars().count() <= codec::MAX_NAME_LEN);
+    for a in &r.answers {
+        assert!(a.name.chars().count() <= codec::MAX_NAME_LEN);
+    }
+    let _ = r.addresses();
+    let ips = ["10.0.0.1".parse().expect("ip")];
+    if let Some(back) = codec::encode_response(data, Rcode::NOERROR, &ips, 1) {
+        let b = codec::parse_response(&back).expect("own response parses");
+        assert_eq!((b.id, b.qtype), (r.id, r.qtype));
+    }
+}

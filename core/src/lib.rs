@@ -41,6 +41,7 @@ pub mod base64;
 pub mod buf;
 pub mod cfgparse;
 pub mod conn;
+pub mod dns;
 pub mod engine;
 mod fetch;
 pub mod freq_ctr;

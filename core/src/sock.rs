@@ -214,6 +214,15 @@ pub enum Action {
     /// Close the socket and forget the id. A graceful close is only asked
     /// for once `send_buf` is empty; the id is stale afterwards.
     Close { sock: SockId, how: CloseHow },
+    /// Send one UDP datagram to nameserver `ns` at `addr` (a DNS query of
+    /// a `resolvers` section). The driver keeps one UDP socket per `ns`
+    /// and hands what it receives on it to `Engine::on_dns_recv`; a send
+    /// that fails is dropped (the query is retried on `timeout retry`).
+    DnsSend {
+        ns: crate::dns::NameserverId,
+        addr: SocketAddr,
+        datagram: Vec<u8>,
+    },
     /// Emit a log line.
     Log(LogLine),
     /// The engine has finished a soft stop: the process may exit.

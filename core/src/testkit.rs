@@ -162,6 +162,9 @@ pub struct Driver {
     pub spliced: usize,
     /// Socket ids of the current pump round (reused, no allocation).
     scratch: Vec<SockId>,
+    /// DNS queries the engine sent (`Action::DnsSend`), for the test to
+    /// answer with `Engine::on_dns_recv`.
+    pub dns_sent: Vec<(crate::dns::NameserverId, core::net::SocketAddr, Vec<u8>)>,
 }
 
 impl Driver {
@@ -176,6 +179,7 @@ impl Driver {
             socks: BTreeMap::new(),
             spliced: 0,
             scratch: Vec::new(),
+            dns_sent: Vec::new(),
         };
         d.drain(ends);
         d
@@ -259,6 +263,7 @@ impl Driver {
                 ends.closed(end, how);
             }
             Action::Log(l) => ends.log(l),
+            Action::DnsSend { ns, addr, datagram } => self.dns_sent.push((ns, addr, datagram)),
             Action::Exit => ends.exit(),
         }
     }

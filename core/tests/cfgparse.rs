@@ -1094,6 +1094,11 @@ fn server_lines() {
         on_marked_up_shutdown_backup: true,
         minconn: Some(5),
         pool_conn_name: None,
+        resolvers: None,
+        resolve_prefer_ipv4: false,
+        resolve_allow_dup_ip: false,
+        resolve_net: vec![],
+        init_addr: vec![],
         ignored: vec![],
     };
     assert_eq!(full.opts, want);
@@ -1132,12 +1137,12 @@ fn server_lines() {
     );
     assert_eq!(
         be.server("ignored").unwrap().opts.ignored,
-        ["init-addr", "pool-max-conn", "tfo"]
+        ["pool-max-conn", "tfo"]
     );
-    assert_eq!(warnings(&p).len(), 3);
+    assert_eq!(warnings(&p).len(), 2);
     assert_eq!(
         warnings(&p)[0],
-        "parsing [t.cfg:13] : 'server be/ignored' : 'init-addr' is not supported by Sluice and is ignored."
+        "parsing [t.cfg:13] : 'server be/ignored' : 'pool-max-conn' is not supported by Sluice and is ignored."
     );
 }
 
@@ -1673,16 +1678,15 @@ fn harmless_proxy_keywords_warn_and_unknown_ones_fail() {
 #[test]
 fn skipped_and_rejected_sections() {
     let text = with_defaults(&[
-        "resolvers dns",
-        "    nameserver ns1 10.0.0.53:53",
-        "    hold valid 10s",
+        "mailers mta",
+        "    mailer smtp1 10.0.0.53:25",
         "backend be",
         "    server s 10.0.0.1:80",
     ]);
     let p = parse_ok(&text);
     assert_eq!(
         warnings(&p)[0],
-        "parsing [t.cfg:5] : section 'resolvers' is not supported by Sluice and is ignored."
+        "parsing [t.cfg:5] : section 'mailers' is not supported by Sluice and is ignored."
     );
     let e = errors(&with_defaults(&[
         "program p",

@@ -1035,3 +1035,8 @@ fn trace_engine_input() {
     }
     assert!(r.is_ok(), "the input fails");
 }
+
+#[test]
+fn dns_response_corpus() {
+    replay("dns_response", sluice_core::fuzzing::dns_response, 4);
+}

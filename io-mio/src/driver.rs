@@ -19,6 +19,7 @@ use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
+use sluice_core::dns::NameserverId;
 use sluice_core::engine::{Engine, Shared, StopMode};
 use sluice_core::sock::{Action, CloseHow, ListenAddr, ListenerId, LogLine, SockError, SockId};
 use sluice_core::time::Time;
@@ -31,6 +32,9 @@ const SIGNAL_TOKEN: Token = Token(usize::MAX - 1);
 const WAKER_TOKEN: Token = Token(usize::MAX - 2);
 /// Listener tokens live above this; socket tokens are engine slot indexes.
 const LISTENER_BASE: usize = 1 << 40;
+/// Nameserver sockets (`Action::DnsSend`) live above this (and above the
+/// listeners): `DNS_BASE + (resolvers << 16 | ns)`.
+const DNS_BASE: usize = 1 << 41;
 /// Reads or writes per socket per turn, so one busy socket cannot starve
 /// the others.
 const IO_BUDGET: usize = 16;
@@ -222,6 +226,8 @@ pub struct Driver {
     signals: Option<Signals>,
     /// With several threads, the other threads' engines.
     mesh: Option<Mesh>,
+    /// One UDP socket per nameserver the engine sent a query to.
+    dns: BTreeMap<NameserverId, mio::net::UdpSocket>,
 }
 
 fn sock_error(e: &io::Error) -> SockError {
@@ -470,6 +476,7 @@ impl Driver {
             thread: 0,
             signals: None,
             mesh: None,
+            dns: BTreeMap::new(),
         })
     }
 
@@ -609,6 +616,7 @@ impl Driver {
                 match ev.token() {
                     SIGNAL_TOKEN => self.handle_signals(&mut signals),
                     WAKER_TOKEN => self.receive_shared(),
+                    Token(t) if t >= DNS_BASE => self.dns_recv(t - DNS_BASE),
                     Token(t) if t >= LISTENER_BASE => {
                         self.accept_all(ListenerId((t - LISTENER_BASE) as u32))
                     }
@@ -830,10 +838,68 @@ impl Driver {
                     }
                 }
                 Action::Log(line) => self.write_log(&line),
+                Action::DnsSend { ns, addr, datagram } => self.dns_send(ns, addr, &datagram),
                 Action::Exit => self.exit = true,
             }
         }
         self.flush_shared();
+    }
+
+    /// Sends a DNS query on nameserver `ns`'s socket (opened, connected to
+    /// `addr`, on first use). Failures are dropped: the engine retries.
+    fn dns_send(&mut self, ns: NameserverId, addr: SocketAddr, datagram: &[u8]) {
+        if !self.dns.contains_key(&ns) {
+            let any: SocketAddr = if addr.is_ipv4() {
+                (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+            } else {
+                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+            };
+            let opened = mio::net::UdpSocket::bind(any).and_then(|mut u| {
+                u.connect(addr)?;
+                let token = DNS_BASE + (usize::from(ns.resolvers) << 16 | usize::from(ns.ns));
+                self.poll
+                    .registry()
+                    .register(&mut u, Token(token), Interest::READABLE)?;
+                Ok(u)
+            });
+            match opened {
+                Ok(u) => {
+                    self.dns.insert(ns, u);
+                }
+                Err(e) => {
+                    self.log.alert(&format!("nameserver {addr}: {e}"));
+                    return;
+                }
+            }
+        }
+        if let Some(u) = self.dns.get(&ns) {
+            let _ = u.send(datagram);
+        }
+    }
+
+    /// Reads every datagram waiting on a nameserver socket.
+    fn dns_recv(&mut self, t: usize) {
+        let ns = NameserverId {
+            resolvers: (t >> 16) as u16,
+            ns: (t & 0xffff) as u16,
+        };
+        let mut buf = [0u8; 65536];
+        for _ in 0..64 {
+            let Some(u) = self.dns.get(&ns) else {
+                return;
+            };
+            match u.recv(&mut buf) {
+                Ok(n) => {
+                    let now = self.tick();
+                    self.engine.on_dns_recv(now, ns, &buf[..n]);
+                    self.drain_actions();
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // WouldBlock, or an ICMP error (refused): nothing to read.
+                Err(e) if would_block(&e) => return,
+                Err(_) => continue,
+            }
+        }
     }
 
     /// Stops or restarts polling a listener (`maxconn` reached or freed).

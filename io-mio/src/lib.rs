@@ -448,6 +448,14 @@ pub fn load_config(args: &Args) -> Result<Config, StartupError> {
                 let bytes = read_small(&p).map(std::sync::Arc::<[u8]>::from);
                 cfg.errorfile_contents.insert(p, bytes);
             }
+            // `parse-resolv-conf`: the nameservers of /etc/resolv.conf.
+            if cfg.resolvers.iter().any(|r| r.parse_resolv_conf) {
+                let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+                let addrs = cfgparse::resolvers::parse_resolv_conf(&text);
+                for r in cfg.resolvers.iter_mut().filter(|r| r.parse_resolv_conf) {
+                    r.add_resolv_conf(&addrs);
+                }
+            }
             Ok(cfg)
         }
         Err(errs) => {

@@ -638,6 +638,12 @@ impl World {
                     }
                 }
                 Action::Exit => self.on_exit(pid),
+                // The simulated network has no DNS node yet: the query is
+                // lost (the engine retries, then holds its addresses).
+                Action::DnsSend { addr, .. } => {
+                    self.trace
+                        .line(format_args!("{} p{pid} dns-query {addr}", self.now.as_ms()));
+                }
                 Action::Pause { listener } => {
                     self.trace
                         .line(format_args!("{} p{pid} pause", self.now.as_ms()));

@@ -473,6 +473,7 @@ impl Engine {
             dynamic: true,
             rhttp: false,
             pool_conn_name: None,
+            resolv: None,
         };
         let check = inter.map(|_| {
             // Down until it leaves maintenance; off until `enable health`.
@@ -524,7 +525,7 @@ impl Engine {
             return "This server cannot be removed at runtime due to other configuration elements pointing to it.".into();
         }
         let s = self.server(srv).expect("live");
-        if s.admin != SrvAdmin::Maint {
+        if !s.admin.is_maint() {
             return "Only servers in maintenance mode can be deleted.".into();
         }
         // Its connections, queue and idle pool (HAProxy's `cur_sess`,
@@ -621,7 +622,7 @@ impl Engine {
             let b = self.backend(be).expect("a backend");
             for s in b.servers.iter().filter(|s| !s.deleted) {
                 // In maintenance HAProxy's server is stopped, its health 0.
-                let maint = s.admin == SrvAdmin::Maint;
+                let maint = s.admin.is_maint();
                 let op = match s.state {
                     _ if maint => 0,
                     SrvState::Stopped => 0,
@@ -636,6 +637,7 @@ impl Engine {
                     SrvAdmin::Ready => 0,
                     SrvAdmin::Maint => 1,
                     SrvAdmin::Drain => 0x10,
+                    SrvAdmin::Rmaint => 0x20,
                 };
                 let (status, result, health, chk_state) = match (&s.check, &s.cfg.check) {
                     (Some(ck), Some(_)) => {

@@ -301,7 +301,7 @@ fn field(v: &str) -> &str {
 /// HAProxy's `promex_srv_status`.
 fn srv_state(s: &Server) -> &'static str {
     match (s.admin, s.state) {
-        (SrvAdmin::Maint, _) => "MAINT",
+        (SrvAdmin::Maint | SrvAdmin::Rmaint, _) => "MAINT",
         (SrvAdmin::Drain, _) => "DRAIN",
         (_, SrvState::Running) => "UP",
         (_, SrvState::Stopping) => "NOLB",
@@ -374,7 +374,7 @@ impl Engine {
             for p in &self.proxies {
                 let Some(b) = &p.be else { continue };
                 for s in b.servers.iter().filter(|s| !s.deleted) {
-                    if scopes.no_maint && s.admin == SrvAdmin::Maint {
+                    if scopes.no_maint && s.admin.is_maint() {
                         continue;
                     }
                     objs.push(Obj {

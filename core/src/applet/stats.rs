@@ -207,7 +207,7 @@ fn render(row: &Row, module_zero: bool) -> String {
 /// Whether the page's `;up` keeps the server (HAProxy's `STAT_HIDE_DOWN`
 /// hides servers in maintenance and stopped ones).
 pub(super) fn server_is_up(s: &Server) -> bool {
-    s.admin != SrvAdmin::Maint && matches!(s.state, SrvState::Running | SrvState::Stopping)
+    !s.admin.is_maint() && matches!(s.state, SrvState::Running | SrvState::Stopping)
 }
 
 /// `UP`, `DOWN`, `UP 1/3` (going down), `DOWN 1/2` (going up), `MAINT`,
@@ -220,6 +220,7 @@ fn server_status(s: &Server) -> String {
     let agent = s.agent.as_ref().filter(|a| !a.disabled);
     match s.admin {
         SrvAdmin::Maint => return "MAINT".into(),
+        SrvAdmin::Rmaint => return "MAINT (resolution)".into(),
         SrvAdmin::Drain if !down && agent.is_some() => return "DRAIN (agent)".into(),
         SrvAdmin::Drain if !down => return "DRAIN".into(),
         SrvAdmin::Drain | SrvAdmin::Ready => {}
@@ -424,7 +425,7 @@ impl Engine {
         }
         // In maintenance the health check is paused (HAProxy's
         // `CHK_ST_PAUSED`): its columns are empty.
-        let running = s.admin != SrvAdmin::Maint;
+        let running = !s.admin.is_maint();
         if let (Some(ck), Some(cc), true) = (&s.check, &s.cfg.check, running) {
             // `* `: a check is in progress (HAProxy's `CHK_ST_INPROGRESS`).
             let busy = if ck.sock.is_some() { "* " } else { "" };
@@ -688,6 +689,18 @@ impl Engine {
     }
 
     pub(crate) fn set_admin(&mut self, now: Time, srv: ServerId, admin: SrvAdmin) {
+        self.set_admin_why(now, srv, admin, None)
+    }
+
+    /// [`Engine::set_admin`], the log line naming `why` (HAProxy's
+    /// `srv_adm_st_chg_cause`, as "DNS NX status").
+    pub(crate) fn set_admin_why(
+        &mut self,
+        now: Time,
+        srv: ServerId,
+        admin: SrvAdmin,
+        why: Option<&str>,
+    ) {
         let be = srv.be;
         let p = &mut self.proxies[be];
         let name = format!(
@@ -700,8 +713,9 @@ impl Engine {
             return;
         }
         s.last_change = now;
-        let was_maint = std::mem::replace(&mut s.admin, admin) == SrvAdmin::Maint;
-        if was_maint && admin != SrvAdmin::Maint && s.cfg.dynamic && s.state == SrvState::Stopped {
+        let was = std::mem::replace(&mut s.admin, admin);
+        let was_maint = was.is_maint();
+        if was_maint && !admin.is_maint() && s.cfg.dynamic && s.state == SrvState::Stopped {
             // A dynamic server leaving maintenance starts up, its checks
             // (if on) at `rise`, as HAProxy's `srv_update_status` does
             // ("start OK but check immediately").
@@ -711,8 +725,28 @@ impl Engine {
             }
         }
         let up = matches!(s.state, SrvState::Running | SrvState::Stopping);
+        let was_rmaint = was == SrvAdmin::Rmaint;
+        let (cur, requeued) = (s.cur_sess, s.queue.len());
+        let b = self.proxies[be].be.as_ref().expect("backend");
+        let left = |backup: bool| {
+            b.servers
+                .iter()
+                .filter(|s| s.usable() && s.cfg.backup == backup)
+                .count()
+        };
+        let (active, backup) = (left(false), left(true));
         let text = match admin {
-            SrvAdmin::Maint => format!("Server {name} is going DOWN for maintenance."),
+            // With a cause (DNS), HAProxy's `srv_update_status` line.
+            SrvAdmin::Maint | SrvAdmin::Rmaint if why.is_some() => format!(
+                "Server {name} is going DOWN for maintenance ({}). {active} active and {backup} backup servers left. {cur} sessions active, {requeued} requeued, 0 remaining in queue.",
+                why.unwrap_or_default()
+            ),
+            SrvAdmin::Maint | SrvAdmin::Rmaint => {
+                format!("Server {name} is going DOWN for maintenance.")
+            }
+            SrvAdmin::Ready if was_rmaint => {
+                format!("Server {name} is UP/READY (resolves again).")
+            }
             SrvAdmin::Drain => format!("Server {name} enters drain mode."),
             SrvAdmin::Ready => format!("Server {name} is UP/READY (leaving forced maintenance)."),
         };
@@ -722,7 +756,7 @@ impl Engine {
             let b = self.proxies[be].be.as_mut().expect("backend");
             b.requeue_server(&mut self.streams, srv);
         }
-        if admin == SrvAdmin::Maint {
+        if admin.is_maint() {
             self.warmup_stop(srv);
         } else if was_maint && up {
             // Leaving maintenance: back with a slowstart (HAProxy's
@@ -731,7 +765,7 @@ impl Engine {
         }
         self.lb_recalc(be);
         let cfg = std::sync::Arc::clone(&self.server(srv).expect("found").cfg);
-        if admin == SrvAdmin::Maint && up && cfg.on_marked_down_shutdown {
+        if admin.is_maint() && up && cfg.on_marked_down_shutdown {
             // HAProxy's maintenance of a running server.
             self.srv_shutdown_streams(now, srv, crate::stream::ErrCode::Down);
         } else if was_maint && admin == SrvAdmin::Ready && up {

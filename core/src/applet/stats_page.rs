@@ -707,12 +707,8 @@ impl Engine {
             AdmAction::Ready => self.set_admin(now, srv, SrvAdmin::Ready),
             AdmAction::Drain => self.set_admin(now, srv, SrvAdmin::Drain),
             AdmAction::Maint => self.set_admin(now, srv, SrvAdmin::Maint),
-            AdmAction::Disable if admin != SrvAdmin::Maint => {
-                self.set_admin(now, srv, SrvAdmin::Maint)
-            }
-            AdmAction::Enable if admin == SrvAdmin::Maint => {
-                self.set_admin(now, srv, SrvAdmin::Ready)
-            }
+            AdmAction::Disable if !admin.is_maint() => self.set_admin(now, srv, SrvAdmin::Maint),
+            AdmAction::Enable if admin.is_maint() => self.set_admin(now, srv, SrvAdmin::Ready),
             AdmAction::Stop if admin != SrvAdmin::Drain => {
                 self.set_admin(now, srv, SrvAdmin::Drain)
             }

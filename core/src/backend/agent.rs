@@ -579,7 +579,7 @@ impl Engine {
         if was_up {
             s.last_change = now;
             s.chkdown += 1;
-            if s.admin != SrvAdmin::Maint {
+            if !s.admin.is_maint() {
                 return self.server_transition(now, srv, false, status, 0, info, dur);
             }
             let be = srv.be;
@@ -600,7 +600,7 @@ impl Engine {
         let Some(s) = self.server_mut(srv) else {
             return;
         };
-        if s.admin == SrvAdmin::Maint {
+        if s.admin.is_maint() {
             return;
         }
         let check_down = match (&s.check, &s.cfg.check) {

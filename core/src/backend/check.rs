@@ -13,7 +13,7 @@
 //! once: streams queued on a server that went down go back to the
 //! backend's queue, a server that came up takes waiting streams.
 
-use crate::backend::server::{ServerId, SrvAdmin, SrvState};
+use crate::backend::server::{ServerId, SrvState};
 use crate::engine::{Engine, TimerKey};
 use crate::proxy::ProxyId;
 use crate::sock::{CloseHow, LogLevel, SockError};
@@ -179,7 +179,7 @@ impl Engine {
         }
         let b = self.proxies[be].be.as_ref().expect("backend");
         let server = &b.servers[srv];
-        if server.admin == SrvAdmin::Maint || server.check.as_ref().is_some_and(|c| c.disabled) {
+        if server.admin.is_maint() || server.check.as_ref().is_some_and(|c| c.disabled) {
             // No checks in maintenance nor when turned off; look again later.
             let inter = u64::from(cc.inter_ms.max(1));
             return self.set_check_next(srv, Some(now.add_ms(inter)));

@@ -453,8 +453,7 @@ impl Engine {
                     .flags
                     .contains(crate::stream::SfFlags::FORCE_PRST);
             if force
-                || (s.state != crate::backend::server::SrvState::Stopped
-                    && s.admin != crate::backend::server::SrvAdmin::Maint)
+                || (s.state != crate::backend::server::SrvState::Stopped && !s.admin.is_maint())
             {
                 return Some(ServerId::new(be, i));
             }

@@ -66,6 +66,19 @@ pub enum SrvAdmin {
     Maint,
     /// `set server B/S state drain`: no new traffic except persistence.
     Drain,
+    /// Maintenance because the server's name does not resolve
+    /// (`SRV_ADMF_RMAINT`: `init-addr none`, or a DNS answer without a
+    /// usable address or in error past its `hold`). Shown as
+    /// `MAINT (resolution)`; cleared when an address comes.
+    #[doc(alias = "SRV_ADMF_RMAINT")]
+    Rmaint,
+}
+
+impl SrvAdmin {
+    /// In maintenance, whatever the cause (no traffic at all).
+    pub fn is_maint(self) -> bool {
+        matches!(self, SrvAdmin::Maint | SrvAdmin::Rmaint)
+    }
 }
 
 /// Health check settings of one server (the configured half of HAProxy's
@@ -545,7 +558,7 @@ pub struct Check {
 /// A `server` line as configured: fixed when the configuration is loaded,
 /// shared read-only by every engine (behind an `Arc`, cheap to hand to
 /// each thread of issue 13).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ServerCfg {
     pub name: String,
     /// `id`: the numeric id (`server_id` in stick tables).
@@ -587,6 +600,9 @@ pub struct ServerCfg {
     /// `pool-conn-name EXPR`: evaluated on a request, the name its
     /// connection must carry (the `name` of `attach-srv`).
     pub pool_conn_name: Option<crate::sample::SampleExpr>,
+    /// `resolvers`: the name resolved at run time (`None`: the address
+    /// is fixed).
+    pub resolv: Option<crate::dns::SrvResolv>,
 }
 
 /// What one engine (one thread, with issue 13) keeps of a server for
@@ -1052,7 +1068,7 @@ impl crate::engine::Engine {
         };
         let up = matches!(s.state, SrvState::Running | SrvState::Stopping);
         let elapsed_s = u32::try_from((now - w.since) / 1000).unwrap_or(u32::MAX);
-        let next = if !up || s.admin == SrvAdmin::Maint || elapsed_s >= s.cfg.slowstart_s {
+        let next = if !up || s.admin.is_maint() || elapsed_s >= s.cfg.slowstart_s {
             s.warmup = None;
             None
         } else {

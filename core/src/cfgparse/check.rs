@@ -60,6 +60,7 @@ impl Config {
             check_use_server(px, &mut d);
             check_sticking(&ix, px, &mut d);
             check_servers(px, &mut d);
+            self.check_server_resolvers(px, &mut d);
             check_proxy_warnings(px, &mut d);
         }
         self.check_peers(&mut d);
@@ -452,6 +453,30 @@ fn track_sc_table(r: &RuleLine) -> Option<(&str, Option<&str>)> {
         .position(|w| w == "table")
         .and_then(|i| r.words.get(i + 1));
     Some((action.as_str(), table.map(String::as_str)))
+}
+
+impl Config {
+    /// A server's `resolvers` names a section (HAProxy's
+    /// `resolvers_finalize_config`), and its address is a name to resolve.
+    fn check_server_resolvers(&self, px: &Proxy, d: &mut Diags) {
+        for s in &px.servers {
+            let Some(name) = &s.opts.resolvers else {
+                continue;
+            };
+            if !self.resolvers.iter().any(|r| &r.name == name) {
+                d.error(at(
+                    &s.place,
+                    "server",
+                    format!(
+                        "{} '{}', server '{}': unable to find required resolvers '{name}'",
+                        px.kind.type_str(),
+                        px.name,
+                        s.name
+                    ),
+                ));
+            }
+        }
+    }
 }
 
 /// Server names and explicit ids are unique within a proxy.

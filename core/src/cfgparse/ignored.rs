@@ -13,7 +13,7 @@
 //! A trailing `*` matches any suffix (`ssl-default-bind-*`).
 
 /// Sections skipped, with one warning on their first line.
-pub const SKIPPED_SECTIONS: &[&str] = &["resolvers", "mailers", "cache", "ring"];
+pub const SKIPPED_SECTIONS: &[&str] = &["mailers", "cache", "ring"];
 
 /// Sections refused: `program` runs processes.
 pub const REJECTED_SECTIONS: &[&str] = &["program"];
@@ -237,7 +237,6 @@ pub const REFUSED_BIND_OPTIONS: &[(&str, &str)] = &[
 /// takes: connection-pool tuning, and options that only matter to a
 /// refused keyword (`log-proto` to log servers, `ws` to HTTP/2).
 pub const SERVER_OPTIONS: &[(&str, usize)] = &[
-    ("init-addr", 1),
     ("pool-max-conn", 1),
     ("pool-purge-delay", 1),
     ("pool-low-conn", 1),
@@ -253,10 +252,6 @@ pub const REFUSED_SERVER_OPTIONS: &[(&str, &str)] = &[
     ("on-error", "it marks servers down on traffic errors"),
     ("observe", "it marks servers down on traffic errors"),
     ("error-limit", "it marks servers down on traffic errors"),
-    ("resolvers", "it changes server addresses at run time"),
-    ("resolve-prefer", "it changes server addresses at run time"),
-    ("resolve-net", "it changes server addresses at run time"),
-    ("resolve-opts", "it changes server addresses at run time"),
     ("check-send-proxy", "it changes what health checks send"),
     ("track", "the server's state follows another server"),
     (

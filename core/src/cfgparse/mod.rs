@@ -32,6 +32,7 @@ pub mod model;
 mod options;
 mod peers;
 mod proxy;
+pub mod resolvers;
 mod rules;
 mod server;
 pub mod stats;
@@ -233,6 +234,7 @@ enum Section {
     Proxy(usize),
     HttpErrors(usize),
     Userlist(usize),
+    Resolvers(usize),
     /// A section Sluice skips (its keyword produced a warning or an error).
     Skipped,
 }
@@ -383,6 +385,7 @@ impl<'a> Parser<'a> {
             Section::Proxy(i) => &self.cfg.proxies[i].name,
             Section::HttpErrors(i) => &self.cfg.http_errors[i].name,
             Section::Userlist(i) => &self.cfg.userlists[i].name,
+            Section::Resolvers(i) => &self.cfg.resolvers[i].name,
         }
     }
 
@@ -552,6 +555,9 @@ impl<'a> Parser<'a> {
             Section::Proxy(i) => self.proxy_kw(false, i, ln),
             Section::HttpErrors(i) => errors::section_kw(&mut self.cfg.http_errors[i], ln),
             Section::Userlist(i) => userlist::section_kw(&mut self.cfg.userlists[i], ln),
+            Section::Resolvers(i) => {
+                resolvers::section_kw(&mut self.cfg.resolvers[i], ln, &mut self.diags)
+            }
         }
     }
 
@@ -600,6 +606,10 @@ impl<'a> Parser<'a> {
             "listen" => self.start_proxy(ProxyKind::Listen, ln),
             "http-errors" => self.start_http_errors(ln),
             "userlist" => self.start_userlist(ln),
+            "resolvers" => resolvers::start(&self.cfg.resolvers, ln).map(|r| {
+                self.cfg.resolvers.push(r);
+                Section::Resolvers(self.cfg.resolvers.len() - 1)
+            }),
             kw if ignored::SKIPPED_SECTIONS.contains(&kw) => {
                 let msg = format!("section '{kw}' is not supported by Sluice and is ignored.");
                 self.diags.warn(ln.diag(msg));

@@ -34,6 +34,8 @@ pub struct Config {
     pub http_errors: Vec<super::errors::HttpErrors>,
     /// `userlist` sections, in file order.
     pub userlists: Vec<super::userlist::UserlistDecl>,
+    /// `resolvers` sections, in file order.
+    pub resolvers: Vec<super::resolvers::Resolvers>,
     /// What the files of [`Config::errorfile_paths`] hold, read by the
     /// driver after parsing (the parser reads no file): the bytes, or why
     /// they could not be read. A file missing here is an error when the
@@ -940,8 +942,36 @@ pub struct ServerOptions {
     /// Sluice): the name a request looks its server connection up by,
     /// matched against the `name` of `attach-srv`.
     pub pool_conn_name: Option<String>,
+    /// `resolvers NAME`: the `resolvers` section that keeps the server's
+    /// address up to date (its address must be a name).
+    pub resolvers: Option<String>,
+    /// `resolve-prefer ipv4|ipv6` (HAProxy's default: IPv6).
+    pub resolve_prefer_ipv4: bool,
+    /// `resolve-opts allow-dup-ip` (`prevent-dup-ip` clears it): servers
+    /// of a backend may share an address from the same answer.
+    pub resolve_allow_dup_ip: bool,
+    /// `resolve-net NET[,NET...]`: the preferred networks, address and
+    /// prefix length.
+    pub resolve_net: Vec<(core::net::IpAddr, u8)>,
+    /// `init-addr METHOD[,METHOD...]`; empty: HAProxy's default
+    /// (`last,libc`, plus `none` with `resolvers`).
+    pub init_addr: Vec<InitAddr>,
     /// Recognised options Sluice does not implement (each with a warning).
     pub ignored: Vec<String>,
+}
+
+/// A method of `init-addr` (HAProxy's `SRV_IADDR_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitAddr {
+    /// `last`: the address of the server-state file (Sluice reads none:
+    /// always skipped).
+    Last,
+    /// `libc`: the driver resolves the name at start-up.
+    Libc,
+    /// `none`: start without an address, in maintenance until resolved.
+    None,
+    /// An IP address to start with.
+    Ip(core::net::IpAddr),
 }
 
 /// A TLS protocol version as HAProxy names it (`ssl-min-ver`,
@@ -1117,6 +1147,11 @@ impl Default for ServerOptions {
             on_marked_up_shutdown_backup: false,
             minconn: None,
             pool_conn_name: None,
+            resolvers: None,
+            resolve_prefer_ipv4: false,
+            resolve_allow_dup_ip: false,
+            resolve_net: Vec::new(),
+            init_addr: Vec::new(),
             ignored: Vec::new(),
         }
     }

@@ -103,6 +103,12 @@ pub(super) fn parse(
         "use_backend" => rules::use_backend(px, ln, d),
         "use-server" => rules::use_server(px, ln, d),
         "server" => add_server(px, g, ln, d),
+        "server-template" => {
+            need_backend(px, ln)?;
+            let servers = server::parse_server_template(px, g, ln, d)?;
+            px.servers.extend(servers);
+            Ok(())
+        }
         "default-server" => {
             need_backend(px, ln)?;
             server::parse_default_server(px, g, ln, d)

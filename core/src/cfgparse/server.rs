@@ -8,7 +8,9 @@
 //! wrong; the implemented ones are in `cfgparse::tls`), and anything unknown.
 
 use super::addr::{parse_addr, Addr};
-use super::model::{Bind, BindAddr, Global, IdSpec, Proxy, Server, ServerOptions, TlsDefaults};
+use super::model::{
+    Bind, BindAddr, Global, IdSpec, InitAddr, Proxy, Server, ServerOptions, TlsDefaults,
+};
 use super::{check_name, ignored, Diagnostic, Diags, Ln};
 
 /// An option of `where` (`bind :80`, `stats socket`, `server be/s1`) that
@@ -252,6 +254,19 @@ pub(super) fn parse_server(
         return Err(ln.diag("'server' expects <name> and <addr>[:<port>] as arguments."));
     }
     check_name(ln, "server", name)?;
+    parse_server_words(px, g, ln, d, name, 2)
+}
+
+/// The server `name` whose address is word `at`, options after it.
+fn parse_server_words(
+    px: &Proxy,
+    g: &Global,
+    ln: &Ln<'_>,
+    d: &mut Diags,
+    name: &str,
+    at: usize,
+) -> Result<Server, Diagnostic> {
+    let text = ln.arg(at);
     let who = format!("'server {}/{name}'", px.name);
     let addr = parse_addr(text)
         .and_then(|p| p.single_port(text))
@@ -270,7 +285,7 @@ pub(super) fn parse_server(
         opts: px.default_server.clone(),
     };
     s.opts.ignored.clear();
-    let mut i = 3;
+    let mut i = at + 1;
     while !ln.arg(i).is_empty() {
         if ln.arg(i) == "id" {
             let id = ln.uint_at(i + 1, "id").map_err(|e| prefixed(e, &who))?;
@@ -469,6 +484,9 @@ fn server_option(
             Ok(2)
         }
         "id" => Err(ln.diag(format!("{who} : 'id' is not allowed here."))),
+        "resolvers" | "resolve-prefer" | "resolve-opts" | "resolve-net" | "init-addr" => {
+            resolve_option(o, ln, i, who)
+        }
         _ => {
             if let Some(n) = super::tls::server_option(&mut o.tls, g, ln, i, who, d)? {
                 return Ok(n);
@@ -485,6 +503,171 @@ fn server_option(
             Ok(n)
         }
     }
+}
+
+/// `resolvers`, `resolve-prefer`, `resolve-opts`, `resolve-net` and
+/// `init-addr` (HAProxy's `srv_parse_resolvers` and siblings).
+fn resolve_option(
+    o: &mut ServerOptions,
+    ln: &Ln<'_>,
+    i: usize,
+    who: &str,
+) -> Result<usize, Diagnostic> {
+    let (opt, v) = (ln.arg(i), ln.arg(i + 1));
+    let bad = |m: String| Err(ln.diag(format!("{who} : {m}")));
+    match opt {
+        "resolvers" => {
+            if v.is_empty() {
+                return bad("'resolvers' : expects <resolvers_id> as argument.".into());
+            }
+            o.resolvers = Some(v.to_string());
+        }
+        "resolve-prefer" => match v {
+            "ipv4" => o.resolve_prefer_ipv4 = true,
+            "ipv6" => o.resolve_prefer_ipv4 = false,
+            _ => return bad(format!("'{opt}' expects either ipv4 or ipv6 as argument.")),
+        },
+        "resolve-opts" => {
+            if v.is_empty() {
+                return bad(format!("'{opt}' expects a list of options."));
+            }
+            for w in v.split(',') {
+                match w {
+                    "allow-dup-ip" => o.resolve_allow_dup_ip = true,
+                    "prevent-dup-ip" => o.resolve_allow_dup_ip = false,
+                    // Sluice takes no weight from DNS (no SRV records).
+                    "ignore-weight" => {}
+                    _ => return bad(format!(
+                        "'{opt}' : unknown resolve-opts option '{w}', supported methods are 'allow-dup-ip', 'ignore-weight', and 'prevent-dup-ip'."
+                    )),
+                }
+            }
+        }
+        "resolve-net" => {
+            if v.is_empty() {
+                return bad(format!("'{opt}' expects a list of networks."));
+            }
+            o.resolve_net.clear();
+            for w in v.split(',') {
+                let Some(net) = parse_net(w) else {
+                    return bad(format!("'{opt}' : invalid network '{w}'."));
+                };
+                if o.resolve_net.len() == 32 {
+                    return bad(format!("'{opt}' exceed 32 networks."));
+                }
+                o.resolve_net.push(net);
+            }
+        }
+        _ => {
+            if v.is_empty() {
+                return bad(format!("'{opt}' expects <method>[,<method>]* as argument."));
+            }
+            o.init_addr =
+                parse_init_addr(v).map_err(|m| ln.diag(format!("{who} : '{opt}' : {m}")))?;
+        }
+    }
+    Ok(2)
+}
+
+/// `A.B.C.D/N`, `A.B.C.D/MASK`, `X::Y/N` or a lone address (a host).
+fn parse_net(w: &str) -> Option<(core::net::IpAddr, u8)> {
+    let (a, m) = w.split_once('/').unwrap_or((w, ""));
+    let ip: core::net::IpAddr = a.parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let len = if m.is_empty() {
+        max
+    } else if let Ok(n) = m.parse::<u8>() {
+        n
+    } else {
+        let mask: core::net::Ipv4Addr = m.parse().ok()?;
+        let bits = u32::from(mask);
+        if bits.leading_ones() + bits.trailing_zeros() != 32 || !ip.is_ipv4() {
+            return None;
+        }
+        bits.leading_ones() as u8
+    };
+    (len <= max).then_some((ip, len))
+}
+
+/// The methods of `init-addr`, in order, each at most once (HAProxy's
+/// `srv_parse_init_addr`).
+fn parse_init_addr(v: &str) -> Result<Vec<InitAddr>, String> {
+    let mut out: Vec<InitAddr> = Vec::new();
+    for p in v.split(',').filter(|p| !p.is_empty()) {
+        let m = match p {
+            "libc" => InitAddr::Libc,
+            "last" => InitAddr::Last,
+            "none" => InitAddr::None,
+            _ => match p.parse() {
+                Ok(ip) => {
+                    if out.iter().any(|m| matches!(m, InitAddr::Ip(_))) {
+                        return Err(format!(
+                            "initial address already specified, cannot add '{p}'."
+                        ));
+                    }
+                    InitAddr::Ip(ip)
+                }
+                Err(_) => {
+                    return Err(format!(
+                    "unknown init-addr method '{p}', supported methods are 'libc', 'last', 'none'."
+                ))
+                }
+            },
+        };
+        if out.contains(&m) {
+            return Err(format!(
+                "too many init-addr methods when trying to add '{p}'"
+            ));
+        }
+        out.push(m);
+    }
+    Ok(out)
+}
+
+/// `server-template PREFIX NUM|LOW-HIGH ADDR[:PORT] [options]`: the
+/// servers `PREFIX<LOW>` .. `PREFIX<HIGH>` (HAProxy's `SRV_PARSE_TEMPLATE`),
+/// with the same options.
+pub(super) fn parse_server_template(
+    px: &Proxy,
+    g: &Global,
+    ln: &Ln<'_>,
+    d: &mut Diags,
+) -> Result<Vec<Server>, Diagnostic> {
+    let (prefix, range) = (ln.arg(1), ln.arg(2));
+    if ln.arg(3).is_empty() {
+        return Err(ln.diag(
+            "'server-template' expects <prefix> <nb | range> <addr>[:<port>] as arguments.",
+        ));
+    }
+    if let Some(c) = prefix
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
+    {
+        return Err(ln.diag(format!(
+            "character '{c}' is not permitted in server-template prefix '{prefix}'."
+        )));
+    }
+    let parsed = match range.split_once('-') {
+        Some((lo, hi)) => lo.parse::<u32>().ok().zip(hi.parse::<u32>().ok()),
+        None => range.parse::<u32>().ok().map(|n| (1, n)),
+    };
+    let Some((lo, hi)) = parsed.filter(|(lo, hi)| lo <= hi && *lo > 0) else {
+        return Err(ln.diag(format!(
+            "Wrong server-template number or range arg '{range}'."
+        )));
+    };
+    if hi - lo >= 10_000 {
+        return Err(ln.diag(format!(
+            "Wrong server-template number or range arg '{range}' (Sluice creates at most 10000 servers per template)."
+        )));
+    }
+    let first = parse_server_words(px, g, ln, d, &format!("{prefix}{lo}"), 3)?;
+    Ok((lo..=hi)
+        .map(|n| Server {
+            name: format!("{prefix}{n}"),
+            ..first.clone()
+        })
+        .collect())
 }
 
 /// Names the server in a value error: `'server be/s1' : 'weight' : ...`

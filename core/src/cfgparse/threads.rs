@@ -193,6 +193,18 @@ pub fn single_thread_reasons(cfg: &Config) -> Vec<String> {
     for p in &cfg.proxies {
         proxy_reasons(p, &mut r);
     }
+    let dns = cfg.proxies.iter().filter(|p| !p.disabled).find_map(|p| {
+        p.servers
+            .iter()
+            .find(|s| s.opts.resolvers.is_some())
+            .map(|s| (p, s))
+    });
+    if let Some((p, s)) = dns {
+        r.push(format!(
+            "server '{}/{}' uses resolvers (DNS resolution once per process: not implemented yet, docs/dns.md)",
+            p.name, s.name
+        ));
+    }
     r
 }
 

@@ -503,6 +503,72 @@ fn resolve_addr(addr: &Addr, resolve: Resolver<'_>) -> Result<SocketAddr, String
     }
 }
 
+/// What server `s` asks its `resolvers` section for: its name, when its
+/// address is one (a server with an IP and `resolvers` resolves nothing).
+fn srv_resolv(cfg: &Config, s: &cfgparse::Server) -> Option<crate::dns::SrvResolv> {
+    let rname = s.opts.resolvers.as_ref()?;
+    let Addr::Inet {
+        host: Host::Name(name),
+        ..
+    } = &s.addr
+    else {
+        return None;
+    };
+    Some(crate::dns::SrvResolv {
+        resolvers: cfg.resolvers.iter().position(|r| &r.name == rname)?,
+        hostname: name.trim_end_matches('.').to_ascii_lowercase(),
+        prefer_ipv4: s.opts.resolve_prefer_ipv4,
+        allow_dup_ip: s.opts.resolve_allow_dup_ip,
+        nets: s.opts.resolve_net.clone(),
+    })
+}
+
+/// Where a server starts (HAProxy's `srv_iterate_initaddr`): its IP, or
+/// its name through the `init-addr` methods (default `last,libc`, plus
+/// `none` with `resolvers`). `last` needs a server-state file, which
+/// Sluice does not read: it is skipped. The flag says the server starts
+/// without an address (`none`: in maintenance until resolved).
+fn server_init_addr(
+    s: &cfgparse::Server,
+    resolve: Resolver<'_>,
+) -> Result<(SocketAddr, bool), String> {
+    use crate::cfgparse::InitAddr;
+    let (name, port) = match &s.addr {
+        Addr::Inet {
+            host: Host::Name(n),
+            port: Some(port),
+        } => (n, *port),
+        a => return resolve_addr(a, resolve).map(|a| (a, false)),
+    };
+    let mut methods = s.opts.init_addr.clone();
+    if methods.is_empty() {
+        methods = vec![InitAddr::Last, InitAddr::Libc];
+        if s.opts.resolvers.is_some() {
+            methods.push(InitAddr::None);
+        }
+    }
+    for m in methods {
+        match m {
+            InitAddr::Last => {}
+            InitAddr::Libc => {
+                if let Some(a) = resolve(name, port) {
+                    return Ok((a, false));
+                }
+            }
+            InitAddr::None => {
+                let any = if s.opts.resolve_prefer_ipv4 {
+                    core::net::Ipv4Addr::UNSPECIFIED.into()
+                } else {
+                    core::net::Ipv6Addr::UNSPECIFIED.into()
+                };
+                return Ok((SocketAddr::new(any, port), true));
+            }
+            InitAddr::Ip(ip) => return Ok((SocketAddr::new(ip, port), false)),
+        }
+    }
+    Err(format!("could not resolve address '{name}'"))
+}
+
 /// Where a `bind` line listens: an address, or an inherited socket.
 fn listen_addr(addr: &Addr, resolve: Resolver<'_>) -> Result<ListenAddr, String> {
     match addr {
@@ -690,6 +756,11 @@ impl Engine {
             cfg.global.tune_ssl_cachesize,
             cfg.global.tune_ssl_lifetime_s,
         ));
+        e.resolvers = cfg
+            .resolvers
+            .iter()
+            .map(crate::dns::Resolvers::from_config)
+            .collect();
         e.build_proxies(cfg, resolve)?;
         let store = core::mem::take(&mut e.ocsp_store);
         if !store.is_empty() {
@@ -705,6 +776,11 @@ impl Engine {
             }
         }
         let now = e.now;
+        // DNS resolution runs once per process, on thread 0.
+        if e.opts.thread == 0 && !e.resolvers.is_empty() {
+            e.dns_link_servers(now);
+            e.dns_start(now);
+        }
         // Health checks run once per process, on thread 0; the other
         // threads learn their results (`Engine::on_shared`).
         if e.opts.thread == 0 {
@@ -712,6 +788,26 @@ impl Engine {
         }
         e.rhttp_start(now);
         Ok(e)
+    }
+
+    /// Links every server with a name and `resolvers` to its section's
+    /// resolution of that name.
+    fn dns_link_servers(&mut self, now: Time) {
+        for be in 0..self.proxies.len() {
+            let Some(b) = self.proxies[crate::proxy::ProxyId::new(be)].be.as_ref() else {
+                continue;
+            };
+            let wants: Vec<_> = b
+                .servers
+                .iter()
+                .enumerate()
+                .filter_map(|(k, s)| s.cfg.resolv.clone().map(|w| (k, w)))
+                .collect();
+            for (k, w) in wants {
+                let srv = crate::backend::server::ServerId::new(crate::proxy::ProxyId::new(be), k);
+                self.resolvers[w.resolvers].link(now, srv, &w);
+            }
+        }
     }
 
     /// Frontends, backends and listen sections, with their servers and
@@ -946,11 +1042,17 @@ impl Engine {
             // A reverse HTTP server has no address: its connections come
             // from `attach-srv` (HAProxy leaves `srv->addr` unset).
             let addr = if rhttp {
-                SocketAddr::new(core::net::Ipv4Addr::UNSPECIFIED.into(), 0)
+                (
+                    SocketAddr::new(core::net::Ipv4Addr::UNSPECIFIED.into(), 0),
+                    false,
+                )
             } else {
-                resolve_addr(&s.addr, resolve)
-                    .map_err(|m| err(format!("'server {}' : {m}", s.name)))?
+                match server_init_addr(s, resolve) {
+                    Ok(a) => a,
+                    Err(m) => return Err(err(format!("'server {}/{}' : {m}", p.name, s.name))),
+                }
             };
+            let (addr, unresolved) = addr;
             let o = &s.opts;
             if rhttp && p.mode != cfgparse::Mode::Http {
                 return Err(err(format!(
@@ -1045,11 +1147,14 @@ impl Engine {
                 dynamic: false,
                 rhttp,
                 pool_conn_name,
+                resolv: srv_resolv(cfg, s),
             };
             let mut server = Server::new(std::sync::Arc::new(cfg), self.now, check);
             server.uweight = o.weight;
             if o.disabled {
                 server.admin = SrvAdmin::Maint;
+            } else if unresolved {
+                server.admin = SrvAdmin::Rmaint;
             }
             servers.push(server);
         }

@@ -314,7 +314,7 @@ impl Engine {
         let b = self.backend(srv.be).expect("a backend");
         let s = &b.servers[srv];
         assert!(
-            s.admin == crate::backend::server::SrvAdmin::Maint && !s.usable(),
+            s.admin.is_maint() && !s.usable(),
             "a deleted server is usable"
         );
         assert!(!b.lb.can_pick(srv.pos()), "a deleted server can be picked");

@@ -181,6 +181,8 @@ pub(crate) enum TimerKey {
     HardStop,
     /// The task of a reverse listener (`bind rhttp@`, `rhttp_process`).
     Rhttp(ListenerId),
+    /// The task of `resolvers` section `i` (`process_resolvers`).
+    Resolvers(usize),
 }
 
 /// How the process is stopping.
@@ -280,6 +282,8 @@ pub struct Engine {
     pub(crate) ssl_cert_tx: Option<crate::applet::cli_cmds::CertTransaction>,
     /// `userlist` sections, resolved (`http_auth`, `stats auth`).
     pub(crate) userlists: Vec<crate::auth::Userlist>,
+    /// `resolvers` sections, in file order (queries run on thread 0).
+    pub(crate) resolvers: Vec<crate::dns::Resolvers>,
 }
 
 impl Engine {
@@ -324,6 +328,7 @@ impl Engine {
             h2_max_total_streams: 0,
             h2_glitch_kills: 0,
             userlists: Vec::new(),
+            resolvers: Vec::new(),
             tls_clock: Default::default(),
             start_warnings: Default::default(),
             h2_streams_without_session: 0,
@@ -985,6 +990,7 @@ impl Engine {
             TimerKey::IdlePurge(srv) => self.idle_purge(now, srv),
             TimerKey::Warmup(srv) => self.warmup_timer(now, srv),
             TimerKey::Rhttp(l) => self.rhttp_timer(now, l),
+            TimerKey::Resolvers(i) => self.resolvers_task(now, i),
             TimerKey::HardStop => {
                 if self.stopping == Some(StopMode::Soft) {
                     self.log(

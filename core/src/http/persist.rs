@@ -6,7 +6,7 @@
 //! is [`crate::http::cookie`]'s; this module decides with the servers.
 
 use crate::arena::Id;
-use crate::backend::server::{ServerId, SrvAdmin, SrvState};
+use crate::backend::server::{ServerId, SrvState};
 use crate::engine::Engine;
 use crate::http::cookie::{self, CkState, Edit, SckState, SrvAction};
 use crate::http::h1::{Headers, Method, ReqHead, ResHead};
@@ -17,7 +17,7 @@ use crate::time::Time;
 /// (HAProxy's `cur_state != SRV_ST_STOPPED`; a draining server keeps its
 /// cookie clients).
 fn running(s: &crate::backend::server::Server) -> bool {
-    s.state != SrvState::Stopped && s.admin != SrvAdmin::Maint
+    s.state != SrvState::Stopped && !s.admin.is_maint()
 }
 
 /// Rewrites every field called `name` with `edit` (keeping positions);

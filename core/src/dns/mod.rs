@@ -1,0 +1,751 @@
+//! DNS service discovery: HAProxy's `resolvers.c` (the `resolvers`
+//! sections, their resolutions and the servers that request them) and the
+//! server side of it in `server.c` (`snr_resolution_cb`,
+//! `snr_set_srv_down`, `resolv_get_ip_from_response`).
+//!
+//! The engine sends queries as [`Action::DnsSend`] datagrams, one per
+//! nameserver, and the driver hands the answers back with
+//! [`Engine::on_dns_recv`]; time comes with every call. Queries run on
+//! thread 0 only (a configuration with `resolvers` runs one thread).
+//!
+//! ```text
+//!            timeout resolve                        answer (valid)
+//!   Wait ------------------------> InFlight(id) ---------------------> Wait
+//!    ^                              |   ^  | timeout retry, tries left:  (servers updated)
+//!    |                              |   +--+ send again
+//!    +------------------------------+ no try left / NX / REFUSED / error
+//!                                     (servers kept until their `hold`,
+//!                                      then MAINT (resolution))
+//! ```
+//!
+//! A resolution is shared by the servers with the same name and preferred
+//! family (a `server-template`'s slots): each server takes an address of
+//! the answer that no other server of its backend holds (unless
+//! `resolve-opts allow-dup-ip`) and keeps it while the answer carries it
+//! (plus `hold obsolete`).
+
+pub mod codec;
+
+use core::net::{IpAddr, SocketAddr};
+
+use crate::backend::server::{ServerId, SrvAdmin};
+use crate::engine::{Engine, TimerKey};
+use crate::sock::{Action, LogLevel};
+use crate::time::Time;
+use codec::{RType, Rcode};
+
+/// A nameserver of a `resolvers` section, as the driver knows it: one UDP
+/// socket per id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NameserverId {
+    /// The `resolvers` section, in file order.
+    pub resolvers: u16,
+    /// The nameserver, in the section's order.
+    pub ns: u16,
+}
+
+/// The outcome of the last resolution (`RSLV_STATUS_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// None yet (just started).
+    None,
+    Valid,
+    Nx,
+    Timeout,
+    Refused,
+    Other,
+}
+
+/// An address of the last answers (`struct resolv_answer_item`).
+#[derive(Clone, Debug)]
+struct AnswerItem {
+    ip: IpAddr,
+    /// The last answer that carried it.
+    last_seen: Time,
+}
+
+/// One name being resolved (`struct resolv_resolution`).
+#[derive(Clone, Debug)]
+pub(crate) struct Resolution {
+    hostname: String,
+    prefer_ipv4: bool,
+    /// The type of the query in flight (the preferred one, or the other
+    /// after an answer without the preferred type).
+    query_type: RType,
+    /// The servers using it (`requesters`).
+    requesters: Vec<ServerId>,
+    pub(crate) status: Status,
+    /// The id of the query in flight.
+    in_flight: Option<u16>,
+    /// Sends left before a timeout (`try`).
+    tries: u32,
+    /// Error answers to the query in flight.
+    nb_responses: u32,
+    last_query: Time,
+    last_resolution: Option<Time>,
+    last_valid: Time,
+    items: Vec<AnswerItem>,
+}
+
+/// A `resolvers` section at run time (`struct resolvers`).
+#[derive(Clone, Debug)]
+pub(crate) struct Resolvers {
+    pub(crate) name: String,
+    /// (`nameserver` id, address).
+    pub(crate) nameservers: Vec<(String, SocketAddr)>,
+    pub(crate) hold: crate::cfgparse::resolvers::Hold,
+    pub(crate) resolve_retries: u32,
+    pub(crate) timeout_resolve_ms: u32,
+    pub(crate) timeout_retry_ms: u32,
+    pub(crate) accepted_payload_size: u16,
+    pub(crate) resolutions: Vec<Resolution>,
+    /// Valid answers that changed a server's address (`update`), and
+    /// answers that could not be used (`invalid`).
+    pub(crate) updates: u64,
+    pub(crate) invalid: u64,
+}
+
+/// What a server asks its resolvers for (part of `struct server`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SrvResolv {
+    /// The `resolvers` section, in file order.
+    pub resolvers: usize,
+    /// The name, lowercase, without a final dot.
+    pub hostname: String,
+    pub prefer_ipv4: bool,
+    pub allow_dup_ip: bool,
+    /// `resolve-net`: preferred networks.
+    pub nets: Vec<(IpAddr, u8)>,
+}
+
+impl Resolvers {
+    /// A section from its configuration.
+    pub(crate) fn from_config(r: &crate::cfgparse::resolvers::Resolvers) -> Resolvers {
+        Resolvers {
+            name: r.name.clone(),
+            nameservers: r
+                .nameservers
+                .iter()
+                .map(|n| (n.name.clone(), n.addr))
+                .collect(),
+            hold: r.hold,
+            resolve_retries: r.resolve_retries,
+            timeout_resolve_ms: r.timeout_resolve_ms.max(1),
+            timeout_retry_ms: r.timeout_retry_ms.max(1),
+            accepted_payload_size: r.accepted_payload_size,
+            resolutions: Vec::new(),
+            updates: 0,
+            invalid: 0,
+        }
+    }
+
+    /// Links server `srv` to the resolution of its name (created if new).
+    pub(crate) fn link(&mut self, now: Time, srv: ServerId, want: &SrvResolv) {
+        let qt = |v4: bool| if v4 { RType::A } else { RType::AAAA };
+        if let Some(r) = self
+            .resolutions
+            .iter_mut()
+            .find(|r| r.hostname == want.hostname && r.prefer_ipv4 == want.prefer_ipv4)
+        {
+            r.requesters.push(srv);
+            return;
+        }
+        self.resolutions.push(Resolution {
+            hostname: want.hostname.clone(),
+            prefer_ipv4: want.prefer_ipv4,
+            query_type: qt(want.prefer_ipv4),
+            requesters: vec![srv],
+            status: Status::None,
+            in_flight: None,
+            tries: 0,
+            nb_responses: 0,
+            last_query: now,
+            last_resolution: None,
+            last_valid: now,
+            items: Vec::new(),
+        });
+    }
+
+    /// When the section's task must run next (`resolv_update_resolvers_timeout`).
+    fn next_wakeup(&self) -> Option<Time> {
+        self.resolutions
+            .iter()
+            .filter(|r| !r.requesters.is_empty())
+            .map(|r| match (r.in_flight, r.last_resolution) {
+                (Some(_), _) => r.last_query + u64::from(self.timeout_retry_ms),
+                (None, Some(t)) => t + u64::from(self.timeout_resolve_ms),
+                (None, None) => r.last_query,
+            })
+            .min()
+    }
+}
+
+/// The address a server takes from `items` (HAProxy's
+/// `resolv_get_ip_from_response` scoring: preferred family 8, preferred
+/// network 4, not held by another server of the backend 2, current
+/// address 1).
+fn pick_ip(
+    items: &[AnswerItem],
+    want: &SrvResolv,
+    current: Option<IpAddr>,
+    held_by_others: &[IpAddr],
+) -> Option<IpAddr> {
+    let mut best: Option<(u32, IpAddr)> = None;
+    for it in items {
+        let ip = it.ip;
+        let mut score = 0;
+        if ip.is_ipv4() == want.prefer_ipv4 {
+            score += 8;
+        }
+        if want.nets.iter().any(|&(net, len)| in_net(ip, net, len)) {
+            score += 4;
+        }
+        if held_by_others.contains(&ip) {
+            if !want.allow_dup_ip {
+                continue;
+            }
+        } else {
+            score += 2;
+        }
+        if current == Some(ip) {
+            score += 1;
+        }
+        if best.is_none_or(|(s, _)| score > s) {
+            best = Some((score, ip));
+        }
+    }
+    best.map(|(_, ip)| ip)
+}
+
+/// Whether `ip` is in `net/len` (same family only).
+fn in_net(ip: IpAddr, net: IpAddr, len: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(len.min(32)))
+                .unwrap_or(0);
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(len.min(128)))
+                .unwrap_or(0);
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+impl Engine {
+    /// A datagram from nameserver `ns` (the driver's UDP socket for it).
+    /// Anything that is not an answer to a query in flight is dropped.
+    pub fn on_dns_recv(&mut self, now: Time, ns: NameserverId, datagram: &[u8]) {
+        self.set_now(now);
+        self.dns_response(now, ns, datagram);
+        self.after_entry();
+    }
+
+    /// Starts the resolutions of every `resolvers` section (thread 0).
+    pub(crate) fn dns_start(&mut self, now: Time) {
+        for i in 0..self.resolvers.len() {
+            self.resolvers_task(now, i);
+        }
+    }
+
+    /// The task of section `i` (`process_resolvers`): queries that timed
+    /// out are sent again or fail; resolutions due start.
+    pub(crate) fn resolvers_task(&mut self, now: Time, i: usize) {
+        for n in 0..self.resolvers[i].resolutions.len() {
+            let rv = &mut self.resolvers[i];
+            let (retry, every) = (
+                u64::from(rv.timeout_retry_ms),
+                u64::from(rv.timeout_resolve_ms),
+            );
+            let retries = rv.resolve_retries;
+            let r = &mut rv.resolutions[n];
+            if r.requesters.is_empty() {
+                continue;
+            }
+            if r.in_flight.is_some() {
+                if now < r.last_query + retry {
+                    continue;
+                }
+                if r.tries == 0 {
+                    if r.nb_responses == 0 {
+                        r.status = Status::Timeout;
+                    }
+                    r.in_flight = None;
+                    r.last_resolution = Some(now);
+                    self.resolution_failed(now, i, n);
+                } else {
+                    r.query_type = if r.prefer_ipv4 { RType::A } else { RType::AAAA };
+                    r.tries -= 1;
+                    self.dns_send(now, i, n);
+                }
+            } else if r.last_resolution.is_none_or(|t| now >= t + every) {
+                r.tries = retries;
+                r.nb_responses = 0;
+                r.query_type = if r.prefer_ipv4 { RType::A } else { RType::AAAA };
+                self.dns_send(now, i, n);
+            }
+        }
+        let next = self.resolvers[i].next_wakeup();
+        crate::bug_on!(
+            next.is_some_and(|t| t <= now),
+            "resolvers task re-armed in the past"
+        );
+        self.timers.arm(TimerKey::Resolvers(i), next);
+    }
+
+    /// Sends the query of resolution `n` of section `i` to every
+    /// nameserver, with a fresh id.
+    fn dns_send(&mut self, now: Time, i: usize, n: usize) {
+        let id = loop {
+            let id = self.rng.next_u32() as u16;
+            if !self.resolvers[i]
+                .resolutions
+                .iter()
+                .any(|r| r.in_flight == Some(id))
+            {
+                break id;
+            }
+        };
+        let rv = &mut self.resolvers[i];
+        let r = &mut rv.resolutions[n];
+        r.in_flight = Some(id);
+        r.last_query = now;
+        let mut q = Vec::with_capacity(64);
+        if codec::encode_query(
+            id,
+            &r.hostname,
+            r.query_type,
+            rv.accepted_payload_size,
+            &mut q,
+        )
+        .is_err()
+        {
+            // The configuration checked the name; nothing to send.
+            r.in_flight = None;
+            r.last_resolution = Some(now);
+            return;
+        }
+        for (k, (_, addr)) in rv.nameservers.iter().enumerate() {
+            self.actions.push_back(Action::DnsSend {
+                ns: NameserverId {
+                    resolvers: i as u16,
+                    ns: k as u16,
+                },
+                addr: *addr,
+                datagram: q.clone(),
+            });
+        }
+    }
+
+    fn dns_response(&mut self, now: Time, ns: NameserverId, datagram: &[u8]) {
+        let i = usize::from(ns.resolvers);
+        let Some(rv) = self.resolvers.get_mut(i) else {
+            return;
+        };
+        let Ok(resp) = codec::parse_response(datagram) else {
+            rv.invalid += 1;
+            return;
+        };
+        let Some(n) = rv
+            .resolutions
+            .iter()
+            .position(|r| r.in_flight == Some(resp.id))
+        else {
+            return; // outdated or unknown
+        };
+        let nameservers = rv.nameservers.len() as u32;
+        let r = &mut rv.resolutions[n];
+        if resp.qname != r.hostname || resp.qtype != r.query_type {
+            rv.invalid += 1;
+            return;
+        }
+        r.nb_responses += 1;
+        let status = match resp.rcode {
+            Rcode::NOERROR => Status::Valid,
+            Rcode::NXDOMAIN => Status::Nx,
+            Rcode::REFUSED => Status::Refused,
+            _ => Status::Other,
+        };
+        let ips: Vec<IpAddr> = resp
+            .addresses()
+            .into_iter()
+            .filter(|ip| ip.is_ipv4() == (r.query_type == RType::A))
+            .collect();
+        if status == Status::Valid && ips.is_empty() {
+            let preferred = if r.prefer_ipv4 { RType::A } else { RType::AAAA };
+            if r.query_type == preferred {
+                // No record of the preferred family: ask for the other at
+                // once, without using a try (HAProxy's fallback).
+                r.query_type = if r.prefer_ipv4 { RType::AAAA } else { RType::A };
+                self.dns_send(now, i, n);
+                return;
+            }
+        }
+        if status != Status::Valid {
+            // Errors wait for every nameserver's answer (or the retry).
+            if r.nb_responses < nameservers {
+                return;
+            }
+            r.status = status;
+            r.in_flight = None;
+            r.last_resolution = Some(now);
+            self.resolution_failed(now, i, n);
+            return;
+        }
+        r.status = Status::Valid;
+        r.in_flight = None;
+        r.last_resolution = Some(now);
+        r.last_valid = now;
+        let obsolete = u64::from(rv.hold.obsolete_ms);
+        r.items
+            .retain(|it| ips.contains(&it.ip) || now < it.last_seen + obsolete);
+        for ip in ips {
+            match r.items.iter_mut().find(|it| it.ip == ip) {
+                Some(it) => it.last_seen = now,
+                None => r.items.push(AnswerItem { ip, last_seen: now }),
+            }
+        }
+        let ns_name = rv.nameservers.get(usize::from(ns.ns)).map(|n| n.0.clone());
+        let by = format!("{}/{}", rv.name, ns_name.unwrap_or_default());
+        // The first requester names the nameserver; the others got the
+        // answer "by DNS cache", as HAProxy says.
+        for (k, srv) in r.requesters.clone().into_iter().enumerate() {
+            let by = if k == 0 { by.as_str() } else { "DNS cache" };
+            self.srv_apply_answer(now, i, n, srv, by);
+        }
+        let next = self.resolvers[i].next_wakeup();
+        self.timers.arm(TimerKey::Resolvers(i), next);
+    }
+
+    /// The resolution failed (NX, refused, timeout, other): each server
+    /// keeps its address until `hold` since the last valid answer, then
+    /// goes to maintenance (`snr_set_srv_down`).
+    fn resolution_failed(&mut self, now: Time, i: usize, n: usize) {
+        let rv = &self.resolvers[i];
+        let r = &rv.resolutions[n];
+        let (hold, why) = match r.status {
+            Status::Nx => (rv.hold.nx_ms, "DNS NX status"),
+            Status::Timeout => (rv.hold.timeout_ms, "DNS timeout status"),
+            Status::Refused => (rv.hold.refused_ms, "DNS refused status"),
+            Status::Other => (rv.hold.other_ms, "unspecified DNS error"),
+            Status::None | Status::Valid => return,
+        };
+        if now < r.last_valid + u64::from(hold) {
+            return;
+        }
+        for srv in r.requesters.clone() {
+            self.srv_resolution_down(now, srv, why);
+        }
+    }
+
+    /// Server `srv` loses its address and goes to maintenance
+    /// (`SRV_ADMF_RMAINT`), unless it is there already.
+    fn srv_resolution_down(&mut self, now: Time, srv: ServerId, why: &str) {
+        let Some(s) = self.server(srv) else {
+            return;
+        };
+        if s.admin == SrvAdmin::Rmaint || s.admin == SrvAdmin::Maint {
+            return;
+        }
+        self.set_admin_why(now, srv, SrvAdmin::Rmaint, Some(why));
+    }
+
+    /// A valid answer reached server `srv` (`snr_resolution_cb`).
+    fn srv_apply_answer(&mut self, now: Time, i: usize, n: usize, srv: ServerId, by: &str) {
+        let Some(s) = self.server(srv) else {
+            return;
+        };
+        let Some(want) = s.cfg.resolv.clone() else {
+            return;
+        };
+        let current = (s.admin != SrvAdmin::Rmaint).then_some(s.cfg.addr.ip());
+        let r = &self.resolvers[i].resolutions[n];
+        let held: Vec<IpAddr> = r
+            .requesters
+            .iter()
+            .filter(|&&o| o != srv && o.be == srv.be)
+            .filter_map(|&o| self.server(o))
+            .filter(|o| o.admin != SrvAdmin::Rmaint)
+            .map(|o| o.cfg.addr.ip())
+            .collect();
+        // Still in the answer, and not shared against the options:
+        // nothing changes.
+        if current.is_some_and(|ip| {
+            r.items.iter().any(|it| it.ip == ip) && (want.allow_dup_ip || !held.contains(&ip))
+        }) {
+            return;
+        }
+        match pick_ip(&r.items, &want, current, &held) {
+            Some(ip) => {
+                self.resolvers[i].updates += 1;
+                self.srv_set_ip(now, srv, ip, by);
+            }
+            None => self.srv_resolution_down(now, srv, "No IP for server "),
+        }
+    }
+
+    /// Server `srv` now connects to `ip` (`srv_update_addr`); out of
+    /// maintenance if the resolution had put it there.
+    fn srv_set_ip(&mut self, now: Time, srv: ServerId, ip: IpAddr, by: &str) {
+        let be_name = self.proxies[srv.be].name.clone();
+        let Some(s) = self.server_mut(srv) else {
+            return;
+        };
+        let old = s.cfg.addr;
+        let mut cfg = (*s.cfg).clone();
+        cfg.addr.set_ip(ip);
+        if let Some(c) = cfg.check.as_mut() {
+            if c.addr.ip() == old.ip() {
+                c.addr.set_ip(ip);
+            }
+        }
+        if let Some(a) = cfg.agent.as_mut() {
+            if a.addr.ip() == old.ip() {
+                a.addr.set_ip(ip);
+            }
+        }
+        let name = cfg.name.clone();
+        s.cfg = std::sync::Arc::new(cfg);
+        let was_rmaint = s.admin == SrvAdmin::Rmaint;
+        let from = if was_rmaint || old.ip().is_unspecified() {
+            "(none)".to_string()
+        } else {
+            old.ip().to_string()
+        };
+        self.log(
+            LogLevel::Notice,
+            format!("{be_name}/{name} changed its IP from {from} to {ip} by {by}."),
+        );
+        if was_rmaint {
+            self.set_admin(now, srv, SrvAdmin::Ready);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn want(v4: bool, dup: bool) -> SrvResolv {
+        SrvResolv {
+            resolvers: 0,
+            hostname: "x".into(),
+            prefer_ipv4: v4,
+            allow_dup_ip: dup,
+            nets: vec![("10.1.0.0".parse().unwrap(), 16)],
+        }
+    }
+
+    fn items(ips: &[&str]) -> Vec<AnswerItem> {
+        ips.iter()
+            .map(|s| AnswerItem {
+                ip: s.parse().unwrap(),
+                last_seen: Time::ZERO,
+            })
+            .collect()
+    }
+
+    const CFG: &str = "resolvers dns\n nameserver ns1 127.0.0.1:53\n hold nx 2s\n timeout resolve 1s\n timeout retry 300ms\n resolve_retries 1\n\
+        backend be\n server-template web 3 app.example:8080 resolvers dns init-addr none resolve-prefer ipv4\n\
+         server s1 other.example:80 resolvers dns init-addr 10.9.9.9 resolve-prefer ipv4\n";
+
+    fn engine() -> Engine {
+        let p = crate::cfgparse::parse("t.cfg", CFG, crate::cfgparse::ParseOptions::new("h"))
+            .expect("config");
+        Engine::from_config(Time::ZERO, &p.config, Default::default(), &|_, _| None)
+            .expect("engine")
+    }
+
+    /// The queries sent since the last call, and the log lines.
+    fn drain(e: &mut Engine) -> (Vec<(NameserverId, Vec<u8>)>, Vec<String>) {
+        let (mut q, mut logs) = (Vec::new(), Vec::new());
+        while let Some(a) = e.poll_action() {
+            match a {
+                Action::DnsSend { ns, datagram, .. } => q.push((ns, datagram)),
+                Action::Log(l) => logs.push(l.text),
+                _ => {}
+            }
+        }
+        (q, logs)
+    }
+
+    fn answer(e: &mut Engine, at: u64, q: &(NameserverId, Vec<u8>), rcode: Rcode, ips: &[&str]) {
+        let ips: Vec<IpAddr> = ips.iter().map(|s| s.parse().unwrap()).collect();
+        let r = codec::encode_response(&q.1, rcode, &ips, 10).unwrap();
+        e.on_dns_recv(Time::from_ms(at), q.0, &r);
+    }
+
+    fn srv(e: &Engine, i: usize) -> (String, SrvAdmin) {
+        let s = e
+            .server(ServerId::new(crate::proxy::ProxyId::new(0), i))
+            .unwrap();
+        (s.cfg.addr.to_string(), s.admin)
+    }
+
+    /// Which query asks for `name`.
+    fn for_name<'a>(qs: &'a [(NameserverId, Vec<u8>)], name: &str) -> &'a (NameserverId, Vec<u8>) {
+        let mut enc = Vec::new();
+        codec::encode_name(name, &mut enc).unwrap();
+        qs.iter()
+            .find(|q| q.1.windows(enc.len()).any(|w| w == enc.as_slice()))
+            .expect(name)
+    }
+
+    #[test]
+    fn answers_fill_templates_follow_changes_and_nx_holds() {
+        let mut e = engine();
+        let (qs, _) = drain(&mut e);
+        assert_eq!(qs.len(), 2, "one query per name");
+        assert_eq!(srv(&e, 0).1, SrvAdmin::Rmaint);
+        assert_eq!(srv(&e, 3), ("10.9.9.9:80".into(), SrvAdmin::Ready));
+        answer(
+            &mut e,
+            10,
+            for_name(&qs, "app.example"),
+            Rcode::NOERROR,
+            &["10.0.0.1", "10.0.0.2"],
+        );
+        let (_, logs) = drain(&mut e);
+        assert_eq!(srv(&e, 0), ("10.0.0.1:8080".into(), SrvAdmin::Ready));
+        assert_eq!(srv(&e, 1), ("10.0.0.2:8080".into(), SrvAdmin::Ready));
+        assert_eq!(srv(&e, 2).1, SrvAdmin::Rmaint, "no address left for web3");
+        assert!(
+            logs.iter()
+                .any(|l| l == "be/web1 changed its IP from (none) to 10.0.0.1 by dns/ns1."),
+            "{logs:?}"
+        );
+        answer(
+            &mut e,
+            20,
+            for_name(&qs, "other.example"),
+            Rcode::NXDOMAIN,
+            &[],
+        );
+        assert_eq!(
+            srv(&e, 3),
+            ("10.9.9.9:80".into(), SrvAdmin::Ready),
+            "within hold nx"
+        );
+
+        // A second resolution a second later: 10.0.0.1 went away.
+        e.on_timeout(Time::from_ms(1020));
+        let (qs, _) = drain(&mut e);
+        assert_eq!(qs.len(), 2);
+        answer(
+            &mut e,
+            1030,
+            for_name(&qs, "app.example"),
+            Rcode::NOERROR,
+            &["10.0.0.3", "10.0.0.2"],
+        );
+        let (_, logs) = drain(&mut e);
+        assert_eq!(srv(&e, 0).0, "10.0.0.3:8080");
+        assert_eq!(srv(&e, 1).0, "10.0.0.2:8080");
+        assert!(
+            logs.iter()
+                .any(|l| l == "be/web1 changed its IP from 10.0.0.1 to 10.0.0.3 by dns/ns1."),
+            "{logs:?}"
+        );
+        answer(
+            &mut e,
+            1040,
+            for_name(&qs, "other.example"),
+            Rcode::NXDOMAIN,
+            &[],
+        );
+        assert_eq!(srv(&e, 3).1, SrvAdmin::Ready);
+
+        // NX past `hold nx` (2s since start): maintenance.
+        e.on_timeout(Time::from_ms(2040));
+        let (qs, _) = drain(&mut e);
+        answer(
+            &mut e,
+            2045,
+            for_name(&qs, "app.example"),
+            Rcode::NOERROR,
+            &["10.0.0.3", "10.0.0.2"],
+        );
+        answer(
+            &mut e,
+            2050,
+            for_name(&qs, "other.example"),
+            Rcode::NXDOMAIN,
+            &[],
+        );
+        let (_, logs) = drain(&mut e);
+        assert_eq!(srv(&e, 3).1, SrvAdmin::Rmaint);
+        assert!(
+            logs.iter()
+                .any(|l| l
+                    .starts_with("Server be/s1 is going DOWN for maintenance (DNS NX status).")),
+            "{logs:?}"
+        );
+
+        // Unanswered queries: sent again after `timeout retry`, then a
+        // timeout status (held: servers keep their address).
+        e.on_timeout(Time::from_ms(3050));
+        let (qs, _) = drain(&mut e);
+        assert_eq!(qs.len(), 2);
+        e.on_timeout(Time::from_ms(3350));
+        assert_eq!(drain(&mut e).0.len(), 2, "retried");
+        e.on_timeout(Time::from_ms(3650));
+        assert_eq!(drain(&mut e).0.len(), 0, "no try left");
+        assert_eq!(srv(&e, 0), ("10.0.0.3:8080".into(), SrvAdmin::Ready));
+        // A late answer to the old query is ignored.
+        answer(
+            &mut e,
+            3700,
+            for_name(&qs, "app.example"),
+            Rcode::NOERROR,
+            &["10.0.0.9"],
+        );
+        assert_eq!(srv(&e, 0).0, "10.0.0.3:8080");
+    }
+
+    #[test]
+    fn scoring_as_haproxy() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let it = items(&["10.0.0.1", "10.1.0.1", "::1"]);
+        // Preferred network wins among IPv4.
+        assert_eq!(
+            pick_ip(&it, &want(true, false), None, &[]),
+            Some(ip("10.1.0.1"))
+        );
+        // Family first.
+        assert_eq!(
+            pick_ip(&it, &want(false, false), None, &[]),
+            Some(ip("::1"))
+        );
+        // Held by another server: skipped unless allowed.
+        let held = [ip("10.1.0.1")];
+        assert_eq!(
+            pick_ip(&it, &want(true, false), None, &held),
+            Some(ip("10.0.0.1"))
+        );
+        assert_eq!(
+            pick_ip(
+                &items(&["10.0.0.1"]),
+                &want(true, false),
+                None,
+                &[ip("10.0.0.1")]
+            ),
+            None
+        );
+        assert_eq!(
+            pick_ip(
+                &items(&["10.0.0.1"]),
+                &want(true, true),
+                None,
+                &[ip("10.0.0.1")]
+            ),
+            Some(ip("10.0.0.1"))
+        );
+        assert!(in_net(ip("192.168.3.4"), ip("192.168.0.0"), 16));
+        assert!(!in_net(ip("192.169.3.4"), ip("192.168.0.0"), 16));
+        assert!(in_net(ip("1.2.3.4"), ip("0.0.0.0"), 0));
+    }
+}
