@@ -16,7 +16,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -152,44 +152,6 @@ struct Tally {
     /// Anything else: an error on a new connection, a cut response, a
     /// status other than 200.
     failed: Vec<String>,
-}
-
-/// One response: (status, `Connection: close`); `Err(true, _)`: nothing
-/// of it arrived.
-fn read_response(r: &mut BufReader<TcpStream>) -> Result<(u16, bool), (bool, String)> {
-    let mut line = String::new();
-    match r.read_line(&mut line) {
-        Ok(0) => return Err((true, "closed".into())),
-        Err(e) => return Err((true, e.to_string())),
-        Ok(_) => {}
-    }
-    let status: u16 = line
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or((false, format!("bad status line {line:?}")))?;
-    let (mut len, mut close) = (0usize, false);
-    loop {
-        let mut h = String::new();
-        match r.read_line(&mut h) {
-            Ok(0) | Err(_) => return Err((false, "cut in the head".into())),
-            Ok(_) => {}
-        }
-        let h = h.trim_end().to_ascii_lowercase();
-        if h.is_empty() {
-            break;
-        }
-        if let Some(v) = h.strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap_or(0);
-        }
-        if h == "connection: close" {
-            close = true;
-        }
-    }
-    let mut body = vec![0; len];
-    r.read_exact(&mut body)
-        .map_err(|e| (false, format!("cut in the body: {e}")))?;
-    Ok((status, close))
 }
 
 /// A client until `stop`: keep-alive, or a new connection per request.

@@ -1324,6 +1324,45 @@ frontend fe\n    bind 127.0.0.1:{tls} ssl crt {certs}\n    bind 127.0.0.1:{plain
     assert!(got[1][2].ends_with(" 0/-/-/-/0 -/-/-"), "{}", got[1][2]);
 }
 
+/// `b` in base64 on one line (the `base64` tool, as the CLI examples of
+/// HAProxy's documentation).
+fn b64(b: &[u8]) -> String {
+    let out = Command::new("base64")
+        .arg("-w0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `-c` on `cfg` by HAProxy 2.6 and by proxy-mio: both refuse it with a
+/// message holding `want`, or (`None`) both accept it.
+fn both_check(cfg: &std::path::Path, want: Option<&str>, what: &str) {
+    for bin in [haproxy_bin().unwrap(), proxy_mio().to_str().unwrap()] {
+        let out = Command::new(bin)
+            .arg("-c")
+            .arg("-f")
+            .arg(cfg)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        match want {
+            Some(m) => assert!(
+                !out.status.success() && text.contains(m),
+                "{bin} {what}: {text}"
+            ),
+            None => assert!(out.status.success(), "{bin} {what}: {text}"),
+        }
+    }
+}
+
 /// An OCSP response for `leaf` (a PEM file with its key) from CA `ca`,
 /// signed by the CA itself, valid for `valid` (`openssl ocsp` options:
 /// `-ndays 1`): `good`, or `revoked`.
@@ -1489,23 +1528,7 @@ frontend fe\n    bind 127.0.0.1:{} ssl crt {}\n",
         );
         let cpath = dir.join("check.cfg");
         write_file(&cpath, &check_cfg);
-        for bin in [haproxy_bin().unwrap(), proxy_mio().to_str().unwrap()] {
-            let out = Command::new(bin)
-                .arg("-c")
-                .arg("-f")
-                .arg(&cpath)
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stderr).into_owned()
-                + &String::from_utf8_lossy(&out.stdout);
-            match want {
-                Some(m) => assert!(
-                    !out.status.success() && text.contains(m),
-                    "{bin} {global}: {text}"
-                ),
-                None => assert!(out.status.success(), "{bin} {global}: {text}"),
-            }
-        }
+        both_check(&cpath, want, global);
     }
 
     let cfg = |tag: &str, ports: &[u16]| {
@@ -1559,20 +1582,6 @@ frontend fe\n    bind 127.0.0.1:{} ssl crt {}\n",
         seen.push(cli(&format!("show ssl cert {good_pem}")));
         seen.push(cli("show ssl ocsp-response 00"));
         seen.push(cli("set ssl ocsp-response !!"));
-        let b64 = |b: &[u8]| {
-            let out = Command::new("base64")
-                .arg("-w0")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .and_then(|mut c| {
-                    use std::io::Write;
-                    c.stdin.take().unwrap().write_all(b)?;
-                    c.wait_with_output()
-                })
-                .unwrap();
-            String::from_utf8(out.stdout).unwrap()
-        };
         seen.push(cli(&format!("set ssl ocsp-response {}", b64(b"garbage"))));
         seen.push(cli(&format!("set ssl ocsp-response {}", b64(&revoked))));
         seen.push(format!("good after update: {}", stapled(ports[0], false)));
@@ -1662,20 +1671,6 @@ fn session_tickets_side_by_side() {
     let dir = TempDir::new(T);
     make_ca(dir.path(), "ca");
     make_leaf(dir.path(), "ca", &dir.join("site.pem"), &["a.test"], "ec");
-    let b64 = |b: &[u8]| {
-        let out = Command::new("base64")
-            .arg("-w0")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                use std::io::Write;
-                c.stdin.take().unwrap().write_all(b)?;
-                c.wait_with_output()
-            })
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap()
-    };
     let key = |i: u8| b64(&[i; 80]);
     write_file(
         &dir.join("keys"),
@@ -1706,20 +1701,7 @@ frontend fe\n    bind 127.0.0.1:{} ssl crt {site} tls-ticket-keys {}\n",
         );
         let cpath = dir.join("check.cfg");
         write_file(&cpath, &cfg);
-        for bin in [haproxy_bin().unwrap(), proxy_mio().to_str().unwrap()] {
-            let out = Command::new(bin)
-                .arg("-c")
-                .arg("-f")
-                .arg(&cpath)
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stderr).into_owned()
-                + &String::from_utf8_lossy(&out.stdout);
-            assert!(
-                !out.status.success() && text.contains(want),
-                "{bin} {f}: {text}"
-            );
-        }
+        both_check(&cpath, Some(want), f);
     }
 
     // Ports: [keys file, own random keys, no-tls-tickets].

@@ -1779,3 +1779,45 @@ pub fn read_head(s: &mut TcpStream) -> Option<Vec<u8>> {
     }
     Some(req)
 }
+
+/// One HTTP/1.1 response with a `content-length` body on `r`: (status,
+/// `Connection: close`), or why not; `Err` with `true`: nothing of it
+/// arrived (the connection was closed or failed first).
+pub fn read_response(
+    r: &mut std::io::BufReader<std::net::TcpStream>,
+) -> Result<(u16, bool), (bool, String)> {
+    let mut line = String::new();
+    use std::io::BufRead;
+    match r.read_line(&mut line) {
+        Ok(0) => return Err((true, "closed".into())),
+        Err(e) => return Err((true, e.to_string())),
+        Ok(_) => {}
+    }
+    let status: u16 = line
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or((false, format!("bad status line {line:?}")))?;
+    let (mut len, mut close) = (0usize, false);
+    loop {
+        let mut h = String::new();
+        match r.read_line(&mut h) {
+            Ok(0) | Err(_) => return Err((false, "cut in the head".into())),
+            Ok(_) => {}
+        }
+        let h = h.trim_end().to_ascii_lowercase();
+        if h.is_empty() {
+            break;
+        }
+        if let Some(v) = h.strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+        if h == "connection: close" {
+            close = true;
+        }
+    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body)
+        .map_err(|e| (false, format!("cut in the body: {e}")))?;
+    Ok((status, close))
+}
