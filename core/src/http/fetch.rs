@@ -75,6 +75,14 @@ impl<'a> HttpCtx<'a> {
         }
     }
 
+    /// The response bytes not yet forwarded.
+    fn res_input(&self) -> &[u8] {
+        match self.sess.eng.streams.get(self.sid) {
+            Some(s) => &s.res.buf.data()[s.res.output.min(s.res.buf.len())..],
+            None => &[],
+        }
+    }
+
     /// The request body in the buffer while the request head is analysed
     /// (its payload appended to `out` when given): its length in the
     /// buffer and its framing. `None` once the head has left.
@@ -302,8 +310,13 @@ impl SampleCtx for HttpCtx<'_> {
                 self.sess.eng.var_get(self.sess.sess, Some(self.sid), var)
             }
             FetchKind::ReqLen => Some(Sample::Int(self.req_input().len() as i64)),
-            FetchKind::ReqPayload => {
-                let input = self.req_input();
+            FetchKind::ResLen => Some(Sample::Int(self.res_input().len() as i64)),
+            FetchKind::ReqPayload | FetchKind::ResPayload => {
+                let input = if f.kind == FetchKind::ReqPayload {
+                    self.req_input()
+                } else {
+                    self.res_input()
+                };
                 let off = usize::try_from(f.int_arg(0)?).ok()?;
                 let len = usize::try_from(f.int_arg(1)?).ok()?;
                 let end = if len == 0 {
@@ -419,10 +432,14 @@ impl SampleCtx for HttpCtx<'_> {
             return false;
         }
         match f.kind {
-            FetchKind::ReqLen | FetchKind::WaitEnd => true,
-            FetchKind::ReqPayload => {
+            FetchKind::ReqLen | FetchKind::ResLen | FetchKind::WaitEnd => true,
+            FetchKind::ReqPayload | FetchKind::ResPayload => {
                 let (off, len) = (f.int_arg(0).unwrap_or(0), f.int_arg(1).unwrap_or(0));
-                let have = self.req_input().len() as i64;
+                let have = if f.kind == FetchKind::ReqPayload {
+                    self.req_input().len() as i64
+                } else {
+                    self.res_input().len() as i64
+                };
                 len == 0 || have < off.saturating_add(len)
             }
             FetchKind::ReqSslSni => tls_sni(self.req_input()) == Sni::Incomplete,

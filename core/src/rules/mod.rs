@@ -134,7 +134,7 @@ impl Stage {
         match layer {
             Layer::Internal | Layer::L4 => true,
             Layer::ReqContent | Layer::HttpReq => req,
-            Layer::HttpRes => res,
+            Layer::HttpRes | Layer::ResContent => res,
             Layer::HttpAny => req || res,
         }
     }

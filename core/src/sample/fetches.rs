@@ -143,6 +143,10 @@ pub enum FetchKind {
     ReqProtoHttp,
     /// `wait_end`: true once `tcp-request inspect-delay` expired.
     WaitEnd,
+    /// `res.len`: bytes in the response buffer (`tcp-response content`).
+    ResLen,
+    /// `res.payload(offset,length)`.
+    ResPayload,
     /// `req.body`: the part of the request body in the buffer (payload,
     /// without chunk framing), as HAProxy's HTX DATA blocks.
     ReqBody,
@@ -242,6 +246,8 @@ pub enum Layer {
     L4,
     /// The request buffer contents (TCP inspection).
     ReqContent,
+    /// The response buffer contents (`tcp-response content`).
+    ResContent,
     /// The HTTP request.
     HttpReq,
     /// The HTTP response.
@@ -257,6 +263,7 @@ impl Layer {
             Layer::Internal => "internal state",
             Layer::L4 => "layer 4 connection information",
             Layer::ReqContent => "request contents",
+            Layer::ResContent => "response contents",
             Layer::HttpReq => "HTTP request headers",
             Layer::HttpRes => "HTTP response headers",
             Layer::HttpAny => "HTTP message headers",
@@ -270,7 +277,9 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         Const(_) | StkCtr { .. } | StkCtrOp { .. } | Var | NbSrv | FeName | BeName | Thread => {
             Layer::Internal
         }
-        LogVar(_) | UniqueId | SrvId | SrvName | HttpFirstReq => Layer::Internal,
+        // `wait_end` is `SMP_USE_INTRN`: usable by request and response
+        // content rules alike.
+        LogVar(_) | UniqueId | SrvId | SrvName | HttpFirstReq | WaitEnd => Layer::Internal,
         Src
         | SrcPort
         | Dst
@@ -294,7 +303,8 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         | SslFcIsResumed
         | SrcTable { .. }
         | SrcTableOp { .. } => Layer::L4,
-        ReqLen | ReqPayload | ReqSslSni | ReqProtoHttp | WaitEnd => Layer::ReqContent,
+        ReqLen | ReqPayload | ReqSslSni | ReqProtoHttp => Layer::ReqContent,
+        ResLen | ResPayload => Layer::ResContent,
         Method | Path | PathQ | Url | Base | Query | UrlParam | ReqVer | HttpAuth
         | HttpAuthGroup | ReqBody | ReqBodyLen | ReqBodySize | ReqBodyParam => Layer::HttpReq,
         Hdr { dir, .. } | HdrCnt { dir, .. } | HdrVal { dir } | HdrIp { dir } | Cook { dir } => {
@@ -431,6 +441,13 @@ static FETCHES: &[FetchDef] = &[
     fd(
         "req.payload",
         FetchKind::ReqPayload,
+        spec!(2; Int, Int),
+        SmpType::Bin,
+    ),
+    fd("res.len", FetchKind::ResLen, NO_ARGS, SmpType::Int),
+    fd(
+        "res.payload",
+        FetchKind::ResPayload,
         spec!(2; Int, Int),
         SmpType::Bin,
     ),

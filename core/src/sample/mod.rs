@@ -50,6 +50,7 @@ mod args;
 mod converters;
 pub(crate) use converters::url_dec;
 mod fetches;
+mod fix;
 mod value;
 
 pub use args::*;
