@@ -1116,7 +1116,9 @@ fn regsub(c: &Conv, input: &[u8]) -> Option<Sample> {
     Some(Sample::Str(out))
 }
 
-fn expand_subst(subst: &[u8], caps: &regex::bytes::Captures<'_>, out: &mut Vec<u8>) {
+/// HAProxy's `exp_replace`: `subst` with `\\N` replaced by group N of
+/// `caps` and `\\xHH` by byte HH.
+pub(crate) fn expand_subst(subst: &[u8], caps: &regex::bytes::Captures<'_>, out: &mut Vec<u8>) {
     let mut i = 0;
     while let Some(&c) = subst.get(i) {
         i += 1;
