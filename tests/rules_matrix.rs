@@ -372,6 +372,18 @@ fn cases() -> Vec<Case> {
             expect: Same,
         },
         Case {
+            family: "http-request cookie fetches",
+            section: "frontend",
+            check: "req.cook_cnt, req.cook_val, req.cook with and without a name",
+            tcp: false,
+            proxies: "frontend fe from base\n    bind 127.0.0.1:{fe}\n    http-request set-header X-Cnt %[req.cook_cnt()]\n    http-request set-header X-Cnt-A %[req.cook_cnt(a)]\n    http-request set-header X-Val %[req.cook_val()]\n    http-request set-header X-Val-B %[req.cook_val(b)]\n    http-request set-header X-First %[req.cook]\n    http-request return status 200 hdr X-Cnt %[req.hdr(x-cnt)] hdr X-Cnt-A %[req.hdr(x-cnt-a)] hdr X-Val %[req.hdr(x-val)] hdr X-Val-B %[req.hdr(x-val-b)] hdr X-First %[req.hdr(x-first)]\n",
+            probe: Probe::Http(vec![
+                ("/", "Cookie: a=7x; b=-22; a=3\r\nCookie: c=1\r\n"),
+                ("/", ""),
+            ]),
+            expect: Same,
+        },
+        Case {
             family: "http-request replace-*",
             section: "frontend",
             check: "replace-path, replace-pathq, replace-uri, replace-header, replace-value",

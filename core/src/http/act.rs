@@ -104,9 +104,15 @@ fn render_reply(r: &Reply, page: Option<Vec<u8>>, ctx: &mut dyn SampleCtx) -> Ve
     }
     let mut extra = Vec::new();
     for (name, lf) in &r.hdrs {
+        let v = sanitize(lf.render(ctx));
+        // A header whose value renders empty is left out
+        // (`http_reply_to_htx`).
+        if v.is_empty() {
+            continue;
+        }
         extra.extend_from_slice(name.as_bytes());
         extra.extend_from_slice(b": ");
-        extra.extend_from_slice(&sanitize(lf.render(ctx)));
+        extra.extend_from_slice(&v);
         extra.extend_from_slice(b"\r\n");
     }
     let body = match &r.body {

@@ -113,6 +113,30 @@ impl<'a> HttpCtx<'a> {
         Some((len, t.rsp.body))
     }
 
+    /// The cookies of the request (`Cookie`, every `name=value`) or of
+    /// the response (the first `name=value` of each `Set-Cookie`), in
+    /// order (HAProxy's `smp_fetch_cookie` walk).
+    fn cookie_pairs(&self, dir: Dir) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let res = dir == Dir::Res;
+        let field: &[u8] = if res { b"set-cookie" } else { b"cookie" };
+        let Some(h) = self.headers(if dir == Dir::Any { Dir::Req } else { dir }) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for v in h.get_all(field) {
+            for kv in v
+                .split(|&b| b == b';')
+                .take(if res { 1 } else { usize::MAX })
+            {
+                let kv = trim(kv);
+                if let Some(eq) = kv.iter().position(|&b| b == b'=') {
+                    out.push((kv[..eq].to_vec(), kv[eq + 1..].to_vec()));
+                }
+            }
+        }
+        out
+    }
+
     fn headers(&self, dir: Dir) -> Option<&'a Headers> {
         match dir {
             Dir::Req => self.req.map(|h| &h.headers),
@@ -188,6 +212,25 @@ pub fn uri_path(uri: &str) -> &str {
 
 fn uri_query(uri: &str) -> Option<&str> {
     uri.split_once('?').map(|(_, q)| q)
+}
+
+/// HAProxy's `strl2ic`: the leading decimal integer, optionally signed
+/// (0 when there is none).
+fn leading_int(v: &[u8]) -> i64 {
+    let (neg, digits) = match v.first() {
+        Some(b'-') => (true, &v[1..]),
+        Some(b'+') => (false, &v[1..]),
+        _ => (false, v),
+    };
+    let mut n: i64 = 0;
+    for &b in digits.iter().take_while(|b| b.is_ascii_digit()) {
+        n = n.wrapping_mul(10).wrapping_add(i64::from(b - b'0'));
+    }
+    if neg {
+        -n
+    } else {
+        n
+    }
 }
 
 /// Picks occurrence `occ` (1-based, negative from the end, 0 = last) of values.
@@ -290,20 +333,28 @@ impl SampleCtx for HttpCtx<'_> {
                 core::str::from_utf8(&v).ok()?.parse().ok().map(Sample::Ip)
             }
             FetchKind::Cook { dir } => {
-                let name = f.str_arg(0)?.as_bytes();
-                let field = if *dir == Dir::Res {
-                    "set-cookie"
-                } else {
-                    "cookie"
-                };
-                let h = self.headers(if *dir == Dir::Any { Dir::Req } else { *dir })?;
-                h.get_all(field.as_bytes())
-                    .flat_map(|v| v.split(|&b| b == b';'))
-                    .find_map(|kv| {
-                        let kv = trim(kv);
-                        let eq = kv.iter().position(|&b| b == b'=')?;
-                        (&kv[..eq] == name).then(|| Sample::Str(kv[eq + 1..].to_vec()))
-                    })
+                let name = f.str_arg(0).unwrap_or("").as_bytes();
+                self.cookie_pairs(*dir)
+                    .into_iter()
+                    .find(|(n, _)| name.is_empty() || n == name)
+                    .map(|(_, v)| Sample::Str(v))
+            }
+            FetchKind::CookCnt { dir } => {
+                let name = f.str_arg(0).unwrap_or("").as_bytes();
+                let n = self
+                    .cookie_pairs(*dir)
+                    .iter()
+                    .filter(|(n, _)| name.is_empty() || n == name)
+                    .count();
+                Some(Sample::Int(n as i64))
+            }
+            FetchKind::CookVal { dir } => {
+                let name = f.str_arg(0).unwrap_or("").as_bytes();
+                let (_, v) = self
+                    .cookie_pairs(*dir)
+                    .into_iter()
+                    .find(|(n, _)| name.is_empty() || n == name)?;
+                Some(Sample::Int(leading_int(&v)))
             }
             FetchKind::Var => {
                 let var = f.var()?;

@@ -208,8 +208,19 @@ pub enum FetchKind {
     HdrIp {
         dir: Dir,
     },
-    /// `req.cook(name)` (`cook`), `res.cook` (`scook`).
+    /// `req.cook([name])` (`cook`), `res.cook` (`scook`): the first
+    /// cookie called `name` (any without a name).
     Cook {
+        dir: Dir,
+    },
+    /// `req.cook_cnt([name])` (`cook_cnt`), `res.cook_cnt` (`scook_cnt`):
+    /// how many cookies are called `name` (all without a name).
+    CookCnt {
+        dir: Dir,
+    },
+    /// `req.cook_val([name])` (`cook_val`), `res.cook_val` (`scook_val`):
+    /// the cookie's value as an integer.
+    CookVal {
         dir: Dir,
     },
     /// A log-format variable (`%ci`, `%T`, `%ST`): only in log-format
@@ -307,13 +318,17 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         ResLen | ResPayload => Layer::ResContent,
         Method | Path | PathQ | Url | Base | Query | UrlParam | ReqVer | HttpAuth
         | HttpAuthGroup | ReqBody | ReqBodyLen | ReqBodySize | ReqBodyParam => Layer::HttpReq,
-        Hdr { dir, .. } | HdrCnt { dir, .. } | HdrVal { dir } | HdrIp { dir } | Cook { dir } => {
-            match dir {
-                Dir::Req => Layer::HttpReq,
-                Dir::Res => Layer::HttpRes,
-                Dir::Any => Layer::HttpAny,
-            }
-        }
+        Hdr { dir, .. }
+        | HdrCnt { dir, .. }
+        | HdrVal { dir }
+        | HdrIp { dir }
+        | Cook { dir }
+        | CookCnt { dir }
+        | CookVal { dir } => match dir {
+            Dir::Req => Layer::HttpReq,
+            Dir::Res => Layer::HttpRes,
+            Dir::Any => Layer::HttpAny,
+        },
         ResVer | Status | ResComp | ResCompAlgo | ResBody | ResBodyLen | ResBodySize => {
             Layer::HttpRes
         }
@@ -712,6 +727,54 @@ static FETCHES: &[FetchDef] = &[
         FetchKind::Cook { dir: HRES },
         spec!(0; Str),
         SmpType::Str,
+    ),
+    fd(
+        "req.cook_cnt",
+        FetchKind::CookCnt { dir: HREQ },
+        spec!(0; Str),
+        SmpType::Int,
+    ),
+    fd(
+        "cook_cnt",
+        FetchKind::CookCnt { dir: HREQ },
+        spec!(0; Str),
+        SmpType::Int,
+    ),
+    fd(
+        "res.cook_cnt",
+        FetchKind::CookCnt { dir: HRES },
+        spec!(0; Str),
+        SmpType::Int,
+    ),
+    fd(
+        "scook_cnt",
+        FetchKind::CookCnt { dir: HRES },
+        spec!(0; Str),
+        SmpType::Int,
+    ),
+    fd(
+        "req.cook_val",
+        FetchKind::CookVal { dir: HREQ },
+        spec!(0; Str),
+        SmpType::Int,
+    ),
+    fd(
+        "cook_val",
+        FetchKind::CookVal { dir: HREQ },
+        spec!(0; Str),
+        SmpType::Int,
+    ),
+    fd(
+        "res.cook_val",
+        FetchKind::CookVal { dir: HRES },
+        spec!(0; Str),
+        SmpType::Int,
+    ),
+    fd(
+        "scook_val",
+        FetchKind::CookVal { dir: HRES },
+        spec!(0; Str),
+        SmpType::Int,
     ),
     // Constants: the argument is turned into the sample when parsing.
     fd(
