@@ -289,12 +289,15 @@ impl AclExpr {
     pub fn exec(&self, ctx: &mut dyn SampleCtx) -> AclTest {
         let mut vals = Vec::new();
         self.expr.eval_all(ctx, &mut vals);
+        // A converter that judges a whole message (`fix_is_valid`) gives
+        // an answer only once it is final: it clears `SMP_F_MAY_CHANGE`.
+        let settled = !vals.is_empty() && self.expr.convs.iter().any(|c| c.kind.settles());
         if vals.into_iter().any(|v| self.matches(v)) {
             return AclTest::Pass;
         }
         let changing = match self.expr.fetch.kind {
             sample::FetchKind::Const(_) => false,
-            _ => ctx.may_change(&self.expr.fetch),
+            _ => !settled && ctx.may_change(&self.expr.fetch),
         };
         if changing {
             AclTest::Miss

@@ -278,6 +278,9 @@ pub struct Proxy {
     /// `tcp-request inspect-delay`: how long content rules may wait for
     /// data.
     pub inspect_delay_ms: Option<u32>,
+    /// `tcp-response inspect-delay`: how long `tcp-response content`
+    /// rules may wait for response data (`tcp_rep.inspect_delay`).
+    pub res_inspect_delay_ms: Option<u32>,
     /// `errorfile`, `errorfiles`: pages that replace the built-in ones.
     pub errors: std::sync::Arc<crate::http::errors::ErrorPages>,
     /// `stats ...`: the stats page (HAProxy's `uri_auth`), HTTP mode only.

@@ -194,9 +194,14 @@ impl Engine {
     }
 
     /// `tcp-response content` rules of the backend (HAProxy's
-    /// `tcp_inspect_response`), run once when the server connection is
-    /// established (no inspect delay: the rules decide at once).
-    pub(crate) fn tcp_response_rules(&mut self, now: Time, sid: Id<Stream>) -> ContentVerdict {
+    /// `tcp_inspect_response`) on the response received so far. `partial`:
+    /// more may still come within `tcp-response inspect-delay`.
+    pub(crate) fn tcp_response_rules(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        partial: bool,
+    ) -> ContentVerdict {
         let be = self.streams[sid].be;
         let rules: Arc<crate::rules::RuleSet> = Arc::clone(&self.proxies[be].rules);
         if rules.tcp_res_cont.is_empty() {
@@ -206,21 +211,74 @@ impl Engine {
             .txn
             .as_mut()
             .and_then(|t| t.req_head.take());
-        let v = self.tcp_stream_rules(now, sid, be, req.as_ref(), false, &rules.tcp_res_cont);
+        let v = self.tcp_stream_rules(now, sid, be, req.as_ref(), partial, &rules.tcp_res_cont);
         if let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) {
             t.req_head = req;
         }
         v
     }
 
-    /// Applies the backend's `tcp-response content` rules once the server
-    /// connection is up: `reject` closes both sides (`PD`, counted in
-    /// `dresp`), `close` closes the server side only.
+    /// The server connection is up: the backend's `tcp-response content`
+    /// rules, if any, analyse the response from now on (HAProxy's
+    /// `back_establish` adding `AN_RES_INSPECT`). Nothing of the response
+    /// moves on until they decide.
     pub(crate) fn tcp_inspect_response(&mut self, now: Time, sid: Id<Stream>) {
-        use crate::stream::{ErrCode, FinSt};
-        let http = self.streams.get(sid).is_some_and(|s| s.txn.is_some());
-        match self.tcp_response_rules(now, sid) {
-            ContentVerdict::Accept | ContentVerdict::Miss => {}
+        use crate::stream::AnaFlags;
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        if self.proxies[s.be].rules.tcp_res_cont.is_empty() {
+            return;
+        }
+        s.ana |= AnaFlags::INSPECT_RES;
+        s.res.analyse_exp = None;
+        if s.txn.is_none() && s.res.to_forward == INFINITE_FORWARD {
+            // TCP: the tunnel opens once the rules accept.
+            s.res.to_forward = 0;
+        }
+        self.tcp_res_inspect(now, sid);
+    }
+
+    /// One pass of `tcp_inspect_response`: the evaluation is final once
+    /// the server closed, the buffer is full, the backend has no
+    /// `tcp-response inspect-delay` or it ran out (`analyse_exp`, set by
+    /// the first rule that waits). `reject` closes both sides (`PD`,
+    /// counted in `dresp`), `close` closes the server side only.
+    pub(crate) fn tcp_res_inspect(&mut self, now: Time, sid: Id<Stream>) {
+        use crate::stream::{AnaFlags, ErrCode, FinSt};
+        let Some(s) = self.streams.get(sid) else {
+            return;
+        };
+        if s.scb.state != crate::stream::stconn::ScState::Est && !s.res.shutr() {
+            return;
+        }
+        let delay = self.proxies[s.be].res_inspect_delay_ms;
+        let full = !s.res.buf.is_null() && s.res.recv_room() == 0;
+        let done = s.res.shutr()
+            || full
+            || s.res.flags.contains(ChnFlags::READ_ERROR)
+            || delay.is_none()
+            || Time::is_expired(s.res.analyse_exp, now);
+        let http = s.txn.is_some();
+        let v = self.tcp_response_rules(now, sid, !done);
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        if v == ContentVerdict::Miss {
+            // The delay runs from the first rule that waits.
+            if s.res.analyse_exp.is_none() {
+                s.res.analyse_exp = delay.map(|d| now.add_ms(u64::from(d)));
+            }
+            return;
+        }
+        s.ana.remove(AnaFlags::INSPECT_RES);
+        s.res.analyse_exp = None;
+        match v {
+            ContentVerdict::Accept | ContentVerdict::Miss => {
+                if !http && !s.ana.intersects(AnaFlags::REQ) {
+                    s.res.forward(INFINITE_FORWARD);
+                }
+            }
             ContentVerdict::Reject => {
                 self.count_denied_resp(sid);
                 let s = &mut self.streams[sid];

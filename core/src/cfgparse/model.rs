@@ -1377,6 +1377,8 @@ pub struct Proxy {
     pub acls: Vec<RuleLine>,
     /// `tcp-request inspect-delay`.
     pub tcp_request_inspect_delay_ms: Option<u32>,
+    /// `tcp-response inspect-delay`.
+    pub tcp_response_inspect_delay_ms: Option<u32>,
     pub tcp_request_connection: Vec<RuleLine>,
     pub tcp_request_session: Vec<RuleLine>,
     pub tcp_request_content: Vec<RuleLine>,
@@ -1476,6 +1478,7 @@ impl Proxy {
             persist_rules: Vec::new(),
             acls: Vec::new(),
             tcp_request_inspect_delay_ms: None,
+            tcp_response_inspect_delay_ms: None,
             tcp_request_connection: Vec::new(),
             tcp_request_session: Vec::new(),
             tcp_request_content: Vec::new(),
@@ -1533,6 +1536,7 @@ impl Proxy {
         // proxy's own: they come first in its lists.
         p.acls = defaults.acls.clone();
         p.tcp_request_inspect_delay_ms = defaults.tcp_request_inspect_delay_ms;
+        p.tcp_response_inspect_delay_ms = defaults.tcp_response_inspect_delay_ms;
         p.tcp_request_connection = defaults.tcp_request_connection.clone();
         p.tcp_request_session = defaults.tcp_request_session.clone();
         p.tcp_request_content = defaults.tcp_request_content.clone();

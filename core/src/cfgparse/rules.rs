@@ -136,9 +136,10 @@ pub(super) fn tcp_response(px: &mut Proxy, ln: &Ln<'_>) -> Result<(), Diagnostic
         )));
     }
     match sub {
-        "inspect-delay" => Err(ln.diag(
-            "'tcp-response inspect-delay' is not supported by Sluice: its 'tcp-response content' rules run once, when the server connection is established, as HAProxy runs them without an inspect delay.",
-        )),
+        "inspect-delay" => {
+            px.tcp_response_inspect_delay_ms = Some(ln.time_at(2, "tcp-response inspect-delay")?);
+            ln.no_extra(3)
+        }
         "content" => {
             px.tcp_response_content
                 .push(rule_line(ln, 2, "tcp-response content")?);

@@ -903,6 +903,7 @@ impl Engine {
                 forwardfor: p.options.forwardfor.clone(),
                 http_reuse: p.http_reuse,
                 inspect_delay_ms: p.tcp_request_inspect_delay_ms,
+                res_inspect_delay_ms: p.tcp_response_inspect_delay_ms,
                 errors: std::sync::Arc::new(crate::http::errors::ErrorPages { pages }),
                 stats: p
                     .stats

@@ -13,6 +13,7 @@ use crate::http::fetch::{uri_path, HttpCtx};
 use crate::http::h1::{self, ReqHead, ResHead};
 use crate::rules::{
     HdrMatch, HttpReqAction, HttpResAction, IntOrExpr, Redirect, RedirectKind, Reply, ReplyBody,
+    UriPart,
 };
 use crate::sample::SampleCtx;
 use crate::session::bump;
@@ -103,9 +104,15 @@ fn render_reply(r: &Reply, page: Option<Vec<u8>>, ctx: &mut dyn SampleCtx) -> Ve
     }
     let mut extra = Vec::new();
     for (name, lf) in &r.hdrs {
+        let v = sanitize(lf.render(ctx));
+        // A header whose value renders empty is left out
+        // (`http_reply_to_htx`).
+        if v.is_empty() {
+            continue;
+        }
         extra.extend_from_slice(name.as_bytes());
         extra.extend_from_slice(b": ");
-        extra.extend_from_slice(&sanitize(lf.render(ctx)));
+        extra.extend_from_slice(&v);
         extra.extend_from_slice(b"\r\n");
     }
     let body = match &r.body {
@@ -342,14 +349,54 @@ impl Engine {
                     .into_owned();
                     let v: String = v.chars().filter(|c| c.is_ascii_graphic()).collect();
                     let query = head.uri.split_once('?').map(|(_, q)| q.to_string());
+                    // The scheme and authority of an absolute URI stay.
+                    let prefix = split_uri(&head.uri).0.to_string();
                     head.uri = match (&rule.action, query) {
-                        (HttpReqAction::SetPath(_), Some(q)) => format!("{v}?{q}"),
-                        (HttpReqAction::SetQuery(_), _) => format!("{}?{v}", uri_path(&head.uri)),
+                        (HttpReqAction::SetPath(_), Some(q)) => format!("{prefix}{v}?{q}"),
+                        (HttpReqAction::SetPath(_) | HttpReqAction::SetPathQ(_), _) => {
+                            format!("{prefix}{v}")
+                        }
+                        (HttpReqAction::SetQuery(_), _) => {
+                            format!("{prefix}{}?{v}", uri_path(&head.uri))
+                        }
                         _ => v,
                     };
                     if head.uri.is_empty() {
                         head.uri = "/".into();
                     }
+                }
+                HttpReqAction::ReplaceUri(r) => {
+                    let uri = head.uri.clone();
+                    let (prefix, pathq) = split_uri(&uri);
+                    let (subject, tail) = match r.part {
+                        UriPart::Uri => (uri.as_str(), ""),
+                        UriPart::PathQ => (pathq, ""),
+                        UriPart::Path => pathq.split_at(pathq.find('?').unwrap_or(pathq.len())),
+                    };
+                    if let Some(caps) = r.re.inner().captures(subject.as_bytes()) {
+                        let fmt = r.fmt.render(
+                            &mut HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px),
+                        );
+                        let mut out = Vec::new();
+                        crate::sample::expand_subst(&fmt, &caps, &mut out);
+                        let v: String = String::from_utf8_lossy(&out)
+                            .chars()
+                            .filter(|c| c.is_ascii_graphic())
+                            .collect();
+                        head.uri = match r.part {
+                            UriPart::Uri => v,
+                            _ => format!("{prefix}{v}{tail}"),
+                        };
+                        if head.uri.is_empty() {
+                            head.uri = "/".into();
+                        }
+                    }
+                }
+                HttpReqAction::ReplaceHeader(r) => {
+                    let fmt = r.fmt.render(
+                        &mut HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px),
+                    );
+                    replace_header(&mut head.headers, r, &fmt);
                 }
                 HttpReqAction::SetMethod(lf) => {
                     let v = String::from_utf8_lossy(&lf.render(
@@ -562,6 +609,13 @@ impl Engine {
                     }
                     HttpResAction::DelHeader { name, how } => {
                         del_header(&mut head.headers, name, how)
+                    }
+                    HttpResAction::ReplaceHeader(r) => {
+                        let fmt = r.fmt.render(
+                            &mut HttpCtx::new(self, now, sid, req.as_ref(), Some(&*head))
+                                .for_proxy(px),
+                        );
+                        replace_header(&mut head.headers, r, &fmt);
                     }
                     HttpResAction::SetStatus { status, reason: r } => {
                         head.status = *status;
@@ -851,4 +905,63 @@ impl Engine {
             v
         });
     }
+}
+
+/// The scheme and authority of an absolute-form URI (`http://host`), and
+/// the path with its query (`/a?b`, empty when there is none: `*`, or an
+/// absolute URI without a path), as HAProxy's `http_get_path` splits it.
+pub(crate) fn split_uri(uri: &str) -> (&str, &str) {
+    if uri.starts_with('/') {
+        return ("", uri);
+    }
+    match uri.find("://") {
+        Some(i) => match uri[i + 3..].find('/') {
+            Some(j) => uri.split_at(i + 3 + j),
+            None => (uri, ""),
+        },
+        None => (uri, ""),
+    }
+}
+
+/// `replace-header` (the whole value) and `replace-value` (each
+/// comma-separated value; a replaced one loses the blanks around it) of
+/// HAProxy's `http_replace_hdrs`: a value the regex matches (anywhere)
+/// becomes `fmt` with the regex's groups put in.
+fn replace_header(h: &mut h1::Headers, r: &crate::rules::ReplaceHeader, fmt: &[u8]) {
+    let one = |v: &[u8]| -> Option<Vec<u8>> {
+        let caps = r.re.inner().captures(v)?;
+        let mut out = Vec::new();
+        crate::sample::expand_subst(fmt, &caps, &mut out);
+        Some(out)
+    };
+    let _ = h.map_values(r.name.as_bytes(), |v| {
+        if r.full {
+            return one(v);
+        }
+        let mut out = Vec::with_capacity(v.len());
+        let mut changed = false;
+        for (i, part) in v.split(|&b| b == b',').enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let start = part
+                .iter()
+                .position(|&b| b != b' ' && b != b'\t')
+                .unwrap_or(part.len());
+            let end = part
+                .iter()
+                .rposition(|&b| b != b' ' && b != b'\t')
+                .map_or(start, |e| e + 1);
+            match one(&part[start..end]) {
+                // The blanks around a replaced value go with it
+                // (`lws_before`, `lws_after`).
+                Some(n) => {
+                    out.extend_from_slice(&n);
+                    changed = true;
+                }
+                None => out.extend_from_slice(part),
+            }
+        }
+        changed.then_some(out)
+    });
 }

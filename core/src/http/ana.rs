@@ -450,8 +450,11 @@ impl Engine {
         };
         let Some(txn) = s.txn.as_ref() else { return };
         let head_sent = txn.req.state != MsgState::Head;
+        // `tcp-response content` rules still deciding (`AN_RES_INSPECT`
+        // runs before `AN_RES_WAIT_HTTP`).
+        let inspecting = s.ana.contains(crate::stream::AnaFlags::INSPECT_RES);
         match txn.rsp.state {
-            MsgState::Head if head_sent && s.scb.state == ScState::Est => {
+            MsgState::Head if head_sent && s.scb.state == ScState::Est && !inspecting => {
                 self.http_wait_for_response(now, sid)
             }
             MsgState::Body => self.http_forward_body(now, sid, Dir::Res),
@@ -2448,9 +2451,10 @@ impl Engine {
         let Some(txn) = s.txn.as_ref() else { return };
         let server_gone =
             s.scb.state == ScState::Est || s.scb.sedesc.flags.contains(SeFlags::ERROR);
+        let inspecting = s.ana.contains(crate::stream::AnaFlags::INSPECT_RES);
         if s.res.shutr() && server_gone {
             match txn.rsp.state {
-                MsgState::Head if txn.req.state != MsgState::Head => {
+                MsgState::Head if txn.req.state != MsgState::Head && !inspecting => {
                     self.http_wait_for_response(now, sid)
                 }
                 MsgState::Body => self.http_forward_body(now, sid, Dir::Res),

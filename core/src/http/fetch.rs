@@ -75,6 +75,14 @@ impl<'a> HttpCtx<'a> {
         }
     }
 
+    /// The response bytes not yet forwarded.
+    fn res_input(&self) -> &[u8] {
+        match self.sess.eng.streams.get(self.sid) {
+            Some(s) => &s.res.buf.data()[s.res.output.min(s.res.buf.len())..],
+            None => &[],
+        }
+    }
+
     /// The request body in the buffer while the request head is analysed
     /// (its payload appended to `out` when given): its length in the
     /// buffer and its framing. `None` once the head has left.
@@ -103,6 +111,30 @@ impl<'a> HttpCtx<'a> {
         let raw = &s.res.buf.data()[start..];
         let (len, _) = body_in_buffer(t.rsp.body, raw, Side::Response, out);
         Some((len, t.rsp.body))
+    }
+
+    /// The cookies of the request (`Cookie`, every `name=value`) or of
+    /// the response (the first `name=value` of each `Set-Cookie`), in
+    /// order (HAProxy's `smp_fetch_cookie` walk).
+    fn cookie_pairs(&self, dir: Dir) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let res = dir == Dir::Res;
+        let field: &[u8] = if res { b"set-cookie" } else { b"cookie" };
+        let Some(h) = self.headers(if dir == Dir::Any { Dir::Req } else { dir }) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for v in h.get_all(field) {
+            for kv in v
+                .split(|&b| b == b';')
+                .take(if res { 1 } else { usize::MAX })
+            {
+                let kv = trim(kv);
+                if let Some(eq) = kv.iter().position(|&b| b == b'=') {
+                    out.push((kv[..eq].to_vec(), kv[eq + 1..].to_vec()));
+                }
+            }
+        }
+        out
     }
 
     fn headers(&self, dir: Dir) -> Option<&'a Headers> {
@@ -180,6 +212,25 @@ pub fn uri_path(uri: &str) -> &str {
 
 fn uri_query(uri: &str) -> Option<&str> {
     uri.split_once('?').map(|(_, q)| q)
+}
+
+/// HAProxy's `strl2ic`: the leading decimal integer, optionally signed
+/// (0 when there is none).
+fn leading_int(v: &[u8]) -> i64 {
+    let (neg, digits) = match v.first() {
+        Some(b'-') => (true, &v[1..]),
+        Some(b'+') => (false, &v[1..]),
+        _ => (false, v),
+    };
+    let mut n: i64 = 0;
+    for &b in digits.iter().take_while(|b| b.is_ascii_digit()) {
+        n = n.wrapping_mul(10).wrapping_add(i64::from(b - b'0'));
+    }
+    if neg {
+        -n
+    } else {
+        n
+    }
 }
 
 /// Picks occurrence `occ` (1-based, negative from the end, 0 = last) of values.
@@ -282,28 +333,41 @@ impl SampleCtx for HttpCtx<'_> {
                 core::str::from_utf8(&v).ok()?.parse().ok().map(Sample::Ip)
             }
             FetchKind::Cook { dir } => {
-                let name = f.str_arg(0)?.as_bytes();
-                let field = if *dir == Dir::Res {
-                    "set-cookie"
-                } else {
-                    "cookie"
-                };
-                let h = self.headers(if *dir == Dir::Any { Dir::Req } else { *dir })?;
-                h.get_all(field.as_bytes())
-                    .flat_map(|v| v.split(|&b| b == b';'))
-                    .find_map(|kv| {
-                        let kv = trim(kv);
-                        let eq = kv.iter().position(|&b| b == b'=')?;
-                        (&kv[..eq] == name).then(|| Sample::Str(kv[eq + 1..].to_vec()))
-                    })
+                let name = f.str_arg(0).unwrap_or("").as_bytes();
+                self.cookie_pairs(*dir)
+                    .into_iter()
+                    .find(|(n, _)| name.is_empty() || n == name)
+                    .map(|(_, v)| Sample::Str(v))
+            }
+            FetchKind::CookCnt { dir } => {
+                let name = f.str_arg(0).unwrap_or("").as_bytes();
+                let n = self
+                    .cookie_pairs(*dir)
+                    .iter()
+                    .filter(|(n, _)| name.is_empty() || n == name)
+                    .count();
+                Some(Sample::Int(n as i64))
+            }
+            FetchKind::CookVal { dir } => {
+                let name = f.str_arg(0).unwrap_or("").as_bytes();
+                let (_, v) = self
+                    .cookie_pairs(*dir)
+                    .into_iter()
+                    .find(|(n, _)| name.is_empty() || n == name)?;
+                Some(Sample::Int(leading_int(&v)))
             }
             FetchKind::Var => {
                 let var = f.var()?;
                 self.sess.eng.var_get(self.sess.sess, Some(self.sid), var)
             }
             FetchKind::ReqLen => Some(Sample::Int(self.req_input().len() as i64)),
-            FetchKind::ReqPayload => {
-                let input = self.req_input();
+            FetchKind::ResLen => Some(Sample::Int(self.res_input().len() as i64)),
+            FetchKind::ReqPayload | FetchKind::ResPayload => {
+                let input = if f.kind == FetchKind::ReqPayload {
+                    self.req_input()
+                } else {
+                    self.res_input()
+                };
                 let off = usize::try_from(f.int_arg(0)?).ok()?;
                 let len = usize::try_from(f.int_arg(1)?).ok()?;
                 let end = if len == 0 {
@@ -419,10 +483,14 @@ impl SampleCtx for HttpCtx<'_> {
             return false;
         }
         match f.kind {
-            FetchKind::ReqLen | FetchKind::WaitEnd => true,
-            FetchKind::ReqPayload => {
+            FetchKind::ReqLen | FetchKind::ResLen | FetchKind::WaitEnd => true,
+            FetchKind::ReqPayload | FetchKind::ResPayload => {
                 let (off, len) = (f.int_arg(0).unwrap_or(0), f.int_arg(1).unwrap_or(0));
-                let have = self.req_input().len() as i64;
+                let have = if f.kind == FetchKind::ReqPayload {
+                    self.req_input().len() as i64
+                } else {
+                    self.res_input().len() as i64
+                };
                 len == 0 || have < off.saturating_add(len)
             }
             FetchKind::ReqSslSni => tls_sni(self.req_input()) == Sni::Incomplete,

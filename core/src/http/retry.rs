@@ -141,6 +141,7 @@ impl Engine {
         s.res.total = 0;
         s.res.rex = None;
         s.res.analyse_exp = None;
+        s.ana.remove(crate::stream::AnaFlags::INSPECT_RES);
         s.res.flags.remove(
             ChnFlags::SHUTR | ChnFlags::READ_NULL | ChnFlags::READ_ERROR | ChnFlags::READ_TIMEOUT,
         );

@@ -322,6 +322,7 @@ fn gone_at_log_end(f: &crate::sample::Fetch) -> Option<&'static str> {
     let k = &f.kind;
     match f.layer() {
         Layer::ReqContent => Some("request buffer"),
+        Layer::ResContent => Some("response buffer"),
         // The method and version stay (`SMP_SRC_HRQHP`); the rest of the
         // head is gone (`SMP_SRC_HRQHV`), the path included.
         Layer::HttpReq | Layer::HttpAny if !matches!(k, Method | ReqVer) => {

@@ -134,10 +134,48 @@ impl Stage {
         match layer {
             Layer::Internal | Layer::L4 => true,
             Layer::ReqContent | Layer::HttpReq => req,
-            Layer::HttpRes => res,
+            Layer::HttpRes | Layer::ResContent => res,
             Layer::HttpAny => req || res,
         }
     }
+}
+
+/// Which part of the request URI `replace-uri`, `replace-path`,
+/// `replace-pathq` rewrite (HAProxy's `http_req_replace_stline` actions 0,
+/// 1 and 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UriPart {
+    /// The URI as in the request line.
+    Uri,
+    /// The path, without the query (kept).
+    Path,
+    /// The path and the query.
+    PathQ,
+}
+
+/// `replace-uri|path|pathq <match-regex> <replace-fmt>`: when the regex
+/// matches the part (anywhere), the part becomes the format's text with
+/// `\1`..`\9` replaced by the regex's groups (HAProxy's
+/// `http_action_replace_uri`, `exp_replace`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplaceUri {
+    pub part: UriPart,
+    pub re: crate::sample::Regex,
+    pub fmt: LogFormat,
+}
+
+/// `replace-header|replace-value <name> <match-regex> <replace-fmt>`: every
+/// value of the header (each comma-separated one with `replace-value`)
+/// the regex matches is replaced as [`ReplaceUri`] does (HAProxy's
+/// `http_replace_hdrs`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplaceHeader {
+    pub name: String,
+    /// `replace-header`: the whole value; `replace-value`: each
+    /// comma-separated one.
+    pub full: bool,
+    pub re: crate::sample::Regex,
+    pub fmt: LogFormat,
 }
 
 /// `track-scN KEY [table T]`.
@@ -310,6 +348,10 @@ pub enum HttpReqAction {
     SetQuery(LogFormat),
     SetUri(LogFormat),
     SetMethod(LogFormat),
+    /// `replace-uri`, `replace-path`, `replace-pathq <regex> <fmt>`.
+    ReplaceUri(ReplaceUri),
+    /// `replace-header`, `replace-value <name> <regex> <fmt>`.
+    ReplaceHeader(ReplaceHeader),
     SetVar(SetVar),
     UnsetVar(VarName),
     TrackSc(TrackSc),
@@ -368,6 +410,8 @@ pub enum HttpResAction {
         name: String,
         how: HdrMatch,
     },
+    /// `replace-header`, `replace-value <name> <regex> <fmt>`.
+    ReplaceHeader(ReplaceHeader),
     /// `set-status N [reason R]`.
     SetStatus {
         status: u16,

@@ -724,6 +724,11 @@ const HTTP_REQ_ACTIONS: &[&str] = &[
     "set-query",
     "set-uri",
     "set-method",
+    "replace-uri",
+    "replace-path",
+    "replace-pathq",
+    "replace-header",
+    "replace-value",
     "set-var",
     "unset-var",
     "track-sc0",
@@ -751,6 +756,8 @@ const HTTP_RES_ACTIONS: &[&str] = &[
     "set-header",
     "add-header",
     "del-header",
+    "replace-header",
+    "replace-value",
     "set-status",
     "set-var",
     "unset-var",
@@ -788,11 +795,6 @@ const HAPROXY_ONLY_ACTIONS: &[&str] = &[
     "early-hint",
     "expect-netscaler-cip",
     "normalize-uri",
-    "replace-header",
-    "replace-path",
-    "replace-pathq",
-    "replace-uri",
-    "replace-value",
     "send-spoe-group",
     "set-bandwidth-limit",
     "set-log-level",
@@ -1125,6 +1127,12 @@ impl<'w> ActParser<'w, '_> {
             "set-pathq" => HttpReqAction::SetPathQ(self.logformat_word("<fmt>")?),
             "set-query" => HttpReqAction::SetQuery(self.logformat_word("<fmt>")?),
             "set-uri" => HttpReqAction::SetUri(self.logformat_word("<fmt>")?),
+            "replace-uri" => HttpReqAction::ReplaceUri(self.replace_uri(&name, UriPart::Uri)?),
+            "replace-path" => HttpReqAction::ReplaceUri(self.replace_uri(&name, UriPart::Path)?),
+            "replace-pathq" => HttpReqAction::ReplaceUri(self.replace_uri(&name, UriPart::PathQ)?),
+            "replace-header" | "replace-value" => {
+                HttpReqAction::ReplaceHeader(self.replace_header(&name)?)
+            }
             "set-method" => HttpReqAction::SetMethod(self.logformat_word("<fmt>")?),
             "capture" => {
                 let expr = self.expr_word("a sample expression")?;
@@ -1236,6 +1244,9 @@ impl<'w> ActParser<'w, '_> {
                 let (name, how) = self.del_header()?;
                 HttpResAction::DelHeader { name, how }
             }
+            "replace-header" | "replace-value" => {
+                HttpResAction::ReplaceHeader(self.replace_header(&name)?)
+            }
             "set-status" => self.set_status()?,
             _ => return Err(self.unknown(supported)),
         })
@@ -1251,6 +1262,45 @@ impl<'w> ActParser<'w, '_> {
         let (n, v) = (n.clone(), v.clone());
         self.pos = 3;
         Ok((n, self.logformat(&v)?))
+    }
+
+    /// `replace-uri|path|pathq <match-regex> <replace-fmt>`.
+    fn replace_uri(&mut self, action: &str, part: UriPart) -> Result<ReplaceUri, String> {
+        let (Some(re), Some(fmt)) = (self.words.get(1), self.words.get(2)) else {
+            return Err(format!(
+                "'{} {action}' expects exactly 2 arguments.",
+                self.kw
+            ));
+        };
+        let (re, fmt) = (re.clone(), fmt.clone());
+        self.pos = 3;
+        let re = Regex::new(&re, false).map_err(|e| self.fail(e))?;
+        Ok(ReplaceUri {
+            part,
+            re,
+            fmt: self.logformat(&fmt)?,
+        })
+    }
+
+    /// `replace-header|replace-value <name> <match-regex> <replace-fmt>`.
+    fn replace_header(&mut self, action: &str) -> Result<ReplaceHeader, String> {
+        let (Some(name), Some(re), Some(fmt)) =
+            (self.words.get(1), self.words.get(2), self.words.get(3))
+        else {
+            return Err(format!(
+                "'{} {action}' expects exactly 3 arguments.",
+                self.kw
+            ));
+        };
+        let (name, re, fmt) = (name.clone(), re.clone(), fmt.clone());
+        self.pos = 4;
+        let re = Regex::new(&re, false).map_err(|e| self.fail(e))?;
+        Ok(ReplaceHeader {
+            name,
+            full: action == "replace-header",
+            re,
+            fmt: self.logformat(&fmt)?,
+        })
     }
 
     fn del_header(&mut self) -> Result<(String, HdrMatch), String> {

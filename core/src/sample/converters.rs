@@ -96,6 +96,12 @@ pub enum ConvKind {
     Bytes,
     /// `crc32c([avalanche])`: CRC-32C (Castagnoli) of the binary form.
     Crc32c,
+    /// `fix_is_valid`: a complete, valid FIX message (none while it is
+    /// incomplete).
+    FixIsValid,
+    /// `fix_tag_value(tag)`: the value of a FIX tag (a number or one of
+    /// the names HAProxy knows), as an integer argument once parsed.
+    FixTagValue,
     /// `url_dec([in_form])`: percent-decoding; `+` is a space after the
     /// first `?`, everywhere with `in_form` not 0.
     UrlDec,
@@ -358,6 +364,20 @@ static CONVS: &[ConvDef] = &[
         SmpType::Bin,
     ),
     cd(
+        "fix_is_valid",
+        ConvKind::FixIsValid,
+        NO_ARGS,
+        SmpType::Bin,
+        SmpType::Bool,
+    ),
+    cd(
+        "fix_tag_value",
+        ConvKind::FixTagValue,
+        spec!(1; Str),
+        SmpType::Bin,
+        SmpType::Bin,
+    ),
+    cd(
         "crc32c",
         ConvKind::Crc32c,
         spec!(0; Int),
@@ -530,6 +550,14 @@ pub(super) fn check_conv_args(kind: ConvKind, mut args: Vec<Arg>) -> Result<Vec<
                 hmac_key_arg(&mut args)?;
             }
         }
+        ConvKind::FixTagValue => {
+            let name = str_arg(&args, 0);
+            let id = super::fix::tag_id(name);
+            if id == 0 {
+                return Err(format!("Unknown FIX tag name '{name}'"));
+            }
+            args[0] = Arg::Int(i64::from(id));
+        }
         ConvKind::UrlEnc => {
             let t = str_arg(&args, 0);
             if !t.is_empty() && t != "query" {
@@ -539,6 +567,15 @@ pub(super) fn check_conv_args(kind: ConvKind, mut args: Vec<Arg>) -> Result<Vec<
         _ => {}
     }
     Ok(args)
+}
+
+impl ConvKind {
+    /// Whether a value out of this converter is final even when the
+    /// fetch's data may still grow: the converter answers only once it
+    /// has enough (HAProxy's converters that clear `SMP_F_MAY_CHANGE`).
+    pub fn settles(self) -> bool {
+        matches!(self, ConvKind::FixIsValid | ConvKind::FixTagValue)
+    }
 }
 
 /// The `i`th argument as text (empty when absent).
@@ -752,6 +789,18 @@ pub(super) fn apply_conv(c: &Conv, s: Sample, ctx: &mut dyn SampleCtx) -> Option
         }
         (ConvKind::Hex, Sample::Bin(v)) => Some(Sample::Str(hex_upper(&v))),
         (ConvKind::Crc32c, Sample::Bin(v)) => Some(hash_out(c, crc32c(&v))),
+        (ConvKind::FixIsValid, Sample::Bin(v)) => match super::fix::validate(&v) {
+            super::fix::Validity::Valid => Some(Sample::Bool(true)),
+            super::fix::Validity::Invalid => Some(Sample::Bool(false)),
+            super::fix::Validity::NeedMore => None,
+        },
+        (ConvKind::FixTagValue, Sample::Bin(v)) => {
+            let id = u32::try_from(int_arg(&c.args, 0)).ok()?;
+            match super::fix::tag_value(&v, id) {
+                Ok(t) if !t.is_empty() => Some(Sample::Bin(t.to_vec())),
+                _ => None,
+            }
+        }
         (ConvKind::Iif, Sample::Bool(b)) => {
             Some(Sample::str(str_arg(&c.args, if b { 0 } else { 1 })))
         }
@@ -1067,7 +1116,9 @@ fn regsub(c: &Conv, input: &[u8]) -> Option<Sample> {
     Some(Sample::Str(out))
 }
 
-fn expand_subst(subst: &[u8], caps: &regex::bytes::Captures<'_>, out: &mut Vec<u8>) {
+/// HAProxy's `exp_replace`: `subst` with `\\N` replaced by group N of
+/// `caps` and `\\xHH` by byte HH.
+pub(crate) fn expand_subst(subst: &[u8], caps: &regex::bytes::Captures<'_>, out: &mut Vec<u8>) {
     let mut i = 0;
     while let Some(&c) = subst.get(i) {
         i += 1;

@@ -143,6 +143,10 @@ pub enum FetchKind {
     ReqProtoHttp,
     /// `wait_end`: true once `tcp-request inspect-delay` expired.
     WaitEnd,
+    /// `res.len`: bytes in the response buffer (`tcp-response content`).
+    ResLen,
+    /// `res.payload(offset,length)`.
+    ResPayload,
     /// `req.body`: the part of the request body in the buffer (payload,
     /// without chunk framing), as HAProxy's HTX DATA blocks.
     ReqBody,
@@ -204,8 +208,19 @@ pub enum FetchKind {
     HdrIp {
         dir: Dir,
     },
-    /// `req.cook(name)` (`cook`), `res.cook` (`scook`).
+    /// `req.cook([name])` (`cook`), `res.cook` (`scook`): the first
+    /// cookie called `name` (any without a name).
     Cook {
+        dir: Dir,
+    },
+    /// `req.cook_cnt([name])` (`cook_cnt`), `res.cook_cnt` (`scook_cnt`):
+    /// how many cookies are called `name` (all without a name).
+    CookCnt {
+        dir: Dir,
+    },
+    /// `req.cook_val([name])` (`cook_val`), `res.cook_val` (`scook_val`):
+    /// the cookie's value as an integer.
+    CookVal {
         dir: Dir,
     },
     /// A log-format variable (`%ci`, `%T`, `%ST`): only in log-format
@@ -242,6 +257,8 @@ pub enum Layer {
     L4,
     /// The request buffer contents (TCP inspection).
     ReqContent,
+    /// The response buffer contents (`tcp-response content`).
+    ResContent,
     /// The HTTP request.
     HttpReq,
     /// The HTTP response.
@@ -257,6 +274,7 @@ impl Layer {
             Layer::Internal => "internal state",
             Layer::L4 => "layer 4 connection information",
             Layer::ReqContent => "request contents",
+            Layer::ResContent => "response contents",
             Layer::HttpReq => "HTTP request headers",
             Layer::HttpRes => "HTTP response headers",
             Layer::HttpAny => "HTTP message headers",
@@ -270,7 +288,9 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         Const(_) | StkCtr { .. } | StkCtrOp { .. } | Var | NbSrv | FeName | BeName | Thread => {
             Layer::Internal
         }
-        LogVar(_) | UniqueId | SrvId | SrvName | HttpFirstReq => Layer::Internal,
+        // `wait_end` is `SMP_USE_INTRN`: usable by request and response
+        // content rules alike.
+        LogVar(_) | UniqueId | SrvId | SrvName | HttpFirstReq | WaitEnd => Layer::Internal,
         Src
         | SrcPort
         | Dst
@@ -294,16 +314,21 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         | SslFcIsResumed
         | SrcTable { .. }
         | SrcTableOp { .. } => Layer::L4,
-        ReqLen | ReqPayload | ReqSslSni | ReqProtoHttp | WaitEnd => Layer::ReqContent,
+        ReqLen | ReqPayload | ReqSslSni | ReqProtoHttp => Layer::ReqContent,
+        ResLen | ResPayload => Layer::ResContent,
         Method | Path | PathQ | Url | Base | Query | UrlParam | ReqVer | HttpAuth
         | HttpAuthGroup | ReqBody | ReqBodyLen | ReqBodySize | ReqBodyParam => Layer::HttpReq,
-        Hdr { dir, .. } | HdrCnt { dir, .. } | HdrVal { dir } | HdrIp { dir } | Cook { dir } => {
-            match dir {
-                Dir::Req => Layer::HttpReq,
-                Dir::Res => Layer::HttpRes,
-                Dir::Any => Layer::HttpAny,
-            }
-        }
+        Hdr { dir, .. }
+        | HdrCnt { dir, .. }
+        | HdrVal { dir }
+        | HdrIp { dir }
+        | Cook { dir }
+        | CookCnt { dir }
+        | CookVal { dir } => match dir {
+            Dir::Req => Layer::HttpReq,
+            Dir::Res => Layer::HttpRes,
+            Dir::Any => Layer::HttpAny,
+        },
         ResVer | Status | ResComp | ResCompAlgo | ResBody | ResBodyLen | ResBodySize => {
             Layer::HttpRes
         }
@@ -431,6 +456,13 @@ static FETCHES: &[FetchDef] = &[
     fd(
         "req.payload",
         FetchKind::ReqPayload,
+        spec!(2; Int, Int),
+        SmpType::Bin,
+    ),
+    fd("res.len", FetchKind::ResLen, NO_ARGS, SmpType::Int),
+    fd(
+        "res.payload",
+        FetchKind::ResPayload,
         spec!(2; Int, Int),
         SmpType::Bin,
     ),
@@ -695,6 +727,54 @@ static FETCHES: &[FetchDef] = &[
         FetchKind::Cook { dir: HRES },
         spec!(0; Str),
         SmpType::Str,
+    ),
+    fd(
+        "req.cook_cnt",
+        FetchKind::CookCnt { dir: HREQ },
+        spec!(0; Str),
+        SmpType::Int,
+    ),
+    fd(
+        "cook_cnt",
+        FetchKind::CookCnt { dir: HREQ },
+        spec!(0; Str),
+        SmpType::Int,
+    ),
+    fd(
+        "res.cook_cnt",
+        FetchKind::CookCnt { dir: HRES },
+        spec!(0; Str),
+        SmpType::Int,
+    ),
+    fd(
+        "scook_cnt",
+        FetchKind::CookCnt { dir: HRES },
+        spec!(0; Str),
+        SmpType::Int,
+    ),
+    fd(
+        "req.cook_val",
+        FetchKind::CookVal { dir: HREQ },
+        spec!(0; Str),
+        SmpType::Int,
+    ),
+    fd(
+        "cook_val",
+        FetchKind::CookVal { dir: HREQ },
+        spec!(0; Str),
+        SmpType::Int,
+    ),
+    fd(
+        "res.cook_val",
+        FetchKind::CookVal { dir: HRES },
+        spec!(0; Str),
+        SmpType::Int,
+    ),
+    fd(
+        "scook_val",
+        FetchKind::CookVal { dir: HRES },
+        spec!(0; Str),
+        SmpType::Int,
     ),
     // Constants: the argument is turned into the sample when parsing.
     fd(

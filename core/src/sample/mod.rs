@@ -48,8 +48,9 @@ macro_rules! spec {
 
 mod args;
 mod converters;
-pub(crate) use converters::url_dec;
+pub(crate) use converters::{expand_subst, url_dec};
 mod fetches;
+mod fix;
 mod value;
 
 pub use args::*;

@@ -73,6 +73,11 @@ bitflags! {
         const SWITCHING = 0x02;
         /// The backend's `tcp-request content` rules (`AN_REQ_INSPECT_BE`).
         const INSPECT_BE = 0x04;
+        /// The request analysers above.
+        const REQ = 0x07;
+        /// The backend's `tcp-response content` rules (`AN_RES_INSPECT`,
+        /// armed once the server connection is up, TCP and HTTP mode).
+        const INSPECT_RES = 0x08;
     }
 }
 
@@ -263,7 +268,7 @@ impl Stream {
     /// The stage the back connector is in, for `SF_FINST_*`.
     pub fn stage(&self) -> FinSt {
         use crate::http::ana::MsgState;
-        if !self.ana.is_empty() {
+        if self.ana.intersects(AnaFlags::REQ) {
             // TCP request analysers (content rules) still run.
             return FinSt::Req;
         }
@@ -531,9 +536,20 @@ impl Engine {
             if !http || !self.http_check_timeouts(now, sid) {
                 self.stream_check_timeouts(now, sid);
             }
+            if self
+                .streams
+                .get(sid)
+                .is_some_and(|s| s.ana.contains(AnaFlags::INSPECT_RES))
+            {
+                self.tcp_res_inspect(now, sid);
+            }
             if http {
                 self.http_analyse(now, sid);
-            } else if self.streams.get(sid).is_some_and(|s| !s.ana.is_empty()) {
+            } else if self
+                .streams
+                .get(sid)
+                .is_some_and(|s| s.ana.intersects(AnaFlags::REQ))
+            {
                 self.tcp_analyse(now, sid);
             }
             self.back_update(now, sid);
@@ -863,6 +879,7 @@ impl Engine {
             s.res.wex,
             s.scb.exp,
             s.req.analyse_exp,
+            s.res.analyse_exp,
         ] {
             exp = Time::first(exp, t);
         }

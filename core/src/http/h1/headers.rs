@@ -209,6 +209,40 @@ impl Headers {
         removed
     }
 
+    /// Gives the fields called `name` the value `f` makes of theirs, where
+    /// it makes one; the order of the fields is kept (HAProxy's
+    /// `http_replace_header_value`). On error nothing changes.
+    pub fn map_values(
+        &mut self,
+        name: &[u8],
+        mut f: impl FnMut(&[u8]) -> Option<Vec<u8>>,
+    ) -> Result<(), HeaderError> {
+        let mut changed = false;
+        let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(self.fields.len());
+        for (n, v) in self.iter() {
+            let nv = if n.eq_ignore_ascii_case(name) {
+                f(v)
+            } else {
+                None
+            };
+            if let Some(nv) = &nv {
+                if !nv.iter().all(|&b| is_value_byte(b)) {
+                    return Err(HeaderError::Value);
+                }
+                changed = true;
+            }
+            out.push((n.to_vec(), nv.unwrap_or_else(|| v.to_vec())));
+        }
+        if !changed {
+            return Ok(());
+        }
+        self.clear();
+        for (n, v) in out {
+            self.push(&n, &v)?;
+        }
+        Ok(())
+    }
+
     /// Removes every field.
     pub fn clear(&mut self) {
         self.buf.clear();
