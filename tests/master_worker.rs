@@ -419,7 +419,11 @@ fn show_proc_and_worker_commands_as_haproxy() {
                 if l.starts_with('#') || cols.len() < 5 {
                     l.trim_end().to_string()
                 } else {
-                    mask_digits(&l[..l.rfind(cols[cols.len() - 1]).unwrap()])
+                    // The PID column is 15 wide whatever the PID's digit
+                    // count (CI's PIDs are 4 or 5 digits): keep it fixed.
+                    let rest = &l[..l.rfind(cols[cols.len() - 1]).unwrap()];
+                    let pid_col = 16.min(rest.len());
+                    format!("<pid>{}", mask_digits(&rest[pid_col..]))
                 }
             })
             .collect()
