@@ -814,9 +814,9 @@ fn unknown_actions_list_the_supported_ones() {
         "{e:?}"
     );
     assert!(e[0].ends_with("but got 'frobnicate'."), "{e:?}");
-    let e = build_errors(&http_listen(&["    http-request replace-path /a /b"]));
+    let e = build_errors(&http_listen(&["    http-request set-bandwidth-limit lim"]));
     assert!(
-        e[0].contains("'http-request replace-path' is not supported by Sluice"),
+        e[0].contains("'http-request set-bandwidth-limit' is not supported by Sluice"),
         "{e:?}"
     );
     let e = build_errors(&http_listen(&["    tcp-request connection deny"]));
@@ -1159,7 +1159,7 @@ fn with_args(kw: &str) -> String {
     let sc_arg = kw.starts_with("sc_");
     match kw {
         "var" => "var(txn.x)".into(),
-        "req.payload" => "req.payload(0,4)".into(),
+        "req.payload" | "res.payload" => format!("{kw}(0,4)"),
         "int" | "bool" => format!("{kw}(1)"),
         "str" => "str(a)".into(),
         "bin" => "bin(0a)".into(),

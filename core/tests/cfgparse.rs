@@ -2133,7 +2133,6 @@ const PARSE_ERRORS: &[Case] = &[
     case(&["global", "    .if"], "parsing [t.cfg:2] : non-terminated '.if' block."),
     // Issue 18: rule families where HAProxy 2.6 refuses them.
     case(&["frontend f", "    tcp-response content accept"], "parsing [t.cfg:2] : tcp-response content is only allowed in 'backend' sections or 'defaults' section with a name"),
-    stricter(&["backend b", "    tcp-response inspect-delay 1s"], "parsing [t.cfg:2] : 'tcp-response inspect-delay' is not supported by Sluice: its 'tcp-response content' rules run once, when the server connection is established, as HAProxy runs them without an inspect delay."),
     case(&["backend b", "    use-server s"], "parsing [t.cfg:2] : 'use-server' requires either 'if' or 'unless' followed by a condition."),
     case(&["defaults d", "    use-server s if TRUE"], "parsing [t.cfg:2] : 'use-server' not allowed in 'defaults' section."),
 ];
