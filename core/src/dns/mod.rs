@@ -365,6 +365,9 @@ impl Engine {
         }
         r.nb_responses += 1;
         let status = match resp.rcode {
+            // HAProxy's `RSLV_RESP_TRUNCATED`: an error (`other`), whatever
+            // the records that fitted.
+            _ if resp.truncated => Status::Other,
             Rcode::NOERROR => Status::Valid,
             Rcode::NXDOMAIN => Status::Nx,
             Rcode::REFUSED => Status::Refused,
@@ -472,10 +475,16 @@ impl Engine {
             .filter(|o| o.admin != SrvAdmin::Rmaint)
             .map(|o| o.cfg.addr.ip())
             .collect();
+        #[cfg(feature = "mutants")]
+        let ignore = self.opts.mutant == Some(crate::mutants::Mutant::DnsIgnoreChange);
+        #[cfg(not(feature = "mutants"))]
+        let ignore = false;
         // Still in the answer, and not shared against the options:
         // nothing changes.
         if current.is_some_and(|ip| {
-            r.items.iter().any(|it| it.ip == ip) && (want.allow_dup_ip || !held.contains(&ip))
+            ignore
+                || r.items.iter().any(|it| it.ip == ip)
+                    && (want.allow_dup_ip || !held.contains(&ip))
         }) {
             return;
         }
