@@ -640,11 +640,13 @@ pub struct DpStats {
     pub public_reloads: u64,
     /// `dns-proxy`: queries the DNS node got, queries it answered wrong
     /// (an episode), connections the `dns` oracle checked, servers that
-    /// changed address ("changed its IP" log lines).
+    /// moved from one address to another ("changed its IP" log lines).
     pub dns_queries: u64,
     pub dns_faulty: u64,
     pub dns_checked: u64,
     pub dns_changes: u64,
+    /// `dns-proxy`: servers put in `MAINT (resolution)`.
+    pub dns_maint: u64,
 }
 
 /// The data-path world state.
