@@ -920,6 +920,50 @@ mod tests {
     }
 
     #[test]
+    fn set_server_fqdn_and_show_resolvers() {
+        let mut e = engine();
+        let (qs, _) = drain(&mut e);
+        answer(
+            &mut e,
+            10,
+            for_name(&qs, "app.example"),
+            Rcode::NOERROR,
+            &["10.0.0.1"],
+        );
+        let t = Time::from_ms(20);
+        assert_eq!(
+            e.cli_request(t, "set server be/s1 fqdn new.example"),
+            "be/s1 changed its FQDN from other.example to new.example by 'stats socket command'\n\n"
+        );
+        let (qs, _) = drain(&mut e);
+        assert_eq!(qs.len(), 1, "the new name is asked at once");
+        // The server keeps its address until the new name answers.
+        assert_eq!(srv(&e, 3).0, "10.9.9.9:80");
+        answer(
+            &mut e,
+            30,
+            for_name(&qs, "new.example"),
+            Rcode::NOERROR,
+            &["10.0.0.7"],
+        );
+        assert_eq!(srv(&e, 3), ("10.0.0.7:80".into(), SrvAdmin::Ready));
+        assert_eq!(
+            e.cli_request(t, "set server be/s1 fqdn new.example"),
+            "no need to change the FDQN by 'stats socket command'\n\n"
+        );
+        let out = e.cli_request(t, "show resolvers");
+        assert!(
+            out.starts_with("Resolvers section dns\n nameserver ns1:\n  sent:        3\n  snd_error:   0\n  valid:       2\n  update:      2\n"),
+            "{out}"
+        );
+        assert!(out.contains("\n  outdated:    0\n"), "{out}");
+        assert_eq!(
+            e.cli_request(t, "show resolvers x"),
+            "Can't find that resolvers section\n\n"
+        );
+    }
+
+    #[test]
     fn scoring_as_haproxy() {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         let it = items(&["10.0.0.1", "10.1.0.1", "::1"]);
