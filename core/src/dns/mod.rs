@@ -933,7 +933,7 @@ mod tests {
         let t = Time::from_ms(20);
         assert_eq!(
             e.cli_request(t, "set server be/s1 fqdn new.example"),
-            "be/s1 changed its FQDN from other.example to new.example by 'stats socket command'\n\n"
+            "be/s1 changed its FQDN from other.example to new.example by 'stats socket command'\n"
         );
         let (qs, _) = drain(&mut e);
         assert_eq!(qs.len(), 1, "the new name is asked at once");
@@ -947,9 +947,10 @@ mod tests {
             &["10.0.0.7"],
         );
         assert_eq!(srv(&e, 3), ("10.0.0.7:80".into(), SrvAdmin::Ready));
+        let t = Time::from_ms(40);
         assert_eq!(
             e.cli_request(t, "set server be/s1 fqdn new.example"),
-            "no need to change the FDQN by 'stats socket command'\n\n"
+            "no need to change the FDQN by 'stats socket command'\n"
         );
         let out = e.cli_request(t, "show resolvers");
         assert!(
@@ -959,7 +960,7 @@ mod tests {
         assert!(out.contains("\n  outdated:    0\n"), "{out}");
         assert_eq!(
             e.cli_request(t, "show resolvers x"),
-            "Can't find that resolvers section\n\n"
+            "Can't find that resolvers section\n"
         );
     }
 
