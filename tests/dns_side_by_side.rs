@@ -5,7 +5,11 @@
 //! Traffic goes to the address the DNS gives, follows a change within
 //! `hold valid`, a template's slots take distinct addresses of the answer
 //! (the others stay `MAINT (resolution)`), and a name that stops existing
-//! puts its server in `MAINT (resolution)` after `hold nx`.
+//! puts its server in `MAINT (resolution)` after `hold nx`. On the CLI,
+//! `set server B/S fqdn` answers in HAProxy's words (no resolvers, no
+//! change, a bad name, no name) and moves the server to the new name's
+//! address; `show servers state` shows the name; `show resolvers` has
+//! HAProxy's layout and counts what happened.
 
 mod common;
 
@@ -150,6 +154,41 @@ struct Seen {
     template: Vec<String>,
     template_reached: Vec<String>,
     nx_status: String,
+    /// `set server ... fqdn` answers, in order.
+    set_fqdn: Vec<String>,
+    /// Where `app` sends traffic after `set server app/s1 fqdn new.test`,
+    /// and `show servers state app`'s `srv_fqdn` then.
+    after_fqdn: String,
+    state_fqdn: String,
+    /// `show resolvers dns` with its numbers replaced by `N`, and whether
+    /// `sent`, `valid`, `update` and `nx` counted something.
+    resolvers: String,
+    counted: bool,
+    no_section: String,
+}
+
+/// `show resolvers` with every number replaced by `N`, and whether the
+/// first nameserver counted sent, valid, update and nx answers.
+fn resolvers_shape(out: &str) -> (String, bool) {
+    let mut shape = String::new();
+    let mut got = BTreeMap::new();
+    for l in out.lines() {
+        match l.rsplit_once(' ') {
+            Some((k, v)) if v.parse::<u64>().is_ok() => {
+                got.entry(k.trim().to_string())
+                    .or_insert_with(|| v.parse::<u64>().unwrap());
+                shape.push_str(k);
+                shape.push_str(" N\n");
+            }
+            _ => {
+                shape.push_str(l);
+                shape.push('\n');
+            }
+        }
+    }
+    let n = |k: &str| got.get(k).copied().unwrap_or(0);
+    let counted = n("sent:") > 0 && n("valid:") > 0 && n("update:") > 0 && n("nx:") > 0;
+    (shape, counted)
 }
 
 fn run(who: &str, dir: &TempDir) -> (Seen, Vec<String>) {
@@ -172,7 +211,8 @@ fn run(who: &str, dir: &TempDir) -> (Seen, Vec<String>) {
         "{}resolvers dns\n    nameserver ns1 127.0.0.1:{}\n    hold valid 1s\n    hold nx 1s\n    hold obsolete 0s\n    timeout resolve 200ms\n    timeout retry 200ms\n    resolve_retries 2\n\
          defaults\n    mode tcp\n    log global\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
          listen app\n    bind 127.0.0.1:{fe}\n    server s1 app.test:{bport} resolvers dns resolve-prefer ipv4 init-addr none\n\
-         listen tpl\n    bind 127.0.0.1:{fe2}\n    balance roundrobin\n    server-template web 3 pool.test:{bport} resolvers dns resolve-prefer ipv4 init-addr none\n",
+         listen tpl\n    bind 127.0.0.1:{fe2}\n    balance roundrobin\n    server-template web 3 pool.test:{bport} resolvers dns resolve-prefer ipv4 init-addr none\n\
+         backend fixed\n    server f1 127.0.0.2:{bport}\n",
         global_section(&dir.join(&format!("{who}.sock")), ""),
         dns.port,
     );
@@ -231,6 +271,32 @@ fn run(who: &str, dir: &TempDir) -> (Seen, Vec<String>) {
         s.starts_with("MAINT").then_some(s)
     })
     .unwrap_or_default();
+    // The CLI: `set server ... fqdn`, then the server follows its new name.
+    dns.set("new.test", Answer::Ips(vec!["127.0.0.3".parse().unwrap()]));
+    let set_fqdn: Vec<String> = [
+        "set server fixed/f1 fqdn foo.fqdn",
+        "set server app/s1 fqdn",
+        "set server app/s1 fqdn app.test",
+        "set server app/s1 fqdn bad!name",
+        "set server app/s1 fqdn a..b",
+        "set server app/nope fqdn x.test",
+        "set server app/s1 fqdn new.test",
+    ]
+    .iter()
+    .map(|c| cli(c).trim_end().to_string())
+    .collect();
+    let after_fqdn = poll(Duration::from_secs(3), Duration::from_millis(20), || {
+        let r = reach(fe);
+        (r == "3").then_some(r)
+    })
+    .unwrap_or_default();
+    let state_fqdn = cli("show servers state app")
+        .lines()
+        .find(|l| l.split(' ').nth(3) == Some("s1"))
+        .and_then(|l| l.split(' ').nth(17).map(str::to_string))
+        .unwrap_or_default();
+    let (resolvers, counted) = resolvers_shape(cli("show resolvers dns").trim_end());
+    let no_section = cli("show resolvers nope").trim_end().to_string();
     stop.store(true, Ordering::Relaxed);
     let logs: Vec<String> = output()
         .lines()
@@ -246,6 +312,12 @@ fn run(who: &str, dir: &TempDir) -> (Seen, Vec<String>) {
             template,
             template_reached,
             nx_status,
+            set_fqdn,
+            after_fqdn,
+            state_fqdn,
+            resolvers,
+            counted,
+            no_section,
         },
         logs,
     )
@@ -265,6 +337,42 @@ fn dns_resolution_side_by_side() {
         ],
         template_reached: vec!["3".into(), "4".into()],
         nx_status: "MAINT (resolution)".into(),
+        set_fqdn: vec![
+            "set server <b>/<s> fqdn failed because no resolution is configured.".into(),
+            "set server <b>/<s> fqdn requires a FQDN.".into(),
+            "no need to change the FDQN by 'stats socket command'".into(),
+            "invalid fqdn 'bad!name' by 'stats socket command'".into(),
+            "could not update app/s1 FQDN by 'stats socket command'".into(),
+            "No such server.".into(),
+            "app/s1 changed its FQDN from app.test to new.test by 'stats socket command'".into(),
+        ],
+        after_fqdn: "3".into(),
+        state_fqdn: "new.test".into(),
+        resolvers: format!(
+            "Resolvers section dns\n nameserver ns1:\n{}",
+            [
+                "sent:       ",
+                "snd_error:  ",
+                "valid:      ",
+                "update:     ",
+                "cname:      ",
+                "cname_error:",
+                "any_err:    ",
+                "nx:         ",
+                "timeout:    ",
+                "refused:    ",
+                "other:      ",
+                "invalid:    ",
+                "too_big:    ",
+                "truncated:  ",
+                "outdated:   ",
+            ]
+            .iter()
+            .map(|k| format!("  {k} N\n"))
+            .collect::<String>()
+        ),
+        counted: true,
+        no_section: "Can't find that resolvers section".into(),
     };
     assert_eq!(sluice, want, "sluice logs: {sluice_logs:#?}");
     if !haproxy_or_skip("dns_resolution_side_by_side") {

@@ -48,10 +48,14 @@ pub enum Mutant {
     /// connection inserted twice in the idle tree: one connection counted
     /// as two, and the list corrupted once it is freed).
     RhttpAvailTwice,
+    /// DNS: a server that has an address keeps it whatever the answers
+    /// say (an address change is ignored; only servers without an
+    /// address take one).
+    DnsIgnoreChange,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 13] = [
+    pub const ALL: [Mutant; 14] = [
         Mutant::NoReconnectDelay,
         Mutant::FreqAgeSign,
         Mutant::ResyncExpiredRearm,
@@ -65,6 +69,7 @@ impl Mutant {
         Mutant::RhttpReversedIdle,
         Mutant::RhttpNameIgnored,
         Mutant::RhttpAvailTwice,
+        Mutant::DnsIgnoreChange,
     ];
 
     /// The `--mutant` name.
@@ -83,6 +88,7 @@ impl Mutant {
             Mutant::RhttpReversedIdle => "rhttp-reversed-idle",
             Mutant::RhttpNameIgnored => "rhttp-name-ignored",
             Mutant::RhttpAvailTwice => "rhttp-avail-twice",
+            Mutant::DnsIgnoreChange => "dns-ignore-change",
         }
     }
 

@@ -35,10 +35,14 @@ pub enum Scenario {
     /// (reverse HTTP: `bind rhttp@`, `attach-srv`), through partitions,
     /// refusals, restarts and resets mid-handshake.
     ReverseHttp,
+    /// `tcp-proxy` whose servers are found by DNS (`resolvers`,
+    /// `server ... resolvers`, `server-template`): a simulated DNS node
+    /// whose answers change, fail and turn to garbage.
+    DnsProxy,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 11] = [
         Scenario::ReconnectStorm,
         Scenario::PartitionHeal,
         Scenario::RollingReload,
@@ -49,6 +53,7 @@ impl Scenario {
         Scenario::HttpProxy,
         Scenario::TlsProxy,
         Scenario::ReverseHttp,
+        Scenario::DnsProxy,
     ];
 
     /// Whether the scenario runs the data path (one proxy, simulated
@@ -56,7 +61,11 @@ impl Scenario {
     pub fn is_datapath(self) -> bool {
         matches!(
             self,
-            Scenario::TcpProxy | Scenario::HttpProxy | Scenario::TlsProxy | Scenario::ReverseHttp
+            Scenario::TcpProxy
+                | Scenario::HttpProxy
+                | Scenario::TlsProxy
+                | Scenario::ReverseHttp
+                | Scenario::DnsProxy
         )
     }
 
@@ -72,6 +81,7 @@ impl Scenario {
             Scenario::HttpProxy => "http-proxy",
             Scenario::TlsProxy => "tls-proxy",
             Scenario::ReverseHttp => "reverse-http",
+            Scenario::DnsProxy => "dns-proxy",
         }
     }
 
@@ -249,7 +259,8 @@ impl Spec {
             Scenario::TcpProxy
             | Scenario::HttpProxy
             | Scenario::TlsProxy
-            | Scenario::ReverseHttp => {
+            | Scenario::ReverseHttp
+            | Scenario::DnsProxy => {
                 unreachable!("data path")
             }
         }

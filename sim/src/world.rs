@@ -596,6 +596,9 @@ impl World {
                         .line(format_args!("{} p{pid} unlisten", self.now.as_ms()));
                 }
                 Action::Connect { sock, addr } => {
+                    if self.dp.is_some() {
+                        self.dns_check_connect(pid, addr);
+                    }
                     let node = self.procs[pid].node;
                     let cid = self.net_connect(Owner::Proc(pid, sock), node, addr);
                     self.procs[pid].socks.insert(sock, (cid, 0));
@@ -620,8 +623,15 @@ impl World {
                         if how == CloseHow::Drain {
                             // What arrived and was not read is read and
                             // dropped first: the close is a FIN.
-                            if let Some(c) = self.conns.get_mut(&cid) {
+                            let had = self.conns.get_mut(&cid).is_some_and(|c| {
+                                let had = !c.ends[e].rx.is_empty();
                                 c.ends[e].rx.clear();
+                                had
+                            });
+                            // As a read: the sender hears of the room (its
+                            // next bytes then meet the closed socket's RST).
+                            if had {
+                                self.after_read(cid, e);
                             }
                         }
                         self.net_close(cid, e, how == CloseHow::Reset);
@@ -638,12 +648,9 @@ impl World {
                     }
                 }
                 Action::Exit => self.on_exit(pid),
-                // The simulated network has no DNS node yet: the query is
-                // lost (the engine retries, then holds its addresses).
-                Action::DnsSend { addr, .. } => {
-                    self.trace
-                        .line(format_args!("{} p{pid} dns-query {addr}", self.now.as_ms()));
-                }
+                // To the DNS node of `dns-proxy`; elsewhere lost (the
+                // engine retries, then holds its addresses).
+                Action::DnsSend { ns, addr, datagram } => self.dns_send(pid, ns, addr, datagram),
                 Action::Pause { listener } => {
                     self.trace
                         .line(format_args!("{} p{pid} pause", self.now.as_ms()));
@@ -1036,7 +1043,7 @@ impl World {
         a != b && self.cuts.get(&Self::pair_key(a, b)).is_some_and(|&n| n > 0)
     }
 
-    fn link_latency(&mut self, a: usize, b: usize) -> u64 {
+    pub(crate) fn link_latency(&mut self, a: usize, b: usize) -> u64 {
         let base = if a == b {
             0
         } else {

@@ -141,6 +141,14 @@ fn rhttp_reversed_idle() {
 }
 
 #[test]
+fn dns_ignore_change() {
+    // A server keeps its address when the answers no longer give it: a
+    // connection goes to an address the name stopped answering more than
+    // `W` ago.
+    caught("dns-ignore-change", Scenario::DnsProxy, &["dns"]);
+}
+
+#[test]
 fn unknown_mutant_is_refused() {
     let mut o = RunOptions::new(Scenario::Swarm, 0);
     o.mutant = Some("no-such-bug".into());

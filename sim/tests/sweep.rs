@@ -272,3 +272,38 @@ fn reverse_http() {
         );
     }
 }
+
+#[test]
+fn dns_proxy() {
+    // Servers found by DNS: answers change, fail, turn to garbage; every
+    // connection the proxy opens is checked by the `dns` oracle.
+    let (mut changes, mut faulty, mut checked, mut maint, mut queries) = (0, 0, 0, 0, 0);
+    let mut terms = std::collections::BTreeMap::new();
+    let rep = sweep(
+        &RunOptions::new(Scenario::DnsProxy, 0),
+        0..DP_SEEDS,
+        false,
+        |r, _| {
+            let d = &r.stats.dp;
+            changes += d.dns_changes;
+            faulty += d.dns_faulty;
+            checked += d.dns_checked;
+            maint += d.dns_maint;
+            queries += d.dns_queries;
+            for (k, v) in &d.terms {
+                *terms.entry(k.clone()).or_insert(0u64) += v;
+            }
+        },
+    );
+    assert_eq!(rep.runs, DP_SEEDS);
+    assert_no_failure(Scenario::DnsProxy, &rep);
+    assert!(
+        queries > 0 && faulty > 0 && checked > 0,
+        "the DNS node answered, sometimes wrong, and connections were checked: {queries} {faulty} {checked}"
+    );
+    assert!(
+        changes > 0 && maint > 0,
+        "servers moved ({changes}) and went to MAINT (resolution) ({maint})"
+    );
+    assert!(terms.contains_key("--"), "streams completed: {terms:?}");
+}

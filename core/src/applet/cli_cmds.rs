@@ -44,6 +44,7 @@ pub(crate) enum Cmd {
     ShowSslOcspResponse,
     ShowTlsKeys,
     ShowPeers,
+    ShowResolvers,
     ShowStat,
     ShowTable,
     Help,
@@ -79,8 +80,8 @@ impl Cmd {
             | SetTable
             | SetWeight => true,
             ShowBackend | ShowServersState | ShowSess | ShutdownSession | GetWeight | ShowInfo
-            | ShowSslCert | ShowSslOcspResponse | ShowTlsKeys | ShowPeers | ShowStat
-            | ShowTable | Help | Prompt | Quit => false,
+            | ShowSslCert | ShowSslOcspResponse | ShowTlsKeys | ShowPeers | ShowResolvers
+            | ShowStat | ShowTable | Help | Prompt | Quit => false,
         }
     }
 }
@@ -172,7 +173,7 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
     },
     CliKw {
         words: &["set", "server"],
-        usage: "set server <bk>/<srv> state|weight <v>",
+        usage: "set server <bk>/<srv> state|weight|fqdn <v>",
         help: "change a server's state (ready, drain, maint) or weight",
         cmd: Cmd::SetServer,
     },
@@ -223,6 +224,12 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         usage: "show peers [<peers section>]",
         help: "dump some information about all the peers or this peers section",
         cmd: Cmd::ShowPeers,
+    },
+    CliKw {
+        words: &["show", "resolvers"],
+        usage: "show resolvers [id]",
+        help: "dumps counters from all resolvers section and associated name servers",
+        cmd: Cmd::ShowResolvers,
     },
     CliKw {
         words: &["show", "servers", "state"],
@@ -463,6 +470,7 @@ impl Engine {
             Cmd::DisableServer | Cmd::EnableServer | Cmd::SetServer | Cmd::SetWeight => denied(),
             Cmd::ShowBackend => self.cli_show_backend(),
             Cmd::ShowServersState => self.cli_show_servers_state(now, rest.first().copied()),
+            Cmd::ShowResolvers => self.cli_show_resolvers(rest.first().copied()),
             Cmd::ShowSess => self.cli_show_sess(now, rest.first().copied()),
             Cmd::AddServer if level >= CliLevel::Admin => self.cli_add_server(now, rest),
             Cmd::DelServer if level >= CliLevel::Admin => self.cli_del_server(rest),
@@ -1301,7 +1309,7 @@ mod tests {
         let mut e = engine();
         let out = e.cli_request(Time::ZERO, "help show");
         let listed: Vec<&str> = out.lines().skip(1).map(|l| l.trim_start()).collect();
-        assert_eq!(listed.len(), 10, "{out}");
+        assert_eq!(listed.len(), 11, "{out}");
         assert!(listed.iter().all(|l| l.starts_with("show ")), "{out}");
         let out = e.cli_request(Time::ZERO, "help set tab");
         assert_eq!(out.lines().count(), 2, "{out}");

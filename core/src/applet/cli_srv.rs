@@ -688,14 +688,21 @@ impl Engine {
                     ),
                     _ => (0, "-".to_string(), 0),
                 };
+                // The name it resolves, as set (`srv->hostname`), and no
+                // address before its first one (`init-addr none`).
+                let fqdn = s.cfg.resolv.as_ref().map_or("-", |r| r.fqdn.as_str());
+                let addr = if s.cfg.addr.ip().is_unspecified() {
+                    "-".to_string()
+                } else {
+                    s.cfg.addr.ip().to_string()
+                };
                 let _ = writeln!(
                     out,
-                    "{} {} {} {} {} {op} {admin} {} {} {} {status} {result} {health} {chk_state} {agent_state} 0 0 - {} - {} {chk_port} {chk_addr} {agent_addr} {agent_port}",
+                    "{} {} {} {} {addr} {op} {admin} {} {} {} {status} {result} {health} {chk_state} {agent_state} 0 0 {fqdn} {} - {} {chk_port} {chk_addr} {agent_addr} {agent_port}",
                     p.uuid,
                     p.name,
                     s.cfg.puid,
                     s.cfg.name,
-                    s.cfg.addr.ip(),
                     s.uweight,
                     s.cfg.iweight,
                     (now - s.last_change) / 1000,

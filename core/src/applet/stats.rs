@@ -638,6 +638,7 @@ impl Engine {
             ["set", "server", t, "weight", w] => ("weight", *t, std::slice::from_ref(w)),
             ["set", "weight", t, w] => ("weight", *t, std::slice::from_ref(w)),
             ["get", "weight", t] => ("get", *t, &[][..]),
+            ["set", "server", t, "fqdn", rest @ ..] => ("fqdn", *t, rest),
             _ => {
                 return "'set server <srv>' only supports 'state' and 'weight' in this version.\n"
                     .into()
@@ -653,6 +654,7 @@ impl Engine {
                 format!("{} (initial {})\n", s.uweight, s.cfg.iweight)
             }
             "weight" => self.set_weight(srv, rest[0]),
+            "fqdn" => self.cli_set_fqdn(now, srv, rest.first().copied()),
             "ready" | "maint" | "drain" => {
                 let admin = match verb {
                     "ready" => SrvAdmin::Ready,

@@ -87,6 +87,25 @@ pub(crate) struct Resolution {
     items: Vec<AnswerItem>,
 }
 
+/// A nameserver's counters (`struct dns_counters`), as `show resolvers`
+/// prints them. `snd_error` stays 0 (the driver drops a failed send
+/// without telling the engine); `cname` and `timeout` are never counted
+/// by HAProxy either.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct NsCounters {
+    pub(crate) sent: u64,
+    pub(crate) valid: u64,
+    pub(crate) update: u64,
+    pub(crate) any_err: u64,
+    pub(crate) nx: u64,
+    pub(crate) refused: u64,
+    pub(crate) other: u64,
+    pub(crate) invalid: u64,
+    pub(crate) too_big: u64,
+    pub(crate) truncated: u64,
+    pub(crate) outdated: u64,
+}
+
 /// A `resolvers` section at run time (`struct resolvers`).
 #[derive(Clone, Debug)]
 pub(crate) struct Resolvers {
@@ -103,6 +122,8 @@ pub(crate) struct Resolvers {
     /// answers that could not be used (`invalid`).
     pub(crate) updates: u64,
     pub(crate) invalid: u64,
+    /// Per nameserver, in the section's order.
+    pub(crate) counters: Vec<NsCounters>,
 }
 
 /// What a server asks its resolvers for (part of `struct server`).
@@ -112,6 +133,9 @@ pub struct SrvResolv {
     pub resolvers: usize,
     /// The name, lowercase, without a final dot.
     pub hostname: String,
+    /// The name as configured or set (`set server B/S fqdn`), as HAProxy
+    /// keeps and prints it (`srv->hostname`).
+    pub fqdn: String,
     pub prefer_ipv4: bool,
     pub allow_dup_ip: bool,
     /// `resolve-net`: preferred networks.
@@ -136,6 +160,7 @@ impl Resolvers {
             resolutions: Vec::new(),
             updates: 0,
             invalid: 0,
+            counters: vec![NsCounters::default(); r.nameservers.len()],
         }
     }
 
@@ -164,6 +189,15 @@ impl Resolvers {
             last_valid: now,
             items: Vec::new(),
         });
+    }
+
+    /// Unlinks server `srv` from the resolution of `want`'s name.
+    pub(crate) fn unlink(&mut self, srv: ServerId, want: &SrvResolv) {
+        for r in &mut self.resolutions {
+            if r.hostname == want.hostname && r.prefer_ipv4 == want.prefer_ipv4 {
+                r.requesters.retain(|&s| s != srv);
+            }
+        }
     }
 
     /// When the section's task must run next (`resolv_update_resolvers_timeout`).
@@ -330,6 +364,9 @@ impl Engine {
             return;
         }
         for (k, (_, addr)) in rv.nameservers.iter().enumerate() {
+            if let Some(c) = rv.counters.get_mut(k) {
+                c.sent += 1;
+            }
             self.actions.push_back(Action::DnsSend {
                 ns: NameserverId {
                     resolvers: i as u16,
@@ -346,30 +383,69 @@ impl Engine {
         let Some(rv) = self.resolvers.get_mut(i) else {
             return;
         };
-        let Ok(resp) = codec::parse_response(datagram) else {
-            rv.invalid += 1;
-            return;
+        let k = usize::from(ns.ns);
+        let count = |rv: &mut Resolvers, f: fn(&mut NsCounters)| {
+            if let Some(c) = rv.counters.get_mut(k) {
+                f(c);
+            }
         };
-        let Some(n) = rv
-            .resolutions
-            .iter()
-            .position(|r| r.in_flight == Some(resp.id))
-        else {
-            return; // outdated or unknown
-        };
-        let nameservers = rv.nameservers.len() as u32;
-        let r = &mut rv.resolutions[n];
-        if resp.qname != r.hostname || resp.qtype != r.query_type {
-            rv.invalid += 1;
+        // HAProxy's order (`resolv_process_responses`): too big, too
+        // short for an id, an id no query in flight has, then the answer.
+        if datagram.len() > usize::from(rv.accepted_payload_size) {
+            count(rv, |c| c.too_big += 1);
             return;
         }
-        r.nb_responses += 1;
-        let status = match resp.rcode {
-            Rcode::NOERROR => Status::Valid,
-            Rcode::NXDOMAIN => Status::Nx,
-            Rcode::REFUSED => Status::Refused,
-            _ => Status::Other,
+        let Some(id) = datagram.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
+            rv.invalid += 1;
+            count(rv, |c| c.invalid += 1);
+            return;
         };
+        let Some(n) = rv.resolutions.iter().position(|r| r.in_flight == Some(id)) else {
+            count(rv, |c| c.outdated += 1);
+            return;
+        };
+        let Ok(resp) = codec::parse_response(datagram) else {
+            rv.invalid += 1;
+            count(rv, |c| c.invalid += 1);
+            return;
+        };
+        let nameservers = rv.nameservers.len() as u32;
+        let r = &rv.resolutions[n];
+        if resp.qname != r.hostname || resp.qtype != r.query_type {
+            rv.invalid += 1;
+            count(rv, |c| c.invalid += 1);
+            return;
+        }
+        let status = match resp.rcode {
+            // HAProxy's `RSLV_RESP_TRUNCATED`: an error (`other`), whatever
+            // the records that fitted.
+            _ if resp.truncated => {
+                count(rv, |c| c.truncated += 1);
+                Status::Other
+            }
+            Rcode::NOERROR if resp.answers.is_empty() => {
+                count(rv, |c| c.any_err += 1);
+                Status::Valid
+            }
+            Rcode::NOERROR => {
+                count(rv, |c| c.valid += 1);
+                Status::Valid
+            }
+            Rcode::NXDOMAIN => {
+                count(rv, |c| c.nx += 1);
+                Status::Nx
+            }
+            Rcode::REFUSED => {
+                count(rv, |c| c.refused += 1);
+                Status::Refused
+            }
+            _ => {
+                count(rv, |c| c.other += 1);
+                Status::Other
+            }
+        };
+        let r = &mut rv.resolutions[n];
+        r.nb_responses += 1;
         let ips: Vec<IpAddr> = resp
             .addresses()
             .into_iter()
@@ -413,9 +489,13 @@ impl Engine {
         let by = format!("{}/{}", rv.name, ns_name.unwrap_or_default());
         // The first requester names the nameserver; the others got the
         // answer "by DNS cache", as HAProxy says.
-        for (k, srv) in r.requesters.clone().into_iter().enumerate() {
-            let by = if k == 0 { by.as_str() } else { "DNS cache" };
-            self.srv_apply_answer(now, i, n, srv, by);
+        for (j, srv) in r.requesters.clone().into_iter().enumerate() {
+            let (by, ns) = if j == 0 {
+                (by.as_str(), Some(k))
+            } else {
+                ("DNS cache", None)
+            };
+            self.srv_apply_answer(now, i, n, srv, by, ns);
         }
         let next = self.resolvers[i].next_wakeup();
         self.timers.arm(TimerKey::Resolvers(i), next);
@@ -455,7 +535,17 @@ impl Engine {
     }
 
     /// A valid answer reached server `srv` (`snr_resolution_cb`).
-    fn srv_apply_answer(&mut self, now: Time, i: usize, n: usize, srv: ServerId, by: &str) {
+    /// `ns`: the nameserver whose answer it is (the first requester;
+    /// the others got it "by DNS cache"), counted in its `update`.
+    fn srv_apply_answer(
+        &mut self,
+        now: Time,
+        i: usize,
+        n: usize,
+        srv: ServerId,
+        by: &str,
+        ns: Option<usize>,
+    ) {
         let Some(s) = self.server(srv) else {
             return;
         };
@@ -472,16 +562,26 @@ impl Engine {
             .filter(|o| o.admin != SrvAdmin::Rmaint)
             .map(|o| o.cfg.addr.ip())
             .collect();
+        #[cfg(feature = "mutants")]
+        let ignore = self.opts.mutant == Some(crate::mutants::Mutant::DnsIgnoreChange);
+        #[cfg(not(feature = "mutants"))]
+        let ignore = false;
         // Still in the answer, and not shared against the options:
         // nothing changes.
         if current.is_some_and(|ip| {
-            r.items.iter().any(|it| it.ip == ip) && (want.allow_dup_ip || !held.contains(&ip))
+            ignore
+                || r.items.iter().any(|it| it.ip == ip)
+                    && (want.allow_dup_ip || !held.contains(&ip))
         }) {
             return;
         }
         match pick_ip(&r.items, &want, current, &held) {
             Some(ip) => {
-                self.resolvers[i].updates += 1;
+                let rv = &mut self.resolvers[i];
+                rv.updates += 1;
+                if let Some(c) = ns.and_then(|k| rv.counters.get_mut(k)) {
+                    c.update += 1;
+                }
                 self.srv_set_ip(now, srv, ip, by);
             }
             None => self.srv_resolution_down(now, srv, "No IP for server "),
@@ -526,6 +626,94 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// `set server B/S fqdn FQDN` (HAProxy's `cli_parse_set_server` and
+    /// `srv_update_fqdn`): the server resolves another name from now on
+    /// (a query leaves at once when no other server resolves it); it
+    /// keeps its address until an answer for the new name.
+    pub(crate) fn cli_set_fqdn(&mut self, now: Time, srv: ServerId, fqdn: Option<&str>) -> String {
+        let Some(fqdn) = fqdn.filter(|f| !f.is_empty()) else {
+            return "set server <b>/<s> fqdn requires a FQDN.\n".into();
+        };
+        let be_name = self.proxies[srv.be].name.clone();
+        let Some(s) = self.server(srv) else {
+            return "No such server.\n".into();
+        };
+        let Some(mut want) = s.cfg.resolv.clone() else {
+            return "set server <b>/<s> fqdn failed because no resolution is configured.\n".into();
+        };
+        let name = s.cfg.name.clone();
+        let by = " by 'stats socket command'\n";
+        if fqdn == want.fqdn {
+            return format!("no need to change the FDQN{by}");
+        }
+        // HAProxy's `invalid_domainchar`.
+        let bad = |c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        if fqdn.len() > codec::MAX_NAME_LEN || fqdn.chars().any(bad) {
+            return format!("invalid fqdn '{fqdn}'{by}");
+        }
+        let host = fqdn.trim_end_matches('.').to_ascii_lowercase();
+        // `resolv_str_to_dn_label` refuses empty labels.
+        if host.is_empty() || host.split('.').any(str::is_empty) {
+            return format!("could not update {be_name}/{name} FQDN{by}");
+        }
+        let old = std::mem::replace(&mut want.fqdn, fqdn.to_string());
+        let i = want.resolvers;
+        self.resolvers[i].unlink(srv, &want);
+        want.hostname = host;
+        if let Some(s) = self.server_mut(srv) {
+            let mut cfg = (*s.cfg).clone();
+            cfg.resolv = Some(want.clone());
+            s.cfg = std::sync::Arc::new(cfg);
+        }
+        self.resolvers[i].link(now, srv, &want);
+        self.resolvers_task(now, i);
+        format!("{be_name}/{name} changed its FQDN from {old} to {fqdn}{by}")
+    }
+
+    /// `show resolvers [id]`: every section's nameservers and their
+    /// counters, in HAProxy 2.6's words.
+    pub(crate) fn cli_show_resolvers(&self, only: Option<&str>) -> String {
+        use core::fmt::Write as _;
+        if let Some(id) = only {
+            if !self.resolvers.iter().any(|r| r.name == id) {
+                return "Can't find that resolvers section\n".into();
+            }
+        }
+        let mut out = String::new();
+        for rv in self
+            .resolvers
+            .iter()
+            .filter(|r| only.is_none_or(|id| r.name == id))
+        {
+            let _ = writeln!(out, "Resolvers section {}", rv.name);
+            for ((name, _), c) in rv.nameservers.iter().zip(&rv.counters) {
+                let _ = writeln!(out, " nameserver {name}:");
+                for (k, v) in [
+                    ("sent:       ", c.sent),
+                    ("snd_error:  ", 0),
+                    ("valid:      ", c.valid),
+                    ("update:     ", c.update),
+                    ("cname:      ", 0),
+                    ("cname_error:", 0),
+                    ("any_err:    ", c.any_err),
+                    ("nx:         ", c.nx),
+                    ("timeout:    ", 0),
+                    ("refused:    ", c.refused),
+                    ("other:      ", c.other),
+                    ("invalid:    ", c.invalid),
+                    ("too_big:    ", c.too_big),
+                    ("truncated:  ", c.truncated),
+                    ("outdated:   ", c.outdated),
+                ] {
+                    let _ = writeln!(out, "  {k} {v}");
+                }
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,6 +722,7 @@ mod tests {
         SrvResolv {
             resolvers: 0,
             hostname: "x".into(),
+            fqdn: "x".into(),
             prefer_ipv4: v4,
             allow_dup_ip: dup,
             nets: vec![("10.1.0.0".parse().unwrap(), 16)],
@@ -704,6 +893,75 @@ mod tests {
             &["10.0.0.9"],
         );
         assert_eq!(srv(&e, 0).0, "10.0.0.3:8080");
+    }
+
+    #[test]
+    fn truncated_answers_are_errors() {
+        // HAProxy's RSLV_RESP_TRUNCATED: the records that fitted are not
+        // used (status `other`, counted as truncated).
+        let mut e = engine();
+        let (qs, _) = drain(&mut e);
+        let q = for_name(&qs, "app.example");
+        let ips = ["10.0.0.1".parse().unwrap()];
+        let mut r = codec::encode_response(&q.1, Rcode::NOERROR, &ips, 10).unwrap();
+        r[2] |= 0x02;
+        e.on_dns_recv(Time::from_ms(10), q.0, &r);
+        assert_eq!(srv(&e, 0).1, SrvAdmin::Rmaint, "not taken from a TC answer");
+        e.on_timeout(Time::from_ms(1010));
+        let (qs, _) = drain(&mut e);
+        answer(
+            &mut e,
+            1020,
+            for_name(&qs, "app.example"),
+            Rcode::NOERROR,
+            &["10.0.0.1"],
+        );
+        assert_eq!(srv(&e, 0), ("10.0.0.1:8080".into(), SrvAdmin::Ready));
+    }
+
+    #[test]
+    fn set_server_fqdn_and_show_resolvers() {
+        let mut e = engine();
+        let (qs, _) = drain(&mut e);
+        answer(
+            &mut e,
+            10,
+            for_name(&qs, "app.example"),
+            Rcode::NOERROR,
+            &["10.0.0.1"],
+        );
+        let t = Time::from_ms(20);
+        assert_eq!(
+            e.cli_request(t, "set server be/s1 fqdn new.example"),
+            "be/s1 changed its FQDN from other.example to new.example by 'stats socket command'\n"
+        );
+        let (qs, _) = drain(&mut e);
+        assert_eq!(qs.len(), 1, "the new name is asked at once");
+        // The server keeps its address until the new name answers.
+        assert_eq!(srv(&e, 3).0, "10.9.9.9:80");
+        answer(
+            &mut e,
+            30,
+            for_name(&qs, "new.example"),
+            Rcode::NOERROR,
+            &["10.0.0.7"],
+        );
+        assert_eq!(srv(&e, 3), ("10.0.0.7:80".into(), SrvAdmin::Ready));
+        let t = Time::from_ms(40);
+        assert_eq!(
+            e.cli_request(t, "set server be/s1 fqdn new.example"),
+            "no need to change the FDQN by 'stats socket command'\n"
+        );
+        let out = e.cli_request(t, "show resolvers");
+        assert!(
+            out.starts_with("Resolvers section dns\n nameserver ns1:\n  sent:        3\n  snd_error:   0\n  valid:       2\n  update:      2\n"),
+            "{out}"
+        );
+        assert!(out.contains("\n  outdated:    0\n"), "{out}");
+        assert_eq!(
+            e.cli_request(t, "show resolvers x"),
+            "Can't find that resolvers section\n"
+        );
     }
 
     #[test]

@@ -517,6 +517,7 @@ fn srv_resolv(cfg: &Config, s: &cfgparse::Server) -> Option<crate::dns::SrvResol
     Some(crate::dns::SrvResolv {
         resolvers: cfg.resolvers.iter().position(|r| &r.name == rname)?,
         hostname: name.trim_end_matches('.').to_ascii_lowercase(),
+        fqdn: name.clone(),
         prefer_ipv4: s.opts.resolve_prefer_ipv4,
         allow_dup_ip: s.opts.resolve_allow_dup_ip,
         nets: s.opts.resolve_net.clone(),

@@ -262,6 +262,14 @@ impl World {
             if text.starts_with("Server ") && text.contains(" is DOWN") {
                 self.stats.dp.server_down_logs += 1;
             }
+            if text.contains(" changed its IP from ") && !text.contains(" from (none) ") {
+                self.stats.dp.dns_changes += 1;
+            }
+            if text.contains("going DOWN for maintenance (DNS ")
+                || text.contains("going DOWN for maintenance (No IP")
+            {
+                self.stats.dp.dns_maint += 1;
+            }
             return;
         };
         let rec = if toks.get(2).is_some_and(|t| t.ends_with(':')) {

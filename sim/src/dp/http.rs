@@ -639,6 +639,7 @@ pub fn generate(
         traffic_end: start.add_ms(dur),
         tls: None,
         rhttp: None,
+        dns: None,
     }
 }
 

@@ -22,6 +22,7 @@
 //! latest one armed (`tick_at`), so stale wake-ups cost nothing.
 
 pub mod check;
+pub mod dns;
 pub mod gen;
 pub mod http;
 pub mod rhttp;
@@ -195,6 +196,8 @@ pub struct DpSpec {
     pub tls: Option<tlsw::TlsSpec>,
     /// `reverse-http`: the edges between the proxy and the servers ([`rhttp`]).
     pub rhttp: Option<rhttp::RhttpSpec>,
+    /// `dns-proxy`: the DNS node and the names the servers resolve ([`dns`]).
+    pub dns: Option<dns::DnsSpec>,
 }
 
 /// Draws the spec of a data-path scenario (`http`: the HTTP one). In
@@ -207,7 +210,13 @@ pub fn generate(scenario: Scenario, http: bool, rng: &mut Rng) -> Spec {
     } else {
         Time::from_ms(1_000_000 + rng.below(1 << 40))
     };
-    let n_servers = 2 + rng.below(3) as usize;
+    // `dns-proxy`: 2-3 names, each answered with addresses of its own
+    // pool of 2 or more server nodes.
+    let n_servers = if scenario == Scenario::DnsProxy {
+        4 + rng.below(3) as usize
+    } else {
+        2 + rng.below(3) as usize
+    };
     let n_hosts = 1 + rng.below(3) as usize;
     // `reverse-http`: the edges, on nodes after the client hosts.
     let n_edges = if scenario == Scenario::ReverseHttp {
@@ -215,7 +224,9 @@ pub fn generate(scenario: Scenario, http: bool, rng: &mut Rng) -> Spec {
     } else {
         0
     };
-    let nodes = 1 + n_servers + n_hosts + n_edges;
+    // `dns-proxy`: the DNS node, last.
+    let n_dns = usize::from(scenario == Scenario::DnsProxy);
+    let nodes = 1 + n_servers + n_hosts + n_edges + n_dns;
     let mut latency = vec![vec![0; nodes + 1]; nodes + 1];
     #[allow(clippy::needless_range_loop)] // a symmetric matrix
     for a in 0..=nodes {
@@ -250,6 +261,9 @@ pub fn generate(scenario: Scenario, http: bool, rng: &mut Rng) -> Spec {
     if scenario == Scenario::ReverseHttp {
         let edges: Vec<usize> = (0..n_edges).map(|k| 1 + n_servers + n_hosts + k).collect();
         rhttp::spec(rng, &mut dp, start, dur, &edges);
+    }
+    if scenario == Scenario::DnsProxy {
+        dns::spec(rng, &mut dp, start, dur, nodes - 1, &latency);
     }
     if matches!(scenario, Scenario::Swarm | Scenario::TlsProxy) {
         swarm_faults(rng, &mut dp, start, dur, &hosts);
@@ -475,6 +489,10 @@ pub enum DpEv {
     FaultEnd(usize),
     /// The proxy's certificate is replaced (`tls-proxy`).
     RotateCert,
+    /// `dns-proxy`: a query reaches the DNS node ([`dns`]).
+    DnsQuery(u32),
+    /// `dns-proxy`: an answer reaches the proxy.
+    DnsAnswer(u32),
 }
 
 /// Where a client stands.
@@ -620,6 +638,15 @@ pub struct DpStats {
     pub rhttp_attempts: u64,
     pub edge_restarts: u64,
     pub public_reloads: u64,
+    /// `dns-proxy`: queries the DNS node got, queries it answered wrong
+    /// (an episode), connections the `dns` oracle checked, servers that
+    /// moved from one address to another ("changed its IP" log lines).
+    pub dns_queries: u64,
+    pub dns_faulty: u64,
+    pub dns_checked: u64,
+    pub dns_changes: u64,
+    /// `dns-proxy`: servers put in `MAINT (resolution)`.
+    pub dns_maint: u64,
 }
 
 /// The data-path world state.
@@ -646,6 +673,8 @@ pub struct Dp {
     pub tls_env: Option<sluice_core::conn::tls::TlsEnv>,
     /// `reverse-http`: refusals and the reconnect oracle's samples.
     pub rh: rhttp::RhttpState,
+    /// `dns-proxy`: datagrams in flight.
+    pub dns: dns::DnsState,
 }
 
 impl World {
@@ -674,6 +703,7 @@ impl World {
             tls: None,
             tls_env: None,
             rh: rhttp::RhttpState::default(),
+            dns: dns::DnsState::default(),
         };
         if d.tls.is_some() {
             let (env, w) = tlsw::make(&mut self.rng, d.clients.len() as u32);
@@ -776,6 +806,8 @@ impl World {
             DpEv::Fault(i) => self.dp_fault(i, true),
             DpEv::FaultEnd(i) => self.dp_fault(i, false),
             DpEv::RotateCert => self.tls_rotate(),
+            DpEv::DnsQuery(k) => self.dns_query(k),
+            DpEv::DnsAnswer(k) => self.dns_answer(k),
         }
     }
 
