@@ -139,6 +139,8 @@ fn sweep_dp_ok(sc: Scenario, seeds: u64) -> DpSeen {
         s.rhttp_attempts += d.rhttp_attempts;
         s.edge_restarts += d.edge_restarts;
         s.public_reloads += d.public_reloads;
+        s.public_crashes += d.public_crashes;
+        s.no_edge_503 += d.no_edge_503;
         for (k, v) in &d.terms {
             *s.terms.entry(k.clone()).or_insert(0) += v;
         }
