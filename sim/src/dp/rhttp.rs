@@ -306,8 +306,10 @@ pub fn spec(
 }
 
 impl World {
+    /// The `reverse-http` spec (`None` in the other scenarios, the
+    /// peers' ones too).
     fn rhttp_spec(&self) -> Option<&RhttpSpec> {
-        self.dp_spec().rhttp.as_ref()
+        self.spec.dp.as_deref()?.rhttp.as_ref()
     }
 
     /// Starts the other public nodes (after node 0's), then the edges.
