@@ -91,8 +91,10 @@ pub struct RhttpSpec {
     pub connect_ms: u64,
 }
 
-/// An edge process in the steady state: pid, attempts, ended connections.
-pub type Snap = (usize, u64, u64);
+/// An edge process in the steady state: pid, attempts, ended connections,
+/// connections it was short of its `nbconn` (it opens them one at a time,
+/// so the last ones of a refill may come after the steady state began).
+pub type Snap = (usize, u64, u64, u64);
 
 /// Reverse-HTTP state of the world.
 #[derive(Debug, Default)]
@@ -584,7 +586,9 @@ impl World {
     /// healed by then) and 2 s after the last old process exited, an edge
     /// that can hold its `nbconn` dials only to replace a connection that
     /// ended (its idle timeout, as HAProxy's: `timeout http-keep-alive`,
-    /// `http-request` or `client`): no attempt fails any more.
+    /// `http-request` or `client`), or one it was short of when the
+    /// steady state began (a refill, one at a time): no attempt fails any
+    /// more.
     fn rhttp_steady(&mut self) {
         let now = self.now;
         let r = self.rhttp_spec().expect("reverse-http").clone();
@@ -613,7 +617,10 @@ impl World {
                     .and_then(|d| d.rh.samples.get(&pid))
                     .and_then(|q| q.back())
                     .map_or(0, |s| s.3);
-                (pid, self.procs[pid].engine.rhttp_attempts(), ended)
+                let e = &self.procs[pid].engine;
+                let (held, nbconn) = e.rhttp_accepted();
+                let short = u64::from(nbconn.saturating_sub(held));
+                (pid, e.rhttp_attempts(), ended, short)
             })
             .collect();
         let rh = &mut self.dpw().rh;
@@ -625,11 +632,11 @@ impl World {
         let grew = before
             .iter()
             .zip(&snap)
-            .find(|((p0, a0, e0), (p1, a1, e1))| p0 == p1 && a1 - a0 > e1 - e0)
-            .map(|((p, a0, e0), (_, a1, e1))| (*p, a1 - a0, e1 - e0));
-        if let Some((p, dialed, ended)) = grew {
+            .find(|((p0, a0, e0, s0), (p1, a1, e1, _))| p0 == p1 && a1 - a0 > e1 - e0 + s0)
+            .map(|((p, a0, e0, s0), (_, a1, e1, _))| (*p, a1 - a0, e1 - e0, *s0));
+        if let Some((p, dialed, ended, short)) = grew {
             let d = format!(
-                "edge p{p} dialed {dialed} connections since the steady state began at +{} ms, {ended} ended",
+                "edge p{p} dialed {dialed} connections since the steady state began at +{} ms, {ended} ended, {short} were missing then",
                 t0 - self.spec.start
             );
             self.fail("steady", d);
