@@ -893,3 +893,128 @@ fn public_side_configuration_checks_match_haproxy35() {
         );
     }
 }
+
+/// `idle-ping` (HAProxy 3.x) both ways against HAProxy 3.5. Sluice public
+/// node, `server dev rhttp@ idle-ping 1s`, HAProxy 3.5 edge: HAProxy
+/// answers the PINGs (the connection serves after several idle periods);
+/// the edge frozen (SIGSTOP: no FIN, no answer, as a partition), the
+/// reversed connection is closed within two periods and a request gets a
+/// 503 at once instead of waiting for `timeout server`. Sluice edge, `bind
+/// rhttp@... idle-ping 1s`, HAProxy 3.5 public node: the same, the public
+/// node frozen, the edge closes its connection and dials a new one.
+#[test]
+fn idle_ping_finds_frozen_peers_both_ways() {
+    let Some(h3) = haproxy3_or_skip("idle_ping_finds_frozen_peers_both_ways") else {
+        return;
+    };
+    let dir = TempDir::new("rhttp-ping");
+    let ports = free_ports(3);
+    let (pub_port, priv_port, app_port) = (ports[0], ports[1], ports[2]);
+    let _app = TestServer::start(app_port, app);
+
+    // Sluice public node, HAProxy 3.5 edge.
+    let public = Node::start(
+        None,
+        &dir,
+        "public",
+        &public_cfg_with(
+            &dir.join("public.sock"),
+            pub_port,
+            priv_port,
+            "proto h2",
+            "",
+            "idle-ping 1s",
+        ),
+    );
+    let mut edge = Node::start(
+        Some(&h3),
+        &dir,
+        "edge",
+        &edge_cfg(&dir.join("edge.sock"), priv_port, app_port, 1),
+    );
+    assert!(
+        wait_200(pub_port, Duration::from_secs(5)).is_some(),
+        "{}",
+        public.output()
+    );
+    // Idle for several PING periods: HAProxy 3.5 answers, the connection stays.
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(get(pub_port).0, 200, "{}", public.output());
+    assert_eq!(
+        public.stat("priv", "FRONTEND", "stot"),
+        "1",
+        "one connection all along"
+    );
+    let pid = edge.proc().pid();
+    edge.proc().signal(libc::SIGSTOP);
+    std::thread::sleep(Duration::from_millis(2600));
+    let t = Instant::now();
+    let (code, _) = get(pub_port);
+    let took = t.elapsed();
+    common::signal(pid, libc::SIGCONT);
+    assert_eq!(code, 503, "{}", public.output());
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    eprintln!(
+        "Sluice public node: 503 {took:?} after a request, the HAProxy 3.5 edge frozen 2.6 s"
+    );
+    // Thawed, the edge dials again.
+    assert!(
+        wait_200(pub_port, Duration::from_secs(5)).is_some(),
+        "{}",
+        public.output()
+    );
+    edge.proc().kill();
+    drop(public);
+
+    // HAProxy 3.5 public node, Sluice edge.
+    let mut public = start_public(
+        &h3,
+        &dir,
+        "public3",
+        &public_cfg(&dir.join("public3.sock"), pub_port, priv_port),
+    );
+    let edge = Node::start(
+        None,
+        &dir,
+        "edge-s",
+        &edge_cfg_with(
+            &dir.join("edge-s.sock"),
+            priv_port,
+            app_port,
+            "nbconn 1 idle-ping 1s",
+            "proto h2",
+        ),
+    );
+    assert!(
+        wait_200(pub_port, Duration::from_secs(5)).is_some(),
+        "{}",
+        edge.output()
+    );
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(get(pub_port).0, 200, "{}", edge.output());
+    assert_eq!(
+        edge.stat("fe", "FRONTEND", "stot"),
+        "1",
+        "one connection all along"
+    );
+    let pid = public.proc().pid();
+    public.proc().signal(libc::SIGSTOP);
+    std::thread::sleep(Duration::from_millis(2600));
+    common::signal(pid, libc::SIGCONT);
+    // The first connection was closed and another one dialed (accepted
+    // by the kernel meanwhile, then by HAProxy once thawed).
+    let redialed = poll(Duration::from_secs(5), Duration::from_millis(50), || {
+        (edge.stat("fe", "FRONTEND", "stot") == "2").then_some(())
+    });
+    assert!(
+        redialed.is_some(),
+        "stot {}\n{}",
+        edge.stat("fe", "FRONTEND", "stot"),
+        edge.output()
+    );
+    assert!(
+        wait_200(pub_port, Duration::from_secs(5)).is_some(),
+        "{}",
+        edge.output()
+    );
+}

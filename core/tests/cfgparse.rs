@@ -1046,6 +1046,43 @@ fn bind_lines() {
     assert_eq!(b.place.line, 14);
 }
 
+/// `idle-ping T` (HAProxy 3.x) on a bind and on a server: a time, 0 is
+/// off, a missing or bad value is an error.
+#[test]
+fn idle_ping_on_binds_and_servers() {
+    let text = cfg(&[
+        "frontend fe",
+        "    mode http",
+        "    bind 10.0.0.1:80 proto h2 idle-ping 30s",
+        "    bind 10.0.0.1:81 idle-ping 0",
+        "    default_backend be",
+        "backend be",
+        "    mode http",
+        "    server a 10.0.0.2:80 proto h2 idle-ping 1500ms",
+        "    server b 10.0.0.3:80",
+    ]);
+    let p = parse_ok(&text);
+    let fe = proxy(&p.config, "fe");
+    assert_eq!(fe.binds[0].idle_ping_ms, Some(30_000));
+    assert_eq!(fe.binds[1].idle_ping_ms, None);
+    let be = proxy(&p.config, "be");
+    assert_eq!(be.server("a").unwrap().opts.idle_ping_ms, Some(1500));
+    assert_eq!(be.server("b").unwrap().opts.idle_ping_ms, None);
+    for line in [
+        "    server c 10.0.0.4:80 idle-ping",
+        "    server c 10.0.0.4:80 idle-ping soon",
+    ] {
+        let e = errors(&cfg(&["backend be", line]));
+        assert!(e.iter().any(|e| e.contains("idle-ping")), "{line}: {e:?}");
+    }
+    let e = errors(&cfg(&["frontend fe", "    bind 10.0.0.1:80 idle-ping"]));
+    assert!(
+        e.iter()
+            .any(|e| e.contains("'idle-ping' expects an argument")),
+        "{e:?}"
+    );
+}
+
 #[test]
 fn server_lines() {
     let text = with_defaults(&[
@@ -1079,6 +1116,7 @@ fn server_lines() {
         send_proxy: true,
         send_proxy_v2: true,
         proto_h2: false,
+        idle_ping_ms: None,
         check_port: None,
         check_addr: None,
         agent_check: false,

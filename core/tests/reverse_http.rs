@@ -283,6 +283,116 @@ fn retried(mutant: Option<&str>) {
     assert_eq!(errors, 1, "logged once until a success");
 }
 
+/// The frames the engine sent on `peer` after its first `from` bytes:
+/// (kind, flags, stream, payload), and the bytes looked at.
+fn frames_from(w: &World, peer: usize, from: usize) -> (Vec<RawFrame>, usize) {
+    let out = &w.peers[peer].from_engine[from..];
+    let mut res = Vec::new();
+    let mut pos = 0;
+    while out.len() - pos >= 9 {
+        let h = &out[pos..pos + 9];
+        let len = (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
+        if out.len() - pos < 9 + len {
+            break;
+        }
+        let sid = u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff;
+        res.push((h[3], h[4], sid, out[pos + 9..pos + 9 + len].to_vec()));
+        pos += 9 + len;
+    }
+    (res, from + pos)
+}
+
+/// A frame as sent: (kind, flags, stream, payload).
+type RawFrame = (u8, u8, u32, Vec<u8>);
+
+const PING: u8 = 6;
+const GOAWAY: u8 = 7;
+
+/// `bind rhttp@... idle-ping 2s` (HAProxy 3.x): the idle reversed
+/// connection gets a PING every 2 s; answered, it lives on (longer than
+/// `timeout client`, which the ACK refreshes); unanswered at the next
+/// tick, it is closed without GOAWAY and the edge dials again.
+#[test]
+fn idle_ping_probes_the_edge_connection() {
+    let text = cfg("", 1).replace(
+        "bind rhttp@pre/srv nbconn 1",
+        "bind rhttp@pre/srv nbconn 1 idle-ping 2s",
+    );
+    let mut w = world(&text, None);
+    w.server(PUBLIC, ServerMode::Manual);
+    w.server(APP, ServerMode::Manual);
+    w.advance(1);
+    let mut p = Public::accept(&w, 0);
+    p.settings(&mut w);
+    w.advance(1);
+    let (_, mut seen) = frames_from(&w, p.peer, p.seen);
+    // Three rounds of PING / ACK: 6 s idle, the connection stays.
+    for round in 0..3 {
+        w.advance(1990);
+        let (f, _) = frames_from(&w, p.peer, seen);
+        assert!(
+            !f.iter().any(|f| f.0 == PING),
+            "round {round}: a PING before 2 s idle: {f:?}"
+        );
+        w.advance(20);
+        let (f, next) = frames_from(&w, p.peer, seen);
+        seen = next;
+        let ping = f
+            .iter()
+            .find(|f| f.0 == PING)
+            .unwrap_or_else(|| panic!("round {round}: no PING after 2 s idle: {f:?}"));
+        assert_eq!((ping.1, ping.2), (0, 0), "a PING, not an ACK, on stream 0");
+        let mut ack = Vec::new();
+        Frame::Ping {
+            ack: true,
+            data: ping.3.clone().try_into().expect("8 bytes"),
+        }
+        .encode(&mut ack);
+        w.send(p.peer, &ack);
+        assert!(w.peers[p.peer].closed_by_engine.is_none());
+    }
+    // Still usable: a request goes through.
+    let req = p.get_bytes(1, "/after-pings");
+    w.send(p.peer, &req);
+    app_answers(&mut w, 0, "alive");
+    assert_eq!(p.responses(&w), vec![(1, "200".into(), b"alive".to_vec())]);
+    let (_, next) = frames_from(&w, p.peer, seen);
+    seen = next;
+    // Now silent: the next PING goes unanswered, 2 s later the
+    // connection is closed, without GOAWAY, and another one is dialed.
+    let dialed = public_conns(&w);
+    w.advance(2010);
+    let (f, next) = frames_from(&w, p.peer, seen);
+    seen = next;
+    assert!(f.iter().any(|f| f.0 == PING), "{f:?}");
+    assert!(w.peers[p.peer].closed_by_engine.is_none());
+    w.advance(2010);
+    let (f, _) = frames_from(&w, p.peer, seen);
+    assert!(
+        w.peers[p.peer].closed_by_engine.is_some(),
+        "an unanswered PING closes the connection"
+    );
+    assert!(!f.iter().any(|f| f.0 == GOAWAY), "no GOAWAY: {f:?}");
+    w.advance(1100);
+    assert_eq!(public_conns(&w), dialed + 1, "the edge dials again");
+}
+
+/// Without `idle-ping`, no PING: an idle edge connection lasts until its
+/// idle timeout (`timeout client` here).
+#[test]
+fn no_idle_ping_by_default() {
+    let mut w = world(&cfg("", 1), None);
+    w.server(PUBLIC, ServerMode::Manual);
+    w.server(APP, ServerMode::Manual);
+    w.advance(1);
+    let mut p = Public::accept(&w, 0);
+    p.settings(&mut w);
+    w.advance(9000);
+    let (f, _) = frames_from(&w, p.peer, p.seen);
+    assert!(!f.iter().any(|f| f.0 == PING), "{f:?}");
+    assert!(w.peers[p.peer].closed_by_engine.is_none());
+}
+
 /// Each reverse HTTP mutant fails the scenario meant to catch it (and the
 /// same scenario passes without it, above).
 #[cfg(feature = "mutants")]

@@ -211,6 +211,101 @@ fn reversed(mutant: Option<&str>) {
     );
 }
 
+/// The frames the public node sent to `edge` after its first `from`
+/// bytes: (kind, flags, stream, payload), and the bytes looked at.
+fn frames_from(w: &World, peer: usize, from: usize) -> (Vec<RawFrame>, usize) {
+    let out = &w.peers[peer].from_engine[from..];
+    let mut res = Vec::new();
+    let mut pos = 0;
+    while out.len() - pos >= 9 {
+        let h = &out[pos..pos + 9];
+        let len = (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
+        if out.len() - pos < 9 + len {
+            break;
+        }
+        let sid = u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff;
+        res.push((h[3], h[4], sid, out[pos + 9..pos + 9 + len].to_vec()));
+        pos += 9 + len;
+    }
+    (res, from + pos)
+}
+
+/// A frame as sent: (kind, flags, stream, payload).
+type RawFrame = (u8, u8, u32, Vec<u8>);
+
+const PING: u8 = 6;
+const GOAWAY: u8 = 7;
+
+/// `server dev rhttp@ idle-ping 3s` (HAProxy 3.x): a reversed connection
+/// carrying no stream gets a PING every 3 s; answered, it stays available
+/// and serves requests; unanswered at the next tick (its edge vanished
+/// without a FIN, a partition), it is closed without GOAWAY, and a
+/// request then gets a 503 at once instead of waiting on a dead
+/// connection.
+#[test]
+fn idle_ping_probes_reversed_connections() {
+    let text = cfg(false).replace("server dev rhttp@", "server dev rhttp@ idle-ping 3s");
+    let mut w = world(&text, None);
+    let mut e = Edge::connect(&mut w);
+    w.advance(1);
+    let (_, mut seen) = frames_from(&w, e.peer, 0);
+    for round in 0..3 {
+        w.advance(2990);
+        let (f, _) = frames_from(&w, e.peer, seen);
+        assert!(
+            !f.iter().any(|f| f.0 == PING),
+            "round {round}: a PING before 3 s idle: {f:?}"
+        );
+        w.advance(20);
+        let (f, next) = frames_from(&w, e.peer, seen);
+        seen = next;
+        let ping = f
+            .iter()
+            .find(|f| f.0 == PING)
+            .unwrap_or_else(|| panic!("round {round}: no PING after 3 s idle: {f:?}"));
+        assert_eq!((ping.1, ping.2), (0, 0), "a PING, not an ACK, on stream 0");
+        let mut ack = Vec::new();
+        Frame::Ping {
+            ack: true,
+            data: ping.3.clone().try_into().expect("8 bytes"),
+        }
+        .encode(&mut ack);
+        w.send(e.peer, &ack);
+    }
+    assert!(w.peers[e.peer].closed_by_engine.is_none());
+    // Still the server's: a request goes down it.
+    let c = get(&mut w, "/after-pings", None);
+    assert_eq!(e.requests(&w).last(), Some(&(1, "/after-pings".into())));
+    e.answer(&mut w, 1, "alive");
+    assert!(
+        response(&w, c).starts_with("HTTP/1.1 200 "),
+        "{}",
+        response(&w, c)
+    );
+    w.fin(c);
+    let (_, next) = frames_from(&w, e.peer, seen);
+    seen = next;
+    // The edge goes silent: one PING, unanswered, then the close.
+    w.advance(3010);
+    let (f, next) = frames_from(&w, e.peer, seen);
+    seen = next;
+    assert!(f.iter().any(|f| f.0 == PING), "{f:?}");
+    assert!(w.peers[e.peer].closed_by_engine.is_none());
+    w.advance(3010);
+    let (f, _) = frames_from(&w, e.peer, seen);
+    assert!(
+        w.peers[e.peer].closed_by_engine.is_some(),
+        "an unanswered PING closes the reversed connection"
+    );
+    assert!(!f.iter().any(|f| f.0 == GOAWAY), "no GOAWAY: {f:?}");
+    let c = get(&mut w, "/dead", None);
+    assert!(
+        response(&w, c).starts_with("HTTP/1.1 503 "),
+        "{}",
+        response(&w, c)
+    );
+}
+
 #[test]
 fn requests_reach_the_edge_of_their_name() {
     named(None);

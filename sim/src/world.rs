@@ -254,10 +254,14 @@ impl World {
         let mut configs = Vec::new();
         if let Some(d) = &spec.dp {
             // One Sluice process (node 0) runs the proxy configuration,
-            // and in `reverse-http` each edge node its own.
+            // and in `reverse-http` each other public node and each edge
+            // node its own.
             configs.push(config::parse(&d.config, &config::node_name(0))?);
             if let Some(r) = &d.rhttp {
                 configs.resize(n, sluice_core::cfgparse::Config::default());
+                for p in r.publics.iter().skip(1) {
+                    configs[p.node] = config::parse(&p.config, &config::node_name(p.node))?;
+                }
                 for e in &r.edges {
                     configs[e.node] = config::parse(&e.config, &config::node_name(e.node))?;
                 }

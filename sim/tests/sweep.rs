@@ -139,6 +139,8 @@ fn sweep_dp_ok(sc: Scenario, seeds: u64) -> DpSeen {
         s.rhttp_attempts += d.rhttp_attempts;
         s.edge_restarts += d.edge_restarts;
         s.public_reloads += d.public_reloads;
+        s.public_crashes += d.public_crashes;
+        s.no_edge_503 += d.no_edge_503;
         for (k, v) in &d.terms {
             *s.terms.entry(k.clone()).or_insert(0) += v;
         }
@@ -248,8 +250,12 @@ fn reverse_http() {
     let seen = sweep_dp_ok(Scenario::ReverseHttp, RHTTP_SEEDS);
     let d = &seen.dp;
     assert!(
-        d.edge_restarts > 0 && d.public_reloads > 0,
-        "edges restarted, the public node reloaded: {seen:?}"
+        d.edge_restarts > 0 && d.public_reloads > 0 && d.public_crashes > 0,
+        "edges restarted, public nodes reloaded and crashed: {seen:?}"
+    );
+    assert!(
+        d.no_edge_503 > 0,
+        "a public node that no edge dials answered 503s (the `no-edge` oracle judged some): {seen:?}"
     );
     assert!(
         d.rhttp_attempts > d.edge_restarts,

@@ -463,6 +463,7 @@ impl Engine {
             backup: d.backup,
             send_proxy: d.send_proxy,
             proto_h2: d.proto_h2,
+            idle_ping_ms: None,
             tls: None,
             check: check_cfg,
             agent: agent_cfg,

@@ -576,6 +576,9 @@ pub struct ServerCfg {
     pub send_proxy: Option<u8>,
     /// `proto h2`: the server speaks HTTP/2 (prior knowledge).
     pub proto_h2: bool,
+    /// `idle-ping T`: its idle HTTP/2 connections are probed with a PING
+    /// every T (HAProxy 3.x).
+    pub idle_ping_ms: Option<u32>,
     /// `ssl`: the TLS context of its connections.
     pub tls: Option<std::sync::Arc<crate::conn::tls::SrvCtx>>,
     /// `check` and its settings.

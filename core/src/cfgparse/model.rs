@@ -903,6 +903,10 @@ pub struct ServerOptions {
     pub send_proxy_v2: bool,
     /// `proto h2`: HTTP/2 with prior knowledge (h2c, or h2 over `ssl`).
     pub proto_h2: bool,
+    /// `idle-ping T` (HAProxy 3.x's `srv->idle_ping`): an idle HTTP/2
+    /// connection of the server is sent a PING every T, and closed when
+    /// the previous one is still unanswered; 0 or absent: off.
+    pub idle_ping_ms: Option<u32>,
     /// `port N`: the port health checks connect to (HAProxy's
     /// `check.port`); by default the server's.
     pub check_port: Option<u16>,
@@ -1133,6 +1137,7 @@ impl Default for ServerOptions {
             send_proxy: false,
             send_proxy_v2: false,
             proto_h2: false,
+            idle_ping_ms: None,
             check_port: None,
             check_addr: None,
             agent_check: false,
@@ -1190,6 +1195,10 @@ pub struct Bind {
     pub maxconn: Option<u32>,
     /// `nbconn N` (reverse HTTP binds only, experimental): connections kept.
     pub nbconn: Option<u32>,
+    /// `idle-ping T` (HAProxy 3.x's `bind_conf->idle_ping`): an idle
+    /// HTTP/2 connection is sent a PING every T, and closed when the
+    /// previous one is still unanswered; 0 or absent: off.
+    pub idle_ping_ms: Option<u32>,
     /// `proto h2`: HTTP/2 with prior knowledge (h2c).
     pub proto_h2: bool,
     /// `id N`: the listener's number in its frontend (HAProxy's `luid`,

@@ -86,6 +86,7 @@ pub(super) fn parse_bind(
         name: None,
         maxconn: None,
         nbconn: None,
+        idle_ping_ms: None,
         proto_h2: false,
         id: None,
         mode: None,
@@ -157,6 +158,16 @@ fn bind_option(
                 return Err(ln.diag(format!("{who} : 'interface' : missing interface name.")));
             }
             b.interface = Some(val.to_string());
+            Ok(2)
+        }
+        "idle-ping" => {
+            if val.is_empty() {
+                return Err(ln.diag(format!("{who} : 'idle-ping' expects an argument.")));
+            }
+            let v = ln
+                .time_at(i + 1, "idle-ping")
+                .map_err(|e| prefixed(e, who))?;
+            b.idle_ping_ms = (v > 0).then_some(v);
             Ok(2)
         }
         "nbconn" => {
@@ -352,6 +363,14 @@ fn server_option(
         "no-send-proxy" => flag(&mut o.send_proxy, false),
         "send-proxy-v2" => flag(&mut o.send_proxy_v2, true),
         "no-send-proxy-v2" => flag(&mut o.send_proxy_v2, false),
+        "idle-ping" => {
+            if ln.arg(i + 1).is_empty() {
+                return Err(ln.diag(format!("{who} : 'idle-ping' expects an argument.")));
+            }
+            let v = ln.time_at(i + 1, opt).map_err(|e| prefixed(e, who))?;
+            o.idle_ping_ms = (v > 0).then_some(v);
+            Ok(2)
+        }
         "proto" => match ln.arg(i + 1) {
             "h2" => {
                 o.proto_h2 = true;

@@ -972,6 +972,7 @@ impl Engine {
                     li.name = b.name.clone();
                     li.accept_proxy = b.accept_proxy;
                     li.proto_h2 = b.proto_h2;
+                    li.idle_ping_ms = b.idle_ping_ms;
                     li.maxconn = b.maxconn;
                     li.luid = luid;
                     li.tls = tls.clone();
@@ -1137,6 +1138,7 @@ impl Engine {
                     None
                 },
                 proto_h2: o.proto_h2,
+                idle_ping_ms: o.idle_ping_ms,
                 check: check_cfg,
                 agent: agent_cfg,
                 tls: self.build_server_tls(cfg, p, s, addr)?,

@@ -973,6 +973,15 @@ impl Engine {
             {
                 self.h2_timeout(now, c)
             }
+            TimerKey::ConnHs(c)
+                if self.conns.get(c).is_some_and(|x| {
+                    matches!(x.mux, crate::mux::Mux::H2b(_))
+                        && !matches!(&x.xprt, crate::conn::Xprt::Tls(t) if t.is_handshaking())
+                }) =>
+            {
+                // `server ... idle-ping`.
+                self.h2b_timeout(now, c)
+            }
             TimerKey::ConnHs(c) => {
                 let tls = self.conns.get(c).is_some_and(|x| {
                     x.xprt.is_tls() && !x.flags.contains(crate::conn::CoFlags::ACCEPT_PROXY)

@@ -55,6 +55,9 @@ pub(crate) struct Listener {
     pub maxconn: Option<u32>,
     /// `bind ... proto h2`: clients speak HTTP/2 with prior knowledge.
     pub proto_h2: bool,
+    /// `bind ... idle-ping T`: idle HTTP/2 connections are probed with a
+    /// PING every T (HAProxy 3.x).
+    pub idle_ping_ms: Option<u32>,
     /// Its number in its frontend (HAProxy's `luid`): `bind ... id N`, else
     /// the lowest free one in line order; 0 for listeners of no frontend.
     pub luid: u32,
@@ -80,6 +83,7 @@ impl Engine {
             accept_proxy: false,
             maxconn: None,
             proto_h2: false,
+            idle_ping_ms: None,
             luid: 0,
             tls: None,
             nbconn: 0,

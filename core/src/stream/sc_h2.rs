@@ -171,10 +171,14 @@ impl Engine {
         let idle = h.active_streams() == 0;
         let blocked = !h.tx_pending().is_empty();
         let first = h.nb_streams_total == 0;
-        let fe = conn
-            .session
-            .and_then(|s| self.sessions.get(s))
-            .map(|se| se.fe);
+        let se = conn.session.and_then(|s| self.sessions.get(s));
+        let fe = se.map(|se| se.fe);
+        // `bind ... idle-ping`: not while stopping (HAProxy: not on a
+        // disabled or stopped proxy).
+        let ping_ms = se
+            .and_then(|se| self.listeners.get(se.listener.0 as usize))
+            .and_then(|l| l.idle_ping_ms)
+            .filter(|_| idle && self.stopping.is_none());
         let to = fe.and_then(|fe| {
             let t = &self.proxies[fe].timeouts;
             if idle && !first {
@@ -185,8 +189,37 @@ impl Engine {
                 None
             }
         });
+        let keep_alive = fe.is_some_and(|fe| {
+            idle && !first && self.proxies[fe].timeouts.http_keep_alive_ms.is_some()
+        });
         let exp = to.map(|t| now.add_ms(u64::from(t).max(1)));
+        let Some(h) = self.conns[c].mux.h2_mut() else {
+            return;
+        };
+        let exp = match ping_ms {
+            Some(p) => {
+                // `timeout http-keep-alive` runs from the start of the
+                // idle period, PINGs and their ACKs do not refresh it
+                // (HAProxy's `idle_start`); `timeout client` does.
+                let exp = if keep_alive {
+                    exp.map(|e| *h.idle_ka_exp.get_or_insert(e))
+                } else {
+                    h.idle_ka_exp = None;
+                    exp
+                };
+                Some(h.idle_ping_timer(now, exp, p))
+            }
+            None => {
+                h.idle_ping_due = false;
+                h.idle_ka_exp = None;
+                exp
+            }
+        };
         self.timers.arm(TimerKey::ConnHs(c), exp);
+        let conn = &self.conns[c];
+        let Some(h) = conn.mux.h2() else {
+            return;
+        };
         if conn.xprt.is_tls() {
             // TLS moves the frames: it computes the interest.
             if !self.tls_woken.contains(&c) {
@@ -408,11 +441,19 @@ impl Engine {
     }
 
     /// The connection's timer: idle too long (GOAWAY, close), or a client
-    /// that does not read what is sent.
+    /// that does not read what is sent; with `idle-ping`, a PING to send,
+    /// or one unanswered (close, no GOAWAY: `h2_timeout_task`).
     pub(crate) fn h2_timeout(&mut self, now: Time, c: Id<Conn>) {
         let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2_mut()) else {
             return;
         };
+        if h.idle_ping_due && h.active_streams() == 0 {
+            h.send_idle_ping();
+            return self.h2_process(now, c);
+        }
+        if h.idle_ping_sent && h.active_streams() == 0 {
+            return self.h2_close(now, c);
+        }
         if h.state == H2cState::Error || !h.tx_pending().is_empty() {
             return self.h2_close(now, c);
         }

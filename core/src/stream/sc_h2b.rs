@@ -20,7 +20,7 @@
 
 use crate::arena::Id;
 use crate::conn::{CoFlags, Conn, ConnSide};
-use crate::engine::Engine;
+use crate::engine::{Engine, TimerKey};
 use crate::mux::h2::H2b;
 use crate::mux::Mux;
 use crate::sock::CloseHow;
@@ -250,8 +250,10 @@ impl Engine {
         }
     }
 
-    /// Announces the interest (or wakes TLS, which computes it).
+    /// Re-arms the `idle-ping` timer, then announces the interest (or
+    /// wakes TLS, which computes it).
     pub(crate) fn h2b_after(&mut self, c: Id<Conn>) {
+        self.h2b_idle_ping_arm(c);
         let Some(conn) = self.conns.get(c) else {
             return;
         };
@@ -265,6 +267,59 @@ impl Engine {
         let sock = conn.sock;
         self.conns[c].want = (r, w);
         self.set_interest(sock, r, w);
+    }
+
+    /// `server ... idle-ping` (HAProxy 3.x, `h2c_update_timeout` on a
+    /// backend connection): an established connection carrying no stream
+    /// has only this timer, `idle-ping` from now; its expiry sends a PING,
+    /// or closes the connection when the previous one is unanswered
+    /// ([`Engine::h2b_timeout`]). Not while stopping.
+    fn h2b_idle_ping_arm(&mut self, c: Id<Conn>) {
+        let now = self.now;
+        let Some(conn) = self.conns.get(c) else {
+            return;
+        };
+        let ConnSide::Back { srv } = conn.side else {
+            return;
+        };
+        let Some(ping_ms) = self.server(srv).and_then(|s| s.cfg.idle_ping_ms) else {
+            return;
+        };
+        let established = !conn.flags.contains(CoFlags::WAIT_L4_CONN)
+            && !matches!(&conn.xprt, crate::conn::Xprt::Tls(t) if t.is_handshaking());
+        let stopping = self.stopping.is_some();
+        let Some(h) = self.conns[c].mux.h2b_mut() else {
+            return;
+        };
+        if !established {
+            return;
+        }
+        let exp = if h.nb_streams() == 0 && !stopping {
+            Some(h.idle_ping_timer(now, None, ping_ms))
+        } else {
+            h.idle_ping_due = false;
+            None
+        };
+        self.timers.arm(TimerKey::ConnHs(c), exp);
+    }
+
+    /// The `idle-ping` timer of backend HTTP/2 connection `c` expired:
+    /// a PING goes out, or, the previous one unanswered, the connection
+    /// is closed (no GOAWAY: `h2_timeout_task`).
+    pub(crate) fn h2b_timeout(&mut self, now: Time, c: Id<Conn>) {
+        let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2b_mut()) else {
+            return;
+        };
+        if h.nb_streams() != 0 {
+            return;
+        }
+        if h.idle_ping_due {
+            h.send_idle_ping();
+            return self.h2b_process(now, c);
+        }
+        if h.idle_ping_sent {
+            self.idle_conn_close(now, c);
+        }
     }
 
     /// Moves the streams' bytes both ways, repeated while they move:

@@ -45,7 +45,7 @@ impl World {
     /// The periodic data-path checks and the phases of the end of a run.
     pub(crate) fn dp_check(&mut self) {
         let now = self.now;
-        let pid = self.dpw().proxy;
+        let proxies = self.dpw().proxies.clone();
         let live: Vec<usize> = self.live().collect();
         for p in live {
             let e = &self.procs[p].engine;
@@ -57,7 +57,7 @@ impl World {
                 );
                 return self.fail("bounded", d);
             }
-            if p == pid {
+            if proxies.contains(&p) {
                 let streams = e.datapath_counts().2;
                 self.stats.dp.peak_live_streams = self.stats.dp.peak_live_streams.max(streams);
             }
@@ -96,13 +96,15 @@ impl World {
                 self.check_stats();
                 if self.dp_spec().http {
                     self.http_final_checks();
+                    self.rhttp_final_checks();
                 } else {
                     self.tcp_final_checks();
                 }
                 if self.failure.is_some() {
                     return;
                 }
-                // The proxy, and in `reverse-http` the edges, all at once.
+                // The proxy, and in `reverse-http` the public nodes and
+                // the edges, all at once.
                 self.dpw().phase = Phase::Stopping(now);
                 for p in live {
                     self.due(p);
@@ -176,13 +178,13 @@ impl World {
     /// Whether the proxy let go of everything.
     fn drained(&self) -> Result<(), String> {
         let dp = self.dp.as_deref().expect("dp");
-        let e = &self.procs[dp.proxy].engine;
+        let e = &self.procs[dp.proxies[0]].engine;
         let counts = e.datapath_counts();
         if self.dp_spec().rhttp.is_some() {
             self.rhttp_drained()?;
         } else if counts != (0, 0, 0, 0) {
             // Whose sockets the proxy still holds.
-            let held: Vec<String> = self.procs[dp.proxy]
+            let held: Vec<String> = self.procs[dp.proxies[0]]
                 .socks
                 .values()
                 .take(6)
@@ -251,7 +253,7 @@ impl World {
         // requests, and the public node's lines about edge connections
         // (from an edge's address) about no client.
         let edge_line = self.dp_spec().rhttp.as_ref().is_some_and(|r| {
-            self.procs[pid].node != 0
+            r.edges.iter().any(|e| e.node == self.procs[pid].node)
                 || addr.is_some_and(|a| {
                     r.edges
                         .iter()
@@ -313,10 +315,21 @@ impl World {
         }
     }
 
-    /// `show stat` after the drain.
+    /// `show stat` after the drain, of every proxy process.
     fn check_stats(&mut self) {
+        let n = self.dpw().proxies.len();
+        for k in 0..n {
+            if self.failure.is_some() {
+                return;
+            }
+            self.check_stats_of(k);
+        }
+    }
+
+    /// `show stat` of proxy `k` (its index in [`super::Dp::proxies`]).
+    fn check_stats_of(&mut self, k: usize) {
         let now = self.now;
-        let pid = self.dpw().proxy;
+        let pid = self.dpw().proxies[k];
         let out = self.procs[pid].engine.cli_request(now, "show stat");
         let mut lines = out.lines();
         let header = lines.next().unwrap_or("");
@@ -329,7 +342,7 @@ impl World {
             })
             .collect();
         let dp = self.dp.as_deref().expect("dp");
-        let accepted = dp.accepted;
+        let accepted = dp.accepted[k];
         let bin: u64 = dp
             .clients
             .iter()
@@ -393,7 +406,7 @@ impl World {
             bad.push(format!("no rows: {out:?}"));
         }
         if let Some(b) = bad.first() {
-            let d = format!("{b} ({} problems)", bad.len());
+            let d = format!("p{pid}: {b} ({} problems)", bad.len());
             self.fail("stats", d);
         }
     }

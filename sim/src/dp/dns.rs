@@ -560,7 +560,7 @@ impl World {
         let Some(d) = self.dns_spec() else {
             return;
         };
-        if self.dp.as_deref().is_none_or(|dp| dp.proxy != pid) {
+        if self.dp.as_deref().is_none_or(|dp| dp.proxies[0] != pid) {
             return;
         }
         let now = self.now;

@@ -615,6 +615,7 @@ pub fn generate(
                 .chance(1, 8)
                 .then(|| (1024 + rng.below(8192) as usize, 5 + rng.below(55))),
             proxy_hdr: None,
+            proxy: 0,
             plan: Plan::Http(http_plan(rng)),
         })
         .collect();
@@ -1617,6 +1618,7 @@ impl World {
             if started
                 && !closing
                 && !keep_alive_abort
+                && !c.crashed
                 && !by_idx.contains_key(&(u as u32))
                 && bad.is_empty()
             {

@@ -47,6 +47,12 @@ pub fn fe_addr() -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 8000)
 }
 
+/// The frontend of the proxy on `node` (`reverse-http`'s public nodes:
+/// node 0's is [`fe_addr`]).
+pub fn fe_addr_of(node: usize) -> SocketAddr {
+    SocketAddr::new(config::node_addr(node).ip(), 8000)
+}
+
 /// The address of the server on `node`.
 pub fn server_addr(node: usize) -> SocketAddr {
     SocketAddr::new(config::node_addr(node).ip(), 9000)
@@ -145,15 +151,18 @@ pub enum DpFault {
     /// `reverse-http`: every connection between an edge and the public
     /// node is reset (a middlebox), whatever state it is in.
     EdgeFlap { edge: usize },
-    /// `reverse-http`: the public node resets every edge connection and
-    /// refuses new ones on its `attach-srv` port for `ms`.
-    PublicDown { ms: u64 },
+    /// `reverse-http`: public node `public` (its index) resets every
+    /// edge connection and refuses new ones on its `attach-srv` port for
+    /// `ms`.
+    PublicDown { public: usize, ms: u64 },
     /// `reverse-http`: a new edge process replaces the current one:
     /// a reload (the old one soft-stops) or, with `kill`, a crash (the
     /// old one's sockets are reset at once).
     EdgeRestart { edge: usize, kill: bool },
-    /// `reverse-http`: the public node is reloaded.
-    PublicReload,
+    /// `reverse-http`: public node `public` is reloaded, or with `kill`
+    /// crashes and a new process starts (its clients' connections and its
+    /// reversed connections are reset, nothing of theirs is logged).
+    PublicRestart { public: usize, kill: bool },
 }
 
 /// What one client does.
@@ -173,6 +182,9 @@ pub struct ClientSpec {
     /// `accept-proxy`: the PROXY header version the client sends, and the
     /// source address it announces.
     pub proxy_hdr: Option<(u8, SocketAddr)>,
+    /// The node whose frontend it connects to: 0, or in `reverse-http`
+    /// one of the public nodes.
+    pub proxy: usize,
     pub plan: Plan,
 }
 
@@ -218,15 +230,16 @@ pub fn generate(scenario: Scenario, http: bool, rng: &mut Rng) -> Spec {
         2 + rng.below(3) as usize
     };
     let n_hosts = 1 + rng.below(3) as usize;
-    // `reverse-http`: the edges, on nodes after the client hosts.
-    let n_edges = if scenario == Scenario::ReverseHttp {
-        1 + rng.below(3) as usize
+    // `reverse-http`: the edges, on nodes after the client hosts, then
+    // the public nodes after node 0.
+    let (n_edges, n_publics) = if scenario == Scenario::ReverseHttp {
+        (1 + rng.below(3) as usize, 1 + rng.below(3) as usize)
     } else {
-        0
+        (0, 1)
     };
     // `dns-proxy`: the DNS node, last.
     let n_dns = usize::from(scenario == Scenario::DnsProxy);
-    let nodes = 1 + n_servers + n_hosts + n_edges + n_dns;
+    let nodes = n_publics + n_servers + n_hosts + n_edges + n_dns;
     let mut latency = vec![vec![0; nodes + 1]; nodes + 1];
     #[allow(clippy::needless_range_loop)] // a symmetric matrix
     for a in 0..=nodes {
@@ -260,7 +273,10 @@ pub fn generate(scenario: Scenario, http: bool, rng: &mut Rng) -> Spec {
     }
     if scenario == Scenario::ReverseHttp {
         let edges: Vec<usize> = (0..n_edges).map(|k| 1 + n_servers + n_hosts + k).collect();
-        rhttp::spec(rng, &mut dp, start, dur, &edges);
+        let publics: Vec<usize> = core::iter::once(0)
+            .chain((1..n_publics).map(|k| n_servers + n_hosts + n_edges + k))
+            .collect();
+        rhttp::spec(rng, &mut dp, start, dur, &edges, &publics);
     }
     if scenario == Scenario::DnsProxy {
         dns::spec(rng, &mut dp, start, dur, nodes - 1, &latency);
@@ -528,6 +544,9 @@ pub struct Client {
     pub refused: bool,
     /// The client reset or closed its connection before the end.
     pub aborted: bool,
+    /// The proxy process that held its connection crashed: what was in
+    /// flight is neither answered nor logged.
+    pub crashed: bool,
     pub next_send: Time,
     pub next_read: Time,
     pub tick_at: Option<Time>,
@@ -634,7 +653,7 @@ pub struct DpStats {
     /// `tls-proxy`: handshakes the clients completed.
     pub tls_handshakes: u64,
     /// `reverse-http`: connections the edges dialed, edge processes
-    /// restarted (crashes and reloads), public reloads.
+    /// restarted (crashes and reloads), public reloads and crashes.
     pub rhttp_attempts: u64,
     pub edge_restarts: u64,
     pub public_reloads: u64,
@@ -647,20 +666,27 @@ pub struct DpStats {
     pub dns_changes: u64,
     /// `dns-proxy`: servers put in `MAINT (resolution)`.
     pub dns_maint: u64,
+    pub public_crashes: u64,
+    /// `reverse-http`: requests for the servers answered 503 by a public
+    /// node that no edge dials (the `no-edge` oracle).
+    pub no_edge_503: u64,
 }
 
 /// The data-path world state.
 #[derive(Debug)]
 pub struct Dp {
-    pub proxy: usize,
+    /// The current proxy process of each proxy node (node 0; in
+    /// `reverse-http` every public node, [`rhttp::RhttpSpec::publics`]'s
+    /// order).
+    pub proxies: Vec<usize>,
     pub clients: Vec<Client>,
     pub sconns: Vec<SrvConn>,
     pub servers: Vec<SrvState>,
     /// Source address (real or announced) to clients, oldest first.
     pub by_src: BTreeMap<SocketAddr, VecDeque<u32>>,
     pub phase: Phase,
-    /// Connections the proxy accepted on its frontend.
-    pub accepted: u64,
+    /// Connections each current proxy process accepted on its frontend.
+    pub accepted: Vec<u64>,
     /// Network connection to the client or server connection holding its
     /// far end (kept after the actor closed, for the proxy's accounting).
     pub client_of: BTreeMap<u64, u32>,
@@ -690,13 +716,13 @@ impl World {
             });
         }
         let mut dp = Dp {
-            proxy: 0,
+            proxies: vec![0],
             clients: Vec::new(),
             sconns: Vec::new(),
             servers: Vec::new(),
             by_src: BTreeMap::new(),
             phase: Phase::Traffic,
-            accepted: 0,
+            accepted: vec![0],
             client_of: BTreeMap::new(),
             sconn_of: BTreeMap::new(),
             http_seen: std::collections::BTreeSet::new(),
@@ -736,6 +762,7 @@ impl World {
                 got_rst: false,
                 refused: false,
                 aborted: false,
+                crashed: false,
                 next_send: c.at,
                 next_read: c.at,
                 tick_at: None,
@@ -750,7 +777,7 @@ impl World {
         let pid = self.spawn(0, false);
         self.nodes[0].current = pid;
         if let Some(dp) = self.dp.as_mut() {
-            dp.proxy = pid;
+            dp.proxies[0] = pid;
         }
         self.rhttp_start();
         for (i, c) in d.clients.iter().enumerate() {
@@ -835,7 +862,7 @@ impl World {
 
     fn client_start(&mut self, i: u32) {
         let spec = self.dp_spec().clients[i as usize].clone();
-        let addr = fe_addr();
+        let addr = fe_addr_of(spec.proxy);
         let cid = self.net_connect(Owner::Client(i), spec.host, addr);
         let src = self.conns.get(&cid).map(|c| c.src);
         let shown = spec.proxy_hdr.map(|(_, a)| a).or(src);
@@ -881,8 +908,8 @@ impl World {
         if !dp.client_of.contains_key(&cid) {
             return;
         }
-        if pid == dp.proxy {
-            dp.accepted += 1;
+        if let Some(k) = dp.proxies.iter().position(|&p| p == pid) {
+            dp.accepted[k] += 1;
         }
         self.stats.dp.accepted += 1;
         let dp = self.dpw();
@@ -1284,7 +1311,7 @@ impl World {
             | DpFault::EdgeFlap { .. }
             | DpFault::PublicDown { .. }
             | DpFault::EdgeRestart { .. }
-            | DpFault::PublicReload => self.rhttp_fault(i, &f, start),
+            | DpFault::PublicRestart { .. } => self.rhttp_fault(i, &f, start),
             DpFault::Slow {
                 srv,
                 chunk,

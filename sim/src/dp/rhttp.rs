@@ -1,25 +1,27 @@
 //! `reverse-http`: the `http-proxy` world with the servers behind edges
-//! that dial the proxy (reverse HTTP, docs/reverse-http.md).
+//! that dial the proxies (reverse HTTP, docs/reverse-http.md).
 //!
 //! ```text
-//!  clients ──> node 0, the public node: frontend 127.0.0.1:8000, backend app
-//!                 (server dev rhttp@), frontend priv 127.0.0.1:8443 proto h2
+//!  clients ──> 1-3 public nodes (node 0, and nodes after the edges), each:
+//!                 frontend ADDR:8000, backend app (server dev rhttp@),
+//!                 frontend priv ADDR:8443 proto h2
 //!                 (tcp-request session attach-srv app/dev)
-//!                      ^ H2 connections dialed by the edges, reversed
-//!  edges (nodes after the client hosts), each a Sluice process:
+//!                      ^ H2 connections dialed by its edges, reversed
+//!  edges (nodes after the client hosts), each a Sluice process dialing
+//!  one public node (drawn: a public node may have none):
 //!      bind rhttp@pre/pub nbconn N ──> backend app ──> the servers
 //! ```
 //!
 //! Faults on top of the servers' (which now hit the edges' links): cuts
-//! between an edge and the public node, resets of every connection
-//! between them (mid-handshake too), the public node down (its
+//! between an edge and its public node, resets of every connection
+//! between them (mid-handshake too), a public node down (its edge
 //! connections reset, its `attach-srv` port refusing for a while), edge
 //! restarts (a reload, or a crash right before a new process starts,
 //! sometimes followed by a reset while the new one shakes hands), public
-//! reloads.
+//! restarts (a reload, or a crash).
 //!
-//! Oracles besides the `http-proxy` ones (which judge the public node as
-//! they judged the proxy):
+//! Oracles besides the `http-proxy` ones (which judge every public node
+//! as they judged the proxy):
 //! * `reconnects` (every check): in any 3 s window an edge process opens
 //!   at most 3 + one per second (its retry delay and `timeout connect`
 //!   are 1 s or more) + one per connection accepted or ended in the
@@ -28,21 +30,24 @@
 //!   edge's listener holds `nbconn` accepted connections (sessions, no
 //!   stream), and the public node holds exactly those, reversed: as many
 //!   connections of `app/dev`, each in its available list once, and
-//!   nothing else (no session, stream or buffer); old processes are gone.
+//!   nothing else (no session, stream or buffer); old processes are gone;
+//!   each public node is judged with its own edges;
+//! * `no-edge`: a public node no edge dials answers every request for the
+//!   servers itself, with a 503 logged `SC` (and never hangs it: `hang`).
 
-use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use core::net::SocketAddr;
 use std::collections::VecDeque;
 
 use sluice_core::rng::Rng;
 use sluice_core::time::Time;
 
-use super::{DpFault, DpSpec};
+use super::{ClientProto, DpFault, DpSpec};
 use crate::dp::DpEv;
 use crate::world::{Ev, PState, World};
 
-/// The public node's `attach-srv` frontend.
-pub fn priv_addr() -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 8443)
+/// The `attach-srv` frontend of the public node on `node`.
+pub fn priv_addr(node: usize) -> SocketAddr {
+    SocketAddr::new(crate::config::node_addr(node).ip(), 8443)
 }
 
 /// The reconnect window, in ms.
@@ -52,6 +57,8 @@ const WINDOW_MS: u64 = 3000;
 #[derive(Clone, Debug)]
 pub struct EdgeSpec {
     pub node: usize,
+    /// The public node it dials (an index in [`RhttpSpec::publics`]).
+    pub public: usize,
     /// The sum of its listeners' `nbconn`.
     pub nbconn: u32,
     /// With two reverse listeners, a global `maxconn` one below their
@@ -64,24 +71,37 @@ pub struct EdgeSpec {
     pub config: String,
 }
 
-/// The edges of a `reverse-http` run.
+/// One public node.
+#[derive(Clone, Debug)]
+pub struct PublicSpec {
+    pub node: usize,
+    /// The haproxy.cfg text its processes run (node 0's is
+    /// [`DpSpec::config`]).
+    pub config: String,
+}
+
+/// The public nodes and edges of a `reverse-http` run.
 #[derive(Clone, Debug)]
 pub struct RhttpSpec {
+    /// Node 0 first.
+    pub publics: Vec<PublicSpec>,
     pub edges: Vec<EdgeSpec>,
     /// `timeout connect` of the edges' `pre` backend: a connection not
     /// ready by then is dropped and dialed again.
     pub connect_ms: u64,
 }
 
-/// An edge process in the steady state: pid, attempts, ended connections.
-pub type Snap = (usize, u64, u64);
+/// An edge process in the steady state: pid, attempts, ended connections,
+/// connections it was short of its `nbconn` (it opens them one at a time,
+/// so the last ones of a refill may come after the steady state began).
+pub type Snap = (usize, u64, u64, u64);
 
 /// Reverse-HTTP state of the world.
 #[derive(Debug, Default)]
 pub struct RhttpState {
-    /// Connections to the public node's `attach-srv` port are refused
+    /// Connections to each public node's `attach-srv` port are refused
     /// until then.
-    pub refuse_until: Time,
+    pub refuse_until: Vec<Time>,
     /// Per edge process: samples `(time, attempts, accepted, ended)`, the
     /// oldest one at least [`WINDOW_MS`] old first.
     pub samples: std::collections::BTreeMap<usize, VecDeque<(Time, u64, u64, u64)>>,
@@ -99,12 +119,15 @@ impl EdgeSpec {
     }
 }
 
-/// The public node's configuration: the drawn one with its servers
-/// replaced by `server dev rhttp@` and a frontend for the edges.
-fn public_config(drawn: &str) -> String {
+/// The configuration of the public node on `node`: the drawn one with its
+/// servers replaced by `server dev rhttp@`, its frontend on the node's
+/// address, and a frontend for the edges.
+fn public_config(drawn: &str, node: usize) -> String {
     let mut out = String::new();
     let mut server = false;
+    let bind = format!("    bind {}", super::fe_addr());
     for l in drawn.lines() {
+        let l = &l.replace(&bind, &format!("    bind {}", super::fe_addr_of(node)));
         if l.starts_with("    server ") {
             if !server {
                 out.push_str("    server dev rhttp@\n");
@@ -120,7 +143,7 @@ fn public_config(drawn: &str) -> String {
     }
     out.push_str(&format!(
         "frontend priv\n    bind {} proto h2\n    tcp-request session attach-srv app/dev\n",
-        priv_addr()
+        priv_addr(node)
     ));
     out
 }
@@ -131,6 +154,7 @@ fn public_config(drawn: &str) -> String {
 /// the public node).
 fn edge_config(
     drawn: &str,
+    public: usize,
     nbconn: u32,
     binds: u32,
     maxconn: Option<u32>,
@@ -170,44 +194,71 @@ fn edge_config(
     let bind = format!("    bind rhttp@pre/pub nbconn {nbconn}\n").repeat(binds as usize);
     format!(
         "{head}frontend edge\n{bind}    default_backend app\nbackend pre\n    timeout connect {connect_ms}ms\n    server pub {} proto h2\nbackend app\n{be}",
-        priv_addr()
+        priv_addr(public)
     )
 }
 
 /// Turns the drawn `http-proxy` spec into a `reverse-http` one with edges
-/// on `edges` (nodes), and draws the faults.
-pub fn spec(rng: &mut Rng, dp: &mut DpSpec, start: Time, dur: u64, edges: &[usize]) {
+/// on `edges` and public nodes on `publics` (nodes; node 0 first), and
+/// draws the faults.
+pub fn spec(
+    rng: &mut Rng,
+    dp: &mut DpSpec,
+    start: Time,
+    dur: u64,
+    edges: &[usize],
+    publics: &[usize],
+) {
     let connect_ms = 1000 + rng.below(2001);
     // Few streams per connection on every edge (half the runs): requests
     // spread over every reversed connection, the newest too.
     let streams = rng.chance(1, 2).then(|| 1 + rng.below(4) as u32);
+    let n_pub = publics.len() as u64;
     let specs: Vec<EdgeSpec> = edges
         .iter()
         .map(|&node| {
             let per = 1 + rng.below(3) as u32;
             let binds = if rng.chance(1, 3) { 2 } else { 1 };
             let maxconn = (binds == 2).then_some(2 * per - 1);
+            let public = rng.below(n_pub) as usize;
             EdgeSpec {
                 node,
+                public,
                 nbconn: binds * per,
                 maxconn,
-                config: edge_config(&dp.config, per, binds, maxconn, streams, connect_ms),
+                config: edge_config(
+                    &dp.config,
+                    publics[public],
+                    per,
+                    binds,
+                    maxconn,
+                    streams,
+                    connect_ms,
+                ),
             }
         })
         .collect();
-    dp.config = public_config(&dp.config);
+    let pubs: Vec<PublicSpec> = publics
+        .iter()
+        .map(|&node| PublicSpec {
+            node,
+            config: public_config(&dp.config, node),
+        })
+        .collect();
+    dp.config = pubs[0].config.clone();
     for s in &mut dp.servers {
         s.send_proxy = None;
     }
     let end = start.add_ms(dur);
     let mut worst = 0;
     let mut faults = Vec::new();
-    // Most runs take the public node down once: every edge dials against
-    // a refusing port.
+    // Most runs take a public node down once: its edges dial against a
+    // refusing port.
     if !rng.chance(1, 8) {
         let at = start.add_ms(rng.below(dur * 3 / 4));
         let ms = (1000 + rng.below(4000)).min((end - at).max(200));
-        faults.push((at, DpFault::PublicDown { ms }));
+        let public = rng.below(n_pub) as usize;
+        faults.push((at, DpFault::PublicDown { public, ms }));
     }
     for _ in 0..2 + rng.below(7) {
         let at = start.add_ms(rng.below(dur * 3 / 4));
@@ -221,6 +272,7 @@ pub fn spec(rng: &mut Rng, dp: &mut DpSpec, start: Time, dur: u64, edges: &[usiz
             }
             1 => DpFault::EdgeFlap { edge },
             2 => DpFault::PublicDown {
+                public: specs[edge].public,
                 ms: (500 + rng.below(4000)).min(left),
             },
             3 | 4 => {
@@ -233,29 +285,51 @@ pub fn spec(rng: &mut Rng, dp: &mut DpSpec, start: Time, dur: u64, edges: &[usiz
                     kill: rng.chance(1, 2),
                 }
             }
-            _ => DpFault::PublicReload,
+            _ => DpFault::PublicRestart {
+                public: rng.below(n_pub) as usize,
+                // A crash in four.
+                kill: rng.chance(1, 4),
+            },
         };
         faults.push((at, f));
     }
     dp.faults.extend(faults);
     dp.faults.sort_by_key(|(t, _)| *t);
     dp.hang_ms += worst;
+    // The clients spread over the public nodes.
+    for c in &mut dp.clients {
+        c.proxy = publics[rng.below(n_pub) as usize];
+    }
     dp.rhttp = Some(RhttpSpec {
+        publics: pubs,
         edges: specs,
         connect_ms,
     });
 }
 
 impl World {
+    /// The `reverse-http` spec (`None` in the other scenarios, the
+    /// peers' ones too).
     fn rhttp_spec(&self) -> Option<&RhttpSpec> {
-        self.dp_spec().rhttp.as_ref()
+        self.spec.dp.as_deref()?.rhttp.as_ref()
     }
 
-    /// Starts the edges (after the public node).
+    /// Starts the other public nodes (after node 0's), then the edges.
     pub(crate) fn rhttp_start(&mut self) {
         let Some(r) = self.rhttp_spec().cloned() else {
             return;
         };
+        self.dpw().rh.refuse_until = vec![Time::ZERO; r.publics.len()];
+        for (k, p) in r.publics.iter().enumerate().skip(1) {
+            for l in p.config.lines() {
+                self.trace.line(format_args!("cfg p{k} {l}"));
+            }
+            let pid = self.spawn(p.node, false);
+            self.nodes[p.node].current = pid;
+            let dp = self.dpw();
+            dp.proxies.push(pid);
+            dp.accepted.push(0);
+        }
         for (k, e) in r.edges.iter().enumerate() {
             for l in e.config.lines() {
                 self.trace.line(format_args!("cfg e{k} {l}"));
@@ -267,9 +341,29 @@ impl World {
 
     /// Whether a connection to `dst` is refused on purpose now.
     pub(crate) fn dp_refuses(&self, dst: SocketAddr) -> bool {
-        self.dp
-            .as_deref()
-            .is_some_and(|d| d.rh.refuse_until > self.now && dst == priv_addr())
+        let (Some(d), Some(r)) = (self.dp.as_deref(), self.rhttp_spec()) else {
+            return false;
+        };
+        r.publics
+            .iter()
+            .zip(&d.rh.refuse_until)
+            .any(|(p, &until)| until > self.now && dst == priv_addr(p.node))
+    }
+
+    /// The index of the public node whose `attach-srv` port is `dst`.
+    fn public_of_priv(&self, dst: SocketAddr) -> Option<usize> {
+        self.rhttp_spec()?
+            .publics
+            .iter()
+            .position(|p| priv_addr(p.node) == dst)
+    }
+
+    /// The index of the public node on `node`.
+    fn public_on(&self, node: usize) -> Option<usize> {
+        self.rhttp_spec()?
+            .publics
+            .iter()
+            .position(|p| p.node == node)
     }
 
     /// The public node's end of connection `cid` to its `attach-srv` port
@@ -279,14 +373,19 @@ impl World {
     /// connection is then dropped without an answer nor a log line
     /// (HAProxy's `abort_keep_alive`, as with a server closing a keep-alive
     /// connection). Which client's requests it carried is H2 (HPACK) on
-    /// the wire: every client's request in flight is excused.
+    /// the wire: every request in flight of that public node's clients is
+    /// excused.
     pub(crate) fn dp_reversed_gone(&mut self, cid: u64) {
         if self.dp.is_none() || self.dp_spec().rhttp.is_none() {
             return;
         }
-        let Some(c) = self.conns.get(&cid).filter(|c| c.dst == priv_addr()) else {
+        let Some(c) = self.conns.get(&cid) else {
             return;
         };
+        let Some(k) = self.public_of_priv(c.dst) else {
+            return;
+        };
+        let node = self.rhttp_spec().expect("reverse-http").publics[k].node;
         // The `steady` oracle, continued: once the faults are over, only
         // the edge ends a reversed connection (its idle timeout); the
         // public node keeps them (no idle purge, no timeout: HAProxy's
@@ -302,8 +401,13 @@ impl World {
         }
         // A client that is done (vanished) may still have a request in
         // flight there.
-        for c in &mut self.dpw().clients {
-            if let super::ClientProto::Http(h) = &mut c.proto {
+        let spec = self.spec.dp.as_deref().expect("dp");
+        let dp = self.dp.as_deref_mut().expect("dp");
+        for (c, cs) in dp.clients.iter_mut().zip(&spec.clients) {
+            if cs.proxy != node {
+                continue;
+            }
+            if let ClientProto::Http(h) = &mut c.proto {
                 let (answered, n) = (h.responses.len() as u32, h.starts.len() as u32);
                 h.srv_gone.extend(answered..=n);
             }
@@ -326,16 +430,21 @@ impl World {
         let now = self.now;
         match *f {
             DpFault::EdgeCut { edge, ms } => {
-                self.cut(0, r.edges[edge].node, start);
+                let e = &r.edges[edge];
+                self.cut(r.publics[e.public].node, e.node, start);
                 if start {
                     self.schedule(now.add_ms(ms), Ev::Dp(DpEv::FaultEnd(i)));
                 }
             }
-            DpFault::EdgeFlap { edge } => self.flap(0, r.edges[edge].node),
-            DpFault::PublicDown { ms } if start => {
-                self.dpw().rh.refuse_until = now.add_ms(ms);
-                for e in &r.edges {
-                    self.flap(0, e.node);
+            DpFault::EdgeFlap { edge } => {
+                let e = &r.edges[edge];
+                self.flap(r.publics[e.public].node, e.node);
+            }
+            DpFault::PublicDown { public, ms } if start => {
+                self.dpw().rh.refuse_until[public] = now.add_ms(ms);
+                let node = r.publics[public].node;
+                for e in r.edges.iter().filter(|e| e.public == public) {
+                    self.flap(node, e.node);
                 }
                 self.schedule(now.add_ms(ms), Ev::Dp(DpEv::FaultEnd(i)));
             }
@@ -355,17 +464,36 @@ impl World {
                     self.reload(node);
                 }
             }
-            DpFault::PublicReload => {
-                self.stats.dp.public_reloads += 1;
-                let old = self.nodes[0].current;
-                self.reload(0);
-                let new = self.nodes[0].current;
-                if new != old {
-                    let dp = self.dpw();
-                    dp.proxy = new;
-                    // `show stat` is the new process's.
-                    dp.accepted = 0;
+            DpFault::PublicRestart { public, kill } => {
+                let node = r.publics[public].node;
+                let old = self.nodes[node].current;
+                if self.procs[old].state != PState::Running {
+                    return;
                 }
+                if kill {
+                    self.stats.dp.public_crashes += 1;
+                    // Its clients' connections are reset: what was in
+                    // flight is lost unlogged.
+                    let held: Vec<u64> = self.procs[old].socks.values().map(|s| s.0).collect();
+                    let dp = self.dp.as_deref_mut().expect("dp");
+                    for cid in held {
+                        if let Some(&c) = dp.client_of.get(&cid) {
+                            dp.clients[c as usize].crashed = true;
+                        }
+                    }
+                    self.kill(old);
+                    self.stats.reloads += 1;
+                    let pid = self.spawn(node, false);
+                    self.nodes[node].current = pid;
+                } else {
+                    self.stats.dp.public_reloads += 1;
+                    self.reload(node);
+                }
+                let new = self.nodes[node].current;
+                let dp = self.dpw();
+                dp.proxies[public] = new;
+                // `show stat` is the new process's.
+                dp.accepted[public] = 0;
             }
             _ => {}
         }
@@ -377,20 +505,23 @@ impl World {
             return;
         };
         let now = self.now;
-        // The public node's available list holds its reversed connections,
+        // A public node's available list holds its reversed connections,
         // each once.
-        for p in self
+        let publics: Vec<usize> = self
             .live()
-            .filter(|&p| self.procs[p].node == 0)
-            .collect::<Vec<_>>()
-        {
+            .filter(|&p| self.public_on(self.procs[p].node).is_some())
+            .collect();
+        for p in publics {
             let conns = self.procs[p].engine.rhttp_server_conns("app", "dev");
             if let Some((rev, avail)) = conns.filter(|(r, a)| a > r) {
                 let d = format!("p{p}: {avail} entries in app/dev's available list for {rev} reversed connections");
                 return self.fail("bounded", d);
             }
         }
-        let pids: Vec<usize> = self.live().filter(|&p| self.procs[p].node != 0).collect();
+        let pids: Vec<usize> = self
+            .live()
+            .filter(|&p| self.public_on(self.procs[p].node).is_none())
+            .collect();
         // `early`: no edge read a request on a connection before its
         // listener accepted it (its H2 mux holds new streams until then).
         for &pid in &pids {
@@ -440,10 +571,12 @@ impl World {
         self.rhttp_steady();
     }
 
-    /// The current processes (public node first, then each edge's).
+    /// The current processes (the public nodes' first, then each edge's).
     fn current_procs(&self) -> Vec<usize> {
         let r = self.rhttp_spec().expect("reverse-http");
-        core::iter::once(0)
+        r.publics
+            .iter()
+            .map(|p| p.node)
             .chain(r.edges.iter().map(|e| e.node))
             .map(|n| self.nodes[n].current)
             .collect()
@@ -453,7 +586,9 @@ impl World {
     /// healed by then) and 2 s after the last old process exited, an edge
     /// that can hold its `nbconn` dials only to replace a connection that
     /// ended (its idle timeout, as HAProxy's: `timeout http-keep-alive`,
-    /// `http-request` or `client`): no attempt fails any more.
+    /// `http-request` or `client`), or one it was short of when the
+    /// steady state began (a refill, one at a time): no attempt fails any
+    /// more.
     fn rhttp_steady(&mut self) {
         let now = self.now;
         let r = self.rhttp_spec().expect("reverse-http").clone();
@@ -482,7 +617,10 @@ impl World {
                     .and_then(|d| d.rh.samples.get(&pid))
                     .and_then(|q| q.back())
                     .map_or(0, |s| s.3);
-                (pid, self.procs[pid].engine.rhttp_attempts(), ended)
+                let e = &self.procs[pid].engine;
+                let (held, nbconn) = e.rhttp_accepted();
+                let short = u64::from(nbconn.saturating_sub(held));
+                (pid, e.rhttp_attempts(), ended, short)
             })
             .collect();
         let rh = &mut self.dpw().rh;
@@ -494,18 +632,18 @@ impl World {
         let grew = before
             .iter()
             .zip(&snap)
-            .find(|((p0, a0, e0), (p1, a1, e1))| p0 == p1 && a1 - a0 > e1 - e0)
-            .map(|((p, a0, e0), (_, a1, e1))| (*p, a1 - a0, e1 - e0));
-        if let Some((p, dialed, ended)) = grew {
+            .find(|((p0, a0, e0, s0), (p1, a1, e1, _))| p0 == p1 && a1 - a0 > e1 - e0 + s0)
+            .map(|((p, a0, e0, s0), (_, a1, e1, _))| (*p, a1 - a0, e1 - e0, *s0));
+        if let Some((p, dialed, ended, short)) = grew {
             let d = format!(
-                "edge p{p} dialed {dialed} connections since the steady state began at +{} ms, {ended} ended",
+                "edge p{p} dialed {dialed} connections since the steady state began at +{} ms, {ended} ended, {short} were missing then",
                 t0 - self.spec.start
             );
             self.fail("steady", d);
         }
     }
 
-    /// Whether the edges and the public node hold what they should once
+    /// Whether the edges and the public nodes hold what they should once
     /// the faults are over and every client is done.
     pub(crate) fn rhttp_drained(&self) -> Result<(), String> {
         let r = self.rhttp_spec().expect("reverse-http");
@@ -514,10 +652,12 @@ impl World {
             Some((t0, _)) if self.now - t0 >= 6000 => {}
             _ => return Err("not 6 s in the steady state yet".into()),
         }
-        let mut want = 0;
-        // An edge that cannot accept its `nbconn` has one more connection
-        // that the public node may have reversed already.
-        let mut extra = 0;
+        // Per public node: the connections its edges hold accepted, and
+        // how many more it may have reversed (an edge that cannot accept
+        // its `nbconn` has one more connection that the public node may
+        // have reversed already).
+        let mut want = vec![0; r.publics.len()];
+        let mut extra = vec![0; r.publics.len()];
         for (k, es) in r.edges.iter().enumerate() {
             let pid = self.nodes[es.node].current;
             let e = &self.procs[pid].engine;
@@ -529,7 +669,7 @@ impl World {
                 ));
             }
             if es.held() < es.nbconn {
-                extra += 1;
+                extra[es.public] += 1;
             }
             let counts = e.datapath_counts();
             if counts.1 != held as usize || counts.2 != 0 {
@@ -537,30 +677,101 @@ impl World {
                     "edge e{k} (p{pid}): datapath_counts (conns, sessions, streams, buffers) = {counts:?} with {held} accepted connections"
                 ));
             }
-            want += held as usize;
+            want[es.public] += held as usize;
         }
-        let e = &self.procs[dp.proxy].engine;
-        let Some((rev, avail)) = e.rhttp_server_conns("app", "dev") else {
-            return Err("the public node has no server app/dev".into());
-        };
-        if rev < want || rev > want + extra || avail != rev {
-            return Err(format!(
-                "the public node (p{}) holds {rev} reversed connections, {avail} in the available list; the edges hold {want} (+{extra} pending)",
-                dp.proxy
-            ));
-        }
-        let counts = e.datapath_counts();
-        if counts != (rev, 0, 0, 0) {
-            return Err(format!(
-                "the public node (p{}): datapath_counts (conns, sessions, streams, buffers) = {counts:?} with {rev} reversed connections",
-                dp.proxy
-            ));
+        for (k, p) in r.publics.iter().enumerate() {
+            let pid = dp.proxies[k];
+            let e = &self.procs[pid].engine;
+            let Some((rev, avail)) = e.rhttp_server_conns("app", "dev") else {
+                return Err(format!("public node {k} (p{pid}) has no server app/dev"));
+            };
+            let (want, extra) = (want[k], extra[k]);
+            if rev < want || rev > want + extra || avail != rev {
+                return Err(format!(
+                    "public node {k} (p{pid}, node {}) holds {rev} reversed connections, {avail} in the available list; its edges hold {want} (+{extra} pending)",
+                    p.node
+                ));
+            }
+            let counts = e.datapath_counts();
+            if counts != (rev, 0, 0, 0) {
+                return Err(format!(
+                    "public node {k} (p{pid}): datapath_counts (conns, sessions, streams, buffers) = {counts:?} with {rev} reversed connections"
+                ));
+            }
         }
         let current = self.current_procs();
         if let Some(p) = self.live().find(|p| !current.contains(p)) {
             return Err(format!("old process p{p} still runs"));
         }
         Ok(())
+    }
+
+    /// The `no-edge` oracle, at the drain: a public node that no edge
+    /// dials has no connection for `app/dev`, so it answers every request
+    /// for the servers itself with a 503, logged `SC` (the connection
+    /// failed), and no server sees any of its requests. (That it never
+    /// leaves one hanging is the `hang` oracle's, and that every request
+    /// it read is answered or logged the `log` oracle's.)
+    pub(crate) fn rhttp_final_checks(&mut self) {
+        let Some(r) = self.rhttp_spec() else {
+            return;
+        };
+        let orphans: Vec<usize> = r
+            .publics
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| !r.edges.iter().any(|e| e.public == *k))
+            .map(|(_, p)| p.node)
+            .collect();
+        let spec = self.dp_spec();
+        let dp = self.dp.as_deref().expect("dp");
+        let mut fail = None;
+        let mut answered = 0;
+        for (c, cs) in dp.clients.iter().zip(&spec.clients) {
+            if !orphans.contains(&cs.proxy) {
+                continue;
+            }
+            let ClientProto::Http(h) = &c.proto else {
+                continue;
+            };
+            if let Some((_, j)) = dp.http_seen.range((c.id, 0)..=(c.id, u32::MAX)).next() {
+                fail = Some(format!(
+                    "client{} request {j} reached a server through public node {} that no edge dials",
+                    c.id, cs.proxy
+                ));
+                break;
+            }
+            for (j, resp) in h.responses.iter().enumerate() {
+                let kind = h.plan.reqs.get(j).map(|q| q.kind);
+                if kind != Some(super::http::Kind::Server) {
+                    continue;
+                }
+                // A 408: `timeout http-request` cut the head short.
+                if resp.status == 408 {
+                    continue;
+                }
+                let log = c
+                    .logs
+                    .iter()
+                    .find(|l| super::http::log_target(l) == Some((c.id, j as u32)));
+                let sc = log.is_some_and(|l| l.term.starts_with("SC"));
+                if resp.from_server || resp.status != 503 || !sc {
+                    fail = Some(format!(
+                        "client{} request {j} through public node {} that no edge dials: response {} (from a server: {}), logged {log:?}",
+                        c.id, cs.proxy, resp.status, resp.from_server
+                    ));
+                    break;
+                }
+                answered += 1;
+            }
+            if fail.is_some() {
+                break;
+            }
+        }
+        self.stats.dp.no_edge_503 += answered;
+        if let Some(d) = fail {
+            self.fail("no-edge", d);
+        }
     }
 }
 

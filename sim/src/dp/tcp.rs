@@ -240,6 +240,7 @@ pub fn generate(
                         SocketAddr::new(IpAddr::V4(ip), 1024 + rng.below(60_000) as u16),
                     )
                 }),
+                proxy: 0,
                 plan: Plan::Tcp(tcp_plan(rng, &t)),
             }
         })

@@ -174,7 +174,7 @@ impl World {
         else {
             return;
         };
-        let pid = self.dpw().proxy;
+        let pid = self.dpw().proxies[0];
         let now = self.now;
         for (line, want) in [
             (

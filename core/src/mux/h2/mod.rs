@@ -57,6 +57,7 @@ use crate::http::h2::frame::{
 };
 use crate::http::h2::hpack::{Decoder, Encoder, Field, HeaderList, HpackError};
 use crate::http::h2::window::Window;
+use crate::time::Time;
 
 /// Receive buffer: a whole frame of our SETTINGS_MAX_FRAME_SIZE fits twice.
 const RX_CAP: usize = 2 * (DEFAULT_MAX_FRAME_SIZE as usize + FRAME_HEADER_LEN);
@@ -203,6 +204,16 @@ pub struct H2Conn<S: Side> {
     /// follows it) while set: an active reverse connection not accepted by
     /// its listener yet (HAProxy's `H2_CF_DEM_TOOMANY` during preconnect).
     pub hold_new_streams: bool,
+    /// `idle-ping`: the next expiry of the connection's timer sends a
+    /// PING instead of ending it (HAProxy's `H2_CF_IDL_PING`).
+    pub idle_ping_due: bool,
+    /// `idle-ping`: a PING is out and its ACK not back yet
+    /// (`H2_CF_IDL_PING_SENT`): the next expiry closes the connection,
+    /// without GOAWAY.
+    pub idle_ping_sent: bool,
+    /// `idle-ping` on an idle frontend connection: when its `timeout
+    /// http-keep-alive` expires, fixed at the start of the idle period.
+    pub idle_ka_exp: Option<Time>,
     /// What only this side knows.
     pub side: S,
 }
@@ -241,6 +252,9 @@ impl<S: Side> H2Conn<S> {
             last_sid: None,
             ctrl_answers: 0,
             hold_new_streams: false,
+            idle_ping_due: false,
+            idle_ping_sent: false,
+            idle_ka_exp: None,
             side,
         }
     }
@@ -286,7 +300,46 @@ impl<S: Side> H2Conn<S> {
             last_sid: None,
             ctrl_answers: self.ctrl_answers,
             hold_new_streams: false,
+            idle_ping_due: false,
+            idle_ping_sent: false,
+            idle_ka_exp: None,
             side,
+        }
+    }
+
+    /// `idle-ping`: queues a PING on an idle connection
+    /// (`h2c_send_ping(h2c, 0)`, HAProxy's payload) and remembers it is
+    /// out.
+    pub fn send_idle_ping(&mut self) {
+        Frame::Ping {
+            ack: false,
+            data: [0, 1, 2, 3, 4, 5, 6, 7],
+        }
+        .encode(&mut self.tx);
+        self.idle_ping_due = false;
+        self.idle_ping_sent = true;
+    }
+
+    /// `idle-ping` (`h2c_update_timeout`): the connection's timer for an
+    /// idle connection, the first of `idle` (its other timeout) and
+    /// `now` plus `ping_ms`; when the PING's comes first, its expiry sends
+    /// a PING (unless one is out already, then it closes).
+    pub fn idle_ping_timer(&mut self, now: Time, idle: Option<Time>, ping_ms: u32) -> Time {
+        self.idle_ping_due = false;
+        let ping = now.add_ms(u64::from(ping_ms));
+        match idle {
+            Some(t) if t <= ping => {
+                // Another timer first: its expiry ends the connection as
+                // usual (GOAWAY).
+                self.idle_ping_sent = false;
+                t
+            }
+            _ => {
+                if !self.idle_ping_sent {
+                    self.idle_ping_due = true;
+                }
+                ping
+            }
         }
     }
 
@@ -513,7 +566,15 @@ impl<S: Side> H2Conn<S> {
                 Frame::Ping { ack: true, data }.encode(&mut self.tx);
                 Ok(())
             }
-            Frame::Ping { ack: true, .. } => Ok(()),
+            Frame::Ping { ack: true, .. } => {
+                // The answer to our idle PING (`h2c_handle_ping`): the
+                // connection lives on (its timer is re-armed after the
+                // demux).
+                if self.idle_ping_sent && !self.idle_ping_due {
+                    self.idle_ping_sent = false;
+                }
+                Ok(())
+            }
             Frame::GoAway {
                 last_stream_id,
                 code,
