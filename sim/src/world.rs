@@ -638,6 +638,12 @@ impl World {
                     }
                 }
                 Action::Exit => self.on_exit(pid),
+                // No descriptor crosses the simulated network: a `_getsocks`
+                // client of the simulation gets the close only.
+                Action::SendListeners { .. } => {
+                    self.trace
+                        .line(format_args!("{} p{pid} send-listeners", self.now.as_ms()));
+                }
                 // The simulated network has no DNS node yet: the query is
                 // lost (the engine retries, then holds its addresses).
                 Action::DnsSend { addr, .. } => {
