@@ -368,3 +368,57 @@ pub fn take_over(path: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// More sockets than one message holds: two messages (253 + 47), the
+    /// sender waiting for the acknowledgement of the first; each arrives
+    /// with its address and its record.
+    #[test]
+    fn sockets_go_in_messages_of_253_with_their_records() {
+        let dir = std::env::temp_dir().join(format!("sluice-xfer-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("s.sock");
+        let _ = std::fs::remove_file(&path);
+        let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let socks: Vec<std::net::TcpListener> = (0..300)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let addrs: Vec<_> = socks.iter().map(|s| s.local_addr().unwrap()).collect();
+        let server = std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut line = [0u8; 10];
+            std::io::Read::read_exact(&mut c, &mut line).unwrap();
+            assert_eq!(&line, b"_getsocks\n");
+            let fds: Vec<OwnedFd> = socks.into_iter().map(OwnedFd::from).collect();
+            send_listeners(c.as_raw_fd(), &fds).unwrap();
+        });
+        let got = get_old_sockets(path.to_str().unwrap()).unwrap();
+        server.join().unwrap();
+        assert_eq!(got.len(), 300);
+        for (x, a) in got.iter().zip(&addrs) {
+            let s = socket2::SockRef::from(&x.fd);
+            assert_eq!(s.local_addr().unwrap().as_socket(), Some(*a));
+            assert_eq!((x.namespace.as_str(), x.interface.as_str()), ("", ""));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A stats socket that closes without a word (no `expose-fd
+    /// listeners`): HAProxy's message.
+    #[test]
+    fn a_silent_close_is_no_count() {
+        let dir = std::env::temp_dir().join(format!("sluice-xfer0-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("s.sock");
+        let _ = std::fs::remove_file(&path);
+        let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || drop(l.accept().unwrap()));
+        let e = get_old_sockets(path.to_str().unwrap()).unwrap_err();
+        server.join().unwrap();
+        assert_eq!(e, "Failed to get the number of sockets to be transferred !");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
