@@ -13,7 +13,8 @@
 //!   process's descriptors. A re-bind (`SO_REUSEPORT`) would give a new
 //!   inode and fail the test. HAProxy's figures are printed beside.
 //! * Interop: HAProxy 2.6 takes Sluice's sockets with `-x`, then Sluice
-//!   takes them back from HAProxy: the format is HAProxy's.
+//!   takes them back from HAProxy: the format is HAProxy's. The UNIX
+//!   stats socket and an abstract listener go over too.
 //! * `-x` on a stats socket without `expose-fd listeners` stops the start
 //!   with HAProxy's messages.
 
@@ -67,6 +68,22 @@ fn listening_inodes(port: u16) -> Vec<u64> {
             let f: Vec<&str> = l.split_whitespace().collect();
             (f.get(1) == Some(&local.as_str()) && f.get(3) == Some(&"0A"))
                 .then(|| f.get(9)?.parse().ok())
+                .flatten()
+        })
+        .collect()
+}
+
+/// The inodes of the UNIX sockets listening on a path (or an abstract
+/// name, `@NAME`) that starts with `prefix` (`/proc/net/unix`: flags
+/// `__SO_ACCEPTCON`).
+fn unix_listening_inodes(prefix: &str) -> Vec<u64> {
+    let unix = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    unix.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(3) == Some(&"00010000") && f.get(7).is_some_and(|p| p.starts_with(prefix)))
+                .then(|| f.get(6)?.parse().ok())
                 .flatten()
         })
         .collect()
@@ -254,11 +271,14 @@ fn reloads_with_x_keep_the_socket_and_lose_nothing() {
             if not_exited > 0 {
                 failures.push(format!("{not_exited} old processes still running"));
             }
+            // The frontend's socket and the stats socket.
             let took = (1..=RELOADS)
                 .filter(|n| {
                     std::fs::read_to_string(dir.join(&format!("sluice-{n}.log")))
                         .unwrap_or_default()
-                        .contains("took over 1 listening socket(s) from the previous process")
+                        .contains(
+                            "took over 2 listening socket(s) from the previous process (0 unused",
+                        )
                 })
                 .count();
             if took != RELOADS {
@@ -283,13 +303,23 @@ fn haproxy_and_sluice_take_each_others_sockets() {
     let fe = free_ports(1)[0];
     let sock = dir.join("stats.sock");
     let path = dir.join("x.cfg");
-    std::fs::write(&path, cfg(&sock, fe, true)).unwrap();
+    // An abstract listener too, and the stats socket itself: every
+    // listening socket goes over, UNIX ones included.
+    let abns = format!("xfd{fe}");
+    std::fs::write(
+        &path,
+        format!("{}    bind abns@{abns}\n", cfg(&sock, fe, true)),
+    )
+    .unwrap();
     let mut procs = vec![start("Sluice", &dir, 0, &path, None)];
     let ino = wait_listening(fe).expect("Sluice listens");
     assert!(poll(Duration::from_secs(5), Duration::from_millis(20), || {
         sock.exists().then_some(())
     })
     .is_some());
+    let stats_ino = unix_listening_inodes(&sock.to_string_lossy());
+    let abns_ino = unix_listening_inodes(&format!("@{abns}@"));
+    assert_eq!((stats_ino.len(), abns_ino.len()), (1, 1));
     for (n, who) in ["HAProxy 2.6", "Sluice"].into_iter().enumerate() {
         let old = procs.last().unwrap().pid();
         let p = start(who, &dir, n + 1, &path, Some((&sock, old)));
@@ -316,6 +346,13 @@ fn haproxy_and_sluice_take_each_others_sockets() {
             "{who} serves"
         );
         assert_eq!(listening_inodes(fe), [ino], "one socket, the first");
+        for (what, i) in [("stats socket", stats_ino[0]), ("abns", abns_ino[0])] {
+            assert!(holds(pid, i), "{who} holds the first {what}");
+        }
+        assert!(
+            cli(&sock, "show info").is_ok_and(|o| o.contains("Nbthread")),
+            "{who}: the stats socket answers"
+        );
     }
 }
 

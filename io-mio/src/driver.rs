@@ -319,7 +319,11 @@ pub fn release_inherited() -> (usize, usize) {
     let left = INHERITED
         .lock()
         .map(|mut v| v.drain(..).count())
-        .unwrap_or(0);
+        .unwrap_or(0)
+        + INHERITED_UNIX
+            .lock()
+            .map(|mut v| v.drain(..).count())
+            .unwrap_or(0);
     (ADOPTED.load(std::sync::atomic::Ordering::Relaxed), left)
 }
 
@@ -342,6 +346,64 @@ fn take_inherited(addr: SocketAddr, interface: Option<&str>) -> Option<TcpListen
     ADOPTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let l: std::net::TcpListener = sock.into();
     Some(TcpListener::from_std(l))
+}
+
+/// UNIX and abstract listening sockets taken over with `-x`
+/// (io-mio/src/xfer.rs), by [`unix_key`]: a listener on that path or
+/// abstract name adopts one instead of binding.
+static INHERITED_UNIX: std::sync::Mutex<Vec<(Vec<u8>, std::os::fd::OwnedFd)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// What a UNIX listening socket is matched by: the path it was bound for
+/// (HAProxy's `sock_unix_addrcmp`: a socket bound under `PATH.PID.tmp`
+/// and renamed over `PATH` still says `PATH.PID.tmp`), or a NUL and the
+/// abstract name without its NUL padding.
+pub fn unix_key(addr: &std::os::unix::net::SocketAddr) -> Option<Vec<u8>> {
+    if let Some(p) = addr.as_pathname() {
+        use std::os::unix::ffi::OsStrExt;
+        let b = p.as_os_str().as_bytes();
+        let stripped = b
+            .strip_suffix(b".tmp")
+            .or_else(|| b.strip_suffix(b".bak"))
+            .and_then(|r| {
+                let dot = r.iter().rposition(|&c| c == b'.')?;
+                let pid = &r[dot + 1..];
+                (!pid.is_empty() && pid.iter().all(u8::is_ascii_digit)).then_some(&r[..dot])
+            });
+        return Some(stripped.unwrap_or(b).to_vec());
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::linux::net::SocketAddrExt;
+        if let Some(n) = addr.as_abstract_name() {
+            let end = n.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
+            let mut k = vec![0u8];
+            k.extend_from_slice(&n[..end]);
+            return Some(k);
+        }
+    }
+    None
+}
+
+/// Offers a UNIX listening socket taken over with `-x` (see
+/// [`INHERITED_UNIX`]).
+pub fn inherit_unix_listener(key: Vec<u8>, fd: std::os::fd::OwnedFd) {
+    if let Ok(mut v) = INHERITED_UNIX.lock() {
+        v.push((key, fd));
+    }
+}
+
+/// An inherited UNIX listening socket for `key`, if one is left.
+fn take_inherited_unix(key: &[u8]) -> Option<UnixListener> {
+    let fd = {
+        let mut v = INHERITED_UNIX.lock().ok()?;
+        let i = v.iter().position(|(k, _)| k == key)?;
+        v.swap_remove(i).1
+    };
+    let l = std::os::unix::net::UnixListener::from(fd);
+    l.set_nonblocking(true).ok()?;
+    ADOPTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Some(UnixListener::from_std(l))
 }
 
 /// Adopts a listening socket inherited on descriptor `fd` (`fd@N`), as
@@ -998,23 +1060,27 @@ impl Driver {
                 mode,
                 uid,
                 gid,
-            } => bind_unix(path, *mode, *uid, *gid).and_then(|mut l| {
-                self.poll
-                    .registry()
-                    .register(&mut l, token, Interest::READABLE)?;
-                Ok(Listening::Unix(l, OwnedPath::new(path)))
-            }),
-            ListenAddr::Abns(name) => bind_abns(name).and_then(|mut l| {
-                self.poll
-                    .registry()
-                    .register(&mut l, token, Interest::READABLE)?;
-                // Nothing to remove at exit: no file.
-                let path = OwnedPath {
-                    path: PathBuf::new(),
-                    id: None,
-                };
-                Ok(Listening::Unix(l, path))
-            }),
+            } => take_inherited_unix(path.as_bytes())
+                .map_or_else(|| bind_unix(path, *mode, *uid, *gid), Ok)
+                .and_then(|mut l| {
+                    self.poll
+                        .registry()
+                        .register(&mut l, token, Interest::READABLE)?;
+                    Ok(Listening::Unix(l, OwnedPath::new(path)))
+                }),
+            ListenAddr::Abns(name) => take_inherited_unix(&[&[0u8][..], name.as_bytes()].concat())
+                .map_or_else(|| bind_abns(name), Ok)
+                .and_then(|mut l| {
+                    self.poll
+                        .registry()
+                        .register(&mut l, token, Interest::READABLE)?;
+                    // Nothing to remove at exit: no file.
+                    let path = OwnedPath {
+                        path: PathBuf::new(),
+                        id: None,
+                    };
+                    Ok(Listening::Unix(l, path))
+                }),
             ListenAddr::Fd(fd) => adopt_fd(*fd).and_then(|mut l| {
                 match &mut l {
                     Listening::Tcp(t, _) => {

@@ -22,7 +22,8 @@
 //! sender here is the driver (`Action::SendListeners`), the receiver is
 //! `proxy-mio -x PATH` before it binds: each TCP listener adopts the
 //! socket bound on its address and interface (io-mio/src/driver.rs
-//! `INHERITED`), the others are closed.
+//! `INHERITED`), each UNIX or abstract one the socket bound for its path
+//! or name (`INHERITED_UNIX`), the others are closed.
 
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -345,9 +346,10 @@ pub fn get_old_sockets(path: &str) -> Result<Vec<XferSock>, String> {
     Ok(out)
 }
 
-/// `-x PATH`: takes the old process's sockets and offers its TCP
-/// listening ones to the listeners about to be bound (each adopts the one
-/// on its address and interface); the rest are closed once bound. As in
+/// `-x PATH`: takes the old process's sockets and offers its listening
+/// ones to the listeners about to be bound (each TCP one adopts the one
+/// on its address and interface, each UNIX one the one bound for its path
+/// or abstract name); the rest are closed once bound. As in
 /// HAProxy, a failure is fatal: the caller prints the reason (HAProxy's
 /// warning), then the alert, and exits.
 pub fn take_over(path: &str) -> Result<(), String> {
@@ -357,13 +359,21 @@ pub fn take_over(path: &str) -> Result<(), String> {
         let _ = sock.set_cloexec(true);
         let tcp = sock.is_listener().unwrap_or(false)
             && sock.r#type().ok() == Some(socket2::Type::STREAM);
-        match sock.local_addr().ok().and_then(|a| a.as_socket()) {
-            Some(addr) if tcp && x.namespace.is_empty() => {
-                crate::driver::inherit_listener(addr, OwnedFd::from(sock))
-            }
-            // UNIX sockets are bound again (renamed over their path), and
+        if !tcp || !x.namespace.is_empty() {
             // Sluice binds in no other namespace: closed.
-            _ => drop(sock),
+            continue;
+        }
+        if let Some(addr) = sock.local_addr().ok().and_then(|a| a.as_socket()) {
+            crate::driver::inherit_listener(addr, OwnedFd::from(sock));
+            continue;
+        }
+        let unix = std::os::unix::net::UnixListener::from(OwnedFd::from(sock));
+        if let Some(key) = unix
+            .local_addr()
+            .ok()
+            .and_then(|a| crate::driver::unix_key(&a))
+        {
+            crate::driver::inherit_unix_listener(key, OwnedFd::from(unix));
         }
     }
     Ok(())
