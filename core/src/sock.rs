@@ -223,6 +223,14 @@ pub enum Action {
         addr: SocketAddr,
         datagram: Vec<u8>,
     },
+    /// Send the process's listening sockets on `sock`, a stats socket
+    /// connection whose client asked `_getsocks` (HAProxy's `-x`), in
+    /// HAProxy's format: the count (a native `int`), then the descriptors
+    /// with `SCM_RIGHTS`, at most 253 a message, each described by its
+    /// namespace and interface names (a length byte, then the name) and
+    /// four zero bytes. Only on a UNIX socket connection; the engine asks
+    /// nothing else of the socket but its close.
+    SendListeners { sock: SockId },
     /// Emit a log line.
     Log(LogLine),
     /// The engine has finished a soft stop: the process may exit.

@@ -160,6 +160,8 @@ pub struct Driver {
     pub socks: BTreeMap<SockId, Sock>,
     /// Directions handed over to splicing.
     pub spliced: usize,
+    /// The sockets `Action::SendListeners` asked for, in order.
+    pub sent_listeners: Vec<SockId>,
     /// Socket ids of the current pump round (reused, no allocation).
     scratch: Vec<SockId>,
     /// DNS queries the engine sent (`Action::DnsSend`), for the test to
@@ -178,6 +180,7 @@ impl Driver {
             paused: BTreeSet::new(),
             socks: BTreeMap::new(),
             spliced: 0,
+            sent_listeners: Vec::new(),
             scratch: Vec::new(),
             dns_sent: Vec::new(),
         };
@@ -261,6 +264,12 @@ impl Driver {
                 let end = self.known(sock, "Close").end;
                 self.forget(sock);
                 ends.closed(end, how);
+            }
+            Action::SendListeners { sock } => {
+                // Descriptors cannot cross a simulated socket: the
+                // request is recorded, which is what tests check.
+                self.known(sock, "SendListeners");
+                self.sent_listeners.push(sock);
             }
             Action::Log(l) => ends.log(l),
             Action::DnsSend { ns, addr, datagram } => self.dns_sent.push((ns, addr, datagram)),

@@ -326,7 +326,8 @@ fn global_keywords_fill_the_model() {
         (inet("127.0.0.1", 9999), StatsLevel::User)
     );
     // `user` only applies to UNIX sockets: warned about, dropped.
-    assert_eq!(s[1].ignored, ["expose-fd"]);
+    assert!(s[1].ignored.is_empty());
+    assert!(s[1].expose_fd_listeners && !s[0].expose_fd_listeners);
     assert_eq!((s[1].uid.clone(), s[1].gid.clone()), (None, None));
     assert_eq!(s[2].level, StatsLevel::Operator);
     assert_eq!(s[0].place.line, 2);
@@ -380,7 +381,6 @@ fn global_keywords_fill_the_model() {
     assert_eq!(
         warnings(&p),
         [
-            "parsing [t.cfg:3] : 'stats socket' : 'expose-fd' is not supported by Sluice and is ignored.",
             "parsing [t.cfg:3] : 'stats socket' : 'user' only applies to UNIX sockets and is ignored.",
         ]
     );
@@ -2085,6 +2085,8 @@ const PARSE_ERRORS: &[Case] = &[
     case(&["global", "    frob 1"], "parsing [t.cfg:2] : unknown keyword 'frob' in 'global' section"),
     case(&["global", "    stats socket"], "parsing [t.cfg:2] : 'stats socket' in global section expects an address or a path to a UNIX socket"),
     case(&["global", "    stats socket /tmp/s level root"], "parsing [t.cfg:2] : 'stats socket' : 'level' only supports 'user', 'operator', and 'admin' (got 'root')"),
+    case(&["global", "    stats socket /tmp/s expose-fd"], "parsing [t.cfg:2] : 'stats socket' : 'expose-fd' : missing fd type"),
+    case(&["global", "    stats socket /tmp/s expose-fd all"], "parsing [t.cfg:2] : 'stats socket' : 'expose-fd' only supports 'listeners' (got 'all')"),
     case(&["global", "    stats socket /tmp/s frob"], "parsing [t.cfg:2] : 'stats socket' : unknown keyword 'frob'."),
     case(&["global", "    stats timeout 1x"], "parsing [t.cfg:2] : 'stats timeout' : unexpected character 'x' in argument '1x'."),
     case(&["global", "    tune.peers.max-updates-at-once 0"], "parsing [t.cfg:2] : 'tune.peers.max-updates-at-once' expects an integer argument greater than 0."),

@@ -289,21 +289,27 @@ fn bind_tcp(addr: SocketAddr, interface: Option<&str>) -> io::Result<TcpListener
     Ok(TcpListener::from_std(sock.into()))
 }
 
-/// Listening TCP sockets a master-worker reload took over from the
-/// previous worker (io-mio/src/mworker.rs), by their local address: a
-/// listener bound on that address adopts one instead of binding, so the
-/// socket (and the connections in its accept queue) survives the reload.
-static INHERITED: std::sync::Mutex<Vec<(SocketAddr, std::os::fd::OwnedFd)>> =
+/// Listening TCP sockets taken over from the previous process (a
+/// master-worker reload, io-mio/src/mworker.rs, or `-x`,
+/// io-mio/src/xfer.rs), by their local address and the interface they
+/// are bound to: a listener bound on that address and interface adopts
+/// one instead of binding, so the socket (and the connections in its
+/// accept queue) survives the reload.
+#[allow(clippy::type_complexity)]
+static INHERITED: std::sync::Mutex<Vec<(SocketAddr, Option<String>, std::os::fd::OwnedFd)>> =
     std::sync::Mutex::new(Vec::new());
 
 /// How many listeners adopted an inherited socket.
 static ADOPTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// Offers a listening socket taken over from the previous worker to the
-/// listeners about to be bound (see [`INHERITED`]).
+/// Offers a listening socket taken over from the previous process to the
+/// listeners about to be bound (see [`INHERITED`]); its interface is read
+/// from the socket (`SO_BINDTODEVICE`).
 pub fn inherit_listener(addr: SocketAddr, fd: std::os::fd::OwnedFd) {
+    use std::os::fd::AsRawFd;
+    let iface = crate::xfer::bound_device(fd.as_raw_fd());
     if let Ok(mut v) = INHERITED.lock() {
-        v.push((addr, fd));
+        v.push((addr, iface, fd));
     }
 }
 
@@ -313,19 +319,26 @@ pub fn release_inherited() -> (usize, usize) {
     let left = INHERITED
         .lock()
         .map(|mut v| v.drain(..).count())
-        .unwrap_or(0);
+        .unwrap_or(0)
+        + INHERITED_UNIX
+            .lock()
+            .map(|mut v| v.drain(..).count())
+            .unwrap_or(0);
     (ADOPTED.load(std::sync::atomic::Ordering::Relaxed), left)
 }
 
-/// An inherited listening socket on `addr`, if one is left.
-fn take_inherited(addr: SocketAddr) -> Option<TcpListener> {
+/// An inherited listening socket on `addr` bound to `interface`, if one
+/// is left.
+fn take_inherited(addr: SocketAddr, interface: Option<&str>) -> Option<TcpListener> {
     if addr.port() == 0 {
         return None;
     }
     let fd = {
         let mut v = INHERITED.lock().ok()?;
-        let i = v.iter().position(|(a, _)| *a == addr)?;
-        v.swap_remove(i).1
+        let i = v
+            .iter()
+            .position(|(a, i, _)| *a == addr && i.as_deref() == interface)?;
+        v.swap_remove(i).2
     };
     let sock = socket2::Socket::from(fd);
     sock.set_nonblocking(true).ok()?;
@@ -333,6 +346,64 @@ fn take_inherited(addr: SocketAddr) -> Option<TcpListener> {
     ADOPTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let l: std::net::TcpListener = sock.into();
     Some(TcpListener::from_std(l))
+}
+
+/// UNIX and abstract listening sockets taken over with `-x`
+/// (io-mio/src/xfer.rs), by [`unix_key`]: a listener on that path or
+/// abstract name adopts one instead of binding.
+static INHERITED_UNIX: std::sync::Mutex<Vec<(Vec<u8>, std::os::fd::OwnedFd)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// What a UNIX listening socket is matched by: the path it was bound for
+/// (HAProxy's `sock_unix_addrcmp`: a socket bound under `PATH.PID.tmp`
+/// and renamed over `PATH` still says `PATH.PID.tmp`), or a NUL and the
+/// abstract name without its NUL padding.
+pub fn unix_key(addr: &std::os::unix::net::SocketAddr) -> Option<Vec<u8>> {
+    if let Some(p) = addr.as_pathname() {
+        use std::os::unix::ffi::OsStrExt;
+        let b = p.as_os_str().as_bytes();
+        let stripped = b
+            .strip_suffix(b".tmp")
+            .or_else(|| b.strip_suffix(b".bak"))
+            .and_then(|r| {
+                let dot = r.iter().rposition(|&c| c == b'.')?;
+                let pid = &r[dot + 1..];
+                (!pid.is_empty() && pid.iter().all(u8::is_ascii_digit)).then_some(&r[..dot])
+            });
+        return Some(stripped.unwrap_or(b).to_vec());
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::linux::net::SocketAddrExt;
+        if let Some(n) = addr.as_abstract_name() {
+            let end = n.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
+            let mut k = vec![0u8];
+            k.extend_from_slice(&n[..end]);
+            return Some(k);
+        }
+    }
+    None
+}
+
+/// Offers a UNIX listening socket taken over with `-x` (see
+/// [`INHERITED_UNIX`]).
+pub fn inherit_unix_listener(key: Vec<u8>, fd: std::os::fd::OwnedFd) {
+    if let Ok(mut v) = INHERITED_UNIX.lock() {
+        v.push((key, fd));
+    }
+}
+
+/// An inherited UNIX listening socket for `key`, if one is left.
+fn take_inherited_unix(key: &[u8]) -> Option<UnixListener> {
+    let fd = {
+        let mut v = INHERITED_UNIX.lock().ok()?;
+        let i = v.iter().position(|(k, _)| k == key)?;
+        v.swap_remove(i).1
+    };
+    let l = std::os::unix::net::UnixListener::from(fd);
+    l.set_nonblocking(true).ok()?;
+    ADOPTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Some(UnixListener::from_std(l))
 }
 
 /// Adopts a listening socket inherited on descriptor `fd` (`fd@N`), as
@@ -837,6 +908,7 @@ impl Driver {
                         self.drop_sock(sock.index());
                     }
                 }
+                Action::SendListeners { sock } => self.send_listeners(sock),
                 Action::Log(line) => self.write_log(&line),
                 Action::DnsSend { ns, addr, datagram } => self.dns_send(ns, addr, &datagram),
                 Action::Exit => self.exit = true,
@@ -920,6 +992,35 @@ impl Driver {
         }
     }
 
+    /// `_getsocks` on a stats socket with `expose-fd listeners`: every
+    /// listening socket of the process goes to the asker
+    /// (io-mio/src/xfer.rs). Once sent, the UNIX sockets' paths are no
+    /// longer ours to remove at exit: the new process may use them.
+    fn send_listeners(&mut self, sock: SockId) {
+        let Some(DSock {
+            stream: Stream::Unix(u),
+            ..
+        }) = self.socks.get(&sock.index()).filter(|s| s.id == sock)
+        else {
+            return;
+        };
+        use std::os::fd::AsRawFd;
+        let socks = crate::xfer::listening_sockets();
+        match crate::xfer::send_listeners(u.as_raw_fd(), &socks) {
+            Ok(()) => {
+                for l in self.listeners.values_mut() {
+                    if let Listening::Unix(_, path) = l {
+                        path.id = None;
+                    }
+                }
+            }
+            Err(e) => crate::say(&format!(
+                "[WARNING]  ({}) : _getsocks: failed to transfer sockets: {e}",
+                std::process::id()
+            )),
+        }
+    }
+
     fn write_log(&mut self, line: &LogLine) {
         let proxy = line.proxy.and_then(|p| self.engine.proxy_name(p));
         self.log.write(line, proxy);
@@ -936,7 +1037,7 @@ impl Driver {
         }
         let token = Token(LISTENER_BASE + lid.0 as usize);
         let res = match &addr {
-            ListenAddr::Tcp(a) => take_inherited(*a)
+            ListenAddr::Tcp(a) => take_inherited(*a, None)
                 .map_or_else(|| bind_tcp(*a, None), Ok)
                 .and_then(|mut l| {
                     self.poll
@@ -945,7 +1046,7 @@ impl Driver {
                     let fixed = l.local_addr().ok().filter(|a| !a.ip().is_unspecified());
                     Ok(Listening::Tcp(l, fixed))
                 }),
-            ListenAddr::TcpDev { addr, interface } => take_inherited(*addr)
+            ListenAddr::TcpDev { addr, interface } => take_inherited(*addr, Some(interface))
                 .map_or_else(|| bind_tcp(*addr, Some(interface)), Ok)
                 .and_then(|mut l| {
                     self.poll
@@ -959,23 +1060,27 @@ impl Driver {
                 mode,
                 uid,
                 gid,
-            } => bind_unix(path, *mode, *uid, *gid).and_then(|mut l| {
-                self.poll
-                    .registry()
-                    .register(&mut l, token, Interest::READABLE)?;
-                Ok(Listening::Unix(l, OwnedPath::new(path)))
-            }),
-            ListenAddr::Abns(name) => bind_abns(name).and_then(|mut l| {
-                self.poll
-                    .registry()
-                    .register(&mut l, token, Interest::READABLE)?;
-                // Nothing to remove at exit: no file.
-                let path = OwnedPath {
-                    path: PathBuf::new(),
-                    id: None,
-                };
-                Ok(Listening::Unix(l, path))
-            }),
+            } => take_inherited_unix(path.as_bytes())
+                .map_or_else(|| bind_unix(path, *mode, *uid, *gid), Ok)
+                .and_then(|mut l| {
+                    self.poll
+                        .registry()
+                        .register(&mut l, token, Interest::READABLE)?;
+                    Ok(Listening::Unix(l, OwnedPath::new(path)))
+                }),
+            ListenAddr::Abns(name) => take_inherited_unix(&[&[0u8][..], name.as_bytes()].concat())
+                .map_or_else(|| bind_abns(name), Ok)
+                .and_then(|mut l| {
+                    self.poll
+                        .registry()
+                        .register(&mut l, token, Interest::READABLE)?;
+                    // Nothing to remove at exit: no file.
+                    let path = OwnedPath {
+                        path: PathBuf::new(),
+                        id: None,
+                    };
+                    Ok(Listening::Unix(l, path))
+                }),
             ListenAddr::Fd(fd) => adopt_fd(*fd).and_then(|mut l| {
                 match &mut l {
                     Listening::Tcp(t, _) => {

@@ -8,6 +8,7 @@ pub mod log;
 pub mod mworker;
 pub mod privileges;
 pub mod splice;
+pub mod xfer;
 
 use std::fmt;
 use std::io::Read;
@@ -40,8 +41,9 @@ pub struct Args {
     pub master_worker: bool,
     /// `-S BIND[,OPTION,VALUE...]`: the master CLI's listeners.
     pub master_cli: Vec<String>,
-    /// `-x PATH`: HAProxy takes the listening sockets over from an old
-    /// process's stats socket; Sluice only does it under `-W`.
+    /// `-x PATH`: the listening sockets are taken over from the old
+    /// process whose stats socket is PATH (io-mio/src/xfer.rs); under
+    /// `-W` the master passes them instead (io-mio/src/mworker.rs).
     pub takeover_socket: Option<String>,
 }
 
@@ -880,7 +882,7 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
         let (adopted, unused) = driver::release_inherited();
         if started.is_ok() && adopted + unused > 0 && !quiet {
             say(&format!(
-                "[NOTICE] proxy-mio took over {adopted} listening socket(s) from the previous worker ({unused} unused, closed)"
+                "[NOTICE] proxy-mio took over {adopted} listening socket(s) from the previous process ({unused} unused, closed)"
             ));
         }
         if started.is_ok() {

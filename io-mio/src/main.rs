@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! proxy-mio -f <cfgfile|cfgdir> [-f ...] [-c] [-L <name>] [-q] [-V] [-d] [-db]
-//!           [-dW] [-m <megs>] [-sf <pid>...] [-p <pidfile>] [-- <cfgfile|cfgdir>...]
+//!           [-dW] [-m <megs>] [-sf <pid>...] [-p <pidfile>] [-x <unix_socket>]
+//!           [-- <cfgfile|cfgdir>...]
 //! proxy-mio -cc <condition> | -v | -vv | -h
 //! ```
 //!
@@ -18,7 +19,8 @@ use sluice_mio::{build_info, check, check_condition, load_config, run, say, Args
 const USAGE: &str =
     "Usage : proxy-mio -f <cfgfile|cfgdir> [ -f <cfgfile|cfgdir> ]* [ -c ] [ -L <localpeer> ]
                  [ -q ] [ -V ] [ -d ] [ -db ] [ -dW ] [ -m <megs> ] [ -sf <pid>* ]
-                 [ -p <pidfile> ] [ -W ] [ -S <bind>[,<opts>] ] [ -cc <condition> ]
+                 [ -p <pidfile> ] [ -W ] [ -S <bind>[,<opts>] ] [ -x <unix_socket> ]
+                 [ -cc <condition> ]
                  [ -v ] [ -vv ] [ -h ]
                  [ -- <cfgfile|cfgdir>* ]
         -f : read configuration from file <cfgfile> (may be repeated); a
@@ -37,6 +39,8 @@ const USAGE: &str =
         -p : write the process id to <pidfile> (the master's under -W)
         -W : master-worker mode: a master starts the worker; SIGUSR2 reloads
         -S : the master CLI on <bind> (fd@N, a UNIX path or ADDR:PORT)
+        -x : take the listening sockets of the process whose stats socket
+             (with 'expose-fd listeners') is <unix_socket> instead of binding
         -v : print the version and exit
         -vv : print the version and the build features, and exit
         -h : print this help and exit
@@ -111,8 +115,22 @@ fn main() -> ExitCode {
         say("[ALERT] The master CLI (-S) is only available in master-worker mode (-W or 'master-worker').");
         return ExitCode::from(1);
     }
-    if args.takeover_socket.is_some() && worker.is_none() {
-        say("[WARNING] -x: taking the listening sockets over from an old process's stats socket is not implemented; the listeners are bound again (SO_REUSEPORT). Use master-worker mode (-W) for a reload that passes the sockets.");
+    if let (Some(path), None) = (&args.takeover_socket, &worker) {
+        // HAProxy's `-x`: the old process's listening sockets, taken
+        // before binding (io-mio/src/xfer.rs); `/dev/null` takes nothing,
+        // and a failure stops the start, as in HAProxy.
+        if path != "/dev/null" {
+            if let Err(e) = sluice_mio::xfer::take_over(path) {
+                let pid = std::process::id();
+                if !args.quiet {
+                    say(&format!("[WARNING]  ({pid}) : {e}"));
+                }
+                say(&format!(
+                    "[ALERT]    ({pid}) : Failed to get the sockets from the old process!"
+                ));
+                return ExitCode::from(1);
+            }
+        }
     }
     let cfg = match &worker {
         Some(w) => w.apply(cfg),

@@ -254,6 +254,7 @@ impl WorkerEnv {
                 mode: Some(0o600),
                 uid: None,
                 gid: None,
+                expose_fd_listeners: false,
                 ignored: Vec::new(),
             });
         }

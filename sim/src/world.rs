@@ -652,6 +652,12 @@ impl World {
                     }
                 }
                 Action::Exit => self.on_exit(pid),
+                // No descriptor crosses the simulated network: a `_getsocks`
+                // client of the simulation gets the close only.
+                Action::SendListeners { .. } => {
+                    self.trace
+                        .line(format_args!("{} p{pid} send-listeners", self.now.as_ms()));
+                }
                 // To the DNS node of `dns-proxy`; elsewhere lost (the
                 // engine retries, then holds its addresses).
                 Action::DnsSend { ns, addr, datagram } => self.dns_send(pid, ns, addr, datagram),

@@ -72,6 +72,9 @@ pub struct CliSession {
     pub tx: VecDeque<u8>,
     /// The client shut its write side.
     pub read0: bool,
+    /// The stats socket has `expose-fd listeners`: `_getsocks` is
+    /// answered.
+    pub expose_fd: bool,
 }
 
 impl CliSession {
@@ -82,6 +85,7 @@ impl CliSession {
             rx: Buffer::with_capacity(MAX_LINE),
             tx: VecDeque::new(),
             read0: false,
+            expose_fd: false,
         }
     }
 

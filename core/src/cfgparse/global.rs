@@ -453,6 +453,7 @@ fn stats_socket(g: &mut Global, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagno
         mode: None,
         uid: None,
         gid: None,
+        expose_fd_listeners: false,
         ignored: Vec::new(),
     };
     let mut i = 3;
@@ -502,6 +503,17 @@ fn socket_option(
             let m = units::parse_octal(val)
                 .map_err(|e| ln.diag2(value_msg("stats socket mode", val, "an octal mode", e)))?;
             s.mode = Some(m);
+            Ok(2)
+        }
+        // HAProxy's `bind_parse_expose_fd` (cli.c).
+        "expose-fd" if val.is_empty() => {
+            Err(ln.diag2("'stats socket' : 'expose-fd' : missing fd type"))
+        }
+        "expose-fd" if val != "listeners" => Err(ln.diag2(format!(
+            "'stats socket' : 'expose-fd' only supports 'listeners' (got '{val}')"
+        ))),
+        "expose-fd" => {
+            s.expose_fd_listeners = true;
             Ok(2)
         }
         "user" | "group" if val.is_empty() => {

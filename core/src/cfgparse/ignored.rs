@@ -197,7 +197,7 @@ pub const REFUSED_OPTIONS: &[(&str, &str)] = &[
 
 /// Bind options accepted with a warning, with the number of values each
 /// takes: socket tuning, process and thread placement, numbering, and the
-/// stats socket's own options (acted on there: `level`, `mode`, `user`,
+/// stats socket's own options (acted on there: `level`, `expose-fd`, `mode`, `user`,
 /// `group`, `uid`, `gid`). `v6only` is what Sluice does for every IPv6
 /// address already.
 pub const BIND_OPTIONS: &[(&str, usize)] = &[

@@ -261,8 +261,12 @@ pub struct StatsSocket {
     pub uid: Option<IdSpec>,
     /// `group`/`gid`: group of a UNIX socket.
     pub gid: Option<IdSpec>,
+    /// `expose-fd listeners` (HAProxy's `ACCESS_FD_LISTENERS`): the socket
+    /// answers `_getsocks` with the process's listening sockets, as a new
+    /// process started with `-x` asks.
+    pub expose_fd_listeners: bool,
     /// Bind options that were recognised but that Sluice ignores (each also
-    /// produced a warning): `expose-fd listeners`, ...
+    /// produced a warning): `defer-accept`, ...
     pub ignored: Vec<String>,
 }
 

@@ -743,7 +743,7 @@ impl Engine {
                     message: format!("'stats socket' : {m}"),
                 })?),
             };
-            e.add_stats_socket(addr, level);
+            e.add_stats_socket(addr, level, s.expose_fd_listeners);
         }
         e.build_peers(cfg, resolve)?;
         e.maxconn = cfg.global.maxconn;

@@ -410,7 +410,9 @@ impl Engine {
             .filter(|l| l.active)?
             .kind;
         let id = match kind {
-            ListenerKind::Stats { level } => Some(self.cli_accept(now, listener, level)),
+            ListenerKind::Stats { level, expose_fd } => {
+                Some(self.cli_accept(now, listener, level, expose_fd))
+            }
             ListenerKind::Peers { section } => self.peers_accept(now, listener, section, peer),
             ListenerKind::Frontend { proxy } => {
                 self.frontend_accept(now, listener, proxy, peer, local)
@@ -1078,10 +1080,18 @@ impl Engine {
     // ----------------------------------------------------------------------
     // CLI sessions (the stats socket applet)
 
-    fn cli_accept(&mut self, now: Time, listener: ListenerId, level: CliLevel) -> SockId {
+    fn cli_accept(
+        &mut self,
+        now: Time,
+        listener: ListenerId,
+        level: CliLevel,
+        expose_fd: bool,
+    ) -> SockId {
         let session = self.clis.vacant_key();
         let sock = self.new_app_sock(App::Cli { session, level }, Origin::Accepted(listener));
-        self.clis.insert((sock, CliSession::new()));
+        let mut s = CliSession::new();
+        s.expose_fd = expose_fd;
+        self.clis.insert((sock, s));
         self.set_interest(sock, true, false);
         self.timers.arm(
             TimerKey::Cli(session),
@@ -1154,6 +1164,21 @@ impl Engine {
         for words in &commands {
             match words.first().map_or("", String::as_str) {
                 "quit" => quit = true,
+                "_getsocks" => {
+                    // HAProxy's `_getsocks` (cli.c): on a socket with
+                    // `expose-fd listeners`, the listening sockets go out
+                    // on this connection, then it closes; elsewhere it
+                    // just closes. No text either way: the asking process
+                    // reads binary data first.
+                    let (sock, s) = &mut self.clis[session];
+                    if s.expose_fd {
+                        self.actions
+                            .push_back(Action::SendListeners { sock: *sock });
+                    }
+                    s.rx.reset();
+                    s.state = CliState::Closing;
+                    return;
+                }
                 "prompt" => {
                     let s = &mut self.clis[session].1;
                     s.interactive = !s.interactive;

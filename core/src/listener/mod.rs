@@ -25,8 +25,9 @@ use crate::sock::{Action, ListenAddr, ListenerId};
 /// What a listener accepts connections for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ListenerKind {
-    /// `stats socket`: CLI sessions.
-    Stats { level: CliLevel },
+    /// `stats socket`: CLI sessions. `expose_fd`: `expose-fd listeners`
+    /// (HAProxy's `ACCESS_FD_LISTENERS`), `_getsocks` is answered.
+    Stats { level: CliLevel, expose_fd: bool },
     /// The local peer's address of a peers section.
     Peers { section: usize },
     /// A `bind` line of a frontend.
@@ -99,9 +100,14 @@ impl Engine {
         id
     }
 
-    /// Adds a `stats socket`.
-    pub fn add_stats_socket(&mut self, addr: ListenAddr, level: CliLevel) -> ListenerId {
-        self.add_listener(addr, ListenerKind::Stats { level })
+    /// Adds a `stats socket`; `expose_fd` is its `expose-fd listeners`.
+    pub fn add_stats_socket(
+        &mut self,
+        addr: ListenAddr,
+        level: CliLevel,
+        expose_fd: bool,
+    ) -> ListenerId {
+        self.add_listener(addr, ListenerKind::Stats { level, expose_fd })
     }
 
     /// Pauses or resumes a frontend's listeners according to `maxconn`
