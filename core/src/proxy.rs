@@ -104,6 +104,57 @@ pub struct HttpCtrs {
     pub srv_abrt: u64,
 }
 
+/// HAProxy's `TIME_STATS_SAMPLES`: the sliding window of the time
+/// averages in `show stat`.
+pub const TIME_STATS_SAMPLES: u64 = 512;
+
+/// The time averages and maxima of `show stat` (`qtime ctime rtime ttime`
+/// and their `_max`), as HAProxy's `q_time c_time d_time t_time` and
+/// `qtime_max ..` counters of a backend or a server (its
+/// `stream_update_time_stats`): each stream that reached a connection adds
+/// its queue, connect, response and total times in ms. Until
+/// [`TIME_STATS_SAMPLES`] samples are counted the sums only grow (an exact
+/// average); after, each sample replaces one average sample
+/// (`swrate_add_dynamic`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TimeStats {
+    /// Sums of queue, connect, data (response headers) and total times.
+    pub sum: [u32; 4],
+    pub max: [u32; 4],
+}
+
+impl TimeStats {
+    /// Adds one stream's times; `count` is the number of samples so far,
+    /// this one included (`cum_req` in HTTP, `cum_lbconn` otherwise).
+    pub fn add(&mut self, count: u64, v: [u32; 4]) {
+        let n = if count > TIME_STATS_SAMPLES {
+            TIME_STATS_SAMPLES as u32
+        } else {
+            0
+        };
+        for (i, v) in v.into_iter().enumerate() {
+            let old = self.sum[i];
+            let drop = if n > 0 {
+                old.saturating_add(n - 1) / n
+            } else {
+                0
+            };
+            self.sum[i] = old.wrapping_sub(drop).wrapping_add(v);
+            self.max[i] = self.max[i].max(v);
+        }
+    }
+
+    /// The averages over the window (`swrate_avg`, rounded up as HAProxy).
+    pub fn avg(&self, count: u64) -> [u64; 4] {
+        let n = if count > 0 && count < TIME_STATS_SAMPLES {
+            count
+        } else {
+            TIME_STATS_SAMPLES
+        };
+        self.sum.map(|s| (u64::from(s) + n - 1) / n)
+    }
+}
+
 impl HttpCtrs {
     /// Counts the final status of one response.
     pub fn count_status(&mut self, status: u16) {
@@ -218,6 +269,8 @@ pub struct Backend {
     pub wredis: u64,
     pub last_change: Time,
     pub http: HttpCtrs,
+    /// `qtime ctime rtime ttime` and their maxima.
+    pub times: TimeStats,
     /// Streams assigned per second.
     pub sess_rate: RateCtr,
 }

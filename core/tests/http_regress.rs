@@ -676,3 +676,48 @@ fn equal_timeouts_and_a_stalled_server_give_a_504() {
     w.advance(6000);
     w.assert_drained();
 }
+
+/// Regression: `show stat`'s `qtime ctime rtime ttime` and their `_max`
+/// were always 0. HAProxy's `stream_update_time_stats`: the average of
+/// each stream's times (exact under 512 samples), response time from the
+/// connection to the response headers, total from the stream's start.
+#[test]
+fn show_stat_time_averages_follow_the_streams() {
+    let mut w = World::new(&cfg("", "    http-reuse always\n"));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    for (i, wait) in [100u64, 300].into_iter().enumerate() {
+        w.send(
+            c,
+            format!("GET /{i} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes(),
+        );
+        w.advance(wait);
+        let s = w.server_peer(S1, 0);
+        w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    }
+    for px in ["s1", "BACKEND"] {
+        assert_eq!(w.stat("be", px, "qtime"), "0", "{px}");
+        assert_eq!(w.stat("be", px, "ctime"), "0", "{px}");
+        assert_eq!(w.stat("be", px, "rtime"), "200", "{px}");
+        assert_eq!(w.stat("be", px, "ttime"), "200", "{px}");
+        assert_eq!(w.stat("be", px, "rtime_max"), "300", "{px}");
+        assert_eq!(w.stat("be", px, "ttime_max"), "300", "{px}");
+    }
+    w.fin(c);
+}
+
+#[test]
+fn time_stats_slide_after_512_samples() {
+    let mut t = sluice_core::proxy::TimeStats::default();
+    for n in 1..=512 {
+        t.add(n, [10, 0, 0, 0]);
+    }
+    assert_eq!(t.avg(512)[0], 10);
+    // Past the window each sample replaces an average one.
+    for n in 513..=2000 {
+        t.add(n, [1000, 0, 0, 0]);
+    }
+    let a = t.avg(2000)[0];
+    assert!((900..=1000).contains(&a), "{a}");
+    assert_eq!(t.max[0], 1000);
+}

@@ -354,6 +354,12 @@ impl Engine {
     pub(super) fn server_row(&self, now: Time, p: &Proxy, s: &Server) -> Row {
         let mut r = self.common_row(p, &s.cfg.name, 2);
         let dynamic = p.be.as_ref().is_some_and(|b| !b.lb.algo().is_static());
+        let samples = if p.mode == crate::cfgparse::Mode::Http {
+            s.http.req_tot
+        } else {
+            s.lbconn
+        };
+        let avg = s.times.avg(samples);
         for (k, v) in [
             ("qcur", s.queue.len() as u64),
             ("qmax", u64::from(s.max_queue)),
@@ -377,18 +383,18 @@ impl Engine {
             ("rate_max", u64::from(s.sess_rate.max())),
             ("cli_abrt", s.http.cli_abrt),
             ("srv_abrt", s.http.srv_abrt),
-            ("qtime", 0),
-            ("ctime", 0),
-            ("rtime", 0),
-            ("ttime", 0),
+            ("qtime", avg[0]),
+            ("ctime", avg[1]),
+            ("rtime", avg[2]),
+            ("ttime", avg[3]),
             ("wrew", 0),
             // Streams that opened a connection vs took an idle one.
             ("connect", s.cum_sess - s.reuse),
             ("reuse", s.reuse),
-            ("qtime_max", 0),
-            ("ctime_max", 0),
-            ("rtime_max", 0),
-            ("ttime_max", 0),
+            ("qtime_max", u64::from(s.times.max[0])),
+            ("ctime_max", u64::from(s.times.max[1])),
+            ("rtime_max", u64::from(s.times.max[2])),
+            ("ttime_max", u64::from(s.times.max[3])),
             ("eint", 0),
             ("idle_conn_cur", 0),
             ("safe_conn_cur", 0),
@@ -466,6 +472,12 @@ impl Engine {
     pub(super) fn backend_row(&self, now: Time, p: &Proxy) -> Row {
         let b = p.be.as_ref().expect("backend");
         let mut r = self.common_row(p, "BACKEND", 1);
+        let samples = if p.mode == crate::cfgparse::Mode::Http {
+            b.http.req_tot
+        } else {
+            b.servers.iter().map(|s| s.lbconn).sum()
+        };
+        let avg = b.times.avg(samples);
         let act = b.servers.iter().filter(|s| s.usable() && !s.cfg.backup);
         // HAProxy's `tot_weight`: the effective weights, rounded up once.
         let dynamic = !b.lb.algo().is_static();
@@ -511,20 +523,20 @@ impl Engine {
             ("comp_out", 0),
             ("comp_byp", 0),
             ("comp_rsp", 0),
-            ("qtime", 0),
-            ("ctime", 0),
-            ("rtime", 0),
-            ("ttime", 0),
+            ("qtime", avg[0]),
+            ("ctime", avg[1]),
+            ("rtime", avg[2]),
+            ("ttime", avg[3]),
             ("wrew", 0),
             (
                 "connect",
                 b.servers.iter().map(|s| s.cum_sess - s.reuse).sum(),
             ),
             ("reuse", b.servers.iter().map(|s| s.reuse).sum()),
-            ("qtime_max", 0),
-            ("ctime_max", 0),
-            ("rtime_max", 0),
-            ("ttime_max", 0),
+            ("qtime_max", u64::from(b.times.max[0])),
+            ("ctime_max", u64::from(b.times.max[1])),
+            ("rtime_max", u64::from(b.times.max[2])),
+            ("ttime_max", u64::from(b.times.max[3])),
             ("eint", 0),
             ("agg_server_status", 0),
             ("agg_server_check_status", 0),

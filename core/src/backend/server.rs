@@ -676,6 +676,8 @@ pub struct Server {
     pub reuse: u64,
     /// HTTP responses by class, requests, aborts (`show stat`).
     pub http: HttpCtrs,
+    /// `qtime ctime rtime ttime` and their maxima.
+    pub times: crate::proxy::TimeStats,
     /// Connections (new or reused) per second.
     pub sess_rate: RateCtr,
     /// The warm-up after `slowstart`, while it lasts (HAProxy's
@@ -785,6 +787,7 @@ impl Server {
             lbconn: 0,
             reuse: 0,
             http: Default::default(),
+            times: Default::default(),
             warmup: None,
             per_thr: Default::default(),
             sess_rate: Default::default(),

@@ -1298,6 +1298,7 @@ impl Engine {
             wredis: 0,
             last_change: self.now,
             http: Default::default(),
+            times: Default::default(),
             sess_rate: Default::default(),
         })
     }

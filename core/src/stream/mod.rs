@@ -914,7 +914,7 @@ impl Engine {
     /// data transfers aborted by the client or the server
     /// (`stream_process_counters` and the abort accounting of
     /// `process_stream`).
-    fn stream_account(&mut self, s: &Stream) {
+    fn stream_account(&mut self, now: Time, s: &Stream) {
         let status = s.txn.as_ref().and_then(|t| t.status);
         let srv = s.srv.or(s.prev_srv);
         let to_backend = s.flags.contains(SfFlags::BE_ASSIGNED);
@@ -943,6 +943,47 @@ impl Engine {
                 sv.http.req_tot += u64::from(http && s.srv.is_some());
             }
         }
+        self.stream_update_time_stats(now, s);
+    }
+
+    /// HAProxy's `stream_update_time_stats`: a stream that reached a
+    /// connection (and, in HTTP, a response) adds its queue, connect,
+    /// response and total times to its backend's and server's averages
+    /// (`show stat` `qtime ctime rtime ttime` and their `_max`).
+    fn stream_update_time_stats(&mut self, now: Time, s: &Stream) {
+        let Some(tc) = s.t_connect else {
+            return;
+        };
+        let http = s.txn.is_some();
+        let connected = s.conn_start.map(|c| c.add_ms(tc));
+        let td = match (&s.txn, connected) {
+            (None, _) => 0,
+            (Some(t), Some(c)) => match t.t_res_head {
+                Some(h) => h - c,
+                None => return,
+            },
+            (Some(_), None) => return,
+        };
+        let ms = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        let v = [
+            ms(s.t_queue.unwrap_or(0)),
+            ms(tc),
+            ms(td),
+            ms(now - s.accept),
+        ];
+        let Some(b) = self.proxies[s.be].be.as_mut() else {
+            return;
+        };
+        if let Some(sv) = s.srv.and_then(|i| b.servers.get_mut(i.pos())) {
+            let n = if http { sv.http.req_tot } else { sv.lbconn };
+            sv.times.add(n, v);
+        }
+        let n = if http {
+            b.http.req_tot
+        } else {
+            b.servers.iter().map(|s| s.lbconn).sum()
+        };
+        b.times.add(n, v);
     }
 
     /// Releases a finished stream and logs it; its session lives on
@@ -966,7 +1007,7 @@ impl Engine {
         let Some(s) = self.streams.remove(sid) else {
             return;
         };
-        self.stream_account(&s);
+        self.stream_account(now, &s);
         let sess = s.sess;
         for b in [s.req.buf, s.res.buf] {
             self.pool_release(b);
