@@ -134,11 +134,7 @@ impl TimeStats {
         };
         for (i, v) in v.into_iter().enumerate() {
             let old = self.sum[i];
-            let drop = if n > 0 {
-                old.saturating_add(n - 1) / n
-            } else {
-                0
-            };
+            let drop = if n > 0 { old.div_ceil(n) } else { 0 };
             self.sum[i] = old.wrapping_sub(drop).wrapping_add(v);
             self.max[i] = self.max[i].max(v);
         }
@@ -151,7 +147,7 @@ impl TimeStats {
         } else {
             TIME_STATS_SAMPLES
         };
-        self.sum.map(|s| (u64::from(s) + n - 1) / n)
+        self.sum.map(|s| u64::from(s).div_ceil(n))
     }
 }
 
