@@ -288,6 +288,13 @@ impl PatStore {
             .filter_map(|e| self.expr(*e))
     }
 
+    /// The ids of a reference's expressions, in creation order.
+    pub fn ref_expr_ids(&self, id: PatRefId) -> Vec<PatExprId> {
+        self.get_ref(id)
+            .map(|r| r.exprs.clone())
+            .unwrap_or_default()
+    }
+
     /// `entry_cnt`: entries indexed over all the reference's expressions.
     pub fn entry_cnt(&self, id: PatRefId) -> usize {
         let n = self.get_ref(id).map_or(0, |r| r.elts.len());
