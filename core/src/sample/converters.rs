@@ -1478,6 +1478,13 @@ fn int_conv(c: &Conv, k: ConvKind, i: i64, ctx: &mut dyn SampleCtx) -> Option<Sa
 }
 
 fn ipmask(c: &Conv, ip: IpAddr) -> Option<Sample> {
+    // An IPv4-mapped address (`::ffff:a.b.c.d`) takes the IPv4 mask, as
+    // HAProxy 2.6's `c_ipv62ip` (only the mapped form: `::a.b.c.d` and
+    // 6to4 stay IPv6).
+    let ip = match ip {
+        IpAddr::V6(a) => a.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
     match ip {
         IpAddr::V4(a) => {
             let Some(Arg::Ipv4(m)) = c.args.first() else {
