@@ -163,6 +163,11 @@ pub struct PatRef {
     pub smp: bool,
     pub elts: Vec<PatRefElt>,
     exprs: Vec<PatExprId>,
+    /// HAProxy's `entry_cnt`, kept as HAProxy counts it (`show map`
+    /// prints it): plus one per entry indexed in an expression, minus one
+    /// per entry deleted (whatever its number of expressions), zero after
+    /// `clear`.
+    entry_cnt: u64,
     /// Where it was created (file order, line, creation order): the order
     /// of HAProxy's list, which follows the configuration.
     order: (u32, u32, u32),
@@ -295,10 +300,9 @@ impl PatStore {
             .unwrap_or_default()
     }
 
-    /// `entry_cnt`: entries indexed over all the reference's expressions.
-    pub fn entry_cnt(&self, id: PatRefId) -> usize {
-        let n = self.get_ref(id).map_or(0, |r| r.elts.len());
-        n * self.ref_exprs(id).count()
+    /// `entry_cnt` (see [`PatRef`]).
+    pub fn entry_cnt(&self, id: PatRefId) -> u64 {
+        self.get_ref(id).map_or(0, |r| r.entry_cnt)
     }
 
     fn order_of(&mut self, at: At<'_>) -> (u32, u32, u32) {
@@ -351,7 +355,9 @@ impl PatStore {
         smp: bool,
         at: At<'_>,
     ) -> Result<PatExprId, String> {
-        let by = if kind.out.is_some() { "map" } else { "acl" };
+        // An ACL's `-M` loads the file as a map (`PAT_REF_MAP` too).
+        let as_map = kind.out.is_some() || smp;
+        let by = if as_map { "map" } else { "acl" };
         let rid = match self.lookup_file(name) {
             None => {
                 let bytes =
@@ -365,10 +371,11 @@ impl PatStore {
                         at.0, at.1
                     ),
                     acl: kind.out.is_none(),
-                    map: kind.out.is_some(),
+                    map: as_map,
                     smp,
                     elts: Vec::new(),
                     exprs: Vec::new(),
+                    entry_cnt: 0,
                     order,
                 };
                 for (line, key, value) in parse_file(&bytes, smp) {
@@ -395,7 +402,7 @@ impl PatStore {
                 r.display
                     .push_str(&format!(", by {by} at file '{}' line {}", at.0, at.1));
                 r.acl |= kind.out.is_none();
-                r.map |= kind.out.is_some();
+                r.map |= as_map;
                 rid
             }
         };
@@ -427,13 +434,16 @@ impl PatStore {
         for elt in &r.elts {
             entries.push(compile(kind, elt).map_err(|e| (e, elt.line))?);
         }
+        let n = entries.len() as u64;
         self.exprs.push(PatExpr {
             pat_ref: rid,
             kind,
             entries,
         });
         let id = PatExprId(self.exprs.len() as u32 - 1);
-        self.refs[rid.0 as usize].exprs.push(id);
+        let r = &mut self.refs[rid.0 as usize];
+        r.exprs.push(id);
+        r.entry_cnt = r.entry_cnt.wrapping_add(n);
         Ok(id)
     }
 
@@ -470,6 +480,7 @@ impl PatStore {
             smp: false,
             elts,
             exprs: Vec::new(),
+            entry_cnt: 0,
             order,
         });
         let rid = PatRefId(self.refs.len() as u32 - 1);
@@ -548,13 +559,28 @@ impl PatStore {
         let r = &self.refs[rid.0 as usize];
         let mut compiled = Vec::new();
         for e in &r.exprs {
-            compiled.push(compile(self.exprs[e.0 as usize].kind, &elt)?);
+            match compile(self.exprs[e.0 as usize].kind, &elt) {
+                Ok(c) => compiled.push(c),
+                Err(err) => {
+                    // HAProxy indexed it in the expressions before this
+                    // one, then deleted it (`pat_ref_delete_by_ptr`).
+                    let r = &mut self.refs[rid.0 as usize];
+                    r.entry_cnt = r
+                        .entry_cnt
+                        .wrapping_add(compiled.len() as u64)
+                        .wrapping_sub(1);
+                    return Err(err);
+                }
+            }
         }
         let exprs = r.exprs.clone();
+        let n = compiled.len() as u64;
         for (e, c) in exprs.iter().zip(compiled) {
             self.exprs[e.0 as usize].entries.push(c);
         }
-        self.refs[rid.0 as usize].elts.push(elt);
+        let r = &mut self.refs[rid.0 as usize];
+        r.elts.push(elt);
+        r.entry_cnt = r.entry_cnt.wrapping_add(n);
         Ok(())
     }
 
@@ -567,7 +593,10 @@ impl PatStore {
         let hits: Vec<usize> = (0..r.elts.len())
             .filter(|&i| r.elts[i].pattern == key)
             .collect();
-        self.set_at(rid, &hits, value)?;
+        // HAProxy 2.6's `pat_ref_set` reports an unparsable value only
+        // through its error text, and the CLI then answers nothing: the
+        // entries keep their values.
+        let _ = self.set_at(rid, &hits, value);
         Ok(!hits.is_empty())
     }
 
@@ -612,27 +641,32 @@ impl PatStore {
     /// Deletes every entry whose key is `key` (`pat_ref_delete`); whether
     /// there was one.
     pub fn delete(&mut self, rid: PatRefId, key: &str) -> bool {
-        self.retain(rid, |e| e.pattern != key)
+        self.retain(rid, |e| e.pattern != key) > 0
     }
 
     /// Deletes the entry with id `elt`.
     pub fn delete_by_id(&mut self, rid: PatRefId, elt: u64) -> bool {
-        self.retain(rid, |e| e.id != elt)
+        self.retain(rid, |e| e.id != elt) > 0
     }
 
     /// Deletes every entry (`clear map`, `clear acl`).
     pub fn clear(&mut self, rid: PatRefId) {
         self.retain(rid, |_| false);
+        if let Some(r) = self.refs.get_mut(rid.0 as usize) {
+            r.entry_cnt = 0;
+        }
     }
 
-    fn retain(&mut self, rid: PatRefId, keep: impl Fn(&PatRefElt) -> bool) -> bool {
+    /// Keeps the entries `keep` selects; returns how many went.
+    fn retain(&mut self, rid: PatRefId, keep: impl Fn(&PatRefElt) -> bool) -> usize {
         let Some(r) = self.refs.get_mut(rid.0 as usize) else {
-            return false;
+            return 0;
         };
         let flags: Vec<bool> = r.elts.iter().map(&keep).collect();
         let before = r.elts.len();
         r.elts.retain(|e| keep(e));
-        let removed = before != r.elts.len();
+        let removed = before - r.elts.len();
+        r.entry_cnt = r.entry_cnt.wrapping_sub(removed as u64);
         for e in r.exprs.clone() {
             let mut it = flags.iter();
             self.exprs[e.0 as usize]
@@ -887,6 +921,9 @@ mod tests {
         assert_eq!(lookup(&st, str_, Sample::str("/a")).as_deref(), Some("one"));
         assert_eq!(lookup(&st, str_, Sample::str("/z")), None);
         assert_eq!(st.entry_cnt(PatRefId(0)), 8);
+        let r = st.lookup("/m").unwrap();
+        assert!(st.delete(r, "/a"));
+        assert_eq!(st.entry_cnt(r), 7, "one less per entry, as HAProxy counts");
         st.check_invariants();
     }
 
@@ -957,6 +994,8 @@ mod tests {
         assert!(st.add(r, "b", Some("x")).is_err());
         st.add(r, "b", Some("2")).unwrap();
         assert!(st.set(r, "b", "3").unwrap());
+        assert!(st.set(r, "b", "nan").unwrap(), "ignored, as HAProxy 2.6");
+        assert!(st.set_by_id(r, 1, "nan").is_err());
         assert!(matches!(
             st.exec(e, &Sample::str("b")).unwrap().data,
             Some(Sample::Int(3))
