@@ -37,7 +37,11 @@ use crate::sample::{Sample, SmpType};
 /// Reads a file for the engine (the driver's side of "core reads no
 /// files"): the bytes, or why they could not be read.
 #[derive(Clone)]
-pub struct FileSource(pub Arc<dyn Fn(&str) -> Result<Vec<u8>, String> + Send + Sync>);
+pub struct FileSource(pub Arc<ReadFile>);
+
+/// The function behind a [`FileSource`]: a path to the file's bytes, or
+/// why they could not be read.
+pub type ReadFile = dyn Fn(&str) -> Result<Vec<u8>, String> + Send + Sync;
 
 impl core::fmt::Debug for FileSource {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
