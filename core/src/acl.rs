@@ -191,7 +191,7 @@ fn v6_in(s: Ipv6Addr, addr: Ipv6Addr, prefix: u8) -> bool {
     (u128::from(s) ^ u128::from(addr)) & m == 0
 }
 
-fn embedded_v4(s: Ipv6Addr) -> Option<Ipv4Addr> {
+pub(crate) fn embedded_v4(s: Ipv6Addr) -> Option<Ipv4Addr> {
     let o = s.octets();
     if o[..8] == [0; 8] && (o[8..12] == [0; 4] || o[8..12] == [0, 0, 0xff, 0xff]) {
         return Some(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
@@ -229,6 +229,11 @@ pub struct AclExpr {
     /// `-i`: case-insensitive string and regex matching.
     pub icase: bool,
     pub patterns: Vec<Pattern>,
+    /// The pattern expressions matched at run time when the ACL was
+    /// parsed with a pattern store: its inline patterns (an anonymous
+    /// reference the CLI can edit) and its `-f` files. Empty: `patterns`
+    /// is matched.
+    pub pat_exprs: Vec<crate::pattern::PatExprId>,
 }
 
 /// A named ACL: every expression declared under the name, ORed (HAProxy's
@@ -292,7 +297,13 @@ impl AclExpr {
         // A converter that judges a whole message (`fix_is_valid`) gives
         // an answer only once it is final: it clears `SMP_F_MAY_CHANGE`.
         let settled = !vals.is_empty() && self.expr.convs.iter().any(|c| c.kind.settles());
-        if vals.into_iter().any(|v| self.matches(v)) {
+        let hit = if self.pat_exprs.is_empty() {
+            vals.into_iter().any(|v| self.matches(v))
+        } else {
+            let store = ctx.patterns();
+            vals.into_iter().any(|v| self.matches_in(v, store))
+        };
+        if hit {
             return AclTest::Pass;
         }
         let changing = match self.expr.fetch.kind {
@@ -306,6 +317,23 @@ impl AclExpr {
         }
     }
 
+    /// Whether one sample value matches the pattern expressions of the
+    /// store (`pattern_exec_match` over the ACL's pattern head).
+    pub fn matches_in(&self, s: Sample, store: Option<&crate::pattern::PatStore>) -> bool {
+        if self.pat_exprs.is_empty() {
+            return self.matches(s);
+        }
+        match self.method {
+            MatchMethod::Found => return true,
+            MatchMethod::Bool => {
+                return matches!(s.cast(SmpType::Int), Some(Sample::Int(i)) if i != 0)
+            }
+            _ => {}
+        }
+        let Some(store) = store else { return false };
+        self.pat_exprs.iter().any(|e| store.matches(*e, &s))
+    }
+
     /// Whether one sample value matches (`pattern_exec_match`).
     pub fn matches(&self, s: Sample) -> bool {
         if self.method == MatchMethod::Found {
@@ -316,29 +344,27 @@ impl AclExpr {
         };
         match (self.method, s) {
             (MatchMethod::Bool, Sample::Int(i)) => i != 0,
-            (MatchMethod::Int, Sample::Int(i)) => self.patterns.iter().any(|p| int_match(p, i)),
-            (MatchMethod::Len, Sample::Str(v)) => {
-                let n = i64::try_from(v.len()).unwrap_or(i64::MAX);
-                self.patterns.iter().any(|p| int_match(p, n))
-            }
-            (MatchMethod::Ip, Sample::Ip(ip)) => self.patterns.iter().any(|p| match p {
-                Pattern::Ip(net) => net.contains(ip),
-                _ => false,
-            }),
-            (MatchMethod::Bin, Sample::Bin(v)) => self
+            (m, s) => self
                 .patterns
                 .iter()
-                .any(|p| matches!(p, Pattern::Bytes(b) if *b == v)),
-            (MatchMethod::Reg, Sample::Str(v)) => self.patterns.iter().any(|p| match p {
-                Pattern::Regex(r) => r.is_match(&v),
-                _ => false,
-            }),
-            (m, Sample::Str(v)) => self.patterns.iter().any(|p| match p {
-                Pattern::Bytes(b) => str_match(m, self.icase, &v, b),
-                _ => false,
-            }),
-            _ => false,
+                .any(|p| pattern_match(m, self.icase, p, &s)),
         }
+    }
+}
+
+/// Whether `s`, already cast to `m`'s type, matches one pattern (the
+/// per-pattern test of HAProxy's `pat_match_*` functions).
+pub(crate) fn pattern_match(m: MatchMethod, icase: bool, p: &Pattern, s: &Sample) -> bool {
+    match (m, s, p) {
+        (MatchMethod::Int, Sample::Int(i), p) => int_match(p, *i),
+        (MatchMethod::Len, Sample::Str(v), p) => {
+            int_match(p, i64::try_from(v.len()).unwrap_or(i64::MAX))
+        }
+        (MatchMethod::Ip, Sample::Ip(ip), Pattern::Ip(net)) => net.contains(*ip),
+        (MatchMethod::Bin, Sample::Bin(v), Pattern::Bytes(b)) => b == v,
+        (MatchMethod::Reg, Sample::Str(v), Pattern::Regex(r)) => r.is_match(v),
+        (m, Sample::Str(v), Pattern::Bytes(b)) => str_match(m, icase, v, b),
+        _ => false,
     }
 }
 
@@ -547,12 +573,27 @@ pub(crate) fn parse_hex(v: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
+/// Parses one pattern as HAProxy's `pat_parse_*` functions do for a
+/// pattern file line or a CLI `add acl`/`add map` key.
+pub(crate) fn parse_pattern(method: MatchMethod, icase: bool, v: &str) -> Result<Pattern, String> {
+    Ok(match method {
+        MatchMethod::Found | MatchMethod::Bool => Pattern::Bytes(Vec::new()),
+        MatchMethod::Int | MatchMethod::Len => parse_range(v)?,
+        MatchMethod::Ip => Pattern::Ip(
+            IpNet::parse(v).ok_or_else(|| format!("'{v}' is not a valid IPv4 or IPv6 address"))?,
+        ),
+        MatchMethod::Bin => Pattern::Bytes(parse_hex(v)?),
+        MatchMethod::Reg => Pattern::Regex(Regex::new(v, icase)?),
+        _ => Pattern::Bytes(v.as_bytes().to_vec()),
+    })
+}
+
 /// Parses the patterns of an expression.
 fn parse_patterns(
     method: MatchMethod,
     icase: bool,
     values: &[String],
-) -> Result<Vec<Pattern>, String> {
+) -> Result<Vec<(String, Pattern)>, String> {
     let mut out = Vec::new();
     let mut op = Op::Eq;
     for v in values {
@@ -565,17 +606,25 @@ fn parse_patterns(
                 }
                 parse_int_pattern(op, v)?
             }
-            MatchMethod::Ip => Pattern::Ip(
-                IpNet::parse(v)
-                    .ok_or_else(|| format!("'{v}' is not a valid IPv4 or IPv6 address"))?,
-            ),
-            MatchMethod::Bin => Pattern::Bytes(parse_hex(v)?),
-            MatchMethod::Reg => Pattern::Regex(Regex::new(v, icase)?),
-            _ => Pattern::Bytes(v.as_bytes().to_vec()),
+            _ => parse_pattern(method, icase, v)?,
         };
-        out.push(p);
+        out.push((ref_text(v, &p), p));
     }
     Ok(out)
+}
+
+/// The text a pattern reference shows for an inline pattern: as written,
+/// or the range an operator made of it (`gt 5` is `6:`), as HAProxy's
+/// compatibility layer rewrites it before adding it to the reference.
+fn ref_text(v: &str, p: &Pattern) -> String {
+    match p {
+        Pattern::Range { min, max } if !v.contains([':', '-']) && min != max => match (min, max) {
+            (Some(a), None) => format!("{a}:"),
+            (None, Some(b)) => format!(":{b}"),
+            _ => v.to_string(),
+        },
+        _ => v.to_string(),
+    }
 }
 
 /// An ACL expression and the warnings its parsing raised.
@@ -605,28 +654,64 @@ pub fn parse_acl_expr(words: &[String], ctx: &ParseCtx<'_>) -> Result<ParsedExpr
         ));
     }
     let mut icase = false;
+    let mut file_exprs = Vec::new();
+    let mut load_as_map = false;
+    let mut unique_id = None;
+    let mut files: Vec<String> = Vec::new();
     let mut i = 1;
     while let Some(w) = words.get(i).filter(|w| w.starts_with('-')) {
         i += 1;
         match w.as_str() {
             "-i" => icase = true,
-            "-n" | "-M" => {}
+            "-n" => {}
+            "-M" => load_as_map = true,
             "--" => break,
             "-u" => {
                 let id = words.get(i).map(String::as_str).unwrap_or("");
-                if !id.is_empty() && id.parse::<i64>().is_err() {
+                let v = id
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|_| !id.is_empty())
+                    .or_else(|| id.is_empty().then_some(0));
+                let Some(v) = v else {
                     return Err("the argument of -u must be an integer".into());
-                }
+                };
+                unique_id = Some(v);
                 i += 1;
             }
             "-f" => {
-                return Err(format!(
-                    "'-f {}' : pattern files are not supported (Sluice's engine reads no files); \
-                     write the patterns on the line",
-                    words.get(i).map(String::as_str).unwrap_or("")
-                ))
+                let name = words.get(i).map(String::as_str).unwrap_or("");
+                i += 1;
+                let Some(m) = method else {
+                    return Err(format!(
+                        "matching method must be specified first (using '-m') when using a sample fetch of this type ('{}')",
+                        expr.fetch.kw
+                    ));
+                };
+                let Some(loader) = ctx.patterns else {
+                    return Err(format!(
+                        "'-f {name}' : pattern files are not supported here (Sluice's engine reads no files; \
+                         the driver hands them in when the engine is built)"
+                    ));
+                };
+                let kind = crate::pattern::PatKind {
+                    method: m,
+                    icase,
+                    regm: false,
+                    out: None,
+                };
+                let at = ctx.at.unwrap_or(("", 0));
+                files.push(name.to_string());
+                let id = loader.load_file(name, kind, load_as_map, at)?;
+                file_exprs.push(id);
             }
             "-m" => {
+                if !files.is_empty() {
+                    return Err(
+                        "'-m' must only be specified before patterns and files in parsing ACL expression"
+                            .into(),
+                    );
+                }
                 let name = words.get(i).map(String::as_str).unwrap_or("");
                 i += 1;
                 let m = MatchMethod::from_name(name).ok_or_else(|| {
@@ -653,7 +738,28 @@ pub fn parse_acl_expr(words: &[String], ctx: &ParseCtx<'_>) -> Result<ParsedExpr
             expr.fetch.kw
         ));
     };
-    let patterns = parse_patterns(method, icase, words.get(i..).unwrap_or_default())?;
+    let with_text = parse_patterns(method, icase, words.get(i..).unwrap_or_default())?;
+    let kw = criterion.split(['(', ',']).next().unwrap_or("").to_string();
+    let mut pat_exprs = Vec::new();
+    if let Some(loader) = ctx.patterns {
+        let at = ctx.at.unwrap_or(("", 0));
+        // HAProxy gives every ACL expression a reference of its own for
+        // its inline patterns (`acl '<kw>' file '<f>' line <n>`).
+        let kind = crate::pattern::PatKind {
+            method,
+            icase,
+            regm: false,
+            out: None,
+        };
+        let id =
+            loader
+                .store
+                .borrow_mut()
+                .new_inline(&kw, unique_id, kind, with_text.clone(), at)?;
+        pat_exprs.push(id);
+        pat_exprs.extend(file_exprs);
+    }
+    let patterns: Vec<Pattern> = with_text.into_iter().map(|(_, p)| p).collect();
     if expr.fetch.kind == sample::FetchKind::HttpAuthGroup && method != MatchMethod::Found {
         // HAProxy's `pat_match_auth` patterns are group names of the
         // userlist, checked when the configuration is loaded.
@@ -675,11 +781,12 @@ pub fn parse_acl_expr(words: &[String], ctx: &ParseCtx<'_>) -> Result<ParsedExpr
         }
     }
     let expr = AclExpr {
-        kw: criterion.split(['(', ',']).next().unwrap_or("").to_string(),
+        kw,
         expr,
         method,
         icase,
         patterns,
+        pat_exprs,
     };
     Ok(ParsedExpr { expr, warnings })
 }
@@ -931,7 +1038,11 @@ impl AclScope {
                 )));
                 continue;
             }
-            match parse_acl_expr(&l.words[1..], ctx) {
+            let lctx = ParseCtx {
+                at: Some((&l.file, l.line)),
+                ..*ctx
+            };
+            match parse_acl_expr(&l.words[1..], &lctx) {
                 Ok(p) => {
                     warnings.extend(p.warnings.into_iter().map(diag));
                     acc.entry(name.clone())

@@ -153,6 +153,10 @@ fn rate_of(dt: DataType) -> Option<DataType> {
 }
 
 impl SampleCtx for SessCtx<'_> {
+    fn patterns(&self) -> Option<&crate::pattern::PatStore> {
+        Some(&self.eng.patterns)
+    }
+
     fn fetch(&mut self, f: &Fetch) -> Option<Sample> {
         let now = self.now;
         let sess = self.eng.sessions.get(self.sess)?;

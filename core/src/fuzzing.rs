@@ -1151,3 +1151,77 @@ pub fn dns_response(data: &[u8]) {
         assert_eq!((b.id, b.qtype), (r.id, r.qtype));
     }
 }
+
+// ------------------------------------------------------------ pattern_file
+
+/// Target `pattern_file`: a pattern file of any content (the first byte
+/// picks the match method and whether it is a map) loads or is refused
+/// with an error, never a panic; what loads has keys without line ends,
+/// matches its own keys' lookups without panicking, and the CLI's edits
+/// (add, set, delete, clear) keep every expression in step with its
+/// reference.
+pub fn pattern_file(data: &[u8]) {
+    use crate::acl::MatchMethod;
+    use crate::pattern::{FileSource, MapOut, PatKind, PatStore};
+    use crate::sample::Sample;
+    let Some((&sel, file)) = data.split_first() else {
+        return;
+    };
+    const METHODS: [MatchMethod; 11] = [
+        MatchMethod::Str,
+        MatchMethod::Beg,
+        MatchMethod::Sub,
+        MatchMethod::Dir,
+        MatchMethod::Dom,
+        MatchMethod::End,
+        MatchMethod::Reg,
+        MatchMethod::Int,
+        MatchMethod::Ip,
+        MatchMethod::Bin,
+        MatchMethod::Len,
+    ];
+    let method = METHODS[usize::from(sel) % METHODS.len()];
+    let out = match (sel >> 4) % 4 {
+        0 => None,
+        1 => Some(MapOut::Str),
+        2 => Some(MapOut::Int),
+        _ => Some(MapOut::Addr),
+    };
+    let kind = PatKind {
+        method,
+        icase: sel & 0x40 != 0 && out.is_none(),
+        regm: method == MatchMethod::Reg && sel & 0x80 != 0 && out.is_some(),
+        out,
+    };
+    let bytes = file.to_vec();
+    let src = FileSource(std::sync::Arc::new(move |_: &str| Ok(bytes.clone())));
+    let mut st = PatStore::new();
+    let smp = out.is_some();
+    let Ok(e) = st.load_file(&src, "f", kind, smp, ("fuzz.cfg", 1)) else {
+        return;
+    };
+    st.finalize();
+    st.check_invariants();
+    let Some(r) = st.lookup("f") else {
+        panic!("a loaded file has a reference");
+    };
+    let keys: Vec<String> = st
+        .get_ref(r)
+        .map(|x| x.elts.iter().map(|el| el.pattern.clone()).collect())
+        .unwrap_or_default();
+    for k in keys.iter().take(64) {
+        assert!(!k.contains(['\n', '\r']), "a key holds a line end");
+        if let Some(m) = st.exec(e, &Sample::Str(k.as_bytes().to_vec())) {
+            let _ = m.regm_value(k.as_bytes());
+        }
+        let _ = st.add(r, k, smp.then_some("1"));
+        let _ = st.set(r, k, "2");
+        st.check_invariants();
+    }
+    if let Some(k) = keys.first() {
+        st.delete(r, k);
+    }
+    st.check_invariants();
+    st.clear(r);
+    st.check_invariants();
+}

@@ -22,6 +22,8 @@
 //! * [`peers`]: the peers protocol: wire codec and sessions (`peers.c`).
 //! * [`sample`]: samples, fetches, converters (`sample.c`, `arg.c`): `sample/`
 //!   splits values, the fetch table, the converters and arguments.
+//! * [`pattern`]: pattern files, maps and their references (`pattern.c`,
+//!   `map.c`).
 //! * [`rules`]: rule types and their parser (`http_act.c`, `tcp_rules.c`
 //!   keyword parsers): `rules/`.
 //! * `testkit` (cargo feature `testkit`): the in-memory driver shared by
@@ -54,6 +56,7 @@ pub mod log;
 #[cfg(feature = "mutants")]
 pub mod mutants;
 pub mod mux;
+pub mod pattern;
 pub mod peers;
 pub mod pool;
 pub mod proxy;

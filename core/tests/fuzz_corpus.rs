@@ -1040,3 +1040,8 @@ fn trace_engine_input() {
 fn dns_response_corpus() {
     replay("dns_response", sluice_core::fuzzing::dns_response, 4);
 }
+
+#[test]
+fn pattern_file_corpus() {
+    replay("pattern_file", sluice_core::fuzzing::pattern_file, 6);
+}

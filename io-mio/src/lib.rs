@@ -529,6 +529,7 @@ fn build_engine(
         epoch_ms,
         splice: true,
         tls: Some(tls_env(cfg)),
+        pattern_files: Some(pattern_files()),
         thread,
         nbthread,
         ..EngineOptions::default()
@@ -637,6 +638,20 @@ fn tls_env(cfg: &Config) -> sluice_core::conn::tls::TlsEnv {
 }
 
 /// A certificate or CA file, at most 16 MiB of it.
+/// The reader of pattern files (maps, `acl -f`): the engine asks for
+/// each file the configuration names while it is built (HAProxy reads
+/// them while parsing). Map files may be large (GeoIP maps): up to 1 GiB.
+fn pattern_files() -> sluice_core::pattern::FileSource {
+    sluice_core::pattern::FileSource(std::sync::Arc::new(|f: &str| {
+        let file = std::fs::File::open(f).map_err(|e| io_reason(&e))?;
+        let mut out = Vec::new();
+        file.take(1 << 30)
+            .read_to_end(&mut out)
+            .map_err(|e| io_reason(&e))?;
+        Ok(out)
+    }))
+}
+
 fn read_small(f: &str) -> Result<Vec<u8>, String> {
     let file = std::fs::File::open(f).map_err(|e| io_reason(&e))?;
     let mut out = Vec::new();

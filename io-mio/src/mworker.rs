@@ -498,6 +498,28 @@ fn forward(path: &std::path::Path, cmd: &str) -> String {
     run().unwrap_or_else(|e| format!("Can't connect to the target CLI: {e}\n"))
 }
 
+/// Splits a master CLI line at the `;` that are not escaped (`\;`),
+/// keeping the escapes: the worker's CLI unescapes what is forwarded
+/// (HAProxy's `pcli_parse_request`).
+fn split_escaped(line: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut esc = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            _ if esc => esc = false,
+            '\\' => esc = true,
+            ';' => {
+                out.push(&line[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&line[start..]);
+    out
+}
+
 /// One master CLI connection: lines of `;`-separated commands; one line
 /// then close, unless `prompt` made the session interactive.
 fn serve_cli<S: Read + Write>(stream: S, reader: impl Read, state: Arc<Mutex<State>>) {
@@ -513,7 +535,7 @@ fn serve_cli<S: Read + Write>(stream: S, reader: impl Read, state: Arc<Mutex<Sta
         }
         let mut out = String::new();
         let mut quit = false;
-        for part in line.trim_end_matches(['\r', '\n']).split(';') {
+        for part in split_escaped(line.trim_end_matches(['\r', '\n'])) {
             let cmd = part.trim();
             if cmd.is_empty() {
                 continue;
@@ -1063,6 +1085,15 @@ mod tests {
 
     fn v(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn escaped_semicolons_stay_in_the_forwarded_command() {
+        assert_eq!(
+            split_escaped("@1 add acl f a\\ b\\;;@1 show acl f"),
+            vec!["@1 add acl f a\\ b\\;", "@1 show acl f"]
+        );
+        assert_eq!(split_escaped("a;;b"), vec!["a", "", "b"]);
     }
 
     #[test]

@@ -488,6 +488,8 @@ impl World {
             // issue 13's next step.
             thread: 0,
             nbthread: 1,
+            // The scenarios' configurations name no pattern file.
+            pattern_files: None,
             #[cfg(feature = "mutants")]
             mutant: self.mutant,
         };

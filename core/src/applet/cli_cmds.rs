@@ -17,6 +17,17 @@ use crate::time::{fmt_date, Time};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Cmd {
     AbortSslCert,
+    AddAcl,
+    AddMap,
+    ClearAcl,
+    ClearMap,
+    DelAcl,
+    DelMap,
+    GetAcl,
+    GetMap,
+    SetMap,
+    ShowAcl,
+    ShowMap,
     AddServer,
     DelServer,
     DisableAgent,
@@ -62,6 +73,13 @@ impl Cmd {
         use Cmd::*;
         match self {
             AbortSslCert
+            | AddAcl
+            | AddMap
+            | ClearAcl
+            | ClearMap
+            | DelAcl
+            | DelMap
+            | SetMap
             | AddServer
             | DelServer
             | DisableAgent
@@ -79,9 +97,10 @@ impl Cmd {
             | SetSslTlsKey
             | SetTable
             | SetWeight => true,
-            ShowBackend | ShowServersState | ShowSess | ShutdownSession | GetWeight | ShowInfo
-            | ShowSslCert | ShowSslOcspResponse | ShowTlsKeys | ShowPeers | ShowResolvers
-            | ShowStat | ShowTable | Help | Prompt | Quit => false,
+            GetAcl | GetMap | ShowAcl | ShowMap | ShowBackend | ShowServersState | ShowSess
+            | ShutdownSession | GetWeight | ShowInfo | ShowSslCert | ShowSslOcspResponse
+            | ShowTlsKeys | ShowPeers | ShowResolvers | ShowStat | ShowTable | Help | Prompt
+            | Quit => false,
         }
     }
 }
@@ -106,10 +125,34 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         cmd: Cmd::AbortSslCert,
     },
     CliKw {
+        words: &["add", "acl"],
+        usage: "add acl [@<ver>] <acl> <pattern>",
+        help: "add an acl entry",
+        cmd: Cmd::AddAcl,
+    },
+    CliKw {
+        words: &["add", "map"],
+        usage: "add map [@<ver>] <map> <key> <val>",
+        help: "add a map entry (payload supported instead of key/val)",
+        cmd: Cmd::AddMap,
+    },
+    CliKw {
         words: &["add", "server"],
         usage: "add server <bk>/<srv>",
         help: "create a new server",
         cmd: Cmd::AddServer,
+    },
+    CliKw {
+        words: &["clear", "acl"],
+        usage: "clear acl [@<ver>] <acl>",
+        help: "clear the contents of this acl",
+        cmd: Cmd::ClearAcl,
+    },
+    CliKw {
+        words: &["clear", "map"],
+        usage: "clear map [@<ver>] <map>",
+        help: "clear the contents of this map",
+        cmd: Cmd::ClearMap,
     },
     CliKw {
         words: &["clear", "table"],
@@ -122,6 +165,18 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         usage: "commit ssl cert <certfile>",
         help: "commit a certificate file",
         cmd: Cmd::CommitSslCert,
+    },
+    CliKw {
+        words: &["del", "acl"],
+        usage: "del acl <acl> [<key>|#<ref>]",
+        help: "delete acl entries matching <key>",
+        cmd: Cmd::DelAcl,
+    },
+    CliKw {
+        words: &["del", "map"],
+        usage: "del map <map> [<key>|#<ref>]",
+        help: "delete map entries matching <key>",
+        cmd: Cmd::DelMap,
     },
     CliKw {
         words: &["del", "server"],
@@ -166,10 +221,28 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         cmd: Cmd::EnableServer,
     },
     CliKw {
+        words: &["get", "acl"],
+        usage: "get acl <acl> <value>",
+        help: "report the patterns matching a sample for an ACL",
+        cmd: Cmd::GetAcl,
+    },
+    CliKw {
+        words: &["get", "map"],
+        usage: "get map <acl> <value>",
+        help: "report the keys and values matching a sample for a map",
+        cmd: Cmd::GetMap,
+    },
+    CliKw {
         words: &["get", "weight"],
         usage: "get weight <bk>/<srv>",
         help: "report a server's current weight",
         cmd: Cmd::GetWeight,
+    },
+    CliKw {
+        words: &["set", "map"],
+        usage: "set map <map> [<key>|#<ref>] <value>",
+        help: "modify a map entry",
+        cmd: Cmd::SetMap,
     },
     CliKw {
         words: &["set", "server"],
@@ -208,6 +281,12 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         cmd: Cmd::SetWeight,
     },
     CliKw {
+        words: &["show", "acl"],
+        usage: "show acl [@<ver>] <acl>]",
+        help: "report available acls or dump an acl's contents",
+        cmd: Cmd::ShowAcl,
+    },
+    CliKw {
         words: &["show", "backend"],
         usage: "show backend",
         help: "list backends in the current running config",
@@ -218,6 +297,12 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         usage: "show info",
         help: "report information about the running process",
         cmd: Cmd::ShowInfo,
+    },
+    CliKw {
+        words: &["show", "map"],
+        usage: "show map [@ver] [map]",
+        help: "report available maps or dump a map's contents",
+        cmd: Cmd::ShowMap,
     },
     CliKw {
         words: &["show", "peers"],
@@ -426,8 +511,27 @@ impl Engine {
                 true,
             );
         }
+        use super::cli_map::Which;
         let out = match kw.cmd {
             Cmd::Help => help_text(HELP_HEADER, rest),
+            Cmd::ShowMap => self.cli_show_pat(Which::Map, rest),
+            Cmd::ShowAcl => self.cli_show_pat(Which::Acl, rest),
+            Cmd::GetMap => self.cli_get_pat(Which::Map, rest),
+            Cmd::GetAcl => self.cli_get_pat(Which::Acl, rest),
+            Cmd::AddMap if level >= CliLevel::Admin => self.cli_add_pat(Which::Map, rest, payload),
+            Cmd::AddAcl if level >= CliLevel::Admin => self.cli_add_pat(Which::Acl, rest, payload),
+            Cmd::SetMap if level >= CliLevel::Admin => self.cli_set_map(rest),
+            Cmd::DelMap if level >= CliLevel::Admin => self.cli_del_pat(Which::Map, rest),
+            Cmd::DelAcl if level >= CliLevel::Admin => self.cli_del_pat(Which::Acl, rest),
+            Cmd::ClearMap if level >= CliLevel::Admin => self.cli_clear_pat(Which::Map, rest),
+            Cmd::ClearAcl if level >= CliLevel::Admin => self.cli_clear_pat(Which::Acl, rest),
+            Cmd::AddMap
+            | Cmd::AddAcl
+            | Cmd::SetMap
+            | Cmd::DelMap
+            | Cmd::DelAcl
+            | Cmd::ClearMap
+            | Cmd::ClearAcl => denied(),
             // Handled by the session (`cli_line`); nothing to print.
             Cmd::Prompt | Cmd::Quit => String::new(),
             Cmd::ShowTable => match rest {
@@ -1309,7 +1413,7 @@ mod tests {
         let mut e = engine();
         let out = e.cli_request(Time::ZERO, "help show");
         let listed: Vec<&str> = out.lines().skip(1).map(|l| l.trim_start()).collect();
-        assert_eq!(listed.len(), 11, "{out}");
+        assert_eq!(listed.len(), 13, "{out}");
         assert!(listed.iter().all(|l| l.starts_with("show ")), "{out}");
         let out = e.cli_request(Time::ZERO, "help set tab");
         assert_eq!(out.lines().count(), 2, "{out}");

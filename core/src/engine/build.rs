@@ -457,6 +457,8 @@ fn parse_proxy_expr(
         tables: Some(&tables),
         backends: Some(&backends),
         userlists: Some(&userlists),
+        patterns: None,
+        at: None,
     };
     crate::sample::SampleExpr::parse(text, &ctx)
 }
@@ -762,7 +764,13 @@ impl Engine {
             .iter()
             .map(crate::dns::Resolvers::from_config)
             .collect();
-        e.build_proxies(cfg, resolve)?;
+        // Pattern files (maps, `acl -f`) come from the driver's reader;
+        // HAProxy numbers the references once the configuration is read.
+        let loader = crate::pattern::PatLoader::new(e.opts.pattern_files.clone());
+        e.build_proxies(cfg, resolve, &loader)?;
+        let mut patterns = loader.store.into_inner();
+        patterns.finalize();
+        e.patterns = patterns;
         let store = core::mem::take(&mut e.ocsp_store);
         if !store.is_empty() {
             let mut seen = std::collections::BTreeSet::new();
@@ -813,7 +821,12 @@ impl Engine {
 
     /// Frontends, backends and listen sections, with their servers and
     /// listeners (`check_config_validity` has already run in the parser).
-    fn build_proxies(&mut self, cfg: &Config, resolve: Resolver<'_>) -> Result<(), StartError> {
+    fn build_proxies(
+        &mut self,
+        cfg: &Config,
+        resolve: Resolver<'_>,
+        loader: &crate::pattern::PatLoader,
+    ) -> Result<(), StartError> {
         let live: Vec<&cfgparse::Proxy> = cfg.proxies.iter().filter(|p| !p.disabled).collect();
         let index_of = |name: &str| {
             live.iter()
@@ -828,17 +841,19 @@ impl Engine {
                 line,
                 message,
             };
-            let rules = crate::rules::RuleSet::build(cfg, p, &tables).map_err(|errs| {
-                let e = errs.into_iter().next();
-                StartError {
-                    file: e.as_ref().map_or(p.place.file.clone(), |d| d.file.clone()),
-                    line: e.as_ref().map_or(p.place.line, |d| d.line),
-                    message: e.map_or_else(
-                        || "invalid rules".into(),
-                        |d| format!("'{}' : {}", d.keyword, d.message),
-                    ),
-                }
-            })?;
+            let rules = crate::rules::RuleSet::build_with(cfg, p, &tables, Some(loader)).map_err(
+                |errs| {
+                    let e = errs.into_iter().next();
+                    StartError {
+                        file: e.as_ref().map_or(p.place.file.clone(), |d| d.file.clone()),
+                        line: e.as_ref().map_or(p.place.line, |d| d.line),
+                        message: e.map_or_else(
+                            || "invalid rules".into(),
+                            |d| format!("'{}' : {}", d.keyword, d.message),
+                        ),
+                    }
+                },
+            )?;
             let fe = if p.kind.is_frontend() {
                 let default_backend = match (&p.default_backend, p.kind) {
                     (Some((place, name)), _) => Some(index_of(name).ok_or_else(|| {
@@ -870,7 +885,7 @@ impl Engine {
             } else {
                 None
             };
-            let logcfg = build_logcfg(cfg, p, &tables)?;
+            let logcfg = build_logcfg(cfg, p, &tables, loader)?;
             let pages = cfgparse::errors::proxy_pages(cfg, p).map_err(|d| StartError {
                 file: d.file.clone(),
                 line: d.line,
@@ -1563,6 +1578,7 @@ fn build_logcfg(
     cfg: &cfgparse::Config,
     p: &cfgparse::Proxy,
     tables: &dyn Fn(&str) -> Option<crate::stick_table::TableId>,
+    loader: &crate::pattern::PatLoader,
 ) -> Result<crate::log::LogCfg, StartError> {
     use crate::log::{format, CapSlot, LogCfg, LogFmt};
     let backends = |n: &str| cfg.backend(n).is_some();
@@ -1572,6 +1588,8 @@ fn build_logcfg(
         tables: Some(tables),
         backends: Some(&backends),
         userlists: Some(&userlists),
+        patterns: Some(loader),
+        at: None,
     };
     let parse = |what: &str, (place, text): &(cfgparse::Place, String)| {
         LogFmt::parse(text, &ctx, what != "unique-id").map_err(|e| StartError {

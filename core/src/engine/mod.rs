@@ -80,6 +80,10 @@ pub struct EngineOptions {
     /// The number of threads (engines) in the process (HAProxy's
     /// `global.nbthread`: `show info`'s `Nbthread`).
     pub nbthread: u32,
+    /// Reads the pattern files the configuration names (maps, `acl -f`)
+    /// while the engine is built: the driver's reader (the engine reads no
+    /// file). `None`: a configuration that names one does not start.
+    pub pattern_files: Option<crate::pattern::FileSource>,
     /// The historic bug to switch on (simulator only).
     #[cfg(feature = "mutants")]
     pub mutant: Option<crate::mutants::Mutant>,
@@ -98,6 +102,7 @@ impl Default for EngineOptions {
             tls: None,
             thread: 0,
             nbthread: 1,
+            pattern_files: None,
             #[cfg(feature = "mutants")]
             mutant: None,
         }
@@ -282,6 +287,9 @@ pub struct Engine {
     pub(crate) ssl_cert_tx: Option<crate::applet::cli_cmds::CertTransaction>,
     /// `userlist` sections, resolved (`http_auth`, `stats auth`).
     pub(crate) userlists: Vec<crate::auth::Userlist>,
+    /// Pattern references and expressions (maps, ACL patterns): HAProxy's
+    /// `pattern_reference` list, edited by the CLI.
+    pub(crate) patterns: crate::pattern::PatStore,
     /// `resolvers` sections, in file order (queries run on thread 0).
     pub(crate) resolvers: Vec<crate::dns::Resolvers>,
 }
@@ -328,6 +336,7 @@ impl Engine {
             h2_max_total_streams: 0,
             h2_glitch_kills: 0,
             userlists: Vec::new(),
+            patterns: crate::pattern::PatStore::new(),
             resolvers: Vec::new(),
             tls_clock: Default::default(),
             start_warnings: Default::default(),

@@ -478,6 +478,10 @@ impl SampleCtx for HttpCtx<'_> {
     /// (HAProxy's `SMP_F_MAY_CHANGE`: `req.len` and `wait_end` until the
     /// end; `req.payload` while its bytes are missing; `req.ssl_sni` and
     /// `req.proto_http` while the message is incomplete.)
+    fn patterns(&self) -> Option<&crate::pattern::PatStore> {
+        self.sess.patterns()
+    }
+
     fn may_change(&mut self, f: &Fetch) -> bool {
         if !self.partial {
             return false;

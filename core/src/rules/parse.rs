@@ -228,6 +228,17 @@ impl RuleSet {
         px: &Proxy,
         tables: &dyn Fn(&str) -> Option<TableId>,
     ) -> Result<RuleSet, Vec<Diagnostic>> {
+        RuleSet::build_with(cfg, px, tables, None)
+    }
+
+    /// [`RuleSet::build`], loading pattern files (maps, `acl -f`) through
+    /// `patterns`.
+    pub fn build_with(
+        cfg: &Config,
+        px: &Proxy,
+        tables: &dyn Fn(&str) -> Option<TableId>,
+        patterns: Option<&crate::pattern::PatLoader>,
+    ) -> Result<RuleSet, Vec<Diagnostic>> {
         let backends = |n: &str| cfg.backend(n).is_some();
         let userlists = |n: &str| cfg.userlist_groups(n);
         let mut b = Builder {
@@ -236,6 +247,8 @@ impl RuleSet {
                 tables: Some(tables),
                 backends: Some(&backends),
                 userlists: Some(&userlists),
+                patterns,
+                at: None,
             },
             experimental: cfg.global.expose_experimental,
             errors: Vec::new(),
@@ -392,12 +405,16 @@ impl Builder<'_> {
     ) -> Result<Option<Condition>, ()> {
         let Some(c) = c else { return Ok(None) };
         let mut warns = Vec::new();
+        let ctx = ParseCtx {
+            at: Some((&l.file, l.line)),
+            ..self.ctx
+        };
         let r = Condition::parse(
             &c.words,
             c.negate,
             scope,
             (&l.file, l.line),
-            &self.ctx,
+            &ctx,
             &mut warns,
         )
         .and_then(|cond| check_cond(&cond, stage, &mut warns).map(|()| cond));
@@ -424,7 +441,10 @@ impl Builder<'_> {
         parse: impl FnOnce(&mut ActParser<'_, '_>) -> Result<A, String>,
     ) -> Option<Rule<A>> {
         let action = l.words.first().map(String::as_str).unwrap_or("");
-        let ctx = self.ctx;
+        let ctx = ParseCtx {
+            at: Some((&l.file, l.line)),
+            ..self.ctx
+        };
         let (parsed, warns) = {
             let mut p = ActParser {
                 kw: &l.keyword,
@@ -512,7 +532,14 @@ impl Builder<'_> {
         for ub in &px.use_backends {
             let l = Self::line_of(&ub.place, "use_backend");
             let backend = if ub.is_dynamic() {
-                let r = LogFormat::parse(&ub.name, &self.ctx).and_then(|lf| {
+                let r = LogFormat::parse(
+                    &ub.name,
+                    &ParseCtx {
+                        at: Some((&l.file, l.line)),
+                        ..self.ctx
+                    },
+                )
+                .and_then(|lf| {
                     lf.exprs()
                         .try_for_each(|e| check_expr(e, Stage::Switching))?;
                     Ok(lf)
@@ -549,7 +576,14 @@ impl Builder<'_> {
         for us in &px.use_servers {
             let l = Self::line_of(&us.place, "use-server");
             let server = if us.is_dynamic() {
-                let r = LogFormat::parse(&us.name, &self.ctx).and_then(|lf| {
+                let r = LogFormat::parse(
+                    &us.name,
+                    &ParseCtx {
+                        at: Some((&l.file, l.line)),
+                        ..self.ctx
+                    },
+                )
+                .and_then(|lf| {
                     lf.exprs().try_for_each(|e| check_expr(e, Stage::SetSrv))?;
                     Ok(lf)
                 });
@@ -634,14 +668,20 @@ impl Builder<'_> {
                 StickKind::StoreResponse => Stage::StickRes,
                 _ => Stage::StickReq,
             };
-            let parsed = SampleExpr::parse(&r.expr, &self.ctx)
-                .and_then(|e| check_expr(&e, stage).map(|()| e))
-                .and_then(|e| {
-                    let t = self
-                        .ctx
-                        .table(r.table.as_deref().unwrap_or(""), &format!("'{label}'"))?;
-                    Ok((e, t))
-                });
+            let parsed = SampleExpr::parse(
+                &r.expr,
+                &ParseCtx {
+                    at: Some((&l.file, l.line)),
+                    ..self.ctx
+                },
+            )
+            .and_then(|e| check_expr(&e, stage).map(|()| e))
+            .and_then(|e| {
+                let t = self
+                    .ctx
+                    .table(r.table.as_deref().unwrap_or(""), &format!("'{label}'"))?;
+                Ok((e, t))
+            });
             let cond = self.cond(&l, r.cond.as_ref(), &format!("a '{label}'"), stage, scope);
             match (parsed, cond) {
                 (Ok((expr, table)), Ok(cond)) => out.push(StickRule {

@@ -172,6 +172,9 @@ pub enum Arg {
     /// Bytes decoded when parsing (the base64 key of `hmac`: HAProxy's
     /// `ARGT_STR` after `sample_check_arg_base64`).
     Bin(Vec<u8>),
+    /// A loaded map (`ARGT_MAP`: the file argument of `map*` once
+    /// `sample_load_map` ran).
+    Map(crate::pattern::PatExprId),
 }
 
 /// HAProxy's `is_idchar`: characters of fetch, converter and ACL names.

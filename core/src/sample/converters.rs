@@ -4,6 +4,8 @@
 use core::net::IpAddr;
 
 use super::*;
+use crate::acl::MatchMethod;
+use crate::pattern::MapOut;
 
 /// What a converter does (HAProxy's `struct sample_conv` identity).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,6 +110,18 @@ pub enum ConvKind {
     /// `url_enc([query])`: percent-encoding of all but RFC 3986's
     /// unreserved characters.
     UrlEnc,
+    /// `map*(file[,default])`: looks the input up in a map file (HAProxy's
+    /// `sample_conv_map`).
+    Map(MapConv),
+}
+
+/// What a `map_<match>_<out>` converter matches with and returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapConv {
+    pub method: crate::acl::MatchMethod,
+    /// `map_regm`: the value's `\N` are the regex's groups.
+    pub regm: bool,
+    pub out: crate::pattern::MapOut,
 }
 
 /// A converter keyword (HAProxy's `struct sample_conv` entry).
@@ -398,6 +412,325 @@ static CONVS: &[ConvDef] = &[
         SmpType::Str,
         SmpType::Str,
     ),
+    cd(
+        "map",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Str,
+            regm: false,
+            out: MapOut::Str,
+        }),
+        spec!(1; Str, Str),
+        SmpType::Str,
+        SmpType::Str,
+    ),
+    cd(
+        "map_str",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Str,
+            regm: false,
+            out: MapOut::Str,
+        }),
+        spec!(1; Str, Str),
+        SmpType::Str,
+        SmpType::Str,
+    ),
+    cd(
+        "map_beg",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Beg,
+            regm: false,
+            out: MapOut::Str,
+        }),
+        spec!(1; Str, Str),
+        SmpType::Str,
+        SmpType::Str,
+    ),
+    cd(
+        "map_sub",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Sub,
+            regm: false,
+            out: MapOut::Str,
+        }),
+        spec!(1; Str, Str),
+        SmpType::Str,
+        SmpType::Str,
+    ),
+    cd(
+        "map_dir",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Dir,
+            regm: false,
+            out: MapOut::Str,
+        }),
+        spec!(1; Str, Str),
+        SmpType::Str,
+        SmpType::Str,
+    ),
+    cd(
+        "map_dom",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Dom,
+            regm: false,
+            out: MapOut::Str,
+        }),
+        spec!(1; Str, Str),
+        SmpType::Str,
+        SmpType::Str,
+    ),
+    cd(
+        "map_end",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::End,
+            regm: false,
+            out: MapOut::Str,
+        }),
+        spec!(1; Str, Str),
+        SmpType::Str,
+        SmpType::Str,
+    ),
+    cd(
+        "map_reg",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Reg,
+            regm: false,
+            out: MapOut::Str,
+        }),
+        spec!(1; Str, Str),
+        SmpType::Str,
+        SmpType::Str,
+    ),
+    cd(
+        "map_regm",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Reg,
+            regm: true,
+            out: MapOut::Str,
+        }),
+        spec!(1; Str, Str),
+        SmpType::Str,
+        SmpType::Str,
+    ),
+    cd(
+        "map_int",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Int,
+            regm: false,
+            out: MapOut::Str,
+        }),
+        spec!(1; Str, Str),
+        SmpType::Int,
+        SmpType::Str,
+    ),
+    cd(
+        "map_ip",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Ip,
+            regm: false,
+            out: MapOut::Str,
+        }),
+        spec!(1; Str, Str),
+        SmpType::Addr,
+        SmpType::Str,
+    ),
+    cd(
+        "map_str_int",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Str,
+            regm: false,
+            out: MapOut::Int,
+        }),
+        spec!(1; Str, Int),
+        SmpType::Str,
+        SmpType::Int,
+    ),
+    cd(
+        "map_beg_int",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Beg,
+            regm: false,
+            out: MapOut::Int,
+        }),
+        spec!(1; Str, Int),
+        SmpType::Str,
+        SmpType::Int,
+    ),
+    cd(
+        "map_sub_int",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Sub,
+            regm: false,
+            out: MapOut::Int,
+        }),
+        spec!(1; Str, Int),
+        SmpType::Str,
+        SmpType::Int,
+    ),
+    cd(
+        "map_dir_int",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Dir,
+            regm: false,
+            out: MapOut::Int,
+        }),
+        spec!(1; Str, Int),
+        SmpType::Str,
+        SmpType::Int,
+    ),
+    cd(
+        "map_dom_int",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Dom,
+            regm: false,
+            out: MapOut::Int,
+        }),
+        spec!(1; Str, Int),
+        SmpType::Str,
+        SmpType::Int,
+    ),
+    cd(
+        "map_end_int",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::End,
+            regm: false,
+            out: MapOut::Int,
+        }),
+        spec!(1; Str, Int),
+        SmpType::Str,
+        SmpType::Int,
+    ),
+    cd(
+        "map_reg_int",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Reg,
+            regm: false,
+            out: MapOut::Int,
+        }),
+        spec!(1; Str, Int),
+        SmpType::Str,
+        SmpType::Int,
+    ),
+    cd(
+        "map_int_int",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Int,
+            regm: false,
+            out: MapOut::Int,
+        }),
+        spec!(1; Str, Int),
+        SmpType::Int,
+        SmpType::Int,
+    ),
+    cd(
+        "map_ip_int",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Ip,
+            regm: false,
+            out: MapOut::Int,
+        }),
+        spec!(1; Str, Int),
+        SmpType::Addr,
+        SmpType::Int,
+    ),
+    cd(
+        "map_str_ip",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Str,
+            regm: false,
+            out: MapOut::Addr,
+        }),
+        spec!(1; Str, Str),
+        SmpType::Str,
+        SmpType::Addr,
+    ),
+    cd(
+        "map_beg_ip",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Beg,
+            regm: false,
+            out: MapOut::Addr,
+        }),
+        spec!(1; Str, Str),
+        SmpType::Str,
+        SmpType::Addr,
+    ),
+    cd(
+        "map_sub_ip",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Sub,
+            regm: false,
+            out: MapOut::Addr,
+        }),
+        spec!(1; Str, Str),
+        SmpType::Str,
+        SmpType::Addr,
+    ),
+    cd(
+        "map_dir_ip",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Dir,
+            regm: false,
+            out: MapOut::Addr,
+        }),
+        spec!(1; Str, Str),
+        SmpType::Str,
+        SmpType::Addr,
+    ),
+    cd(
+        "map_dom_ip",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Dom,
+            regm: false,
+            out: MapOut::Addr,
+        }),
+        spec!(1; Str, Str),
+        SmpType::Str,
+        SmpType::Addr,
+    ),
+    cd(
+        "map_end_ip",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::End,
+            regm: false,
+            out: MapOut::Addr,
+        }),
+        spec!(1; Str, Str),
+        SmpType::Str,
+        SmpType::Addr,
+    ),
+    cd(
+        "map_reg_ip",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Reg,
+            regm: false,
+            out: MapOut::Addr,
+        }),
+        spec!(1; Str, Str),
+        SmpType::Str,
+        SmpType::Addr,
+    ),
+    cd(
+        "map_int_ip",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Int,
+            regm: false,
+            out: MapOut::Addr,
+        }),
+        spec!(1; Str, Str),
+        SmpType::Int,
+        SmpType::Addr,
+    ),
+    cd(
+        "map_ip_ip",
+        ConvKind::Map(MapConv {
+            method: MatchMethod::Ip,
+            regm: false,
+            out: MapOut::Addr,
+        }),
+        spec!(1; Str, Str),
+        SmpType::Addr,
+        SmpType::Addr,
+    ),
 ];
 
 /// Every converter keyword Sluice knows.
@@ -457,8 +790,12 @@ pub(crate) fn parse_convs(
         pos += used;
         let args = type_args(&raw, def.args, ctx, name, "converter")
             .map_err(|(i, e)| format!("invalid arg {} in converter '{name}' : {e}", i + 1))?;
-        let args = check_conv_args(def.kind, args)
+        let mut args = check_conv_args(def.kind, args)
             .map_err(|e| format!("invalid args in converter '{name}' : {e}"))?;
+        if let ConvKind::Map(m) = def.kind {
+            load_map(m, &mut args, ctx)
+                .map_err(|e| format!("invalid args in converter '{name}' : {e}"))?;
+        }
         convs.push(Conv {
             kind: def.kind,
             args,
@@ -469,6 +806,72 @@ pub(crate) fn parse_convs(
         last = Some(def.kw);
     }
     Ok((convs, ty, pos))
+}
+
+/// Loads the map file of a `map*` converter (HAProxy's `sample_load_map`)
+/// and types its default value.
+fn load_map(m: MapConv, args: &mut [Arg], ctx: &ParseCtx<'_>) -> Result<(), String> {
+    let file = str_arg(args, 0).to_string();
+    let Some(loader) = ctx.patterns else {
+        return Err(format!(
+            "failed to open pattern file <{file}> (map files are loaded only when the engine is built)"
+        ));
+    };
+    let kind = crate::pattern::PatKind {
+        method: m.method,
+        icase: false,
+        regm: m.regm,
+        out: Some(m.out),
+    };
+    let id = loader.load_file(&file, kind, true, ctx.at.unwrap_or(("", 0)))?;
+    if let Some(a) = args.get_mut(0) {
+        *a = Arg::Map(id);
+    }
+    if m.out == MapOut::Addr {
+        if let Some(a) = args.get_mut(1) {
+            let text = match a {
+                Arg::Str(t) => t.clone(),
+                _ => String::new(),
+            };
+            match text.parse::<IpAddr>() {
+                Ok(IpAddr::V4(v)) => *a = Arg::Ipv4(v),
+                Ok(IpAddr::V6(v)) => *a = Arg::Ipv6(v),
+                Err(_) => return Err(format!("map: cannot parse default ip <{text}>.")),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A `map*` converter on `s` (`sample_conv_map`): the value of the
+/// matching entry (for `map_regm`, with the regex's groups substituted),
+/// else the default, else nothing.
+fn map_conv(m: MapConv, c: &Conv, s: Sample, ctx: &mut dyn SampleCtx) -> Option<Sample> {
+    let Some(Arg::Map(id)) = c.args.first() else {
+        return None;
+    };
+    if let Some(store) = ctx.patterns() {
+        if let Some(hit) = store.exec(*id, &s) {
+            return match hit.data {
+                Some(_) if m.regm => {
+                    let input = match &s {
+                        Sample::Str(v) => v.clone(),
+                        _ => return None,
+                    };
+                    hit.regm_value(&input).map(Sample::Str)
+                }
+                Some(d) => Some(d.clone()),
+                None => Some(Sample::Int(1)),
+            };
+        }
+    }
+    match c.args.get(1)? {
+        Arg::Str(d) => Some(Sample::Str(d.as_bytes().to_vec())),
+        Arg::Int(i) => Some(Sample::Int(*i)),
+        Arg::Ipv4(a) => Some(Sample::Ip(IpAddr::V4(*a))),
+        Arg::Ipv6(a) => Some(Sample::Ip(IpAddr::V6(*a))),
+        _ => None,
+    }
 }
 
 /// Checks and completes converter arguments (HAProxy's `val_args`).
@@ -749,6 +1152,7 @@ fn conv_int(c: &Conv, i: usize, ctx: &mut dyn SampleCtx) -> Option<i64> {
 pub(super) fn apply_conv(c: &Conv, s: Sample, ctx: &mut dyn SampleCtx) -> Option<Sample> {
     let s = s.cast(c.input)?;
     match (c.kind, s) {
+        (ConvKind::Map(m), s) => map_conv(m, c, s, ctx),
         (ConvKind::Lower, Sample::Str(mut v)) => {
             v.make_ascii_lowercase();
             Some(Sample::Str(v))
@@ -1074,6 +1478,13 @@ fn int_conv(c: &Conv, k: ConvKind, i: i64, ctx: &mut dyn SampleCtx) -> Option<Sa
 }
 
 fn ipmask(c: &Conv, ip: IpAddr) -> Option<Sample> {
+    // An IPv4-mapped address (`::ffff:a.b.c.d`) takes the IPv4 mask, as
+    // HAProxy 2.6's `c_ipv62ip` (only the mapped form: `::a.b.c.d` and
+    // 6to4 stay IPv6).
+    let ip = match ip {
+        IpAddr::V6(a) => a.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
     match ip {
         IpAddr::V4(a) => {
             let Some(Arg::Ipv4(m)) = c.args.first() else {

@@ -172,6 +172,12 @@ pub trait SampleCtx {
     fn may_change(&mut self, _f: &Fetch) -> bool {
         false
     }
+
+    /// The engine's pattern references (maps, `acl -f`); `None` where
+    /// there are none (test doubles): map converters then give nothing.
+    fn patterns(&self) -> Option<&crate::pattern::PatStore> {
+        None
+    }
 }
 
 impl SampleExpr {
@@ -254,6 +260,11 @@ pub struct ParseCtx<'a> {
     /// The groups of a userlist, `None` when there is no such userlist;
     /// `None`: do not check.
     pub userlists: Option<UserlistLookup<'a>>,
+    /// Where pattern files (maps, `acl -f`) are loaded; `None`: refused.
+    pub patterns: Option<&'a crate::pattern::PatLoader>,
+    /// The configuration line being parsed (file, line), for what pattern
+    /// references display.
+    pub at: Option<(&'a str, u32)>,
 }
 
 /// The group names of a userlist by name (`None`: no such userlist).
@@ -278,6 +289,8 @@ impl ParseCtx<'static> {
             tables: None,
             backends: None,
             userlists: None,
+            patterns: None,
+            at: None,
         }
     }
 }
@@ -613,6 +626,8 @@ mod tests {
             tables: Some(&tables),
             backends: Some(&backends),
             userlists: None,
+            patterns: None,
+            at: None,
         };
         let e = SampleExpr::parse("src_conn_rate", &ctx).unwrap();
         assert_eq!(
