@@ -777,11 +777,17 @@ impl Engine {
             return;
         };
         t.acquire(e);
+        // HAProxy's `stream_track_stkctr` -> `stream_start_counters`:
+        // the connection is counted on the entry as for the other rules.
+        bump(t, e, DataType::CONN_CNT, 1);
+        bump(t, e, DataType::CONN_CUR, 1);
+        let _ = t.update_freq(now, e, DataType::CONN_RATE, 0, 1);
         bump(t, e, DataType::HTTP_REQ_CNT, 1);
         let _ = t.update_freq(now, e, DataType::HTTP_REQ_RATE, 0, 1);
         t.touch_local(now, e);
         if let Some(se) = self.sessions.get_mut(sess) {
             se.stkctr[slot] = Some(crate::session::StkCtr { table, entry: e });
+            se.conn_cur_counted = true;
         }
     }
 

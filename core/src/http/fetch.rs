@@ -14,7 +14,7 @@ use crate::engine::Engine;
 use crate::fetch::SessCtx;
 use crate::http::ana::{body_in_buffer, MsgState};
 use crate::http::h1::{BodyLen, Headers, ReqHead, ResHead, Side};
-use crate::sample::{Dir, Fetch, FetchKind, Sample, SampleCtx};
+use crate::sample::{Dir, Fetch, FetchKind, ReqLinePart, Sample, SampleCtx};
 use crate::stream::Stream;
 use crate::time::Time;
 
@@ -154,7 +154,10 @@ impl<'a> HttpCtx<'a> {
         let Some(h) = self.headers(dir) else { return };
         for v in h.get_all(name.as_bytes()) {
             if full {
-                out.push(v.to_vec());
+                // HAProxy's `http_find_header` trims the value's leading
+                // and trailing blanks (a value set by a rule may end
+                // with one).
+                out.push(trim(v).to_vec());
             } else {
                 for part in split_list(v) {
                     out.push(part.to_vec());
@@ -431,6 +434,16 @@ impl SampleCtx for HttpCtx<'_> {
                 };
                 caps.get(idx)?.as_ref().map(|v| Sample::Str(v.clone()))
             }
+            FetchKind::CaptureReqLine(part) => {
+                let t = self.sess.eng.streams.get(self.sid)?.txn.as_ref()?;
+                let mut words = t.request_line.splitn(3, ' ');
+                let w = match part {
+                    ReqLinePart::Method => words.next(),
+                    ReqLinePart::Uri => words.nth(1),
+                    ReqLinePart::Ver => words.nth(2),
+                };
+                w.filter(|w| !w.is_empty()).map(Sample::str)
+            }
             FetchKind::BeName => Some(Sample::str(
                 &self.sess.eng.proxies[self.sess.eng.streams.get(self.sid)?.be].name,
             )),
@@ -453,6 +466,16 @@ impl SampleCtx for HttpCtx<'_> {
             }
             _ => self.sess.fetch(f),
         }
+    }
+
+    fn table_conv(
+        &mut self,
+        table: &crate::sample::TableRef,
+        key: Sample,
+        what: crate::sample::TableConv,
+        idx: usize,
+    ) -> Option<Sample> {
+        self.sess.table_conv_impl(table, key, what, idx)
     }
 
     fn fetch_all(&mut self, f: &Fetch, out: &mut Vec<Sample>) {

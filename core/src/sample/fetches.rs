@@ -245,6 +245,25 @@ pub enum FetchKind {
     CaptureHdr {
         dir: Dir,
     },
+    /// `capture.req.method`, `capture.req.uri`, `capture.req.ver`: parts
+    /// of the request line kept for the log (HAProxy's `txn->uri`), usable
+    /// in response rules too.
+    CaptureReqLine(ReqLinePart),
+    /// `uuid([version])`: a random UUID (version 4 only, as HAProxy 2.6),
+    /// from the engine's PRNG.
+    Uuid,
+    /// `so_id`: the numeric id of the listener (`bind ... id`).
+    SoId,
+    /// `so_name`: the name of the listener (`bind ... name`).
+    SoName,
+}
+
+/// A part of the captured request line (`capture.req.*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReqLinePart {
+    Method,
+    Uri,
+    Ver,
 }
 
 /// Where the data a fetch reads comes from (HAProxy's `SMP_SRC_*` groups),
@@ -290,7 +309,11 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         }
         // `wait_end` is `SMP_USE_INTRN`: usable by request and response
         // content rules alike.
-        LogVar(_) | UniqueId | SrvId | SrvName | HttpFirstReq | WaitEnd => Layer::Internal,
+        LogVar(_) | UniqueId | SrvId | SrvName | HttpFirstReq | WaitEnd | Uuid => Layer::Internal,
+        // `capture.req.*` read the stream's copy of the request line:
+        // usable in request and response rules alike.
+        CaptureReqLine(_) => Layer::Internal,
+        SoId | SoName => Layer::L4,
         Src
         | SrcPort
         | Dst
@@ -386,6 +409,27 @@ static FETCHES: &[FetchDef] = &[
         spec!(1; Int),
         SmpType::Str,
     ),
+    fd(
+        "capture.req.method",
+        FetchKind::CaptureReqLine(ReqLinePart::Method),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "capture.req.uri",
+        FetchKind::CaptureReqLine(ReqLinePart::Uri),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "capture.req.ver",
+        FetchKind::CaptureReqLine(ReqLinePart::Ver),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd("uuid", FetchKind::Uuid, spec!(0; Int), SmpType::Str),
+    fd("so_id", FetchKind::SoId, NO_ARGS, SmpType::Int),
+    fd("so_name", FetchKind::SoName, NO_ARGS, SmpType::Str),
     fd("src", FetchKind::Src, NO_ARGS, SmpType::Addr),
     fd("src_port", FetchKind::SrcPort, NO_ARGS, SmpType::Int),
     fd("dst", FetchKind::Dst, NO_ARGS, SmpType::Addr),
@@ -963,6 +1007,17 @@ enum Build {
     Counter(CtrSel, CtrWhat, bool),
 }
 
+impl Resolved {
+    /// The fetch kind of a static keyword (`Var` stands for the counters,
+    /// which need no check here).
+    fn build_kind(&self) -> FetchKind {
+        match &self.build {
+            Build::Static(k) => k.clone(),
+            Build::Counter(..) => FetchKind::Var,
+        }
+    }
+}
+
 fn find_fetch(name: &str) -> Option<Resolved> {
     if let Some(d) = FETCHES.iter().find(|d| d.kw == name) {
         return Some(Resolved {
@@ -993,6 +1048,12 @@ fn find_fetch(name: &str) -> Option<Resolved> {
 
 /// Builds a [`Fetch`] from a keyword and its typed arguments.
 fn build_fetch(r: Resolved, mut args: Vec<Arg>) -> Result<Fetch, String> {
+    if let (FetchKind::Uuid, Some(Arg::Int(v))) = (&r.build_kind(), args.first()) {
+        // HAProxy 2.6's `smp_check_uuid`: version 4 only.
+        if *v != 4 {
+            return Err(format!("Unsupported UUID version: '{v}'"));
+        }
+    }
     let kind = match r.build {
         Build::Static(FetchKind::Const(_)) => FetchKind::Const(const_sample(&r.kw, &args)?),
         Build::Static(k) => k,

@@ -172,6 +172,18 @@ pub trait SampleCtx {
     fn may_change(&mut self, _f: &Fetch) -> bool {
         false
     }
+
+    /// A stick-table converter (`in_table`, `table_*`) on sample `key`
+    /// in `table` (array element `idx`). `None` without tables.
+    fn table_conv(
+        &mut self,
+        _table: &TableRef,
+        _key: Sample,
+        _what: TableConv,
+        _idx: usize,
+    ) -> Option<Sample> {
+        None
+    }
 }
 
 impl SampleExpr {
