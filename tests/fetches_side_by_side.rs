@@ -148,3 +148,46 @@ fn uuid_version_other_than_4_is_refused() {
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("Unsupported UUID version: '3'"), "{err}");
 }
+
+/// `http-request set-timeout server|tunnel` (a time, an expression) and
+/// the timeout fetches, side by side: the frontend's rules see the
+/// backend's timeouts, the backend's rules change the stream's.
+#[test]
+fn set_timeout_side_by_side() {
+    if !haproxy_or_skip("set_timeout_side_by_side") {
+        return;
+    }
+    let dir = TempDir::new("set_timeout_side_by_side");
+    let ports = free_ports(4);
+    let mut seen = Vec::new();
+    for (who, fe, srv) in [("ha", ports[0], ports[1]), ("sluice", ports[2], ports[3])] {
+        let cfg = format!(
+            "{}defaults\n    mode http\n    timeout connect 1s\n    timeout client 4s\n    timeout server 5s\n\
+             frontend fe\n    bind 127.0.0.1:{fe}\n\
+             \x20   http-response set-header x-t \"%[be_server_timeout] %[cur_server_timeout] \
+             %[be_tunnel_timeout] %[cur_tunnel_timeout] %[fe_client_timeout]\"\n\
+             \x20   use_backend be2 if {{ path /2 }}\n\
+             \x20   default_backend be\n\
+             backend be\n    timeout tunnel 7s\n\
+             \x20   http-request set-timeout server int(3),mul(1000)\n\
+             \x20   http-request set-timeout tunnel 2s\n\
+             \x20   server s 127.0.0.1:{srv}\n\
+             backend be2\n    server s 127.0.0.1:{srv}\n\
+             frontend srv\n    bind 127.0.0.1:{srv}\n\
+             \x20   http-request return status 200 content-type text/plain string ok\n",
+            global_section(&dir.join(&format!("{who}.sock")), ""),
+        );
+        let ask_all = || (ask(fe, "/1"), ask(fe, "/2"));
+        let got = if who == "ha" {
+            let _ha = HaRun::start(&dir, who, &cfg);
+            ask_all()
+        } else {
+            let _s = Sluice::run(&dir, who, &cfg);
+            ask_all()
+        };
+        seen.push(got);
+    }
+    assert_eq!(seen[1], seen[0]);
+    assert_eq!(seen[1].0, ["x-t: 5000 3000 7000 2000 4000"]);
+    assert_eq!(seen[1].1, ["x-t: 5000 5000 0 0 4000"]);
+}

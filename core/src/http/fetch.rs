@@ -14,7 +14,7 @@ use crate::engine::Engine;
 use crate::fetch::SessCtx;
 use crate::http::ana::{body_in_buffer, MsgState};
 use crate::http::h1::{BodyLen, Headers, ReqHead, ResHead, Side};
-use crate::sample::{Dir, Fetch, FetchKind, ReqLinePart, Sample, SampleCtx};
+use crate::sample::{Dir, Fetch, FetchKind, ReqLinePart, Sample, SampleCtx, TimeoutFetch};
 use crate::stream::Stream;
 use crate::time::Time;
 
@@ -433,6 +433,19 @@ impl SampleCtx for HttpCtx<'_> {
                     &logx.req_cap
                 };
                 caps.get(idx)?.as_ref().map(|v| Sample::Str(v.clone()))
+            }
+            FetchKind::Timeout(which) => {
+                let eng = &self.sess.eng;
+                let s = eng.streams.get(self.sid)?;
+                let (fe, be) = (&eng.proxies[s.fe].timeouts, &eng.proxies[s.be].timeouts);
+                let ms = match which {
+                    TimeoutFetch::BeServer => be.server_ms,
+                    TimeoutFetch::BeTunnel => be.tunnel_ms,
+                    TimeoutFetch::FeClient => fe.client_ms,
+                    TimeoutFetch::CurServer => s.timeout_server.or(be.server_ms),
+                    TimeoutFetch::CurTunnel => s.timeout_tunnel,
+                };
+                Some(Sample::Int(i64::from(ms.unwrap_or(0))))
             }
             FetchKind::CaptureReqLine(part) => {
                 let t = self.sess.eng.streams.get(self.sid)?.txn.as_ref()?;

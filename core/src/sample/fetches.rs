@@ -256,6 +256,26 @@ pub enum FetchKind {
     SoId,
     /// `so_name`: the name of the listener (`bind ... name`).
     SoName,
+    /// `be_server_timeout`, `be_tunnel_timeout`, `fe_client_timeout`,
+    /// `cur_server_timeout`, `cur_tunnel_timeout`: timeouts in ms.
+    Timeout(TimeoutFetch),
+}
+
+/// Which timeout a timeout fetch reads (HAProxy 2.6's `smp_fetch_*_timeout`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeoutFetch {
+    /// `be_server_timeout`: the backend's `timeout server` (0 unset).
+    BeServer,
+    /// `be_tunnel_timeout`: the backend's `timeout tunnel` (0 unset).
+    BeTunnel,
+    /// `fe_client_timeout`: the frontend's `timeout client` (0 unset).
+    FeClient,
+    /// `cur_server_timeout`: the stream's server timeout (`http-request
+    /// set-timeout server`, else the backend's).
+    CurServer,
+    /// `cur_tunnel_timeout`: the stream's `set-timeout tunnel` (0 unset,
+    /// as HAProxy's `s->tunnel_timeout`).
+    CurTunnel,
 }
 
 /// A part of the captured request line (`capture.req.*`).
@@ -312,7 +332,7 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         LogVar(_) | UniqueId | SrvId | SrvName | HttpFirstReq | WaitEnd | Uuid => Layer::Internal,
         // `capture.req.*` read the stream's copy of the request line:
         // usable in request and response rules alike.
-        CaptureReqLine(_) => Layer::Internal,
+        CaptureReqLine(_) | Timeout(_) => Layer::Internal,
         SoId | SoName => Layer::L4,
         Src
         | SrcPort
@@ -429,6 +449,36 @@ static FETCHES: &[FetchDef] = &[
     ),
     fd("uuid", FetchKind::Uuid, spec!(0; Int), SmpType::Str),
     fd("so_id", FetchKind::SoId, NO_ARGS, SmpType::Int),
+    fd(
+        "be_server_timeout",
+        FetchKind::Timeout(TimeoutFetch::BeServer),
+        NO_ARGS,
+        SmpType::Int,
+    ),
+    fd(
+        "be_tunnel_timeout",
+        FetchKind::Timeout(TimeoutFetch::BeTunnel),
+        NO_ARGS,
+        SmpType::Int,
+    ),
+    fd(
+        "fe_client_timeout",
+        FetchKind::Timeout(TimeoutFetch::FeClient),
+        NO_ARGS,
+        SmpType::Int,
+    ),
+    fd(
+        "cur_server_timeout",
+        FetchKind::Timeout(TimeoutFetch::CurServer),
+        NO_ARGS,
+        SmpType::Int,
+    ),
+    fd(
+        "cur_tunnel_timeout",
+        FetchKind::Timeout(TimeoutFetch::CurTunnel),
+        NO_ARGS,
+        SmpType::Int,
+    ),
     fd("so_name", FetchKind::SoName, NO_ARGS, SmpType::Str),
     fd("src", FetchKind::Src, NO_ARGS, SmpType::Addr),
     fd("src_port", FetchKind::SrcPort, NO_ARGS, SmpType::Int),
