@@ -14,7 +14,9 @@ use crate::engine::Engine;
 use crate::fetch::SessCtx;
 use crate::http::ana::{body_in_buffer, MsgState};
 use crate::http::h1::{BodyLen, Headers, ReqHead, ResHead, Side};
-use crate::sample::{Dir, Fetch, FetchKind, ReqLinePart, Sample, SampleCtx, TimeoutFetch};
+use crate::sample::{
+    Dir, Fetch, FetchKind, ReqLinePart, Sample, SampleCtx, SslBcFetch, TimeoutFetch,
+};
 use crate::stream::Stream;
 use crate::time::Time;
 
@@ -433,6 +435,23 @@ impl SampleCtx for HttpCtx<'_> {
                     &logx.req_cap
                 };
                 caps.get(idx)?.as_ref().map(|v| Sample::Str(v.clone()))
+            }
+            FetchKind::SslBc(what) => {
+                let eng = &self.sess.eng;
+                let c = eng.streams.get(self.sid)?.scb.sedesc.conn?;
+                let c = eng.conns.get(c)?;
+                if *what == SslBcFetch::Used {
+                    return Some(Sample::Bool(c.xprt.is_tls()));
+                }
+                let t = c.xprt.tls()?;
+                match what {
+                    SslBcFetch::Alpn => t.alpn().map(Sample::str),
+                    SslBcFetch::Protocol => t.version_name().map(Sample::str),
+                    SslBcFetch::Cipher => t.cipher_name().map(Sample::str),
+                    _ => t
+                        .server_cert()
+                        .map(|c| Sample::Bin(crate::conn::x509::sha1(c).to_vec())),
+                }
             }
             FetchKind::Timeout(which) => {
                 let eng = &self.sess.eng;

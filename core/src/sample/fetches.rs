@@ -259,6 +259,26 @@ pub enum FetchKind {
     /// `be_server_timeout`, `be_tunnel_timeout`, `fe_client_timeout`,
     /// `cur_server_timeout`, `cur_tunnel_timeout`: timeouts in ms.
     Timeout(TimeoutFetch),
+    /// `ssl_bc`, `ssl_bc_alpn`, `ssl_bc_protocol`, `ssl_bc_cipher`,
+    /// `ssl_s_sha1`: the stream's connection to its server (HAProxy's
+    /// `SMP_USE_L5SRV` fetches): usable once it is established (response
+    /// rules, the log).
+    SslBc(SslBcFetch),
+}
+
+/// What an `ssl_bc_*` / `ssl_s_*` fetch reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SslBcFetch {
+    /// `ssl_bc`: the server connection uses TLS.
+    Used,
+    /// `ssl_bc_alpn`: the protocol ALPN chose.
+    Alpn,
+    /// `ssl_bc_protocol`: `TLSv1.2`, `TLSv1.3`.
+    Protocol,
+    /// `ssl_bc_cipher`: the suite, as OpenSSL names it.
+    Cipher,
+    /// `ssl_s_sha1`: the SHA-1 of the server's certificate (binary).
+    SSha1,
 }
 
 /// Which timeout a timeout fetch reads (HAProxy 2.6's `smp_fetch_*_timeout`).
@@ -332,7 +352,7 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         LogVar(_) | UniqueId | SrvId | SrvName | HttpFirstReq | WaitEnd | Uuid => Layer::Internal,
         // `capture.req.*` read the stream's copy of the request line:
         // usable in request and response rules alike.
-        CaptureReqLine(_) | Timeout(_) => Layer::Internal,
+        CaptureReqLine(_) | Timeout(_) | SslBc(_) => Layer::Internal,
         SoId | SoName => Layer::L4,
         Src
         | SrcPort
@@ -449,6 +469,36 @@ static FETCHES: &[FetchDef] = &[
     ),
     fd("uuid", FetchKind::Uuid, spec!(0; Int), SmpType::Str),
     fd("so_id", FetchKind::SoId, NO_ARGS, SmpType::Int),
+    fd(
+        "ssl_bc",
+        FetchKind::SslBc(SslBcFetch::Used),
+        NO_ARGS,
+        SmpType::Bool,
+    ),
+    fd(
+        "ssl_bc_alpn",
+        FetchKind::SslBc(SslBcFetch::Alpn),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_bc_protocol",
+        FetchKind::SslBc(SslBcFetch::Protocol),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_bc_cipher",
+        FetchKind::SslBc(SslBcFetch::Cipher),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_s_sha1",
+        FetchKind::SslBc(SslBcFetch::SSha1),
+        NO_ARGS,
+        SmpType::Bin,
+    ),
     fd(
         "be_server_timeout",
         FetchKind::Timeout(TimeoutFetch::BeServer),
