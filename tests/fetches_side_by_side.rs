@@ -191,3 +191,65 @@ fn set_timeout_side_by_side() {
     assert_eq!(seen[1].0, ["x-t: 5000 3000 7000 2000 4000"]);
     assert_eq!(seen[1].1, ["x-t: 5000 5000 0 0 4000"]);
 }
+
+/// `fc_pp_authority` and `fc_pp_unique_id` read the TLVs of a PROXY v2
+/// header (`accept-proxy`), side by side; without the TLV, nothing.
+#[test]
+fn proxy_v2_tlv_fetches_side_by_side() {
+    use std::io::{Read, Write};
+    if !haproxy_or_skip("proxy_v2_tlv_fetches_side_by_side") {
+        return;
+    }
+    let dir = TempDir::new("proxy_v2_tlv_fetches_side_by_side");
+    let ports = free_ports(2);
+    /// A PROXY v2 header (TCP over IPv4, 127.0.0.1:42 -> 127.0.0.1:1337)
+    /// with these TLVs, then a GET.
+    fn exchange_pp(port: u16, tlvs: &[(u8, &[u8])]) -> String {
+        let mut body = vec![127, 0, 0, 1, 127, 0, 0, 1, 0, 42, 5, 57];
+        for (t, v) in tlvs {
+            body.push(*t);
+            body.extend_from_slice(&(v.len() as u16).to_be_bytes());
+            body.extend_from_slice(v);
+        }
+        let mut msg = b"\r\n\r\n\0\r\nQUIT\n\x21\x11".to_vec();
+        msg.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        msg.extend_from_slice(&body);
+        msg.extend_from_slice(b"GET / HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n");
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        s.write_all(&msg).unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out.lines()
+            .filter(|l| l.starts_with("x-pp"))
+            .collect::<Vec<_>>()
+            .join("|")
+    }
+    let mut seen = Vec::new();
+    for (who, fe) in [("ha", ports[0]), ("sluice", ports[1])] {
+        let cfg = format!(
+            "{}defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend fe\n    bind 127.0.0.1:{fe} accept-proxy\n\
+             \x20   http-after-response set-header x-pp \"%[fc_pp_authority]/%[fc_pp_unique_id,hex]\"\n\
+             \x20   http-request return status 200\n",
+            global_section(&dir.join(&format!("{who}.sock")), ""),
+        );
+        let ask_all = || {
+            [
+                exchange_pp(fe, &[(0x02, b"example.org"), (0x05, b"12345")]),
+                exchange_pp(fe, &[(0x05, b"12345")]),
+                exchange_pp(fe, &[]),
+            ]
+        };
+        if who == "ha" {
+            let _ha = HaRun::start(&dir, who, &cfg);
+            seen.push(ask_all());
+        } else {
+            let _s = Sluice::run(&dir, who, &cfg);
+            seen.push(ask_all());
+        }
+    }
+    assert_eq!(seen[1], seen[0]);
+    assert_eq!(seen[1][0], "x-pp: example.org/3132333435");
+}

@@ -259,6 +259,11 @@ impl SampleCtx for SessCtx<'_> {
                 client_cert_fetch(f, t)
             }
             FetchKind::Var => self.eng.var_get(self.sess, None, f.var()?),
+            FetchKind::FcPp { unique } => {
+                let t = self.eng.conns.get(sess.conn)?.pp_tlvs.as_ref()?;
+                let v = if *unique { t.1.as_ref() } else { t.0.as_ref() };
+                v.map(|v| Sample::Str(v.clone()))
+            }
             FetchKind::SoId | FetchKind::SoName => {
                 let l = self.eng.listeners.get(sess.listener.0 as usize)?;
                 match f.kind {

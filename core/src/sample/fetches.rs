@@ -264,6 +264,11 @@ pub enum FetchKind {
     /// `SMP_USE_L5SRV` fetches): usable once it is established (response
     /// rules, the log).
     SslBc(SslBcFetch),
+    /// `fc_pp_authority`, `fc_pp_unique_id`: the AUTHORITY and UNIQUE_ID
+    /// TLVs of the client's PROXY v2 header (`unique`).
+    FcPp {
+        unique: bool,
+    },
 }
 
 /// What an `ssl_bc_*` / `ssl_s_*` fetch reads.
@@ -353,7 +358,7 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         // `capture.req.*` read the stream's copy of the request line:
         // usable in request and response rules alike.
         CaptureReqLine(_) | Timeout(_) | SslBc(_) => Layer::Internal,
-        SoId | SoName => Layer::L4,
+        SoId | SoName | FcPp { .. } => Layer::L4,
         Src
         | SrcPort
         | Dst
@@ -469,6 +474,18 @@ static FETCHES: &[FetchDef] = &[
     ),
     fd("uuid", FetchKind::Uuid, spec!(0; Int), SmpType::Str),
     fd("so_id", FetchKind::SoId, NO_ARGS, SmpType::Int),
+    fd(
+        "fc_pp_authority",
+        FetchKind::FcPp { unique: false },
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "fc_pp_unique_id",
+        FetchKind::FcPp { unique: true },
+        NO_ARGS,
+        SmpType::Str,
+    ),
     fd(
         "ssl_bc",
         FetchKind::SslBc(SslBcFetch::Used),
