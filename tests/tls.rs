@@ -1783,3 +1783,62 @@ frontend fe\n    bind 127.0.0.1:{} ssl crt {site} tls-ticket-keys {keys}\n    bi
         assert!(ours.iter().any(|l| l == want), "{want}: {ours:#?}");
     }
 }
+
+/// The server-side TLS fetches (`ssl_bc`, `ssl_bc_alpn`,
+/// `ssl_bc_protocol`, `ssl_s_sha1`) in a response rule, side by side with
+/// HAProxy 2.6: each proxy forwards over TLS (ALPN `http/1.1`) to its own
+/// TLS frontend serving `a.test`'s certificate; the SHA-1 is also checked
+/// against `openssl x509 -fingerprint`.
+#[test]
+fn server_side_tls_fetches_side_by_side() {
+    const T: &str = "server_side_tls_fetches_side_by_side";
+    if !tools_or_skip(T, &["openssl"]) || !haproxy_or_skip(T) {
+        return;
+    }
+    let dir = TempDir::new(T);
+    make_certs(&dir);
+    let cert = dir.join("certs/1-a.pem");
+    let fp = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha1", "-in"])
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    let fp = String::from_utf8_lossy(&fp.stdout)
+        .split('=')
+        .nth(1)
+        .unwrap_or_default()
+        .trim()
+        .replace(':', "");
+    assert_eq!(fp.len(), 40, "{fp}");
+    let ports = free_ports(4);
+    let mut seen = Vec::new();
+    for (who, fe, origin) in [("ha", ports[0], ports[1]), ("sl", ports[2], ports[3])] {
+        let cfg = format!(
+            "{}defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
+frontend fe\n    bind 127.0.0.1:{fe}\n\
+    http-response set-header x-s \"%[ssl_bc] %[ssl_bc_alpn] %[ssl_bc_protocol] %[ssl_s_sha1,hex]\"\n\
+    default_backend be\n\
+backend be\n    server o 127.0.0.1:{origin} ssl verify none sni str(a.test) alpn http/1.1\n\
+frontend origin\n    bind 127.0.0.1:{origin} ssl crt {cert} alpn h2,http/1.1\n\
+    http-request return status 200 content-type text/plain string ok\n",
+            global_section(&dir.join(&format!("{who}.sock")), ""),
+            cert = cert.display(),
+        );
+        let header = || {
+            let (head, body) = exchange(fe, "/", &[]);
+            assert!(head.starts_with("HTTP/1.1 200"), "{head}\r\n\r\n{body}");
+            head.lines()
+                .find_map(|l| l.strip_prefix("x-s: ").map(str::to_string))
+                .unwrap_or_default()
+        };
+        if who == "ha" {
+            let _ha = HaRun::start(&dir, who, &cfg);
+            seen.push(header());
+        } else {
+            let _s = Sluice::run(&dir, who, &cfg);
+            seen.push(header());
+        }
+    }
+    assert_eq!(seen[1], seen[0]);
+    assert_eq!(seen[1], format!("1 http/1.1 TLSv1.3 {fp}"));
+}

@@ -14,7 +14,7 @@ use core::net::IpAddr;
 
 use crate::arena::Id;
 use crate::engine::Engine;
-use crate::sample::{CtrOp, Fetch, FetchKind, Sample, SampleCtx};
+use crate::sample::{CtrOp, Fetch, FetchKind, Sample, SampleCtx, TableConv};
 use crate::session::{bump, Session, StkCtr, MAX_STKCTR};
 use crate::stick_table::{DataType, KeyType, StData, StKey, TableId, TableParams};
 use crate::time::Time;
@@ -157,8 +157,21 @@ impl SampleCtx for SessCtx<'_> {
         Some(&self.eng.patterns)
     }
 
+    fn table_conv(
+        &mut self,
+        table: &crate::sample::TableRef,
+        key: Sample,
+        what: TableConv,
+        idx: usize,
+    ) -> Option<Sample> {
+        self.table_conv_impl(table, key, what, idx)
+    }
+
     fn fetch(&mut self, f: &Fetch) -> Option<Sample> {
         let now = self.now;
+        if f.kind == FetchKind::Uuid {
+            return Some(Sample::str(uuid4(&mut self.eng.rng)));
+        }
         let sess = self.eng.sessions.get(self.sess)?;
         match &f.kind {
             FetchKind::Src => sess.src.map(|a| Sample::Ip(a.ip())),
@@ -250,9 +263,73 @@ impl SampleCtx for SessCtx<'_> {
                 client_cert_fetch(f, t)
             }
             FetchKind::Var => self.eng.var_get(self.sess, None, f.var()?),
+            FetchKind::FcPp { unique } => {
+                let t = self.eng.conns.get(sess.conn)?.pp_tlvs.as_ref()?;
+                let v = if *unique { t.1.as_ref() } else { t.0.as_ref() };
+                v.map(|v| Sample::Str(v.clone()))
+            }
+            FetchKind::SoId | FetchKind::SoName => {
+                let l = self.eng.listeners.get(sess.listener.0 as usize)?;
+                match f.kind {
+                    FetchKind::SoId => Some(Sample::Int(i64::from(l.luid))),
+                    _ => l.name.as_deref().map(Sample::str),
+                }
+            }
             _ => None,
         }
     }
+}
+
+impl SessCtx<'_> {
+    /// [`SampleCtx::table_conv`] (HAProxy's `sample_conv_table_*`): the
+    /// entry is looked up, never created; no entry reads as 0 (false for
+    /// `in_table`); a type the table does not store fails.
+    pub(crate) fn table_conv_impl(
+        &mut self,
+        table: &crate::sample::TableRef,
+        key: Sample,
+        what: TableConv,
+        idx: usize,
+    ) -> Option<Sample> {
+        let t = self.eng.tables.get(table.id?)?;
+        let key = sample_to_key(t.params(), key)?;
+        let Some(e) = t.lookup(&key) else {
+            return Some(match what {
+                TableConv::In => Sample::Bool(false),
+                _ => Sample::Int(0),
+            });
+        };
+        match what {
+            TableConv::In => Some(Sample::Bool(true)),
+            // HAProxy's lookup holds a reference while the converter
+            // reads `ref_cnt`: the count includes it (1 for an entry no
+            // stream tracks).
+            TableConv::Trackers => Some(Sample::Int(i64::from(t.ref_cnt(e)?) + 1)),
+            TableConv::Kbytes(dt) => {
+                Some(Sample::Int(t.read_value(self.now, e, dt, 0).ok()? / 1024))
+            }
+            TableConv::Data(dt) => data_sample(t, self.now, e, dt, idx),
+        }
+    }
+}
+
+/// A version 4 UUID from the engine's PRNG, in HAProxy's format
+/// (`ha_generate_uuid`: four 32-bit draws, lower-case hex).
+pub(crate) fn uuid4(rng: &mut crate::rng::Rng) -> String {
+    let r = [
+        rng.next_u32(),
+        rng.next_u32(),
+        rng.next_u32(),
+        rng.next_u32(),
+    ];
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        r[0],
+        r[1] & 0xFFFF,
+        ((r[1] >> 16) & 0xFFF) | 0x4000,
+        (r[2] & 0x3FFF) | 0x8000,
+        (u64::from(r[2] >> 14) | (u64::from(r[3]) << 18)) & 0xFFFF_FFFF_FFFF
+    )
 }
 
 /// The `ssl_c_*` fetches on a TLS client connection `t` (HAProxy's

@@ -121,6 +121,9 @@ pub enum Origin {
     Dialed,
 }
 
+/// `(authority, unique id)` TLVs of a PROXY v2 header.
+pub type PpTlvs = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// One connection.
 #[derive(Debug)]
 pub struct Conn {
@@ -132,6 +135,10 @@ pub struct Conn {
     pub xprt: Xprt,
     pub flags: CoFlags,
     /// Source and destination, as the proxy sees them (after a PROXY header).
+    /// The AUTHORITY and UNIQUE_ID TLVs of the client's PROXY v2 header
+    /// (`fc_pp_authority`, `fc_pp_unique_id`; HAProxy's
+    /// `conn->proxy_authority`, `conn->proxy_unique_id`).
+    pub pp_tlvs: Option<Box<PpTlvs>>,
     pub src: Option<SocketAddr>,
     pub dst: Option<SocketAddr>,
     /// The owning session (front connections).
@@ -183,6 +190,7 @@ impl Conn {
             side,
             xprt: Xprt::Raw,
             flags: CoFlags::empty(),
+            pp_tlvs: None,
             src: None,
             dst: None,
             session: None,
@@ -716,6 +724,17 @@ impl Engine {
             Ok(crate::peers::Status::Complete((hdr, used))) => {
                 let conn = &mut self.conns[c];
                 conn.hs.consume(used);
+                let mut tlvs = (None, None);
+                for t in &hdr.tlvs {
+                    match t {
+                        crate::conn::proxy_hdr::Tlv::Authority(v) => tlvs.0 = Some(v.clone()),
+                        crate::conn::proxy_hdr::Tlv::UniqueId(v) => tlvs.1 = Some(v.clone()),
+                        _ => {}
+                    }
+                }
+                if tlvs != (None, None) {
+                    conn.pp_tlvs = Some(Box::new(tlvs));
+                }
                 if let (Some(src), Some(dst)) = (hdr.src, hdr.dst) {
                     conn.src = Some(src);
                     conn.dst = Some(dst);

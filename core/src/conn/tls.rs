@@ -1843,6 +1843,14 @@ impl Tls {
         self.conn.alpn_protocol()
     }
 
+    /// The server's certificate on a connection to a server (`ssl_s_*`).
+    pub fn server_cert(&self) -> Option<&[u8]> {
+        match &self.conn {
+            Connection::Client(c) => c.peer_certificates()?.first().map(|c| c.as_ref()),
+            Connection::Server(_) => None,
+        }
+    }
+
     /// The client's certificate, verified (a `bind ... verify` line);
     /// after a resumption, the one of the original handshake.
     pub fn peer_cert(&self) -> Option<&[u8]> {

@@ -307,6 +307,25 @@ impl Engine {
                     self.count_denied_req(sid);
                     return RuleVerdict::Drop;
                 }
+                HttpReqAction::SetTimeout { which, value } => {
+                    let v = match value {
+                        IntOrExpr::Int(v) => Some(*v),
+                        IntOrExpr::Expr(e) => e
+                            .eval(
+                                &mut HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px),
+                            )
+                            .and_then(|s| s.as_int()),
+                    };
+                    // HAProxy ignores a failed expression; the value is
+                    // in ms, clamped to what a timeout can hold.
+                    if let (Some(v), Some(s)) = (v, self.streams.get_mut(sid)) {
+                        let ms = u32::try_from(v.max(0)).unwrap_or(u32::MAX);
+                        match which {
+                            crate::rules::TimeoutKind::Server => s.timeout_server = Some(ms),
+                            crate::rules::TimeoutKind::Tunnel => s.timeout_tunnel = Some(ms),
+                        }
+                    }
+                }
                 HttpReqAction::DisableL7Retry => {
                     if let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) {
                         t.flags.remove(crate::http::ana::TxnFlags::L7_RETRY);
@@ -777,8 +796,8 @@ impl Engine {
             return;
         };
         t.acquire(e);
-        // HAProxy's `stream_track_stkctr` starts the counters
-        // (`stream_start_counters`: `conn_cur`, `conn_cnt`, `conn_rate`).
+        // HAProxy's `stream_track_stkctr` -> `stream_start_counters`:
+        // the connection is counted on the entry as for the other rules.
         bump(t, e, DataType::CONN_CNT, 1);
         bump(t, e, DataType::CONN_CUR, 1);
         let _ = t.update_freq(now, e, DataType::CONN_RATE, 0, 1);

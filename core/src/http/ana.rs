@@ -590,8 +590,9 @@ impl Engine {
         }
         let txn = s.txn.as_mut().expect("http stream");
         txn.t_req_done = Some(now);
-        if self.proxies[fe].log {
-            // Only the log line needs it.
+        {
+            // The log line (`%r`) and the `capture.req.*` fetches read it
+            // (HAProxy's `txn->uri`).
             let (m, v) = (head.method.as_str(), head.version.as_str());
             let line = &mut txn.request_line;
             line.clear();
@@ -962,7 +963,10 @@ impl Engine {
         {
             head = self.http_req_cookies(now, sid, head);
         }
-        if self.proxies[fe].logcfg.unique_id_header.is_some() {
+        // HAProxy's `http_process_request` makes the unique id here
+        // whenever there is a `unique-id-format`, so that it reads the
+        // request even when first used by a response rule.
+        if self.proxies[fe].logcfg.unique_id_format.is_some() {
             head = self.add_unique_id_header(now, sid, head);
         }
         self.http_prepare_server_head(sid, &mut head);

@@ -14,7 +14,9 @@ use crate::engine::Engine;
 use crate::fetch::SessCtx;
 use crate::http::ana::{body_in_buffer, MsgState};
 use crate::http::h1::{BodyLen, Headers, ReqHead, ResHead, Side};
-use crate::sample::{Dir, Fetch, FetchKind, Sample, SampleCtx};
+use crate::sample::{
+    Dir, Fetch, FetchKind, ReqLinePart, Sample, SampleCtx, SslBcFetch, TimeoutFetch,
+};
 use crate::stream::Stream;
 use crate::time::Time;
 
@@ -154,7 +156,10 @@ impl<'a> HttpCtx<'a> {
         let Some(h) = self.headers(dir) else { return };
         for v in h.get_all(name.as_bytes()) {
             if full {
-                out.push(v.to_vec());
+                // HAProxy's `http_find_header` trims the value's leading
+                // and trailing blanks (a value set by a rule may end
+                // with one).
+                out.push(trim(v).to_vec());
             } else {
                 for part in split_list(v) {
                     out.push(part.to_vec());
@@ -431,6 +436,46 @@ impl SampleCtx for HttpCtx<'_> {
                 };
                 caps.get(idx)?.as_ref().map(|v| Sample::Str(v.clone()))
             }
+            FetchKind::SslBc(what) => {
+                let eng = &self.sess.eng;
+                let c = eng.streams.get(self.sid)?.scb.sedesc.conn?;
+                let c = eng.conns.get(c)?;
+                if *what == SslBcFetch::Used {
+                    return Some(Sample::Bool(c.xprt.is_tls()));
+                }
+                let t = c.xprt.tls()?;
+                match what {
+                    SslBcFetch::Alpn => t.alpn().map(Sample::str),
+                    SslBcFetch::Protocol => t.version_name().map(Sample::str),
+                    SslBcFetch::Cipher => t.cipher_name().map(Sample::str),
+                    _ => t
+                        .server_cert()
+                        .map(|c| Sample::Bin(crate::conn::x509::sha1(c).to_vec())),
+                }
+            }
+            FetchKind::Timeout(which) => {
+                let eng = &self.sess.eng;
+                let s = eng.streams.get(self.sid)?;
+                let (fe, be) = (&eng.proxies[s.fe].timeouts, &eng.proxies[s.be].timeouts);
+                let ms = match which {
+                    TimeoutFetch::BeServer => be.server_ms,
+                    TimeoutFetch::BeTunnel => be.tunnel_ms,
+                    TimeoutFetch::FeClient => fe.client_ms,
+                    TimeoutFetch::CurServer => s.timeout_server.or(be.server_ms),
+                    TimeoutFetch::CurTunnel => s.timeout_tunnel,
+                };
+                Some(Sample::Int(i64::from(ms.unwrap_or(0))))
+            }
+            FetchKind::CaptureReqLine(part) => {
+                let t = self.sess.eng.streams.get(self.sid)?.txn.as_ref()?;
+                let mut words = t.request_line.splitn(3, ' ');
+                let w = match part {
+                    ReqLinePart::Method => words.next(),
+                    ReqLinePart::Uri => words.nth(1),
+                    ReqLinePart::Ver => words.nth(2),
+                };
+                w.filter(|w| !w.is_empty()).map(Sample::str)
+            }
             FetchKind::BeName => Some(Sample::str(
                 &self.sess.eng.proxies[self.sess.eng.streams.get(self.sid)?.be].name,
             )),
@@ -453,6 +498,16 @@ impl SampleCtx for HttpCtx<'_> {
             }
             _ => self.sess.fetch(f),
         }
+    }
+
+    fn table_conv(
+        &mut self,
+        table: &crate::sample::TableRef,
+        key: Sample,
+        what: crate::sample::TableConv,
+        idx: usize,
+    ) -> Option<Sample> {
+        self.sess.table_conv_impl(table, key, what, idx)
     }
 
     fn fetch_all(&mut self, f: &Fetch, out: &mut Vec<Sample>) {

@@ -215,6 +215,15 @@ pub struct ScSetGpt {
     pub value: IntOrExpr,
 }
 
+/// Which stream timeout `http-request set-timeout` sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeoutKind {
+    /// `server`: the server-side inactivity timeout.
+    Server,
+    /// `tunnel`: the timeout once the stream is a tunnel.
+    Tunnel,
+}
+
 /// `set-var(NAME) EXPR`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SetVar {
@@ -363,6 +372,13 @@ pub enum HttpReqAction {
     /// `disable-l7-retry`: no `retry-on` layer 7 retry for this request
     /// (HAProxy's `TX_D_L7_RETRY`).
     DisableL7Retry,
+    /// `set-timeout server|tunnel TIME|EXPR` (HAProxy 2.6's
+    /// `action_timeout_set_stream_timeout`): the stream's server or
+    /// tunnel timeout, in ms (an expression's integer result).
+    SetTimeout {
+        which: TimeoutKind,
+        value: IntOrExpr,
+    },
     /// `capture EXPR len N` (a slot of its own, declared by the rule's
     /// line) or `capture EXPR id N` (a `declare capture` slot).
     Capture {

@@ -786,6 +786,7 @@ const HTTP_REQ_ACTIONS: &[&str] = &[
     "use-service",
     "wait-for-body",
     "disable-l7-retry",
+    "set-timeout",
 ];
 
 const HTTP_RES_ACTIONS: &[&str] = &[
@@ -843,7 +844,6 @@ const HAPROXY_ONLY_ACTIONS: &[&str] = &[
     "set-nice",
     "set-priority-class",
     "set-priority-offset",
-    "set-timeout",
     "set-tos",
     "strict-mode",
     "switch-mode",
@@ -1196,6 +1196,7 @@ impl<'w> ActParser<'w, '_> {
             "set-dst" => HttpReqAction::SetDst(self.expr_word("a sample expression")?),
             "wait-for-body" => self.wait_for_body()?,
             "disable-l7-retry" => HttpReqAction::DisableL7Retry,
+            "set-timeout" => self.set_timeout()?,
             "use-service" => match self.next() {
                 Some("prometheus-exporter") => {
                     HttpReqAction::UseService(crate::rules::Service::PrometheusExporter)
@@ -1209,6 +1210,29 @@ impl<'w> ActParser<'w, '_> {
             },
             _ => return Err(self.unknown(HTTP_REQ_ACTIONS)),
         })
+    }
+
+    /// `set-timeout server|tunnel <time>|<expr>` (HAProxy 2.6's
+    /// `parse_http_set_timeout`).
+    fn set_timeout(&mut self) -> Result<HttpReqAction, String> {
+        let which = match self.next() {
+            Some("server") => crate::rules::TimeoutKind::Server,
+            Some("tunnel") => crate::rules::TimeoutKind::Tunnel,
+            _ => return Err(self.fail("'set-timeout' rule supports 'server'/'tunnel'")),
+        };
+        let value = match self.peek() {
+            None | Some("if") | Some("unless") => {
+                return Err(self.fail("expects a timeout value or an expression"))
+            }
+            Some(v) => match crate::cfgparse::units::parse_time_ms(v) {
+                Ok(ms) => {
+                    self.next();
+                    IntOrExpr::Int(i64::from(ms))
+                }
+                Err(_) => IntOrExpr::Expr(self.expr_word("a timeout or an expression")?),
+            },
+        };
+        Ok(HttpReqAction::SetTimeout { which, value })
     }
 
     /// `wait-for-body time <time> [at-least <bytes>]` (HAProxy's

@@ -113,6 +113,10 @@ pub enum ConvKind {
     /// `map*(file[,default])`: looks the input up in a map file (HAProxy's
     /// `sample_conv_map`).
     Map(MapConv),
+    /// `in_table(table)`, `table_<data>(table)`, `table_gpc(idx,table)`:
+    /// the entry of the input in a stick table (HAProxy's
+    /// `sample_conv_in_table`, `sample_conv_table_*` in `stick_table.c`).
+    Table(TableConv),
 }
 
 /// What a `map_<match>_<out>` converter matches with and returns.
@@ -122,6 +126,23 @@ pub struct MapConv {
     /// `map_regm`: the value's `\N` are the regex's groups.
     pub regm: bool,
     pub out: crate::pattern::MapOut,
+}
+
+/// What a table converter reads from the input's entry (looked up, never
+/// created). A missing entry gives 0 (`in_table`: false); a data type the
+/// table does not store makes the converter fail, as HAProxy's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableConv {
+    /// `in_table`: whether there is an entry.
+    In,
+    /// A stored value (a rate as its current rate); for the arrays
+    /// (`table_gpt`, `table_gpc`, `table_gpc_rate`) the index is the
+    /// first argument.
+    Data(crate::stick_table::DataType),
+    /// `table_kbytes_in`, `table_kbytes_out`: the byte count / 1024.
+    Kbytes(crate::stick_table::DataType),
+    /// `table_trackers`: the entry's reference count.
+    Trackers,
 }
 
 /// A converter keyword (HAProxy's `struct sample_conv` entry).
@@ -733,9 +754,82 @@ static CONVS: &[ConvDef] = &[
     ),
 ];
 
+use crate::stick_table::DataType as Dt;
+
+const fn tc(kw: &'static str, t: TableConv, args: ArgSpec) -> ConvDef {
+    cd(kw, ConvKind::Table(t), args, SmpType::Any, SmpType::Int)
+}
+
+const TBL: ArgSpec = spec!(1; Table);
+const TBL_IDX: ArgSpec = spec!(2; Int, Table);
+
+/// The stick-table converters of HAProxy 2.6 (`stick_table.c`).
+static TABLE_CONVS: &[ConvDef] = &[
+    cd(
+        "in_table",
+        ConvKind::Table(TableConv::In),
+        TBL,
+        SmpType::Any,
+        SmpType::Bool,
+    ),
+    tc(
+        "table_bytes_in_rate",
+        TableConv::Data(Dt::BYTES_IN_RATE),
+        TBL,
+    ),
+    tc(
+        "table_bytes_out_rate",
+        TableConv::Data(Dt::BYTES_OUT_RATE),
+        TBL,
+    ),
+    tc("table_conn_cnt", TableConv::Data(Dt::CONN_CNT), TBL),
+    tc("table_conn_cur", TableConv::Data(Dt::CONN_CUR), TBL),
+    tc("table_conn_rate", TableConv::Data(Dt::CONN_RATE), TBL),
+    tc("table_gpt0", TableConv::Data(Dt::GPT0), TBL),
+    tc("table_gpt", TableConv::Data(Dt::GPT), TBL_IDX),
+    tc("table_gpc0", TableConv::Data(Dt::GPC0), TBL),
+    tc("table_gpc0_rate", TableConv::Data(Dt::GPC0_RATE), TBL),
+    tc("table_gpc1", TableConv::Data(Dt::GPC1), TBL),
+    tc("table_gpc1_rate", TableConv::Data(Dt::GPC1_RATE), TBL),
+    tc("table_gpc", TableConv::Data(Dt::GPC), TBL_IDX),
+    tc("table_gpc_rate", TableConv::Data(Dt::GPC_RATE), TBL_IDX),
+    tc("table_http_err_cnt", TableConv::Data(Dt::HTTP_ERR_CNT), TBL),
+    tc(
+        "table_http_err_rate",
+        TableConv::Data(Dt::HTTP_ERR_RATE),
+        TBL,
+    ),
+    tc(
+        "table_http_fail_cnt",
+        TableConv::Data(Dt::HTTP_FAIL_CNT),
+        TBL,
+    ),
+    tc(
+        "table_http_fail_rate",
+        TableConv::Data(Dt::HTTP_FAIL_RATE),
+        TBL,
+    ),
+    tc("table_http_req_cnt", TableConv::Data(Dt::HTTP_REQ_CNT), TBL),
+    tc(
+        "table_http_req_rate",
+        TableConv::Data(Dt::HTTP_REQ_RATE),
+        TBL,
+    ),
+    tc("table_kbytes_in", TableConv::Kbytes(Dt::BYTES_IN_CNT), TBL),
+    tc(
+        "table_kbytes_out",
+        TableConv::Kbytes(Dt::BYTES_OUT_CNT),
+        TBL,
+    ),
+    tc("table_server_id", TableConv::Data(Dt::SERVER_ID), TBL),
+    tc("table_sess_cnt", TableConv::Data(Dt::SESS_CNT), TBL),
+    tc("table_sess_rate", TableConv::Data(Dt::SESS_RATE), TBL),
+    tc("table_trackers", TableConv::Trackers, TBL),
+];
+
 /// Every converter keyword Sluice knows.
 pub fn converter_keywords() -> impl Iterator<Item = &'static str> {
-    CONVS.iter().map(|c| c.kw)
+    CONVS.iter().chain(TABLE_CONVS).map(|c| c.kw)
 }
 
 /// Parses the converters that follow a fetch at `text[pos..]` (each
@@ -778,7 +872,7 @@ pub(crate) fn parse_convs(
             ));
         }
         let name = &text[pos..pos + n];
-        let Some(def) = CONVS.iter().find(|c| c.kw == name) else {
+        let Some(def) = CONVS.iter().chain(TABLE_CONVS).find(|c| c.kw == name) else {
             return Err(format!("unknown converter '{name}'"));
         };
         if !ty.can_cast(def.input) {
@@ -1268,6 +1362,14 @@ pub(super) fn apply_conv(c: &Conv, s: Sample, ctx: &mut dyn SampleCtx) -> Option
             url_dec(&v, int_arg(&c.args, 0) != 0).map(Sample::Str)
         }
         (ConvKind::UrlEnc, Sample::Str(v)) => Some(Sample::Str(url_enc(&v))),
+        (ConvKind::Table(t), s) => {
+            let (idx, table) = match (c.args.first(), c.args.get(1)) {
+                (Some(Arg::Int(i)), Some(Arg::Table(tr))) => (usize::try_from(*i).ok()?, tr),
+                (Some(Arg::Table(tr)), _) => (0, tr),
+                _ => return None,
+            };
+            ctx.table_conv(table, s, t, idx)
+        }
         (k, Sample::Int(i)) => int_conv(c, k, i, ctx),
         _ => None,
     }

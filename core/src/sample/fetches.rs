@@ -245,6 +245,70 @@ pub enum FetchKind {
     CaptureHdr {
         dir: Dir,
     },
+    /// `capture.req.method`, `capture.req.uri`, `capture.req.ver`: parts
+    /// of the request line kept for the log (HAProxy's `txn->uri`), usable
+    /// in response rules too.
+    CaptureReqLine(ReqLinePart),
+    /// `uuid([version])`: a random UUID (version 4 only, as HAProxy 2.6),
+    /// from the engine's PRNG.
+    Uuid,
+    /// `so_id`: the numeric id of the listener (`bind ... id`).
+    SoId,
+    /// `so_name`: the name of the listener (`bind ... name`).
+    SoName,
+    /// `be_server_timeout`, `be_tunnel_timeout`, `fe_client_timeout`,
+    /// `cur_server_timeout`, `cur_tunnel_timeout`: timeouts in ms.
+    Timeout(TimeoutFetch),
+    /// `ssl_bc`, `ssl_bc_alpn`, `ssl_bc_protocol`, `ssl_bc_cipher`,
+    /// `ssl_s_sha1`: the stream's connection to its server (HAProxy's
+    /// `SMP_USE_L5SRV` fetches): usable once it is established (response
+    /// rules, the log).
+    SslBc(SslBcFetch),
+    /// `fc_pp_authority`, `fc_pp_unique_id`: the AUTHORITY and UNIQUE_ID
+    /// TLVs of the client's PROXY v2 header (`unique`).
+    FcPp {
+        unique: bool,
+    },
+}
+
+/// What an `ssl_bc_*` / `ssl_s_*` fetch reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SslBcFetch {
+    /// `ssl_bc`: the server connection uses TLS.
+    Used,
+    /// `ssl_bc_alpn`: the protocol ALPN chose.
+    Alpn,
+    /// `ssl_bc_protocol`: `TLSv1.2`, `TLSv1.3`.
+    Protocol,
+    /// `ssl_bc_cipher`: the suite, as OpenSSL names it.
+    Cipher,
+    /// `ssl_s_sha1`: the SHA-1 of the server's certificate (binary).
+    SSha1,
+}
+
+/// Which timeout a timeout fetch reads (HAProxy 2.6's `smp_fetch_*_timeout`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeoutFetch {
+    /// `be_server_timeout`: the backend's `timeout server` (0 unset).
+    BeServer,
+    /// `be_tunnel_timeout`: the backend's `timeout tunnel` (0 unset).
+    BeTunnel,
+    /// `fe_client_timeout`: the frontend's `timeout client` (0 unset).
+    FeClient,
+    /// `cur_server_timeout`: the stream's server timeout (`http-request
+    /// set-timeout server`, else the backend's).
+    CurServer,
+    /// `cur_tunnel_timeout`: the stream's `set-timeout tunnel` (0 unset,
+    /// as HAProxy's `s->tunnel_timeout`).
+    CurTunnel,
+}
+
+/// A part of the captured request line (`capture.req.*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReqLinePart {
+    Method,
+    Uri,
+    Ver,
 }
 
 /// Where the data a fetch reads comes from (HAProxy's `SMP_SRC_*` groups),
@@ -290,7 +354,11 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         }
         // `wait_end` is `SMP_USE_INTRN`: usable by request and response
         // content rules alike.
-        LogVar(_) | UniqueId | SrvId | SrvName | HttpFirstReq | WaitEnd => Layer::Internal,
+        LogVar(_) | UniqueId | SrvId | SrvName | HttpFirstReq | WaitEnd | Uuid => Layer::Internal,
+        // `capture.req.*` read the stream's copy of the request line:
+        // usable in request and response rules alike.
+        CaptureReqLine(_) | Timeout(_) | SslBc(_) => Layer::Internal,
+        SoId | SoName | FcPp { .. } => Layer::L4,
         Src
         | SrcPort
         | Dst
@@ -386,6 +454,99 @@ static FETCHES: &[FetchDef] = &[
         spec!(1; Int),
         SmpType::Str,
     ),
+    fd(
+        "capture.req.method",
+        FetchKind::CaptureReqLine(ReqLinePart::Method),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "capture.req.uri",
+        FetchKind::CaptureReqLine(ReqLinePart::Uri),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "capture.req.ver",
+        FetchKind::CaptureReqLine(ReqLinePart::Ver),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd("uuid", FetchKind::Uuid, spec!(0; Int), SmpType::Str),
+    fd("so_id", FetchKind::SoId, NO_ARGS, SmpType::Int),
+    fd(
+        "fc_pp_authority",
+        FetchKind::FcPp { unique: false },
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "fc_pp_unique_id",
+        FetchKind::FcPp { unique: true },
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_bc",
+        FetchKind::SslBc(SslBcFetch::Used),
+        NO_ARGS,
+        SmpType::Bool,
+    ),
+    fd(
+        "ssl_bc_alpn",
+        FetchKind::SslBc(SslBcFetch::Alpn),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_bc_protocol",
+        FetchKind::SslBc(SslBcFetch::Protocol),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_bc_cipher",
+        FetchKind::SslBc(SslBcFetch::Cipher),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_s_sha1",
+        FetchKind::SslBc(SslBcFetch::SSha1),
+        NO_ARGS,
+        SmpType::Bin,
+    ),
+    fd(
+        "be_server_timeout",
+        FetchKind::Timeout(TimeoutFetch::BeServer),
+        NO_ARGS,
+        SmpType::Int,
+    ),
+    fd(
+        "be_tunnel_timeout",
+        FetchKind::Timeout(TimeoutFetch::BeTunnel),
+        NO_ARGS,
+        SmpType::Int,
+    ),
+    fd(
+        "fe_client_timeout",
+        FetchKind::Timeout(TimeoutFetch::FeClient),
+        NO_ARGS,
+        SmpType::Int,
+    ),
+    fd(
+        "cur_server_timeout",
+        FetchKind::Timeout(TimeoutFetch::CurServer),
+        NO_ARGS,
+        SmpType::Int,
+    ),
+    fd(
+        "cur_tunnel_timeout",
+        FetchKind::Timeout(TimeoutFetch::CurTunnel),
+        NO_ARGS,
+        SmpType::Int,
+    ),
+    fd("so_name", FetchKind::SoName, NO_ARGS, SmpType::Str),
     fd("src", FetchKind::Src, NO_ARGS, SmpType::Addr),
     fd("src_port", FetchKind::SrcPort, NO_ARGS, SmpType::Int),
     fd("dst", FetchKind::Dst, NO_ARGS, SmpType::Addr),
@@ -963,6 +1124,17 @@ enum Build {
     Counter(CtrSel, CtrWhat, bool),
 }
 
+impl Resolved {
+    /// The fetch kind of a static keyword (`Var` stands for the counters,
+    /// which need no check here).
+    fn build_kind(&self) -> FetchKind {
+        match &self.build {
+            Build::Static(k) => k.clone(),
+            Build::Counter(..) => FetchKind::Var,
+        }
+    }
+}
+
 fn find_fetch(name: &str) -> Option<Resolved> {
     if let Some(d) = FETCHES.iter().find(|d| d.kw == name) {
         return Some(Resolved {
@@ -993,6 +1165,12 @@ fn find_fetch(name: &str) -> Option<Resolved> {
 
 /// Builds a [`Fetch`] from a keyword and its typed arguments.
 fn build_fetch(r: Resolved, mut args: Vec<Arg>) -> Result<Fetch, String> {
+    if let (FetchKind::Uuid, Some(Arg::Int(v))) = (&r.build_kind(), args.first()) {
+        // HAProxy 2.6's `smp_check_uuid`: version 4 only.
+        if *v != 4 {
+            return Err(format!("Unsupported UUID version: '{v}'"));
+        }
+    }
     let kind = match r.build {
         Build::Static(FetchKind::Const(_)) => FetchKind::Const(const_sample(&r.kw, &args)?),
         Build::Static(k) => k,

@@ -178,6 +178,18 @@ pub trait SampleCtx {
     fn patterns(&self) -> Option<&crate::pattern::PatStore> {
         None
     }
+
+    /// A stick-table converter (`in_table`, `table_*`) on sample `key`
+    /// in `table` (array element `idx`). `None` without tables.
+    fn table_conv(
+        &mut self,
+        _table: &TableRef,
+        _key: Sample,
+        _what: TableConv,
+        _idx: usize,
+    ) -> Option<Sample> {
+        None
+    }
 }
 
 impl SampleExpr {

@@ -226,6 +226,11 @@ pub struct Stream {
     /// Unique id and captures; boxed and made on first use, so that a
     /// stream of a proxy without them stays small.
     pub logx: Option<Box<StreamLogData>>,
+    /// `http-request set-timeout server|tunnel`: the stream's own server
+    /// and tunnel timeouts in ms, over the backend's (HAProxy's
+    /// `s->res.rto`/`s->req.wto` and `s->tunnel_timeout`).
+    pub timeout_server: Option<u32>,
+    pub timeout_tunnel: Option<u32>,
 }
 
 /// What a stream keeps for its log line beyond the timers.
@@ -387,6 +392,8 @@ impl Engine {
             pre: None,
             rules_exp: None,
             uniq_id: self.req_count,
+            timeout_server: None,
+            timeout_tunnel: None,
             logx: None,
         };
         self.req_count = self.req_count.wrapping_add(1);
@@ -480,7 +487,7 @@ impl Engine {
     /// Whether `timeout tunnel` applies: a TCP stream connected to its
     /// server, an HTTP one once it became a tunnel (WebSocket, CONNECT).
     fn in_tunnel(&self, s: &Stream) -> bool {
-        self.proxies[s.be].timeouts.tunnel_ms.is_some()
+        (self.proxies[s.be].timeouts.tunnel_ms.is_some() || s.timeout_tunnel.is_some())
             && s.scb.state == ScState::Est
             && s.txn
                 .as_ref()
@@ -494,7 +501,7 @@ impl Engine {
         let be = &self.proxies[s.be].timeouts;
         let tunnel = self.in_tunnel(s);
         let t = if tunnel {
-            be.tunnel_ms
+            s.timeout_tunnel.or(be.tunnel_ms)
         } else if s.res.shutw() && fe.client_fin_ms.is_some() {
             fe.client_fin_ms
         } else {
@@ -509,11 +516,11 @@ impl Engine {
         let be = &self.proxies[s.be].timeouts;
         let tunnel = self.in_tunnel(s);
         let t = if tunnel {
-            be.tunnel_ms
+            s.timeout_tunnel.or(be.tunnel_ms)
         } else if s.req.shutw() && be.server_fin_ms.is_some() {
             be.server_fin_ms
         } else {
-            be.server_ms
+            s.timeout_server.or(be.server_ms)
         };
         t.map(u64::from)
     }
