@@ -61,8 +61,9 @@ enum Src {
     AggStatus,
     /// A server's last check result, per `state="..."`.
     CheckStatus,
-    /// `check_duration` (ms) in seconds.
-    CheckDuration,
+    /// A `show stat` column in ms, in seconds (`check_duration`, the
+    /// time averages and maxima).
+    Secs(&'static str),
 }
 
 /// A frontend, backend or server metric: `haproxy_<scope>_<name>`.
@@ -123,8 +124,16 @@ const BACKEND: &[Metric] = &[
     Metric { name: "http_requests_total", kind: Kind::Counter, src: Src::Col("req_tot"), help: "Total number of HTTP requests processed by this object since the worker process started" },
     Metric { name: "client_aborts_total", kind: Kind::Counter, src: Src::Col("cli_abrt"), help: "Total number of requests or connections aborted by the client since the worker process started" },
     Metric { name: "server_aborts_total", kind: Kind::Counter, src: Src::Col("srv_abrt"), help: "Total number of requests or connections aborted by the server since the worker process started" },
+    Metric { name: "queue_time_average_seconds", kind: Kind::Gauge, src: Src::Secs("qtime"), help: "Avg. queue time for last 1024 successful connections." },
+    Metric { name: "connect_time_average_seconds", kind: Kind::Gauge, src: Src::Secs("ctime"), help: "Avg. connect time for last 1024 successful connections." },
+    Metric { name: "response_time_average_seconds", kind: Kind::Gauge, src: Src::Secs("rtime"), help: "Avg. response time for last 1024 successful connections." },
+    Metric { name: "total_time_average_seconds", kind: Kind::Gauge, src: Src::Secs("ttime"), help: "Avg. total time for last 1024 successful connections." },
     Metric { name: "connection_attempts_total", kind: Kind::Counter, src: Src::Col("connect"), help: "Total number of outgoing connection attempts on this backend/server since the worker process started" },
     Metric { name: "connection_reuses_total", kind: Kind::Counter, src: Src::Col("reuse"), help: "Total number of reused connection on this backend/server since the worker process started" },
+    Metric { name: "max_queue_time_seconds", kind: Kind::Gauge, src: Src::Secs("qtime_max"), help: "Maximum observed time spent in the queue" },
+    Metric { name: "max_connect_time_seconds", kind: Kind::Gauge, src: Src::Secs("ctime_max"), help: "Maximum observed time spent waiting for a connection to complete" },
+    Metric { name: "max_response_time_seconds", kind: Kind::Gauge, src: Src::Secs("rtime_max"), help: "Maximum observed time spent waiting for a server response" },
+    Metric { name: "max_total_time_seconds", kind: Kind::Gauge, src: Src::Secs("ttime_max"), help: "Maximum observed total request+response time (request+queue+connect+response+processing)" },
     Metric { name: "uweight", kind: Kind::Gauge, src: Src::Col("uweight"), help: "Server's user weight, or sum of active servers' user weights for a backend" },
     Metric { name: "agg_server_status", kind: Kind::Gauge, src: Src::AggStatus, help: "Backend's aggregated gauge of servers' status" },
     Metric { name: "agg_server_check_status", kind: Kind::Gauge, src: Src::AggStatus, help: "Backend's aggregated gauge of servers' state check status" },
@@ -154,12 +163,20 @@ const SERVER: &[Metric] = &[
     Metric { name: "loadbalanced_total", kind: Kind::Counter, src: Src::Col("lbtot"), help: "Total number of requests routed by load balancing since the worker process started (ignores queue pop and stickiness)" },
     Metric { name: "max_session_rate", kind: Kind::Gauge, src: Src::Col("rate_max"), help: "Highest value of sessions per second observed since the worker process started" },
     Metric { name: "check_status", kind: Kind::Gauge, src: Src::CheckStatus, help: "Status of last health check, per state label value." },
-    Metric { name: "check_duration_seconds", kind: Kind::Gauge, src: Src::CheckDuration, help: "Total duration of the latest server health check, in seconds." },
+    Metric { name: "check_duration_seconds", kind: Kind::Gauge, src: Src::Secs("check_duration"), help: "Total duration of the latest server health check, in seconds." },
     Metric { name: "http_responses_total", kind: Kind::Counter, src: Src::Hrsp, help: "Total number of HTTP responses with status 100-199 returned by this object since the worker process started" },
     Metric { name: "client_aborts_total", kind: Kind::Counter, src: Src::Col("cli_abrt"), help: "Total number of requests or connections aborted by the client since the worker process started" },
     Metric { name: "server_aborts_total", kind: Kind::Counter, src: Src::Col("srv_abrt"), help: "Total number of requests or connections aborted by the server since the worker process started" },
+    Metric { name: "queue_time_average_seconds", kind: Kind::Gauge, src: Src::Secs("qtime"), help: "Avg. queue time for last 1024 successful connections." },
+    Metric { name: "connect_time_average_seconds", kind: Kind::Gauge, src: Src::Secs("ctime"), help: "Avg. connect time for last 1024 successful connections." },
+    Metric { name: "response_time_average_seconds", kind: Kind::Gauge, src: Src::Secs("rtime"), help: "Avg. response time for last 1024 successful connections." },
+    Metric { name: "total_time_average_seconds", kind: Kind::Gauge, src: Src::Secs("ttime"), help: "Avg. total time for last 1024 successful connections." },
     Metric { name: "connection_attempts_total", kind: Kind::Counter, src: Src::Col("connect"), help: "Total number of outgoing connection attempts on this backend/server since the worker process started" },
     Metric { name: "connection_reuses_total", kind: Kind::Counter, src: Src::Col("reuse"), help: "Total number of reused connection on this backend/server since the worker process started" },
+    Metric { name: "max_queue_time_seconds", kind: Kind::Gauge, src: Src::Secs("qtime_max"), help: "Maximum observed time spent in the queue" },
+    Metric { name: "max_connect_time_seconds", kind: Kind::Gauge, src: Src::Secs("ctime_max"), help: "Maximum observed time spent waiting for a connection to complete" },
+    Metric { name: "max_response_time_seconds", kind: Kind::Gauge, src: Src::Secs("rtime_max"), help: "Maximum observed time spent waiting for a server response" },
+    Metric { name: "max_total_time_seconds", kind: Kind::Gauge, src: Src::Secs("ttime_max"), help: "Maximum observed total request+response time (request+queue+connect+response+processing)" },
     Metric { name: "uweight", kind: Kind::Gauge, src: Src::Col("uweight"), help: "Server's user weight, or sum of active servers' user weights for a backend" },
 ];
 
@@ -520,8 +537,8 @@ fn dump_metrics(out: &mut String, scope: &str, table: &[Metric], objs: &[Obj]) {
                         let _ = writeln!(lines, "{name}{{{l},state=\"{st}\"}} {v}");
                     }
                 }
-                Src::CheckDuration => {
-                    let Some(v) = o.row.get("check_duration") else {
+                Src::Secs(col) => {
+                    let Some(v) = o.row.get(col) else {
                         continue;
                     };
                     match v.parse::<u64>() {
