@@ -476,12 +476,15 @@ fn parse_target(word: &str) -> Option<Target> {
 /// Sends `cmd` to a worker's stats CLI and returns its answer.
 fn forward(path: &std::path::Path, cmd: &str) -> String {
     let run = || -> io::Result<String> {
-        // A worker just started may not listen yet: up to 3 s.
+        // A worker just started may not listen yet (a debug build on a
+        // loaded machine took more than 3 s in CI): up to 10 s, as long
+        // as the answer itself may take. HAProxy queues the command on
+        // the worker's socketpair, which exists from the fork.
         let t0 = Instant::now();
         let mut s = loop {
             match std::os::unix::net::UnixStream::connect(path) {
                 Ok(s) => break s,
-                Err(e) if t0.elapsed() < Duration::from_secs(3) => {
+                Err(e) if t0.elapsed() < Duration::from_secs(10) => {
                     let _ = e;
                     std::thread::sleep(Duration::from_millis(20));
                 }
@@ -1018,15 +1021,6 @@ pub fn run_master(args: &Args, raw: &[String], master_cli: &[String], cfg: &Conf
             }
         }
     }
-    if let Some(p) = &args.pidfile {
-        if let Err(e) = std::fs::write(p, format!("{}\n", pid())) {
-            say(&format!(
-                "[ALERT] [proxy-mio.main()] Cannot create pidfile {p}: {e}"
-            ));
-            master.cleanup();
-            return ExitCode::from(1);
-        }
-    }
     let mut seq = 0u64;
     match master.spawn(&args.old_pids, &[], seq) {
         Ok(w) => {
@@ -1039,6 +1033,23 @@ pub fn run_master(args: &Args, raw: &[String], master_cli: &[String], cfg: &Conf
         }
         Err(e) => {
             say(&format!("[ALERT] master: cannot start a worker: {e}"));
+            master.cleanup();
+            return ExitCode::from(1);
+        }
+    }
+    // The pid file last: whoever waits for it (VTest) finds the master
+    // CLI answering for worker 1 (`@1`) at once.
+    if let Some(p) = &args.pidfile {
+        if let Err(e) = std::fs::write(p, format!("{}\n", pid())) {
+            say(&format!(
+                "[ALERT] [proxy-mio.main()] Cannot create pidfile {p}: {e}"
+            ));
+            let st = state.lock().unwrap_or_else(|e| e.into_inner());
+            for w in &st.workers {
+                // SAFETY: kill(2) on our child.
+                unsafe { libc::kill(w.pid, libc::SIGTERM) };
+            }
+            drop(st);
             master.cleanup();
             return ExitCode::from(1);
         }
