@@ -16,8 +16,7 @@
 
 mod common;
 
-use std::io::{BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -140,65 +139,6 @@ fn current_worker(show_proc: &str) -> Option<u32> {
     lines.next()?.split_whitespace().next()?.parse().ok()
 }
 
-/// What the clients saw.
-#[derive(Default, Debug)]
-struct Tally {
-    ok: usize,
-    /// A reused connection closed before any byte of the response: sent
-    /// again on a new connection.
-    retried: usize,
-    /// `connect()` failed: nobody listened.
-    refused: Vec<String>,
-    /// Anything else: an error on a new connection, a cut response, a
-    /// status other than 200.
-    failed: Vec<String>,
-}
-
-/// A client until `stop`: keep-alive, or a new connection per request.
-fn client(port: u16, keep_alive: bool, stop: Arc<AtomicBool>) -> Tally {
-    let mut t = Tally::default();
-    let mut conn: Option<(BufReader<TcpStream>, usize)> = None;
-    let req: &[u8] = if keep_alive {
-        b"GET /x HTTP/1.1\r\nhost: t\r\n\r\n"
-    } else {
-        b"GET /x HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
-    };
-    while !stop.load(Ordering::Relaxed) {
-        let (mut r, used) = match conn.take() {
-            Some(c) => c,
-            None => match TcpStream::connect(("127.0.0.1", port)) {
-                Ok(s) => {
-                    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                    (BufReader::new(s), 0)
-                }
-                Err(e) => {
-                    t.refused.push(format!("connect: {e}"));
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                }
-            },
-        };
-        let res = match r.get_mut().write_all(req) {
-            Ok(()) => read_response(&mut r),
-            Err(e) => Err((true, e.to_string())),
-        };
-        match res {
-            Ok((200, close)) => {
-                t.ok += 1;
-                if keep_alive && !close {
-                    conn = Some((r, used + 1));
-                }
-            }
-            Ok((st, _)) => t.failed.push(format!("status {st}")),
-            Err((true, _)) if used > 0 => t.retried += 1,
-            Err((_, why)) => t
-                .failed
-                .push(format!("{why} (after {used} on the connection)")),
-        }
-    }
-    t
-}
-
 /// Requests the server of the load test answered.
 static SEEN: AtomicUsize = AtomicUsize::new(0);
 /// The same for the other tests (they run in parallel).
@@ -263,7 +203,7 @@ fn reloads_under_load_lose_nothing() {
         let clients: Vec<_> = (0..12)
             .map(|i| {
                 let stop = stop.clone();
-                std::thread::spawn(move || client(fe, i % 3 != 0, stop))
+                std::thread::spawn(move || reload_client(fe, i % 3 != 0, stop))
             })
             .collect();
         let t0 = Instant::now();

@@ -20,8 +20,6 @@
 
 mod common;
 
-use std::io::{BufReader, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -108,64 +106,6 @@ fn wait_listening(port: u16) -> Option<u64> {
     })
 }
 
-/// What the clients saw.
-#[derive(Default, Debug)]
-struct Tally {
-    ok: usize,
-    /// A reused connection closed before any byte of the response: sent
-    /// again on a new connection.
-    retried: usize,
-    /// `connect()` failed: nobody listened.
-    refused: Vec<String>,
-    /// Anything else.
-    failed: Vec<String>,
-}
-
-/// A client until `stop`: keep-alive, or a new connection per request.
-fn client(port: u16, keep_alive: bool, stop: Arc<AtomicBool>) -> Tally {
-    let mut t = Tally::default();
-    let mut conn: Option<(BufReader<TcpStream>, usize)> = None;
-    let req: &[u8] = if keep_alive {
-        b"GET /x HTTP/1.1\r\nhost: t\r\n\r\n"
-    } else {
-        b"GET /x HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
-    };
-    while !stop.load(Ordering::Relaxed) {
-        let (mut r, used) = match conn.take() {
-            Some(c) => c,
-            None => match TcpStream::connect(("127.0.0.1", port)) {
-                Ok(s) => {
-                    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                    (BufReader::new(s), 0)
-                }
-                Err(e) => {
-                    t.refused.push(format!("connect: {e}"));
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                }
-            },
-        };
-        let res = match r.get_mut().write_all(req) {
-            Ok(()) => read_response(&mut r),
-            Err(e) => Err((true, e.to_string())),
-        };
-        match res {
-            Ok((200, close)) => {
-                t.ok += 1;
-                if keep_alive && !close {
-                    conn = Some((r, used + 1));
-                }
-            }
-            Ok((st, _)) => t.failed.push(format!("status {st}")),
-            Err((true, _)) if used > 0 => t.retried += 1,
-            Err((_, why)) => t
-                .failed
-                .push(format!("{why} (after {used} on the connection)")),
-        }
-    }
-    t
-}
-
 const RELOADS: usize = 20;
 
 #[test]
@@ -196,7 +136,7 @@ fn reloads_with_x_keep_the_socket_and_lose_nothing() {
         let clients: Vec<_> = (0..8)
             .map(|i| {
                 let stop = stop.clone();
-                std::thread::spawn(move || client(fe, i % 2 == 0, stop))
+                std::thread::spawn(move || reload_client(fe, i % 2 == 0, stop))
             })
             .collect();
         let t0 = Instant::now();

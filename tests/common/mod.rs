@@ -1821,3 +1821,67 @@ pub fn read_response(
         .map_err(|e| (false, format!("cut in the body: {e}")))?;
     Ok((status, close))
 }
+
+/// What a reload test's clients saw (tests/master_worker.rs,
+/// tests/seamless_reload.rs).
+#[derive(Default, Debug)]
+pub struct Tally {
+    pub ok: usize,
+    /// A reused connection closed before any byte of the response: sent
+    /// again on a new connection.
+    pub retried: usize,
+    /// `connect()` failed: nobody listened.
+    pub refused: Vec<String>,
+    /// Anything else: an error on a new connection, a cut response, a
+    /// status other than 200.
+    pub failed: Vec<String>,
+}
+
+/// A client until `stop`: keep-alive, or a new connection per request.
+pub fn reload_client(
+    port: u16,
+    keep_alive: bool,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Tally {
+    let mut t = Tally::default();
+    let mut conn: Option<(std::io::BufReader<std::net::TcpStream>, usize)> = None;
+    let req: &[u8] = if keep_alive {
+        b"GET /x HTTP/1.1\r\nhost: t\r\n\r\n"
+    } else {
+        b"GET /x HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+    };
+    while !stop.load(Ordering::Relaxed) {
+        let (mut r, used) = match conn.take() {
+            Some(c) => c,
+            None => match std::net::TcpStream::connect(("127.0.0.1", port)) {
+                Ok(s) => {
+                    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    (std::io::BufReader::new(s), 0)
+                }
+                Err(e) => {
+                    t.refused.push(format!("connect: {e}"));
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+            },
+        };
+        let res = match r.get_mut().write_all(req) {
+            Ok(()) => read_response(&mut r),
+            Err(e) => Err((true, e.to_string())),
+        };
+        match res {
+            Ok((200, close)) => {
+                t.ok += 1;
+                if keep_alive && !close {
+                    conn = Some((r, used + 1));
+                }
+            }
+            Ok((st, _)) => t.failed.push(format!("status {st}")),
+            Err((true, _)) if used > 0 => t.retried += 1,
+            Err((_, why)) => t
+                .failed
+                .push(format!("{why} (after {used} on the connection)")),
+        }
+    }
+    t
+}
