@@ -627,7 +627,8 @@ fn haproxy35_edge_serves_sluice_public_node() {
     assert!(!fail.is_empty(), "{lines:#?}");
     assert!(
         fail.iter()
-            .all(|l| l.contains(" SC-- ") && l.contains(" 0/0/-1/-1/")),
+            // %TR/%Tw/%Tc/%Tr: TR may be 1 ms on a loaded machine.
+            .all(|l| l.contains(" SC-- ") && l.contains("/0/-1/-1/")),
         "{fail:#?}"
     );
     assert_eq!(ok.len(), 21, "{lines:#?}");
