@@ -56,40 +56,10 @@ const FDS_PER_MSG: usize = 200;
 // ---------------------------------------------------------------------------
 // Descriptor passing
 
-/// Sends `data` with `fds` attached (`SCM_RIGHTS`).
+/// Sends `data` with `fds` attached (`SCM_RIGHTS`): the same
+/// `sendmsg` as `_getsocks` uses ([`crate::xfer`]).
 fn send_fds(sock: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
-    let bytes = std::mem::size_of_val(fds);
-    // SAFETY: CMSG_SPACE is arithmetic.
-    let space = unsafe { libc::CMSG_SPACE(bytes as u32) } as usize;
-    // u64 words: the control buffer must be aligned for cmsghdr.
-    let mut cbuf = vec![0u64; space.div_ceil(8).max(1)];
-    let mut iov = libc::iovec {
-        iov_base: data.as_ptr() as *mut libc::c_void,
-        iov_len: data.len(),
-    };
-    // SAFETY: msghdr is plain data; every pointer set below stays valid
-    // for the sendmsg call (iov, cbuf), and the control message is written
-    // within cbuf (CMSG_SPACE bytes were reserved).
-    let r = unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        if !fds.is_empty() {
-            msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
-            msg.msg_controllen = space as _;
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(bytes as u32) as _;
-            std::ptr::copy_nonoverlapping(fds.as_ptr() as *const u8, libc::CMSG_DATA(cmsg), bytes);
-        }
-        libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL)
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    crate::xfer::sendmsg_fds(sock, data, fds)
 }
 
 /// Receives one message into `buf`, and the descriptors attached to it

@@ -47,7 +47,7 @@ pub struct XferSock {
 }
 
 /// Sends `data` with `fds` attached (`SCM_RIGHTS`), all of it.
-fn sendmsg_fds(sock: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
+pub(crate) fn sendmsg_fds(sock: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
     let bytes = std::mem::size_of_val(fds);
     // SAFETY: CMSG_SPACE is arithmetic.
     let space = unsafe { libc::CMSG_SPACE(bytes as u32) } as usize;
