@@ -485,6 +485,14 @@ impl HttpClient {
     }
 }
 
+/// Whether `head` is the proxy's own 408 that closes the connection (not a
+/// server's response: no `x-sim-req`).
+fn is_probe_timeout(head: &Head) -> bool {
+    head.line[1] == "408"
+        && head.get("x-sim-req").is_none()
+        && head.has_token("connection", "close")
+}
+
 /// A response a server queued: its bytes, and what to do once written.
 #[derive(Debug)]
 struct Out {
@@ -899,7 +907,12 @@ impl World {
                     ));
                 }
                 let j = h.responses.len();
-                if j >= h.starts.len() {
+                // A response before the client began request `j` can only be
+                // the proxy's 408 to a connection that sent nothing in
+                // `timeout http-request` (HAProxy answers such "pre-connect
+                // probes" unless `option http-ignore-probes`): checked on its
+                // head.
+                if j >= h.starts.len() && j >= h.plan.reqs.len() {
                     return Err(format!(
                         "a response with no request outstanding: {:?}",
                         String::from_utf8_lossy(&data[..data.len().min(60)])
@@ -916,6 +929,12 @@ impl World {
                 let used = end - before;
                 let head = parse_head(&h.rd.buf[..end], true)?;
                 h.rd.buf.clear();
+                if j >= h.starts.len() && !is_probe_timeout(&head) {
+                    return Err(format!(
+                        "a response with no request outstanding: {:?}",
+                        head.line.join(" ")
+                    ));
+                }
                 data = &data[used..];
                 self.http_client_head(i, j, head)?;
                 continue;
@@ -951,9 +970,14 @@ impl World {
                 ));
             }
         }
-        let bodyless = req.meth == Meth::Head || status == 204 || status == 304;
-        let body = framing(&head, bodyless)?;
         let close = head.has_token("connection", "close");
+        // A 400 or 408 that the proxy sends for a request it could not read
+        // (a bad or incomplete head: `<BADREQ>`) is its error page with a
+        // body, even when the request was a HEAD: the method was never parsed
+        // (HAProxy's H1 mux sends the same raw message). It closes.
+        let unread_error = sim.is_none() && close && matches!(status, 400 | 408);
+        let bodyless = req.meth == Meth::Head && !unread_error || status == 204 || status == 304;
+        let body = framing(&head, bodyless)?;
         let sim_len = head.get("x-sim-len").and_then(|v| v.parse().ok());
         let h = self.http_client(i);
         h.rd.body = Some(body);

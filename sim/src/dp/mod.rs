@@ -1024,6 +1024,10 @@ impl World {
                 let cl = s.client;
                 self.trace
                     .line(format_args!("{} sc{i} c{cid} got RST", now.as_ms()));
+                // A reset from the network (a flap) ends the proxy's server
+                // connection as a server reset does: HAProxy's
+                // abort_keep_alive may close the client silently.
+                self.mark_srv_gone(cl);
                 self.note_server_progress(cl);
             }
             _ => {}
@@ -1095,18 +1099,23 @@ impl World {
         if ours {
             self.net_close(cid, 1, reset);
         }
+        self.mark_srv_gone(cl);
+        self.note_server_progress(cl);
+        self.trace
+            .line(format_args!("{} sc{i} c{cid} close: {why}", now.as_ms()));
+    }
+
+    /// A server connection of client `cl` closed or was reset: every
+    /// request the client started and got no response to yet may be in
+    /// flight on it, and the next one may go out on it before its close
+    /// is seen (see `HttpClient::srv_gone`).
+    fn mark_srv_gone(&mut self, cl: Option<u32>) {
         if let Some(c) = cl.and_then(|c| self.dpw().clients.get_mut(c as usize)) {
             if let ClientProto::Http(h) = &mut c.proto {
-                // Every request the client started and got no response
-                // to yet may be in flight on this connection, and the
-                // next one may go out on it before its close is seen.
                 let (answered, n) = (h.responses.len() as u32, h.starts.len() as u32);
                 h.srv_gone.extend(answered..=n);
             }
         }
-        self.note_server_progress(cl);
-        self.trace
-            .line(format_args!("{} sc{i} c{cid} close: {why}", now.as_ms()));
     }
 
     /// The proxy wrote `bytes` to server connection `cid` after the server
