@@ -1422,7 +1422,7 @@ mod tests {
         let mut e = engine();
         let out = e.cli_request(Time::ZERO, "help show");
         let listed: Vec<&str> = out.lines().skip(1).map(|l| l.trim_start()).collect();
-        assert_eq!(listed.len(), 13, "{out}");
+        assert_eq!(listed.len(), 14, "{out}");
         assert!(listed.iter().all(|l| l.starts_with("show ")), "{out}");
         let out = e.cli_request(Time::ZERO, "help set tab");
         assert_eq!(out.lines().count(), 2, "{out}");
