@@ -190,8 +190,10 @@ fn serve_master(chan: OwnedFd) {
             } else {
                 crate::xfer::send_listeners(chan.as_raw_fd(), &socks)
             };
-            if sent.is_err() {
-                return;
+            match sent {
+                Ok(()) => crate::driver::LISTENERS_HANDED_OVER
+                    .store(true, std::sync::atomic::Ordering::Relaxed),
+                Err(_) => return,
             }
         }
     }
