@@ -344,6 +344,43 @@ pub struct Proxy {
     pub http_ignore_probes: bool,
     /// `compression ...` (HTTP mode only): HAProxy's `struct comp`.
     pub compression: Option<std::sync::Arc<crate::http::comp::CompCfg>>,
+    /// The last request the H1 parser refused on this frontend (HAProxy's
+    /// `invalid_req`), for `show errors`.
+    pub invalid_req: Option<Box<ErrorSnapshot>>,
+    /// The last response the H1 parser refused on this backend
+    /// (`invalid_rep`).
+    pub invalid_rep: Option<Box<ErrorSnapshot>>,
+}
+
+/// A refused HTTP/1 message, as HAProxy's `struct error_snapshot` keeps
+/// it (`proxy_capture_error`, called by `mux_h1`'s
+/// `h1_capture_bad_message`): the input bytes of the buffer the parser
+/// read, where it stopped, and around what. One per proxy and side, the
+/// newest replacing the older; the bytes are at most `tune.bufsize`.
+#[derive(Clone, Debug)]
+pub struct ErrorSnapshot {
+    /// When, in ms since the Unix epoch (the engine's `now` plus its
+    /// epoch: a date to print, never a decision).
+    pub date_ms: u64,
+    /// The event number (HAProxy's global `error_snapshot_id` at capture).
+    pub ev_id: u32,
+    /// The client's address.
+    pub src: Option<std::net::SocketAddr>,
+    /// The other end: the backend of a request (once known), the frontend
+    /// of a response.
+    pub oe: Option<ProxyId>,
+    /// The server a response came from: its name and id (`puid`).
+    pub srv: Option<(String, u32)>,
+    /// The buffer's input: the message from its first byte.
+    pub buf: Box<[u8]>,
+    /// Where the parser refused it (HAProxy's `h1m->err_pos`), in `buf`.
+    pub err_pos: usize,
+    /// The parser's state then (`h1m->err_state`).
+    pub state: crate::http::h1::errpos::H1MsgState,
+    /// Bytes left in the current chunk or body (`h1m->curr_len`).
+    pub m_clen: u64,
+    /// Body bytes seen (`h1m->body_len`).
+    pub m_blen: u64,
 }
 
 impl Proxy {

@@ -65,11 +65,21 @@ impl OwnedPath {
     /// file) before the old one exits, and the old one must not remove the
     /// new one's socket.
     fn remove(&self) {
+        if LISTENERS_HANDED_OVER.load(std::sync::atomic::Ordering::Relaxed) {
+            // The socket lives on in the new process, under this path.
+            return;
+        }
         if self.id.is_some() && file_id(&self.path) == self.id {
             let _ = std::fs::remove_file(&self.path);
         }
     }
 }
+
+/// Set once this process handed its listening sockets over (`_getsocks`
+/// on an `expose-fd listeners` stats socket, or from its master): its
+/// UNIX sockets live on in the new process, and their paths must stay.
+pub static LISTENERS_HANDED_OVER: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 fn file_id(path: &std::path::Path) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
@@ -1007,13 +1017,7 @@ impl Driver {
         use std::os::fd::AsRawFd;
         let socks = crate::xfer::listening_sockets();
         match crate::xfer::send_listeners(u.as_raw_fd(), &socks) {
-            Ok(()) => {
-                for l in self.listeners.values_mut() {
-                    if let Listening::Unix(_, path) = l {
-                        path.id = None;
-                    }
-                }
-            }
+            Ok(()) => LISTENERS_HANDED_OVER.store(true, std::sync::atomic::Ordering::Relaxed),
             Err(e) => crate::say(&format!(
                 "[WARNING]  ({}) : _getsocks: failed to transfer sockets: {e}",
                 std::process::id()

@@ -9,12 +9,14 @@
 //!
 //! 1. the master reads the configuration again and checks it as `-c`
 //!    does: a bad one is logged and the current worker keeps serving;
-//! 2. it asks the current worker for its listening TCP sockets over their
-//!    private socket pair (`_getsocks`, as HAProxy's `-x`: the descriptors
-//!    travel with `SCM_RIGHTS`);
+//! 2. it asks the current worker for its listening sockets (TCP and UNIX)
+//!    over their private socket pair: `_getsocks`, answered in HAProxy's
+//!    wire format by the same code as a stats socket's `expose-fd
+//!    listeners` (io-mio/src/xfer.rs `send_listeners`, `ask_listeners`),
+//!    as HAProxy's master hands the old worker's `sockpair@` to `-x`;
 //! 3. it starts a new worker with those sockets inherited and `-sf OLD`:
-//!    each listener adopts the socket bound on its address instead of
-//!    binding one (io-mio/src/driver.rs `INHERITED`), then the new worker
+//!    each listener adopts the socket bound on its address or path
+//!    instead of binding one (`xfer::adopt`), then the new worker
 //!    soft-stops the old one, which finishes its connections (bounded by
 //!    `hard-stop-after`) and hands its stick tables over through the local
 //!    peer, as with `-sf`. No listening socket is closed on the way: the
@@ -49,60 +51,8 @@ pub const ENV_LISTENERS: &str = "SLUICE_MWORKER_LISTENERS";
 /// The path of the worker's private stats socket, for the master CLI.
 pub const ENV_CLI: &str = "SLUICE_MWORKER_CLI";
 
-/// At most this many descriptors per message (the kernel's `SCM_MAX_FD`
-/// is 253).
-const FDS_PER_MSG: usize = 200;
-
 // ---------------------------------------------------------------------------
-// Descriptor passing
-
-/// Sends `data` with `fds` attached (`SCM_RIGHTS`): the same
-/// `sendmsg` as `_getsocks` uses ([`crate::xfer`]).
-fn send_fds(sock: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
-    crate::xfer::sendmsg_fds(sock, data, fds)
-}
-
-/// Receives one message into `buf`, and the descriptors attached to it
-/// (close-on-exec).
-fn recv_fds(sock: RawFd, buf: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>)> {
-    let space =
-        // SAFETY: arithmetic.
-        unsafe { libc::CMSG_SPACE((FDS_PER_MSG * std::mem::size_of::<RawFd>()) as u32) } as usize;
-    let mut cbuf = vec![0u64; space.div_ceil(8)];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
-        iov_len: buf.len(),
-    };
-    // SAFETY: as in send_fds; the kernel writes at most msg_controllen
-    // bytes of control data, and each descriptor read from it is new to
-    // this process (received), so owning it is sound.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
-        msg.msg_controllen = space as _;
-        let n = libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC);
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut fds = Vec::new();
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                let data = libc::CMSG_DATA(cmsg);
-                let len = (*cmsg).cmsg_len as usize - (data as usize - cmsg as usize);
-                let count = len / std::mem::size_of::<RawFd>();
-                for i in 0..count {
-                    let fd = std::ptr::read_unaligned((data as *const RawFd).add(i));
-                    fds.push(OwnedFd::from_raw_fd(fd));
-                }
-            }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-        }
-        Ok((n as usize, fds))
-    }
-}
+// Descriptor passing: io-mio/src/xfer.rs (`_getsocks`, HAProxy's format)
 
 /// A `SOCK_SEQPACKET` socket pair (message boundaries kept), close-on-exec.
 fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -121,39 +71,6 @@ fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     }
     // SAFETY: both descriptors were just created and are ours.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// The listening TCP sockets of this process, duplicated (close-on-exec):
-/// what a worker hands over on `_getsocks`.
-fn listening_tcp_sockets() -> Vec<OwnedFd> {
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return out;
-    };
-    let fds: Vec<RawFd> = dir
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    for fd in fds {
-        // A number freed by the directory handle may be one of our dups.
-        if out.iter().any(|o: &OwnedFd| o.as_raw_fd() == fd) {
-            continue;
-        }
-        // SAFETY: F_DUPFD_CLOEXEC on any integer either fails or gives a
-        // new descriptor of ours; the original is left alone.
-        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-        if dup < 0 {
-            continue;
-        }
-        // SAFETY: `dup` is a descriptor we just created.
-        let sock = socket2::Socket::from(unsafe { OwnedFd::from_raw_fd(dup) });
-        let tcp = sock.is_listener().unwrap_or(false)
-            && sock.r#type().ok() == Some(socket2::Type::STREAM)
-            && sock.local_addr().ok().and_then(|a| a.as_socket()).is_some();
-        if tcp {
-            out.push(OwnedFd::from(sock));
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------
@@ -176,6 +93,7 @@ pub fn is_worker() -> bool {
 /// thread answering `_getsocks`), the private stats socket's path.
 pub fn worker_init() -> WorkerEnv {
     if let Ok(list) = std::env::var(ENV_LISTENERS) {
+        let mut socks = Vec::new();
         for fd in list.split(',').filter_map(|f| f.parse::<RawFd>().ok()) {
             // SAFETY: F_GETFD only reads the descriptor table.
             if fd < 3 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
@@ -183,12 +101,15 @@ pub fn worker_init() -> WorkerEnv {
             }
             // SAFETY: the master passed this descriptor to us for this
             // purpose; nothing else in the process owns it.
-            let sock = socket2::Socket::from(unsafe { OwnedFd::from_raw_fd(fd) });
-            let _ = sock.set_cloexec(true);
-            if let Some(addr) = sock.local_addr().ok().and_then(|a| a.as_socket()) {
-                crate::driver::inherit_listener(addr, OwnedFd::from(sock));
-            }
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            let interface = crate::xfer::bound_device(fd.as_raw_fd()).unwrap_or_default();
+            socks.push(crate::xfer::XferSock {
+                fd,
+                namespace: String::new(),
+                interface,
+            });
         }
+        crate::xfer::adopt(socks);
     }
     if let Some(fd) = std::env::var(ENV_CHAN)
         .ok()
@@ -259,17 +180,20 @@ fn serve_master(chan: OwnedFd) {
             unsafe { libc::kill(std::process::id() as i32, libc::SIGTERM) };
             return;
         }
-        if &buf[..n as usize] == b"_getsocks" {
-            let socks = listening_tcp_sockets();
-            let raw: Vec<RawFd> = socks.iter().map(|s| s.as_raw_fd()).collect();
-            let count = raw.len().to_string();
-            if send_fds(chan.as_raw_fd(), count.as_bytes(), &[]).is_err() {
-                return;
-            }
-            for chunk in raw.chunks(FDS_PER_MSG) {
-                if send_fds(chan.as_raw_fd(), b"F", chunk).is_err() {
-                    return;
-                }
+        let cmd = &buf[..n as usize];
+        if cmd.strip_suffix(b"\n").unwrap_or(cmd) == b"_getsocks" {
+            let socks = crate::xfer::listening_sockets();
+            let sent = if socks.is_empty() {
+                // HAProxy sends nothing then, and its asker fails after
+                // its timeout; the master is told "none" at once.
+                crate::xfer::sendmsg_fds(chan.as_raw_fd(), &0i32.to_ne_bytes(), &[])
+            } else {
+                crate::xfer::send_listeners(chan.as_raw_fd(), &socks)
+            };
+            match sent {
+                Ok(()) => crate::driver::LISTENERS_HANDED_OVER
+                    .store(true, std::sync::atomic::Ordering::Relaxed),
+                Err(_) => return,
             }
         }
     }
@@ -741,39 +665,11 @@ impl Master {
         })
     }
 
-    /// `_getsocks`: the current worker's listening TCP sockets.
-    fn getsocks(chan: &OwnedFd) -> io::Result<Vec<OwnedFd>> {
-        let fd = chan.as_raw_fd();
-        let tv = libc::timeval {
-            tv_sec: 5,
-            tv_usec: 0,
-        };
-        // SAFETY: setsockopt reads `tv` for its size.
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                &tv as *const libc::timeval as *const libc::c_void,
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        send_fds(fd, b"_getsocks", &[])?;
-        let mut buf = [0u8; 64];
-        let (n, _) = recv_fds(fd, &mut buf)?;
-        let count: usize = std::str::from_utf8(&buf[..n])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| io::Error::other("bad _getsocks answer"))?;
-        let mut out = Vec::new();
-        while out.len() < count {
-            let (n, fds) = recv_fds(fd, &mut buf)?;
-            if n == 0 {
-                return Err(io::Error::other("worker closed the socket pair"));
-            }
-            out.extend(fds);
-        }
-        Ok(out)
+    /// `_getsocks`: the current worker's listening sockets (TCP and
+    /// UNIX), in HAProxy's format ([`crate::xfer::ask_listeners`]).
+    fn getsocks(chan: &OwnedFd) -> Result<Vec<OwnedFd>, String> {
+        let socks = crate::xfer::ask_listeners(chan.as_raw_fd())?;
+        Ok(socks.into_iter().map(|x| x.fd).collect())
     }
 
     fn reload(&mut self, seq: &mut u64) {

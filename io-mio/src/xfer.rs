@@ -25,7 +25,7 @@
 //! `INHERITED`), each UNIX or abstract one the socket bound for its path
 //! or name (`INHERITED_UNIX`), the others are closed.
 
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
@@ -282,13 +282,21 @@ pub fn send_listeners(conn: RawFd, socks: &[OwnedFd]) -> io::Result<()> {
 /// message) when the socket does not answer, e.g. without `expose-fd
 /// listeners`.
 pub fn get_old_sockets(path: &str) -> Result<Vec<XferSock>, String> {
-    let mut s = std::os::unix::net::UnixStream::connect(path)
+    let s = std::os::unix::net::UnixStream::connect(path)
         .map_err(|_| format!("Failed to connect to the old process socket '{path}'"))?;
-    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-    let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
-    let fd = s.as_raw_fd();
+    ask_listeners(s.as_raw_fd())
+}
+
+/// Sends `_getsocks` on `fd`, a connected UNIX socket (a stats socket
+/// connection, or the master's end of a worker's socket pair, where
+/// HAProxy's master hands `-x sockpair@FD` to the new worker), and reads
+/// the answer: the count, the descriptors and their records, each message
+/// acknowledged. Reads and writes are bounded by one second.
+pub fn ask_listeners(fd: RawFd) -> Result<Vec<XferSock>, String> {
+    set_timeout(fd, libc::SO_RCVTIMEO, Duration::from_secs(1));
+    set_timeout(fd, libc::SO_SNDTIMEO, Duration::from_secs(1));
     let count_err = || "Failed to get the number of sockets to be transferred !".to_string();
-    s.write_all(b"_getsocks\n").map_err(|_| count_err())?;
+    sendmsg_fds(fd, b"_getsocks\n", &[]).map_err(|_| count_err())?;
     let mut count = [0u8; 4];
     let (n, early) = recvmsg_fds(fd, &mut count, libc::MSG_WAITALL).map_err(|_| count_err())?;
     if n != 4 || !early.is_empty() {
@@ -308,7 +316,7 @@ pub fn get_old_sockets(path: &str) -> Result<Vec<XferSock>, String> {
             Ok(r) => r,
         };
         // The acknowledgement the sender waits for after 253 descriptors.
-        let _ = s.write_all(&(fds.len() as i32).to_ne_bytes());
+        let _ = sendmsg_fds(fd, &(fds.len() as i32).to_ne_bytes(), &[]);
         if got.len() + fds.len() > count {
             return Err("Got to many sockets !".into());
         }
@@ -353,7 +361,16 @@ pub fn get_old_sockets(path: &str) -> Result<Vec<XferSock>, String> {
 /// HAProxy, a failure is fatal: the caller prints the reason (HAProxy's
 /// warning), then the alert, and exits.
 pub fn take_over(path: &str) -> Result<(), String> {
-    let socks = get_old_sockets(path)?;
+    adopt(get_old_sockets(path)?);
+    Ok(())
+}
+
+/// Offers sockets taken from the previous process (`-x`, or a master's
+/// reload) to the listeners about to be bound: each TCP one to the
+/// listener on its address and interface, each UNIX or abstract one to
+/// the listener on its path or name; what is not a listening stream
+/// socket, or lives in another namespace, is closed.
+pub fn adopt(socks: Vec<XferSock>) {
     for x in socks {
         let sock = socket2::Socket::from(x.fd);
         let _ = sock.set_cloexec(true);
@@ -376,7 +393,6 @@ pub fn take_over(path: &str) -> Result<(), String> {
             crate::driver::inherit_unix_listener(key, OwnedFd::from(unix));
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ pub(crate) enum Cmd {
     ShowBackend,
     ShowServersState,
     ShowSess,
+    ShowErrors,
     ShutdownSession,
     ShutdownSessionsServer,
     ClearTable,
@@ -98,9 +99,9 @@ impl Cmd {
             | SetTable
             | SetWeight => true,
             GetAcl | GetMap | ShowAcl | ShowMap | ShowBackend | ShowServersState | ShowSess
-            | ShutdownSession | GetWeight | ShowInfo | ShowSslCert | ShowSslOcspResponse
-            | ShowTlsKeys | ShowPeers | ShowResolvers | ShowStat | ShowTable | Help | Prompt
-            | Quit => false,
+            | ShowErrors | ShutdownSession | GetWeight | ShowInfo | ShowSslCert
+            | ShowSslOcspResponse | ShowTlsKeys | ShowPeers | ShowResolvers | ShowStat
+            | ShowTable | Help | Prompt | Quit => false,
         }
     }
 }
@@ -291,6 +292,12 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         usage: "show backend",
         help: "list backends in the current running config",
         cmd: Cmd::ShowBackend,
+    },
+    CliKw {
+        words: &["show", "errors"],
+        usage: "show errors [<px>] [request|response]",
+        help: "report last request and/or response errors for each proxy",
+        cmd: Cmd::ShowErrors,
     },
     CliKw {
         words: &["show", "info"],
@@ -576,6 +583,8 @@ impl Engine {
             Cmd::ShowServersState => self.cli_show_servers_state(now, rest.first().copied()),
             Cmd::ShowResolvers => self.cli_show_resolvers(rest.first().copied()),
             Cmd::ShowSess => self.cli_show_sess(now, rest.first().copied()),
+            Cmd::ShowErrors if level >= CliLevel::Operator => self.cli_show_errors(rest),
+            Cmd::ShowErrors => denied(),
             Cmd::AddServer if level >= CliLevel::Admin => self.cli_add_server(now, rest),
             Cmd::DelServer if level >= CliLevel::Admin => self.cli_del_server(rest),
             Cmd::EnableHealth if level >= CliLevel::Admin => self.cli_health(rest, true),
@@ -1413,7 +1422,7 @@ mod tests {
         let mut e = engine();
         let out = e.cli_request(Time::ZERO, "help show");
         let listed: Vec<&str> = out.lines().skip(1).map(|l| l.trim_start()).collect();
-        assert_eq!(listed.len(), 13, "{out}");
+        assert_eq!(listed.len(), 14, "{out}");
         assert!(listed.iter().all(|l| l.starts_with("show ")), "{out}");
         let out = e.cli_request(Time::ZERO, "help set tab");
         assert_eq!(out.lines().count(), 2, "{out}");

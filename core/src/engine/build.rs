@@ -937,6 +937,8 @@ impl Engine {
                     .as_ref()
                     .filter(|_| p.mode == cfgparse::Mode::Http)
                     .map(|c| std::sync::Arc::new(c.clone())),
+                invalid_req: None,
+                invalid_rep: None,
             });
         }
         for (i, p) in live.iter().enumerate() {

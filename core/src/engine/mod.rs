@@ -224,6 +224,9 @@ pub struct Engine {
     pub(crate) actconn: u32,
     /// Streams created so far (HAProxy's `global.req_count`, `%rt`).
     pub(crate) req_count: u32,
+    /// Messages captured for `show errors` so far (HAProxy's
+    /// `error_snapshot_id`).
+    pub(crate) error_snapshot_id: u32,
     pub(crate) cum_conn: u64,
     /// `global maxconn`.
     pub(crate) maxconn: Option<u32>,
@@ -317,6 +320,7 @@ impl Engine {
             pool: Pool::new(crate::peers::DEFAULT_MAX_BODY_LEN, 4096),
             actconn: 0,
             req_count: 0,
+            error_snapshot_id: 0,
             cum_conn: 0,
             maxconn: None,
             maxrewrite: 1024,

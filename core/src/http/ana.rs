@@ -29,10 +29,12 @@
 
 use bitflags::bitflags;
 
+use crate::applet::cli_errors::BadMessage;
 use crate::arena::Id;
 use crate::cfgparse::RetryOn;
 use crate::engine::Engine;
 use crate::http::comp;
+use crate::http::h1::errpos::H1MsgState;
 use crate::http::h1::{
     self, BodyLen, ChunkedDecoder, Decoded, HeadParser, LengthCounter, Method, ParseOptions,
     ReqHead, ResHead, Side,
@@ -346,7 +348,9 @@ enum BodyStep {
     More(usize),
     /// Forward this many raw bytes; the message is over.
     End(usize),
-    Error(h1::H1Error),
+    /// The framing is broken: the error and where, from the channel's
+    /// first input byte (for `show errors`).
+    Error(h1::H1Error, usize),
 }
 
 /// Walks the framing of the body bytes in the channel's input and says how
@@ -401,7 +405,13 @@ fn chunked_step(msg: &mut HttpMsg, ch: &mut Channel) -> BodyStep {
                 ended = true;
                 break;
             }
-            Err(e) => return BodyStep::Error(e),
+            Err(e) => {
+                let at = msg
+                    .chunked
+                    .failed_at()
+                    .map_or(0, |(o, _)| o.saturating_sub(base));
+                return BodyStep::Error(e, at as usize);
+            }
         }
     }
     let mut fwd = match msg.chunked.partial_line_start() {
@@ -494,11 +504,13 @@ impl Engine {
                 let s = &self.streams[sid];
                 if !s.req.buf.is_null() && s.req.buf.is_full() {
                     // The head does not fit.
+                    self.capture_bad_head(sid, Side::Request, 0, h1::H1ErrorKind::HeadTooLarge);
                     self.count_bad_req(sid);
                     self.http_reply_bad_request(now, sid, 400, ErrCode::PrxCond, FinSt::Req);
                 }
             }
             Err(e) => {
+                self.capture_bad_head(sid, Side::Request, 0, e.kind);
                 self.count_bad_req(sid);
                 let (err, fin) = h1_termination(&e);
                 self.http_reply_bad_request(now, sid, e.status(), err, fin);
@@ -1344,6 +1356,37 @@ impl Engine {
         self.front_abort_how(now, sid, CloseHow::Graceful);
     }
 
+    /// Keeps a refused head for `show errors`, its bytes from `from` in
+    /// the channel: the error position is found now, on the error path
+    /// only ([`h1::errpos::head_error_at`]).
+    fn capture_bad_head(
+        &mut self,
+        sid: Id<Stream>,
+        side: Side,
+        from: usize,
+        kind: h1::H1ErrorKind,
+    ) {
+        let Some(s) = self.streams.get(sid) else {
+            return;
+        };
+        let ch = if side == Side::Request {
+            &s.req
+        } else {
+            &s.res
+        };
+        let input = ch.buf.data().get(from..).unwrap_or_default();
+        let (err_pos, state) = h1::errpos::head_error_at(input, side, kind);
+        let m = BadMessage {
+            side,
+            from,
+            err_pos,
+            state,
+            clen: 0,
+            blen: 0,
+        };
+        self.capture_bad_message(sid, m);
+    }
+
     /// A request that failed before it was processed (bad or incomplete
     /// head): HAProxy counts it in both `ereq` and `req_tot`.
     fn count_bad_req(&mut self, sid: Id<Stream>) {
@@ -1497,6 +1540,9 @@ impl Engine {
                         );
                     }
                     if !s.res.buf.is_null() && s.res.buf.is_full() {
+                        let from = s.res.output;
+                        let kind = h1::H1ErrorKind::HeadTooLarge;
+                        self.capture_bad_head(sid, Side::Response, from, kind);
                         return self.http_server_error(
                             now,
                             sid,
@@ -1508,6 +1554,8 @@ impl Engine {
                     return;
                 }
                 Err(e) => {
+                    let from = s.res.output;
+                    self.capture_bad_head(sid, Side::Response, from, e.kind);
                     if self.http_l7_retry(now, sid, RetryOn::JUNK_RESPONSE) {
                         // `retry-on junk-response`: sent again.
                         return;
@@ -1735,7 +1783,13 @@ impl Engine {
             // back is longer than the buffer can hold.
             let stuck = n == 0 && msg.held > 0 && ch.output == 0 && ch.recv_room() == 0;
             if stuck && !ch.shutr() {
-                step = BodyStep::Error(msg.chunked.give_up_line());
+                let base = msg.chunked.offset() - msg.held as u64;
+                let e = msg.chunked.give_up_line();
+                let at = msg
+                    .chunked
+                    .failed_at()
+                    .map_or(0, |(o, _)| o.saturating_sub(base));
+                step = BodyStep::Error(e, at as usize);
             }
         }
         match step {
@@ -1791,7 +1845,29 @@ impl Engine {
                 ch.forward(n as u64);
                 msg.state = MsgState::Done;
             }
-            BodyStep::Error(e) => {
+            BodyStep::Error(e, at) => {
+                if e.kind != h1::H1ErrorKind::TruncatedBody {
+                    let state = msg
+                        .chunked
+                        .failed_at()
+                        .map_or(H1MsgState::Data, |(_, st)| st);
+                    let side = if dir == Dir::Req {
+                        Side::Request
+                    } else {
+                        Side::Response
+                    };
+                    let m = BadMessage {
+                        side,
+                        from: ch.output,
+                        err_pos: at,
+                        state,
+                        clen: msg.chunked.chunk_left(),
+                        blen: msg.chunked.body_len(),
+                    };
+                    self.capture_bad_message(sid, m);
+                }
+                let s = &mut self.streams[sid];
+                let Some(txn) = s.txn.as_mut() else { return };
                 let answered = txn.flags.contains(TxnFlags::RES_HEAD_SENT);
                 if dir == Dir::Req && !answered {
                     // Bad framing in a request body (invalid chunk size,

@@ -42,6 +42,7 @@
 //! caller must not forward it: [`ChunkedDecoder::partial_line_start`] says
 //! where the unfinished line began.
 
+use super::errpos::H1MsgState;
 use super::headers::Headers;
 use super::{H1Error, H1ErrorKind, Side};
 
@@ -219,6 +220,9 @@ pub struct ChunkedDecoder {
     raw_line_start: usize,
     /// Rewrites found and not yet taken.
     rewrites: Vec<Rewrite>,
+    /// Once failed: the offset of the refused byte and the state it was
+    /// refused in (HAProxy's `err_pos`, `err_state`), for `show errors`.
+    failed_at: Option<(u64, H1MsgState)>,
 }
 
 impl ChunkedDecoder {
@@ -243,6 +247,7 @@ impl ChunkedDecoder {
             line_digits: 0,
             raw_line_start: 0,
             rewrites: Vec::new(),
+            failed_at: None,
         }
     }
 
@@ -283,6 +288,7 @@ impl ChunkedDecoder {
                     let r = self.step(b);
                     self.offset += 1;
                     if let Err(k) = r {
+                        self.failed_at = Some((self.offset - 1, self.msg_state()));
                         self.state = State::Failed(k);
                         return Err(H1Error::new(k, self.side));
                     }
@@ -339,8 +345,39 @@ impl ChunkedDecoder {
             State::Failed(k) => k,
             _ => H1ErrorKind::ChunkLineTooLong,
         };
+        if self.failed_at.is_none() {
+            self.failed_at = Some((self.offset, self.msg_state()));
+        }
         self.state = State::Failed(k);
         H1Error::new(k, self.side)
+    }
+
+    /// Once an error was returned: the decoder offset of the byte refused
+    /// and the HAProxy state it was refused in (`show errors`).
+    pub fn failed_at(&self) -> Option<(u64, H1MsgState)> {
+        self.failed_at
+    }
+
+    /// Bytes left in the current chunk (HAProxy's `h1m->curr_len`).
+    pub fn chunk_left(&self) -> u64 {
+        match self.state {
+            State::Data => self.remaining,
+            _ => 0,
+        }
+    }
+
+    /// HAProxy's `h1m->state` for where the decoder stands.
+    fn msg_state(&self) -> H1MsgState {
+        match self.state {
+            State::Size | State::SizeBws | State::Ext | State::SizeLf => H1MsgState::ChunkSize,
+            State::Data => H1MsgState::Data,
+            State::DataCr | State::DataLf => H1MsgState::ChunkCrlf,
+            State::TrailerStart
+            | State::TrailerLine
+            | State::TrailerLineLf
+            | State::TrailerEndLf => H1MsgState::Trailers,
+            State::Done | State::Failed(_) => H1MsgState::Done,
+        }
     }
 
     /// Whether rewrites are waiting in [`ChunkedDecoder::take_rewrites`].

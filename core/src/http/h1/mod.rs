@@ -44,6 +44,7 @@
 
 pub mod chunked;
 pub mod encode;
+pub mod errpos;
 pub mod framing;
 pub mod head;
 pub mod headers;
