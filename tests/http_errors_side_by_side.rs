@@ -372,3 +372,41 @@ fn errorloc_side_by_side() {
     );
     run_cases("loc", ERRORLOC_CASES, &dir);
 }
+
+const RETURN_FILE_CASES: &[Case] = &[
+    Case {
+        name: "http-request return file: the file's bytes as they are",
+        cfg: "frontend fe\n    bind 127.0.0.1:{FE}\n    http-request return status 200 content-type text/plain file {DIR}/payload.txt if { path /f }\n    default_backend be\n\
+              backend be\n    server s1 127.0.0.1:{S}\n",
+        send: "GET /f HTTP/1.1\r\nhost: t\r\n\r\nGET /other HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+        logged: 2,
+    },
+    Case {
+        name: "http-request return lf-file: the file's text as a log-format string",
+        cfg: "frontend fe\n    bind 127.0.0.1:{FE}\n    http-request return status 404 content-type text/plain lf-file {DIR}/payload.txt hdr x-from file\n    default_backend be\n\
+              backend be\n    server s1 127.0.0.1:{S}\n",
+        send: "GET /some/path HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+        logged: 1,
+    },
+    Case {
+        name: "http-response return file replaces the server's response",
+        cfg: "frontend fe\n    bind 127.0.0.1:{FE}\n    default_backend be\n\
+              backend be\n    http-response return status 503 content-type text/html file {DIR}/payload.txt if { status 200 }\n    server s1 127.0.0.1:{S}\n",
+        send: "GET / HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+        logged: 1,
+    },
+];
+
+/// `http-request return ... file|lf-file` and `http-response return ...
+/// file` side by side with HAProxy 2.6: the file is read when the
+/// configuration is loaded, its bytes (or its text rendered as a
+/// log-format string) are the payload.
+#[test]
+fn return_file_side_by_side() {
+    if !haproxy_or_skip("return_file_side_by_side") {
+        return;
+    }
+    let dir = TempDir::new("return_file_side_by_side");
+    write_file(&dir.join("payload.txt"), "hello %[path] from a file\n");
+    run_cases("retfile", RETURN_FILE_CASES, &dir);
+}

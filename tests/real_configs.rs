@@ -270,3 +270,138 @@ fn keys_name_the_keyword() {
         "daemon"
     );
 }
+
+/// What one keyword of issue 11 does in `proxy-mio -c`.
+enum Want {
+    /// Loads, with no warning that something is ignored.
+    Loads,
+    /// Refused, with this text in the alert (why).
+    Refused(&'static str),
+}
+
+/// The keywords and options issue 11 names (health checks, persistence,
+/// balancing and routing, HTTP, the configuration language, peers), each
+/// in a tiny configuration: `{DIR}` is a directory holding `hosts.map`,
+/// `503.http` and `body.txt`. Each must load in HAProxy 2.6 too.
+const KEYWORDS: &[(&str, &str, Want)] = &[
+    ("option tcp-check, tcp-check connect/send/send-binary/expect/comment",
+     "backend be\n  mode tcp\n  option tcp-check\n  tcp-check comment c\n  tcp-check connect port 6379\n  tcp-check send PING\\r\\n\n  tcp-check send-binary 50494e47\n  tcp-check expect string +PONG\n  tcp-check expect ! string ERR\n  tcp-check expect rstring ^\\+\n  tcp-check expect binary 2b\n  tcp-check expect rbinary 2b.*\n  server s1 127.0.0.1:9 check\n", Want::Loads),
+    ("http-check send", "backend be\n  option httpchk\n  http-check send meth POST uri /h ver HTTP/1.1 hdr Host x body abc\n  server s1 127.0.0.1:9 check\n", Want::Loads),
+    ("http-check expect status|rstatus|string|rstring|hdr",
+     "backend be\n  option httpchk\n  http-check expect status 200\n  http-check expect rstatus ^2\n  http-check expect string ok\n  http-check expect rstring ok\n  http-check expect hdr name x-a\n  server s1 127.0.0.1:9 check\n", Want::Loads),
+    ("http-check connect", "backend be\n  option httpchk\n  http-check connect port 8080\n  http-check send meth GET uri /\n  server s1 127.0.0.1:9 check\n", Want::Refused("'http-check connect' is not supported")),
+    ("option mysql-check|pgsql-check|redis-check|ssl-hello-chk|smtpchk|ldap-check",
+     "backend b1\n  mode tcp\n  option mysql-check user haproxy\n  server s1 127.0.0.1:9 check\nbackend b2\n  mode tcp\n  option pgsql-check user p\n  server s1 127.0.0.1:9 check\nbackend b3\n  mode tcp\n  option redis-check\n  server s1 127.0.0.1:9 check\nbackend b4\n  mode tcp\n  option ssl-hello-chk\n  server s1 127.0.0.1:9 check\nbackend b5\n  mode tcp\n  option smtpchk\n  server s1 127.0.0.1:9 check\nbackend b6\n  mode tcp\n  option ldap-check\n  server s1 127.0.0.1:9 check\n", Want::Loads),
+    ("check port, addr, agent-check, fastinter, downinter, slowstart, on-marked-down, on-marked-up",
+     "backend be\n  option log-health-checks\n  server s1 127.0.0.1:9 check port 8008 addr 127.0.0.2 inter 2s fastinter 1s downinter 5s slowstart 10s on-marked-down shutdown-sessions on-marked-up shutdown-backup-sessions agent-check agent-port 9999 agent-inter 2s agent-send hello\\n\n", Want::Loads),
+    ("observe layer4|layer7, error-limit, on-error",
+     "backend be\n  server s1 127.0.0.1:9 check observe layer7 error-limit 5 on-error mark-down\n  server s2 127.0.0.1:9 check observe layer4 on-error sudden-death\n  server s3 127.0.0.1:9 check observe layer7 on-error fastinter\n  server s4 127.0.0.1:9 check observe layer7 on-error fail-check\n", Want::Loads),
+    ("cookie insert|rewrite|prefix with its options",
+     "backend b1\n  cookie SRV insert indirect nocache postonly preserve httponly secure domain .example.com\n  server s1 127.0.0.1:9 cookie s1\nbackend b2\n  cookie SRV rewrite\n  server s1 127.0.0.1:9 cookie s1\nbackend b3\n  cookie SRV prefix\n  server s1 127.0.0.1:9 cookie s1\n", Want::Loads),
+    ("cookie maxidle/maxlife", "backend be\n  cookie SRV insert maxidle 1h maxlife 2h\n  server s1 127.0.0.1:9 cookie s1\n", Want::Refused("'cookie maxidle' is not supported")),
+    ("option persist, force-persist, ignore-persist",
+     "backend be\n  option persist\n  cookie SRV insert\n  force-persist if { src 127.0.0.1 }\n  ignore-persist if { path_beg /static }\n  server s1 127.0.0.1:9 cookie s1 check\n", Want::Loads),
+    ("stick on|match|store-request|store-response on src",
+     "backend be\n  stick-table type ip size 10k\n  stick on src\n  stick match src\n  stick store-request src\n  stick store-response src\n  server s1 127.0.0.1:9\n", Want::Loads),
+    ("stick on another expression", "backend be\n  stick-table type string len 32 size 10k\n  stick store-response res.cook(sid)\n  server s1 127.0.0.1:9\n", Want::Refused("only the 'src' expression is supported")),
+    ("balance uri|url_param|hdr|rdp-cookie|random|hash, hash-type, hash-balance-factor",
+     "backend b1\n  balance uri whole len 10 depth 2\n  hash-type consistent sdbm avalanche\n  hash-balance-factor 150\n  server s1 127.0.0.1:9\nbackend b2\n  balance url_param p check_post\n  hash-type map-based\n  server s1 127.0.0.1:9\nbackend b3\n  balance hdr(host)\n  hash-type consistent djb2\n  server s1 127.0.0.1:9\nbackend b4\n  mode tcp\n  balance rdp-cookie\n  hash-type consistent wt6\n  server s1 127.0.0.1:9\nbackend b5\n  balance random(2)\n  server s1 127.0.0.1:9\nbackend b6\n  balance hash req.hdr(host)\n  hash-type consistent crc32\n  server s1 127.0.0.1:9\n", Want::Loads),
+    ("minconn, fullconn", "backend be\n  fullconn 100\n  server s1 127.0.0.1:9 minconn 10 maxconn 50\n", Want::Loads),
+    ("converters and map files, use_backend",
+     "frontend fe\n  bind 127.0.0.1:9\n  use_backend %[req.hdr(host),lower,map({DIR}/hosts.map,be)]\n  http-request set-header X-A %[req.hdr(host),upper,map_beg({DIR}/hosts.map),map_dom({DIR}/hosts.map),map_reg({DIR}/hosts.map)]\n  http-request set-header X-B %[req.hdr(host),field(1,.),regsub(a,b),base64,hex,word(1,.),concat(a)]\n  default_backend be\nbackend be\n  server s1 127.0.0.1:9\nbackend be2\n  server s1 127.0.0.1:9\n", Want::Loads),
+    ("json converter", "frontend fe\n  bind 127.0.0.1:9\n  http-request set-header X-A %[req.hdr(host),json]\n  http-request set-header X-B %[req.hdr(host),json(utf8s)]\n  default_backend be\nbackend be\n  server s1 127.0.0.1:9\n", Want::Loads),
+    ("use-server, srv_is_up, nbsrv, be_conn, connslots",
+     "frontend fe\n  bind 127.0.0.1:9\n  acl a srv_is_up(be/s1)\n  acl b nbsrv(be) gt 0\n  acl c be_conn(be) gt 0\n  acl d connslots(be) gt 0\n  http-request deny if !a !b !c !d\n  default_backend be\nbackend be\n  use-server s1 if { path_beg /a }\n  server s1 127.0.0.1:9\n", Want::Loads),
+    ("monitor-uri, monitor fail", "frontend fe\n  bind 127.0.0.1:9\n  monitor-uri /health\n  monitor fail if { nbsrv(be) lt 1 }\n  default_backend be\nbackend be\n  server s1 127.0.0.1:9\n", Want::Loads),
+    ("errorfile, errorfiles, http-errors, errorloc, errorloc302, errorloc303",
+     "http-errors myerrs\n  errorfile 503 {DIR}/503.http\nbackend b1\n  errorfile 503 {DIR}/503.http\n  errorloc 502 http://example.com/\n  errorloc302 504 http://example.com/\n  errorloc303 500 http://example.com/\n  server s1 127.0.0.1:9\nbackend b2\n  errorfiles myerrs\n  server s1 127.0.0.1:9\n", Want::Loads),
+    ("http-request return file|lf-file",
+     "frontend fe\n  bind 127.0.0.1:9\n  http-request return status 200 content-type text/plain file {DIR}/body.txt if { path /f }\n  http-request return status 200 content-type text/plain lf-file {DIR}/body.txt if { path /g }\n  default_backend be\nbackend be\n  server s1 127.0.0.1:9\n", Want::Loads),
+    ("return errorfiles", "http-errors myerrs\n  errorfile 503 {DIR}/503.http\nbackend be\n  http-response return status 503 errorfiles myerrs if { status 500 }\n  server s1 127.0.0.1:9\n", Want::Refused("'errorfiles' is not supported by Sluice in a reply")),
+    ("option http-buffer-request, timeout tarpit, header values %[...], compression",
+     "backend be\n  option http-buffer-request\n  timeout tarpit 2s\n  http-request set-header X-Host %[req.hdr(host)]-%[src]\n  compression algo gzip deflate\n  compression type text/html text/plain\n  server s1 127.0.0.1:9\n", Want::Loads),
+    ("http-send-name-header", "backend be\n  http-send-name-header X-Server\n  server s1 127.0.0.1:9\n", Want::Refused("'http-send-name-header' is not supported")),
+    ("http-request replace-*|set-query|set-uri|set-method|tarpit|silent-drop|wait-for-body",
+     "frontend fe\n  bind 127.0.0.1:9\n  http-request replace-header X-A (.*) \\1\n  http-request replace-value X-A (.*) \\1\n  http-request replace-path (.*) /x\\1\n  http-request replace-uri (.*) \\1\n  http-request set-query a=b\n  http-request set-uri /x\n  http-request set-method GET\n  http-request wait-for-body time 1s\n  http-request tarpit if { path /t }\n  http-request silent-drop if { path /s }\n  default_backend be\nbackend be\n  http-response set-status 503 reason Down if { status 500 }\n  http-response replace-header X-A (.*) \\1\n  server s1 127.0.0.1:9\n", Want::Loads),
+    ("set-log-level", "frontend fe\n  bind 127.0.0.1:9\n  http-request set-log-level err\n  default_backend be\nbackend be\n  server s1 127.0.0.1:9\n", Want::Refused("'http-request set-log-level' is not supported")),
+    ("http-response wait-for-body", "backend be\n  http-response wait-for-body time 1s\n  server s1 127.0.0.1:9\n", Want::Refused("'http-response' expects")),
+    ("option http-restrict-req-hdr-names, originalto, forwardfor, httpclose",
+     "backend be\n  option http-restrict-req-hdr-names delete\n  option originalto except 127.0.0.0/8 header X-Orig\n  option forwardfor except 127.0.0.0/8 header X-F if-none\n  option httpclose\n  server s1 127.0.0.1:9\n", Want::Loads),
+    ("option transparent", "backend be\n  option transparent\n", Want::Refused("'option transparent' is not supported by Sluice: it connects to the address")),
+    (".if/.elif/.else/.endif, .notice, .warning, ${VAR}, ${VAR-default}",
+     ".if defined(NOPE)\n.elif streq(a,a)\n.notice hello\n.else\n.endif\n.warning hi\nbackend be\n  http-request set-header X-A \"${HOME}\"\n  http-request set-header X-B \"${NOPE_VAR-dflt}\"\n  server s1 127.0.0.1:9\n", Want::Loads),
+    ("named defaults and from, default-server",
+     "defaults d1\n  mode http\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n  default-server inter 3s\ndefaults d2 from d1\n  option httplog\nfrontend fe from d2\n  bind 127.0.0.1:9\n  default_backend be\nbackend be from d1\n  default-server inter 2s\n  server s1 127.0.0.1:9 check\n", Want::Loads),
+    ("bind :port, *:port, ipv4@, ipv6@, unix@ with mode, abns@, interface",
+     "frontend fe\n  bind :9\n  bind *:10\n  bind ipv4@127.0.0.1:11\n  bind ipv6@[::1]:12\n  bind unix@{DIR}/s.sock mode 600\n  bind abns@cfg11kw\n  bind 127.0.0.1:13 interface lo\n  default_backend be\nbackend be\n  server s1 127.0.0.1:9\n", Want::Loads),
+    ("server unix@", "backend be\n  server s1 unix@{DIR}/x.sock\n", Want::Refused("unsupported address family for 'unix@")),
+    ("localpeer", "peers mypeers\n  peer p1 127.0.0.1:9\nbackend be\n  stick-table type ip size 1k peers mypeers\n  stick on src\n  server s1 127.0.0.1:9\n", Want::Loads),
+    ("peers section with no local peer", "peers mypeers\n  peer other 127.0.0.1:9\nbackend be\n  stick-table type ip size 1k peers mypeers\n  stick on src\n  server s1 127.0.0.1:9\n", Want::Loads),
+];
+
+#[test]
+fn issue_11_keywords_load_or_are_refused_with_a_reason() {
+    let dir = TempDir::new("kw11");
+    write_file(&dir.join("hosts.map"), "www.example.com be2\n");
+    write_file(
+        &dir.join("503.http"),
+        "HTTP/1.0 503 Service Unavailable\r\ncontent-type: text/plain\r\n\r\nsorry\n",
+    );
+    write_file(&dir.join("body.txt"), "hello %[path]\n");
+    let ha = if haproxy_or_skip("issue_11_keywords (HAProxy side)") {
+        haproxy_bin()
+    } else {
+        None
+    };
+    let mut bad = Vec::new();
+    for (i, (kw, body, want)) in KEYWORDS.iter().enumerate() {
+        let body = body.replace("{DIR}", &dir.path().display().to_string());
+        let global = if body.starts_with("peers") && *kw == "localpeer" {
+            "global\n  localpeer p1\n"
+        } else {
+            "global\n"
+        };
+        let defaults = if body.contains("defaults d1") {
+            String::new()
+        } else {
+            "defaults\n  mode http\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n".into()
+        };
+        let text = format!("{global}{defaults}{body}");
+        let f = dir.join(&format!("kw{i}.cfg"));
+        write_file(&f, &text);
+        if let Some(bin) = ha {
+            // A configuration without a listener is valid but "will not
+            // start" (exit status 2).
+            let out = Command::new(bin)
+                .args(["-c", "-f"])
+                .arg(&f)
+                .stdin(Stdio::null())
+                .output()
+                .expect("run haproxy");
+            let said = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            if !out.status.success() && !said.contains("Configuration file has no error") {
+                bad.push(format!("{kw}: HAProxy 2.6 refuses it:\n{text}\n{said}"));
+            }
+        }
+        let out = Command::new(proxy_mio())
+            .args(["-c", "-f"])
+            .arg(&f)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run proxy-mio");
+        let said = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        match want {
+            Want::Loads if !out.status.success() => bad.push(format!("{kw}: refused:\n{said}")),
+            Want::Loads if said.contains(" is ignored") => {
+                bad.push(format!("{kw}: loads with a keyword ignored:\n{said}"))
+            }
+            Want::Refused(why) if out.status.success() || !said.contains(why) => bad.push(format!(
+                "{kw}: expected a refusal saying \"{why}\", got:\n{said}"
+            )),
+            _ => {}
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n\n"));
+}

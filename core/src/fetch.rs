@@ -222,6 +222,41 @@ impl SampleCtx for SessCtx<'_> {
                     b.servers.iter().filter(|s| s.usable()).count() as i64
                 ))
             }
+            FetchKind::BeConn | FetchKind::ConnSlots => {
+                let be = f
+                    .str_arg(0)
+                    .and_then(|n| self.eng.backend_by_name(n))
+                    .unwrap_or(self.proxy);
+                let b = self.eng.backend(be)?;
+                if f.kind == FetchKind::BeConn {
+                    return Some(Sample::Int(i64::from(b.beconn)));
+                }
+                let mut slots = 0i64;
+                for s in b
+                    .servers
+                    .iter()
+                    .filter(|s| s.state != crate::backend::server::SrvState::Stopped && !s.deleted)
+                {
+                    let (Some(maxconn), Some(maxqueue)) = (
+                        s.maxconn_limits().0.filter(|m| *m > 0),
+                        s.cfg.maxqueue.filter(|m| *m > 0),
+                    ) else {
+                        return Some(Sample::Int(-1));
+                    };
+                    slots += i64::from(maxconn) - i64::from(s.cur_sess) + i64::from(maxqueue)
+                        - s.queue.len() as i64;
+                }
+                Some(Sample::Int(slots))
+            }
+            FetchKind::SrvIsUp => {
+                let (be, srv) = f.str_arg(0)?.split_once('/')?;
+                let be = self.eng.backend_by_name(be)?;
+                let b = self.eng.backend(be)?;
+                let s = b.servers.iter().find(|s| s.cfg.name == srv && !s.deleted)?;
+                Some(Sample::Bool(
+                    !s.admin.is_maint() && s.state != crate::backend::server::SrvState::Stopped,
+                ))
+            }
             FetchKind::Thread => Some(Sample::Int(i64::from(self.eng.opts.thread))),
             FetchKind::FeName => Some(Sample::str(&self.eng.proxies.get(sess.fe.idx())?.name)),
             FetchKind::BeName => Some(Sample::str(&self.eng.proxies.get(self.proxy.idx())?.name)),

@@ -322,6 +322,10 @@ pub struct Proxy {
     pub http_conn_mode: cfgparse::HttpConnMode,
     /// `option forwardfor`.
     pub forwardfor: Option<cfgparse::ForwardFor>,
+    /// `option originalto`.
+    pub originalto: Option<cfgparse::OriginalTo>,
+    /// `option http-restrict-req-hdr-names`.
+    pub restrict_req_hdr_names: cfgparse::RestrictHdrNames,
     /// `http-reuse`.
     pub http_reuse: cfgparse::HttpReuse,
     /// `tcp-request inspect-delay`: how long content rules may wait for

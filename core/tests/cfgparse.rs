@@ -1130,6 +1130,9 @@ fn server_lines() {
         slowstart_s: 2,
         on_marked_down_shutdown: true,
         on_marked_up_shutdown_backup: true,
+        observe: ObserveLayer::None,
+        error_limit: 10,
+        on_error: OnError::FailCheck,
         minconn: Some(5),
         pool_conn_name: None,
         resolvers: None,
@@ -2969,10 +2972,12 @@ fn the_documentation_lists_every_ignored_and_refused_keyword_in_its_class() {
     }
     // No keyword is in both classes, and no harmless keyword is refused
     // by a prefix entry (sections aside: `resolvers` the section is
-    // skipped, `resolvers` the server option refused).
+    // skipped, `resolvers` the server option refused; and `transparent`:
+    // the bind option is harmless, a bind to a foreign address fails
+    // loudly, `option transparent` is refused).
     for n in harmless
         .iter()
-        .filter(|n| !ignored::SKIPPED_SECTIONS.contains(n))
+        .filter(|n| !ignored::SKIPPED_SECTIONS.contains(n) && **n != "transparent")
     {
         for list in [
             ignored::REFUSED_GLOBAL,
@@ -3335,5 +3340,47 @@ fn protocol_check_options_parse_like_haproxy() {
     ];
     for (line, want) in cases {
         assert_eq!(errors(&cfg(&["backend be", line])), [*want], "{line}");
+    }
+}
+
+#[test]
+fn observe_error_limit_on_error_originalto_restrict() {
+    let c = parse_ok(&with_defaults(&[
+        "backend b",
+        "    option originalto except 10.0.0.0/8 header X-Dst",
+        "    option http-restrict-req-hdr-names reject",
+        "    default-server observe layer4 error-limit 3",
+        "    server s1 127.0.0.1:1 check observe layer7 on-error sudden-death",
+        "    server s2 127.0.0.1:2 check",
+    ]))
+    .config;
+    let b = proxy(&c, "b");
+    assert_eq!(
+        b.options.originalto,
+        Some(OriginalTo {
+            except: Some("10.0.0.0/8".into()),
+            header: Some("X-Dst".into()),
+        })
+    );
+    assert_eq!(b.options.restrict_req_hdr_names, RestrictHdrNames::Reject);
+    let (s1, s2) = (&b.servers[0].opts, &b.servers[1].opts);
+    assert_eq!(
+        (s1.observe, s1.error_limit, s1.on_error),
+        (ObserveLayer::Layer7, 3, OnError::SuddenDeath)
+    );
+    assert_eq!(
+        (s2.observe, s2.error_limit, s2.on_error),
+        (ObserveLayer::Layer4, 3, OnError::FailCheck)
+    );
+    for (line, msg) in [
+        ("    server s 127.0.0.1:1 observe layer9", "'observe' expects one of 'none', 'layer4', 'layer7' but got 'layer9'"),
+        ("    server s 127.0.0.1:1 error-limit 0", "'error-limit' has to be > 0"),
+        ("    server s 127.0.0.1:1 on-error reboot", "'on-error' expects one of 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' but got 'reboot'"),
+        ("    option originalto except nonsense", "'option originalto except' expects <address>[/mask] as argument."),
+        ("    option originalto if-none", "'option originalto' only supports optional values: 'except' and 'header'."),
+        ("    option http-restrict-req-hdr-names", "'option http-restrict-req-hdr-names' expects 'preserve', 'delete' or 'reject'."),
+    ] {
+        let e = errors(&with_defaults(&["backend b", line]));
+        assert!(e.iter().any(|e| e.contains(msg)), "{line}: {e:?}");
     }
 }

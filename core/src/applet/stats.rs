@@ -429,6 +429,9 @@ impl Engine {
             put(&mut r, "chkdown", s.chkdown);
             put(&mut r, "downtime", 0);
         }
+        if s.cfg.observe != crate::cfgparse::ObserveLayer::None {
+            put(&mut r, "hanafail", s.hanafail);
+        }
         // In maintenance the health check is paused (HAProxy's
         // `CHK_ST_PAUSED`): its columns are empty.
         let running = !s.admin.is_maint();

@@ -68,6 +68,40 @@ impl crate::backend::server::Check {
     }
 }
 
+/// A traffic event seen by `observe` (HAProxy's `HANA_STATUS_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hana {
+    /// A connection to the server was established.
+    L4Ok,
+    /// A connection to the server failed.
+    L4Err,
+    /// A response status below 500, or 501 or 505.
+    HttpOk,
+    /// Another response status.
+    HttpSts,
+    /// A response head that does not parse.
+    HttpHdrRsp,
+    /// The server did not answer in time.
+    HttpReadTimeout,
+    /// The server closed before a complete response head.
+    HttpBrokenPipe,
+}
+
+impl Hana {
+    /// HAProxy's `analyze_statuses[].desc`.
+    fn desc(self) -> &'static str {
+        match self {
+            Hana::L4Ok => "L4 successful connection",
+            Hana::L4Err => "L4 unsuccessful connection",
+            Hana::HttpOk => "Correct http response",
+            Hana::HttpSts => "Wrong http response",
+            Hana::HttpHdrRsp => "Invalid http response (headers)",
+            Hana::HttpReadTimeout => "Read timeout (http)",
+            Hana::HttpBrokenPipe => "Close from server (http)",
+        }
+    }
+}
+
 /// A health check result and what it did to the server, as thread 0
 /// (where checks run) tells the other threads (docs/threads.md).
 #[derive(Clone, Debug)]
@@ -553,6 +587,23 @@ impl Engine {
             // Checks close with a reset, as HAProxy does, to leave no TIME_WAIT.
             self.close_sock(sock, CloseHow::Reset);
         }
+        let next = self.check_result(now, srv, ok, status, code, info);
+        self.set_check_next(srv, Some(now.add_ms(u64::from(next.max(1)))));
+    }
+
+    /// Accounts one check result in the server's health, logs and applies
+    /// a transition (HAProxy's `set_server_check_status` with
+    /// `check_notify_success`/`_failure`); the interval to the next check.
+    fn check_result(
+        &mut self,
+        now: Time,
+        srv: ServerId,
+        ok: bool,
+        status: &'static str,
+        code: u32,
+        info: &str,
+    ) -> u32 {
+        let be = srv.be;
         let log_checks = self.proxies[be].log_health_checks;
         let b = self.proxies[be].be.as_mut().expect("backend");
         let server = &mut b.servers[srv];
@@ -563,7 +614,11 @@ impl Engine {
         ck.last_status = status;
         ck.last_code = code;
         ck.last_info = info.to_string();
-        ck.last_duration_ms = ck.started.map_or(0, |t| now - t);
+        // A health analysis result has no duration (HAProxy's -1).
+        ck.last_duration_ms = match status {
+            "HANA" => 0,
+            _ => ck.started.map_or(0, |t| now - t),
+        };
         if !ok {
             server.chkfail += 1;
         }
@@ -645,7 +700,84 @@ impl Engine {
                 ));
             }
         }
-        self.set_check_next(srv, Some(now.add_ms(u64::from(next.max(1)))));
+        next
+    }
+
+    /// `observe layer4|layer7` (HAProxy's `__health_adjust`): one traffic
+    /// event of server `srv`, counted as an error, a success or nothing
+    /// by the server's `observe` layer. A success clears the consecutive
+    /// errors; `error-limit` errors in a row apply `on-error` to the
+    /// health check (nothing when the server has none) and force
+    /// `fastinter` for the next check.
+    pub(crate) fn health_adjust(&mut self, now: Time, srv: Option<ServerId>, ev: Hana) {
+        use crate::cfgparse::{ObserveLayer, OnError};
+        let Some(srv) = srv else { return };
+        let Some(server) = self.server_mut(srv) else {
+            return;
+        };
+        // Nothing without a health check (HAProxy's `health_adjust`
+        // returns when the server has no check task).
+        if server.check.is_none() {
+            return;
+        }
+        // HAProxy's `analyze_statuses[].lr`: error, success or ignored.
+        let failed = match (server.cfg.observe, ev) {
+            (ObserveLayer::None, _) => return,
+            (_, Hana::L4Err) => true,
+            (ObserveLayer::Layer4, Hana::L4Ok) => false,
+            (ObserveLayer::Layer4, _) | (ObserveLayer::Layer7, Hana::L4Ok) => return,
+            (ObserveLayer::Layer7, Hana::HttpOk) => false,
+            (ObserveLayer::Layer7, _) => true,
+        };
+        if !failed {
+            server.consecutive_errors = 0;
+            return;
+        }
+        let what = ev.desc();
+        server.consecutive_errors += 1;
+        if server.consecutive_errors < server.cfg.error_limit {
+            return;
+        }
+        let info = format!(
+            "Detected {} consecutive errors, last one was: {what}",
+            server.consecutive_errors
+        );
+        server.consecutive_errors = 0;
+        server.hanafail += 1;
+        let cfg = std::sync::Arc::clone(&server.cfg);
+        let (Some(cc), Some(ck)) = (cfg.check.as_ref(), server.check.as_mut()) else {
+            return;
+        };
+        if ck.disabled || server.admin.is_maint() {
+            return;
+        }
+        let fail = match cfg.on_error {
+            OnError::FastInter => false,
+            OnError::FailCheck => true,
+            OnError::SuddenDeath => {
+                ck.health = ck.health.min(cc.rise + 1);
+                true
+            }
+            OnError::MarkDown => {
+                ck.health = ck.health.min(cc.rise);
+                true
+            }
+        };
+        if fail {
+            let _ = self.check_result(now, srv, false, "HANA", 0, &info);
+        }
+        // The next check comes after `fastinter` at most (HAProxy's
+        // `CHK_ST_FASTINTER` and the wake-up of the check task), unless
+        // one is under way.
+        let Some(ck) = self.server(srv).and_then(|s| s.check.as_ref()) else {
+            return;
+        };
+        if ck.sock.is_none() {
+            let at = now.add_ms(u64::from(cc.fastinter_ms.max(1)));
+            if ck.next.is_none_or(|n| n > at) {
+                self.set_check_next(srv, Some(at));
+            }
+        }
     }
 
     /// Logs an UP/DOWN transition and moves queued streams.
@@ -1084,7 +1216,10 @@ pub(crate) fn check_info(status: &str, code: u32, info: &str, duration_ms: u64) 
         }
         s.push('"');
     }
-    s.push_str(&format!(", check duration: {duration_ms}ms"));
+    // A health analysis has no duration (HAProxy's -1, not printed).
+    if status != "HANA" {
+        s.push_str(&format!(", check duration: {duration_ms}ms"));
+    }
     s
 }
 
@@ -1104,6 +1239,7 @@ pub(crate) fn status_desc(status: &str) -> &'static str {
         "L7STS" => "Layer7 wrong status",
         "SOCKERR" => "Socket error",
         "CHECKED" => "No status change",
+        "HANA" => "Health analyze",
         _ => "Initializing",
     }
 }

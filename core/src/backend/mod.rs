@@ -678,11 +678,13 @@ impl Engine {
         s.scb.exp = None;
         s.t_connect = s.conn_start.map(|t| now - t);
         let conn = s.scb.sedesc.conn;
+        let srv = s.srv;
         if let (Some(srv), sess) = (s.srv, s.sess) {
             if let Some(se) = self.sessions.get_mut(sess) {
                 se.last_srv = Some(srv);
             }
         }
+        self.health_adjust(now, srv, crate::backend::check::Hana::L4Ok);
         if let Some(c) = conn {
             if self.conns.get(c).is_some_and(|x| x.mux.h2b().is_some()) {
                 self.h2b_connected_avail(c);
@@ -731,6 +733,7 @@ impl Engine {
             b.servers[srv].econ += 1;
             b.econ += 1;
         }
+        self.health_adjust(now, srv, crate::backend::check::Hana::L4Err);
         self.release_server_slot(sid);
     }
 

@@ -593,6 +593,11 @@ pub struct ServerCfg {
     pub on_marked_down_shutdown: bool,
     /// `on-marked-up shutdown-backup-sessions` (HAProxy's `onmarkedup`).
     pub on_marked_up_shutdown_backup: bool,
+    /// `observe` with `error-limit` and `on-error` (HAProxy's
+    /// `observe`, `consecutive_errors_limit`, `onerror`).
+    pub observe: crate::cfgparse::ObserveLayer,
+    pub error_limit: u32,
+    pub on_error: crate::cfgparse::OnError,
     /// Added at run time by `add server` (HAProxy's `SRV_F_DYNAMIC`).
     pub dynamic: bool,
     /// A reverse HTTP server (`rhttp@`, HAProxy's `SRV_F_RHTTP`): never
@@ -670,6 +675,11 @@ pub struct Server {
     /// Checks failed, transitions to DOWN, last state change.
     pub chkfail: u64,
     pub chkdown: u64,
+    /// `observe`: consecutive traffic errors (HAProxy's
+    /// `consecutive_errors`), and the times they reached `error-limit`
+    /// (`failed_hana`, `hanafail` in `show stat`).
+    pub consecutive_errors: u32,
+    pub hanafail: u64,
     pub last_change: Time,
     pub lbconn: u64,
     /// Connections reused from the idle pool.
@@ -783,6 +793,8 @@ impl Server {
             denied_resp: 0,
             chkfail: 0,
             chkdown: 0,
+            consecutive_errors: 0,
+            hanafail: 0,
             last_change: now,
             lbconn: 0,
             reuse: 0,

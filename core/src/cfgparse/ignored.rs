@@ -182,12 +182,12 @@ pub const REFUSED_OPTIONS: &[(&str, &str)] = &[
         "it changes the header names servers receive",
     ),
     ("http-pretend-keepalive", "it changes what servers receive"),
-    (
-        "http-restrict-req-hdr-names",
-        "it changes which request headers are forwarded",
-    ),
     ("independent-streams", "it changes when timeouts fire"),
     ("nolinger", "it resets connections instead of closing them"),
+    (
+        "transparent",
+        "it connects to the address the client's connection was diverted from (TPROXY), which Sluice does not learn",
+    ),
     (
         "spop-check",
         "it decides which servers are up by speaking SPOP, and Sluice has no SPOE",
@@ -249,9 +249,6 @@ pub const SERVER_OPTIONS: &[(&str, usize)] = &[
 
 /// Server options HAProxy knows that Sluice refuses, with the reason.
 pub const REFUSED_SERVER_OPTIONS: &[(&str, &str)] = &[
-    ("on-error", "it marks servers down on traffic errors"),
-    ("observe", "it marks servers down on traffic errors"),
-    ("error-limit", "it marks servers down on traffic errors"),
     ("check-send-proxy", "it changes what health checks send"),
     ("track", "the server's state follows another server"),
     (

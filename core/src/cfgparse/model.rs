@@ -695,6 +695,61 @@ pub struct ForwardFor {
     pub if_none: bool,
 }
 
+/// `observe` on a server line: which traffic events count as errors or
+/// successes (HAProxy's `HANA_OBS_*`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ObserveLayer {
+    #[default]
+    None,
+    /// Connections to the server: a failure is an error, an
+    /// established connection a success.
+    Layer4,
+    /// HTTP responses: a 5xx other than 501 and 505, an invalid
+    /// response, a read error or timeout, a server that closed before
+    /// responding are errors; other statuses are successes.
+    Layer7,
+}
+
+/// `on-error` on a server line: what `error-limit` consecutive errors do
+/// (HAProxy's `HANA_ONERR_*`). Each also forces `fastinter` for the next
+/// check.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnError {
+    /// Only `fastinter` for the next check.
+    FastInter,
+    /// One failed health check.
+    #[default]
+    FailCheck,
+    /// One failed check from at most one check above the threshold: the
+    /// next failure marks the server down.
+    SuddenDeath,
+    /// The server is marked down at once.
+    MarkDown,
+}
+
+/// `option originalto [except NET] [header NAME]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OriginalTo {
+    /// Destination addresses in this network get no header.
+    pub except: Option<String>,
+    /// The header name (`X-Original-To` when `None`).
+    pub header: Option<String>,
+}
+
+/// `option http-restrict-req-hdr-names`: what becomes of a request header
+/// whose name has a character outside `[a-zA-Z0-9-]` (HAProxy's
+/// `http_req_restrict_header_names`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RestrictHdrNames {
+    /// Forwarded as is (the default).
+    #[default]
+    Preserve,
+    /// Removed from the request.
+    Delete,
+    /// The request is denied with a 403.
+    Reject,
+}
+
 /// One `tcp-check` rule (HAProxy's `struct tcpcheck_rule`), in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TcpCheckRule {
@@ -791,6 +846,13 @@ pub struct ProxyOptions {
     pub logasap: bool,
     pub log_health_checks: bool,
     pub forwardfor: Option<ForwardFor>,
+    /// `option originalto [except NET] [header NAME]` (HAProxy's
+    /// `PR_O_ORGTO`): the client connection's destination address goes to
+    /// the server in `X-Original-To`.
+    pub originalto: Option<OriginalTo>,
+    /// `option http-restrict-req-hdr-names preserve|delete|reject`
+    /// (HAProxy's `PR_O2_RSTRICT_REQ_HDR_NAMES_*`).
+    pub restrict_req_hdr_names: RestrictHdrNames,
     pub http_conn_mode: HttpConnMode,
     pub httpchk: Option<HttpChk>,
     pub tcp_check: bool,
@@ -943,6 +1005,15 @@ pub struct ServerOptions {
     /// `on-marked-up shutdown-backup-sessions`: the streams on the
     /// backend's backup servers are closed when this server comes UP.
     pub on_marked_up_shutdown_backup: bool,
+    /// `observe none|layer4|layer7`: live traffic counts as health checks
+    /// (HAProxy's `srv->observe`).
+    pub observe: ObserveLayer,
+    /// `error-limit N` (default 10): consecutive traffic errors that
+    /// trigger `on-error`.
+    pub error_limit: u32,
+    /// `on-error fastinter|fail-check|sudden-death|mark-down` (default
+    /// `fail-check`).
+    pub on_error: OnError,
     /// `minconn N`: with `maxconn`, the server's limit grows from `N` to
     /// `maxconn` with the backend's load (HAProxy's dynamic maxconn).
     pub minconn: Option<u32>,
@@ -1154,6 +1225,9 @@ impl Default for ServerOptions {
             slowstart_s: 0,
             on_marked_down_shutdown: false,
             on_marked_up_shutdown_backup: false,
+            observe: ObserveLayer::None,
+            error_limit: 10,
+            on_error: OnError::FailCheck,
             minconn: None,
             pool_conn_name: None,
             resolvers: None,

@@ -2,7 +2,10 @@
 //! (HAProxy's `cfg_opts[]`, `cfg_opts2[]` and the special cases of
 //! `cfg_parse_listen()`).
 
-use super::model::{ForwardFor, HttpChk, HttpConnMode, ProtoCheck, Proxy, ProxyOptions};
+use super::model::{
+    ForwardFor, HttpChk, HttpConnMode, OriginalTo, ProtoCheck, Proxy, ProxyOptions,
+    RestrictHdrNames,
+};
 use super::proxy::{warn_if_not_cap, Cap};
 use super::{ignored, Diagnostic, Diags, Kwm, Ln};
 
@@ -70,6 +73,33 @@ pub(super) fn parse(
     }
     match name {
         "http-keep-alive" | "http-server-close" | "httpclose" => conn_mode(px, base, ln),
+        "http-restrict-req-hdr-names" => {
+            if ln.kwm != Kwm::Std {
+                return Err(ln.diag(format!(
+                    "negation/default is not supported for option '{name}'."
+                )));
+            }
+            px.options.restrict_req_hdr_names = match ln.arg(2) {
+                "preserve" => RestrictHdrNames::Preserve,
+                "delete" => RestrictHdrNames::Delete,
+                "reject" => RestrictHdrNames::Reject,
+                _ => {
+                    return Err(ln.diag(
+                        "'option http-restrict-req-hdr-names' expects 'preserve', 'delete' or 'reject'.",
+                    ))
+                }
+            };
+            ln.no_extra(3)
+        }
+        "originalto" => {
+            if ln.kwm != Kwm::Std {
+                return Err(ln.diag(format!(
+                    "negation/default is not supported for option '{name}'."
+                )));
+            }
+            px.options.originalto = Some(originalto(ln)?);
+            Ok(())
+        }
         "tcplog" | "httplog" | "httpslog" | "forwardfor" | "httpchk" | "tcp-check"
         | "redis-check" | "ssl-hello-chk" | "mysql-check" | "pgsql-check" | "smtpchk"
         | "ldap-check" => {
@@ -270,6 +300,35 @@ fn forwardfor(ln: &Ln<'_>) -> Result<ForwardFor, Diagnostic> {
                 return Err(ln.diag(format!(
                     "'option forwardfor' only supports optional values 'except', 'header' and 'if-none' (got '{other}')."
                 )))
+            }
+        }
+        i += 2;
+    }
+}
+
+/// `option originalto [except NET] [header NAME]` (HAProxy 2.6's
+/// `cfg_parse_listen`).
+fn originalto(ln: &Ln<'_>) -> Result<OriginalTo, Diagnostic> {
+    let mut o = OriginalTo::default();
+    let mut i = 2;
+    loop {
+        let (opt, val) = (ln.arg(i), ln.arg(i + 1));
+        match opt {
+            "" => return Ok(o),
+            "except" if crate::acl::IpNet::parse(val).is_none() => {
+                return Err(
+                    ln.diag("'option originalto except' expects <address>[/mask] as argument.")
+                )
+            }
+            "header" if val.is_empty() => {
+                return Err(ln.diag("'option originalto header' expects <header_name> as argument."))
+            }
+            "except" => o.except = Some(val.to_string()),
+            "header" => o.header = Some(val.to_string()),
+            _ => {
+                return Err(ln.diag(
+                    "'option originalto' only supports optional values: 'except' and 'header'.",
+                ))
             }
         }
         i += 2;

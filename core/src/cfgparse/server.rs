@@ -486,6 +486,49 @@ fn server_option(
             *flag = true;
             Ok(2)
         }
+        "observe" => {
+            use super::model::ObserveLayer;
+            o.observe = match ln.arg(i + 1) {
+                "" => return Err(ln.diag(format!("{who} : 'observe' expects <mode> as argument."))),
+                "none" => ObserveLayer::None,
+                "layer4" => ObserveLayer::Layer4,
+                "layer7" => ObserveLayer::Layer7,
+                v => {
+                    return Err(ln.diag(format!(
+                        "{who} : 'observe' expects one of 'none', 'layer4', 'layer7' but got '{v}'."
+                    )))
+                }
+            };
+            Ok(2)
+        }
+        "error-limit" => {
+            let v = ln.arg(i + 1);
+            if v.is_empty() {
+                return Err(ln.diag(format!(
+                    "{who} : 'error-limit' expects an integer argument."
+                )));
+            }
+            match v.parse::<u32>() {
+                Ok(n) if n > 0 => o.error_limit = n,
+                _ => return Err(ln.diag(format!("{who} : 'error-limit' has to be > 0."))),
+            }
+            Ok(2)
+        }
+        "on-error" => {
+            use super::model::OnError;
+            o.on_error = match ln.arg(i + 1) {
+                "fastinter" => OnError::FastInter,
+                "fail-check" => OnError::FailCheck,
+                "sudden-death" => OnError::SuddenDeath,
+                "mark-down" => OnError::MarkDown,
+                v => {
+                    return Err(ln.diag(format!(
+                        "{who} : 'on-error' expects one of 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' but got '{v}'."
+                    )))
+                }
+            };
+            Ok(2)
+        }
         "cookie" => {
             let v = ln.arg(i + 1);
             if v.is_empty() {

@@ -917,6 +917,8 @@ impl Engine {
                 rules: std::sync::Arc::new(rules),
                 http_conn_mode: p.options.http_conn_mode,
                 forwardfor: p.options.forwardfor.clone(),
+                originalto: p.options.originalto.clone(),
+                restrict_req_hdr_names: p.options.restrict_req_hdr_names,
                 http_reuse: p.http_reuse,
                 inspect_delay_ms: p.tcp_request_inspect_delay_ms,
                 res_inspect_delay_ms: p.tcp_response_inspect_delay_ms,
@@ -1165,6 +1167,16 @@ impl Engine {
                 slowstart_s: o.slowstart_s,
                 on_marked_down_shutdown: o.on_marked_down_shutdown,
                 on_marked_up_shutdown_backup: o.on_marked_up_shutdown_backup,
+                // `observe layer7` outside HTTP mode is refused by HAProxy
+                // (an alert); Sluice's checker does the same.
+                observe: match o.observe {
+                    cfgparse::ObserveLayer::Layer7 if p.mode != cfgparse::Mode::Http => {
+                        cfgparse::ObserveLayer::None
+                    }
+                    l => l,
+                },
+                error_limit: o.error_limit,
+                on_error: o.on_error,
                 dynamic: false,
                 rhttp,
                 pool_conn_name,

@@ -31,6 +31,7 @@ use bitflags::bitflags;
 
 use crate::applet::cli_errors::BadMessage;
 use crate::arena::Id;
+use crate::backend::check::Hana;
 use crate::cfgparse::RetryOn;
 use crate::engine::Engine;
 use crate::http::comp;
@@ -745,6 +746,9 @@ impl Engine {
             if flow != StageFlow::Next {
                 return flow;
             }
+            if self.http_req_restrict_hdr_names(now, sid, fe, p) {
+                return StageFlow::Over;
+            }
             if self.http_req_fe_tail(now, sid, &p.head, p.used, p.body) {
                 return StageFlow::Over;
             }
@@ -778,6 +782,9 @@ impl Engine {
         let flow = self.http_req_rules_stage(now, sid, be, p, from, resume);
         if flow != StageFlow::Next {
             return flow;
+        }
+        if self.http_req_restrict_hdr_names(now, sid, be, p) {
+            return StageFlow::Over;
         }
         if self.http_req_stats_redirect(now, sid, be, &p.head, p.used, p.body) {
             return StageFlow::Over;
@@ -849,6 +856,38 @@ impl Engine {
         } else {
             StageFlow::Next
         }
+    }
+
+    /// `option http-restrict-req-hdr-names delete|reject` of proxy `px`,
+    /// after its `http-request` rules (HAProxy's
+    /// `http_req_restrict_header_names`): a header whose name has a
+    /// character outside `[a-zA-Z0-9-]` is removed, or the request is
+    /// denied with a 403 (the error page of that status, a proxy block);
+    /// `true` when the request is over.
+    #[inline(always)]
+    fn http_req_restrict_hdr_names(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        px: crate::proxy::ProxyId,
+        p: &mut PendingReq,
+    ) -> bool {
+        use crate::cfgparse::RestrictHdrNames;
+        let mode = self.proxies[px].restrict_req_hdr_names;
+        if mode == RestrictHdrNames::Preserve {
+            return false;
+        }
+        let bad = |n: &[u8]| !n.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-');
+        if mode == RestrictHdrNames::Delete {
+            p.head.headers.retain(|n, _| !bad(n));
+            return false;
+        }
+        if !p.head.headers.iter().any(|(n, _)| bad(n)) {
+            return false;
+        }
+        self.count_denied_req(sid);
+        let page = self.error_page(sid, 403).into_owned();
+        self.http_req_verdict(now, sid, RuleVerdict::Reply(page, true), p.used, p.body)
     }
 
     /// The stats page and `redirect` rules of proxy `px`, after its
@@ -1479,6 +1518,32 @@ impl Engine {
             let _ = head.headers.add(name, ip.to_string().as_bytes());
             break;
         }
+        // `option originalto` (HAProxy 2.6's `http_process_request`): the
+        // destination address of the client connection, unless it is in
+        // the frontend's or the backend's `except` network; the
+        // backend's header name when it has the option.
+        let (ofe, obe) = (
+            self.proxies[fe].originalto.as_ref(),
+            self.proxies[be].originalto.as_ref(),
+        );
+        if let (Some(o), Some(ip)) = (
+            obe.or(ofe),
+            self.sessions
+                .get(s.sess)
+                .and_then(|se| se.dst)
+                .map(|a| a.ip()),
+        ) {
+            let excluded = [ofe, obe].into_iter().flatten().any(|o| {
+                o.except
+                    .as_ref()
+                    .and_then(|e| crate::acl::IpNet::parse(e))
+                    .is_some_and(|net| net.contains(ip))
+            });
+            if !excluded {
+                let name = o.header.as_deref().unwrap_or("X-Original-To");
+                let _ = head.headers.add(name, ip.to_string().as_bytes());
+            }
+        }
         if self.proxies[fe].compression.is_some() || self.proxies[be].compression.is_some() {
             self.http_comp_request(sid, head);
         }
@@ -1531,6 +1596,8 @@ impl Engine {
                     }
                     if shutr {
                         // The server closed before a complete response head.
+                        let srv = s.srv;
+                        self.health_adjust(now, srv, Hana::HttpBrokenPipe);
                         return self.http_server_error(
                             now,
                             sid,
@@ -1556,6 +1623,8 @@ impl Engine {
                 Err(e) => {
                     let from = s.res.output;
                     self.capture_bad_head(sid, Side::Response, from, e.kind);
+                    let srv = self.streams[sid].srv;
+                    self.health_adjust(now, srv, Hana::HttpHdrRsp);
                     if self.http_l7_retry(now, sid, RetryOn::JUNK_RESPONSE) {
                         // `retry-on junk-response`: sent again.
                         return;
@@ -1565,6 +1634,16 @@ impl Engine {
                 }
                 Ok(h1::Status::Complete((head, used))) => {
                     txn.rsp.parser.reset();
+                    // `observe layer7`: 501 and 505 answer what the client
+                    // asked, not a server failure.
+                    let st = head.status;
+                    let ev = if st >= 100 && (st < 500 || st == 501 || st == 505) {
+                        Hana::HttpOk
+                    } else {
+                        Hana::HttpSts
+                    };
+                    let srv = s.srv;
+                    self.health_adjust(now, srv, ev);
                     if !head.is_interim() && self.http_l7_retry_status(sid, head.status) {
                         // `retry-on <status>`: the response is dropped, the
                         // request sent again (`l7_status_match`).
@@ -2482,6 +2561,8 @@ impl Engine {
         if server_to && txn.rsp.state == MsgState::Head && s.scb.state == ScState::Est {
             s.res.rex = None;
             s.req.wex = None;
+            let srv = s.srv;
+            self.health_adjust(now, srv, Hana::HttpReadTimeout);
             if self.http_l7_retry(now, sid, RetryOn::RESPONSE_TIMEOUT) {
                 // `retry-on response-timeout`: sent again.
                 return true;

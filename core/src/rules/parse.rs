@@ -215,6 +215,8 @@ struct Builder<'a> {
     ctx: ParseCtx<'a>,
     /// `expose-experimental-directives` came first (`attach-srv`).
     experimental: bool,
+    /// `tune.bufsize`.
+    bufsize: u32,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
 }
@@ -251,6 +253,7 @@ impl RuleSet {
                 at: None,
             },
             experimental: cfg.global.expose_experimental,
+            bufsize: cfg.global.tune_bufsize,
             errors: Vec::new(),
             warnings: Vec::new(),
         };
@@ -453,6 +456,7 @@ impl Builder<'_> {
                 stage,
                 ctx: &ctx,
                 experimental: self.experimental,
+                bufsize: self.bufsize,
                 warnings: Vec::new(),
             };
             let r = parse(&mut p).and_then(|a| p.finish().map(|()| a));
@@ -710,6 +714,8 @@ struct ActParser<'w, 'c> {
     ctx: &'w ParseCtx<'c>,
     /// `expose-experimental-directives` came first.
     experimental: bool,
+    /// `tune.bufsize`: the largest `file` payload.
+    bufsize: u32,
     warnings: Vec<String>,
 }
 
@@ -1540,9 +1546,27 @@ impl<'w> ActParser<'w, '_> {
                     };
                     body_arg = Some(w);
                 }
-                "errorfile" | "errorfiles" | "file" | "lf-file" => {
+                "file" | "lf-file" => {
+                    if let Some(prev) = &body_arg {
+                        return Err(self.fail(format!("unexpected '{w}' argument, '{prev}' already defined")));
+                    }
+                    let Some(path) = self.words.get(self.pos + 1).filter(|p| !p.is_empty()).cloned() else {
+                        return Err(self.fail(format!("'{w}' expects <file> as argument")));
+                    };
+                    let bytes = self.read_reply_file(&w, &path)?;
+                    self.pos += 2;
+                    r.body = if w == "file" {
+                        ReplyBody::String(bytes)
+                    } else {
+                        let text = String::from_utf8(bytes)
+                            .map_err(|_| self.fail(format!("file '{path}' is not UTF-8 text")))?;
+                        ReplyBody::LogFormat(self.logformat(&text)?)
+                    };
+                    body_arg = Some(w);
+                }
+                "errorfile" | "errorfiles" => {
                     return Err(self.fail(format!(
-                        "'{w}' is not supported by Sluice (its engine reads no files); use 'string' or 'lf-string'"
+                        "'{w}' is not supported by Sluice in a reply; use 'file', 'lf-file', 'string' or 'lf-string'"
                     )))
                 }
                 "hdr" => self.reply_hdr(&mut r)?,
@@ -1551,6 +1575,28 @@ impl<'w> ActParser<'w, '_> {
         }
         self.check_reply(&mut r, deny, body_arg.as_deref())?;
         Ok(r)
+    }
+
+    /// The payload of `file PATH` / `lf-file PATH`, read now through the
+    /// driver's file source as HAProxy's `http_parse_http_reply` reads it
+    /// while parsing (the engine reads no files), at most `tune.bufsize`
+    /// bytes.
+    fn read_reply_file(&self, w: &str, path: &str) -> Result<Vec<u8>, String> {
+        let Some(read) = self.ctx.patterns.and_then(|p| p.read.as_ref()) else {
+            return Err(self.fail(format!(
+                "'{w}' is not supported here (no file source: Sluice's engine reads no files itself)"
+            )));
+        };
+        let bytes =
+            (read.0)(path).map_err(|_| self.fail(format!("error opening file '{path}'")))?;
+        if bytes.len() > self.bufsize as usize {
+            return Err(self.fail(format!(
+                "file '{path}' exceeds the buffer size ({} > {})",
+                bytes.len(),
+                self.bufsize
+            )));
+        }
+        Ok(bytes)
     }
 
     /// `hdr NAME FMT` of a reply; the framing headers are ignored, as in

@@ -12,6 +12,9 @@ use crate::pattern::MapOut;
 pub enum ConvKind {
     /// `json_query(path[,int])`.
     JsonQuery,
+    /// `json([input-code])`: the string escaped for a JSON string
+    /// (HAProxy's `sample_conv_json`).
+    Json,
     Lower,
     Upper,
     /// `ipmask(mask4[,mask6])`.
@@ -264,6 +267,13 @@ static CONVS: &[ConvDef] = &[
         SmpType::Int,
     ),
     cd("hex", ConvKind::Hex, NO_ARGS, SmpType::Bin, SmpType::Str),
+    cd(
+        "json",
+        ConvKind::Json,
+        spec!(0; Str),
+        SmpType::Str,
+        SmpType::Str,
+    ),
     cd(
         "regsub",
         ConvKind::Regsub,
@@ -998,6 +1008,14 @@ pub(super) fn check_conv_args(kind: ConvKind, mut args: Vec<Arg>) -> Result<Vec<
                 }
             }
         }
+        ConvKind::Json
+            if !matches!(
+                str_arg(&args, 0),
+                "" | "ascii" | "utf8" | "utf8s" | "utf8p" | "utf8ps"
+            ) =>
+        {
+            return Err("Unexpected input code type. Allowed value are 'ascii', 'utf8', 'utf8s', 'utf8p' and 'utf8ps'".into());
+        }
         ConvKind::Field | ConvKind::Word => {
             if let Some(Arg::Str(d)) = args.get(1) {
                 if d.is_empty() {
@@ -1286,6 +1304,7 @@ pub(super) fn apply_conv(c: &Conv, s: Sample, ctx: &mut dyn SampleCtx) -> Option
             ))
         }
         (ConvKind::Hex, Sample::Bin(v)) => Some(Sample::Str(hex_upper(&v))),
+        (ConvKind::Json, Sample::Str(v)) => json_escape(&v, str_arg(&c.args, 0)).map(Sample::Str),
         (ConvKind::Crc32c, Sample::Bin(v)) => Some(hash_out(c, crc32c(&v))),
         (ConvKind::FixIsValid, Sample::Bin(v)) => match super::fix::validate(&v) {
             super::fix::Validity::Valid => Some(Sample::Bool(true)),
@@ -2503,5 +2522,90 @@ fn fmt_g(v: f64) -> String {
     } else {
         let decimals = (5 - exp).max(0) as usize;
         trim(&format!("{v:.decimals$}"))
+    }
+}
+
+/// HAProxy's `sample_conv_json`: `"`, `\\`, `/` and the usual control
+/// characters escaped with a backslash, other characters outside the
+/// printable ASCII range as `\uXXXX`. `mode` says how the input is read:
+/// bytes (`ascii`, the default) or UTF-8 (`utf8`: an invalid sequence or a
+/// character above U+FFFF fails the conversion; `utf8s`: they are
+/// skipped; `utf8p`/`utf8ps` likewise for the sequences this decoder
+/// rejects).
+fn json_escape(v: &[u8], mode: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(v.len() + 8);
+    let mut push = |c: u32| match c {
+        0x22 => out.extend_from_slice(b"\\\""),
+        0x5c => out.extend_from_slice(b"\\\\"),
+        0x2f => out.extend_from_slice(b"\\/"),
+        0x08 => out.extend_from_slice(b"\\b"),
+        0x0c => out.extend_from_slice(b"\\f"),
+        0x0d => out.extend_from_slice(b"\\r"),
+        0x0a => out.extend_from_slice(b"\\n"),
+        0x09 => out.extend_from_slice(b"\\t"),
+        0x20..=0x7e => out.push(c as u8),
+        _ => out.extend_from_slice(format!("\\u{:04x}", c as u16).as_bytes()),
+    };
+    if matches!(mode, "" | "ascii") {
+        v.iter().for_each(|b| push(u32::from(*b)));
+        return Some(out);
+    }
+    let skip = mode.ends_with('s');
+    let mut rest = v;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(text) => {
+                for ch in text.chars() {
+                    if u32::from(ch) > 0xffff {
+                        if !skip {
+                            return None;
+                        }
+                        continue;
+                    }
+                    push(u32::from(ch));
+                }
+                break;
+            }
+            Err(e) => {
+                let (good, bad) = rest.split_at(e.valid_up_to());
+                for ch in std::str::from_utf8(good).unwrap_or_default().chars() {
+                    if u32::from(ch) > 0xffff {
+                        if !skip {
+                            return None;
+                        }
+                        continue;
+                    }
+                    push(u32::from(ch));
+                }
+                if !skip {
+                    return None;
+                }
+                let n = e.error_len().unwrap_or(bad.len()).max(1);
+                rest = &bad[n.min(bad.len())..];
+            }
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::json_escape;
+
+    #[test]
+    fn json_escapes_as_haproxy() {
+        let got = json_escape(b"a\"b\\c/d\n\t\x01\xe9", "").unwrap();
+        assert_eq!(got, br#"a\"b\\c\/d\n\t\u0001\u00e9"#.to_vec());
+        assert_eq!(
+            json_escape("é€".as_bytes(), "utf8").unwrap(),
+            br"\u00e9\u20ac".to_vec()
+        );
+        assert_eq!(json_escape(b"a\xffb", "utf8"), None);
+        assert_eq!(json_escape(b"a\xffb", "utf8s").unwrap(), b"ab".to_vec());
+        assert_eq!(json_escape("a😀".as_bytes(), "utf8"), None);
+        assert_eq!(
+            json_escape("a😀".as_bytes(), "utf8s").unwrap(),
+            b"a".to_vec()
+        );
     }
 }

@@ -80,6 +80,16 @@ pub enum FetchKind {
     Var,
     /// `nbsrv([backend])`: usable servers of a backend (this one by default).
     NbSrv,
+    /// `be_conn([backend])`: the streams on a backend now (HAProxy's
+    /// `px->beconn`).
+    BeConn,
+    /// `connslots([backend])`: free connection and queue slots of the
+    /// backend's servers that are not down, -1 when one has no `maxconn`
+    /// or no `maxqueue` (HAProxy's `smp_fetch_connslots`).
+    ConnSlots,
+    /// `srv_is_up(backend/server)`: the server is neither down nor in
+    /// maintenance.
+    SrvIsUp,
     /// `http_auth(userlist)`: the request's basic credentials are valid in
     /// the userlist.
     HttpAuth,
@@ -349,9 +359,17 @@ impl Layer {
 pub(super) fn layer_of(k: &FetchKind) -> Layer {
     use FetchKind::*;
     match k {
-        Const(_) | StkCtr { .. } | StkCtrOp { .. } | Var | NbSrv | FeName | BeName | Thread => {
-            Layer::Internal
-        }
+        Const(_)
+        | StkCtr { .. }
+        | StkCtrOp { .. }
+        | Var
+        | NbSrv
+        | BeConn
+        | ConnSlots
+        | SrvIsUp
+        | FeName
+        | BeName
+        | Thread => Layer::Internal,
         // `wait_end` is `SMP_USE_INTRN`: usable by request and response
         // content rules alike.
         LogVar(_) | UniqueId | SrvId | SrvName | HttpFirstReq | WaitEnd | Uuid => Layer::Internal,
@@ -553,6 +571,24 @@ static FETCHES: &[FetchDef] = &[
     fd("dst_port", FetchKind::DstPort, NO_ARGS, SmpType::Int),
     fd("var", FetchKind::Var, spec!(1; Var), SmpType::Any),
     fd("nbsrv", FetchKind::NbSrv, spec!(1; Backend), SmpType::Int),
+    fd(
+        "be_conn",
+        FetchKind::BeConn,
+        spec!(1; Backend),
+        SmpType::Int,
+    ),
+    fd(
+        "connslots",
+        FetchKind::ConnSlots,
+        spec!(1; Backend),
+        SmpType::Int,
+    ),
+    fd(
+        "srv_is_up",
+        FetchKind::SrvIsUp,
+        spec!(1; Str),
+        SmpType::Bool,
+    ),
     fd("thread", FetchKind::Thread, NO_ARGS, SmpType::Int),
     fd("fe_name", FetchKind::FeName, NO_ARGS, SmpType::Str),
     fd("be_name", FetchKind::BeName, NO_ARGS, SmpType::Str),
