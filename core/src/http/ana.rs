@@ -1804,7 +1804,17 @@ impl Engine {
                     }
                     return self.http_reply_error(now, sid, 400, ErrCode::PrxCond, FinSt::Headers);
                 }
-                let (err, fin) = h1_termination(&e);
+                let (err, mut fin) = h1_termination(&e);
+                let no_server = self
+                    .streams
+                    .get(sid)
+                    .is_some_and(|s| s.scb.state == ScState::Ini);
+                if dir == Dir::Req && fin == FinSt::Data && no_server {
+                    // Nothing was sent to a server yet (a buffered body):
+                    // still the request phase, as HAProxy's
+                    // `sess_set_term_flags` says for a stream in `SC_ST_INI`.
+                    fin = FinSt::Req;
+                }
                 if dir == Dir::Req {
                     self.http_reply_error(now, sid, 400, err, fin);
                 } else {
@@ -2225,7 +2235,10 @@ impl Engine {
         // the request head asked for a moment ago (`AUTO_CONNECT`).
         s.req.flags.remove(ChnFlags::AUTO_CONNECT);
         // A request body we will not read makes the connection unusable.
-        let close = close || !matches!(req_body, BodyLen::None | BodyLen::Length(0));
+        // An empty page (`errorfile 408 /dev/null`): nothing is sent, the
+        // connection is closed.
+        let close =
+            close || bytes.is_empty() || !matches!(req_body, BodyLen::None | BodyLen::Length(0));
         let req_left = s.req.buf.len();
         // Whether the client may still be sending this request: a body we
         // will not read, a head not even parsed (errors), a body under way.
