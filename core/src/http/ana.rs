@@ -1782,7 +1782,15 @@ impl Engine {
                         } else {
                             ErrCode::SrvCl
                         };
-                        s.set_term(err, FinSt::Data);
+                        // Nothing sent to a server yet (a buffered body):
+                        // still the request phase, as HAProxy's
+                        // `sess_set_term_flags` says in `SC_ST_INI`.
+                        let fin = if dir == Dir::Req && s.scb.state == ScState::Ini {
+                            FinSt::Req
+                        } else {
+                            FinSt::Data
+                        };
+                        s.set_term(err, fin);
                         self.http_abort(now, sid);
                     }
                 }
