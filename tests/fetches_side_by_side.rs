@@ -271,10 +271,10 @@ fn last_rule_side_by_side() {
             "{}defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
              frontend fe\n    bind 127.0.0.1:{fe}\n\
              \x20   tcp-request content accept if {{ path /tcp }}\n\
-             \x20   http-request set-var(txn.x) str(1)\n\
+             \x20   http-request set-var(txn.path) path\n\
              \x20   http-request allow if {{ path /allow }}\n\
              \x20   http-request deny if {{ path /deny }}\n\
-             \x20   http-response deny if {{ path /rdeny }}\n\
+             \x20   http-response deny if {{ var(txn.path) -m str /rdeny }}\n\
              \x20   http-after-response set-header x-lr \"%[last_rule_line]\"\n\
              \x20   default_backend be\n\
              backend be\n    server s 127.0.0.1:{srv}\n\

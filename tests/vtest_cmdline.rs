@@ -271,7 +271,7 @@ fn bind_on_a_closed_descriptor_fails_naming_it() {
 fn config_checks_agree_with_haproxy() {
     let dir = TempDir::new("cfgcheck");
     // A listener: HAProxy's `-c` fails (exit 2) on a configuration without one.
-    let base = "defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nlisten li\n    bind 127.0.0.1:0\n    server x 127.0.0.1:80\n";
+    let base = "defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nlisten li\n    bind 127.0.0.1:1\n    server x 127.0.0.1:80\n";
     let cases: &[(&str, bool, &str)] = &[
         (
             "unset server address macros",
