@@ -253,3 +253,116 @@ fn proxy_v2_tlv_fetches_side_by_side() {
     assert_eq!(seen[1], seen[0]);
     assert_eq!(seen[1][0], "x-pp: example.org/3132333435");
 }
+
+/// `last_rule_line` (issue 14, log/last_rule.vtc): the line of the last
+/// final rule the stream ran (`allow`, `deny`, `tcp-request content
+/// accept`), none when no final rule ran; and the client connection stays
+/// open after an `http-response deny`, as HAProxy 2.6 keeps it.
+#[test]
+fn last_rule_side_by_side() {
+    if !haproxy_or_skip("last_rule_side_by_side") {
+        return;
+    }
+    let dir = TempDir::new("last_rule_side_by_side");
+    let ports = free_ports(4);
+    let mut seen = Vec::new();
+    for (who, fe, srv) in [("ha", ports[0], ports[1]), ("sluice", ports[2], ports[3])] {
+        let cfg = format!(
+            "{}defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend fe\n    bind 127.0.0.1:{fe}\n\
+             \x20   tcp-request content accept if {{ path /tcp }}\n\
+             \x20   http-request set-var(txn.path) path\n\
+             \x20   http-request allow if {{ path /allow }}\n\
+             \x20   http-request deny if {{ path /deny }}\n\
+             \x20   http-response deny if {{ var(txn.path) -m str /rdeny }}\n\
+             \x20   http-after-response set-header x-lr \"%[last_rule_line]\"\n\
+             \x20   default_backend be\n\
+             backend be\n    server s 127.0.0.1:{srv}\n\
+             frontend srv\n    bind 127.0.0.1:{srv}\n\
+             \x20   http-request return status 200 content-type text/plain string ok\n",
+            global_section(&dir.join(&format!("{who}.sock")), ""),
+        );
+        let ask_all = || {
+            let mut out = Vec::new();
+            for path in ["/tcp", "/allow", "/deny", "/other", "/rdeny"] {
+                let (head, _) = exchange(fe, path, &[]);
+                let status = head.split(' ').nth(1).unwrap_or("").to_string();
+                let lr = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("x-lr: "))
+                    .unwrap_or("-")
+                    .to_string();
+                out.push(format!("{path} {status} {lr}"));
+            }
+            // Two requests on one connection: the second is answered after
+            // the first one's `http-response deny`.
+            let req = b"GET /rdeny HTTP/1.1\r\nhost: a\r\n\r\nGET /other HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n";
+            let (got, _) = http_raw(fe, req);
+            let got = String::from_utf8_lossy(&got).into_owned();
+            out.push(format!("responses: {}", got.matches("HTTP/1.1 ").count()));
+            out
+        };
+        let got = if who == "ha" {
+            let _ha = HaRun::start(&dir, who, &cfg);
+            ask_all()
+        } else {
+            let _s = Sluice::run(&dir, who, &cfg);
+            ask_all()
+        };
+        seen.push(got);
+    }
+    assert_eq!(seen[1], seen[0], "sluice (left) vs haproxy");
+    assert_eq!(seen[1][2], "/deny 403 15", "{:?}", seen[1]);
+    assert_eq!(seen[1][5], "responses: 2", "{:?}", seen[1]);
+}
+
+/// A `tcp-request content track-sc` whose key is an HTTP fetch on a TCP
+/// frontend (peers/basic_sync.vtc): while `inspect-delay` runs, the rule
+/// waits for the request head rather than tracking nothing. The request
+/// comes in two parts; the table then holds its URL, as in HAProxy.
+#[test]
+fn tcp_track_sc_waits_for_its_key_side_by_side() {
+    let dir = TempDir::new("tcp_track_wait");
+    let run = |who: &str| -> String {
+        let fe = free_ports(1)[0];
+        let sock = dir.join(&format!("{who}.sock"));
+        let cfg = format!(
+            "{}defaults\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             backend stkt\n    stick-table type string size 10m store gpc0\n\
+             frontend fe\n    bind 127.0.0.1:{fe}\n\
+             \x20   tcp-request inspect-delay 2s\n\
+             \x20   tcp-request content track-sc0 url table stkt\n\
+             \x20   tcp-request content sc-inc-gpc0(0)\n",
+            global_section(&sock, ""),
+        );
+        let ask = || {
+            use std::io::Write;
+            let mut c = std::net::TcpStream::connect(("127.0.0.1", fe)).unwrap();
+            c.write_all(b"GET /c1_cli").unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            c.write_all(b"ent HTTP/1.1\r\nhost: a\r\n\r\n").unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            let t = cli(&sock, "show table stkt").unwrap();
+            t.lines()
+                .filter_map(|l| l.split_once(": ").map(|(_, e)| e.to_string()))
+                .filter(|e| e.starts_with("key="))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        if who == "ha" {
+            let _ha = HaRun::start(&dir, who, &cfg);
+            ask()
+        } else {
+            let _s = Sluice::run(&dir, who, &cfg);
+            ask()
+        }
+    };
+    let sluice = run("sluice");
+    assert!(
+        sluice.starts_with("key=/c1_client ") && sluice.ends_with(" gpc0=1"),
+        "{sluice}"
+    );
+    if haproxy_or_skip("tcp_track_sc_waits_for_its_key_side_by_side") {
+        assert_eq!(sluice, run("ha"));
+    }
+}

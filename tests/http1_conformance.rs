@@ -602,3 +602,52 @@ fn te_is_reduced_to_trailers_side_by_side() {
         }
     }
 }
+
+fn ws_reply(r: &SeenReq) -> Reply {
+    match r.target.as_str() {
+        "/noaccept" => Reply::Tunnel(
+            b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n"
+                .to_vec(),
+        ),
+        _ => default_reply(r),
+    }
+}
+
+/// The H1 mux's websocket checks (HAProxy's `h1_search_websocket_key`): a
+/// handshake request without a 24-character key is refused (400, nothing
+/// forwarded), a `101` without `Sec-WebSocket-Accept` is a bad response
+/// (502). And a request line with two spaces before the version is
+/// accepted (HAProxy's parser skips every space there).
+#[test]
+fn websocket_keys_and_request_line_spaces_side_by_side() {
+    let dir = TempDir::new("h1conf-ws");
+    for side in Side::both(
+        "websocket_keys_and_request_line_spaces_side_by_side",
+        &dir,
+        "",
+        ws_reply,
+    ) {
+        let who = side.who;
+        let nokey =
+            b"GET /ws HTTP/1.1\r\nhost: a\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n";
+        let (got, _, raw) = side.exchange(nokey);
+        assert_eq!(status_of(&got), Some(400), "{who:?}: {}", esc(&got));
+        assert!(raw.is_empty(), "{who:?}: forwarded {}", esc(&raw));
+        let badkey = b"GET /ws HTTP/1.1\r\nhost: a\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-key: short\r\n\r\n";
+        let (got, _, _) = side.exchange(badkey);
+        assert_eq!(status_of(&got), Some(400), "{who:?}: {}", esc(&got));
+        let noaccept = b"GET /noaccept HTTP/1.1\r\nhost: a\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+        let (got, _, raw) = side.exchange(noaccept);
+        assert!(!raw.is_empty(), "{who:?}: not forwarded");
+        assert_eq!(status_of(&got), Some(502), "{who:?}: {}", esc(&got));
+        // Not a websocket handshake: no key needed.
+        let h2c = b"GET /up HTTP/1.1\r\nhost: a\r\nconnection: close\r\nupgrade: websocket\r\n\r\n";
+        let (got, _, _) = side.exchange(h2c);
+        assert_eq!(status_of(&got), Some(200), "{who:?}: {}", esc(&got));
+        let spaces = b"GET /sp  HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n";
+        let (got, _, raw) = side.exchange(spaces);
+        assert_eq!(status_of(&got), Some(200), "{who:?}: {}", esc(&got));
+        let (target, _) = target_and_host(&raw);
+        assert_eq!(target, "/sp", "{who:?}: {}", esc(&raw));
+    }
+}

@@ -262,3 +262,79 @@ fn bind_on_a_closed_descriptor_fails_naming_it() {
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("fd@987"), "{err}");
 }
+
+/// `-c` accepts or refuses each configuration as HAProxy 2.6 does: the
+/// forms VTest leaves in configurations (`${name_addr}:${name_port}` of a
+/// server not started, which HAProxy's address parser expands to `:`),
+/// and other lines of HAProxy's reg-tests.
+#[test]
+fn config_checks_agree_with_haproxy() {
+    let dir = TempDir::new("cfgcheck");
+    // A listener: HAProxy's `-c` fails (exit 2) on a configuration without one.
+    let base = "defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nlisten li\n    bind 127.0.0.1:1\n    server x 127.0.0.1:80\n";
+    let cases: &[(&str, bool, &str)] = &[
+        (
+            "unset server address macros",
+            true,
+            "backend be\n    server s1 ${s1_addr}:${s1_port}\n    server s2 ${s1_addr}:${s1_port} check\n",
+        ),
+        (
+            "set ones, unquoted",
+            true,
+            "backend be\n    server s1 ${TEST_ADDR}:${TEST_PORT}\n    server s2 $TEST_ADDR:8080\n",
+        ),
+        ("an address that expands to nothing", false, "backend be\n    server s1 ${s1_addr}\n"),
+        ("an empty port", true, "backend be\n    server s1 127.0.0.1:\n"),
+        (
+            "unset log address macros",
+            true,
+            "backend be\n    log ${S1_addr}:${S1_port} daemon\n    server s1 127.0.0.1:80\n",
+        ),
+        (
+            "unset peer address macros",
+            true,
+            "peers p\n    bind 127.0.0.1:1\n    server A\n    server B ${h2_B_addr}:${h2_B_port}\n    table t type string size 10m\n",
+        ),
+        (
+            "track-sc without a table in a named defaults section",
+            false,
+            "defaults invalid\n    mode http\n    http-request track-sc0 src\nbackend be\n    stick-table type ip size 1k store http_req_rate(10s)\n    server s1 127.0.0.1:80\n",
+        ),
+        (
+            "a negation glued to the expect type",
+            true,
+            "backend be\n    option tcp-check\n    tcp-check connect\n    tcp-check expect !rstring \"^error\" comment \"negative check\"\n    tcp-check expect min-recv 5 !string x\n    server s1 127.0.0.1:80 check\n",
+        ),
+        (
+            "an empty error file",
+            true,
+            "backend be\n    errorfile 408 /dev/null\n    server s1 127.0.0.1:80\n",
+        ),
+    ];
+    let run = |prog: &str, cfg: &std::path::Path| {
+        let out = Command::new(prog)
+            .args(["-c", "-L", "A", "-f", cfg.to_str().unwrap()])
+            .env("TEST_ADDR", "127.0.0.1")
+            .env("TEST_PORT", "8080")
+            .env_remove("s1_addr")
+            .env_remove("s1_port")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let ha = haproxy_or_skip("config_checks_agree_with_haproxy").then(|| haproxy_bin().unwrap());
+    for (i, (what, valid, text)) in cases.iter().enumerate() {
+        let cfg = dir.join(&format!("c{i}.cfg"));
+        fs::write(&cfg, format!("{base}{text}")).unwrap();
+        let (ok, err) = run(proxy_mio().to_str().unwrap(), &cfg);
+        assert_eq!(ok, *valid, "proxy-mio, {what}: {err}");
+        if let Some(ha) = ha {
+            let (ok, err) = run(ha, &cfg);
+            assert_eq!(ok, *valid, "haproxy, {what}: {err}");
+        }
+    }
+}

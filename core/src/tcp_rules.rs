@@ -323,13 +323,30 @@ impl Engine {
                 AclTest::Miss if partial => return ContentVerdict::Miss,
                 AclTest::Miss => continue,
             }
+            if rule.action.is_final() {
+                self.streams[sid].set_last_rule(&rule.file, rule.line);
+                return match rule.action {
+                    TcpAction::Accept => ContentVerdict::Accept,
+                    TcpAction::Close => ContentVerdict::Close,
+                    _ => ContentVerdict::Reject,
+                };
+            }
             match &rule.action {
                 TcpAction::Accept => return ContentVerdict::Accept,
                 TcpAction::Reject | TcpAction::SilentDrop => return ContentVerdict::Reject,
                 TcpAction::Close => return ContentVerdict::Close,
                 TcpAction::TrackSc(t) => {
                     let Some(table) = t.table.id else { continue };
-                    let key = t.key.eval(&mut ctx).and_then(|s| {
+                    let smp = t.key.eval(&mut ctx);
+                    if smp.is_none()
+                        && partial
+                        && crate::sample::SampleCtx::may_change(&mut ctx, &t.key.fetch)
+                    {
+                        // HAProxy's `missing_data`: the key may appear later
+                        // (`url` of a request whose head is not all there).
+                        return ContentVerdict::Miss;
+                    }
+                    let key = smp.and_then(|s| {
                         let params = self.tables.get(table)?.params().clone();
                         sample_to_key(&params, s)
                     });

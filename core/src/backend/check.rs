@@ -199,15 +199,23 @@ impl Engine {
                 return self.check_done(now, srv, false, "L6TOUT", "");
             }
             if ck.connected {
-                // At an expect step, its `tout-status`.
-                let tout = match cc.script.as_deref().and_then(|s| s.get(ck.step)) {
+                // At an expect step, its `tout-status`; a `tcp-check` step
+                // is named in the info (HAProxy's `chk_report_conn_err`).
+                let step = cc.script.as_deref().and_then(|s| s.get(ck.step));
+                let info = match step {
+                    Some(crate::backend::server::CheckStep::Expect(e)) if !e.proto => {
+                        tcp_check_step_info(e)
+                    }
+                    _ => String::new(),
+                };
+                let tout = match step {
                     Some(crate::backend::server::CheckStep::Expect(e)) => e.tout_status,
                     _ if cc.script.is_none() => {
                         cc.http_expects.first().map_or("L7TOUT", |e| e.tout_status)
                     }
                     _ => "L7TOUT",
                 };
-                return self.check_done(now, srv, false, tout, "");
+                return self.check_done(now, srv, false, tout, &info);
             }
             return self.check_done(now, srv, false, "L4TOUT", "Connection timeout");
         }
@@ -1242,6 +1250,28 @@ pub(crate) fn status_desc(status: &str) -> &'static str {
         "HANA" => "Health analyze",
         _ => "Initializing",
     }
+}
+
+/// Where a `tcp-check` stopped, for the check's info (HAProxy's
+/// `chk_report_conn_err` on a TCP check: ` at step N of tcp-check
+/// (expect ...) comment: '...'`).
+fn tcp_check_step_info(e: &crate::backend::server::CheckExpect) -> String {
+    use crate::backend::server::CheckMatch;
+    let what = match &e.matcher {
+        CheckMatch::Bytes { text, bytes } if text.as_bytes() == &bytes[..] => {
+            format!(" (expect string '{text}')")
+        }
+        CheckMatch::Bytes { text, .. } => format!(" (expect binary '{text}')"),
+        CheckMatch::Regex { binary: false, .. } => " (expect regex)".to_string(),
+        CheckMatch::Regex { binary: true, .. } => " (expect binary regex)".to_string(),
+        CheckMatch::Custom(_) => " (expect custom function)".to_string(),
+    };
+    let comment = e
+        .comment
+        .as_ref()
+        .map(|c| format!(" comment: '{c}'"))
+        .unwrap_or_default();
+    format!(" at step {} of tcp-check{what}{comment}", e.step)
 }
 
 #[cfg(test)]

@@ -602,8 +602,26 @@ impl Engine {
         }
         let b = self.proxies[be].be.as_mut().expect("backend");
         let server = &mut b.servers[srv];
-        let addr = server.cfg.addr;
+        let mut addr = server.cfg.addr;
         server.take_slot(self.now);
+        if addr.ip().is_unspecified() || addr.port() == 0 {
+            // HAProxy's `alloc_dst_address`: a server without an address
+            // (0.0.0.0) takes the one the client connected to, one without
+            // a port the client's destination port.
+            let dst = self
+                .streams
+                .get(sid)
+                .and_then(|s| self.sessions.get(s.sess))
+                .and_then(|se| se.dst);
+            if let Some(d) = dst {
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(d.ip());
+                }
+                if addr.port() == 0 {
+                    addr.set_port(d.port());
+                }
+            }
+        }
         let send_proxy = server.cfg.send_proxy;
         let proto_h2 = server.cfg.proto_h2;
         let tls = server.cfg.tls.clone();

@@ -128,6 +128,62 @@ enum Family {
     V6,
 }
 
+/// The names of the variables [`env_expand`] would look up in `text`.
+pub fn env_names(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let b = text.as_bytes();
+    let mut i = 0;
+    while let Some(off) = text[i..].find('$') {
+        let mut j = i + off + 1;
+        if b.get(j) == Some(&b'{') {
+            j += 1;
+        }
+        let end = j + b[j..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+            .count();
+        out.push(&text[j..end]);
+        i = end;
+    }
+    out
+}
+
+/// HAProxy's `env_expand`, which `str2sa_range` applies to every address
+/// it reads, quoted or not: `$NAME` and `${NAME}` (names of letters,
+/// digits and `_`) become the variable's value, or nothing when it is
+/// not set (a `$` not followed by a name disappears too).
+pub fn env_expand(text: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
+    if !text.contains('$') {
+        return text.to_string();
+    }
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while let Some(off) = text[i..].find('$') {
+        out.push_str(&text[i..i + off]);
+        let dollar = i + off;
+        let mut j = dollar + 1;
+        let brace = b.get(j) == Some(&b'{');
+        if brace {
+            j += 1;
+        }
+        let end = j + b[j..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+            .count();
+        if let Some(v) = lookup(&text[j..end]) {
+            out.push_str(&v);
+        }
+        i = if brace && b.get(end) == Some(&b'}') {
+            end + 1
+        } else {
+            end
+        };
+    }
+    out.push_str(&text[i..]);
+    out
+}
+
 /// Reads an address. `port_last` is set for ranges, which callers other
 /// than `bind` reject with [`ParsedAddr::single_port`].
 pub fn parse_addr(text: &str) -> Result<ParsedAddr, String> {
@@ -220,7 +276,9 @@ fn parse_inet(
     };
     let host = parse_host(host_s, family, text)?;
     let (port, last) = match port_s {
-        None => (None, None),
+        // `host:` (what `${NAME_addr}:${NAME_port}` gives when neither is
+        // set): no port, as no colon (HAProxy's empty `port1`).
+        None | Some("") => (None, None),
         Some(p) => parse_ports(p, text)?,
     };
     Ok((host, port, last))
@@ -346,12 +404,41 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_port_is_no_port() {
+        // HAProxy 2.6 takes `server s 1.2.3.4:` and `server s :` (what
+        // unset `${s1_addr}:${s1_port}` give) as addresses without a port.
+        assert_eq!(inet("1.2.3.4:"), (Host::Ip([1, 2, 3, 4].into()), None));
+        assert_eq!(inet(":"), (Host::Ip([0, 0, 0, 0].into()), None));
+        assert_eq!(
+            parse_addr(":").unwrap().require_port(":"),
+            Err("missing port specification in ':'".to_string())
+        );
+    }
+
+    #[test]
+    fn env_expand_as_str2sa_range() {
+        let env = |n: &str| match n {
+            "A" => Some("127.0.0.1".to_string()),
+            "P_1" => Some("80".to_string()),
+            _ => None,
+        };
+        assert_eq!(env_expand("${A}:${P_1}", env), "127.0.0.1:80");
+        assert_eq!(env_expand("$A:$P_1", env), "127.0.0.1:80");
+        assert_eq!(env_expand("${s1_addr}:${s1_port}", env), ":");
+        assert_eq!(env_expand("x${A}y", env), "x127.0.0.1y");
+        // A `$` without a name disappears; an unclosed brace keeps the rest.
+        assert_eq!(env_expand("a$-b", env), "a-b");
+        assert_eq!(env_expand("${A", env), "127.0.0.1");
+        assert_eq!(env_expand("1.2.3.4:80", env), "1.2.3.4:80");
+        assert_eq!(env_names("${A}:$P_1 ${"), ["A", "P_1", ""]);
+    }
+
+    #[test]
     fn bad_addresses() {
         for bad in [
             "1.2.3.4:0",
             "1.2.3.4:65536",
             "1.2.3.4:8x",
-            "1.2.3.4:",
             ":90-80",
             "[::1",
             "[::1]x",

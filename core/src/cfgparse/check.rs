@@ -63,6 +63,12 @@ impl Config {
             self.check_server_resolvers(px, &mut d);
             check_proxy_warnings(px, &mut d);
         }
+        // HAProxy checks the rules of named defaults sections too, used or
+        // not: a `track-scN` there without `table` names the section,
+        // which has no stick-table.
+        for px in &self.defaults {
+            check_sticking(&ix, px, &mut d);
+        }
         self.check_peers(&mut d);
         let mut errs = Vec::new();
         super::errors::check(self, &mut errs);

@@ -203,6 +203,11 @@ fn page(cfg: &Config, f: &ErrorFile) -> Result<Arc<[u8]>, Diagnostic> {
             f.path
         )));
     }
+    if bytes.is_empty() {
+        // An empty file (`/dev/null`): no response at all, the connection
+        // is closed (HAProxy's `http_str_to_htx` allows an empty message).
+        return Ok(bytes);
+    }
     let opts = crate::http::h1::ParseOptions::default();
     match crate::http::h1::parse_response(&bytes, &opts) {
         Ok(crate::http::h1::Status::Complete(_)) => Ok(bytes),

@@ -1,7 +1,7 @@
 //! The `global` section (HAProxy's `cfg_parse_global()` and the keywords
 //! registered for it: `stats socket`, `tune.*`, `log`, ...).
 
-use super::addr::{parse_addr, Addr};
+use super::addr::Addr;
 use super::model::{Global, IdSetting, IdSpec, StatsLevel, StatsSocket};
 use super::{ignored, log, units, value_msg, Diagnostic, Diags, EnvOverlay, Kwm, Ln};
 
@@ -442,7 +442,8 @@ fn stats_socket(g: &mut Global, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagno
             "'stats socket' in global section expects an address or a path to a UNIX socket",
         ));
     }
-    let addr = parse_addr(text)
+    let addr = ln
+        .parse_addr(text)
         .and_then(|p| p.single_port(text))
         .and_then(|p| p.require_port(text))
         .map_err(|e| ln.diag2(format!("'stats socket' : {e}")))?;

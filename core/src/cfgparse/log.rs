@@ -1,7 +1,7 @@
 //! `log` lines (HAProxy's `parse_logsrv()` in `src/log.c`), shared by the
 //! global section and proxies.
 
-use super::addr::{parse_addr, Addr, Proto};
+use super::addr::{Addr, Proto};
 use super::model::{Facility, LogAddr, LogFormat, LogLevel, LogTarget, ProxyLog};
 use super::{Diagnostic, Diags, Kwm, Ln};
 
@@ -78,7 +78,8 @@ fn log_addr(ln: &Ln<'_>, text: &str) -> Result<LogAddr, Diagnostic> {
         }
         _ => {}
     }
-    let p = parse_addr(text)
+    let p = ln
+        .parse_addr(text)
         .and_then(|p| p.single_port(text))
         .map_err(|e| ln.diag(format!("log : {e}")))?;
     match p.addr {

@@ -123,6 +123,9 @@ pub(crate) struct Ln<'a> {
     /// The words; `words[0]` is the keyword (after `no`/`default`).
     pub words: Vec<String>,
     pub kwm: Kwm,
+    /// The environment variables a `$` of the words names, those set, for
+    /// the expansion HAProxy applies to addresses ([`Ln::expand_addr`]).
+    pub env: BTreeMap<String, String>,
 }
 
 /// HAProxy's keyword modifiers (`KWM_STD`, `KWM_NO`, `KWM_DEF`).
@@ -141,6 +144,24 @@ impl Ln<'_> {
     /// Word `i`, or `""` past the end (HAProxy's `*args[i] == 0`).
     pub fn arg(&self, i: usize) -> &str {
         self.words.get(i).map_or("", String::as_str)
+    }
+
+    /// Address text as HAProxy's `str2sa_range` reads it: `$NAME` and
+    /// `${NAME}` expanded, quoted or not, unset ones to nothing; an
+    /// address that expands to nothing is an error.
+    pub fn expand_addr(&self, text: &str) -> Result<String, String> {
+        let out = addr::env_expand(text, |n| self.env.get(n).cloned());
+        if out.is_empty() && !text.is_empty() {
+            return Err(format!(
+                "'{text}' resolves to an empty address (environment variable missing?)"
+            ));
+        }
+        Ok(out)
+    }
+
+    /// [`addr::parse_addr`] of the [`Ln::expand_addr`] of `text`.
+    pub fn parse_addr(&self, text: &str) -> Result<addr::ParsedAddr, String> {
+        addr::parse_addr(&self.expand_addr(text)?)
     }
 
     pub fn place(&self) -> Place {
@@ -462,11 +483,20 @@ impl<'a> Parser<'a> {
         if kwm != Kwm::Std {
             words.remove(0);
         }
+        let mut env = BTreeMap::new();
+        for w in words.iter().filter(|w| w.contains('$')) {
+            for n in addr::env_names(w) {
+                if let Some(v) = self.env.get(self.opts.env, n) {
+                    env.insert(n.to_string(), v);
+                }
+            }
+        }
         let ln = Ln {
             file,
             line,
             words,
             kwm,
+            env,
         };
         let allowed = ["option", "log"].contains(&ln.kw()) || ignored::is_negatable_global(ln.kw());
         if kwm != Kwm::Std && !allowed {

@@ -14,7 +14,7 @@
 //! `peer` line its address is where this process listens, on a `server`
 //! line it has no address and `bind` gives it.
 
-use super::addr::{parse_addr, Addr};
+use super::addr::Addr;
 use super::model::{Peer, PeerKeyword, PeersSection, TableDecl};
 use super::{check_name, server, table, Diagnostic, Diags, Ln};
 
@@ -88,7 +88,7 @@ fn peer(
                 s.name
             )))
         }
-        (t, _, _) => Some(peer_addr(ln, t)?),
+        (t, _, _) => Some(peer_addr(ln, t, d)?),
     };
     if addr.is_none() && !(is_local && kw == PeerKeyword::Server) {
         d.warn(ln.diag(format!(
@@ -104,13 +104,26 @@ fn peer(
     Ok(())
 }
 
-/// A peer address: TCP, with a port.
-fn peer_addr(ln: &Ln<'_>, text: &str) -> Result<Addr, Diagnostic> {
-    let p = parse_addr(text)
+/// A peer address: TCP. Without a port (`${B_addr}:${B_port}` with
+/// neither set gives `:`), HAProxy 2.6 takes port 0, which connections
+/// to fail: so does Sluice.
+fn peer_addr(ln: &Ln<'_>, text: &str, d: &mut Diags) -> Result<Addr, Diagnostic> {
+    let p = ln
+        .parse_addr(text)
         .and_then(|p| p.single_port(text))
-        .and_then(|p| p.require_port(text))
         .map_err(|e| ln.diag(format!("'{}' : {e}", ln.kw())))?;
     match p.addr {
+        Addr::Inet { host, port: None } => {
+            d.warn(ln.diag(format!(
+                "'{} {}' : no port in '{text}': connections to it will fail (port 0).",
+                ln.kw(),
+                ln.arg(1)
+            )));
+            Ok(Addr::Inet {
+                host,
+                port: Some(0),
+            })
+        }
         a @ Addr::Inet { .. } => Ok(a),
         _ => Err(ln.diag(format!(
             "'{}' : peers only connect over TCP ('{text}').",

@@ -729,11 +729,18 @@ fn tcp_check(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnosti
                 o.one(ln, &who, i)?;
                 i += 2;
             }
-            let negate = ln.arg(i) == "!";
+            // `!` alone or glued to the type (`!rstring`), as HAProxy's
+            // `parse_tcp_check_expect` reads it.
+            let mut kind = ln.arg(i);
+            let negate = kind.starts_with('!');
             if negate {
-                i += 1;
+                kind = &kind[1..];
+                if kind.is_empty() {
+                    i += 1;
+                    kind = ln.arg(i);
+                }
             }
-            let (kind, text) = (ln.arg(i), ln.arg(i + 1));
+            let text = ln.arg(i + 1);
             if text.is_empty() && !kind.is_empty() {
                 return Err(ln.diag(format!("{who} : '{kind}' expects a pattern as argument.")));
             }

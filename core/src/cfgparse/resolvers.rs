@@ -9,7 +9,7 @@
 
 use core::net::{IpAddr, SocketAddr};
 
-use super::addr::{parse_addr, Addr, Host};
+use super::addr::{Addr, Host};
 use super::model::Place;
 use super::{check_name, Diagnostic, Diags, Ln};
 
@@ -220,7 +220,7 @@ fn nameserver(r: &mut Resolvers, ln: &Ln<'_>) -> Result<(), Diagnostic> {
     }
     // HAProxy also takes `tcp@` nameservers (DNS over TCP); Sluice speaks
     // UDP only.
-    let addr = match parse_addr(text) {
+    let addr = match ln.parse_addr(text) {
         Ok(p) => match p.addr {
             Addr::Inet {
                 host: Host::Ip(ip),

@@ -333,6 +333,7 @@ mod tests {
             line: 3,
             words: words.iter().map(|w| w.to_string()).collect(),
             kwm: Kwm::Std,
+            env: Default::default(),
         }
     }
 

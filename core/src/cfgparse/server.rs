@@ -97,7 +97,8 @@ pub(super) fn parse_bind(
         ignored: Vec::new(),
     };
     for one in text.split(',') {
-        let p = parse_addr(one)
+        let p = ln
+            .parse_addr(one)
             .and_then(|p| p.require_port(one))
             .map_err(|e| ln.diag(format!("'bind' : {e}")))?;
         let reverse = matches!(p.addr, Addr::Rhttp(_));
@@ -279,7 +280,8 @@ fn parse_server_words(
 ) -> Result<Server, Diagnostic> {
     let text = ln.arg(at);
     let who = format!("'server {}/{name}'", px.name);
-    let addr = parse_addr(text)
+    let addr = ln
+        .parse_addr(text)
         .and_then(|p| p.single_port(text))
         .map_err(|e| ln.diag(format!("{who} : {e}")))?;
     let reverse = matches!(addr.addr, Addr::Rhttp(_));
@@ -401,7 +403,9 @@ fn server_option(
             if v.is_empty() {
                 return Err(ln.diag(format!("{who} : 'addr' expects an address.")));
             }
-            let a = parse_addr(v).map_err(|e| ln.diag(format!("{who} : 'addr' : {e}")))?;
+            let a = ln
+                .parse_addr(v)
+                .map_err(|e| ln.diag(format!("{who} : 'addr' : {e}")))?;
             o.check_addr = Some(a.addr);
             Ok(2)
         }

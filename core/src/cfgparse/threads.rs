@@ -343,6 +343,7 @@ mod tests {
             line: 1,
             words: line.split_whitespace().map(str::to_string).collect(),
             kwm: super::super::Kwm::Std,
+            env: Default::default(),
         };
         parse_cpu_map(&ln).map_err(|d| d.to_string())
     }

@@ -778,6 +778,7 @@ pub fn parse_crt_list(
                 line,
                 words: words[ob..cb].to_vec(),
                 kwm: super::Kwm::Std,
+                env: Default::default(),
             };
             Some(crt_list_opts(&ln, d)?)
         } else {

@@ -539,8 +539,14 @@ fn server_init_addr(
     let (name, port) = match &s.addr {
         Addr::Inet {
             host: Host::Name(n),
-            port: Some(port),
-        } => (n, *port),
+            port,
+        } => (n, port.unwrap_or(0)),
+        // No port: port 0, the client's destination port at connect time
+        // (HAProxy's `SRV_F_MAPPORTS` without an offset).
+        Addr::Inet {
+            host: Host::Ip(ip),
+            port: None,
+        } => return Ok((SocketAddr::new(*ip, 0), false)),
         a => return resolve_addr(a, resolve).map(|a| (a, false)),
     };
     let mut methods = s.opts.init_addr.clone();

@@ -261,6 +261,9 @@ impl Engine {
             if !applies {
                 continue;
             }
+            if rule.action.is_final() {
+                self.streams[sid].set_last_rule(&rule.file, rule.line);
+            }
             match &rule.action {
                 HttpReqAction::Allow => return RuleVerdict::Continue,
                 HttpReqAction::Deny(r) => {
@@ -572,6 +575,9 @@ impl Engine {
                 };
                 if !applies {
                     continue;
+                }
+                if rule.action.is_final() {
+                    self.streams[sid].set_last_rule(&rule.file, rule.line);
                 }
                 match &rule.action {
                     // `allow` ends this proxy's rules; the next proxy's run.
@@ -888,9 +894,10 @@ impl Engine {
             // logs -1).
             t.t_res_head = None;
         }
-        // The server's response is dropped with its connection; the
-        // client connection closes after the answer.
-        self.http_reply(now, sid, &bytes, true, 0, h1::BodyLen::None);
+        // The server's response is dropped with its connection; the client
+        // connection stays open for the next request, as HAProxy 2.6 keeps
+        // it after an `http-response deny` or `redirect`.
+        self.http_reply(now, sid, &bytes, false, 0, h1::BodyLen::None);
         true
     }
 }

@@ -1915,7 +1915,15 @@ impl Engine {
                         } else {
                             ErrCode::SrvCl
                         };
-                        s.set_term(err, FinSt::Data);
+                        // Nothing sent to a server yet (a buffered body):
+                        // still the request phase, as HAProxy's
+                        // `sess_set_term_flags` says in `SC_ST_INI`.
+                        let fin = if dir == Dir::Req && s.scb.state == ScState::Ini {
+                            FinSt::Req
+                        } else {
+                            FinSt::Data
+                        };
+                        s.set_term(err, fin);
                         self.http_abort(now, sid);
                     }
                 }
@@ -1959,7 +1967,17 @@ impl Engine {
                     }
                     return self.http_reply_error(now, sid, 400, ErrCode::PrxCond, FinSt::Headers);
                 }
-                let (err, fin) = h1_termination(&e);
+                let (err, mut fin) = h1_termination(&e);
+                let no_server = self
+                    .streams
+                    .get(sid)
+                    .is_some_and(|s| s.scb.state == ScState::Ini);
+                if dir == Dir::Req && fin == FinSt::Data && no_server {
+                    // Nothing was sent to a server yet (a buffered body):
+                    // still the request phase, as HAProxy's
+                    // `sess_set_term_flags` says for a stream in `SC_ST_INI`.
+                    fin = FinSt::Req;
+                }
                 if dir == Dir::Req {
                     self.http_reply_error(now, sid, 400, err, fin);
                 } else {
@@ -2380,7 +2398,10 @@ impl Engine {
         // the request head asked for a moment ago (`AUTO_CONNECT`).
         s.req.flags.remove(ChnFlags::AUTO_CONNECT);
         // A request body we will not read makes the connection unusable.
-        let close = close || !matches!(req_body, BodyLen::None | BodyLen::Length(0));
+        // An empty page (`errorfile 408 /dev/null`): nothing is sent, the
+        // connection is closed.
+        let close =
+            close || bytes.is_empty() || !matches!(req_body, BodyLen::None | BodyLen::Length(0));
         let req_left = s.req.buf.len();
         // Whether the client may still be sending this request: a body we
         // will not read, a head not even parsed (errors), a body under way.

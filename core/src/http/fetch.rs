@@ -422,6 +422,14 @@ impl SampleCtx for HttpCtx<'_> {
                 self.req_body(Some(&mut v))?;
                 body_param(&v, f.str_arg(0), f.str_arg(1) == Some("i")).map(Sample::Bin)
             }
+            FetchKind::LastRuleFile | FetchKind::LastRuleLine => {
+                let s = self.sess.eng.streams.get(self.sid)?;
+                let (file, line) = s.logx.as_ref()?.last_rule.as_ref()?;
+                Some(match f.kind {
+                    FetchKind::LastRuleFile => Sample::str(file.as_str()),
+                    _ => Sample::Int(i64::from(*line)),
+                })
+            }
             FetchKind::UniqueId => {
                 let (now, sid) = (self.sess.now, self.sid);
                 self.sess.eng.unique_id(now, sid).map(Sample::str)

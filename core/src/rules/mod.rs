@@ -441,6 +441,47 @@ pub enum HttpResAction {
     SilentDrop,
 }
 
+/// Actions that end their rule set (HAProxy's final verdicts), remembered
+/// for `last_rule_file` / `last_rule_line`.
+impl TcpAction {
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            TcpAction::Accept | TcpAction::Reject | TcpAction::SilentDrop | TcpAction::Close
+        )
+    }
+}
+
+impl HttpReqAction {
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            HttpReqAction::Allow
+                | HttpReqAction::Deny(_)
+                | HttpReqAction::Tarpit(_)
+                | HttpReqAction::Return(_)
+                | HttpReqAction::Redirect(_)
+                | HttpReqAction::Auth { .. }
+                | HttpReqAction::Reject
+                | HttpReqAction::SilentDrop
+                | HttpReqAction::UseService(_)
+        )
+    }
+}
+
+impl HttpResAction {
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            HttpResAction::Allow
+                | HttpResAction::Deny(_)
+                | HttpResAction::Return(_)
+                | HttpResAction::Redirect(_)
+                | HttpResAction::SilentDrop
+        )
+    }
+}
+
 /// A rule: an action and its optional condition (HAProxy's `act_rule`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rule<A> {

@@ -247,6 +247,11 @@ pub enum FetchKind {
     /// `unique-id`: the stream's id from the frontend's
     /// `unique-id-format` (made on first use).
     UniqueId,
+    /// `last_rule_file` / `last_rule_line`: where the last final rule
+    /// (accept, reject, allow, deny, redirect, return...) the stream ran
+    /// was written (HAProxy's `s->last_rule_file`, `s->last_rule_line`).
+    LastRuleFile,
+    LastRuleLine,
     /// `capture.req.hdr(idx)` / `capture.res.hdr(idx)`: the value held by
     /// the frontend's capture slot `idx` (HAProxy's `req_cap`/`res_cap`,
     /// numbered in declaration order: `capture request|response header`,
@@ -373,6 +378,7 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         // `wait_end` is `SMP_USE_INTRN`: usable by request and response
         // content rules alike.
         LogVar(_) | UniqueId | SrvId | SrvName | HttpFirstReq | WaitEnd | Uuid => Layer::Internal,
+        LastRuleFile | LastRuleLine => Layer::Internal,
         // `capture.req.*` read the stream's copy of the request line:
         // usable in request and response rules alike.
         CaptureReqLine(_) | Timeout(_) | SslBc(_) => Layer::Internal,
@@ -460,6 +466,18 @@ static FETCHES: &[FetchDef] = &[
         SmpType::Bool,
     ),
     fd("unique-id", FetchKind::UniqueId, NO_ARGS, SmpType::Str),
+    fd(
+        "last_rule_file",
+        FetchKind::LastRuleFile,
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "last_rule_line",
+        FetchKind::LastRuleLine,
+        NO_ARGS,
+        SmpType::Int,
+    ),
     fd(
         "capture.req.hdr",
         FetchKind::CaptureHdr { dir: Dir::Req },

@@ -242,6 +242,20 @@ pub struct StreamLogData {
     /// slot of the frontend (HAProxy's `req_cap`, `res_cap`).
     pub req_cap: Vec<Option<Vec<u8>>>,
     pub res_cap: Vec<Option<Vec<u8>>>,
+    /// The file and line of the last final rule run (`last_rule_file`).
+    pub last_rule: Option<(String, u32)>,
+}
+
+impl Stream {
+    /// A final rule (`accept`, `deny`, `redirect`...) written at
+    /// `file:line` decides: remembered for `last_rule_file`/`_line`.
+    pub fn set_last_rule(&mut self, file: &str, line: u32) {
+        let x = self.logx.get_or_insert_with(Default::default);
+        match &mut x.last_rule {
+            Some((f, l)) if f == file => *l = line,
+            slot => *slot = Some((file.to_string(), line)),
+        }
+    }
 }
 
 impl Stream {

@@ -304,7 +304,11 @@ impl HeadParser {
         let mut slots = [const { MaybeUninit::uninit() }; MAX_HEADERS_LIMIT];
         let slots = &mut slots[..self.opts.max_headers.min(MAX_HEADERS_LIMIT)];
         let mut req = httparse::Request::new(&mut []);
-        match req.parse_with_uninit_headers(&buf[..len], slots) {
+        // HAProxy's h1 parser skips every SP/HTAB between the method, the
+        // target and the version (`POST /1  HTTP/1.1` is accepted).
+        let mut cfg = httparse::ParserConfig::default();
+        cfg.allow_multiple_spaces_in_request_line_delimiters(true);
+        match cfg.parse_request_with_uninit_headers(&mut req, &buf[..len], slots) {
             Ok(httparse::Status::Complete(n)) => {
                 self.reset();
                 let raw = RawReq {
@@ -766,6 +770,9 @@ fn finish_request(raw: RawReq<'_>, head: &[u8], opts: &ParseOptions) -> Result<R
         return Err(err(H1ErrorKind::MissingHost));
     }
     let mut flags = resolve_framing(&mut headers, scan, version).map_err(err)?;
+    if ws_key_missing(&headers, flags, Side::Request) {
+        return Err(err(H1ErrorKind::BadWebsocketKey));
+    }
     let mut uri = raw.uri.to_owned();
     if form == TargetForm::Absolute {
         // `http://h:80/` is `http://h/`, and so is its `Host`.
@@ -855,6 +862,9 @@ fn finish_response(raw: RawRes<'_>, head: &[u8]) -> Result<ResHead, H1Error> {
     let unfolded = unfold(&mut headers);
     let scan = scan_fields(&headers, Side::Response).map_err(err)?;
     let mut flags = resolve_framing(&mut headers, scan, version).map_err(err)?;
+    if ws_key_missing(&headers, flags, Side::Response) {
+        return Err(err(H1ErrorKind::BadWebsocketKey));
+    }
     if unfolded {
         flags |= MsgFlags::UNFOLDED;
     }
@@ -877,6 +887,20 @@ fn finish_response(raw: RawRes<'_>, head: &[u8]) -> Result<ResHead, H1Error> {
         headers,
         flags,
     })
+}
+
+/// A websocket handshake message without its key: a request without a
+/// 24-byte `Sec-WebSocket-Key`, a response without `Sec-WebSocket-Accept`
+/// (HAProxy's `h1_search_websocket_key`, when both `H1_MF_CONN_UPG` and
+/// `H1_MF_UPG_WEBSOCKET` are set).
+fn ws_key_missing(headers: &Headers, flags: MsgFlags, side: Side) -> bool {
+    if !flags.contains(MsgFlags::CONN_UPG | MsgFlags::UPG_WEBSOCKET) {
+        return false;
+    }
+    match side {
+        Side::Request => !headers.get_all("sec-websocket-key").any(|v| v.len() == 24),
+        Side::Response => !headers.contains("sec-websocket-accept"),
+    }
 }
 
 fn version_of(minor: u8) -> Version {

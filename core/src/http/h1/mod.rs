@@ -129,6 +129,11 @@ pub enum H1ErrorKind {
     BadHost,
     /// No `Host` in an HTTP/1.1 request, when `ParseOptions::require_host`.
     MissingHost,
+    /// A websocket handshake (`Connection: upgrade`, `Upgrade: websocket`)
+    /// without a 24-character `Sec-WebSocket-Key` (request) or without
+    /// `Sec-WebSocket-Accept` (response): HAProxy's H1 mux refuses it
+    /// (`h1_search_websocket_key`).
+    BadWebsocketKey,
     /// A chunk size that is not hexadecimal, or whitespace where the
     /// grammar has none.
     BadChunkSize,
