@@ -603,6 +603,7 @@ impl Engine {
         let b = self.proxies[be].be.as_mut().expect("backend");
         let server = &mut b.servers[srv];
         let addr = server.cfg.addr;
+        let unix = server.cfg.unix.clone();
         server.take_slot(self.now);
         let send_proxy = server.cfg.send_proxy;
         let proto_h2 = server.cfg.proto_h2;
@@ -612,7 +613,7 @@ impl Engine {
         let sock = self.new_sock(ci);
         let mut conn = Conn::new(sock, crate::conn::Origin::Dialed, ConnSide::Back { srv });
         conn.flags |= CoFlags::WAIT_L4_CONN;
-        conn.dst = Some(addr);
+        conn.dst = Some(addr).filter(|_| unix.is_none());
         conn.mux = Mux::init_pt(Some(sid));
         if let Some(v) = send_proxy {
             conn.flags |= CoFlags::SEND_PROXY;
@@ -646,7 +647,10 @@ impl Engine {
             self.free_sock(sock);
             return self.sc_conn_connect_error(now, sid, crate::sock::SockError::Other(0));
         }
-        self.connect(sock, addr);
+        match unix {
+            Some(u) => self.connect_unix(sock, u),
+            None => self.connect(sock, addr),
+        }
     }
 
     /// The PROXY header a `send-proxy`/`send-proxy-v2` server gets.
