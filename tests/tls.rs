@@ -1842,3 +1842,93 @@ frontend origin\n    bind 127.0.0.1:{origin} ssl crt {cert} alpn h2,http/1.1\n\
     assert_eq!(seen[1], seen[0]);
     assert_eq!(seen[1], format!("1 http/1.1 TLSv1.3 {fp}"));
 }
+
+fn ignore_err_cfg(dir: &TempDir, tag: &str, ports: &[u16]) -> String {
+    let [all, revoked_only, verify_file] = ports[..] else {
+        unreachable!()
+    };
+    format!(
+        "{}defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
+frontend fe\n\
+    bind 127.0.0.1:{all} ssl crt {certs} verify required ca-file {ca} crl-file {crl} crt-ignore-err all\n\
+    bind 127.0.0.1:{revoked_only} ssl crt {certs} verify required ca-file {ca} crl-file {crl} crt-ignore-err 23\n\
+    bind 127.0.0.1:{verify_file} ssl crt {certs} verify required ca-file {ca} ca-verify-file {other}\n\
+    http-request return status 200 content-type text/plain lf-string \"verify=%[ssl_c_verify] err=%[ssl_c_err] ca_err=%[ssl_c_ca_err] cn=%[ssl_c_s_dn(CN)] ver=%[ssl_c_version] sig=%[ssl_c_sig_alg] key=%[ssl_c_key_alg] nb=%[ssl_c_notbefore] na=%[ssl_c_notafter]\\n\"\n",
+        global_section(&dir.join(&format!("{tag}.sock")), ""),
+        certs = dir.join("certs").display(),
+        ca = dir.join("ca.pem").display(),
+        crl = dir.join("crl.pem").display(),
+        other = dir.join("other.pem").display(),
+    )
+}
+
+/// `crt-ignore-err` and `ca-verify-file`, side by side with HAProxy 2.6:
+/// a revoked client certificate is served on the lines that ignore its
+/// error (23), and `ssl_c_verify` / `ssl_c_err` tell it; a certificate of
+/// another CA is refused where only 23 is ignored and served where
+/// `ca-verify-file` names its CA. And the `ssl_c_*` certificate fetches.
+#[test]
+fn crt_ignore_err_and_ca_verify_file_side_by_side() {
+    const T: &str = "crt_ignore_err_and_ca_verify_file_side_by_side";
+    if !tools_or_skip(T, &["openssl", "curl"]) || !haproxy_or_skip(T) {
+        return;
+    }
+    let dir = TempDir::new(T);
+    make_certs(&dir);
+    make_client_certs(&dir);
+    let sl_ports = free_ports(3);
+    let ha_ports = free_ports(3);
+    let p = Sluice::run(&dir, "sl", &ignore_err_cfg(&dir, "sl", &sl_ports));
+    let ha = HaRun::start(&dir, "ha", &ignore_err_cfg(&dir, "ha", &ha_ports));
+    let ca = dir.join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    let observe = |ports: &[u16]| -> Vec<String> {
+        let get = |port: u16, cert: &str| -> String {
+            let resolve = format!("a.test:{port}:127.0.0.1");
+            let url = format!("https://a.test:{port}/");
+            let c = dir.join(&format!("{cert}.pem"));
+            let args = vec![
+                "--cacert",
+                ca,
+                "--resolve",
+                &resolve,
+                &url,
+                "--cert",
+                c.to_str().unwrap(),
+            ];
+            let (out, err) = curl(&args);
+            if out.is_empty() {
+                format!("refused ({})", !err.is_empty())
+            } else {
+                out
+            }
+        };
+        vec![
+            get(ports[0], "client"),
+            get(ports[0], "revoked"),
+            get(ports[1], "revoked"),
+            get(ports[1], "stranger"),
+            get(ports[2], "stranger"),
+            get(ports[2], "revoked"),
+        ]
+    };
+    let ours = observe(&sl_ports);
+    let theirs = observe(&ha_ports);
+    println!("sluice: {ours:#?}\nhaproxy: {theirs:#?}");
+    assert!(
+        ours[0].starts_with("verify=0 err=0 ca_err=0 cn=client.test ver=3 sig=ecdsa-with-SHA256 key=id-ecPublicKey nb="),
+        "{ours:?}"
+    );
+    assert!(
+        ours[1].starts_with("verify=23 err=23 ca_err=0 cn=revoked.test"),
+        "{ours:?}"
+    );
+    assert_eq!(ours[2], ours[1]);
+    assert_eq!(ours[3], "refused (true)");
+    assert!(
+        ours[4].starts_with("verify=0 err=0 ca_err=0 cn=stranger.test"),
+        "{ours:?}"
+    );
+    assert_eq!(ours, theirs, "HAProxy:\n{}", ha.proc.output());
+    p.assert_drained(5 * SEC);
+}

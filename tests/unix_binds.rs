@@ -2,6 +2,8 @@
 //! side by side with HAProxy 2.6 on the same configuration: the socket
 //! file's permissions (`mode`, and `unix-bind`'s defaults and `prefix`),
 //! the reply, and the log line (`unix:<listener id>`, `bind ... id N`).
+//! And servers on `unix@PATH` and `abns@NAME` (issue 9): traffic, health
+//! checks, `%si:%sp`.
 
 mod common;
 
@@ -181,4 +183,95 @@ fn bad_unix_binds_are_refused_with_their_line() {
         8,
         "custom id 3 already used at",
     );
+}
+
+/// A backend whose servers are UNIX sockets: `unix@PATH`, `abns@NAME`, and
+/// a path nobody listens on; the proxy's own frontends play the servers.
+fn unix_servers_config(dir: &TempDir, tag: &str, port: u16) -> String {
+    let d = dir.path().display();
+    format!(
+        "{}defaults\n    mode http\n    log global\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
+frontend f\n\
+    bind 127.0.0.1:{port}\n\
+    log-format \"%b/%s %si:%sp %ST\"\n\
+    default_backend b\n\
+backend b\n\
+    balance roundrobin\n\
+    server path unix@{d}/{tag}-srv.sock check inter 100\n\
+    server abstract abns@{tag}-srv check inter 100\n\
+    server nobody {d}/{tag}-nobody.sock check inter 100\n\
+frontend srv_path\n\
+    bind unix@{d}/{tag}-srv.sock\n\
+    http-request return status 200 content-type text/plain string by-path\n\
+frontend srv_abns\n\
+    bind abns@{tag}-srv\n\
+    http-request return status 200 content-type text/plain string by-abns\n",
+        global_section(&dir.join(&format!("{tag}.sock")), ""),
+    )
+}
+
+/// What one proxy did with [`unix_servers_config`]: server states and
+/// check results, the bodies of four requests, the log lines.
+fn exercise_unix_servers(
+    tag: &str,
+    port: u16,
+    cli: impl Fn(&str) -> String,
+    lines: impl Fn() -> Vec<String>,
+) -> Vec<String> {
+    let states = poll(Duration::from_secs(5), Duration::from_millis(20), || {
+        let st = parse_stat(&cli("show stat"));
+        let row = |s: &str| {
+            let r = &st[&("b".to_string(), s.to_string())];
+            format!("{s} {} {}", r["status"], r["check_status"])
+        };
+        let v = vec![row("path"), row("abstract"), row("nobody")];
+        // Settled: up or down for good (no "UP 2/3" on the way).
+        (v[0] == "path UP L4OK" && v[1] == "abstract UP L4OK" && v[2].starts_with("nobody DOWN "))
+            .then_some(v)
+    })
+    .unwrap_or_else(|| panic!("{tag}: checks did not settle: {}", cli("show stat")));
+    let mut seen = states;
+    let mut bodies = Vec::new();
+    for _ in 0..4 {
+        bodies.push(exchange(port, "/", &[]).1);
+    }
+    bodies.sort();
+    seen.extend(bodies);
+    let logged = poll(Duration::from_secs(5), Duration::from_millis(20), || {
+        let l: Vec<String> = lines()
+            .into_iter()
+            .filter(|l| l.starts_with("b/"))
+            .collect();
+        (l.len() >= 4).then_some(l)
+    })
+    .unwrap_or_else(|| panic!("{tag}: fewer than 4 log lines: {:?}", lines()));
+    let mut logged = logged;
+    logged.sort();
+    seen.extend(logged);
+    seen
+}
+
+#[test]
+fn unix_and_abstract_servers_side_by_side() {
+    const T: &str = "unix_and_abstract_servers_side_by_side";
+    let dir = TempDir::new(T);
+    let ports = free_ports(2);
+    let sl = Sluice::run(&dir, "sl", &unix_servers_config(&dir, "sl", ports[0]));
+    let sl_seen = exercise_unix_servers("sl", ports[0], |c| sl.cli(c), || sl.log_lines());
+    println!("sluice: {sl_seen:#?}");
+    // Something is asserted whatever HAProxy does.
+    assert!(sl_seen.contains(&"by-path".to_string()), "{sl_seen:?}");
+    assert!(sl_seen.contains(&"by-abns".to_string()), "{sl_seen:?}");
+    assert!(
+        sl_seen.contains(&"b/abstract unix:0 200".to_string()),
+        "{sl_seen:?}"
+    );
+    sl.assert_drained(Duration::from_secs(5));
+    if !haproxy_or_skip(T) {
+        return;
+    }
+    let ha = HaRun::start(&dir, "ha", &unix_servers_config(&dir, "ha", ports[1]));
+    let ha_seen = exercise_unix_servers("ha", ports[1], |c| ha.cli(c), || ha.log_lines());
+    println!("haproxy: {ha_seen:#?}");
+    assert_eq!(sl_seen, ha_seen);
 }

@@ -267,9 +267,15 @@ impl SampleCtx for SessCtx<'_> {
                 .conns
                 .get(sess.conn)
                 .map(|c| Sample::Int(c.mux.h2().map_or(0, |h| i64::from(h.glitches)))),
-            FetchKind::SslFcErr | FetchKind::SslCErr | FetchKind::SslCCaErr => {
+            FetchKind::SslFcErr | FetchKind::SslCCaErr => {
                 self.eng.conns.get(sess.conn)?.xprt.tls()?;
                 Some(Sample::Int(0))
+            }
+            // An error `crt-ignore-err` let through (always the client
+            // certificate's own: `conn::tls::verify_error_id`).
+            FetchKind::SslCErr => {
+                let t = self.eng.conns.get(sess.conn)?.xprt.tls()?;
+                Some(Sample::Int(i64::from(t.verify_result())))
             }
             // False on a clear-text connection too, as HAProxy.
             FetchKind::SslFcIsResumed => {
@@ -293,6 +299,7 @@ impl SampleCtx for SessCtx<'_> {
             | FetchKind::SslCSDn
             | FetchKind::SslCIDn
             | FetchKind::SslCSerial
+            | FetchKind::SslCCert(_)
             | FetchKind::SslCSha1 => {
                 let t = self.eng.conns.get(sess.conn)?.xprt.tls()?;
                 client_cert_fetch(f, t)
@@ -372,18 +379,54 @@ pub(crate) fn uuid4(rng: &mut crate::rng::Rng) -> String {
 /// `ssl_c_used` (false) and `ssl_c_verify` (0, `X509_V_OK`).
 fn client_cert_fetch(f: &crate::sample::Fetch, t: &crate::conn::tls::Tls) -> Option<Sample> {
     use crate::conn::x509;
+    use crate::sample::CertPart;
     let cert = t.peer_cert();
-    match f.kind {
+    let part = match f.kind {
         FetchKind::SslCUsed => return Some(Sample::Bool(cert.is_some())),
-        FetchKind::SslCVerify => return Some(Sample::Int(0)),
+        FetchKind::SslCVerify => return Some(Sample::Int(i64::from(t.verify_result()))),
         FetchKind::SslCSha1 => return Some(Sample::Bin(x509::sha1(cert?).to_vec())),
-        _ => {}
-    }
-    let info = x509::cert_info(cert?)?;
-    let name = match f.kind {
-        FetchKind::SslCSerial => return Some(Sample::Bin(info.serial.to_vec())),
-        FetchKind::SslCSDn => info.subject,
-        _ => info.issuer,
+        FetchKind::SslCSerial => CertPart::Serial,
+        FetchKind::SslCSDn => CertPart::SDn,
+        FetchKind::SslCCert(p) => p,
+        _ => CertPart::IDn,
+    };
+    cert_part(f, part, t.peer_chain()?)
+}
+
+/// What certificate fetch `f` reads (`part`) of the chain a peer sent,
+/// its own certificate first (HAProxy's `smp_fetch_ssl_x_*`).
+pub(crate) fn cert_part(
+    f: &crate::sample::Fetch,
+    part: crate::sample::CertPart,
+    chain: &[rustls::pki_types::CertificateDer<'static>],
+) -> Option<Sample> {
+    use crate::conn::x509;
+    use crate::sample::CertPart;
+    let cert: &[u8] = chain.first()?.as_ref();
+    let meta = || x509::cert_meta(cert);
+    let name = match part {
+        CertPart::Der => return Some(Sample::Bin(cert.to_vec())),
+        CertPart::ChainDer => {
+            return Some(Sample::Bin(
+                chain.iter().flat_map(|c| c.iter().copied()).collect(),
+            ))
+        }
+        CertPart::NotAfter => return x509::fetch_time(meta()?.not_after).map(Sample::Str),
+        CertPart::NotBefore => return x509::fetch_time(meta()?.not_before).map(Sample::Str),
+        CertPart::SigAlg => {
+            return Some(Sample::str(
+                x509::alg_short_name(meta()?.sig_alg).as_bytes(),
+            ))
+        }
+        CertPart::KeyAlg => {
+            return Some(Sample::str(
+                x509::alg_short_name(meta()?.key_alg).as_bytes(),
+            ))
+        }
+        CertPart::Version => return Some(Sample::Int(meta()?.version)),
+        CertPart::Serial => return Some(Sample::Bin(x509::cert_info(cert)?.serial.to_vec())),
+        CertPart::SDn => x509::cert_info(cert)?.subject,
+        CertPart::IDn => x509::cert_info(cert)?.issuer,
     };
     let v = match f.str_arg(0).filter(|e| !e.is_empty()) {
         None => x509::dn_oneline(name)?,

@@ -101,6 +101,28 @@ impl fmt::Display for ListenAddr {
     }
 }
 
+/// A UNIX stream socket a server is reached on: HAProxy's `srv->addr`
+/// of family `AF_UNIX` (`server NAME unix@PATH` or `/PATH`) or
+/// `AF_CUST_ABNS` (`server NAME abns@NAME`).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum UnixAddr {
+    /// A socket file, by path.
+    Path(String),
+    /// A Linux abstract-namespace socket. As HAProxy does, the driver pads
+    /// the name with NUL bytes to the whole `sun_path`, the address a
+    /// `bind abns@NAME` of HAProxy or Sluice listens on.
+    Abns(String),
+}
+
+impl fmt::Display for UnixAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnixAddr::Path(p) => write!(f, "unix@{p}"),
+            UnixAddr::Abns(n) => write!(f, "abns@{n}"),
+        }
+    }
+}
+
 /// Why a socket failed, as far as the engine cares.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum SockError {
@@ -195,6 +217,9 @@ pub enum Action {
     /// Open a TCP connection; completion is reported with
     /// `Engine::on_connected` or `Engine::on_connect_error`.
     Connect { sock: SockId, addr: SocketAddr },
+    /// Open a UNIX stream connection (a server on `unix@PATH` or
+    /// `abns@NAME`); completion is reported as for [`Action::Connect`].
+    ConnectUnix { sock: SockId, addr: UnixAddr },
     /// The engine's interest changed: read when `read` and the socket is
     /// readable, write `send_buf` when `write` and the socket is writable.
     Interest {

@@ -73,6 +73,11 @@ pub trait Ends {
     /// number. The socket stays *connecting* until
     /// [`Driver::connected`] or [`Driver::connect_failed`].
     fn connect(&mut self, sock: SockId, addr: SocketAddr) -> usize;
+    /// `Action::ConnectUnix`: as [`Ends::connect`]; by default a world
+    /// without UNIX sockets sees a connect to `0.0.0.0:0`.
+    fn connect_unix(&mut self, sock: SockId, _addr: &crate::sock::UnixAddr) -> usize {
+        self.connect(sock, SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
     /// Every action, before the driver carries it out (traces).
     fn saw(&mut self, _a: &Action) {}
     /// `Action::Shutdown`: the engine sent FIN to far end `end`.
@@ -232,6 +237,21 @@ impl Driver {
                         read: false,
                         write: false,
                         connecting: Some(addr),
+                        shut: false,
+                        splice_to: None,
+                    },
+                );
+            }
+            Action::ConnectUnix { sock, addr } => {
+                assert!(!self.socks.contains_key(&sock), "{sock:?} connected twice");
+                let end = ends.connect_unix(sock, &addr);
+                self.socks.insert(
+                    sock,
+                    Sock {
+                        end,
+                        read: false,
+                        write: false,
+                        connecting: Some(SocketAddr::from(([0, 0, 0, 0], 0))),
                         shut: false,
                         splice_to: None,
                     },

@@ -3384,3 +3384,33 @@ fn observe_error_limit_on_error_originalto_restrict() {
         assert!(e.iter().any(|e| e.contains(msg)), "{line}: {e:?}");
     }
 }
+
+/// `crt-ignore-err`, `ca-ignore-err`, `ca-verify-file` on a bind line and
+/// `crl-file` on a server line (HAProxy 2.6's `bind_parse_ignore_err`:
+/// `all` or numeric ids below 64).
+#[test]
+fn tls_verify_error_options() {
+    let p = parse_ok(&with_defaults(&[
+        "frontend fe",
+        "    bind :443 ssl crt site.pem ca-file ca.pem ca-verify-file root.pem verify optional crt-ignore-err all ca-ignore-err 10,23",
+        "backend be",
+        "    server s 1.1.1.1:443 ssl ca-file ca.pem crl-file crl.pem",
+    ]));
+    let b = &proxy(&p.config, "fe").binds[0].tls;
+    assert_eq!(b.crt_ignore_err, IgnoreErr::All);
+    assert_eq!(b.ca_ignore_err, IgnoreErr::Ids(vec![10, 23]));
+    assert!(b.crt_ignore_err.covers(20) && b.ca_ignore_err.covers(23));
+    assert!(!b.ca_ignore_err.covers(20));
+    assert_eq!(b.ca_verify_file.as_deref(), Some("root.pem"));
+    let s = &proxy(&p.config, "be").servers[0].opts.tls;
+    assert_eq!(s.crl_file.as_deref(), Some("crl.pem"));
+    let e = errors(&with_defaults(&[
+        "frontend fe",
+        "    bind :443 ssl crt site.pem ca-file ca.pem verify required crt-ignore-err 10,x",
+    ]));
+    assert!(
+        e.iter()
+            .any(|m| m.contains("'crt-ignore-err' : error ID 'x' out of range")),
+        "{e:?}"
+    );
+}

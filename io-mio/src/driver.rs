@@ -21,7 +21,9 @@ use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
 use sluice_core::dns::NameserverId;
 use sluice_core::engine::{Engine, Shared, StopMode};
-use sluice_core::sock::{Action, CloseHow, ListenAddr, ListenerId, LogLine, SockError, SockId};
+use sluice_core::sock::{
+    Action, CloseHow, ListenAddr, ListenerId, LogLine, SockError, SockId, UnixAddr,
+};
 use sluice_core::time::Time;
 
 use crate::log::LogSink;
@@ -533,6 +535,33 @@ fn bind_abns(name: &str) -> io::Result<UnixListener> {
     Ok(UnixListener::from_std(l))
 }
 
+/// A non-blocking connection to a UNIX stream socket; an abstract name
+/// is padded as [`bind_abns`] pads it (HAProxy's `abns@` addresses).
+fn unix_connect(addr: &UnixAddr) -> io::Result<UnixStream> {
+    match addr {
+        UnixAddr::Path(p) => UnixStream::connect(p),
+        UnixAddr::Abns(name) => abns_connect(name),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn abns_connect(name: &str) -> io::Result<UnixStream> {
+    use std::os::linux::net::SocketAddrExt;
+    const NAME_LEN: usize = 107;
+    if name.len() > NAME_LEN {
+        return Err(io::Error::other("name too long for an abstract socket"));
+    }
+    let mut padded = name.as_bytes().to_vec();
+    padded.resize(NAME_LEN, 0);
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(&padded)?;
+    UnixStream::connect_addr(&addr)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn abns_connect(_name: &str) -> io::Result<UnixStream> {
+    Err(io::Error::other("abstract sockets exist on Linux only"))
+}
+
 #[cfg(not(target_os = "linux"))]
 fn bind_abns(_name: &str) -> io::Result<UnixListener> {
     Err(io::Error::other("abstract sockets exist on Linux only"))
@@ -770,12 +799,15 @@ impl Driver {
         let Some(s) = self.socks.get_mut(&t) else {
             return;
         };
-        let Stream::Tcp(tcp) = &s.stream else { return };
         let id = s.id;
-        let err = match tcp.take_error() {
+        let (taken, peer) = match &s.stream {
+            Stream::Tcp(tcp) => (tcp.take_error(), tcp.peer_addr().map(drop)),
+            Stream::Unix(u) => (u.take_error(), u.peer_addr().map(drop)),
+        };
+        let err = match taken {
             Ok(Some(e)) | Err(e) => Some(e),
-            Ok(None) => match tcp.peer_addr() {
-                Ok(_) => None,
+            Ok(None) => match peer {
+                Ok(()) => None,
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => return, // still connecting
                 Err(e) => Some(e),
             },
@@ -886,6 +918,7 @@ impl Driver {
                     self.accept_all(listener);
                 }
                 Action::Connect { sock, addr } => self.connect(sock, addr),
+                Action::ConnectUnix { sock, addr } => self.connect_unix(sock, &addr),
                 Action::Splice { from, to } => self.start_splice(from, to),
                 Action::Interest { sock, read, write } => {
                     if let Some(s) = self.socks.get_mut(&sock.index()).filter(|s| s.id == sock) {
@@ -1116,7 +1149,6 @@ impl Driver {
     }
 
     fn connect(&mut self, id: SockId, addr: SocketAddr) {
-        let now = self.now;
         let res = TcpStream::connect(addr).and_then(|mut s| {
             s.set_nodelay(true)?;
             self.poll.registry().register(
@@ -1124,15 +1156,37 @@ impl Driver {
                 Token(id.index()),
                 Interest::READABLE | Interest::WRITABLE,
             )?;
-            Ok(s)
+            Ok(Stream::Tcp(s))
         });
+        self.connecting(id, res);
+    }
+
+    /// A connection to a server on a UNIX stream socket (`unix@PATH`,
+    /// `abns@NAME`). Connecting is non-blocking as for TCP; on Linux it
+    /// completes (or fails) at once, and the first writable event says so.
+    fn connect_unix(&mut self, id: SockId, addr: &UnixAddr) {
+        let res = unix_connect(addr).and_then(|mut s| {
+            self.poll.registry().register(
+                &mut s,
+                Token(id.index()),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
+            Ok(Stream::Unix(s))
+        });
+        self.connecting(id, res);
+    }
+
+    /// Keeps the socket of an outgoing connection under way, or tells
+    /// the engine it failed.
+    fn connecting(&mut self, id: SockId, res: io::Result<Stream>) {
+        let now = self.now;
         match res {
-            Ok(s) => {
+            Ok(stream) => {
                 self.socks.insert(
                     id.index(),
                     DSock {
                         id,
-                        stream: Stream::Tcp(s),
+                        stream,
                         want_recv: false,
                         want_send: false,
                         may_recv: false,

@@ -609,6 +609,16 @@ impl World {
                     let cid = self.net_connect(Owner::Proc(pid, sock), node, addr);
                     self.procs[pid].socks.insert(sock, (cid, 0));
                 }
+                Action::ConnectUnix { sock, addr } => {
+                    // The simulated network has no UNIX sockets: the
+                    // connect goes nowhere and fails as unreachable.
+                    self.trace
+                        .line(format_args!("{} p{pid} connect {addr}", self.now.as_ms()));
+                    let node = self.procs[pid].node;
+                    let nowhere = SocketAddr::from(([0, 0, 0, 0], 0));
+                    let cid = self.net_connect(Owner::Proc(pid, sock), node, nowhere);
+                    self.procs[pid].socks.insert(sock, (cid, 0));
+                }
                 Action::Interest { sock, read, write } => {
                     if let Some(&(cid, e)) = self.procs[pid].socks.get(&sock) {
                         if let Some(c) = self.conns.get_mut(&cid) {

@@ -426,6 +426,7 @@ impl Engine {
                 rise: d.rise.unwrap_or(t.rise),
                 fall: d.fall.unwrap_or(t.fall),
                 addr,
+                unix: None,
                 ..t.clone()
             }
         });
@@ -449,6 +450,7 @@ impl Engine {
             name: d.name,
             puid,
             addr: d.addr,
+            unix: None,
             iweight: d.weight,
             maxconn: match (d.minconn, d.maxconn) {
                 (Some(min), max) if min > max.unwrap_or(0) => Some(min),

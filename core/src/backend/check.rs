@@ -227,6 +227,7 @@ impl Engine {
             return self.set_check_next(srv, Some(now.add_ms(inter)));
         }
         let addr = cc.addr;
+        let unix = cc.unix.clone();
         let timeout = self.proxies[be]
             .timeouts
             .connect_ms
@@ -239,7 +240,10 @@ impl Engine {
             ck.connected = false;
         }
         self.set_check_next(srv, Some(now.add_ms(u64::from(timeout))));
-        self.connect(sock, addr);
+        match unix {
+            Some(u) => self.connect_unix(sock, u),
+            None => self.connect(sock, addr),
+        }
     }
 
     pub(crate) fn check_connected(&mut self, now: Time, srv: ServerId) {
@@ -539,6 +543,12 @@ impl Engine {
             .server(srv)
             .and_then(|s| s.cfg.check.as_ref())
             .is_some_and(|cc| cc.script.is_some());
+        // A UNIX socket connect fails at once, in `connect()` itself:
+        // HAProxy's `uxst_connect_server` error, reported as SOCKERR.
+        let unix = self
+            .server(srv)
+            .and_then(|s| s.cfg.check.as_ref())
+            .is_some_and(|cc| cc.unix.is_some());
         if let Some(sock) = sock {
             self.free_sock(sock);
         }
@@ -559,7 +569,7 @@ impl Engine {
         };
         // Once connected, an error is a socket error (HAProxy's SOCKERR).
         let code = match err {
-            _ if connected => "SOCKERR",
+            _ if connected || unix => "SOCKERR",
             SockError::TimedOut => "L4TOUT",
             _ => "L4CON",
         };
@@ -1290,6 +1300,7 @@ mod tests {
             http_expects: Vec::new(),
             http_head: false,
             addr: "127.0.0.1:80".parse().unwrap(),
+            unix: None,
             script: None,
             tls: None,
         }

@@ -603,8 +603,9 @@ impl Engine {
         let b = self.proxies[be].be.as_mut().expect("backend");
         let server = &mut b.servers[srv];
         let mut addr = server.cfg.addr;
+        let unix = server.cfg.unix.clone();
         server.take_slot(self.now);
-        if addr.ip().is_unspecified() || addr.port() == 0 {
+        if unix.is_none() && (addr.ip().is_unspecified() || addr.port() == 0) {
             // HAProxy's `alloc_dst_address`: a server without an address
             // (0.0.0.0) takes the one the client connected to, one without
             // a port the client's destination port.
@@ -630,7 +631,7 @@ impl Engine {
         let sock = self.new_sock(ci);
         let mut conn = Conn::new(sock, crate::conn::Origin::Dialed, ConnSide::Back { srv });
         conn.flags |= CoFlags::WAIT_L4_CONN;
-        conn.dst = Some(addr);
+        conn.dst = Some(addr).filter(|_| unix.is_none());
         conn.mux = Mux::init_pt(Some(sid));
         if let Some(v) = send_proxy {
             conn.flags |= CoFlags::SEND_PROXY;
@@ -664,7 +665,10 @@ impl Engine {
             self.free_sock(sock);
             return self.sc_conn_connect_error(now, sid, crate::sock::SockError::Other(0));
         }
-        self.connect(sock, addr);
+        match unix {
+            Some(u) => self.connect_unix(sock, u),
+            None => self.connect(sock, addr),
+        }
     }
 
     /// The PROXY header a `send-proxy`/`send-proxy-v2` server gets.

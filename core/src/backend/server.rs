@@ -101,6 +101,9 @@ pub struct CheckCfg {
     /// or `tcp-check connect port` say otherwise (HAProxy's `check.addr`
     /// and `check.port`).
     pub addr: SocketAddr,
+    /// The UNIX socket checks connect to instead of `addr`: a server on
+    /// one, without a check `addr` of its own.
+    pub unix: Option<crate::sock::UnixAddr>,
     /// `option tcp-check` rules after the connect, or `option redis-check`'s
     /// (HAProxy's `tcpcheck_rules`); `None`: a connect-only or HTTP check.
     pub script: Option<std::sync::Arc<[CheckStep]>>,
@@ -563,7 +566,11 @@ pub struct ServerCfg {
     pub name: String,
     /// `id`: the numeric id (`server_id` in stick tables).
     pub puid: u32,
+    /// Its IPv4/IPv6 address; `0.0.0.0:0` for a server on a UNIX socket.
     pub addr: SocketAddr,
+    /// A server on a UNIX stream socket (`unix@PATH`, `/PATH`,
+    /// `abns@NAME`): where its connections go instead of `addr`.
+    pub unix: Option<crate::sock::UnixAddr>,
     /// Configured weight (`iweight`).
     pub iweight: u32,
     /// `maxconn`; with `minconn` alone, `minconn` (HAProxy's

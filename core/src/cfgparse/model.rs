@@ -1115,6 +1115,30 @@ pub struct TlsCommon {
     pub no_tls_tickets: bool,
 }
 
+/// `crt-ignore-err` / `ca-ignore-err` (HAProxy's `crt_ignerr` and
+/// `ca_ignerr` bitmaps of OpenSSL's `X509_V_ERR_*` ids).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum IgnoreErr {
+    /// Not set: every error fails the handshake.
+    #[default]
+    Nothing,
+    /// `all`.
+    All,
+    /// The listed ids.
+    Ids(Vec<u32>),
+}
+
+impl IgnoreErr {
+    /// Whether error id `code` is ignored.
+    pub fn covers(&self, code: u32) -> bool {
+        match self {
+            IgnoreErr::Nothing => false,
+            IgnoreErr::All => true,
+            IgnoreErr::Ids(l) => l.contains(&code),
+        }
+    }
+}
+
 /// The TLS part of a `bind` line.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct BindTls {
@@ -1135,6 +1159,15 @@ pub struct BindTls {
     pub verify: BindVerify,
     /// `crl-file FILE` (as written; `ca-base` applies).
     pub crl_file: Option<String>,
+    /// `ca-verify-file FILE` (as written; `ca-base` applies): CA
+    /// certificates that verify client certificates without being named
+    /// to the client in the CertificateRequest (`ca-file`'s are).
+    pub ca_verify_file: Option<String>,
+    /// `crt-ignore-err`: verification errors of the client's own
+    /// certificate that do not fail the handshake.
+    pub crt_ignore_err: IgnoreErr,
+    /// `ca-ignore-err`: errors about the CA certificates of its chain.
+    pub ca_ignore_err: IgnoreErr,
     /// `prefer-client-ciphers`: the client's order of suites wins (by
     /// default the server's does, as HAProxy sets OpenSSL's
     /// `SSL_OP_CIPHER_SERVER_PREFERENCE`).
@@ -1176,6 +1209,9 @@ pub struct SrvTls {
     pub sni: Option<String>,
     /// `verifyhost NAME`.
     pub verifyhost: Option<String>,
+    /// `crl-file FILE` (as written; `ca-base` applies): the server's
+    /// certificate chain is checked against these revocation lists.
+    pub crl_file: Option<String>,
     /// `no-ssl-reuse` (`ssl-reuse` clears it): no TLS session resumption
     /// towards this server.
     pub no_ssl_reuse: bool,

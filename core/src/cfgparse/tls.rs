@@ -11,7 +11,9 @@
 //! clear text, or weaker TLS, where the configuration asked for something
 //! else would be wrong.
 
-use super::model::{BindTls, BindVerify, SrvTls, SrvVerify, TlsCommon, TlsDefaults, TlsVer};
+use super::model::{
+    BindTls, BindVerify, IgnoreErr, SrvTls, SrvVerify, TlsCommon, TlsDefaults, TlsVer,
+};
 use super::{Diagnostic, Diags, Ln};
 
 /// OpenSSL's TLS 1.2 suite names that rustls (with ring) implements, and
@@ -452,6 +454,42 @@ pub(super) fn bind_option(
             t.crl_file = Some(val.to_string());
             Ok(Some(2))
         }
+        "ca-verify-file" => {
+            if val.is_empty() {
+                return Err(ln.diag(format!("{who} : 'ca-verify-file' : missing CAfile path")));
+            }
+            t.ca_verify_file = Some(val.to_string());
+            Ok(Some(2))
+        }
+        "crt-ignore-err" | "ca-ignore-err" => {
+            // HAProxy 2.6's `bind_parse_ignore_err`: `all`, or a comma
+            // list of OpenSSL's numeric verify error ids.
+            if val.is_empty() {
+                return Err(ln.diag(format!("{who} : '{opt}' : missing error IDs list")));
+            }
+            let ig = if val == "all" {
+                IgnoreErr::All
+            } else {
+                let mut ids = Vec::new();
+                for w in val.split(',') {
+                    match w.parse::<u32>() {
+                        Ok(n) if n < 64 => ids.push(n),
+                        _ => {
+                            return Err(ln.diag(format!(
+                                "{who} : '{opt}' : error ID '{w}' out of range [0..63] in error IDs list '{val}'"
+                            )))
+                        }
+                    }
+                }
+                IgnoreErr::Ids(ids)
+            };
+            if opt == "crt-ignore-err" {
+                t.crt_ignore_err = ig;
+            } else {
+                t.ca_ignore_err = ig;
+            }
+            Ok(Some(2))
+        }
         "tls-ticket-keys" => {
             if val.is_empty() {
                 return Err(ln.diag(format!(
@@ -527,6 +565,13 @@ pub(super) fn server_option(
         "no-ssl-reuse" | "ssl-reuse" => {
             t.no_ssl_reuse = opt == "no-ssl-reuse";
             Ok(Some(1))
+        }
+        "crl-file" => {
+            if val.is_empty() {
+                return Err(ln.diag(format!("{who} : 'crl-file' : missing CRLfile path")));
+            }
+            t.crl_file = Some(val.to_string());
+            Ok(Some(2))
         }
         "verifyhost" => {
             if val.is_empty() {

@@ -117,13 +117,20 @@ impl TlsFiles {
                 }
                 // A crt-list line may turn `verify` on with the bind's files.
                 if b.tls.verify != BindVerify::None || !b.tls.crt_lists.is_empty() {
-                    for f in b.tls.common.ca_file.iter().chain(&b.tls.crl_file) {
+                    for f in b
+                        .tls
+                        .common
+                        .ca_file
+                        .iter()
+                        .chain(&b.tls.crl_file)
+                        .chain(&b.tls.ca_verify_file)
+                    {
                         out.push(file(&cfg.global.ca_base, f));
                     }
                 }
             }
             for s in p.servers.iter().filter(|s| s.opts.tls.ssl) {
-                if let Some(ca) = &s.opts.tls.common.ca_file {
+                for ca in s.opts.tls.common.ca_file.iter().chain(&s.opts.tls.crl_file) {
                     out.push(file(&cfg.global.ca_base, ca));
                 }
                 if let Some(crt) = &s.opts.tls.crt {
@@ -608,6 +615,8 @@ pub struct BindCtx {
     /// switch to once the ClientHello chose a certificate (HAProxy's
     /// per-line `SSL_CTX`, `ssl_sock_switchctx_set`).
     pub(crate) switch: Option<Arc<CtxSwitch>>,
+    /// `crt-ignore-err`: how `ssl_c_verify` finds the error let through.
+    verify: Option<Arc<VerifyCheck>>,
     /// What loading the certificates warned about (OCSP responses
     /// ignored), for the driver to print.
     pub warnings: Vec<String>,
@@ -798,10 +807,19 @@ impl BindCtx {
         } else {
             None
         };
+        let verify = if t.verify != BindVerify::None && t.crt_ignore_err != Default::default() {
+            Some(Arc::new(VerifyCheck {
+                verifier: client_verifier(env, &provider, &global.ca_base, t)?,
+                clock: clock.clone(),
+            }))
+        } else {
+            None
+        };
         Ok(BindCtx {
             config: base,
             resolver,
             switch,
+            verify,
             warnings,
         })
     }
@@ -1063,37 +1081,153 @@ fn client_verifier(
     provider: &Arc<CryptoProvider>,
     ca_base: &Option<String>,
     t: &BindTls,
-) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
+) -> Result<Arc<IgnoreErrVerifier>, String> {
     let ca = t
         .common
         .ca_file
         .as_ref()
         .ok_or("verify is enabled but no CA file specified.")?;
-    let roots = load_roots(env, &base_path(ca_base, ca))?;
+    let mut roots = load_roots(env, &base_path(ca_base, ca))?;
+    // `ca-file` names the CAs in the CertificateRequest; `ca-verify-file`
+    // only verifies (HAProxy loads it into the store, not the CA list).
+    let hints = roots.subjects();
+    if let Some(v) = &t.ca_verify_file {
+        roots.extend(load_roots(env, &base_path(ca_base, v))?.roots);
+    }
     let mut b = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots),
         provider.clone(),
-    );
+    )
+    .clear_root_hint_subjects()
+    .add_root_hint_subjects(hints);
     if let Some(crl) = &t.crl_file {
-        let path = base_path(ca_base, crl);
-        let pem = env
-            .files
-            .get(&path)
-            .map_err(|e| format!("unable to load CRL file '{path}' : {e}."))?;
-        let crls: Vec<rustls::pki_types::CertificateRevocationListDer<'static>> =
-            rustls::pki_types::CertificateRevocationListDer::pem_slice_iter(pem)
-                .collect::<Result<_, _>>()
-                .map_err(|e| format!("unable to load CRL file '{path}' : {e}."))?;
-        if crls.is_empty() {
-            return Err(format!("unable to load CRL file '{path}' : no CRL found."));
-        }
-        b = b.with_crls(crls);
+        b = b.with_crls(load_crls(env, &base_path(ca_base, crl))?);
     }
     if t.verify == BindVerify::Optional {
         b = b.allow_unauthenticated();
     }
-    b.build()
-        .map_err(|e| format!("unable to use CA file '{ca}' : {e}."))
+    let inner = b
+        .build()
+        .map_err(|e| format!("unable to use CA file '{ca}' : {e}."))?;
+    Ok(Arc::new(IgnoreErrVerifier {
+        inner,
+        crt: t.crt_ignore_err.clone(),
+    }))
+}
+
+/// The revocation lists of a CRL file (`crl-file`).
+fn load_crls(
+    env: &TlsEnv,
+    path: &str,
+) -> Result<Vec<rustls::pki_types::CertificateRevocationListDer<'static>>, String> {
+    let pem = env
+        .files
+        .get(path)
+        .map_err(|e| format!("unable to load CRL file '{path}' : {e}."))?;
+    let crls: Vec<rustls::pki_types::CertificateRevocationListDer<'static>> =
+        rustls::pki_types::CertificateRevocationListDer::pem_slice_iter(pem)
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("unable to load CRL file '{path}' : {e}."))?;
+    if crls.is_empty() {
+        return Err(format!("unable to load CRL file '{path}' : no CRL found."));
+    }
+    Ok(crls)
+}
+
+/// OpenSSL's verify error id (`X509_V_ERR_*`, what `ssl_c_verify` and
+/// `crt-ignore-err` speak) for a rustls certificate error. rustls
+/// (webpki) reports one error for the whole chain, without the depth of
+/// the certificate it is about: Sluice takes every error as the client
+/// certificate's own (depth 0), so `crt-ignore-err` applies to it and
+/// `ca-ignore-err` to none (stricter than HAProxy, never looser).
+pub fn verify_error_id(e: &rustls::Error) -> u32 {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::NotValidYet | C::NotValidYetContext { .. } => 9,
+            C::Expired | C::ExpiredContext { .. } => 10,
+            C::BadSignature => 7,
+            C::Revoked => 23,
+            C::UnknownIssuer => 20,
+            C::UnknownRevocationStatus => 3,
+            C::ExpiredRevocationList | C::ExpiredRevocationListContext { .. } => 12,
+            C::InvalidPurpose | C::InvalidPurposeContext { .. } => 26,
+            // X509_V_ERR_UNSPECIFIED.
+            _ => 1,
+        },
+        _ => 1,
+    }
+}
+
+/// A `bind` line's client certificate verifier with its `crt-ignore-err`
+/// list: an error it lists lets the handshake go on (HAProxy's
+/// `ssl_sock_bind_verifycbk` returning 1); `ssl_c_verify` still reports
+/// it ([`Tls::verify_result`]).
+#[derive(Debug)]
+pub(crate) struct IgnoreErrVerifier {
+    inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    crt: crate::cfgparse::model::IgnoreErr,
+}
+
+impl rustls::server::danger::ClientCertVerifier for IgnoreErrVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        match self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)
+        {
+            Err(e) if self.crt.covers(verify_error_id(&e)) => {
+                Ok(rustls::server::danger::ClientCertVerified::assertion())
+            }
+            r => r,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// What `ssl_c_verify` needs to tell an error `crt-ignore-err` let
+/// through: the line's verifier and the engine's clock.
+#[derive(Debug)]
+pub(crate) struct VerifyCheck {
+    verifier: Arc<IgnoreErrVerifier>,
+    clock: Arc<EngineClock>,
 }
 
 /// Loads one PEM file holding a certificate chain and its key, and its
@@ -1331,13 +1465,18 @@ impl SrvCtx {
             (_, Some(ca)) => {
                 let path = base_path(ca_base, ca);
                 let roots = load_roots(env, &path)?;
+                let mut b = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider.clone(),
+                );
+                if let Some(crl) = &t.crl_file {
+                    // `crl-file`: as on a bind line, every certificate of
+                    // the chain is checked (`X509_V_FLAG_CRL_CHECK_ALL`).
+                    b = b.with_crls(load_crls(env, &base_path(ca_base, crl))?);
+                }
                 Some(
-                    rustls::client::WebPkiServerVerifier::builder_with_provider(
-                        Arc::new(roots),
-                        provider.clone(),
-                    )
-                    .build()
-                    .map_err(|e| format!("unable to use CA file '{path}' : {e}."))?,
+                    b.build()
+                        .map_err(|e| format!("unable to use CA file '{path}' : {e}."))?,
                 )
             }
             (_, None) => return Err("verify is enabled but no CA file specified.".into()),
@@ -1464,6 +1603,8 @@ pub struct Tls {
     accepting: Option<Box<(rustls::server::Acceptor, Arc<CtxSwitch>)>>,
     /// Where the ciphertext handed to rustls stands in the record framing.
     edge: RecordEdge,
+    /// A `bind ... crt-ignore-err` line's: [`Tls::verify_result`].
+    verify: Option<Arc<VerifyCheck>>,
     /// The `tls-eof-in-record` mutant is on (`--mutant`).
     #[cfg(feature = "mutants")]
     pub(crate) bug_eof_in_record: bool,
@@ -1535,6 +1676,7 @@ impl Tls {
             plain: 0,
             flags: TlsFlags::empty(),
             edge: RecordEdge::default(),
+            verify: None,
             #[cfg(feature = "mutants")]
             bug_eof_in_record: false,
             accepting: None,
@@ -1549,6 +1691,7 @@ impl Tls {
         if let Some(sw) = &ctx.switch {
             t.accepting = Some(Box::new((rustls::server::Acceptor::default(), sw.clone())));
         }
+        t.verify = ctx.verify.clone();
         Ok(t)
     }
 
@@ -1848,6 +1991,42 @@ impl Tls {
         match &self.conn {
             Connection::Client(c) => c.peer_certificates()?.first().map(|c| c.as_ref()),
             Connection::Server(_) => None,
+        }
+    }
+
+    /// The chain the server sent on a connection to a server, its own
+    /// certificate first (`ssl_s_chain_der`).
+    pub fn server_chain(&self) -> Option<&[CertificateDer<'static>]> {
+        match &self.conn {
+            Connection::Client(c) => c.peer_certificates(),
+            Connection::Server(_) => None,
+        }
+    }
+
+    /// The chain the client sent (`ssl_c_chain_der`), its own first.
+    pub fn peer_chain(&self) -> Option<&[CertificateDer<'static>]> {
+        match &self.conn {
+            Connection::Server(s) => s.peer_certificates(),
+            Connection::Client(_) => None,
+        }
+    }
+
+    /// `ssl_c_verify` (HAProxy's `SSL_get_verify_result`): 0, or the
+    /// error id `crt-ignore-err` let through, found by verifying the
+    /// client's chain again (only on such lines, only when asked).
+    pub fn verify_result(&self) -> u32 {
+        let (Some(v), Some(chain)) = (&self.verify, self.peer_chain()) else {
+            return 0;
+        };
+        let (Some((ee, im)), Some(now)) = (
+            chain.split_first(),
+            rustls::time_provider::TimeProvider::current_time(v.clock.as_ref()),
+        ) else {
+            return 0;
+        };
+        match v.verifier.inner.verify_client_cert(ee, im, now) {
+            Ok(_) => 0,
+            Err(e) => verify_error_id(&e),
         }
     }
 

@@ -162,6 +162,125 @@ pub fn cert_detail(cert: &[u8]) -> Option<CertDetail> {
     })
 }
 
+/// What the `ssl_{c,s}_version`, `_sig_alg`, `_key_alg`, `_notbefore`
+/// and `_notafter` fetches read (HAProxy's `smp_fetch_ssl_x_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertMeta<'a> {
+    /// `X509_get_version + 1`: 3 for a v3 certificate, 1 when the
+    /// version field is absent.
+    pub version: i64,
+    /// The OID of the TBSCertificate's signature algorithm.
+    pub sig_alg: &'a [u8],
+    /// The OID of the subject public key's algorithm.
+    pub key_alg: &'a [u8],
+    /// `notBefore` / `notAfter`: tag (UTCTime or GeneralizedTime) and
+    /// contents.
+    pub not_before: (u8, &'a [u8]),
+    pub not_after: (u8, &'a [u8]),
+}
+
+/// Reads the version, algorithms and validity of a DER certificate.
+pub fn cert_meta(cert: &[u8]) -> Option<CertMeta<'_>> {
+    let (0x30, c, _) = der(cert)? else {
+        return None;
+    };
+    let (0x30, mut rest, _) = der(c)? else {
+        return None;
+    };
+    let mut version = 1;
+    if rest.first() == Some(&0xa0) {
+        let (_, v, next) = der(rest)?;
+        let (0x02, n, _) = der(v)? else {
+            return None;
+        };
+        let [n] = n else { return None };
+        version = i64::from(*n) + 1;
+        rest = next;
+    }
+    let (0x02, _serial, rest) = der(rest)? else {
+        return None;
+    };
+    let (0x30, sig, rest) = der(rest)? else {
+        return None;
+    };
+    let (0x06, sig_alg, _) = der(sig)? else {
+        return None;
+    };
+    let (_, _issuer, rest) = der(rest)?;
+    let (0x30, validity, rest) = der(rest)? else {
+        return None;
+    };
+    let (t1, nb, v) = der(validity)?;
+    let (t2, na, _) = der(v)?;
+    let (_, _subject, rest) = der(rest)?;
+    let (0x30, spki, _) = der(rest)? else {
+        return None;
+    };
+    let (0x30, alg, _) = der(spki)? else {
+        return None;
+    };
+    let (0x06, key_alg, _) = der(alg)? else {
+        return None;
+    };
+    Some(CertMeta {
+        version,
+        sig_alg,
+        key_alg,
+        not_before: (t1, nb),
+        not_after: (t2, na),
+    })
+}
+
+/// `ssl_c_notafter` and the like, as HAProxy's `ssl_sock_get_time`: a
+/// UTCTime as written (`YYMMDDhhmmssZ`, years before 2050 only), a
+/// GeneralizedTime of the 2000s without its century; `None` otherwise.
+pub fn fetch_time((tag, v): (u8, &[u8])) -> Option<Vec<u8>> {
+    match tag {
+        0x18 if v.len() >= 12 && v.starts_with(b"20") => Some(v[2..].to_vec()),
+        0x17 if v.len() >= 10 && v[0] < b'5' => Some(v.to_vec()),
+        _ => None,
+    }
+}
+
+/// OpenSSL's short name of an algorithm OID (`OBJ_nid2sn`), for the
+/// `_sig_alg` and `_key_alg` fetches: the algorithms a TLS certificate
+/// carries; another one shows as its dotted form.
+pub fn alg_short_name(oid: &[u8]) -> String {
+    const PKCS1: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01];
+    const ECDSA_SHA2: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03];
+    let name = if let Some(&[n]) = oid.strip_prefix(PKCS1) {
+        match n {
+            1 => "rsaEncryption",
+            4 => "RSA-MD5",
+            5 => "RSA-SHA1",
+            10 => "RSASSA-PSS",
+            11 => "RSA-SHA256",
+            12 => "RSA-SHA384",
+            13 => "RSA-SHA512",
+            14 => "RSA-SHA224",
+            _ => return oid_text(oid),
+        }
+    } else if let Some(&[n]) = oid.strip_prefix(ECDSA_SHA2) {
+        match n {
+            1 => "ecdsa-with-SHA224",
+            2 => "ecdsa-with-SHA256",
+            3 => "ecdsa-with-SHA384",
+            4 => "ecdsa-with-SHA512",
+            _ => return oid_text(oid),
+        }
+    } else {
+        match oid {
+            [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x01] => "ecdsa-with-SHA1",
+            [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01] => "id-ecPublicKey",
+            [0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01] => "DSA",
+            [0x2b, 0x65, 0x70] => "ED25519",
+            [0x2b, 0x65, 0x71] => "ED448",
+            _ => return oid_text(oid),
+        }
+    };
+    name.to_string()
+}
+
 /// A UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`) as
 /// OpenSSL prints it.
 pub(crate) fn asn1_time(tag: u8, v: &[u8]) -> Option<String> {
@@ -458,5 +577,38 @@ mod tests {
         }
         assert_eq!(cert_info(&[0x30, 0x82, 0xff]), None);
         assert_eq!(cert_info(&[]), None);
+    }
+
+    /// The corpus's certificate: v3, sha256WithRSAEncryption, an RSA key,
+    /// valid from a UTCTime to a GeneralizedTime of the 22nd century
+    /// (which `ssl_sock_get_time` does not show).
+    #[test]
+    fn meta_of_a_real_certificate() {
+        let pem = include_str!("../../../tests/corpus/certs/pub1.pem");
+        let b64: String = pem
+            .lines()
+            .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("-----END"))
+            .collect();
+        let der = crate::base64::decode(b64.as_bytes()).expect("base64");
+        let m = cert_meta(&der).expect("parsed");
+        assert_eq!(m.version, 3);
+        assert_eq!(alg_short_name(m.sig_alg), "RSA-SHA256");
+        assert_eq!(alg_short_name(m.key_alg), "rsaEncryption");
+        assert_eq!(fetch_time(m.not_before).unwrap(), b"261206050340Z");
+        assert_eq!(fetch_time(m.not_after), None);
+        assert_eq!(
+            fetch_time((0x18, b"20261112050340Z")).unwrap(),
+            b"261112050340Z"
+        );
+        assert_eq!(
+            alg_short_name(&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]),
+            "ecdsa-with-SHA256"
+        );
+        assert_eq!(alg_short_name(&[0x2b, 0x06, 0x01]), "1.3.6.1");
+        for n in 0..der.len() {
+            let _ = cert_meta(&der[..n]);
+        }
     }
 }

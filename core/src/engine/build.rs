@@ -1067,9 +1067,15 @@ impl Engine {
                 message,
             };
             let rhttp = matches!(s.addr, Addr::Rhttp(_));
+            let unix = match &s.addr {
+                Addr::Unix(path) => Some(crate::sock::UnixAddr::Path(path.clone())),
+                Addr::Abns(name) => Some(crate::sock::UnixAddr::Abns(name.clone())),
+                _ => None,
+            };
             // A reverse HTTP server has no address: its connections come
-            // from `attach-srv` (HAProxy leaves `srv->addr` unset).
-            let addr = if rhttp {
+            // from `attach-srv` (HAProxy leaves `srv->addr` unset). Nor has
+            // a server on a UNIX socket an internet one.
+            let addr = if rhttp || unix.is_some() {
                 (
                     SocketAddr::new(core::net::Ipv4Addr::UNSPECIFIED.into(), 0),
                     false,
@@ -1123,6 +1129,9 @@ impl Engine {
                     .as_ref()
                     .is_some_and(|h| http_check_send_line(p, h).0.eq_ignore_ascii_case("HEAD")),
                 addr: check_addr,
+                // HAProxy's checks go to the server's own socket unless
+                // `addr` names another one.
+                unix: unix.clone().filter(|_| o.check_addr.is_none()),
                 script: script.clone(),
                 tls: check_tls,
             });
@@ -1141,6 +1150,7 @@ impl Engine {
                 name: s.name.clone(),
                 puid: s.id.unwrap_or(n as u32 + 1),
                 addr,
+                unix,
                 iweight: o.weight,
                 // HAProxy's `srv_minmax_conn_apply`: `minconn` alone, or
                 // above `maxconn`, is a static limit.
@@ -1312,6 +1322,7 @@ impl Engine {
                             _ => 0,
                         },
                     ),
+                    unix: None,
                     script: check_script(p),
                     tls: None,
                 },

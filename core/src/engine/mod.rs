@@ -885,6 +885,11 @@ impl Engine {
         self.actions.push_back(Action::Connect { sock, addr });
     }
 
+    /// Asks the driver to open a UNIX stream connection for `sock`.
+    pub(crate) fn connect_unix(&mut self, sock: SockId, addr: crate::sock::UnixAddr) {
+        self.actions.push_back(Action::ConnectUnix { sock, addr });
+    }
+
     /// Announces the interest of `sock` if it changed.
     pub(crate) fn set_interest(&mut self, sock: SockId, read: bool, write: bool) {
         if let Some(e) = self

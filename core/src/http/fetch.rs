@@ -456,6 +456,7 @@ impl SampleCtx for HttpCtx<'_> {
                     SslBcFetch::Alpn => t.alpn().map(Sample::str),
                     SslBcFetch::Protocol => t.version_name().map(Sample::str),
                     SslBcFetch::Cipher => t.cipher_name().map(Sample::str),
+                    SslBcFetch::SCert(part) => crate::fetch::cert_part(f, *part, t.server_chain()?),
                     _ => t
                         .server_cert()
                         .map(|c| Sample::Bin(crate::conn::x509::sha1(c).to_vec())),

@@ -435,7 +435,17 @@ impl Engine {
             LogVar::Bi | LogVar::Bp => out.value(None, o, Enc::None),
             LogVar::Si | LogVar::Sp => {
                 // Once a connection was attempted (HAProxy's `be_conn`).
-                let a = srv.filter(|_| s.conn_start.is_some()).map(|sv| sv.cfg.addr);
+                let sv = srv.filter(|_| s.conn_start.is_some());
+                if sv.is_some_and(|sv| sv.cfg.unix.is_some()) {
+                    // A UNIX socket server: `unix:0`, as HAProxy 2.6's
+                    // `addr_to_str` and `get_host_port` give it.
+                    return if v == LogVar::Si {
+                        out.value(Some(b"unix"), o, Enc::None)
+                    } else {
+                        out.port(Some(0), o)
+                    };
+                }
+                let a = sv.map(|sv| sv.cfg.addr);
                 if v == LogVar::Si {
                     out.ip(a.map(|a| a.ip()), o)
                 } else {

@@ -126,6 +126,9 @@ pub enum FetchKind {
     SslCSerial,
     /// `ssl_c_sha1`: its SHA-1 fingerprint (binary).
     SslCSha1,
+    /// `ssl_c_der`, `ssl_c_chain_der`, `ssl_c_notafter`, `ssl_c_notbefore`,
+    /// `ssl_c_sig_alg`, `ssl_c_key_alg`, `ssl_c_version`.
+    SslCCert(CertPart),
     /// `fc_err`: the client connection's error code (HAProxy's
     /// `conn->err_code`): 0, a stream's connection is established.
     FcErr,
@@ -299,6 +302,34 @@ pub enum SslBcFetch {
     Cipher,
     /// `ssl_s_sha1`: the SHA-1 of the server's certificate (binary).
     SSha1,
+    /// `ssl_s_der`, `ssl_s_chain_der`, `ssl_s_notafter`, `ssl_s_notbefore`,
+    /// `ssl_s_sig_alg`, `ssl_s_key_alg`, `ssl_s_version`, `ssl_s_i_dn`,
+    /// `ssl_s_s_dn`, `ssl_s_serial`: the server's certificate.
+    SCert(CertPart),
+}
+
+/// What a certificate fetch reads of a peer's certificate (HAProxy's
+/// `smp_fetch_ssl_x_*`, shared by `ssl_c_*` and `ssl_s_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CertPart {
+    /// `_der`: the certificate, DER (binary).
+    Der,
+    /// `_chain_der`: every certificate the peer sent, DER, end to end.
+    ChainDer,
+    /// `_notafter`, `_notbefore`: `YYMMDDhhmmssZ`.
+    NotAfter,
+    NotBefore,
+    /// `_sig_alg`, `_key_alg`: OpenSSL's short names (`RSA-SHA256`,
+    /// `rsaEncryption`).
+    SigAlg,
+    KeyAlg,
+    /// `_version`: 3 for an X.509 v3 certificate.
+    Version,
+    /// `_i_dn([entry[,occ]])`, `_s_dn(...)`.
+    IDn,
+    SDn,
+    /// `_serial` (binary).
+    Serial,
 }
 
 /// Which timeout a timeout fetch reads (HAProxy 2.6's `smp_fetch_*_timeout`).
@@ -398,6 +429,7 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         | SslCIDn
         | SslCSerial
         | SslCSha1
+        | SslCCert(_)
         | FcErr
         | FcGlitches
         | SslFcErr
@@ -553,6 +585,66 @@ static FETCHES: &[FetchDef] = &[
         SmpType::Bin,
     ),
     fd(
+        "ssl_s_der",
+        FetchKind::SslBc(SslBcFetch::SCert(CertPart::Der)),
+        NO_ARGS,
+        SmpType::Bin,
+    ),
+    fd(
+        "ssl_s_chain_der",
+        FetchKind::SslBc(SslBcFetch::SCert(CertPart::ChainDer)),
+        NO_ARGS,
+        SmpType::Bin,
+    ),
+    fd(
+        "ssl_s_notafter",
+        FetchKind::SslBc(SslBcFetch::SCert(CertPart::NotAfter)),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_s_notbefore",
+        FetchKind::SslBc(SslBcFetch::SCert(CertPart::NotBefore)),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_s_sig_alg",
+        FetchKind::SslBc(SslBcFetch::SCert(CertPart::SigAlg)),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_s_key_alg",
+        FetchKind::SslBc(SslBcFetch::SCert(CertPart::KeyAlg)),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_s_version",
+        FetchKind::SslBc(SslBcFetch::SCert(CertPart::Version)),
+        NO_ARGS,
+        SmpType::Int,
+    ),
+    fd(
+        "ssl_s_i_dn",
+        FetchKind::SslBc(SslBcFetch::SCert(CertPart::IDn)),
+        spec!(0; Str, Int),
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_s_s_dn",
+        FetchKind::SslBc(SslBcFetch::SCert(CertPart::SDn)),
+        spec!(0; Str, Int),
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_s_serial",
+        FetchKind::SslBc(SslBcFetch::SCert(CertPart::Serial)),
+        NO_ARGS,
+        SmpType::Bin,
+    ),
+    fd(
         "be_server_timeout",
         FetchKind::Timeout(TimeoutFetch::BeServer),
         NO_ARGS,
@@ -655,6 +747,48 @@ static FETCHES: &[FetchDef] = &[
     ),
     fd("ssl_c_serial", FetchKind::SslCSerial, NO_ARGS, SmpType::Bin),
     fd("ssl_c_sha1", FetchKind::SslCSha1, NO_ARGS, SmpType::Bin),
+    fd(
+        "ssl_c_der",
+        FetchKind::SslCCert(CertPart::Der),
+        NO_ARGS,
+        SmpType::Bin,
+    ),
+    fd(
+        "ssl_c_chain_der",
+        FetchKind::SslCCert(CertPart::ChainDer),
+        NO_ARGS,
+        SmpType::Bin,
+    ),
+    fd(
+        "ssl_c_notafter",
+        FetchKind::SslCCert(CertPart::NotAfter),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_c_notbefore",
+        FetchKind::SslCCert(CertPart::NotBefore),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_c_sig_alg",
+        FetchKind::SslCCert(CertPart::SigAlg),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_c_key_alg",
+        FetchKind::SslCCert(CertPart::KeyAlg),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_c_version",
+        FetchKind::SslCCert(CertPart::Version),
+        NO_ARGS,
+        SmpType::Int,
+    ),
     fd("fc_err", FetchKind::FcErr, NO_ARGS, SmpType::Int),
     fd("fc_glitches", FetchKind::FcGlitches, NO_ARGS, SmpType::Int),
     fd("ssl_fc_err", FetchKind::SslFcErr, NO_ARGS, SmpType::Int),
