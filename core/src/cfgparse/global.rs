@@ -702,6 +702,59 @@ mod tests {
         assert!(g("global\n    tune.h2.fe.max-total-streams 1 2\n").is_err());
     }
 
+    /// `tune.h2.*` settings: HAProxy's bounds and messages (file:line),
+    /// the side-specific keywords of HAProxy 3.x, and what is still only
+    /// accepted with a warning.
+    #[test]
+    fn h2_settings_keywords() {
+        let p = |text: &str| parse("t.cfg", text, ParseOptions::new("t.cfg"));
+        let g = |text: &str| p(text).map(|p| p.config.global).unwrap();
+        let set = g("global\n    tune.h2.header-table-size 8192\n    tune.h2.initial-window-size 1048576\n    tune.h2.fe.initial-window-size 10\n    tune.h2.be.initial-window-size 20\n    tune.h2.max-frame-size 32768\n    tune.h2.fe.max-concurrent-streams 7 rq-load auto min 2\n    tune.h2.be.max-concurrent-streams 3\n    tune.h2.max-concurrent-streams 0\n");
+        assert_eq!(set.tune_h2_header_table_size, 8192);
+        assert_eq!(set.tune_h2_initial_window_size, 1_048_576);
+        assert_eq!(set.tune_h2_fe_initial_window_size, 10);
+        assert_eq!(set.tune_h2_be_initial_window_size, 20);
+        assert_eq!(set.tune_h2_max_frame_size, 32768);
+        assert_eq!(set.tune_h2_fe_max_concurrent_streams, 7);
+        assert_eq!(set.tune_h2_be_max_concurrent_streams, 3);
+        assert_eq!(set.tune_h2_max_concurrent_streams, 0);
+        let unset = g("global\n");
+        assert_eq!(unset.tune_h2_header_table_size, 4096);
+        assert_eq!(unset.tune_h2_initial_window_size, 65535);
+        assert_eq!(unset.tune_h2_max_frame_size, 0);
+        assert_eq!(unset.tune_h2_fe_max_concurrent_streams, 0);
+        for (line, msg) in [
+            (
+                "tune.h2.header-table-size 100",
+                "[t.cfg:2] : 'tune.h2.header-table-size' expects a numeric value between 4096 and 65536.",
+            ),
+            (
+                "tune.h2.max-frame-size 100",
+                "[t.cfg:2] : 'tune.h2.max-frame-size' expects a numeric value between 16384 and 16777215.",
+            ),
+            (
+                "tune.h2.initial-window-size 2147483648",
+                "[t.cfg:2] : 'tune.h2.initial-window-size' expects a positive numeric value.",
+            ),
+            (
+                "tune.h2.fe.max-concurrent-streams 5 min 6",
+                "minimum number of streams (6) cannot be higher than the maximum (5)",
+            ),
+            (
+                "tune.h2.fe.max-concurrent-streams 5 foo 1",
+                "only supports 'rq-load' or 'min' after the numeric value, but found 'foo'.",
+            ),
+            ("tune.h2.max-frame-size 20000 x", "[t.cfg:2]"),
+        ] {
+            let e = p(&format!("global\n    {line}\n")).map(|_| ()).unwrap_err();
+            let e = format!("{e}");
+            assert!(e.contains(msg), "{line}: {e}");
+        }
+        // HAProxy 3.x tuning Sluice has no use for: a warning.
+        let w = p("global\n    tune.h2.fe.rxbuf 1m\n    tune.h2.log-errors none\n").unwrap();
+        assert_eq!(w.warnings.len(), 2, "{:?}", w.warnings);
+    }
+
     /// The floor is meaningful: every canned error page fits in the half
     /// of the smallest buffer that `tune.maxrewrite` leaves.
     #[test]
