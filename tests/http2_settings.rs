@@ -436,3 +436,72 @@ fn settings_ack_timeout() {
         assert_eq!(goaway, None, "HAProxy 2.6 has no SETTINGS ACK timeout");
     }
 }
+
+/// Idle client connections (issue 16 item 3): after a response, `timeout
+/// http-keep-alive` ends the connection with GOAWAY(NO_ERROR), then
+/// closes it; before any stream, `timeout client` does. Side by side
+/// with HAProxy 2.6 on the same configuration: the same frames, at about
+/// the same time.
+#[test]
+fn idle_h2_connection_timeouts_side_by_side() {
+    let dir = TempDir::new("h2_idle");
+    let p = free_ports(3);
+    let _origin = TestServer::start(p[2], |mut s: TcpStream, _| {
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    });
+    let cfg = |sock: &std::path::Path, port: u16| {
+        format!(
+            "{}defaults\n    mode http\n    timeout connect 2s\n    timeout client 3s\n    timeout http-keep-alive 1s\n    timeout server 5s\n\
+             frontend fe\n    bind 127.0.0.1:{port} proto h2\n    default_backend be\n\
+             backend be\n    server s1 127.0.0.1:{}\n",
+            global_section(sock, ""),
+            p[2]
+        )
+    };
+    // (after a request: GOAWAY code and when, closed; without: the same)
+    let run = |port: u16| {
+        let mut out = Vec::new();
+        for request in [true, false] {
+            let mut c = Client::hello(port, 6 * SEC);
+            c.ack_settings();
+            if request {
+                c.headers(1, "GET", true);
+                let got = c.until(|g| matches!(g, Got::Headers { id: 1 }));
+                assert!(got.contains(&Got::Headers { id: 1 }), "{got:?}");
+            }
+            let t0 = Instant::now();
+            let got = c.until(|g| matches!(g, Got::GoAway { .. }));
+            let after = t0.elapsed();
+            let closed = c.next().is_none();
+            let code = got.iter().find_map(|g| match g {
+                Got::GoAway { code } => Some(*code),
+                _ => None,
+            });
+            out.push((code, after, closed));
+        }
+        out
+    };
+    let _sl = Sluice::run(&dir, "sl", &cfg(&dir.join("sl.sock"), p[0]));
+    let sl = run(p[0]);
+    println!("sluice: {sl:?}");
+    let within = |d: Duration, lo: u64, hi: u64| {
+        d >= Duration::from_millis(lo) && d < Duration::from_millis(hi)
+    };
+    assert_eq!((sl[0].0, sl[0].2), (Some(0), true), "{sl:?}");
+    assert!(within(sl[0].1, 800, 2_500), "keep-alive: {sl:?}");
+    assert_eq!((sl[1].0, sl[1].2), (Some(0), true), "{sl:?}");
+    assert!(within(sl[1].1, 2_800, 4_500), "client: {sl:?}");
+    if !haproxy_or_skip("idle_h2_connection_timeouts_side_by_side") {
+        return;
+    }
+    let _ha = HaRun::start(&dir, "ha", &cfg(&dir.join("ha.sock"), p[1]));
+    let ha = run(p[1]);
+    println!("haproxy: {ha:?}");
+    for (s, h) in sl.iter().zip(ha.iter()) {
+        assert_eq!((s.0, s.2), (h.0, h.2), "sluice {sl:?} haproxy {ha:?}");
+        let d = s.1.as_millis() as i64 - h.1.as_millis() as i64;
+        assert!(d.abs() < 1_000, "sluice {sl:?} haproxy {ha:?}");
+    }
+}
