@@ -74,8 +74,32 @@ pub(super) fn parse(
         "tune.maxrewrite" => one_size(ln).map(|v| g.tune_maxrewrite = Some(v)),
         "tune.peers.max-updates-at-once" => max_updates(g, ln),
         "tune.h2.max-concurrent-streams" => {
-            let v = one_uint(ln)?;
-            g.tune_h2_max_concurrent_streams = v;
+            g.tune_h2_max_concurrent_streams = h2_positive(ln)?;
+            Ok(())
+        }
+        "tune.h2.be.max-concurrent-streams" => {
+            g.tune_h2_be_max_concurrent_streams = h2_positive(ln)?;
+            Ok(())
+        }
+        "tune.h2.fe.max-concurrent-streams" => h2_fe_max_concurrent_streams(g, ln, d),
+        "tune.h2.initial-window-size" => {
+            g.tune_h2_initial_window_size = h2_positive(ln)?;
+            Ok(())
+        }
+        "tune.h2.fe.initial-window-size" => {
+            g.tune_h2_fe_initial_window_size = h2_positive(ln)?;
+            Ok(())
+        }
+        "tune.h2.be.initial-window-size" => {
+            g.tune_h2_be_initial_window_size = h2_positive(ln)?;
+            Ok(())
+        }
+        "tune.h2.header-table-size" => {
+            g.tune_h2_header_table_size = h2_range(ln, 4096, 65536)?;
+            Ok(())
+        }
+        "tune.h2.max-frame-size" => {
+            g.tune_h2_max_frame_size = h2_range(ln, 16384, 16_777_215)?;
             Ok(())
         }
         "tune.h2.fe.glitches-threshold" => {
@@ -307,6 +331,87 @@ fn one_uint(ln: &Ln<'_>) -> Result<u32, Diagnostic> {
     let v = ln.uint_at(1, ln.kw())?;
     ln.no_extra(2)?;
     Ok(v)
+}
+
+/// `tune.h2.*` taking a number HAProxy keeps in an `int`
+/// (`h2_parse_initial_window_size`, `h2_parse_max_concurrent_streams`):
+/// up to 2^31-1 (also the largest window RFC 9113 §6.9.1 allows), with
+/// HAProxy's message for what does not fit.
+fn h2_positive(ln: &Ln<'_>) -> Result<u32, Diagnostic> {
+    ln.no_extra(2)?;
+    match units::parse_u32(ln.arg(1)) {
+        Ok(v) if v <= i32::MAX as u32 => Ok(v),
+        _ => Err(ln.diag(format!("'{}' expects a positive numeric value.", ln.kw()))),
+    }
+}
+
+/// `tune.h2.header-table-size` / `tune.h2.max-frame-size`: a number within
+/// bounds, with HAProxy's message (`h2_parse_header_table_size`,
+/// `h2_parse_max_frame_size`; a missing value is out of bounds there too).
+fn h2_range(ln: &Ln<'_>, min: u32, max: u32) -> Result<u32, Diagnostic> {
+    ln.no_extra(2)?;
+    match units::parse_u32(ln.arg(1)) {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(ln.diag(format!(
+            "'{}' expects a numeric value between {min} and {max}.",
+            ln.kw()
+        ))),
+    }
+}
+
+/// `tune.h2.fe.max-concurrent-streams N [rq-load {N|auto|ignore}] [min N]`
+/// (HAProxy 3.x): the number; `rq-load` and `min` are checked as HAProxy
+/// does and ignored with a warning (Sluice does not measure its run
+/// queue: the configured number is always announced).
+fn h2_fe_max_concurrent_streams(
+    g: &mut Global,
+    ln: &Ln<'_>,
+    d: &mut Diags,
+) -> Result<(), Diagnostic> {
+    let kw = ln.kw();
+    let v = match units::parse_u32(ln.arg(1)) {
+        Ok(v) if v <= i32::MAX as u32 => v,
+        _ => return Err(ln.diag(format!("'{kw}' expects a positive numeric value."))),
+    };
+    let mut i = 2;
+    while !ln.arg(i).is_empty() {
+        let val = ln.arg(i + 1);
+        match ln.arg(i) {
+            "rq-load" => {
+                if !matches!(val, "auto" | "ignore") && units::parse_u32(val).map_or(true, |n| n == 0) {
+                    return Err(ln.diag(format!(
+                        "'{kw}' expects a strictly positive run-queue length, or 'auto' or 'ignore'."
+                    )));
+                }
+            }
+            "min" => match units::parse_u32(val) {
+                Ok(n) if n > 0 && n <= v => {}
+                Ok(n) if n > v => {
+                    return Err(ln.diag(format!(
+                        "'{kw}' minimum number of streams ({n}) cannot be higher than the maximum ({v})'."
+                    )))
+                }
+                _ => {
+                    return Err(ln.diag(format!(
+                        "'{kw}' expects a strictly positive minimum number of streams'."
+                    )))
+                }
+            },
+            other => {
+                return Err(ln.diag(format!(
+                    "'{kw}' only supports 'rq-load' or 'min' after the numeric value, but found '{other}'."
+                )))
+            }
+        }
+        i += 2;
+    }
+    if i > 2 {
+        d.warn(ln.diag(format!(
+            "'{kw}': 'rq-load' and 'min' are ignored by Sluice (the run queue is not measured); {v} streams are always announced."
+        )));
+    }
+    g.tune_h2_fe_max_concurrent_streams = v;
+    Ok(())
 }
 
 fn one_size(ln: &Ln<'_>) -> Result<u32, Diagnostic> {
@@ -596,6 +701,59 @@ mod tests {
         assert_eq!(unset.tune_h2_fe_max_total_streams, 0);
         assert!(g("global\n    tune.h2.fe.glitches-threshold x\n").is_err());
         assert!(g("global\n    tune.h2.fe.max-total-streams 1 2\n").is_err());
+    }
+
+    /// `tune.h2.*` settings: HAProxy's bounds and messages (file:line),
+    /// the side-specific keywords of HAProxy 3.x, and what is still only
+    /// accepted with a warning.
+    #[test]
+    fn h2_settings_keywords() {
+        let p = |text: &str| parse("t.cfg", text, ParseOptions::new("t.cfg"));
+        let g = |text: &str| p(text).map(|p| p.config.global).unwrap();
+        let set = g("global\n    tune.h2.header-table-size 8192\n    tune.h2.initial-window-size 1048576\n    tune.h2.fe.initial-window-size 10\n    tune.h2.be.initial-window-size 20\n    tune.h2.max-frame-size 32768\n    tune.h2.fe.max-concurrent-streams 7 rq-load auto min 2\n    tune.h2.be.max-concurrent-streams 3\n    tune.h2.max-concurrent-streams 0\n");
+        assert_eq!(set.tune_h2_header_table_size, 8192);
+        assert_eq!(set.tune_h2_initial_window_size, 1_048_576);
+        assert_eq!(set.tune_h2_fe_initial_window_size, 10);
+        assert_eq!(set.tune_h2_be_initial_window_size, 20);
+        assert_eq!(set.tune_h2_max_frame_size, 32768);
+        assert_eq!(set.tune_h2_fe_max_concurrent_streams, 7);
+        assert_eq!(set.tune_h2_be_max_concurrent_streams, 3);
+        assert_eq!(set.tune_h2_max_concurrent_streams, 0);
+        let unset = g("global\n");
+        assert_eq!(unset.tune_h2_header_table_size, 4096);
+        assert_eq!(unset.tune_h2_initial_window_size, 65535);
+        assert_eq!(unset.tune_h2_max_frame_size, 0);
+        assert_eq!(unset.tune_h2_fe_max_concurrent_streams, 0);
+        for (line, msg) in [
+            (
+                "tune.h2.header-table-size 100",
+                "[t.cfg:2] : 'tune.h2.header-table-size' expects a numeric value between 4096 and 65536.",
+            ),
+            (
+                "tune.h2.max-frame-size 100",
+                "[t.cfg:2] : 'tune.h2.max-frame-size' expects a numeric value between 16384 and 16777215.",
+            ),
+            (
+                "tune.h2.initial-window-size 2147483648",
+                "[t.cfg:2] : 'tune.h2.initial-window-size' expects a positive numeric value.",
+            ),
+            (
+                "tune.h2.fe.max-concurrent-streams 5 min 6",
+                "minimum number of streams (6) cannot be higher than the maximum (5)",
+            ),
+            (
+                "tune.h2.fe.max-concurrent-streams 5 foo 1",
+                "only supports 'rq-load' or 'min' after the numeric value, but found 'foo'.",
+            ),
+            ("tune.h2.max-frame-size 20000 x", "[t.cfg:2]"),
+        ] {
+            let e = p(&format!("global\n    {line}\n")).map(|_| ()).unwrap_err();
+            let e = format!("{e}");
+            assert!(e.contains(msg), "{line}: {e}");
+        }
+        // HAProxy 3.x tuning Sluice has no use for: a warning.
+        let w = p("global\n    tune.h2.fe.rxbuf 1m\n    tune.h2.log-errors none\n").unwrap();
+        assert_eq!(w.warnings.len(), 2, "{:?}", w.warnings);
     }
 
     /// The floor is meaningful: every canned error page fits in the half

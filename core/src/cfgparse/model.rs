@@ -76,6 +76,22 @@ pub struct Global {
     pub tune_h2_fe_glitches_threshold: u32,
     /// `tune.h2.fe.max-total-streams` (HAProxy 3.x; 0: no limit).
     pub tune_h2_fe_max_total_streams: u32,
+    /// `tune.h2.fe.max-concurrent-streams` / `tune.h2.be.max-concurrent-streams`
+    /// (HAProxy 3.x; 0: unset, `tune.h2.max-concurrent-streams` applies).
+    pub tune_h2_fe_max_concurrent_streams: u32,
+    pub tune_h2_be_max_concurrent_streams: u32,
+    /// `tune.h2.header-table-size` (4096..=65536, default 4096): the HPACK
+    /// dynamic table peers may use for what they send us.
+    pub tune_h2_header_table_size: u32,
+    /// `tune.h2.initial-window-size` (default 65535, HAProxy 2.6's).
+    pub tune_h2_initial_window_size: u32,
+    /// `tune.h2.fe.initial-window-size` / `tune.h2.be.initial-window-size`
+    /// (HAProxy 3.x; 0: unset, `tune.h2.initial-window-size` applies).
+    pub tune_h2_fe_initial_window_size: u32,
+    pub tune_h2_be_initial_window_size: u32,
+    /// `tune.h2.max-frame-size` (16384..=16777215; 0: unset, `tune.bufsize`
+    /// applies; never more than `tune.bufsize`).
+    pub tune_h2_max_frame_size: u32,
     /// `tune.peers.max-updates-at-once` (default 200).
     pub tune_peers_max_updates_at_once: u32,
     /// `log` lines.
@@ -203,6 +219,13 @@ impl Default for Global {
             tune_h2_max_concurrent_streams: 100,
             tune_h2_fe_glitches_threshold: 0,
             tune_h2_fe_max_total_streams: 0,
+            tune_h2_fe_max_concurrent_streams: 0,
+            tune_h2_be_max_concurrent_streams: 0,
+            tune_h2_header_table_size: 4096,
+            tune_h2_initial_window_size: 65535,
+            tune_h2_fe_initial_window_size: 0,
+            tune_h2_be_initial_window_size: 0,
+            tune_h2_max_frame_size: 0,
             tune_peers_max_updates_at_once: 200,
             logs: Vec::new(),
             pidfile: None,

@@ -123,7 +123,7 @@ impl Engine {
             self.conn_close(now, c, CloseHow::Graceful);
             return false;
         }
-        let limit = self.h2_max_concurrent_streams;
+        let limit = self.h2_be_max_concurrent_streams;
         let conn = &mut self.conns[c];
         let Mux::H2(front) = std::mem::take(&mut conn.mux) else {
             return false;

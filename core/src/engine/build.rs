@@ -756,7 +756,33 @@ impl Engine {
         e.build_peers(cfg, resolve)?;
         e.maxconn = cfg.global.maxconn;
         e.hard_stop_after_ms = cfg.global.hard_stop_after_ms;
-        e.h2_max_concurrent_streams = cfg.global.tune_h2_max_concurrent_streams;
+        let g = &cfg.global;
+        let or = |side: u32, common: u32| if side != 0 { side } else { common };
+        e.h2_fe_max_concurrent_streams = or(
+            g.tune_h2_fe_max_concurrent_streams,
+            g.tune_h2_max_concurrent_streams,
+        );
+        e.h2_be_max_concurrent_streams = or(
+            g.tune_h2_be_max_concurrent_streams,
+            g.tune_h2_max_concurrent_streams,
+        );
+        let mfs =
+            crate::mux::h2::H2Tune::frame_size(g.tune_h2_max_frame_size, g.tune_bufsize as usize);
+        e.h2_fe_tune = crate::mux::h2::H2Tune {
+            header_table_size: g.tune_h2_header_table_size,
+            initial_window_size: or(
+                g.tune_h2_fe_initial_window_size,
+                g.tune_h2_initial_window_size,
+            ),
+            max_frame_size: mfs,
+        };
+        e.h2_be_tune = crate::mux::h2::H2Tune {
+            initial_window_size: or(
+                g.tune_h2_be_initial_window_size,
+                g.tune_h2_initial_window_size,
+            ),
+            ..e.h2_fe_tune
+        };
         e.h2_glitches_threshold = cfg.global.tune_h2_fe_glitches_threshold;
         e.h2_max_total_streams = cfg.global.tune_h2_fe_max_total_streams;
         e.maxrewrite = cfg.global.maxrewrite() as usize;

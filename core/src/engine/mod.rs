@@ -256,8 +256,16 @@ pub struct Engine {
     /// HTTP/2 connections with work to do at the end of the entry point
     /// (a stream made room or output): see `stream/sc_h2.rs`.
     pub(crate) h2_woken: Vec<Id<Conn>>,
-    /// `tune.h2.max-concurrent-streams`.
-    pub(crate) h2_max_concurrent_streams: u32,
+    /// `tune.h2.fe.max-concurrent-streams`, else
+    /// `tune.h2.max-concurrent-streams` (client connections; 0: no limit).
+    pub(crate) h2_fe_max_concurrent_streams: u32,
+    /// `tune.h2.be.max-concurrent-streams`, else
+    /// `tune.h2.max-concurrent-streams` (server connections; 0: no limit).
+    pub(crate) h2_be_max_concurrent_streams: u32,
+    /// Our SETTINGS on client connections (`tune.h2.*`, `tune.h2.fe.*`).
+    pub(crate) h2_fe_tune: crate::mux::h2::H2Tune,
+    /// Our SETTINGS on server connections (`tune.h2.*`, `tune.h2.be.*`).
+    pub(crate) h2_be_tune: crate::mux::h2::H2Tune,
     /// `tune.h2.fe.glitches-threshold` (0: none).
     pub(crate) h2_glitches_threshold: u32,
     /// `tune.h2.fe.max-total-streams` (0: no limit).
@@ -335,7 +343,10 @@ impl Engine {
             proc_vars: Default::default(),
             tls_woken: Vec::new(),
             h2_woken: Vec::new(),
-            h2_max_concurrent_streams: 100,
+            h2_fe_max_concurrent_streams: 100,
+            h2_be_max_concurrent_streams: 100,
+            h2_fe_tune: crate::mux::h2::H2Tune::default(),
+            h2_be_tune: crate::mux::h2::H2Tune::default(),
             h2_glitches_threshold: 0,
             h2_max_total_streams: 0,
             h2_glitch_kills: 0,

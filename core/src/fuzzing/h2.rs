@@ -259,6 +259,7 @@ pub fn h2_mux(data: &[u8]) {
         max_header_list: 4096,
         glitches_threshold: 50,
         max_total_streams: 20,
+        ..H2Limits::default()
     };
     let mut h = H2c::new(limits);
     let mut out = Vec::new();

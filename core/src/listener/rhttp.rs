@@ -288,7 +288,8 @@ impl Engine {
     /// until the accept.
     fn rhttp_install_mux(&mut self, c: Id<Conn>) {
         let limits = H2Limits {
-            max_concurrent_streams: self.h2_max_concurrent_streams,
+            max_concurrent_streams: self.h2_fe_max_concurrent_streams,
+            tune: self.h2_fe_tune,
             max_header_list: self.pool.bufsize().saturating_sub(self.maxrewrite),
             glitches_threshold: self.h2_glitches_threshold,
             max_total_streams: self.h2_max_total_streams,

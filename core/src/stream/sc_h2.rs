@@ -36,7 +36,8 @@ impl Engine {
     /// handshake (after a PROXY header) are its first input.
     pub(crate) fn h2_init(&mut self, now: Time, c: Id<Conn>) {
         let limits = H2Limits {
-            max_concurrent_streams: self.h2_max_concurrent_streams,
+            max_concurrent_streams: self.h2_fe_max_concurrent_streams,
+            tune: self.h2_fe_tune,
             max_header_list: self.pool.bufsize().saturating_sub(self.maxrewrite),
             glitches_threshold: self.h2_glitches_threshold,
             max_total_streams: self.h2_max_total_streams,
@@ -214,6 +215,11 @@ impl Engine {
                 h.idle_ka_exp = None;
                 exp
             }
+        };
+        // Whichever comes first: the SETTINGS ACK is due, or the above.
+        let exp = match (exp, h.settings_ack_timer(now)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
         self.timers.arm(TimerKey::ConnHs(c), exp);
         let conn = &self.conns[c];
@@ -447,6 +453,11 @@ impl Engine {
         let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2_mut()) else {
             return;
         };
+        if h.settings_ack_expired(now) {
+            // Our SETTINGS never acknowledged (RFC 9113 §6.5.3).
+            h.settings_timeout();
+            return self.h2_process(now, c);
+        }
         if h.idle_ping_due && h.active_streams() == 0 {
             h.send_idle_ping();
             return self.h2_process(now, c);

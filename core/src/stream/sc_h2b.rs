@@ -37,12 +37,17 @@ impl Engine {
     /// server); streams come with [`Engine::h2b_attach`].
     pub(crate) fn h2b_install(&mut self, c: Id<Conn>) {
         let max_header_list = self.pool.bufsize().saturating_sub(self.maxrewrite);
-        let limit = self.h2_max_concurrent_streams;
+        let limit = self.h2_be_max_concurrent_streams;
+        let tune = self.h2_be_tune;
         let Some(conn) = self.conns.get_mut(c) else {
             return;
         };
-        let mut h = Box::new(H2b::new(conn.xprt.is_tls(), max_header_list));
-        h.set_own_limit(limit);
+        let h = Box::new(H2b::with_tune(
+            conn.xprt.is_tls(),
+            max_header_list,
+            tune,
+            limit,
+        ));
         conn.mux = Mux::H2b(h);
     }
 
@@ -274,6 +279,8 @@ impl Engine {
     /// has only this timer, `idle-ping` from now; its expiry sends a PING,
     /// or closes the connection when the previous one is unanswered
     /// ([`Engine::h2b_timeout`]). Not while stopping.
+    /// Until the server acknowledges our SETTINGS, the timer is also
+    /// that ACK's deadline (GOAWAY(SETTINGS_TIMEOUT) past it).
     fn h2b_idle_ping_arm(&mut self, c: Id<Conn>) {
         let now = self.now;
         let Some(conn) = self.conns.get(c) else {
@@ -282,9 +289,7 @@ impl Engine {
         let ConnSide::Back { srv } = conn.side else {
             return;
         };
-        let Some(ping_ms) = self.server(srv).and_then(|s| s.cfg.idle_ping_ms) else {
-            return;
-        };
+        let ping_ms = self.server(srv).and_then(|s| s.cfg.idle_ping_ms);
         let established = !conn.flags.contains(CoFlags::WAIT_L4_CONN)
             && !matches!(&conn.xprt, crate::conn::Xprt::Tls(t) if t.is_handshaking());
         let stopping = self.stopping.is_some();
@@ -294,11 +299,17 @@ impl Engine {
         if !established {
             return;
         }
-        let exp = if h.nb_streams() == 0 && !stopping {
-            Some(h.idle_ping_timer(now, None, ping_ms))
-        } else {
-            h.idle_ping_due = false;
-            None
+        let exp = match ping_ms {
+            Some(p) if h.nb_streams() == 0 && !stopping => Some(h.idle_ping_timer(now, None, p)),
+            _ => {
+                h.idle_ping_due = false;
+                None
+            }
+        };
+        // Whichever comes first: the SETTINGS ACK is due, or the PING.
+        let exp = match (exp, h.settings_ack_timer(now)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
         self.timers.arm(TimerKey::ConnHs(c), exp);
     }
@@ -310,6 +321,12 @@ impl Engine {
         let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2b_mut()) else {
             return;
         };
+        if h.settings_ack_expired(now) {
+            // The server never acknowledged our SETTINGS (RFC 9113
+            // §6.5.3): GOAWAY, its streams fail, the connection closes.
+            h.settings_timeout();
+            return self.h2b_process(now, c);
+        }
         if h.nb_streams() != 0 {
             return;
         }

@@ -32,12 +32,12 @@
 //! stream ([`H2bs::fail`]) and reported once.
 
 use super::{
-    is_conn_specific, parse_clen, put_field, valid_field, BodyStep, H2Conn, H2cState, RxFlow, Side,
-    TxBody,
+    is_conn_specific, parse_clen, put_field, valid_field, BodyStep, H2Conn, H2Tune, H2cState,
+    RxFlow, Side, TxBody,
 };
 use crate::arena::Id;
 use crate::http::h1::{self, ChunkedDecoder, Method};
-use crate::http::h2::frame::{ErrorCode, H2Error, Role, Settings, PREFACE};
+use crate::http::h2::frame::{ErrorCode, H2Error, Role, PREFACE};
 use crate::http::h2::hpack::{Encoder, Field};
 use crate::http::h2::window::Window;
 use crate::stream::Stream;
@@ -294,6 +294,7 @@ impl Side for Back {
                 reason: "DATA on an idle stream",
             });
         }
+        let slack = h.rx_slack();
         let Some(s) = h.by_id(id) else {
             return Ok(());
         };
@@ -307,7 +308,7 @@ impl Side for Back {
             }
             _ => {}
         }
-        s.rx.recv(id, data, flow_len, end_stream)?;
+        s.rx.recv(id, data, flow_len, end_stream, slack)?;
         match s.res {
             ResSt::NoBody if !data.is_empty() => {
                 return Err(s.err(ErrorCode::PROTOCOL_ERROR, "body where none may be"));
@@ -486,18 +487,31 @@ impl H2b {
     /// A new connection: the client preface and our SETTINGS go first
     /// (RFC 9113 §3.4), then the connection window is opened.
     pub fn new(https: bool, max_header_list: usize) -> H2b {
+        H2b::with_tune(
+            https,
+            max_header_list,
+            H2Tune::default(),
+            DEFAULT_MAX_CONCURRENT_STREAMS,
+        )
+    }
+
+    /// [`H2b::new`] with our own settings (`tune.h2.header-table-size`,
+    /// `tune.h2.[be.]initial-window-size`, `tune.h2.max-frame-size`) and
+    /// our own limit of streams at once
+    /// (`tune.h2.[be.]max-concurrent-streams`; 0: unlimited, not
+    /// announced), announced in our SETTINGS as HAProxy's backend does.
+    pub fn with_tune(https: bool, max_header_list: usize, tune: H2Tune, limit: u32) -> H2b {
         let mut h = H2Conn::with_side(
             H2cState::Frames,
             Back::new(https),
             Vec::new(),
             max_header_list,
+            tune,
         );
         h.tx.extend_from_slice(PREFACE);
         // No push (§8.4): SETTINGS_ENABLE_PUSH 0, as HAProxy sends.
-        h.send_settings(Settings {
-            enable_push: false,
-            ..Settings::default()
-        });
+        h.send_settings(true, false, limit);
+        h.set_own_limit(limit);
         h
     }
 
@@ -511,9 +525,10 @@ impl H2b {
     }
 
     /// Sets our own limit of streams at once
-    /// (`tune.h2.max-concurrent-streams`, at least 1).
+    /// (`tune.h2.[be.]max-concurrent-streams`; 0: none).
     pub fn set_own_limit(&mut self, limit: u32) {
-        self.side.own_limit = limit.max(1);
+        // 0: no limit of ours (HAProxy's "0 disables the limit").
+        self.side.own_limit = if limit == 0 { u32::MAX } else { limit };
     }
 
     /// Our own limit of streams at once.
@@ -575,7 +590,7 @@ impl H2b {
             is_head: false,
             opened: false,
             sws: Window::new(0, self.peer.initial_window_size),
-            rx: RxFlow::new(),
+            rx: self.rx_flow(),
             res: ResSt::Head,
             rxbuf: Vec::new(),
             fail: None,
@@ -718,7 +733,7 @@ impl H2b {
         let id = s.id;
         let credit = s.res != ResSt::Done && s.fail.is_none() && !error;
         let mut rxbuf = std::mem::take(&mut s.rxbuf);
-        let mut rx = std::mem::replace(&mut s.rx, RxFlow::new());
+        let mut rx = std::mem::replace(&mut s.rx, RxFlow::new(0));
         self.delivered_bytes(id, &mut rx, &mut rxbuf, n, credit);
         if let Some(s) = self.by_key(key) {
             s.rxbuf = rxbuf;
@@ -981,6 +996,7 @@ fn reason(status: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::h2::frame::Settings;
     use crate::http::h2::frame::{encode_field_block, Frame};
     use crate::http::h2::hpack::Encoder as HEnc;
 

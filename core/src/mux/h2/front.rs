@@ -23,12 +23,12 @@
 use std::collections::BTreeMap;
 
 use super::{
-    is_conn_specific, parse_clen, put_field, valid_field, BodyStep, H2Conn, H2cState, RxFlow, Side,
-    TxBody,
+    is_conn_specific, parse_clen, put_field, valid_field, BodyStep, H2Conn, H2Tune, H2cState,
+    RxFlow, Side, TxBody,
 };
 use crate::arena::Id;
 use crate::http::h1::{self, ChunkedDecoder, Method};
-use crate::http::h2::frame::{check_preface, ErrorCode, H2Error, Role, Settings, Status};
+use crate::http::h2::frame::{check_preface, ErrorCode, H2Error, Role, Status};
 use crate::http::h2::hpack::{Field, HeaderList};
 use crate::http::h2::window::Window;
 use crate::stream::Stream;
@@ -36,8 +36,13 @@ use crate::stream::Stream;
 /// Limits of one connection (`tune.h2.*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct H2Limits {
-    /// `tune.h2.max-concurrent-streams` (default 100).
+    /// `tune.h2.fe.max-concurrent-streams`, else
+    /// `tune.h2.max-concurrent-streams` (default 100; 0: unlimited, not
+    /// announced, as HAProxy).
     pub max_concurrent_streams: u32,
+    /// Our SETTINGS (`tune.h2.header-table-size`,
+    /// `tune.h2.[fe.]initial-window-size`, `tune.h2.max-frame-size`).
+    pub tune: H2Tune,
     /// Decoded header list bound (RFC 9113 §6.5.2 counting): `tune.bufsize`.
     pub max_header_list: usize,
     /// `tune.h2.fe.glitches-threshold` (0: no threshold, HAProxy's
@@ -51,6 +56,7 @@ impl Default for H2Limits {
     fn default() -> Self {
         H2Limits {
             max_concurrent_streams: 100,
+            tune: H2Tune::default(),
             max_header_list: 16 * 1024,
             glitches_threshold: 0,
             max_total_streams: 0,
@@ -142,13 +148,13 @@ impl Scheme {
 }
 
 impl H2s {
-    fn new(id: u32, sws: u32) -> H2s {
+    fn new(id: u32, sws: u32, rx: RxFlow) -> H2s {
         H2s {
             id,
             sid: None,
             need_stream: false,
             rxbuf: Vec::new(),
-            rx: RxFlow::new(),
+            rx,
             sws: Window::new(id, sws),
             req: ReqBody::None,
             req_done: false,
@@ -274,13 +280,14 @@ impl Side for Front {
                 return Ok(());
             }
         }
+        let slack = h.rx_slack();
         let Some(s) = h.streams.get_mut(&id) else {
             return Ok(());
         };
         if s.reset {
             return Ok(());
         }
-        s.rx.recv(id, data, flow_len, end_stream)?;
+        s.rx.recv(id, data, flow_len, end_stream, slack)?;
         match s.req {
             ReqBody::None => {
                 if !data.is_empty() {
@@ -373,7 +380,8 @@ impl Side for Front {
             h.rst(id, ErrorCode::REFUSED_STREAM);
             return Ok(());
         }
-        if h.active_streams() >= h.side.limits.max_concurrent_streams as usize {
+        let mcs = h.side.limits.max_concurrent_streams;
+        if mcs != 0 && h.active_streams() >= mcs as usize {
             h.rst(id, ErrorCode::REFUSED_STREAM);
             return h.report_glitch(1);
         }
@@ -395,7 +403,7 @@ impl Side for Front {
             }
             return Ok(());
         }
-        let mut s = H2s::new(id, h.peer.initial_window_size);
+        let mut s = H2s::new(id, h.peer.initial_window_size, h.rx_flow());
         match make_request(&h.hlist, es, &mut s.rxbuf) {
             Ok(info) => {
                 s.req = info.body;
@@ -439,14 +447,11 @@ impl H2c {
             Front { limits },
             BTreeMap::new(),
             limits.max_header_list,
+            limits.tune,
         );
         h.glitches_threshold = limits.glitches_threshold;
         h.streams_hard_limit = limits.max_concurrent_streams;
-        h.send_settings(Settings {
-            max_concurrent_streams: Some(limits.max_concurrent_streams),
-            enable_push: true,
-            ..Settings::default()
-        });
+        h.send_settings(false, false, limits.max_concurrent_streams);
         h
     }
 
@@ -465,15 +470,14 @@ impl H2c {
             Front { limits },
             BTreeMap::new(),
             limits.max_header_list,
+            limits.tune,
         );
         h.glitches_threshold = limits.glitches_threshold;
         h.streams_hard_limit = limits.max_concurrent_streams;
         h.tx.extend_from_slice(crate::http::h2::frame::PREFACE);
-        h.send_settings(Settings {
-            max_concurrent_streams: Some(limits.max_concurrent_streams),
-            enable_push: false,
-            ..Settings::default()
-        });
+        // Sluice opened the connection: it speaks as a client first (no
+        // push), as HAProxy's backend mux before the reversal.
+        h.send_settings(true, false, limits.max_concurrent_streams);
         h.hold_new_streams = true;
         h
     }
@@ -553,7 +557,7 @@ impl H2c {
         };
         let credit = !s.req_done && !s.reset;
         let mut rxbuf = std::mem::take(&mut s.rxbuf);
-        let mut rx = std::mem::replace(&mut s.rx, RxFlow::new());
+        let mut rx = std::mem::replace(&mut s.rx, RxFlow::new(0));
         self.delivered_bytes(id, &mut rx, &mut rxbuf, n, credit);
         if let Some(s) = self.streams.get_mut(&id) {
             s.rxbuf = rxbuf;
@@ -986,6 +990,7 @@ mod tests {
 #[cfg(test)]
 mod flood_tests {
     use super::*;
+    use crate::http::h2::frame::Settings;
     use crate::http::h2::frame::{Frame, FrameDecoder, PREFACE};
     use crate::http::h2::hpack::Encoder;
 
@@ -1477,5 +1482,80 @@ mod flood_tests {
         assert_eq!(h.glitches, 1);
         assert_eq!(h.state, H2cState::Frames);
         serve_well(&mut h, &mut enc, 3, 10);
+    }
+
+    /// `tune.h2.initial-window-size` below 65535 is announced, and
+    /// enforced once the client acknowledged it; before, the client may
+    /// still count with the RFC's 65535 (§6.9.2).
+    #[test]
+    fn a_small_initial_window_is_enforced_once_acknowledged() {
+        let l = H2Limits {
+            tune: H2Tune {
+                initial_window_size: 1000,
+                ..H2Tune::default()
+            },
+            ..H2Limits::default()
+        };
+        let mut h = H2c::new(l);
+        assert_eq!(
+            h.tx_pending(),
+            [0, 0, 12, 4, 0, 0, 0, 0, 0, 0, 4, 0, 0, 3, 0xe8, 0, 3, 0, 0, 0, 100]
+        );
+        let mut b = PREFACE.to_vec();
+        Settings::default().encode(&mut b);
+        feed(&mut h, &b);
+        take(&mut h);
+        let data = |id: u32, out: &mut Vec<u8>| {
+            Frame::Data {
+                stream_id: id,
+                end_stream: false,
+                data: &[b'x'; 2000],
+                pad_len: None,
+                flow_len: 2000,
+            }
+            .encode(out)
+        };
+        let mut enc = Encoder::default();
+        let mut b = Vec::new();
+        headers(&mut enc, 1, false, &mut b);
+        data(1, &mut b);
+        feed(&mut h, &b);
+        assert!(!take(&mut h).iter().any(|g| matches!(g, Got::Rst { .. })));
+        assert!(!h.settings_acked);
+        // The ACK: from now on 1000 bytes per stream.
+        let mut b = vec![0, 0, 0, 4, 1, 0, 0, 0, 0];
+        headers(&mut enc, 3, false, &mut b);
+        data(3, &mut b);
+        feed(&mut h, &b);
+        assert!(h.settings_acked);
+        assert_eq!(
+            take(&mut h),
+            [Got::Rst {
+                id: 3,
+                code: ErrorCode::FLOW_CONTROL_ERROR.0
+            }]
+        );
+    }
+
+    /// The SETTINGS ACK timer runs from the first time it is asked for and
+    /// stops with the ACK; past it, GOAWAY(SETTINGS_TIMEOUT).
+    #[test]
+    fn settings_ack_timer() {
+        let t0 = crate::time::Time::default();
+        let mut h = open(limits(0));
+        let exp = h.settings_ack_timer(t0).expect("armed");
+        assert_eq!(exp, t0.add_ms(super::super::SETTINGS_ACK_TIMEOUT_MS));
+        assert_eq!(h.settings_ack_timer(t0.add_ms(5)), Some(exp));
+        assert!(!h.settings_ack_expired(t0.add_ms(9_999)));
+        assert!(h.settings_ack_expired(exp));
+        h.settings_timeout();
+        assert_eq!(goaways(&take(&mut h)), [(0, ErrorCode::SETTINGS_TIMEOUT.0)]);
+        assert!(h.should_close());
+        // Acknowledged: no timer.
+        let mut h = open(limits(0));
+        h.settings_ack_timer(t0);
+        feed(&mut h, &[0, 0, 0, 4, 1, 0, 0, 0, 0]);
+        assert_eq!(h.settings_ack_timer(t0), None);
+        assert!(!h.settings_ack_expired(exp));
     }
 }

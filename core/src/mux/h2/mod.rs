@@ -52,15 +52,68 @@ pub use front::{H2Limits, H2c, H2s};
 
 use crate::http::h1::{ChunkedDecoder, Decoded};
 use crate::http::h2::frame::{
-    self, encode_field_block, ErrorCode, Frame, FrameDecoder, H2Error, Role, Settings, Status,
-    DEFAULT_INITIAL_WINDOW_SIZE, DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_LEN,
+    self, encode_field_block, encode_settings, ErrorCode, Frame, FrameDecoder, H2Error, Role,
+    SettingId, Settings, Status, DEFAULT_INITIAL_WINDOW_SIZE, DEFAULT_MAX_FRAME_SIZE,
+    FRAME_HEADER_LEN, MAX_MAX_FRAME_SIZE,
 };
 use crate::http::h2::hpack::{Decoder, Encoder, Field, HeaderList, HpackError};
 use crate::http::h2::window::Window;
 use crate::time::Time;
 
-/// Receive buffer: a whole frame of our SETTINGS_MAX_FRAME_SIZE fits twice.
+/// Receive buffer with the default SETTINGS_MAX_FRAME_SIZE: a whole frame
+/// fits twice ([`H2Tune::rx_cap`]).
+#[cfg(test)]
 const RX_CAP: usize = 2 * (DEFAULT_MAX_FRAME_SIZE as usize + FRAME_HEADER_LEN);
+/// How long a peer has to acknowledge our SETTINGS before the connection
+/// error SETTINGS_TIMEOUT (RFC 9113 §6.5.3; HAProxy has no such bound, see
+/// docs/http2.md): any live peer answers at its first read, so this only
+/// ends connections whose peer ignores our SETTINGS, hence may use a
+/// larger window, table or frame than we announced.
+pub const SETTINGS_ACK_TIMEOUT_MS: u64 = 10_000;
+
+/// Our own SETTINGS on one side (HAProxy's `h2_settings_*` globals and
+/// their `h2_fe_*` / `h2_be_*` variants, `tune.h2.*`): what we announce
+/// and enforce on what the peer sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct H2Tune {
+    /// `tune.h2.header-table-size` (default 4096): the HPACK dynamic table
+    /// the peer may use in the field blocks it sends.
+    pub header_table_size: u32,
+    /// `tune.h2.[fe.|be.]initial-window-size` (default 65535, HAProxy
+    /// 2.6's): each stream's receive window.
+    pub initial_window_size: u32,
+    /// Our SETTINGS_MAX_FRAME_SIZE ([`H2Tune::frame_size`]).
+    pub max_frame_size: u32,
+}
+
+impl Default for H2Tune {
+    fn default() -> Self {
+        H2Tune {
+            header_table_size: crate::http::h2::hpack::DEFAULT_TABLE_SIZE as u32,
+            initial_window_size: DEFAULT_INITIAL_WINDOW_SIZE,
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+        }
+    }
+}
+
+impl H2Tune {
+    /// The frame size announced (`h2c_send_settings`): `tune.h2.max-frame-size`
+    /// (`cfg`, 0 when absent: `tune.bufsize`), never more than
+    /// `tune.bufsize`, as HAProxy; and never less than 16384, which
+    /// HAProxy would announce with a smaller `tune.bufsize` although RFC
+    /// 9113 §6.5.2 makes it a PROTOCOL_ERROR.
+    pub fn frame_size(cfg: u32, bufsize: usize) -> u32 {
+        let buf = u32::try_from(bufsize).unwrap_or(MAX_MAX_FRAME_SIZE);
+        let mfs = if cfg == 0 { buf } else { cfg.min(buf) };
+        mfs.clamp(DEFAULT_MAX_FRAME_SIZE, MAX_MAX_FRAME_SIZE)
+    }
+
+    /// The receive buffer: a whole frame of our SETTINGS_MAX_FRAME_SIZE
+    /// fits twice.
+    fn rx_cap(&self) -> usize {
+        2 * (self.max_frame_size as usize + FRAME_HEADER_LEN)
+    }
+}
 /// The mux stops encoding a message while this much waits to be sent.
 const TX_HIGH: usize = 64 * 1024;
 /// The connection window we announce (credited as data is demuxed;
@@ -166,6 +219,14 @@ pub struct H2Conn<S: Side> {
     pub peer: Settings,
     /// The peer's first SETTINGS arrived.
     pub peer_settings_seen: bool,
+    /// Our own settings (`tune.h2.*`).
+    pub ours: H2Tune,
+    /// The peer acknowledged our SETTINGS.
+    pub settings_acked: bool,
+    /// When the peer's ACK of our SETTINGS is due (set by the glue from
+    /// its `now` when it first arms the connection's timer): past it,
+    /// GOAWAY(SETTINGS_TIMEOUT) ([`SETTINGS_ACK_TIMEOUT_MS`]).
+    pub settings_ack_exp: Option<Time>,
     /// The connection send window (`h2c->mws`).
     mws: Window,
     /// Connection-level bytes owed back to the peer.
@@ -220,15 +281,25 @@ pub struct H2Conn<S: Side> {
 
 impl<S: Side> H2Conn<S> {
     /// A connection with nothing queued yet, in `state`.
-    fn with_side(state: H2cState, side: S, streams: S::Streams, max_header_list: usize) -> Self {
+    fn with_side(
+        state: H2cState,
+        side: S,
+        streams: S::Streams,
+        max_header_list: usize,
+        ours: H2Tune,
+    ) -> Self {
+        let mut dec = FrameDecoder::new(S::ROLE);
+        // Frames up to what we announce are accepted at once: a peer that
+        // has not seen our SETTINGS yet sends smaller ones anyway.
+        dec.set_max_frame_size(ours.max_frame_size);
         H2Conn {
             state,
-            rx: vec![0; RX_CAP].into_boxed_slice(),
+            rx: vec![0; ours.rx_cap()].into_boxed_slice(),
             rx_len: 0,
             tx: Vec::with_capacity(1024),
             tx_off: 0,
-            dec: FrameDecoder::new(S::ROLE),
-            hdec: Decoder::new(crate::http::h2::hpack::DEFAULT_TABLE_SIZE),
+            dec,
+            hdec: Decoder::new(ours.header_table_size as usize),
             henc: Encoder::default(),
             hlist: HeaderList::new(max_header_list),
             block: Vec::new(),
@@ -238,6 +309,9 @@ impl<S: Side> H2Conn<S> {
             block_frags: 0,
             peer: Settings::default(),
             peer_settings_seen: false,
+            ours,
+            settings_acked: false,
+            settings_ack_exp: None,
             mws: Window::connection(),
             conn_owed: 0,
             conn_window_opened: false,
@@ -286,6 +360,9 @@ impl<S: Side> H2Conn<S> {
             block_frags: self.block_frags,
             peer: self.peer,
             peer_settings_seen: self.peer_settings_seen,
+            ours: self.ours,
+            settings_acked: self.settings_acked,
+            settings_ack_exp: self.settings_ack_exp,
             mws: self.mws,
             conn_owed: self.conn_owed,
             conn_window_opened: self.conn_window_opened,
@@ -343,13 +420,81 @@ impl<S: Side> H2Conn<S> {
         }
     }
 
-    /// Queues our SETTINGS (`h2c_send_settings`). The connection window
+    /// Queues our SETTINGS (`h2c_send_settings`), in HAProxy's order:
+    /// ENABLE_PUSH 0 (`no_push`: the server side), ENABLE_CONNECT_PROTOCOL
+    /// 1 (`connect_protocol`, RFC 8441), then HEADER_TABLE_SIZE,
+    /// INITIAL_WINDOW_SIZE and MAX_FRAME_SIZE when they differ from the
+    /// RFC's initial values, and MAX_CONCURRENT_STREAMS unless unlimited
+    /// (`mcs` 0, which the protocol cannot say). The connection window
     /// stays at the RFC's 65535 until the first DATA is credited back, when
     /// it is opened to [`CONN_WINDOW`] (as HAProxy's `h2c_send_conn_wu`): a
     /// WINDOW_UPDATE here would come between our SETTINGS and the ACK of the
     /// peer's, where strict peers (VTest) expect the ACK.
-    fn send_settings(&mut self, ours: Settings) {
-        ours.encode(&mut self.tx);
+    fn send_settings(&mut self, no_push: bool, connect_protocol: bool, mcs: u32) {
+        let t = self.ours;
+        let d = H2Tune::default();
+        let mut p: Vec<(SettingId, u32)> = Vec::with_capacity(6);
+        if no_push {
+            p.push((SettingId::ENABLE_PUSH, 0));
+        }
+        if connect_protocol {
+            p.push((SettingId::ENABLE_CONNECT_PROTOCOL, 1));
+        }
+        if t.header_table_size != d.header_table_size {
+            p.push((SettingId::HEADER_TABLE_SIZE, t.header_table_size));
+        }
+        if t.initial_window_size != d.initial_window_size {
+            p.push((SettingId::INITIAL_WINDOW_SIZE, t.initial_window_size));
+        }
+        if mcs != 0 {
+            p.push((SettingId::MAX_CONCURRENT_STREAMS, mcs));
+        }
+        if t.max_frame_size != d.max_frame_size {
+            p.push((SettingId::MAX_FRAME_SIZE, t.max_frame_size));
+        }
+        encode_settings(&p, &mut self.tx);
+    }
+
+    /// A new stream's receive flow control: our initial window.
+    fn rx_flow(&self) -> RxFlow {
+        RxFlow::new(self.ours.initial_window_size)
+    }
+
+    /// Bytes a peer may send on a stream beyond our window while it has
+    /// not acknowledged our SETTINGS: until then it may still count with
+    /// the RFC's 65535 (§6.9.2), so a smaller window of ours is not
+    /// enforced yet.
+    fn rx_slack(&self) -> u32 {
+        if self.settings_acked {
+            0
+        } else {
+            DEFAULT_INITIAL_WINDOW_SIZE.saturating_sub(self.ours.initial_window_size)
+        }
+    }
+
+    /// The SETTINGS ACK timer: armed at `now` + [`SETTINGS_ACK_TIMEOUT_MS`]
+    /// the first time the glue asks, gone once the ACK came.
+    pub fn settings_ack_timer(&mut self, now: Time) -> Option<Time> {
+        if self.settings_acked || self.state == H2cState::Error {
+            return None;
+        }
+        Some(
+            *self
+                .settings_ack_exp
+                .get_or_insert(now.add_ms(SETTINGS_ACK_TIMEOUT_MS)),
+        )
+    }
+
+    /// Whether the peer let the SETTINGS ACK timer expire at `now`.
+    pub fn settings_ack_expired(&self, now: Time) -> bool {
+        !self.settings_acked
+            && self.state != H2cState::Error
+            && self.settings_ack_exp.is_some_and(|e| e <= now)
+    }
+
+    /// The connection error SETTINGS_TIMEOUT (§6.5.3): GOAWAY, then close.
+    pub fn settings_timeout(&mut self) {
+        S::conn_error(self, ErrorCode::SETTINGS_TIMEOUT);
     }
 
     /// Where received bytes go.
@@ -539,7 +684,11 @@ impl<S: Side> H2Conn<S> {
 
     fn handle_frame(&mut self, f: Frame<'_>) -> Result<(), H2Error> {
         match f {
-            Frame::Settings { ack: true, .. } => Ok(()),
+            Frame::Settings { ack: true, .. } => {
+                self.settings_acked = true;
+                self.settings_ack_exp = None;
+                Ok(())
+            }
             Frame::Settings { ack: false, params } => {
                 let old = self.peer.initial_window_size;
                 self.peer.apply(params);
@@ -849,24 +998,27 @@ struct RxFlow {
 }
 
 impl RxFlow {
-    fn new() -> RxFlow {
+    /// A stream whose window is `iws` (our SETTINGS_INITIAL_WINDOW_SIZE).
+    fn new(iws: u32) -> RxFlow {
         RxFlow {
             owed: 0,
-            rwin: i64::from(DEFAULT_INITIAL_WINDOW_SIZE),
+            rwin: i64::from(iws),
             clen_left: None,
         }
     }
 
-    /// A DATA frame on stream `id`: within the window we announced, and
-    /// within the `content-length` announced (§8.1.1).
+    /// A DATA frame on stream `id`: within the window we announced (plus
+    /// `slack`, [`H2Conn::rx_slack`]), and within the `content-length`
+    /// announced (§8.1.1).
     fn recv(
         &mut self,
         id: u32,
         data: &[u8],
         flow_len: u32,
         end_stream: bool,
+        slack: u32,
     ) -> Result<(), H2Error> {
-        if i64::from(flow_len) > self.rwin {
+        if i64::from(flow_len) > self.rwin + i64::from(slack) {
             return Err(H2Error::Stream {
                 stream_id: id,
                 code: ErrorCode::FLOW_CONTROL_ERROR,
