@@ -94,6 +94,14 @@ pub struct H2Plan {
     pub vanish: Option<(usize, bool)>,
     /// Keeps the connection idle after the last stream until the proxy closes it.
     pub linger: bool,
+    /// A CONTINUATION flooder (CVE-2024-27316): HEADERS without
+    /// END_HEADERS, then empty CONTINUATION frames, raw bytes, no `h2`.
+    pub flood: bool,
+    /// A body longer than its `content-length` (raw bytes, no `h2`):
+    /// HEADERS (`content-length: 10`), DATA of 10 bytes, 10 more (a
+    /// malformed request, §8.1.1: the proxy resets the stream), then 10
+    /// more on the stream it reset, which must go nowhere.
+    pub smuggle: bool,
 }
 
 /// One server's H2 behaviour.
@@ -139,6 +147,13 @@ pub struct IoBuf {
 pub struct SimIo(Rc<RefCell<IoBuf>>);
 
 const TX_CAP: usize = 32 * 1024;
+
+/// The most a proxy may read of a CONTINUATION flood before it ends the
+/// connection: its field-block bound (64 KiB, payloads plus 9 bytes per
+/// frame), plus its receive buffer, plus slack.
+pub const FLOOD_BOUND: u64 = 64 * 1024 + 2 * (16_384 + 9) + 32 * 1024;
+/// What a flooder sends at most.
+const FLOOD_TOTAL: u64 = 4 * FLOOD_BOUND;
 
 impl tokio::io::AsyncRead for SimIo {
     fn poll_read(
@@ -235,6 +250,20 @@ pub fn parse_target(p: &str) -> Option<(Kind, u32, u32)> {
         }
     }
     None
+}
+
+/// DATA frame `k` of the smuggler (10 bytes of its request body stream).
+fn smuggle_data(i: u32, k: u64, end: bool, out: &mut Vec<u8>) {
+    let mut d = Vec::new();
+    gen::body_fill(req_key(i, 0), 10 * k, 10, &mut d);
+    sluice_core::http::h2::frame::FrameHeader {
+        len: 10,
+        kind: sluice_core::http::h2::frame::FrameType::DATA,
+        flags: u8::from(end),
+        stream_id: 1,
+    }
+    .encode(out);
+    out.extend_from_slice(&d);
 }
 
 /// Draws the `h2-proxy` run: the configuration, the clients' plans, the
@@ -344,6 +373,25 @@ pub fn generate(
             plan: Plan::H2(plan(rng)),
         })
         .collect();
+    // One client in 15 floods CONTINUATION frames instead.
+    for c in &mut clients {
+        if let Plan::H2(p) = &mut c.plan {
+            if rng.chance(1, 15) {
+                p.flood = true;
+                p.reqs.clear();
+            } else if rng.chance(1, 14) {
+                p.smuggle = true;
+                p.reqs.truncate(1);
+                p.reqs[0] = H2Req {
+                    kind: Kind::Server,
+                    post: true,
+                    body: 10,
+                    resp: 0,
+                    cancel_after: None,
+                };
+            }
+        }
+    }
     clients.sort_by_key(|c| c.at);
     let faults = super::draw_faults(rng, start, dur, servers.len());
     // A slow reader of 256 bytes every 50 ms takes ~40 s for 200 KB: the
@@ -392,7 +440,7 @@ fn plan(rng: &mut Rng) -> H2Plan {
             }
         })
         .collect();
-    let small = reqs.iter().map(|r| r.resp).sum::<u64>() < 20_000;
+    let small = reqs.iter().map(|r| r.resp).sum::<u64>() < 8_000;
     H2Plan {
         vanish: rng
             .chance(1, 10)
@@ -404,7 +452,7 @@ fn plan(rng: &mut Rng) -> H2Plan {
         // can still end within the drain.
         window: if rng.chance(1, 3) {
             if small {
-                1 + rng.below(256) as u32
+                64 + rng.below(192) as u32
             } else {
                 4096 + rng.below(8192) as u32
             }
@@ -416,6 +464,8 @@ fn plan(rng: &mut Rng) -> H2Plan {
             .then(|| (1024 + rng.below(8192) as usize, 5 + rng.below(45))),
         gap_ms: [0, 20, 300][rng.below(3) as usize],
         linger: rng.chance(1, 4),
+        flood: false,
+        smuggle: false,
     }
 }
 
@@ -463,6 +513,8 @@ pub struct H2Client {
     next_start: Time,
     next_release: Time,
     vanished: bool,
+    /// Flooder: bytes written so far.
+    flood_sent: u64,
 }
 
 impl core::fmt::Debug for H2Client {
@@ -490,6 +542,7 @@ impl H2Client {
             next_start: Time::ZERO,
             next_release: Time::ZERO,
             vanished: false,
+            flood_sent: 0,
         }
     }
 
@@ -606,6 +659,18 @@ impl World {
         }
     }
 
+    /// `protocol`: an error the `h2` library raised itself is a protocol
+    /// violation it saw from the proxy (a frame past a window, on a closed
+    /// stream, a bad field block...), which an RFC 9113 peer never causes.
+    fn h2_lib_error(&mut self, who: &str, e: &::h2::Error) {
+        if e.is_library() {
+            self.fail(
+                "protocol",
+                format!("{who}: the h2 peer saw a protocol error: {e}"),
+            );
+        }
+    }
+
     /// One look at an H2 client: network in, poll, network out, until
     /// nothing moves.
     pub(crate) fn h2_client_io(&mut self, i: u32) {
@@ -626,6 +691,14 @@ impl World {
             let Some(mut h) = self.take_h2_client(i) else {
                 return;
             };
+            if h.plan.flood {
+                self.put_h2_client(i, h);
+                return self.h2_flood_io(i, cid);
+            }
+            if h.plan.smuggle {
+                self.put_h2_client(i, h);
+                return self.h2_smuggle_io(i, cid);
+            }
             let mut b = ::h2::client::Builder::new();
             b.initial_window_size(h.plan.window);
             h.hs = Some(Box::pin(b.handshake::<SimIo, Bytes>(h.io.clone())));
@@ -635,6 +708,14 @@ impl World {
         let Some(mut h) = self.take_h2_client(i) else {
             return;
         };
+        if h.plan.flood {
+            self.put_h2_client(i, h);
+            return self.h2_flood_io(i, cid);
+        }
+        if h.plan.smuggle {
+            self.put_h2_client(i, h);
+            return self.h2_smuggle_io(i, cid);
+        }
         for _ in 0..200 {
             let mut moved = false;
             let (data, fin) = self.take_rx(cid, 0, usize::MAX);
@@ -697,6 +778,142 @@ impl World {
         }
     }
 
+    /// A CONTINUATION flooder: writes its flood as room allows, reads and
+    /// drops what comes back, and checks that the proxy stopped reading
+    /// within [`FLOOD_BOUND`] bytes (it must end the connection).
+    fn h2_flood_io(&mut self, i: u32, cid: u64) {
+        let now = self.now;
+        let (data, fin) = self.take_rx(cid, 0, usize::MAX);
+        if !data.is_empty() {
+            self.dpw().clients[i as usize].last_progress = now;
+        }
+        let read = self.dpw().clients[i as usize].proxy_read;
+        if read > FLOOD_BOUND {
+            let d = format!(
+                "client{i}: the proxy read {read} bytes of a CONTINUATION flood (bound {FLOOD_BOUND})"
+            );
+            return self.fail("flood", d);
+        }
+        if fin {
+            return self.client_close(i, false, "flood: got FIN");
+        }
+        let Some(mut h) = self.take_h2_client(i) else {
+            return;
+        };
+        let mut out = Vec::new();
+        if h.flood_sent == 0 {
+            use sluice_core::http::h2::frame::Frame;
+            out.extend_from_slice(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+            sluice_core::http::h2::frame::encode_settings(&[], &mut out);
+            // :method GET, :scheme http, :path / (static table), no END_HEADERS.
+            Frame::Headers {
+                stream_id: 1,
+                end_stream: true,
+                end_headers: false,
+                priority: None,
+                fragment: &[0x82, 0x86, 0x84],
+                pad_len: None,
+                error: None,
+            }
+            .encode(&mut out);
+        }
+        let room = self.client_room(i);
+        let budget = room.min(64 * 1024);
+        while out.len() + 9 <= budget && h.flood_sent + (out.len() as u64) < FLOOD_TOTAL {
+            // An empty CONTINUATION on stream 1, no END_HEADERS.
+            out.extend_from_slice(&[0, 0, 0, 9, 0, 0, 0, 0, 1]);
+        }
+        if !out.is_empty() && out.len() <= room {
+            h.flood_sent += out.len() as u64;
+            self.dpw().clients[i as usize].last_progress = now;
+            self.net_send(cid, 0, out);
+        }
+        let more = h.flood_sent < FLOOD_TOTAL;
+        self.put_h2_client(i, h);
+        if !more && read >= FLOOD_TOTAL.min(FLOOD_BOUND) {
+            self.client_close(i, true, "flood: over");
+        }
+    }
+
+    /// The smuggler: its bytes at once, then reads and drops what comes
+    /// back, and leaves 2 s later (or when the proxy closes).
+    fn h2_smuggle_io(&mut self, i: u32, cid: u64) {
+        use sluice_core::http::h2::frame::Frame;
+        let now = self.now;
+        let (_, fin) = self.take_rx(cid, 0, usize::MAX);
+        if fin {
+            return self.client_close(i, false, "smuggle: got FIN");
+        }
+        let Some(mut h) = self.take_h2_client(i) else {
+            return;
+        };
+        if h.started == 0 {
+            let room = self.client_room(i);
+            let mut out = Vec::new();
+            out.extend_from_slice(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+            sluice_core::http::h2::frame::encode_settings(&[], &mut out);
+            // :method POST, :scheme http, :path, :authority, content-length,
+            // x-len, x-resp-len (literals without indexing, no Huffman).
+            let mut blk = vec![0x83, 0x86];
+            let lit_idx = |blk: &mut Vec<u8>, idx: u8, v: &str| {
+                if idx < 15 {
+                    blk.push(idx);
+                } else {
+                    blk.extend_from_slice(&[0x0f, idx - 15]);
+                }
+                blk.push(v.len() as u8);
+                blk.extend_from_slice(v.as_bytes());
+            };
+            lit_idx(&mut blk, 4, &format!("/r/{i}/0"));
+            lit_idx(&mut blk, 1, "sim");
+            lit_idx(&mut blk, 28, "10");
+            for (n, v) in [("x-len", "10"), ("x-resp-len", "0")] {
+                blk.push(0);
+                blk.push(n.len() as u8);
+                blk.extend_from_slice(n.as_bytes());
+                blk.push(v.len() as u8);
+                blk.extend_from_slice(v.as_bytes());
+            }
+            Frame::Headers {
+                stream_id: 1,
+                end_stream: false,
+                end_headers: true,
+                priority: None,
+                fragment: &blk,
+                pad_len: None,
+                error: None,
+            }
+            .encode(&mut out);
+            smuggle_data(i, 0, false, &mut out);
+            if room < out.len() {
+                self.put_h2_client(i, h);
+                return;
+            }
+            h.started = 1;
+            h.outcomes.insert(0, Outcome::Cancelled);
+            h.next_start = now.add_ms(1);
+            self.stats.dp.requests += 1;
+            self.net_send(cid, 0, out);
+        }
+        // 1 ms later (while the request goes out): 10 bytes past the
+        // `content-length`, then 10 more on the stream that reset.
+        if now >= h.next_start && h.flood_sent == 0 && self.client_room(i) >= 64 {
+            let mut out = Vec::new();
+            smuggle_data(i, 1, false, &mut out);
+            smuggle_data(i, 2, true, &mut out);
+            h.flood_sent = 1;
+            h.next_start = now.add_ms(2000);
+            self.net_send(cid, 0, out);
+        }
+        let leave = h.next_start;
+        let over = h.flood_sent == 1;
+        self.put_h2_client(i, h);
+        if over && now >= leave {
+            return self.client_close(i, false, "smuggle: over");
+        }
+        self.client_tick(i, leave);
+    }
+
     /// Client `i` is over: streams still open end with the connection.
     fn h2_client_finish(&mut self, i: u32, why: &str) {
         if let Some(mut h) = self.take_h2_client(i) {
@@ -752,7 +969,10 @@ impl World {
                 h.conn = None;
                 h.conn_done = Some(match r {
                     Ok(()) => "closed".to_string(),
-                    Err(e) => e.to_string(),
+                    Err(e) => {
+                        self.h2_lib_error(&format!("client{i}"), &e);
+                        e.to_string()
+                    }
                 });
                 self.trace.line(format_args!(
                     "{} client{i} h2 connection ended: {:?}",
@@ -907,6 +1127,7 @@ impl World {
                 Poll::Pending => {}
                 Poll::Ready(Err(e)) => {
                     h.streams[k].resp = None;
+                    self.h2_lib_error(&format!("client{i} stream {j}"), &e);
                     self.h2_outcome(i, h, j, Outcome::Reset(e.to_string()));
                     return (true, true);
                 }
@@ -979,6 +1200,7 @@ impl World {
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
+                    self.h2_lib_error(&format!("client{i} stream {j}"), &e);
                     self.h2_outcome(i, h, j, Outcome::Reset(format!("in the body: {e}")));
                     return (true, true);
                 }
@@ -1173,6 +1395,7 @@ impl World {
                     moved = true;
                 }
                 Poll::Ready(Some(Err(e))) => {
+                    self.h2_lib_error(&format!("sc{i}"), &e);
                     s.conn = None;
                     s.done = Some(format!("h2 error: {e}"));
                     moved = true;
@@ -1483,6 +1706,15 @@ impl World {
             self.dpw().sconns[i as usize].got_fin = true;
         }
         if self.dpw().sconns[i as usize].got_fin && s.out.is_empty() {
+            if s.cur.is_none() && !s.buf.is_empty() {
+                let d = format!(
+                    "sc{i} (s{}): {} bytes after the last request: {:?}",
+                    srv + 1,
+                    s.buf.len(),
+                    String::from_utf8_lossy(&s.buf[..s.buf.len().min(40)])
+                );
+                return self.fail("integrity", d);
+            }
             self.server_close(i, false, "eof");
         }
     }
