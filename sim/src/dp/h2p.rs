@@ -394,6 +394,13 @@ pub fn generate(
     }
     clients.sort_by_key(|c| c.at);
     let faults = super::draw_faults(rng, start, dur, servers.len());
+    // A frontend `maxconn` in a quarter (drawn last, so that the rest of
+    // a seed's run stays as it was): the listener pauses, clients wait
+    // in the kernel backlog.
+    if rng.chance(1, 4) {
+        let at = c.find("    http-request return").expect("rules");
+        c.insert_str(at, &format!("    maxconn {}\n", 2 + rng.below(40)));
+    }
     // A slow reader of 256 bytes every 50 ms takes ~40 s for 200 KB: the
     // proxy's `timeout server`/`client` end such streams first.
     DpSpec {
@@ -1440,6 +1447,7 @@ impl World {
                     s.served += 1;
                     if sp.goaway_after == Some(s.served) {
                         c.graceful_shutdown();
+                        self.stats.dp.server_closes += 1;
                         self.trace.line(format_args!(
                             "{} sc{i} goaway after {}",
                             now.as_ms(),
