@@ -10,7 +10,7 @@ set -euo pipefail
 
 SECONDS_PER_TARGET="${1:-60}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
-TARGETS=(intdecode peer_message peer_handshake proxy_header h1_request h1_response hpack_decode h2_frame engine_http engine_tcp engine_tls client_hello_sni h2_mux dns_response pattern_file)
+TARGETS=(intdecode peer_message peer_handshake proxy_header h1_request h1_response hpack_decode h2_frame engine_http engine_h2 engine_tcp engine_tls client_hello_sni h2_mux dns_response pattern_file)
 
 skip() {
     echo "=================================================================="

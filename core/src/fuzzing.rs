@@ -31,6 +31,14 @@ pub fn engine_tcp(data: &[u8]) {
     engine_ops::run(engine_ops::Target::Tcp, data);
 }
 
+/// Target `engine_h2`: the same operations against H2 listeners, an H2
+/// server and an HTTP/1.1 one ([`engine_ops::H2_CFG`]): frames canned
+/// (prefaces, requests, CONTINUATION, control frames) or any bytes, on
+/// both sides.
+pub fn engine_h2(data: &[u8]) {
+    engine_ops::run(engine_ops::Target::H2, data);
+}
+
 /// Target `engine_tls`: the same operations against TLS listeners and a
 /// TLS server ([`engine_ops::TLS_CFG`]): arbitrary bytes as TLS records
 /// after real ClientHellos, or instead of them, both ways. The caller

@@ -52,10 +52,21 @@ pub enum Mutant {
     /// say (an address change is ignored; only servers without an
     /// address take one).
     DnsIgnoreChange,
+    /// HTTP/2, client side: a WINDOW_UPDATE is credited to the newest
+    /// stream instead of the one it names (the stream it named stalls,
+    /// the other one sends past its peer's window).
+    H2WindowUpdateWrongStream,
+    /// HTTP/2: CONTINUATION frames are taken without a bound on the
+    /// field block (CVE-2024-27316's class: an endless field block is read
+    /// for ever).
+    H2ContinuationUnbounded,
+    /// HTTP/2, client side: DATA on a stream already reset is still
+    /// forwarded (into the stream's request body).
+    H2ResetDataForwarded,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 14] = [
+    pub const ALL: [Mutant; 17] = [
         Mutant::NoReconnectDelay,
         Mutant::FreqAgeSign,
         Mutant::ResyncExpiredRearm,
@@ -70,6 +81,9 @@ impl Mutant {
         Mutant::RhttpNameIgnored,
         Mutant::RhttpAvailTwice,
         Mutant::DnsIgnoreChange,
+        Mutant::H2WindowUpdateWrongStream,
+        Mutant::H2ContinuationUnbounded,
+        Mutant::H2ResetDataForwarded,
     ];
 
     /// The `--mutant` name.
@@ -89,6 +103,9 @@ impl Mutant {
             Mutant::RhttpNameIgnored => "rhttp-name-ignored",
             Mutant::RhttpAvailTwice => "rhttp-avail-twice",
             Mutant::DnsIgnoreChange => "dns-ignore-change",
+            Mutant::H2WindowUpdateWrongStream => "h2-window-update-wrong-stream",
+            Mutant::H2ContinuationUnbounded => "h2-continuation-unbounded",
+            Mutant::H2ResetDataForwarded => "h2-reset-data-forwarded",
         }
     }
 

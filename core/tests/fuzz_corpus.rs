@@ -104,6 +104,11 @@ fn engine_http_corpus() {
 }
 
 #[test]
+fn engine_h2_corpus() {
+    replay("engine_h2", sluice_core::fuzzing::engine_h2, 8);
+}
+
+#[test]
 fn engine_tcp_corpus() {
     replay("engine_tcp", sluice_core::fuzzing::engine_tcp, 10);
 }

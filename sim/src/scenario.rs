@@ -39,10 +39,13 @@ pub enum Scenario {
     /// `server ... resolvers`, `server-template`): a simulated DNS node
     /// whose answers change, fail and turn to garbage.
     DnsProxy,
+    /// HTTP/2 clients and servers (and some HTTP/1.1 servers) through
+    /// Sluice: window stalls, RST_STREAMs, GOAWAYs, server restarts.
+    H2Proxy,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 11] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::ReconnectStorm,
         Scenario::PartitionHeal,
         Scenario::RollingReload,
@@ -54,6 +57,7 @@ impl Scenario {
         Scenario::TlsProxy,
         Scenario::ReverseHttp,
         Scenario::DnsProxy,
+        Scenario::H2Proxy,
     ];
 
     /// Whether the scenario runs the data path (one proxy, simulated
@@ -66,6 +70,7 @@ impl Scenario {
                 | Scenario::TlsProxy
                 | Scenario::ReverseHttp
                 | Scenario::DnsProxy
+                | Scenario::H2Proxy
         )
     }
 
@@ -82,6 +87,7 @@ impl Scenario {
             Scenario::TlsProxy => "tls-proxy",
             Scenario::ReverseHttp => "reverse-http",
             Scenario::DnsProxy => "dns-proxy",
+            Scenario::H2Proxy => "h2-proxy",
         }
     }
 
@@ -184,7 +190,10 @@ impl Spec {
     /// `nodes` overrides the number of honest nodes (2 to 50).
     pub fn generate(scenario: Scenario, rng: &mut Rng, nodes: Option<usize>) -> Spec {
         if scenario.is_datapath() {
-            let http = matches!(scenario, Scenario::HttpProxy | Scenario::ReverseHttp);
+            let http = matches!(
+                scenario,
+                Scenario::HttpProxy | Scenario::ReverseHttp | Scenario::H2Proxy
+            );
             return crate::dp::generate(scenario, http, rng);
         }
         let drawn = match scenario {
@@ -260,7 +269,8 @@ impl Spec {
             | Scenario::HttpProxy
             | Scenario::TlsProxy
             | Scenario::ReverseHttp
-            | Scenario::DnsProxy => {
+            | Scenario::DnsProxy
+            | Scenario::H2Proxy => {
                 unreachable!("data path")
             }
         }

@@ -155,3 +155,22 @@ fn unknown_mutant_is_refused() {
     let r = run(&o);
     assert_eq!(r.failure.map(|f| f.oracle), Some("setup"));
 }
+
+#[test]
+fn h2_window_update_wrong_stream() {
+    // The credit of one stream goes to the newest: that one sends past
+    // the client's window, and the `h2` client (an independent RFC 9113
+    // implementation) sees a flow-control violation.
+    caught(
+        "h2-window-update-wrong-stream",
+        Scenario::H2Proxy,
+        &["protocol"],
+    );
+}
+
+#[test]
+fn h2_continuation_unbounded() {
+    // A CONTINUATION flooder is read for ever instead of being closed
+    // once its field block passes 64 KiB.
+    caught("h2-continuation-unbounded", Scenario::H2Proxy, &["flood"]);
+}

@@ -313,3 +313,21 @@ fn dns_proxy() {
     );
     assert!(terms.contains_key("--"), "streams completed: {terms:?}");
 }
+
+#[test]
+fn h2_proxy() {
+    let seen = sweep_dp_ok(Scenario::H2Proxy, DP_SEEDS);
+    let d = &seen.dp;
+    assert!(
+        d.requests > d.responses && d.responses > 0,
+        "requests answered, some not: {seen:?}"
+    );
+    for st in [200, 403, 502] {
+        assert!(
+            d.statuses.contains_key(&st),
+            "some response was a {st}: {:?}",
+            d.statuses
+        );
+    }
+    assert!(d.server_resets > 0, "servers reset streams: {seen:?}");
+}

@@ -84,6 +84,10 @@ pub enum Target {
     /// `ssl` server: what clients and servers send is read as TLS
     /// records (see [`run_tls`]).
     Tls,
+    /// `engine_h2`: HTTP mode with `bind ... proto h2` listeners, an H2
+    /// server (`proto h2`) and an HTTP/1.1 one: clients and the H2
+    /// server speak frames (canned ones, or any bytes).
+    H2,
 }
 
 /// One operation of the encoding (see the module documentation).
@@ -305,6 +309,48 @@ backend be_close
     server s3 127.0.0.1:9003 maxconn 1
 ";
 
+/// The H2 engine (`engine_h2`): H2 listeners (one with `accept-proxy`),
+/// the HTTP rules, an H2 server and an HTTP/1.1 one with `http-reuse
+/// always`, a `server-close` backend behind H2, small buffers.
+pub const H2_CFG: &str = "\
+global
+    maxconn 64
+    tune.bufsize 4096
+    tune.maxrewrite 512
+    tune.h2.max-concurrent-streams 4
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 200
+    timeout client 1s
+    timeout server 1s
+    timeout http-request 500
+    timeout http-keep-alive 300
+    timeout queue 300
+    retries 2
+    option redispatch
+frontend fe
+    bind 127.0.0.1:8080 proto h2
+    bind 127.0.0.1:8081 proto h2 accept-proxy
+    stick-table type ip size 16 expire 10s store http_req_rate(1s),gpc0
+    http-request track-sc0 src
+    http-request return status 200 content-type text/plain string pong if { path /ping }
+    http-request deny if { path_beg /admin }
+    http-request set-header X-Src %[src]
+    use_backend be_close if { path_beg /close }
+    default_backend be
+backend be
+    balance roundrobin
+    http-reuse always
+    server s1 127.0.0.1:9001 proto h2 maxconn 2
+    server s2 127.0.0.1:9002
+backend be_close
+    option http-server-close
+    server s3 127.0.0.1:9003 proto h2 maxconn 1
+";
+
 /// The TCP engine: a listen section with two servers, `accept-proxy` on
 /// one bind, `maxconn` on the section, a bind and a server, and small
 /// timeouts.
@@ -504,6 +550,7 @@ fn canned_requests(t: Target) -> Vec<Vec<u8>> {
     match t {
         // Replaced by real ClientHellos in `run_tls`.
         Target::Tls => vec![b"\x16\x03\x01\x00\x00".to_vec()],
+        Target::H2 => h2_requests(),
         Target::Tcp => vec![
             b"hello\n".to_vec(),
             pattern(3000),
@@ -551,10 +598,150 @@ fn canned_requests(t: Target) -> Vec<Vec<u8>> {
     }
 }
 
+/// HPACK of a request (static-table indexes, literals without indexing).
+fn h2_req_block(method: u8, path: &str) -> Vec<u8> {
+    let mut b = vec![method, 0x86, 0x04, path.len() as u8];
+    b.extend_from_slice(path.as_bytes());
+    b.extend_from_slice(&[0x01, 0x01, b'a']);
+    b
+}
+
+fn h2_headers(id: u32, block: &[u8], end_stream: bool, end_headers: bool, out: &mut Vec<u8>) {
+    use crate::http::h2::frame::Frame;
+    Frame::Headers {
+        stream_id: id,
+        end_stream,
+        end_headers,
+        priority: None,
+        fragment: block,
+        pad_len: None,
+        error: None,
+    }
+    .encode(out);
+}
+
+fn h2_frame(kind: u8, flags: u8, id: u32, payload: &[u8], out: &mut Vec<u8>) {
+    crate::http::h2::frame::FrameHeader {
+        len: payload.len() as u32,
+        kind: crate::http::h2::frame::FrameType(kind),
+        flags,
+        stream_id: id,
+    }
+    .encode(out);
+    out.extend_from_slice(payload);
+}
+
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// H2 client bytes: prefaces, requests (GET, POST with DATA, the rules'
+/// paths), and control frames, good and bad, to combine.
+fn h2_requests() -> Vec<Vec<u8>> {
+    use crate::http::h2::frame::{encode_settings, SettingId};
+    let mut v = Vec::new();
+    let mut hello = H2_PREFACE.to_vec();
+    encode_settings(&[], &mut hello);
+    v.push(hello.clone());
+    let mut g = hello.clone();
+    h2_headers(1, &h2_req_block(0x82, "/"), true, true, &mut g);
+    v.push(g);
+    for (id, path) in [
+        (1, "/ping"),
+        (3, "/"),
+        (5, "/admin"),
+        (7, "/close/x"),
+        (9, "/big"),
+    ] {
+        let mut b = Vec::new();
+        h2_headers(id, &h2_req_block(0x82, path), true, true, &mut b);
+        v.push(b);
+    }
+    // POST with a body in two DATA frames.
+    let mut p = Vec::new();
+    h2_headers(11, &h2_req_block(0x83, "/up"), false, true, &mut p);
+    h2_frame(0, 0, 11, b"hello", &mut p);
+    h2_frame(0, 1, 11, &pattern(1500), &mut p);
+    v.push(p);
+    // A request cut in HEADERS + CONTINUATION.
+    let blk = h2_req_block(0x82, "/cont");
+    let mut c = Vec::new();
+    h2_headers(13, &blk[..3], true, false, &mut c);
+    h2_frame(9, 4, 13, &blk[3..], &mut c);
+    v.push(c);
+    // Control frames: SETTINGS with a tiny window, SETTINGS ACK, PING,
+    // WINDOW_UPDATEs, RST_STREAM, GOAWAY, PRIORITY, an unknown type.
+    let mut s = Vec::new();
+    encode_settings(&[(SettingId::INITIAL_WINDOW_SIZE, 1)], &mut s);
+    v.push(s);
+    v.push({
+        let mut b = Vec::new();
+        h2_frame(4, 1, 0, &[], &mut b);
+        b
+    });
+    v.push({
+        let mut b = Vec::new();
+        h2_frame(6, 0, 0, &[0; 8], &mut b);
+        b
+    });
+    for id in [0u32, 1, 3] {
+        let mut b = Vec::new();
+        h2_frame(8, 0, id, &0x7fff_0000u32.to_be_bytes(), &mut b);
+        v.push(b);
+    }
+    for (id, code) in [(1u32, 8u32), (3, 0)] {
+        let mut b = Vec::new();
+        h2_frame(3, 0, id, &code.to_be_bytes(), &mut b);
+        v.push(b);
+    }
+    let mut ga = Vec::new();
+    h2_frame(7, 0, 0, &[0, 0, 0, 1, 0, 0, 0, 0], &mut ga);
+    v.push(ga);
+    let mut pr = Vec::new();
+    h2_frame(2, 0, 3, &[0, 0, 0, 1, 16], &mut pr);
+    h2_frame(0xfa, 0, 0, b"x", &mut pr);
+    v.push(pr);
+    v
+}
+
+/// What servers send: to the H2 server's peer, SETTINGS, responses on
+/// the first streams, DATA, RST_STREAM, GOAWAY; to the HTTP/1.1 one, a
+/// response.
+fn h2_responses() -> Vec<Vec<u8>> {
+    use crate::http::h2::frame::encode_settings;
+    let mut v = Vec::new();
+    let mut hello = Vec::new();
+    encode_settings(&[], &mut hello);
+    h2_frame(4, 1, 0, &[], &mut hello);
+    v.push(hello);
+    for id in [1u32, 3, 5] {
+        let mut b = Vec::new();
+        // :status 200, then DATA with END_STREAM.
+        h2_headers(id, &[0x88], false, true, &mut b);
+        h2_frame(0, 1, id, b"ok", &mut b);
+        v.push(b);
+        let mut e = Vec::new();
+        h2_headers(id, &[0x88], true, true, &mut e);
+        v.push(e);
+    }
+    let mut rst = Vec::new();
+    h2_frame(3, 0, 1, &7u32.to_be_bytes(), &mut rst);
+    v.push(rst);
+    let mut ga = Vec::new();
+    h2_frame(7, 0, 0, &[0, 0, 0, 1, 0, 0, 0, 0], &mut ga);
+    v.push(ga);
+    let mut big = Vec::new();
+    h2_headers(1, &[0x88], false, true, &mut big);
+    h2_frame(0, 0, 1, &pattern(3000), &mut big);
+    h2_frame(0, 1, 1, &[], &mut big);
+    v.push(big);
+    v.push(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec());
+    v
+}
+
 /// Responses: Content-Length, chunked, 1xx, tunnels, until-close, garbage.
 fn canned_responses(t: Target) -> Vec<Vec<u8>> {
     match t {
         Target::Tcp => vec![b"banner\r\n".to_vec(), pattern(3000), b"ok".to_vec()],
+        Target::H2 => h2_responses(),
         // To the engine's TLS client: an alert, a bare ServerHello-looking
         // header, clear text.
         Target::Tls => vec![
@@ -1070,6 +1257,7 @@ impl World {
             Target::Http => HTTP_CFG,
             Target::Tcp => TCP_CFG,
             Target::Tls => TLS_CFG,
+            Target::H2 => H2_CFG,
         };
         let eopts = EngineOptions {
             seed: 1,
@@ -1216,7 +1404,7 @@ impl World {
             }
             Op::Cli { cmd } => {
                 let (be, table) = match self.target {
-                    Target::Http => ("be", "fe"),
+                    Target::Http | Target::H2 => ("be", "fe"),
                     Target::Tcp | Target::Tls => ("app", "app"),
                 };
                 let line = CLI_CMDS[usize::from(cmd) % CLI_CMDS.len()]
@@ -1396,8 +1584,9 @@ impl World {
     /// server's bytes): nothing lost in the middle, duplicated, reordered
     /// or mixed between connections.
     fn check_tcp_bytes(&self) {
-        if self.target == Target::Tls {
-            // Ciphertext on one side, plaintext on the other.
+        if matches!(self.target, Target::Tls | Target::H2) {
+            // Ciphertext on one side, plaintext on the other; H2 frames
+            // on one side, HTTP/1.1 or other frames on the other.
             return;
         }
         let stream = |e: &End, got: bool| {

@@ -43,6 +43,8 @@ impl Engine {
             max_total_streams: self.h2_max_total_streams,
         };
         let mut h = Box::new(H2c::new(limits));
+        #[cfg(feature = "mutants")]
+        h.set_mutant(self.opts.mutant);
         let Some(conn) = self.conns.get_mut(c) else {
             return;
         };
@@ -273,10 +275,16 @@ impl Engine {
         let Some(h) = conn.mux.h2_mut() else {
             return false;
         };
+        // Mutant: a reset stream's buffered DATA is still forwarded, as
+        // if the stream lived on.
+        #[cfg(feature = "mutants")]
+        let forward_reset = h.mutant_is(crate::mutants::Mutant::H2ResetDataForwarded);
+        #[cfg(not(feature = "mutants"))]
+        let forward_reset = false;
         let Some(s) = h.streams.get_mut(&id) else {
             return false;
         };
-        if s.reset {
+        if s.reset && !(forward_reset && !s.rxbuf.is_empty() && s.sid.is_some()) {
             s.need_stream = false;
             let Some(sid) = s.sid else {
                 return false;

@@ -94,7 +94,9 @@ impl World {
                     self.procs[p].engine.check_invariants();
                 }
                 self.check_stats();
-                if self.dp_spec().http {
+                if self.dp_spec().h2.is_some() {
+                    self.h2_final_checks();
+                } else if self.dp_spec().http {
                     self.http_final_checks();
                     self.rhttp_final_checks();
                 } else {
@@ -295,6 +297,9 @@ impl World {
             }
         };
         *self.stats.dp.terms.entry(rec.term.clone()).or_insert(0) += 1;
+        if self.dp_spec().h2.is_some() && rec.status != -1 {
+            return self.h2_log(rec, text);
+        }
         let http = self.dp_spec().http;
         let dp = self.dpw();
         let Some(q) = dp.by_src.get(&addr) else {
@@ -372,7 +377,10 @@ impl World {
                     // TLS: the proxy reads ciphertext, counts plaintext.
                     // Reverse HTTP: the servers' bytes come in H2 frames,
                     // and a reload splits the counts.
-                    if self.dp_spec().tls.is_some() || self.dp_spec().rhttp.is_some() {
+                    if self.dp_spec().tls.is_some()
+                        || self.dp_spec().rhttp.is_some()
+                        || self.dp_spec().h2.is_some()
+                    {
                         continue;
                     }
                     if r.num("bin") != bin {

@@ -649,6 +649,7 @@ pub fn generate(
         tls: None,
         rhttp: None,
         dns: None,
+        h2: None,
     }
 }
 
@@ -813,14 +814,14 @@ impl World {
     fn http_client(&mut self, i: u32) -> &mut HttpClient {
         match &mut self.dpw().clients[i as usize].proto {
             ClientProto::Http(h) => h,
-            ClientProto::Tcp(_) => unreachable!("http client"),
+            _ => unreachable!("http client"),
         }
     }
 
     fn http_srv(&mut self, i: u32) -> &mut HttpSrv {
         match &mut self.dpw().sconns[i as usize].proto {
             SrvProto::Http(h) => h,
-            SrvProto::Tcp(_) => unreachable!("http server"),
+            _ => unreachable!("http server"),
         }
     }
 
@@ -1428,7 +1429,7 @@ impl World {
         let sh = self.dp_spec().servers[srv].http.clone();
         let req = match &self.dpw().clients[c as usize].proto {
             ClientProto::Http(hc) => hc.plan.reqs[j as usize].clone(),
-            ClientProto::Tcp(_) => unreachable!(),
+            _ => unreachable!(),
         };
         let rng = &mut self.rng;
         let mut out = Vec::new();

@@ -24,6 +24,7 @@
 pub mod check;
 pub mod dns;
 pub mod gen;
+pub mod h2p;
 pub mod http;
 pub mod rhttp;
 pub mod tcp;
@@ -170,6 +171,7 @@ pub enum DpFault {
 pub enum Plan {
     Tcp(tcp::TcpPlan),
     Http(http::HttpPlan),
+    H2(h2p::H2Plan),
 }
 
 /// One client connection, as drawn.
@@ -210,6 +212,8 @@ pub struct DpSpec {
     pub rhttp: Option<rhttp::RhttpSpec>,
     /// `dns-proxy`: the DNS node and the names the servers resolve ([`dns`]).
     pub dns: Option<dns::DnsSpec>,
+    /// `h2-proxy`: the servers' H2 behaviour ([`h2p`]).
+    pub h2: Option<h2p::H2Spec>,
 }
 
 /// Draws the spec of a data-path scenario (`http`: the HTTP one). In
@@ -263,7 +267,9 @@ pub fn generate(scenario: Scenario, http: bool, rng: &mut Rng) -> Spec {
         .map(|i| server_spec(rng, scenario, i))
         .collect();
     let hosts: Vec<usize> = (0..n_hosts).map(|h| 1 + n_servers + h).collect();
-    let mut dp = if http {
+    let mut dp = if scenario == Scenario::H2Proxy {
+        h2p::generate(rng, start, dur, servers, &hosts)
+    } else if http {
         http::generate(rng, start, dur, servers, &hosts)
     } else {
         tcp::generate(rng, start, dur, servers, &hosts)
@@ -560,6 +566,8 @@ pub struct Client {
 pub enum ClientProto {
     Tcp(tcp::TcpClient),
     Http(Box<http::HttpClient>),
+    /// `h2-proxy` (taken out while it runs).
+    H2(Option<Box<h2p::H2Client>>),
 }
 
 /// One log line, as far as the oracles care.
@@ -600,6 +608,8 @@ pub struct SrvConn {
 pub enum SrvProto {
     Tcp(tcp::TcpSrv),
     Http(http::HttpSrv),
+    /// `h2-proxy` (taken out while it runs).
+    H2(Option<h2p::H2SrvConn>),
 }
 
 /// A server's live state.
@@ -693,6 +703,8 @@ pub struct Dp {
     pub sconn_of: BTreeMap<u64, u32>,
     /// HTTP: requests some server saw, `(client, index)`.
     pub http_seen: std::collections::BTreeSet<(u32, u32)>,
+    /// `h2-proxy`: requests a server answered whole, `(client, index)`.
+    pub http_done: std::collections::BTreeSet<(u32, u32)>,
     /// `tls-proxy`: the actors' TLS ([`tlsw`]) and what the proxy's
     /// engine gets from its driver.
     pub tls: Option<Box<tlsw::TlsWorld>>,
@@ -726,6 +738,7 @@ impl World {
             client_of: BTreeMap::new(),
             sconn_of: BTreeMap::new(),
             http_seen: std::collections::BTreeSet::new(),
+            http_done: std::collections::BTreeSet::new(),
             tls: None,
             tls_env: None,
             rh: rhttp::RhttpState::default(),
@@ -770,6 +783,7 @@ impl World {
                 proto: match &c.plan {
                     Plan::Tcp(p) => ClientProto::Tcp(tcp::TcpClient::new(p)),
                     Plan::Http(p) => ClientProto::Http(Box::new(http::HttpClient::new(p))),
+                    Plan::H2(p) => ClientProto::H2(Some(Box::new(h2p::H2Client::new(p)))),
                 },
             });
         }
@@ -925,7 +939,9 @@ impl World {
         let now = self.now;
         let spec = self.dp_spec().servers[srv].clone();
         let http = self.dp_spec().http;
-        let proto = if http {
+        let proto = if self.dp_spec().h2.is_some() {
+            self.h2_server_proto(srv)
+        } else if http {
             SrvProto::Http(http::HttpSrv::new(&mut self.rng, &spec, now))
         } else {
             SrvProto::Tcp(tcp::TcpSrv::new(&mut self.rng, &spec))
@@ -975,7 +991,9 @@ impl World {
         if self.dpw().clients[i as usize].state == CState::Done {
             return;
         }
-        if self.dp_spec().http {
+        if self.dp_spec().h2.is_some() {
+            self.h2_client_io(i);
+        } else if self.dp_spec().http {
             self.http_client_io(i);
         } else {
             self.tcp_client_io(i);
@@ -986,7 +1004,9 @@ impl World {
         if !self.dpw().sconns[i as usize].open {
             return;
         }
-        if self.dp_spec().http {
+        if self.dp_spec().h2.is_some() {
+            self.h2_server_io(i);
+        } else if self.dp_spec().http {
             self.http_server_io(i);
         } else {
             self.tcp_server_io(i);

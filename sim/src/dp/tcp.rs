@@ -296,6 +296,7 @@ pub fn generate(
         tls: None,
         rhttp: None,
         dns: None,
+        h2: None,
     }
 }
 
@@ -335,14 +336,14 @@ impl World {
     fn tcp_client(&mut self, i: u32) -> &mut TcpClient {
         match &mut self.dpw().clients[i as usize].proto {
             ClientProto::Tcp(t) => t,
-            ClientProto::Http(_) => unreachable!("tcp client"),
+            _ => unreachable!("tcp client"),
         }
     }
 
     fn tcp_srv(&mut self, i: u32) -> &mut TcpSrv {
         match &mut self.dpw().sconns[i as usize].proto {
             SrvProto::Tcp(t) => t,
-            SrvProto::Http(_) => unreachable!("tcp server"),
+            _ => unreachable!("tcp server"),
         }
     }
 
@@ -549,7 +550,7 @@ impl World {
         let s = &self.dpw().sconns[i as usize];
         let t = match &s.proto {
             SrvProto::Tcp(t) => t,
-            SrvProto::Http(_) => return,
+            _ => return,
         };
         let room_q = if t.echo {
             ECHO_MAX.saturating_sub(t.q_bytes)
@@ -603,7 +604,7 @@ impl World {
         let mut who = s.client;
         let t = match &mut s.proto {
             SrvProto::Tcp(t) => t,
-            SrvProto::Http(_) => return false,
+            _ => return false,
         };
         if who.is_none() {
             let need = (gen::TAG_LEN as usize).saturating_sub(t.prefix.len());

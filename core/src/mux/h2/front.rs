@@ -219,6 +219,14 @@ impl Side for Front {
     }
 
     fn window_update(h: &mut H2c, id: u32, increment: u32) -> Result<(), H2Error> {
+        // Mutant: the credit goes to the newest stream, whichever the
+        // WINDOW_UPDATE named.
+        #[cfg(feature = "mutants")]
+        let id = if h.mutant_is(crate::mutants::Mutant::H2WindowUpdateWrongStream) {
+            h.max_id
+        } else {
+            id
+        };
         if let Some(s) = h.streams.get_mut(&id) {
             s.sws.increase(increment)?;
         }
@@ -281,10 +289,14 @@ impl Side for Front {
             }
         }
         let slack = h.rx_slack();
+        #[cfg(feature = "mutants")]
+        let forward_reset = h.mutant_is(crate::mutants::Mutant::H2ResetDataForwarded);
+        #[cfg(not(feature = "mutants"))]
+        let forward_reset = false;
         let Some(s) = h.streams.get_mut(&id) else {
             return Ok(());
         };
-        if s.reset {
+        if s.reset && !forward_reset {
             return Ok(());
         }
         s.rx.recv(id, data, flow_len, end_stream, slack)?;

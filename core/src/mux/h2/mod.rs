@@ -275,6 +275,9 @@ pub struct H2Conn<S: Side> {
     /// `idle-ping` on an idle frontend connection: when its `timeout
     /// http-keep-alive` expires, fixed at the start of the idle period.
     pub idle_ka_exp: Option<Time>,
+    /// The active mutant (`--mutant`, `mutants` builds only).
+    #[cfg(feature = "mutants")]
+    pub mutant: Option<crate::mutants::Mutant>,
     /// What only this side knows.
     pub side: S,
 }
@@ -329,8 +332,26 @@ impl<S: Side> H2Conn<S> {
             idle_ping_due: false,
             idle_ping_sent: false,
             idle_ka_exp: None,
+            #[cfg(feature = "mutants")]
+            mutant: None,
             side,
         }
+    }
+
+    /// Switches a mutant on (`--mutant`): `continuation-unbounded` lifts
+    /// the bound on a field block's CONTINUATION frames.
+    #[cfg(feature = "mutants")]
+    pub fn set_mutant(&mut self, m: Option<crate::mutants::Mutant>) {
+        self.mutant = m;
+        if m == Some(crate::mutants::Mutant::H2ContinuationUnbounded) {
+            self.dec.set_max_field_block(usize::MAX);
+        }
+    }
+
+    /// Whether mutant `m` is on.
+    #[cfg(feature = "mutants")]
+    pub(crate) fn mutant_is(&self, m: crate::mutants::Mutant) -> bool {
+        self.mutant == Some(m)
     }
 
     /// The same connection on the other side (HAProxy's `h2_conn_reverse`
@@ -380,6 +401,8 @@ impl<S: Side> H2Conn<S> {
             idle_ping_due: false,
             idle_ping_sent: false,
             idle_ka_exp: None,
+            #[cfg(feature = "mutants")]
+            mutant: self.mutant,
             side,
         }
     }
