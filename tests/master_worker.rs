@@ -308,9 +308,15 @@ fn bad_config_on_reload_keeps_the_worker_serving() {
     let first = mw.workers();
     // The master lists the worker before the worker listens.
     let listening = poll(Duration::from_secs(5), Duration::from_millis(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", fe)).ok().map(drop)
+        std::net::TcpStream::connect(("127.0.0.1", fe))
+            .ok()
+            .map(drop)
     });
-    assert!(listening.is_some(), "worker listening: {}", mw.proc.output());
+    assert!(
+        listening.is_some(),
+        "worker listening: {}",
+        mw.proc.output()
+    );
     assert!(http_get(fe, None, &[]).starts_with("HTTP/1.1 200"));
     std::fs::write(&path, format!("{good}    bogus-keyword here\n")).unwrap();
     mw.proc.signal(libc::SIGUSR2);

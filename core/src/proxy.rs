@@ -369,7 +369,7 @@ pub struct ErrorSnapshot {
     /// The event number (HAProxy's global `error_snapshot_id` at capture).
     pub ev_id: u32,
     /// The client's address.
-    pub src: Option<std::net::SocketAddr>,
+    pub src: Option<core::net::SocketAddr>,
     /// The other end: the backend of a request (once known), the frontend
     /// of a response.
     pub oe: Option<ProxyId>,

@@ -845,7 +845,10 @@ fn unknown_actions_list_the_supported_ones() {
     ]));
     assert!(e[0].contains("a content type must be defined"), "{e:?}");
     let e = build_errors(&http_listen(&["    http-request return errorfile /x.http"]));
-    assert!(e[0].contains("reads no files"), "{e:?}");
+    assert!(
+        e[0].contains("'errorfile' is not supported by Sluice in a reply"),
+        "{e:?}"
+    );
     let e = build_errors(&http_listen(&[
         "    http-request redirect location /x code 304",
     ]));

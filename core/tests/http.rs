@@ -439,7 +439,7 @@ fn websocket_upgrade_becomes_a_tunnel() {
     let c = w.connect(FE);
     w.send(
         c,
-        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
     );
     let s = w.server_peer(S1, 0);
     assert!(text(&w.peers[s].from_engine)
@@ -447,7 +447,7 @@ fn websocket_upgrade_becomes_a_tunnel() {
         .contains("upgrade: websocket"));
     w.send(
         s,
-        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
     );
     w.send(c, b"\x81\x05hello");
     assert!(w.peers[s].from_engine.ends_with(b"\x81\x05hello"));
