@@ -1132,7 +1132,8 @@ fn check_mode_exit_codes_and_errors() {
             2,
             "unknown keyword 'frobnicate'",
         ),
-        ("peers mesh\n    peer A 127.0.0.1\n", 2, "missing port"),
+        // (A peer without a port loads, as in HAProxy: port 0.)
+        ("peers mesh\n    peer A 127.0.0.1:99999\n", 2, "invalid port '99999'"),
         (
             "peers mesh\n    peer A 127.0.0.1:1000\n    table t type foo size 1k\n",
             3,
