@@ -334,7 +334,7 @@ const KEYWORDS: &[(&str, &str, Want)] = &[
      "defaults d1\n  mode http\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n  default-server inter 3s\ndefaults d2 from d1\n  option httplog\nfrontend fe from d2\n  bind 127.0.0.1:9\n  default_backend be\nbackend be from d1\n  default-server inter 2s\n  server s1 127.0.0.1:9 check\n", Want::Loads),
     ("bind :port, *:port, ipv4@, ipv6@, unix@ with mode, abns@, interface",
      "frontend fe\n  bind :9\n  bind *:10\n  bind ipv4@127.0.0.1:11\n  bind ipv6@[::1]:12\n  bind unix@{DIR}/s.sock mode 600\n  bind abns@cfg11kw\n  bind 127.0.0.1:13 interface lo\n  default_backend be\nbackend be\n  server s1 127.0.0.1:9\n", Want::Loads),
-    ("server unix@", "backend be\n  server s1 unix@{DIR}/x.sock\n", Want::Refused("unsupported address family for 'unix@")),
+    ("server unix@, abns@", "backend be\n  server s1 unix@{DIR}/x.sock\n  server s2 abns@cfg11srv\n", Want::Loads),
     ("localpeer", "peers mypeers\n  peer p1 127.0.0.1:9\nbackend be\n  stick-table type ip size 1k peers mypeers\n  stick on src\n  server s1 127.0.0.1:9\n", Want::Loads),
     ("peers section with no local peer", "peers mypeers\n  peer other 127.0.0.1:9\nbackend be\n  stick-table type ip size 1k peers mypeers\n  stick on src\n  server s1 127.0.0.1:9\n", Want::Loads),
 ];
