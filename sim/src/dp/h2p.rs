@@ -45,26 +45,7 @@ use super::{gen, CState, ClientProto, ClientSpec, DpSpec, LogRec, Plan, ServerSp
 use super::{ms, Timeouts};
 use crate::world::World;
 
-/// What a request asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// `/r/C/J`: a server.
-    Server,
-    /// `/local/C/J`: `http-request return`.
-    Local,
-    /// `/deny/C/J`: `http-request deny`.
-    Deny,
-}
-
-impl Kind {
-    fn prefix(self) -> &'static str {
-        match self {
-            Kind::Server => "r",
-            Kind::Local => "local",
-            Kind::Deny => "deny",
-        }
-    }
-}
+pub use super::http::Kind;
 
 /// One request of a client's plan.
 #[derive(Clone, Debug)]
