@@ -175,6 +175,46 @@ const fn cd(
 
 const ARITH: ArgSpec = spec!(1; IntOrVar);
 
+/// A `map_<match>[_<out>]` converter: a map file (and a default value of the
+/// output's type: a string for `_ip`, as HAProxy) looked up with `method`,
+/// which also gives the input type (`_int`: an integer, `_ip`: an address).
+const fn mc(kw: &'static str, method: MatchMethod, out: MapOut) -> ConvDef {
+    map_conv_def(
+        kw,
+        MapConv {
+            method,
+            regm: false,
+            out,
+        },
+    )
+}
+
+/// `map_regm`: `map_reg` whose value's `\N` are the regex's groups.
+const fn mc_regm(kw: &'static str) -> ConvDef {
+    map_conv_def(
+        kw,
+        MapConv {
+            method: MatchMethod::Reg,
+            regm: true,
+            out: MapOut::Str,
+        },
+    )
+}
+
+const fn map_conv_def(kw: &'static str, m: MapConv) -> ConvDef {
+    let input = match m.method {
+        MatchMethod::Int => SmpType::Int,
+        MatchMethod::Ip => SmpType::Addr,
+        _ => SmpType::Str,
+    };
+    let (args, out_type) = match m.out {
+        MapOut::Str => (spec!(1; Str, Str), SmpType::Str),
+        MapOut::Int => (spec!(1; Str, Int), SmpType::Int),
+        MapOut::Addr => (spec!(1; Str, Str), SmpType::Addr),
+    };
+    cd(kw, ConvKind::Map(m), args, input, out_type)
+}
+
 static CONVS: &[ConvDef] = &[
     cd(
         "lower",
@@ -443,325 +483,35 @@ static CONVS: &[ConvDef] = &[
         SmpType::Str,
         SmpType::Str,
     ),
-    cd(
-        "map",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Str,
-            regm: false,
-            out: MapOut::Str,
-        }),
-        spec!(1; Str, Str),
-        SmpType::Str,
-        SmpType::Str,
-    ),
-    cd(
-        "map_str",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Str,
-            regm: false,
-            out: MapOut::Str,
-        }),
-        spec!(1; Str, Str),
-        SmpType::Str,
-        SmpType::Str,
-    ),
-    cd(
-        "map_beg",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Beg,
-            regm: false,
-            out: MapOut::Str,
-        }),
-        spec!(1; Str, Str),
-        SmpType::Str,
-        SmpType::Str,
-    ),
-    cd(
-        "map_sub",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Sub,
-            regm: false,
-            out: MapOut::Str,
-        }),
-        spec!(1; Str, Str),
-        SmpType::Str,
-        SmpType::Str,
-    ),
-    cd(
-        "map_dir",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Dir,
-            regm: false,
-            out: MapOut::Str,
-        }),
-        spec!(1; Str, Str),
-        SmpType::Str,
-        SmpType::Str,
-    ),
-    cd(
-        "map_dom",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Dom,
-            regm: false,
-            out: MapOut::Str,
-        }),
-        spec!(1; Str, Str),
-        SmpType::Str,
-        SmpType::Str,
-    ),
-    cd(
-        "map_end",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::End,
-            regm: false,
-            out: MapOut::Str,
-        }),
-        spec!(1; Str, Str),
-        SmpType::Str,
-        SmpType::Str,
-    ),
-    cd(
-        "map_reg",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Reg,
-            regm: false,
-            out: MapOut::Str,
-        }),
-        spec!(1; Str, Str),
-        SmpType::Str,
-        SmpType::Str,
-    ),
-    cd(
-        "map_regm",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Reg,
-            regm: true,
-            out: MapOut::Str,
-        }),
-        spec!(1; Str, Str),
-        SmpType::Str,
-        SmpType::Str,
-    ),
-    cd(
-        "map_int",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Int,
-            regm: false,
-            out: MapOut::Str,
-        }),
-        spec!(1; Str, Str),
-        SmpType::Int,
-        SmpType::Str,
-    ),
-    cd(
-        "map_ip",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Ip,
-            regm: false,
-            out: MapOut::Str,
-        }),
-        spec!(1; Str, Str),
-        SmpType::Addr,
-        SmpType::Str,
-    ),
-    cd(
-        "map_str_int",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Str,
-            regm: false,
-            out: MapOut::Int,
-        }),
-        spec!(1; Str, Int),
-        SmpType::Str,
-        SmpType::Int,
-    ),
-    cd(
-        "map_beg_int",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Beg,
-            regm: false,
-            out: MapOut::Int,
-        }),
-        spec!(1; Str, Int),
-        SmpType::Str,
-        SmpType::Int,
-    ),
-    cd(
-        "map_sub_int",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Sub,
-            regm: false,
-            out: MapOut::Int,
-        }),
-        spec!(1; Str, Int),
-        SmpType::Str,
-        SmpType::Int,
-    ),
-    cd(
-        "map_dir_int",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Dir,
-            regm: false,
-            out: MapOut::Int,
-        }),
-        spec!(1; Str, Int),
-        SmpType::Str,
-        SmpType::Int,
-    ),
-    cd(
-        "map_dom_int",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Dom,
-            regm: false,
-            out: MapOut::Int,
-        }),
-        spec!(1; Str, Int),
-        SmpType::Str,
-        SmpType::Int,
-    ),
-    cd(
-        "map_end_int",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::End,
-            regm: false,
-            out: MapOut::Int,
-        }),
-        spec!(1; Str, Int),
-        SmpType::Str,
-        SmpType::Int,
-    ),
-    cd(
-        "map_reg_int",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Reg,
-            regm: false,
-            out: MapOut::Int,
-        }),
-        spec!(1; Str, Int),
-        SmpType::Str,
-        SmpType::Int,
-    ),
-    cd(
-        "map_int_int",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Int,
-            regm: false,
-            out: MapOut::Int,
-        }),
-        spec!(1; Str, Int),
-        SmpType::Int,
-        SmpType::Int,
-    ),
-    cd(
-        "map_ip_int",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Ip,
-            regm: false,
-            out: MapOut::Int,
-        }),
-        spec!(1; Str, Int),
-        SmpType::Addr,
-        SmpType::Int,
-    ),
-    cd(
-        "map_str_ip",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Str,
-            regm: false,
-            out: MapOut::Addr,
-        }),
-        spec!(1; Str, Str),
-        SmpType::Str,
-        SmpType::Addr,
-    ),
-    cd(
-        "map_beg_ip",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Beg,
-            regm: false,
-            out: MapOut::Addr,
-        }),
-        spec!(1; Str, Str),
-        SmpType::Str,
-        SmpType::Addr,
-    ),
-    cd(
-        "map_sub_ip",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Sub,
-            regm: false,
-            out: MapOut::Addr,
-        }),
-        spec!(1; Str, Str),
-        SmpType::Str,
-        SmpType::Addr,
-    ),
-    cd(
-        "map_dir_ip",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Dir,
-            regm: false,
-            out: MapOut::Addr,
-        }),
-        spec!(1; Str, Str),
-        SmpType::Str,
-        SmpType::Addr,
-    ),
-    cd(
-        "map_dom_ip",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Dom,
-            regm: false,
-            out: MapOut::Addr,
-        }),
-        spec!(1; Str, Str),
-        SmpType::Str,
-        SmpType::Addr,
-    ),
-    cd(
-        "map_end_ip",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::End,
-            regm: false,
-            out: MapOut::Addr,
-        }),
-        spec!(1; Str, Str),
-        SmpType::Str,
-        SmpType::Addr,
-    ),
-    cd(
-        "map_reg_ip",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Reg,
-            regm: false,
-            out: MapOut::Addr,
-        }),
-        spec!(1; Str, Str),
-        SmpType::Str,
-        SmpType::Addr,
-    ),
-    cd(
-        "map_int_ip",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Int,
-            regm: false,
-            out: MapOut::Addr,
-        }),
-        spec!(1; Str, Str),
-        SmpType::Int,
-        SmpType::Addr,
-    ),
-    cd(
-        "map_ip_ip",
-        ConvKind::Map(MapConv {
-            method: MatchMethod::Ip,
-            regm: false,
-            out: MapOut::Addr,
-        }),
-        spec!(1; Str, Str),
-        SmpType::Addr,
-        SmpType::Addr,
-    ),
+    mc("map", MatchMethod::Str, MapOut::Str),
+    mc("map_str", MatchMethod::Str, MapOut::Str),
+    mc("map_beg", MatchMethod::Beg, MapOut::Str),
+    mc("map_sub", MatchMethod::Sub, MapOut::Str),
+    mc("map_dir", MatchMethod::Dir, MapOut::Str),
+    mc("map_dom", MatchMethod::Dom, MapOut::Str),
+    mc("map_end", MatchMethod::End, MapOut::Str),
+    mc("map_reg", MatchMethod::Reg, MapOut::Str),
+    mc_regm("map_regm"),
+    mc("map_int", MatchMethod::Int, MapOut::Str),
+    mc("map_ip", MatchMethod::Ip, MapOut::Str),
+    mc("map_str_int", MatchMethod::Str, MapOut::Int),
+    mc("map_beg_int", MatchMethod::Beg, MapOut::Int),
+    mc("map_sub_int", MatchMethod::Sub, MapOut::Int),
+    mc("map_dir_int", MatchMethod::Dir, MapOut::Int),
+    mc("map_dom_int", MatchMethod::Dom, MapOut::Int),
+    mc("map_end_int", MatchMethod::End, MapOut::Int),
+    mc("map_reg_int", MatchMethod::Reg, MapOut::Int),
+    mc("map_int_int", MatchMethod::Int, MapOut::Int),
+    mc("map_ip_int", MatchMethod::Ip, MapOut::Int),
+    mc("map_str_ip", MatchMethod::Str, MapOut::Addr),
+    mc("map_beg_ip", MatchMethod::Beg, MapOut::Addr),
+    mc("map_sub_ip", MatchMethod::Sub, MapOut::Addr),
+    mc("map_dir_ip", MatchMethod::Dir, MapOut::Addr),
+    mc("map_dom_ip", MatchMethod::Dom, MapOut::Addr),
+    mc("map_end_ip", MatchMethod::End, MapOut::Addr),
+    mc("map_reg_ip", MatchMethod::Reg, MapOut::Addr),
+    mc("map_int_ip", MatchMethod::Int, MapOut::Addr),
+    mc("map_ip_ip", MatchMethod::Ip, MapOut::Addr),
 ];
 
 use crate::stick_table::DataType as Dt;
