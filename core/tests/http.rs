@@ -851,3 +851,53 @@ fn prefer_last_server_keeps_a_keep_alive_client_on_its_server() {
         w.assert_drained();
     }
 }
+
+/// `http-send-name-header`: the server receives its own name in the
+/// header, the client's value removed; after a refused connect the
+/// redispatched request names the other server (HAProxy's
+/// `http_send_name_header` at each connection attempt).
+#[test]
+fn send_name_header_names_the_server_also_on_redispatch() {
+    let mut w = World::new(&cfg(
+        "",
+        &format!(
+            "    http-send-name-header X-Server\n    option redispatch\n    retries 1\n    server s1 {S1}\n    server s2 {S2}\n"
+        ),
+    ));
+    w.server(S1, ServerMode::Manual);
+    w.server(S2, ServerMode::Refuse);
+    let c = w.connect(FE);
+    w.send(
+        c,
+        b"GET /a HTTP/1.1\r\nHost: x\r\nX-Server: forged\r\nx-server: again\r\n\r\n",
+    );
+    let s = w.server_peer(S1, 0);
+    let seen = text(&w.peers[s].from_engine);
+    assert!(seen.starts_with("GET /a HTTP/1.1\r\n"), "{seen}");
+    assert!(seen.ends_with("\r\nx-server: s1\r\n\r\n"), "{seen}");
+    assert!(
+        !seen.contains("forged") && !seen.contains("again"),
+        "{seen}"
+    );
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 200 "));
+    w.fin(s);
+    w.fin(c);
+    // Round robin sends the next request to s2, which refuses: the
+    // redispatch to s1 renames the header.
+    let c = w.connect(FE);
+    w.send(
+        c,
+        b"POST /b HTTP/1.1\r\nHost: x\r\ncontent-length: 3\r\n\r\nabc",
+    );
+    w.advance(1100);
+    let s = w.server_peer(S1, 1);
+    let seen = text(&w.peers[s].from_engine);
+    assert!(seen.contains("\r\nx-server: s1\r\n\r\nabc"), "{seen}");
+    assert!(!seen.contains("s2"), "{seen}");
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    w.fin(s);
+    w.fin(c);
+    w.advance(6000);
+    w.assert_drained();
+}

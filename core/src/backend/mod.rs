@@ -635,6 +635,51 @@ impl Engine {
         }
     }
 
+    /// `http-send-name-header` (HAProxy's `http_send_name_header`): the
+    /// request about to leave for its server carries that server's name in
+    /// the header, any former value removed (a retry or a redispatch
+    /// renames it). The head is the front of the request's output: nothing
+    /// of it was sent yet, the connection is still to be opened.
+    fn send_name_header(&mut self, sid: Id<Stream>) {
+        let s = &self.streams[sid];
+        let (be, Some(srv)) = (s.be, s.srv) else {
+            return;
+        };
+        if s.txn.is_none() {
+            return;
+        }
+        let Some(b) = self.proxies[be].be.as_ref() else {
+            return;
+        };
+        let Some(name) = b.cfg.server_id_hdr_name.as_deref() else {
+            return;
+        };
+        let value = b.servers[srv].cfg.name.clone();
+        let s = &mut self.streams[sid];
+        let out = s.req.output.min(s.req.buf.len());
+        let opts = crate::http::h1::ParseOptions {
+            max_head_len: out,
+            ..Default::default()
+        };
+        let Ok(crate::http::h1::Status::Complete((mut head, used))) =
+            crate::http::h1::parse_request(&s.req.buf.data()[..out], &opts)
+        else {
+            return;
+        };
+        head.headers.remove(name);
+        if head.headers.add(name, value.as_bytes()).is_err() {
+            return;
+        }
+        let mut bytes = std::mem::take(&mut self.head_out);
+        bytes.clear();
+        head.encode(&mut bytes);
+        let s = &mut self.streams[sid];
+        if s.req.buf.replace_front(used, &bytes) {
+            s.req.output = out - used + bytes.len();
+        }
+        self.head_out = bytes;
+    }
+
     /// ASS: open the connection to the assigned server (`connect_server`).
     fn connect_server(&mut self, now: Time, sid: Id<Stream>) {
         let s = &mut self.streams[sid];
@@ -654,6 +699,7 @@ impl Engine {
             return;
         }
         let rhttp = server.cfg.rhttp;
+        self.send_name_header(sid);
         if self.try_reuse(now, sid) {
             return;
         }

@@ -1547,6 +1547,9 @@ pub struct Proxy {
     /// `monitor-uri URI` (HAProxy's `monitor_uri`): requests for it are
     /// answered by the frontend itself, 200 or 503, and not logged.
     pub monitor_uri: Option<String>,
+    /// `http-send-name-header NAME` (HAProxy's `server_id_hdr_name`): the
+    /// chosen server's name goes to it in header `NAME`, lower case.
+    pub server_id_hdr_name: Option<String>,
     /// `monitor fail if|unless COND`, in order (HAProxy's
     /// `mon_fail_cond`): the first that matches makes the monitor answer
     /// 503.
@@ -1638,6 +1641,7 @@ impl Proxy {
             unique_id_header: None,
             captures: Vec::new(),
             monitor_uri: None,
+            server_id_hdr_name: None,
             monitor_fail: Vec::new(),
             stats_admin: Vec::new(),
             errors: Vec::new(),
@@ -1694,6 +1698,7 @@ impl Proxy {
         p.unique_id_format = defaults.unique_id_format.clone();
         p.unique_id_header = defaults.unique_id_header.clone();
         p.monitor_uri = defaults.monitor_uri.clone();
+        p.server_id_hdr_name = defaults.server_id_hdr_name.clone();
         p.errors = defaults.errors.clone();
         p.stats = defaults.stats.clone();
         p.compression = defaults.compression.clone();

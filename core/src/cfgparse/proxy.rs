@@ -141,6 +141,16 @@ pub(super) fn parse(
         }
         "redirect" => rules::redirect(px, ln, d),
         "monitor-uri" => monitor_uri(px, ln, d),
+        "http-send-name-header" => {
+            let cap = warn_if_not_cap(px, ln, "http-send-name-header", Cap::Backend, d);
+            if ln.arg(1).is_empty() {
+                return Err(ln.diag("'http-send-name-header' requires a header string."));
+            }
+            if cap {
+                px.server_id_hdr_name = Some(ln.arg(1).to_ascii_lowercase());
+            }
+            Ok(())
+        }
         "stats" => super::stats::parse(px, ln),
         "errorfile" | "errorfiles" | "errorloc" | "errorloc302" | "errorloc303" => {
             super::errors::proxy_kw(px, ln)

@@ -1348,6 +1348,10 @@ impl Engine {
                 redispatch: p.options.redispatch,
                 persist: p.options.persist,
                 prefer_last_server: p.options.prefer_last_server,
+                server_id_hdr_name: p
+                    .server_id_hdr_name
+                    .clone()
+                    .filter(|_| p.mode == cfgparse::Mode::Http),
                 cookie: p.cookie.clone().filter(|_| p.mode == cfgparse::Mode::Http),
                 balance,
                 hash_type: p.hash_type,
