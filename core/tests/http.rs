@@ -901,3 +901,60 @@ fn send_name_header_names_the_server_also_on_redispatch() {
     w.advance(6000);
     w.assert_drained();
 }
+
+/// `set-log-level`: the stream's line goes out at the level the last rule
+/// set (`http-response` after `http-request`), or not at all (`silent`),
+/// and only for that stream (HAProxy's `s->logs.level`).
+#[test]
+fn set_log_level_changes_the_level_of_the_line_or_silences_it() {
+    let mut w = World::new(&cfg(
+        "    http-request set-log-level silent if { path /quiet }\n    http-request set-log-level debug if { path_beg /dbg }\n",
+        &format!("    http-response set-log-level notice if {{ status 404 }}\n    server s1 {S1}\n"),
+    ));
+    w.server(S1, ServerMode::Manual);
+    for (i, (path, status)) in [
+        ("/quiet", 200),
+        ("/dbg", 200),
+        ("/dbg/x", 404),
+        ("/plain", 200),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let c = w.connect(FE);
+        w.send(
+            c,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        );
+        let s = w.server_peer(S1, i);
+        w.send(
+            s,
+            format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .as_bytes(),
+        );
+        w.fin(s);
+        w.fin(c);
+    }
+    w.advance(6000);
+    let lines: Vec<(sluice_core::sock::LogLevel, String)> = w
+        .logs
+        .iter()
+        .filter(|l| l.text.contains("fe be/s1"))
+        .map(|l| (l.level, l.text.clone()))
+        .collect();
+    use sluice_core::sock::LogLevel as L;
+    let got: Vec<(L, bool)> = lines
+        .iter()
+        .map(|(l, t)| (*l, t.contains("/dbg/x") || t.contains("/plain")))
+        .collect();
+    assert_eq!(
+        got,
+        [(L::Debug, false), (L::Notice, true), (L::Info, true)],
+        "{lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|(_, t)| t.contains("/quiet")),
+        "{lines:?}"
+    );
+    w.assert_drained();
+}
