@@ -298,7 +298,7 @@ const KEYWORDS: &[(&str, &str, Want)] = &[
      "backend be\n  server s1 127.0.0.1:9 check observe layer7 error-limit 5 on-error mark-down\n  server s2 127.0.0.1:9 check observe layer4 on-error sudden-death\n  server s3 127.0.0.1:9 check observe layer7 on-error fastinter\n  server s4 127.0.0.1:9 check observe layer7 on-error fail-check\n", Want::Loads),
     ("cookie insert|rewrite|prefix with its options",
      "backend b1\n  cookie SRV insert indirect nocache postonly preserve httponly secure domain .example.com\n  server s1 127.0.0.1:9 cookie s1\nbackend b2\n  cookie SRV rewrite\n  server s1 127.0.0.1:9 cookie s1\nbackend b3\n  cookie SRV prefix\n  server s1 127.0.0.1:9 cookie s1\n", Want::Loads),
-    ("cookie maxidle/maxlife", "backend be\n  cookie SRV insert maxidle 1h maxlife 2h\n  server s1 127.0.0.1:9 cookie s1\n", Want::Refused("'cookie maxidle' is not supported")),
+    ("cookie maxidle/maxlife", "backend be\n  cookie SRV insert maxidle 1h maxlife 2h\n  server s1 127.0.0.1:9 cookie s1\n", Want::Loads),
     ("option persist, force-persist, ignore-persist",
      "backend be\n  option persist\n  cookie SRV insert\n  force-persist if { src 127.0.0.1 }\n  ignore-persist if { path_beg /static }\n  server s1 127.0.0.1:9 cookie s1 check\n", Want::Loads),
     ("stick on|match|store-request|store-response on src",

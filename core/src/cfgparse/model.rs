@@ -653,6 +653,13 @@ pub struct CookieCfg {
     pub domain: Option<String>,
     /// `attr A`, joined with `; `.
     pub attrs: Option<String>,
+    /// `maxidle T` in seconds (HAProxy's `cookie_maxidle`; 0: none): an
+    /// inserted cookie carries its last-seen date, and one idle longer is
+    /// ignored.
+    pub maxidle_s: u32,
+    /// `maxlife T` in seconds (`cookie_maxlife`; 0: none): an inserted
+    /// cookie carries its first-seen date, and one older is ignored.
+    pub maxlife_s: u32,
 }
 
 impl CookieCfg {
