@@ -214,6 +214,9 @@ pub struct BackendCfg {
     pub persist: bool,
     /// `option prefer-last-server`.
     pub prefer_last_server: bool,
+    /// `http-send-name-header NAME` (HTTP mode; lower case): set to the
+    /// server's name in each request, when it leaves for a server.
+    pub server_id_hdr_name: Option<String>,
     /// `cookie` (HTTP mode only, as HAProxy: ignored with a warning in
     /// TCP mode).
     pub cookie: Option<cfgparse::CookieCfg>,

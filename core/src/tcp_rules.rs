@@ -165,8 +165,8 @@ impl Engine {
                     });
                     self.attach_srv(sess, &a.backend, &a.server, name);
                 }
-                // Response rules only.
-                TcpAction::Close => {}
+                // Response rules only; content rules only.
+                TcpAction::Close | TcpAction::SetLogLevel(_) => {}
             }
         }
         true
@@ -382,6 +382,11 @@ impl Engine {
                     let v = e.eval(&mut ctx);
                     if let Some(f) = AddrField::of(&rule.action) {
                         self.set_addr(sess, f, v);
+                    }
+                }
+                TcpAction::SetLogLevel(l) => {
+                    if let Some(s) = self.streams.get_mut(sid) {
+                        s.log_level = Some(*l);
                     }
                 }
                 // Connection / session rules only (the parser refuses

@@ -1671,7 +1671,10 @@ fn cookie_persistence_is_parsed_as_haproxy_does() {
         ("cookie S rewrite insert", "cookie 'rewrite', 'insert' and 'prefix' modes are incompatible."),
         ("cookie S preserve", "cookie 'preserve' requires at least 'insert' or 'indirect'."),
         ("cookie S insert bogus", "'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', 'domain', 'maxidle', 'dynamic', 'maxlife' and 'attr' options."),
-        ("cookie S insert maxidle 30m", "'cookie maxidle' is not supported by Sluice: it changes which clients keep their server and what Set-Cookie holds."),
+        ("cookie S insert maxidle", "'maxidle' expects <idletime> in seconds as argument."),
+        ("cookie S insert maxlife 3x", "unexpected character 'x' in argument to <maxlife>."),
+        ("cookie S insert maxidle 2147483648", "timer overflow in argument <2147483648> to <maxidle>, maximum value is 2147483647 s (~68 years)."),
+        ("cookie S insert dynamic", "'cookie dynamic' is not supported by Sluice: it changes which clients keep their server and what Set-Cookie holds."),
         ("force-persist", "'force-persist' requires either 'if' or 'unless' followed by a condition."),
     ] {
         let text = with_defaults(&["backend be", &format!("    {line}")]);

@@ -851,3 +851,190 @@ fn prefer_last_server_keeps_a_keep_alive_client_on_its_server() {
         w.assert_drained();
     }
 }
+
+/// `http-send-name-header`: the server receives its own name in the
+/// header, the client's value removed; after a refused connect the
+/// redispatched request names the other server (HAProxy's
+/// `http_send_name_header` at each connection attempt).
+#[test]
+fn send_name_header_names_the_server_also_on_redispatch() {
+    let mut w = World::new(&cfg(
+        "",
+        &format!(
+            "    http-send-name-header X-Server\n    option redispatch\n    retries 1\n    server s1 {S1}\n    server s2 {S2}\n"
+        ),
+    ));
+    w.server(S1, ServerMode::Manual);
+    w.server(S2, ServerMode::Refuse);
+    let c = w.connect(FE);
+    w.send(
+        c,
+        b"GET /a HTTP/1.1\r\nHost: x\r\nX-Server: forged\r\nx-server: again\r\n\r\n",
+    );
+    let s = w.server_peer(S1, 0);
+    let seen = text(&w.peers[s].from_engine);
+    assert!(seen.starts_with("GET /a HTTP/1.1\r\n"), "{seen}");
+    assert!(seen.ends_with("\r\nx-server: s1\r\n\r\n"), "{seen}");
+    assert!(
+        !seen.contains("forged") && !seen.contains("again"),
+        "{seen}"
+    );
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    assert!(text(&w.peers[c].from_engine).starts_with("HTTP/1.1 200 "));
+    w.fin(s);
+    w.fin(c);
+    // Round robin sends the next request to s2, which refuses: the
+    // redispatch to s1 renames the header.
+    let c = w.connect(FE);
+    w.send(
+        c,
+        b"POST /b HTTP/1.1\r\nHost: x\r\ncontent-length: 3\r\n\r\nabc",
+    );
+    w.advance(1100);
+    let s = w.server_peer(S1, 1);
+    let seen = text(&w.peers[s].from_engine);
+    assert!(seen.contains("\r\nx-server: s1\r\n\r\nabc"), "{seen}");
+    assert!(!seen.contains("s2"), "{seen}");
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    w.fin(s);
+    w.fin(c);
+    w.advance(6000);
+    w.assert_drained();
+}
+
+/// `set-log-level`: the stream's line goes out at the level the last rule
+/// set (`http-response` after `http-request`), or not at all (`silent`),
+/// and only for that stream (HAProxy's `s->logs.level`).
+#[test]
+fn set_log_level_changes_the_level_of_the_line_or_silences_it() {
+    let mut w = World::new(&cfg(
+        "    http-request set-log-level silent if { path /quiet }\n    http-request set-log-level debug if { path_beg /dbg }\n",
+        &format!("    http-response set-log-level notice if {{ status 404 }}\n    server s1 {S1}\n"),
+    ));
+    w.server(S1, ServerMode::Manual);
+    for (i, (path, status)) in [
+        ("/quiet", 200),
+        ("/dbg", 200),
+        ("/dbg/x", 404),
+        ("/plain", 200),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let c = w.connect(FE);
+        w.send(
+            c,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        );
+        let s = w.server_peer(S1, i);
+        w.send(
+            s,
+            format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .as_bytes(),
+        );
+        w.fin(s);
+        w.fin(c);
+    }
+    w.advance(6000);
+    let lines: Vec<(sluice_core::sock::LogLevel, String)> = w
+        .logs
+        .iter()
+        .filter(|l| l.text.contains("fe be/s1"))
+        .map(|l| (l.level, l.text.clone()))
+        .collect();
+    use sluice_core::sock::LogLevel as L;
+    let got: Vec<(L, bool)> = lines
+        .iter()
+        .map(|(l, t)| (*l, t.contains("/dbg/x") || t.contains("/plain")))
+        .collect();
+    assert_eq!(
+        got,
+        [(L::Debug, false), (L::Notice, true), (L::Info, true)],
+        "{lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|(_, t)| t.contains("/quiet")),
+        "{lines:?}"
+    );
+    w.assert_drained();
+}
+
+/// `cookie ... maxidle|maxlife` (HAProxy's cookie dates): the inserted
+/// cookie carries the last-seen and first-seen dates; a known server's
+/// cookie is refreshed when its last-seen date is past; a cookie idle
+/// longer than `maxidle` is `E`xpired, one older than `maxlife` `O`ld,
+/// and both are balanced as if absent.
+#[test]
+fn cookie_dates_expire_idle_and_old_cookies() {
+    use sluice_core::http::cookie::s30tob64;
+    let mut w = World::new(&cfg(
+        "",
+        &format!(
+            "    cookie SRV insert indirect maxidle 30s maxlife 1h\n    server s1 {S1} cookie c1\n    server s2 {S2} cookie c2\n"
+        ),
+    ));
+    w.server(S1, ServerMode::Manual);
+    w.server(S2, ServerMode::Manual);
+    // The World's clock: epoch 1_795_302_242_000 ms, and it has not moved.
+    let epoch_s: u32 = 1_795_302_242;
+    let b64 = |secs: u32| String::from_utf8(s30tob64((secs + 3) >> 2).to_vec()).unwrap();
+    let exact = |secs: u32| String::from_utf8(s30tob64(secs >> 2).to_vec()).unwrap();
+    let mut n = [0usize; 2];
+    let mut one = |w: &mut World, cookie: Option<String>| -> (usize, String, String) {
+        let c = w.connect(FE);
+        let h = cookie.map_or(String::new(), |v| format!("Cookie: SRV={v}\r\n"));
+        w.send(
+            c,
+            format!("GET / HTTP/1.1\r\nHost: x\r\n{h}\r\n").as_bytes(),
+        );
+        let i = if w.accepted.get(&addr(S1)).map_or(0, Vec::len) > n[0] {
+            0
+        } else {
+            1
+        };
+        let s = w.server_peer([S1, S2][i], n[i]);
+        n[i] += 1;
+        w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        let got = text(&w.peers[c].from_engine);
+        w.fin(s);
+        w.fin(c);
+        let set = got
+            .lines()
+            .find_map(|l| l.strip_prefix("Set-Cookie: "))
+            .unwrap_or("")
+            .to_string();
+        let line = logs(w).last().cloned().unwrap_or_default();
+        (i, set, tsc(&line).to_string())
+    };
+    let now = epoch_s;
+    let (i, set, t) = one(&mut w, None);
+    assert_eq!((i, t.as_str()), (0, "--NI"));
+    assert_eq!(set, format!("SRV=c1|{}|{}; path=/", b64(now), b64(now)));
+    // A valid cookie 5s old: kept on c1, its last-seen date refreshed,
+    // its first-seen date kept.
+    let first = now - 100;
+    let (i, set, t) = one(
+        &mut w,
+        Some(format!("c1|{}|{}", exact(now - 4), exact(first))),
+    );
+    assert_eq!((i, t.as_str()), (0, "--VU"));
+    assert_eq!(set, format!("SRV=c1|{}|{}; path=/", b64(now), exact(first)));
+    // Idle 40s > maxidle: expired, balanced (to s2), a new cookie.
+    let (i, set, t) = one(
+        &mut w,
+        Some(format!("c1|{}|{}", exact(now - 40), exact(first))),
+    );
+    assert_eq!((i, t.as_str()), (1, "--EI"));
+    assert_eq!(set, format!("SRV=c2|{}|{}; path=/", b64(now), b64(now)));
+    // First seen 2h ago > maxlife: old.
+    let (_, _, t) = one(
+        &mut w,
+        Some(format!("c2|{}|{}", exact(now - 4), exact(now - 7200))),
+    );
+    assert_eq!(t, "--OI");
+    // Dated more than a day ahead: expired too.
+    let (_, _, t) = one(&mut w, Some(format!("c2|{}", exact(now + 90_000))));
+    assert_eq!(t, "--EI");
+    w.advance(6000);
+    w.assert_drained();
+}

@@ -262,6 +262,69 @@ fn stick_rule_conditions_are_honoured() {
     w.assert_drained();
 }
 
+/// Sends one request and answers it from whichever server got it; returns
+/// that server's address.
+fn one_request(w: &mut World, req: &str, answer: &str) -> &'static str {
+    let before = |w: &World, a: &str| w.accepted.get(&common::addr(a)).map_or(0, Vec::len);
+    let (n1, n2) = (before(w, S1), before(w, S2));
+    let c = w.connect(FE);
+    w.send(c, req.as_bytes());
+    let (srv, n) = if before(w, S1) > n1 {
+        (S1, n1)
+    } else {
+        (S2, n2)
+    };
+    assert!(before(w, srv) > n, "no server got {req:?}");
+    let s = w.server_peer(srv, n);
+    w.send(s, answer.as_bytes());
+    w.fin(s);
+    w.fin(c);
+    srv
+}
+
+/// `stick on` with any sample expression, converted to the table's type,
+/// and the server found by its name (`server_key`) in another backend
+/// where it has another id (stickiness/lb-services.vtc); `stick
+/// store-response` on a response header, matched by a request header.
+#[test]
+fn stick_rules_take_any_expression_and_find_servers_by_name() {
+    let mut w = World::new(&cfg(
+        "http",
+        &format!(
+            "frontend fe\n    bind {FE}\n    use_backend be2 if {{ path_beg /b2 }}\n    use_backend be3 if {{ path_beg /b3 }}\n    default_backend be1\n\
+             backend t\n    stick-table type string len 32 size 1k\n\
+             backend be1\n    stick on urlp(client) table t\n    server a {S1}\n    server b {S2}\n\
+             backend be2\n    stick on urlp(client) table t\n    server b {S2}\n    server a {S1}\n\
+             backend be3\n    stick-table type integer size 1k\n    stick match req.hdr(x-sess)\n    stick store-response res.hdr(x-sess)\n    server a {S1}\n    server b {S2}\n"
+        ),
+    ));
+    w.server(S1, ServerMode::Manual);
+    w.server(S2, ServerMode::Manual);
+    let ok = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    let get =
+        |p: &str, h: &str| format!("GET {p} HTTP/1.1\r\nHost: a\r\n{h}Connection: close\r\n\r\n");
+    assert_eq!(one_request(&mut w, &get("/b1?client=c1", ""), ok), S1);
+    assert_eq!(one_request(&mut w, &get("/b1?client=c2", ""), ok), S2);
+    assert_eq!(one_request(&mut w, &get("/b1?client=c1", ""), ok), S1);
+    // be2 numbers its servers the other way: the names decide.
+    assert_eq!(one_request(&mut w, &get("/b2?client=c1", ""), ok), S1);
+    assert_eq!(one_request(&mut w, &get("/b2?client=c2", ""), ok), S2);
+    // Without the parameter, no key: round robin (b, then a).
+    assert_eq!(one_request(&mut w, &get("/b2", ""), ok), S2);
+    assert_eq!(one_request(&mut w, &get("/b2", ""), ok), S1);
+    // be3: s1 answers with session 42, stored as an integer key.
+    let sess = "HTTP/1.1 200 OK\r\nx-sess: 42\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    assert_eq!(one_request(&mut w, &get("/b3", ""), sess), S1);
+    for _ in 0..2 {
+        assert_eq!(one_request(&mut w, &get("/b3", "x-sess: 42\r\n"), ok), S1);
+    }
+    // An unknown session, or one that is no integer, is balanced.
+    assert_eq!(one_request(&mut w, &get("/b3", "x-sess: 7\r\n"), ok), S2);
+    assert_eq!(one_request(&mut w, &get("/b3", "x-sess: abc\r\n"), ok), S1);
+    w.advance(6000);
+    w.assert_drained();
+}
+
 /// `tcp-response content reject` once the server connection is up: both
 /// sides close, `PD`, counted in `dresp` (frontend, backend, server).
 #[test]

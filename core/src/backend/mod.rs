@@ -50,8 +50,9 @@ enum Assign {
 pub struct PreAssign {
     /// The server `use-server` or `stick match` picked, until taken.
     pub srv: Option<ServerId>,
-    /// Per `stick` rule of the backend: whether it stores on connect.
-    pub store: Vec<bool>,
+    /// Per `stick` rule of the backend: the key it stores on connect
+    /// (its condition held and its expression gave one).
+    pub store: Vec<Option<StKey>>,
 }
 
 /// `option abortonclose` (HAProxy's `back_may_abort_req` with
@@ -406,13 +407,21 @@ impl Engine {
         let srv = self
             .use_server_match(now, sid)
             .or_else(|| self.stick_match(now, sid));
-        let store = stick
-            .iter()
-            .map(|r| {
-                let cond = all.sticking.get(r.rule).and_then(|x| x.cond.as_ref());
-                r.storing && !r.on_response && self.stream_cond_holds(now, sid, be, cond, None)
-            })
-            .collect();
+        let mut store = Vec::with_capacity(stick.len());
+        for r in &stick {
+            let rule = all.sticking.get(r.rule);
+            let key = match rule {
+                Some(rule)
+                    if r.storing
+                        && !r.on_response
+                        && self.stream_cond_holds(now, sid, be, rule.cond.as_ref(), None) =>
+                {
+                    self.stick_key(now, sid, be, &rule.expr, r.table, None)
+                }
+                _ => None,
+            };
+            store.push(key);
+        }
         self.streams[sid].pre = Some(PreAssign { srv, store });
     }
 
@@ -461,9 +470,10 @@ impl Engine {
         None
     }
 
-    /// `stick match`/`stick on`: the server recorded for the client's
-    /// address, by the first rule whose condition holds and whose entry
-    /// names a usable server.
+    /// `stick match`/`stick on` (HAProxy's `process_sticking_rules` and
+    /// `sticking_rule_find_target`): the server recorded under the key of
+    /// the first rule whose condition holds, whose key is found and whose
+    /// entry names a usable server of the backend.
     fn stick_match(&mut self, now: Time, sid: Id<Stream>) -> Option<ServerId> {
         let be = self.streams[sid].be;
         let b = self.proxies[be].be.as_ref()?;
@@ -472,25 +482,44 @@ impl Engine {
         }
         let rules = b.cfg.stick.clone();
         let all = std::sync::Arc::clone(&self.proxies[be].rules);
-        let src = self.stream_src(sid)?;
         for r in rules.iter().filter(|r| r.matching) {
-            let cond = all.sticking.get(r.rule).and_then(|x| x.cond.as_ref());
-            if !self.stream_cond_holds(now, sid, be, cond, None) {
+            let Some(rule) = all.sticking.get(r.rule) else {
+                continue;
+            };
+            if !self.stream_cond_holds(now, sid, be, rule.cond.as_ref(), None) {
                 continue;
             }
-            let table = self.tables.get(r.table)?;
-            let key = src_key(table.params(), src)?;
+            let Some(key) = self.stick_key(now, sid, be, &rule.expr, r.table, None) else {
+                continue;
+            };
+            let table = self.tables.get_mut(r.table)?;
             let Some(entry) = table.lookup(&key) else {
                 continue;
             };
-            let Ok(StData::SInt(id)) = table.get(entry, DataType::SERVER_ID, 0) else {
-                continue;
+            let by_key = match table.get(entry, DataType::SERVER_KEY, 0) {
+                Ok(StData::Dict(Some(k))) => Some((table.params().srvkey, k.clone())),
+                _ => None,
             };
+            let by_id = match table.get(entry, DataType::SERVER_ID, 0) {
+                Ok(StData::SInt(id)) => Some(*id),
+                _ => None,
+            };
+            table.touch_local(now, entry);
             let servers = &self.proxies[be].be.as_ref()?.servers;
-            if let Some(i) = servers
-                .iter()
-                .position(|s| !s.deleted && s.cfg.puid as i32 == *id)
-            {
+            let found = by_key
+                .and_then(|(kind, k)| {
+                    servers.iter().position(|s| {
+                        !s.deleted
+                            && server_key(s, kind).as_deref().map(str::as_bytes) == Some(&k[..])
+                    })
+                })
+                .or_else(|| {
+                    let id = by_id?;
+                    servers
+                        .iter()
+                        .position(|s| !s.deleted && s.cfg.puid as i32 == id)
+                });
+            if let Some(i) = found {
                 if servers[i].usable()
                     || servers[i].admin == crate::backend::server::SrvAdmin::Drain
                 {
@@ -501,9 +530,33 @@ impl Engine {
         None
     }
 
+    /// The key of a stick rule's expression, converted to its table's
+    /// type (HAProxy's `stktable_fetch_key`); `res`: on the response.
+    fn stick_key(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        be: ProxyId,
+        expr: &crate::sample::SampleExpr,
+        table: crate::stick_table::TableId,
+        res: Option<&crate::http::h1::ResHead>,
+    ) -> Option<StKey> {
+        let req = self.stream_req_head_take(sid);
+        let v = {
+            let mut ctx =
+                crate::http::fetch::HttpCtx::new(self, now, sid, req.as_ref(), res).for_proxy(be);
+            expr.eval(&mut ctx)
+        };
+        self.stream_req_head_restore(sid, req);
+        crate::fetch::sample_to_key(self.tables.get(table)?.params(), v?)
+    }
+
     /// `stick on|store-request` (and `store-response` in TCP mode) when the
     /// server connection is up; `res`: the response head arrived (HTTP),
-    /// the `store-response` rules run then, on it.
+    /// the `store-response` rules run then, on it. As HAProxy's
+    /// `process_store_rules`, only the first rule of each kind whose
+    /// condition holds and whose key exists stores in a given table; the
+    /// entry records the server's id and its `srvkey` (name or address).
     pub(crate) fn stick_store(
         &mut self,
         now: Time,
@@ -525,53 +578,106 @@ impl Engine {
                     None => !(http && r.on_response),
                 }
         };
-        if !self.proxies[be]
-            .be
-            .as_ref()
-            .is_some_and(|b| b.cfg.stick.iter().any(now_rule))
-        {
-            return;
-        }
-        let Some(src) = self.stream_src(sid) else {
-            return;
-        };
         let Some(b) = self.proxies[be].be.as_ref() else {
             return;
         };
+        if !b.cfg.stick.iter().any(now_rule) {
+            return;
+        }
         let rules = b.cfg.stick.clone();
         let all = std::sync::Arc::clone(&self.proxies[be].rules);
-        let (puid, name) = (b.servers[srv].cfg.puid, b.servers[srv].cfg.name.clone());
-        let pre: Option<Vec<bool>> = self.streams[sid].pre.as_ref().map(|p| p.store.clone());
+        let server = &b.servers[srv];
+        let puid = server.cfg.puid;
+        let keys = [
+            server_key(server, crate::stick_table::SrvKey::Name),
+            server_key(server, crate::stick_table::SrvKey::Addr),
+        ];
+        let pre = self.streams[sid].pre.as_ref().map(|p| p.store.clone());
+        // (table, store-response) pairs already stored.
+        let mut done: Vec<(crate::stick_table::TableId, bool)> = Vec::new();
         for (i, r) in rules.iter().enumerate().filter(|(_, r)| now_rule(r)) {
-            let holds = match (&pre, res) {
-                // Decided when the request was analysed.
-                (Some(p), None) if !r.on_response => p.get(i).copied().unwrap_or(false),
-                _ => {
-                    let cond = all.sticking.get(r.rule).and_then(|x| x.cond.as_ref());
-                    self.stream_cond_holds(now, sid, be, cond, res)
-                }
-            };
-            if !holds {
+            if done.contains(&(r.table, r.on_response)) {
                 continue;
             }
-            let Some(table) = self.tables.get_mut(r.table) else {
+            let key = match (pre.as_ref(), res) {
+                // Decided when the request was analysed.
+                (Some(p), None) if !r.on_response => p.get(i).cloned().flatten(),
+                _ => {
+                    let Some(rule) = all.sticking.get(r.rule) else {
+                        continue;
+                    };
+                    if !self.stream_cond_holds(now, sid, be, rule.cond.as_ref(), res) {
+                        continue;
+                    }
+                    self.stick_key(now, sid, be, &rule.expr, r.table, res)
+                }
+            };
+            let Some(key) = key else {
                 continue;
             };
-            let Some(key) = src_key(table.params(), src) else {
+            done.push((r.table, r.on_response));
+            let Some(table) = self.tables.get_mut(r.table) else {
                 continue;
             };
             let Some(id) = table.get_or_create(now, key) else {
                 continue;
             };
             let _ = table.set(id, DataType::SERVER_ID, 0, StData::SInt(puid as i32));
-            let _ = table.set(
-                id,
-                DataType::SERVER_KEY,
-                0,
-                StData::Dict(Some(bytes::Bytes::from(name.clone().into_bytes()))),
-            );
+            let name = match table.params().srvkey {
+                crate::stick_table::SrvKey::Name => &keys[0],
+                crate::stick_table::SrvKey::Addr => &keys[1],
+            };
+            if let Some(k) = name {
+                let v = StData::Dict(Some(bytes::Bytes::from(k.clone().into_bytes())));
+                let _ = table.set(id, DataType::SERVER_KEY, 0, v);
+            }
             table.touch_local(now, id);
         }
+    }
+
+    /// `http-send-name-header` (HAProxy's `http_send_name_header`): the
+    /// request about to leave for its server carries that server's name in
+    /// the header, any former value removed (a retry or a redispatch
+    /// renames it). The head is the front of the request's output: nothing
+    /// of it was sent yet, the connection is still to be opened.
+    fn send_name_header(&mut self, sid: Id<Stream>) {
+        let s = &self.streams[sid];
+        let (be, Some(srv)) = (s.be, s.srv) else {
+            return;
+        };
+        if s.txn.is_none() {
+            return;
+        }
+        let Some(b) = self.proxies[be].be.as_ref() else {
+            return;
+        };
+        let Some(name) = b.cfg.server_id_hdr_name.as_deref() else {
+            return;
+        };
+        let value = b.servers[srv].cfg.name.clone();
+        let s = &mut self.streams[sid];
+        let out = s.req.output.min(s.req.buf.len());
+        let opts = crate::http::h1::ParseOptions {
+            max_head_len: out,
+            ..Default::default()
+        };
+        let Ok(crate::http::h1::Status::Complete((mut head, used))) =
+            crate::http::h1::parse_request(&s.req.buf.data()[..out], &opts)
+        else {
+            return;
+        };
+        head.headers.remove(name);
+        if head.headers.add(name, value.as_bytes()).is_err() {
+            return;
+        }
+        let mut bytes = std::mem::take(&mut self.head_out);
+        bytes.clear();
+        head.encode(&mut bytes);
+        let s = &mut self.streams[sid];
+        if s.req.buf.replace_front(used, &bytes) {
+            s.req.output = out - used + bytes.len();
+        }
+        self.head_out = bytes;
     }
 
     /// ASS: open the connection to the assigned server (`connect_server`).
@@ -593,6 +699,7 @@ impl Engine {
             return;
         }
         let rhttp = server.cfg.rhttp;
+        self.send_name_header(sid);
         if self.try_reuse(now, sid) {
             return;
         }
@@ -1133,15 +1240,21 @@ fn rdp_cookie<'a>(data: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     Some(&d[..end])
 }
 
-/// The stick-table key of a client address, for `stick on src`.
-fn src_key(params: &crate::stick_table::TableParams, ip: IpAddr) -> Option<StKey> {
-    use crate::stick_table::KeyType;
-    match (params.key_type, ip) {
-        (KeyType::Ipv4, IpAddr::V4(a)) => Some(StKey::ipv4(a)),
-        (KeyType::Ipv4, IpAddr::V6(a)) => a.to_ipv4_mapped().map(StKey::ipv4),
-        (KeyType::Ipv6, IpAddr::V6(a)) => Some(StKey::ipv6(a)),
-        (KeyType::Ipv6, IpAddr::V4(a)) => Some(StKey::ipv6(a.to_ipv6_mapped())),
-        _ => None,
+/// What names `srv` in a stick table's `server_key` (HAProxy's `srv->id`
+/// or `srv->addr_key`): `None` for the address of a server that has none
+/// yet (`init-addr none`) or a reverse HTTP one.
+fn server_key(
+    srv: &crate::backend::server::Server,
+    kind: crate::stick_table::SrvKey,
+) -> Option<String> {
+    match kind {
+        crate::stick_table::SrvKey::Name => Some(srv.cfg.name.clone()),
+        crate::stick_table::SrvKey::Addr => match &srv.cfg.unix {
+            Some(crate::sock::UnixAddr::Path(p)) => Some(p.clone()),
+            Some(crate::sock::UnixAddr::Abns(n)) => Some(format!("abns@{n}")),
+            None if srv.cfg.rhttp || srv.cfg.addr.ip().is_unspecified() => None,
+            None => Some(format!("{}:{}", srv.cfg.addr.ip(), srv.cfg.addr.port())),
+        },
     }
 }
 

@@ -147,7 +147,6 @@ pub const REFUSED_PROXY: &[(&str, &str)] = &[
         "external-check",
         "it runs a program to decide which servers are up",
     ),
-    ("http-send-name-header", "it changes what servers receive"),
 ];
 
 /// `option` names accepted with a warning: TCP keep-alive probes and

@@ -653,6 +653,13 @@ pub struct CookieCfg {
     pub domain: Option<String>,
     /// `attr A`, joined with `; `.
     pub attrs: Option<String>,
+    /// `maxidle T` in seconds (HAProxy's `cookie_maxidle`; 0: none): an
+    /// inserted cookie carries its last-seen date, and one idle longer is
+    /// ignored.
+    pub maxidle_s: u32,
+    /// `maxlife T` in seconds (`cookie_maxlife`; 0: none): an inserted
+    /// cookie carries its first-seen date, and one older is ignored.
+    pub maxlife_s: u32,
 }
 
 impl CookieCfg {
@@ -1547,6 +1554,9 @@ pub struct Proxy {
     /// `monitor-uri URI` (HAProxy's `monitor_uri`): requests for it are
     /// answered by the frontend itself, 200 or 503, and not logged.
     pub monitor_uri: Option<String>,
+    /// `http-send-name-header NAME` (HAProxy's `server_id_hdr_name`): the
+    /// chosen server's name goes to it in header `NAME`, lower case.
+    pub server_id_hdr_name: Option<String>,
     /// `monitor fail if|unless COND`, in order (HAProxy's
     /// `mon_fail_cond`): the first that matches makes the monitor answer
     /// 503.
@@ -1638,6 +1648,7 @@ impl Proxy {
             unique_id_header: None,
             captures: Vec::new(),
             monitor_uri: None,
+            server_id_hdr_name: None,
             monitor_fail: Vec::new(),
             stats_admin: Vec::new(),
             errors: Vec::new(),
@@ -1694,6 +1705,7 @@ impl Proxy {
         p.unique_id_format = defaults.unique_id_format.clone();
         p.unique_id_header = defaults.unique_id_header.clone();
         p.monitor_uri = defaults.monitor_uri.clone();
+        p.server_id_hdr_name = defaults.server_id_hdr_name.clone();
         p.errors = defaults.errors.clone();
         p.stats = defaults.stats.clone();
         p.compression = defaults.compression.clone();

@@ -141,6 +141,16 @@ pub(super) fn parse(
         }
         "redirect" => rules::redirect(px, ln, d),
         "monitor-uri" => monitor_uri(px, ln, d),
+        "http-send-name-header" => {
+            let cap = warn_if_not_cap(px, ln, "http-send-name-header", Cap::Backend, d);
+            if ln.arg(1).is_empty() {
+                return Err(ln.diag("'http-send-name-header' requires a header string."));
+            }
+            if cap {
+                px.server_id_hdr_name = Some(ln.arg(1).to_ascii_lowercase());
+            }
+            Ok(())
+        }
         "stats" => super::stats::parse(px, ln),
         "errorfile" | "errorfiles" | "errorloc" | "errorloc302" | "errorloc303" => {
             super::errors::proxy_kw(px, ln)
@@ -538,7 +548,7 @@ fn hash_balance_factor(px: &mut Proxy, ln: &Ln<'_>) -> Result<(), Diagnostic> {
 }
 
 /// `cookie NAME [options]` (HAProxy's `cfg_parse_listen`): every line
-/// starts over; `maxidle`, `maxlife` and `dynamic` are refused.
+/// starts over; `dynamic` is refused.
 fn cookie(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
     let cap = warn_if_not_cap(px, ln, "cookie", Cap::Backend, d);
     if ln.arg(1).is_empty() {
@@ -598,10 +608,38 @@ fn cookie(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> 
                 });
                 i += 1;
             }
-            "maxidle" | "maxlife" | "dynamic" => {
-                return Err(ln.diag(format!(
-                    "'cookie {opt}' is not supported by Sluice: it changes which clients keep their server and what Set-Cookie holds."
-                )))
+            "maxidle" | "maxlife" => {
+                let v = ln.arg(i + 1);
+                let what = if opt == "maxidle" { "idletime" } else { "lifetime" };
+                if v.is_empty() {
+                    return Err(ln.diag(format!(
+                        "'{opt}' expects <{what}> in seconds as argument."
+                    )));
+                }
+                let t = super::units::parse_time_s(v).map_err(|e| {
+                    ln.diag(match e {
+                        super::units::ValueError::Overflow => format!(
+                            "timer overflow in argument <{v}> to <{opt}>, maximum value is 2147483647 s (~68 years)."
+                        ),
+                        super::units::ValueError::BadChar(c) => {
+                            format!("unexpected character '{c}' in argument to <{opt}>.")
+                        }
+                        super::units::ValueError::Empty => {
+                            format!("'{opt}' expects <{what}> in seconds as argument.")
+                        }
+                    })
+                })?;
+                if opt == "maxidle" {
+                    c.maxidle_s = t;
+                } else {
+                    c.maxlife_s = t;
+                }
+                i += 1;
+            }
+            "dynamic" => {
+                return Err(ln.diag(
+                    "'cookie dynamic' is not supported by Sluice: it changes which clients keep their server and what Set-Cookie holds.",
+                ))
             }
             _ => return Err(ln.diag(
                 "'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', 'domain', 'maxidle', 'dynamic', 'maxlife' and 'attr' options.",

@@ -3,11 +3,11 @@
 //! [`TableParams`] shared with the stick-table engine and the peers codec.
 //!
 //! `type ip|ipv6|integer|string [len N]|binary [len N] size N [expire T]
-//!  [nopurge] [store TYPE[(ARGS)][,...]]... [peers NAME]`
+//!  [nopurge] [srvkey name|addr] [store TYPE[(ARGS)][,...]]... [peers NAME]`
 
 use super::units::{parse_time_ms, parse_u32};
 use super::{Diagnostic, Diags, Ln};
-use crate::stick_table::{ArgKind, DataType, KeyType, StoreSpec, TableParams};
+use crate::stick_table::{ArgKind, DataType, KeyType, SrvKey, StoreSpec, TableParams};
 
 /// Where the table is declared, which decides its names.
 pub(super) struct TableSite<'a> {
@@ -55,6 +55,18 @@ pub(super) fn parse(
             "nopurge" => {
                 t.nopurge = true;
                 1
+            }
+            "srvkey" => {
+                t.srvkey = match val {
+                    "name" => SrvKey::Name,
+                    "addr" => SrvKey::Addr,
+                    _ => {
+                        return Err(
+                            ln.diag(format!("{}: unknown server key type '{val}'.", ln.arg(0)))
+                        )
+                    }
+                };
+                2
             }
             "store" => {
                 store(ln, val, label, &mut t.store, d)?;
@@ -228,5 +240,30 @@ mod tests {
         );
         assert_eq!(split_store("a"), ["a"]);
         assert_eq!(split_store("a,"), ["a", ""]);
+    }
+
+    #[test]
+    fn srvkey_names_the_server_by_name_or_address() {
+        use crate::cfgparse::{parse, ParseOptions};
+        let load = |t: &str| {
+            parse("t.cfg", t, ParseOptions::new("h"))
+                .map(|p| {
+                    p.config
+                        .tables()
+                        .map(|t| t.params.srvkey)
+                        .collect::<Vec<_>>()
+                })
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            load("peers p\n table a type string size 10 srvkey addr\n table b type ip size 1\n"),
+            Ok(vec![SrvKey::Addr, SrvKey::Name])
+        );
+        assert_eq!(
+            load("backend b\n stick-table type ip size 1 srvkey name\n"),
+            Ok(vec![SrvKey::Name])
+        );
+        let e = load("backend b\n stick-table type ip size 1 srvkey id\n").unwrap_err();
+        assert!(e.contains("unknown server key type 'id'"), "{e}");
     }
 }

@@ -67,6 +67,30 @@ pub fn parse_time_ms(s: &str) -> Result<u32, ValueError> {
     }
 }
 
+/// A time in seconds (HAProxy's `parse_time_err` with `TIME_UNIT_S`):
+/// digits and an optional unit `us`, `ms`, `s` (the default), `m`, `h` or
+/// `d`, rounded up to the next second; below 2^31.
+pub fn parse_time_s(s: &str) -> Result<u32, ValueError> {
+    let (n, unit) = leading_number(s)?;
+    let (len, mult, div) = match unit.as_bytes() {
+        [] => (0, 1, 1),
+        [b'u', b's', ..] => (2, 1, 1_000_000),
+        [b'm', b's', ..] => (2, 1, 1000),
+        [b'm', ..] => (1, 60, 1),
+        [b's', ..] => (1, 1, 1),
+        [b'h', ..] => (1, 3600, 1),
+        [b'd', ..] => (1, 86_400, 1),
+        _ => (0, 1, 1),
+    };
+    if let Some(c) = unit[len..].chars().next() {
+        return Err(ValueError::BadChar(c));
+    }
+    match n.checked_mul(mult).map(|v| v.div_ceil(div)) {
+        Some(v) if v < 0x8000_0000 => Ok(v as u32),
+        _ => Err(ValueError::Overflow),
+    }
+}
+
 /// A size in bytes: digits and an optional `k`, `m` or `g` (either case),
 /// powers of 1024.
 pub fn parse_size(s: &str) -> Result<u64, ValueError> {

@@ -637,6 +637,41 @@ fn stick_rule_tables(cfg: &Config) -> Vec<&str> {
         .collect()
 }
 
+/// HAProxy's `stktable_compatible_sample`: a stick rule's expression must
+/// give a type its table's key can be cast from.
+fn check_stick_types(
+    tables: &crate::stick_table::Tables,
+    p: &cfgparse::Proxy,
+    rules: &crate::rules::RuleSet,
+) -> Result<(), StartError> {
+    use crate::sample::SmpType;
+    use crate::stick_table::KeyType;
+    for r in &rules.sticking {
+        let Some(t) = r.table.id.and_then(|id| tables.get(id)) else {
+            continue;
+        };
+        let to = match t.params().key_type {
+            KeyType::Ipv4 => SmpType::Ipv4,
+            KeyType::Ipv6 => SmpType::Ipv6,
+            KeyType::Integer => SmpType::Int,
+            KeyType::String => SmpType::Str,
+            KeyType::Binary => SmpType::Bin,
+        };
+        if !r.expr.out_type.can_cast(to) {
+            return Err(StartError {
+                file: r.file.clone(),
+                line: r.line,
+                message: format!(
+                    "Proxy '{}': type of fetch not usable with type of stick-table '{}'.",
+                    p.name,
+                    t.params().id
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// What HAProxy's `check_config_validity` does for a table a stick rule
 /// uses: it stores `server_id` and `server_key` (the dictionary type that
 /// carries the server name to the peers), whatever its `store` line says.
@@ -886,6 +921,7 @@ impl Engine {
                     }
                 },
             )?;
+            check_stick_types(&self.tables, p, &rules)?;
             let fe = if p.kind.is_frontend() {
                 let default_backend = match (&p.default_backend, p.kind) {
                     (Some((place, name)), _) => Some(index_of(name).ok_or_else(|| {
@@ -1244,12 +1280,6 @@ impl Engine {
                 line: r.place.line,
                 message,
             };
-            if r.expr != "src" {
-                return Err(err(format!(
-                    "'stick {}' : only the 'src' expression is supported in this version",
-                    r.expr
-                )));
-            }
             let t = match &r.table {
                 Some(name) => self.tables.by_name(name),
                 None => table,
@@ -1318,6 +1348,10 @@ impl Engine {
                 redispatch: p.options.redispatch,
                 persist: p.options.persist,
                 prefer_last_server: p.options.prefer_last_server,
+                server_id_hdr_name: p
+                    .server_id_hdr_name
+                    .clone()
+                    .filter(|_| p.mode == cfgparse::Mode::Http),
                 cookie: p.cookie.clone().filter(|_| p.mode == cfgparse::Mode::Http),
                 balance,
                 hash_type: p.hash_type,
@@ -1849,6 +1883,27 @@ mod tests {
         let resolve = |_: &str, _: u16| None;
         Engine::from_config(Time::ZERO, &cfg, EngineOptions::default(), &resolve)
             .expect_err("refused")
+    }
+
+    /// A stick expression whose type the table's key cannot take is
+    /// refused at start (HAProxy's `stktable_compatible_sample`); any
+    /// other expression loads.
+    #[test]
+    fn stick_expressions_must_fit_the_table_type() {
+        let e = start_error(
+            "backend be\n    mode http\n    stick-table type ip size 1k\n    stick on req.body\n    server s1 127.0.0.1:80\n",
+        );
+        assert_eq!(
+            (e.line, e.message.as_str()),
+            (
+                4,
+                "Proxy 'be': type of fetch not usable with type of stick-table 'be'."
+            )
+        );
+        engine(
+            "backend be\n    mode http\n    stick-table type ip size 1k\n    stick on req.hdr(x-ip)\n    stick match urlp(id),lower table be2\n    server s1 127.0.0.1:80\n\
+             backend be2\n    stick-table type string size 1k srvkey addr\n",
+        );
     }
 
     /// Regression: Sluice accepted tables HAProxy 2.6 refuses (found by

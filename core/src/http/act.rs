@@ -329,6 +329,11 @@ impl Engine {
                         }
                     }
                 }
+                HttpReqAction::SetLogLevel(l) => {
+                    if let Some(s) = self.streams.get_mut(sid) {
+                        s.log_level = Some(*l);
+                    }
+                }
                 HttpReqAction::DisableL7Retry => {
                     if let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) {
                         t.flags.remove(crate::http::ana::TxnFlags::L7_RETRY);
@@ -582,6 +587,11 @@ impl Engine {
                 match &rule.action {
                     // `allow` ends this proxy's rules; the next proxy's run.
                     HttpResAction::Allow => break,
+                    HttpResAction::SetLogLevel(l) => {
+                        if let Some(s) = self.streams.get_mut(sid) {
+                            s.log_level = Some(*l);
+                        }
+                    }
                     HttpResAction::Deny(r) => {
                         let mut r = r.clone();
                         if r.status == 0 {

@@ -156,8 +156,10 @@ pub struct HttpTxn {
     pub ck: crate::http::cookie::CkState,
     /// The response's persistence cookie (`TX_SCK_*`).
     pub sck: crate::http::cookie::SckState,
-    /// The client's cookie carried a last-seen / first-seen date.
-    pub ck_dates: (bool, bool),
+    /// The dates the client's cookie carried, last-seen and first-seen
+    /// (UNIX seconds; 0: none, or dropped with an expired cookie;
+    /// HAProxy's `cookie_last_date`, `cookie_first_date`).
+    pub ck_dates: (u32, u32),
     /// `TX_CACHEABLE`, `TX_CACHE_COOK`: whether the response may be
     /// cached (by a shared cache, cookie included).
     pub cacheable: bool,
@@ -269,7 +271,7 @@ impl HttpTxn {
             reply_rest: Vec::new(),
             ck: Default::default(),
             sck: Default::default(),
-            ck_dates: (false, false),
+            ck_dates: (0, 0),
             cacheable: false,
             cache_cook: false,
             stats_post: None,
@@ -1747,7 +1749,7 @@ impl Engine {
         if verdict {
             return;
         }
-        self.http_res_cookies(sid, &mut head);
+        self.http_res_cookies(now, sid, &mut head);
         let s = &mut self.streams[sid];
         let txn = s.txn.as_mut().expect("http stream");
         if let Some(c) = txn.comp.as_ref() {

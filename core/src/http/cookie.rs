@@ -27,6 +27,10 @@ pub enum CkState {
     Valid,
     /// `U`: persistence was ignored or a server was already chosen.
     Unused,
+    /// `O`: older than `maxlife` (or dated more than a day ahead).
+    Old,
+    /// `E`: idle longer than `maxidle` (or dated more than a day ahead).
+    Expired,
 }
 
 impl CkState {
@@ -37,6 +41,8 @@ impl CkState {
             CkState::Down => 'D',
             CkState::Valid => 'V',
             CkState::Unused => 'U',
+            CkState::Old => 'O',
+            CkState::Expired => 'E',
         }
     }
 }
@@ -152,14 +158,45 @@ pub enum Edit {
 }
 
 /// A persistence cookie the request carries: the server part of its value
-/// (empty for an empty cookie) and whether it carried dates.
+/// (empty for an empty cookie) and the dates it carried.
 #[derive(Debug)]
 pub struct Found<'a> {
     pub srv: &'a [u8],
-    /// A `|date` field followed the server name (`cookie_last_date`).
-    pub last_date: bool,
-    /// A second `|date` field (`cookie_first_date`).
-    pub first_date: bool,
+    /// The `|date` field after the server name (`cookie_last_date`): UNIX
+    /// seconds, a multiple of 4; 0 when absent or invalid.
+    pub last_date: u32,
+    /// A second `|date` field (`cookie_first_date`), the same way.
+    pub first_date: u32,
+}
+
+/// The 64 characters of base64 (`base64tab`), in value order.
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// HAProxy's `s30tob64`: a 30-bit value as 5 base64 characters, most
+/// significant first, unpadded (the dates of `maxidle`/`maxlife`
+/// cookies).
+pub fn s30tob64(v: u32) -> [u8; 5] {
+    let mut out = [0u8; 5];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = B64[((v >> (24 - 6 * i)) & 0x3f) as usize];
+    }
+    out
+}
+
+/// HAProxy's `b64tos30`: 5 base64 characters back to their value, `None`
+/// for fewer characters or one outside the alphabet (`=` included).
+pub fn b64tos30(s: &[u8]) -> Option<u32> {
+    let s = s.get(..5)?;
+    s.iter().try_fold(0u32, |acc, &c| {
+        let v = B64.iter().position(|&b| b == c)?;
+        Some((acc << 6) | v as u32)
+    })
+}
+
+/// A date field: its 4-second quantity shifted back to seconds, 0 when
+/// invalid or zero (HAProxy keeps only `val > 0`).
+fn date_field(s: &[u8]) -> u32 {
+    b64tos30(s).filter(|&v| v > 0).map_or(0, |v| v << 2)
 }
 
 /// One `Cookie` request header (HAProxy's `http_manage_client_side_cookies`
@@ -247,8 +284,8 @@ pub fn client_header(cfg: &CookieCfg, value: &[u8], mut ours: impl FnMut(Found<'
         if att_end - att_beg == name.len() && &h[att_beg..att_end] == name {
             let mut found = Found {
                 srv: &[],
-                last_date: false,
-                first_date: false,
+                last_date: 0,
+                first_date: 0,
             };
             let delim = if cfg.prefix {
                 h[val_beg..val_end]
@@ -263,11 +300,11 @@ pub fn client_header(cfg: &CookieCfg, value: &[u8], mut ours: impl FnMut(Found<'
                     None => val_end,
                     Some(p) => {
                         let vbar = val_beg + p;
-                        found.last_date = val_end - (vbar + 1) >= 5;
-                        found.first_date = h[vbar + 1..val_end]
-                            .iter()
-                            .position(|&b| b == COOKIE_DELIM_DATE)
-                            .is_some_and(|q| val_end - (vbar + 1 + q) > 5);
+                        let dates = &h[vbar + 1..val_end];
+                        found.last_date = date_field(dates);
+                        if let Some(q) = dates.iter().position(|&b| b == COOKIE_DELIM_DATE) {
+                            found.first_date = date_field(&dates[q + 1..]);
+                        }
                         vbar
                     }
                 }
@@ -420,13 +457,41 @@ pub fn server_header(
 
 /// The `Set-Cookie` value `insert` mode adds for a server (`None`: a
 /// server without a cookie, whose cookie the client is told to drop).
-pub fn insert_value(cfg: &CookieCfg, srv_cookie: Option<&str>) -> String {
+///
+/// With `maxidle` or `maxlife`, the value carries the last-seen date
+/// (`now_s`, rounded up to the next 4-second quantity as HAProxy does),
+/// then with `maxlife` the first-seen one (`first_date`, or the same date
+/// for a new cookie).
+pub fn insert_value(
+    cfg: &CookieCfg,
+    srv_cookie: Option<&str>,
+    now_s: u32,
+    first_date: u32,
+) -> String {
     let mut v = match srv_cookie {
         None => format!(
             "{}=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/",
             cfg.name
         ),
-        Some(c) => format!("{}={c}; path=/", cfg.name),
+        Some(c) => {
+            let mut v = format!("{}={c}", cfg.name);
+            if cfg.maxidle_s > 0 || cfg.maxlife_s > 0 {
+                let last = now_s.wrapping_add(3) >> 2;
+                v.push(char::from(COOKIE_DELIM_DATE));
+                v.push_str(core::str::from_utf8(&s30tob64(last)).unwrap_or_default());
+                if cfg.maxlife_s > 0 {
+                    let first = if first_date != 0 {
+                        first_date >> 2
+                    } else {
+                        last
+                    };
+                    v.push(char::from(COOKIE_DELIM_DATE));
+                    v.push_str(core::str::from_utf8(&s30tob64(first)).unwrap_or_default());
+                }
+            }
+            v.push_str("; path=/");
+            v
+        }
     };
     if let Some(d) = &cfg.domain {
         v.push_str("; domain=");
@@ -521,7 +586,10 @@ mod tests {
         client_header(&c, b"SRV=s1|abcde|fghij", |f| {
             got = Some((f.srv.to_vec(), f.last_date, f.first_date))
         });
-        assert_eq!(got, Some((b"s1".to_vec(), true, true)));
+        assert_eq!(
+            got.map(|(s, l, f)| (s, l != 0, f != 0)),
+            Some((b"s1".to_vec(), true, true))
+        );
     }
 
     #[test]
@@ -546,13 +614,53 @@ mod tests {
             c.attrs = Some("SameSite=Lax".into());
         });
         assert_eq!(
-            insert_value(&c, Some("s1")),
+            insert_value(&c, Some("s1"), 1000, 0),
             "SRV=s1; path=/; domain=a.example; domain=b.example; HttpOnly; Secure; SameSite=Lax"
         );
         c = cfg("SRV", |_| {});
         assert_eq!(
-            insert_value(&c, None),
+            insert_value(&c, None, 1000, 0),
             "SRV=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/"
         );
+        // `maxidle`: the last-seen date, (now + 3) / 4 in base64; with
+        // `maxlife` the first-seen one too (kept, or now for a new one).
+        c = cfg("SRV", |c| c.maxidle_s = 60);
+        assert_eq!(insert_value(&c, Some("s1"), 253, 0), "SRV=s1|AAABA; path=/");
+        c.maxlife_s = 3600;
+        assert_eq!(
+            insert_value(&c, Some("s1"), 253, 0),
+            "SRV=s1|AAABA|AAABA; path=/"
+        );
+        assert_eq!(
+            insert_value(&c, Some("s1"), 253, 8),
+            "SRV=s1|AAABA|AAAAC; path=/"
+        );
+        assert_eq!(
+            insert_value(&c, None, 253, 8),
+            "SRV=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/"
+        );
+    }
+
+    #[test]
+    fn date_fields_are_30_bit_base64() {
+        assert_eq!(&s30tob64(0), b"AAAAA");
+        assert_eq!(&s30tob64(1), b"AAAAB");
+        assert_eq!(&s30tob64(64), b"AAABA");
+        assert_eq!(&s30tob64(0x3fff_ffff), b"/////");
+        for v in [0, 1, 4095, 441_000_000, 0x3fff_ffff] {
+            assert_eq!(b64tos30(&s30tob64(v)), Some(v));
+        }
+        assert_eq!(b64tos30(b"AAAA"), None, "five characters");
+        assert_eq!(b64tos30(b"AAAA="), None, "no padding");
+        assert_eq!(b64tos30(b"AA-AA"), None);
+        let c = cfg("SRV", |c| c.insert = true);
+        let mut got = Vec::new();
+        let _ = client_header(&c, b"SRV=s1|AAABA|AAAAC", |f| {
+            got.push((f.srv.to_vec(), f.last_date, f.first_date))
+        });
+        let _ = client_header(&c, b"SRV=s2|AAAA=", |f| {
+            got.push((f.srv.to_vec(), f.last_date, f.first_date))
+        });
+        assert_eq!(got, [(b"s1".to_vec(), 256, 8), (b"s2".to_vec(), 0, 0)]);
     }
 }

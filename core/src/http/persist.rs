@@ -119,17 +119,41 @@ impl Engine {
         let persist = b.cfg.persist;
         let mut ck = CkState::None;
         let mut chosen: Option<usize> = None;
-        let mut dates = (false, false);
+        let mut dates = (0u32, 0u32);
+        // HAProxy's `date.tv_sec`.
+        let now_s = ((self.opts.epoch_ms + now.as_ms()) / 1000) as i64;
         let edited = rewrite_fields(&head.headers, b"cookie", |v| {
             cookie::client_header(&cfg, v, |f| {
                 dates = (f.last_date, f.first_date);
+                // A cookie too old or idle too long (or dated more than a
+                // day ahead) names no server (`TX_CK_OLD`, `TX_CK_EXPIRED`).
+                let stale = |date: u32, max: u32| {
+                    date != 0
+                        && max != 0
+                        && (now_s - i64::from(date) > i64::from(max)
+                            || i64::from(date) - now_s > 86_400)
+                };
+                let mut expired = None;
+                if stale(dates.1, cfg.maxlife_s) {
+                    expired = Some(CkState::Old);
+                } else if stale(dates.0, cfg.maxidle_s) {
+                    expired = Some(CkState::Expired);
+                }
+                let srv: &[u8] = if let Some(e) = expired {
+                    ck = e;
+                    dates = (0, 0);
+                    &[]
+                } else {
+                    f.srv
+                };
+                let f_srv = srv;
                 let mut found = false;
                 let mut down = false;
-                if !f.srv.is_empty() && !ignore && !assigned {
+                if !f_srv.is_empty() && !ignore && !assigned {
                     for (i, srv) in b.servers.iter().enumerate() {
                         // A deleted server (`del server`) has no cookie any more.
                         if srv.deleted
-                            || srv.cfg.cookie.as_deref().map(str::as_bytes) != Some(f.srv)
+                            || srv.cfg.cookie.as_deref().map(str::as_bytes) != Some(f_srv)
                         {
                             continue;
                         }
@@ -148,7 +172,7 @@ impl Engine {
                         down = true;
                     }
                 }
-                if !found && !down {
+                if !found && !down && expired.is_none() {
                     ck = if ignore || assigned {
                         CkState::Unused
                     } else {
@@ -176,7 +200,7 @@ impl Engine {
     /// cookie (kept, deleted, rewritten or prefixed), then in `insert`
     /// mode the proxy's own `Set-Cookie` and, with `nocache`, a
     /// `Cache-control: private` on a cacheable response.
-    pub(crate) fn http_res_cookies(&mut self, sid: Id<Stream>, head: &mut ResHead) {
+    pub(crate) fn http_res_cookies(&mut self, now: Time, sid: Id<Stream>, head: &mut ResHead) {
         let s = &self.streams[sid];
         let be = s.be;
         let Some(b) = self.proxies[be].be.as_ref() else {
@@ -195,7 +219,9 @@ impl Engine {
             s.flags.contains(SfFlags::IGNORE_PRST),
         );
         let Some(t) = s.txn.as_ref() else { return };
-        let (mut sck, dates, post) = (t.sck, t.ck_dates, t.meth == Some(Method::POST));
+        let (mut sck, (last, first), post) = (t.sck, t.ck_dates, t.meth == Some(Method::POST));
+        // HAProxy's `date.tv_sec`.
+        let now_s = ((self.opts.epoch_ms + now.as_ms()) / 1000) as i64;
         let edited = rewrite_fields(&head.headers, b"set-cookie", |v| {
             if ignore {
                 return cookie::server_header(&cfg.name, v, srv_cookie, || SrvAction::Keep).0;
@@ -231,12 +257,18 @@ impl Engine {
         let insert = srv.is_some()
             && cfg.insert
             && !(sck == SckState::Found && cfg.preserve)
-            && (!direct || dates.0 || dates.1)
+            && (!direct
+                // The last-seen date needs a refresh (HAProxy compares
+                // whole seconds: at most once a second), the first-seen
+                // one is to be set or removed.
+                || ((cfg.maxidle_s > 0 || last != 0) && (last == 0 || i64::from(last) < now_s))
+                || (cfg.maxlife_s > 0 && first == 0)
+                || (cfg.maxlife_s == 0 && first != 0))
             && (!cfg.postonly || post)
             && !ignore;
         let mut cacheable = cacheable;
         if insert {
-            let v = cookie::insert_value(cfg, srv_cookie);
+            let v = cookie::insert_value(cfg, srv_cookie, now_s as u32, first);
             let _ = head.headers.add("Set-Cookie", v.as_bytes());
             sck = if srv_cookie.is_some() && direct {
                 SckState::Updated

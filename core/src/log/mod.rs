@@ -87,10 +87,11 @@ impl Engine {
         if !err && fe.dontlog_normal {
             return;
         }
-        let level = if err && fe.log_separate_errors {
-            LogLevel::Err
-        } else {
-            LogLevel::Info
+        let level = match s.log_level {
+            Some(crate::rules::LogLevelSet::Silent) => return,
+            Some(crate::rules::LogLevelSet::Level(l)) => l,
+            None if err && fe.log_separate_errors => LogLevel::Err,
+            None => LogLevel::Info,
         };
         let fe_id = s.fe;
         let cfg = self.proxies[fe_id].logcfg.clone();

@@ -257,6 +257,19 @@ pub enum TcpAction {
     /// connection of that `rhttp@` server, named by `EXPR` (HAProxy's
     /// `tcp_action_attach_srv`, reverse HTTP's public side).
     AttachSrv(AttachSrv),
+    /// `set-log-level LEVEL|silent` (content rules).
+    SetLogLevel(LogLevelSet),
+}
+
+/// `set-log-level LEVEL|silent` (HAProxy's `stream_action_set_log_level`,
+/// `s->logs.level`): the stream's log line goes out at that level
+/// instead of `info` (or `err` with `option log-separate-errors`), or not
+/// at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevelSet {
+    Level(crate::sock::LogLevel),
+    /// `silent`: the stream is not logged.
+    Silent,
 }
 
 /// The target of `attach-srv` (HAProxy's `rule->arg.attach_srv`).
@@ -397,6 +410,8 @@ pub enum HttpReqAction {
         time_ms: u32,
         at_least: u64,
     },
+    /// `set-log-level LEVEL|silent`.
+    SetLogLevel(LogLevelSet),
 }
 
 /// A service for `http-request use-service` (HAProxy's registered applet
@@ -439,6 +454,8 @@ pub enum HttpResAction {
     ScIncGpc(ScIncGpc),
     ScSetGpt(ScSetGpt),
     SilentDrop,
+    /// `set-log-level LEVEL|silent`.
+    SetLogLevel(LogLevelSet),
 }
 
 /// Actions that end their rule set (HAProxy's final verdicts), remembered

@@ -738,6 +738,7 @@ const TCP_REQ_ACTIONS: &[&str] = &[
     "set-dst",
     "set-src-port",
     "set-dst-port",
+    "set-log-level",
 ];
 
 const TCP_RES_ACTIONS: &[&str] = &[
@@ -752,6 +753,7 @@ const TCP_RES_ACTIONS: &[&str] = &[
     "sc-set-gpt",
     "set-var",
     "unset-var",
+    "set-log-level",
 ];
 
 const HTTP_REQ_ACTIONS: &[&str] = &[
@@ -793,6 +795,7 @@ const HTTP_REQ_ACTIONS: &[&str] = &[
     "wait-for-body",
     "disable-l7-retry",
     "set-timeout",
+    "set-log-level",
 ];
 
 const HTTP_RES_ACTIONS: &[&str] = &[
@@ -817,6 +820,7 @@ const HTTP_RES_ACTIONS: &[&str] = &[
     "sc-set-gpt0",
     "sc-set-gpt",
     "silent-drop",
+    "set-log-level",
 ];
 
 const HTTP_AFTER_RES_ACTIONS: &[&str] = &[
@@ -827,6 +831,7 @@ const HTTP_AFTER_RES_ACTIONS: &[&str] = &[
     "set-status",
     "set-var",
     "unset-var",
+    "set-log-level",
 ];
 
 /// Actions HAProxy 2.6 has that Sluice does not parse yet, for a clearer
@@ -844,7 +849,6 @@ const HAPROXY_ONLY_ACTIONS: &[&str] = &[
     "normalize-uri",
     "send-spoe-group",
     "set-bandwidth-limit",
-    "set-log-level",
     "set-map",
     "set-mark",
     "set-nice",
@@ -1074,6 +1078,7 @@ impl<'w> ActParser<'w, '_> {
                 .iter()
                 .copied()
                 .filter(|a| *a != "expect-proxy" || self.stage == Stage::TcpConn)
+                .filter(|a| *a != "set-log-level" || self.stage == Stage::TcpContent)
                 .chain((self.stage == Stage::TcpSess).then_some("attach-srv"))
                 .collect()
         };
@@ -1103,8 +1108,31 @@ impl<'w> ActParser<'w, '_> {
             "set-src-port" if !res => TcpAction::SetSrcPort(self.expr_word("a sample expression")?),
             "set-dst-port" if !res => TcpAction::SetDstPort(self.expr_word("a sample expression")?),
             "attach-srv" if self.stage == Stage::TcpSess => self.attach_srv()?,
+            "set-log-level" if matches!(self.stage, Stage::TcpContent | Stage::TcpResContent) => {
+                TcpAction::SetLogLevel(self.log_level()?)
+            }
             _ => return Err(self.unknown(&supported)),
         })
+    }
+
+    /// `set-log-level LEVEL|silent` (HAProxy's `stream_parse_set_log_level`).
+    fn log_level(&mut self) -> Result<crate::rules::LogLevelSet, String> {
+        use crate::sock::LogLevel as L;
+        let word = self.next();
+        let bad = || self.fail("expects exactly 1 argument (log level name or 'silent')");
+        let level = match word {
+            Some("silent") => return Ok(crate::rules::LogLevelSet::Silent),
+            Some("emerg") => L::Emerg,
+            Some("alert") => L::Alert,
+            Some("crit") => L::Crit,
+            Some("err") => L::Err,
+            Some("warning") => L::Warning,
+            Some("notice") => L::Notice,
+            Some("info") => L::Info,
+            Some("debug") => L::Debug,
+            _ => return Err(bad()),
+        };
+        Ok(crate::rules::LogLevelSet::Level(level))
     }
 
     /// `attach-srv BACKEND/SERVER [name EXPR]` (HAProxy's
@@ -1202,6 +1230,7 @@ impl<'w> ActParser<'w, '_> {
             "set-dst" => HttpReqAction::SetDst(self.expr_word("a sample expression")?),
             "wait-for-body" => self.wait_for_body()?,
             "disable-l7-retry" => HttpReqAction::DisableL7Retry,
+            "set-log-level" => HttpReqAction::SetLogLevel(self.log_level()?),
             "set-timeout" => self.set_timeout()?,
             "use-service" => match self.next() {
                 Some("prometheus-exporter") => {
@@ -1318,6 +1347,7 @@ impl<'w> ActParser<'w, '_> {
                 HttpResAction::ReplaceHeader(self.replace_header(&name)?)
             }
             "set-status" => self.set_status()?,
+            "set-log-level" => HttpResAction::SetLogLevel(self.log_level()?),
             _ => return Err(self.unknown(supported)),
         })
     }

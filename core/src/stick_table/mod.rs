@@ -16,7 +16,7 @@ pub mod table;
 pub use data::{DataError, DataLayout, Slot, StData};
 pub use data_type::{ArgKind, DataType, DataTypeInfo, StdType};
 pub use key::{KeyError, StKey};
-pub use params::{KeyType, StoreSpec, TableParams};
+pub use params::{KeyType, SrvKey, StoreSpec, TableParams};
 pub use table::{EntryId, Pending, StickTable};
 
 /// A stick table: its position in the engine's table list, fixed when the

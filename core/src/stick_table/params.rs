@@ -149,6 +149,19 @@ impl StoreSpec {
     }
 }
 
+/// What a stick rule stores in `server_key` to name the server (HAProxy's
+/// `server_key_type`, `srvkey name|addr`): the match finds the server by
+/// it first, then by `server_id`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[doc(alias = "STKTABLE_SRV_NAME")]
+pub enum SrvKey {
+    /// The server's name (`srv->id`), the default.
+    #[default]
+    Name,
+    /// The server's address and port (`srv->addr_key`, `ip:port`).
+    Addr,
+}
+
 /// Everything a stick table is configured with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableParams {
@@ -173,6 +186,8 @@ pub struct TableParams {
     pub peers: Option<String>,
     /// `nopurge`: when full, refuse new entries instead of evicting old ones.
     pub nopurge: bool,
+    /// `srvkey name|addr`.
+    pub srvkey: SrvKey,
 }
 
 impl TableParams {
@@ -189,6 +204,7 @@ impl TableParams {
             store: Vec::new(),
             peers: None,
             nopurge: false,
+            srvkey: SrvKey::Name,
         }
     }
 

@@ -231,6 +231,9 @@ pub struct Stream {
     /// `s->res.rto`/`s->req.wto` and `s->tunnel_timeout`).
     pub timeout_server: Option<u32>,
     pub timeout_tunnel: Option<u32>,
+    /// `set-log-level` (HAProxy's `s->logs.level`): the level of the
+    /// stream's log line, or none.
+    pub log_level: Option<crate::rules::LogLevelSet>,
 }
 
 /// What a stream keeps for its log line beyond the timers.
@@ -408,6 +411,7 @@ impl Engine {
             uniq_id: self.req_count,
             timeout_server: None,
             timeout_tunnel: None,
+            log_level: None,
             logx: None,
         };
         self.req_count = self.req_count.wrapping_add(1);
