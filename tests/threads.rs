@@ -3,7 +3,8 @@
 //! request is answered, by both threads; `show info` says `Nbthread: 2`;
 //! HAProxy 2.6 fed the same configuration agrees on the `thread` fetch;
 //! health checks run once and every thread follows them; a server
-//! `maxconn` keeps one thread and says why; soft stop ends every thread;
+//! `maxconn` holds across threads; a `maxqueue` keeps one thread and says
+//! why; soft stop ends every thread;
 //! `cpu-map` pins them.
 
 mod common;
@@ -287,19 +288,175 @@ fn health_checks_run_on_thread_0_and_every_thread_follows() {
     assert_eq!(get(ports[0], "/t").0, "HTTP/1.1 200 OK");
 }
 
-/// A server `maxconn` is not process-wide yet: the configuration runs one
-/// thread and the warning says why.
+/// A slow HTTP server on `port` that counts the connections it is
+/// working on (from the request to just before its answer): the highest
+/// count and the requests answered. Answers `connection: close`, so that
+/// no idle connection is kept by the proxy.
+fn counting_server(
+    port: u16,
+    delay: Duration,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let l = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let (cur, max, served) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let (m, sv) = (max.clone(), served.clone());
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let (cur, max, served) = (cur.clone(), max.clone(), served.clone());
+            std::thread::spawn(move || {
+                let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let now = cur.fetch_add(1, Ordering::SeqCst) + 1;
+                max.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(delay);
+                cur.fetch_sub(1, Ordering::SeqCst);
+                served.fetch_add(1, Ordering::SeqCst);
+                let _ = c.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                );
+            });
+        }
+    });
+    (m, sv)
+}
+
+/// A server `maxconn` holds for the process (slot leases,
+/// docs/threads.md): many clients on two threads through a server with
+/// `maxconn 3` that answers slowly: the server never works on more than 3
+/// requests at once, every request is answered, both threads serve, and
+/// `show stat` (thread 0) counts the connections and the queue of both.
 #[test]
-fn a_server_maxconn_keeps_one_thread_and_says_why() {
+fn a_server_maxconn_holds_across_threads() {
+    use std::sync::atomic::Ordering;
+    const MAXCONN: usize = 3;
+    const CLIENTS: usize = 24;
+    const PER_CLIENT: usize = 5;
     let dir = TempDir::new("threadsmax");
     let ports = free_ports(2);
     let sock = dir.join("m.sock");
-    let cfg = fe_be(&sock, ports[0], "    http-request return status 200 content-type text/plain lf-string \"thread=%[thread]\" if { path /t }\n", ports[1], "maxconn 10");
+    let (max, served) = counting_server(ports[1], Duration::from_millis(40));
+    let cfg = fe_be(
+        &sock,
+        ports[0],
+        "    timeout queue 30s\n    http-response set-header x-thread %[thread]\n",
+        ports[1],
+        &format!("maxconn {MAXCONN}"),
+    );
+    let s = Sluice::start(&dir, "m", &cfg, sock.clone(), &[]);
+    assert!(!s.log().contains("running 1 thread"), "{}", s.log());
+    assert_eq!(s.info("Nbthread"), "2");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // `show stat` while the load runs: the process's scur and qcur.
+    let sampler = {
+        let (stop, sock) = (stop.clone(), sock.clone());
+        std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                if let Ok(out) = cli(&sock, "show stat") {
+                    let st = parse_stat(&out);
+                    let f = |px: &str, sv: &str, k: &str| -> u64 {
+                        st.get(&(px.to_string(), sv.to_string()))
+                            .and_then(|r| r.get(k))
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0)
+                    };
+                    samples.push((f("be", "s1", "scur"), f("be", "BACKEND", "qcur")));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            samples
+        })
+    };
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let port = ports[0];
+            std::thread::spawn(move || {
+                let mut threads = Vec::new();
+                for _ in 0..PER_CLIENT {
+                    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                    c.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                        .unwrap();
+                    let mut out = String::new();
+                    let _ = c.read_to_string(&mut out);
+                    assert!(out.starts_with("HTTP/1.1 200"), "{out:?}");
+                    let t = out
+                        .lines()
+                        .find_map(|l| l.strip_prefix("x-thread: "))
+                        .unwrap_or("?")
+                        .to_string();
+                    threads.push(t);
+                }
+                threads
+            })
+        })
+        .collect();
+    let mut by_thread = BTreeMap::new();
+    for c in clients {
+        for t in c.join().expect("a client failed") {
+            *by_thread.entry(t).or_insert(0usize) += 1;
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    let samples = sampler.join().unwrap();
+    assert_eq!(served.load(Ordering::SeqCst), CLIENTS * PER_CLIENT);
+    let seen = max.load(Ordering::SeqCst);
+    assert!(seen <= MAXCONN, "the server saw {seen} requests at once");
+    assert_eq!(seen, MAXCONN, "the limit is used");
+    assert_eq!(
+        by_thread.keys().collect::<Vec<_>>(),
+        ["0", "1"],
+        "{by_thread:?}"
+    );
+    assert!(
+        samples.iter().all(|&(scur, _)| scur <= MAXCONN as u64),
+        "{samples:?}"
+    );
+    assert!(
+        samples
+            .iter()
+            .any(|&(scur, qcur)| scur == MAXCONN as u64 && qcur > 0),
+        "{samples:?}"
+    );
+    // Quiet again: both threads' reports came back to zero.
+    let idle = poll(Duration::from_secs(5), Duration::from_millis(50), || {
+        let row = (s.stat("be", "s1", "scur"), s.stat("be", "BACKEND", "qcur"));
+        (row == ("0".to_string(), "0".to_string())).then_some(())
+    });
+    assert!(idle.is_some(), "{}", s.cli("show stat"));
+    let smax: usize = s.stat("be", "s1", "smax").parse().unwrap();
+    assert!((1..=MAXCONN).contains(&smax), "smax {smax}");
+}
+
+/// What still needs process-wide state HAProxy has and Sluice does not
+/// share yet keeps one thread, and the warning says why.
+#[test]
+fn a_server_maxqueue_keeps_one_thread_and_says_why() {
+    let dir = TempDir::new("threadsmaxq");
+    let ports = free_ports(2);
+    let sock = dir.join("m.sock");
+    let cfg = fe_be(&sock, ports[0], "    http-request return status 200 content-type text/plain lf-string \"thread=%[thread]\" if { path /t }\n", ports[1], "maxconn 10 maxqueue 5");
     let s = Sluice::start(&dir, "m", &cfg, sock, &[]);
     assert!(
         s.log().contains(
-            "[WARNING] nbthread 2: running 1 thread because backend 'be' server 's1' has 'maxconn' \
-             (process-wide server maxconn and queues: not implemented yet, issue 13)."
+            "[WARNING] nbthread 2: running 1 thread because backend 'be' server 's1' has 'maxqueue' \
+             (process-wide server queue lengths: not implemented yet, issue 13)."
         ),
         "{}",
         s.log()

@@ -609,7 +609,18 @@ impl Driver {
             return;
         };
         while let Some(msg) = self.engine.poll_shared() {
-            for (tx, waker) in &mesh.others {
+            // `others` holds every thread but this one, in thread order.
+            let to = msg.to().map(|t| {
+                if t > self.thread {
+                    t as usize - 1
+                } else {
+                    t as usize
+                }
+            });
+            for (i, (tx, waker)) in mesh.others.iter().enumerate() {
+                if to.is_some_and(|to| to != i) {
+                    continue;
+                }
                 // A thread that already exited has dropped its inbox.
                 if tx.send(msg.clone()).is_ok() {
                     let _ = waker.wake();

@@ -361,9 +361,9 @@ impl Engine {
         };
         let avg = s.times.avg(samples);
         for (k, v) in [
-            ("qcur", s.queue.len() as u64),
+            ("qcur", u64::from(s.queue_all())),
             ("qmax", u64::from(s.max_queue)),
-            ("scur", u64::from(s.cur_sess)),
+            ("scur", u64::from(s.cur_sess_all())),
             ("smax", u64::from(s.max_sess)),
             ("stot", s.cum_sess),
             ("bin", s.bytes_in),
@@ -491,7 +491,7 @@ impl Engine {
             .sum::<u64>()
             .div_ceil(u64::from(scale));
         for (k, v) in [
-            ("qcur", b.queue.len() as u64),
+            ("qcur", b.queue_all()),
             ("qmax", u64::from(b.max_queue)),
             ("scur", u64::from(b.beconn)),
             ("smax", u64::from(b.max_beconn)),

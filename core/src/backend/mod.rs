@@ -17,6 +17,7 @@ pub mod agent;
 pub(crate) mod check;
 pub mod lb;
 pub mod server;
+pub mod slots;
 
 use core::net::IpAddr;
 
@@ -1002,6 +1003,11 @@ impl Engine {
             let server = &mut b.servers[srv];
             crate::bug_on!(server.cur_sess == 0, "server slot released twice");
             server.cur_sess = server.cur_sess.saturating_sub(1);
+            // Threads wait for a slot of this server: the freed one goes
+            // to thread 0, which gives it to the one that waited longest.
+            if server.lease.as_ref().is_some_and(|l| l.contended) {
+                return self.slots_balance(srv);
+            }
         }
         self.process_srv_queue(srv);
     }
@@ -1052,6 +1058,16 @@ impl Engine {
         s.flags |= SfFlags::QUEUED;
         s.queue_start = Some(now);
         s.scb.exp = queue_to.map(|t| now.add_ms(u64::from(t)));
+        if !self.leased.is_empty() {
+            // With threads, the lease may be what is full: ask for slots.
+            let srvs: Vec<ServerId> = match srv {
+                Some(i) => vec![i],
+                None => self.leased.iter().copied().filter(|x| x.be == be).collect(),
+            };
+            for x in srvs {
+                self.slots_balance(x);
+            }
+        }
     }
 
     /// Takes a stream out of whatever queue it is in.
@@ -1070,6 +1086,13 @@ impl Engine {
 
     /// `process_srv_queue`: gives free slots of `srv` to waiting streams.
     pub(crate) fn process_srv_queue(&mut self, srv: ServerId) {
+        self.process_srv_queue_local(srv);
+        if !self.leased.is_empty() {
+            self.slots_balance(srv);
+        }
+    }
+
+    fn process_srv_queue_local(&mut self, srv: ServerId) {
         let be = srv.be;
         let now = self.now;
         loop {

@@ -702,6 +702,12 @@ pub struct Server {
     pub warmup: Option<Warmup>,
     /// This engine's own part.
     pub per_thr: SrvPerThr,
+    /// With `maxconn` and several threads: the slots this thread may use
+    /// (docs/threads.md, `backend/slots.rs`).
+    pub lease: Option<crate::backend::slots::Lease>,
+    /// On thread 0, with a lease: the process's slots nobody holds, the
+    /// threads waiting for one, the other threads' load.
+    pub owner: Option<Box<crate::backend::slots::SlotOwner>>,
     /// Removed by `del server`: a tombstone that keeps its [`ServerId`]
     /// (its position) from being reused, so that no handle held anywhere
     /// can designate another server. A deleted server is in maintenance,
@@ -809,6 +815,8 @@ impl Server {
             times: Default::default(),
             warmup: None,
             per_thr: Default::default(),
+            lease: None,
+            owner: None,
             sess_rate: Default::default(),
             deleted: false,
         }
@@ -818,10 +826,29 @@ impl Server {
     /// against `maxconn`, HAProxy's `srv_inc_sess_ctr` and `sess_rate`).
     pub fn take_slot(&mut self, now: Time) {
         self.cur_sess += 1;
-        self.max_sess = self.max_sess.max(self.cur_sess);
+        self.max_sess = self.max_sess.max(self.cur_sess_all());
         self.cum_sess += 1;
         self.sess_rate.hit(now);
         self.lbconn += 1;
+    }
+
+    /// Live connections of the whole process: this thread's, and on
+    /// thread 0 with slot leases what the other threads last reported.
+    pub fn cur_sess_all(&self) -> u32 {
+        match &self.owner {
+            None => self.cur_sess,
+            Some(o) => self.cur_sess + o.loads.iter().map(|l| l.0).sum::<u32>(),
+        }
+    }
+
+    /// Streams waiting for this server in the whole process (as
+    /// [`Self::cur_sess_all`]).
+    pub fn queue_all(&self) -> u32 {
+        let q = self.queue.len() as u32;
+        match &self.owner {
+            None => q,
+            Some(o) => q + o.loads.iter().map(|l| l.1).sum::<u32>(),
+        }
     }
 
     /// Usable for new traffic: up (or going down) and in the ready state.
@@ -858,6 +885,16 @@ impl Server {
     /// streams; during a warm-up scaled by the percentage of `slowstart`
     /// elapsed, at least 1.
     pub fn dyn_maxconn(&self, load: BeLoad) -> Option<u32> {
+        let max = self.dyn_maxconn_process(load)?;
+        // With threads, never more than this thread's lease of slots.
+        Some(match &self.lease {
+            None => max,
+            Some(l) => max.min(l.slots),
+        })
+    }
+
+    /// [`Self::dyn_maxconn`] for the whole process: without the lease.
+    pub fn dyn_maxconn_process(&self, load: BeLoad) -> Option<u32> {
         let (maxconn, min) = self.maxconn_limits();
         let maxconn = maxconn?;
         let max = if min == maxconn || load.beconn >= load.fullconn {
@@ -981,6 +1018,18 @@ impl crate::proxy::Backend {
             }
             self.queue.push_back(sid);
         }
+    }
+
+    /// Streams waiting for any server of the backend in the whole
+    /// process: this thread's, and on thread 0 with slot leases what the
+    /// other threads last reported.
+    pub fn queue_all(&self) -> u64 {
+        let remote = self
+            .servers
+            .iter()
+            .find_map(|s| s.owner.as_ref())
+            .map_or(0, |o| o.loads.iter().map(|l| u64::from(l.2)).sum());
+        self.queue.len() as u64 + remote
     }
 
     /// What the dynamic maxconn of its servers depends on.

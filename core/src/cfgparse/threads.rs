@@ -263,12 +263,16 @@ fn proxy_reasons(p: &Proxy, r: &mut Vec<String>) {
         let o = &s.opts;
         // `check` is process-wide: checks run on thread 0, which tells
         // the other threads every result (docs/threads.md).
-        let what = if o.maxconn.is_some() {
-            Some(("'maxconn'", "process-wide server maxconn and queues"))
+        // `maxconn` is process-wide: slot leases (backend/slots.rs). A
+        // dynamic limit (`minconn`) follows the backend's load, which is
+        // per thread, and `maxqueue` bounds a queue that is per thread.
+        let what = if o.minconn.is_some() {
+            Some((
+                "'minconn'",
+                "a dynamic maxconn from the process-wide backend load",
+            ))
         } else if o.maxqueue.is_some() {
-            Some(("'maxqueue'", "process-wide server queues"))
-        } else if o.minconn.is_some() {
-            Some(("'minconn'", "process-wide server maxconn and queues"))
+            Some(("'maxqueue'", "process-wide server queue lengths"))
         } else if o.agent_check {
             Some((
                 "'agent-check'",

@@ -862,6 +862,8 @@ impl Engine {
         if e.opts.thread == 0 {
             e.checks_start(now);
         }
+        // Server `maxconn` is process-wide: slot leases.
+        e.slots_init();
         e.rhttp_start(now);
         Ok(e)
     }

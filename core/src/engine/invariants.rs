@@ -189,6 +189,15 @@ impl Engine {
                         "cur_sess of {}/{} drifted",
                         p.name, srv.cfg.name
                     );
+                    // With threads, never more connections than the lease.
+                    if let Some(l) = &srv.lease {
+                        assert!(
+                            srv.cur_sess <= l.slots,
+                            "{}/{} above its slot lease",
+                            p.name,
+                            srv.cfg.name
+                        );
+                    }
                     let id = ServerId::new(ProxyId::new(i), j);
                     self.idle_pool_check(id, &mut priv_idle);
                     self.avail_list_check(id);

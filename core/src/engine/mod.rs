@@ -120,6 +120,18 @@ pub struct Shared(pub(crate) SharedKind);
 pub(crate) enum SharedKind {
     /// A health check result on thread 0, where checks run.
     SrvHealth(crate::backend::check::SrvHealth),
+    /// Server `maxconn` slot leases (`backend/slots.rs`).
+    Slots(crate::backend::slots::SlotMsg),
+}
+
+impl Shared {
+    /// The thread this message is for; `None`: every other thread.
+    pub fn to(&self) -> Option<u32> {
+        match &self.0 {
+            SharedKind::SrvHealth(_) => None,
+            SharedKind::Slots(m) => m.to(),
+        }
+    }
 }
 
 /// What handles a socket's events, as the socket's connection says:
@@ -211,6 +223,11 @@ pub struct Engine {
     pub(crate) actions: VecDeque<Action>,
     /// Messages for the engines of the other threads ([`Engine::poll_shared`]).
     pub(crate) shared_out: VecDeque<Shared>,
+    /// Slot lease messages this engine sent itself (thread 0 owns the
+    /// slots and holds a lease too), handled after the entry point.
+    pub(crate) slot_local: VecDeque<crate::backend::slots::SlotMsg>,
+    /// The servers with a slot lease (`maxconn` with threads).
+    pub(crate) leased: Vec<crate::backend::server::ServerId>,
     pub(crate) timers: WaitQueue<TimerKey>,
     pub(crate) tables: crate::stick_table::Tables,
     pub(crate) peers: Vec<PeersSection>,
@@ -317,6 +334,8 @@ impl Engine {
             listeners: Vec::new(),
             actions: VecDeque::new(),
             shared_out: VecDeque::new(),
+            slot_local: VecDeque::new(),
+            leased: Vec::new(),
             timers: WaitQueue::new(),
             tables: Default::default(),
             peers: Vec::new(),
@@ -391,6 +410,7 @@ impl Engine {
         self.set_now(now);
         match msg.0 {
             SharedKind::SrvHealth(h) => self.apply_srv_health(now, h),
+            SharedKind::Slots(m) => self.slots_on(m),
         }
         self.after_entry();
     }
@@ -706,6 +726,9 @@ impl Engine {
 
     /// Work common to the end of every entry point.
     pub(crate) fn after_entry(&mut self) {
+        if !self.leased.is_empty() {
+            self.slots_after_entry();
+        }
         if !self.tls_woken.is_empty() || !self.h2_woken.is_empty() {
             for _ in 0..4 {
                 if !self.tls_woken.is_empty() {

@@ -314,6 +314,17 @@ impl World {
         p
     }
 
+    /// A message from the engine of another thread of the process
+    /// (`Engine::on_shared`), then every delivery until nothing moves.
+    #[allow(dead_code)]
+    pub fn on_shared(&mut self, msg: sluice_core::engine::Shared) {
+        let now = self.now;
+        self.driver.engine.on_shared(now, msg);
+        let (d, v) = split!(self);
+        d.drain(v);
+        self.run();
+    }
+
     /// Runs every possible delivery until nothing moves.
     pub fn run(&mut self) {
         let (d, v) = split!(self);
