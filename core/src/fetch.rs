@@ -390,7 +390,18 @@ fn client_cert_fetch(f: &crate::sample::Fetch, t: &crate::conn::tls::Tls) -> Opt
         FetchKind::SslCCert(p) => p,
         _ => CertPart::IDn,
     };
-    cert_part(f, part, t.peer_chain()?)
+    let chain = t.peer_chain()?;
+    if part == CertPart::ChainDer {
+        // OpenSSL's `SSL_get_peer_cert_chain` on the server side leaves
+        // the client's own certificate out: HAProxy's `ssl_c_chain_der`
+        // is the certificates the client sent after it, no sample when
+        // there are none.
+        let rest = chain.get(1..).filter(|r| !r.is_empty())?;
+        return Some(Sample::Bin(
+            rest.iter().flat_map(|c| c.iter().copied()).collect(),
+        ));
+    }
+    cert_part(f, part, chain)
 }
 
 /// What certificate fetch `f` reads (`part`) of the chain a peer sent,
