@@ -780,7 +780,8 @@ backend wrong_name\n    retries 0\n    server o 127.0.0.1:{origin} ssl verify re
 /// a v1 client certificate of the CA is served (`ssl_c_version` 1), one
 /// revoked by the v1 `crl-file` and one of another CA are refused by
 /// `verify required`, and `verify optional crt-ignore-err all` serves
-/// them with `ssl_c_verify` 23 and 20; `server ... verify required
+/// them with `ssl_c_verify` 23 and 21 (the certificate sent alone);
+/// `server ... verify required
 /// ca-file` takes an origin's v1 certificate, checking the `sni` name
 /// against its CN (another name: 503).
 #[test]
@@ -887,7 +888,7 @@ frontend origin\n    bind 127.0.0.1:{origin} ssl crt {crt}\n\
         "{ours:?}"
     );
     assert!(
-        ours[5].starts_with("used=1 verify=20 s=/CN=stranger.test"),
+        ours[5].starts_with("used=1 verify=21 s=/CN=stranger.test"),
         "{ours:?}"
     );
     assert_eq!(ours[6], "origin\n");

@@ -304,6 +304,17 @@ impl SampleCtx for SessCtx<'_> {
                 let t = self.eng.conns.get(sess.conn)?.xprt.tls()?;
                 client_cert_fetch(f, t)
             }
+            FetchKind::SslFSha1 | FetchKind::SslFCert(_) => {
+                let t = self.eng.conns.get(sess.conn)?.xprt.tls()?;
+                let chain = t.served_chain()?;
+                match f.kind {
+                    FetchKind::SslFSha1 => Some(Sample::Bin(
+                        crate::conn::x509::sha1(chain.first()?.as_ref()).to_vec(),
+                    )),
+                    FetchKind::SslFCert(p) => cert_part(f, p, chain),
+                    _ => None,
+                }
+            }
             FetchKind::Var => self.eng.var_get(self.sess, None, f.var()?),
             FetchKind::FcPp { unique } => {
                 let t = self.eng.conns.get(sess.conn)?.pp_tlvs.as_ref()?;

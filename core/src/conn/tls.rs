@@ -422,6 +422,31 @@ pub struct SniResolver {
     strict: bool,
     /// Whether an OCSP response is still fresh enough to staple.
     clock: Arc<EngineClock>,
+    /// The certificate the last `resolve` gave. rustls calls `resolve`
+    /// from inside the `process_new_packets` / `into_connection` calls of
+    /// [`Tls::absorb`] and does not tell a server connection which
+    /// certificate it presented: [`Tls`] takes it from here right after
+    /// such a call (the `ssl_f_*` fetches). The resolver is its engine's
+    /// (one per thread), so no other handshake runs in between.
+    served: std::sync::RwLock<Option<Arc<CertifiedKey>>>,
+}
+
+impl SniResolver {
+    /// Forgets the certificate of the last `resolve`.
+    fn served_clear(&self) {
+        self.served
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+    }
+
+    /// Takes the certificate of the last `resolve`.
+    fn served_take(&self) -> Option<Arc<CertifiedKey>> {
+        self.served
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
 }
 
 #[derive(Debug)]
@@ -564,6 +589,14 @@ impl SniResolver {
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, ch: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let key = self.resolve_key(ch);
+        *self.served.write().unwrap_or_else(|e| e.into_inner()) = key.clone();
+        key
+    }
+}
+
+impl SniResolver {
+    fn resolve_key(&self, ch: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let t = self.read();
         let now_s = (self.clock.0.load(Ordering::Relaxed) / 1000) as i64;
         t.select(&ch, self.strict).map(|i| {
@@ -762,6 +795,7 @@ impl BindCtx {
             table: std::sync::RwLock::new(SniTable::new(certs, neg_exact)),
             strict: t.strict_sni,
             clock: clock.clone(),
+            served: std::sync::RwLock::new(None),
         });
         // Stateless tickets unless `no-tls-tickets` (the line's own for a
         // crt-list line with options).
@@ -1207,6 +1241,18 @@ pub fn verify_error_id(e: &rustls::Error) -> u32 {
     }
 }
 
+/// [`verify_error_id`] for a chain: an unknown issuer of a client that
+/// sent its certificate alone is OpenSSL's 21
+/// (`X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE`, "unable to verify the
+/// first certificate"), as HAProxy 2.6 reports it (`tests/tls.rs`,
+/// `v1_certificates_side_by_side`).
+fn chain_error_id(e: &rustls::Error, intermediates: &[CertificateDer<'_>]) -> u32 {
+    match verify_error_id(e) {
+        20 if intermediates.is_empty() => 21,
+        id => id,
+    }
+}
+
 /// A `bind` line's client certificate verifier with its `crt-ignore-err`
 /// list: an error it lists lets the handshake go on (HAProxy's
 /// `ssl_sock_bind_verifycbk` returning 1); `ssl_c_verify` still reports
@@ -1270,7 +1316,7 @@ impl rustls::server::danger::ClientCertVerifier for IgnoreErrVerifier {
         now: UnixTime,
     ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
         match self.check(end_entity, intermediates, now) {
-            Err(e) if self.crt.covers(verify_error_id(&e)) => {
+            Err(e) if self.crt.covers(chain_error_id(&e, intermediates)) => {
                 Ok(rustls::server::danger::ClientCertVerified::assertion())
             }
             r => r,
@@ -1751,6 +1797,11 @@ pub struct Tls {
     edge: RecordEdge,
     /// A `bind ... crt-ignore-err` line's: [`Tls::verify_result`].
     verify: Option<Arc<VerifyCheck>>,
+    /// The certificate presented to the client (`ssl_f_*`; none after
+    /// a resumption, which presents none), and the `bind` line's
+    /// resolver it is learnt from.
+    served: Option<Arc<CertifiedKey>>,
+    resolver: Option<Arc<SniResolver>>,
     /// The `tls-eof-in-record` mutant is on (`--mutant`).
     #[cfg(feature = "mutants")]
     pub(crate) bug_eof_in_record: bool,
@@ -1823,6 +1874,8 @@ impl Tls {
             flags: TlsFlags::empty(),
             edge: RecordEdge::default(),
             verify: None,
+            served: None,
+            resolver: None,
             #[cfg(feature = "mutants")]
             bug_eof_in_record: false,
             accepting: None,
@@ -1838,6 +1891,7 @@ impl Tls {
             t.accepting = Some(Box::new((rustls::server::Acceptor::default(), sw.clone())));
         }
         t.verify = ctx.verify.clone();
+        t.resolver = Some(ctx.resolver.clone());
         Ok(t)
     }
 
@@ -1870,8 +1924,12 @@ impl Tls {
             Ok(None) => Ok(progress),
             Ok(Some(accepted)) => {
                 let config = sw.config_for(&accepted.client_hello());
+                let resolver = sw.resolver.clone();
                 self.accepting = None;
-                match accepted.into_connection(config) {
+                resolver.served_clear();
+                let c = accepted.into_connection(config);
+                self.served = resolver.served_take();
+                match c {
                     Ok(c) => {
                         self.conn = Connection::Server(c);
                         self.flush();
@@ -2040,7 +2098,18 @@ impl Tls {
             } else {
                 break;
             }
+            let watch = self
+                .resolver
+                .as_ref()
+                .filter(|_| self.served.is_none() && self.conn.is_handshaking())
+                .cloned();
+            if let Some(r) = &watch {
+                r.served_clear();
+            }
             let st = self.conn.process_new_packets();
+            if let Some(r) = &watch {
+                self.served = r.served_take();
+            }
             self.flush();
             let st = st?;
             self.plain = st.plaintext_bytes_to_read();
@@ -2172,8 +2241,13 @@ impl Tls {
         };
         match v.verifier.check(ee, im, now) {
             Ok(_) => 0,
-            Err(e) => verify_error_id(&e),
+            Err(e) => chain_error_id(&e, im),
         }
+    }
+
+    /// The chain presented to the client, its leaf first (`ssl_f_*`).
+    pub fn served_chain(&self) -> Option<&[CertificateDer<'static>]> {
+        self.served.as_ref().map(|k| k.cert.as_slice())
     }
 
     /// The client's certificate, verified (a `bind ... verify` line);
