@@ -710,6 +710,192 @@ frontend origin\n    bind 127.0.0.1:{origin} ssl crt {certs} verify required ca-
     p.assert_drained(5 * SEC);
 }
 
+/// An X.509 v1 certificate (no extensions: `openssl x509 -req` without
+/// `-extfile`) for `cn` signed by `ca`, serial `serial`, with its key:
+/// `<dir>/<name>.pem`. HAProxy's reg-tests use such client certificates.
+fn make_v1_leaf(dir: &TempDir, ca: &str, name: &str, cn: &str, serial: &str) {
+    let subj = format!("/CN={cn}");
+    openssl(
+        dir.path(),
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &subj,
+        ],
+    );
+    openssl(
+        dir.path(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-set_serial",
+            serial,
+            "-days",
+            "2",
+            "-out",
+            &format!("{name}.crt"),
+        ],
+    );
+    let pem = std::fs::read_to_string(dir.join(&format!("{name}.crt"))).unwrap()
+        + &std::fs::read_to_string(dir.join(&format!("{name}.key"))).unwrap();
+    assert!(pem.contains("BEGIN CERTIFICATE"));
+    write_file(&dir.join(&format!("{name}.pem")), &pem);
+}
+
+fn v1_cfg(dir: &TempDir, tag: &str, ports: &[u16]) -> String {
+    let [req, opt, plain, origin] = ports[..] else {
+        unreachable!()
+    };
+    format!(
+        "{}defaults\n    mode http\n    log global\n    option httplog\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
+frontend fe\n    bind 127.0.0.1:{req} ssl crt {certs} verify required ca-file {ca} crl-file {crl}\n    bind 127.0.0.1:{opt} ssl crt {certs} verify optional crt-ignore-err all ca-file {ca} crl-file {crl}\n    bind 127.0.0.1:{plain}\n\
+    use_backend named if {{ path /named }}\n    use_backend wrong_name if {{ path /wrong }}\n\
+    http-request return status 200 content-type text/plain lf-string \"used=%[ssl_c_used] verify=%[ssl_c_verify] s=%[ssl_c_s_dn] version=%[ssl_c_version] serial=%[ssl_c_serial,hex]\\n\" if {{ ssl_fc }}\n\
+backend named\n    server o 127.0.0.1:{origin} ssl verify required ca-file {ca} sni str(v1.test)\n\
+backend wrong_name\n    retries 0\n    server o 127.0.0.1:{origin} ssl verify required ca-file {ca} sni str(other.test)\n",
+        global_section(&dir.join(&format!("{tag}.sock")), ""),
+        certs = dir.join("certs").display(),
+        ca = dir.join("ca.pem").display(),
+        crl = dir.join("crl1.pem").display(),
+    )
+}
+
+/// X.509 v1 certificates and a v1 CRL (what HAProxy's reg-tests use and
+/// webpki refuses), side by side with HAProxy 2.6 on the same files:
+/// a v1 client certificate of the CA is served (`ssl_c_version` 1), one
+/// revoked by the v1 `crl-file` and one of another CA are refused by
+/// `verify required`, and `verify optional crt-ignore-err all` serves
+/// them with `ssl_c_verify` 23 and 21 (the certificate sent alone);
+/// `server ... verify required
+/// ca-file` takes an origin's v1 certificate, checking the `sni` name
+/// against its CN (another name: 503).
+#[test]
+fn v1_certificates_side_by_side() {
+    const T: &str = "v1_certificates_side_by_side";
+    if !tools_or_skip(T, &["openssl", "curl"]) || !haproxy_or_skip(T) {
+        return;
+    }
+    let dir = TempDir::new(T);
+    make_certs(&dir);
+    make_v1_leaf(&dir, "ca", "v1client", "client.test", "02");
+    make_v1_leaf(&dir, "ca", "v1revoked", "revoked.test", "03");
+    make_v1_leaf(&dir, "other", "v1stranger", "stranger.test", "02");
+    make_v1_leaf(&dir, "ca", "v1server", "v1.test", "04");
+    // No `crlnumber` and no `crl_extensions`: OpenSSL writes a v1 CRL.
+    write_file(
+        &dir.join("ca.cnf"),
+        "[ ca ]\ndefault_ca = d\n[ d ]\ndatabase = index.txt\ndefault_md = sha256\ndefault_crl_days = 2\n",
+    );
+    write_file(&dir.join("index.txt"), "");
+    let base = ["-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.pem"];
+    openssl(
+        dir.path(),
+        &[&["ca"][..], &base, &["-revoke", "v1revoked.pem"]].concat(),
+    );
+    openssl(
+        dir.path(),
+        &[&["ca"][..], &base, &["-gencrl", "-out", "crl1.pem"]].concat(),
+    );
+    let crl = std::fs::read_to_string(dir.join("crl1.pem")).unwrap();
+    assert!(crl.contains("BEGIN X509 CRL"));
+    let origin = free_ports(1)[0];
+    let sl_ports = [free_ports(3), vec![origin]].concat();
+    let ha_ports = [free_ports(3), vec![origin]].concat();
+    let _origin = HaRun::start(
+        &dir,
+        "origin",
+        &format!(
+            "{}defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
+frontend origin\n    bind 127.0.0.1:{origin} ssl crt {crt}\n\
+    http-request return status 200 content-type text/plain string \"origin\\n\"\n",
+            global_section(&dir.join("origin.sock"), ""),
+            crt = dir.join("v1server.pem").display(),
+        ),
+    );
+    let p = Sluice::run(&dir, "sl", &v1_cfg(&dir, "sl", &sl_ports));
+    let ha = HaRun::start(&dir, "ha", &v1_cfg(&dir, "ha", &ha_ports));
+    let ca = dir.join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    let observe = |ports: &[u16]| -> Vec<String> {
+        let [req, opt, plain, _] = ports[..] else {
+            unreachable!()
+        };
+        let get = |port: u16, cert: &str| -> String {
+            let resolve = format!("a.test:{port}:127.0.0.1");
+            let url = format!("https://a.test:{port}/");
+            let c = dir.join(&format!("{cert}.pem"));
+            let (out, err) = curl(&[
+                "--cacert",
+                ca,
+                "--resolve",
+                &resolve,
+                &url,
+                "--cert",
+                c.to_str().unwrap(),
+            ]);
+            if out.is_empty() {
+                format!("refused ({})", !err.is_empty())
+            } else {
+                out
+            }
+        };
+        let code = |path: &str| -> String {
+            curl(&[
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                &format!("http://127.0.0.1:{plain}{path}"),
+            ])
+            .0
+        };
+        vec![
+            get(req, "v1client"),
+            get(req, "v1revoked"),
+            get(req, "v1stranger"),
+            get(opt, "v1client"),
+            get(opt, "v1revoked"),
+            get(opt, "v1stranger"),
+            curl(&[&format!("http://127.0.0.1:{plain}/named")]).0,
+            code("/wrong"),
+        ]
+    };
+    let ours = observe(&sl_ports);
+    let theirs = observe(&ha_ports);
+    assert_eq!(ours, theirs, "HAProxy:\n{}", ha.proc.output());
+    assert!(
+        ours[0].starts_with("used=1 verify=0 s=/CN=client.test version=1 serial=02"),
+        "{ours:?}"
+    );
+    assert_eq!(&ours[1..3], ["refused (true)"; 2]);
+    assert!(
+        ours[4].starts_with("used=1 verify=23 s=/CN=revoked.test"),
+        "{ours:?}"
+    );
+    assert!(
+        ours[5].starts_with("used=1 verify=21 s=/CN=stranger.test"),
+        "{ours:?}"
+    );
+    assert_eq!(ours[6], "origin\n");
+    assert_eq!(ours[7], "503");
+    p.assert_drained(5 * SEC);
+}
+
 /// The subject CN, the ALPN and the negotiation `openssl s_client` saw.
 fn cert_alpn(out: &str) -> String {
     let cn = out

@@ -304,6 +304,17 @@ impl SampleCtx for SessCtx<'_> {
                 let t = self.eng.conns.get(sess.conn)?.xprt.tls()?;
                 client_cert_fetch(f, t)
             }
+            FetchKind::SslFSha1 | FetchKind::SslFCert(_) => {
+                let t = self.eng.conns.get(sess.conn)?.xprt.tls()?;
+                let chain = t.served_chain()?;
+                match f.kind {
+                    FetchKind::SslFSha1 => Some(Sample::Bin(
+                        crate::conn::x509::sha1(chain.first()?.as_ref()).to_vec(),
+                    )),
+                    FetchKind::SslFCert(p) => cert_part(f, p, chain),
+                    _ => None,
+                }
+            }
             FetchKind::Var => self.eng.var_get(self.sess, None, f.var()?),
             FetchKind::FcPp { unique } => {
                 let t = self.eng.conns.get(sess.conn)?.pp_tlvs.as_ref()?;
@@ -390,7 +401,18 @@ fn client_cert_fetch(f: &crate::sample::Fetch, t: &crate::conn::tls::Tls) -> Opt
         FetchKind::SslCCert(p) => p,
         _ => CertPart::IDn,
     };
-    cert_part(f, part, t.peer_chain()?)
+    let chain = t.peer_chain()?;
+    if part == CertPart::ChainDer {
+        // OpenSSL's `SSL_get_peer_cert_chain` on the server side leaves
+        // the client's own certificate out: HAProxy's `ssl_c_chain_der`
+        // is the certificates the client sent after it, no sample when
+        // there are none.
+        let rest = chain.get(1..).filter(|r| !r.is_empty())?;
+        return Some(Sample::Bin(
+            rest.iter().flat_map(|c| c.iter().copied()).collect(),
+        ));
+    }
+    cert_part(f, part, chain)
 }
 
 /// What certificate fetch `f` reads (`part`) of the chain a peer sent,

@@ -634,8 +634,47 @@ fn tls_env(cfg: &Config) -> sluice_core::conn::tls::TlsEnv {
         provider,
         files,
         ticket_seed,
+        crl_legacy_algs: &CRL_LEGACY_ALGS,
     }
 }
+
+/// SHA-1 RSA (PKCS#1 v1.5, `sha1WithRSAEncryption`) for the signatures
+/// of `crl-file` CRLs only, never a certificate's (the engine keeps them
+/// apart, `conn/chain.rs`): OpenSSL takes SHA-1 signed CRLs, so HAProxy
+/// does (its reg-tests' `crl-auth.pem` is one); rustls's ring provider
+/// has no SHA-1 algorithm.
+#[derive(Debug)]
+struct RsaPkcs1Sha1Crl;
+
+impl rustls::pki_types::SignatureVerificationAlgorithm for RsaPkcs1Sha1Crl {
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), rustls::pki_types::InvalidSignature> {
+        ring::signature::UnparsedPublicKey::new(
+            &ring::signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            public_key,
+        )
+        .verify(message, signature)
+        .map_err(|_| rustls::pki_types::InvalidSignature)
+    }
+
+    fn public_key_alg_id(&self) -> rustls::pki_types::AlgorithmIdentifier {
+        rustls::pki_types::alg_id::RSA_ENCRYPTION
+    }
+
+    fn signature_alg_id(&self) -> rustls::pki_types::AlgorithmIdentifier {
+        // sha1WithRSAEncryption (1.2.840.113549.1.1.5), NULL parameters.
+        rustls::pki_types::AlgorithmIdentifier::from_slice(&[
+            0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05, 0x05, 0x00,
+        ])
+    }
+}
+
+static CRL_LEGACY_ALGS: [&dyn rustls::pki_types::SignatureVerificationAlgorithm; 1] =
+    [&RsaPkcs1Sha1Crl];
 
 /// A certificate or CA file, at most 16 MiB of it.
 /// The reader of pattern files (maps, `acl -f`): the engine asks for

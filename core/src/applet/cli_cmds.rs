@@ -1279,7 +1279,7 @@ impl crate::engine::Engine {
             tx.chain.clone(),
             key.clone(),
         ));
-        if new.keys_match().is_err() {
+        if crate::conn::chain::keys_match(&new).is_err() {
             return fail(format!(
                 "inconsistencies between private key and certificate loaded '{}'.\n",
                 tx.path

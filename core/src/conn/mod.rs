@@ -22,6 +22,7 @@ pub mod ticket;
 
 pub mod xprt;
 
+pub mod chain;
 mod ssl_sock;
 pub mod tls;
 pub mod x509;

@@ -58,6 +58,12 @@ pub struct TlsEnv {
     /// ([`super::ticket::Ticketer`]): OS entropy in `proxy-mio`, never the
     /// seed it logs; the scenario's seed in the simulator.
     pub ticket_seed: [u8; 32],
+    /// Signature algorithms that verify a `crl-file`'s CRLs and never a
+    /// certificate: SHA-1 RSA in `proxy-mio` (OpenSSL, thus HAProxy,
+    /// takes SHA-1 signed CRLs; the provider's algorithms, which also
+    /// verify certificates, do not include SHA-1). See `conn/chain.rs`.
+    pub crl_legacy_algs:
+        &'static [&'static dyn rustls::pki_types::SignatureVerificationAlgorithm],
 }
 
 /// Files read by the driver for the TLS configuration.
@@ -416,6 +422,31 @@ pub struct SniResolver {
     strict: bool,
     /// Whether an OCSP response is still fresh enough to staple.
     clock: Arc<EngineClock>,
+    /// The certificate the last `resolve` gave. rustls calls `resolve`
+    /// from inside the `process_new_packets` / `into_connection` calls of
+    /// [`Tls::absorb`] and does not tell a server connection which
+    /// certificate it presented: [`Tls`] takes it from here right after
+    /// such a call (the `ssl_f_*` fetches). The resolver is its engine's
+    /// (one per thread), so no other handshake runs in between.
+    served: std::sync::RwLock<Option<Arc<CertifiedKey>>>,
+}
+
+impl SniResolver {
+    /// Forgets the certificate of the last `resolve`.
+    fn served_clear(&self) {
+        self.served
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+    }
+
+    /// Takes the certificate of the last `resolve`.
+    fn served_take(&self) -> Option<Arc<CertifiedKey>> {
+        self.served
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
 }
 
 #[derive(Debug)]
@@ -558,6 +589,14 @@ impl SniResolver {
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, ch: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let key = self.resolve_key(ch);
+        *self.served.write().unwrap_or_else(|e| e.into_inner()) = key.clone();
+        key
+    }
+}
+
+impl SniResolver {
+    fn resolve_key(&self, ch: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let t = self.read();
         let now_s = (self.clock.0.load(Ordering::Relaxed) / 1000) as i64;
         t.select(&ch, self.strict).map(|i| {
@@ -756,6 +795,7 @@ impl BindCtx {
             table: std::sync::RwLock::new(SniTable::new(certs, neg_exact)),
             strict: t.strict_sni,
             clock: clock.clone(),
+            served: std::sync::RwLock::new(None),
         });
         // Stateless tickets unless `no-tls-tickets` (the line's own for a
         // crt-list line with options).
@@ -872,12 +912,7 @@ impl BindCtx {
 pub fn cert_names(key: &CertifiedKey) -> Vec<String> {
     key.cert
         .first()
-        .and_then(|c| webpki::EndEntityCert::try_from(c).ok())
-        .map(|ee| {
-            ee.valid_dns_names()
-                .map(|n| n.to_ascii_lowercase())
-                .collect()
-        })
+        .and_then(|c| super::chain::sni_names(c))
         .unwrap_or_default()
 }
 
@@ -898,7 +933,7 @@ pub fn parse_cert_payload(
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<_, _>>()
         .map_err(|_| format!("unable to load certificate from file '{path}'.\n"))?;
-    if chain.is_empty() || webpki::EndEntityCert::try_from(&chain[0]).is_err() {
+    if chain.is_empty() || super::chain::sni_names(&chain[0]).is_none() {
         return Err(format!("unable to load certificate from file '{path}'.\n"));
     }
     let key = match PrivateKeyDer::from_pem_slice(pem) {
@@ -975,6 +1010,9 @@ pub struct SrvCtx {
     /// `crt`: the client certificate's file and the certificate, for
     /// `show ssl cert` and `commit ssl cert`.
     crt: Option<(String, Arc<ClientCert>)>,
+    /// The server's session cache (rustls's default one, 256 sessions),
+    /// flushed when `commit ssl cert` replaces `crt`.
+    sessions: Arc<dyn rustls::client::ClientSessionStore>,
 }
 
 impl SrvCtx {
@@ -1051,8 +1089,13 @@ fn alpn(c: &TlsCommon) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// The certificates of a CA file (`ca-file`).
-fn load_roots(env: &TlsEnv, path: &str) -> Result<rustls::RootCertStore, String> {
+/// The certificates of a CA file (`ca-file`), as webpki's trust anchors
+/// and as DER (for [`super::chain::ChainCheck`]).
+fn load_roots(
+    env: &TlsEnv,
+    path: &str,
+    ders: &mut Vec<Vec<u8>>,
+) -> Result<rustls::RootCertStore, String> {
     let pem = env
         .files
         .get(path)
@@ -1060,6 +1103,7 @@ fn load_roots(env: &TlsEnv, path: &str) -> Result<rustls::RootCertStore, String>
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(pem) {
         let c = c.map_err(|e| format!("unable to load CA file '{path}' : {e}."))?;
+        ders.push(c.to_vec());
         roots
             .add(c)
             .map_err(|e| format!("unable to load CA file '{path}' : {e}."))?;
@@ -1087,12 +1131,13 @@ fn client_verifier(
         .ca_file
         .as_ref()
         .ok_or("verify is enabled but no CA file specified.")?;
-    let mut roots = load_roots(env, &base_path(ca_base, ca))?;
+    let mut anchors = Vec::new();
+    let mut roots = load_roots(env, &base_path(ca_base, ca), &mut anchors)?;
     // `ca-file` names the CAs in the CertificateRequest; `ca-verify-file`
     // only verifies (HAProxy loads it into the store, not the CA list).
     let hints = roots.subjects();
     if let Some(v) = &t.ca_verify_file {
-        roots.extend(load_roots(env, &base_path(ca_base, v))?.roots);
+        roots.extend(load_roots(env, &base_path(ca_base, v), &mut anchors)?.roots);
     }
     let mut b = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots),
@@ -1100,9 +1145,25 @@ fn client_verifier(
     )
     .clear_root_hint_subjects()
     .add_root_hint_subjects(hints);
+    let mut crls = None;
+    let mut crls_here = false;
     if let Some(crl) = &t.crl_file {
-        b = b.with_crls(load_crls(env, &base_path(ca_base, crl))?);
+        let (list, webpki_parses) = load_crls(env, &base_path(ca_base, crl))?;
+        if webpki_parses {
+            b = b.with_crls(list.iter().cloned());
+        } else {
+            crls_here = true;
+        }
+        crls = Some(list.iter().map(|c| c.to_vec()).collect());
     }
+    let chain = super::chain::ChainCheck {
+        anchors,
+        crls,
+        crls_here,
+        algs: provider.signature_verification_algorithms.all,
+        crl_legacy_algs: env.crl_legacy_algs,
+        purpose: super::chain::EKU_CLIENT,
+    };
     if t.verify == BindVerify::Optional {
         b = b.allow_unauthenticated();
     }
@@ -1111,15 +1172,25 @@ fn client_verifier(
         .map_err(|e| format!("unable to use CA file '{ca}' : {e}."))?;
     Ok(Arc::new(IgnoreErrVerifier {
         inner,
+        chain,
+        sig_algs: provider.signature_verification_algorithms,
         crt: t.crt_ignore_err.clone(),
     }))
 }
 
-/// The revocation lists of a CRL file (`crl-file`).
+/// The revocation lists of a CRL file (`crl-file`), and whether webpki
+/// parses every one of them (else, v1 CRLs, `conn/chain.rs` checks
+/// revocation).
 fn load_crls(
     env: &TlsEnv,
     path: &str,
-) -> Result<Vec<rustls::pki_types::CertificateRevocationListDer<'static>>, String> {
+) -> Result<
+    (
+        Vec<rustls::pki_types::CertificateRevocationListDer<'static>>,
+        bool,
+    ),
+    String,
+> {
     let pem = env
         .files
         .get(path)
@@ -1131,7 +1202,18 @@ fn load_crls(
     if crls.is_empty() {
         return Err(format!("unable to load CRL file '{path}' : no CRL found."));
     }
-    Ok(crls)
+    let mut webpki_parses = true;
+    for c in &crls {
+        if webpki::BorrowedCertRevocationList::from_der(c).is_err() {
+            webpki_parses = false;
+            if super::chain::parse_crl(c).is_none() {
+                return Err(format!(
+                    "unable to load CRL file '{path}' : not a certificate revocation list."
+                ));
+            }
+        }
+    }
+    Ok((crls, webpki_parses))
 }
 
 /// OpenSSL's verify error id (`X509_V_ERR_*`, what `ssl_c_verify` and
@@ -1159,6 +1241,18 @@ pub fn verify_error_id(e: &rustls::Error) -> u32 {
     }
 }
 
+/// [`verify_error_id`] for a chain: an unknown issuer of a client that
+/// sent its certificate alone is OpenSSL's 21
+/// (`X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE`, "unable to verify the
+/// first certificate"), as HAProxy 2.6 reports it (`tests/tls.rs`,
+/// `v1_certificates_side_by_side`).
+fn chain_error_id(e: &rustls::Error, intermediates: &[CertificateDer<'_>]) -> u32 {
+    match verify_error_id(e) {
+        20 if intermediates.is_empty() => 21,
+        id => id,
+    }
+}
+
 /// A `bind` line's client certificate verifier with its `crt-ignore-err`
 /// list: an error it lists lets the handshake go on (HAProxy's
 /// `ssl_sock_bind_verifycbk` returning 1); `ssl_c_verify` still reports
@@ -1166,7 +1260,40 @@ pub fn verify_error_id(e: &rustls::Error) -> u32 {
 #[derive(Debug)]
 pub(crate) struct IgnoreErrVerifier {
     inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    /// What webpki cannot do (v1 certificates, v1 CRLs).
+    chain: super::chain::ChainCheck,
+    /// The provider's algorithms, for handshake signatures by a v1
+    /// certificate.
+    sig_algs: rustls::crypto::WebPkiSupportedAlgorithms,
     crt: crate::cfgparse::model::IgnoreErr,
+}
+
+impl IgnoreErrVerifier {
+    /// The chain's verification: webpki's, and `conn/chain.rs`'s for a
+    /// v1 certificate webpki refuses, or for revocation when webpki got
+    /// no CRL (a v1 one).
+    fn check(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        let own = || {
+            let im: Vec<&[u8]> = intermediates.iter().map(|c| c.as_ref()).collect();
+            self.chain
+                .verify(end_entity, &im, now)
+                .map(|_| rustls::server::danger::ClientCertVerified::assertion())
+                .map_err(rustls::Error::InvalidCertificate)
+        };
+        match self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)
+        {
+            Err(e) if super::chain::is_unsupported_version(&e) => own(),
+            Ok(_) if self.chain.crls_here => own(),
+            r => r,
+        }
+    }
 }
 
 impl rustls::server::danger::ClientCertVerifier for IgnoreErrVerifier {
@@ -1188,11 +1315,8 @@ impl rustls::server::danger::ClientCertVerifier for IgnoreErrVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
-        match self
-            .inner
-            .verify_client_cert(end_entity, intermediates, now)
-        {
-            Err(e) if self.crt.covers(verify_error_id(&e)) => {
+        match self.check(end_entity, intermediates, now) {
+            Err(e) if self.crt.covers(chain_error_id(&e, intermediates)) => {
                 Ok(rustls::server::danger::ClientCertVerified::assertion())
             }
             r => r,
@@ -1205,7 +1329,12 @@ impl rustls::server::danger::ClientCertVerifier for IgnoreErrVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        match self.inner.verify_tls12_signature(message, cert, dss) {
+            Err(e) if super::chain::is_unsupported_version(&e) => {
+                super::chain::verify_handshake_signature(&self.sig_algs, cert, message, dss, false)
+            }
+            r => r,
+        }
     }
 
     fn verify_tls13_signature(
@@ -1214,7 +1343,12 @@ impl rustls::server::danger::ClientCertVerifier for IgnoreErrVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        match self.inner.verify_tls13_signature(message, cert, dss) {
+            Err(e) if super::chain::is_unsupported_version(&e) => {
+                super::chain::verify_handshake_signature(&self.sig_algs, cert, message, dss, true)
+            }
+            r => r,
+        }
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -1261,14 +1395,11 @@ fn load_pem(
         .key_provider
         .load_private_key(der)
         .map_err(|e| format!("unable to load SSL private key from PEM file '{path}' : {e}."))?;
-    let ee = webpki::EndEntityCert::try_from(&chain[0])
-        .map_err(|e| format!("unable to load SSL certificate from PEM file '{path}' : {e}."))?;
-    let names: Vec<String> = ee
-        .valid_dns_names()
-        .map(|n| n.to_ascii_lowercase())
-        .collect();
+    let names = super::chain::sni_names(&chain[0]).ok_or_else(|| {
+        format!("unable to load SSL certificate from PEM file '{path}' : not a valid certificate.")
+    })?;
     let key = CertifiedKey::new(chain, key);
-    key.keys_match().map_err(|e| {
+    super::chain::keys_match(&key).map_err(|e| {
         format!("inconsistencies between private key and certificate loaded from PEM file '{path}' : {e}.")
     })?;
     let extra_files = (global.ssl_load_extra_ocsp, global.ssl_load_extra_issuer);
@@ -1386,6 +1517,8 @@ impl rustls::server::ProducesTickets for NoTickets {
 struct SrvVerifier {
     /// `None`: `verify none`.
     chain: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    /// What webpki cannot do (v1 certificates, v1 CRLs); with `chain`.
+    own: Option<super::chain::ChainCheck>,
     check_name: bool,
     provider: Arc<CryptoProvider>,
 }
@@ -1402,13 +1535,42 @@ impl ServerCertVerifier for SrvVerifier {
         let Some(v) = &self.chain else {
             return Ok(ServerCertVerified::assertion());
         };
-        match v.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+        let r = match v.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::NotValidForName
                 | rustls::CertificateError::NotValidForNameContext { .. },
             )) if !self.check_name => Ok(ServerCertVerified::assertion()),
             r => r,
+        };
+        let own_needed = match &r {
+            Err(e) => super::chain::is_unsupported_version(e),
+            Ok(_) => self.own.as_ref().is_some_and(|o| o.crls_here),
+        };
+        let Some(own) = self.own.as_ref().filter(|_| own_needed) else {
+            return r;
+        };
+        let im: Vec<&[u8]> = intermediates.iter().map(|c| c.as_ref()).collect();
+        let leaf = own
+            .verify(end_entity, &im, now)
+            .map_err(rustls::Error::InvalidCertificate)?;
+        if self.check_name {
+            // HAProxy's `ssl_sock_srv_verifycbk`: the name against the
+            // subjectAltName DNS names, then the subject's CNs.
+            let host = match server_name {
+                ServerName::DnsName(d) => d.as_ref().to_string(),
+                ServerName::IpAddress(ip) => core::net::IpAddr::from(*ip).to_string(),
+                _ => String::new(),
+            };
+            if !super::chain::cert_names(&leaf)
+                .iter()
+                .any(|n| super::chain::host_matches(n, host.as_bytes()))
+            {
+                return Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::NotValidForName,
+                ));
+            }
         }
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -1417,12 +1579,13 @@ impl ServerCertVerifier for SrvVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        let algs = &self.provider.signature_verification_algorithms;
+        match rustls::crypto::verify_tls12_signature(message, cert, dss, algs) {
+            Err(e) if super::chain::is_unsupported_version(&e) => {
+                super::chain::verify_handshake_signature(algs, cert, message, dss, false)
+            }
+            r => r,
+        }
     }
 
     fn verify_tls13_signature(
@@ -1431,12 +1594,13 @@ impl ServerCertVerifier for SrvVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        let algs = &self.provider.signature_verification_algorithms;
+        match rustls::crypto::verify_tls13_signature(message, cert, dss, algs) {
+            Err(e) if super::chain::is_unsupported_version(&e) => {
+                super::chain::verify_handshake_signature(algs, cert, message, dss, true)
+            }
+            r => r,
+        }
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -1460,20 +1624,38 @@ impl SrvCtx {
         if provider.kx_groups.is_empty() {
             return Err("no key exchange group left ('curves').".into());
         }
+        let mut own = None;
         let chain = match (t.verify, &t.common.ca_file) {
             (Some(SrvVerify::None), _) => None,
             (_, Some(ca)) => {
                 let path = base_path(ca_base, ca);
-                let roots = load_roots(env, &path)?;
+                let mut anchors = Vec::new();
+                let roots = load_roots(env, &path, &mut anchors)?;
                 let mut b = rustls::client::WebPkiServerVerifier::builder_with_provider(
                     Arc::new(roots),
                     provider.clone(),
                 );
+                let mut crls = None;
+                let mut crls_here = false;
                 if let Some(crl) = &t.crl_file {
                     // `crl-file`: as on a bind line, every certificate of
                     // the chain is checked (`X509_V_FLAG_CRL_CHECK_ALL`).
-                    b = b.with_crls(load_crls(env, &base_path(ca_base, crl))?);
+                    let (list, webpki_parses) = load_crls(env, &base_path(ca_base, crl))?;
+                    if webpki_parses {
+                        b = b.with_crls(list.iter().cloned());
+                    } else {
+                        crls_here = true;
+                    }
+                    crls = Some(list.iter().map(|c| c.to_vec()).collect());
                 }
+                own = Some(super::chain::ChainCheck {
+                    anchors,
+                    crls,
+                    crls_here,
+                    algs: provider.signature_verification_algorithms.all,
+                    crl_legacy_algs: env.crl_legacy_algs,
+                    purpose: super::chain::EKU_SERVER,
+                });
                 Some(
                     b.build()
                         .map_err(|e| format!("unable to use CA file '{path}' : {e}."))?,
@@ -1489,6 +1671,7 @@ impl SrvCtx {
         };
         let verifier = SrvVerifier {
             chain,
+            own,
             check_name: named.is_some(),
             provider: provider.clone(),
         };
@@ -1519,6 +1702,9 @@ impl SrvCtx {
             }
         };
         config.alpn_protocols = alpn(&t.common);
+        let sessions: Arc<dyn rustls::client::ClientSessionStore> =
+            Arc::new(rustls::client::ClientSessionMemoryCache::new(256));
+        config.resumption = rustls::client::Resumption::store(sessions.clone());
         if t.no_ssl_reuse {
             // `no-ssl-reuse`: every connection does a full handshake.
             config.resumption = rustls::client::Resumption::disabled();
@@ -1534,6 +1720,7 @@ impl SrvCtx {
             config: Arc::new(config),
             name,
             crt: crt_file,
+            sessions,
         })
     }
 
@@ -1548,6 +1735,11 @@ impl SrvCtx {
         match &self.crt {
             Some((f, c)) if f == file => {
                 *c.0.write().unwrap_or_else(|e| e.into_inner()) = key.clone();
+                // HAProxy flushes the server's session cache on commit
+                // (`reused_sess`): a resumed session would keep showing
+                // the old certificate to the server.
+                self.sessions.remove_tls12_session(&self.name);
+                while self.sessions.take_tls13_ticket(&self.name).is_some() {}
                 true
             }
             _ => false,
@@ -1605,6 +1797,11 @@ pub struct Tls {
     edge: RecordEdge,
     /// A `bind ... crt-ignore-err` line's: [`Tls::verify_result`].
     verify: Option<Arc<VerifyCheck>>,
+    /// The certificate presented to the client (`ssl_f_*`; none after
+    /// a resumption, which presents none), and the `bind` line's
+    /// resolver it is learnt from.
+    served: Option<Arc<CertifiedKey>>,
+    resolver: Option<Arc<SniResolver>>,
     /// The `tls-eof-in-record` mutant is on (`--mutant`).
     #[cfg(feature = "mutants")]
     pub(crate) bug_eof_in_record: bool,
@@ -1677,6 +1874,8 @@ impl Tls {
             flags: TlsFlags::empty(),
             edge: RecordEdge::default(),
             verify: None,
+            served: None,
+            resolver: None,
             #[cfg(feature = "mutants")]
             bug_eof_in_record: false,
             accepting: None,
@@ -1692,6 +1891,7 @@ impl Tls {
             t.accepting = Some(Box::new((rustls::server::Acceptor::default(), sw.clone())));
         }
         t.verify = ctx.verify.clone();
+        t.resolver = Some(ctx.resolver.clone());
         Ok(t)
     }
 
@@ -1724,8 +1924,12 @@ impl Tls {
             Ok(None) => Ok(progress),
             Ok(Some(accepted)) => {
                 let config = sw.config_for(&accepted.client_hello());
+                let resolver = sw.resolver.clone();
                 self.accepting = None;
-                match accepted.into_connection(config) {
+                resolver.served_clear();
+                let c = accepted.into_connection(config);
+                self.served = resolver.served_take();
+                match c {
                     Ok(c) => {
                         self.conn = Connection::Server(c);
                         self.flush();
@@ -1894,7 +2098,18 @@ impl Tls {
             } else {
                 break;
             }
+            let watch = self
+                .resolver
+                .as_ref()
+                .filter(|_| self.served.is_none() && self.conn.is_handshaking())
+                .cloned();
+            if let Some(r) = &watch {
+                r.served_clear();
+            }
             let st = self.conn.process_new_packets();
+            if let Some(r) = &watch {
+                self.served = r.served_take();
+            }
             self.flush();
             let st = st?;
             self.plain = st.plaintext_bytes_to_read();
@@ -2024,10 +2239,15 @@ impl Tls {
         ) else {
             return 0;
         };
-        match v.verifier.inner.verify_client_cert(ee, im, now) {
+        match v.verifier.check(ee, im, now) {
             Ok(_) => 0,
-            Err(e) => verify_error_id(&e),
+            Err(e) => chain_error_id(&e, im),
         }
+    }
+
+    /// The chain presented to the client, its leaf first (`ssl_f_*`).
+    pub fn served_chain(&self) -> Option<&[CertificateDer<'static>]> {
+        self.served.as_ref().map(|k| k.cert.as_slice())
     }
 
     /// The client's certificate, verified (a `bind ... verify` line);

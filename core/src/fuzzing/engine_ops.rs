@@ -438,6 +438,7 @@ pub fn tls_env(provider: std::sync::Arc<rustls::crypto::CryptoProvider>) -> TlsE
         provider,
         files,
         ticket_seed: [0x5a; 32],
+        crl_legacy_algs: &[],
     }
 }
 

@@ -129,6 +129,13 @@ pub enum FetchKind {
     /// `ssl_c_der`, `ssl_c_chain_der`, `ssl_c_notafter`, `ssl_c_notbefore`,
     /// `ssl_c_sig_alg`, `ssl_c_key_alg`, `ssl_c_version`.
     SslCCert(CertPart),
+    /// `ssl_f_sha1`, and `ssl_f_der`, `ssl_f_notafter`, `ssl_f_notbefore`,
+    /// `ssl_f_sig_alg`, `ssl_f_key_alg`, `ssl_f_version`, `ssl_f_s_dn`,
+    /// `ssl_f_i_dn`, `ssl_f_serial`: the certificate the frontend
+    /// presented on the client connection (HAProxy's `smp_fetch_ssl_x_*`
+    /// on `SSL_get_certificate`).
+    SslFSha1,
+    SslFCert(CertPart),
     /// `fc_err`: the client connection's error code (HAProxy's
     /// `conn->err_code`): 0, a stream's connection is established.
     FcErr,
@@ -430,6 +437,8 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         | SslCSerial
         | SslCSha1
         | SslCCert(_)
+        | SslFSha1
+        | SslFCert(_)
         | FcErr
         | FcGlitches
         | SslFcErr
@@ -788,6 +797,61 @@ static FETCHES: &[FetchDef] = &[
         FetchKind::SslCCert(CertPart::Version),
         NO_ARGS,
         SmpType::Int,
+    ),
+    fd("ssl_f_sha1", FetchKind::SslFSha1, NO_ARGS, SmpType::Bin),
+    fd(
+        "ssl_f_der",
+        FetchKind::SslFCert(CertPart::Der),
+        NO_ARGS,
+        SmpType::Bin,
+    ),
+    fd(
+        "ssl_f_notafter",
+        FetchKind::SslFCert(CertPart::NotAfter),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_f_notbefore",
+        FetchKind::SslFCert(CertPart::NotBefore),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_f_sig_alg",
+        FetchKind::SslFCert(CertPart::SigAlg),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_f_key_alg",
+        FetchKind::SslFCert(CertPart::KeyAlg),
+        NO_ARGS,
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_f_version",
+        FetchKind::SslFCert(CertPart::Version),
+        NO_ARGS,
+        SmpType::Int,
+    ),
+    fd(
+        "ssl_f_s_dn",
+        FetchKind::SslFCert(CertPart::SDn),
+        spec!(0; Str, Int),
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_f_i_dn",
+        FetchKind::SslFCert(CertPart::IDn),
+        spec!(0; Str, Int),
+        SmpType::Str,
+    ),
+    fd(
+        "ssl_f_serial",
+        FetchKind::SslFCert(CertPart::Serial),
+        NO_ARGS,
+        SmpType::Bin,
     ),
     fd("fc_err", FetchKind::FcErr, NO_ARGS, SmpType::Int),
     fd("fc_glitches", FetchKind::FcGlitches, NO_ARGS, SmpType::Int),

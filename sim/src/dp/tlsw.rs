@@ -108,6 +108,7 @@ pub fn make(rng: &mut Rng, n_clients: u32) -> (sluice_core::conn::tls::TlsEnv, T
                 rng.clone().fill(&mut s);
                 s
             },
+            crl_legacy_algs: &[],
         },
         TlsWorld {
             clock,
