@@ -711,6 +711,14 @@ impl Engine {
         sid: Id<Stream>,
         bytes: &[u8],
     ) -> Option<Vec<u8>> {
+        let mux_reply = self
+            .streams
+            .get(sid)
+            .and_then(|s| s.txn.as_ref())
+            .is_some_and(|t| t.flags.contains(crate::http::ana::TxnFlags::MUX_REPLY));
+        if mux_reply {
+            return None;
+        }
         let any = self
             .res_rule_proxies(sid)
             .any(|px| !self.proxies[px].rules.http_after_res.is_empty());
