@@ -408,6 +408,7 @@ mod tests {
             max: None,
             min: None,
             len: 1024,
+            sample: None,
         }
     }
 
