@@ -193,13 +193,20 @@ fn target_cases() -> Vec<TargetCase> {
         only_haproxy(b"GET ?x=1 HTTP/1.1\r\n\r\n", "?x=1", None),
         only_haproxy(b"GET * HTTP/1.1\r\nHost: x\r\n\r\n", "*", Some("x")),
         only_haproxy(b"OPTIONS */x HTTP/1.1\r\nHost: x\r\n\r\n", "*/x", Some("x")),
-        // An http URI without a host (RFC 9110 §4.2.1), an ambiguous Host
-        // (HAProxy 3.2 refuses it), a CONNECT target with userinfo.
-        only_haproxy(b"GET http:///x HTTP/1.1\r\n\r\n", "http:///x", None),
+        // An ambiguous Host (HAProxy 3.2 refuses it), a CONNECT target
+        // with userinfo.
         only_haproxy(b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", "/", Some("a/b")),
         only_haproxy(b"CONNECT u@h1:80 HTTP/1.1\r\n\r\n", "u@h1:80", None),
         // Accepted by both, the default port normalised away by both.
         same(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", "*", Some("x")),
+        // An http URI without a host: forwarded by both (RFC 9110 §4.2.1
+        // would refuse it; HAProxy's reg-test h1_host_normalization wants it).
+        same(b"GET http:///x HTTP/1.1\r\n\r\n", "http:///x", None),
+        same(
+            b"GET http://: HTTP/1.1\r\nHost: :80\r\n\r\n",
+            "http://",
+            Some(""),
+        ),
         same(
             b"GET http://host:80/x HTTP/1.1\r\nHost: host\r\n\r\n",
             "http://host/x",

@@ -311,6 +311,11 @@ pub struct Proxy {
     /// are then prefixed with `+` (HAProxy: `LW_BYTES` left out of
     /// `to_log`).
     pub logasap: bool,
+    /// An HTTP frontend that logs but has no log format (no `log-format`,
+    /// `option httplog`, `httpslog` or `tcplog`): each stream logs
+    /// `Connect from A to B (fe/HTTP)` when its request starts, and no line
+    /// at its end (HAProxy's `frontend_accept` without a `logformat`).
+    pub log_connect: bool,
     /// `option log-health-checks`: every change of a server's check status
     /// or health is logged.
     pub log_health_checks: bool,

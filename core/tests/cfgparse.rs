@@ -1116,6 +1116,7 @@ fn server_lines() {
         send_proxy_v2: true,
         proto_h2: false,
         idle_ping_ms: None,
+        pool_max_conn: None,
         check_port: None,
         check_addr: None,
         agent_check: false,
@@ -1175,14 +1176,12 @@ fn server_lines() {
         be.server("sock").unwrap().addr,
         Addr::Unix("/run/app.sock".into())
     );
-    assert_eq!(
-        be.server("ignored").unwrap().opts.ignored,
-        ["pool-max-conn", "tfo"]
-    );
-    assert_eq!(warnings(&p).len(), 2);
+    assert_eq!(be.server("ignored").unwrap().opts.ignored, ["tfo"]);
+    assert_eq!(be.server("ignored").unwrap().opts.pool_max_conn, Some(10));
+    assert_eq!(warnings(&p).len(), 1);
     assert_eq!(
         warnings(&p)[0],
-        "parsing [t.cfg:13] : 'server be/ignored' : 'pool-max-conn' is not supported by Sluice and is ignored."
+        "parsing [t.cfg:13] : 'server be/ignored' : 'tfo' is not supported by Sluice and is ignored."
     );
 }
 
@@ -2113,6 +2112,12 @@ const PARSE_ERRORS: &[Case] = &[
     case(&["global", "    log 127.0.0.1 local0 loud"], "parsing [t.cfg:2] : log : unknown optional log level 'loud'"),
     case(&["global", "    log 127.0.0.1 format json local0"], "parsing [t.cfg:2] : log : unknown log format 'json'"),
     case(&["global", "    log 127.0.0.1 local0 info info x"], "parsing [t.cfg:2] : log : cannot handle unexpected argument 'x'"),
+    case(&["global", "    log 127.0.0.1 sample 1,3 local0"], "parsing [t.cfg:2] : log : Missing sample size"),
+    case(&["global", "    log 127.0.0.1 sample 3-1:5 local0"], "parsing [t.cfg:2] : log : wrong sample range '3-1'"),
+    case(&["global", "    log 127.0.0.1 sample 0:5 local0"], "parsing [t.cfg:2] : log : wrong sample range '0'"),
+    case(&["global", "    log 127.0.0.1 sample 1-3,2:5 local0"], "parsing [t.cfg:2] : log : ranges are overlapping"),
+    case(&["global", "    log 127.0.0.1 sample 1,6:5 local0"], "parsing [t.cfg:2] : log : sample size 5 should be greater or equal to 6 the maximum of the high ranges limits"),
+    case(&["global", "    log 127.0.0.1 sample 1:x local0"], "parsing [t.cfg:2] : log : wrong sample size 'x' for sample range '1:x'"),
     case(&["frontend"], "parsing [t.cfg:1] : 'frontend' expects <name> as an argument."),
     case(&["backend b@d"], "parsing [t.cfg:1] : character '@' is not permitted in 'backend' name 'b@d'."),
     case(&["backend b", "    no mode"], "parsing [t.cfg:2] : negation/default currently supported only for options, log, busy-polling, set-dumpable, strict-limits, insecure-fork-wanted and numa-cpu-mapping."),
@@ -3415,4 +3420,26 @@ fn tls_verify_error_options() {
             .any(|m| m.contains("'crt-ignore-err' : error ID 'x' out of range")),
         "{e:?}"
     );
+}
+
+/// `log ... sample RANGES:SIZE` (reg-test log/load_balancing): of every
+/// SIZE lines, those at the listed 1-based positions are sent.
+#[test]
+fn log_sample_ranges() {
+    let p = parse_ok(&cfg(&[
+        "global",
+        "    log 127.0.0.1:514 sample 3-5,1:6 local0",
+    ]));
+    let smp = p.config.global.logs[0].sample.clone().expect("sample");
+    assert_eq!(
+        smp,
+        LogSample {
+            ranges: vec![(1, 1), (3, 5)],
+            size: 6
+        }
+    );
+    let mut n = 0;
+    let kept: Vec<bool> = (0..12).map(|_| smp.keeps(&mut n)).collect();
+    let once = [true, false, true, true, true, false];
+    assert_eq!(kept, [once, once].concat());
 }

@@ -331,8 +331,6 @@ fn request_target_forms_and_normalisation() {
         // A fragment: 400 in HAProxy 2.6.12 too.
         b"GET /a#frag HTTP/1.1\r\nHost: x\r\n\r\n",
         b"GET http://host#frag HTTP/1.1\r\nHost: host\r\n\r\n",
-        // No host in an http URI (RFC 9110 §4.2.1; HAProxy forwards it).
-        b"GET http:///x HTTP/1.1\r\n\r\n",
         b"GET http://a:b/x HTTP/1.1\r\n\r\n",
         // CONNECT: authority form only, with a port (HAProxy: 400).
         b"CONNECT / HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -412,6 +410,24 @@ fn request_target_forms_and_normalisation() {
     assert_eq!(
         seen(b"GET http://host:80?q HTTP/1.1\r\nHost: host\r\n\r\n"),
         ("http://host?q".into(), some("host"))
+    );
+    // No host in the authority: forwarded as HAProxy does (its reg-test
+    // h1_host_normalization), the empty port normalised away.
+    assert_eq!(
+        seen(b"GET http:///x HTTP/1.1\r\n\r\n"),
+        ("http:///x".into(), None)
+    );
+    assert_eq!(
+        seen(b"GET http://: HTTP/1.1\r\nHost: :80\r\n\r\n"),
+        ("http://".into(), some(""))
+    );
+    assert_eq!(
+        seen(b"GET https://: HTTP/1.1\r\nHost: :443\r\n\r\n"),
+        ("https://".into(), some(""))
+    );
+    assert_eq!(
+        seen(b"GET http://: HTTP/1.1\r\nHost: :\r\n\r\n"),
+        ("http://".into(), some(""))
     );
     assert_eq!(
         seen(b"GET http://[::1]:80/ HTTP/1.1\r\nHost: [::1]\r\n\r\n"),

@@ -224,7 +224,7 @@ fn deny_return_redirect_and_headers() {
 #[test]
 fn use_backend_by_path() {
     let text_cfg = format!(
-        "global\n    log stderr format raw local0\ndefaults\n    mode http\n    log global\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\
+        "global\n    log stderr format raw local0\ndefaults\n    mode http\n    log global\n    option httplog\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\
          frontend fe\n    bind {FE}\n    use_backend api if {{ path_beg /api }}\n    default_backend web\n\
          backend web\n    server w {S1}\nbackend api\n    server a {S2}\n"
     );
@@ -1035,6 +1035,167 @@ fn cookie_dates_expire_idle_and_old_cookies() {
     // Dated more than a day ahead: expired too.
     let (_, _, t) = one(&mut w, Some(format!("c2|{}", exact(now + 90_000))));
     assert_eq!(t, "--EI");
+/// reg-test http_bodyless_response: a HEAD turned into a GET by
+/// `http-request set-method` gets a body from the server; the proxy reads
+/// it by its framing (length, chunked, until close) and drops it, the
+/// client gets the head only, and the connections stay in step for the
+/// next request (HAProxy's client-side `H1S_F_BODYLESS_RESP`).
+#[test]
+fn head_rewritten_to_get_drops_the_body() {
+    let mut w = World::new(&cfg(
+        "    http-request set-method GET\n",
+        &format!("    server s1 {S1}\n"),
+    ));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"HEAD /1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    assert!(text(&w.peers[s].from_engine).starts_with("GET /1 "));
+    w.send(s, b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\nskipped");
+    assert_eq!(
+        text(&w.peers[c].from_engine),
+        "HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n"
+    );
+    w.send(s, b" data");
+    w.peers[c].from_engine.clear();
+    w.peers[s].from_engine.clear();
+    w.send(c, b"HEAD /2 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(text(&w.peers[s].from_engine).starts_with("GET /2 "));
+    w.send(
+        s,
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    );
+    assert_eq!(
+        text(&w.peers[c].from_engine),
+        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
+    w.peers[c].from_engine.clear();
+    w.peers[s].from_engine.clear();
+    w.send(c, b"GET /3 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(w.accepted[&addr(S1)].len(), 1, "one server connection");
+    assert!(text(&w.peers[s].from_engine).starts_with("GET /3 "));
+    w.send(s, OK);
+    assert_eq!(text(&w.peers[c].from_engine), text(OK));
+    assert!(w.peers[c].closed_by_engine.is_none(), "keep-alive");
+    w.fin(c);
+    w.fin(s);
+    w.advance(6000);
+    w.assert_drained();
+}
+
+/// reg-test http_abortonclose (c3): with `option abortonclose` on both
+/// sides, a client that closes while its response head is awaited gives
+/// the request up: the server connection is closed, the line says 400
+/// and `CH--`, as HAProxy 2.6 (`return_cli_abort`). Without the option
+/// the request goes on.
+#[test]
+fn abortonclose_while_the_response_is_awaited() {
+    let conf = cfg("", &format!("    server s1 {S1}\n")).replace(
+        "    timeout connect 1s\n",
+        "    timeout connect 1s\n    option abortonclose\n",
+    );
+    let mut w = World::new(&conf);
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET /c3 HTTP/1.1\r\nHost: x\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    assert!(text(&w.peers[s].from_engine).starts_with("GET /c3 "));
+    w.fin(c);
+    assert!(
+        w.peers[s].closed_by_engine.is_some(),
+        "the server sees the close"
+    );
+    let l = logs(&w).last().cloned().unwrap();
+    assert_eq!((status(&l), tsc(&l)), ("400", "CH--"), "{l}");
+    w.advance(6000);
+    w.assert_drained();
+
+    // Without the option: the response still reaches the half-closed client.
+    let mut w = World::new(&simple());
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET /c3 HTTP/1.1\r\nHost: x\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    w.fin(c);
+    assert!(w.peers[s].closed_by_engine.is_none());
+    w.send(s, OK);
+    let got = text(&w.peers[c].from_engine);
+    assert!(
+        got.starts_with("HTTP/1.1 200 OK\r\n") && got.ends_with("hello"),
+        "{got}"
+    );
+    w.fin(s);
+    w.advance(6000);
+    w.assert_drained();
+}
+
+/// reg-test proxy_protocol_tlv_validation (c2): the 400 the H1 codec
+/// answers to a request it cannot parse gets no `http-after-response`
+/// rule (HAProxy 2.6's H1 mux answers before any analyser, measured);
+/// the proxy's other replies do.
+#[test]
+fn codec_400_skips_http_after_response() {
+    let conf = cfg(
+        "    http-after-response set-header echo yes\n    http-request return status 200 if { path /ok }\n",
+        &format!("    server s1 {S1}\n"),
+    );
+    let mut w = World::new(&conf);
+    let c = w.connect(FE);
+    w.send(c, b"GET / HTTP/1.1\r\nbad header\r\n\r\n");
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 400 "), "{got}");
+    assert!(!got.contains("echo: yes"), "{got}");
+    let c = w.connect(FE);
+    w.send(c, b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n");
+    let got = text(&w.peers[c].from_engine);
+    assert!(
+        got.starts_with("HTTP/1.1 200 ") && got.contains("echo: yes"),
+        "{got}"
+    );
+}
+
+/// reg-tests http_reuse_aggressive / http_reuse_safe: `aggressive` gives
+/// a session's first request only a connection that already served a
+/// request other than its first (HAProxy's safe list); `pool-max-conn`
+/// bounds the shared idle connections kept, one more is closed.
+#[test]
+fn reuse_aggressive_first_request_and_pool_max_conn() {
+    let conf = cfg(
+        "",
+        &format!("    http-reuse aggressive\n    server s1 {S1} pool-max-conn 1\n"),
+    );
+    let mut w = World::new(&conf);
+    w.server(S1, ServerMode::Manual);
+    let req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    // c1: one request on a new connection A, which is not safe yet.
+    let c1 = w.connect(FE);
+    w.send(c1, req);
+    let a = w.server_peer(S1, 0);
+    w.send(a, OK);
+    w.fin(c1);
+    // c2's first request: not A; a new connection B, which is then over
+    // the pool's one connection and closed.
+    let c2 = w.connect(FE);
+    w.send(c2, req);
+    assert_eq!(w.accepted[&addr(S1)].len(), 2, "a new connection");
+    let b = w.server_peer(S1, 1);
+    w.send(b, OK);
+    assert!(w.peers[b].closed_by_engine.is_some(), "pool-max-conn 1");
+    // Its second request takes A, which becomes safe.
+    w.peers[a].from_engine.clear();
+    w.send(c2, req);
+    assert!(text(&w.peers[a].from_engine).starts_with("GET / "));
+    w.send(a, OK);
+    w.fin(c2);
+    // c3's first request reuses the safe A.
+    w.peers[a].from_engine.clear();
+    let c3 = w.connect(FE);
+    w.send(c3, req);
+    assert_eq!(w.accepted[&addr(S1)].len(), 2, "A reused");
+    assert!(text(&w.peers[a].from_engine).starts_with("GET / "));
+    w.send(a, OK);
+    w.fin(c3);
+    w.fin(a);
     w.advance(6000);
     w.assert_drained();
 }

@@ -414,3 +414,36 @@ fn tcp_content_rules_read_an_http_head_in_the_buffer() {
     w.advance(100);
     w.assert_drained();
 }
+
+/// reg-test http-rules/h1_to_h1c: a `set-uri` to a target that is neither
+/// a path nor an absolute URI (`concat(/bu/,x)`, a log-format taken
+/// literally) gives its authority to `Host` (HAProxy's
+/// `http_update_host`); the next `set-path` replaces all of it, since
+/// HAProxy finds no path in it, and `set-query` keeps no prefix.
+#[test]
+fn set_uri_without_path_then_set_path_and_query() {
+    let mut w = World::new(&cfg(
+        "http",
+        &format!(
+            "frontend fe\n    bind {FE}\n    http-request set-uri concat(/bu/,x)\n    http-request set-path /bp\n    http-request set-query q=1\n    default_backend be\n\
+             backend be\n    server s1 {S1}\n\
+             frontend fe2\n    bind 127.0.0.1:8001\n    http-request set-uri http://u@auth:81/p?x\n    http-request set-path /n\n    default_backend be\n"
+        ),
+    ));
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(c, b"GET /a?z HTTP/1.1\r\nHost: a\r\n\r\n");
+    let s = w.server_peer(S1, 0);
+    let seen = text(&w.peers[s].from_engine);
+    assert!(seen.starts_with("GET /bp?q=1 HTTP/1.1\r\n"), "{seen}");
+    assert!(seen.contains("\r\nHost: concat(\r\n"), "{seen}");
+    let c = w.connect("127.0.0.1:8001");
+    w.send(c, b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n");
+    let s = w.server_peer(S1, 1);
+    let seen = text(&w.peers[s].from_engine);
+    assert!(
+        seen.starts_with("GET http://u@auth:81/n?x HTTP/1.1\r\n"),
+        "{seen}"
+    );
+    assert!(seen.contains("\r\nHost: auth:81\r\n"), "{seen}");
+}

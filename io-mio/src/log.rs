@@ -23,7 +23,9 @@ use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sluice_core::cfgparse::{Config, LogAddr, LogFormat, LogTarget as CfgTarget, ProxyLog};
+use sluice_core::cfgparse::{
+    Config, LogAddr, LogFormat, LogSample, LogTarget as CfgTarget, ProxyLog,
+};
 use sluice_core::sock::{LogLevel, LogLine};
 
 /// A transport for log lines.
@@ -46,6 +48,8 @@ pub struct Sink {
     min: Option<u8>,
     /// The longest message, header included.
     len: usize,
+    /// `sample`: which lines go, and the count of lines offered so far.
+    sample: Option<(LogSample, u32)>,
 }
 
 /// The process's log sink: traffic and event logs from the engine, plus the
@@ -157,6 +161,7 @@ impl LogSink {
             max: None,
             min: None,
             len: 1024,
+            sample: None,
         });
         self.global.push(self.sinks.len() - 1);
     }
@@ -176,15 +181,29 @@ impl LogSink {
             .log_send_hostname
             .as_ref()
             .map(|h| h.clone().unwrap_or_else(|| hostname.to_string()));
+        let mut sampled = Vec::new();
         for t in &cfg.global.logs {
             let i = self.open(t)?;
             self.global.push(i);
+            if t.sample.is_some() {
+                sampled.push((i, t));
+            }
         }
         for p in &cfg.proxies {
             let mut list = Vec::new();
             for l in &p.logs {
                 match l {
-                    ProxyLog::Global(_) => list.extend(self.global.iter().copied()),
+                    ProxyLog::Global(_) => {
+                        for i in self.global.clone() {
+                            // A sampled target counts the lines of each
+                            // proxy apart: HAProxy copies the global
+                            // loggers into the proxy (`log global`).
+                            match sampled.iter().find(|(j, _)| *j == i) {
+                                Some((_, t)) => list.push(self.open(t)?),
+                                None => list.push(i),
+                            }
+                        }
+                    }
                     ProxyLog::Target(t) => list.push(self.open(t)?),
                 }
             }
@@ -244,6 +263,7 @@ impl LogSink {
             max: t.level.map(|l| l.0),
             min: t.min_level.map(|l| l.0),
             len: t.len.map_or(1024, |l| l as usize),
+            sample: t.sample.clone().map(|s| (s, 0)),
         });
         Ok(self.sinks.len() - 1)
     }
@@ -268,6 +288,12 @@ impl LogSink {
             if sink.max.is_some_and(|m| level > m) {
                 continue;
             }
+            if let Some((smp, counter)) = self.sinks[i].sample.as_mut() {
+                if !smp.keeps(counter) {
+                    continue;
+                }
+            }
+            let sink = &self.sinks[i];
             let level = sink.min.map_or(level, |m| level.max(m));
             let mut buf = std::mem::take(&mut self.buf);
             buf.clear();
@@ -382,6 +408,7 @@ mod tests {
             max: None,
             min: None,
             len: 1024,
+            sample: None,
         }
     }
 

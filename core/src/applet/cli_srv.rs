@@ -327,28 +327,30 @@ fn parse_dyn_server(name: &str, args: &[&str], http: bool) -> Result<DynServer, 
     Ok(s)
 }
 
-/// HAProxy's `enum healthcheck_status` number of a check result name.
+/// HAProxy's `enum healthcheck_status` number of a check result name
+/// (with its dummy `HCHK_STATUS_CHECKED` = 3 and `L57DATA` = 14: an L4
+/// success is 6, as reg-test checks/4be_1srv_health_checks reads it).
 fn check_status_num(status: &str) -> u32 {
     match status {
         "INI" => 1,
         "START" => 2,
-        "HANA" => 3,
-        "SOCKERR" => 4,
-        "L4OK" => 5,
-        "L4TOUT" => 6,
-        "L4CON" => 7,
-        "L6OK" => 8,
-        "L6TOUT" => 9,
-        "L6RSP" => 10,
-        "L7TOUT" => 11,
-        "L7RSP" => 12,
-        "L57DATA" => 13,
-        "L7OK" => 14,
-        "L7OKC" => 15,
-        "L7STS" => 16,
-        "PROCERR" => 17,
-        "PROCTOUT" => 18,
-        "PROCOK" => 19,
+        "HANA" => 4,
+        "SOCKERR" => 5,
+        "L4OK" => 6,
+        "L4TOUT" => 7,
+        "L4CON" => 8,
+        "L6OK" => 9,
+        "L6TOUT" => 10,
+        "L6RSP" => 11,
+        "L7TOUT" => 12,
+        "L7RSP" => 13,
+        "L57DATA" => 14,
+        "L7OK" => 15,
+        "L7OKC" => 16,
+        "L7STS" => 17,
+        "PROCERR" => 18,
+        "PROCTOUT" => 19,
+        "PROCOK" => 20,
         _ => 0,
     }
 }
@@ -466,6 +468,7 @@ impl Engine {
             send_proxy: d.send_proxy,
             proto_h2: d.proto_h2,
             idle_ping_ms: None,
+            pool_max_conn: None,
             tls: None,
             check: check_cfg,
             agent: agent_cfg,

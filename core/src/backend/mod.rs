@@ -1139,7 +1139,9 @@ fn idle_usable_by(
         (_, Some(o)) => o == sess,
         (HttpReuse::Never, None) => false,
         (HttpReuse::Safe, None) => !first,
-        (HttpReuse::Aggressive | HttpReuse::Always, None) => true,
+        // A first request only on a connection known to stay alive.
+        (HttpReuse::Aggressive, None) => !first || ic.safe,
+        (HttpReuse::Always, None) => true,
     }
 }
 
@@ -1383,6 +1385,7 @@ impl Engine {
                     conn: c,
                     owner,
                     since: now,
+                    safe: true,
                 });
             }
         }
@@ -1422,8 +1425,10 @@ impl Engine {
         if let Some(s) = conn.mux.rx_stream() {
             conn.mux.detach(s);
         }
+        let safe = conn.flags.contains(crate::conn::CoFlags::NOT_FIRST);
+        conn.flags |= crate::conn::CoFlags::NOT_FIRST;
         let owner = self.conn_owner_for(srv, sess);
-        self.idle_conn_push(now, c, srv, owner);
+        self.idle_conn_push(now, c, srv, owner, safe);
     }
 
     /// [`Engine::idle_conn_add`] with the owner known (`None`: shared).
@@ -1434,12 +1439,15 @@ impl Engine {
         owner: Option<Id<crate::session::Session>>,
     ) {
         if let Some(ConnSide::Back { srv }) = self.conns.get(c).map(|x| x.side) {
-            self.idle_conn_push(now, c, srv, owner);
+            self.idle_conn_push(now, c, srv, owner, true);
         }
     }
 
     /// Puts server connection `c` to `srv` in its idle pool (`owner`:
-    /// private to that session, `None`: shared).
+    /// private to that session, `None`: shared; `safe`: see
+    /// [`IdleConn::safe`]). A shared one over the server's
+    /// `pool-max-conn` is closed instead (HAProxy's
+    /// `srv_add_to_idle_list` refusing it).
     #[inline(always)]
     fn idle_conn_push(
         &mut self,
@@ -1447,16 +1455,29 @@ impl Engine {
         c: Id<Conn>,
         srv: ServerId,
         owner: Option<Id<crate::session::Session>>,
+        safe: bool,
     ) {
         let Some(b) = self.proxies[srv.be].be.as_mut() else {
             return;
         };
         let server = &mut b.servers[srv];
+        if let (Some(max), None) = (server.cfg.pool_max_conn, owner) {
+            let shared = server
+                .per_thr
+                .idle
+                .iter()
+                .filter(|ic| ic.owner.is_none())
+                .count();
+            if shared >= max as usize {
+                return self.conn_close(now, c, CloseHow::Graceful);
+            }
+        }
         let sess = owner;
         server.per_thr.idle.push_back(IdleConn {
             conn: c,
             owner,
             since: now,
+            safe,
         });
         let first = server.per_thr.idle.len() == 1;
         let evicted = if server.per_thr.idle.len() > IDLE_MAX_PER_SERVER {

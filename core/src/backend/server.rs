@@ -586,6 +586,8 @@ pub struct ServerCfg {
     /// `idle-ping T`: its idle HTTP/2 connections are probed with a PING
     /// every T (HAProxy 3.x).
     pub idle_ping_ms: Option<u32>,
+    /// `pool-max-conn`: idle connections kept at most (`None`: no limit).
+    pub pool_max_conn: Option<u32>,
     /// `ssl`: the TLS context of its connections.
     pub tls: Option<std::sync::Arc<crate::conn::tls::SrvCtx>>,
     /// `check` and its settings.
@@ -754,6 +756,11 @@ pub struct IdleConn {
     pub owner: Option<Id<crate::session::Session>>,
     /// When it became idle; the pool is in this order.
     pub since: Time,
+    /// It served a request that was not its first (HAProxy's `safe_conns`
+    /// list, against `idle_conns`): the server keeps its connections
+    /// alive, so `http-reuse aggressive` gives it a session's first
+    /// request.
+    pub safe: bool,
 }
 
 impl Check {

@@ -243,7 +243,6 @@ pub const REFUSED_BIND_OPTIONS: &[(&str, &str)] = &[
 /// takes: connection-pool tuning, and options that only matter to a
 /// refused keyword (`log-proto` to log servers, `ws` to HTTP/2).
 pub const SERVER_OPTIONS: &[(&str, usize)] = &[
-    ("pool-max-conn", 1),
     ("pool-purge-delay", 1),
     ("pool-low-conn", 1),
     ("max-reuse", 1),

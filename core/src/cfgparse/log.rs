@@ -2,7 +2,7 @@
 //! global section and proxies.
 
 use super::addr::{Addr, Proto};
-use super::model::{Facility, LogAddr, LogFormat, LogLevel, LogTarget, ProxyLog};
+use super::model::{Facility, LogAddr, LogFormat, LogLevel, LogSample, LogTarget, ProxyLog};
 use super::{Diagnostic, Diags, Kwm, Ln};
 
 /// Default syslog port.
@@ -10,7 +10,7 @@ const SYSLOG_PORT: u16 = 514;
 
 /// `log TARGET [len N] [format F] [sample R:S] FACILITY [LEVEL [MINLEVEL]]`,
 /// from word 1.
-pub(super) fn parse_target(ln: &Ln<'_>, d: &mut Diags) -> Result<LogTarget, Diagnostic> {
+pub(super) fn parse_target(ln: &Ln<'_>, _d: &mut Diags) -> Result<LogTarget, Diagnostic> {
     if ln.arg(1).is_empty() || ln.arg(2).is_empty() {
         return Err(ln.diag("log : expects <address> and <facility>  as arguments"));
     }
@@ -23,6 +23,7 @@ pub(super) fn parse_target(ln: &Ln<'_>, d: &mut Diags) -> Result<LogTarget, Diag
         facility: Facility(0),
         level: None,
         min_level: None,
+        sample: None,
     };
     let mut i = 2;
     loop {
@@ -33,16 +34,68 @@ pub(super) fn parse_target(ln: &Ln<'_>, d: &mut Diags) -> Result<LogTarget, Diag
                 t.format = LogFormat::from_name(f)
                     .ok_or_else(|| ln.diag(format!("log : unknown log format '{f}'")))?;
             }
-            "sample" => {
-                let m = "log : 'sample' is not supported by Sluice and is ignored (every line is sent).";
-                d.warn(ln.diag(m));
-            }
+            "sample" => t.sample = Some(sample(ln, ln.arg(i + 1))?),
             _ => break,
         }
         i += 2;
     }
     levels(ln, i, &mut t)?;
     Ok(t)
+}
+
+/// `sample RANGES:SIZE` (HAProxy's `parse_logger` with
+/// `get_logger_smp_range`): ranges `N` or `N-M` (1-based, `M > N`),
+/// comma-separated, not overlapping; `SIZE` at least the highest bound.
+fn sample(ln: &Ln<'_>, arg: &str) -> Result<LogSample, Diagnostic> {
+    let err = |m: String| ln.diag(format!("log : {m}"));
+    let Some((list, size)) = arg.split_once(':') else {
+        return Err(err("Missing sample size".into()));
+    };
+    let num = |t: &str| {
+        t.parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0 && t.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let mut ranges: Vec<(u32, u32)> = Vec::new();
+    for r in list.split(',').filter(|r| !r.is_empty()) {
+        let bad = || err(format!("wrong sample range '{r}'"));
+        let (lo, hi) = match r.split_once('-') {
+            Some((a, b)) => {
+                let (lo, hi) = (num(a).ok_or_else(bad)?, num(b).ok_or_else(bad)?);
+                if hi <= lo {
+                    return Err(bad());
+                }
+                (lo, hi)
+            }
+            None => {
+                let n = num(r).ok_or_else(bad)?;
+                (n, n)
+            }
+        };
+        let overlaps = ranges
+            .iter()
+            .any(|&(l, h)| (lo >= l && lo <= h) || (hi >= l && hi <= h));
+        if overlaps {
+            return Err(err("ranges are overlapping".into()));
+        }
+        ranges.push((lo, hi));
+    }
+    if ranges.is_empty() {
+        return Err(err("no sampling ranges given".into()));
+    }
+    let size = num(size).ok_or_else(|| {
+        err(format!(
+            "wrong sample size '{size}' for sample range '{arg}'"
+        ))
+    })?;
+    let max = ranges.iter().map(|r| r.1).max().unwrap_or(0);
+    if size < max {
+        return Err(err(format!(
+            "sample size {size} should be greater or equal to {max} the maximum of the high ranges limits"
+        )));
+    }
+    ranges.sort_unstable();
+    Ok(LogSample { ranges, size })
 }
 
 /// `FACILITY [LEVEL [MINLEVEL]]` from word `i`.

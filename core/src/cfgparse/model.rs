@@ -385,7 +385,26 @@ pub enum LogAddr {
     },
 }
 
-/// `log TARGET [len N] [format F] FACILITY [LEVEL [MINLEVEL]]`.
+/// `sample RANGES:SIZE` of a `log` line (HAProxy's `smp_log_range`s):
+/// of every `size` lines offered to the target, only those whose 1-based
+/// position is in one of `ranges` (inclusive, sorted, disjoint) are sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogSample {
+    pub ranges: Vec<(u32, u32)>,
+    pub size: u32,
+}
+
+impl LogSample {
+    /// Whether the next line goes out; `counter` is the target's count of
+    /// lines offered so far, modulo `size` (HAProxy's `curr_rg_idx`).
+    pub fn keeps(&self, counter: &mut u32) -> bool {
+        let idx = *counter + 1;
+        *counter = idx % self.size.max(1);
+        self.ranges.iter().any(|&(lo, hi)| lo <= idx && idx <= hi)
+    }
+}
+
+/// `log TARGET [len N] [format F] [sample R:S] FACILITY [LEVEL [MINLEVEL]]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogTarget {
     pub place: Place,
@@ -398,6 +417,8 @@ pub struct LogTarget {
     pub level: Option<LogLevel>,
     /// Lines below this level are raised to it.
     pub min_level: Option<LogLevel>,
+    /// `sample`: only some lines are sent.
+    pub sample: Option<LogSample>,
 }
 
 /// One `log` line of a proxy.
@@ -1003,6 +1024,9 @@ pub struct ServerOptions {
     /// connection of the server is sent a PING every T, and closed when
     /// the previous one is still unanswered; 0 or absent: off.
     pub idle_ping_ms: Option<u32>,
+    /// `pool-max-conn N`: at most N idle connections of the server are
+    /// kept for reuse (`None`: -1, no limit; 0: none kept).
+    pub pool_max_conn: Option<u32>,
     /// `port N`: the port health checks connect to (HAProxy's
     /// `check.port`); by default the server's.
     pub check_port: Option<u16>,
@@ -1279,6 +1303,7 @@ impl Default for ServerOptions {
             send_proxy_v2: false,
             proto_h2: false,
             idle_ping_ms: None,
+            pool_max_conn: None,
             check_port: None,
             check_addr: None,
             agent_check: false,

@@ -383,6 +383,19 @@ fn server_option(
                 "{who} : 'proto' : unknown or unsupported protocol '{other}' (Sluice knows 'h2')."
             ))),
         },
+        "pool-max-conn" => {
+            let v = ln.arg(i + 1);
+            o.pool_max_conn = match v.parse::<i64>() {
+                Ok(-1) => None,
+                Ok(n) if (0..=i64::from(u32::MAX)).contains(&n) => Some(n as u32),
+                _ => {
+                    return Err(ln.diag(format!(
+                        "{who} : 'pool-max-conn' : invalid value '{v}', must be -1 or a positive integer."
+                    )))
+                }
+            };
+            Ok(2)
+        }
         "weight" | "maxconn" | "minconn" | "maxqueue" | "rise" | "fall" => {
             let v = ln.uint_at(i + 1, opt).map_err(|e| prefixed(e, who))?;
             *numeric_field(o, opt) = v;

@@ -64,6 +64,10 @@ bitflags! {
         /// In a lingering close: everything read is thrown away until the
         /// peer closes.
         const DRAINING = 0x0000_8000;
+        /// A server connection that served a request already (HAProxy's
+        /// `H1S_F_NOT_FIRST` on its next stream): once idle again it is
+        /// a safe one.
+        const NOT_FIRST = 0x0001_0000;
     }
 }
 

@@ -976,6 +976,10 @@ impl Engine {
                 log_separate_errors: p.options.log_separate_errors,
                 logasap: p.options.logasap,
                 log_health_checks: p.options.log_health_checks,
+                log_connect: !p.logs.is_empty()
+                    && p.mode == cfgparse::Mode::Http
+                    && p.log_format.is_none()
+                    && !(p.options.httplog || p.options.httpslog || p.options.tcplog),
                 http_buffer_request: p.options.http_buffer_request,
                 abortonclose: p.options.abortonclose,
                 http_ignore_probes: p.options.http_ignore_probes,
@@ -1238,6 +1242,7 @@ impl Engine {
                 },
                 proto_h2: o.proto_h2,
                 idle_ping_ms: o.idle_ping_ms,
+                pool_max_conn: o.pool_max_conn,
                 check: check_cfg,
                 agent: agent_cfg,
                 tls: self.build_server_tls(cfg, p, s, addr)?,

@@ -391,6 +391,9 @@ impl Engine {
                     if head.uri.is_empty() {
                         head.uri = "/".into();
                     }
+                    if matches!(rule.action, HttpReqAction::SetUri(_)) {
+                        update_host(head);
+                    }
                 }
                 HttpReqAction::ReplaceUri(r) => {
                     let uri = head.uri.clone();
@@ -718,6 +721,14 @@ impl Engine {
         sid: Id<Stream>,
         bytes: &[u8],
     ) -> Option<Vec<u8>> {
+        let mux_reply = self
+            .streams
+            .get(sid)
+            .and_then(|s| s.txn.as_ref())
+            .is_some_and(|t| t.flags.contains(crate::http::ana::TxnFlags::MUX_REPLY));
+        if mux_reply {
+            return None;
+        }
         let any = self
             .res_rule_proxies(sid)
             .any(|px| !self.proxies[px].rules.http_after_res.is_empty());
@@ -952,6 +963,10 @@ impl Engine {
 /// The scheme and authority of an absolute-form URI (`http://host`), and
 /// the path with its query (`/a?b`, empty when there is none: `*`, or an
 /// absolute URI without a path), as HAProxy's `http_get_path` splits it.
+///
+/// A target with neither (`*`, `host/a`: only a `set-uri` makes one) is
+/// all path: HAProxy's `http_replace_req_path` replaces the whole of it
+/// when `http_parse_path` finds no path.
 pub(crate) fn split_uri(uri: &str) -> (&str, &str) {
     if uri.starts_with('/') {
         return ("", uri);
@@ -961,8 +976,35 @@ pub(crate) fn split_uri(uri: &str) -> (&str, &str) {
             Some(j) => uri.split_at(i + 3 + j),
             None => (uri, ""),
         },
-        None => (uri, ""),
+        None => ("", uri),
     }
+}
+
+/// After a `set-uri`, a target with an authority (absolute form, or
+/// anything but a path or `*`) gives its authority, userinfo left out, to
+/// every `Host` field there is (none is added). HAProxy's
+/// `http_update_host`; an empty authority leaves `Host` alone (HAProxy
+/// counts a failed rewrite).
+pub(crate) fn update_host(head: &mut h1::ReqHead) {
+    let uri = head.uri.as_str();
+    if uri.starts_with('/') || uri == "*" {
+        return;
+    }
+    let authority = if head.method == h1::Method::CONNECT {
+        uri
+    } else {
+        let rest = uri.find("://").map_or(uri, |i| &uri[i + 3..]);
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let rest = &rest[..end];
+        rest.rfind('@').map_or(rest, |at| &rest[at + 1..])
+    };
+    if authority.is_empty() {
+        return;
+    }
+    let authority = authority.as_bytes().to_vec();
+    let _ = head.headers.map_values(b"host", |v| {
+        (v != authority.as_slice()).then(|| authority.clone())
+    });
 }
 
 /// `replace-header` (the whole value) and `replace-value` (each

@@ -82,6 +82,15 @@ bitflags! {
         const L7_RETRY = 0x0800;
         /// `http-request disable-l7-retry` (`TX_D_L7_RETRY`).
         const NO_L7_RETRY = 0x1000;
+        /// The client asked `HEAD` but the server was sent another method
+        /// (`http-request set-method`): the server's response body is
+        /// read by its framing and dropped, the client gets the head only
+        /// (HAProxy's client-side `H1S_F_BODYLESS_RESP`).
+        const SKIP_RES_BODY = 0x2000;
+        /// The reply is the H1 mux's own answer to a request its codec
+        /// refused: no `http-after-response` rule runs on it, as HAProxy
+        /// 2.6's H1 mux answers before any stream analyser.
+        const MUX_REPLY = 0x4000;
     }
 }
 
@@ -345,6 +354,17 @@ fn comp_put(ch: &mut Channel, used: usize, pending: &mut Vec<u8>) {
     }
 }
 
+/// Lets the first `n` input bytes of `ch` (body bytes) leave, or drops
+/// them when the body is not for the next hop (`skip`: a `HEAD` client).
+fn pass_body(ch: &mut Channel, n: usize, skip: bool) {
+    if !skip {
+        ch.forward(n as u64);
+    } else if n > 0 {
+        // Cannot fail: `n` input bytes are there and nothing grows.
+        let _ = ch.buf.replace_at(ch.output, n, &[]);
+    }
+}
+
 /// The framing state of a body as a forward budget step.
 enum BodyStep {
     /// Forward this many raw bytes; the message is not over.
@@ -486,13 +506,14 @@ impl Engine {
         let input = s.req.buf.data();
         if !input.is_empty() && !txn.flags.contains(TxnFlags::REQ_STARTED) {
             txn.flags |= TxnFlags::REQ_STARTED;
-            if txn.flags.contains(TxnFlags::KEEP_ALIVE_WAIT) {
+            let keep_alive = txn.flags.contains(TxnFlags::KEEP_ALIVE_WAIT);
+            if keep_alive {
                 // The next request began: `timeout http-request` from now.
                 txn.req_start = now;
-                let to = self.http_request_timeout(sid);
-                let s = &mut self.streams[sid];
-                s.req.analyse_exp = to.map(|t| now.add_ms(t));
-                return self.http_wait_for_request(now, sid);
+            }
+            let log_connect = self.proxies[s.fe].log_connect;
+            if keep_alive || log_connect {
+                return self.http_request_started(now, sid, keep_alive, log_connect);
             }
         }
         if input.is_empty() && !shutr {
@@ -522,6 +543,21 @@ impl Engine {
                 self.http_process_request(now, sid, head, used)
             }
         }
+    }
+
+    /// The first byte of a request came: `timeout http-request` runs from
+    /// now for a keep-alive request, the `Connect from` line of a
+    /// frontend without a log format goes; then the head is read.
+    fn http_request_started(&mut self, now: Time, sid: Id<Stream>, keep_alive: bool, log: bool) {
+        if log {
+            self.log_connect_line(sid);
+        }
+        if keep_alive {
+            let to = self.http_request_timeout(sid);
+            let s = &mut self.streams[sid];
+            s.req.analyse_exp = to.map(|t| now.add_ms(t));
+        }
+        self.http_wait_for_request(now, sid)
     }
 
     /// The client closed before a complete request.
@@ -1576,6 +1612,9 @@ impl Engine {
             let Some(txn) = s.txn.as_mut() else { return };
             let input = &s.res.buf.data()[s.res.output..];
             if input.is_empty() && !shutr {
+                if s.req.shutr() {
+                    self.http_cli_abort_waiting(now, sid);
+                }
                 return;
             }
             match txn.rsp.parser.parse_response(input) {
@@ -1718,7 +1757,14 @@ impl Engine {
         let txn = s.txn.as_mut().expect("http stream");
         txn.t_res_head = Some(now);
         let meth = txn.meth.clone().unwrap_or(Method::GET);
-        let body = h1::response_body(&head, &meth, txn.flags.contains(TxnFlags::CONNECT));
+        // The server frames its response after the method it was sent,
+        // which a `set-method` may have changed.
+        let srv_meth = txn.req_head.as_ref().map_or(&meth, |h| &h.method);
+        let connect = txn.flags.contains(TxnFlags::CONNECT);
+        let body = h1::response_body(&head, srv_meth, connect);
+        if meth == Method::HEAD && !matches!(body, BodyLen::None | BodyLen::Tunnel) {
+            txn.flags |= TxnFlags::SKIP_RES_BODY;
+        }
         let asked_upgrade = txn.req_head.as_ref().is_some_and(|h| h.wants_upgrade());
         if head.status == 101 && !asked_upgrade {
             // A server switches only to a protocol the client asked for
@@ -1850,6 +1896,7 @@ impl Engine {
             return self.http_compress_body(now, sid);
         }
         let (rsp_state, answered) = (txn.rsp.state, txn.flags.contains(TxnFlags::RES_HEAD_SENT));
+        let skip = dir == Dir::Res && txn.flags.contains(TxnFlags::SKIP_RES_BODY);
         let (ch, msg) = if dir == Dir::Req {
             (&mut s.req, &mut txn.req)
         } else {
@@ -1875,7 +1922,7 @@ impl Engine {
         }
         match step {
             BodyStep::More(n) => {
-                ch.forward(n as u64);
+                pass_body(ch, n, skip);
                 // Only held-back bytes are left and no more will come.
                 let closed = ch.shutr() && ch.input() == msg.held;
                 if closed && dir == Dir::Req && ch.shutw() {
@@ -1931,7 +1978,7 @@ impl Engine {
                 }
             }
             BodyStep::End(n) => {
-                ch.forward(n as u64);
+                pass_body(ch, n, skip);
                 msg.state = MsgState::Done;
             }
             BodyStep::Error(e, at) => {
@@ -2317,6 +2364,11 @@ impl Engine {
         if sent {
             return self.http_abort(now, sid);
         }
+        if builtin {
+            if let Some(t) = s.txn.as_mut() {
+                t.flags |= TxnFlags::MUX_REPLY;
+            }
+        }
         let bytes = match builtin {
             true => std::borrow::Cow::Borrowed(
                 crate::http::errors::builtin_page(status)
@@ -2329,6 +2381,29 @@ impl Engine {
         if let Some(t) = self.streams[sid].txn.as_mut() {
             t.status = Some(status);
         }
+    }
+
+    /// `option abortonclose` (frontend and backend, as
+    /// [`crate::backend`]'s abort before the connection): an HTTP/1 client
+    /// that closed while the response head is awaited gives the request
+    /// up. The server connection is closed (the server sees it go), the
+    /// client gets a 400 if it still reads, the log says 400 and `CH`, as
+    /// HAProxy 2.6's `http_wait_for_response` (`return_cli_abort`) once
+    /// the client's shutdown reached the server.
+    fn http_cli_abort_waiting(&mut self, now: Time, sid: Id<Stream>) {
+        let s = &self.streams[sid];
+        let abort = s.mux_id == 0
+            && s.scb.state == ScState::Est
+            && self.proxies[s.fe].abortonclose
+            && self.proxies[s.be].abortonclose;
+        if !abort {
+            return;
+        }
+        let s = &mut self.streams[sid];
+        if let Some(t) = s.txn.as_mut() {
+            t.flags |= TxnFlags::CLI_CLOSE | TxnFlags::SRV_CLOSE;
+        }
+        self.http_reply_error(now, sid, 400, ErrCode::CliCl, FinSt::Headers);
     }
 
     /// The server closed (or reset) a connection without a byte of

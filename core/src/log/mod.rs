@@ -51,7 +51,7 @@ impl Engine {
             return;
         }
         let fe = &self.proxies[s.fe];
-        if !fe.log {
+        if !fe.log || fe.log_connect {
             return;
         }
         // `option dontlognull`: no data at all was exchanged (checked at
@@ -113,6 +113,45 @@ impl Engine {
             s.flags |= crate::stream::SfFlags::LOGGED;
         }
         self.log_px(Some(fe_id), level, line);
+    }
+
+    /// The line of a frontend without a log format ([`crate::proxy::Proxy::log_connect`])
+    /// when a stream's request starts: `Connect from SRC to DST (fe/HTTP)`,
+    /// or `Connect to unix:ID (fe/HTTP)` for a UNIX socket client, as
+    /// HAProxy's `frontend_accept` writes it.
+    pub(crate) fn log_connect_line(&mut self, sid: Id<Stream>) {
+        let Some(s) = self.streams.get(sid) else {
+            return;
+        };
+        let fe = s.fe;
+        let px = &self.proxies[fe];
+        if !px.log_connect {
+            return;
+        }
+        let mode = if px.mode == crate::cfgparse::Mode::Http {
+            "HTTP"
+        } else {
+            "TCP"
+        };
+        let se = self.sessions.get(s.sess);
+        let mut line = String::with_capacity(96);
+        match se.and_then(|se| se.src) {
+            Some(src) => {
+                let _ = write!(line, "Connect from {}:{} to ", src.ip(), src.port());
+                match se.and_then(|se| se.dst) {
+                    Some(dst) => {
+                        let _ = write!(line, "{}:{}", dst.ip(), dst.port());
+                    }
+                    None => line.push_str("undetermined address:0"),
+                }
+            }
+            None => {
+                let luid = se.map_or(0, |se| self.listeners[se.listener.0 as usize].luid);
+                let _ = write!(line, "Connect to unix:{luid}");
+            }
+        }
+        let _ = write!(line, " ({}/{mode})", px.name);
+        self.log_px(Some(fe), LogLevel::Info, line);
     }
 
     /// `%ci:%cp`: the client address (the PROXY header's when one came);

@@ -366,14 +366,13 @@ impl Engine {
         if out.is_empty() {
             return progress;
         }
-        let synth_clen = st
-            .txn
-            .as_ref()
-            .is_some_and(|t| t.flags.contains(crate::http::ana::TxnFlags::RES_SYNTH_CLEN));
+        let flags = st.txn.as_ref().map(|t| t.flags).unwrap_or_default();
+        let synth_clen = flags.contains(crate::http::ana::TxnFlags::RES_SYNTH_CLEN);
+        let skipped_body = flags.contains(crate::http::ana::TxnFlags::SKIP_RES_BODY);
         let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2_mut()) else {
             return progress;
         };
-        let used = h.mux_output_opts(id, out, synth_clen);
+        let used = h.mux_output_opts(id, out, synth_clen, skipped_body);
         if used > 0 {
             self.sc_conn_sent(now, sid, Dir::Res, used);
             progress = true;

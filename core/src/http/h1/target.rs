@@ -184,7 +184,11 @@ pub(crate) fn target_form(
         };
     }
     if let Some(abs) = split_absolute(uri) {
-        return if is_connect || !valid_host_port(abs.host_port.as_bytes()) {
+        // An empty host (`http:///x`, `http://:`) is forwarded, as HAProxy
+        // 2.6 to 3.5 do (their `h1_headers_to_hdr_list` only checks the
+        // authority's characters and its agreement with `Host`).
+        let (host, _) = split_port(abs.host_port.as_bytes());
+        return if is_connect || !(host.is_empty() || valid_host_port(abs.host_port.as_bytes())) {
             Err(H1ErrorKind::BadUri)
         } else {
             Ok(TargetForm::Absolute)
@@ -282,6 +286,10 @@ mod tests {
         assert_eq!(f("GET", "HTTP://a:80"), Ok(Absolute));
         assert_eq!(f("GET", "http://u:p@a:1/"), Ok(Absolute));
         assert_eq!(f("GET", "http://[::1]:8080/"), Ok(Absolute));
+        // No host: HAProxy forwards them (reg-test h1_host_normalization).
+        assert_eq!(f("GET", "http:///x"), Ok(Absolute));
+        assert_eq!(f("GET", "http://:"), Ok(Absolute));
+        assert_eq!(f("GET", "https://:443"), Ok(Absolute));
         assert_eq!(f("CONNECT", "a:443"), Ok(Authority));
         assert_eq!(f("CONNECT", "[::1]:443"), Ok(Authority));
         for (m, u) in [
@@ -292,8 +300,8 @@ mod tests {
             ("GET", "http://host#frag"),
             ("GET", "*"),
             ("OPTIONS", "*/x"),
-            ("GET", "http:///x"),
             ("GET", "http://a:b/"),
+            ("GET", "http://:b/"),
             ("GET", "http://a,b/"),
             ("GET", "http://a\\b/"),
             ("GET", "1http://a/"),

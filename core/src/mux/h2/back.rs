@@ -125,9 +125,26 @@ pub struct H2bs {
     /// glue takes it into the transaction so that an HTTP/2 client does
     /// not get the field.
     pub synth_clen: bool,
+    /// The head of a response that may have no body (to a HEAD, a 204,
+    /// a 304) whose HEADERS came without END_STREAM: kept until the
+    /// stream ends, so that the transaction does not end (and the next
+    /// request go) while the server still sends on it. HAProxy's HTX
+    /// message ends at END_STREAM the same way (the server may be a proxy
+    /// that reads and drops a body for a HEAD it turned into a GET).
+    held_head: Vec<u8>,
 }
 
 impl H2bs {
+    /// END_STREAM received: a held head goes to the channel now.
+    fn res_end(&mut self) {
+        self.res = ResSt::Done;
+        if !self.held_head.is_empty() {
+            let mut head = std::mem::take(&mut self.held_head);
+            head.append(&mut self.rxbuf);
+            self.rxbuf = head;
+        }
+    }
+
     /// The response ended (END_STREAM received) and is all in the
     /// response channel.
     pub fn res_complete(&self) -> bool {
@@ -329,7 +346,7 @@ impl Side for Back {
             ResSt::Head | ResSt::Done => {}
         }
         if end_stream {
-            s.res = ResSt::Done;
+            s.res_end();
         }
         Ok(())
     }
@@ -380,7 +397,7 @@ impl Side for Back {
                 }
                 // A body of known length has no place for trailers in
                 // HTTP/1.1: they are dropped (as HAProxy's H1 mux does).
-                s.res = ResSt::Done;
+                s.res_end();
                 Ok(())
             }
         }
@@ -473,7 +490,11 @@ fn response_head(
         ResSt::Chunked
     };
     out.extend_from_slice(b"\r\n");
-    s.rxbuf.extend_from_slice(&out);
+    if bodyless && !es {
+        s.held_head = out;
+    } else {
+        s.rxbuf.extend_from_slice(&out);
+    }
     if es {
         if !s.rx.clen_complete() {
             return Err(s.err(ErrorCode::PROTOCOL_ERROR, "content-length mismatch"));
@@ -596,6 +617,7 @@ impl H2b {
             fail: None,
             fail_reported: false,
             synth_clen: false,
+            held_head: Vec::new(),
         });
         key
     }
@@ -1098,6 +1120,40 @@ mod tests {
             s(&h).rxbuf,
             b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_vec()
         );
+    }
+
+    /// reg-test http_bodyless_response: the head of a response to a HEAD
+    /// waits for END_STREAM (an empty DATA here), so the transaction does
+    /// not end while the server still works on the stream.
+    #[test]
+    fn bodyless_head_waits_for_end_stream() {
+        let mut h = H2b::new(false, 16384);
+        let id = h.new_stream();
+        h.mux_request(id, b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n", false);
+        let mut frames = server_frames(b"200", &[(b"content-length", b"12")], b"", true);
+        // Only SETTINGS and the HEADERS: drop the trailers block.
+        let mut enc = HEnc::default();
+        let mut block = Vec::new();
+        enc.encode([Field::new(b"grpc-status", b"0")], &mut block);
+        let mut tail = Vec::new();
+        encode_field_block(STREAM_ID, &block, true, 16384, &mut tail);
+        frames.truncate(frames.len() - tail.len());
+        feed(&mut h, &frames);
+        assert!(s(&h).rxbuf.is_empty(), "the head is held");
+        let mut end = Vec::new();
+        Frame::Data {
+            stream_id: STREAM_ID,
+            end_stream: true,
+            data: b"",
+            pad_len: None,
+            flow_len: 0,
+        }
+        .encode(&mut end);
+        feed(&mut h, &end);
+        let text = String::from_utf8(s(&h).rxbuf.clone()).unwrap();
+        assert_eq!(text, "HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n");
+        h.delivered(id, s(&h).rxbuf.len());
+        assert!(s(&h).res_complete());
     }
 
     #[test]

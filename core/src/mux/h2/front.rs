@@ -84,6 +84,10 @@ enum ResSt {
     Body(TxBody),
     /// Until the engine shuts the response (until-close, tunnel).
     UntilClose,
+    /// The response to a `HEAD` whose body the engine drops (the server
+    /// was sent another method): END_STREAM goes once the engine is done
+    /// with it (shut or detach), not with the HEADERS.
+    Skipped,
     /// END_STREAM sent (or the stream reset): the rest is discarded.
     Done,
 }
@@ -582,15 +586,26 @@ impl H2c {
     /// bytes of `out` consumed (all of it when the response cannot be
     /// converted: the stream is then reset).
     pub fn mux_output(&mut self, id: u32, out: &[u8]) -> usize {
-        self.mux_output_opts(id, out, false)
+        self.mux_output_opts(id, out, false, false)
     }
 
     /// [`H2c::mux_output`]; `synth_clen`: the response head's
     /// `content-length: 0` was added by the server-side HTTP/2 mux (see
     /// `TxnFlags::RES_SYNTH_CLEN`) and does not go out: the HEADERS ends
     /// the stream without it, as the server sent it (a gRPC trailers-only
-    /// response keeps exactly its fields).
-    pub fn mux_output_opts(&mut self, id: u32, out: &[u8], synth_clen: bool) -> usize {
+    /// response keeps exactly its fields). `skipped_body`: the request
+    /// was a `HEAD` but the server was sent another method, and the engine
+    /// drops the body it sends (`TxnFlags::SKIP_RES_BODY`): the stream
+    /// ends when the engine shuts the response, not with the HEADERS, so
+    /// that the next request waits until the server connection is free
+    /// again (HAProxy sends END_STREAM at the end of the message it drops).
+    pub fn mux_output_opts(
+        &mut self,
+        id: u32,
+        out: &[u8],
+        synth_clen: bool,
+        skipped_body: bool,
+    ) -> usize {
         let mut used = 0;
         loop {
             if !self.tx_room() || self.state == H2cState::Error {
@@ -603,6 +618,13 @@ impl H2c {
             let rest = &out[used..];
             match &mut s.res {
                 ResSt::Done => return out.len(),
+                ResSt::Skipped => {
+                    if s.res_shut {
+                        super::data_frame(&mut self.tx, id, &[], true);
+                        s.res = ResSt::Done;
+                    }
+                    return out.len();
+                }
                 ResSt::Head => {
                     let opts = h1::ParseOptions::default();
                     let (head, n) = match h1::parse_response(rest, &opts) {
@@ -625,9 +647,11 @@ impl H2c {
                         Front::stream_error(self, id, ErrorCode::INTERNAL_ERROR);
                         return out.len();
                     }
-                    let end = !head.is_interim() && body == h1::BodyLen::None;
+                    let end = !head.is_interim() && body == h1::BodyLen::None && !skipped_body;
                     s.res = if head.is_interim() {
                         ResSt::Head
+                    } else if skipped_body {
+                        ResSt::Skipped
                     } else {
                         match body {
                             h1::BodyLen::None => ResSt::Done,
@@ -718,7 +742,8 @@ impl H2c {
     pub fn shut_res(&mut self, id: u32) {
         if let Some(s) = self.streams.get_mut(&id) {
             s.res_shut = true;
-            if matches!(s.res, ResSt::UntilClose) && self.state != H2cState::Error {
+            if matches!(s.res, ResSt::UntilClose | ResSt::Skipped) && self.state != H2cState::Error
+            {
                 super::data_frame(&mut self.tx, id, &[], true);
                 s.res = ResSt::Done;
             }
@@ -740,7 +765,9 @@ impl H2c {
             return self.credit_conn();
         }
         if !s.res_done() {
-            if s.res_shut && matches!(s.res, ResSt::UntilClose) {
+            let ended = matches!(s.res, ResSt::Skipped)
+                || (s.res_shut && matches!(s.res, ResSt::UntilClose));
+            if ended {
                 super::data_frame(&mut self.tx, id, &[], true);
             } else {
                 self.rst(id, ErrorCode::CANCEL);
