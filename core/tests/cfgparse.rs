@@ -1114,6 +1114,7 @@ fn server_lines() {
         disabled: true,
         send_proxy: true,
         send_proxy_v2: true,
+        pp_opts: 0,
         proto_h2: false,
         idle_ping_ms: None,
         check_port: None,

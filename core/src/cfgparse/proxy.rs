@@ -142,7 +142,7 @@ pub(super) fn parse(
         "redirect" => rules::redirect(px, ln, d),
         "monitor-uri" => monitor_uri(px, ln, d),
         "stats" => super::stats::parse(px, ln),
-        "errorfile" | "errorfiles" | "errorloc" | "errorloc302" | "errorloc303" => {
+        "errorfile" | "errorfiles" | "errorloc" | "errorloc302" | "errorloc303" | "http-error" => {
             super::errors::proxy_kw(px, ln)
         }
         "monitor" => rules::monitor(px, ln, d),
