@@ -1489,9 +1489,11 @@ pub(crate) fn parse_fetch_named(
     let fetch = build_fetch(r, args).map_err(|e| format!("fetch method '{kw}' : {e}"))?;
     if fetch.kind == FetchKind::SrvConn
         && ctx.proxy.is_empty()
+        && ctx.backends.is_some()
         && !fetch.str_arg(0).is_some_and(|a| a.contains('/'))
     {
-        // In a defaults section there is no proxy to find the server in.
+        // In a defaults section (a configuration's context without a
+        // proxy) there is no proxy to find the server in.
         return Err(format!(
             "backend name must be set in arg 1 of sample fetch keyword '{kw}'"
         ));
