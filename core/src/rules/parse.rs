@@ -1676,9 +1676,12 @@ impl<'w> ActParser<'w, '_> {
         if let Some(name) = errorfiles {
             r.body = ReplyBody::ErrorPage;
             self.check_reply(&mut r, deny, body_arg.as_deref())?;
-            if let Some(m) = self.reply_errorfiles(&name, r.status)? {
-                r.body = ReplyBody::Message(m);
-            }
+            // A section without a page for the status: an empty reply, as
+            // HAProxy's unresolved `HTTP_REPLY_INDIRECT`.
+            r.body = match self.reply_errorfiles(&name, r.status)? {
+                Some(m) => ReplyBody::Message(m),
+                None => ReplyBody::Empty,
+            };
             return Ok(r);
         }
         self.check_reply(&mut r, deny, body_arg.as_deref())?;
@@ -1703,8 +1706,8 @@ impl<'w> ActParser<'w, '_> {
 
     /// The page of `errorfiles NAME` for `status` (HAProxy's
     /// `http_reply_resolve_errorfiles`... at parse time): `None` when the
-    /// section has none for it (with HAProxy's warning), and the proxy's
-    /// page or the built-in one is sent.
+    /// section has none for it (with HAProxy's warning): an empty reply is
+    /// sent.
     fn reply_errorfiles(
         &mut self,
         name: &str,
