@@ -410,3 +410,61 @@ fn return_file_side_by_side() {
     write_file(&dir.join("payload.txt"), "hello %[path] from a file\n");
     run_cases("retfile", RETURN_FILE_CASES, &dir);
 }
+
+const HTTP_ERROR_CASES: &[Case] = &[
+    Case {
+        name: "http-error lf-string with a header: rendered for the 503 of a dead server",
+        cfg: "frontend fe\n    bind 127.0.0.1:{FE}\n    default_backend be\n\
+              backend be\n    http-error status 503 content-type text/plain hdr x-path \"p=%[path]\" lf-string \"down for %[path]\"\n{DEAD_BE}",
+        send: "GET /abc HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+        logged: 1,
+    },
+    Case {
+        name: "http-error replaces an earlier errorfile; deny and return default-errorfiles use it",
+        cfg: "frontend fe\n    bind 127.0.0.1:{FE}\n    errorfile 403 {DIR}/fe403.http\n    http-error status 403 content-type text/plain string denied\n    http-error status 200 content-type text/plain lf-string \"at %[path]\"\n    http-request deny if { path /deny }\n    http-request return status 200 default-errorfiles if { path /ret }\n    default_backend be\n\
+              backend be\n    server s1 127.0.0.1:{S}\n",
+        send: "GET /deny HTTP/1.1\r\nhost: t\r\n\r\nGET /ret HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+        logged: 2,
+    },
+    Case {
+        name: "http-error errorfile and errorfiles",
+        cfg: "http-errors errs\n    errorfile 404 {DIR}/fe404.http\n\
+              frontend fe\n    bind 127.0.0.1:{FE}\n    http-error status 403 errorfile {DIR}/be403.http\n    http-error status 404 errorfiles errs\n    http-request deny if { path /deny }\n    http-request deny deny_status 404 if { path /nf }\n    default_backend be\n\
+              backend be\n    server s1 127.0.0.1:{S}\n",
+        send: "GET /deny HTTP/1.1\r\nhost: t\r\n\r\nGET /nf HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+        logged: 2,
+    },
+    Case {
+        name: "errorfile and errorfiles in deny and return",
+        cfg: "http-errors errs\n    errorfile 404 {DIR}/fe404.http\n\
+              frontend fe\n    bind 127.0.0.1:{FE}\n    http-request deny deny_status 403 errorfile {DIR}/be403.http if { path /deny }\n    http-request return status 404 errorfiles errs if { path /nf }\n    http-request return status 400 errorfiles errs if { path /other }\n    default_backend be\n\
+              backend be\n    server s1 127.0.0.1:{S}\n",
+        send: "GET /deny HTTP/1.1\r\nhost: t\r\n\r\nGET /nf HTTP/1.1\r\nhost: t\r\n\r\nGET /other HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+        logged: 3,
+    },
+];
+
+/// `http-error` and `errorfile`/`errorfiles` in `deny`/`return` replies,
+/// side by side with HAProxy 2.6.
+#[test]
+fn http_error_side_by_side() {
+    if !haproxy_or_skip("http_error_side_by_side") {
+        return;
+    }
+    let dir = TempDir::new("http_error_side_by_side");
+    for (name, status) in [
+        ("fe403", "403 Forbidden"),
+        ("be403", "403 Forbidden"),
+        ("fe404", "404 Not Found"),
+    ] {
+        let body = format!("page {name}\n");
+        write_file(
+            &dir.join(&format!("{name}.http")),
+            &format!(
+                "HTTP/1.0 {status}\r\nCache-Control: no-cache\r\nContent-Type: text/plain\r\nX-Page: {name}\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+        );
+    }
+    run_cases("herr", HTTP_ERROR_CASES, &dir);
+}

@@ -178,6 +178,17 @@ impl SampleCtx for SessCtx<'_> {
             FetchKind::SrcPort => sess.src.map(|a| Sample::Int(i64::from(a.port()))),
             FetchKind::Dst => sess.dst.map(|a| Sample::Ip(a.ip())),
             FetchKind::DstPort => sess.dst.map(|a| Sample::Int(i64::from(a.port()))),
+            FetchKind::FcSrc | FetchKind::FcSrcPort | FetchKind::FcDst | FetchKind::FcDstPort => {
+                let c = self.eng.conns.get(sess.conn)?;
+                let a = match f.kind {
+                    FetchKind::FcSrc | FetchKind::FcSrcPort => c.src,
+                    _ => c.dst,
+                }?;
+                Some(match f.kind {
+                    FetchKind::FcSrc | FetchKind::FcDst => Sample::Ip(a.ip()),
+                    _ => Sample::Int(i64::from(a.port())),
+                })
+            }
             FetchKind::StkCtr { ctr, data } => {
                 let c = self.tracked(*ctr)?;
                 let t = self.eng.tables.get(c.table)?;
@@ -248,6 +259,23 @@ impl SampleCtx for SessCtx<'_> {
                 }
                 Some(Sample::Int(slots))
             }
+            FetchKind::FeConn => {
+                let fe = match f.str_arg(0).filter(|n| !n.is_empty()) {
+                    Some(n) => self.eng.proxies.iter().find(|p| p.name == n)?,
+                    None => &self.eng.proxies[sess.fe],
+                };
+                Some(Sample::Int(i64::from(fe.fe.as_ref()?.feconn)))
+            }
+            FetchKind::SrvConn => {
+                let arg = f.str_arg(0)?;
+                let (be, srv) = match arg.split_once('/') {
+                    Some((be, srv)) => (self.eng.backend_by_name(be)?, srv),
+                    None => (self.proxy, arg),
+                };
+                let b = self.eng.backend(be)?;
+                let s = b.servers.iter().find(|s| s.cfg.name == srv && !s.deleted)?;
+                Some(Sample::Int(i64::from(s.cur_sess)))
+            }
             FetchKind::SrvIsUp => {
                 let (be, srv) = f.str_arg(0)?.split_once('/')?;
                 let be = self.eng.backend_by_name(be)?;
@@ -315,7 +343,10 @@ impl SampleCtx for SessCtx<'_> {
                     _ => None,
                 }
             }
-            FetchKind::Var => self.eng.var_get(self.sess, None, f.var()?),
+            FetchKind::Var => self
+                .eng
+                .var_get(self.sess, None, f.var()?)
+                .or_else(|| crate::vars::var_default(f)),
             FetchKind::FcPp { unique } => {
                 let t = self.eng.conns.get(sess.conn)?.pp_tlvs.as_ref()?;
                 let v = if *unique { t.1.as_ref() } else { t.0.as_ref() };

@@ -38,6 +38,15 @@ pub(crate) enum AddrField {
     DstPort,
 }
 
+/// Whose addresses `set-src` and friends change (see
+/// [`Engine::set_addr`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AddrLevel {
+    Conn,
+    Sess,
+    Stream(Id<Stream>),
+}
+
 impl AddrField {
     fn of(a: &TcpAction) -> Option<AddrField> {
         Some(match a {
@@ -142,13 +151,17 @@ impl Engine {
                 | TcpAction::SetDstPort(e) => {
                     let v = e.eval(&mut ctx);
                     if let Some(f) = AddrField::of(&rule.action) {
-                        self.set_addr(sess, f, v);
+                        let level = match layer {
+                            Layer::Connection => AddrLevel::Conn,
+                            Layer::Session => AddrLevel::Sess,
+                        };
+                        self.set_addr(level, sess, f, v);
                     }
                 }
                 // `sess.` and `proc.` variables (the only ones the parser
                 // lets a connection or session rule set).
                 TcpAction::SetVar(sv) => {
-                    let v = sv.expr.eval(&mut ctx);
+                    let v = sv.eval(&mut ctx);
                     // A sample that fails leaves the variable as it was
                     // (HAProxy's `action_store`).
                     if v.is_some() {
@@ -367,7 +380,7 @@ impl Engine {
                     }
                 }
                 TcpAction::SetVar(sv) => {
-                    let v = sv.expr.eval(&mut ctx);
+                    let v = sv.eval(&mut ctx);
                     // A sample that fails leaves the variable as it was
                     // (HAProxy's `action_store`).
                     if v.is_some() {
@@ -381,7 +394,7 @@ impl Engine {
                 | TcpAction::SetDstPort(e) => {
                     let v = e.eval(&mut ctx);
                     if let Some(f) = AddrField::of(&rule.action) {
-                        self.set_addr(sess, f, v);
+                        self.set_addr(AddrLevel::Stream(sid), sess, f, v);
                     }
                 }
                 TcpAction::SetLogLevel(l) => {
@@ -611,42 +624,84 @@ impl Engine {
         }
     }
 
-    /// `set-src`, `set-dst`, `set-src-port`, `set-dst-port`.
+    /// The client address a stream sees: its own, as its rules set it,
+    /// else its session's (HAProxy's `sc_src(s->scf)`).
+    pub(crate) fn strm_src(&self, s: &Stream) -> Option<core::net::SocketAddr> {
+        s.src.or_else(|| self.sessions.get(s.sess)?.src)
+    }
+
+    /// The local address a stream sees (HAProxy's `sc_dst(s->scf)`).
+    pub(crate) fn strm_dst(&self, s: &Stream) -> Option<core::net::SocketAddr> {
+        s.dst.or_else(|| self.sessions.get(s.sess)?.dst)
+    }
+
+    /// `set-src`, `set-dst`, `set-src-port`, `set-dst-port` at `level`:
+    /// a connection rule changes the connection's addresses (`fc_src`)
+    /// and so the session's, a session rule the session's, a stream rule
+    /// the stream's only (HAProxy's `conn->src`, `sess->src`,
+    /// `s->scf->src`, each starting as a copy of the one under it).
     pub(crate) fn set_addr(
         &mut self,
+        level: AddrLevel,
         sess: Id<Session>,
         field: AddrField,
         v: Option<crate::sample::Sample>,
     ) {
-        let Some(se) = self.sessions.get_mut(sess) else {
+        let Some(v) = v else { return };
+        let Some(se) = self.sessions.get(sess) else {
             return;
         };
-        let Some(v) = v else { return };
-        match field {
+        let src = matches!(field, AddrField::SrcIp | AddrField::SrcPort);
+        let base = if src { se.src } else { se.dst };
+        let cur = match level {
+            AddrLevel::Stream(sid) => self
+                .streams
+                .get(sid)
+                .and_then(|s| if src { s.src } else { s.dst })
+                .or(base),
+            _ => base,
+        };
+        let new = match field {
             AddrField::SrcIp | AddrField::DstIp => {
                 let Some(crate::sample::Sample::Ip(ip)) = v.cast(crate::sample::SmpType::Addr)
                 else {
                     return;
                 };
-                let a = if field == AddrField::SrcIp {
-                    &mut se.src
-                } else {
-                    &mut se.dst
-                };
-                let port = a.map_or(0, |a| a.port());
-                *a = Some(core::net::SocketAddr::new(ip, port));
+                core::net::SocketAddr::new(ip, cur.map_or(0, |a| a.port()))
             }
             _ => {
                 let Some(port) = v.as_int().and_then(|p| u16::try_from(p).ok()) else {
                     return;
                 };
-                let a = if field == AddrField::SrcPort {
-                    &mut se.src
-                } else {
-                    &mut se.dst
-                };
-                if let Some(a) = a.as_mut() {
-                    a.set_port(port);
+                let Some(mut a) = cur else { return };
+                a.set_port(port);
+                a
+            }
+        };
+        let conn = se.conn;
+        let slot = |a: &mut Option<core::net::SocketAddr>,
+                    b: &mut Option<core::net::SocketAddr>| {
+            if src {
+                *a = Some(new);
+            } else {
+                *b = Some(new);
+            }
+        };
+        match level {
+            AddrLevel::Stream(sid) => {
+                if let Some(s) = self.streams.get_mut(sid) {
+                    let s = &mut *s;
+                    slot(&mut s.src, &mut s.dst);
+                }
+            }
+            AddrLevel::Conn | AddrLevel::Sess => {
+                if level == AddrLevel::Conn {
+                    if let Some(c) = self.conns.get_mut(conn) {
+                        slot(&mut c.src, &mut c.dst);
+                    }
+                }
+                if let Some(se) = self.sessions.get_mut(sess) {
+                    slot(&mut se.src, &mut se.dst);
                 }
             }
         }

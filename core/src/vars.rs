@@ -9,8 +9,11 @@
 use std::collections::BTreeMap;
 
 use crate::arena::Id;
+use crate::cfgparse::GlobalSetVar;
+use crate::engine::build::StartError;
 use crate::engine::Engine;
-use crate::sample::{Sample, VarName, VarScope};
+use crate::rules::LogFormat;
+use crate::sample::{Fetch, FetchKind, ParseCtx, Sample, SampleCtx, SampleExpr, VarName, VarScope};
 use crate::session::Session;
 use crate::stream::Stream;
 
@@ -90,6 +93,107 @@ impl Engine {
     }
 }
 
+/// What a global `set-var` reads: HAProxy evaluates it with no session
+/// and no stream, so only constants, `proc.` variables, `uuid` and
+/// `thread` (0 while parsing) give a value; other fetches are refused
+/// when the line is parsed ([`config_time_fetch`]).
+struct ProcCtx<'a> {
+    vars: &'a Vars,
+    rng: &'a mut crate::rng::Rng,
+}
+
+impl SampleCtx for ProcCtx<'_> {
+    fn fetch(&mut self, f: &Fetch) -> Option<Sample> {
+        match f.kind {
+            FetchKind::Var => {
+                let var = f.var()?;
+                let v = match var.scope {
+                    VarScope::Proc => self.vars.get(var).cloned(),
+                    _ => None,
+                };
+                v.or_else(|| var_default(f))
+            }
+            FetchKind::Uuid => Some(Sample::str(crate::fetch::uuid4(self.rng))),
+            FetchKind::Thread => Some(Sample::Int(0)),
+            _ => None,
+        }
+    }
+}
+
+/// `var(NAME,DEFAULT)`'s default: a string (HAProxy's `smp_fetch_var`
+/// with `args[1]`).
+pub(crate) fn var_default(f: &Fetch) -> Option<Sample> {
+    f.str_arg(1).map(Sample::str)
+}
+
+/// Whether `e` can be evaluated while the configuration is parsed (the
+/// fetches [`ProcCtx`] answers), else HAProxy's message.
+fn config_time_fetch(e: &SampleExpr, kw: &str) -> Result<(), String> {
+    match e.fetch.kind {
+        FetchKind::Const(_)
+        | FetchKind::Var
+        | FetchKind::Uuid
+        | FetchKind::Thread
+        | FetchKind::LogVar(_) => Ok(()),
+        _ => Err(format!(
+            "fetch method '{kw}' extracts information from '{}', none of which is available here",
+            e.layer().describe()
+        )),
+    }
+}
+
+impl Engine {
+    /// Sets `proc.` variable `name` from an expression or (`fmt`) a
+    /// format evaluated with no stream (the global `set-var` lines, the
+    /// CLI's `set var`); a value-less expression changes nothing.
+    pub(crate) fn proc_set_var(&mut self, name: &str, fmt: bool, text: &str) -> Result<(), String> {
+        let kw = if fmt { "set-var-fmt" } else { "set-var" };
+        let action = format!("{kw}({name})");
+        let var = VarName::parse(name).map_err(|e| format!("'{action}' : {e}"))?;
+        if var.scope != VarScope::Proc {
+            return Err(format!(
+                "'{kw}': cannot set variable '{name}', only scope 'proc' is permitted in the global section."
+            ));
+        }
+        let ctx = ParseCtx::detached();
+        let mut pctx = ProcCtx {
+            vars: &self.proc_vars,
+            rng: &mut self.rng,
+        };
+        let v = if fmt {
+            let lf = LogFormat::parse(text, &ctx).map_err(|e| format!("'{action}' : {e}"))?;
+            for e in lf.exprs() {
+                config_time_fetch(e, &action)?;
+            }
+            Some(Sample::Str(lf.render(&mut pctx)))
+        } else {
+            let e = SampleExpr::parse(text, &ctx).map_err(|e| format!("'{action}' : {e}"))?;
+            config_time_fetch(&e, &action)?;
+            e.eval(&mut pctx)
+        };
+        if v.is_some() {
+            self.proc_vars.set(&var, v);
+        }
+        Ok(())
+    }
+
+    /// The global `set-var` and `set-var-fmt` lines, in order (HAProxy's
+    /// `vars_parse_global_set_var`): each sets a `proc.` variable once,
+    /// at startup; a later line reads what an earlier one set. An
+    /// expression without a value leaves the variable unset.
+    pub(crate) fn global_set_vars(&mut self, lines: &[GlobalSetVar]) -> Result<(), StartError> {
+        for l in lines {
+            self.proc_set_var(&l.name, l.fmt, &l.text)
+                .map_err(|message| StartError {
+                    file: l.place.file.clone(),
+                    line: l.place.line,
+                    message,
+                })?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +210,98 @@ mod tests {
         v.set(&txn, None);
         assert_eq!(v.get(&txn), None);
         assert_eq!(v.len(), 1);
+    }
+
+    fn build(text: &str) -> Result<Engine, StartError> {
+        let parsed =
+            crate::cfgparse::parse("t.cfg", text, crate::cfgparse::ParseOptions::new("t.cfg"))
+                .unwrap_or_else(|e| panic!("{e}"));
+        let resolver = |_: &str, _: u16| None;
+        Engine::from_config(
+            crate::time::Time::ZERO,
+            &parsed.config,
+            crate::engine::EngineOptions::default(),
+            &resolver,
+        )
+    }
+
+    fn proc_var(e: &Engine, name: &str) -> Option<Sample> {
+        e.proc_vars
+            .get(&VarName::parse(&format!("proc.{name}")).unwrap())
+            .cloned()
+    }
+
+    /// vars.vtc's global section: each line reads what the earlier ones
+    /// set, `var()` has a string default, `set-var-fmt` renders a format.
+    #[test]
+    fn global_set_var_in_order() {
+        let e = build(concat!(
+            "global\n",
+            "  set-var proc.int12 int(12)\n",
+            "  set-var proc.int5 var(proc.str60,60),div(proc.int12)\n",
+            "  set-var proc.str1 str(\"this is\")\n",
+            "  set-var proc.str var(proc.str1)\n",
+            "  set-var-fmt proc.str \"%[var(proc.str)] a string\"\n",
+            "  set-var proc.uuid uuid()\n",
+            "  set-var proc.none var(proc.nothing)\n",
+            "defaults\n  mode http\n",
+        ))
+        .unwrap();
+        assert_eq!(proc_var(&e, "int12"), Some(Sample::Int(12)));
+        assert_eq!(proc_var(&e, "int5"), Some(Sample::Int(5)));
+        assert_eq!(proc_var(&e, "str"), Some(Sample::str("this is a string")));
+        let uuid = proc_var(&e, "uuid").and_then(|s| s.into_bytes()).unwrap();
+        assert_eq!(uuid.len(), 36);
+        // An expression without a value sets nothing.
+        assert_eq!(proc_var(&e, "none"), None);
+    }
+
+    #[test]
+    fn global_set_var_errors() {
+        let err = |t: &str| build(&format!("global\n  {t}\n")).err().unwrap();
+        let e = err("set-var txn.x int(1)");
+        assert_eq!(e.line, 2);
+        assert!(
+            e.message
+                .contains("only scope 'proc' is permitted in the global section"),
+            "{}",
+            e.message
+        );
+        // No stream, no connection: `src` reads nothing HAProxy has here.
+        let e = err("set-var proc.x src");
+        assert!(
+            e.message
+                .contains("fetch method 'set-var(proc.x)' extracts information from"),
+            "{}",
+            e.message
+        );
+        assert!(err("set-var-fmt proc.x \"%[fe_name]\"")
+            .message
+            .contains("none of which is available here"));
+        assert!(err("set-var proc.x nosuchfetch")
+            .message
+            .contains("nosuchfetch"));
+    }
+
+    #[test]
+    fn global_set_var_shape() {
+        let r = crate::cfgparse::parse(
+            "t.cfg",
+            "global\n  set-var proc.x\n",
+            crate::cfgparse::ParseOptions::new("t.cfg"),
+        );
+        let e = r.err().unwrap().to_string();
+        assert!(
+            e.contains("'set-var' requires a process-wide variable name ('proc.<name>') and a sample expression."),
+            "{e}"
+        );
+        let r = crate::cfgparse::parse(
+            "t.cfg",
+            "global\n  set-var proc.x int(1) extra\n",
+            crate::cfgparse::ParseOptions::new("t.cfg"),
+        )
+        .unwrap();
+        assert_eq!(r.config.global.set_vars.len(), 1);
+        assert_eq!(r.warnings.len(), 1);
     }
 }

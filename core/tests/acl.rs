@@ -844,9 +844,24 @@ fn unknown_actions_list_the_supported_ones() {
         "    http-request return status 200 string ok",
     ]));
     assert!(e[0].contains("a content type must be defined"), "{e:?}");
+    // Read through the driver's file source, which this build has not.
     let e = build_errors(&http_listen(&["    http-request return errorfile /x.http"]));
     assert!(
-        e[0].contains("'errorfile' is not supported by Sluice in a reply"),
+        e[0].contains("'errorfile' is not supported here (no file source"),
+        "{e:?}"
+    );
+    let e = build_errors(&http_listen(&[
+        "    http-request return status 404 errorfiles nosuch",
+    ]));
+    assert!(
+        e[0].contains("unknown http-errors section 'nosuch' referenced by an http reply"),
+        "{e:?}"
+    );
+    let e = build_errors(&http_listen(&[
+        "    http-request return status 418 errorfiles nosuch",
+    ]));
+    assert!(
+        e[0].contains("status code '418' not handled by default with 'errorfiles' argument"),
         "{e:?}"
     );
     let e = build_errors(&http_listen(&[

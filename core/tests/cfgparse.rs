@@ -1114,6 +1114,7 @@ fn server_lines() {
         disabled: true,
         send_proxy: true,
         send_proxy_v2: true,
+        pp_opts: 0,
         proto_h2: false,
         idle_ping_ms: None,
         pool_max_conn: None,
@@ -1701,15 +1702,14 @@ fn harmless_proxy_keywords_warn_and_unknown_ones_fail() {
         [
             // Each changes where requests go or what clients receive:
             // refused with the reason, never ignored.
-            "parsing [t.cfg:8] : 'http-error' is not supported by Sluice: it changes what clients receive.",
             "parsing [t.cfg:9] : 'cookie dynamic' is not supported by Sluice: it changes which clients keep their server and what Set-Cookie holds.",
             "parsing [t.cfg:10] : 'option nolinger' is not supported by Sluice: it resets connections instead of closing them.",
             "parsing [t.cfg:11] : unknown keyword 'frobnicate' in 'backend' section",
             "parsing [t.cfg:12] : negation/default currently supported only for options, log, busy-polling, set-dumpable, strict-limits, insecure-fork-wanted and numa-cpu-mapping.",
         ]
     );
-    assert_eq!(p.errors[3].keyword, "frobnicate");
-    assert_eq!((p.errors[3].file.as_str(), p.errors[3].line), ("t.cfg", 11));
+    assert_eq!(p.errors[2].keyword, "frobnicate");
+    assert_eq!((p.errors[2].file.as_str(), p.errors[2].line), ("t.cfg", 11));
     assert_eq!(p.warnings.len(), 1);
     assert_eq!(
         p.warnings[0].to_string(),
@@ -3013,8 +3013,8 @@ fn refused_keywords_name_their_line_and_reason() {
             "parsing [t.cfg:3] : 'option nolinger' is not supported by Sluice: it resets connections instead of closing them.",
         ),
         (
-            &["frontend fe", "    mode http", "    bind :8080", "    http-error status 503"],
-            "parsing [t.cfg:4] : 'http-error' is not supported by Sluice: it changes what clients receive.",
+            &["frontend fe", "    mode http", "    bind :8080", "    rate-limit sessions 10"],
+            "parsing [t.cfg:4] : 'rate-limit' is not supported by Sluice: it limits the rate of new sessions.",
         ),
         (
             &["frontend fe", "    bind :8080 proto quic"],

@@ -67,6 +67,8 @@ pub struct CliSession {
     pub state: CliState,
     /// Interactive (`prompt`) mode.
     pub interactive: bool,
+    /// `experimental-mode on`: experimental commands (`set var`) run.
+    pub experimental: bool,
     pub rx: Buffer,
     /// Output waiting for the socket, in order.
     pub tx: VecDeque<u8>,
@@ -82,6 +84,7 @@ impl CliSession {
         CliSession {
             state: CliState::Reading,
             interactive: false,
+            experimental: false,
             rx: Buffer::with_capacity(MAX_LINE),
             tx: VecDeque::new(),
             read0: false,

@@ -25,6 +25,7 @@ pub(crate) enum Cmd {
     DelMap,
     GetAcl,
     GetMap,
+    GetVar,
     SetMap,
     ShowAcl,
     ShowMap,
@@ -98,8 +99,8 @@ impl Cmd {
             | SetSslTlsKey
             | SetTable
             | SetWeight => true,
-            GetAcl | GetMap | ShowAcl | ShowMap | ShowBackend | ShowServersState | ShowSess
-            | ShowErrors | ShutdownSession | GetWeight | ShowInfo | ShowSslCert
+            GetAcl | GetMap | GetVar | ShowAcl | ShowMap | ShowBackend | ShowServersState
+            | ShowSess | ShowErrors | ShutdownSession | GetWeight | ShowInfo | ShowSslCert
             | ShowSslOcspResponse | ShowTlsKeys | ShowPeers | ShowResolvers | ShowStat
             | ShowTable | Help | Prompt | Quit => false,
         }
@@ -232,6 +233,12 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         usage: "get map <acl> <value>",
         help: "report the keys and values matching a sample for a map",
         cmd: Cmd::GetMap,
+    },
+    CliKw {
+        words: &["get", "var"],
+        usage: "get var <name>",
+        help: "retrieve contents of a process-wide variable",
+        cmd: Cmd::GetVar,
     },
     CliKw {
         words: &["get", "weight"],
@@ -573,6 +580,7 @@ impl Engine {
             | Cmd::SetSslOcspResponse
             | Cmd::SetSslTlsKey => denied(),
             Cmd::GetWeight => self.cli_server_admin(now, &w),
+            Cmd::GetVar => self.cli_get_var(rest.first().copied()),
             Cmd::DisableServer | Cmd::EnableServer | Cmd::SetServer | Cmd::SetWeight
                 if level >= CliLevel::Admin =>
             {
@@ -1329,6 +1337,42 @@ impl crate::engine::Engine {
                 format!("Transaction aborted for certificate '{arg}'!\n")
             }
         }
+    }
+}
+
+impl Engine {
+    /// `get var <name>` (HAProxy's `vars_parse_cli_get_var`): a `proc.`
+    /// variable's type and value as a string.
+    fn cli_get_var(&self, name: Option<&str>) -> String {
+        use crate::sample::{Sample, SmpType, VarName, VarScope};
+        let Some(name) = name.filter(|n| !n.is_empty()) else {
+            return "Missing process-wide variable identifier.\n".into();
+        };
+        // HAProxy 2.6 answers the same for another scope.
+        let Some(var) = VarName::parse(name)
+            .ok()
+            .filter(|v| v.scope == VarScope::Proc)
+        else {
+            return "Variable not found.\n".into();
+        };
+        let Some(v) = self.proc_vars.get(&var) else {
+            return "Variable not found.\n".into();
+        };
+        let ty = match v {
+            Sample::Bool(_) => "bool",
+            Sample::Int(_) => "sint",
+            Sample::Ip(core::net::IpAddr::V4(_)) => "ipv4",
+            Sample::Ip(core::net::IpAddr::V6(_)) => "ipv6",
+            Sample::Str(_) => "str",
+            Sample::Bin(_) => "bin",
+        };
+        let Some(text) = v.clone().cast(SmpType::Str).and_then(|s| s.into_bytes()) else {
+            return "Failed to convert variable to string.\n".into();
+        };
+        format!(
+            "{name}: type={ty} value=<{}>\n",
+            String::from_utf8_lossy(&text)
+        )
     }
 }
 

@@ -466,6 +466,7 @@ impl Engine {
             maxqueue: d.maxqueue,
             backup: d.backup,
             send_proxy: d.send_proxy,
+            pp_opts: 0,
             proto_h2: d.proto_h2,
             idle_ping_ms: None,
             pool_max_conn: None,

@@ -23,6 +23,7 @@ use core::net::IpAddr;
 
 use crate::arena::Id;
 use crate::backend::server::{IdleConn, ServerId};
+use crate::conn::proxy_hdr::Tlv;
 use crate::conn::{CoFlags, Conn, ConnSide, Mux};
 use crate::engine::Engine;
 use crate::proxy::ProxyId;
@@ -185,7 +186,7 @@ impl Engine {
     /// The client's address as the stream sees it (after a PROXY header).
     pub(crate) fn stream_src(&self, sid: Id<Stream>) -> Option<IpAddr> {
         let s = self.streams.get(sid)?;
-        self.sessions.get(s.sess)?.src.map(|a| a.ip())
+        self.strm_src(s).map(|a| a.ip())
     }
 
     /// `assign_server`: persistence first (`stick match`), then the load
@@ -717,11 +718,12 @@ impl Engine {
             // HAProxy's `alloc_dst_address`: a server without an address
             // (0.0.0.0) takes the one the client connected to, one without
             // a port the client's destination port.
+            // The stream's own destination first (`sc_dst(s->scf)`).
+            let sessions = &self.sessions;
             let dst = self
                 .streams
                 .get(sid)
-                .and_then(|s| self.sessions.get(s.sess))
-                .and_then(|se| se.dst);
+                .and_then(|s| s.dst.or_else(|| sessions.get(s.sess).and_then(|se| se.dst)));
             if let Some(d) = dst {
                 if addr.ip().is_unspecified() {
                     addr.set_ip(d.ip());
@@ -732,6 +734,7 @@ impl Engine {
             }
         }
         let send_proxy = server.cfg.send_proxy;
+        let pp_opts = server.cfg.pp_opts;
         let proto_h2 = server.cfg.proto_h2;
         let tls = server.cfg.tls.clone();
         let connect_to = self.proxies[be].timeouts.connect_ms;
@@ -743,7 +746,8 @@ impl Engine {
         conn.mux = Mux::init_pt(Some(sid));
         if let Some(v) = send_proxy {
             conn.flags |= CoFlags::SEND_PROXY;
-            conn.hdr_out = self.proxy_header_for(sid, v);
+            conn.hdr_out = self.proxy_header_for(now, sid, v, pp_opts);
+            conn.pp_line = Some(conn.hdr_out.clone().into_boxed_slice());
         }
         // Never clear text to an `ssl` server: a TLS state rustls cannot
         // make fails the attempt like a refused connect.
@@ -780,20 +784,142 @@ impl Engine {
     }
 
     /// The PROXY header a `send-proxy`/`send-proxy-v2` server gets.
-    fn proxy_header_for(&self, sid: Id<Stream>, version: u8) -> Vec<u8> {
+    fn proxy_header_for(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        version: u8,
+        pp_opts: u16,
+    ) -> Vec<u8> {
+        let tlvs = if version == 2 && pp_opts != 0 {
+            self.proxy_v2_tlvs(now, sid, pp_opts)
+        } else {
+            Vec::new()
+        };
         let mut out = Vec::new();
         let (src, dst) = self
             .streams
             .get(sid)
-            .and_then(|s| self.sessions.get(s.sess))
-            .map_or((None, None), |se| (se.src, se.dst));
+            .map_or((None, None), |s| (self.strm_src(s), self.strm_dst(s)));
         if version == 2 {
             // Only an impossible address pair fails; then nothing is sent.
-            let _ = crate::conn::proxy_hdr::encode_v2(src, dst, &[], &mut out);
+            let _ = crate::conn::proxy_hdr::encode_v2(src, dst, &tlvs, &mut out);
         } else {
             crate::conn::proxy_hdr::encode_v1(src, dst, &mut out);
         }
         out
+    }
+
+    /// Whether idle connection `c` started with the PROXY line stream
+    /// `sid` would send (always true without `send-proxy`).
+    fn pp_line_matches(&mut self, now: Time, sid: Id<Stream>, c: Id<Conn>) -> bool {
+        let Some(line) = self.conns.get(c).and_then(|x| x.pp_line.clone()) else {
+            return true;
+        };
+        let Some(srv) = self.streams.get(sid).and_then(|s| s.srv) else {
+            return true;
+        };
+        let Some(sv) = self.server_mut(srv) else {
+            return true;
+        };
+        let (Some(v), pp_opts) = (sv.cfg.send_proxy, sv.cfg.pp_opts) else {
+            return true;
+        };
+        self.proxy_header_for(now, sid, v, pp_opts)[..] == line[..]
+    }
+
+    /// The TLVs `proxy-v2-options` asks for, in HAProxy's order
+    /// (`make_proxy_line_v2`): CRC32C, AUTHORITY (the client's PROXY
+    /// authority, else its SNI), UNIQUE_ID (the stream's unique id, empty
+    /// without `unique-id-format`), SSL (the client connection's TLS: the
+    /// client bits, the verify result, the version, and on demand the
+    /// certificate's CN, the cipher, the signature and key algorithms).
+    fn proxy_v2_tlvs(&mut self, now: Time, sid: Id<Stream>, pp_opts: u16) -> Vec<Tlv> {
+        use crate::cfgparse::pp_opts as o;
+        use crate::conn::proxy_hdr::{SslClient, SslTlv, SubTlv};
+        let mut tlvs = Vec::new();
+        let Some(s) = self.streams.get(sid) else {
+            return tlvs;
+        };
+        let (sess, fe) = (s.sess, s.fe);
+        let fetch = |eng: &mut Engine, kw: &str| {
+            let e =
+                crate::sample::SampleExpr::parse(kw, &crate::sample::ParseCtx::detached()).ok()?;
+            let mut ctx = crate::fetch::SessCtx {
+                eng,
+                now,
+                sess,
+                proxy: fe,
+            };
+            e.eval(&mut ctx)
+        };
+        let bytes = |v: Option<crate::sample::Sample>| {
+            v.and_then(|v| v.cast(crate::sample::SmpType::Str))
+                .and_then(|v| v.into_bytes())
+                .filter(|b| !b.is_empty())
+        };
+        if pp_opts & o::CRC32C != 0 {
+            tlvs.push(Tlv::Crc32c(0));
+        }
+        if pp_opts & o::AUTHORITY != 0 {
+            let pp = self
+                .sessions
+                .get(sess)
+                .and_then(|se| self.conns.get(se.conn))
+                .and_then(|c| c.pp_tlvs.as_ref())
+                .and_then(|t| t.0.clone());
+            let v = match pp {
+                Some(v) => Some(v),
+                None => bytes(fetch(self, "ssl_fc_sni")),
+            };
+            if let Some(v) = v {
+                tlvs.push(Tlv::Authority(v));
+            }
+        }
+        if pp_opts & o::UNIQUE_ID != 0 {
+            let id = self.unique_id(now, sid).unwrap_or_default();
+            tlvs.push(Tlv::UniqueId(id.into_bytes()));
+        }
+        if pp_opts & o::SSL != 0 {
+            let mut ssl = SslTlv {
+                client: SslClient(0),
+                verify: 0,
+                subs: Vec::new(),
+            };
+            let is = |v: Option<crate::sample::Sample>| {
+                matches!(v, Some(crate::sample::Sample::Bool(true)))
+            };
+            if is(fetch(self, "ssl_fc")) {
+                ssl.client.0 |= SslClient::SSL;
+                if let Some(v) = bytes(fetch(self, "ssl_fc_protocol")) {
+                    ssl.subs.push(SubTlv {
+                        kind: SubTlv::SSL_VERSION,
+                        value: v,
+                    });
+                }
+                if is(fetch(self, "ssl_c_used")) {
+                    ssl.client.0 |= SslClient::CERT_SESS | SslClient::CERT_CONN;
+                    let verify = fetch(self, "ssl_c_verify").and_then(|v| v.as_int());
+                    ssl.verify = verify.and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+                }
+                let subs = [
+                    (o::SSL_CN, "ssl_c_s_dn(CN)", SubTlv::SSL_CN),
+                    (o::SSL_KEY_ALG, "ssl_c_key_alg", SubTlv::SSL_KEY_ALG),
+                    (o::SSL_SIG_ALG, "ssl_c_sig_alg", SubTlv::SSL_SIG_ALG),
+                    (o::SSL_CIPHER, "ssl_fc_cipher", SubTlv::SSL_CIPHER),
+                ];
+                for (bit, kw, kind) in subs {
+                    if pp_opts & bit == 0 {
+                        continue;
+                    }
+                    if let Some(v) = bytes(fetch(self, kw)) {
+                        ssl.subs.push(SubTlv { kind, value: v });
+                    }
+                }
+            }
+            tlvs.push(Tlv::Ssl(ssl));
+        }
+        tlvs
     }
 
     /// The server connection is established (`back_handle_st_con` -> EST).
@@ -1675,6 +1801,12 @@ impl Engine {
                 let Some(c) = self.idle_conn_take(srv, sess, first) else {
                     return false;
                 };
+                if !self.pp_line_matches(now, sid, c) {
+                    // Another PROXY line (`proxy-v2-options unique-id`, a
+                    // stream's own `set-src`): a new connection.
+                    self.idle_conn_close(now, c);
+                    return false;
+                }
                 let Some(conn) = self.conns.get_mut(c) else {
                     return false;
                 };

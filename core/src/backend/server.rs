@@ -581,6 +581,8 @@ pub struct ServerCfg {
     pub maxqueue: Option<u32>,
     pub backup: bool,
     pub send_proxy: Option<u8>,
+    /// `proxy-v2-options` (`cfgparse::pp_opts` bits).
+    pub pp_opts: u16,
     /// `proto h2`: the server speaks HTTP/2 (prior knowledge).
     pub proto_h2: bool,
     /// `idle-ping T`: its idle HTTP/2 connections are probed with a PING

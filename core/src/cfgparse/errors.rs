@@ -38,6 +38,16 @@ pub enum ErrorDecl {
         name: String,
         statuses: Vec<u16>,
     },
+    /// `http-error status CODE [content-type T] [default-errorfiles |
+    /// errorfile F | errorfiles NAME | file F | lf-file F | string S |
+    /// lf-string FMT] [hdr NAME FMT]...`: a reply in place of the page
+    /// for `CODE` (HAProxy's `proxy_parse_http_error`). The words after
+    /// the keyword are parsed as a reply when the engine is built.
+    Reply {
+        place: Place,
+        status: u16,
+        words: Vec<String>,
+    },
 }
 
 /// `errorfile CODE FILE`.
@@ -91,6 +101,25 @@ pub(super) fn proxy_kw(px: &mut Proxy, ln: &Ln<'_>) -> Result<(), Diagnostic> {
             status: status(ln, kw, ln.arg(1))?,
             redirect: if kw == "errorloc303" { 303 } else { 302 },
             url: ln.arg(2).to_string(),
+        });
+        return Ok(());
+    }
+    if ln.kw() == "http-error" {
+        let at = ln.words.iter().position(|w| w == "status");
+        let Some(w) = at.and_then(|i| ln.words.get(i + 1)) else {
+            return Err(ln.diag("http-error : expects at least a <status> as arguments."));
+        };
+        let status = match w.parse::<u16>() {
+            Ok(s) if ERRORFILE_STATUSES.contains(&s) => s,
+            Ok(s) if (200..=599).contains(&s) => {
+                return Err(ln.diag(format!("http-error : status code '{s}' not handled.")))
+            }
+            _ => return Err(ln.diag(format!("http-error : Unexpected status code '{w}'."))),
+        };
+        px.errors.push(ErrorDecl::Reply {
+            place: ln.place(),
+            status,
+            words: ln.words[1..].to_vec(),
         });
         return Ok(());
     }
@@ -161,7 +190,9 @@ impl Config {
             .flat_map(|p| p.errors.iter())
             .filter_map(|d| match d {
                 ErrorDecl::File(f) => Some(&f.path),
-                ErrorDecl::Section { .. } | ErrorDecl::Location { .. } => None,
+                ErrorDecl::Section { .. }
+                | ErrorDecl::Location { .. }
+                | ErrorDecl::Reply { .. } => None,
             });
         let in_sections = self
             .http_errors
@@ -232,13 +263,54 @@ fn location_page(redirect: u16, url: &str) -> Arc<[u8]> {
     Arc::from(head.into_bytes())
 }
 
-/// The pages of proxy `px`, by status, from its declarations in order.
-pub fn proxy_pages(cfg: &Config, px: &Proxy) -> Result<BTreeMap<u16, Arc<[u8]>>, Diagnostic> {
+/// What a proxy answers for a status instead of the built-in page.
+#[derive(Clone, Debug)]
+pub enum ProxyError {
+    /// A raw HTTP response, sent as it is.
+    Page(Arc<[u8]>),
+    /// An `http-error` reply rendered when sent (log-format headers or
+    /// payload).
+    Reply(Arc<crate::rules::Reply>),
+}
+
+/// Parses an `http-error` line's words (at its place) into a reply.
+pub type ReplyParser<'a> =
+    dyn FnMut(&Place, &[String]) -> Result<crate::rules::Reply, Diagnostic> + 'a;
+
+/// The pages of proxy `px`, by status, from its declarations in order (a
+/// later one replaces an earlier one). `reply` parses an `http-error`
+/// line's words into a reply.
+pub fn proxy_pages(
+    cfg: &Config,
+    px: &Proxy,
+    reply: &mut ReplyParser<'_>,
+) -> Result<BTreeMap<u16, ProxyError>, Diagnostic> {
+    use crate::rules::ReplyBody;
     let mut out = BTreeMap::new();
     for d in &px.errors {
         match d {
+            ErrorDecl::Reply {
+                place,
+                status,
+                words,
+            } => {
+                let r = reply(place, words)?;
+                match &r.body {
+                    ReplyBody::Message(m) => {
+                        out.insert(*status, ProxyError::Page(m.clone()));
+                    }
+                    // `default-errorfiles`, or `errorfiles` without this
+                    // status: HAProxy's own page.
+                    ReplyBody::ErrorPage => {
+                        out.remove(status);
+                    }
+                    _ => {
+                        out.insert(*status, ProxyError::Reply(Arc::new(r)));
+                    }
+                }
+            }
             ErrorDecl::File(f) => {
-                out.insert(f.status, page(cfg, f)?);
+                out.insert(f.status, ProxyError::Page(page(cfg, f)?));
             }
             ErrorDecl::Location {
                 status,
@@ -246,7 +318,7 @@ pub fn proxy_pages(cfg: &Config, px: &Proxy) -> Result<BTreeMap<u16, Arc<[u8]>>,
                 url,
                 ..
             } => {
-                out.insert(*status, location_page(*redirect, url));
+                out.insert(*status, ProxyError::Page(location_page(*redirect, url)));
             }
             ErrorDecl::Section { name, statuses, .. } => {
                 let Some(sec) = cfg.http_errors.iter().find(|s| &s.name == name) else {
@@ -254,11 +326,70 @@ pub fn proxy_pages(cfg: &Config, px: &Proxy) -> Result<BTreeMap<u16, Arc<[u8]>>,
                 };
                 for f in &sec.files {
                     if statuses.is_empty() || statuses.contains(&f.status) {
-                        out.insert(f.status, page(cfg, f)?);
+                        out.insert(f.status, ProxyError::Page(page(cfg, f)?));
                     }
                 }
             }
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cfgparse::{parse, ParseOptions};
+
+    fn err(text: &str) -> String {
+        parse("t.cfg", text, ParseOptions::new("t.cfg"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn http_error_lines() {
+        let p = parse(
+            "t.cfg",
+            "defaults\n  mode http\nfrontend fe\n  bind :8080\n  http-error status 503 content-type text/plain string down\n",
+            ParseOptions::new("t.cfg"),
+        )
+        .unwrap();
+        let fe = &p.config.proxies[0];
+        assert!(matches!(
+            fe.errors.last(),
+            Some(ErrorDecl::Reply { status: 503, words, .. }) if words[0] == "status"
+        ));
+        let base = "defaults\n  mode http\nfrontend fe\n  bind :8080\n";
+        assert!(
+            err(&format!("{base}  http-error content-type text/plain\n"))
+                .contains("http-error : expects at least a <status> as arguments.")
+        );
+        assert!(err(&format!("{base}  http-error status 418\n"))
+            .contains("http-error : status code '418' not handled."));
+        assert!(err(&format!("{base}  http-error status abc\n"))
+            .contains("Unexpected status code 'abc'"));
+    }
+
+    #[test]
+    fn proxy_v2_options() {
+        let p = parse(
+            "t.cfg",
+            "backend be\n  server s 127.0.0.1:80 send-proxy-v2 proxy-v2-options unique-id,cert-cn,crc32c\n  server t 127.0.0.1:80 send-proxy-v2-ssl-cn\n",
+            ParseOptions::new("t.cfg"),
+        )
+        .unwrap();
+        use crate::cfgparse::pp_opts as o;
+        let be = &p.config.proxies[0];
+        assert_eq!(
+            be.servers[0].opts.pp_opts,
+            o::UNIQUE_ID | o::SSL | o::SSL_CN | o::CRC32C
+        );
+        assert!(be.servers[1].opts.send_proxy_v2);
+        assert_eq!(be.servers[1].opts.pp_opts, o::SSL | o::SSL_CN);
+        assert!(
+            err("backend be\n  server s 127.0.0.1:80 proxy-v2-options ssl,nope\n")
+                .contains("'nope' : proxy v2 option not implemented")
+        );
+    }
 }

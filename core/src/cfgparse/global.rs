@@ -218,6 +218,7 @@ pub(super) fn parse(
             Ok(())
         }
         "setenv" | "presetenv" | "unsetenv" | "resetenv" => env(st, ln),
+        "set-var" | "set-var-fmt" => set_var(g, ln, d),
         "nbproc" => Err(ln.diag(
             "nbproc is not supported any more since HAProxy 2.5. Threads will automatically be used on multi-processor machines if available.",
         )),
@@ -319,6 +320,37 @@ fn unix_bind(g: &mut Global, ln: &Ln<'_>) -> Result<(), Diagnostic> {
 
 /// A keyword taking one integer, given at most once (`ulimit-n`,
 /// `fd-hard-limit`).
+/// `set-var proc.NAME EXPR` / `set-var-fmt proc.NAME FMT`: checked for
+/// shape here; the expression is parsed and evaluated by the engine.
+fn set_var(g: &mut Global, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    let fmt = ln.kw() == "set-var-fmt";
+    if ln.arg(1).is_empty() || ln.arg(2).is_empty() {
+        let what = if fmt {
+            "a format string"
+        } else {
+            "a sample expression"
+        };
+        return Err(ln.diag(format!(
+            "'{}' requires a process-wide variable name ('proc.<name>') and {what}.",
+            ln.kw()
+        )));
+    }
+    if let Some(w) = ln.words.get(3) {
+        // HAProxy 2.6 reads no further word and says nothing.
+        d.warn(ln.diag(format!(
+            "'{}' ignores the unexpected argument '{w}'.",
+            ln.kw()
+        )));
+    }
+    g.set_vars.push(super::model::GlobalSetVar {
+        place: ln.place(),
+        fmt,
+        name: ln.arg(1).to_string(),
+        text: ln.arg(2).to_string(),
+    });
+    Ok(())
+}
+
 fn once_uint(slot: &mut Option<u32>, ln: &Ln<'_>) -> Result<(), Diagnostic> {
     if slot.is_some() {
         return Err(ln.diag(format!("'{}' already specified. Continuing.", ln.kw())));

@@ -137,7 +137,6 @@ pub const REFUSED_PROXY: &[(&str, &str)] = &[
     ("log-format-sd", "it changes what is logged"),
     ("log-tag", "it changes the tag of every log line"),
     ("error-log-format", "it changes what is logged"),
-    ("http-error", "it changes what clients receive"),
     ("rate-limit", "it limits the rate of new sessions"),
     (
         "load-server-state-from-file",
@@ -286,8 +285,6 @@ pub const TLS_OPTIONS: &[&str] = &[
     "allow-0rtt",
     "no-ca-names",
     "npn",
-    "send-proxy-v2-ssl",
-    "send-proxy-v2-ssl-cn",
     "quic-cc-algo",
     "quic-force-retry",
 ];

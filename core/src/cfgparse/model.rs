@@ -158,6 +158,23 @@ pub struct Global {
     /// `tune.ssl.lifetime T`: how long a cached session may be resumed,
     /// in seconds (HAProxy's default, 300).
     pub tune_ssl_lifetime_s: u32,
+    /// `set-var NAME EXPR` and `set-var-fmt NAME FMT` lines, in order:
+    /// process-wide variables set once at startup, with no stream
+    /// (HAProxy's `vars_parse_global_set_var`).
+    pub set_vars: Vec<GlobalSetVar>,
+}
+
+/// A global `set-var` or `set-var-fmt` line, as written; the expression
+/// is parsed and evaluated when the engine is built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GlobalSetVar {
+    pub place: Place,
+    /// `set-var-fmt`: `text` is a log-format string.
+    pub fmt: bool,
+    /// The variable name, `proc.NAME`.
+    pub name: String,
+    /// The sample expression or the format string.
+    pub text: String,
 }
 
 /// Global TLS defaults for `bind` or `server` lines (HAProxy's
@@ -249,6 +266,7 @@ impl Default for Global {
             ssl_server_verify: SrvVerify::Required,
             tune_ssl_cachesize: 20_000,
             tune_ssl_lifetime_s: 300,
+            set_vars: Vec::new(),
         }
     }
 }
@@ -1018,6 +1036,9 @@ pub struct ServerOptions {
     pub disabled: bool,
     pub send_proxy: bool,
     pub send_proxy_v2: bool,
+    /// `proxy-v2-options OPT[,OPT...]`: the TLVs a `send-proxy-v2`
+    /// header carries ([`pp_opts`] bits; HAProxy's `srv->pp_opts`).
+    pub pp_opts: u16,
     /// `proto h2`: HTTP/2 with prior knowledge (h2c, or h2 over `ssl`).
     pub proto_h2: bool,
     /// `idle-ping T` (HAProxy 3.x's `srv->idle_ping`): an idle HTTP/2
@@ -1301,6 +1322,7 @@ impl Default for ServerOptions {
             disabled: false,
             send_proxy: false,
             send_proxy_v2: false,
+            pp_opts: 0,
             proto_h2: false,
             idle_ping_ms: None,
             pool_max_conn: None,
@@ -1873,5 +1895,40 @@ impl RetryOn {
     /// Layer 7 retries are possible (`retry_type & ~PR_RE_CONN_FAILED`).
     pub fn l7(self) -> bool {
         !(self - RetryOn::CONN_FAILURE).is_empty()
+    }
+}
+
+/// The bits of `proxy-v2-options` (HAProxy's `SRV_PP_V2_*`).
+pub mod pp_opts {
+    /// `ssl`: the SSL TLV (client flags, version).
+    pub const SSL: u16 = 1 << 0;
+    /// `cert-cn`: with the client certificate's common name.
+    pub const SSL_CN: u16 = 1 << 1;
+    /// `ssl-cipher`: with the cipher.
+    pub const SSL_CIPHER: u16 = 1 << 2;
+    /// `cert-sig`: with the client certificate's signature algorithm.
+    pub const SSL_SIG_ALG: u16 = 1 << 3;
+    /// `cert-key`: with the client certificate's key algorithm.
+    pub const SSL_KEY_ALG: u16 = 1 << 4;
+    /// `authority`: the client's PROXY authority, else its SNI.
+    pub const AUTHORITY: u16 = 1 << 5;
+    /// `crc32c`: a checksum of the header.
+    pub const CRC32C: u16 = 1 << 6;
+    /// `unique-id`: the stream's unique id (`unique-id-format`).
+    pub const UNIQUE_ID: u16 = 1 << 7;
+
+    /// The bits of one option name, `None` for an unknown one.
+    pub fn parse(name: &str) -> Option<u16> {
+        Some(match name {
+            "ssl" => SSL,
+            "cert-cn" => SSL | SSL_CN,
+            "cert-key" => SSL | SSL_KEY_ALG,
+            "cert-sig" => SSL | SSL_SIG_ALG,
+            "ssl-cipher" => SSL | SSL_CIPHER,
+            "authority" => AUTHORITY,
+            "crc32c" => CRC32C,
+            "unique-id" => UNIQUE_ID,
+            _ => return None,
+        })
     }
 }

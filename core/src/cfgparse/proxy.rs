@@ -152,7 +152,7 @@ pub(super) fn parse(
             Ok(())
         }
         "stats" => super::stats::parse(px, ln),
-        "errorfile" | "errorfiles" | "errorloc" | "errorloc302" | "errorloc303" => {
+        "errorfile" | "errorfiles" | "errorloc" | "errorloc302" | "errorloc303" | "http-error" => {
             super::errors::proxy_kw(px, ln)
         }
         "monitor" => rules::monitor(px, ln, d),

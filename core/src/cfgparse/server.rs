@@ -365,6 +365,32 @@ fn server_option(
         "no-send-proxy" => flag(&mut o.send_proxy, false),
         "send-proxy-v2" => flag(&mut o.send_proxy_v2, true),
         "no-send-proxy-v2" => flag(&mut o.send_proxy_v2, false),
+        // `send-proxy-v2` with `proxy-v2-options ssl` (and `cert-cn`).
+        "send-proxy-v2-ssl" | "send-proxy-v2-ssl-cn" => {
+            o.send_proxy_v2 = true;
+            o.pp_opts |= super::model::pp_opts::SSL;
+            if opt == "send-proxy-v2-ssl-cn" {
+                o.pp_opts |= super::model::pp_opts::SSL_CN;
+            }
+            Ok(1)
+        }
+        "proxy-v2-options" => {
+            let v = ln.arg(i + 1);
+            if v.is_empty() {
+                return Err(ln.diag(format!("{who} : 'proxy-v2-options' expects an argument.")));
+            }
+            for name in v.split(',') {
+                match super::model::pp_opts::parse(name) {
+                    Some(bits) => o.pp_opts |= bits,
+                    None => {
+                        return Err(ln.diag(format!(
+                            "{who} : '{name}' : proxy v2 option not implemented"
+                        )))
+                    }
+                }
+            }
+            Ok(2)
+        }
         "idle-ping" => {
             if ln.arg(i + 1).is_empty() {
                 return Err(ln.diag(format!("{who} : 'idle-ping' expects an argument.")));

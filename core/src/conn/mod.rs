@@ -154,6 +154,10 @@ pub struct Conn {
     pub hs: Buffer,
     /// The PROXY header still to be sent first (back, `send-proxy`).
     pub hdr_out: Vec<u8>,
+    /// The PROXY header the connection started with (back, `send-proxy`):
+    /// a stream whose header would differ does not reuse it (HAProxy
+    /// hashes the PROXY line into the connection's reuse key).
+    pub pp_line: Option<Box<[u8]>>,
     /// The interest last computed for the socket (read, write).
     pub want: (bool, bool),
     /// The frontend of a lingering client connection (what it drains
@@ -202,6 +206,7 @@ impl Conn {
             mux: Mux::None,
             hs: Buffer::null(),
             hdr_out: Vec::new(),
+            pp_line: None,
             want: (false, false),
             linger_fe: None,
             app: None,
@@ -740,9 +745,10 @@ impl Engine {
                 if tlvs != (None, None) {
                     conn.pp_tlvs = Some(Box::new(tlvs));
                 }
+                // The header's addresses are the session's; the
+                // connection keeps the socket's (`fc_src`), as HAProxy's
+                // `conn_recv_proxy` sets `sess->src`.
                 if let (Some(src), Some(dst)) = (hdr.src, hdr.dst) {
-                    conn.src = Some(src);
-                    conn.dst = Some(dst);
                     if let Some(se) = conn.session.and_then(|x| self.sessions.get_mut(x)) {
                         se.src = Some(src);
                         se.dst = Some(dst);
@@ -793,7 +799,10 @@ impl Engine {
     pub(crate) fn handshake_log(&mut self, c: Id<Conn>, why: ConnError) -> Option<Id<Session>> {
         let conn = self.conns.get(c)?;
         let sess = conn.session;
-        let src = conn.src;
+        let src = sess
+            .and_then(|s| self.sessions.get(s))
+            .and_then(|se| se.src)
+            .or(conn.src);
         if let Some(sid) = sess {
             if let Some(se) = self.sessions.get(sid) {
                 let fe = se.fe;

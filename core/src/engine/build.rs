@@ -834,6 +834,7 @@ impl Engine {
         // Pattern files (maps, `acl -f`) come from the driver's reader;
         // HAProxy numbers the references once the configuration is read.
         let loader = crate::pattern::PatLoader::new(e.opts.pattern_files.clone());
+        e.global_set_vars(&cfg.global.set_vars)?;
         e.build_proxies(cfg, resolve, &loader)?;
         let mut patterns = loader.store.into_inner();
         patterns.finalize();
@@ -956,11 +957,25 @@ impl Engine {
                 None
             };
             let logcfg = build_logcfg(cfg, p, &tables, loader)?;
-            let pages = cfgparse::errors::proxy_pages(cfg, p).map_err(|d| StartError {
-                file: d.file.clone(),
-                line: d.line,
-                message: d.message.clone(),
-            })?;
+            let mut warns = Vec::new();
+            let mut reply = |at: &cfgparse::Place, words: &[String]| {
+                let diag =
+                    |m: String| cfgparse::Diagnostic::new(&at.file, at.line, "http-error", m);
+                let (r, w) =
+                    crate::rules::http_error_reply(cfg, p, words, Some(loader)).map_err(diag)?;
+                warns.extend(
+                    w.into_iter()
+                        .map(|m| format!("parsing [{}:{}] : {m}", at.file, at.line)),
+                );
+                Ok(r)
+            };
+            let pages =
+                cfgparse::errors::proxy_pages(cfg, p, &mut reply).map_err(|d| StartError {
+                    file: d.file.clone(),
+                    line: d.line,
+                    message: d.message.clone(),
+                })?;
+            self.start_warnings.extend(warns);
             self.proxies.push(Proxy {
                 name: p.name.clone(),
                 // HAProxy numbers the stats socket's frontend (`GLOBAL`,
@@ -1240,6 +1255,7 @@ impl Engine {
                 } else {
                     None
                 },
+                pp_opts: o.pp_opts,
                 proto_h2: o.proto_h2,
                 idle_ping_ms: o.idle_ping_ms,
                 pool_max_conn: o.pool_max_conn,

@@ -1235,11 +1235,29 @@ impl Engine {
                     let s = &mut self.clis[session].1;
                     s.interactive = !s.interactive;
                 }
-                _ => {
-                    let (text, _) = self.cli_execute(now, level, words, payload);
+                // HAProxy's `experimental-mode [on|off]` (admin level) and
+                // the experimental `set var <name> [fmt|expr] <value>`.
+                "experimental-mode" | "set"
+                    if words[0] != "set" || words.get(1).is_some_and(|w| w == "var") =>
+                {
+                    let text = self.cli_experimental(session, level, words);
                     let s = &mut self.clis[session].1;
                     s.write_str(&text);
                     if !s.interactive {
+                        s.write_str("\n");
+                    }
+                }
+                _ => {
+                    let (text, _) = self.cli_execute(now, level, words, payload);
+                    // `get var`'s value is HAProxy's `cli_msg(LOG_INFO)`:
+                    // no empty line after it (its errors have one).
+                    let info = words.len() > 1
+                        && words[0] == "get"
+                        && words[1] == "var"
+                        && text.ends_with(">\n");
+                    let s = &mut self.clis[session].1;
+                    s.write_str(&text);
+                    if !s.interactive && !info {
                         // HAProxy ends every answer with an empty line in
                         // non-interactive mode (tools read up to it).
                         s.write_str("\n");
@@ -1254,6 +1272,40 @@ impl Engine {
             s.state = CliState::Closing;
         } else if s.interactive {
             s.write_str("\n> ");
+        }
+    }
+
+    /// `experimental-mode [on|off]` and `set var` (see [`Engine::cli_line`]).
+    fn cli_experimental(&mut self, session: usize, level: CliLevel, words: &[String]) -> String {
+        if words[0] == "experimental-mode" {
+            if level < CliLevel::Admin {
+                return "Permission denied\n".into();
+            }
+            let on = match words.get(1).map(String::as_str) {
+                None | Some("on") => true,
+                Some("off") => false,
+                Some(_) => return "'experimental-mode' only supports 'on' and 'off'.\n".into(),
+            };
+            self.clis[session].1.experimental = on;
+            return String::new();
+        }
+        if !self.clis[session].1.experimental || level < CliLevel::Admin {
+            return "This command is restricted to experimental mode only.\n".into();
+        }
+        let Some(name) = words.get(2) else {
+            return "Missing process-wide variable identifier.\n".into();
+        };
+        let (fmt, text) = match words.get(3).map(String::as_str) {
+            Some("fmt") => (true, words.get(4)),
+            Some("expr") => (false, words.get(4)),
+            _ => (false, words.get(3)),
+        };
+        let Some(text) = text else {
+            return "Missing either an expression or a format for the variable.\n".into();
+        };
+        match self.proc_set_var(name, fmt, text) {
+            Ok(()) => String::new(),
+            Err(e) => format!("{e}\n"),
         }
     }
 

@@ -91,9 +91,15 @@ fn build_reply(status: u16, content_type: Option<&str>, extra: &[u8], body: &[u8
 
 /// Renders a `deny`/`return` reply; `page` is the proxy's `errorfile`
 /// for it, when it has one ([`Engine::reply_page`]).
-fn render_reply(r: &Reply, page: Option<Vec<u8>>, ctx: &mut dyn SampleCtx) -> Vec<u8> {
-    if let Some(p) = page {
-        return p;
+pub(crate) fn render_reply(
+    r: &Reply,
+    page: Option<crate::http::errors::ProxyError>,
+    ctx: &mut dyn SampleCtx,
+) -> Vec<u8> {
+    match page {
+        Some(crate::http::errors::ProxyError::Page(p)) => return p.to_vec(),
+        Some(crate::http::errors::ProxyError::Reply(pr)) => return render_reply(&pr, None, ctx),
+        None => {}
     }
     if r.body == ReplyBody::ErrorPage && r.hdrs.is_empty() {
         if let Some(page) = h1::error_response(r.status) {
@@ -116,7 +122,7 @@ fn render_reply(r: &Reply, page: Option<Vec<u8>>, ctx: &mut dyn SampleCtx) -> Ve
         extra.extend_from_slice(b"\r\n");
     }
     let body = match &r.body {
-        ReplyBody::Empty | ReplyBody::ErrorPage => Vec::new(),
+        ReplyBody::Empty | ReplyBody::ErrorPage | ReplyBody::Message(_) => Vec::new(),
         ReplyBody::String(s) => s.clone(),
         ReplyBody::LogFormat(lf) => lf.render(ctx),
     };
@@ -215,6 +221,20 @@ pub(crate) enum ResVerdict {
     Reply(Vec<u8>),
     /// `silent-drop`: close without a word.
     Drop,
+    /// `wait-for-body`: resume at this rule (proxy index, rule index).
+    Wait((usize, usize)),
+    /// `wait-for-body` ran out of time: the server is given up, 504.
+    WaitTimeout,
+}
+
+/// What [`Engine::http_res_verdict`] leaves the response to.
+pub(crate) enum ResFlow {
+    /// Forward it.
+    Next,
+    /// A rule answered or the stream was closed.
+    Over,
+    /// Park the head until more of the body comes (`wait-for-body`).
+    Wait((usize, usize)),
 }
 
 impl Engine {
@@ -442,7 +462,6 @@ impl Engine {
                 }
                 HttpReqAction::SetVar(sv) => {
                     let v = sv
-                        .expr
                         .eval(&mut HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px));
                     let sess = self.streams[sid].sess;
                     // A sample that fails leaves the variable as it was
@@ -488,7 +507,7 @@ impl Engine {
                     } else {
                         AddrField::DstIp
                     };
-                    self.set_addr(sess, which, v);
+                    self.set_addr(crate::tcp_rules::AddrLevel::Stream(sid), sess, which, v);
                 }
             }
         }
@@ -550,6 +569,7 @@ impl Engine {
         sid: Id<Stream>,
         head: &mut ResHead,
         after: bool,
+        resume: Option<(usize, usize)>,
     ) -> ResVerdict {
         let none = self.res_rule_proxies(sid).all(|px| {
             let r = &self.proxies[px].rules;
@@ -568,14 +588,16 @@ impl Engine {
             .and_then(|t| t.req_head.take());
         let mut verdict = ResVerdict::Continue;
         let pxs: Vec<crate::proxy::ProxyId> = self.res_rule_proxies(sid).collect();
-        'outer: for px in pxs {
+        let (from_px, from_rule) = resume.unwrap_or((0, 0));
+        'outer: for (pi, px) in pxs.into_iter().enumerate().skip(from_px) {
             let rules = Arc::clone(&self.proxies[px].rules);
             let list = if after {
                 &rules.http_after_res
             } else {
                 &rules.http_res
             };
-            for rule in list {
+            let skip = if pi == from_px { from_rule } else { 0 };
+            for (ri, rule) in list.iter().enumerate().skip(skip) {
                 let applies = {
                     let mut ctx =
                         HttpCtx::new(self, now, sid, req.as_ref(), Some(&*head)).for_proxy(px);
@@ -631,6 +653,19 @@ impl Engine {
                         verdict = ResVerdict::Drop;
                         break 'outer;
                     }
+                    HttpResAction::WaitForBody { time_ms, at_least } => {
+                        match self.http_res_wait_for_body(now, sid, *time_ms, *at_least) {
+                            Some(true) => {}
+                            Some(false) => {
+                                verdict = ResVerdict::Wait((pi, ri));
+                                break 'outer;
+                            }
+                            None => {
+                                verdict = ResVerdict::WaitTimeout;
+                                break 'outer;
+                            }
+                        }
+                    }
                     HttpResAction::SetHeader { name, value }
                     | HttpResAction::AddHeader { name, value } => {
                         let v = sanitize(
@@ -660,7 +695,7 @@ impl Engine {
                         head.reason = r.clone().unwrap_or_else(|| reason(*status).to_string());
                     }
                     HttpResAction::SetVar(sv) => {
-                        let v = sv.expr.eval(
+                        let v = sv.eval(
                             &mut HttpCtx::new(self, now, sid, req.as_ref(), Some(&*head))
                                 .for_proxy(px),
                         );
@@ -739,7 +774,7 @@ impl Engine {
         let Ok(h1::Status::Complete((mut head, used))) = h1::parse_response(bytes, &opts) else {
             return None;
         };
-        match self.http_res_rules(now, sid, &mut head, true) {
+        match self.http_res_rules(now, sid, &mut head, true, None) {
             ResVerdict::Continue => {}
             _ => return None,
         }
@@ -883,16 +918,29 @@ impl Engine {
         now: Time,
         sid: Id<Stream>,
         head: &mut ResHead,
-    ) -> bool {
+        resume: Option<(usize, usize)>,
+    ) -> ResFlow {
         use crate::http::ana::TxnFlags;
         use crate::stream::{ErrCode, FinSt};
-        // `stick store-response` first (`AN_RES_STORE_RULES`).
-        self.stick_store(now, sid, Some(&*head));
-        let (bytes, err) = match self.http_res_rules(now, sid, head, false) {
+        if resume.is_none() {
+            // `stick store-response` first (`AN_RES_STORE_RULES`).
+            self.stick_store(now, sid, Some(&*head));
+        }
+        let (bytes, err) = match self.http_res_rules(now, sid, head, false, resume) {
             ResVerdict::Continue => {
                 // Only header and status actions exist there: no answer.
-                let _ = self.http_res_rules(now, sid, head, true);
-                return false;
+                let _ = self.http_res_rules(now, sid, head, true, None);
+                return ResFlow::Next;
+            }
+            ResVerdict::Wait(at) => return ResFlow::Wait(at),
+            ResVerdict::WaitTimeout => {
+                // HAProxy's `http_wait_for_msg_body` on the response: the
+                // server took too long, `sH`, 504.
+                if let Some(t) = self.streams[sid].txn.as_mut() {
+                    t.t_res_head = None;
+                }
+                self.http_server_error(now, sid, 504, ErrCode::SrvTo, FinSt::Headers);
+                return ResFlow::Over;
             }
             ResVerdict::Deny(b) => {
                 self.count_denied_resp(sid);
@@ -904,7 +952,7 @@ impl Engine {
                 let s = &mut self.streams[sid];
                 s.set_term(ErrCode::PrxCond, FinSt::Headers);
                 self.http_abort(now, sid);
-                return true;
+                return ResFlow::Over;
             }
         };
         let s = &mut self.streams[sid];
@@ -919,7 +967,46 @@ impl Engine {
         // connection stays open for the next request, as HAProxy 2.6 keeps
         // it after an `http-response deny` or `redirect`.
         self.http_reply(now, sid, &bytes, false, 0, h1::BodyLen::None);
-        true
+        ResFlow::Over
+    }
+
+    /// `http-response wait-for-body time T [at-least N]` (HAProxy's
+    /// `http_wait_for_msg_body` on the response): `Some(true)` once the
+    /// whole body is in the buffer, `N` payload bytes are, the buffer is
+    /// full or the server closed; `Some(false)` to wait (until `T` after
+    /// the first wait); `None` when `T` ran out first.
+    fn http_res_wait_for_body(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        time_ms: u32,
+        at_least: u64,
+    ) -> Option<bool> {
+        let s = self.streams.get_mut(sid)?;
+        let txn = s.txn.as_ref()?;
+        let body = txn.rsp.body;
+        if matches!(
+            body,
+            h1::BodyLen::None | h1::BodyLen::Length(0) | h1::BodyLen::Tunnel
+        ) {
+            return Some(true);
+        }
+        let start = (s.res.output + txn.res_head_len).min(s.res.buf.len());
+        let raw = &s.res.buf.data()[start..];
+        let (len, complete) = crate::http::ana::body_in_buffer(body, raw, h1::Side::Response, None);
+        let full = !s.res.buf.is_null() && s.res.recv_room() == 0;
+        if complete || full || (at_least > 0 && len >= at_least) || s.res.shutr() {
+            s.res.analyse_exp = None;
+            return Some(true);
+        }
+        if crate::time::Time::is_expired(s.res.analyse_exp, now) {
+            s.res.analyse_exp = None;
+            return None;
+        }
+        if s.res.analyse_exp.is_none() {
+            s.res.analyse_exp = Some(now.add_ms(u64::from(time_ms)));
+        }
+        Some(false)
     }
 }
 

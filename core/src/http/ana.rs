@@ -191,6 +191,10 @@ pub struct HttpTxn {
     pub comp: Option<Box<crate::http::comp::ResComp>>,
     /// The same for the response head while its rules run (`res.body`).
     pub res_head_len: usize,
+    /// An `http-response wait-for-body` rule is waiting for more of the
+    /// response body: the head as the rules before it left it, and where
+    /// to resume.
+    pub res_wait: Option<Box<ResWait>>,
     /// The whole request as it first went to the server, for a `retry-on`
     /// layer 7 retry (HAProxy's `l7_buffer`).
     pub l7_buf: Option<Vec<u8>>,
@@ -289,9 +293,22 @@ impl HttpTxn {
             comp_algo: None,
             comp: None,
             res_head_len: 0,
+            res_wait: None,
             l7_buf: None,
         }
     }
+}
+
+/// A response head parked by `http-response wait-for-body` (HAProxy
+/// yields in `http_process_res_common` and resumes at the rule).
+#[derive(Debug)]
+pub struct ResWait {
+    pub head: ResHead,
+    /// The head's length in the buffer.
+    pub used: usize,
+    /// The proxy (index in the backend-then-frontend order) and the rule
+    /// to resume at.
+    pub at: (usize, usize),
 }
 
 /// The payload of a message body among `raw`, the bytes that follow its
@@ -924,7 +941,7 @@ impl Engine {
             return false;
         }
         self.count_denied_req(sid);
-        let page = self.error_page(sid, 403).into_owned();
+        let page = self.error_page(now, sid, 403).into_owned();
         self.http_req_verdict(now, sid, RuleVerdict::Reply(page, true), p.used, p.body)
     }
 
@@ -1536,7 +1553,7 @@ impl Engine {
             return;
         };
         let (fe, be) = (s.fe, s.be);
-        let src = self.sessions.get(s.sess).and_then(|se| se.src);
+        let src = self.strm_src(s);
         for px in [fe, be] {
             let Some(ff) = self.proxies[px].forwardfor.as_ref() else {
                 continue;
@@ -1564,13 +1581,7 @@ impl Engine {
             self.proxies[fe].originalto.as_ref(),
             self.proxies[be].originalto.as_ref(),
         );
-        if let (Some(o), Some(ip)) = (
-            obe.or(ofe),
-            self.sessions
-                .get(s.sess)
-                .and_then(|se| se.dst)
-                .map(|a| a.ip()),
-        ) {
+        if let (Some(o), Some(ip)) = (obe.or(ofe), self.strm_dst(s).map(|a| a.ip())) {
             let excluded = [ofe, obe].into_iter().flatten().any(|o| {
                 o.except
                     .as_ref()
@@ -1604,6 +1615,14 @@ impl Engine {
 
     /// `http_wait_for_response` + `http_process_res_common`.
     fn http_wait_for_response(&mut self, now: Time, sid: Id<Stream>) {
+        let parked = self
+            .streams
+            .get_mut(sid)
+            .and_then(|s| s.txn.as_mut())
+            .and_then(|t| t.res_wait.take());
+        if let Some(w) = parked {
+            return self.http_process_response_at(now, sid, w.head, w.used, Some(w.at));
+        }
         loop {
             let Some(s) = self.streams.get_mut(sid) else {
                 return;
@@ -1739,23 +1758,32 @@ impl Engine {
 
     /// A final response head: framing, rules, client connection mode,
     /// rewrite, forward.
-    fn http_process_response(
+    fn http_process_response(&mut self, now: Time, sid: Id<Stream>, head: ResHead, used: usize) {
+        self.http_process_response_at(now, sid, head, used, None)
+    }
+
+    /// [`Engine::http_process_response`], or its resumption at an
+    /// `http-response wait-for-body` rule (`resume`).
+    fn http_process_response_at(
         &mut self,
         now: Time,
         sid: Id<Stream>,
         mut head: ResHead,
         used: usize,
+        resume: Option<(usize, usize)>,
     ) {
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
         let caps = &self.proxies[s.fe].logcfg.res_cap;
-        if !caps.is_empty() {
+        if !caps.is_empty() && resume.is_none() {
             let logx = s.logx.get_or_insert_with(Default::default);
             capture_headers(caps, &head.headers, &mut logx.res_cap);
         }
         let txn = s.txn.as_mut().expect("http stream");
-        txn.t_res_head = Some(now);
+        if resume.is_none() {
+            txn.t_res_head = Some(now);
+        }
         let meth = txn.meth.clone().unwrap_or(Method::GET);
         // The server frames its response after the method it was sent,
         // which a `set-method` may have changed.
@@ -1783,17 +1811,26 @@ impl Engine {
         // `res.body*` read what follows the head while the rules run.
         txn.res_head_len = used;
         txn.rsp.body = body;
-        if txn.comp_algo.is_some() {
+        if txn.comp_algo.is_some() && resume.is_none() {
             // Before the `http-response` rules, so that `res.comp` is set
             // for them (HAProxy's post-analyser on `AN_RES_WAIT_HTTP`).
             self.http_comp_select_response(sid, &head, &meth, body);
         }
-        let verdict = self.http_res_verdict(now, sid, &mut head);
+        let verdict = self.http_res_verdict(now, sid, &mut head, resume);
         if let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) {
             t.res_head_len = 0;
         }
-        if verdict {
-            return;
+        match verdict {
+            crate::http::act::ResFlow::Next => {}
+            crate::http::act::ResFlow::Over => return,
+            crate::http::act::ResFlow::Wait(at) => {
+                // The head stays in the buffer, unsent; the rules resume
+                // at `at` when more of the body came or the time is up.
+                if let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) {
+                    t.res_wait = Some(Box::new(ResWait { head, used, at }));
+                }
+                return;
+            }
         }
         self.http_res_cookies(now, sid, &mut head);
         let s = &mut self.streams[sid];
@@ -2375,7 +2412,7 @@ impl Engine {
                     .or_else(|| h1::error_response(500))
                     .unwrap_or(b""),
             ),
-            false => self.error_page(sid, status),
+            false => self.error_page(now, sid, status),
         };
         self.http_reply(now, sid, &bytes, true, 0, BodyLen::None);
         if let Some(t) = self.streams[sid].txn.as_mut() {

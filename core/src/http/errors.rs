@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::arena::Id;
+pub use crate::cfgparse::errors::ProxyError;
 use crate::engine::Engine;
 use crate::http::ana::TxnFlags;
 use crate::http::h1::{self, BodyLen, ReqHead};
@@ -35,16 +36,17 @@ pub fn builtin_page(status: u16) -> Option<&'static [u8]> {
 }
 
 /// The pages of one proxy that replace the built-in ones (`errorfile`,
-/// `errorfiles`), by status: each a complete raw HTTP response, sent as
-/// it is.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// `errorfiles`, `errorloc*`, `http-error`), by status: a complete raw
+/// HTTP response sent as it is, or an `http-error` reply rendered when
+/// sent.
+#[derive(Clone, Debug, Default)]
 pub struct ErrorPages {
-    pub pages: BTreeMap<u16, Arc<[u8]>>,
+    pub pages: BTreeMap<u16, ProxyError>,
 }
 
 impl ErrorPages {
-    pub fn get(&self, status: u16) -> Option<&[u8]> {
-        self.pages.get(&status).map(|p| &p[..])
+    pub fn get(&self, status: u16) -> Option<&ProxyError> {
+        self.pages.get(&status)
     }
 }
 
@@ -91,13 +93,20 @@ impl Engine {
     /// `http_error_message()`: the stream's backend's `errorfile` (the
     /// frontend itself before a backend is chosen), else the frontend's,
     /// else the built-in page.
-    pub(crate) fn error_page(&self, sid: Id<Stream>, status: u16) -> Cow<'static, [u8]> {
+    /// An `http-error` reply is rendered for the stream's request.
+    pub(crate) fn error_page(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        status: u16,
+    ) -> Cow<'static, [u8]> {
         let found = self.streams.get(sid).and_then(|s| {
-            let of = |p: ProxyId| self.proxies[p].errors.get(status).map(<[u8]>::to_vec);
+            let of = |p: ProxyId| self.proxies[p].errors.get(status).cloned();
             of(s.be).or_else(|| of(s.fe))
         });
         match found {
-            Some(p) => Cow::Owned(p),
+            Some(ProxyError::Page(p)) => Cow::Owned(p.to_vec()),
+            Some(ProxyError::Reply(r)) => Cow::Owned(self.render_error_reply(now, sid, &r)),
             None => Cow::Borrowed(
                 builtin_page(status)
                     .or_else(|| h1::error_response(500))
@@ -106,11 +115,37 @@ impl Engine {
         }
     }
 
-    /// The proxy page (`errorfile`) a `deny`, `tarpit` or `return` without
-    /// a body of its own sends for its status, as HAProxy's
-    /// `http_reply_message()` falls back on `http_error_message()`; `None`
-    /// when no proxy of the stream has one (the built-in page then).
-    pub(crate) fn reply_page(&self, sid: Id<Stream>, r: &crate::rules::Reply) -> Option<Vec<u8>> {
+    /// An `http-error` reply of the stream's proxies, rendered with the
+    /// stream's request (HAProxy's `http_reply_to_htx` on the proxy's
+    /// reply).
+    fn render_error_reply(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        r: &crate::rules::Reply,
+    ) -> Vec<u8> {
+        let req = self.stream_req_head_take(sid);
+        let out = {
+            let mut ctx = crate::http::fetch::HttpCtx::new(self, now, sid, req.as_ref(), None);
+            crate::http::act::render_reply(r, None, &mut ctx)
+        };
+        self.stream_req_head_restore(sid, req);
+        out
+    }
+
+    /// The proxy page (`errorfile`, `http-error`) a `deny`, `tarpit` or
+    /// `return` without a body of its own sends for its status, as
+    /// HAProxy's `http_reply_message()` falls back on
+    /// `http_error_message()`, or its own `errorfile`; `None` when no proxy
+    /// of the stream has one (the built-in page then).
+    pub(crate) fn reply_page(
+        &self,
+        sid: Id<Stream>,
+        r: &crate::rules::Reply,
+    ) -> Option<ProxyError> {
+        if let crate::rules::ReplyBody::Message(m) = &r.body {
+            return Some(ProxyError::Page(m.clone()));
+        }
         let plain = r.body == crate::rules::ReplyBody::ErrorPage
             && r.hdrs.is_empty()
             && r.content_type.is_none();
@@ -118,7 +153,7 @@ impl Engine {
             return None;
         }
         let s = self.streams.get(sid)?;
-        let of = |p: ProxyId| self.proxies[p].errors.get(r.status).map(<[u8]>::to_vec);
+        let of = |p: ProxyId| self.proxies[p].errors.get(r.status).cloned();
         of(s.be).or_else(|| of(s.fe))
     }
 
@@ -163,7 +198,7 @@ impl Engine {
             }
         }
         let status = if fail { 503 } else { 200 };
-        let page = self.error_page(sid, status);
+        let page = self.error_page(now, sid, status);
         let page = keep_alive_page(&page).into_owned();
         let s = &mut self.streams[sid];
         s.set_term(ErrCode::Local, FinSt::Req);

@@ -363,7 +363,10 @@ impl SampleCtx for HttpCtx<'_> {
             }
             FetchKind::Var => {
                 let var = f.var()?;
-                self.sess.eng.var_get(self.sess.sess, Some(self.sid), var)
+                self.sess
+                    .eng
+                    .var_get(self.sess.sess, Some(self.sid), var)
+                    .or_else(|| crate::vars::var_default(f))
             }
             FetchKind::ReqLen => Some(Sample::Int(self.req_input().len() as i64)),
             FetchKind::ResLen => Some(Sample::Int(self.res_input().len() as i64)),
@@ -504,6 +507,18 @@ impl SampleCtx for HttpCtx<'_> {
                     !t.flags
                         .contains(crate::http::ana::TxnFlags::KEEP_ALIVE_WAIT),
                 ))
+            }
+            FetchKind::Src | FetchKind::SrcPort | FetchKind::Dst | FetchKind::DstPort => {
+                let eng = &*self.sess.eng;
+                let s = eng.streams.get(self.sid)?;
+                let a = match f.kind {
+                    FetchKind::Src | FetchKind::SrcPort => eng.strm_src(s),
+                    _ => eng.strm_dst(s),
+                }?;
+                Some(match f.kind {
+                    FetchKind::Src | FetchKind::Dst => Sample::Ip(a.ip()),
+                    _ => Sample::Int(i64::from(a.port())),
+                })
             }
             _ => self.sess.fetch(f),
         }

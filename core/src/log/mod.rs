@@ -159,7 +159,7 @@ impl Engine {
     /// HAProxy writes them.
     fn write_client(&self, out: &mut String, s: &Stream) {
         let se = self.sessions.get(s.sess);
-        match se.and_then(|se| se.src) {
+        match self.strm_src(s) {
             Some(a) => {
                 let _ = write!(out, "{}:{}", a.ip(), a.port());
             }
@@ -459,17 +459,17 @@ impl Engine {
             // A client of a UNIX socket: `unix` and the listener's id, as
             // HAProxy's `lf_ip`/`lf_port` write them.
             LogVar::Ci => match se {
-                Some(se) if se.src.is_none() => out.value(Some(b"unix"), o, Enc::None),
-                _ => out.ip(se.and_then(|se| se.src).map(|a| a.ip()), o),
+                Some(_) if self.strm_src(s).is_none() => out.value(Some(b"unix"), o, Enc::None),
+                _ => out.ip(self.strm_src(s).map(|a| a.ip()), o),
             },
             LogVar::Cp => match se {
-                Some(se) if se.src.is_none() => {
+                Some(se) if self.strm_src(s).is_none() => {
                     out.int(i64::from(self.listeners[se.listener.0 as usize].luid))
                 }
-                _ => out.port(se.and_then(|se| se.src).map(|a| a.port()), o),
+                _ => out.port(self.strm_src(s).map(|a| a.port()), o),
             },
-            LogVar::Fi => out.ip(se.and_then(|se| se.dst).map(|a| a.ip()), o),
-            LogVar::Fp => out.port(se.and_then(|se| se.dst).map(|a| a.port()), o),
+            LogVar::Fi => out.ip(self.strm_dst(s).map(|a| a.ip()), o),
+            LogVar::Fp => out.port(self.strm_dst(s).map(|a| a.port()), o),
             // The engine does not learn the local address of its server
             // connections (docs/logging.md).
             LogVar::Bi | LogVar::Bp => out.value(None, o, Enc::None),

@@ -184,6 +184,46 @@ pub fn build_all(
     }
 }
 
+/// The words of an `http-error` line of proxy `px` (after the keyword)
+/// as a reply (HAProxy's `proxy_parse_http_error`), with its warnings.
+pub fn http_error_reply(
+    cfg: &Config,
+    px: &Proxy,
+    words: &[String],
+    patterns: Option<&crate::pattern::PatLoader>,
+) -> Result<(Reply, Vec<String>), String> {
+    let backends = |n: &str| cfg.backend(n).is_some();
+    let userlists = |n: &str| cfg.userlist_groups(n);
+    let tables = table_index(cfg);
+    let ctx = ParseCtx {
+        proxy: &px.name,
+        tables: Some(&tables),
+        backends: Some(&backends),
+        userlists: Some(&userlists),
+        patterns,
+        at: None,
+    };
+    let mut all = vec![String::new()];
+    all.extend(words.iter().cloned());
+    let mut p = ActParser {
+        kw: "http-error",
+        words: &all,
+        pos: 1,
+        stage: Stage::HttpError,
+        ctx: &ctx,
+        experimental: cfg.global.expose_experimental,
+        bufsize: cfg.global.tune_bufsize,
+        cfg: Some(cfg),
+        warnings: Vec::new(),
+    };
+    let fix = |e: String| e.replacen("'http-error ' : ", "http-error : ", 1);
+    let r = p.reply(0, false).map_err(fix)?;
+    if let Some(w) = p.peek() {
+        return Err(format!("http-error : unknown keyword '{w}'."));
+    }
+    Ok((r, p.warnings.into_iter().map(fix).collect()))
+}
+
 /// The sections whose rules `px` runs: its `defaults` chain, outermost
 /// first, then `px`.
 fn section_chain<'a>(cfg: &'a Config, px: &'a Proxy) -> Vec<&'a Proxy> {
@@ -217,6 +257,7 @@ struct Builder<'a> {
     experimental: bool,
     /// `tune.bufsize`.
     bufsize: u32,
+    cfg: Option<&'a Config>,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
 }
@@ -254,6 +295,7 @@ impl RuleSet {
             },
             experimental: cfg.global.expose_experimental,
             bufsize: cfg.global.tune_bufsize,
+            cfg: Some(cfg),
             errors: Vec::new(),
             warnings: Vec::new(),
         };
@@ -265,6 +307,9 @@ impl RuleSet {
         let mut scope = AclScope::new();
         for (i, sec) in chain.iter().enumerate() {
             let parent = i.checked_sub(1).map(|j| chain[j]);
+            // A defaults section's rules name no proxy of their own: a
+            // server argument must name its backend (HAProxy's message).
+            b.ctx.proxy = if i + 1 < chain.len() { "" } else { &px.name };
             let pick =
                 |f: fn(&Proxy) -> &Vec<RuleLine>| own(f(sec), parent.map(|p| f(p).as_slice()));
             scope = AclScope::build(pick(|p| &p.acls), &b.ctx, &mut b.errors, &mut b.warnings);
@@ -457,6 +502,7 @@ impl Builder<'_> {
                 ctx: &ctx,
                 experimental: self.experimental,
                 bufsize: self.bufsize,
+                cfg: self.cfg,
                 warnings: Vec::new(),
             };
             let r = parse(&mut p).and_then(|a| p.finish().map(|()| a));
@@ -716,6 +762,9 @@ struct ActParser<'w, 'c> {
     experimental: bool,
     /// `tune.bufsize`: the largest `file` payload.
     bufsize: u32,
+    /// The configuration (`http-errors` sections for `errorfiles` in a
+    /// reply); `None` outside one.
+    cfg: Option<&'w Config>,
     warnings: Vec<String>,
 }
 
@@ -733,6 +782,7 @@ const TCP_REQ_ACTIONS: &[&str] = &[
     "sc-set-gpt0",
     "sc-set-gpt",
     "set-var",
+    "set-var-fmt",
     "unset-var",
     "set-src",
     "set-dst",
@@ -752,6 +802,7 @@ const TCP_RES_ACTIONS: &[&str] = &[
     "sc-set-gpt0",
     "sc-set-gpt",
     "set-var",
+    "set-var-fmt",
     "unset-var",
     "set-log-level",
 ];
@@ -778,6 +829,7 @@ const HTTP_REQ_ACTIONS: &[&str] = &[
     "replace-header",
     "replace-value",
     "set-var",
+    "set-var-fmt",
     "unset-var",
     "track-sc0",
     "track-sc1",
@@ -810,6 +862,7 @@ const HTTP_RES_ACTIONS: &[&str] = &[
     "replace-value",
     "set-status",
     "set-var",
+    "set-var-fmt",
     "unset-var",
     "track-sc0",
     "track-sc1",
@@ -821,6 +874,7 @@ const HTTP_RES_ACTIONS: &[&str] = &[
     "sc-set-gpt",
     "silent-drop",
     "set-log-level",
+    "wait-for-body",
 ];
 
 const HTTP_AFTER_RES_ACTIONS: &[&str] = &[
@@ -830,6 +884,7 @@ const HTTP_AFTER_RES_ACTIONS: &[&str] = &[
     "del-header",
     "set-status",
     "set-var",
+    "set-var-fmt",
     "unset-var",
     "set-log-level",
 ];
@@ -1055,7 +1110,17 @@ impl<'w> ActParser<'w, '_> {
             "silent-drop" => Ok(Common::SilentDrop),
             "set-var" => self.var_arg(arg).and_then(|var| {
                 let expr = self.expr_word("a sample expression")?;
-                Ok(Common::SetVar(SetVar { var, expr }))
+                Ok(Common::SetVar(SetVar {
+                    var,
+                    value: VarValue::Expr(expr),
+                }))
+            }),
+            "set-var-fmt" => self.var_arg(arg).and_then(|var| {
+                let fmt = self.logformat_word("a format string")?;
+                Ok(Common::SetVar(SetVar {
+                    var,
+                    value: VarValue::Fmt(fmt),
+                }))
             }),
             "unset-var" => self.var_arg(arg).map(Common::UnsetVar),
             n if n.starts_with("track-sc") && self.stage != Stage::TcpResContent => {
@@ -1348,6 +1413,12 @@ impl<'w> ActParser<'w, '_> {
             }
             "set-status" => self.set_status()?,
             "set-log-level" => HttpResAction::SetLogLevel(self.log_level()?),
+            "wait-for-body" => match self.wait_for_body()? {
+                HttpReqAction::WaitForBody { time_ms, at_least } => {
+                    HttpResAction::WaitForBody { time_ms, at_least }
+                }
+                _ => return Err(self.unknown(supported)),
+            },
             _ => return Err(self.unknown(supported)),
         })
     }
@@ -1533,6 +1604,8 @@ impl<'w> ActParser<'w, '_> {
             hdrs: Vec::new(),
         };
         let mut body_arg: Option<String> = None;
+        // `errorfiles NAME`: resolved once the status is known.
+        let mut errorfiles: Option<String> = None;
         while let Some(w) = self.peek().map(str::to_string) {
             let value = |p: &Self| {
                 p.words
@@ -1556,7 +1629,9 @@ impl<'w> ActParser<'w, '_> {
                 }
                 "default-errorfiles" | "string" | "lf-string" => {
                     if let Some(prev) = &body_arg {
-                        return Err(self.fail(format!("unexpected '{w}' argument, '{prev}' already defined")));
+                        return Err(self.fail(format!(
+                            "unexpected '{w}' argument, '{prev}' already defined"
+                        )));
                     }
                     r.body = match w.as_str() {
                         "default-errorfiles" => {
@@ -1578,9 +1653,16 @@ impl<'w> ActParser<'w, '_> {
                 }
                 "file" | "lf-file" => {
                     if let Some(prev) = &body_arg {
-                        return Err(self.fail(format!("unexpected '{w}' argument, '{prev}' already defined")));
+                        return Err(self.fail(format!(
+                            "unexpected '{w}' argument, '{prev}' already defined"
+                        )));
                     }
-                    let Some(path) = self.words.get(self.pos + 1).filter(|p| !p.is_empty()).cloned() else {
+                    let Some(path) = self
+                        .words
+                        .get(self.pos + 1)
+                        .filter(|p| !p.is_empty())
+                        .cloned()
+                    else {
                         return Err(self.fail(format!("'{w}' expects <file> as argument")));
                     };
                     let bytes = self.read_reply_file(&w, &path)?;
@@ -1595,16 +1677,93 @@ impl<'w> ActParser<'w, '_> {
                     body_arg = Some(w);
                 }
                 "errorfile" | "errorfiles" => {
-                    return Err(self.fail(format!(
-                        "'{w}' is not supported by Sluice in a reply; use 'file', 'lf-file', 'string' or 'lf-string'"
-                    )))
+                    if let Some(prev) = &body_arg {
+                        return Err(self.fail(format!(
+                            "unexpected '{w}' argument, '{prev}' already defined"
+                        )));
+                    }
+                    let Some(v) = self
+                        .words
+                        .get(self.pos + 1)
+                        .filter(|p| !p.is_empty())
+                        .cloned()
+                    else {
+                        let what = if w == "errorfile" { "<fmt>" } else { "<name>" };
+                        return Err(self.fail(format!("'{w}' expects {what} as argument")));
+                    };
+                    self.pos += 2;
+                    if w == "errorfile" {
+                        r.body = ReplyBody::Message(self.reply_errorfile(&v)?);
+                    } else {
+                        errorfiles = Some(v);
+                    }
+                    body_arg = Some(w);
                 }
                 "hdr" => self.reply_hdr(&mut r)?,
                 _ => break,
             }
         }
+        if let Some(name) = errorfiles {
+            r.body = ReplyBody::ErrorPage;
+            self.check_reply(&mut r, deny, body_arg.as_deref())?;
+            // A section without a page for the status: an empty reply, as
+            // HAProxy's unresolved `HTTP_REPLY_INDIRECT`.
+            r.body = match self.reply_errorfiles(&name, r.status)? {
+                Some(m) => ReplyBody::Message(m),
+                None => ReplyBody::Empty,
+            };
+            return Ok(r);
+        }
         self.check_reply(&mut r, deny, body_arg.as_deref())?;
         Ok(r)
+    }
+
+    /// `errorfile PATH` in a reply (HAProxy's `http_load_errorfile`): a
+    /// complete HTTP response, read now through the driver's file source.
+    fn reply_errorfile(&self, path: &str) -> Result<std::sync::Arc<[u8]>, String> {
+        let bytes = self.read_reply_file("errorfile", path)?;
+        if !bytes.is_empty() {
+            let opts = crate::http::h1::ParseOptions::default();
+            if !matches!(
+                crate::http::h1::parse_response(&bytes, &opts),
+                Ok(crate::http::h1::Status::Complete(_))
+            ) {
+                return Err(self.fail(format!("'{path}': unable to parse headers")));
+            }
+        }
+        Ok(bytes.into())
+    }
+
+    /// The page of `errorfiles NAME` for `status` (HAProxy's
+    /// `http_reply_resolve_errorfiles`... at parse time): `None` when the
+    /// section has none for it (with HAProxy's warning): an empty reply is
+    /// sent.
+    fn reply_errorfiles(
+        &mut self,
+        name: &str,
+        status: u16,
+    ) -> Result<Option<std::sync::Arc<[u8]>>, String> {
+        let Some(cfg) = self.cfg else {
+            return Err(self.fail(format!(
+                "unknown http-errors section '{name}' referenced by an http reply"
+            )));
+        };
+        let Some(sec) = cfg.http_errors.iter().find(|s| s.name == name) else {
+            return Err(self.fail(format!(
+                "unknown http-errors section '{name}' referenced by an http reply"
+            )));
+        };
+        let Some(f) = sec.files.iter().rev().find(|f| f.status == status) else {
+            self.warnings.push(format!(
+                "Proxy '{}': status '{status}' referenced by an http reply not declared in http-errors section '{name}'.",
+                self.ctx.proxy
+            ));
+            return Ok(None);
+        };
+        match cfg.errorfile_contents.get(&f.path) {
+            Some(Ok(b)) => Ok(Some(b.clone())),
+            _ => Err(self.fail(format!("error opening file '{}'", f.path))),
+        }
     }
 
     /// The payload of `file PATH` / `lf-file PATH`, read now through the
@@ -1663,6 +1822,20 @@ impl<'w> ActParser<'w, '_> {
                     self.warnings.push(format!(
                         "content-type '{ct}' ignored by the http reply because neither errorfile nor payload defined."
                     ));
+                }
+            }
+            ReplyBody::Message(_) => {
+                if let Some(ct) = r.content_type.take() {
+                    self.warnings.push(format!(
+                        "content-type '{ct}' ignored by the http reply when used with an errorfile."
+                    ));
+                }
+                if !r.hdrs.is_empty() {
+                    r.hdrs.clear();
+                    self.warnings.push(
+                        "hdr parameters ignored by the http reply when used with an errorfile."
+                            .into(),
+                    );
                 }
             }
             ReplyBody::ErrorPage => {

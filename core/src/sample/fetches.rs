@@ -53,6 +53,14 @@ pub enum FetchKind {
     Dst,
     /// `dst_port`.
     DstPort,
+    /// `fc_src`, `fc_src_port`, `fc_dst`, `fc_dst_port`: the client
+    /// connection's addresses, as `tcp-request connection` rules left
+    /// them, before a PROXY header or a later `set-src` changed what
+    /// `src` and `dst` say (HAProxy's `conn->src`, `conn->dst`).
+    FcSrc,
+    FcSrcPort,
+    FcDst,
+    FcDstPort,
     /// A value of a tracked stick counter: `sc0_conn_rate`,
     /// `sc_http_req_rate(1)`, `sc2_get_gpc0`. `data` is the stored type
     /// read; for the arrays (`sc0_get_gpt(idx)`), the index is the first
@@ -83,6 +91,13 @@ pub enum FetchKind {
     /// `be_conn([backend])`: the streams on a backend now (HAProxy's
     /// `px->beconn`).
     BeConn,
+    /// `fe_conn([frontend])`: the live sessions of a frontend (the
+    /// stream's by default; HAProxy's `px->feconn`).
+    FeConn,
+    /// `srv_conn([backend/]server)`: the established connections of a
+    /// server now (HAProxy's `srv->cur_sess`); without a backend, the
+    /// proxy whose rules run.
+    SrvConn,
     /// `connslots([backend])`: free connection and queue slots of the
     /// backend's servers that are not down, -1 when one has no `maxconn`
     /// or no `maxqueue` (HAProxy's `smp_fetch_connslots`).
@@ -408,6 +423,8 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         | Var
         | NbSrv
         | BeConn
+        | FeConn
+        | SrvConn
         | ConnSlots
         | SrvIsUp
         | FeName
@@ -425,6 +442,10 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         | SrcPort
         | Dst
         | DstPort
+        | FcSrc
+        | FcSrcPort
+        | FcDst
+        | FcDstPort
         | SslFc
         | SslFcSni
         | SslFcProtocol
@@ -686,9 +707,13 @@ static FETCHES: &[FetchDef] = &[
     fd("so_name", FetchKind::SoName, NO_ARGS, SmpType::Str),
     fd("src", FetchKind::Src, NO_ARGS, SmpType::Addr),
     fd("src_port", FetchKind::SrcPort, NO_ARGS, SmpType::Int),
+    fd("fc_src", FetchKind::FcSrc, NO_ARGS, SmpType::Addr),
+    fd("fc_src_port", FetchKind::FcSrcPort, NO_ARGS, SmpType::Int),
+    fd("fc_dst", FetchKind::FcDst, NO_ARGS, SmpType::Addr),
+    fd("fc_dst_port", FetchKind::FcDstPort, NO_ARGS, SmpType::Int),
     fd("dst", FetchKind::Dst, NO_ARGS, SmpType::Addr),
     fd("dst_port", FetchKind::DstPort, NO_ARGS, SmpType::Int),
-    fd("var", FetchKind::Var, spec!(1; Var), SmpType::Any),
+    fd("var", FetchKind::Var, spec!(1; Var, Str), SmpType::Any),
     fd("nbsrv", FetchKind::NbSrv, spec!(1; Backend), SmpType::Int),
     fd(
         "be_conn",
@@ -696,6 +721,8 @@ static FETCHES: &[FetchDef] = &[
         spec!(1; Backend),
         SmpType::Int,
     ),
+    fd("fe_conn", FetchKind::FeConn, spec!(0; Str), SmpType::Int),
+    fd("srv_conn", FetchKind::SrvConn, spec!(1; Str), SmpType::Int),
     fd(
         "connslots",
         FetchKind::ConnSlots,
@@ -1524,6 +1551,17 @@ pub(crate) fn parse_fetch_named(
         .map_err(|(_, e)| format!("fetch method '{kw}' : {e}"))?;
     let out = r.out;
     let fetch = build_fetch(r, args).map_err(|e| format!("fetch method '{kw}' : {e}"))?;
+    if fetch.kind == FetchKind::SrvConn
+        && ctx.proxy.is_empty()
+        && ctx.backends.is_some()
+        && !fetch.str_arg(0).is_some_and(|a| a.contains('/'))
+    {
+        // In a defaults section (a configuration's context without a
+        // proxy) there is no proxy to find the server in.
+        return Err(format!(
+            "backend name must be set in arg 1 of sample fetch keyword '{kw}'"
+        ));
+    }
     Ok(Some(FetchHead {
         fetch,
         out,

@@ -175,6 +175,11 @@ pub struct Stream {
     pub mux_id: u32,
     pub fe: ProxyId,
     pub be: ProxyId,
+    /// The client and local addresses as `tcp-request content` and
+    /// `http-request` `set-src`/`set-dst` rules of this stream left them
+    /// (HAProxy's `s->scf->src`, `dst`); `None`: the session's.
+    pub src: Option<core::net::SocketAddr>,
+    pub dst: Option<core::net::SocketAddr>,
     pub srv: Option<ServerId>,
     /// The applet that answered instead of a server (HAProxy's
     /// `s->target` set to an applet): its log name (`<STATS>`) and whether
@@ -384,6 +389,8 @@ impl Engine {
             mux_id: 0,
             fe,
             be,
+            src: None,
+            dst: None,
             srv: None,
             prev_srv: None,
             direct_srv: None,
