@@ -926,7 +926,10 @@ fn make_request(
     out.push(b' ');
     out.extend_from_slice(target);
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    if let Some(a) = authority {
+    // HAProxy writes `host` at the first regular field, else after the
+    // fields it adds (an extended CONNECT's `upgrade`, `connection`).
+    let host_first = list.iter().any(|f| f.name.first() != Some(&b':'));
+    if let (true, Some(a)) = (host_first, authority) {
         put_field(out, b"host", a);
     }
     let mut clen: Option<u64> = None;
@@ -978,6 +981,11 @@ fn make_request(
     if let Some(p) = protocol {
         put_field(out, b"upgrade", p);
         put_field(out, b"connection", b"upgrade");
+    }
+    if let (false, Some(a)) = (host_first, authority) {
+        put_field(out, b"host", a);
+    }
+    if let Some(p) = protocol {
         if p.eq_ignore_ascii_case(b"websocket") && !ws_key {
             // Drawn by the glue (the mux has no randomness of its own).
             out.extend_from_slice(b"sec-websocket-key: ");
