@@ -246,8 +246,8 @@ fn observe(port: u16, origin: &mpsc::Receiver<Vec<(u16, u32)>>) -> Seen {
     }
 }
 
-/// RFC 8441's SETTINGS_ENABLE_CONNECT_PROTOCOL, which HAProxy 2.6 sends
-/// and Sluice does not (extended CONNECT is not implemented yet).
+/// RFC 8441's SETTINGS_ENABLE_CONNECT_PROTOCOL, which both send on both
+/// sides (extended CONNECT, tests/http2_websocket.rs).
 const ENABLE_CONNECT_PROTOCOL: u16 = 8;
 
 #[test]
@@ -260,14 +260,16 @@ fn tune_h2_settings_side_by_side() {
     let sl_seen = observe(p[0], &sl_origin);
     println!("sluice: {sl_seen:?}");
     // Sluice's own expectations: HAProxy's order, values not at the RFC's
-    // initial ones, the backend's ENABLE_PUSH 0 first.
+    // initial ones, the backend's ENABLE_PUSH 0 first, then
+    // ENABLE_CONNECT_PROTOCOL.
+    let cp = (ENABLE_CONNECT_PROTOCOL, 1);
     assert_eq!(
         sl_seen.front,
-        vec![(1, 8192), (4, 1_048_576), (3, 50), (5, 32768)]
+        vec![cp, (1, 8192), (4, 1_048_576), (3, 50), (5, 32768)]
     );
     assert_eq!(
         sl_seen.back,
-        vec![(2, 0), (1, 8192), (4, 1_048_576), (3, 50), (5, 32768)]
+        vec![(2, 0), cp, (1, 8192), (4, 1_048_576), (3, 50), (5, 32768)]
     );
     assert!(
         !sl_seen
@@ -294,7 +296,7 @@ fn tune_h2_settings_side_by_side() {
         c.next(),
         Some(Got::Settings {
             ack: false,
-            params: vec![(3, 100), (5, 32768)]
+            params: vec![cp, (3, 100), (5, 32768)]
         })
     );
     drop(sl);
@@ -304,7 +306,7 @@ fn tune_h2_settings_side_by_side() {
         c.next(),
         Some(Got::Settings {
             ack: false,
-            params: vec![(3, 100)]
+            params: vec![cp, (3, 100)]
         })
     );
     // A DATA frame above the 16384 announced: FRAME_SIZE_ERROR (§4.2).
@@ -322,14 +324,8 @@ fn tune_h2_settings_side_by_side() {
     let _ha = HaRun::start(&dir, "ha", &config(&dir.join("ha.sock"), tune, p[2], p[3]));
     let ha_seen = observe(p[2], &ha_origin);
     println!("haproxy: {ha_seen:?}");
-    let without_cp = |v: &[(u16, u32)]| -> Vec<(u16, u32)> {
-        v.iter()
-            .copied()
-            .filter(|(id, _)| *id != ENABLE_CONNECT_PROTOCOL)
-            .collect()
-    };
-    assert_eq!(sl_seen.front, without_cp(&ha_seen.front));
-    assert_eq!(sl_seen.back, without_cp(&ha_seen.back));
+    assert_eq!(sl_seen.front, ha_seen.front);
+    assert_eq!(sl_seen.back, ha_seen.back);
     // Both take the large frame (no GOAWAY) and end the stream; how
     // differs: behind an HTTP/2 client, HAProxy 2.6 resets the stream
     // whose server connection failed (REFUSED_STREAM here), Sluice
@@ -361,8 +357,9 @@ fn tune_h2_fe_be_settings() {
     let origin = settings_origin(p[1]);
     let _sl = Sluice::run(&dir, "sl", &config(&dir.join("sl.sock"), tune, p[0], p[1]));
     let seen = observe(p[0], &origin);
-    assert_eq!(seen.front, vec![(4, 100_000), (3, 7)]);
-    assert_eq!(seen.back, vec![(2, 0), (4, 200_000), (3, 3)]);
+    let cp = (ENABLE_CONNECT_PROTOCOL, 1);
+    assert_eq!(seen.front, vec![cp, (4, 100_000), (3, 7)]);
+    assert_eq!(seen.back, vec![(2, 0), cp, (4, 200_000), (3, 3)]);
     // The common values apply where a side has none.
     let _sl2 = Sluice::run(
         &dir,

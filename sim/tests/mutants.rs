@@ -174,3 +174,12 @@ fn h2_continuation_unbounded() {
     // once its field block passes 64 KiB.
     caught("h2-continuation-unbounded", Scenario::H2Proxy, &["flood"]);
 }
+
+#[test]
+fn h2_reset_data_forwarded() {
+    // DATA that follows a client's RST_STREAM on its stream (a smuggler
+    // sends both in one segment, after its request went out) is
+    // forwarded: the server reads past the 10 bytes sent before the
+    // reset, and the request's end.
+    caught("h2-reset-data-forwarded", Scenario::H2Proxy, &["integrity"]);
+}

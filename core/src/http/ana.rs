@@ -1801,6 +1801,14 @@ impl Engine {
             // the rules: request smuggling past the proxy.
             return self.http_server_error(now, sid, 502, ErrCode::PrxCond, FinSt::Headers);
         }
+        if head.status == 101 && s.mux_id != 0 && !self.h2_ws_accept_ok(sid, &head) {
+            // The key was Sluice's (an HTTP/2 extended CONNECT has none):
+            // the server must prove it read it (RFC 6455 §4.2.2), as
+            // HAProxy's H1 mux checks (`h1_search_websocket_key`).
+            return self.http_server_error(now, sid, 502, ErrCode::PrxCond, FinSt::Headers);
+        }
+        let s = &mut self.streams[sid];
+        let txn = s.txn.as_mut().expect("http stream");
         if !head.keep_alive() || matches!(body, BodyLen::UntilClose) {
             txn.flags |= TxnFlags::SRV_CLOSE;
         }
@@ -2834,6 +2842,41 @@ pub fn h1_termination(e: &h1::H1Error) -> (ErrCode, FinSt) {
     }
 }
 
+/// RFC 6455 §4.2.2: the `Sec-WebSocket-Accept` of key `key`, base64 of
+/// the SHA-1 of the key and the protocol's GUID (HAProxy's
+/// `h1_calculate_ws_output_key`).
+pub fn ws_accept(key: &[u8]) -> Vec<u8> {
+    let mut input = Vec::with_capacity(key.len() + 36);
+    input.extend_from_slice(key);
+    input.extend_from_slice(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    crate::base64::encode(&crate::conn::x509::sha1(&input))
+}
+
+impl Engine {
+    /// A 101 on an HTTP/2 stream: when the mux drew the request's
+    /// `Sec-WebSocket-Key`, the response's accept must be its own.
+    fn h2_ws_accept_ok(&self, sid: Id<Stream>, head: &ResHead) -> bool {
+        let Some(s) = self.streams.get(sid) else {
+            return true;
+        };
+        let key = s
+            .scf
+            .sedesc
+            .conn
+            .and_then(|c| self.conns.get(c))
+            .and_then(|c| c.mux.h2())
+            .and_then(|h| h.streams.get(&s.mux_id))
+            .and_then(|x| x.ws_key);
+        let Some(key) = key else {
+            return true;
+        };
+        let want = ws_accept(&key);
+        head.headers
+            .get_all("sec-websocket-accept")
+            .any(|v| v == want.as_slice())
+    }
+}
+
 /// `capture request|response header` (HAProxy's `http_capture_headers`):
 /// each slot keeps the last occurrence of its header, whole line value,
 /// cut to the slot's length. Slots filled by `http-request capture` are
@@ -2865,5 +2908,17 @@ fn h2_log_uri(line: &mut String, head: &ReqHead, scheme: Option<&crate::mux::h2:
             line.push_str(&head.uri);
         }
         _ => line.push_str(&head.uri),
+    }
+}
+
+#[cfg(test)]
+mod ws_tests {
+    #[test]
+    fn ws_accept_of_rfc6455_example() {
+        // RFC 6455 §1.3.
+        assert_eq!(
+            super::ws_accept(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
     }
 }

@@ -20,7 +20,7 @@ use crate::arena::Id;
 use crate::conn::{Conn, ConnSide, Xprt};
 use crate::engine::{Engine, TimerKey};
 use crate::http::h2::frame::ErrorCode;
-use crate::mux::h2::{H2Limits, H2c, H2cState};
+use crate::mux::h2::{H2Limits, H2c, H2cState, WS_KEY_LEN};
 use crate::mux::Mux;
 use crate::sock::CloseHow;
 use crate::stream::stconn::ScState;
@@ -324,6 +324,19 @@ impl Engine {
                 .and_then(|h| h.streams.get_mut(&id))
             {
                 s.sid = Some(sid);
+                if let Some(at) = s.ws_key_at.take() {
+                    // An extended CONNECT without a key: one is drawn now
+                    // (16 random bytes in base64, RFC 6455 §4.1).
+                    let mut raw = [0u8; 16];
+                    self.rng.fill(&mut raw);
+                    let b64 = crate::base64::encode(&raw);
+                    let mut key = [0u8; WS_KEY_LEN];
+                    key.copy_from_slice(&b64[..WS_KEY_LEN]);
+                    if let Some(dst) = s.rxbuf.get_mut(at..at + WS_KEY_LEN) {
+                        dst.copy_from_slice(&key);
+                        s.ws_key = Some(key);
+                    }
+                }
             }
             progress = true;
         }

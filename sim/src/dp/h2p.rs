@@ -83,6 +83,13 @@ pub struct H2Plan {
     /// malformed request, §8.1.1: the proxy resets the stream), then 10
     /// more on the stream it reset, which must go nowhere.
     pub smuggle: bool,
+    /// The smuggler's other act (half of them): HEADERS without a
+    /// `content-length` (`x-len: 10`), 10 bytes of DATA; once the request
+    /// went out, RST_STREAM(CANCEL) then, in the same write, up to 20 KB
+    /// more with END_STREAM, which the proxy must drop: a server that
+    /// reads past the 10 bytes got DATA the proxy forwarded after the
+    /// client reset the stream.
+    pub smuggle_rst: bool,
 }
 
 /// One server's H2 behaviour.
@@ -235,10 +242,16 @@ pub fn parse_target(p: &str) -> Option<(Kind, u32, u32)> {
 
 /// DATA frame `k` of the smuggler (10 bytes of its request body stream).
 fn smuggle_data(i: u32, k: u64, end: bool, out: &mut Vec<u8>) {
+    smuggle_bytes(i, 10 * k, 10, end, out);
+}
+
+/// A DATA frame of the smuggler: `len` bytes of its request body stream
+/// from offset `off`.
+fn smuggle_bytes(i: u32, off: u64, len: u32, end: bool, out: &mut Vec<u8>) {
     let mut d = Vec::new();
-    gen::body_fill(req_key(i, 0), 10 * k, 10, &mut d);
+    gen::body_fill(req_key(i, 0), off, len as usize, &mut d);
     sluice_core::http::h2::frame::FrameHeader {
-        len: 10,
+        len,
         kind: sluice_core::http::h2::frame::FrameType::DATA,
         flags: u8::from(end),
         stream_id: 1,
@@ -382,6 +395,15 @@ pub fn generate(
         let at = c.find("    http-request return").expect("rules");
         c.insert_str(at, &format!("    maxconn {}\n", 2 + rng.below(40)));
     }
+    // Half the smugglers reset their stream instead (drawn after the
+    // rest, which keeps each seed's run as it was otherwise).
+    for cl in &mut clients {
+        if let Plan::H2(p) = &mut cl.plan {
+            if p.smuggle {
+                p.smuggle_rst = rng.chance(1, 2);
+            }
+        }
+    }
     // A slow reader of 256 bytes every 50 ms takes ~40 s for 200 KB: the
     // proxy's `timeout server`/`client` end such streams first.
     DpSpec {
@@ -454,6 +476,7 @@ fn plan(rng: &mut Rng) -> H2Plan {
         linger: rng.chance(1, 4),
         flood: false,
         smuggle: false,
+        smuggle_rst: false,
     }
 }
 
@@ -854,7 +877,9 @@ impl World {
             };
             lit_idx(&mut blk, 4, &format!("/r/{i}/0"));
             lit_idx(&mut blk, 1, "sim");
-            lit_idx(&mut blk, 28, "10");
+            if !h.plan.smuggle_rst {
+                lit_idx(&mut blk, 28, "10");
+            }
             for (n, v) in [("x-len", "10"), ("x-resp-len", "0")] {
                 blk.push(0);
                 blk.push(n.len() as u8);
@@ -879,16 +904,50 @@ impl World {
             }
             h.started = 1;
             h.outcomes.insert(0, Outcome::Cancelled);
-            h.next_start = now.add_ms(1);
+            // The reset waits for the request to reach a server (a reset
+            // before it went out has nothing to forward).
+            h.next_start = now.add_ms(if h.plan.smuggle_rst { 200 } else { 1 });
             self.stats.dp.requests += 1;
             self.net_send(cid, 0, out);
         }
         // 1 ms later (while the request goes out): 10 bytes past the
         // `content-length`, then 10 more on the stream that reset.
-        if now >= h.next_start && h.flood_sent == 0 && self.client_room(i) >= 64 {
+        // (The resetting one: RST_STREAM, then up to 20 KB in the same
+        // write, as much as the connection takes.)
+        let room = self.client_room(i);
+        if h.plan.smuggle_rst
+            && h.flood_sent == 0
+            && now >= h.next_start
+            && room < 20_100
+            && now < h.next_start.add_ms(500)
+        {
+            // Waits a little for room for all of it.
+            let at = now.add_ms(10);
+            self.put_h2_client(i, h);
+            return self.client_tick(i, at);
+        }
+        if now >= h.next_start && h.flood_sent == 0 && room >= 64 {
             let mut out = Vec::new();
-            smuggle_data(i, 1, false, &mut out);
-            smuggle_data(i, 2, true, &mut out);
+            if h.plan.smuggle_rst {
+                Frame::RstStream {
+                    stream_id: 1,
+                    code: sluice_core::http::h2::frame::ErrorCode::CANCEL,
+                }
+                .encode(&mut out);
+                // More than a request buffer holds, so that bytes that
+                // wrongly go on stay in the mux for a while.
+                let mut left = (room as u64 - 40).min(20_000);
+                let mut off = 10;
+                while left > 0 {
+                    let n = left.min(10_000);
+                    left -= n;
+                    smuggle_bytes(i, off, n as u32, left == 0, &mut out);
+                    off += n;
+                }
+            } else {
+                smuggle_data(i, 1, false, &mut out);
+                smuggle_data(i, 2, true, &mut out);
+            }
             h.flood_sent = 1;
             h.next_start = now.add_ms(2000);
             self.net_send(cid, 0, out);
@@ -1532,6 +1591,14 @@ impl World {
                         return false;
                     }
                     st.body_got += d.len() as u64;
+                    if st.body_got > st.body_len {
+                        let d = format!(
+                            "sc{i}: request {c}/{j} body of {} bytes or more, the client sent {}",
+                            st.body_got, st.body_len
+                        );
+                        self.fail("integrity", d);
+                        return false;
+                    }
                     if slow {
                         st.unreleased += d.len();
                     } else {
@@ -1777,6 +1844,12 @@ impl World {
                     return Err(format!("request {c}/{j} body byte {}", cur.got + at as u64));
                 }
                 cur.got += n as u64;
+                if cur.got > cur.want {
+                    return Err(format!(
+                        "request {c}/{j} body of {} bytes or more, the client sent {}",
+                        cur.got, cur.want
+                    ));
+                }
                 if let Some(Chunk::Data(l)) = cur.chunked.as_mut() {
                     *l -= n as u64;
                 }

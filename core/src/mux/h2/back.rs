@@ -531,7 +531,7 @@ impl H2b {
         );
         h.tx.extend_from_slice(PREFACE);
         // No push (§8.4): SETTINGS_ENABLE_PUSH 0, as HAProxy sends.
-        h.send_settings(true, false, limit);
+        h.send_settings(true, true, limit);
         h.set_own_limit(limit);
         h
     }

@@ -118,6 +118,18 @@ pub struct H2s {
     pub reset: bool,
     is_head: bool,
     is_connect: bool,
+    /// An extended CONNECT (RFC 8441, `:protocol`), written as an HTTP/1.1
+    /// `GET` with `Upgrade` (`H2_SF_EXT_CONNECT_RCVD`): its 101 goes back
+    /// as a 200, then the stream is a tunnel.
+    ext_connect: bool,
+    /// Where the `Sec-WebSocket-Key` the mux adds to an extended CONNECT
+    /// that has none stands in `rxbuf` (24 placeholder bytes), until the
+    /// glue draws it when it creates the engine stream (HAProxy's H1 mux
+    /// generates it as it writes the request: `h1_generate_random_ws_input_key`).
+    pub ws_key_at: Option<usize>,
+    /// That key once drawn: the server's `Sec-WebSocket-Accept` must
+    /// match it (`h1s->ws_key`, checked by `h1_search_websocket_key`).
+    pub ws_key: Option<[u8; 24]>,
     /// The request's `:scheme` (`None` for CONNECT): the log shows the
     /// request in absolute form with it, as HAProxy's HTX start line is.
     pub scheme: Option<Scheme>,
@@ -167,6 +179,9 @@ impl H2s {
             reset: false,
             is_head: false,
             is_connect: false,
+            ext_connect: false,
+            ws_key_at: None,
+            ws_key: None,
             scheme: None,
         }
     }
@@ -426,6 +441,8 @@ impl Side for Front {
                 s.rx.clen_left = info.clen;
                 s.is_head = info.head;
                 s.is_connect = info.connect;
+                s.ext_connect = info.ext_connect;
+                s.ws_key_at = info.ws_key_at;
                 s.scheme = info.scheme;
                 if es {
                     s.req_done = true;
@@ -467,7 +484,9 @@ impl H2c {
         );
         h.glitches_threshold = limits.glitches_threshold;
         h.streams_hard_limit = limits.max_concurrent_streams;
-        h.send_settings(false, false, limits.max_concurrent_streams);
+        // RFC 8441 §3: extended CONNECT is offered, as HAProxy 2.4+ does
+        // unless `h2-workaround-bogus-websocket-clients`.
+        h.send_settings(false, true, limits.max_concurrent_streams);
         h
     }
 
@@ -493,7 +512,7 @@ impl H2c {
         h.tx.extend_from_slice(crate::http::h2::frame::PREFACE);
         // Sluice opened the connection: it speaks as a client first (no
         // push), as HAProxy's backend mux before the reversal.
-        h.send_settings(true, false, limits.max_concurrent_streams);
+        h.send_settings(true, true, limits.max_concurrent_streams);
         h.hold_new_streams = true;
         h
     }
@@ -571,7 +590,11 @@ impl H2c {
         let Some(s) = self.streams.get_mut(&id) else {
             return;
         };
-        let credit = !s.req_done && !s.reset;
+        // After END_STREAM too, as HAProxy 2.6 does (its `rcvd_s` is
+        // sent back for a stream whatever its state: VTest's reg-tests
+        // wait for that WINDOW_UPDATE); RFC 9113 §6.9 lets the peer
+        // receive it on a half-closed stream.
+        let credit = !s.reset;
         let mut rxbuf = std::mem::take(&mut s.rxbuf);
         let mut rx = std::mem::replace(&mut s.rx, RxFlow::new(0));
         self.delivered_bytes(id, &mut rx, &mut rxbuf, n, credit);
@@ -642,10 +665,23 @@ impl H2c {
                     } else {
                         h1::response_body(&head, &method, s.is_connect)
                     };
+                    // The switched protocol: until the engine shuts it.
+                    let body = if head.status == 101 && s.ext_connect {
+                        h1::BodyLen::Tunnel
+                    } else {
+                        body
+                    };
+                    let mut head = head;
                     if head.status == 101 {
-                        // No upgrade in HTTP/2 (RFC 9113 §8.6).
-                        Front::stream_error(self, id, ErrorCode::INTERNAL_ERROR);
-                        return out.len();
+                        if !s.ext_connect {
+                            // No upgrade in HTTP/2 (RFC 9113 §8.6).
+                            Front::stream_error(self, id, ErrorCode::INTERNAL_ERROR);
+                            return out.len();
+                        }
+                        // RFC 8441 §5: the extended CONNECT succeeded; a
+                        // 200 says so, then DATA both ways.
+                        head.status = 200;
+                        s.ext_connect = false;
                     }
                     let end = !head.is_interim() && body == h1::BodyLen::None && !skipped_body;
                     s.res = if head.is_interim() {
@@ -795,8 +831,14 @@ struct ReqInfo {
     clen: Option<u64>,
     head: bool,
     connect: bool,
+    ext_connect: bool,
+    ws_key_at: Option<usize>,
     scheme: Option<Scheme>,
 }
+
+/// Length of a `Sec-WebSocket-Key` (16 bytes in base64, RFC 6455 §4.1).
+pub const WS_KEY_LEN: usize = 24;
+
 /// Writes the HTTP/1.1 form of a request's decoded header list
 /// (`h2_make_htx_request` then `h1_format_htx_reqline` in HAProxy 2.x).
 fn make_request(
@@ -805,6 +847,7 @@ fn make_request(
     out: &mut Vec<u8>,
 ) -> Result<ReqInfo, &'static str> {
     let (mut method, mut scheme, mut authority, mut path) = (None, None, None, None);
+    let mut protocol = None;
     let mut regular = false;
     for f in list.iter() {
         if let Some(p) = f.name.strip_prefix(b":") {
@@ -816,6 +859,7 @@ fn make_request(
                 b"scheme" => &mut scheme,
                 b"authority" => &mut authority,
                 b"path" => &mut path,
+                b"protocol" => &mut protocol,
                 _ => return Err("unknown or response pseudo-header"),
             };
             if slot.is_some() {
@@ -833,7 +877,23 @@ fn make_request(
     if method.is_empty() || !method.iter().all(|b| b.is_ascii_graphic()) {
         return Err("invalid :method");
     }
-    let connect = method == b"CONNECT";
+    // RFC 8441 §4: `:protocol` makes a CONNECT an extended one, which
+    // carries `:scheme` and `:path` as any request (HAProxy's
+    // `H2_MSGF_EXT_CONNECT`); it becomes an HTTP/1.1 `GET` with `Upgrade`.
+    let ext_connect = method == b"CONNECT" && protocol.is_some();
+    if protocol.is_some() && !ext_connect {
+        return Err(":protocol without CONNECT");
+    }
+    if let Some(p) = protocol {
+        if p.is_empty() || p.eq_ignore_ascii_case(b"h2") || p.eq_ignore_ascii_case(b"h2c") {
+            return Err("invalid :protocol");
+        }
+        if authority.is_none() {
+            return Err("extended CONNECT without :authority");
+        }
+    }
+    let connect = method == b"CONNECT" && !ext_connect;
+    let method: &[u8] = if ext_connect { b"GET" } else { method };
     if let Some(a) = authority {
         if a.is_empty() || a.iter().any(|&b| b <= b' ' || b == 0x7f || b == b'@') {
             return Err("invalid :authority");
@@ -860,6 +920,8 @@ fn make_request(
                 clen: None,
                 head: false,
                 connect: false,
+                ext_connect: false,
+                ws_key_at: None,
                 scheme: None,
             });
         }
@@ -891,11 +953,15 @@ fn make_request(
     out.push(b' ');
     out.extend_from_slice(target);
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    if let Some(a) = authority {
+    // HAProxy writes `host` at the first regular field, else after the
+    // fields it adds (an extended CONNECT's `upgrade`, `connection`).
+    let host_first = list.iter().any(|f| f.name.first() != Some(&b':'));
+    if let (true, Some(a)) = (host_first, authority) {
         put_field(out, b"host", a);
     }
     let mut clen: Option<u64> = None;
     let mut cookies: Vec<&[u8]> = Vec::new();
+    let mut ws_key = false;
     for f in list.iter() {
         if f.name.first() == Some(&b':') {
             continue;
@@ -912,6 +978,7 @@ fn make_request(
                 cookies.push(f.value);
                 continue;
             }
+            b"sec-websocket-key" => ws_key = true,
             b"content-length" => {
                 let v = parse_clen(f.value).ok_or("invalid content-length")?;
                 if clen.is_some_and(|c| c != v) {
@@ -937,9 +1004,26 @@ fn make_request(
         }
         out.extend_from_slice(b"\r\n");
     }
+    let mut ws_key_at = None;
+    if let Some(p) = protocol {
+        put_field(out, b"upgrade", p);
+        put_field(out, b"connection", b"upgrade");
+    }
+    if let (false, Some(a)) = (host_first, authority) {
+        put_field(out, b"host", a);
+    }
+    if let Some(p) = protocol {
+        if p.eq_ignore_ascii_case(b"websocket") && !ws_key {
+            // Drawn by the glue (the mux has no randomness of its own).
+            out.extend_from_slice(b"sec-websocket-key: ");
+            ws_key_at = Some(out.len());
+            out.extend_from_slice(&[b'A'; WS_KEY_LEN]);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
     let body = if end_stream {
         ReqBody::None
-    } else if clen.is_some() || connect {
+    } else if clen.is_some() || connect || ext_connect {
         ReqBody::Raw
     } else {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
@@ -951,6 +1035,8 @@ fn make_request(
         clen,
         head: method == b"HEAD",
         connect,
+        ext_connect,
+        ws_key_at,
         scheme: scheme.filter(|_| !connect).map(Scheme::from_bytes),
     })
 }
@@ -999,6 +1085,94 @@ mod tests {
         assert_eq!(info.scheme, Some(Scheme::Https));
         let (_, info) = get("foo+bar", "h", "/").unwrap();
         assert_eq!(info.scheme, Some(Scheme::Other("foo+bar".into())));
+    }
+
+    #[test]
+    fn an_extended_connect_becomes_a_get_with_upgrade() {
+        let ext = |extra: &[(&'static str, &'static str)]| {
+            let mut f = vec![
+                (":method", "CONNECT"),
+                (":protocol", "websocket"),
+                (":scheme", "https"),
+                (":authority", "h:443"),
+                (":path", "/chat?x"),
+            ];
+            f.extend_from_slice(extra);
+            convert(&f)
+        };
+        let (head, info) = ext(&[("origin", "o")]).unwrap();
+        let at = info.ws_key_at.expect("a key to draw");
+        assert_eq!(
+            head,
+            format!(
+                "GET /chat?x HTTP/1.1\r\nhost: h\r\norigin: o\r\nupgrade: websocket\r\n\
+                 connection: upgrade\r\nsec-websocket-key: {}\r\n\r\n",
+                "A".repeat(WS_KEY_LEN)
+            )
+        );
+        assert_eq!(&head[at..at + WS_KEY_LEN], "A".repeat(WS_KEY_LEN));
+        assert!(info.ext_connect && !info.connect);
+        assert_eq!(info.scheme, Some(Scheme::Https));
+        // The client's own key is kept; no other protocol gets one.
+        let (head, info) = ext(&[("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")]).unwrap();
+        assert_eq!(info.ws_key_at, None);
+        assert_eq!(head.matches("sec-websocket-key").count(), 1);
+        let (head, info) = convert(&[
+            (":method", "CONNECT"),
+            (":protocol", "custom"),
+            (":scheme", "http"),
+            (":authority", "h"),
+            (":path", "/"),
+        ])
+        .unwrap();
+        assert_eq!(info.ws_key_at, None);
+        assert!(
+            head.contains("upgrade: custom\r\nconnection: upgrade\r\n"),
+            "{head}"
+        );
+        // RFC 8441 §4 / HAProxy: what is refused.
+        for (bad, why) in [
+            (
+                vec![
+                    (":method", "GET"),
+                    (":protocol", "websocket"),
+                    (":scheme", "http"),
+                    (":authority", "h"),
+                    (":path", "/"),
+                ],
+                ":protocol without CONNECT",
+            ),
+            (
+                vec![
+                    (":method", "CONNECT"),
+                    (":protocol", "h2c"),
+                    (":scheme", "http"),
+                    (":authority", "h"),
+                    (":path", "/"),
+                ],
+                "invalid :protocol",
+            ),
+            (
+                vec![
+                    (":method", "CONNECT"),
+                    (":protocol", "websocket"),
+                    (":scheme", "http"),
+                    (":path", "/"),
+                ],
+                "extended CONNECT without :authority",
+            ),
+            (
+                vec![
+                    (":method", "CONNECT"),
+                    (":protocol", "websocket"),
+                    (":authority", "h"),
+                    (":path", "/"),
+                ],
+                "missing :scheme",
+            ),
+        ] {
+            assert_eq!(convert(&bad).err(), Some(why));
+        }
     }
 
     #[test]
@@ -1538,7 +1712,10 @@ mod flood_tests {
         let mut h = H2c::new(l);
         assert_eq!(
             h.tx_pending(),
-            [0, 0, 12, 4, 0, 0, 0, 0, 0, 0, 4, 0, 0, 3, 0xe8, 0, 3, 0, 0, 0, 100]
+            [
+                0, 0, 18, 4, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 1, 0, 4, 0, 0, 3, 0xe8, 0, 3, 0, 0, 0,
+                100
+            ]
         );
         let mut b = PREFACE.to_vec();
         Settings::default().encode(&mut b);

@@ -48,7 +48,7 @@ pub mod back;
 pub mod front;
 
 pub use back::{H2b, H2bFail, H2bs, STREAM_ID};
-pub use front::{H2Limits, H2c, H2s};
+pub use front::{H2Limits, H2c, H2s, WS_KEY_LEN};
 
 use crate::http::h1::{ChunkedDecoder, Decoded};
 use crate::http::h2::frame::{
