@@ -1035,6 +1035,10 @@ fn cookie_dates_expire_idle_and_old_cookies() {
     // Dated more than a day ahead: expired too.
     let (_, _, t) = one(&mut w, Some(format!("c2|{}", exact(now + 90_000))));
     assert_eq!(t, "--EI");
+    w.advance(6000);
+    w.assert_drained();
+}
+
 /// reg-test http_bodyless_response: a HEAD turned into a GET by
 /// `http-request set-method` gets a body from the server; the proxy reads
 /// it by its framing (length, chunked, until close) and drops it, the
