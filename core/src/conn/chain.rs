@@ -153,8 +153,10 @@ fn extension(ext: &[u8]) -> Option<(&[u8], bool, &[u8])> {
     Some((oid, critical, value))
 }
 
-/// A certificate, or `None` when it is not one.
-pub(crate) fn parse_cert(d: &[u8]) -> Option<Cert<'_>> {
+/// X.509's `SIGNED{}` envelope of a certificate or a CRL: the signed part
+/// (whole, as DER) and its contents, the signature algorithm, the
+/// signature's bits.
+fn signed(d: &[u8]) -> Option<(&[u8], &[u8], &[u8], &[u8])> {
     let (0x30, c, _) = der(d)? else {
         return None;
     };
@@ -169,6 +171,12 @@ pub(crate) fn parse_cert(d: &[u8]) -> Option<Cert<'_>> {
         return None;
     };
     let sig = bits(sig)?;
+    Some((tbs, body, sig_alg, sig))
+}
+
+/// A certificate, or `None` when it is not one.
+pub(crate) fn parse_cert(d: &[u8]) -> Option<Cert<'_>> {
+    let (tbs, body, sig_alg, sig) = signed(d)?;
     let mut rest = body;
     let mut version = 0u8;
     if rest.first() == Some(&0xa0) {
@@ -343,20 +351,7 @@ pub(crate) struct Crl<'a> {
 
 /// A CRL (v1 or v2), or `None` when it is not one.
 pub(crate) fn parse_crl(d: &[u8]) -> Option<Crl<'_>> {
-    let (0x30, c, _) = der(d)? else {
-        return None;
-    };
-    let (0x30, body, after) = der(c)? else {
-        return None;
-    };
-    let tbs = &c[..c.len() - after.len()];
-    let (0x30, sig_alg, after) = der(after)? else {
-        return None;
-    };
-    let (0x03, sig, _) = der(after)? else {
-        return None;
-    };
-    let sig = bits(sig)?;
+    let (tbs, body, sig_alg, sig) = signed(d)?;
     let mut rest = body;
     let mut v2 = false;
     if rest.first() == Some(&0x02) {
