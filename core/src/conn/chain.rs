@@ -153,10 +153,13 @@ fn extension(ext: &[u8]) -> Option<(&[u8], bool, &[u8])> {
     Some((oid, critical, value))
 }
 
+/// `(tbs, body, sig_alg, sig)`: see [`signed`].
+type Signed<'a> = (&'a [u8], &'a [u8], &'a [u8], &'a [u8]);
+
 /// X.509's `SIGNED{}` envelope of a certificate or a CRL: the signed part
 /// (whole, as DER) and its contents, the signature algorithm, the
 /// signature's bits.
-fn signed(d: &[u8]) -> Option<(&[u8], &[u8], &[u8], &[u8])> {
+fn signed(d: &[u8]) -> Option<Signed<'_>> {
     let (0x30, c, _) = der(d)? else {
         return None;
     };
