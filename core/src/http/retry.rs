@@ -61,7 +61,7 @@ impl Engine {
             t.flags.remove(TxnFlags::L7_RETRY);
             return;
         }
-        t.l7_buf = Some(s.req.output_bytes().to_vec());
+        t.l7_buf = Some(s.req.output_bytes().into());
     }
 
     /// Whether `why` is in the backend's `retry-on` and the request may be
