@@ -352,6 +352,24 @@ pub(crate) struct Crl<'a> {
     unhandled_critical: bool,
 }
 
+/// Whether a DER `Extensions` sequence has a critical extension not in
+/// `known`; `None` when it is not well formed.
+fn unhandled_critical(d: &[u8], known: &[&[u8]]) -> Option<bool> {
+    let (0x30, mut exts, _) = der(d)? else {
+        return None;
+    };
+    let mut unhandled = false;
+    while !exts.is_empty() {
+        let (0x30, ext, next) = der(exts)? else {
+            return None;
+        };
+        exts = next;
+        let (oid, critical, _) = extension(ext)?;
+        unhandled |= critical && !known.contains(&oid);
+    }
+    Some(unhandled)
+}
+
 /// A CRL (v1 or v2), or `None` when it is not one.
 pub(crate) fn parse_crl(d: &[u8]) -> Option<Crl<'_>> {
     let (tbs, body, sig_alg, sig) = signed(d)?;
@@ -410,19 +428,8 @@ pub(crate) fn parse_crl(d: &[u8]) -> Option<Crl<'_>> {
                 if !v2 {
                     return None;
                 }
-                let (0x30, mut exts, _) = der(e)? else {
-                    return None;
-                };
-                while !exts.is_empty() {
-                    let (0x30, ext, next) = der(exts)? else {
-                        return None;
-                    };
-                    exts = next;
-                    let (oid, critical, _) = extension(ext)?;
-                    if critical && oid != OID_CRL_REASON && oid != OID_INVALIDITY_DATE {
-                        crl.unhandled_critical = true;
-                    }
-                }
+                crl.unhandled_critical |=
+                    unhandled_critical(e, &[OID_CRL_REASON, OID_INVALIDITY_DATE])?;
             }
             crl.revoked.push(serial);
         }
@@ -434,19 +441,7 @@ pub(crate) fn parse_crl(d: &[u8]) -> Option<Crl<'_>> {
         if !v2 {
             return None;
         }
-        let (0x30, mut exts, _) = der(body)? else {
-            return None;
-        };
-        while !exts.is_empty() {
-            let (0x30, ext, next) = der(exts)? else {
-                return None;
-            };
-            exts = next;
-            let (oid, critical, _) = extension(ext)?;
-            if critical && oid != OID_CRL_NUMBER && oid != OID_AKI {
-                crl.unhandled_critical = true;
-            }
-        }
+        crl.unhandled_critical |= unhandled_critical(body, &[OID_CRL_NUMBER, OID_AKI])?;
     }
     Some(crl)
 }
