@@ -228,13 +228,15 @@ impl Engine {
             return Assign::NoServer;
         };
         let load = b.load();
-        let servers: Vec<lb::LbServer> = b.servers.iter().map(|s| lb_view(s, load)).collect();
+        let servers = &mut self.lb_servers;
+        servers.clear();
+        servers.extend(b.servers.iter().map(|s| lb_view(s, load)));
         let avoid = avoid.map(ServerId::pos);
         let picked = match b.cfg.balance {
             crate::cfgparse::Balance::Random { draws } => {
-                b.lb.pick_random(&servers, draws, || rng.next_u32(), avoid)
+                b.lb.pick_random(servers, draws, || rng.next_u32(), avoid)
             }
-            _ => b.lb.pick(&servers, hash, avoid),
+            _ => b.lb.pick(servers, hash, avoid),
         };
         match picked {
             Some(i) => Assign::Server(ServerId::new(be, i)),
@@ -811,7 +813,9 @@ impl Engine {
     }
 
     /// Whether idle connection `c` started with the PROXY line stream
-    /// `sid` would send (always true without `send-proxy`).
+    /// `sid` would send (always true without `send-proxy`). Cold: the
+    /// caller checks first that `c` sent a PROXY line at all.
+    #[cold]
     fn pp_line_matches(&mut self, now: Time, sid: Id<Stream>, c: Id<Conn>) -> bool {
         let Some(line) = self.conns.get(c).and_then(|x| x.pp_line.clone()) else {
             return true;
@@ -1225,6 +1229,11 @@ impl Engine {
             let Some(b) = self.proxies[be].be.as_mut() else {
                 return;
             };
+            let server = &b.servers[srv];
+            if server.queue.is_empty() && b.queue.is_empty() {
+                // The common case: nobody waits.
+                return;
+            }
             let load = b.load();
             let server = &mut b.servers[srv];
             if server.is_full(load) || !server.usable() {
@@ -1251,7 +1260,6 @@ impl Engine {
     }
 }
 
-/// The load balancer's view of a server.
 /// Whether idle connection `ic` may carry a request of session `sess`
 /// under `http-reuse mode` (`first`: the session's first request).
 fn idle_usable_by(
@@ -1271,6 +1279,8 @@ fn idle_usable_by(
     }
 }
 
+/// The load balancer's view of a server.
+#[inline]
 pub(crate) fn lb_view(
     s: &crate::backend::server::Server,
     load: crate::backend::server::BeLoad,
@@ -1801,7 +1811,8 @@ impl Engine {
                 let Some(c) = self.idle_conn_take(srv, sess, first) else {
                     return false;
                 };
-                if !self.pp_line_matches(now, sid, c) {
+                let pp = self.conns.get(c).is_some_and(|x| x.pp_line.is_some());
+                if pp && !self.pp_line_matches(now, sid, c) {
                     // Another PROXY line (`proxy-v2-options unique-id`, a
                     // stream's own `set-src`): a new connection.
                     self.idle_conn_close(now, c);

@@ -228,6 +228,9 @@ pub struct Engine {
     pub(crate) slot_local: VecDeque<crate::backend::slots::SlotMsg>,
     /// The servers with a slot lease (`maxconn` with threads).
     pub(crate) leased: Vec<crate::backend::server::ServerId>,
+    /// Scratch: the load balancer's view of a backend's servers, kept
+    /// between picks so that a pick allocates nothing.
+    pub(crate) lb_servers: Vec<crate::backend::lb::LbServer>,
     pub(crate) timers: WaitQueue<TimerKey>,
     pub(crate) tables: crate::stick_table::Tables,
     pub(crate) peers: Vec<PeersSection>,
@@ -336,6 +339,7 @@ impl Engine {
             shared_out: VecDeque::new(),
             slot_local: VecDeque::new(),
             leased: Vec::new(),
+            lb_servers: Vec::new(),
             timers: WaitQueue::new(),
             tables: Default::default(),
             peers: Vec::new(),

@@ -518,10 +518,8 @@ impl Engine {
         let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
-        let shutr = s.req.shutr();
         let Some(txn) = s.txn.as_mut() else { return };
-        let input = s.req.buf.data();
-        if !input.is_empty() && !txn.flags.contains(TxnFlags::REQ_STARTED) {
+        if !s.req.buf.data().is_empty() && !txn.flags.contains(TxnFlags::REQ_STARTED) {
             txn.flags |= TxnFlags::REQ_STARTED;
             let keep_alive = txn.flags.contains(TxnFlags::KEEP_ALIVE_WAIT);
             if keep_alive {
@@ -530,9 +528,15 @@ impl Engine {
             }
             let log_connect = self.proxies[s.fe].log_connect;
             if keep_alive || log_connect {
-                return self.http_request_started(now, sid, keep_alive, log_connect);
+                self.http_request_started(now, sid, keep_alive, log_connect);
             }
         }
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        let shutr = s.req.shutr();
+        let Some(txn) = s.txn.as_mut() else { return };
+        let input = s.req.buf.data();
         if input.is_empty() && !shutr {
             return;
         }
@@ -564,7 +568,8 @@ impl Engine {
 
     /// The first byte of a request came: `timeout http-request` runs from
     /// now for a keep-alive request, the `Connect from` line of a
-    /// frontend without a log format goes; then the head is read.
+    /// frontend without a log format goes.
+    #[inline]
     fn http_request_started(&mut self, now: Time, sid: Id<Stream>, keep_alive: bool, log: bool) {
         if log {
             self.log_connect_line(sid);
@@ -574,7 +579,6 @@ impl Engine {
             let s = &mut self.streams[sid];
             s.req.analyse_exp = to.map(|t| now.add_ms(t));
         }
-        self.http_wait_for_request(now, sid)
     }
 
     /// The client closed before a complete request.
@@ -1620,65 +1624,68 @@ impl Engine {
             .get_mut(sid)
             .and_then(|s| s.txn.as_mut())
             .and_then(|t| t.res_wait.take());
-        if let Some(w) = parked {
-            return self.http_process_response_at(now, sid, w.head, w.used, Some(w.at));
-        }
+        let (head, used, resume) = match parked {
+            Some(w) => (w.head, w.used, Some(w.at)),
+            None => match self.http_wait_for_response_head(now, sid) {
+                Some((head, used)) => (head, used, None),
+                None => return,
+            },
+        };
+        // One call site, inlined: the common path stays one function.
+        self.http_process_response_at(now, sid, head, used, resume)
+    }
+
+    /// Parses the response head (1xx forwarded on the way); `None` while it
+    /// is incomplete or once the stream was answered or closed.
+    #[inline(always)]
+    fn http_wait_for_response_head(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+    ) -> Option<(ResHead, usize)> {
         loop {
-            let Some(s) = self.streams.get_mut(sid) else {
-                return;
-            };
+            let s = self.streams.get_mut(sid)?;
             let shutr = s.res.shutr();
-            let Some(txn) = s.txn.as_mut() else { return };
+            let txn = s.txn.as_mut()?;
             let input = &s.res.buf.data()[s.res.output..];
             if input.is_empty() && !shutr {
                 if s.req.shutr() {
                     self.http_cli_abort_waiting(now, sid);
                 }
-                return;
+                return None;
             }
             match txn.rsp.parser.parse_response(input) {
                 Ok(h1::Status::Partial) => {
                     if shutr && self.http_l7_retry(now, sid, RetryOn::EMPTY_RESPONSE) {
                         // `retry-on empty-response`: sent again.
-                        return;
+                        return None;
                     }
-                    let Some(s) = self.streams.get_mut(sid) else {
-                        return;
-                    };
-                    let Some(txn) = s.txn.as_mut() else { return };
+                    let s = self.streams.get_mut(sid)?;
+                    let txn = s.txn.as_mut()?;
                     let input = &s.res.buf.data()[s.res.output..];
                     if shutr
                         && input.is_empty()
                         && s.res.total == 0
                         && txn.flags.contains(TxnFlags::KEEP_ALIVE_WAIT)
                     {
-                        return self.http_abort_keep_alive(now, sid);
+                        self.http_abort_keep_alive(now, sid);
+                        return None;
                     }
                     if shutr {
                         // The server closed before a complete response head.
                         let srv = s.srv;
                         self.health_adjust(now, srv, Hana::HttpBrokenPipe);
-                        return self.http_server_error(
-                            now,
-                            sid,
-                            502,
-                            ErrCode::SrvCl,
-                            FinSt::Headers,
-                        );
+                        self.http_server_error(now, sid, 502, ErrCode::SrvCl, FinSt::Headers);
+                        return None;
                     }
                     if !s.res.buf.is_null() && s.res.buf.is_full() {
                         let from = s.res.output;
                         let kind = h1::H1ErrorKind::HeadTooLarge;
                         self.capture_bad_head(sid, Side::Response, from, kind);
-                        return self.http_server_error(
-                            now,
-                            sid,
-                            502,
-                            ErrCode::PrxCond,
-                            FinSt::Headers,
-                        );
+                        self.http_server_error(now, sid, 502, ErrCode::PrxCond, FinSt::Headers);
+                        return None;
                     }
-                    return;
+                    return None;
                 }
                 Err(e) => {
                     let from = s.res.output;
@@ -1687,10 +1694,11 @@ impl Engine {
                     self.health_adjust(now, srv, Hana::HttpHdrRsp);
                     if self.http_l7_retry(now, sid, RetryOn::JUNK_RESPONSE) {
                         // `retry-on junk-response`: sent again.
-                        return;
+                        return None;
                     }
                     let (err, fin) = h1_termination(&e);
-                    return self.http_server_error(now, sid, 502, err, fin);
+                    self.http_server_error(now, sid, 502, err, fin);
+                    return None;
                 }
                 Ok(h1::Status::Complete((head, used))) => {
                     txn.rsp.parser.reset();
@@ -1708,12 +1716,10 @@ impl Engine {
                         // `retry-on <status>`: the response is dropped, the
                         // request sent again (`l7_status_match`).
                         if self.http_l7_retry_now(now, sid) {
-                            return;
+                            return None;
                         }
                     }
-                    let Some(s) = self.streams.get_mut(sid) else {
-                        return;
-                    };
+                    let s = self.streams.get_mut(sid)?;
                     if !head.is_interim() {
                         // The final response is here: the kept request is
                         // of no use any more.
@@ -1740,30 +1746,21 @@ impl Engine {
                         }
                         self.head_out = out;
                         if !fits {
-                            return self.http_server_error(
-                                now,
-                                sid,
-                                502,
-                                ErrCode::PrxCond,
-                                FinSt::Headers,
-                            );
+                            self.http_server_error(now, sid, 502, ErrCode::PrxCond, FinSt::Headers);
+                            return None;
                         }
                         continue;
                     }
-                    return self.http_process_response(now, sid, head, used);
+                    return Some((head, used));
                 }
             }
         }
     }
 
     /// A final response head: framing, rules, client connection mode,
-    /// rewrite, forward.
-    fn http_process_response(&mut self, now: Time, sid: Id<Stream>, head: ResHead, used: usize) {
-        self.http_process_response_at(now, sid, head, used, None)
-    }
-
-    /// [`Engine::http_process_response`], or its resumption at an
-    /// `http-response wait-for-body` rule (`resume`).
+    /// rewrite, forward; or its resumption at an `http-response
+    /// wait-for-body` rule (`resume`). Inlined into its one caller.
+    #[inline(always)]
     fn http_process_response_at(
         &mut self,
         now: Time,
