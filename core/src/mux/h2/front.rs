@@ -436,6 +436,16 @@ impl Side for Front {
         }
         let mut s = H2s::new(id, h.peer.initial_window_size, h.rx_flow());
         match make_request(&h.hlist, es, &mut s.rxbuf) {
+            Ok(info) if info.ext_connect && h.ours.no_ext_connect => {
+                // Not offered (`h2-workaround-bogus-websocket-clients`):
+                // HAProxy's `h2_make_htx_request` refuses it.
+                h.streams.insert(id, s);
+                Err(H2Error::Stream {
+                    stream_id: id,
+                    code: ErrorCode::PROTOCOL_ERROR,
+                    reason: "extended CONNECT not offered",
+                })
+            }
             Ok(info) => {
                 s.req = info.body;
                 s.rx.clen_left = info.clen;
