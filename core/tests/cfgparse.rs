@@ -1116,6 +1116,7 @@ fn server_lines() {
         send_proxy_v2: true,
         pp_opts: 0,
         proto_h2: false,
+        ws: Default::default(),
         idle_ping_ms: None,
         pool_max_conn: None,
         check_port: None,
@@ -3442,4 +3443,35 @@ fn log_sample_ranges() {
     let kept: Vec<bool> = (0..12).map(|_| smp.keeps(&mut n)).collect();
     let once = [true, false, true, true, true, false];
     assert_eq!(kept, [once, once].concat());
+}
+
+/// `ws auto|h1|h2` (HAProxy's `srv_parse_ws`), inherited from
+/// `default-server`; `h2-workaround-bogus-websocket-clients`, negatable.
+#[test]
+fn server_ws_and_the_websocket_workaround() {
+    let text = cfg(&[
+        "global",
+        "    h2-workaround-bogus-websocket-clients",
+        "backend be",
+        "    default-server ws h2",
+        "    server a 127.0.0.1:80",
+        "    server b 127.0.0.1:81 ws h1",
+        "    server c 127.0.0.1:82 proto h2 ws auto",
+    ]);
+    let p = parse_ok(&text);
+    assert!(p.config.global.h2_workaround_bogus_websocket_clients);
+    let be = p.config.backend("be").unwrap();
+    assert_eq!(be.server("a").unwrap().opts.ws, WsMode::H2);
+    assert_eq!(be.server("b").unwrap().opts.ws, WsMode::H1);
+    assert_eq!(be.server("c").unwrap().opts.ws, WsMode::Auto);
+    let p = parse_ok(&cfg(&[
+        "global",
+        "    no h2-workaround-bogus-websocket-clients",
+    ]));
+    assert!(!p.config.global.h2_workaround_bogus_websocket_clients);
+    let e = errors(&cfg(&["backend be", "    server a 127.0.0.1:80 ws h3"]));
+    assert_eq!(
+        e,
+        ["parsing [t.cfg:2] : 'server be/a' : 'ws' has to be 'auto', 'h1' or 'h2'"]
+    );
 }

@@ -468,6 +468,7 @@ impl Engine {
             send_proxy: d.send_proxy,
             pp_opts: 0,
             proto_h2: d.proto_h2,
+            ws: Default::default(),
             idle_ping_ms: None,
             pool_max_conn: None,
             tls: None,

@@ -737,8 +737,16 @@ impl Engine {
         }
         let send_proxy = server.cfg.send_proxy;
         let pp_opts = server.cfg.pp_opts;
-        let proto_h2 = server.cfg.proto_h2;
+        let (proto_h2, ws_mode) = (server.cfg.proto_h2, server.cfg.ws);
         let tls = server.cfg.tls.clone();
+        // A websocket request takes the protocol `ws` names (HAProxy's
+        // `srv_get_ws_proto`, and over TLS the ALPN `connect_server`
+        // offers instead of the server's list: `conn_update_alpn`).
+        let (proto_h2, alpn) = if self.stream_is_websocket(sid) {
+            ws_protocol(ws_mode, proto_h2, tls.as_deref().map(|t| t.alpn()))
+        } else {
+            (proto_h2, None)
+        };
         let connect_to = self.proxies[be].timeouts.connect_ms;
         let ci = self.conns.next_id();
         let sock = self.new_sock(ci);
@@ -755,7 +763,11 @@ impl Engine {
         // make fails the attempt like a refused connect.
         let mut tls_failed = false;
         if let Some(ctx) = tls {
-            match crate::conn::tls::Tls::client(&ctx) {
+            let t = match alpn {
+                Some(a) => crate::conn::tls::Tls::client_with_alpn(&ctx, a),
+                None => crate::conn::tls::Tls::client(&ctx),
+            };
+            match t {
                 Ok(t) => conn.xprt = crate::conn::Xprt::Tls(Box::new(t)),
                 Err(_) => tls_failed = true,
             }
@@ -1461,6 +1473,18 @@ impl Engine {
         }
     }
 
+    /// Whether stream `sid`'s request is a websocket handshake (an HTTP/1.1
+    /// `Upgrade: websocket` with `Connection: upgrade`, which an HTTP/2
+    /// extended CONNECT with `:protocol websocket` became): HAProxy's
+    /// `SF_WEBSOCKET`.
+    pub(crate) fn stream_is_websocket(&self, sid: Id<Stream>) -> bool {
+        self.streams
+            .get(sid)
+            .and_then(|s| s.txn.as_ref())
+            .and_then(|t| t.req_head.as_ref())
+            .is_some_and(|h| h.wants_upgrade() && h.headers.has_token("upgrade", b"websocket"))
+    }
+
     /// Gives up a stream's server connection: an H2 one loses only this
     /// stream ([`Engine::h2b_stream_detach`]; the others it carries go
     /// on), any other is closed.
@@ -1795,6 +1819,12 @@ impl Engine {
         if s.txn.is_none() {
             return false;
         }
+        if self.stream_is_websocket(sid) && !self.server(srv).is_some_and(|x| ws_may_reuse(&x.cfg))
+        {
+            // The connections of the server may speak another protocol
+            // than the one `ws` names (HAProxy's `srv_check_reuse_ws`).
+            return false;
+        }
         let first = self.sessions.get(sess).is_none_or(|se| se.requests <= 1);
         // An H2 connection with a free stream slot first (`avail_conns`,
         // or the session's own), then an idle one.
@@ -1846,5 +1876,63 @@ impl Engine {
         }
         self.back_connected(now, sid);
         true
+    }
+}
+
+/// The protocol of a websocket stream's new connection (HAProxy's
+/// `srv_get_ws_proto` and the ALPN update of `connect_server`): whether
+/// the HTTP/2 mux is installed from the first byte, and the ALPN list to
+/// offer instead of the server's (`alpn`: the server's list over TLS,
+/// `None` in clear). With an ALPN list, the protocol is the one the
+/// server chooses from it: `ws h1` offers only `http/1.1`, `ws h2` only
+/// `h2`, `ws auto` only `http/1.1` when the list has it.
+fn ws_protocol(
+    ws: crate::cfgparse::WsMode,
+    proto_h2: bool,
+    alpn: Option<&[Vec<u8>]>,
+) -> (bool, Option<Vec<Vec<u8>>>) {
+    use crate::cfgparse::WsMode;
+    match alpn.filter(|a| !a.is_empty()) {
+        None => (
+            match ws {
+                WsMode::Auto => proto_h2,
+                WsMode::H1 => false,
+                WsMode::H2 => true,
+            },
+            None,
+        ),
+        Some(list) => {
+            let h1 = vec![b"http/1.1".to_vec()];
+            let offer = match ws {
+                WsMode::Auto if list.iter().any(|p| p == b"http/1.1") => Some(h1),
+                WsMode::Auto => None,
+                WsMode::H1 => Some(h1),
+                WsMode::H2 => Some(vec![b"h2".to_vec()]),
+            };
+            (proto_h2 && ws != WsMode::H1, offer)
+        }
+    }
+}
+
+/// Whether a websocket stream may reuse server `cfg`'s connections: they
+/// speak the protocol `ws` names for it (HAProxy's `srv_check_reuse_ws`).
+fn ws_may_reuse(cfg: &crate::backend::server::ServerCfg) -> bool {
+    use crate::cfgparse::WsMode;
+    let alpn = cfg
+        .tls
+        .as_deref()
+        .map(|t| t.alpn())
+        .filter(|a| !a.is_empty());
+    match alpn {
+        Some(list) if !cfg.proto_h2 => match cfg.ws {
+            WsMode::Auto => list.len() == 1,
+            WsMode::H2 => list == [b"h2".to_vec()],
+            WsMode::H1 => list == [b"http/1.1".to_vec()],
+        },
+        _ => match cfg.ws {
+            WsMode::Auto => true,
+            WsMode::H2 => cfg.proto_h2,
+            WsMode::H1 => !cfg.proto_h2,
+        },
     }
 }

@@ -585,6 +585,8 @@ pub struct ServerCfg {
     pub pp_opts: u16,
     /// `proto h2`: the server speaks HTTP/2 (prior knowledge).
     pub proto_h2: bool,
+    /// `ws auto|h1|h2`: the protocol of websocket requests.
+    pub ws: crate::cfgparse::WsMode,
     /// `idle-ping T`: its idle HTTP/2 connections are probed with a PING
     /// every T (HAProxy 3.x).
     pub idle_ping_ms: Option<u32>,

@@ -28,6 +28,11 @@ pub(super) fn parse(
         g.logs.clear();
         return Ok(());
     }
+    if ln.kw() == "h2-workaround-bogus-websocket-clients" {
+        ln.no_extra(1)?;
+        g.h2_workaround_bogus_websocket_clients = ln.kwm != Kwm::No;
+        return Ok(());
+    }
     if ln.kw() == "strict-limits" {
         ln.no_extra(1)?;
         g.strict_limits = ln.kwm != Kwm::No;

@@ -117,6 +117,7 @@ const NEGATABLE_GLOBAL: &[&str] = &[
     "strict-limits",
     "insecure-fork-wanted",
     "numa-cpu-mapping",
+    "h2-workaround-bogus-websocket-clients",
 ];
 
 /// Proxy keywords accepted with a warning: descriptions, numbering, alerts
@@ -240,7 +241,7 @@ pub const REFUSED_BIND_OPTIONS: &[(&str, &str)] = &[
 
 /// Server options accepted with a warning, with the number of values each
 /// takes: connection-pool tuning, and options that only matter to a
-/// refused keyword (`log-proto` to log servers, `ws` to HTTP/2).
+/// refused keyword (`log-proto` to log servers).
 pub const SERVER_OPTIONS: &[(&str, usize)] = &[
     ("pool-purge-delay", 1),
     ("pool-low-conn", 1),
@@ -248,7 +249,6 @@ pub const SERVER_OPTIONS: &[(&str, usize)] = &[
     ("tfo", 0),
     ("stick", 0),
     ("log-proto", 1),
-    ("ws", 1),
 ];
 
 /// Server options HAProxy knows that Sluice refuses, with the reason.

@@ -92,6 +92,10 @@ pub struct Global {
     /// `tune.h2.max-frame-size` (16384..=16777215; 0: unset, `tune.bufsize`
     /// applies; never more than `tune.bufsize`).
     pub tune_h2_max_frame_size: u32,
+    /// `h2-workaround-bogus-websocket-clients` (HAProxy's
+    /// `GTUNE_DISABLE_H2_WEBSOCKET`): SETTINGS_ENABLE_CONNECT_PROTOCOL is
+    /// not announced, and a client's extended CONNECT is refused.
+    pub h2_workaround_bogus_websocket_clients: bool,
     /// `tune.peers.max-updates-at-once` (default 200).
     pub tune_peers_max_updates_at_once: u32,
     /// `log` lines.
@@ -243,6 +247,7 @@ impl Default for Global {
             tune_h2_fe_initial_window_size: 0,
             tune_h2_be_initial_window_size: 0,
             tune_h2_max_frame_size: 0,
+            h2_workaround_bogus_websocket_clients: false,
             tune_peers_max_updates_at_once: 200,
             logs: Vec::new(),
             pidfile: None,
@@ -1041,6 +1046,9 @@ pub struct ServerOptions {
     pub pp_opts: u16,
     /// `proto h2`: HTTP/2 with prior knowledge (h2c, or h2 over `ssl`).
     pub proto_h2: bool,
+    /// `ws auto|h1|h2` (HAProxy's `srv->ws`): the protocol of websocket
+    /// requests.
+    pub ws: WsMode,
     /// `idle-ping T` (HAProxy 3.x's `srv->idle_ping`): an idle HTTP/2
     /// connection of the server is sent a PING every T, and closed when
     /// the previous one is still unanswered; 0 or absent: off.
@@ -1306,6 +1314,21 @@ pub struct SrvTls {
     pub common: TlsCommon,
 }
 
+/// A server's `ws` keyword (HAProxy's `SRV_WS_*`): which protocol carries
+/// a websocket request (an HTTP/1.1 `Upgrade: websocket`, or an HTTP/2
+/// extended CONNECT with `:protocol websocket`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WsMode {
+    /// `auto` (the default): the server's own protocol (`proto`), and
+    /// over TLS with an ALPN list naming `http/1.1`, HTTP/1.1.
+    #[default]
+    Auto,
+    /// `h1`: HTTP/1.1 (ALPN `http/1.1` over TLS).
+    H1,
+    /// `h2`: HTTP/2, an extended CONNECT (ALPN `h2` over TLS).
+    H2,
+}
+
 impl Default for ServerOptions {
     fn default() -> ServerOptions {
         ServerOptions {
@@ -1324,6 +1347,7 @@ impl Default for ServerOptions {
             send_proxy_v2: false,
             pp_opts: 0,
             proto_h2: false,
+            ws: WsMode::Auto,
             idle_ping_ms: None,
             pool_max_conn: None,
             check_port: None,

@@ -399,6 +399,18 @@ fn server_option(
             o.idle_ping_ms = (v > 0).then_some(v);
             Ok(2)
         }
+        "ws" => {
+            o.ws = match ln.arg(i + 1) {
+                "auto" => super::model::WsMode::Auto,
+                "h1" => super::model::WsMode::H1,
+                "h2" => super::model::WsMode::H2,
+                "" => {
+                    return Err(ln.diag(format!("{who} : 'ws' expects 'auto', 'h1' or 'h2' value")))
+                }
+                _ => return Err(ln.diag(format!("{who} : 'ws' has to be 'auto', 'h1' or 'h2'"))),
+            };
+            Ok(2)
+        }
         "proto" => match ln.arg(i + 1) {
             "h2" => {
                 o.proto_h2 = true;

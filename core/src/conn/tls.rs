@@ -1021,6 +1021,11 @@ impl SrvCtx {
     pub fn alpn_is_h2_only(&self) -> bool {
         self.config.alpn_protocols == [b"h2".to_vec()]
     }
+
+    /// The ALPN list offered (`alpn`), empty without one.
+    pub fn alpn(&self) -> &[Vec<u8>] {
+        &self.config.alpn_protocols
+    }
 }
 
 /// A provider restricted to the configured suites, in the configured
@@ -1951,9 +1956,16 @@ impl Tls {
 
     /// The client side of a server connection.
     pub fn client(ctx: &SrvCtx) -> Result<Tls, rustls::Error> {
-        let mut t = Tls::new(Connection::Client(rustls::ClientConnection::new(
+        Tls::client_with_alpn(ctx, ctx.config.alpn_protocols.clone())
+    }
+
+    /// [`Tls::client`] offering `alpn` instead of the server's list (a
+    /// websocket stream's, HAProxy's `conn_update_alpn`).
+    pub fn client_with_alpn(ctx: &SrvCtx, alpn: Vec<Vec<u8>>) -> Result<Tls, rustls::Error> {
+        let mut t = Tls::new(Connection::Client(rustls::ClientConnection::new_with_alpn(
             ctx.config.clone(),
             ctx.name.clone(),
+            alpn,
         )?));
         // The ClientHello is ready at once.
         t.flush();

@@ -810,6 +810,7 @@ impl Engine {
                 g.tune_h2_initial_window_size,
             ),
             max_frame_size: mfs,
+            no_ext_connect: g.h2_workaround_bogus_websocket_clients,
         };
         e.h2_be_tune = crate::mux::h2::H2Tune {
             initial_window_size: or(
@@ -1257,6 +1258,7 @@ impl Engine {
                 },
                 pp_opts: o.pp_opts,
                 proto_h2: o.proto_h2,
+                ws: o.ws,
                 idle_ping_ms: o.idle_ping_ms,
                 pool_max_conn: o.pool_max_conn,
                 check: check_cfg,

@@ -1139,8 +1139,9 @@ impl Engine {
             }
             if back && self.conns.get(c).is_some_and(|x| x.mux.h2b().is_some()) {
                 // HTTP/2 ends a request with END_STREAM, never with a FIN
-                // (the server would drop the connection and its response).
-                return;
+                // (the server would drop the connection and its response):
+                // a tunnel's END_STREAM, the others' went with their body.
+                return self.h2b_stream_shutw(c, sid);
             }
             if let Some(conn) = self.conns.get_mut(c) {
                 if !conn.flags.contains(CoFlags::SOCK_WR_SH) {

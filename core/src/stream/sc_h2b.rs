@@ -194,6 +194,22 @@ impl Engine {
         true
     }
 
+    /// The engine shut the request of `sid` (`sc_shutw` on a stream of
+    /// server connection `c`): a tunnel's END_STREAM goes once the
+    /// channel is sent.
+    pub(crate) fn h2b_stream_shutw(&mut self, c: Id<Conn>, sid: Id<Stream>) {
+        let Some(h) = self.conns.get_mut(c).and_then(|x| x.mux.h2b_mut()) else {
+            return;
+        };
+        let Some(key) = h.stream_of(sid).map(|s| s.key) else {
+            return;
+        };
+        h.shut_req(key);
+        if !self.h2_woken.contains(&c) {
+            self.h2_woken.push(c);
+        }
+    }
+
     /// Where the driver puts received bytes.
     pub(crate) fn h2b_recv_buf(&mut self, c: Id<Conn>) -> &mut [u8] {
         match self.conns.get_mut(c).map(|x| &mut x.mux) {
@@ -447,6 +463,12 @@ impl Engine {
             self.sc_conn_error(now, sid, side);
             return self.conns.get(c).map(|_| true);
         }
+        // A tunnel (extended CONNECT) the server ended: a read close.
+        if s.tunnel && !s.shutr_reported && s.res_complete() {
+            s.shutr_reported = true;
+            self.sc_conn_recv(now, sid, Dir::Res, 0);
+            return self.conns.get(c).map(|_| true);
+        }
         // The request out.
         let Some(s) = self.streams.get(sid) else {
             return Some(progress);
@@ -454,9 +476,18 @@ impl Engine {
         if s.scb.state == ScState::Est && s.scb.sedesc.conn == Some(c) {
             let out = s.req.output_bytes();
             let h2_front = s.mux_id != 0;
-            if !out.is_empty() {
+            let end_due = self
+                .conns
+                .get(c)
+                .and_then(|x| x.mux.h2b())
+                .and_then(|h| h.by_key_ref(key))
+                .is_some_and(|s| s.req_end_due());
+            if !out.is_empty() || end_due {
                 let h = self.conns.get_mut(c).and_then(|x| x.mux.h2b_mut())?;
                 let used = h.mux_request(key, out, h2_front);
+                if end_due && out.is_empty() {
+                    progress |= h.by_key_ref(key).is_some_and(|s| !s.req_end_due());
+                }
                 if used > 0 {
                     progress = true;
                     self.sc_conn_sent(now, sid, Dir::Req, used);

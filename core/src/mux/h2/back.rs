@@ -70,6 +70,10 @@ enum ReqSt {
     Head,
     /// A body of `content-length`, or chunked.
     Body(TxBody),
+    /// An extended CONNECT (RFC 8441) was sent: the bytes that follow go
+    /// as DATA as they come, END_STREAM once the engine shuts the request
+    /// (`H2_SF_BODY_TUNNEL`).
+    Tunnel,
     /// END_STREAM sent.
     Done,
 }
@@ -85,6 +89,9 @@ enum ResSt {
     Chunked,
     /// A body that may not be (HEAD, 204, 304): DATA is an error.
     NoBody,
+    /// The 200 to an extended CONNECT (written as a 101): DATA bytes as
+    /// they come, END_STREAM the end of the tunnel.
+    Tunnel,
     /// END_STREAM received.
     Done,
 }
@@ -132,6 +139,23 @@ pub struct H2bs {
     /// message ends at END_STREAM the same way (the server may be a proxy
     /// that reads and drops a body for a HEAD it turned into a GET).
     held_head: Vec<u8>,
+    /// The protocol of the HTTP/1.1 `Upgrade` request sent as an extended
+    /// CONNECT (RFC 8441 `:protocol`, HAProxy's `h2s->upgrade_protocol`
+    /// with `H2_SF_EXT_CONNECT_SENT`): a 200 comes back as a 101 naming it.
+    upgrade_protocol: Option<Vec<u8>>,
+    /// The `Sec-WebSocket-Key` of that request, for the 101's
+    /// `Sec-WebSocket-Accept` when the server (which has no such field in
+    /// RFC 8441) sends none: HAProxy's H1 mux adds it from the key it
+    /// kept (`h1s->ws_key`).
+    ws_key: Option<Vec<u8>>,
+    /// The response became a tunnel (the 101 went to the channel): the
+    /// server's END_STREAM is a read close for the engine stream.
+    pub tunnel: bool,
+    /// That read close was reported to the engine stream.
+    pub shutr_reported: bool,
+    /// The engine shut the request (`sc_shutw`): a tunnel's END_STREAM
+    /// goes once what precedes it is sent.
+    req_shut: bool,
 }
 
 impl H2bs {
@@ -161,6 +185,12 @@ impl H2bs {
     /// The request ended (END_STREAM sent).
     pub fn req_complete(&self) -> bool {
         matches!(self.req, ReqSt::Done)
+    }
+
+    /// A tunnel's request was shut with nothing left to send: its
+    /// END_STREAM is due.
+    pub fn req_end_due(&self) -> bool {
+        matches!(self.req, ReqSt::Tunnel) && self.req_shut
     }
 
     /// Both directions ended.
@@ -330,7 +360,7 @@ impl Side for Back {
             ResSt::NoBody if !data.is_empty() => {
                 return Err(s.err(ErrorCode::PROTOCOL_ERROR, "body where none may be"));
             }
-            ResSt::Length(_) | ResSt::NoBody => s.rxbuf.extend_from_slice(data),
+            ResSt::Length(_) | ResSt::NoBody | ResSt::Tunnel => s.rxbuf.extend_from_slice(data),
             ResSt::Chunked => {
                 if !data.is_empty() {
                     // Upper-case hex sizes, as HAProxy's H1 mux writes them.
@@ -373,7 +403,18 @@ impl Side for Back {
         }
         match s.res {
             ResSt::Done => Err(s.err(ErrorCode::STREAM_CLOSED, "HEADERS after END_STREAM")),
-            ResSt::Head => response_head(s, &h.hlist, es),
+            ResSt::Head => {
+                response_head(s, &h.hlist, es)?;
+                if matches!(s.req, ReqSt::Tunnel) && s.res != ResSt::Head && !s.tunnel {
+                    // The extended CONNECT was refused: no tunnel, the
+                    // request (which had no body) ends now.
+                    s.req = ReqSt::Done;
+                    let id = s.id;
+                    super::data_frame(&mut h.tx, id, &[], true);
+                }
+                Ok(())
+            }
+            ResSt::Tunnel => Err(s.err(ErrorCode::PROTOCOL_ERROR, "HEADERS in a tunnel")),
             ResSt::Length(_) | ResSt::Chunked | ResSt::NoBody => {
                 // Trailers (§8.1): END_STREAM, no pseudo-header.
                 if !es {
@@ -429,8 +470,13 @@ fn response_head(
         }
     }
     let status = status.ok_or(s.err(ErrorCode::PROTOCOL_ERROR, "missing :status"))?;
-    let interim = (100..200).contains(&status);
-    if status == 101 || (interim && es) {
+    // RFC 8441 §5: a 200 accepts the extended CONNECT; the HTTP/1.1 side
+    // gets the 101 of the upgrade it asked for (HAProxy's
+    // `h2_prepare_htx_stsline` with `H2_MSGF_EXT_CONNECT`).
+    let switched = status == 200 && s.upgrade_protocol.is_some();
+    let status = if switched { 101 } else { status };
+    let interim = (100..200).contains(&status) && !switched;
+    if (status == 101 && !switched) || (interim && es) {
         return Err(s.err(
             ErrorCode::PROTOCOL_ERROR,
             "101 or an interim response with END_STREAM",
@@ -440,7 +486,11 @@ fn response_head(
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.to_string().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(reason(status).as_bytes());
+    if !switched {
+        // The 101 made of a 200 has no reason phrase, as HAProxy 2.6
+        // writes it ("HTTP/1.1 101 ").
+        out.extend_from_slice(reason(status).as_bytes());
+    }
     out.extend_from_slice(b"\r\n");
     let mut clen: Option<u64> = None;
     for f in list.iter() {
@@ -465,6 +515,29 @@ fn response_head(
             clen = Some(v);
         }
         put_field(&mut out, f.name, f.value);
+    }
+    if switched {
+        if let Some(p) = s.upgrade_protocol.as_deref() {
+            put_field(&mut out, b"connection", b"upgrade");
+            put_field(&mut out, b"upgrade", p);
+        }
+        let has_accept = list.iter().any(|f| f.name == b"sec-websocket-accept");
+        if let (Some(k), false) = (s.ws_key.as_deref(), has_accept) {
+            put_field(
+                &mut out,
+                b"sec-websocket-accept",
+                &crate::http::ana::ws_accept(k),
+            );
+        }
+        out.extend_from_slice(b"\r\n");
+        s.rxbuf.extend_from_slice(&out);
+        s.tunnel = true;
+        s.res = ResSt::Tunnel;
+        s.rx.clen_left = None;
+        if es {
+            s.res_end();
+        }
+        return Ok(());
     }
     let bodyless = s.is_head || interim || status == 204 || status == 304;
     if interim {
@@ -618,6 +691,11 @@ impl H2b {
             fail_reported: false,
             synth_clen: false,
             held_head: Vec::new(),
+            upgrade_protocol: None,
+            ws_key: None,
+            tunnel: false,
+            shutr_reported: false,
+            req_shut: false,
         });
         key
     }
@@ -739,6 +817,19 @@ impl H2b {
         self.state = H2cState::Error;
     }
 
+    /// The engine shut stream `key`'s request (`sc_shutw`): a tunnel ends
+    /// with END_STREAM once what the channel still holds is sent (by
+    /// [`H2b::mux_request`]; at once when nothing is left).
+    pub fn shut_req(&mut self, key: u32) {
+        let error = self.state == H2cState::Error;
+        let Some(s) = self.by_key(key) else {
+            return;
+        };
+        if !error {
+            s.req_shut = true;
+        }
+    }
+
     /// Demultiplexes everything received (`h2_process_demux`).
     pub fn demux(&mut self) {
         self.demux_frames(0);
@@ -781,6 +872,10 @@ impl H2b {
                 >= u64::from(self.peer.max_concurrent_streams.unwrap_or(u32::MAX));
             let next_id = self.side.next_id;
             let iws = self.peer.initial_window_size;
+            let (settings_seen, rfc8441) =
+                (self.peer_settings_seen, self.peer.enable_connect_protocol);
+            let max_frame = self.peer.max_frame_size as usize;
+            let mws = self.mws.available() as usize;
             let Some(s) = self.by_key(key) else {
                 return out.len();
             };
@@ -804,6 +899,13 @@ impl H2b {
                             return out.len();
                         }
                     };
+                    // An HTTP/1.1 `Upgrade` (`Connection: upgrade`) goes as
+                    // an extended CONNECT (RFC 8441), which the server
+                    // must have offered in its SETTINGS: wait for them.
+                    let upgrade = head.wants_upgrade();
+                    if upgrade && !settings_seen {
+                        return used;
+                    }
                     used += n;
                     let body = match h1::request_body(&head) {
                         Ok(b) => b,
@@ -814,13 +916,51 @@ impl H2b {
                     };
                     s.is_head = head.method == Method::HEAD;
                     let end = matches!(body, h1::BodyLen::None | h1::BodyLen::Length(0));
+                    if upgrade && (!rfc8441 || !end) {
+                        // No RFC 8441 on this server, or a body that an
+                        // upgrade cannot carry: the request fails (502), as
+                        // HAProxy's "reject upgrade because of no RFC8441
+                        // support", which takes the stream's id and resets
+                        // it (`h2s_error`) without HEADERS. RFC 9113 §6.4
+                        // lets the server take that RST_STREAM on an idle
+                        // stream as a connection error; HAProxy 2.6 sends
+                        // it and VTest's `protocol_upgrade.vtc` waits for
+                        // it, so it goes (docs/http2.md).
+                        let id = next_id;
+                        s.id = id;
+                        s.opened = true;
+                        s.fail(H2bFail::Protocol(ErrorCode::INTERNAL_ERROR));
+                        s.end();
+                        self.side.next_id += 2;
+                        self.max_id = self.max_id.max(id);
+                        self.rst(id, ErrorCode::INTERNAL_ERROR);
+                        return out.len();
+                    }
+                    if upgrade {
+                        // The first protocol of `Upgrade` (`:protocol` is
+                        // single-valued), as HAProxy keeps it.
+                        let p = head.headers.get("upgrade").unwrap_or_default();
+                        let p = p.split(|&b| b == b',').next().unwrap_or_default();
+                        let p = p.trim_ascii();
+                        if p.eq_ignore_ascii_case(b"websocket") {
+                            s.ws_key = head
+                                .headers
+                                .get("sec-websocket-key")
+                                .filter(|k| k.len() == super::WS_KEY_LEN)
+                                .map(<[u8]>::to_vec);
+                        }
+                        s.upgrade_protocol = Some(p.to_vec());
+                    }
                     s.req = match body {
                         h1::BodyLen::Length(n) if n > 0 => ReqSt::Body(TxBody::Length(n)),
                         h1::BodyLen::Chunked => ReqSt::Body(TxBody::Chunked(Box::new(
                             ChunkedDecoder::new(h1::Side::Request),
                         ))),
+                        _ if upgrade => ReqSt::Tunnel,
                         _ => ReqSt::Done,
                     };
+                    let end = end && !upgrade;
+                    let protocol = s.upgrade_protocol.clone();
                     // The stream id is given now, so that ids rise on
                     // the wire (RFC 9113 §5.1.1).
                     let id = next_id;
@@ -831,7 +971,14 @@ impl H2b {
                     self.max_id = self.max_id.max(id);
                     self.nb_streams_total += 1;
                     let mut block = Vec::new();
-                    request_fields(&head, self.side.https, h2_front, &mut self.henc, &mut block);
+                    request_fields(
+                        &head,
+                        self.side.https,
+                        h2_front,
+                        protocol.as_deref(),
+                        &mut self.henc,
+                        &mut block,
+                    );
                     super::encode_field_block(
                         id,
                         &block,
@@ -839,6 +986,26 @@ impl H2b {
                         self.peer.max_frame_size,
                         &mut self.tx,
                     );
+                }
+                ReqSt::Tunnel => {
+                    let n = rest
+                        .len()
+                        .min(max_frame)
+                        .min(s.sws.available() as usize)
+                        .min(mws);
+                    let id = s.id;
+                    if n == 0 {
+                        if rest.is_empty() && s.req_shut {
+                            s.req = ReqSt::Done;
+                            super::data_frame(&mut self.tx, id, &[], true);
+                            return out.len();
+                        }
+                        return used;
+                    }
+                    s.sws.sent(n as u32);
+                    self.mws.sent(n as u32);
+                    super::data_frame(&mut self.tx, id, &rest[..n], false);
+                    used += n;
                 }
                 ReqSt::Body(_) => {
                     let ReqSt::Body(mut body) = std::mem::replace(&mut s.req, ReqSt::Done) else {
@@ -882,14 +1049,21 @@ fn request_fields(
     head: &h1::ReqHead,
     https: bool,
     h2_front: bool,
+    protocol: Option<&[u8]>,
     henc: &mut Encoder,
     block: &mut Vec<u8>,
 ) {
-    let method = head.method.as_str().as_bytes().to_vec();
+    let method = if protocol.is_some() {
+        b"CONNECT".to_vec()
+    } else {
+        head.method.as_str().as_bytes().to_vec()
+    };
     let uri = head.uri.as_bytes();
-    let connect = head.method == Method::CONNECT;
+    let connect = head.method == Method::CONNECT && protocol.is_none();
     let (mut scheme, mut authority, mut path): (Vec<u8>, Option<Vec<u8>>, Vec<u8>) = (
-        if https {
+        // An extended CONNECT from an origin-form request has no scheme
+        // of its own: `https`, as HAProxy's default ("sent by browsers").
+        if https || protocol.is_some() {
             b"https".to_vec()
         } else {
             b"http".to_vec()
@@ -920,8 +1094,15 @@ fn request_fields(
             after[end..].to_vec()
         };
     }
-    if authority.is_none() && h2_front {
-        authority = head.headers.get("host").map(<[u8]>::to_vec);
+    if (authority.is_none() && h2_front) || protocol.is_some() {
+        // RFC 8441 §4: an extended CONNECT carries `:authority`, the
+        // `host` when there is one.
+        if let Some(h) = head.headers.get("host") {
+            authority = Some(h.to_vec());
+        }
+    }
+    if path.is_empty() {
+        path = b"/".to_vec();
     }
     let has_authority = authority.is_some();
     let mut names: Vec<Vec<u8>> = Vec::with_capacity(head.headers.len());
@@ -938,6 +1119,9 @@ fn request_fields(
     }
     if !connect {
         fields.push(Field::new(b":path", &path));
+    }
+    if let Some(p) = protocol {
+        fields.push(Field::new(b":protocol", p));
     }
     for ((_, v), n) in head.headers.iter().zip(names.iter()) {
         let drop = is_conn_specific(n)
@@ -1199,6 +1383,224 @@ mod tests {
         let more = h.mux_request(id, &req[used..], false);
         assert_eq!(more, 100_000 - 65_535);
         assert!(s(&h).req_complete());
+    }
+
+    type SentFrame = (&'static str, u32, bool, Vec<(String, String)>);
+
+    /// What the mux sent, as a server reads it: (frame type name, stream
+    /// id, END_STREAM, decoded fields of a HEADERS / DATA payload).
+    fn sent(h: &mut H2b) -> Vec<SentFrame> {
+        use crate::http::h2::frame::FrameDecoder;
+        use crate::http::h2::hpack::{Decoder, HeaderList};
+        let mut tx = h.tx_pending().to_vec();
+        h.sent(tx.len());
+        if tx.starts_with(PREFACE) {
+            tx.drain(..PREFACE.len());
+        } else {
+            // A fresh decoder expects SETTINGS first.
+            let mut t = Vec::new();
+            Settings::default().encode(&mut t);
+            t.append(&mut tx);
+            tx = t;
+        }
+        let mut dec = FrameDecoder::new(Role::Server);
+        let mut hdec = Decoder::new(4096);
+        let mut pos = 0;
+        let mut out = Vec::new();
+        while let crate::http::h2::frame::Status::Complete((f, n)) = dec.decode(&tx[pos..]) {
+            pos += n;
+            out.push(match f.expect("valid frames") {
+                Frame::Headers {
+                    stream_id,
+                    end_stream,
+                    fragment,
+                    ..
+                } => {
+                    let mut list = HeaderList::new(65536);
+                    hdec.decode(fragment, &mut list).unwrap();
+                    let fields = list
+                        .iter()
+                        .map(|f| {
+                            (
+                                String::from_utf8_lossy(f.name).into_owned(),
+                                String::from_utf8_lossy(f.value).into_owned(),
+                            )
+                        })
+                        .collect();
+                    ("HEADERS", stream_id, end_stream, fields)
+                }
+                Frame::Data {
+                    stream_id,
+                    end_stream,
+                    data,
+                    ..
+                } => (
+                    "DATA",
+                    stream_id,
+                    end_stream,
+                    vec![(String::new(), String::from_utf8_lossy(data).into_owned())],
+                ),
+                Frame::RstStream { stream_id, .. } => ("RST_STREAM", stream_id, false, vec![]),
+                Frame::Settings { .. } => ("SETTINGS", 0, false, vec![]),
+                _ => ("OTHER", 0, false, vec![]),
+            });
+        }
+        out
+    }
+
+    /// SETTINGS of a server, with SETTINGS_ENABLE_CONNECT_PROTOCOL = `ws`.
+    fn server_settings(ws: Option<u32>) -> Vec<u8> {
+        let mut f = Vec::new();
+        let mut params = Vec::new();
+        if let Some(v) = ws {
+            params.extend_from_slice(&[0, 8]);
+            params.extend_from_slice(&v.to_be_bytes());
+        }
+        let len = params.len() as u32;
+        f.extend_from_slice(&len.to_be_bytes()[1..]);
+        f.extend_from_slice(&[4, 0, 0, 0, 0, 0]);
+        f.extend_from_slice(&params);
+        f
+    }
+
+    const UPGRADE: &[u8] = b"GET /chat HTTP/1.1\r\nHost: example\r\nConnection: upgrade\r\n\
+        Upgrade: websocket, foo\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+    /// An HTTP/1.1 `Upgrade` to an HTTP/2 server (RFC 8441, HAProxy's
+    /// `H2_SF_EXT_CONNECT_SENT`): it waits for the server's SETTINGS, goes
+    /// as an extended CONNECT, the 200 comes back as a 101 (with the
+    /// accept of the client's key), then bytes go both ways as DATA and
+    /// END_STREAM ends each direction.
+    #[test]
+    fn an_upgrade_goes_as_an_extended_connect_and_tunnels() {
+        let mut h = H2b::new(false, 16384);
+        let key = h.new_stream();
+        let mut req = UPGRADE.to_vec();
+        req.extend_from_slice(b"early");
+        assert_eq!(h.mux_request(key, &req, false), 0, "waits for SETTINGS");
+        sent(&mut h);
+        feed(&mut h, &server_settings(Some(1)));
+        let head = UPGRADE.len();
+        assert_eq!(h.mux_request(key, &req, false), req.len());
+        let frames = sent(&mut h);
+        let hdrs = frames.iter().find(|f| f.0 == "HEADERS").expect("HEADERS");
+        assert!(!hdrs.2, "no END_STREAM on an extended CONNECT");
+        let names: Vec<(&str, &str)> = hdrs
+            .3
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                (":method", "CONNECT"),
+                (":scheme", "https"),
+                (":authority", "example"),
+                (":path", "/chat"),
+                (":protocol", "websocket"),
+                ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ]
+        );
+        let data: Vec<_> = frames.iter().filter(|f| f.0 == "DATA").collect();
+        assert_eq!(data.len(), 1);
+        assert_eq!(data[0].3[0].1, "early");
+        assert!(!data[0].2);
+        let _ = head;
+        // The 200 is the 101 of the HTTP/1.1 side.
+        let mut enc = HEnc::default();
+        let mut block = Vec::new();
+        enc.encode([Field::new(b":status", b"200")], &mut block);
+        let mut f = Vec::new();
+        encode_field_block(STREAM_ID, &block, false, 16384, &mut f);
+        Frame::Data {
+            stream_id: STREAM_ID,
+            end_stream: false,
+            data: b"pong",
+            pad_len: None,
+            flow_len: 4,
+        }
+        .encode(&mut f);
+        feed(&mut h, &f);
+        let text = String::from_utf8(s(&h).rxbuf.clone()).unwrap();
+        assert_eq!(
+            text,
+            "HTTP/1.1 101 \r\nconnection: upgrade\r\nupgrade: websocket\r\n\
+             sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\npong"
+        );
+        assert!(s(&h).tunnel);
+        h.delivered(key, s(&h).rxbuf.len());
+        // The engine shuts the request: END_STREAM.
+        h.shut_req(key);
+        assert!(s(&h).req_end_due());
+        assert_eq!(h.mux_request(key, b"", false), 0);
+        let frames = sent(&mut h);
+        assert!(frames
+            .iter()
+            .any(|f| f.0 == "DATA" && f.2 && f.3[0].1.is_empty()));
+        assert!(s(&h).req_complete());
+        // The server's END_STREAM ends the tunnel.
+        let mut f = Vec::new();
+        Frame::Data {
+            stream_id: STREAM_ID,
+            end_stream: true,
+            data: b"",
+            pad_len: None,
+            flow_len: 0,
+        }
+        .encode(&mut f);
+        feed(&mut h, &f);
+        assert!(s(&h).res_complete());
+        assert_eq!(s(&h).fail, None);
+    }
+
+    /// A server that did not offer RFC 8441 (or offered 0): the upgrade
+    /// fails (a 502 for the engine), its stream reset as HAProxy does; a
+    /// refused extended CONNECT (403) is an ordinary response, and the
+    /// request ends.
+    #[test]
+    fn an_upgrade_without_rfc8441_fails_and_a_refusal_ends_the_request() {
+        for ws in [None, Some(0)] {
+            let mut h = H2b::new(false, 16384);
+            let key = h.new_stream();
+            feed(&mut h, &server_settings(ws));
+            sent(&mut h);
+            assert_eq!(h.mux_request(key, UPGRADE, false), UPGRADE.len());
+            let frames = sent(&mut h);
+            assert!(frames.iter().all(|f| f.0 != "HEADERS"), "{frames:?}");
+            assert!(frames
+                .iter()
+                .any(|f| f.0 == "RST_STREAM" && f.1 == STREAM_ID));
+            assert_eq!(
+                h.by_key_ref(key).unwrap().fail,
+                Some(H2bFail::Protocol(ErrorCode::INTERNAL_ERROR))
+            );
+        }
+        let mut h = H2b::new(false, 16384);
+        let key = h.new_stream();
+        feed(&mut h, &server_settings(Some(1)));
+        h.mux_request(key, UPGRADE, false);
+        sent(&mut h);
+        let mut enc = HEnc::default();
+        let mut block = Vec::new();
+        enc.encode([Field::new(b":status", b"403")], &mut block);
+        let mut f = Vec::new();
+        encode_field_block(STREAM_ID, &block, true, 16384, &mut f);
+        feed(&mut h, &f);
+        assert_eq!(
+            s(&h).rxbuf,
+            b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n".to_vec()
+        );
+        assert!(!s(&h).tunnel);
+        assert!(s(&h).req_complete());
+        let frames = sent(&mut h);
+        assert!(frames.iter().any(|f| f.0 == "DATA" && f.2), "{frames:?}");
+        // A plain request needs no SETTINGS and is no CONNECT.
+        let mut h = H2b::new(false, 16384);
+        let key = h.new_stream();
+        let req = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert_eq!(h.mux_request(key, req, false), req.len());
+        let frames = sent(&mut h);
+        assert_eq!(frames[1].3[0], (":method".into(), "GET".into()));
     }
 
     #[test]

@@ -436,6 +436,16 @@ impl Side for Front {
         }
         let mut s = H2s::new(id, h.peer.initial_window_size, h.rx_flow());
         match make_request(&h.hlist, es, &mut s.rxbuf) {
+            Ok(info) if info.ext_connect && h.ours.no_ext_connect => {
+                // Not offered (`h2-workaround-bogus-websocket-clients`):
+                // HAProxy's `h2_make_htx_request` refuses it.
+                h.streams.insert(id, s);
+                Err(H2Error::Stream {
+                    stream_id: id,
+                    code: ErrorCode::PROTOCOL_ERROR,
+                    reason: "extended CONNECT not offered",
+                })
+            }
             Ok(info) => {
                 s.req = info.body;
                 s.rx.clen_left = info.clen;
@@ -1410,6 +1420,65 @@ mod flood_tests {
         }
         assert_eq!(good.glitches, 0);
         assert!(goaways(&take(&mut good)).is_empty());
+    }
+
+    /// `h2-workaround-bogus-websocket-clients`: SETTINGS without
+    /// ENABLE_CONNECT_PROTOCOL, and an extended CONNECT is reset
+    /// (PROTOCOL_ERROR) while the connection goes on.
+    #[test]
+    fn the_websocket_workaround_offers_no_extended_connect() {
+        let settings_ids = |h: &H2c| -> Vec<u16> {
+            let tx = h.tx_pending();
+            let len = usize::from(tx[1]) << 8 | usize::from(tx[2]);
+            assert_eq!(tx[3], 4, "SETTINGS first");
+            tx[9..9 + len]
+                .chunks(6)
+                .map(|p| u16::from(p[0]) << 8 | u16::from(p[1]))
+                .collect()
+        };
+        let mut l = limits(0);
+        assert!(settings_ids(&H2c::new(l)).contains(&8));
+        l.tune.no_ext_connect = true;
+        assert!(!settings_ids(&H2c::new(l)).contains(&8));
+        let mut h = open(l);
+        let mut enc = Encoder::default();
+        let mut block = Vec::new();
+        enc.encode(
+            [
+                Field::new(b":method", b"CONNECT"),
+                Field::new(b":protocol", b"websocket"),
+                Field::new(b":scheme", b"http"),
+                Field::new(b":path", b"/"),
+                Field::new(b":authority", b"x"),
+            ],
+            &mut block,
+        );
+        let mut b = Vec::new();
+        Frame::Headers {
+            stream_id: 1,
+            end_stream: false,
+            end_headers: true,
+            priority: None,
+            fragment: &block,
+            pad_len: None,
+            error: None,
+        }
+        .encode(&mut b);
+        feed(&mut h, &b);
+        let got = take(&mut h);
+        assert!(
+            got.contains(&Got::Rst {
+                id: 1,
+                code: ErrorCode::PROTOCOL_ERROR.0
+            }),
+            "{got:?}"
+        );
+        assert_eq!(h.state, H2cState::Frames);
+        // A plain request is served.
+        let mut b = Vec::new();
+        headers(&mut enc, 3, true, &mut b);
+        feed(&mut h, &b);
+        assert!(h.streams.get(&3).is_some_and(|s| !s.reset));
     }
 
     #[test]

@@ -84,6 +84,10 @@ pub struct H2Tune {
     pub initial_window_size: u32,
     /// Our SETTINGS_MAX_FRAME_SIZE ([`H2Tune::frame_size`]).
     pub max_frame_size: u32,
+    /// `h2-workaround-bogus-websocket-clients`: SETTINGS_ENABLE_CONNECT_PROTOCOL
+    /// (RFC 8441) is not announced, so a client's extended CONNECT is a
+    /// stream error.
+    pub no_ext_connect: bool,
 }
 
 impl Default for H2Tune {
@@ -92,6 +96,7 @@ impl Default for H2Tune {
             header_table_size: crate::http::h2::hpack::DEFAULT_TABLE_SIZE as u32,
             initial_window_size: DEFAULT_INITIAL_WINDOW_SIZE,
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            no_ext_connect: false,
         }
     }
 }
@@ -460,7 +465,7 @@ impl<S: Side> H2Conn<S> {
         if no_push {
             p.push((SettingId::ENABLE_PUSH, 0));
         }
-        if connect_protocol {
+        if connect_protocol && !t.no_ext_connect {
             p.push((SettingId::ENABLE_CONNECT_PROTOCOL, 1));
         }
         if t.header_table_size != d.header_table_size {
