@@ -217,7 +217,8 @@ impl Engine {
                 };
                 return self.check_done(now, srv, false, tout, &info);
             }
-            return self.check_done(now, srv, false, "L4TOUT", "Connection timeout");
+            let info = format!("Connection timeout{}", tcp_connect_info(cc, ck));
+            return self.check_done(now, srv, false, "L4TOUT", &info);
         }
         let b = self.proxies[be].be.as_ref().expect("backend");
         let server = &b.servers[srv];
@@ -226,18 +227,58 @@ impl Engine {
             let inter = u64::from(cc.inter_ms.max(1));
             return self.set_check_next(srv, Some(now.add_ms(inter)));
         }
-        let addr = cc.addr;
-        let unix = cc.unix.clone();
+        // A script starting with a connect step runs it; other checks
+        // connect to the check's address.
+        let first = cc.script.as_deref().and_then(|s| match s.first() {
+            Some(crate::backend::server::CheckStep::Connect(_)) => Some(0),
+            _ => None,
+        });
+        if let Some(ck) = self.check_mut(srv) {
+            ck.started = Some(now);
+            ck.step = 0;
+        }
+        self.check_open(now, srv, first);
+    }
+
+    /// Opens the check's connection: to the check's address, or as the
+    /// script's connect step `at` says (HAProxy's
+    /// `tcpcheck_eval_connect`), under the connect timeout (at most
+    /// `inter`).
+    fn check_open(&mut self, now: Time, srv: ServerId, at: Option<usize>) {
+        use crate::backend::server::CheckStep;
+        let be = srv.be;
+        let Some(cfg) = self.server(srv).map(|s| std::sync::Arc::clone(&s.cfg)) else {
+            return;
+        };
+        let Some(cc) = cfg.check.as_ref() else {
+            return;
+        };
+        let step = at.and_then(|i| match cc.script.as_deref()?.get(i)? {
+            CheckStep::Connect(c) => Some(c),
+            _ => None,
+        });
+        let mut addr = cc.addr;
+        let mut unix = cc.unix.clone();
+        if let Some(c) = step {
+            if let Some(ip) = c.ip {
+                addr.set_ip(ip);
+                unix = None;
+            }
+            if let Some(port) = c.port {
+                addr.set_port(port);
+            }
+        }
         let timeout = self.proxies[be]
             .timeouts
             .connect_ms
             .map_or(cc.inter_ms, |c| c.min(cc.inter_ms))
             .max(1);
         let sock = self.new_app_sock(crate::conn::App::Check { srv }, crate::conn::Origin::Dialed);
-        if let Some(ck) = self.server_mut(srv).and_then(|s| s.check.as_mut()) {
+        if let Some(ck) = self.check_mut(srv) {
             ck.sock = Some(sock);
-            ck.started = Some(now);
             ck.connected = false;
+            ck.connect_at = at;
+            ck.tls = None;
         }
         self.set_check_next(srv, Some(now.add_ms(u64::from(timeout))));
         match unix {
@@ -246,13 +287,52 @@ impl Engine {
         }
     }
 
+    /// A connect step after the first: closes the connection in progress
+    /// (with a reset unless the step that opened it said `linger`) and
+    /// opens the step's.
+    fn check_reconnect(&mut self, now: Time, srv: ServerId, at: usize) {
+        use crate::backend::server::CheckStep;
+        let Some(server) = self.server_mut(srv) else {
+            return;
+        };
+        let (Some(cc), Some(ck)) = (server.cfg.check.as_ref(), server.check.as_mut()) else {
+            return;
+        };
+        let linger = ck
+            .connect_at
+            .and_then(|i| match cc.script.as_deref()?.get(i)? {
+                CheckStep::Connect(c) => Some(c.linger),
+                _ => None,
+            })
+            .unwrap_or(false);
+        ck.tls = None;
+        ck.tx.clear();
+        ck.rx.reset();
+        ck.closed = false;
+        if let Some(sock) = ck.sock.take() {
+            let how = if linger {
+                CloseHow::Graceful
+            } else {
+                CloseHow::Reset
+            };
+            self.close_sock(sock, how);
+        }
+        self.check_open(now, srv, Some(at));
+    }
+
     pub(crate) fn check_connected(&mut self, now: Time, srv: ServerId) {
         // A check over TLS: the handshake first (bounded by the connect
         // deadline, as HAProxy's), then the check proper.
-        let ctx = self
-            .server(srv)
-            .and_then(|s| s.cfg.check.as_ref())
-            .and_then(|cc| cc.tls.clone());
+        let ctx = self.server(srv).and_then(|s| {
+            let cc = s.cfg.check.as_ref()?;
+            let at = s.check.as_ref()?.connect_at;
+            match at.and_then(|i| cc.script.as_deref()?.get(i)) {
+                // A connect rule: the server's check TLS with `default`,
+                // else its own (`ssl`), else none.
+                Some(crate::backend::server::CheckStep::Connect(c)) if !c.default => c.tls.clone(),
+                _ => cc.tls.clone(),
+            }
+        });
         if let Some(ctx) = ctx {
             let Some(ck) = self.check_mut(srv) else {
                 return;
@@ -282,8 +362,9 @@ impl Engine {
         };
         if cc.script.is_some() {
             // A scripted check: its steps run under `timeout check` (else
-            // `inter`), as an HTTP check's exchange does.
-            ck.step = 0;
+            // `inter`), as an HTTP check's exchange does, from the step
+            // after the connect.
+            ck.step = ck.connect_at.map_or(0, |i| i + 1);
             ck.closed = false;
             ck.tx.clear();
             ck.rx = crate::buf::Buffer::with_capacity(16 * 1024);
@@ -444,7 +525,16 @@ impl Engine {
             return;
         };
         // The last step's success: its status, info and code.
-        let mut passed: (&'static str, String, u32) = ("L7OK", "(tcp-check)".into(), 0);
+        let mut passed: (&'static str, String, u32) = match ck.connect_at {
+            Some(i) if ck.step == i + 1 => match script.get(i) {
+                Some(CheckStep::Connect(c)) if c.step == 0 => ("L4OK", String::new(), 0),
+                _ => ("L4OK", "(tcp-check)".into(), 0),
+            },
+            _ => ("L7OK", "(tcp-check)".into(), 0),
+        };
+        if ck.tls.is_some() && passed.0 == "L4OK" {
+            passed.0 = "L6OK";
+        }
         loop {
             let Some(step) = script.get(ck.step) else {
                 let (status, info, code) = passed;
@@ -455,6 +545,17 @@ impl Engine {
                 return self.check_done_code(now, srv, true, status, code, &info);
             };
             match step {
+                CheckStep::Connect(c) => {
+                    passed = match c.step {
+                        0 => ("L4OK", String::new(), 0),
+                        _ => ("L4OK", "(tcp-check)".into(), 0),
+                    };
+                    if ck.connect_at != Some(ck.step) {
+                        let at = ck.step;
+                        return self.check_reconnect(now, srv, at);
+                    }
+                    ck.step += 1;
+                }
                 CheckStep::Send {
                     bytes,
                     unix_time_at,
@@ -539,6 +640,15 @@ impl Engine {
         };
         let sock = ck.sock.take();
         let (connected, received) = (ck.connected, !ck.rx.data().is_empty());
+        let step_info = match self.server(srv) {
+            Some(s) if !connected => s
+                .cfg
+                .check
+                .as_ref()
+                .zip(s.check.as_ref())
+                .map_or(String::new(), |(cc, ck)| tcp_connect_info(cc, ck)),
+            _ => String::new(),
+        };
         let scripted = self
             .server(srv)
             .and_then(|s| s.cfg.check.as_ref())
@@ -560,20 +670,15 @@ impl Engine {
             }
             return self.check_run_script(now, srv);
         }
-        let info = match err {
-            SockError::Refused => "Connection refused",
-            SockError::Reset => "Connection reset by peer",
-            SockError::Unreachable => "No route to host",
-            SockError::TimedOut => "Connection timeout",
-            SockError::Other(_) => "Connection error",
-        };
+        let info = err.check_info();
+        let info = format!("{info}{step_info}");
         // Once connected, an error is a socket error (HAProxy's SOCKERR).
         let code = match err {
             _ if connected || unix => "SOCKERR",
             SockError::TimedOut => "L4TOUT",
             _ => "L4CON",
         };
-        self.check_done(now, srv, false, code, info);
+        self.check_done(now, srv, false, code, &info);
     }
 
     /// Accounts one check result and schedules the next check.
@@ -814,6 +919,11 @@ impl Engine {
         let p = &self.proxies[be];
         let b = p.be.as_ref().expect("backend");
         let name = format!("{}/{}", p.name, b.servers[srv].cfg.name);
+        let bk = if b.servers[srv].cfg.backup {
+            "Backup "
+        } else {
+            ""
+        };
         let active = b
             .servers
             .iter()
@@ -825,6 +935,11 @@ impl Engine {
             .filter(|s| s.usable() && s.cfg.backup)
             .count();
         let cur = b.servers[srv].cur_sess;
+        let on_backup = if backup > 0 && active == 0 {
+            " Running on backup."
+        } else {
+            ""
+        };
         // With `option log-health-checks` the check line said why: the
         // transition line does not repeat it (HAProxy's
         // `check_notify_cause`).
@@ -838,12 +953,12 @@ impl Engine {
         let text = if up {
             let queued = b.queue.len();
             format!(
-                "Server {name} is UP{reason}. {active} active and {backup} backup servers online. 0 sessions requeued, {queued} total in queue."
+                "{bk}Server {name} is UP{reason}. {active} active and {backup} backup servers online.{on_backup} 0 sessions requeued, {queued} total in queue."
             )
         } else {
             let requeued = b.servers[srv].queue.len();
             format!(
-                "Server {name} is DOWN{reason}. {active} active and {backup} backup servers left. {cur} sessions active, {requeued} requeued, 0 remaining in queue."
+                "{bk}Server {name} is DOWN{reason}. {active} active and {backup} backup servers left.{on_backup} {cur} sessions active, {requeued} requeued, 0 remaining in queue."
             )
         };
         if logs {
@@ -881,7 +996,7 @@ impl Engine {
             if logs && !b.servers.iter().any(|s| s.usable()) {
                 self.log_px(
                     Some(be),
-                    LogLevel::Alert,
+                    LogLevel::Emerg,
                     format!("backend {pname} has no server available!"),
                 );
             }
@@ -1260,6 +1375,40 @@ pub(crate) fn status_desc(status: &str) -> &'static str {
         "HANA" => "Health analyze",
         _ => "Initializing",
     }
+}
+
+/// The connect step of a `tcp-check` whose connection failed, for the
+/// check's info (HAProxy's `chk_report_conn_err`: ` at initial
+/// connection step of tcp-check` for the implicit connect, else ` at step
+/// N of tcp-check (connect port P) comment: '...'`); empty for other
+/// checks.
+fn tcp_connect_info(
+    cc: &crate::backend::server::CheckCfg,
+    ck: &crate::backend::server::Check,
+) -> String {
+    use crate::backend::server::CheckStep;
+    let step = ck
+        .connect_at
+        .and_then(|i| match cc.script.as_deref()?.get(i)? {
+            CheckStep::Connect(c) => Some(c),
+            _ => None,
+        });
+    let Some(c) = step else {
+        return String::new();
+    };
+    if c.step == 0 {
+        return " at initial connection step of tcp-check".into();
+    }
+    let what = match c.rule_port {
+        Some(p) => format!(" (connect port {p})"),
+        None => " (connect)".into(),
+    };
+    let comment = c
+        .comment
+        .as_ref()
+        .map(|m| format!(" comment: '{m}'"))
+        .unwrap_or_default();
+    format!(" at step {} of tcp-check{what}{comment}", c.step)
 }
 
 /// Where a `tcp-check` stopped, for the check's info (HAProxy's

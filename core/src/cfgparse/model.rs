@@ -822,9 +822,11 @@ pub enum RestrictHdrNames {
 /// One `tcp-check` rule (HAProxy's `struct tcpcheck_rule`), in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TcpCheckRule {
-    /// `tcp-check connect [port N]`: only as the first rule (HAProxy adds
-    /// one when the first rule is not a connect).
-    Connect { port: Option<u16> },
+    /// `tcp-check connect [default] [port N] [addr A] [ssl] [sni S] [alpn
+    /// L] [linger]`: opens a new connection (closing the previous one).
+    /// When the ruleset has one, the first rule is one; otherwise HAProxy
+    /// adds an implicit one.
+    Connect(CheckConnect),
     /// `tcp-check send STRING` / `send-binary HEX`: bytes to send.
     Send(Vec<u8>),
     /// `tcp-check expect [!] string|rstring|binary|rbinary PATTERN`.
@@ -834,6 +836,26 @@ pub enum TcpCheckRule {
         /// `min-recv N`: bytes to wait for before matching.
         min_recv: Option<u32>,
     },
+}
+
+/// The options of a `tcp-check connect` / `http-check connect` rule
+/// (HAProxy's `struct tcpcheck_connect`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckConnect {
+    /// `default`: the server's check settings (`check-ssl`, `check-sni`,
+    /// `check-alpn`) apply; otherwise the connection is in clear unless
+    /// `ssl`.
+    pub default: bool,
+    /// `port N`: else `addr`'s port, else the server's check port.
+    pub port: Option<u16>,
+    /// `addr A`: else the server's check address.
+    pub addr: Option<Addr>,
+    /// `ssl`, `sni S`, `alpn L`: TLS on this connection.
+    pub ssl: bool,
+    pub sni: Option<String>,
+    pub alpn: Option<Vec<String>>,
+    /// `linger`: closed with a FIN rather than a reset.
+    pub linger: bool,
 }
 
 /// What a `tcp-check expect` looks for in the received bytes.

@@ -40,29 +40,57 @@ impl fmt::Display for StartError {
 /// Resolves a host name and port to a socket address (the driver's job).
 pub type Resolver<'a> = &'a dyn Fn(&str, u16) -> Option<SocketAddr>;
 
-/// The steps of a scripted check after its connect: a protocol check's
-/// (`option redis-check`, `mysql-check`...), or the `tcp-check` rules under
-/// `option tcp-check` (none: a connect-only check, as HAProxy's rule-less
-/// `tcp-check`).
-fn check_script(p: &crate::cfgparse::Proxy) -> Option<std::sync::Arc<[CheckStep]>> {
-    use crate::backend::server::{CheckExpect, CheckMatch};
+/// Builds the TLS context of a `tcp-check connect ssl` rule.
+type ConnectTls<'a> =
+    &'a dyn Fn(&crate::cfgparse::CheckConnect) -> Result<Option<Arc<SrvCtx>>, String>;
+
+/// The steps of a scripted check: a protocol check's (`option
+/// redis-check`, `mysql-check`...: what follows the implicit connect),
+/// or the `tcp-check` rules under `option tcp-check`, each connect a step
+/// (the implicit one first when the rules do not start with one). `None`:
+/// a connect-only check without `option tcp-check`. `connect_tls` builds
+/// the TLS context of a connect rule with `ssl`.
+fn check_script(
+    p: &crate::cfgparse::Proxy,
+    resolve: Resolver<'_>,
+    connect_tls: ConnectTls<'_>,
+) -> Result<Option<std::sync::Arc<[CheckStep]>>, String> {
+    use crate::backend::server::{CheckExpect, CheckMatch, ConnectStep};
     use crate::cfgparse::{TcpCheckMatch, TcpCheckRule};
     if let Some(pc) = &p.options.proto_check {
-        return Some(proto_check_script(pc).into());
+        return Ok(Some(proto_check_script(pc).into()));
     }
     if !p.options.tcp_check {
-        return None;
+        return Ok(None);
     }
     let mut steps = Vec::new();
     // Step numbers count the connect, implicit or written.
     let implicit = !matches!(
         p.tcp_checks.first().map(|l| &l.rule),
-        Some(TcpCheckRule::Connect { .. })
+        Some(TcpCheckRule::Connect(_))
     );
+    if implicit {
+        steps.push(CheckStep::Connect(Box::new(ConnectStep {
+            ip: None,
+            port: None,
+            rule_port: None,
+            default: true,
+            tls: None,
+            linger: false,
+            step: 0,
+            comment: None,
+        })));
+    }
     for (i, l) in p.tcp_checks.iter().enumerate() {
         let step = i + 1 + usize::from(implicit);
         match &l.rule {
-            TcpCheckRule::Connect { .. } => {}
+            TcpCheckRule::Connect(c) => {
+                let at = format!("'tcp-check connect' at {}:{}", l.place.file, l.place.line);
+                steps.push(CheckStep::Connect(Box::new(
+                    connect_step(c, step, l.comment.clone(), resolve, connect_tls)
+                        .map_err(|e| format!("{at} : {e}"))?,
+                )));
+            }
             TcpCheckRule::Send(b) => steps.push(CheckStep::Send {
                 bytes: b.clone(),
                 unix_time_at: None,
@@ -78,8 +106,7 @@ fn check_script(p: &crate::cfgparse::Proxy) -> Option<std::sync::Arc<[CheckStep]
                         bytes: bytes.clone(),
                     },
                     TcpCheckMatch::Regex { text, binary } => CheckMatch::Regex {
-                        // Checked when the line was parsed.
-                        re: crate::sample::Regex::new(text, false).ok()?,
+                        re: crate::sample::Regex::new(text, false).map_err(|e| e.to_string())?,
                         binary: *binary,
                     },
                 };
@@ -91,8 +118,41 @@ fn check_script(p: &crate::cfgparse::Proxy) -> Option<std::sync::Arc<[CheckStep]
             }
         }
     }
-    // Nothing after the connect: a connect check (`L4OK`).
-    (!steps.is_empty()).then(|| steps.into())
+    Ok(Some(steps.into()))
+}
+
+/// A `tcp-check connect` rule as a step: its address resolved, its TLS
+/// context built.
+fn connect_step(
+    c: &crate::cfgparse::CheckConnect,
+    step: usize,
+    comment: Option<String>,
+    resolve: Resolver<'_>,
+    connect_tls: ConnectTls<'_>,
+) -> Result<crate::backend::server::ConnectStep, String> {
+    let addr = match &c.addr {
+        Some(Addr::Inet { host, port }) => Some(resolve_addr(
+            &Addr::Inet {
+                host: host.clone(),
+                port: Some(port.unwrap_or(0)),
+            },
+            resolve,
+        )?),
+        Some(other) => return Err(format!("'addr' : unsupported address family for '{other}'")),
+        None => None,
+    };
+    let addr_port = addr.map(|a| a.port()).filter(|&p| p != 0);
+    let tls = if c.ssl { connect_tls(c)? } else { None };
+    Ok(crate::backend::server::ConnectStep {
+        ip: addr.map(|a| a.ip()),
+        port: c.port.or(addr_port),
+        rule_port: c.port,
+        default: c.default,
+        tls,
+        linger: c.linger,
+        step,
+        comment,
+    })
 }
 
 /// The request line, headers and body of an HTTP check: `option
@@ -412,10 +472,9 @@ fn mysql_login(user: &str, post41: bool) -> Vec<u8> {
 }
 
 /// Where the checks of server `s` connect: `addr` (else the server's
-/// address), on `tcp-check connect port`, else `port`, else the server's
-/// port.
+/// address), on `port`, else the server's port (a `tcp-check connect`
+/// step may name others).
 fn check_address(
-    p: &crate::cfgparse::Proxy,
     s: &crate::cfgparse::Server,
     server: SocketAddr,
     resolve: Resolver<'_>,
@@ -432,11 +491,7 @@ fn check_address(
         a = resolve_addr(&with_port, resolve)
             .map_err(|m| format!("'server {}' : 'addr' : {m}", s.name))?;
     }
-    let connect_port = match p.tcp_checks.first().map(|l| &l.rule) {
-        Some(crate::cfgparse::TcpCheckRule::Connect { port }) if p.options.tcp_check => *port,
-        _ => None,
-    };
-    if let Some(port) = connect_port.or(s.opts.check_port) {
+    if let Some(port) = s.opts.check_port {
         a.set_port(port);
     }
     Ok(a)
@@ -1195,8 +1250,10 @@ impl Engine {
                     p.name, s.name
                 )));
             }
-            let script = check_script(p);
-            let check_addr = check_address(p, s, addr, resolve).map_err(&err)?;
+            let connect_tls =
+                |c: &cfgparse::CheckConnect| self.build_connect_tls(cfg, p, &s.opts, c, addr);
+            let script = check_script(p, resolve, &connect_tls).map_err(&err)?;
+            let check_addr = check_address(s, addr, resolve).map_err(&err)?;
             let check_tls = self.build_check_tls(cfg, p, s, check_addr)?;
             let check_cfg = o.check.then(|| CheckCfg {
                 inter_ms: o.inter_ms,
@@ -1235,6 +1292,7 @@ impl Engine {
                 addr,
                 unix,
                 iweight: o.weight,
+                rise: o.rise.max(1),
                 // HAProxy's `srv_minmax_conn_apply`: `minconn` alone, or
                 // above `maxconn`, is a static limit.
                 maxconn: match (o.minconn, o.maxconn) {
@@ -1352,6 +1410,17 @@ impl Engine {
             }
             _ => None,
         };
+        // The check script of servers added at run time (`add server`):
+        // a `tcp-check connect ssl` takes `default-server`'s TLS settings.
+        let unspec = SocketAddr::new(core::net::Ipv4Addr::UNSPECIFIED.into(), 0);
+        let dyn_tls = |c: &cfgparse::CheckConnect| {
+            self.build_connect_tls(cfg, p, &p.default_server, c, unspec)
+        };
+        let dyn_script = check_script(p, resolve, &dyn_tls).map_err(|message| StartError {
+            file: p.place.file.clone(),
+            line: p.place.line,
+            message,
+        })?;
         let fullconn = p.fullconn.unwrap_or_else(|| default_fullconn(cfg, &p.name));
         let load = crate::backend::server::BeLoad {
             beconn: 0,
@@ -1394,19 +1463,9 @@ impl Engine {
                         .httpchk
                         .as_ref()
                         .is_some_and(|h| http_check_send_line(p, h).0.eq_ignore_ascii_case("HEAD")),
-                    addr: SocketAddr::new(
-                        core::net::Ipv4Addr::UNSPECIFIED.into(),
-                        match p.tcp_checks.first().map(|l| &l.rule) {
-                            Some(crate::cfgparse::TcpCheckRule::Connect { port: Some(port) })
-                                if p.options.tcp_check =>
-                            {
-                                *port
-                            }
-                            _ => 0,
-                        },
-                    ),
+                    addr: SocketAddr::new(core::net::Ipv4Addr::UNSPECIFIED.into(), 0),
                     unix: None,
-                    script: check_script(p),
+                    script: dyn_script,
                     tls: None,
                 },
             }),
@@ -1636,6 +1695,35 @@ impl Engine {
         SrvCtx::build(env, &self.tls_clock, &cfg.global, t, addr)
             .map(|c| Some(Arc::new(c)))
             .map_err(err)
+    }
+
+    /// The TLS context of a `tcp-check connect ssl` rule for a server
+    /// of options `o` (HAProxy's check `xprt` set to SSL by the rule): the
+    /// server's TLS settings with the rule's `sni` and `alpn` (none when
+    /// the rule names none, as the rule's own connection does not take
+    /// the server's `check-sni` / `check-alpn` unless `default`).
+    fn build_connect_tls(
+        &self,
+        cfg: &Config,
+        p: &cfgparse::Proxy,
+        o: &cfgparse::ServerOptions,
+        c: &cfgparse::CheckConnect,
+        addr: core::net::SocketAddr,
+    ) -> Result<Option<Arc<SrvCtx>>, String> {
+        let mut t = o.tls.clone();
+        t.ssl = true;
+        t.sni = c
+            .sni
+            .clone()
+            .or_else(|| c.default.then(|| o.tls.check_sni.clone()).flatten());
+        t.common.alpn = c
+            .alpn
+            .clone()
+            .or_else(|| c.default.then(|| o.tls.check_alpn.clone()).flatten());
+        let env = self
+            .tls_env(&p.place.file, p.place.line, "'tcp-check connect'")
+            .map_err(|e| e.message)?;
+        SrvCtx::build(env, &self.tls_clock, &cfg.global, &t, addr).map(|c| Some(Arc::new(c)))
     }
 
     /// The TLS context of a server's health checks, when they go over
