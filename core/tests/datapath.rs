@@ -1120,6 +1120,77 @@ fn tcp_check_several_connects() {
     }
 }
 
+/// `http-check set-var(check.x)` / `unset-var`, `hdr name-lf` /
+/// `value-lf` and `fhdr` on the response (HAProxy's
+/// checks/http-check-expect.vtc): each rule in order, the variables set
+/// from the response and read by the later rules' log-format patterns.
+#[test]
+fn http_check_vars_and_log_format_header_patterns() {
+    let rsp: &[u8] = b"HTTP/1.1 202 Accepted\r\nx-test1: true, next value\r\nx-test2: true, begin-value, value-end\r\nx-hdr-name: x-test1\r\ncontent-length: 0\r\n\r\n";
+    // (rules, check status, last_chk)
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "    http-check expect status 200-399\n    http-check set-var(check.hdr_name) res.fhdr(x-hdr-name)\n    http-check expect hdr name-lf -m str \"%[var(check.hdr_name)]\"\n    http-check expect hdr name-lf -m str \"%[res.fhdr(x-hdr-name)]\"\n    http-check expect fhdr name \"x-test1\" value \"true, next value\"\n    http-check set-var(check.hdr_value) str(x-test1)\n    http-check expect hdr name -m beg \"x-\" value-lf -m str \"%[var(check.hdr_value)]\"\n    http-check expect hdr name -m beg x-test value -m end -end\n    http-check expect hdr name -m reg \"^[a-z]+-Hdr-[a-z]+\\$\"\n",
+            "L7OK",
+            "",
+        ),
+        // Unset, the variable is empty: no header named so.
+        (
+            "    http-check set-var(check.n) str(x-test1)\n    http-check unset-var(check.n)\n    http-check expect hdr name-lf \"%[var(check.n)]\"\n",
+            "L7STS",
+            "Accepted",
+        ),
+        // `hdr` splits on commas, `fhdr` does not.
+        (
+            "    http-check expect hdr name x-test1 value \"true, next value\"\n",
+            "L7STS",
+            "Accepted",
+        ),
+    ];
+    for (rules, check, info) in cases {
+        let mut w = World::new(&cfg(
+            "    timeout check 500ms\n",
+            &format!("    option httpchk\n{rules}    server s1 {S1} check inter 1s fall 1\n"),
+        ));
+        w.server(S1, ServerMode::Manual);
+        w.advance(5);
+        let p = w.server_peer(S1, 0);
+        w.send(p, rsp);
+        let got = w.stats("app", "s1", &["check_status", "last_chk"]);
+        assert_eq!(
+            (got[0].as_str(), got[1].as_str()),
+            (*check, *info),
+            "{rules:?}: {:?}",
+            w.log_texts()
+        );
+    }
+    // What a check cannot read is refused when the engine is built.
+    let text = cfg(
+        "",
+        &format!("    option httpchk\n    http-check set-var(check.x) req.hdr(host)\n    server s1 {S1} check\n"),
+    );
+    let parsed = sluice_core::cfgparse::parse(
+        "t.cfg",
+        &text,
+        sluice_core::cfgparse::ParseOptions::new("h"),
+    )
+    .expect("parses");
+    let none = |_: &str, _: u16| None;
+    let e = match sluice_core::engine::Engine::from_config(
+        sluice_core::time::Time::ZERO,
+        &parsed.config,
+        sluice_core::engine::EngineOptions::default(),
+        &none,
+    ) {
+        Ok(_) => panic!("req.hdr in a check was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("fetch method 'req.hdr' is not supported by Sluice in a health check"),
+        "{e}"
+    );
+}
+
 /// `option logasap` in TCP: the connection is logged once its server
 /// connection is established, before any byte flows (`%Tt` ends then,
 /// `%B` is 0, both with `+`); nothing more at its end. Without data at

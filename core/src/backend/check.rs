@@ -603,9 +603,11 @@ impl Engine {
     /// scripted check: `n` bytes of plaintext were added to `rx` (`0`:
     /// the end).
     fn check_on_plain(&mut self, now: Time, srv: ServerId, n: usize) {
+        let be_name = self.proxies[srv.be].name.clone();
         let Some(server) = self.server_mut(srv) else {
             return;
         };
+        let names = (be_name.as_str(), server.cfg.name.as_str());
         let (Some(cc), Some(ck)) = (server.cfg.check.as_ref(), server.check.as_mut()) else {
             return;
         };
@@ -621,7 +623,7 @@ impl Engine {
             ck.closed = true;
         }
         let last = ck.closed || ck.rx.is_full();
-        let verdict = http_eval(&cc.http_expects, cc.http_head, ck.rx.data(), last);
+        let verdict = http_eval(&cc.http_expects, cc.http_head, ck.rx.data(), last, names);
         match verdict {
             Eval::Wait => {}
             Eval::Pass(status, info, code) => {
@@ -1201,7 +1203,9 @@ fn http_eval(
     head_req: bool,
     data: &[u8],
     last: bool,
+    (be, srv): (&str, &str),
 ) -> Eval {
+    use crate::backend::server::HttpMatch;
     let rsp = match http_parse(data, head_req) {
         Ok(Some(r)) => r,
         Ok(None) if !last => return Eval::Wait,
@@ -1211,8 +1215,31 @@ fn http_eval(
     let last = last || rsp.eom;
     let code = u32::from(rsp.status);
     let mut ok = "L7OK";
+    // The check's variables start empty at each run (HAProxy's
+    // `vars_init_head` when the check starts).
+    let mut vars = crate::vars::Vars::default();
     for r in rules {
-        match http_rule(r, &rsp, last) {
+        let mut ctx = CheckSmp {
+            rsp: &rsp,
+            vars: &vars,
+            be,
+            srv,
+        };
+        match &r.matcher {
+            HttpMatch::SetVar { var, expr } => {
+                // A failed expression leaves the variable as it was.
+                if let Some(v) = expr.eval(&mut ctx) {
+                    vars.set(var, Some(v));
+                }
+                continue;
+            }
+            HttpMatch::UnsetVar(var) => {
+                vars.set(var, None);
+                continue;
+            }
+            _ => {}
+        }
+        match http_rule(r, &rsp, last, &mut ctx) {
             None => return Eval::Wait,
             Some(Ok(())) => ok = r.ok_status,
             Some(Err((status, mut info))) => {
@@ -1235,6 +1262,7 @@ fn http_rule(
     r: &crate::backend::server::HttpExpect,
     rsp: &HttpRsp<'_>,
     last: bool,
+    ctx: &mut CheckSmp<'_, '_>,
 ) -> Option<Result<(), (&'static str, String)>> {
     use crate::backend::server::HttpMatch;
     let (hit, err, desc) = match &r.matcher {
@@ -1247,11 +1275,17 @@ fn http_rule(
             "L7STS",
             rsp.reason.clone(),
         ),
-        HttpMatch::Hdr { name, value, full } => (
-            hdr_match(rsp, name, value.as_ref(), *full),
-            "L7STS",
-            rsp.reason.clone(),
-        ),
+        HttpMatch::Hdr { name, value, full } => {
+            let name = ctx.resolve(name);
+            let value = value.as_ref().map(|v| ctx.resolve(v));
+            (
+                hdr_match(rsp, &name, value.as_ref(), *full),
+                "L7STS",
+                rsp.reason.clone(),
+            )
+        }
+        // Run by the caller.
+        HttpMatch::SetVar { .. } | HttpMatch::UnsetVar(_) => return Some(Ok(())),
         HttpMatch::Body(_) | HttpMatch::RBody(_) => {
             let body = &rsp.body[..];
             if body.is_empty() {
@@ -1294,6 +1328,104 @@ fn http_rule(
         return Some(Ok(()));
     }
     Some(Err((r.err_status.unwrap_or(err), desc)))
+}
+
+/// What an HTTP check's expressions read (HAProxy's check session, no
+/// stream): the response's headers, the check's variables, the
+/// backend's and server's names.
+struct CheckSmp<'a, 'r> {
+    rsp: &'a HttpRsp<'r>,
+    vars: &'a crate::vars::Vars,
+    be: &'a str,
+    srv: &'a str,
+}
+
+impl CheckSmp<'_, '_> {
+    /// A `-lf` pattern rendered (HAProxy builds it with
+    /// `sess_build_logline` when the rule runs); others as they are.
+    fn resolve(&mut self, p: &crate::backend::server::HdrPat) -> crate::backend::server::HdrPat {
+        use crate::log::format::{Enc, LfNode, LineOut};
+        let crate::backend::server::HdrPat::Lf(base, fmt) = p else {
+            return p.clone();
+        };
+        let mut out = LineOut::new(256);
+        for n in &fmt.nodes {
+            match n {
+                LfNode::Text(t) => out.text(t),
+                LfNode::Sep => out.sep(),
+                LfNode::Expr(e, o) => {
+                    let v = e.eval(self).and_then(|s| s.into_bytes());
+                    out.value(v.as_deref(), *o, Enc::None);
+                }
+                // Refused when the engine was built.
+                LfNode::Var(..) => {}
+            }
+        }
+        base.with_text(out.buf)
+    }
+
+    /// The values of header `name` in the response: whole lines
+    /// (`full`), else each comma-separated value.
+    fn hdr_values(&self, name: &str, full: bool) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for (n, v) in &self.rsp.headers {
+            if !n.eq_ignore_ascii_case(name) {
+                continue;
+            }
+            if full {
+                out.push(v.trim_ascii().to_vec());
+            } else {
+                out.extend(v.split(|&b| b == b',').map(|p| p.trim_ascii().to_vec()));
+            }
+        }
+        out
+    }
+}
+
+impl crate::sample::SampleCtx for CheckSmp<'_, '_> {
+    fn fetch(&mut self, f: &crate::sample::Fetch) -> Option<crate::sample::Sample> {
+        use crate::sample::{FetchKind, Sample, VarScope};
+        match &f.kind {
+            FetchKind::Var => {
+                let var = f.var()?;
+                let v = match var.scope {
+                    VarScope::Check => self.vars.get(var).cloned(),
+                    _ => None,
+                };
+                v.or_else(|| crate::vars::var_default(f))
+            }
+            FetchKind::BeName => Some(Sample::str(self.be)),
+            FetchKind::SrvName => Some(Sample::str(self.srv)),
+            FetchKind::Hdr { full, .. } => {
+                let vals = self.hdr_values(f.str_arg(0)?, *full);
+                // The last occurrence unless one is named (HAProxy's
+                // `occ`: from the first when positive, from the last
+                // when negative).
+                let occ = f.int_arg(1).unwrap_or(-1);
+                let i = match occ {
+                    0 => vals.len().checked_sub(1)?,
+                    n if n > 0 => usize::try_from(n - 1).ok()?,
+                    n => vals.len().checked_sub(usize::try_from(-n).ok()?)?,
+                };
+                vals.get(i).map(Sample::str)
+            }
+            _ => None,
+        }
+    }
+
+    fn fetch_all(&mut self, f: &crate::sample::Fetch, out: &mut Vec<crate::sample::Sample>) {
+        match &f.kind {
+            crate::sample::FetchKind::Hdr { full, .. } if f.int_arg(1).is_none() => {
+                let Some(name) = f.str_arg(0) else { return };
+                out.extend(
+                    self.hdr_values(name, *full)
+                        .into_iter()
+                        .map(crate::sample::Sample::str),
+                );
+            }
+            _ => out.extend(self.fetch(f)),
+        }
+    }
 }
 
 /// `hdr name N [value V] [full]`: a header whose name matches, with a

@@ -165,12 +165,20 @@ pub enum HttpMatch {
     Body(String),
     /// `rstring`: a regex on the body.
     RBody(crate::sample::Regex),
-    /// `hdr name N [value V] [full]`.
+    /// `hdr name N [value V] [full]`, `fhdr` (`full`).
     Hdr {
         name: HdrPat,
         value: Option<HdrPat>,
         full: bool,
     },
+    /// `http-check set-var(check.NAME) EXPR`: sets a check variable from
+    /// the response (an action rule, always passes).
+    SetVar {
+        var: crate::sample::VarName,
+        expr: crate::sample::SampleExpr,
+    },
+    /// `http-check unset-var(check.NAME)`.
+    UnsetVar(crate::sample::VarName),
 }
 
 /// A header name or value pattern (`-m str|beg|end|sub|reg`); names
@@ -182,6 +190,10 @@ pub enum HdrPat {
     End(String),
     Sub(String),
     Reg(crate::sample::Regex),
+    /// `name-lf` / `value-lf`: a log-format string rendered when the rule
+    /// runs, then compared as `Str`, `Beg`, `End` or `Sub` says (the
+    /// `-m` method on an empty pattern).
+    Lf(Box<HdrPat>, crate::log::format::LogFmt),
 }
 
 impl HdrPat {
@@ -205,6 +217,19 @@ impl HdrPat {
             HdrPat::End(t) => s.ends_with(&p(t)),
             HdrPat::Sub(t) => s.contains(&p(t)),
             HdrPat::Reg(re) => re.is_match(s.as_bytes()),
+            // Rendered by the caller ([`HdrPat::with_text`]).
+            HdrPat::Lf(..) => false,
+        }
+    }
+
+    /// The same method on `text` (a rendered `-lf` pattern).
+    pub fn with_text(&self, text: String) -> HdrPat {
+        match self {
+            HdrPat::Str(_) => HdrPat::Str(text),
+            HdrPat::Beg(_) => HdrPat::Beg(text),
+            HdrPat::End(_) => HdrPat::End(text),
+            HdrPat::Sub(_) => HdrPat::Sub(text),
+            other => other.clone(),
         }
     }
 }

@@ -999,9 +999,15 @@ pub enum HttpCheckMatch {
         name: HdrPattern,
         value: Option<HdrPattern>,
         /// `full`: the value is the whole header line's value, not each
-        /// comma-separated one.
+        /// comma-separated one (always with `fhdr`).
         full: bool,
     },
+    /// `http-check set-var(check.NAME) EXPR`: an action rule among the
+    /// expects (HAProxy's `TCPCHK_ACT_ACTION_KW`), run on the response
+    /// at its place; `expr` is checked when the engine is built.
+    SetVar { var: String, expr: String },
+    /// `http-check unset-var(check.NAME)`.
+    UnsetVar { var: String },
 }
 
 /// A header name or value pattern of `http-check expect hdr`: `-m
@@ -1009,6 +1015,9 @@ pub enum HttpCheckMatch {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HdrPattern {
     pub method: HdrMatch,
+    /// `name-lf` / `value-lf`: `text` is a log-format string, rendered
+    /// when the rule runs.
+    pub lf: bool,
     pub text: String,
 }
 

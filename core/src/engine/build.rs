@@ -246,44 +246,89 @@ fn http_check_request(p: &crate::cfgparse::Proxy, h: &crate::cfgparse::HttpChk) 
 /// The `http-check expect` rules of an HTTP check (`status 200-399` when
 /// there is none, as HAProxy adds). Step numbers count the implicit
 /// connect and the send.
-fn http_check_expects(p: &crate::cfgparse::Proxy) -> Vec<crate::backend::server::HttpExpect> {
+fn http_check_expects(
+    p: &crate::cfgparse::Proxy,
+) -> Result<Vec<crate::backend::server::HttpExpect>, StartError> {
     use crate::backend::server::{HdrPat, HttpExpect, HttpMatch};
     use crate::cfgparse::{HdrMatch, HttpCheckMatch};
     // Checked when the lines were parsed.
     let re = |t: &str| crate::sample::Regex::new(t, false).expect("checked regex");
-    let pat = |h: &crate::cfgparse::HdrPattern| match h.method {
-        HdrMatch::Str => HdrPat::Str(h.text.clone()),
-        HdrMatch::Beg => HdrPat::Beg(h.text.clone()),
-        HdrMatch::End => HdrPat::End(h.text.clone()),
-        HdrMatch::Sub => HdrPat::Sub(h.text.clone()),
-        HdrMatch::Reg => HdrPat::Reg(re(&h.text)),
-    };
-    let mut v: Vec<HttpExpect> = p
-        .http_check_expects
-        .iter()
-        .enumerate()
-        .map(|(i, e)| HttpExpect {
-            negate: e.negate,
-            matcher: match &e.pattern {
-                HttpCheckMatch::Status(r) => HttpMatch::Status(r.clone()),
-                HttpCheckMatch::RStatus(t) => HttpMatch::RStatus(re(t)),
-                HttpCheckMatch::String(t) => HttpMatch::Body(t.clone()),
-                HttpCheckMatch::RString(t) => HttpMatch::RBody(re(t)),
-                HttpCheckMatch::Hdr { name, value, full } => HttpMatch::Hdr {
-                    name: pat(name),
-                    value: value.as_ref().map(pat),
-                    full: *full,
-                },
+    let mut v: Vec<HttpExpect> = Vec::new();
+    for (i, e) in p.http_check_expects.iter().enumerate() {
+        let err = |m: String| StartError {
+            file: e.place.file.clone(),
+            line: e.place.line,
+            message: format!("'http-check' : {m}"),
+        };
+        let ctx = crate::sample::ParseCtx {
+            proxy: &p.name,
+            tables: None,
+            backends: None,
+            userlists: None,
+            patterns: None,
+            at: Some((&e.place.file, e.place.line)),
+        };
+        // A name regex ignores case, a value regex does not (HAProxy's
+        // `regex_comp` with `cs` 0 and 1).
+        let pat = |h: &crate::cfgparse::HdrPattern, icase: bool| -> Result<HdrPat, StartError> {
+            let base = match h.method {
+                HdrMatch::Str => HdrPat::Str(h.text.clone()),
+                HdrMatch::Beg => HdrPat::Beg(h.text.clone()),
+                HdrMatch::End => HdrPat::End(h.text.clone()),
+                HdrMatch::Sub => HdrPat::Sub(h.text.clone()),
+                HdrMatch::Reg => {
+                    HdrPat::Reg(crate::sample::Regex::new(&h.text, icase).expect("checked regex"))
+                }
+            };
+            if !h.lf {
+                return Ok(base);
+            }
+            let fmt = crate::log::format::LogFmt::parse(&h.text, &ctx, false)
+                .map_err(|m| err(format!("failed to parse log-format '{}' : {m}", h.text)))?;
+            check_fmt_fetches(&fmt).map_err(&err)?;
+            Ok(HdrPat::Lf(Box::new(base.with_text(String::new())), fmt))
+        };
+        let matcher = match &e.pattern {
+            HttpCheckMatch::Status(r) => HttpMatch::Status(r.clone()),
+            HttpCheckMatch::RStatus(t) => HttpMatch::RStatus(re(t)),
+            HttpCheckMatch::String(t) => HttpMatch::Body(t.clone()),
+            HttpCheckMatch::RString(t) => HttpMatch::RBody(re(t)),
+            HttpCheckMatch::Hdr { name, value, full } => HttpMatch::Hdr {
+                name: pat(name, true)?,
+                value: value.as_ref().map(|v| pat(v, false)).transpose()?,
+                full: *full,
             },
+            HttpCheckMatch::SetVar { var, expr } => {
+                let x = crate::sample::SampleExpr::parse(expr, &ctx).map_err(|m| {
+                    err(format!("failed to parse sample expression '{expr}' : {m}"))
+                })?;
+                check_fetch(&x).map_err(&err)?;
+                HttpMatch::SetVar {
+                    var: crate::sample::VarName::parse(var).map_err(&err)?,
+                    expr: x,
+                }
+            }
+            HttpCheckMatch::UnsetVar { var } => {
+                HttpMatch::UnsetVar(crate::sample::VarName::parse(var).map_err(&err)?)
+            }
+        };
+        v.push(HttpExpect {
+            negate: e.negate,
+            matcher,
             min_recv: e.min_recv.map(|m| m as usize),
             step: i + 3,
             comment: e.comment.clone(),
             ok_status: e.ok_status.unwrap_or("L7OK"),
             err_status: e.err_status,
             tout_status: e.tout_status.unwrap_or("L7TOUT"),
-        })
-        .collect();
-    if v.is_empty() {
+        });
+    }
+    // Action rules alone do not make a ruleset: HAProxy adds its
+    // implicit `expect status 200-399` when no expect rule is there.
+    let expects = v
+        .iter()
+        .any(|e| !matches!(e.matcher, HttpMatch::SetVar { .. } | HttpMatch::UnsetVar(_)));
+    if !expects {
         v.push(HttpExpect {
             negate: false,
             matcher: HttpMatch::Status(vec![(200, 399)]),
@@ -295,7 +340,45 @@ fn http_check_expects(p: &crate::cfgparse::Proxy) -> Vec<crate::backend::server:
             tout_status: "L7TOUT",
         });
     }
-    v
+    Ok(v)
+}
+
+/// What an HTTP check's expressions may read (HAProxy's checks have no
+/// session nor stream): constants, `check.` variables, the response's
+/// headers, the backend's and server's names.
+fn check_fetch(e: &crate::sample::SampleExpr) -> Result<(), String> {
+    use crate::sample::{Dir, FetchKind, VarScope};
+    match &e.fetch.kind {
+        FetchKind::Const(_) | FetchKind::BeName | FetchKind::SrvName => Ok(()),
+        FetchKind::Var if e.fetch.var().is_some_and(|v| v.scope == VarScope::Check) => Ok(()),
+        FetchKind::Hdr {
+            dir: Dir::Res | Dir::Any,
+            ..
+        } => Ok(()),
+        _ => Err(format!(
+            "fetch method '{}' is not supported by Sluice in a health check (supported: constants, var(check.*), res.hdr, res.fhdr, be_name, srv_name).",
+            e.fetch.kw
+        )),
+    }
+}
+
+/// [`check_fetch`] on each `%[expr]` of a check's log-format string;
+/// other `%` variables are refused.
+fn check_fmt_fetches(fmt: &crate::log::format::LogFmt) -> Result<(), String> {
+    use crate::log::format::LfNode;
+    for n in &fmt.nodes {
+        match n {
+            LfNode::Text(_) | LfNode::Sep => {}
+            LfNode::Expr(e, _) => check_fetch(e)?,
+            LfNode::Var(..) => {
+                return Err(
+                    "only '%[expr]' is supported by Sluice in a health check's log-format string."
+                        .into(),
+                )
+            }
+        }
+    }
+    Ok(())
 }
 
 /// HAProxy 2.6's canned ruleset of a protocol check (`tcpcheck.c`'s
@@ -1255,6 +1338,7 @@ impl Engine {
             let script = check_script(p, resolve, &connect_tls).map_err(&err)?;
             let check_addr = check_address(s, addr, resolve).map_err(&err)?;
             let check_tls = self.build_check_tls(cfg, p, s, check_addr)?;
+            let http_expects = http_check_expects(p)?;
             let check_cfg = o.check.then(|| CheckCfg {
                 inter_ms: o.inter_ms,
                 fastinter_ms: o.fastinter_ms.unwrap_or(o.inter_ms),
@@ -1262,7 +1346,7 @@ impl Engine {
                 rise: o.rise.max(1),
                 fall: o.fall.max(1),
                 http_req: p.options.httpchk.as_ref().map(|h| http_check_request(p, h)),
-                http_expects: http_check_expects(p),
+                http_expects: http_expects.clone(),
                 http_head: p
                     .options
                     .httpchk
@@ -1457,7 +1541,7 @@ impl Engine {
                     rise: 2,
                     fall: 3,
                     http_req: p.options.httpchk.as_ref().map(|h| http_check_request(p, h)),
-                    http_expects: http_check_expects(p),
+                    http_expects: http_check_expects(p)?,
                     http_head: p
                         .options
                         .httpchk
