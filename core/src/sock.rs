@@ -136,6 +136,48 @@ pub enum SockError {
     TimedOut,
     /// Anything else, with the OS error number when there is one.
     Other(i32),
+    /// `connect()` itself failed at once with this OS error number (Linux
+    /// numbering), other than a refusal: HAProxy's `CO_ER_SOCK_ERR`
+    /// ("General socket error"), as `tcp_connect_server` sets it for
+    /// `ENETUNREACH`, `EACCES`, `EPERM`...
+    Connect(i32),
+}
+
+impl SockError {
+    /// `strerror()`'s text for the Linux error numbers a `connect()` may
+    /// fail with (glibc's wording), `Unknown error N` for others.
+    pub fn os_text(errno: i32) -> String {
+        let t = match errno {
+            1 => "Operation not permitted",
+            11 => "Resource temporarily unavailable",
+            13 => "Permission denied",
+            22 => "Invalid argument",
+            97 => "Address family not supported by protocol",
+            98 => "Address already in use",
+            99 => "Cannot assign requested address",
+            101 => "Network is unreachable",
+            104 => "Connection reset by peer",
+            110 => "Connection timed out",
+            111 => "Connection refused",
+            113 => "No route to host",
+            _ => return format!("Unknown error {errno}"),
+        };
+        t.to_string()
+    }
+
+    /// The info of a health or agent check whose connection failed this
+    /// way (HAProxy's `chk_report_conn_err`: `strerror(errno)`, after
+    /// `General socket error` when `connect()` itself failed).
+    pub fn check_info(self) -> String {
+        match self {
+            SockError::Refused => "Connection refused".into(),
+            SockError::Reset => "Connection reset by peer".into(),
+            SockError::Unreachable => "No route to host".into(),
+            SockError::TimedOut => "Connection timeout".into(),
+            SockError::Other(_) => "Connection error".into(),
+            SockError::Connect(n) => format!("General socket error ({})", SockError::os_text(n)),
+        }
+    }
 }
 
 /// How to close a socket.

@@ -4,7 +4,8 @@
 //! stream (one HTTP transaction, or one TCP connection).
 //!
 //! The scopes are kept apart (`txn.x` and `req.x` are two variables).
-//! `check.` variables belong to health checks, which set none here.
+//! `check.` variables belong to health checks: an HTTP check keeps its
+//! own for one run (`backend/check.rs`).
 
 use std::collections::BTreeMap;
 

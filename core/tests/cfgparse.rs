@@ -3475,3 +3475,72 @@ fn server_ws_and_the_websocket_workaround() {
         ["parsing [t.cfg:2] : 'server be/a' : 'ws' has to be 'auto', 'h1' or 'h2'"]
     );
 }
+
+/// `tcp-check connect` anywhere in the ruleset, with its options
+/// (HAProxy's `parse_tcpcheck_connect`); a connect after another rule
+/// needs a connect first, as HAProxy 2.6 says.
+#[test]
+fn tcp_check_connect_rules_and_options() {
+    use sluice_core::cfgparse::{CheckConnect, TcpCheckRule};
+    let p = parse_ok(&with_defaults(&[
+        "backend b",
+        "    option tcp-check",
+        "    tcp-check connect port 8000 comment first",
+        "    tcp-check send hi",
+        "    tcp-check connect addr 127.0.0.2:81 linger",
+        "    tcp-check connect default addr 127.0.0.3 port 82 ssl sni a.example alpn h2,http/1.1",
+        "    server s 127.0.0.1:80 check",
+    ]));
+    let b = proxy(&p.config, "b");
+    let rules: Vec<&TcpCheckRule> = b.tcp_checks.iter().map(|l| &l.rule).collect();
+    assert_eq!(
+        rules[0],
+        &TcpCheckRule::Connect(CheckConnect {
+            port: Some(8000),
+            ..Default::default()
+        })
+    );
+    assert_eq!(b.tcp_checks[0].comment.as_deref(), Some("first"));
+    assert_eq!(
+        rules[2],
+        &TcpCheckRule::Connect(CheckConnect {
+            addr: Some(inet("127.0.0.2", 81)),
+            linger: true,
+            ..Default::default()
+        })
+    );
+    assert_eq!(
+        rules[3],
+        &TcpCheckRule::Connect(CheckConnect {
+            default: true,
+            addr: Some(Addr::Inet {
+                host: ip("127.0.0.3"),
+                port: None
+            }),
+            port: Some(82),
+            ssl: true,
+            sni: Some("a.example".into()),
+            alpn: Some(vec!["h2".into(), "http/1.1".into()]),
+            linger: false,
+        })
+    );
+    for (rules, want) in [
+        (
+            "    tcp-check send x\n    tcp-check connect port 81\n",
+            "[t.cfg:8] : 'tcp-check connect' : first step MUST also be a 'connect'",
+        ),
+        (
+            "    tcp-check connect send-proxy\n",
+            "'send-proxy' is not supported by Sluice",
+        ),
+        ("    tcp-check connect port 0\n", "invalid port '0'"),
+        ("    tcp-check connect addr\n", "'addr' expects"),
+    ] {
+        let text = format!(
+            "{}backend b\n    option tcp-check\n{rules}    server s 127.0.0.1:80 check\n",
+            cfg(&TIMEOUTS)
+        );
+        let e = errors(&text).join("\n");
+        assert!(e.contains(want), "{rules:?}: {e}");
+    }
+}

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ServerMode, World};
+use common::{addr, ServerMode, World};
 use sluice_core::sock::CloseHow;
 
 const FE: &str = "127.0.0.1:8000";
@@ -548,11 +548,60 @@ fn server_admin_commands_steer_traffic() {
         w.engine.cli_request(now, "disable server app/nope"),
         "No such server.\n"
     );
-    assert!(w
-        .log_texts()
-        .iter()
-        .any(|l| l == "Server app/s1 is going DOWN for maintenance."));
+    assert!(w.log_texts().iter().any(|l| l
+        == "Server app/s1 is going DOWN for maintenance. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."));
     w.assert_drained();
+}
+
+/// `disable server` / `enable server` / drain log HAProxy 2.6's lines at
+/// its levels to the backend's log targets (HAProxy's
+/// checks/4be_1srv_health_checks.vtc), the last usable server going
+/// bringing `backend ... has no server available!` at `emerg`.
+#[test]
+fn server_admin_changes_log_to_the_backend() {
+    use sluice_core::sock::LogLevel;
+    let mut w = World::new(&cfg(
+        "",
+        &format!("    server s1 {S1}\n    server s2 {S2} backup\n"),
+    ));
+    w.server(S1, ServerMode::Echo);
+    w.server(S2, ServerMode::Echo);
+    let now = w.now;
+    for c in [
+        "disable server app/s1",
+        "disable server app/s2",
+        "enable server app/s2",
+        "enable server app/s1",
+        "set server app/s1 state drain",
+        "disable server app/s1",
+    ] {
+        assert_eq!(w.engine.cli_request(now, c), "", "{c}");
+    }
+    // A connection drains the engine's actions; its traffic line (info)
+    // is left out.
+    let c = w.connect(FE);
+    w.fin(c);
+    let got: Vec<(LogLevel, String)> = w
+        .logs
+        .iter()
+        .filter(|l| l.level <= LogLevel::Notice)
+        .inspect(|l| {
+            let px = l.proxy.and_then(|p| w.engine.proxy_name(p));
+            assert_eq!(px, Some("app"), "{}", l.text)
+        })
+        .map(|l| (l.level, l.text.clone()))
+        .collect();
+    let want = [
+        (LogLevel::Alert, "Server app/s1 is going DOWN for maintenance. 0 active and 1 backup servers left. Running on backup. 0 sessions active, 0 requeued, 0 remaining in queue."),
+        (LogLevel::Alert, "Backup Server app/s2 is going DOWN for maintenance. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."),
+        (LogLevel::Emerg, "backend app has no server available!"),
+        (LogLevel::Notice, "Backup Server app/s2 is UP/READY (leaving forced maintenance)."),
+        (LogLevel::Notice, "Server app/s1 is UP/READY (leaving forced maintenance)."),
+        (LogLevel::Notice, "Server app/s1 enters drain state. 0 active and 1 backup servers online. Running on backup. 0 sessions requeued, 0 total in queue."),
+        (LogLevel::Notice, "Server app/s1 is going DOWN for maintenance. 0 active and 1 backup servers left. Running on backup. 0 sessions active, 0 requeued, 0 remaining in queue."),
+    ];
+    let want: Vec<(LogLevel, String)> = want.iter().map(|(l, t)| (*l, t.to_string())).collect();
+    assert_eq!(got, want);
 }
 
 #[test]
@@ -985,6 +1034,161 @@ fn scripted_checks_and_check_port() {
             w.log_texts()
         );
     }
+}
+
+/// Several `tcp-check connect` rules in one check (HAProxy's
+/// checks/tcp-check_multiple_ports.vtc): each connect closes the
+/// connection before and opens its own; a refused one fails the check
+/// with HAProxy's info naming its step and port.
+#[test]
+fn tcp_check_several_connects() {
+    // (rules, status, check status, last_chk, connections to S2)
+    let cases: &[(&str, &str, &str, &str, usize)] = &[
+        (
+            "    tcp-check connect port 9002\n    tcp-check send hi\n    tcp-check expect string hi\n    tcp-check connect port 9009\n",
+            "DOWN",
+            "L4CON",
+            "Connection refused at step 4 of tcp-check (connect port 9009)",
+            1,
+        ),
+        (
+            "    tcp-check connect port 9009 comment c1\n    tcp-check connect port 9002\n",
+            "DOWN",
+            "L4CON",
+            "Connection refused at step 1 of tcp-check (connect port 9009) comment: 'c1'",
+            0,
+        ),
+        // Two connections to S2, by port then by address; the last
+        // rule is a connect: L4OK `(tcp-check)`.
+        (
+            "    tcp-check connect port 9002\n    tcp-check send hi\n    tcp-check expect string hi\n    tcp-check connect addr 127.0.0.1:9002 linger\n",
+            "UP",
+            "L4OK",
+            "(tcp-check)",
+            2,
+        ),
+        // The implicit connect (to the server, refusing) is step 0.
+        (
+            "    tcp-check send x\n",
+            "DOWN",
+            "L4CON",
+            "Connection refused at initial connection step of tcp-check",
+            0,
+        ),
+        ("", "UP", "L4OK", "", 0),
+    ];
+    // A `connect()` failing at once (HAProxy's
+    // checks/4be_1srv_smtpchk_httpchk_layer47errors.vtc: 255.255.255.255).
+    let mut w = World::new(&cfg(
+        "",
+        &format!("    server s1 {S1} check inter 1s fall 1\n"),
+    ));
+    w.server(S1, ServerMode::Unreachable);
+    w.advance(900);
+    assert_eq!(
+        w.stats("app", "s1", &["status", "check_status", "last_chk"]),
+        [
+            "DOWN",
+            "L4CON",
+            "General socket error (Network is unreachable)"
+        ]
+    );
+    for (rules, status, check, info, s2) in cases {
+        let mut w = World::new(&cfg(
+            "    timeout check 500ms\n",
+            &format!("    option tcp-check\n{rules}    server s1 {S1} check inter 1s fall 1\n"),
+        ));
+        let s1_mode = if rules.is_empty() {
+            ServerMode::Echo
+        } else {
+            ServerMode::Refuse
+        };
+        w.server(S1, s1_mode);
+        w.server(S2, ServerMode::Echo);
+        w.server("127.0.0.1:9009", ServerMode::Refuse);
+        w.advance(900);
+        let got = srv_state(&mut w, "app", "s1");
+        let last = w.stats("app", "s1", &["last_chk"]);
+        assert_eq!(
+            (got.0.as_str(), got.1.as_str(), last[0].as_str()),
+            (*status, *check, *info),
+            "{rules:?}: {:?}",
+            w.log_texts()
+        );
+        let n = w.accepted.get(&addr(S2)).map_or(0, Vec::len);
+        assert_eq!(n, *s2, "{rules:?}");
+    }
+}
+
+/// `http-check set-var(check.x)` / `unset-var`, `hdr name-lf` /
+/// `value-lf` and `fhdr` on the response (HAProxy's
+/// checks/http-check-expect.vtc): each rule in order, the variables set
+/// from the response and read by the later rules' log-format patterns.
+#[test]
+fn http_check_vars_and_log_format_header_patterns() {
+    let rsp: &[u8] = b"HTTP/1.1 202 Accepted\r\nx-test1: true, next value\r\nx-test2: true, begin-value, value-end\r\nx-hdr-name: x-test1\r\ncontent-length: 0\r\n\r\n";
+    // (rules, check status, last_chk)
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "    http-check expect status 200-399\n    http-check set-var(check.hdr_name) res.fhdr(x-hdr-name)\n    http-check expect hdr name-lf -m str \"%[var(check.hdr_name)]\"\n    http-check expect hdr name-lf -m str \"%[res.fhdr(x-hdr-name)]\"\n    http-check expect fhdr name \"x-test1\" value \"true, next value\"\n    http-check set-var(check.hdr_value) str(x-test1)\n    http-check expect hdr name -m beg \"x-\" value-lf -m str \"%[var(check.hdr_value)]\"\n    http-check expect hdr name -m beg x-test value -m end -end\n    http-check expect hdr name -m reg \"^[a-z]+-Hdr-[a-z]+\\$\"\n",
+            "L7OK",
+            "",
+        ),
+        // Unset, the variable is empty: no header named so.
+        (
+            "    http-check set-var(check.n) str(x-test1)\n    http-check unset-var(check.n)\n    http-check expect hdr name-lf \"%[var(check.n)]\"\n",
+            "L7STS",
+            "Accepted",
+        ),
+        // `hdr` splits on commas, `fhdr` does not.
+        (
+            "    http-check expect hdr name x-test1 value \"true, next value\"\n",
+            "L7STS",
+            "Accepted",
+        ),
+    ];
+    for (rules, check, info) in cases {
+        let mut w = World::new(&cfg(
+            "    timeout check 500ms\n",
+            &format!("    option httpchk\n{rules}    server s1 {S1} check inter 1s fall 1\n"),
+        ));
+        w.server(S1, ServerMode::Manual);
+        w.advance(5);
+        let p = w.server_peer(S1, 0);
+        w.send(p, rsp);
+        let got = w.stats("app", "s1", &["check_status", "last_chk"]);
+        assert_eq!(
+            (got[0].as_str(), got[1].as_str()),
+            (*check, *info),
+            "{rules:?}: {:?}",
+            w.log_texts()
+        );
+    }
+    // What a check cannot read is refused when the engine is built.
+    let text = cfg(
+        "",
+        &format!("    option httpchk\n    http-check set-var(check.x) req.hdr(host)\n    server s1 {S1} check\n"),
+    );
+    let parsed = sluice_core::cfgparse::parse(
+        "t.cfg",
+        &text,
+        sluice_core::cfgparse::ParseOptions::new("h"),
+    )
+    .expect("parses");
+    let none = |_: &str, _: u16| None;
+    let e = match sluice_core::engine::Engine::from_config(
+        sluice_core::time::Time::ZERO,
+        &parsed.config,
+        sluice_core::engine::EngineOptions::default(),
+        &none,
+    ) {
+        Ok(_) => panic!("req.hdr in a check was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("fetch method 'req.hdr' is not supported by Sluice in a health check"),
+        "{e}"
+    );
 }
 
 /// `option logasap` in TCP: the connection is logged once its server

@@ -255,6 +255,15 @@ fn sock_error(e: &io::Error) -> SockError {
     }
 }
 
+/// A `connect()` that failed at once: other than a refusal (a UNIX
+/// socket's), HAProxy's "General socket error" with the OS error.
+fn connect_error(e: &io::Error) -> SockError {
+    match (e.kind(), e.raw_os_error()) {
+        (io::ErrorKind::ConnectionRefused, _) | (_, None) => sock_error(e),
+        (_, Some(n)) => SockError::Connect(n),
+    }
+}
+
 fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
@@ -1209,7 +1218,7 @@ impl Driver {
                     },
                 );
             }
-            Err(e) => self.engine.on_connect_error(now, id, sock_error(&e)),
+            Err(e) => self.engine.on_connect_error(now, id, connect_error(&e)),
         }
     }
 

@@ -454,6 +454,7 @@ impl Engine {
             addr: d.addr,
             unix: None,
             iweight: d.weight,
+            rise: d.rise.unwrap_or(2),
             maxconn: match (d.minconn, d.maxconn) {
                 (Some(min), max) if min > max.unwrap_or(0) => Some(min),
                 (_, max) => max,
@@ -655,6 +656,9 @@ impl Engine {
                         let mut st = 0x2; // CHK_ST_CONFIGURED
                         if !ck.disabled {
                             st |= 0x4; // CHK_ST_ENABLED
+                            if maint && ck.paused {
+                                st |= 0x8; // CHK_ST_PAUSED
+                            }
                         }
                         if ck.sock.is_some() {
                             st |= 0x1; // CHK_ST_INPROGRESS
@@ -666,9 +670,19 @@ impl Engine {
                             st,
                         )
                     }
-                    // A configured server without checks has the default
-                    // `rise` as health; a dynamic one none.
-                    _ => (1, 0, if maint || s.cfg.dynamic { 0 } else { 2 }, 0),
+                    // A configured server without checks has its `rise`
+                    // as health (HAProxy's `srv->check.health` set from
+                    // `default-server rise`, else 2); a dynamic one none.
+                    _ => (
+                        1,
+                        0,
+                        if maint || s.cfg.dynamic {
+                            0
+                        } else {
+                            s.cfg.rise
+                        },
+                        0,
+                    ),
                 };
                 let (chk_port, chk_addr) = match &s.cfg.check {
                     Some(c) => (
@@ -898,6 +912,48 @@ backend ch
             .filter(|l| !l.is_empty())
             .map(String::from)
             .collect()
+    }
+
+    /// A server without `check` shows its configured `rise` as
+    /// `srv_check_health` (HAProxy's checks/1be_40srv_odd_health_checks.vtc:
+    /// `default-server no-check rise 1`), the default 2 without one.
+    #[test]
+    fn servers_state_health_of_a_server_without_check_is_its_rise() {
+        let text = "defaults\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n\
+                    backend be\n    default-server rise 1\n    server s1 127.0.0.1:9001\n\
+                    \x20   server s2 127.0.0.1:9002 rise 5\n    server s3 127.0.0.1:9003 rise 1 check\n\
+                    backend b2\n    server s1 127.0.0.1:9001\n";
+        let parsed = crate::cfgparse::parse("t.cfg", text, crate::cfgparse::ParseOptions::new("h"))
+            .expect("parses");
+        let none = |_: &str, _: u16| None;
+        let mut e =
+            Engine::from_config(Time::ZERO, &parsed.config, EngineOptions::default(), &none)
+                .expect("builds");
+        let health = |e: &mut Engine, be: &str| -> Vec<String> {
+            cli(e, 0, &format!("show servers state {be}"))
+                .lines()
+                .skip(2)
+                .filter(|l| !l.is_empty())
+                .map(|l| l.split(' ').skip(10).take(3).collect::<Vec<_>>().join(" "))
+                .collect()
+        };
+        assert_eq!(health(&mut e, "be"), ["1 0 1", "1 0 5", "1 0 1"]);
+        assert_eq!(health(&mut e, "b2"), ["1 0 2"]);
+        // Maintenance pauses s3's checks (`CHK_ST_PAUSED`), health 0.
+        let state = |e: &mut Engine| -> String {
+            let rows = cli(e, 0, "show servers state be");
+            let row = rows.lines().nth(4).unwrap_or_default();
+            row.split(' ')
+                .skip(12)
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(state(&mut e), "1 6");
+        cli(&mut e, 0, "disable server be/s3");
+        assert_eq!(state(&mut e), "0 14");
+        cli(&mut e, 0, "enable server be/s3");
+        assert_eq!(state(&mut e), "1 6");
     }
 
     #[test]

@@ -732,6 +732,14 @@ impl Engine {
         s.last_change = now;
         let was = std::mem::replace(&mut s.admin, admin);
         let was_maint = was.is_maint();
+        if let Some(ck) = s.check.as_mut() {
+            // HAProxy pauses enabled checks for the maintenance.
+            if admin.is_maint() && !was_maint {
+                ck.paused = !ck.disabled;
+            } else if !admin.is_maint() {
+                ck.paused = false;
+            }
+        }
         if was_maint && !admin.is_maint() && s.cfg.dynamic && s.state == SrvState::Stopped {
             // A dynamic server leaving maintenance starts up, its checks
             // (if on) at `rise`, as HAProxy's `srv_update_status` does
@@ -743,7 +751,12 @@ impl Engine {
         }
         let up = matches!(s.state, SrvState::Running | SrvState::Stopping);
         let was_rmaint = was == SrvAdmin::Rmaint;
+        // HAProxy's `srv_was_stopping`: going down from NOLB or drain is
+        // a notice, from UP an alert.
+        let was_stopping = s.state == SrvState::Stopping || was == SrvAdmin::Drain;
         let (cur, requeued) = (s.cur_sess, s.queue.len());
+        let bk = if s.cfg.backup { "Backup " } else { "" };
+        let was_usable = was == SrvAdmin::Ready && up && s.uweight > 0;
         let b = self.proxies[be].be.as_ref().expect("backend");
         let left = |backup: bool| {
             b.servers
@@ -752,22 +765,56 @@ impl Engine {
                 .count()
         };
         let (active, backup) = (left(false), left(true));
-        let text = match admin {
-            // With a cause (DNS), HAProxy's `srv_update_status` line.
-            SrvAdmin::Maint | SrvAdmin::Rmaint if why.is_some() => format!(
-                "Server {name} is going DOWN for maintenance ({}). {active} active and {backup} backup servers left. {cur} sessions active, {requeued} requeued, 0 remaining in queue.",
-                why.unwrap_or_default()
-            ),
-            SrvAdmin::Maint | SrvAdmin::Rmaint => {
-                format!("Server {name} is going DOWN for maintenance.")
-            }
-            SrvAdmin::Ready if was_rmaint => {
-                format!("Server {name} is UP/READY (resolves again).")
-            }
-            SrvAdmin::Drain => format!("Server {name} enters drain mode."),
-            SrvAdmin::Ready => format!("Server {name} is UP/READY (leaving forced maintenance)."),
+        let on_backup = if backup > 0 && active == 0 {
+            " Running on backup."
+        } else {
+            ""
         };
-        self.log(LogLevel::Notice, text);
+        let cause = why.map(|w| format!(" ({w})")).unwrap_or_default();
+        // HAProxy's `_srv_update_status_adm` lines and levels, sent to
+        // the backend's log targets.
+        let (level, text) = match admin {
+            SrvAdmin::Maint | SrvAdmin::Rmaint if !up => (
+                LogLevel::Notice,
+                format!("{bk}Server {name} was DOWN and now enters maintenance{cause}."),
+            ),
+            SrvAdmin::Maint | SrvAdmin::Rmaint => (
+                if was_stopping {
+                    LogLevel::Notice
+                } else {
+                    LogLevel::Alert
+                },
+                format!(
+                    "{bk}Server {name} is going DOWN for maintenance{cause}. {active} active and {backup} backup servers left.{on_backup} {cur} sessions active, {requeued} requeued, 0 remaining in queue."
+                ),
+            ),
+            SrvAdmin::Ready if was_rmaint => (
+                LogLevel::Notice,
+                format!("{bk}Server {name} is UP/READY (resolves again)."),
+            ),
+            SrvAdmin::Drain => (
+                LogLevel::Notice,
+                format!(
+                    "{bk}Server {name} enters drain state. {active} active and {backup} backup servers online.{on_backup} {requeued} sessions requeued, 0 total in queue."
+                ),
+            ),
+            SrvAdmin::Ready => (
+                LogLevel::Notice,
+                // Checks restart at `rise`: up (HAProxy's "start OK but
+                // check immediately").
+                format!("{bk}Server {name} is UP/READY (leaving forced maintenance)."),
+            ),
+        };
+        self.log_px(Some(be), level, text);
+        // The last usable server gone: HAProxy's `set_backend_down`.
+        if was_usable && active + backup == 0 {
+            let pname = self.proxies[be].name.clone();
+            self.log_px(
+                Some(be),
+                LogLevel::Emerg,
+                format!("backend {pname} has no server available!"),
+            );
+        }
         if admin != SrvAdmin::Ready {
             // Its waiting streams go back to the backend's queue.
             let b = self.proxies[be].be.as_mut().expect("backend");

@@ -367,19 +367,13 @@ impl Engine {
             }
             return self.agent_on_recv(now, srv, 0);
         }
-        let info = match err {
-            SockError::Refused => "Connection refused",
-            SockError::Reset => "Connection reset by peer",
-            SockError::Unreachable => "No route to host",
-            SockError::TimedOut => "Connection timeout",
-            SockError::Other(_) => "Connection error",
-        };
+        let info = err.check_info();
         let status = match err {
             _ if connected => "SOCKERR",
             SockError::TimedOut => "L4TOUT",
             _ => "L4CON",
         };
-        self.agent_report(now, srv, status, info.into(), None)
+        self.agent_report(now, srv, status, info, None)
     }
 
     /// Applies an agent line: admin state, weight, maxconn, then health

@@ -217,7 +217,8 @@ impl Engine {
                 };
                 return self.check_done(now, srv, false, tout, &info);
             }
-            return self.check_done(now, srv, false, "L4TOUT", "Connection timeout");
+            let info = format!("Connection timeout{}", tcp_connect_info(cc, ck));
+            return self.check_done(now, srv, false, "L4TOUT", &info);
         }
         let b = self.proxies[be].be.as_ref().expect("backend");
         let server = &b.servers[srv];
@@ -226,18 +227,58 @@ impl Engine {
             let inter = u64::from(cc.inter_ms.max(1));
             return self.set_check_next(srv, Some(now.add_ms(inter)));
         }
-        let addr = cc.addr;
-        let unix = cc.unix.clone();
+        // A script starting with a connect step runs it; other checks
+        // connect to the check's address.
+        let first = cc.script.as_deref().and_then(|s| match s.first() {
+            Some(crate::backend::server::CheckStep::Connect(_)) => Some(0),
+            _ => None,
+        });
+        if let Some(ck) = self.check_mut(srv) {
+            ck.started = Some(now);
+            ck.step = 0;
+        }
+        self.check_open(now, srv, first);
+    }
+
+    /// Opens the check's connection: to the check's address, or as the
+    /// script's connect step `at` says (HAProxy's
+    /// `tcpcheck_eval_connect`), under the connect timeout (at most
+    /// `inter`).
+    fn check_open(&mut self, now: Time, srv: ServerId, at: Option<usize>) {
+        use crate::backend::server::CheckStep;
+        let be = srv.be;
+        let Some(cfg) = self.server(srv).map(|s| std::sync::Arc::clone(&s.cfg)) else {
+            return;
+        };
+        let Some(cc) = cfg.check.as_ref() else {
+            return;
+        };
+        let step = at.and_then(|i| match cc.script.as_deref()?.get(i)? {
+            CheckStep::Connect(c) => Some(c),
+            _ => None,
+        });
+        let mut addr = cc.addr;
+        let mut unix = cc.unix.clone();
+        if let Some(c) = step {
+            if let Some(ip) = c.ip {
+                addr.set_ip(ip);
+                unix = None;
+            }
+            if let Some(port) = c.port {
+                addr.set_port(port);
+            }
+        }
         let timeout = self.proxies[be]
             .timeouts
             .connect_ms
             .map_or(cc.inter_ms, |c| c.min(cc.inter_ms))
             .max(1);
         let sock = self.new_app_sock(crate::conn::App::Check { srv }, crate::conn::Origin::Dialed);
-        if let Some(ck) = self.server_mut(srv).and_then(|s| s.check.as_mut()) {
+        if let Some(ck) = self.check_mut(srv) {
             ck.sock = Some(sock);
-            ck.started = Some(now);
             ck.connected = false;
+            ck.connect_at = at;
+            ck.tls = None;
         }
         self.set_check_next(srv, Some(now.add_ms(u64::from(timeout))));
         match unix {
@@ -246,13 +287,52 @@ impl Engine {
         }
     }
 
+    /// A connect step after the first: closes the connection in progress
+    /// (with a reset unless the step that opened it said `linger`) and
+    /// opens the step's.
+    fn check_reconnect(&mut self, now: Time, srv: ServerId, at: usize) {
+        use crate::backend::server::CheckStep;
+        let Some(server) = self.server_mut(srv) else {
+            return;
+        };
+        let (Some(cc), Some(ck)) = (server.cfg.check.as_ref(), server.check.as_mut()) else {
+            return;
+        };
+        let linger = ck
+            .connect_at
+            .and_then(|i| match cc.script.as_deref()?.get(i)? {
+                CheckStep::Connect(c) => Some(c.linger),
+                _ => None,
+            })
+            .unwrap_or(false);
+        ck.tls = None;
+        ck.tx.clear();
+        ck.rx.reset();
+        ck.closed = false;
+        if let Some(sock) = ck.sock.take() {
+            let how = if linger {
+                CloseHow::Graceful
+            } else {
+                CloseHow::Reset
+            };
+            self.close_sock(sock, how);
+        }
+        self.check_open(now, srv, Some(at));
+    }
+
     pub(crate) fn check_connected(&mut self, now: Time, srv: ServerId) {
         // A check over TLS: the handshake first (bounded by the connect
         // deadline, as HAProxy's), then the check proper.
-        let ctx = self
-            .server(srv)
-            .and_then(|s| s.cfg.check.as_ref())
-            .and_then(|cc| cc.tls.clone());
+        let ctx = self.server(srv).and_then(|s| {
+            let cc = s.cfg.check.as_ref()?;
+            let at = s.check.as_ref()?.connect_at;
+            match at.and_then(|i| cc.script.as_deref()?.get(i)) {
+                // A connect rule: the server's check TLS with `default`,
+                // else its own (`ssl`), else none.
+                Some(crate::backend::server::CheckStep::Connect(c)) if !c.default => c.tls.clone(),
+                _ => cc.tls.clone(),
+            }
+        });
         if let Some(ctx) = ctx {
             let Some(ck) = self.check_mut(srv) else {
                 return;
@@ -282,8 +362,9 @@ impl Engine {
         };
         if cc.script.is_some() {
             // A scripted check: its steps run under `timeout check` (else
-            // `inter`), as an HTTP check's exchange does.
-            ck.step = 0;
+            // `inter`), as an HTTP check's exchange does, from the step
+            // after the connect.
+            ck.step = ck.connect_at.map_or(0, |i| i + 1);
             ck.closed = false;
             ck.tx.clear();
             ck.rx = crate::buf::Buffer::with_capacity(16 * 1024);
@@ -444,7 +525,16 @@ impl Engine {
             return;
         };
         // The last step's success: its status, info and code.
-        let mut passed: (&'static str, String, u32) = ("L7OK", "(tcp-check)".into(), 0);
+        let mut passed: (&'static str, String, u32) = match ck.connect_at {
+            Some(i) if ck.step == i + 1 => match script.get(i) {
+                Some(CheckStep::Connect(c)) if c.step == 0 => ("L4OK", String::new(), 0),
+                _ => ("L4OK", "(tcp-check)".into(), 0),
+            },
+            _ => ("L7OK", "(tcp-check)".into(), 0),
+        };
+        if ck.tls.is_some() && passed.0 == "L4OK" {
+            passed.0 = "L6OK";
+        }
         loop {
             let Some(step) = script.get(ck.step) else {
                 let (status, info, code) = passed;
@@ -455,6 +545,17 @@ impl Engine {
                 return self.check_done_code(now, srv, true, status, code, &info);
             };
             match step {
+                CheckStep::Connect(c) => {
+                    passed = match c.step {
+                        0 => ("L4OK", String::new(), 0),
+                        _ => ("L4OK", "(tcp-check)".into(), 0),
+                    };
+                    if ck.connect_at != Some(ck.step) {
+                        let at = ck.step;
+                        return self.check_reconnect(now, srv, at);
+                    }
+                    ck.step += 1;
+                }
                 CheckStep::Send {
                     bytes,
                     unix_time_at,
@@ -502,9 +603,11 @@ impl Engine {
     /// scripted check: `n` bytes of plaintext were added to `rx` (`0`:
     /// the end).
     fn check_on_plain(&mut self, now: Time, srv: ServerId, n: usize) {
+        let be_name = self.proxies[srv.be].name.clone();
         let Some(server) = self.server_mut(srv) else {
             return;
         };
+        let names = (be_name.as_str(), server.cfg.name.as_str());
         let (Some(cc), Some(ck)) = (server.cfg.check.as_ref(), server.check.as_mut()) else {
             return;
         };
@@ -520,7 +623,7 @@ impl Engine {
             ck.closed = true;
         }
         let last = ck.closed || ck.rx.is_full();
-        let verdict = http_eval(&cc.http_expects, cc.http_head, ck.rx.data(), last);
+        let verdict = http_eval(&cc.http_expects, cc.http_head, ck.rx.data(), last, names);
         match verdict {
             Eval::Wait => {}
             Eval::Pass(status, info, code) => {
@@ -539,6 +642,15 @@ impl Engine {
         };
         let sock = ck.sock.take();
         let (connected, received) = (ck.connected, !ck.rx.data().is_empty());
+        let step_info = match self.server(srv) {
+            Some(s) if !connected => s
+                .cfg
+                .check
+                .as_ref()
+                .zip(s.check.as_ref())
+                .map_or(String::new(), |(cc, ck)| tcp_connect_info(cc, ck)),
+            _ => String::new(),
+        };
         let scripted = self
             .server(srv)
             .and_then(|s| s.cfg.check.as_ref())
@@ -560,20 +672,15 @@ impl Engine {
             }
             return self.check_run_script(now, srv);
         }
-        let info = match err {
-            SockError::Refused => "Connection refused",
-            SockError::Reset => "Connection reset by peer",
-            SockError::Unreachable => "No route to host",
-            SockError::TimedOut => "Connection timeout",
-            SockError::Other(_) => "Connection error",
-        };
+        let info = err.check_info();
+        let info = format!("{info}{step_info}");
         // Once connected, an error is a socket error (HAProxy's SOCKERR).
         let code = match err {
             _ if connected || unix => "SOCKERR",
             SockError::TimedOut => "L4TOUT",
             _ => "L4CON",
         };
-        self.check_done(now, srv, false, code, info);
+        self.check_done(now, srv, false, code, &info);
     }
 
     /// Accounts one check result and schedules the next check.
@@ -814,6 +921,11 @@ impl Engine {
         let p = &self.proxies[be];
         let b = p.be.as_ref().expect("backend");
         let name = format!("{}/{}", p.name, b.servers[srv].cfg.name);
+        let bk = if b.servers[srv].cfg.backup {
+            "Backup "
+        } else {
+            ""
+        };
         let active = b
             .servers
             .iter()
@@ -825,6 +937,11 @@ impl Engine {
             .filter(|s| s.usable() && s.cfg.backup)
             .count();
         let cur = b.servers[srv].cur_sess;
+        let on_backup = if backup > 0 && active == 0 {
+            " Running on backup."
+        } else {
+            ""
+        };
         // With `option log-health-checks` the check line said why: the
         // transition line does not repeat it (HAProxy's
         // `check_notify_cause`).
@@ -838,12 +955,12 @@ impl Engine {
         let text = if up {
             let queued = b.queue.len();
             format!(
-                "Server {name} is UP{reason}. {active} active and {backup} backup servers online. 0 sessions requeued, {queued} total in queue."
+                "{bk}Server {name} is UP{reason}. {active} active and {backup} backup servers online.{on_backup} 0 sessions requeued, {queued} total in queue."
             )
         } else {
             let requeued = b.servers[srv].queue.len();
             format!(
-                "Server {name} is DOWN{reason}. {active} active and {backup} backup servers left. {cur} sessions active, {requeued} requeued, 0 remaining in queue."
+                "{bk}Server {name} is DOWN{reason}. {active} active and {backup} backup servers left.{on_backup} {cur} sessions active, {requeued} requeued, 0 remaining in queue."
             )
         };
         if logs {
@@ -881,7 +998,7 @@ impl Engine {
             if logs && !b.servers.iter().any(|s| s.usable()) {
                 self.log_px(
                     Some(be),
-                    LogLevel::Alert,
+                    LogLevel::Emerg,
                     format!("backend {pname} has no server available!"),
                 );
             }
@@ -1086,7 +1203,9 @@ fn http_eval(
     head_req: bool,
     data: &[u8],
     last: bool,
+    (be, srv): (&str, &str),
 ) -> Eval {
+    use crate::backend::server::HttpMatch;
     let rsp = match http_parse(data, head_req) {
         Ok(Some(r)) => r,
         Ok(None) if !last => return Eval::Wait,
@@ -1096,8 +1215,31 @@ fn http_eval(
     let last = last || rsp.eom;
     let code = u32::from(rsp.status);
     let mut ok = "L7OK";
+    // The check's variables start empty at each run (HAProxy's
+    // `vars_init_head` when the check starts).
+    let mut vars = crate::vars::Vars::default();
     for r in rules {
-        match http_rule(r, &rsp, last) {
+        let mut ctx = CheckSmp {
+            rsp: &rsp,
+            vars: &vars,
+            be,
+            srv,
+        };
+        match &r.matcher {
+            HttpMatch::SetVar { var, expr } => {
+                // A failed expression leaves the variable as it was.
+                if let Some(v) = expr.eval(&mut ctx) {
+                    vars.set(var, Some(v));
+                }
+                continue;
+            }
+            HttpMatch::UnsetVar(var) => {
+                vars.set(var, None);
+                continue;
+            }
+            _ => {}
+        }
+        match http_rule(r, &rsp, last, &mut ctx) {
             None => return Eval::Wait,
             Some(Ok(())) => ok = r.ok_status,
             Some(Err((status, mut info))) => {
@@ -1120,6 +1262,7 @@ fn http_rule(
     r: &crate::backend::server::HttpExpect,
     rsp: &HttpRsp<'_>,
     last: bool,
+    ctx: &mut CheckSmp<'_, '_>,
 ) -> Option<Result<(), (&'static str, String)>> {
     use crate::backend::server::HttpMatch;
     let (hit, err, desc) = match &r.matcher {
@@ -1132,11 +1275,17 @@ fn http_rule(
             "L7STS",
             rsp.reason.clone(),
         ),
-        HttpMatch::Hdr { name, value, full } => (
-            hdr_match(rsp, name, value.as_ref(), *full),
-            "L7STS",
-            rsp.reason.clone(),
-        ),
+        HttpMatch::Hdr { name, value, full } => {
+            let name = ctx.resolve(name);
+            let value = value.as_ref().map(|v| ctx.resolve(v));
+            (
+                hdr_match(rsp, &name, value.as_ref(), *full),
+                "L7STS",
+                rsp.reason.clone(),
+            )
+        }
+        // Run by the caller.
+        HttpMatch::SetVar { .. } | HttpMatch::UnsetVar(_) => return Some(Ok(())),
         HttpMatch::Body(_) | HttpMatch::RBody(_) => {
             let body = &rsp.body[..];
             if body.is_empty() {
@@ -1179,6 +1328,104 @@ fn http_rule(
         return Some(Ok(()));
     }
     Some(Err((r.err_status.unwrap_or(err), desc)))
+}
+
+/// What an HTTP check's expressions read (HAProxy's check session, no
+/// stream): the response's headers, the check's variables, the
+/// backend's and server's names.
+struct CheckSmp<'a, 'r> {
+    rsp: &'a HttpRsp<'r>,
+    vars: &'a crate::vars::Vars,
+    be: &'a str,
+    srv: &'a str,
+}
+
+impl CheckSmp<'_, '_> {
+    /// A `-lf` pattern rendered (HAProxy builds it with
+    /// `sess_build_logline` when the rule runs); others as they are.
+    fn resolve(&mut self, p: &crate::backend::server::HdrPat) -> crate::backend::server::HdrPat {
+        use crate::log::format::{Enc, LfNode, LineOut};
+        let crate::backend::server::HdrPat::Lf(base, fmt) = p else {
+            return p.clone();
+        };
+        let mut out = LineOut::new(256);
+        for n in &fmt.nodes {
+            match n {
+                LfNode::Text(t) => out.text(t),
+                LfNode::Sep => out.sep(),
+                LfNode::Expr(e, o) => {
+                    let v = e.eval(self).and_then(|s| s.into_bytes());
+                    out.value(v.as_deref(), *o, Enc::None);
+                }
+                // Refused when the engine was built.
+                LfNode::Var(..) => {}
+            }
+        }
+        base.with_text(out.buf)
+    }
+
+    /// The values of header `name` in the response: whole lines
+    /// (`full`), else each comma-separated value.
+    fn hdr_values(&self, name: &str, full: bool) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for (n, v) in &self.rsp.headers {
+            if !n.eq_ignore_ascii_case(name) {
+                continue;
+            }
+            if full {
+                out.push(v.trim_ascii().to_vec());
+            } else {
+                out.extend(v.split(|&b| b == b',').map(|p| p.trim_ascii().to_vec()));
+            }
+        }
+        out
+    }
+}
+
+impl crate::sample::SampleCtx for CheckSmp<'_, '_> {
+    fn fetch(&mut self, f: &crate::sample::Fetch) -> Option<crate::sample::Sample> {
+        use crate::sample::{FetchKind, Sample, VarScope};
+        match &f.kind {
+            FetchKind::Var => {
+                let var = f.var()?;
+                let v = match var.scope {
+                    VarScope::Check => self.vars.get(var).cloned(),
+                    _ => None,
+                };
+                v.or_else(|| crate::vars::var_default(f))
+            }
+            FetchKind::BeName => Some(Sample::str(self.be)),
+            FetchKind::SrvName => Some(Sample::str(self.srv)),
+            FetchKind::Hdr { full, .. } => {
+                let vals = self.hdr_values(f.str_arg(0)?, *full);
+                // The last occurrence unless one is named (HAProxy's
+                // `occ`: from the first when positive, from the last
+                // when negative).
+                let occ = f.int_arg(1).unwrap_or(-1);
+                let i = match occ {
+                    0 => vals.len().checked_sub(1)?,
+                    n if n > 0 => usize::try_from(n - 1).ok()?,
+                    n => vals.len().checked_sub(usize::try_from(-n).ok()?)?,
+                };
+                vals.get(i).map(Sample::str)
+            }
+            _ => None,
+        }
+    }
+
+    fn fetch_all(&mut self, f: &crate::sample::Fetch, out: &mut Vec<crate::sample::Sample>) {
+        match &f.kind {
+            crate::sample::FetchKind::Hdr { full, .. } if f.int_arg(1).is_none() => {
+                let Some(name) = f.str_arg(0) else { return };
+                out.extend(
+                    self.hdr_values(name, *full)
+                        .into_iter()
+                        .map(crate::sample::Sample::str),
+                );
+            }
+            _ => out.extend(self.fetch(f)),
+        }
+    }
 }
 
 /// `hdr name N [value V] [full]`: a header whose name matches, with a
@@ -1260,6 +1507,40 @@ pub(crate) fn status_desc(status: &str) -> &'static str {
         "HANA" => "Health analyze",
         _ => "Initializing",
     }
+}
+
+/// The connect step of a `tcp-check` whose connection failed, for the
+/// check's info (HAProxy's `chk_report_conn_err`: ` at initial
+/// connection step of tcp-check` for the implicit connect, else ` at step
+/// N of tcp-check (connect port P) comment: '...'`); empty for other
+/// checks.
+fn tcp_connect_info(
+    cc: &crate::backend::server::CheckCfg,
+    ck: &crate::backend::server::Check,
+) -> String {
+    use crate::backend::server::CheckStep;
+    let step = ck
+        .connect_at
+        .and_then(|i| match cc.script.as_deref()?.get(i)? {
+            CheckStep::Connect(c) => Some(c),
+            _ => None,
+        });
+    let Some(c) = step else {
+        return String::new();
+    };
+    if c.step == 0 {
+        return " at initial connection step of tcp-check".into();
+    }
+    let what = match c.rule_port {
+        Some(p) => format!(" (connect port {p})"),
+        None => " (connect)".into(),
+    };
+    let comment = c
+        .comment
+        .as_ref()
+        .map(|m| format!(" comment: '{m}'"))
+        .unwrap_or_default();
+    format!(" at step {} of tcp-check{what}{comment}", c.step)
 }
 
 /// Where a `tcp-check` stopped, for the check's info (HAProxy's

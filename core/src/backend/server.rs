@@ -165,12 +165,20 @@ pub enum HttpMatch {
     Body(String),
     /// `rstring`: a regex on the body.
     RBody(crate::sample::Regex),
-    /// `hdr name N [value V] [full]`.
+    /// `hdr name N [value V] [full]`, `fhdr` (`full`).
     Hdr {
         name: HdrPat,
         value: Option<HdrPat>,
         full: bool,
     },
+    /// `http-check set-var(check.NAME) EXPR`: sets a check variable from
+    /// the response (an action rule, always passes).
+    SetVar {
+        var: crate::sample::VarName,
+        expr: crate::sample::SampleExpr,
+    },
+    /// `http-check unset-var(check.NAME)`.
+    UnsetVar(crate::sample::VarName),
 }
 
 /// A header name or value pattern (`-m str|beg|end|sub|reg`); names
@@ -182,6 +190,10 @@ pub enum HdrPat {
     End(String),
     Sub(String),
     Reg(crate::sample::Regex),
+    /// `name-lf` / `value-lf`: a log-format string rendered when the rule
+    /// runs, then compared as `Str`, `Beg`, `End` or `Sub` says (the
+    /// `-m` method on an empty pattern).
+    Lf(Box<HdrPat>, crate::log::format::LogFmt),
 }
 
 impl HdrPat {
@@ -205,6 +217,19 @@ impl HdrPat {
             HdrPat::End(t) => s.ends_with(&p(t)),
             HdrPat::Sub(t) => s.contains(&p(t)),
             HdrPat::Reg(re) => re.is_match(s.as_bytes()),
+            // Rendered by the caller ([`HdrPat::with_text`]).
+            HdrPat::Lf(..) => false,
+        }
+    }
+
+    /// The same method on `text` (a rendered `-lf` pattern).
+    pub fn with_text(&self, text: String) -> HdrPat {
+        match self {
+            HdrPat::Str(_) => HdrPat::Str(text),
+            HdrPat::Beg(_) => HdrPat::Beg(text),
+            HdrPat::End(_) => HdrPat::End(text),
+            HdrPat::Sub(_) => HdrPat::Sub(text),
+            other => other.clone(),
         }
     }
 }
@@ -224,6 +249,29 @@ pub enum CheckStep {
     },
     /// Wait until the received bytes match (HAProxy's `tcpcheck_eval_expect`).
     Expect(Box<CheckExpect>),
+    /// Open a connection, closing the one before (HAProxy's
+    /// `tcpcheck_eval_connect`).
+    Connect(Box<ConnectStep>),
+}
+
+/// A `tcp-check connect` rule, ready to run.
+#[derive(Clone, Debug)]
+pub struct ConnectStep {
+    /// `addr`: else the check's address ([`CheckCfg::addr`] or `unix`).
+    pub ip: Option<core::net::IpAddr>,
+    /// `port`, else `addr`'s port: else the check's port.
+    pub port: Option<u16>,
+    /// The `port` written on the rule, for the failure info.
+    pub rule_port: Option<u16>,
+    /// `default`: the server's check TLS ([`CheckCfg::tls`]) applies;
+    /// otherwise `tls` (`ssl`, `sni`, `alpn`), `None` in clear.
+    pub default: bool,
+    pub tls: Option<std::sync::Arc<crate::conn::tls::SrvCtx>>,
+    /// `linger`: closed with a FIN rather than a reset.
+    pub linger: bool,
+    /// The rule's position (0: the implicit connect), and its comment.
+    pub step: usize,
+    pub comment: Option<String>,
 }
 
 /// A check `expect` step and what its outcomes report.
@@ -552,6 +600,12 @@ pub struct Check {
     /// The TLS layer of the check connection in progress (checks over
     /// TLS): `tx` / `rx` above hold plaintext then.
     pub tls: Option<Box<crate::conn::tls::Tls>>,
+    /// The server entered maintenance with its checks on (HAProxy's
+    /// `CHK_ST_PAUSED`, in `show servers state`), until it leaves it.
+    pub paused: bool,
+    /// The script's connect step that opened the connection in progress
+    /// (its index), `None` for a check without connect steps.
+    pub connect_at: Option<usize>,
     /// The checks were turned off ("Health: disable checks" on the stats
     /// page; HAProxy's `CHK_ST_ENABLED` cleared): none runs, the server
     /// keeps its state.
@@ -573,6 +627,10 @@ pub struct ServerCfg {
     pub unix: Option<crate::sock::UnixAddr>,
     /// Configured weight (`iweight`).
     pub iweight: u32,
+    /// `rise`, configured even without `check`: HAProxy's
+    /// `srv->check.rise`, which `show servers state` reports as the
+    /// health of a server without checks.
+    pub rise: u32,
     /// `maxconn`; with `minconn` alone, `minconn` (HAProxy's
     /// `srv_minmax_conn_apply`).
     pub maxconn: Option<u32>,
@@ -786,6 +844,8 @@ impl Check {
             last_code: 0,
             clear_desc: false,
             tls: None,
+            connect_at: None,
+            paused: false,
             disabled: false,
         }
     }

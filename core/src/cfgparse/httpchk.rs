@@ -38,6 +38,14 @@ pub(super) fn http_check(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(
             px.pending_http_check_comment = Some(ln.arg(2).to_string());
             Ok(())
         }
+        kw if kw.starts_with("set-var(") || kw.starts_with("unset-var(") => {
+            let e = set_var(ln)?;
+            if warn_if_not_cap(px, ln, "http-check", Cap::Backend, d) {
+                own_ruleset(px);
+                push_expect(px, e);
+            }
+            Ok(())
+        }
         "disable-on-404" | "send-state" => {
             d.warn(ln.diag2(format!(
                 "'http-check {}' is not supported by Sluice and is ignored.",
@@ -112,7 +120,7 @@ fn set_send(px: &mut Proxy, ln: &Ln<'_>, s: HttpCheckSend) -> Result<(), Diagnos
         .find(|e| !inherited(px, &e.place))
     {
         return Err(ln.diag2(format!(
-            "'http-check send' : Sluice supports 'http-check send' before the 'http-check expect' rules only (an expect is at {}:{}).",
+            "'http-check send' : Sluice supports 'http-check send' before the other 'http-check' rules only (one is at {}:{}).",
             e.place.file, e.place.line
         )));
     }
@@ -172,6 +180,56 @@ fn send(ln: &Ln<'_>) -> Result<HttpCheckSend, Diagnostic> {
         i += 2;
     }
     Ok(s)
+}
+
+/// `http-check set-var(check.NAME) EXPR` / `unset-var(check.NAME)`
+/// (HAProxy's `parse_tcpcheck_action` with the vars actions): only the
+/// `check.` scope, as checks run without a session nor a stream.
+fn set_var(ln: &Ln<'_>) -> Result<HttpCheckExpect, Diagnostic> {
+    let kw = ln.arg(1);
+    let (set, inner) = match kw.strip_prefix("set-var(") {
+        Some(r) => (true, r),
+        None => (false, kw.trim_start_matches("unset-var(")),
+    };
+    let act = if set { "set-var" } else { "unset-var" };
+    let var = inner.strip_suffix(')').ok_or_else(|| {
+        ln.diag2(format!(
+            "'http-check {act}' : missing ')' after the variable name in '{kw}'."
+        ))
+    })?;
+    let name = crate::sample::VarName::parse(var)
+        .map_err(|e| ln.diag2(format!("'http-check {act}' : {e}.")))?;
+    if name.scope != crate::sample::VarScope::Check {
+        return Err(ln.diag2(format!(
+            "'http-check {act}' : Sluice supports the 'check.' scope only here (got '{var}')."
+        )));
+    }
+    let pattern = if set {
+        let expr = ln.arg(2);
+        if expr.is_empty() {
+            return Err(ln.diag2("'http-check set-var' : expects a sample expression."));
+        }
+        ln.no_extra(3)?;
+        HttpCheckMatch::SetVar {
+            var: var.to_string(),
+            expr: expr.to_string(),
+        }
+    } else {
+        ln.no_extra(2)?;
+        HttpCheckMatch::UnsetVar {
+            var: var.to_string(),
+        }
+    };
+    Ok(HttpCheckExpect {
+        place: ln.place(),
+        negate: false,
+        pattern,
+        min_recv: None,
+        comment: None,
+        ok_status: None,
+        err_status: None,
+        tout_status: None,
+    })
 }
 
 /// `http-check expect [options] [!] status|rstatus|string|rstring|hdr ...`.
@@ -242,13 +300,16 @@ fn expect(px: &Proxy, ln: &Ln<'_>) -> Result<HttpCheckExpect, Diagnostic> {
                 });
             }
             "string" => pattern = Some(HttpCheckMatch::String(v.to_string())),
-            "hdr" => {
-                let (p, next) = hdr(ln, i + 1)?;
+            "hdr" | "fhdr" => {
+                let (mut p, next) = hdr(ln, i + 1)?;
+                if let (HttpCheckMatch::Hdr { full, .. }, true) = (&mut p, kw == "fhdr") {
+                    *full = true;
+                }
                 pattern = Some(p);
                 i = next;
                 continue;
             }
-            "string-lf" | "fhdr" | "on-success" | "on-error" | "status-code" => {
+            "string-lf" | "on-success" | "on-error" | "status-code" => {
                 return Err(ln.diag2(format!("{who} : '{kw}' is not supported by Sluice.")))
             }
             other => {
@@ -271,7 +332,7 @@ fn expect(px: &Proxy, ln: &Ln<'_>) -> Result<HttpCheckExpect, Diagnostic> {
 /// pattern and the index of the word after it.
 fn hdr(ln: &Ln<'_>, mut i: usize) -> Result<(HttpCheckMatch, usize), Diagnostic> {
     let who = "'http-check expect hdr'";
-    let one = |i: usize| -> Result<(HdrPattern, usize), Diagnostic> {
+    let one = |i: usize, lf: bool| -> Result<(HdrPattern, usize), Diagnostic> {
         let (mut method, mut at) = (HdrMatch::Str, i);
         if ln.arg(i) == "-m" {
             method = match ln.arg(i + 1) {
@@ -292,6 +353,11 @@ fn hdr(ln: &Ln<'_>, mut i: usize) -> Result<(HttpCheckMatch, usize), Diagnostic>
         if text.is_empty() {
             return Err(ln.diag2(format!("{who} : expects a pattern.")));
         }
+        if method == HdrMatch::Reg && lf {
+            return Err(ln.diag2(format!(
+                "{who} : '-m reg' is not supported with a log-format pattern."
+            )));
+        }
         if method == HdrMatch::Reg {
             crate::sample::Regex::new(text, false)
                 .map_err(|err| ln.diag2(format!("{who} : {err}")))?;
@@ -299,22 +365,23 @@ fn hdr(ln: &Ln<'_>, mut i: usize) -> Result<(HttpCheckMatch, usize), Diagnostic>
         Ok((
             HdrPattern {
                 method,
+                lf,
                 text: text.to_string(),
             },
             at + 1,
         ))
     };
-    if ln.arg(i) != "name" {
+    if !matches!(ln.arg(i), "name" | "name-lf") {
         return Err(ln.diag2(format!(
             "{who} : expects 'name' and a header name pattern (got '{}').",
             ln.arg(i)
         )));
     }
-    let (name, next) = one(i + 1)?;
+    let (name, next) = one(i + 1, ln.arg(i) == "name-lf")?;
     i = next;
     let mut value = None;
-    if ln.arg(i) == "value" {
-        let (v, next) = one(i + 1)?;
+    if matches!(ln.arg(i), "value" | "value-lf") {
+        let (v, next) = one(i + 1, ln.arg(i) == "value-lf")?;
         value = Some(v);
         i = next;
     }
@@ -362,6 +429,38 @@ mod tests {
         assert_eq!(e[3].err_status, Some("L7RSP"));
     }
 
+    /// `set-var` / `unset-var` rules keep their place among the expects;
+    /// `fhdr` is `hdr ... full`; `name-lf` / `value-lf` are log-format.
+    #[test]
+    fn vars_fhdr_and_lf_patterns() {
+        let c = backend(
+            "    http-check set-var(check.n) res.fhdr(x-name)\n    http-check expect fhdr name-lf \"%[var(check.n)]\" value-lf -m beg \"%[str(a)]\"\n    http-check unset-var(check.n)\n",
+        )
+        .unwrap();
+        let e = &c.proxies[0].http_check_expects;
+        assert_eq!(
+            e[0].pattern,
+            HttpCheckMatch::SetVar {
+                var: "check.n".into(),
+                expr: "res.fhdr(x-name)".into()
+            }
+        );
+        match &e[1].pattern {
+            HttpCheckMatch::Hdr { name, value, full } => {
+                assert!(name.lf && *full);
+                let v = value.as_ref().unwrap();
+                assert!(v.lf && v.method == HdrMatch::Beg);
+            }
+            p => panic!("{p:?}"),
+        }
+        assert_eq!(
+            e[2].pattern,
+            HttpCheckMatch::UnsetVar {
+                var: "check.n".into()
+            }
+        );
+    }
+
     #[test]
     fn send_fields() {
         let c = backend(
@@ -385,7 +484,7 @@ mod tests {
             ("    http-check send foo bar\n", "got 'foo'"),
             (
                 "    http-check expect status 200\n    http-check send uri /\n",
-                "before the 'http-check expect'",
+                "before the other 'http-check' rules",
             ),
             ("    http-check expect hdr value x\n", "expects 'name'"),
             (
@@ -393,6 +492,19 @@ mod tests {
                 "only supports",
             ),
             ("    http-check connect\n", "not supported by Sluice"),
+            (
+                "    http-check set-var(txn.x) str(a)\n",
+                "the 'check.' scope only",
+            ),
+            (
+                "    http-check set-var(check.x)\n",
+                "expects a sample expression",
+            ),
+            ("    http-check set-var(check.x str(a)\n", "missing ')'"),
+            (
+                "    http-check expect hdr name-lf -m reg \"%[str(a)]\"\n",
+                "'-m reg' is not supported with a log-format",
+            ),
         ] {
             let e = backend(body).unwrap_err();
             assert!(e.contains(want), "{body:?}: {e}");

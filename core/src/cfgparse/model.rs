@@ -827,9 +827,11 @@ pub enum RestrictHdrNames {
 /// One `tcp-check` rule (HAProxy's `struct tcpcheck_rule`), in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TcpCheckRule {
-    /// `tcp-check connect [port N]`: only as the first rule (HAProxy adds
-    /// one when the first rule is not a connect).
-    Connect { port: Option<u16> },
+    /// `tcp-check connect [default] [port N] [addr A] [ssl] [sni S] [alpn
+    /// L] [linger]`: opens a new connection (closing the previous one).
+    /// When the ruleset has one, the first rule is one; otherwise HAProxy
+    /// adds an implicit one.
+    Connect(CheckConnect),
     /// `tcp-check send STRING` / `send-binary HEX`: bytes to send.
     Send(Vec<u8>),
     /// `tcp-check expect [!] string|rstring|binary|rbinary PATTERN`.
@@ -839,6 +841,26 @@ pub enum TcpCheckRule {
         /// `min-recv N`: bytes to wait for before matching.
         min_recv: Option<u32>,
     },
+}
+
+/// The options of a `tcp-check connect` / `http-check connect` rule
+/// (HAProxy's `struct tcpcheck_connect`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckConnect {
+    /// `default`: the server's check settings (`check-ssl`, `check-sni`,
+    /// `check-alpn`) apply; otherwise the connection is in clear unless
+    /// `ssl`.
+    pub default: bool,
+    /// `port N`: else `addr`'s port, else the server's check port.
+    pub port: Option<u16>,
+    /// `addr A`: else the server's check address.
+    pub addr: Option<Addr>,
+    /// `ssl`, `sni S`, `alpn L`: TLS on this connection.
+    pub ssl: bool,
+    pub sni: Option<String>,
+    pub alpn: Option<Vec<String>>,
+    /// `linger`: closed with a FIN rather than a reset.
+    pub linger: bool,
 }
 
 /// What a `tcp-check expect` looks for in the received bytes.
@@ -982,9 +1004,15 @@ pub enum HttpCheckMatch {
         name: HdrPattern,
         value: Option<HdrPattern>,
         /// `full`: the value is the whole header line's value, not each
-        /// comma-separated one.
+        /// comma-separated one (always with `fhdr`).
         full: bool,
     },
+    /// `http-check set-var(check.NAME) EXPR`: an action rule among the
+    /// expects (HAProxy's `TCPCHK_ACT_ACTION_KW`), run on the response
+    /// at its place; `expr` is checked when the engine is built.
+    SetVar { var: String, expr: String },
+    /// `http-check unset-var(check.NAME)`.
+    UnsetVar { var: String },
 }
 
 /// A header name or value pattern of `http-check expect hdr`: `-m
@@ -992,6 +1020,9 @@ pub enum HttpCheckMatch {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HdrPattern {
     pub method: HdrMatch,
+    /// `name-lf` / `value-lf`: `text` is a log-format string, rendered
+    /// when the rule runs.
+    pub lf: bool,
     pub text: String,
 }
 

@@ -737,14 +737,7 @@ fn tcp_check(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnosti
             ln.no_extra(3)?;
             None
         }
-        "connect" => {
-            let mut from = 2;
-            if ln.arg(2) == "default" {
-                from = 3;
-            }
-            o.tail(ln, &who, from, &["port", "comment"])?;
-            Some(TcpCheckRule::Connect { port: o.port })
-        }
+        "connect" => Some(TcpCheckRule::Connect(check_connect(ln, &who, &mut o)?)),
         "send" | "send-binary" => {
             let data = ln.arg(2);
             if data.is_empty() {
@@ -835,9 +828,14 @@ fn tcp_check(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnosti
         px.pending_tcp_check_comment = Some(ln.arg(2).to_string());
         return Ok(());
     };
-    if matches!(rule, TcpCheckRule::Connect { .. }) && !px.tcp_checks.is_empty() {
+    if matches!(rule, TcpCheckRule::Connect(_))
+        && px
+            .tcp_checks
+            .first()
+            .is_some_and(|f| !matches!(f.rule, TcpCheckRule::Connect(_)))
+    {
         return Err(ln.diag(format!(
-            "{who} : Sluice supports 'tcp-check connect' as the first rule only."
+            "{who} : first step MUST also be a 'connect', optionally preceded by a 'set-var', an 'unset-var' or a 'comment', when there is a 'connect' step in the tcp-check ruleset."
         )));
     }
     let comment = o.comment.or_else(|| px.pending_tcp_check_comment.take());
@@ -849,9 +847,73 @@ fn tcp_check(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnosti
     Ok(())
 }
 
+/// `tcp-check connect` / `http-check connect` options from word 2 on
+/// (HAProxy's `parse_tcpcheck_connect`): `default`, `port`, `addr`,
+/// `ssl`, `sni`, `alpn`, `linger`, `comment` (in `o`). `send-proxy`,
+/// `via-socks4`, `proto` and port expressions are refused, as the
+/// server's `check-send-proxy` is.
+pub(super) fn check_connect(
+    ln: &Ln<'_>,
+    who: &str,
+    o: &mut TcpCheckOpts,
+) -> Result<super::model::CheckConnect, Diagnostic> {
+    let mut c = super::model::CheckConnect::default();
+    let mut i = 2;
+    while !ln.arg(i).is_empty() {
+        let (kw, v) = (ln.arg(i), ln.arg(i + 1));
+        let need = |what: &str| ln.diag(format!("{who} : '{kw}' expects {what} as argument."));
+        match kw {
+            "default" => c.default = true,
+            "ssl" => c.ssl = true,
+            "linger" => c.linger = true,
+            "port" | "comment" => {
+                o.one(ln, who, i)?;
+                c.port = o.port;
+                i += 1;
+            }
+            "addr" => {
+                if v.is_empty() {
+                    return Err(need("<ipv4|ipv6>"));
+                }
+                let a = ln
+                    .parse_addr(v)
+                    .map_err(|e| ln.diag(format!("{who} : '{kw}' : {e}")))?;
+                if !matches!(a.addr, super::Addr::Inet { .. }) {
+                    return Err(ln.diag(format!(
+                        "{who} : '{kw}' : unsupported address family for '{v}'."
+                    )));
+                }
+                c.addr = Some(a.addr);
+                i += 1;
+            }
+            "sni" => {
+                if v.is_empty() {
+                    return Err(need("a string"));
+                }
+                c.sni = Some(v.to_string());
+                i += 1;
+            }
+            "alpn" => {
+                if v.is_empty() {
+                    return Err(need("a string"));
+                }
+                c.alpn = Some(v.split(',').map(str::to_string).collect());
+                i += 1;
+            }
+            other => {
+                return Err(ln.diag(format!(
+                    "{who} : '{other}' is not supported by Sluice (supported: default, port, addr, ssl, sni, alpn, linger, comment)."
+                )))
+            }
+        }
+        i += 1;
+    }
+    Ok(c)
+}
+
 /// The options after a `tcp-check` rule's own words.
 #[derive(Default)]
-struct TcpCheckOpts {
+pub(super) struct TcpCheckOpts {
     comment: Option<String>,
     port: Option<u16>,
     min_recv: Option<u32>,
@@ -882,7 +944,7 @@ impl TcpCheckOpts {
     }
 
     /// The option at word `i` and its value.
-    fn one(&mut self, ln: &Ln<'_>, who: &str, i: usize) -> Result<(), Diagnostic> {
+    pub(super) fn one(&mut self, ln: &Ln<'_>, who: &str, i: usize) -> Result<(), Diagnostic> {
         let (opt, val) = (ln.arg(i), ln.arg(i + 1));
         if val.is_empty() {
             return Err(ln.diag(format!("{who} : '{opt}' expects an argument.")));

@@ -40,29 +40,57 @@ impl fmt::Display for StartError {
 /// Resolves a host name and port to a socket address (the driver's job).
 pub type Resolver<'a> = &'a dyn Fn(&str, u16) -> Option<SocketAddr>;
 
-/// The steps of a scripted check after its connect: a protocol check's
-/// (`option redis-check`, `mysql-check`...), or the `tcp-check` rules under
-/// `option tcp-check` (none: a connect-only check, as HAProxy's rule-less
-/// `tcp-check`).
-fn check_script(p: &crate::cfgparse::Proxy) -> Option<std::sync::Arc<[CheckStep]>> {
-    use crate::backend::server::{CheckExpect, CheckMatch};
+/// Builds the TLS context of a `tcp-check connect ssl` rule.
+type ConnectTls<'a> =
+    &'a dyn Fn(&crate::cfgparse::CheckConnect) -> Result<Option<Arc<SrvCtx>>, String>;
+
+/// The steps of a scripted check: a protocol check's (`option
+/// redis-check`, `mysql-check`...: what follows the implicit connect),
+/// or the `tcp-check` rules under `option tcp-check`, each connect a step
+/// (the implicit one first when the rules do not start with one). `None`:
+/// a connect-only check without `option tcp-check`. `connect_tls` builds
+/// the TLS context of a connect rule with `ssl`.
+fn check_script(
+    p: &crate::cfgparse::Proxy,
+    resolve: Resolver<'_>,
+    connect_tls: ConnectTls<'_>,
+) -> Result<Option<std::sync::Arc<[CheckStep]>>, String> {
+    use crate::backend::server::{CheckExpect, CheckMatch, ConnectStep};
     use crate::cfgparse::{TcpCheckMatch, TcpCheckRule};
     if let Some(pc) = &p.options.proto_check {
-        return Some(proto_check_script(pc).into());
+        return Ok(Some(proto_check_script(pc).into()));
     }
     if !p.options.tcp_check {
-        return None;
+        return Ok(None);
     }
     let mut steps = Vec::new();
     // Step numbers count the connect, implicit or written.
     let implicit = !matches!(
         p.tcp_checks.first().map(|l| &l.rule),
-        Some(TcpCheckRule::Connect { .. })
+        Some(TcpCheckRule::Connect(_))
     );
+    if implicit {
+        steps.push(CheckStep::Connect(Box::new(ConnectStep {
+            ip: None,
+            port: None,
+            rule_port: None,
+            default: true,
+            tls: None,
+            linger: false,
+            step: 0,
+            comment: None,
+        })));
+    }
     for (i, l) in p.tcp_checks.iter().enumerate() {
         let step = i + 1 + usize::from(implicit);
         match &l.rule {
-            TcpCheckRule::Connect { .. } => {}
+            TcpCheckRule::Connect(c) => {
+                let at = format!("'tcp-check connect' at {}:{}", l.place.file, l.place.line);
+                steps.push(CheckStep::Connect(Box::new(
+                    connect_step(c, step, l.comment.clone(), resolve, connect_tls)
+                        .map_err(|e| format!("{at} : {e}"))?,
+                )));
+            }
             TcpCheckRule::Send(b) => steps.push(CheckStep::Send {
                 bytes: b.clone(),
                 unix_time_at: None,
@@ -78,8 +106,7 @@ fn check_script(p: &crate::cfgparse::Proxy) -> Option<std::sync::Arc<[CheckStep]
                         bytes: bytes.clone(),
                     },
                     TcpCheckMatch::Regex { text, binary } => CheckMatch::Regex {
-                        // Checked when the line was parsed.
-                        re: crate::sample::Regex::new(text, false).ok()?,
+                        re: crate::sample::Regex::new(text, false).map_err(|e| e.to_string())?,
                         binary: *binary,
                     },
                 };
@@ -91,8 +118,41 @@ fn check_script(p: &crate::cfgparse::Proxy) -> Option<std::sync::Arc<[CheckStep]
             }
         }
     }
-    // Nothing after the connect: a connect check (`L4OK`).
-    (!steps.is_empty()).then(|| steps.into())
+    Ok(Some(steps.into()))
+}
+
+/// A `tcp-check connect` rule as a step: its address resolved, its TLS
+/// context built.
+fn connect_step(
+    c: &crate::cfgparse::CheckConnect,
+    step: usize,
+    comment: Option<String>,
+    resolve: Resolver<'_>,
+    connect_tls: ConnectTls<'_>,
+) -> Result<crate::backend::server::ConnectStep, String> {
+    let addr = match &c.addr {
+        Some(Addr::Inet { host, port }) => Some(resolve_addr(
+            &Addr::Inet {
+                host: host.clone(),
+                port: Some(port.unwrap_or(0)),
+            },
+            resolve,
+        )?),
+        Some(other) => return Err(format!("'addr' : unsupported address family for '{other}'")),
+        None => None,
+    };
+    let addr_port = addr.map(|a| a.port()).filter(|&p| p != 0);
+    let tls = if c.ssl { connect_tls(c)? } else { None };
+    Ok(crate::backend::server::ConnectStep {
+        ip: addr.map(|a| a.ip()),
+        port: c.port.or(addr_port),
+        rule_port: c.port,
+        default: c.default,
+        tls,
+        linger: c.linger,
+        step,
+        comment,
+    })
 }
 
 /// The request line, headers and body of an HTTP check: `option
@@ -186,44 +246,89 @@ fn http_check_request(p: &crate::cfgparse::Proxy, h: &crate::cfgparse::HttpChk) 
 /// The `http-check expect` rules of an HTTP check (`status 200-399` when
 /// there is none, as HAProxy adds). Step numbers count the implicit
 /// connect and the send.
-fn http_check_expects(p: &crate::cfgparse::Proxy) -> Vec<crate::backend::server::HttpExpect> {
+fn http_check_expects(
+    p: &crate::cfgparse::Proxy,
+) -> Result<Vec<crate::backend::server::HttpExpect>, StartError> {
     use crate::backend::server::{HdrPat, HttpExpect, HttpMatch};
     use crate::cfgparse::{HdrMatch, HttpCheckMatch};
     // Checked when the lines were parsed.
     let re = |t: &str| crate::sample::Regex::new(t, false).expect("checked regex");
-    let pat = |h: &crate::cfgparse::HdrPattern| match h.method {
-        HdrMatch::Str => HdrPat::Str(h.text.clone()),
-        HdrMatch::Beg => HdrPat::Beg(h.text.clone()),
-        HdrMatch::End => HdrPat::End(h.text.clone()),
-        HdrMatch::Sub => HdrPat::Sub(h.text.clone()),
-        HdrMatch::Reg => HdrPat::Reg(re(&h.text)),
-    };
-    let mut v: Vec<HttpExpect> = p
-        .http_check_expects
-        .iter()
-        .enumerate()
-        .map(|(i, e)| HttpExpect {
-            negate: e.negate,
-            matcher: match &e.pattern {
-                HttpCheckMatch::Status(r) => HttpMatch::Status(r.clone()),
-                HttpCheckMatch::RStatus(t) => HttpMatch::RStatus(re(t)),
-                HttpCheckMatch::String(t) => HttpMatch::Body(t.clone()),
-                HttpCheckMatch::RString(t) => HttpMatch::RBody(re(t)),
-                HttpCheckMatch::Hdr { name, value, full } => HttpMatch::Hdr {
-                    name: pat(name),
-                    value: value.as_ref().map(pat),
-                    full: *full,
-                },
+    let mut v: Vec<HttpExpect> = Vec::new();
+    for (i, e) in p.http_check_expects.iter().enumerate() {
+        let err = |m: String| StartError {
+            file: e.place.file.clone(),
+            line: e.place.line,
+            message: format!("'http-check' : {m}"),
+        };
+        let ctx = crate::sample::ParseCtx {
+            proxy: &p.name,
+            tables: None,
+            backends: None,
+            userlists: None,
+            patterns: None,
+            at: Some((&e.place.file, e.place.line)),
+        };
+        // A name regex ignores case, a value regex does not (HAProxy's
+        // `regex_comp` with `cs` 0 and 1).
+        let pat = |h: &crate::cfgparse::HdrPattern, icase: bool| -> Result<HdrPat, StartError> {
+            let base = match h.method {
+                HdrMatch::Str => HdrPat::Str(h.text.clone()),
+                HdrMatch::Beg => HdrPat::Beg(h.text.clone()),
+                HdrMatch::End => HdrPat::End(h.text.clone()),
+                HdrMatch::Sub => HdrPat::Sub(h.text.clone()),
+                HdrMatch::Reg => {
+                    HdrPat::Reg(crate::sample::Regex::new(&h.text, icase).expect("checked regex"))
+                }
+            };
+            if !h.lf {
+                return Ok(base);
+            }
+            let fmt = crate::log::format::LogFmt::parse(&h.text, &ctx, false)
+                .map_err(|m| err(format!("failed to parse log-format '{}' : {m}", h.text)))?;
+            check_fmt_fetches(&fmt).map_err(&err)?;
+            Ok(HdrPat::Lf(Box::new(base.with_text(String::new())), fmt))
+        };
+        let matcher = match &e.pattern {
+            HttpCheckMatch::Status(r) => HttpMatch::Status(r.clone()),
+            HttpCheckMatch::RStatus(t) => HttpMatch::RStatus(re(t)),
+            HttpCheckMatch::String(t) => HttpMatch::Body(t.clone()),
+            HttpCheckMatch::RString(t) => HttpMatch::RBody(re(t)),
+            HttpCheckMatch::Hdr { name, value, full } => HttpMatch::Hdr {
+                name: pat(name, true)?,
+                value: value.as_ref().map(|v| pat(v, false)).transpose()?,
+                full: *full,
             },
+            HttpCheckMatch::SetVar { var, expr } => {
+                let x = crate::sample::SampleExpr::parse(expr, &ctx).map_err(|m| {
+                    err(format!("failed to parse sample expression '{expr}' : {m}"))
+                })?;
+                check_fetch(&x).map_err(&err)?;
+                HttpMatch::SetVar {
+                    var: crate::sample::VarName::parse(var).map_err(&err)?,
+                    expr: x,
+                }
+            }
+            HttpCheckMatch::UnsetVar { var } => {
+                HttpMatch::UnsetVar(crate::sample::VarName::parse(var).map_err(&err)?)
+            }
+        };
+        v.push(HttpExpect {
+            negate: e.negate,
+            matcher,
             min_recv: e.min_recv.map(|m| m as usize),
             step: i + 3,
             comment: e.comment.clone(),
             ok_status: e.ok_status.unwrap_or("L7OK"),
             err_status: e.err_status,
             tout_status: e.tout_status.unwrap_or("L7TOUT"),
-        })
-        .collect();
-    if v.is_empty() {
+        });
+    }
+    // Action rules alone do not make a ruleset: HAProxy adds its
+    // implicit `expect status 200-399` when no expect rule is there.
+    let expects = v
+        .iter()
+        .any(|e| !matches!(e.matcher, HttpMatch::SetVar { .. } | HttpMatch::UnsetVar(_)));
+    if !expects {
         v.push(HttpExpect {
             negate: false,
             matcher: HttpMatch::Status(vec![(200, 399)]),
@@ -235,7 +340,45 @@ fn http_check_expects(p: &crate::cfgparse::Proxy) -> Vec<crate::backend::server:
             tout_status: "L7TOUT",
         });
     }
-    v
+    Ok(v)
+}
+
+/// What an HTTP check's expressions may read (HAProxy's checks have no
+/// session nor stream): constants, `check.` variables, the response's
+/// headers, the backend's and server's names.
+fn check_fetch(e: &crate::sample::SampleExpr) -> Result<(), String> {
+    use crate::sample::{Dir, FetchKind, VarScope};
+    match &e.fetch.kind {
+        FetchKind::Const(_) | FetchKind::BeName | FetchKind::SrvName => Ok(()),
+        FetchKind::Var if e.fetch.var().is_some_and(|v| v.scope == VarScope::Check) => Ok(()),
+        FetchKind::Hdr {
+            dir: Dir::Res | Dir::Any,
+            ..
+        } => Ok(()),
+        _ => Err(format!(
+            "fetch method '{}' is not supported by Sluice in a health check (supported: constants, var(check.*), res.hdr, res.fhdr, be_name, srv_name).",
+            e.fetch.kw
+        )),
+    }
+}
+
+/// [`check_fetch`] on each `%[expr]` of a check's log-format string;
+/// other `%` variables are refused.
+fn check_fmt_fetches(fmt: &crate::log::format::LogFmt) -> Result<(), String> {
+    use crate::log::format::LfNode;
+    for n in &fmt.nodes {
+        match n {
+            LfNode::Text(_) | LfNode::Sep => {}
+            LfNode::Expr(e, _) => check_fetch(e)?,
+            LfNode::Var(..) => {
+                return Err(
+                    "only '%[expr]' is supported by Sluice in a health check's log-format string."
+                        .into(),
+                )
+            }
+        }
+    }
+    Ok(())
 }
 
 /// HAProxy 2.6's canned ruleset of a protocol check (`tcpcheck.c`'s
@@ -412,10 +555,9 @@ fn mysql_login(user: &str, post41: bool) -> Vec<u8> {
 }
 
 /// Where the checks of server `s` connect: `addr` (else the server's
-/// address), on `tcp-check connect port`, else `port`, else the server's
-/// port.
+/// address), on `port`, else the server's port (a `tcp-check connect`
+/// step may name others).
 fn check_address(
-    p: &crate::cfgparse::Proxy,
     s: &crate::cfgparse::Server,
     server: SocketAddr,
     resolve: Resolver<'_>,
@@ -432,11 +574,7 @@ fn check_address(
         a = resolve_addr(&with_port, resolve)
             .map_err(|m| format!("'server {}' : 'addr' : {m}", s.name))?;
     }
-    let connect_port = match p.tcp_checks.first().map(|l| &l.rule) {
-        Some(crate::cfgparse::TcpCheckRule::Connect { port }) if p.options.tcp_check => *port,
-        _ => None,
-    };
-    if let Some(port) = connect_port.or(s.opts.check_port) {
+    if let Some(port) = s.opts.check_port {
         a.set_port(port);
     }
     Ok(a)
@@ -1196,9 +1334,12 @@ impl Engine {
                     p.name, s.name
                 )));
             }
-            let script = check_script(p);
-            let check_addr = check_address(p, s, addr, resolve).map_err(&err)?;
+            let connect_tls =
+                |c: &cfgparse::CheckConnect| self.build_connect_tls(cfg, p, &s.opts, c, addr);
+            let script = check_script(p, resolve, &connect_tls).map_err(&err)?;
+            let check_addr = check_address(s, addr, resolve).map_err(&err)?;
             let check_tls = self.build_check_tls(cfg, p, s, check_addr)?;
+            let http_expects = http_check_expects(p)?;
             let check_cfg = o.check.then(|| CheckCfg {
                 inter_ms: o.inter_ms,
                 fastinter_ms: o.fastinter_ms.unwrap_or(o.inter_ms),
@@ -1206,7 +1347,7 @@ impl Engine {
                 rise: o.rise.max(1),
                 fall: o.fall.max(1),
                 http_req: p.options.httpchk.as_ref().map(|h| http_check_request(p, h)),
-                http_expects: http_check_expects(p),
+                http_expects: http_expects.clone(),
                 http_head: p
                     .options
                     .httpchk
@@ -1236,6 +1377,7 @@ impl Engine {
                 addr,
                 unix,
                 iweight: o.weight,
+                rise: o.rise.max(1),
                 // HAProxy's `srv_minmax_conn_apply`: `minconn` alone, or
                 // above `maxconn`, is a static limit.
                 maxconn: match (o.minconn, o.maxconn) {
@@ -1354,6 +1496,17 @@ impl Engine {
             }
             _ => None,
         };
+        // The check script of servers added at run time (`add server`):
+        // a `tcp-check connect ssl` takes `default-server`'s TLS settings.
+        let unspec = SocketAddr::new(core::net::Ipv4Addr::UNSPECIFIED.into(), 0);
+        let dyn_tls = |c: &cfgparse::CheckConnect| {
+            self.build_connect_tls(cfg, p, &p.default_server, c, unspec)
+        };
+        let dyn_script = check_script(p, resolve, &dyn_tls).map_err(|message| StartError {
+            file: p.place.file.clone(),
+            line: p.place.line,
+            message,
+        })?;
         let fullconn = p.fullconn.unwrap_or_else(|| default_fullconn(cfg, &p.name));
         let load = crate::backend::server::BeLoad {
             beconn: 0,
@@ -1390,25 +1543,15 @@ impl Engine {
                     rise: 2,
                     fall: 3,
                     http_req: p.options.httpchk.as_ref().map(|h| http_check_request(p, h)),
-                    http_expects: http_check_expects(p),
+                    http_expects: http_check_expects(p)?,
                     http_head: p
                         .options
                         .httpchk
                         .as_ref()
                         .is_some_and(|h| http_check_send_line(p, h).0.eq_ignore_ascii_case("HEAD")),
-                    addr: SocketAddr::new(
-                        core::net::Ipv4Addr::UNSPECIFIED.into(),
-                        match p.tcp_checks.first().map(|l| &l.rule) {
-                            Some(crate::cfgparse::TcpCheckRule::Connect { port: Some(port) })
-                                if p.options.tcp_check =>
-                            {
-                                *port
-                            }
-                            _ => 0,
-                        },
-                    ),
+                    addr: SocketAddr::new(core::net::Ipv4Addr::UNSPECIFIED.into(), 0),
                     unix: None,
-                    script: check_script(p),
+                    script: dyn_script,
                     tls: None,
                 },
             }),
@@ -1638,6 +1781,35 @@ impl Engine {
         SrvCtx::build(env, &self.tls_clock, &cfg.global, t, addr)
             .map(|c| Some(Arc::new(c)))
             .map_err(err)
+    }
+
+    /// The TLS context of a `tcp-check connect ssl` rule for a server
+    /// of options `o` (HAProxy's check `xprt` set to SSL by the rule): the
+    /// server's TLS settings with the rule's `sni` and `alpn` (none when
+    /// the rule names none, as the rule's own connection does not take
+    /// the server's `check-sni` / `check-alpn` unless `default`).
+    fn build_connect_tls(
+        &self,
+        cfg: &Config,
+        p: &cfgparse::Proxy,
+        o: &cfgparse::ServerOptions,
+        c: &cfgparse::CheckConnect,
+        addr: core::net::SocketAddr,
+    ) -> Result<Option<Arc<SrvCtx>>, String> {
+        let mut t = o.tls.clone();
+        t.ssl = true;
+        t.sni = c
+            .sni
+            .clone()
+            .or_else(|| c.default.then(|| o.tls.check_sni.clone()).flatten());
+        t.common.alpn = c
+            .alpn
+            .clone()
+            .or_else(|| c.default.then(|| o.tls.check_alpn.clone()).flatten());
+        let env = self
+            .tls_env(&p.place.file, p.place.line, "'tcp-check connect'")
+            .map_err(|e| e.message)?;
+        SrvCtx::build(env, &self.tls_clock, &cfg.global, &t, addr).map(|c| Some(Arc::new(c)))
     }
 
     /// The TLS context of a server's health checks, when they go over

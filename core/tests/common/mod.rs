@@ -33,6 +33,9 @@ pub enum ServerMode {
     Refuse,
     /// Never answer (the engine's connect timeout fires).
     Blackhole,
+    /// `connect()` fails at once with `ENETUNREACH` (as to
+    /// 255.255.255.255).
+    Unreachable,
 }
 
 /// The far end of one engine socket.
@@ -170,6 +173,9 @@ impl Ends for View<'_> {
                     d.connect_failed(self, id, SockError::Refused);
                 }
                 Some(ServerMode::Blackhole) => return false,
+                Some(ServerMode::Unreachable) => {
+                    d.connect_failed(self, id, SockError::Connect(101));
+                }
                 Some(_) => {
                     self.accepted.entry(a).or_default().push(p);
                     d.connected(self, id);
