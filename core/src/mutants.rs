@@ -63,10 +63,15 @@ pub enum Mutant {
     /// HTTP/2, client side: DATA on a stream already reset is still
     /// forwarded (into the stream's request body).
     H2ResetDataForwarded,
+    /// Threads: a key's home thread sends the entry it replayed to every
+    /// thread but the one whose changes it replayed ("it has them
+    /// already"): that thread keeps its own order of the changes, and the
+    /// replicas differ once two threads change one key.
+    TableRowSkipsSender,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 17] = [
+    pub const ALL: [Mutant; 18] = [
         Mutant::NoReconnectDelay,
         Mutant::FreqAgeSign,
         Mutant::ResyncExpiredRearm,
@@ -84,6 +89,7 @@ impl Mutant {
         Mutant::H2WindowUpdateWrongStream,
         Mutant::H2ContinuationUnbounded,
         Mutant::H2ResetDataForwarded,
+        Mutant::TableRowSkipsSender,
     ];
 
     /// The `--mutant` name.
@@ -106,6 +112,7 @@ impl Mutant {
             Mutant::H2WindowUpdateWrongStream => "h2-window-update-wrong-stream",
             Mutant::H2ContinuationUnbounded => "h2-continuation-unbounded",
             Mutant::H2ResetDataForwarded => "h2-reset-data-forwarded",
+            Mutant::TableRowSkipsSender => "table-row-skips-sender",
         }
     }
 

@@ -1,10 +1,10 @@
 //! Threads: HAProxy's `cpu-map` (global), and which configurations may run
 //! on several threads yet (docs/threads.md).
 //!
-//! Sluice runs one engine per thread. What HAProxy keeps process-wide
-//! (server state and `maxconn`, stick tables, peers, ...) is not shared
-//! between engines yet: a configuration that uses any of it runs one
-//! thread, and [`single_thread_reasons`] says why, so that nothing
+//! Sluice runs one engine per thread. Some of what HAProxy keeps
+//! process-wide (peers, `maxqueue`, frontend `maxconn`, ...) is not
+//! shared between engines yet: a configuration that uses any of it runs
+//! one thread, and [`single_thread_reasons`] says why, so that nothing
 //! silently becomes per-thread.
 
 use super::addr::Addr;
@@ -214,16 +214,8 @@ fn proxy_reasons(p: &Proxy, r: &mut Vec<String>) {
     if p.disabled {
         return;
     }
-    if p.stick_table.is_some() {
-        r.push(format!(
-            "{who} has a stick-table (process-wide stick tables and counters: {ISSUE})"
-        ));
-    }
-    if !p.stick_rules.is_empty() {
-        r.push(format!(
-            "{who} has stick rules (process-wide stick tables: {ISSUE})"
-        ));
-    }
+    // Stick tables and stick rules are process-wide: every thread keeps
+    // a replica, kept equal by messages (stick_table/threads.rs).
     if p.kind.is_frontend() {
         if let Some(m) = p.maxconn {
             r.push(format!(

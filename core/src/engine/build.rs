@@ -891,7 +891,12 @@ impl Engine {
                 add_stick_data_types(&mut params);
             }
             let seed = crate::rng::mix64(hash_seed.wrapping_add(e.tables.len() as u64));
-            e.tables.push(StickTable::with_hash_seed(params, seed));
+            let mut table = StickTable::with_hash_seed(params, seed);
+            if e.opts.nbthread > 1 {
+                // One table per process: stick_table/threads.rs.
+                table.enable_journal();
+            }
+            e.tables.push(table);
         }
         for s in &cfg.global.stats_sockets {
             let level = match s.level {

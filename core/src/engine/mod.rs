@@ -122,6 +122,8 @@ pub(crate) enum SharedKind {
     SrvHealth(crate::backend::check::SrvHealth),
     /// Server `maxconn` slot leases (`backend/slots.rs`).
     Slots(crate::backend::slots::SlotMsg),
+    /// Stick-table changes (`stick_table/threads.rs`).
+    Table(crate::stick_table::threads::TableMsg),
 }
 
 impl Shared {
@@ -130,6 +132,7 @@ impl Shared {
         match &self.0 {
             SharedKind::SrvHealth(_) => None,
             SharedKind::Slots(m) => m.to(),
+            SharedKind::Table(m) => m.to(),
         }
     }
 }
@@ -415,6 +418,7 @@ impl Engine {
         match msg.0 {
             SharedKind::SrvHealth(h) => self.apply_srv_health(now, h),
             SharedKind::Slots(m) => self.slots_on(m),
+            SharedKind::Table(m) => self.tables_on(now, m),
         }
         self.after_entry();
     }
@@ -761,6 +765,9 @@ impl Engine {
     #[inline(never)]
     fn tables_and_peers_after_entry(&mut self) {
         let now = self.now;
+        if self.opts.nbthread > 1 {
+            self.tables_share();
+        }
         self.tables_commit();
         for _ in 0..8 {
             if !self.peers.iter().any(|s| s.woken) {

@@ -140,6 +140,16 @@ impl DataLayout {
         (idx < s.len).then_some(s.first + idx)
     }
 
+    /// The period (ms, 0 but for frequency counters) of data slot `i`;
+    /// `None` past the entry's data.
+    pub fn period_of_slot(&self, i: usize) -> Option<u32> {
+        self.slots
+            .iter()
+            .flatten()
+            .find(|s| (s.first..s.first + s.len).contains(&i))
+            .map(|s| s.period_ms)
+    }
+
     /// Stored types in id order with their slots.
     pub fn iter(&self) -> impl Iterator<Item = (DataType, &Slot)> + '_ {
         self.slots

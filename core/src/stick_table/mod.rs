@@ -6,18 +6,21 @@
 //! * [`data`]: stored values ([`StData`]) and a table's data layout.
 //! * [`table`]: the table itself ([`StickTable`]): entries, expiry, eviction,
 //!   reference counts, the update log that feeds the peers, `show table` lines.
+//! * [`threads`]: one table per process with `nbthread` above 1 (replicas
+//!   kept equal by messages between the engines, docs/threads.md).
 
 pub mod data;
 pub mod data_type;
 pub mod key;
 pub mod params;
 pub mod table;
+pub mod threads;
 
 pub use data::{DataError, DataLayout, Slot, StData};
 pub use data_type::{ArgKind, DataType, DataTypeInfo, StdType};
 pub use key::{KeyError, StKey};
 pub use params::{KeyType, SrvKey, StoreSpec, TableParams};
-pub use table::{EntryId, Pending, StickTable};
+pub use table::{EntryId, JOp, JOpKind, Pending, StickTable};
 
 /// A stick table: its position in the engine's table list, fixed when the
 /// configuration is loaded (HAProxy's `struct stktable *`).

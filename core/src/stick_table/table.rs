@@ -132,6 +132,31 @@ pub struct StickTable {
     pending: Pending,
     /// Data writes not yet followed by a touch (local or remote).
     unsealed: u32,
+    /// With threads: the local changes not yet told to the other threads
+    /// (`stick_table/threads.rs`); `None` with one thread.
+    journal: Option<Vec<(EntryId, Option<JOp>)>>,
+}
+
+/// One local change of an entry's data, as the other threads replay it
+/// (`stick_table/threads.rs`): counters travel as deltas so that
+/// concurrent increments on several threads add up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JOp {
+    /// The data slot (position in the entry's data array).
+    pub slot: u16,
+    pub kind: JOpKind,
+}
+
+/// What a [`JOp`] does to its slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JOpKind {
+    /// A counter (`std_t_uint` but `gpt`, `std_t_ull`) moved by this much.
+    Add(i64),
+    /// A frequency counter counted this many events.
+    Freq(u32),
+    /// Any other value (`gpt`, `server_id`, `server_key`, a CLI set) was
+    /// replaced by this one.
+    Set(StData),
 }
 
 /// Changes of a table that its owner must propagate, once, after the
@@ -181,7 +206,83 @@ impl StickTable {
             next_gen: 0,
             pending: Pending::default(),
             unsealed: 0,
+            journal: None,
         }
+    }
+
+    /// Records local changes for the other threads from now on
+    /// ([`take_journal`](Self::take_journal)).
+    pub fn enable_journal(&mut self) {
+        self.journal = Some(Vec::new());
+    }
+
+    /// The local changes recorded since the last call, in order: `(entry,
+    /// None)` for a touch, `(entry, Some(op))` for a data change. Empty
+    /// without a journal.
+    pub fn take_journal(&mut self) -> Vec<(EntryId, Option<JOp>)> {
+        match self.journal.as_mut() {
+            Some(j) => core::mem::take(j),
+            None => Vec::new(),
+        }
+    }
+
+    /// Stops recording while `f` runs (changes learned from another
+    /// thread are not told back).
+    pub fn unjournaled<R>(&mut self, f: impl FnOnce(&mut StickTable) -> R) -> R {
+        let j = self.journal.take();
+        let r = f(self);
+        self.journal = j;
+        r
+    }
+
+    /// The entry's data slots, in layout order.
+    pub fn row(&self, id: EntryId) -> Option<&[StData]> {
+        self.sess(id).map(|e| &e.data[..])
+    }
+
+    /// Replaces the entry's data slots by `row` (same layout: every
+    /// value of its slot's storage type); not journaled, does not touch.
+    pub fn set_row(&mut self, id: EntryId, row: &[StData]) -> Result<(), DataError> {
+        let e = self.sess_mut(id).ok_or(DataError::NoEntry)?;
+        if e.data.len() != row.len()
+            || e.data
+                .iter()
+                .zip(row)
+                .any(|(a, b)| a.std_type() != b.std_type())
+        {
+            return Err(DataError::WrongType);
+        }
+        e.data.clone_from_slice(row);
+        self.unsealed = self.unsealed.saturating_add(1);
+        Ok(())
+    }
+
+    /// Replays a change learned from another thread on slot `op.slot`
+    /// (not journaled, does not touch).
+    pub fn apply_op(&mut self, now: Time, id: EntryId, op: &JOp) -> Result<(), DataError> {
+        let i = usize::from(op.slot);
+        let period = self.layout.period_of_slot(i).ok_or(DataError::NotStored)?;
+        let e = self.sess_mut(id).ok_or(DataError::NoEntry)?;
+        let slot = e.data.get_mut(i).ok_or(DataError::NotStored)?;
+        match (&op.kind, slot) {
+            (JOpKind::Add(d), StData::UInt(v)) => {
+                *v = if *d < 0 {
+                    v.saturating_sub(d.unsigned_abs().min(u64::from(u32::MAX)) as u32)
+                } else {
+                    v.wrapping_add(*d as u32)
+                };
+            }
+            (JOpKind::Add(d), StData::Ull(v)) => *v = v.wrapping_add(*d as u64),
+            (JOpKind::Freq(n), StData::Freq(f)) => {
+                f.update(now.tick(), period, *n);
+            }
+            (JOpKind::Set(new), slot) if new.std_type() == slot.std_type() => {
+                *slot = new.clone();
+            }
+            _ => return Err(DataError::WrongType),
+        }
+        self.unsealed = self.unsealed.saturating_add(1);
+        Ok(())
     }
 
     /// The table's configuration.
@@ -471,6 +572,9 @@ impl StickTable {
         if !self.contains(id) {
             return false;
         }
+        if let Some(j) = self.journal.as_mut() {
+            j.push((id, None));
+        }
         self.set_expire(id, self.local_expiry(now));
         if self.is_synced() && !self.keeps_local_id(id) {
             self.update = self.update.wrapping_add(1);
@@ -720,6 +824,25 @@ impl StickTable {
         if std_type != Some(value.std_type()) {
             return Err(DataError::WrongType);
         }
+        if self.journal.is_some() {
+            let old = &self.sess(id).ok_or(DataError::NoEntry)?.data[i];
+            let kind = match (old, &value) {
+                (StData::UInt(a), StData::UInt(b))
+                    if dt != DataType::GPT0 && dt != DataType::GPT =>
+                {
+                    JOpKind::Add(i64::from(b.wrapping_sub(*a) as i32))
+                }
+                (StData::Ull(a), StData::Ull(b)) => JOpKind::Add(b.wrapping_sub(*a) as i64),
+                _ => JOpKind::Set(value.clone()),
+            };
+            let op = JOp {
+                slot: i as u16,
+                kind,
+            };
+            if let Some(j) = self.journal.as_mut() {
+                j.push((id, Some(op)));
+            }
+        }
         let e = self.sess_mut(id).ok_or(DataError::NoEntry)?;
         e.data[i] = value;
         self.unsealed = self.unsealed.saturating_add(1);
@@ -756,7 +879,20 @@ impl StickTable {
         inc: u32,
     ) -> Result<u32, DataError> {
         let (f, period) = self.freq_mut(id, dt, idx)?;
-        Ok(f.update(now.tick(), period, inc))
+        let v = f.update(now.tick(), period, inc);
+        if let Some(j) = self.journal.as_mut() {
+            if let Some(i) = self.layout.index(dt, idx) {
+                let kind = JOpKind::Freq(inc);
+                j.push((
+                    id,
+                    Some(JOp {
+                        slot: i as u16,
+                        kind,
+                    }),
+                ));
+            }
+        }
+        Ok(v)
     }
 
     /// `set table ... data.<type> <value>` (HAProxy 2.6
