@@ -5,6 +5,7 @@
 pub mod driver;
 pub mod limits;
 pub mod log;
+pub mod logfwd;
 pub mod mworker;
 pub mod privileges;
 pub mod splice;
@@ -938,6 +939,11 @@ pub fn run(args: &Args, cfg: &Config, start: Instant) -> Result<(), StartupError
             say(&format!(
                 "[NOTICE] proxy-mio took over {adopted} listening socket(s) from the previous process ({unused} unused, closed)"
             ));
+        }
+        if started.is_ok() {
+            // The log-forward receivers and ring forwarders, bound before
+            // the privileges go, as the engines' listeners.
+            started = logfwd::start(cfg);
         }
         if started.is_ok() {
             // Our listeners are bound and every file is open: chroot, let

@@ -87,13 +87,13 @@ fn level_num(l: LogLevel) -> u8 {
     }
 }
 
-const MONTHS: [&str; 12] = [
+pub(crate) const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
 /// The local time of `now`: (year, month 0-11, day, hour, minute, second,
 /// offset from UTC in seconds).
-fn local_time(secs: i64) -> (i32, usize, u32, u32, u32, u32, i64) {
+pub(crate) fn local_time(secs: i64) -> (i32, usize, u32, u32, u32, u32, i64) {
     let t: libc::time_t = secs as libc::time_t;
     // SAFETY: `tm` is plain data filled by `localtime_r`, which reads `t`
     // and writes only `tm`.
@@ -114,7 +114,7 @@ fn local_time(secs: i64) -> (i32, usize, u32, u32, u32, u32, i64) {
 }
 
 /// `2026-12-05T18:52:12.656267+00:00`, as HAProxy writes ISO dates.
-fn iso_date(out: &mut Vec<u8>, secs: i64, micros: u32) {
+pub(crate) fn iso_date(out: &mut Vec<u8>, secs: i64, micros: u32) {
     let (y, mo, d, h, mi, s, off) = local_time(secs);
     let sign = if off < 0 { '-' } else { '+' };
     let off = off.abs();
@@ -233,6 +233,11 @@ impl LogSink {
                     LogTarget::File(f)
                 }
             }
+            LogAddr::Ring(name) => {
+                return Err(format!(
+                    "{place} log ring@{name}: rings are written to from log-forward sections only."
+                ))
+            }
             LogAddr::Inet { tcp: true, .. } => {
                 return Err(format!(
                     "{place} log to a TCP syslog server (tcp@) is not supported by Sluice yet."
@@ -256,9 +261,16 @@ impl LogSink {
                 LogTarget::Udp(s, dest)
             }
         };
+        // Without `format`, HAProxy 2.6 builds the header from what it
+        // knows (`LOG_FORMAT_UNSPEC`): rfc3164 with a host name
+        // (`log-send-hostname`), else the `local` form without one.
+        let format = match (t.format_given, &self.hostname) {
+            (true, _) | (false, Some(_)) => t.format,
+            (false, None) => LogFormat::Local,
+        };
         self.sinks.push(Sink {
             out,
-            format: t.format,
+            format,
             facility: t.facility.0,
             max: t.level.map(|l| l.0),
             min: t.min_level.map(|l| l.0),

@@ -73,6 +73,7 @@ impl Config {
         let mut errs = Vec::new();
         super::errors::check(self, &mut errs);
         super::userlist::check(self, &mut errs);
+        super::logfwd::check(&self.rings, &self.log_forwards, &mut errs);
         for e in errs {
             d.error(e);
         }

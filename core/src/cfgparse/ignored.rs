@@ -13,7 +13,7 @@
 //! A trailing `*` matches any suffix (`ssl-default-bind-*`).
 
 /// Sections skipped, with one warning on their first line.
-pub const SKIPPED_SECTIONS: &[&str] = &["mailers", "cache", "ring"];
+pub const SKIPPED_SECTIONS: &[&str] = &["mailers", "cache"];
 
 /// Sections refused: `program` runs processes.
 pub const REJECTED_SECTIONS: &[&str] = &["program"];

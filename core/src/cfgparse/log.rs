@@ -10,16 +10,30 @@ const SYSLOG_PORT: u16 = 514;
 
 /// `log TARGET [len N] [format F] [sample R:S] FACILITY [LEVEL [MINLEVEL]]`,
 /// from word 1.
-pub(super) fn parse_target(ln: &Ln<'_>, _d: &mut Diags) -> Result<LogTarget, Diagnostic> {
+pub(super) fn parse_target(ln: &Ln<'_>, d: &mut Diags) -> Result<LogTarget, Diagnostic> {
+    parse_target_with_rings(ln, d, false)
+}
+
+/// [`parse_target`], where `rings` says whether `ring@NAME` is accepted
+/// (Sluice forwards to rings from `log-forward` sections only).
+pub(super) fn parse_target_with_rings(
+    ln: &Ln<'_>,
+    _d: &mut Diags,
+    rings: bool,
+) -> Result<LogTarget, Diagnostic> {
     if ln.arg(1).is_empty() || ln.arg(2).is_empty() {
         return Err(ln.diag("log : expects <address> and <facility>  as arguments"));
     }
-    let addr = log_addr(ln, ln.arg(1))?;
+    let addr = match ln.arg(1).strip_prefix("ring@") {
+        Some(name) if rings && !name.is_empty() => LogAddr::Ring(name.to_string()),
+        _ => log_addr(ln, ln.arg(1))?,
+    };
     let mut t = LogTarget {
         place: ln.place(),
         addr,
         len: None,
         format: LogFormat::default(),
+        format_given: false,
         facility: Facility(0),
         level: None,
         min_level: None,
@@ -33,6 +47,7 @@ pub(super) fn parse_target(ln: &Ln<'_>, _d: &mut Diags) -> Result<LogTarget, Dia
                 let f = ln.arg(i + 1);
                 t.format = LogFormat::from_name(f)
                     .ok_or_else(|| ln.diag(format!("log : unknown log format '{f}'")))?;
+                t.format_given = true;
             }
             "sample" => t.sample = Some(sample(ln, ln.arg(i + 1))?),
             _ => break,
@@ -126,7 +141,7 @@ fn log_addr(ln: &Ln<'_>, text: &str) -> Result<LogAddr, Diagnostic> {
         "stderr" | "fd@2" => return Ok(LogAddr::Stderr),
         t if t.starts_with("ring@") => {
             return Err(ln.diag(format!(
-                "log : '{t}': ring buffers are not supported by Sluice"
+                "log : '{t}': Sluice writes to ring buffers from log-forward sections only"
             )))
         }
         _ => {}

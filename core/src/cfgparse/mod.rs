@@ -28,6 +28,7 @@ mod global;
 mod httpchk;
 pub mod ignored;
 mod log;
+pub mod logfwd;
 pub mod model;
 mod options;
 mod peers;
@@ -256,6 +257,8 @@ enum Section {
     HttpErrors(usize),
     Userlist(usize),
     Resolvers(usize),
+    Ring(usize),
+    LogForward(usize),
     /// A section Sluice skips (its keyword produced a warning or an error).
     Skipped,
 }
@@ -407,6 +410,8 @@ impl<'a> Parser<'a> {
             Section::HttpErrors(i) => &self.cfg.http_errors[i].name,
             Section::Userlist(i) => &self.cfg.userlists[i].name,
             Section::Resolvers(i) => &self.cfg.resolvers[i].name,
+            Section::Ring(i) => &self.cfg.rings[i].name,
+            Section::LogForward(i) => &self.cfg.log_forwards[i].name,
         }
     }
 
@@ -588,6 +593,10 @@ impl<'a> Parser<'a> {
             Section::Resolvers(i) => {
                 resolvers::section_kw(&mut self.cfg.resolvers[i], ln, &mut self.diags)
             }
+            Section::Ring(i) => logfwd::ring_kw(&mut self.cfg.rings[i], ln),
+            Section::LogForward(i) => {
+                logfwd::log_forward_kw(&mut self.cfg.log_forwards[i], ln, &mut self.diags)
+            }
         }
     }
 
@@ -639,6 +648,14 @@ impl<'a> Parser<'a> {
             "resolvers" => resolvers::start(&self.cfg.resolvers, ln).map(|r| {
                 self.cfg.resolvers.push(r);
                 Section::Resolvers(self.cfg.resolvers.len() - 1)
+            }),
+            "ring" => logfwd::start_ring(&self.cfg.rings, ln).map(|r| {
+                self.cfg.rings.push(r);
+                Section::Ring(self.cfg.rings.len() - 1)
+            }),
+            "log-forward" => logfwd::start_log_forward(&self.cfg.log_forwards, ln).map(|f| {
+                self.cfg.log_forwards.push(f);
+                Section::LogForward(self.cfg.log_forwards.len() - 1)
             }),
             kw if ignored::SKIPPED_SECTIONS.contains(&kw) => {
                 let msg = format!("section '{kw}' is not supported by Sluice and is ignored.");

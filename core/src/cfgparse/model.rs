@@ -36,6 +36,10 @@ pub struct Config {
     pub userlists: Vec<super::userlist::UserlistDecl>,
     /// `resolvers` sections, in file order.
     pub resolvers: Vec<super::resolvers::Resolvers>,
+    /// `ring` sections, in file order.
+    pub rings: Vec<super::logfwd::Ring>,
+    /// `log-forward` sections, in file order.
+    pub log_forwards: Vec<super::logfwd::LogForward>,
     /// What the files of [`Config::errorfile_paths`] hold, read by the
     /// driver after parsing (the parser reads no file): the bytes, or why
     /// they could not be read. A file missing here is an error when the
@@ -406,6 +410,8 @@ pub enum LogAddr {
         port: u16,
         tcp: bool,
     },
+    /// `ring@NAME`: a `ring` section (from `log-forward` sections only).
+    Ring(String),
 }
 
 /// `sample RANGES:SIZE` of a `log` line (HAProxy's `smp_log_range`s):
@@ -435,6 +441,10 @@ pub struct LogTarget {
     /// `len`: the longest line sent (default 1024).
     pub len: Option<u32>,
     pub format: LogFormat,
+    /// Whether `format` was written: a `log-forward` target without it
+    /// picks the format from what it received (HAProxy's
+    /// `LOG_FORMAT_UNSPEC`).
+    pub format_given: bool,
     pub facility: Facility,
     /// Lines above this level are not sent.
     pub level: Option<LogLevel>,

@@ -11,6 +11,7 @@
 //! server nor the termination state.
 
 pub mod format;
+pub mod syslog;
 
 use core::fmt::Write as _;
 
