@@ -1637,6 +1637,36 @@ fn dispatch_and_transparent() {
     assert!(proxy(&p.config, "b").options.transparent);
 }
 
+/// `server NAME ADDR:0`: no port, as HAProxy 2.6 reads it (the client's
+/// destination port; http_reuse_conn_hash.vtc has one).
+#[test]
+fn server_port_zero_is_no_port() {
+    let p = parse_ok(&cfg(&[
+        "backend b",
+        "    server s1 127.0.0.1:0",
+        "    server s2 [::1]:0",
+    ]));
+    let b = proxy(&p.config, "b");
+    assert_eq!(
+        b.servers[0].addr,
+        Addr::Inet {
+            host: ip("127.0.0.1"),
+            port: None
+        }
+    );
+    assert_eq!(
+        b.servers[1].addr,
+        Addr::Inet {
+            host: ip("::1"),
+            port: None
+        }
+    );
+    let text = cfg(&["backend b", "    server s1 127.0.0.1:0"]);
+    if let Some(valid) = haproxy_accepts(&text, "port0") {
+        assert!(valid, "haproxy 2.6 accepts port 0 on a server");
+    }
+}
+
 #[test]
 fn haproxy_capability_warnings() {
     let text = with_defaults(&[
