@@ -327,7 +327,7 @@ const KEYWORDS: &[(&str, &str, Want)] = &[
     ("http-response wait-for-body", "backend be\n  http-response wait-for-body time 1s\n  server s1 127.0.0.1:9\n", Want::Loads),
     ("option http-restrict-req-hdr-names, originalto, forwardfor, httpclose",
      "backend be\n  option http-restrict-req-hdr-names delete\n  option originalto except 127.0.0.0/8 header X-Orig\n  option forwardfor except 127.0.0.0/8 header X-F if-none\n  option httpclose\n  server s1 127.0.0.1:9\n", Want::Loads),
-    ("option transparent", "backend be\n  option transparent\n", Want::Refused("'option transparent' is not supported by Sluice: it connects to the address")),
+    ("option transparent, dispatch", "backend be\n  option transparent\nbackend be2\n  dispatch 127.0.0.1:9\n", Want::Loads),
     (".if/.elif/.else/.endif, .notice, .warning, ${VAR}, ${VAR-default}",
      ".if defined(NOPE)\n.elif streq(a,a)\n.notice hello\n.else\n.endif\n.warning hi\nbackend be\n  http-request set-header X-A \"${HOME}\"\n  http-request set-header X-B \"${NOPE_VAR-dflt}\"\n  server s1 127.0.0.1:9\n", Want::Loads),
     ("named defaults and from, default-server",

@@ -221,6 +221,10 @@ pub struct BackendCfg {
     /// TCP mode).
     pub cookie: Option<cfgparse::CookieCfg>,
     pub balance: cfgparse::Balance,
+    /// Where streams go without a balancing algorithm (no `balance` line
+    /// and `dispatch` or `option transparent`): `None` balances them over
+    /// the servers.
+    pub no_lb: Option<NoLb>,
     /// `hash-type`.
     pub hash_type: cfgparse::HashType,
     /// `balance hash EXPR`'s expression.
@@ -272,6 +276,18 @@ pub struct Backend {
     pub times: TimeStats,
     /// Streams assigned per second.
     pub sess_rate: RateCtr,
+}
+
+/// The target of a backend that balances nothing (HAProxy's
+/// `PR_O_DISPATCH` and `PR_O_TRANSP` without `BE_LB_KIND`): streams that
+/// persistence did not send to a server connect there, with the backend
+/// and no server as their target (logged `<NOSRV>`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoLb {
+    /// `dispatch ADDR:PORT`.
+    Dispatch(core::net::SocketAddr),
+    /// `option transparent`: the address the client connected to.
+    Transparent,
 }
 
 /// A `stick` rule on the source address (what the TCP data path needs).

@@ -53,6 +53,11 @@ pub struct Session {
     pub requests: u32,
     /// Private idle server connections it owns (`http-reuse never`).
     pub priv_idle: u32,
+    /// Its idle connection to a backend's `dispatch` address or
+    /// transparent destination ([`crate::conn::ConnSide::BackProxy`]),
+    /// which only its own streams reuse (HAProxy's session `priv_conns`
+    /// for a proxy target).
+    pub proxy_idle: Option<Id<crate::conn::Conn>>,
     /// The server of its last stream that reached one (HAProxy's session
     /// `srv_list`), for `option prefer-last-server`.
     pub last_srv: Option<crate::backend::server::ServerId>,
@@ -150,6 +155,7 @@ impl Engine {
             conn_cur_counted: false,
             requests: 0,
             priv_idle: 0,
+            proxy_idle: None,
             last_srv: None,
             vars: Default::default(),
         });

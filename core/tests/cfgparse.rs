@@ -1599,6 +1599,75 @@ fn acls_and_rules_are_kept_as_words() {
     assert!(p.warnings.is_empty(), "{:?}", p.warnings);
 }
 
+/// `dispatch` and `option transparent`: kept without `balance`, the
+/// dispatch address ignored with HAProxy's warning with it.
+#[test]
+fn dispatch_and_transparent() {
+    let p = parse_ok(&cfg(&[
+        "listen l",
+        "    bind :80",
+        "    dispatch 127.0.0.1:81",
+    ]));
+    let l = proxy(&p.config, "l");
+    assert!(!l.balance_set);
+    assert_eq!(
+        l.dispatch.as_ref().map(|d| d.1.clone()),
+        Some(inet("127.0.0.1", 81))
+    );
+    assert!(
+        warnings(&p).iter().all(|w| !w.contains("dispatch")),
+        "{:?}",
+        warnings(&p)
+    );
+    let p = parse_ok(&cfg(&[
+        "defaults",
+        "    balance roundrobin",
+        "backend b",
+        "    dispatch 127.0.0.1:81",
+    ]));
+    assert!(proxy(&p.config, "b").balance_set);
+    assert!(
+        warnings(&p).contains(
+            &"parsing [t.cfg:3] : dispatch address of backend 'b' will be ignored in balance mode."
+                .to_string()
+        ),
+        "{:?}",
+        warnings(&p)
+    );
+    let p = parse_ok(&cfg(&["backend b", "    option transparent"]));
+    assert!(proxy(&p.config, "b").options.transparent);
+}
+
+/// `server NAME ADDR:0`: no port, as HAProxy 2.6 reads it (the client's
+/// destination port; http_reuse_conn_hash.vtc has one).
+#[test]
+fn server_port_zero_is_no_port() {
+    let p = parse_ok(&cfg(&[
+        "backend b",
+        "    server s1 127.0.0.1:0",
+        "    server s2 [::1]:0",
+    ]));
+    let b = proxy(&p.config, "b");
+    assert_eq!(
+        b.servers[0].addr,
+        Addr::Inet {
+            host: ip("127.0.0.1"),
+            port: None
+        }
+    );
+    assert_eq!(
+        b.servers[1].addr,
+        Addr::Inet {
+            host: ip("::1"),
+            port: None
+        }
+    );
+    let text = cfg(&["backend b", "    server s1 127.0.0.1:0"]);
+    if let Some(valid) = haproxy_accepts(&text, "port0") {
+        assert!(valid, "haproxy 2.6 accepts port 0 on a server");
+    }
+}
+
 #[test]
 fn haproxy_capability_warnings() {
     let text = with_defaults(&[
@@ -2087,6 +2156,9 @@ const fn stricter(lines: &'static [&'static str], want: &'static str) -> Case {
 /// Errors found while reading a section.
 const PARSE_ERRORS: &[Case] = &[
     case(&["foo bar"], "parsing [t.cfg:1] : unknown keyword 'foo' out of section."),
+    case(&["defaults", "    dispatch 127.0.0.1:80"], "parsing [t.cfg:2] : 'dispatch' not allowed in 'defaults' section."),
+    case(&["backend b", "    dispatch 127.0.0.1"], "parsing [t.cfg:2] : 'dispatch' : missing port specification in '127.0.0.1'"),
+    case(&["backend b", "    dispatch 127.0.0.1:80 x"], "parsing [t.cfg:2] : 'dispatch 127.0.0.1:80' cannot handle unexpected argument 'x'."),
     case(&["global", "    frob 1"], "parsing [t.cfg:2] : unknown keyword 'frob' in 'global' section"),
     case(&["global", "    stats socket"], "parsing [t.cfg:2] : 'stats socket' in global section expects an address or a path to a UNIX socket"),
     case(&["global", "    stats socket /tmp/s level root"], "parsing [t.cfg:2] : 'stats socket' : 'level' only supports 'user', 'operator', and 'admin' (got 'root')"),
@@ -2198,6 +2270,8 @@ fn every_parse_error_names_file_line_and_says_what_is_wrong() {
 
 /// Errors only `Config::check` finds: each configuration parses.
 const CHECK_ERRORS: &[Case] = &[
+    case(&["backend b", "    balance roundrobin", "    option transparent"], "parsing [t.cfg:1] : backend 'b' cannot use both transparent and balance mode."),
+    case(&["defaults", "    balance leastconn", "backend b", "    option transparent"], "parsing [t.cfg:3] : backend 'b' cannot use both transparent and balance mode."),
     case(&["frontend f", "    bind :80", "    default_backend nope"], "parsing [t.cfg:3] : Proxy 'f': unable to find required default_backend: 'nope'."),
     case(&["frontend f", "    bind :80", "    use_backend nope if TRUE"], "parsing [t.cfg:3] : Proxy 'f': unable to find required use_backend: 'nope'."),
     case(&["frontend f", "    bind :80", "    default_backend f"], "parsing [t.cfg:3] : Proxy 'f': unable to find required default_backend: 'f'."),

@@ -1220,3 +1220,73 @@ fn logasap_logs_at_connection_once() {
         w.assert_drained();
     }
 }
+
+/// `dispatch` without `balance`: streams go to the dispatch address even
+/// with servers declared, logged `<NOSRV>` (HAProxy's proxy target).
+#[test]
+fn dispatch_without_balance_goes_to_the_dispatch_address() {
+    let mut w = World::new(&cfg(
+        "",
+        &format!("    dispatch {S1}\n    server s2 {S2}\n"),
+    ));
+    w.server(S1, ServerMode::Echo);
+    w.server(S2, ServerMode::Echo);
+    let c = w.connect(FE);
+    w.send(c, b"hello");
+    assert_eq!(w.peers[c].from_engine, b"hello");
+    w.fin(c);
+    let log = last_log(&w);
+    assert!(log.contains(" app app/<NOSRV> "), "{log}");
+    assert_eq!(term(&log), "--", "{log}");
+    w.assert_drained();
+}
+
+/// With `balance`, HAProxy ignores `dispatch` (with a warning).
+#[test]
+fn dispatch_is_ignored_in_balance_mode() {
+    let mut w = World::new(&cfg(
+        "",
+        &format!("    balance roundrobin\n    dispatch {S1}\n    server s2 {S2}\n"),
+    ));
+    w.server(S1, ServerMode::Echo);
+    w.server(S2, ServerMode::Echo);
+    let c = w.connect(FE);
+    w.send(c, b"hi");
+    w.fin(c);
+    let log = last_log(&w);
+    assert!(log.contains(" app app/s2 "), "{log}");
+    w.assert_drained();
+}
+
+/// `option transparent`: the client's destination, here changed by a
+/// `set-dst-port` rule as in HAProxy's http_reuse_be_transparent.vtc.
+#[test]
+fn transparent_connects_to_the_client_destination() {
+    let port = S1.rsplit(':').next().unwrap_or_default();
+    let mut w = World::new(&cfg(
+        "",
+        &format!("    option transparent\n    tcp-request connection set-dst-port int({port})\n"),
+    ));
+    w.server(S1, ServerMode::Echo);
+    let c = w.connect(FE);
+    w.send(c, b"hello");
+    assert_eq!(w.peers[c].from_engine, b"hello");
+    w.fin(c);
+    let log = last_log(&w);
+    assert!(log.contains(" app app/<NOSRV> "), "{log}");
+    w.assert_drained();
+}
+
+/// A dispatch connection that fails is retried, then reported `SC`.
+#[test]
+fn dispatch_refused_is_retried_then_sc() {
+    let mut w = World::new(&cfg("    retries 1\n", &format!("    dispatch {S1}\n")));
+    w.server(S1, ServerMode::Refuse);
+    let c = w.connect(FE);
+    w.send(c, b"data");
+    w.advance(1100);
+    assert!(w.peers[c].closed_by_engine.is_some());
+    let log = last_log(&w);
+    assert_eq!(term(&log), "SC", "{log}");
+    w.assert_drained();
+}

@@ -1203,3 +1203,43 @@ fn reuse_aggressive_first_request_and_pool_max_conn() {
     w.advance(6000);
     w.assert_drained();
 }
+
+/// `http-request strict-mode`: with `tune.bufsize 2048`, `tune.maxrewrite
+/// 128` and a 2000-byte body buffered (up to 1920 bytes read), a first
+/// 70-byte header fits, a
+/// second does not: the request fails with a 500 (`PR`), or with
+/// `strict-mode off` goes on without that header (HAProxy's
+/// strict_rw_mode.vtc).
+#[test]
+fn strict_mode_fails_a_rewrite_that_does_not_fit() {
+    let v = "1".repeat(60);
+    let conf = format!(
+        "global\n    tune.bufsize 2048\n    tune.maxrewrite 128\n    log stderr format raw local0\n\
+         defaults\n    mode http\n    log global\n    option httplog\n    option http-buffer-request\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\
+         frontend fe\n    bind {FE}\n    http-request set-header x-hdr1 {v}\n    http-request strict-mode off if {{ path /soft }}\n    http-request set-header x-hdr2 {v}\n    default_backend be\n\
+         backend be\n    server s1 {S1}\n"
+    );
+    let body = "b".repeat(2000);
+    let mut w = World::new(&conf);
+    w.server(S1, ServerMode::Manual);
+    let c = w.connect(FE);
+    w.send(
+        c,
+        format!("POST /strict HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n{body}")
+            .as_bytes(),
+    );
+    let got = text(&w.peers[c].from_engine);
+    assert!(got.starts_with("HTTP/1.1 500"), "{got}");
+    let l = logs(&w).last().cloned().unwrap();
+    assert_eq!((status(&l), &tsc(&l)[..2]), ("500", "PR"), "{l}");
+    let c = w.connect(FE);
+    w.send(
+        c,
+        format!("POST /soft HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n{body}").as_bytes(),
+    );
+    let s = w.server_peer(S1, 0);
+    let got = text(&w.peers[s].from_engine);
+    assert!(got.contains(&format!("x-hdr1: {v}\r\n")), "{got}");
+    assert!(!got.contains("x-hdr2"), "{got}");
+    assert!(w.peers[c].from_engine.is_empty(), "no error for the client");
+}

@@ -45,6 +45,8 @@ enum Assign {
     Full,
     /// No usable server.
     NoServer,
+    /// The backend itself (`dispatch`, `option transparent`).
+    Proxy,
 }
 
 /// What the request analysers decided about the server (TCP mode).
@@ -174,6 +176,12 @@ impl Engine {
                 }
             }
             Assign::Full => self.queue_add(now, sid, None),
+            Assign::Proxy => {
+                let s = &mut self.streams[sid];
+                s.srv = None;
+                s.flags |= SfFlags::ASSIGNED;
+                s.scb.state = ScState::Ass;
+            }
             Assign::NoServer => {
                 let s = &mut self.streams[sid];
                 s.scb.err_type = ErrType::ConnOther;
@@ -211,6 +219,13 @@ impl Engine {
         if let Some(srv) = chosen {
             self.streams[sid].flags |= SfFlags::DIRECT;
             return Assign::Server(srv);
+        }
+        if self.proxies[be]
+            .be
+            .as_ref()
+            .is_some_and(|b| b.cfg.no_lb.is_some())
+        {
+            return Assign::Proxy;
         }
         let usable = self.proxies[be]
             .be
@@ -688,8 +703,11 @@ impl Engine {
     fn connect_server(&mut self, now: Time, sid: Id<Stream>) {
         let s = &mut self.streams[sid];
         let (be, Some(srv)) = (s.be, s.srv) else {
-            s.scb.state = ScState::Req;
-            return;
+            let no_lb = self.proxies[s.be].be.as_ref().and_then(|b| b.cfg.no_lb);
+            return match no_lb {
+                Some(t) if s.flags.contains(SfFlags::ASSIGNED) => self.connect_proxy(now, sid, t),
+                _ => s.scb.state = ScState::Req,
+            };
         };
         let b = self.proxies[be]
             .be
@@ -795,6 +813,74 @@ impl Engine {
             Some(u) => self.connect_unix(sock, u),
             None => self.connect(sock, addr),
         }
+    }
+
+    /// ASS without a server: connect to the backend's `dispatch` address,
+    /// or with `option transparent` to the address the client connected
+    /// to (HAProxy's `alloc_dst_address` for a proxy target). The
+    /// connection is private to the session: an idle one of its own to
+    /// this backend is reused, as HAProxy reuses its session's
+    /// connections to the same target.
+    fn connect_proxy(&mut self, now: Time, sid: Id<Stream>, target: crate::proxy::NoLb) {
+        let s = &self.streams[sid];
+        let (be, sess, http) = (s.be, s.sess, s.txn.is_some());
+        let addr = match target {
+            crate::proxy::NoLb::Dispatch(a) => Some(a),
+            crate::proxy::NoLb::Transparent => s
+                .dst
+                .or_else(|| self.sessions.get(sess).and_then(|se| se.dst)),
+        };
+        let Some(addr) = addr else {
+            // A client connection without a destination (a UNIX socket):
+            // nowhere to go, as HAProxy's connect to an unset address.
+            let s = &mut self.streams[sid];
+            s.scb.err_type = ErrType::ConnOther;
+            s.set_term(ErrCode::SrvCl, FinSt::Connect);
+            return self.back_fail(now, sid);
+        };
+        let idle = self
+            .sessions
+            .get_mut(sess)
+            .and_then(|se| se.proxy_idle.take());
+        if let Some(c) = idle {
+            let mine = self.conns.get(c).is_some_and(|x| {
+                x.side == ConnSide::BackProxy { be, owner: sess } && x.dst == Some(addr)
+            });
+            if http && mine {
+                if let Some(conn) = self.conns.get_mut(c) {
+                    conn.mux.attach(sid);
+                }
+                let s = &mut self.streams[sid];
+                s.scb.sedesc.conn = Some(c);
+                s.scb.state = ScState::Con;
+                s.conn_start = Some(now);
+                if let Some(t) = s.txn.as_mut() {
+                    t.flags |= crate::http::ana::TxnFlags::REUSED;
+                }
+                self.back_connected(now, sid);
+                return;
+            }
+            self.conn_close(now, c, CloseHow::Graceful);
+        }
+        let connect_to = self.proxies[be].timeouts.connect_ms;
+        let ci = self.conns.next_id();
+        let sock = self.new_sock(ci);
+        let mut conn = Conn::new(
+            sock,
+            crate::conn::Origin::Dialed,
+            ConnSide::BackProxy { be, owner: sess },
+        );
+        conn.flags |= CoFlags::WAIT_L4_CONN;
+        conn.dst = Some(addr);
+        conn.mux = Mux::init_pt(Some(sid));
+        let c = self.conns.insert(conn);
+        crate::bug_on!(c != ci);
+        let s = &mut self.streams[sid];
+        s.scb.sedesc.conn = Some(c);
+        s.scb.state = ScState::Con;
+        s.conn_start = Some(now);
+        s.scb.exp = connect_to.map(|t| now.add_ms(u64::from(t)));
+        self.connect(sock, addr);
     }
 
     /// The PROXY header a `send-proxy`/`send-proxy-v2` server gets.
@@ -1579,6 +1665,23 @@ impl Engine {
         let Some(conn) = self.conns.get_mut(c) else {
             return;
         };
+        if let ConnSide::BackProxy { owner, .. } = conn.side {
+            if let Some(s) = conn.mux.rx_stream() {
+                conn.mux.detach(s);
+            }
+            conn.flags |= crate::conn::CoFlags::NOT_FIRST;
+            let old = self
+                .sessions
+                .get_mut(owner)
+                .and_then(|se| se.proxy_idle.replace(c));
+            if let Some(old) = old {
+                self.conn_close(now, old, CloseHow::Graceful);
+            }
+            if self.sessions.get(owner).is_none() {
+                return self.conn_close(now, c, CloseHow::Graceful);
+            }
+            return self.conn_update_interest(c);
+        }
         let ConnSide::Back { srv } = conn.side else {
             return;
         };
@@ -1725,6 +1828,13 @@ impl Engine {
     /// Closes an idle server connection (the server closed or spoke out of
     /// turn).
     pub(crate) fn idle_conn_close(&mut self, now: Time, c: Id<Conn>) {
+        if let Some(ConnSide::BackProxy { owner, .. }) = self.conns.get(c).map(|x| x.side) {
+            if let Some(se) = self.sessions.get_mut(owner) {
+                if se.proxy_idle == Some(c) {
+                    se.proxy_idle = None;
+                }
+            }
+        }
         if let Some(ConnSide::Back { srv }) = self.conns.get(c).map(|x| x.side) {
             self.avail_conn_remove(srv, c);
             if let Some(server) = self.server_mut(srv) {
@@ -1744,6 +1854,13 @@ impl Engine {
         now: Time,
         sess: Id<crate::session::Session>,
     ) {
+        if let Some(c) = self
+            .sessions
+            .get_mut(sess)
+            .and_then(|se| se.proxy_idle.take())
+        {
+            self.conn_close(now, c, CloseHow::Graceful);
+        }
         if self.sessions.get(sess).is_none_or(|se| se.priv_idle == 0) {
             return;
         }

@@ -533,6 +533,28 @@ fn check_proxy_warnings(px: &Proxy, d: &mut Diags) {
             px.name
         )));
     }
+    if px.kind.is_backend() && px.balance_set {
+        // HAProxy's `check_config_validity`: an algorithm wins over both.
+        if px.options.transparent {
+            d.error(at(
+                &px.place,
+                px.kind.keyword(),
+                format!(
+                    "{kind} '{}' cannot use both transparent and balance mode.",
+                    px.name
+                ),
+            ));
+        } else if px.dispatch.is_some() {
+            d.warn(at(
+                &px.place,
+                px.kind.keyword(),
+                format!(
+                    "dispatch address of {kind} '{}' will be ignored in balance mode.",
+                    px.name
+                ),
+            ));
+        }
+    }
     if px.mode == Mode::Tcp {
         tcp_mode_warnings(px, d);
     }

@@ -191,10 +191,6 @@ pub const REFUSED_OPTIONS: &[(&str, &str)] = &[
     ("independent-streams", "it changes when timeouts fire"),
     ("nolinger", "it resets connections instead of closing them"),
     (
-        "transparent",
-        "it connects to the address the client's connection was diverted from (TPROXY), which Sluice does not learn",
-    ),
-    (
         "spop-check",
         "it decides which servers are up by speaking SPOP, and Sluice has no SPOE",
     ),

@@ -974,6 +974,9 @@ pub struct ProxyOptions {
     /// `option abortonclose`: a client that closes while its request waits
     /// for a server is aborted (HAProxy's `PR_O_ABRT_CLOSE`).
     pub abortonclose: bool,
+    /// `option transparent` (HAProxy's `PR_O_TRANSP`): without a `balance`
+    /// algorithm, streams go to the address the client connected to.
+    pub transparent: bool,
     /// `option http-ignore-probes`: connections closed or timed out before
     /// their first byte are neither answered nor logged
     /// (`PR_O2_IGNORE_PROBES`).
@@ -1605,6 +1608,13 @@ pub struct Proxy {
     pub default_server: ServerOptions,
     pub timeouts: Timeouts,
     pub balance: Balance,
+    /// A `balance` line in this section or its defaults (HAProxy's
+    /// `BE_LB_KIND` bits): without one, a backend with `dispatch` or
+    /// `option transparent` balances nothing.
+    pub balance_set: bool,
+    /// `dispatch ADDR:PORT` (HAProxy's `PR_O_DISPATCH`, `dispatch_addr`):
+    /// the fixed address streams go to when no algorithm balances them.
+    pub dispatch: Option<(Place, Addr)>,
     /// `hash-type`.
     pub hash_type: HashType,
     /// `hash-balance-factor` (0: off).
@@ -1726,6 +1736,8 @@ impl Proxy {
             default_server: ServerOptions::default(),
             timeouts: Timeouts::default(),
             balance: Balance::RoundRobin,
+            balance_set: false,
+            dispatch: None,
             hash_type: HashType::default(),
             hash_balance_factor: 0,
             retries: 3,
@@ -1783,6 +1795,7 @@ impl Proxy {
         p.fullconn = defaults.fullconn;
         p.timeouts = defaults.timeouts;
         p.balance = defaults.balance.clone();
+        p.balance_set = defaults.balance_set;
         p.hash_type = defaults.hash_type;
         p.hash_balance_factor = defaults.hash_balance_factor;
         p.retries = defaults.retries;

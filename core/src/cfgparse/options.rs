@@ -42,6 +42,7 @@ const FLAGS: &[(&str, Field, Cap)] = &[
         Cap::Any,
     ),
     ("abortonclose", |o| &mut o.abortonclose, Cap::Backend),
+    ("transparent", |o| &mut o.transparent, Cap::Backend),
     (
         "http-ignore-probes",
         |o| &mut o.http_ignore_probes,

@@ -115,6 +115,7 @@ pub(super) fn parse(
         }
         "timeout" => timeout(px, ln, d),
         "balance" => balance(px, ln, d),
+        "dispatch" => dispatch(px, ln, d),
         "hash-type" => hash_type(px, ln, d),
         "hash-balance-factor" => hash_balance_factor(px, ln),
         "cookie" => cookie(px, ln, d),
@@ -479,6 +480,32 @@ fn balance(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic>
     }
     if warn_if_not_cap(px, ln, "balance", Cap::Backend, d) {
         px.balance = b;
+        px.balance_set = true;
+    }
+    Ok(())
+}
+
+/// `dispatch ADDR:PORT` (HAProxy's `cfg_parse_listen`): not in defaults,
+/// a port is required, a name is resolved at start like a server's.
+fn dispatch(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    if px.kind == ProxyKind::Defaults {
+        return Err(ln.diag("'dispatch' not allowed in 'defaults' section."));
+    }
+    let cap = warn_if_not_cap(px, ln, "dispatch", Cap::Backend, d);
+    let text = ln.arg(1);
+    let a = ln
+        .parse_addr(text)
+        .and_then(|p| p.single_port(text))
+        .and_then(|p| p.require_port(text))
+        .map_err(|e| ln.diag(format!("'dispatch' : {e}")))?;
+    if !matches!(a.addr, super::addr::Addr::Inet { .. }) {
+        return Err(ln.diag(format!(
+            "'dispatch' : address '{text}' is not an IPv4 or IPv6 address (Sluice)."
+        )));
+    }
+    ln.no_extra(2)?;
+    if cap {
+        px.dispatch = Some((ln.place(), a.addr));
     }
     Ok(())
 }

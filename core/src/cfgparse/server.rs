@@ -280,8 +280,14 @@ fn parse_server_words(
 ) -> Result<Server, Diagnostic> {
     let text = ln.arg(at);
     let who = format!("'server {}/{name}'", px.name);
+    // Port 0 is no port (HAProxy's `str2sa_range` with `PA_O_PORT_OK`):
+    // the client's destination port at connect time.
+    let bare = text
+        .strip_suffix(":0")
+        .filter(|h| !h.is_empty() && !h.ends_with(':'))
+        .unwrap_or(text);
     let addr = ln
-        .parse_addr(text)
+        .parse_addr(bare)
         .and_then(|p| p.single_port(text))
         .map_err(|e| ln.diag(format!("{who} : {e}")))?;
     let reverse = matches!(addr.addr, Addr::Rhttp(_));

@@ -78,6 +78,14 @@ pub enum ConnSide {
     Front,
     /// Opened towards server `srv` of backend `be`.
     Back { srv: ServerId },
+    /// Opened by backend `be` itself, to its `dispatch` address or, with
+    /// `option transparent`, to the client's destination (HAProxy's
+    /// connection whose `target` is the proxy). Private to session
+    /// `owner`: only its streams reuse it.
+    BackProxy {
+        be: crate::proxy::ProxyId,
+        owner: crate::arena::Id<crate::session::Session>,
+    },
     /// Carrying an applet ([`App`]): the stats socket, a peer session, a
     /// health check. Not part of the data path.
     App,
@@ -109,8 +117,15 @@ impl ConnSide {
     pub fn rx_dir(self) -> Dir {
         match self {
             ConnSide::Front | ConnSide::App => Dir::Req,
-            ConnSide::Back { .. } => Dir::Res,
+            ConnSide::Back { .. } | ConnSide::BackProxy { .. } => Dir::Res,
         }
+    }
+
+    /// Whether this is a server-side connection (to a server, a
+    /// `dispatch` address or a transparent destination).
+    #[inline]
+    pub fn is_back(self) -> bool {
+        matches!(self, ConnSide::Back { .. } | ConnSide::BackProxy { .. })
     }
 }
 
@@ -487,7 +502,7 @@ impl Engine {
         let mut streams = conn.mux.streams().peekable();
         if streams.peek().is_none() {
             return match side {
-                ConnSide::Back { .. } => self.idle_conn_close(now, c),
+                ConnSide::Back { .. } | ConnSide::BackProxy { .. } => self.idle_conn_close(now, c),
                 // Before the stream: the handshake failed, and is logged
                 // like any other handshake failure (`CO_ER_PRX_ABORT`,
                 // `CO_ER_SSL_ABORT`).
@@ -575,7 +590,7 @@ impl Engine {
                 }
                 // An idle server connection watches for the server's close,
                 // a lingering client connection for the client's.
-                (None, ConnSide::Back { .. }) => (true, false),
+                (None, ConnSide::Back { .. } | ConnSide::BackProxy { .. }) => (true, false),
                 (None, ConnSide::Front) if conn.flags.contains(CoFlags::DRAINING) => (true, false),
                 (None, ConnSide::Front) if matches!(conn.mux, Mux::H2(_)) => self.h2_want(c),
                 (None, _) => (false, false),

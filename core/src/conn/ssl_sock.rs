@@ -215,7 +215,7 @@ impl Engine {
                     self.session_complete(now, sess);
                 }
             }
-            ConnSide::Back { .. } => {
+            ConnSide::Back { .. } | ConnSide::BackProxy { .. } => {
                 // ALPN `h2` chosen by the server (`alpn h2,http/1.1` on
                 // the server line): HTTP/2 from now on, for HTTP streams.
                 let alpn_h2 = conn.xprt.tls().is_some_and(|t| t.alpn() == Some(b"h2"));
@@ -253,7 +253,7 @@ impl Engine {
         let Some(sid) = conn.mux.rx_stream() else {
             // An idle server connection: any byte or a close ends it.
             let ends = conn.xprt.tls().is_some_and(|t| t.input_pending());
-            if ends && matches!(conn.side, ConnSide::Back { .. }) {
+            if ends && conn.side.is_back() {
                 self.idle_conn_close(now, c);
                 return true;
             }
@@ -453,7 +453,7 @@ impl Engine {
         }
         let (sread, swrite) = match (conn.mux.rx_stream(), conn.side) {
             (Some(sid), side) => self.sc_conn_want(sid, side),
-            (None, ConnSide::Back { .. }) => (true, false),
+            (None, ConnSide::Back { .. } | ConnSide::BackProxy { .. }) => (true, false),
             (None, _) => (false, false),
         };
         let wake_rx = sread && t.input_pending();
@@ -519,7 +519,7 @@ impl Engine {
                 }
                 self.handshake_fail(now, c, why)
             }
-            ConnSide::Back { .. } if !hs_done => {
+            ConnSide::Back { .. } | ConnSide::BackProxy { .. } if !hs_done => {
                 self.close_sock(sock, CloseHow::Reset);
                 for sid in conn_streams(self, c) {
                     self.sc_conn_connect_error(now, sid, crate::sock::SockError::Other(0));

@@ -1521,6 +1521,20 @@ impl Engine {
             .iter()
             .map(|s| crate::backend::lb_view(s, load))
             .collect();
+        // HAProxy's `check_config_validity`: `dispatch` wins over
+        // `option transparent`, and an algorithm over both.
+        let no_lb = match (&p.dispatch, p.options.transparent) {
+            _ if p.balance_set => None,
+            (Some((place, a)), _) => Some(crate::proxy::NoLb::Dispatch(
+                resolve_addr(a, resolve).map_err(|m| StartError {
+                    file: place.file.clone(),
+                    line: place.line,
+                    message: format!("'dispatch' : {m}"),
+                })?,
+            )),
+            (None, true) => Some(crate::proxy::NoLb::Transparent),
+            (None, false) => None,
+        };
         let mut lb = lb::Lb::new(algo, &view);
         lb.set_hash_balance_factor(p.hash_balance_factor);
         Ok(Backend {
@@ -1537,6 +1551,7 @@ impl Engine {
                     .filter(|_| p.mode == cfgparse::Mode::Http),
                 cookie: p.cookie.clone().filter(|_| p.mode == cfgparse::Mode::Http),
                 balance,
+                no_lb,
                 hash_type: p.hash_type,
                 hash_expr,
                 table,

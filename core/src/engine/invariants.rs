@@ -18,12 +18,27 @@ impl Engine {
     pub(crate) fn datapath_check_invariants(&self) {
         self.pool.check_invariants();
         let mut feconn = vec![0u32; self.proxies.len()];
-        for (_, se) in self.sessions.iter() {
+        for (id, se) in self.sessions.iter() {
             feconn[se.fe.idx()] += 1;
             if let Some(sid) = se.stream {
                 assert!(
                     self.streams.contains(sid),
                     "session points at a dead stream"
+                );
+            }
+            if let Some(c) = se.proxy_idle {
+                // Its own, to a backend, and idle.
+                let c = self
+                    .conns
+                    .get(c)
+                    .expect("session keeps a dead idle connection");
+                assert!(
+                    matches!(c.side, ConnSide::BackProxy { owner, .. } if owner == id),
+                    "a session's idle proxy connection is not its own"
+                );
+                assert!(
+                    c.mux == Mux::init_pt(None),
+                    "a session's idle proxy connection carries a stream"
                 );
             }
         }

@@ -18,7 +18,7 @@ use crate::rules::{
 use crate::sample::SampleCtx;
 use crate::session::bump;
 use crate::stick_table::DataType;
-use crate::stream::Stream;
+use crate::stream::{Dir, Stream};
 use crate::tcp_rules::AddrField;
 use crate::time::Time;
 
@@ -225,6 +225,8 @@ pub(crate) enum ResVerdict {
     Wait((usize, usize)),
     /// `wait-for-body` ran out of time: the server is given up, 504.
     WaitTimeout,
+    /// A rewrite did not fit with `strict-mode on`: 500 (`PH`).
+    RewriteErr,
 }
 
 /// What [`Engine::http_res_verdict`] leaves the response to.
@@ -238,6 +240,60 @@ pub(crate) enum ResFlow {
 }
 
 impl Engine {
+    /// Whether a rewrite that may add `grow` bytes to the head in the
+    /// buffer of `dir` needs measuring: when the buffer's
+    /// free room cannot hold it for sure.
+    #[inline]
+    fn rw_tight(&self, sid: Id<Stream>, dir: Dir, grow: usize) -> bool {
+        let s = &self.streams[sid];
+        let b = if dir == Dir::Req {
+            &s.req.buf
+        } else {
+            &s.res.buf
+        };
+        b.len() + grow > b.capacity()
+    }
+
+    /// Whether a head encoded in `len` bytes replaces the `used` bytes of
+    /// the one in the buffer of `dir` (HAProxy's free HTX space for a
+    /// rewrite, which `tune.maxrewrite` keeps at reception).
+    fn rw_fits(&self, sid: Id<Stream>, dir: Dir, used: usize, len: usize) -> bool {
+        let s = &self.streams[sid];
+        let b = if dir == Dir::Req {
+            &s.req.buf
+        } else {
+            &s.res.buf
+        };
+        b.len().saturating_sub(used) + len <= b.capacity()
+    }
+
+    /// A rewrite did not fit (HAProxy's `fail_rewrite`): with `strict-mode
+    /// on` (the default) the message fails, as HAProxy's `ACT_RET_ERR`
+    /// with `SF_ERR_PRXCOND`: a request with a 500; `None` when `strict-mode
+    /// off` skips it.
+    fn rw_failed(&mut self, now: Time, sid: Id<Stream>, dir: Dir) -> Option<RuleVerdict> {
+        use crate::http::ana::TxnFlags;
+        let soft = if dir == Dir::Req {
+            TxnFlags::SOFT_RW_REQ
+        } else {
+            TxnFlags::SOFT_RW_RES
+        };
+        let t = self.streams.get(sid)?.txn.as_ref()?;
+        if t.flags.contains(soft) {
+            return None;
+        }
+        if dir == Dir::Req {
+            self.http_reply_error(
+                now,
+                sid,
+                500,
+                crate::stream::ErrCode::PrxCond,
+                crate::stream::FinSt::Req,
+            );
+        }
+        Some(RuleVerdict::Answered)
+    }
+
     /// Runs the `http-request` rules of proxy `px` (the frontend, or the
     /// backend once chosen: HAProxy's `http_process_req_common` for
     /// `AN_REQ_HTTP_PROCESS_FE` then `_BE`). Rules inherited from a
@@ -374,15 +430,41 @@ impl Engine {
                         .and_then(|v| v.into_bytes());
                     self.capture_sample(sid, &rule.file, rule.line, *id, v);
                 }
+                HttpReqAction::StrictMode(on) => {
+                    if let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) {
+                        t.flags.set(crate::http::ana::TxnFlags::SOFT_RW_REQ, !on);
+                    }
+                }
                 HttpReqAction::SetHeader { name, value }
                 | HttpReqAction::AddHeader { name, value } => {
                     let v = sanitize(value.render(
                         &mut HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px),
                     ));
+                    // `name: value\r\n` at most.
+                    let grow = name.len() + v.len() + 4;
+                    let tight = self.rw_tight(sid, Dir::Req, p.rw_grow + grow);
+                    let saved = tight.then(|| p.head.headers.clone());
+                    let head = &mut p.head;
                     if matches!(rule.action, HttpReqAction::SetHeader { .. }) {
                         let _ = head.headers.set(name, &v);
                     } else {
                         let _ = head.headers.add(name, &v);
+                    }
+                    p.rw_grow += grow;
+                    if let Some(saved) = saved {
+                        let mut out = std::mem::take(&mut self.head_out);
+                        out.clear();
+                        p.head.encode(&mut out);
+                        let fits = self.rw_fits(sid, Dir::Req, p.used, out.len());
+                        self.head_out = out;
+                        if !fits {
+                            // HAProxy's `fail_rewrite`: the header is not
+                            // added; in strict mode the request fails.
+                            p.head.headers = saved;
+                            if let Some(verdict) = self.rw_failed(now, sid, Dir::Req) {
+                                return verdict;
+                            }
+                        }
                     }
                 }
                 HttpReqAction::DelHeader { name, how } => del_header(&mut head.headers, name, how),
@@ -498,14 +580,18 @@ impl Engine {
                         self.sc_set_gpt(now, sess, g.ctr, g.data, usize::from(g.idx), v);
                     }
                 }
-                HttpReqAction::SetSrc(e) | HttpReqAction::SetDst(e) => {
+                HttpReqAction::SetSrc(e)
+                | HttpReqAction::SetDst(e)
+                | HttpReqAction::SetSrcPort(e)
+                | HttpReqAction::SetDstPort(e) => {
                     let v =
                         e.eval(&mut HttpCtx::new(self, now, sid, Some(&*head), None).for_proxy(px));
                     let sess = self.streams[sid].sess;
-                    let which = if matches!(rule.action, HttpReqAction::SetSrc(_)) {
-                        AddrField::SrcIp
-                    } else {
-                        AddrField::DstIp
+                    let which = match rule.action {
+                        HttpReqAction::SetSrc(_) => AddrField::SrcIp,
+                        HttpReqAction::SetDst(_) => AddrField::DstIp,
+                        HttpReqAction::SetSrcPort(_) => AddrField::SrcPort,
+                        _ => AddrField::DstPort,
                     };
                     self.set_addr(crate::tcp_rules::AddrLevel::Stream(sid), sess, which, v);
                 }
@@ -587,6 +673,11 @@ impl Engine {
             .as_mut()
             .and_then(|t| t.req_head.take());
         let mut verdict = ResVerdict::Continue;
+        // The head's bytes in the buffer (0: a reply the proxy made, not
+        // measured) and what rewrites may have added to it.
+        let used =
+            self.streams[sid].txn.as_ref().map_or(0, |t| t.res_head_len) * usize::from(!after);
+        let mut rw_grow = 0;
         let pxs: Vec<crate::proxy::ProxyId> = self.res_rule_proxies(sid).collect();
         let (from_px, from_rule) = resume.unwrap_or((0, 0));
         'outer: for (pi, px) in pxs.into_iter().enumerate().skip(from_px) {
@@ -674,10 +765,33 @@ impl Engine {
                                     .for_proxy(px),
                             ),
                         );
+                        let grow = name.len() + v.len() + 4;
+                        rw_grow += grow;
+                        let saved = (used > 0 && self.rw_tight(sid, Dir::Res, rw_grow))
+                            .then(|| head.headers.clone());
                         if matches!(rule.action, HttpResAction::SetHeader { .. }) {
                             let _ = head.headers.set(name, &v);
                         } else {
                             let _ = head.headers.add(name, &v);
+                        }
+                        if let Some(saved) = saved {
+                            let mut out = std::mem::take(&mut self.head_out);
+                            out.clear();
+                            head.encode(&mut out);
+                            let fits = self.rw_fits(sid, Dir::Res, used, out.len());
+                            self.head_out = out;
+                            if !fits {
+                                head.headers = saved;
+                                if self.rw_failed(now, sid, Dir::Res).is_some() {
+                                    verdict = ResVerdict::RewriteErr;
+                                    break 'outer;
+                                }
+                            }
+                        }
+                    }
+                    HttpResAction::StrictMode(on) => {
+                        if let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) {
+                            t.flags.set(crate::http::ana::TxnFlags::SOFT_RW_RES, !on);
                         }
                     }
                     HttpResAction::DelHeader { name, how } => {
@@ -947,6 +1061,17 @@ impl Engine {
                 (b, ErrCode::PrxCond)
             }
             ResVerdict::Reply(b) => (b, ErrCode::Local),
+            ResVerdict::RewriteErr => {
+                // HAProxy's `return_int_err`: a 500, the server's response
+                // dropped with its connection.
+                if let Some(t) = self.streams[sid].txn.as_mut() {
+                    t.flags |= TxnFlags::SRV_CLOSE;
+                    t.t_res_head = None;
+                }
+                self.back_close(now, sid, crate::sock::CloseHow::Reset);
+                self.http_reply_error(now, sid, 500, ErrCode::PrxCond, FinSt::Headers);
+                return ResFlow::Over;
+            }
             ResVerdict::Drop => {
                 self.count_denied_resp(sid);
                 let s = &mut self.streams[sid];

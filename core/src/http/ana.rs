@@ -91,6 +91,11 @@ bitflags! {
         /// refused: no `http-after-response` rule runs on it, as HAProxy
         /// 2.6's H1 mux answers before any stream analyser.
         const MUX_REPLY = 0x4000;
+        /// `http-request strict-mode off` (HAProxy's `HTTP_MSGF_SOFT_RW`
+        /// on the request): a rewrite that does not fit is skipped.
+        const SOFT_RW_REQ = 0x8000;
+        /// `http-response strict-mode off`, the same on the response.
+        const SOFT_RW_RES = 0x1_0000;
     }
 }
 
@@ -224,6 +229,10 @@ pub struct PendingReq {
     pub head: ReqHead,
     /// The head's length in the buffer.
     pub used: usize,
+    /// What the rules' rewrites may have added to the head so far (an
+    /// upper bound): below the buffer's free room, a rewrite fits without
+    /// measuring the head.
+    pub rw_grow: usize,
     pub body: BodyLen,
     pub stage: ReqStage,
 }
@@ -736,6 +745,7 @@ impl Engine {
         let mut p = PendingReq {
             head,
             used,
+            rw_grow: 0,
             body,
             stage: ReqStage::FeBody,
         };

@@ -411,6 +411,15 @@ pub enum HttpReqAction {
     ScSetGpt(ScSetGpt),
     SetSrc(SampleExpr),
     SetDst(SampleExpr),
+    /// `set-src-port EXPR`, `set-dst-port EXPR`: the port of the stream's
+    /// source or destination address (`set-dst-port` with `option
+    /// transparent` picks the port connected to).
+    SetSrcPort(SampleExpr),
+    SetDstPort(SampleExpr),
+    /// `strict-mode on|off` (HAProxy's `HTTP_MSGF_SOFT_RW` on the
+    /// request): off, a rewrite that does not fit is skipped instead of
+    /// failing the request with a 500.
+    StrictMode(bool),
     SilentDrop,
     /// `disable-l7-retry`: no `retry-on` layer 7 retry for this request
     /// (HAProxy's `TX_D_L7_RETRY`).
@@ -456,6 +465,9 @@ pub enum Service {
 #[derive(Clone, Debug, PartialEq)]
 pub enum HttpResAction {
     Allow,
+    /// `strict-mode on|off` on the response (see
+    /// [`HttpReqAction::StrictMode`]).
+    StrictMode(bool),
     Deny(Reply),
     Return(Reply),
     Redirect(Redirect),

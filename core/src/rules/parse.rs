@@ -841,6 +841,8 @@ const HTTP_REQ_ACTIONS: &[&str] = &[
     "sc-set-gpt",
     "set-src",
     "set-dst",
+    "set-src-port",
+    "set-dst-port",
     "silent-drop",
     "capture",
     "use-service",
@@ -848,6 +850,7 @@ const HTTP_REQ_ACTIONS: &[&str] = &[
     "disable-l7-retry",
     "set-timeout",
     "set-log-level",
+    "strict-mode",
 ];
 
 const HTTP_RES_ACTIONS: &[&str] = &[
@@ -875,6 +878,7 @@ const HTTP_RES_ACTIONS: &[&str] = &[
     "silent-drop",
     "set-log-level",
     "wait-for-body",
+    "strict-mode",
 ];
 
 const HTTP_AFTER_RES_ACTIONS: &[&str] = &[
@@ -910,7 +914,6 @@ const HAPROXY_ONLY_ACTIONS: &[&str] = &[
     "set-priority-class",
     "set-priority-offset",
     "set-tos",
-    "strict-mode",
     "switch-mode",
     "wait-for-handshake",
     "sc-add-gpc",
@@ -1181,6 +1184,21 @@ impl<'w> ActParser<'w, '_> {
     }
 
     /// `set-log-level LEVEL|silent` (HAProxy's `stream_parse_set_log_level`).
+    /// `strict-mode on|off` (HAProxy's `parse_http_strict_mode`).
+    fn strict_mode(&mut self) -> Result<bool, String> {
+        match self.next() {
+            Some(w) if w.eq_ignore_ascii_case("on") => Ok(true),
+            Some(w) if w.eq_ignore_ascii_case("off") => Ok(false),
+            Some(w) => {
+                let w = w.to_string();
+                Err(self.fail(format!(
+                    "Unexpected value '{w}'. Only 'on' and 'off' are supported"
+                )))
+            }
+            None => Err(self.fail("expects exactly 1 arguments")),
+        }
+    }
+
     fn log_level(&mut self) -> Result<crate::rules::LogLevelSet, String> {
         use crate::sock::LogLevel as L;
         let word = self.next();
@@ -1293,9 +1311,12 @@ impl<'w> ActParser<'w, '_> {
             }
             "set-src" => HttpReqAction::SetSrc(self.expr_word("a sample expression")?),
             "set-dst" => HttpReqAction::SetDst(self.expr_word("a sample expression")?),
+            "set-src-port" => HttpReqAction::SetSrcPort(self.expr_word("a sample expression")?),
+            "set-dst-port" => HttpReqAction::SetDstPort(self.expr_word("a sample expression")?),
             "wait-for-body" => self.wait_for_body()?,
             "disable-l7-retry" => HttpReqAction::DisableL7Retry,
             "set-log-level" => HttpReqAction::SetLogLevel(self.log_level()?),
+            "strict-mode" => HttpReqAction::StrictMode(self.strict_mode()?),
             "set-timeout" => self.set_timeout()?,
             "use-service" => match self.next() {
                 Some("prometheus-exporter") => {
@@ -1413,6 +1434,7 @@ impl<'w> ActParser<'w, '_> {
             }
             "set-status" => self.set_status()?,
             "set-log-level" => HttpResAction::SetLogLevel(self.log_level()?),
+            "strict-mode" => HttpResAction::StrictMode(self.strict_mode()?),
             "wait-for-body" => match self.wait_for_body()? {
                 HttpReqAction::WaitForBody { time_ms, at_least } => {
                     HttpResAction::WaitForBody { time_ms, at_least }

@@ -401,11 +401,11 @@ impl Engine {
                 s.set_term(ErrCode::CliCl, stage);
                 self.front_abort(now, sid);
             }
-            ConnSide::Back { .. } if s.scb.state == ScState::Con => {
+            ConnSide::Back { .. } | ConnSide::BackProxy { .. } if s.scb.state == ScState::Con => {
                 s.scb.err_type = ErrType::ConnErr;
                 self.back_conn_error(now, sid);
             }
-            ConnSide::Back { .. }
+            ConnSide::Back { .. } | ConnSide::BackProxy { .. }
                 if s.txn.as_ref().is_some_and(|t| {
                     t.req.state == crate::http::ana::MsgState::Done
                         && t.rsp.state == crate::http::ana::MsgState::Done
@@ -418,7 +418,7 @@ impl Engine {
                 }
                 self.back_close(now, sid, CloseHow::Reset);
             }
-            ConnSide::Back { .. } => {
+            ConnSide::Back { .. } | ConnSide::BackProxy { .. } => {
                 s.scb.sedesc.flags |= SeFlags::ERROR;
                 // Before the response head it is an `SH` (HTTP answers 502).
                 let waiting_head = s
@@ -459,7 +459,7 @@ impl Engine {
                 s.scf.state == ScState::Est && (s.req.may_recv() || spliced_open(&s.req)),
                 s.res.output > 0 && !s.res.shutw(),
             ),
-            (Some(s), ConnSide::Back { .. }) => {
+            (Some(s), ConnSide::Back { .. } | ConnSide::BackProxy { .. }) => {
                 let est = s.scb.state == ScState::Est;
                 (
                     est && (s.res.may_recv() || spliced_open(&s.res)),
