@@ -2118,3 +2118,229 @@ fn crt_ignore_err_and_ca_verify_file_side_by_side() {
     assert_eq!(ours, theirs, "HAProxy:\n{}", ha.proc.output());
     p.assert_drained(5 * SEC);
 }
+
+/// The CA and CRL file store on the stats socket (`show/new/set/commit/
+/// abort/del ssl ca-file|crl-file`), side by side with HAProxy 2.6 on
+/// the same configuration: a `bind ... verify required` whose `ca-file`
+/// first holds another CA (the client is refused) and whose `crl-file`
+/// revokes `revoked.pem`, and a server whose `ca-file` does not hold
+/// the CA of the listener it connects to (503; it has a `crt`: HAProxy
+/// 2.6 updates only servers with one). Transactions change
+/// nothing until committed; a committed CA file lets the client in and
+/// the server connection through, a committed empty CRL lets the revoked
+/// certificate in. Every reply is the same text (HAProxy also lists its
+/// `@system-ca`).
+#[test]
+fn ca_and_crl_files_on_the_cli_side_by_side() {
+    const T: &str = "ca_and_crl_files_on_the_cli_side_by_side";
+    if !tools_or_skip(T, &["openssl", "curl"]) {
+        return;
+    }
+    let dir = TempDir::new(T);
+    make_certs(&dir);
+    make_client_certs(&dir);
+    // An empty CRL of `ca` (a database with nothing revoked).
+    write_file(
+        &dir.join("empty.cnf"),
+        "[ ca ]\ndefault_ca = d\n[ d ]\ndatabase = empty.txt\ncrlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 2\n",
+    );
+    write_file(&dir.join("empty.txt"), "");
+    openssl(
+        dir.path(),
+        &[
+            "ca",
+            "-config",
+            "empty.cnf",
+            "-keyfile",
+            "ca.key",
+            "-cert",
+            "ca.pem",
+            "-gencrl",
+            "-out",
+            "crl_empty.pem",
+        ],
+    );
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let path = |f: &str| dir.join(f).display().to_string();
+    let (ca_pem, other_pem) = (read("ca.pem"), read("other.pem"));
+    let (cafile, srvca, crl) = (path("cafile.pem"), path("srvca.pem"), path("crl.pem"));
+    let cfg = |tag: &str, ports: &[u16]| {
+        let [req, plain, origin] = ports[..] else {
+            unreachable!()
+        };
+        // Both start from the same files.
+        write_file(&dir.join("cafile.pem"), &other_pem);
+        write_file(&dir.join("srvca.pem"), &other_pem);
+        format!(
+            "{}defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
+frontend fe\n    bind 127.0.0.1:{req} ssl crt {certs} verify required ca-file {cafile} crl-file {crl}\n    bind 127.0.0.1:{origin} ssl crt {certs}\n    bind 127.0.0.1:{plain}\n\
+    use_backend be if !{{ ssl_fc }}\n\
+    http-request return status 200 content-type text/plain lf-string \"cn=%[ssl_c_s_dn(CN)]\\n\" if {{ ssl_fc }}\n\
+backend be\n    retries 0\n    server o 127.0.0.1:{origin} ssl verify required ca-file {srvca} crt {client}\n",
+            global_section(&dir.join(&format!("{tag}.sock")), ""),
+            certs = dir.join("certs").display(),
+            client = dir.join("client.pem").display(),
+        )
+    };
+    let ca = path("ca.pem");
+    let run = |ports: &[u16], cli: &dyn Fn(&str) -> String| -> (String, Vec<String>) {
+        let [req, plain, _] = ports[..] else {
+            unreachable!()
+        };
+        let mut log = String::new();
+        let mut say = |c: &str| {
+            let out = cli(c);
+            log.push_str(&format!("> {}\n{out}", c.lines().next().unwrap()));
+        };
+        let get = |cert: &str| -> String {
+            let resolve = format!("a.test:{req}:127.0.0.1");
+            let url = format!("https://a.test:{req}/");
+            let c = path(&format!("{cert}.pem"));
+            let (out, _) = curl(&["--cacert", &ca, "--resolve", &resolve, &url, "--cert", &c]);
+            if out.is_empty() {
+                "refused".into()
+            } else {
+                out
+            }
+        };
+        let via_server = || {
+            curl(&[
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                &format!("http://127.0.0.1:{plain}/"),
+            ])
+            .0
+        };
+        let mut seen = vec![get("client"), via_server()];
+        say("show ssl ca-file");
+        say("show ssl crl-file");
+        say(&format!("show ssl ca-file {cafile}"));
+        say(&format!("show ssl crl-file {crl}"));
+        say(&format!("show ssl crl-file {crl}:2"));
+        say(&format!("show ssl ca-file {cafile}:x"));
+        say("show ssl ca-file nothere.pem");
+        // Errors.
+        say(&format!("commit ssl ca-file {cafile}"));
+        say(&format!("abort ssl ca-file {cafile}"));
+        say("commit ssl ca-file");
+        say("abort ssl crl-file");
+        say(&format!("set ssl ca-file {cafile}"));
+        say(&format!(
+            "set ssl ca-file {} <<\n{ca_pem}",
+            path("nothere.pem")
+        ));
+        say(&format!("set ssl ca-file {cafile} <<\ngarbage\n"));
+        say(&format!("del ssl ca-file {cafile}"));
+        say(&format!("del ssl crl-file {cafile}"));
+        // A transaction, shown, then aborted: nothing changes.
+        say(&format!("set ssl ca-file {cafile} <<\n{ca_pem}{other_pem}"));
+        say(&format!("set ssl ca-file {srvca} <<\n{ca_pem}"));
+        say("show ssl ca-file");
+        say(&format!("show ssl ca-file *{cafile}:2"));
+        seen.push(get("client"));
+        say(&format!("abort ssl ca-file {srvca}"));
+        say(&format!("abort ssl ca-file {cafile}"));
+        say(&format!("commit ssl ca-file {cafile}"));
+        // Committed: the client gets in, the revoked one not yet.
+        say(&format!("set ssl ca-file {cafile} <<\n{ca_pem}"));
+        say(&format!("set ssl ca-file {cafile} <<\n{ca_pem}{other_pem}"));
+        say(&format!("commit ssl ca-file {cafile}"));
+        say(&format!("show ssl ca-file {cafile}"));
+        seen.push(get("client"));
+        seen.push(get("revoked"));
+        seen.push(get("stranger"));
+        // The server's CA file.
+        seen.push(via_server());
+        say(&format!("set ssl ca-file {srvca} <<\n{ca_pem}"));
+        say(&format!("commit ssl ca-file {srvca}"));
+        seen.push(via_server());
+        // An empty CRL: the revoked certificate gets in.
+        say(&format!(
+            "set ssl crl-file {crl} <<\n{}",
+            read("crl_empty.pem")
+        ));
+        say("show ssl crl-file");
+        seen.push(get("revoked"));
+        say(&format!("commit ssl crl-file {crl}"));
+        say(&format!("show ssl crl-file {crl}"));
+        seen.push(get("revoked"));
+        // A file of no line, made, filled and deleted.
+        say("new ssl ca-file");
+        say("new ssl ca-file fresh.pem");
+        say("new ssl ca-file fresh.pem");
+        say("new ssl crl-file fresh.pem");
+        say("new ssl crl-file fresh-crl.pem");
+        say("show ssl ca-file");
+        say("show ssl crl-file fresh-crl.pem");
+        say(&format!("set ssl ca-file fresh.pem <<\n{ca_pem}"));
+        say("del ssl ca-file fresh.pem");
+        say("commit ssl ca-file fresh.pem");
+        say("show ssl ca-file fresh.pem");
+        say("del ssl crl-file fresh.pem");
+        say("del ssl ca-file fresh.pem");
+        say("del ssl ca-file fresh.pem");
+        say("del ssl crl-file fresh-crl.pem");
+        say("show ssl ca-file");
+        (log, seen)
+    };
+
+    let ports = free_ports(3);
+    let p = Sluice::run(&dir, "sl", &cfg("sl", &ports));
+    let (ours, seen) = run(&ports, &|c| p.cli(c));
+    assert_eq!(
+        seen,
+        [
+            "refused",
+            "503",
+            "refused",
+            "cn=client.test\n",
+            "refused",
+            "refused",
+            "503",
+            "200",
+            "refused",
+            "cn=revoked.test\n",
+        ],
+        "{ours}"
+    );
+    for want in [
+        format!("> commit ssl ca-file {cafile}\nNo ongoing transaction! !\nCan't commit {cafile}!\n"),
+        format!("# transaction\n*{cafile} - 2 certificate(s)\n# filename\n{cafile} - 1 certificate(s)\n"),
+        format!("transaction created for CA {cafile}!\n"),
+        format!("transaction updated for CA {cafile}!\n"),
+        format!("Transaction aborted for certificate '{cafile}'!\n"),
+        format!("Committing {cafile}..\nSuccess!\n"),
+        format!("Committing {srvca}.\nSuccess!\n"),
+        format!("Committing {crl}..\nSuccess!\n"),
+        format!("Filename: {cafile}\nStatus: Used\n \nCertificate #1:\nSerial: "),
+        format!("Filename: {crl}\nStatus: Used\n \nCertificate Revocation List #1:\nVersion 2\nSignature Algorithm: ecdsa-with-SHA256\nIssuer: /CN=Sluice test ca\n"),
+        "Revoked Certificates:\n    Serial Number: ".to_string(),
+        "No Revoked Certificates.\n".to_string(),
+        "New CA file created 'fresh.pem'!\n".to_string(),
+        "fresh.pem - 0 certificate(s)\n".to_string(),
+        "Filename: fresh-crl.pem\nStatus: Empty\n".to_string(),
+        "Committing fresh.pem\nSuccess!\n".to_string(),
+        "CA file 'fresh.pem' deleted!\n".to_string(),
+        format!("Can't remove the CA file: CA file '{cafile}' in use, can't be deleted!\n\n"),
+        "Invalid payload\n".to_string(),
+    ] {
+        assert!(ours.contains(&want), "{want:?} not in\n{ours}");
+    }
+    p.assert_drained(5 * SEC);
+
+    if haproxy_or_skip(T) {
+        let ports = free_ports(3);
+        let ha = HaRun::start(&dir, "ha", &cfg("ha", &ports));
+        let (theirs, ha_seen) = run(&ports, &|c| ha.cli(c));
+        assert_eq!(ha_seen, seen, "HAProxy 2.6:\n{theirs}");
+        let norm = |s: &str| -> String {
+            s.lines()
+                .filter(|l| !l.starts_with("@system-ca"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(norm(&theirs), norm(&ours));
+    }
+}

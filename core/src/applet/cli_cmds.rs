@@ -7,6 +7,7 @@
 
 use core::fmt::Write as _;
 
+use crate::conn::cafile::CafileKind;
 use crate::engine::{CliLevel, Engine};
 use crate::peers::section::{status_name, Delay, PeersSection, SessState};
 use crate::stick_table::{DataType, EntryId, StKey, StickTable};
@@ -17,6 +18,14 @@ use crate::time::{fmt_date, Time};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Cmd {
     AbortSslCert,
+    /// `new`, `set`, `commit`, `abort`, `del`, `show ssl ca-file` /
+    /// `crl-file` (HAProxy's `cafile_tree` commands, `ssl_ckch.c`).
+    NewSslCa(CafileKind),
+    SetSslCa(CafileKind),
+    CommitSslCa(CafileKind),
+    AbortSslCa(CafileKind),
+    DelSslCa(CafileKind),
+    ShowSslCa(CafileKind),
     AddAcl,
     AddMap,
     ClearAcl,
@@ -75,6 +84,11 @@ impl Cmd {
         use Cmd::*;
         match self {
             AbortSslCert
+            | NewSslCa(_)
+            | SetSslCa(_)
+            | CommitSslCa(_)
+            | AbortSslCa(_)
+            | DelSslCa(_)
             | AddAcl
             | AddMap
             | ClearAcl
@@ -99,10 +113,10 @@ impl Cmd {
             | SetSslTlsKey
             | SetTable
             | SetWeight => true,
-            GetAcl | GetMap | GetVar | ShowAcl | ShowMap | ShowBackend | ShowServersState
-            | ShowSess | ShowErrors | ShutdownSession | GetWeight | ShowInfo | ShowSslCert
-            | ShowSslOcspResponse | ShowTlsKeys | ShowPeers | ShowResolvers | ShowStat
-            | ShowTable | Help | Prompt | Quit => false,
+            ShowSslCa(_) | GetAcl | GetMap | GetVar | ShowAcl | ShowMap | ShowBackend
+            | ShowServersState | ShowSess | ShowErrors | ShutdownSession | GetWeight | ShowInfo
+            | ShowSslCert | ShowSslOcspResponse | ShowTlsKeys | ShowPeers | ShowResolvers
+            | ShowStat | ShowTable | Help | Prompt | Quit => false,
         }
     }
 }
@@ -121,10 +135,22 @@ pub(crate) struct CliKw {
 /// `help`, `prompt` and `quit` last).
 pub(crate) const CLI_KWS: &[CliKw] = &[
     CliKw {
+        words: &["abort", "ssl", "ca-file"],
+        usage: "abort ssl ca-file <cafile>",
+        help: "abort a transaction for a CA file",
+        cmd: Cmd::AbortSslCa(CafileKind::Cert),
+    },
+    CliKw {
         words: &["abort", "ssl", "cert"],
         usage: "abort ssl cert <certfile>",
         help: "abort a transaction for a certificate file",
         cmd: Cmd::AbortSslCert,
+    },
+    CliKw {
+        words: &["abort", "ssl", "crl-file"],
+        usage: "abort ssl crl-file <crlfile>",
+        help: "abort a transaction for a CRL file",
+        cmd: Cmd::AbortSslCa(CafileKind::Crl),
     },
     CliKw {
         words: &["add", "acl"],
@@ -163,10 +189,22 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         cmd: Cmd::ClearTable,
     },
     CliKw {
+        words: &["commit", "ssl", "ca-file"],
+        usage: "commit ssl ca-file <cafile>",
+        help: "commit a CA file",
+        cmd: Cmd::CommitSslCa(CafileKind::Cert),
+    },
+    CliKw {
         words: &["commit", "ssl", "cert"],
         usage: "commit ssl cert <certfile>",
         help: "commit a certificate file",
         cmd: Cmd::CommitSslCert,
+    },
+    CliKw {
+        words: &["commit", "ssl", "crl-file"],
+        usage: "commit ssl crl-file <crlfile>",
+        help: "commit a CRL file",
+        cmd: Cmd::CommitSslCa(CafileKind::Crl),
     },
     CliKw {
         words: &["del", "acl"],
@@ -185,6 +223,18 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         usage: "del server <bk>/<srv>",
         help: "remove a dynamically added server",
         cmd: Cmd::DelServer,
+    },
+    CliKw {
+        words: &["del", "ssl", "ca-file"],
+        usage: "del ssl ca-file <cafile>",
+        help: "delete an unused CA file",
+        cmd: Cmd::DelSslCa(CafileKind::Cert),
+    },
+    CliKw {
+        words: &["del", "ssl", "crl-file"],
+        usage: "del ssl crl-file <crlfile>",
+        help: "delete an unused CRL file",
+        cmd: Cmd::DelSslCa(CafileKind::Crl),
     },
     CliKw {
         words: &["disable", "agent"],
@@ -247,6 +297,18 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         cmd: Cmd::GetWeight,
     },
     CliKw {
+        words: &["new", "ssl", "ca-file"],
+        usage: "new ssl ca-file <cafile>",
+        help: "create a new CA file to be used in a crt-list",
+        cmd: Cmd::NewSslCa(CafileKind::Cert),
+    },
+    CliKw {
+        words: &["new", "ssl", "crl-file"],
+        usage: "new ssl crlfile <crlfile>",
+        help: "create a new CRL file to be used in a crt-list",
+        cmd: Cmd::NewSslCa(CafileKind::Crl),
+    },
+    CliKw {
         words: &["set", "map"],
         usage: "set map <map> [<key>|#<ref>] <value>",
         help: "modify a map entry",
@@ -259,10 +321,22 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         cmd: Cmd::SetServer,
     },
     CliKw {
+        words: &["set", "ssl", "ca-file"],
+        usage: "set ssl ca-file <cafile> <payload>",
+        help: "replace a CA file",
+        cmd: Cmd::SetSslCa(CafileKind::Cert),
+    },
+    CliKw {
         words: &["set", "ssl", "cert"],
         usage: "set ssl cert <certfile> <payload>",
         help: "replace a certificate file",
         cmd: Cmd::SetSslCert,
+    },
+    CliKw {
+        words: &["set", "ssl", "crl-file"],
+        usage: "set ssl crl-file <crlfile> <payload>",
+        help: "replace a CRL file",
+        cmd: Cmd::SetSslCa(CafileKind::Crl),
     },
     CliKw {
         words: &["set", "ssl", "ocsp-response"],
@@ -343,10 +417,22 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         cmd: Cmd::ShowSess,
     },
     CliKw {
+        words: &["show", "ssl", "ca-file"],
+        usage: "show ssl ca-file [<cafile>[:<index>]]",
+        help: "display the SSL CA files used in memory, or the details of a <cafile>, or a single certificate of index <index> of a CA file <cafile>",
+        cmd: Cmd::ShowSslCa(CafileKind::Cert),
+    },
+    CliKw {
         words: &["show", "ssl", "cert"],
         usage: "show ssl cert [<certfile>]",
         help: "display the SSL certificates used in memory, or the details of a file",
         cmd: Cmd::ShowSslCert,
+    },
+    CliKw {
+        words: &["show", "ssl", "crl-file"],
+        usage: "show ssl crl-file [<crlfile[:<index>>]]",
+        help: "display the SSL CRL files used in memory, or the details of a <crlfile>, or a single CRL of index <index> of CRL file <crlfile>",
+        cmd: Cmd::ShowSslCa(CafileKind::Crl),
     },
     CliKw {
         words: &["show", "ssl", "ocsp-response"],
@@ -568,6 +654,30 @@ impl Engine {
             Cmd::AbortSslCert if level >= CliLevel::Admin => {
                 self.cli_abort_ssl_cert(rest.first().copied())
             }
+            Cmd::ShowSslCa(k) if level >= CliLevel::Operator => {
+                self.cli_show_ssl_ca(k, rest.first().copied())
+            }
+            Cmd::ShowSslCa(_) => denied(),
+            Cmd::NewSslCa(k) if level >= CliLevel::Admin => {
+                self.cli_new_ssl_ca(k, rest.first().copied())
+            }
+            Cmd::SetSslCa(k) if level >= CliLevel::Admin => {
+                self.cli_set_ssl_ca(k, rest.first().copied(), payload)
+            }
+            Cmd::CommitSslCa(k) if level >= CliLevel::Admin => {
+                self.cli_commit_ssl_ca(k, rest.first().copied())
+            }
+            Cmd::AbortSslCa(k) if level >= CliLevel::Admin => {
+                self.cli_abort_ssl_ca(k, rest.first().copied())
+            }
+            Cmd::DelSslCa(k) if level >= CliLevel::Admin => {
+                self.cli_del_ssl_ca(k, rest.first().copied())
+            }
+            Cmd::NewSslCa(_)
+            | Cmd::SetSslCa(_)
+            | Cmd::CommitSslCa(_)
+            | Cmd::AbortSslCa(_)
+            | Cmd::DelSslCa(_) => denied(),
             Cmd::ShowSslOcspResponse => self.cli_show_ssl_ocsp(rest.first().copied()),
             Cmd::SetSslOcspResponse if level >= CliLevel::Admin => {
                 self.cli_set_ssl_ocsp(now, rest.first().copied().or(payload))
@@ -904,6 +1014,67 @@ fn sess_st0(state: SessState) -> u32 {
     }
 }
 
+/// An uncommitted `set ssl ca-file` / `set ssl crl-file` (HAProxy's
+/// `cafile_transaction` / `crlfile_transaction`): one of each at a time.
+#[derive(Debug)]
+pub(crate) struct CaTransaction {
+    pub path: String,
+    /// The certificates or CRLs the commit installs (DER, file order).
+    pub ders: Vec<Vec<u8>>,
+}
+
+/// `CA` / `CRL` in HAProxy's texts.
+fn ca_word(k: CafileKind) -> &'static str {
+    match k {
+        CafileKind::Cert => "CA",
+        CafileKind::Crl => "CRL",
+    }
+}
+
+/// The command's name in HAProxy's texts.
+fn ca_cmd(k: CafileKind) -> &'static str {
+    match k {
+        CafileKind::Cert => "ca-file",
+        CafileKind::Crl => "crl-file",
+    }
+}
+
+/// A certificate's details as HAProxy's `show_cert_detail` prints them
+/// (`show ssl cert FILE`, `show ssl ca-file FILE`), from `Serial` to
+/// `Issuer`; `false` when HAProxy stops after `Algorithm:` (a key type
+/// it does not name).
+fn cert_detail_text(der: &[u8]) -> (String, bool) {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
+    let dn = |n: &[u8]| {
+        crate::conn::x509::dn_oneline(n)
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default()
+    };
+    let mut s = String::new();
+    let (Some(ci), Some(d)) = (
+        crate::conn::x509::cert_info(der),
+        crate::conn::x509::cert_detail(der),
+    ) else {
+        return (s, false);
+    };
+    s.push_str(&format!("Serial: {}\n", hex(ci.serial)));
+    s.push_str(&format!("notBefore: {}\n", d.not_before));
+    s.push_str(&format!("notAfter: {}\n", d.not_after));
+    s.push_str(&format!("Subject Alternative Name: {}\n", d.san));
+    s.push_str("Algorithm: ");
+    let Some(a) = d.algo else {
+        return (s, false);
+    };
+    s.push_str(&format!("{a}\n"));
+    s.push_str(&format!(
+        "SHA1 FingerPrint: {}\n",
+        hex(&crate::conn::x509::sha1(der))
+    ));
+    s.push_str(&format!("Subject: {}\n", dn(ci.subject)));
+    s.push_str(&format!("Issuer: {}\n", dn(ci.issuer)));
+    (s, true)
+}
+
 /// An uncommitted `set ssl cert` (HAProxy's `ckchs_transaction`): one at
 /// a time, for one file.
 pub(crate) struct CertTransaction {
@@ -1148,7 +1319,6 @@ impl crate::engine::Engine {
                 }
             },
         };
-        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
         let dn = |n: &[u8]| {
             crate::conn::x509::dn_oneline(n)
                 .map(|v| String::from_utf8_lossy(&v).into_owned())
@@ -1161,30 +1331,13 @@ impl crate::engine::Engine {
         let Some(leaf) = chain.first() else {
             return s;
         };
-        let der = leaf.as_ref();
-        if let (Some(ci), Some(d)) = (
-            crate::conn::x509::cert_info(der),
-            crate::conn::x509::cert_detail(der),
-        ) {
-            s.push_str(&format!("Serial: {}\n", hex(ci.serial)));
-            s.push_str(&format!("notBefore: {}\n", d.not_before));
-            s.push_str(&format!("notAfter: {}\n", d.not_after));
-            s.push_str(&format!("Subject Alternative Name: {}\n", d.san));
-            s.push_str("Algorithm: ");
-            // HAProxy stops the details at a key type it does not name.
-            if let Some(a) = d.algo {
-                s.push_str(&format!("{a}\n"));
-                s.push_str(&format!(
-                    "SHA1 FingerPrint: {}\n",
-                    hex(&crate::conn::x509::sha1(der))
-                ));
-                s.push_str(&format!("Subject: {}\n", dn(ci.subject)));
-                s.push_str(&format!("Issuer: {}\n", dn(ci.issuer)));
-                for c in &chain[1..] {
-                    if let Some(ci) = crate::conn::x509::cert_info(c.as_ref()) {
-                        s.push_str(&format!("Chain Subject: {}\n", dn(ci.subject)));
-                        s.push_str(&format!("Chain Issuer: {}\n", dn(ci.issuer)));
-                    }
+        let (detail, whole) = cert_detail_text(leaf.as_ref());
+        s.push_str(&detail);
+        if whole {
+            for c in &chain[1..] {
+                if let Some(ci) = crate::conn::x509::cert_info(c.as_ref()) {
+                    s.push_str(&format!("Chain Subject: {}\n", dn(ci.subject)));
+                    s.push_str(&format!("Chain Issuer: {}\n", dn(ci.issuer)));
                 }
             }
         }
@@ -1341,6 +1494,304 @@ impl crate::engine::Engine {
 }
 
 impl Engine {
+    /// The uncommitted transaction of a kind.
+    fn ca_tx(&mut self, k: CafileKind) -> &mut Option<CaTransaction> {
+        match k {
+            CafileKind::Cert => &mut self.ssl_ca_tx,
+            CafileKind::Crl => &mut self.ssl_crl_tx,
+        }
+    }
+
+    /// How many TLS contexts verify with the CA or CRL file `path`
+    /// (HAProxy's `ckch_inst_link` list of the entry): a `bind` line's
+    /// certificates (each crt-list line with options its own), servers
+    /// (their health checks' context follows theirs and is not counted).
+    fn ca_uses(&self, path: &str) -> usize {
+        let mut n: usize = self.bind_tls_ctxs().iter().map(|c| c.ca_uses(path)).sum();
+        for srv in self.server_ids() {
+            if let Some(t) = self.server(srv).and_then(|s| s.cfg.tls.as_ref()) {
+                n += usize::from(t.ca_uses(path));
+            }
+        }
+        n
+    }
+
+    /// `show ssl ca-file [[*]<file>[:<index>]]` and `show ssl crl-file
+    /// ...` (HAProxy's `cli_parse_show_cafile` / `_crlfile` and their
+    /// I/O handlers, 2.6's texts: a transaction's status is `Unused`).
+    fn cli_show_ssl_ca(&mut self, k: CafileKind, arg: Option<&str>) -> String {
+        let Some(arg) = arg else {
+            let mut s = String::new();
+            if let Some(tx) = self.ca_tx(k) {
+                s.push_str(&format!("# transaction\n*{}", tx.path));
+                if k == CafileKind::Cert {
+                    s.push_str(&format!(" - {} certificate(s)", tx.ders.len()));
+                }
+                s.push('\n');
+            }
+            s.push_str("# filename\n");
+            for (path, e) in self.cafiles.entries() {
+                if e.kind != k {
+                    continue;
+                }
+                s.push_str(&path);
+                if k == CafileKind::Cert {
+                    s.push_str(&format!(" - {} certificate(s)", e.count()));
+                }
+                s.push('\n');
+            }
+            return s;
+        };
+        let not_found = match k {
+            CafileKind::Cert => "Can't display the CA file : Not found!\n",
+            CafileKind::Crl => "Can't display the CRL file : Not found!\n",
+        };
+        // `<file>:<index>`, the index from 1.
+        let (name, index) = match arg.split_once(':') {
+            Some((n, i)) => match i.parse::<i64>() {
+                Ok(i) if i > 0 => (n, Some(i as usize)),
+                _ => {
+                    return format!("wrong {} index after colons in '{arg}'!", ca_word(k));
+                }
+            },
+            None => (arg, None),
+        };
+        let (name, ders, used) = match name.strip_prefix('*') {
+            Some(n) => {
+                let n = n.strip_prefix('\\').unwrap_or(n);
+                match self.ca_tx(k) {
+                    Some(tx) if tx.path == n => (n.to_string(), Some(tx.ders.clone()), false),
+                    _ => return not_found.into(),
+                }
+            }
+            None => {
+                let n = name.strip_prefix('\\').unwrap_or(name);
+                match self.cafiles.get(n).filter(|e| e.kind == k) {
+                    Some(e) => (n.to_string(), e.ders, self.ca_uses(n) > 0),
+                    None => return not_found.into(),
+                }
+            }
+        };
+        let star = if arg.starts_with('*') { "*" } else { "" };
+        let Some(ders) = ders else {
+            // An entry `new ssl ...` made and nothing committed: HAProxy
+            // 2.6 prints nothing for a CA file, the status for a CRL file.
+            return match k {
+                CafileKind::Cert => String::new(),
+                CafileKind::Crl => format!("Filename: {name}\nStatus: Empty\n"),
+            };
+        };
+        let mut s = format!(
+            "Filename: {star}{name}\nStatus: {}\n",
+            if used { "Used" } else { "Unused" }
+        );
+        match k {
+            CafileKind::Cert => {
+                let from = index.map_or(0, |i| i - 1);
+                if from >= ders.len() {
+                    // HAProxy prints nothing when the index is past the end.
+                    return String::new();
+                }
+                for (i, d) in ders.iter().enumerate().skip(from) {
+                    s.push_str(&format!(" \nCertificate #{}:\n", i + 1));
+                    s.push_str(&cert_detail_text(d).0);
+                    if index.is_some() {
+                        break;
+                    }
+                }
+            }
+            CafileKind::Crl => {
+                for (i, d) in ders.iter().enumerate() {
+                    if index.is_some_and(|x| x != i + 1) {
+                        continue;
+                    }
+                    s.push_str(&format!(" \nCertificate Revocation List #{}:\n", i + 1));
+                    s.push_str(&crate::conn::x509::crl_detail(d).unwrap_or_default());
+                }
+            }
+        }
+        s
+    }
+
+    /// `new ssl ca-file <file>` / `new ssl crl-file <file>` (HAProxy's
+    /// `cli_parse_new_cafile` / `_crlfile`): an empty entry, for a
+    /// crt-list line to name once filled and committed.
+    fn cli_new_ssl_ca(&mut self, k: CafileKind, arg: Option<&str>) -> String {
+        let Some(path) = arg else {
+            return format!("'new ssl {}' expects a filename\n", ca_cmd(k));
+        };
+        let what = match k {
+            CafileKind::Cert => "CA",
+            CafileKind::Crl => "CRL",
+        };
+        if self.cafiles.create(path, k) {
+            format!("New {what} file created '{path}'!\n")
+        } else {
+            format!("{what} file '{path}' already exists!\n")
+        }
+    }
+
+    /// `set ssl ca-file <file> <<` / `set ssl crl-file <file> <<`
+    /// (HAProxy's `cli_parse_set_cafile` / `_crlfile`): the payload's
+    /// certificates (CRLs) replace the file's in a transaction.
+    fn cli_set_ssl_ca(
+        &mut self,
+        k: CafileKind,
+        arg: Option<&str>,
+        payload: Option<&str>,
+    ) -> String {
+        let (Some(arg), Some(payload)) = (arg, payload) else {
+            // HAProxy 2.6's text, quote included.
+            return match k {
+                CafileKind::Cert => "'set ssl ca-file expects a filename and CAs as a payload\n",
+                CafileKind::Crl => "'set ssl crl-file expects a filename and CRLs as a payload\n",
+            }
+            .into();
+        };
+        let fail = |m: String| format!("{m}Can't update {arg}!\n");
+        if let Some(tx) = self.ca_tx(k) {
+            if tx.path != arg {
+                return fail(format!(
+                    "The ongoing transaction is about '{}' but you are trying to set '{arg}'\n",
+                    tx.path
+                ));
+            }
+        } else if self.cafiles.get(arg).is_none() {
+            // HAProxy looks the path up in the one tree, of either kind.
+            return fail(format!(
+                "Can't replace a {} file which is not referenced by the configuration!\n",
+                ca_word(k)
+            ));
+        }
+        let parsed = match k {
+            CafileKind::Cert => crate::conn::cafile::parse_certs(payload.as_bytes()),
+            CafileKind::Crl => crate::conn::cafile::parse_crls(payload.as_bytes()),
+        };
+        let Ok(ders) = parsed else {
+            return fail("Invalid payload\n".into());
+        };
+        let word = ca_word(k);
+        let tx = self.ca_tx(k);
+        let created = tx.is_none();
+        *tx = Some(CaTransaction {
+            path: arg.to_string(),
+            ders,
+        });
+        if created {
+            format!("transaction created for {word} {arg}!\n")
+        } else {
+            format!("transaction updated for {word} {arg}!\n")
+        }
+    }
+
+    /// `commit ssl ca-file <file>` / `commit ssl crl-file <file>`
+    /// (HAProxy's `cli_parse_commit_cafile` and
+    /// `cli_io_handler_commit_cafile_crlfile`): the store takes the new
+    /// contents and every context that verifies with the file is made
+    /// again, one dot per place; new handshakes use it, connections
+    /// already made keep theirs.
+    fn cli_commit_ssl_ca(&mut self, k: CafileKind, arg: Option<&str>) -> String {
+        let Some(arg) = arg else {
+            // HAProxy 2.6 says `ca-file` for both.
+            return "'commit ssl ca-file expects a filename\n".into();
+        };
+        let fail = |m: String| format!("{m}Can't commit {arg}!\n");
+        let tx = match self.ca_tx(k) {
+            None => return fail("No ongoing transaction! !\n".into()),
+            Some(tx) if tx.path != arg => {
+                return fail(format!(
+                    "The ongoing transaction is about '{}' but you are trying to set '{arg}'\n",
+                    tx.path
+                ))
+            }
+            Some(_) => match self.ca_tx(k).take() {
+                Some(tx) => tx,
+                None => return String::new(),
+            },
+        };
+        let Some(old) = self.cafiles.get(&tx.path) else {
+            return fail(format!(
+                "Can't replace a {} file which is not referenced by the configuration!\n",
+                ca_word(k)
+            ));
+        };
+        self.cafiles.replace(&tx.path, tx.ders);
+        let n = self.ca_uses(&tx.path);
+        if let Err(e) = self.rebuild_ca_users(&tx.path) {
+            // Back to the old contents, and the contexts with them.
+            if let Some(d) = old.ders {
+                self.cafiles.replace(&tx.path, d);
+            }
+            let _ = self.rebuild_ca_users(&tx.path);
+            return format!("Committing {}\n{e}\nFailed!\n", tx.path);
+        }
+        format!("Committing {}{}\nSuccess!\n", tx.path, ".".repeat(n))
+    }
+
+    /// Makes again the verifiers of every context that names `path`.
+    fn rebuild_ca_users(&self, path: &str) -> Result<(), String> {
+        for c in self.bind_tls_ctxs() {
+            if c.names_ca(path) {
+                c.rebuild_verify()?;
+            }
+        }
+        for srv in self.server_ids() {
+            let Some(s) = self.server(srv) else { continue };
+            let check = s.cfg.check.as_ref().and_then(|c| c.tls.as_ref());
+            for t in s.cfg.tls.iter().chain(check) {
+                if t.names_ca(path) {
+                    t.rebuild_verify()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `abort ssl ca-file <file>` / `abort ssl crl-file <file>`.
+    fn cli_abort_ssl_ca(&mut self, k: CafileKind, arg: Option<&str>) -> String {
+        let Some(arg) = arg else {
+            return format!("'abort ssl {}' expects a filename\n", ca_cmd(k));
+        };
+        let tx = self.ca_tx(k);
+        match tx {
+            None => "No ongoing transaction!\n".into(),
+            Some(t) if t.path != arg => format!(
+                "The ongoing transaction is about '{}' but you are trying to abort a transaction for '{arg}'\n",
+                t.path
+            ),
+            Some(_) => {
+                *tx = None;
+                format!("Transaction aborted for certificate '{arg}'!\n")
+            }
+        }
+    }
+
+    /// `del ssl ca-file <file>` / `del ssl crl-file <file>` (HAProxy's
+    /// `cli_parse_del_cafile` / `_crlfile`): an entry no context uses.
+    fn cli_del_ssl_ca(&mut self, k: CafileKind, arg: Option<&str>) -> String {
+        let what = ca_word(k);
+        let Some(path) = arg else {
+            return format!("'del ssl {}' expects a {what} file name\n", ca_cmd(k));
+        };
+        let fail = |m: String| format!("Can't remove the {what} file: {m}\n");
+        if self.ca_tx(k).as_ref().is_some_and(|t| t.path == path) {
+            return fail(format!("ongoing transaction for the {what} file '{path}'"));
+        }
+        let Some(e) = self.cafiles.get(path) else {
+            return fail(format!("{what} file '{path}' doesn't exist!\n"));
+        };
+        if k == CafileKind::Crl && e.kind != CafileKind::Crl {
+            return fail("'del ssl crl-file' does not work on CA files!\n".into());
+        }
+        if self.ca_uses(path) > 0 {
+            return fail(format!("{what} file '{path}' in use, can't be deleted!\n"));
+        }
+        self.cafiles.remove(path);
+        format!("{what} file '{path}' deleted!\n")
+    }
+}
+
+impl Engine {
     /// `get var <name>` (HAProxy's `vars_parse_cli_get_var`): a `proc.`
     /// variable's type and value as a string.
     fn cli_get_var(&self, name: Option<&str>) -> String {
@@ -1461,12 +1912,196 @@ mod tests {
         );
     }
 
+    /// The CA/CRL store's state machine on the CLI, HAProxy 2.6's texts
+    /// (an engine without TLS contexts: the files are `new ssl ...`
+    /// ones, unused; tests/tls.rs runs them against HAProxy with
+    /// listeners and servers using them).
+    #[test]
+    fn ca_and_crl_file_transactions() {
+        const CA: &str = include_str!("../../tests/data/x509v1/ca.pem");
+        const CA2: &str = include_str!("../../tests/data/x509v1/ca2.pem");
+        const CRL: &str = include_str!("../../tests/data/x509v1/crl.pem");
+        let mut e = engine();
+        let mut cli = |line: &str, payload: Option<&str>| {
+            let (out, known) = e.cli_execute(Time::ZERO, CliLevel::Admin, &words(line), payload);
+            assert!(known, "{line}");
+            out
+        };
+        assert_eq!(
+            cli("new ssl ca-file", None),
+            "'new ssl ca-file' expects a filename\n"
+        );
+        assert_eq!(
+            cli("new ssl ca-file a.pem", None),
+            "New CA file created 'a.pem'!\n"
+        );
+        assert_eq!(
+            cli("new ssl ca-file a.pem", None),
+            "CA file 'a.pem' already exists!\n"
+        );
+        assert_eq!(
+            cli("new ssl crl-file a.pem", None),
+            "CRL file 'a.pem' already exists!\n"
+        );
+        assert_eq!(
+            cli("new ssl crl-file c.pem", None),
+            "New CRL file created 'c.pem'!\n"
+        );
+        assert_eq!(
+            cli("show ssl ca-file", None),
+            "# filename\na.pem - 0 certificate(s)\n"
+        );
+        assert_eq!(cli("show ssl crl-file", None), "# filename\nc.pem\n");
+        assert_eq!(cli("show ssl ca-file a.pem", None), "");
+        assert_eq!(
+            cli("show ssl crl-file c.pem", None),
+            "Filename: c.pem\nStatus: Empty\n"
+        );
+        assert_eq!(
+            cli("show ssl crl-file a.pem", None),
+            "Can't display the CRL file : Not found!\n"
+        );
+        assert_eq!(
+            cli("show ssl ca-file a.pem:0", None),
+            "wrong CA index after colons in 'a.pem:0'!"
+        );
+        // Payloads.
+        assert_eq!(
+            cli("set ssl ca-file a.pem", None),
+            "'set ssl ca-file expects a filename and CAs as a payload\n"
+        );
+        assert_eq!(
+            cli("set ssl ca-file b.pem", Some(CA)),
+            "Can't replace a CA file which is not referenced by the configuration!\nCan't update b.pem!\n"
+        );
+        assert_eq!(
+            cli("set ssl ca-file a.pem", Some("x")),
+            "Invalid payload\nCan't update a.pem!\n"
+        );
+        assert_eq!(
+            cli("set ssl crl-file c.pem", Some(CA)),
+            "Invalid payload\nCan't update c.pem!\n"
+        );
+        assert_eq!(
+            cli("set ssl ca-file a.pem", Some(CA)),
+            "transaction created for CA a.pem!\n"
+        );
+        let both = format!("{CA}{CA2}{CA}");
+        assert_eq!(
+            cli("set ssl ca-file a.pem", Some(&both)),
+            "transaction updated for CA a.pem!\n"
+        );
+        assert_eq!(
+            cli("set ssl ca-file c.pem", Some(CA)),
+            "The ongoing transaction is about 'a.pem' but you are trying to set 'c.pem'\nCan't update c.pem!\n"
+        );
+        // The duplicate is left out; the transaction is listed and shown.
+        assert_eq!(
+            cli("show ssl ca-file", None),
+            "# transaction\n*a.pem - 2 certificate(s)\n# filename\na.pem - 0 certificate(s)\n"
+        );
+        let one = cli("show ssl ca-file *a.pem:2", None);
+        assert!(
+            one.starts_with("Filename: *a.pem\nStatus: Unused\n \nCertificate #2:\nSerial: "),
+            "{one}"
+        );
+        assert_eq!(one.matches("Certificate #").count(), 1, "{one}");
+        assert_eq!(cli("show ssl ca-file *a.pem:3", None), "");
+        assert_eq!(
+            cli("del ssl ca-file a.pem", None),
+            "Can't remove the CA file: ongoing transaction for the CA file 'a.pem'\n"
+        );
+        assert_eq!(
+            cli("abort ssl ca-file c.pem", None),
+            "The ongoing transaction is about 'a.pem' but you are trying to abort a transaction for 'c.pem'\n"
+        );
+        assert_eq!(
+            cli("commit ssl ca-file c.pem", None),
+            "The ongoing transaction is about 'a.pem' but you are trying to set 'c.pem'\nCan't commit c.pem!\n"
+        );
+        // No place uses it: no dot.
+        assert_eq!(
+            cli("commit ssl ca-file a.pem", None),
+            "Committing a.pem\nSuccess!\n"
+        );
+        assert_eq!(
+            cli("commit ssl ca-file a.pem", None),
+            "No ongoing transaction! !\nCan't commit a.pem!\n"
+        );
+        assert_eq!(
+            cli("abort ssl ca-file a.pem", None),
+            "No ongoing transaction!\n"
+        );
+        let all = cli("show ssl ca-file a.pem", None);
+        assert!(
+            all.starts_with("Filename: a.pem\nStatus: Unused\n \nCertificate #1:\n"),
+            "{all}"
+        );
+        assert!(all.contains(" \nCertificate #2:\n"), "{all}");
+        // The CRL file, aborted then committed.
+        assert_eq!(
+            cli("set ssl crl-file c.pem", Some(CRL)),
+            "transaction created for CRL c.pem!\n"
+        );
+        assert_eq!(
+            cli("show ssl crl-file", None),
+            "# transaction\n*c.pem\n# filename\nc.pem\n"
+        );
+        assert_eq!(
+            cli("abort ssl crl-file c.pem", None),
+            "Transaction aborted for certificate 'c.pem'!\n"
+        );
+        assert_eq!(
+            cli("set ssl crl-file c.pem", Some(CRL)),
+            "transaction created for CRL c.pem!\n"
+        );
+        assert_eq!(
+            cli("commit ssl crl-file c.pem", None),
+            "Committing c.pem\nSuccess!\n"
+        );
+        let crl = cli("show ssl crl-file c.pem:1", None);
+        assert!(
+            crl.starts_with("Filename: c.pem\nStatus: Unused\n \nCertificate Revocation List #1:\nVersion 1\nSignature Algorithm: sha256WithRSAEncryption\nIssuer: /C=FR/O=Sluice Test/CN=Root CA\nLast Update: "),
+            "{crl}"
+        );
+        assert!(
+            crl.contains("Revoked Certificates:\n    Serial Number: 03\n        Revocation Date: "),
+            "{crl}"
+        );
+        // Deleting.
+        assert_eq!(
+            cli("del ssl crl-file a.pem", None),
+            "Can't remove the CRL file: 'del ssl crl-file' does not work on CA files!\n\n"
+        );
+        assert_eq!(
+            cli("del ssl ca-file a.pem", None),
+            "CA file 'a.pem' deleted!\n"
+        );
+        assert_eq!(
+            cli("del ssl ca-file a.pem", None),
+            "Can't remove the CA file: CA file 'a.pem' doesn't exist!\n\n"
+        );
+        assert_eq!(
+            cli("del ssl crl-file c.pem", None),
+            "CRL file 'c.pem' deleted!\n"
+        );
+        assert_eq!(cli("show ssl crl-file", None), "# filename\n");
+        // Below the admin level.
+        let (out, _) = e.cli_execute(
+            Time::ZERO,
+            CliLevel::Operator,
+            &words("new ssl ca-file x"),
+            None,
+        );
+        assert_eq!(out, "Permission denied\n");
+    }
+
     #[test]
     fn help_with_words_lists_the_matching_commands() {
         let mut e = engine();
         let out = e.cli_request(Time::ZERO, "help show");
         let listed: Vec<&str> = out.lines().skip(1).map(|l| l.trim_start()).collect();
-        assert_eq!(listed.len(), 14, "{out}");
+        assert_eq!(listed.len(), 16, "{out}");
         assert!(listed.iter().all(|l| l.starts_with("show ")), "{out}");
         let out = e.cli_request(Time::ZERO, "help set tab");
         assert_eq!(out.lines().count(), 2, "{out}");

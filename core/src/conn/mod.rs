@@ -15,6 +15,7 @@
 //! connector names its connection, and the connection's mux names the
 //! streams it carries.
 
+pub mod cafile;
 pub mod ocsp;
 pub mod proxy_hdr;
 mod reverse;

@@ -39,6 +39,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, Connection, DigitallySignedStruct, ServerConfig, SignatureScheme};
 
+use super::cafile::{CafileKind, CafileStore};
 use crate::cfgparse::model::{BindTls, BindVerify, Global, SrvTls, SrvVerify, TlsCommon, TlsVer};
 use crate::cfgparse::tls::{tls_versions, TLS12_SUITES, TLS13_SUITES};
 
@@ -121,18 +122,17 @@ impl TlsFiles {
                 if let Some(k) = &b.tls.tls_ticket_keys {
                     out.push(file(&None, k));
                 }
-                // A crt-list line may turn `verify` on with the bind's files.
-                if b.tls.verify != BindVerify::None || !b.tls.crt_lists.is_empty() {
-                    for f in b
-                        .tls
-                        .common
-                        .ca_file
-                        .iter()
-                        .chain(&b.tls.crl_file)
-                        .chain(&b.tls.ca_verify_file)
-                    {
-                        out.push(file(&cfg.global.ca_base, f));
-                    }
+                // Read with any `verify`: HAProxy loads them into its
+                // CA/CRL store as it parses them (`show ssl ca-file`).
+                for f in b
+                    .tls
+                    .common
+                    .ca_file
+                    .iter()
+                    .chain(&b.tls.crl_file)
+                    .chain(&b.tls.ca_verify_file)
+                {
+                    out.push(file(&cfg.global.ca_base, f));
                 }
             }
             for s in p.servers.iter().filter(|s| s.opts.tls.ssl) {
@@ -643,22 +643,50 @@ const NO_CERT_RESOLVED: &str = "no server certificate chain resolved";
 const ALERT_PROTOCOL_VERSION: u8 = 70;
 const ALERT_UNRECOGNIZED_NAME: u8 = 112;
 
-/// The TLS context of a `bind` line.
+/// The TLS context of a `bind` line (HAProxy's `bind_conf` SSL context
+/// and the `ckch_inst` of each of its certificates).
 #[derive(Debug)]
 pub struct BindCtx {
-    pub config: Arc<ServerConfig>,
     /// The certificates, by file (`crt-base` applied): `show ssl cert`,
     /// `commit ssl cert`.
     resolver: Arc<SniResolver>,
-    /// When crt-list lines carry options of their own: the context to
-    /// switch to once the ClientHello chose a certificate (HAProxy's
-    /// per-line `SSL_CTX`, `ssl_sock_switchctx_set`).
-    pub(crate) switch: Option<Arc<CtxSwitch>>,
-    /// `crt-ignore-err`: how `ssl_c_verify` finds the error let through.
-    verify: Option<Arc<VerifyCheck>>,
+    /// The rustls contexts; `commit ssl ca-file` / `crl-file` replaces
+    /// them (new handshakes only).
+    live: std::sync::RwLock<Arc<BindLive>>,
+    /// What the contexts are made of, to make them again.
+    recipe: BindRecipe,
     /// What loading the certificates warned about (OCSP responses
     /// ignored), for the driver to print.
     pub warnings: Vec<String>,
+}
+
+/// The rustls side of a `bind` line, made from its settings and the
+/// CA/CRL store.
+#[derive(Debug)]
+struct BindLive {
+    config: Arc<ServerConfig>,
+    /// When crt-list lines carry options of their own: the context to
+    /// switch to once the ClientHello chose a certificate (HAProxy's
+    /// per-line `SSL_CTX`, `ssl_sock_switchctx_set`).
+    switch: Option<Arc<CtxSwitch>>,
+    /// `crt-ignore-err`: how `ssl_c_verify` finds the error let through.
+    verify: Option<Arc<VerifyCheck>>,
+}
+
+/// The inputs of a `bind` line's rustls contexts.
+#[derive(Debug)]
+struct BindRecipe {
+    /// The driver's environment, without its file contents (the
+    /// CA/CRL files come from `cafiles`).
+    env: TlsEnv,
+    cafiles: Arc<CafileStore>,
+    clock: Arc<EngineClock>,
+    ca_base: Option<String>,
+    sessions: Arc<SessionCache>,
+    t: BindTls,
+    ticketer: Option<Arc<super::ticket::Ticketer>>,
+    /// Per certificate: its crt-list line's settings, if any.
+    line_tls: Vec<Option<(BindTls, String, u32)>>,
 }
 
 /// Per-certificate contexts of a `bind` line with crt-list options.
@@ -707,8 +735,10 @@ impl BindCtx {
     /// The context of a `bind ... ssl crt ...` / `crt-list ...` line.
     /// The warnings of the crt-list files (suites left out of a list)
     /// are the driver's to print ([`TlsFiles::crt_list_paths`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn build(
         env: &TlsEnv,
+        cafiles: &Arc<CafileStore>,
         clock: &Arc<EngineClock>,
         global: &Global,
         sessions: &Arc<SessionCache>,
@@ -797,71 +827,67 @@ impl BindCtx {
             clock: clock.clone(),
             served: std::sync::RwLock::new(None),
         });
-        // Stateless tickets unless `no-tls-tickets` (the line's own for a
-        // crt-list line with options).
-        let tickets = |config: &mut ServerConfig, off: bool| {
-            if let Some(tk) = ticketer.as_ref().filter(|_| !off) {
-                config.ticketer = tk.clone();
-            }
+        let recipe = BindRecipe {
+            env: TlsEnv {
+                files: TlsFiles::default(),
+                ..env.clone()
+            },
+            cafiles: cafiles.clone(),
+            clock: clock.clone(),
+            ca_base: global.ca_base.clone(),
+            sessions: sessions.clone(),
+            t: t.clone(),
+            ticketer,
+            line_tls,
         };
-        let mut base = server_config(env, clock, global, sessions, t, &provider, &resolver)?;
-        tickets(&mut base, t.common.no_tls_tickets);
-        let base = Arc::new(base);
-        let switch = if line_tls.iter().any(Option::is_some) {
-            let mut configs = Vec::new();
-            for l in line_tls {
-                configs.push(match l {
-                    None => None,
-                    Some((lt, file, line)) => {
-                        let p = provider_for(env, &lt.common);
-                        if p.kx_groups.is_empty() {
-                            return Err(BindCtxError {
-                                at: Some((file, line)),
-                                message: "crt-list : no key exchange group left ('curves')."
-                                    .into(),
-                            });
-                        }
-                        if lt.verify != BindVerify::None && lt.common.ca_file.is_none() {
-                            return Err(BindCtxError {
-                                at: Some((file, line)),
-                                message: "crt-list : verify is enabled but no CA file specified (use 'ca-file')."
-                                    .into(),
-                            });
-                        }
-                        let mut c =
-                            server_config(env, clock, global, sessions, &lt, &p, &resolver)
-                                .map_err(|m| BindCtxError {
-                                    at: Some((file, line)),
-                                    message: format!("crt-list : {m}"),
-                                })?;
-                        tickets(&mut c, lt.common.no_tls_tickets);
-                        Some(Arc::new(c))
-                    }
-                });
-            }
-            Some(Arc::new(CtxSwitch {
-                resolver: resolver.clone(),
-                configs,
-                base: base.clone(),
-            }))
-        } else {
-            None
-        };
-        let verify = if t.verify != BindVerify::None && t.crt_ignore_err != Default::default() {
-            Some(Arc::new(VerifyCheck {
-                verifier: client_verifier(env, &provider, &global.ca_base, t)?,
-                clock: clock.clone(),
-            }))
-        } else {
-            None
-        };
+        // Every CA and CRL file named goes into the store, used or not
+        // (HAProxy loads them when it parses the keyword).
+        for t in recipe.per_cert().chain([&recipe.t]) {
+            recipe.preload(env, t)?;
+        }
+        let live = recipe.make(&resolver)?;
         Ok(BindCtx {
-            config: base,
             resolver,
-            switch,
-            verify,
+            live: std::sync::RwLock::new(Arc::new(live)),
+            recipe,
             warnings,
         })
+    }
+
+    fn live(&self) -> Arc<BindLive> {
+        self.live.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The rustls context of the line (the `bind` line's settings).
+    pub fn config(&self) -> Arc<ServerConfig> {
+        self.live().config.clone()
+    }
+
+    /// How many of the line's certificate contexts (HAProxy's
+    /// `ckch_inst`) verify client certificates with the CA or CRL file
+    /// `path` (`verify optional|required`, as HAProxy's
+    /// `ckch_inst_add_cafile_link`).
+    pub fn ca_uses(&self, path: &str) -> usize {
+        let r = &self.recipe;
+        r.per_cert()
+            .filter(|t| t.verify != BindVerify::None && names(&r.ca_base, t, path))
+            .count()
+    }
+
+    /// Whether the line, or one of its crt-list lines, names the CA or
+    /// CRL file `path` (its contexts are made again when it changes).
+    pub fn names_ca(&self, path: &str) -> bool {
+        let r = &self.recipe;
+        r.per_cert().any(|t| names(&r.ca_base, t, path))
+    }
+
+    /// `commit ssl ca-file` / `crl-file`: the contexts made again from
+    /// the store, for the handshakes to come (connections already made
+    /// keep theirs).
+    pub fn rebuild_verify(&self) -> Result<(), String> {
+        let live = self.recipe.make(&self.resolver).map_err(|e| e.message)?;
+        *self.live.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(live);
+        Ok(())
     }
 
     /// The certificate files of the line, in load order, with their
@@ -905,6 +931,115 @@ impl BindCtx {
     pub fn update_ocsp(&self, der: &[u8], r: &super::ocsp::Response) -> usize {
         self.resolver.update_ocsp(der, r)
     }
+}
+
+impl BindRecipe {
+    /// The rustls contexts of the line (also again, after a commit of a
+    /// CA or CRL file it uses).
+    fn make(&self, resolver: &Arc<SniResolver>) -> Result<BindLive, BindCtxError> {
+        let (env, clock, sessions, t) = (&self.env, &self.clock, &self.sessions, &self.t);
+        let (cafiles, ca_base) = (&*self.cafiles, &self.ca_base);
+        let provider = provider_for(env, &t.common);
+        // Stateless tickets unless `no-tls-tickets` (the line's own for a
+        // crt-list line with options).
+        let tickets = |config: &mut ServerConfig, off: bool| {
+            if let Some(tk) = self.ticketer.as_ref().filter(|_| !off) {
+                config.ticketer = tk.clone();
+            }
+        };
+        let mut base = server_config(
+            env, cafiles, clock, ca_base, sessions, t, &provider, resolver,
+        )?;
+        tickets(&mut base, t.common.no_tls_tickets);
+        let base = Arc::new(base);
+        let switch = if self.line_tls.iter().any(Option::is_some) {
+            let mut configs = Vec::new();
+            for l in &self.line_tls {
+                configs.push(match l {
+                    None => None,
+                    Some((lt, file, line)) => {
+                        let at = |message: String| BindCtxError {
+                            at: Some((file.clone(), *line)),
+                            message,
+                        };
+                        let p = provider_for(env, &lt.common);
+                        if p.kx_groups.is_empty() {
+                            return Err(at(
+                                "crt-list : no key exchange group left ('curves').".into()
+                            ));
+                        }
+                        if lt.verify != BindVerify::None && lt.common.ca_file.is_none() {
+                            return Err(at("crt-list : verify is enabled but no CA file specified (use 'ca-file')."
+                                .into()));
+                        }
+                        let mut c = server_config(
+                            env, cafiles, clock, ca_base, sessions, lt, &p, resolver,
+                        )
+                        .map_err(|m| at(format!("crt-list : {m}")))?;
+                        tickets(&mut c, lt.common.no_tls_tickets);
+                        Some(Arc::new(c))
+                    }
+                });
+            }
+            Some(Arc::new(CtxSwitch {
+                resolver: resolver.clone(),
+                configs,
+                base: base.clone(),
+            }))
+        } else {
+            None
+        };
+        let verify = if t.verify != BindVerify::None && t.crt_ignore_err != Default::default() {
+            Some(Arc::new(VerifyCheck {
+                verifier: client_verifier(env, cafiles, &provider, ca_base, t)?,
+                clock: clock.clone(),
+            }))
+        } else {
+            None
+        };
+        Ok(BindLive {
+            config: base,
+            switch,
+            verify,
+        })
+    }
+
+    /// Loads the CA and CRL files `t` names into the store.
+    fn preload(&self, env: &TlsEnv, t: &BindTls) -> Result<(), String> {
+        let cafiles = &*self.cafiles;
+        let base = &self.ca_base;
+        for ca in t.common.ca_file.iter().chain(&t.ca_verify_file) {
+            load_roots(env, cafiles, &base_path(base, ca), &mut Vec::new())?;
+        }
+        if let Some(crl) = &t.crl_file {
+            load_crls(env, cafiles, &base_path(base, crl))?;
+        }
+        Ok(())
+    }
+
+    /// The settings of each certificate's context: the line's, or the
+    /// `bind` line's.
+    fn per_cert(&self) -> impl Iterator<Item = &BindTls> {
+        self.line_tls
+            .iter()
+            .map(|l| l.as_ref().map_or(&self.t, |(lt, _, _)| lt))
+    }
+}
+
+/// Whether a `bind` (or crt-list line) context's settings name `path`.
+fn names(ca_base: &Option<String>, t: &BindTls, path: &str) -> bool {
+    ca_paths(ca_base, &t.common, &[&t.ca_verify_file, &t.crl_file])
+        .iter()
+        .any(|p| p == path)
+}
+
+/// The CA and CRL files a context's settings name (`ca-base` applied).
+fn ca_paths(ca_base: &Option<String>, c: &TlsCommon, more: &[&Option<String>]) -> Vec<String> {
+    c.ca_file
+        .iter()
+        .chain(more.iter().copied().flatten())
+        .map(|p| base_path(ca_base, p))
+        .collect()
 }
 
 /// The DNS names a certificate serves (its subject alternative names),
@@ -966,10 +1101,12 @@ pub fn parse_key_payload(
 
 /// A rustls server configuration for the settings `t` (a `bind` line's,
 /// or a crt-list line's on top of them).
+#[allow(clippy::too_many_arguments)]
 fn server_config(
     env: &TlsEnv,
+    cafiles: &CafileStore,
     clock: &Arc<EngineClock>,
-    global: &Global,
+    ca_base: &Option<String>,
     sessions: &Arc<SessionCache>,
     t: &BindTls,
     provider: &Arc<CryptoProvider>,
@@ -980,7 +1117,9 @@ fn server_config(
         .map_err(|e| format!("invalid TLS settings: {e}."))?;
     let builder = match t.verify {
         BindVerify::None => builder.with_no_client_auth(),
-        _ => builder.with_client_cert_verifier(client_verifier(env, provider, &global.ca_base, t)?),
+        _ => {
+            builder.with_client_cert_verifier(client_verifier(env, cafiles, provider, ca_base, t)?)
+        }
     };
     let mut config = builder.with_cert_resolver(resolver.clone());
     config.alpn_protocols = alpn(&t.common);
@@ -1013,6 +1152,20 @@ pub struct SrvCtx {
     /// The server's session cache (rustls's default one, 256 sessions),
     /// flushed when `commit ssl cert` replaces `crt`.
     sessions: Arc<dyn rustls::client::ClientSessionStore>,
+    /// The server certificate's verifier (its chain part is replaced by
+    /// `commit ssl ca-file` / `crl-file`).
+    verifier: Arc<SrvVerifier>,
+    recipe: SrvRecipe,
+}
+
+/// The inputs of a server's chain verification.
+#[derive(Debug)]
+struct SrvRecipe {
+    /// Without its file contents (the CA/CRL files come from `cafiles`).
+    env: TlsEnv,
+    cafiles: Arc<CafileStore>,
+    ca_base: Option<String>,
+    t: SrvTls,
 }
 
 impl SrvCtx {
@@ -1095,28 +1248,25 @@ fn alpn(c: &TlsCommon) -> Vec<Vec<u8>> {
 }
 
 /// The certificates of a CA file (`ca-file`), as webpki's trust anchors
-/// and as DER (for [`super::chain::ChainCheck`]).
+/// and as DER (for [`super::chain::ChainCheck`]), from the store
+/// ([`CafileStore`]), which reads the driver's copy the first time.
 fn load_roots(
     env: &TlsEnv,
+    cafiles: &CafileStore,
     path: &str,
     ders: &mut Vec<Vec<u8>>,
 ) -> Result<rustls::RootCertStore, String> {
-    let pem = env
-        .files
-        .get(path)
+    let list = cafiles
+        .load(path, CafileKind::Cert, || {
+            env.files.get(path).map(<[u8]>::to_vec)
+        })
         .map_err(|e| format!("unable to load CA file '{path}' : {e}."))?;
     let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(pem) {
-        let c = c.map_err(|e| format!("unable to load CA file '{path}' : {e}."))?;
-        ders.push(c.to_vec());
+    for c in list {
         roots
-            .add(c)
+            .add(CertificateDer::from(c.clone()))
             .map_err(|e| format!("unable to load CA file '{path}' : {e}."))?;
-    }
-    if roots.is_empty() {
-        return Err(format!(
-            "unable to load CA file '{path}' : no certificate found."
-        ));
+        ders.push(c);
     }
     Ok(roots)
 }
@@ -1127,6 +1277,7 @@ fn load_roots(
 /// the chain is checked, as webpki does by default).
 fn client_verifier(
     env: &TlsEnv,
+    cafiles: &CafileStore,
     provider: &Arc<CryptoProvider>,
     ca_base: &Option<String>,
     t: &BindTls,
@@ -1137,12 +1288,12 @@ fn client_verifier(
         .as_ref()
         .ok_or("verify is enabled but no CA file specified.")?;
     let mut anchors = Vec::new();
-    let mut roots = load_roots(env, &base_path(ca_base, ca), &mut anchors)?;
+    let mut roots = load_roots(env, cafiles, &base_path(ca_base, ca), &mut anchors)?;
     // `ca-file` names the CAs in the CertificateRequest; `ca-verify-file`
     // only verifies (HAProxy loads it into the store, not the CA list).
     let hints = roots.subjects();
     if let Some(v) = &t.ca_verify_file {
-        roots.extend(load_roots(env, &base_path(ca_base, v), &mut anchors)?.roots);
+        roots.extend(load_roots(env, cafiles, &base_path(ca_base, v), &mut anchors)?.roots);
     }
     let mut b = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots),
@@ -1153,7 +1304,7 @@ fn client_verifier(
     let mut crls = None;
     let mut crls_here = false;
     if let Some(crl) = &t.crl_file {
-        let (list, webpki_parses) = load_crls(env, &base_path(ca_base, crl))?;
+        let (list, webpki_parses) = load_crls(env, cafiles, &base_path(ca_base, crl))?;
         if webpki_parses {
             b = b.with_crls(list.iter().cloned());
         } else {
@@ -1183,11 +1334,12 @@ fn client_verifier(
     }))
 }
 
-/// The revocation lists of a CRL file (`crl-file`), and whether webpki
-/// parses every one of them (else, v1 CRLs, `conn/chain.rs` checks
-/// revocation).
+/// The revocation lists of a CRL file (`crl-file`), from the store, and
+/// whether webpki parses every one of them (else, v1 CRLs,
+/// `conn/chain.rs` checks revocation).
 fn load_crls(
     env: &TlsEnv,
+    cafiles: &CafileStore,
     path: &str,
 ) -> Result<
     (
@@ -1196,28 +1348,16 @@ fn load_crls(
     ),
     String,
 > {
-    let pem = env
-        .files
-        .get(path)
+    let list = cafiles
+        .load(path, CafileKind::Crl, || {
+            env.files.get(path).map(<[u8]>::to_vec)
+        })
         .map_err(|e| format!("unable to load CRL file '{path}' : {e}."))?;
     let crls: Vec<rustls::pki_types::CertificateRevocationListDer<'static>> =
-        rustls::pki_types::CertificateRevocationListDer::pem_slice_iter(pem)
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("unable to load CRL file '{path}' : {e}."))?;
-    if crls.is_empty() {
-        return Err(format!("unable to load CRL file '{path}' : no CRL found."));
-    }
-    let mut webpki_parses = true;
-    for c in &crls {
-        if webpki::BorrowedCertRevocationList::from_der(c).is_err() {
-            webpki_parses = false;
-            if super::chain::parse_crl(c).is_none() {
-                return Err(format!(
-                    "unable to load CRL file '{path}' : not a certificate revocation list."
-                ));
-            }
-        }
-    }
+        list.into_iter().map(Into::into).collect();
+    let webpki_parses = crls
+        .iter()
+        .all(|c| webpki::BorrowedCertRevocationList::from_der(c).is_ok());
     Ok((crls, webpki_parses))
 }
 
@@ -1520,12 +1660,70 @@ impl rustls::server::ProducesTickets for NoTickets {
 /// signatures).
 #[derive(Debug)]
 struct SrvVerifier {
+    /// The chain's verifiers; `commit ssl ca-file` / `crl-file` replaces
+    /// them.
+    chain: std::sync::RwLock<Arc<SrvChain>>,
+    check_name: bool,
+    provider: Arc<CryptoProvider>,
+}
+
+/// A server's chain verification, made from `ca-file` and `crl-file`.
+#[derive(Debug)]
+struct SrvChain {
     /// `None`: `verify none`.
     chain: Option<Arc<rustls::client::WebPkiServerVerifier>>,
     /// What webpki cannot do (v1 certificates, v1 CRLs); with `chain`.
     own: Option<super::chain::ChainCheck>,
-    check_name: bool,
-    provider: Arc<CryptoProvider>,
+}
+
+/// A server's [`SrvChain`] from its settings and the CA/CRL store.
+fn srv_chain(
+    env: &TlsEnv,
+    cafiles: &CafileStore,
+    provider: &Arc<CryptoProvider>,
+    ca_base: &Option<String>,
+    t: &SrvTls,
+) -> Result<SrvChain, String> {
+    let mut own = None;
+    let chain = match (t.verify, &t.common.ca_file) {
+        (Some(SrvVerify::None), _) => None,
+        (_, Some(ca)) => {
+            let path = base_path(ca_base, ca);
+            let mut anchors = Vec::new();
+            let roots = load_roots(env, cafiles, &path, &mut anchors)?;
+            let mut b = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider.clone(),
+            );
+            let mut crls = None;
+            let mut crls_here = false;
+            if let Some(crl) = &t.crl_file {
+                // `crl-file`: as on a bind line, every certificate of
+                // the chain is checked (`X509_V_FLAG_CRL_CHECK_ALL`).
+                let (list, webpki_parses) = load_crls(env, cafiles, &base_path(ca_base, crl))?;
+                if webpki_parses {
+                    b = b.with_crls(list.iter().cloned());
+                } else {
+                    crls_here = true;
+                }
+                crls = Some(list.iter().map(|c| c.to_vec()).collect());
+            }
+            own = Some(super::chain::ChainCheck {
+                anchors,
+                crls,
+                crls_here,
+                algs: provider.signature_verification_algorithms.all,
+                crl_legacy_algs: env.crl_legacy_algs,
+                purpose: super::chain::EKU_SERVER,
+            });
+            Some(
+                b.build()
+                    .map_err(|e| format!("unable to use CA file '{path}' : {e}."))?,
+            )
+        }
+        (_, None) => return Err("verify is enabled but no CA file specified.".into()),
+    };
+    Ok(SrvChain { chain, own })
 }
 
 impl ServerCertVerifier for SrvVerifier {
@@ -1537,7 +1735,8 @@ impl ServerCertVerifier for SrvVerifier {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let Some(v) = &self.chain else {
+        let cur = self.chain.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(v) = &cur.chain else {
             return Ok(ServerCertVerified::assertion());
         };
         let r = match v.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
@@ -1549,9 +1748,9 @@ impl ServerCertVerifier for SrvVerifier {
         };
         let own_needed = match &r {
             Err(e) => super::chain::is_unsupported_version(e),
-            Ok(_) => self.own.as_ref().is_some_and(|o| o.crls_here),
+            Ok(_) => cur.own.as_ref().is_some_and(|o| o.crls_here),
         };
-        let Some(own) = self.own.as_ref().filter(|_| own_needed) else {
+        let Some(own) = cur.own.as_ref().filter(|_| own_needed) else {
             return r;
         };
         let im: Vec<&[u8]> = intermediates.iter().map(|c| c.as_ref()).collect();
@@ -1619,6 +1818,7 @@ impl SrvCtx {
     /// The context of a `server ... ssl` line towards `addr`.
     pub fn build(
         env: &TlsEnv,
+        cafiles: &Arc<CafileStore>,
         clock: &Arc<EngineClock>,
         global: &Global,
         t: &SrvTls,
@@ -1629,62 +1829,30 @@ impl SrvCtx {
         if provider.kx_groups.is_empty() {
             return Err("no key exchange group left ('curves').".into());
         }
-        let mut own = None;
-        let chain = match (t.verify, &t.common.ca_file) {
-            (Some(SrvVerify::None), _) => None,
-            (_, Some(ca)) => {
-                let path = base_path(ca_base, ca);
-                let mut anchors = Vec::new();
-                let roots = load_roots(env, &path, &mut anchors)?;
-                let mut b = rustls::client::WebPkiServerVerifier::builder_with_provider(
-                    Arc::new(roots),
-                    provider.clone(),
-                );
-                let mut crls = None;
-                let mut crls_here = false;
-                if let Some(crl) = &t.crl_file {
-                    // `crl-file`: as on a bind line, every certificate of
-                    // the chain is checked (`X509_V_FLAG_CRL_CHECK_ALL`).
-                    let (list, webpki_parses) = load_crls(env, &base_path(ca_base, crl))?;
-                    if webpki_parses {
-                        b = b.with_crls(list.iter().cloned());
-                    } else {
-                        crls_here = true;
-                    }
-                    crls = Some(list.iter().map(|c| c.to_vec()).collect());
-                }
-                own = Some(super::chain::ChainCheck {
-                    anchors,
-                    crls,
-                    crls_here,
-                    algs: provider.signature_verification_algorithms.all,
-                    crl_legacy_algs: env.crl_legacy_algs,
-                    purpose: super::chain::EKU_SERVER,
-                });
-                Some(
-                    b.build()
-                        .map_err(|e| format!("unable to use CA file '{path}' : {e}."))?,
-                )
-            }
-            (_, None) => return Err("verify is enabled but no CA file specified.".into()),
-        };
+        // `ca-file` and `crl-file` go into the store, used or not.
+        if let Some(ca) = &t.common.ca_file {
+            load_roots(env, cafiles, &base_path(ca_base, ca), &mut Vec::new())?;
+        }
+        if let Some(crl) = &t.crl_file {
+            load_crls(env, cafiles, &base_path(ca_base, crl))?;
+        }
+        let chain = srv_chain(env, cafiles, &provider, ca_base, t)?;
         let named = t.sni.as_ref().or(t.verifyhost.as_ref());
         let name = match named {
             Some(n) => ServerName::try_from(n.clone())
                 .map_err(|_| format!("invalid server name '{n}' for 'sni'/'verifyhost'."))?,
             None => ServerName::IpAddress(addr.ip().into()),
         };
-        let verifier = SrvVerifier {
-            chain,
-            own,
+        let verifier = Arc::new(SrvVerifier {
+            chain: std::sync::RwLock::new(Arc::new(chain)),
             check_name: named.is_some(),
             provider: provider.clone(),
-        };
+        });
         let builder = ClientConfig::builder_with_details(provider.clone(), clock.clone())
             .with_protocol_versions(&versions(&t.common))
             .map_err(|e| format!("invalid TLS settings: {e}."))?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier));
+            .with_custom_certificate_verifier(verifier.clone());
         let mut crt_file = None;
         let mut config = match &t.crt {
             None => builder.with_no_client_auth(),
@@ -1726,7 +1894,61 @@ impl SrvCtx {
             name,
             crt: crt_file,
             sessions,
+            verifier,
+            recipe: SrvRecipe {
+                env: TlsEnv {
+                    files: TlsFiles::default(),
+                    ..env.clone()
+                },
+                cafiles: cafiles.clone(),
+                ca_base: ca_base.clone(),
+                t: t.clone(),
+            },
         })
+    }
+
+    /// Whether the server's chain verification uses the CA or CRL file
+    /// `path` (HAProxy links a server's `ckch_inst` to its `ca-file` and
+    /// `crl-file` entries).
+    pub fn ca_uses(&self, path: &str) -> bool {
+        let verifies = self
+            .verifier
+            .chain
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .chain
+            .is_some();
+        verifies && self.names_ca(path)
+    }
+
+    /// Whether the server's settings name the CA or CRL file `path`.
+    pub fn names_ca(&self, path: &str) -> bool {
+        let r = &self.recipe;
+        ca_paths(&r.ca_base, &r.t.common, &[&r.t.crl_file])
+            .iter()
+            .any(|p| p == path)
+    }
+
+    /// `commit ssl ca-file` / `crl-file`: the chain verification made
+    /// again from the store, for the connections to come; the session
+    /// cache is flushed (a resumed session is not verified again).
+    pub fn rebuild_verify(&self) -> Result<(), String> {
+        let r = &self.recipe;
+        let chain = srv_chain(
+            &r.env,
+            &r.cafiles,
+            &self.verifier.provider,
+            &r.ca_base,
+            &r.t,
+        )?;
+        *self
+            .verifier
+            .chain
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(chain);
+        self.sessions.remove_tls12_session(&self.name);
+        while self.sessions.take_tls13_ticket(&self.name).is_some() {}
+        Ok(())
     }
 
     /// `crt`: the file and its certificate.
@@ -1889,13 +2111,14 @@ impl Tls {
 
     /// The server side of an accepted connection.
     pub fn server(ctx: &BindCtx) -> Result<Tls, rustls::Error> {
+        let live = ctx.live();
         let mut t = Tls::new(Connection::Server(rustls::ServerConnection::new(
-            ctx.config.clone(),
+            live.config.clone(),
         )?));
-        if let Some(sw) = &ctx.switch {
+        if let Some(sw) = &live.switch {
             t.accepting = Some(Box::new((rustls::server::Acceptor::default(), sw.clone())));
         }
-        t.verify = ctx.verify.clone();
+        t.verify = live.verify.clone();
         t.resolver = Some(ctx.resolver.clone());
         Ok(t)
     }

@@ -538,6 +538,139 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
     out
 }
 
+/// OpenSSL's long name of a signature algorithm (`OBJ_nid2ln`), for
+/// `show ssl crl-file`; `undefined` for one it would not know here.
+pub fn sig_alg_long_name(oid: &[u8]) -> &'static str {
+    const PKCS1: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01];
+    const ECDSA_SHA2: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03];
+    match (oid.strip_prefix(PKCS1), oid.strip_prefix(ECDSA_SHA2)) {
+        (Some([4]), _) => "md5WithRSAEncryption",
+        (Some([5]), _) => "sha1WithRSAEncryption",
+        (Some([10]), _) => "rsassaPss",
+        (Some([11]), _) => "sha256WithRSAEncryption",
+        (Some([12]), _) => "sha384WithRSAEncryption",
+        (Some([13]), _) => "sha512WithRSAEncryption",
+        (Some([14]), _) => "sha224WithRSAEncryption",
+        (_, Some([1])) => "ecdsa-with-SHA224",
+        (_, Some([2])) => "ecdsa-with-SHA256",
+        (_, Some([3])) => "ecdsa-with-SHA384",
+        (_, Some([4])) => "ecdsa-with-SHA512",
+        _ => match oid {
+            [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x01] => "ecdsa-with-SHA1",
+            [0x2b, 0x65, 0x70] => "ED25519",
+            [0x2b, 0x65, 0x71] => "ED448",
+            _ => "undefined",
+        },
+    }
+}
+
+/// An INTEGER's contents as OpenSSL's `i2a_ASN1_INTEGER` writes them:
+/// upper-case hex of the magnitude, `-` first when negative (two's
+/// complement undone), `00` for zero.
+pub fn asn1_integer_hex(v: &[u8]) -> String {
+    let neg = v.first().is_some_and(|b| b & 0x80 != 0);
+    let mag: Vec<u8> = if neg {
+        // Two's complement: invert and add one.
+        let mut m: Vec<u8> = v.iter().map(|b| !b).collect();
+        for b in m.iter_mut().rev() {
+            let (n, carry) = b.overflowing_add(1);
+            *b = n;
+            if !carry {
+                break;
+            }
+        }
+        m
+    } else {
+        v.to_vec()
+    };
+    let start = mag.iter().position(|&b| b != 0).unwrap_or(mag.len());
+    let mag = &mag[start..];
+    if mag.is_empty() {
+        return "00".into();
+    }
+    let hex: String = mag.iter().map(|b| format!("{b:02X}")).collect();
+    if neg {
+        format!("-{hex}")
+    } else {
+        hex
+    }
+}
+
+/// A CRL as HAProxy's `show_crl_detail` prints it (`show ssl
+/// crl-file`): version, signature algorithm, issuer, the two dates and
+/// the revoked serials with their dates. `None`: not a CRL.
+pub fn crl_detail(crl: &[u8]) -> Option<String> {
+    use core::fmt::Write as _;
+    let (0x30, c, _) = der(crl)? else {
+        return None;
+    };
+    let (0x30, tbs, rest) = der(c)? else {
+        return None;
+    };
+    let (0x30, sig_alg, _) = der(rest)? else {
+        return None;
+    };
+    let (0x06, oid, _) = der(sig_alg)? else {
+        return None;
+    };
+    let mut f = tbs;
+    let mut version = 1;
+    if f.first() == Some(&0x02) {
+        let (_, v, next) = der(f)?;
+        version = 1 + i64::from(*v.last()?);
+        f = next;
+    }
+    let (0x30, _inner_alg, f) = der(f)? else {
+        return None;
+    };
+    let (0x30, issuer, f) = der(f)? else {
+        return None;
+    };
+    let (t, this_update, mut f) = der(f)?;
+    let last = asn1_time(t, this_update)?;
+    let mut next = String::new();
+    if let Some((t @ (0x17 | 0x18), nu, rest)) = der(f) {
+        next = asn1_time(t, nu)?;
+        f = rest;
+    }
+    let mut s = String::new();
+    let _ = writeln!(s, "Version {version}");
+    let _ = writeln!(s, "Signature Algorithm: {}", sig_alg_long_name(oid));
+    let _ = writeln!(
+        s,
+        "Issuer: {}",
+        String::from_utf8_lossy(&dn_oneline(issuer)?)
+    );
+    let _ = writeln!(s, "Last Update: {last}");
+    let _ = writeln!(s, "Next Update: {next}");
+    let mut revoked = String::new();
+    if let Some((0x30, mut list, _)) = der(f) {
+        while !list.is_empty() {
+            let (0x30, entry, rest) = der(list)? else {
+                return None;
+            };
+            list = rest;
+            let (0x02, serial, e) = der(entry)? else {
+                return None;
+            };
+            let (t, date, _) = der(e)?;
+            let _ = write!(
+                revoked,
+                "    Serial Number: {}\n        Revocation Date: {}\n",
+                asn1_integer_hex(serial),
+                asn1_time(t, date)?
+            );
+        }
+    }
+    if revoked.is_empty() {
+        s.push_str("No Revoked Certificates.\n");
+    } else {
+        s.push_str("Revoked Certificates:\n");
+        s.push_str(&revoked);
+    }
+    Some(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1753,6 +1753,7 @@ impl Engine {
         let env = self.tls_env(&b.place.file, b.place.line, &who)?;
         let built = BindCtx::build(
             env,
+            &self.cafiles,
             &self.tls_clock,
             &cfg.global,
             &self.tls_sessions,
@@ -1798,7 +1799,7 @@ impl Engine {
             message: format!("{who} : {message}"),
         };
         let env = self.tls_env(&s.place.file, s.place.line, &who)?;
-        SrvCtx::build(env, &self.tls_clock, &cfg.global, t, addr)
+        SrvCtx::build(env, &self.cafiles, &self.tls_clock, &cfg.global, t, addr)
             .map(|c| Some(Arc::new(c)))
             .map_err(err)
     }
@@ -1873,7 +1874,7 @@ impl Engine {
             ));
         }
         let env = self.tls_env(&s.place.file, s.place.line, &who)?;
-        SrvCtx::build(env, &self.tls_clock, &cfg.global, &t, addr)
+        SrvCtx::build(env, &self.cafiles, &self.tls_clock, &cfg.global, &t, addr)
             .map(|c| Some(Arc::new(c)))
             .map_err(err)
     }

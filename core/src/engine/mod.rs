@@ -319,6 +319,13 @@ pub struct Engine {
     pub(crate) tls_sessions: std::sync::Arc<crate::conn::tls::SessionCache>,
     /// The uncommitted `set ssl cert`, if any.
     pub(crate) ssl_cert_tx: Option<crate::applet::cli_cmds::CertTransaction>,
+    /// The CA and CRL files (HAProxy's `cafile_tree`), shared with the
+    /// TLS contexts that verify with them.
+    pub(crate) cafiles: std::sync::Arc<crate::conn::cafile::CafileStore>,
+    /// The uncommitted `set ssl ca-file` and `set ssl crl-file`, if any
+    /// (HAProxy's `cafile_transaction` and `crlfile_transaction`).
+    pub(crate) ssl_ca_tx: Option<crate::applet::cli_cmds::CaTransaction>,
+    pub(crate) ssl_crl_tx: Option<crate::applet::cli_cmds::CaTransaction>,
     /// `userlist` sections, resolved (`http_auth`, `stats auth`).
     pub(crate) userlists: Vec<crate::auth::Userlist>,
     /// Pattern references and expressions (maps, ACL patterns): HAProxy's
@@ -391,6 +398,9 @@ impl Engine {
                 0,
             )),
             ssl_cert_tx: None,
+            cafiles: Default::default(),
+            ssl_ca_tx: None,
+            ssl_crl_tx: None,
         }
     }
 
