@@ -1830,7 +1830,8 @@ impl Engine {
         let env = self
             .tls_env(&p.place.file, p.place.line, "'tcp-check connect'")
             .map_err(|e| e.message)?;
-        SrvCtx::build(env, &self.tls_clock, &cfg.global, &t, addr).map(|c| Some(Arc::new(c)))
+        SrvCtx::build(env, &self.cafiles, &self.tls_clock, &cfg.global, &t, addr)
+            .map(|c| Some(Arc::new(c)))
     }
 
     /// The TLS context of a server's health checks, when they go over
