@@ -1228,14 +1228,7 @@ mod tests {
             &mut out,
         );
         if !body.is_empty() {
-            Frame::Data {
-                stream_id: STREAM_ID,
-                end_stream: !trailers,
-                data: body,
-                pad_len: None,
-                flow_len: body.len() as u32,
-            }
-            .encode(&mut out);
+            data_frame(STREAM_ID, !trailers, body, &mut out);
         }
         if trailers {
             let mut block = Vec::new();
@@ -1243,6 +1236,18 @@ mod tests {
             encode_field_block(STREAM_ID, &block, true, 16384, &mut out);
         }
         out
+    }
+
+    /// A DATA frame without padding, appended to `out`.
+    fn data_frame(stream_id: u32, end_stream: bool, data: &[u8], out: &mut Vec<u8>) {
+        Frame::Data {
+            stream_id,
+            end_stream,
+            data,
+            pad_len: None,
+            flow_len: data.len() as u32,
+        }
+        .encode(out);
     }
 
     fn s(h: &H2b) -> &H2bs {
@@ -1325,14 +1330,7 @@ mod tests {
         feed(&mut h, &frames);
         assert!(s(&h).rxbuf.is_empty(), "the head is held");
         let mut end = Vec::new();
-        Frame::Data {
-            stream_id: STREAM_ID,
-            end_stream: true,
-            data: b"",
-            pad_len: None,
-            flow_len: 0,
-        }
-        .encode(&mut end);
+        data_frame(STREAM_ID, true, b"", &mut end);
         feed(&mut h, &end);
         let text = String::from_utf8(s(&h).rxbuf.clone()).unwrap();
         assert_eq!(text, "HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n");
@@ -1512,14 +1510,7 @@ mod tests {
         enc.encode([Field::new(b":status", b"200")], &mut block);
         let mut f = Vec::new();
         encode_field_block(STREAM_ID, &block, false, 16384, &mut f);
-        Frame::Data {
-            stream_id: STREAM_ID,
-            end_stream: false,
-            data: b"pong",
-            pad_len: None,
-            flow_len: 4,
-        }
-        .encode(&mut f);
+        data_frame(STREAM_ID, false, b"pong", &mut f);
         feed(&mut h, &f);
         let text = String::from_utf8(s(&h).rxbuf.clone()).unwrap();
         assert_eq!(
@@ -1540,14 +1531,7 @@ mod tests {
         assert!(s(&h).req_complete());
         // The server's END_STREAM ends the tunnel.
         let mut f = Vec::new();
-        Frame::Data {
-            stream_id: STREAM_ID,
-            end_stream: true,
-            data: b"",
-            pad_len: None,
-            flow_len: 0,
-        }
-        .encode(&mut f);
+        data_frame(STREAM_ID, true, b"", &mut f);
         feed(&mut h, &f);
         assert!(s(&h).res_complete());
         assert_eq!(s(&h).fail, None);
@@ -1627,14 +1611,7 @@ mod tests {
         );
         encode_field_block(id, &block, body.is_empty(), 16384, out);
         if !body.is_empty() {
-            Frame::Data {
-                stream_id: id,
-                end_stream: true,
-                data: body,
-                pad_len: None,
-                flow_len: body.len() as u32,
-            }
-            .encode(out);
+            data_frame(id, true, body, out);
         }
     }
 
