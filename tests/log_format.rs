@@ -374,6 +374,24 @@ fn log_format_errors() {
     }
 }
 
+/// `http-response capture EXPR id N` and `http-after-response capture
+/// EXPR id N` into `declare capture response` slots numbered after a
+/// `capture response header` one, shown by `%hs` and `%hsl`: the server's
+/// header cut to its slot, and the status even on the local redirect
+/// (only the after-response rules run there).
+#[test]
+fn http_response_capture_side_by_side() {
+    if !haproxy_or_skip("http_response_capture_side_by_side") {
+        return;
+    }
+    let l = check(
+        "rescap",
+        "    capture response header X-Srv len 3\n    declare capture response len 2\n    declare capture response len 10\n    http-response capture res.hdr(x-got-id) id 1\n    http-after-response capture status id 2\n    log-format \"K HU=%HU hs=%hs hsl=%hsl\"\n",
+    );
+    assert!(l.iter().any(|x| x.contains("|no|200}")), "{l:?}");
+    assert!(l.iter().any(|x| x.contains("hs={||302}")), "{l:?}");
+}
+
 /// `http-request capture EXPR len N` (a slot of its own, in line order
 /// with `capture request header`) and `declare capture` + `http-request
 /// capture EXPR id N`, shown by `%hr` and `%hrl`.

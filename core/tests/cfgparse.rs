@@ -3618,3 +3618,85 @@ fn tcp_check_connect_rules_and_options() {
         assert!(e.contains(want), "{rules:?}: {e}");
     }
 }
+
+/// `load-server-state-from-file`: HAProxy reads a state file only for an
+/// enabled backend with servers, and for `global` only when the global
+/// `server-state-file` is set. Sluice accepts what reads nothing and
+/// refuses the rest at the line of the keyword (it reads no state file).
+#[test]
+fn load_server_state_from_file_is_refused_only_where_haproxy_reads_a_file() {
+    let base = [
+        "defaults",
+        "  mode http",
+        "  timeout client 1s",
+        "  timeout server 1s",
+        "  timeout connect 1s",
+        "  load-server-state-from-file global",
+        "frontend f",
+        "  bind 127.0.0.1:18080",
+        "  default_backend b",
+        "backend b",
+        "  server s1 127.0.0.1:18081",
+        "backend empty",
+        "backend none",
+        "  load-server-state-from-file none",
+        "  server s1 127.0.0.1:18081",
+    ];
+    // No global file: `global` reads nothing.
+    let p = parse_ok(&cfg(&base));
+    assert!(warnings(&p)
+        .iter()
+        .all(|w| !w.contains("load-server-state")));
+
+    // A global file: the backend with servers is refused, at the defaults'
+    // line it inherited; `empty` (no server) and `none` are not.
+    let mut lines = vec!["global", "  server-state-file /tmp/sluice-no-such.state"];
+    lines.extend(base);
+    let e = errors(&cfg(&lines));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("t.cfg:8]")
+            && e[0].contains("'load-server-state-from-file global' is not supported by Sluice: backend 'b' would take its servers' states and weights from the global 'server-state-file' (t.cfg:2) at start."),
+        "{e:?}"
+    );
+
+    // `local` reads the backend's own file whether or not a global one is set.
+    let e = errors(&cfg(&[
+        "backend b",
+        "  timeout server 1s",
+        "  timeout connect 1s",
+        "  load-server-state-from-file local",
+        "  server s1 127.0.0.1:18081",
+    ]));
+    assert!(
+        e.len() == 1
+            && e[0].contains("t.cfg:4]")
+            && e[0].contains("from its own server state file"),
+        "{e:?}"
+    );
+
+    // HAProxy's own errors and warnings.
+    let e = errors(&cfg(&[
+        "backend b",
+        "  load-server-state-from-file sometimes",
+    ]));
+    assert!(
+        e[0].contains(
+            "'load-server-state-from-file' expects 'global', 'local' or 'none'. Got 'sometimes'"
+        ),
+        "{e:?}"
+    );
+    let p = parse_ok(&cfg(&[
+        "frontend f",
+        "  bind 127.0.0.1:18080",
+        "  timeout client 1s",
+        "  load-server-state-from-file global",
+    ]));
+    assert!(
+        warnings(&p).iter().any(|w| w.contains(
+            "'load-server-state-from-file' ignored because frontend 'f' has no backend capability."
+        )),
+        "{:?}",
+        warnings(&p)
+    );
+}

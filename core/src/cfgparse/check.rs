@@ -10,7 +10,8 @@
 use std::collections::BTreeMap;
 
 use super::model::{
-    Config, Mode, PeerKeyword, PeersSection, Place, Proxy, ProxyKind, RuleLine, TableDecl,
+    Config, Mode, PeerKeyword, PeersSection, Place, Proxy, ProxyKind, RuleLine, ServerStateFile,
+    TableDecl,
 };
 use super::{Diagnostic, Diags};
 use crate::stick_table::{DataType, StoreSpec};
@@ -62,6 +63,8 @@ impl Config {
             check_servers(px, &mut d);
             self.check_server_resolvers(px, &mut d);
             check_proxy_warnings(px, &mut d);
+            self.check_server_state(px, &mut d);
+            check_res_capture_ids(px, &mut d);
         }
         // HAProxy checks the rules of named defaults sections too, used or
         // not: a `track-scN` there without `table` names the section,
@@ -78,6 +81,40 @@ impl Config {
             d.error(e);
         }
         d
+    }
+
+    /// `load-server-state-from-file`: HAProxy's `apply_server_state` reads
+    /// a state file only for an enabled backend with servers, and for
+    /// `global` only when the global `server-state-file` is set. Sluice
+    /// reads none, so those are refused (the states and weights the file
+    /// holds would be lost); the rest loads nothing in HAProxy either.
+    fn check_server_state(&self, px: &Proxy, d: &mut Diags) {
+        let Some((which, place)) = &px.load_server_state else {
+            return;
+        };
+        if !px.kind.is_backend() || px.disabled || px.servers.is_empty() {
+            return;
+        }
+        let from = match which {
+            ServerStateFile::Global => match &self.global.server_state_file {
+                Some(g) => format!("the global 'server-state-file' ({}:{})", g.file, g.line),
+                None => return,
+            },
+            ServerStateFile::Local => "its own server state file".to_string(),
+        };
+        let arg = match which {
+            ServerStateFile::Global => "global",
+            ServerStateFile::Local => "local",
+        };
+        d.error(at(
+            place,
+            "load-server-state-from-file",
+            format!(
+                "'load-server-state-from-file {arg}' is not supported by Sluice: {} '{}' would take its servers' states and weights from {from} at start.",
+                px.kind.type_str(),
+                px.name
+            ),
+        ));
     }
 
     /// What HAProxy does when it links `stick` rules to their tables: the
@@ -442,6 +479,39 @@ fn check_peers_duplicates(s: &PeersSection, d: &mut Diags) {
                     t.params.wire_name.trim_start_matches('/'),
                     o.file,
                     o.line
+                ),
+            ));
+        }
+    }
+}
+
+/// `http-response capture .. id N` and `http-after-response capture ..
+/// id N` in a proxy with a frontend name a response capture slot it
+/// declares (HAProxy's `check_http_res_capture`; a backend's rules are
+/// checked against the frontend at run time only).
+fn check_res_capture_ids(px: &Proxy, d: &mut Diags) {
+    if !px.kind.is_frontend() {
+        return;
+    }
+    let slots = px.captures.iter().filter(|c| c.response).count();
+    for r in px.http_response.iter().chain(&px.http_after_response) {
+        if r.words.first().map(String::as_str) != Some("capture") {
+            continue;
+        }
+        let id = r
+            .words
+            .iter()
+            .position(|w| w == "id")
+            .and_then(|i| r.words.get(i + 1))
+            .and_then(|w| w.parse::<usize>().ok());
+        if let Some(id) = id.filter(|&id| id >= slots) {
+            d.error(Diagnostic::new(
+                r.file.clone(),
+                r.line,
+                &r.keyword,
+                format!(
+                    "'{} capture' : unable to find capture id '{id}' referenced by http-response capture rule.",
+                    r.keyword
                 ),
             ));
         }

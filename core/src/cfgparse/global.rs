@@ -222,6 +222,14 @@ pub(super) fn parse(
             d.warn(ln.diag("'daemon' is ignored: Sluice always runs in the foreground (use a service manager)."));
             Ok(())
         }
+        "server-state-file" => {
+            // Alone it reads nothing: only a backend with
+            // `load-server-state-from-file global` does (refused then, in
+            // `Config::check`).
+            g.server_state_file = Some(ln.place());
+            d.warn(ln.diag("'server-state-file' is not supported by Sluice and is ignored."));
+            Ok(())
+        }
         "setenv" | "presetenv" | "unsetenv" | "resetenv" => env(st, ln),
         "set-var" | "set-var-fmt" => set_var(g, ln, d),
         "nbproc" => Err(ln.diag(

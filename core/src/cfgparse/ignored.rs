@@ -122,8 +122,8 @@ const NEGATABLE_GLOBAL: &[&str] = &[
 
 /// Proxy keywords accepted with a warning: descriptions, numbering, alerts
 /// by mail, listen backlog, tuning of subsystems Sluice does not have, and
-/// settings that only matter to a refused keyword (`server-state-file-name`
-/// to `load-server-state-from-file`).
+/// settings that only matter to a refused case (`server-state-file-name`
+/// to `load-server-state-from-file local` in a backend with servers).
 pub const PROXY: &[&str] = &[
     "description",
     "id",
@@ -139,10 +139,6 @@ pub const REFUSED_PROXY: &[(&str, &str)] = &[
     ("log-tag", "it changes the tag of every log line"),
     ("error-log-format", "it changes what is logged"),
     ("rate-limit", "it limits the rate of new sessions"),
-    (
-        "load-server-state-from-file",
-        "it changes which servers are up and their weights at start",
-    ),
     (
         "external-check",
         "it runs a program to decide which servers are up",

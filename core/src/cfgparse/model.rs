@@ -108,6 +108,10 @@ pub struct Global {
     pub pidfile: Option<String>,
     /// `daemon` (Sluice stays in the foreground).
     pub daemon: bool,
+    /// Where `server-state-file` was set (HAProxy's
+    /// `global.server_state_file`): only a backend loading it matters
+    /// (see [`Proxy::load_server_state`]).
+    pub server_state_file: Option<Place>,
     /// `user NAME` or `uid N`: whom the process becomes once its listeners
     /// are bound (HAProxy's `global.uid`). The driver looks names up.
     pub uid: Option<IdSetting>,
@@ -256,6 +260,7 @@ impl Default for Global {
             logs: Vec::new(),
             pidfile: None,
             daemon: false,
+            server_state_file: None,
             uid: None,
             gid: None,
             chroot: None,
@@ -1579,6 +1584,16 @@ pub struct DefaultsRef {
     pub explicit: bool,
 }
 
+/// Which server state file `load-server-state-from-file` reads (HAProxy's
+/// `PR_SRV_STATE_FILE_GLOBAL` / `PR_SRV_STATE_FILE_LOCAL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerStateFile {
+    /// The global `server-state-file`.
+    Global,
+    /// The backend's own file (`server-state-file-name`, or its name).
+    Local,
+}
+
 /// A `defaults`, `frontend`, `backend` or `listen` section (HAProxy's
 /// `struct proxy`).
 #[derive(Clone, Debug, PartialEq)]
@@ -1592,6 +1607,10 @@ pub struct Proxy {
     pub from: Option<DefaultsRef>,
     /// `disabled`.
     pub disabled: bool,
+    /// `load-server-state-from-file global|local` and the line saying so
+    /// (HAProxy's `load_server_state_from_file`; `none`, the default,
+    /// is `None`).
+    pub load_server_state: Option<(ServerStateFile, Place)>,
     pub mode: Mode,
     pub maxconn: Option<u32>,
     /// `fullconn N`: the backend load at which servers with `minconn`
@@ -1725,6 +1744,7 @@ impl Proxy {
             kind,
             from: None,
             disabled: false,
+            load_server_state: None,
             mode: Mode::Tcp,
             maxconn: None,
             fullconn: None,
@@ -1790,6 +1810,7 @@ impl Proxy {
     /// `stick` rules and stick tables are never inherited.
     pub fn inherit(kind: ProxyKind, name: &str, place: Place, defaults: &Proxy) -> Proxy {
         let mut p = Proxy::new(kind, name, place);
+        p.load_server_state = defaults.load_server_state.clone();
         p.mode = defaults.mode;
         p.maxconn = defaults.maxconn;
         p.fullconn = defaults.fullconn;

@@ -7,7 +7,8 @@
 //! a frontend and for what a `defaults` section may not hold.
 
 use super::model::{
-    Balance, CookieCfg, Global, HttpReuse, Mode, Proxy, ProxyKind, ProxyOptions, RetryOn, TableDecl,
+    Balance, CookieCfg, Global, HttpReuse, Mode, Proxy, ProxyKind, ProxyOptions, RetryOn,
+    ServerStateFile, TableDecl,
 };
 use super::{ignored, log, options, rules, server, table, Diagnostic, Diags, Ln};
 
@@ -163,6 +164,7 @@ pub(super) fn parse(
             px.disabled = ln.kw() == "disabled";
             Ok(())
         }
+        "load-server-state-from-file" => load_server_state(px, ln, d),
         kw if ignored::refused(ignored::REFUSED_PROXY, kw).is_some() => {
             let why = ignored::refused(ignored::REFUSED_PROXY, kw).unwrap_or_default();
             Err(ln.diag(format!("'{kw}' is not supported by Sluice: {why}.")))
@@ -176,6 +178,27 @@ pub(super) fn parse(
             px.kind.keyword()
         ))),
     }
+}
+
+/// `load-server-state-from-file global|local|none` (HAProxy's
+/// `cfg_parse_listen`). What it loads is only read for an enabled backend
+/// with servers; `Config::check` refuses those (Sluice reads no server
+/// state file), and a `global` one only when the global
+/// `server-state-file` is set: HAProxy reads nothing otherwise.
+fn load_server_state(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnostic> {
+    warn_if_not_cap(px, ln, ln.kw(), Cap::Backend, d);
+    px.load_server_state = match ln.arg(1) {
+        "global" => Some((ServerStateFile::Global, ln.place())),
+        "local" => Some((ServerStateFile::Local, ln.place())),
+        "none" => None,
+        other => {
+            return Err(ln.diag(format!(
+                "'{}' expects 'global', 'local' or 'none'. Got '{other}'",
+                ln.kw()
+            )))
+        }
+    };
+    Ok(())
 }
 
 /// `server` and `default-server` need a backend: an error, not a warning.

@@ -708,6 +708,15 @@ impl Engine {
                             s.log_level = Some(*l);
                         }
                     }
+                    HttpResAction::Capture { expr, id } => {
+                        let v = expr
+                            .eval(
+                                &mut HttpCtx::new(self, now, sid, req.as_ref(), Some(&*head))
+                                    .for_proxy(px),
+                            )
+                            .and_then(|v| v.into_bytes());
+                        self.capture_res_sample(sid, *id, v);
+                    }
                     HttpResAction::Deny(r) => {
                         let mut r = r.clone();
                         if r.status == 0 {
@@ -1169,6 +1178,28 @@ impl Engine {
             v.truncate(slot.len);
             v
         });
+    }
+}
+
+impl Engine {
+    /// `http-response capture .. id N`: the value goes to the frontend's
+    /// response slot `N`, cut to its length; no such slot, or no value,
+    /// takes nothing (HAProxy's `http_action_res_capture_by_id`).
+    fn capture_res_sample(&mut self, sid: Id<Stream>, id: usize, v: Option<Vec<u8>>) {
+        let (Some(s), Some(mut v)) = (self.streams.get_mut(sid), v) else {
+            return;
+        };
+        let caps = &self.proxies[s.fe].logcfg.res_cap;
+        let Some(slot) = caps.get(id) else {
+            return;
+        };
+        v.truncate(slot.len);
+        let n = caps.len();
+        let cap = &mut s.logx.get_or_insert_with(Default::default).res_cap;
+        if cap.len() < n {
+            cap.resize(n, None);
+        }
+        cap[id] = Some(v);
     }
 }
 

@@ -498,6 +498,14 @@ pub enum HttpResAction {
     SilentDrop,
     /// `set-log-level LEVEL|silent`.
     SetLogLevel(LogLevelSet),
+    /// `capture EXPR id N` (HAProxy's `http_action_res_capture_by_id`):
+    /// the sample, as a string cut to the slot's length, goes to the
+    /// frontend's response capture slot `N` (`capture response header`,
+    /// `declare capture response`, in declaration order).
+    Capture {
+        expr: SampleExpr,
+        id: usize,
+    },
     /// `wait-for-body time T [at-least N]`: the rules stop here until
     /// the whole response body is in, `N` payload bytes are, or the
     /// buffer is full; after `T` without them, 504.

@@ -879,6 +879,7 @@ const HTTP_RES_ACTIONS: &[&str] = &[
     "set-log-level",
     "wait-for-body",
     "strict-mode",
+    "capture",
 ];
 
 const HTTP_AFTER_RES_ACTIONS: &[&str] = &[
@@ -891,6 +892,7 @@ const HTTP_AFTER_RES_ACTIONS: &[&str] = &[
     "set-var-fmt",
     "unset-var",
     "set-log-level",
+    "capture",
 ];
 
 /// Actions HAProxy 2.6 has that Sluice does not parse yet, for a clearer
@@ -1433,6 +1435,7 @@ impl<'w> ActParser<'w, '_> {
                 HttpResAction::ReplaceHeader(self.replace_header(&name)?)
             }
             "set-status" => self.set_status()?,
+            "capture" => self.res_capture()?,
             "set-log-level" => HttpResAction::SetLogLevel(self.log_level()?),
             "strict-mode" => HttpResAction::StrictMode(self.strict_mode()?),
             "wait-for-body" => match self.wait_for_body()? {
@@ -1443,6 +1446,26 @@ impl<'w> ActParser<'w, '_> {
             },
             _ => return Err(self.unknown(supported)),
         })
+    }
+
+    /// `capture <expr> id <idx>` on a response (HAProxy's
+    /// `parse_http_res_capture`).
+    fn res_capture(&mut self) -> Result<HttpResAction, String> {
+        let n = self.words.len().min(4);
+        if self.words[1..n].iter().any(|w| w == "if" || w == "unless") || self.words.len() < 4 {
+            return Err(self.fail("expects <expression> id <idx>"));
+        }
+        let expr = self.expr_word("<expression>")?;
+        match self.next() {
+            Some("id") => {}
+            Some(w) => return Err(self.fail(format_args!("expects 'id', found '{w}'"))),
+            None => return Err(self.fail("expects 'id'")),
+        }
+        let w = self.next().unwrap_or("");
+        let id = w
+            .parse::<usize>()
+            .map_err(|_| self.fail(format_args!("cannot parse id '{w}'")))?;
+        Ok(HttpResAction::Capture { expr, id })
     }
 
     fn header_pair(&mut self, action: &str) -> Result<(String, LogFormat), String> {
