@@ -54,6 +54,11 @@ fn key(msg: &str) -> String {
             }
         }
     }
+    // `tcp frontend 'f' (file:line) uses http backend 'b' (file:line) in a
+    // 'use_backend' rule: Sluice does not upgrade a TCP stream to HTTP, ...`
+    if msg.contains("Sluice does not upgrade a TCP stream to HTTP") {
+        return "tcp frontend to http backend".to_string();
+    }
     if let Some(rest) = msg.split("unknown keyword '").nth(1) {
         if let Some(kw) = rest.split('\'').next() {
             return format!("unknown keyword {kw}");
@@ -83,7 +88,7 @@ fn messages<'a>(out: &'a str, prefix: &str) -> Vec<&'a str> {
 fn sluice_check(file: &Path) -> Row {
     let out = Command::new(proxy_mio())
         .args(["-c", "-f"])
-        .arg(file)
+        .arg(file.file_name().unwrap_or(file.as_os_str()))
         .current_dir(corpus_dir())
         .stdin(Stdio::null())
         .output()
@@ -120,7 +125,7 @@ fn sluice_check(file: &Path) -> Row {
 fn haproxy_check(bin: &str, file: &Path) -> String {
     let out = Command::new(bin)
         .args(["-c", "-f"])
-        .arg(file)
+        .arg(file.file_name().unwrap_or(file.as_os_str()))
         .current_dir(corpus_dir())
         .stdin(Stdio::null())
         .output()
