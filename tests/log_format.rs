@@ -388,8 +388,13 @@ fn http_response_capture_side_by_side() {
         "rescap",
         "    capture response header X-Srv len 3\n    declare capture response len 2\n    declare capture response len 10\n    http-response capture res.hdr(x-got-id) id 1\n    http-after-response capture status id 2\n    log-format \"K HU=%HU hs=%hs hsl=%hsl\"\n",
     );
-    assert!(l.iter().any(|x| x.contains("|no|200}")), "{l:?}");
-    assert!(l.iter().any(|x| x.contains("hs={||302}")), "{l:?}");
+    // `%hs` is masked (digits become 9), `%hsl` is not.
+    assert!(l.iter().any(|x| x.contains("hsl=s#7C1 no 200")), "{l:?}");
+    assert!(
+        l.iter()
+            .any(|x| x.contains("HU=/redirect hs={||9} hsl=- - 302")),
+        "{l:?}"
+    );
 }
 
 /// `http-request capture EXPR len N` (a slot of its own, in line order
