@@ -1116,6 +1116,7 @@ fn server_lines() {
         send_proxy_v2: true,
         pp_opts: 0,
         proto_h2: false,
+        check_proto_h2: None,
         ws: Default::default(),
         idle_ping_ms: None,
         pool_max_conn: None,
@@ -3596,6 +3597,7 @@ fn tcp_check_connect_rules_and_options() {
             sni: Some("a.example".into()),
             alpn: Some(vec!["h2".into(), "http/1.1".into()]),
             linger: false,
+            proto_h2: false,
         })
     );
     for (rules, want) in [
