@@ -2237,7 +2237,7 @@ const PARSE_ERRORS: &[Case] = &[
     case(&["backend b", "    http-check expect stringx foo"], "parsing [t.cfg:2] : 'http-check expect' : only supports min-recv, [!]string, [!]rstring, [!]status, [!]rstatus, [!]hdr, comment, ok-status, error-status or tout-status but got 'stringx' as argument."),
     case(&["backend b", "    http-check send meth"], "parsing [t.cfg:2] : 'http-check send' : 'meth' expects a string as argument."),
     stricter(&["backend b", "    http-check expect string-lf x"], "parsing [t.cfg:2] : 'http-check expect' : 'string-lf' is not supported by Sluice."),
-    stricter(&["backend b", "    http-check connect"], "parsing [t.cfg:2] : 'http-check connect' is not supported by Sluice (supported: comment, expect, send, disable-on-404 and send-state ignored)."),
+    stricter(&["backend b", "    http-check connect send-proxy"], "parsing [t.cfg:2] : 'http-check connect' : 'send-proxy' is not supported by Sluice (supported: default, port, addr, ssl, sni, alpn, linger, comment)."),
     case(&["frontend f", "    use_backend"], "parsing [t.cfg:2] : 'use_backend' expects a backend name."),
     case(&["backend b", "    stick frob src"], "parsing [t.cfg:2] : 'stick' expects 'on', 'match', or 'store'."),
     case(&["backend b", "    stick on"], "parsing [t.cfg:2] : 'stick' expects a fetch method."),

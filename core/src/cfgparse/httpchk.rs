@@ -536,7 +536,7 @@ mod tests {
         let p = &c.proxies[0];
         assert!(p.http_check_send_state);
         let r = &p.http_check_rules;
-        assert_eq!(r.len(), 7, "{r:?}");
+        assert_eq!(r.len(), 6, "{r:?}");
         match &r[0] {
             HttpCheckRule::Connect { connect, .. } => {
                 assert!(connect.proto_h2);
@@ -544,11 +544,11 @@ mod tests {
             }
             o => panic!("{o:?}"),
         }
-        match &r[3] {
+        match &r[2] {
             HttpCheckRule::Send(s) => assert!(s.uri_lf && !s.body_lf && s.has_lf()),
             o => panic!("{o:?}"),
         }
-        match &r[6] {
+        match &r[5] {
             HttpCheckRule::Send(s) => assert!(s.body_lf && !s.uri_lf),
             o => panic!("{o:?}"),
         }
