@@ -1,5 +1,7 @@
 //! HTTP health checks (`option httpchk` with `http-check send` and
-//! `http-check expect status|rstatus|string|rstring|hdr`) side by side
+//! `http-check expect status|rstatus|string|rstring|hdr`, `http-check
+//! connect` sequences, log-format values, `send-state`, and HTTP/2 checks
+//! against an HTTP/2 listener of the proxy under test) side by side
 //! with HAProxy 2.6: small fake HTTP servers answer each case, the same
 //! configuration (one backend per case) is fed to `haproxy` and
 //! `proxy-mio`, and the test compares, per server, `show stat`'s
@@ -98,6 +100,42 @@ fn slow_body(mut s: TcpStream, _: usize) {
     let _ = s.write_all(b"role: primary\n");
 }
 
+/// Answers 200 with the request line as the body: each connection of a
+/// connect / send / expect sequence shows what it sent.
+fn echo_line(mut s: TcpStream, _: usize) {
+    let got = request(&mut s);
+    let line = String::from_utf8_lossy(&got)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let _ = write!(
+        s,
+        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{line}",
+        line.len()
+    );
+}
+
+/// `uri-lf`, `hdr NAME FMT` (a value rendering empty is not sent) and
+/// `body-lf`, with a `check.` variable set before the send.
+fn lf_send(mut s: TcpStream, _: usize) {
+    sent_as(
+        &mut s,
+        b"GET /lf HTTP/1.1\r\nx-srv: srv\r\ncontent-length: 7\r\nconnection: close\r\n\r\nlf_send",
+    )
+}
+
+/// `http-check send-state`: HAProxy's `X-Haproxy-Server-State` header.
+fn send_state(mut s: TcpStream, _: usize) {
+    let port = s.local_addr().map(|a| a.port()).unwrap_or(0);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let want = format!(
+        "OPTIONS / HTTP/1.0\r\nx-haproxy-server-state: UP; address=127.0.0.1; port={port}; name=send_state/srv; node={}; weight=1/1; scur=0/0; qcur=0\r\n\r\n",
+        host.trim()
+    );
+    sent_as(&mut s, want.as_bytes())
+}
+
 type Fake = Box<dyn Fn(TcpStream, usize) + Send + Sync>;
 
 /// Backend name, its lines, the fake server, whether HAProxy finds it up.
@@ -129,6 +167,11 @@ fn cases() -> Vec<(&'static str, &'static str, Fake, bool)> {
         ("hidden_in_version", "option httpchk GET / HTTP/1.1\\r\\nHost:\\ localhost\\r\\nX-A:\\ 1\\r\\n\\r\\nbody\n    http-check expect string sent-as-haproxy", Box::new(hidden), true),
         ("post_no_body", "option httpchk POST /p\n    http-check expect string sent-as-haproxy", Box::new(post), true),
         ("min_recv", "option httpchk\n    http-check expect min-recv 4 string mode", Box::new(answer(MAINT)), true),
+        ("connect_seq", "option httpchk\n    http-check connect\n    http-check send uri /one\n    http-check expect string OPTIONS\\ /one\\ HTTP/1.0\n    http-check connect linger\n    http-check send meth GET uri /two ver HTTP/1.1\n    http-check expect status 200\n    http-check expect string GET\\ /two\\ HTTP/1.1", Box::new(echo_line), true),
+        ("connect_seq_fail", "option httpchk GET /first\n    http-check connect\n    http-check send ver HTTP/1.1\n    http-check expect string /first\n    http-check connect\n    http-check send uri /second\n    http-check expect string /third comment second\\ sequence", Box::new(echo_line), false),
+        ("implicit_last_expect", "option httpchk\n    http-check connect\n    http-check send uri /a\n    http-check expect string /a\n    http-check connect\n    http-check send uri /b", Box::new(echo_line), true),
+        ("lf_send", "option httpchk\n    http-check set-var(check.p) str(/lf)\n    http-check send meth GET uri-lf %[var(check.p)] ver HTTP/1.1 hdr x-srv %[srv_name] hdr x-none %[var(check.none)] body-lf %[be_name]\n    http-check expect string sent-as-haproxy", Box::new(lf_send), true),
+        ("send_state", "option httpchk\n    http-check send-state\n    http-check expect string sent-as-haproxy", Box::new(send_state), true),
     ]
 }
 
@@ -140,10 +183,29 @@ fn http_checks_side_by_side() {
     let dir = TempDir::new("checks_http");
     let cases = cases();
     let names: Vec<&str> = cases.iter().map(|c| c.0).collect();
-    let ports = free_ports(cases.len());
+    let ports = free_ports(cases.len() + 1);
     let mut backends = String::new();
     let mut ups = Vec::new();
     let mut servers = Vec::new();
+    // HTTP/2 checks: against an HTTP/2 listener of the proxy under test
+    // (`proto h2` or `check-proto h2` on the server, `proto h2` on the
+    // connect rule), and a failing one (a 503).
+    let h2p = ports[cases.len()];
+    let mut names = names;
+    backends.push_str(&format!(
+        "listen h2srv\n    bind 127.0.0.1:{h2p} proto h2\n    http-request return status 503 if {{ path /down }}\n    http-request return status 200 content-type text/plain string ok-h2\n\
+         backend h2_proto\n    option httpchk GET /status HTTP/1.1\n    server srv 127.0.0.1:{h2p} proto h2 check inter 400ms rise 1 fall 1\n\
+         backend h2_check_proto\n    option httpchk\n    http-check expect string ok-h2\n    server srv 127.0.0.1:{h2p} check check-proto h2 inter 400ms rise 1 fall 1\n\
+         backend h2_connect\n    option httpchk\n    http-check connect proto h2\n    http-check send meth GET uri /x hdr host h2.example\n    http-check expect status 200\n    server srv 127.0.0.1:{h2p} check inter 400ms rise 1 fall 1\n\
+         backend h2_down\n    option httpchk GET /down\n    server srv 127.0.0.1:{h2p} check check-proto h2 inter 400ms rise 1 fall 1\n"
+    ));
+    names.extend(["h2_proto", "h2_check_proto", "h2_connect", "h2_down"]);
+    ups.extend([
+        ("h2_proto", true),
+        ("h2_check_proto", true),
+        ("h2_connect", true),
+        ("h2_down", false),
+    ]);
     for ((be, lines, fake, up), p) in cases.into_iter().zip(&ports) {
         backends.push_str(&format!(
             "backend {be}\n    {lines}\n    server srv 127.0.0.1:{p} check inter 400ms rise 1 fall 1\n"

@@ -280,7 +280,9 @@ fn keys_name_the_keyword() {
 enum Want {
     /// Loads, with no warning that something is ignored.
     Loads,
-    /// Refused, with this text in the alert (why).
+    /// Refused, with this text in the alert (why); no keyword of issue 11
+    /// is refused today.
+    #[allow(dead_code)]
     Refused(&'static str),
 }
 
@@ -294,7 +296,7 @@ const KEYWORDS: &[(&str, &str, Want)] = &[
     ("http-check send", "backend be\n  option httpchk\n  http-check send meth POST uri /h ver HTTP/1.1 hdr Host x body abc\n  server s1 127.0.0.1:9 check\n", Want::Loads),
     ("http-check expect status|rstatus|string|rstring|hdr",
      "backend be\n  option httpchk\n  http-check expect status 200\n  http-check expect rstatus ^2\n  http-check expect string ok\n  http-check expect rstring ok\n  http-check expect hdr name x-a\n  server s1 127.0.0.1:9 check\n", Want::Loads),
-    ("http-check connect", "backend be\n  option httpchk\n  http-check connect port 8080\n  http-check send meth GET uri /\n  server s1 127.0.0.1:9 check\n", Want::Refused("'http-check connect' is not supported")),
+    ("http-check connect, send-state, uri-lf, check-proto", "backend be\n  option httpchk\n  http-check send-state\n  http-check connect port 8080\n  http-check send meth GET uri-lf /%[srv_name]\n  http-check expect status 200\n  http-check connect proto h2\n  http-check send uri /\n  server s1 127.0.0.1:9 check check-proto h2\n", Want::Loads),
     ("option mysql-check|pgsql-check|redis-check|ssl-hello-chk|smtpchk|ldap-check",
      "backend b1\n  mode tcp\n  option mysql-check user haproxy\n  server s1 127.0.0.1:9 check\nbackend b2\n  mode tcp\n  option pgsql-check user p\n  server s1 127.0.0.1:9 check\nbackend b3\n  mode tcp\n  option redis-check\n  server s1 127.0.0.1:9 check\nbackend b4\n  mode tcp\n  option ssl-hello-chk\n  server s1 127.0.0.1:9 check\nbackend b5\n  mode tcp\n  option smtpchk\n  server s1 127.0.0.1:9 check\nbackend b6\n  mode tcp\n  option ldap-check\n  server s1 127.0.0.1:9 check\n", Want::Loads),
     ("check port, addr, agent-check, fastinter, downinter, slowstart, on-marked-down, on-marked-up",

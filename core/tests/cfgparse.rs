@@ -1116,6 +1116,7 @@ fn server_lines() {
         send_proxy_v2: true,
         pp_opts: 0,
         proto_h2: false,
+        check_proto_h2: None,
         ws: Default::default(),
         idle_ping_ms: None,
         pool_max_conn: None,
@@ -2236,7 +2237,7 @@ const PARSE_ERRORS: &[Case] = &[
     case(&["backend b", "    http-check expect stringx foo"], "parsing [t.cfg:2] : 'http-check expect' : only supports min-recv, [!]string, [!]rstring, [!]status, [!]rstatus, [!]hdr, comment, ok-status, error-status or tout-status but got 'stringx' as argument."),
     case(&["backend b", "    http-check send meth"], "parsing [t.cfg:2] : 'http-check send' : 'meth' expects a string as argument."),
     stricter(&["backend b", "    http-check expect string-lf x"], "parsing [t.cfg:2] : 'http-check expect' : 'string-lf' is not supported by Sluice."),
-    stricter(&["backend b", "    http-check connect"], "parsing [t.cfg:2] : 'http-check connect' is not supported by Sluice (supported: comment, expect, send, disable-on-404 and send-state ignored)."),
+    stricter(&["backend b", "    http-check connect send-proxy"], "parsing [t.cfg:2] : 'http-check connect' : 'send-proxy' is not supported by Sluice (supported: default, port, addr, ssl, sni, alpn, linger, comment)."),
     case(&["frontend f", "    use_backend"], "parsing [t.cfg:2] : 'use_backend' expects a backend name."),
     case(&["backend b", "    stick frob src"], "parsing [t.cfg:2] : 'stick' expects 'on', 'match', or 'store'."),
     case(&["backend b", "    stick on"], "parsing [t.cfg:2] : 'stick' expects a fetch method."),
@@ -3596,6 +3597,7 @@ fn tcp_check_connect_rules_and_options() {
             sni: Some("a.example".into()),
             alpn: Some(vec!["h2".into(), "http/1.1".into()]),
             linger: false,
+            proto_h2: false,
         })
     );
     for (rules, want) in [

@@ -210,6 +210,9 @@ impl Engine {
                 };
                 let tout = match step {
                     Some(crate::backend::server::CheckStep::Expect(e)) => e.tout_status,
+                    Some(crate::backend::server::CheckStep::HttpExpect(h)) => {
+                        h.rules.first().map_or("L7TOUT", |e| e.tout_status)
+                    }
                     _ if cc.script.is_none() => {
                         cc.http_expects.first().map_or("L7TOUT", |e| e.tout_status)
                     }
@@ -236,6 +239,7 @@ impl Engine {
         if let Some(ck) = self.check_mut(srv) {
             ck.started = Some(now);
             ck.step = 0;
+            ck.vars = crate::vars::Vars::default();
         }
         self.check_open(now, srv, first);
     }
@@ -515,9 +519,13 @@ impl Engine {
     fn check_run_script(&mut self, now: Time, srv: ServerId) {
         use crate::backend::server::CheckStep;
         let wall_s = (self.opts.epoch_ms + now.as_ms()) / 1000;
+        let be_name = self.proxies[srv.be].name.clone();
+        let state_hdr = self.check_state_header(srv);
         let Some(server) = self.server_mut(srv) else {
             return;
         };
+        let srv_name = server.cfg.name.clone();
+        let names = (be_name.as_str(), srv_name.as_str());
         let (Some(cc), Some(ck)) = (server.cfg.check.as_ref(), server.check.as_mut()) else {
             return;
         };
@@ -569,6 +577,33 @@ impl Engine {
                     ck.step += 1;
                     passed = ("L7OK", "(tcp-check)".into(), 0);
                 }
+                CheckStep::HttpSend(h) => {
+                    let req = http_request(h, &ck.vars, names, state_hdr.as_deref());
+                    ck.tx.extend_from_slice(&req);
+                    ck.rx.reset();
+                    ck.step += 1;
+                    passed = ("L7OK", String::new(), 0);
+                }
+                CheckStep::HttpExpect(h) => {
+                    let last = ck.closed || ck.rx.is_full();
+                    let rsp = if h.pre {
+                        Ok(Some(HttpRsp::default()))
+                    } else if h.h2 {
+                        h2_parse(ck.rx.data(), h.head)
+                    } else {
+                        http_parse(ck.rx.data(), h.head)
+                    };
+                    match http_eval(&h.rules, rsp, last, names, &mut ck.vars) {
+                        Eval::Wait => break,
+                        Eval::Pass(status, info, code) => {
+                            ck.step += 1;
+                            passed = (status, info, code);
+                        }
+                        Eval::Fail(status, info, code) => {
+                            return self.check_done_code(now, srv, false, status, code, &info);
+                        }
+                    }
+                }
                 CheckStep::Expect(e) => {
                     let last = ck.closed || ck.rx.is_full();
                     match expect_eval(e, ck.rx.data(), last) {
@@ -585,6 +620,79 @@ impl Engine {
             }
         }
         self.check_interest(now, srv);
+    }
+
+    /// The value of the `X-Haproxy-Server-State` header when the check's
+    /// script sends one (`http-check send-state`; HAProxy's
+    /// `httpchk_build_status_header`), `None` otherwise.
+    fn check_state_header(&self, srv: ServerId) -> Option<String> {
+        use crate::backend::server::CheckStep;
+        let b = self.proxies[srv.be].be.as_ref()?;
+        let s = b.servers.get(srv.idx as usize)?;
+        let cc = s.cfg.check.as_ref()?;
+        let wanted = cc
+            .script
+            .as_deref()?
+            .iter()
+            .any(|st| matches!(st, CheckStep::HttpSend(h) if h.send_state));
+        if !wanted {
+            return None;
+        }
+        let ck = s.check.as_ref()?;
+        let (rise, fall, health) = (cc.rise, cc.fall, ck.health);
+        let stopped = !matches!(
+            s.state,
+            SrvState::Running | SrvState::Stopping | SrvState::Starting
+        );
+        let mut out = if ck.disabled {
+            "no check".to_string()
+        } else if !stopped {
+            let nolb = if s.state == SrvState::Stopping {
+                "NOLB"
+            } else {
+                "UP"
+            };
+            if health == rise + fall - 1 {
+                nolb.to_string()
+            } else {
+                format!("{nolb} {}/{fall}", (health + 1).saturating_sub(rise))
+            }
+        } else if health > 0 {
+            format!("DOWN {health}/{rise}")
+        } else {
+            "DOWN".to_string()
+        };
+        let dynamic = !b.lb.algo().is_static();
+        let scale = if dynamic {
+            crate::backend::lb::BE_WEIGHT_SCALE
+        } else {
+            1
+        };
+        let tot: u64 = b
+            .servers
+            .iter()
+            .filter(|x| x.usable() && x.cfg.backup == s.cfg.backup)
+            .map(|x| u64::from(x.uweight * if dynamic { x.ramp() } else { 1 }))
+            .sum::<u64>()
+            .div_ceil(u64::from(scale));
+        let (addr, port) = match &s.cfg.unix {
+            Some(u) => (u.to_string(), String::new()),
+            None => (s.cfg.addr.ip().to_string(), s.cfg.addr.port().to_string()),
+        };
+        out.push_str(&format!(
+            "; address={addr}; port={port}; name={}/{}; node={}; weight={}/{tot}; scur={}/{}; qcur={}",
+            self.proxies[srv.be].name,
+            s.cfg.name,
+            self.opts.hostname,
+            s.eweight(dynamic),
+            s.cur_sess,
+            u64::from(b.beconn).saturating_sub(b.queue.len() as u64),
+            s.queue_all(),
+        ));
+        if let Some(t) = s.throttle(dynamic) {
+            out.push_str(&format!("; throttle={t}%"));
+        }
+        Some(out)
     }
 
     /// Bytes (or the end) arrived on the check's socket.
@@ -623,7 +731,11 @@ impl Engine {
             ck.closed = true;
         }
         let last = ck.closed || ck.rx.is_full();
-        let verdict = http_eval(&cc.http_expects, cc.http_head, ck.rx.data(), last, names);
+        // The check's variables start empty at each run (HAProxy's
+        // `vars_init_head` when the check starts).
+        let mut vars = crate::vars::Vars::default();
+        let rsp = http_parse(ck.rx.data(), cc.http_head);
+        let verdict = http_eval(&cc.http_expects, rsp, last, names, &mut vars);
         match verdict {
             Eval::Wait => {}
             Eval::Pass(status, info, code) => {
@@ -1111,10 +1223,11 @@ fn desc(s: &str) -> String {
 
 /// An HTTP check's response as read so far (HAProxy's HTX message in
 /// `check->bi`).
-struct HttpRsp<'a> {
+#[derive(Default)]
+struct HttpRsp {
     status: u16,
     reason: String,
-    headers: Vec<(String, &'a [u8])>,
+    headers: Vec<(String, Vec<u8>)>,
     /// The body received so far (de-chunked).
     body: Vec<u8>,
     /// The whole message is there (HAProxy's `HTX_FL_EOM`).
@@ -1123,7 +1236,7 @@ struct HttpRsp<'a> {
 
 /// Reads an HTTP/1 response: `Ok(None)` while its head is incomplete,
 /// `Err(())` when it is not HTTP.
-fn http_parse(data: &[u8], head_req: bool) -> Result<Option<HttpRsp<'_>>, ()> {
+fn http_parse(data: &[u8], head_req: bool) -> Result<Option<HttpRsp>, ()> {
     let mut hdrs = [httparse::EMPTY_HEADER; 64];
     let mut r = httparse::Response::new(&mut hdrs);
     let at = match r.parse(data) {
@@ -1133,13 +1246,18 @@ fn http_parse(data: &[u8], head_req: bool) -> Result<Option<HttpRsp<'_>>, ()> {
     };
     let status = r.code.ok_or(())?;
     let reason = r.reason.unwrap_or("").to_string();
-    let headers: Vec<(String, &[u8])> = r
+    let headers: Vec<(String, Vec<u8>)> = r
         .headers
         .iter()
-        .map(|h| (h.name.to_ascii_lowercase(), h.value))
+        .map(|h| (h.name.to_ascii_lowercase(), h.value.to_vec()))
         .collect();
     let rest = &data[at..];
-    let value = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| *v);
+    let value = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_slice())
+    };
     let no_body = head_req || status < 200 || status == 204 || status == 304;
     let chunked = value("transfer-encoding").is_some_and(|v| {
         String::from_utf8_lossy(v)
@@ -1167,6 +1285,245 @@ fn http_parse(data: &[u8], head_req: bool) -> Result<Option<HttpRsp<'_>>, ()> {
         body,
         eom,
     }))
+}
+
+/// Reads an HTTP/2 response to the check's request (stream 1), frame by
+/// frame from the start of the connection (HAProxy's H2 mux under the
+/// check): `Ok(None)` while its HEADERS block is incomplete, `Err(())`
+/// on a protocol error, a reset of the stream or a GOAWAY before it.
+fn h2_parse(data: &[u8], head_req: bool) -> Result<Option<HttpRsp>, ()> {
+    use crate::http::h2::frame::FrameType;
+    use crate::http::h2::hpack::{Decoder, HeaderList, DEFAULT_TABLE_SIZE};
+    let mut dec = Decoder::new(DEFAULT_TABLE_SIZE);
+    let mut rsp: Option<HttpRsp> = None;
+    let mut block: Vec<u8> = Vec::new();
+    let mut in_block = false;
+    let mut at = 0;
+    while let Some(h) = data.get(at..at + 9) {
+        let len = (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
+        let (ty, flags) = (FrameType(h[3]), h[4]);
+        let sid = u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff;
+        let Some(payload) = data.get(at + 9..at + 9 + len) else {
+            break;
+        };
+        at += 9 + len;
+        let end_stream = flags & 0x1 != 0;
+        // The payload without padding (and a HEADERS frame's priority).
+        let strip = |p: &[u8], prio: bool| -> Result<Vec<u8>, ()> {
+            let mut p = p;
+            let mut pad = 0;
+            if flags & 0x8 != 0 {
+                pad = usize::from(*p.first().ok_or(())?);
+                p = &p[1..];
+            }
+            if prio && flags & 0x20 != 0 {
+                p = p.get(5..).ok_or(())?;
+            }
+            let n = p.len().checked_sub(pad).ok_or(())?;
+            Ok(p[..n].to_vec())
+        };
+        if in_block && ty != FrameType::CONTINUATION {
+            return Err(());
+        }
+        match ty {
+            FrameType::GOAWAY if rsp.is_none() => return Err(()),
+            FrameType::RST_STREAM if sid == 1 && rsp.as_ref().is_none_or(|r| !r.eom) => {
+                return Err(())
+            }
+            FrameType::HEADERS | FrameType::CONTINUATION if sid == 1 => {
+                let frag = if ty == FrameType::HEADERS {
+                    strip(payload, true)?
+                } else {
+                    payload.to_vec()
+                };
+                block.extend_from_slice(&frag);
+                if ty == FrameType::HEADERS && end_stream {
+                    if let Some(r) = rsp.as_mut() {
+                        r.eom = true;
+                    }
+                }
+                in_block = flags & 0x4 == 0;
+                if in_block {
+                    continue;
+                }
+                let mut list = HeaderList::new(64 * 1024);
+                dec.decode(&block, &mut list).map_err(|_| ())?;
+                block.clear();
+                if rsp.is_some() {
+                    // Trailers.
+                    continue;
+                }
+                let mut r = HttpRsp::default();
+                for f in list.iter() {
+                    if f.name == b":status" {
+                        r.status = std::str::from_utf8(f.value)
+                            .ok()
+                            .and_then(|v| v.parse().ok())
+                            .ok_or(())?;
+                    } else if !f.name.starts_with(b":") {
+                        r.headers.push((
+                            String::from_utf8_lossy(f.name).into_owned(),
+                            f.value.to_vec(),
+                        ));
+                    }
+                }
+                if r.status < 200 {
+                    // An interim response: the final one follows.
+                    continue;
+                }
+                r.eom = end_stream || head_req || r.status == 204 || r.status == 304;
+                rsp = Some(r);
+            }
+            FrameType::HEADERS | FrameType::CONTINUATION => {
+                // Another stream's (a push is refused by the settings).
+                in_block = flags & 0x4 == 0;
+                if !in_block {
+                    let mut list = HeaderList::new(64 * 1024);
+                    let frag = strip(payload, ty == FrameType::HEADERS)?;
+                    block.extend_from_slice(&frag);
+                    dec.decode(&block, &mut list).map_err(|_| ())?;
+                    block.clear();
+                }
+            }
+            FrameType::DATA if sid == 1 => {
+                let d = strip(payload, false)?;
+                if let Some(r) = rsp.as_mut() {
+                    r.body.extend_from_slice(&d);
+                    r.eom |= end_stream;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(rsp)
+}
+
+/// An HTTP check's request, rendered (HAProxy's `tcpcheck_eval_send` of
+/// an HTTP rule through its H1 or H2 mux): an empty URI is `/`, a header
+/// whose value renders empty is not sent, `connection: close` unless a
+/// `connection` header is given (in HTTP/1.1 only; over HTTP/1.0 it is
+/// the default), `content-length` with a body or for a method other
+/// than OPTIONS, GET, HEAD and DELETE.
+fn http_request(
+    h: &crate::backend::server::HttpSendStep,
+    vars: &crate::vars::Vars,
+    (be, srv): (&str, &str),
+    state: Option<&str>,
+) -> Vec<u8> {
+    use crate::backend::server::ChkText;
+    let rsp = HttpRsp::default();
+    let mut ctx = CheckSmp {
+        rsp: &rsp,
+        vars,
+        be,
+        srv,
+    };
+    let mut text = |t: &ChkText| match t {
+        ChkText::Lit(s) => s.clone(),
+        ChkText::Lf(f) => ctx.render(f, 16 * 1024, false),
+    };
+    let mut uri = text(&h.uri);
+    if uri.is_empty() {
+        uri = "/".into();
+    }
+    let mut hdrs: Vec<(String, String)> = Vec::new();
+    for (n, v) in &h.headers {
+        let v = text(v);
+        if !v.is_empty() {
+            hdrs.push((n.clone(), v));
+        }
+    }
+    let body = h.body.as_ref().map(&mut text).unwrap_or_default();
+    if let Some(st) = state {
+        if h.send_state {
+            hdrs.push(("x-haproxy-server-state".into(), st.to_string()));
+        }
+    }
+    let bodyless = ["OPTIONS", "GET", "HEAD", "DELETE"].contains(&h.meth.as_str());
+    let clen = (!body.is_empty() || !bodyless).then(|| body.len().to_string());
+    if h.h2 {
+        return h2_request(h, &uri, &hdrs, clen.as_deref(), body.as_bytes());
+    }
+    let v11 = h.ver.eq_ignore_ascii_case("HTTP/1.1");
+    let mut r = format!("{} {uri} {}\r\n", h.meth, h.ver);
+    let mut conn = false;
+    for (n, v) in &hdrs {
+        if n == "connection" {
+            conn = true;
+            let default = if v11 { "keep-alive" } else { "close" };
+            if v.eq_ignore_ascii_case(default) {
+                continue;
+            }
+        }
+        r.push_str(&format!("{n}: {v}\r\n"));
+    }
+    if let Some(c) = &clen {
+        r.push_str(&format!("content-length: {c}\r\n"));
+    }
+    if v11 && !conn {
+        r.push_str("connection: close\r\n");
+    }
+    r.push_str("\r\n");
+    r.push_str(&body);
+    r.into_bytes()
+}
+
+/// The request over HTTP/2 (HAProxy's H2 mux on a new connection): the
+/// preface, an empty SETTINGS frame, the HEADERS frame of stream 1 and
+/// its DATA; connection-specific headers are not sent.
+fn h2_request(
+    h: &crate::backend::server::HttpSendStep,
+    uri: &str,
+    hdrs: &[(String, String)],
+    clen: Option<&str>,
+    body: &[u8],
+) -> Vec<u8> {
+    use crate::http::h2::frame::PREFACE;
+    use crate::http::h2::hpack::{Encoder, Field, DEFAULT_TABLE_SIZE};
+    let frame = |out: &mut Vec<u8>, ty: u8, flags: u8, sid: u32, p: &[u8]| {
+        let n = p.len() as u32;
+        out.extend_from_slice(&n.to_be_bytes()[1..]);
+        out.push(ty);
+        out.push(flags);
+        out.extend_from_slice(&sid.to_be_bytes());
+        out.extend_from_slice(p);
+    };
+    let mut out = PREFACE.to_vec();
+    // SETTINGS: no server push.
+    frame(&mut out, 0x4, 0, 0, &[0, 2, 0, 0, 0, 0]);
+    let mut fields: Vec<(&[u8], &[u8])> = vec![
+        (b":method", h.meth.as_bytes()),
+        (b":scheme", b"http"),
+        (b":path", uri.as_bytes()),
+    ];
+    let conn_specific = [
+        "connection",
+        "proxy-connection",
+        "keep-alive",
+        "upgrade",
+        "transfer-encoding",
+        "te",
+    ];
+    for (n, v) in hdrs {
+        if n == "host" {
+            fields.insert(2, (b":authority", v.as_bytes()));
+        } else if !conn_specific.contains(&n.as_str()) {
+            fields.push((n.as_bytes(), v.as_bytes()));
+        }
+    }
+    if let Some(c) = clen {
+        fields.push((b"content-length", c.as_bytes()));
+    }
+    let mut block = Vec::new();
+    Encoder::new(DEFAULT_TABLE_SIZE)
+        .encode(fields.iter().map(|(n, v)| Field::new(n, v)), &mut block);
+    let end = if body.is_empty() { 0x1 } else { 0 };
+    frame(&mut out, 0x1, 0x4 | end, 1, &block);
+    for (i, c) in body.chunks(16 * 1024).enumerate() {
+        let last = (i + 1) * 16 * 1024 >= body.len();
+        frame(&mut out, 0x0, u8::from(last), 1, c);
+    }
+    out
 }
 
 /// The data of the complete chunks in `b`, and whether the last chunk
@@ -1200,13 +1557,13 @@ fn dechunk(mut b: &[u8]) -> (Vec<u8>, bool) {
 /// HAProxy's `tcpcheck_eval_expect_http` then the end of `tcpcheck_main`.
 fn http_eval(
     rules: &[crate::backend::server::HttpExpect],
-    head_req: bool,
-    data: &[u8],
+    rsp: Result<Option<HttpRsp>, ()>,
     last: bool,
     (be, srv): (&str, &str),
+    vars: &mut crate::vars::Vars,
 ) -> Eval {
     use crate::backend::server::HttpMatch;
-    let rsp = match http_parse(data, head_req) {
+    let rsp = match rsp {
         Ok(Some(r)) => r,
         Ok(None) if !last => return Eval::Wait,
         // Nothing HTTP came (HAProxy 2.6 says no more).
@@ -1215,13 +1572,10 @@ fn http_eval(
     let last = last || rsp.eom;
     let code = u32::from(rsp.status);
     let mut ok = "L7OK";
-    // The check's variables start empty at each run (HAProxy's
-    // `vars_init_head` when the check starts).
-    let mut vars = crate::vars::Vars::default();
     for r in rules {
         let mut ctx = CheckSmp {
             rsp: &rsp,
-            vars: &vars,
+            vars,
             be,
             srv,
         };
@@ -1260,9 +1614,9 @@ fn http_eval(
 /// (on failure, the status and HAProxy's description).
 fn http_rule(
     r: &crate::backend::server::HttpExpect,
-    rsp: &HttpRsp<'_>,
+    rsp: &HttpRsp,
     last: bool,
-    ctx: &mut CheckSmp<'_, '_>,
+    ctx: &mut CheckSmp<'_>,
 ) -> Option<Result<(), (&'static str, String)>> {
     use crate::backend::server::HttpMatch;
     let (hit, err, desc) = match &r.matcher {
@@ -1333,35 +1687,46 @@ fn http_rule(
 /// What an HTTP check's expressions read (HAProxy's check session, no
 /// stream): the response's headers, the check's variables, the
 /// backend's and server's names.
-struct CheckSmp<'a, 'r> {
-    rsp: &'a HttpRsp<'r>,
+struct CheckSmp<'a> {
+    rsp: &'a HttpRsp,
     vars: &'a crate::vars::Vars,
     be: &'a str,
     srv: &'a str,
 }
 
-impl CheckSmp<'_, '_> {
+impl CheckSmp<'_> {
     /// A `-lf` pattern rendered (HAProxy builds it with
     /// `sess_build_logline` when the rule runs); others as they are.
     fn resolve(&mut self, p: &crate::backend::server::HdrPat) -> crate::backend::server::HdrPat {
-        use crate::log::format::{Enc, LfNode, LineOut};
         let crate::backend::server::HdrPat::Lf(base, fmt) = p else {
             return p.clone();
         };
-        let mut out = LineOut::new(256);
+        base.with_text(self.render(fmt, 256, true))
+    }
+
+    /// A log-format string of `%[expr]` rendered (HAProxy's
+    /// `sess_build_logline` on the check's session), at most `max` bytes.
+    /// An absent sample renders as `-`, or as nothing with `!dash` (in
+    /// what a check sends, as HAProxy 2.6 sends it).
+    fn render(&mut self, fmt: &crate::log::format::LogFmt, max: usize, dash: bool) -> String {
+        use crate::log::format::{Enc, LfNode, LineOut};
+        let mut out = LineOut::new(max);
         for n in &fmt.nodes {
             match n {
                 LfNode::Text(t) => out.text(t),
                 LfNode::Sep => out.sep(),
                 LfNode::Expr(e, o) => {
                     let v = e.eval(self).and_then(|s| s.into_bytes());
+                    if v.is_none() && !dash {
+                        continue;
+                    }
                     out.value(v.as_deref(), *o, Enc::None);
                 }
                 // Refused when the engine was built.
                 LfNode::Var(..) => {}
             }
         }
-        base.with_text(out.buf)
+        out.buf
     }
 
     /// The values of header `name` in the response: whole lines
@@ -1382,7 +1747,7 @@ impl CheckSmp<'_, '_> {
     }
 }
 
-impl crate::sample::SampleCtx for CheckSmp<'_, '_> {
+impl crate::sample::SampleCtx for CheckSmp<'_> {
     fn fetch(&mut self, f: &crate::sample::Fetch) -> Option<crate::sample::Sample> {
         use crate::sample::{FetchKind, Sample, VarScope};
         match &f.kind {
@@ -1431,7 +1796,7 @@ impl crate::sample::SampleCtx for CheckSmp<'_, '_> {
 /// `hdr name N [value V] [full]`: a header whose name matches, with a
 /// value (each comma-separated one unless `full`) that matches.
 fn hdr_match(
-    rsp: &HttpRsp<'_>,
+    rsp: &HttpRsp,
     name: &crate::backend::server::HdrPat,
     value: Option<&crate::backend::server::HdrPat>,
     full: bool,

@@ -252,6 +252,52 @@ pub enum CheckStep {
     /// Open a connection, closing the one before (HAProxy's
     /// `tcpcheck_eval_connect`).
     Connect(Box<ConnectStep>),
+    /// An HTTP check's request, rendered when it runs (HAProxy's
+    /// `tcpcheck_eval_send` of an HTTP rule).
+    HttpSend(Box<HttpSendStep>),
+    /// An HTTP check's expect rules (and `set-var` / `unset-var` among
+    /// them) on the response to the send before them (HAProxy's
+    /// `tcpcheck_eval_expect_http`).
+    HttpExpect(Box<HttpExpectStep>),
+}
+
+/// A text of an `http-check send` rule: fixed, or a log-format string
+/// (`uri-lf`, `body-lf`, header values).
+#[derive(Clone, Debug)]
+pub enum ChkText {
+    Lit(String),
+    Lf(crate::log::format::LogFmt),
+}
+
+/// An `http-check send` rule, ready to run.
+#[derive(Clone, Debug)]
+pub struct HttpSendStep {
+    pub meth: String,
+    /// `/` when it renders empty.
+    pub uri: ChkText,
+    /// `HTTP/1.0` when not set.
+    pub ver: String,
+    /// Lower-case names; a value rendering empty is not sent.
+    pub headers: Vec<(String, ChkText)>,
+    pub body: Option<ChkText>,
+    /// `http-check send-state`: an `X-Haproxy-Server-State` header.
+    pub send_state: bool,
+    /// Over HTTP/2 (`proto h2` on the connect rule, or the server's
+    /// `check-proto h2` / `proto h2` on a default connect).
+    pub h2: bool,
+}
+
+/// The `http-check expect` rules on one response.
+#[derive(Clone, Debug)]
+pub struct HttpExpectStep {
+    pub rules: Vec<HttpExpect>,
+    /// The request was `HEAD`: the response has no body.
+    pub head: bool,
+    /// The response comes over HTTP/2.
+    pub h2: bool,
+    /// Only `set-var` / `unset-var` rules before a send: they run at
+    /// once, without a response.
+    pub pre: bool,
 }
 
 /// A `tcp-check connect` rule, ready to run.
@@ -610,6 +656,9 @@ pub struct Check {
     /// page; HAProxy's `CHK_ST_ENABLED` cleared): none runs, the server
     /// keeps its state.
     pub disabled: bool,
+    /// The `check.` variables of the check in progress (HAProxy's
+    /// `check->vars`): empty at each start, kept from rule to rule.
+    pub vars: crate::vars::Vars,
 }
 
 /// A `server` line as configured: fixed when the configuration is loaded,
@@ -847,6 +896,7 @@ impl Check {
             connect_at: None,
             paused: false,
             disabled: false,
+            vars: crate::vars::Vars::default(),
         }
     }
 }

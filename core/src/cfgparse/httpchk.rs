@@ -1,13 +1,18 @@
 //! `http-check` directives (HAProxy 2.6's `proxy_parse_httpcheck`, built
-//! on its tcp-check rules): `expect`, `send`, `comment`, and the ignored
-//! `disable-on-404` / `send-state`.
+//! on its tcp-check rules): `connect`, `send`, `expect`, `set-var`,
+//! `unset-var`, `comment`, `send-state`, and the ignored `disable-on-404`.
 //!
-//! Sluice runs one exchange per check: at most one `send` (before the
-//! expects, merged with `option httpchk`'s method, URI and version), then
-//! every `expect` on the same response, in order. A section's own rules
-//! replace the ones it inherits from its defaults section.
+//! Every rule is kept in order in `http_check_rules`: a ruleset with
+//! connect rules, log-format values or `send-state` runs them as they
+//! are (several connect / send / expect sequences). The others keep the
+//! one-exchange form: at most one `send` (before the expects, merged with
+//! `option httpchk`'s method, URI and version), then every `expect` on
+//! the same response, in order. A section's own rules replace the ones
+//! it inherits from its defaults section.
 
-use super::model::{HdrMatch, HdrPattern, HttpCheckExpect, HttpCheckMatch, HttpCheckSend, Proxy};
+use super::model::{
+    HdrMatch, HdrPattern, HttpCheckExpect, HttpCheckMatch, HttpCheckRule, HttpCheckSend, Proxy,
+};
 use super::proxy::{warn_if_not_cap, Cap};
 use super::{Diagnostic, Diags, Ln};
 
@@ -18,6 +23,9 @@ pub(super) fn http_check(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(
             let e = expect(px, ln)?;
             if warn_if_not_cap(px, ln, "http-check", Cap::Backend, d) {
                 own_ruleset(px);
+                if matches!(last_rule(px), Some(HttpCheckRule::Connect { .. })) {
+                    return Err(order_error(px, ln, "expect", "send"));
+                }
                 push_expect(px, e);
             }
             Ok(())
@@ -26,7 +34,26 @@ pub(super) fn http_check(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(
             let s = send(ln)?;
             if warn_if_not_cap(px, ln, "http-check", Cap::Backend, d) {
                 own_ruleset(px);
-                set_send(px, ln, s)?;
+                if last_rule(px).is_some_and(|r| !matches!(r, HttpCheckRule::Connect { .. })) {
+                    return Err(order_error(px, ln, "send", "connect"));
+                }
+                set_send(px, s);
+            }
+            Ok(())
+        }
+        "connect" => {
+            let mut o = super::proxy::TcpCheckOpts::default();
+            let c = super::proxy::check_connect(ln, "'http-check connect'", &mut o)?;
+            if warn_if_not_cap(px, ln, "http-check", Cap::Backend, d) {
+                own_ruleset(px);
+                if last_rule(px).is_some_and(|r| !matches!(r, HttpCheckRule::Expect(_))) {
+                    return Err(order_error(px, ln, "connect", "expect"));
+                }
+                px.pending_http_check_comment = None;
+                px.http_check_rules.push(HttpCheckRule::Connect {
+                    place: ln.place(),
+                    connect: c,
+                });
             }
             Ok(())
         }
@@ -46,7 +73,14 @@ pub(super) fn http_check(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(
             }
             Ok(())
         }
-        "disable-on-404" | "send-state" => {
+        "send-state" => {
+            ln.no_extra(2)?;
+            if warn_if_not_cap(px, ln, "http-check", Cap::Backend, d) {
+                px.http_check_send_state = true;
+            }
+            Ok(())
+        }
+        "disable-on-404" => {
             d.warn(ln.diag2(format!(
                 "'http-check {}' is not supported by Sluice and is ignored.",
                 ln.arg(1)
@@ -57,9 +91,33 @@ pub(super) fn http_check(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(
             "'http-check' expects 'comment', 'connect', 'disable-on-404', 'expect', 'send' or 'send-state'.",
         )),
         other => Err(ln.diag(format!(
-            "'http-check {other}' is not supported by Sluice (supported: comment, expect, send, disable-on-404 and send-state ignored)."
+            "'http-check {other}' is not supported by Sluice (supported: comment, connect, expect, send, send-state, set-var, unset-var; disable-on-404 ignored)."
         ))),
     }
+}
+
+/// The section's last rule other than `set-var` / `unset-var` (HAProxy's
+/// `get_last_tcpcheck_rule`, which skips comments and actions).
+fn last_rule(px: &Proxy) -> Option<&HttpCheckRule> {
+    px.http_check_rules.iter().rev().find(|r| {
+        !matches!(
+            r,
+            HttpCheckRule::Expect(HttpCheckExpect {
+                pattern: HttpCheckMatch::SetVar { .. } | HttpCheckMatch::UnsetVar { .. },
+                ..
+            })
+        )
+    })
+}
+
+/// HAProxy's error for a rule out of order (a send after an expect
+/// without a connect between them, an expect right after a connect, a
+/// connect after a send).
+fn order_error(px: &Proxy, ln: &Ln<'_>, what: &str, missing: &str) -> Diagnostic {
+    let step = px.http_check_rules.len() + 1 + usize::from(px.options.httpchk.is_some());
+    ln.diag2(format!(
+        "'http-check {what}' : unable to add http-check {what} rule at step {step} (missing {missing} rule)."
+    ))
 }
 
 /// The section starts its own HTTP check ruleset: the rules inherited
@@ -80,6 +138,13 @@ pub(super) fn own_ruleset(px: &mut Proxy) {
         .is_some_and(|f| inherited(px, &f.place))
     {
         px.http_check_expects.clear();
+    }
+    if px
+        .http_check_rules
+        .first()
+        .is_some_and(|r| inherited(px, r.place()))
+    {
+        px.http_check_rules.clear();
     }
     if !px.httpchk_own {
         px.http_check_fresh = true;
@@ -102,31 +167,20 @@ fn push_expect(px: &mut Proxy, mut e: HttpCheckExpect) {
     if e.comment.is_none() {
         e.comment = px.pending_http_check_comment.take();
     }
+    px.http_check_rules.push(HttpCheckRule::Expect(e.clone()));
     px.http_check_expects.push(e);
 }
 
-fn set_send(px: &mut Proxy, ln: &Ln<'_>, s: HttpCheckSend) -> Result<(), Diagnostic> {
-    if let Some(prev) = &px.http_check_send {
-        if !inherited(px, &prev.place) {
-            return Err(ln.diag2(format!(
-                "'http-check send' : Sluice supports one 'http-check send' per section (first at {}:{}).",
-                prev.place.file, prev.place.line
-            )));
-        }
-    }
-    if let Some(e) = px
-        .http_check_expects
-        .iter()
-        .find(|e| !inherited(px, &e.place))
-    {
-        return Err(ln.diag2(format!(
-            "'http-check send' : Sluice supports 'http-check send' before the other 'http-check' rules only (one is at {}:{}).",
-            e.place.file, e.place.line
-        )));
-    }
+fn set_send(px: &mut Proxy, s: HttpCheckSend) {
     px.pending_http_check_comment = None;
-    px.http_check_send = Some(s);
-    Ok(())
+    // The first send of the section is the one-exchange form's request;
+    // the later ones come after a connect rule, so only the ruleset form
+    // sends them.
+    let own = |r: &HttpCheckRule| matches!(r, HttpCheckRule::Send(_));
+    if !px.http_check_rules.iter().any(own) {
+        px.http_check_send = Some(s.clone());
+    }
+    px.http_check_rules.push(HttpCheckRule::Send(s));
 }
 
 /// `http-check send [meth M] [uri U] [ver V] [hdr N V]* [body S] [comment C]`.
@@ -143,23 +197,20 @@ fn send(ln: &Ln<'_>) -> Result<HttpCheckSend, Diagnostic> {
                 "'http-check send' : '{kw}' expects {what} as argument."
             ))
         };
-        let literal = |v: &str| {
-            if v.contains('%') {
-                Err(ln.diag2(format!(
-                    "'http-check send' : '{kw}' : log-format values are not supported by Sluice (got '{v}')."
-                )))
-            } else {
-                Ok(v.to_string())
-            }
-        };
         match kw {
-            "meth" | "uri" | "ver" | "body" | "comment" if v.is_empty() => {
+            "meth" | "uri" | "uri-lf" | "ver" | "body" | "body-lf" | "comment" if v.is_empty() => {
                 return Err(need("a string"))
             }
             "meth" => s.method = Some(v.to_string()),
-            "uri" => s.uri = Some(v.to_string()),
+            "uri" | "uri-lf" => {
+                s.uri = Some(v.to_string());
+                s.uri_lf = kw == "uri-lf";
+            }
             "ver" => s.version = Some(v.to_string()),
-            "body" => s.body = Some(literal(v)?),
+            "body" | "body-lf" => {
+                s.body = Some(v.to_string());
+                s.body_lf = kw == "body-lf";
+            }
             "comment" => {}
             "hdr" => {
                 let val = ln.arg(i + 2);
@@ -168,12 +219,12 @@ fn send(ln: &Ln<'_>) -> Result<HttpCheckSend, Diagnostic> {
                         "'http-check send' : 'hdr' expects <name> and <value> as arguments.",
                     ));
                 }
-                s.headers.push((v.to_string(), literal(val)?));
+                s.headers.push((v.to_string(), val.to_string()));
                 i += 1;
             }
             other => {
                 return Err(ln.diag2(format!(
-                    "'http-check send' : expects 'comment', 'meth', 'uri', 'ver', 'hdr' or 'body' but got '{other}' as argument (Sluice has no 'uri-lf' nor 'body-lf')."
+                    "'http-check send' : expects 'comment', 'meth', 'uri', 'uri-lf', 'ver', 'hdr', 'body' or 'body-lf' but got '{other}' as argument."
                 )))
             }
         }
@@ -473,6 +524,36 @@ mod tests {
         assert_eq!(s.body.as_deref(), Some("hi"));
     }
 
+    /// Connect / send / expect sequences keep their order; `uri-lf`,
+    /// `body-lf` and `%` header values are log-format strings.
+    #[test]
+    fn sequences_and_lf_values() {
+        use crate::cfgparse::HttpCheckRule;
+        let c = backend(
+            "    http-check send-state\n    http-check connect addr 127.0.0.2 port 81 proto h2\n    http-check set-var(check.p) str(/a)\n    http-check send meth GET uri-lf \"%[var(check.p)]\" hdr x-a \"s=%[srv_name]\"\n    http-check expect status 200\n    http-check connect linger\n    http-check send body-lf \"%[be_name]\"\n",
+        )
+        .unwrap();
+        let p = &c.proxies[0];
+        assert!(p.http_check_send_state);
+        let r = &p.http_check_rules;
+        assert_eq!(r.len(), 6, "{r:?}");
+        match &r[0] {
+            HttpCheckRule::Connect { connect, .. } => {
+                assert!(connect.proto_h2);
+                assert_eq!(connect.port, Some(81));
+            }
+            o => panic!("{o:?}"),
+        }
+        match &r[2] {
+            HttpCheckRule::Send(s) => assert!(s.uri_lf && !s.body_lf && s.has_lf()),
+            o => panic!("{o:?}"),
+        }
+        match &r[5] {
+            HttpCheckRule::Send(s) => assert!(s.body_lf && !s.uri_lf),
+            o => panic!("{o:?}"),
+        }
+    }
+
     #[test]
     fn bad_lines_say_where() {
         for (body, want) in [
@@ -484,14 +565,25 @@ mod tests {
             ("    http-check send foo bar\n", "got 'foo'"),
             (
                 "    http-check expect status 200\n    http-check send uri /\n",
-                "before the other 'http-check' rules",
+                "(missing connect rule)",
+            ),
+            (
+                "    http-check connect\n    http-check expect status 200\n",
+                "(missing send rule)",
+            ),
+            (
+                "    http-check send uri /\n    http-check connect\n",
+                "(missing expect rule)",
+            ),
+            (
+                "    http-check connect proto h3\n",
+                "unsupported protocol 'h3'",
             ),
             ("    http-check expect hdr value x\n", "expects 'name'"),
             (
                 "    http-check expect ok-status L7STS status 200\n",
                 "only supports",
             ),
-            ("    http-check connect\n", "not supported by Sluice"),
             (
                 "    http-check set-var(txn.x) str(a)\n",
                 "the 'check.' scope only",

@@ -247,10 +247,6 @@ pub const SERVER_OPTIONS: &[(&str, usize)] = &[
 pub const REFUSED_SERVER_OPTIONS: &[(&str, &str)] = &[
     ("check-send-proxy", "it changes what health checks send"),
     ("track", "the server's state follows another server"),
-    (
-        "check-proto",
-        "health checks would speak HTTP/1 instead of the protocol named",
-    ),
     ("namespace", "it connects from another network namespace"),
     ("non-stick", "stick rules would store this server"),
 ];

@@ -876,6 +876,10 @@ pub struct CheckConnect {
     pub alpn: Option<Vec<String>>,
     /// `linger`: closed with a FIN rather than a reset.
     pub linger: bool,
+    /// `proto h2` (`http-check connect` only): the check speaks HTTP/2
+    /// with prior knowledge on this connection (HAProxy's
+    /// `connect->mux_proto`); `proto h1` is the default.
+    pub proto_h2: bool,
 }
 
 /// What a `tcp-check expect` looks for in the received bytes.
@@ -1054,17 +1058,54 @@ pub enum HdrMatch {
     Reg,
 }
 
-/// `http-check send [meth M] [uri U] [ver V] [hdr N V]* [body S]`: what
-/// it sets overrides `option httpchk`'s method, URI and version.
+/// `http-check send [meth M] [uri U|uri-lf FMT] [ver V] [hdr N FMT]*
+/// [body S|body-lf FMT]`: what it sets overrides `option httpchk`'s
+/// method, URI and version.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HttpCheckSend {
     pub place: Place,
     pub method: Option<String>,
     pub uri: Option<String>,
+    /// `uri-lf`: `uri` is a log-format string.
+    pub uri_lf: bool,
     pub version: Option<String>,
-    /// Header names as written (sent lower-cased, as HAProxy's H1 mux does).
+    /// Header names as written (sent lower-cased, as HAProxy's H1 mux
+    /// does); values are log-format strings (HAProxy's `hdr->value`).
     pub headers: Vec<(String, String)>,
     pub body: Option<String>,
+    /// `body-lf`: `body` is a log-format string.
+    pub body_lf: bool,
+}
+
+impl HttpCheckSend {
+    /// Whether a value is rendered when the rule runs (`uri-lf`,
+    /// `body-lf`, a `%` in a header value).
+    pub fn has_lf(&self) -> bool {
+        self.uri_lf || self.body_lf || self.headers.iter().any(|(_, v)| v.contains('%'))
+    }
+}
+
+/// One `http-check` rule at its place in the section's ruleset
+/// (HAProxy's HTTP `tcpcheck_rule` list): several connect / send /
+/// expect sequences run in order in one check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HttpCheckRule {
+    /// `http-check connect [options]`.
+    Connect { place: Place, connect: CheckConnect },
+    /// `http-check send ...`.
+    Send(HttpCheckSend),
+    /// `http-check expect ...`, `set-var`, `unset-var`.
+    Expect(HttpCheckExpect),
+}
+
+impl HttpCheckRule {
+    pub fn place(&self) -> &Place {
+        match self {
+            HttpCheckRule::Connect { place, .. } => place,
+            HttpCheckRule::Send(s) => &s.place,
+            HttpCheckRule::Expect(e) => &e.place,
+        }
+    }
 }
 
 /// Options of a `server` or `default-server` line.
@@ -1095,6 +1136,9 @@ pub struct ServerOptions {
     pub pp_opts: u16,
     /// `proto h2`: HTTP/2 with prior knowledge (h2c, or h2 over `ssl`).
     pub proto_h2: bool,
+    /// `check-proto h1|h2`: the protocol of the server's HTTP checks
+    /// (HAProxy's `check.mux_proto`); `None`: the server's (`proto`).
+    pub check_proto_h2: Option<bool>,
     /// `ws auto|h1|h2` (HAProxy's `srv->ws`): the protocol of websocket
     /// requests.
     pub ws: WsMode,
@@ -1396,6 +1440,7 @@ impl Default for ServerOptions {
             send_proxy_v2: false,
             pp_opts: 0,
             proto_h2: false,
+            check_proto_h2: None,
             ws: WsMode::Auto,
             idle_ping_ms: None,
             pool_max_conn: None,
@@ -1648,6 +1693,13 @@ pub struct Proxy {
     pub http_check_expects: Vec<HttpCheckExpect>,
     /// `http-check send`.
     pub http_check_send: Option<HttpCheckSend>,
+    /// Every `http-check connect`, `send`, `expect`, `set-var` and
+    /// `unset-var` rule in order: the ruleset a check with connect rules,
+    /// log-format values or `send-state` runs.
+    pub http_check_rules: Vec<HttpCheckRule>,
+    /// `http-check send-state`: each check request carries an
+    /// `X-Haproxy-Server-State` header (HAProxy's `TCPCHK_RULES_SNDST`).
+    pub http_check_send_state: bool,
     /// An `http-check comment` waiting for the rule it names.
     pub pending_http_check_comment: Option<String>,
     /// This section has its own `option httpchk` line (not inherited).
@@ -1766,6 +1818,8 @@ impl Proxy {
             http_reuse: HttpReuse::Safe,
             http_check_expects: Vec::new(),
             http_check_send: None,
+            http_check_rules: Vec::new(),
+            http_check_send_state: false,
             pending_http_check_comment: None,
             httpchk_own: false,
             http_check_fresh: false,
@@ -1825,6 +1879,8 @@ impl Proxy {
         p.http_reuse = defaults.http_reuse;
         p.http_check_expects = defaults.http_check_expects.clone();
         p.http_check_send = defaults.http_check_send.clone();
+        p.http_check_rules = defaults.http_check_rules.clone();
+        p.http_check_send_state = defaults.http_check_send_state;
         p.tcp_checks = defaults.tcp_checks.clone();
         p.default_server = defaults.default_server.clone();
         p.logs = defaults.logs.clone();

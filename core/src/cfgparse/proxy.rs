@@ -899,9 +899,9 @@ fn tcp_check(px: &mut Proxy, ln: &Ln<'_>, d: &mut Diags) -> Result<(), Diagnosti
 
 /// `tcp-check connect` / `http-check connect` options from word 2 on
 /// (HAProxy's `parse_tcpcheck_connect`): `default`, `port`, `addr`,
-/// `ssl`, `sni`, `alpn`, `linger`, `comment` (in `o`). `send-proxy`,
-/// `via-socks4`, `proto` and port expressions are refused, as the
-/// server's `check-send-proxy` is.
+/// `ssl`, `sni`, `alpn`, `linger`, `comment` (in `o`), and `proto h1|h2`
+/// for `http-check connect`. `send-proxy`, `via-socks4` and port
+/// expressions are refused, as the server's `check-send-proxy` is.
 pub(super) fn check_connect(
     ln: &Ln<'_>,
     who: &str,
@@ -934,6 +934,19 @@ pub(super) fn check_connect(
                     )));
                 }
                 c.addr = Some(a.addr);
+                i += 1;
+            }
+            "proto" if who.contains("http-check") => {
+                c.proto_h2 = match v {
+                    "h1" => false,
+                    "h2" => true,
+                    "" => return Err(need("a MUX protocol")),
+                    other => {
+                        return Err(ln.diag(format!(
+                            "{who} : 'proto' : unknown or unsupported protocol '{other}' (Sluice knows 'h1' and 'h2')."
+                        )))
+                    }
+                };
                 i += 1;
             }
             "sni" => {

@@ -417,6 +417,16 @@ fn server_option(
             };
             Ok(2)
         }
+        "check-proto" => match ln.arg(i + 1) {
+            "h1" | "h2" => {
+                o.check_proto_h2 = Some(ln.arg(i + 1) == "h2");
+                Ok(2)
+            }
+            "" => Err(ln.diag(format!("{who} : 'check-proto' expects an argument."))),
+            other => Err(ln.diag(format!(
+                "{who} : 'check-proto' : unknown or unsupported protocol '{other}' (Sluice knows 'h1' and 'h2')."
+            ))),
+        },
         "proto" => match ln.arg(i + 1) {
             "h2" => {
                 o.proto_h2 = true;

@@ -249,25 +249,69 @@ fn http_check_request(p: &crate::cfgparse::Proxy, h: &crate::cfgparse::HttpChk) 
 fn http_check_expects(
     p: &crate::cfgparse::Proxy,
 ) -> Result<Vec<crate::backend::server::HttpExpect>, StartError> {
+    use crate::backend::server::{HttpExpect, HttpMatch};
+    let mut v: Vec<HttpExpect> = Vec::new();
+    for (i, e) in p.http_check_expects.iter().enumerate() {
+        v.push(http_expect(p, e, i + 3)?);
+    }
+    // Action rules alone do not make a ruleset: HAProxy adds its
+    // implicit `expect status 200-399` when no expect rule is there.
+    let expects = v
+        .iter()
+        .any(|e| !matches!(e.matcher, HttpMatch::SetVar { .. } | HttpMatch::UnsetVar(_)));
+    if !expects {
+        v.push(implicit_http_expect(3));
+    }
+    Ok(v)
+}
+
+/// HAProxy's implicit `http-check expect status 200-399`.
+fn implicit_http_expect(step: usize) -> crate::backend::server::HttpExpect {
+    crate::backend::server::HttpExpect {
+        negate: false,
+        matcher: crate::backend::server::HttpMatch::Status(vec![(200, 399)]),
+        min_recv: None,
+        step,
+        comment: None,
+        ok_status: "L7OK",
+        err_status: None,
+        tout_status: "L7TOUT",
+    }
+}
+
+/// The parse context of a check rule's expressions.
+fn check_parse_ctx<'a>(
+    p: &'a crate::cfgparse::Proxy,
+    place: &'a crate::cfgparse::Place,
+) -> crate::sample::ParseCtx<'a> {
+    crate::sample::ParseCtx {
+        proxy: &p.name,
+        tables: None,
+        backends: None,
+        userlists: None,
+        patterns: None,
+        at: Some((&place.file, place.line)),
+    }
+}
+
+/// One `http-check expect` (or `set-var` / `unset-var`) rule, ready to
+/// run; `step` is its position among the check's rules.
+fn http_expect(
+    p: &crate::cfgparse::Proxy,
+    e: &crate::cfgparse::HttpCheckExpect,
+    step: usize,
+) -> Result<crate::backend::server::HttpExpect, StartError> {
     use crate::backend::server::{HdrPat, HttpExpect, HttpMatch};
     use crate::cfgparse::{HdrMatch, HttpCheckMatch};
     // Checked when the lines were parsed.
     let re = |t: &str| crate::sample::Regex::new(t, false).expect("checked regex");
-    let mut v: Vec<HttpExpect> = Vec::new();
-    for (i, e) in p.http_check_expects.iter().enumerate() {
+    {
         let err = |m: String| StartError {
             file: e.place.file.clone(),
             line: e.place.line,
             message: format!("'http-check' : {m}"),
         };
-        let ctx = crate::sample::ParseCtx {
-            proxy: &p.name,
-            tables: None,
-            backends: None,
-            userlists: None,
-            patterns: None,
-            at: Some((&e.place.file, e.place.line)),
-        };
+        let ctx = check_parse_ctx(p, &e.place);
         // A name regex ignores case, a value regex does not (HAProxy's
         // `regex_comp` with `cs` 0 and 1).
         let pat = |h: &crate::cfgparse::HdrPattern, icase: bool| -> Result<HdrPat, StartError> {
@@ -312,35 +356,199 @@ fn http_check_expects(
                 HttpMatch::UnsetVar(crate::sample::VarName::parse(var).map_err(&err)?)
             }
         };
-        v.push(HttpExpect {
+        Ok(HttpExpect {
             negate: e.negate,
             matcher,
             min_recv: e.min_recv.map(|m| m as usize),
-            step: i + 3,
+            step,
             comment: e.comment.clone(),
             ok_status: e.ok_status.unwrap_or("L7OK"),
             err_status: e.err_status,
             tout_status: e.tout_status.unwrap_or("L7TOUT"),
-        });
+        })
     }
-    // Action rules alone do not make a ruleset: HAProxy adds its
-    // implicit `expect status 200-399` when no expect rule is there.
-    let expects = v
+}
+
+/// Whether an HTTP check runs its rules as a script: with connect
+/// rules, log-format values in a send, `send-state`, or over HTTP/2
+/// (`h2_default`: the server's checks speak HTTP/2 on a default
+/// connect). Others keep the one-exchange form.
+fn http_check_scripted(p: &crate::cfgparse::Proxy, h2_default: bool) -> bool {
+    use crate::cfgparse::HttpCheckRule;
+    h2_default
+        || p.http_check_send_state
+        || p.http_check_rules.iter().any(|r| match r {
+            HttpCheckRule::Connect { .. } => true,
+            HttpCheckRule::Send(s) => s.has_lf(),
+            HttpCheckRule::Expect(_) => false,
+        })
+}
+
+/// The rules of an HTTP check as script steps (HAProxy's
+/// `check_tcpcheck_ruleset` on an HTTP ruleset): `option httpchk`'s
+/// request merged into the first `http-check send` (or sent after the
+/// first connect when there is none), an implicit `expect status
+/// 200-399` after a last send, an implicit connect first when the rules
+/// do not start with one.
+fn http_check_script(
+    p: &crate::cfgparse::Proxy,
+    h: &crate::cfgparse::HttpChk,
+    h2_default: bool,
+    resolve: Resolver<'_>,
+    connect_tls: ConnectTls<'_>,
+) -> Result<std::sync::Arc<[CheckStep]>, StartError> {
+    use crate::backend::server::{ChkText, ConnectStep, HttpExpectStep, HttpMatch, HttpSendStep};
+    use crate::cfgparse::{HttpCheckRule, HttpCheckSend};
+    let is_action = |r: &HttpCheckRule| matches!(r, HttpCheckRule::Expect(e) if matches!(e.pattern, crate::cfgparse::HttpCheckMatch::SetVar { .. } | crate::cfgparse::HttpCheckMatch::UnsetVar { .. }));
+    let mut rules: Vec<HttpCheckRule> = p.http_check_rules.clone();
+    // The first send, merged with the option's request.
+    let (meth, uri, ver, hdrs, body) = http_check_send_line(p, h);
+    let first = p.http_check_send.clone().unwrap_or_default();
+    let merged = HttpCheckSend {
+        place: first.place.clone(),
+        method: Some(meth.to_string()),
+        uri: Some(uri.to_string()),
+        uri_lf: first.uri_lf && first.uri.is_some(),
+        version: Some(ver.to_string()),
+        headers: hdrs,
+        body: body.map(str::to_string),
+        body_lf: first.body_lf && first.body.is_some(),
+    };
+    match rules
         .iter()
-        .any(|e| !matches!(e.matcher, HttpMatch::SetVar { .. } | HttpMatch::UnsetVar(_)));
-    if !expects {
-        v.push(HttpExpect {
-            negate: false,
-            matcher: HttpMatch::Status(vec![(200, 399)]),
-            min_recv: None,
-            step: 3,
-            comment: None,
-            ok_status: "L7OK",
-            err_status: None,
-            tout_status: "L7TOUT",
-        });
+        .position(|r| matches!(r, HttpCheckRule::Send(_)))
+    {
+        Some(i) => rules[i] = HttpCheckRule::Send(merged),
+        None if !p.http_check_fresh => {
+            let at = match rules.iter().find(|r| !is_action(r)) {
+                Some(HttpCheckRule::Connect { .. }) => {
+                    rules
+                        .iter()
+                        .position(|r| matches!(r, HttpCheckRule::Connect { .. }))
+                        .unwrap_or(0)
+                        + 1
+                }
+                _ => 0,
+            };
+            rules.insert(at, HttpCheckRule::Send(merged));
+        }
+        None => {}
     }
-    Ok(v)
+    let mut steps: Vec<CheckStep> = Vec::new();
+    if !matches!(
+        rules.iter().find(|r| !is_action(r)),
+        Some(HttpCheckRule::Connect { .. })
+    ) {
+        steps.push(CheckStep::Connect(Box::new(ConnectStep {
+            ip: None,
+            port: None,
+            rule_port: None,
+            default: true,
+            tls: None,
+            linger: false,
+            step: 0,
+            comment: None,
+        })));
+    }
+    let mut h2 = h2_default;
+    let mut head = false;
+    let mut sent = false;
+    let lf =
+        |place: &crate::cfgparse::Place, text: &str, is_lf: bool| -> Result<ChkText, StartError> {
+            if !is_lf {
+                return Ok(ChkText::Lit(text.to_string()));
+            }
+            let err = |m: String| StartError {
+                file: place.file.clone(),
+                line: place.line,
+                message: format!("'http-check send' : {m}"),
+            };
+            let ctx = check_parse_ctx(p, place);
+            let fmt = crate::log::format::LogFmt::parse(text, &ctx, false)
+                .map_err(|m| err(format!("'{text}' invalid log-format string ({m}).")))?;
+            check_fmt_fetches(&fmt).map_err(&err)?;
+            Ok(ChkText::Lf(fmt))
+        };
+    for (i, r) in rules.iter().enumerate() {
+        let step = steps.len() + 1;
+        match r {
+            HttpCheckRule::Connect { place, connect } => {
+                let at = format!("'http-check connect' at {}:{}", place.file, place.line);
+                let c = connect_step(connect, step, None, resolve, connect_tls).map_err(|e| {
+                    StartError {
+                        file: place.file.clone(),
+                        line: place.line,
+                        message: format!("{at} : {e}"),
+                    }
+                })?;
+                h2 = connect.proto_h2 || (connect.default && h2_default);
+                sent = false;
+                steps.push(CheckStep::Connect(Box::new(c)));
+            }
+            HttpCheckRule::Send(s) => {
+                let meth = s.method.clone().unwrap_or_else(|| "OPTIONS".into());
+                head = meth.eq_ignore_ascii_case("HEAD");
+                let mut headers = Vec::new();
+                for (n, v) in &s.headers {
+                    headers.push((n.to_ascii_lowercase(), lf(&s.place, v, true)?));
+                }
+                steps.push(CheckStep::HttpSend(Box::new(HttpSendStep {
+                    meth,
+                    uri: lf(&s.place, s.uri.as_deref().unwrap_or(""), s.uri_lf)?,
+                    ver: s.version.clone().unwrap_or_else(|| "HTTP/1.0".into()),
+                    headers,
+                    body: s
+                        .body
+                        .as_deref()
+                        .map(|b| lf(&s.place, b, s.body_lf))
+                        .transpose()?,
+                    send_state: p.http_check_send_state,
+                    h2,
+                })));
+                sent = true;
+                // A last send gets the implicit expect.
+                if rules[i + 1..].iter().all(is_action) {
+                    let mut group = Vec::new();
+                    for r in &rules[i + 1..] {
+                        if let HttpCheckRule::Expect(e) = r {
+                            group.push(http_expect(p, e, step + 1)?);
+                        }
+                    }
+                    group.push(implicit_http_expect(step + 1));
+                    steps.push(CheckStep::HttpExpect(Box::new(HttpExpectStep {
+                        rules: group,
+                        head,
+                        h2,
+                        pre: false,
+                    })));
+                    break;
+                }
+            }
+            HttpCheckRule::Expect(e) => {
+                let x = http_expect(p, e, step)?;
+                // Consecutive rules read the same response: one step.
+                if let Some(CheckStep::HttpExpect(g)) = steps.last_mut() {
+                    let g_pre = g.pre;
+                    if g_pre != sent {
+                        g.rules.push(x);
+                        continue;
+                    }
+                }
+                let pre = !sent;
+                if pre && !matches!(x.matcher, HttpMatch::SetVar { .. } | HttpMatch::UnsetVar(_)) {
+                    // Refused when the lines were parsed.
+                    continue;
+                }
+                steps.push(CheckStep::HttpExpect(Box::new(HttpExpectStep {
+                    rules: vec![x],
+                    head,
+                    h2,
+                    pre,
+                })));
+            }
+        }
+    }
+    Ok(steps.into())
 }
 
 /// What an HTTP check's expressions may read (HAProxy's checks have no
@@ -1341,7 +1549,13 @@ impl Engine {
             }
             let connect_tls =
                 |c: &cfgparse::CheckConnect| self.build_connect_tls(cfg, p, &s.opts, c, addr);
-            let script = check_script(p, resolve, &connect_tls).map_err(&err)?;
+            let mut script = check_script(p, resolve, &connect_tls).map_err(&err)?;
+            let h2_check = o.check_proto_h2.unwrap_or(o.proto_h2);
+            if let Some(h) = &p.options.httpchk {
+                if script.is_none() && http_check_scripted(p, h2_check) {
+                    script = Some(http_check_script(p, h, h2_check, resolve, &connect_tls)?);
+                }
+            }
             let check_addr = check_address(s, addr, resolve).map_err(&err)?;
             let check_tls = self.build_check_tls(cfg, p, s, check_addr)?;
             let http_expects = http_check_expects(p)?;
