@@ -925,3 +925,209 @@ fn rapid_reset_is_killed_by_the_glitches_threshold() {
         );
     }
 }
+
+// --------------------------------------------------------------------------
+// The implicit upgrade of an HTTP/1 bind to HTTP/2 on the client preface
+// (HAProxy's H1 mux, `H1C_F_UPG_H2C`).
+
+/// Sends `chunks` on a new connection to `port`, a pause between them,
+/// then reads until the peer closes or stays silent for a second.
+fn raw_exchange(port: u16, chunks: &[&[u8]]) -> Vec<u8> {
+    let mut s = connect(port, 3 * SEC);
+    for (i, c) in chunks.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(150));
+        }
+        s.write_all(c).unwrap();
+    }
+    s.set_read_timeout(Some(SEC)).unwrap();
+    let mut out = Vec::new();
+    let mut tmp = [0u8; 4096];
+    while let Ok(n) = s.read(&mut tmp) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&tmp[..n]);
+    }
+    out
+}
+
+/// What an answer starts with: an HTTP/2 SETTINGS frame, or an HTTP/1
+/// status line.
+fn answer_kind(got: &[u8]) -> String {
+    if got.len() >= 9 && got[3] == 4 && got[4] == 0 {
+        return "h2 SETTINGS".into();
+    }
+    let line = got.split(|&b| b == b'\r').next().unwrap_or(b"");
+    String::from_utf8_lossy(line).into_owned()
+}
+
+#[test]
+fn h2c_upgrade_on_an_http1_bind_side_by_side() {
+    if !tools_or_skip("h2c_upgrade_on_an_http1_bind_side_by_side", &["curl"]) {
+        return;
+    }
+    let dir = TempDir::new("h2c_upgrade");
+    let p = free_ports(9);
+    let _origin = TestServer::start(p[8], origin);
+    // `fe` on a plain bind; `h1only` with `proto h1` and `noupg` with
+    // `option disable-h2-upgrade` never switch; `ver` answers `req.ver`.
+    let cfg = |sock: &str, ports: [u16; 4]| {
+        config(
+            &dir.join(sock),
+            &format!("    bind 127.0.0.1:{}\n", ports[0]),
+            p[8],
+        ) + &format!(
+            "frontend h1only\n    bind 127.0.0.1:{} proto h1\n    http-request return status 200 content-type text/plain string h1only\n\
+             frontend noupg\n    bind 127.0.0.1:{}\n    option disable-h2-upgrade\n    http-request return status 200 content-type text/plain string noupg\n\
+             frontend ver\n    bind 127.0.0.1:{}\n    http-request return status 200 content-type text/plain lf-string \"ver=%[req.ver]\"\n",
+            ports[1], ports[2], ports[3]
+        )
+    };
+    let ports = [p[0], p[1], p[2], p[3]];
+    let sl_ports = [p[4], p[5], p[6], p[7]];
+    let ha = HaRun::start(&dir, "ha", &cfg("ha.sock", ports));
+    let sl_cfg = cfg("sl.sock", sl_ports);
+    let sl = Sluice::run(&dir, "sl", &sl_cfg);
+
+    // curl with prior knowledge on the plain bind: the same answers and
+    // log lines as HAProxy's.
+    let proto = ["--http2-prior-knowledge"];
+    let ha_run = exercise(&format!("http://127.0.0.1:{}", ports[0]), &proto, &|| {
+        traffic_lines(&ha.proc.output())
+    });
+    let sl_run = exercise(
+        &format!("http://127.0.0.1:{}", sl_ports[0]),
+        &proto,
+        &|| traffic_lines(&sl.log()),
+    );
+    println!("haproxy: {ha_run:#?}\nsluice: {sl_run:#?}");
+    assert!(
+        sl_run.answers[0].starts_with("/get?x=1: 200 2 "),
+        "{:?}",
+        sl_run.answers
+    );
+    assert!(
+        sl_run.answers[5].contains("3000000 bytes, pattern true"),
+        "{:?}",
+        sl_run.answers
+    );
+    let norm = |r: &Run, port: u16| -> Vec<String> {
+        r.logs
+            .iter()
+            .map(|l| l.replace(&format!(":{port}/"), ":PORT/"))
+            .collect()
+    };
+    assert_eq!(sl_run.answers, ha_run.answers);
+    assert_eq!(norm(&sl_run, sl_ports[0]), norm(&ha_run, ports[0]));
+
+    // An HTTP/1 client on the same bind, and `req.ver` of each version.
+    for (what, args) in [
+        ("h1", vec!["--http1.1"]),
+        ("h2", vec!["--http2-prior-knowledge"]),
+    ] {
+        let ask = |port: u16| {
+            let mut a = args.clone();
+            let url = format!("http://127.0.0.1:{port}/");
+            a.push(&url);
+            String::from_utf8_lossy(&curl(&a, None)).into_owned()
+        };
+        let (h, s) = (ask(ports[3]), ask(sl_ports[3]));
+        assert_eq!(s, if what == "h1" { "ver=1.1" } else { "ver=2.0" });
+        assert_eq!(s, h, "{what}");
+    }
+
+    // Raw clients: the preface whole or split (before or inside its
+    // "HTTP/2.0" line: upgraded; after the empty line that ends its first
+    // part: an HTTP/1 head, refused), garbage after "PRI", the preface as
+    // a second keep-alive request, and the binds that never switch.
+    let pre: &[u8] = PREFACE;
+    let cases: Vec<(&str, usize, Vec<&[u8]>)> = vec![
+        ("whole", 0, vec![pre]),
+        ("split in the method", 0, vec![&pre[..5], &pre[5..]]),
+        ("split in the version", 0, vec![&pre[..12], &pre[12..]]),
+        (
+            "split before its empty line",
+            0,
+            vec![&pre[..17], &pre[17..]],
+        ),
+        (
+            "split in three",
+            0,
+            vec![&pre[..3], &pre[3..15], &pre[15..]],
+        ),
+        (
+            "split after its empty line",
+            0,
+            vec![&pre[..19], &pre[19..]],
+        ),
+        (
+            "garbage after PRI",
+            0,
+            vec![b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n"],
+        ),
+        (
+            "second request",
+            0,
+            vec![b"GET /ka HTTP/1.1\r\nhost: x\r\n\r\n", pre],
+        ),
+        ("proto h1", 1, vec![pre]),
+        ("disable-h2-upgrade", 2, vec![pre]),
+    ];
+    for (what, i, chunks) in &cases {
+        let h = raw_exchange(ports[*i], chunks);
+        let s = raw_exchange(sl_ports[*i], chunks);
+        let (hk, sk) = (answer_kind(&h), answer_kind(&s));
+        println!("{what}: haproxy {hk:?} sluice {sk:?}");
+        assert_eq!(sk, hk, "{what}");
+        let upgraded = matches!(
+            *what,
+            "whole"
+                | "split in the method"
+                | "split in the version"
+                | "split before its empty line"
+                | "split in three"
+        );
+        if upgraded {
+            assert_eq!(sk, "h2 SETTINGS", "{what}");
+        } else if *what == "second request" {
+            assert!(sk.starts_with("HTTP/1.1 200"), "{what}: {s:?}");
+            assert!(
+                String::from_utf8_lossy(&s).contains("HTTP/1.1 400"),
+                "{what}: {s:?}"
+            );
+        } else {
+            assert_eq!(sk, "HTTP/1.1 400 Bad request", "{what}");
+        }
+    }
+    // A request after the preface on the upgraded connection is served.
+    let mut r = Raw::connect(sl_ports[0]);
+    let mut out = PREFACE[..10].to_vec();
+    r.send(&out);
+    std::thread::sleep(Duration::from_millis(100));
+    out.clear();
+    out.extend_from_slice(&PREFACE[10..]);
+    Settings::default().encode(&mut out);
+    let mut enc = Encoder::default();
+    out.extend(headers_frame(&mut enc, 1, GET, true));
+    r.send(&out);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|g| {
+        matches!(
+            g,
+            Got::Data {
+                id: 1,
+                end: true,
+                ..
+            }
+        )
+    }) {
+        seen.push(r.next().expect("frames until the response ends"));
+    }
+    assert!(
+        seen.contains(&Got::Headers { id: 1, end: false }),
+        "{seen:?}"
+    );
+    drop(r);
+    sl.assert_drained(5 * SEC);
+}

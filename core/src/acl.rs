@@ -839,6 +839,7 @@ const PREDEFINED: &[(&str, &[&str])] = &[
     ("HTTP", &["req.proto_http"]),
     ("HTTP_1.0", &["req.ver", "1.0"]),
     ("HTTP_1.1", &["req.ver", "1.1"]),
+    ("HTTP_2.0", &["req.ver", "2.0"]),
     ("METH_CONNECT", &["method", "CONNECT"]),
     ("METH_DELETE", &["method", "DELETE"]),
     ("METH_GET", &["method", "GET", "HEAD"]),

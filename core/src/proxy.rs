@@ -370,6 +370,9 @@ pub struct Proxy {
     pub abortonclose: bool,
     /// `option http-ignore-probes` (`PR_O2_IGNORE_PROBES`), frontend side.
     pub http_ignore_probes: bool,
+    /// `option disable-h2-upgrade` (`PR_O2_NO_H2_UPGRADE`), frontend side:
+    /// no implicit HTTP/1 to HTTP/2 upgrade on the client preface.
+    pub disable_h2_upgrade: bool,
     /// `compression ...` (HTTP mode only): HAProxy's `struct comp`.
     pub compression: Option<std::sync::Arc<crate::http::comp::CompCfg>>,
     /// The last request the H1 parser refused on this frontend (HAProxy's

@@ -3094,7 +3094,7 @@ fn refused_keywords_name_their_line_and_reason() {
         ),
         (
             &["frontend fe", "    bind :8080 proto quic"],
-            "parsing [t.cfg:2] : 'bind :8080' in section 'frontend' : 'proto' : unknown or unsupported protocol 'quic' (Sluice knows 'h2').",
+            "parsing [t.cfg:2] : 'bind :8080' in section 'frontend' : 'proto' : unknown or unsupported protocol 'quic' (Sluice knows 'h1', 'h2' and 'none').",
         ),
         (
             &["backend be", "    server s 127.0.0.1:80 check track be/x"],

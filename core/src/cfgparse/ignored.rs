@@ -151,7 +151,6 @@ pub const OPTIONS: &[&str] = &[
     "http-use-htx",
     "clitcpka",
     "contstats",
-    "disable-h2-upgrade",
     "http-no-delay",
     "idle-close-on-response",
     "socket-stats",

@@ -990,6 +990,10 @@ pub struct ProxyOptions {
     /// their first byte are neither answered nor logged
     /// (`PR_O2_IGNORE_PROBES`).
     pub http_ignore_probes: bool,
+    /// `option disable-h2-upgrade` (`PR_O2_NO_H2_UPGRADE`): an HTTP/1
+    /// client connection whose first bytes are the HTTP/2 preface is not
+    /// switched to HTTP/2 (the H1 parser refuses them: 400).
+    pub disable_h2_upgrade: bool,
 }
 
 /// One `http-check expect` rule (HAProxy 2.6's HTTP `tcpcheck_expect`):
@@ -1491,6 +1495,32 @@ pub struct BindAddr {
     pub port_last: Option<u16>,
 }
 
+/// The mux a `bind ... proto NAME` forces (HAProxy's `mux_proto_list`
+/// entries a listener may name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BindProto {
+    /// `proto h1`: HTTP/1 only, no implicit upgrade to HTTP/2 on the
+    /// client preface (HAProxy's `mux_h1_ops`, `MX_FL_NO_UPG`); HTTP
+    /// frontends only.
+    H1,
+    /// `proto h2`: HTTP/2 with prior knowledge (h2c); HTTP frontends only.
+    H2,
+    /// `proto none`: `mux_pt`, never upgraded to HTTP (`switch-mode http`
+    /// fails); TCP frontends only.
+    None,
+}
+
+impl BindProto {
+    /// The name on the `bind` line.
+    pub fn name(self) -> &'static str {
+        match self {
+            BindProto::H1 => "h1",
+            BindProto::H2 => "h2",
+            BindProto::None => "none",
+        }
+    }
+}
+
 /// A `bind ADDR[,ADDR...] [options]` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bind {
@@ -1508,8 +1538,9 @@ pub struct Bind {
     /// HTTP/2 connection is sent a PING every T, and closed when the
     /// previous one is still unanswered; 0 or absent: off.
     pub idle_ping_ms: Option<u32>,
-    /// `proto h2`: HTTP/2 with prior knowledge (h2c).
-    pub proto_h2: bool,
+    /// `proto NAME` (HAProxy's `bind_conf->mux_proto`): the mux its
+    /// connections get; `None`: chosen by the mode (and ALPN).
+    pub proto: Option<BindProto>,
     /// `id N`: the listener's number in its frontend (HAProxy's `luid`,
     /// shown in logs as `unix:N` and `fe/N: SSL handshake failure`).
     pub id: Option<u32>,

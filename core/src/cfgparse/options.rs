@@ -48,6 +48,11 @@ const FLAGS: &[(&str, Field, Cap)] = &[
         |o| &mut o.http_ignore_probes,
         Cap::Frontend,
     ),
+    (
+        "disable-h2-upgrade",
+        |o| &mut o.disable_h2_upgrade,
+        Cap::Frontend,
+    ),
 ];
 
 pub(super) fn parse(

@@ -87,7 +87,7 @@ pub(super) fn parse_bind(
         maxconn: None,
         nbconn: None,
         idle_ping_ms: None,
-        proto_h2: false,
+        proto: None,
         id: None,
         mode: None,
         uid: None,
@@ -190,16 +190,20 @@ fn bind_option(
                 ))),
             }
         }
-        "proto" => match val {
-            "h2" => {
-                b.proto_h2 = true;
-                Ok(2)
-            }
-            "" => Err(ln.diag(format!("{who} : 'proto' expects an argument."))),
-            other => Err(ln.diag(format!(
-                "{who} : 'proto' : unknown or unsupported protocol '{other}' (Sluice knows 'h2')."
-            ))),
-        },
+        "proto" => {
+            b.proto = Some(match val {
+                "h1" => super::model::BindProto::H1,
+                "h2" => super::model::BindProto::H2,
+                "none" => super::model::BindProto::None,
+                "" => return Err(ln.diag(format!("{who} : 'proto' expects an argument."))),
+                other => {
+                    return Err(ln.diag(format!(
+                        "{who} : 'proto' : unknown or unsupported protocol '{other}' (Sluice knows 'h1', 'h2' and 'none')."
+                    )))
+                }
+            });
+            Ok(2)
+        }
         "id" => {
             if val.is_empty() {
                 return Err(ln.diag(format!("{who} : 'id' : expects an integer argument")));

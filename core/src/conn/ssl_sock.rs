@@ -294,6 +294,12 @@ impl Engine {
                         self.conns[c].flags |= CoFlags::SOCK_RD_SH;
                     }
                     self.sc_conn_recv(now, sid, dir, n);
+                    if self.conns.get(c).is_some_and(|x| x.mux.h2().is_some()) {
+                        // The HTTP/2 preface came over HTTP/1 (an ALPN
+                        // other than `h2`): the H2 mux takes the rest.
+                        self.tls_deliver_h2(now, c);
+                        return true;
+                    }
                     if n == 0 {
                         break;
                     }

@@ -1350,6 +1350,7 @@ impl Engine {
                 http_buffer_request: p.options.http_buffer_request,
                 abortonclose: p.options.abortonclose,
                 http_ignore_probes: p.options.http_ignore_probes,
+                disable_h2_upgrade: p.options.disable_h2_upgrade,
                 logcfg: std::sync::Arc::new(logcfg),
                 splice: (
                     p.options.splice_auto || p.options.splice_request,
@@ -1391,6 +1392,34 @@ impl Engine {
             let mut next_luid = 1;
             for b in &p.binds {
                 let tls = self.build_bind_tls(cfg, b)?;
+                if let Some(proto) = b.proto {
+                    // HAProxy checks the mux's mode against the proxy's:
+                    // `h1` and `h2` are HTTP muxes, `none` (mux_pt) a TCP
+                    // one.
+                    let usable = match proto {
+                        cfgparse::BindProto::H1 | cfgparse::BindProto::H2 => {
+                            p.mode == cfgparse::Mode::Http
+                        }
+                        cfgparse::BindProto::None => p.mode == cfgparse::Mode::Tcp,
+                    };
+                    if !usable {
+                        let addrs: Vec<String> =
+                            b.addrs.iter().map(|a| a.addr.to_string()).collect();
+                        return Err(StartError {
+                            file: b.place.file.clone(),
+                            line: b.place.line,
+                            message: format!(
+                                "{} '{}' : MUX protocol '{}' is not usable for 'bind {}' at [{}:{}].",
+                                p.kind.type_str(),
+                                p.name,
+                                proto.name(),
+                                addrs.join(","),
+                                b.place.file,
+                                b.place.line
+                            ),
+                        });
+                    }
+                }
                 if b.id.is_some() && (b.addrs.len() > 1 || b.addrs[0].port_last.is_some()) {
                     return Err(StartError {
                         file: b.place.file.clone(),
@@ -1431,7 +1460,7 @@ impl Engine {
                     let li = &mut self.listeners[l.0 as usize];
                     li.name = b.name.clone();
                     li.accept_proxy = b.accept_proxy;
-                    li.proto_h2 = b.proto_h2;
+                    li.proto = b.proto;
                     li.idle_ping_ms = b.idle_ping_ms;
                     li.maxconn = b.maxconn;
                     li.luid = luid;

@@ -549,7 +549,23 @@ impl Engine {
         if input.is_empty() && !shutr {
             return;
         }
-        let res = txn.req.parser.parse_request(input);
+        // The HTTP/2 preface opening a connection's first request: the
+        // connection switches to HTTP/2 (h2c with prior knowledge on an
+        // HTTP/1 bind). A part of it is parsed as HTTP/1 like anything
+        // else: it waits for more bytes unless its head is complete
+        // ("PRI * HTTP/2.0" and an empty line), which is refused (400),
+        // as in HAProxy, whose H1 mux looks for the whole preface only.
+        let res =
+            if input.first() == Some(&b'P') && input.starts_with(crate::http::h2::frame::PREFACE) {
+                if self.h2_upgrade_allowed(sid) {
+                    return self.h2_upgrade_from_h1(now, sid);
+                }
+                let s = &mut self.streams[sid];
+                let Some(txn) = s.txn.as_mut() else { return };
+                txn.req.parser.parse_request(s.req.buf.data())
+            } else {
+                txn.req.parser.parse_request(input)
+            };
         match res {
             Ok(h1::Status::Partial) => {
                 if shutr {
@@ -561,6 +577,14 @@ impl Engine {
                     self.capture_bad_head(sid, Side::Request, 0, h1::H1ErrorKind::HeadTooLarge);
                     self.count_bad_req(sid);
                     self.http_reply_bad_request(now, sid, 400, ErrCode::PrxCond, FinSt::Req);
+                }
+            }
+            Err(_) if self.h2_preface_begins(sid) => {
+                // The start of the HTTP/2 preface, which the H1 parser
+                // refuses as soon as it reads "HTTP/2" where HAProxy's waits
+                // for the end of the line: wait for the rest.
+                if shutr {
+                    self.http_client_gone_before_request(now, sid);
                 }
             }
             Err(e) => {

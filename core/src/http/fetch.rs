@@ -69,6 +69,23 @@ impl<'a> HttpCtx<'a> {
         s.txn.as_ref()?.comp.as_ref().map(|c| c.z.algo())
     }
 
+    /// Whether the stream's client side (`back`: its server side) is an
+    /// HTTP/2 stream of the H2 mux.
+    fn h2_side(&self, back: bool) -> bool {
+        let eng = &self.sess.eng;
+        let Some(s) = eng.streams.get(self.sid) else {
+            return false;
+        };
+        if !back {
+            return s.mux_id != 0;
+        }
+        s.scb
+            .sedesc
+            .conn
+            .and_then(|c| eng.conns.get(c))
+            .is_some_and(|c| c.mux.h2b().is_some())
+    }
+
     /// The request bytes not yet forwarded.
     fn req_input(&self) -> &[u8] {
         match self.sess.eng.streams.get(self.sid) {
@@ -305,8 +322,16 @@ impl SampleCtx for HttpCtx<'_> {
                     (k == name).then(|| Sample::str(v))
                 })
             }
-            FetchKind::ReqVer => req.map(|h| Sample::str(&h.version.as_str()[5..])),
-            FetchKind::ResVer => self.res.map(|h| Sample::str(&h.version.as_str()[5..])),
+            // A stream of the H2 mux carries HTTP/1.1 in its channels; its
+            // version is HTTP/2's (HAProxy's HTX start line says 2.0).
+            FetchKind::ReqVer => req.map(|h| match self.h2_side(false) {
+                true => Sample::str("2.0"),
+                false => Sample::str(&h.version.as_str()[5..]),
+            }),
+            FetchKind::ResVer => self.res.map(|h| match self.h2_side(true) {
+                true => Sample::str("2.0"),
+                false => Sample::str(&h.version.as_str()[5..]),
+            }),
             FetchKind::Status => self.res.map(|h| Sample::Int(i64::from(h.status))),
             // HAProxy's `smp_fetch_res_comp(_algo)`: the stream's state,
             // whatever the response head.

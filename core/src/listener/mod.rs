@@ -54,8 +54,10 @@ pub(crate) struct Listener {
     pub accept_proxy: bool,
     /// `bind ... maxconn N`.
     pub maxconn: Option<u32>,
-    /// `bind ... proto h2`: clients speak HTTP/2 with prior knowledge.
-    pub proto_h2: bool,
+    /// `bind ... proto h1|h2|none`: the mux its connections get (`h2`:
+    /// clients speak HTTP/2 with prior knowledge; `h1`: no implicit
+    /// upgrade to HTTP/2; `none`: never HTTP); `None`: chosen by the mode.
+    pub proto: Option<crate::cfgparse::model::BindProto>,
     /// `bind ... idle-ping T`: idle HTTP/2 connections are probed with a
     /// PING every T (HAProxy 3.x).
     pub idle_ping_ms: Option<u32>,
@@ -83,7 +85,7 @@ impl Engine {
             name: None,
             accept_proxy: false,
             maxconn: None,
-            proto_h2: false,
+            proto: None,
             idle_ping_ms: None,
             luid: 0,
             tls: None,

@@ -1021,6 +1021,26 @@ impl Engine {
     /// Releases a finished stream and logs it; its session lives on
     /// (HTTP keep-alive).
     pub(crate) fn stream_free_keep_session(&mut self, now: Time, sid: Id<Stream>) {
+        self.stream_release(now, sid, true);
+    }
+
+    /// Releases a stream that never was one for the client: an HTTP/1
+    /// connection upgraded to HTTP/2 on its preface (HAProxy creates no
+    /// stream then). Neither logged nor counted; its session lives on.
+    pub(crate) fn stream_free_silent(&mut self, now: Time, sid: Id<Stream>) {
+        if let Some(s) = self.streams.get(sid) {
+            if s.uniq_id.wrapping_add(1) == self.req_count {
+                // Its request number goes to the next stream.
+                self.req_count = s.uniq_id;
+            }
+            if let Some(se) = self.sessions.get_mut(s.sess) {
+                se.requests = se.requests.saturating_sub(1);
+            }
+        }
+        self.stream_release(now, sid, false);
+    }
+
+    fn stream_release(&mut self, now: Time, sid: Id<Stream>, log: bool) {
         self.timers.arm(TimerKey::Stream(sid), None);
         self.pool.cancel(BufWaiter::Stream(sid, Dir::Req));
         self.pool.cancel(BufWaiter::Stream(sid, Dir::Res));
@@ -1034,12 +1054,19 @@ impl Engine {
                 be.beconn -= 1;
             }
         }
-        // Logged while still in the arena: `log-format` samples read it.
-        self.stream_log(now, sid);
-        let Some(s) = self.streams.remove(sid) else {
+        let Some(s) = (if log {
+            // Logged while still in the arena: `log-format` samples read it.
+            self.stream_log(now, sid);
+            let s = self.streams.remove(sid);
+            if let Some(s) = &s {
+                self.stream_account(now, s);
+            }
+            s
+        } else {
+            self.streams.remove(sid)
+        }) else {
             return;
         };
-        self.stream_account(now, &s);
         let sess = s.sess;
         for b in [s.req.buf, s.res.buf] {
             self.pool_release(b);

@@ -19,7 +19,7 @@
 use crate::arena::Id;
 use crate::conn::{Conn, ConnSide, Xprt};
 use crate::engine::{Engine, TimerKey};
-use crate::http::h2::frame::ErrorCode;
+use crate::http::h2::frame::{ErrorCode, PREFACE};
 use crate::mux::h2::{H2Limits, H2c, H2cState, WS_KEY_LEN};
 use crate::mux::Mux;
 use crate::sock::CloseHow;
@@ -51,12 +51,102 @@ impl Engine {
         // A connection `attach-srv` reverses opens no stream here.
         h.hold_new_streams = conn.reverse.is_some();
         let hs = std::mem::take(&mut conn.hs);
-        if !hs.is_null() {
-            h.prefill(hs.data());
-        }
+        let whole = hs.is_null() || h.prefill(hs.data()) == hs.len();
         conn.mux = Mux::H2(h);
         self.pool_release(hs);
+        if !whole {
+            // More early bytes than the mux's input buffer takes
+            // (`tune.bufsize` larger than two frames): never cut silently.
+            return self.h2_close(now, c);
+        }
         self.h2_process(now, c);
+    }
+
+    /// Whether stream `sid`'s client connection may switch to HTTP/2 on
+    /// the preface (HAProxy's `h1_process` conditions): its first request,
+    /// an HTTP/1 connection on a listener without `proto h1`, a frontend
+    /// without `option disable-h2-upgrade`. Otherwise the H1 parser
+    /// refuses the preface (400), as HAProxy 2.6 does.
+    pub(crate) fn h2_upgrade_allowed(&self, sid: Id<Stream>) -> bool {
+        let Some(s) = self.streams.get(sid) else {
+            return false;
+        };
+        if s.mux_id != 0 || self.proxies[s.fe].disable_h2_upgrade {
+            return false;
+        }
+        if self.sessions.get(s.sess).is_none_or(|se| se.requests != 1) {
+            return false;
+        }
+        let Some(conn) = s.scf.sedesc.conn.and_then(|c| self.conns.get(c)) else {
+            return false;
+        };
+        if conn.side != ConnSide::Front
+            || !matches!(conn.mux, Mux::Pt(_))
+            || conn.reverse.is_some()
+            || conn.rhttp.is_some()
+        {
+            return false;
+        }
+        match conn.origin {
+            crate::conn::Origin::Accepted(l) => self
+                .listeners
+                .get(l.0 as usize)
+                .is_some_and(|l| l.proto != Some(crate::cfgparse::model::BindProto::H1)),
+            crate::conn::Origin::Dialed => false,
+        }
+    }
+
+    /// Whether the request buffer of stream `sid` holds the start of the
+    /// HTTP/2 preface, short of the empty line that ends its first part
+    /// (`PRI * HTTP/2.0`: there HAProxy's H1 parser has a complete head,
+    /// and refuses it), and the connection may upgrade.
+    pub(crate) fn h2_preface_begins(&self, sid: Id<Stream>) -> bool {
+        let Some(s) = self.streams.get(sid) else {
+            return false;
+        };
+        let input = s.req.buf.data();
+        input.len() < b"PRI * HTTP/2.0\r\n\r\n".len()
+            && PREFACE.starts_with(input)
+            && self.h2_upgrade_allowed(sid)
+    }
+
+    /// The implicit upgrade of an HTTP/1 client connection to HTTP/2: the
+    /// first bytes of its first request are the HTTP/2 preface (h2c with
+    /// prior knowledge on a plain `bind`). As HAProxy's H1 mux does
+    /// (`H1C_F_UPG_H2C`, `conn_upgrade_mux_fe`), the HTTP/1 stream goes
+    /// away unlogged and uncounted, and the H2 mux takes over the
+    /// connection with every byte read so far as its first input. Called
+    /// by the request analyser, which returns at once (the stream is gone).
+    pub(crate) fn h2_upgrade_from_h1(&mut self, now: Time, sid: Id<Stream>) {
+        let Some(s) = self.streams.get_mut(sid) else {
+            return;
+        };
+        let Some(c) = s.scf.sedesc.conn else {
+            return;
+        };
+        let buf = std::mem::take(&mut s.req.buf);
+        let (fe, be, total) = (s.fe, s.be, s.req.total);
+        // Its bytes were counted as read by the HTTP/1 stream; the H2
+        // streams count what they carry.
+        if let Some(f) = self.proxies[fe].fe.as_mut() {
+            f.bytes_in = f.bytes_in.saturating_sub(total);
+        }
+        if let Some(b) = self.proxies[be].be.as_mut() {
+            b.bytes_in = b.bytes_in.saturating_sub(total);
+        }
+        self.stream_free_silent(now, sid);
+        let Some(conn) = self.conns.get_mut(c) else {
+            return self.pool_release(buf);
+        };
+        conn.mux = Mux::None;
+        let old = std::mem::replace(&mut conn.hs, buf);
+        let shut = conn.flags.contains(crate::conn::CoFlags::SOCK_RD_SH);
+        self.pool_release(old);
+        self.h2_init(now, c);
+        if shut {
+            // The client's FIN came with the preface.
+            self.h2_on_recv(now, c, 0);
+        }
     }
 
     /// Where the driver (or TLS) puts received bytes.
@@ -523,9 +613,10 @@ impl Engine {
             }
         }
         match conn.origin {
-            crate::conn::Origin::Accepted(l) => {
-                self.listeners.get(l.0 as usize).is_some_and(|l| l.proto_h2)
-            }
+            crate::conn::Origin::Accepted(l) => self
+                .listeners
+                .get(l.0 as usize)
+                .is_some_and(|l| l.proto == Some(crate::cfgparse::model::BindProto::H2)),
             crate::conn::Origin::Dialed => false,
         }
     }
