@@ -135,8 +135,8 @@ fn admin_commands_act_on_both_threads_logged_once() {
     let mut w = threads();
     let out = cli(&mut w, "disable server app/s1");
     assert_eq!(out, "\n");
-    for t in 0..2 {
-        assert_eq!(w[t].stat("app", "s1", "status"), "MAINT", "thread {t}");
+    for (t, w) in w.iter_mut().enumerate() {
+        assert_eq!(w.stat("app", "s1", "status"), "MAINT", "thread {t}");
     }
     let maint = |w: &World| {
         w.log_texts()
@@ -146,10 +146,10 @@ fn admin_commands_act_on_both_threads_logged_once() {
     };
     assert_eq!((maint(&w[0]), maint(&w[1])), (1, 0));
     cli(&mut w, "set weight app/s1 50%; enable server app/s1");
-    for t in 0..2 {
-        assert_eq!(w[t].stat("app", "s1", "status"), "no check", "thread {t}");
-        let now = w[t].now;
-        let weight = w[t].engine.cli_request(now, "get weight app/s1");
+    for (t, w) in w.iter_mut().enumerate() {
+        assert_eq!(w.stat("app", "s1", "status"), "no check", "thread {t}");
+        let now = w.now;
+        let weight = w.engine.cli_request(now, "get weight app/s1");
         assert_eq!(weight, "0 (initial 1)\n", "thread {t}");
     }
     // Refused where the threads could end up different.
