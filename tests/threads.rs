@@ -4,7 +4,8 @@
 //! HAProxy 2.6 fed the same configuration agrees on the `thread` fetch;
 //! health checks run once and every thread follows them; a server
 //! `maxconn` holds across threads; a `maxqueue` keeps one thread and says
-//! why; soft stop ends every thread;
+//! why; soft stop ends every thread; `show stat`/`show info` add up
+//! every thread's counters and admin commands act on every thread;
 //! `cpu-map` pins them.
 
 mod common;
@@ -467,28 +468,254 @@ fn a_server_maxqueue_keeps_one_thread_and_says_why() {
     }
 }
 
-/// With several threads the stats socket is thread 0's: commands that
-/// would change one thread's copy of the state are refused, reads answer.
+/// A backend `be` with servers `s1` and `s2` answering `ok` (`connection:
+/// close`), behind `fe`, which tags each answer with `x-thread` and
+/// `x-srv`; every thread tracks `src` in `fe`'s table and denies a source
+/// whose `gpt0` is set.
+fn admin_cfg(sock: &std::path::Path, fe_port: u16, srv_ports: [u16; 2]) -> String {
+    format!(
+        "{}\
+defaults
+    mode http
+    log global
+    timeout client 5s
+    timeout server 5s
+    timeout connect 1s
+frontend fe
+    bind 127.0.0.1:{fe_port}
+    stick-table type ip size 100 expire 1m store gpt0,http_req_cnt
+    http-request track-sc0 src
+    http-request deny deny_status 403 if {{ sc0_get_gpt0 gt 0 }}
+    http-after-response set-header x-thread %[thread]
+    http-after-response set-header x-srv %[srv_name]
+    default_backend be
+backend be
+    server s1 127.0.0.1:{} weight 10
+    server s2 127.0.0.1:{} weight 10
+",
+        global_section(sock, "    nbthread 2"),
+        srv_ports[0],
+        srv_ports[1],
+    )
+}
+
+/// A server answering every request with `ok` and closing.
+fn ok_server(port: u16) -> TestServer {
+    TestServer::start(port, |mut c: TcpStream, _| {
+        let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut buf = [0u8; 4096];
+        let mut req = Vec::new();
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            match c.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => req.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = c.write_all(OK_ANSWER);
+    })
+}
+
+const OK_ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+
+/// `show stat` and `show info` answer for the whole process: with real
+/// traffic on both threads, the frontend's, backend's and servers'
+/// counters add up to what the clients sent and received.
 #[test]
-fn state_changing_commands_are_refused_with_threads() {
-    let dir = TempDir::new("threadscli");
-    let ports = free_ports(2);
-    let sock = dir.join("a.sock");
-    let cfg = fe_be(&sock, ports[0], "", ports[1], "");
-    let s = Sluice::start(&dir, "a", &cfg, sock, &[]);
+fn show_stat_and_show_info_add_up_every_thread() {
+    let dir = TempDir::new("threadsstat");
+    let ports = free_ports(3);
+    let sock = dir.join("s.sock");
+    let _s1 = ok_server(ports[1]);
+    let _s2 = ok_server(ports[2]);
+    let s = Sluice::start(
+        &dir,
+        "s",
+        &admin_cfg(&sock, ports[0], [ports[1], ports[2]]),
+        sock,
+        &[],
+    );
+    assert!(!s.log().contains("running 1 thread"), "{}", s.log());
     assert!(
         s.log()
-            .contains("[WARNING] nbthread 2: the stats socket is served by thread 0"),
+            .contains("'show stat' and 'show info' add up every thread's counters"),
         "{}",
         s.log()
     );
-    assert_eq!(s.info("Nbthread"), "2");
-    assert_eq!(
-        s.cli("disable server be/s1"),
-        "'disable server' is not supported with nbthread 2 yet: it would act on thread 0 only (issue 13).\n\n"
+    const N: usize = 120;
+    let req = b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+    let mut by_thread = BTreeMap::new();
+    let mut by_srv = BTreeMap::new();
+    let mut bytes_out = 0usize;
+    for _ in 0..N {
+        let mut c = TcpStream::connect(("127.0.0.1", ports[0])).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(req).unwrap();
+        let mut r = Vec::new();
+        let _ = c.read_to_end(&mut r);
+        bytes_out += r.len();
+        let r = String::from_utf8_lossy(&r).to_string();
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        let t = r
+            .lines()
+            .find_map(|l| l.strip_prefix("x-thread: "))
+            .unwrap_or("?")
+            .to_string();
+        let v = r
+            .lines()
+            .find_map(|l| l.strip_prefix("x-srv: "))
+            .unwrap_or("?")
+            .to_string();
+        *by_thread.entry(t).or_insert(0usize) += 1;
+        *by_srv.entry(v).or_insert(0usize) += 1;
+    }
+    assert_eq!(by_thread.len(), 2, "both threads serve: {by_thread:?}");
+    let srv_bytes = N * OK_ANSWER.len();
+    let maxconn: usize = s.info("Maxconn").parse().unwrap();
+    // Every stream has ended (the counters are taken at its end): the
+    // frontend's totals reach N, on thread 0 alone they would not.
+    let want = |k: &str, px: &str, sv: &str| -> usize {
+        match (k, sv) {
+            ("stot" | "req_tot" | "hrsp_2xx" | "conn_tot", "FRONTEND") => N,
+            ("stot" | "hrsp_2xx", "BACKEND") => N,
+            ("stot" | "hrsp_2xx", srv) => by_srv.get(srv).copied().unwrap_or(0),
+            ("bin", "FRONTEND") => N * req.len(),
+            // What the servers sent (`x-thread` and `x-srv` excluded).
+            ("bout", _) => srv_bytes,
+            ("scur", _) => 0,
+            // The global maxconn (derived from the descriptor limit),
+            // whose per-thread shares add up.
+            ("slim", _) => maxconn,
+            _ => panic!("{k} {px} {sv}"),
+        }
+    };
+    let checks = [
+        ("stot", "fe", "FRONTEND"),
+        ("conn_tot", "fe", "FRONTEND"),
+        ("req_tot", "fe", "FRONTEND"),
+        ("hrsp_2xx", "fe", "FRONTEND"),
+        ("bin", "fe", "FRONTEND"),
+        ("bout", "fe", "FRONTEND"),
+        ("bout", "be", "BACKEND"),
+        ("slim", "fe", "FRONTEND"),
+        ("scur", "fe", "FRONTEND"),
+        ("stot", "be", "BACKEND"),
+        ("hrsp_2xx", "be", "BACKEND"),
+        ("scur", "be", "BACKEND"),
+        ("stot", "be", "s1"),
+        ("stot", "be", "s2"),
+        ("hrsp_2xx", "be", "s1"),
+        ("hrsp_2xx", "be", "s2"),
+    ];
+    let got = poll(Duration::from_secs(5), Duration::from_millis(50), || {
+        let st = s.stats();
+        let row = |px: &str, sv: &str, k: &str| {
+            st.get(&(px.to_string(), sv.to_string()))
+                .and_then(|r| r.get(k))
+                .and_then(|v| v.parse::<usize>().ok())
+        };
+        checks
+            .iter()
+            .all(|&(k, px, sv)| row(px, sv, k) == Some(want(k, px, sv)))
+            .then_some(st)
+    });
+    assert!(
+        got.is_some(),
+        "by thread {by_thread:?}, by server {by_srv:?}, bytes out {bytes_out}:\n{}",
+        s.cli("show stat")
     );
-    assert_eq!(s.stat("be", "s1", "status"), "no check");
-    assert_eq!(s.cli("get weight be/s1"), "1 (initial 1)\n\n");
+    // `show info`: both threads' connections (the CLI's own included).
+    let cum: usize = s.info("CumConns").parse().unwrap();
+    assert!(cum >= N, "CumConns {cum}");
+    assert_eq!(s.info("Nbthread"), "2");
+    // Several commands on one line, the aggregated ones waiting for the
+    // other thread: answered in order.
+    let out = s.cli("show info; get weight be/s1; show stat");
+    let info_at = out.find("Nbthread: 2").expect("show info");
+    let weight_at = out.find("10 (initial 10)").expect("get weight");
+    let stat_at = out.find("# pxname").expect("show stat");
+    assert!(info_at < weight_at && weight_at < stat_at, "{out}");
+}
+
+/// Commands that change state act on every thread: a disabled server
+/// gets no traffic from either thread (and its transition is logged once),
+/// weights and tables set from the socket hold on both threads.
+#[test]
+fn admin_commands_act_on_every_thread() {
+    let dir = TempDir::new("threadsadm");
+    let ports = free_ports(3);
+    let sock = dir.join("a.sock");
+    let _s1 = ok_server(ports[1]);
+    let _s2 = ok_server(ports[2]);
+    let s = Sluice::start(
+        &dir,
+        "a",
+        &admin_cfg(&sock, ports[0], [ports[1], ports[2]]),
+        sock,
+        &[],
+    );
+    assert_eq!(s.info("Nbthread"), "2");
+    let both = |m: &BTreeMap<(String, String, String), usize>| {
+        m.keys().any(|k| k.0 == "0") && m.keys().any(|k| k.0 == "1")
+    };
+    // Both servers serve on both threads.
+    let m = statuses_by_thread(ports[0], 60);
+    assert!(both(&m) && m.keys().all(|k| k.1 == "200"), "{m:?}");
+    assert!(m.keys().any(|k| k.2 == "s2"), "{m:?}");
+
+    assert_eq!(s.cli("disable server be/s2"), "\n");
+    std::thread::sleep(Duration::from_millis(50));
+    let m = statuses_by_thread(ports[0], 60);
+    assert!(
+        both(&m) && m.keys().all(|k| k.1 == "200" && k.2 == "s1"),
+        "s2 in maintenance on every thread: {m:?}"
+    );
+    let log = s.log();
+    assert_eq!(
+        log.matches("Server be/s2 is going DOWN for maintenance")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(s.stat("be", "s2", "status"), "MAINT");
+
+    assert_eq!(s.cli("enable server be/s2"), "\n");
+    assert_eq!(s.cli("set weight be/s1 0"), "\n");
+    std::thread::sleep(Duration::from_millis(50));
+    let m = statuses_by_thread(ports[0], 60);
+    assert!(
+        both(&m) && m.keys().all(|k| k.1 == "200" && k.2 == "s2"),
+        "s1 weighs 0 on every thread: {m:?}"
+    );
+    assert_eq!(s.cli("get weight be/s1"), "0 (initial 10)\n\n");
+    assert_eq!(
+        s.log().matches("Server be/s2 is UP/READY").count(),
+        1,
+        "{}",
+        s.log()
+    );
+
+    // `set table` runs on thread 0; its row reaches every thread.
+    assert_eq!(s.cli("set table fe key 127.0.0.1 data.gpt0 1"), "\n");
+    std::thread::sleep(Duration::from_millis(50));
+    let m = statuses_by_thread(ports[0], 60);
+    assert!(
+        both(&m) && m.keys().all(|k| k.1 == "403"),
+        "denied on every thread: {m:?}"
+    );
+    // `clear table` clears every thread's replica.
+    assert_eq!(s.cli("clear table fe"), "\n");
+    std::thread::sleep(Duration::from_millis(50));
+    let m = statuses_by_thread(ports[0], 60);
+    assert!(
+        both(&m) && m.keys().all(|k| k.1 == "200"),
+        "allowed on every thread: {m:?}"
+    );
+
+    // What could leave the threads different is still refused.
+    assert_eq!(
+        s.cli("del server be/s1"),
+        "'del server' is not supported with nbthread 2 yet: it could succeed on one thread and fail on another (issue 13).\n\n"
+    );
 }
 
 /// The CPUs this process may run on.

@@ -725,7 +725,7 @@ pub fn thread_plan(cfg: &Config) -> (u32, Vec<String>) {
     let mut warnings = Vec::new();
     if !cfg.global.stats_sockets.is_empty() {
         warnings.push(format!(
-            "nbthread {asked}: the stats socket is served by thread 0: 'show stat', 'show info' and 'show sess' count thread 0's connections only, and commands that change state are refused (process-wide statistics and admin commands not implemented yet, issue 13)."
+            "nbthread {asked}: the stats socket is served by thread 0: 'show stat' and 'show info' add up every thread's counters and commands that change state act on every thread, but 'show sess' lists thread 0's connections only and 'add server'/'del server' are refused (not implemented yet, issue 13)."
         ));
     }
     if let Some(m) = cfg.global.maxconn {

@@ -12,6 +12,8 @@
 //!                                     \--> Closing (nothing more to read)
 //!   `quit`, read0, or a line over the limit (answered) --> Closing
 //!   Closing --output flushed--> Draining (FIN sent; input read and dropped)
+//!   answer of `show stat`/`show info` with threads --> Waiting
+//!   Waiting --every thread answered--> the rest of the line; Reading
 //!   Draining --read0 or stats timeout--> closed
 //! ```
 //!
@@ -54,6 +56,10 @@ pub enum CliState {
     Reading,
     /// Writing output; more may still be produced by a dump in progress.
     Output,
+    /// Waiting for the other threads' counters (`show stat`/`show info`
+    /// with `nbthread` > 1, stats_threads.rs): nothing more is executed
+    /// until they come.
+    Waiting,
     /// Nothing more to execute: flush the output, then drain.
     Closing,
     /// Output flushed and write side shut: input is read and dropped until
@@ -77,6 +83,8 @@ pub struct CliSession {
     /// The stats socket has `expose-fd listeners`: `_getsocks` is
     /// answered.
     pub expose_fd: bool,
+    /// The query this session waits for ([`CliState::Waiting`]).
+    pub wait: Option<Box<super::stats_threads::CliWait>>,
 }
 
 impl CliSession {
@@ -89,6 +97,7 @@ impl CliSession {
             tx: VecDeque::new(),
             read0: false,
             expose_fd: false,
+            wait: None,
         }
     }
 

@@ -75,9 +75,23 @@ pub(crate) enum Cmd {
 }
 
 impl Cmd {
+    /// With `nbthread` above 1, the command is refused: it could succeed
+    /// on one thread and fail on another (a server's streams are per
+    /// thread), leaving the threads different (docs/threads.md).
+    pub(crate) fn refused_with_threads(self) -> bool {
+        matches!(self, Cmd::AddServer | Cmd::DelServer)
+    }
+
+    /// With `nbthread` above 1, the command runs on thread 0 only: its
+    /// change reaches the other threads as any change of its kind does
+    /// (`set table`: the table journal, stick_table/threads.rs).
+    pub(crate) fn thread_0_only(self) -> bool {
+        matches!(self, Cmd::SetTable)
+    }
+
     /// The command changes state that every thread holds a copy of
-    /// (servers, tables, certificates): with `nbthread` above 1 it is
-    /// refused until changes are broadcast (docs/threads.md). `shutdown
+    /// (servers, tables, certificates): with `nbthread` above 1 thread 0
+    /// runs it, then every other thread (docs/threads.md). `shutdown
     /// session` acts on a session `show sess` listed, which is thread 0's
     /// as the CLI is: it stays.
     pub(crate) fn changes_state(self) -> bool {
@@ -599,17 +613,31 @@ impl Engine {
         };
         let rest = &w[kw.words.len()..];
         let denied = || "Permission denied\n".to_string();
-        if self.opts.nbthread > 1 && kw.cmd.changes_state() {
-            // The stats socket lives on thread 0: a change made here would
-            // hold on thread 0 only (docs/threads.md).
+        if self.opts.nbthread > 1 && kw.cmd.refused_with_threads() {
             return (
                 format!(
-                    "'{}' is not supported with nbthread {} yet: it would act on thread 0 only (issue 13).\n",
+                    "'{}' is not supported with nbthread {} yet: it could succeed on one thread and fail on another (issue 13).\n",
                     kw.words.join(" "),
                     self.opts.nbthread
                 ),
                 true,
             );
+        }
+        if self.opts.nbthread > 1
+            && self.opts.thread == 0
+            && kw.cmd.changes_state()
+            && !kw.cmd.thread_0_only()
+        {
+            // The stats socket lives on thread 0: every other thread runs
+            // the command after it (stats_threads.rs).
+            self.shared_out
+                .push_back(crate::engine::Shared(crate::engine::SharedKind::Stats(
+                    super::stats_threads::StatsMsg::Admin {
+                        level,
+                        words: words.to_vec(),
+                        payload: payload.map(str::to_string),
+                    },
+                )));
         }
         use super::cli_map::Which;
         let out = match kw.cmd {

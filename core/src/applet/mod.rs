@@ -11,3 +11,4 @@ pub(crate) mod cli_srv;
 pub(crate) mod promex;
 pub(crate) mod stats;
 pub mod stats_page;
+pub(crate) mod stats_threads;

@@ -204,6 +204,35 @@ fn render(row: &Row, module_zero: bool) -> String {
     line
 }
 
+/// The module columns (after `-`): counters of the TLS, H2 and H1 layers.
+pub(super) fn module_columns() -> &'static [&'static str] {
+    &COLUMNS[module_start().min(COLUMNS.len())..]
+}
+
+/// `show stat`'s CSV of `rows` (servers have `type` 2).
+pub(super) fn render_csv(rows: &[Row]) -> String {
+    let mut out = String::from("# ");
+    out.push_str(&COLUMNS.join(","));
+    out.push_str(",\n");
+    for r in rows {
+        out.push_str(&render(r, r.get("type").is_none_or(|t| t != "2")));
+    }
+    out.push('\n');
+    out
+}
+
+/// `show info`'s text: the lines of `row`, in the order of `order`.
+pub(super) fn render_info(order: &[&'static str], row: &Row) -> String {
+    let mut out = String::new();
+    for k in order {
+        if let Some(v) = row.get(k) {
+            let _ = writeln!(out, "{k}: {v}");
+        }
+    }
+    out.push('\n');
+    out
+}
+
 /// Whether the page's `;up` keeps the server (HAProxy's `STAT_HIDE_DOWN`
 /// hides servers in maintenance and stopped ones).
 pub(super) fn server_is_up(s: &Server) -> bool {
@@ -258,6 +287,35 @@ impl Engine {
     /// `show stat`: the CSV header and one line per frontend, server and backend.
     pub(crate) fn cli_show_stat(&self, now: Time) -> String {
         self.stat_csv(now, &|_| true, false)
+    }
+
+    /// `show stat`'s rows, in order. `own`: a limited server's `scur` and
+    /// `qcur` (and its backend's `qcur`) count this thread's connections
+    /// only, without the other threads' `Load` reports (the rows are
+    /// summed over the threads, stats_threads.rs).
+    pub(crate) fn stat_rows(&self, now: Time, own: bool) -> Vec<Row> {
+        let mut rows = Vec::new();
+        for p in &self.proxies {
+            if p.fe.is_some() {
+                rows.push(self.frontend_row(now, p));
+            }
+            if let Some(b) = &p.be {
+                for s in b.servers.iter().filter(|s| !s.deleted) {
+                    let mut r = self.server_row(now, p, s);
+                    if own {
+                        put(&mut r, "scur", s.cur_sess);
+                        put(&mut r, "qcur", s.queue.len());
+                    }
+                    rows.push(r);
+                }
+                let mut r = self.backend_row(now, p);
+                if own {
+                    put(&mut r, "qcur", b.queue.len());
+                }
+                rows.push(r);
+            }
+        }
+        rows
     }
 
     /// `show stat` restricted to the proxies `keep` accepts; `up_only`
@@ -559,13 +617,25 @@ impl Engine {
 
     /// `show info`: process-wide counters, one `Name: value` per line.
     pub(crate) fn cli_show_info(&self, now: Time) -> String {
+        let lines = self.info_lines(now);
+        let order: Vec<&'static str> = lines.iter().map(|l| l.0).collect();
+        render_info(&order, &lines.into_iter().collect())
+    }
+
+    /// `show info`'s lines as a row (name -> value).
+    pub(crate) fn info_row(&self, now: Time) -> Row {
+        self.info_lines(now).into_iter().collect()
+    }
+
+    /// `show info`'s lines, in order.
+    pub(crate) fn info_lines(&self, now: Time) -> Vec<(&'static str, String)> {
         let up = now.as_ms() / 1000;
         let peers: usize = self
             .peers
             .iter()
             .map(|s| s.peers.iter().filter(|p| p.session.is_some()).count())
             .sum();
-        let lines: Vec<(&str, String)> = vec![
+        let lines: Vec<(&'static str, String)> = vec![
             ("Name", "Sluice".into()),
             ("Version", env!("CARGO_PKG_VERSION").into()),
             ("Nbthread", self.opts.nbthread.to_string()),
@@ -618,12 +688,7 @@ impl Engine {
             // Sluice's own (HAProxy counts glitches, not the kills).
             ("H2GlitchKills", self.h2_glitch_kills.to_string()),
         ];
-        let mut out = String::new();
-        for (k, v) in lines {
-            let _ = writeln!(out, "{k}: {v}");
-        }
-        out.push('\n');
-        out
+        lines
     }
 
     /// Finds `backend/server`.

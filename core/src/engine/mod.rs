@@ -124,6 +124,9 @@ pub(crate) enum SharedKind {
     Slots(crate::backend::slots::SlotMsg),
     /// Stick-table changes (`stick_table/threads.rs`).
     Table(crate::stick_table::threads::TableMsg),
+    /// The stats socket's queries and admin commands
+    /// (`applet/stats_threads.rs`).
+    Stats(crate::applet::stats_threads::StatsMsg),
 }
 
 impl Shared {
@@ -133,6 +136,7 @@ impl Shared {
             SharedKind::SrvHealth(_) => None,
             SharedKind::Slots(m) => m.to(),
             SharedKind::Table(m) => m.to(),
+            SharedKind::Stats(m) => m.to(),
         }
     }
 }
@@ -226,6 +230,8 @@ pub struct Engine {
     pub(crate) actions: VecDeque<Action>,
     /// Messages for the engines of the other threads ([`Engine::poll_shared`]).
     pub(crate) shared_out: VecDeque<Shared>,
+    /// The id of the next stats query to the other threads.
+    pub(crate) stats_query_id: u64,
     /// Slot lease messages this engine sent itself (thread 0 owns the
     /// slots and holds a lease too), handled after the entry point.
     pub(crate) slot_local: VecDeque<crate::backend::slots::SlotMsg>,
@@ -347,6 +353,7 @@ impl Engine {
             listeners: Vec::new(),
             actions: VecDeque::new(),
             shared_out: VecDeque::new(),
+            stats_query_id: 0,
             slot_local: VecDeque::new(),
             leased: Vec::new(),
             lb_servers: Vec::new(),
@@ -429,6 +436,7 @@ impl Engine {
             SharedKind::SrvHealth(h) => self.apply_srv_health(now, h),
             SharedKind::Slots(m) => self.slots_on(m),
             SharedKind::Table(m) => self.tables_on(now, m),
+            SharedKind::Stats(m) => self.stats_on(now, m),
         }
         self.after_entry();
     }
@@ -1198,7 +1206,7 @@ impl Engine {
     }
 
     /// Executes every complete line waiting in the session's input.
-    fn cli_run(&mut self, now: Time, session: usize, level: CliLevel) {
+    pub(crate) fn cli_run(&mut self, now: Time, session: usize, level: CliLevel) {
         loop {
             let s = &mut self.clis[session].1;
             if s.state != CliState::Reading {
@@ -1232,9 +1240,40 @@ impl Engine {
         line: &str,
         payload: Option<&str>,
     ) {
-        let commands = cli::split_commands(line);
-        let mut quit = false;
-        for words in &commands {
+        let commands = cli::split_commands(line).into();
+        self.cli_commands(
+            now,
+            session,
+            level,
+            commands,
+            payload.map(str::to_string),
+            false,
+        );
+    }
+
+    /// Executes the commands of a line, from the first of `commands`
+    /// (`quit`: one of the line's earlier commands was `quit`). With
+    /// threads, `show stat` and `show info` park the session until the
+    /// other threads answer; the rest of the line runs then.
+    pub(crate) fn cli_commands(
+        &mut self,
+        now: Time,
+        session: usize,
+        level: CliLevel,
+        mut commands: VecDeque<Vec<String>>,
+        payload: Option<String>,
+        mut quit: bool,
+    ) {
+        let payload_s = payload;
+        let payload = payload_s.as_deref();
+        while let Some(words) = commands.pop_front() {
+            let words = &words;
+            if self.opts.nbthread > 1 {
+                if let Some(what) = crate::applet::stats_threads::asks_threads(words) {
+                    self.stats_ask(session, level, what, commands, payload_s, quit);
+                    return;
+                }
+            }
             match words.first().map_or("", String::as_str) {
                 "quit" => quit = true,
                 "_getsocks" => {
