@@ -1429,6 +1429,23 @@ impl crate::engine::Engine {
                 "Sluice does not support updating the '.{e}' part of a certificate yet.\n"
             ));
         }
+        // `NAME.key` for `NAME.crt` (`ssl-load-extra-del-ext`).
+        let crt_path;
+        let path = match (&self.ssl_cert_tx, ext) {
+            (Some(tx), Some(_)) if self.ssl_extra_del_ext && tx.path == format!("{path}.crt") => {
+                crt_path = format!("{path}.crt");
+                crt_path.as_str()
+            }
+            (None, Some(_))
+                if self.ssl_extra_del_ext
+                    && !self.ckch.contains_key(path)
+                    && self.ckch.contains_key(&format!("{path}.crt")) =>
+            {
+                crt_path = format!("{path}.crt");
+                crt_path.as_str()
+            }
+            _ => path,
+        };
         let current = match &self.ssl_cert_tx {
             Some(tx) if tx.path != path => {
                 return fail(&format!(
@@ -2164,7 +2181,7 @@ mod tests {
         let mut e = engine();
         let out = e.cli_request(Time::ZERO, "help show");
         let listed: Vec<&str> = out.lines().skip(1).map(|l| l.trim_start()).collect();
-        assert_eq!(listed.len(), 16, "{out}");
+        assert_eq!(listed.len(), 17, "{out}");
         assert!(listed.iter().all(|l| l.starts_with("show ")), "{out}");
         let out = e.cli_request(Time::ZERO, "help set tab");
         assert_eq!(out.lines().count(), 2, "{out}");

@@ -93,7 +93,17 @@ pub struct TlsPath {
 /// The files HAProxy 2.6 loads next to a certificate when they exist
 /// (`ssl-load-extra-files all`, its default) and Sluice uses: the OCSP
 /// response and the issuer it is checked against.
-pub const CRT_EXTRAS: [&str; 2] = [".ocsp", ".issuer"];
+pub const CRT_EXTRAS: [&str; 3] = [".ocsp", ".issuer", ".key"];
+
+/// The name the extra files of a certificate file start with: the file's,
+/// without its `.crt` with `ssl-load-extra-del-ext` (HAProxy's
+/// `ssl_sock_load_files_into_ckch`).
+pub fn extra_base(crt: &str, del_ext: bool) -> &str {
+    match crt.strip_suffix(".crt") {
+        Some(b) if del_ext => b,
+        _ => crt,
+    }
+}
 
 impl TlsFiles {
     /// The files and directories `cfg` names (`crt`, `ca-file`), with
@@ -1710,9 +1720,20 @@ fn load_pem(
             "unable to load SSL certificate from PEM file '{path}' : no certificate found."
         ));
     }
-    let der = PrivateKeyDer::from_pem_slice(pem).map_err(|_| {
-        format!("unable to load SSL private key from PEM file '{path}' : no private key found (Sluice reads the key from the same file).")
-    })?;
+    let base = extra_base(path, global.ssl_load_extra_del_ext);
+    // The key in the PEM, else in `<base>.key` when it is there.
+    let key_file = format!("{base}.key");
+    let der = PrivateKeyDer::from_pem_slice(pem)
+        .ok()
+        .or_else(|| {
+            let k = env.files.files.get(&key_file)?.as_ref().ok()?;
+            PrivateKeyDer::from_pem_slice(k)
+                .ok()
+                .filter(|_| global.ssl_load_extra_key)
+        })
+        .ok_or_else(|| {
+            format!("unable to load SSL private key from PEM file '{path}' : no private key found (in the file nor in '{key_file}').")
+        })?;
     let key = provider
         .key_provider
         .load_private_key(der)
@@ -1725,7 +1746,7 @@ fn load_pem(
         format!("inconsistencies between private key and certificate loaded from PEM file '{path}' : {e}.")
     })?;
     let extra_files = (global.ssl_load_extra_ocsp, global.ssl_load_extra_issuer);
-    let ocsp = load_ocsp(env, path, &key, now_s, warnings, ocsp_store, extra_files)?;
+    let ocsp = load_ocsp(env, base, &key, now_s, warnings, ocsp_store, extra_files)?;
     Ok(CertEntry {
         file: path.to_string(),
         key: Arc::new(key),

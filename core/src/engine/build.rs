@@ -984,6 +984,7 @@ impl Engine {
         patterns.finalize();
         e.patterns = patterns;
         // The certificate store: every certificate loaded at start.
+        e.ssl_extra_del_ext = cfg.global.ssl_load_extra_del_ext;
         e.ckch = e
             .ssl_cert_files()
             .into_iter()

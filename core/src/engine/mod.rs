@@ -324,6 +324,9 @@ pub struct Engine {
     /// `new ssl cert`, used or not, by path; `None` while empty.
     pub(crate) ckch:
         std::collections::BTreeMap<String, Option<std::sync::Arc<rustls::sign::CertifiedKey>>>,
+    /// `ssl-load-extra-del-ext`: `set ssl cert NAME.key` is about
+    /// `NAME.crt` when there is no `NAME`.
+    pub(crate) ssl_extra_del_ext: bool,
     /// The crt-list files of the `bind` lines (HAProxy's `crtlists_tree`),
     /// by path.
     pub(crate) crtlists: std::collections::BTreeMap<String, crate::applet::cli_crtlist::CrtList>,
@@ -407,6 +410,7 @@ impl Engine {
             )),
             ssl_cert_tx: None,
             ckch: Default::default(),
+            ssl_extra_del_ext: false,
             crtlists: Default::default(),
             cafiles: Default::default(),
             ssl_ca_tx: None,
