@@ -557,10 +557,12 @@ fn build_engine(
 fn tls_env(cfg: &Config) -> sluice_core::conn::tls::TlsEnv {
     use sluice_core::conn::tls::{TlsEnv, TlsFiles};
     let mut files = TlsFiles::default();
-    // `<crt>.ocsp` and `<crt>.issuer` when they are there.
+    // `<crt>.ocsp`, `<crt>.issuer`, `<crt>.key` when they are there.
+    let del_ext = cfg.global.ssl_load_extra_del_ext;
     let extras = |files: &mut TlsFiles, crt: &str| {
+        let base = sluice_core::conn::tls::extra_base(crt, del_ext);
         for x in sluice_core::conn::tls::CRT_EXTRAS {
-            let f = format!("{crt}{x}");
+            let f = format!("{base}{x}");
             if std::fs::metadata(&f).is_ok_and(|m| m.is_file()) {
                 files.files.insert(f.clone(), read_small(&f));
             }

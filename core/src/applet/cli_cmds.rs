@@ -18,6 +18,13 @@ use crate::time::{fmt_date, Time};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Cmd {
     AbortSslCert,
+    /// `new ssl cert`, `del ssl cert` (HAProxy's ckch store) and `show`,
+    /// `add`, `del ssl crt-list` (`cli_crtlist.rs`).
+    NewSslCert,
+    DelSslCert,
+    ShowSslCrtList,
+    AddSslCrtList,
+    DelSslCrtList,
     /// `new`, `set`, `commit`, `abort`, `del`, `show ssl ca-file` /
     /// `crl-file` (HAProxy's `cafile_tree` commands, `ssl_ckch.c`).
     NewSslCa(CafileKind),
@@ -98,6 +105,10 @@ impl Cmd {
         use Cmd::*;
         match self {
             AbortSslCert
+            | NewSslCert
+            | DelSslCert
+            | AddSslCrtList
+            | DelSslCrtList
             | NewSslCa(_)
             | SetSslCa(_)
             | CommitSslCa(_)
@@ -127,10 +138,10 @@ impl Cmd {
             | SetSslTlsKey
             | SetTable
             | SetWeight => true,
-            ShowSslCa(_) | GetAcl | GetMap | GetVar | ShowAcl | ShowMap | ShowBackend
-            | ShowServersState | ShowSess | ShowErrors | ShutdownSession | GetWeight | ShowInfo
-            | ShowSslCert | ShowSslOcspResponse | ShowTlsKeys | ShowPeers | ShowResolvers
-            | ShowStat | ShowTable | Help | Prompt | Quit => false,
+            ShowSslCa(_) | ShowSslCrtList | GetAcl | GetMap | GetVar | ShowAcl | ShowMap
+            | ShowBackend | ShowServersState | ShowSess | ShowErrors | ShutdownSession
+            | GetWeight | ShowInfo | ShowSslCert | ShowSslOcspResponse | ShowTlsKeys
+            | ShowPeers | ShowResolvers | ShowStat | ShowTable | Help | Prompt | Quit => false,
         }
     }
 }
@@ -183,6 +194,12 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         usage: "add server <bk>/<srv>",
         help: "create a new server",
         cmd: Cmd::AddServer,
+    },
+    CliKw {
+        words: &["add", "ssl", "crt-list"],
+        usage: "add ssl crt-list <list> <cert> [opts]*",
+        help: "add to crt-list file <list> a line <cert> or a payload",
+        cmd: Cmd::AddSslCrtList,
     },
     CliKw {
         words: &["clear", "acl"],
@@ -245,10 +262,22 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         cmd: Cmd::DelSslCa(CafileKind::Cert),
     },
     CliKw {
+        words: &["del", "ssl", "cert"],
+        usage: "del ssl cert <certfile>",
+        help: "delete an unused certificate file",
+        cmd: Cmd::DelSslCert,
+    },
+    CliKw {
         words: &["del", "ssl", "crl-file"],
         usage: "del ssl crl-file <crlfile>",
         help: "delete an unused CRL file",
         cmd: Cmd::DelSslCa(CafileKind::Crl),
+    },
+    CliKw {
+        words: &["del", "ssl", "crt-list"],
+        usage: "del ssl crt-list <list> <cert[:line]>",
+        help: "delete a line <cert> from crt-list file <list>",
+        cmd: Cmd::DelSslCrtList,
     },
     CliKw {
         words: &["disable", "agent"],
@@ -315,6 +344,12 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         usage: "new ssl ca-file <cafile>",
         help: "create a new CA file to be used in a crt-list",
         cmd: Cmd::NewSslCa(CafileKind::Cert),
+    },
+    CliKw {
+        words: &["new", "ssl", "cert"],
+        usage: "new ssl cert <certfile>",
+        help: "create a new certificate file to be used in a crt-list or a directory",
+        cmd: Cmd::NewSslCert,
     },
     CliKw {
         words: &["new", "ssl", "crl-file"],
@@ -447,6 +482,12 @@ pub(crate) const CLI_KWS: &[CliKw] = &[
         usage: "show ssl crl-file [<crlfile[:<index>>]]",
         help: "display the SSL CRL files used in memory, or the details of a <crlfile>, or a single CRL of index <index> of CRL file <crlfile>",
         cmd: Cmd::ShowSslCa(CafileKind::Crl),
+    },
+    CliKw {
+        words: &["show", "ssl", "crt-list"],
+        usage: "show ssl crt-list [-n] [<list>]",
+        help: "show the list of crt-lists or the content of a crt-list file <list>",
+        cmd: Cmd::ShowSslCrtList,
     },
     CliKw {
         words: &["show", "ssl", "ocsp-response"],
@@ -686,6 +727,22 @@ impl Engine {
                 self.cli_show_ssl_ca(k, rest.first().copied())
             }
             Cmd::ShowSslCa(_) => denied(),
+            Cmd::NewSslCert if level >= CliLevel::Admin => {
+                self.cli_new_ssl_cert(rest.first().copied())
+            }
+            Cmd::DelSslCert if level >= CliLevel::Admin => {
+                self.cli_del_ssl_cert(rest.first().copied())
+            }
+            Cmd::ShowSslCrtList if level >= CliLevel::Admin => self.cli_show_ssl_crtlist(rest),
+            Cmd::AddSslCrtList if level >= CliLevel::Admin => {
+                self.cli_add_ssl_crtlist(rest, payload)
+            }
+            Cmd::DelSslCrtList if level >= CliLevel::Admin => self.cli_del_ssl_crtlist(rest),
+            Cmd::NewSslCert
+            | Cmd::DelSslCert
+            | Cmd::ShowSslCrtList
+            | Cmd::AddSslCrtList
+            | Cmd::DelSslCrtList => denied(),
             Cmd::NewSslCa(k) if level >= CliLevel::Admin => {
                 self.cli_new_ssl_ca(k, rest.first().copied())
             }
@@ -1128,7 +1185,7 @@ impl crate::engine::Engine {
     /// The certificate files in use (`bind ... crt` / `crt-list`, `server
     /// ... crt`), by name (HAProxy's ckch store, an ordered tree), with
     /// their certificate and how many places use them (`ckch_inst`).
-    fn ssl_cert_files(
+    pub(crate) fn ssl_cert_files(
         &self,
     ) -> std::collections::BTreeMap<String, (std::sync::Arc<rustls::sign::CertifiedKey>, usize)>
     {
@@ -1220,7 +1277,7 @@ impl crate::engine::Engine {
     }
 
     /// The bind lines' TLS contexts, each once.
-    fn bind_tls_ctxs(&self) -> Vec<&std::sync::Arc<crate::conn::tls::BindCtx>> {
+    pub(crate) fn bind_tls_ctxs(&self) -> Vec<&std::sync::Arc<crate::conn::tls::BindCtx>> {
         let mut seen = std::collections::BTreeSet::new();
         self.listeners
             .iter()
@@ -1325,7 +1382,7 @@ impl crate::engine::Engine {
                 s.push_str(&format!("# transaction\n*{}\n", tx.path));
             }
             s.push_str("# filename\n");
-            for f in files.keys() {
+            for f in self.ckch.keys() {
                 s.push_str(f);
                 s.push('\n');
             }
@@ -1339,8 +1396,11 @@ impl crate::engine::Engine {
                         .into()
                 }
             },
-            None => match files.get(name) {
-                Some((k, _)) => (k.cert.clone(), true),
+            None => match self.ckch.get(name) {
+                Some(Some(k)) => (k.cert.clone(), files.contains_key(name)),
+                Some(None) => {
+                    return format!("Filename: {name}\nStatus: Empty\nOCSP Response Key: \n")
+                }
                 None => {
                     return "Can't display the certificate: Not found or the certificate is a bundle!\n"
                         .into()
@@ -1397,6 +1457,23 @@ impl crate::engine::Engine {
                 "Sluice does not support updating the '.{e}' part of a certificate yet.\n"
             ));
         }
+        // `NAME.key` for `NAME.crt` (`ssl-load-extra-del-ext`).
+        let crt_path;
+        let path = match (&self.ssl_cert_tx, ext) {
+            (Some(tx), Some(_)) if self.ssl_extra_del_ext && tx.path == format!("{path}.crt") => {
+                crt_path = format!("{path}.crt");
+                crt_path.as_str()
+            }
+            (None, Some(_))
+                if self.ssl_extra_del_ext
+                    && !self.ckch.contains_key(path)
+                    && self.ckch.contains_key(&format!("{path}.crt")) =>
+            {
+                crt_path = format!("{path}.crt");
+                crt_path.as_str()
+            }
+            _ => path,
+        };
         let current = match &self.ssl_cert_tx {
             Some(tx) if tx.path != path => {
                 return fail(&format!(
@@ -1405,8 +1482,10 @@ impl crate::engine::Engine {
                 ));
             }
             Some(tx) => (tx.chain.clone(), tx.key.clone()),
-            None => match self.ssl_cert_files().remove(path) {
-                Some((k, _)) => (k.cert.clone(), Some(k.key.clone())),
+            None => match self.ckch.get(path) {
+                Some(Some(k)) => (k.cert.clone(), Some(k.key.clone())),
+                // An entry `new ssl cert` made.
+                Some(None) => (Vec::new(), None),
                 None => {
                     return fail("Can't replace a certificate which is not referenced by the configuration!\n");
                 }
@@ -1459,7 +1538,7 @@ impl crate::engine::Engine {
             }
             Some(tx) => tx,
         };
-        let Some(key) = &tx.key else {
+        let Some(key) = tx.key.as_ref().filter(|_| !tx.chain.is_empty()) else {
             return fail(
                 "The transaction must contain at least a certificate and a private key!\n".into(),
             );
@@ -1499,6 +1578,7 @@ impl crate::engine::Engine {
                 t.replace_cert(&tx.path, &new);
             }
         }
+        self.ckch.insert(tx.path.clone(), Some(new));
         format!("Committing {}{}\nSuccess!\n", tx.path, ".".repeat(n))
     }
 
@@ -2129,7 +2209,7 @@ mod tests {
         let mut e = engine();
         let out = e.cli_request(Time::ZERO, "help show");
         let listed: Vec<&str> = out.lines().skip(1).map(|l| l.trim_start()).collect();
-        assert_eq!(listed.len(), 16, "{out}");
+        assert_eq!(listed.len(), 17, "{out}");
         assert!(listed.iter().all(|l| l.starts_with("show ")), "{out}");
         let out = e.cli_request(Time::ZERO, "help set tab");
         assert_eq!(out.lines().count(), 2, "{out}");

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub(crate) mod cli_cmds;
+pub(crate) mod cli_crtlist;
 pub(crate) mod cli_errors;
 pub(crate) mod cli_map;
 pub(crate) mod cli_srv;

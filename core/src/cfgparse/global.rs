@@ -119,9 +119,9 @@ pub(super) fn parse(
         "pidfile" => pidfile(g, ln),
         "ssl-load-extra-files" => {
             // HAProxy 2.6's `ssl_parse_global_extra_files`: `none` and `all`
-            // alone, else any of the others. Sluice uses `ocsp` and
-            // `issuer`; `key`, `sctl` and `bundle` files it does not read
-            // (a PEM without its key is refused with its own message).
+            // alone, else any of the others. Sluice uses `ocsp`, `issuer`
+            // and `key` (a PEM without its key); `sctl` and `bundle` files
+            // it does not read.
             let args: Vec<&str> = ln.words[1..].iter().map(String::as_str).collect();
             const KWS: [&str; 7] = ["none", "all", "bundle", "sctl", "ocsp", "issuer", "key"];
             if args.is_empty() || args.iter().any(|a| !KWS.contains(a)) {
@@ -137,6 +137,12 @@ pub(super) fn parse(
             let all = args == ["all"];
             g.ssl_load_extra_ocsp = all || args.contains(&"ocsp");
             g.ssl_load_extra_issuer = all || args.contains(&"issuer");
+            g.ssl_load_extra_key = all || args.contains(&"key");
+            Ok(())
+        }
+        "ssl-load-extra-del-ext" => {
+            ln.no_extra(1)?;
+            g.ssl_load_extra_del_ext = true;
             Ok(())
         }
         "crt-base" | "ca-base" => {

@@ -150,6 +150,12 @@ pub struct Global {
     /// are loaded when they exist (HAProxy's default `all`: both).
     pub ssl_load_extra_ocsp: bool,
     pub ssl_load_extra_issuer: bool,
+    /// `ssl-load-extra-files ... key`: `<crt>.key` holds the key of a
+    /// PEM that has none.
+    pub ssl_load_extra_key: bool,
+    /// `ssl-load-extra-del-ext`: the extra files of `NAME.crt` are
+    /// `NAME.key`, `NAME.ocsp`, `NAME.issuer`.
+    pub ssl_load_extra_del_ext: bool,
     /// `ca-base DIR`: where relative `ca-file` paths are looked up.
     pub ca_base: Option<String>,
     /// `ssl-default-bind-options|ciphers|ciphersuites|curves`: what a
@@ -236,6 +242,8 @@ impl Default for Global {
         Global {
             ssl_load_extra_ocsp: true,
             ssl_load_extra_issuer: true,
+            ssl_load_extra_key: true,
+            ssl_load_extra_del_ext: false,
             stats_sockets: Vec::new(),
             stats_timeout_ms: 10_000,
             localpeer: None,

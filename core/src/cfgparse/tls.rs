@@ -686,6 +686,9 @@ pub struct CrtListEntry {
     pub filters: Vec<String>,
     /// The negative filters (`!name`), lower case, without the `!`.
     pub negative: Vec<String>,
+    /// The filters as written, both kinds, in order (`show ssl
+    /// crt-list`).
+    pub filter_words: Vec<String>,
     /// The options between `[` and `]` (HAProxy's per-line
     /// `ssl_bind_conf`): `None` when the line has none.
     pub opts: Option<CrtListOpts>,
@@ -699,9 +702,49 @@ pub struct CrtListOpts {
     pub common: TlsCommon,
     pub verify: Option<BindVerify>,
     pub crl_file: Option<String>,
+    pub ca_verify_file: Option<String>,
 }
 
 impl CrtListOpts {
+    /// The options as `show ssl crt-list` prints them, ` [...]`, in
+    /// HAProxy's order (`dump_crtlist_sslconf`); lists as Sluice kept
+    /// them.
+    pub fn dump(&self) -> String {
+        let c = &self.common;
+        let mut w: Vec<String> = Vec::new();
+        if let Some(a) = &c.alpn {
+            w.push(format!("alpn {}", a.join(",")));
+        }
+        match self.verify {
+            Some(BindVerify::None) => w.push("verify none".into()),
+            Some(BindVerify::Optional) => w.push("verify optional".into()),
+            Some(BindVerify::Required) => w.push("verify required".into()),
+            None => {}
+        }
+        if let Some(f) = &c.ca_file {
+            w.push(format!("ca-file {f}"));
+        }
+        if let Some(f) = &self.crl_file {
+            w.push(format!("crl-file {f}"));
+        }
+        if let Some(l) = &c.ciphers {
+            w.push(format!("ciphers {}", l.join(":")));
+        }
+        if let Some(l) = &c.ciphersuites {
+            w.push(format!("ciphersuites {}", l.join(":")));
+        }
+        if let Some(l) = &c.curves {
+            w.push(format!("curves {}", l.join(":")));
+        }
+        if let Some(v) = c.min_ver {
+            w.push(format!("ssl-min-ver {}", v.name()));
+        }
+        if let Some(v) = c.max_ver {
+            w.push(format!("ssl-max-ver {}", v.name()));
+        }
+        format!(" [{}]", w.join(" "))
+    }
+
     /// The `bind` line's settings with this line's on top.
     pub fn apply(&self, bind: &BindTls) -> BindTls {
         let mut t = bind.clone();
@@ -733,6 +776,9 @@ impl CrtListOpts {
         if self.crl_file.is_some() {
             t.crl_file = self.crl_file.clone();
         }
+        if self.ca_verify_file.is_some() {
+            t.ca_verify_file = self.ca_verify_file.clone();
+        }
         t
     }
 }
@@ -741,7 +787,6 @@ impl CrtListOpts {
 /// (yet): refused with the crt-list file and line.
 const CRT_LIST_REFUSED: &[&str] = &[
     "allow-0rtt",
-    "ca-verify-file",
     "client-sigalgs",
     "sigalgs",
     "no-ca-names",
@@ -834,6 +879,7 @@ pub fn parse_crt_list(
             crt: words[0].clone(),
             filters: Vec::new(),
             negative: Vec::new(),
+            filter_words: words[cb.max(1)..].to_vec(),
             opts,
         };
         for f in &words[cb.max(1)..] {
@@ -875,6 +921,13 @@ fn crt_list_opts(ln: &Ln<'_>, d: &mut Diags) -> Result<CrtListOpts, Diagnostic> 
                     return Err(ln.diag(format!("{who} : 'crl-file' : missing CRLfile path")));
                 }
                 o.crl_file = Some(val.to_string());
+                2
+            }
+            "ca-verify-file" => {
+                if val.is_empty() {
+                    return Err(ln.diag(format!("{who} : 'ca-verify-file' : missing CAfile path")));
+                }
+                o.ca_verify_file = Some(val.to_string());
                 2
             }
             _ if CRT_LIST_REFUSED.contains(&opt) => {

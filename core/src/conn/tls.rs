@@ -93,7 +93,17 @@ pub struct TlsPath {
 /// The files HAProxy 2.6 loads next to a certificate when they exist
 /// (`ssl-load-extra-files all`, its default) and Sluice uses: the OCSP
 /// response and the issuer it is checked against.
-pub const CRT_EXTRAS: [&str; 2] = [".ocsp", ".issuer"];
+pub const CRT_EXTRAS: [&str; 3] = [".ocsp", ".issuer", ".key"];
+
+/// The name the extra files of a certificate file start with: the file's,
+/// without its `.crt` with `ssl-load-extra-del-ext` (HAProxy's
+/// `ssl_sock_load_files_into_ckch`).
+pub fn extra_base(crt: &str, del_ext: bool) -> &str {
+    match crt.strip_suffix(".crt") {
+        Some(b) if del_ext => b,
+        _ => crt,
+    }
+}
 
 impl TlsFiles {
     /// The files and directories `cfg` names (`crt`, `ca-file`), with
@@ -179,7 +189,13 @@ impl TlsFiles {
                             extras: true,
                         });
                         if let Some(o) = &e.opts {
-                            for f in o.common.ca_file.iter().chain(&o.crl_file) {
+                            for f in o
+                                .common
+                                .ca_file
+                                .iter()
+                                .chain(&o.crl_file)
+                                .chain(&o.ca_verify_file)
+                            {
                                 out.push(TlsPath {
                                     path: base_path(&cfg.global.ca_base, f),
                                     dir_ok: false,
@@ -355,6 +371,11 @@ struct CertEntry {
     /// `names` are a crt-list line's filters (kept when the certificate
     /// is replaced at run time).
     filtered: bool,
+    /// The crt-list line's negative filters (`!name`).
+    negative: Vec<String>,
+    /// The crt-list file and line it comes from (HAProxy's
+    /// `crtlist_entry`), `None` for a `crt`.
+    list: Option<(String, u32)>,
     /// `<file>.ocsp` was there (HAProxy's `ckch->ocsp_response`).
     ocsp: Option<OcspEntry>,
 }
@@ -459,12 +480,12 @@ struct SniTable {
 }
 
 impl SniTable {
-    fn new(certs: Vec<CertEntry>, neg_exact: std::collections::BTreeSet<String>) -> SniTable {
+    fn new(certs: Vec<CertEntry>) -> SniTable {
         let mut t = SniTable {
             certs,
             exact: BTreeMap::new(),
             wild: BTreeMap::new(),
-            neg_exact,
+            neg_exact: Default::default(),
         };
         t.index();
         t
@@ -474,6 +495,11 @@ impl SniTable {
     fn index(&mut self) {
         self.exact.clear();
         self.wild.clear();
+        self.neg_exact = self
+            .certs
+            .iter()
+            .flat_map(|c| c.negative.iter().cloned())
+            .collect();
         for (i, c) in self.certs.iter().enumerate() {
             for n in &c.names {
                 match n.strip_prefix("*.") {
@@ -658,6 +684,9 @@ pub struct BindCtx {
     /// What loading the certificates warned about (OCSP responses
     /// ignored), for the driver to print.
     pub warnings: Vec<String>,
+    /// The `bind` line's file and line (`del ssl crt-list` names it),
+    /// set by the engine.
+    pub place: (String, u32),
 }
 
 /// The rustls side of a `bind` line, made from its settings and the
@@ -685,8 +714,9 @@ struct BindRecipe {
     sessions: Arc<SessionCache>,
     t: BindTls,
     ticketer: Option<Arc<super::ticket::Ticketer>>,
-    /// Per certificate: its crt-list line's settings, if any.
-    line_tls: Vec<Option<(BindTls, String, u32)>>,
+    /// Per certificate: its crt-list line's settings, if any (`add ssl
+    /// crt-list` and `del ssl crt-list` change it with the certificates).
+    line_tls: std::sync::RwLock<Vec<Option<(BindTls, String, u32)>>>,
 }
 
 /// Per-certificate contexts of a `bind` line with crt-list options.
@@ -695,16 +725,21 @@ pub(crate) struct CtxSwitch {
     resolver: Arc<SniResolver>,
     /// Per certificate of `resolver`: its line's context, or `None` for
     /// the bind line's.
-    configs: Vec<Option<Arc<ServerConfig>>>,
+    configs: Vec<Option<LineCtx>>,
     base: Arc<ServerConfig>,
 }
 
+/// A crt-list line's context and, with `crt-ignore-err`, how
+/// `ssl_c_verify` finds the error its verifier let through.
+type LineCtx = (Arc<ServerConfig>, Option<Arc<VerifyCheck>>);
+
 impl CtxSwitch {
-    fn config_for(&self, ch: &ClientHello<'_>) -> Arc<ServerConfig> {
+    /// The context of the certificate the ClientHello chose: its line's
+    /// (with the line's verify check), or the `bind` line's (`None`).
+    fn config_for(&self, ch: &ClientHello<'_>) -> Option<LineCtx> {
         self.resolver
             .select(ch)
             .and_then(|i| self.configs.get(i).cloned().flatten())
-            .unwrap_or_else(|| self.base.clone())
     }
 }
 
@@ -782,7 +817,6 @@ impl BindCtx {
                 }
             }
         }
-        let mut neg_exact = std::collections::BTreeSet::new();
         for path in &t.crt_lists {
             let text = env
                 .files
@@ -810,7 +844,8 @@ impl BindCtx {
                     c.names = e.filters.clone();
                     c.filtered = true;
                 }
-                neg_exact.extend(e.negative.iter().cloned());
+                c.negative = e.negative.clone();
+                c.list = Some((path.clone(), e.line));
                 certs.push(c);
                 line_tls.push(e.opts.as_ref().map(|o| {
                     let lt = o.apply(t);
@@ -822,7 +857,7 @@ impl BindCtx {
             return Err("no SSL certificate found in the 'crt' / 'crt-list' locations.".into());
         }
         let resolver = Arc::new(SniResolver {
-            table: std::sync::RwLock::new(SniTable::new(certs, neg_exact)),
+            table: std::sync::RwLock::new(SniTable::new(certs)),
             strict: t.strict_sni,
             clock: clock.clone(),
             served: std::sync::RwLock::new(None),
@@ -838,11 +873,11 @@ impl BindCtx {
             sessions: sessions.clone(),
             t: t.clone(),
             ticketer,
-            line_tls,
+            line_tls: std::sync::RwLock::new(line_tls),
         };
         // Every CA and CRL file named goes into the store, used or not
         // (HAProxy loads them when it parses the keyword).
-        for t in recipe.per_cert().chain([&recipe.t]) {
+        for t in recipe.per_cert().iter().chain([&recipe.t]) {
             recipe.preload(env, t)?;
         }
         let live = recipe.make(&resolver)?;
@@ -851,6 +886,7 @@ impl BindCtx {
             live: std::sync::RwLock::new(Arc::new(live)),
             recipe,
             warnings,
+            place: Default::default(),
         })
     }
 
@@ -870,6 +906,7 @@ impl BindCtx {
     pub fn ca_uses(&self, path: &str) -> usize {
         let r = &self.recipe;
         r.per_cert()
+            .iter()
             .filter(|t| t.verify != BindVerify::None && names(&r.ca_base, t, path))
             .count()
     }
@@ -878,7 +915,7 @@ impl BindCtx {
     /// CRL file `path` (its contexts are made again when it changes).
     pub fn names_ca(&self, path: &str) -> bool {
         let r = &self.recipe;
-        r.per_cert().any(|t| names(&r.ca_base, t, path))
+        r.per_cert().iter().any(|t| names(&r.ca_base, t, path))
     }
 
     /// `commit ssl ca-file` / `crl-file`: the contexts made again from
@@ -900,6 +937,113 @@ impl BindCtx {
     /// handshakes to come; the number of certificates replaced.
     pub fn replace_cert(&self, file: &str, key: &Arc<CertifiedKey>) -> usize {
         self.resolver.replace(file, key, &cert_names(key))
+    }
+
+    /// The crt-list files of the line.
+    pub fn crt_lists(&self) -> &[String] {
+        &self.recipe.t.crt_lists
+    }
+
+    /// Whether the line serves no certificate to a client whose SNI
+    /// matches none (`strict-sni`).
+    pub fn strict_sni(&self) -> bool {
+        self.recipe.t.strict_sni
+    }
+
+    /// Whether the crt-list line `line` of `list` is the line's default
+    /// certificate (the first loaded, HAProxy's `ckch_inst.is_default`).
+    pub fn is_default(&self, list: &str, line: u32) -> bool {
+        self.resolver
+            .read()
+            .certs
+            .first()
+            .and_then(|c| c.list.as_ref())
+            == Some(&(list.to_string(), line))
+    }
+
+    /// `add ssl crt-list`: a new line of `list` serving `key` (from the
+    /// certificate store, `file`) for its filters, or its own names, with
+    /// its options on top of the line's; the contexts are made again for
+    /// the handshakes to come. Nothing changes when they cannot be made
+    /// (a CA or CRL file that is not in the store): the error.
+    pub fn add_list_entry(
+        &self,
+        list: &str,
+        line: u32,
+        file: &str,
+        key: &Arc<CertifiedKey>,
+        e: &crate::cfgparse::tls::CrtListEntry,
+    ) -> Result<(), String> {
+        let names = if e.filters.is_empty() {
+            cert_names(key)
+        } else {
+            e.filters.clone()
+        };
+        let lt = e
+            .opts
+            .as_ref()
+            .map(|o| (o.apply(&self.recipe.t), list.to_string(), line));
+        if let Some((t, _, _)) = &lt {
+            self.recipe.check_cas(t)?;
+        }
+        {
+            let mut t = self
+                .resolver
+                .table
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            t.certs.push(CertEntry {
+                file: file.to_string(),
+                key: key.clone(),
+                names,
+                filtered: !e.filters.is_empty(),
+                negative: e.negative.clone(),
+                list: Some((list.to_string(), line)),
+                ocsp: None,
+            });
+            t.index();
+            self.recipe
+                .line_tls
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(lt);
+        }
+        if let Err(e) = self.rebuild_verify() {
+            self.del_list_entry(list, line);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// `del ssl crt-list`: the line `line` of `list` no longer serves
+    /// (handshakes to come); whether it was there.
+    pub fn del_list_entry(&self, list: &str, line: u32) -> bool {
+        let at = (list.to_string(), line);
+        let removed = {
+            let mut t = self
+                .resolver
+                .table
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            let Some(i) = t.certs.iter().position(|c| c.list.as_ref() == Some(&at)) else {
+                return false;
+            };
+            t.certs.remove(i);
+            t.index();
+            let mut lt = self
+                .recipe
+                .line_tls
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            if i < lt.len() {
+                lt.remove(i);
+            }
+            true
+        };
+        // The contexts made without the line cannot fail where they were
+        // made with it.
+        let _ = self.rebuild_verify();
+        removed
     }
 
     /// Once every listener is built: each certificate with an OCSP file
@@ -952,9 +1096,10 @@ impl BindRecipe {
         )?;
         tickets(&mut base, t.common.no_tls_tickets);
         let base = Arc::new(base);
-        let switch = if self.line_tls.iter().any(Option::is_some) {
+        let line_tls = self.line_tls();
+        let switch = if line_tls.iter().any(Option::is_some) {
             let mut configs = Vec::new();
-            for l in &self.line_tls {
+            for l in &line_tls {
                 configs.push(match l {
                     None => None,
                     Some((lt, file, line)) => {
@@ -977,7 +1122,9 @@ impl BindRecipe {
                         )
                         .map_err(|m| at(format!("crt-list : {m}")))?;
                         tickets(&mut c, lt.common.no_tls_tickets);
-                        Some(Arc::new(c))
+                        let check = verify_check(env, cafiles, &p, ca_base, lt, clock)
+                            .map_err(|m| at(format!("crt-list : {m}")))?;
+                        Some((Arc::new(c), check))
                     }
                 });
             }
@@ -989,19 +1136,32 @@ impl BindRecipe {
         } else {
             None
         };
-        let verify = if t.verify != BindVerify::None && t.crt_ignore_err != Default::default() {
-            Some(Arc::new(VerifyCheck {
-                verifier: client_verifier(env, cafiles, &provider, ca_base, t)?,
-                clock: clock.clone(),
-            }))
-        } else {
-            None
-        };
+        let verify = verify_check(env, cafiles, &provider, ca_base, t, clock)?;
         Ok(BindLive {
             config: base,
             switch,
             verify,
         })
+    }
+
+    /// Whether the CA and CRL files `t` names are in the store (a line
+    /// added on the CLI cannot read files): HAProxy's error otherwise.
+    fn check_cas(&self, t: &BindTls) -> Result<(), String> {
+        let base = &self.ca_base;
+        for (kw, f) in t
+            .common
+            .ca_file
+            .iter()
+            .map(|f| ("ca-file", f))
+            .chain(t.ca_verify_file.iter().map(|f| ("ca-verify-file", f)))
+            .chain(t.crl_file.iter().map(|f| ("crl-file", f)))
+        {
+            let path = base_path(base, f);
+            if self.cafiles.get(&path).and_then(|e| e.ders).is_none() {
+                return Err(format!("'{kw}' : unable to load {path}"));
+            }
+        }
+        Ok(())
     }
 
     /// Loads the CA and CRL files `t` names into the store.
@@ -1019,11 +1179,38 @@ impl BindRecipe {
 
     /// The settings of each certificate's context: the line's, or the
     /// `bind` line's.
-    fn per_cert(&self) -> impl Iterator<Item = &BindTls> {
-        self.line_tls
-            .iter()
-            .map(|l| l.as_ref().map_or(&self.t, |(lt, _, _)| lt))
+    fn per_cert(&self) -> Vec<BindTls> {
+        self.line_tls()
+            .into_iter()
+            .map(|l| l.map_or_else(|| self.t.clone(), |(lt, _, _)| lt))
+            .collect()
     }
+
+    fn line_tls(&self) -> Vec<Option<(BindTls, String, u32)>> {
+        self.line_tls
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// With `verify` and `crt-ignore-err`: how `ssl_c_verify` finds the
+/// error let through.
+fn verify_check(
+    env: &TlsEnv,
+    cafiles: &CafileStore,
+    provider: &Arc<CryptoProvider>,
+    ca_base: &Option<String>,
+    t: &BindTls,
+    clock: &Arc<EngineClock>,
+) -> Result<Option<Arc<VerifyCheck>>, String> {
+    if t.verify == BindVerify::None || t.crt_ignore_err == Default::default() {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(VerifyCheck {
+        verifier: client_verifier(env, cafiles, provider, ca_base, t)?,
+        clock: clock.clone(),
+    })))
 }
 
 /// Whether a `bind` (or crt-list line) context's settings name `path`.
@@ -1533,9 +1720,20 @@ fn load_pem(
             "unable to load SSL certificate from PEM file '{path}' : no certificate found."
         ));
     }
-    let der = PrivateKeyDer::from_pem_slice(pem).map_err(|_| {
-        format!("unable to load SSL private key from PEM file '{path}' : no private key found (Sluice reads the key from the same file).")
-    })?;
+    let base = extra_base(path, global.ssl_load_extra_del_ext);
+    // The key in the PEM, else in `<base>.key` when it is there.
+    let key_file = format!("{base}.key");
+    let der = PrivateKeyDer::from_pem_slice(pem)
+        .ok()
+        .or_else(|| {
+            let k = env.files.files.get(&key_file)?.as_ref().ok()?;
+            PrivateKeyDer::from_pem_slice(k)
+                .ok()
+                .filter(|_| global.ssl_load_extra_key)
+        })
+        .ok_or_else(|| {
+            format!("unable to load SSL private key from PEM file '{path}' : no private key found (in the file nor in '{key_file}').")
+        })?;
     let key = provider
         .key_provider
         .load_private_key(der)
@@ -1548,12 +1746,14 @@ fn load_pem(
         format!("inconsistencies between private key and certificate loaded from PEM file '{path}' : {e}.")
     })?;
     let extra_files = (global.ssl_load_extra_ocsp, global.ssl_load_extra_issuer);
-    let ocsp = load_ocsp(env, path, &key, now_s, warnings, ocsp_store, extra_files)?;
+    let ocsp = load_ocsp(env, base, &key, now_s, warnings, ocsp_store, extra_files)?;
     Ok(CertEntry {
         file: path.to_string(),
         key: Arc::new(key),
         names,
         filtered: false,
+        negative: Vec::new(),
+        list: None,
         ocsp,
     })
 }
@@ -2151,7 +2351,13 @@ impl Tls {
         match acceptor.accept() {
             Ok(None) => Ok(progress),
             Ok(Some(accepted)) => {
-                let config = sw.config_for(&accepted.client_hello());
+                let config = match sw.config_for(&accepted.client_hello()) {
+                    Some((c, check)) => {
+                        self.verify = check;
+                        c
+                    }
+                    None => sw.base.clone(),
+                };
                 let resolver = sw.resolver.clone();
                 self.accepting = None;
                 resolver.served_clear();

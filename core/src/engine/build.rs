@@ -1191,6 +1191,13 @@ impl Engine {
         let mut patterns = loader.store.into_inner();
         patterns.finalize();
         e.patterns = patterns;
+        // The certificate store: every certificate loaded at start.
+        e.ssl_extra_del_ext = cfg.global.ssl_load_extra_del_ext;
+        e.ckch = e
+            .ssl_cert_files()
+            .into_iter()
+            .map(|(f, (k, _))| (f, Some(k)))
+            .collect();
         let store = core::mem::take(&mut e.ocsp_store);
         if !store.is_empty() {
             let mut seen = std::collections::BTreeSet::new();
@@ -2004,23 +2011,49 @@ impl Engine {
             &mut store,
             ticketer,
         );
+        // The crt-lists, for the CLI (HAProxy's `crtlists_tree`).
+        let mut lists = Vec::new();
+        if built.is_ok() {
+            for path in &b.tls.crt_lists {
+                let Ok(text) = env.files.get(path) else {
+                    continue;
+                };
+                let mut d = crate::cfgparse::Diags::default();
+                if let Ok(entries) = crate::cfgparse::tls::parse_crt_list(path, text, &mut d) {
+                    let list = crate::applet::cli_crtlist::CrtList::new(
+                        &cfg.global.crt_base,
+                        entries,
+                        text,
+                    );
+                    lists.push((path.clone(), list));
+                }
+            }
+        }
         self.ocsp_store = store;
+        for (path, list) in lists {
+            self.crtlists.entry(path).or_insert(list);
+        }
         if let Ok(c) = &built {
             self.start_warnings.extend(c.warnings.iter().cloned());
         }
-        built.map(|c| Some(Arc::new(c))).map_err(|e| match e.at {
-            // A fault in a crt-list file: its file and line.
-            Some((file, line)) => StartError {
-                file,
-                line,
-                message: format!("{who} : {}", e.message),
-            },
-            None => StartError {
-                file: b.place.file.clone(),
-                line: b.place.line,
-                message: format!("{who} : {}", e.message),
-            },
-        })
+        built
+            .map(|mut c| {
+                c.place = (b.place.file.clone(), b.place.line);
+                Some(Arc::new(c))
+            })
+            .map_err(|e| match e.at {
+                // A fault in a crt-list file: its file and line.
+                Some((file, line)) => StartError {
+                    file,
+                    line,
+                    message: format!("{who} : {}", e.message),
+                },
+                None => StartError {
+                    file: b.place.file.clone(),
+                    line: b.place.line,
+                    message: format!("{who} : {}", e.message),
+                },
+            })
     }
 
     /// The TLS context of a `server ... ssl` line.

@@ -325,6 +325,17 @@ pub struct Engine {
     pub(crate) tls_sessions: std::sync::Arc<crate::conn::tls::SessionCache>,
     /// The uncommitted `set ssl cert`, if any.
     pub(crate) ssl_cert_tx: Option<crate::applet::cli_cmds::CertTransaction>,
+    /// The certificate store (HAProxy's ckch store): every certificate
+    /// loaded (`bind ... crt`, crt-lists, `server ... crt`) or made by
+    /// `new ssl cert`, used or not, by path; `None` while empty.
+    pub(crate) ckch:
+        std::collections::BTreeMap<String, Option<std::sync::Arc<rustls::sign::CertifiedKey>>>,
+    /// `ssl-load-extra-del-ext`: `set ssl cert NAME.key` is about
+    /// `NAME.crt` when there is no `NAME`.
+    pub(crate) ssl_extra_del_ext: bool,
+    /// The crt-list files of the `bind` lines (HAProxy's `crtlists_tree`),
+    /// by path.
+    pub(crate) crtlists: std::collections::BTreeMap<String, crate::applet::cli_crtlist::CrtList>,
     /// The CA and CRL files (HAProxy's `cafile_tree`), shared with the
     /// TLS contexts that verify with them.
     pub(crate) cafiles: std::sync::Arc<crate::conn::cafile::CafileStore>,
@@ -405,6 +416,9 @@ impl Engine {
                 0,
             )),
             ssl_cert_tx: None,
+            ckch: Default::default(),
+            ssl_extra_del_ext: false,
+            crtlists: Default::default(),
             cafiles: Default::default(),
             ssl_ca_tx: None,
             ssl_crl_tx: None,
