@@ -758,7 +758,8 @@ impl Engine {
         // (part of HAProxy's connection hash).
         let dst = self.server(srv).and_then(|x| {
             let a = x.cfg.addr;
-            let mapped = x.cfg.unix.is_none() && (a.ip().is_unspecified() || a.port() == 0);
+            let mapped =
+                !x.cfg.rhttp && x.cfg.unix.is_none() && (a.ip().is_unspecified() || a.port() == 0);
             mapped.then(|| self.stream_target(sid, a))
         });
         if self.try_reuse(now, sid, sni.as_deref(), dst) {
