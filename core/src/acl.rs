@@ -534,6 +534,33 @@ fn parse_range(text: &str) -> Result<Pattern, String> {
     }
 }
 
+/// A `MAJOR[.MINOR]` version (or a range of them, or an operator) as the
+/// integer `MAJOR << 16 | MINOR` (HAProxy's `pat_parse_dotted_ver`).
+fn dotted_ver(v: &str) -> Result<String, String> {
+    if std_op(v).is_some() {
+        return Ok(v.to_string());
+    }
+    let one = |t: &str| -> Result<String, String> {
+        if t.is_empty() {
+            return Ok(String::new());
+        }
+        let (maj, min) = t.split_once('.').unwrap_or((t, "0"));
+        let num = |x: &str| {
+            x.parse::<u16>()
+                .ok()
+                .filter(|_| x.bytes().all(|c| c.is_ascii_digit()))
+        };
+        match (num(maj), num(min)) {
+            (Some(a), Some(b)) => Ok((i64::from(a) << 16 | i64::from(b)).to_string()),
+            _ => Err(format!("'{v}' is not a dotted number")),
+        }
+    };
+    match v.find([':', '-']) {
+        Some(at) => Ok(format!("{}:{}", one(&v[..at])?, one(&v[at + 1..])?)),
+        None => one(v),
+    }
+}
+
 /// An integer pattern under operator `op` (the compatibility layer of
 /// `parse_acl_expr`: `gt 5` is `6:`, `le 5` is `:5`; a value holding `:`
 /// or `-` is taken as a range whatever the operator).
@@ -658,6 +685,7 @@ pub fn parse_acl_expr(words: &[String], ctx: &ParseCtx<'_>) -> Result<ParsedExpr
     let mut load_as_map = false;
     let mut unique_id = None;
     let mut files: Vec<String> = Vec::new();
+    let mut explicit_m = false;
     let mut i = 1;
     while let Some(w) = words.get(i).filter(|w| w.starts_with('-')) {
         i += 1;
@@ -724,6 +752,7 @@ pub fn parse_acl_expr(words: &[String], ctx: &ParseCtx<'_>) -> Result<ParsedExpr
                     ));
                 }
                 method = Some(m);
+                explicit_m = true;
             }
             other => {
                 return Err(format!(
@@ -738,7 +767,23 @@ pub fn parse_acl_expr(words: &[String], ctx: &ParseCtx<'_>) -> Result<ParsedExpr
             expr.fetch.kw
         ));
     };
-    let with_text = parse_patterns(method, icase, words.get(i..).unwrap_or_default())?;
+    let values = words.get(i..).unwrap_or_default();
+    // `req.ssl_ver` compares with dotted versions (`3.1`), HAProxy's
+    // `pat_parse_dotted_ver`, when its ACL keyword matches as it is.
+    let dotted: Vec<String>;
+    let values = if !explicit_m
+        && expr.convs.is_empty()
+        && matches!(expr.fetch.kw.as_str(), "req.ssl_ver" | "req_ssl_ver")
+    {
+        dotted = values
+            .iter()
+            .map(|v| dotted_ver(v))
+            .collect::<Result<_, _>>()?;
+        &dotted[..]
+    } else {
+        values
+    };
+    let with_text = parse_patterns(method, icase, values)?;
     let kw = criterion.split(['(', ',']).next().unwrap_or("").to_string();
     let mut pat_exprs = Vec::new();
     if let Some(loader) = ctx.patterns {
@@ -1113,6 +1158,17 @@ impl AclScope {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dotted_versions() {
+        assert_eq!(dotted_ver("3.1").unwrap(), "196609");
+        assert_eq!(dotted_ver("3").unwrap(), "196608");
+        assert_eq!(dotted_ver("3.0:3.3").unwrap(), "196608:196611");
+        assert_eq!(dotted_ver("3.1:").unwrap(), "196609:");
+        assert_eq!(dotted_ver("gt").unwrap(), "gt");
+        assert!(dotted_ver("3.x").is_err());
+        assert!(dotted_ver("65536.0").is_err());
+    }
 
     fn words(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_string).collect()

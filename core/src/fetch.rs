@@ -153,6 +153,21 @@ fn rate_of(dt: DataType) -> Option<DataType> {
 }
 
 impl SampleCtx for SessCtx<'_> {
+    fn set_var(
+        &mut self,
+        var: &crate::sample::VarName,
+        v: Option<Sample>,
+        cond: crate::sample::VarCond,
+    ) -> bool {
+        match v {
+            Some(v) => self.eng.var_set_cond(self.sess, None, var, v, cond),
+            None => {
+                self.eng.var_set(self.sess, None, var, None);
+                true
+            }
+        }
+    }
+
     fn patterns(&self) -> Option<&crate::pattern::PatStore> {
         Some(&self.eng.patterns)
     }

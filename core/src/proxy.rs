@@ -239,6 +239,12 @@ pub struct BackendCfg {
     /// backend's `option httpchk` / `tcp-check` rules, no TLS, and as
     /// address port a `tcp-check connect port` (0: the server's).
     pub dyn_check: crate::backend::server::CheckCfg,
+    /// Why [`dyn_check`](Self::dyn_check)'s script could not be built (a
+    /// `tcp-check connect ssl` whose `default-server` TLS settings are
+    /// unusable, as `verify required` without a CA file): HAProxy only
+    /// meets it when a server is added, so `add server ... check` is
+    /// refused with it then.
+    pub dyn_check_err: Option<String>,
 }
 
 /// The backend capability at run time, in the same three parts as a

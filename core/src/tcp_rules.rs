@@ -164,8 +164,8 @@ impl Engine {
                     let v = sv.eval(&mut ctx);
                     // A sample that fails leaves the variable as it was
                     // (HAProxy's `action_store`).
-                    if v.is_some() {
-                        self.var_set(sess, None, &sv.var, v);
+                    if let Some(v) = v {
+                        self.var_set_cond(sess, None, &sv.var, v, sv.cond);
                     }
                 }
                 TcpAction::UnsetVar(var) => self.var_set(sess, None, var, None),
@@ -383,8 +383,8 @@ impl Engine {
                     let v = sv.eval(&mut ctx);
                     // A sample that fails leaves the variable as it was
                     // (HAProxy's `action_store`).
-                    if v.is_some() {
-                        self.var_set(sess, Some(sid), &sv.var, v);
+                    if let Some(v) = v {
+                        self.var_set_cond(sess, Some(sid), &sv.var, v, sv.cond);
                     }
                 }
                 TcpAction::UnsetVar(var) => self.var_set(sess, Some(sid), var, None),

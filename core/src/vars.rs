@@ -14,17 +14,21 @@ use crate::cfgparse::GlobalSetVar;
 use crate::engine::build::StartError;
 use crate::engine::Engine;
 use crate::rules::LogFormat;
-use crate::sample::{Fetch, FetchKind, ParseCtx, Sample, SampleCtx, SampleExpr, VarName, VarScope};
+use crate::sample::{
+    Fetch, FetchKind, ParseCtx, Sample, SampleCtx, SampleExpr, VarCond, VarName, VarScope,
+};
 use crate::session::Session;
 use crate::stream::Stream;
 
-/// The variables of one holder (HAProxy's `struct vars`).
+/// The variables of one holder (HAProxy's `struct vars`). A variable may
+/// exist without a value (HAProxy's `SMP_T_ANY`): a conditional
+/// `set-var` that creates it then refuses the sample leaves it so.
 #[derive(Debug, Default, Clone)]
-pub struct Vars(BTreeMap<(VarScope, String), Sample>);
+pub struct Vars(BTreeMap<(VarScope, String), Option<Sample>>);
 
 impl Vars {
     pub fn get(&self, var: &VarName) -> Option<&Sample> {
-        self.0.get(&(var.scope, var.name.clone()))
+        self.0.get(&(var.scope, var.name.clone()))?.as_ref()
     }
 
     /// Sets (`Some`) or unsets (`None`) a variable.
@@ -32,12 +36,47 @@ impl Vars {
         let key = (var.scope, var.name.clone());
         match v {
             Some(v) => {
-                self.0.insert(key, v);
+                self.0.insert(key, Some(v));
             }
             None => {
                 self.0.remove(&key);
             }
         }
+    }
+
+    /// Sets `var` to `v` if the conditions `cond` hold (HAProxy's
+    /// `var_set`); returns whether it was set. `proc.` variables always
+    /// exist: HAProxy creates each one the configuration names.
+    pub fn set_cond(&mut self, var: &VarName, v: Sample, cond: VarCond) -> bool {
+        let key = (var.scope, var.name.clone());
+        let exists = var.scope == VarScope::Proc || self.0.contains_key(&key);
+        if exists && cond.has(VarCond::IFNOTEXISTS) || !exists && cond.has(VarCond::IFEXISTS) {
+            return false;
+        }
+        let cur = self.0.entry(key).or_insert(None);
+        if cond.has(VarCond::IFSET) && cur.is_none() || cond.has(VarCond::IFNOTSET) && cur.is_some()
+        {
+            return false;
+        }
+        let refused = match &v {
+            Sample::Str(b) | Sample::Bin(b) => {
+                cond.has(VarCond::IFNOTEMPTY) && b.is_empty()
+                    || cond.has(VarCond::IFEMPTY) && !b.is_empty()
+            }
+            // Scalar samples are never empty.
+            _ if cond.has(VarCond::IFEMPTY) => true,
+            Sample::Int(n) => match cur {
+                Some(Sample::Int(old)) => {
+                    cond.has(VarCond::IFGT) && *old <= *n || cond.has(VarCond::IFLT) && *old >= *n
+                }
+                _ => false,
+            },
+            _ => false,
+        };
+        if !refused {
+            *cur = Some(v);
+        }
+        !refused
     }
 
     pub fn len(&self) -> usize {
@@ -76,6 +115,33 @@ impl Engine {
         }
     }
 
+    /// `set-var(scope.name,COND...)`: sets the variable if the conditions
+    /// hold ([`Vars::set_cond`]); `false` when it was not set (or the
+    /// scope has no holder here).
+    pub(crate) fn var_set_cond(
+        &mut self,
+        sess: Id<Session>,
+        sid: Option<Id<Stream>>,
+        var: &VarName,
+        v: Sample,
+        cond: VarCond,
+    ) -> bool {
+        match var.scope {
+            VarScope::Proc => self.proc_vars.set_cond(var, v, cond),
+            VarScope::Sess => match self.sessions.get_mut(sess) {
+                Some(se) => se.vars.set_cond(var, v, cond),
+                None => false,
+            },
+            VarScope::Txn | VarScope::Req | VarScope::Res => {
+                match sid.and_then(|sid| self.streams.get_mut(sid)) {
+                    Some(s) => s.vars.set_cond(var, v, cond),
+                    None => false,
+                }
+            }
+            VarScope::Check => false,
+        }
+    }
+
     /// `var(scope.name)`.
     pub(crate) fn var_get(
         &self,
@@ -99,11 +165,26 @@ impl Engine {
 /// `thread` (0 while parsing) give a value; other fetches are refused
 /// when the line is parsed ([`config_time_fetch`]).
 struct ProcCtx<'a> {
-    vars: &'a Vars,
+    vars: &'a mut Vars,
     rng: &'a mut crate::rng::Rng,
 }
 
 impl SampleCtx for ProcCtx<'_> {
+    /// The `set-var` converter in a global `set-var`: only `proc.`
+    /// variables exist here.
+    fn set_var(&mut self, var: &VarName, v: Option<Sample>, cond: VarCond) -> bool {
+        if var.scope != VarScope::Proc {
+            return false;
+        }
+        match v {
+            Some(v) => self.vars.set_cond(var, v, cond),
+            None => {
+                self.vars.set(var, None);
+                true
+            }
+        }
+    }
+
     fn fetch(&mut self, f: &Fetch) -> Option<Sample> {
         match f.kind {
             FetchKind::Var => {
@@ -158,7 +239,7 @@ impl Engine {
         }
         let ctx = ParseCtx::detached();
         let mut pctx = ProcCtx {
-            vars: &self.proc_vars,
+            vars: &mut self.proc_vars,
             rng: &mut self.rng,
         };
         let v = if fmt {
@@ -211,6 +292,42 @@ mod tests {
         v.set(&txn, None);
         assert_eq!(v.get(&txn), None);
         assert_eq!(v.len(), 1);
+    }
+
+    /// HAProxy 2.6's `var_set` conditions (cond_set_var.vtc's cases).
+    #[test]
+    fn conditional_set() {
+        let mut v = Vars::default();
+        let c = |w: &str| VarCond::split(&format!("x,{w}")).unwrap().1;
+        let txn = VarName::parse("txn.x").unwrap();
+        let proc = VarName::parse("proc.x").unwrap();
+        // A stream variable must exist for `ifexists`; a proc one always does.
+        assert!(!v.set_cond(&txn, Sample::Int(1), c("ifexists")));
+        assert_eq!(v.len(), 0);
+        assert!(v.set_cond(&proc, Sample::Int(1), c("ifexists")));
+        assert!(!v.set_cond(&proc, Sample::Int(2), c("ifnotexists")));
+        assert_eq!(v.get(&proc), Some(&Sample::Int(1)));
+        // A refused `ifempty` creates the variable without a value: it
+        // exists, is not set.
+        assert!(!v.set_cond(&txn, Sample::Int(7), c("ifempty")));
+        assert_eq!((v.len(), v.get(&txn)), (2, None));
+        assert!(!v.set_cond(&txn, Sample::Int(7), c("ifnotexists")));
+        assert!(!v.set_cond(&txn, Sample::Int(7), c("ifset")));
+        assert!(v.set_cond(&txn, Sample::str(""), c("ifnotset,ifempty")));
+        assert!(!v.set_cond(&txn, Sample::str(""), c("ifnotempty")));
+        assert!(v.set_cond(&txn, Sample::str("a"), c("ifnotempty")));
+        // ifgt/iflt only between integers.
+        assert!(v.set_cond(&txn, Sample::Int(5), c("ifgt")));
+        assert!(!v.set_cond(&txn, Sample::Int(55), c("ifgt")));
+        assert!(v.set_cond(&txn, Sample::Int(2), c("ifgt")));
+        assert!(!v.set_cond(&txn, Sample::Int(2), c("iflt")));
+        assert!(v.set_cond(&txn, Sample::Int(3), c("iflt")));
+        assert!(v.set_cond(&txn, Sample::str("t"), c("ifgt,iflt")));
+        assert_eq!(v.get(&txn), Some(&Sample::str("t")));
+        assert_eq!(
+            VarCond::split("x,ifbig").unwrap_err(),
+            "unknown condition \"ifbig\""
+        );
     }
 
     fn build(text: &str) -> Result<Engine, StartError> {

@@ -2116,13 +2116,16 @@ fn tls_beyond_rustls_is_refused_with_the_reason() {
         "    server s 1.1.1.1:443 ssl",
     ]));
     assert_eq!(e, ["parsing [t.cfg:6] : 'server be/s' : verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default."]);
-    let e = errors(&with_defaults(&[
+    // `sni EXPR` other than a constant: kept as an expression, evaluated
+    // per stream.
+    let p = parse_ok(&with_defaults(&[
         "backend be",
         "    server s 1.1.1.1:443 ssl verify none sni req.hdr(host)",
     ]));
-    assert!(
-        e[0].contains("only a constant name, 'sni str(NAME)'"),
-        "{e:?}"
+    let s = &proxy(&p.config, "be").server("s").unwrap().opts.tls;
+    assert_eq!(
+        (s.sni.as_deref(), s.sni_expr.as_deref()),
+        (None, Some("req.hdr(host)"))
     );
 }
 

@@ -414,6 +414,9 @@ impl Engine {
         while b.servers.iter().any(|s| !s.deleted && s.cfg.puid == puid) {
             puid += 1;
         }
+        if let Some(e) = b.cfg.dyn_check_err.as_ref().filter(|_| d.check) {
+            return format!("{e}\n");
+        }
         let check_cfg = d.check.then(|| {
             let t = &b.cfg.dyn_check;
             let inter = d.inter_ms.unwrap_or(t.inter_ms);
@@ -485,6 +488,7 @@ impl Engine {
             dynamic: true,
             rhttp: false,
             pool_conn_name: None,
+            sni_expr: None,
             resolv: None,
         };
         let check = inter.map(|_| {

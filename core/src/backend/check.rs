@@ -343,13 +343,23 @@ impl Engine {
             };
             match crate::conn::tls::Tls::client(&ctx) {
                 Ok(t) => ck.tls = Some(Box::new(t)),
-                Err(_) => {
-                    return self.check_done(now, srv, false, "L6RSP", "SSL handshake failure")
-                }
+                Err(_) => return self.check_hs_failed(now, srv),
             }
             return self.check_tls_pump(now, srv);
         }
         self.check_established(now, srv);
+    }
+
+    /// The TLS handshake of a check failed: a Layer6 failure, and in a
+    /// `tcp-check` script the connect step it was at (HAProxy's
+    /// `chk_report_conn_err`).
+    fn check_hs_failed(&mut self, now: Time, srv: ServerId) {
+        let step = self
+            .server(srv)
+            .and_then(|s| Some(tcp_connect_info(s.cfg.check.as_ref()?, s.check.as_ref()?)))
+            .unwrap_or_default();
+        let info = format!("SSL handshake failure{step}");
+        self.check_done(now, srv, false, "L6RSP", &info)
     }
 
     /// The check's connection is ready (connected, and over TLS the
@@ -427,14 +437,12 @@ impl Engine {
             let was_hs = t.is_handshaking();
             match t.absorb() {
                 Ok(_) => {}
-                Err(_) if was_hs => {
-                    return self.check_done(now, srv, false, "L6RSP", "SSL handshake failure")
-                }
+                Err(_) if was_hs => return self.check_hs_failed(now, srv),
                 Err(_) => return self.check_done(now, srv, false, "L7RSP", "SSL error"),
             }
             if t.is_handshaking() {
                 if t.flags.contains(crate::conn::tls::TlsFlags::EOF_FED) {
-                    return self.check_done(now, srv, false, "L6RSP", "SSL handshake failure");
+                    return self.check_hs_failed(now, srv);
                 }
                 break;
             }

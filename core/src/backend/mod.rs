@@ -263,7 +263,7 @@ impl Engine {
     /// algorithm that does not hash a key): the server of the session's
     /// last stream, if it is usable and a connection of the session's own
     /// to it is idle. As in HAProxy 2.6, only private connections stay
-    /// with the session (`http-reuse never`, `send-proxy`): a shared one
+    /// with the session (`http-reuse never`): a shared one
     /// went back to the server's pool, and the option then changes
     /// nothing.
     fn prefer_last_server(&self, sid: Id<Stream>) -> Option<ServerId> {
@@ -699,6 +699,31 @@ impl Engine {
         self.head_out = bytes;
     }
 
+    /// Where a server at `addr` without an address (0.0.0.0) or port
+    /// connects for stream `sid` (HAProxy's `alloc_dst_address`): the
+    /// address, the port the client connected to; the stream's own
+    /// destination first (`sc_dst(s->scf)`).
+    fn stream_target(
+        &self,
+        sid: Id<Stream>,
+        mut addr: core::net::SocketAddr,
+    ) -> core::net::SocketAddr {
+        let sessions = &self.sessions;
+        let dst = self
+            .streams
+            .get(sid)
+            .and_then(|s| s.dst.or_else(|| sessions.get(s.sess).and_then(|se| se.dst)));
+        if let Some(d) = dst {
+            if addr.ip().is_unspecified() {
+                addr.set_ip(d.ip());
+            }
+            if addr.port() == 0 {
+                addr.set_port(d.port());
+            }
+        }
+        addr
+    }
+
     /// ASS: open the connection to the assigned server (`connect_server`).
     fn connect_server(&mut self, now: Time, sid: Id<Stream>) {
         let s = &mut self.streams[sid];
@@ -721,8 +746,23 @@ impl Engine {
             return;
         }
         let rhttp = server.cfg.rhttp;
+        let sni_expr = server.cfg.sni_expr.is_some();
         self.send_name_header(sid);
-        if self.try_reuse(now, sid) {
+        let sni = if sni_expr {
+            self.srv_sni(now, sid, srv)
+        } else {
+            None
+        };
+        // A server without an address or port connects where the stream
+        // goes: a connection is reused only for the same destination
+        // (part of HAProxy's connection hash).
+        let dst = self.server(srv).and_then(|x| {
+            let a = x.cfg.addr;
+            let mapped =
+                !x.cfg.rhttp && x.cfg.unix.is_none() && (a.ip().is_unspecified() || a.port() == 0);
+            mapped.then(|| self.stream_target(sid, a))
+        });
+        if self.try_reuse(now, sid, sni.as_deref(), dst) {
             return;
         }
         if rhttp {
@@ -734,24 +774,8 @@ impl Engine {
         let mut addr = server.cfg.addr;
         let unix = server.cfg.unix.clone();
         server.take_slot(self.now);
-        if unix.is_none() && (addr.ip().is_unspecified() || addr.port() == 0) {
-            // HAProxy's `alloc_dst_address`: a server without an address
-            // (0.0.0.0) takes the one the client connected to, one without
-            // a port the client's destination port.
-            // The stream's own destination first (`sc_dst(s->scf)`).
-            let sessions = &self.sessions;
-            let dst = self
-                .streams
-                .get(sid)
-                .and_then(|s| s.dst.or_else(|| sessions.get(s.sess).and_then(|se| se.dst)));
-            if let Some(d) = dst {
-                if addr.ip().is_unspecified() {
-                    addr.set_ip(d.ip());
-                }
-                if addr.port() == 0 {
-                    addr.set_port(d.port());
-                }
-            }
+        if let Some(d) = dst.filter(|_| unix.is_none()) {
+            addr = d;
         }
         let send_proxy = server.cfg.send_proxy;
         let pp_opts = server.cfg.pp_opts;
@@ -780,11 +804,10 @@ impl Engine {
         // Never clear text to an `ssl` server: a TLS state rustls cannot
         // make fails the attempt like a refused connect.
         let mut tls_failed = false;
+        conn.sni = sni.clone();
         if let Some(ctx) = tls {
-            let t = match alpn {
-                Some(a) => crate::conn::tls::Tls::client_with_alpn(&ctx, a),
-                None => crate::conn::tls::Tls::client(&ctx),
-            };
+            let a = alpn.unwrap_or_else(|| ctx.config.alpn_protocols.clone());
+            let t = crate::conn::tls::Tls::client_for(&ctx, a, sni.as_deref());
             match t {
                 Ok(t) => conn.xprt = crate::conn::Xprt::Tls(Box::new(t)),
                 Err(_) => tls_failed = true,
@@ -1358,6 +1381,15 @@ impl Engine {
     }
 }
 
+/// What a reused connection must have been opened with (HAProxy's
+/// connection hash): the SNI of `sni EXPR`, the destination of a server
+/// without an address or port, the PROXY line.
+type ConnKey<'a> = (
+    Option<&'a [u8]>,
+    Option<core::net::SocketAddr>,
+    Option<&'a [u8]>,
+);
+
 /// Whether idle connection `ic` may carry a request of session `sess`
 /// under `http-reuse mode` (`first`: the session's first request).
 fn idle_usable_by(
@@ -1528,20 +1560,18 @@ const IDLE_MAX_PER_SERVER: usize = 256;
 
 impl Engine {
     /// Whether a new connection to `srv` for session `sess` is private to
-    /// it (HAProxy's `conn_set_private`): `http-reuse never`, or a PROXY
-    /// header, which speaks for its client.
+    /// it (HAProxy's `conn_set_private`): `http-reuse never`. A PROXY
+    /// header does not make it private since HAProxy 2.4: the line is part
+    /// of the connection hash, a connection is reused only by a stream
+    /// that would send the same one (`try_reuse`).
     #[inline]
     fn conn_owner_for(
         &self,
         srv: ServerId,
         sess: Id<crate::session::Session>,
     ) -> Option<Id<crate::session::Session>> {
-        let p = &self.proxies[srv.be];
-        let never = p.http_reuse == crate::cfgparse::HttpReuse::Never;
-        let pp =
-            p.be.as_ref()
-                .is_some_and(|b| b.servers[srv].cfg.send_proxy.is_some());
-        (never || pp).then_some(sess)
+        let never = self.proxies[srv.be].http_reuse == crate::cfgparse::HttpReuse::Never;
+        never.then_some(sess)
     }
 
     /// Records the session that H2 server connection `c`, new for stream
@@ -1804,21 +1834,28 @@ impl Engine {
         srv: ServerId,
         sess: Id<crate::session::Session>,
         first: bool,
+        (sni, dst, pp): ConnKey<'_>,
     ) -> Option<Id<Conn>> {
         let be = srv.be;
         let mode = self.proxies[be].http_reuse;
         let b = self.proxies[be].be.as_mut()?;
         let idle = &mut b.servers[srv].per_thr.idle;
+        let conns = &self.conns;
+        // Same SNI (`sni EXPR`) and destination (a server without an
+        // address or port) only: HAProxy's connection hash.
+        let usable = |ic: &crate::backend::server::IdleConn| {
+            idle_usable_by(mode, ic, sess, first)
+                && conns.get(ic.conn).is_some_and(|x| {
+                    x.sni.as_deref() == sni
+                        && dst.is_none_or(|d| x.dst == Some(d))
+                        && pp.is_none_or(|p| x.pp_line.as_deref() == Some(p))
+                })
+        };
         // The most recent one is usable most of the time.
-        let ic = if idle
-            .back()
-            .is_some_and(|ic| idle_usable_by(mode, ic, sess, first))
-        {
+        let ic = if idle.back().is_some_and(usable) {
             idle.pop_back()?
         } else {
-            let pos = idle
-                .iter()
-                .rposition(|ic| idle_usable_by(mode, ic, sess, first))?;
+            let pos = idle.iter().rposition(usable)?;
             idle.remove(pos)?
         };
         self.idle_conn_forget(ic);
@@ -1892,6 +1929,7 @@ impl Engine {
         srv: ServerId,
         sess: Id<crate::session::Session>,
         sid: Id<Stream>,
+        (sni, dst, pp): ConnKey<'_>,
     ) -> Option<Id<Conn>> {
         let rhttp = self.server_mut(srv)?.cfg.rhttp;
         // A reverse server's connections are shared whatever `http-reuse`
@@ -1912,6 +1950,11 @@ impl Engine {
             let conns = &self.conns;
             let ic = *b.servers[srv].per_thr.avail.iter().find(|a| {
                 (a.owner == Some(sess) || (a.owner.is_none() && !never))
+                    && conns.get(a.conn).is_some_and(|x| {
+                        x.sni.as_deref() == sni
+                            && dst.is_none_or(|d| x.dst == Some(d))
+                            && pp.is_none_or(|p| x.pp_line.as_deref() == Some(p))
+                    })
                     && (!rhttp
                         || conns
                             .get(a.conn)
@@ -1928,7 +1971,13 @@ impl Engine {
 
     /// Attaches an idle connection to a stream in ASS state instead of
     /// connecting. Returns whether it did.
-    fn try_reuse(&mut self, now: Time, sid: Id<Stream>) -> bool {
+    fn try_reuse(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        sni: Option<&[u8]>,
+        dst: Option<core::net::SocketAddr>,
+    ) -> bool {
         let s = &self.streams[sid];
         let (be, Some(srv), sess) = (s.be, s.srv, s.sess) else {
             return false;
@@ -1943,6 +1992,12 @@ impl Engine {
             return false;
         }
         let first = self.sessions.get(sess).is_none_or(|se| se.requests <= 1);
+        // The PROXY line the stream would send (part of HAProxy's
+        // connection hash): only a connection that sent the same one.
+        let pp = self
+            .server(srv)
+            .and_then(|x| Some((x.cfg.send_proxy?, x.cfg.pp_opts)))
+            .map(|(v, o)| self.proxy_header_for(now, sid, v, o));
         // An H2 connection with a free stream slot first (`avail_conns`,
         // or the session's own), then an idle one.
         let avail = self.proxies[srv.be]
@@ -1950,12 +2005,13 @@ impl Engine {
             .as_ref()
             .is_some_and(|b| !b.servers[srv].per_thr.avail.is_empty());
         let c = match avail
-            .then(|| self.avail_conn_take(now, srv, sess, sid))
+            .then(|| self.avail_conn_take(now, srv, sess, sid, (sni, dst, pp.as_deref())))
             .flatten()
         {
             Some(c) => c,
             None => {
-                let Some(c) = self.idle_conn_take(srv, sess, first) else {
+                let Some(c) = self.idle_conn_take(srv, sess, first, (sni, dst, pp.as_deref()))
+                else {
                     return false;
                 };
                 let pp = self.conns.get(c).is_some_and(|x| x.pp_line.is_some());

@@ -728,6 +728,10 @@ pub struct ServerCfg {
     /// `pool-conn-name EXPR`: evaluated on a request, the name its
     /// connection must carry (the `name` of `attach-srv`).
     pub pool_conn_name: Option<crate::sample::SampleExpr>,
+    /// `sni EXPR` (other than a constant): evaluated on a stream's request
+    /// when it connects, the SNI of the connection; a connection is
+    /// reused only for the same value (HAProxy's connection hash).
+    pub sni_expr: Option<crate::sample::SampleExpr>,
     /// `resolvers`: the name resolved at run time (`None`: the address
     /// is fixed).
     pub resolv: Option<crate::dns::SrvResolv>,

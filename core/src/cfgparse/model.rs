@@ -1393,8 +1393,11 @@ pub struct SrvTls {
     /// `verify none|required` (unset: `required`, as HAProxy's
     /// `ssl-server-verify` default).
     pub verify: Option<SrvVerify>,
-    /// `sni EXPR`: only `str(NAME)` is supported (a fixed name).
+    /// `sni str(NAME)`: a fixed name.
     pub sni: Option<String>,
+    /// `sni EXPR` of any other expression: evaluated on each stream's
+    /// request when it connects (HAProxy's `srv->ssl_ctx.sni`).
+    pub sni_expr: Option<String>,
     /// `verifyhost NAME`.
     pub verifyhost: Option<String>,
     /// `crl-file FILE` (as written; `ca-base` applies): the server's

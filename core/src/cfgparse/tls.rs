@@ -581,7 +581,8 @@ pub(super) fn server_option(
             Ok(Some(2))
         }
         "sni" => {
-            // HAProxy takes a sample expression; Sluice a constant one.
+            // A constant name is kept apart: it also names the server
+            // for verification and needs no stream.
             let name = val
                 .strip_prefix("str(")
                 .and_then(|v| v.strip_suffix(')'))
@@ -594,9 +595,10 @@ pub(super) fn server_option(
                 None if val.is_empty() => {
                     Err(ln.diag(format!("{who} : 'sni' : missing sni expression")))
                 }
-                None => Err(ln.diag(format!(
-                    "{who} : 'sni {val}' : only a constant name, 'sni str(NAME)', is supported by Sluice yet."
-                ))),
+                None => {
+                    t.sni_expr = Some(val.to_string());
+                    Ok(Some(2))
+                }
             }
         }
         _ => common_option(&mut t.common, ln, i, who, d),

@@ -190,6 +190,10 @@ pub struct Conn {
     /// reversed ([`Reverse::done`], `CO_FL_REVERSED`) it is a connection
     /// to that server, found by its name.
     pub reverse: Option<Box<Reverse>>,
+    /// The SNI a server's `sni EXPR` gave this connection (part of
+    /// HAProxy's connection hash): only a request whose expression gives
+    /// the same reuses it.
+    pub sni: Option<Box<[u8]>>,
 }
 
 /// What `attach-srv` said of a client connection (HAProxy's
@@ -228,6 +232,7 @@ impl Conn {
             app: None,
             rhttp: None,
             reverse: None,
+            sni: None,
         }
     }
 

@@ -2045,7 +2045,8 @@ impl SrvCtx {
         };
         let verifier = Arc::new(SrvVerifier {
             chain: std::sync::RwLock::new(Arc::new(chain)),
-            check_name: named.is_some(),
+            // With `sni EXPR`, the name sent is the one checked.
+            check_name: named.is_some() || t.sni_expr.is_some(),
             provider: provider.clone(),
         });
         let builder = ClientConfig::builder_with_details(provider.clone(), clock.clone())
@@ -2088,7 +2089,7 @@ impl SrvCtx {
                 .tls12_resumption(rustls::client::Tls12Resumption::SessionIdOnly);
         }
         // SNI only when `sni` names the server, as HAProxy.
-        config.enable_sni = t.sni.is_some();
+        config.enable_sni = t.sni.is_some() || t.sni_expr.is_some();
         Ok(SrvCtx {
             config: Arc::new(config),
             name,
@@ -2391,9 +2392,25 @@ impl Tls {
     /// [`Tls::client`] offering `alpn` instead of the server's list (a
     /// websocket stream's, HAProxy's `conn_update_alpn`).
     pub fn client_with_alpn(ctx: &SrvCtx, alpn: Vec<Vec<u8>>) -> Result<Tls, rustls::Error> {
+        Tls::client_for(ctx, alpn, None)
+    }
+
+    /// [`Tls::client_with_alpn`] sending `sni` (a server's `sni EXPR`
+    /// evaluated on the stream) instead of the server's fixed name. A
+    /// name that is no DNS name sends no SNI (the server's address names
+    /// it).
+    pub fn client_for(
+        ctx: &SrvCtx,
+        alpn: Vec<Vec<u8>>,
+        sni: Option<&[u8]>,
+    ) -> Result<Tls, rustls::Error> {
+        let name = sni
+            .and_then(|n| core::str::from_utf8(n).ok())
+            .and_then(|n| rustls::pki_types::DnsName::try_from(n.to_string()).ok())
+            .map_or_else(|| ctx.name.clone(), ServerName::DnsName);
         let mut t = Tls::new(Connection::Client(rustls::ClientConnection::new_with_alpn(
             ctx.config.clone(),
-            ctx.name.clone(),
+            name,
             alpn,
         )?));
         // The ClientHello is ready at once.

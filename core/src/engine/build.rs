@@ -1567,6 +1567,15 @@ impl Engine {
                     s.name
                 )));
             }
+            let sni_expr = match &o.tls.sni_expr {
+                None => None,
+                Some(text) => Some(parse_proxy_expr(cfg, p, text).map_err(|e| {
+                    err(format!(
+                        "'server {}/{}' : 'sni' : failed to parse sni expression '{text}' : {e}.",
+                        p.name, s.name
+                    ))
+                })?),
+            };
             let pool_conn_name = match &o.pool_conn_name {
                 None => None,
                 Some(text) => Some(parse_proxy_expr(cfg, p, text).map_err(|e| {
@@ -1680,6 +1689,7 @@ impl Engine {
                 dynamic: false,
                 rhttp,
                 pool_conn_name,
+                sni_expr,
                 resolv: srv_resolv(cfg, s),
             };
             let mut server = Server::new(std::sync::Arc::new(cfg), self.now, check);
@@ -1757,11 +1767,10 @@ impl Engine {
         let dyn_tls = |c: &cfgparse::CheckConnect| {
             self.build_connect_tls(cfg, p, &p.default_server, c, unspec)
         };
-        let dyn_script = check_script(p, resolve, &dyn_tls).map_err(|message| StartError {
-            file: p.place.file.clone(),
-            line: p.place.line,
-            message,
-        })?;
+        let (dyn_script, dyn_check_err) = match check_script(p, resolve, &dyn_tls) {
+            Ok(s) => (s, None),
+            Err(e) => (None, Some(e)),
+        };
         let fullconn = p.fullconn.unwrap_or_else(|| default_fullconn(cfg, &p.name));
         let load = crate::backend::server::BeLoad {
             beconn: 0,
@@ -1824,6 +1833,7 @@ impl Engine {
                     script: dyn_script,
                     tls: None,
                 },
+                dyn_check_err,
             }),
             lb,
             servers,

@@ -548,8 +548,8 @@ impl Engine {
                     let sess = self.streams[sid].sess;
                     // A sample that fails leaves the variable as it was
                     // (HAProxy's `action_store`).
-                    if v.is_some() {
-                        self.var_set(sess, Some(sid), &sv.var, v);
+                    if let Some(v) = v {
+                        self.var_set_cond(sess, Some(sid), &sv.var, v, sv.cond);
                     }
                 }
                 HttpReqAction::UnsetVar(var) => {
@@ -825,8 +825,8 @@ impl Engine {
                         let sess = self.streams[sid].sess;
                         // A sample that fails leaves the variable as it was
                         // (HAProxy's `action_store`).
-                        if v.is_some() {
-                            self.var_set(sess, Some(sid), &sv.var, v);
+                        if let Some(v) = v {
+                            self.var_set_cond(sess, Some(sid), &sv.var, v, sv.cond);
                         }
                     }
                     HttpResAction::UnsetVar(var) => {

@@ -94,6 +94,36 @@ impl<'a> HttpCtx<'a> {
         }
     }
 
+    /// `req.len` on an HTTP stream: HAProxy 2.6 counts the bytes of its
+    /// HTX message ("not accurate but kept for backward compatibility"):
+    /// the start line (a 20-byte header, method, URI, version), each
+    /// header's name and value, one byte for the end of headers, then the
+    /// body bytes already there.
+    fn req_htx_len(&self, head: &ReqHead) -> usize {
+        let input = self.req_input();
+        let opts = crate::http::h1::ParseOptions::default();
+        let body = match crate::http::h1::parse_request(input, &opts) {
+            Ok(crate::http::h1::Status::Complete((_, n))) => input.len().saturating_sub(n),
+            _ => 0,
+        };
+        let fields: usize = head.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+        20 + head.method.as_str().len()
+            + head.uri.len()
+            + head.version.as_str().len()
+            + fields
+            + 1
+            + body
+    }
+
+    /// How many input bytes the request buffer can hold (HAProxy's
+    /// `channel_recv_limit` from the input's head).
+    fn req_limit(&self) -> usize {
+        match self.sess.eng.streams.get(self.sid) {
+            Some(s) => self.req_input().len() + s.req.recv_room(),
+            None => 0,
+        }
+    }
+
     /// The response bytes not yet forwarded.
     fn res_input(&self) -> &[u8] {
         match self.sess.eng.streams.get(self.sid) {
@@ -290,6 +320,22 @@ impl HttpCtx<'_> {
 }
 
 impl SampleCtx for HttpCtx<'_> {
+    fn set_var(
+        &mut self,
+        var: &crate::sample::VarName,
+        v: Option<Sample>,
+        cond: crate::sample::VarCond,
+    ) -> bool {
+        let (sess, sid) = (self.sess.sess, Some(self.sid));
+        match v {
+            Some(v) => self.sess.eng.var_set_cond(sess, sid, var, v, cond),
+            None => {
+                self.sess.eng.var_set(sess, sid, var, None);
+                true
+            }
+        }
+    }
+
     fn fetch(&mut self, f: &Fetch) -> Option<Sample> {
         let req = self.req;
         match &f.kind {
@@ -393,7 +439,10 @@ impl SampleCtx for HttpCtx<'_> {
                     .var_get(self.sess.sess, Some(self.sid), var)
                     .or_else(|| crate::vars::var_default(f))
             }
-            FetchKind::ReqLen => Some(Sample::Int(self.req_input().len() as i64)),
+            FetchKind::ReqLen => Some(Sample::Int(match self.req {
+                Some(head) => self.req_htx_len(head) as i64,
+                None => self.req_input().len() as i64,
+            })),
             FetchKind::ResLen => Some(Sample::Int(self.res_input().len() as i64)),
             FetchKind::ReqPayload | FetchKind::ResPayload => {
                 let input = if f.kind == FetchKind::ReqPayload {
@@ -413,6 +462,25 @@ impl SampleCtx for HttpCtx<'_> {
             FetchKind::ReqSslSni => match tls_sni(self.req_input()) {
                 Sni::Name(n) => Some(Sample::Str(n)),
                 Sni::Incomplete | Sni::None => None,
+            },
+            FetchKind::ReqSslHelloType | FetchKind::ResSslHelloType => {
+                let input = if f.kind == FetchKind::ReqSslHelloType {
+                    self.req_input()
+                } else {
+                    self.res_input()
+                };
+                match tls_hello_type(input) {
+                    Hello::Found(t) => Some(Sample::Int(t)),
+                    Hello::Incomplete | Hello::None => None,
+                }
+            }
+            FetchKind::ReqSslVer => match tls_req_ver(self.req_input(), self.req_limit()) {
+                Hello::Found(v) => Some(Sample::Int(v)),
+                Hello::Incomplete | Hello::None => None,
+            },
+            FetchKind::ReqSslAlpn => match tls_alpn(self.req_input()) {
+                Hello::Found(names) => names.into_iter().next().map(Sample::Str),
+                Hello::Incomplete | Hello::None => None,
             },
             FetchKind::ReqProtoHttp => {
                 if self.req.is_some() {
@@ -573,6 +641,11 @@ impl SampleCtx for HttpCtx<'_> {
                 self.header_values(*dir, name, *full, &mut v);
                 out.extend(v.into_iter().map(Sample::Str));
             }
+            FetchKind::ReqSslAlpn => {
+                if let Hello::Found(names) = tls_alpn(self.req_input()) {
+                    out.extend(names.into_iter().map(Sample::Str));
+                }
+            }
             _ => out.extend(self.fetch(f)),
         }
     }
@@ -602,6 +675,12 @@ impl SampleCtx for HttpCtx<'_> {
                 len == 0 || have < off.saturating_add(len)
             }
             FetchKind::ReqSslSni => tls_sni(self.req_input()) == Sni::Incomplete,
+            FetchKind::ReqSslHelloType => tls_hello_type(self.req_input()) == Hello::Incomplete,
+            FetchKind::ResSslHelloType => tls_hello_type(self.res_input()) == Hello::Incomplete,
+            FetchKind::ReqSslVer => {
+                tls_req_ver(self.req_input(), self.req_limit()) == Hello::Incomplete
+            }
+            FetchKind::ReqSslAlpn => tls_alpn(self.req_input()) == Hello::Incomplete,
             // An HTTP fetch on a TCP stream whose request head is not
             // complete yet.
             _ if self.req.is_none()
@@ -638,35 +717,46 @@ pub(crate) enum Sni {
     None,
 }
 
-/// The SNI of a TLS ClientHello (HAProxy's `smp_fetch_ssl_hello_sni`):
-/// one handshake record, `client_hello`, its extensions walked to
-/// `server_name` (type 0) and its first `host_name` entry.
-pub(crate) fn tls_sni(b: &[u8]) -> Sni {
+/// What a TLS message at the start of a buffer says about one field.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Hello<T> {
+    /// The field.
+    Found(T),
+    /// The message's end has not arrived (HAProxy's `SMP_F_MAY_CHANGE`).
+    Incomplete,
+    /// Not such a message, or one without the field.
+    None,
+}
+
+/// The data of extension `want` of a TLS ClientHello (HAProxy's
+/// `smp_fetch_ssl_hello_sni` walk): one handshake record, `client_hello`,
+/// its extensions walked to type `want`.
+fn hello_ext(b: &[u8], want: usize) -> Hello<&[u8]> {
     fn be16(b: &[u8], at: usize) -> Option<usize> {
         Some(usize::from(*b.get(at)?) << 8 | usize::from(*b.get(at + 1)?))
     }
     if b.len() < 5 {
         return if b.is_empty() || b[0] == 0x16 {
-            Sni::Incomplete
+            Hello::Incomplete
         } else {
-            Sni::None
+            Hello::None
         };
     }
     if b[0] != 0x16 || b[1] != 3 {
-        return Sni::None;
+        return Hello::None;
     }
     let Some(rec_len) = be16(b, 3) else {
-        return Sni::Incomplete;
+        return Hello::Incomplete;
     };
     let rec = match b.get(5..5 + rec_len) {
         Some(r) => r,
-        None => return Sni::Incomplete,
+        None => return Hello::Incomplete,
     };
     // Handshake header: type (1 = client_hello), 24-bit length.
     if rec.len() < 4 || rec[0] != 1 {
-        return Sni::None;
+        return Hello::None;
     }
-    let walk = || -> Option<Vec<u8>> {
+    let walk = || -> Option<&[u8]> {
         // version (2), random (32), session id.
         let mut at = 4 + 2 + 32;
         at += 1 + usize::from(*rec.get(at)?);
@@ -677,24 +767,159 @@ pub(crate) fn tls_sni(b: &[u8]) -> Sni {
         while at + 4 <= ext_end {
             let (ty, len) = (be16(rec, at)?, be16(rec, at + 2)?);
             at += 4;
-            if ty == 0 {
-                // server_name_list: length, then (type, length, name)...
-                let list = rec.get(at..at + len)?;
-                let mut i = 2;
-                while i + 3 <= list.len() {
-                    let n = be16(list, i + 1)?;
-                    if list[i] == 0 {
-                        return list.get(i + 3..i + 3 + n).map(<[u8]>::to_vec);
-                    }
-                    i += 3 + n;
-                }
-                return None;
+            if ty == want {
+                return rec.get(at..at + len);
             }
             at += len;
         }
         None
     };
-    walk().map_or(Sni::None, Sni::Name)
+    walk().map_or(Hello::None, Hello::Found)
+}
+
+/// The SNI of a TLS ClientHello (HAProxy's `smp_fetch_ssl_hello_sni`):
+/// the `server_name` extension (type 0) and its first `host_name` entry.
+pub(crate) fn tls_sni(b: &[u8]) -> Sni {
+    let list = match hello_ext(b, 0) {
+        Hello::Found(l) => l,
+        Hello::Incomplete => return Sni::Incomplete,
+        Hello::None => return Sni::None,
+    };
+    // server_name_list: length, then (type, length, name)...
+    let mut i = 2;
+    while i + 3 <= list.len() {
+        let n = usize::from(list[i + 1]) << 8 | usize::from(list[i + 2]);
+        if list[i] == 0 {
+            return list
+                .get(i + 3..i + 3 + n)
+                .map_or(Sni::None, |n| Sni::Name(n.to_vec()));
+        }
+        i += 3 + n;
+    }
+    Sni::None
+}
+
+/// The ALPN protocol names of a TLS ClientHello, in order (HAProxy's
+/// `smp_fetch_ssl_hello_alpn`): the extension (type 16) must hold at least
+/// a list length and one name length; the names follow the list length,
+/// and a name running past the extension ends the list (gives nothing when
+/// it is the first).
+pub(crate) fn tls_alpn(b: &[u8]) -> Hello<Vec<Vec<u8>>> {
+    let ext = match hello_ext(b, 16) {
+        Hello::Found(e) => e,
+        Hello::Incomplete => return Hello::Incomplete,
+        Hello::None => return Hello::None,
+    };
+    if ext.len() < 3 {
+        return Hello::None;
+    }
+    let mut names = Vec::new();
+    let mut at = 2;
+    while let Some(&n) = ext.get(at) {
+        match ext.get(at + 1..at + 1 + usize::from(n)) {
+            Some(name) => names.push(name.to_vec()),
+            None => break,
+        }
+        at += 1 + usize::from(n);
+    }
+    if names.is_empty() {
+        Hello::None
+    } else {
+        Hello::Found(names)
+    }
+}
+
+/// The handshake message type of a TLS record at the start of a buffer
+/// (HAProxy's `smp_fetch_ssl_hello_type`): a record of any SSLv3+ content
+/// type whose length holds a handshake header; the whole handshake
+/// message must be there.
+pub(crate) fn tls_hello_type(b: &[u8]) -> Hello<i64> {
+    let Some(&first) = b.first() else {
+        return Hello::Incomplete;
+    };
+    if !(0x14..=0x17).contains(&first) && first != 0xff {
+        return Hello::None;
+    }
+    if b.len() < 9 {
+        return Hello::Incomplete;
+    }
+    if b[1] < 3 || (usize::from(b[3]) << 8 | usize::from(b[4])) < 4 {
+        return Hello::None;
+    }
+    let hs_len = usize::from(b[6]) << 16 | usize::from(b[7]) << 8 | usize::from(b[8]);
+    if b.len() < 9 + hs_len {
+        return Hello::Incomplete;
+    }
+    Hello::Found(i64::from(b[5]))
+}
+
+/// The protocol version a client hello at the start of a buffer asks for
+/// (HAProxy's `smp_fetch_req_ssl_ver`): `major << 16 | minor` of the
+/// ClientHello (not the record) in the SSLv3 format, or of an SSLv2
+/// CLIENT-HELLO. The message must be all there, or fill `limit` bytes
+/// (what the buffer can hold).
+pub(crate) fn tls_req_ver(b: &[u8], limit: usize) -> Hello<i64> {
+    fn be16(b: &[u8], at: usize) -> usize {
+        usize::from(b[at]) << 8 | usize::from(b[at + 1])
+    }
+    let Some(&first) = b.first() else {
+        return Hello::Incomplete;
+    };
+    let (version, msg_len, left) = if (0x14..=0x17).contains(&first) || first == 0xff {
+        if b.len() < 11 {
+            return Hello::Incomplete;
+        }
+        let msg_len = be16(b, 3);
+        if b[1] < 3 || !(6..=(1 << 14) + 2048).contains(&msg_len) {
+            return Hello::None;
+        }
+        (
+            i64::from(b[9]) << 16 | i64::from(b[10]),
+            msg_len,
+            b.len() - 5,
+        )
+    } else {
+        // SSLv2: a 2-byte (high bit set) or 3-byte (with padding) header.
+        let (rlen, plen, hdr) = if first & 0x80 != 0 {
+            if b.len() < 3 {
+                return Hello::Incomplete;
+            }
+            (usize::from(first & 0x7f) << 8 | usize::from(b[1]), 0, 2)
+        } else {
+            if b.len() < 4 {
+                return Hello::Incomplete;
+            }
+            (
+                usize::from(first & 0x3f) << 8 | usize::from(b[1]),
+                usize::from(b[2]),
+                3,
+            )
+        };
+        if b[hdr] != 1 {
+            return Hello::None;
+        }
+        let d = &b[hdr + 1..];
+        if d.len() < 8 {
+            return Hello::Incomplete;
+        }
+        let (cilen, silen, chlen) = (be16(d, 2), be16(d, 4), be16(d, 6));
+        if cilen % 3 != 0
+            || (silen != 0 && silen != 16)
+            || !(16..=32).contains(&chlen)
+            || rlen != 9 + cilen + silen + chlen
+        {
+            return Hello::None;
+        }
+        (
+            i64::from(d[0]) << 16 | i64::from(d[1]),
+            cilen + silen + chlen + plen,
+            d.len() - 8,
+        )
+    };
+    if left < msg_len.min(limit) {
+        return Hello::Incomplete;
+    }
+    Hello::Found(version)
 }
 
 #[cfg(test)]
@@ -747,6 +972,11 @@ mod tests {
 
     /// A ClientHello for `example.com` (record, handshake, extensions).
     fn client_hello(sni: &[u8]) -> Vec<u8> {
+        hello_with_ext(&sni_ext(sni))
+    }
+
+    /// A `server_name` extension (header included) naming `sni`.
+    fn sni_ext(sni: &[u8]) -> Vec<u8> {
         let mut ext = Vec::new();
         let entry_len = 3 + sni.len();
         let list_len = entry_len;
@@ -756,13 +986,18 @@ mod tests {
         ext.push(0);
         ext.extend_from_slice(&(sni.len() as u16).to_be_bytes());
         ext.extend_from_slice(sni);
+        ext
+    }
+
+    /// A TLS 1.2 ClientHello record whose extensions are `ext`.
+    fn hello_with_ext(ext: &[u8]) -> Vec<u8> {
         let mut body = vec![3, 3];
         body.extend_from_slice(&[7; 32]);
         body.push(0); // session id
         body.extend_from_slice(&[0, 2, 0x13, 0x01]); // one cipher suite
         body.extend_from_slice(&[1, 0]); // null compression
         body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-        body.extend_from_slice(&ext);
+        body.extend_from_slice(ext);
         let mut hs = vec![1, 0];
         hs.extend_from_slice(&(body.len() as u16).to_be_bytes());
         hs.extend_from_slice(&body);
@@ -788,6 +1023,88 @@ mod tests {
             let mut g = ch.clone();
             g[n] = 0xff;
             let _ = tls_sni(&g);
+        }
+    }
+
+    /// An `application_layer_protocol_negotiation` extension.
+    fn alpn_ext(names: &[&[u8]]) -> Vec<u8> {
+        let list: Vec<u8> = names
+            .iter()
+            .flat_map(|n| std::iter::once(n.len() as u8).chain(n.iter().copied()))
+            .collect();
+        let mut ext = vec![0, 16];
+        ext.extend_from_slice(&((list.len() + 2) as u16).to_be_bytes());
+        ext.extend_from_slice(&(list.len() as u16).to_be_bytes());
+        ext.extend_from_slice(&list);
+        ext
+    }
+
+    #[test]
+    fn alpn_of_a_client_hello() {
+        let mut exts = sni_ext(b"a.example");
+        exts.extend(alpn_ext(&[b"h2", b"http/1.1"]));
+        let ch = hello_with_ext(&exts);
+        assert_eq!(
+            tls_alpn(&ch),
+            Hello::Found(vec![b"h2".to_vec(), b"http/1.1".to_vec()])
+        );
+        assert_eq!(tls_sni(&ch), Sni::Name(b"a.example".to_vec()));
+        assert_eq!(tls_alpn(&ch[..ch.len() - 1]), Hello::Incomplete);
+        // No ALPN extension; an extension too short for one name.
+        assert_eq!(tls_alpn(&client_hello(b"x")), Hello::None);
+        assert_eq!(tls_alpn(&hello_with_ext(&[0, 16, 0, 2, 0, 0])), Hello::None);
+        // A name running past the extension ends the list.
+        let mut cut = alpn_ext(&[b"h2", b"http/1.1"]);
+        cut[3] -= 1;
+        cut.pop();
+        assert_eq!(
+            tls_alpn(&hello_with_ext(&cut)),
+            Hello::Found(vec![b"h2".to_vec()])
+        );
+        for n in 0..ch.len() {
+            let mut g = ch.clone();
+            g[n] = 0xff;
+            let _ = tls_alpn(&g);
+        }
+    }
+
+    #[test]
+    fn hello_type_and_version() {
+        let ch = client_hello(b"example.com");
+        assert_eq!(tls_hello_type(&ch), Hello::Found(1));
+        // The client hello's version (3,3), not the record's (3,1).
+        assert_eq!(tls_req_ver(&ch, 16384), Hello::Found(0x30003));
+        for cut in [0, 4, 8, ch.len() - 1] {
+            assert_eq!(tls_hello_type(&ch[..cut]), Hello::Incomplete, "{cut}");
+            assert_eq!(tls_req_ver(&ch[..cut], 16384), Hello::Incomplete, "{cut}");
+        }
+        // A message bigger than the buffer can hold: its head is enough.
+        assert_eq!(tls_req_ver(&ch[..ch.len() - 1], 20), Hello::Found(0x30003));
+        // A ServerHello is handshake type 2; an alert record is not one.
+        let mut sh = ch.clone();
+        sh[5] = 2;
+        assert_eq!(tls_hello_type(&sh), Hello::Found(2));
+        assert_eq!(
+            tls_hello_type(&[0x15, 3, 3, 0, 2, 2, 40, 0, 0]),
+            Hello::None
+        );
+        assert_eq!(tls_hello_type(b"GET / HTTP/1.0\r\n"), Hello::None);
+        assert_eq!(tls_req_ver(b"GET / HTTP/1.0\r\n", 16384), Hello::None);
+        // SSLv2 CLIENT-HELLO (short header) asking for SSLv3 (3,0): 3
+        // ciphers of 3 bytes, no session id, a 16-byte challenge.
+        let mut v2 = vec![0x80, 9 + 3 + 16, 1, 3, 0, 0, 3, 0, 0, 0, 16];
+        v2.extend_from_slice(&[0; 3 + 16]);
+        assert_eq!(tls_req_ver(&v2, 16384), Hello::Found(0x30000));
+        assert_eq!(tls_req_ver(&v2[..v2.len() - 1], 16384), Hello::Incomplete);
+        v2[1] += 1; // record length disagrees with the parts
+        assert_eq!(tls_req_ver(&v2, 16384), Hello::None);
+        for n in 0..ch.len() {
+            let mut g = ch.clone();
+            g[n] = 0;
+            let _ = (tls_hello_type(&g), tls_req_ver(&g, 16384));
+        }
+        for n in 0..24 {
+            let _ = tls_req_ver(&v2[..n], 0);
         }
     }
 

@@ -231,11 +231,13 @@ pub enum TimeoutKind {
     Tunnel,
 }
 
-/// `set-var(NAME) EXPR` or `set-var-fmt(NAME) FMT`.
+/// `set-var(NAME[,COND...]) EXPR` or `set-var-fmt(NAME[,COND...]) FMT`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SetVar {
     pub var: VarName,
     pub value: VarValue,
+    /// The conditions under which the variable is set.
+    pub cond: crate::sample::VarCond,
 }
 
 /// What `set-var` stores: an expression's sample, or (`set-var-fmt`) a

@@ -7,7 +7,7 @@
 use super::*;
 use crate::acl::{AclScope, Condition};
 use crate::cfgparse::{Cond, Config, Diagnostic, Proxy, RuleLine, StickKind};
-use crate::sample::{FetchKind, ParseCtx, Regex, SampleExpr, VarName, MAX_SESS_STKCTR};
+use crate::sample::{FetchKind, ParseCtx, Regex, SampleExpr, VarCond, VarName, MAX_SESS_STKCTR};
 use crate::stick_table::{DataType, TableId};
 
 /// Log-format variables HAProxy 2.6 knows (`logformat_keywords`).
@@ -1106,6 +1106,12 @@ impl<'w> ActParser<'w, '_> {
         VarName::parse(a).map_err(|e| self.fail(e))
     }
 
+    /// `NAME[,COND...]` of `set-var(...)` (HAProxy's `parse_store`).
+    fn var_cond_arg(&self, arg: Option<&str>) -> Result<(VarName, VarCond), String> {
+        let (name, cond) = VarCond::split(arg.unwrap_or("")).map_err(|e| self.fail(e))?;
+        Ok((self.var_arg(Some(name))?, cond))
+    }
+
     /// Actions several rule sets share. `None`: not one of them.
     fn common(&mut self) -> Option<Result<Common, String>> {
         let (name, arg) = split_action(self.action());
@@ -1113,20 +1119,26 @@ impl<'w> ActParser<'w, '_> {
         let arg = arg.as_deref();
         Some(match name.as_str() {
             "silent-drop" => Ok(Common::SilentDrop),
-            "set-var" => self.var_arg(arg).and_then(|var| {
+            "set-var" => self.var_cond_arg(arg).and_then(|(var, cond)| {
                 let expr = self.expr_word("a sample expression")?;
                 Ok(Common::SetVar(SetVar {
                     var,
                     value: VarValue::Expr(expr),
+                    cond,
                 }))
             }),
-            "set-var-fmt" => self.var_arg(arg).and_then(|var| {
+            "set-var-fmt" => self.var_cond_arg(arg).and_then(|(var, cond)| {
                 let fmt = self.logformat_word("a format string")?;
                 Ok(Common::SetVar(SetVar {
                     var,
                     value: VarValue::Fmt(fmt),
+                    cond,
                 }))
             }),
+            "unset-var" if arg.is_some_and(|a| a.contains(',')) => Err(self.fail(
+                "unset-var does not expect parameters after the variable name. \
+                 Only \"set-var\" and \"set-var-fmt\" manage conditions",
+            )),
             "unset-var" => self.var_arg(arg).map(Common::UnsetVar),
             n if n.starts_with("track-sc") && self.stage != Stage::TcpResContent => {
                 self.track_sc(&n["track-sc".len()..]).map(Common::TrackSc)

@@ -18,6 +18,86 @@ pub enum VarScope {
     Check,
 }
 
+/// The conditions of `set-var(NAME,COND...)` (the action and the
+/// converter), HAProxy's `VF_COND_*` bits: all of them must hold for the
+/// variable to be set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct VarCond(u8);
+
+impl VarCond {
+    /// `ifexists`: the variable exists (a `proc.` one always does: HAProxy
+    /// creates each one the configuration names when parsing it).
+    pub const IFEXISTS: VarCond = VarCond(1);
+    /// `ifnotexists`: the variable does not exist yet.
+    pub const IFNOTEXISTS: VarCond = VarCond(2);
+    /// `ifempty`: the sample is an empty string or binary.
+    pub const IFEMPTY: VarCond = VarCond(4);
+    /// `ifnotempty`: the sample is not an empty string or binary.
+    pub const IFNOTEMPTY: VarCond = VarCond(8);
+    /// `ifset`: the variable exists and has a value.
+    pub const IFSET: VarCond = VarCond(16);
+    /// `ifnotset`: the variable has no value.
+    pub const IFNOTSET: VarCond = VarCond(32);
+    /// `ifgt`: both integers, the variable's is greater than the sample.
+    pub const IFGT: VarCond = VarCond(64);
+    /// `iflt`: both integers, the variable's is less than the sample.
+    pub const IFLT: VarCond = VarCond(128);
+
+    /// No condition.
+    pub const NONE: VarCond = VarCond(0);
+
+    /// The condition a word names (HAProxy's `vars_parse_cond_param`).
+    pub fn parse(word: &str) -> Option<VarCond> {
+        Some(match word {
+            "ifexists" => Self::IFEXISTS,
+            "ifnotexists" => Self::IFNOTEXISTS,
+            "ifempty" => Self::IFEMPTY,
+            "ifnotempty" => Self::IFNOTEMPTY,
+            "ifset" => Self::IFSET,
+            "ifnotset" => Self::IFNOTSET,
+            "ifgt" => Self::IFGT,
+            "iflt" => Self::IFLT,
+            _ => return None,
+        })
+    }
+
+    /// Parses `NAME[,COND...]` (the argument of the `set-var` action):
+    /// the name and the conditions, or HAProxy's message on an unknown
+    /// condition.
+    pub fn split(arg: &str) -> Result<(&str, VarCond), String> {
+        let mut it = arg.split(',');
+        let name = it.next().unwrap_or("");
+        let mut cond = VarCond::NONE;
+        for w in it {
+            match VarCond::parse(w) {
+                Some(c) => cond = cond.with(c),
+                None => return Err(format!("unknown condition \"{w}\"")),
+            }
+        }
+        Ok((name, cond))
+    }
+
+    /// The bits, as a converter keeps them in its arguments.
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// The conditions of [`VarCond::bits`] (other bits ignored).
+    pub fn from_bits(b: i64) -> VarCond {
+        VarCond((b & 0xff) as u8)
+    }
+
+    /// Both sets of conditions.
+    pub const fn with(self, o: VarCond) -> VarCond {
+        VarCond(self.0 | o.0)
+    }
+
+    /// Whether every condition of `o` is in `self`.
+    pub const fn has(self, o: VarCond) -> bool {
+        self.0 & o.0 == o.0 && o.0 != 0
+    }
+}
+
 /// A variable name with its scope (`txn.country`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct VarName {

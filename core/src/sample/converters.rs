@@ -10,6 +10,12 @@ use crate::pattern::MapOut;
 /// What a converter does (HAProxy's `struct sample_conv` identity).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvKind {
+    /// `set-var(name[,cond...])`: stores the sample in a variable if the
+    /// conditions hold and passes it on; fails when it was not stored
+    /// (HAProxy's `smp_conv_store`).
+    SetVar,
+    /// `unset-var(name)`: unsets the variable, passes the sample on.
+    UnsetVar,
     /// `json_query(path[,int])`.
     JsonQuery,
     /// `json([input-code])`: the string escaped for a JSON string
@@ -252,6 +258,20 @@ static CONVS: &[ConvDef] = &[
     cd("sub", ConvKind::Sub, ARITH, SmpType::Int, SmpType::Int),
     cd("mul", ConvKind::Mul, ARITH, SmpType::Int, SmpType::Int),
     cd("div", ConvKind::Div, ARITH, SmpType::Int, SmpType::Int),
+    cd(
+        "set-var",
+        ConvKind::SetVar,
+        spec!(1; Str, Str, Str, Str, Str),
+        SmpType::Any,
+        SmpType::Any,
+    ),
+    cd(
+        "unset-var",
+        ConvKind::UnsetVar,
+        spec!(1; Str),
+        SmpType::Any,
+        SmpType::Any,
+    ),
     cd("mod", ConvKind::Mod, ARITH, SmpType::Int, SmpType::Int),
     cd("and", ConvKind::And, ARITH, SmpType::Int, SmpType::Int),
     cd("or", ConvKind::Or, ARITH, SmpType::Int, SmpType::Int),
@@ -747,6 +767,23 @@ pub(super) fn check_conv_args(kind: ConvKind, mut args: Vec<Arg>) -> Result<Vec<
             };
             args[0] = Arg::Regex(Regex::new(&src, flags.contains('i'))?);
         }
+        ConvKind::SetVar | ConvKind::UnsetVar => {
+            var_arg(&mut args, 0, true)?;
+            let mut cond = VarCond::NONE;
+            for a in args.drain(1..) {
+                let w = match &a {
+                    Arg::Str(w) => w.as_str(),
+                    _ => "",
+                };
+                match VarCond::parse(w) {
+                    Some(c) => cond = cond.with(c),
+                    None => return Err(format!("unknown condition \"{w}\"")),
+                }
+            }
+            if kind == ConvKind::SetVar {
+                args.push(Arg::Int(i64::from(cond.bits())));
+            }
+        }
         ConvKind::JsonQuery => {
             match args.first() {
                 Some(Arg::Str(p)) if p.starts_with('$') => {}
@@ -1015,6 +1052,19 @@ pub(super) fn apply_conv(c: &Conv, s: Sample, ctx: &mut dyn SampleCtx) -> Option
     let s = s.cast(c.input)?;
     match (c.kind, s) {
         (ConvKind::Map(m), s) => map_conv(m, c, s, ctx),
+        (ConvKind::SetVar, s) => {
+            let Some(Arg::Var(v)) = c.args.first() else {
+                return None;
+            };
+            let cond = VarCond::from_bits(int_arg(&c.args, 1));
+            ctx.set_var(v, Some(s.clone()), cond).then_some(s)
+        }
+        (ConvKind::UnsetVar, s) => {
+            let Some(Arg::Var(v)) = c.args.first() else {
+                return None;
+            };
+            ctx.set_var(v, None, VarCond::NONE).then_some(s)
+        }
         (ConvKind::Lower, Sample::Str(mut v)) => {
             v.make_ascii_lowercase();
             Some(Sample::Str(v))

@@ -174,6 +174,21 @@ pub enum FetchKind {
     /// `req.ssl_sni` (`req_ssl_sni`): the SNI of a TLS ClientHello in the
     /// request buffer (TCP mode).
     ReqSslSni,
+    /// `req.ssl_hello_type` (`req_ssl_hello_type`): the type of the TLS
+    /// handshake message at the start of the request buffer (1: a
+    /// ClientHello), HAProxy's `smp_fetch_ssl_hello_type`.
+    ReqSslHelloType,
+    /// `res.ssl_hello_type` (`rep_ssl_hello_type`): the same on the
+    /// response buffer (2: a ServerHello).
+    ResSslHelloType,
+    /// `req.ssl_ver` (`req_ssl_ver`): the version a ClientHello at the
+    /// start of the request buffer asks for (`0x30003` for TLS 1.2), SSLv2
+    /// hellos included (HAProxy's `smp_fetch_req_ssl_ver`).
+    ReqSslVer,
+    /// `req.ssl_alpn`: the ALPN protocol names of a ClientHello in the
+    /// request buffer, in order (several values for ACLs, the first in a
+    /// sample expression), HAProxy's `smp_fetch_ssl_hello_alpn`.
+    ReqSslAlpn,
     /// `req.proto_http` (`req_proto_http`): the request buffer holds HTTP.
     ReqProtoHttp,
     /// `wait_end`: true once `tcp-request inspect-delay` expired.
@@ -468,8 +483,9 @@ pub(super) fn layer_of(k: &FetchKind) -> Layer {
         | SslFcIsResumed
         | SrcTable { .. }
         | SrcTableOp { .. } => Layer::L4,
-        ReqLen | ReqPayload | ReqSslSni | ReqProtoHttp => Layer::ReqContent,
-        ResLen | ResPayload => Layer::ResContent,
+        ReqLen | ReqPayload | ReqSslSni | ReqProtoHttp | ReqSslHelloType | ReqSslVer
+        | ReqSslAlpn => Layer::ReqContent,
+        ResLen | ResPayload | ResSslHelloType => Layer::ResContent,
         Method | Path | PathQ | Url | Base | Query | UrlParam | ReqVer | HttpAuth
         | HttpAuthGroup | ReqBody | ReqBodyLen | ReqBodySize | ReqBodyParam => Layer::HttpReq,
         Hdr { dir, .. }
@@ -908,6 +924,33 @@ static FETCHES: &[FetchDef] = &[
     ),
     fd("req.ssl_sni", FetchKind::ReqSslSni, NO_ARGS, SmpType::Str),
     fd("req_ssl_sni", FetchKind::ReqSslSni, NO_ARGS, SmpType::Str),
+    fd(
+        "req.ssl_hello_type",
+        FetchKind::ReqSslHelloType,
+        NO_ARGS,
+        SmpType::Int,
+    ),
+    fd(
+        "req_ssl_hello_type",
+        FetchKind::ReqSslHelloType,
+        NO_ARGS,
+        SmpType::Int,
+    ),
+    fd(
+        "res.ssl_hello_type",
+        FetchKind::ResSslHelloType,
+        NO_ARGS,
+        SmpType::Int,
+    ),
+    fd(
+        "rep_ssl_hello_type",
+        FetchKind::ResSslHelloType,
+        NO_ARGS,
+        SmpType::Int,
+    ),
+    fd("req.ssl_ver", FetchKind::ReqSslVer, NO_ARGS, SmpType::Int),
+    fd("req_ssl_ver", FetchKind::ReqSslVer, NO_ARGS, SmpType::Int),
+    fd("req.ssl_alpn", FetchKind::ReqSslAlpn, NO_ARGS, SmpType::Str),
     fd(
         "req.proto_http",
         FetchKind::ReqProtoHttp,

@@ -179,6 +179,13 @@ pub trait SampleCtx {
         None
     }
 
+    /// Sets (`Some`, if `cond` holds) or unsets (`None`) variable `var`
+    /// (the `set-var` and `unset-var` converters): whether it was done.
+    /// `false` where there are no variables (test doubles).
+    fn set_var(&mut self, _var: &VarName, _v: Option<Sample>, _cond: VarCond) -> bool {
+        false
+    }
+
     /// A stick-table converter (`in_table`, `table_*`) on sample `key`
     /// in `table` (array element `idx`). `None` without tables.
     fn table_conv(
