@@ -33,7 +33,8 @@ pub(crate) fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 /// The parts of a certificate the fetches show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertInfo<'a> {
-    /// The serial number's contents octets (HAProxy's `ssl_c_serial`).
+    /// The serial number's magnitude: its contents octets without DER's
+    /// leading 0x00 pad (HAProxy's `ssl_c_serial`, OpenSSL's `ASN1_INTEGER`).
     pub serial: &'a [u8],
     /// The issuer and subject names, DER (a SEQUENCE's contents).
     pub issuer: &'a [u8],
@@ -68,6 +69,12 @@ pub fn cert_info(cert: &[u8]) -> Option<CertInfo<'_>> {
     let (_, _validity, rest) = der(rest)?;
     let (0x30, subject, _) = der(rest)? else {
         return None;
+    };
+    // The magnitude, as OpenSSL's ASN1_INTEGER keeps it: without the
+    // 0x00 that DER puts before a first byte with its high bit set.
+    let serial = match serial {
+        [0, b, ..] if b & 0x80 != 0 => &serial[1..],
+        s => s,
     };
     Some(CertInfo {
         serial,
