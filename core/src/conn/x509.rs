@@ -702,6 +702,31 @@ mod tests {
     }
 
     #[test]
+    fn serial_is_the_magnitude_without_the_der_pad() {
+        let tlv = |tag: u8, v: &[u8]| {
+            let mut out = vec![tag, v.len() as u8];
+            out.extend_from_slice(v);
+            out
+        };
+        let cert = |serial: &[u8]| {
+            let mut tbs = tlv(0x02, serial);
+            for _ in 0..4 {
+                // signature, issuer, validity, subject
+                tbs.extend(tlv(0x30, &[]));
+            }
+            tlv(0x30, &tlv(0x30, &tbs))
+        };
+        // DER puts 0x00 before a first byte with its high bit set; OpenSSL
+        // (and so HAProxy's `show ssl cert` and `ssl_c_serial`) drop it.
+        let c = cert(&[0x00, 0xd4, 0x29]);
+        assert_eq!(cert_info(&c).unwrap().serial, &[0xd4, 0x29]);
+        let c = cert(&[0x0d, 0x96]);
+        assert_eq!(cert_info(&c).unwrap().serial, &[0x0d, 0x96]);
+        let c = cert(&[0x00]);
+        assert_eq!(cert_info(&c).unwrap().serial, &[0x00]);
+    }
+
+    #[test]
     fn names_and_malformed_input() {
         // SET { SEQ { OID C, PrintableString "FR" } }, SET { SEQ { OID CN, UTF8 "a b" } }
         let name = [
