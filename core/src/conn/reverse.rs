@@ -149,10 +149,6 @@ impl Engine {
         true
     }
 
-    /// The name a request on stream `sid` looks its connection to
-    /// reverse server `srv` up by: its `pool-conn-name` (HAProxy's
-    /// `be_calculate_conn_hash` name); `None` without one, or when the
-    /// sample fails.
     /// The SNI server `srv`'s `sni EXPR` gives stream `sid` (HAProxy's
     /// `srv->ssl_ctx.sni` evaluated in `connect_server`): `None` without
     /// such an expression, or when it gives nothing or an empty name.
@@ -162,36 +158,35 @@ impl Engine {
         sid: Id<Stream>,
         srv: ServerId,
     ) -> Option<Box<[u8]>> {
-        let cfg = std::sync::Arc::clone(&self.server_mut(srv)?.cfg);
-        let expr = cfg.sni_expr.as_ref()?;
-        let head = self
-            .streams
-            .get_mut(sid)?
-            .txn
-            .as_mut()
-            .and_then(|t| t.req_head.take());
-        let v = {
-            let mut ctx = crate::http::fetch::HttpCtx::new(self, now, sid, head.as_ref(), None)
-                .for_proxy(srv.be);
-            expr.eval_as(&mut ctx, crate::sample::SmpType::Str)
-        };
-        if let Some(t) = self.streams.get_mut(sid).and_then(|s| s.txn.as_mut()) {
-            t.req_head = head;
-        }
-        match v? {
-            crate::sample::Sample::Str(v) if !v.is_empty() => Some(v.into_boxed_slice()),
-            _ => None,
-        }
+        self.srv_expr_str(now, sid, srv, |c| c.sni_expr.as_ref())
+            .filter(|v| !v.is_empty())
     }
 
+    /// The name a request on stream `sid` looks its connection to
+    /// reverse server `srv` up by: its `pool-conn-name` (HAProxy's
+    /// `be_calculate_conn_hash` name); `None` without one, or when the
+    /// sample fails.
     pub(crate) fn pool_conn_name(
         &mut self,
         now: Time,
         sid: Id<Stream>,
         srv: ServerId,
     ) -> Option<Box<[u8]>> {
+        self.srv_expr_str(now, sid, srv, |c| c.pool_conn_name.as_ref())
+    }
+
+    /// Evaluates, as a string for stream `sid`'s request, the expression
+    /// `pick` takes from server `srv`'s configuration, in the server's
+    /// backend.
+    fn srv_expr_str(
+        &mut self,
+        now: Time,
+        sid: Id<Stream>,
+        srv: ServerId,
+        pick: impl Fn(&crate::backend::server::ServerCfg) -> Option<&crate::sample::SampleExpr>,
+    ) -> Option<Box<[u8]>> {
         let cfg = std::sync::Arc::clone(&self.server_mut(srv)?.cfg);
-        let expr = cfg.pool_conn_name.as_ref()?;
+        let expr = pick(&cfg)?;
         let head = self
             .streams
             .get_mut(sid)?
